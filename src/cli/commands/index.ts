@@ -1,0 +1,10 @@
+import type { Command } from 'commander'
+import type { CliContext } from '../context.js'
+
+/**
+ * One entry per top-level command, in the order `--help` lists them. A command module registers its own flags and
+ * reports its exit code through `setExit`; it throws KupgradeError for anything the user must fix.
+ */
+export type RegisterCommand = (program: Command, ctx: CliContext, setExit: (code: number) => void) => void
+
+export const commands: RegisterCommand[] = []

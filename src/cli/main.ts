@@ -1,0 +1,68 @@
+import { Command, CommanderError, Option } from 'commander'
+import { createRequire } from 'node:module'
+import { ExitCode, KupgradeError } from '../errors.js'
+import { commands } from './commands/index.js'
+import { wantsColor, type CliContext } from './context.js'
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
+
+/** Parses argv, runs one command, and maps every outcome to an exit code. Never throws for user mistakes. */
+export async function main(argv: string[], io: Partial<CliContext> = {}): Promise<number> {
+  const ctx: CliContext = {
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+    env: io.env ?? process.env,
+    cwd: io.cwd ?? process.cwd(),
+    color: false,
+    verbose: false,
+  }
+  let exit: number = ExitCode.ok
+  const program = new Command('kupgrade')
+    .description('Safe, staged Kubernetes and OS upgrades for self-managed k0s, k3s and kubeadm clusters')
+    .version(pkg.version, '--version', 'print the kupgrade version')
+    .option('--verbose', 'print more detail (commands, timings)')
+    .option('--no-color', 'disable colours (also NO_COLOR=1)')
+    .addHelpText('after', `
+Environment:
+  KUPGRADE_KUBECTL   kubectl binary to use (default: the plan's, else kubectl on PATH)
+  NO_COLOR           disable colours
+
+Exit codes: 0 ok, 1 failed (rolled back), 2 invalid input, 3 blocked by a gate, 4 paused or awaiting approval, 130 interrupted`)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+    })
+    .hook('preAction', (cmd) => {
+      const g = cmd.optsWithGlobals() as { color?: boolean; verbose?: boolean }
+      ctx.color = wantsColor(g, ctx.env, ctx.stdout)
+      ctx.verbose = Boolean(g.verbose)
+    })
+  for (const register of commands) register(program, ctx, (code) => { exit = code })
+  for (const sub of program.commands) sub.exitOverride().showSuggestionAfterError(true).configureOutput(program.configureOutput())
+
+  try {
+    await program.parseAsync(argv)
+    return exit
+  } catch (err) {
+    return report(err, ctx)
+  }
+}
+
+function report(err: unknown, ctx: CliContext): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed its message; help and version are successful exits.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok
+    return ExitCode.invalid
+  }
+  if (err instanceof KupgradeError) {
+    ctx.stderr.write(`${err.message.startsWith('kupgrade') ? '' : 'error: '}${err.message}\n`)
+    if (err.hint) ctx.stderr.write(`hint: ${err.hint}\n`)
+    if (ctx.verbose && err.cause) ctx.stderr.write(`cause: ${String((err.cause as Error)?.message ?? err.cause)}\n`)
+    return err.exitCode
+  }
+  throw err
+}
+
+export { Option }

@@ -1,0 +1,87 @@
+/**
+ * Every error a user can cause or meet is a KupgradeError with an exit code; cli/main.ts is the only place that
+ * turns one into process output, so no stack trace reaches the user for bad input.
+ */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  invalid: 2,
+  blocked: 3,
+  paused: 4,
+  interrupted: 130,
+} as const
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
+
+export class KupgradeError extends Error {
+  readonly exitCode: number
+  /** One line telling the user what to do about it. */
+  readonly hint?: string
+  constructor(message: string, options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.exitCode = options.exitCode ?? ExitCode.failed
+    this.hint = options.hint
+  }
+}
+
+/** Bad command-line usage (unknown flag, missing argument). */
+export class UsageError extends KupgradeError {
+  constructor(message: string, hint?: string) {
+    super(message, { exitCode: ExitCode.invalid, hint })
+  }
+}
+
+/** One problem in a plan (or topology) file, located to the character. */
+export interface Problem {
+  file: string
+  line: number
+  col: number
+  message: string
+  severity?: 'error' | 'warning'
+}
+
+export const formatProblem = (p: Problem): string => `${p.file}:${p.line}:${p.col}: ${p.message}`
+
+/** A plan that failed validation: carries every problem at once, never just the first. */
+export class PlanError extends KupgradeError {
+  readonly problems: Problem[]
+  constructor(problems: Problem[]) {
+    super(problems.map(formatProblem).join('\n'), {
+      exitCode: ExitCode.invalid,
+      hint: 'fix the problems above; nothing was changed',
+    })
+    this.problems = problems
+  }
+}
+
+/** A command on a node (or a local tool such as kubectl) that failed. Never carries secrets: callers redact first. */
+export class RemoteCommandError extends KupgradeError {
+  readonly node: string
+  readonly host: string
+  readonly command: string
+  readonly exitCode_: number | null
+  readonly stderrTail: string
+  constructor(a: { node: string; host: string; command: string; exitCode: number | null; stderr: string; cluster?: string; hint?: string; cause?: unknown }) {
+    const tail = tailLines(a.stderr, 10)
+    const where = a.cluster ? `${a.cluster}/${a.node}` : a.node
+    super(
+      `command failed on ${where} (${a.host}) with ${a.exitCode === null ? 'no exit code' : `exit code ${a.exitCode}`}: ${a.command}${tail ? `\n${indent(tail)}` : ''}`,
+      { hint: a.hint, cause: a.cause },
+    )
+    this.node = a.node
+    this.host = a.host
+    this.command = a.command
+    this.exitCode_ = a.exitCode
+    this.stderrTail = tail
+  }
+}
+
+/** A gate that blocked before any change (exit 3). */
+export class GateBlockedError extends KupgradeError {
+  constructor(message: string, hint?: string) {
+    super(message, { exitCode: ExitCode.blocked, hint })
+  }
+}
+
+export const tailLines = (text: string, n: number): string => text.trimEnd().split('\n').slice(-n).join('\n').trim()
+const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n')
