@@ -1,0 +1,131 @@
+/**
+ * The contract between a lab node (this folder) and the lab's control side (fleet model, API servers, faults API).
+ * docs/lab-contract-notes.md explains every field; change both together.
+ */
+export type NodeDistribution = 'k0s' | 'k3s' | 'kubeadm'
+export type NodeRole = 'control-plane' | 'worker'
+export type NodeOs = 'ubuntu-22.04' | 'debian-12' | 'rocky-9' | 'flatcar'
+export type IptablesBackend = 'nf_tables' | 'legacy'
+
+/** What `df` reports. `/var` shares the root filesystem unless `var` is given. */
+export interface NodeDisk {
+  totalBytes: number
+  usedBytes: number
+  var?: { totalBytes: number; usedBytes: number }
+}
+
+/** Delays the node simulates, in milliseconds. All optional; defaults in timing.ts. */
+export interface NodeTiming {
+  /** systemctl start/restart → the service runs the installed binary (and `'service' started` fires) after this. */
+  serviceStartMs?: number
+  /** How long a reboot keeps sshd down before it listens again. */
+  rebootMs?: number
+  /** Interval of the simulated kube-proxy sync loop while `kube-proxy-sync-failure` is on. */
+  kubeProxySyncMs?: number
+}
+
+/** A login the node accepts besides root. `sudo: false` makes `sudo -n` fail with "a password is required". */
+export interface NodeUser {
+  name: string
+  sudo: boolean
+}
+
+export interface LabNodeOptions {
+  cluster: string
+  name: string
+  role: NodeRole
+  distribution: NodeDistribution
+  /** Loopback address the node's sshd listens on, e.g. 127.0.11.1. */
+  address: string
+  /** sshd port; default 2222. */
+  port?: number
+  os: NodeOs
+  iptablesBackend: IptablesBackend
+  disk: NodeDisk
+  /** The node's private root folder (created if missing; kept across stop/start so host keys persist). */
+  rootDir: string
+  /** Installed and running version at first start, in the distribution's release form (facts §2):
+   *  k3s `v1.29.2+k3s1`, k0s `v1.29.2+k0s.0`, kubeadm `v1.29.2`. A plain `v1.29.2` is accepted and converted. */
+  version: string
+  /** Versions the lab release mirror offers (same forms as `version`). Anything else downloads as a 404. */
+  mirror: string[]
+  timing: NodeTiming
+  /** OpenSSH private key text (ed25519). Default: generated once, persisted in rootDir/lab/ssh_host_ed25519_key. */
+  hostKey?: string | Buffer
+  /** Public keys (OpenSSH `ssh-ed25519 AAAA…` lines, or key files' contents) allowed to log in. */
+  authorizedKeys: Buffer[]
+  /** Extension: the cluster's API endpoint (VIP / LB), e.g. `https://127.0.10.1:6443`. curl to it, or to the
+   *  `kubernetes` Service ClusterIP (10.43.0.1 on k3s, 10.96.0.1 otherwise) on 443, reaches this address. */
+  apiEndpoint?: string
+  /** Extension: logins besides root. Default: only root. */
+  users?: NodeUser[]
+  /** Extension: certificate lifetime of node certs, default 365 days from first start (k3s/kubeadm leaf default). */
+  certValidityDays?: number
+  /** Extension: a real etcd member backs this node: `etcdctl` passes through to the real binary with these endpoints. */
+  etcdEndpoints?: string[]
+  /** Extension: OS packages `apt-get upgrade` / `dnf upgrade` / Flatcar update would install. Default: a kernel
+   *  and libc update that requires a reboot. An empty list means the OS is up to date. */
+  osUpdates?: string[]
+}
+
+export interface LabNodeState {
+  /** Version of the installed binary (k3s/k0s) or kubelet package (kubeadm), read from the file on disk. */
+  installedVersion: string
+  /** Version the service runs now; the binary version at its last start. */
+  runningVersion: string
+  serviceActive: boolean
+  rebooting: boolean
+  /** `node-not-ready-after-upgrade`: the service started while the fault was on; the fleet keeps Ready=False. */
+  notReady: boolean
+}
+
+export interface ServiceEvent {
+  service: string
+  state: 'stopped' | 'started'
+  /** The version of the binary the service now runs (on 'stopped': the version it ran). */
+  version: string
+}
+export interface InstalledEvent {
+  version: string
+  /** Extension: which binary changed (k3s, k0s, kubeadm, kubelet, kubectl). */
+  binary: string
+}
+export interface RebootEvent {
+  phase: 'down' | 'up'
+}
+/** Extension: `kubeadm upgrade apply VERSION` (phase 'apply') or `kubeadm upgrade node` succeeded on this node. */
+export interface UpgradeAppliedEvent {
+  command: 'apply' | 'node'
+  version: string
+}
+/** Extension: one SSH exec finished (for lab logs and the demo). */
+export interface ExecEvent {
+  user: string
+  command: string
+  exitCode: number | null
+  signal?: string
+  durationMs: number
+}
+
+export interface LabNodeEvents {
+  service: [ServiceEvent]
+  installed: [InstalledEvent]
+  reboot: [RebootEvent]
+  'upgrade-applied': [UpgradeAppliedEvent]
+  exec: [ExecEvent]
+}
+
+export const NODE_FAULTS = [
+  'kube-proxy-sync-failure',
+  'kube-proxy-skew',
+  'api-vip-unreachable',
+  'cert-expired',
+  'cert-expiring',
+  'disk-full',
+  'node-not-ready-after-upgrade',
+  'upgrade-command-fails',
+  'etcd-unhealthy',
+  'etcd-db-near-quota',
+  'ssh-drop',
+] as const
+export type NodeFault = (typeof NODE_FAULTS)[number]
