@@ -7,4 +7,7 @@ import type { CliContext } from '../context.js'
  */
 export type RegisterCommand = (program: Command, ctx: CliContext, setExit: (code: number) => void) => void
 
-export const commands: RegisterCommand[] = []
+import { register as validate } from './validate.js'
+import { register as schema } from './schema.js'
+
+export const commands: RegisterCommand[] = [validate, schema]

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { LineCounter, parseAllDocuments } from 'yaml'
+import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
+import { Locator } from './locate.js'
+import { planSchema, type PlanDocument } from './schema.js'
+import { checkSemantics } from './semantics.js'
+import { zodProblems } from './zod-problems.js'
+
+export interface LoadedPlan {
+  /** The path as the user gave it, for messages. */
+  file: string
+  /** Directory relative paths in the plan are resolved against. */
+  dir: string
+  plan: PlanDocument
+  warnings: Problem[]
+}
+
+/** Reads and validates a plan file. Throws PlanError with every problem found (never just the first). */
+export function loadPlan(file: string): LoadedPlan {
+  let source: string
+  try {
+    source = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new KupgradeError(`${file}: cannot read the plan (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`, {
+      exitCode: ExitCode.invalid,
+      hint: 'pass the path of an UpgradePlan YAML file',
+    })
+  }
+  const { plan, problems } = parsePlan(file, source)
+  const errors = problems.filter((p) => p.severity !== 'warning')
+  if (errors.length > 0 || !plan) throw new PlanError(errors)
+  return { file, dir: dirname(resolve(file)), plan, warnings: problems.filter((p) => p.severity === 'warning') }
+}
+
+/** Pure parse + validate of plan text; `file` is only used in messages and to resolve hook paths. */
+export function parsePlan(file: string, source: string): { plan?: PlanDocument; problems: Problem[] } {
+  const lines = new LineCounter()
+  const docs = parseAllDocuments(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  const list = Array.isArray(docs) ? docs : []
+  const nonEmpty = list.filter((d) => d.contents !== null || d.errors.length > 0)
+  if (nonEmpty.length === 0) {
+    return { problems: [{ file, line: 1, col: 1, message: 'the plan is empty: expected one UpgradePlan document (run `kupgrade schema` for the format)' }] }
+  }
+  if (nonEmpty.length > 1) {
+    const second = nonEmpty[1]!
+    const pos = lines.linePos(second.range[0])
+    return { problems: [{ file, ...pos, message: `found ${nonEmpty.length} YAML documents: a plan file holds exactly one UpgradePlan (split them into separate files)` }] }
+  }
+  const doc = nonEmpty[0]!
+  const syntax: Problem[] = [...doc.errors].map((e) => {
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
+    return { file, line: pos.line, col: pos.col, message: yamlMessage(e.code, e.message) }
+  })
+  if (syntax.length > 0) return { problems: syntax }
+
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  const locator = new Locator(doc, lines)
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { problems: [{ file, ...locator.at([]), message: 'expected a mapping with apiVersion, kind, metadata and spec' }] }
+  }
+  const parsed = planSchema.safeParse(raw)
+  const problems = parsed.success ? [] : zodProblems(file, parsed.error.issues, raw, planSchema, locator)
+  // Semantic checks run even when the shape has errors, so the user sees every problem in one go.
+  problems.push(...checkSemantics(raw as Record<string, unknown>, { file, locator }))
+  problems.sort((a, b) => a.line - b.line || a.col - b.col)
+  return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems) }
+}
+
+function yamlMessage(code: string, message: string): string {
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  if (code === 'DUPLICATE_KEY') return `${first}: each key may appear once in a mapping`
+  return `YAML syntax error: ${first}`
+}
+
+const dedupe = (ps: Problem[]): Problem[] => {
+  const seen = new Set<string>()
+  return ps.filter((p) => {
+    const k = `${p.line}:${p.col}:${p.message}`
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}

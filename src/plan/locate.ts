@@ -1,0 +1,48 @@
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml'
+
+export type Path = readonly (string | number)[]
+
+/**
+ * Maps a data path (spec.clusters[1].nodes[0].role) back to a line and column in the YAML source, so every problem
+ * points at the exact character. Missing keys point at the map that should hold them; `key: true` points at a key
+ * itself (for unknown fields) rather than its value.
+ */
+export class Locator {
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  at(path: Path, opts: { key?: boolean } = {}): { line: number; col: number } {
+    let node: unknown = this.doc.contents
+    let last: { line: number; col: number } = this.pos(node) ?? { line: 1, col: 1 }
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i]!
+      const isLast = i === path.length - 1
+      if (isMap(node)) {
+        const pair = node.items.find((p: Pair) => (isScalar(p.key) ? p.key.value : p.key) === seg) as Pair | undefined
+        if (!pair) return last
+        if (isLast && opts.key) return this.pos(pair.key) ?? last
+        node = pair.value
+        last = this.pos(node) ?? this.pos(pair.key) ?? last
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg]
+        if (item === undefined) return last
+        node = item
+        last = this.pos(node) ?? last
+      } else {
+        return last
+      }
+    }
+    return last
+  }
+
+  private pos(node: unknown): { line: number; col: number } | undefined {
+    const range = (node as Node | undefined)?.range
+    if (!range) return undefined
+    return this.lines.linePos(range[0])
+  }
+}
+
+export const formatPath = (path: Path): string =>
+  path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : String(seg)), '')

@@ -1,0 +1,147 @@
+import { z } from 'zod'
+import { parseDuration } from '../util/duration.js'
+
+/**
+ * The UpgradePlan format. This zod schema is the single source of truth: the TypeScript types below are inferred
+ * from it, `kupgrade schema` and plans/schema.json are generated from it, and validation runs it. Objects are strict so
+ * a misspelt field is an error with a suggestion, not a silently ignored setting.
+ */
+export const API_VERSION = 'kupgrade.dev/v1alpha1'
+export const KIND = 'UpgradePlan'
+
+const text = (what: string) => z.string({ error: `expected ${what} (a string)` }).min(1, `${what} must not be empty`)
+const duration = () =>
+  z.string({ error: 'expected a duration such as 90s, 5m or 1h30m' }).refine((s) => parseDuration(s) !== undefined, {
+    message: 'expected a duration such as 90s, 5m or 1h30m',
+  })
+/** Names are checked as DNS-1123 by the semantic pass, which can say which rule a name breaks. */
+const name = (what: string) => text(what)
+
+export const sshSchema = z
+  .strictObject({
+    user: text('user').optional().describe('login user; default: ~/.ssh/config, else the current user'),
+    port: z.number().int().min(1).max(65535).optional().describe('SSH port; default 22 or ~/.ssh/config'),
+    identityFile: text('identityFile').optional().describe('private key file; default: ssh-agent, then ~/.ssh/config'),
+    knownHosts: text('knownHosts').optional().describe('known_hosts file; default ~/.ssh/known_hosts'),
+    sudo: z.boolean().optional().describe('run privileged commands through `sudo -n` (for non-root users)'),
+    proxyJump: text('proxyJump').optional().describe('bastion host, [user@]host[:port], as ProxyJump in ~/.ssh/config'),
+  })
+  .describe('SSH settings; a node’s own settings override its cluster’s field by field')
+
+export const nodeSchema = z.strictObject({
+  name: name('node name').describe('the Kubernetes node name (DNS-1123 subdomain)'),
+  host: text('host').describe('hostname or IP address reached over SSH'),
+  port: z.number().int().min(1).max(65535).optional().describe('SSH port (overrides ssh.port)'),
+  role: z.enum(['control-plane', 'worker'], { error: 'expected role control-plane or worker' }),
+  ssh: sshSchema.optional(),
+})
+
+export const clusterSchema = z.strictObject({
+  name: name('cluster name').describe('DNS-1123 label'),
+  distribution: z.enum(['k0s', 'k3s', 'kubeadm'], { error: 'expected distribution k0s, k3s or kubeadm' }),
+  from: text('from').describe('the version the plan was written against (v1.29.2 or v1.29.2+k3s1); live facts must agree'),
+  kubeconfig: text('kubeconfig').optional().describe('kubeconfig file; default $KUBECONFIG, else ~/.kube/config'),
+  context: text('context').optional().describe('kubeconfig context; default the current context'),
+  kubectl: text('kubectl').optional().describe('kubectl binary for this cluster'),
+  apiEndpoint: z.url({ protocol: /^https$/, error: 'expected an https:// URL such as https://10.0.0.10:6443' }).describe('the API VIP or load balancer address'),
+  serviceCIDR: text('serviceCIDR').optional().describe('service CIDR; default 10.43.0.0/16 for k3s, 10.96.0.0/12 otherwise'),
+  ssh: sshSchema.optional(),
+  nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
+})
+
+export const gateEntrySchema = z
+  .union([z.string(), z.record(z.string(), z.unknown())])
+  .describe('a gate id, or a map of one gate id to its parameters')
+
+const gateList = () => z.array(gateEntrySchema)
+
+export const planSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` }),
+  kind: z.literal(KIND, { error: `expected kind: ${KIND}` }),
+  metadata: z.strictObject({
+    name: name('metadata.name'),
+    description: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: z.strictObject({
+    kubectl: text('kubectl').optional().describe('kubectl binary; KUPGRADE_KUBECTL wins, default kubectl on PATH'),
+    target: z
+      .strictObject({
+        kubernetes: text('kubernetes').optional().describe('target Kubernetes version, e.g. v1.30.4'),
+        via: z.array(text('version')).optional().describe('intermediate versions, one per skipped minor (hops go one minor at a time)'),
+        k3s: text('k3s').optional().describe('explicit k3s release, e.g. v1.30.4+k3s2 (default +k3s1)'),
+        k0s: text('k0s').optional().describe('explicit k0s release, e.g. v1.30.4+k0s.1 (default +k0s.0)'),
+        kubeadm: text('kubeadm').optional().describe('explicit kubeadm package version, e.g. 1.30.4-1.1'),
+        os: z
+          .strictObject({
+            packages: z.union([z.literal('all'), z.literal('security'), z.array(text('package')).min(1)]).default('all'),
+            reboot: z.enum(['never', 'if-required', 'always']).default('if-required'),
+          })
+          .optional(),
+      })
+      .describe('what to upgrade to: a Kubernetes version and/or OS packages'),
+    stages: z
+      .array(
+        z.strictObject({
+          name: name('stage name'),
+          clusters: z.array(text('cluster name')).min(1, 'a stage needs at least one cluster'),
+          soak: duration().default('0s').describe('wait after the stage, post-gates re-checked, before the next may start'),
+          approval: z.enum(['none', 'required']).default('none'),
+          parallelClusters: z.number().int().min(1).default(1),
+        }),
+      )
+      .min(1, 'a plan needs at least one stage'),
+    clusters: z.array(clusterSchema).min(1, 'a plan needs at least one cluster'),
+    strategy: z
+      .strictObject({
+        workers: z
+          .strictObject({
+            maxUnavailable: z
+              .union([z.number().int().min(1), z.string().regex(/^([1-9]\d?|100)%$/, 'expected a whole percentage from 1% to 100%')], {
+                error: 'expected a number of nodes (2) or a percentage (25%)',
+              })
+              .default(1),
+            canary: z.number().int().min(0).default(1).describe('nodes upgraded alone, first, before any batch'),
+          })
+          .prefault({}),
+        drain: z
+          .strictObject({
+            timeout: duration().default('5m').describe('never forever: kubectl drain waits forever by default'),
+            gracePeriod: duration().optional().describe("default: each pod's terminationGracePeriodSeconds"),
+            deleteEmptyDirData: z.boolean().default(true),
+            ignoreDaemonSets: z.boolean().default(true),
+            force: z.boolean().default(false).describe('also remove pods without a controller'),
+          })
+          .prefault({}),
+        onFailure: z.enum(['rollback', 'rebuild', 'pause', 'abort']).default('pause'),
+        maxFailedNodes: z.number().int().min(1).default(1).describe('circuit breaker per cluster'),
+      })
+      .prefault({}),
+    gates: z
+      .strictObject({
+        pre: gateList().optional().describe('cluster gates before any change; default: all built-in pre gates'),
+        post: gateList().optional().describe('cluster gates after the last node and during soak'),
+        beforeNode: gateList().optional(),
+        afterNode: gateList().optional(),
+      })
+      .prefault({}),
+    hooks: z
+      .strictObject({
+        beforeStage: z.array(text('hook')).optional(),
+        afterStage: z.array(text('hook')).optional(),
+        beforeCluster: z.array(text('hook')).optional(),
+        afterCluster: z.array(text('hook')).optional(),
+        beforeNode: z.array(text('hook')).optional(),
+        afterNode: z.array(text('hook')).optional(),
+        onFailure: z.array(text('hook')).optional(),
+      })
+      .prefault({}),
+  }),
+})
+
+export type PlanDocument = z.output<typeof planSchema>
+export type ClusterSpec = PlanDocument['spec']['clusters'][number]
+export type NodeSpec = ClusterSpec['nodes'][number]
+export type SshSpec = z.output<typeof sshSchema>
+export type Strategy = PlanDocument['spec']['strategy']
+export type StageSpec = PlanDocument['spec']['stages'][number]

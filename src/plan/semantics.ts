@@ -1,0 +1,188 @@
+import type { Problem } from '../errors.js'
+import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
+import { planHops } from '../planner/hops.js'
+import { formatPath, type Locator, type Path } from './locate.js'
+import { isDnsLabel, isDnsSubdomain, isHost, labelMessage, subdomainMessage } from './names.js'
+import { didYouMean } from './suggest.js'
+import { parseKubeVersion, parsePackageVersion, type Distribution } from './versions.js'
+import { zodProblems } from './zod-problems.js'
+
+type Raw = Record<string, unknown>
+const obj = (v: unknown): Raw | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined)
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+/**
+ * Checks the schema cannot express: references between stages and clusters, uniqueness, versions and hops, names
+ * that are safe everywhere, gates and their parameters. Works on the raw document so it can report alongside shape
+ * errors; every check tolerates missing or mistyped fields (the schema pass reports those).
+ */
+export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }): Problem[] {
+  const problems: Problem[] = []
+  const add = (path: Path, message: string, severity: Problem['severity'] = 'error', key = false) =>
+    problems.push({ file: ctx.file, ...ctx.locator.at(path, { key }), message: `${formatPath(path)}: ${message}`, severity })
+
+  const metaName = str(obj(doc.metadata)?.name)
+  if (metaName && !isDnsLabel(metaName)) add(['metadata', 'name'], labelMessage('name', metaName))
+
+  const spec = obj(doc.spec)
+  if (!spec) return problems
+  const clusters = arr(spec.clusters)
+  const stages = arr(spec.stages)
+  const target = obj(spec.target) ?? {}
+
+  // Clusters, nodes, hosts.
+  const clusterNames = new Map<string, number>()
+  const hostSeen = new Map<string, Path>()
+  clusters.forEach((c, ci) => {
+    const cluster = obj(c)
+    if (!cluster) return
+    const name = str(cluster.name)
+    if (name !== undefined) {
+      if (!isDnsLabel(name)) add(['spec', 'clusters', ci, 'name'], labelMessage('cluster name', name))
+      if (clusterNames.has(name)) add(['spec', 'clusters', ci, 'name'], `duplicate cluster name "${name}" (also spec.clusters[${clusterNames.get(name)}])`)
+      else clusterNames.set(name, ci)
+    }
+    const nodeNames = new Map<string, number>()
+    let controlPlanes = 0
+    const nodes = arr(cluster.nodes)
+    nodes.forEach((n, ni) => {
+      const node = obj(n)
+      if (!node) return
+      const base: Path = ['spec', 'clusters', ci, 'nodes', ni]
+      const nodeName = str(node.name)
+      if (nodeName !== undefined) {
+        if (!isDnsSubdomain(nodeName)) add([...base, 'name'], subdomainMessage('node name', nodeName))
+        if (nodeNames.has(nodeName)) add([...base, 'name'], `duplicate node name "${nodeName}" in cluster ${name ?? ci} (also nodes[${nodeNames.get(nodeName)}])`)
+        else nodeNames.set(nodeName, ni)
+      }
+      const host = str(node.host)
+      if (host !== undefined) {
+        if (!isHost(host)) add([...base, 'host'], `host ${JSON.stringify(host)} is not a hostname or an IP address`)
+        else {
+          const port = node.port ?? obj(node.ssh)?.port ?? obj(cluster.ssh)?.port ?? 22
+          const key = `${host.toLowerCase()}:${String(port)}`
+          const prev = hostSeen.get(key)
+          if (prev) add([...base, 'host'], `duplicate host ${host}${port === 22 ? '' : ` port ${String(port)}`} (also ${formatPath(prev)})`)
+          else hostSeen.set(key, [...base, 'host'])
+        }
+      }
+      const jump = str(obj(node.ssh)?.proxyJump)
+      if (jump !== undefined) checkJump(jump, [...base, 'ssh', 'proxyJump'])
+      if (node.role === 'control-plane') controlPlanes++
+    })
+    const jump = str(obj(cluster.ssh)?.proxyJump)
+    if (jump !== undefined) checkJump(jump, ['spec', 'clusters', ci, 'ssh', 'proxyJump'])
+    if (nodes.length > 0 && controlPlanes === 0) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
+    else if (controlPlanes > 0 && (controlPlanes < 3 || controlPlanes % 2 === 0)) {
+      add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes < 3 ? 'a single point of failure during the upgrade' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning')
+    }
+
+    // Versions and hops.
+    const dist = str(cluster.distribution) as Distribution | undefined
+    const from = str(cluster.from)
+    if (from !== undefined && dist && ['k0s', 'k3s', 'kubeadm'].includes(dist)) {
+      const result = planHops(dist, from, {
+        kubernetes: str(target.kubernetes),
+        via: arr(target.via).filter((v): v is string => typeof v === 'string'),
+        k3s: str(target.k3s), k0s: str(target.k0s), kubeadm: str(target.kubeadm),
+      })
+      if (!result.ok) {
+        const path: Path = result.field === 'from' ? ['spec', 'clusters', ci, 'from'] : result.field === 'via' ? ['spec', 'target', 'via'] : ['spec', 'target', 'kubernetes']
+        if (result.field === 'from') add(path, result.message)
+        else add(path, `cluster ${name ?? ci}: ${result.message}`)
+      }
+    }
+  })
+
+  // Target versions.
+  const kube = str(target.kubernetes)
+  if (kube !== undefined && !parseKubeVersion(kube)) add(['spec', 'target', 'kubernetes'], `"${kube}" is not a Kubernetes version (expected e.g. v1.30.4)`)
+  if (kube === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
+  arr(target.via).forEach((v, i) => {
+    if (typeof v === 'string' && !parseKubeVersion(v)) add(['spec', 'target', 'via', i], `"${v}" is not a Kubernetes version (expected e.g. v1.29.8)`)
+  })
+  const kubeVersion = kube ? parseKubeVersion(kube) : undefined
+  for (const dist of ['k3s', 'k0s'] as const) {
+    const explicit = str(target[dist])
+    if (explicit === undefined) continue
+    const v = parseKubeVersion(explicit)
+    if (!v || v.dist !== dist) add(['spec', 'target', dist], `"${explicit}" is not a ${dist} release (expected e.g. ${dist === 'k3s' ? 'v1.30.4+k3s2' : 'v1.30.4+k0s.1'})`)
+    else if (kubeVersion && `${v.major}.${v.minor}.${v.patch}` !== `${kubeVersion.major}.${kubeVersion.minor}.${kubeVersion.patch}`) {
+      add(['spec', 'target', dist], `${explicit} does not match target.kubernetes ${kube}`)
+    }
+  }
+  const pkg = str(target.kubeadm)
+  if (pkg !== undefined) {
+    const p = parsePackageVersion(pkg)
+    if (!p) add(['spec', 'target', 'kubeadm'], `"${pkg}" is not a kubeadm package version (expected e.g. 1.30.4-1.1)`)
+    else if (kubeVersion && p.core !== `${kubeVersion.major}.${kubeVersion.minor}.${kubeVersion.patch}`) add(['spec', 'target', 'kubeadm'], `${pkg} does not match target.kubernetes ${kube}`)
+  }
+
+  // Stages reference clusters exactly once.
+  const stageNames = new Map<string, number>()
+  const placed = new Map<string, Path>()
+  stages.forEach((s, si) => {
+    const stage = obj(s)
+    if (!stage) return
+    const name = str(stage.name)
+    if (name !== undefined) {
+      if (!isDnsLabel(name)) add(['spec', 'stages', si, 'name'], labelMessage('stage name', name))
+      if (stageNames.has(name)) add(['spec', 'stages', si, 'name'], `duplicate stage name "${name}"`)
+      else stageNames.set(name, si)
+    }
+    arr(stage.clusters).forEach((c, i) => {
+      if (typeof c !== 'string') return
+      const path: Path = ['spec', 'stages', si, 'clusters', i]
+      if (!clusterNames.has(c)) add(path, `stage ${name ?? si} names cluster "${c}", which is not in spec.clusters${didYouMean(c, [...clusterNames.keys()])}`)
+      else if (placed.has(c)) add(path, `cluster "${c}" is already in ${formatPath(placed.get(c)!)}: a cluster belongs to exactly one stage`)
+      else placed.set(c, path)
+    })
+  })
+  for (const [name, ci] of clusterNames) {
+    if (!placed.has(name) && stages.length > 0) add(['spec', 'clusters', ci, 'name'], `cluster "${name}" is in no stage: add it to one of spec.stages, or remove it`)
+  }
+
+  // Gates.
+  const gates = obj(spec.gates) ?? {}
+  const scopeOf: Record<string, GateScope> = { pre: 'cluster', post: 'cluster', beforeNode: 'node', afterNode: 'node' }
+  for (const list of Object.keys(DEFAULT_GATES)) {
+    arr(gates[list]).forEach((entry, i) => {
+      const base: Path = ['spec', 'gates', list, i]
+      let id: string | undefined
+      let params: unknown = {}
+      let paramPath: Path = base
+      if (typeof entry === 'string') id = entry
+      else if (obj(entry)) {
+        const keys = Object.keys(obj(entry)!)
+        if (keys.length !== 1) return add(base, `a gate entry with parameters is a map of exactly one gate id, e.g. { certificates: { minValidity: 30d } }; got ${keys.length} keys`)
+        id = keys[0]!
+        params = obj(entry)![id] ?? {}
+        paramPath = [...base, id]
+      } else return
+      const gate = gateById(id)
+      if (!gate) return add(typeof entry === 'string' ? base : paramPath, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`, 'error', typeof entry !== 'string')
+      if (!gate.scopes.includes(scopeOf[list]!)) add(base, `gate "${id}" checks the whole cluster and cannot run in ${list}: use it in pre or post`)
+      const parsed = gate.params.safeParse(params)
+      if (!parsed.success) {
+        problems.push(...zodProblems(ctx.file, parsed.error.issues, doc, gate.params, ctx.locator, paramPath))
+      }
+    })
+  }
+
+  // Strategy sanity.
+  const workersCount = clusters.reduce<number>((n, c) => Math.max(n, arr(obj(c)?.nodes).filter((x) => obj(x)?.role === 'worker').length), 0)
+  const canary = obj(obj(spec.strategy)?.workers)?.canary
+  if (typeof canary === 'number' && workersCount > 0 && canary > workersCount) {
+    add(['spec', 'strategy', 'workers', 'canary'], `canary ${canary} is more than the largest cluster's ${workersCount} workers`, 'warning')
+  }
+  return problems
+
+  function checkJump(jump: string, path: Path) {
+    // [user@]host[:port], possibly a comma-separated chain: every part must be a plain host, so it is safe to pass on.
+    for (const hop of jump.split(',')) {
+      const m = /^(?:([A-Za-z0-9._-]+)@)?([^:@]+)(?::(\d{1,5}))?$/.exec(hop)
+      if (!m || !isHost(m[2]!)) add(path, `proxyJump ${JSON.stringify(jump)} is not [user@]host[:port]`)
+    }
+  }
+}

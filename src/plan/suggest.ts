@@ -1,0 +1,33 @@
+/** "did you mean …": the closest candidate within a small edit distance, or nothing. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestDistance) {
+      best = c
+      bestDistance = d
+    }
+  }
+  const allowed = Math.max(2, Math.floor(word.length / 3))
+  return bestDistance <= allowed ? best : undefined
+}
+
+export const didYouMean = (word: string, candidates: readonly string[]): string => {
+  const c = closest(word, candidates)
+  return c ? ` (did you mean "${c}"?)` : ''
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = tmp
+    }
+  }
+  return row[b.length]!
+}

@@ -1,0 +1,90 @@
+import semver from 'semver'
+
+/**
+ * Kubernetes and distribution version strings. semver alone is wrong here: it ignores build metadata
+ * (`+k3s1` == `+k3s2`) and compares build identifiers as strings (`+k3s10` < `+k3s2`), and it reads Debian package
+ * revisions (`1.30.4-1.1`) as pre-releases (facts reference §2.9). So the core is compared by semver and the
+ * distribution revision numerically, here, in one place.
+ */
+export type Distribution = 'k0s' | 'k3s' | 'kubeadm'
+export const DISTRIBUTIONS: readonly Distribution[] = ['k0s', 'k3s', 'kubeadm']
+
+export interface KubeVersion {
+  major: number
+  minor: number
+  patch: number
+  /** Pre-release identifiers (`rc.1`), empty for releases. */
+  pre: string
+  /** Which distribution's build suffix the string carried, if any. */
+  dist?: 'k3s' | 'k0s'
+  /** `+k3s2` → 2, `+k0s.1` → 1; undefined when absent (kubelet on k0s reports a bare `+k0s`). */
+  revision?: number
+  raw: string
+}
+
+const VERSION = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+(k3s(\d+)|k0s(?:\.(\d+))?))?$/
+
+export function parseKubeVersion(text: string): KubeVersion | undefined {
+  const m = VERSION.exec(text.trim())
+  if (!m) return undefined
+  const [, major, minor, patch, pre, build, k3sRev, k0sRev] = m
+  const v: KubeVersion = { major: +major!, minor: +minor!, patch: +patch!, pre: pre ?? '', raw: text.trim() }
+  if (build?.startsWith('k3s')) {
+    v.dist = 'k3s'
+    v.revision = Number(k3sRev)
+  } else if (build?.startsWith('k0s')) {
+    v.dist = 'k0s'
+    if (k0sRev !== undefined) v.revision = Number(k0sRev)
+  }
+  return v
+}
+
+/** Debian/RPM package versions from pkgs.k8s.io: `1.30.4-1.1` (upstream version + package revision). */
+const PACKAGE_VERSION = /^(\d+)\.(\d+)\.(\d+)-(\d+(?:\.\d+)*)$/
+export function parsePackageVersion(text: string): { core: string; revision: string } | undefined {
+  const m = PACKAGE_VERSION.exec(text.trim())
+  return m ? { core: `${m[1]}.${m[2]}.${m[3]}`, revision: m[4]! } : undefined
+}
+
+export const coreOf = (v: KubeVersion): string => `${v.major}.${v.minor}.${v.patch}${v.pre ? `-${v.pre}` : ''}`
+export const minorOf = (v: KubeVersion): string => `${v.major}.${v.minor}`
+
+/** Orders by core version (pre-releases first), then by distribution revision when both sides carry one. */
+export function compareKubeVersions(a: KubeVersion, b: KubeVersion): number {
+  const core = semver.compare(coreOf(a), coreOf(b))
+  if (core !== 0) return core
+  if (a.revision === undefined || b.revision === undefined) return 0
+  return Math.sign(a.revision - b.revision)
+}
+
+/** Minor distance b - a within one major; NaN across majors (Kubernetes has never changed major). */
+export const minorDistance = (a: KubeVersion, b: KubeVersion): number => (a.major === b.major ? b.minor - a.minor : NaN)
+
+/** The exact strings a distribution uses for a Kubernetes version (facts reference §2). */
+export interface DistributionVersion {
+  /** Plain Kubernetes version, `v1.30.4`. */
+  kubernetes: string
+  /** What the distribution's installer takes: `v1.30.4+k3s1`, `v1.30.4+k0s.0`, `v1.30.4` (kubeadm upgrade apply). */
+  release: string
+  /** What the node's kubelet reports once upgraded: `v1.30.4+k3s1`, `v1.30.4+k0s`, `v1.30.4`. */
+  kubelet: string
+  /** kubeadm only: the pkgs.k8s.io package version, `1.30.4-1.1`. */
+  package?: string
+}
+
+export function resolveDistributionVersion(dist: Distribution, v: KubeVersion, explicit?: string): DistributionVersion {
+  const core = coreOf(v)
+  const kubernetes = `v${core}`
+  switch (dist) {
+    case 'k3s': {
+      const release = explicit ?? (v.dist === 'k3s' ? `v${core}+k3s${v.revision}` : `v${core}+k3s1`)
+      return { kubernetes, release, kubelet: release }
+    }
+    case 'k0s': {
+      const release = explicit ?? (v.dist === 'k0s' && v.revision !== undefined ? `v${core}+k0s.${v.revision}` : `v${core}+k0s.0`)
+      return { kubernetes, release, kubelet: `v${core}+k0s` }
+    }
+    case 'kubeadm':
+      return { kubernetes, release: kubernetes, kubelet: kubernetes, package: explicit ?? `${core}-1.1` }
+  }
+}
