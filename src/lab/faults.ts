@@ -1,0 +1,73 @@
+/**
+ * The lab's fault catalogue: one entry per incident symptom from the brief (§7). Each fault says where its signal lives,
+ * so the lab knows whether to change the cluster model / API server, call the node's setFault, or both:
+ *  - cluster: visible through the Kubernetes API (node conditions, pod status and logs, PDBs, /readyz, TLS cert, latency)
+ *  - node:    visible over SSH on the node (metrics via curl, journal, df, cert files, command exit codes, etcdctl)
+ */
+export const FAULT_NAMES = [
+  'kube-proxy-sync-failure',
+  'kube-proxy-skew',
+  'api-vip-unreachable',
+  'coredns-crashloop',
+  'cert-expired',
+  'cert-expiring',
+  'disk-full',
+  'node-not-ready-after-upgrade',
+  'upgrade-command-fails',
+  'etcd-unhealthy',
+  'etcd-db-near-quota',
+  'pdb-blocks-drain',
+  'insufficient-capacity',
+  'ssh-drop',
+  'apiserver-slow',
+] as const
+export type FaultName = (typeof FAULT_NAMES)[number]
+
+export interface FaultInfo {
+  cluster: boolean
+  node: boolean
+  /** Where a fault without a node applies on the node side: every node, or only control-plane nodes (etcd). */
+  nodes: 'all' | 'control-plane' | 'none'
+  description: string
+}
+
+export const FAULTS: Record<FaultName, FaultInfo> = {
+  'kube-proxy-sync-failure': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy fails iptables-restore: "Sync failed" in its logs (pod logs on k0s/kubeadm, journal on k3s), failure counter rises' },
+  'kube-proxy-skew': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy runs one minor behind the kubelet (DaemonSet image tag; kubernetes_build_info metric)' },
+  'api-vip-unreachable': { cluster: true, node: true, nodes: 'all', description: 'the API VIP / kubernetes Service IP cannot be reached: from probe pods (cluster) or from the node (curl times out)' },
+  'coredns-crashloop': { cluster: true, node: false, nodes: 'none', description: 'CoreDNS pods in CrashLoopBackOff, not Ready, restarts rising' },
+  'cert-expired': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expired yesterday' },
+  'cert-expiring': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expire in 10 days' },
+  'disk-full': { cluster: true, node: true, nodes: 'all', description: 'the node disk is 98% used: DiskPressure condition and taint, df shows it' },
+  'node-not-ready-after-upgrade': { cluster: true, node: true, nodes: 'all', description: 'after the next service start the node stays NotReady' },
+  'upgrade-command-fails': { cluster: false, node: true, nodes: 'all', description: 'the distribution upgrade command exits non-zero' },
+  'etcd-unhealthy': { cluster: true, node: true, nodes: 'control-plane', description: 'etcd unhealthy: /readyz and /livez report [-]etcd failed, etcdctl endpoint health fails' },
+  'etcd-db-near-quota': { cluster: false, node: true, nodes: 'control-plane', description: 'etcd DB size at 95% of its quota (etcdctl endpoint status)' },
+  'pdb-blocks-drain': { cluster: true, node: false, nodes: 'none', description: 'a PodDisruptionBudget with minAvailable 100% blocks every eviction (429)' },
+  'insufficient-capacity': { cluster: true, node: false, nodes: 'none', description: 'node allocatable shrinks to what is already requested: evicted pods stay Pending (FailedScheduling)' },
+  'ssh-drop': { cluster: false, node: true, nodes: 'all', description: 'the node drops SSH connections' },
+  'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s)' },
+}
+
+export const isFaultName = (s: string): s is FaultName => (FAULT_NAMES as readonly string[]).includes(s)
+
+/** One active (or armed) fault. `node` narrows it to one node; without it the fault covers the whole cluster. */
+export interface FaultSpec {
+  fault: FaultName
+  cluster: string
+  node?: string
+  params?: Record<string, unknown>
+}
+
+/** Events an armed fault can wait for (the fleet emits them as it observes the nodes). */
+export const FAULT_TRIGGERS = ['node-upgraded', 'node-rebooted', 'node-cordoned', 'service-restarted'] as const
+export type FaultTrigger = (typeof FAULT_TRIGGERS)[number]
+
+export const faultKey = (f: Pick<FaultSpec, 'fault' | 'cluster' | 'node'>): string => `${f.cluster}/${f.node ?? '*'}/${f.fault}`
+
+/** `CLUSTER` or `CLUSTER/NODE` as typed on the command line. */
+export function parseFaultTarget(target: string): { cluster: string; node?: string } | undefined {
+  const m = /^([a-z0-9][-a-z0-9]*)(?:\/([a-z0-9][-a-z0-9.]*))?$/.exec(target)
+  if (!m) return undefined
+  return m[2] ? { cluster: m[1]!, node: m[2] } : { cluster: m[1]! }
+}

@@ -1,0 +1,521 @@
+import { EventEmitter } from 'node:events'
+import { createHash, randomUUID } from 'node:crypto'
+import { FAULTS, faultKey, type FaultName, type FaultSpec, type FaultTrigger } from '../faults.js'
+import type { ClusterTopology } from '../topology.js'
+import { comparePlain, plainVersion, type Distribution } from '../versions.js'
+import { parseBytes, parseCpu } from '../quantity.js'
+import { schedule, type Candidate } from './scheduler.js'
+import { pdbStatus } from './pdb.js'
+import type {
+  ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
+} from './types.js'
+
+/**
+ * One simulated cluster: nodes, pods, controllers (Deployment, DaemonSet, scheduler, PDB, eviction), events and
+ * leases. It changes only through the methods below (the API server's handlers and the node side's events call them),
+ * and after every change it reconciles like the real controllers would: replacing evicted pods, scheduling Pending
+ * ones, or recording FailedScheduling when nothing fits.
+ *
+ * Events emitted: 'trigger' (FaultTrigger, nodeName) for armed faults; 'faults' when the active set changes.
+ */
+export interface ClusterTiming {
+  readyDelayMs: number
+  drainEvictionDelayMs: number
+  /** How long a probe pod runs before it completes. */
+  probeRunMs: number
+}
+
+const READY = { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' } as const
+const NOT_READY_CNI = {
+  status: 'False',
+  reason: 'KubeletNotReady',
+  message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+} as const
+const UNKNOWN = { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' } as const
+
+export class ClusterModel extends EventEmitter {
+  readonly info: ClusterInfo
+  readonly nodes = new Map<string, NodeState>()
+  readonly pods = new Map<string, PodState>() // key ns/name
+  readonly deployments = new Map<string, DeploymentState>()
+  readonly daemonSets = new Map<string, DaemonSetState>()
+  readonly pdbs = new Map<string, PdbState>()
+  readonly events: EventState[] = []
+  readonly leases = new Map<string, LeaseState>()
+  readonly faults = new Map<string, FaultSpec & { since: Date }>()
+  private rv = 1
+  private podSeq = 0
+  private timers = new Set<NodeJS.Timeout>()
+  private stopped = false
+
+  constructor(readonly topology: ClusterTopology, readonly timing: ClusterTiming) {
+    super()
+    this.info = { name: topology.name, distribution: topology.distribution, apiAddress: topology.apiAddress, apiPort: topology.apiPort, createdAt: new Date(Date.now() - 30 * 86400_000) }
+    this.build()
+  }
+
+  get distribution(): Distribution {
+    return this.info.distribution
+  }
+
+  /** The next resourceVersion; every stored change takes one, so list resourceVersions only grow. */
+  nextRv(): number {
+    return ++this.rv
+  }
+  get resourceVersion(): number {
+    return this.rv
+  }
+
+  // ---------------------------------------------------------------- building
+
+  private build(): void {
+    const t = this.topology
+    const created = this.info.createdAt
+    t.nodes.forEach((n, index) => {
+      this.nodes.set(n.name, {
+        uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
+        kubeletVersion: t.version, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
+        unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
+      })
+    })
+    const w = t.workloads
+    for (const d of w.deployments) {
+      this.addDeployment({ name: d.name, namespace: d.namespace, replicas: d.replicas, cpuMilli: parseCpu(d.requests.cpu)!, memoryBytes: parseBytes(d.requests.memory)!, emptyDir: d.emptyDir, image: `registry.example/${d.name}:1.0`, kind: 'workload', tolerateControlPlane: false })
+      if (d.pdb) this.addPdb({ name: d.name, namespace: d.namespace, app: d.name, minAvailable: d.pdb.minAvailable, maxUnavailable: d.pdb.maxUnavailable })
+    }
+    if (w.coredns.replicas > 0) {
+      this.addDeployment({ name: 'coredns', namespace: 'kube-system', replicas: w.coredns.replicas, cpuMilli: 100, memoryBytes: 70 * 1024 ** 2, emptyDir: false, image: 'registry.k8s.io/coredns/coredns:v1.11.1', kind: 'coredns', tolerateControlPlane: true })
+    }
+    // k3s runs kube-proxy inside the k3s process; k0s and kubeadm run it as a DaemonSet (facts §2.7).
+    if (this.distribution !== 'k3s') this.addDaemonSet({ name: 'kube-proxy', namespace: 'kube-system', cpuMilli: 0, memoryBytes: 0, kind: 'kube-proxy' })
+    for (const ds of w.daemonSets) this.addDaemonSet({ name: ds.name, namespace: ds.namespace, cpuMilli: parseCpu(ds.requests.cpu)!, memoryBytes: parseBytes(ds.requests.memory)!, kind: 'daemonset' })
+    if (this.distribution === 'kubeadm') {
+      // kubeadm's control plane runs as static pods; the API shows their mirror pods, which drain skips.
+      for (const n of this.nodes.values()) {
+        if (n.role !== 'control-plane') continue
+        for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) this.addStaticPod(c, n)
+      }
+    }
+    this.reconcile()
+  }
+
+  private addDeployment(d: Omit<DeploymentState, 'uid' | 'hash' | 'createdAt'>): void {
+    const hash = createHash('sha1').update(`${this.info.name}/${d.namespace}/${d.name}`).digest('hex').slice(0, 10).replace(/[0-9]/g, (c) => 'bcdfghjklm'[Number(c)]!)
+    this.deployments.set(`${d.namespace}/${d.name}`, { ...d, uid: randomUUID(), hash, createdAt: this.info.createdAt })
+  }
+
+  private addDaemonSet(d: Omit<DaemonSetState, 'uid' | 'createdAt'>): void {
+    this.daemonSets.set(`${d.namespace}/${d.name}`, { ...d, uid: randomUUID(), createdAt: this.info.createdAt })
+  }
+
+  addPdb(p: Omit<PdbState, 'uid' | 'createdAt'>): void {
+    this.pdbs.set(`${p.namespace}/${p.name}`, { ...p, uid: randomUUID(), createdAt: new Date() })
+    this.nextRv()
+  }
+
+  private addStaticPod(component: string, node: NodeState): void {
+    const name = `${component}-${node.name}`
+    this.pods.set(`kube-system/${name}`, {
+      uid: randomUUID(), name, namespace: 'kube-system', kind: 'static', labels: { component, tier: 'control-plane' },
+      annotations: { 'kubernetes.io/config.mirror': randomUUID().replace(/-/g, ''), 'kubernetes.io/config.source': 'file' },
+      owner: { kind: 'Node', name: node.name, uid: node.uid }, app: component, nodeName: node.name, phase: 'Running',
+      cpuMilli: 100, memoryBytes: 0, image: `registry.k8s.io/${component}:${node.kubeletVersion}`, container: component,
+      emptyDir: false, createdAt: this.info.createdAt, startedAt: this.info.createdAt, ip: node.address, resourceVersion: this.nextRv(),
+    })
+  }
+
+  // ---------------------------------------------------------------- derived state
+
+  /** The control-plane version `/version` reports: the first control-plane node whose service runs (LB order). */
+  get apiServerVersion(): string {
+    const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane')
+    return (cps.find((n) => n.kubeletActive) ?? cps[0])!.kubeletVersion
+  }
+
+  /** kube-proxy's DaemonSet version: kubeadm and k0s move it once every control-plane node runs the new version
+   *  (facts §0.5); under kube-proxy-skew it lags one minor behind. */
+  get kubeProxyVersion(): string {
+    const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane').map((n) => n.kubeletVersion)
+    const v = cps.sort(comparePlain)[0]!
+    if (!this.hasFault('kube-proxy-skew')) return v
+    const [maj, min] = v.slice(1).split('.').map(Number)
+    return `v${maj}.${Math.max(0, min! - 1)}.0`
+  }
+
+  taintsOf(n: NodeState): { key: string; effect: string; timeAdded?: string }[] {
+    const t: { key: string; effect: string; timeAdded?: string }[] = []
+    if (n.role === 'control-plane' && this.distribution !== 'k3s') t.push({ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' })
+    if (n.unschedulable) t.push({ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: n.ready.since.toISOString() })
+    if (n.ready.status === 'False') t.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' })
+    if (n.ready.status === 'Unknown') t.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' })
+    if (this.hasFault('disk-full', n.name)) t.push({ key: 'node.kubernetes.io/disk-pressure', effect: 'NoSchedule' })
+    return t
+  }
+
+  /** Pod readiness as the endpoints controller sees it: running, not terminating, node Ready, container not crashing. */
+  podReady(p: PodState): boolean {
+    if (p.phase !== 'Running' || p.deletionTimestamp) return false
+    const n = p.nodeName ? this.nodes.get(p.nodeName) : undefined
+    if (!n || n.ready.status !== 'True') return false
+    return !(p.kind === 'coredns' && this.hasFault('coredns-crashloop'))
+  }
+
+  hasFault(fault: FaultName, node?: string): boolean {
+    for (const f of this.faults.values()) if (f.fault === fault && (!f.node || f.node === node || node === undefined)) return true
+    return false
+  }
+  /** True when the fault is on cluster-wide (no node), as opposed to on one node only. */
+  hasClusterFault(fault: FaultName): boolean {
+    for (const f of this.faults.values()) if (f.fault === fault && !f.node) return true
+    return false
+  }
+  faultSince(fault: FaultName, node?: string): Date | undefined {
+    let since: Date | undefined
+    for (const f of this.faults.values()) {
+      if (f.fault === fault && (!f.node || f.node === node) && (!since || f.since < since)) since = f.since
+    }
+    return since
+  }
+
+  // ---------------------------------------------------------------- controllers
+
+  /** Run the controllers to a fixed point: Deployments and DaemonSets create pods, the scheduler places them. */
+  reconcile(): void {
+    if (this.stopped) return
+    for (const d of this.deployments.values()) {
+      const live = [...this.pods.values()].filter((p) => p.namespace === d.namespace && p.app === d.name && p.owner?.kind === 'ReplicaSet' && !p.deletionTimestamp)
+      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: d.uid }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
+      for (const extra of live.slice(d.replicas)) this.removePod(extra)
+    }
+    for (const ds of this.daemonSets.values()) {
+      for (const n of this.nodes.values()) {
+        const has = [...this.pods.values()].some((p) => p.namespace === ds.namespace && p.app === ds.name && p.nodeName === n.name && !p.deletionTimestamp)
+        if (has) continue
+        const image = ds.kind === 'kube-proxy' ? this.kubeProxyImage() : `registry.example/${ds.name}:1.0`
+        const p = this.createPod(ds.kind, ds.namespace, `${ds.name}-${suffix()}`, ds.name, { kind: 'DaemonSet', name: ds.name, uid: ds.uid }, ds.cpuMilli, ds.memoryBytes, image, ds.name, false)
+        // The DaemonSet controller binds its pods itself and tolerates every taint, cordon included.
+        this.bind(p, n)
+      }
+    }
+    this.schedulePending()
+  }
+
+  kubeProxyImage(): string {
+    const repo = this.distribution === 'k0s' ? 'quay.io/k0sproject/kube-proxy' : 'registry.k8s.io/kube-proxy'
+    return `${repo}:${this.kubeProxyVersion}`
+  }
+
+  private createPod(kind: PodKind, namespace: string, name: string, app: string, owner: PodState['owner'], cpuMilli: number, memoryBytes: number, image: string, container: string, emptyDir: boolean): PodState {
+    const labels: Record<string, string> = kind === 'coredns' ? { 'k8s-app': 'kube-dns' } : kind === 'kube-proxy' ? { 'k8s-app': 'kube-proxy' } : { app }
+    if (owner?.kind === 'ReplicaSet') labels['pod-template-hash'] = owner.name.slice(app.length + 1)
+    const p: PodState = {
+      uid: randomUUID(), name, namespace, kind, labels, annotations: {}, owner, app, phase: 'Pending', cpuMilli, memoryBytes,
+      image, container, emptyDir, createdAt: new Date(), resourceVersion: this.nextRv(),
+    }
+    this.pods.set(`${namespace}/${name}`, p)
+    return p
+  }
+
+  private bind(p: PodState, n: NodeState): void {
+    p.nodeName = n.name
+    p.phase = 'Running'
+    p.startedAt = new Date()
+    p.ip = this.podIp(n)
+    p.resourceVersion = this.nextRv()
+    this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Normal', 'Scheduled', `Successfully assigned ${p.namespace}/${p.name} to ${n.name}`, 'default-scheduler')
+  }
+
+  private podIp(n: NodeState): string {
+    const base = this.distribution === 'k3s' ? '10.42' : '10.244'
+    this.podSeq = (this.podSeq % 250) + 1
+    return `${base}.${n.index}.${this.podSeq + 1}`
+  }
+
+  private candidates(): Candidate[] {
+    return [...this.nodes.values()].map((node) => ({ node, taints: this.taintsOf(node).filter((t) => t.effect === 'NoSchedule').map((t) => t.key) }))
+  }
+
+  private schedulePending(): void {
+    for (const p of this.pods.values()) {
+      if (p.phase !== 'Pending' || p.nodeName || p.deletionTimestamp) continue
+      const d = this.deployments.get(`${p.namespace}/${p.app}`)
+      const r = schedule({ cpuMilli: p.cpuMilli, memoryBytes: p.memoryBytes, tolerateControlPlane: d?.tolerateControlPlane ?? p.kind === 'probe' }, this.candidates(), this.pods.values())
+      if ('node' in r) {
+        this.bind(p, r.node)
+        if (p.kind === 'probe') this.runProbe(p)
+      } else {
+        this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Warning', 'FailedScheduling', r.message, 'default-scheduler')
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- API-driven changes
+
+  /** cordon / uncordon (and label/annotation merges from the same PATCH). Returns whether anything changed. */
+  patchNode(name: string, patch: { unschedulable?: boolean | null; labels?: Record<string, string | null>; annotations?: Record<string, string | null> }): NodeState | undefined {
+    const n = this.nodes.get(name)
+    if (!n) return undefined
+    if (patch.unschedulable !== undefined) {
+      const want = patch.unschedulable === true
+      if (want !== n.unschedulable) {
+        n.unschedulable = want
+        this.event({ kind: 'Node', name, uid: n.uid }, 'Normal', want ? 'NodeNotSchedulable' : 'NodeSchedulable', `Node ${name} status is now: ${want ? 'NodeNotSchedulable' : 'NodeSchedulable'}`, 'kubelet')
+        if (want) this.emit('trigger', 'node-cordoned' satisfies FaultTrigger, name)
+      }
+    }
+    for (const [field, target] of [[patch.labels, n.labels], [patch.annotations, n.annotations]] as const) {
+      for (const [k, v] of Object.entries(field ?? {})) {
+        if (v === null) delete target[k]
+        else target[k] = v
+      }
+    }
+    this.nextRv()
+    this.reconcile()
+    return n
+  }
+
+  /** The Eviction API: PDB-checked graceful delete. 404 when gone, 429 when a PDB forbids it, 500 for two PDBs. */
+  evict(namespace: string, name: string): { code: 201 } | { code: 404 | 429 | 500; message: string; reason: string } {
+    const p = this.pods.get(`${namespace}/${name}`)
+    if (!p) return { code: 404, reason: 'NotFound', message: `pods "${name}" not found` }
+    if (p.phase === 'Succeeded' || p.phase === 'Failed' || p.deletionTimestamp) {
+      this.deletePod(namespace, name)
+      return { code: 201 }
+    }
+    const matching = [...this.pdbs.values()].filter((b) => b.namespace === namespace && b.app === p.app && p.owner?.kind !== 'DaemonSet')
+    if (matching.length > 1) return { code: 500, reason: 'InternalError', message: 'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.' }
+    const pdb = matching[0]
+    if (pdb && this.podReady(p) && pdbStatus(this, pdb).disruptionsAllowed <= 0) {
+      return { code: 429, reason: 'TooManyRequests', message: 'Cannot evict pod as it would violate the pod\'s disruption budget.' }
+    }
+    this.deletePod(namespace, name)
+    return { code: 201 }
+  }
+
+  /** Graceful delete: the pod is Terminating for the drain eviction delay, then gone; controllers replace it at once. */
+  deletePod(namespace: string, name: string): PodState | undefined {
+    const p = this.pods.get(`${namespace}/${name}`)
+    if (!p) return undefined
+    if (!p.deletionTimestamp) {
+      p.deletionTimestamp = new Date()
+      p.resourceVersion = this.nextRv()
+      if (p.nodeName) this.event({ kind: 'Pod', name, namespace, uid: p.uid }, 'Normal', 'Killing', `Stopping container ${p.container}`, 'kubelet')
+      const gone = p.phase !== 'Running' || !p.nodeName ? 0 : this.timing.drainEvictionDelayMs
+      this.later(gone, () => this.removePod(p))
+      this.reconcile()
+    }
+    return p
+  }
+
+  private removePod(p: PodState): void {
+    if (this.pods.get(`${p.namespace}/${p.name}`) !== p) return
+    this.pods.delete(`${p.namespace}/${p.name}`)
+    this.nextRv()
+    this.reconcile()
+  }
+
+  /** A bare pod created through the API is run as a probe (see api/probe.ts): scheduled, run, completed. */
+  createProbePod(namespace: string, name: string, spec: Record<string, unknown>, labels: Record<string, string>): PodState | 'exists' {
+    if (this.pods.has(`${namespace}/${name}`)) return 'exists'
+    const container = ((spec.containers as { name?: string; image?: string }[] | undefined) ?? [])[0]
+    const p = this.createPod('probe', namespace, name, name, undefined, 0, 0, container?.image ?? 'busybox', container?.name ?? 'probe', false)
+    p.labels = labels
+    p.spec = spec
+    const wanted = typeof spec.nodeName === 'string' ? this.nodes.get(spec.nodeName) : undefined
+    if (wanted) {
+      this.bind(p, wanted)
+      this.runProbe(p)
+    } else this.schedulePending()
+    return p
+  }
+
+  private runProbe(p: PodState): void {
+    this.later(this.timing.probeRunMs, () => {
+      if (this.pods.get(`${p.namespace}/${p.name}`) !== p || p.deletionTimestamp) return
+      const results = this.probeTargets().map((url) => {
+        const blocked = this.hasClusterFault('api-vip-unreachable') || (p.nodeName !== undefined && this.faults.has(faultKey({ fault: 'api-vip-unreachable', cluster: this.info.name, node: p.nodeName })))
+        return blocked
+          ? { ok: false, line: `FAIL ${url}: connect timeout after 5s (curl: (28) Failed to connect to ${new URL(url).hostname} port ${new URL(url).port || 443} after 5000 ms: Timeout was reached)` }
+          : { ok: true, line: `OK ${url}: HTTP 200 ok` }
+      })
+      p.output = results.map((r) => r.line)
+      p.phase = results.every((r) => r.ok) ? 'Succeeded' : 'Failed'
+      p.resourceVersion = this.nextRv()
+      this.reconcile()
+    })
+  }
+
+  /** What a probe pod checks: the `kubernetes` Service ClusterIP and the cluster's API endpoint (VIP). */
+  probeTargets(): string[] {
+    const clusterIp = this.distribution === 'k3s' ? '10.43.0.1' : '10.96.0.1'
+    return [`https://${clusterIp}:443/readyz`, `https://${this.info.apiAddress}:${this.info.apiPort}/readyz`]
+  }
+
+  // ---------------------------------------------------------------- node side (LabNode events)
+
+  /** The node's service stopped: the kubelet stops posting status. */
+  serviceStopped(nodeName: string): void {
+    const n = this.nodes.get(nodeName)
+    if (!n) return
+    n.kubeletActive = false
+    this.setReady(n, UNKNOWN)
+    this.reconcile()
+  }
+
+  /** The node's service started running `version`: the kubelet registers it at once, and Ready follows after the
+   *  Ready delay (never, under node-not-ready-after-upgrade). */
+  serviceStarted(nodeName: string, version: string, opts: { keepNotReady?: boolean } = {}): void {
+    const n = this.nodes.get(nodeName)
+    if (!n) return
+    const plain = plainVersion(version) ?? n.kubeletVersion
+    const upgraded = comparePlain(plain, n.kubeletVersion) > 0
+    n.kubeletVersion = plain
+    n.kubeletActive = true
+    n.heartbeat = new Date()
+    this.setReady(n, NOT_READY_CNI)
+    const stuck = opts.keepNotReady || this.hasFault('node-not-ready-after-upgrade', nodeName)
+    if (!stuck) {
+      const started = n.ready.since
+      this.later(this.timing.readyDelayMs, () => {
+        // A later stop or restart supersedes this one.
+        if (n.kubeletActive && n.ready.since === started) {
+          this.setReady(n, READY)
+          this.reconcile()
+        }
+      })
+    }
+    this.refreshStaticPods(n)
+    this.reconcile()
+    this.emit('trigger', 'service-restarted' satisfies FaultTrigger, nodeName)
+    if (upgraded) this.emit('trigger', 'node-upgraded' satisfies FaultTrigger, nodeName)
+  }
+
+  rebootPhase(nodeName: string, phase: 'down' | 'up'): void {
+    const n = this.nodes.get(nodeName)
+    if (!n) return
+    if (phase === 'down') {
+      n.kubeletActive = false
+      this.setReady(n, UNKNOWN)
+      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${randomUUID()}`, 'kubelet')
+      this.reconcile()
+    } else {
+      this.emit('trigger', 'node-rebooted' satisfies FaultTrigger, nodeName)
+    }
+  }
+
+  private refreshStaticPods(n: NodeState): void {
+    for (const p of this.pods.values()) {
+      if (p.kind === 'static' && p.nodeName === n.name) {
+        p.image = p.image.replace(/:[^:]+$/, `:${n.kubeletVersion}`)
+        p.resourceVersion = this.nextRv()
+      }
+    }
+    // kube-proxy DaemonSet pods follow the DaemonSet's image: recreate those whose image is stale (rolling update).
+    if (this.distribution !== 'k3s') {
+      const image = this.kubeProxyImage()
+      for (const p of this.pods.values()) if (p.kind === 'kube-proxy' && p.image !== image && !p.deletionTimestamp) this.removePod(p)
+    }
+  }
+
+  private setReady(n: NodeState, r: { status: NodeState['ready']['status']; reason: string; message: string }): void {
+    if (n.ready.status !== r.status) {
+      const ready = r.status === 'True'
+      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Normal', ready ? 'NodeReady' : 'NodeNotReady', `Node ${n.name} status is now: ${ready ? 'NodeReady' : 'NodeNotReady'}`, ready ? 'kubelet' : 'node-controller')
+    }
+    n.ready = { ...r, since: new Date() }
+    n.heartbeat = new Date()
+    this.nextRv()
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  setFault(spec: FaultSpec, on: boolean): void {
+    const key = faultKey(spec)
+    if (on === this.faults.has(key)) return
+    if (on) this.faults.set(key, { ...spec, since: new Date() })
+    else this.faults.delete(key)
+    if (FAULTS[spec.fault].cluster) this.applyClusterFault(spec, on)
+    this.nextRv()
+    this.reconcile()
+    this.emit('faults')
+  }
+
+  private applyClusterFault(spec: FaultSpec, on: boolean): void {
+    switch (spec.fault) {
+      case 'pdb-blocks-drain': {
+        // A PDB nobody can satisfy: minAvailable 100% of the first user Deployment (or CoreDNS on a bare cluster).
+        const target = [...this.deployments.values()].find((d) => d.kind === 'workload') ?? [...this.deployments.values()][0]
+        if (!target) return
+        if (on) this.addPdb({ name: `${target.name}-strict`, namespace: target.namespace, app: target.name, minAvailable: '100%' })
+        else this.pdbs.delete(`${target.namespace}/${target.name}-strict`)
+        return
+      }
+      case 'insufficient-capacity': {
+        for (const n of this.nodes.values()) {
+          if (spec.node && n.name !== spec.node) continue
+          if (!on) { delete n.allocatableOverride; continue }
+          let cpu = 0
+          let mem = 0
+          for (const p of this.pods.values()) if (p.nodeName === n.name && p.phase !== 'Succeeded' && p.phase !== 'Failed') { cpu += p.cpuMilli; mem += p.memoryBytes }
+          n.allocatableOverride = { cpuMilli: cpu, memoryBytes: mem }
+        }
+        return
+      }
+      case 'node-not-ready-after-upgrade':
+        // Takes effect at the next service start; clearing it lets a stuck node become Ready after the delay.
+        if (!on) for (const n of this.nodes.values()) {
+          if ((!spec.node || n.name === spec.node) && n.kubeletActive && n.ready.status === 'False') this.serviceStarted(n.name, n.kubeletVersion)
+        }
+        return
+      case 'kube-proxy-skew':
+        for (const p of this.pods.values()) if (p.kind === 'kube-proxy' && !p.deletionTimestamp) this.removePod(p)
+        return
+      default:
+        return // the others are read at request time (render, logs, readyz, TLS, latency)
+    }
+  }
+
+  // ---------------------------------------------------------------- events, leases
+
+  event(involved: EventState['involved'], type: EventState['type'], reason: string, message: string, component: string): void {
+    const ns = involved.namespace ?? 'default'
+    const same = this.events.findLast((e) => e.involved.name === involved.name && e.involved.kind === involved.kind && e.reason === reason && e.message === message)
+    const now = new Date()
+    if (same) {
+      same.count++
+      same.last = now
+      same.resourceVersion = this.nextRv()
+      return
+    }
+    this.events.push({
+      uid: randomUUID(), name: `${involved.name}.${(now.getTime() * 1000 + this.events.length).toString(16)}`, namespace: ns, involved,
+      reason, message, type, count: 1, first: now, last: now, component, resourceVersion: this.nextRv(),
+    })
+    // Bounded, like the apiserver's event TTL: an event storm must not grow the lab's memory without limit.
+    if (this.events.length > 2000) this.events.splice(0, this.events.length - 2000)
+  }
+
+  putLease(l: LeaseState): void {
+    this.leases.set(`${l.namespace}/${l.name}`, l)
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  later(ms: number, fn: () => void): void {
+    if (this.stopped) return
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      if (!this.stopped) fn()
+    }, ms)
+    this.timers.add(t)
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+}
+
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
+const suffix = (): string => Array.from({ length: 5 }, () => ALPHABET[Math.floor(Math.random() * ALPHABET.length)]).join('')

@@ -1,0 +1,125 @@
+import type { Distribution } from '../versions.js'
+
+/** The in-memory state of one simulated cluster. Plain data; cluster.ts mutates it, render/*.ts turns it into API JSON. */
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown'
+
+export interface NodeState {
+  uid: string
+  name: string
+  role: 'control-plane' | 'worker'
+  index: number
+  address: string
+  createdAt: Date
+  os: 'ubuntu-22.04' | 'debian-12' | 'rocky-9' | 'flatcar'
+  iptables: 'nf_tables' | 'legacy'
+  /** Plain version of the kubelet the node runs now (what the API reports, in the distribution's format). */
+  kubeletVersion: string
+  kubeletActive: boolean
+  ready: { status: ConditionStatus; reason: string; message: string; since: Date }
+  heartbeat: Date
+  unschedulable: boolean
+  cpuMilli: number
+  memoryBytes: number
+  /** insufficient-capacity: allocatable shrunk to what was requested when the fault went on. */
+  allocatableOverride?: { cpuMilli: number; memoryBytes: number }
+  /** Set by uncordon/cordon PATCHes that carry labels or annotations; kept so kubectl label/annotate round-trip. */
+  labels: Record<string, string>
+  annotations: Record<string, string>
+}
+
+export type PodKind = 'workload' | 'coredns' | 'kube-proxy' | 'daemonset' | 'static' | 'probe'
+
+export interface PodState {
+  uid: string
+  name: string
+  namespace: string
+  kind: PodKind
+  labels: Record<string, string>
+  annotations: Record<string, string>
+  owner?: { kind: 'ReplicaSet' | 'DaemonSet' | 'Node'; name: string; uid: string }
+  /** The Deployment or DaemonSet this pod belongs to (its `app` label). */
+  app: string
+  nodeName?: string
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed'
+  cpuMilli: number
+  memoryBytes: number
+  image: string
+  container: string
+  emptyDir: boolean
+  createdAt: Date
+  startedAt?: Date
+  deletionTimestamp?: Date
+  ip?: string
+  /** Probe pods: what the container printed. */
+  output?: string[]
+  /** Probe pods: the spec the user sent, echoed back. */
+  spec?: Record<string, unknown>
+  resourceVersion: number
+}
+
+export interface DeploymentState {
+  uid: string
+  name: string
+  namespace: string
+  replicas: number
+  cpuMilli: number
+  memoryBytes: number
+  emptyDir: boolean
+  image: string
+  /** The pod-template hash in ReplicaSet and pod names (`web-7c5b9d8f4d-x2k8q`). */
+  hash: string
+  kind: 'workload' | 'coredns'
+  createdAt: Date
+  tolerateControlPlane: boolean
+}
+
+export interface DaemonSetState {
+  uid: string
+  name: string
+  namespace: string
+  cpuMilli: number
+  memoryBytes: number
+  kind: 'kube-proxy' | 'daemonset'
+  createdAt: Date
+}
+
+export interface PdbState {
+  uid: string
+  name: string
+  namespace: string
+  app: string
+  minAvailable?: number | string
+  maxUnavailable?: number | string
+  createdAt: Date
+}
+
+export interface EventState {
+  uid: string
+  name: string
+  namespace: string
+  involved: { kind: string; name: string; namespace?: string; uid?: string }
+  reason: string
+  message: string
+  type: 'Normal' | 'Warning'
+  count: number
+  first: Date
+  last: Date
+  component: string
+  resourceVersion: number
+}
+
+export interface LeaseState {
+  namespace: string
+  name: string
+  object: Record<string, unknown>
+  resourceVersion: number
+}
+
+export interface ClusterInfo {
+  name: string
+  distribution: Distribution
+  apiAddress: string
+  apiPort: number
+  createdAt: Date
+}

@@ -1,0 +1,277 @@
+import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { isMap, isNode, isSeq, LineCounter, parseDocument, type Document } from 'yaml'
+import { z } from 'zod'
+import { KupgradeError, PlanError, type Problem } from '../errors.js'
+import { parseDuration } from '../util/duration.js'
+import { FAULT_NAMES, FAULT_TRIGGERS } from './faults.js'
+import { parseBytes, parseCpu } from './quantity.js'
+import { comparePlain, plainVersion } from './versions.js'
+
+/**
+ * The lab topology file (`kind: LabTopology`): which clusters and nodes the lab simulates, what runs on them, how slow
+ * things are, which versions can be installed, and which faults are on. Validated like a plan: every problem at once,
+ * each located to file:line:col. Addresses and ports left out are assigned (clusters 127.0.10.N, nodes 127.0.1x.N).
+ */
+export const TOPOLOGY_API_VERSION = 'kupgrade.dev/v1alpha1'
+export const TOPOLOGY_KIND = 'LabTopology'
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const label = (what: string) => z.string().regex(LABEL, `${what} must be a DNS-1123 label (lower-case letters, digits, '-')`)
+const duration = () => z.string().refine((s) => parseDuration(s) !== undefined, 'expected a duration such as 500ms, 2s or 1m')
+const version = () => z.string().refine((s) => plainVersion(s) !== undefined, 'expected a Kubernetes version such as v1.29.2 (or v1.29.2+k3s1)')
+const loopback = () => z.string().refine((s) => isIP(s) === 4 && s.startsWith('127.'), 'expected a loopback IPv4 address (127.x.y.z): the lab never listens elsewhere')
+const cpu = () => z.union([z.string(), z.number()]).refine((q) => parseCpu(q) !== undefined, 'expected a CPU quantity such as 500m or 2')
+const bytes = () => z.union([z.string(), z.number()]).refine((q) => parseBytes(q) !== undefined, 'expected a size such as 512Mi, 8Gi or 100G')
+const port = () => z.number().int().min(1024, 'use a port of 1024 or more (the lab does not need root)').max(65535)
+
+const requests = z.strictObject({ cpu: cpu().default('100m'), memory: bytes().default('128Mi') })
+
+const faultSchema = z.strictObject({
+  fault: z.enum(FAULT_NAMES, { error: `expected one of: ${FAULT_NAMES.join(', ')}` }),
+  node: z.string().optional().describe('limit the fault to one node of this cluster'),
+  params: z.record(z.string(), z.unknown()).optional(),
+  when: z
+    .strictObject({
+      after: z.enum(FAULT_TRIGGERS, { error: `expected one of: ${FAULT_TRIGGERS.join(', ')}` }),
+      node: z.string().describe('the node whose event arms the fault'),
+    })
+    .optional()
+    .describe('arm the fault: it switches on when this event happens; without `when` it is on from the start'),
+})
+
+const nodeSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'node name must be a DNS-1123 subdomain'),
+  role: z.enum(['control-plane', 'worker'], { error: 'expected role control-plane or worker' }),
+  address: loopback().optional(),
+  sshPort: port().default(2222),
+  os: z.enum(['ubuntu-22.04', 'debian-12', 'rocky-9', 'flatcar'], { error: 'expected os ubuntu-22.04, debian-12, rocky-9 or flatcar' }).default('ubuntu-22.04'),
+  iptables: z.enum(['nf_tables', 'legacy'], { error: 'expected iptables nf_tables or legacy' }).default('nf_tables'),
+  disk: z.strictObject({ size: bytes().default('100Gi'), free: bytes().default('60Gi') }).default({ size: '100Gi', free: '60Gi' }),
+  allocatable: z.strictObject({ cpu: cpu().default('4'), memory: bytes().default('8Gi') }).default({ cpu: '4', memory: '8Gi' }),
+})
+
+const workloadsSchema = z.strictObject({
+  deployments: z
+    .array(z.strictObject({
+      name: label('deployment name'),
+      namespace: label('namespace').default('default'),
+      replicas: z.number().int().min(0).default(2),
+      requests: requests.default({ cpu: '100m', memory: '128Mi' }),
+      pdb: z.strictObject({ minAvailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]).optional(), maxUnavailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]).optional() }).optional(),
+      emptyDir: z.boolean().default(false).describe('pods use an emptyDir volume (drain needs --delete-emptydir-data)'),
+    }))
+    .default([]),
+  daemonSets: z
+    .array(z.strictObject({ name: label('daemonset name'), namespace: label('namespace').default('kube-system'), requests: requests.default({ cpu: '50m', memory: '64Mi' }) }))
+    .default([]),
+  coredns: z.strictObject({ replicas: z.number().int().min(0).default(2) }).default({ replicas: 2 }),
+})
+
+const clusterSchema = z.strictObject({
+  name: label('cluster name'),
+  stage: label('stage name').optional().describe('plan stage this cluster belongs to; default: the cluster name'),
+  distribution: z.enum(['k0s', 'k3s', 'kubeadm'], { error: 'expected distribution k0s, k3s or kubeadm' }),
+  version: version(),
+  apiAddress: loopback().optional(),
+  apiPort: port().default(6443),
+  certificates: z.strictObject({ validity: duration().default('365d') }).default({ validity: '365d' }),
+  nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
+  workloads: workloadsSchema.default({ deployments: [], daemonSets: [], coredns: { replicas: 2 } }),
+  faults: z.array(faultSchema).default([]),
+})
+
+const timingSchema = z.strictObject({
+  serviceRestart: duration().default('500ms').describe('systemctl start/restart until the service runs'),
+  readyDelay: duration().default('1s').describe('service start until the Node is Ready again'),
+  reboot: duration().default('2s').describe('how long a reboot keeps the node down'),
+  drainEvictionDelay: duration().default('500ms').describe('evicted pod until it is gone (terminationGracePeriod)'),
+})
+
+export const topologySchema = z.strictObject({
+  apiVersion: z.literal(TOPOLOGY_API_VERSION, { error: `expected apiVersion: ${TOPOLOGY_API_VERSION}` }),
+  kind: z.literal(TOPOLOGY_KIND, { error: `expected kind: ${TOPOLOGY_KIND}` }),
+  metadata: z.strictObject({ name: label('metadata.name') }),
+  spec: z.strictObject({
+    mirror: z.array(version()).min(1, 'the mirror needs at least one version').describe('versions the lab release mirror offers'),
+    timing: timingSchema.default({ serviceRestart: '500ms', readyDelay: '1s', reboot: '2s', drainEvictionDelay: '500ms' }),
+    clusters: z.array(clusterSchema).min(1, 'a topology needs at least one cluster'),
+  }),
+})
+
+export type TopologyInput = z.input<typeof topologySchema>
+export type RawTopology = z.output<typeof topologySchema>
+type RawCluster = RawTopology['spec']['clusters'][number]
+type RawNode = RawCluster['nodes'][number]
+
+/** The topology after defaults and address assignment, with quantities and durations in numbers. */
+export interface Topology {
+  name: string
+  mirror: string[] // plain versions, ascending
+  timing: { serviceRestartMs: number; readyDelayMs: number; rebootMs: number; drainEvictionDelayMs: number }
+  clusters: ClusterTopology[]
+}
+export interface ClusterTopology {
+  name: string
+  stage: string
+  distribution: 'k0s' | 'k3s' | 'kubeadm'
+  version: string // plain
+  apiAddress: string
+  apiPort: number
+  certValidityMs: number
+  nodes: NodeTopology[]
+  workloads: RawCluster['workloads']
+  faults: RawCluster['faults']
+}
+export interface NodeTopology {
+  name: string
+  role: 'control-plane' | 'worker'
+  address: string
+  sshPort: number
+  os: RawNode['os']
+  iptables: RawNode['iptables']
+  diskBytes: number
+  diskFreeBytes: number
+  cpuMilli: number
+  memoryBytes: number
+}
+
+/** Validates already-parsed data (for topologies built in code, e.g. the demo's and the benchmark's). */
+export function normalizeTopology(input: TopologyInput): Topology {
+  const r = topologySchema.safeParse(input)
+  if (!r.success) throw new KupgradeError(`invalid lab topology: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  const problems = semanticProblems(r.data)
+  if (problems.length) throw new KupgradeError(`invalid lab topology: ${problems.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ')}`)
+  return finish(r.data)
+}
+
+/** Reads and validates a topology file; throws PlanError with every problem located to file:line:col. */
+export async function loadTopology(file: string): Promise<Topology> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new KupgradeError(`cannot read topology ${file}: ${(err as Error).message}`)
+  }
+  return parseTopology(text, file)
+}
+
+export function parseTopology(text: string, file: string): Topology {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false })
+  const at = (offset: number) => lineCounter.linePos(offset)
+  if (doc.errors.length) {
+    throw new PlanError(doc.errors.map((e) => ({ file, ...position(at(e.pos[0])), message: e.message.split('\n')[0]! })))
+  }
+  const r = topologySchema.safeParse(doc.toJS())
+  if (!r.success) {
+    throw new PlanError(r.error.issues.map((i) => locate(doc, at, file, i.path as (string | number)[], i.message)))
+  }
+  const problems = semanticProblems(r.data)
+  if (problems.length) throw new PlanError(problems.map((p) => locate(doc, at, file, p.path, p.message)))
+  return finish(r.data)
+}
+
+const position = (p: { line: number; col: number }) => ({ line: p.line, col: p.col })
+
+/** The deepest YAML node that exists along `path` (a missing key points at its parent map). */
+function locate(doc: Document, at: (o: number) => { line: number; col: number }, file: string, path: (string | number)[], message: string): Problem {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)
+    if (isNode(node) && node.range) {
+      // A missing required field has no node of its own: point at the map or list that should hold it.
+      const where = n < path.length && (isMap(node) || isSeq(node)) ? ` (missing in this ${isMap(node) ? 'map' : 'list'})` : ''
+      return { file, ...position(at(node.range[0])), message: `${path.join('.') || 'topology'}: ${message}${where}` }
+    }
+  }
+  return { file, line: 1, col: 1, message }
+}
+
+interface SemanticProblem {
+  path: (string | number)[]
+  message: string
+}
+
+/** Cross-field rules zod cannot see: unique names and addresses, fault targets that exist, versions in the mirror. */
+function semanticProblems(t: RawTopology): SemanticProblem[] {
+  const out: SemanticProblem[] = []
+  const clusterNames = new Set<string>()
+  const mirror = t.spec.mirror.map((v) => plainVersion(v)!)
+  const used = new Map<string, string>()
+  const claim = (key: string, owner: string, path: (string | number)[]) => {
+    const prev = used.get(key)
+    if (prev) out.push({ path, message: `${key} is already used by ${prev}` })
+    else used.set(key, owner)
+  }
+  t.spec.clusters.forEach((c, ci) => {
+    const base = ['spec', 'clusters', ci]
+    if (clusterNames.has(c.name)) out.push({ path: [...base, 'name'], message: `duplicate cluster name ${JSON.stringify(c.name)}` })
+    clusterNames.add(c.name)
+    if (c.apiAddress) claim(`${c.apiAddress}:${c.apiPort}`, `cluster ${c.name}`, [...base, 'apiAddress'])
+    const v = plainVersion(c.version)!
+    if (!mirror.includes(v)) out.push({ path: [...base, 'version'], message: `version ${c.version} is not in spec.mirror (${mirror.join(', ')})` })
+    if (!c.nodes.some((n) => n.role === 'control-plane')) out.push({ path: [...base, 'nodes'], message: `cluster ${c.name} has no control-plane node` })
+    const nodeNames = new Set<string>()
+    c.nodes.forEach((n, ni) => {
+      if (nodeNames.has(n.name)) out.push({ path: [...base, 'nodes', ni, 'name'], message: `duplicate node name ${JSON.stringify(n.name)} in cluster ${c.name}` })
+      nodeNames.add(n.name)
+      if (n.address) claim(`${n.address}:${n.sshPort}`, `node ${c.name}/${n.name}`, [...base, 'nodes', ni, 'address'])
+      if ((parseBytes(n.disk.free) ?? 0) > (parseBytes(n.disk.size) ?? 0)) out.push({ path: [...base, 'nodes', ni, 'disk', 'free'], message: 'disk.free is larger than disk.size' })
+    })
+    c.faults.forEach((f, fi) => {
+      if (f.node && !nodeNames.has(f.node)) out.push({ path: [...base, 'faults', fi, 'node'], message: `no node ${JSON.stringify(f.node)} in cluster ${c.name}` })
+      if (f.when && !nodeNames.has(f.when.node)) out.push({ path: [...base, 'faults', fi, 'when', 'node'], message: `no node ${JSON.stringify(f.when.node)} in cluster ${c.name}` })
+    })
+  })
+  return out
+}
+
+function finish(t: RawTopology): Topology {
+  const taken = new Set<string>()
+  for (const c of t.spec.clusters) {
+    if (c.apiAddress) taken.add(c.apiAddress)
+    for (const n of c.nodes) if (n.address) taken.add(`${n.address}:${n.sshPort}`)
+  }
+  return {
+    name: t.metadata.name,
+    mirror: [...new Set(t.spec.mirror.map((v) => plainVersion(v)!))].sort(comparePlain),
+    timing: {
+      serviceRestartMs: parseDuration(t.spec.timing.serviceRestart)!,
+      readyDelayMs: parseDuration(t.spec.timing.readyDelay)!,
+      rebootMs: parseDuration(t.spec.timing.reboot)!,
+      drainEvictionDelayMs: parseDuration(t.spec.timing.drainEvictionDelay)!,
+    },
+    clusters: t.spec.clusters.map((c, ci) => ({
+      name: c.name,
+      stage: c.stage ?? c.name,
+      distribution: c.distribution,
+      version: plainVersion(c.version)!,
+      apiAddress: c.apiAddress ?? `127.0.10.${ci + 1}`,
+      apiPort: c.apiPort,
+      certValidityMs: parseDuration(c.certificates.validity)!,
+      workloads: c.workloads,
+      faults: c.faults,
+      nodes: c.nodes.map((n, ni) => {
+        // Node N of cluster C listens on 127.(11+C/250).(C%250).(N+1) style addresses: one /24 per cluster, no clashes.
+        let address = n.address
+        if (!address) {
+          address = `127.0.${11 + ci}.${ni + 1}`
+          for (let k = ni + 1; taken.has(`${address}:${n.sshPort}`); k++) address = `127.0.${11 + ci}.${(k % 254) + 1}`
+          taken.add(`${address}:${n.sshPort}`)
+        }
+        return {
+          name: n.name,
+          role: n.role,
+          address,
+          sshPort: n.sshPort,
+          os: n.os,
+          iptables: n.iptables,
+          diskBytes: parseBytes(n.disk.size)!,
+          diskFreeBytes: parseBytes(n.disk.free)!,
+          cpuMilli: parseCpu(n.allocatable.cpu)!,
+          memoryBytes: parseBytes(n.allocatable.memory)!,
+        }
+      }),
+    })),
+  }
+}
