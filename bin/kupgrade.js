@@ -2,6 +2,14 @@
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm install` through the prepare script).
 import { main } from '../dist/cli/main.js'
 
+// `kupgrade plan … | head` closes the pipe early; that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    throw err
+  })
+}
+
 main(process.argv).then(
   (code) => { process.exitCode = code },
   (err) => {

@@ -8,6 +8,7 @@ import type { CliContext } from '../context.js'
 export type RegisterCommand = (program: Command, ctx: CliContext, setExit: (code: number) => void) => void
 
 import { register as validate } from './validate.js'
+import { register as plan } from './plan.js'
 import { register as schema } from './schema.js'
 
-export const commands: RegisterCommand[] = [validate, schema]
+export const commands: RegisterCommand[] = [validate, plan, schema]

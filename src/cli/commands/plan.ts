@@ -1,0 +1,46 @@
+import { writeFileSync } from 'node:fs'
+import { Option } from 'commander'
+import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
+import { loadPlan } from '../../plan/load.js'
+import { buildExecutionPlan } from '../../planner/build.js'
+import { renderPlanMarkdown } from '../../report/plan-markdown.js'
+import { renderPlanText } from '../../report/plan-text.js'
+import type { RegisterCommand } from './index.js'
+
+export interface PlanCommandOptions {
+  format: 'text' | 'markdown' | 'json'
+  out?: string
+  live?: boolean
+}
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('plan')
+    .description('the dry-run: expand a plan into the exact ordered steps `apply` would run')
+    .argument('<plan>', 'plan file')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
+    .option('--out <file>', 'write the output to a file instead of stdout')
+    .addHelpText('after', `
+Offline, the plan is expanded from the file alone (each cluster's \`from\` version). The markdown format is made for
+pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
+
+Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
+    .action((file: string, opts: PlanCommandOptions) => {
+      const loaded = loadPlan(file)
+      for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
+      const plan = buildExecutionPlan(loaded.plan, { warnings: loaded.warnings.map((w) => w.message) })
+      const text =
+        opts.format === 'json' ? `${JSON.stringify(plan, null, 2)}\n`
+        : opts.format === 'markdown' ? renderPlanMarkdown(plan)
+        : renderPlanText(plan, { color: ctx.color && !opts.out })
+      if (opts.out) {
+        try {
+          writeFileSync(opts.out, text)
+        } catch (err) {
+          throw new KupgradeError(`cannot write ${opts.out}: ${(err as Error).message}`, { exitCode: ExitCode.invalid })
+        }
+        ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)\n`)
+      } else ctx.stdout.write(text)
+      setExit(ExitCode.ok)
+    })
+}

@@ -1,0 +1,219 @@
+import { driverFor } from '../drivers/registry.js'
+import { planOsUpgrade } from '../drivers/os.js'
+import type { NodeActionTemplate, NodeRole } from '../drivers/types.js'
+import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
+import { compareKubeVersions, parseKubeVersion, type Distribution } from '../plan/versions.js'
+import { parseDuration } from '../util/duration.js'
+import { workerBatches } from './batches.js'
+import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
+import { planHops, type Hop } from './hops.js'
+import { EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type PlannerFacts, type StagePlan, type Step } from './types.js'
+
+export interface BuildOptions {
+  facts?: PlannerFacts
+  /** Validation warnings to carry into the plan output. */
+  warnings?: string[]
+}
+
+/**
+ * The one place that decides order. Pure: the same plan (and facts) always gives byte-identical steps, and what
+ * `kupgrade plan` prints is, step for step, what `apply` runs.
+ *
+ * Per stage: approval → hooks → clusters (lock → pre-gates → per hop: backup → control-plane nodes one at a time →
+ * worker batches, canary first → post-gates → unlock) → soak before the next stage.
+ */
+export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {}): ExecutionPlan {
+  const spec = plan.spec
+  const gates = resolveGates(spec.gates)
+  const byName = new Map(spec.clusters.map((c) => [c.name, c]))
+  const warnings = [...(options.warnings ?? [])]
+  const stages: StagePlan[] = spec.stages.map((stage, si) => {
+    const isLast = si === spec.stages.length - 1
+    const clusters = stage.clusters.map((name) => planCluster(plan, stage, byName.get(name)!, gates, options.facts))
+    const { before, after } = stageLevelSteps(plan, stage, isLast)
+    if (isLast && parseDuration(stage.soak)! > 0) warnings.push(`stage ${stage.name}: soak ${stage.soak} is ignored on the last stage (no later stage waits for it)`)
+    return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after }
+  })
+  const steps: Step[] = []
+  for (const stage of stages) {
+    steps.push(...stage.before)
+    for (const c of stage.clusters) steps.push(...c.steps)
+    steps.push(...stage.after)
+  }
+  return {
+    apiVersion: 'kupgrade.dev/v1alpha1',
+    kind: 'ExecutionPlan',
+    schemaVersion: EXECUTION_PLAN_SCHEMA_VERSION,
+    plan: plan.metadata.name,
+    target: { kubernetes: spec.target.kubernetes, ...(spec.target.os ? { os: spec.target.os } : {}) },
+    stages,
+    warnings,
+    steps,
+  }
+}
+
+function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean): { before: Step[]; after: Step[] } {
+  const base = { stage: stage.name, phase: 'stage' as const }
+  const steps: Step[] = []
+  const after: Step[] = []
+  if (stage.approval === 'required') {
+    steps.push({ ...base, id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})` })
+  }
+  steps.push(...hookSteps(plan.spec.hooks.beforeStage, base, `${stage.name}/hook/before-stage`, 'beforeStage'))
+  after.push(...hookSteps(plan.spec.hooks.afterStage, base, `${stage.name}/hook/after-stage`, 'afterStage'))
+  if (!isLast && parseDuration(stage.soak)! > 0) {
+    after.push({ ...base, id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak } })
+  }
+  return { before: steps, after }
+}
+
+function hookSteps(hooks: string[] | undefined, base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, prefix: string, point: string): Step[] {
+  return (hooks ?? []).map((hook, i) => ({
+    ...base,
+    id: `${prefix}/${i + 1}`,
+    action: 'hook' as const,
+    mutates: false,
+    title: `hook ${point}: ${hook}`,
+    params: { hook, point },
+  }))
+}
+
+function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec, gates: GateLists, facts: PlannerFacts | undefined): ClusterPlan {
+  const spec = plan.spec
+  const dist = cluster.distribution as Distribution
+  const driver = driverFor(dist)
+  const result = planHops(dist, cluster.from, spec.target)
+  if (!result.ok) throw new Error(`cluster ${cluster.name}: ${result.message} (validation should have refused it)`)
+  const hops = result.hops
+  const cps = cluster.nodes.filter((n) => n.role === 'control-plane')
+  const workers = cluster.nodes.filter((n) => n.role === 'worker')
+  const batches = workerBatches(workers.map((w) => w.name), spec.strategy.workers.maxUnavailable, spec.strategy.workers.canary)
+  const prefix = `${stage.name}/${cluster.name}`
+  const base = { stage: stage.name, cluster: cluster.name }
+  const steps: Step[] = []
+  const nodeFacts = facts?.clusters[cluster.name]?.nodes
+
+  steps.push({ ...base, id: `${prefix}/lock`, phase: 'preflight', action: 'lock', mutates: true, title: 'acquire the run lock (Lease kube-system/kupgrade-lock)', undo: 'release the lock' })
+  steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster'))
+  steps.push(...gateSteps(gates.pre, { ...base, phase: 'preflight' }, `${prefix}/pre`))
+
+  // An OS-only plan is one pass with no Kubernetes hop.
+  const passes: (Hop | undefined)[] = hops.length > 0 ? hops : spec.target.os ? [undefined] : []
+  passes.forEach((hop, pi) => {
+    const hopId = hop ? `hop${hop.index}` : 'os'
+    const hopBase = { ...base, ...(hop ? { hop: hop.index } : {}) }
+    const upToDate = (node: string): string | undefined => {
+      const seen = nodeFacts?.[node]?.kubeletVersion
+      if (!hop || !seen) return undefined
+      const have = parseKubeVersion(seen)
+      const want = parseKubeVersion(hop.to.kubelet)
+      return have && want && compareKubeVersions(have, want) >= 0 ? `already at ${seen}` : undefined
+    }
+    if (hop && cps.length > 0) {
+      const allDone = cluster.nodes.every((n) => upToDate(n.name))
+      for (const t of driver.planBackup(hop)) {
+        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane' }, `${prefix}/${hopId}/backup`, allDone ? 'every node already at the target' : undefined))
+      }
+    }
+    cps.forEach((node, i) => {
+      steps.push(...nodeSteps({
+        plan, hop, driver, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
+        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name),
+      }))
+    })
+    batches.forEach((batch, bi) => {
+      for (const name of batch) {
+        steps.push(...nodeSteps({
+          plan, hop, driver, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0,
+          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name),
+        }))
+      }
+    })
+    steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
+  })
+
+  steps.push(...hookSteps(spec.hooks.afterCluster, { ...base, phase: 'postflight' }, `${prefix}/hook/after-cluster`, 'afterCluster'))
+  steps.push({ ...base, id: `${prefix}/unlock`, phase: 'postflight', action: 'unlock', mutates: true, title: 'release the run lock' })
+
+  const last = hops[hops.length - 1]
+  return {
+    name: cluster.name,
+    distribution: cluster.distribution,
+    from: cluster.from,
+    ...(last ? { to: last.to.release } : {}),
+    hops,
+    controlPlane: cps.map((n) => n.name),
+    batches,
+    gates: {
+      pre: gates.pre.map((g) => g.label), post: gates.post.map((g) => g.label),
+      beforeNode: gates.beforeNode.map((g) => g.label), afterNode: gates.afterNode.map((g) => g.label),
+    },
+    onFailure: spec.strategy.onFailure,
+    maxFailedNodes: spec.strategy.maxFailedNodes,
+    steps,
+  }
+}
+
+function gateSteps(list: ResolvedGate[], base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, prefix: string): Step[] {
+  const seen = new Map<string, number>()
+  return list.map((g) => {
+    const n = (seen.get(g.id) ?? 0) + 1
+    seen.set(g.id, n)
+    return { ...base, id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate' as const, mutates: false, title: `gate ${g.label}`, params: { gate: g.id, ...g.params } }
+  })
+}
+
+function templateStep(t: NodeActionTemplate, base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, id: string, skip?: string): Step {
+  return { ...base, id, action: t.action, title: t.title, mutates: true, ...(t.undo ? { undo: t.undo } : {}), ...(skip ? { skip } : {}), ...(t.params ? { params: t.params } : {}) }
+}
+
+interface NodeStepInput {
+  plan: PlanDocument
+  hop: Hop | undefined
+  driver: ReturnType<typeof driverFor>
+  gates: GateLists
+  node: string
+  role: NodeRole
+  first: boolean
+  last: boolean
+  osPass: boolean
+  base: Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'node' | 'role'>
+  prefix: string
+  skip?: string
+}
+
+/** One node, one hop: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
+function nodeSteps(i: NodeStepInput): Step[] {
+  const spec = i.plan.spec
+  const base = { ...i.base, node: i.node, role: i.role }
+  const skip = i.skip ? { skip: i.skip } : {}
+  const drain = spec.strategy.drain
+  const readyTimeout = String(i.gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
+  const steps: Step[] = []
+  steps.push(...gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`).map((s) => ({ ...s, ...skip })))
+  steps.push(...hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode').map((s) => ({ ...s, ...skip })))
+  steps.push({ ...base, ...skip, id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: `cordon ${i.node}`, undo: `uncordon ${i.node}` })
+  const drainFlags = [
+    `timeout ${drain.timeout}`,
+    drain.gracePeriod ? `grace period ${drain.gracePeriod}` : "each pod's grace period",
+    drain.ignoreDaemonSets ? 'ignore DaemonSets' : undefined,
+    drain.deleteEmptyDirData ? 'delete emptyDir data' : undefined,
+    drain.force ? 'force' : undefined,
+  ].filter(Boolean)
+  steps.push({ ...base, ...skip, id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: `drain ${i.node} (${drainFlags.join(', ')})`, undo: `uncordon ${i.node}`, params: { ...drain } })
+  const actions: NodeActionTemplate[] = []
+  if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os))
+  if (i.hop) actions.push(...i.driver.planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }))
+  const counts = new Map<string, number>()
+  for (const t of actions) {
+    const n = (counts.get(t.action) ?? 0) + 1
+    counts.set(t.action, n)
+    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.skip))
+  }
+  const want = i.hop ? ` with kubelet ${i.hop.to.kubelet}` : ''
+  steps.push({ ...base, ...skip, id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: `wait for ${i.node} Ready${want} (timeout ${readyTimeout})`, params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
+  steps.push(...gateSteps(i.gates.afterNode, base, `${i.prefix}/after`).map((s) => ({ ...s, ...skip })))
+  steps.push({ ...base, ...skip, id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: `uncordon ${i.node}` })
+  steps.push(...hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode').map((s) => ({ ...s, ...skip })))
+  return steps
+}

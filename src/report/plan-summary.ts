@@ -1,0 +1,19 @@
+import type { ClusterPlan } from '../planner/types.js'
+
+/** Shared one-line descriptions, so text and markdown output say the same thing the same way. */
+export const hopsText = (c: ClusterPlan): string =>
+  c.hops.length === 0 ? (c.to === undefined ? 'none' : 'already at target') : c.hops.map((h) => h.to.release).join(' → ')
+
+export const nodesText = (c: ClusterPlan): string => {
+  const workers = c.batches.flat().length
+  return `${c.controlPlane.length} control-plane, ${workers} worker${workers === 1 ? '' : 's'}`
+}
+
+export const batchesText = (c: ClusterPlan): string =>
+  c.batches.length === 0 ? 'no workers' : c.batches.map((b) => b.length).join(' + ') + ` (${c.batches.length} batch${c.batches.length === 1 ? '' : 'es'})`
+
+export const countSteps = (c: ClusterPlan): { total: number; mutating: number; skipped: number } => ({
+  total: c.steps.length,
+  mutating: c.steps.filter((s) => s.mutates && !s.skip).length,
+  skipped: c.steps.filter((s) => s.skip).length,
+})
