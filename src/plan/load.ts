@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { homedir } from 'node:os'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
 import { Locator } from './locate.js'
@@ -28,14 +29,17 @@ export function loadPlan(file: string): LoadedPlan {
       hint: 'pass the path of an UpgradePlan YAML file',
     })
   }
-  const { plan, problems } = parsePlan(file, source)
+  const { plan, problems } = parsePlan(file, source, { dir: dirname(resolve(file)) })
   const errors = problems.filter((p) => p.severity !== 'warning')
   if (errors.length > 0 || !plan) throw new PlanError(errors)
   return { file, dir: dirname(resolve(file)), plan, warnings: problems.filter((p) => p.severity === 'warning') }
 }
 
-/** Pure parse + validate of plan text; `file` is only used in messages and to resolve hook paths. */
-export function parsePlan(file: string, source: string): { plan?: PlanDocument; problems: Problem[] } {
+/**
+ * Parse + validate plan text. `file` is only used in messages; with `dir`, paths the plan names (hooks) are also
+ * checked to exist, relative to it.
+ */
+export function parsePlan(file: string, source: string, opts: { dir?: string } = {}): { plan?: PlanDocument; problems: Problem[] } {
   const lines = new LineCounter()
   const docs = parseAllDocuments(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
   const list = Array.isArray(docs) ? docs : []
@@ -64,6 +68,7 @@ export function parsePlan(file: string, source: string): { plan?: PlanDocument; 
   const problems = parsed.success ? [] : zodProblems(file, parsed.error.issues, raw, planSchema, locator)
   // Semantic checks run even when the shape has errors, so the user sees every problem in one go.
   problems.push(...checkSemantics(raw as Record<string, unknown>, { file, locator }))
+  if (opts.dir && parsed.success) problems.push(...checkHookFiles(parsed.data, opts.dir, file, locator))
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
   return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems) }
 }
@@ -82,4 +87,20 @@ const dedupe = (ps: Problem[]): Problem[] => {
     seen.add(k)
     return true
   })
+}
+
+/** Resolves a path from a plan: `~` is the home directory, relative paths are relative to the plan's directory. */
+export const resolvePlanPath = (dir: string, p: string): string =>
+  p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : isAbsolute(p) ? p : resolve(dir, p)
+
+function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: Locator): Problem[] {
+  const out: Problem[] = []
+  for (const [point, hooks] of Object.entries(plan.spec.hooks)) {
+    ;(hooks ?? []).forEach((hook, i) => {
+      if (!existsSync(resolvePlanPath(dir, hook))) {
+        out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} not found (resolved to ${resolvePlanPath(dir, hook)}; paths are relative to the plan file)` })
+      }
+    })
+  }
+  return out
 }
