@@ -1,0 +1,21 @@
+/**
+ * Which kubectl failures are worth retrying. kubectl exits 1 for everything, so the decision is read from stderr:
+ * timeouts, throttling (429) and server errors (5xx) are transient; 4xx (forbidden, not found, unauthorized, bad
+ * request, conflict) will fail the same way again and are reported at once.
+ */
+export type FailureKind = 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
+
+const PATTERNS: [FailureKind, RegExp][] = [
+  // Checked first: a 4xx answer can mention a timeout field in its body, but it is still a definite answer.
+  ['client', /\((Forbidden|NotFound|Unauthorized|BadRequest|Conflict|Invalid|MethodNotAllowed|NotAcceptable|UnsupportedMediaType|AlreadyExists|Gone)\)|the server has asked for the client to provide credentials|doesn't have a resource type|is forbidden|not found|could not find the requested resource|error: unknown (command|flag)|no context exists|context was not found|invalid configuration/i],
+  ['throttled', /\(TooManyRequests\)|too many requests|\b429\b|rate: Wait|client rate limiter/i],
+  ['server', /\(InternalError\)|\(ServiceUnavailable\)|\(InternalServerError\)|\(BadGateway\)|the server is currently unable to handle the request|an error on the server .* has prevented the request|Internal error occurred|\b50[0-4]\b|etcdserver: (request timed out|leader changed)/i],
+  ['timeout', /timeout|timed out|deadline exceeded|Client\.Timeout|i\/o timeout|TLS handshake|connection refused|connection reset|EOF$|unexpected EOF|Unable to connect to the server|no route to host|net\/http: request canceled/im],
+]
+
+export function classifyKubectlFailure(stderr: string): FailureKind {
+  for (const [kind, re] of PATTERNS) if (re.test(stderr)) return kind
+  return 'unknown'
+}
+
+export const isRetryable = (k: FailureKind): boolean => k === 'timeout' || k === 'throttled' || k === 'server'

@@ -1,0 +1,139 @@
+import { mkdirSync } from 'node:fs'
+import { execa } from 'execa'
+import type { Node, Pod } from 'kubernetes-types/core/v1.js'
+import { RemoteCommandError } from '../../errors.js'
+import { backoffDelay, sleep } from '../backoff.js'
+import { classifyKubectlFailure, isRetryable, type FailureKind } from './classify.js'
+import { redact, redactArgv } from './redact.js'
+
+/** `/version` (apimachinery version.Info). Parse gitVersion, never `minor` ("20+" on managed distributions). */
+export interface VersionInfo {
+  major: string
+  minor: string
+  gitVersion: string
+  gitCommit?: string
+  platform?: string
+}
+
+export interface List<T> {
+  items: T[]
+}
+
+export interface KubectlOptions {
+  cluster: string
+  binary: string
+  kubeconfig?: string
+  context?: string
+  /** kubectl's own discovery cache, one per cluster: a shared one goes stale across clusters and lab restarts. */
+  cacheDir: string
+  /** Passed as --request-timeout: bounds each HTTP request kubectl makes. Default 20s. */
+  requestTimeout?: string
+  /** Hard limit per kubectl process (kills it). Default 60 s. */
+  processTimeoutMs?: number
+  attempts?: number
+  backoffBaseMs?: number
+  backoffCapMs?: number
+  env?: NodeJS.ProcessEnv
+  /** Each invocation and retry, redacted, for --verbose. */
+  log?: (message: string) => void
+}
+
+export interface KubectlCallOptions {
+  /** Only idempotent calls are retried. Default true for get/version, false otherwise. */
+  retry?: boolean
+  signal?: AbortSignal
+  stdin?: string
+  processTimeoutMs?: number
+}
+
+/** Which kubectl to run: KUPGRADE_KUBECTL, else the cluster's, else the plan's, else `kubectl` on PATH. */
+export const chooseKubectl = (env: NodeJS.ProcessEnv, clusterKubectl?: string, planKubectl?: string): string =>
+  env.KUPGRADE_KUBECTL || clusterKubectl || planKubectl || 'kubectl'
+
+/**
+ * The user's kubectl, run with this cluster's kubeconfig/context, a request timeout and its own cache dir.
+ * Retries timeouts, 429 and 5xx with jittered backoff; 4xx fails at once. Output is parsed JSON, typed with
+ * kubernetes-types; secrets never reach errors or logs.
+ */
+export class KubectlClient {
+  constructor(private readonly o: KubectlOptions) {}
+
+  private baseArgs(): string[] {
+    return [
+      ...(this.o.kubeconfig ? [`--kubeconfig=${this.o.kubeconfig}`] : []),
+      ...(this.o.context ? [`--context=${this.o.context}`] : []),
+      `--request-timeout=${this.o.requestTimeout ?? '20s'}`,
+      `--cache-dir=${this.o.cacheDir}`,
+    ]
+  }
+
+  async run(args: string[], call: KubectlCallOptions = {}): Promise<string> {
+    const argv = [...this.baseArgs(), ...args]
+    const shown = `${this.o.binary} ${redactArgv(args)}`
+    const retry = call.retry ?? (args[0] === 'get' || args[0] === 'version')
+    const attempts = retry ? (this.o.attempts ?? 4) : 1
+    mkdirSync(this.o.cacheDir, { recursive: true })
+    let last: { kind: FailureKind; stderr: string; exitCode: number | null } | undefined
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) {
+        const delay = backoffDelay(attempt - 1, { baseMs: this.o.backoffBaseMs ?? 500, capMs: this.o.backoffCapMs ?? 8_000 })
+        this.o.log?.(`${this.o.cluster}: ${shown}: ${last!.kind} (${redact(last!.stderr.trim().split('\n').at(-1) ?? '')}); retry ${attempt}/${attempts - 1} in ${delay} ms`)
+        await sleep(delay, call.signal)
+      }
+      this.o.log?.(`${this.o.cluster}: ${shown}`)
+      const r = await execa(this.o.binary, argv, {
+        reject: false,
+        timeout: call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000,
+        ...(call.signal ? { cancelSignal: call.signal } : {}),
+        ...(call.stdin !== undefined ? { input: call.stdin } : { stdin: 'ignore' }),
+        env: this.o.env ?? process.env,
+        extendEnv: false,
+        stripFinalNewline: false,
+      })
+      if (!r.failed) return String(r.stdout)
+      if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
+      const stderr = String(r.stderr ?? '')
+      if ((r as { code?: string }).code === 'ENOENT') {
+        throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command: shown, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
+      }
+      const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
+      last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null }
+      if (!isRetryable(kind)) break
+    }
+    const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
+    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind)}${tries}`)
+  }
+
+  private error(command: string, exitCode: number | null, stderr: string, hint: string): RemoteCommandError {
+    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint })
+  }
+
+  async json<T>(args: string[], call?: KubectlCallOptions): Promise<T> {
+    const out = await this.run(args, call)
+    try {
+      return JSON.parse(out) as T
+    } catch {
+      throw this.error(`${this.o.binary} ${redactArgv(args)}`, 0, redact(out.slice(0, 500)), 'kubectl printed something that is not JSON')
+    }
+  }
+
+  version(): Promise<VersionInfo> {
+    return this.json<VersionInfo>(['get', '--raw', '/version'])
+  }
+
+  /** All nodes in one call: never one call per node (each kubectl start costs ~100 ms). */
+  nodes(): Promise<List<Node>> {
+    return this.json<List<Node>>(['get', 'nodes', '-o', 'json'])
+  }
+
+  pods(namespace: string, selector?: string): Promise<List<Pod>> {
+    return this.json<List<Pod>>(['get', 'pods', '-n', namespace, ...(selector ? ['-l', selector] : []), '-o', 'json'])
+  }
+}
+
+const describe = (k: FailureKind | string): string =>
+  k === 'timeout' ? 'the API server did not answer in time'
+    : k === 'throttled' ? 'the API server kept throttling requests (429)'
+      : k === 'server' ? 'the API server kept failing (5xx)'
+        : k === 'client' ? 'the API server refused the request'
+          : String(k)

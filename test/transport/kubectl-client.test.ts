@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { RemoteCommandError } from '../../src/errors.js'
+import { classifyKubectlFailure } from '../../src/transport/kubectl/classify.js'
+import { chooseKubectl, KubectlClient } from '../../src/transport/kubectl/client.js'
+import { redact, redactArgv } from '../../src/transport/kubectl/redact.js'
+
+const FAKE = join(import.meta.dirname, 'fixtures', 'fake-kubectl.sh')
+let state: string
+const logs: string[] = []
+
+function client(fails: string[], extra: Partial<ConstructorParameters<typeof KubectlClient>[0]> = {}) {
+  writeFileSync(join(state, 'out.json'), JSON.stringify({ major: '1', minor: '30', gitVersion: 'v1.30.4+k3s1' }))
+  return new KubectlClient({
+    cluster: 'staging',
+    binary: FAKE,
+    kubeconfig: '/tmp/kc',
+    context: 'ctx-a',
+    cacheDir: join(state, 'cache'),
+    backoffBaseMs: 1,
+    backoffCapMs: 5,
+    env: { ...process.env, FAKE_STATE: state, FAKE_FAILS: fails.join(','), FAKE_OUT: join(state, 'out.json') },
+    log: (m) => logs.push(m),
+    ...extra,
+  })
+}
+const calls = () => Number(readFileSync(join(state, 'count'), 'utf8'))
+const rejection = (p: Promise<unknown>) => p.then(() => { throw new Error('expected rejection') }, (e: unknown) => e as RemoteCommandError)
+
+beforeEach(() => {
+  state = mkdtempSync(join(tmpdir(), 'fake-kubectl-'))
+  logs.length = 0
+})
+
+describe('transport/kubectl client', () => {
+  it('passes kubeconfig, context, request timeout and its own cache dir, and parses JSON', async () => {
+    const v = await client([]).version()
+    expect(v.gitVersion).toBe('v1.30.4+k3s1')
+    const argv = readFileSync(join(state, 'argv'), 'utf8').trim()
+    expect(argv).toBe(`--kubeconfig=/tmp/kc --context=ctx-a --request-timeout=20s --cache-dir=${join(state, 'cache')} get --raw /version`)
+  })
+
+  it('retries timeouts, 429 and 5xx, then succeeds', async () => {
+    const v = await client(['timeout', '429', '503']).version()
+    expect(v.gitVersion).toBe('v1.30.4+k3s1')
+    expect(calls()).toBe(4)
+    expect(logs.filter((l) => l.includes('retry'))).toHaveLength(3)
+  })
+
+  it('gives up with a clear error after the attempts are used', async () => {
+    const err = await rejection(client(['timeout', 'timeout', '500', 'timeout', 'timeout']).version())
+    expect(err).toBeInstanceOf(RemoteCommandError)
+    expect(calls()).toBe(4)
+    expect(err.message).toContain('staging/kubectl')
+    expect(err.message).toContain('get --raw /version')
+    expect(err.hint).toBe('the API server did not answer in time after 4 attempts')
+  })
+
+  it('does not retry 4xx answers', async () => {
+    const err = await rejection(client(['403', 'timeout']).nodes())
+    expect(calls()).toBe(1)
+    expect(err.message).toContain('Forbidden')
+    expect(err.hint).toBe('the API server refused the request')
+    rmSync(join(state, 'count'))
+    expect((await rejection(client(['404', 'timeout']).nodes())).message).toContain('NotFound')
+    expect(calls()).toBe(1)
+  })
+
+  it('does not retry mutating verbs unless asked', async () => {
+    await rejection(client(['503', '503']).run(['cordon', 'n1']))
+    expect(calls()).toBe(1)
+  })
+
+  it('kills a hung kubectl at the process timeout and retries', async () => {
+    const err = await rejection(client(['hang', 'hang'], { attempts: 2, processTimeoutMs: 300 }).version())
+    expect(calls()).toBe(2)
+    expect(err.hint).toMatch(/did not answer in time after 2 attempts/)
+  })
+
+  it('never prints tokens or key data in errors or logs', async () => {
+    const c = client(['leak', 'leak', 'leak', 'leak'])
+    const err = await rejection(c.run(['get', 'nodes', '--token=sekrit-token-0123456789', '--token', 'other-secret-value']))
+    const everything = `${err.message}\n${err.hint}\n${logs.join('\n')}`
+    expect(everything).toContain('connection refused')
+    for (const secret of ['sekrit-token-0123456789', 'other-secret-value', 'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCnNlY3JldA==']) {
+      expect(everything).not.toContain(secret)
+    }
+    expect(everything).toContain('[REDACTED]')
+  })
+
+  it('reports a missing binary with the setting to fix', async () => {
+    const err = await rejection(client([], { binary: join(state, 'nope') }).version())
+    expect(err.hint).toMatch(/KUPGRADE_KUBECTL/)
+  })
+})
+
+describe('transport/kubectl helpers', () => {
+  it('chooses env, then cluster, then plan, then PATH', () => {
+    expect(chooseKubectl({ KUPGRADE_KUBECTL: '/e' }, '/c', '/p')).toBe('/e')
+    expect(chooseKubectl({}, '/c', '/p')).toBe('/c')
+    expect(chooseKubectl({}, undefined, '/p')).toBe('/p')
+    expect(chooseKubectl({})).toBe('kubectl')
+  })
+
+  it('classifies kubectl failures', () => {
+    expect(classifyKubectlFailure('Error from server (Forbidden): pods is forbidden')).toBe('client')
+    expect(classifyKubectlFailure('error: You must be logged in to the server (the server has asked for the client to provide credentials)')).toBe('client')
+    expect(classifyKubectlFailure('Error from server (TooManyRequests): please try again later')).toBe('throttled')
+    expect(classifyKubectlFailure('Error from server (ServiceUnavailable): the server is currently unable to handle the request')).toBe('server')
+    expect(classifyKubectlFailure('Error from server: etcdserver: request timed out')).toBe('server')
+    expect(classifyKubectlFailure('Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout')).toBe('timeout')
+    expect(classifyKubectlFailure('something else')).toBe('unknown')
+  })
+
+  it('redacts flags, headers, kubeconfig fields and PEM keys', () => {
+    expect(redactArgv(['get', '--token', 'abcdefgh123', '--password=hunter2'])).toBe('get --token [REDACTED] --password=[REDACTED]')
+    expect(redact('Authorization: Bearer eyJhbGciOi.xyz')).toBe('Authorization: Bearer [REDACTED]')
+    expect(redact('    token: abc.def')).toBe('    token: [REDACTED]')
+    expect(redact('"client-key-data": "QUJD"')).toBe('"client-key-data": "[REDACTED]"')
+    expect(redact('-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----')).not.toContain('MHc')
+  })
+})
