@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { homedir } from 'node:os'
-import { LineCounter, parseAllDocuments } from 'yaml'
+import { isMap, isScalar, LineCounter, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml'
 import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
 import { Locator } from './locate.js'
 import { planSchema, type PlanDocument } from './schema.js'
@@ -53,11 +53,9 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
     return { problems: [{ file, ...pos, message: `found ${nonEmpty.length} YAML documents: a plan file holds exactly one UpgradePlan (split them into separate files)` }] }
   }
   const doc = nonEmpty[0]!
-  const syntax: Problem[] = [...doc.errors].map((e) => {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
-    return { file, line: pos.line, col: pos.col, message: yamlMessage(e.code, e.message) }
-  })
-  if (syntax.length > 0) return { problems: syntax }
+  // yaml only fills `linePos` with prettyErrors, so every syntax error used to point at 1:1; locate from the offset.
+  const syntax: Problem[] = doc.errors.map((e) => ({ file, ...syntaxProblem(doc, e, lines, source) }))
+  if (syntax.length > 0) return { problems: dedupe(syntax) }
 
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
   const locator = new Locator(doc, lines)
@@ -73,10 +71,63 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
   return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems) }
 }
 
-function yamlMessage(code: string, message: string): string {
-  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-  if (code === 'DUPLICATE_KEY') return `${first}: each key may appear once in a mapping`
-  return `YAML syntax error: ${first}`
+/** A YAML syntax error as a located, readable problem: unclosed quotes and brackets point at where they were opened. */
+function syntaxProblem(doc: Document.Parsed, e: YAMLError, lines: LineCounter, source: string): { line: number; col: number; message: string } {
+  const offset = e.pos[0]
+  const at = (o: number) => lines.linePos(o)
+  const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  if (e.code === 'DUPLICATE_KEY') {
+    let found: { key: string; firstAt?: number } | undefined
+    visit(doc, {
+      Map(_, map) {
+        const i = map.items.findIndex((p) => isScalar(p.key) && p.key.range?.[0] === offset)
+        if (i < 0) return
+        const key = (map.items[i]!.key as { value: unknown }).value
+        const prev = map.items.slice(0, i).find((p) => isScalar(p.key) && p.key.value === key)
+        found = { key: String(key), firstAt: isScalar(prev?.key) ? prev.key.range?.[0] : undefined }
+        return visit.BREAK
+      },
+    })
+    const where = found?.firstAt !== undefined ? ` (first at line ${at(found.firstAt).line})` : ''
+    return { ...at(offset), message: `duplicate key${found ? ` "${found.key}"` : ''}${where}: each key may appear once in a mapping` }
+  }
+  if (e.code === 'TAB_AS_INDENT') return { ...at(offset), message: 'YAML syntax error: a tab is used for indentation; YAML indents with spaces only' }
+  if (e.code === 'MISSING_CHAR' && /quote/.test(first)) {
+    const opened = findNode(doc, (n) => isScalar(n) && (n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE') && n.range?.[1] === offset)
+    if (opened !== undefined) {
+      const quote = source[opened]
+      return { ...at(opened), message: `YAML syntax error: this ${quote === '"' ? 'double' : 'single'}-quoted string is never closed (add the closing ${quote})` }
+    }
+  }
+  if (/^Flow (sequence|mapping)/.test(first)) {
+    const opened = findNode(doc, (n) => (n as { flow?: boolean }).flow === true && (isMap(n) || !isScalar(n)) && n.range?.[1] === offset)
+    if (opened !== undefined) {
+      const close = source[opened] === '{' ? '}' : ']'
+      return { ...at(opened), message: `YAML syntax error: this flow ${close === ']' ? 'sequence' : 'mapping'} is never closed (add the closing ${close}, or indent its continuation lines)` }
+    }
+  }
+  let o = offset
+  if (e.code === 'BAD_INDENT') {
+    while (source[o] === ' ') o++
+    if (/^All mapping items must start at the same column/.test(first)) {
+      return { ...at(o), message: 'YAML syntax error: this key is not aligned with the keys above it (all keys of a mapping start at the same column; check the indentation)' }
+    }
+  }
+  return { ...at(o), message: `YAML syntax error: ${first}` }
+}
+
+/** The start offset of the first node (document order) matching `test`. */
+function findNode(doc: Document.Parsed, test: (n: { range?: [number, number, number] | null } & object) => boolean): number | undefined {
+  let found: number | undefined
+  visit(doc, {
+    Node(_, node) {
+      if (test(node as never)) {
+        found = (node as { range?: [number, number, number] }).range?.[0]
+        return visit.BREAK
+      }
+    },
+  })
+  return found
 }
 
 const dedupe = (ps: Problem[]): Problem[] => {
