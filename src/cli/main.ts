@@ -39,7 +39,15 @@ Exit codes: 0 ok, 1 failed (rolled back), 2 invalid input, 3 blocked by a gate, 
       ctx.color = wantsColor(g, ctx.env, ctx.stdout)
       ctx.verbose = Boolean(g.verbose)
     })
-  for (const register of commands) register(program, ctx, (code) => { exit = code })
+  // Load only the command being run; for anything else (top-level help, a typo) list every command by name alone,
+  // so help and "did you mean" work without importing them all.
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'))
+  const requested = words[0] === 'help' ? words[1] : words[0]
+  const entry = commands.find((c) => c.name === requested)
+  for (const c of commands) {
+    if (c === entry) (await c.load()).register(program, ctx, (code) => { exit = code })
+    else program.command(c.name).description(c.summary).allowUnknownOption().allowExcessArguments()
+  }
   for (const sub of program.commands) sub.exitOverride().showSuggestionAfterError(true).configureOutput(program.configureOutput())
 
   try {

@@ -2,13 +2,21 @@ import type { Command } from 'commander'
 import type { CliContext } from '../context.js'
 
 /**
- * One entry per top-level command, in the order `--help` lists them. A command module registers its own flags and
- * reports its exit code through `setExit`; it throws KupgradeError for anything the user must fix.
+ * A command module registers its own flags and reports its exit code through `setExit`; it throws KupgradeError for
+ * anything the user must fix.
  */
 export type RegisterCommand = (program: Command, ctx: CliContext, setExit: (code: number) => void) => void
 
-import { register as validate } from './validate.js'
-import { register as plan } from './plan.js'
-import { register as schema } from './schema.js'
+export interface CommandEntry {
+  name: string
+  summary: string
+  /** Loaded only when this command runs (or for its --help): `validate` must not pay for ssh2 or the lab. */
+  load: () => Promise<{ register: RegisterCommand }>
+}
 
-export const commands: RegisterCommand[] = [validate, plan, schema]
+/** Every top-level command, in the order `kupgrade --help` lists them. Add one entry per command. */
+export const commands: CommandEntry[] = [
+  { name: 'validate', summary: 'check plans offline: schema and semantics, every problem as file:line:col', load: () => import('./validate.js') },
+  { name: 'plan', summary: 'the dry-run: the exact ordered steps `apply` would run', load: () => import('./plan.js') },
+  { name: 'schema', summary: "print the plan's JSON Schema", load: () => import('./schema.js') },
+]
