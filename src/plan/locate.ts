@@ -37,6 +37,17 @@ export class Locator {
     return last
   }
 
+  /** The source text of the scalar at `path` as written (`1.30`, which YAML reads as the number 1.3), if there is one. */
+  source(path: Path): string | undefined {
+    let node: unknown = this.doc.contents
+    for (const seg of path) {
+      if (isMap(node)) node = node.items.find((p: Pair) => (isScalar(p.key) ? p.key.value : p.key) === seg)?.value
+      else if (isSeq(node) && typeof seg === 'number') node = node.items[seg]
+      else return undefined
+    }
+    return isScalar(node) && typeof node.source === 'string' ? node.source : undefined
+  }
+
   private pos(node: unknown): { line: number; col: number } | undefined {
     const range = (node as Node | undefined)?.range
     if (!range) return undefined

@@ -9,7 +9,7 @@ import { parseDuration } from '../util/duration.js'
 export const API_VERSION = 'kupgrade.dev/v1alpha1'
 export const KIND = 'UpgradePlan'
 
-const text = (what: string) => z.string({ error: `expected ${what} (a string)` }).min(1, `${what} must not be empty`)
+const text = (what: string) => z.string().min(1, `${what} must not be empty`)
 const duration = () =>
   z.string({ error: 'expected a duration such as 90s, 5m or 1h30m' }).refine((s) => parseDuration(s) !== undefined, {
     message: 'expected a duration such as 90s, 5m or 1h30m',
@@ -56,8 +56,8 @@ export const gateEntrySchema = z
 const gateList = () => z.array(gateEntrySchema)
 
 export const planSchema = z.strictObject({
-  apiVersion: z.literal(API_VERSION, { error: `expected apiVersion: ${API_VERSION}` }),
-  kind: z.literal(KIND, { error: `expected kind: ${KIND}` }),
+  apiVersion: z.literal(API_VERSION, { error: `expected ${API_VERSION}` }),
+  kind: z.literal(KIND, { error: `expected ${KIND}` }),
   metadata: z.strictObject({
     name: name('metadata.name'),
     description: z.string().optional(),

@@ -22,17 +22,71 @@ export function zodProblems(
       continue
     }
     const value = valueAt(raw, path)
-    if (issue.code === 'invalid_type' && value === undefined && path.length > 0) {
+    // A missing field is reported as such, whatever check the field's schema failed first (type, enum or literal).
+    if (value === undefined && path.length > 0 && (issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'invalid_union')) {
       const field = path[path.length - 1]
-      out.push({ file, ...locator.at(path.slice(0, -1)), message: `${formatPath(path.slice(0, -1)) || 'document'}: missing required field "${String(field)}"` })
+      const only = issue.code === 'invalid_value' && issue.values.length === 1 ? ` (${String(field)}: ${String(issue.values[0])})` : ''
+      out.push({ file, ...locator.at(path.slice(0, -1)), message: `${formatPath(path.slice(0, -1)) || 'document'}: missing required field "${String(field)}"${only}` })
       continue
     }
-    const message = issue.code === 'invalid_value' && 'values' in issue && value !== undefined
-      ? `${cleanMessage(issue.message)}, got ${JSON.stringify(value)}`
-      : cleanMessage(issue.message)
-    out.push({ file, ...locator.at(path), message: `${formatPath(path) || 'document'}: ${message}` })
+    out.push({ file, ...locator.at(path), message: `${formatPath(path) || 'document'}: ${describeIssue(issue, value, locator.source(path))}` })
   }
   return out
+}
+
+/**
+ * zod's stock messages read "Invalid input: expected string, received number" or "Too big: expected number to be
+ * <=65535"; say instead what was expected and what the plan holds, in the plan's own words.
+ */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown, source: string | undefined): string {
+  const custom = !/^(Invalid input|Invalid option|Too big|Too small|Invalid string|Invalid)\b/.test(issue.message)
+  const got = describeValue(value, source)
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = custom ? issue.message : `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`
+      let fix = ''
+      if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) fix = `; put it in quotes ("${source ?? String(value)}") to make it a string`
+      else if ((issue.expected === 'number' || issue.expected === 'int') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim())) fix = '; remove the quotes'
+      else if (issue.expected === 'array' && typeof value === 'string') fix = `; write [${value}]`
+      return `${expected}, got ${got}${fix}`
+    }
+    case 'invalid_value': {
+      const values = issue.values.map(String)
+      const expected = custom ? issue.message : `expected ${values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`}`
+      return `${expected}, got ${got}${typeof value === 'string' && values.length > 1 ? didYouMean(value, values) : ''}`
+    }
+    case 'too_big':
+    case 'too_small': {
+      if (custom) return issue.message
+      const bound = issue.code === 'too_big' ? issue.maximum : issue.minimum
+      const big = issue.code === 'too_big'
+      if (issue.origin === 'array' || issue.origin === 'set') return `${big ? 'at most' : 'at least'} ${String(bound)} item${Number(bound) === 1 ? '' : 's'} expected, got ${Array.isArray(value) ? value.length : got}`
+      if (issue.origin === 'string') return `${big ? 'at most' : 'at least'} ${String(bound)} character${Number(bound) === 1 ? '' : 's'} expected`
+      const rel = big ? (issue.inclusive ? 'at most' : 'less than') : issue.inclusive ? 'at least' : 'more than'
+      return `must be ${rel} ${String(bound)}, got ${typeof value === 'number' ? String(value) : got}`
+    }
+    case 'unrecognized_keys':
+      return issue.message
+    default:
+      // custom refinements and regex formats carry our own messages: add the offending value.
+      return value !== undefined && (typeof value !== 'object' || value === null) ? `${cleanMessage(issue.message)}, got ${got}` : cleanMessage(issue.message)
+  }
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', object: 'a mapping',
+}
+
+function describeValue(value: unknown, source: string | undefined): string {
+  if (value === null) return 'an empty value'
+  if (Array.isArray(value)) return 'a list'
+  switch (typeof value) {
+    case 'string': return JSON.stringify(value)
+    case 'number': return `the number ${source ?? String(value)}`
+    case 'boolean': return String(value)
+    case 'object': return 'a mapping'
+    default: return String(value)
+  }
 }
 
 // zod's stock messages say "Invalid input: expected string, received number"; keep the useful half.
