@@ -98,7 +98,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   // Target versions.
   const kube = str(target.kubernetes)
   if (kube !== undefined && !parseKubeVersion(kube)) add(['spec', 'target', 'kubernetes'], `"${kube}" is not a Kubernetes version (expected e.g. v1.30.4)`)
-  if (kube === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
+  if (target.kubernetes === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
   arr(target.via).forEach((v, i) => {
     if (typeof v === 'string' && !parseKubeVersion(v)) add(['spec', 'target', 'via', i], `"${v}" is not a Kubernetes version (expected e.g. v1.29.8)`)
   })
@@ -139,8 +139,10 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       else placed.set(c, path)
     })
   })
+  // When a stage's cluster list is unreadable (the shape pass reports it), "in no stage" would only be noise.
+  const stagesReadable = stages.every((s) => Array.isArray(obj(s)?.clusters))
   for (const [name, ci] of clusterNames) {
-    if (!placed.has(name) && stages.length > 0) add(['spec', 'clusters', ci, 'name'], `cluster "${name}" is in no stage: add it to one of spec.stages, or remove it`)
+    if (!placed.has(name) && stages.length > 0 && stagesReadable) add(['spec', 'clusters', ci, 'name'], `cluster "${name}" is in no stage: add it to one of spec.stages, or remove it`)
   }
 
   // Gates.
@@ -162,7 +164,11 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       } else return
       const gate = gateById(id)
       if (!gate) return add(typeof entry === 'string' ? base : paramPath, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`, 'error', typeof entry !== 'string')
-      if (!gate.scopes.includes(scopeOf[list]!)) add(base, `gate "${id}" checks the whole cluster and cannot run in ${list}: use it in pre or post`)
+      if (!gate.scopes.includes(scopeOf[list]!)) {
+        add(base, gate.scopes.includes('cluster')
+          ? `gate "${id}" checks the whole cluster and cannot run in ${list}: use it in pre or post`
+          : `gate "${id}" checks one node and cannot run in ${list}: use it in beforeNode or afterNode`)
+      }
       const parsed = gate.params.safeParse(params)
       if (!parsed.success) {
         problems.push(...zodProblems(ctx.file, parsed.error.issues, doc, gate.params, ctx.locator, paramPath))

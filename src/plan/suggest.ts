@@ -10,7 +10,10 @@ export function closest(word: string, candidates: readonly string[]): string | u
     }
   }
   const allowed = Math.max(2, Math.floor(word.length / 3))
-  return bestDistance <= allowed ? best : undefined
+  if (bestDistance <= allowed) return best
+  // A longer or shorter spelling of a field (soakTime → soak, hostname → host): a shared prefix of 4+ characters.
+  const w = word.toLowerCase()
+  return candidates.find((c) => Math.min(c.length, w.length) >= 4 && (w.startsWith(c.toLowerCase()) || c.toLowerCase().startsWith(w)))
 }
 
 export const didYouMean = (word: string, candidates: readonly string[]): string => {
