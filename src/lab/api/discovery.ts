@@ -1,0 +1,128 @@
+/**
+ * API discovery in both styles kubectl uses (lab findings): aggregated discovery (apidiscovery.k8s.io/v2, asked for
+ * by kubectl 1.30+, answered with its exact Content-Type) and legacy discovery (APIVersions / APIGroupList /
+ * APIResourceList, used by 1.27–1.29). `pods/eviction` must be listed under /api/v1 or drain falls back to DELETE.
+ */
+interface Resource {
+  name: string
+  singular: string
+  kind: string
+  namespaced: boolean
+  verbs: string[]
+  shortNames?: string[]
+  categories?: string[]
+}
+interface GroupVersion {
+  group: string // '' for core
+  version: string
+  resources: Resource[]
+  subresources?: { parent: string; name: string; kind: string; group?: string; version?: string; verbs: string[] }[]
+}
+
+const rw = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
+export const GROUPS: GroupVersion[] = [
+  {
+    group: '', version: 'v1',
+    resources: [
+      { name: 'nodes', singular: 'node', kind: 'Node', namespaced: false, verbs: ['get', 'list', 'patch', 'update', 'watch'], shortNames: ['no'] },
+      { name: 'pods', singular: 'pod', kind: 'Pod', namespaced: true, verbs: rw, shortNames: ['po'], categories: ['all'] },
+      { name: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, verbs: ['get', 'list', 'watch'], shortNames: ['ns'] },
+      { name: 'events', singular: 'event', kind: 'Event', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ev'] },
+      { name: 'services', singular: 'service', kind: 'Service', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['svc'], categories: ['all'] },
+    ],
+    subresources: [
+      { parent: 'pods', name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
+      { parent: 'pods', name: 'log', kind: 'Pod', verbs: ['get'] },
+      { parent: 'pods', name: 'status', kind: 'Pod', verbs: ['get'] },
+      { parent: 'nodes', name: 'status', kind: 'Node', verbs: ['get'] },
+    ],
+  },
+  {
+    group: 'apps', version: 'v1',
+    resources: [
+      { name: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['deploy'], categories: ['all'] },
+      { name: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ds'], categories: ['all'] },
+    ],
+  },
+  {
+    group: 'policy', version: 'v1',
+    resources: [{ name: 'poddisruptionbudgets', singular: 'poddisruptionbudget', kind: 'PodDisruptionBudget', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['pdb'] }],
+  },
+  {
+    group: 'coordination.k8s.io', version: 'v1',
+    resources: [{ name: 'leases', singular: 'lease', kind: 'Lease', namespaced: true, verbs: rw }],
+  },
+]
+
+export const AGGREGATED_V2_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList'
+
+interface MediaType { type: string; params: Record<string, string> }
+export function parseAccept(accept: string | undefined): MediaType[] {
+  return (accept ?? '').split(',').map((part) => {
+    const [type, ...params] = part.split(';').map((s) => s.trim())
+    return { type: type ?? '', params: Object.fromEntries(params.map((p) => p.split('=').map((s) => s.trim()) as [string, string])) }
+  })
+}
+
+/** True when the client accepts aggregated discovery v2 (exactly v2, not v2beta1). */
+export const wantsAggregated = (accept: string | undefined): boolean =>
+  parseAccept(accept).some((m) => m.params.g === 'apidiscovery.k8s.io' && m.params.v === 'v2' && m.params.as === 'APIGroupDiscoveryList')
+
+/** True when the client asks for a meta.k8s.io Table (plain `kubectl get`). */
+export const wantsTable = (accept: string | undefined): boolean =>
+  parseAccept(accept).some((m) => m.params.as === 'Table' && m.params.g === 'meta.k8s.io')
+
+const groupVersion = (g: GroupVersion): string => (g.group ? `${g.group}/${g.version}` : g.version)
+
+export function legacyApi(serverAddress: string): object {
+  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] }
+}
+
+export function legacyApis(): object {
+  return {
+    kind: 'APIGroupList', apiVersion: 'v1',
+    groups: GROUPS.filter((g) => g.group).map((g) => ({
+      name: g.group, versions: [{ groupVersion: groupVersion(g), version: g.version }], preferredVersion: { groupVersion: groupVersion(g), version: g.version },
+    })),
+  }
+}
+
+export function resourceList(group: string, version: string): object | undefined {
+  const g = GROUPS.find((x) => x.group === group && x.version === version)
+  if (!g) return undefined
+  const resources: object[] = []
+  for (const r of g.resources) {
+    resources.push({ name: r.name, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames ? { shortNames: r.shortNames } : {}), ...(r.categories ? { categories: r.categories } : {}) })
+    for (const s of g.subresources ?? []) {
+      if (s.parent !== r.name) continue
+      resources.push({ name: `${r.name}/${s.name}`, singularName: '', namespaced: r.namespaced, ...(s.group ? { group: s.group, version: s.version } : {}), kind: s.kind, verbs: s.verbs })
+    }
+  }
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupVersion(g), resources }
+}
+
+/** Aggregated discovery for `/api` (core) or `/apis` (named groups). */
+export function aggregated(core: boolean): object {
+  const items = GROUPS.filter((g) => (core ? !g.group : g.group)).map((g) => ({
+    metadata: { ...(g.group ? { name: g.group } : {}), creationTimestamp: null },
+    versions: [{
+      version: g.version,
+      freshness: 'Current',
+      resources: g.resources.map((r) => ({
+        resource: r.name,
+        responseKind: { group: g.group, version: g.version, kind: r.kind },
+        scope: r.namespaced ? 'Namespaced' : 'Cluster',
+        singularResource: r.singular,
+        verbs: r.verbs,
+        ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+        ...(r.categories ? { categories: r.categories } : {}),
+        subresources: (g.subresources ?? []).filter((s) => s.parent === r.name).map((s) => ({
+          subresource: s.name,
+          responseKind: { group: s.group ?? g.group, version: s.version ?? g.version, kind: s.kind },
+          verbs: s.verbs,
+        })),
+      })),
+    }],
+  }))
+  return { kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {}, items }
+}

@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto'
+import type { ClusterModel } from '../fleet/cluster.js'
+import { renderNode, renderPod } from '../fleet/render.js'
+import { kubeletVersion } from '../versions.js'
+import { collections, type Collection, type Item } from './collections.js'
+import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, resourceList, wantsAggregated, wantsTable } from './discovery.js'
+import { health } from './health.js'
+import { json, matchFields, matchLabels, notFound, status, text, type Reply } from './http.js'
+import { podLogs } from './logs.js'
+
+/**
+ * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab
+ * findings recommend. Reads are served generically from collections.ts; the writes kubectl and kupgrade need are
+ * explicit: node PATCH (cordon), pod eviction / delete / create (probe pods), Lease create / update / delete.
+ */
+type Obj = Record<string, unknown>
+export interface Request {
+  method: string
+  path: string
+  query: URLSearchParams
+  accept?: string
+  contentType?: string
+  body: () => Promise<string>
+}
+/** A watch: the server streams it (server.ts); routes only say what to watch. */
+export interface WatchReply {
+  watch: { collection: Collection; ns?: string; name?: string; select: (i: Item) => boolean }
+}
+
+export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchReply> {
+  const p = r.path.replace(/\/+$/, '') || '/'
+  if (p === '/version') return json(versionInfo(m))
+  const h = health(m, p, r.query)
+  if (h) return h
+  if (p === '/api') return wantsAggregated(r.accept) ? json(aggregated(true), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApi(`${m.info.apiAddress}:${m.info.apiPort}`))
+  if (p === '/apis') return wantsAggregated(r.accept) ? json(aggregated(false), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApis())
+
+  const seg = p.split('/').slice(1)
+  let group: string
+  let version: string
+  let rest: string[]
+  if (seg[0] === 'api' && seg.length >= 2) [group, version, rest] = ['', seg[1]!, seg.slice(2)]
+  else if (seg[0] === 'apis' && seg.length >= 3) [group, version, rest] = [seg[1]!, seg[2]!, seg.slice(3)]
+  else return status(404, 'NotFound', 'the server could not find the requested resource')
+  if (rest.length === 0) {
+    const list = resourceList(group, version)
+    return list ? json(list) : status(404, 'NotFound', 'the server could not find the requested resource')
+  }
+  // /namespaces/NS/RES[/NAME[/SUB]] or /RES[/NAME[/SUB]]; /namespaces[/NAME] is the namespace resource itself.
+  let ns: string | undefined
+  if (rest[0] === 'namespaces' && rest.length >= 3) [ns, rest] = [rest[1], rest.slice(2)]
+  const [resource, name, sub] = rest as [string, string?, string?]
+  const cols = collections(m)
+  const c = cols[resource]
+  if (!c || c.group !== group || c.version !== version) return status(404, 'NotFound', 'the server could not find the requested resource')
+
+  if (r.method === 'GET' && sub === 'log' && resource === 'pods') return podLog(m, ns ?? 'default', name!, r.query)
+  if (r.method === 'POST' && sub === 'eviction' && resource === 'pods') return evict(m, ns ?? 'default', name!)
+  if (r.method === 'PATCH' && resource === 'nodes' && name && !sub) return patchNode(m, name, r)
+  if (resource === 'pods' && r.method === 'DELETE' && name) return deletePod(m, ns ?? 'default', name)
+  if (resource === 'pods' && r.method === 'POST' && !name) return createPod(m, ns ?? 'default', r)
+  if (resource === 'leases' && r.method !== 'GET') return writeLease(m, ns ?? 'default', name, r)
+  if (r.method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
+
+  const select = (i: Item) => matchLabels(r.query.get('labelSelector'), i.labels) && matchFields(r.query.get('fieldSelector'), i.fields)
+  const watching = r.query.get('watch') === 'true' || r.query.get('watch') === '1'
+  if (watching) return { watch: { collection: c, ns, name, select } }
+  if (name) {
+    const found = c.items(c.namespaced ? ns : undefined).find((i) => i.name === name)
+    if (!found) return notFound(resource, name, group)
+    return json(wantsTable(r.accept) ? c.table([found]) : found.object)
+  }
+  const items = c.items(c.namespaced ? ns : undefined).filter(select)
+  if (wantsTable(r.accept)) return json(c.table(items))
+  return json({ kind: `${c.kind}List`, apiVersion: group ? `${group}/${version}` : version, metadata: { resourceVersion: String(m.resourceVersion) }, items: items.map((i) => i.object) })
+}
+
+function versionInfo(m: ClusterModel): object {
+  const v = m.apiServerVersion
+  const [major, minor] = v.slice(1).split('.')
+  return {
+    major, minor, gitVersion: kubeletVersion(m.distribution, v), gitCommit: 'kupgrade-lab', gitTreeState: 'clean',
+    buildDate: '2024-01-01T00:00:00Z', goVersion: 'go1.22.5', compiler: 'gc', platform: 'linux/amd64',
+  }
+}
+
+function podLog(m: ClusterModel, ns: string, name: string, q: URLSearchParams): Reply {
+  const p = m.pods.get(`${ns}/${name}`)
+  if (!p) return notFound('pods', name)
+  if (!p.nodeName) return status(400, 'BadRequest', `container "${p.container}" in pod "${name}" is waiting to start: ContainerCreating`)
+  let lines = podLogs(m, p)
+  const tail = Number(q.get('tailLines'))
+  if (tail > 0) lines = lines.slice(-tail)
+  return text(lines.length ? `${lines.join('\n')}\n` : '')
+}
+
+function evict(m: ClusterModel, ns: string, name: string): Reply {
+  const r = m.evict(ns, name)
+  if (r.code === 201) return status(201, '', '')
+  if (r.code === 429) {
+    return { code: 429, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: r.message, reason: r.reason, details: { causes: [{ reason: 'DisruptionBudget', message: `The disruption budget needs more healthy pods and the disruption is not allowed.` }] }, code: 429 } }
+  }
+  return r.code === 404 ? notFound('pods', name) : status(r.code, r.reason, r.message)
+}
+
+function deletePod(m: ClusterModel, ns: string, name: string): Reply {
+  const p = m.deletePod(ns, name)
+  return p ? json(renderPod(m, p)) : notFound('pods', name)
+}
+
+async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply> {
+  let body: { metadata?: { name?: string; generateName?: string; labels?: Record<string, string> }; spec?: Record<string, unknown> }
+  try {
+    body = JSON.parse(await r.body())
+  } catch {
+    return status(400, 'BadRequest', 'the request body is not valid JSON')
+  }
+  const name = body.metadata?.name ?? (body.metadata?.generateName ? `${body.metadata.generateName}${randomUUID().slice(0, 5)}` : undefined)
+  if (!name) return status(422, 'Invalid', 'Pod "" is invalid: metadata.name: Required value: name or generateName is required')
+  if (r.query.get('dryRun')) return json({ kind: 'Pod', apiVersion: 'v1', metadata: { name, namespace: ns }, spec: body.spec ?? {} }, 201)
+  const p = m.createProbePod(ns, name, body.spec ?? {}, body.metadata?.labels ?? {})
+  if (p === 'exists') return status(409, 'AlreadyExists', `pods "${name}" already exists`, { name, kind: 'pods' })
+  return json(renderPod(m, p), 201)
+}
+
+async function patchNode(m: ClusterModel, name: string, r: Request): Promise<Reply> {
+  let patch: unknown
+  try {
+    patch = JSON.parse(await r.body())
+  } catch {
+    return status(400, 'BadRequest', 'the patch is not valid JSON')
+  }
+  const change: { unschedulable?: boolean | null; labels?: Record<string, string | null>; annotations?: Record<string, string | null> } = {}
+  if (Array.isArray(patch)) {
+    // application/json-patch+json: the ops kubectl and scripts use on these fields.
+    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
+      if (op.path === '/spec/unschedulable') change.unschedulable = op.op === 'remove' ? null : Boolean(op.value)
+    }
+  } else {
+    // strategic-merge and JSON merge patches look the same for these fields (lab findings).
+    const p = patch as { spec?: { unschedulable?: boolean | null }; metadata?: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> } }
+    if (p.spec && 'unschedulable' in p.spec) change.unschedulable = p.spec.unschedulable ?? null
+    if (p.metadata?.labels) change.labels = p.metadata.labels
+    if (p.metadata?.annotations) change.annotations = p.metadata.annotations
+  }
+  const n = m.patchNode(name, change)
+  return n ? json(renderNode(m, n)) : notFound('nodes', name)
+}
+
+/** Leases (the run lock `kube-system/kupgrade-lock`): optimistic concurrency on resourceVersion, like the apiserver. */
+async function writeLease(m: ClusterModel, ns: string, name: string | undefined, r: Request): Promise<Reply> {
+  const key = (n: string) => `${ns}/${n}`
+  const rendered = (l: { object: Obj; resourceVersion: number }) => ({ ...l.object, metadata: { ...(l.object.metadata as Obj), resourceVersion: String(l.resourceVersion) } })
+  if (r.method === 'DELETE') {
+    if (!name || !m.leases.delete(key(name))) return notFound('leases', name ?? '', 'coordination.k8s.io')
+    m.nextRv()
+    return status(200, '', '', { name, group: 'coordination.k8s.io', kind: 'leases' })
+  }
+  let body: Obj
+  try {
+    body = JSON.parse(await r.body()) as Obj
+  } catch {
+    return status(400, 'BadRequest', 'the request body is not valid JSON')
+  }
+  const bodyMeta = (body.metadata ?? {}) as Obj
+  const target = name ?? (bodyMeta.name as string | undefined)
+  if (!target) return status(422, 'Invalid', 'Lease.coordination.k8s.io "" is invalid: metadata.name: Required value: name or generateName is required')
+  const existing = m.leases.get(key(target))
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+  if (r.method === 'POST') {
+    if (existing) return status(409, 'AlreadyExists', `leases.coordination.k8s.io "${target}" already exists`, { name: target, group: 'coordination.k8s.io', kind: 'leases' })
+    const rv = m.nextRv()
+    const object = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', ...body, metadata: { ...bodyMeta, name: target, namespace: ns, uid: randomUUID(), creationTimestamp: now } }
+    delete (object.metadata as Obj).resourceVersion
+    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
+    return json(rendered({ object, resourceVersion: rv }), 201)
+  }
+  if (!existing) return notFound('leases', target, 'coordination.k8s.io')
+  if (r.method === 'PUT') {
+    const sent = bodyMeta.resourceVersion
+    if (sent !== undefined && String(sent) !== String(existing.resourceVersion)) {
+      return status(409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${target}": the object has been modified; please apply your changes to the latest version and try again`, { name: target, group: 'coordination.k8s.io', kind: 'leases' })
+    }
+    const object = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', ...body, metadata: { ...(existing.object.metadata as Obj), ...bodyMeta, name: target, namespace: ns } }
+    delete (object.metadata as Obj).resourceVersion
+    const rv = m.nextRv()
+    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
+    return json(rendered({ object, resourceVersion: rv }))
+  }
+  if (r.method === 'PATCH') {
+    const spec = { ...((existing.object.spec ?? {}) as Obj), ...((body.spec ?? {}) as Obj) }
+    for (const [k, v] of Object.entries(spec)) if (v === null) delete spec[k]
+    const object = { ...existing.object, spec }
+    const rv = m.nextRv()
+    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
+    return json(rendered({ object, resourceVersion: rv }))
+  }
+  return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+}

@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import ssh2 from 'ssh2'
+import { KupgradeError } from '../errors.js'
+import { ApiServer } from './api/server.js'
+import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
+import { ClusterModel } from './fleet/cluster.js'
+import { nodeStatus } from './api/table.js'
+import { loadNodeFactory, type NodeRuntime } from './node-runtime.js'
+import type { ServiceEvent, RebootEvent } from './node/types.js'
+import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { createCA, issue, type CertAuthority } from './pki/x509.js'
+import type { ClusterTopology, Topology } from './topology.js'
+import { kubeletVersion, releaseVersion } from './versions.js'
+
+/**
+ * The whole lab fleet in one process: per cluster a ClusterModel and its HTTPS API server, per node a LabNode (SSH
+ * server + stand-in binaries) whose service/reboot events drive the model's Node status. Faults go to the model
+ * (cluster-side signals) and to the nodes (node-side signals). Files for users land in `dir`.
+ */
+export interface LabOptions {
+  topology: Topology
+  dir: string
+  /** Start SSH nodes (default true). Off for API-only labs (tests of the API, or when the node side is missing). */
+  nodes?: boolean
+  log?: (line: string) => void
+}
+
+export interface ArmedFault {
+  spec: FaultSpec
+  after: FaultTrigger
+  node: string
+}
+
+interface LabCluster {
+  topology: ClusterTopology
+  model: ClusterModel
+  api: ApiServer
+  nodes: Map<string, NodeRuntime>
+}
+
+export interface LabStatus {
+  name: string
+  clusters: {
+    name: string
+    distribution: string
+    version: string
+    api: string
+    nodes: { name: string; role: string; address: string; port: number; version: string; status: string; ready: string; cordoned: boolean; ssh: boolean }[]
+    faults: FaultSpec[]
+    armed: ArmedFault[]
+  }[]
+}
+
+export class Lab {
+  readonly clusters = new Map<string, LabCluster>()
+  readonly armed: ArmedFault[] = []
+  ca!: CertAuthority
+  token = ''
+  nodesAvailable = false
+  private started = false
+
+  constructor(readonly opts: LabOptions) {}
+
+  get topology(): Topology {
+    return this.opts.topology
+  }
+  private log(line: string): void {
+    this.opts.log?.(line)
+  }
+
+  async start(): Promise<void> {
+    const { topology: t, dir } = this.opts
+    await mkdir(dir, { recursive: true })
+    this.ca = createCA(`kupgrade-lab-ca@${t.name}`)
+    this.token = randomBytes(24).toString('base64url')
+    const yearMs = 365 * 86400_000
+    const client = issue(this.ca, { commonName: 'kupgrade-lab-admin', organization: 'system:masters', usage: 'client', notAfter: new Date(Date.now() + yearMs) })
+    const userKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kupgrade-lab' })
+    const factory = this.opts.nodes === false ? undefined : await loadNodeFactory()
+    this.nodesAvailable = factory !== undefined
+    if (this.opts.nodes !== false && !factory) this.log('warning: the lab node side (src/lab/node) is not available: nodes have no SSH server; the API servers run')
+    this.started = true
+    try {
+      for (const c of t.clusters) {
+        const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
+        const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs })
+        const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
+        this.clusters.set(c.name, lc)
+        model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
+        await api.start()
+        if (factory) {
+          for (const n of c.nodes) {
+            const node = factory({
+              cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
+              iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
+              rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, c.version),
+              mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),
+              timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs },
+              authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
+              certValidityDays: Math.round(c.certValidityMs / 86400_000),
+            })
+            this.wireNode(model, n.name, node)
+            lc.nodes.set(n.name, node)
+          }
+          // Start a cluster's nodes together: each is an ssh2 server plus a root folder, independent of the others.
+          await Promise.all([...lc.nodes.entries()].map(([name, n]) => n.start().catch((err: Error) => {
+            throw new KupgradeError(`lab node ${c.name}/${name} failed to start: ${err.message}`, { cause: err, hint: 'run with --api-only to serve only the API servers' })
+          })))
+        }
+        for (const f of c.faults) {
+          const spec: FaultSpec = { fault: f.fault, cluster: c.name, ...(f.node ? { node: f.node } : {}), ...(f.params ? { params: f.params } : {}) }
+          if (f.when) this.armed.push({ spec, after: f.when.after, node: f.when.node })
+          else this.setFault(spec, true)
+        }
+      }
+      await this.writeFiles(userKey.private, userKey.public, client)
+    } catch (err) {
+      await this.stop()
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') {
+        throw new KupgradeError(`cannot listen: ${e.message}`, { hint: 'another lab may be running on these addresses: `kupgrade lab down --dir DIR`, or set other addresses in the topology' })
+      }
+      throw err
+    }
+  }
+
+  private wireNode(model: ClusterModel, name: string, node: NodeRuntime): void {
+    node.on('service', (e: ServiceEvent) => {
+      if (e.state === 'stopped') model.serviceStopped(name)
+      else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+    })
+    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase))
+  }
+
+  private async writeFiles(privateKey: string, publicKey: string, client: { certPem: string; keyPem: string }): Promise<void> {
+    const t = this.topology
+    const dir = this.opts.dir
+    const hostKeys = new Map<string, string>()
+    for (const [cn, c] of this.clusters) for (const [nn, n] of c.nodes) hostKeys.set(`${cn}/${nn}`, n.hostKeyPublic)
+    await writeFile(join(dir, 'kubeconfig'), kubeconfig(t, { caPem: this.ca.certPem, token: this.token, clientCertPem: client.certPem, clientKeyPem: client.keyPem }), { mode: 0o600 })
+    await writeFile(join(dir, 'ca.crt'), this.ca.certPem)
+    await writeFile(join(dir, 'token'), `${this.token}\n`, { mode: 0o600 })
+    await writeFile(join(dir, 'id_ed25519'), privateKey, { mode: 0o600 })
+    await writeFile(join(dir, 'id_ed25519.pub'), `${publicKey.trim()}\n`)
+    await writeFile(join(dir, 'known_hosts'), knownHosts(t, hostKeys))
+    await writeFile(join(dir, 'plan.yaml'), labPlan(t))
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const c of this.clusters.values()) c.model.stop()
+    await Promise.allSettled([...this.clusters.values()].flatMap((c) => [c.api.stop(), ...[...c.nodes.values()].map((n) => n.stop())]))
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  /** Switch a fault on or off: cluster-side signals in the model/API server, node-side ones on the nodes. */
+  setFault(spec: FaultSpec, on: boolean): void {
+    const c = this.clusters.get(spec.cluster)
+    if (!c) throw new KupgradeError(`no cluster ${JSON.stringify(spec.cluster)} in this lab (clusters: ${[...this.clusters.keys()].join(', ')})`)
+    if (spec.node && !c.model.nodes.has(spec.node)) throw new KupgradeError(`no node ${JSON.stringify(spec.node)} in cluster ${spec.cluster}`)
+    const info = FAULTS[spec.fault]
+    if (!info.cluster && !info.node) return
+    c.model.setFault(spec, on)
+    // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
+    const nodeSide = info.node && !(spec.fault === 'api-vip-unreachable' && !spec.node)
+    if (!nodeSide) return
+    for (const [name, node] of c.nodes) {
+      const role = c.model.nodes.get(name)!.role
+      const targeted = spec.node ? spec.node === name : info.nodes === 'all' || (info.nodes === 'control-plane' && role === 'control-plane')
+      if (targeted) node.setFault(spec.fault, on, spec.params)
+    }
+    this.log(`fault ${on ? 'on' : 'off'}: ${faultKey(spec)}`)
+  }
+
+  clearFault(spec: FaultSpec): boolean {
+    const c = this.clusters.get(spec.cluster)
+    const armedAt = this.armed.findIndex((a) => faultKey(a.spec) === faultKey(spec))
+    if (armedAt >= 0) this.armed.splice(armedAt, 1)
+    const active = c?.model.faults.has(faultKey(spec)) ?? false
+    if (active || c) this.setFault(spec, false)
+    return active || armedAt >= 0
+  }
+
+  private onTrigger(cluster: string, trigger: FaultTrigger, node: string): void {
+    for (let i = this.armed.length - 1; i >= 0; i--) {
+      const a = this.armed[i]!
+      if (a.spec.cluster === cluster && a.after === trigger && a.node === node) {
+        this.armed.splice(i, 1)
+        this.log(`armed fault fired after ${trigger} of ${cluster}/${node}`)
+        this.setFault(a.spec, true)
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- status
+
+  status(): LabStatus {
+    return {
+      name: this.topology.name,
+      clusters: [...this.clusters.values()].map((c) => ({
+        name: c.topology.name,
+        distribution: c.topology.distribution,
+        version: kubeletVersion(c.topology.distribution, c.model.apiServerVersion),
+        api: c.api.url,
+        nodes: [...c.model.nodes.values()].map((n) => ({
+          name: n.name, role: n.role, address: n.address, port: c.topology.nodes[n.index]!.sshPort,
+          version: kubeletVersion(c.topology.distribution, n.kubeletVersion), status: nodeStatus(n), ready: n.ready.status,
+          cordoned: n.unschedulable, ssh: c.nodes.has(n.name),
+        })),
+        faults: [...c.model.faults.values()].map(({ since: _since, ...f }) => f),
+        armed: this.armed.filter((a) => a.spec.cluster === c.topology.name),
+      })),
+    }
+  }
+}
+
+const safeState = (n: NodeRuntime) => {
+  try {
+    return n.getState()
+  } catch {
+    return undefined
+  }
+}
