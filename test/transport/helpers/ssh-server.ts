@@ -34,6 +34,8 @@ export interface TestServerOptions {
   /** Return 'drop' to run the command, then cut the connection before sending its exit status. */
   onExec?: (ctx: ExecHookContext) => 'drop' | undefined
   env?: Record<string, string>
+  /** A directory of stand-in binaries (k3s, systemctl …) put first on PATH. */
+  pathPrefix?: string
   /** Allow direct-tcpip forwarding (this server as a bastion). */
   forwarding?: boolean
 }
@@ -106,7 +108,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
           commands.push(info.command)
           const action = o.onExec?.({ command: info.command, nth })
           const child = spawn('/bin/bash', ['-c', info.command], {
-            env: { ...process.env, ...o.env, PATH: `${bin}:${process.env.PATH}`, USER: user, LOGNAME: user },
+            env: { ...process.env, ...o.env, PATH: `${o.pathPrefix ? `${o.pathPrefix}:` : ''}${bin}:${process.env.PATH}`, USER: user, LOGNAME: user },
             stdio: ['pipe', 'pipe', 'pipe'],
           })
           child.stdout.on('data', (d) => stream.write(d))

@@ -1,0 +1,84 @@
+import type { Node, Pod } from 'kubernetes-types/core/v1.js'
+import type { Distribution } from '../plan/versions.js'
+import type { KubectlClient } from '../transport/kubectl/client.js'
+import { imageTag } from './image-tag.js'
+import type { ApiserverVersion, EtcdMember } from './types.js'
+
+/** What the API says about one node. */
+export interface ApiNode {
+  name: string
+  kubeletVersion?: string
+  ready?: boolean
+  cordoned: boolean
+  roles: string[]
+  kernel?: string
+  osImage?: string
+  labels: Record<string, string>
+}
+
+export interface ApiFacts {
+  /** `/version` gitVersion through the endpoint kubectl uses. */
+  version: string
+  nodes: Map<string, ApiNode>
+  /** kube-proxy DaemonSet pods: node → image tag of the newest pod there (k0s, kubeadm). */
+  kubeProxy: Map<string, string>
+  /** kube-apiserver static pods (kubeadm): one entry per apiserver. */
+  apiserverPods: ApiserverVersion[]
+  etcdMembers?: EtcdMember[]
+}
+
+export function toApiNode(n: Node): ApiNode {
+  const labels = n.metadata?.labels ?? {}
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready')
+  return {
+    name: n.metadata?.name ?? '',
+    ...(n.status?.nodeInfo?.kubeletVersion ? { kubeletVersion: n.status.nodeInfo.kubeletVersion } : {}),
+    ...(ready ? { ready: ready.status === 'True' } : {}),
+    cordoned: n.spec?.unschedulable === true,
+    roles: Object.keys(labels).filter((k) => k.startsWith('node-role.kubernetes.io/')).map((k) => k.slice('node-role.kubernetes.io/'.length)).filter(Boolean).sort(),
+    ...(n.status?.nodeInfo?.kernelVersion ? { kernel: n.status.nodeInfo.kernelVersion } : {}),
+    ...(n.status?.nodeInfo?.osImage ? { osImage: n.status.nodeInfo.osImage } : {}),
+    labels,
+  }
+}
+
+const containerImage = (p: Pod, name: string): string | undefined =>
+  (p.spec?.containers.find((c) => c.name === name) ?? p.spec?.containers[0])?.image
+
+/** Newest pod per node, so a rolling DaemonSet update shows the version that is taking over. */
+function perNode(pods: Pod[], container: string): Map<string, string> {
+  const best = new Map<string, { at: string; tag: string }>()
+  for (const p of pods) {
+    const node = p.spec?.nodeName
+    const tag = imageTag(containerImage(p, container) ?? '')
+    if (!node || !tag || p.metadata?.deletionTimestamp) continue
+    const at = p.metadata?.creationTimestamp ?? ''
+    const prev = best.get(node)
+    if (!prev || at > prev.at) best.set(node, { at, tag })
+  }
+  return new Map([...best].map(([n, v]) => [n, v.tag]))
+}
+
+const hasLabel = (p: Pod, k: string, v: string) => p.metadata?.labels?.[k] === v
+
+/**
+ * API facts for one cluster in three concurrent kubectl calls: /version, all nodes, all kube-system pods. Never one
+ * call per node. kube-proxy versions come from the DaemonSet's pods, not from `nodeInfo.kubeProxyVersion`, which
+ * always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
+ */
+export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
+  const [version, nodes, system] = await Promise.all([kubectl.version(), kubectl.nodes(), kubectl.pods('kube-system')])
+  const pods = system.items ?? []
+  const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))
+  const kubeProxy = dist === 'k3s' ? new Map<string, string>() : perNode(pods.filter((p) => hasLabel(p, 'k8s-app', 'kube-proxy') || (p.metadata?.name ?? '').startsWith('kube-proxy-')), 'kube-proxy')
+  const apiserverPods: ApiserverVersion[] = [...perNode(pods.filter((p) => hasLabel(p, 'component', 'kube-apiserver')), 'kube-apiserver')]
+    .map(([node, v]) => ({ version: v, source: 'kube-apiserver pod', node }))
+  let etcdMembers: EtcdMember[] | undefined
+  if (dist === 'kubeadm') {
+    etcdMembers = [...perNode(pods.filter((p) => hasLabel(p, 'component', 'etcd')), 'etcd')].map(([node, v]) => ({ name: node, node, version: v }))
+  } else if (dist === 'k3s') {
+    // k3s labels embedded-etcd servers; a k3s cluster on sqlite or an external datastore has none.
+    etcdMembers = [...apiNodes.values()].filter((n) => n.labels['node-role.kubernetes.io/etcd'] === 'true').map((n) => ({ name: n.name, node: n.name }))
+  }
+  return { version: version.gitVersion, nodes: apiNodes, kubeProxy, apiserverPods, ...(etcdMembers ? { etcdMembers } : {}) }
+}

@@ -1,0 +1,143 @@
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { LoadedPlan } from '../plan/load.js'
+import type { ClusterSpec } from '../plan/schema.js'
+import { parseKubeVersion, type Distribution } from '../plan/versions.js'
+import { chooseKubectl, KubectlClient } from '../transport/kubectl/client.js'
+import { redact } from '../transport/kubectl/redact.js'
+import type { Transport } from '../transport/types.js'
+import { readApiFacts, type ApiFacts } from './api-facts.js'
+import { readHostFacts } from './host-facts.js'
+import { nodeTarget, planPath } from './targets.js'
+import type { ApiserverVersion, ClusterFacts, FleetFacts, HostFacts, KubeProxySource, NodeFacts } from './types.js'
+
+export interface GatherOptions {
+  /** SSH (or a recorder around it). The caller owns it and closes it. */
+  transport: Transport
+  env?: NodeJS.ProcessEnv
+  /** Only these clusters (inventory --cluster). */
+  clusters?: string[]
+  /** Where kubectl discovery caches go: `<stateDir>/cache/kubectl/<cluster>`. Default a per-user temp dir. */
+  stateDir?: string
+  /** Build the kubectl client for a cluster (tests inject fakes). */
+  kubectlFor?: (cluster: ClusterSpec, loaded: LoadedPlan) => KubectlClient
+  log?: (message: string) => void
+  signal?: AbortSignal
+}
+
+export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: NodeJS.ProcessEnv, stateDir?: string, log?: (m: string) => void): KubectlClient {
+  // A bare name (`kubectl`) is looked up on PATH; only paths are resolved against the plan's directory.
+  const asPath = (p?: string) => (p && (p.includes('/') || p.startsWith('~')) ? planPath(p, loaded.dir) : p)
+  const binary = chooseKubectl(env, asPath(cluster.kubectl), asPath(loaded.plan.spec.kubectl))
+  return new KubectlClient({
+    cluster: cluster.name,
+    binary,
+    ...(cluster.kubeconfig ? { kubeconfig: planPath(cluster.kubeconfig, loaded.dir) } : {}),
+    ...(cluster.context ? { context: cluster.context } : {}),
+    cacheDir: join(stateDir ?? join(tmpdir(), `kupgrade-${process.getuid?.() ?? 'user'}`), 'cache', 'kubectl', cluster.name),
+    env,
+    ...(log ? { log } : {}),
+  })
+}
+
+const message = (err: unknown): string => {
+  const e = err as { message?: string; hint?: string }
+  return redact(`${e.message ?? String(err)}${e.hint ? ` (${e.hint})` : ''}`)
+}
+
+/**
+ * Reads the whole fleet: every cluster's API facts and every node's host facts, all concurrently (the SSH pool bounds
+ * how many nodes at once). An unreachable node or API server becomes an `error` in its place, never an exception,
+ * so one bad node cannot hide the other 99.
+ */
+export async function gatherFleetFacts(loaded: LoadedPlan, opts: GatherOptions): Promise<FleetFacts> {
+  const started = Date.now()
+  const env = opts.env ?? process.env
+  const wanted = opts.clusters?.length ? loaded.plan.spec.clusters.filter((c) => opts.clusters!.includes(c.name)) : loaded.plan.spec.clusters
+  const clusters = await Promise.all(wanted.map((c) => gatherCluster(c, loaded, opts, env)))
+  return { gatheredAt: new Date(started).toISOString(), durationMs: Date.now() - started, clusters }
+}
+
+async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: GatherOptions, env: NodeJS.ProcessEnv): Promise<ClusterFacts> {
+  const dist = cluster.distribution as Distribution
+  const kubectl = opts.kubectlFor ? opts.kubectlFor(cluster, loaded) : defaultKubectl(cluster, loaded, env, opts.stateDir, opts.log)
+  const apiP = readApiFacts(kubectl, dist).then((a) => ({ ok: a }), (e: unknown) => ({ err: message(e) }))
+  const hostsP = Promise.all(cluster.nodes.map((n) =>
+    readHostFacts(opts.transport, nodeTarget(cluster, n, loaded.dir), dist, opts.signal ? { signal: opts.signal } : {}).then(
+      (h) => ({ ok: h }),
+      (e: unknown) => ({ err: message(e) }),
+    ),
+  ))
+  const [api, hosts] = await Promise.all([apiP, hostsP])
+  const a = 'ok' in api ? api.ok : undefined
+  const nodes: NodeFacts[] = cluster.nodes.map((spec, i) => {
+    const h = hosts[i]!
+    return nodeFacts(spec.name, spec.role, spec.host, dist, a, 'ok' in h ? h.ok : undefined, 'err' in h ? h.err : undefined)
+  })
+  const listed = new Set(cluster.nodes.map((n) => n.name))
+  return {
+    name: cluster.name,
+    distribution: dist,
+    from: cluster.from,
+    apiserverVersions: a ? apiserverVersions(dist, a, nodes) : [],
+    nodes,
+    ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
+    unlistedNodes: a ? [...a.nodes.keys()].filter((n) => !listed.has(n)).sort() : [],
+    ...('err' in api ? { error: api.err } : {}),
+  }
+}
+
+function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Distribution, a: ApiFacts | undefined, h: HostFacts | undefined, error: string | undefined): NodeFacts {
+  const n = a?.nodes.get(name)
+  const proxy = kubeProxy(dist, name, a, h, n?.kubeletVersion)
+  return {
+    name,
+    role,
+    host,
+    ...(n?.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
+    ...(proxy.version ? { kubeProxyVersion: proxy.version } : {}),
+    kubeProxySource: proxy.source,
+    ...(h?.installedVersion ? { installedVersion: h.installedVersion } : {}),
+    ...(n?.ready !== undefined ? { ready: n.ready } : {}),
+    ...(n ? { cordoned: n.cordoned } : {}),
+    roles: n?.roles ?? [],
+    inApi: n !== undefined,
+    ...(h?.os ? { os: h.os } : {}),
+    // The API's kernelVersion is the same `uname -r`, so it stands in when SSH could not be reached.
+    ...(h?.kernel ?? n?.kernel ? { kernel: (h?.kernel ?? n?.kernel)! } : {}),
+    ...(h?.iptablesBackend ? { iptablesBackend: h.iptablesBackend } : {}),
+    disk: h?.disk ?? [],
+    ...(h?.rebootRequired !== undefined ? { rebootRequired: h.rebootRequired, rebootSource: h.rebootSource! } : {}),
+    services: h?.services ?? {},
+    ...(h ? { packageManager: h.packageManager } : {}),
+    ...(error ? { error } : {}),
+  }
+}
+
+/**
+ * kube-proxy's real version (facts §2.6). k0s/kubeadm: the DaemonSet pod on that node. k3s: kube-proxy runs inside
+ * the k3s process, whose version the node's kubelet reports; the binary on disk is only the same once restarted.
+ */
+function kubeProxy(dist: Distribution, node: string, a: ApiFacts | undefined, h: HostFacts | undefined, kubelet?: string): { version?: string; source: KubeProxySource } {
+  if (dist !== 'k3s') {
+    const v = a?.kubeProxy.get(node)
+    return v ? { version: v, source: 'daemonset-pod' } : { source: 'none' }
+  }
+  const active = h ? Object.values(h.services).includes('active') : undefined
+  if (h?.installedVersion && (active || !kubelet) && (!kubelet || h.installedVersion === kubelet)) return { version: h.installedVersion, source: 'k3s-binary' }
+  if (kubelet && parseKubeVersion(kubelet)) return { version: kubelet, source: 'k3s-process' }
+  return h?.installedVersion ? { version: h.installedVersion, source: 'k3s-binary' } : { source: 'none' }
+}
+
+/** Every apiserver version we can tell apart: /version, plus one per apiserver where the distribution exposes it. */
+function apiserverVersions(dist: Distribution, a: ApiFacts, nodes: NodeFacts[]): ApiserverVersion[] {
+  const out: ApiserverVersion[] = [{ version: a.version, source: '/version' }]
+  if (dist === 'kubeadm') out.push(...a.apiserverPods)
+  for (const n of nodes.filter((x) => x.role === 'control-plane')) {
+    // k3s servers run the apiserver in-process: the node's reported version is the apiserver's.
+    if (dist === 'k3s' && n.kubeletVersion && n.services.k3s === 'active') out.push({ version: n.kubeletVersion, source: 'k3s server', node: n.name })
+    // k0s controllers run the apiserver from the k0s binary they started with.
+    if (dist === 'k0s' && n.installedVersion && n.services.k0scontroller === 'active') out.push({ version: n.installedVersion, source: 'k0s controller', node: n.name })
+  }
+  return out
+}

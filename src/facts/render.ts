@@ -1,0 +1,89 @@
+import { disk, free, reboot, status, table } from './format.js'
+import { fromDisagreement, nodeSkew, type SkewMarker } from './skew.js'
+import type { ClusterFacts, FleetFacts } from './types.js'
+
+/**
+ * Human views of FleetFacts: the `inventory` table (kubectl get nodes -o wide plus what an upgrade needs) and the
+ * "live state" section `plan --live` prints above its steps, as text and as markdown for pull requests.
+ */
+
+const apiservers = (c: ClusterFacts): string =>
+  c.apiserverVersions.length === 0 ? 'unknown' : c.apiserverVersions.map((a) => `${a.version} (${a.node ? `${a.source} ${a.node}` : a.source})`).join(', ')
+
+const header = ['NODE', 'STATUS', 'ROLES', 'KUBELET', 'KUBE-PROXY', 'INSTALLED', 'HOST', 'OS', 'KERNEL', 'IPTABLES', 'FREE /', 'FREE /var', 'REBOOT', 'SKEW']
+
+function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
+  const notes: string[] = []
+  const out = c.nodes.map((n) => {
+    const skew = nodeSkew(c, n)
+    if (n.error) notes.push(`  ! ${n.name}: ${n.error}`)
+    for (const s of skew) notes.push(`  ${s.severity === 'error' ? '!' : '~'} ${s.message}`)
+    return [
+      n.name,
+      status(n),
+      n.roles.length ? n.roles.join(',') : n.role,
+      n.kubeletVersion ?? '-',
+      n.kubeProxyVersion ?? '-',
+      n.installedVersion ?? '-',
+      n.host,
+      n.os ? n.os.prettyName ?? `${n.os.id} ${n.os.versionId ?? ''}`.trim() : '-',
+      n.kernel ?? '-',
+      n.iptablesBackend ?? '-',
+      free(disk(n, '/')),
+      free(disk(n, '/var')),
+      reboot(n),
+      n.error ? 'UNREACHABLE' : skew.length ? skew.map((s) => s.short).join(',') : 'ok',
+    ]
+  })
+  return { rows: out, notes }
+}
+
+function clusterLines(c: ClusterFacts): string[] {
+  const lines = [`cluster ${c.name} (${c.distribution}, plan from ${c.from}) — apiserver ${apiservers(c)}`]
+  if (c.error) lines.push(`  ! API: ${c.error}`)
+  const mismatch = fromDisagreement(c)
+  if (mismatch) lines.push(`  ! ${mismatch}`)
+  if (c.etcdMembers) lines.push(`  etcd members: ${c.etcdMembers.length ? c.etcdMembers.map((m) => (m.version ? `${m.name} (${m.version})` : m.name)).join(', ') : 'none found'}`)
+  if (c.unlistedNodes.length) lines.push(`  ~ nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+  const r = rows(c)
+  lines.push(...table([header, ...r.rows]).map((l) => `  ${l}`), ...r.notes)
+  return lines
+}
+
+export function renderInventory(f: FleetFacts): string {
+  return `${f.clusters.map((c) => clusterLines(c).join('\n')).join('\n\n')}\n`
+}
+
+/** Everything that should make `inventory` (and a live plan) exit non-zero. */
+export function problems(f: FleetFacts): string[] {
+  return f.clusters.flatMap((c) => [
+    ...(c.error ? [`${c.name}: API: ${c.error}`] : []),
+    ...c.nodes.filter((n) => n.error).map((n) => `${c.name}/${n.name}: ${n.error}`),
+  ])
+}
+
+export const skewMarkers = (f: FleetFacts): (SkewMarker & { cluster: string })[] =>
+  f.clusters.flatMap((c) => c.nodes.flatMap((n) => nodeSkew(c, n).map((s) => ({ ...s, cluster: c.name }))))
+
+export function renderLiveStateText(f: FleetFacts): string {
+  return `Live state (read ${f.gatheredAt}, ${f.durationMs} ms)\n\n${renderInventory(f)}`
+}
+
+const md = (s: string) => s.replace(/\|/g, '\\|')
+
+export function renderLiveStateMarkdown(f: FleetFacts): string {
+  const out = [`### Live state`, '', `Read ${f.gatheredAt} in ${f.durationMs} ms.`, '']
+  for (const c of f.clusters) {
+    out.push(`#### ${c.name} (${c.distribution})`, '', `- apiserver: ${md(apiservers(c))}`)
+    if (c.error) out.push(`- :x: API: ${md(c.error)}`)
+    const mismatch = fromDisagreement(c)
+    if (mismatch) out.push(`- :warning: ${md(mismatch)}`)
+    if (c.etcdMembers) out.push(`- etcd members: ${c.etcdMembers.map((m) => m.name).join(', ') || 'none found'}`)
+    if (c.unlistedNodes.length) out.push(`- nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+    const r = rows(c)
+    out.push('', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...r.rows.map((row) => `| ${row.map(md).join(' | ')} |`), '')
+    for (const n of r.notes) out.push(`- ${md(n.trim())}`)
+    if (r.notes.length) out.push('')
+  }
+  return `${out.join('\n').trimEnd()}\n`
+}

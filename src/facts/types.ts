@@ -1,0 +1,109 @@
+import type { Distribution } from '../plan/versions.js'
+
+/**
+ * What kupgrade knows about a fleet, read-only, at one moment. Everything here was read from a node over SSH or
+ * from the Kubernetes API; nothing is inferred from the plan except which nodes to ask. Absent = could not be read.
+ */
+
+export interface DiskFacts {
+  /** The path asked about (`/`, `/var`); `mount` is the filesystem it lives on. */
+  path: string
+  mount: string
+  totalBytes: number
+  usedBytes: number
+  availableBytes: number
+}
+
+export interface OsFacts {
+  id: string
+  versionId?: string
+  prettyName?: string
+}
+
+export type PackageManager = 'apt' | 'dnf' | 'yum' | 'flatcar' | 'unknown'
+export type IptablesBackend = 'nf_tables' | 'legacy'
+
+/** What one SSH round trip to a node tells (node-script.ts). */
+export interface HostFacts {
+  /** The distribution binary on disk: `k3s --version`, `k0s version`, or `kubeadm version -o short`. */
+  installedVersion?: string
+  /** `kubelet --version` where a kubelet binary exists (kubeadm; k0s under /var/lib/k0s/bin). */
+  kubeletBinaryVersion?: string
+  /** `systemctl is-active` per distribution unit that exists: active, inactive, failed, activating… */
+  services: Record<string, string>
+  os?: OsFacts
+  kernel?: string
+  iptablesBackend?: IptablesBackend
+  iptablesVersion?: string
+  disk: DiskFacts[]
+  /** true/false when a signal could be read; undefined when this OS offers none we know. */
+  rebootRequired?: boolean
+  /** Which signal said so: `/var/run/reboot-required`, `needs-restarting -r`, `update_engine_client`. */
+  rebootSource?: string
+  packageManager: PackageManager
+}
+
+export type KubeProxySource = 'daemonset-pod' | 'k3s-process' | 'k3s-binary' | 'none'
+
+export interface NodeFacts {
+  name: string
+  /** Role in the plan. */
+  role: 'control-plane' | 'worker'
+  host: string
+  /** From the Node object: `status.nodeInfo.kubeletVersion`. */
+  kubeletVersion?: string
+  /** Never `status.nodeInfo.kubeProxyVersion` (facts §0.1): the DaemonSet pod's image tag, or the k3s process. */
+  kubeProxyVersion?: string
+  kubeProxySource: KubeProxySource
+  installedVersion?: string
+  ready?: boolean
+  cordoned?: boolean
+  /** `node-role.kubernetes.io/*` labels on the Node object. */
+  roles: string[]
+  /** Whether the API server has a Node object of this name. */
+  inApi: boolean
+  os?: OsFacts
+  kernel?: string
+  iptablesBackend?: IptablesBackend
+  disk: DiskFacts[]
+  rebootRequired?: boolean
+  rebootSource?: string
+  services: Record<string, string>
+  packageManager?: PackageManager
+  /** Why this node's SSH facts are missing (unreachable, host key refused …). */
+  error?: string
+}
+
+export interface ApiserverVersion {
+  version: string
+  /** `/version` (through the endpoint kubectl uses), `kube-apiserver pod`, `k3s server`, `k0s controller`. */
+  source: string
+  node?: string
+}
+
+export interface EtcdMember {
+  name: string
+  node?: string
+  version?: string
+}
+
+export interface ClusterFacts {
+  name: string
+  distribution: Distribution
+  /** The plan's `from`, for comparison. */
+  from: string
+  apiserverVersions: ApiserverVersion[]
+  nodes: NodeFacts[]
+  /** undefined: not readable for this distribution through the API (k0s). */
+  etcdMembers?: EtcdMember[]
+  /** Node objects the API has that the plan does not list. */
+  unlistedNodes: string[]
+  /** Why the API facts are missing. */
+  error?: string
+}
+
+export interface FleetFacts {
+  gatheredAt: string
+  durationMs: number
+  clusters: ClusterFacts[]
+}

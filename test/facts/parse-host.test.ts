@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { nodeFactsScript, splitSections } from '../../src/facts/node-script.js'
+import { parseDf, parseHostFacts, parseInstalledVersion, parseIptables, parseOsRelease, parseReboot, parseServices } from '../../src/facts/parse-host.js'
+import { imageTag } from '../../src/facts/image-tag.js'
+
+const sections = (o: Record<string, string>) => new Map(Object.entries(o))
+
+describe('facts/node-script sections', () => {
+  it('splits on its own nonce only, so output cannot forge a section', () => {
+    const { marker } = nodeFactsScript('abc123')
+    const out = `\n${marker} os\nID=debian\n@@kupgrade-evil kernel\n${marker} kernel\n6.1.0-13-amd64\n${marker} k3s\nk3s version v1.29.2+k3s1 (86f10213)\ngo version go1.21.7`
+    const s = splitSections(out, marker)
+    expect(s.get('os')).toBe('ID=debian\n@@kupgrade-evil kernel')
+    expect(s.get('kernel')).toBe('6.1.0-13-amd64')
+    expect(s.get('k3s')).toContain('v1.29.2+k3s1')
+  })
+
+  it('runs for real in sh and yields every section', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const { script, marker } = nodeFactsScript()
+    const s = splitSections(execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' }), marker)
+    expect([...s.keys()]).toEqual(['os', 'kernel', 'k3s', 'k0s', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg', 'end'])
+    const facts = parseHostFacts('k3s', s)
+    expect(facts.os?.id).toMatch(/\w+/)
+    expect(facts.kernel).toMatch(/^\d+\.\d+/)
+    expect(facts.disk.map((d) => d.path)).toEqual(['/', '/var'])
+    expect(facts.disk[0]!.totalBytes).toBeGreaterThan(0)
+  })
+})
+
+describe('facts/parse-host', () => {
+  it('reads os-release with and without quotes', () => {
+    expect(parseOsRelease('PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian')).toEqual({ id: 'ubuntu', versionId: '22.04', prettyName: 'Ubuntu 22.04.4 LTS' })
+    expect(parseOsRelease("NAME='Flatcar Container Linux by Kinvolk'\nID=flatcar\nVERSION_ID=3815.2.0")).toEqual({ id: 'flatcar', versionId: '3815.2.0' })
+    expect(parseOsRelease('garbage')).toBeUndefined()
+  })
+
+  it('reads df -P -B1 rows in argument order, including filesystems with spaces', () => {
+    const text = 'Filesystem     1-blocks        Used   Available Capacity Mounted on\n/dev/sda1   105089261568 41231687680 58479771648      42% /\nmy fs       10000 4000 6000 40% /var\n'
+    expect(parseDf(text)).toEqual([
+      { path: '/', mount: '/', totalBytes: 105089261568, usedBytes: 41231687680, availableBytes: 58479771648 },
+      { path: '/var', mount: '/var', totalBytes: 10000, usedBytes: 4000, availableBytes: 6000 },
+    ])
+  })
+
+  it('reads the iptables backend; pre-1.8 means legacy', () => {
+    expect(parseIptables('iptables v1.8.9 (nf_tables)')).toEqual({ version: '1.8.9', backend: 'nf_tables' })
+    expect(parseIptables('iptables v1.8.7 (legacy)')).toEqual({ version: '1.8.7', backend: 'legacy' })
+    expect(parseIptables('iptables v1.6.1')).toEqual({ version: '1.6.1', backend: 'legacy' })
+    expect(parseIptables('sh: iptables: not found')).toEqual({})
+  })
+
+  it('reads each distribution version from its own binary', () => {
+    const s = sections({ k3s: 'k3s version v1.29.2+k3s10 (86f10213)\ngo version go1.21.7', k0s: 'v1.29.2+k0s.0', kubeadm: 'v1.29.2' })
+    expect(parseInstalledVersion('k3s', s)).toBe('v1.29.2+k3s10')
+    expect(parseInstalledVersion('k0s', s)).toBe('v1.29.2+k0s.0')
+    expect(parseInstalledVersion('kubeadm', s)).toBe('v1.29.2')
+    expect(parseInstalledVersion('k3s', sections({}))).toBeUndefined()
+  })
+
+  it('reads reboot-required from each OS family signal', () => {
+    expect(parseReboot(sections({ 'reboot-file': 'yes\nlinux-image-6.1', pkg: 'apt-get' }))).toEqual({ required: true, source: '/var/run/reboot-required' })
+    expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'apt-get' }))).toEqual({ required: false, source: '/var/run/reboot-required' })
+    expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf', 'needs-restarting': 'Core libraries or services have been updated since boot-up:\n  * kernel\n\nReboot is required to fully utilize these updates.\nexit=1' }))).toEqual({ required: true, source: 'needs-restarting -r' })
+    expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf', 'needs-restarting': 'No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\nexit=0' }))).toEqual({ required: false, source: 'needs-restarting -r' })
+    expect(parseReboot(sections({ 'update-engine': 'LAST_CHECKED_TIME=1\nCURRENT_OP=UPDATE_STATUS_UPDATED_NEED_REBOOT\nNEW_VERSION=3815.2.1' }))).toEqual({ required: true, source: 'update_engine_client' })
+    expect(parseReboot(sections({ 'update-engine': 'CURRENT_OP=UPDATE_STATUS_IDLE' }))).toEqual({ required: false, source: 'update_engine_client' })
+    // No signal on a dnf host without needs-restarting: unknown, not "no".
+    expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf' }))).toEqual({})
+  })
+
+  it('keeps known unit states only', () => {
+    expect(parseServices('k3s=active\nk3s-agent=inactive\nkubelet=unknown\nbad line')).toEqual({ 'k3s': 'active', 'k3s-agent': 'inactive' })
+  })
+
+  it('takes versions from image tags, undoing kubeadm’s + → _', () => {
+    expect(imageTag('registry.k8s.io/kube-proxy:v1.29.2')).toBe('v1.29.2')
+    expect(imageTag('quay.io/k0sproject/kube-proxy:v1.30.4')).toBe('v1.30.4')
+    expect(imageTag('myreg:5000/kube-proxy:v1.29.2_k3s1@sha256:abcd')).toBe('v1.29.2+k3s1')
+    expect(imageTag('myreg:5000/kube-proxy')).toBeUndefined()
+  })
+})
