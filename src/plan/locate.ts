@@ -38,7 +38,7 @@ export class Locator {
   }
 
   /** The source text of the scalar at `path` as written (`1.30`, which YAML reads as the number 1.3), if there is one. */
-  source(path: Path): string | undefined {
+  scalarText(path: Path): string | undefined {
     let node: unknown = this.doc.contents
     for (const seg of path) {
       if (isMap(node)) node = node.items.find((p: Pair) => (isScalar(p.key) ? p.key.value : p.key) === seg)?.value

@@ -29,7 +29,7 @@ export function zodProblems(
       out.push({ file, ...locator.at(path.slice(0, -1)), message: `${formatPath(path.slice(0, -1)) || 'document'}: missing required field "${String(field)}"${only}` })
       continue
     }
-    out.push({ file, ...locator.at(path), message: `${formatPath(path) || 'document'}: ${describeIssue(issue, value, locator.source(path))}` })
+    out.push({ file, ...locator.at(path), message: `${formatPath(path) || 'document'}: ${describeIssue(issue, value, locator.scalarText(path))}` })
   }
   return out
 }
