@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml'
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
 
 export type Path = readonly (string | number)[]
 
@@ -8,10 +8,36 @@ export type Path = readonly (string | number)[]
  * itself (for unknown fields) rather than its value.
  */
 export class Locator {
-  constructor(
-    private readonly doc: Document.Parsed,
-    private readonly lines: LineCounter,
-  ) {}
+  private parsed?: { doc: Document.Parsed; lines: LineCounter }
+
+  private constructor(private readonly text: string) {}
+
+  static of(doc: Document.Parsed, lines: LineCounter): Locator {
+    const l = new Locator('')
+    l.parsed = { doc, lines }
+    return l
+  }
+
+  /** Parses the source with positions only when a problem must be located (valid plans never pay for it). */
+  static lazy(source: string): Locator {
+    return new Locator(source)
+  }
+
+  private get doc(): Document.Parsed {
+    return this.ensure().doc
+  }
+
+  private get lines(): LineCounter {
+    return this.ensure().lines
+  }
+
+  private ensure() {
+    if (!this.parsed) {
+      const lines = new LineCounter()
+      this.parsed = { doc: parseDocument(this.text, { lineCounter: lines, uniqueKeys: false }), lines }
+    }
+    return this.parsed
+  }
 
   at(path: Path, opts: { key?: boolean } = {}): { line: number; col: number } {
     let node: unknown = this.doc.contents

@@ -3,6 +3,7 @@ import { Option } from 'commander'
 import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
+import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import type { RegisterCommand } from './index.js'
@@ -30,7 +31,7 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
       const plan = buildExecutionPlan(loaded.plan, { warnings: loaded.warnings.map((w) => w.message) })
       const text =
-        opts.format === 'json' ? `${JSON.stringify(plan, null, 2)}\n`
+        opts.format === 'json' ? renderPlanJson(plan)
         : opts.format === 'markdown' ? renderPlanMarkdown(plan)
         : renderPlanText(plan, { color: ctx.color && !opts.out })
       if (opts.out) {
