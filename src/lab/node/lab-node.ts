@@ -1,0 +1,279 @@
+import { EventEmitter } from 'node:events'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { parseAuthorizedKeys } from './auth.js'
+import { EventTail } from './event-tail.js'
+import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
+import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
+import { loadHostKey } from './host-key.js'
+import { defaultLeafNotAfter, prepareRoot, writeCerts } from './layout.js'
+import { probeIsolation, type Isolation } from './namespace.js'
+import { FLATCAR_NEXT } from './os-release.js'
+import { pathsOf, type NodePaths } from './paths.js'
+import { realTools } from './real-tools.js'
+import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
+import { NodeSshServer, type SessionRequest } from './ssh-server.js'
+import { defaultTiming } from './timing.js'
+import { readUnit, writeUnit } from './unit-state.js'
+import { journalLine } from './journal.js'
+import type { LabNodeEvents, LabNodeOptions, LabNodeState } from './types.js'
+
+interface RunningExec {
+  child: ChildProcess
+  connectionId: number
+}
+
+/**
+ * One simulated node: an SSH server whose commands run in real bash, in a private mount namespace that shows the
+ * node's own root at /etc/kubernetes, /run, /usr/local/bin …, with stand-ins for the Kubernetes and OS tools first
+ * on PATH. State lives in files (binaries carry their version, units have state files); the stand-ins report changes
+ * as JSON lines in lab/events.jsonl, which this class turns into events for the fleet.
+ */
+export class LabNode extends EventEmitter<LabNodeEvents> {
+  readonly options: LabNodeOptions
+  readonly paths: NodePaths
+  readonly unit: string
+  private readonly timing: Required<LabNodeOptions['timing']>
+  private readonly hostKey: ReturnType<typeof loadHostKey>
+  private isolation?: Isolation
+  private ssh?: NodeSshServer
+  private tail?: EventTail
+  private readonly faults: NodeFaults
+  private readonly running = new Set<RunningExec>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private rebooting = false
+  private notReady = false
+  private dropNext = false
+  private started = false
+
+  constructor(options: LabNodeOptions) {
+    super()
+    this.options = { ...options, port: options.port ?? 2222, version: releaseForm(options.distribution, options.version) }
+    if (!/^127\.\d+\.\d+\.\d+$/.test(options.address)) throw new Error(`lab node ${options.name}: address must be loopback (127.0.0.0/8), got ${options.address}`)
+    this.paths = pathsOf(options.rootDir)
+    this.unit = unitOf(options.distribution, options.role)
+    this.timing = defaultTiming(options.timing)
+    this.hostKey = loadHostKey(this.paths.hostKey, options.hostKey)
+    this.faults = new NodeFaults({
+      faultsDir: this.paths.faults,
+      stateDir: this.paths.state,
+      node: options.name,
+      syncMs: this.timing.kubeProxySyncMs,
+      kubeProxyLogs: () =>
+        options.distribution === 'k3s'
+          ? [{ file: join(this.paths.journal, `${this.unit}.log`), journalIdent: this.unit === 'k3s' ? 'k3s' : 'k3s' }]
+          : [{ file: join(this.paths.root, 'var/log/kube-proxy.log') }],
+    })
+  }
+
+  /** `ssh-ed25519 AAAA…` for a known_hosts line. */
+  get hostKeyPublic(): string {
+    return this.hostKey.publicKey
+  }
+
+  /** The node's kube-proxy log (kubeadm/k0s: what `kubectl logs ds/kube-proxy` would show for this node's pod). */
+  readKubeProxyLog(): string {
+    const file = join(this.paths.root, 'var/log/kube-proxy.log')
+    return existsSync(file) ? readFileSync(file, 'utf8') : ''
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.isolation = await probeIsolation()
+    prepareRoot(this.options, await realTools())
+    this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
+    this.tail.start()
+    this.faults.resume()
+    await this.listen()
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    this.faults.stop()
+    this.tail?.stop()
+    for (const r of this.running) killTree(r.child)
+    await this.ssh?.close()
+    this.ssh = undefined
+  }
+
+  getState(): LabNodeState {
+    const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
+    const installedVersion = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
+    const u = readUnit(this.paths.units, this.unit)
+    return {
+      installedVersion,
+      runningVersion: u?.version ?? '',
+      serviceActive: !this.rebooting && u?.state === 'active',
+      rebooting: this.rebooting,
+      notReady: this.notReady,
+    }
+  }
+
+  setFault(fault: string, on: boolean, params: FaultParams = {}): void {
+    if (!isNodeFault(fault)) throw new Error(`lab node ${this.options.name}: unknown node fault "${fault}"`)
+    if (fault === 'ssh-drop') return this.setSshDrop(on, params)
+    this.faults.set(fault, on, params)
+    if (fault === 'node-not-ready-after-upgrade' && !on) this.notReady = false
+    if (fault === 'cert-expired' || fault === 'cert-expiring') this.rewriteCerts()
+  }
+
+  private rewriteCerts(): void {
+    const day = 86400_000
+    const now = Date.now()
+    let notAfter = defaultLeafNotAfter(this.options)
+    if (this.faults.active('cert-expiring')) notAfter = new Date(now + (Number(this.faults.params('cert-expiring')['days']) || 10) * day)
+    if (this.faults.active('cert-expired')) notAfter = new Date(now - (Number(this.faults.params('cert-expired')['daysAgo']) || 1) * day)
+    writeCerts(this.options, this.paths, notAfter)
+  }
+
+  /** `ssh-drop`: drop the connections of commands running now; if none runs, drop the next one mid-command. */
+  private setSshDrop(on: boolean, params: FaultParams): void {
+    this.dropNext = false
+    if (!on) return
+    const afterMs = Number(params['afterMs'] ?? 100)
+    if (this.running.size) for (const r of this.running) this.dropLater(r.connectionId, afterMs)
+    else this.dropNext = true
+  }
+
+  private dropLater(connectionId: number, ms: number): void {
+    this.later(() => this.ssh?.drop(connectionId), ms)
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms)
+    this.timers.add(t)
+  }
+
+  private async listen(): Promise<void> {
+    const users: ExecUser[] = (this.options.users ?? []).map((u) => ({ name: u.name, sudo: u.sudo }))
+    this.ssh = new NodeSshServer({
+      hostKey: this.hostKey.privateKey,
+      authorizedKeys: parseAuthorizedKeys(this.options.authorizedKeys),
+      users,
+      onSession: (req) => this.runSession(req),
+    })
+    await this.ssh.listen(this.options.address, this.options.port ?? 2222)
+  }
+
+  private runSession(req: SessionRequest): void {
+    const started = Date.now()
+    const command = req.command ?? 'exec /bin/bash'
+    const child = spawnInNode(this.paths, this.isolation!, command, execEnv(this.paths, req.user, req.env))
+    const entry = { child, connectionId: req.connectionId }
+    this.running.add(entry)
+    if (this.dropNext) {
+      this.dropNext = false
+      this.dropLater(req.connectionId, Number(this.faults.params('ssh-drop')['afterMs'] ?? 100))
+    }
+    const ch = req.channel
+    child.stdout!.pipe(ch, { end: false })
+    child.stderr!.pipe(ch.stderr, { end: false })
+    ch.pipe(child.stdin!)
+    child.stdin!.on('error', () => undefined) // the command may exit without reading its stdin
+    req.onSignal((name) => killTree(child, `SIG${name}` as NodeJS.Signals))
+    // The client went away (or the connection was dropped): a real sshd hangs up on the command.
+    ch.on('close', () => killTree(child, 'SIGHUP'))
+    child.on('close', (code, signal) => {
+      this.running.delete(entry)
+      this.tail?.poll()
+      try {
+        if (signal) ch.exit(signal.replace(/^SIG/, ''), false, '')
+        else ch.exit(code ?? 255)
+        ch.end()
+      } catch {
+        // channel already gone
+      }
+      this.emit('exec', { user: req.user.name, command, exitCode: code, ...(signal ? { signal } : {}), durationMs: Date.now() - started })
+    })
+    child.on('error', (err) => {
+      ch.stderr.write(`kupgrade lab: cannot run command: ${err.message}\n`)
+    })
+  }
+
+  private onNodeEvent(e: Record<string, unknown>): void {
+    const s = (k: string) => String(e[k] ?? '')
+    switch (e['type']) {
+      case 'service':
+        if (s('state') === 'stopped') return void this.emit('service', { service: s('unit'), state: 'stopped', version: s('version') })
+        if (s('state') === 'starting') return this.whenStarted(s('unit'), s('version'), Number(e['due']))
+        return
+      case 'installed':
+        return void this.emit('installed', { version: s('version'), binary: s('binary') })
+      case 'upgrade-applied':
+        return void this.emit('upgrade-applied', { command: s('command') === 'node' ? 'node' : 'apply', version: s('version') })
+      case 'certs-renewed':
+        return this.rewriteCerts()
+      case 'reboot':
+        return this.reboot()
+    }
+  }
+
+  /** The start a stand-in began completes at `due` (the unit file turns active by itself; this tells the fleet). */
+  private whenStarted(unit: string, version: string, due: number): void {
+    this.later(() => {
+      const u = readUnit(this.paths.units, unit)
+      if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
+      if (unit === this.unit && this.faults.active('node-not-ready-after-upgrade')) this.notReady = true
+      this.emit('service', { service: unit, state: 'started', version })
+    }, Math.max(0, due - Date.now()))
+  }
+
+  /**
+   * A reboot: sshd and every session go at once, services stop, /run is emptied (it is a tmpfs), a staged OS update
+   * takes effect; after `rebootMs` enabled services start and sshd listens again with the same host key.
+   */
+  private reboot(): void {
+    if (this.rebooting) return
+    this.rebooting = true
+    this.emit('reboot', { phase: 'down' })
+    for (const r of this.running) killTree(r.child)
+    void this.ssh?.close()
+    this.ssh = undefined
+    const u = readUnit(this.paths.units, this.unit)
+    if (u && u.state !== 'inactive') {
+      writeUnit(this.paths.units, this.unit, { ...u, state: 'inactive', dueMs: 0, sinceS: Math.floor(Date.now() / 1000) })
+      this.emit('service', { service: this.unit, state: 'stopped', version: u.version })
+    }
+    const run = join(this.paths.root, 'run')
+    for (const f of readdirSync(run)) if (f !== 'lab') rmSync(join(run, f), { recursive: true, force: true })
+    this.applyStagedOsUpdate()
+    this.later(() => void this.bootUp(), this.timing.rebootMs)
+  }
+
+  private applyStagedOsUpdate(): void {
+    const staged = join(this.paths.state, 'os-staged')
+    if (!existsSync(staged)) return
+    const env = readFileSync(join(this.paths.lab, 'node.env'), 'utf8')
+    const kernel = /^LAB_KERNEL_NEW='([^']*)'/m.exec(env)?.[1]
+    if (kernel) writeFileSync(join(this.paths.state, 'kernel'), kernel + '\n')
+    if (this.options.os === 'flatcar') {
+      const osr = join(this.paths.root, 'etc/os-release')
+      writeFileSync(osr, readFileSync(osr, 'utf8').replace(/\b3815\.2\.5\b/g, FLATCAR_NEXT))
+    }
+    rmSync(staged, { force: true })
+    writeFileSync(join(this.paths.state, 'os-updated'), new Date().toISOString() + '\n')
+  }
+
+  private async bootUp(): Promise<void> {
+    if (!this.started) return
+    const enabled = existsSync(join(this.paths.root, `etc/systemd/system/${this.unit}.service`))
+    const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
+    const version = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
+    if (enabled && version) {
+      const due = Date.now() + this.timing.serviceStartMs
+      writeUnit(this.paths.units, this.unit, { state: 'activating', version, dueMs: due, sinceS: Math.floor(due / 1000) })
+      writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'systemd', 1, `Starting ${this.unit}.service after boot`), { flag: 'a' })
+      this.whenStarted(this.unit, version, due)
+    }
+    await this.listen()
+    this.rebooting = false
+    this.emit('reboot', { phase: 'up' })
+  }
+}

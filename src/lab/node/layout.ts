@@ -1,0 +1,178 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { fstabFor, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
+import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
+import { pathsOf, standinsDir, type NodePaths } from './paths.js'
+import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
+import { writeNodeCerts } from './certs.js'
+import { defaultTiming } from './timing.js'
+import type { LabNodeOptions } from './types.js'
+
+const q = (v: string | number): string => `'${String(v).replace(/'/g, `'\\''`)}'`
+
+/** Tools every node has, by OS family; the rest of a family's tools answer "command not found" so that a rocky
+ *  node never runs the host's real apt-get (the host is Debian). */
+const OS_TOOLS = {
+  apt: ['apt-get', 'apt-mark', 'apt-cache', 'dpkg-query', 'dpkg'],
+  dnf: ['dnf', 'yum', 'needs-restarting', 'rpm'],
+  flatcar: ['update_engine_client'],
+} as const
+const familyOf = (os: LabNodeOptions['os']): keyof typeof OS_TOOLS =>
+  os === 'rocky-9' ? 'dnf' : os === 'flatcar' ? 'flatcar' : 'apt'
+
+/** Several real commands share one stand-in that dispatches on its name. */
+const ALIASES: Record<string, string> = {
+  'iptables-save': 'iptables-save', 'iptables-nft-save': 'iptables-save', 'iptables-legacy-save': 'iptables-save',
+  'iptables-nft': 'iptables', 'iptables-legacy': 'iptables', 'ip6tables': 'iptables',
+  shutdown: 'reboot', poweroff: 'reboot', yum: 'dnf', whoami: 'id', dpkg: 'dpkg-query',
+}
+
+/** Stable uint64 ids for the simulated etcd member and cluster (etcdctl prints them as decimal and hex). */
+const idOf = (text: string): bigint => BigInt('0x' + createHash('sha256').update(text).digest('hex').slice(0, 16))
+
+export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, string>): string {
+  const t = defaultTiming(o.timing)
+  const dist = o.distribution
+  const api = new URL(o.apiEndpoint ?? `https://${o.address}:6443`)
+  const memberId = idOf(`${o.cluster}/${o.name}`)
+  const os = familyOf(o.os)
+  const vars: Record<string, string | number> = {
+    LAB_ROOT: p.root, LAB_BIN: p.bin, LAB_NODE: o.name, LAB_CLUSTER: o.cluster, LAB_ROLE: o.role, LAB_DIST: dist,
+    LAB_OS: o.os, LAB_OS_FAMILY: os, LAB_ADDRESS: o.address, LAB_PORT: o.port ?? 2222,
+    LAB_IPT_BACKEND: o.iptablesBackend,
+    LAB_IPT_VERSION: o.os === 'ubuntu-22.04' ? '1.8.7' : o.os === 'rocky-9' ? '1.8.10' : '1.8.9',
+    LAB_UNIT: unitOf(dist, o.role), LAB_MAIN_BINARY: '/' + mainBinaryOf(dist).path,
+    LAB_DISK_TOTAL: o.disk.totalBytes, LAB_DISK_USED: o.disk.usedBytes,
+    LAB_VAR_TOTAL: o.disk.var?.totalBytes ?? '', LAB_VAR_USED: o.disk.var?.usedBytes ?? '',
+    LAB_API_ENDPOINT: api.origin, LAB_API_HOST: api.hostname, LAB_API_PORT: api.port || '443',
+    LAB_CLUSTER_IP: dist === 'k3s' ? '10.43.0.1' : '10.96.0.1',
+    LAB_MIRROR: o.mirror.map((v) => releaseForm(dist, v)).join(' '),
+    LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
+    LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
+    LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
+    LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(),
+    LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os)).join(' '),
+    LAB_KERNEL_NEW: KERNELS[o.os][1], LAB_FLATCAR_NEXT: FLATCAR_NEXT,
+    ...real,
+  }
+  return Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`).join('\n') + '\n'
+}
+
+export function defaultOsUpdates(os: LabNodeOptions['os']): string[] {
+  if (os === 'rocky-9') return ['kernel', 'glibc', 'openssl-libs']
+  if (os === 'flatcar') return ['flatcar']
+  return os === 'debian-12' ? ['linux-image-amd64', 'libc6', 'openssl'] : ['linux-image-generic', 'libc6', 'openssl']
+}
+
+/** A release's binary: the stand-in body for that tool, carrying its version in its first lines. */
+export function binaryText(tool: string, release: string): string {
+  const body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
+  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${tool} ${release}\nLAB_VERSION='${release}'\nLAB_COMMIT='${commitOf(release)}'\n${body}`
+}
+
+function writeExec(file: string, text: string): void {
+  writeFileSync(file, text)
+  chmodSync(file, 0o755)
+}
+
+/** Creates the node root (first start) or refreshes its tools (later starts); installed state is kept. */
+export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { paths: NodePaths; firstStart: boolean } {
+  const p = pathsOf(o.rootDir)
+  const firstStart = !existsSync(join(p.lab, 'initialized'))
+  for (const d of [...WRITABLE_PATHS, ...OVERLAID_PATHS, 'bin', 'lab/faults', 'lab/units', 'lab/journal', 'lab/state', 'lab/mirror', 'run/lab'])
+    mkdirSync(join(p.root, d), { recursive: true })
+  const src = standinsDir()
+  // Tools: refreshed on every start so a lab upgrade of the stand-ins reaches existing node roots.
+  rmSync(p.bin, { recursive: true, force: true })
+  mkdirSync(p.bin)
+  const family = familyOf(o.os)
+  const foreign = Object.entries(OS_TOOLS).filter(([f]) => f !== family).flatMap(([, tools]) => tools)
+  for (const file of readdirSync(join(src, 'bin'))) {
+    if ((foreign as string[]).includes(file)) continue
+    copyFileSync(join(src, 'bin', file), join(p.bin, file))
+    chmodSync(join(p.bin, file), 0o755)
+  }
+  for (const [alias, target] of Object.entries(ALIASES)) {
+    if ((foreign as string[]).includes(alias) || existsSync(join(p.bin, alias))) continue
+    if (existsSync(join(p.bin, target))) symlinkSync(target, join(p.bin, alias))
+  }
+  for (const tool of foreign) writeExec(join(p.bin, tool), `#!/bin/bash\necho "bash: line 1: ${tool}: command not found" >&2\nexit 127\n`)
+  copyFileSync(join(src, 'lib.sh'), join(p.lab, 'lib.sh'))
+  for (const f of readdirSync(join(src, 'installers'))) copyFileSync(join(src, 'installers', f), join(p.lab, f))
+  // The release mirror: one folder per release with its binaries.
+  const releases = new Set([...o.mirror, o.version].map((v) => releaseForm(o.distribution, v)))
+  for (const release of releases) {
+    const dir = join(p.mirror, release)
+    mkdirSync(dir, { recursive: true })
+    for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release))
+  }
+  writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
+  writeFileSync(p.fstab, fstabFor(p.root))
+  if (firstStart) installFirst(o, p)
+  return { paths: p, firstStart }
+}
+
+/** What the node looked like before the lab touched it: the distribution installed at `version`, its service up. */
+function installFirst(o: LabNodeOptions, p: NodePaths): void {
+  const release = releaseForm(o.distribution, o.version)
+  const r = (rel: string) => join(p.root, rel)
+  writeFileSync(r('etc/os-release'), osReleaseText(o.os))
+  writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
+  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, release))
+  const unit = unitOf(o.distribution, o.role)
+  const src = standinsDir()
+  if (o.distribution === 'k3s') {
+    writeExec(r('usr/local/bin/k3s-killall.sh'), readFileSync(join(src, 'dist', 'k3s-killall.sh'), 'utf8'))
+    const uninstall = o.role === 'control-plane' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'
+    writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL='https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}'\nK3S_TOKEN='K10lab::server:lab'\n` : '')
+    mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
+    mkdirSync(r('etc/rancher/node'), { recursive: true })
+    writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
+  }
+  if (o.distribution === 'kubeadm') {
+    const minor = release.replace(/^v(\d+\.\d+).*/, '$1')
+    if (o.role === 'control-plane') {
+      mkdirSync(r('etc/kubernetes/manifests'), { recursive: true })
+      for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
+        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${release}\n`)
+      writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.12-0\n')
+    }
+    if (o.os === 'rocky-9') {
+      writeFileSync(r('etc/yum.repos.d/kubernetes.repo'), `[kubernetes]\nname=Kubernetes\nbaseurl=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/\nenabled=1\ngpgcheck=1\ngpgkey=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/repodata/repomd.xml.key\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\n`)
+    } else if (o.os !== 'flatcar') {
+      mkdirSync(r('etc/apt/sources.list.d'), { recursive: true })
+      writeFileSync(r('etc/apt/sources.list.d/kubernetes.list'), `deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /\n`)
+      writeFileSync(join(p.state, 'apt-holds'), 'kubeadm\nkubectl\nkubelet\n')
+    }
+  }
+  writeFileSync(r(`etc/systemd/system/${unit}.service`), unitFileText(o, unit))
+  writeFileSync(join(p.units, unit), `active ${release} 0 ${Math.floor(Date.now() / 1000)}\n`)
+  writeFileSync(join(p.journal, `${unit}.log`), '')
+  writeCerts(o, p, defaultLeafNotAfter(o))
+  writeFileSync(join(p.lab, 'initialized'), new Date().toISOString() + '\n')
+}
+
+export const defaultLeafNotAfter = (o: LabNodeOptions): Date => new Date(Date.now() + (o.certValidityDays ?? 365) * 86400_000)
+
+export function writeCerts(o: LabNodeOptions, p: NodePaths, leafNotAfter: Date): void {
+  const index = writeNodeCerts({
+    root: p.root, dist: o.distribution, role: o.role, node: o.name, address: o.address,
+    apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter,
+  })
+  writeFileSync(join(p.lab, 'certs.tsv'), index)
+}
+
+function unitFileText(o: LabNodeOptions, unit: string): string {
+  const desc: Record<string, [string, string, string]> = {
+    k3s: ['Lightweight Kubernetes', 'https://k3s.io', '/usr/local/bin/k3s server'],
+    'k3s-agent': ['Lightweight Kubernetes', 'https://k3s.io', '/usr/local/bin/k3s agent'],
+    k0scontroller: ['k0s - Zero Friction Kubernetes', 'https://docs.k0sproject.io', '/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml'],
+    k0sworker: ['k0s - Zero Friction Kubernetes', 'https://docs.k0sproject.io', '/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken'],
+    kubelet: ['kubelet: The Kubernetes Node Agent', 'https://kubernetes.io/docs/', '/usr/bin/kubelet'],
+  }
+  const [d, docs, exec] = desc[unit] ?? [unit, '', unit]
+  const type = unit.startsWith('k3s') ? 'notify' : 'simple'
+  return `[Unit]\nDescription=${d}\nDocumentation=${docs}\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=${type}\nExecStart=${exec}\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n`
+}

@@ -1,0 +1,77 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { KupgradeError } from '../../errors.js'
+
+const run = promisify(execFile)
+
+/**
+ * How a node's commands see the node's files at the real absolute paths (/etc/kubernetes, /run, /usr/local/bin …):
+ * every exec runs in a fresh private mount namespace that mounts the node root over those paths (lab/fstab).
+ * - `mount-ns`: `unshare -m` — needs root (CAP_SYS_ADMIN); measured ~6 ms per exec with all mounts.
+ * - `user-ns`:  `unshare -Urm` — an unprivileged user namespace mapped to root, for non-root developers where the
+ *   kernel allows it (overlayfs in user namespaces needs Linux ≥ 5.11).
+ * Without either the lab refuses to start: running stand-ins against the host's real /etc and /run would make the
+ * lab lie (and could touch the host), so there is no silent fallback.
+ */
+export type Isolation = 'mount-ns' | 'user-ns'
+
+export const unshareArgs = (iso: Isolation): string[] =>
+  iso === 'mount-ns' ? ['-m', '--propagation', 'private'] : ['-Urm', '--propagation', 'private']
+
+export class LabIsolationError extends KupgradeError {}
+
+let probed: Promise<Isolation> | undefined
+
+/** Which isolation this machine allows; probed once per process (two ~5 ms spawns). */
+export function probeIsolation(): Promise<Isolation> {
+  probed ??= (async () => {
+    const problems: string[] = []
+    for (const iso of ['mount-ns', 'user-ns'] as const) {
+      try {
+        // The probe does what every exec needs: a private namespace in which mounting is allowed.
+        await run('unshare', [...unshareArgs(iso), '/bin/sh', '-c', 'mount -t tmpfs lab-probe /mnt'], { timeout: 10_000 })
+        return iso
+      } catch (err) {
+        problems.push(`unshare ${unshareArgs(iso).join(' ')}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`)
+      }
+    }
+    throw new LabIsolationError(`the lab needs a private mount namespace per node and this machine allows none:\n  ${problems.join('\n  ')}`, {
+      hint: 'run the lab as root (CI does), or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)',
+    })
+  })()
+  return probed
+}
+
+/** Paths of the node root that are mounted writable over the host's, relative to both roots. */
+export const WRITABLE_PATHS = [
+  'etc/kubernetes',
+  'etc/rancher',
+  'etc/systemd/system',
+  'etc/apt',
+  'etc/yum.repos.d',
+  'etc/flatcar',
+  'var/lib/rancher',
+  'var/lib/k0s',
+  'var/lib/kubelet',
+  'var/lib/etcd',
+  'var/log',
+  'run',
+  'usr/local/bin',
+  'root',
+  'home',
+]
+
+/** Host directories shown read-only with the node's files layered on top, so that mount points such as
+ *  /etc/kubernetes exist even where the host has none, without creating anything on the host. */
+export const OVERLAID_PATHS = ['etc', 'var/lib', 'usr/bin']
+
+/** The fstab one `mount --fstab FILE -a` applies in each exec's namespace (one process for all mounts). */
+export function fstabFor(root: string): string {
+  if (/[\s,:\\]/.test(root)) throw new LabIsolationError(`lab node root must not contain spaces, commas, colons or backslashes (overlay and fstab syntax): ${root}`)
+  // The stand-ins reach lab/ at its real path inside the namespace, so no mount may cover the node root itself.
+  const covering = [...OVERLAID_PATHS, ...WRITABLE_PATHS].find((p) => root === `/${p}` || root.startsWith(`/${p}/`))
+  if (covering) throw new LabIsolationError(`lab node root ${root} is under /${covering}, which every node mounts over; put lab roots elsewhere (e.g. under /tmp)`)
+  const lines = OVERLAID_PATHS.map((p) => `lab-overlay /${p} overlay ro,lowerdir=${root}/${p}:/${p} 0 0`)
+  for (const p of WRITABLE_PATHS) lines.push(`${root}/${p} /${p} none bind 0 0`)
+  return lines.join('\n') + '\n'
+}

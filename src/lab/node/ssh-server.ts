@@ -1,0 +1,110 @@
+import { createServer, type Server as NetServer, type Socket } from 'node:net'
+import ssh2, { type ParsedKey, type ServerChannel } from 'ssh2'
+import { checkPublicKey } from './auth.js'
+import type { ExecUser } from './exec.js'
+
+const { Server } = ssh2
+
+/** One exec (or shell) request as the node sees it. */
+export interface SessionRequest {
+  connectionId: number
+  user: ExecUser
+  /** undefined for a `shell` request: bash reads the commands from stdin. */
+  command: string | undefined
+  env: Record<string, string>
+  channel: ServerChannel
+  /** Handlers for `signal` requests the client sends while the command runs. */
+  onSignal: (handler: (name: string) => void) => void
+}
+
+export interface SshServerOptions {
+  hostKey: string
+  authorizedKeys: ParsedKey[]
+  users: ExecUser[]
+  onSession: (req: SessionRequest) => void
+}
+
+/**
+ * The node's sshd: ssh2's protocol on top of our own net.Server, so every accepted socket gets setNoDelay(true)
+ * (without it each round trip stalls ~40 ms, lab-findings) and can be torn down hard, as a reboot or the `ssh-drop`
+ * fault does to a real connection.
+ */
+export class NodeSshServer {
+  private readonly ssh: InstanceType<typeof Server>
+  private net?: NetServer
+  private readonly sockets = new Map<number, Socket>()
+  private nextId = 1
+
+  constructor(private readonly o: SshServerOptions) {
+    this.ssh = new Server({ hostKeys: [o.hostKey], ident: 'OpenSSH_9.2p1 Debian-2+deb12u3' }, (client, info) => {
+      const connectionId = [...this.sockets].find(([, s]) => s.remotePort === info.port)?.[0] ?? 0
+      let user: ExecUser | undefined
+      client.on('authentication', (ctx) => {
+        const u = ctx.username === 'root' ? { name: 'root', sudo: true } : o.users.find((x) => x.name === ctx.username)
+        if (u && checkPublicKey(ctx, o.authorizedKeys) === 'accept') {
+          if (ctx.method === 'publickey' && !ctx.signature) return ctx.accept()
+          user = u
+          return ctx.accept()
+        }
+        ctx.reject(['publickey'])
+      })
+      client.on('ready', () => {
+        client.on('session', (accept) => {
+          const session = accept()
+          const env: Record<string, string> = {}
+          let signalHandler: ((name: string) => void) | undefined
+          session.on('env', (acc, _rej, i) => {
+            env[i.key] = i.val
+            acc?.()
+          })
+          session.on('pty', (acc) => acc?.())
+          session.on('window-change', (acc) => acc?.())
+          session.on('signal', (acc, _rej, i) => {
+            acc?.()
+            signalHandler?.(i.name)
+          })
+          const start = (command: string | undefined) => (channel: ServerChannel) =>
+            o.onSession({ connectionId, user: user!, command, env, channel, onSignal: (h) => (signalHandler = h) })
+          session.on('exec', (acc, _rej, i) => start(i.command)(acc()))
+          session.on('shell', (acc) => start(undefined)(acc()))
+          session.on('subsystem', (_acc, rej) => rej())
+        })
+      })
+      // A client that vanishes (reboot, drop) surfaces as a socket error here; it is expected in the lab.
+      client.on('error', () => undefined)
+    })
+  }
+
+  listen(address: string, port: number): Promise<void> {
+    const net = createServer((socket) => {
+      socket.setNoDelay(true)
+      const id = this.nextId++
+      this.sockets.set(id, socket)
+      socket.on('close', () => this.sockets.delete(id))
+      socket.on('error', () => undefined)
+      this.ssh.injectSocket(socket)
+    })
+    this.net = net
+    return new Promise((resolve, reject) => {
+      net.once('error', reject)
+      net.listen(port, address, () => {
+        net.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  /** Drops one connection the way a dead host does: no SSH disconnect message, the TCP socket just goes. */
+  drop(connectionId: number): void {
+    this.sockets.get(connectionId)?.destroy()
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    for (const s of this.sockets.values()) s.destroy()
+    this.sockets.clear()
+    const net = this.net
+    this.net = undefined
+    if (net) await new Promise<void>((resolve) => net.close(() => resolve()))
+  }
+}

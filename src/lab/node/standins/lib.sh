@@ -1,0 +1,109 @@
+# kupgrade lab: shared by every stand-in (sourced, never run). Node config, unit state, faults, events.
+# State is files under $LAB_DIR (the node's lab/ folder, at its real path outside the node's mounts).
+: "${LAB_DIR:?kupgrade lab: LAB_DIR is not set (run commands through the lab node sshd)}"
+# shellcheck disable=SC1091
+. "$LAB_DIR/node.env"
+
+lab_now_ms() { date +%s%3N; }
+
+# One JSON line for the lab process (LabNode turns it into an EventEmitter event). Values are lab-controlled
+# identifiers and versions: no quoting needed beyond the plain printf.
+lab_event() { printf '%s\n' "$1" >> "$LAB_DIR/events.jsonl"; }
+
+lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
+# lab_fault_param FAULT KEY DEFAULT
+lab_fault_param() {
+  local v=""
+  [ -e "$LAB_DIR/faults/$1" ] && v=$(sed -n "s/^$2=//p" "$LAB_DIR/faults/$1" | head -n1)
+  printf '%s' "${v:-$3}"
+}
+
+# lab_binary_version FILE: the version a stand-in binary carries (its LAB_VERSION line).
+lab_binary_version() { [ -f "$1" ] && sed -n "s/^LAB_VERSION='\(.*\)'$/\1/p" "$1" | head -n1; }
+
+# Unit state file: STATE VERSION DUE_MS SINCE_S; activating turns active once DUE_MS passed (see unit-state.ts).
+lab_unit_read() { # sets U_STATE U_VERSION U_DUE U_SINCE
+  U_STATE=inactive U_VERSION="" U_DUE=0 U_SINCE=0
+  [ -f "$LAB_DIR/units/$1" ] || return 1
+  read -r U_STATE U_VERSION U_DUE U_SINCE < "$LAB_DIR/units/$1"
+  if [ "$U_STATE" = activating ] && [ "$U_DUE" -le "$(lab_now_ms)" ]; then U_STATE=active; fi
+  return 0
+}
+lab_unit_write() { printf '%s %s %s %s\n' "$2" "$3" "$4" "$5" > "$LAB_DIR/units/$1"; }
+
+# Binary a unit runs (its version is what the unit runs after a start).
+lab_unit_binary() {
+  case "$1" in
+    k3s|k3s-agent) echo /usr/local/bin/k3s ;;
+    k0scontroller|k0sworker) echo /usr/local/bin/k0s ;;
+    kubelet) echo /usr/bin/kubelet ;;
+  esac
+}
+
+lab_journal() { # UNIT IDENT MESSAGE
+  local ts; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
+  printf '%s %s %s[%s]: %s\n' "$ts" "$LAB_NODE" "$2" "$(lab_pid_of "$1")" "$3" >> "$LAB_DIR/journal/$1.log"
+}
+lab_pid_of() { local s; s=$(printf '%s' "$LAB_NODE$1" | cksum); echo $(( 1000 + ${s%% *} % 30000 )); }
+
+lab_unit_stop() { # UNIT
+  lab_unit_read "$1"
+  if [ "$U_STATE" != inactive ] && [ "$U_STATE" != failed ]; then
+    lab_unit_write "$1" inactive "$U_VERSION" 0 "$(date +%s)"
+    lab_journal "$1" systemd "Stopped $1.service."
+    lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"stopped\",\"version\":\"$U_VERSION\"}"
+  fi
+}
+
+lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
+  local bin ver due
+  lab_unit_read "$1"
+  if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then return 0; fi
+  bin=$(lab_unit_binary "$1")
+  ver=$(lab_binary_version "$bin")
+  if [ -z "$ver" ]; then
+    lab_unit_write "$1" failed "" 0 "$(date +%s)"
+    lab_journal "$1" systemd "$1.service: Failed to locate executable $bin: No such file or directory"
+    echo "Job for $1.service failed because of unavailable resources or another system error." >&2
+    echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
+    return 1
+  fi
+  due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
+  lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
+  lab_journal "$1" systemd "Starting $1.service..."
+  lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"starting\",\"version\":\"$ver\",\"due\":$due}"
+  sleep "$(awk "BEGIN{printf \"%.3f\", $LAB_SERVICE_START_MS/1000}")"
+  lab_journal "$1" "$(basename "$bin")" "Running $(basename "$bin") $ver"
+  lab_journal "$1" systemd "Started $1.service."
+}
+
+# Privilege checks the lab enforces for non-root logins (the lab itself runs as the host's root).
+lab_is_root() { [ "${LAB_EUID:-0}" = 0 ]; }
+
+lab_installed_event() { # BINARY-NAME VERSION
+  lab_event "{\"type\":\"installed\",\"binary\":\"$1\",\"version\":\"$2\"}"
+}
+
+# lab_install_from_mirror TOOL RELEASE DEST: what a package manager or installer does to the binary file.
+lab_install_from_mirror() {
+  local src="$LAB_DIR/mirror/$2/$1"
+  [ -f "$src" ] || return 1
+  cp "$src" "$3.lab-new" && chmod 755 "$3.lab-new" && mv -f "$3.lab-new" "$3"
+  lab_installed_event "$1" "$2"
+}
+
+lab_in_mirror() { local v; for v in $LAB_MIRROR; do [ "$v" = "$1" ] && return 0; done; return 1; }
+
+# Disk numbers for df: the disk-full fault leaves no space on the filesystem (params: mount=/|/var, default both).
+lab_disk() { # MOUNT -> sets D_TOTAL D_USED
+  if [ "$1" = /var ] && [ -n "$LAB_VAR_TOTAL" ]; then D_TOTAL=$LAB_VAR_TOTAL D_USED=$LAB_VAR_USED; else D_TOTAL=$LAB_DISK_TOTAL D_USED=$LAB_DISK_USED; fi
+  if lab_fault disk-full; then
+    local m; m=$(lab_fault_param disk-full mount all)
+    if [ "$m" = all ] || [ "$m" = "$1" ]; then D_USED=$D_TOTAL; fi
+  fi
+}
+lab_disk_full() { lab_disk "${1:-/}"; [ "$D_USED" -ge "$D_TOTAL" ]; }
+
+# Plain Kubernetes version of a release string: v1.29.2+k3s1 -> v1.29.2
+lab_plain() { printf '%s' "${1%%+*}"; }
+lab_minor() { local p; p=$(lab_plain "$1"); p=${p#v}; p=${p#*.}; printf '%s' "${p%%.*}"; }

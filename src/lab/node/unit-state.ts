@@ -1,0 +1,27 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * A unit's state file, lab/units/UNIT: `STATE VERSION DUE_MS SINCE_S`. The `systemctl` stand-in and the lab both
+ * read and write it. `activating` becomes `active` once DUE_MS (epoch ms) has passed: the service start delay needs
+ * no process or timer to complete, so a start survives the exec that issued it being killed.
+ */
+export interface UnitState {
+  state: 'active' | 'activating' | 'inactive' | 'failed'
+  version: string
+  dueMs: number
+  sinceS: number
+}
+
+export function readUnit(unitsDir: string, unit: string, now = Date.now()): UnitState | undefined {
+  const file = join(unitsDir, unit)
+  if (!existsSync(file)) return undefined
+  const [state = 'inactive', version = '', due = '0', since = '0'] = readFileSync(file, 'utf8').trim().split(/\s+/)
+  const u: UnitState = { state: state as UnitState['state'], version, dueMs: Number(due), sinceS: Number(since) }
+  if (u.state === 'activating' && u.dueMs <= now) u.state = 'active'
+  return u
+}
+
+export function writeUnit(unitsDir: string, unit: string, u: UnitState): void {
+  writeFileSync(join(unitsDir, unit), `${u.state} ${u.version} ${u.dueMs} ${u.sinceS}\n`)
+}

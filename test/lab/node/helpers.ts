@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import ssh2 from 'ssh2'
+import { LabNode } from '../../../src/lab/node/index.js'
+import type { LabNodeOptions } from '../../../src/lab/node/index.js'
+
+const { Client, utils } = ssh2
+
+/** One client key pair for a whole test file. */
+export const clientKey = utils.generateKeyPairSync('ed25519')
+
+let nextAddress = 1 + Math.floor(Math.random() * 200)
+/** A fresh loopback address per node so test files running in parallel never collide on 127.0.x.y:2222. */
+export function freshAddress(): string {
+  const n = nextAddress++
+  return `127.0.${100 + (process.pid % 100)}.${(n % 250) + 1}`
+}
+
+export interface TestNode {
+  node: LabNode
+  dir: string
+  cleanup: () => Promise<void>
+}
+
+export async function startNode(over: Partial<LabNodeOptions> = {}): Promise<TestNode> {
+  const dir = mkdtempSync(join(tmpdir(), 'kupgrade-labnode-'))
+  const node = new LabNode({
+    cluster: 'staging',
+    name: 'cp-1',
+    role: 'control-plane',
+    distribution: 'k3s',
+    address: freshAddress(),
+    port: 2222,
+    os: 'ubuntu-22.04',
+    iptablesBackend: 'nf_tables',
+    disk: { totalBytes: 40 * 2 ** 30, usedBytes: 10 * 2 ** 30 },
+    rootDir: join(dir, 'root'),
+    version: 'v1.29.2+k3s1',
+    mirror: ['v1.29.2+k3s1', 'v1.30.4+k3s1'],
+    timing: { serviceStartMs: 150, rebootMs: 400, kubeProxySyncMs: 100 },
+    authorizedKeys: [Buffer.from(clientKey.public)],
+    apiEndpoint: 'https://127.0.10.1:6443',
+    ...over,
+  })
+  await node.start()
+  return {
+    node,
+    dir,
+    cleanup: async () => {
+      await node.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  code: number | null
+  signal?: string
+}
+
+/** Connects (bounded by readyTimeout), runs one command, closes. */
+export function sshExec(node: LabNode, command: string, opts: { user?: string; stdin?: string; privateKey?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const c = new Client()
+    const timer = setTimeout(() => {
+      c.end()
+      reject(new Error(`ssh exec timed out: ${command}`))
+    }, opts.timeoutMs ?? 30_000)
+    c.on('ready', () => {
+      c.exec(command, (err, stream) => {
+        if (err) return reject(err)
+        let stdout = ''
+        let stderr = ''
+        let code: number | null = null
+        let signal: string | undefined
+        stream.on('data', (d: Buffer) => (stdout += d.toString()))
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+        stream.on('exit', (c1: number | null, s?: string) => {
+          code = c1
+          signal = s ?? undefined
+        })
+        stream.on('close', () => {
+          clearTimeout(timer)
+          c.end()
+          resolve({ stdout, stderr, code, ...(signal ? { signal } : {}) })
+        })
+        if (opts.stdin !== undefined) stream.end(opts.stdin)
+        else stream.end()
+      })
+    })
+    c.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    c.connect({
+      host: node.options.address,
+      port: node.options.port,
+      username: opts.user ?? 'root',
+      privateKey: opts.privateKey ?? clientKey.private,
+      readyTimeout: 10_000,
+      hostVerifier: (key: Buffer) => `ssh-ed25519 ${key.toString('base64')}` === node.hostKeyPublic,
+    })
+    c.setNoDelay(true)
+  })
+}
