@@ -1,5 +1,5 @@
 import {
-  compareKubeVersions, minorDistance, minorOf, parseKubeVersion, resolveDistributionVersion,
+  compareKubeVersions, coreOf, minorDistance, minorOf, parseKubeVersion, resolveDistributionVersion,
   type Distribution, type DistributionVersion, type KubeVersion,
 } from '../plan/versions.js'
 
@@ -32,14 +32,19 @@ export function planHops(dist: Distribution, fromText: string, target: TargetInp
   if (!from) return { ok: false, field: 'from', message: `"${fromText}" is not a Kubernetes version (expected e.g. v1.29.2 or v1.29.2+k3s1)` }
   if (from.dist && from.dist !== dist) return { ok: false, field: 'from', message: `"${fromText}" is a ${from.dist} version, but the cluster's distribution is ${dist}` }
   if (!target.kubernetes) return { ok: true, hops: [] }
-  const to = parseKubeVersion(target.kubernetes)
+  let to = parseKubeVersion(target.kubernetes)
   if (!to) return { ok: false, field: 'kubernetes', message: `"${target.kubernetes}" is not a Kubernetes version (expected e.g. v1.30.4)` }
   if (to.dist && to.dist !== dist) {
     return { ok: false, field: 'distribution', message: `target ${target.kubernetes} is a ${to.dist} release, but this cluster runs ${dist}: give a plain version (v${to.major}.${to.minor}.${to.patch}) and set spec.target.${to.dist} instead` }
   }
+  // An explicit distribution release (target.k3s: v1.30.4+k3s2) is the real target: it decides whether a cluster at
+  // v1.30.4+k3s1 still needs a hop, and refuses a revision downgrade. A mismatching one is reported by validation.
+  const explicit = dist === 'k3s' ? target.k3s : dist === 'k0s' ? target.k0s : target.kubeadm
+  const pinned = explicit !== undefined && dist !== 'kubeadm' ? parseKubeVersion(explicit) : undefined
+  if (pinned && pinned.dist === dist && coreOf(pinned) === coreOf(to)) to = pinned
   const cmp = compareKubeVersions(from, to)
   if (cmp > 0) {
-    return { ok: false, field: 'from', message: `downgrade: from ${fromText} is newer than the target ${target.kubernetes}; downgrades are not supported (restore a backup instead)` }
+    return { ok: false, field: 'from', message: `downgrade: from ${fromText} is newer than the target ${to.raw}; downgrades are not supported (restore a backup instead)` }
   }
   if (cmp === 0 && (from.dist === undefined || to.dist === undefined || from.revision === to.revision)) return { ok: true, hops: [] }
   const distance = minorDistance(from, to)
@@ -65,7 +70,6 @@ export function planHops(dist: Distribution, fromText: string, target: TargetInp
       message: `${fromText} → ${target.kubernetes} skips ${missing.length === 1 ? 'minor' : 'minors'} ${missing.join(', ')}: control planes go one minor at a time, so list an intermediate version for ${missing.length === 1 ? 'it' : 'each'} in spec.target.via (e.g. via: [${missing.map((m) => `v${m}.x`).join(', ')}] with the latest patch)`,
     }
   }
-  const explicit = dist === 'k3s' ? target.k3s : dist === 'k0s' ? target.k0s : target.kubeadm
   const path = [...stops, to]
   let previous = fromText
   const hops: Hop[] = path.map((v, i) => {
