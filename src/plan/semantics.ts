@@ -3,7 +3,7 @@ import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/cata
 import { planHops } from '../planner/hops.js'
 import { formatPath, type Locator, type Path } from './locate.js'
 import { isDnsLabel, isDnsSubdomain, isHost, labelMessage, subdomainMessage } from './names.js'
-import { didYouMean } from './suggest.js'
+import { closest, didYouMean } from './suggest.js'
 import { parseKubeVersion, parsePackageVersion, type Distribution } from './versions.js'
 import { zodProblems } from './zod-problems.js'
 
@@ -81,7 +81,9 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     // Versions and hops.
     const dist = str(cluster.distribution) as Distribution | undefined
     const from = str(cluster.from)
-    if (from !== undefined && dist && ['k0s', 'k3s', 'kubeadm'].includes(dist)) {
+    // An unreadable target or via version is reported once below, not again for every cluster.
+    const targetReadable = typeof target.kubernetes !== 'string' || parseKubeVersion(target.kubernetes) !== undefined
+    if (from !== undefined && dist && ['k0s', 'k3s', 'kubeadm'].includes(dist) && targetReadable) {
       const result = planHops(dist, from, {
         kubernetes: str(target.kubernetes),
         via: arr(target.via).filter((v): v is string => typeof v === 'string'),
@@ -122,19 +124,25 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   // Stages reference clusters exactly once.
   const stageNames = new Map<string, number>()
   const placed = new Map<string, Path>()
+  const misspelt = new Set<string>()
   stages.forEach((s, si) => {
     const stage = obj(s)
     if (!stage) return
     const name = str(stage.name)
     if (name !== undefined) {
       if (!isDnsLabel(name)) add(['spec', 'stages', si, 'name'], labelMessage('stage name', name))
-      if (stageNames.has(name)) add(['spec', 'stages', si, 'name'], `duplicate stage name "${name}"`)
+      if (stageNames.has(name)) add(['spec', 'stages', si, 'name'], `duplicate stage name "${name}" (also spec.stages[${stageNames.get(name)}])`)
       else stageNames.set(name, si)
     }
     arr(stage.clusters).forEach((c, i) => {
       if (typeof c !== 'string') return
       const path: Path = ['spec', 'stages', si, 'clusters', i]
-      if (!clusterNames.has(c)) add(path, `stage ${name ?? si} names cluster "${c}", which is not in spec.clusters${didYouMean(c, [...clusterNames.keys()])}`)
+      if (!clusterNames.has(c)) {
+        const suggestion = closest(c, [...clusterNames.keys()])
+        // "alhpa" (did you mean "alpha"?) already tells the user where alpha belongs: no separate "alpha is in no stage".
+        if (suggestion !== undefined) misspelt.add(suggestion)
+        add(path, `stage ${name ?? si} names cluster "${c}", which is not in spec.clusters${didYouMean(c, [...clusterNames.keys()])}`)
+      }
       else if (placed.has(c)) add(path, `cluster "${c}" is already in ${formatPath(placed.get(c)!)}: a cluster belongs to exactly one stage`)
       else placed.set(c, path)
     })
@@ -142,7 +150,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   // When a stage's cluster list is unreadable (the shape pass reports it), "in no stage" would only be noise.
   const stagesReadable = stages.every((s) => Array.isArray(obj(s)?.clusters))
   for (const [name, ci] of clusterNames) {
-    if (!placed.has(name) && stages.length > 0 && stagesReadable) add(['spec', 'clusters', ci, 'name'], `cluster "${name}" is in no stage: add it to one of spec.stages, or remove it`)
+    if (!placed.has(name) && !misspelt.has(name) && stages.length > 0 && stagesReadable) add(['spec', 'clusters', ci, 'name'], `cluster "${name}" is in no stage: add it to one of spec.stages, or remove it`)
   }
 
   // Gates.
