@@ -7,7 +7,7 @@ import { ApiServer } from './api/server.js'
 import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
 import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
-import { loadNodeFactory, type NodeRuntime } from './node-runtime.js'
+import { loadNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import type { ServiceEvent, RebootEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
@@ -24,6 +24,8 @@ export interface LabOptions {
   dir: string
   /** Start SSH nodes (default true). Off for API-only labs (tests of the API, or when the node side is missing). */
   nodes?: boolean
+  /** How nodes are made; default the node side's LabNode. Tests pass a recorder to check fault routing and events. */
+  nodeFactory?: NodeFactory
   log?: (line: string) => void
 }
 
@@ -78,7 +80,7 @@ export class Lab {
     const yearMs = 365 * 86400_000
     const client = issue(this.ca, { commonName: 'kupgrade-lab-admin', organization: 'system:masters', usage: 'client', notAfter: new Date(Date.now() + yearMs) })
     const userKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kupgrade-lab' })
-    const factory = this.opts.nodes === false ? undefined : await loadNodeFactory()
+    const factory = this.opts.nodes === false ? undefined : (this.opts.nodeFactory ?? (await loadNodeFactory()))
     this.nodesAvailable = factory !== undefined
     if (this.opts.nodes !== false && !factory) this.log('warning: the lab node side (src/lab/node) is not available: nodes have no SSH server; the API servers run')
     this.started = true

@@ -126,3 +126,33 @@ export function aggregated(core: boolean): object {
   }))
   return { kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {}, items }
 }
+
+/**
+ * A minimal OpenAPI v3 index. `kubectl create -f` / `replace -f` validate strictly by default: kubectl looks in
+ * /openapi/v3 for a PATCH operation of the object's kind that takes `fieldValidation`, and when it finds one it leaves
+ * validation to the server instead of downloading full schemas ("failed to download openapi" otherwise). So each
+ * group-version document lists, per kind, just that operation.
+ */
+const gvPath = (g: GroupVersion): string => (g.group ? `apis/${g.group}/${g.version}` : `api/${g.version}`)
+
+export function openApiRoot(): object {
+  return { paths: Object.fromEntries(GROUPS.map((g) => [gvPath(g), { serverRelativeURL: `/openapi/v3/${gvPath(g)}?hash=kupgrade-lab` }])) }
+}
+
+export function openApiGroupVersion(path: string): object | undefined {
+  const g = GROUPS.find((x) => gvPath(x) === path)
+  if (!g) return undefined
+  const paths: Record<string, object> = {}
+  for (const r of g.resources) {
+    const p = `/${gvPath(g)}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.name}/{name}`
+    paths[p] = {
+      patch: {
+        operationId: `patch${r.kind}`,
+        'x-kubernetes-group-version-kind': { group: g.group, version: g.version, kind: r.kind },
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } }],
+        responses: { '200': { description: 'OK' } },
+      },
+    }
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'unversioned' }, paths, components: { schemas: {} } }
+}

@@ -3,7 +3,7 @@ import type { ClusterModel } from '../fleet/cluster.js'
 import { renderNode, renderPod } from '../fleet/render.js'
 import { kubeletVersion } from '../versions.js'
 import { collections, type Collection, type Item } from './collections.js'
-import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, resourceList, wantsAggregated, wantsTable } from './discovery.js'
+import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, openApiGroupVersion, openApiRoot, resourceList, wantsAggregated, wantsTable } from './discovery.js'
 import { health } from './health.js'
 import { json, matchFields, matchLabels, notFound, status, text, type Reply } from './http.js'
 import { podLogs } from './logs.js'
@@ -33,6 +33,11 @@ export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchR
   const h = health(m, p, r.query)
   if (h) return h
   if (p === '/api') return wantsAggregated(r.accept) ? json(aggregated(true), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApi(`${m.info.apiAddress}:${m.info.apiPort}`))
+  if (p === '/openapi/v3') return json(openApiRoot())
+  if (p.startsWith('/openapi/v3/')) {
+    const doc = openApiGroupVersion(p.slice('/openapi/v3/'.length))
+    return doc ? json(doc) : status(404, 'NotFound', 'the server could not find the requested resource')
+  }
   if (p === '/apis') return wantsAggregated(r.accept) ? json(aggregated(false), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApis())
 
   const seg = p.split('/').slice(1)

@@ -47,6 +47,8 @@ export class ClusterModel extends EventEmitter {
   private podSeq = 0
   private timers = new Set<NodeJS.Timeout>()
   private stopped = false
+  /** pdb-blocks-drain: the PDB it tightened and its original settings. */
+  private tightened?: { key: string; minAvailable?: number | string; maxUnavailable?: number | string }
 
   constructor(readonly topology: ClusterTopology, readonly timing: ClusterTiming) {
     super()
@@ -443,11 +445,27 @@ export class ClusterModel extends EventEmitter {
   private applyClusterFault(spec: FaultSpec, on: boolean): void {
     switch (spec.fault) {
       case 'pdb-blocks-drain': {
-        // A PDB nobody can satisfy: minAvailable 100% of the first user Deployment (or CoreDNS on a bare cluster).
+        // A budget nobody can satisfy (minAvailable 100%) on the first user Deployment (or CoreDNS on a bare cluster):
+        // its own PDB is tightened if it has one (two PDBs on one pod would be a different failure), else one is added.
         const target = [...this.deployments.values()].find((d) => d.kind === 'workload') ?? [...this.deployments.values()][0]
         if (!target) return
-        if (on) this.addPdb({ name: `${target.name}-strict`, namespace: target.namespace, app: target.name, minAvailable: '100%' })
-        else this.pdbs.delete(`${target.namespace}/${target.name}-strict`)
+        const own = [...this.pdbs.values()].find((b) => b.namespace === target.namespace && b.app === target.name)
+        if (on) {
+          if (own) {
+            this.tightened = { key: `${own.namespace}/${own.name}`, minAvailable: own.minAvailable, maxUnavailable: own.maxUnavailable }
+            own.minAvailable = '100%'
+            delete own.maxUnavailable
+          } else this.addPdb({ name: `${target.name}-strict`, namespace: target.namespace, app: target.name, minAvailable: '100%' })
+        } else if (this.tightened) {
+          const b = this.pdbs.get(this.tightened.key)
+          if (b) {
+            b.minAvailable = this.tightened.minAvailable
+            b.maxUnavailable = this.tightened.maxUnavailable
+            if (b.minAvailable === undefined) delete b.minAvailable
+            if (b.maxUnavailable === undefined) delete b.maxUnavailable
+          }
+          this.tightened = undefined
+        } else this.pdbs.delete(`${target.namespace}/${target.name}-strict`)
         return
       }
       case 'insufficient-capacity': {

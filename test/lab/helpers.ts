@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { Lab } from '../../src/lab/lab.js'
+import type { NodeFactory } from '../../src/lab/node-runtime.js'
+import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
+
+/** Shared by the lab tests: a pinned kubectl, small topologies on per-file loopback ranges, an HTTPS client. */
+
+/** KUPGRADE_KUBECTL, else the pinned 1.32 from the SDK (not the /usr/bin/kubectl dispatcher), else kubectl on PATH. */
+export const KUBECTL = process.env.KUPGRADE_KUBECTL
+  ?? (existsSync('/usr/lib/google-cloud-sdk/bin/kubectl.1.32') ? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32' : 'kubectl')
+
+/** A small lab topology whose API servers listen on `${net}.1..` and nodes on `${net}.101..` (one /24 per test file). */
+export function smallTopology(net: string, over: { distribution?: 'k3s' | 'k0s' | 'kubeadm'; pdb?: { minAvailable?: number | string; maxUnavailable?: number }; replicas?: number; workers?: number } = {}): TopologyInput {
+  const workers = over.workers ?? 2
+  return {
+    apiVersion: 'kupgrade.dev/v1alpha1',
+    kind: 'LabTopology',
+    metadata: { name: 'test' },
+    spec: {
+      mirror: ['v1.29.6', 'v1.30.4'],
+      timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '100ms' },
+      clusters: [{
+        name: 'lab',
+        distribution: over.distribution ?? 'kubeadm',
+        version: 'v1.29.6',
+        apiAddress: `${net}.1`,
+        nodes: [
+          { name: 'cp-1', role: 'control-plane', address: `${net}.101`, sshPort: 2222 },
+          ...Array.from({ length: workers }, (_, i) => ({ name: `w-${i + 1}`, role: 'worker' as const, address: `${net}.${111 + i}`, sshPort: 2222 })),
+        ],
+        workloads: {
+          deployments: [{ name: 'web', namespace: 'default', replicas: over.replicas ?? 2, requests: { cpu: '500m', memory: '256Mi' }, ...(over.pdb ? { pdb: over.pdb } : {}) }],
+          daemonSets: [],
+          coredns: { replicas: 1 },
+        },
+      }],
+    },
+  }
+}
+
+export interface TestLab {
+  lab: Lab
+  dir: string
+  kubectl: (args: string[], opts?: { reject?: boolean }) => Promise<{ stdout: string; stderr: string; exitCode: number }>
+  https: (path: string, opts?: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> }) => Promise<{ status: number; body: string; headers: Record<string, unknown> }>
+  stop: () => Promise<void>
+}
+
+export async function startLab(topology: TopologyInput, opts: { nodeFactory?: NodeFactory } = {}): Promise<TestLab> {
+  const dir = await mkdtemp(join(tmpdir(), 'kupgrade-lab-test-'))
+  const lab = new Lab({ topology: normalizeTopology(topology), dir, nodes: opts.nodeFactory !== undefined, nodeFactory: opts.nodeFactory })
+  await lab.start()
+  const cluster = [...lab.clusters.values()][0]!
+  const cacheDir = join(dir, 'kube-cache') // each test lab its own discovery cache (lab findings)
+  return {
+    lab,
+    dir,
+    kubectl: async (args, o = {}) => {
+      const r = await execa(KUBECTL, ['--kubeconfig', join(dir, 'kubeconfig'), '--context', cluster.topology.name, '--cache-dir', cacheDir, '--request-timeout', '20s', ...args], { reject: o.reject ?? true, timeout: 60_000, env: { HOME: dir } })
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 }
+    },
+    https: (path, o = {}) => new Promise((resolve, reject) => {
+      const data = o.body === undefined ? undefined : JSON.stringify(o.body)
+      const req = request(`${cluster.api.url}${path}`, {
+        method: o.method ?? 'GET', ca: lab.ca.certPem, timeout: 20_000,
+        headers: { Authorization: `Bearer ${o.token ?? lab.token}`, ...(data ? { 'Content-Type': 'application/json' } : {}), ...o.headers },
+      }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
+      })
+      req.on('timeout', () => req.destroy(new Error('request timed out')))
+      req.on('error', reject)
+      if (data) req.write(data)
+      req.end()
+    }),
+    stop: async () => {
+      await lab.stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Polls `check` until it returns a value, at most `ms` (a bounded wait, never a timed assertion). */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, ms = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v as T
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}

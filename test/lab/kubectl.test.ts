@@ -1,0 +1,117 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { eventually, smallTopology, startLab, type TestLab } from './helpers.js'
+
+/** Real kubectl against the lab API server: what kupgrade's kubectl client and users will do with it. */
+describe('lab API server with real kubectl', () => {
+  let t: TestLab
+  beforeAll(async () => {
+    t = await startLab(smallTopology('127.0.30', { pdb: { minAvailable: 1 } }))
+  })
+  afterAll(async () => t?.stop())
+
+  it('gets nodes as JSON with the distribution version and the Ready condition', async () => {
+    const { stdout } = await t.kubectl(['get', 'nodes', '-o', 'json'])
+    const list = JSON.parse(stdout) as { items: { metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string }; conditions: { type: string; status: string; reason: string; message: string }[] } }[] }
+    expect(list.items.map((n) => n.metadata.name)).toEqual(['cp-1', 'w-1', 'w-2'])
+    expect(list.items[0]!.status.nodeInfo.kubeletVersion).toBe('v1.29.6')
+    const ready = list.items[0]!.status.conditions.find((c) => c.type === 'Ready')
+    expect(ready).toMatchObject({ status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' })
+  })
+
+  it('prints the default table for nodes and pods', async () => {
+    const nodes = await t.kubectl(['get', 'nodes'])
+    expect(nodes.stdout.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$/)
+    expect(nodes.stdout).toMatch(/cp-1\s+Ready\s+control-plane\s+\S+\s+v1\.29\.6/)
+    const pods = await t.kubectl(['get', 'pods', '-A'])
+    expect(pods.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/)
+    expect(pods.stdout).toMatch(/default\s+web-\S+\s+1\/1\s+Running/)
+    expect(pods.stdout).toMatch(/kube-system\s+kube-proxy-\S+\s+1\/1\s+Running/)
+  })
+
+  it('gets pods as JSON, with a field selector', async () => {
+    const { stdout } = await t.kubectl(['get', 'pods', '-A', '-o', 'json', '--field-selector', 'spec.nodeName=w-1'])
+    const pods = (JSON.parse(stdout) as { items: { spec: { nodeName: string } }[] }).items
+    expect(pods.length).toBeGreaterThan(0)
+    expect(pods.every((p) => p.spec.nodeName === 'w-1')).toBe(true)
+  })
+
+  it('cordons, drains and uncordons a node; evicted pods are rescheduled elsewhere', async () => {
+    const cordon = await t.kubectl(['cordon', 'w-1'])
+    expect(cordon.stdout).toContain('node/w-1 cordoned')
+    expect((await t.kubectl(['get', 'node', 'w-1'])).stdout).toContain('Ready,SchedulingDisabled')
+    const drain = await t.kubectl(['drain', 'w-1', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=30s'])
+    expect(drain.stdout).toContain('node/w-1 drained')
+    expect(drain.stdout).toMatch(/pod\/web-\S+ evicted/)
+    const onW1 = JSON.parse((await t.kubectl(['get', 'pods', '-n', 'default', '-o', 'json', '--field-selector', 'spec.nodeName=w-1'])).stdout) as { items: unknown[] }
+    expect(onW1.items).toEqual([])
+    const web = JSON.parse((await t.kubectl(['get', 'pods', '-n', 'default', '-o', 'json'])).stdout) as { items: { spec: { nodeName?: string }; status: { phase: string } }[] }
+    expect(web.items.filter((p) => p.status.phase === 'Running').length).toBe(2)
+    const uncordon = await t.kubectl(['uncordon', 'w-1'])
+    expect(uncordon.stdout).toContain('node/w-1 uncordoned')
+    expect((await t.kubectl(['get', 'node', 'w-1'])).stdout).not.toContain('SchedulingDisabled')
+  })
+
+  it('a PodDisruptionBudget that allows no disruption makes drain fail at its timeout', async () => {
+    const model = [...t.lab.clusters.values()][0]!.model
+    t.lab.setFault({ fault: 'pdb-blocks-drain', cluster: 'lab' }, true)
+    try {
+      const node = [...model.pods.values()].find((p) => p.app === 'web' && p.phase === 'Running')!.nodeName!
+      const drain = await t.kubectl(['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=3s'], { reject: false })
+      expect(drain.exitCode).not.toBe(0)
+      expect(drain.stderr).toContain('global timeout reached')
+      expect(drain.stderr).toContain('disruption budget')
+      await t.kubectl(['uncordon', node])
+    } finally {
+      t.lab.setFault({ fault: 'pdb-blocks-drain', cluster: 'lab' }, false)
+    }
+  })
+
+  it('a wrong token gets 401 and kubectl says so', async () => {
+    const r = await t.kubectl(['--token', 'not-the-token', 'get', 'nodes'], { reject: false })
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/Unauthorized|provide credentials/)
+  })
+
+  it('the kubeconfig authenticates with a client certificate; the token works too', async () => {
+    const kubeconfig = await import('node:fs/promises').then((fs) => fs.readFile(join(t.dir, 'kubeconfig'), 'utf8'))
+    expect(kubeconfig).toContain('client-certificate-data')
+    const r = await t.kubectl(['--token', t.lab.token, 'get', 'nodes', '-o', 'name'])
+    expect(r.stdout.split('\n')).toContain('node/cp-1')
+  })
+
+  it('creates, reads and conflicts on a Lease (the run lock)', async () => {
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system' }, spec: { holderIdentity: 'run-1', leaseDurationSeconds: 60 } }
+    const file = join(t.dir, 'lease.json')
+    await writeFile(file, JSON.stringify(lease))
+    const created = await t.kubectl(['create', '-f', file])
+    expect(created.stdout).toContain('lease.coordination.k8s.io/kupgrade-lock created')
+    const again = await t.kubectl(['create', '-f', file], { reject: false })
+    expect(again.exitCode).toBe(1)
+    expect(again.stderr).toContain('AlreadyExists')
+    const got = JSON.parse((await t.kubectl(['get', 'lease', '-n', 'kube-system', 'kupgrade-lock', '-o', 'json'])).stdout) as { spec: { holderIdentity: string }; metadata: { resourceVersion: string } }
+    expect(got.spec.holderIdentity).toBe('run-1')
+    const stale = { ...lease, metadata: { ...lease.metadata, resourceVersion: '1' }, spec: { holderIdentity: 'run-2' } }
+    const conflict = await t.https('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kupgrade-lock', { method: 'PUT', body: stale })
+    expect(conflict.status).toBe(409)
+    const fresh = { ...lease, metadata: { ...lease.metadata, resourceVersion: got.metadata.resourceVersion }, spec: { holderIdentity: 'run-2' } }
+    const updated = await t.https('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kupgrade-lock', { method: 'PUT', body: fresh })
+    expect(updated.status).toBe(200)
+    expect((await t.kubectl(['get', 'lease', '-n', 'kube-system', 'kupgrade-lock', '-o', 'jsonpath={.spec.holderIdentity}'])).stdout).toBe('run-2')
+    await t.kubectl(['delete', 'lease', '-n', 'kube-system', 'kupgrade-lock'])
+    expect((await t.kubectl(['get', 'lease', '-n', 'kube-system', 'kupgrade-lock'], { reject: false })).stderr).toContain('NotFound')
+  })
+
+  it('serves version, health with ?verbose, DaemonSets, Deployments, PDBs and events', async () => {
+    const v = JSON.parse((await t.kubectl(['version', '-o', 'json'])).stdout) as { serverVersion: { gitVersion: string } }
+    expect(v.serverVersion.gitVersion).toBe('v1.29.6')
+    const readyz = await t.kubectl(['get', '--raw', '/readyz?verbose'])
+    expect(readyz.stdout).toContain('[+]etcd ok')
+    expect(readyz.stdout.trim().split('\n').at(-1)).toBe('readyz check passed')
+    expect((await t.kubectl(['get', 'ds', '-n', 'kube-system', 'kube-proxy', '-o', 'jsonpath={.spec.template.spec.containers[0].image}'])).stdout).toBe('registry.k8s.io/kube-proxy:v1.29.6')
+    expect((await t.kubectl(['get', 'deploy', '-n', 'default'])).stdout).toMatch(/web\s+2\/2/)
+    expect((await t.kubectl(['get', 'pdb', '-n', 'default', 'web', '-o', 'jsonpath={.status.disruptionsAllowed}'])).stdout).toBe('1')
+    await eventually(async () => (await t.kubectl(['get', 'events', '-A'])).stdout.includes('Scheduled') || undefined, 10_000, 'Scheduled events')
+  })
+})
