@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import { HostKeyError } from '../../src/transport/ssh/host-key.js'
+import { SshConnectError } from '../../src/transport/ssh/pool.js'
 import type { OutputLine } from '../../src/transport/types.js'
 import { Fixture } from './helpers/fixture.js'
 import { HOSTILE } from './helpers/hostile.js'
@@ -188,9 +189,9 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     fx.trust(s)
     const { host, port } = s
     await s.close()
-    const err = (await rejection(fx.pool({ connectAttempts: 3 }).read(fx.target({ ...s, host, port }), ['true']))) as RemoteCommandError
-    expect(err).toBeInstanceOf(RemoteCommandError)
-    expect(err.hint).toMatch(/after 3 attempts/)
+    const err = await rejection(fx.pool({ connectAttempts: 3 }).read(fx.target({ ...s, host, port }), ['true']))
+    expect(err).toBeInstanceOf(SshConnectError)
+    expect(err.message).toBe(`cannot connect to c1/n1 (root@${host}:${port}) after 3 attempts: connect ECONNREFUSED ${host}:${port}`)
   })
 
   it('bounds concurrency and still completes every node', async () => {

@@ -1,5 +1,5 @@
 import type { Client } from 'ssh2'
-import { RemoteCommandError } from '../../errors.js'
+import { KupgradeError, RemoteCommandError } from '../../errors.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { commandLine, withSudo, type RemoteCommand } from '../quote.js'
 import { Semaphore } from '../semaphore.js'
@@ -40,6 +40,9 @@ interface Conn {
   channels: Semaphore
   alive: boolean
 }
+
+/** The node could not be reached at all (after retries): nothing ran. */
+export class SshConnectError extends KupgradeError {}
 
 const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.*is not in the sudoers file|.*is not allowed to (execute|run))/m
 
@@ -195,9 +198,10 @@ export class SshPool implements Transport {
       } catch (err) {
         if (!isTransientConnectError(err) || attempt + 1 >= this.o.connectAttempts || this.closed) {
           if (isTransientConnectError(err)) {
-            throw new RemoteCommandError({
-              ...ids(t), command: '(connect)', exitCode: null, stderr: (err as Error).message,
-              hint: `could not connect to ${t.user}@${t.host}:${t.port} after ${attempt + 1} attempts`, cause: err,
+            const who = t.cluster ? `${t.cluster}/${t.node}` : t.node
+            throw new SshConnectError(`cannot connect to ${who} (${t.user}@${t.host}:${t.port}) after ${attempt + 1} attempts: ${(err as Error).message}`, {
+              hint: 'check that the node is up and sshd listens there; kupgrade retries with backoff before giving up',
+              cause: err,
             })
           }
           throw err

@@ -1,0 +1,187 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../../src/cli/main.js'
+import { gatherFleetFacts } from '../../src/facts/gather.js'
+import { renderInventory, renderLiveStateMarkdown, skewMarkers } from '../../src/facts/render.js'
+import type { FleetFacts } from '../../src/facts/types.js'
+import { loadPlan } from '../../src/plan/load.js'
+import { Fixture } from '../transport/helpers/fixture.js'
+import type { TestServer } from '../transport/helpers/ssh-server.js'
+import { apiNode, nodeBin, systemPod, writeApi } from './helpers/fake-fleet.js'
+
+const FAKE_KUBECTL = join(import.meta.dirname, 'fixtures', 'fake-kubectl-api.sh')
+let fx: Fixture
+let servers: Record<string, TestServer>
+let planFile: string
+let env: NodeJS.ProcessEnv
+let facts: FleetFacts
+
+beforeAll(async () => {
+  fx = new Fixture()
+  const bin = (n: string, o: Parameters<typeof nodeBin>[1]) => nodeBin(join(fx.dir, 'bin', n), o)
+  servers = {
+    'e-cp': await fx.server({ pathPrefix: bin('e-cp', { k3s: 'v1.29.2+k3s10', active: ['k3s'] }) }),
+    // Binary already replaced, service not yet restarted: the running kube-proxy is still the old k3s.
+    'e-w1': await fx.server({ pathPrefix: bin('e-w1', { k3s: 'v1.29.2+k3s10', active: ['k3s-agent'], iptables: 'legacy' }) }),
+    'c-cp': await fx.server({ pathPrefix: bin('c-cp', { kubeadm: 'v1.29.2', kubelet: 'v1.29.2', active: ['kubelet'] }) }),
+  }
+  for (const s of Object.values(servers)) fx.trust(s)
+  const closed = await fx.server()
+  const deadPort = closed.port
+  await closed.close()
+
+  const api = join(fx.dir, 'api')
+  writeApi(api, 'edge', {
+    version: 'v1.29.2+k3s10',
+    nodes: [apiNode('e-cp', 'v1.29.2+k3s10', { roles: ['control-plane', 'etcd', 'master'] }), apiNode('e-w1', 'v1.29.2+k3s2', { cordoned: true })],
+    pods: [],
+  })
+  writeApi(api, 'core', {
+    version: 'v1.29.2',
+    nodes: [apiNode('c-cp', 'v1.29.2', { roles: ['control-plane'] }), apiNode('c-w1', 'v1.30.0', { ready: false }), apiNode('c-extra', 'v1.29.2')],
+    pods: [
+      systemPod('kube-proxy-a', 'c-cp', 'registry.k8s.io/kube-proxy:v1.29.2', { 'k8s-app': 'kube-proxy' }),
+      systemPod('kube-proxy-old', 'c-w1', 'registry.k8s.io/kube-proxy:v1.25.0', { 'k8s-app': 'kube-proxy' }, '2026-01-01T00:00:00Z'),
+      systemPod('kube-proxy-new', 'c-w1', 'registry.k8s.io/kube-proxy:v1.26.3', { 'k8s-app': 'kube-proxy' }, '2026-01-02T00:00:00Z'),
+      systemPod('kube-apiserver-c-cp', 'c-cp', 'registry.k8s.io/kube-apiserver:v1.29.2', { component: 'kube-apiserver' }),
+      systemPod('etcd-c-cp', 'c-cp', 'registry.k8s.io/etcd:3.5.10-0', { component: 'etcd' }),
+    ],
+  })
+  const s = (n: string) => servers[n]!
+  planFile = join(fx.dir, 'plan.yaml')
+  writeFileSync(planFile, `apiVersion: kupgrade.dev/v1alpha1
+kind: UpgradePlan
+metadata: { name: facts-test }
+spec:
+  kubectl: ${FAKE_KUBECTL}
+  target: { kubernetes: v1.29.8 }
+  stages:
+    - { name: all, clusters: [edge, core] }
+  clusters:
+    - name: edge
+      distribution: k3s
+      from: v1.29.2+k3s10
+      context: edge
+      apiEndpoint: https://127.0.0.1:6443
+      ssh: { user: root, identityFile: ./id_ed25519, knownHosts: ./known_hosts }
+      nodes:
+        - { name: e-cp, host: ${s('e-cp').host}, port: ${s('e-cp').port}, role: control-plane }
+        - { name: e-w1, host: ${s('e-w1').host}, port: ${s('e-w1').port}, role: worker }
+    - name: core
+      distribution: kubeadm
+      from: v1.28.9
+      context: core
+      apiEndpoint: https://127.0.0.1:6443
+      ssh: { user: root, identityFile: ./id_ed25519, knownHosts: ./known_hosts }
+      nodes:
+        - { name: c-cp, host: ${s('c-cp').host}, port: ${s('c-cp').port}, role: control-plane }
+        - { name: c-w1, host: 127.0.0.1, port: ${deadPort}, role: worker }
+`)
+  env = { PATH: process.env.PATH, HOME: fx.dir, FAKE_API_DIR: api }
+  const pool = fx.pool({ connectAttempts: 2 })
+  facts = await gatherFleetFacts(loadPlan(planFile), { transport: pool, env, stateDir: join(fx.dir, '.kupgrade') })
+})
+afterAll(() => fx.cleanup())
+
+const node = (c: string, n: string) => facts.clusters.find((x) => x.name === c)!.nodes.find((x) => x.name === n)!
+
+describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
+  it('reads each node in one SSH round trip', () => {
+    for (const s of Object.values(servers)) expect(s.commands).toHaveLength(1)
+  })
+
+  it('makes three kubectl calls per cluster, with its own cache dir', async () => {
+    const { readFileSync } = await import('node:fs')
+    const calls = readFileSync(join(fx.dir, 'api', 'core', 'calls'), 'utf8').trim().split('\n')
+    expect(calls).toHaveLength(3)
+    expect(calls[0]).toContain(`--cache-dir=${join(fx.dir, '.kupgrade', 'cache', 'kubectl', 'core')}`)
+    expect(calls[0]).toContain('--context=core')
+  })
+
+  it('reports k3s versions: installed binary, kubelet, kube-proxy of the running process', () => {
+    expect(node('edge', 'e-cp')).toMatchObject({ installedVersion: 'v1.29.2+k3s10', kubeletVersion: 'v1.29.2+k3s10', kubeProxyVersion: 'v1.29.2+k3s10', kubeProxySource: 'k3s-binary', ready: true, cordoned: false, services: { k3s: 'active', 'k3s-agent': 'inactive' } })
+    expect(node('edge', 'e-w1')).toMatchObject({ installedVersion: 'v1.29.2+k3s10', kubeletVersion: 'v1.29.2+k3s2', kubeProxyVersion: 'v1.29.2+k3s2', kubeProxySource: 'k3s-process', cordoned: true, iptablesBackend: 'legacy' })
+    expect(node('edge', 'e-cp').roles).toEqual(['control-plane', 'etcd', 'master'])
+  })
+
+  it('reports host facts: OS, kernel, iptables, disk, package manager', () => {
+    const n = node('edge', 'e-cp')
+    expect(n.os?.id).toBeTruthy()
+    expect(n.kernel).toMatch(/^\d+\.\d+/)
+    expect(n.kernel).not.toBe('6.1.0-api')
+    expect(n.iptablesBackend).toBe('nf_tables')
+    expect(n.disk.map((d) => d.path)).toEqual(['/', '/var'])
+  })
+
+  it('takes kube-proxy from the newest DaemonSet pod per node, never nodeInfo.kubeProxyVersion', () => {
+    expect(node('core', 'c-cp')).toMatchObject({ kubeProxyVersion: 'v1.29.2', kubeProxySource: 'daemonset-pod', installedVersion: 'v1.29.2' })
+    expect(node('core', 'c-w1').kubeProxyVersion).toBe('v1.26.3')
+    expect(JSON.stringify(facts)).not.toContain('v9.9.9')
+  })
+
+  it('lists apiserver versions per source and etcd members', () => {
+    const edge = facts.clusters.find((c) => c.name === 'edge')!
+    expect(edge.apiserverVersions).toEqual([{ version: 'v1.29.2+k3s10', source: '/version' }, { version: 'v1.29.2+k3s10', source: 'k3s server', node: 'e-cp' }])
+    expect(edge.etcdMembers).toEqual([{ name: 'e-cp', node: 'e-cp' }])
+    const core = facts.clusters.find((c) => c.name === 'core')!
+    expect(core.apiserverVersions).toEqual([{ version: 'v1.29.2', source: '/version' }, { version: 'v1.29.2', source: 'kube-apiserver pod', node: 'c-cp' }])
+    expect(core.etcdMembers).toEqual([{ name: 'c-cp', node: 'c-cp', version: '3.5.10-0' }])
+    expect(core.unlistedNodes).toEqual(['c-extra'])
+  })
+
+  it('turns an unreachable node into a row with its error, keeping its API facts', () => {
+    const n = node('core', 'c-w1')
+    expect(n.error).toMatch(/c-w1/)
+    expect(n).toMatchObject({ kubeletVersion: 'v1.30.0', ready: false, kernel: '6.1.0-api', inApi: true })
+  })
+
+  it('marks skew: kubelet newer than apiserver, kube-proxy 3 minors behind', () => {
+    const m = skewMarkers(facts).filter((s) => s.node === 'c-w1').map((s) => [s.component, s.severity, s.short])
+    expect(m).toEqual([['kubelet', 'error', 'kubelet>apiserver'], ['kube-proxy', 'warning', 'proxy -3'], ['kube-proxy', 'error', 'proxy-4 vs kubelet']])
+  })
+
+  it('renders a table with an error line and the from-mismatch, and markdown', () => {
+    const text = renderInventory(facts)
+    expect(text).toMatch(/NODE\s+STATUS\s+ROLES\s+KUBELET\s+KUBE-PROXY/)
+    expect(text).toMatch(/e-w1\s+Ready,SchedulingDisabled/)
+    expect(text).toMatch(/c-w1\s+NotReady/)
+    expect(text).toContain('UNREACHABLE')
+    expect(text).toContain('! c-w1:')
+    expect(text).toContain('the plan says from v1.28.9, but the API server reports v1.29.2')
+    expect(text).not.toContain('plan says from v1.29.2+k3s10')
+    expect(renderLiveStateMarkdown(facts)).toContain('| NODE | STATUS |')
+  })
+})
+
+describe('kupgrade inventory', () => {
+  const run = async (args: string[]) => {
+    let out = ''
+    let err = ''
+    const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb() } })
+    const code = await main(['node', 'kupgrade', 'inventory', planFile, ...args], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env, cwd: fx.dir })
+    return { code, out, err }
+  }
+
+  it('prints the table and exits 1 when a node is unreachable', async () => {
+    const r = await run([])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('cluster edge (k3s')
+    expect(r.err).toContain('could not be read')
+  })
+
+  it('prints JSON for one cluster, exit 0 when all of it was read', async () => {
+    const r = await run(['--cluster', 'edge', '--format', 'json'])
+    expect(r.code).toBe(0)
+    const j = JSON.parse(r.out) as FleetFacts & { problems: string[] }
+    expect(j.clusters.map((c) => c.name)).toEqual(['edge'])
+    expect(j.problems).toEqual([])
+  })
+
+  it('rejects an unknown cluster as a usage error', async () => {
+    const r = await run(['--cluster', 'nope'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('unknown cluster nope')
+  })
+})

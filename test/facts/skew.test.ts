@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { fromDisagreement, nodeSkew } from '../../src/facts/skew.js'
+import type { ClusterFacts, NodeFacts } from '../../src/facts/types.js'
+
+const cluster = (apiservers: string[], dist: ClusterFacts['distribution'] = 'kubeadm', from = 'v1.29.2'): ClusterFacts => ({
+  name: 'c', distribution: dist, from, nodes: [], unlistedNodes: [],
+  apiserverVersions: apiservers.map((v, i) => ({ version: v, source: i === 0 ? '/version' : 'kube-apiserver pod' })),
+})
+const node = (kubelet?: string, proxy?: string): NodeFacts => ({
+  name: 'n', role: 'worker', host: 'h', inApi: true, roles: [], disk: [], services: {}, kubeProxySource: 'daemonset-pod',
+  ...(kubelet ? { kubeletVersion: kubelet } : {}), ...(proxy ? { kubeProxyVersion: proxy } : {}),
+})
+const shorts = (c: ClusterFacts, n: NodeFacts) => nodeSkew(c, n).map((m) => `${m.severity}:${m.short}`)
+
+describe('facts/skew (version-skew policy)', () => {
+  it('accepts kubelet up to 2 behind, warns at 3, fails at 4', () => {
+    const c = cluster(['v1.30.4'])
+    expect(shorts(c, node('v1.28.1', 'v1.28.1'))).toEqual([])
+    expect(shorts(c, node('v1.27.1'))).toEqual(['warning:kubelet -3'])
+    expect(shorts(c, node('v1.26.1'))).toEqual(['error:kubelet -4'])
+  })
+
+  it('allows only 2 behind for components older than 1.25', () => {
+    expect(shorts(cluster(['v1.26.0']), node('v1.24.3'))).toEqual(['warning:kubelet -2'])
+    expect(shorts(cluster(['v1.27.0']), node('v1.24.3'))).toEqual(['error:kubelet -3'])
+  })
+
+  it('narrows the range with mixed HA apiservers: never newer than the oldest', () => {
+    const c = cluster(['v1.31.0', 'v1.30.2'])
+    expect(shorts(c, node('v1.31.0'))).toEqual(['error:kubelet>apiserver'])
+    expect(shorts(c, node('v1.30.1'))).toEqual([])
+  })
+
+  it('compares k3s revisions numerically, so +k3s10 is not older than +k3s2', () => {
+    expect(shorts(cluster(['v1.29.2+k3s10'], 'k3s'), node('v1.29.2+k3s2', 'v1.29.2+k3s2'))).toEqual([])
+  })
+
+  it('keeps kube-proxy within ±3 of kubelet; k0s requires the same minor', () => {
+    expect(shorts(cluster(['v1.30.0']), node('v1.30.0', 'v1.27.0'))).toEqual(['warning:proxy -3'])
+    expect(shorts(cluster(['v1.30.0'], 'k0s'), node('v1.30.0+k0s', 'v1.29.0'))).toEqual(['error:proxy≠kubelet'])
+  })
+
+  it('says when the plan’s from disagrees with the live apiserver', () => {
+    expect(fromDisagreement(cluster(['v1.29.2'], 'kubeadm', 'v1.29.2'))).toBeUndefined()
+    expect(fromDisagreement(cluster(['v1.29.2+k3s1'], 'k3s', 'v1.29.2'))).toBeUndefined()
+    expect(fromDisagreement(cluster(['v1.29.2+k3s2'], 'k3s', 'v1.29.2+k3s1'))).toMatch(/from v1.29.2\+k3s1, but the API server reports v1.29.2\+k3s2/)
+    expect(fromDisagreement(cluster(['v1.30.0'], 'kubeadm', 'v1.29.2'))).toMatch(/reports v1.30.0/)
+  })
+})
