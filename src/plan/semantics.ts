@@ -57,8 +57,8 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
         else nodeNames.set(nodeName, ni)
       }
       const host = str(node.host)
-      if (host !== undefined) {
-        if (!isHost(host)) add([...base, 'host'], `host ${JSON.stringify(host)} is not a hostname or an IP address`)
+      if (host !== undefined && host !== '') {
+        if (!isHost(host)) add([...base, 'host'], `host ${JSON.stringify(host)} is not a hostname or an IP address (use letters, digits, '-' and '.', or an IPv4/IPv6 address)`)
         else {
           const port = node.port ?? obj(node.ssh)?.port ?? obj(cluster.ssh)?.port ?? 22
           const key = `${host.toLowerCase()}:${String(port)}`
@@ -195,8 +195,15 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   function checkJump(jump: string, path: Path) {
     // [user@]host[:port], possibly a comma-separated chain: every part must be a plain host, so it is safe to pass on.
     for (const hop of jump.split(',')) {
-      const m = /^(?:([A-Za-z0-9._-]+)@)?([^:@]+)(?::(\d{1,5}))?$/.exec(hop)
-      if (!m || !isHost(m[2]!)) add(path, `proxyJump ${JSON.stringify(jump)} is not [user@]host[:port]`)
+      // IPv6 bastions are written in brackets: [fd00::1]:22
+      const m = /^(?:([A-Za-z0-9._][A-Za-z0-9._-]*)@)?(\[[0-9A-Fa-f:.]+\]|[^:@[\]]+)(?::(\d{1,5}))?$/.exec(hop)
+      const host = m?.[2]?.replace(/^\[(.*)\]$/, '$1')
+      const port = m?.[3] === undefined ? 22 : Number(m[3])
+      if (!m || !host || !isHost(host) || port < 1 || port > 65535) {
+        const what = jump.includes(',') ? `proxyJump ${JSON.stringify(jump)}: jump host ${JSON.stringify(hop)}` : `proxyJump ${JSON.stringify(jump)}`
+        add(path, `${what} is not [user@]host[:port]${m && host && isHost(host) ? ` (port ${port} is out of range 1-65535)` : ''}`)
+        return
+      }
     }
   }
 }
