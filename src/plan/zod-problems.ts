@@ -45,7 +45,8 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown, source: string |
     case 'invalid_type': {
       const expected = custom ? issue.message : `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`
       let fix = ''
-      if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) fix = `; put it in quotes ("${source ?? String(value)}") to make it a string`
+      if (issue.expected === 'string' && typeof value === 'number' && /duration/.test(issue.message)) fix = `; add a unit, e.g. ${source ?? String(value)}s`
+      else if (issue.expected === 'string' && !custom && (typeof value === 'number' || typeof value === 'boolean')) fix = `; put it in quotes ("${source ?? String(value)}") to make it a string`
       else if ((issue.expected === 'number' || issue.expected === 'int') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim())) fix = '; remove the quotes'
       else if (issue.expected === 'array' && typeof value === 'string') fix = `; write [${value}]`
       return `${expected}, got ${got}${fix}`
