@@ -74,6 +74,9 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
 
 /** A mapping parsed with js-yaml's YAML 1.2 core schema (the schema `yaml` uses too), or undefined for the slow path. */
 export function fastParse(source: string): Record<string, unknown> | undefined {
+  // js-yaml expands aliases without a limit (a "billion laughs" plan would exhaust memory); the positional parser
+  // caps them, so any plan that defines an anchor takes that path.
+  if (ANCHOR.test(source)) return undefined
   try {
     const raw = jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA })
     return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined
@@ -81,6 +84,8 @@ export function fastParse(source: string): Record<string, unknown> | undefined {
     return undefined
   }
 }
+
+const ANCHOR = /(^|[\s[{,:-])&[^\s,\]}]/m
 
 function validateRaw(file: string, raw: Record<string, unknown>, locator: Locator, opts: { dir?: string }): { plan?: PlanDocument; problems: Problem[] } {
   const parsed = planSchema.safeParse(raw)

@@ -51,3 +51,10 @@ describe('plan/load fast path', () => {
     expect(problems.filter((p) => p.severity !== 'warning').map((p) => `${p.line}:${p.col}`)).toEqual(['12:63'])
   })
 })
+
+describe('plan/load fast path and anchors', () => {
+  it('leaves any plan with anchors to the parser that caps alias expansion', () => {
+    expect(fastParse('a: &x [1, 2]\nb: *x\n')).toBeUndefined()
+    expect(fastParse('a: "&not-an-anchor"\n')).toEqual({ a: '&not-an-anchor' })
+  })
+})
