@@ -1,9 +1,7 @@
+import { binarySwapSteps } from './binary-swap.js'
 import type { Driver, NodeRole } from './types.js'
 
-/**
- * k3s: servers one at a time, then agents; the binary is replaced and the service restarted (facts §3.1). The
- * previous binary is kept beside the new one, which is what makes a rollback a file copy and a restart.
- */
+/** k3s: servers one at a time, then agents; the binary is replaced and the service restarted (facts §3.1). */
 const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k3s' : 'k3s-agent')
 
 export const k3s: Driver = {
@@ -16,18 +14,5 @@ export const k3s: Driver = {
       params: { name: `kupgrade-pre-${hop.to.kubernetes}` },
     },
   ],
-  planNodeUpgrade: (hop, node) => [
-    {
-      action: 'replace-binary',
-      title: `replace k3s binary ${hop.from} → ${hop.to.release}`,
-      undo: 'restore the previous k3s binary (kept as /usr/local/bin/k3s.kupgrade-prev)',
-      params: { binary: '/usr/local/bin/k3s', version: hop.to.release },
-    },
-    {
-      action: 'restart',
-      title: `restart ${serviceName(node.role)}`,
-      undo: `restart ${serviceName(node.role)} on the restored binary`,
-      params: { service: serviceName(node.role) },
-    },
-  ],
+  planNodeUpgrade: (hop, node) => binarySwapSteps({ distribution: 'k3s', binary: '/usr/local/bin/k3s', service: serviceName(node.role), hop }),
 }
