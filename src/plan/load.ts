@@ -64,7 +64,13 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
   const syntax: Problem[] = doc.errors.map((e) => ({ file, ...syntaxProblem(doc, e, lines, source) }))
   if (syntax.length > 0) return { problems: dedupe(syntax) }
 
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml throws (ReferenceError) on an alias expansion bomb; that is bad input, not a crash.
+    return { problems: [{ file, line: 1, col: 1, message: `the YAML expands its aliases (*name) too many times (${(err as Error).message.toLowerCase()}): write the plan without nested anchors` }] }
+  }
   const locator = Locator.of(doc, lines)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { problems: [{ file, ...locator.at([]), message: 'expected a mapping with apiVersion, kind, metadata and spec' }] }
@@ -175,7 +181,9 @@ function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: 
   for (const [point, hooks] of Object.entries(plan.spec.hooks)) {
     ;(hooks ?? []).forEach((hook, i) => {
       if (!existsSync(resolvePlanPath(dir, hook))) {
-        out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} not found (resolved to ${resolvePlanPath(dir, hook)}; paths are relative to the plan file)` })
+        const resolved = resolvePlanPath(dir, hook)
+        const where = resolved === hook ? '' : ` (looked for ${resolved}; relative paths are relative to the plan file, ~ is your home directory)`
+        out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} not found${where}` })
       }
     })
   }
