@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import { HostKeyError } from '../../src/transport/ssh/host-key.js'
+import { SshAuthError } from '../../src/transport/ssh/identity.js'
 import { SshConnectError } from '../../src/transport/ssh/pool.js'
 import type { OutputLine } from '../../src/transport/types.js'
 import { Fixture } from './helpers/fixture.js'
@@ -134,6 +135,15 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     const wrong = await rejection(fx.pool({ env: { KUPGRADE_SSH_PASSPHRASE: 'nope' } }).read(t, ['true']))
     expect(wrong.message).toMatch(/cannot decrypt/)
     expect(wrong.message).not.toContain('nope')
+  })
+
+  it('names user, node and the keys it tried when authentication fails', async () => {
+    const s = await fx.server({ authorized: [makeKey()] })
+    fx.trust(s)
+    const err = await rejection(fx.pool({ connectAttempts: 3 }).read(fx.target(s), ['true']))
+    expect(err).toBeInstanceOf(SshAuthError)
+    expect(err.message).toBe(`authentication as root to c1/n1 (${s.host}:${s.port}) failed; tried: ${fx.keyFile}`)
+    expect(s.commands).toEqual([])
   })
 
   it('runs privileged commands through sudo -n for non-root users, reads without it', async () => {

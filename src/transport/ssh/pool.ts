@@ -6,7 +6,7 @@ import { Semaphore } from '../semaphore.js'
 import type { ExecOptions, ExecResult, NodeTarget, OutputLine, Transport } from '../types.js'
 import { connect, isTransientConnectError } from './connect.js'
 import { ChannelOpenError, CommandAbortedError, CommandTimeoutError, ConnectionLostError, runOnClient, type RawResult } from './exec.js'
-import { defaultIdentityFiles, defaultPassphraseSource, IdentityStore } from './identity.js'
+import { defaultIdentityFiles, defaultPassphraseSource, IdentityStore, SshAuthError } from './identity.js'
 import { loadSshConfig, parseJump, resolveTarget, type ResolvedTarget, type SshConfigSource } from './ssh-config.js'
 
 export interface SshPoolOptions {
@@ -196,6 +196,14 @@ export class SshPool implements Transport {
         client.on('error', (e) => { dead(); this.opts.debug?.(`${t.node}: ${e.message}`) })
         return conn
       } catch (err) {
+        if ((err as { level?: string }).level === 'client-authentication') {
+          const who = t.cluster ? `${t.cluster}/${t.node}` : t.node
+          const tried = [...t.identityFiles, ...(this.agent ? ['ssh-agent'] : [])]
+          throw new SshAuthError(`authentication as ${t.user} to ${who} (${t.host}:${t.port}) failed; tried: ${tried.join(', ') || 'nothing'}`, {
+            hint: `check that one of these keys is in ${t.user}'s authorized_keys on ${t.node}`,
+            cause: err,
+          })
+        }
         if (!isTransientConnectError(err) || attempt + 1 >= this.o.connectAttempts || this.closed) {
           if (isTransientConnectError(err)) {
             const who = t.cluster ? `${t.cluster}/${t.node}` : t.node
