@@ -50,7 +50,9 @@ export const clusterSchema = z.strictObject({
 })
 
 export const gateEntrySchema = z
-  .union([z.string(), z.record(z.string(), z.unknown())])
+  .union([z.string(), z.record(z.string(), z.unknown())], {
+    error: 'expected a gate id (etcd) or a map of one gate id to its parameters ({ certificates: { minValidity: 30d } })',
+  })
   .describe('a gate id, or a map of one gate id to its parameters')
 
 const gateList = () => z.array(gateEntrySchema)

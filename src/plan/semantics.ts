@@ -73,7 +73,9 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     })
     const jump = str(obj(cluster.ssh)?.proxyJump)
     if (jump !== undefined) checkJump(jump, ['spec', 'clusters', ci, 'ssh', 'proxyJump'])
-    if (nodes.length > 0 && controlPlanes === 0) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
+    // A misspelt role (master, Worker) is reported by the shape pass, with a suggestion; "no control-plane" would be noise.
+    const rolesReadable = nodes.every((n) => obj(n)?.role === 'control-plane' || obj(n)?.role === 'worker')
+    if (nodes.length > 0 && controlPlanes === 0 && rolesReadable) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
     else if (controlPlanes > 0 && (controlPlanes < 3 || controlPlanes % 2 === 0)) {
       add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes < 3 ? 'a single point of failure during the upgrade' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning')
     }

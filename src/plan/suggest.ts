@@ -1,5 +1,10 @@
 /** "did you mean …": the closest candidate within a small edit distance, or nothing. */
+/** What other tools call our values: k3s servers/agents, k0s controllers, kubeadm's old "master". */
+const SYNONYMS: Record<string, string> = { master: 'control-plane', server: 'control-plane', controller: 'control-plane', agent: 'worker', node: 'worker' }
+
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const synonym = SYNONYMS[word.toLowerCase()]
+  if (synonym !== undefined && candidates.includes(synonym)) return synonym
   let best: string | undefined
   let bestDistance = Infinity
   for (const c of candidates) {

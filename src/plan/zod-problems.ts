@@ -66,6 +66,8 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown, source: string |
       const rel = big ? (issue.inclusive ? 'at most' : 'less than') : issue.inclusive ? 'at least' : 'more than'
       return `must be ${rel} ${String(bound)}, got ${typeof value === 'number' ? String(value) : got}`
     }
+    case 'invalid_union':
+      return custom ? `${issue.message}, got ${got}` : `expected ${issue.errors.length} kinds of value, none matched, got ${got}`
     case 'unrecognized_keys':
       return issue.message
     default:
