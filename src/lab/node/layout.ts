@@ -108,8 +108,8 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
     for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release))
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
-  writeFileSync(p.fstab, fstabFor(p.root))
   if (firstStart) installFirst(o, p)
+  writeFileSync(p.fstab, fstabFor(p.root, readdirSync(join(p.root, 'usr/bin')).map((f) => `usr/bin/${f}`)))
   return { paths: p, firstStart }
 }
 

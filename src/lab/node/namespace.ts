@@ -65,13 +65,19 @@ export const WRITABLE_PATHS = [
  *  /etc/kubernetes exist even where the host has none, without creating anything on the host. */
 export const OVERLAID_PATHS = ['etc', 'var/lib', 'usr/bin']
 
-/** The fstab one `mount --fstab FILE -a` applies in each exec's namespace (one process for all mounts). */
-export function fstabFor(root: string): string {
+/**
+ * The fstab one `mount --fstab FILE -a` applies in each exec's namespace (one process for all mounts). `files` are
+ * single files (the kubeadm node's /usr/bin/kubeadm, kubelet, kubectl) bound over the read-only overlay so that a
+ * package install rewriting them in place is seen at once: overlayfs caches a lower file, so a change to the node's
+ * copy would otherwise stay invisible until the next exec.
+ */
+export function fstabFor(root: string, files: string[] = []): string {
   if (/[\s,:\\]/.test(root)) throw new LabIsolationError(`lab node root must not contain spaces, commas, colons or backslashes (overlay and fstab syntax): ${root}`)
   // The stand-ins reach lab/ at its real path inside the namespace, so no mount may cover the node root itself.
   const covering = [...OVERLAID_PATHS, ...WRITABLE_PATHS].find((p) => root === `/${p}` || root.startsWith(`/${p}/`))
   if (covering) throw new LabIsolationError(`lab node root ${root} is under /${covering}, which every node mounts over; put lab roots elsewhere (e.g. under /tmp)`)
   const lines = OVERLAID_PATHS.map((p) => `lab-overlay /${p} overlay ro,lowerdir=${root}/${p}:/${p} 0 0`)
   for (const p of WRITABLE_PATHS) lines.push(`${root}/${p} /${p} none bind 0 0`)
+  for (const f of files) lines.push(`${root}/${f} /${f} none bind 0 0`)
   return lines.join('\n') + '\n'
 }

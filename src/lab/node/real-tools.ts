@@ -7,14 +7,16 @@ let found: Promise<Record<string, string>> | undefined
 
 /**
  * Host binaries some stand-ins hand over to (curl for real loopback URLs, etcdctl when a real etcd backs a node,
- * kubectl). Their paths are resolved here, outside the node's namespace, because the node's own PATH shadows them.
+ * kubectl). Their real paths (symlinks resolved) are found here, outside the node's namespace, because inside it the
+ * node's PATH and its /usr/bin overlay shadow them (a kubeadm node has its own /usr/bin/kubectl).
  */
 export function realTools(): Promise<Record<string, string>> {
   found ??= (async () => {
     const out: Record<string, string> = {}
     for (const [key, tool] of [['LAB_REAL_CURL', 'curl'], ['LAB_REAL_ETCDCTL', 'etcdctl'], ['LAB_REAL_KUBECTL', 'kubectl']] as const) {
       try {
-        out[key] = (await run('/bin/sh', ['-c', `command -v ${tool}`])).stdout.trim()
+        const path = (await run('/bin/sh', ['-c', `command -v ${tool} >/dev/null && readlink -f "$(command -v ${tool})"`])).stdout.trim()
+        out[key] = path
       } catch {
         out[key] = ''
       }

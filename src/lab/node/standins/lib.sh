@@ -84,11 +84,12 @@ lab_installed_event() { # BINARY-NAME VERSION
   lab_event "{\"type\":\"installed\",\"binary\":\"$1\",\"version\":\"$2\"}"
 }
 
-# lab_install_from_mirror TOOL RELEASE DEST: what a package manager or installer does to the binary file.
+# lab_install_from_mirror TOOL RELEASE DEST: what a package manager or installer does to the binary file. Written in
+# place (same inode) because /usr/bin/kube* are single-file bind mounts in the node's namespace.
 lab_install_from_mirror() {
   local src="$LAB_DIR/mirror/$2/$1"
   [ -f "$src" ] || return 1
-  cp "$src" "$3.lab-new" && chmod 755 "$3.lab-new" && mv -f "$3.lab-new" "$3"
+  cat "$src" > "$3" && chmod 755 "$3"
   lab_installed_event "$1" "$2"
 }
 
@@ -107,3 +108,37 @@ lab_disk_full() { lab_disk "${1:-/}"; [ "$D_USED" -ge "$D_TOTAL" ]; }
 # Plain Kubernetes version of a release string: v1.29.2+k3s1 -> v1.29.2
 lab_plain() { printf '%s' "${1%%+*}"; }
 lab_minor() { local p; p=$(lab_plain "$1"); p=${p#v}; p=${p#*.}; printf '%s' "${p%%.*}"; }
+
+# --- Kubernetes packages (kubeadm nodes; facts §2.8, §3.3): kubeadm/kubelet/kubectl from pkgs.k8s.io, one repo
+# per minor. Debian versions look like 1.30.4-1.1, RPM ones like 1.30.4-150500.1.1.
+LAB_K8S_PKGS="kubeadm kubelet kubectl"
+lab_is_k8s_pkg() { [ "$LAB_DIST" = kubeadm ] && case " $LAB_K8S_PKGS " in *" $1 "*) return 0 ;; esac; return 1; }
+lab_pkg_path() { echo "/usr/bin/$1"; }
+lab_deb_version() { local p; p=$(lab_plain "$1"); echo "${p#v}-1.1"; }
+lab_rpm_version() { local p; p=$(lab_plain "$1"); echo "${p#v}-150500.1.1"; }
+# The minor the configured repo serves (apt: sources.list.d/kubernetes.list, dnf: yum.repos.d/kubernetes.repo).
+lab_repo_minor() {
+  local f=/etc/apt/sources.list.d/kubernetes.list
+  [ "$LAB_OS_FAMILY" = dnf ] && f=/etc/yum.repos.d/kubernetes.repo
+  sed -n 's|.*pkgs\.k8s\.io/core:/stable:/v1\.\([0-9]*\)/.*|\1|p' "$f" 2>/dev/null | head -n1
+}
+lab_repo_url() { [ "$LAB_OS_FAMILY" = dnf ] && echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/rpm" || echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/deb"; }
+# Releases the configured repo offers, newest first.
+lab_repo_releases() {
+  local m v; m=$(lab_repo_minor)
+  [ -n "$m" ] || return 0
+  for v in $LAB_MIRROR; do [ "$(lab_minor "$v")" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
+}
+lab_installed_release() { lab_binary_version "$(lab_pkg_path "$1")"; }
+
+# --- OS updates: apt/dnf upgrade stages them (reboot-required when a kernel/libc is among them); a reboot applies.
+lab_os_pending() { [ -n "$LAB_OS_UPDATES" ] && [ ! -e "$LAB_DIR/state/os-staged" ] && [ ! -e "$LAB_DIR/state/os-updated" ]; }
+lab_os_stage() {
+  : > "$LAB_DIR/state/os-staged"
+  local p need=0
+  for p in $LAB_OS_UPDATES; do case "$p" in linux-image*|kernel|kernel-core|glibc|libc6|systemd|flatcar) need=1 ;; esac; done
+  if [ $need = 1 ]; then
+    echo "*** System restart required ***" > /run/reboot-required
+    for p in $LAB_OS_UPDATES; do echo "$p"; done >> /run/reboot-required.pkgs
+  fi
+}
