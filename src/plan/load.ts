@@ -73,7 +73,8 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
   }
   const locator = Locator.of(doc, lines)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { problems: [{ file, ...locator.at([]), message: 'expected a mapping with apiVersion, kind, metadata and spec' }] }
+    const got = Array.isArray(raw) ? 'a list' : raw === null ? 'an empty value' : `the ${typeof raw} ${JSON.stringify(raw)}`
+    return { problems: [{ file, ...locator.at([]), message: `expected a mapping with apiVersion, kind, metadata and spec, got ${got}` }] }
   }
   return validateRaw(file, raw as Record<string, unknown>, locator, opts)
 }
