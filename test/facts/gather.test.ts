@@ -185,3 +185,36 @@ describe('kupgrade inventory', () => {
     expect(r.err).toContain('unknown cluster nope')
   })
 })
+
+describe('kupgrade plan --live', () => {
+  const run = async (args: string[]) => {
+    let out = ''
+    let err = ''
+    const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb() } })
+    const code = await main(['node', 'kupgrade', 'plan', planFile, ...args], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env, cwd: fx.dir })
+    return { code, out, err }
+  }
+
+  it('prints the live state above the steps and warns where the cluster disagrees with from', async () => {
+    const r = await run(['--live'])
+    expect(r.out).toMatch(/^Live state/)
+    expect(r.out).toContain('cluster core (kubeadm')
+    expect(r.err).toContain('warning: cluster core: the plan says from v1.28.9, but the API server reports v1.29.2')
+    expect(r.err).toContain('warning: could not read core/c-w1')
+  })
+
+  it('hands kubelet versions to the planner, which skips nodes already at the target', async () => {
+    const r = await run(['--live', '--format', 'json'])
+    const plan = JSON.parse(r.out) as { steps: { node?: string; skip?: string }[]; warnings: string[] }
+    expect(plan.steps.filter((s) => s.node === 'c-w1').every((s) => s.skip?.includes('already at v1.30.0'))).toBe(true)
+    expect(plan.steps.some((s) => s.node === 'c-cp' && s.skip === undefined)).toBe(true)
+    expect(plan.warnings.join('\n')).toContain('the plan says from v1.28.9')
+    const offline = JSON.parse((await run(['--format', 'json'])).out) as { steps: { skip?: string }[] }
+    expect(offline.steps.every((s) => s.skip === undefined)).toBe(true)
+  })
+
+  it('adds the live section to the markdown', async () => {
+    const r = await run(['--live', '--format', 'markdown'])
+    expect(r.out).toContain('### Live state')
+  })
+})

@@ -6,6 +6,8 @@ import { buildExecutionPlan } from '../../planner/build.js'
 import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
+import { readLiveState } from '../../facts/live.js'
+import { renderLiveStateMarkdown, renderLiveStateText } from '../../facts/render.js'
 import type { RegisterCommand } from './index.js'
 
 export interface PlanCommandOptions {
@@ -21,19 +23,23 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .argument('<plan>', 'plan file')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
     .option('--out <file>', 'write the output to a file instead of stdout')
+    .option('--live', 'first read the clusters (read-only: SSH + kubectl): show their live state, skip steps already done')
+    .option('--accept-new', 'with --live: record host keys of nodes not yet in known_hosts')
     .addHelpText('after', `
 Offline, the plan is expanded from the file alone (each cluster's \`from\` version). The markdown format is made for
 pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
 
 Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
-    .action((file: string, opts: PlanCommandOptions) => {
+    .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean }) => {
       const loaded = loadPlan(file)
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
-      const plan = buildExecutionPlan(loaded.plan, { warnings: loaded.warnings.map((w) => w.message) })
+      const live = opts.live ? await readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
+      for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${w}\n`)
+      const plan = buildExecutionPlan(loaded.plan, { warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? [])], ...(live ? { facts: live.planner } : {}) })
       const text =
         opts.format === 'json' ? renderPlanJson(plan)
-        : opts.format === 'markdown' ? renderPlanMarkdown(plan)
-        : renderPlanText(plan, { color: ctx.color && !opts.out })
+        : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: renderLiveStateMarkdown(live.facts) } : {})
+        : `${live ? `${renderLiveStateText(live.facts)}\n` : ''}${renderPlanText(plan, { color: ctx.color && !opts.out })}`
       if (opts.out) {
         try {
           writeFileSync(opts.out, text)

@@ -15,9 +15,14 @@ export interface TestKey {
 }
 
 export function makeKey(passphrase?: string): TestKey {
-  const kp = ssh2.utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-cbc' } : {})
-  const parsedPublic = ssh2.utils.parseKey(kp.public) as ParsedKey
-  return { privatePem: kp.private, publicLine: kp.public, parsedPublic, blob: parsedPublic.getPublicSSH() }
+  // ssh2's generateKeyPairSync drops a leading zero byte of the ed25519 public key about once in 170 keys, which
+  // yields a "Malformed OpenSSH public key": generate again rather than make tests flaky.
+  for (;;) {
+    const kp = ssh2.utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-cbc' } : {})
+    const parsedPublic = ssh2.utils.parseKey(kp.public)
+    if (parsedPublic instanceof Error || Array.isArray(parsedPublic)) continue
+    return { privatePem: kp.private, publicLine: kp.public, parsedPublic, blob: parsedPublic.getPublicSSH() }
+  }
 }
 
 export interface ExecHookContext {

@@ -1,0 +1,46 @@
+import { join } from 'node:path'
+import type { LoadedPlan } from '../plan/load.js'
+import type { PlannerFacts } from '../planner/types.js'
+import { SshPool } from '../transport/ssh/pool.js'
+import { gatherFleetFacts } from './gather.js'
+import { problems } from './render.js'
+import { fromDisagreement } from './skew.js'
+import type { FleetFacts } from './types.js'
+
+/** The subset of live facts the planner decides with: kubelet version per node, keyed by cluster then node. */
+export function toPlannerFacts(f: FleetFacts): PlannerFacts {
+  return {
+    clusters: Object.fromEntries(f.clusters.map((c) => [c.name, {
+      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : undefined])),
+    }])),
+  }
+}
+
+export interface LiveState {
+  facts: FleetFacts
+  planner: PlannerFacts
+  /** Things the reader of a live plan must see: `from` disagreeing with the cluster, unreadable nodes. */
+  warnings: string[]
+}
+
+export interface LiveOptions {
+  env: NodeJS.ProcessEnv
+  acceptNew?: boolean
+  concurrency?: number
+  log?: (message: string) => void
+}
+
+/** `plan --live`: read the fleet (read-only, SSH + kubectl), and say where it disagrees with the plan. */
+export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise<LiveState> {
+  const pool = new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
+  try {
+    const facts = await gatherFleetFacts(loaded, { transport: pool, env: o.env, stateDir: join(loaded.dir, '.kupgrade'), ...(o.log ? { log: o.log } : {}) })
+    const warnings = [
+      ...facts.clusters.map(fromDisagreement).filter((w): w is string => w !== undefined),
+      ...problems(facts).map((p) => `could not read ${p}`),
+    ]
+    return { facts, planner: toPlannerFacts(facts), warnings }
+  } finally {
+    await pool.close()
+  }
+}
