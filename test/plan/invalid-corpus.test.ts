@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { formatProblem, PlanError } from '../../src/errors.js'
+import { loadPlan, parsePlan } from '../../src/plan/load.js'
+
+/**
+ * The malformed-plan corpus: every test/fixtures/plans/invalid/NAME.yaml must produce exactly the lines in
+ * NAME.expected — what `kupgrade validate` prints, `file:line:col: message`, with the file path as given here
+ * (relative to the repository root). One substitution: `<repo>` stands for the absolute repository path, which
+ * appears where a message shows a resolved hook path.
+ *
+ * To add a case: write NAME.yaml, run `kupgrade validate test/fixtures/plans/invalid/NAME.yaml`, judge every line
+ * (exact position, says what is wrong and what to do, no zod or yaml internals), then save it as NAME.expected.
+ */
+const root = join(import.meta.dirname, '..', '..')
+const invalidDir = join(root, 'test', 'fixtures', 'plans', 'invalid')
+const validDir = join(root, 'test', 'fixtures', 'plans', 'valid')
+const rel = (p: string) => relative(root, p)
+const names = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort()
+
+const expectedOf = (name: string): string => readFileSync(join(invalidDir, `${name}.expected`), 'utf8').replaceAll('<repo>', root)
+
+/** What validate prints for one file, through loadPlan, as lines. */
+function validateLines(file: string): string[] {
+  const cwd = process.cwd()
+  process.chdir(root) // the path as the user passes it, relative to where they run kupgrade
+  try {
+    loadPlan(file)
+    return []
+  } catch (err) {
+    if (err instanceof PlanError) return err.problems.map(formatProblem)
+    throw err
+  } finally {
+    process.chdir(cwd)
+  }
+}
+
+// zod and yaml wording that must never reach a user: each of these once did.
+const INTERNALS = /Invalid input|Invalid option|received (string|number|object|array|boolean)|Too (big|small):|expected (string|number|array|object|int)\b|at line \d+, column \d+|ZodError|\bat .*\.(js|ts):\d+/
+
+describe('invalid plan corpus', () => {
+  it('has at least 45 cases, each with its .expected file', () => {
+    expect(names.length).toBeGreaterThanOrEqual(45)
+    const expectedFiles = readdirSync(invalidDir).filter((f) => f.endsWith('.expected')).map((f) => f.slice(0, -'.expected'.length)).sort()
+    expect(expectedFiles).toEqual(names)
+  })
+
+  it('has at least 5 cases that report 3 or more problems at once', () => {
+    const multi = names.filter((n) => expectedOf(n).trimEnd().split('\n').length >= 3)
+    expect(multi.length).toBeGreaterThanOrEqual(5)
+  })
+
+  it.each(names)('%s: validate prints exactly the expected problems', (name) => {
+    const file = rel(join(invalidDir, `${name}.yaml`))
+    const lines = validateLines(file)
+    expect(lines.length).toBeGreaterThan(0)
+    expect(lines.join('\n')).toBe(expectedOf(name).trimEnd())
+    for (const line of lines) {
+      expect(line).toMatch(/^test\/fixtures\/plans\/invalid\/[a-z0-9-]+\.yaml:\d+:\d+: \S/)
+      expect(line).not.toMatch(INTERNALS)
+    }
+  })
+
+  it.each(names)('%s: parsePlan on the text alone agrees (no file system needed except for hooks)', (name) => {
+    const file = rel(join(invalidDir, `${name}.yaml`))
+    const source = readFileSync(join(invalidDir, `${name}.yaml`), 'utf8')
+    const { plan, problems } = parsePlan(file, source, { dir: invalidDir })
+    const errors = problems.filter((p) => p.severity !== 'warning')
+    expect(plan === undefined || errors.length > 0).toBe(true)
+    expect(errors.map(formatProblem).join('\n')).toBe(expectedOf(name).trimEnd())
+  })
+
+  it('an unreadable plan path is one clear error, not a stack trace', () => {
+    expect(() => loadPlan('test/fixtures/plans/invalid/no-such-plan.yaml')).toThrow(
+      'test/fixtures/plans/invalid/no-such-plan.yaml: cannot read the plan (no such file)',
+    )
+    expect(() => loadPlan('test/fixtures/plans/invalid')).toThrow(/cannot read the plan \(EISDIR\)/)
+  })
+})
+
+describe('valid plan fixtures', () => {
+  const valid = readdirSync(validDir).filter((f) => f.endsWith('.yaml')).sort()
+  it('has at least 6 plans', () => {
+    expect(valid.length).toBeGreaterThanOrEqual(6)
+  })
+  it.each(valid)('%s validates with no errors', (f) => {
+    const loaded = loadPlan(join(validDir, f))
+    expect(loaded.plan.kind).toBe('UpgradePlan')
+  })
+})
+
+// The real CLI for a handful: exit code 2, the same lines on stderr, nothing on stdout, and no stack trace.
+describe('kupgrade validate on invalid plans (child process)', () => {
+  const cli = join(root, 'bin', 'kupgrade.js')
+  const sample = ['yaml-unclosed-quote', 'duplicate-key', 'empty', 'two-documents', 'wrong-types', 'hostile-hosts', 'kitchen-sink', 'alias-bomb', 'alias-bomb-top-level-list', 'missing-hook-file']
+
+  it.each(sample)('%s: exit 2, expected lines on stderr, no stack trace', (name) => {
+    const file = `test/fixtures/plans/invalid/${name}.yaml`
+    const r = spawnSync(process.execPath, [cli, 'validate', file], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+    expect(r.status).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr.trimEnd()).toBe(expectedOf(name).trimEnd())
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /)
+  })
+
+  it('validates several files in one call and reports each; exit 2 if any is invalid', () => {
+    const r = spawnSync(process.execPath, [cli, 'validate', 'examples/kubeadm-ha.yaml', 'test/fixtures/plans/invalid/downgrade.yaml'], { cwd: root, encoding: 'utf8' })
+    expect(r.status).toBe(2)
+    expect(r.stdout).toBe('examples/kubeadm-ha.yaml: valid\n')
+    expect(r.stderr.trimEnd()).toBe(expectedOf('downgrade').trimEnd())
+  })
+
+  it('a missing plan file: exit 2 and one line', () => {
+    const r = spawnSync(process.execPath, [cli, 'validate', 'nope.yaml'], { cwd: root, encoding: 'utf8' })
+    expect(r.status).toBe(2)
+    expect(r.stderr).toBe('nope.yaml: cannot read the plan (no such file)\n')
+  })
+})
