@@ -76,7 +76,9 @@ export const planSchema = z.strictObject({
         kubeadm: text('kubeadm').optional().describe('explicit kubeadm package version, e.g. 1.30.4-1.1'),
         os: z
           .strictObject({
-            packages: z.union([z.literal('all'), z.literal('security'), z.array(text('package')).min(1)]).default('all'),
+            packages: z.union([z.literal('all'), z.literal('security'), z.array(text('package')).min(1, 'list at least one package, or write all or security')], {
+              error: 'expected all, security or a list of package names',
+            }).default('all'),
             reboot: z.enum(['never', 'if-required', 'always']).default('if-required'),
           })
           .optional(),
