@@ -74,16 +74,21 @@ export function parseReboot(sections: Map<string, string>): { required?: boolean
   }
   const file = (sections.get('reboot-file') ?? '').split('\n')[0]
   if (file === 'yes') return { required: true, source: '/var/run/reboot-required' }
-  if (file === 'no') {
-    const pm = (sections.get('pkg') ?? '').split('\n')
-    // On Debian-family hosts the absent file is the answer; elsewhere its absence says nothing.
-    if (pm.includes('apt-get')) return { required: false, source: '/var/run/reboot-required' }
-  }
+  // On Debian-family hosts the absent file is the answer; elsewhere its absence says nothing.
+  if (file === 'no' && parsePackageManager(sections.get('pkg') ?? '', sections.get('os') ?? '') === 'apt') return { required: false, source: '/var/run/reboot-required' }
   return {}
 }
 
-export function parsePackageManager(text: string): PackageManager {
+/**
+ * The OS family decides the package manager (os-release ID and ID_LIKE); which tools answer `command -v` only
+ * breaks ties (dnf vs yum) and covers an unknown ID. Tools alone mislead: a Debian host can have `dnf` installed.
+ */
+export function parsePackageManager(text: string, osRelease = ''): PackageManager {
   const found = text.split('\n').map((l) => l.trim())
+  const ids = [...osRelease.matchAll(/^(?:ID|ID_LIKE)=["']?([^"'\n]*)/gm)].flatMap((m) => m[1]!.split(/\s+/))
+  if (ids.some((i) => i === 'flatcar' || i === 'coreos')) return 'flatcar'
+  if (ids.some((i) => i === 'debian' || i === 'ubuntu')) return 'apt'
+  if (ids.some((i) => ['rhel', 'fedora', 'centos', 'rocky', 'almalinux'].includes(i))) return found.includes('dnf') || !found.includes('yum') ? 'dnf' : 'yum'
   if (found.includes('update_engine_client')) return 'flatcar'
   if (found.includes('apt-get')) return 'apt'
   if (found.includes('dnf')) return 'dnf'
@@ -108,6 +113,6 @@ export function parseHostFacts(dist: Distribution, sections: Map<string, string>
     ...(ipt.version ? { iptablesVersion: ipt.version } : {}),
     disk: parseDf(sections.get('df') ?? ''),
     ...(reboot.required !== undefined ? { rebootRequired: reboot.required, rebootSource: reboot.source! } : {}),
-    packageManager: parsePackageManager(sections.get('pkg') ?? ''),
+    packageManager: parsePackageManager(sections.get('pkg') ?? '', sections.get('os') ?? ''),
   }
 }

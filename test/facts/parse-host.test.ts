@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { nodeFactsScript, splitSections } from '../../src/facts/node-script.js'
-import { parseDf, parseHostFacts, parseInstalledVersion, parseIptables, parseOsRelease, parseReboot, parseServices } from '../../src/facts/parse-host.js'
+import { parseDf, parseHostFacts, parseInstalledVersion, parseIptables, parseOsRelease, parsePackageManager, parseReboot, parseServices } from '../../src/facts/parse-host.js'
 import { imageTag } from '../../src/facts/image-tag.js'
 
 const sections = (o: Record<string, string>) => new Map(Object.entries(o))
@@ -61,12 +61,22 @@ describe('facts/parse-host', () => {
   it('reads reboot-required from each OS family signal', () => {
     expect(parseReboot(sections({ 'reboot-file': 'yes\nlinux-image-6.1', pkg: 'apt-get' }))).toEqual({ required: true, source: '/var/run/reboot-required' })
     expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'apt-get' }))).toEqual({ required: false, source: '/var/run/reboot-required' })
+    expect(parseReboot(sections({ 'reboot-file': 'no', os: 'ID=debian', 'needs-restarting': 'bash: needs-restarting: command not found\nexit=127' }))).toEqual({ required: false, source: '/var/run/reboot-required' })
     expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf', 'needs-restarting': 'Core libraries or services have been updated since boot-up:\n  * kernel\n\nReboot is required to fully utilize these updates.\nexit=1' }))).toEqual({ required: true, source: 'needs-restarting -r' })
     expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf', 'needs-restarting': 'No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\nexit=0' }))).toEqual({ required: false, source: 'needs-restarting -r' })
     expect(parseReboot(sections({ 'update-engine': 'LAST_CHECKED_TIME=1\nCURRENT_OP=UPDATE_STATUS_UPDATED_NEED_REBOOT\nNEW_VERSION=3815.2.1' }))).toEqual({ required: true, source: 'update_engine_client' })
     expect(parseReboot(sections({ 'update-engine': 'CURRENT_OP=UPDATE_STATUS_IDLE' }))).toEqual({ required: false, source: 'update_engine_client' })
     // No signal on a dnf host without needs-restarting: unknown, not "no".
     expect(parseReboot(sections({ 'reboot-file': 'no', pkg: 'dnf' }))).toEqual({})
+  })
+
+  it('takes the package manager from the OS family, tools only as a fallback', () => {
+    expect(parsePackageManager('update_engine_client\napt-get\ndnf', 'ID=ubuntu\nID_LIKE=debian')).toBe('apt')
+    expect(parsePackageManager('apt-get\ndnf\nyum', 'ID="rocky"\nID_LIKE="rhel centos fedora"')).toBe('dnf')
+    expect(parsePackageManager('yum', 'ID="centos"')).toBe('yum')
+    expect(parsePackageManager('apt-get', 'ID=flatcar\nID_LIKE=coreos')).toBe('flatcar')
+    expect(parsePackageManager('dnf', 'ID=weird')).toBe('dnf')
+    expect(parsePackageManager('', '')).toBe('unknown')
   })
 
   it('keeps known unit states only', () => {
