@@ -106,3 +106,32 @@ export function sshExec(node: LabNode, command: string, opts: { user?: string; s
     c.setNoDelay(true)
   })
 }
+
+/** Polls until `check` returns a value (not undefined/false), failing after `timeoutMs`: every wait is bounded. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** Collects a node's events so a test can wait for one (bounded) or assert none happened. */
+export function recordEvents(node: LabNode): { list: { name: string; data: Record<string, unknown> }[]; next: (name: string, match?: (d: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> } {
+  const list: { name: string; data: Record<string, unknown> }[] = []
+  for (const name of ['service', 'installed', 'reboot', 'upgrade-applied'] as const)
+    node.on(name, (data: object) => list.push({ name, data: data as Record<string, unknown> }))
+  let seen = 0
+  return {
+    list,
+    next: (name, match = () => true) =>
+      waitFor(`event ${name}`, () => {
+        const i = list.findIndex((e, k) => k >= seen && e.name === name && match(e.data))
+        if (i < 0) return undefined
+        seen = i + 1
+        return list[i]!.data
+      }),
+  }
+}

@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process'
+import { writeFileSync, chmodSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import ssh2 from 'ssh2'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LabNode } from '../../../src/lab/node/index.js'
+import { clientKey, sshExec, startNode, type TestNode } from './helpers.js'
+
+const run = promisify(execFile)
+
+describe('lab node sshd', () => {
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ users: [{ name: 'ops', sudo: true }, { name: 'guest', sudo: false }] })
+  })
+  afterAll(async () => t?.cleanup())
+
+  it('runs commands in real bash with separate stdout, stderr, exit code and stdin', async () => {
+    const r = await sshExec(t.node, 'echo out; echo err >&2; read line; echo "got $line"; exit 7', { stdin: 'hello\n' })
+    expect(r).toEqual({ stdout: 'out\ngot hello\n', stderr: 'err\n', code: 7 })
+    expect((await sshExec(t.node, 'echo $BASH_VERSION')).stdout).toMatch(/^5\./)
+  })
+
+  it('shows the node root at the real absolute paths, not the host', async () => {
+    const r = await sshExec(t.node, 'cat /etc/os-release; ls /usr/local/bin; test -d /var/lib/rancher/k3s/server/tls && echo tls; pwd; touch /run/reboot-required && ls /var/run/reboot-required')
+    expect(r.stdout).toContain('PRETTY_NAME="Ubuntu 22.04.4 LTS"')
+    expect(r.stdout).toContain('k3s\nk3s-killall.sh\nk3s-uninstall.sh\n')
+    expect(r.stdout).toContain('tls\n/root\n/var/run/reboot-required\n')
+    // The file landed in the node's own /run, not the host's.
+    expect(readFileSync(join(t.node.paths.root, 'run/reboot-required'), 'utf8')).toBe('')
+    expect((await run('sh', ['-c', 'test -e /run/reboot-required && echo host || echo clean'])).stdout).toBe('clean\n')
+  })
+
+  it('delivers signals to the command and reports them as the exit status', async () => {
+    const res = await new Promise<{ signal?: string; code?: number | null }>((resolve, reject) => {
+      const c = new ssh2.Client()
+      c.on('ready', () =>
+        c.exec('echo started; sleep 30', (err, stream) => {
+          if (err) return reject(err)
+          const out: { signal?: string; code?: number | null } = {}
+          stream.on('data', () => stream.signal('TERM'))
+          stream.on('exit', (code: number | null, signal?: string) => Object.assign(out, { code, signal }))
+          stream.on('close', () => {
+            c.end()
+            resolve(out)
+          })
+        }),
+      )
+      c.on('error', reject)
+      c.connect({ host: t.node.options.address, port: 2222, username: 'root', privateKey: clientKey.private })
+    })
+    // The wire carries "TERM"; ssh2's client reports it with the SIG prefix.
+    expect(res.signal).toBe('SIGTERM')
+  })
+
+  it('refuses a key that is not authorized, and unknown users', async () => {
+    const other = ssh2.utils.generateKeyPairSync('ed25519')
+    await expect(sshExec(t.node, 'true', { privateKey: other.private })).rejects.toThrow(/authentication methods failed/)
+    await expect(sshExec(t.node, 'true', { user: 'mallory' })).rejects.toThrow(/authentication methods failed/)
+  })
+
+  it('gives non-root logins sudo as configured', async () => {
+    const ops = await sshExec(t.node, 'id -u; sudo -n id -u; systemctl stop k3s; echo rc=$?', { user: 'ops' })
+    expect(ops.stdout).toBe('1000\n0\nrc=1\n')
+    expect(ops.stderr).toContain('Failed to stop k3s.service: Interactive authentication required.')
+    const guest = await sshExec(t.node, 'sudo -n systemctl restart k3s', { user: 'guest' })
+    expect(guest).toMatchObject({ code: 1, stderr: 'sudo: a password is required\n' })
+  })
+
+  it('keeps its host key across restarts of the same node root', async () => {
+    const before = t.node.hostKeyPublic
+    expect(before).toMatch(/^ssh-ed25519 AAAA[0-9A-Za-z+/=]+$/)
+    await t.node.stop()
+    const again = new LabNode(t.node.options)
+    await again.start()
+    try {
+      expect(again.hostKeyPublic).toBe(before)
+      expect((await sshExec(again, 'k3s --version')).stdout).toContain('k3s version v1.29.2+k3s1')
+    } finally {
+      await again.stop()
+      await t.node.start() // so afterAll's cleanup has a node to stop
+    }
+  })
+
+  it('works with the real OpenSSH client and strict host key checking', async () => {
+    const keyFile = join(t.dir, 'id_ed25519')
+    writeFileSync(keyFile, clientKey.private)
+    chmodSync(keyFile, 0o600)
+    const known = join(t.dir, 'known_hosts')
+    writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
+    const ssh = (extra: string[], cmd: string) =>
+      run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'ConnectTimeout=10',
+        '-i', keyFile, '-p', '2222', ...extra, `root@${t.node.options.address}`, cmd], { timeout: 30_000 })
+    const ok = await ssh([], 'k3s --version; systemctl is-active k3s')
+    expect(ok.stdout).toBe('k3s version v1.29.2+k3s1 (e7cfc235)\ngo version go1.22.5\nactive\n')
+    const failing = await ssh([], 'exit 3').catch((e: { code: number }) => e)
+    expect(failing).toMatchObject({ code: 3 })
+    // A known_hosts entry for another key must make OpenSSH refuse the host.
+    writeFileSync(known, `[${t.node.options.address}]:2222 ${ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ')}\n`)
+    const refused = await ssh([], 'true').catch((e: { code: number; stderr: string }) => e)
+    expect(refused).toMatchObject({ code: 255 })
+    expect((refused as { stderr: string }).stderr).toMatch(/HOST IDENTIFICATION HAS CHANGED|Host key verification failed/)
+  })
+})
