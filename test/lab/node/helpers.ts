@@ -123,14 +123,15 @@ export function recordEvents(node: LabNode): { list: { name: string; data: Recor
   const list: { name: string; data: Record<string, unknown> }[] = []
   for (const name of ['service', 'installed', 'reboot', 'upgrade-applied'] as const)
     node.on(name, (data: object) => list.push({ name, data: data as Record<string, unknown> }))
-  let seen = 0
+  // Each event is handed out once, oldest first, so a test reads events in the order they happened per name.
+  const used = new Set<number>()
   return {
     list,
     next: (name, match = () => true) =>
       waitFor(`event ${name}`, () => {
-        const i = list.findIndex((e, k) => k >= seen && e.name === name && match(e.data))
+        const i = list.findIndex((e, k) => !used.has(k) && e.name === name && match(e.data))
         if (i < 0) return undefined
-        seen = i + 1
+        used.add(i)
         return list[i]!.data
       }),
   }

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+
+describe('k3s node: stand-ins, upgrade and restart', () => {
+  let t: TestNode
+  let ev: ReturnType<typeof recordEvents>
+  beforeAll(async () => {
+    t = await startNode({ timing: { serviceStartMs: 1500, rebootMs: 300 } })
+    ev = recordEvents(t.node)
+  })
+  afterAll(async () => t?.cleanup())
+
+  it('prints `k3s --version` as facts §2.1', async () => {
+    const r = await sshExec(t.node, 'k3s --version')
+    expect(r.stdout).toMatch(/^k3s version v1\.29\.2\+k3s1 \([0-9a-f]{8}\)\ngo version go1\.\d+\.\d+\n$/)
+  })
+
+  it('takes on-demand etcd snapshots in the k3s snapshot dir (facts §3.1)', async () => {
+    const r = await sshExec(t.node, 'k3s etcd-snapshot save && k3s etcd-snapshot ls')
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/^INFO\[0000\] Snapshot on-demand-cp-1-\d+ saved\.\n$/)
+    expect(r.stdout).toMatch(/^Name\s+Location\s+Size\s+Created\non-demand-cp-1-\d+\s+file:\/\/\/var\/lib\/rancher\/k3s\/server\/db\/snapshots\/on-demand-cp-1-\d+\s+65536\s+\d{4}-/)
+  })
+
+  it('checks certificates as a table with the columns of facts §3.1', async () => {
+    const r = await sshExec(t.node, 'k3s certificate check --output table')
+    const [header, ...rows] = r.stdout.trim().split('\n')
+    expect(header).toMatch(/^FILENAME\s+SUBJECT\s+USAGES\s+EXPIRES\s+RESIDUAL TIME\s+STATUS$/)
+    expect(rows.find((l) => l.startsWith('serving-kube-apiserver.crt'))).toMatch(/CN=kube-apiserver .* (36[45])d\s+OK$/)
+  })
+
+  it('a release missing from the mirror fails like a failed download and changes nothing', async () => {
+    const before = readFileSync(join(t.node.paths.root, 'usr/local/bin/k3s'), 'utf8')
+    const r = await sshExec(t.node, 'curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.31.0+k3s1 sh -s - server')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('[ERROR]  Download failed\n')
+    const direct = await sshExec(t.node, 'curl -sSfL -o /tmp/k3s https://github.com/k3s-io/k3s/releases/download/v1.31.0%2Bk3s1/k3s')
+    expect(direct).toMatchObject({ code: 22, stderr: 'curl: (22) The requested URL returned error: 404\n' })
+    expect(readFileSync(join(t.node.paths.root, 'usr/local/bin/k3s'), 'utf8')).toBe(before)
+  })
+
+  it('replacing the binary changes the installed version; the restart runs it only after the start delay', async () => {
+    const r = await sshExec(t.node, 'systemctl stop k3s && curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.30.4+k3s1 INSTALL_K3S_SKIP_START=true sh -s - server && k3s --version')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('[INFO]  Installing k3s to /usr/local/bin/k3s\n')
+    expect(r.stdout).toContain('k3s version v1.30.4+k3s1 (')
+    expect(await ev.next('installed')).toEqual({ version: 'v1.30.4+k3s1', binary: 'k3s' })
+    expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'stopped', version: 'v1.29.2+k3s1' })
+    expect(readFileSync(join(t.node.paths.root, 'usr/local/bin/k3s'), 'utf8')).toContain("LAB_VERSION='v1.30.4+k3s1'")
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.29.2+k3s1', serviceActive: false })
+
+    // Start in the background: during the 1.5 s start delay the unit is activating and the fleet has no 'started' yet.
+    const during = await sshExec(t.node, '(systemctl start k3s >/dev/null 2>&1 &); sleep 0.2; systemctl is-active k3s')
+    expect(during.stdout).toBe('activating\n')
+    expect(ev.list.some((e) => e.name === 'service' && e.data['state'] === 'started')).toBe(false)
+    expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1' })
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1', serviceActive: true })
+    expect((await sshExec(t.node, 'systemctl is-active k3s; systemctl status k3s | head -3')).stdout).toMatch(/^active\n● k3s\.service - Lightweight Kubernetes\n.*\n\s+Active: active \(running\) since /)
+  })
+
+  it('shows the service in the journal', async () => {
+    const r = await sshExec(t.node, 'journalctl -u k3s --no-pager -n 3')
+    expect(r.stdout).toMatch(/^\w{3} \d\d \d\d:\d\d:\d\d cp-1 systemd\[\d+\]: Starting k3s\.service\.\.\.\n.*k3s\[\d+\]: Running k3s v1\.30\.4\+k3s1\n.*systemd\[\d+\]: Started k3s\.service\.\n$/)
+  })
+
+  it('reboot drops SSH, the node comes back with the same key and k3s started', async () => {
+    const r = await sshExec(t.node, 'touch /run/reboot-required; reboot').catch((e: Error) => e)
+    // The session dies with the node: no clean exit status (ssh2 reports a reset or a close without one).
+    expect(r instanceof Error || (r as { code: number | null }).code === null).toBe(true)
+    expect(await ev.next('reboot')).toEqual({ phase: 'down' })
+    await expect(sshExec(t.node, 'true', { timeoutMs: 5000 })).rejects.toThrow(/ECONNREFUSED|ECONNRESET|closed/)
+    expect(await ev.next('reboot')).toEqual({ phase: 'up' })
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1' })
+    const after = await sshExec(t.node, 'systemctl is-active k3s; ls /run')
+    expect(after.stdout).toBe('active\nlab\n') // /run is a tmpfs: reboot-required is gone
+  })
+})
