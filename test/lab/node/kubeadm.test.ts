@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+
+describe('kubeadm node: packages, upgrade policy, certificates', () => {
+  let t: TestNode
+  let ev: ReturnType<typeof recordEvents>
+  beforeAll(async () => {
+    t = await startNode({ distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2', 'v1.29.8', 'v1.30.4'], os: 'debian-12' })
+    ev = recordEvents(t.node)
+  })
+  afterAll(async () => t?.cleanup())
+
+  it('prints kubeadm version in every -o form and kubelet --version (facts §2.3, §2.4)', async () => {
+    const r = await sshExec(t.node, 'kubeadm version -o short; kubeadm version; kubeadm version -o json; kubeadm version -o yaml; kubelet --version')
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toBe('v1.29.2')
+    expect(lines[1]).toMatch(/^kubeadm version: &version\.Info\{Major:"1", Minor:"29", GitVersion:"v1\.29\.2", GitCommit:"[0-9a-f]+", GitTreeState:"clean", BuildDate:"[^"]+", GoVersion:"go[\d.]+", Compiler:"gc", Platform:"linux\/amd64"\}$/)
+    const start = r.stdout.indexOf('{\n  "clientVersion"')
+    const json = JSON.parse(r.stdout.slice(start, r.stdout.indexOf('\n}\n', start) + 3)) as { clientVersion: Record<string, string> }
+    expect(json.clientVersion).toMatchObject({ major: '1', minor: '29', gitVersion: 'v1.29.2' })
+    expect(r.stdout).toContain('clientVersion:\n  buildDate: ')
+    expect(r.stdout).toContain('  gitVersion: v1.29.2\n')
+    expect(r.stdout.endsWith('Kubernetes v1.29.2\n')).toBe(true)
+  })
+
+  it('lists the configured minor repo with apt-cache madison and refuses held packages without the flag', async () => {
+    const m = await sshExec(t.node, 'apt-cache madison kubeadm; apt-mark showhold')
+    expect(m.stdout).toBe('   kubeadm | 1.29.8-1.1 | https://pkgs.k8s.io/core:/stable:/v1.29/deb  Packages\n   kubeadm | 1.29.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.29/deb  Packages\nkubeadm\nkubectl\nkubelet\n')
+    const held = await sshExec(t.node, 'apt-get install -y kubeadm=1.29.8-1.1')
+    expect(held.code).toBe(100)
+    expect(held.stderr).toBe('E: Held packages were changed and -y was used without --allow-change-held-packages.\n')
+    const other = await sshExec(t.node, 'apt-get install -y --allow-change-held-packages kubeadm=1.30.4-1.1')
+    expect(other).toMatchObject({ code: 100, stderr: "E: Version '1.30.4-1.1' for 'kubeadm' was not found\n" })
+  })
+
+  it('enforces the one-minor-at-a-time policy with kubeadm\'s own error text (facts §1.5)', async () => {
+    const r = await sshExec(t.node, 'kubeadm upgrade apply v1.30.4 -y')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('error execution phase preflight: the --version argument is invalid due to these fatal errors:\n\n\t- Specified version to upgrade to "v1.30.4" is at least one minor release higher than the kubeadm minor release (30 > 29). Such an upgrade is not supported\n\nPlease fix the misalignments highlighted above and try upgrading again\n')
+  })
+
+  it('upgrades: repo switch, kubeadm package, upgrade apply, kubelet package, restart', async () => {
+    const up = await sshExec(t.node, [
+      "sed -i 's|/v1.29/|/v1.30/|' /etc/apt/sources.list.d/kubernetes.list",
+      'apt-get update >/dev/null',
+      'apt-mark unhold kubeadm >/dev/null && apt-get install -y kubeadm=1.30.4-1.1 >/dev/null && apt-mark hold kubeadm >/dev/null',
+      'kubeadm version -o short',
+      'kubeadm upgrade apply v1.30.4 -y | tail -n 3',
+      'grep image: /etc/kubernetes/manifests/kube-apiserver.yaml',
+      'apt-get install -y --allow-change-held-packages kubelet=1.30.4-1.1 kubectl=1.30.4-1.1 >/dev/null',
+      'dpkg-query -W kubelet', 'kubelet --version',
+    ].join(' && '))
+    expect(up.code).toBe(0)
+    expect(up.stdout).toBe('v1.30.4\n[upgrade/successful] SUCCESS! Your cluster was upgraded to "v1.30.4". Enjoy!\n\n' +
+      "[upgrade/kubelet] Now that your control plane is upgraded, please proceed with upgrading your kubelets if you haven't already done so.\n" +
+      '    image: registry.k8s.io/kube-apiserver:v1.30.4\nkubelet\t1.30.4-1.1\nKubernetes v1.30.4\n')
+    expect(await ev.next('upgrade-applied')).toEqual({ command: 'apply', version: 'v1.30.4' })
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4', runningVersion: 'v1.29.2', serviceActive: true })
+    await sshExec(t.node, 'systemctl daemon-reload && systemctl restart kubelet')
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'kubelet', state: 'started', version: 'v1.30.4' })
+    expect(t.node.getState().runningVersion).toBe('v1.30.4')
+  })
+
+  it('reports certificate expiry like `kubeadm certs check-expiration` (facts §3.3)', async () => {
+    const r = await sshExec(t.node, 'kubeadm certs check-expiration')
+    const lines = r.stdout.split('\n')
+    expect(lines[3]).toMatch(/^CERTIFICATE {16}EXPIRES {18}RESIDUAL TIME {3}CERTIFICATE AUTHORITY {3}EXTERNALLY MANAGED$/)
+    expect(lines.find((l) => l.startsWith('apiserver '))).toMatch(/^apiserver\s+\w{3} \d\d, \d{4} \d\d:\d\d UTC\s+36[45]d\s+ca\s+no$/)
+    expect(lines.find((l) => l.startsWith('etcd-ca '))).toMatch(/^etcd-ca\s+\w{3} \d\d, \d{4} \d\d:\d\d UTC\s+9y\s+no$/)
+    const real = await sshExec(t.node, 'openssl x509 -enddate -noout -in /etc/kubernetes/pki/apiserver.crt')
+    expect(real.stdout).toMatch(/^notAfter=\w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT\n$/)
+  })
+})
