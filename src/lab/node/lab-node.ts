@@ -218,7 +218,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   /** The start a stand-in began completes at `due` (the unit file turns active by itself; this tells the fleet). */
   private whenStarted(unit: string, version: string, due: number): void {
     this.later(() => {
-      const u = readUnit(this.paths.units, unit)
+      // Timers may fire a millisecond before Date.now() reaches `due`; judge the unit as of `due`.
+      const u = readUnit(this.paths.units, unit, Math.max(Date.now(), due))
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
       if (unit === this.unit && this.faults.active('node-not-ready-after-upgrade')) this.notReady = true
       this.emit('service', { service: unit, state: 'started', version })
