@@ -1,0 +1,82 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+
+const started: TestNode[] = []
+afterAll(async () => {
+  for (const t of started) await t.cleanup()
+})
+const node = async (o: Parameters<typeof startNode>[0]) => {
+  const t = await startNode(o)
+  started.push(t)
+  return t
+}
+
+describe('node OS stand-ins', () => {
+  it('ships the os-release of each supported distribution', async () => {
+    const ids: Record<string, string> = { 'ubuntu-22.04': 'ID=ubuntu\nVERSION_ID="22.04"', 'debian-12': 'ID=debian\nVERSION_ID="12"', 'rocky-9': 'ID="rocky"\nVERSION_ID="9.4"', flatcar: 'ID=flatcar\nVERSION_ID=3815.2.5' }
+    for (const [os, want] of Object.entries(ids)) {
+      const t = await node({ os: os as 'debian-12', name: `n-${os.replace('.', '')}` })
+      const r = await sshExec(t.node, '. /etc/os-release; echo "ID=$ID"; grep ^VERSION_ID= /etc/os-release')
+      const [id, ver] = want.split('\n')
+      expect(r.stdout).toBe(`${id!.replace(/"/g, '')}\n${ver}\n`)
+      await t.cleanup()
+      started.pop()
+    }
+  })
+
+  it('formats df like GNU coreutils for -P, -B1, -h and --output, on / and a separate /var', async () => {
+    const t = await node({ disk: { totalBytes: 100 * 2 ** 30, usedBytes: 30 * 2 ** 30, var: { totalBytes: 50 * 2 ** 30, usedBytes: 45 * 2 ** 30 } } })
+    const r = await sshExec(t.node, 'df -P /; df -B1 /var/lib/etcd; df -h; df --output=source,size,used,avail,pcent,target -B1 /var')
+    expect(r.stdout).toBe([
+      'Filesystem     1024-blocks     Used Available Capacity Mounted on',
+      '/dev/sda1        104857600 31457280  68157440      32% /',
+      'Filesystem       1B-blocks        Used  Available Use% Mounted on',
+      '/dev/sdb1      53687091200 48318382080 2684354560  95% /var',
+      'Filesystem     Size Used Avail Use% Mounted on',
+      '/dev/sda1      100G  30G   65G  32% /',
+      '/dev/sdb1       50G  45G  2.5G  95% /var',
+      'Filesystem       1B-blocks        Used      Avail Use% Mounted on',
+      '/dev/sdb1      53687091200 48318382080 2684354560  95% /var',
+      '',
+    ].join('\n'))
+  })
+
+  it('stages an apt upgrade with /run/reboot-required; a reboot applies it and clears the flag', async () => {
+    const t = await node({ os: 'ubuntu-22.04' })
+    const ev = recordEvents(t.node)
+    const up = await sshExec(t.node, 'uname -r; apt-get upgrade -y >/dev/null; cat /var/run/reboot-required /run/reboot-required.pkgs')
+    expect(up.stdout).toBe('5.15.0-105-generic\n*** System restart required ***\nlinux-image-generic\nlibc6\nopenssl\n')
+    await sshExec(t.node, 'systemctl reboot').catch(() => undefined)
+    await ev.next('reboot', (d) => d['phase'] === 'up')
+    const after = await sshExec(t.node, 'uname -r; test -e /var/run/reboot-required || echo no-reboot-required; apt-get upgrade -y | tail -n 1')
+    expect(after.stdout).toBe('5.15.0-119-generic\nno-reboot-required\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n')
+  })
+
+  it('reports a pending reboot through needs-restarting -r on rocky (facts §6.4) and has no apt-get', async () => {
+    const t = await node({ os: 'rocky-9' })
+    const ev = recordEvents(t.node)
+    const r = await sshExec(t.node, 'needs-restarting -r; echo rc=$?; dnf upgrade -y >/dev/null; dnf needs-restarting -r; echo rc=$?; apt-get update')
+    expect(r.stdout).toBe('No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\nrc=0\n' +
+      'Core libraries or services have been updated since boot-up:\n  * kernel\n  * glibc\n  * openssl-libs\n\nReboot is required to fully utilize these updates.\nMore information: https://access.redhat.com/solutions/27943\nrc=1\n')
+    expect(r).toMatchObject({ code: 127, stderr: 'bash: line 1: apt-get: command not found\n' })
+    await sshExec(t.node, 'shutdown -r now').catch(() => undefined)
+    await ev.next('reboot', (d) => d['phase'] === 'up')
+    expect((await sshExec(t.node, 'needs-restarting -r; echo rc=$?')).stdout).toMatch(/Reboot should not be necessary\.\nrc=0\n$/)
+  })
+
+  it('updates Flatcar through update_engine_client and a reboot (facts §6.3)', async () => {
+    const t = await node({ os: 'flatcar' })
+    const ev = recordEvents(t.node)
+    const r = await sshExec(t.node, 'update_engine_client -status; update_engine_client -check_for_update 2>/dev/null; update_engine_client -status | grep -E "CURRENT_OP|NEW_VERSION"; test -e /run/reboot-required && echo flagged')
+    expect(r.stdout).toMatch(/^LAST_CHECKED_TIME=0\nPROGRESS=0\.000000\nCURRENT_OP=UPDATE_STATUS_IDLE\nNEW_VERSION=0\.0\.0\nNEW_SIZE=0\nCURRENT_OP=UPDATE_STATUS_UPDATED_NEED_REBOOT\nNEW_VERSION=3975\.2\.0\nflagged\n$/)
+    await sshExec(t.node, 'reboot').catch(() => undefined)
+    await ev.next('reboot', (d) => d['phase'] === 'up')
+    expect((await sshExec(t.node, 'grep ^VERSION_ID= /etc/os-release; update_engine_client -status | grep CURRENT_OP')).stdout).toBe('VERSION_ID=3975.2.0\nCURRENT_OP=UPDATE_STATUS_IDLE\n')
+  })
+
+  it('shows the iptables backend in -V and KUBE-IPTABLES-HINT only in that backend (facts §4.3)', async () => {
+    const t = await node({ iptablesBackend: 'nf_tables' })
+    const r = await sshExec(t.node, "iptables -V; iptables-nft-save -t mangle | grep '^:KUBE-IPTABLES-HINT'; iptables-legacy-save | wc -l; iptables-save | grep -c 'default/kubernetes:https cluster IP'")
+    expect(r.stdout).toBe('iptables v1.8.7 (nf_tables)\n:KUBE-IPTABLES-HINT - [0:0]\n0\n1\n')
+  })
+})
