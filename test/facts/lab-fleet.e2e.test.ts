@@ -1,0 +1,105 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { main } from '../../src/cli/main.js'
+import { gatherFleetFacts } from '../../src/facts/gather.js'
+import { skewMarkers } from '../../src/facts/render.js'
+import type { FleetFacts } from '../../src/facts/types.js'
+import { Lab } from '../../src/lab/lab.js'
+import { probeIsolation } from '../../src/lab/node/index.js'
+import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
+import { loadPlan } from '../../src/plan/load.js'
+import { SshPool } from '../../src/transport/ssh/pool.js'
+
+/** The whole read path against the lab: real kubectl (pinned 1.32) to lab API servers, SSH to lab nodes. */
+const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
+const runnable = existsSync(KUBECTL) && (await probeIsolation().then(() => true, () => false))
+
+const NET = '127.0.77'
+const topology: TopologyInput = {
+  apiVersion: 'kupgrade.dev/v1alpha1',
+  kind: 'LabTopology',
+  metadata: { name: 'facts-e2e' },
+  spec: {
+    mirror: ['v1.29.6', 'v1.30.4'],
+    timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '100ms' },
+    clusters: (['k3s', 'k0s', 'kubeadm'] as const).map((distribution, ci) => ({
+      name: `e2e-${distribution}`,
+      distribution,
+      version: 'v1.29.6',
+      apiAddress: `${NET}.${ci + 1}`,
+      nodes: [
+        { name: `${distribution}-cp-1`, role: 'control-plane' as const, address: `${NET}.${100 + ci * 10}`, sshPort: 2222 },
+        { name: `${distribution}-w-1`, role: 'worker' as const, address: `${NET}.${101 + ci * 10}`, sshPort: 2222 },
+      ],
+      workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },
+    })),
+  },
+}
+
+describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
+  let dir: string
+  let lab: Lab
+  let facts: FleetFacts
+  const env = () => ({ PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL })
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kupgrade-facts-e2e-'))
+    lab = new Lab({ topology: normalizeTopology(topology), dir })
+    await lab.start()
+    const pool = new SshPool({ sshConfigFile: null, env: {}, home: dir })
+    try {
+      facts = await gatherFleetFacts(loadPlan(join(dir, 'plan.yaml')), { transport: pool, env: env(), stateDir: join(dir, '.kupgrade') })
+    } finally {
+      await pool.close()
+    }
+  }, 120_000)
+  afterAll(async () => {
+    await lab?.stop()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cluster = (d: string) => facts.clusters.find((c) => c.name === `e2e-${d}`)!
+
+  it('reads every node and API server without errors', () => {
+    for (const c of facts.clusters) {
+      expect(c.error, c.name).toBeUndefined()
+      for (const n of c.nodes) expect(n.error, `${c.name}/${n.name}`).toBeUndefined()
+    }
+  })
+
+  it('reports each distribution’s version strings (facts §2)', () => {
+    expect(cluster('k3s').apiserverVersions[0]).toEqual({ version: 'v1.29.6+k3s1', source: '/version' })
+    expect(cluster('k3s').nodes.map((n) => [n.kubeletVersion, n.installedVersion, n.kubeProxyVersion])).toEqual([
+      ['v1.29.6+k3s1', 'v1.29.6+k3s1', 'v1.29.6+k3s1'],
+      ['v1.29.6+k3s1', 'v1.29.6+k3s1', 'v1.29.6+k3s1'],
+    ])
+    expect(cluster('k0s').nodes.map((n) => n.installedVersion)).toEqual(['v1.29.6+k0s.0', 'v1.29.6+k0s.0'])
+    expect(cluster('kubeadm').nodes.map((n) => n.installedVersion)).toEqual(['v1.29.6', 'v1.29.6'])
+    for (const d of ['k0s', 'kubeadm']) {
+      for (const n of cluster(d).nodes) expect([n.kubeProxySource, n.kubeProxyVersion], n.name).toEqual(['daemonset-pod', 'v1.29.6'])
+    }
+  })
+
+  it('sees Ready, roles and host facts, and no skew', () => {
+    for (const c of facts.clusters) {
+      for (const n of c.nodes) {
+        expect(n.ready, n.name).toBe(true)
+        expect(n.cordoned, n.name).toBe(false)
+        expect(n.os?.id, n.name).toBeTruthy()
+        expect(n.disk.length, n.name).toBe(2)
+      }
+    }
+    expect(skewMarkers(facts)).toEqual([])
+  })
+
+  it('kupgrade inventory prints the fleet and exits 0', async () => {
+    let out = ''
+    const sink = new Writable({ write(c, _e, cb) { out += String(c); cb() } })
+    const code = await main(['node', 'kupgrade', 'inventory', join(dir, 'plan.yaml')], { stdout: sink, stderr: sink, env: env(), cwd: dir })
+    expect(out).toMatch(/k3s-cp-1\s+Ready\s+control-plane/)
+    expect(code).toBe(0)
+  })
+})
