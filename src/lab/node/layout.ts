@@ -80,7 +80,7 @@ function writeExec(file: string, text: string): void {
 export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { paths: NodePaths; firstStart: boolean } {
   const p = pathsOf(o.rootDir)
   const firstStart = !existsSync(join(p.lab, 'initialized'))
-  for (const d of [...WRITABLE_PATHS, ...OVERLAID_PATHS, 'bin', 'lab/faults', 'lab/units', 'lab/journal', 'lab/state', 'lab/mirror', 'run/lab'])
+  for (const d of [...WRITABLE_PATHS, ...OVERLAID_PATHS, 'var/lib/rancher', 'var/lib/k0s', 'var/lib/kubelet', 'var/lib/etcd', 'bin', 'lab/faults', 'lab/units', 'lab/journal', 'lab/state', 'lab/mirror', 'run/lab'])
     mkdirSync(join(p.root, d), { recursive: true })
   const src = standinsDir()
   // Tools: refreshed on every start so a lab upgrade of the stand-ins reaches existing node roots.

@@ -50,10 +50,11 @@ export const WRITABLE_PATHS = [
   'etc/apt',
   'etc/yum.repos.d',
   'etc/flatcar',
-  'var/lib/rancher',
-  'var/lib/k0s',
-  'var/lib/kubelet',
-  'var/lib/etcd',
+  'etc/k0s',
+  'etc/cni',
+  // All of /var/lib is the node's own (backups such as /var/lib/etcd-backup must be writable); nothing the lab's
+  // shell tools need lives there, unlike /etc (passwd, ssl, alternatives), which stays an overlay.
+  'var/lib',
   'var/log',
   'run',
   'usr/local/bin',
@@ -63,7 +64,7 @@ export const WRITABLE_PATHS = [
 
 /** Host directories shown read-only with the node's files layered on top, so that mount points such as
  *  /etc/kubernetes exist even where the host has none, without creating anything on the host. */
-export const OVERLAID_PATHS = ['etc', 'var/lib', 'usr/bin']
+export const OVERLAID_PATHS = ['etc', 'usr/bin']
 
 /**
  * The fstab one `mount --fstab FILE -a` applies in each exec's namespace (one process for all mounts). `files` are
