@@ -94,14 +94,22 @@ describe.skipIf(!present)('OpenSSH interop (real sshd on loopback)', () => {
     expect(r.stdout.split('\0').slice(0, -1)).toEqual(HOSTILE)
   })
 
-  it('survives many simultaneous handshakes', async () => {
-    const p = pool({ concurrency: 30 })
-    const targets = Array.from({ length: 30 }, (_, i) => target({ node: `n${i}`, user: 'root' }))
-    // Distinct nodes with the same address would share a connection; distinct users/ports are not available, so
-    // open separate pools to force 30 handshakes at once.
-    const results = await Promise.all(targets.map((t) => pool({ concurrency: 1 }).read(t, ['echo', t.node])))
-    expect(results.map((r) => r.stdout.trim())).toEqual(targets.map((t) => t.node))
-    void p
+  it('survives sshd MaxStartups dropping simultaneous handshakes, by retrying connects with backoff', async () => {
+    // A second sshd that drops every unauthenticated connection beyond 2 (MaxStartups start:rate:full = 2:100:2),
+    // far stricter than the default 10:30:100, hit by 24 handshakes at once (separate pools: 24 "nodes").
+    const strict = await startSshd({ maxStartups: '2:100:2' })
+    try {
+      writeFileSync(join(strict.dir, 'known_hosts'), `[127.0.0.1]:${strict.port} ${strict.hostKeyLine.split(' ').slice(0, 2).join(' ')}\n`)
+      const debug: string[] = []
+      const t = (i: number): NodeTarget => ({ node: `n${i}`, host: '127.0.0.1', port: strict.port, user: 'root', identityFiles: [strict.keyFile], knownHosts: join(strict.dir, 'known_hosts') })
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) =>
+        pool({ concurrency: 1, connectAttempts: 10, backoffBaseMs: 50, backoffCapMs: 1000, debug: (m) => debug.push(m) }).read(t(i), ['echo', `n${i}`])))
+      expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => `n${i}`))
+      // The limit really bit: some connects failed and were retried.
+      expect(debug.some((m) => /connect failed .* retrying/.test(m))).toBe(true)
+    } finally {
+      await strict.stop()
+    }
   })
 
   describe.skipIf(!existsSync('/usr/bin/sudo'))('sudo', () => {

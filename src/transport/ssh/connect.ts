@@ -81,10 +81,11 @@ export async function connect(o: ConnectOptions): Promise<Client> {
     client.once('ready', () => {
       if (settled) return
       settled = true
-      client.removeListener('error', fail)
       resolve(client)
     })
-    client.once('error', fail)
+    // Kept for the connection's life (a no-op once settled): ssh2 can emit several errors for one failure, and an
+    // 'error' without a listener would crash the process.
+    client.on('error', fail)
     client.once('close', () => fail(new Error(`connection to ${target.host}:${target.port} closed during handshake`)))
     client.connect({
       host: target.host,

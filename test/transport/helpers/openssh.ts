@@ -42,7 +42,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
  * Debian's OpenSSH sshd on loopback with a private config, started as lab-findings describe: in its own mount
  * namespace with a tmpfs /run (sshd insists on /run/sshd), no PAM, StrictModes off for temp dirs, MaxStartups raised.
  */
-export async function startSshd(): Promise<RealSshd> {
+export async function startSshd(o: { maxStartups?: string } = {}): Promise<RealSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'kupgrade-sshd-'))
   const keyFile = join(dir, 'id_ed25519')
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_ed25519')])
@@ -63,7 +63,7 @@ export async function startSshd(): Promise<RealSshd> {
     'KbdInteractiveAuthentication no',
     'PermitRootLogin prohibit-password',
     'StrictModes no',
-    'MaxStartups 100:30:200',
+    `MaxStartups ${o.maxStartups ?? '100:30:200'}`,
     'MaxSessions 10',
     'AcceptEnv LAB_*',
     'Subsystem sftp internal-sftp',
