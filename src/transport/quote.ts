@@ -5,8 +5,11 @@
  * `;`, `$()`, backticks, globs, newlines or a leading dash reaches the remote program as one literal argument.
  */
 
-/** Characters that never need quoting; keeping such words bare makes logged commands readable. */
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
+/**
+ * Words that never need quoting; keeping them bare makes logged commands readable. A leading `=` is excluded
+ * because zsh (a possible login shell on a node) expands `=word` to the path of the command `word`.
+ */
+const SAFE = /^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$/
 
 export function shellQuote(arg: string): string {
   if (arg === '') return "''"

@@ -24,6 +24,8 @@ describe('transport/quote', () => {
     expect(shellQuote('v1.30.4+k3s1')).toBe('v1.30.4+k3s1')
     expect(shellQuote('a b')).toBe("'a b'")
     expect(shellQuote("it's")).toBe(`'it'\\''s'`)
+    expect(shellQuote('--from=v1')).toBe('--from=v1')
+    expect(shellQuote('=ls')).toBe(`'=ls'`)
   })
 
   it('refuses an empty argv rather than sending an empty command', () => {

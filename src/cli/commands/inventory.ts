@@ -1,10 +1,10 @@
+import { join } from 'node:path'
 import { Option } from 'commander'
 import { ExitCode, UsageError } from '../../errors.js'
 import { gatherFleetFacts } from '../../facts/gather.js'
 import { problems, renderInventory, skewMarkers } from '../../facts/render.js'
 import { loadPlan } from '../../plan/load.js'
 import { SshPool } from '../../transport/ssh/pool.js'
-import { join } from 'node:path'
 import type { RegisterCommand } from './index.js'
 
 interface InventoryOptions {
