@@ -23,6 +23,7 @@ if (!present && required) {
 /** A login with a deliberately narrow sudo right: `id` only, so anything else hits "a password is required". */
 const SUDO_USER = 'kupgrade-it'
 const SUDOERS = `/etc/sudoers.d/${SUDO_USER}`
+let createdUser = false
 
 describe.skipIf(!present)('OpenSSH interop (real sshd on loopback)', () => {
   let sshd: RealSshd
@@ -43,6 +44,8 @@ describe.skipIf(!present)('OpenSSH interop (real sshd on loopback)', () => {
     for (const p of pools) await p.close()
     rmSync(SUDOERS, { force: true })
     await sshd?.stop()
+    // Only after every session of the user is gone (pools closed, sshd stopped) can the account be removed.
+    if (createdUser) execFileSync('userdel', [SUDO_USER])
   })
 
   it('refuses the unknown host, records it with acceptNew in a line OpenSSH ssh accepts', async () => {
@@ -118,6 +121,7 @@ describe.skipIf(!present)('OpenSSH interop (real sshd on loopback)', () => {
         execFileSync('id', [SUDO_USER], { stdio: 'ignore' })
       } catch {
         execFileSync('useradd', ['-M', '-s', '/bin/sh', SUDO_USER])
+        createdUser = true
       }
       // sshd refuses accounts whose password field starts with "!" (locked); "*" is "no password, not locked".
       execFileSync('usermod', ['-p', '*', SUDO_USER])
