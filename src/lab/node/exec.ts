@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { unshareArgs, type Isolation } from './namespace.js'
+import { NS_ROOT, unshareArgs, type Isolation } from './namespace.js'
 import type { NodePaths } from './paths.js'
 
 /** Who runs the command: root, or a configured login (sudo rights decide what the `sudo` stand-in allows). */
@@ -14,16 +14,16 @@ export interface ExecUser {
  * command's process tree, exit code and signals are bash's own.
  */
 const ENTER = [
-  'mount --fstab "$LAB_DIR/fstab" -a || { echo "kupgrade lab: cannot mount the node root in a private namespace" >&2; exit 125; }',
+  'mount --fstab "$2" -a || { echo "kupgrade lab: cannot mount the node root in a private namespace" >&2; exit 125; }',
   'cd "$HOME" 2>/dev/null || cd /',
   'exec -a bash /bin/bash -c "$1"',
 ].join('\n')
 
-export function execEnv(paths: NodePaths, user: ExecUser, clientEnv: Record<string, string>): Record<string, string> {
+export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Record<string, string> {
   const root = user.name === 'root'
   return {
     ...clientEnv,
-    PATH: `${paths.bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    PATH: `${NS_ROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: root ? '/root' : `/home/${user.name}`,
     USER: user.name,
     LOGNAME: user.name,
@@ -31,7 +31,7 @@ export function execEnv(paths: NodePaths, user: ExecUser, clientEnv: Record<stri
     // Measured: without SHLVL in the environment each exec took ~100 ms longer (bash + unshare teardown); with it ~6 ms.
     SHLVL: '1',
     LANG: clientEnv['LANG'] ?? 'C.UTF-8',
-    LAB_DIR: paths.lab,
+    LAB_DIR: `${NS_ROOT}/lab`,
     LAB_USER: user.name,
     // The lab runs everything as the host's root; the stand-ins enforce the login's privileges from these.
     LAB_EUID: root ? '0' : '1000',
@@ -41,7 +41,7 @@ export function execEnv(paths: NodePaths, user: ExecUser, clientEnv: Record<stri
 
 /** Spawns one command in a fresh private mount namespace, in its own process group (so signals reach the tree). */
 export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>): ChildProcess {
-  return spawn('unshare', [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command], {
+  return spawn('unshare', [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab], {
     cwd: paths.root,
     env,
     detached: true,

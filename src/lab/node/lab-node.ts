@@ -165,7 +165,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private runSession(req: SessionRequest): void {
     const started = Date.now()
     const command = req.command ?? 'exec /bin/bash'
-    const child = spawnInNode(this.paths, this.isolation!, command, execEnv(this.paths, req.user, req.env))
+    const child = spawnInNode(this.paths, this.isolation!, command, execEnv(req.user, req.env))
     const entry = { child, connectionId: req.connectionId }
     this.running.add(entry)
     if (this.dropNext) {

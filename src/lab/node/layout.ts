@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { fstabFor, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
+import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
@@ -38,7 +38,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
   const memberId = idOf(`${o.cluster}/${o.name}`)
   const os = familyOf(o.os)
   const vars: Record<string, string | number> = {
-    LAB_ROOT: p.root, LAB_BIN: p.bin, LAB_NODE: o.name, LAB_CLUSTER: o.cluster, LAB_ROLE: o.role, LAB_DIST: dist,
+    LAB_ROOT: NS_ROOT, LAB_BIN: `${NS_ROOT}/bin`, LAB_NODE: o.name, LAB_CLUSTER: o.cluster, LAB_ROLE: o.role, LAB_DIST: dist,
     LAB_OS: o.os, LAB_OS_FAMILY: os, LAB_ADDRESS: o.address, LAB_PORT: o.port ?? 2222,
     LAB_IPT_BACKEND: o.iptablesBackend,
     LAB_IPT_VERSION: o.os === 'ubuntu-22.04' ? '1.8.7' : o.os === 'rocky-9' ? '1.8.10' : '1.8.9',

@@ -42,6 +42,9 @@ export function probeIsolation(): Promise<Isolation> {
   return probed
 }
 
+/** Where the node root itself appears inside its namespace (a directory every Debian-like host has). */
+export const NS_ROOT = '/mnt'
+
 /** Paths of the node root that are mounted writable over the host's, relative to both roots. */
 export const WRITABLE_PATHS = [
   'etc/kubernetes',
@@ -74,11 +77,11 @@ export const OVERLAID_PATHS = ['etc', 'usr/bin']
  */
 export function fstabFor(root: string, files: string[] = []): string {
   if (/[\s,:\\]/.test(root)) throw new LabIsolationError(`lab node root must not contain spaces, commas, colons or backslashes (overlay and fstab syntax): ${root}`)
-  // The stand-ins reach lab/ at its real path inside the namespace, so no mount may cover the node root itself.
-  const covering = [...OVERLAID_PATHS, ...WRITABLE_PATHS].find((p) => root === `/${p}` || root.startsWith(`/${p}/`))
-  if (covering) throw new LabIsolationError(`lab node root ${root} is under /${covering}, which every node mounts over; put lab roots elsewhere (e.g. under /tmp)`)
-  const lines = OVERLAID_PATHS.map((p) => `lab-overlay /${p} overlay ro,lowerdir=${root}/${p}:/${p} 0 0`)
-  for (const p of WRITABLE_PATHS) lines.push(`${root}/${p} /${p} none bind 0 0`)
-  for (const f of files) lines.push(`${root}/${f} /${f} none bind 0 0`)
+  // First the whole node root goes to NS_ROOT: the later mounts take their sources from there, so a node root that
+  // lives under a path they cover (/root/…, /home/…) stays reachable, and the stand-ins find lab/ at NS_ROOT/lab.
+  const lines = [`${root} ${NS_ROOT} none bind 0 0`]
+  for (const p of OVERLAID_PATHS) lines.push(`lab-overlay /${p} overlay ro,lowerdir=${NS_ROOT}/${p}:/${p} 0 0`)
+  for (const p of WRITABLE_PATHS) lines.push(`${NS_ROOT}/${p} /${p} none bind 0 0`)
+  for (const f of files) lines.push(`${NS_ROOT}/${f} /${f} none bind 0 0`)
   return lines.join('\n') + '\n'
 }

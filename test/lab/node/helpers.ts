@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
-import { LabNode } from '../../../src/lab/node/index.js'
+import { LabNode, generateEd25519KeyPair } from '../../../src/lab/node/index.js'
 import type { LabNodeOptions } from '../../../src/lab/node/index.js'
 
-const { Client, utils } = ssh2
+const { Client } = ssh2
 
 /** One client key pair for a whole test file. */
-export const clientKey = utils.generateKeyPairSync('ed25519')
+export const clientKey = generateEd25519KeyPair()
 
 let nextAddress = 1 + Math.floor(Math.random() * 200)
 /** A fresh loopback address per node so test files running in parallel never collide on 127.0.x.y:2222. */

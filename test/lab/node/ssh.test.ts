@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process'
-import { writeFileSync, chmodSync, readFileSync } from 'node:fs'
+import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import ssh2 from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LabNode } from '../../../src/lab/node/index.js'
-import { clientKey, sshExec, startNode, type TestNode } from './helpers.js'
+import { LabNode, generateEd25519KeyPair } from '../../../src/lab/node/index.js'
+import { clientKey, freshAddress, sshExec, startNode, type TestNode } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -55,7 +56,7 @@ describe('lab node sshd', () => {
   })
 
   it('refuses a key that is not authorized, and unknown users', async () => {
-    const other = ssh2.utils.generateKeyPairSync('ed25519')
+    const other = generateEd25519KeyPair()
     await expect(sshExec(t.node, 'true', { privateKey: other.private })).rejects.toThrow(/authentication methods failed/)
     await expect(sshExec(t.node, 'true', { user: 'mallory' })).rejects.toThrow(/authentication methods failed/)
   })
@@ -66,6 +67,22 @@ describe('lab node sshd', () => {
     expect(ops.stderr).toContain('Failed to stop k3s.service: Interactive authentication required.')
     const guest = await sshExec(t.node, 'sudo -n systemctl restart k3s', { user: 'guest' })
     expect(guest).toMatchObject({ code: 1, stderr: 'sudo: a password is required\n' })
+  })
+
+  it('works with a node root under a path every node mounts over (a lab dir in $HOME)', async () => {
+    const home = mkdtempSync(join(homedir(), '.kupgrade-labnode-test-'))
+    try {
+      const n = new LabNode({ ...t.node.options, address: freshAddress(), rootDir: join(home, 'root'), hostKey: undefined })
+      await n.start()
+      try {
+        const r = await sshExec(n, 'k3s --version | head -n1; ls /root | head -n1; echo $LAB_DIR')
+        expect(r.stdout).toBe('k3s version v1.29.2+k3s1 (e7cfc235)\n/mnt/lab\n')
+      } finally {
+        await n.stop()
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
   })
 
   it('keeps its host key across restarts of the same node root', async () => {
@@ -97,7 +114,7 @@ describe('lab node sshd', () => {
     const failing = await ssh([], 'exit 3').catch((e: { code: number }) => e)
     expect(failing).toMatchObject({ code: 3 })
     // A known_hosts entry for another key must make OpenSSH refuse the host.
-    writeFileSync(known, `[${t.node.options.address}]:2222 ${ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ')}\n`)
+    writeFileSync(known, `[${t.node.options.address}]:2222 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`)
     const refused = await ssh([], 'true').catch((e: { code: number; stderr: string }) => e)
     expect(refused).toMatchObject({ code: 255 })
     expect((refused as { stderr: string }).stderr).toMatch(/HOST IDENTIFICATION HAS CHANGED|Host key verification failed/)
