@@ -412,11 +412,16 @@ export class ClusterModel extends EventEmitter {
         p.resourceVersion = this.nextRv()
       }
     }
-    // kube-proxy DaemonSet pods follow the DaemonSet's image: recreate those whose image is stale (rolling update).
-    if (this.distribution !== 'k3s') {
-      const image = this.kubeProxyImage()
-      for (const p of this.pods.values()) if (p.kind === 'kube-proxy' && p.image !== image && !p.deletionTimestamp) this.removePod(p)
-    }
+    this.rollKubeProxy()
+  }
+
+  /** kube-proxy DaemonSet pods follow the DaemonSet's image: replace those whose image is stale (a rolling update).
+   *  A snapshot first: replacing a pod adds new ones to the map being walked. */
+  private rollKubeProxy(): void {
+    if (this.distribution === 'k3s') return
+    const image = this.kubeProxyImage()
+    const stale = [...this.pods.values()].filter((p) => p.kind === 'kube-proxy' && p.image !== image && !p.deletionTimestamp)
+    for (const p of stale) this.removePod(p)
   }
 
   private setReady(n: NodeState, r: { status: NodeState['ready']['status']; reason: string; message: string }): void {
@@ -486,7 +491,7 @@ export class ClusterModel extends EventEmitter {
         }
         return
       case 'kube-proxy-skew':
-        for (const p of this.pods.values()) if (p.kind === 'kube-proxy' && !p.deletionTimestamp) this.removePod(p)
+        this.rollKubeProxy()
         return
       default:
         return // the others are read at request time (render, logs, readyz, TLS, latency)

@@ -1,0 +1,211 @@
+import { connect } from 'node:tls'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FaultName, FaultSpec } from '../../src/lab/faults.js'
+import { eventually, smallTopology, startLab, type TestLab } from './helpers.js'
+
+/** Every cluster-side fault is observable through its signal, and the signal is absent without the fault. */
+type Obj = Record<string, any>
+
+describe('cluster-side faults', () => {
+  let t: TestLab
+  const model = () => [...t.lab.clusters.values()][0]!.model
+  const get = async (path: string): Promise<Obj> => {
+    const r = await t.https(path)
+    expect(r.status, `${path}: ${r.body}`).toBe(200)
+    return JSON.parse(r.body) as Obj
+  }
+  const spec = (fault: FaultName, node?: string): FaultSpec => ({ fault, cluster: 'lab', ...(node ? { node } : {}) })
+  /** Runs `observe` without the fault, then with it, then after clearing it. */
+  async function compare<T>(fault: FaultSpec, observe: () => Promise<T>): Promise<{ before: T; during: T; after: T }> {
+    const before = await observe()
+    t.lab.setFault(fault, true)
+    let during: T
+    try {
+      during = await observe()
+    } finally {
+      t.lab.setFault(fault, false)
+    }
+    return { before, during, after: await observe() }
+  }
+
+  beforeAll(async () => {
+    t = await startLab(smallTopology('127.0.31', { replicas: 2 }))
+  })
+  afterAll(async () => t?.stop())
+
+  it('kube-proxy-sync-failure: kube-proxy pod logs carry "Failed to execute iptables-restore" and "Sync failed"', async () => {
+    const pods = (await get('/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-proxy')).items as Obj[]
+    const onW1 = pods.find((p) => p.spec.nodeName === 'w-1')!.metadata.name as string
+    const onW2 = pods.find((p) => p.spec.nodeName === 'w-2')!.metadata.name as string
+    const logs = async () => Promise.all([onW1, onW2].map(async (n) => (await t.https(`/api/v1/namespaces/kube-system/pods/${n}/log`)).body))
+    const r = await compare(spec('kube-proxy-sync-failure', 'w-1'), logs)
+    expect(r.before[0]).not.toMatch(/Failed to execute iptables-restore|Sync failed/)
+    expect(r.during[0]).toContain('"Failed to execute iptables-restore"')
+    expect(r.during[0]).toContain('"Sync failed"')
+    expect(r.during[1]).not.toContain('Sync failed') // only the faulty node's kube-proxy
+    expect(r.after[0]).not.toContain('Sync failed')
+  })
+
+  it('kube-proxy-skew: the kube-proxy DaemonSet and its pods run one minor behind the kubelets', async () => {
+    const image = async () => (await get('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy')).spec.template.spec.containers[0].image as string
+    const r = await compare(spec('kube-proxy-skew'), image)
+    expect(r.before).toBe('registry.k8s.io/kube-proxy:v1.29.6')
+    expect(r.during).toBe('registry.k8s.io/kube-proxy:v1.28.0')
+    expect(r.after).toBe('registry.k8s.io/kube-proxy:v1.29.6')
+  })
+
+  it('api-vip-unreachable: a probe pod fails and logs that the Service IP and VIP time out', async () => {
+    let n = 0
+    const probe = async () => {
+      const name = `probe-${++n}`
+      const created = await t.https('/api/v1/namespaces/default/pods', { method: 'POST', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { restartPolicy: 'Never', containers: [{ name: 'probe', image: 'curlimages/curl' }] } } })
+      expect(created.status).toBe(201)
+      const phase = await eventually(async () => {
+        const p = await get(`/api/v1/namespaces/default/pods/${name}`)
+        return ['Succeeded', 'Failed'].includes(p.status.phase) ? (p.status.phase as string) : undefined
+      }, 10_000, 'the probe pod to complete')
+      return { phase, log: (await t.https(`/api/v1/namespaces/default/pods/${name}/log`)).body }
+    }
+    const r = await compare(spec('api-vip-unreachable'), probe)
+    expect(r.before.phase).toBe('Succeeded')
+    expect(r.before.log).toContain('OK https://10.96.0.1:443/readyz')
+    expect(r.during.phase).toBe('Failed')
+    expect(r.during.log).toContain('FAIL https://10.96.0.1:443/readyz')
+    expect(r.during.log).toContain('FAIL https://127.0.31.1:6443/readyz')
+    expect(r.after.phase).toBe('Succeeded')
+  })
+
+  it('coredns-crashloop: CoreDNS pods are CrashLoopBackOff and not ready; their logs show the API timeout', async () => {
+    const coredns = async () => {
+      const p = ((await get('/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns')).items as Obj[])[0]!
+      const log = (await t.https(`/api/v1/namespaces/kube-system/pods/${p.metadata.name}/log`)).body
+      return { waiting: p.status.containerStatuses[0].state.waiting?.reason as string | undefined, ready: p.status.containerStatuses[0].ready as boolean, restarts: p.status.containerStatuses[0].restartCount as number, log }
+    }
+    const r = await compare(spec('coredns-crashloop'), coredns)
+    expect(r.before).toMatchObject({ waiting: undefined, ready: true, restarts: 0 })
+    expect(r.during).toMatchObject({ waiting: 'CrashLoopBackOff', ready: false })
+    expect(r.during.restarts).toBeGreaterThan(0)
+    expect(r.during.log).toContain('dial tcp 10.96.0.1:443: i/o timeout')
+    expect(r.after).toMatchObject({ waiting: undefined, ready: true })
+  })
+
+  it('cert-expired and cert-expiring: the serving certificate changes on the running server', async () => {
+    const cert = () => new Promise<{ validTo: Date; authorizationError?: string }>((resolve, reject) => {
+      const s = connect({ host: '127.0.31.1', port: 6443, ca: t.lab.ca.certPem, servername: undefined, rejectUnauthorized: false }, () => {
+        const c = s.getPeerCertificate()
+        resolve({ validTo: new Date(c.valid_to), authorizationError: s.authorizationError ? String(s.authorizationError) : undefined })
+        s.end()
+      })
+      s.on('error', reject)
+    })
+    const day = 86400_000
+    const expired = await compare(spec('cert-expired'), cert)
+    expect(expired.before.authorizationError).toBeUndefined()
+    expect(expired.before.validTo.getTime()).toBeGreaterThan(Date.now() + 300 * day)
+    expect(expired.during.authorizationError).toBe('CERT_HAS_EXPIRED')
+    expect(expired.after.authorizationError).toBeUndefined()
+    const expiring = await compare(spec('cert-expiring'), cert)
+    expect(expiring.during.authorizationError).toBeUndefined()
+    expect(expiring.during.validTo.getTime()).toBeLessThan(Date.now() + 30 * day)
+    expect(expiring.during.validTo.getTime()).toBeGreaterThan(Date.now())
+    // Real kubectl refuses the expired certificate as it would on a real cluster.
+    t.lab.setFault(spec('cert-expired'), true)
+    try {
+      const r = await t.kubectl(['get', 'nodes'], { reject: false })
+      expect(r.exitCode).toBe(1)
+      expect(r.stderr).toContain('certificate has expired')
+    } finally {
+      t.lab.setFault(spec('cert-expired'), false)
+    }
+  })
+
+  it('disk-full: the node reports DiskPressure and gets the disk-pressure taint', async () => {
+    const node = async () => {
+      const n = await get('/api/v1/nodes/w-2')
+      return { pressure: (n.status.conditions as Obj[]).find((c) => c.type === 'DiskPressure')!.status as string, taints: ((n.spec.taints ?? []) as Obj[]).map((x) => x.key as string) }
+    }
+    const r = await compare(spec('disk-full', 'w-2'), node)
+    expect(r.before.pressure).toBe('False')
+    expect(r.during.pressure).toBe('True')
+    expect(r.during.taints).toContain('node.kubernetes.io/disk-pressure')
+    expect(r.after.pressure).toBe('False')
+  })
+
+  it('node-not-ready-after-upgrade: after a service start the node stays NotReady; without it it becomes Ready', async () => {
+    const ready = async () => ((await get('/api/v1/nodes/w-1')).status.conditions as Obj[]).find((c) => c.type === 'Ready')!
+    model().serviceStarted('w-1', 'v1.30.4')
+    await eventually(async () => (await ready()).status === 'True' || undefined, 10_000, 'w-1 Ready after a normal restart')
+    expect((await get('/api/v1/nodes/w-1')).status.nodeInfo.kubeletVersion).toBe('v1.30.4')
+    t.lab.setFault(spec('node-not-ready-after-upgrade', 'w-1'), true)
+    model().serviceStarted('w-1', 'v1.30.4')
+    // A negative signal: it is still NotReady after four times the lab's Ready delay (200ms) has passed.
+    await new Promise((r) => setTimeout(r, 800))
+    expect(await ready()).toMatchObject({ status: 'False', reason: 'KubeletNotReady' })
+    t.lab.setFault(spec('node-not-ready-after-upgrade', 'w-1'), false)
+    await eventually(async () => (await ready()).status === 'True' || undefined, 10_000, 'w-1 Ready after the fault is cleared')
+  })
+
+  it('etcd-unhealthy: /readyz and /livez fail with [-]etcd failed', async () => {
+    const r = await compare(spec('etcd-unhealthy'), async () => t.https('/readyz?verbose'))
+    const live = await compare(spec('etcd-unhealthy'), async () => (await t.https('/livez')).status)
+    expect(live).toEqual({ before: 200, during: 500, after: 200 })
+    expect(r.before.status).toBe(200)
+    expect(r.during.status).toBe(500)
+    expect(r.during.body).toContain('[-]etcd failed: reason withheld')
+    expect(r.during.body.trim().split('\n').at(-1)).toBe('readyz check failed')
+    expect(r.after.status).toBe(200)
+  })
+
+  it('pdb-blocks-drain: the PDB allows no disruption and eviction answers 429', async () => {
+    const observe = async () => {
+      const pdbs = (await get('/apis/policy/v1/poddisruptionbudgets')).items as Obj[]
+      const pod = [...model().pods.values()].find((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp)!
+      const evict = await t.https(`/api/v1/namespaces/default/pods/${pod.name}/eviction`, { method: 'POST', body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: 'default' } } })
+      return { allowed: pdbs.map((b) => b.status.disruptionsAllowed as number), code: evict.status, body: evict.body }
+    }
+    t.lab.setFault(spec('pdb-blocks-drain'), true)
+    try {
+      const during = await observe()
+      expect(during.allowed).toContain(0)
+      expect(during.code).toBe(429)
+      expect(during.body).toContain("Cannot evict pod as it would violate the pod's disruption budget.")
+    } finally {
+      t.lab.setFault(spec('pdb-blocks-drain'), false)
+    }
+    const after = await observe() // no PDB on this topology's web: eviction allowed
+    expect(after.code).toBe(201)
+  })
+
+  it('insufficient-capacity: an evicted pod cannot be placed again and is Pending with FailedScheduling', async () => {
+    await eventually(() => [...model().pods.values()].filter((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp).length === 2 || undefined, 10_000, 'two web pods')
+    const allocBefore = (await get('/api/v1/nodes/w-1')).status.allocatable.cpu as string
+    t.lab.setFault(spec('insufficient-capacity'), true)
+    try {
+      expect((await get('/api/v1/nodes/w-1')).status.allocatable.cpu).not.toBe(allocBefore)
+      const victim = [...model().pods.values()].find((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp)!
+      expect((await t.https(`/api/v1/namespaces/default/pods/${victim.name}/eviction`, { method: 'POST', body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: victim.name } } })).status).toBe(201)
+      const pending = await eventually(async () => {
+        const items = (await get('/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DPending')).items as Obj[]
+        return items.length ? items : undefined
+      }, 10_000, 'a Pending pod')
+      expect(pending[0]!.status.conditions[0]).toMatchObject({ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' })
+      const events = (await get('/api/v1/namespaces/default/events')).items as Obj[]
+      expect(events.some((e) => e.reason === 'FailedScheduling' && /Insufficient (cpu|memory)/.test(e.message as string))).toBe(true)
+    } finally {
+      t.lab.setFault(spec('insufficient-capacity'), false)
+    }
+    await eventually(async () => ((await get('/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DPending')).items as Obj[]).length === 0 || undefined, 10_000, 'the Pending pod to be scheduled after the fault is cleared')
+  })
+
+  it('apiserver-slow: every request waits for the configured delay', async () => {
+    const timed = async () => {
+      const start = performance.now()
+      await t.https('/version')
+      return performance.now() - start
+    }
+    const r = await compare({ ...spec('apiserver-slow'), params: { delay: '400ms' } }, timed)
+    // A lower bound only (the server sleeps at least this long), never an upper bound on machine speed.
+    expect(r.during).toBeGreaterThanOrEqual(400)
+    expect(r.before).toBeLessThan(r.during)
+  })
+})
