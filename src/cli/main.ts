@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { createRequire } from 'node:module'
-import { ExitCode, KupgradeError } from '../errors.js'
+import { ExitCode, KupgradeError, PlanError } from '../errors.js'
+import { closest } from '../plan/suggest.js'
 import { commands } from './commands/index.js'
 import { wantsColor, type CliContext } from './context.js'
 
@@ -44,6 +45,12 @@ Exit codes: 0 ok, 1 failed (rolled back), 2 invalid input, 3 blocked by a gate, 
   const words = argv.slice(2).filter((a) => !a.startsWith('-'))
   const requested = words[0] === 'help' ? words[1] : words[0]
   const entry = commands.find((c) => c.name === requested)
+  if (words[0] === 'help' && requested !== undefined && !entry) {
+    // commander would print the top-level help and exit 0 for `kupgrade help nope`.
+    const near = closest(requested, commands.map((c) => c.name))
+    ctx.stderr.write(`error: unknown command '${requested}'${near ? `\n(Did you mean ${near}?)` : ''}\n`)
+    return ExitCode.invalid
+  }
   for (const c of commands) {
     if (c === entry) (await c.load()).register(program, ctx, (code) => { exit = code })
     else program.command(c.name).description(c.summary).allowUnknownOption().allowExcessArguments()
@@ -65,7 +72,9 @@ function report(err: unknown, ctx: CliContext): number {
     return ExitCode.invalid
   }
   if (err instanceof KupgradeError) {
-    ctx.stderr.write(`${err.message.startsWith('kupgrade') ? '' : 'error: '}${err.message}\n`)
+    // Plan problems are `file:line:col: message` lines, which editors and CI problem matchers parse: no prefix.
+    const prefix = err instanceof PlanError || err.message.startsWith('kupgrade') ? '' : 'error: '
+    ctx.stderr.write(`${prefix}${err.message}\n`)
     if (err.hint) ctx.stderr.write(`hint: ${err.hint}\n`)
     if (ctx.verbose && err.cause) ctx.stderr.write(`cause: ${String((err.cause as Error)?.message ?? err.cause)}\n`)
     return err.exitCode
