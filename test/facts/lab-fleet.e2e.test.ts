@@ -95,6 +95,19 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
     expect(skewMarkers(facts)).toEqual([])
   })
 
+  it('sees the kube-proxy-skew fault in the DaemonSet pods; on k0s a minor apart from the kubelet is an error', async () => {
+    lab.setFault({ fault: 'kube-proxy-skew', cluster: 'e2e-k0s' }, true)
+    const pool = new SshPool({ sshConfigFile: null, env: {}, home: dir })
+    try {
+      const again = await gatherFleetFacts(loadPlan(join(dir, 'plan.yaml')), { transport: pool, env: env(), clusters: ['e2e-k0s'], stateDir: join(dir, '.kupgrade') })
+      expect(again.clusters[0]!.nodes.map((n) => n.kubeProxyVersion)).toEqual(['v1.28.0', 'v1.28.0'])
+      expect(skewMarkers(again).map((m) => `${m.node}:${m.short}`)).toEqual(['k0s-cp-1:proxy≠kubelet', 'k0s-w-1:proxy≠kubelet'])
+    } finally {
+      await pool.close()
+      lab.setFault({ fault: 'kube-proxy-skew', cluster: 'e2e-k0s' }, false)
+    }
+  })
+
   it('kupgrade inventory prints the fleet and exits 0', async () => {
     let out = ''
     const sink = new Writable({ write(c, _e, cb) { out += String(c); cb() } })
