@@ -85,8 +85,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
-    await this.listen()
     this.started = true
+    // Stopped in the middle of a reboot: the node finishes booting now rather than staying "rebooting" forever.
+    if (this.rebooting) return this.bootUp()
+    await this.listen()
   }
 
   async stop(): Promise<void> {
@@ -263,7 +265,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   }
 
   private async bootUp(): Promise<void> {
-    if (!this.started) return
+    if (!this.started) return // stop() came first; start() resumes the boot
     const enabled = existsSync(join(this.paths.root, `etc/systemd/system/${this.unit}.service`))
     const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
     const version = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
