@@ -8,7 +8,7 @@ import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
 import { defaultLeafNotAfter, prepareRoot, writeCerts } from './layout.js'
-import { probeIsolation, type Isolation } from './namespace.js'
+import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
 import { FLATCAR_NEXT } from './os-release.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
@@ -82,6 +82,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (this.started) return
     this.isolation = await probeIsolation()
     prepareRoot(this.options, await realTools())
+    await this.checkMounts()
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
@@ -89,6 +90,20 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     // Stopped in the middle of a reboot: the node finishes booting now rather than staying "rebooting" forever.
     if (this.rebooting) return this.bootUp()
     await this.listen()
+  }
+
+  /** One real exec before listening: a host that allows namespaces but not these mounts (no overlayfs, say) fails
+   *  `lab up` here with mount's own message, not every later command with exit 125. */
+  private async checkMounts(): Promise<void> {
+    const child = spawnInNode(this.paths, this.isolation!, 'test -d /etc/kubernetes && test -d /var/lib/rancher', execEnv({ name: 'root', sudo: true }, {}))
+    child.stdin!.end()
+    let stderr = ''
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    if (code !== 0)
+      throw new LabIsolationError(`lab node ${this.options.name}: the node root cannot be mounted in its namespace (exit ${code}): ${stderr.trim() || 'no message'}`, {
+        hint: 'the lab needs bind mounts and a read-only overlayfs mount inside a private mount namespace (root, or unprivileged user namespaces on Linux ≥ 5.11)',
+      })
   }
 
   async stop(): Promise<void> {
