@@ -98,6 +98,7 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(proxy.version ? { kubeProxyVersion: proxy.version } : {}),
     kubeProxySource: proxy.source,
     ...(h?.installedVersion ? { installedVersion: h.installedVersion } : {}),
+    ...(h?.kubeletBinaryVersion ? { kubeletBinaryVersion: h.kubeletBinaryVersion } : {}),
     ...(n?.ready !== undefined ? { ready: n.ready } : {}),
     ...(n ? { cordoned: n.cordoned } : {}),
     roles: n?.roles ?? [],

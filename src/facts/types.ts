@@ -56,6 +56,8 @@ export interface NodeFacts {
   kubeProxyVersion?: string
   kubeProxySource: KubeProxySource
   installedVersion?: string
+  /** `kubelet --version` of the binary on disk (kubeadm, k0s); differs from kubeletVersion until kubelet restarts. */
+  kubeletBinaryVersion?: string
   ready?: boolean
   cordoned?: boolean
   /** `node-role.kubernetes.io/*` labels on the Node object. */

@@ -116,7 +116,7 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
   })
 
   it('takes kube-proxy from the newest DaemonSet pod per node, never nodeInfo.kubeProxyVersion', () => {
-    expect(node('core', 'c-cp')).toMatchObject({ kubeProxyVersion: 'v1.29.2', kubeProxySource: 'daemonset-pod', installedVersion: 'v1.29.2' })
+    expect(node('core', 'c-cp')).toMatchObject({ kubeProxyVersion: 'v1.29.2', kubeProxySource: 'daemonset-pod', installedVersion: 'v1.29.2', kubeletBinaryVersion: 'v1.29.2' })
     expect(node('core', 'c-w1').kubeProxyVersion).toBe('v1.26.3')
     expect(JSON.stringify(facts)).not.toContain('v9.9.9')
   })

@@ -52,6 +52,10 @@ describe('transport/ssh ProxyJump', () => {
       '  User ignored-by-plan',
       `  IdentityFile ${fx.keyFile}`,
       '  ProxyJump jump',
+      'Match host special user deploy',
+      '  Port 2201',
+      'Host special',
+      '  Port 2202',
       '',
     ].join('\n'))
     const pool = fx.pool({ sshConfigFile: config })
@@ -63,5 +67,8 @@ describe('transport/ssh ProxyJump', () => {
     expect(pool.resolve({ node: 'x', host: 'node-skip', knownHosts: fx.knownHosts }).jumps).toEqual([])
     expect(pool.resolve({ ...t, port: 1234 }).port).toBe(1234)
     expect(pool.resolve({ node: 'w1', host: 'node-w1' }).user).toBe('ignored-by-plan')
+    // Match host+user applies only to that user; first match wins, as in OpenSSH.
+    expect(pool.resolve({ node: 's', host: 'special', user: 'deploy' }).port).toBe(2201)
+    expect(pool.resolve({ node: 's', host: 'special', user: 'other' }).port).toBe(2202)
   })
 })
