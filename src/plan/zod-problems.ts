@@ -84,7 +84,7 @@ function describeValue(value: unknown, source: string | undefined): string {
   if (value === null) return 'an empty value'
   if (Array.isArray(value)) return 'a list'
   switch (typeof value) {
-    case 'string': return JSON.stringify(value)
+    case 'string': return value.length > 80 ? `${JSON.stringify(value.slice(0, 60))}… (${value.length} characters)` : JSON.stringify(value)
     case 'number': return `the number ${source ?? String(value)}`
     case 'boolean': return String(value)
     case 'object': return 'a mapping'
