@@ -72,6 +72,18 @@ describe('invalid plan corpus', () => {
     expect(errors.map(formatProblem).join('\n')).toBe(expectedOf(name).trimEnd())
   })
 
+  // Not a fixture: where the parser gives up depends on the stack size, so only the outcome is fixed.
+  it.each([
+    ['a deeply nested flow sequence', `a: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`],
+    ['a deeply nested mapping', `spec:\n${Array.from({ length: 5000 }, (_, i) => `${'  '.repeat(i + 1)}k${i}:\n`).join('')}`],
+  ])('%s is one located problem, not a crash', (_what, source) => {
+    const { plan, problems } = parsePlan('deep.yaml', source)
+    expect(plan).toBeUndefined()
+    expect(problems.length).toBeGreaterThan(0)
+    expect(problems.some((p) => /nested too deeply|YAML syntax error/.test(p.message))).toBe(true)
+    for (const p of problems) expect(p.message).not.toMatch(/Maximum call stack/)
+  })
+
   it('an unreadable plan path is one clear error, not a stack trace', () => {
     expect(() => loadPlan('test/fixtures/plans/invalid/no-such-plan.yaml')).toThrow(
       'test/fixtures/plans/invalid/no-such-plan.yaml: cannot read the plan (no such file)',
