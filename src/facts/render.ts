@@ -17,6 +17,8 @@ function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
   const out = c.nodes.map((n) => {
     const skew = nodeSkew(c, n)
     if (n.error) notes.push(`  ! ${n.name}: ${n.error}`)
+    const pending = restartPending(c, n)
+    if (pending) notes.push(`  ~ ${pending}`)
     for (const s of skew) notes.push(`  ${s.severity === 'error' ? '!' : '~'} ${s.message}`)
     return [
       n.name,
@@ -36,6 +38,20 @@ function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
     ]
   })
   return { rows: out, notes }
+}
+
+/** A binary on disk newer or older than what runs: an upgrade (or rollback) waiting for its service restart. */
+function restartPending(c: ClusterFacts, n: ClusterFacts['nodes'][number]): string | undefined {
+  if (!n.kubeletVersion) return undefined
+  if (c.distribution === 'k3s' && n.installedVersion && n.installedVersion !== n.kubeletVersion) {
+    return `${n.name}: k3s ${n.installedVersion} is installed but ${n.kubeletVersion} is running (service not restarted)`
+  }
+  // kubelet reports a bare `+k0s` build suffix; compare the Kubernetes core only.
+  const core = (v: string) => v.replace(/\+.*$/, '')
+  if (n.kubeletBinaryVersion && core(n.kubeletBinaryVersion) !== core(n.kubeletVersion)) {
+    return `${n.name}: kubelet ${n.kubeletBinaryVersion} is installed but ${n.kubeletVersion} is running (kubelet not restarted)`
+  }
+  return undefined
 }
 
 function clusterLines(c: ClusterFacts): string[] {

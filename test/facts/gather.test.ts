@@ -151,6 +151,8 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
     expect(text).toContain('! c-w1:')
     expect(text).toContain('the plan says from v1.28.9, but the API server reports v1.29.2')
     expect(text).not.toContain('plan says from v1.29.2+k3s10')
+    expect(text).toContain('~ e-w1: k3s v1.29.2+k3s10 is installed but v1.29.2+k3s2 is running (service not restarted)')
+    expect(text).not.toContain('~ e-cp: k3s')
     expect(renderLiveStateMarkdown(facts)).toContain('| NODE | STATUS |')
   })
 })
