@@ -116,19 +116,22 @@ users:
 `
 }
 
-/** (Re)writes every certificate of the node; leaves get `leafNotAfter`. Returns the certs.tsv index text. */
+/**
+ * (Re)writes every certificate of the node; leaves get `leafNotAfter`. Returns the certs.tsv index text, one line per
+ * file: path, subject CN, notAfter (epoch s), CA name, check name, kind (ca|leaf|kubeconfig), usages, issuer CN.
+ */
 export function writeNodeCerts(o: CertWriteOptions): string {
-  const cas = new Map<string, CertAuthority>()
+  const cas = new Map<string, CertAuthority & { subjectCn: string }>()
   const rows: string[] = []
   for (const spec of specsFor(o.dist, o.role, o.node)) {
     const file = join(o.root, spec.path)
     mkdirSync(dirname(file), { recursive: true })
     if (spec.ca === 'self') {
       const authority = createCA(spec.cn)
-      cas.set(spec.name, authority)
+      cas.set(spec.name, { ...authority, subjectCn: spec.cn })
       writeFileSync(file, authority.certPem)
       writeFileSync(file.replace(/\.crt$/, '.key'), authority.keyPem, { mode: 0o600 })
-      rows.push([spec.path, spec.cn, Math.floor(authority.notAfter.getTime() / 1000), 'self', spec.name, 'ca'].join('\t'))
+      rows.push([spec.path, spec.cn, Math.floor(authority.notAfter.getTime() / 1000), 'self', spec.name, 'ca', 'CertSign', spec.cn].join('\t'))
       continue
     }
     const signer = cas.get(spec.ca)
@@ -145,7 +148,8 @@ export function writeNodeCerts(o: CertWriteOptions): string {
       writeFileSync(file, cert.certPem)
       if (!file.endsWith('.pem')) writeFileSync(file.replace(/\.crt$/, '.key'), cert.keyPem, { mode: 0o600 })
     }
-    rows.push([spec.path, spec.cn, Math.floor(o.leafNotAfter.getTime() / 1000), spec.ca, spec.name, spec.kubeconfig ? 'kubeconfig' : 'leaf'].join('\t'))
+    const usage = spec.usage === 'server' ? 'ServerAuth' : 'ClientAuth'
+    rows.push([spec.path, spec.cn, Math.floor(o.leafNotAfter.getTime() / 1000), spec.ca, spec.name, spec.kubeconfig ? 'kubeconfig' : 'leaf', usage, signer.subjectCn].join('\t'))
   }
   return rows.join('\n') + '\n'
 }

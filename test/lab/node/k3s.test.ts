@@ -24,11 +24,16 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(r.stdout).toMatch(/^Name\s+Location\s+Size\s+Created\non-demand-cp-1-\d+\s+file:\/\/\/var\/lib\/rancher\/k3s\/server\/db\/snapshots\/on-demand-cp-1-\d+\s+65536\s+\d{4}-/)
   })
 
-  it('checks certificates as a table with the columns of facts §3.1', async () => {
+  it('checks certificates as a table with the columns of facts §3.1 (layout of k3s pkg/cli/cert)', async () => {
     const r = await sshExec(t.node, 'k3s certificate check --output table')
-    const [header, ...rows] = r.stdout.trim().split('\n')
-    expect(header).toMatch(/^FILENAME\s+SUBJECT\s+USAGES\s+EXPIRES\s+RESIDUAL TIME\s+STATUS$/)
-    expect(rows.find((l) => l.startsWith('serving-kube-apiserver.crt'))).toMatch(/CN=kube-apiserver .* (36[45])d\s+OK$/)
+    expect(r.stderr).toBe('INFO[0000] Server detected, checking agent and server certificates\n')
+    const [blank, header, dashes, ...rows] = r.stdout.split('\n')
+    expect(blank).toBe('')
+    expect(header).toMatch(/^FILENAME {21}SUBJECT {26}USAGES {7}EXPIRES {18}RESIDUAL TIME {3}STATUS$/)
+    expect(dashes).toMatch(/^-{8} +-{7} +-{6} +-{7} +-{13} +-{6}$/)
+    expect(rows.find((l) => l.startsWith('serving-kube-apiserver.crt'))).toMatch(/^serving-kube-apiserver\.crt +kube-apiserver +ServerAuth +\w{3} \d\d, \d{4} \d\d:\d\d UTC +1 year +OK$/)
+    const text = await sshExec(t.node, 'k3s certificate check')
+    expect(text.stderr).toMatch(/\nINFO\[0000\] client-admin\.crt: certificate system:admin \(ClientAuth\) is ok, expires at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/)
   })
 
   it('a release missing from the mirror fails like a failed download and changes nothing', async () => {
