@@ -58,6 +58,20 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     expect(r.stdout.split('\0').slice(0, -1)).toEqual(HOSTILE)
   })
 
+  it('feeds stdin to the remote command', async () => {
+    const s = await fx.server()
+    fx.trust(s)
+    const r = await fx.pool().read(fx.target(s), ['cat'], { stdin: 'line one\nline two\n' })
+    expect(r.stdout).toBe('line one\nline two\n')
+  })
+
+  it('says a timed-out mutation may or may not have completed', async () => {
+    const s = await fx.server()
+    fx.trust(s)
+    const err = (await rejection(fx.pool().mutate(fx.target(s), 'slow', ['sleep', '30'], { timeoutMs: 150 }))) as RemoteCommandError
+    expect(err.hint).toBe('timed out after 150 ms; the command may or may not have completed on n1')
+  })
+
   it('streams output lines while the command runs', async () => {
     const s = await fx.server()
     fx.trust(s)
