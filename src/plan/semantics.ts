@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import type { Problem } from '../errors.js'
 import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
 import { planHops } from '../planner/hops.js'
@@ -61,7 +62,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
         if (!isHost(host)) add([...base, 'host'], `host ${JSON.stringify(host)} is not a hostname or an IP address (use letters, digits, '-' and '.', or an IPv4/IPv6 address)`)
         else {
           const port = node.port ?? obj(node.ssh)?.port ?? obj(cluster.ssh)?.port ?? 22
-          const key = `${host.toLowerCase()}:${String(port)}`
+          const key = `${canonicalHost(host)}:${String(port)}`
           const prev = hostSeen.get(key)
           if (prev) add([...base, 'host'], `duplicate host ${host}${port === 22 ? '' : ` port ${String(port)}`} (also ${formatPath(prev)})`)
           else hostSeen.set(key, [...base, 'host'])
@@ -208,4 +209,16 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       }
     }
   }
+}
+
+/** One spelling per host, so 2001:db8::12 and 2001:DB8:0:0:0:0:0:12 (or NODE1.lan and node1.lan) are seen as one. */
+function canonicalHost(host: string): string {
+  if (isIP(host) === 6) {
+    try {
+      return new URL(`http://[${host}]/`).hostname
+    } catch {
+      return host.toLowerCase()
+    }
+  }
+  return host.toLowerCase()
 }
