@@ -8,7 +8,7 @@ import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js
 import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
 import { loadNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
-import type { ServiceEvent, RebootEvent } from './node/types.js'
+import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
 import type { ClusterTopology, Topology } from './topology.js'
@@ -149,6 +149,7 @@ export class Lab {
       else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
     node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase))
+    node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
   }
 
   private async writeFiles(privateKey: string, publicKey: string, client: { certPem: string; keyPem: string }): Promise<void> {

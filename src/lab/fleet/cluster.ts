@@ -76,7 +76,7 @@ export class ClusterModel extends EventEmitter {
     t.nodes.forEach((n, index) => {
       this.nodes.set(n.name, {
         uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
-        kubeletVersion: t.version, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
+        kubeletVersion: t.version, controlPlaneVersion: t.version, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
         unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
       })
     })
@@ -99,6 +99,12 @@ export class ClusterModel extends EventEmitter {
       }
     }
     this.reconcile()
+    // The cluster has been running for a while: its first pods are as old as it is (AGE in kubectl get pods).
+    for (const p of this.pods.values()) {
+      p.createdAt = this.info.createdAt
+      if (p.startedAt) p.startedAt = this.info.createdAt
+    }
+    this.events.length = 0
   }
 
   private addDeployment(d: Omit<DeploymentState, 'uid' | 'hash' | 'createdAt'>): void {
@@ -121,7 +127,7 @@ export class ClusterModel extends EventEmitter {
       uid: randomUUID(), name, namespace: 'kube-system', kind: 'static', labels: { component, tier: 'control-plane' },
       annotations: { 'kubernetes.io/config.mirror': randomUUID().replace(/-/g, ''), 'kubernetes.io/config.source': 'file' },
       owner: { kind: 'Node', name: node.name, uid: node.uid }, app: component, nodeName: node.name, phase: 'Running',
-      cpuMilli: 100, memoryBytes: 0, image: `registry.k8s.io/${component}:${node.kubeletVersion}`, container: component,
+      cpuMilli: 100, memoryBytes: 0, image: `registry.k8s.io/${component}:${node.controlPlaneVersion}`, container: component,
       emptyDir: false, createdAt: this.info.createdAt, startedAt: this.info.createdAt, ip: node.address, resourceVersion: this.nextRv(),
     })
   }
@@ -131,13 +137,13 @@ export class ClusterModel extends EventEmitter {
   /** The control-plane version `/version` reports: the first control-plane node whose service runs (LB order). */
   get apiServerVersion(): string {
     const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane')
-    return (cps.find((n) => n.kubeletActive) ?? cps[0])!.kubeletVersion
+    return (cps.find((n) => n.kubeletActive) ?? cps[0])!.controlPlaneVersion
   }
 
   /** kube-proxy's DaemonSet version: kubeadm and k0s move it once every control-plane node runs the new version
    *  (facts §0.5); under kube-proxy-skew it lags one minor behind. */
   get kubeProxyVersion(): string {
-    const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane').map((n) => n.kubeletVersion)
+    const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane').map((n) => n.controlPlaneVersion)
     const v = cps.sort(comparePlain)[0]!
     if (!this.hasFault('kube-proxy-skew')) return v
     const [maj, min] = v.slice(1).split('.').map(Number)
@@ -372,6 +378,7 @@ export class ClusterModel extends EventEmitter {
     const plain = plainVersion(version) ?? n.kubeletVersion
     const upgraded = comparePlain(plain, n.kubeletVersion) > 0
     n.kubeletVersion = plain
+    if (this.distribution !== 'kubeadm') n.controlPlaneVersion = plain
     n.kubeletActive = true
     n.heartbeat = new Date()
     this.setReady(n, NOT_READY_CNI)
@@ -392,6 +399,18 @@ export class ClusterModel extends EventEmitter {
     if (upgraded) this.emit('trigger', 'node-upgraded' satisfies FaultTrigger, nodeName)
   }
 
+  /** kubeadm: `kubeadm upgrade apply VERSION` (first control-plane node) or `kubeadm upgrade node` (the others) moved
+   *  this node's static control-plane pods to `version`; the kubelet keeps its version until its package is upgraded. */
+  controlPlaneUpgraded(nodeName: string, version: string): void {
+    const n = this.nodes.get(nodeName)
+    const plain = plainVersion(version)
+    if (!n || !plain || n.role !== 'control-plane') return
+    n.controlPlaneVersion = plain
+    this.nextRv()
+    this.refreshStaticPods(n)
+    this.reconcile()
+  }
+
   rebootPhase(nodeName: string, phase: 'down' | 'up'): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
@@ -408,7 +427,7 @@ export class ClusterModel extends EventEmitter {
   private refreshStaticPods(n: NodeState): void {
     for (const p of this.pods.values()) {
       if (p.kind === 'static' && p.nodeName === n.name) {
-        p.image = p.image.replace(/:[^:]+$/, `:${n.kubeletVersion}`)
+        p.image = p.image.replace(/:[^:]+$/, `:${n.controlPlaneVersion}`)
         p.resourceVersion = this.nextRv()
       }
     }

@@ -15,6 +15,9 @@ export interface NodeState {
   iptables: 'nf_tables' | 'legacy'
   /** Plain version of the kubelet the node runs now (what the API reports, in the distribution's format). */
   kubeletVersion: string
+  /** Control-plane nodes: the version of the apiserver/controller-manager/scheduler on the node. k3s and k0s run
+   *  them in the service process (follows the service); kubeadm upgrades them with `kubeadm upgrade apply|node`. */
+  controlPlaneVersion: string
   kubeletActive: boolean
   ready: { status: ConditionStatus; reason: string; message: string; since: Date }
   heartbeat: Date
