@@ -17,6 +17,7 @@ import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, writeUnit } from './unit-state.js'
 import { journalLine } from './journal.js'
+import { redact } from './redact.js'
 import type { LabNodeEvents, LabNodeOptions, LabNodeState } from './types.js'
 
 interface RunningExec {
@@ -207,7 +208,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       } catch {
         // channel already gone
       }
-      this.emit('exec', { user: req.user.name, command, exitCode: code, ...(signal ? { signal } : {}), durationMs: Date.now() - started })
+      this.emit('exec', { user: req.user.name, command: redact(command), exitCode: code, ...(signal ? { signal } : {}), durationMs: Date.now() - started })
     })
     child.on('error', (err) => {
       ch.stderr.write(`kupgrade lab: cannot run command: ${err.message}\n`)

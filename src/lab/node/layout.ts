@@ -162,6 +162,18 @@ export function writeCerts(o: LabNodeOptions, p: NodePaths, leafNotAfter: Date):
     apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter,
   })
   writeFileSync(join(p.lab, 'certs.tsv'), index)
+  writeAdminKubeconfig(o, p)
+}
+
+/** The admin kubeconfig path of each distribution (facts §7), on control-plane nodes. */
+const ADMIN_KUBECONFIG = { kubeadm: 'etc/kubernetes/admin.conf', k3s: 'etc/rancher/k3s/k3s.yaml', k0s: 'var/lib/k0s/pki/admin.conf' } as const
+
+/** The control side's kubeconfig replaces the node-local one, so `kubectl` on a control-plane node reaches the lab API. */
+function writeAdminKubeconfig(o: LabNodeOptions, p: NodePaths): void {
+  if (o.role !== 'control-plane' || o.adminKubeconfig === undefined) return
+  const file = join(p.root, ADMIN_KUBECONFIG[o.distribution])
+  mkdirSync(join(file, '..'), { recursive: true })
+  writeFileSync(file, o.adminKubeconfig, { mode: 0o600 })
 }
 
 function unitFileText(o: LabNodeOptions, unit: string): string {

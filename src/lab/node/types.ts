@@ -63,6 +63,11 @@ export interface LabNodeOptions {
   certValidityDays?: number
   /** Extension: a real etcd member backs this node: `etcdctl` passes through to the real binary with these endpoints. */
   etcdEndpoints?: string[]
+  /** Extension: a kubeconfig for the cluster's API (the lab's CA and a credential). Written where the distribution
+   *  keeps its admin kubeconfig on control-plane nodes (kubeadm /etc/kubernetes/admin.conf, k3s
+   *  /etc/rancher/k3s/k3s.yaml, k0s /var/lib/k0s/pki/admin.conf) so `kubectl` on the node reaches the lab API.
+   *  Without it those files hold a node-local CA the lab API server does not trust. */
+  adminKubeconfig?: string
   /** Extension: OS packages `apt-get upgrade` / `dnf upgrade` / Flatcar update would install. Default: a kernel
    *  and libc update that requires a reboot. An empty list means the OS is up to date. */
   osUpdates?: string[]

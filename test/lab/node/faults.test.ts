@@ -70,7 +70,13 @@ describe('node faults: each observable through its signal, absent without it', (
     const r = await sshExec(t.node, probe)
     expect(r.stdout).toBe(' rc=28\n rc=28\n')
     expect(r.stderr).toBe(`curl: (28) Failed to connect to 10.43.0.1 port 443 after 1000 ms: Timeout was reached\ncurl: (28) Connection timed out after 1001 milliseconds\n`)
+    // The node's own apiserver is not behind the VIP: it still answers, until the k3s service stops.
+    const local = 'curl -sSk -m 2 https://127.0.0.1:6443/readyz; echo " rc=$?"'
+    expect((await sshExec(t.node, local)).stdout).toBe('ok rc=0\n')
     t.node.setFault('api-vip-unreachable', false)
+    const stopped = await sshExec(t.node, `systemctl stop k3s; ${local}; systemctl start k3s`)
+    expect(stopped.stdout).toBe(' rc=7\n')
+    expect(stopped.stderr).toBe("curl: (7) Failed to connect to 127.0.0.1 port 6443 after 0 ms: Couldn't connect to server\n")
   })
 
   it('cert-expired and cert-expiring show in k3s certificate check and in the real files', async () => {

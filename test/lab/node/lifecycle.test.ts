@@ -58,6 +58,16 @@ describe('node lifecycle commands: kill, reset, uninstall, plan', () => {
     expect(r.stderr).toBe('Error: k0s not running\n')
   })
 
+  it('writes the control side\'s admin kubeconfig where each distribution keeps it, on control-plane nodes only', async () => {
+    const kubeconfig = 'apiVersion: v1\nkind: Config\ncurrent-context: lab\n'
+    const k3s = await node({ adminKubeconfig: kubeconfig })
+    expect((await sshExec(k3s.node, 'cat /etc/rancher/k3s/k3s.yaml')).stdout).toBe(kubeconfig)
+    const kubeadm = await node({ name: 'cp-2', distribution: 'kubeadm', version: 'v1.30.4', mirror: ['v1.30.4'], adminKubeconfig: kubeconfig })
+    expect((await sshExec(kubeadm.node, 'cat /etc/kubernetes/admin.conf; kubeadm certs check-expiration | grep -c "^admin.conf "')).stdout).toBe(`${kubeconfig}1\n`)
+    const worker = await node({ name: 'w-9', role: 'worker', distribution: 'kubeadm', version: 'v1.30.4', mirror: ['v1.30.4'], adminKubeconfig: kubeconfig })
+    expect((await sshExec(worker.node, 'test -e /etc/kubernetes/admin.conf || echo absent')).stdout).toBe('absent\n')
+  })
+
   it('rocky kubeadm node: dnf installs a package version from the repo, honouring exclude=', async () => {
     const t = await node({ os: 'rocky-9', distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2', 'v1.29.8'] })
     const excluded = await sshExec(t.node, 'dnf install -y kubeadm-1.29.8')
