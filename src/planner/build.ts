@@ -2,7 +2,7 @@ import { driverFor } from '../drivers/registry.js'
 import { planOsUpgrade } from '../drivers/os.js'
 import type { NodeActionTemplate, NodeRole } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
-import { compareKubeVersions, parseKubeVersion, type Distribution } from '../plan/versions.js'
+import { compareKubeVersions, coreOf, parseKubeVersion, type Distribution } from '../plan/versions.js'
 import { parseDuration } from '../util/duration.js'
 import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
@@ -103,11 +103,22 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     const hopId = hop ? `hop${hop.index}` : 'os'
     const hopBase = { ...base, ...(hop ? { hop: hop.index } : {}) }
     const upToDate = (node: string): string | undefined => {
-      const seen = nodeFacts?.[node]?.kubeletVersion
+      const fact = nodeFacts?.[node]
+      const seen = fact?.kubeletVersion
       if (!hop || !seen) return undefined
       const have = parseKubeVersion(seen)
       const want = parseKubeVersion(hop.to.kubelet)
-      return have && want && compareKubeVersions(have, want) >= 0 ? `already at ${seen}` : undefined
+      if (!have || !want || compareKubeVersions(have, want) < 0) return undefined
+      // A revision-only hop (k0s v1.30.4+k0s.0 → +k0s.1) cannot be judged from a kubelet that reports a bare
+      // `+k0s`: it says v1.30.4+k0s before and after. Only the installed distribution version can tell; without
+      // it the node is upgraded (replacing a binary with itself is harmless, skipping an upgrade is not).
+      const from = parseKubeVersion(hop.from)
+      const release = parseKubeVersion(hop.to.release)
+      if (from && release && release.revision !== undefined && have.revision === undefined && coreOf(from) === coreOf(release)) {
+        const installed = fact.installedVersion ? parseKubeVersion(fact.installedVersion) : undefined
+        return installed?.revision !== undefined && compareKubeVersions(installed, release) >= 0 ? `already at ${fact.installedVersion}` : undefined
+      }
+      return `already at ${seen}`
     }
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))

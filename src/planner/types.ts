@@ -73,8 +73,10 @@ export interface ExecutionPlan {
 
 /**
  * What the planner needs from live facts (a subset of what facts gathering reads), keyed by cluster then node.
- * Absent facts mean "plan from the file alone" (offline `plan`).
+ * Absent facts mean "plan from the file alone" (offline `plan`). `installedVersion` is the distribution's own version
+ * on the node (`k0s version`): the only way to tell a k0s revision-only upgrade is done, as its kubelet reports a bare
+ * `+k0s`.
  */
 export interface PlannerFacts {
-  clusters: Record<string, { nodes: Record<string, { kubeletVersion?: string } | undefined> } | undefined>
+  clusters: Record<string, { nodes: Record<string, { kubeletVersion?: string; installedVersion?: string } | undefined> } | undefined>
 }
