@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execa } from 'execa'
 import { eventually, smallTopology, startLab, type TestLab } from './helpers.js'
 
 /** Real kubectl against the lab API server: what kupgrade's kubectl client and users will do with it. */
@@ -113,5 +115,19 @@ describe('lab API server with real kubectl', () => {
     expect((await t.kubectl(['get', 'deploy', '-n', 'default'])).stdout).toMatch(/web\s+2\/2/)
     expect((await t.kubectl(['get', 'pdb', '-n', 'default', 'web', '-o', 'jsonpath={.status.disruptionsAllowed}'])).stdout).toBe('1')
     await eventually(async () => (await t.kubectl(['get', 'events', '-A'])).stdout.includes('Scheduled') || undefined, 10_000, 'Scheduled events')
+  })
+
+  // 1.27–1.29 use legacy discovery, 1.30+ aggregated discovery v2: both must work (lab findings).
+  const sdk = '/usr/lib/google-cloud-sdk/bin'
+  const versions = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.33'].filter((v) => existsSync(`${sdk}/kubectl.${v}`))
+  it.each(versions)('kubectl %s lists nodes (table) and drains through eviction', async (v) => {
+    const run = (args: string[]) => execa(`${sdk}/kubectl.${v}`, ['--kubeconfig', `${t.dir}/kubeconfig`, '--cache-dir', `${t.dir}/cache-${v}`, ...args], { env: { HOME: t.dir }, timeout: 60_000 })
+    expect((await run(['get', 'nodes'])).stdout).toMatch(/w-2\s+Ready\s+<none>/)
+    const model = [...t.lab.clusters.values()][0]!.model
+    const node = [...model.pods.values()].find((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp)!.nodeName!
+    const drain = await run(['drain', node, '--ignore-daemonsets', '--timeout=30s'])
+    expect(drain.stdout).toMatch(/pod\/web-\S+ evicted/) // without pods/eviction in /api/v1 kubectl would say "deleted"
+    expect(drain.stdout).toContain(`node/${node} drained`)
+    await run(['uncordon', node])
   })
 })

@@ -39,6 +39,8 @@ Examples:
       const dir = labDir(ctx.cwd, o.dir)
       const topologyFile = o.topology ? resolve(ctx.cwd, o.topology) : undefined
       if (o.detach) {
+        // Validate here so problems print as file:line:col on this terminal, not in the background lab's log.
+        if (topologyFile) await loadTopology(topologyFile)
         const s = await runDetached({ dir, topologyFile, apiOnly: o.apiOnly })
         out(summary(s))
         out(`stop it with: kupgrade lab down --dir ${dir}`)
