@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { append, journalLine, klogPrefix } from './journal.js'
+import { append, journalLine, klogPrefix, servicePid } from './journal.js'
 import { NODE_FAULTS, type NodeFault } from './types.js'
 
 /**
@@ -78,7 +78,7 @@ export class NodeFaults {
     this.stopSyncLoop()
     const structured = params['format'] === 'structured'
     const counter = join(this.host.stateDir, 'kproxy-restore-failures')
-    const pid = 2000 + (this.host.node.length * 97) % 5000
+    const pid = servicePid(this.host.node)
     const tick = () => {
       const n = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) || 0 : 0) + 1
       writeFileSync(counter, `${n}\n`)

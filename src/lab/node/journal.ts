@@ -17,3 +17,11 @@ export function klogPrefix(level: 'I' | 'E' | 'W', pid: number, source: string, 
 }
 
 export const append = (file: string, text: string): void => appendFileSync(file, text)
+
+/** The pid the node's Kubernetes service shows in logs and `systemctl status` (LAB_PID for the stand-ins): stable per
+ *  node, so the journal lines the lab writes and the ones the stand-ins write name the same process. */
+export function servicePid(node: string): number {
+  let h = 0
+  for (const ch of node) h = (h * 31 + ch.charCodeAt(0)) % 30000
+  return 1000 + h
+}

@@ -63,7 +63,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       syncMs: this.timing.kubeProxySyncMs,
       kubeProxyLogs: () =>
         options.distribution === 'k3s'
-          ? [{ file: join(this.paths.journal, `${this.unit}.log`), journalIdent: this.unit === 'k3s' ? 'k3s' : 'k3s' }]
+          ? [{ file: join(this.paths.journal, `${this.unit}.log`), journalIdent: 'k3s' }]
           : [{ file: join(this.paths.root, 'var/log/kube-proxy.log') }],
     })
   }

@@ -6,6 +6,7 @@ import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
+import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
 
@@ -42,7 +43,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_OS: o.os, LAB_OS_FAMILY: os, LAB_ADDRESS: o.address, LAB_PORT: o.port ?? 2222,
     LAB_IPT_BACKEND: o.iptablesBackend,
     LAB_IPT_VERSION: o.os === 'ubuntu-22.04' ? '1.8.7' : o.os === 'rocky-9' ? '1.8.10' : '1.8.9',
-    LAB_UNIT: unitOf(dist, o.role), LAB_MAIN_BINARY: '/' + mainBinaryOf(dist).path,
+    LAB_UNIT: unitOf(dist, o.role), LAB_PID: servicePid(o.name), LAB_MAIN_BINARY: '/' + mainBinaryOf(dist).path,
     LAB_DISK_TOTAL: o.disk.totalBytes, LAB_DISK_USED: o.disk.usedBytes,
     LAB_VAR_TOTAL: o.disk.var?.totalBytes ?? '', LAB_VAR_USED: o.disk.var?.usedBytes ?? '',
     LAB_API_ENDPOINT: api.origin, LAB_API_HOST: api.hostname, LAB_API_PORT: api.port || '443',

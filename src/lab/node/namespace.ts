@@ -55,6 +55,10 @@ export const WRITABLE_PATHS = [
   'etc/flatcar',
   'etc/k0s',
   'etc/cni',
+  // kubelet's extra-args files (deb /etc/default/kubelet, rpm /etc/sysconfig/kubelet) and containerd's config.
+  'etc/default',
+  'etc/sysconfig',
+  'etc/containerd',
   // All of /var/lib is the node's own (backups such as /var/lib/etcd-backup must be writable); nothing the lab's
   // shell tools need lives there, unlike /etc (passwd, ssl, alternatives), which stays an overlay.
   'var/lib',

@@ -40,11 +40,12 @@ lab_unit_binary() {
   esac
 }
 
-lab_journal() { # UNIT IDENT MESSAGE
-  local ts; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
-  printf '%s %s %s[%s]: %s\n' "$ts" "$LAB_NODE" "$2" "$(lab_pid_of "$1")" "$3" >> "$LAB_DIR/journal/$1.log"
+lab_journal() { # UNIT IDENT MESSAGE (systemd's own lines come from pid 1, the service's from its main pid)
+  local ts pid=$LAB_PID; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
+  [ "$2" = systemd ] && pid=1
+  printf '%s %s %s[%s]: %s\n' "$ts" "$LAB_NODE" "$2" "$pid" "$3" >> "$LAB_DIR/journal/$1.log"
 }
-lab_pid_of() { local s; s=$(printf '%s' "$LAB_NODE$1" | cksum); echo $(( 1000 + ${s%% *} % 30000 )); }
+lab_pid_of() { echo "$LAB_PID"; }
 
 lab_unit_stop() { # UNIT
   lab_unit_read "$1"
