@@ -47,6 +47,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private notReady = false
   private dropNext = false
   private started = false
+  private sftpServer?: string
 
   constructor(options: LabNodeOptions) {
     super()
@@ -82,7 +83,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   async start(): Promise<void> {
     if (this.started) return
     this.isolation = await probeIsolation()
-    prepareRoot(this.options, await realTools())
+    const tools = await realTools()
+    this.sftpServer = tools['LAB_SFTP_SERVER'] || undefined
+    prepareRoot(this.options, tools)
     await this.checkMounts()
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
@@ -176,6 +179,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       authorizedKeys: parseAuthorizedKeys(this.options.authorizedKeys),
       users,
       onSession: (req) => this.runSession(req),
+      ...(this.sftpServer ? { sftpServer: this.sftpServer } : {}),
     })
     await this.ssh.listen(this.options.address, this.options.port ?? 2222)
   }

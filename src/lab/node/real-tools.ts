@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
@@ -21,6 +22,7 @@ export function realTools(): Promise<Record<string, string>> {
         out[key] = ''
       }
     }
+    out['LAB_SFTP_SERVER'] = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server', '/usr/lib/ssh/sftp-server'].find((f) => existsSync(f)) ?? ''
     return out
   })()
   return found

@@ -22,6 +22,8 @@ export interface SshServerOptions {
   authorizedKeys: ParsedKey[]
   users: ExecUser[]
   onSession: (req: SessionRequest) => void
+  /** The host's OpenSSH sftp-server binary, when installed; without it sftp requests are refused. */
+  sftpServer?: string
 }
 
 /**
@@ -67,7 +69,8 @@ export class NodeSshServer {
             o.onSession({ connectionId, user: user!, command, env, channel, onSignal: (h) => (signalHandler = h) })
           session.on('exec', (acc, _rej, i) => start(i.command)(acc()))
           session.on('shell', (acc) => start(undefined)(acc()))
-          session.on('subsystem', (_acc, rej) => rej())
+          // sftp as sshd runs it: the real sftp-server, inside the node's namespace, so paths mean what they mean there.
+          session.on('subsystem', (acc, rej, i) => (i.name === 'sftp' && o.sftpServer ? start(`exec ${o.sftpServer}`)(acc()) : rej()))
         })
       })
       // A client that vanishes (reboot, drop) surfaces as a socket error here; it is expected in the lab.

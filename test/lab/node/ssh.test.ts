@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -53,6 +53,29 @@ describe('lab node sshd', () => {
     })
     // The wire carries "TERM"; ssh2's client reports it with the SIG prefix.
     expect(res.signal).toBe('SIGTERM')
+  })
+
+  it.runIf(existsSync('/usr/lib/openssh/sftp-server'))('serves sftp through the real sftp-server inside the node', async () => {
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = new ssh2.Client()
+      c.on('ready', () =>
+        c.sftp((err, sftp) => {
+          if (err) return reject(err)
+          sftp.writeFile('/etc/kubernetes/uploaded.yaml', 'kind: Test\n', (e1) => {
+            if (e1) return reject(e1)
+            sftp.readdir('/etc/kubernetes', (e2, list) => {
+              c.end()
+              if (e2) return reject(e2)
+              resolve(list.map((f) => f.filename).sort().join(','))
+            })
+          })
+        }),
+      )
+      c.on('error', reject)
+      c.connect({ host: t.node.options.address, port: 2222, username: 'root', privateKey: clientKey.private })
+    })
+    expect(got.split(',')).toContain('uploaded.yaml')
+    expect(readFileSync(join(t.node.paths.root, 'etc/kubernetes/uploaded.yaml'), 'utf8')).toBe('kind: Test\n')
   })
 
   it('refuses a key that is not authorized, and unknown users', async () => {
@@ -113,6 +136,14 @@ describe('lab node sshd', () => {
     expect(ok.stdout).toBe('k3s version v1.29.2+k3s1 (e7cfc235)\ngo version go1.22.5\nactive\n')
     const failing = await ssh([], 'exit 3').catch((e: { code: number }) => e)
     expect(failing).toMatchObject({ code: 3 })
+    if (existsSync('/usr/lib/openssh/sftp-server')) {
+      // OpenSSH 9's scp speaks sftp: the file lands in the node's own /root.
+      const local = join(t.dir, 'upload.txt')
+      writeFileSync(local, 'via scp\n')
+      await run('scp', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', keyFile, '-P', '2222',
+        local, `root@${t.node.options.address}:/root/upload.txt`], { timeout: 30_000 })
+      expect(readFileSync(join(t.node.paths.root, 'root/upload.txt'), 'utf8')).toBe('via scp\n')
+    }
     // A known_hosts entry for another key must make OpenSSH refuse the host.
     writeFileSync(known, `[${t.node.options.address}]:2222 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`)
     const refused = await ssh([], 'true').catch((e: { code: number; stderr: string }) => e)
