@@ -6,8 +6,12 @@ import { parseDuration } from '../util/duration.js'
  * single source for plan validation, the JSON Schema, the planner's defaults and the README's gate table; the gate
  * implementations register against these ids.
  */
-const duration = (def: string) =>
-  z.string().refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 90s, 5m or 1h30m' }).default(def)
+const duration = (def: string, opts: { positive?: boolean } = {}) =>
+  z
+    .string()
+    .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 90s, 5m or 1h30m', abort: true })
+    .refine((s) => !opts.positive || (parseDuration(s) ?? 1) > 0, { message: 'must be more than 0s' })
+    .default(def)
 const percentOrSize = (def: string) =>
   z.string().regex(/^(\d{1,2}(\.\d+)?%|100%|\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?)$/, 'expected a percentage (15%) or a size (10Gi)').default(def)
 
@@ -39,14 +43,14 @@ export const GATES = [
     title: 'API VIP and the kubernetes Service ClusterIP reachable from the runner, every node and a probe pod',
     scopes: ['cluster', 'node'],
     incident: 'k0s-upgrade-coredns-api-vip',
-    params: z.strictObject({ timeout: duration('5s'), from: z.array(z.enum(['runner', 'nodes', 'pod'])).min(1).default(['runner', 'nodes', 'pod']) }),
+    params: z.strictObject({ timeout: duration('5s', { positive: true }), from: z.array(z.enum(['runner', 'nodes', 'pod'])).min(1).default(['runner', 'nodes', 'pod']) }),
   }),
   def({
     id: 'nodes-ready',
     title: 'nodes Ready, reporting the expected kubelet version',
     scopes: ['cluster', 'node'],
     incident: 'k3s-expired-certs-disk-full',
-    params: z.strictObject({ timeout: duration('5m') }),
+    params: z.strictObject({ timeout: duration('5m', { positive: true }) }),
   }),
   def({
     id: 'certificates',
@@ -81,7 +85,7 @@ export const GATES = [
     title: 'kube-proxy syncing: no new iptables-restore failures, last sync recent, no "Sync failed" in logs',
     scopes: ['cluster', 'node'],
     incident: 'kubelet-kube-proxy-skew',
-    params: z.strictObject({ maxSyncAge: duration('90s') }),
+    params: z.strictObject({ maxSyncAge: duration('90s', { positive: true }) }),
   }),
   def({
     id: 'iptables-backend',

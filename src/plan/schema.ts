@@ -10,10 +10,11 @@ export const API_VERSION = 'kupgrade.dev/v1alpha1'
 export const KIND = 'UpgradePlan'
 
 const text = (what: string) => z.string().min(1, `${what} must not be empty`)
-const duration = () =>
-  z.string({ error: 'expected a duration such as 90s, 5m or 1h30m' }).refine((s) => parseDuration(s) !== undefined, {
-    message: 'expected a duration such as 90s, 5m or 1h30m',
-  })
+const duration = (positive?: string) =>
+  z
+    .string({ error: 'expected a duration such as 90s, 5m or 1h30m' })
+    .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 90s, 5m or 1h30m', abort: true })
+    .refine((s) => !positive || (parseDuration(s) ?? 1) > 0, { message: positive ?? '' })
 /** Names are checked as DNS-1123 by the semantic pass, which can say which rule a name breaks. */
 const name = (what: string) => text(what)
 
@@ -110,7 +111,7 @@ export const planSchema = z.strictObject({
           .prefault({}),
         drain: z
           .strictObject({
-            timeout: duration().default('5m').describe('never forever: kubectl drain waits forever by default'),
+            timeout: duration('must be more than 0s (kubectl drain --timeout=0s waits forever)').default('5m').describe('never forever: kubectl drain waits forever by default'),
             gracePeriod: duration().optional().describe("default: each pod's terminationGracePeriodSeconds"),
             deleteEmptyDirData: z.boolean().default(true),
             ignoreDaemonSets: z.boolean().default(true),
