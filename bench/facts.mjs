@@ -4,7 +4,7 @@
 //   2. the sum of single-node times (each node alone: connect + the same round trip), i.e. a sequential fleet,
 //   3. a baseline of one OpenSSH `ssh` process per node per command, the same reads, at the same concurrency.
 // Nodes are real lab nodes (src/lab/node: ssh2 sshd + bash stand-ins) when the lab can isolate nodes, else plain
-// ssh2 servers running bash on 127.0.x.y. Usage: node bench/facts.mjs [--nodes N] [--concurrency C] [--no-baseline] [--plain]
+// ssh2 servers running bash on 127.0.x.y. Usage: node bench/facts.mjs [--nodes N] [--concurrency C] [--no-baseline] [--plain] [--latency-ms L]
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +19,9 @@ const arg = (name, dflt) => {
 const N = Number(arg('nodes', process.env.BENCH_FACTS_NODES ?? 100))
 const CONCURRENCY = Number(arg('concurrency', 10))
 const BASELINE = !process.argv.includes('--no-baseline') && existsSync('/usr/bin/ssh')
+// --latency-ms L (plain servers only): each exec answers L ms late, as a remote node doing its work on its own CPUs
+// (or a far-away network) would. Shows the pool's shape when the nodes, not this machine, are the bottleneck.
+const LATENCY = Number(arg('latency-ms', 0))
 
 if (!existsSync(join(root, 'dist/facts/host-facts.js'))) {
   console.log('facts: building dist/ (npm run build) …')
@@ -46,7 +49,7 @@ const VERSIONS = { k3s: 'v1.29.2+k3s1', k0s: 'v1.29.2+k0s.0', kubeadm: 'v1.29.2'
 
 /** Lab nodes when the lab module and its isolation are available. */
 async function labFleet() {
-  if (process.argv.includes('--plain')) return undefined
+  if (process.argv.includes('--plain') || LATENCY > 0) return undefined
   let lab
   try {
     lab = await load('lab/node/index.js')
@@ -80,7 +83,7 @@ async function plainFleet() {
         const p = spawn('/bin/bash', ['-c', info.command])
         p.stdout.pipe(s, { end: false })
         p.stderr.on('data', (d) => s.stderr.write(d))
-        p.on('close', (code) => { s.exit(code ?? 255); s.end() })
+        p.on('close', (code) => setTimeout(() => { s.exit(code ?? 255); s.end() }, LATENCY))
       }))
     })
     srv._srv.on('connection', (sock) => sock.setNoDelay(true))
@@ -88,7 +91,7 @@ async function plainFleet() {
     servers.push(srv)
     hosts.push({ host: addr(i), port: 2222, dist: DISTS[i % 3], hostKey: ssh2.utils.parseKey(hk.public).getPublicSSH().toString('base64') })
   }
-  return { kind: 'plain ssh2 servers running bash', hosts: hosts.map((h) => ({ ...h, hostKey: `ssh-ed25519 ${h.hostKey}` })), stop: () => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))) }
+  return { kind: `plain ssh2 servers running bash${LATENCY ? `, each exec answering ${LATENCY} ms late` : ''}`, hosts: hosts.map((h) => ({ ...h, hostKey: `ssh-ed25519 ${h.hostKey}` })), stop: () => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))) }
 }
 
 const fleet = (await labFleet()) ?? (await plainFleet())
@@ -130,7 +133,8 @@ try {
 
   let baseline
   if (BASELINE) {
-    // The same reads as the node script, one `ssh` process per command, as a shell loop over the fleet would do.
+    // The same reads as the node script, one `ssh` process per command, as a shell loop over the fleet would do
+  // (xargs -P CONCURRENCY style).
     const commands = ['cat /etc/os-release', 'uname -r', 'k3s --version', 'k0s version', 'kubeadm version -o short', 'kubelet --version',
       'systemctl is-active k3s k3s-agent k0scontroller k0sworker kubelet', 'iptables -V', 'df -P -B1 / /var', 'test -e /var/run/reboot-required',
       'needs-restarting -r', 'update_engine_client -status', 'command -v apt-get dnf yum update_engine_client']
@@ -148,7 +152,7 @@ try {
 
   const f = (x) => `${(x / 1000).toFixed(2)} s`
   console.log(`facts: ${N} nodes, ${fleet.kind}; ${versions.size} distinct installed versions read`)
-  console.log(`  kupgrade pooled, concurrency ${CONCURRENCY}:          ${f(wall)}  (one SSH round trip per node)`)
+  console.log(`  kupgrade pooled (${CONCURRENCY} handshakes at a time): ${f(wall)}  (one SSH round trip per node)`)
   console.log(`  floor: connect + \`true\` on every node:    ${f(trivial)}  (the rest is the nodes running the facts script on this machine's CPUs)`)
   console.log(`  sum of single-node times (sequential):   ${f(sum)}  (slowest single node ${(slowest).toFixed(0)} ms)`)
   console.log(`  ratio wall / sum:                        ${(wall / sum).toFixed(3)}  (wall is ${(sum / wall).toFixed(1)}× faster than one node after another)`)

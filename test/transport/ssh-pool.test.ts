@@ -218,12 +218,18 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     expect(err.message).toBe(`cannot connect to c1/n1 (root@${host}:${port}) after 3 attempts: connect ECONNREFUSED ${host}:${port}`)
   })
 
-  it('bounds concurrency and still completes every node', async () => {
-    const servers = await Promise.all(Array.from({ length: 12 }, () => fx.server()))
+  it('bounds simultaneous handshakes, not commands: every node runs its command at once', async () => {
+    const handshakes = { current: 0, max: 0 }
+    const servers = await Promise.all(Array.from({ length: 12 }, () => fx.server({ handshakes })))
     servers.forEach((s) => fx.trust(s))
     const pool = fx.pool({ concurrency: 3 })
-    const out = await Promise.all(servers.map((s, i) => pool.read(fx.target(s, { node: `n${i}` }), ['echo', String(i)])))
-    expect(out.map((r) => r.stdout)).toEqual(servers.map((_, i) => `${i}\n`))
+    // Each command waits until all 12 have started (a barrier through files): it only finishes if none is held back.
+    const barrier = `${fx.dir}/barrier`
+    const cmd = (i: number) => ['sh', '-c', `touch ${barrier}.${i}; n=0; while [ "$(ls ${barrier}.* | wc -l)" -lt 12 ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; ls ${barrier}.* | wc -l`]
+    const out = await Promise.all(servers.map((s, i) => pool.read(fx.target(s, { node: `n${i}` }), cmd(i))))
+    expect(out.map((r) => r.stdout.trim())).toEqual(servers.map(() => '12'))
+    expect(handshakes.max).toBeLessThanOrEqual(3)
+    expect(handshakes.max).toBeGreaterThanOrEqual(1)
   })
 })
 

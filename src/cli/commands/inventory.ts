@@ -22,7 +22,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--cluster <name...>', 'only these clusters')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts (a changed key is always refused)')
-    .option('--concurrency <n>', 'nodes contacted at once over SSH', '10')
+    .option('--concurrency <n>', 'SSH handshakes at once (commands then run on every node at once)', '10')
     .addHelpText('after', `
 Read-only: SSH to every node (one round trip each) and kubectl to every cluster (three calls each), all at once.
 An unreachable node or API server is reported in its row; the exit code is then 1.

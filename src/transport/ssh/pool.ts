@@ -10,8 +10,14 @@ import { defaultIdentityFiles, defaultPassphraseSource, IdentityStore, SshAuthEr
 import { loadSshConfig, parseJump, resolveTarget, type ResolvedTarget, type SshConfigSource } from './ssh-config.js'
 
 export interface SshPoolOptions {
-  /** Nodes worked on at once (connect + commands). Default 10: enough for 2 cores, gentle on bastions' MaxStartups. */
+  /**
+   * SSH handshakes in progress at once, across all nodes. Default 10: handshakes are what costs CPU here and what
+   * sshd's MaxStartups (and a shared bastion's) throttles. Established connections are not limited by it, so a
+   * command runs on every node at once and a fleet takes about as long as its slowest node.
+   */
   concurrency?: number
+  /** Commands in flight at once, across all nodes (a bound on local sockets and buffers). Default 256. */
+  maxInFlight?: number
   /** Channels open at once on one connection; OpenSSH's MaxSessions defaults to 10. Default 8. */
   channelsPerConnection?: number
   /** Record unknown host keys instead of refusing them (`--accept-new`). */
@@ -52,7 +58,8 @@ const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.*is
  */
 export class SshPool implements Transport {
   private readonly conns = new Map<string, Promise<Conn>>()
-  private readonly gate: Semaphore
+  private readonly handshakes: Semaphore
+  private readonly inFlight: Semaphore
   private readonly o: Required<Pick<SshPoolOptions, 'channelsPerConnection' | 'acceptNew' | 'connectAttempts' | 'backoffBaseMs' | 'backoffCapMs' | 'readRetries' | 'defaultTimeoutMs' | 'readyTimeoutMs' | 'keepaliveIntervalMs'>>
   private readonly sshConfig: SshConfigSource
   private readonly identities: IdentityStore
@@ -61,7 +68,8 @@ export class SshPool implements Transport {
 
   constructor(private readonly opts: SshPoolOptions = {}) {
     const env = opts.env ?? process.env
-    this.gate = new Semaphore(opts.concurrency ?? 10)
+    this.handshakes = new Semaphore(opts.concurrency ?? 10)
+    this.inFlight = new Semaphore(opts.maxInFlight ?? 256)
     this.o = {
       channelsPerConnection: opts.channelsPerConnection ?? 8,
       acceptNew: opts.acceptNew ?? false,
@@ -98,7 +106,7 @@ export class SshPool implements Transport {
     const display = commandLine(cmd)
     const where = `${t.host}:${t.port}`
     const started = Date.now()
-    return this.gate.run(async () => {
+    return this.inFlight.run(async () => {
       for (let attempt = 0; ; attempt++) {
         let raw: RawResult
         try {
@@ -177,7 +185,7 @@ export class SshPool implements Transport {
     for (let attempt = 0; ; attempt++) {
       try {
         const sock = t.jumps.length ? await this.tunnel(t, signal) : undefined
-        const client = await connect({
+        const client = await this.handshakes.run(() => connect({
           target: t,
           acceptNew: this.o.acceptNew,
           identities: this.identities,
@@ -186,7 +194,7 @@ export class SshPool implements Transport {
           readyTimeoutMs: this.o.readyTimeoutMs,
           keepaliveIntervalMs: this.o.keepaliveIntervalMs,
           keepaliveCountMax: 3,
-        })
+        }))
         client.setMaxListeners(0)
         const conn: Conn = { client, channels: new Semaphore(this.o.channelsPerConnection), alive: true }
         const dead = () => { conn.alive = false }

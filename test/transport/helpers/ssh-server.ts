@@ -41,6 +41,8 @@ export interface TestServerOptions {
   env?: Record<string, string>
   /** A directory of stand-in binaries (k3s, systemctl …) put first on PATH. */
   pathPrefix?: string
+  /** Counts handshakes in progress (TCP accepted, not yet authenticated), shared across servers. */
+  handshakes?: { current: number; max: number }
   /** Allow direct-tcpip forwarding (this server as a bastion). */
   forwarding?: boolean
 }
@@ -81,7 +83,22 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
   const clients = new Set<ssh2.Connection>()
   const server = new ssh2.Server({ hostKeys: [hostKey.privatePem] }, (client) => {
     clients.add(client)
-    client.on('close', () => clients.delete(client))
+    const hs = o.handshakes
+    let shaking = false
+    if (hs) {
+      shaking = true
+      hs.current++
+      hs.max = Math.max(hs.max, hs.current)
+    }
+    const doneShaking = () => {
+      if (shaking && hs) hs.current--
+      shaking = false
+    }
+    client.on('ready', doneShaking)
+    client.on('close', () => {
+      doneShaking()
+      clients.delete(client)
+    })
     client.on('error', () => {})
     let user = ''
     client.on('authentication', (ctx) => {
