@@ -130,7 +130,7 @@ describe('lab node sshd', () => {
     const known = join(t.dir, 'known_hosts')
     writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
     const ssh = (extra: string[], cmd: string) =>
-      run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'ConnectTimeout=10',
+      run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'ConnectTimeout=10',
         '-i', keyFile, '-p', '2222', ...extra, `root@${t.node.options.address}`, cmd], { timeout: 30_000 })
     const ok = await ssh([], 'k3s --version; systemctl is-active k3s')
     expect(ok.stdout).toBe('k3s version v1.29.2+k3s1 (e7cfc235)\ngo version go1.22.5\nactive\n')
@@ -144,6 +144,14 @@ describe('lab node sshd', () => {
         local, `root@${t.node.options.address}:/root/upload.txt`], { timeout: 30_000 })
       expect(readFileSync(join(t.node.paths.root, 'root/upload.txt'), 'utf8')).toBe('via scp\n')
     }
+    // An unauthorized client key is refused: OpenSSH reports it as sshd would.
+    const otherKey = join(t.dir, 'id_other')
+    writeFileSync(otherKey, generateEd25519KeyPair().private)
+    chmodSync(otherKey, 0o600)
+    const denied = await run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'IdentitiesOnly=yes',
+      '-i', otherKey, '-p', '2222', `root@${t.node.options.address}`, 'true'], { timeout: 30_000 }).catch((e: { code: number; stderr: string }) => e)
+    expect(denied).toMatchObject({ code: 255 })
+    expect((denied as { stderr: string }).stderr).toContain('Permission denied (publickey)')
     // A known_hosts entry for another key must make OpenSSH refuse the host.
     writeFileSync(known, `[${t.node.options.address}]:2222 ${generateEd25519KeyPair().public.split(' ').slice(0, 2).join(' ')}\n`)
     const refused = await ssh([], 'true').catch((e: { code: number; stderr: string }) => e)
