@@ -107,6 +107,8 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
     const dir = join(p.mirror, release)
     mkdirSync(dir, { recursive: true })
     for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release))
+    // k0s carries its kubelet inside and unpacks it to /var/lib/k0s/bin on start; that kubelet reports `vX.Y.Z+k0s`.
+    if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s')))
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   if (firstStart) installFirst(o, p)
@@ -131,6 +133,12 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
     mkdirSync(r('etc/rancher/node'), { recursive: true })
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
+  }
+  if (o.distribution === 'k0s') {
+    // What k0s unpacked at its first start (facts §2.4, §4.3): the kubelet, and an iptables link naming the mode.
+    mkdirSync(r('var/lib/k0s/bin'), { recursive: true })
+    writeExec(r('var/lib/k0s/bin/kubelet'), readFileSync(join(p.mirror, release, 'kubelet-embedded'), 'utf8'))
+    symlinkSync(o.iptablesBackend === 'legacy' ? 'xtables-legacy-multi' : 'xtables-nft-multi', r('var/lib/k0s/bin/iptables'))
   }
   if (o.distribution === 'kubeadm') {
     const minor = release.replace(/^v(\d+\.\d+).*/, '$1')

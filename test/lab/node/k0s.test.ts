@@ -10,6 +10,11 @@ describe('k0s node', () => {
   })
   afterAll(async () => t?.cleanup())
 
+  it('has the embedded kubelet and the iptables mode link under /var/lib/k0s/bin (facts §2.4, §4.3)', async () => {
+    const r = await sshExec(t.node, '/var/lib/k0s/bin/kubelet --version; readlink /var/lib/k0s/bin/iptables')
+    expect(r.stdout).toBe('Kubernetes v1.29.2+k0s\nxtables-legacy-multi\n')
+  })
+
   it('prints k0s version, -a and -j as facts §2.2', async () => {
     const r = await sshExec(t.node, 'k0s version; k0s version -a; k0s version -j')
     const [plain, ...rest] = r.stdout.split('\n')
@@ -36,6 +41,8 @@ describe('k0s node', () => {
     expect(up.stdout).toContain('Downloading k0s from URL: https://github.com/k0sproject/k0s/releases/download/v1.30.4+k0s.0/k0s-v1.30.4+k0s.0-amd64\n')
     expect(up.stdout).toMatch(/Version: v1\.30\.4\+k0s\.0\nProcess ID: \d+\nRole: controller\n/)
     expect(await ev.next('installed')).toEqual({ version: 'v1.30.4+k0s.0', binary: 'k0s' })
+    // k0s unpacked its newer kubelet on start (facts §2.4: it reports +k0s without the revision).
+    expect((await sshExec(t.node, '/var/lib/k0s/bin/kubelet --version')).stdout).toBe('Kubernetes v1.30.4+k0s\n')
     expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k0scontroller', state: 'started', version: 'v1.30.4+k0s.0' })
   })
 

@@ -69,6 +69,8 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
+  # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary.
+  case "$1" in k0s*) [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."
