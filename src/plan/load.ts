@@ -73,8 +73,27 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
   try {
     raw = doc.toJS({ maxAliasCount: 100 })
   } catch (err) {
-    // yaml throws (ReferenceError) on an alias expansion bomb; that is bad input, not a crash.
-    return { problems: [{ file, line: 1, col: 1, message: `the YAML expands its aliases (*name) too many times (${(err as Error).message.toLowerCase()}): write the plan without nested anchors` }] }
+    // yaml throws (ReferenceError) on an alias expansion bomb or an alias with no anchor; bad input, not a crash.
+    const message = (err as Error).message
+    const unresolved = /unresolved alias/i.test(message)
+    let at: { line: number; col: number } = { line: 1, col: 1 }
+    let alias = ''
+    visit(doc, {
+      Alias(_, node) {
+        if (unresolved && node.resolve(doc) !== undefined) return
+        alias = node.source
+        if (node.range) at = lines.linePos(node.range[0])
+        return visit.BREAK
+      },
+    })
+    return {
+      problems: [{
+        file, ...at,
+        message: unresolved
+          ? `the alias *${alias} names no anchor: define &${alias} before it is used, or write the value out`
+          : `the YAML expands its aliases (*name) too many times (${message.toLowerCase()}): write the plan without nested anchors`,
+      }],
+    }
   }
   const locator = Locator.of(doc, lines)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -139,7 +158,7 @@ function syntaxProblem(doc: Document.Parsed, e: YAMLError, lines: LineCounter, s
       return { ...at(opened), message: `YAML syntax error: this ${quote === '"' ? 'double' : 'single'}-quoted string is never closed (add the closing ${quote})` }
     }
   }
-  if (/^Flow (sequence|mapping)/.test(first)) {
+  if (/^Flow (sequence|mapping|map)\b/.test(first)) {
     const opened = findNode(doc, (n) => (n as { flow?: boolean }).flow === true && (isMap(n) || !isScalar(n)) && n.range?.[1] === offset)
     if (opened !== undefined) {
       const close = source[opened] === '{' ? '}' : ']'
@@ -153,8 +172,17 @@ function syntaxProblem(doc: Document.Parsed, e: YAMLError, lines: LineCounter, s
       return { ...at(o), message: 'YAML syntax error: this key is not aligned with the keys above it (all keys of a mapping start at the same column; check the indentation)' }
     }
   }
-  return { ...at(o), message: `YAML syntax error: ${first}` }
+  const hint = HINTS.find(([re]) => re.test(first))?.[1]
+  return { ...at(o), message: `YAML syntax error: ${first}${hint ? ` (${hint})` : ''}` }
 }
+
+/** What usually causes yaml's rarer messages, in plan files. */
+const HINTS: [RegExp, string][] = [
+  [/^Nested mappings are not allowed in compact mappings/, 'a value that contains ": " must be quoted'],
+  [/^Block collections are not allowed within flow collections/, 'a missing comma between items in { } or [ ]?'],
+  [/^Implicit keys need to be on a single line/, 'check the indentation of this line'],
+  [/^Plain value cannot start with reserved character/, 'quote the value'],
+]
 
 /** The start offset of the first node (document order) matching `test`. */
 function findNode(doc: Document.Parsed, test: (n: { range?: [number, number, number] | null } & object) => boolean): number | undefined {
