@@ -43,6 +43,8 @@ export interface Generated {
   hasOs: boolean
 }
 
+const RESERVED = ['lock', 'pre', 'hop1', 'backup', 'approval', 'hook', 'soak', 'post', 'os', 'unlock', 'gate', 'before', 'after']
+
 const GATE_PRE = ['version-skew', 'api-vip', 'nodes-ready', 'etcd', 'capacity', { certificates: { minValidity: '30d' } }, { 'disk-space': { minFree: '10%' } }]
 const GATE_NODE = ['nodes-ready', 'version-skew', 'api-vip', { 'nodes-ready': { timeout: '7m' } }, { 'disk-space': { minFree: '5Gi' } }]
 
@@ -76,7 +78,9 @@ export function generatePlan(seed: number): Generated {
       const rev = minorsBehind === 0 && patch === targetPatch && k0sRev !== undefined ? int(rng, 0, k0sRev) : int(rng, 0, 12)
       from += minorsBehind === 0 && patch === targetPatch && k0sRev === undefined ? '+k0s.0' : `+k0s.${rev}`
     }
-    clusters.push({ name: `c${ci}`, distribution, from, controlPlanes: int(rng, 1, 5), workers: chance(rng, 0.15) ? 0 : int(rng, 0, 40), minorsBehind })
+    // Sometimes names that are also words in step ids (lock, pre, hop1, backup…): ids must stay unique anyway.
+    const name = chance(rng, 0.25) ? `${RESERVED[ci % RESERVED.length]}` : `c${ci}`
+    clusters.push({ name, distribution, from, controlPlanes: int(rng, 1, 5), workers: chance(rng, 0.15) ? 0 : int(rng, 0, 40), minorsBehind })
   }
 
   // Split the clusters over the stages in order, each stage at least one.
@@ -113,6 +117,15 @@ export function generatePlan(seed: number): Generated {
   if (chance(rng, 0.3)) hooks.beforeNode = ['hooks/notify.mjs']
   if (chance(rng, 0.2)) hooks.afterStage = ['hooks/notify.mjs']
 
+  const nodeNames = clusters.map((c) => {
+    const names = [
+      ...Array.from({ length: c.controlPlanes }, (_, i) => `${c.name}-cp-${i + 1}`),
+      ...Array.from({ length: c.workers }, (_, i) => `${c.name}-w-${i + 1}`),
+    ]
+    if (chance(rng, 0.25)) names.forEach((_, i) => { if (i < RESERVED.length && chance(rng, 0.5)) names[i] = RESERVED[i]! })
+    return names
+  })
+
   const raw = {
     apiVersion: 'kupgrade.dev/v1alpha1',
     kind: 'UpgradePlan',
@@ -132,8 +145,8 @@ export function generatePlan(seed: number): Generated {
         from: c.from,
         apiEndpoint: `https://10.${ci}.255.1:6443`,
         nodes: [
-          ...Array.from({ length: c.controlPlanes }, (_, i) => ({ name: `${c.name}-cp-${i + 1}`, host: `10.${ci}.0.${i + 1}`, role: 'control-plane' })),
-          ...Array.from({ length: c.workers }, (_, i) => ({ name: `${c.name}-w-${i + 1}`, host: `10.${ci}.1.${i + 1}`, role: 'worker' })),
+          ...Array.from({ length: c.controlPlanes }, (_, i) => ({ name: nodeNames[ci]![i]!, host: `10.${ci}.0.${i + 1}`, role: 'control-plane' })),
+          ...Array.from({ length: c.workers }, (_, i) => ({ name: nodeNames[ci]![c.controlPlanes + i]!, host: `10.${ci}.1.${i + 1}`, role: 'worker' })),
         ],
       })),
       strategy: {
