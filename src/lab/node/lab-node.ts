@@ -5,11 +5,12 @@ import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
 import { EventTail } from './event-tail.js'
 import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
+import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
 import { defaultLeafNotAfter, prepareRoot, writeCerts } from './layout.js'
 import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
-import { FLATCAR_NEXT } from './os-release.js'
+import { applyStagedOsUpdate } from './os-update.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
 import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
@@ -185,38 +186,17 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   }
 
   private runSession(req: SessionRequest): void {
-    const started = Date.now()
-    const command = req.command ?? 'exec /bin/bash'
-    const child = spawnInNode(this.paths, this.isolation!, command, execEnv(req.user, req.env))
+    const child = runSession(this.paths, this.isolation!, req, (_child, end) => {
+      this.running.delete(entry)
+      this.tail?.poll()
+      this.emit('exec', { user: req.user.name, command: redact(req.command ?? 'exec /bin/bash'), ...end })
+    })
     const entry = { child, connectionId: req.connectionId }
     this.running.add(entry)
     if (this.dropNext) {
       this.dropNext = false
       this.dropLater(req.connectionId, Number(this.faults.params('ssh-drop')['afterMs'] ?? 100))
     }
-    const ch = req.channel
-    child.stdout!.pipe(ch, { end: false })
-    child.stderr!.pipe(ch.stderr, { end: false })
-    ch.pipe(child.stdin!)
-    child.stdin!.on('error', () => undefined) // the command may exit without reading its stdin
-    req.onSignal((name) => killTree(child, `SIG${name}` as NodeJS.Signals))
-    // The client went away (or the connection was dropped): a real sshd hangs up on the command.
-    ch.on('close', () => killTree(child, 'SIGHUP'))
-    child.on('close', (code, signal) => {
-      this.running.delete(entry)
-      this.tail?.poll()
-      try {
-        if (signal) ch.exit(signal.replace(/^SIG/, ''), false, '')
-        else ch.exit(code ?? 255)
-        ch.end()
-      } catch {
-        // channel already gone
-      }
-      this.emit('exec', { user: req.user.name, command: redact(command), exitCode: code, ...(signal ? { signal } : {}), durationMs: Date.now() - started })
-    })
-    child.on('error', (err) => {
-      ch.stderr.write(`kupgrade lab: cannot run command: ${err.message}\n`)
-    })
   }
 
   private onNodeEvent(e: Record<string, unknown>): void {
@@ -266,22 +246,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
     const run = join(this.paths.root, 'run')
     for (const f of readdirSync(run)) if (f !== 'lab') rmSync(join(run, f), { recursive: true, force: true })
-    this.applyStagedOsUpdate()
+    applyStagedOsUpdate(this.paths, this.options.os)
     this.later(() => void this.bootUp(), this.timing.rebootMs)
-  }
-
-  private applyStagedOsUpdate(): void {
-    const staged = join(this.paths.state, 'os-staged')
-    if (!existsSync(staged)) return
-    const env = readFileSync(join(this.paths.lab, 'node.env'), 'utf8')
-    const kernel = /^LAB_KERNEL_NEW='([^']*)'/m.exec(env)?.[1]
-    if (kernel) writeFileSync(join(this.paths.state, 'kernel'), kernel + '\n')
-    if (this.options.os === 'flatcar') {
-      const osr = join(this.paths.root, 'etc/os-release')
-      writeFileSync(osr, readFileSync(osr, 'utf8').replace(/\b3815\.2\.5\b/g, FLATCAR_NEXT))
-    }
-    rmSync(staged, { force: true })
-    writeFileSync(join(this.paths.state, 'os-updated'), new Date().toISOString() + '\n')
   }
 
   private async bootUp(): Promise<void> {

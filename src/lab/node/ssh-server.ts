@@ -37,7 +37,7 @@ export class NodeSshServer {
   private readonly sockets = new Map<number, Socket>()
   private nextId = 1
 
-  constructor(private readonly o: SshServerOptions) {
+  constructor(o: SshServerOptions) {
     this.ssh = new Server({ hostKeys: [o.hostKey], ident: 'OpenSSH_9.2p1 Debian-2+deb12u3' }, (client, info) => {
       const connectionId = [...this.sockets].find(([, s]) => s.remotePort === info.port)?.[0] ?? 0
       let user: ExecUser | undefined
