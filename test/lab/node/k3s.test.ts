@@ -57,7 +57,7 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.29.2+k3s1', serviceActive: false })
 
     // Start in the background: during the 1.5 s start delay the unit is activating and the fleet has no 'started' yet.
-    const during = await sshExec(t.node, '(systemctl start k3s >/dev/null 2>&1 &); sleep 0.2; systemctl is-active k3s')
+    const during = await sshExec(t.node, '(systemctl start k3s >/dev/null 2>&1 &); for i in $(seq 200); do s=$(systemctl is-active k3s); [ "$s" != inactive ] && break; sleep 0.01; done; echo "$s"')
     expect(during.stdout).toBe('activating\n')
     expect(ev.list.some((e) => e.name === 'service' && e.data['state'] === 'started')).toBe(false)
     expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1' })
