@@ -7,7 +7,8 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
   let t: TestNode
   let ev: ReturnType<typeof recordEvents>
   beforeAll(async () => {
-    t = await startNode({ timing: { serviceStartMs: 1500, rebootMs: 300 } })
+    // rebootMs leaves a wide window in which the test can see sshd down.
+    t = await startNode({ timing: { serviceStartMs: 1500, rebootMs: 2500 } })
     ev = recordEvents(t.node)
   })
   afterAll(async () => t?.cleanup())
