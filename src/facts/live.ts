@@ -7,11 +7,14 @@ import { problems } from './render.js'
 import { fromDisagreement } from './skew.js'
 import type { FleetFacts } from './types.js'
 
-/** The subset of live facts the planner decides with: kubelet version per node, keyed by cluster then node. */
+/** The subset of live facts the planner decides with: running kubelet and installed distribution versions per node. */
 export function toPlannerFacts(f: FleetFacts): PlannerFacts {
   return {
     clusters: Object.fromEntries(f.clusters.map((c) => [c.name, {
-      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : undefined])),
+      // installedVersion carries the distribution revision the kubelet's version lacks (k0s reports a bare `+k0s`).
+      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion || n.installedVersion
+        ? { ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}), ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}) }
+        : undefined])),
     }])),
   }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { toPlannerFacts } from '../../src/facts/live.js'
 import { fromDisagreement, nodeSkew } from '../../src/facts/skew.js'
 import type { ClusterFacts, NodeFacts } from '../../src/facts/types.js'
 
@@ -45,5 +46,18 @@ describe('facts/skew (version-skew policy)', () => {
     expect(fromDisagreement(cluster(['v1.29.2+k3s1'], 'k3s', 'v1.29.2'))).toBeUndefined()
     expect(fromDisagreement(cluster(['v1.29.2+k3s2'], 'k3s', 'v1.29.2+k3s1'))).toMatch(/from v1.29.2\+k3s1, but the API server reports v1.29.2\+k3s2/)
     expect(fromDisagreement(cluster(['v1.30.0'], 'kubeadm', 'v1.29.2'))).toMatch(/reports v1.30.0/)
+  })
+})
+
+describe('facts/live → planner facts', () => {
+  it('passes running kubelet and installed versions per cluster and node; unknown nodes stay undefined', () => {
+    const c = cluster(['v1.30.4+k0s'], 'k0s')
+    c.nodes = [
+      { ...node('v1.30.4+k0s'), name: 'a', installedVersion: 'v1.30.4+k0s.1' },
+      { ...node(), name: 'b' },
+    ]
+    expect(toPlannerFacts({ gatheredAt: '', durationMs: 0, clusters: [c] })).toEqual({
+      clusters: { c: { nodes: { a: { kubeletVersion: 'v1.30.4+k0s', installedVersion: 'v1.30.4+k0s.1' }, b: undefined } } },
+    })
   })
 })
