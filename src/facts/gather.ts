@@ -79,6 +79,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     name: cluster.name,
     distribution: dist,
     from: cluster.from,
+    ...(loaded.plan.spec.target.kubernetes ? { target: loaded.plan.spec.target.kubernetes } : {}),
     apiserverVersions: a ? apiserverVersions(dist, a, nodes) : [],
     nodes,
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),

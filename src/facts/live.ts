@@ -22,8 +22,10 @@ export function toPlannerFacts(f: FleetFacts): PlannerFacts {
 export interface LiveState {
   facts: FleetFacts
   planner: PlannerFacts
-  /** Things the reader of a live plan must see: `from` disagreeing with the cluster, unreadable nodes. */
+  /** Things the reader of a live plan must see. */
   warnings: string[]
+  /** Why the plan cannot go ahead as written: a cluster's version disagrees with `from`, a node cannot be read. */
+  blockers: string[]
 }
 
 export interface LiveOptions {
@@ -38,11 +40,18 @@ export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise
   const pool = new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
   try {
     const facts = await gatherFleetFacts(loaded, { transport: pool, env: o.env, stateDir: join(loaded.dir, '.kupgrade'), ...(o.log ? { log: o.log } : {}) })
-    const warnings = [
-      ...facts.clusters.map(fromDisagreement).filter((w): w is string => w !== undefined),
-      ...problems(facts).map((p) => `could not read ${p}`),
-    ]
-    return { facts, planner: toPlannerFacts(facts), warnings }
+    const warnings: string[] = []
+    const blockers: string[] = []
+    for (const c of facts.clusters) {
+      const spec = loaded.plan.spec.clusters.find((s) => s.name === c.name)
+      const drift = fromDisagreement(c)
+      if (!drift || drift.kind === 'same') continue
+      if (drift.kind === 'mismatch' && !spec?.allowFromMismatch) blockers.push(drift.message)
+      else warnings.push(drift.message)
+    }
+    // apply could not run on a node it cannot read, so a live plan that could not read one is not ready either.
+    blockers.push(...problems(facts).map((p) => `could not read ${p}`))
+    return { facts, planner: toPlannerFacts(facts), warnings, blockers }
   } finally {
     await pool.close()
   }

@@ -57,8 +57,8 @@ function restartPending(c: ClusterFacts, n: ClusterFacts['nodes'][number]): stri
 function clusterLines(c: ClusterFacts): string[] {
   const lines = [`cluster ${c.name} (${c.distribution}, plan from ${c.from}) — apiserver ${apiservers(c)}`]
   if (c.error) lines.push(`  ! API: ${c.error}`)
-  const mismatch = fromDisagreement(c)
-  if (mismatch) lines.push(`  ! ${mismatch}`)
+  const drift = fromDisagreement(c)
+  if (drift && drift.kind !== 'same') lines.push(`  ${drift.kind === 'mismatch' ? '!' : '~'} ${drift.message}`)
   if (c.etcdMembers) lines.push(`  etcd members: ${c.etcdMembers.length ? c.etcdMembers.map((m) => (m.version ? `${m.name} (${m.version})` : m.name)).join(', ') : 'none found'}`)
   if (c.unlistedNodes.length) lines.push(`  ~ nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
   const r = rows(c)
@@ -92,8 +92,8 @@ export function renderLiveStateMarkdown(f: FleetFacts): string {
   for (const c of f.clusters) {
     out.push(`#### ${c.name} (${c.distribution})`, '', `- apiserver: ${md(apiservers(c))}`)
     if (c.error) out.push(`- :x: API: ${md(c.error)}`)
-    const mismatch = fromDisagreement(c)
-    if (mismatch) out.push(`- :warning: ${md(mismatch)}`)
+    const drift = fromDisagreement(c)
+    if (drift && drift.kind !== 'same') out.push(`- ${drift.kind === 'mismatch' ? ':x:' : ':warning:'} ${md(drift.message)}`)
     if (c.etcdMembers) out.push(`- etcd members: ${c.etcdMembers.map((m) => m.name).join(', ') || 'none found'}`)
     if (c.unlistedNodes.length) out.push(`- nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
     const r = rows(c)

@@ -65,11 +65,26 @@ function proxyVsKubelet(dist: Distribution, node: string, proxy: KubeVersion, ku
 }
 
 /** The plan's `from` against the live apiserver: a plan written for another version must not be applied blindly. */
-export function fromDisagreement(c: ClusterFacts): string | undefined {
+/**
+ * How the live control plane compares with the plan's `from` and target. The plan's hops were computed from `from`,
+ * so a cluster that is older than `from`, or already past the target, would get the wrong steps: that blocks, unless
+ * the cluster sets `allowFromMismatch`. A cluster between `from` and the target is a run that stopped part-way; its
+ * done nodes are skipped.
+ */
+export function fromDisagreement(c: ClusterFacts): { kind: 'same' | 'partial' | 'mismatch'; message: string } | undefined {
   const from = parseKubeVersion(c.from)
-  const live = c.apiserverVersions.find((a) => a.source === '/version')
-  const v = live ? parseKubeVersion(live.version) : undefined
-  if (!from || !v) return undefined
-  const same = from.major === v.major && from.minor === v.minor && from.patch === v.patch && (from.revision === undefined || v.revision === undefined || from.revision === v.revision)
-  return same ? undefined : `cluster ${c.name}: the plan says from ${c.from}, but the API server reports ${live!.version}`
+  const live = apiserverRange(c)
+  if (!from || !live) return undefined
+  const seen = c.apiserverVersions.map((a) => a.version).join(', ')
+  const to = c.target ? parseKubeVersion(c.target) : undefined
+  if (compareKubeVersions(live.oldest, from) === 0 && compareKubeVersions(live.newest, from) === 0) {
+    return { kind: 'same', message: `cluster ${c.name} runs ${seen}, as the plan says` }
+  }
+  if (compareKubeVersions(live.oldest, from) >= 0 && to && compareKubeVersions(live.newest, to) <= 0) {
+    return { kind: 'partial', message: `cluster ${c.name}: the plan says from ${c.from}, the API servers report ${seen}: an upgrade already under way; nodes at the target are skipped` }
+  }
+  return {
+    kind: 'mismatch',
+    message: `cluster ${c.name}: the plan says from ${c.from}, but the API servers report ${seen}; the plan's hops were computed from \`from\`, so update it (or set allowFromMismatch: true on the cluster to go ahead anyway)`,
+  }
 }

@@ -92,8 +92,9 @@ export interface EtcdMember {
 export interface ClusterFacts {
   name: string
   distribution: Distribution
-  /** The plan's `from`, for comparison. */
+  /** The plan's `from` and target Kubernetes version, for comparison. */
   from: string
+  target?: string
   apiserverVersions: ApiserverVersion[]
   nodes: NodeFacts[]
   /** undefined: not readable for this distribution through the API (k0s). */

@@ -41,6 +41,7 @@ export const clusterSchema = z.strictObject({
   name: name('cluster name').describe('DNS-1123 label'),
   distribution: z.enum(['k0s', 'k3s', 'kubeadm'], { error: 'expected distribution k0s, k3s or kubeadm' }),
   from: text('from').describe('the version the plan was written against (v1.29.2 or v1.29.2+k3s1); live facts must agree'),
+  allowFromMismatch: z.boolean().default(false).describe('let --live and apply go ahead when the live version is older than `from` or past the target'),
   kubeconfig: text('kubeconfig').optional().describe('kubeconfig file; default $KUBECONFIG, else ~/.kube/config'),
   context: text('context').optional().describe('kubeconfig context; default the current context'),
   kubectl: text('kubectl').optional().describe('kubectl binary for this cluster'),

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -12,6 +12,7 @@ import { probeIsolation } from '../../src/lab/node/index.js'
 import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
 import { loadPlan } from '../../src/plan/load.js'
 import { SshPool } from '../../src/transport/ssh/pool.js'
+import { parse, stringify } from 'yaml'
 
 /** The whole read path against the lab: real kubectl (pinned 1.32) to lab API servers, SSH to lab nodes. */
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
@@ -114,5 +115,43 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
     const code = await main(['node', 'kupgrade', 'inventory', join(dir, 'plan.yaml')], { stdout: sink, stderr: sink, env: env(), cwd: dir })
     expect(out).toMatch(/k3s-cp-1\s+Ready\s+control-plane/)
     expect(code).toBe(0)
+  })
+
+  const run = async (args: string[]) => {
+    let out = ''
+    let err = ''
+    const stdout = new Writable({ write(c, _e, cb) { out += String(c); cb() } })
+    const stderr = new Writable({ write(c, _e, cb) { err += String(c); cb() } })
+    const code = await main(['node', 'kupgrade', ...args], { stdout, stderr, env: env(), cwd: dir })
+    return { code, out, err }
+  }
+
+  /** A copy of the lab's plan with one cluster's `from` (and optionally allowFromMismatch) changed. */
+  const planWith = (name: string, from: string, allow = false): string => {
+    const doc = parse(readFileSync(join(dir, 'plan.yaml'), 'utf8'))
+    const c = doc.spec.clusters.find((x: { name: string }) => x.name === 'e2e-kubeadm')
+    c.from = from
+    if (allow) c.allowFromMismatch = true
+    const file = join(dir, name)
+    writeFileSync(file, stringify(doc))
+    return file
+  }
+
+  it('kupgrade plan --live shows the live state and exits 0 when the fleet matches the plan', async () => {
+    const r = await run(['plan', join(dir, 'plan.yaml'), '--live', '--no-color'])
+    expect(r.err).not.toMatch(/blocked/)
+    expect(r.out).toMatch(/Live state/)
+    expect(r.out).toMatch(/cluster e2e-kubeadm/)
+    expect(r.code).toBe(0)
+  })
+
+  it('kupgrade plan --live is blocked (exit 3) when a cluster is older than the plan’s from, unless the plan allows it', async () => {
+    const blocked = await run(['plan', planWith('newer-from.yaml', 'v1.29.9'), '--live', '--format', 'markdown'])
+    expect(blocked.err).toMatch(/blocked: cluster e2e-kubeadm: the plan says from v1\.29\.9, but the API servers report v1\.29\.6/)
+    expect(blocked.out).toMatch(/:x: cluster e2e-kubeadm/)
+    expect(blocked.code).toBe(3)
+    const allowed = await run(['plan', planWith('allowed.yaml', 'v1.29.9', true), '--live'])
+    expect(allowed.err).toMatch(/warning: cluster e2e-kubeadm/)
+    expect(allowed.code).toBe(0)
   })
 })

@@ -41,11 +41,14 @@ describe('facts/skew (version-skew policy)', () => {
     expect(shorts(cluster(['v1.30.0'], 'k0s'), node('v1.30.0+k0s', 'v1.29.0'))).toEqual(['error:proxy≠kubelet'])
   })
 
-  it('says when the plan’s from disagrees with the live apiserver', () => {
-    expect(fromDisagreement(cluster(['v1.29.2'], 'kubeadm', 'v1.29.2'))).toBeUndefined()
-    expect(fromDisagreement(cluster(['v1.29.2+k3s1'], 'k3s', 'v1.29.2'))).toBeUndefined()
-    expect(fromDisagreement(cluster(['v1.29.2+k3s2'], 'k3s', 'v1.29.2+k3s1'))).toMatch(/from v1.29.2\+k3s1, but the API server reports v1.29.2\+k3s2/)
-    expect(fromDisagreement(cluster(['v1.30.0'], 'kubeadm', 'v1.29.2'))).toMatch(/reports v1.30.0/)
+  it('says when the plan’s from disagrees with the live apiserver: same, part-way to the target, or a mismatch', () => {
+    const withTarget = (c: ClusterFacts, target: string): ClusterFacts => ({ ...c, target })
+    expect(fromDisagreement(cluster(['v1.29.2'], 'kubeadm', 'v1.29.2'))?.kind).toBe('same')
+    expect(fromDisagreement(cluster(['v1.29.2+k3s1'], 'k3s', 'v1.29.2'))?.kind).toBe('same')
+    expect(fromDisagreement(cluster(['v1.29.2+k3s2'], 'k3s', 'v1.29.2+k3s1'))).toMatchObject({ kind: 'mismatch', message: expect.stringMatching(/from v1.29.2\+k3s1, but the API servers report v1.29.2\+k3s2/) })
+    expect(fromDisagreement(withTarget(cluster(['v1.30.4', 'v1.29.2'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))?.kind).toBe('partial')
+    expect(fromDisagreement(withTarget(cluster(['v1.28.9'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))).toMatchObject({ kind: 'mismatch', message: expect.stringMatching(/allowFromMismatch/) })
+    expect(fromDisagreement(withTarget(cluster(['v1.31.0'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))?.kind).toBe('mismatch')
   })
 })
 

@@ -6,8 +6,6 @@ import { buildExecutionPlan } from '../../planner/build.js'
 import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
-import { readLiveState } from '../../facts/live.js'
-import { renderLiveStateMarkdown, renderLiveStateText } from '../../facts/render.js'
 import type { RegisterCommand } from './index.js'
 
 export interface PlanCommandOptions {
@@ -33,13 +31,20 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
     .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean }) => {
       const loaded = loadPlan(file)
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
-      const live = opts.live ? await readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
+      // Facts pull in SSH and kubectl; an offline plan never loads them.
+      const facts = opts.live ? await import('../../facts/live.js') : undefined
+      const render = opts.live ? await import('../../facts/render.js') : undefined
+      const live = facts ? await facts.readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
       for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${w}\n`)
-      const plan = buildExecutionPlan(loaded.plan, { warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? [])], ...(live ? { facts: live.planner } : {}) })
+      for (const b of live?.blockers ?? []) ctx.stderr.write(`blocked: ${b}\n`)
+      const plan = buildExecutionPlan(loaded.plan, {
+        warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? []), ...(live?.blockers ?? []).map((b) => `blocked: ${b}`)],
+        ...(live ? { facts: live.planner } : {}),
+      })
       const text =
         opts.format === 'json' ? renderPlanJson(plan)
-        : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: renderLiveStateMarkdown(live.facts) } : {})
-        : `${live ? `${renderLiveStateText(live.facts)}\n` : ''}${renderPlanText(plan, { color: ctx.color && !opts.out })}`
+        : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: render!.renderLiveStateMarkdown(live.facts) } : {})
+        : `${live ? `${render!.renderLiveStateText(live.facts)}\n` : ''}${renderPlanText(plan, { color: ctx.color && !opts.out })}`
       if (opts.out) {
         try {
           writeFileSync(opts.out, text)
@@ -48,6 +53,6 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
         }
         ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)\n`)
       } else ctx.stdout.write(text)
-      setExit(ExitCode.ok)
+      setExit(live && live.blockers.length > 0 ? ExitCode.blocked : ExitCode.ok)
     })
 }
