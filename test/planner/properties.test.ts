@@ -8,6 +8,9 @@ import { batchSize } from '../../src/planner/batches.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
 import { planHops } from '../../src/planner/hops.js'
 import type { ExecutionPlan, Step } from '../../src/planner/types.js'
+import { renderPlanJson } from '../../src/report/plan-json.js'
+import { renderPlanMarkdown } from '../../src/report/plan-markdown.js'
+import { renderPlanText } from '../../src/report/plan-text.js'
 import { generatePlan, type Generated } from './gen-plan.js'
 
 /**
@@ -18,7 +21,8 @@ import { generatePlan, type Generated } from './gen-plan.js'
  * maxUnavailable; the last worker dropped; no distribution upgrade on the last control-plane node; control-plane
  * nodes cordoned and drained together; the `-2` suffix dropped from repeated actions (duplicate ids); the batch
  * number or the cluster count put in ids; stages reversed; clusters of a stage interleaved; a call counter in a
- * title; the planner changing its input. Each made the matching property below fail, and no mutation went unseen.
+ * title; the planner changing its input; the text renderer dropping stage-level steps; the json renderer dropping a
+ * step field. Each made the matching property below fail, and no mutation went unseen.
  */
 const CASES = 320
 const BASE_SEED = 0x6b75_7067 // "kupg"
@@ -240,6 +244,18 @@ describe(`planner properties over ${CASES} generated plans`, () => {
         const lastPre = mine.map((s) => s.phase).lastIndexOf('preflight')
         if (firstNode !== -1 && lastPre > firstNode) return `${name}: a preflight step after the first node step`
       }
+      return undefined
+    })
+  })
+
+  it('every format renders every step: json round-trips the steps, markdown and text have one line per step', () => {
+    forAll((c) => {
+      const json = JSON.parse(renderPlanJson(c.plan)) as { steps: Step[] }
+      if (!isDeepStrictEqual(json.steps, JSON.parse(JSON.stringify(c.plan.steps)))) return 'json steps differ from the plan'
+      const rows = renderPlanMarkdown(c.plan).split('\n').filter((l) => /^\| \d+ \|/.test(l)).length
+      if (rows !== c.plan.steps.length) return `markdown has ${rows} step rows for ${c.plan.steps.length} steps`
+      const lines = renderPlanText(c.plan, { color: false }).split('\n').filter((l) => /^\s+[*=-] /.test(l)).length
+      if (lines !== c.plan.steps.length) return `text has ${lines} step lines for ${c.plan.steps.length} steps`
       return undefined
     })
   })
