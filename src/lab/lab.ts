@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import { KupgradeError } from '../errors.js'
 import { ApiServer } from './api/server.js'
 import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
 import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
-import { loadNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
+import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
+import { generateEd25519KeyPair } from './node/index.js'
 import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
@@ -22,7 +22,7 @@ import { kubeletVersion, releaseVersion } from './versions.js'
 export interface LabOptions {
   topology: Topology
   dir: string
-  /** Start SSH nodes (default true). Off for API-only labs (tests of the API, or when the node side is missing). */
+  /** Start SSH nodes (default true). Off for API-only labs (`--api-only`, tests of the API). */
   nodes?: boolean
   /** How nodes are made; default the node side's LabNode. Tests pass a recorder to check fault routing and events. */
   nodeFactory?: NodeFactory
@@ -82,10 +82,10 @@ export class Lab {
     this.token = randomBytes(24).toString('base64url')
     const yearMs = 365 * 86400_000
     const client = issue(this.ca, { commonName: 'kupgrade-lab-admin', organization: 'system:masters', usage: 'client', notAfter: new Date(Date.now() + yearMs) })
-    const userKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kupgrade-lab' })
-    const factory = this.opts.nodes === false ? undefined : (this.opts.nodeFactory ?? (await loadNodeFactory()))
+    // ssh2's own generator now and then yields a key it cannot parse back; the node side's helper retries until valid.
+    const userKey = generateEd25519KeyPair()
+    const factory = this.opts.nodes === false ? undefined : (this.opts.nodeFactory ?? labNodeFactory)
     this.nodesAvailable = factory !== undefined
-    if (this.opts.nodes !== false && !factory) this.log('warning: the lab node side (src/lab/node) is not available: nodes have no SSH server; the API servers run')
     this.started = true
     try {
       for (const c of t.clusters) {

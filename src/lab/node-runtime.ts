@@ -1,10 +1,9 @@
 import type { EventEmitter } from 'node:events'
-import type { LabNodeOptions, LabNodeState } from './node/types.js'
+import { LabNode, type LabNodeOptions, type LabNodeState } from './node/index.js'
 
 /**
- * The control side's view of a lab node (src/lab/node, built by the node side; contract in docs/lab-contract-notes.md).
- * Loaded dynamically so the control side builds and runs even while the node side is being written: without it the
- * lab still serves every cluster's API, and `lab up` says that nodes have no SSH.
+ * The control side's view of a lab node (src/lab/node, built by the node side; contract in docs/lab-contract-notes.md):
+ * what the fleet calls and listens to. Tests swap in recording nodes through LabOptions.nodeFactory.
  */
 export interface NodeRuntime extends EventEmitter {
   start(): Promise<void>
@@ -16,12 +15,4 @@ export interface NodeRuntime extends EventEmitter {
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime
 
-export async function loadNodeFactory(): Promise<NodeFactory | undefined> {
-  try {
-    const mod = (await import('./node/index.js')) as { LabNode?: new (o: LabNodeOptions) => NodeRuntime }
-    const Ctor = mod.LabNode
-    return typeof Ctor === 'function' ? (o) => new Ctor(o) : undefined
-  } catch {
-    return undefined
-  }
-}
+export const labNodeFactory: NodeFactory = (o) => new LabNode(o)

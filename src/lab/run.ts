@@ -69,7 +69,7 @@ export function summary(s: LabStateFile, lab?: Lab): string {
     `  plan:     kupgrade plan ${s.plan}`,
     s.nodesHaveSsh
       ? `  ssh:      ssh -i ${s.identityFile} -o UserKnownHostsFile=${s.knownHosts} -p ${first.nodes[0]!.port} root@${first.nodes[0]!.host}`
-      : '  ssh:      not available (the lab node side is missing from this build)',
+      : '  ssh:      none (--api-only: the nodes have no SSH servers)',
     `  faults:   kupgrade lab fault add ${first.name}/${first.nodes[0]!.name} disk-full --dir ${s.dir}`,
   )
   return lines.join('\n')
