@@ -99,7 +99,12 @@ export const GATES = [
     title: 'kube-system pods (CoreDNS, kube-proxy, CNI) running and not crash-looping',
     scopes: ['cluster'],
     incident: 'k0s-upgrade-coredns-api-vip',
-    params: z.strictObject({ namespaces: z.array(z.string()).min(1).default(['kube-system']) }),
+    params: z.strictObject({
+      namespaces: z
+        .array(z.string().refine((s) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(s), 'expected a namespace name (a DNS-1123 label such as kube-system)'))
+        .min(1)
+        .default(['kube-system']),
+    }),
   }),
   def({
     id: 'pending-pods',
