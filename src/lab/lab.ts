@@ -194,12 +194,12 @@ export class Lab {
     this.log(`fault ${on ? 'on' : 'off'}: ${faultKey(spec)}`)
   }
 
+  /** Switch a fault off, or disarm it if it is still waiting for its event. Returns whether it was on or armed. */
   clearFault(spec: FaultSpec): boolean {
-    const c = this.clusters.get(spec.cluster)
     const armedAt = this.armed.findIndex((a) => faultKey(a.spec) === faultKey(spec))
     if (armedAt >= 0) this.armed.splice(armedAt, 1)
-    const active = c?.model.faults.has(faultKey(spec)) ?? false
-    if (active || c) this.setFault(spec, false)
+    const active = this.clusters.get(spec.cluster)?.model.faults.has(faultKey(spec)) ?? false
+    this.setFault(spec, false) // also validates the cluster and node names
     return active || armedAt >= 0
   }
 

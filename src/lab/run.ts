@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,9 +24,16 @@ export async function runForeground(topology: Topology, dir: string, log: (line:
   let finish!: () => void
   const done = new Promise<void>((r) => { finish = r })
   const socket = controlSocket(dir)
-  const control = await serveControl(lab, socket, () => finish())
-  const state = describe(lab, dir, socket)
-  await writeState(state)
+  let control: Awaited<ReturnType<typeof serveControl>>
+  let state: LabStateFile
+  try {
+    control = await serveControl(lab, socket, () => finish())
+    state = describe(lab, dir, socket)
+    await writeState(state)
+  } catch (err) {
+    await lab.stop()
+    throw err
+  }
   const onSignal = () => finish()
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
@@ -84,7 +91,6 @@ export async function runDetached(args: { dir: string; topologyFile?: string; ap
     throw new KupgradeError(`a lab is already running in ${args.dir} (pid ${existing.pid})`, { hint: 'stop it with `kupgrade lab down`, or use another --dir' })
   }
   await removeState(args.dir)
-  const { mkdirSync } = await import('node:fs')
   mkdirSync(args.dir, { recursive: true })
   const logFile = join(args.dir, 'lab.log')
   const out = openSync(logFile, 'w')
