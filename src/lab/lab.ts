@@ -7,7 +7,7 @@ import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js
 import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
-import { generateEd25519KeyPair } from './node/index.js'
+import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
@@ -43,6 +43,8 @@ interface LabCluster {
   model: ClusterModel
   api: ApiServer
   nodes: Map<string, NodeRuntime>
+  /** `etcd: real`: the etcd members behind the control-plane nodes' etcdctl. */
+  etcd?: EtcdCluster
 }
 
 export interface LabStatus {
@@ -95,6 +97,7 @@ export class Lab {
         this.clusters.set(c.name, lc)
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
         await api.start()
+        if (c.etcd === 'real') lc.etcd = await this.startEtcd(c)
         if (factory) {
           for (const n of c.nodes) {
             const node = factory({
@@ -105,6 +108,7 @@ export class Lab {
               timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
+              ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
             })
             this.wireNode(model, n.name, node)
             lc.nodes.set(n.name, node)
@@ -143,6 +147,19 @@ export class Lab {
     }
   }
 
+  /** One real etcd member per control-plane node, on the cluster's own loopback address (ports 2379x/2380x/2381x). */
+  private async startEtcd(c: ClusterTopology): Promise<EtcdCluster> {
+    if (!(await hasRealEtcd())) {
+      throw new KupgradeError(`cluster ${c.name} asks for a real etcd, but etcd and etcdctl are not installed`, { hint: 'apt-get install etcd-server etcd-client, or set etcd: simulated' })
+    }
+    const names = c.nodes.filter((n) => n.role === 'control-plane').map((n) => n.name)
+    try {
+      return await startEtcdCluster({ dir: join(this.opts.dir, 'etcd', c.name), names, host: c.apiAddress })
+    } catch (err) {
+      throw new KupgradeError(`real etcd for cluster ${c.name} did not start: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   private wireNode(model: ClusterModel, name: string, node: NodeRuntime): void {
     node.on('service', (e: ServiceEvent) => {
       if (e.state === 'stopped') model.serviceStopped(name)
@@ -171,6 +188,7 @@ export class Lab {
     this.started = false
     for (const c of this.clusters.values()) c.model.stop()
     await Promise.allSettled([...this.clusters.values()].flatMap((c) => [c.api.stop(), ...[...c.nodes.values()].map((n) => n.stop())]))
+    await Promise.allSettled([...this.clusters.values()].map((c) => c.etcd?.stop()))
   }
 
   // ---------------------------------------------------------------- faults

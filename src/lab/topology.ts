@@ -76,6 +76,8 @@ const clusterSchema = z.strictObject({
   apiAddress: loopback().optional(),
   apiPort: port().default(6443),
   certificates: z.strictObject({ validity: duration().default('365d') }).default({ validity: '365d' }),
+  etcd: z.enum(['simulated', 'real'], { error: 'expected etcd simulated or real' }).default('simulated')
+    .describe('real: back the control-plane nodes with a real etcd cluster (needs Debian etcd-server + etcd-client)'),
   nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
   workloads: workloadsSchema.default({ deployments: [], daemonSets: [], coredns: { replicas: 2 } }),
   faults: z.array(faultSchema).default([]),
@@ -119,6 +121,7 @@ export interface ClusterTopology {
   apiAddress: string
   apiPort: number
   certValidityMs: number
+  etcd: 'simulated' | 'real'
   nodes: NodeTopology[]
   workloads: RawCluster['workloads']
   faults: RawCluster['faults']
@@ -249,6 +252,7 @@ function finish(t: RawTopology): Topology {
       apiAddress: c.apiAddress ?? `127.0.10.${ci + 1}`,
       apiPort: c.apiPort,
       certValidityMs: parseDuration(c.certificates.validity)!,
+      etcd: c.etcd,
       workloads: c.workloads,
       faults: c.faults,
       nodes: c.nodes.map((n, ni) => {
