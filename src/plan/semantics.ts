@@ -70,10 +70,14 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       }
       const jump = str(obj(node.ssh)?.proxyJump)
       if (jump !== undefined) checkJump(jump, [...base, 'ssh', 'proxyJump'])
+      checkUser(obj(node.ssh)?.user, [...base, 'ssh', 'user'])
       if (node.role === 'control-plane') controlPlanes++
     })
     const jump = str(obj(cluster.ssh)?.proxyJump)
     if (jump !== undefined) checkJump(jump, ['spec', 'clusters', ci, 'ssh', 'proxyJump'])
+    checkUser(obj(cluster.ssh)?.user, ['spec', 'clusters', ci, 'ssh', 'user'])
+    const cidr = str(cluster.serviceCIDR)
+    if (cidr !== undefined && cidr !== '' && !isCidr(cidr)) add(['spec', 'clusters', ci, 'serviceCIDR'], `serviceCIDR ${JSON.stringify(cidr)} is not a CIDR such as 10.96.0.0/12 or fd00:10:96::/108`)
     // A misspelt role (master, Worker) is reported by the shape pass, with a suggestion; "no control-plane" would be noise.
     const rolesReadable = nodes.every((n) => obj(n)?.role === 'control-plane' || obj(n)?.role === 'worker')
     if (nodes.length > 0 && controlPlanes === 0 && rolesReadable) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
@@ -101,6 +105,11 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   })
 
   // Target versions.
+  const osPackages = obj(target.os)?.packages
+  arr(osPackages).forEach((p, i) => {
+    // Package names reach apt/dnf as arguments: a leading '-' would be read as an option.
+    if (typeof p === 'string' && p !== '' && !PACKAGE_NAME.test(p)) add(['spec', 'target', 'os', 'packages', i], `${JSON.stringify(p)} is not a package name (letters, digits and + . _ - : = ~, starting with a letter or digit)`)
+  })
   const kube = str(target.kubernetes)
   if (kube !== undefined && !parseKubeVersion(kube)) add(['spec', 'target', 'kubernetes'], `"${kube}" is not a Kubernetes version (expected e.g. v1.30.4)`)
   if (target.kubernetes === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
@@ -195,6 +204,11 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   }
   return problems
 
+  function checkUser(user: unknown, path: Path) {
+    // Login names reach ssh and sudo: POSIX portable user names, never starting with '-'.
+    if (typeof user === 'string' && user !== '' && !USER_NAME.test(user)) add(path, `user ${JSON.stringify(user)} is not a login name (letters, digits, '.', '_' and '-', not starting with '-')`)
+  }
+
   function checkJump(jump: string, path: Path) {
     // [user@]host[:port], possibly a comma-separated chain: every part must be a plain host, so it is safe to pass on.
     for (const hop of jump.split(',')) {
@@ -221,4 +235,15 @@ function canonicalHost(host: string): string {
     }
   }
   return host.toLowerCase()
+}
+
+const USER_NAME = /^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:=~-]*$/
+
+function isCidr(text: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text)
+  if (!m) return false
+  const family = isIP(m[1]!)
+  const bits = Number(m[2])
+  return (family === 4 && bits <= 32) || (family === 6 && bits <= 128)
 }
