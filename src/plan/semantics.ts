@@ -99,7 +99,10 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       if (!result.ok) {
         const path: Path = result.field === 'from' ? ['spec', 'clusters', ci, 'from'] : result.field === 'via' ? ['spec', 'target', 'via'] : ['spec', 'target', 'kubernetes']
         if (result.field === 'from') add(path, result.message)
-        else add(path, `cluster ${name ?? ci}: ${result.message}`)
+        else if (result.field === 'via' && target.via === undefined) {
+          // No via at all: point at the target that skips the minors, where via belongs.
+          problems.push({ file: ctx.file, ...ctx.locator.at(['spec', 'target', 'kubernetes']), message: `spec.target: cluster ${name ?? ci}: ${result.message}`, severity: 'error' })
+        } else add(path, `cluster ${name ?? ci}: ${result.message}`)
       }
     }
   })
