@@ -19,7 +19,7 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
   for (const stage of plan.stages) {
     const stageCell = `${stage.name}${stage.approval === 'required' ? ' (approval)' : ''}${stage.soak !== '0s' ? `, soak ${stage.soak}` : ''}`
     for (const c of stage.clusters) {
-      out.push(`| ${cell(stageCell)} | ${cell(c.name)} | ${c.distribution} | ${cell(`${c.from} → ${c.to ?? c.from}`)} | ${c.hops.length ? cell(hopsText(c)) : 'none'} | ${nodesText(c)} | ${batchesText(c)} | ${c.gates.pre.length} / ${c.gates.post.length} | ${c.onFailure}, max ${c.maxFailedNodes} failed |`)
+      out.push(`| ${cell(stageCell)} | ${cell(c.name)} | ${c.distribution} | ${cell(`${c.from} → ${c.to ?? c.from}`)} | ${cell(hopsText(c, plan.target))} | ${nodesText(c)} | ${batchesText(c)} | ${c.gates.pre.length} / ${c.gates.post.length} | ${c.onFailure}, max ${c.maxFailedNodes} failed |`)
     }
   }
   if (plan.warnings.length > 0) {

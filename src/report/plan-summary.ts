@@ -1,8 +1,12 @@
-import type { ClusterPlan } from '../planner/types.js'
+import type { ClusterPlan, ExecutionPlan } from '../planner/types.js'
 
 /** Shared one-line descriptions, so text and markdown output say the same thing the same way. */
-export const hopsText = (c: ClusterPlan): string =>
-  c.hops.length === 0 ? (c.to === undefined ? 'none' : 'already at target') : c.hops.map((h) => h.to.release).join(' → ')
+/** The hops as releases, or why there are none: the cluster is at the target, or the plan has no Kubernetes target. */
+export const hopsText = (c: ClusterPlan, target: ExecutionPlan['target']): string =>
+  c.hops.length > 0 ? c.hops.map((h) => h.to.release).join(' → ')
+  : target.kubernetes !== undefined ? 'already at target'
+  : target.os ? 'OS packages only'
+  : 'none'
 
 export const nodesText = (c: ClusterPlan): string => {
   const workers = c.batches.flat().length

@@ -24,7 +24,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
     for (const s of stage.before) out.push(line(s, 1))
     for (const c of stage.clusters) {
       const n = countSteps(c)
-      out.push(`  ${bold(`cluster ${c.name}`)}  ${c.distribution} ${c.from} → ${hopsText(c)}`)
+      out.push(`  ${bold(`cluster ${c.name}`)}  ${c.distribution} ${c.from} → ${hopsText(c, plan.target)}`)
       out.push(dim(`    nodes: ${nodesText(c)}; worker batches: ${batchesText(c)}; on failure: ${c.onFailure} (max ${c.maxFailedNodes} failed node${c.maxFailedNodes === 1 ? '' : 's'}); ${n.total} steps${n.skipped ? `, ${n.skipped} skipped` : ''}`))
       let header = ''
       for (const s of c.steps) {
