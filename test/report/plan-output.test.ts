@@ -56,6 +56,16 @@ describe.each(examples)('plan output of examples/%s', (example) => {
   })
 })
 
+// The valid fixtures' edge cases (OS only, already at target, revision-only hops, three hops…) as text, the format
+// that shows the most per line.
+const validPlans = readdirSync(join(root, 'test', 'fixtures', 'plans', 'valid')).filter((f) => f.endsWith('.yaml')).sort()
+describe.each(validPlans)('plan text of test/fixtures/plans/valid/%s', (f) => {
+  it('matches its snapshot', async () => {
+    const text = render(join(root, 'test', 'fixtures', 'plans', 'valid', f), 'text')
+    await expect(text).toMatchFileSnapshot(join(root, 'test', '__snapshots__', 'plan-output', 'valid', `${basename(f, '.yaml')}.txt`))
+  })
+})
+
 describe('the CLI prints what the renderers produce', () => {
   it.each(['text', 'markdown', 'json'] as const)('kupgrade plan examples/kubeadm-ha.yaml --format %s', (format) => {
     const r = spawnSync(process.execPath, [join(root, 'bin', 'kupgrade.js'), 'plan', 'examples/kubeadm-ha.yaml', '--format', format], {
