@@ -11,6 +11,8 @@ describe('kupgrade demo', () => {
     expect(r.stdout).toMatch(/production \(kubeadm\)\s+prod-cp-1\s+control-plane\s+v1\.29\.6\s+Ready/)
     expect(r.stdout).toContain('== dry-run: kupgrade plan ')
     expect(r.stdout).toContain('v1.30.4')
+    // Where `plan` reads the live fleet, the demo's dry-run shows the lab's real node versions first.
+    if (r.stdout.includes('kupgrade plan --live')) expect(r.stdout).toMatch(/prod-worker-2\s+Ready\s+worker\s+v1\.29\.6/)
     expect(r.stdout).toContain('lab stopped and removed')
     // Whether or not this build has `apply`, the demo says what it did after the dry-run.
     expect(r.stdout).toMatch(/== apply: (kupgrade apply|this build has no `kupgrade apply` yet)/)

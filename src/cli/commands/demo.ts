@@ -1,3 +1,4 @@
+import { Command } from 'commander'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -13,6 +14,14 @@ import { commands, type RegisterCommand } from './index.js'
  * through the real CLI (`kupgrade plan DIR/plan.yaml`), then `apply` when this build has it, and tears everything down.
  */
 export const register: RegisterCommand = (program, ctx, setExit) => {
+  /** The long options another command registers (so the demo uses --live only where `plan` has it). */
+  const optionsOf = async (name: string): Promise<string[]> => {
+    const entry = commands.find((c) => c.name === name)
+    if (!entry) return []
+    const probe = new Command()
+    ;(await entry.load()).register(probe, ctx, () => {})
+    return probe.commands.find((c) => c.name() === name)?.options.map((opt) => opt.long ?? '') ?? []
+  }
   program
     .command('demo')
     .description('start the demo lab fleet, show the dry-run of its plan (and apply it, once apply exists), tear it down')
@@ -36,8 +45,10 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
         const has = (name: string) => commands.some((c) => c.name === name)
         const plan = join(dir, 'plan.yaml')
         if (has('plan')) {
-          out(`== dry-run: kupgrade plan ${plan}`)
-          const code = await run(['plan', plan])
+          // With --live the dry-run first reads the fleet (kubectl + SSH, read-only), as a user would run it.
+          const live = (await optionsOf('plan')).includes('--live') && !o.apiOnly ? ['--live'] : []
+          out(`== dry-run: kupgrade plan ${[...live, plan].join(' ')}`)
+          const code = await run(['plan', ...live, plan])
           out(`(kupgrade plan exited with ${code})`)
           if (code !== 0) setExit(code)
         } else {
