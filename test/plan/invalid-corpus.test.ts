@@ -24,8 +24,9 @@ const expectedOf = (name: string): string => readFileSync(join(invalidDir, `${na
 
 /** What validate prints for one file, through loadPlan, as lines. */
 function validateLines(file: string): string[] {
+  // The path as the user passes it, relative to where they run kupgrade (vitest already runs from the root).
   const cwd = process.cwd()
-  process.chdir(root) // the path as the user passes it, relative to where they run kupgrade
+  if (cwd !== root) process.chdir(root)
   try {
     loadPlan(file)
     return []
@@ -33,7 +34,7 @@ function validateLines(file: string): string[] {
     if (err instanceof PlanError) return err.problems.map(formatProblem)
     throw err
   } finally {
-    process.chdir(cwd)
+    if (cwd !== root) process.chdir(cwd)
   }
 }
 
