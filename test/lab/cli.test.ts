@@ -88,4 +88,19 @@ describe('kupgrade lab (CLI)', () => {
     expect(status.exitCode).toBe(1)
     expect(status.stderr).toContain('no lab is running')
   })
+
+  it('up in the foreground runs until interrupted, then cleans up', async () => {
+    const fg = join(dir, 'fg')
+    await writeFile(join(dir, 'fg.yaml'), stringify(smallTopology('127.0.38')))
+    const child = execa(process.execPath, [BIN, 'lab', 'up', '--api-only', '--topology', join(dir, 'fg.yaml'), '--dir', fg], { reject: false, timeout: 60_000 })
+    const deadline = Date.now() + 30_000
+    while (!existsSync(join(fg, 'lab.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(existsSync(join(fg, 'lab.json'))).toBe(true)
+    child.kill('SIGINT')
+    const r = await child
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain('lab "test" is up')
+    expect(r.stdout).toContain('lab stopped')
+    expect(existsSync(join(fg, 'lab.json'))).toBe(false)
+  })
 })
