@@ -5,7 +5,7 @@ import { planHops } from '../planner/hops.js'
 import { formatPath, type Locator, type Path } from './locate.js'
 import { isDnsLabel, isDnsSubdomain, isHost, labelMessage, subdomainMessage } from './names.js'
 import { closest, didYouMean } from './suggest.js'
-import { parseKubeVersion, parsePackageVersion, type Distribution } from './versions.js'
+import { coreOf, parseKubeVersion, parsePackageVersion, type Distribution } from './versions.js'
 import { zodProblems } from './zod-problems.js'
 
 type Raw = Record<string, unknown>
@@ -34,6 +34,9 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
 
   // Clusters, nodes, hosts.
   const clusterNames = new Map<string, number>()
+  // The plain versions (v1.29.8) some cluster's hops go through, to find via entries nothing uses.
+  const hopCores = new Set<string>()
+  let allHopsKnown = true
   const hostSeen = new Map<string, Path>()
   clusters.forEach((c, ci) => {
     const cluster = obj(c)
@@ -103,8 +106,8 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
           // No via at all: point at the target that skips the minors, where via belongs.
           problems.push({ file: ctx.file, ...ctx.locator.at(['spec', 'target', 'kubernetes']), message: `spec.target: cluster ${name ?? ci}: ${result.message}`, severity: 'error' })
         } else add(path, `cluster ${name ?? ci}: ${result.message}`)
-      }
-    }
+      } else for (const hop of result.hops) hopCores.add(hop.to.kubernetes)
+    } else allHopsKnown = false
   })
 
   // Target versions.
@@ -116,9 +119,19 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   const kube = str(target.kubernetes)
   if (kube !== undefined && !parseKubeVersion(kube)) add(['spec', 'target', 'kubernetes'], `"${kube}" is not a Kubernetes version (expected e.g. v1.30.4)`)
   if (target.kubernetes === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
+  const viaParsed = arr(target.via).map((v) => (typeof v === 'string' ? parseKubeVersion(v) : undefined))
   arr(target.via).forEach((v, i) => {
-    if (typeof v === 'string' && !parseKubeVersion(v)) add(['spec', 'target', 'via', i], `"${v}" is not a Kubernetes version (expected e.g. v1.29.8)`)
+    if (typeof v === 'string' && !viaParsed[i]) add(['spec', 'target', 'via', i], `"${v}" is not a Kubernetes version (expected e.g. v1.29.8)`)
   })
+  if (allHopsKnown && clusters.length > 0) {
+    viaParsed.forEach((v, i) => {
+      if (!v || hopCores.has(`v${coreOf(v)}`)) return
+      const later = viaParsed.find((w) => w && w.major === v.major && w.minor === v.minor && hopCores.has(`v${coreOf(w)}`))
+      add(['spec', 'target', 'via', i], later
+        ? `${v.raw} is not used: ${later.raw} is the later patch of ${v.major}.${v.minor}, and hops go to the latest one listed`
+        : `${v.raw} is not used: no cluster passes through ${v.major}.${v.minor} on its way to the target`, 'warning')
+    })
+  }
   const kubeVersion = kube ? parseKubeVersion(kube) : undefined
   for (const dist of ['k3s', 'k0s'] as const) {
     const explicit = str(target[dist])
