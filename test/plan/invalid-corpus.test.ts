@@ -104,6 +104,44 @@ describe('valid plan fixtures', () => {
   })
 })
 
+describe('warnings (the plan is valid, validate prints them on stderr)', () => {
+  const plan = (cps: number, workers: number, extra: { via?: string[]; canary?: number; from?: string } = {}) =>
+    JSON.stringify({
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'w' },
+      spec: {
+        target: { kubernetes: 'v1.30.4', ...(extra.via ? { via: extra.via } : {}) },
+        stages: [{ name: 's', clusters: ['c'] }],
+        clusters: [{ name: 'c', distribution: 'k3s', from: extra.from ?? 'v1.29.2', apiEndpoint: 'https://10.0.0.1:6443', nodes: [
+          ...Array.from({ length: cps }, (_, i) => ({ name: `cp-${i}`, host: `10.0.0.${10 + i}`, role: 'control-plane' })),
+          ...Array.from({ length: workers }, (_, i) => ({ name: `w-${i}`, host: `10.0.1.${10 + i}`, role: 'worker' })),
+        ] }],
+        ...(extra.canary !== undefined ? { strategy: { workers: { canary: extra.canary } } } : {}),
+      },
+    }, null, 1)
+  const warnings = (source: string) => {
+    const { plan: doc, problems } = parsePlan('w.yaml', source)
+    expect(doc).toBeDefined()
+    expect(problems.filter((p) => p.severity !== 'warning')).toEqual([])
+    return problems.map((p) => p.message)
+  }
+
+  it('none for 3 control-plane nodes and a plain one-minor upgrade', () => {
+    expect(warnings(plan(3, 2))).toEqual([])
+  })
+  it('a single or an even number of control-plane nodes', () => {
+    expect(warnings(plan(1, 0))).toEqual(['spec.clusters[0].nodes: cluster c has 1 control-plane node: a single point of failure during the upgrade (control-plane-ha gate)'])
+    expect(warnings(plan(4, 0))).toEqual(['spec.clusters[0].nodes: cluster c has 4 control-plane nodes: an even count tolerates no more failures than one fewer (control-plane-ha gate)'])
+  })
+  it('a canary larger than any cluster\'s workers', () => {
+    expect(warnings(plan(3, 2, { canary: 3 }))).toEqual(["spec.strategy.workers.canary: canary 3 is more than the largest cluster's 2 workers"])
+  })
+  it('via versions no cluster uses: outside every hop, or an earlier patch of a listed minor', () => {
+    expect(warnings(plan(3, 0, { via: ['v1.28.9'] }))).toEqual(['spec.target.via[0]: v1.28.9 is not used: no cluster passes through 1.28 on its way to the target'])
+    expect(warnings(plan(3, 0, { from: 'v1.28.1', via: ['v1.29.1', 'v1.29.8'] }))).toEqual(['spec.target.via[0]: v1.29.1 is not used: v1.29.8 is the later patch of 1.29, and hops go to the latest one listed'])
+    expect(warnings(plan(3, 0, { from: 'v1.28.1', via: ['v1.29.8'] }))).toEqual([])
+  })
+})
+
 // The real CLI for a handful: exit code 2, the same lines on stderr, nothing on stdout, and no stack trace.
 describe('kupgrade validate on invalid plans (child process)', () => {
   const cli = join(root, 'bin', 'kupgrade.js')
