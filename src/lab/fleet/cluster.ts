@@ -5,6 +5,7 @@ import type { ClusterTopology } from '../topology.js'
 import { comparePlain, plainVersion, type Distribution } from '../versions.js'
 import { parseBytes, parseCpu } from '../quantity.js'
 import { schedule, type Candidate } from './scheduler.js'
+import { applyClusterFault } from './fault-effects.js'
 import { pdbStatus } from './pdb.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
@@ -47,8 +48,8 @@ export class ClusterModel extends EventEmitter {
   private podSeq = 0
   private timers = new Set<NodeJS.Timeout>()
   private stopped = false
-  /** pdb-blocks-drain: the PDB it tightened and its original settings. */
-  private tightened?: { key: string; minAvailable?: number | string; maxUnavailable?: number | string }
+  /** pdb-blocks-drain: the PDB it tightened and its original settings (fault-effects.ts). */
+  tightened?: { key: string; minAvailable?: number | string; maxUnavailable?: number | string }
 
   constructor(readonly topology: ClusterTopology, readonly timing: ClusterTiming) {
     super()
@@ -436,7 +437,7 @@ export class ClusterModel extends EventEmitter {
 
   /** kube-proxy DaemonSet pods follow the DaemonSet's image: replace those whose image is stale (a rolling update).
    *  A snapshot first: replacing a pod adds new ones to the map being walked. */
-  private rollKubeProxy(): void {
+  rollKubeProxy(): void {
     if (this.distribution === 'k3s') return
     const image = this.kubeProxyImage()
     const stale = [...this.pods.values()].filter((p) => p.kind === 'kube-proxy' && p.image !== image && !p.deletionTimestamp)
@@ -460,61 +461,10 @@ export class ClusterModel extends EventEmitter {
     if (on === this.faults.has(key)) return
     if (on) this.faults.set(key, { ...spec, since: new Date() })
     else this.faults.delete(key)
-    if (FAULTS[spec.fault].cluster) this.applyClusterFault(spec, on)
+    if (FAULTS[spec.fault].cluster) applyClusterFault(this, spec, on)
     this.nextRv()
     this.reconcile()
     this.emit('faults')
-  }
-
-  private applyClusterFault(spec: FaultSpec, on: boolean): void {
-    switch (spec.fault) {
-      case 'pdb-blocks-drain': {
-        // A budget nobody can satisfy (minAvailable 100%) on the first user Deployment (or CoreDNS on a bare cluster):
-        // its own PDB is tightened if it has one (two PDBs on one pod would be a different failure), else one is added.
-        const target = [...this.deployments.values()].find((d) => d.kind === 'workload') ?? [...this.deployments.values()][0]
-        if (!target) return
-        const own = [...this.pdbs.values()].find((b) => b.namespace === target.namespace && b.app === target.name)
-        if (on) {
-          if (own) {
-            this.tightened = { key: `${own.namespace}/${own.name}`, minAvailable: own.minAvailable, maxUnavailable: own.maxUnavailable }
-            own.minAvailable = '100%'
-            delete own.maxUnavailable
-          } else this.addPdb({ name: `${target.name}-strict`, namespace: target.namespace, app: target.name, minAvailable: '100%' })
-        } else if (this.tightened) {
-          const b = this.pdbs.get(this.tightened.key)
-          if (b) {
-            b.minAvailable = this.tightened.minAvailable
-            b.maxUnavailable = this.tightened.maxUnavailable
-            if (b.minAvailable === undefined) delete b.minAvailable
-            if (b.maxUnavailable === undefined) delete b.maxUnavailable
-          }
-          this.tightened = undefined
-        } else this.pdbs.delete(`${target.namespace}/${target.name}-strict`)
-        return
-      }
-      case 'insufficient-capacity': {
-        for (const n of this.nodes.values()) {
-          if (spec.node && n.name !== spec.node) continue
-          if (!on) { delete n.allocatableOverride; continue }
-          let cpu = 0
-          let mem = 0
-          for (const p of this.pods.values()) if (p.nodeName === n.name && p.phase !== 'Succeeded' && p.phase !== 'Failed') { cpu += p.cpuMilli; mem += p.memoryBytes }
-          n.allocatableOverride = { cpuMilli: cpu, memoryBytes: mem }
-        }
-        return
-      }
-      case 'node-not-ready-after-upgrade':
-        // Takes effect at the next service start; clearing it lets a stuck node become Ready after the delay.
-        if (!on) for (const n of this.nodes.values()) {
-          if ((!spec.node || n.name === spec.node) && n.kubeletActive && n.ready.status === 'False') this.serviceStarted(n.name, n.kubeletVersion)
-        }
-        return
-      case 'kube-proxy-skew':
-        this.rollKubeProxy()
-        return
-      default:
-        return // the others are read at request time (render, logs, readyz, TLS, latency)
-    }
   }
 
   // ---------------------------------------------------------------- events, leases
