@@ -43,7 +43,13 @@ export async function startNode(over: Partial<LabNodeOptions> = {}): Promise<Tes
     apiEndpoint: 'https://127.0.10.1:6443',
     ...over,
   })
-  await node.start()
+  try {
+    await node.start()
+  } catch (err) {
+    await node.stop()
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     node,
     dir,
