@@ -64,9 +64,20 @@ try {
   for (let i = 0; i < CALLS; i++) await run([...base, 'get', 'nodes'])
   const totalMs = performance.now() - t1
   console.log(`${CALLS} sequential \`kubectl get nodes\` (${listed} nodes, ${kubectl}): ${totalMs.toFixed(0)} ms total, ${(totalMs / CALLS).toFixed(1)} ms per call`)
+  // The server's own share of each call: the same list over one keep-alive HTTPS connection, without kubectl.
+  const { request, Agent } = await import('node:https')
+  const agent = new Agent({ keepAlive: true, ca: lab.ca.certPem })
+  const api = [...lab.clusters.values()].find((c) => c.topology.name === 'bench-kubeadm').api.url
+  const get = () => new Promise((resolve, reject) => request(`${api}/api/v1/nodes?limit=500`, { agent, headers: { Authorization: `Bearer ${lab.token}`, Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject).end())
+  await get()
+  const t2 = performance.now()
+  for (let i = 0; i < CALLS; i++) await get()
+  const serverMs = (performance.now() - t2) / CALLS
+  agent.destroy()
+  console.log(`${CALLS} sequential GET /api/v1/nodes (Table) over one HTTPS connection: ${serverMs.toFixed(1)} ms per request (the lab's share of a kubectl call)`)
   let kubectlVersion = ''
   try { kubectlVersion = JSON.parse(execFileSync(kubectl, ['version', '--client', '-o', 'json'], { encoding: 'utf8' })).clientVersion.gitVersion } catch { /* informative only */ }
-  result = { nodes: nodeCount, ssh: lab.nodesAvailable, upMs: Math.round(upMs), rssMiB: Math.round(rss / 2 ** 20), kubectlCalls: CALLS, kubectlTotalMs: Math.round(totalMs), kubectlPerCallMs: Number((totalMs / CALLS).toFixed(1)), kubectlVersion }
+  result = { nodes: nodeCount, ssh: lab.nodesAvailable, upMs: Math.round(upMs), rssMiB: Math.round(rss / 2 ** 20), kubectlCalls: CALLS, kubectlTotalMs: Math.round(totalMs), kubectlPerCallMs: Number((totalMs / CALLS).toFixed(1)), serverPerRequestMs: Number(serverMs.toFixed(1)), kubectlVersion }
 } finally {
   await lab.stop()
   await rm(dir, { recursive: true, force: true })
