@@ -85,7 +85,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     const rolesReadable = nodes.every((n) => obj(n)?.role === 'control-plane' || obj(n)?.role === 'worker')
     if (nodes.length > 0 && controlPlanes === 0 && rolesReadable) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
     else if (controlPlanes > 0 && (controlPlanes < 3 || controlPlanes % 2 === 0)) {
-      add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes < 3 ? 'a single point of failure during the upgrade' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning')
+      add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes === 1 ? 'a single point of failure during the upgrade' : controlPlanes === 2 ? 'taking either down for its upgrade leaves etcd without quorum' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning')
     }
 
     // Versions and hops.
@@ -100,6 +100,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
         k3s: str(target.k3s), k0s: str(target.k0s), kubeadm: str(target.kubeadm),
       })
       if (!result.ok) {
+        allHopsKnown = false
         const path: Path = result.field === 'from' ? ['spec', 'clusters', ci, 'from'] : result.field === 'via' ? ['spec', 'target', 'via'] : ['spec', 'target', 'kubernetes']
         if (result.field === 'from') add(path, result.message)
         else if (result.field === 'via' && target.via === undefined) {
