@@ -130,6 +130,7 @@ describe('warnings (the plan is valid, validate prints them on stderr)', () => {
   })
   it('a single or an even number of control-plane nodes', () => {
     expect(warnings(plan(1, 0))).toEqual(['spec.clusters[0].nodes: cluster c has 1 control-plane node: a single point of failure during the upgrade (control-plane-ha gate)'])
+    expect(warnings(plan(2, 0))).toEqual(['spec.clusters[0].nodes: cluster c has 2 control-plane nodes: taking either down for its upgrade leaves etcd without quorum (control-plane-ha gate)'])
     expect(warnings(plan(4, 0))).toEqual(['spec.clusters[0].nodes: cluster c has 4 control-plane nodes: an even count tolerates no more failures than one fewer (control-plane-ha gate)'])
   })
   it('a canary larger than any cluster\'s workers', () => {
