@@ -52,7 +52,7 @@ export function collections(m: ClusterModel): Record<string, Collection> {
       table: (items) => podTable(m, items.map((i) => ({ state: i.state as PodState, object: i.object }))),
     },
     namespaces: generic('Namespace', '', 'v1', false, () => namespaces(m).map((n) => item(renderNamespace(m, n), { 'status.phase': 'Active' }))),
-    events: generic('Event', '', 'v1', true, () => m.events.map((e) => item(renderEvent(e), { 'involvedObject.name': e.involved.name, 'involvedObject.kind': e.involved.kind, reason: e.reason, type: e.type }))),
+    events: generic('Event', '', 'v1', true, () => m.events.map((e) => item(renderEvent(e), { 'involvedObject.name': e.involved.name, 'involvedObject.kind': e.involved.kind, 'involvedObject.namespace': e.involved.namespace ?? '', 'involvedObject.uid': e.involved.uid, reason: e.reason, type: e.type }))),
     services: generic('Service', '', 'v1', true, () => services(m).map((s) => item(s))),
     deployments: generic('Deployment', 'apps', 'v1', true, () => [...m.deployments.values()].map((d) => item(renderDeployment(m, d)))),
     daemonsets: generic('DaemonSet', 'apps', 'v1', true, () => [...m.daemonSets.values()].map((d) => item(renderDaemonSet(m, d)))),
