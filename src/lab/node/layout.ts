@@ -67,8 +67,13 @@ export function defaultOsUpdates(os: LabNodeOptions['os']): string[] {
 }
 
 /** A release's binary: the stand-in body for that tool, carrying its version in its first lines. */
+const bodies = new Map<string, string>()
 export function binaryText(tool: string, release: string): string {
-  const body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
+  let body = bodies.get(tool)
+  if (body === undefined) {
+    body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
+    bodies.set(tool, body)
+  }
   return `#!/bin/bash\n# kupgrade lab stand-in binary: ${tool} ${release}\nLAB_VERSION='${release}'\nLAB_COMMIT='${commitOf(release)}'\n${body}`
 }
 
