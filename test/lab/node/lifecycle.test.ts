@@ -64,6 +64,10 @@ describe('node lifecycle commands: kill, reset, uninstall, plan', () => {
     expect((await sshExec(k3s.node, 'cat /etc/rancher/k3s/k3s.yaml')).stdout).toBe(kubeconfig)
     const kubeadm = await node({ name: 'cp-2', distribution: 'kubeadm', version: 'v1.30.4', mirror: ['v1.30.4'], adminKubeconfig: kubeconfig })
     expect((await sshExec(kubeadm.node, 'cat /etc/kubernetes/admin.conf; kubeadm certs check-expiration | grep -c "^admin.conf "')).stdout).toBe(`${kubeconfig}1\n`)
+    // From this node the VIP is gone under api-vip-unreachable: kubectl's dial times out with its own message.
+    kubeadm.node.setFault('api-vip-unreachable', true)
+    const vip = await sshExec(kubeadm.node, 'kubectl --server https://127.0.10.1:6443 --request-timeout=1s get nodes')
+    expect(vip).toMatchObject({ code: 1, stderr: 'Unable to connect to the server: dial tcp 127.0.10.1:6443: i/o timeout\n' })
     const worker = await node({ name: 'w-9', role: 'worker', distribution: 'kubeadm', version: 'v1.30.4', mirror: ['v1.30.4'], adminKubeconfig: kubeconfig })
     expect((await sshExec(worker.node, 'test -e /etc/kubernetes/admin.conf || echo absent')).stdout).toBe('absent\n')
   })
