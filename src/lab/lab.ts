@@ -98,6 +98,8 @@ export class Lab {
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
         await api.start()
         if (c.etcd === 'real') lc.etcd = await this.startEtcd(c)
+        // Control-plane nodes get the admin kubeconfig real ones have (admin.conf, k3s.yaml), so kubectl there works.
+        const admin = kubeconfig({ ...t, clusters: [c] }, { caPem: this.ca.certPem, token: this.token, clientCertPem: client.certPem, clientKeyPem: client.keyPem })
         if (factory) {
           for (const n of c.nodes) {
             const node = factory({
@@ -108,6 +110,7 @@ export class Lab {
               timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
+              ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
             })
             this.wireNode(model, n.name, node)

@@ -59,6 +59,13 @@ describe('lab nodes: events, fault routing, files', () => {
     expect(node('w-1').o.authorizedKeys[0]!.toString()).toMatch(/^ssh-ed25519 /)
   })
 
+  it('gives control-plane nodes (only) an admin kubeconfig for their own cluster, as admin.conf / k3s.yaml are on real nodes', () => {
+    const admin = node('cp-1').o.adminKubeconfig
+    expect(admin).toMatch(/server: https:\/\/127\.0\.32\.1:6443/)
+    expect(admin).toMatch(/client-certificate-data: /)
+    expect(node('w-1').o.adminKubeconfig).toBeUndefined()
+  })
+
   it('a service stop makes the node NotReady; a start reports the new version, then Ready after the delay', async () => {
     node('w-2').emit('service', { service: 'k3s-agent', state: 'stopped', version: 'v1.29.6+k3s1' })
     expect(await ready('w-2')).toEqual({ ready: 'Unknown', version: 'v1.29.6+k3s1' })
