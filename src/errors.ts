@@ -40,7 +40,8 @@ export interface Problem {
   severity?: 'error' | 'warning'
 }
 
-export const formatProblem = (p: Problem): string => `${p.file}:${p.line}:${p.col}: ${p.message}`
+/** `file:line:col: message`, with `warning: ` before the message for warnings (the form editors and CI matchers parse). */
+export const formatProblem = (p: Problem): string => `${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`
 
 /** A plan that failed validation: carries every problem at once, never just the first. */
 export class PlanError extends KupgradeError {

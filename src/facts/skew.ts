@@ -75,7 +75,7 @@ export function fromDisagreement(c: ClusterFacts): { kind: 'same' | 'partial' | 
   const from = parseKubeVersion(c.from)
   const live = apiserverRange(c)
   if (!from || !live) return undefined
-  const seen = c.apiserverVersions.map((a) => a.version).join(', ')
+  const seen = [...new Set(c.apiserverVersions.map((a) => a.version))].join(', ')
   const to = c.target ? parseKubeVersion(c.target) : undefined
   if (compareKubeVersions(live.oldest, from) === 0 && compareKubeVersions(live.newest, from) === 0) {
     return { kind: 'same', message: `cluster ${c.name} runs ${seen}, as the plan says` }

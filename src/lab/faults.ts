@@ -31,7 +31,7 @@ export interface FaultInfo {
   description: string
 }
 
-export const FAULTS: Record<FaultName, FaultInfo> = {
+export const FAULTS = {
   'kube-proxy-sync-failure': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy fails iptables-restore: "Sync failed" in its logs (pod logs on k0s/kubeadm, journal on k3s), failure counter rises' },
   'kube-proxy-skew': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy runs one minor behind the kubelet (DaemonSet image tag; kubernetes_build_info metric)' },
   'api-vip-unreachable': { cluster: true, node: true, nodes: 'all', description: 'the API VIP / kubernetes Service IP cannot be reached: from probe pods (cluster) or from the node (curl times out)' },
@@ -47,7 +47,11 @@ export const FAULTS: Record<FaultName, FaultInfo> = {
   'insufficient-capacity': { cluster: true, node: false, nodes: 'none', description: 'node allocatable shrinks to what is already requested: evicted pods stay Pending (FailedScheduling)' },
   'ssh-drop': { cluster: false, node: true, nodes: 'all', description: 'the node drops SSH connections' },
   'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s)' },
-}
+} as const satisfies Record<FaultName, FaultInfo>
+
+/** The faults whose signal (also) lives on the node: the ones LabNode.setFault takes. */
+export type NodeFault = { [K in FaultName]: (typeof FAULTS)[K]['node'] extends true ? K : never }[FaultName]
+export const NODE_FAULTS = FAULT_NAMES.filter((f): f is NodeFault => FAULTS[f].node)
 
 export const isFaultName = (s: string): s is FaultName => (FAULT_NAMES as readonly string[]).includes(s)
 

@@ -115,7 +115,7 @@ describe('validate and plan', () => {
     const r = kupgrade(['validate', 'examples/kubeadm-ha.yaml', 'examples/k3s-homelab.yaml'])
     expect(r.status).toBe(0)
     expect(r.stdout).toBe('examples/kubeadm-ha.yaml: valid\nexamples/k3s-homelab.yaml: valid\n')
-    expect(r.stderr).toMatch(/^examples\/k3s-homelab\.yaml:\d+:\d+: .* \(warning\)\n$/)
+    expect(r.stderr).toMatch(/^examples\/k3s-homelab\.yaml:\d+:\d+: warning: .*\n$/)
   })
 
   it('plan on an invalid plan: exit 2, file:line:col lines with no prefix, a hint, no stack trace', () => {

@@ -149,7 +149,8 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
     expect(text).toMatch(/c-w1\s+NotReady/)
     expect(text).toContain('UNREACHABLE')
     expect(text).toContain('! c-w1:')
-    expect(text).toContain('the plan says from v1.28.9, but the API server reports v1.29.2')
+    // core runs v1.29.2: past its from (v1.28.9), not past the target (v1.29.8): an upgrade under way, not a mismatch.
+    expect(text).toContain('~ cluster core: the plan says from v1.28.9, the API servers report v1.29.2: an upgrade already under way')
     expect(text).not.toContain('plan says from v1.29.2+k3s10')
     expect(text).toContain('~ e-w1: k3s v1.29.2+k3s10 is installed but v1.29.2+k3s2 is running (service not restarted)')
     expect(text).not.toContain('~ e-cp: k3s')
@@ -197,12 +198,13 @@ describe('kupgrade plan --live', () => {
     return { code, out, err }
   }
 
-  it('prints the live state above the steps and warns where the cluster disagrees with from', async () => {
+  it('prints the live state above the steps, warns of an upgrade under way, and is blocked by a node it cannot read', async () => {
     const r = await run(['--live'])
     expect(r.out).toMatch(/^Live state/)
     expect(r.out).toContain('cluster core (kubeadm')
-    expect(r.err).toContain('warning: cluster core: the plan says from v1.28.9, but the API server reports v1.29.2')
-    expect(r.err).toContain('warning: could not read core/c-w1')
+    expect(r.err).toContain('warning: cluster core: the plan says from v1.28.9, the API servers report v1.29.2: an upgrade already under way')
+    expect(r.err).toContain('blocked: could not read core/c-w1')
+    expect(r.code).toBe(3)
   })
 
   it('hands kubelet versions to the planner, which skips nodes already at the target', async () => {

@@ -30,7 +30,7 @@ pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.
 Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
     .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean }) => {
       const loaded = loadPlan(file)
-      for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
+      for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
       // Facts pull in SSH and kubectl; an offline plan never loads them.
       const facts = opts.live ? await import('../../facts/live.js') : undefined
       const render = opts.live ? await import('../../facts/render.js') : undefined

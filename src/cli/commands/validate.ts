@@ -13,7 +13,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       for (const file of files) {
         try {
           const { warnings } = loadPlan(file)
-          for (const w of warnings) ctx.stderr.write(`${formatProblem(w)} (warning)\n`)
+          for (const w of warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
           ctx.stdout.write(`${file}: valid\n`)
         } catch (err) {
           if (!(err instanceof PlanError) && !(err instanceof Error && 'exitCode' in err)) throw err

@@ -120,17 +120,5 @@ export interface LabNodeEvents {
   exec: [ExecEvent]
 }
 
-export const NODE_FAULTS = [
-  'kube-proxy-sync-failure',
-  'kube-proxy-skew',
-  'api-vip-unreachable',
-  'cert-expired',
-  'cert-expiring',
-  'disk-full',
-  'node-not-ready-after-upgrade',
-  'upgrade-command-fails',
-  'etcd-unhealthy',
-  'etcd-db-near-quota',
-  'ssh-drop',
-] as const
-export type NodeFault = (typeof NODE_FAULTS)[number]
+// The catalogue in ../faults.ts is the one list of faults; the node side takes those marked `node`.
+export { NODE_FAULTS, type NodeFault } from '../faults.js'
