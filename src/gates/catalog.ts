@@ -128,7 +128,8 @@ export const gateById = (id: string): GateDefinition | undefined => GATES.find((
 
 /** Safe defaults: every built-in gate that makes sense at that point is on unless the plan lists its own. */
 export const DEFAULT_GATES = {
-  pre: ['version-skew', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'iptables-backend', 'system-pods', 'pending-pods', 'capacity'],
+  // kube-proxy-sync is a pre-gate too: an upgrade must not start on a data plane that is already failing to sync.
+  pre: ['version-skew', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'pending-pods', 'capacity'],
   post: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods', 'pending-pods'],
   beforeNode: ['disk-space'],
   afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip'],
