@@ -1,0 +1,106 @@
+#!/bin/bash
+# Body of the k0s stand-in binary (lab prepends LAB_VERSION/LAB_COMMIT). Formats: facts §2.2 (`k0s version`, -a, -j),
+# §3.2 (stop/start, backup --save-path → k0s_backup_<datetime>.tar.gz, reset refuses while running, install
+# controller|worker [--force], etcd member-list), §7 (units k0scontroller/k0sworker, /var/lib/k0s). k0s logs with
+# logrus: `time="…" level=info msg="…"` on stderr.
+. "$LAB_DIR/lib.sh"
+plain=$(lab_plain "$LAB_VERSION")
+log() { printf 'time="%s" level=%s msg="%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >&2; }
+installed_unit() { for u in k0scontroller k0sworker; do [ -f "/etc/systemd/system/$u.service" ] && { echo "$u"; return 0; }; done; return 1; }
+need_root() { lab_is_root && return 0; echo "Error: this command must be run as root!" >&2; exit 1; }
+
+components() {
+  K_RUNC=v1.1.12 K_CONTAINERD=v1.7.20 K_KINE=v0.11.4 K_ETCD=v3.5.13 K_KONN=v0.30.3
+}
+
+case "${1:-}" in
+  version)
+    shift; all=0 json=0
+    for a in "$@"; do case "$a" in -a|--all) all=1 ;; -j|--json) json=1 ;; esac; done
+    components
+    if [ $json = 1 ]; then
+      printf '{"k0s":"%s","runc":"%s","containerd":"%s","kubernetes":"%s","kine":"%s","etcd":"%s","konnectivity":"%s"}\n' \
+        "$LAB_VERSION" "$K_RUNC" "$K_CONTAINERD" "$plain" "$K_KINE" "$K_ETCD" "$K_KONN"
+    elif [ $all = 1 ]; then
+      printf 'k0s :%s\nrunc :%s\ncontainerd :%s\nkubernetes :%s\nkine :%s\netcd :%s\nkonnectivity :%s\n' \
+        "$LAB_VERSION" "$K_RUNC" "$K_CONTAINERD" "$plain" "$K_KINE" "$K_ETCD" "$K_KONN"
+    else
+      echo "$LAB_VERSION"
+    fi ;;
+  stop)
+    need_root
+    u=$(installed_unit) || { echo "Error: failed to find the k0s service: service not installed" >&2; exit 1; }
+    lab_unit_stop "$u" ;;
+  start)
+    need_root
+    u=$(installed_unit) || { echo "Error: failed to find the k0s service: service not installed" >&2; exit 1; }
+    lab_unit_read "$u"
+    if [ "$U_STATE" = active ]; then echo "Error: already running" >&2; exit 1; fi
+    lab_unit_start "$u" >/dev/null || exit 1 ;;
+  status)
+    u=$(installed_unit) || { echo "Error: k0s not running" >&2; exit 1; }
+    lab_unit_read "$u"
+    if [ "$U_STATE" != active ]; then echo "Error: k0s not running" >&2; exit 1; fi
+    [ "$u" = k0scontroller ] && role=controller || role=worker
+    echo "Version: $U_VERSION"
+    echo "Process ID: $(lab_pid_of "$u")"
+    echo "Role: $role"
+    echo "Workloads: $( [ $role = worker ] && echo true || echo false )"
+    echo "SingleNode: false"
+    echo "Init System: linux-systemd"
+    echo "Service file: /etc/systemd/system/$u.service" ;;
+  install)
+    need_root
+    shift; role=${1:-}; shift || true
+    case "$role" in controller|worker) ;; *) echo "Error: unknown command \"$role\" for \"k0s install\"" >&2; exit 1 ;; esac
+    force=0; for a in "$@"; do [ "$a" = --force ] && force=1; done
+    u=k0s$role; f=/etc/systemd/system/$u.service
+    if [ -f "$f" ] && [ $force = 0 ]; then echo "Error: failed to install k0s service: Init already exists: $f" >&2; exit 1; fi
+    if [ $role = controller ]; then ex="/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml"; else ex="/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken"; fi
+    printf '[Unit]\nDescription=k0s - Zero Friction Kubernetes\nDocumentation=https://docs.k0sproject.io\nConditionFileIsExecutable=/usr/local/bin/k0s\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nStartLimitInterval=5\nStartLimitBurst=10\nExecStart=%s\nRestartSec=10\nDelegate=yes\nKillMode=process\nLimitCORE=infinity\nTasksMax=infinity\nTimeoutStartSec=0\nLimitNOFILE=999999\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n' "$ex" > "$f"
+    [ -f "$LAB_DIR/units/$u" ] || lab_unit_write "$u" inactive "" 0 "$(date +%s)"
+    log info "Installing k0s service" ;;
+  backup)
+    need_root
+    shift; dir=""
+    while [ $# -gt 0 ]; do case "$1" in --save-path) dir=$2; shift ;; --save-path=*) dir=${1#*=} ;; esac; shift; done
+    [ -n "$dir" ] || { echo "Error: save path must be an existing directory" >&2; exit 1; }
+    if [ "$LAB_ROLE" != control-plane ]; then echo "Error: backup command must be run on the controller node, have you forgotten to use sudo?" >&2; exit 1; fi
+    if lab_fault etcd-unhealthy; then log error "failed to create etcd snapshot: context deadline exceeded"; echo "Error: context deadline exceeded" >&2; exit 1; fi
+    name="k0s_backup_$(date -u +%Y-%m-%dT%H_%M_%S_000Z).tar.gz"
+    if [ "$dir" = - ]; then tar -czf - -C /var/lib/k0s pki 2>/dev/null; exit 0; fi
+    [ -d "$dir" ] || { echo "Error: save path must be an existing directory" >&2; exit 1; }
+    if lab_disk_full "$dir"; then echo "Error: failed to create archive: write $dir/$name: no space left on device" >&2; exit 1; fi
+    log info "Starting backup"
+    tar -czf "$dir/$name" -C /var/lib/k0s pki 2>/dev/null
+    log info "archive $dir/$name created successfully" ;;
+  reset)
+    need_root
+    u=$(installed_unit) || u=""
+    if [ -n "$u" ]; then lab_unit_read "$u"; if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then
+      echo "Error: k0s seems to be running! please stop k0s before reset." >&2; exit 1; fi; fi
+    log info "* containers steps"
+    log info "* remove k0s users step:"
+    log info "* uninstal service step"
+    rm -f /etc/systemd/system/k0scontroller.service /etc/systemd/system/k0sworker.service
+    log info "* remove directories step"
+    rm -rf /var/lib/k0s/* /run/k0s
+    log info "k0s cleanup operations done."
+    log warning "To ensure a full reset, a node reboot is recommended." ;;
+  etcd)
+    shift
+    [ "$LAB_ROLE" = control-plane ] || { echo "Error: etcd is not available on worker nodes" >&2; exit 1; }
+    case "${1:-}" in
+      member-list) printf '{"members":{"%s":"https://%s:2380"}}\n' "$LAB_NODE" "$LAB_ADDRESS" ;;
+      leave) log info "Successfully left the etcd cluster" ;;
+      *) echo "Error: unknown command \"${1:-}\" for \"k0s etcd\"" >&2; exit 1 ;;
+    esac ;;
+  kubeconfig)
+    [ "${2:-}" = admin ] && cat /var/lib/k0s/pki/admin.conf 2>/dev/null ;;
+  controller|worker)
+    echo "Error: kupgrade lab: k0s $1 runs as a service; use k0s start" >&2; exit 1 ;;
+  ""|-h|--help)
+    echo "k0s - The zero friction Kubernetes - https://k0sproject.io"; echo; echo "Usage:"; echo "  k0s [command]" ;;
+  *)
+    echo "Error: unknown command \"$1\" for \"k0s\"" >&2; echo "Run 'k0s --help' for usage." >&2; exit 1 ;;
+esac

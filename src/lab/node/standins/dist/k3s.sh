@@ -1,0 +1,112 @@
+#!/bin/bash
+# Body of the k3s stand-in binary (the lab prepends LAB_VERSION/LAB_COMMIT; one file per release in the mirror).
+# Formats: facts §2.1 (`k3s --version`), §3.1 (etcd-snapshot save/ls, certificate check, paths). k3s logs with
+# logrus text format on stderr: `INFO[0000] message`.
+. "$LAB_DIR/lib.sh"
+TLS=/var/lib/rancher/k3s/server/tls
+SNAPS=/var/lib/rancher/k3s/server/db/snapshots
+logrus() { printf '%s[0000] %s\n' "$1" "$2" >&2; }
+
+case "${1:-}" in
+  --version|-v|version)
+    echo "k3s version $LAB_VERSION ($LAB_COMMIT)"
+    echo "go version go1.22.5"
+    exit 0 ;;
+  etcd-snapshot)
+    shift
+    sub=save
+    case "${1:-}" in save|ls|list|delete|prune) sub=$1; shift ;; esac
+    if ! lab_is_root; then logrus FATA "open /var/lib/rancher/k3s/server/token: permission denied"; exit 1; fi
+    if [ "$LAB_ROLE" != control-plane ]; then logrus FATA "etcd-snapshot: managed etcd database not found in /var/lib/rancher/k3s/server/db/etcd"; exit 1; fi
+    name=on-demand dir=$SNAPS
+    while [ $# -gt 0 ]; do
+      case "$1" in --name) name=$2; shift ;; --name=*) name=${1#*=} ;; --etcd-snapshot-dir|--dir) dir=$2; shift ;; --etcd-snapshot-dir=*|--dir=*) dir=${1#*=} ;; esac
+      shift
+    done
+    case "$sub" in
+      save)
+        if lab_fault etcd-unhealthy; then logrus FATA "etcd-snapshot error ID 1: failed to save snapshot: context deadline exceeded"; exit 1; fi
+        file="$dir/$name-$LAB_NODE-$(date +%s)"
+        if lab_disk_full /var; then logrus FATA "failed to save snapshot: write $file.part: no space left on device"; exit 1; fi
+        mkdir -p "$dir"
+        head -c 65536 /dev/urandom > "$file"
+        logrus INFO "Snapshot $(basename "$file") saved." ;;
+      ls|list)
+        printf '%-40s %-90s %-8s %s\n' Name Location Size Created
+        for f in "$dir"/*; do
+          [ -f "$f" ] || continue
+          printf '%-40s %-90s %-8s %s\n' "$(basename "$f")" "file://$f" "$(stat -c %s "$f")" "$(date -u -d "@$(stat -c %Y "$f")" +%Y-%m-%dT%H:%M:%SZ)"
+        done ;;
+      delete)
+        for n in "$@"; do rm -f "$dir/$n"; logrus INFO "Removing the given locally stored etcd snapshot(s)"; done ;;
+      prune) logrus INFO "Applying snapshot retention=5 to local snapshots with prefix $name in $dir" ;;
+    esac
+    exit 0 ;;
+  certificate)
+    # k3s-io/k3s pkg/cli/cert/cert.go: text = one logrus line per certificate ("FILE: certificate CN (USAGES) is ok,
+    # expires at RFC3339" / "will expire within 120 days at" / "expired at"), table = tabwriter(pad 3) with a dashes
+    # row, "Jan 02, 2006 15:04 MST" and go-humanize RelTime; json = {"Certificates":[…]} with ResidualTime in ns.
+    shift
+    case "${1:-}" in
+      check) shift ;;
+      rotate) logrus INFO "Server detected, rotating agent and server certificates"; lab_event '{"type":"certs-renewed"}'
+              logrus INFO "Successfully backed up certificates to /var/lib/rancher/k3s/server/tls-$(date +%s), please restart k3s server or agent to rotate certificates"; exit 0 ;;
+      *) echo "Incorrect Usage. flag provided but not defined: -${1:-}" >&2; exit 1 ;;
+    esac
+    out=text
+    while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; --output=*|-o=*) out=${1#*=} ;; esac; shift; done
+    case "$out" in text|table|json|yaml) ;; *) logrus FATA "invalid output format $out"; exit 1 ;; esac
+    if [ "$LAB_ROLE" = control-plane ]; then logrus INFO "Server detected, checking agent and server certificates"; else logrus INFO "Agent detected, checking agent certificates"; fi
+    now=$(date +%s) warn=$(( 120 * 86400 ))
+    reltime() { # go-humanize RelTime(now, now+residual, "", ""): magnitude names with a trailing space
+      awk -v d="$1" 'BEGIN { if (d < 0) d = -d; D = 86400; W = 7 * D; M = 30 * D; Y = 12 * M
+        if (d < 1) s = "now"; else if (d < 2) s = "1 second "; else if (d < 60) s = int(d) " seconds "
+        else if (d < 120) s = "1 minute "; else if (d < 3600) s = int(d / 60) " minutes "
+        else if (d < 7200) s = "1 hour "; else if (d < D) s = int(d / 3600) " hours "
+        else if (d < 2 * D) s = "1 day "; else if (d < W) s = int(d / D) " days "
+        else if (d < 2 * W) s = "1 week "; else if (d < M) s = int(d / W) " weeks "
+        else if (d < 2 * M) s = "1 month "; else if (d < Y) s = int(d / M) " months "
+        else if (d < 18 * M) s = "1 year "; else if (d < 2 * Y) s = "2 years "; else if (d < 37 * Y) s = int(d / Y) " years "
+        else s = "a long while "; printf "%s", s }'
+    }
+    rows="" first=1
+    [ "$out" = json ] && printf '{"Certificates":['
+    [ "$out" = yaml ] && echo "certificates:"
+    while IFS=$'\t' read -r path cn notafter ca name kind usage issuer; do
+      [ "$kind" = ca ] && continue
+      case "$path" in var/lib/rancher/k3s/*) ;; *) continue ;; esac
+      file="/$path" left=$(( notafter - now )) base=$(basename "$path")
+      if [ $left -le 0 ]; then status=EXPIRED; elif [ $left -le $warn ]; then status=WARNING; else status=OK; fi
+      exp=$(date -u -d "@$notafter" +%Y-%m-%dT%H:%M:%SZ)
+      case "$out" in
+        table) rows+="$base"$'\t'"$cn"$'\t'"$usage"$'\t'"$(LC_ALL=C date -u -d "@$notafter" '+%b %d, %Y %H:%M UTC')"$'\t'"$(reltime "$left")"$'\t'"$status"$'\n' ;;
+        json) [ $first = 1 ] || printf ','; first=0
+              printf '{"Filename":"%s","Subject":"%s","Issuer":"%s","Usages":["%s"],"ExpiryTime":"%s","ResidualTime":%d000000000,"Status":"%s"}' "$base" "$cn" "$issuer" "$usage" "$exp" "$left" "$status" ;;
+        yaml) printf -- '- filename: %s\n  subject: %s\n  issuer: %s\n  usages:\n  - %s\n  expirytime: %s\n  residualtime: %d000000000\n  status: %s\n' "$base" "$cn" "$issuer" "$usage" "$exp" "$left" "$status" ;;
+        *) case "$status" in
+             OK) logrus INFO "$base: certificate $cn ($usage) is ok, expires at $exp" ;;
+             WARNING) logrus WARN "$base: certificate $cn ($usage) will expire within 120 days at $exp" ;;
+             EXPIRED) logrus ERRO "$base: certificate $cn ($usage) expired at $exp" ;;
+           esac ;;
+      esac
+    done < "$LAB_DIR/certs.tsv"
+    [ "$out" = json ] && printf ']}\n'
+    if [ "$out" = table ]; then
+      echo
+      { printf 'FILENAME\tSUBJECT\tUSAGES\tEXPIRES\tRESIDUAL TIME\tSTATUS\n--------\t-------\t------\t-------\t-------------\t------\n'; printf '%s' "$rows"; } |
+        awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) + 3 > w[i]) w[i] = length($i) + 3 } nf[NR] = NF; n = NR }
+          END { for (r = 1; r <= n; r++) { o = ""; for (i = 1; i <= nf[r]; i++) o = o (i < nf[r] ? sprintf("%-" w[i] "s", c[r, i]) : c[r, i]); print o } }'
+    fi
+    exit 0 ;;
+  server|agent)
+    logrus FATA "kupgrade lab: k3s $1 runs as the $LAB_UNIT service; use systemctl start $LAB_UNIT"
+    exit 1 ;;
+  kubectl|crictl|ctr)
+    logrus FATA "kupgrade lab: 'k3s $1' is not simulated on the node; use kubectl against the lab API server"
+    exit 1 ;;
+  ""|--help|-h)
+    echo "NAME:"; echo "   k3s - Kubernetes, but small and simple"; echo; echo "USAGE:"; echo "   k3s [global options] command [command options] [arguments...]"
+    echo; echo "VERSION:"; echo "   $LAB_VERSION ($LAB_COMMIT)"; exit 0 ;;
+  *)
+    echo "Incorrect Usage. flag provided but not defined: -$1" >&2; exit 1 ;;
+esac

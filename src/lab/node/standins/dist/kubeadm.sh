@@ -1,0 +1,261 @@
+#!/bin/bash
+# Body of the kubeadm stand-in binary (lab prepends LAB_VERSION/LAB_COMMIT). Formats and rules: facts §2.3
+# (version -o short|json|yaml, default &version.Info{…}), §1.5 (upgrade version policy and its error rendering),
+# §3.3 (upgrade plan/apply/node, SUCCESS line, backups under /etc/kubernetes/tmp, certs check-expiration table with
+# Go layout "Jan 02, 2006 15:04 MST" and ShortHumanDuration, reset -f).
+. "$LAB_DIR/lib.sh"
+M=/etc/kubernetes/manifests
+minor() { lab_minor "$1"; }
+patch() { local p; p=$(lab_plain "$1"); echo "${p##*.}"; }
+cluster_version() { sed -n 's|.*image: registry.k8s.io/kube-apiserver:\(v[^ ]*\)|\1|p' "$M/kube-apiserver.yaml" 2>/dev/null; }
+trace_hint() { echo "To see the stack trace of this error execute with --v=5 or higher" >&2; }
+need_root() { lab_is_root && return 0; echo "[preflight] Running pre-flight checks." ; echo "error execution phase preflight: [preflight] Some fatal errors occurred:" >&2; printf '\t[ERROR IsPrivilegedUser]: user is not running as root\n' >&2; echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`" >&2; trace_hint; exit 1; }
+confirm() { # PROMPT: kubeadm reads the answer from stdin
+  printf '%s [y/N]: ' "$1"
+  local a=""; read -r a || true
+  case "$a" in y|Y|yes|Yes) return 0 ;; esac
+  echo "won't proceed; the user didn't answer (Y|y) in order to continue" >&2
+  return 1
+}
+human() { # ShortHumanDuration of SECONDS
+  local s=$1
+  if [ "$s" -lt 0 ]; then echo "<invalid>"; elif [ "$s" -lt 60 ]; then echo "${s}s"; elif [ "$s" -lt 3600 ]; then echo "$(( s / 60 ))m"
+  elif [ "$s" -lt $(( 48 * 3600 )) ]; then echo "$(( s / 3600 ))h"; elif [ "$s" -lt $(( 730 * 86400 )) ]; then echo "$(( s / 86400 ))d"; else echo "$(( s / 31536000 ))y"; fi
+}
+tabwrite() { # Go tabwriter(minwidth 10, padding 3) over tab-separated lines
+  awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) + 3 > w[i]) w[i] = length($i) + 3 } nf[NR] = NF; n = NR }
+    END { for (r = 1; r <= n; r++) { o = ""; for (i = 1; i <= nf[r]; i++) { ww = w[i] < 10 ? 10 : w[i]; o = o (i < nf[r] ? sprintf("%-" ww "s", c[r, i]) : c[r, i]) } print o } }'
+}
+
+version_cmd() {
+  local out="" m; m=$(minor "$LAB_VERSION")
+  while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; -o*) out=${1#-o} ;; --output=*) out=${1#*=} ;; esac; shift; done
+  case "$out" in
+    short) echo "$LAB_VERSION" ;;
+    json) printf '{\n  "clientVersion": {\n    "major": "1",\n    "minor": "%s",\n    "gitVersion": "%s",\n    "gitCommit": "%s",\n    "gitTreeState": "clean",\n    "buildDate": "2024-08-14T19:00:00Z",\n    "goVersion": "go1.22.5",\n    "compiler": "gc",\n    "platform": "linux/amd64"\n  }\n}\n' "$m" "$LAB_VERSION" "$LAB_COMMIT" ;;
+    yaml) printf 'clientVersion:\n  buildDate: "2024-08-14T19:00:00Z"\n  compiler: gc\n  gitCommit: %s\n  gitTreeState: clean\n  gitVersion: %s\n  goVersion: go1.22.5\n  major: "1"\n  minor: "%s"\n  platform: linux/amd64\n' "$LAB_COMMIT" "$LAB_VERSION" "$m" ;;
+    "") echo "kubeadm version: &version.Info{Major:\"1\", Minor:\"$m\", GitVersion:\"$LAB_VERSION\", GitCommit:\"$LAB_COMMIT\", GitTreeState:\"clean\", BuildDate:\"2024-08-14T19:00:00Z\", GoVersion:\"go1.22.5\", Compiler:\"gc\", Platform:\"linux/amd64\"}" ;;
+    *) echo "error: invalid output format: $out" >&2; exit 1 ;;
+  esac
+}
+
+# EnforceVersionPolicies (facts §1.5): prints the rendered error and returns 1 when the upgrade may not proceed.
+policy() { # TARGET CLUSTER FORCE
+  local t=$1 c=$2 force=$3 tm cm km fatal=() skip=()
+  tm=$(minor "$t") cm=$(minor "$c") km=$(minor "$LAB_VERSION")
+  [ "$tm" -gt $(( cm + 1 )) ] && fatal+=("Specified version to upgrade to \"$t\" is too high; kubeadm can upgrade only 1 minor version at a time")
+  [ "$tm" -lt $(( cm - 1 )) ] && fatal+=("Specified version to downgrade to \"$t\" is too low; kubeadm can downgrade only 1 minor version at a time")
+  [ "$tm" -gt "$km" ] && fatal+=("Specified version to upgrade to \"$t\" is at least one minor release higher than the kubeadm minor release ($tm > $km). Such an upgrade is not supported")
+  [ "$tm" = "$km" ] && [ "$(patch "$t")" -gt "$(patch "$LAB_VERSION")" ] && skip+=("Specified version to upgrade to \"$t\" is higher than the kubeadm version \"$LAB_VERSION\". Upgrade kubeadm first using the tool you used to install kubeadm")
+  [ "$km" -gt "$tm" ] && skip+=("Kubeadm version $LAB_VERSION can only be used to upgrade to Kubernetes version 1.$km")
+  if [ ${#fatal[@]} -gt 0 ]; then
+    { echo "error execution phase preflight: the --version argument is invalid due to these fatal errors:"; echo
+      for e in "${fatal[@]}" "${skip[@]}"; do printf '\t- %s\n' "$e"; done
+      echo; echo "Please fix the misalignments highlighted above and try upgrading again"; } >&2
+    trace_hint; return 1
+  fi
+  if [ ${#skip[@]} -gt 0 ] && [ "$force" = 0 ]; then
+    { echo "error execution phase preflight: the --version argument is invalid due to these errors:"; echo
+      for e in "${skip[@]}"; do printf '\t- %s\n' "$e"; done
+      echo; echo "Can be bypassed if you pass the --force flag"; } >&2
+    trace_hint; return 1
+  fi
+}
+
+write_manifests() { # VERSION: back up and rewrite the static pod manifests (real file changes)
+  local backup; backup=/etc/kubernetes/tmp/kubeadm-backup-manifests-$(date -u +%Y-%m-%d-%H-%M-%S)
+  mkdir -p "$backup"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    cp "$M/$c.yaml" "$backup/$c.yaml"
+    sed -i "s|image: registry.k8s.io/$c:.*|image: registry.k8s.io/$c:$1|" "$M/$c.yaml"
+    echo "[upgrade/staticpods] Moved new manifest to \"$M/$c.yaml\" and backed up old manifest to \"$backup/$c.yaml\""
+    echo "[upgrade/staticpods] Waiting for the kubelet to restart the component"
+    echo "[apiclient] Found 1 Pods for label selector component=$c"
+    echo "[upgrade/staticpods] Component \"$c\" upgraded successfully!"
+  done
+}
+
+upgrade_apply() {
+  local target="" yes=0 force=0 renew=1 cur
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -y|--yes|-f) yes=1 ;; --force) force=1; yes=1 ;; --certificate-renewal=false) renew=0 ;; --certificate-renewal=true) ;;
+      --dry-run|--etcd-upgrade*|--v=*|--allow-*|--ignore-preflight-errors=*|--config=*) ;;
+      -*) ;; *) target=$1 ;;
+    esac
+    shift
+  done
+  need_root
+  [ -f /etc/kubernetes/admin.conf ] || { echo "couldn't create a Kubernetes client from file \"/etc/kubernetes/admin.conf\": failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory" >&2; trace_hint; exit 1; }
+  [ -n "$target" ] || { echo "error execution phase preflight: missing one or more required arguments. Required arguments: [version]" >&2; trace_hint; exit 1; }
+  [[ "$target" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "error execution phase preflight: unable to fetch release information. URL: \"https://dl.k8s.io/release/$target.txt\"" >&2; trace_hint; exit 1; }
+  target=v${target#v}
+  cur=$(cluster_version)
+  echo "[preflight] Running pre-flight checks."
+  echo "[upgrade/config] Reading configuration from the cluster..."
+  echo "[upgrade/config] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  echo "[upgrade] Running cluster health checks"
+  echo "[upgrade/version] You have chosen to change the cluster version to \"$target\""
+  echo "[upgrade/versions] Cluster version: $cur"
+  echo "[upgrade/versions] kubeadm version: $LAB_VERSION"
+  policy "$target" "$cur" "$force" || exit 1
+  if [ $yes = 0 ]; then confirm "[upgrade] Are you sure you want to proceed?" || { trace_hint; exit 1; }; echo; fi
+  echo "[upgrade/prepull] Pulling images required for setting up a Kubernetes cluster"
+  echo "[upgrade/prepull] This might take a minute or two, depending on the speed of your internet connection"
+  if ! lab_in_mirror "$target"; then
+    { echo "error execution phase preflight: [preflight] Some fatal errors occurred:"
+      printf '\t[ERROR ImagePull]: failed to pull image registry.k8s.io/kube-apiserver:%s: output: E0000 pull image failed: rpc error: code = NotFound desc = failed to pull and unpack image "registry.k8s.io/kube-apiserver:%s": not found, error: exit status 1\n' "$target" "$target"; } >&2
+    trace_hint; exit 1
+  fi
+  echo "[upgrade/apply] Upgrading your Static Pod-hosted control plane to version \"$target\" (timeout: 5m0s)..."
+  if lab_fault upgrade-command-fails; then
+    echo "[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the earlier state. Errors faced: timed out waiting for the condition" >&2
+    trace_hint; exit 1
+  fi
+  if lab_disk_full /etc; then echo "[upgrade/apply] FATAL: failed to create directory \"/etc/kubernetes/tmp\": mkdir /etc/kubernetes/tmp: no space left on device" >&2; trace_hint; exit 1; fi
+  write_manifests "$target"
+  if [ $renew = 1 ]; then echo "[upgrade/staticpods] Renewing certificates"; lab_event '{"type":"certs-renewed"}'; fi
+  echo "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace"
+  echo "[addons] Applied essential addon: CoreDNS"
+  echo "[addons] Applied essential addon: kube-proxy"
+  echo
+  echo "[upgrade/successful] SUCCESS! Your cluster was upgraded to \"$target\". Enjoy!"
+  echo
+  echo "[upgrade/kubelet] Now that your control plane is upgraded, please proceed with upgrading your kubelets if you haven't already done so."
+  lab_event "{\"type\":\"upgrade-applied\",\"command\":\"apply\",\"version\":\"$target\"}"
+}
+
+upgrade_node() {
+  need_root
+  echo "[upgrade] Reading configuration from the cluster..."
+  echo "[upgrade] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  if lab_fault upgrade-command-fails; then
+    echo "error execution phase control-plane: couldn't complete the static pod upgrade: timed out waiting for the condition" >&2; trace_hint; exit 1
+  fi
+  if [ "$LAB_ROLE" = control-plane ]; then
+    echo "[upgrade] Upgrading your Static Pod-hosted control plane instance to version \"$LAB_VERSION\"..."
+    write_manifests "$LAB_VERSION"
+    echo "[upgrade] The control plane instance for this node was successfully updated!"
+  else
+    echo "[preflight] Skipping prepull. Not a control plane node."
+    echo "[upgrade] Skipping phase. Not a control plane node."
+  fi
+  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
+  echo "[upgrade] The configuration for this node was successfully updated!"
+  echo "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager."
+  lab_event "{\"type\":\"upgrade-applied\",\"command\":\"node\",\"version\":\"$LAB_VERSION\"}"
+}
+
+upgrade_plan() {
+  need_root
+  local cur latest="" series="" v km cm
+  cur=$(cluster_version)
+  [ -n "$cur" ] || { echo "[upgrade/config] FATAL: failed to get config map: configmaps \"kubeadm-config\" not found" >&2; trace_hint; exit 1; }
+  km=$(minor "$LAB_VERSION") cm=$(minor "$cur")
+  for v in $LAB_MIRROR; do
+    [ "$(minor "$v")" = "$cm" ] && { [ -z "$series" ] || [ "$(patch "$v")" -gt "$(patch "$series")" ]; } && series=$v
+    [ "$(minor "$v")" = "$km" ] && { [ -z "$latest" ] || [ "$(patch "$v")" -gt "$(patch "$latest")" ]; } && latest=$v
+  done
+  echo "[preflight] Running pre-flight checks."
+  echo "[upgrade/config] Reading configuration from the cluster..."
+  echo "[upgrade] Running cluster health checks"
+  echo "[upgrade] Fetching available versions to upgrade to"
+  echo "[upgrade/versions] Cluster version: $cur"
+  echo "[upgrade/versions] kubeadm version: $LAB_VERSION"
+  [ -n "$series" ] && echo "[upgrade/versions] Latest version in the v1.$cm series: $series"
+  if [ -z "$latest" ] || [ "$latest" = "$cur" ]; then echo; echo "Awesome, you're up-to-date! Enjoy!"; return 0; fi
+  echo; echo "Upgrade to the latest stable version:"; echo
+  { printf 'COMPONENT\tNODE\tCURRENT\tTARGET\n'
+    for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do printf '%s\t%s\t%s\t%s\n' "$c" "$( [ $c = kube-proxy ] && echo '' || echo "$LAB_NODE")" "$cur" "$latest"; done
+    printf 'CoreDNS\t\tv1.11.1\tv1.11.1\netcd\t%s\t3.5.12-0\t3.5.12-0\n' "$LAB_NODE"; } | tabwrite
+  echo; echo "You can now apply the upgrade by executing the following command:"; echo
+  printf '\tkubeadm upgrade apply %s\n' "$latest"
+  echo; echo "_____________________________________________________________________"
+}
+
+certs_check() {
+  local out=""
+  while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; --output=*) out=${1#*=} ;; esac; shift; done
+  need_root
+  [ "$LAB_ROLE" = control-plane ] || { echo "[check-expiration] Error reading configuration from the Cluster. Falling back to default configuration"; }
+  local now; now=$(date +%s)
+  if [ "$out" = json ]; then
+    local first=1
+    printf '{\n  "kind": "CertificateExpirationInfo",\n  "apiVersion": "output.kubeadm.k8s.io/v1alpha3",\n  "certificates": ['
+    while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+      [ "$kind" = ca ] && continue; [ $first = 1 ] || printf ','; first=0
+      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "caName": "%s",\n      "externallyManaged": false\n    }' "$name" "$(date -u -d "@$na" +%Y-%m-%dT%H:%M:%SZ)" $(( na > now ? na - now : 0 )) "$ca"
+    done < <(sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv")
+    printf '\n  ],\n  "certificateAuthorities": ['; first=1
+    while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+      [ "$kind" = ca ] || continue; [ $first = 1 ] || printf ','; first=0
+      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "externallyManaged": false\n    }' "$name" "$(date -u -d "@$na" +%Y-%m-%dT%H:%M:%SZ)" $(( na > now ? na - now : 0 ))
+    done < <(sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv")
+    printf '\n  ]\n}\n'
+    return 0
+  fi
+  echo "[check-expiration] Reading configuration from the cluster..."
+  echo "[check-expiration] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  echo
+  { printf 'CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n'
+    sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv" | while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+      [ "$kind" = ca ] && continue
+      printf '%s\t%s\t%s\t%s\tno\n' "$name" "$(LC_ALL=C date -u -d "@$na" '+%b %d, %Y %H:%M UTC')" "$(human $(( na - now )))" "$ca"
+    done; } | tabwrite
+  echo
+  { printf 'CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED\n'
+    sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv" | while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+      [ "$kind" = ca ] || continue
+      printf '%s\t%s\t%s\tno\n' "$name" "$(LC_ALL=C date -u -d "@$na" '+%b %d, %Y %H:%M UTC')" "$(human $(( na - now )))"
+    done; } | tabwrite
+}
+
+reset_cmd() {
+  local force=0
+  for a in "$@"; do case "$a" in -f|--force) force=1 ;; esac; done
+  need_root
+  if [ $force = 0 ]; then
+    echo "[reset] WARNING: Changes made to this host by 'kubeadm init' or 'kubeadm join' will be reverted."
+    confirm "[reset] Are you sure you want to proceed?" || { trace_hint; exit 1; }
+  fi
+  echo "[preflight] Running pre-flight checks"
+  if [ "$LAB_ROLE" = control-plane ]; then rm -rf /var/lib/etcd/*; echo "[reset] Deleted contents of the etcd data directory: /var/lib/etcd"; fi
+  echo "[reset] Stopping the kubelet service"
+  lab_unit_stop kubelet
+  echo "[reset] Unmounting mounted directories in \"/var/lib/kubelet\""
+  rm -rf /etc/kubernetes/manifests/* /var/lib/kubelet/* /etc/kubernetes/pki/*
+  echo "[reset] Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]"
+  rm -f /etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf
+  echo "[reset] Deleting files: [/etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/bootstrap-kubelet.conf /etc/kubernetes/controller-manager.conf /etc/kubernetes/scheduler.conf]"
+  echo
+  echo "The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d"
+  echo
+  echo "The reset process does not reset or clean up iptables rules or IPVS tables."
+  echo "If you wish to reset iptables, you must do so manually by using the \"iptables\" command."
+  echo
+  echo "The reset process does not clean your kubeconfig files and you must remove them manually."
+  echo "Please, check the contents of the \$HOME/.kube/config file."
+}
+
+case "${1:-}" in
+  version) shift; version_cmd "$@" ;;
+  upgrade)
+    shift
+    case "${1:-}" in
+      plan) shift; upgrade_plan "$@" ;;
+      apply) shift; upgrade_apply "$@" ;;
+      node) shift; upgrade_node "$@" ;;
+      *) echo "Error: unknown command \"${1:-}\" for \"kubeadm upgrade\"" >&2; exit 1 ;;
+    esac ;;
+  certs)
+    shift
+    case "${1:-}" in
+      check-expiration) shift; certs_check "$@" ;;
+      renew) need_root; echo "[renew] Reading configuration from the cluster..."; lab_event '{"type":"certs-renewed"}'; echo; echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates." ;;
+      *) echo "Error: unknown command \"${1:-}\" for \"kubeadm certs\"" >&2; exit 1 ;;
+    esac ;;
+  reset) shift; reset_cmd "$@" ;;
+  ""|-h|--help) echo "    KUBEADM"; echo "    Easily bootstrap a secure Kubernetes cluster" ;;
+  *) echo "unknown command \"$1\" for \"kubeadm\"" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
+esac
