@@ -13,10 +13,12 @@ import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js
 import { loadPlan } from '../../src/plan/load.js'
 import { SshPool } from '../../src/transport/ssh/pool.js'
 import { parse, stringify } from 'yaml'
+import { available } from '../helpers/required.js'
 
 /** The whole read path against the lab: real kubectl (pinned 1.32) to lab API servers, SSH to lab nodes. */
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
-const runnable = existsSync(KUBECTL) && (await probeIsolation().then(() => true, () => false))
+const runnable = available(existsSync(KUBECTL), `kubectl at ${KUBECTL}`, 'set KUPGRADE_KUBECTL to a kubectl binary') &&
+  available(await probeIsolation().then(() => true, () => false), 'lab node isolation (mount namespaces)', 'run as root, or enable unprivileged user namespaces')
 
 const NET = '127.0.77'
 const topology: TopologyInput = {

@@ -9,10 +9,11 @@ import { SshPool } from '../../src/transport/ssh/pool.js'
 import type { NodeTarget } from '../../src/transport/types.js'
 import { HOSTILE } from '../transport/helpers/hostile.js'
 import { startLabFleet, VERSION, type LabFleet } from './helpers/lab-fleet.js'
+import { available } from '../helpers/required.js'
 
 const LAB_IPTABLES = existsSync(join(import.meta.dirname, '../../src/lab/node/standins/bin/iptables'))
 const N = Number(process.env.KUPGRADE_LAB_NODES ?? 100)
-const isolation = await probeIsolation().then(() => true, () => false)
+const isolation = available(await probeIsolation().then(() => true, () => false), 'lab node isolation (mount namespaces: unshare -m, or user namespaces)', 'run as root, or enable unprivileged user namespaces')
 
 describe.skipIf(!isolation)(`facts over SSH from ${N} lab nodes`, () => {
   let fleet: LabFleet

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hasRealEtcd } from '../../src/lab/node/index.js'
 import { startLab, type TestLab } from './helpers.js'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
+import { available } from '../helpers/required.js'
 
 /** `etcd: real`: the lab starts one etcd member per control-plane node and the nodes' etcdctl talks to it. */
-const etcd = await hasRealEtcd()
+const etcd = available(await hasRealEtcd(), 'etcd and etcdctl', 'apt-get install -y etcd-server etcd-client')
 
 /** Runs one command on a lab node over SSH with the lab's key, checking the host key against known_hosts. */
 async function sshExec(dir: string, host: string, command: string): Promise<{ stdout: string; code: number | null }> {

@@ -8,6 +8,7 @@ import { SshPool } from '../../src/transport/ssh/pool.js'
 import type { NodeTarget } from '../../src/transport/types.js'
 import { HOSTILE } from './helpers/hostile.js'
 import { SSHD, startSshd, type RealSshd } from './helpers/openssh.js'
+import { available } from '../helpers/required.js'
 
 const present = existsSync(SSHD)
 const required = process.env.KUPGRADE_REQUIRE_INTEROP === '1'
@@ -115,7 +116,7 @@ describe.skipIf(!present)('OpenSSH interop (real sshd on loopback)', () => {
     }
   })
 
-  describe.skipIf(!existsSync('/usr/bin/sudo'))('sudo', () => {
+  describe.skipIf(!available(existsSync('/usr/bin/sudo'), 'sudo', 'apt-get install -y sudo'))('sudo', () => {
     beforeAll(() => {
       try {
         execFileSync('id', [SUDO_USER], { stdio: 'ignore' })

@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Fixture } from './helpers/fixture.js'
 import { makeKey } from './helpers/ssh-server.js'
+import { available } from '../helpers/required.js'
 
-const hasAgent = existsSync('/usr/bin/ssh-agent') && existsSync('/usr/bin/ssh-add')
+const hasAgent = available(existsSync('/usr/bin/ssh-agent') && existsSync('/usr/bin/ssh-add'), 'ssh-agent and ssh-add', 'apt-get install -y openssh-client')
 
 describe.skipIf(!hasAgent)('transport/ssh with ssh-agent (SSH_AUTH_SOCK)', () => {
   let fx: Fixture
