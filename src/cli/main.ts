@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander'
+import { Command, CommanderError } from 'commander'
 import { createRequire } from 'node:module'
 import { ExitCode, KupgradeError, PlanError } from '../errors.js'
 import { closest } from '../plan/suggest.js'
@@ -82,4 +82,3 @@ function report(err: unknown, ctx: CliContext): number {
   throw err
 }
 
-export { Option }
