@@ -57,25 +57,39 @@ function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean):
   const steps: Step[] = []
   const after: Step[] = []
   if (stage.approval === 'required') {
-    steps.push({ ...base, id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})` })
+    steps.push(step(base, { id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})` }))
   }
   steps.push(...hookSteps(plan.spec.hooks.beforeStage, base, `${stage.name}/hook/before-stage`, 'beforeStage'))
   after.push(...hookSteps(plan.spec.hooks.afterStage, base, `${stage.name}/hook/after-stage`, 'afterStage'))
   if (!isLast && parseDuration(stage.soak)! > 0) {
-    after.push({ ...base, id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak } })
+    after.push(step(base, { id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak } }))
   }
   return { before: steps, after }
 }
 
-function hookSteps(hooks: string[] | undefined, base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, prefix: string, point: string): Step[] {
-  return (hooks ?? []).map((hook, i) => ({
-    ...base,
-    id: `${prefix}/${i + 1}`,
-    action: 'hook' as const,
-    mutates: false,
-    title: `hook ${point}: ${hook}`,
-    params: { hook, point },
-  }))
+type StepBase = Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'undo' | 'params'>
+type StepOwn = Pick<Step, 'id' | 'title' | 'action' | 'mutates'> & Partial<Pick<Step, 'undo' | 'params'>>
+
+/**
+ * Every step is made here, with its keys in reading order and absent ones left out, so the JSON output can print
+ * steps as they are (a 2,000-node plan has tens of thousands; copying each to reorder it cost a tenth of `plan`).
+ */
+function step(base: StepBase, own: StepOwn): Step {
+  const s = { id: own.id, title: own.title, action: own.action, phase: base.phase, stage: base.stage } as Step
+  if (base.cluster !== undefined) s.cluster = base.cluster
+  if (base.hop !== undefined) s.hop = base.hop
+  if (base.node !== undefined) s.node = base.node
+  if (base.role !== undefined) s.role = base.role
+  if (base.batch !== undefined) s.batch = base.batch
+  s.mutates = own.mutates
+  if (own.undo !== undefined) s.undo = own.undo
+  if (base.skip !== undefined) s.skip = base.skip
+  if (own.params !== undefined) s.params = own.params
+  return s
+}
+
+function hookSteps(hooks: string[] | undefined, base: StepBase, prefix: string, point: string): Step[] {
+  return (hooks ?? []).map((hook, i) => step(base, { id: `${prefix}/${i + 1}`, action: 'hook', mutates: false, title: `hook ${point}: ${hook}`, params: { hook, point } }))
 }
 
 function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec, gates: GateLists, facts: PlannerFacts | undefined): ClusterPlan {
@@ -93,7 +107,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const steps: Step[] = []
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
 
-  steps.push({ ...base, id: `${prefix}/lock`, phase: 'preflight', action: 'lock', mutates: true, title: 'acquire the run lock (Lease kube-system/kupgrade-lock)', undo: 'release the lock' })
+  steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: 'acquire the run lock (Lease kube-system/kupgrade-lock)', undo: 'release the lock' }))
   steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster'))
   steps.push(...gateSteps(gates.pre, { ...base, phase: 'preflight' }, `${prefix}/pre`))
 
@@ -123,7 +137,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))
       for (const t of driver.planBackup(hop)) {
-        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane' }, `${prefix}/${hopId}/backup`, allDone ? 'every node already at the target' : undefined))
+        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`))
       }
     }
     cps.forEach((node, i) => {
@@ -144,7 +158,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   })
 
   steps.push(...hookSteps(spec.hooks.afterCluster, { ...base, phase: 'postflight' }, `${prefix}/hook/after-cluster`, 'afterCluster'))
-  steps.push({ ...base, id: `${prefix}/unlock`, phase: 'postflight', action: 'unlock', mutates: true, title: 'release the run lock' })
+  steps.push(step({ ...base, phase: 'postflight' }, { id: `${prefix}/unlock`, action: 'unlock', mutates: true, title: 'release the run lock' }))
 
   const last = hops[hops.length - 1]
   return {
@@ -165,17 +179,17 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   }
 }
 
-function gateSteps(list: ResolvedGate[], base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, prefix: string): Step[] {
+function gateSteps(list: ResolvedGate[], base: StepBase, prefix: string): Step[] {
   const seen = new Map<string, number>()
   return list.map((g) => {
     const n = (seen.get(g.id) ?? 0) + 1
     seen.set(g.id, n)
-    return { ...base, id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate' as const, mutates: false, title: `gate ${g.label}`, params: { gate: g.id, ...g.params } }
+    return step(base, { id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate', mutates: false, title: `gate ${g.label}`, params: g.stepParams })
   })
 }
 
-function templateStep(t: NodeActionTemplate, base: Omit<Step, 'id' | 'title' | 'action' | 'mutates'>, id: string, skip?: string): Step {
-  return { ...base, id, action: t.action, title: t.title, mutates: true, ...(t.undo ? { undo: t.undo } : {}), ...(skip ? { skip } : {}), ...(t.params ? { params: t.params } : {}) }
+function templateStep(t: NodeActionTemplate, base: StepBase, id: string): Step {
+  return step(base, { id, action: t.action, title: t.title, mutates: true, ...(t.undo ? { undo: t.undo } : {}), ...(t.params ? { params: t.params } : {}) })
 }
 
 interface NodeStepInput {
@@ -188,7 +202,7 @@ interface NodeStepInput {
   first: boolean
   last: boolean
   osPass: boolean
-  base: Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'node' | 'role'>
+  base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
 }
@@ -196,14 +210,13 @@ interface NodeStepInput {
 /** One node, one hop: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
 function nodeSteps(i: NodeStepInput): Step[] {
   const spec = i.plan.spec
-  const base = { ...i.base, node: i.node, role: i.role }
-  const skip = i.skip ? { skip: i.skip } : {}
+  const base: StepBase = { ...i.base, node: i.node, role: i.role, ...(i.skip ? { skip: i.skip } : {}) }
   const drain = spec.strategy.drain
   const readyTimeout = String(i.gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
   const steps: Step[] = []
-  steps.push(...gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`).map((s) => ({ ...s, ...skip })))
-  steps.push(...hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode').map((s) => ({ ...s, ...skip })))
-  steps.push({ ...base, ...skip, id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: `cordon ${i.node}`, undo: `uncordon ${i.node}` })
+  steps.push(...gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`))
+  steps.push(...hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode'))
+  steps.push(step(base, { id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: `cordon ${i.node}`, undo: `uncordon ${i.node}` }))
   const drainFlags = [
     `timeout ${drain.timeout}`,
     drain.gracePeriod ? `grace period ${drain.gracePeriod}` : "each pod's grace period",
@@ -211,7 +224,7 @@ function nodeSteps(i: NodeStepInput): Step[] {
     drain.deleteEmptyDirData ? 'delete emptyDir data' : undefined,
     drain.force ? 'force' : undefined,
   ].filter(Boolean)
-  steps.push({ ...base, ...skip, id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: `drain ${i.node} (${drainFlags.join(', ')})`, undo: `uncordon ${i.node}`, params: { ...drain } })
+  steps.push(step(base, { id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: `drain ${i.node} (${drainFlags.join(', ')})`, undo: `uncordon ${i.node}`, params: drain }))
   const actions: NodeActionTemplate[] = []
   if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os))
   if (i.hop) actions.push(...i.driver.planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }))
@@ -219,12 +232,12 @@ function nodeSteps(i: NodeStepInput): Step[] {
   for (const t of actions) {
     const n = (counts.get(t.action) ?? 0) + 1
     counts.set(t.action, n)
-    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.skip))
+    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`))
   }
   const want = i.hop ? ` with kubelet ${i.hop.to.kubelet}` : ''
-  steps.push({ ...base, ...skip, id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: `wait for ${i.node} Ready${want} (timeout ${readyTimeout})`, params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
-  steps.push(...gateSteps(i.gates.afterNode, base, `${i.prefix}/after`).map((s) => ({ ...s, ...skip })))
-  steps.push({ ...base, ...skip, id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: `uncordon ${i.node}` })
-  steps.push(...hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode').map((s) => ({ ...s, ...skip })))
+  steps.push(step(base, { id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: `wait for ${i.node} Ready${want} (timeout ${readyTimeout})`, params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } }))
+  steps.push(...gateSteps(i.gates.afterNode, base, `${i.prefix}/after`))
+  steps.push(step(base, { id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: `uncordon ${i.node}` }))
+  steps.push(...hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode'))
   return steps
 }

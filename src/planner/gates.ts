@@ -3,6 +3,8 @@ import { DEFAULT_GATES, gateById } from '../gates/catalog.js'
 export interface ResolvedGate {
   id: string
   params: Record<string, unknown>
+  /** `{ gate, ...params }`, built once and shared by every step that runs this gate. */
+  stepParams: Readonly<Record<string, unknown>>
   /** `certificates (minValidity 30d)`: how plan output names it. */
   label: string
 }
@@ -21,7 +23,7 @@ export function resolveGates(gates: Partial<Record<keyof typeof DEFAULT_GATES, u
       const params = def.params.parse(raw ?? {}) as Record<string, unknown>
       const explicit = typeof entry === 'string' ? {} : ((raw ?? {}) as Record<string, unknown>)
       const shown = Object.entries(explicit).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`)
-      return { id, params, label: shown.length ? `${id} (${shown.join(', ')})` : id }
+      return { id, params, stepParams: Object.freeze({ gate: id, ...params }), label: shown.length ? `${id} (${shown.join(', ')})` : id }
     })
   }
   return out

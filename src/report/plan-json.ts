@@ -1,4 +1,4 @@
-import type { ExecutionPlan, Step } from '../planner/types.js'
+import type { ExecutionPlan } from '../planner/types.js'
 
 /**
  * `plan --format json`: the ExecutionPlan with one canonical, ordered `steps` list. Stages and clusters carry their
@@ -21,15 +21,8 @@ export function renderPlanJson(plan: ExecutionPlan): string {
     })),
   }
   // One step per line: a 2,000-node plan stays a few MB, and diffs and grep work line by line. Still plain JSON.
+  // The planner makes steps with their keys in reading order (planner/build.ts `step`), so they print as they are.
   const head = JSON.stringify(doc, null, 2).replace(/\n}$/, '')
-  const steps = plan.steps.map((s) => `    ${JSON.stringify(ordered(s))}`).join(',\n')
+  const steps = plan.steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n')
   return `${head},\n  "steps": [\n${steps}\n  ]\n}\n`
-}
-
-// Reading order for a step line; keys a step does not have are left out.
-const STEP_KEYS = ['id', 'title', 'action', 'phase', 'stage', 'cluster', 'hop', 'node', 'role', 'batch', 'mutates', 'undo', 'skip', 'params'] as const
-const ordered = (s: Step): Partial<Step> => {
-  const out: Record<string, unknown> = {}
-  for (const k of STEP_KEYS) if (s[k] !== undefined) out[k] = s[k]
-  return out
 }
