@@ -180,6 +180,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       authorizedKeys: parseAuthorizedKeys(this.options.authorizedKeys),
       users,
       onSession: (req) => this.runSession(req),
+      onForward: (e) => this.emit('forward', e),
       ...(this.sftpServer ? { sftpServer: this.sftpServer } : {}),
     })
     await this.ssh.listen(this.options.address, this.options.port ?? 2222)

@@ -1,4 +1,4 @@
-import { createServer, type Server as NetServer, type Socket } from 'node:net'
+import { connect, createServer, isIPv4, type Server as NetServer, type Socket } from 'node:net'
 import ssh2, { type ParsedKey, type ServerChannel } from 'ssh2'
 import { checkPublicKey } from './auth.js'
 import type { ExecUser } from './exec.js'
@@ -24,6 +24,8 @@ export interface SshServerOptions {
   onSession: (req: SessionRequest) => void
   /** The host's OpenSSH sftp-server binary, when installed; without it sftp requests are refused. */
   sftpServer?: string
+  /** Told of every TCP forward a client asks for (the node as a bastion). */
+  onForward?: (e: { host: string; port: number; accepted: boolean }) => void
 }
 
 /**
@@ -51,6 +53,31 @@ export class NodeSshServer {
         ctx.reject(['publickey'])
       })
       client.on('ready', () => {
+        // A node can be a bastion (ProxyJump / `ssh -J`), as a real sshd with AllowTcpForwarding is; the lab only
+        // ever forwards to loopback, where its other nodes and API servers live.
+        client.on('tcpip', (accept, reject, info) => {
+          const tell = (accepted: boolean) => o.onForward?.({ host: info.destIP, port: info.destPort, accepted })
+          if (!isLoopback(info.destIP)) {
+            tell(false)
+            return reject()
+          }
+          const upstream = connect({ host: info.destIP, port: info.destPort })
+          upstream.setNoDelay(true)
+          let channel: ServerChannel | undefined
+          // Refused before the channel opens (as sshd answers "connect failed"); after, the channel just closes.
+          upstream.on('error', () => {
+            if (channel) return channel.close()
+            tell(false)
+            reject()
+          })
+          upstream.once('connect', () => {
+            tell(true)
+            channel = accept()
+            channel.pipe(upstream).pipe(channel)
+            channel.on('close', () => upstream.destroy())
+            upstream.on('close', () => channel?.close())
+          })
+        })
         client.on('session', (accept) => {
           const session = accept()
           const env: Record<string, string> = {}
@@ -111,3 +138,5 @@ export class NodeSshServer {
     if (net) await new Promise<void>((resolve) => net.close(() => resolve()))
   }
 }
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'))

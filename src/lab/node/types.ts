@@ -112,12 +112,20 @@ export interface ExecEvent {
   durationMs: number
 }
 
+/** Extension: a client used this node as a bastion (ProxyJump): a TCP forward to `host:port` was opened or refused. */
+export interface ForwardEvent {
+  host: string
+  port: number
+  accepted: boolean
+}
+
 export interface LabNodeEvents {
   service: [ServiceEvent]
   installed: [InstalledEvent]
   reboot: [RebootEvent]
   'upgrade-applied': [UpgradeAppliedEvent]
   exec: [ExecEvent]
+  forward: [ForwardEvent]
 }
 
 // The catalogue in ../faults.ts is the one list of faults; the node side takes those marked `node`.
