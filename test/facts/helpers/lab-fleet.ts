@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
-import { LabNode } from '../../../src/lab/node/index.js'
+import { generateEd25519KeyPair, LabNode } from '../../../src/lab/node/index.js'
 import type { LabNodeOptions, NodeDistribution, NodeOs } from '../../../src/lab/node/index.js'
 
 export const DISTS: NodeDistribution[] = ['k3s', 'k0s', 'kubeadm']
@@ -17,13 +16,6 @@ export interface LabFleet {
   stop(): Promise<void>
 }
 
-/** ssh2's ed25519 generator drops a leading zero byte about once in 170 keys; such keys cannot be parsed back. */
-export function goodKey(): { private: string; public: string } {
-  for (;;) {
-    const k = ssh2.utils.generateKeyPairSync('ed25519')
-    if (!(ssh2.utils.parseKey(k.public) instanceof Error) && !(ssh2.utils.parseKey(k.private) instanceof Error)) return k
-  }
-}
 
 /** A second octet of its own per process keeps these nodes clear of other suites' 127.0.x.y nodes. */
 export const labAddress = (i: number): string => `127.${200 + (process.pid % 50)}.${Math.floor(i / 250)}.${(i % 250) + 1}`
@@ -31,7 +23,7 @@ export const labAddress = (i: number): string => `127.${200 + (process.pid % 50)
 /** n real lab nodes (ssh2 sshd + bash stand-ins), a client key and a known_hosts that trusts them all. */
 export async function startLabFleet(n: number, over: (i: number) => Partial<LabNodeOptions> = () => ({})): Promise<LabFleet> {
   const dir = mkdtempSync(join(tmpdir(), 'kupgrade-labfleet-'))
-  const key = goodKey()
+  const key = generateEd25519KeyPair()
   const keyFile = join(dir, 'id_ed25519')
   writeFileSync(keyFile, key.private, { mode: 0o600 })
   const nodes = Array.from({ length: n }, (_, i) => {
@@ -52,7 +44,7 @@ export async function startLabFleet(n: number, over: (i: number) => Partial<LabN
       timing: { serviceStartMs: 50, rebootMs: 200, kubeProxySyncMs: 100 },
       authorizedKeys: [Buffer.from(key.public)],
       users: [{ name: 'ops', sudo: i % 2 === 0 }],
-      hostKey: goodKey().private,
+      hostKey: generateEd25519KeyPair().private,
       ...over(i),
     })
   })
