@@ -1,3 +1,4 @@
+import { afterAll } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -140,5 +141,18 @@ export function recordEvents(node: LabNode): { list: { name: string; data: Recor
         used.add(i)
         return list[i]!.data
       }),
+  }
+}
+
+/** A `startNode` for one test file whose nodes are all cleaned up after the file's tests. */
+export function nodesForThisFile(): (o?: Parameters<typeof startNode>[0]) => Promise<TestNode> {
+  const started: TestNode[] = []
+  afterAll(async () => {
+    for (const t of started) await t.cleanup()
+  })
+  return async (o) => {
+    const t = await startNode(o)
+    started.push(t)
+    return t
   }
 }

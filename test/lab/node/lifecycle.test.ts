@@ -1,17 +1,9 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
 
-const started: TestNode[] = []
-afterAll(async () => {
-  for (const t of started) await t.cleanup()
-})
-const node = async (o: Parameters<typeof startNode>[0]) => {
-  const t = await startNode(o)
-  started.push(t)
-  return t
-}
+const node = nodesForThisFile()
 
 describe('node lifecycle commands: kill, reset, uninstall, plan', () => {
   it('k3s agent: killall stops the service and keeps data; the agent uninstall script removes binary and data', async () => {

@@ -1,15 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest'
-import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
 
-const started: TestNode[] = []
-afterAll(async () => {
-  for (const t of started) await t.cleanup()
-})
-const node = async (o: Parameters<typeof startNode>[0]) => {
-  const t = await startNode(o)
-  started.push(t)
-  return t
-}
+const node = nodesForThisFile()
 
 describe('node OS stand-ins', () => {
   it('ships the os-release of each supported distribution', async () => {
