@@ -36,7 +36,7 @@ describe('gate catalog', () => {
       for (const g of r[list]) expect(g.label).toBe(g.id)
     }
     // Every built-in gate is on somewhere by default: nothing is off unless the plan says so.
-    const on = new Set(Object.values(DEFAULT_GATES).flat())
+    const on = new Set<string>(Object.values(DEFAULT_GATES).flat())
     expect(GATE_IDS.filter((id) => !on.has(id))).toEqual([])
   })
 

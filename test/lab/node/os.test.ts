@@ -12,7 +12,6 @@ describe('node OS stand-ins', () => {
       const [id, ver] = want.split('\n')
       expect(r.stdout).toBe(`${id!.replace(/"/g, '')}\n${ver}\n`)
       await t.cleanup()
-      started.pop()
     }
   })
 
