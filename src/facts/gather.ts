@@ -8,7 +8,8 @@ import { redact } from '../transport/kubectl/redact.js'
 import type { Transport } from '../transport/types.js'
 import { readApiFacts, type ApiFacts } from './api-facts.js'
 import { readHostFacts } from './host-facts.js'
-import { nodeTarget, planPath } from './targets.js'
+import { planPath } from '../plan/paths.js'
+import { nodeTarget } from './targets.js'
 import type { ApiserverVersion, ClusterFacts, FleetFacts, HostFacts, KubeProxySource, NodeFacts } from './types.js'
 
 export interface GatherOptions {

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, isAbsolute, resolve } from 'node:path'
-import { homedir } from 'node:os'
+import { dirname, resolve } from 'node:path'
 import jsyaml from 'js-yaml'
 import { isMap, isScalar, LineCounter, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml'
 import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
 import { Locator } from './locate.js'
+import { planPath } from './paths.js'
 import { planSchema, type PlanDocument } from './schema.js'
 import { checkSemantics } from './semantics.js'
 import { zodProblems } from './zod-problems.js'
@@ -208,16 +208,13 @@ const dedupe = (ps: Problem[]): Problem[] => {
   })
 }
 
-/** Resolves a path from a plan: `~` is the home directory, relative paths are relative to the plan's directory. */
-export const resolvePlanPath = (dir: string, p: string): string =>
-  p === '~' ? homedir() : p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : isAbsolute(p) ? p : resolve(dir, p)
 
 function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: Locator): Problem[] {
   const out: Problem[] = []
   for (const [point, hooks] of Object.entries(plan.spec.hooks)) {
     ;(hooks ?? []).forEach((hook, i) => {
-      if (!existsSync(resolvePlanPath(dir, hook))) {
-        const resolved = resolvePlanPath(dir, hook)
+      if (!existsSync(planPath(hook, dir))) {
+        const resolved = planPath(hook, dir)
         const where = resolved === hook ? '' : ` (looked for ${resolved}; relative paths are relative to the plan file, ~ is your home directory)`
         out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} not found${where}` })
       }
