@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { IdentityStore, SshAuthError } from '../../src/transport/ssh/identity.js'
 import { makeKey } from './helpers/ssh-server.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'kupgrade-identity-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const write = (name: string, text: string) => {
   const f = join(dir, name)
   writeFileSync(f, text, { mode: 0o600 })

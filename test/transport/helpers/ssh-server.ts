@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -176,6 +176,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of clients) c.end()
+        rmSync(bin, { recursive: true, force: true })
         server.close(() => resolve())
       }),
   }
