@@ -1,8 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.js'
 import { gatherFleetFacts } from '../../src/facts/gather.js'
 import { renderInventory, renderLiveStateMarkdown, skewMarkers } from '../../src/facts/render.js'
 import type { FleetFacts } from '../../src/facts/types.js'
@@ -10,6 +8,7 @@ import { loadPlan } from '../../src/plan/load.js'
 import { Fixture } from '../transport/helpers/fixture.js'
 import type { TestServer } from '../transport/helpers/ssh-server.js'
 import { apiNode, nodeBin, systemPod, writeApi } from './helpers/fake-fleet.js'
+import { runCli } from '../helpers/run-cli.js'
 
 const FAKE_KUBECTL = join(import.meta.dirname, 'fixtures', 'fake-kubectl-api.sh')
 let fx: Fixture
@@ -159,13 +158,7 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
 })
 
 describe('kupgrade inventory', () => {
-  const run = async (args: string[]) => {
-    let out = ''
-    let err = ''
-    const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb() } })
-    const code = await main(['node', 'kupgrade', 'inventory', planFile, ...args], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env, cwd: fx.dir })
-    return { code, out, err }
-  }
+  const run = (args: string[]) => runCli(['inventory', planFile, ...args], { env, cwd: fx.dir })
 
   it('prints the table and exits 1 when a node is unreachable', async () => {
     const r = await run([])
@@ -190,13 +183,7 @@ describe('kupgrade inventory', () => {
 })
 
 describe('kupgrade plan --live', () => {
-  const run = async (args: string[]) => {
-    let out = ''
-    let err = ''
-    const sink = (f: (s: string) => void) => new Writable({ write(c, _e, cb) { f(String(c)); cb() } })
-    const code = await main(['node', 'kupgrade', 'plan', planFile, ...args], { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env, cwd: fx.dir })
-    return { code, out, err }
-  }
+  const run = (args: string[]) => runCli(['plan', planFile, ...args], { env, cwd: fx.dir })
 
   it('prints the live state above the steps, warns of an upgrade under way, and is blocked by a node it cannot read', async () => {
     const r = await run(['--live'])

@@ -1,9 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../src/cli/main.js'
 import { gatherFleetFacts } from '../../src/facts/gather.js'
 import { skewMarkers } from '../../src/facts/render.js'
 import type { FleetFacts } from '../../src/facts/types.js'
@@ -14,6 +12,7 @@ import { loadPlan } from '../../src/plan/load.js'
 import { SshPool } from '../../src/transport/ssh/pool.js'
 import { parse, stringify } from 'yaml'
 import { available } from '../helpers/required.js'
+import { runCli } from '../helpers/run-cli.js'
 
 /** The whole read path against the lab: real kubectl (pinned 1.32) to lab API servers, SSH to lab nodes. */
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
@@ -65,6 +64,7 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
   })
 
   const cluster = (d: string) => facts.clusters.find((c) => c.name === `e2e-${d}`)!
+  const run = (args: string[]) => runCli(args, { env: env(), cwd: dir })
 
   it('reads every node and API server without errors', () => {
     for (const c of facts.clusters) {
@@ -112,21 +112,11 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
   })
 
   it('kupgrade inventory prints the fleet and exits 0', async () => {
-    let out = ''
-    const sink = new Writable({ write(c, _e, cb) { out += String(c); cb() } })
-    const code = await main(['node', 'kupgrade', 'inventory', join(dir, 'plan.yaml')], { stdout: sink, stderr: sink, env: env(), cwd: dir })
-    expect(out).toMatch(/k3s-cp-1\s+Ready\s+control-plane/)
-    expect(code).toBe(0)
+    const r = await run(['inventory', join(dir, 'plan.yaml')])
+    expect(r.out).toMatch(/k3s-cp-1\s+Ready\s+control-plane/)
+    expect(r.code, r.err).toBe(0)
   })
 
-  const run = async (args: string[]) => {
-    let out = ''
-    let err = ''
-    const stdout = new Writable({ write(c, _e, cb) { out += String(c); cb() } })
-    const stderr = new Writable({ write(c, _e, cb) { err += String(c); cb() } })
-    const code = await main(['node', 'kupgrade', ...args], { stdout, stderr, env: env(), cwd: dir })
-    return { code, out, err }
-  }
 
   /** A copy of the lab's plan with one cluster's `from` (and optionally allowFromMismatch) changed. */
   const planWith = (name: string, from: string, allow = false): string => {

@@ -18,10 +18,7 @@ const isolation = available(await probeIsolation().then(() => true, () => false)
 describe.skipIf(!isolation)(`facts over SSH from ${N} lab nodes`, () => {
   let fleet: LabFleet
   let pool: SshPool
-  const target = (i: number, o: Partial<NodeTarget> = {}): NodeTarget => {
-    const n = fleet.nodes[i]!
-    return { cluster: n.options.cluster, node: n.options.name, host: n.options.address, port: 2222, user: 'root', identityFiles: [fleet.keyFile], knownHosts: fleet.knownHosts, ...o }
-  }
+  const target = (i: number, o: Partial<NodeTarget> = {}) => fleet.target(i, o)
 
   beforeAll(async () => {
     fleet = await startLabFleet(N)

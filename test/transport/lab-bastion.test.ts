@@ -18,10 +18,7 @@ describe.skipIf(!isolation)('transport/ssh ProxyJump through a lab bastion node'
   let fleet: LabFleet
   let pool: SshPool
   const forwards: ForwardEvent[] = []
-  const target = (i: number, o: Partial<NodeTarget> = {}): NodeTarget => {
-    const n = fleet.nodes[i]!
-    return { cluster: n.options.cluster, node: n.options.name, host: n.options.address, port: 2222, user: 'root', identityFiles: [fleet.keyFile], knownHosts: fleet.knownHosts, ...o }
-  }
+  const target = (i: number, o: Partial<NodeTarget> = {}) => fleet.target(i, o)
 
   beforeAll(async () => {
     fleet = await startLabFleet(2, (i) => ({ address: `${NET}.${i + 1}` }))

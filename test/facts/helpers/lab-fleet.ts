@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateEd25519KeyPair, LabNode } from '../../../src/lab/node/index.js'
 import type { LabNodeOptions, NodeDistribution, NodeOs } from '../../../src/lab/node/index.js'
+import type { NodeTarget } from '../../../src/transport/types.js'
 
 export const DISTS: NodeDistribution[] = ['k3s', 'k0s', 'kubeadm']
 export const OSES: NodeOs[] = ['ubuntu-22.04', 'debian-12', 'rocky-9', 'flatcar']
@@ -13,6 +14,8 @@ export interface LabFleet {
   keyFile: string
   knownHosts: string
   nodes: LabNode[]
+  /** How kupgrade's transport reaches node `i` as root with the fleet's key and known_hosts; `o` overrides. */
+  target(i: number, o?: Partial<NodeTarget>): NodeTarget
   stop(): Promise<void>
 }
 
@@ -69,6 +72,10 @@ export async function startLabFleet(n: number, over: (i: number) => Partial<LabN
     keyFile,
     knownHosts,
     nodes,
+    target: (i, o = {}) => {
+      const n = nodes[i]!
+      return { cluster: n.options.cluster, node: n.options.name, host: n.options.address, port: 2222, user: 'root', identityFiles: [keyFile], knownHosts, ...o }
+    },
     stop: async () => {
       await Promise.all(nodes.map((node) => node.stop()))
       rmSync(dir, { recursive: true, force: true })
