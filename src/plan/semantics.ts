@@ -41,12 +41,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   clusters.forEach((c, ci) => {
     const cluster = obj(c)
     if (!cluster) return
-    const name = str(cluster.name)
-    if (name !== undefined) {
-      if (!isDnsLabel(name)) add(['spec', 'clusters', ci, 'name'], labelMessage('cluster name', name))
-      if (clusterNames.has(name)) add(['spec', 'clusters', ci, 'name'], `duplicate cluster name "${name}" (also spec.clusters[${clusterNames.get(name)}])`)
-      else clusterNames.set(name, ci)
-    }
+    const name = uniqueLabel('cluster', 'clusters', ci, cluster.name, clusterNames)
     const nodeNames = new Map<string, number>()
     let controlPlanes = 0
     const nodes = arr(cluster.nodes)
@@ -157,12 +152,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   stages.forEach((s, si) => {
     const stage = obj(s)
     if (!stage) return
-    const name = str(stage.name)
-    if (name !== undefined) {
-      if (!isDnsLabel(name)) add(['spec', 'stages', si, 'name'], labelMessage('stage name', name))
-      if (stageNames.has(name)) add(['spec', 'stages', si, 'name'], `duplicate stage name "${name}" (also spec.stages[${stageNames.get(name)}])`)
-      else stageNames.set(name, si)
-    }
+    const name = uniqueLabel('stage', 'stages', si, stage.name, stageNames)
     arr(stage.clusters).forEach((c, i) => {
       if (typeof c !== 'string') return
       const path: Path = ['spec', 'stages', si, 'clusters', i]
@@ -224,6 +214,17 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   function checkUser(user: unknown, path: Path) {
     // Login names reach ssh and sudo: POSIX portable user names, never starting with '-'.
     if (typeof user === 'string' && user !== '' && !USER_NAME.test(user)) add(path, `user ${JSON.stringify(user)} is not a login name (letters, digits, '.', '_' and '-', not starting with '-')`)
+  }
+
+  /** A stage's or cluster's name: a DNS-1123 label, unique in its list. Returns it when it is a string. */
+  function uniqueLabel(kind: string, list: string, index: number, value: unknown, seen: Map<string, number>): string | undefined {
+    const name = str(value)
+    if (name === undefined) return undefined
+    const path: Path = ['spec', list, index, 'name']
+    if (!isDnsLabel(name)) add(path, labelMessage(`${kind} name`, name))
+    if (seen.has(name)) add(path, `duplicate ${kind} name "${name}" (also spec.${list}[${seen.get(name)}])`)
+    else seen.set(name, index)
+    return name
   }
 
   function checkJump(jump: string, path: Path) {
