@@ -1,38 +1,30 @@
+import { compareKubeVersions, parseKubeVersion, resolveDistributionVersion, type Distribution, type KubeVersion } from '../plan/versions.js'
+
 /**
- * The lab's view of version strings: everything is stored as a plain Kubernetes version (`v1.29.2`) and rendered in
- * the distribution's own format where a real cluster would show it (facts reference §2): k3s `v1.29.2+k3s1`
- * everywhere, k0s `v1.29.2+k0s.0` for the release but a bare `v1.29.2+k0s` from the kubelet and apiserver, kubeadm plain.
+ * The lab's view of version strings: it stores plain Kubernetes versions (`v1.29.2`) and renders them in each
+ * distribution's own format through the same resolution the planner uses (plan/versions.ts, facts reference §2), so
+ * the lab and kupgrade can never disagree about what `v1.29.2` looks like on k3s, k0s or kubeadm.
  */
-export type Distribution = 'k0s' | 'k3s' | 'kubeadm'
+export type { Distribution }
 
-const PLAIN = /^v?(\d+)\.(\d+)\.(\d+)(?:\+(?:k3s\d+|k0s(?:\.\d+)?))?$/
-
-/** `v1.29.2+k3s1` / `1.29.2` / `v1.29.2+k0s.0` → `v1.29.2`; undefined when not a release version. */
-export function plainVersion(text: string): string | undefined {
-  const m = PLAIN.exec(text.trim())
-  return m ? `v${m[1]}.${m[2]}.${m[3]}` : undefined
+const parsed = (plain: string): KubeVersion => {
+  const v = parseKubeVersion(plain)
+  if (!v) throw new Error(`lab: not a Kubernetes version: ${plain}`)
+  return v
 }
 
-export const minorOf = (plain: string): number => Number(plain.split('.')[1])
+/** `v1.29.2+k3s1` / `1.29.2` / `v1.29.2+k0s.0` → `v1.29.2`; undefined for anything else, pre-releases included. */
+export function plainVersion(text: string): string | undefined {
+  const v = parseKubeVersion(text)
+  return v && !v.pre ? `v${v.major}.${v.minor}.${v.patch}` : undefined
+}
+
+export const minorOf = (plain: string): number => parsed(plain).minor
 
 /** What `/version` gitVersion and the Node's kubeletVersion show. */
-export function kubeletVersion(dist: Distribution, plain: string): string {
-  if (dist === 'k3s') return `${plain}+k3s1`
-  if (dist === 'k0s') return `${plain}+k0s`
-  return plain
-}
+export const kubeletVersion = (dist: Distribution, plain: string): string => resolveDistributionVersion(dist, parsed(plain)).kubelet
 
 /** What the distribution's installer takes (`INSTALL_K3S_VERSION`, `K0S_VERSION`, `kubeadm upgrade apply`). */
-export function releaseVersion(dist: Distribution, plain: string): string {
-  if (dist === 'k3s') return `${plain}+k3s1`
-  if (dist === 'k0s') return `${plain}+k0s.0`
-  return plain
-}
+export const releaseVersion = (dist: Distribution, plain: string): string => resolveDistributionVersion(dist, parsed(plain)).release
 
-/** Numeric comparison of plain versions. */
-export function comparePlain(a: string, b: string): number {
-  const pa = a.slice(1).split('.').map(Number)
-  const pb = b.slice(1).split('.').map(Number)
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0)
-  return 0
-}
+export const comparePlain = (a: string, b: string): number => compareKubeVersions(parsed(a), parsed(b))
