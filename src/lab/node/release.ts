@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { driverFor } from '../../drivers/registry.js'
+import { parseKubeVersion, resolveDistributionVersion } from '../../plan/versions.js'
 import type { NodeDistribution } from './types.js'
 
 /**
@@ -6,9 +8,9 @@ import type { NodeDistribution } from './types.js'
  * `v1.29.2`. The lab accepts plain versions and gives them the first distribution revision.
  */
 export function releaseForm(dist: NodeDistribution, version: string): string {
-  const v = version.startsWith('v') ? version : `v${version}`
-  if (v.includes('+') || dist === 'kubeadm') return v
-  return dist === 'k3s' ? `${v}+k3s1` : `${v}+k0s.0`
+  const v = parseKubeVersion(version)
+  if (!v) throw new Error(`lab node: not a Kubernetes version: ${version}`)
+  return resolveDistributionVersion(dist, v).release
 }
 
 /** An 8-hex "git commit" that is stable per release, for `k3s --version` and build info. */
@@ -29,12 +31,8 @@ export function binariesOf(dist: NodeDistribution): { name: string; path: string
 export const mainBinaryOf = (dist: NodeDistribution): { name: string; path: string } =>
   dist === 'kubeadm' ? { name: 'kubelet', path: 'usr/bin/kubelet' } : binariesOf(dist)[0]!
 
-/** The systemd unit of the node's Kubernetes service (facts §7). */
-export function unitOf(dist: NodeDistribution, role: 'control-plane' | 'worker'): string {
-  if (dist === 'k3s') return role === 'control-plane' ? 'k3s' : 'k3s-agent'
-  if (dist === 'k0s') return role === 'control-plane' ? 'k0scontroller' : 'k0sworker'
-  return 'kubelet'
-}
+/** The systemd unit of the node's Kubernetes service (facts §7): the one the distribution's driver restarts. */
+export const unitOf = (dist: NodeDistribution, role: 'control-plane' | 'worker'): string => driverFor(dist).serviceName(role)
 
 /** `LAB_VERSION='…'` is how a stand-in binary carries its version; reading it back is how the lab knows what is
  *  installed: the file on disk is the truth, as on a real node. */

@@ -2,8 +2,11 @@
  * The contract between a lab node (this folder) and the lab's control side (fleet model, API servers, faults API).
  * docs/lab-contract-notes.md explains every field; change both together.
  */
-export type NodeDistribution = 'k0s' | 'k3s' | 'kubeadm'
-export type NodeRole = 'control-plane' | 'worker'
+import type { NodeRole as PlanNodeRole } from '../../drivers/types.js'
+import type { Distribution } from '../../plan/versions.js'
+
+export type NodeDistribution = Distribution
+export type NodeRole = PlanNodeRole
 export type NodeOs = 'ubuntu-22.04' | 'debian-12' | 'rocky-9' | 'flatcar'
 export type IptablesBackend = 'nf_tables' | 'legacy'
 
