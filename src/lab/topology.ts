@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { isMap, isNode, isSeq, LineCounter, parseDocument, type Document } from 'yaml'
 import { z } from 'zod'
-import { KupgradeError, PlanError, type Problem } from '../errors.js'
+import { KupgradeError, PlanError } from '../errors.js'
+import { formatPath } from '../plan/locate.js'
+import { readYamlMapping, type YamlFileKind } from '../plan/yaml-file.js'
+import { zodProblems } from '../plan/zod-problems.js'
 import { parseDuration } from '../util/duration.js'
 import { FAULT_NAMES, FAULT_TRIGGERS } from './faults.js'
 import { parseBytes, parseCpu } from './quantity.js'
@@ -159,35 +161,17 @@ export async function loadTopology(file: string): Promise<Topology> {
   return parseTopology(text, file)
 }
 
+const TOPOLOGY_FILE: YamlFileKind = { kind: TOPOLOGY_KIND, noun: 'topology', hint: 'see examples/lab/README.md for the format', topKeys: 'apiVersion, kind, metadata and spec' }
+
+/** Read and validate a topology like a plan: the same YAML reader, locator and messages, every problem at once. */
 export function parseTopology(text: string, file: string): Topology {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false })
-  const at = (offset: number) => lineCounter.linePos(offset)
-  if (doc.errors.length) {
-    throw new PlanError(doc.errors.map((e) => ({ file, ...position(at(e.pos[0])), message: e.message.split('\n')[0]! })))
-  }
-  const r = topologySchema.safeParse(doc.toJS())
-  if (!r.success) {
-    throw new PlanError(r.error.issues.map((i) => locate(doc, at, file, i.path as (string | number)[], i.message)))
-  }
+  const read = readYamlMapping(file, text, TOPOLOGY_FILE)
+  if ('problems' in read) throw new PlanError(read.problems)
+  const r = topologySchema.safeParse(read.raw)
+  if (!r.success) throw new PlanError(zodProblems(file, r.error.issues, read.raw, topologySchema, read.locator))
   const problems = semanticProblems(r.data)
-  if (problems.length) throw new PlanError(problems.map((p) => locate(doc, at, file, p.path, p.message)))
+  if (problems.length) throw new PlanError(problems.map((p) => ({ file, ...read.locator.at(p.path), message: `${formatPath(p.path)}: ${p.message}` })))
   return finish(r.data)
-}
-
-const position = (p: { line: number; col: number }) => ({ line: p.line, col: p.col })
-
-/** The deepest YAML node that exists along `path` (a missing key points at its parent map). */
-function locate(doc: Document, at: (o: number) => { line: number; col: number }, file: string, path: (string | number)[], message: string): Problem {
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)
-    if (isNode(node) && node.range) {
-      // A missing required field has no node of its own: point at the map or list that should hold it.
-      const where = n < path.length && (isMap(node) || isSeq(node)) ? ` (missing in this ${isMap(node) ? 'map' : 'list'})` : ''
-      return { file, ...position(at(node.range[0])), message: `${path.join('.') || 'topology'}: ${message}${where}` }
-    }
-  }
-  return { file, line: 1, col: 1, message }
 }
 
 interface SemanticProblem {

@@ -51,8 +51,9 @@ describe('lab topology', () => {
       nodes:
         - { name: n1, role: control-plane, colour: blue }
 `))
-    expect(problems).toContain('topo.yaml:8:21: spec.clusters.0.distribution: expected distribution k0s, k3s or kubeadm')
-    expect(problems.some((p) => p.startsWith('topo.yaml:11:11:') && p.includes('colour'))).toBe(true)
+    expect(problems.some((p) => p.startsWith('topo.yaml:8:21: spec.clusters[0].distribution: expected distribution k0s, k3s or kubeadm, got "k8s"'))).toBe(true)
+    // Unknown fields are reported as in plans: at the key, by name.
+    expect(problems).toContain('topo.yaml:11:44: spec.clusters[0].nodes[0].colour: unknown field "colour"')
   })
 
   it('reports a missing field at the map that should hold it', () => {
@@ -61,7 +62,7 @@ describe('lab topology', () => {
       nodes: [{ name: n1, role: control-plane }]
 `))
     expect(problems).toHaveLength(1)
-    expect(problems[0]).toMatch(/^topo\.yaml:7:7: spec\.clusters\.0\.version: .*\(missing in this map\)$/)
+    expect(problems[0]).toMatch(/^topo\.yaml:7:7: spec\.clusters\[0\]: missing required field \"version\"$/)
   })
 
   it('checks references and uniqueness with locations', () => {
@@ -74,11 +75,11 @@ describe('lab topology', () => {
       faults:
         - { fault: disk-full, node: nope }
 `))
-    expect(problems).toContain('topo.yaml:9:16: spec.clusters.0.version: version v1.28.1 is not in spec.mirror (v1.29.6, v1.30.4)')
-    expect(problems).toContain('topo.yaml:11:9: spec.clusters.0.nodes: cluster c1 has no control-plane node')
-    expect(problems).toContain('topo.yaml:12:19: spec.clusters.0.nodes.1.name: duplicate node name "n1" in cluster c1')
-    expect(problems).toContain('topo.yaml:12:46: spec.clusters.0.nodes.1.address: 127.0.50.1:2222 is already used by node c1/n1')
-    expect(problems).toContain('topo.yaml:14:37: spec.clusters.0.faults.0.node: no node "nope" in cluster c1')
+    expect(problems).toContain('topo.yaml:9:16: spec.clusters[0].version: version v1.28.1 is not in spec.mirror (v1.29.6, v1.30.4)')
+    expect(problems).toContain('topo.yaml:11:9: spec.clusters[0].nodes: cluster c1 has no control-plane node')
+    expect(problems).toContain('topo.yaml:12:19: spec.clusters[0].nodes[1].name: duplicate node name "n1" in cluster c1')
+    expect(problems).toContain('topo.yaml:12:46: spec.clusters[0].nodes[1].address: 127.0.50.1:2222 is already used by node c1/n1')
+    expect(problems).toContain('topo.yaml:14:37: spec.clusters[0].faults[0].node: no node "nope" in cluster c1')
   })
 
   it('names the known faults when one is misspelt', () => {
@@ -89,7 +90,7 @@ describe('lab topology', () => {
       faults: [{ fault: disk-ful }]
 `))
     expect(problems).toHaveLength(1)
-    expect(problems[0]).toMatch(/^topo\.yaml:11:25: spec\.clusters\.0\.faults\.0\.fault: expected one of: kube-proxy-sync-failure, .*disk-full/)
+    expect(problems[0]).toMatch(/^topo\.yaml:11:25: spec\.clusters\[0\]\.faults\[0\]\.fault: expected one of: kube-proxy-sync-failure, .*disk-full/)
   })
 
   it('refuses non-loopback addresses', () => {
@@ -99,7 +100,7 @@ describe('lab topology', () => {
       apiAddress: 10.0.0.1
       nodes: [{ name: n1, role: control-plane }]
 `))
-    expect(problems).toEqual(['topo.yaml:10:19: spec.clusters.0.apiAddress: expected a loopback IPv4 address (127.x.y.z): the lab never listens elsewhere'])
+    expect(problems).toEqual(['topo.yaml:10:19: spec.clusters[0].apiAddress: expected a loopback IPv4 address (127.x.y.z): the lab never listens elsewhere, got "10.0.0.1"'])
   })
 
   it('reports YAML syntax errors with their position', () => {
