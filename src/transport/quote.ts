@@ -12,11 +12,12 @@
 const SAFE = /^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$/
 
 export function shellQuote(arg: string): string {
-  if (arg === '') return "''"
   // A leading dash is safe for the shell; whether a program treats it as an option is the caller's `--` business.
-  if (SAFE.test(arg)) return arg
-  return `'${arg.replaceAll("'", `'\\''`)}'`
+  return arg !== '' && SAFE.test(arg) ? arg : singleQuote(arg)
 }
+
+/** Always single-quoted, even a safe word: for generated scripts that are read back by pattern (`KEY='value'`). */
+export const singleQuote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`
 
 /** argv → one shell command line. */
 export const shellJoin = (argv: readonly string[]): string => {

@@ -9,8 +9,9 @@ import { writeNodeCerts } from './certs.js'
 import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
+import { singleQuote } from '../../transport/quote.js'
 
-const q = (v: string | number): string => `'${String(v).replace(/'/g, `'\\''`)}'`
+const q = (v: string | number): string => singleQuote(String(v))
 
 /** Tools every node has, by OS family; the rest of a family's tools answer "command not found" so that a rocky
  *  node never runs the host's real apt-get (the host is Debian). */
