@@ -1,0 +1,57 @@
+import type { ClusterFacts, NodeFacts } from '../facts/types.js'
+import type { KubectlClient } from '../transport/kubectl/client.js'
+import type { NodeTarget, Transport } from '../transport/types.js'
+import type { GateScope } from './catalog.js'
+
+/**
+ * The contract every gate implements and every caller (`check`, `plan --live`, `apply`) runs through. A gate is
+ * read-only: it reads through the transports it is handed and never writes, probe pods aside (created and always
+ * deleted). Polling, timeouts and `stableFor` belong to the caller's wait loop, never to a gate.
+ */
+
+export type GateStatus = 'pass' | 'warn' | 'fail' | 'unknown'
+
+/** One observation behind a verdict: where it was read (`node prod-w-1: curl https://10.96.0.1/readyz`) and what. */
+export interface GateEvidence {
+  source: string
+  observed: string
+}
+
+export interface GateResult {
+  status: GateStatus
+  /** One line for people: what holds or what is wrong. */
+  summary: string
+  evidence: GateEvidence[]
+  /** What to do about a warn, fail or unknown. */
+  hint?: string
+  /** The incident file (`../shared/incidents/<id>.txt`) this gate exists to stop. */
+  incident: string
+}
+
+/** What a gate may read. `node` is set for node-scoped checks (before/after one node); absent for a cluster check. */
+export interface GateContext {
+  cluster: string
+  distribution: 'k0s' | 'k3s' | 'kubeadm'
+  scope: GateScope
+  node?: string
+  /** The plan's API endpoint (VIP) and Service CIDR for this cluster. */
+  apiEndpoint?: string
+  serviceCIDR?: string
+  /** Every node of the cluster in the plan, with how to reach it. */
+  nodes: { name: string; role: 'control-plane' | 'worker'; target: NodeTarget }[]
+  /** The Kubernetes version the cluster is expected to be at (node gates: the node's expected kubelet version). */
+  expectedVersion?: string
+  ssh: Transport
+  kubectl: KubectlClient
+  /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */
+  facts?: ClusterFacts
+  nodeFacts?: Record<string, NodeFacts>
+  signal?: AbortSignal
+  now: () => Date
+}
+
+export interface Gate<P = Record<string, unknown>> {
+  /** The catalog id; the registry test proves registry, catalog, JSON Schema and README agree. */
+  readonly id: string
+  check(ctx: GateContext, params: P): Promise<GateResult>
+}
