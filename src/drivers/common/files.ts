@@ -16,9 +16,14 @@ export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { a
   const copy = script(
     [
       'set -e',
+      // Config and PKI copies are root's alone.
+      'umask 077',
       `mkdir -p ${q(`${dir}/files`)}`,
-      // --parents keeps the full path under files/, so a restore knows where each copy belongs.
-      `cp -a --parents ${paths.map(q).join(' ')} ${q(`${dir}/files`)}`,
+      // --parents keeps the full path under files/, so a restore knows where each copy belongs. A path the node
+      // does not have is listed in ABSENT instead (a restore then knows it did not exist, rather than guessing).
+      `: > ${q(`${dir}/ABSENT`)}`,
+      // (From /, with relative paths: coreutils 9.1's `cp -a --parents /abs/path` fails to copy the parents' attributes.)
+      `for p in ${paths.map(q).join(' ')}; do if [ -e "$p" ]; then (cd / && cp -a --parents "\${p#/}" ${q(`${dir}/files`)}); else printf '%s\\n' "$p" >> ${q(`${dir}/ABSENT`)}; fi; done`,
       `find ${q(`${dir}/files`)} -type f -exec sha256sum {} + | LC_ALL=C sort -k 2 > ${q(`${sums}.new`)}`,
       `mv -f ${q(`${sums}.new`)} ${q(sums)}`,
     ],
@@ -31,18 +36,28 @@ export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { a
   }
 }
 
-/** Puts files kept by `backup-files` back in place, after checking their checksums. */
+/**
+ * Puts files kept by `backup-files` back in place, after checking their checksums. A path that did not exist when
+ * the backup was taken (listed in ABSENT) is left as it is now, and says so; a path with neither is an error.
+ */
 export function restoreFilesProgram(step: StepOf<'restore-files'>): ActionProgram {
   const { dir, paths } = step.params
   const run = [
     onNode(['sha256sum', '--check', '--quiet', '--strict', `${dir}/${SUMS}`], `check the backup in ${dir} before restoring it`),
-    ...paths.map((p) => onNode(['cp', '-a', '--', keptCopy(dir, p), parentOf(p)], `restore ${p} from ${dir}`)),
+    script(
+      [
+        `for p in ${paths.map(q).join(' ')}; do`,
+        `  if [ -e ${q(`${dir}/files`)}"$p" ]; then cp -a -- ${q(`${dir}/files`)}"$p" "\${p%/*}/"`,
+        `  elif grep -qxF -- "$p" ${q(`${dir}/ABSENT`)}; then echo "kupgrade: $p did not exist before the upgrade; left as it is" >&2`,
+        `  else echo "kupgrade: no kept copy of $p in ${dir.replace(/[^A-Za-z0-9/+._-]/g, '')}" >&2; exit 1; fi`,
+        'done',
+      ],
+      `restore ${paths.join(', ')} from ${dir}`,
+    ),
   ]
   return { title: `restore ${paths.join(', ')} from ${dir}`, verify: [], run }
 }
 
-/** cp -a of a kept directory into its parent merges it back over the live one. */
-const parentOf = (p: string): string => p.replace(/\/[^/]+\/?$/, '') || '/'
 
 /** The kept copy of a file inside a backup directory. */
 export const keptCopy = (dir: string, path: string): string => `${dir}/files${path}`

@@ -67,7 +67,7 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   return {
     title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}`,
     verify: [
-      nodeCheck(['sh', '-c', `ls ${q(snaps)}/${q(name)}-* ${q(`${sqlite}/SHA256SUMS`)} 2>/dev/null`], `a pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
+      nodeCheck(['sh', '-c', `ls ${q(snaps)}/${q(name)}-* >/dev/null 2>&1 || test -f ${q(`${sqlite}/SHA256SUMS`)}`], `a pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
     ],
     run: [
       script(
@@ -83,7 +83,7 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
           `  mkdir -p ${q(sqlite)}`,
           `  cp -a ${q(DB)} ${q(`${sqlite}/db`)}`,
           `  if [ -f ${q(TOKEN)} ]; then cp -p ${q(TOKEN)} ${q(`${sqlite}/token`)}; fi`,
-          `  (cd ${q(sqlite)} && find db token -type f -exec sha256sum {} + 2>/dev/null > SHA256SUMS.new; mv -f SHA256SUMS.new SHA256SUMS)`,
+          `  (cd ${q(sqlite)} && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS.new && mv -f SHA256SUMS.new SHA256SUMS)`,
           'fi',
         ],
         `back up the k3s datastore before the hop into ${dir}`,
