@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { moduleFor, programFor } from '../../src/drivers/registry.js'
@@ -34,14 +35,14 @@ const NODES: NodeSpec[] = [
 const PM: Record<LabNodeOptions['os'], DriverNodeFacts['packageManager']> = { 'ubuntu-22.04': 'apt', 'debian-12': 'apt', 'rocky-9': 'dnf', flatcar: 'flatcar' }
 
 /** The planner's steps for one cluster of the lab, OS upgrade included. */
-function planned(cluster: string, os = false): Step[] {
+function planned(cluster: string, os = false, install?: { path?: string; mirror?: string }): Step[] {
   const nodes = NODES.filter((n) => n.cluster === cluster)
   const r = parsePlan('lab.yaml', JSON.stringify({
     apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'drivers-lab' },
     spec: {
       target: { kubernetes: 'v1.30.4', ...(os ? { os: { packages: 'all', reboot: 'if-required' } } : {}) },
       stages: [{ name: 's', clusters: [cluster] }],
-      clusters: [{ name: cluster, distribution: nodes[0]!.dist, from: nodes[0]!.from, apiEndpoint: 'https://127.0.80.250:6443', nodes: nodes.map((n) => ({ name: n.name, host: '127.0.0.1', role: n.role })) }],
+      clusters: [{ name: cluster, distribution: nodes[0]!.dist, from: nodes[0]!.from, apiEndpoint: 'https://127.0.80.250:6443', ...(install ? { install } : {}), nodes: nodes.map((n) => ({ name: n.name, host: '127.0.0.1', role: n.role })) }],
     },
   }))
   if (!r.plan) throw new Error(r.problems.map((p) => p.message).join('\n'))
@@ -165,6 +166,24 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
       if (Date.now() > deadline) throw new Error('agent-2 did not come back without a reboot signal')
       await new Promise((r) => setTimeout(r, 200))
     }
+  }, 120_000)
+
+  it('k3s air-gapped: a binary from a node-local directory is checked against the release checksums before it replaces anything', async () => {
+    const root = node('agent-2').paths.root
+    const rel = 'v1.30.4+k3s1'
+    mkdirSync(join(root, 'root/airgap', rel), { recursive: true })
+    const binary = readFileSync(join(node('agent-2').paths.lab, 'mirror', rel, 'k3s'))
+    writeFileSync(join(root, 'root/airgap', rel, 'k3s'), binary)
+    writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${'0'.repeat(64)}  k3s\n`)
+    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
+    expect(replace.title).toContain('/root/airgap/v1.30.4+k3s1/k3s')
+    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    const err = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
+    expect(String(err)).toMatch(/FAILED|did NOT match/)
+    expect(await sh('agent-2', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${createHash('sha256').update(binary).digest('hex')}  k3s\n`)
+    await runAll(pool, target('agent-2'), p.run)
+    expect((await checkAll(pool, target('agent-2'), p.verify)).holds).toBe(true)
   }, 120_000)
 
   it('k0s controller: k0s backup, binary kept, k0s stop, get.k0s.sh, k0s start; undo restores the kept binary', async () => {
