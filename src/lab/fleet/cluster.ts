@@ -7,6 +7,7 @@ import { parseBytes, parseCpu } from '../quantity.js'
 import { schedule, type Candidate } from './scheduler.js'
 import { applyClusterFault } from './fault-effects.js'
 import { pdbStatus } from './pdb.js'
+import { replicaSetUid } from './replicasets.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
@@ -199,7 +200,7 @@ export class ClusterModel extends EventEmitter {
     if (this.stopped) return
     for (const d of this.deployments.values()) {
       const live = [...this.pods.values()].filter((p) => p.namespace === d.namespace && p.app === d.name && p.owner?.kind === 'ReplicaSet' && !p.deletionTimestamp)
-      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: d.uid }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
+      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: replicaSetUid(d) }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
       for (const extra of live.slice(d.replicas)) this.removePod(extra)
     }
     for (const ds of this.daemonSets.values()) {
