@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KupgradeError } from '../errors.js'
@@ -8,6 +9,7 @@ import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
+import { pathsOf } from './node/paths.js'
 import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { apiRequestRecorder } from './recorder/api-requests.js'
@@ -96,7 +98,10 @@ export class Lab {
     this.started = true
     try {
       for (const c of t.clusters) {
-        const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
+        const model = new ClusterModel(c, {
+          readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200,
+          nodeMonitorGraceMs: t.timing.nodeMonitorGracePeriodMs, podStartDelayMs: t.timing.podStartDelayMs,
+        })
         const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
@@ -118,7 +123,7 @@ export class Lab {
               ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
             })
-            this.wireNode(model, n.name, node)
+            this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
@@ -169,12 +174,13 @@ export class Lab {
     }
   }
 
-  private wireNode(model: ClusterModel, name: string, node: NodeRuntime): void {
+  private wireNode(model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
     node.on('service', (e: ServiceEvent) => {
       if (e.state === 'stopped') model.serviceStopped(name)
       else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
-    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase))
+    // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
+    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
   }
 
@@ -260,6 +266,14 @@ export class Lab {
         armed: this.armed.filter((a) => a.spec.cluster === c.topology.name),
       })),
     }
+  }
+}
+
+function bootedKernel(rootDir: string): string | undefined {
+  try {
+    return readFileSync(join(pathsOf(rootDir).state, 'kernel'), 'utf8').trim() || undefined
+  } catch {
+    return undefined
   }
 }
 
