@@ -204,6 +204,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const s = (k: string) => String(e[k] ?? '')
     switch (e['type']) {
       case 'service':
+        // Only the unit that makes this machine the cluster's node counts: a `k3s` server unit that the installer put
+        // on an agent (run without K3S_URL) is another cluster's server, not this node's kubelet.
+        if (s('unit') !== this.unit) return
         if (s('state') === 'stopped') return void this.emit('service', { service: s('unit'), state: 'stopped', version: s('version') })
         if (s('state') === 'starting') return this.whenStarted(s('unit'), s('version'), Number(e['due']))
         return
