@@ -64,6 +64,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private rebooting = false
   private notReady = false
   private dropNext = false
+  /** The version the node's unit ran at its last start (unit file at lab start, then every 'started'). */
+  private lastStartedVersion?: string
   private started = false
   private sftpServer?: string
 
@@ -120,6 +122,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.sftpServer = tools['LAB_SFTP_SERVER'] || undefined
     prepareRoot(this.options, tools)
     await this.checkMounts()
+    this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
@@ -262,7 +265,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       // Timers may fire a millisecond before Date.now() reaches `due`; judge the unit as of `due`.
       const u = readUnit(this.paths.units, unit, Math.max(Date.now(), due))
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
-      if (unit === this.unit && this.faults.active('node-not-ready-after-upgrade')) this.notReady = true
+      // The fault is about an upgrade: only a start that runs another version than the last start leaves it NotReady.
+      if (unit === this.unit) {
+        if (this.faults.active('node-not-ready-after-upgrade') && this.lastStartedVersion !== undefined && version !== this.lastStartedVersion) this.notReady = true
+        this.lastStartedVersion = version
+      }
       this.emit('service', { service: unit, state: 'started', version })
     }, Math.max(0, due - Date.now()))
   }
