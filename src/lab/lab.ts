@@ -10,7 +10,10 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
-import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
+import type { KubeProxyPod, RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
+import { kubeProxySkewRefusal } from './node/kube-proxy.js'
+import { imageTag } from '../facts/image-tag.js'
+import { setPodLogSource } from './pod-log-source.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
 import { apiRequestRecorder } from './recorder/api-requests.js'
 import { Recorder } from './recorder/recorder.js'
@@ -108,6 +111,11 @@ export class Lab {
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
         await api.start()
         if (c.etcd === 'real') lc.etcd = await this.startEtcd(c)
+        // kubectl logs of a kube-proxy pod reads the log its node writes (the node's /var/log/pods file).
+        setPodLogSource(model, (p) => {
+          if (p.kind !== 'kube-proxy' || !p.nodeName || kubeProxyPodOn(model, p.nodeName)?.uid !== p.uid) return undefined
+          return lc.nodes.get(p.nodeName)?.readKubeProxyLog?.()
+        })
         // Control-plane nodes get the admin kubeconfig real ones have (admin.conf, k3s.yaml), so kubectl there works.
         const admin = kubeconfig({ ...t, clusters: [c] }, { caPem: this.ca.certPem, token: this.token, clientCertPem: client.certPem, clientKeyPem: client.keyPem })
         if (factory) {
@@ -117,11 +125,12 @@ export class Lab {
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
               rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, c.version),
               mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),
-              timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs },
+              timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs, kubeProxySyncMs: t.timing.kubeProxySyncMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
               ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
+              ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
             })
             this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
@@ -214,6 +223,7 @@ export class Lab {
     if (!c) throw new KupgradeError(`no cluster ${JSON.stringify(spec.cluster)} in this lab (clusters: ${[...this.clusters.keys()].join(', ')})`)
     if (spec.node && !c.model.nodes.has(spec.node)) throw new KupgradeError(`no node ${JSON.stringify(spec.node)} in cluster ${spec.cluster}`)
     const info = FAULTS[spec.fault]
+    if (on && spec.fault === 'kube-proxy-skew' && c.topology.distribution === 'k3s') throw new KupgradeError(`cluster ${spec.cluster}: ${kubeProxySkewRefusal('k3s')}`, { hint: 'use a k0s or kubeadm cluster for kube-proxy-skew' })
     if (!info.cluster && !info.node) return
     c.model.setFault(spec, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
@@ -275,6 +285,16 @@ function bootedKernel(rootDir: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The kube-proxy DaemonSet pod running on a node (its image tag is the version that node's kube-proxy serves). */
+function kubeProxyPodOn(model: ClusterModel, node: string): KubeProxyPod | undefined {
+  for (const p of model.pods.values()) {
+    if (p.kind !== 'kube-proxy' || p.nodeName !== node || p.phase !== 'Running' || p.deletionTimestamp) continue
+    const version = imageTag(p.image)
+    if (version) return { name: p.name, uid: p.uid, version, startedAt: p.startedAt ?? p.createdAt }
+  }
+  return undefined
 }
 
 const safeState = (n: NodeRuntime) => {

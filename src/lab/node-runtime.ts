@@ -11,6 +11,8 @@ export interface NodeRuntime extends EventEmitter {
   setFault(fault: string, on: boolean, params?: Record<string, unknown>): void
   getState(): LabNodeState
   readonly hostKeyPublic: string
+  /** kubeadm/k0s: the current kube-proxy pod's log as the node wrote it (what `kubectl logs` shows). */
+  readKubeProxyLog?(): string
 }
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime
