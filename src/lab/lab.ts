@@ -10,6 +10,7 @@ import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runti
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { BarePodKubelet, type ContainerHost } from './pods/kubelet.js'
 import { apiRequestRecorder } from './recorder/api-requests.js'
 import { Recorder } from './recorder/recorder.js'
 import type { NodeChange } from './recorder/types.js'
@@ -96,7 +97,7 @@ export class Lab {
     this.started = true
     try {
       for (const c of t.clusters) {
-        const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
+        const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs })
         const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
@@ -122,6 +123,7 @@ export class Lab {
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
+          model.kubelet = new BarePodKubelet(model, (name) => containerHost(lc.nodes.get(name)))
         }
       }
       // Start nodes a few at a time across all clusters: starting is mostly file writes for the node's root folder,
@@ -210,6 +212,7 @@ export class Lab {
     const info = FAULTS[spec.fault]
     if (!info.cluster && !info.node) return
     c.model.setFault(spec, on)
+    if (spec.fault === 'api-vip-unreachable' && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
     const nodeSide = info.node && !(spec.fault === 'api-vip-unreachable' && !spec.node)
     if (!nodeSide) return
@@ -262,6 +265,10 @@ export class Lab {
     }
   }
 }
+
+/** Nodes that can run containers (the real LabNode; test doubles may not). */
+const containerHost = (n: NodeRuntime | undefined): ContainerHost | undefined =>
+  n?.runContainer ? { runContainer: (script, env) => n.runContainer!(script, env) } : undefined
 
 const safeState = (n: NodeRuntime) => {
   try {
