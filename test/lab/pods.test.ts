@@ -115,6 +115,23 @@ describe('lab pods', () => {
     expect(await logs('vip-after')).toBe('ok')
   }, 30_000)
 
+  it('restartPolicy Always restarts an exiting container with back-off; deleting a pod stops its command', async () => {
+    await t.kubectl(['run', 'crashes', '--image=busybox', '--restart=Always', '--command', '--', 'sh', '-c', 'echo once; exit 1'])
+    const p = await eventually(async () => {
+      const x = await pod('crashes')
+      return x.status.containerStatuses?.[0]?.state.waiting ? x : undefined
+    }, 20_000, 'crashes to back off')
+    expect(p.status.phase).toBe('Running')
+    expect(p.status.containerStatuses[0]).toMatchObject({ restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } })
+    const marker = `sleep ${1000 + Math.floor(Math.random() * 1000)}`
+    await run('sleeper', 'busybox', ['sh', '-c', `${marker}; echo never`])
+    await eventually(async () => (await pod('sleeper')).status.phase === 'Running' || undefined, 10_000, 'sleeper running')
+    const alive = async () => (await execa('pgrep', ['-f', marker], { reject: false })).exitCode === 0
+    await eventually(alive, 5_000, 'the container process')
+    await t.kubectl(['delete', 'pod', 'sleeper', '--wait=false'])
+    await eventually(async () => !(await alive()) || undefined, 10_000, 'the container process to stop')
+  }, 40_000)
+
   it('the apiserver validates a pod: no image is a 422, several containers are refused with the reason', async () => {
     const r = await t.https('/api/v1/namespaces/default/pods', { method: 'POST', body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bad' }, spec: { containers: [{ name: 'c' }] } } })
     expect(r.status).toBe(422)
