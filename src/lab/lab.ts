@@ -15,6 +15,7 @@ import { kubeProxySkewRefusal } from './node/kube-proxy.js'
 import { imageTag } from '../facts/image-tag.js'
 import { setPodLogSource } from './pod-log-source.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { BarePodKubelet, type ContainerHost } from './pods/kubelet.js'
 import { apiRequestRecorder } from './recorder/api-requests.js'
 import { Recorder } from './recorder/recorder.js'
 import type { NodeChange } from './recorder/types.js'
@@ -102,7 +103,7 @@ export class Lab {
     try {
       for (const c of t.clusters) {
         const model = new ClusterModel(c, {
-          readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200,
+          readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs,
           nodeMonitorGraceMs: t.timing.nodeMonitorGracePeriodMs, podStartDelayMs: t.timing.podStartDelayMs,
         })
         const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
@@ -136,6 +137,7 @@ export class Lab {
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
+          model.kubelet = new BarePodKubelet(model, (name) => containerHost(lc.nodes.get(name)))
         }
       }
       // Start nodes a few at a time across all clusters: starting is mostly file writes for the node's root folder,
@@ -226,6 +228,7 @@ export class Lab {
     if (on && spec.fault === 'kube-proxy-skew' && c.topology.distribution === 'k3s') throw new KupgradeError(`cluster ${spec.cluster}: ${kubeProxySkewRefusal('k3s')}`, { hint: 'use a k0s or kubeadm cluster for kube-proxy-skew' })
     if (!info.cluster && !info.node) return
     c.model.setFault(spec, on)
+    if (spec.fault === 'api-vip-unreachable' && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
     const nodeSide = info.node && !(spec.fault === 'api-vip-unreachable' && !spec.node)
     if (!nodeSide) return
@@ -296,6 +299,9 @@ function kubeProxyPodOn(model: ClusterModel, node: string): KubeProxyPod | undef
   }
   return undefined
 }
+/** Nodes that can run containers (the real LabNode; test doubles may not). */
+const containerHost = (n: NodeRuntime | undefined): ContainerHost | undefined =>
+  n?.runContainer ? { runContainer: (script, env) => n.runContainer!(script, env) } : undefined
 
 const safeState = (n: NodeRuntime) => {
   try {
