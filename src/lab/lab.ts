@@ -10,6 +10,9 @@ import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runti
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { apiRequestRecorder } from './recorder/api-requests.js'
+import { Recorder } from './recorder/recorder.js'
+import type { NodeChange } from './recorder/types.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
 import type { ClusterTopology, Topology } from './topology.js'
 import { kubeletVersion, releaseVersion } from './versions.js'
@@ -63,6 +66,8 @@ export interface LabStatus {
 export class Lab {
   readonly clusters = new Map<string, LabCluster>()
   readonly armed: ArmedFault[] = []
+  /** Every mutating API request and state-changing node command, for `kupgrade lab events` and tests. */
+  readonly recorder = new Recorder()
   ca!: CertAuthority
   token = ''
   nodesAvailable = false
@@ -92,7 +97,7 @@ export class Lab {
     try {
       for (const c of t.clusters) {
         const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
-        const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs })
+        const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
@@ -114,6 +119,7 @@ export class Lab {
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
             })
             this.wireNode(model, n.name, node)
+            node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
         }
