@@ -57,7 +57,17 @@ export type ExecutorEvent =
   | { type: 'lock-renewed'; time: string; cluster: string; resourceVersion: string }
   | { type: 'lock-lost'; time: string; cluster: string; reason: string }
   | { type: 'lock-released'; time: string; cluster: string }
+  | { type: 'dry-run-recorded'; time: string; writes: RecordedWrite[] }
   | { type: 'run-finished'; time: string; runId: string; outcome: RunOutcome; exitCode: number; durationMs: number; journal: string; message: string; resume?: string }
+
+/** A write a dry-run recorded instead of running: on a node over SSH, or through kubectl. */
+export interface RecordedWrite {
+  channel: 'ssh' | 'kubectl'
+  cluster?: string
+  node?: string
+  why: string
+  command: string
+}
 
 export type EventSink = (e: ExecutorEvent) => void
 

@@ -87,6 +87,8 @@ export class Executor {
   private readonly done: Map<string, JournalEntry>
   private readonly attempts = new Map<string, number>()
   private readonly touched = new Set<string>()
+  /** Dry-run: nodes with a recorded (not made) write, whose live state no longer predicts later steps. */
+  private readonly dryAhead = new Set<string>()
   private changedAny: boolean
   private lockLost?: string
   /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
@@ -202,7 +204,7 @@ export class Executor {
     }
     const work = pending.filter((s) => NODE_WRITE_ACTIONS.has(s.action))
     if (work.every((s) => this.skipOf(s) !== undefined)) {
-      const reason = work.length ? (work.find((s) => s.skip)!.skip!.startsWith('already') ? 'every node is already at the target' : work[0]!.skip!) : 'no node step to run'
+      const reason = work.length ? 'every node is already at the target' : 'no node step to run'
       for (const s of pending) this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [reason] })
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason })
       return false
@@ -414,10 +416,12 @@ export class Executor {
         const program = this.o.programFor(s, rt)
         if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
         const target = s.node ? rt.targets.get(s.node) : undefined
+        const ahead = `${rt.spec.name}|${s.node ?? ''}`
         const r = await runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: dry,
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
+        if (dry && r.changed) this.dryAhead.add(ahead)
         const undo: UndoRecord = 'irreversible' in program.undo ? { irreversible: program.undo.irreversible }
           : 'nothing' in program.undo ? { nothing: true } : { commands: program.undo.run.map(describeCommand) }
         return { changed: r.changed, evidence: r.evidence, ...(r.changed ? { undo } : {}) }

@@ -20,6 +20,11 @@ export interface ProgramChannels {
   signal?: AbortSignal
   onOutput?: (line: OutputLine) => void
   dryRun: boolean
+  /**
+   * Dry-run only: an earlier write to this node was recorded, not made, so the live state no longer predicts this
+   * step (an uncordon after a recorded cordon would verify as "already schedulable"). Record it without verifying.
+   */
+  stateAhead?: boolean
 }
 
 export interface ProgramOutcome {
@@ -89,7 +94,7 @@ export async function runCommand(c: Command, ch: ProgramChannels): Promise<strin
 }
 
 export async function runProgram(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
-  const before = await verify(program.verify, ch)
+  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'] } : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
   // A reboot's wait needs the boot id from before the run.
   const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)

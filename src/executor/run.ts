@@ -135,6 +135,14 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
       journal.append({ step: 'run', state, attempt: 1, evidence: [statusOf(result.outcome)], error: result.message })
     }
+    if (req.dryRun) {
+      // The kubectl channels are per cluster; put the writes back in the order they were made per kind.
+      const writes = [
+        ...(ssh instanceof RecordingTransport ? ssh.recorded.map((r) => ({ channel: 'ssh' as const, ...(r.cluster ? { cluster: r.cluster } : {}), node: r.node, why: r.why, command: r.command })) : []),
+        ...kubectls.flatMap((k) => k.recorded.map((r) => ({ channel: 'kubectl' as const, cluster: r.cluster, why: r.why, command: r.command }))),
+      ]
+      req.emit({ type: 'dry-run-recorded', time: now(), writes })
+    }
     const report: RunReport = {
       ...result, runId, journal: journal.path, durationMs: Date.now() - t0,
       ...(ssh instanceof RecordingTransport ? { recorded: { ssh: ssh.recorded, kubectl: kubectls.flatMap((k) => k.recorded) } } : {}),

@@ -59,6 +59,8 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${e.cluster}: LOCK LOST: ${e.reason}`)
     case 'lock-released':
       return line(`${e.cluster}: lock released`)
+    case 'dry-run-recorded':
+      return line(`dry-run: ${e.writes.length} write(s) recorded, none run:\n${e.writes.map((w) => `  ${w.channel === 'ssh' ? `${w.cluster}/${w.node}` : `${w.cluster} kubectl`}: ${w.command}   # ${w.why}`).join('\n')}`)
     case 'run-finished':
       return line(`run ${e.runId}: ${e.outcome} (exit ${e.exitCode}) in ${secs(e.durationMs)}: ${e.message}${e.resume ? `\nTo continue: ${e.resume}` : ''}`)
   }
