@@ -1,4 +1,4 @@
-import { findRun, summarize } from '../../executor/runs.js'
+import { findRun, shownPath, summarize } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -29,7 +29,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
       if (r.status !== 'done') {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
-        out.push(`  to continue: kupgrade resume ${r.dir}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
+        out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
       }
       ctx.stdout.write(`${out.join('\n')}\n`)
       setExit(0)
