@@ -18,7 +18,7 @@ export interface ProgramContext {
 
 const node = (command: Command & { on: 'node' }): Command => command
 const kubectl = (args: string[], why: string, timeoutMs?: number): Command => ({ on: 'kubectl', args, why, ...(timeoutMs ? { timeoutMs } : {}) })
-const p = <T>(s: Step, k: string): T | undefined => s.params?.[k] as T | undefined
+const p = <T>(s: Step, k: string): T | undefined => (s.params as Record<string, unknown> | undefined)?.[k] as T | undefined
 
 const unschedulable = (n: string): Check['read'] => ({ on: 'kubectl', args: ['get', 'node', n, '-o', 'jsonpath={.spec.unschedulable}'], why: `is ${n} cordoned?` })
 
