@@ -10,6 +10,7 @@ import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
 import { singleQuote } from '../../transport/quote.js'
+import { escapeControl } from '../../util/escape.js'
 
 const q = (v: string | number): string => singleQuote(String(v))
 
@@ -75,7 +76,8 @@ export function binaryText(tool: string, release: string): string {
     body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
     bodies.set(tool, body)
   }
-  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${tool} ${release}\nLAB_VERSION='${release}'\nLAB_COMMIT='${commitOf(release)}'\n${body}`
+  // The comment line is escaped too: a newline in a release would otherwise end the comment and start a command.
+  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${escapeControl(`${tool} ${release}`)}\nLAB_VERSION=${singleQuote(release)}\nLAB_COMMIT=${singleQuote(commitOf(release))}\n${body}`
 }
 
 function writeExec(file: string, text: string): void {
@@ -135,7 +137,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     writeExec(r('usr/local/bin/k3s-killall.sh'), readFileSync(join(src, 'dist', 'k3s-killall.sh'), 'utf8'))
     const uninstall = o.role === 'control-plane' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'
     writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
-    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL='https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}'\nK3S_TOKEN='K10lab::server:lab'\n` : '')
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote('K10lab::server:lab')}\n` : '')
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
     mkdirSync(r('etc/rancher/node'), { recursive: true })
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
