@@ -37,6 +37,8 @@ export interface KubectlOptions {
   env?: NodeJS.ProcessEnv
   /** Each invocation and retry, redacted, for --verbose. */
   log?: (message: string) => void
+  /** Cancels every call of this client (a cluster's deadline); a call's own signal wins. */
+  signal?: AbortSignal
 }
 
 export interface KubectlCallOptions {
@@ -72,6 +74,7 @@ export class KubectlClient {
   }
 
   async run(args: string[], call: KubectlCallOptions = {}): Promise<string> {
+    if (call.signal === undefined && this.o.signal) call = { ...call, signal: this.o.signal }
     const argv = [...this.baseArgs(), ...args]
     const shown = `${this.o.binary} ${redactArgv(args)}`
     const retry = call.retry ?? (args[0] === 'get' || args[0] === 'version')
