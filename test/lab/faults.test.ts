@@ -177,7 +177,8 @@ describe('cluster-side faults', () => {
   })
 
   it('insufficient-capacity: an evicted pod cannot be placed again and is Pending with FailedScheduling', async () => {
-    await eventually(() => [...model().pods.values()].filter((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp).length === 2 || undefined, 10_000, 'two web pods')
+    // Ready, not only Running: a replacement from an earlier test counts for the PDB only after the pod start delay.
+    await eventually(() => [...model().pods.values()].filter((p) => p.app === 'web' && model().podReady(p)).length === 2 || undefined, 10_000, 'two Ready web pods')
     const allocBefore = (await get('/api/v1/nodes/w-1')).status.allocatable.cpu as string
     t.lab.setFault(spec('insufficient-capacity'), true)
     try {
