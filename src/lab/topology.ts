@@ -94,6 +94,7 @@ const timingSchema = z.strictObject({
     .describe('kubelet silent (service stopped, node rebooting) until its Node turns Ready=Unknown (kube-controller-manager --node-monitor-grace-period, 40s on a real cluster)'),
   podStartDelay: duration().default('1s')
     .describe('a pod a controller (re)creates runs until it is Ready (image pull, start, readiness probe); PDBs count it only then'),
+  kubeProxySync: duration().default('30s').describe("kube-proxy's syncPeriod: one failed sync per period under kube-proxy-sync-failure"),
 })
 
 export const topologySchema = z.strictObject({
@@ -102,7 +103,7 @@ export const topologySchema = z.strictObject({
   metadata: z.strictObject({ name: label('metadata.name') }),
   spec: z.strictObject({
     mirror: z.array(version()).min(1, 'the mirror needs at least one version').describe('versions the lab release mirror offers'),
-    timing: timingSchema.default({ serviceRestart: '500ms', readyDelay: '1s', reboot: '2s', drainEvictionDelay: '500ms', nodeMonitorGracePeriod: '3s', podStartDelay: '1s' }),
+    timing: timingSchema.default({ serviceRestart: '500ms', readyDelay: '1s', reboot: '2s', drainEvictionDelay: '500ms', nodeMonitorGracePeriod: '3s', podStartDelay: '1s', kubeProxySync: '30s' }),
     clusters: z.array(clusterSchema).min(1, 'a topology needs at least one cluster'),
   }),
 })
@@ -116,7 +117,7 @@ type RawNode = RawCluster['nodes'][number]
 export interface Topology {
   name: string
   mirror: string[] // plain versions, ascending
-  timing: { serviceRestartMs: number; readyDelayMs: number; rebootMs: number; drainEvictionDelayMs: number; nodeMonitorGracePeriodMs: number; podStartDelayMs: number }
+  timing: { serviceRestartMs: number; readyDelayMs: number; rebootMs: number; drainEvictionDelayMs: number; nodeMonitorGracePeriodMs: number; podStartDelayMs: number; kubeProxySyncMs: number }
   clusters: ClusterTopology[]
 }
 export interface ClusterTopology {
@@ -233,6 +234,7 @@ function finish(t: RawTopology): Topology {
       drainEvictionDelayMs: parseDuration(t.spec.timing.drainEvictionDelay)!,
       nodeMonitorGracePeriodMs: parseDuration(t.spec.timing.nodeMonitorGracePeriod)!,
       podStartDelayMs: parseDuration(t.spec.timing.podStartDelay)!,
+      kubeProxySyncMs: parseDuration(t.spec.timing.kubeProxySync)!,
     },
     clusters: t.spec.clusters.map((c, ci) => ({
       name: c.name,

@@ -10,11 +10,13 @@ import { podLogs } from './logs.js'
 import { deletePrecondition, patchNotApplied, updatePrecondition } from './concurrency.js'
 import { writeLease } from './leases.js'
 import { applyPatch } from './patch.js'
+import { bareLogText } from '../pods/render.js'
+import { parseBarePodSpec } from '../pods/spec.js'
 
 /**
  * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab
  * findings recommend. Reads are served generically from collections.ts; the writes kubectl and kupgrade need are
- * explicit: node PATCH (cordon), pod eviction / delete / create (probe pods), Lease create / update / delete.
+ * explicit: node PATCH (cordon), pod eviction / delete / create (pods that run their command, src/lab/pods/), Lease create / update / delete.
  */
 type Obj = Record<string, unknown>
 export interface Request {
@@ -98,7 +100,8 @@ function versionInfo(m: ClusterModel): object {
 function podLog(m: ClusterModel, ns: string, name: string, q: URLSearchParams): Reply {
   const p = m.pods.get(`${ns}/${name}`)
   if (!p) return notFound('pods', name)
-  if (!p.nodeName) return status(400, 'BadRequest', `container "${p.container}" in pod "${name}" is waiting to start: ContainerCreating`)
+  if (!p.nodeName || (p.bare && !p.bare.startedAt)) return status(400, 'BadRequest', `container "${p.container}" in pod "${name}" is waiting to start: ContainerCreating`)
+  if (p.bare) return text(bareLogText(p, Number(q.get('tailLines'))))
   let lines = podLogs(m, p)
   const tail = Number(q.get('tailLines'))
   if (tail > 0) lines = lines.slice(-tail)
@@ -133,7 +136,9 @@ async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply
   const name = body.metadata?.name ?? (body.metadata?.generateName ? `${body.metadata.generateName}${randomUUID().slice(0, 5)}` : undefined)
   if (!name) return status(422, 'Invalid', 'Pod "" is invalid: metadata.name: Required value: name or generateName is required')
   if (r.query.get('dryRun')) return json({ kind: 'Pod', apiVersion: 'v1', metadata: { name, namespace: ns }, spec: body.spec ?? {} }, 201)
-  const p = m.createProbePod(ns, name, body.spec ?? {}, body.metadata?.labels ?? {})
+  const parsed = parseBarePodSpec(name, body.spec ?? {})
+  if ('error' in parsed) return status(422, 'Invalid', parsed.error, { name, kind: 'Pod' })
+  const p = m.createBarePod(ns, name, parsed.spec, body.spec ?? {}, body.metadata?.labels ?? {})
   if (p === 'exists') return status(409, 'AlreadyExists', `pods "${name}" already exists`, { name, kind: 'pods' })
   return json(renderPod(m, p), 201)
 }

@@ -1,4 +1,5 @@
 import type { ClusterModel } from './cluster.js'
+import { bareContainerStatuses } from '../pods/render.js'
 import { pdbStatus } from './pdb.js'
 import { allocatable } from './scheduler.js'
 import { formatBytes, formatCpu } from '../quantity.js'
@@ -110,7 +111,7 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
   const spec: Obj = {
     ...(p.spec ?? {}),
     containers: (p.spec?.containers as Obj[] | undefined) ?? [{ name: p.container, image: p.image, resources: { requests: { cpu: formatCpu(p.cpuMilli), memory: formatBytes(p.memoryBytes) } } }],
-    restartPolicy: p.kind === 'probe' ? 'Never' : 'Always',
+    restartPolicy: p.bare ? p.bare.spec.restartPolicy : 'Always',
     terminationGracePeriodSeconds: 30,
     volumes,
     ...(p.nodeName ? { nodeName: p.nodeName } : {}),
@@ -139,7 +140,8 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
       phase: p.phase, conditions,
       ...(p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }], hostIP: m.nodes.get(p.nodeName!)?.address } : {}),
       ...(started ? { startTime: started } : {}),
-      containerStatuses: p.nodeName ? [{ name: p.container, image: p.image, ready, restartCount: crashRestarts(m, p), started: p.phase === 'Running' && !crash, state }] : undefined,
+      ...(p.bare?.rejected ? p.bare.rejected : {}),
+      containerStatuses: p.bare ? bareContainerStatuses(p) : p.nodeName ? [{ name: p.container, image: p.image, ready, restartCount: crashRestarts(m, p), started: p.phase === 'Running' && !crash, state }] : undefined,
     },
   }
 }
