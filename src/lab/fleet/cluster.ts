@@ -499,7 +499,8 @@ export class ClusterModel extends EventEmitter {
       this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Normal', ready ? 'NodeReady' : 'NodeNotReady', `Node ${n.name} status is now: ${ready ? 'NodeReady' : 'NodeNotReady'}`, ready ? 'kubelet' : 'node-controller')
     }
     n.ready = { ...r, since: new Date() }
-    n.heartbeat = new Date()
+    // Unknown is the node controller's verdict on a silent kubelet: the last heartbeat stays the kubelet's last one.
+    if (r.status !== 'Unknown') n.heartbeat = new Date()
     this.nextRv()
   }
 
