@@ -13,6 +13,9 @@ import { kubeProxySkewRefusal } from './node/kube-proxy.js'
 import { imageTag } from '../facts/image-tag.js'
 import { setPodLogSource } from './pod-log-source.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { apiRequestRecorder } from './recorder/api-requests.js'
+import { Recorder } from './recorder/recorder.js'
+import type { NodeChange } from './recorder/types.js'
 import { createCA, issue, type CertAuthority } from './pki/x509.js'
 import type { ClusterTopology, Topology } from './topology.js'
 import { kubeletVersion, releaseVersion } from './versions.js'
@@ -66,6 +69,8 @@ export interface LabStatus {
 export class Lab {
   readonly clusters = new Map<string, LabCluster>()
   readonly armed: ArmedFault[] = []
+  /** Every mutating API request and state-changing node command, for `kupgrade lab events` and tests. */
+  readonly recorder = new Recorder()
   ca!: CertAuthority
   token = ''
   nodesAvailable = false
@@ -95,7 +100,7 @@ export class Lab {
     try {
       for (const c of t.clusters) {
         const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
-        const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs })
+        const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
@@ -123,6 +128,7 @@ export class Lab {
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
             })
             this.wireNode(model, n.name, node)
+            node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
         }

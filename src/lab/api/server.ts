@@ -20,6 +20,8 @@ export interface ApiServerOptions {
   token: string
   /** Normal serving-certificate lifetime (topology certificates.validity). */
   certValidityMs: number
+  /** Told of every request before it is handled (the lab's recorder watches the writes' responses). */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void
 }
 
 const PUBLIC = /^\/(version|healthz|livez|readyz)(\/|$)/
@@ -105,6 +107,7 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.opts.onRequest?.(req, res)
     const url = new URL(req.url ?? '/', 'https://lab')
     const who = this.authenticate(req)
     if (who === 'invalid') return send(res, status(401, 'Unauthorized', 'Unauthorized'))

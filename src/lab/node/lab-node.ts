@@ -22,6 +22,8 @@ import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
 import { NodePorts, type LocalPort } from './local-ports.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { redact } from './redact.js'
+import { FileScan, PACKAGE_STATE } from '../recorder/file-scan.js'
+import type { NodeChange } from '../recorder/types.js'
 import type { LabNodeEvents, LabNodeOptions, LabNodeState } from './types.js'
 
 /** Ports whose servers bind 0.0.0.0 (so the node address reaches them too); the rest are 127.0.0.1 only
@@ -68,6 +70,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private lastStartedVersion?: string
   private started = false
   private sftpServer?: string
+  /** Finds the files a command changed, for the lab's recorder ('change' events). */
+  private files?: FileScan
 
   constructor(options: LabNodeOptions) {
     super()
@@ -123,6 +127,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     prepareRoot(this.options, tools)
     await this.checkMounts()
     this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
+    this.files = new FileScan(this.paths.root)
+    this.files.baseline()
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
@@ -178,7 +184,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (fault === 'ssh-drop') return this.setSshDrop(on, params)
     this.faults.set(fault, on, params)
     if (fault === 'node-not-ready-after-upgrade' && !on) this.notReady = false
-    if (fault === 'cert-expired' || fault === 'cert-expiring') this.rewriteCerts()
+    if (fault === 'cert-expired' || fault === 'cert-expiring') {
+      this.rewriteCerts()
+      this.files?.baseline() // the lab's own rewrite, not a client's change
+    }
   }
 
   private rewriteCerts(): void {
@@ -228,6 +237,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const child = runSession(this.paths, this.isolation!, req, (_child, end) => {
       this.running.delete(entry)
       this.tail?.poll()
+      this.recordFileChanges(req.user.client ?? `ssh:${req.user.name}`)
       this.emit('exec', { user: req.user.name, command: redact(req.command ?? 'exec /bin/bash'), ...end })
     })
     const entry = { child, connectionId: req.connectionId }
@@ -238,7 +248,45 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
   }
 
+  /** Files under the distribution's paths that changed during a command: 'change' events for the recorder. (With
+   *  several commands running at once on this node, a change goes to the one that ends first.) */
+  private recordFileChanges(client: string): void {
+    if (!this.files) return
+    const atMs = Date.now()
+    for (const c of this.files.diff()) {
+      const pkg = PACKAGE_STATE[c.rel]
+      this.emit('change', { action: pkg ? 'package' : 'file-write', client, atMs, path: pkg ?? `/${c.rel}`, change: c.change })
+    }
+  }
+
+  /** A stand-in's state change (lib.sh lab_event) as a 'change' event for the recorder. */
+  private recordStandinEvent(e: Record<string, unknown>): void {
+    const s = (k: string) => (e[k] === undefined ? undefined : String(e[k]))
+    const base = { client: s('client') ?? 'lab', atMs: Number(e['ms']) || Date.now() }
+    let c: NodeChange | undefined
+    switch (e['type']) {
+      case 'service':
+        if (s('state') === 'stopped') c = { ...base, action: 'service-stop', unit: s('unit'), version: s('version') }
+        if (s('state') === 'starting') c = { ...base, action: 'service-start', unit: s('unit'), version: s('version') }
+        break
+      case 'installed':
+        c = { ...base, action: 'install', binary: s('binary'), version: s('version') }
+        break
+      case 'upgrade-applied':
+        c = { ...base, action: 'upgrade-applied', version: s('version') }
+        break
+      case 'certs-renewed':
+        c = { ...base, action: 'certs-renewed' }
+        break
+      case 'reboot':
+        c = { ...base, action: 'reboot' }
+        break
+    }
+    if (c) this.emit('change', Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as NodeChange)
+  }
+
   private onNodeEvent(e: Record<string, unknown>): void {
+    this.recordStandinEvent(e)
     const s = (k: string) => String(e[k] ?? '')
     switch (e['type']) {
       case 'service':

@@ -4,6 +4,7 @@
  */
 import type { NodeRole as PlanNodeRole } from '../../drivers/types.js'
 import type { Distribution } from '../../plan/versions.js'
+import type { NodeChange } from '../recorder/types.js'
 
 export type NodeDistribution = Distribution
 export type NodeRole = PlanNodeRole
@@ -142,6 +143,9 @@ export interface LabNodeEvents {
   'upgrade-applied': [UpgradeAppliedEvent]
   exec: [ExecEvent]
   forward: [ForwardEvent]
+  /** Extension: a state change a client made (a stand-in's event or a file written under the distribution's paths),
+   *  stamped with the SSH client that made it, for the lab's recorder. */
+  change: [NodeChange]
 }
 
 // The catalogue in ../faults.ts is the one list of faults; the node side takes those marked `node`.

@@ -8,7 +8,8 @@ lab_now_ms() { date +%s%3N; }
 
 # One JSON line for the lab process (LabNode turns it into an EventEmitter event). Values are lab-controlled
 # identifiers and versions: no quoting needed beyond the plain printf.
-lab_event() { printf '%s\n' "$1" >> "$LAB_DIR/events.jsonl"; }
+# Each line carries who ran the command (LAB_CLIENT: the SSH login and key fingerprint) and when, for the recorder.
+lab_event() { local e=$1; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$(lab_now_ms)}" >> "$LAB_DIR/events.jsonl"; }
 
 lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
 # lab_fault_param FAULT KEY DEFAULT
