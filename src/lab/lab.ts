@@ -125,6 +125,8 @@ export class Lab {
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
               ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
+              // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
+              ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
             })
             this.wireNode(model, n.name, node)

@@ -6,6 +6,7 @@ import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
+import { etcdClusterDir, etcdIdOf, writeEtcdMembers } from './etcd-sim.js'
 import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
@@ -31,7 +32,7 @@ const ALIASES: Record<string, string> = {
 }
 
 /** Stable uint64 ids for the simulated etcd member and cluster (etcdctl prints them as decimal and hex). */
-const idOf = (text: string): bigint => BigInt('0x' + createHash('sha256').update(text).digest('hex').slice(0, 16))
+const idOf = etcdIdOf
 
 export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, string>): string {
   const t = defaultTiming(o.timing)
@@ -119,7 +120,10 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   if (firstStart) installFirst(o, p)
-  writeFileSync(p.fstab, fstabFor(p.root, readdirSync(join(p.root, 'usr/bin')).map((f) => `usr/bin/${f}`)))
+  const etcdDir = etcdClusterDir(o, p.lab)
+  writeEtcdMembers(o, etcdDir)
+  mkdirSync(join(p.lab, 'etcd-cluster'), { recursive: true })
+  writeFileSync(p.fstab, fstabFor(p.root, readdirSync(join(p.root, 'usr/bin')).map((f) => `usr/bin/${f}`), [{ source: etcdDir, target: 'lab/etcd-cluster' }]))
   return { paths: p, firstStart }
 }
 

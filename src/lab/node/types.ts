@@ -68,6 +68,10 @@ export interface LabNodeOptions {
   certValidityDays?: number
   /** Extension: a real etcd member backs this node: `etcdctl` passes through to the real binary with these endpoints. */
   etcdEndpoints?: string[]
+  /** Extension: the cluster's simulated etcd (no real etcd): its members (the control-plane nodes, in order) and a
+   *  folder on the lab host all of them share (member list, sick members). Without it a control-plane node is a
+   *  one-member etcd. */
+  etcdCluster?: { dir: string; members: { name: string; address: string }[] }
   /** Extension: a kubeconfig for the cluster's API (the lab's CA and a credential). Written where the distribution
    *  keeps its admin kubeconfig on control-plane nodes (kubeadm /etc/kubernetes/admin.conf, k3s
    *  /etc/rancher/k3s/k3s.yaml, k0s /var/lib/k0s/pki/admin.conf) so `kubectl` on the node reaches the lab API.
