@@ -123,7 +123,8 @@ export class Lab {
               timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs, kubeProxySyncMs: t.timing.kubeProxySyncMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
-              ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
+              // Control-plane nodes keep it as their admin kubeconfig; kubeadm nodes also as kubelet.conf (layout.ts).
+              ...(n.role === 'control-plane' || c.distribution === 'kubeadm' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
               // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
               ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),

@@ -53,6 +53,8 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_MIRROR: o.mirror.map((v) => releaseForm(dist, v)).join(' '),
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
+    // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
+    LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
     LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(),
     LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os)).join(' '),
@@ -190,7 +192,14 @@ const ADMIN_KUBECONFIG = { kubeadm: 'etc/kubernetes/admin.conf', k3s: 'etc/ranch
 
 /** The control side's kubeconfig replaces the node-local one, so `kubectl` on a control-plane node reaches the lab API. */
 function writeAdminKubeconfig(o: LabNodeOptions, p: NodePaths): void {
-  if (o.role !== 'control-plane' || o.adminKubeconfig === undefined) return
+  if (o.adminKubeconfig === undefined) return
+  // Every kubeadm node's kubelet has a kubeconfig for the API (kubelet.conf); kubeadm upgrade node reads the cluster
+  // configuration with it. The lab's credential stands in for the node's own.
+  if (o.distribution === 'kubeadm') {
+    mkdirSync(join(p.root, 'etc/kubernetes'), { recursive: true })
+    writeFileSync(join(p.root, 'etc/kubernetes/kubelet.conf'), o.adminKubeconfig, { mode: 0o600 })
+  }
+  if (o.role !== 'control-plane') return
   const file = join(p.root, ADMIN_KUBECONFIG[o.distribution])
   mkdirSync(join(file, '..'), { recursive: true })
   writeFileSync(file, o.adminKubeconfig, { mode: 0o600 })
