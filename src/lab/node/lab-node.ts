@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
@@ -63,6 +63,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private readonly kubeProxy: KubeProxy
   private readonly ports: NodePorts
   private readonly running = new Set<RunningExec>()
+  /** Pods' containers running here (runContainer): they die with a reboot or the node's stop. */
+  private readonly containers = new Set<ChildProcess>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
@@ -156,9 +158,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.sftpServer = tools['LAB_SFTP_SERVER'] || undefined
     prepareRoot(this.options, tools)
     await this.checkMounts()
-    this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
     this.files = new FileScan(this.paths.root)
     this.files.baseline()
+    this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
@@ -192,6 +194,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     await this.ports.stop()
     this.tail?.stop()
     for (const r of this.running) killTree(r.child)
+    for (const c of this.containers) killTree(c)
     await this.ssh?.close()
     this.ssh = undefined
   }
@@ -264,6 +267,25 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       ...(this.sftpServer ? { sftpServer: this.sftpServer } : {}),
     })
     await this.ssh.listen(this.options.address, this.options.port ?? 2222)
+  }
+
+  /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
+   *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
+  runContainer(script: string, env: Record<string, string>): ChildProcess {
+    const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env })
+    child.stdin!.end()
+    this.containers.add(child)
+    child.on('close', () => this.containers.delete(child))
+    return child
+  }
+
+  /** Faults the cluster applies to pods' traffic only (`api-vip-unreachable` without a node): a file in
+   *  lab/pod-faults that the stand-ins consult when LAB_POD is set. */
+  setPodNetworkFault(fault: string, on: boolean): void {
+    const dir = join(this.paths.lab, 'pod-faults')
+    mkdirSync(dir, { recursive: true })
+    if (on) writeFileSync(join(dir, fault), '')
+    else rmSync(join(dir, fault), { force: true })
   }
 
   private runSession(req: SessionRequest): void {
@@ -364,6 +386,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.rebooting = true
     this.emit('reboot', { phase: 'down' })
     for (const r of this.running) killTree(r.child)
+    for (const c of this.containers) killTree(c)
     void this.ssh?.close()
     this.ssh = undefined
     const u = readUnit(this.paths.units, this.unit)
