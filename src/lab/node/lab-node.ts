@@ -69,6 +69,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private rebooting = false
   private notReady = false
   private dropNext = false
+  /** Certificates were renewed; the service picks them up at its next start ('certs-rotated'). */
+  private certsPending = false
   /** ssh-drop's afterMs (it is one-shot, so it is not kept in the fault files). */
   private dropAfterMs = 100
   /** The version the node's unit ran at its last start (unit file at lab start, then every 'started'). */
@@ -356,6 +358,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       case 'upgrade-applied':
         return void this.emit('upgrade-applied', { command: s('command') === 'node' ? 'node' : 'apply', version: s('version') })
       case 'certs-renewed':
+        // Renewed files are valid whatever the fault said; the services use them after their next start.
+        this.faults.set('cert-expired', false)
+        this.faults.set('cert-expiring', false)
+        this.certsPending = true
         return this.rewriteCerts()
       case 'reboot':
         return this.reboot()
@@ -374,6 +380,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         this.lastStartedVersion = version
       }
       this.emit('service', { service: unit, state: 'started', version })
+      if (unit === this.unit && this.certsPending) {
+        this.certsPending = false
+        this.emit('certs-rotated', { version })
+      }
     }, Math.max(0, due - Date.now()))
   }
 

@@ -181,7 +181,7 @@ export const defaultLeafNotAfter = (o: LabNodeOptions): Date => new Date(Date.no
 export function writeCerts(o: LabNodeOptions, p: NodePaths, leafNotAfter: Date): void {
   const index = writeNodeCerts({
     root: p.root, dist: o.distribution, role: o.role, node: o.name, address: o.address,
-    apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter,
+    apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter, ...(o.clusterCa ? { clusterCa: o.clusterCa } : {}),
   })
   writeFileSync(join(p.lab, 'certs.tsv'), index)
   writeAdminKubeconfig(o, p)
