@@ -16,6 +16,8 @@ export interface NodeRuntime extends EventEmitter {
   runContainer?(script: string, env: Record<string, string>): ChildProcess
   /** A cluster-wide network fault as pods on this node see it (api-vip-unreachable "from pods"). */
   setPodNetworkFault?(fault: string, on: boolean): void
+  /** kubeadm/k0s: the current kube-proxy pod's log as the node wrote it (what `kubectl logs` shows). */
+  readKubeProxyLog?(): string
 }
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime

@@ -1,5 +1,6 @@
 import type { ClusterModel } from '../fleet/cluster.js'
 import type { PodState } from '../fleet/types.js'
+import { podLogFromNode } from '../pod-log-source.js'
 
 /**
  * Container logs as the real components print them (klog / structured logging), so log-reading gates match real
@@ -14,6 +15,8 @@ const klog = (level: 'I' | 'E' | 'W', at: Date, file: string, msg: string): stri
 }
 
 export function podLogs(m: ClusterModel, p: PodState): string[] {
+  const fromNode = podLogFromNode(m, p)
+  if (fromNode) return fromNode
   const start = p.startedAt ?? p.createdAt
   switch (p.kind) {
     case 'bare':

@@ -10,6 +10,7 @@ import { pdbStatus } from './pdb.js'
 import type { BarePodKubelet } from '../pods/kubelet.js'
 import { admitBarePod, scheduleBarePod } from '../pods/schedule.js'
 import type { BarePodSpec } from '../pods/spec.js'
+import { replicaSetUid } from './replicasets.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
@@ -25,6 +26,10 @@ import type {
 export interface ClusterTiming {
   readyDelayMs: number
   drainEvictionDelayMs: number
+  /** node-monitor-grace-period: a kubelet silent this long turns its Node Ready=Unknown (default 0: at once). */
+  nodeMonitorGraceMs?: number
+  /** A pod a controller starts is Ready this long after it runs (its readiness probe passing); default 0. */
+  podStartDelayMs?: number
 }
 
 const READY = { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' } as const
@@ -168,9 +173,11 @@ export class ClusterModel extends EventEmitter {
     return t
   }
 
-  /** Pod readiness as the endpoints controller sees it: running, not terminating, node Ready, container not crashing. */
+  /** Pod readiness as the endpoints controller sees it: running for the pod start delay, not terminating, node
+   *  Ready, container not crashing. */
   podReady(p: PodState): boolean {
     if (p.phase !== 'Running' || p.deletionTimestamp) return false
+    if (!startedLongEnough(p, this.timing.podStartDelayMs ?? 0)) return false
     const n = p.nodeName ? this.nodes.get(p.nodeName) : undefined
     if (!n || n.ready.status !== 'True') return false
     return !(p.kind === 'coredns' && this.hasFault('coredns-crashloop'))
@@ -200,7 +207,7 @@ export class ClusterModel extends EventEmitter {
     if (this.stopped) return
     for (const d of this.deployments.values()) {
       const live = [...this.pods.values()].filter((p) => p.namespace === d.namespace && p.app === d.name && p.owner?.kind === 'ReplicaSet' && !p.deletionTimestamp)
-      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: d.uid }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
+      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: replicaSetUid(d) }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
       for (const extra of live.slice(d.replicas)) this.removePod(extra)
     }
     for (const ds of this.daemonSets.values()) {
@@ -248,7 +255,19 @@ export class ClusterModel extends EventEmitter {
     p.startedAt = new Date()
     p.ip = this.podIp(n)
     p.resourceVersion = this.nextRv()
+    this.whenStarted(p)
     this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Normal', 'Scheduled', `Successfully assigned ${p.namespace}/${p.name} to ${n.name}`, 'default-scheduler')
+  }
+
+  /** The pod turns Ready after the start delay (podReady): a new resourceVersion then, so watches and PDBs see it. */
+  private whenStarted(p: PodState): void {
+    const delay = this.timing.podStartDelayMs ?? 0
+    if (delay <= 0 || p.kind === 'bare' || p.kind === 'static') return
+    this.later(delay, () => {
+      if (this.pods.get(`${p.namespace}/${p.name}`) !== p || p.deletionTimestamp) return
+      p.resourceVersion = this.nextRv()
+      this.reconcile()
+    })
   }
 
   private podIp(n: NodeState): string {
@@ -382,13 +401,30 @@ export class ClusterModel extends EventEmitter {
 
   // ---------------------------------------------------------------- node side (LabNode events)
 
-  /** The node's service stopped: the kubelet stops posting status. */
+  /** The node's service stopped: the kubelet stops posting status (and a control-plane node's apiserver stops). */
   serviceStopped(nodeName: string): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
-    n.kubeletActive = false
-    this.setReady(n, UNKNOWN)
+    this.kubeletSilent(n)
     this.reconcile()
+  }
+
+  /** The kubelet stopped posting status: its heartbeat freezes now, and the node lifecycle controller marks the Node
+   *  Ready=Unknown only once the node-monitor grace period has passed without a heartbeat (facts §5). */
+  private kubeletSilent(n: NodeState): void {
+    if (!n.kubeletActive) return
+    n.kubeletActive = false
+    const last = (n.heartbeat = new Date())
+    this.nextRv()
+    this.emit('apiservers')
+    const unknown = () => {
+      if (n.kubeletActive || n.heartbeat !== last) return // posting again, or silent again since a later stop
+      this.setReady(n, UNKNOWN)
+      this.reconcile()
+    }
+    const grace = this.timing.nodeMonitorGraceMs ?? 0
+    if (grace > 0) this.later(grace, unknown)
+    else unknown()
   }
 
   /** The node's service started running `version`: the kubelet registers it at once, and Ready follows after the
@@ -403,6 +439,7 @@ export class ClusterModel extends EventEmitter {
     n.kubeletActive = true
     n.heartbeat = new Date()
     this.setReady(n, NOT_READY_CNI)
+    this.emit('apiservers')
     const stuck = opts.keepNotReady || this.hasFault('node-not-ready-after-upgrade', nodeName)
     if (!stuck) {
       const started = n.ready.since
@@ -432,15 +469,20 @@ export class ClusterModel extends EventEmitter {
     this.reconcile()
   }
 
-  rebootPhase(nodeName: string, phase: 'down' | 'up'): void {
+  /** A reboot: down, the kubelet goes silent; up, the node has a new boot ID (and the kernel it booted, which an
+   *  OS update staged before the reboot may have changed), which the kubelet reports once it runs again. */
+  rebootPhase(nodeName: string, phase: 'down' | 'up', booted: { kernel?: string } = {}): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
     if (phase === 'down') {
-      n.kubeletActive = false
-      this.setReady(n, UNKNOWN)
-      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${randomUUID()}`, 'kubelet')
+      n.nextBootId = randomUUID()
+      this.kubeletSilent(n)
+      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
       this.reconcile()
     } else {
+      n.bootId = n.nextBootId ?? randomUUID()
+      if (booted.kernel) n.kernel = booted.kernel
+      this.nextRv()
       this.emit('trigger', 'node-rebooted' satisfies FaultTrigger, nodeName)
     }
   }
@@ -528,6 +570,12 @@ export class ClusterModel extends EventEmitter {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
   }
+}
+
+/** Controller pods pass their readiness probe `delayMs` after they started; static and bare pods have none here. */
+function startedLongEnough(p: PodState, delayMs: number): boolean {
+  if (delayMs <= 0 || p.kind === 'bare' || p.kind === 'static' || !p.startedAt) return true
+  return Date.now() - p.startedAt.getTime() >= delayMs
 }
 
 const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'

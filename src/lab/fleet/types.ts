@@ -20,6 +20,11 @@ export interface NodeState {
    *  them in the service process (follows the service); kubeadm upgrades them with `kubeadm upgrade apply|node`. */
   controlPlaneVersion: string
   kubeletActive: boolean
+  /** status.nodeInfo.bootID: new after every reboot (nextBootId is the one the current reboot will bring). */
+  bootId?: string
+  nextBootId?: string
+  /** status.nodeInfo.kernelVersion when it differs from the OS image's (a kernel update took effect at a reboot). */
+  kernel?: string
   ready: { status: ConditionStatus; reason: string; message: string; since: Date }
   heartbeat: Date
   unschedulable: boolean
