@@ -136,13 +136,21 @@ describe('mid-upgrade topologies: k3s and kube-proxy pods', () => {
           nodes: [{ name: 'cp-1', role: 'control-plane', address: '127.0.69.101' }, { name: 'w-1', role: 'worker', address: '127.0.69.111', version: 'v1.29.6', kubeProxyVersion: 'v1.29.6' }, { name: 'w-2', role: 'worker', address: '127.0.69.112', version: 'v1.29.6' }],
         }],
       },
-    })
+    }, { nodeFactory: labNodeFactory })
     try {
       const proxies = (await k.kubectl(['-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-proxy', '-o', 'jsonpath={range .items[*]}{.spec.nodeName}={.spec.containers[0].image} {end}'])).stdout.trim().split(' ').sort()
       expect(proxies).toEqual(['cp-1=registry.k8s.io/kube-proxy:v1.30.4', 'w-1=registry.k8s.io/kube-proxy:v1.29.6', 'w-2=registry.k8s.io/kube-proxy:v1.30.4'])
       const ds = JSON.parse((await k.kubectl(['-n', 'kube-system', 'get', 'ds', 'kube-proxy', '-o', 'json'])).stdout)
       expect(ds.spec.template.spec.containers[0].image).toBe('registry.k8s.io/kube-proxy:v1.30.4')
       expect(ds.status.updatedNumberScheduled).toBe(2)
+      // The kube-proxy that runs on each node reports its pod's version, not the kubelet's.
+      const buildInfo = async (host: string) => {
+        const r = await execa('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${join(k.dir, 'known_hosts')}`,
+          '-o', 'GlobalKnownHostsFile=/dev/null', '-i', join(k.dir, 'id_ed25519'), '-p', '2222', `root@${host}`, 'curl -s http://127.0.0.1:10249/metrics | grep -o \'git_version="[^"]*"\''], { reject: false, timeout: 60_000 })
+        return r.stdout
+      }
+      expect(await buildInfo('127.0.69.111')).toBe('git_version="v1.29.6"')
+      expect(await buildInfo('127.0.69.112')).toBe('git_version="v1.30.4"')
     } finally {
       await k.stop()
     }
