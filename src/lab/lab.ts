@@ -283,10 +283,6 @@ export class Lab {
   }
 }
 
-/** Nodes that can run containers (the real LabNode; test doubles may not). */
-const containerHost = (n: NodeRuntime | undefined): ContainerHost | undefined =>
-  n?.runContainer ? { runContainer: (script, env) => n.runContainer!(script, env) } : undefined
-
 function bootedKernel(rootDir: string): string | undefined {
   try {
     return readFileSync(join(pathsOf(rootDir).state, 'kernel'), 'utf8').trim() || undefined
@@ -304,6 +300,9 @@ function kubeProxyPodOn(model: ClusterModel, node: string): KubeProxyPod | undef
   }
   return undefined
 }
+/** Nodes that can run containers (the real LabNode; test doubles may not). */
+const containerHost = (n: NodeRuntime | undefined): ContainerHost | undefined =>
+  n?.runContainer ? { runContainer: (script, env) => n.runContainer!(script, env) } : undefined
 
 const safeState = (n: NodeRuntime) => {
   try {

@@ -74,7 +74,8 @@ export const planSchema = z.strictObject({
     target: z
       .strictObject({
         kubernetes: text('kubernetes').optional().describe('target Kubernetes version, e.g. v1.30.4'),
-        via: z.array(text('version')).optional().describe('intermediate versions, one per skipped minor (hops go one minor at a time)'),
+        via: z.array(text('version')).optional().describe('intermediate versions overriding the default hop of a skipped minor (the latest patch in the release list)'),
+        releases: z.array(text('version')).optional().describe('releases newer than the shipped release list, or those of an air-gapped mirror (v1.35.1, v1.35.1+k3s1)'),
         k3s: text('k3s').optional().describe('explicit k3s release, e.g. v1.30.4+k3s2 (default +k3s1)'),
         k0s: text('k0s').optional().describe('explicit k0s release, e.g. v1.30.4+k0s.1 (default +k0s.0)'),
         kubeadm: text('kubeadm').optional().describe('explicit kubeadm package version, e.g. 1.30.4-1.1'),

@@ -7,11 +7,11 @@ import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, openApiG
 import { health } from './health.js'
 import { json, matchFields, matchLabels, notFound, status, text, type Reply } from './http.js'
 import { podLogs } from './logs.js'
-import { bareLogText } from '../pods/render.js'
-import { parseBarePodSpec } from '../pods/spec.js'
 import { deletePrecondition, patchNotApplied, updatePrecondition } from './concurrency.js'
 import { writeLease } from './leases.js'
 import { applyPatch } from './patch.js'
+import { bareLogText } from '../pods/render.js'
+import { parseBarePodSpec } from '../pods/spec.js'
 
 /**
  * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab

@@ -7,10 +7,10 @@ import { parseBytes, parseCpu } from '../quantity.js'
 import { schedule, type Candidate } from './scheduler.js'
 import { applyClusterFault } from './fault-effects.js'
 import { pdbStatus } from './pdb.js'
+import { replicaSetUid } from './replicasets.js'
 import type { BarePodKubelet } from '../pods/kubelet.js'
 import { admitBarePod, scheduleBarePod } from '../pods/schedule.js'
 import type { BarePodSpec } from '../pods/spec.js'
-import { replicaSetUid } from './replicasets.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
