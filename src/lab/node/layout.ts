@@ -137,7 +137,9 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   const r = (rel: string) => join(p.root, rel)
   writeFileSync(r('etc/os-release'), osReleaseText(o.os))
   writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
-  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, release))
+  // Mid-upgrade kubeadm control plane: `kubeadm upgrade apply|node` already moved kubeadm and the manifests.
+  const cpRelease = o.controlPlaneVersion ? releaseForm(o.distribution, o.controlPlaneVersion) : release
+  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release))
   const unit = unitOf(o.distribution, o.role)
   const src = standinsDir()
   if (o.distribution === 'k3s') {
@@ -160,7 +162,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     if (o.role === 'control-plane') {
       mkdirSync(r('etc/kubernetes/manifests'), { recursive: true })
       for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
-        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${release}\n`)
+        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${cpRelease}\n`)
       writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.12-0\n')
     }
     if (o.os === 'rocky-9') {
