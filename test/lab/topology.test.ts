@@ -30,7 +30,7 @@ describe('lab topology', () => {
   })
 
   it('every example topology is valid', () => {
-    for (const f of ['examples/lab/demo.yaml', 'examples/lab/k0s-incident.yaml']) {
+    for (const f of ['examples/lab/demo.yaml', 'examples/lab/k0s-incident.yaml', 'examples/lab/kubeadm-mid-upgrade.yaml']) {
       expect(() => parseTopology(readFileSync(f, 'utf8'), f)).not.toThrow()
     }
   })
