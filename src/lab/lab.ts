@@ -124,7 +124,8 @@ export class Lab {
             const node = factory({
               cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
-              rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, c.version),
+              rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, n.version),
+              ...(n.controlPlaneVersion !== n.version ? { controlPlaneVersion: releaseVersion(c.distribution, n.controlPlaneVersion) } : {}),
               mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),
               timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs, kubeProxySyncMs: t.timing.kubeProxySyncMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url, clusterCa: this.ca,

@@ -11,6 +11,7 @@ import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
 import { singleQuote } from '../../transport/quote.js'
+import { escapeControl } from '../../util/escape.js'
 
 const q = (v: string | number): string => singleQuote(String(v))
 
@@ -78,7 +79,8 @@ export function binaryText(tool: string, release: string): string {
     body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
     bodies.set(tool, body)
   }
-  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${tool} ${release}\nLAB_VERSION='${release}'\nLAB_COMMIT='${commitOf(release)}'\n${body}`
+  // The comment line is escaped too: a newline in a release would otherwise end the comment and start a command.
+  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${escapeControl(`${tool} ${release}`)}\nLAB_VERSION=${singleQuote(release)}\nLAB_COMMIT=${singleQuote(commitOf(release))}\n${body}`
 }
 
 function writeExec(file: string, text: string): void {
@@ -135,14 +137,16 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   const r = (rel: string) => join(p.root, rel)
   writeFileSync(r('etc/os-release'), osReleaseText(o.os))
   writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
-  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, release))
+  // Mid-upgrade kubeadm control plane: `kubeadm upgrade apply|node` already moved kubeadm and the manifests.
+  const cpRelease = o.controlPlaneVersion ? releaseForm(o.distribution, o.controlPlaneVersion) : release
+  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release))
   const unit = unitOf(o.distribution, o.role)
   const src = standinsDir()
   if (o.distribution === 'k3s') {
     writeExec(r('usr/local/bin/k3s-killall.sh'), readFileSync(join(src, 'dist', 'k3s-killall.sh'), 'utf8'))
     const uninstall = o.role === 'control-plane' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'
     writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
-    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL='https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}'\nK3S_TOKEN='K10lab::server:lab'\n` : '')
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote('K10lab::server:lab')}\n` : '')
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
     mkdirSync(r('etc/rancher/node'), { recursive: true })
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
@@ -158,7 +162,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     if (o.role === 'control-plane') {
       mkdirSync(r('etc/kubernetes/manifests'), { recursive: true })
       for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
-        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${release}\n`)
+        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${cpRelease}\n`)
       writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.12-0\n')
     }
     if (o.os === 'rocky-9') {

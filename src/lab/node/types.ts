@@ -53,6 +53,9 @@ export interface LabNodeOptions {
   /** Installed and running version at first start, in the distribution's release form (facts §2):
    *  k3s `v1.29.2+k3s1`, k0s `v1.29.2+k0s.0`, kubeadm `v1.29.2`. A plain `v1.29.2` is accepted and converted. */
   version: string
+  /** Extension: kubeadm control-plane nodes half-way through an upgrade: the version of the static-pod control plane
+   *  (manifests) and of the kubeadm binary that moved it, when it differs from `version` (the kubelet). */
+  controlPlaneVersion?: string
   /** Versions the lab release mirror offers (same forms as `version`). Anything else downloads as a 404. */
   mirror: string[]
   timing: NodeTiming
