@@ -175,6 +175,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   // Gates.
   const gates = obj(spec.gates) ?? {}
   const scopeOf: Record<string, GateScope> = { pre: 'cluster', post: 'cluster', beforeNode: 'node', afterNode: 'node' }
+  const listed = new Map<string, Path>()
   for (const list of Object.keys(DEFAULT_GATES)) {
     arr(gates[list]).forEach((entry, i) => {
       const base: Path = ['spec', 'gates', list, i]
@@ -191,6 +192,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       } else return
       const gate = gateById(id)
       if (!gate) return add(typeof entry === 'string' ? base : paramPath, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`, 'error', typeof entry !== 'string')
+      if (!listed.has(id)) listed.set(id, base)
       if (!gate.scopes.includes(scopeOf[list]!)) {
         add(base, gate.scopes.includes('cluster')
           ? `gate "${id}" checks the whole cluster and cannot run in ${list}: use it in pre or post`
@@ -202,6 +204,21 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       }
     })
   }
+
+  // gates.skip: the only way a default gate is turned off, so it must name a default, once, with a reason.
+  const skipped = new Map<string, number>()
+  arr(gates.skip).forEach((entry, i) => {
+    const id = str(obj(entry)?.gate)
+    if (id === undefined) return
+    const path: Path = ['spec', 'gates', 'skip', i, 'gate']
+    const defaultIn = Object.entries(DEFAULT_GATES).filter(([, ids]) => (ids as readonly string[]).includes(id)).map(([l]) => l)
+    if (!gateById(id)) return add(path, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`)
+    if (defaultIn.length === 0) return add(path, `gate "${id}" is not on by default, so there is nothing to skip: remove this entry (and the gate from any list)`)
+    if (skipped.has(id)) return add(path, `gate "${id}" is skipped twice (also gates.skip[${skipped.get(id)}]): keep one entry`)
+    skipped.set(id, i)
+    const at = listed.get(id)
+    if (at) add(path, `gate "${id}" is both skipped and listed at ${formatPath(at)}: remove one (a listed default gate only changes its parameters)`)
+  })
 
   // Strategy sanity.
   const workersCount = clusters.reduce<number>((n, c) => Math.max(n, arr(obj(c)?.nodes).filter((x) => obj(x)?.role === 'worker').length), 0)

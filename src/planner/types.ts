@@ -41,7 +41,8 @@ export interface ClusterPlan {
   controlPlane: string[]
   /** Worker batches of the first hop (the same for every hop). */
   batches: string[][]
-  gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[] }
+  /** Gate labels per point; `skipped`: default gates the plan turned off, with the plan's reason. */
+  gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[]; skipped: { gate: string; reason: string }[] }
   onFailure: string
   maxFailedNodes: number
   steps: Step[]

@@ -26,6 +26,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
       const n = countSteps(c)
       out.push(`  ${bold(`cluster ${c.name}`)}  ${c.distribution} ${c.from} → ${hopsText(c, plan.target)}`)
       out.push(dim(`    nodes: ${nodesText(c)}; worker batches: ${batchesText(c)}; on failure: ${c.onFailure} (max ${c.maxFailedNodes} failed node${c.maxFailedNodes === 1 ? '' : 's'}); ${n.total} steps${n.skipped ? `, ${n.skipped} skipped` : ''}`))
+      for (const g of c.gates.skipped) out.push(yellow(`    gate ${g.gate} skipped by the plan: ${g.reason}`))
       let header = ''
       for (const s of c.steps) {
         const h = groupHeader(s)
