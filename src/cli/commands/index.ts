@@ -18,6 +18,7 @@ export interface CommandEntry {
 export const commands: CommandEntry[] = [
   { name: 'validate', summary: 'check plans offline: schema and semantics, every problem as file:line:col', load: () => import('./validate.js') },
   { name: 'plan', summary: 'the dry-run: the exact ordered steps `apply` would run', load: () => import('./plan.js') },
+  { name: 'check', summary: "a health report: the plan's pre-gates, read-only, with evidence; exit 3 when one fails", load: () => import('./check.js') },
   { name: 'inventory', summary: 'read the live facts of every node: versions, OS, kernel, iptables, disk, reboot-required', load: () => import('./inventory.js') },
   { name: 'schema', summary: "print the plan's JSON Schema", load: () => import('./schema.js') },
   { name: 'lab', summary: 'run a simulated fleet (API servers + SSH nodes on loopback): up, down, status, fault', load: () => import('./lab.js') },

@@ -3,6 +3,7 @@ import type { LabelSelector } from 'kubernetes-types/meta/v1.js'
 import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js'
 import type { List } from '../../transport/kubectl/client.js'
 import type { GateContext } from '../types.js'
+import { PROBE_LABEL } from './probe-pod.js'
 
 /** Everything capacity and drain-feasibility decide with, in three calls. */
 export interface Workloads {
@@ -34,8 +35,9 @@ export function bytes(q: string | number | undefined): number {
   return Number(m[1]) * (mult[m[2] ?? ''] ?? 1)
 }
 
-/** Pods a drain evicts: not DaemonSet-owned, not mirror/static, not finished. */
+/** Pods a drain evicts: not DaemonSet-owned, not mirror/static, not finished, not kupgrade's own probe pods. */
 export const evictable = (p: Pod): boolean =>
+  p.metadata?.labels?.[PROBE_LABEL] !== 'kupgrade' &&
   !p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet') &&
   !p.metadata?.annotations?.['kubernetes.io/config.mirror'] &&
   p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' && !p.metadata?.deletionTimestamp
