@@ -20,7 +20,8 @@ export const dnsGate: Gate<DnsParams> = {
     const source = `${describeProbe(o)}: nslookup kubernetes.default.svc`
     const answers = parseNslookup(o.logs)
     if (o.problem) findings.push({ status: 'unknown', source, observed: clip(o.logs || o.problem), problem: o.problem })
-    else if (o.exitCode !== 0 || answers.length === 0) findings.push({ status: 'fail', source, observed: clip(o.logs) || `exit ${o.exitCode}`, problem: 'kubernetes.default.svc does not resolve from a pod' })
+    // busybox nslookup exits 1 when the AAAA query finds nothing even though A answered: the answers decide.
+    else if (answers.length === 0) findings.push({ status: 'fail', source, observed: clip(o.logs) || `exit ${o.exitCode}`, problem: 'kubernetes.default.svc does not resolve from a pod' })
     else if (expected && !answers.includes(expected)) findings.push({ status: 'fail', source, observed: `answered ${answers.join(', ')}; the kubernetes Service is ${expected}`, problem: `kubernetes.default.svc resolves to ${answers.join(', ')}, not ${expected}` })
     else findings.push({ status: 'pass', source, observed: `kubernetes.default.svc → ${answers.join(', ')}` })
     if (!o.deleted) findings.push({ status: 'warn', source, observed: 'the probe pod could not be deleted', problem: `probe pod ${o.pod} left behind` })
@@ -37,7 +38,8 @@ export function parseNslookup(text: string): string[] {
   let inAnswer = false
   for (const line of text.split('\n')) {
     if (/^Name:\s/.test(line)) { inAnswer = true; continue }
-    const m = /^Address(?:\s+\d+)?:\s*([0-9a-fA-F.:]+)(#\d+)?\s*$/.exec(line.trim())
+    // `Address: 10.96.0.1`, busybox ≤1.28 `Address 1: 10.96.0.1 kubernetes.default.svc.cluster.local`.
+    const m = /^Address(?:\s+\d+)?:\s*([0-9a-fA-F.:]+?)(#\d+)?(?:\s+\S+)?$/.exec(line.trim())
     if (m && inAnswer && !m[2]) out.push(m[1]!)
   }
   return [...new Set(out)]

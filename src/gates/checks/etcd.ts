@@ -49,35 +49,10 @@ export const etcdGate: Gate<EtcdParams> = {
       if (r.error) return void findings.push({ status: 'unknown', source: at, observed: r.error, problem: `${n.name} unreachable over SSH` })
       if (r.stdout.startsWith('datastore sqlite')) return void findings.push(...sqlite(n.name, r.stdout))
       if (r.stdout.includes('no-etcdctl')) return void findings.push({ status: 'unknown', source: `${at}: command -v etcdctl`, observed: 'etcdctl is not installed on this control-plane node', problem: `${n.name}: etcdctl missing` })
-      const s = sectionsOf(r.stdout)
-      const health = s.get('health') ?? ''
-      const healthy = /"health":\s*true/.test(health) && /rc=0\s*$/.test(health)
-      findings.push(healthy
-        ? { status: 'pass', source: `${at}: etcdctl endpoint health`, observed: clip(health.replace(/rc=\d+\s*$/, '')) }
-        : { status: 'fail', source: `${at}: etcdctl endpoint health`, observed: clip(health), problem: `${n.name}: etcd member unhealthy` })
-      const statuses = json<Status[]>(s.get('status'))
-      const st = statuses?.[0]?.Status
-      if (!st) findings.push({ status: healthy ? 'unknown' : 'fail', source: `${at}: etcdctl endpoint status`, observed: clip(s.get('status') ?? '') || 'no status', problem: `${n.name}: etcd status unreadable` })
-      else {
-        const leader = String(st.leader)
-        leaders.set(leader, [...(leaders.get(leader) ?? []), n.name])
-        if (st.leader === 0 || leader === '0') findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: `leader 0`, problem: `${n.name}: etcd member has no leader` })
-        const quota = parseQuota(s.get('quota') ?? '')
-        const ratio = st.dbSize / quota.bytes
-        const observed = `DB ${humanBytes(st.dbSize)}${st.dbSizeInUse !== undefined ? ` (in use ${humanBytes(st.dbSizeInUse)})` : ''} of quota ${humanBytes(quota.bytes)} (${quota.source}) = ${(ratio * 100).toFixed(1)}%`
-        findings.push(ratio > p.maxDbSizeRatio
-          ? { status: 'fail', source: `${at}: etcdctl endpoint status`, observed, problem: `${n.name}: etcd DB at ${(ratio * 100).toFixed(0)}% of its quota (max ${p.maxDbSizeRatio * 100}%)` }
-          : { status: 'pass', source: `${at}: etcdctl endpoint status`, observed })
-        if (st.isLearner) findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'isLearner true', problem: `${n.name}: etcd member is still a learner` })
-      }
-      const members = json<{ members?: { name?: string; ID: unknown; clientURLs?: string[] }[] }>(s.get('members'))?.members
-      if (members) {
-        memberCounts.push({ node: n.name, count: members.length })
-        const unstarted = members.filter((m) => !m.name)
-        if (unstarted.length) findings.push({ status: 'fail', source: `${at}: etcdctl member list`, observed: `${unstarted.length} member(s) not started`, problem: `${n.name}: etcd has unstarted members` })
-      }
-      const alarms = (s.get('alarms') ?? '').split('\n').filter((l) => l.startsWith('memberID:'))
-      if (alarms.length) findings.push({ status: 'fail', source: `${at}: etcdctl alarm list`, observed: alarms.join('; '), problem: `${n.name}: etcd alarm ${alarms.map((a) => a.split('alarm:')[1]).join(', ')}` })
+      const j = judgeEtcdNode(n.name, r.stdout, p.maxDbSizeRatio)
+      findings.push(...j.findings)
+      if (j.leader !== undefined) leaders.set(j.leader, [...(leaders.get(j.leader) ?? []), n.name])
+      if (j.members !== undefined) memberCounts.push({ node: n.name, count: j.members })
     }))
     if (leaders.size > 1) findings.push({ status: 'fail', source: 'etcdctl endpoint status on each control-plane node', observed: [...leaders].map(([l, ns]) => `${ns.join(', ')} see leader ${l}`).join('; '), problem: 'etcd members disagree on the leader' })
     for (const m of memberCounts) {
@@ -88,6 +63,40 @@ export const etcdGate: Gate<EtcdParams> = {
       hint: 'fix etcd first: etcdctl endpoint status --cluster; over quota → compact, defrag one member at a time, alarm disarm (facts §4.7)',
     })
   },
+}
+
+/** One control-plane node's etcdctl output (the gate's script sections) → findings, the leader it sees, member count. */
+export function judgeEtcdNode(node: string, stdout: string, maxDbSizeRatio: number): { findings: Finding[]; leader?: string; members?: number } {
+  const at = `node ${node}`
+  const findings: Finding[] = []
+  const s = sectionsOf(stdout)
+  const health = s.get('health') ?? ''
+  const healthy = /"health":\s*true/.test(health) && /rc=0\s*$/.test(health)
+  findings.push(healthy
+    ? { status: 'pass', source: `${at}: etcdctl endpoint health`, observed: clip(health.replace(/rc=\d+\s*$/, '')) }
+    : { status: 'fail', source: `${at}: etcdctl endpoint health`, observed: clip(health.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n')), problem: `${node}: etcd member unhealthy` })
+  let leader: string | undefined
+  const st = json<Status[]>(s.get('status'))?.[0]?.Status
+  if (!st) findings.push({ status: healthy ? 'unknown' : 'fail', source: `${at}: etcdctl endpoint status`, observed: clip(s.get('status') ?? '') || 'no status', problem: `${node}: etcd status unreadable` })
+  else {
+    leader = String(st.leader)
+    if (leader === '0') findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'leader 0', problem: `${node}: etcd member has no leader` })
+    const quota = parseQuota(s.get('quota') ?? '')
+    const ratio = st.dbSize / quota.bytes
+    const observed = `DB ${humanBytes(st.dbSize)}${st.dbSizeInUse !== undefined ? ` (in use ${humanBytes(st.dbSizeInUse)})` : ''} of quota ${humanBytes(quota.bytes)} (${quota.source}) = ${(ratio * 100).toFixed(1)}%; leader ${leader}${String(st.header.member_id) === leader ? ' (this member)' : ''}`
+    findings.push(ratio > maxDbSizeRatio
+      ? { status: 'fail', source: `${at}: etcdctl endpoint status`, observed, problem: `${node}: etcd DB at ${(ratio * 100).toFixed(0)}% of its quota (max ${Math.round(maxDbSizeRatio * 100)}%)` }
+      : { status: 'pass', source: `${at}: etcdctl endpoint status`, observed })
+    if (st.isLearner) findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'isLearner true', problem: `${node}: etcd member is still a learner` })
+  }
+  const members = json<{ members?: { name?: string; ID: unknown }[] }>(s.get('members'))?.members
+  if (members) {
+    const unstarted = members.filter((m) => !m.name)
+    if (unstarted.length) findings.push({ status: 'fail', source: `${at}: etcdctl member list`, observed: `${unstarted.length} member(s) not started`, problem: `${node}: etcd has unstarted members` })
+  }
+  const alarms = (s.get('alarms') ?? '').split('\n').filter((l) => l.startsWith('memberID:'))
+  if (alarms.length) findings.push({ status: 'fail', source: `${at}: etcdctl alarm list`, observed: alarms.join('; '), problem: `${node}: etcd alarm ${alarms.map((a) => a.split('alarm:')[1]).join(', ')}` })
+  return { findings, ...(leader !== undefined ? { leader } : {}), ...(members ? { members: members.length } : {}) }
 }
 
 function sqlite(node: string, out: string): Finding[] {
@@ -103,16 +112,20 @@ function sqlite(node: string, out: string): Finding[] {
 }
 
 
+/** The first line of the section that parses as JSON (etcdctl logs JSON warnings on stderr before its answer). */
 function json<T>(text: string | undefined): T | undefined {
-  const t = (text ?? '').replace(/rc=\d+\s*$/, '').trim()
-  const start = t.search(/[[{]/)
-  if (start < 0) return undefined
-  try {
-    // Member ids are uint64: quote long numbers so they survive as exact strings.
-    return JSON.parse(t.slice(start).replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as T
-  } catch {
-    return undefined
+  for (const line of (text ?? '').split('\n')) {
+    const t = line.trim()
+    if (!t.startsWith('[') && !t.startsWith('{')) continue
+    try {
+      // Member ids are uint64: quote long numbers so they survive as exact strings.
+      const v = JSON.parse(t.replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as T & { level?: string }
+      if (!(v && typeof v === 'object' && 'level' in v && 'msg' in v)) return v
+    } catch {
+      // not this line
+    }
   }
+  return undefined
 }
 
 export function parseQuota(text: string): { bytes: number; source: string } {
