@@ -56,3 +56,19 @@ describe('one registry of gates, agreeing with the catalog, the JSON Schema and 
     }
   })
 })
+
+describe('skipped gates show in every plan format, with their reasons', () => {
+  it('text, markdown and json of `plan` name the skipped gate and the reason', async () => {
+    const { runCli } = await import('../helpers/run-cli.js')
+    const file = join(root, 'test', 'fixtures', 'plans', 'valid', 'percentages-and-gates.yaml')
+    const reason = 'no CRDs or manifests older than 1.25 on this cluster (audited 2024-11)'
+    for (const format of ['text', 'markdown', 'json']) {
+      const r = await runCli(['plan', file, '--format', format], { env: { PATH: process.env.PATH, NO_COLOR: '1' }, cwd: root })
+      expect(r.code, format).toBe(0)
+      expect(r.out, format).toContain(reason)
+      expect(r.out, format).toMatch(/removed-apis/)
+      // Skipped means it does not run: no step for it.
+      expect(r.out, format).not.toMatch(/gate removed-apis(?!`| skipped)/)
+    }
+  })
+})

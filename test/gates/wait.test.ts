@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { GateResult, GateStatus } from '../../src/gates/types.js'
 import { waitForGate } from '../../src/gates/wait.js'
 
-const r = (status: GateStatus, observed = status): GateResult => ({ status, summary: `saw ${observed}`, evidence: [{ source: 'test', observed }], incident: 'x' })
+const r = (status: GateStatus, observed: string = status): GateResult => ({ status, summary: `saw ${observed}`, evidence: [{ source: 'test', observed }], incident: 'x' })
 
 /** A check that answers from a script, with a fake clock that each sleep advances. */
 function scripted(...answers: GateStatus[]) {
