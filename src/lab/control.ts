@@ -3,10 +3,11 @@ import { rm } from 'node:fs/promises'
 import { KupgradeError } from '../errors.js'
 import { isFaultName, type FaultSpec } from './faults.js'
 import type { Lab, LabStatus } from './lab.js'
+import type { LabEvent } from './recorder/types.js'
 
 /**
  * The running lab's control endpoint: HTTP on a Unix socket in the lab directory (only its owner can reach it, and it
- * needs no port). `lab status`, `lab fault add|clear|list` and `lab down` talk to it; lab.json records its path.
+ * needs no port). `lab status`, `lab events`, `lab fault add|clear|list` and `lab down` talk to it; lab.json records its path.
  */
 export interface FaultRequest {
   action: 'add' | 'clear'
@@ -28,6 +29,7 @@ export async function serveControl(lab: Lab, socketPath: string, onShutdown: () 
     req.on('end', () => {
       try {
         if (req.method === 'GET' && req.url === '/status') return reply(200, lab.status())
+        if (req.method === 'GET' && req.url?.startsWith('/events')) return reply(200, eventsReply(lab, new URL(req.url, 'http://lab').searchParams))
         if (req.method === 'POST' && req.url === '/shutdown') {
           reply(200, { ok: true })
           return setImmediate(onShutdown)
@@ -53,6 +55,18 @@ export async function serveControl(lab: Lab, socketPath: string, onShutdown: () 
     server.listen(socketPath, () => resolve())
   })
   return server
+}
+
+/** `GET /events?since=ISO&cluster=NAME&afterSeq=N`: the recorder's events, oldest first. */
+function eventsReply(lab: Lab, q: URLSearchParams): { events: LabEvent[]; dropped: number } {
+  const since = q.get('since')
+  const afterSeq = q.get('afterSeq')
+  const cluster = q.get('cluster')
+  if (since && Number.isNaN(Date.parse(since))) throw new Error(`since must be a time, not ${JSON.stringify(since)}`)
+  return {
+    events: lab.recorder.events({ ...(since ? { since: new Date(since) } : {}), ...(afterSeq ? { afterSeq: Number(afterSeq) } : {}), ...(cluster ? { cluster } : {}) }),
+    dropped: lab.recorder.dropped,
+  }
 }
 
 /** One request to a running lab; a missing or dead socket becomes a KupgradeError that says how to start one. */

@@ -2,6 +2,9 @@ import type { Command } from 'commander'
 import { resolve } from 'node:path'
 import { ExitCode, UsageError } from '../../errors.js'
 import { controlRequest } from '../../lab/control.js'
+import { formatEvent, parseSince } from '../../lab/recorder/format.js'
+import type { LabEvent } from '../../lab/recorder/types.js'
+import { parseDuration } from '../../util/duration.js'
 import { defaultTopology } from '../../lab/default-topology.js'
 import { FAULT_NAMES, FAULTS, isFaultName, parseFaultTarget } from '../../lab/faults.js'
 import type { LabStatus } from '../../lab/lab.js'
@@ -26,6 +29,7 @@ Examples:
   kupgrade lab up --topology examples/lab/demo.yaml --dir /tmp/lab --detach
   kupgrade lab status
   kupgrade lab fault add production/prod-worker-1 node-not-ready-after-upgrade
+  kupgrade lab events --since 10m
   kupgrade lab down`)
 
   const dirOption = (c: Command) => c.option('--dir <dir>', 'lab directory (kubeconfig, plan.yaml, lab.json, …)', '.kupgrade/lab')
@@ -80,6 +84,29 @@ Examples:
       const s = await runningLab(labDir(ctx.cwd, o.dir))
       const st = await controlRequest<LabStatus>(s.control, 'GET', '/status')
       out(o.output === 'json' ? JSON.stringify(st, null, 2) : formatStatus(st))
+    })
+
+  dirOption(lab.command('events'))
+    .description('what changed: every mutating API request and state-changing node command, with time and client')
+    .option('--since <when>', 'only events since a duration ago (10m, 1h) or a time (2026-12-01T07:00:00Z)')
+    .option('--cluster <name>', 'only this cluster\'s events')
+    .option('--format <format>', 'text or json (an array of events, oldest first)', 'text')
+    .addHelpText('after', `
+Clients: cert:CN=… (client certificate), token:sha256:… (a digest of the bearer token), ssh:USER SHA256:… (the
+login and its key fingerprint, as ssh-keygen -lf prints it).`)
+    .action(async (o: { dir: string; since?: string; cluster?: string; format: string }) => {
+      if (o.format !== 'text' && o.format !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(o.format)}`)
+      const since = o.since === undefined ? undefined : parseSince(o.since, Date.now(), parseDuration)
+      if (o.since !== undefined && !since) throw new UsageError(`--since must be a duration (10m, 1h30m) or a time (2026-12-01T07:00:00Z), not ${JSON.stringify(o.since)}`)
+      const s = await runningLab(labDir(ctx.cwd, o.dir))
+      const q = new URLSearchParams({ ...(since ? { since: since.toISOString() } : {}), ...(o.cluster ? { cluster: o.cluster } : {}) })
+      const r = await controlRequest<{ events: LabEvent[]; dropped: number }>(s.control, 'GET', `/events?${q}`)
+      if (o.format === 'json') {
+        out(JSON.stringify(r.events, null, 2))
+        return
+      }
+      if (r.dropped) out(`(the ${r.dropped} oldest events were dropped: the recorder keeps the latest 200000)`)
+      out(r.events.length ? r.events.map(formatEvent).join('\n') : 'no events')
     })
 
   const fault = lab.command('fault').description('inject or clear faults on the running lab')

@@ -6,6 +6,7 @@ import { buildExecutionPlan } from '../../planner/build.js'
 import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
+import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
 import type { RegisterCommand } from './index.js'
 
 export interface PlanCommandOptions {
@@ -46,10 +47,16 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
         ],
         ...(live ? { facts: live.state.planner } : {}),
       })
+      // Every format escapes control characters from the plan and the clusters (hook names, versions, node OS names):
+      // JSON keeps the values and writes the characters JSON.stringify leaves raw as \u escapes; text and markdown
+      // render from an escaped copy, so only their own colour codes reach the terminal.
+      const shown = opts.format === 'json' ? plan : escapeDeep(plan)
+      const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.state.facts) : live?.state.facts
+      const liveGates = live && opts.format !== 'json' ? escapeDeep(live.gates) : live?.gates
       const text =
-        opts.format === 'json' ? renderPlanJson(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {})
-        : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: `${live.render.renderLiveStateMarkdown(live.state.facts)}\n${gates!.renderGateReportMarkdown(live.gates)}` } : {})
-        : `${live ? `${live.render.renderLiveStateText(live.state.facts)}\n${gates!.renderGateReportText(live.gates, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(plan, { color: ctx.color && !opts.out })}`
+        opts.format === 'json' ? escapeJsonText(renderPlanJson(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
+        : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
+        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
       const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))
       if (opts.out) {
         try {

@@ -6,6 +6,8 @@ import type { NodePaths } from './paths.js'
 export interface ExecUser {
   name: string
   sudo: boolean
+  /** Who logged in, for the lab's recorder: `ssh:<user> SHA256:<key fingerprint>` (recorder/identity.ts). */
+  client?: string
 }
 
 /**
@@ -36,6 +38,8 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
     // The lab runs everything as the host's root; the stand-ins enforce the login's privileges from these.
     LAB_EUID: root ? '0' : '1000',
     LAB_SUDO: root || user.sudo ? '1' : '0',
+    // The stand-ins stamp their state-change events with it (lib.sh lab_event).
+    LAB_CLIENT: user.client ?? `ssh:${user.name}`,
   }
 }
 

@@ -1,5 +1,6 @@
 import { connect, createServer, isIPv4, type Server as NetServer, type Socket } from 'node:net'
 import ssh2, { type ParsedKey, type ServerChannel } from 'ssh2'
+import { sshClient, sshFingerprint } from '../recorder/identity.js'
 import { checkPublicKey } from './auth.js'
 import type { ExecUser } from './exec.js'
 
@@ -47,7 +48,7 @@ export class NodeSshServer {
         const u = ctx.username === 'root' ? { name: 'root', sudo: true } : o.users.find((x) => x.name === ctx.username)
         if (u && checkPublicKey(ctx, o.authorizedKeys) === 'accept') {
           if (ctx.method === 'publickey' && !ctx.signature) return ctx.accept()
-          user = u
+          user = { ...u, client: ctx.method === 'publickey' ? sshClient(u.name, sshFingerprint(ctx.key.data)) : `ssh:${u.name}` }
           return ctx.accept()
         }
         ctx.reject(['publickey'])

@@ -4,6 +4,7 @@
  */
 import type { NodeRole as PlanNodeRole } from '../../drivers/types.js'
 import type { Distribution } from '../../plan/versions.js'
+import type { NodeChange } from '../recorder/types.js'
 
 export type NodeDistribution = Distribution
 export type NodeRole = PlanNodeRole
@@ -23,7 +24,8 @@ export interface NodeTiming {
   serviceStartMs?: number
   /** How long a reboot keeps sshd down before it listens again. */
   rebootMs?: number
-  /** Interval of the simulated kube-proxy sync loop while `kube-proxy-sync-failure` is on. */
+  /** kube-proxy's syncPeriod (real default 30 s): one failed sync per period while `kube-proxy-sync-failure` is on,
+   *  healthz 503 after two periods without a successful sync. */
   kubeProxySyncMs?: number
 }
 
@@ -74,6 +76,18 @@ export interface LabNodeOptions {
   /** Extension: OS packages `apt-get upgrade` / `dnf upgrade` / Flatcar update would install. Default: a kernel
    *  and libc update that requires a reboot. An empty list means the OS is up to date. */
   osUpdates?: string[]
+  /** Extension (kubeadm, k0s): the kube-proxy DaemonSet pod the cluster has on this node now, or undefined while it has
+   *  none. Its version is what kube-proxy's metrics (`kubernetes_build_info`) report and its name/uid name the log
+   *  file /var/log/pods/kube-system_NAME_UID/kube-proxy/0.log. Without it the pod runs the node's own version. */
+  kubeProxyPod?: () => KubeProxyPod | undefined
+}
+
+/** The kube-proxy pod on a node, as the cluster has it (image tag = version, plain `v1.29.2`). */
+export interface KubeProxyPod {
+  name: string
+  uid: string
+  version: string
+  startedAt: Date
 }
 
 export interface LabNodeState {
@@ -129,6 +143,9 @@ export interface LabNodeEvents {
   'upgrade-applied': [UpgradeAppliedEvent]
   exec: [ExecEvent]
   forward: [ForwardEvent]
+  /** Extension: a state change a client made (a stand-in's event or a file written under the distribution's paths),
+   *  stamped with the SSH client that made it, for the lab's recorder. */
+  change: [NodeChange]
 }
 
 // The catalogue in ../faults.ts is the one list of faults; the node side takes those marked `node`.
