@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { parseCertLines, parseKubeadmExpiration, parseOpensslDate } from '../../src/gates/checks/certificates.js'
 import { parseNslookup } from '../../src/gates/checks/dns.js'
 import { judgeEtcdNode, parseQuota } from '../../src/gates/checks/etcd.js'
-import { judgeHealthz, judgeLog, judgeMetrics } from '../../src/gates/checks/kube-proxy-sync.js'
+import { judgeHealthz, judgeLog, judgeMetrics, lineTime } from '../../src/gates/checks/kube-proxy-sync.js'
 import { judge as judgeNode } from '../../src/gates/checks/nodes-ready.js'
 import { judgePod } from '../../src/gates/checks/system-pods.js'
 import { parsePrometheus, sumOf } from '../../src/gates/read/prom.js'
@@ -97,6 +97,16 @@ describe('kube-proxy: metrics, healthz and log lines in their real formats (fact
     expect(judgeLog('n', 'src', structured)).toMatchObject({ status: 'fail', problem: 'n: kube-proxy log says "Sync failed"' })
     expect(judgeLog('n', 'src', 'E0627 proxier.go:1598] Failed to execute iptables-restore: exit status 1 (iptables-restore: line 86 failed')).toMatchObject({ status: 'fail' })
     expect(judgeLog('n', 'src', '').status).toBe('pass')
+  })
+
+  it('log lines from before the last successful sync are history, not a failure (the log keeps them for the window)', () => {
+    const now = new Date('2026-12-01T09:00:00Z')
+    const line = 'I1201 08:56:16.260000       1 proxier.go:819] "Sync failed" ipFamily="IPv4" retryingTime="30s"'
+    expect(judgeLog('n', 'src', line, { now, lastSyncSec: Date.parse('2026-12-01T08:58:00Z') / 1000 }).status).toBe('pass')
+    expect(judgeLog('n', 'src', line, { now, lastSyncSec: Date.parse('2026-12-01T08:50:00Z') / 1000 }).status).toBe('fail')
+    expect(lineTime('Dec 01 08:56:16 k3s-w-1 k3s[2881]: E1201 08:56:16.1 x', now)?.toISOString()).toBe('2026-12-01T08:56:16.100Z')
+    expect(lineTime('Dec 01 08:56:16 k3s-w-1 k3s[2881]: plain message', now)?.toISOString()).toBe('2026-12-01T08:56:16.000Z')
+    expect(lineTime('E1231 23:59:59.500000 x', new Date('2027-01-01T00:00:10Z'))?.toISOString()).toBe('2026-12-31T23:59:59.500Z')
   })
 })
 

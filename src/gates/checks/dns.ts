@@ -4,6 +4,12 @@ import { describeProbe, runProbePod } from '../read/probe-pod.js'
 import { kubernetesServiceIP } from '../read/service-ip.js'
 import type { Gate } from '../types.js'
 
+/** nslookup (busybox in the default image); images without it but with glibc's getent answer in the same shape. */
+const DNS_SCRIPT = [
+  'if command -v nslookup >/dev/null 2>&1; then nslookup kubernetes.default.svc',
+  "else getent hosts kubernetes.default.svc | while read -r ip name rest; do printf 'Name:\t%s\nAddress: %s\n' \"$name\" \"$ip\"; done; fi",
+].join('\n')
+
 export interface DnsParams { probeImage: string; podTimeout: string }
 
 /**
@@ -16,8 +22,8 @@ export const dnsGate: Gate<DnsParams> = {
     const findings: Finding[] = []
     const svc = await kubernetesServiceIP(ctx)
     const expected = svc.live ?? svc.planned
-    const o = await runProbePod(ctx, { purpose: 'dns', image: p.probeImage, script: 'nslookup kubernetes.default.svc', timeoutMs: parseDuration(p.podTimeout) ?? 90_000 })
-    const source = `${describeProbe(o)}: nslookup kubernetes.default.svc`
+    const o = await runProbePod(ctx, { purpose: 'dns', image: p.probeImage, script: DNS_SCRIPT, timeoutMs: parseDuration(p.podTimeout) ?? 90_000 })
+    const source = `${describeProbe(o)}: nslookup (or getent hosts) kubernetes.default.svc`
     const answers = parseNslookup(o.logs)
     if (o.problem) findings.push({ status: 'unknown', source, observed: clip(o.logs || o.problem), problem: o.problem })
     // busybox nslookup exits 1 when the AAAA query finds nothing even though A answered: the answers decide.

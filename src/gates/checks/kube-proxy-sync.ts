@@ -49,7 +49,9 @@ export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
       const s = sectionsOf(r.stdout)
       findings.push(...judgeMetrics(ctx, n.name, s.get('metrics') ?? '', maxAge))
       findings.push(judgeHealthz(n.name, s.get('healthz') ?? ''))
-      if (ctx.distribution === 'k3s') findings.push(judgeLog(n.name, `node ${n.name}: journalctl ${k3sUnits} --since=-${windowS}s`, s.get('log') ?? ''))
+      const lastSync = maxOf(parsePrometheus(s.get('metrics') ?? ''), LAST_SYNC)
+      const logOpts = { now: ctx.now(), ...(lastSync !== undefined ? { lastSyncSec: lastSync } : {}) }
+      if (ctx.distribution === 'k3s') findings.push(judgeLog(n.name, `node ${n.name}: journalctl ${k3sUnits} --since=-${windowS}s`, s.get('log') ?? '', logOpts))
       else if (typeof pods === 'string') findings.push({ status: 'unknown', source: 'kubectl get pods -n kube-system -l k8s-app=kube-proxy', observed: pods, problem: 'kube-proxy pods unreadable' })
       else {
         const pod = pods?.find((x) => x.spec?.nodeName === n.name && !x.metadata?.deletionTimestamp)
@@ -58,7 +60,7 @@ export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
           const name = pod.metadata!.name!
           const source = `kubectl logs -n kube-system ${name} --since=${windowS}s`
           const log = await ctx.kubectl.run(['logs', '-n', 'kube-system', name, `--since=${windowS}s`]).then((t) => t, (err: unknown) => ({ error: errorText(err) }))
-          findings.push(typeof log === 'string' ? judgeLog(n.name, source, log.split('\n').filter((l) => FAILURE_LOG.test(l)).slice(-3).join('\n')) : { status: 'unknown', source, observed: log.error, problem: `${n.name}: kube-proxy log unreadable` })
+          findings.push(typeof log === 'string' ? judgeLog(n.name, source, log.split('\n').filter((l) => FAILURE_LOG.test(l)).slice(-3).join('\n'), logOpts) : { status: 'unknown', source, observed: log.error, problem: `${n.name}: kube-proxy log unreadable` })
         }
       }
     }))
@@ -106,8 +108,32 @@ export function judgeHealthz(node: string, text: string): Finding {
   return code === '200' ? { status: 'pass', source, observed: `HTTP 200 ${body}` } : { status: 'fail', source, observed: `HTTP ${code} ${body}`, problem: `${node}: kube-proxy healthz HTTP ${code} (last sync too old)` }
 }
 
-export function judgeLog(node: string, source: string, matches: string): Finding {
+/**
+ * Failure lines in the recent log fail the gate, unless kube-proxy has synced successfully since the last of them
+ * (the log keeps a fixed problem's lines for the whole window). A line whose time cannot be read counts as current.
+ */
+export function judgeLog(node: string, source: string, matches: string, o: { lastSyncSec?: number; now?: Date } = {}): Finding {
   const lines = matches.split('\n').filter((l) => FAILURE_LOG.test(l))
-  return lines.length ? { status: 'fail', source, observed: clip(lines.join('\n'), 500), problem: `${node}: kube-proxy log says ${/Sync failed/.test(lines.join()) ? '"Sync failed"' : '"Failed to execute iptables-restore"'}` } : { status: 'pass', source, observed: 'no "Failed to execute iptables-restore" / "Sync failed" lines' }
+  if (!lines.length) return { status: 'pass', source, observed: 'no "Failed to execute iptables-restore" / "Sync failed" lines' }
+  const last = lineTime(lines[lines.length - 1]!, o.now ?? new Date())
+  if (last && o.lastSyncSec !== undefined && o.lastSyncSec * 1000 > last.getTime()) {
+    return { status: 'pass', source, observed: `last failure at ${last.toISOString()}, synced successfully since (${new Date(o.lastSyncSec * 1000).toISOString()}): ${clip(lines[lines.length - 1]!, 200)}` }
+  }
+  return { status: 'fail', source, observed: clip(lines.join('\n'), 500), problem: `${node}: kube-proxy log says ${/Sync failed/.test(lines.join()) ? '"Sync failed"' : '"Failed to execute iptables-restore"'}` }
+}
+
+/** The time of a klog line (`E1201 08:56:16.260000 …`, no year) or a syslog-style journal line (`Dec 01 08:56:16 host …`). */
+export function lineTime(line: string, now: Date): Date | undefined {
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+  let mon: number, day: number, hms: string[]
+  const k = /(?:^|\s)[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d+)?\s/.exec(line)
+  const j = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})/.exec(line)
+  if (k) [mon, day, hms] = [Number(k[1]) - 1, Number(k[2]), [k[3]!, k[4]!, `${k[5]}${k[6] ?? ''}`]]
+  else if (j && MONTHS.includes(j[1]!)) [mon, day, hms] = [MONTHS.indexOf(j[1]!), Number(j[2]), [j[3]!, j[4]!, j[5]!]]
+  else return undefined
+  const at = (y: number) => new Date(Date.UTC(y, mon, day, Number(hms[0]), Number(hms[1]), 0) + Number(hms[2]) * 1000)
+  const t = at(now.getUTCFullYear())
+  // No year in the line: one more than a day ahead of now was last year (a December line read in January).
+  return t.getTime() > now.getTime() + 86_400_000 ? at(now.getUTCFullYear() - 1) : t
 }
 
