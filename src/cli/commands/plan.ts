@@ -7,6 +7,7 @@ import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
+import { deadlineOption } from '../options.js'
 import type { RegisterCommand } from './index.js'
 
 export interface PlanCommandOptions {
@@ -24,16 +25,18 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--out <file>', 'write the output to a file instead of stdout')
     .option('--live', 'first read the clusters (read-only: SSH + kubectl) and run the pre-gates: show their live state and gate results, skip steps already done')
     .option('--accept-new', 'with --live: record host keys of nodes not yet in known_hosts')
+    .option('--deadline <duration>', 'with --live: overall limit per cluster for reading it (API and every node)', '60s')
     .addHelpText('after', `
 Offline, the plan is expanded from the file alone (each cluster's \`from\` version). With --live the pre-gates run once
 (as \`kupgrade check\` does) and their results are part of every format; a failed or unknown gate blocks. The markdown
 format is made for pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
 
 Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that disagrees with the plan)`)
-    .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean }) => {
+    .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean; deadline: string }) => {
+      const deadlineMs = deadlineOption(opts.deadline)
       const loaded = loadPlan(file)
       // Facts and gates pull in SSH and kubectl; an offline plan never loads them.
-      const live = opts.live ? await readLive(loaded, ctx, Boolean(opts.acceptNew)) : undefined
+      const live = opts.live ? await readLive(loaded, ctx, Boolean(opts.acceptNew), deadlineMs) : undefined
       const gates = live ? await import('../../report/gate-report.js') : undefined
       // Each message once: drift already has its line in the live-state section of text and markdown, so only the
       // json (which has no such section) carries it among the warnings.
@@ -72,14 +75,14 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
     })
 }
 
-async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<RegisterCommand>[1], acceptNew: boolean) {
+async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<RegisterCommand>[1], acceptNew: boolean, deadlineMs: number) {
   const [facts, render, skew, check, { SshPool }] = await Promise.all([
     import('../../facts/live.js'), import('../../facts/render.js'), import('../../facts/skew.js'), import('../../gates/check-plan.js'), import('../../transport/ssh/pool.js'),
   ])
   const log = ctx.verbose ? (m: string) => ctx.stderr.write(`${m}\n`) : undefined
   const pool = new SshPool({ env: ctx.env, acceptNew, ...(log ? { debug: log } : {}) })
   try {
-    const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, ...(log ? { log } : {}) })
+    const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, deadlineMs, ...(log ? { log } : {}) })
     const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, ...(log ? { log } : {}) })
     const drift = state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message)
     return { state, gates, render, drift }
