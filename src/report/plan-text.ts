@@ -42,6 +42,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
     out.push(`  ${bold(`cluster ${c.name}`)}  ${c.distribution} ${c.from} → ${hopsText(c, plan.target)}${dim(`  ${aboutText(clusterSeconds(c))}`)}`)
     out.push(dim(`    nodes: ${nodesText(c)}; worker batches: ${batchesText(c)}; on failure: ${c.onFailure} (max ${c.maxFailedNodes} failed node${c.maxFailedNodes === 1 ? '' : 's'}); ${n.total} steps${n.skipped ? `, ${n.skipped} skipped` : ''}`))
     if (c.rollback.length > 0) out.push(dim(`    rollback per node: ${rollbackText(c)}`))
+    for (const g of c.gates.skipped) out.push(yellow(`    gate ${g.gate} skipped by the plan: ${g.reason}`))
     // Consecutive runs of steps by section: cluster-level (preflight, postflight), backup, control plane, workers.
     const hops = new Map<string, Step[]>()
     const order: string[] = []
