@@ -239,7 +239,8 @@ export class Lab {
     if (on && spec.fault === 'kube-proxy-skew' && c.topology.distribution === 'k3s') throw new KupgradeError(`cluster ${spec.cluster}: ${kubeProxySkewRefusal('k3s')}`, { hint: 'use a k0s or kubeadm cluster for kube-proxy-skew' })
     if (!info.cluster && !info.node) return
     c.model.setFault(spec, on)
-    if (spec.fault === 'api-vip-unreachable' && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
+    // What pods see: the ClusterIP (api-vip-unreachable from pods) and cluster DNS (CoreDNS crash-looping).
+    if ((spec.fault === 'api-vip-unreachable' || spec.fault === 'coredns-crashloop') && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
     const nodeSide = info.node && !(spec.fault === 'api-vip-unreachable' && !spec.node)
     if (!nodeSide) return

@@ -43,12 +43,8 @@ const topology: TopologyInput = {
   },
 }
 
-/**
- * Every gate but the custom ones, version-skew (its evaluator comes from another module, tested there) and dns: the
- * lab's pods have no nslookup and no cluster DNS to ask yet (a lab gap, reported), and the dns gate rightly fails
- * where kubernetes.default.svc does not resolve. Its parsing is tested on real nslookup output in parsers.test.ts.
- */
-const HEALTH_GATES = GATE_IDS.filter((g) => !(CUSTOM_GATES as readonly string[]).includes(g) && g !== 'version-skew' && g !== 'dns')
+/** Every gate but the custom ones and version-skew (its evaluator comes from another module, tested there). */
+const HEALTH_GATES = GATE_IDS.filter((g) => !(CUSTOM_GATES as readonly string[]).includes(g) && g !== 'version-skew')
 
 /** The only writes a gate may make: create a pod in `default` (its name is in the body, not the path) and delete a probe pod. */
 const isProbeWrite = (e: LabEvent): boolean => e.source === 'api' && e.resource === 'pods' && e.namespace === 'default' && !e.subresource &&
@@ -97,7 +93,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     const probes = writes as ApiEvent[]
     const created = probes.filter((e) => e.method === 'POST').length
     const deleted = new Set(probes.filter((e) => e.method === 'DELETE').map((e) => e.name)).size
-    expect(created).toBe(DISTS.length) // one api-vip probe per cluster
+    expect(created).toBe(2 * DISTS.length) // one api-vip and one dns probe per cluster
     expect(deleted).toBe(created)
   }, 600_000)
 
@@ -106,6 +102,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     { fault: 'kube-proxy-sync-failure', dist: 'k3s', node: 'w-1', gate: 'kube-proxy-sync', expect: /k3s-w-1: kube-proxy (log says "Sync failed"|last synced|healthz HTTP 503)/ },
     { fault: 'api-vip-unreachable', dist: 'k0s', gate: 'api-vip', expect: /k0s-(cp|w)-\d cannot reach/ },
     { fault: 'coredns-crashloop', dist: 'k0s', gate: 'system-pods', expect: /coredns.*CrashLoopBackOff|CoreDNS \d\/\d Ready/ },
+    { fault: 'coredns-crashloop', dist: 'kubeadm', gate: 'dns', expect: /kubernetes\.default\.svc does not resolve from a pod/ },
     { fault: 'cert-expiring', dist: 'k3s', gate: 'certificates', expect: /expires in \d+d/ },
     { fault: 'cert-expired', dist: 'kubeadm', gate: 'certificates', expect: /expired/ },
     { fault: 'disk-full', dist: 'k3s', node: 'w-1', gate: 'disk-space', expect: /k3s-w-1 \/: only .* free/ },
