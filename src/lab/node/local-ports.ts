@@ -176,7 +176,7 @@ class LoopbackBroker {
   /** Another lab process (or anything else) may hold a port: keep trying, so the port is served once it frees. */
   private later(): void {
     if (this.retry || this.users === 0) return
-    this.retry = setTimeout(() => this.bindAll(), 250)
+    this.retry = setTimeout(() => this.bindAll(), 50)
     this.retry.unref()
   }
 
