@@ -1,7 +1,9 @@
-import type { Problem } from '../errors.js'
+import { readFileSync } from 'node:fs'
+import { formatProblem, PlanError, type Problem } from '../errors.js'
 import { checkApiserverUpgrade, evaluateSkew } from '../gates/skew/policy.js'
 import type { ComponentInstance, SkewPolicy, SkewRule, SkewState, SkewViolation } from '../gates/skew/types.js'
-import type { Locator } from '../plan/locate.js'
+import type { LoadedPlan } from '../plan/load.js'
+import { Locator } from '../plan/locate.js'
 import type { PlanDocument } from '../plan/schema.js'
 import { compareKubeVersions, parseKubeVersion, type Distribution } from '../plan/versions.js'
 import { buildExecutionPlan } from './build.js'
@@ -122,8 +124,9 @@ export function walkClusterSkew(cluster: ClusterPlan, nodes: { name: string; rol
     refuse(step, daemonSetProxy && !atPassEnd ? vs.filter((v) => !DAEMONSET_INTERVAL.has(v.rule)) : vs, inherent)
   }
 
-  const first = cluster.steps[0]
-  if (first) check(first.id, true)
+  // What already breaks the policy before any step (live facts) is the live version-skew gate's to report, not a
+  // step's: it is noted so that only what a step newly breaks is attributed to that step.
+  for (const v of evaluateSkew(snapshot())) seen.add(`${v.rule}|${v.node ?? ''}`)
   const byHop = new Map<number, Step[]>()
   for (const s of cluster.steps) {
     if (s.hop === undefined || s.node === undefined) continue
@@ -146,24 +149,24 @@ export function walkClusterSkew(cluster: ClusterPlan, nodes: { name: string; rol
         if (m.step.skip === undefined) {
           refuse(m.step.id, checkApiserverUpgrade(snapshot(), { node: m.step.node!, to: to.release, policy: opts.policy, kubeadmApply: dist === 'kubeadm' && m === firstCpMove }))
         }
-        node.apiserver = to.release
-        node.controlPlane = to.release
-        if (dist === 'k3s') Object.assign(node, { kubelet: to.kubelet, proxy: to.kubelet })
-        if (dist === 'k0s' && m.alsoKubelet) node.kubelet = to.kubelet
+        node.apiserver = atLeast(node.apiserver, to.release)
+        node.controlPlane = atLeast(node.controlPlane, to.release)
+        if (dist === 'k3s') Object.assign(node, { kubelet: atLeast(node.kubelet, to.kubelet), proxy: atLeast(node.proxy, to.kubelet) })
+        if (dist === 'k0s' && m.alsoKubelet) node.kubelet = atLeast(node.kubelet, to.kubelet)
         // The kube-proxy DaemonSet follows the control plane: kubeadm ≥ 1.28 and k0s after the last node, kubeadm < 1.28 at apply.
         const proxyNow = dist === 'kubeadm' && minorOf(to.kubernetes) < 28 ? m === firstCpMove : m === lastCpMove
         if (daemonSetProxy && proxyNow) {
-          for (const v of state.values()) v.proxy = to.kubelet
+          for (const v of state.values()) v.proxy = atLeast(v.proxy, to.kubelet)
           regroup()
           proxyAheadOfApiservers = dist === 'kubeadm' && m !== lastCpMove
         }
       } else if (cps.has(m.step.node!)) {
-        node.kubelet = to.kubelet
-        if (!daemonSetProxy) node.proxy = to.kubelet
+        node.kubelet = atLeast(node.kubelet, to.kubelet)
+        if (!daemonSetProxy) node.proxy = atLeast(node.proxy, to.kubelet)
       } else {
         moveWorker(m.step.node!, node, () => {
-          node.kubelet = to.kubelet
-          if (!daemonSetProxy) node.proxy = to.kubelet
+          node.kubelet = atLeast(node.kubelet, to.kubelet)
+          if (!daemonSetProxy) node.proxy = atLeast(node.proxy, to.kubelet)
         })
       }
       check(m.step.id, false)
@@ -226,6 +229,10 @@ const newer = (a: string, b: string): boolean => {
   const y = parseKubeVersion(b)
   return x !== undefined && y !== undefined && compareKubeVersions(x, y) > 0
 }
+/** A step never moves a component down: a node already past the hop (a skipped step) keeps its version. */
+function atLeast(current: string | undefined, to: string): string {
+  return current !== undefined && newer(current, to) ? current : to
+}
 const minorOf = (v: string): number => parseKubeVersion(v)?.minor ?? 0
 
 /**
@@ -267,4 +274,18 @@ export function planSkewProblems(plan: PlanDocument, file: string, locator: Loca
       severity: r.severity,
     }
   })
+}
+
+/** `plan --live`: the walk on the live versions; a refusal is exit 2 located in the plan file, warnings go to stderr. */
+export function refuseLiveSkew(loaded: LoadedPlan, facts: PlannerFacts, exec: ExecutionPlan, stderr: { write(s: string): unknown }): void {
+  let source = ''
+  try {
+    source = readFileSync(loaded.file, 'utf8')
+  } catch {
+    // Read a moment ago by loadPlan; if it vanished since, the problems are still reported, at line 1.
+  }
+  const found = planSkewProblems(loaded.plan, loaded.file, Locator.lazy(source), facts, exec)
+  for (const w of found.filter((p) => p.severity === 'warning')) stderr.write(`${formatProblem(w)}\n`)
+  const errors = found.filter((p) => p.severity !== 'warning')
+  if (errors.length > 0) throw new PlanError(errors)
 }

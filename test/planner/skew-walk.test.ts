@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { PlanError } from '../../src/errors.js'
+import { loadPlan } from '../../src/plan/load.js'
 import { parsePlan } from '../../src/plan/load.js'
 import { Locator } from '../../src/plan/locate.js'
 import type { PlanDocument } from '../../src/plan/schema.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
-import { planSkewProblems, walkPlanSkew, type SkewRefusal } from '../../src/planner/skew-walk.js'
+import { planSkewProblems, refuseLiveSkew, walkPlanSkew, type SkewRefusal } from '../../src/planner/skew-walk.js'
 import type { ExecutionPlan, PlannerFacts } from '../../src/planner/types.js'
 
 /** A plan of one cluster: 3 control-plane nodes and 2 workers. */
@@ -76,10 +81,19 @@ describe('the version-skew walk over every intermediate state of a plan', () => 
     expect(brief(walkPlanSkew(buildExecutionPlan(doc, { facts }), doc, facts))).toEqual(['prod/alpha/hop1/cp-1/upgrade-control-plane kubeadm-kubelet-too-old@w-2'])
   })
 
-  it('k0s: a worker two minors behind its controllers (and its kube-proxy) is refused before any step', () => {
-    const facts = lagging('v1.27.4+k0s')
-    const doc = load(planText({ dist: 'k0s', from: FROM.k0s, target: 'v1.29.8' }))
-    expect(brief(walkPlanSkew(buildExecutionPlan(doc, { facts }), doc, facts))).toEqual(['prod/alpha/lock k0s-worker-skew@w-2', 'prod/alpha/lock k0s-kube-proxy-matches-kubelet@w-2'])
+  it('k0s: a worker one minor behind is fine until the first controller moves: then it is two behind, which k0s does not support', () => {
+    const facts = lagging('v1.28.4+k0s')
+    const doc = load(planText({ dist: 'k0s', from: FROM.k0s, target: 'v1.30.4' }))
+    expect(brief(walkPlanSkew(buildExecutionPlan(doc, { facts }), doc, facts))).toEqual(['prod/alpha/hop1/cp-1/restart k0s-worker-skew@w-2'])
+  })
+
+  it('what the live state already breaks is left to the live gate; a node already past the hop is never moved down', () => {
+    // w-2 runs a kubelet newer than every apiserver: the gate reports it; its steps are skipped; no step makes it worse.
+    const facts = lagging('v1.31.0+k3s1')
+    const doc = load(planText({ dist: 'k3s', from: FROM.k3s, target: 'v1.30.4' }))
+    const exec = buildExecutionPlan(doc, { facts })
+    expect(exec.steps.filter((s) => s.node === 'w-2').every((s) => s.skip !== undefined)).toBe(true)
+    expect(walkPlanSkew(exec, doc, facts)).toEqual([])
   })
 
   it('kubeadm before 1.28 rolls the kube-proxy DaemonSet at apply, newer than the other apiservers: a warning, as no order avoids it', () => {
@@ -102,6 +116,33 @@ describe('the version-skew walk over every intermediate state of a plan', () => 
       file: 'walk.yaml', line: 8, col: 13, severity: 'error',
       message: expect.stringMatching(/^cluster alpha: step prod\/alpha\/hop1\/cp-1\/restart would break the version skew policy \(kubelet-too-old-for-apiserver-upgrade\): kubelet v1\.27\.9\+k3s1 on w-2 must be at v1\.28 or newer/),
     }])
+  })
+
+  it('plan --live: the walk on live versions throws a PlanError (exit 2) located in the file; warnings go to stderr', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kupgrade-skew-walk-'))
+    try {
+      const file = join(dir, 'plan.yaml')
+      writeFileSync(file, planText({ dist: 'k3s', from: FROM.k3s, target: 'v1.30.4' }))
+      const loaded = loadPlan(file)
+      const facts = lagging('v1.27.9+k3s1')
+      const err = (() => {
+        try {
+          refuseLiveSkew(loaded, facts, buildExecutionPlan(loaded.plan, { facts }), { write: () => true })
+        } catch (e) {
+          return e
+        }
+        return undefined
+      })()
+      expect(err).toBeInstanceOf(PlanError)
+      expect((err as PlanError).exitCode).toBe(2)
+      expect((err as PlanError).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:8:13: cluster alpha: step prod/alpha/hop1/cp-1/restart would break the version skew policy \\(kubelet-too-old-for-apiserver-upgrade\\)`))
+      const written: string[] = []
+      const old = loadPlan((writeFileSync(file, planText({ dist: 'kubeadm', from: 'v1.26.9', target: 'v1.27.16' })), file))
+      refuseLiveSkew(old, { clusters: {} }, buildExecutionPlan(old.plan), { write: (s: string) => written.push(s) })
+      expect(written.join('')).toContain(':8:13: warning: cluster alpha: step prod/alpha/hop1/cp-1/upgrade-control-plane would break the version skew policy (kube-proxy-newer-than-apiserver)')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('turning the gate off (no list names version-skew) turns the walk off', () => {

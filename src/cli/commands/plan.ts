@@ -7,6 +7,7 @@ import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import type { RegisterCommand } from './index.js'
+import { refuseLiveSkew } from '../../planner/skew-walk.js'
 
 export interface PlanCommandOptions {
   format: 'text' | 'markdown' | 'json'
@@ -41,6 +42,8 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
         warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? []), ...(live?.blockers ?? []).map((b) => `blocked: ${b}`)],
         ...(live ? { facts: live.planner } : {}),
       })
+      // Validation walked the plan from `from`; the live versions can make a step break the skew policy after all.
+      if (live) refuseLiveSkew(loaded, live.planner, plan, ctx.stderr)
       const text =
         opts.format === 'json' ? renderPlanJson(plan)
         : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: render!.renderLiveStateMarkdown(live.facts) } : {})
