@@ -1,3 +1,5 @@
+import { escapeControl, escapeControlKeepLines } from './util/escape.js'
+
 /**
  * Every error a user can cause or meet is a KupgradeError with an exit code; cli/main.ts is the only place that
  * turns one into process output, so no stack trace reaches the user for bad input.
@@ -41,13 +43,27 @@ export interface Problem {
 }
 
 /** `file:line:col: message`, with `warning: ` before the message for warnings (the form editors and CI matchers parse). */
-export const formatProblem = (p: Problem): string => `${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`
+export const formatProblem = (p: Problem): string =>
+  escapeControl(`${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`)
+
+/** At most this many problems are printed: a generated plan with 150,000 unknown keys must not print 150,000 lines. */
+export const MAX_PRINTED_PROBLEMS = 50
+
+/** The problems as printed lines: the first MAX_PRINTED_PROBLEMS, then one "… and N more" line. */
+export function formatProblems(problems: readonly Problem[], max = MAX_PRINTED_PROBLEMS): string[] {
+  const lines = problems.slice(0, max).map(formatProblem)
+  if (problems.length > max) {
+    const rest = problems.length - max
+    lines.push(`${escapeControl(problems[max]!.file)}: and ${rest} more problem${rest === 1 ? '' : 's'} (fix these first, then validate again)`)
+  }
+  return lines
+}
 
 /** A plan that failed validation: carries every problem at once, never just the first. */
 export class PlanError extends KupgradeError {
   readonly problems: Problem[]
   constructor(problems: Problem[]) {
-    super(problems.map(formatProblem).join('\n'), {
+    super(formatProblems(problems).join('\n'), {
       exitCode: ExitCode.invalid,
       hint: 'fix the problems above; nothing was changed',
     })
@@ -63,7 +79,8 @@ export class RemoteCommandError extends KupgradeError {
   readonly exitCode_: number | null
   readonly stderrTail: string
   constructor(a: { node: string; host: string; command: string; exitCode: number | null; stderr: string; cluster?: string; hint?: string; cause?: unknown }) {
-    const tail = tailLines(a.stderr, 10)
+    // stderr comes from the node or the API server: its ESC sequences must not reach the user's terminal.
+    const tail = escapeControlKeepLines(tailLines(a.stderr, 10))
     const where = a.cluster ? `${a.cluster}/${a.node}` : a.node
     super(
       `command failed on ${where} (${a.host}) with ${a.exitCode === null ? 'no exit code' : `exit code ${a.exitCode}`}: ${a.command}${tail ? `\n${indent(tail)}` : ''}`,

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { createRequire } from 'node:module'
 import { ExitCode, KupgradeError, PlanError } from '../errors.js'
+import { escapeControl, escapeControlKeepLines } from '../util/escape.js'
 import { closest } from '../plan/suggest.js'
 import { commands } from './commands/index.js'
 import { wantsColor, type CliContext } from './context.js'
@@ -74,9 +75,10 @@ function report(err: unknown, ctx: CliContext): number {
   if (err instanceof KupgradeError) {
     // Plan problems are `file:line:col: message` lines, which editors and CI problem matchers parse: no prefix.
     const prefix = err instanceof PlanError || err.message.startsWith('kupgrade') ? '' : 'error: '
-    ctx.stderr.write(`${prefix}${err.message}\n`)
-    if (err.hint) ctx.stderr.write(`hint: ${err.hint}\n`)
-    if (ctx.verbose && err.cause) ctx.stderr.write(`cause: ${String((err.cause as Error)?.message ?? err.cause)}\n`)
+    // Messages echo values from plans, nodes and API servers: no control character of theirs reaches the terminal.
+    ctx.stderr.write(`${prefix}${escapeControlKeepLines(err.message)}\n`)
+    if (err.hint) ctx.stderr.write(`hint: ${escapeControl(err.hint)}\n`)
+    if (ctx.verbose && err.cause) ctx.stderr.write(`cause: ${escapeControl(String((err.cause as Error)?.message ?? err.cause))}\n`)
     return err.exitCode
   }
   throw err

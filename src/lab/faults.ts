@@ -33,7 +33,9 @@ export interface FaultInfo {
 
 export const FAULTS = {
   'kube-proxy-sync-failure': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy fails iptables-restore: "Sync failed" in its logs (pod logs on k0s/kubeadm, journal on k3s), failure counter rises' },
-  'kube-proxy-skew': { cluster: true, node: true, nodes: 'all', description: 'kube-proxy runs one minor behind the kubelet (DaemonSet image tag; kubernetes_build_info metric)' },
+  // The node's kube-proxy serves the version of its DaemonSet pod, so the cluster side alone makes the skew; on k3s
+  // kube-proxy is the k3s binary itself and the lab refuses the fault (lab.ts).
+  'kube-proxy-skew': { cluster: true, node: false, nodes: 'none', description: 'kube-proxy runs one minor behind the kubelet (DaemonSet image tag; kubernetes_build_info metric); impossible on k3s' },
   'api-vip-unreachable': { cluster: true, node: true, nodes: 'all', description: 'the API VIP / kubernetes Service IP cannot be reached: from probe pods (cluster) or from the node (curl times out)' },
   'coredns-crashloop': { cluster: true, node: false, nodes: 'none', description: 'CoreDNS pods in CrashLoopBackOff, not Ready, restarts rising' },
   'cert-expired': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expired yesterday' },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KupgradeError } from '../errors.js'
@@ -8,8 +9,13 @@ import { ClusterModel } from './fleet/cluster.js'
 import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
-import type { RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
+import { pathsOf } from './node/paths.js'
+import type { KubeProxyPod, RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
+import { kubeProxySkewRefusal } from './node/kube-proxy.js'
+import { imageTag } from '../facts/image-tag.js'
+import { setPodLogSource } from './pod-log-source.js'
 import { kubeconfig, knownHosts, labPlan } from './outputs.js'
+import { BarePodKubelet, type ContainerHost } from './pods/kubelet.js'
 import { apiRequestRecorder } from './recorder/api-requests.js'
 import { Recorder } from './recorder/recorder.js'
 import type { NodeChange } from './recorder/types.js'
@@ -96,13 +102,21 @@ export class Lab {
     this.started = true
     try {
       for (const c of t.clusters) {
-        const model = new ClusterModel(c, { readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs, probeRunMs: 200 })
+        const model = new ClusterModel(c, {
+          readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs,
+          nodeMonitorGraceMs: t.timing.nodeMonitorGracePeriodMs, podStartDelayMs: t.timing.podStartDelayMs,
+        })
         const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
         await api.start()
         if (c.etcd === 'real') lc.etcd = await this.startEtcd(c)
+        // kubectl logs of a kube-proxy pod reads the log its node writes (the node's /var/log/pods file).
+        setPodLogSource(model, (p) => {
+          if (p.kind !== 'kube-proxy' || !p.nodeName || kubeProxyPodOn(model, p.nodeName)?.uid !== p.uid) return undefined
+          return lc.nodes.get(p.nodeName)?.readKubeProxyLog?.()
+        })
         // Control-plane nodes get the admin kubeconfig real ones have (admin.conf, k3s.yaml), so kubectl there works.
         const admin = kubeconfig({ ...t, clusters: [c] }, { caPem: this.ca.certPem, token: this.token, clientCertPem: client.certPem, clientKeyPem: client.keyPem })
         if (factory) {
@@ -112,16 +126,18 @@ export class Lab {
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
               rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, c.version),
               mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),
-              timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs },
+              timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs, kubeProxySyncMs: t.timing.kubeProxySyncMs },
               authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
               ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
+              ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
             })
-            this.wireNode(model, n.name, node)
+            this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
+          model.kubelet = new BarePodKubelet(model, (name) => containerHost(lc.nodes.get(name)))
         }
       }
       // Start nodes a few at a time across all clusters: starting is mostly file writes for the node's root folder,
@@ -169,12 +185,13 @@ export class Lab {
     }
   }
 
-  private wireNode(model: ClusterModel, name: string, node: NodeRuntime): void {
+  private wireNode(model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
     node.on('service', (e: ServiceEvent) => {
       if (e.state === 'stopped') model.serviceStopped(name)
       else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
-    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase))
+    // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
+    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
   }
 
@@ -208,8 +225,10 @@ export class Lab {
     if (!c) throw new KupgradeError(`no cluster ${JSON.stringify(spec.cluster)} in this lab (clusters: ${[...this.clusters.keys()].join(', ')})`)
     if (spec.node && !c.model.nodes.has(spec.node)) throw new KupgradeError(`no node ${JSON.stringify(spec.node)} in cluster ${spec.cluster}`)
     const info = FAULTS[spec.fault]
+    if (on && spec.fault === 'kube-proxy-skew' && c.topology.distribution === 'k3s') throw new KupgradeError(`cluster ${spec.cluster}: ${kubeProxySkewRefusal('k3s')}`, { hint: 'use a k0s or kubeadm cluster for kube-proxy-skew' })
     if (!info.cluster && !info.node) return
     c.model.setFault(spec, on)
+    if (spec.fault === 'api-vip-unreachable' && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
     const nodeSide = info.node && !(spec.fault === 'api-vip-unreachable' && !spec.node)
     if (!nodeSide) return
@@ -262,6 +281,27 @@ export class Lab {
     }
   }
 }
+
+function bootedKernel(rootDir: string): string | undefined {
+  try {
+    return readFileSync(join(pathsOf(rootDir).state, 'kernel'), 'utf8').trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The kube-proxy DaemonSet pod running on a node (its image tag is the version that node's kube-proxy serves). */
+function kubeProxyPodOn(model: ClusterModel, node: string): KubeProxyPod | undefined {
+  for (const p of model.pods.values()) {
+    if (p.kind !== 'kube-proxy' || p.nodeName !== node || p.phase !== 'Running' || p.deletionTimestamp) continue
+    const version = imageTag(p.image)
+    if (version) return { name: p.name, uid: p.uid, version, startedAt: p.startedAt ?? p.createdAt }
+  }
+  return undefined
+}
+/** Nodes that can run containers (the real LabNode; test doubles may not). */
+const containerHost = (n: NodeRuntime | undefined): ContainerHost | undefined =>
+  n?.runContainer ? { runContainer: (script, env) => n.runContainer!(script, env) } : undefined
 
 const safeState = (n: NodeRuntime) => {
   try {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import type { EventEmitter } from 'node:events'
 import { LabNode, type LabNodeOptions, type LabNodeState } from './node/index.js'
 
@@ -11,6 +12,12 @@ export interface NodeRuntime extends EventEmitter {
   setFault(fault: string, on: boolean, params?: Record<string, unknown>): void
   getState(): LabNodeState
   readonly hostKeyPublic: string
+  /** kubeadm/k0s: the current kube-proxy pod's log as the node wrote it (what `kubectl logs` shows). */
+  readKubeProxyLog?(): string
+  /** Runs a pod's container command in the node's bash (the lab's kubelet, src/lab/pods/kubelet.ts). */
+  runContainer?(script: string, env: Record<string, string>): ChildProcess
+  /** A cluster-wide network fault as pods on this node see it (api-vip-unreachable "from pods"). */
+  setPodNetworkFault?(fault: string, on: boolean): void
 }
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime

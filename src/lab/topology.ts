@@ -90,6 +90,11 @@ const timingSchema = z.strictObject({
   readyDelay: duration().default('1s').describe('service start until the Node is Ready again'),
   reboot: duration().default('2s').describe('how long a reboot keeps the node down'),
   drainEvictionDelay: duration().default('500ms').describe('evicted pod until it is gone (terminationGracePeriod)'),
+  nodeMonitorGracePeriod: duration().default('3s')
+    .describe('kubelet silent (service stopped, node rebooting) until its Node turns Ready=Unknown (kube-controller-manager --node-monitor-grace-period, 40s on a real cluster)'),
+  podStartDelay: duration().default('1s')
+    .describe('a pod a controller (re)creates runs until it is Ready (image pull, start, readiness probe); PDBs count it only then'),
+  kubeProxySync: duration().default('30s').describe("kube-proxy's syncPeriod: one failed sync per period under kube-proxy-sync-failure"),
 })
 
 export const topologySchema = z.strictObject({
@@ -98,7 +103,7 @@ export const topologySchema = z.strictObject({
   metadata: z.strictObject({ name: label('metadata.name') }),
   spec: z.strictObject({
     mirror: z.array(version()).min(1, 'the mirror needs at least one version').describe('versions the lab release mirror offers'),
-    timing: timingSchema.default({ serviceRestart: '500ms', readyDelay: '1s', reboot: '2s', drainEvictionDelay: '500ms' }),
+    timing: timingSchema.default({ serviceRestart: '500ms', readyDelay: '1s', reboot: '2s', drainEvictionDelay: '500ms', nodeMonitorGracePeriod: '3s', podStartDelay: '1s', kubeProxySync: '30s' }),
     clusters: z.array(clusterSchema).min(1, 'a topology needs at least one cluster'),
   }),
 })
@@ -112,7 +117,7 @@ type RawNode = RawCluster['nodes'][number]
 export interface Topology {
   name: string
   mirror: string[] // plain versions, ascending
-  timing: { serviceRestartMs: number; readyDelayMs: number; rebootMs: number; drainEvictionDelayMs: number }
+  timing: { serviceRestartMs: number; readyDelayMs: number; rebootMs: number; drainEvictionDelayMs: number; nodeMonitorGracePeriodMs: number; podStartDelayMs: number; kubeProxySyncMs: number }
   clusters: ClusterTopology[]
 }
 export interface ClusterTopology {
@@ -227,6 +232,9 @@ function finish(t: RawTopology): Topology {
       readyDelayMs: parseDuration(t.spec.timing.readyDelay)!,
       rebootMs: parseDuration(t.spec.timing.reboot)!,
       drainEvictionDelayMs: parseDuration(t.spec.timing.drainEvictionDelay)!,
+      nodeMonitorGracePeriodMs: parseDuration(t.spec.timing.nodeMonitorGracePeriod)!,
+      podStartDelayMs: parseDuration(t.spec.timing.podStartDelay)!,
+      kubeProxySyncMs: parseDuration(t.spec.timing.kubeProxySync)!,
     },
     clusters: t.spec.clusters.map((c, ci) => ({
       name: c.name,

@@ -1,14 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import jsyaml from 'js-yaml'
 import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
+import { FileReadError, MiB, readRegularText } from '../util/read-file.js'
+import { YAML_CORE_SCHEMA } from './core-schema.js'
 import { Locator } from './locate.js'
+import { MAX_NESTING, tooDeep } from './nesting.js'
 import { planPath } from './paths.js'
 import { planSchema, type PlanDocument } from './schema.js'
 import { checkSemantics } from './semantics.js'
 import { planSkewProblems } from '../planner/skew-walk.js'
 import { zodProblems } from './zod-problems.js'
 import { dedupe, readYamlMapping, type YamlFileKind } from './yaml-file.js'
+
+/** A 10,000-node plan is about 1 MiB; anything past this is not a plan someone wrote. */
+export const MAX_PLAN_BYTES = 32 * MiB
 
 const PLAN_FILE: YamlFileKind = { kind: 'UpgradePlan', noun: 'plan', hint: 'run `kupgrade schema` for the format', topKeys: 'apiVersion, kind, metadata and spec' }
 
@@ -25,10 +31,10 @@ export interface LoadedPlan {
 export function loadPlan(file: string): LoadedPlan {
   let source: string
   try {
-    source = readFileSync(file, 'utf8')
+    source = readRegularText(file, { maxBytes: MAX_PLAN_BYTES })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new KupgradeError(`${file}: cannot read the plan (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`, {
+    const reason = err instanceof FileReadError ? err.reason : String(err)
+    throw new KupgradeError(`${file}: cannot read the plan (${reason})`, {
       exitCode: ExitCode.invalid,
       hint: 'pass the path of an UpgradePlan YAML file',
     })
@@ -47,19 +53,33 @@ export function parsePlan(file: string, source: string, opts: { dir?: string } =
   // Fast path: a plain YAML 1.2 parse without positions (5x quicker cold on a 2,000-node plan). Anything unusual — a
   // syntax error, duplicate keys, several documents, not a mapping — goes to the positional parser below, which
   // reports it precisely; positions for schema and semantic problems are computed lazily, only when there is one.
-  const fast = fastParse(source)
-  if (fast !== undefined) return validateRaw(file, fast, Locator.lazy(source), opts)
-  const read = readYamlMapping(file, source, PLAN_FILE)
-  return 'problems' in read ? read : validateRaw(file, read.raw, read.locator, opts)
+  const deep = tooDeep(source)
+  if (deep) return { problems: [{ file, ...deep, message: DEEP_MESSAGE }] }
+  try {
+    const fast = fastParse(source)
+    if (fast !== undefined) return validateRaw(file, fast, Locator.lazy(source), opts)
+    const read = readYamlMapping(file, source, PLAN_FILE)
+    return 'problems' in read ? read : validateRaw(file, read.raw, read.locator, opts)
+  } catch (err) {
+    // The depth check above keeps both parsers well inside the stack; should some shape still exhaust it, that is
+    // bad input to report, never a crash.
+    if (err instanceof RangeError) return { problems: [{ file, line: 1, col: 1, message: DEEP_MESSAGE }] }
+    throw err
+  }
 }
 
-/** A mapping parsed with js-yaml's YAML 1.2 core schema (the schema `yaml` uses too), or undefined for the slow path. */
+const DEEP_MESSAGE = `YAML syntax error: the document is nested too deeply to read (more than ${MAX_NESTING} levels; a plan needs about 8)`
+
+/** A mapping parsed by js-yaml with `yaml`'s YAML 1.2 core schema (plan/core-schema.ts), or undefined for the slow path. */
 export function fastParse(source: string): Record<string, unknown> | undefined {
   // js-yaml expands aliases without a limit (a "billion laughs" plan would exhaust memory); the positional parser
   // caps them, so any plan that defines an anchor takes that path.
   if (ANCHOR.test(source)) return undefined
+  // A directive (%YAML 1.1 changes what `yes` means) or a tag (which must be refused with its location) is read by
+  // the positional parser alone, so a plan has one meaning whichever way it is read.
+  if (DIRECTIVE.test(source) || TAG.test(source)) return undefined
   try {
-    const raw = jsyaml.load(source, { schema: jsyaml.CORE_SCHEMA })
+    const raw = jsyaml.load(source, { schema: YAML_CORE_SCHEMA })
     return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined
   } catch {
     return undefined
@@ -67,6 +87,8 @@ export function fastParse(source: string): Record<string, unknown> | undefined {
 }
 
 const ANCHOR = /(^|[\s[{,:-])&[^\s,\]}]/m
+const DIRECTIVE = /^%/m
+const TAG = /(^|[\s[{,:?-])!/m
 
 function validateRaw(file: string, raw: Record<string, unknown>, locator: Locator, opts: { dir?: string }): { plan?: PlanDocument; problems: Problem[] } {
   const parsed = planSchema.safeParse(raw)
@@ -84,12 +106,32 @@ function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: 
   const out: Problem[] = []
   for (const [point, hooks] of Object.entries(plan.spec.hooks)) {
     ;(hooks ?? []).forEach((hook, i) => {
-      if (!existsSync(planPath(hook, dir))) {
-        const resolved = planPath(hook, dir)
-        const where = resolved === hook ? '' : ` (looked for ${resolved}; relative paths are relative to the plan file, ~ is your home directory)`
-        out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} not found${where}` })
-      }
+      const resolved = planPath(hook, dir)
+      const problem = hookProblem(resolved)
+      if (problem === undefined) return
+      const where = resolved === hook ? '' : ` (${problem === 'not found' ? 'looked for' : 'at'} ${resolved}; relative paths are relative to the plan file, ~ is your home directory)`
+      out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} ${problem}${where}` })
     })
   }
   return out
+}
+
+/** A hook is run as a program: it must be an executable regular file (a directory or /etc/passwd is not a hook). */
+function hookProblem(path: string): string | undefined {
+  let st
+  try {
+    st = statSync(path)
+  } catch {
+    return 'not found'
+  }
+  if (st.isDirectory()) return 'is a directory, not an executable file'
+  if (!st.isFile()) return 'is not a regular file'
+  try {
+    accessSync(path, constants.X_OK)
+  } catch {
+    return 'is not executable (chmod +x it)'
+  }
+  // root passes X_OK for any file with one x bit; a file with none is still not meant to be run.
+  if ((st.mode & 0o111) === 0) return 'is not executable (chmod +x it)'
+  return undefined
 }

@@ -9,6 +9,8 @@ export type Path = readonly (string | number)[]
  */
 export class Locator {
   private parsed?: { doc: Document.Parsed; lines: LineCounter }
+  /** Each mapping's pairs by key, built on first use: locating every one of n unknown keys stays linear, not n². */
+  private readonly index = new WeakMap<object, Map<unknown, Pair>>()
 
   private constructor(private readonly text: string) {}
 
@@ -46,7 +48,7 @@ export class Locator {
       const seg = path[i]!
       const isLast = i === path.length - 1
       if (isMap(node)) {
-        const pair = node.items.find((p: Pair) => (isScalar(p.key) ? p.key.value : p.key) === seg) as Pair | undefined
+        const pair = this.pair(node, seg)
         if (!pair) return last
         if (isLast && opts.key) return this.pos(pair.key) ?? last
         node = pair.value
@@ -67,11 +69,25 @@ export class Locator {
   scalarText(path: Path): string | undefined {
     let node: unknown = this.doc.contents
     for (const seg of path) {
-      if (isMap(node)) node = node.items.find((p: Pair) => (isScalar(p.key) ? p.key.value : p.key) === seg)?.value
+      if (isMap(node)) node = this.pair(node, seg)?.value
       else if (isSeq(node) && typeof seg === 'number') node = node.items[seg]
       else return undefined
     }
     return isScalar(node) && typeof node.source === 'string' ? node.source : undefined
+  }
+
+  /** The first pair of a mapping with this key (as `find` would return it; duplicates are reported elsewhere). */
+  private pair(map: { items: Pair[] }, key: string | number): Pair | undefined {
+    let byKey = this.index.get(map)
+    if (!byKey) {
+      byKey = new Map()
+      for (const p of map.items) {
+        const k = isScalar(p.key) ? p.key.value : p.key
+        if (!byKey.has(k)) byKey.set(k, p)
+      }
+      this.index.set(map, byKey)
+    }
+    return byKey.get(key)
   }
 
   private pos(node: unknown): { line: number; col: number } | undefined {

@@ -10,11 +10,13 @@ export const API_VERSION = 'kupgrade.dev/v1alpha1'
 export const KIND = 'UpgradePlan'
 
 const text = (what: string) => z.string().min(1, `${what} must not be empty`)
-const duration = (positive?: string) =>
+/** A duration with a sane maximum: `soak: 9999999d` is a typo, not a plan, and must not be read as 27,000 years. */
+const duration = (max: string, positive?: string) =>
   z
     .string({ error: 'expected a duration such as 90s, 5m or 1h30m' })
     .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 90s, 5m or 1h30m', abort: true })
     .refine((s) => !positive || (parseDuration(s) ?? 1) > 0, { message: positive ?? '' })
+    .refine((s) => (parseDuration(s) ?? 0) <= parseDuration(max)!, { message: `must be at most ${max} (a longer one is surely a typo)` })
 /** Names are checked as DNS-1123 by the semantic pass, which can say which rule a name breaks. */
 const name = (what: string) => text(what)
 
@@ -92,7 +94,7 @@ export const planSchema = z.strictObject({
         z.strictObject({
           name: name('stage name'),
           clusters: z.array(text('cluster name')).min(1, 'a stage needs at least one cluster'),
-          soak: duration().default('0s').describe('wait after the stage, post-gates re-checked, before the next may start'),
+          soak: duration('30d').default('0s').describe('wait after the stage, post-gates re-checked, before the next may start'),
           approval: z.enum(['none', 'required']).default('none'),
           parallelClusters: z.number().int().min(1).default(1),
         }),
@@ -113,8 +115,8 @@ export const planSchema = z.strictObject({
           .prefault({}),
         drain: z
           .strictObject({
-            timeout: duration('must be more than 0s (kubectl drain --timeout=0s waits forever)').default('5m').describe('never forever: kubectl drain waits forever by default'),
-            gracePeriod: duration().optional().describe("default: each pod's terminationGracePeriodSeconds"),
+            timeout: duration('24h', 'must be more than 0s (kubectl drain --timeout=0s waits forever)').default('5m').describe('never forever: kubectl drain waits forever by default'),
+            gracePeriod: duration('24h').optional().describe("default: each pod's terminationGracePeriodSeconds"),
             deleteEmptyDirData: z.boolean().default(true),
             ignoreDaemonSets: z.boolean().default(true),
             force: z.boolean().default(false).describe('also remove pods without a controller'),

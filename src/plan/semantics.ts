@@ -1,13 +1,14 @@
-import { isIP } from 'node:net'
 import type { Problem } from '../errors.js'
 import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
 import { planHops, releaseListFor } from '../planner/hops.js'
 import { defaultReleases, releaseStatus } from './releases.js'
 import { formatPath, type Locator, type Path } from './locate.js'
+import { canonicalHost, cidrProblem } from './network.js'
 import { isDnsLabel, isDnsSubdomain, isHost, labelMessage, subdomainMessage } from './names.js'
 import { closest, didYouMean } from './suggest.js'
-import { coreOf, parseKubeVersion, parsePackageVersion, type Distribution } from './versions.js'
+import { coreOf, parseKubeVersion, parsePackageVersion, versionFlaw, type Distribution } from './versions.js'
 import { zodProblems } from './zod-problems.js'
+import { parseDuration } from '../util/duration.js'
 
 type Raw = Record<string, unknown>
 const obj = (v: unknown): Raw | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined)
@@ -77,7 +78,11 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     if (jump !== undefined) checkJump(jump, ['spec', 'clusters', ci, 'ssh', 'proxyJump'])
     checkUser(obj(cluster.ssh)?.user, ['spec', 'clusters', ci, 'ssh', 'user'])
     const cidr = str(cluster.serviceCIDR)
-    if (cidr !== undefined && cidr !== '' && !isCidr(cidr)) add(['spec', 'clusters', ci, 'serviceCIDR'], `serviceCIDR ${JSON.stringify(cidr)} is not a CIDR such as 10.96.0.0/12 or fd00:10:96::/108`)
+    const cidrWhy = cidr !== undefined && cidr !== '' ? cidrProblem(cidr) : undefined
+    if (cidrWhy) add(['spec', 'clusters', ci, 'serviceCIDR'], `serviceCIDR ${JSON.stringify(cidr)} ${cidrWhy}`)
+    const endpoint = str(cluster.apiEndpoint)
+    const endpointWhy = endpoint === undefined ? undefined : endpointProblem(endpoint)
+    if (endpointWhy) add(['spec', 'clusters', ci, 'apiEndpoint'], endpointWhy)
     // A misspelt role (master, Worker) is reported by the shape pass, with a suggestion; "no control-plane" would be noise.
     const rolesReadable = nodes.every((n) => obj(n)?.role === 'control-plane' || obj(n)?.role === 'worker')
     if (nodes.length > 0 && controlPlanes === 0 && rolesReadable) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
@@ -89,8 +94,12 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     const dist = str(cluster.distribution) as Distribution | undefined
     const from = str(cluster.from)
     // An unreadable target or via version is reported once below, not again for every cluster.
-    const targetReadable = typeof target.kubernetes !== 'string' || parseKubeVersion(target.kubernetes) !== undefined
-    if (from !== undefined && dist && ['k0s', 'k3s', 'kubeadm'].includes(dist) && targetReadable) {
+    const targetReadable = typeof target.kubernetes !== 'string' || readableVersion(target.kubernetes)
+    const fromFlaw = from === undefined ? undefined : versionFlaw(from)
+    if (from !== undefined && fromFlaw) {
+      allHopsKnown = false
+      add(['spec', 'clusters', ci, 'from'], `${JSON.stringify(from)} is not a Kubernetes version: ${fromFlaw}`)
+    } else if (from !== undefined && dist && ['k0s', 'k3s', 'kubeadm'].includes(dist) && targetReadable) {
       const result = planHops(dist, from, {
         kubernetes: str(target.kubernetes),
         via: arr(target.via).filter((v): v is string => typeof v === 'string'),
@@ -120,11 +129,12 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     if (typeof p === 'string' && p !== '' && !PACKAGE_NAME.test(p)) add(['spec', 'target', 'os', 'packages', i], `${JSON.stringify(p)} is not a package name (letters, digits and + . _ - : = ~, starting with a letter or digit)`)
   })
   const kube = str(target.kubernetes)
-  if (kube !== undefined && !parseKubeVersion(kube)) add(['spec', 'target', 'kubernetes'], `"${kube}" is not a Kubernetes version (expected e.g. v1.30.4)`)
+  if (kube !== undefined && !readableVersion(kube)) add(['spec', 'target', 'kubernetes'], `${JSON.stringify(kube)} is not a Kubernetes version (${versionFlaw(kube) ?? 'expected e.g. v1.30.4'})`)
+  else if (kube !== undefined && parseKubeVersion(kube)?.pre) add(['spec', 'target', 'kubernetes'], `${kube} is a pre-release: pre-releases are for testing, never for clusters that matter`, 'warning')
   if (target.kubernetes === undefined && target.os === undefined && obj(spec.target)) add(['spec', 'target'], 'nothing to upgrade: set target.kubernetes, target.os, or both')
-  const viaParsed = arr(target.via).map((v) => (typeof v === 'string' ? parseKubeVersion(v) : undefined))
+  const viaParsed = arr(target.via).map((v) => (typeof v === 'string' && readableVersion(v) ? parseKubeVersion(v) : undefined))
   arr(target.via).forEach((v, i) => {
-    if (typeof v === 'string' && !viaParsed[i]) add(['spec', 'target', 'via', i], `"${v}" is not a Kubernetes version (expected e.g. v1.29.8)`)
+    if (typeof v === 'string' && !viaParsed[i]) add(['spec', 'target', 'via', i], `${JSON.stringify(v)} is not a Kubernetes version (${versionFlaw(v) ?? 'expected e.g. v1.29.8'})`)
   })
   arr(target.releases).forEach((v, i) => {
     if (typeof v === 'string' && !parseKubeVersion(v)) add(['spec', 'target', 'releases', i], `"${v}" is not a Kubernetes version (expected e.g. v1.35.1 or v1.35.1+k3s1)`)
@@ -142,16 +152,16 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   for (const dist of ['k3s', 'k0s'] as const) {
     const explicit = str(target[dist])
     if (explicit === undefined) continue
-    const v = parseKubeVersion(explicit)
-    if (!v || v.dist !== dist) add(['spec', 'target', dist], `"${explicit}" is not a ${dist} release (expected e.g. ${dist === 'k3s' ? 'v1.30.4+k3s2' : 'v1.30.4+k0s.1'})`)
+    const v = readableVersion(explicit) ? parseKubeVersion(explicit) : undefined
+    if (!v || v.dist !== dist) add(['spec', 'target', dist], `${JSON.stringify(explicit)} is not a ${dist} release (${versionFlaw(explicit) ?? `expected e.g. ${dist === 'k3s' ? 'v1.30.4+k3s2' : 'v1.30.4+k0s.1'}`})`)
     else if (kubeVersion && `${v.major}.${v.minor}.${v.patch}` !== `${kubeVersion.major}.${kubeVersion.minor}.${kubeVersion.patch}`) {
       add(['spec', 'target', dist], `${explicit} does not match target.kubernetes ${kube}`)
     }
   }
   const pkg = str(target.kubeadm)
   if (pkg !== undefined) {
-    const p = parsePackageVersion(pkg)
-    if (!p) add(['spec', 'target', 'kubeadm'], `"${pkg}" is not a kubeadm package version (expected e.g. 1.30.4-1.1)`)
+    const p = pkg === pkg.trim() ? parsePackageVersion(pkg) : undefined
+    if (!p) add(['spec', 'target', 'kubeadm'], `${JSON.stringify(pkg)} is not a kubeadm package version (expected e.g. 1.30.4-1.1${pkg === pkg.trim() ? '' : ', without spaces around it'})`)
     else if (kubeVersion && p.core !== `${kubeVersion.major}.${kubeVersion.minor}.${kubeVersion.patch}`) add(['spec', 'target', 'kubeadm'], `${pkg} does not match target.kubernetes ${kube}`)
   }
 
@@ -186,6 +196,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   const gates = obj(spec.gates) ?? {}
   const scopeOf: Record<string, GateScope> = { pre: 'cluster', post: 'cluster', beforeNode: 'node', afterNode: 'node' }
   for (const list of Object.keys(DEFAULT_GATES)) {
+    const listed = new Map<string, number>()
     arr(gates[list]).forEach((entry, i) => {
       const base: Path = ['spec', 'gates', list, i]
       let id: string | undefined
@@ -199,6 +210,9 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
         params = obj(entry)![id] ?? {}
         paramPath = [...base, id]
       } else return
+      // Listed twice, the gate would run twice, and with parameters the two entries would disagree on which holds.
+      if (listed.has(id)) add(base, `gate "${id}" is listed twice in spec.gates.${list} (also [${listed.get(id)}]): list each gate once`)
+      else listed.set(id, i)
       const gate = gateById(id)
       if (!gate) return add(typeof entry === 'string' ? base : paramPath, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`, 'error', typeof entry !== 'string')
       if (!gate.scopes.includes(scopeOf[list]!)) {
@@ -209,7 +223,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       const parsed = gate.params.safeParse(params)
       if (!parsed.success) {
         problems.push(...zodProblems(ctx.file, parsed.error.issues, doc, gate.params, ctx.locator, paramPath))
-      }
+      } else checkParamBounds(obj(params) ?? {}, paramPath)
     })
   }
 
@@ -220,6 +234,21 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     add(['spec', 'strategy', 'workers', 'canary'], `canary ${canary} is more than the largest cluster's ${workersCount} workers`, 'warning')
   }
   return problems
+
+  /** Sizes and durations in gate parameters have sane maxima: `minFree: 99999999Ti` or `timeout: 9999999d` is a typo. */
+  function checkParamBounds(params: Raw, path: Path) {
+    for (const [key, value] of Object.entries(params)) {
+      if (typeof value !== 'string') continue
+      const size = SIZE.exec(value)
+      if (size && (size[2] !== undefined || key === 'minFree')) {
+        const bytes = Number(size[1]) * (SIZE_UNITS[size[2] ?? ''] ?? 1)
+        if (!(bytes <= MAX_SIZE_BYTES)) add([...path, key], `${value} is more than 1Pi, larger than any node's disk: a typo?`)
+        continue
+      }
+      const ms = parseDuration(value)
+      if (ms !== undefined && !(ms <= MAX_GATE_DURATION_MS)) add([...path, key], `${value} is more than 400d: a typo?`)
+    }
+  }
 
   /** The target must be a release the distribution shipped; the list may be stale, so this warns (upgrade-path fails live). */
   function unreleased(dist: Distribution, release: string) {
@@ -264,25 +293,30 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   }
 }
 
-/** One spelling per host, so 2001:db8::12 and 2001:DB8:0:0:0:0:0:12 (or NODE1.lan and node1.lan) are seen as one. */
-function canonicalHost(host: string): string {
-  if (isIP(host) === 6) {
-    try {
-      return new URL(`http://[${host}]/`).hostname
-    } catch {
-      return host.toLowerCase()
-    }
-  }
-  return host.toLowerCase()
-}
+/** A version as written in a plan: exactly a release (no spaces around it, no leading zeros, numbers semver can order). */
+const readableVersion = (text: string): boolean => versionFlaw(text) === undefined && parseKubeVersion(text) !== undefined
+
+const SIZE = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/
+const SIZE_UNITS: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }
+const MAX_SIZE_BYTES = 2 ** 50
+const MAX_GATE_DURATION_MS = 400 * 86_400_000
 
 const USER_NAME = /^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$/
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:=~-]*$/
 
-function isCidr(text: string): boolean {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text)
-  if (!m) return false
-  const family = isIP(m[1]!)
-  const bits = Number(m[2])
-  return (family === 4 && bits <= 32) || (family === 6 && bits <= 128)
+/**
+ * An API endpoint is where kubectl and the gates connect: it needs a host, and must not carry a user name or password
+ * (it is printed in plans and logs; credentials belong in the kubeconfig). The value itself is not echoed: it may
+ * hold the password.
+ */
+function endpointProblem(text: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return undefined // the schema pass reports a value that is not a URL at all
+  }
+  if (url.username !== '' || url.password !== '') return 'apiEndpoint must not carry a user name or password (https://user:password@…): it is printed in plans and logs; put credentials in the kubeconfig'
+  if (url.hostname === '' || url.hostname === '[]') return 'apiEndpoint needs a host, e.g. https://10.0.0.10:6443'
+  return undefined
 }

@@ -28,6 +28,9 @@ export function parseKubeVersion(text: string): KubeVersion | undefined {
   const m = VERSION.exec(text.trim())
   if (!m) return undefined
   const [, major, minor, patch, pre, build, k3sRev, k0sRev] = m
+  // semver throws (a crash, not a refusal) on numbers past 2^53 and on leading zeros; no release has either, and a
+  // value that semver cannot order must never get as far as a comparison, from a plan or from a cluster.
+  if (numberFlaw([major!, minor!, patch!, k3sRev, k0sRev]) || semver.valid(`${major}.${minor}.${patch}${pre ? `-${pre}` : ''}`) === null) return undefined
   const v: KubeVersion = { major: +major!, minor: +minor!, patch: +patch!, pre: pre ?? '', raw: text.trim() }
   if (build?.startsWith('k3s')) {
     v.dist = 'k3s'
@@ -39,11 +42,36 @@ export function parseKubeVersion(text: string): KubeVersion | undefined {
   return v
 }
 
+const numberFlaw = (parts: (string | undefined)[]): 'leading zeros' | 'too large' | undefined => {
+  for (const p of parts) {
+    if (p === undefined) continue
+    if (/^0\d/.test(p)) return 'leading zeros'
+    if (p.length > 15 || !Number.isSafeInteger(Number(p))) return 'too large'
+  }
+  return undefined
+}
+
+/**
+ * Why a version written in a plan is refused, in a few words, when it matches the pattern but is not a version anyone
+ * released: spaces around it (it would be echoed and sent to installers as written), a number with leading zeros, a
+ * number too large to compare, a malformed pre-release. Undefined when it is fine or not version-shaped at all.
+ */
+export function versionFlaw(text: string): string | undefined {
+  if (text !== text.trim() && VERSION.test(text.trim())) return 'it has spaces around it'
+  const m = VERSION.exec(text)
+  if (!m) return undefined
+  const flaw = numberFlaw([m[1], m[2], m[3], m[7], m[8]])
+  if (flaw === 'leading zeros') return 'a number in it has leading zeros'
+  if (flaw === 'too large') return 'a number in it is too large to be a release'
+  if (semver.valid(`${m[1]}.${m[2]}.${m[3]}${m[4] ? `-${m[4]}` : ''}`) === null) return `its pre-release part "${m[4]}" is malformed (dot-separated identifiers, numbers without leading zeros)`
+  return undefined
+}
+
 /** Debian/RPM package versions from pkgs.k8s.io: `1.30.4-1.1` (upstream version + package revision). */
 const PACKAGE_VERSION = /^(\d+)\.(\d+)\.(\d+)-(\d+(?:\.\d+)*)$/
 export function parsePackageVersion(text: string): { core: string; revision: string } | undefined {
   const m = PACKAGE_VERSION.exec(text.trim())
-  return m ? { core: `${m[1]}.${m[2]}.${m[3]}`, revision: m[4]! } : undefined
+  return m && !numberFlaw([m[1], m[2], m[3]]) ? { core: `${m[1]}.${m[2]}.${m[3]}`, revision: m[4]! } : undefined
 }
 
 export const coreOf = (v: KubeVersion): string => `${v.major}.${v.minor}.${v.patch}${v.pre ? `-${v.pre}` : ''}`

@@ -1,6 +1,7 @@
 import { isMap, isScalar, LineCounter, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml'
 import type { Problem } from '../errors.js'
 import { Locator } from './locate.js'
+import { MAX_NESTING, tooDeep } from './nesting.js'
 
 /** What a file is expected to hold, for messages: the plan (UpgradePlan) or the lab topology (LabTopology). */
 export interface YamlFileKind {
@@ -19,6 +20,8 @@ export interface YamlFileKind {
  * back located and worded for people. Plans and lab topologies are read the same way.
  */
 export function readYamlMapping(file: string, source: string, k: YamlFileKind): { raw: Record<string, unknown>; locator: Locator } | { problems: Problem[] } {
+  const deep = tooDeep(source)
+  if (deep) return { problems: [{ file, ...deep, message: `YAML syntax error: the document is nested too deeply to read (more than ${MAX_NESTING} levels)` }] }
   if (source.includes('\u0000')) {
     const at = source.indexOf('\u0000')
     const line = source.slice(0, at).split('\n').length
@@ -40,6 +43,8 @@ export function readYamlMapping(file: string, source: string, k: YamlFileKind): 
   // yaml only fills `linePos` with prettyErrors, so every syntax error used to point at 1:1; locate from the offset.
   const syntax: Problem[] = doc.errors.map((e) => ({ file, ...syntaxProblem(doc, e, lines, source) }))
   if (syntax.length > 0) return { problems: dedupe(syntax) }
+  const tags = tagProblems(doc, lines, source, file, k)
+  if (tags.length > 0) return { problems: tags }
 
   let raw: unknown
   try {
@@ -74,6 +79,40 @@ export function readYamlMapping(file: string, source: string, k: YamlFileKind): 
     return { problems: [{ file, ...locator.at([]), message: `expected a mapping with ${k.topKeys}, got ${got}` }] }
   }
   return { raw: raw as Record<string, unknown>, locator }
+}
+
+/** The tags a plan may carry: `!` and the YAML 1.2 core ones, which only restate what the value already is. */
+const CORE_TAGS = new Set(['!', ...['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`)])
+
+/**
+ * Tags the core schema does not know (`!evil`, `!<tag:…>`, `!!js/function`, `!!binary`) were dropped silently, the
+ * value read as if untagged, or turned into something no plan holds (a Buffer). A tag means the writer wanted some
+ * other meaning than the one kupgrade would take, so it is refused where it stands.
+ */
+function tagProblems(doc: Document.Parsed, lines: LineCounter, source: string, file: string, k: YamlFileKind): Problem[] {
+  const out: Problem[] = []
+  const shown = (tag: string) => (tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag.startsWith('!') ? tag : `!<${tag}>`)
+  visit(doc, {
+    Node(_, node) {
+      const tag = (node as { tag?: string }).tag
+      if (tag === undefined || CORE_TAGS.has(tag) || !node.range) return
+      // The node's range starts after its tag: point at the tag as written, just before it.
+      let end = node.range[0]
+      while (end > 0 && /[ \t]/.test(source[end - 1]!)) end--
+      let start = end
+      while (start > 0 && !/\s/.test(source[start - 1]!)) start--
+      const written = source.slice(start, end).startsWith('!') ? source.slice(start, end) : undefined
+      out.push({ file, ...lines.linePos(written ? start : node.range[0]), message: `unknown YAML tag ${JSON.stringify(written ?? shown(tag))}: a ${k.noun} holds plain strings, numbers, booleans, lists and mappings (remove the tag)` })
+    },
+  })
+  // A core tag that does not fit its value (`!!float abc`) is not resolved either.
+  for (const w of doc.warnings) {
+    if (w.code !== 'TAG_RESOLVE_FAILED') continue
+    const pos = lines.linePos(w.pos[0])
+    if (out.some((p) => p.line === pos.line)) continue
+    out.push({ file, ...pos, message: `YAML tag cannot be applied: ${w.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')} (remove the tag)` })
+  }
+  return out.sort((a, b) => a.line - b.line || a.col - b.col)
 }
 
 /** A YAML syntax error as a located, readable problem: unclosed quotes and brackets point at where they were opened. */

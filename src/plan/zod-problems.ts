@@ -84,7 +84,11 @@ function describeValue(value: unknown, source: string | undefined): string {
   if (value === null) return 'an empty value'
   if (Array.isArray(value)) return 'a list'
   switch (typeof value) {
-    case 'string': return value.length > 80 ? `${JSON.stringify(value.slice(0, 60))}… (${value.length} characters)` : JSON.stringify(value)
+    case 'string': {
+      // A URL's password is never echoed, whatever else is wrong with the value.
+      const shown = value.replace(/(\/\/[^/@\s:]*):[^/@\s]*@/g, '$1:***@')
+      return shown.length > 80 ? `${JSON.stringify(shown.slice(0, 60))}… (${shown.length} characters)` : JSON.stringify(shown)
+    }
     case 'number': return `the number ${source ?? String(value)}`
     case 'boolean': return String(value)
     case 'object': return 'a mapping'

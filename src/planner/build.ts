@@ -35,10 +35,12 @@ export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {
     return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after }
   })
   const steps: Step[] = []
+  // A loop, not push(...c.steps): spreading a 10,000-node cluster's steps passes each as an argument and overflows
+  // the stack (RangeError), so a plan that validates could not be planned.
   for (const stage of stages) {
-    steps.push(...stage.before)
-    for (const c of stage.clusters) steps.push(...c.steps)
-    steps.push(...stage.after)
+    for (const s of stage.before) steps.push(s)
+    for (const c of stage.clusters) for (const s of c.steps) steps.push(s)
+    for (const s of stage.after) steps.push(s)
   }
   return {
     apiVersion: 'kupgrade.dev/v1alpha1',

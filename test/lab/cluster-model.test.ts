@@ -8,7 +8,7 @@ import { smallTopology } from './helpers.js'
 
 /** The cluster model without servers: controllers, version bookkeeping, PDB arithmetic, scheduling messages. */
 const model = (over: Parameters<typeof smallTopology>[1] = {}) => {
-  const m = new ClusterModel(normalizeTopology(smallTopology('127.0.35', over)).clusters[0]!, { readyDelayMs: 10_000, drainEvictionDelayMs: 10_000, probeRunMs: 10_000 })
+  const m = new ClusterModel(normalizeTopology(smallTopology('127.0.35', over)).clusters[0]!, { readyDelayMs: 10_000, drainEvictionDelayMs: 10_000 })
   return m
 }
 

@@ -68,7 +68,8 @@ export async function startLab(topology: TopologyInput, opts: { nodeFactory?: No
       const data = o.body === undefined ? undefined : JSON.stringify(o.body)
       const req = request(`${cluster.api.url}${path}`, {
         method: o.method ?? 'GET', ca: lab.ca.certPem, timeout: 20_000,
-        headers: { Authorization: `Bearer ${o.token ?? lab.token}`, ...(data ? { 'Content-Type': 'application/json' } : {}), ...o.headers },
+        // Content-Length, not chunked: Node sends a DELETE body unframed otherwise, and the server never sees it.
+        headers: { Authorization: `Bearer ${o.token ?? lab.token}`, ...(data ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(data)) } : {}), ...o.headers },
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

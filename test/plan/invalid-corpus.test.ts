@@ -89,7 +89,7 @@ describe('invalid plan corpus', () => {
     expect(() => loadPlan('test/fixtures/plans/invalid/no-such-plan.yaml')).toThrow(
       'test/fixtures/plans/invalid/no-such-plan.yaml: cannot read the plan (no such file)',
     )
-    expect(() => loadPlan('test/fixtures/plans/invalid')).toThrow(/cannot read the plan \(EISDIR\)/)
+    expect(() => loadPlan('test/fixtures/plans/invalid')).toThrow(/cannot read the plan \(a directory, not a regular file\)/)
   })
 })
 

@@ -46,7 +46,7 @@ export interface Generated {
 const RESERVED = ['lock', 'pre', 'hop1', 'backup', 'approval', 'hook', 'soak', 'post', 'os', 'unlock', 'gate', 'before', 'after']
 
 const GATE_PRE = ['version-skew', 'api-vip', 'nodes-ready', 'etcd', 'capacity', { certificates: { minValidity: '30d' } }, { 'disk-space': { minFree: '10%' } }]
-const GATE_NODE = ['nodes-ready', 'version-skew', 'api-vip', { 'nodes-ready': { timeout: '7m' } }, { 'disk-space': { minFree: '5Gi' } }]
+const GATE_NODE = ['nodes-ready', 'version-skew', 'api-vip', { 'kube-proxy-sync': { maxSyncAge: '2m' } }, { 'disk-space': { minFree: '5Gi' } }]
 
 /** A valid plan: 1–4 stages, 1–5 clusters, 1–5 control-plane nodes, 0–40 workers, 0–2 minor hops with via. */
 export function generatePlan(seed: number): Generated {

@@ -18,8 +18,12 @@ export interface CommandEntry {
 export const commands: CommandEntry[] = [
   { name: 'validate', summary: 'check plans offline: schema and semantics, every problem as file:line:col', load: () => import('./validate.js') },
   { name: 'plan', summary: 'the dry-run: the exact ordered steps `apply` would run', load: () => import('./plan.js') },
+  { name: 'apply', summary: 'execute a plan: stages, clusters, nodes in order, journaled, behind gates and the cluster lock', load: () => import('./apply.js') },
+  { name: 'resume', summary: 'continue an interrupted, paused or waiting run from its journal', load: () => import('./resume.js') },
+  { name: 'status', summary: 'show a run from its journal', load: () => import('./status.js') },
+  { name: 'runs', summary: 'list the runs recorded next to a plan', load: () => import('./runs.js') },
   { name: 'inventory', summary: 'read the live facts of every node: versions, OS, kernel, iptables, disk, reboot-required', load: () => import('./inventory.js') },
   { name: 'schema', summary: "print the plan's JSON Schema", load: () => import('./schema.js') },
   { name: 'lab', summary: 'run a simulated fleet (API servers + SSH nodes on loopback): up, down, status, fault', load: () => import('./lab.js') },
-  { name: 'demo', summary: 'start the demo lab, show the dry-run of its plan, tear it down', load: () => import('./demo.js') },
+  { name: 'demo', summary: 'start the demo lab, show the dry-run of its plan, apply it staging → production, tear it down', load: () => import('./demo.js') },
 ]

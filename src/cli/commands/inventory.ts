@@ -5,6 +5,7 @@ import { gatherFleetFacts } from '../../facts/gather.js'
 import { problems, renderInventory, skewMarkers } from '../../facts/render.js'
 import { loadPlan } from '../../plan/load.js'
 import { SshPool } from '../../transport/ssh/pool.js'
+import { escapeDeep, escapeJsonText } from '../../util/escape.js'
 import type { RegisterCommand } from './index.js'
 
 interface InventoryOptions {
@@ -51,8 +52,9 @@ Exit codes: 0 all read, 1 some node or cluster could not be read, 2 invalid plan
           stateDir: join(loaded.dir, '.kupgrade'),
           ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`kubectl: ${m}\n`) } : {}),
         })
-        if (opts.format === 'json') ctx.stdout.write(`${JSON.stringify({ ...facts, skew: skewMarkers(facts), problems: problems(facts) }, null, 2)}\n`)
-        else ctx.stdout.write(renderInventory(facts))
+        // Facts come from nodes and API servers: their control characters are escaped in both formats.
+        if (opts.format === 'json') ctx.stdout.write(`${escapeJsonText(JSON.stringify({ ...facts, skew: skewMarkers(facts), problems: problems(facts) }, null, 2))}\n`)
+        else ctx.stdout.write(renderInventory(escapeDeep(facts)))
         const failed = problems(facts)
         if (failed.length && opts.format !== 'json') ctx.stderr.write(`${failed.length} node(s) or cluster(s) could not be read\n`)
         setExit(failed.length ? ExitCode.failed : ExitCode.ok)

@@ -6,6 +6,7 @@ import { buildExecutionPlan } from '../../planner/build.js'
 import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
+import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
 import type { RegisterCommand } from './index.js'
 import { refuseLiveSkew } from '../../planner/skew-walk.js'
 
@@ -36,18 +37,23 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
       const facts = opts.live ? await import('../../facts/live.js') : undefined
       const render = opts.live ? await import('../../facts/render.js') : undefined
       const live = facts ? await facts.readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
-      for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${w}\n`)
-      for (const b of live?.blockers ?? []) ctx.stderr.write(`blocked: ${b}\n`)
+      for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${escapeControl(w)}\n`)
+      for (const b of live?.blockers ?? []) ctx.stderr.write(`blocked: ${escapeControl(b)}\n`)
       const plan = buildExecutionPlan(loaded.plan, {
         warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? []), ...(live?.blockers ?? []).map((b) => `blocked: ${b}`)],
         ...(live ? { facts: live.planner } : {}),
       })
       // Validation walked the plan from `from`; the live versions can make a step break the skew policy after all.
       if (live) refuseLiveSkew(loaded, live.planner, plan, ctx.stderr)
+      // Every format escapes control characters from the plan and the clusters (hook names, versions, node OS names):
+      // JSON keeps the values and writes the characters JSON.stringify leaves raw as \u escapes; text and markdown
+      // render from an escaped copy, so only their own colour codes reach the terminal.
+      const shown = opts.format === 'json' ? plan : escapeDeep(plan)
+      const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.facts) : live?.facts
       const text =
-        opts.format === 'json' ? renderPlanJson(plan)
-        : opts.format === 'markdown' ? renderPlanMarkdown(plan, live ? { liveSection: render!.renderLiveStateMarkdown(live.facts) } : {})
-        : `${live ? `${render!.renderLiveStateText(live.facts)}\n` : ''}${renderPlanText(plan, { color: ctx.color && !opts.out })}`
+        opts.format === 'json' ? escapeJsonText(renderPlanJson(plan))
+        : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: render!.renderLiveStateMarkdown(liveFacts) } : {})
+        : `${liveFacts ? `${render!.renderLiveStateText(liveFacts)}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
       if (opts.out) {
         try {
           writeFileSync(opts.out, text)

@@ -1,5 +1,6 @@
 import { ExitCode, formatProblem, PlanError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
+import { escapeControl, escapeControlKeepLines } from '../../util/escape.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -14,11 +15,11 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
         try {
           const { warnings } = loadPlan(file)
           for (const w of warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
-          ctx.stdout.write(`${file}: valid\n`)
+          ctx.stdout.write(`${escapeControl(file)}: valid\n`)
         } catch (err) {
           if (!(err instanceof PlanError) && !(err instanceof Error && 'exitCode' in err)) throw err
           invalid = true
-          ctx.stderr.write(`${err.message}\n`)
+          ctx.stderr.write(`${escapeControlKeepLines(err.message)}\n`)
         }
       }
       setExit(invalid ? ExitCode.invalid : ExitCode.ok)

@@ -3,6 +3,9 @@ import {
   namespaces, renderDaemonSet, renderDeployment, renderEvent, renderNamespace, renderNode, renderNodeLease, renderPdb, renderPod, services,
 } from '../fleet/render.js'
 import type { NodeState, PodState } from '../fleet/types.js'
+import { configMaps, secrets } from '../fleet/config-objects.js'
+import { kubernetesEndpointSlice, kubernetesEndpoints } from '../fleet/endpoints.js'
+import { renderReplicaSet } from '../fleet/replicasets.js'
 import { genericTable, nodeTable, podTable } from './table.js'
 
 /**
@@ -57,6 +60,11 @@ export function collections(m: ClusterModel): Record<string, Collection> {
     deployments: generic('Deployment', 'apps', 'v1', true, () => [...m.deployments.values()].map((d) => item(renderDeployment(m, d)))),
     daemonsets: generic('DaemonSet', 'apps', 'v1', true, () => [...m.daemonSets.values()].map((d) => item(renderDaemonSet(m, d)))),
     poddisruptionbudgets: generic('PodDisruptionBudget', 'policy', 'v1', true, () => [...m.pdbs.values()].map((b) => item(renderPdb(m, b)))),
+    configmaps: generic('ConfigMap', '', 'v1', true, () => configMaps(m).map((o) => item(o))),
+    secrets: generic('Secret', '', 'v1', true, () => secrets(m).map((o) => item(o, { type: o.type as string }))),
+    endpoints: generic('Endpoints', '', 'v1', true, () => [item(kubernetesEndpoints(m))]),
+    endpointslices: generic('EndpointSlice', 'discovery.k8s.io', 'v1', true, () => [item(kubernetesEndpointSlice(m))]),
+    replicasets: generic('ReplicaSet', 'apps', 'v1', true, () => [...m.deployments.values()].map((d) => item(renderReplicaSet(m, d)))),
     leases: generic('Lease', 'coordination.k8s.io', 'v1', true, () => [
       ...[...m.nodes.values()].map((n) => item(renderNodeLease(m, n))),
       ...[...m.leases.values()].map((l) => item({ ...l.object, metadata: { ...(l.object.metadata as Obj), resourceVersion: String(l.resourceVersion) } })),

@@ -29,6 +29,9 @@ export const GROUPS: GroupVersion[] = [
       { name: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, verbs: ['get', 'list', 'watch'], shortNames: ['ns'] },
       { name: 'events', singular: 'event', kind: 'Event', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ev'] },
       { name: 'services', singular: 'service', kind: 'Service', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['svc'], categories: ['all'] },
+      { name: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['cm'] },
+      { name: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true, verbs: ['get', 'list', 'watch'] },
+      { name: 'endpoints', singular: 'endpoints', kind: 'Endpoints', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ep'] },
     ],
     subresources: [
       { parent: 'pods', name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
@@ -42,11 +45,16 @@ export const GROUPS: GroupVersion[] = [
     resources: [
       { name: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['deploy'], categories: ['all'] },
       { name: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ds'], categories: ['all'] },
+      { name: 'replicasets', singular: 'replicaset', kind: 'ReplicaSet', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['rs'], categories: ['all'] },
     ],
   },
   {
     group: 'policy', version: 'v1',
     resources: [{ name: 'poddisruptionbudgets', singular: 'poddisruptionbudget', kind: 'PodDisruptionBudget', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['pdb'] }],
+  },
+  {
+    group: 'discovery.k8s.io', version: 'v1',
+    resources: [{ name: 'endpointslices', singular: 'endpointslice', kind: 'EndpointSlice', namespaced: true, verbs: ['get', 'list', 'watch'] }],
   },
   {
     group: 'coordination.k8s.io', version: 'v1',

@@ -1,10 +1,11 @@
 import type { ClusterModel } from '../fleet/cluster.js'
 import type { PodState } from '../fleet/types.js'
+import { podLogFromNode } from '../pod-log-source.js'
 
 /**
  * Container logs as the real components print them (klog / structured logging), so log-reading gates match real
  * lines: kube-proxy's `"Failed to execute iptables-restore"` / `"Sync failed"` under kube-proxy-sync-failure
- * (facts §4.2), CoreDNS timing out on the kubernetes Service IP under coredns-crashloop, probe pods' results.
+ * (facts §4.2), CoreDNS timing out on the kubernetes Service IP under coredns-crashloop; bare pods log their command.
  */
 const klog = (level: 'I' | 'E' | 'W', at: Date, file: string, msg: string): string => {
   const mm = String(at.getUTCMonth() + 1).padStart(2, '0')
@@ -14,10 +15,12 @@ const klog = (level: 'I' | 'E' | 'W', at: Date, file: string, msg: string): stri
 }
 
 export function podLogs(m: ClusterModel, p: PodState): string[] {
+  const fromNode = podLogFromNode(m, p)
+  if (fromNode) return fromNode
   const start = p.startedAt ?? p.createdAt
   switch (p.kind) {
-    case 'probe':
-      return p.output ?? []
+    case 'bare':
+      return (p.bare?.log ?? '').split('\n').filter((l, i, all) => l !== '' || i < all.length - 1)
     case 'kube-proxy': {
       const out = [
         klog('I', start, 'server_linux.go:69', `"Using iptables proxy"`),

@@ -7,11 +7,16 @@ import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, openApiG
 import { health } from './health.js'
 import { json, matchFields, matchLabels, notFound, status, text, type Reply } from './http.js'
 import { podLogs } from './logs.js'
+import { deletePrecondition, patchNotApplied, updatePrecondition } from './concurrency.js'
+import { writeLease } from './leases.js'
+import { applyPatch } from './patch.js'
+import { bareLogText } from '../pods/render.js'
+import { parseBarePodSpec } from '../pods/spec.js'
 
 /**
  * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab
  * findings recommend. Reads are served generically from collections.ts; the writes kubectl and kupgrade need are
- * explicit: node PATCH (cordon), pod eviction / delete / create (probe pods), Lease create / update / delete.
+ * explicit: node PATCH (cordon), pod eviction / delete / create (pods that run their command, src/lab/pods/), Lease create / update / delete.
  */
 type Obj = Record<string, unknown>
 export interface Request {
@@ -62,9 +67,12 @@ export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchR
   if (r.method === 'GET' && sub === 'log' && resource === 'pods') return podLog(m, ns ?? 'default', name!, r.query)
   if (r.method === 'POST' && sub === 'eviction' && resource === 'pods') return evict(m, ns ?? 'default', name!)
   if (r.method === 'PATCH' && resource === 'nodes' && name && !sub) return patchNode(m, name, r)
-  if (resource === 'pods' && r.method === 'DELETE' && name) return deletePod(m, ns ?? 'default', name)
+  if (resource === 'pods' && r.method === 'DELETE' && name) return deletePod(m, ns ?? 'default', name, await r.body())
   if (resource === 'pods' && r.method === 'POST' && !name) return createPod(m, ns ?? 'default', r)
-  if (resource === 'leases' && r.method !== 'GET') return writeLease(m, ns ?? 'default', name, r)
+  if (resource === 'leases' && r.method !== 'GET') {
+    if (ns === 'kube-node-lease') return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+    return writeLease(m, { method: r.method, ns: ns ?? 'default', name, contentType: r.contentType, body: await r.body() })
+  }
   if (r.method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
 
   const select = (i: Item) => matchLabels(r.query.get('labelSelector'), i.labels) && matchFields(r.query.get('fieldSelector'), i.fields)
@@ -92,7 +100,8 @@ function versionInfo(m: ClusterModel): object {
 function podLog(m: ClusterModel, ns: string, name: string, q: URLSearchParams): Reply {
   const p = m.pods.get(`${ns}/${name}`)
   if (!p) return notFound('pods', name)
-  if (!p.nodeName) return status(400, 'BadRequest', `container "${p.container}" in pod "${name}" is waiting to start: ContainerCreating`)
+  if (!p.nodeName || (p.bare && !p.bare.startedAt)) return status(400, 'BadRequest', `container "${p.container}" in pod "${name}" is waiting to start: ContainerCreating`)
+  if (p.bare) return text(bareLogText(p, Number(q.get('tailLines'))))
   let lines = podLogs(m, p)
   const tail = Number(q.get('tailLines'))
   if (tail > 0) lines = lines.slice(-tail)
@@ -108,7 +117,11 @@ function evict(m: ClusterModel, ns: string, name: string): Reply {
   return r.code === 404 ? notFound('pods', name) : status(r.code, r.reason, r.message)
 }
 
-function deletePod(m: ClusterModel, ns: string, name: string): Reply {
+function deletePod(m: ClusterModel, ns: string, name: string, body: string): Reply {
+  const found = m.pods.get(`${ns}/${name}`)
+  if (!found) return notFound('pods', name)
+  const refused = deletePrecondition({ resource: 'pods', group: '' }, name, body, { resourceVersion: String(found.resourceVersion), uid: found.uid })
+  if (refused) return refused
   const p = m.deletePod(ns, name)
   return p ? json(renderPod(m, p)) : notFound('pods', name)
 }
@@ -123,82 +136,39 @@ async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply
   const name = body.metadata?.name ?? (body.metadata?.generateName ? `${body.metadata.generateName}${randomUUID().slice(0, 5)}` : undefined)
   if (!name) return status(422, 'Invalid', 'Pod "" is invalid: metadata.name: Required value: name or generateName is required')
   if (r.query.get('dryRun')) return json({ kind: 'Pod', apiVersion: 'v1', metadata: { name, namespace: ns }, spec: body.spec ?? {} }, 201)
-  const p = m.createProbePod(ns, name, body.spec ?? {}, body.metadata?.labels ?? {})
+  const parsed = parseBarePodSpec(name, body.spec ?? {})
+  if ('error' in parsed) return status(422, 'Invalid', parsed.error, { name, kind: 'Pod' })
+  const p = m.createBarePod(ns, name, parsed.spec, body.spec ?? {}, body.metadata?.labels ?? {})
   if (p === 'exists') return status(409, 'AlreadyExists', `pods "${name}" already exists`, { name, kind: 'pods' })
   return json(renderPod(m, p), 201)
 }
 
+/** Node PATCH (cordon, labels, annotations) applied to the rendered Node; a stale resourceVersion is a 409. */
 async function patchNode(m: ClusterModel, name: string, r: Request): Promise<Reply> {
-  let patch: unknown
-  try {
-    patch = JSON.parse(await r.body())
-  } catch {
-    return status(400, 'BadRequest', 'the patch is not valid JSON')
-  }
+  const n = m.nodes.get(name)
+  if (!n) return notFound('nodes', name)
+  const current = renderNode(m, n)
+  const patched = applyPatch(current, await r.body(), r.contentType)
+  if ('badRequest' in patched) return status(400, 'BadRequest', patched.badRequest)
+  if ('error' in patched) return patchNotApplied()
+  const stored = (current.metadata as Obj).resourceVersion as string
+  const refused = updatePrecondition({ resource: 'nodes', group: '' }, name, (patched.object.metadata as Obj | undefined)?.resourceVersion ?? stored, stored)
+  if (refused) return refused
   const change: { unschedulable?: boolean | null; labels?: Record<string, string | null>; annotations?: Record<string, string | null> } = {}
-  if (Array.isArray(patch)) {
-    // application/json-patch+json: the ops kubectl and scripts use on these fields.
-    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
-      if (op.path === '/spec/unschedulable') change.unschedulable = op.op === 'remove' ? null : Boolean(op.value)
-    }
-  } else {
-    // strategic-merge and JSON merge patches look the same for these fields (lab findings).
-    const p = patch as { spec?: { unschedulable?: boolean | null }; metadata?: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> } }
-    if (p.spec && 'unschedulable' in p.spec) change.unschedulable = p.spec.unschedulable ?? null
-    if (p.metadata?.labels) change.labels = p.metadata.labels
-    if (p.metadata?.annotations) change.annotations = p.metadata.annotations
-  }
-  const n = m.patchNode(name, change)
-  return n ? json(renderNode(m, n)) : notFound('nodes', name)
+  const spec = (patched.object.spec ?? {}) as { unschedulable?: boolean }
+  if (Boolean(spec.unschedulable) !== n.unschedulable) change.unschedulable = spec.unschedulable === true ? true : null
+  const meta = (patched.object.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> }
+  const before = current.metadata as { labels: Record<string, string>; annotations: Record<string, string> }
+  change.labels = mapChanges(before.labels, meta.labels ?? {})
+  change.annotations = mapChanges(before.annotations, meta.annotations ?? {})
+  const updated = m.patchNode(name, change)
+  return updated ? json(renderNode(m, updated)) : notFound('nodes', name)
 }
 
-/** Leases (the run lock `kube-system/kupgrade-lock`): optimistic concurrency on resourceVersion, like the apiserver. */
-async function writeLease(m: ClusterModel, ns: string, name: string | undefined, r: Request): Promise<Reply> {
-  const key = (n: string) => `${ns}/${n}`
-  const rendered = (l: { object: Obj; resourceVersion: number }) => ({ ...l.object, metadata: { ...(l.object.metadata as Obj), resourceVersion: String(l.resourceVersion) } })
-  if (r.method === 'DELETE') {
-    if (!name || !m.leases.delete(key(name))) return notFound('leases', name ?? '', 'coordination.k8s.io')
-    m.nextRv()
-    return status(200, '', '', { name, group: 'coordination.k8s.io', kind: 'leases' })
-  }
-  let body: Obj
-  try {
-    body = JSON.parse(await r.body()) as Obj
-  } catch {
-    return status(400, 'BadRequest', 'the request body is not valid JSON')
-  }
-  const bodyMeta = (body.metadata ?? {}) as Obj
-  const target = name ?? (bodyMeta.name as string | undefined)
-  if (!target) return status(422, 'Invalid', 'Lease.coordination.k8s.io "" is invalid: metadata.name: Required value: name or generateName is required')
-  const existing = m.leases.get(key(target))
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
-  if (r.method === 'POST') {
-    if (existing) return status(409, 'AlreadyExists', `leases.coordination.k8s.io "${target}" already exists`, { name: target, group: 'coordination.k8s.io', kind: 'leases' })
-    const rv = m.nextRv()
-    const object = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', ...body, metadata: { ...bodyMeta, name: target, namespace: ns, uid: randomUUID(), creationTimestamp: now } }
-    delete (object.metadata as Obj).resourceVersion
-    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
-    return json(rendered({ object, resourceVersion: rv }), 201)
-  }
-  if (!existing) return notFound('leases', target, 'coordination.k8s.io')
-  if (r.method === 'PUT') {
-    const sent = bodyMeta.resourceVersion
-    if (sent !== undefined && String(sent) !== String(existing.resourceVersion)) {
-      return status(409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${target}": the object has been modified; please apply your changes to the latest version and try again`, { name: target, group: 'coordination.k8s.io', kind: 'leases' })
-    }
-    const object = { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', ...body, metadata: { ...(existing.object.metadata as Obj), ...bodyMeta, name: target, namespace: ns } }
-    delete (object.metadata as Obj).resourceVersion
-    const rv = m.nextRv()
-    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
-    return json(rendered({ object, resourceVersion: rv }))
-  }
-  if (r.method === 'PATCH') {
-    const spec = { ...((existing.object.spec ?? {}) as Obj), ...((body.spec ?? {}) as Obj) }
-    for (const [k, v] of Object.entries(spec)) if (v === null) delete spec[k]
-    const object = { ...existing.object, spec }
-    const rv = m.nextRv()
-    m.putLease({ namespace: ns, name: target, object, resourceVersion: rv })
-    return json(rendered({ object, resourceVersion: rv }))
-  }
-  return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
+/** What changed between two string maps, as a merge patch would say it (null deletes). */
+function mapChanges(before: Record<string, string>, after: Record<string, string>): Record<string, string | null> {
+  const out: Record<string, string | null> = {}
+  for (const [k, v] of Object.entries(after)) if (before[k] !== v) out[k] = v
+  for (const k of Object.keys(before)) if (!(k in after)) out[k] = null
+  return out
 }

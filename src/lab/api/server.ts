@@ -1,19 +1,22 @@
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ClusterModel } from '../fleet/cluster.js'
 import { issue, type CertAuthority, type IssuedCert } from '../pki/x509.js'
 import { parseDuration } from '../../util/duration.js'
-import type { Collection, Item } from './collections.js'
-import { wantsTable } from './discovery.js'
+import { ControlPlaneBalancer } from './control-plane-balancer.js'
 import { readBody, send, status } from './http.js'
-import { route, type WatchReply } from './routes.js'
+import { route } from './routes.js'
+import { serveWatch } from './watch.js'
 
 /**
  * One cluster's kube-apiserver: HTTPS on the cluster's own loopback address with a certificate from the lab CA.
  * Authentication as the real one does it: a bearer token or a client certificate signed by the CA
  * (O=system:masters); a wrong credential is 401; no credential is `system:anonymous`, which may only read
  * /version and the health endpoints. Certificate faults re-issue the serving certificate on the running server.
+ * The address is a load balancer in front of the control-plane nodes' apiservers: it refuses connections while no
+ * control-plane node serves, and a node that stops serving takes its connections with it.
  */
 export interface ApiServerOptions {
   ca: CertAuthority
@@ -29,10 +32,14 @@ const PUBLIC = /^\/(version|healthz|livez|readyz)(\/|$)/
 export class ApiServer {
   private server?: Server
   private watches = new Set<ServerResponse>()
+  private transition: Promise<void> = Promise.resolve()
+  private readonly balancer: ControlPlaneBalancer
   private certState = ''
   serving?: IssuedCert
 
-  constructor(readonly model: ClusterModel, readonly opts: ApiServerOptions) {}
+  constructor(readonly model: ClusterModel, readonly opts: ApiServerOptions) {
+    this.balancer = new ControlPlaneBalancer(model)
+  }
 
   get url(): string {
     return `https://${this.model.info.apiAddress}:${this.model.info.apiPort}`
@@ -47,18 +54,43 @@ export class ApiServer {
       })
     })
     this.server.on('secureConnection', (s) => s.setNoDelay(true))
+    this.server.on('connection', (s: Socket) => this.balancer.assign(s))
     // A fault may change the certificate's validity: re-issue it on the live server (new connections see it).
     this.model.on('faults', () => {
       const next = this.certKey()
       if (next !== this.certState && this.server) this.server.setSecureContext({ ...this.tlsOptions(), ca: this.opts.ca.certPem })
     })
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject)
-      this.server!.listen(this.model.info.apiPort, this.model.info.apiAddress, () => {
-        this.server!.off('error', reject)
+    // The API address follows the control plane (api/control-plane-balancer.ts).
+    this.model.on('apiservers', () => void this.followControlPlane())
+    if (this.balancer.serving().length) await this.listen()
+  }
+
+  /** Listen while some control-plane node serves the API; refuse connections (nothing listens) while none does. */
+  private followControlPlane(): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (!this.server) return
+      const serving = this.balancer.dropUnserved()
+      if (!serving && this.server.listening) this.server.close()
+      else if (serving && !this.server.listening) await this.listen().catch(() => undefined)
+    })
+    return this.transition
+  }
+
+  private listen(): Promise<void> {
+    const server = this.server!
+    return new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.model.info.apiPort, this.model.info.apiAddress, () => {
+        server.off('error', reject)
         resolve()
       })
     })
+  }
+
+  /** Registers a watch stream (so stop() ends it); returns its removal. */
+  private track(res: ServerResponse): () => void {
+    this.watches.add(res)
+    return () => this.watches.delete(res)
   }
 
   async stop(): Promise<void> {
@@ -67,6 +99,8 @@ export class ApiServer {
     const s = this.server
     if (!s) return
     this.server = undefined
+    await this.transition
+    this.balancer.dropAll()
     await new Promise<void>((resolve) => {
       s.close(() => resolve())
       s.closeAllConnections()
@@ -120,54 +154,10 @@ export class ApiServer {
       method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, accept: req.headers.accept,
       contentType: req.headers['content-type'], body: () => readBody(req),
     })
-    if ('watch' in reply) return this.stream(req, res, reply, url.searchParams)
+    if ('watch' in reply) return serveWatch(this.model, req, res, reply.watch, url.searchParams, (r) => this.track(r))
     send(res, reply)
   }
 
-  /** Watches: poll the model and send ADDED / MODIFIED / DELETED for what changed, until timeoutSeconds or close. */
-  private stream(req: IncomingMessage, res: ServerResponse, w: WatchReply, q: URLSearchParams): void {
-    const { collection, ns, name, select } = w.watch
-    const table = wantsTable(req.headers.accept)
-    const snapshot = () => {
-      const map = new Map<string, { item: Item; json: string }>()
-      for (const i of collection.items(collection.namespaced ? ns : undefined)) {
-        if ((name && i.name !== name) || !select(i)) continue
-        map.set(`${i.namespace ?? ''}/${i.name}`, { item: i, json: JSON.stringify(stable(i.object)) })
-      }
-      return map
-    }
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' })
-    this.watches.add(res)
-    const emit = (type: string, c: Collection, i: Item) => res.write(`${JSON.stringify({ type, object: table ? c.table([i]) : i.object })}\n`)
-    // From the list's resourceVersion on, the client has the current state; otherwise start with ADDED for everything.
-    const rv = q.get('resourceVersion')
-    let last = snapshot()
-    if (!rv || rv === '0' || Number(rv) < this.model.resourceVersion) for (const { item } of last.values()) emit('ADDED', collection, item)
-    const timer = setInterval(() => {
-      const now = snapshot()
-      for (const [k, v] of now) {
-        const before = last.get(k)
-        if (!before) emit('ADDED', collection, v.item)
-        else if (before.json !== v.json) emit('MODIFIED', collection, v.item)
-      }
-      for (const [k, v] of last) if (!now.has(k)) emit('DELETED', collection, v.item)
-      last = now
-    }, 200)
-    const timeout = Number(q.get('timeoutSeconds')) || 1800
-    const end = setTimeout(() => res.end(), timeout * 1000)
-    const cleanup = () => {
-      clearInterval(timer)
-      clearTimeout(end)
-      this.watches.delete(res)
-    }
-    res.on('close', cleanup)
-    res.on('finish', cleanup)
-  }
-}
-
-/** Timestamps that tick on every read (heartbeats) must not count as changes for watches. */
-function stable(o: unknown): unknown {
-  return JSON.parse(JSON.stringify(o, (k, v) => (k === 'lastHeartbeatTime' || k === 'renewTime' || k === 'resourceVersion' || k === 'finishedAt' ? undefined : v)))
 }
 
 export function delayOf(params: Record<string, unknown> | undefined): number {

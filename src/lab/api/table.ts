@@ -85,6 +85,28 @@ export function genericTable(m: ClusterModel, kind: string, objects: Obj[]): Obj
     case 'Namespace':
       return table([col('Name', 'string', 0, 'name'), col('Status'), col('Age')],
         objects.map((o) => ({ object: o, cells: [meta(o).name, 'Active', age(meta(o).creationTimestamp)] })), m.resourceVersion)
+    case 'ConfigMap':
+      return table([col('Name', 'string', 0, 'name'), col('Data', 'integer'), col('Age')],
+        objects.map((o) => ({ object: o, cells: [meta(o).name, Object.keys((o.data ?? {}) as Obj).length, age(meta(o).creationTimestamp)] })), m.resourceVersion)
+    case 'Secret':
+      return table([col('Name', 'string', 0, 'name'), col('Type'), col('Data', 'integer'), col('Age')],
+        objects.map((o) => ({ object: o, cells: [meta(o).name, o.type, Object.keys((o.data ?? {}) as Obj).length, age(meta(o).creationTimestamp)] })), m.resourceVersion)
+    case 'Endpoints':
+      return table([col('Name', 'string', 0, 'name'), col('Endpoints'), col('Age')],
+        objects.map((o) => {
+          const subsets = (o.subsets ?? []) as { addresses?: { ip: string }[]; ports?: { port: number }[] }[]
+          const eps = subsets.flatMap((s) => (s.addresses ?? []).flatMap((a) => (s.ports ?? []).map((p) => `${a.ip}:${p.port}`)))
+          return { object: o, cells: [meta(o).name, eps.length ? eps.join(',') : '<none>', age(meta(o).creationTimestamp)] }
+        }), m.resourceVersion)
+    case 'EndpointSlice':
+      return table([col('Name', 'string', 0, 'name'), col('AddressType'), col('Ports'), col('Endpoints'), col('Age')],
+        objects.map((o) => {
+          const eps = ((o.endpoints ?? []) as { addresses: string[] }[]).flatMap((e) => e.addresses)
+          return { object: o, cells: [meta(o).name, o.addressType, ((o.ports ?? []) as { port: number }[]).map((p) => p.port).join(','), eps.length ? eps.join(',') : '<unset>', age(meta(o).creationTimestamp)] }
+        }), m.resourceVersion)
+    case 'ReplicaSet':
+      return table([col('Name', 'string', 0, 'name'), col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Age')],
+        objects.map((o) => ({ object: o, cells: [meta(o).name, spec(o).replicas, status(o).replicas ?? 0, status(o).readyReplicas ?? 0, age(meta(o).creationTimestamp)] })), m.resourceVersion)
     default:
       return table([col('Name', 'string', 0, 'name'), col('Age')], objects.map((o) => ({ object: o, cells: [meta(o).name, age(meta(o).creationTimestamp)] })), m.resourceVersion)
   }

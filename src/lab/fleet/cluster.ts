@@ -7,6 +7,10 @@ import { parseBytes, parseCpu } from '../quantity.js'
 import { schedule, type Candidate } from './scheduler.js'
 import { applyClusterFault } from './fault-effects.js'
 import { pdbStatus } from './pdb.js'
+import { replicaSetUid } from './replicasets.js'
+import type { BarePodKubelet } from '../pods/kubelet.js'
+import { admitBarePod, scheduleBarePod } from '../pods/schedule.js'
+import type { BarePodSpec } from '../pods/spec.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
@@ -22,8 +26,10 @@ import type {
 export interface ClusterTiming {
   readyDelayMs: number
   drainEvictionDelayMs: number
-  /** How long a probe pod runs before it completes. */
-  probeRunMs: number
+  /** node-monitor-grace-period: a kubelet silent this long turns its Node Ready=Unknown (default 0: at once). */
+  nodeMonitorGraceMs?: number
+  /** A pod a controller starts is Ready this long after it runs (its readiness probe passing); default 0. */
+  podStartDelayMs?: number
 }
 
 const READY = { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' } as const
@@ -50,6 +56,8 @@ export class ClusterModel extends EventEmitter {
   private stopped = false
   /** pdb-blocks-drain: the PDB it tightened and its original settings (fault-effects.ts). */
   tightened?: { key: string; minAvailable?: number | string; maxUnavailable?: number | string }
+  /** Runs pods created through the API on the nodes (set by the lab when it has nodes; without, they stay Pending). */
+  kubelet?: BarePodKubelet
 
   constructor(readonly topology: ClusterTopology, readonly timing: ClusterTiming) {
     super()
@@ -161,9 +169,11 @@ export class ClusterModel extends EventEmitter {
     return t
   }
 
-  /** Pod readiness as the endpoints controller sees it: running, not terminating, node Ready, container not crashing. */
+  /** Pod readiness as the endpoints controller sees it: running for the pod start delay, not terminating, node
+   *  Ready, container not crashing. */
   podReady(p: PodState): boolean {
     if (p.phase !== 'Running' || p.deletionTimestamp) return false
+    if (!startedLongEnough(p, this.timing.podStartDelayMs ?? 0)) return false
     const n = p.nodeName ? this.nodes.get(p.nodeName) : undefined
     if (!n || n.ready.status !== 'True') return false
     return !(p.kind === 'coredns' && this.hasFault('coredns-crashloop'))
@@ -193,7 +203,7 @@ export class ClusterModel extends EventEmitter {
     if (this.stopped) return
     for (const d of this.deployments.values()) {
       const live = [...this.pods.values()].filter((p) => p.namespace === d.namespace && p.app === d.name && p.owner?.kind === 'ReplicaSet' && !p.deletionTimestamp)
-      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: d.uid }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
+      for (let i = live.length; i < d.replicas; i++) this.createPod(d.kind, d.namespace, `${d.name}-${d.hash}-${suffix()}`, d.name, { kind: 'ReplicaSet', name: `${d.name}-${d.hash}`, uid: replicaSetUid(d) }, d.cpuMilli, d.memoryBytes, d.image, d.name, d.emptyDir)
       for (const extra of live.slice(d.replicas)) this.removePod(extra)
     }
     for (const ds of this.daemonSets.values()) {
@@ -207,6 +217,7 @@ export class ClusterModel extends EventEmitter {
       }
     }
     this.schedulePending()
+    this.kubelet?.sync()
   }
 
   kubeProxyImage(): string {
@@ -231,7 +242,19 @@ export class ClusterModel extends EventEmitter {
     p.startedAt = new Date()
     p.ip = this.podIp(n)
     p.resourceVersion = this.nextRv()
+    this.whenStarted(p)
     this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Normal', 'Scheduled', `Successfully assigned ${p.namespace}/${p.name} to ${n.name}`, 'default-scheduler')
+  }
+
+  /** The pod turns Ready after the start delay (podReady): a new resourceVersion then, so watches and PDBs see it. */
+  private whenStarted(p: PodState): void {
+    const delay = this.timing.podStartDelayMs ?? 0
+    if (delay <= 0 || p.kind === 'bare' || p.kind === 'static') return
+    this.later(delay, () => {
+      if (this.pods.get(`${p.namespace}/${p.name}`) !== p || p.deletionTimestamp) return
+      p.resourceVersion = this.nextRv()
+      this.reconcile()
+    })
   }
 
   private podIp(n: NodeState): string {
@@ -247,11 +270,14 @@ export class ClusterModel extends EventEmitter {
   private schedulePending(): void {
     for (const p of this.pods.values()) {
       if (p.phase !== 'Pending' || p.nodeName || p.deletionTimestamp) continue
+      if (p.bare) {
+        this.scheduleBare(p, p.bare.spec)
+        continue
+      }
       const d = this.deployments.get(`${p.namespace}/${p.app}`)
-      const r = schedule({ cpuMilli: p.cpuMilli, memoryBytes: p.memoryBytes, tolerateControlPlane: d?.tolerateControlPlane ?? p.kind === 'probe' }, this.candidates(), this.pods.values())
+      const r = schedule({ cpuMilli: p.cpuMilli, memoryBytes: p.memoryBytes, tolerateControlPlane: d?.tolerateControlPlane ?? false }, this.candidates(), this.pods.values())
       if ('node' in r) {
         this.bind(p, r.node)
-        if (p.kind === 'probe') this.runProbe(p)
       } else {
         this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Warning', 'FailedScheduling', r.message, 'default-scheduler')
       }
@@ -323,52 +349,69 @@ export class ClusterModel extends EventEmitter {
     this.reconcile()
   }
 
-  /** A bare pod created through the API is run as a probe (see api/probe.ts): scheduled, run, completed. */
-  createProbePod(namespace: string, name: string, spec: Record<string, unknown>, labels: Record<string, string>): PodState | 'exists' {
+  /** A pod created through the API: placed by `spec.nodeName` (no scheduler, as in Kubernetes) or by the scheduler;
+   *  it stays Pending until a kubelet runs it (pods/kubelet.ts). */
+  createBarePod(namespace: string, name: string, spec: BarePodSpec, raw: Record<string, unknown>, labels: Record<string, string>): PodState | 'exists' {
     if (this.pods.has(`${namespace}/${name}`)) return 'exists'
-    const container = ((spec.containers as { name?: string; image?: string }[] | undefined) ?? [])[0]
-    const p = this.createPod('probe', namespace, name, name, undefined, 0, 0, container?.image ?? 'busybox', container?.name ?? 'probe', false)
+    const p = this.createPod('bare', namespace, name, name, undefined, spec.cpuMilli, spec.memoryBytes, spec.image, spec.container, false)
     p.labels = labels
-    p.spec = spec
-    const wanted = typeof spec.nodeName === 'string' ? this.nodes.get(spec.nodeName) : undefined
-    if (wanted) {
-      this.bind(p, wanted)
-      this.runProbe(p)
-    } else this.schedulePending()
+    p.spec = raw
+    p.bare = { spec, log: '', restartCount: 0 }
+    if (spec.nodeName) {
+      p.nodeName = spec.nodeName
+      const n = this.nodes.get(spec.nodeName)
+      if (n) p.ip = this.podIp(n)
+      // The kubelet there admits it or rejects it (resources, nodeSelector), as kubelet admission does.
+      const rejected = n ? admitBarePod(this, p, spec, n) : undefined
+      if (rejected) {
+        p.phase = 'Failed'
+        p.bare.rejected = rejected
+        this.event({ kind: 'Pod', name, namespace, uid: p.uid }, 'Warning', rejected.reason, rejected.message, 'kubelet')
+      }
+    }
+    this.reconcile()
     return p
   }
 
-  private runProbe(p: PodState): void {
-    this.later(this.timing.probeRunMs, () => {
-      if (this.pods.get(`${p.namespace}/${p.name}`) !== p || p.deletionTimestamp) return
-      const results = this.probeTargets().map((url) => {
-        const blocked = this.hasClusterFault('api-vip-unreachable') || (p.nodeName !== undefined && this.faults.has(faultKey({ fault: 'api-vip-unreachable', cluster: this.info.name, node: p.nodeName })))
-        return blocked
-          ? { ok: false, line: `FAIL ${url}: connect timeout after 5s (curl: (28) Failed to connect to ${new URL(url).hostname} port ${new URL(url).port || 443} after 5000 ms: Timeout was reached)` }
-          : { ok: true, line: `OK ${url}: HTTP 200 ok` }
-      })
-      p.output = results.map((r) => r.line)
-      p.phase = results.every((r) => r.ok) ? 'Succeeded' : 'Failed'
-      p.resourceVersion = this.nextRv()
-      this.reconcile()
-    })
-  }
-
-  /** What a probe pod checks: the `kubernetes` Service ClusterIP and the cluster's API endpoint (VIP). */
-  probeTargets(): string[] {
-    const clusterIp = this.distribution === 'k3s' ? '10.43.0.1' : '10.96.0.1'
-    return [`https://${clusterIp}:443/readyz`, `https://${this.info.apiAddress}:${this.info.apiPort}/readyz`]
+  /** The scheduler's decision for a bare pod: bind it, or record why nothing fits (retried on every reconcile). */
+  private scheduleBare(p: PodState, spec: BarePodSpec): void {
+    const r = scheduleBarePod(this, p, spec)
+    if ('message' in r) {
+      this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Warning', 'FailedScheduling', r.message, 'default-scheduler')
+      return
+    }
+    p.nodeName = r.node.name
+    p.ip = this.podIp(r.node)
+    p.resourceVersion = this.nextRv()
+    this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Normal', 'Scheduled', `Successfully assigned ${p.namespace}/${p.name} to ${r.node.name}`, 'default-scheduler')
   }
 
   // ---------------------------------------------------------------- node side (LabNode events)
 
-  /** The node's service stopped: the kubelet stops posting status. */
+  /** The node's service stopped: the kubelet stops posting status (and a control-plane node's apiserver stops). */
   serviceStopped(nodeName: string): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
-    n.kubeletActive = false
-    this.setReady(n, UNKNOWN)
+    this.kubeletSilent(n)
     this.reconcile()
+  }
+
+  /** The kubelet stopped posting status: its heartbeat freezes now, and the node lifecycle controller marks the Node
+   *  Ready=Unknown only once the node-monitor grace period has passed without a heartbeat (facts §5). */
+  private kubeletSilent(n: NodeState): void {
+    if (!n.kubeletActive) return
+    n.kubeletActive = false
+    const last = (n.heartbeat = new Date())
+    this.nextRv()
+    this.emit('apiservers')
+    const unknown = () => {
+      if (n.kubeletActive || n.heartbeat !== last) return // posting again, or silent again since a later stop
+      this.setReady(n, UNKNOWN)
+      this.reconcile()
+    }
+    const grace = this.timing.nodeMonitorGraceMs ?? 0
+    if (grace > 0) this.later(grace, unknown)
+    else unknown()
   }
 
   /** The node's service started running `version`: the kubelet registers it at once, and Ready follows after the
@@ -383,6 +426,7 @@ export class ClusterModel extends EventEmitter {
     n.kubeletActive = true
     n.heartbeat = new Date()
     this.setReady(n, NOT_READY_CNI)
+    this.emit('apiservers')
     const stuck = opts.keepNotReady || this.hasFault('node-not-ready-after-upgrade', nodeName)
     if (!stuck) {
       const started = n.ready.since
@@ -412,15 +456,20 @@ export class ClusterModel extends EventEmitter {
     this.reconcile()
   }
 
-  rebootPhase(nodeName: string, phase: 'down' | 'up'): void {
+  /** A reboot: down, the kubelet goes silent; up, the node has a new boot ID (and the kernel it booted, which an
+   *  OS update staged before the reboot may have changed), which the kubelet reports once it runs again. */
+  rebootPhase(nodeName: string, phase: 'down' | 'up', booted: { kernel?: string } = {}): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
     if (phase === 'down') {
-      n.kubeletActive = false
-      this.setReady(n, UNKNOWN)
-      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${randomUUID()}`, 'kubelet')
+      n.nextBootId = randomUUID()
+      this.kubeletSilent(n)
+      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
       this.reconcile()
     } else {
+      n.bootId = n.nextBootId ?? randomUUID()
+      if (booted.kernel) n.kernel = booted.kernel
+      this.nextRv()
       this.emit('trigger', 'node-rebooted' satisfies FaultTrigger, nodeName)
     }
   }
@@ -504,9 +553,16 @@ export class ClusterModel extends EventEmitter {
 
   stop(): void {
     this.stopped = true
+    this.kubelet?.stopAll()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
   }
+}
+
+/** Controller pods pass their readiness probe `delayMs` after they started; static and bare pods have none here. */
+function startedLongEnough(p: PodState, delayMs: number): boolean {
+  if (delayMs <= 0 || p.kind === 'bare' || p.kind === 'static' || !p.startedAt) return true
+  return Date.now() - p.startedAt.getTime() >= delayMs
 }
 
 const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'

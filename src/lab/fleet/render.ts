@@ -1,8 +1,10 @@
 import type { ClusterModel } from './cluster.js'
+import { bareContainerStatuses } from '../pods/render.js'
 import { pdbStatus } from './pdb.js'
 import { allocatable } from './scheduler.js'
 import { formatBytes, formatCpu } from '../quantity.js'
 import { kubeletVersion } from '../versions.js'
+import { KERNELS } from '../node/os-release.js'
 import type { DaemonSetState, DeploymentState, EventState, NodeState, PdbState, PodState } from './types.js'
 
 /**
@@ -12,11 +14,12 @@ import type { DaemonSetState, DeploymentState, EventState, NodeState, PdbState, 
 type Obj = Record<string, unknown>
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 
-const OS_IMAGE: Record<NodeState['os'], { image: string; kernel: string }> = {
-  'ubuntu-22.04': { image: 'Ubuntu 22.04.4 LTS', kernel: '5.15.0-105-generic' },
-  'debian-12': { image: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.1.0-21-amd64' },
-  'rocky-9': { image: 'Rocky Linux 9.4 (Blue Onyx)', kernel: '5.14.0-427.13.1.el9_4.x86_64' },
-  flatcar: { image: 'Flatcar Container Linux by Kinvolk 3815.2.2 (Oklo)', kernel: '6.1.85-flatcar' },
+// The kernel is the node's own (node/os-release.ts KERNELS, what `uname -r` prints there).
+const OS_IMAGE: Record<NodeState['os'], { image: string }> = {
+  'ubuntu-22.04': { image: 'Ubuntu 22.04.4 LTS' },
+  'debian-12': { image: 'Debian GNU/Linux 12 (bookworm)' },
+  'rocky-9': { image: 'Rocky Linux 9.4 (Blue Onyx)' },
+  flatcar: { image: 'Flatcar Container Linux by Kinvolk 3815.2.2 (Oklo)' },
 }
 
 export function nodeRoles(m: ClusterModel, n: NodeState): string[] {
@@ -62,7 +65,7 @@ export function renderNode(m: ClusterModel, n: NodeState): Obj {
       addresses: [{ type: 'InternalIP', address: n.address }, { type: 'Hostname', address: n.name }],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
-        machineID: n.uid.replace(/-/g, ''), systemUUID: n.uid, bootID: n.uid, kernelVersion: OS_IMAGE[n.os].kernel, osImage: OS_IMAGE[n.os].image,
+        machineID: n.uid.replace(/-/g, ''), systemUUID: n.uid, bootID: n.bootId ?? n.uid, kernelVersion: n.kernel ?? KERNELS[n.os][0], osImage: OS_IMAGE[n.os].image,
         containerRuntimeVersion: m.distribution === 'k3s' ? 'containerd://1.7.11-k3s2' : 'containerd://1.7.13',
         kubeletVersion: version,
         // The kubelet wrote its own version here (facts §2.6); empty from 1.33 on.
@@ -108,7 +111,7 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
   const spec: Obj = {
     ...(p.spec ?? {}),
     containers: (p.spec?.containers as Obj[] | undefined) ?? [{ name: p.container, image: p.image, resources: { requests: { cpu: formatCpu(p.cpuMilli), memory: formatBytes(p.memoryBytes) } } }],
-    restartPolicy: p.kind === 'probe' ? 'Never' : 'Always',
+    restartPolicy: p.bare ? p.bare.spec.restartPolicy : 'Always',
     terminationGracePeriodSeconds: 30,
     volumes,
     ...(p.nodeName ? { nodeName: p.nodeName } : {}),
@@ -137,7 +140,8 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
       phase: p.phase, conditions,
       ...(p.ip ? { podIP: p.ip, podIPs: [{ ip: p.ip }], hostIP: m.nodes.get(p.nodeName!)?.address } : {}),
       ...(started ? { startTime: started } : {}),
-      containerStatuses: p.nodeName ? [{ name: p.container, image: p.image, ready, restartCount: crashRestarts(m, p), started: p.phase === 'Running' && !crash, state }] : undefined,
+      ...(p.bare?.rejected ? p.bare.rejected : {}),
+      containerStatuses: p.bare ? bareContainerStatuses(p) : p.nodeName ? [{ name: p.container, image: p.image, ready, restartCount: crashRestarts(m, p), started: p.phase === 'Running' && !crash, state }] : undefined,
     },
   }
 }

@@ -1,3 +1,4 @@
+import type { BarePodState } from '../pods/types.js'
 import type { Distribution } from '../versions.js'
 
 /** The in-memory state of one simulated cluster. Plain data; cluster.ts mutates it, render/*.ts turns it into API JSON. */
@@ -19,6 +20,11 @@ export interface NodeState {
    *  them in the service process (follows the service); kubeadm upgrades them with `kubeadm upgrade apply|node`. */
   controlPlaneVersion: string
   kubeletActive: boolean
+  /** status.nodeInfo.bootID: new after every reboot (nextBootId is the one the current reboot will bring). */
+  bootId?: string
+  nextBootId?: string
+  /** status.nodeInfo.kernelVersion when it differs from the OS image's (a kernel update took effect at a reboot). */
+  kernel?: string
   ready: { status: ConditionStatus; reason: string; message: string; since: Date }
   heartbeat: Date
   unschedulable: boolean
@@ -31,7 +37,8 @@ export interface NodeState {
   annotations: Record<string, string>
 }
 
-export type PodKind = 'workload' | 'coredns' | 'kube-proxy' | 'daemonset' | 'static' | 'probe'
+/** `bare`: a pod created through the API (kubectl run, a probe pod): it runs its own command (src/lab/pods/). */
+export type PodKind = 'workload' | 'coredns' | 'kube-proxy' | 'daemonset' | 'static' | 'bare'
 
 export interface PodState {
   uid: string
@@ -54,10 +61,10 @@ export interface PodState {
   startedAt?: Date
   deletionTimestamp?: Date
   ip?: string
-  /** Probe pods: what the container printed. */
-  output?: string[]
-  /** Probe pods: the spec the user sent, echoed back. */
+  /** Bare pods: the spec the user sent, echoed back. */
   spec?: Record<string, unknown>
+  /** Bare pods: what to run and how the container went. */
+  bare?: BarePodState
   resourceVersion: number
 }
 

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { append, journalLine, klogPrefix, servicePid } from './journal.js'
+import type { KubeProxy } from './kube-proxy.js'
 import { NODE_FAULTS, type NodeFault } from './types.js'
 
 /**
  * Node-side faults. Each active fault is a file lab/faults/NAME holding its params as `key=value` lines (plus
  * `since_ms`), which is all the stand-ins need (`lab_fault NAME`, `lab_fault_param NAME KEY DEFAULT` in lib.sh).
- * Faults with a life of their own (the kube-proxy sync loop) run here.
+ * Faults with a life of their own (the kube-proxy sync loop) are started from here.
  */
 export type FaultParams = Record<string, unknown>
 
@@ -14,9 +14,8 @@ export interface FaultHost {
   faultsDir: string
   stateDir: string
   node: string
-  /** Where kube-proxy logs: the k3s journal file, or /var/log/kube-proxy.log of a kubeadm/k0s node. */
-  kubeProxyLogs: () => { file: string; journalIdent?: string }[]
-  syncMs: number
+  /** The node's kube-proxy, whose sync loop fails while kube-proxy-sync-failure is on (kube-proxy.ts). */
+  kubeProxy: Pick<KubeProxy, 'startFailing' | 'stopFailing'>
 }
 
 export function isNodeFault(name: string): name is NodeFault {
@@ -24,8 +23,6 @@ export function isNodeFault(name: string): name is NodeFault {
 }
 
 export class NodeFaults {
-  private syncTimer?: NodeJS.Timeout
-
   constructor(private readonly host: FaultHost) {}
 
   active(name: NodeFault): boolean {
@@ -69,39 +66,11 @@ export class NodeFaults {
     this.stopSyncLoop()
   }
 
-  /**
-   * kube-proxy's failing sync loop (facts §4.2): every sync period one more iptables-restore failure is counted
-   * (kubeproxy_sync_proxy_rules_iptables_restore_failures_total) and the two log lines are written, in klog form
-   * (`Sync failed; retrying in 30s`, older kube-proxy) or structured form (`"Sync failed" retryingTime="30s"`).
-   */
   private startSyncLoop(params: FaultParams): void {
-    this.stopSyncLoop()
-    const structured = params['format'] === 'structured'
-    const counter = join(this.host.stateDir, 'kproxy-restore-failures')
-    const pid = servicePid(this.host.node)
-    const tick = () => {
-      const n = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) || 0 : 0) + 1
-      writeFileSync(counter, `${n}\n`)
-      const now = new Date()
-      const msgs = structured
-        ? [`${klogPrefix('E', pid, 'proxier.go:1564', now)}"Failed to execute iptables-restore" err=<`, `\texit status 1: iptables-restore: line 86 failed`, ' >',
-           `${klogPrefix('I', pid, 'proxier.go:833', now)}"Sync failed" retryingTime="30s"`]
-        : [`${klogPrefix('E', pid, 'proxier.go:1598', now)}Failed to execute iptables-restore: exit status 1 (iptables-restore: line 86 failed`, ')',
-           `${klogPrefix('I', pid, 'proxier.go:879', now)}Sync failed; retrying in 30s`]
-      for (const target of this.host.kubeProxyLogs()) {
-        const text = target.journalIdent
-          ? msgs.map((m) => journalLine(this.host.node, target.journalIdent!, pid, m, now)).join('')
-          : msgs.join('\n') + '\n'
-        append(target.file, text)
-      }
-    }
-    tick()
-    this.syncTimer = setInterval(tick, Math.max(50, Number(params['intervalMs']) || this.host.syncMs))
-    this.syncTimer.unref()
+    this.host.kubeProxy.startFailing(params)
   }
 
   private stopSyncLoop(): void {
-    if (this.syncTimer) clearInterval(this.syncTimer)
-    this.syncTimer = undefined
+    this.host.kubeProxy.stopFailing()
   }
 }

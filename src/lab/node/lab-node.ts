@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
@@ -18,10 +18,25 @@ import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, writeUnit } from './unit-state.js'
 import { journalLine } from './journal.js'
+import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
+import { NodePorts, type LocalPort } from './local-ports.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { redact } from './redact.js'
 import { FileScan, PACKAGE_STATE } from '../recorder/file-scan.js'
 import type { NodeChange } from '../recorder/types.js'
 import type { LabNodeEvents, LabNodeOptions, LabNodeState } from './types.js'
+
+/** Ports whose servers bind 0.0.0.0 (so the node address reaches them too); the rest are 127.0.0.1 only
+ *  (facts §7: kube-proxy metrics 127.0.0.1:10249 except k0s 0.0.0.0, healthz 0.0.0.0:10256 except k3s 127.0.0.1;
+ *  kubelet healthz 127.0.0.1:10248). */
+const PUBLIC_PORTS: Record<LabNodeOptions['distribution'], LocalPort[]> = { kubeadm: [10256], k0s: [10249, 10256], k3s: [] }
+
+/** The kubelet's healthz server (--healthz-port 10248): `ok` while the kubelet runs. */
+function kubeletHealthz(req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0]
+  res.writeHead(path === '/healthz' ? 200 : 404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' })
+  res.end(path === '/healthz' ? 'ok' : '404 page not found\n')
+}
 
 interface RunningExec {
   child: ChildProcess
@@ -44,11 +59,17 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private ssh?: NodeSshServer
   private tail?: EventTail
   private readonly faults: NodeFaults
+  private readonly kubeProxy: KubeProxy
+  private readonly ports: NodePorts
   private readonly running = new Set<RunningExec>()
+  /** Pods' containers running here (runContainer): they die with a reboot or the node's stop. */
+  private readonly containers = new Set<ChildProcess>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
   private dropNext = false
+  /** The version the node's unit ran at its last start (unit file at lab start, then every 'started'). */
+  private lastStartedVersion?: string
   private started = false
   private sftpServer?: string
   /** Finds the files a command changed, for the lab's recorder ('change' events). */
@@ -62,16 +83,31 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.unit = unitOf(options.distribution, options.role)
     this.timing = defaultTiming(options.timing)
     this.hostKey = loadHostKey(this.paths.hostKey, options.hostKey)
-    this.faults = new NodeFaults({
-      faultsDir: this.paths.faults,
-      stateDir: this.paths.state,
+    this.kubeProxy = new KubeProxy({
+      distribution: options.distribution,
       node: options.name,
+      address: options.address,
+      paths: this.paths,
       syncMs: this.timing.kubeProxySyncMs,
-      kubeProxyLogs: () =>
-        options.distribution === 'k3s'
-          ? [{ file: join(this.paths.journal, `${this.unit}.log`), journalIdent: 'k3s' }]
-          : [{ file: join(this.paths.root, 'var/log/kube-proxy.log') }],
+      unitName: this.unit,
+      unit: () => this.unitNow(),
+      ...(options.kubeProxyPod ? { pod: options.kubeProxyPod } : {}),
+      rebooting: () => this.rebooting,
     })
+    this.faults = new NodeFaults({ faultsDir: this.paths.faults, stateDir: this.paths.state, node: options.name, kubeProxy: this.kubeProxy })
+    this.ports = new NodePorts({
+      root: this.paths.root,
+      labDir: this.paths.lab,
+      address: options.address,
+      publicPorts: PUBLIC_PORTS[options.distribution],
+      up: (port) => (port === 10248 ? this.unitNow().active && !this.rebooting : this.kubeProxy.now().up),
+      handle: (port, req, res) => (port === 10248 ? kubeletHealthz(req, res) : this.kubeProxy.serve(port, req, res)),
+    })
+  }
+
+  private unitNow(): { active: boolean; version: string; sinceS: number } {
+    const u = readUnit(this.paths.units, this.unit)
+    return { active: u?.state === 'active', version: u?.version ?? '', sinceS: u?.sinceS ?? 0 }
   }
 
   /** `ssh-ed25519 AAAA…` for a known_hosts line. */
@@ -79,10 +115,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     return this.hostKey.publicKey
   }
 
-  /** The node's kube-proxy log (kubeadm/k0s: what `kubectl logs ds/kube-proxy` would show for this node's pod). */
+  /** The node's kube-proxy log: kubeadm/k0s the pod's container log as `kubectl logs` prints it (the node's
+   *  /var/log/pods/… file without its CRI prefixes); k3s the k3s journal. */
   readKubeProxyLog(): string {
-    const file = join(this.paths.root, 'var/log/kube-proxy.log')
-    return existsSync(file) ? readFileSync(file, 'utf8') : ''
+    return this.kubeProxy.readLog()
   }
 
   async start(): Promise<void> {
@@ -94,9 +130,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     await this.checkMounts()
     this.files = new FileScan(this.paths.root)
     this.files.baseline()
+    this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
+    await this.ports.start()
     this.started = true
     // Stopped in the middle of a reboot: the node finishes booting now rather than staying "rebooting" forever.
     if (this.rebooting) return this.bootUp()
@@ -122,8 +160,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     this.faults.stop()
+    await this.ports.stop()
     this.tail?.stop()
     for (const r of this.running) killTree(r.child)
+    for (const c of this.containers) killTree(c)
     await this.ssh?.close()
     this.ssh = undefined
   }
@@ -142,6 +182,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   }
 
   setFault(fault: string, on: boolean, params: FaultParams = {}): void {
+    if (fault === 'kube-proxy-skew') throw new Error(`lab node ${this.options.name}: ${kubeProxySkewRefusal(this.options.distribution)}`)
     if (!isNodeFault(fault)) throw new Error(`lab node ${this.options.name}: unknown node fault "${fault}"`)
     if (fault === 'ssh-drop') return this.setSshDrop(on, params)
     this.faults.set(fault, on, params)
@@ -193,6 +234,25 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       ...(this.sftpServer ? { sftpServer: this.sftpServer } : {}),
     })
     await this.ssh.listen(this.options.address, this.options.port ?? 2222)
+  }
+
+  /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
+   *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
+  runContainer(script: string, env: Record<string, string>): ChildProcess {
+    const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env })
+    child.stdin!.end()
+    this.containers.add(child)
+    child.on('close', () => this.containers.delete(child))
+    return child
+  }
+
+  /** Faults the cluster applies to pods' traffic only (`api-vip-unreachable` without a node): a file in
+   *  lab/pod-faults that the stand-ins consult when LAB_POD is set. */
+  setPodNetworkFault(fault: string, on: boolean): void {
+    const dir = join(this.paths.lab, 'pod-faults')
+    mkdirSync(dir, { recursive: true })
+    if (on) writeFileSync(join(dir, fault), '')
+    else rmSync(join(dir, fault), { force: true })
   }
 
   private runSession(req: SessionRequest): void {
@@ -252,6 +312,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const s = (k: string) => String(e[k] ?? '')
     switch (e['type']) {
       case 'service':
+        // Only the unit that makes this machine the cluster's node counts: a `k3s` server unit that the installer put
+        // on an agent (run without K3S_URL) is another cluster's server, not this node's kubelet.
+        if (s('unit') !== this.unit) return
         if (s('state') === 'stopped') return void this.emit('service', { service: s('unit'), state: 'stopped', version: s('version') })
         if (s('state') === 'starting') return this.whenStarted(s('unit'), s('version'), Number(e['due']))
         return
@@ -272,7 +335,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       // Timers may fire a millisecond before Date.now() reaches `due`; judge the unit as of `due`.
       const u = readUnit(this.paths.units, unit, Math.max(Date.now(), due))
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
-      if (unit === this.unit && this.faults.active('node-not-ready-after-upgrade')) this.notReady = true
+      // The fault is about an upgrade: only a start that runs another version than the last start leaves it NotReady.
+      if (unit === this.unit) {
+        if (this.faults.active('node-not-ready-after-upgrade') && this.lastStartedVersion !== undefined && version !== this.lastStartedVersion) this.notReady = true
+        this.lastStartedVersion = version
+      }
       this.emit('service', { service: unit, state: 'started', version })
     }, Math.max(0, due - Date.now()))
   }
@@ -286,6 +353,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.rebooting = true
     this.emit('reboot', { phase: 'down' })
     for (const r of this.running) killTree(r.child)
+    for (const c of this.containers) killTree(c)
     void this.ssh?.close()
     this.ssh = undefined
     const u = readUnit(this.paths.units, this.unit)

@@ -89,6 +89,7 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
   const firstStart = !existsSync(join(p.lab, 'initialized'))
   for (const d of [...WRITABLE_PATHS, ...OVERLAID_PATHS, 'var/lib/rancher', 'var/lib/k0s', 'var/lib/kubelet', 'var/lib/etcd', 'bin', 'lab/faults', 'lab/units', 'lab/journal', 'lab/state', 'lab/mirror', 'run/lab'])
     mkdirSync(join(p.root, d), { recursive: true })
+  chmodSync(join(p.root, 'tmp'), 0o1777)
   const src = standinsDir()
   // Tools: refreshed on every start so a lab upgrade of the stand-ins reaches existing node roots.
   rmSync(p.bin, { recursive: true, force: true })

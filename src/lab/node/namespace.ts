@@ -67,6 +67,8 @@ export const WRITABLE_PATHS = [
   'usr/local/bin',
   'root',
   'home',
+  // Each node its own /tmp, as separate machines have: a file one node leaves there is not on the next.
+  'tmp',
 ]
 
 /** Host directories shown read-only with the node's files layered on top, so that mount points such as

@@ -4,5 +4,5 @@ import type { NodeTiming } from './types.js'
 export const defaultTiming = (t: NodeTiming = {}): Required<NodeTiming> => ({
   serviceStartMs: t.serviceStartMs ?? 300,
   rebootMs: t.rebootMs ?? 1000,
-  kubeProxySyncMs: t.kubeProxySyncMs ?? 1000,
+  kubeProxySyncMs: t.kubeProxySyncMs ?? 30_000,
 })

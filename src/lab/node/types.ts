@@ -24,7 +24,8 @@ export interface NodeTiming {
   serviceStartMs?: number
   /** How long a reboot keeps sshd down before it listens again. */
   rebootMs?: number
-  /** Interval of the simulated kube-proxy sync loop while `kube-proxy-sync-failure` is on. */
+  /** kube-proxy's syncPeriod (real default 30 s): one failed sync per period while `kube-proxy-sync-failure` is on,
+   *  healthz 503 after two periods without a successful sync. */
   kubeProxySyncMs?: number
 }
 
@@ -75,6 +76,18 @@ export interface LabNodeOptions {
   /** Extension: OS packages `apt-get upgrade` / `dnf upgrade` / Flatcar update would install. Default: a kernel
    *  and libc update that requires a reboot. An empty list means the OS is up to date. */
   osUpdates?: string[]
+  /** Extension (kubeadm, k0s): the kube-proxy DaemonSet pod the cluster has on this node now, or undefined while it has
+   *  none. Its version is what kube-proxy's metrics (`kubernetes_build_info`) report and its name/uid name the log
+   *  file /var/log/pods/kube-system_NAME_UID/kube-proxy/0.log. Without it the pod runs the node's own version. */
+  kubeProxyPod?: () => KubeProxyPod | undefined
+}
+
+/** The kube-proxy pod on a node, as the cluster has it (image tag = version, plain `v1.29.2`). */
+export interface KubeProxyPod {
+  name: string
+  uid: string
+  version: string
+  startedAt: Date
 }
 
 export interface LabNodeState {

@@ -12,6 +12,8 @@ lab_now_ms() { date +%s%3N; }
 lab_event() { local e=$1; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$(lab_now_ms)}" >> "$LAB_DIR/events.jsonl"; }
 
 lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
+# A fault the cluster applies to pods' traffic only (api-vip-unreachable "from pods"); LAB_POD is set in containers.
+lab_pod_fault() { [ -n "${LAB_POD:-}" ] && [ -e "$LAB_DIR/pod-faults/$1" ]; }
 # lab_fault_param FAULT KEY DEFAULT
 lab_fault_param() {
   local v=""
@@ -57,6 +59,17 @@ lab_unit_stop() { # UNIT
   fi
 }
 
+# What a service refuses at its own start (its fatal line), from its unit and env file: a k3s agent needs a token
+# and a server URL (K3S_TOKEN/K3S_TOKEN_FILE and K3S_URL, or --token/--server; k3s pkg/cli/agent).
+lab_unit_config_error() { # UNIT -> prints the message, 0 when refused
+  [ "$1" = k3s-agent ] || return 1
+  local f=/etc/systemd/system/k3s-agent.service all
+  all="$(sed -n 's/^ExecStart=//p' "$f" 2>/dev/null) $(cat "$f.env" 2>/dev/null)"
+  printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])(K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t " || { echo '--token is required'; return 0; }
+  printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])K3S_URL='?https://|--server[= ]|-s " || { echo '--server is required'; return 0; }
+  return 1
+}
+
 lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
   local bin ver due
   lab_unit_read "$1"
@@ -67,6 +80,17 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     lab_unit_write "$1" failed "" 0 "$(date +%s)"
     lab_journal "$1" systemd "$1.service: Failed to locate executable $bin: No such file or directory"
     echo "Job for $1.service failed because of unavailable resources or another system error." >&2
+    echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
+    return 1
+  fi
+  local refused; refused=$(lab_unit_config_error "$1") || refused=""
+  if [ -n "$refused" ]; then
+    lab_unit_write "$1" failed "$ver" 0 "$(date +%s)"
+    lab_journal "$1" systemd "Starting $1.service..."
+    lab_journal "$1" "$(basename "$bin")" "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=fatal msg=\"$refused\""
+    lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=1/FAILURE"
+    lab_journal "$1" systemd "$1.service: Failed with result 'exit-code'."
+    echo "Job for $1.service failed because the control process exited with error code." >&2
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi

@@ -1,0 +1,33 @@
+import { Option } from 'commander'
+import { readJournal } from '../../executor/journal.js'
+import { findRun } from '../../executor/runs.js'
+import type { RegisterCommand } from './index.js'
+import { ask, canPrompt, runWithOutput } from './run-shared.js'
+
+const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('resume')
+    .description('continue an interrupted, paused or waiting run from its journal')
+    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs)')
+    .option('--approve <stage>', 'approve a stage that requires approval (repeatable)', list)
+    .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))
+    .option('--force-unlock', 'take over a cluster lock whose holder\'s lease has expired')
+    .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
+    .addHelpText('after', `
+Steps the journal records as done are not repeated; a step that was in flight is verified first and run again only
+if its effect is missing. The plan must be unchanged (its sha256 is in the journal).
+
+Exit codes: as apply`)
+    .action(async (run: string | undefined, o: { approve?: string[]; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
+      const journal = findRun(run, ctx.cwd)
+      const header = readJournal(journal).header
+      const prompt = canPrompt(ctx) && o.output !== 'json'
+      setExit(await runWithOutput(ctx, o, {
+        planFile: header.plan, dryRun: false, approve: o.approve ?? [], selection: header.selection,
+        forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew), resumeJournal: journal,
+        ...(prompt ? { confirm: (stage: string) => ask(ctx, `Stage ${stage} requires approval. Start it now?`) } : {}),
+      }))
+    })
+}

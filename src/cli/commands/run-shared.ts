@@ -1,0 +1,55 @@
+import { createInterface } from 'node:readline/promises'
+import type { CliContext } from '../context.js'
+import { ExitCode } from '../../errors.js'
+import type { RunRequest } from '../../executor/run.js'
+import { createRunOutput, type OutputMode } from '../../report/run-output.js'
+
+/**
+ * What `apply`, `resume` and `demo` share: output mode, TTY confirmation, signal handling, running the executor and
+ * printing its summary. SIGINT/SIGTERM let the step in flight finish (or stop safely), journal, print how to resume,
+ * and exit 130; a second signal leaves at once (the journal is already on disk).
+ */
+export interface SharedRunOptions {
+  output?: 'text' | 'json'
+}
+
+export const outputMode = (o: SharedRunOptions, ctx: CliContext): OutputMode =>
+  o.output === 'json' ? 'json' : ctx.stdout.isTTY && ctx.env.KUPGRADE_NO_TTY_UI === undefined ? 'tty' : 'plain'
+
+export const canPrompt = (ctx: CliContext): boolean => Boolean(ctx.stdout.isTTY && process.stdin.isTTY) && !ctx.env.CI
+
+export async function ask(ctx: CliContext, question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: ctx.stdout })
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
+  } finally {
+    rl.close()
+  }
+}
+
+export async function runWithOutput(ctx: CliContext, o: SharedRunOptions, req: Omit<RunRequest, 'emit' | 'interrupt' | 'cwd' | 'env'>): Promise<number> {
+  const { executeRun } = await import('../../executor/run.js')
+  const out = await createRunOutput({ mode: outputMode(o, ctx), stdout: ctx.stdout, env: ctx.env, verbose: ctx.verbose, color: ctx.color })
+  const interrupt = new AbortController()
+  let signals = 0
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++
+    if (signals === 1) {
+      ctx.stderr.write(`\n${sig}: finishing the current step safely, then stopping (again to leave at once)\n`)
+      interrupt.abort()
+    } else process.exit(ExitCode.interrupted)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    const report = await executeRun({
+      ...req, cwd: ctx.cwd, env: ctx.env, emit: out.sink, interrupt: interrupt.signal,
+      ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}),
+    })
+    await out.finish()
+    return report.exitCode
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}

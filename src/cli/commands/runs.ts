@@ -1,0 +1,26 @@
+import { resolve } from 'node:path'
+import { listRuns, runsDir } from '../../executor/runs.js'
+import type { RegisterCommand } from './index.js'
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('runs')
+    .description('list the runs recorded next to a plan (.kupgrade/runs)')
+    .option('--dir <dir>', 'the directory holding the plan (default: the current directory)')
+    .option('--json', 'print the list as JSON')
+    .action((o: { dir?: string; json?: boolean }) => {
+      const dir = runsDir(resolve(ctx.cwd, o.dir ?? '.'))
+      const runs = listRuns(dir)
+      if (o.json) {
+        ctx.stdout.write(`${JSON.stringify(runs.map((r) => ({ runId: r.runId, status: r.status, plan: r.journal.header.plan, startedAt: r.startedAt, lastAt: r.lastAt, steps: r.steps, message: r.message })), null, 2)}\n`)
+      } else if (runs.length === 0) {
+        ctx.stdout.write(`no runs under ${dir}\n`)
+      } else {
+        const rows = runs.map((r) => [r.runId, r.status, r.startedAt.replace(/\.\d+Z$/, 'Z'), `${r.steps.done} done, ${r.steps.skipped} skipped, ${r.steps.failed} failed`, r.journal.header.plan])
+        const head = ['RUN', 'STATUS', 'STARTED', 'STEPS', 'PLAN']
+        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+        for (const r of [head, ...rows]) ctx.stdout.write(`${r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`)
+      }
+      setExit(0)
+    })
+}

@@ -1,0 +1,37 @@
+import { findRun, shownPath, summarize } from '../../executor/runs.js'
+import type { RegisterCommand } from './index.js'
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('status')
+    .description('show one run from its journal: state, steps, what failed, how to continue')
+    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs)')
+    .option('--json', 'print the journal as JSON (header and entries)')
+    .action((run: string | undefined, o: { json?: boolean }) => {
+      const path = findRun(run, ctx.cwd)
+      const r = summarize(path)
+      if (o.json) {
+        ctx.stdout.write(`${JSON.stringify({ status: r.status, message: r.message, header: r.journal.header, entries: r.journal.entries }, null, 2)}\n`)
+        setExit(0)
+        return
+      }
+      const h = r.journal.header
+      const out = [
+        `run ${h.runId}: ${r.status}${r.message ? ` — ${r.message}` : ''}`,
+        `  plan: ${h.plan} (sha256 ${h.planSha256.slice(0, 12)}…)`,
+        `  started ${h.startedAt} by ${h.user}@${h.host} with kupgrade ${h.kupgradeVersion}; last change ${r.lastAt}`,
+        `  steps: ${r.steps.done} done, ${r.steps.skipped} skipped, ${r.steps.failed} failed (of ${r.steps.total} journaled)`,
+        `  journal: ${path}${r.journal.tornTail !== undefined ? ' (its torn last line is ignored)' : ''}`,
+      ]
+      const last = new Map<string, (typeof r.journal.entries)[number]>()
+      for (const e of r.journal.entries) if (e.step !== 'run') last.set(e.step, e)
+      const open = [...last.values()].filter((e) => e.state === 'failed' || e.state === 'paused' || e.state === 'started')
+      for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
+      if (r.status !== 'done') {
+        const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
+        out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
+      }
+      ctx.stdout.write(`${out.join('\n')}\n`)
+      setExit(0)
+    })
+}

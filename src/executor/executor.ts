@@ -1,0 +1,507 @@
+import type { StepProgram } from '../drivers/program.js'
+import { ExitCode } from '../errors.js'
+import type { NodeFacts } from '../facts/types.js'
+import type { GateContext } from '../gates/types.js'
+import type { ClusterSpec } from '../plan/schema.js'
+import type { Distribution } from '../plan/versions.js'
+import type { ClusterPlan, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
+import { sleep } from '../transport/backoff.js'
+import type { NodeTarget, Transport } from '../transport/types.js'
+import { parseDuration } from '../util/duration.js'
+import { now, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
+import type { GateRunner } from './gates.js'
+import { runHook } from './hooks.js'
+import type { Journal, JournalEntry, UndoRecord } from './journal.js'
+import type { KubectlChannel } from './kubectl-channel.js'
+import { ClusterLease, LockRefusedError } from './lease.js'
+import { describeCommand, runProgram, StepFailure } from './run-program.js'
+import { segments, type Segment } from './segments.js'
+import { waitNodeReady } from './waits.js'
+
+/** Everything the executor needs to act on one cluster. */
+export interface ClusterRuntime {
+  spec: ClusterSpec
+  distribution: Distribution
+  kubectl: KubectlChannel
+  targets: Map<string, NodeTarget>
+  facts: Map<string, NodeFacts>
+}
+
+export interface ExecutorOptions {
+  plan: ExecutionPlan
+  planFile: string
+  planDir: string
+  runId: string
+  journal: Journal
+  ssh: Transport
+  clusters: Map<string, ClusterRuntime>
+  emit: EventSink
+  dryRun: boolean
+  /** Stages approved on the command line (`--approve STAGE`). */
+  approve: ReadonlySet<string>
+  /** TTY confirmation of a stage's approval; absent without a TTY (then the run stops, exit 4). */
+  confirm?: (stage: string) => Promise<boolean>
+  /** The exact command that continues this run (printed when it stops for approval or is interrupted). */
+  resumeCommand: (approveStage?: string) => string
+  forceUnlock: boolean
+  leaseSeconds: number
+  holder: string
+  gateRunner: GateRunner
+  programFor: (step: Step, cluster: ClusterRuntime) => StepProgram | undefined
+  /** Aborted on SIGINT/SIGTERM: the step in flight finishes or stops safely, nothing new starts. */
+  interrupt: AbortSignal
+  env: NodeJS.ProcessEnv
+  selection: { stages?: string[]; clusters?: string[] }
+  pollMs?: number
+}
+
+export interface RunResult {
+  outcome: RunOutcome
+  exitCode: number
+  message: string
+  resume?: string
+}
+
+/** Why a cluster stopped. */
+type Stop =
+  | { kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean }
+  | { kind: 'interrupted'; message: string }
+  | { kind: 'lock-lost'; message: string }
+  | { kind: 'lock-refused'; message: string }
+
+const NODE_WRITE_ACTIONS = new Set<Step['action']>(['backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon'])
+
+class Stopped extends Error {
+  constructor(readonly stop: Stop) {
+    super(stop.message)
+  }
+}
+
+/**
+ * The one executor (execution.md): `apply`, `apply --dry-run` and `resume` all run this over the planner's steps; only
+ * the channels differ. Order comes from the plan; the executor adds only what the plan states — worker batches run
+ * at once, clusters of a stage run up to `parallelClusters` at once — and what is its own: approval, the lock, gates,
+ * hooks, soak and waits. Every state change is journaled (fsynced) before the next action.
+ */
+export class Executor {
+  private readonly done: Map<string, JournalEntry>
+  private readonly attempts = new Map<string, number>()
+  private readonly touched = new Set<string>()
+  /** Dry-run: nodes with a recorded (not made) write, whose live state no longer predicts later steps. */
+  private readonly dryAhead = new Set<string>()
+  private changedAny: boolean
+  private lockLost?: string
+  /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
+  private readonly halt = new AbortController()
+
+  constructor(private readonly o: ExecutorOptions) {
+    this.done = o.journal.lastStates()
+    for (const e of o.journal.entries) if (e.state === 'started') this.attempts.set(e.step, (this.attempts.get(e.step) ?? 0) + 1)
+    this.changedAny = o.journal.entries.some((e) => e.state === 'done' && e.changed === true && !/\/(lock|unlock)$/.test(e.step))
+    // A node this run already worked on is judged by the journal and verify, never by the planner's live-facts skip:
+    // a node whose kubelet is at the target may still be cordoned from an interrupted attempt.
+    const byId = new Map(o.plan.steps.map((s) => [s.id, s]))
+    for (const e of o.journal.entries) {
+      const s = byId.get(e.step)
+      if (s?.node !== undefined && e.state !== 'skipped') this.touched.add(nodeKey(s))
+    }
+    if (o.interrupt.aborted) this.halt.abort()
+    else o.interrupt.addEventListener('abort', () => this.halt.abort(), { once: true })
+  }
+
+  private emit(e: ExecutorEvent): void {
+    this.o.emit(e)
+  }
+
+  private isDone(id: string): boolean {
+    const s = this.done.get(id)?.state
+    return s === 'done' || s === 'skipped' || s === 'approved'
+  }
+
+  async run(): Promise<RunResult> {
+    const stages = this.o.plan.stages.filter((s) => !this.o.selection.stages || this.o.selection.stages.includes(s.name))
+    try {
+      let anything = false
+      for (const stage of stages) {
+        const r = await this.runStage(stage)
+        if (r === 'stopped-for-approval') {
+          const cmd = this.o.resumeCommand(stage.name)
+          return { outcome: 'awaiting-approval', exitCode: ExitCode.paused, message: `stage ${stage.name} needs approval; nothing in it has started`, resume: cmd }
+        }
+        anything ||= r === 'changed'
+      }
+      if (!anything && !this.changedAny) {
+        return { outcome: 'nothing-to-do', exitCode: ExitCode.ok, message: this.o.dryRun ? 'nothing to do: every step\'s effect is already present' : 'nothing to do: every step\'s effect is already present; nothing was changed' }
+      }
+      return { outcome: 'done', exitCode: ExitCode.ok, message: this.o.dryRun ? 'dry-run complete: the recorded commands are what apply would run' : 'every stage is done' }
+    } catch (err) {
+      if (!(err instanceof Stopped)) throw err
+      const s = err.stop
+      const resume = this.o.dryRun ? undefined : this.o.resumeCommand()
+      if (s.kind === 'interrupted') return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: s.message, ...(resume ? { resume } : {}) }
+      if (s.kind === 'lock-lost') return { outcome: 'lock-lost', exitCode: ExitCode.paused, message: s.message, ...(resume ? { resume } : {}) }
+      if (s.kind === 'lock-refused') return { outcome: 'paused', exitCode: ExitCode.paused, message: s.message }
+      if (s.gateBeforeChange && !this.changedAny) return { outcome: 'blocked', exitCode: ExitCode.blocked, message: `${s.message}; nothing was changed` }
+      const how = this.o.plan.stages.flatMap((st) => st.clusters).find(() => true)?.onFailure ?? 'pause'
+      if (how === 'abort') return { outcome: 'failed', exitCode: ExitCode.failed, message: s.message }
+      const note = how === 'rollback' || how === 'rebuild' ? ` (onFailure: ${how} is not in this build yet, so the run paused instead)` : ''
+      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${note}`, ...(resume ? { resume } : {}) }
+    }
+  }
+
+  /** 'changed' | 'unchanged' when the stage finished; 'stopped-for-approval' when it waits for one. */
+  private async runStage(stage: StagePlan): Promise<'changed' | 'unchanged' | 'stopped-for-approval'> {
+    const started = Date.now()
+    const approval = stage.before.find((s) => s.action === 'approval')
+    if (approval && !(await this.approve(stage, approval))) return 'stopped-for-approval'
+    this.emit({ type: 'stage-started', time: now(), stage: stage.name })
+    let changed = false
+    try {
+      for (const s of stage.before) if (s !== approval) await this.stepOrStop(s, undefined)
+      const clusters = stage.clusters.filter((c) => !this.o.selection.clusters || this.o.selection.clusters.includes(c.name))
+      const results = await pool(clusters, Math.max(1, stage.parallelClusters), (c) => this.runCluster(stage, c))
+      const stop = results.find((r): r is Stop => typeof r === 'object')
+      if (stop) throw new Stopped(stop)
+      changed = results.some((r) => r === true)
+      for (const s of stage.after) await this.stepOrStop(s, undefined, stage)
+    } catch (err) {
+      this.emit({ type: 'stage-failed', time: now(), stage: stage.name, error: (err as Error).message })
+      throw err
+    }
+    this.emit({ type: 'stage-done', time: now(), stage: stage.name, durationMs: Date.now() - started })
+    return changed ? 'changed' : 'unchanged'
+  }
+
+  private async approve(stage: StagePlan, step: Step): Promise<boolean> {
+    if (this.isDone(step.id)) {
+      this.emit({ type: 'approved', time: now(), stage: stage.name, by: 'journal' })
+      return true
+    }
+    if (this.o.dryRun) {
+      this.emit({ type: 'step-skipped', time: now(), step: stepRef(step), reason: `dry-run: apply would wait here for approval of stage ${stage.name}`, evidence: [] })
+      return true
+    }
+    let by: 'flag' | 'tty' | undefined = this.o.approve.has(stage.name) ? 'flag' : undefined
+    if (!by && this.o.confirm) by = (await this.o.confirm(stage.name)) ? 'tty' : undefined
+    if (!by) {
+      this.o.journal.append({ step: step.id, state: 'paused', attempt: 1, error: `awaiting approval of stage ${stage.name}` })
+      this.emit({ type: 'approval-needed', time: now(), stage: stage.name, command: this.o.resumeCommand(stage.name) })
+      return false
+    }
+    this.o.journal.append({ step: step.id, state: 'approved', attempt: 1, evidence: [by === 'flag' ? `--approve ${stage.name}` : 'confirmed on the terminal'] })
+    this.emit({ type: 'approved', time: now(), stage: stage.name, by })
+    return true
+  }
+
+  /** A cluster: true if something changed, false if nothing had to, or why it stopped. */
+  private async runCluster(stage: StagePlan, c: ClusterPlan): Promise<boolean | Stop> {
+    const rt = this.o.clusters.get(c.name)
+    if (!rt) return { kind: 'failed', message: `cluster ${c.name}: not set up for this run`, gateBeforeChange: false }
+    const pending = c.steps.filter((s) => s.action !== 'lock' && s.action !== 'unlock' && !this.isDone(s.id))
+    if (pending.length === 0) {
+      this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'done earlier in this run' })
+      return false
+    }
+    const work = pending.filter((s) => NODE_WRITE_ACTIONS.has(s.action))
+    if (work.every((s) => this.skipOf(s) !== undefined)) {
+      const reason = work.length ? 'every node is already at the target' : 'no node step to run'
+      for (const s of pending) this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [reason] })
+      this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason })
+      return false
+    }
+    const started = Date.now()
+    this.emit({ type: 'cluster-started', time: now(), stage: stage.name, cluster: c.name })
+    const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: this.o.forceUnlock, dryRun: this.o.dryRun })
+    let locked = false
+    let changed = false
+    let failedNodes = 0
+    let firstStop: Stop | undefined
+    try {
+      for (const seg of segments(c.steps)) {
+        if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
+        if (seg.kind === 'step') {
+          const s = seg.step
+          if (s.action === 'lock') {
+            await this.lockStep(s, lease)
+            locked = true
+            continue
+          }
+          if (s.action === 'unlock') {
+            await this.unlockStep(s, lease)
+            locked = false
+            continue
+          }
+          const r = await this.step(s, rt)
+          if (r !== true && r !== false) throw new Stopped(r)
+          changed ||= r
+          continue
+        }
+        const runs = seg.kind === 'node' ? [seg] : seg.nodes
+        const results = await Promise.all(runs.map((n) => this.nodeRun(stage, c, rt, n)))
+        for (const r of results) {
+          if (r === true) changed = true
+          else if (r !== false) {
+            if (r.kind === 'failed') failedNodes++
+            firstStop ??= r
+          }
+        }
+        // Nodes of a batch finish together; a failure stops the cluster after them (maxFailedNodes is the
+        // circuit breaker of the failure-handling issue: with pause/abort the first failure already stops).
+        if (firstStop) throw new Stopped(firstStop)
+      }
+    } catch (err) {
+      const stop = err instanceof Stopped ? err.stop : { kind: 'failed' as const, message: (err as Error).message, gateBeforeChange: false }
+      this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
+      if (locked && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
+      else lease.stopRenewing()
+      void failedNodes
+      return stop
+    }
+    this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - started, changed })
+    return changed
+  }
+
+  private haltStop(): Stop {
+    return this.lockLost ? { kind: 'lock-lost', message: `the run lock was lost: ${this.lockLost}` } : { kind: 'interrupted', message: 'interrupted' }
+  }
+
+  private async lockStep(s: Step, lease: ClusterLease): Promise<void> {
+    const attempt = this.nextAttempt(s.id)
+    const t0 = Date.now()
+    this.o.journal.append({ step: s.id, state: 'started', attempt })
+    this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
+    try {
+      const r = await lease.acquire()
+      const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}"${r.takenOverFrom ? ` (taken over from expired "${r.takenOverFrom}" with --force-unlock)` : ''}`]
+      this.o.journal.append({ step: s.id, state: 'done', attempt, evidence, changed: true, undo: { commands: ['release the lock'] } })
+      this.emit({ type: 'lock-acquired', time: now(), cluster: s.cluster!, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
+      this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: true, evidence })
+    } catch (err) {
+      const msg = (err as Error).message
+      this.o.journal.append({ step: s.id, state: 'failed', attempt, error: msg })
+      this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence: [] })
+      if (err instanceof LockRefusedError) {
+        this.emit({ type: 'lock-refused', time: now(), cluster: s.cluster!, holder: err.holder, since: err.since, expired: err.expired })
+        throw new Stopped({ kind: 'lock-refused', message: `${msg}${err.hint ? `\n${err.hint}` : ''}` })
+      }
+      throw new Stopped({ kind: 'failed', message: `cluster ${s.cluster}: could not take the run lock: ${msg}`, gateBeforeChange: true })
+    }
+    lease.startRenewing(
+      (rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: s.cluster!, resourceVersion: rv }),
+      (reason) => {
+        this.lockLost = `cluster ${s.cluster}: ${reason}`
+        this.emit({ type: 'lock-lost', time: now(), cluster: s.cluster!, reason })
+        this.halt.abort()
+      },
+    )
+  }
+
+  private async unlockStep(s: Step, lease: ClusterLease): Promise<void> {
+    const attempt = this.nextAttempt(s.id)
+    this.o.journal.append({ step: s.id, state: 'started', attempt })
+    this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
+    const t0 = Date.now()
+    await lease.release()
+    this.o.journal.append({ step: s.id, state: 'done', attempt, changed: true })
+    this.emit({ type: 'lock-released', time: now(), cluster: s.cluster! })
+    this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: true, evidence: [] })
+  }
+
+  private async nodeRun(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, n: { node: string; hop?: number; steps: Step[] }): Promise<boolean | Stop> {
+    if (n.steps.every((s) => this.isDone(s.id))) return false
+    const t0 = Date.now()
+    const ids = { stage: stage.name, cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}) }
+    this.emit({ type: 'node-started', time: now(), ...ids, ...(n.steps[0]?.batch !== undefined ? { batch: n.steps[0].batch } : {}) })
+    let changed = false
+    for (const s of n.steps) {
+      if (this.halt.signal.aborted) return this.haltStop()
+      const r = await this.step(s, rt)
+      if (r === true) changed = true
+      else if (r !== false) {
+        if (r.kind === 'failed') {
+          const cordoned = n.steps.some((x) => x.action === 'cordon' && this.isDone(x.id)) && !n.steps.some((x) => x.action === 'uncordon' && this.isDone(x.id))
+          this.emit({ type: 'node-failed', time: now(), ...ids, error: r.message, cordoned })
+          return { ...r, node: n.node, cordoned, message: `${c.name}/${n.node}: ${r.message}${cordoned ? ` (${n.node} is left cordoned)` : ''}` }
+        }
+        return r
+      }
+    }
+    this.emit({ type: 'node-done', time: now(), ...ids, durationMs: Date.now() - t0 })
+    return changed
+  }
+
+  private async stepOrStop(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<void> {
+    const r = await this.step(s, rt, stage)
+    if (r !== true && r !== false) throw new Stopped(r)
+  }
+
+  private skipOf(s: Step): string | undefined {
+    return s.skip !== undefined && !(s.node !== undefined && this.touched.has(nodeKey(s))) ? s.skip : undefined
+  }
+
+  private nextAttempt(id: string): number {
+    const n = (this.attempts.get(id) ?? 0) + 1
+    this.attempts.set(id, n)
+    return n
+  }
+
+  /** One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed. */
+  private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<boolean | Stop> {
+    if (this.isDone(s.id)) {
+      this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.done.get(s.id)!.state} earlier in this run`, evidence: [] })
+      return false
+    }
+    const skip = this.skipOf(s)
+    if (skip) {
+      this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [skip] })
+      this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: skip, evidence: [] })
+      return false
+    }
+    const attempt = this.nextAttempt(s.id)
+    const t0 = Date.now()
+    this.o.journal.append({ step: s.id, state: 'started', attempt })
+    this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
+    try {
+      const r = await this.act(s, rt, stage)
+      if (r.skipped) {
+        this.o.journal.append({ step: s.id, state: 'skipped', attempt, evidence: r.evidence })
+        this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: r.skipped, evidence: r.evidence })
+        return false
+      }
+      this.o.journal.append({ step: s.id, state: 'done', attempt, evidence: r.evidence, changed: r.changed, ...(r.undo ? { undo: r.undo } : {}) })
+      this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: r.changed, evidence: r.evidence })
+      if (r.changed && NODE_WRITE_ACTIONS.has(s.action)) this.changedAny = true
+      return r.changed
+    } catch (err) {
+      if (this.halt.signal.aborted && !(err instanceof StepFailure && !isAbort(err))) {
+        const stop = this.haltStop()
+        this.o.journal.append({ step: s.id, state: 'paused', attempt, error: stop.message })
+        this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: stop.message, evidence: [] })
+        return stop
+      }
+      const evidence = err instanceof StepFailure ? err.evidence : []
+      const msg = (err as Error).message
+      this.o.journal.append({ step: s.id, state: 'failed', attempt, error: msg, evidence })
+      this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence })
+      return { kind: 'failed', message: `step ${s.id} failed: ${msg}`, gateBeforeChange: s.action === 'gate' && s.phase === 'preflight' }
+    }
+  }
+
+  private async act(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<{ changed: boolean; evidence: string[]; undo?: UndoRecord; skipped?: string }> {
+    const dry = this.o.dryRun
+    switch (s.action) {
+      case 'gate': {
+        if (!rt) throw new StepFailure(`gate ${s.id} has no cluster`, [])
+        // A dry-run changes nothing, so only the checks of the state before any change (pre-gates) mean anything.
+        if (dry && s.phase !== 'preflight') return { changed: false, evidence: [], skipped: 'dry-run: checked during apply, after the change it guards' }
+        return this.gate(s, rt)
+      }
+      case 'hook':
+        return this.hook(s, dry)
+      case 'soak':
+        if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would soak ${String(s.params?.duration)} here` }
+        return this.soak(s, stage!)
+      case 'wait-ready': {
+        if (dry) return { changed: false, evidence: [], skipped: 'dry-run: apply would wait for Ready here' }
+        const timeoutMs = parseDuration(String(s.params?.timeout ?? '5m')) ?? 300_000
+        const line = await waitNodeReady(rt!.kubectl, s.node!, String(s.params?.kubelet ?? ''), timeoutMs, { signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
+        return { changed: false, evidence: [line] }
+      }
+      case 'approval':
+      case 'lock':
+      case 'unlock':
+        throw new StepFailure(`${s.action} step ${s.id} in an unexpected place`, [])
+      default: {
+        if (!rt) throw new StepFailure(`step ${s.id} has no cluster`, [])
+        const program = this.o.programFor(s, rt)
+        if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
+        const target = s.node ? rt.targets.get(s.node) : undefined
+        const ahead = `${rt.spec.name}|${s.node ?? ''}`
+        const r = await runProgram(program, {
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
+          onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
+        }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
+        if (dry && r.changed) this.dryAhead.add(ahead)
+        const undo: UndoRecord = 'irreversible' in program.undo ? { irreversible: program.undo.irreversible }
+          : 'nothing' in program.undo ? { nothing: true } : { commands: program.undo.run.map(describeCommand) }
+        return { changed: r.changed, evidence: r.evidence, ...(r.changed ? { undo } : {}) }
+      }
+    }
+  }
+
+  private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {
+    return {
+      cluster: rt.spec.name, distribution: rt.distribution, scope: s.node ? 'node' : 'cluster', ...(s.node ? { node: s.node } : {}),
+      apiEndpoint: rt.spec.apiEndpoint,
+      nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
+      ...(expectedVersion ? { expectedVersion } : {}),
+      ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(),
+    }
+  }
+
+  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak'): Promise<{ changed: boolean; evidence: string[] }> {
+    const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
+    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
+    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, s.node && hop ? hop.to.kubelet : undefined))
+    const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
+    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}) })
+    if (r.status === 'fail') throw new StepFailure(`gate ${gate} failed: ${r.summary}${r.hint ? ` (hint: ${r.hint})` : ''}`, evidence)
+    return { changed: false, evidence: [`${r.status}: ${r.summary}`, ...evidence] }
+  }
+
+  private async hook(s: Step, dry: boolean): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
+    const hook = String(s.params?.hook)
+    if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would run hook ${hook} here` }
+    const r = await runHook(hook, this.o.planDir, {
+      runId: this.o.runId, plan: this.o.planFile, point: String(s.params?.point), stage: s.stage,
+      ...(s.cluster ? { cluster: s.cluster } : {}), ...(s.node ? { node: s.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
+    }, { env: this.o.env, signal: this.halt.signal })
+    if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)
+    return { changed: false, evidence: [`hook ${hook} exited 0`, ...r.output] }
+  }
+
+  /** Soak: wait the stage's soak time, re-checking the post-gates of its clusters; a failing one fails the soak. */
+  private async soak(s: Step, stage: StagePlan): Promise<{ changed: boolean; evidence: string[] }> {
+    const total = parseDuration(String(s.params?.duration ?? '0s')) ?? 0
+    const interval = Math.max(1000, Math.min(30_000, Math.floor(total / 3)))
+    const end = Date.now() + total
+    const evidence: string[] = []
+    let rounds = 0
+    while (Date.now() < end) {
+      await sleep(Math.min(interval, Math.max(0, end - Date.now())), this.halt.signal)
+      rounds++
+      for (const c of stage.clusters) {
+        const rt = this.o.clusters.get(c.name)
+        if (!rt) continue
+        const lastHop = c.hops.at(-1)?.index
+        const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === lastHop)
+        for (const g of posts) await this.gate(g, rt, 'soak')
+      }
+    }
+    evidence.push(`soaked ${String(s.params?.duration)}: post-gates re-checked ${rounds} time(s), all passing`)
+    return { changed: false, evidence }
+  }
+}
+
+const nodeKey = (s: Step): string => `${s.cluster}|${s.hop ?? ''}|${s.node}`
+
+const isAbort = (err: unknown): boolean => err instanceof Error && (err.name === 'AbortError' || /aborted|interrupted/i.test(err.message))
+
+/** Runs `fn` over items, at most `limit` at once, results in input order. */
+export async function pool<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  let stop = false
+  const worker = async () => {
+    while (!stop && next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+      // Once one fails, no new cluster starts (those in flight finish).
+      if (typeof out[i] === 'object' && out[i] !== null) stop = true
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out.filter((_, i) => i < next)
+}
+
+export type { Segment }

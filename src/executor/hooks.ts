@@ -1,0 +1,64 @@
+import { accessSync, constants } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { execa } from 'execa'
+import { planPath } from '../plan/paths.js'
+
+/**
+ * Hooks (brief §6): a zx `.mjs` script or any executable, run at a named point with the context as JSON on stdin
+ * and as KUPGRADE_* variables. A non-zero exit fails that point like a gate.
+ */
+export interface HookContext {
+  runId: string
+  plan: string
+  point: string
+  stage: string
+  cluster?: string
+  node?: string
+  step: string
+  dryRun: boolean
+  journal: string
+}
+
+export interface HookResult {
+  ok: boolean
+  exitCode: number | null
+  /** The last lines of output, for the journal and the report. */
+  output: string[]
+  command: string
+}
+
+/** zx's own command (its package `bin`), run with this node. */
+const zxCli = (): string => join(dirname(createRequire(import.meta.url).resolve('zx/package.json')), 'build', 'cli.js')
+
+export function hookEnv(c: HookContext): Record<string, string> {
+  return {
+    KUPGRADE_RUN_ID: c.runId, KUPGRADE_PLAN: c.plan, KUPGRADE_POINT: c.point, KUPGRADE_STAGE: c.stage,
+    KUPGRADE_CLUSTER: c.cluster ?? '', KUPGRADE_NODE: c.node ?? '', KUPGRADE_STEP: c.step,
+    KUPGRADE_DRY_RUN: c.dryRun ? '1' : '0', KUPGRADE_JOURNAL: c.journal,
+  }
+}
+
+export async function runHook(hook: string, planDir: string, c: HookContext, o: { env: NodeJS.ProcessEnv; signal?: AbortSignal; timeoutMs?: number }): Promise<HookResult> {
+  const file = planPath(hook, planDir)
+  // zx scripts get zx's globals ($, fetch, sleep …) through its CLI; anything else must be executable itself.
+  const [cmd, args] = /\.(mjs|js)$/.test(file) ? [process.execPath, [zxCli(), file]] : [file, []]
+  if (cmd === file) {
+    try {
+      accessSync(file, constants.X_OK)
+    } catch {
+      return { ok: false, exitCode: null, output: [`${file} is not executable (chmod +x it, or write it as a zx .mjs script)`], command: file }
+    }
+  }
+  const r = await execa(cmd, args, {
+    input: JSON.stringify(c),
+    env: { ...o.env, ...hookEnv(c) },
+    reject: false,
+    all: true,
+    timeout: o.timeoutMs ?? 600_000,
+    ...(o.signal ? { cancelSignal: o.signal } : {}),
+    cwd: planDir,
+  })
+  const output = String(r.all ?? '').trimEnd().split('\n').filter(Boolean).slice(-20)
+  return { ok: !r.failed && r.exitCode === 0, exitCode: r.exitCode ?? null, output: r.timedOut ? [...output, 'timed out'] : output, command: [file].join(' ') }
+}

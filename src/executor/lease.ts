@@ -1,0 +1,176 @@
+import { ExitCode, KupgradeError } from '../errors.js'
+import type { KubectlChannel } from './kubectl-channel.js'
+
+/**
+ * The cluster lock (execution.md "The cluster lock"): a coordination.k8s.io/v1 Lease `kube-system/kupgrade-lock`,
+ * handled like client-go's leader election. Every write carries the resourceVersion just read, so two runs racing for
+ * the lock cannot both win: the apiserver answers the loser 409.
+ */
+export const LEASE_NAMESPACE = 'kube-system'
+export const LEASE_NAME = 'kupgrade-lock'
+
+export interface LeaseSpec {
+  holderIdentity?: string
+  leaseDurationSeconds?: number
+  acquireTime?: string
+  renewTime?: string
+  leaseTransitions?: number
+}
+interface LeaseObject {
+  metadata: { resourceVersion?: string; name?: string; namespace?: string }
+  spec?: LeaseSpec
+}
+
+/** Who holds a lock: the run id first, so a resumed run recognises its own lease. */
+export const holderIdentity = (runId: string, user: string, host: string): string => `${runId} ${user}@${host}`
+const runIdOf = (holder: string): string => holder.split(' ')[0] ?? ''
+
+/** The apiserver's MicroTime: RFC 3339 with exactly six fractional digits. */
+export const microTime = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+
+export class LockRefusedError extends KupgradeError {
+  constructor(readonly cluster: string, readonly holder: string, readonly since: string, readonly expired: boolean) {
+    super(
+      expired
+        ? `cluster ${cluster}: the lock Lease ${LEASE_NAMESPACE}/${LEASE_NAME} is held by "${holder}" since ${since} and has expired; not taking it over without --force-unlock`
+        : `cluster ${cluster}: another kupgrade run holds the lock Lease ${LEASE_NAMESPACE}/${LEASE_NAME}: "${holder}" since ${since}`,
+      {
+        exitCode: ExitCode.paused,
+        hint: expired
+          ? 'if that run is gone (its process died), rerun with --force-unlock to take the lock over'
+          : 'wait for that run to finish (kupgrade status on its machine), then try again; nothing was changed here',
+      },
+    )
+  }
+}
+
+const isStatus = (err: unknown, reason: string): boolean => err instanceof Error && new RegExp(`\\(${reason}\\)`).test(err.message)
+
+export interface ClusterLeaseOptions {
+  kubectl: KubectlChannel
+  holder: string
+  durationSeconds: number
+  forceUnlock: boolean
+  /** A dry-run records its writes and has no lease to renew. */
+  dryRun: boolean
+  now?: () => Date
+}
+
+export class ClusterLease {
+  private resourceVersion?: string
+  private acquiredAt?: string
+  private transitions = 0
+  private timer?: NodeJS.Timeout
+  private lastRenewOk = 0
+  private stopped = false
+
+  constructor(private readonly o: ClusterLeaseOptions) {}
+
+  private get now(): Date {
+    return (this.o.now ?? (() => new Date()))()
+  }
+
+  private body(spec: LeaseSpec, resourceVersion?: string): string {
+    return JSON.stringify({
+      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+      metadata: { name: LEASE_NAME, namespace: LEASE_NAMESPACE, ...(resourceVersion ? { resourceVersion } : {}) },
+      spec,
+    })
+  }
+
+  private held(now: Date): LeaseSpec {
+    return { holderIdentity: this.o.holder, leaseDurationSeconds: this.o.durationSeconds, acquireTime: this.acquiredAt ?? microTime(now), renewTime: microTime(now), leaseTransitions: this.transitions }
+  }
+
+  private async write(why: string, verb: 'create' | 'replace', body: string): Promise<LeaseObject | undefined> {
+    const out = await this.o.kubectl.mutate(why, [verb, '-f', '-', '-o', 'json'], { stdin: body })
+    if (out === '' && this.o.dryRun) return undefined
+    return JSON.parse(out) as LeaseObject
+  }
+
+  private async read(): Promise<LeaseObject> {
+    return JSON.parse(await this.o.kubectl.read(['get', 'lease', LEASE_NAME, '-n', LEASE_NAMESPACE, '-o', 'json'])) as LeaseObject
+  }
+
+  /** create; on 409 read; free, ours, or expired-and-forced → update with the resourceVersion read; else refuse. */
+  async acquire(): Promise<{ takenOverFrom?: string }> {
+    const now = this.now
+    this.acquiredAt = microTime(now)
+    try {
+      const created = await this.write(`acquire the run lock of cluster ${this.o.kubectl.cluster}`, 'create', this.body(this.held(now)))
+      this.resourceVersion = created?.metadata.resourceVersion
+      this.lastRenewOk = Date.now()
+      return {}
+    } catch (err) {
+      if (!isStatus(err, 'AlreadyExists')) throw err
+    }
+    const lease = await this.read()
+    const spec = lease.spec ?? {}
+    const holder = spec.holderIdentity ?? ''
+    const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
+    const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
+    const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
+    if (holder !== '' && !ours && (!expired || !this.o.forceUnlock)) {
+      throw new LockRefusedError(this.o.kubectl.cluster, holder, spec.acquireTime ?? spec.renewTime ?? 'an unknown time', expired)
+    }
+    this.transitions = (spec.leaseTransitions ?? 0) + (holder !== '' && !ours ? 1 : 0)
+    if (ours && spec.acquireTime) this.acquiredAt = spec.acquireTime
+    try {
+      const updated = await this.write(`take the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body(this.held(now), lease.metadata.resourceVersion))
+      this.resourceVersion = updated?.metadata.resourceVersion
+    } catch (err) {
+      // Someone else wrote the Lease between our read and our update: they won.
+      if (isStatus(err, 'Conflict')) {
+        const again = await this.read().catch(() => lease)
+        throw new LockRefusedError(this.o.kubectl.cluster, again.spec?.holderIdentity ?? 'another run', again.spec?.acquireTime ?? 'just now', false)
+      }
+      throw err
+    }
+    this.lastRenewOk = Date.now()
+    return holder !== '' && !ours ? { takenOverFrom: holder } : {}
+  }
+
+  /**
+   * Renews every leaseDurationSeconds/3 with the last resourceVersion. A 409 means someone else wrote the Lease: the
+   * lock is lost at once. Other errors are retried until the lease would have expired, then it is lost too.
+   */
+  startRenewing(onRenewed: (rv: string) => void, onLost: (reason: string) => void): void {
+    if (this.o.dryRun) return
+    const every = Math.max(200, (this.o.durationSeconds * 1000) / 3)
+    const tick = async () => {
+      if (this.stopped) return
+      try {
+        const updated = await this.write(`renew the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body(this.held(this.now), this.resourceVersion))
+        this.resourceVersion = updated?.metadata.resourceVersion
+        this.lastRenewOk = Date.now()
+        if (this.resourceVersion) onRenewed(this.resourceVersion)
+      } catch (err) {
+        if (this.stopped) return
+        const expiredBy = this.lastRenewOk + this.o.durationSeconds * 1000 - every
+        if (isStatus(err, 'Conflict') || isStatus(err, 'NotFound') || Date.now() >= expiredBy) {
+          this.stopRenewing()
+          onLost(isStatus(err, 'Conflict') ? 'the Lease was changed by someone else (409 Conflict on renewal)'
+            : isStatus(err, 'NotFound') ? 'the Lease was deleted'
+              : `renewal kept failing until the lease would expire: ${(err as Error).message.split('\n')[0]}`)
+          return
+        }
+      }
+      if (!this.stopped) this.timer = setTimeout(tick, every)
+    }
+    this.timer = setTimeout(tick, every)
+  }
+
+  stopRenewing(): void {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+  }
+
+  /** Release by clearing holderIdentity, with the resourceVersion we hold (a 409 means it was no longer ours). */
+  async release(): Promise<void> {
+    this.stopRenewing()
+    const now = this.now
+    await this.write(`release the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body({
+      leaseDurationSeconds: this.o.durationSeconds, acquireTime: this.acquiredAt ?? microTime(now), renewTime: microTime(now), leaseTransitions: this.transitions,
+    }, this.resourceVersion))
+  }
+}

@@ -1,0 +1,128 @@
+import type { Check, Command, StepProgram, Wait } from '../drivers/program.js'
+import { tailLines } from '../errors.js'
+import { commandLine } from '../transport/quote.js'
+import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
+import type { KubectlChannel } from './kubectl-channel.js'
+import { StepFailure } from './step-failure.js'
+import { runWait, type WaitContext } from './waits.js'
+
+export { StepFailure }
+
+/**
+ * verify → run → verify (execution.md): a step whose effect is already there is done without running; a run that
+ * exits 0 but leaves no effect is a failure carrying both observations.
+ */
+export interface ProgramChannels {
+  ssh: Transport
+  kubectl: KubectlChannel
+  /** The step's node, when its commands run on one. */
+  target?: NodeTarget
+  signal?: AbortSignal
+  onOutput?: (line: OutputLine) => void
+  dryRun: boolean
+  /**
+   * Dry-run only: an earlier write to this node was recorded, not made, so the live state no longer predicts this
+   * step (an uncordon after a recorded cordon would verify as "already schedulable"). Record it without verifying.
+   */
+  stateAhead?: boolean
+}
+
+export interface ProgramOutcome {
+  /** false: verify found the effect present and nothing ran. */
+  changed: boolean
+  evidence: string[]
+}
+
+
+/** Every exit code is a result for a check: whether it matches is the check's `expect`, not the transport's business. */
+const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i)
+
+export const describeCommand = (c: Command): string => (c.on === 'node' ? commandLine(c.command) : `kubectl ${c.args.join(' ')}`)
+
+async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolean; observed: string }> {
+  const r = c.read
+  let stdout = ''
+  let exitCode: number | null = 0
+  try {
+    if (r.on === 'node') {
+      if (!ch.target) throw new Error('a node check without a node')
+      const res = await ch.ssh.read(ch.target, r.command, { okExitCodes: ANY_EXIT, privileged: r.privileged ?? false, ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+      stdout = res.stdout
+      exitCode = res.exitCode
+    } else {
+      stdout = await ch.kubectl.read(r.args, { ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+    }
+  } catch (err) {
+    if (ch.signal?.aborted) throw err
+    return { holds: false, observed: `${describeCommand(r)}: ${(err as Error).message.split('\n')[0]}` }
+  }
+  const e = c.expect
+  const out = stdout.trim()
+  const holds = (e.exitCode ?? 0) === exitCode
+    && (e.stdoutIncludes === undefined || stdout.includes(e.stdoutIncludes))
+    && (e.stdoutExcludes === undefined || !stdout.includes(e.stdoutExcludes))
+    && (e.stdoutMatches === undefined || new RegExp(e.stdoutMatches, 'm').test(stdout))
+  const shown = out.length > 200 ? `${out.slice(0, 200)}…` : out
+  return { holds, observed: `${describeCommand(r)} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
+}
+
+export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ all: boolean; evidence: string[] }> {
+  const evidence: string[] = []
+  let all = checks.length > 0
+  for (const c of checks) {
+    const r = await readCheck(c, ch)
+    evidence.push(`${r.holds ? '✓' : '✗'} ${c.describe} (${r.observed})`)
+    if (!r.holds) all = false
+  }
+  return { all, evidence }
+}
+
+export async function runCommand(c: Command, ch: ProgramChannels): Promise<string> {
+  if (c.on === 'node') {
+    if (!ch.target) throw new Error(`a node command without a node: ${describeCommand(c)}`)
+    const res = await ch.ssh.mutate(ch.target, c.why, c.command, {
+      privileged: c.privileged ?? true,
+      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
+      ...(c.okExitCodes ? { okExitCodes: c.okExitCodes } : {}),
+      ...(c.stdin !== undefined ? { stdin: c.stdin } : {}),
+      ...(ch.signal ? { signal: ch.signal } : {}),
+      ...(ch.onOutput ? { onOutput: ch.onOutput } : {}),
+    })
+    return res.stdout
+  }
+  return ch.kubectl.mutate(c.why, c.args, { ...(c.stdin !== undefined ? { stdin: c.stdin } : {}), ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+}
+
+export async function runProgram(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
+  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'] } : await verify(program.verify, ch)
+  if (before.all) return { changed: false, evidence: before.evidence }
+  // A reboot's wait needs the boot id from before the run.
+  const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)
+  const bootBefore = needsBoot && ch.target && !ch.dryRun ? await readBootId(ch).catch(() => undefined) : undefined
+  const ran: string[] = []
+  for (const c of program.run) {
+    ran.push(`ran: ${describeCommand(c)}`)
+    try {
+      await runCommand(c, ch)
+    } catch (err) {
+      if (ch.signal?.aborted) throw err
+      throw new StepFailure(`${c.why}: ${(err as Error).message}`, [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`])
+    }
+  }
+  if (ch.dryRun) return { changed: true, evidence: [...before.evidence, ...ran.map((r) => r.replace(/^ran:/, 'would run:'))] }
+  const waited: string[] = []
+  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, before: bootBefore }))
+  if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
+  const after = await verify(program.verify, ch)
+  if (!after.all) {
+    throw new StepFailure('the commands succeeded but the effect is not there', [...before.evidence.map((e) => `before: ${e}`), ...ran, ...waited, ...after.evidence.map((e) => `after: ${e}`)])
+  }
+  return { changed: true, evidence: [...ran, ...waited, ...after.evidence] }
+}
+
+export const BOOT_ID = ['cat', '/proc/sys/kernel/random/boot_id'] as const
+
+export async function readBootId(ch: Pick<ProgramChannels, 'ssh' | 'target' | 'signal'>): Promise<string> {
+  const r = await ch.ssh.read(ch.target!, BOOT_ID, { timeoutMs: 10_000, ...(ch.signal ? { signal: ch.signal } : {}) })
+  return r.stdout.trim()
+}

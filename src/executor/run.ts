@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { hostname, userInfo } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { StepProgram } from '../drivers/program.js'
+import { ExitCode, KupgradeError } from '../errors.js'
+import { defaultKubectl } from '../facts/gather.js'
+import { readLiveState } from '../facts/live.js'
+import { nodeTarget } from '../facts/targets.js'
+import type { NodeFacts } from '../facts/types.js'
+import { loadPlan } from '../plan/load.js'
+import type { Distribution } from '../plan/versions.js'
+import { buildExecutionPlan } from '../planner/build.js'
+import type { Step } from '../planner/types.js'
+import type { KubectlClient } from '../transport/kubectl/client.js'
+import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
+import { SshPool } from '../transport/ssh/pool.js'
+import type { Transport } from '../transport/types.js'
+import { now, type EventSink, type RunOutcome } from './events.js'
+import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
+import { builtinGateRunner, type GateRunner } from './gates.js'
+import { interimProgramFor } from './interim-programs.js'
+import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader } from './journal.js'
+import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
+import { holderIdentity } from './lease.js'
+import { acquireLocalLock } from './local-lock.js'
+import { journalPath, newRunId, runsDir, shownPath } from './runs.js'
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
+export const KUPGRADE_VERSION = pkg.version
+
+/** What `apply`, `apply --dry-run`, `resume` and `demo` ask the executor for. */
+export interface RunRequest {
+  planFile: string
+  cwd: string
+  env: NodeJS.ProcessEnv
+  dryRun: boolean
+  approve: string[]
+  selection: { stages?: string[]; clusters?: string[] }
+  forceUnlock: boolean
+  acceptNew: boolean
+  emit: EventSink
+  interrupt: AbortSignal
+  confirm?: (stage: string) => Promise<boolean>
+  /** Continue this journal instead of starting a run. */
+  resumeJournal?: string
+  leaseSeconds?: number
+  gateRunner?: GateRunner
+  /** Tests inject transports (the lab's) and kubectl clients; default: SshPool and the user's kubectl. */
+  transport?: Transport
+  kubectlFor?: (cluster: string, client: KubectlClient) => KubectlChannel
+  pollMs?: number
+  log?: (m: string) => void
+}
+
+export interface RunReport extends RunResult {
+  runId: string
+  journal: string
+  durationMs: number
+  /** A dry-run's recorded writes, SSH and kubectl, in order. */
+  recorded?: { ssh: RecordedMutation[]; kubectl: RecordedKubectl[] }
+}
+
+export const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex')
+
+/** Until the drivers' `programFor` lands on main, today's Step goes through the adapter (interim-programs.ts). */
+const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined =>
+  interimProgramFor(step, { distribution: rt.distribution, ...(step.node && rt.facts.get(step.node) ? { facts: rt.facts.get(step.node)! } : {}) })
+
+export async function executeRun(req: RunRequest): Promise<RunReport> {
+  const t0 = Date.now()
+  const planFile = resolve(req.cwd, req.planFile)
+  const text = readFileSync(planFile)
+  const hash = sha256(text)
+  let resumed: ReturnType<typeof readJournal> | undefined
+  if (req.resumeJournal) {
+    resumed = readJournal(req.resumeJournal)
+    if (resumed.header.planSha256 !== hash) {
+      throw new KupgradeError(`the plan ${planFile} changed since run ${resumed.header.runId} started (sha256 ${resumed.header.planSha256.slice(0, 12)}… then, ${hash.slice(0, 12)}… now); resume refuses a changed plan`, {
+        exitCode: ExitCode.invalid, hint: `restore the plan as it was, or start a new run: kupgrade apply ${shownPath(planFile, req.cwd)} (verify skips what is already done)`,
+      })
+    }
+  }
+  const loaded = loadPlan(planFile)
+  const selection = resumed?.header.selection ?? req.selection
+  checkSelection(loaded.plan.spec.stages.map((s) => s.name), loaded.plan.spec.clusters.map((c) => c.name), selection)
+
+  // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
+  const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
+  if (live.blockers.length > 0 && !resumed) {
+    throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
+  }
+  const plan = buildExecutionPlan(loaded.plan, { facts: live.planner })
+
+  const runId = resumed?.header.runId ?? newRunId()
+  const user = userInfo().username
+  const host = hostname()
+  const header: JournalHeader = resumed?.header ?? {
+    kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: planFile, planSha256: hash, schemaVersion: plan.schemaVersion,
+    kupgradeVersion: KUPGRADE_VERSION, host, user, startedAt: now(), selection,
+  }
+  const path = req.resumeJournal ?? journalPath(loaded.dir, runId)
+  const releaseLocal = req.dryRun ? () => {} : acquireLocalLock(join(runsDir(loaded.dir), 'apply.lock'), { runId, pid: process.pid, host, since: now() })
+  let journal: Journal | undefined
+  const inner = req.transport ?? new SshPool({ env: req.env, acceptNew: req.acceptNew, ...(req.log ? { debug: req.log } : {}) })
+  const ssh = req.dryRun ? new RecordingTransport(inner) : inner
+  const kubectls: RecordingKubectl[] = []
+  try {
+    journal = req.dryRun ? Journal.memory(header) : resumed ? Journal.open(path) : Journal.create(path, header)
+    const clusters = new Map<string, ClusterRuntime>()
+    for (const spec of loaded.plan.spec.clusters) {
+      const client = defaultKubectl(spec, loaded, req.env, join(loaded.dir, '.kupgrade'), req.log)
+      const liveChannel = req.kubectlFor ? req.kubectlFor(spec.name, client) : new LiveKubectl(spec.name, client)
+      const kubectl = req.dryRun ? new RecordingKubectl(liveChannel) : liveChannel
+      if (kubectl instanceof RecordingKubectl) kubectls.push(kubectl)
+      const facts = new Map<string, NodeFacts>((live.facts.clusters.find((c) => c.name === spec.name)?.nodes ?? []).map((n) => [n.name, n]))
+      clusters.set(spec.name, {
+        spec, distribution: spec.distribution as Distribution, kubectl, facts,
+        targets: new Map(spec.nodes.map((n) => [n.name, nodeTarget(spec, n, loaded.dir)])),
+      })
+    }
+    const runDir = shownPath(join(runsDir(loaded.dir), runId), req.cwd)
+    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name) })
+    const executor = new Executor({
+      plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
+      approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),
+      resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`,
+      forceUnlock: req.forceUnlock, leaseSeconds: req.leaseSeconds ?? 30, holder: holderIdentity(runId, user, host),
+      gateRunner: req.gateRunner ?? builtinGateRunner, programFor, interrupt: req.interrupt, env: req.env, selection,
+      ...(req.pollMs ? { pollMs: req.pollMs } : {}),
+    })
+    const result = await executor.run()
+    if (!req.dryRun) {
+      const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
+      journal.append({ step: 'run', state, attempt: 1, evidence: [statusOf(result.outcome)], error: result.message })
+    }
+    if (req.dryRun) {
+      // The kubectl channels are per cluster; put the writes back in the order they were made per kind.
+      const writes = [
+        ...(ssh instanceof RecordingTransport ? ssh.recorded.map((r) => ({ channel: 'ssh' as const, ...(r.cluster ? { cluster: r.cluster } : {}), node: r.node, why: r.why, command: r.command })) : []),
+        ...kubectls.flatMap((k) => k.recorded.map((r) => ({ channel: 'kubectl' as const, cluster: r.cluster, why: r.why, command: r.command }))),
+      ]
+      req.emit({ type: 'dry-run-recorded', time: now(), writes })
+    }
+    const report: RunReport = {
+      ...result, runId, journal: journal.path, durationMs: Date.now() - t0,
+      ...(ssh instanceof RecordingTransport ? { recorded: { ssh: ssh.recorded, kubectl: kubectls.flatMap((k) => k.recorded) } } : {}),
+    }
+    req.emit({ type: 'run-finished', time: now(), runId, outcome: result.outcome, exitCode: result.exitCode, durationMs: report.durationMs, journal: journal.path, message: result.message, ...(result.resume ? { resume: result.resume } : {}) })
+    return report
+  } finally {
+    journal?.close()
+    releaseLocal()
+    if (!req.transport) await inner.close()
+  }
+}
+
+const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)
+
+function checkSelection(stages: string[], clusters: string[], sel: { stages?: string[]; clusters?: string[] }): void {
+  for (const s of sel.stages ?? []) if (!stages.includes(s)) throw new KupgradeError(`--stage ${s}: the plan has no such stage (stages: ${stages.join(', ')})`, { exitCode: ExitCode.invalid })
+  for (const c of sel.clusters ?? []) if (!clusters.includes(c)) throw new KupgradeError(`--cluster ${c}: the plan has no such cluster (clusters: ${clusters.join(', ')})`, { exitCode: ExitCode.invalid })
+}

@@ -1,0 +1,79 @@
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { basename, dirname, join, relative, resolve, sep } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { ExitCode, KupgradeError } from '../errors.js'
+import { lastStates, readJournal, type JournalContents } from './journal.js'
+
+/** Where runs live: `.kupgrade/runs/<run-id>/journal.jsonl` next to the plan (brief §6 "State"). */
+export const runsDir = (planDir: string): string => join(planDir, '.kupgrade', 'runs')
+export const journalPath = (planDir: string, runId: string): string => join(runsDir(planDir), runId, 'journal.jsonl')
+
+/** Sortable and unique: `20261201T074512Z-3f9a`. */
+export const newRunId = (d = new Date()): string => `${d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'paused' | 'awaiting-approval' | 'interrupted' | 'unfinished'
+
+export interface RunSummary {
+  runId: string
+  dir: string
+  journal: JournalContents
+  status: RunStatus
+  message?: string
+  startedAt: string
+  lastAt: string
+  steps: { done: number; skipped: number; failed: number; total: number }
+}
+
+/** A run's state from its journal alone: the last `run` entry, else unfinished (killed). */
+export function summarize(path: string): RunSummary {
+  const journal = readJournal(path)
+  const last = journal.entries.filter((e) => e.step === 'run').at(-1)
+  const states = lastStates(journal.entries.filter((e) => e.step !== 'run'))
+  const counts = { done: 0, skipped: 0, failed: 0, total: states.size }
+  for (const e of states.values()) {
+    if (e.state === 'done' || e.state === 'approved') counts.done++
+    else if (e.state === 'skipped') counts.skipped++
+    else if (e.state === 'failed') counts.failed++
+  }
+  const status: RunStatus = !last ? 'unfinished'
+    : last.state === 'done' ? 'done'
+      : last.state === 'failed' ? 'failed'
+        : (last.evidence?.[0] as RunStatus | undefined) ?? 'paused'
+  return {
+    runId: journal.header.runId, dir: dirname(path), journal, status, ...(last?.error ? { message: last.error } : {}),
+    startedAt: journal.header.startedAt, lastAt: journal.entries.at(-1)?.time ?? journal.header.startedAt, steps: counts,
+  }
+}
+
+export function listRuns(dir: string): RunSummary[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .filter((d) => existsSync(join(dir, d, 'journal.jsonl')))
+    .sort()
+    .map((d) => summarize(join(dir, d, 'journal.jsonl')))
+}
+
+/**
+ * RUN as the user gives it: a journal file, a run directory, or a run id under ./.kupgrade/runs (or `dir`).
+ * Without one: the newest run there that did not finish.
+ */
+export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)): string {
+  if (ref) {
+    const p = resolve(cwd, ref)
+    if (existsSync(p) && statSync(p).isFile()) return p
+    if (existsSync(join(p, 'journal.jsonl'))) return join(p, 'journal.jsonl')
+    if (existsSync(join(dir, ref, 'journal.jsonl'))) return join(dir, ref, 'journal.jsonl')
+    throw new KupgradeError(`no run ${ref}: not a journal, a run directory, or a run id under ${dir}`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs` lists the runs of this directory' })
+  }
+  const open = listRuns(dir).filter((r) => r.status !== 'done').at(-1)
+  if (!open) throw new KupgradeError(`no unfinished run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
+  return join(open.dir, 'journal.jsonl')
+}
+
+/** How to name a run dir in a printed command: relative when under cwd. */
+export function shownPath(p: string, cwd: string): string {
+  const r = relative(cwd, p)
+  return r && !r.startsWith('..') && !r.startsWith(sep) ? r : p
+}
+
+export const runIdOfDir = (dir: string): string => basename(dir)

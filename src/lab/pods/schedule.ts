@@ -1,0 +1,81 @@
+import type { ClusterModel } from '../fleet/cluster.js'
+import { renderNode } from '../fleet/render.js'
+import { allocatable } from '../fleet/scheduler.js'
+import type { NodeState, PodState } from '../fleet/types.js'
+import type { BarePodSpec } from './spec.js'
+import { tolerates } from './tolerations.js'
+
+/**
+ * kube-scheduler for pods created through the API, with the default profile's filters in their order (the first
+ * that rejects a node is that node's reason): NodeUnschedulable, TaintToleration (NoSchedule and NoExecute taints,
+ * the control-plane taint included), NodeAffinity (nodeSelector against the Node's labels), NodeResourcesFit. Then
+ * the least loaded node wins. Nothing fits: the scheduler's FailedScheduling message, reasons counted per node.
+ * A pod with `spec.nodeName` is not scheduled at all (the kubelet there admits it), as in Kubernetes.
+ */
+export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): { node: NodeState } | { message: string } {
+  const used = usedPerNode(m)
+  const reasons = new Map<string, number>()
+  const bump = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1)
+  let best: { node: NodeState; load: number } | undefined
+  for (const n of m.nodes.values()) {
+    const taints = m.taintsOf(n).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')
+    if (n.unschedulable && !tolerates(s.tolerations, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })) {
+      bump('node(s) were unschedulable')
+      continue
+    }
+    const untolerated = taints.find((t) => t.key !== 'node.kubernetes.io/unschedulable' && !tolerates(s.tolerations, t))
+    if (untolerated) {
+      bump(`node(s) had untolerated taint {${untolerated.key}: ${(untolerated as { value?: string }).value ?? ''}}`)
+      continue
+    }
+    const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
+    if (!Object.entries(s.nodeSelector).every(([k, v]) => labels[k] === v)) {
+      bump("node(s) didn't match Pod's node affinity/selector")
+      continue
+    }
+    const a = allocatable(n)
+    const u = used.get(n.name) ?? { cpu: 0, mem: 0 }
+    const cpuFits = u.cpu + p.cpuMilli <= a.cpuMilli
+    const memFits = u.mem + p.memoryBytes <= a.memoryBytes
+    if (!cpuFits) bump('Insufficient cpu')
+    if (!memFits) bump('Insufficient memory')
+    if (!cpuFits || !memFits) continue
+    const load = Math.max(u.cpu / Math.max(a.cpuMilli, 1), u.mem / Math.max(a.memoryBytes, 1))
+    if (!best || load < best.load) best = { node: n, load }
+  }
+  if (best) return { node: best.node }
+  const total = m.nodes.size
+  // kube-scheduler's FitError sorts the formatted "COUNT reason" strings (sort.Strings), count prefix included.
+  const detail = [...reasons.entries()].map(([r, k]) => `${k} ${r}`).sort().join(', ')
+  // Preemption cannot help a pod that is refused by filters other than resources (kube-scheduler's wording).
+  return { message: `0/${total} nodes are available: ${detail}. preemption: 0/${total} nodes are available: ${total} Preemption is not helpful for scheduling.` }
+}
+
+/** Kubelet admission of a pod bound by `spec.nodeName` (the scheduler never saw it): the node's labels must match its
+ *  nodeSelector and its requests must fit, else the pod fails with the kubelet's reason. Taints are not checked here,
+ *  as in Kubernetes (NoExecute aside, which the lab does not set). */
+export function admitBarePod(m: ClusterModel, p: PodState, s: BarePodSpec, n: NodeState): { reason: string; message: string } | undefined {
+  const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
+  if (!Object.entries(s.nodeSelector).every(([k, v]) => labels[k] === v)) return { reason: 'NodeAffinity', message: 'Pod was rejected: Predicate NodeAffinity failed' }
+  const a = allocatable(n)
+  const u = usedPerNode(m, p).get(n.name) ?? { cpu: 0, mem: 0 }
+  if (u.cpu + p.cpuMilli > a.cpuMilli) {
+    return { reason: 'OutOfcpu', message: `Pod was rejected: Node didn't have enough resource: cpu, requested: ${p.cpuMilli}, used: ${u.cpu}, capacity: ${a.cpuMilli}` }
+  }
+  if (u.mem + p.memoryBytes > a.memoryBytes) {
+    return { reason: 'OutOfmemory', message: `Pod was rejected: Node didn't have enough resource: memory, requested: ${p.memoryBytes}, used: ${u.mem}, capacity: ${a.memoryBytes}` }
+  }
+  return undefined
+}
+
+function usedPerNode(m: ClusterModel, except?: PodState): Map<string, { cpu: number; mem: number }> {
+  const used = new Map<string, { cpu: number; mem: number }>()
+  for (const p of m.pods.values()) {
+    if (p === except || !p.nodeName || p.phase === 'Succeeded' || p.phase === 'Failed') continue
+    const u = used.get(p.nodeName) ?? { cpu: 0, mem: 0 }
+    u.cpu += p.cpuMilli
+    u.mem += p.memoryBytes
+    used.set(p.nodeName, u)
+  }
+  return used
+}

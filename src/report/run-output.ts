@@ -1,0 +1,50 @@
+import { appendFileSync } from 'node:fs'
+import type { ExecutorEvent, EventSink } from '../executor/events.js'
+import { plainLine } from './run-plain.js'
+import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from './run-summary.js'
+
+/**
+ * The one place that decides how a run looks: `--output json` (NDJSON, docs/events.md), the listr2 tree on a TTY,
+ * or plain timestamped lines. Every renderer consumes the executor's events; the summary is built from them too.
+ */
+export type OutputMode = 'json' | 'tty' | 'plain'
+
+export interface RunOutput {
+  sink: EventSink
+  /** After the run: the summary (text, or nothing in json mode) and $GITHUB_STEP_SUMMARY. */
+  finish(): Promise<void>
+}
+
+export interface RunOutputOptions {
+  mode: OutputMode
+  stdout: NodeJS.WritableStream
+  env: NodeJS.ProcessEnv
+  verbose: boolean
+  color: boolean
+}
+
+export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
+  const summary = new SummaryCollector()
+  let render: EventSink
+  let stop: () => Promise<void> = async () => {}
+  if (o.mode === 'json') {
+    render = (e) => o.stdout.write(`${JSON.stringify(e)}\n`)
+  } else {
+    render = (e) => {
+      const line = plainLine(e, o.verbose)
+      if (line !== undefined) o.stdout.write(`${line}\n`)
+    }
+  }
+  return {
+    sink: (e: ExecutorEvent) => {
+      summary.add(e)
+      render(e)
+    },
+    finish: async () => {
+      await stop()
+      if (o.mode !== 'json') o.stdout.write(renderSummaryText(summary.data))
+      const file = o.env.GITHUB_STEP_SUMMARY
+      if (file && summary.data.runId) appendFileSync(file, renderSummaryMarkdown(summary.data))
+    },
+  }
+}

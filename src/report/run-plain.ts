@@ -1,0 +1,67 @@
+import type { ExecutorEvent, StepRef } from '../executor/events.js'
+
+/**
+ * Progress without a TTY (CI logs): one timestamped line per event worth reading later. Step output lines are left
+ * out unless verbose; the journal has every state change.
+ */
+const where = (s: StepRef): string => [s.stage, s.cluster, s.node].filter(Boolean).join(' › ')
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
+
+export function plainLine(e: ExecutorEvent, verbose = false): string | undefined {
+  const t = e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+  const line = (s: string) => `${t} ${s}`
+  switch (e.type) {
+    case 'run-started':
+      return line(`${e.resumed ? 'resuming' : e.dryRun ? 'dry-run' : 'apply'} run ${e.runId}: ${e.plan} (stages: ${e.stages.join(' → ')}); journal ${e.journal}`)
+    case 'stage-started':
+      return line(`stage ${e.stage}: started`)
+    case 'stage-done':
+      return line(`stage ${e.stage}: done in ${secs(e.durationMs)}`)
+    case 'stage-failed':
+      return line(`stage ${e.stage}: FAILED: ${e.error.split('\n')[0]}`)
+    case 'cluster-started':
+      return line(`${e.stage} › ${e.cluster}: started`)
+    case 'cluster-done':
+      return line(`${e.stage} › ${e.cluster}: done in ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}`)
+    case 'cluster-failed':
+      return line(`${e.stage} › ${e.cluster}: FAILED: ${e.error.split('\n')[0]}`)
+    case 'cluster-skipped':
+      return line(`${e.stage} › ${e.cluster}: skipped: ${e.reason}`)
+    case 'node-started':
+      return line(`${e.stage} › ${e.cluster} › ${e.node}: started${e.batch !== undefined ? ` (batch ${e.batch})` : ''}${e.hop !== undefined ? ` hop ${e.hop}` : ''}`)
+    case 'node-done':
+      return line(`${e.stage} › ${e.cluster} › ${e.node}: done in ${secs(e.durationMs)}`)
+    case 'node-failed':
+      return line(`${e.stage} › ${e.cluster} › ${e.node}: FAILED${e.cordoned ? ' (left cordoned)' : ''}: ${e.error.split('\n')[0]}`)
+    case 'step-started':
+      return verbose ? line(`${where(e.step)}: ${e.step.title} …`) : undefined
+    case 'step-done':
+      return line(`${where(e.step)}: ✓ ${e.step.title} (${secs(e.durationMs)}${e.step.mutates && !e.changed ? ', already done: nothing ran' : ''})`)
+    case 'step-skipped':
+      return line(`${where(e.step)}: – ${e.step.title}: ${e.reason}`)
+    case 'step-failed':
+      return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+    case 'step-output':
+      return verbose ? line(`${where(e.step)}: ${e.stream === 'stderr' ? '! ' : '  '}${e.line}`) : undefined
+    case 'gate-result':
+      return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
+    case 'approval-needed':
+      return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
+    case 'approved':
+      return line(`stage ${e.stage}: approved (${e.by === 'flag' ? '--approve' : e.by === 'tty' ? 'on the terminal' : 'earlier in this run'})`)
+    case 'lock-acquired':
+      return line(`${e.cluster}: lock acquired (${e.holder})${e.takenOverFrom ? `, taken over from ${e.takenOverFrom}` : ''}`)
+    case 'lock-refused':
+      return line(`${e.cluster}: lock held by ${e.holder} since ${e.since}${e.expired ? ' (expired)' : ''}`)
+    case 'lock-renewed':
+      return verbose ? line(`${e.cluster}: lock renewed (resourceVersion ${e.resourceVersion})`) : undefined
+    case 'lock-lost':
+      return line(`${e.cluster}: LOCK LOST: ${e.reason}`)
+    case 'lock-released':
+      return line(`${e.cluster}: lock released`)
+    case 'dry-run-recorded':
+      return line(`dry-run: ${e.writes.length} write(s) recorded, none run:\n${e.writes.map((w) => `  ${w.channel === 'ssh' ? `${w.cluster}/${w.node}` : `${w.cluster} kubectl`}: ${w.command}   # ${w.why}`).join('\n')}`)
+    case 'run-finished':
+      return line(`run ${e.runId}: ${e.outcome} (exit ${e.exitCode}) in ${secs(e.durationMs)}: ${e.message}${e.resume ? `\nTo continue: ${e.resume}` : ''}`)
+  }
+}

@@ -1,0 +1,117 @@
+import type { ExecutorEvent } from '../executor/events.js'
+
+/**
+ * The final summary of a run, built from its events alone: what changed (per cluster and node), durations, gate
+ * results, the journal path, and how to continue. Rendered as text for the terminal and as markdown for
+ * $GITHUB_STEP_SUMMARY.
+ */
+export interface RunSummaryData {
+  runId: string
+  dryRun: boolean
+  outcome?: string
+  exitCode?: number
+  message?: string
+  resume?: string
+  durationMs: number
+  journal: string
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed'; durationMs?: number; cordoned?: boolean }[] }[]
+  changed: number
+  unchanged: number
+  skipped: number
+  failed: { step: string; error: string }[]
+  gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[] }
+  wouldRun: number
+}
+
+export class SummaryCollector {
+  readonly data: RunSummaryData = {
+    runId: '', dryRun: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
+    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0,
+  }
+
+  private cluster(stage: string, cluster: string) {
+    let c = this.data.clusters.find((x) => x.cluster === cluster)
+    if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [] }))
+    return c
+  }
+
+  add(e: ExecutorEvent): void {
+    const d = this.data
+    switch (e.type) {
+      case 'run-started': d.runId = e.runId; d.dryRun = e.dryRun; d.journal = e.journal; break
+      case 'cluster-started': this.cluster(e.stage, e.cluster); break
+      case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
+      case 'cluster-failed': Object.assign(this.cluster(e.stage, e.cluster), { status: 'failed', note: e.error.split('\n')[0] }); break
+      case 'cluster-skipped': Object.assign(this.cluster(e.stage, e.cluster), { status: 'skipped', note: e.reason }); break
+      case 'node-done': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'done', durationMs: e.durationMs }); break
+      case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'failed', cordoned: e.cordoned }); break
+      case 'step-done':
+        if (e.changed) d.changed++
+        else d.unchanged++
+        if (d.dryRun) d.wouldRun += e.evidence.filter((x) => x.startsWith('would run:')).length
+        break
+      case 'step-skipped': d.skipped++; break
+      case 'step-failed': d.failed.push({ step: e.step.id, error: e.error.split('\n')[0]! }); break
+      case 'gate-result':
+        d.gates[e.status]++
+        if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
+        break
+      case 'run-finished':
+        Object.assign(d, { outcome: e.outcome, exitCode: e.exitCode, message: e.message, durationMs: e.durationMs, journal: e.journal, ...(e.resume ? { resume: e.resume } : {}) })
+        break
+    }
+  }
+}
+
+/** Warnings and failures one by one; `unknown` (a gate this build cannot check) grouped per gate, as it repeats per node. */
+function notableLines(list: RunSummaryData['gates']['notable']): string[] {
+  const out: string[] = []
+  const unknown = new Map<string, number>()
+  for (const n of list) {
+    if (n.status === 'unknown') unknown.set(n.gate, (unknown.get(n.gate) ?? 0) + 1)
+    else out.push(`${n.status} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`)
+  }
+  if (unknown.size) out.push(`unknown (not checked: no implementation in this build): ${[...unknown].map(([g, c]) => `${g} ×${c}`).join(', ')}`)
+  return out
+}
+
+const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
+
+export function renderSummaryText(d: RunSummaryData): string {
+  const out: string[] = []
+  out.push('', `Summary of ${d.dryRun ? 'dry-run' : 'run'} ${d.runId}: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`)
+  if (d.message) out.push(`  ${d.message}`)
+  for (const c of d.clusters) {
+    out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+  }
+  out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
+  const g = d.gates
+  out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown`)
+  for (const n of notableLines(g.notable)) out.push(`    ${n}`)
+  for (const f of d.failed) out.push(`  failed: ${f.step}: ${f.error}`)
+  out.push(`  journal: ${d.journal}`)
+  if (d.resume) out.push(`  to continue: ${d.resume}`)
+  return `${out.join('\n')}\n`
+}
+
+const md = (s: string): string => s.replace(/[|\\`*_<>]/g, (c) => `\\${c}`)
+
+export function renderSummaryMarkdown(d: RunSummaryData): string {
+  const icon = d.exitCode === 0 ? '✅' : d.outcome === 'awaiting-approval' || d.outcome === 'paused' ? '⏸️' : '❌'
+  const out: string[] = []
+  out.push(`### ${icon} kupgrade ${d.dryRun ? 'dry-run' : 'apply'} \`${d.runId}\`: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`, '')
+  if (d.message) out.push(md(d.message), '')
+  out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
+  for (const c of d.clusters) {
+    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
+  }
+  const g = d.gates
+  out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown.`)
+  if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
+  if (d.failed.length) out.push('', ...d.failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
+  out.push('', `Journal: \`${d.journal}\``)
+  if (d.resume) out.push('', `To continue: \`${d.resume}\``)
+  return `${out.join('\n')}\n`
+}

@@ -1,0 +1,81 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ApiEvent, NodeEvent } from '../../src/lab/recorder/types.js'
+import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+
+/**
+ * A full k3s upgrade (1 server + 2 agents) through `kupgrade apply` on the lab, proven with the lab's recorder:
+ * the dry-run changes nothing and records exactly the writes the real run then makes; control-plane first, at most
+ * maxUnavailable workers cordoned; a second apply of the finished plan changes nothing and says so.
+ */
+describe('apply: k3s 1 server + 2 agents', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.85', [{ name: 'edge', distribution: 'k3s', controlPlanes: 1, workers: 2 }]))
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  let dryWrites: { channel: string; cluster?: string; node?: string; command: string }[] = []
+
+  it('apply --dry-run runs the executor with recording channels: nothing changes, every write is recorded', async () => {
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--dry-run', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-2000)).toBe(0)
+    expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+    const ev = events(r.out)
+    dryWrites = ev.find((e) => e.type === 'dry-run-recorded').writes
+    expect(dryWrites.some((w) => w.channel === 'ssh' && w.node === 'edge-w-2' && /get\.k3s\.io/.test(w.command))).toBe(true)
+    expect(dryWrites.filter((w) => w.command.startsWith('kubectl cordon')).map((w) => w.command)).toEqual(['kubectl cordon edge-cp-1', 'kubectl cordon edge-w-1', 'kubectl cordon edge-w-2'])
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0 })
+    // A dry-run leaves no run behind.
+    expect(existsSync(join(l.dir, '.kupgrade', 'runs')) && readFileSync(join(l.dir, '.kupgrade', 'runs', 'apply.lock'), 'utf8')).toBeFalsy()
+  }, 120_000)
+
+  it('apply upgrades every node, server first, one agent at a time, and journals each step', async () => {
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    const status = l.lab.status().clusters[0]!
+    expect(status.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([
+      ['edge-cp-1', 'v1.30.4+k3s1', false], ['edge-w-1', 'v1.30.4+k3s1', false], ['edge-w-2', 'v1.30.4+k3s1', false],
+    ])
+    const rec = l.lab.recorder
+    expect(rec.nodeUpgradeOrder('edge')).toEqual(['edge-cp-1', 'edge-w-1', 'edge-w-2'])
+    expect(rec.maxConcurrentlyCordoned('edge', 'worker')).toBe(1)
+    expect(rec.maxConcurrentDisruptions('edge')).toBe(1)
+
+    // The dry-run's writes are, one for one, what the real run did: the same cordon/uncordon sequence, the lock,
+    // and SSH changes on exactly the nodes the dry-run named.
+    const api = rec.mutations({ afterSeq: mark, source: 'api' }) as ApiEvent[]
+    const nodeWrites = api.filter((e) => e.resource === 'nodes' && e.unschedulable !== undefined).map((e) => `${e.unschedulable ? 'cordon' : 'uncordon'} ${e.name}`)
+    const dryNodeWrites = dryWrites.filter((w) => /^kubectl (un)?cordon /.test(w.command)).map((w) => w.command.replace(/^kubectl /, ''))
+    expect(nodeWrites, JSON.stringify(api.map((e) => [e.verb, e.resource, e.name, e.unschedulable, e.code]))).toEqual(dryNodeWrites)
+    expect(api.filter((e) => e.resource === 'leases' && e.verb === 'create').length).toBe(dryWrites.filter((w) => w.command.startsWith('kubectl create -f -')).length)
+    const changedNodes = new Set((rec.mutations({ afterSeq: mark, source: 'node' }) as NodeEvent[]).map((e) => e.node))
+    expect(changedNodes).toEqual(new Set(dryWrites.filter((w) => w.channel === 'ssh').map((w) => w.node)))
+
+    const ev = events(r.out)
+    const runId = ev[0].runId as string
+    const journal = readFileSync(join(l.dir, '.kupgrade', 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
+    expect(journal[0]).toMatchObject({ kind: 'kupgrade-journal', runId, plan: l.plan, schemaVersion: 1 })
+    expect(journal[0].planSha256).toMatch(/^[0-9a-f]{64}$/)
+    const seqs = journal.slice(1).map((e) => e.seq)
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1))
+    const replace = journal.find((e) => e.step === 'edge/edge/hop1/edge-w-1/replace-binary' && e.state === 'done')
+    expect(replace.changed).toBe(true)
+    expect(replace.undo.commands[0]).toContain('k3s.kupgrade-prev')
+    expect(journal.at(-1)).toMatchObject({ step: 'run', state: 'done' })
+  }, 180_000)
+
+  it('re-running the finished plan changes nothing and says so', async () => {
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan])
+    expect(r.code, r.err + r.out).toBe(0)
+    expect(r.out).toMatch(/nothing to do/)
+    expect(r.out).toMatch(/edge: skipped: every node is already at the target/)
+    expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+    const runs = await l.cli(['runs'])
+    expect(runs.out.split('\n').filter((x) => /\bdone\b/.test(x)).length).toBe(2)
+  }, 120_000)
+})

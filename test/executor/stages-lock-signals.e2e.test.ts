@@ -1,0 +1,109 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { parse, stringify } from 'yaml'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ApiEvent } from '../../src/lab/recorder/types.js'
+import { runCli } from '../helpers/run-cli.js'
+import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+
+/**
+ * Staged promotion, the cluster lock and interruption on one lab with two k3s clusters (staging → production with
+ * approval required): approval stops with exit 4 and the exact resume command; a second apply is refused naming the
+ * holder; SIGINT stops safely (exit 130) and resume completes.
+ */
+describe('apply: stages, approval, lock, SIGINT → resume', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.86', [
+      { name: 'stg', stage: 'staging', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+      { name: 'prd', stage: 'production', distribution: 'k3s', controlPlanes: 1, workers: 2 },
+    ]))
+    await l.editPlan((d) => {
+      d.spec.stages[0].soak = '1s'
+      d.spec.stages[1].approval = 'required'
+      d.spec.strategy.onFailure = 'pause'
+    })
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('stops before a stage that needs approval (exit 4), prints the command, and resume --approve continues', async () => {
+    const r = await l.cli(['apply', l.plan])
+    expect(r.code, r.out + r.err).toBe(4)
+    const cmd = /kupgrade resume (\S+) --approve production/.exec(r.out)
+    expect(cmd, r.out).not.toBeNull()
+    const prd = l.lab.status().clusters.find((c) => c.name === 'prd')!
+    expect(prd.nodes.every((n) => n.version === 'v1.29.6+k3s1')).toBe(true)
+    expect(l.lab.recorder.mutations({ cluster: 'prd' })).toEqual([])
+    expect(l.lab.status().clusters.find((c) => c.name === 'stg')!.nodes.every((n) => n.version === 'v1.30.4+k3s1')).toBe(true)
+
+    const st = await l.cli(['status'])
+    expect(st.out).toMatch(/awaiting-approval/)
+    expect(st.out).toContain(`kupgrade resume`)
+
+    // Without the approval, resume stops at the same place again.
+    expect((await l.cli(['resume', cmd![1]!])).code).toBe(4)
+    expect(l.lab.recorder.mutations({ cluster: 'prd' })).toEqual([])
+    // The plan must not change under a run.
+    const original = await readFile(l.plan, 'utf8')
+    await l.editPlan((d) => { d.metadata.description = 'edited' })
+    const changed = await l.cli(['resume', cmd![1]!, '--approve', 'production'])
+    expect(changed.code).toBe(2)
+    expect(changed.err).toMatch(/changed since run .* started/)
+    await writeFile(l.plan, original)
+  }, 180_000)
+
+  it('a second apply on a locked cluster is refused, naming the holder; SIGINT stops safely and resume completes', async () => {
+    // The approved resume runs as its own process, so it can get a real SIGINT.
+    const runDir = /kupgrade resume (\S+)/.exec((await l.cli(['status'])).out)![1]!
+    const child = execa(process.execPath, [join(process.cwd(), 'bin/kupgrade.js'), 'resume', runDir, '--approve', 'production', '--output', 'json'], { cwd: l.dir, env: l.env, reject: false })
+    let out = ''
+    const seen = (re: RegExp) => new Promise<void>((resolve) => {
+      const check = () => (re.test(out) ? resolve() : undefined)
+      child.stdout!.on('data', (d) => { out += String(d); check() })
+      check()
+    })
+    // A child that exits early (a refused resume) must fail the test, not hang it.
+    void child.then((r) => { if (r.exitCode !== 130) out += `\nCHILD EXITED ${r.exitCode}: ${r.stderr}` })
+    await Promise.race([seen(/"type":"lock-acquired","time":"[^"]+","cluster":"prd"/), child.then(() => { throw new Error(`resume exited early: ${out}`) })])
+
+    // Another copy of the plan in another directory (so the local lock file does not stop it first) hits the Lease.
+    const other = join(l.dir, 'other')
+    await mkdir(other)
+    const doc = parse(await readFile(l.plan, 'utf8'))
+    for (const c of doc.spec.clusters) {
+      c.kubeconfig = '../kubeconfig'
+      c.ssh.identityFile = '../id_ed25519'
+      c.ssh.knownHosts = '../known_hosts'
+    }
+    doc.spec.stages[1].approval = 'none'
+    await writeFile(join(other, 'plan.yaml'), stringify(doc))
+    const second = await runCli(['apply', join(other, 'plan.yaml'), '--stage', 'production'], { env: l.env, cwd: other })
+    expect(second.code, second.out + second.err).toBe(4)
+    const runId = runDir.split('/').pop()!
+    expect(second.out + second.err).toMatch(new RegExp(`another kupgrade run holds the lock Lease kube-system/kupgrade-lock: "${runId} \\S+@\\S+" since \\d{4}-`))
+    // The same directory: the local lock file refuses before any API call.
+    const local = await l.cli(['apply', l.plan, '--stage', 'production', '--approve', 'production'])
+    expect(local.code).toBe(4)
+    expect(local.err).toMatch(new RegExp(`another kupgrade run \\(${runId}, pid \\d+\\) holds`))
+
+    await seen(/"type":"step-done"[^\n]*"id":"production\/prd\/hop1\/prd-w-1\/cordon"/)
+    child.kill('SIGINT')
+    const r = await child
+    expect(r.exitCode, out.slice(-3000) + r.stderr).toBe(130)
+    const finished = events(out).at(-1)
+    expect(finished).toMatchObject({ type: 'run-finished', outcome: 'interrupted', exitCode: 130 })
+    expect(finished.resume).toBe(`kupgrade resume ${runDir}`)
+    // Stopped safely: the lock was released on the way out and the journal says where it stopped.
+    const leaseWrites = (l.lab.recorder.mutations({ cluster: 'prd', source: 'api' }) as ApiEvent[]).filter((e) => e.resource === 'leases')
+    expect(leaseWrites.length).toBeGreaterThanOrEqual(2)
+
+    const resumed = await l.cli(['resume', runDir])
+    expect(resumed.code, resumed.out + resumed.err).toBe(0)
+    const prd = l.lab.status().clusters.find((c) => c.name === 'prd')!
+    expect(prd.nodes.map((n) => [n.version, n.cordoned])).toEqual([['v1.30.4+k3s1', false], ['v1.30.4+k3s1', false], ['v1.30.4+k3s1', false]])
+    expect(l.lab.recorder.maxConcurrentlyCordoned('prd', 'worker')).toBe(1)
+    expect(l.lab.recorder.nodeUpgradeOrder('prd')).toEqual(['prd-cp-1', 'prd-w-1', 'prd-w-2'])
+    expect((await l.cli(['status', runDir])).out).toMatch(/: done/)
+  }, 240_000)
+})

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { nodesForThisFile, recordEvents, sshExec, waitFor } from './helpers.js'
+
+const node = nodesForThisFile()
+const mirror = ['v1.29.2+k3s1', 'v1.30.4+k3s1']
+
+describe('nodes are separate machines', () => {
+  it('each node has its own /tmp', async () => {
+    const a = await node({ address: '127.0.63.1', name: 'cp-1' })
+    const b = await node({ address: '127.0.63.2', name: 'w-1', role: 'worker' })
+    await sshExec(a.node, 'echo from-a > /tmp/marker')
+    expect((await sshExec(b.node, 'cat /tmp/marker; echo "rc=$?"; stat -c %a /tmp')).stdout).toBe('rc=1\n1777\n')
+    expect((await sshExec(a.node, 'cat /tmp/marker')).stdout).toBe('from-a\n')
+  })
+})
+
+describe('node-not-ready-after-upgrade fires only after a version change', () => {
+  it('a plain restart stays ready; the restart onto a new binary leaves the node NotReady', async () => {
+    const t = await node({ address: '127.0.63.3', name: 'cp-2', mirror, timing: { serviceStartMs: 100 } })
+    const ev = recordEvents(t.node)
+    t.node.setFault('node-not-ready-after-upgrade', true)
+    await sshExec(t.node, 'systemctl restart k3s')
+    await ev.next('service', (d) => d['state'] === 'started')
+    expect(t.node.getState()).toMatchObject({ serviceActive: true, notReady: false })
+    await sshExec(t.node, 'curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -')
+    await ev.next('service', (d) => d['state'] === 'started' && d['version'] === 'v1.30.4+k3s1')
+    expect(t.node.getState()).toMatchObject({ serviceActive: true, notReady: true, runningVersion: 'v1.30.4+k3s1' })
+  })
+})
+
+describe('journalctl keeps history and honours --since and -o json', () => {
+  it('filters by time and prints journald JSON fields', async () => {
+    const t = await node({ address: '127.0.63.4', name: 'cp-3', timing: { serviceStartMs: 100 } })
+    // Two restarts a few seconds apart: --since between them shows only the second; the first stays in history.
+    await sshExec(t.node, 'systemctl restart k3s')
+    const mark = (await sshExec(t.node, 'sleep 1.1; date -u "+%Y-%m-%d %H:%M:%S"; sleep 1.1')).stdout.trim()
+    await sshExec(t.node, 'systemctl restart k3s')
+    const all = (await sshExec(t.node, 'journalctl -u k3s --no-pager | grep -c "Started k3s.service"')).stdout
+    const since = (await sshExec(t.node, `journalctl -u k3s --no-pager --since '${mark}' | grep -c "Started k3s.service"`)).stdout
+    expect(Number(all)).toBeGreaterThanOrEqual(2)
+    expect(since).toBe('1\n')
+    expect((await sshExec(t.node, 'journalctl -u k3s --since "1 hour ago" | grep -c "Started k3s.service"')).stdout).toBe(all)
+    expect((await sshExec(t.node, 'journalctl -u k3s --since -1h -o cat | tail -n 1')).stdout).toBe('Started k3s.service.\n')
+    const json = (await sshExec(t.node, 'journalctl -u k3s -o json -n 1')).stdout
+    const entry = JSON.parse(json) as Record<string, string>
+    expect(entry).toMatchObject({ _HOSTNAME: 'cp-3', SYSLOG_IDENTIFIER: 'systemd', _PID: '1', _SYSTEMD_UNIT: 'k3s.service', MESSAGE: 'Started k3s.service.' })
+    expect(Number(entry['__REALTIME_TIMESTAMP']) / 1e6).toBeGreaterThan(Date.now() / 1000 - 3600)
+    expect((await sshExec(t.node, 'journalctl -u k3s --since "2999-01-01"')).stdout).toBe('-- No entries --\n')
+    expect(await sshExec(t.node, 'journalctl -u k3s --since "not a time"')).toMatchObject({ code: 1, stderr: 'Failed to parse timestamp: not a time\n' })
+    await waitFor('history kept', async () => (await sshExec(t.node, 'journalctl -u k3s | grep -c "Starting k3s.service"')).stdout.trim() === all.trim())
+  })
+})

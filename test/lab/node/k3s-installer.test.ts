@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
+
+const node = nodesForThisFile()
+const mirror = ['v1.29.2+k3s1', 'v1.30.4+k3s1']
+
+// k3s-io/k3s install.sh setup_env: with only flags (or nothing) the command is `agent` when K3S_URL is set, else
+// `server`; the unit and env file are rewritten from this run's environment on every run.
+describe('the k3s installer decides server or agent as install.sh does', () => {
+  it('re-run on an agent without K3S_URL/K3S_TOKEN: installs a k3s server unit, the agent keeps its old version', async () => {
+    const t = await node({ name: 'w-1', role: 'worker', mirror, timing: { serviceStartMs: 100 } })
+    const ev = recordEvents(t.node)
+    const r = await sshExec(t.node, 'curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('[INFO]  systemd: Creating service file /etc/systemd/system/k3s.service\n')
+    expect(r.stdout).toContain('[INFO]  systemd: Starting k3s\n')
+    const unit = readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service'), 'utf8')
+    expect(unit).toMatch(/\nExecStart=\/usr\/local\/bin\/k3s server\n/)
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service.env'), 'utf8')).toBe('')
+    // The node's own unit (k3s-agent) was never restarted: it still runs the old binary; the fleet saw no start.
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.29.2+k3s1' })
+    expect(ev.list.filter((e) => e.name === 'service')).toEqual([])
+    expect((await sshExec(t.node, 'systemctl is-active k3s k3s-agent')).stdout).toBe('active\nactive\n')
+  })
+
+  it('`sh -s - agent` without K3S_URL/K3S_TOKEN rewrites the agent env file empty; the agent then fails to start', async () => {
+    const t = await node({ name: 'w-2', role: 'worker', mirror, timing: { serviceStartMs: 100 } })
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toContain('K3S_URL=')
+    const r = await sshExec(t.node, 'curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -s - agent')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('Job for k3s-agent.service failed because the control process exited with error code.\nSee "systemctl status k3s-agent.service" and "journalctl -xeu k3s-agent.service" for details.\n')
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toBe('')
+    const j = await sshExec(t.node, 'systemctl is-active k3s-agent; journalctl -u k3s-agent --no-pager | grep fatal')
+    expect(j.stdout).toMatch(/^failed\n.* k3s\[\d+\]: time="[^"]+" level=fatal msg="--token is required"\n$/)
+  })
+
+  it('with K3S_URL and K3S_TOKEN the agent is upgraded and restarted; K3S_URL without a token is refused', async () => {
+    const t = await node({ name: 'w-3', role: 'worker', mirror, timing: { serviceStartMs: 100 } })
+    const ev = recordEvents(t.node)
+    const bad = await sshExec(t.node, 'curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -')
+    expect(bad).toMatchObject({ code: 1, stderr: "[ERROR]  Defaulted k3s exec command to 'agent' because K3S_URL is defined, but K3S_TOKEN or K3S_TOKEN_FILE is not defined.\n" })
+    const r = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
+    expect(r.code).toBe(0)
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toBe("K3S_TOKEN='K10lab::server:lab'\nK3S_URL='https://127.0.10.1:6443'\n")
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s-agent', state: 'started', version: 'v1.30.4+k3s1' })
+    // Same release, unit and env again: install.sh sees no change and leaves the service alone.
+    const again = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
+    expect(again.stdout).toContain('[INFO]  Skipping binary downloaded, installed k3s matches hash\n')
+    expect(again.stdout).toMatch(/\[INFO\]  No change detected so skipping service start\n$/)
+  })
+})
