@@ -39,6 +39,13 @@ export const GATES = [
     }),
   }),
   def({
+    id: 'upgrade-path',
+    title: 'from the running apiservers to the target: no minor skipped, no downgrade, a release of the distribution',
+    scopes: ['cluster'],
+    incident: 'kubelet-kube-proxy-skew',
+    params: z.strictObject({}),
+  }),
+  def({
     id: 'api-vip',
     title: 'API VIP and the kubernetes Service ClusterIP reachable from the runner, every node and a probe pod',
     scopes: ['cluster', 'node'],
@@ -129,7 +136,7 @@ export const gateById = (id: string): GateDefinition | undefined => GATES.find((
 /** Safe defaults: every built-in gate that makes sense at that point is on unless the plan lists its own. */
 export const DEFAULT_GATES = {
   // kube-proxy-sync is a pre-gate too: an upgrade must not start on a data plane that is already failing to sync.
-  pre: ['version-skew', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'pending-pods', 'capacity'],
+  pre: ['version-skew', 'upgrade-path', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'pending-pods', 'capacity'],
   post: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods', 'pending-pods'],
   beforeNode: ['disk-space'],
   afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip'],
