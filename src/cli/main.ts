@@ -29,7 +29,7 @@ Environment:
   KUPGRADE_KUBECTL   kubectl binary to use (default: the plan's, else kubectl on PATH)
   NO_COLOR           disable colours
 
-Exit codes: 0 ok, 1 failed (rolled back), 2 invalid input, 3 blocked by a gate, 4 paused or awaiting approval, 130 interrupted`)
+Exit codes: 0 ok, 1 failed, 2 invalid input, 3 blocked by a gate, 4 paused, awaiting approval or lock held/lost, 130 interrupted`)
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({

@@ -29,11 +29,14 @@ export const stepRef = (s: Step): StepRef => ({
   ...(s.batch !== undefined ? { batch: s.batch } : {}),
 })
 
+/** The shape of the run (stages › clusters › nodes), for renderers that draw it before it happens. */
+export type RunOutline = { stage: string; clusters: { name: string; distribution: string; nodes: string[] }[] }[]
+
 /** How a run ended; each maps to one exit code (execution.md "Exit codes"). */
 export type RunOutcome = 'done' | 'nothing-to-do' | 'failed' | 'blocked' | 'paused' | 'awaiting-approval' | 'lock-lost' | 'interrupted'
 
 export type ExecutorEvent =
-  | { type: 'run-started'; time: string; runId: string; plan: string; journal: string; dryRun: boolean; resumed: boolean; stages: string[] }
+  | { type: 'run-started'; time: string; runId: string; plan: string; journal: string; dryRun: boolean; resumed: boolean; stages: string[]; outline: RunOutline }
   | { type: 'stage-started'; time: string; stage: string }
   | { type: 'stage-done'; time: string; stage: string; durationMs: number }
   | { type: 'stage-failed'; time: string; stage: string; error: string }

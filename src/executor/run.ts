@@ -121,7 +121,11 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       })
     }
     const runDir = shownPath(join(runsDir(loaded.dir), runId), req.cwd)
-    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name) })
+    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name),
+      outline: plan.stages.filter((s) => !selection.stages || selection.stages.includes(s.name)).map((s) => ({
+        stage: s.name,
+        clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),
+      })) })
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),

@@ -18,7 +18,7 @@ import type { ClusterPlan, ExecutionPlan, PlannerFacts, Step } from './types.js'
  *
  * Steps are read only through fields every step kind keeps: id, action, node, role, hop, cluster, skip. What a step
  * changes, per distribution (facts reference §3):
- * - k3s: the restart of a node's service moves everything on it (servers: apiserver, controller-manager, scheduler,
+ * - k3s: the restart (or start, after a stop) of a node's service moves everything on it (servers: apiserver, controller-manager, scheduler,
  *   kubelet, the embedded kube-proxy; agents: kubelet and kube-proxy).
  * - k0s: the restart of a controller moves its control plane; of a worker, its kubelet; kube-proxy is a DaemonSet
  *   the controllers roll out once the last one runs the new version.
@@ -197,7 +197,7 @@ function moversOf(dist: Distribution, steps: Step[]): Move[] {
         restarted.add(node)
         out.push({ step: s, kind: 'kubelet' })
       }
-    } else if (s.action === 'restart' && !restarted.has(node)) {
+    } else if ((s.action === 'restart' || s.action === 'start-service') && !restarted.has(node)) {
       restarted.add(node)
       out.push({ step: s, kind: s.role === 'control-plane' ? 'control-plane' : 'kubelet', ...(dist === 'k0s' && s.role === 'control-plane' ? { alsoKubelet: true } : {}) })
     }

@@ -29,6 +29,11 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
   let stop: () => Promise<void> = async () => {}
   if (o.mode === 'json') {
     render = (e) => o.stdout.write(`${JSON.stringify(e)}\n`)
+  } else if (o.mode === 'tty') {
+    const { createTtyRenderer } = await import('./run-tty.js')
+    const tty = createTtyRenderer({ stdout: o.stdout, color: o.color })
+    render = tty.sink
+    stop = tty.stop
   } else {
     render = (e) => {
       const line = plainLine(e, o.verbose)

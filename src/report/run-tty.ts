@@ -1,0 +1,127 @@
+import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTaskWrapper } from 'listr2'
+import type { EventSink, ExecutorEvent } from '../executor/events.js'
+
+/**
+ * Progress on a terminal: a listr2 tree stage › cluster › node, each line showing the step in flight, gate results
+ * as they come, and durations. Only this file knows listr2. It draws from the executor's events: a task ends when its
+ * `*-done`/`*-failed`/`*-skipped` event arrives; the `run-started` outline gives the tree before the run fills it.
+ */
+type Wrapper = ListrTaskWrapper<unknown, any, any>
+type End = { kind: 'done'; title?: string } | { kind: 'skip'; why: string } | { kind: 'fail'; message: string }
+
+class Slot {
+  wrapper?: Wrapper
+  private title?: string
+  private output?: string
+  ended?: End
+  private resolve!: (e: End) => void
+  readonly end: Promise<End> = new Promise((r) => (this.resolve = r))
+  attach(w: Wrapper): void {
+    this.wrapper = w
+    if (this.title) w.title = this.title
+    if (this.output) w.output = this.output
+  }
+  setTitle(t: string): void {
+    this.title = t
+    if (this.wrapper) this.wrapper.title = t
+  }
+  say(line: string): void {
+    this.output = line
+    if (this.wrapper) this.wrapper.output = line
+  }
+  finish(e: End): void {
+    if (this.ended) return
+    this.ended = e
+    this.resolve(e)
+  }
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
+
+export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boolean }): { sink: EventSink; stop: () => Promise<void> } {
+  const slots = new Map<string, Slot>()
+  const slot = (...k: string[]): Slot => {
+    const key = k.join('\u0000')
+    let s = slots.get(key)
+    if (!s) slots.set(key, (s = new Slot()))
+    return s
+  }
+  let running: Promise<unknown> | undefined
+
+  const task = (s: Slot, title: string, sub?: () => Listr<unknown, any, any>) => ({
+    title,
+    task: async (_: unknown, w: Wrapper) => {
+      s.attach(w)
+      if (sub) {
+        // Children draw under this line; the line itself ends with its own event.
+        const children = sub()
+        const [end] = await Promise.all([s.end, children.run()])
+        return settle(end, w)
+      }
+      return settle(await s.end, w)
+    },
+  })
+  const settle = (end: End, w: Wrapper) => {
+    if (end.kind === 'skip') w.skip(end.why)
+    else if (end.kind === 'fail') throw new Error(end.message)
+    else if (end.title) w.title = end.title
+  }
+
+  const sink: EventSink = (e: ExecutorEvent) => {
+    switch (e.type) {
+      case 'run-started': {
+        const logger = new ListrLogger({ processOutput: new ProcessOutput(o.stdout as NodeJS.WriteStream, o.stdout as NodeJS.WriteStream) })
+        const list = new Listr(e.outline.map((st) => task(slot(st.stage), `stage ${st.stage}`, () => new Listr(st.clusters.map((c) =>
+          task(slot(st.stage, c.name), `${c.name} (${c.distribution})`, () => new Listr(c.nodes.map((n) => task(slot(st.stage, c.name, n), n)), { concurrent: true, exitOnError: false }))),
+        { concurrent: true, exitOnError: false }))), {
+          concurrent: false, exitOnError: false, registerSignalListeners: false, forceTTY: true,
+          rendererOptions: { collapseSubtasks: false, collapseSkips: true, showErrorMessage: true, timer: PRESET_TIMER, logger } as never,
+        })
+        running = list.run().catch(() => undefined)
+        break
+      }
+      case 'stage-started': slot(e.stage).say('running'); break
+      case 'stage-done': slot(e.stage).finish({ kind: 'done', title: `stage ${e.stage} ✓ ${secs(e.durationMs)}` }); break
+      case 'stage-failed': slot(e.stage).finish({ kind: 'fail', message: `stage ${e.stage}: ${e.error.split('\n')[0]}` }); break
+      case 'approval-needed': slot(e.stage).finish({ kind: 'skip', why: `stage ${e.stage} waits for approval: ${e.command}` }); break
+      case 'cluster-started': slot(e.stage, e.cluster).say('started'); break
+      case 'cluster-done': endCluster(e.stage, e.cluster, { kind: 'done', title: `${e.cluster} ✓ ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}` }); break
+      case 'cluster-skipped': endCluster(e.stage, e.cluster, { kind: 'skip', why: `${e.cluster}: ${e.reason}` }); break
+      case 'cluster-failed': endCluster(e.stage, e.cluster, { kind: 'fail', message: `${e.cluster}: ${e.error.split('\n')[0]}` }); break
+      case 'node-started': slot(e.stage, e.cluster, e.node).setTitle(`${e.node}${e.hop !== undefined ? ` · hop ${e.hop}` : ''}${e.batch !== undefined ? ` · batch ${e.batch}` : ''}`); break
+      case 'node-done': slot(e.stage, e.cluster, e.node).setTitle(`${e.node} ✓ ${secs(e.durationMs)}`); break
+      case 'node-failed': slot(e.stage, e.cluster, e.node).finish({ kind: 'fail', message: `${e.node}${e.cordoned ? ' (left cordoned)' : ''}: ${e.error.split('\n')[0]}` }); break
+      case 'step-started': where(e.step).say(`${e.step.title} …`); break
+      case 'step-done': where(e.step).say(`✓ ${e.step.title} ${secs(e.durationMs)}`); break
+      case 'step-failed': where(e.step).say(`✗ ${e.step.title}: ${e.error.split('\n')[0]}`); break
+      case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
+      case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
+      case 'run-finished':
+        for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
+        break
+    }
+  }
+  const clusterKey = (cluster: string): string[] => {
+    for (const k of slots.keys()) {
+      const parts = k.split('\u0000')
+      if (parts.length === 2 && parts[1] === cluster) return parts
+    }
+    return ['?', cluster]
+  }
+  const where = (s: { stage: string; cluster?: string; node?: string }): Slot =>
+    s.node && s.cluster ? slot(s.stage, s.cluster, s.node) : s.cluster ? slot(s.stage, s.cluster) : slot(s.stage)
+  const endCluster = (stage: string, cluster: string, end: End) => {
+    for (const [k, s] of slots) {
+      const p = k.split('\u0000')
+      if (p.length === 3 && p[0] === stage && p[1] === cluster) s.finish(s.wrapper?.title?.includes('✓') ? { kind: 'done' } : end.kind === 'fail' ? { kind: 'skip', why: `${p[2]}: not upgraded` } : end.kind === 'skip' ? { kind: 'skip', why: `${p[2]}: ${end.why.replace(/^[^:]*: /, '')}` } : { kind: 'done' })
+    }
+    slot(stage, cluster).finish(end)
+  }
+  return {
+    sink,
+    stop: async () => {
+      for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
+      await running
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runHook, type HookContext } from '../../src/executor/hooks.js'
+
+const ctx: HookContext = { runId: 'r-1', plan: '/p/plan.yaml', point: 'beforeNode', stage: 'prod', cluster: 'eu', node: 'w-1', step: 'prod/eu/hop1/w-1/hook/before-node/1', dryRun: false, journal: '/p/j.jsonl' }
+
+/** Hooks: context on stdin and in KUPGRADE_*; exit code decides; the two shipped hooks against local HTTP servers. */
+describe('hooks', () => {
+  let dir: string
+  let server: Server
+  let url = ''
+  const posts: { path: string; body: string }[] = []
+  let firing = 0
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kupgrade-hooks-'))
+    server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        if (req.url?.startsWith('/api/v2/alerts')) {
+          const alerts = firing-- > 0 ? [{ labels: { alertname: 'KubeNodeNotReady', instance: 'w-1' }, status: { state: 'active' } }] : []
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(alerts))
+          return
+        }
+        posts.push({ path: req.url ?? '', body })
+        res.writeHead(req.url === '/fail' ? 500 : 200).end('ok')
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(async () => {
+    server?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('an executable gets the context as JSON on stdin and as KUPGRADE_* variables; its exit code decides', async () => {
+    const script = join(dir, 'check.sh')
+    writeFileSync(script, '#!/bin/bash\ncat > "$OUT.json"\nenv | grep ^KUPGRADE_ | sort > "$OUT.env"\necho checked "$KUPGRADE_NODE"\nexit "${EXIT:-0}"\n')
+    chmodSync(script, 0o755)
+    const out = join(dir, 'seen')
+    const ok = await runHook('check.sh', dir, ctx, { env: { PATH: process.env.PATH, OUT: out } })
+    expect(ok).toMatchObject({ ok: true, exitCode: 0, output: ['checked w-1'] })
+    expect(JSON.parse(readFileSync(`${out}.json`, 'utf8'))).toEqual(ctx)
+    expect(readFileSync(`${out}.env`, 'utf8')).toContain('KUPGRADE_POINT=beforeNode\n')
+    expect(readFileSync(`${out}.env`, 'utf8')).toContain('KUPGRADE_CLUSTER=eu\n')
+    const bad = await runHook('check.sh', dir, ctx, { env: { PATH: process.env.PATH, OUT: out, EXIT: '3' } })
+    expect(bad).toMatchObject({ ok: false, exitCode: 3 })
+    writeFileSync(join(dir, 'plain.sh'), '#!/bin/sh\nexit 0\n')
+    expect((await runHook('plain.sh', dir, ctx, { env: {} })).output[0]).toMatch(/is not executable/)
+  })
+
+  it('hooks/notify.mjs (zx) posts the context to the webhook and fails the point when the webhook fails', async () => {
+    const hook = resolve('hooks/notify.mjs')
+    const r = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/hook` } })
+    expect(r.ok, r.output.join('\n')).toBe(true)
+    const sent = JSON.parse(posts.find((p) => p.path === '/hook')!.body)
+    expect(sent).toMatchObject({ ...ctx, text: 'kupgrade beforeNode: prod › eu › w-1 (run r-1)' })
+    const failed = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/fail` } })
+    expect(failed.ok).toBe(false)
+    expect(failed.output.join('\n')).toMatch(/HTTP 500/)
+  }, 60_000)
+
+  it('hooks/wait-no-firing-alerts.mjs waits until Alertmanager is quiet, and fails naming the alerts that keep firing', async () => {
+    const hook = resolve('hooks/wait-no-firing-alerts.mjs')
+    firing = 2
+    const quiet = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, ALERTMANAGER_URL: url, KUPGRADE_ALERT_INTERVAL: '0.1', KUPGRADE_ALERT_TIMEOUT: '20' } })
+    expect(quiet.ok, quiet.output.join('\n')).toBe(true)
+    expect(quiet.output.join('\n')).toMatch(/1 firing: KubeNodeNotReady[\s\S]*no firing alerts/)
+    firing = 1000
+    const loud = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, ALERTMANAGER_URL: url, KUPGRADE_ALERT_INTERVAL: '0.1', KUPGRADE_ALERT_TIMEOUT: '0.5' } })
+    expect(loud.ok).toBe(false)
+    expect(loud.output.join('\n')).toMatch(/still firing after 1s: KubeNodeNotReady \(w-1\)/)
+  }, 60_000)
+})
