@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { LoadedPlan } from '../plan/load.js'
 import type { PlannerFacts } from '../planner/types.js'
 import { SshPool } from '../transport/ssh/pool.js'
+import type { Transport } from '../transport/types.js'
 import { gatherFleetFacts } from './gather.js'
 import { problems } from './render.js'
 import { fromDisagreement } from './skew.js'
@@ -33,13 +34,15 @@ export interface LiveOptions {
   acceptNew?: boolean
   concurrency?: number
   log?: (message: string) => void
+  /** An open transport to read through (plan --live keeps it for the pre-gates); otherwise a pool is opened and closed here. */
+  transport?: Transport
   /** Overall limit per cluster (gather.ts). */
   deadlineMs?: number
 }
 
 /** `plan --live`: read the fleet (read-only, SSH + kubectl), and say where it disagrees with the plan. */
 export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise<LiveState> {
-  const pool = new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
+  const pool = o.transport ?? new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
   try {
     const facts = await gatherFleetFacts(loaded, { transport: pool, env: o.env, stateDir: join(loaded.dir, '.kupgrade'), ...(o.log ? { log: o.log } : {}), ...(o.deadlineMs ? { deadlineMs: o.deadlineMs } : {}) })
     const warnings: string[] = []
@@ -55,6 +58,6 @@ export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise
     blockers.push(...problems(facts).map((p) => `could not read ${p}`))
     return { facts, planner: toPlannerFacts(facts), warnings, blockers }
   } finally {
-    await pool.close()
+    if (!o.transport) await pool.close()
   }
 }

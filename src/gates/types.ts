@@ -48,6 +48,10 @@ export interface GateContext {
   nodeFacts?: Record<string, NodeFacts>
   signal?: AbortSignal
   now: () => Date
+  /** The runner's environment (custom `command` gates on the runner; kubectl already carries its own). */
+  env?: NodeJS.ProcessEnv
+  /** --verbose trace. */
+  log?: (message: string) => void
 }
 
 export interface Gate<P = Record<string, unknown>> {

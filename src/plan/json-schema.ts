@@ -16,6 +16,9 @@ export function planJsonSchema(): Record<string, unknown> {
     post: z.array(gateEntry).optional(),
     beforeNode: z.array(gateEntry).optional(),
     afterNode: z.array(gateEntry).optional(),
+    skip: planSchema.shape.spec.shape.gates.unwrap().shape.skip.unwrap()
+      .element.extend({ gate: z.enum(GATES.map((g) => g.id) as [string, ...string[]]) }).array().optional()
+      .describe('default gates turned off, each with a reason: the only way a default gate stops running'),
   })
   const schema = planSchema.extend({ spec: planSchema.shape.spec.extend({ gates: gates.optional() }) })
   const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>

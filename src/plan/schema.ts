@@ -137,10 +137,14 @@ export const planSchema = z.strictObject({
       .prefault({}),
     gates: z
       .strictObject({
-        pre: gateList().optional().describe('cluster gates before any change; default: all built-in pre gates'),
+        pre: gateList().optional().describe('cluster gates before any change, added to the built-in pre gates (or re-parameterising one)'),
         post: gateList().optional().describe('cluster gates after the last node and during soak'),
         beforeNode: gateList().optional(),
         afterNode: gateList().optional(),
+        skip: z
+          .array(z.strictObject({ gate: text('gate'), reason: text('reason').describe('why this safe default is off; shown in every plan and check output') }))
+          .optional()
+          .describe('default gates turned off, each with a reason: the only way a default gate stops running'),
       })
       .prefault({}),
     hooks: z

@@ -1,5 +1,5 @@
 import type { Problem } from '../errors.js'
-import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
+import { CUSTOM_GATES, DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
 import { planHops, releaseListFor } from '../planner/hops.js'
 import { defaultReleases, releaseStatus } from './releases.js'
 import { formatPath, type Locator, type Path } from './locate.js'
@@ -195,6 +195,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   // Gates.
   const gates = obj(spec.gates) ?? {}
   const scopeOf: Record<string, GateScope> = { pre: 'cluster', post: 'cluster', beforeNode: 'node', afterNode: 'node' }
+  const listedAt = new Map<string, Path>()
   for (const list of Object.keys(DEFAULT_GATES)) {
     const listed = new Map<string, number>()
     arr(gates[list]).forEach((entry, i) => {
@@ -211,10 +212,12 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
         paramPath = [...base, id]
       } else return
       // Listed twice, the gate would run twice, and with parameters the two entries would disagree on which holds.
-      if (listed.has(id)) add(base, `gate "${id}" is listed twice in spec.gates.${list} (also [${listed.get(id)}]): list each gate once`)
+      // Custom gates (command, http, prometheus) are the exception: each entry is a different check.
+      if (listed.has(id) && !(CUSTOM_GATES as readonly string[]).includes(id)) add(base, `gate "${id}" is listed twice in spec.gates.${list} (also [${listed.get(id)}]): list each gate once`)
       else listed.set(id, i)
       const gate = gateById(id)
       if (!gate) return add(typeof entry === 'string' ? base : paramPath, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`, 'error', typeof entry !== 'string')
+      if (!listedAt.has(id)) listedAt.set(id, base)
       if (!gate.scopes.includes(scopeOf[list]!)) {
         add(base, gate.scopes.includes('cluster')
           ? `gate "${id}" checks the whole cluster and cannot run in ${list}: use it in pre or post`
@@ -226,6 +229,21 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       } else checkParamBounds(obj(params) ?? {}, paramPath)
     })
   }
+
+  // gates.skip: the only way a default gate is turned off, so it must name a default, once, with a reason.
+  const skipped = new Map<string, number>()
+  arr(gates.skip).forEach((entry, i) => {
+    const id = str(obj(entry)?.gate)
+    if (id === undefined) return
+    const path: Path = ['spec', 'gates', 'skip', i, 'gate']
+    const defaultIn = Object.entries(DEFAULT_GATES).filter(([, ids]) => (ids as readonly string[]).includes(id)).map(([l]) => l)
+    if (!gateById(id)) return add(path, `unknown gate "${id}"${didYouMean(id, GATE_IDS)}; built-in gates: ${GATE_IDS.join(', ')}`)
+    if (defaultIn.length === 0) return add(path, `gate "${id}" is not on by default, so there is nothing to skip: remove this entry (and the gate from any list)`)
+    if (skipped.has(id)) return add(path, `gate "${id}" is skipped twice (also gates.skip[${skipped.get(id)}]): keep one entry`)
+    skipped.set(id, i)
+    const at = listedAt.get(id)
+    if (at) add(path, `gate "${id}" is both skipped and listed at ${formatPath(at)}: remove one (a listed default gate only changes its parameters)`)
+  })
 
   // Strategy sanity.
   const workersCount = clusters.reduce<number>((n, c) => Math.max(n, arr(obj(c)?.nodes).filter((x) => obj(x)?.role === 'worker').length), 0)

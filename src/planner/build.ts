@@ -180,6 +180,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     gates: {
       pre: gates.pre.map((g) => g.label), post: gates.post.map((g) => g.label),
       beforeNode: gates.beforeNode.map((g) => g.label), afterNode: gates.afterNode.map((g) => g.label),
+      skipped: gates.skipped.map((g) => ({ gate: g.gate, reason: g.reason })),
     },
     onFailure: spec.strategy.onFailure,
     maxFailedNodes: spec.strategy.maxFailedNodes,

@@ -241,7 +241,7 @@ const minorOf = (v: string): number => parseKubeVersion(v)?.minor ?? 0
  */
 export function skewPolicyOf(plan: PlanDocument): SkewPolicy | undefined {
   const gates = resolveGates(plan.spec.gates)
-  for (const list of Object.values(gates)) {
+  for (const list of [gates.pre, gates.post, gates.beforeNode, gates.afterNode]) {
     const g = list.find((x) => x.id === 'version-skew')
     if (g) return (g.params.policy as SkewPolicy | undefined) ?? 'conservative'
   }

@@ -128,7 +128,8 @@ export interface ClusterPlan {
   controlPlane: string[]
   /** Worker batches of the first hop (the same for every hop). */
   batches: string[][]
-  gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[] }
+  /** Gate labels per point; `skipped`: default gates the plan turned off, with the plan's reason. */
+  gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[]; skipped: { gate: string; reason: string }[] }
   onFailure: string
   maxFailedNodes: number
   /** Per node, the rollback that would apply (`plan` shows it). */

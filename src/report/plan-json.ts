@@ -5,7 +5,7 @@ import type { ExecutionPlan } from '../planner/types.js'
  * summaries and the ids of their first and last steps instead of repeating the steps (which would double the output
  * of a 2,000-node plan), one step per line. The shape is versioned by `schemaVersion` and described in docs/execution-plan.md.
  */
-export function renderPlanJson(plan: ExecutionPlan): string {
+export function renderPlanJson(plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): string {
   const span = (steps: { id: string }[]) => (steps.length ? { firstStep: steps[0]!.id, lastStep: steps[steps.length - 1]!.id, stepCount: steps.length } : { stepCount: 0 })
   const doc = {
     apiVersion: plan.apiVersion,
@@ -14,6 +14,8 @@ export function renderPlanJson(plan: ExecutionPlan): string {
     plan: plan.plan,
     target: plan.target,
     warnings: plan.warnings,
+    // plan --live: the pre-gates' GateReport (docs/execution-plan.md).
+    ...(extras.gates ? { gates: extras.gates } : {}),
     stages: plan.stages.map(({ clusters, before, after, ...stage }) => ({
       ...stage,
       clusters: clusters.map(({ steps, ...cluster }) => ({ ...cluster, ...span(steps) })),

@@ -38,7 +38,7 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
       out.push('')
       out.push(`<details><summary><b>${stage.name} / ${c.name}</b>: ${n.total} steps, ${n.mutating} changes${n.skipped ? `, ${n.skipped} skipped` : ''}</summary>`)
       out.push('')
-      out.push(`Gates before: ${c.gates.pre.map((g) => `\`${g}\``).join(', ')}. After each node: ${c.gates.afterNode.map((g) => `\`${g}\``).join(', ')}. After: ${c.gates.post.map((g) => `\`${g}\``).join(', ')}.`)
+      out.push(`Gates before: ${c.gates.pre.map((g) => `\`${g}\``).join(', ')}. After each node: ${c.gates.afterNode.map((g) => `\`${g}\``).join(', ')}. After: ${c.gates.post.map((g) => `\`${g}\``).join(', ')}.${c.gates.skipped.map((g) => ` **Skipped:** \`${g.gate}\` (${cell(g.reason)}).`).join('')}`)
       out.push('')
       out.push('| # | phase | node | step | undo |')
       out.push('|---|---|---|---|---|')

@@ -147,9 +147,9 @@ describe('the version-skew walk over every intermediate state of a plan', () => 
     }
   })
 
-  it('turning the gate off (no list names version-skew) turns the walk off', () => {
+  it('turning the gate off (gates.skip) turns the walk off', () => {
     const facts = lagging('v1.27.9+k3s1')
-    const text = planText({ dist: 'k3s', from: FROM.k3s, target: 'v1.30.4' }).replace('spec:\n', 'spec:\n  gates: { pre: [etcd], post: [etcd], afterNode: [nodes-ready], beforeNode: [disk-space] }\n')
+    const text = planText({ dist: 'k3s', from: FROM.k3s, target: 'v1.30.4' }).replace('spec:\n', 'spec:\n  gates: { skip: [{ gate: version-skew, reason: test }] }\n')
     const doc = load(text)
     const exec: ExecutionPlan = buildExecutionPlan(doc, { facts })
     expect(walkPlanSkew(exec, doc, facts)).toEqual([])

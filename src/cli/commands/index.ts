@@ -22,6 +22,7 @@ export const commands: CommandEntry[] = [
   { name: 'resume', summary: 'continue an interrupted, paused or waiting run from its journal', load: () => import('./resume.js') },
   { name: 'status', summary: 'show a run from its journal', load: () => import('./status.js') },
   { name: 'runs', summary: 'list the runs recorded next to a plan', load: () => import('./runs.js') },
+  { name: 'check', summary: "a health report: the plan's pre-gates, read-only, with evidence; exit 3 when one fails", load: () => import('./check.js') },
   { name: 'inventory', summary: 'read the live facts of every node: versions, OS, kernel, iptables, disk, reboot-required', load: () => import('./inventory.js') },
   { name: 'schema', summary: "print the plan's JSON Schema", load: () => import('./schema.js') },
   { name: 'lab', summary: 'run a simulated fleet (API servers + SSH nodes on loopback): up, down, status, fault', load: () => import('./lab.js') },

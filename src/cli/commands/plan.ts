@@ -24,47 +24,72 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .argument('<plan>', 'plan file')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
     .option('--out <file>', 'write the output to a file instead of stdout')
-    .option('--live', 'first read the clusters (read-only: SSH + kubectl): show their live state, skip steps already done')
+    .option('--live', 'first read the clusters (read-only: SSH + kubectl) and run the pre-gates: show their live state and gate results, skip steps already done')
     .option('--accept-new', 'with --live: record host keys of nodes not yet in known_hosts')
     .option('--deadline <duration>', 'with --live: overall limit per cluster for reading it (API and every node)', '60s')
     .addHelpText('after', `
-Offline, the plan is expanded from the file alone (each cluster's \`from\` version). The markdown format is made for
-pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
+Offline, the plan is expanded from the file alone (each cluster's \`from\` version). With --live the pre-gates run once
+(as \`kupgrade check\` does) and their results are part of every format; a failed or unknown gate blocks. The markdown
+format is made for pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
 
-Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
+Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that disagrees with the plan)`)
     .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean; deadline: string }) => {
       const deadlineMs = deadlineOption(opts.deadline)
       const loaded = loadPlan(file)
-      for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
-      // Facts pull in SSH and kubectl; an offline plan never loads them.
-      const facts = opts.live ? await import('../../facts/live.js') : undefined
-      const render = opts.live ? await import('../../facts/render.js') : undefined
-      const live = facts ? await facts.readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), deadlineMs, ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
-      for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${escapeControl(w)}\n`)
-      for (const b of live?.blockers ?? []) ctx.stderr.write(`blocked: ${escapeControl(b)}\n`)
+      // Facts and gates pull in SSH and kubectl; an offline plan never loads them.
+      const live = opts.live ? await readLive(loaded, ctx, Boolean(opts.acceptNew), deadlineMs) : undefined
+      const gates = live ? await import('../../report/gate-report.js') : undefined
+      // Each message once: drift already has its line in the live-state section of text and markdown, so only the
+      // json (which has no such section) carries it among the warnings.
+      const drift = new Set(live?.drift ?? [])
+      const inDoc = (m: string) => opts.format === 'json' || !drift.has(m)
       const plan = buildExecutionPlan(loaded.plan, {
-        warnings: [...loaded.warnings.map((w) => w.message), ...(live?.warnings ?? []), ...(live?.blockers ?? []).map((b) => `blocked: ${b}`)],
-        ...(live ? { facts: live.planner } : {}),
+        warnings: [
+          ...loaded.warnings.map((w) => w.message),
+          ...(live?.state.warnings ?? []).filter(inDoc),
+          ...(live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`),
+        ],
+        ...(live ? { facts: live.state.planner } : {}),
       })
       // Validation walked the plan from `from`; the live versions can make a step break the skew policy after all.
-      if (live) refuseLiveSkew(loaded, live.planner, plan, ctx.stderr)
+      if (live) refuseLiveSkew(loaded, live.state.planner, plan, ctx.stderr)
       // Every format escapes control characters from the plan and the clusters (hook names, versions, node OS names):
       // JSON keeps the values and writes the characters JSON.stringify leaves raw as \u escapes; text and markdown
       // render from an escaped copy, so only their own colour codes reach the terminal.
       const shown = opts.format === 'json' ? plan : escapeDeep(plan)
-      const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.facts) : live?.facts
+      const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.state.facts) : live?.state.facts
+      const liveGates = live && opts.format !== 'json' ? escapeDeep(live.gates) : live?.gates
       const text =
-        opts.format === 'json' ? escapeJsonText(renderPlanJson(plan))
-        : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: render!.renderLiveStateMarkdown(liveFacts) } : {})
-        : `${liveFacts ? `${render!.renderLiveStateText(liveFacts)}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
+        opts.format === 'json' ? escapeJsonText(renderPlanJson(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
+        : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
+        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
+      const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))
       if (opts.out) {
         try {
           writeFileSync(opts.out, text)
         } catch (err) {
           throw new KupgradeError(`cannot write ${opts.out}: ${(err as Error).message}`, { exitCode: ExitCode.invalid })
         }
-        ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)\n`)
+        // The document went to a file: the terminal gets the validation warnings and the verdict, once.
+        for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
+        ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)${live ? `; ${blocked ? 'BLOCKED' : 'ready'}` : ''}\n`)
       } else ctx.stdout.write(text)
-      setExit(live && live.blockers.length > 0 ? ExitCode.blocked : ExitCode.ok)
+      setExit(blocked ? ExitCode.blocked : ExitCode.ok)
     })
+}
+
+async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<RegisterCommand>[1], acceptNew: boolean, deadlineMs: number) {
+  const [facts, render, skew, check, { SshPool }] = await Promise.all([
+    import('../../facts/live.js'), import('../../facts/render.js'), import('../../facts/skew.js'), import('../../gates/check-plan.js'), import('../../transport/ssh/pool.js'),
+  ])
+  const log = ctx.verbose ? (m: string) => ctx.stderr.write(`${m}\n`) : undefined
+  const pool = new SshPool({ env: ctx.env, acceptNew, ...(log ? { debug: log } : {}) })
+  try {
+    const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, deadlineMs, ...(log ? { log } : {}) })
+    const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, ...(log ? { log } : {}) })
+    const drift = state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message)
+    return { state, gates, render, drift }
+  } finally {
+    await pool.close()
+  }
 }

@@ -1,0 +1,49 @@
+import { Option } from 'commander'
+import { ExitCode, formatProblem } from '../../errors.js'
+import { loadPlan } from '../../plan/load.js'
+import type { RegisterCommand } from './index.js'
+
+interface CheckOptions {
+  cluster?: string[]
+  gate?: string[]
+  format: 'text' | 'markdown' | 'json'
+  acceptNew?: boolean
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('check')
+    .description("a health report: run the plan's pre-gates (read-only) against its clusters")
+    .argument('<plan>', 'plan file')
+    .option('--cluster <name>', 'only this cluster (repeatable, or comma-separated)', collect)
+    .option('--gate <id>', 'only this gate (repeatable, or comma-separated); any built-in gate id', collect)
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
+    .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
+    .addHelpText('after', `
+Runs every pre-gate of the plan once (defaults plus the plan's own, minus gates.skip) and prints each verdict with the
+evidence behind it. Nothing is changed; the api-vip and dns gates start a short-lived probe pod and always delete it.
+\`unknown\` (could not read) counts as failing.
+
+Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate failed or was unknown`)
+    .action(async (file: string, opts: CheckOptions) => {
+      const loaded = loadPlan(file)
+      for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
+      const { SshPool } = await import('../../transport/ssh/pool.js')
+      const { checkPlan } = await import('../../gates/check-plan.js')
+      const report = await import('../../report/gate-report.js')
+      const log = ctx.verbose ? (m: string) => ctx.stderr.write(`${m}\n`) : undefined
+      const pool = new SshPool({ env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(log ? { debug: log } : {}) })
+      let r
+      try {
+        r = await checkPlan(loaded, { transport: pool, env: ctx.env, ...(opts.cluster ? { clusters: opts.cluster } : {}), ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
+      } finally {
+        await pool.close()
+      }
+      ctx.stdout.write(opts.format === 'json' ? `${JSON.stringify(report.gateReportJson(r), null, 2)}\n`
+        : opts.format === 'markdown' ? report.renderGateReportMarkdown(r)
+          : report.renderGateReportText(r, { color: ctx.color, verbose: ctx.verbose }))
+      setExit(report.reportBlocks(r) ? ExitCode.blocked : ExitCode.ok)
+    })
+}

@@ -1,0 +1,89 @@
+import { shellQuote } from '../../transport/quote.js'
+import { parseDuration } from '../../util/duration.js'
+import { nodesInScope } from '../context.js'
+import { clip, verdict, type Finding } from '../evidence.js'
+import { readNode, SCRIPT_ENV } from '../read/node.js'
+import { describeProbe, runProbePod } from '../read/probe-pod.js'
+import { kubernetesServiceIP } from '../read/service-ip.js'
+import { probeHttps } from '../read/tls.js'
+import type { Gate } from '../types.js'
+
+export interface ApiVipParams { timeout: string; from: ('runner' | 'nodes' | 'pod')[]; probeImage: string; podTimeout: string }
+
+/**
+ * The API reachable along every path a workload uses (incident k0s-upgrade-coredns-api-vip: after an upgrade no pod
+ * could reach 10.96.0.1:443 while the API looked fine from outside). /readyz through the plan's apiEndpoint from the
+ * runner; from each node over SSH to the endpoint and to the `kubernetes` ClusterIP (checked against the live
+ * Service); from a probe pod through the Service and the endpoint. Any HTTP answer proves the path (401/403 is a
+ * hardened cluster refusing anonymous /readyz); 5xx means the apiserver itself is not ready.
+ */
+export const apiVipGate: Gate<ApiVipParams> = {
+  id: 'api-vip',
+  async check(ctx, p) {
+    const timeoutMs = parseDuration(p.timeout) ?? 5_000
+    const findings: Finding[] = []
+    const svc = await kubernetesServiceIP(ctx)
+    const clusterIP = svc.live ?? svc.planned
+    if (svc.live && svc.planned && svc.live !== svc.planned) {
+      findings.push({ status: 'fail', source: 'kubectl get service kubernetes -n default', observed: `clusterIP ${svc.live}, but the plan's serviceCIDR ${ctx.serviceCIDR} gives ${svc.planned}`, problem: `serviceCIDR ${ctx.serviceCIDR} disagrees with the live kubernetes Service (${svc.live})` })
+    } else if (svc.error) {
+      findings.push({ status: 'unknown', source: 'kubectl get service kubernetes -n default', observed: svc.error, problem: 'the kubernetes Service could not be read' })
+    }
+    const endpoint = ctx.apiEndpoint
+    const targets = [...(endpoint ? [`${endpoint.replace(/\/+$/, '')}/readyz`] : []), ...(clusterIP ? [`https://${clusterIP}:443/readyz`] : [])]
+
+    const work: Promise<void>[] = []
+    if (p.from.includes('runner') && endpoint) {
+      work.push(probeHttps(endpoint, '/readyz', timeoutMs).then((o) => {
+        const source = `runner: GET ${endpoint}/readyz`
+        if (o.error) findings.push({ status: 'fail', source, observed: o.error, problem: `runner cannot reach ${endpoint}` })
+        else findings.push(httpFinding(source, o.status!, o.body ?? '', `runner → ${endpoint}`))
+      }))
+    }
+    if (p.from.includes('nodes')) {
+      for (const n of nodesInScope(ctx)) {
+        const script = [SCRIPT_ENV, `for u in ${targets.map(shellQuote).join(' ')}; do`,
+          `  out=$(curl -sSk -o /dev/null -w '%{http_code}' --max-time ${Math.max(1, Math.ceil(timeoutMs / 1000))} "$u" 2>&1); rc=$?`,
+          `  printf 'probe\\t%s\\t%s\\t%s\\n' "$u" "$rc" "$(printf '%s' "$out" | tr '\\n' ' ')"`, 'done'].join('\n')
+        work.push(readNode(ctx, n.target, { script }, { timeoutMs: timeoutMs * targets.length + 15_000 }).then((r) => {
+          if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
+          const lines = r.stdout.split('\n').filter((l) => l.startsWith('probe\t'))
+          if (lines.length !== targets.length) return void findings.push({ status: 'unknown', source: `node ${n.name}: curl`, observed: clip(r.stdout + r.stderr), problem: `${n.name}: curl gave no answer` })
+          for (const l of lines) {
+            const [, url, rc, out] = l.split('\t') as [string, string, string, string]
+            const source = `node ${n.name}: curl ${url}`
+            if (rc !== '0') findings.push({ status: 'fail', source, observed: `exit ${rc}: ${out.replace(/0{3}$/, '').trim()}`, problem: `${n.name} cannot reach ${url.replace(/\/readyz$/, '')}` })
+            else findings.push(httpFinding(source, Number(out.trim().slice(-3)), '', `${n.name} → ${url.replace(/\/readyz$/, '')}`))
+          }
+        }))
+      }
+    }
+    if (p.from.includes('pod')) {
+      const script = ['rc=0', 'for u in "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" ${KUPGRADE_API_ENDPOINT:+"$KUPGRADE_API_ENDPOINT/readyz"}; do',
+        '  out=$(curl -sSk -o /dev/null -w "%{http_code}" --max-time "$KUPGRADE_TIMEOUT" "$u" 2>&1); r=$?',
+        '  echo "probe $u exit=$r $out"; [ $r = 0 ] || rc=1', 'done', 'exit $rc'].join('\n')
+      work.push(runProbePod(ctx, {
+        purpose: 'api-vip', image: p.probeImage, script, timeoutMs: parseDuration(p.podTimeout) ?? 90_000,
+        env: { KUPGRADE_TIMEOUT: String(Math.max(1, Math.ceil(timeoutMs / 1000))), ...(endpoint ? { KUPGRADE_API_ENDPOINT: endpoint.replace(/\/+$/, '') } : {}) },
+        ...(ctx.node ? { nodeName: ctx.node } : {}),
+      }).then((o) => {
+        const source = describeProbe(o)
+        if (o.problem) findings.push({ status: 'unknown', source, observed: clip(o.logs || o.problem), problem: o.problem })
+        else if (o.phase === 'Succeeded' && o.exitCode === 0) findings.push({ status: 'pass', source, observed: clip(o.logs) })
+        else findings.push({ status: 'fail', source, observed: clip(o.logs), problem: `a pod${o.node ? ` on ${o.node}` : ''} cannot reach the API through the Service / endpoint` })
+        if (!o.deleted) findings.push({ status: 'warn', source, observed: 'the probe pod could not be deleted', problem: `probe pod ${o.pod} left behind` })
+      }))
+    }
+    await Promise.all(work)
+    return verdict('api-vip', findings, {
+      ok: `API reachable from ${p.from.join(', ')} via ${[endpoint, clusterIP].filter(Boolean).join(' and ')}`,
+      hint: 'check kube-proxy (kube-proxy-sync gate), the iptables backend, the CNI and the VIP / load balancer before upgrading',
+    })
+  },
+}
+
+function httpFinding(source: string, code: number, body: string, what: string): Finding {
+  if (code === 200) return { status: 'pass', source, observed: `HTTP 200${body ? ` ${clip(body, 80)}` : ''}` }
+  if (code === 401 || code === 403) return { status: 'pass', source, observed: `HTTP ${code} (reachable; anonymous /readyz refused on this cluster)` }
+  return { status: 'fail', source, observed: `HTTP ${code}${body ? `: ${clip(body, 200)}` : ''}`, problem: `${what}: /readyz answered HTTP ${code}` }
+}

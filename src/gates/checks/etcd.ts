@@ -1,0 +1,134 @@
+import { shellJoin } from '../../transport/quote.js'
+import { clip, humanBytes, verdict, type Finding } from '../evidence.js'
+import { readNode, SCRIPT_ENV } from '../read/node.js'
+import { sectionsOf } from '../read/sections.js'
+import type { Gate, GateContext } from '../types.js'
+
+export interface EtcdParams { maxDbSizeRatio: number }
+
+/** etcd client certificates per distribution (facts §7 "etcd certs"). */
+export const ETCD_TLS: Record<GateContext['distribution'], { cacert: string; cert: string; key: string }> = {
+  kubeadm: { cacert: '/etc/kubernetes/pki/etcd/ca.crt', cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt', key: '/etc/kubernetes/pki/etcd/healthcheck-client.key' },
+  k3s: { cacert: '/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt', cert: '/var/lib/rancher/k3s/server/tls/etcd/client.crt', key: '/var/lib/rancher/k3s/server/tls/etcd/client.key' },
+  k0s: { cacert: '/var/lib/k0s/pki/etcd/ca.crt', cert: '/var/lib/k0s/pki/apiserver-etcd-client.crt', key: '/var/lib/k0s/pki/apiserver-etcd-client.key' },
+}
+/** etcd's default backend quota when --quota-backend-bytes is 0 or unset (facts §4.7). */
+export const DEFAULT_QUOTA = 2 * 1024 ** 3
+const K3S_SQLITE = '/var/lib/rancher/k3s/server/db/state.db'
+const K3S_ETCD_DIR = '/var/lib/rancher/k3s/server/db/etcd'
+
+interface Status { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string; dbSize: number; dbSizeInUse?: number; isLearner?: boolean; errors?: string[] } }
+
+/**
+ * etcd on every control-plane node (incident etcd-hpa-cascading-failure): each local member healthy, exactly one
+ * leader that every member agrees on, as many members as control-plane nodes, no alarm, and DB size under
+ * `maxDbSizeRatio` of the backend quota. A k3s server on SQLite has no etcd: the database file and its disk are
+ * checked instead.
+ */
+export const etcdGate: Gate<EtcdParams> = {
+  id: 'etcd',
+  async check(ctx, p) {
+    const cps = ctx.nodes.filter((n) => n.role === 'control-plane')
+    const findings: Finding[] = []
+    const tls = ETCD_TLS[ctx.distribution]
+    const leaders = new Map<string, string[]>()
+    const memberCounts: { node: string; count: number }[] = []
+    await Promise.all(cps.map(async (n) => {
+      const ectl = (...args: string[]) => shellJoin(['etcdctl', '--endpoints=https://127.0.0.1:2379', `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`, '--dial-timeout=3s', '--command-timeout=5s', ...args])
+      const script = [SCRIPT_ENV, 'export ETCDCTL_API=3',
+        ctx.distribution === 'k3s' ? `if [ -f ${K3S_SQLITE} ] && [ ! -d ${K3S_ETCD_DIR} ]; then echo 'datastore sqlite'; ls -ln ${K3S_SQLITE}; df -P -B1 /var/lib/rancher/k3s/server/db 2>&1 | tail -n 1; exit 0; fi` : ':',
+        "command -v etcdctl >/dev/null 2>&1 || { echo 'no-etcdctl'; exit 0; }",
+        `echo '@@health'; ${ectl('endpoint', 'health', '-w', 'json')} 2>&1; echo "rc=$?"`,
+        `echo '@@status'; ${ectl('endpoint', 'status', '-w', 'json')} 2>/dev/null; echo "rc=$?"`,
+        `echo '@@members'; ${ectl('member', 'list', '-w', 'json')} 2>&1; echo "rc=$?"`,
+        `echo '@@alarms'; ${ectl('alarm', 'list')} 2>&1; echo "rc=$?"`,
+        `echo '@@quota'; { ps -eo args 2>/dev/null | grep -o -- '--quota-backend-bytes=[0-9]*' | head -n 1; grep -ho 'quota-backend-bytes=[0-9]*' /etc/rancher/k3s/config.yaml /etc/k0s/k0s.yaml 2>/dev/null | head -n 1; } || true`,
+      ].join('\n')
+      const r = await readNode(ctx, n.target, { script }, { privileged: true, timeoutMs: 60_000 })
+      const at = `node ${n.name}`
+      if (r.error) return void findings.push({ status: 'unknown', source: at, observed: r.error, problem: `${n.name} unreachable over SSH` })
+      if (r.stdout.startsWith('datastore sqlite')) return void findings.push(...sqlite(n.name, r.stdout))
+      if (r.stdout.includes('no-etcdctl')) return void findings.push({ status: 'unknown', source: `${at}: command -v etcdctl`, observed: 'etcdctl is not installed on this control-plane node', problem: `${n.name}: etcdctl missing` })
+      const j = judgeEtcdNode(n.name, r.stdout, p.maxDbSizeRatio)
+      findings.push(...j.findings)
+      if (j.leader !== undefined) leaders.set(j.leader, [...(leaders.get(j.leader) ?? []), n.name])
+      if (j.members !== undefined) memberCounts.push({ node: n.name, count: j.members })
+    }))
+    if (leaders.size > 1) findings.push({ status: 'fail', source: 'etcdctl endpoint status on each control-plane node', observed: [...leaders].map(([l, ns]) => `${ns.join(', ')} see leader ${l}`).join('; '), problem: 'etcd members disagree on the leader' })
+    for (const m of memberCounts) {
+      if (m.count !== cps.length) findings.push({ status: 'fail', source: `node ${m.node}: etcdctl member list`, observed: `${m.count} members, ${cps.length} control-plane nodes in the plan`, problem: `etcd has ${m.count} members for ${cps.length} control-plane nodes` })
+    }
+    return verdict('etcd', findings, {
+      ok: `etcd healthy on ${cps.length} control-plane node${cps.length === 1 ? '' : 's'}, one leader, DB under ${p.maxDbSizeRatio * 100}% of quota`,
+      hint: 'fix etcd first: etcdctl endpoint status --cluster; over quota → compact, defrag one member at a time, alarm disarm (facts §4.7)',
+    })
+  },
+}
+
+/** One control-plane node's etcdctl output (the gate's script sections) → findings, the leader it sees, member count. */
+export function judgeEtcdNode(node: string, stdout: string, maxDbSizeRatio: number): { findings: Finding[]; leader?: string; members?: number } {
+  const at = `node ${node}`
+  const findings: Finding[] = []
+  const s = sectionsOf(stdout)
+  const health = s.get('health') ?? ''
+  const healthy = /"health":\s*true/.test(health) && /rc=0\s*$/.test(health)
+  findings.push(healthy
+    ? { status: 'pass', source: `${at}: etcdctl endpoint health`, observed: clip(health.replace(/rc=\d+\s*$/, '')) }
+    : { status: 'fail', source: `${at}: etcdctl endpoint health`, observed: clip(health.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n')), problem: `${node}: etcd member unhealthy` })
+  let leader: string | undefined
+  const st = json<Status[]>(s.get('status'))?.[0]?.Status
+  if (!st) findings.push({ status: healthy ? 'unknown' : 'fail', source: `${at}: etcdctl endpoint status`, observed: clip(s.get('status') ?? '') || 'no status', problem: `${node}: etcd status unreadable` })
+  else {
+    leader = String(st.leader)
+    if (leader === '0') findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'leader 0', problem: `${node}: etcd member has no leader` })
+    const quota = parseQuota(s.get('quota') ?? '')
+    const ratio = st.dbSize / quota.bytes
+    const observed = `DB ${humanBytes(st.dbSize)}${st.dbSizeInUse !== undefined ? ` (in use ${humanBytes(st.dbSizeInUse)})` : ''} of quota ${humanBytes(quota.bytes)} (${quota.source}) = ${(ratio * 100).toFixed(1)}%; leader ${leader}${String(st.header.member_id) === leader ? ' (this member)' : ''}`
+    findings.push(ratio > maxDbSizeRatio
+      ? { status: 'fail', source: `${at}: etcdctl endpoint status`, observed, problem: `${node}: etcd DB at ${(ratio * 100).toFixed(0)}% of its quota (max ${Math.round(maxDbSizeRatio * 100)}%)` }
+      : { status: 'pass', source: `${at}: etcdctl endpoint status`, observed })
+    if (st.isLearner) findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'isLearner true', problem: `${node}: etcd member is still a learner` })
+  }
+  const members = json<{ members?: { name?: string; ID: unknown }[] }>(s.get('members'))?.members
+  if (members) {
+    const unstarted = members.filter((m) => !m.name)
+    if (unstarted.length) findings.push({ status: 'fail', source: `${at}: etcdctl member list`, observed: `${unstarted.length} member(s) not started`, problem: `${node}: etcd has unstarted members` })
+  }
+  const alarms = (s.get('alarms') ?? '').split('\n').filter((l) => l.startsWith('memberID:'))
+  if (alarms.length) findings.push({ status: 'fail', source: `${at}: etcdctl alarm list`, observed: alarms.join('; '), problem: `${node}: etcd alarm ${alarms.map((a) => a.split('alarm:')[1]).join(', ')}` })
+  return { findings, ...(leader !== undefined ? { leader } : {}), ...(members ? { members: members.length } : {}) }
+}
+
+function sqlite(node: string, out: string): Finding[] {
+  const size = /^\S+\s+\d+\s+\d+\s+\d+\s+(\d+)\s/m.exec(out.split('\n')[1] ?? '')?.[1]
+  const df = /\s(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(\S+)\s*$/.exec(out.split('\n')[2] ?? '')
+  const source = `node ${node}: k3s datastore ${K3S_SQLITE}`
+  if (!df) return [{ status: 'unknown', source, observed: clip(out), problem: `${node}: SQLite datastore disk unreadable` }]
+  const avail = Number(df[3])
+  const observed = `SQLite datastore (no etcd): ${size ? humanBytes(Number(size)) : '?'}, ${humanBytes(avail)} free on ${df[5]}`
+  // SQLite grows into free disk; leave room for it to double (WAL + vacuum) and some headroom.
+  const need = Math.max(2 * Number(size ?? 0), 512 * 1024 ** 2)
+  return [avail < need ? { status: 'fail', source, observed, problem: `${node}: only ${humanBytes(avail)} free next to the SQLite datastore` } : { status: 'pass', source, observed }]
+}
+
+
+/** The first line of the section that parses as JSON (etcdctl logs JSON warnings on stderr before its answer). */
+function json<T>(text: string | undefined): T | undefined {
+  for (const line of (text ?? '').split('\n')) {
+    const t = line.trim()
+    if (!t.startsWith('[') && !t.startsWith('{')) continue
+    try {
+      // Member ids are uint64: quote long numbers so they survive as exact strings.
+      const v = JSON.parse(t.replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as T & { level?: string }
+      if (!(v && typeof v === 'object' && 'level' in v && 'msg' in v)) return v
+    } catch {
+      // not this line
+    }
+  }
+  return undefined
+}
+
+export function parseQuota(text: string): { bytes: number; source: string } {
+  const m = /quota-backend-bytes=(\d+)/.exec(text)
+  return m && Number(m[1]) > 0 ? { bytes: Number(m[1]), source: '--quota-backend-bytes' } : { bytes: DEFAULT_QUOTA, source: 'etcd default' }
+}

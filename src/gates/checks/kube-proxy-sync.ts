@@ -1,0 +1,139 @@
+import type { Pod } from 'kubernetes-types/core/v1.js'
+import { formatDuration, parseDuration } from '../../util/duration.js'
+import { nodesInScope } from '../context.js'
+import { clip, errorText, verdict, type Finding } from '../evidence.js'
+import { readNode, SCRIPT_ENV } from '../read/node.js'
+import { sectionsOf } from '../read/sections.js'
+import { maxOf, parsePrometheus, sumOf } from '../read/prom.js'
+import type { Gate, GateContext } from '../types.js'
+
+export interface KubeProxySyncParams { maxSyncAge: string; logWindow: string }
+
+export const FAILURE_COUNTERS = [
+  'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
+  'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total',
+  'kubeproxy_sync_proxy_rules_nftables_sync_failures_total',
+]
+export const LAST_SYNC = 'kubeproxy_sync_proxy_rules_last_timestamp_seconds'
+/** Both log forms (structured and klog), facts §4.2. */
+export const FAILURE_LOG = /Failed to execute iptables-restore|Sync failed/
+
+/**
+ * The counter as last seen per node, for this process: the counter's *increase* between checks is the signal
+ * (a counter that rose once months ago is history). apply's wait loop checks again and sees any increase.
+ */
+const lastCounter = new Map<string, number>()
+
+/**
+ * kube-proxy actually programming the data plane (incident kubelet-kube-proxy-skew: iptables-restore kept failing,
+ * Services broke while every pod looked healthy). Per node: the failure counters must not have risen since the last
+ * check, the last successful sync must be recent (< maxSyncAge), /healthz on :10256 must answer 200, and its recent
+ * log must hold no "Failed to execute iptables-restore" / "Sync failed". A missing metric is unknown, never zero.
+ */
+export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
+  id: 'kube-proxy-sync',
+  async check(ctx, p) {
+    const maxAge = parseDuration(p.maxSyncAge) ?? 90_000
+    const windowS = Math.round((parseDuration(p.logWindow) ?? 600_000) / 1000)
+    const findings: Finding[] = []
+    const pods = ctx.distribution === 'k3s' ? undefined : await kubeProxyPods(ctx).catch((err: unknown) => errorText(err))
+    await Promise.all(nodesInScope(ctx).map(async (n) => {
+      const k3sUnits = n.role === 'control-plane' ? '-u k3s' : '-u k3s-agent'
+      const script = [SCRIPT_ENV,
+        "echo '@@metrics'; curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>&1; echo \"rc=$?\"",
+        "echo '@@healthz'; curl -sS --max-time 5 -w '\\ncode=%{http_code}' http://127.0.0.1:10256/healthz 2>&1; echo \"rc=$?\"",
+        ...(ctx.distribution === 'k3s' ? [`echo '@@log'; journalctl ${k3sUnits} --since=-${windowS}s --no-pager -o cat 2>&1 | grep -E 'Failed to execute iptables-restore|Sync failed' | tail -n 3`] : []),
+      ].join('\n')
+      const r = await readNode(ctx, n.target, { script }, { timeoutMs: 30_000 })
+      if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
+      const s = sectionsOf(r.stdout)
+      findings.push(...judgeMetrics(ctx, n.name, s.get('metrics') ?? '', maxAge))
+      findings.push(judgeHealthz(n.name, s.get('healthz') ?? ''))
+      const lastSync = maxOf(parsePrometheus(s.get('metrics') ?? ''), LAST_SYNC)
+      const logOpts = { now: ctx.now(), ...(lastSync !== undefined ? { lastSyncSec: lastSync } : {}) }
+      if (ctx.distribution === 'k3s') findings.push(judgeLog(n.name, `node ${n.name}: journalctl ${k3sUnits} --since=-${windowS}s`, s.get('log') ?? '', logOpts))
+      else if (typeof pods === 'string') findings.push({ status: 'unknown', source: 'kubectl get pods -n kube-system -l k8s-app=kube-proxy', observed: pods, problem: 'kube-proxy pods unreadable' })
+      else {
+        const pod = pods?.find((x) => x.spec?.nodeName === n.name && !x.metadata?.deletionTimestamp)
+        if (!pod) findings.push({ status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-proxy', observed: `no kube-proxy pod on ${n.name}`, problem: `${n.name} has no kube-proxy pod` })
+        else {
+          const name = pod.metadata!.name!
+          const source = `kubectl logs -n kube-system ${name} --since=${windowS}s`
+          const log = await ctx.kubectl.run(['logs', '-n', 'kube-system', name, `--since=${windowS}s`]).then((t) => t, (err: unknown) => ({ error: errorText(err) }))
+          findings.push(typeof log === 'string' ? judgeLog(n.name, source, log.split('\n').filter((l) => FAILURE_LOG.test(l)).slice(-3).join('\n'), logOpts) : { status: 'unknown', source, observed: log.error, problem: `${n.name}: kube-proxy log unreadable` })
+        }
+      }
+    }))
+    return verdict('kube-proxy-sync', findings, {
+      ok: `kube-proxy syncing on ${nodesInScope(ctx).length} node(s): last sync within ${p.maxSyncAge}, no failures`,
+      hint: 'kube-proxy cannot program the data plane: check its version against the kubelet (version-skew), the iptables backend (iptables-backend gate) and its log',
+    })
+  },
+}
+
+async function kubeProxyPods(ctx: GateContext): Promise<Pod[]> {
+  return (await ctx.kubectl.pods('kube-system', 'k8s-app=kube-proxy')).items ?? []
+}
+
+export function judgeMetrics(ctx: Pick<GateContext, 'cluster' | 'now'>, node: string, text: string, maxAgeMs: number): Finding[] {
+  const source = `node ${node}: curl http://127.0.0.1:10249/metrics`
+  if (!/rc=0\s*$/.test(text)) return [{ status: 'unknown', source, observed: clip(text.replace(/rc=\d+\s*$/, '')), problem: `${node}: kube-proxy metrics unreachable` }]
+  const samples = parsePrometheus(text)
+  const out: Finding[] = []
+  const last = maxOf(samples, LAST_SYNC)
+  if (last === undefined) out.push({ status: 'unknown', source, observed: `${LAST_SYNC} missing`, problem: `${node}: kube-proxy reports no last sync time` })
+  else {
+    const age = ctx.now().getTime() - last * 1000
+    const observed = `last successful sync ${new Date(last * 1000).toISOString()} (${formatDuration(Math.max(0, Math.round(age)))} ago)`
+    out.push(age > maxAgeMs ? { status: 'fail', source, observed, problem: `${node}: kube-proxy last synced ${formatDuration(Math.round(age))} ago (max ${formatDuration(maxAgeMs)})` } : { status: 'pass', source, observed })
+  }
+  const counters = FAILURE_COUNTERS.map((c) => [c, sumOf(samples, c)] as const).filter(([, v]) => v !== undefined) as [string, number][]
+  if (counters.length === 0) out.push({ status: 'unknown', source, observed: 'no sync-failure counter exported', problem: `${node}: kube-proxy exports no failure counter` })
+  else {
+    const total = counters.reduce((a, [, v]) => a + v, 0)
+    const key = `${ctx.cluster}/${node}`
+    const before = lastCounter.get(key)
+    lastCounter.set(key, total)
+    const observed = `${counters.map(([c, v]) => `${c} ${v}`).join(', ')}${before !== undefined ? ` (previous check: ${before})` : ''}`
+    out.push(before !== undefined && total > before ? { status: 'fail', source, observed, problem: `${node}: kube-proxy sync failures rose ${before} → ${total}` } : { status: 'pass', source, observed })
+  }
+  return out
+}
+
+export function judgeHealthz(node: string, text: string): Finding {
+  const source = `node ${node}: curl http://127.0.0.1:10256/healthz`
+  const code = /code=(\d{3})/.exec(text)?.[1]
+  const body = clip(text.replace(/\n?code=\d{3}[\s\S]*$/, ''), 200)
+  if (!code || code === '000') return { status: 'fail', source, observed: clip(text.replace(/rc=\d+\s*$/, '')), problem: `${node}: kube-proxy healthz not answering` }
+  return code === '200' ? { status: 'pass', source, observed: `HTTP 200 ${body}` } : { status: 'fail', source, observed: `HTTP ${code} ${body}`, problem: `${node}: kube-proxy healthz HTTP ${code} (last sync too old)` }
+}
+
+/**
+ * Failure lines in the recent log fail the gate, unless kube-proxy has synced successfully since the last of them
+ * (the log keeps a fixed problem's lines for the whole window). A line whose time cannot be read counts as current.
+ */
+export function judgeLog(node: string, source: string, matches: string, o: { lastSyncSec?: number; now?: Date } = {}): Finding {
+  const lines = matches.split('\n').filter((l) => FAILURE_LOG.test(l))
+  if (!lines.length) return { status: 'pass', source, observed: 'no "Failed to execute iptables-restore" / "Sync failed" lines' }
+  const last = lineTime(lines[lines.length - 1]!, o.now ?? new Date())
+  if (last && o.lastSyncSec !== undefined && o.lastSyncSec * 1000 > last.getTime()) {
+    return { status: 'pass', source, observed: `last failure at ${last.toISOString()}, synced successfully since (${new Date(o.lastSyncSec * 1000).toISOString()}): ${clip(lines[lines.length - 1]!, 200)}` }
+  }
+  return { status: 'fail', source, observed: clip(lines.join('\n'), 500), problem: `${node}: kube-proxy log says ${/Sync failed/.test(lines.join()) ? '"Sync failed"' : '"Failed to execute iptables-restore"'}` }
+}
+
+/** The time of a klog line (`E1201 08:56:16.260000 …`, no year) or a syslog-style journal line (`Dec 01 08:56:16 host …`). */
+export function lineTime(line: string, now: Date): Date | undefined {
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+  let mon: number, day: number, hms: string[]
+  const k = /(?:^|\s)[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d+)?\s/.exec(line)
+  const j = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})/.exec(line)
+  if (k) [mon, day, hms] = [Number(k[1]) - 1, Number(k[2]), [k[3]!, k[4]!, `${k[5]}${k[6] ?? ''}`]]
+  else if (j && MONTHS.includes(j[1]!)) [mon, day, hms] = [MONTHS.indexOf(j[1]!), Number(j[2]), [j[3]!, j[4]!, j[5]!]]
+  else return undefined
+  const at = (y: number) => new Date(Date.UTC(y, mon, day, Number(hms[0]), Number(hms[1]), 0) + Number(hms[2]) * 1000)
+  const t = at(now.getUTCFullYear())
+  // No year in the line: one more than a day ahead of now was last year (a December line read in January).
+  return t.getTime() > now.getTime() + 86_400_000 ? at(now.getUTCFullYear() - 1) : t
+}
+

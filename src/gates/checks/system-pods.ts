@@ -1,0 +1,62 @@
+import type { Pod } from 'kubernetes-types/core/v1.js'
+import { verdict, type Finding } from '../evidence.js'
+import { PROBE_LABEL } from '../read/probe-pod.js'
+import type { Gate } from '../types.js'
+
+export interface SystemPodsParams { namespaces: string[] }
+
+const BAD_WAITING = /CrashLoopBackOff|ErrImagePull|ImagePullBackOff|CreateContainerConfigError|CreateContainerError|InvalidImageName|RunContainerError/
+/** A pod younger than this may still be starting; not Ready then is not yet a finding. */
+const STARTING_MS = 60_000
+
+/**
+ * kube-system pods Running and Ready, none crash-looping, and CoreDNS (k8s-app=kube-dns) present with every pod
+ * Ready (facts §4.6). Pods of Jobs that finished (Succeeded) are ignored; kupgrade's own probe pods too.
+ */
+export const systemPodsGate: Gate<SystemPodsParams> = {
+  id: 'system-pods',
+  async check(ctx, p) {
+    const findings: Finding[] = []
+    for (const ns of p.namespaces) {
+      const pods = (await ctx.kubectl.pods(ns)).items ?? []
+      for (const pod of pods) {
+        if (pod.metadata?.labels?.[PROBE_LABEL] === 'kupgrade') continue
+        findings.push(judgePod(pod, ctx.now()))
+      }
+      if (ns === 'kube-system') {
+        const dns = pods.filter((x) => x.metadata?.labels?.['k8s-app'] === 'kube-dns' && !x.metadata?.deletionTimestamp)
+        const ready = dns.filter(isReady)
+        findings.push(dns.length === 0
+          ? { status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: 'no CoreDNS pods', problem: 'CoreDNS has no pods' }
+          : ready.length < dns.length
+            ? { status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready`, problem: `CoreDNS ${ready.length}/${dns.length} Ready` }
+            : { status: 'pass', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready` })
+      }
+    }
+    return verdict('system-pods', findings, {
+      ok: `${findings.length} system pods Running and Ready`,
+      hint: 'kubectl -n kube-system describe pod / logs --previous for the failing pods; do not start an upgrade on a broken control plane or DNS',
+    })
+  },
+}
+
+const isReady = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+
+export function judgePod(pod: Pod, now: Date): Finding {
+  const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`
+  const source = `kubectl get pod ${name}${pod.spec?.nodeName ? ` (node ${pod.spec.nodeName})` : ''}`
+  const phase = pod.status?.phase ?? 'Unknown'
+  const statuses = pod.status?.containerStatuses ?? []
+  const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0)
+  const observed = `${phase}, ready ${statuses.filter((c) => c.ready).length}/${statuses.length || pod.spec?.containers.length || 0}, restarts ${restarts}`
+  if (phase === 'Succeeded') return { status: 'pass', source, observed }
+  const bad = statuses.find((c) => BAD_WAITING.test(c.state?.waiting?.reason ?? ''))
+  if (bad) {
+    const last = bad.lastState?.terminated
+    return { status: 'fail', source, observed: `${observed}; container ${bad.name} ${bad.state!.waiting!.reason}${bad.state?.waiting?.message ? `: ${bad.state.waiting.message}` : ''}${last ? ` (last exit ${last.exitCode}${last.reason ? ` ${last.reason}` : ''})` : ''}`, problem: `${name} ${bad.state!.waiting!.reason}` }
+  }
+  const age = now.getTime() - Date.parse(pod.status?.startTime ?? pod.metadata?.creationTimestamp ?? new Date(0).toISOString())
+  if (phase !== 'Running') return age < STARTING_MS && phase === 'Pending' ? { status: 'warn', source, observed, problem: `${name} still starting` } : { status: 'fail', source, observed, problem: `${name} ${phase}` }
+  if (!isReady(pod)) return age < STARTING_MS ? { status: 'warn', source, observed, problem: `${name} not Ready yet` } : { status: 'fail', source, observed, problem: `${name} Running but not Ready` }
+  return { status: 'pass', source, observed }
+}

@@ -1,0 +1,63 @@
+import { defaultKubectl } from '../facts/gather.js'
+import { nodeTarget } from '../facts/targets.js'
+import type { ClusterFacts, FleetFacts } from '../facts/types.js'
+import type { LoadedPlan } from '../plan/load.js'
+import type { ClusterSpec } from '../plan/schema.js'
+import type { KubectlClient } from '../transport/kubectl/client.js'
+import type { Transport } from '../transport/types.js'
+import type { GateContext } from './types.js'
+import { join } from 'node:path'
+
+export interface GateContextOptions {
+  /** SSH (or a recorder around it); the caller owns and closes it. */
+  transport: Transport
+  env: NodeJS.ProcessEnv
+  /** Facts already read (plan --live): handed to gates so they do not re-read versions and disks. */
+  facts?: FleetFacts
+  kubectlFor?: (cluster: ClusterSpec, loaded: LoadedPlan) => KubectlClient
+  log?: (message: string) => void
+  signal?: AbortSignal
+  now?: () => Date
+}
+
+/** The default serviceCIDR per distribution (facts §4.5): k3s 10.43.0.0/16, k0s and kubeadm 10.96.0.0/12. */
+export const defaultServiceCIDR = (distribution: string): string => (distribution === 'k3s' ? '10.43.0.0/16' : '10.96.0.0/12')
+
+/**
+ * A cluster-scope GateContext for each cluster of a loaded plan: its nodes with their SSH targets, a kubectl for its
+ * kubeconfig/context, the plan's API endpoint and Service CIDR. `forNode` narrows one to a node for node gates.
+ */
+export function gateContexts(loaded: LoadedPlan, clusters: string[] | undefined, o: GateContextOptions): GateContext[] {
+  const wanted = clusters?.length ? loaded.plan.spec.clusters.filter((c) => clusters.includes(c.name)) : loaded.plan.spec.clusters
+  return wanted.map((c) => gateContext(loaded, c, o, o.facts?.clusters.find((f) => f.name === c.name)))
+}
+
+export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOptions, facts?: ClusterFacts): GateContext {
+  const kubectl = o.kubectlFor ? o.kubectlFor(c, loaded) : defaultKubectl(c, loaded, o.env, join(loaded.dir, '.kupgrade'), o.log)
+  return {
+    cluster: c.name,
+    distribution: c.distribution,
+    scope: 'cluster',
+    apiEndpoint: c.apiEndpoint,
+    serviceCIDR: c.serviceCIDR ?? defaultServiceCIDR(c.distribution),
+    nodes: c.nodes.map((n) => ({ name: n.name, role: n.role, target: nodeTarget(c, n, loaded.dir) })),
+    ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
+    ssh: o.transport,
+    kubectl,
+    ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])) } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    now: o.now ?? (() => new Date()),
+    env: o.env,
+    ...(o.log ? { log: o.log } : {}),
+  }
+}
+
+export const forNode = (ctx: GateContext, node: string, expectedVersion?: string): GateContext => ({
+  ...ctx,
+  scope: 'node',
+  node,
+  ...(expectedVersion ? { expectedVersion } : {}),
+})
+
+/** The nodes a gate looks at: the one node of a node-scope context, else all of them. */
+export const nodesInScope = (ctx: GateContext) => (ctx.node ? ctx.nodes.filter((n) => n.name === ctx.node) : ctx.nodes)

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto'
+import type { Pod } from 'kubernetes-types/core/v1.js'
+import { sleep } from '../../transport/backoff.js'
+import type { GateContext } from '../types.js'
+import { errorText } from '../evidence.js'
+
+export interface ProbeSpec {
+  /** Short purpose, part of the pod name: `api-vip`, `dns`. */
+  purpose: string
+  image: string
+  /** `sh -c` script; values come in through `env`, never spliced into the script. */
+  script: string
+  env?: Record<string, string>
+  /** Pin to a node (node-scope gates); otherwise the scheduler places it. */
+  nodeName?: string
+  timeoutMs: number
+}
+
+export interface ProbeOutcome {
+  pod: string
+  phase?: string
+  exitCode?: number
+  logs: string
+  node?: string
+  /** Why it did not run to completion (not scheduled, image not pulled, timed out). */
+  problem?: string
+  /** Whether the pod is gone again; false means the delete failed and the pod must be removed by hand. */
+  deleted: boolean
+}
+
+export const PROBE_NAMESPACE = 'default'
+export const PROBE_LABEL = 'app.kubernetes.io/managed-by'
+
+/**
+ * Runs a short-lived probe pod: a real Pod (restartPolicy Never, no service account token, tolerating every taint,
+ * a hard activeDeadlineSeconds) whose exit code and logs are the observation. It is always deleted, whatever
+ * happened: the only write a gate makes. Waiting for it to finish is part of this one check, not a gate retry.
+ */
+export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<ProbeOutcome> {
+  const name = `kupgrade-probe-${spec.purpose}-${randomBytes(3).toString('hex')}`
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: PROBE_NAMESPACE, labels: { [PROBE_LABEL]: 'kupgrade', 'kupgrade.dev/probe': spec.purpose } },
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      activeDeadlineSeconds: Math.max(10, Math.ceil(spec.timeoutMs / 1000)),
+      terminationGracePeriodSeconds: 0,
+      tolerations: [{ operator: 'Exists' }],
+      ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+      containers: [{
+        name: 'probe',
+        image: spec.image,
+        command: ['sh', '-c', spec.script],
+        env: Object.entries(spec.env ?? {}).map(([n, value]) => ({ name: n, value })),
+        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+        securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+      }],
+    },
+  }
+  const out: ProbeOutcome = { pod: name, logs: '', deleted: false }
+  try {
+    await ctx.kubectl.run(['create', '-f', '-', '-o', 'name'], { stdin: JSON.stringify(pod), ...(ctx.signal ? { signal: ctx.signal } : {}) })
+  } catch (err) {
+    out.problem = `could not create the probe pod: ${errorText(err)}`
+    out.deleted = true
+    return out
+  }
+  try {
+    const deadline = Date.now() + spec.timeoutMs
+    let p: Pod | undefined
+    for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
+      p = await ctx.kubectl.json<Pod>(['get', 'pod', name, '-n', PROBE_NAMESPACE, '-o', 'json'])
+      const phase = p.status?.phase
+      if (phase === 'Succeeded' || phase === 'Failed') break
+      const waiting = p.status?.containerStatuses?.[0]?.state?.waiting
+      if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+        out.problem = `probe pod cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
+        break
+      }
+      if (Date.now() >= deadline) {
+        const cond = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+        out.problem = `probe pod did not finish within ${Math.round(spec.timeoutMs / 1000)}s (phase ${phase ?? 'unknown'}${cond?.message ? `: ${cond.message}` : ''})`
+        break
+      }
+      await sleep(delay, ctx.signal)
+    }
+    out.phase = p?.status?.phase ?? 'unknown'
+    if (p?.spec?.nodeName) out.node = p.spec.nodeName
+    const term = p?.status?.containerStatuses?.[0]?.state?.terminated
+    if (term) out.exitCode = term.exitCode
+    if (out.phase === 'Succeeded' || out.phase === 'Failed' || term) {
+      out.logs = await ctx.kubectl.run(['logs', name, '-n', PROBE_NAMESPACE, '-c', 'probe']).catch((err: unknown) => `(logs unreadable: ${errorText(err)})`)
+    }
+    return out
+  } catch (err) {
+    out.problem ??= `could not read the probe pod: ${errorText(err)}`
+    return out
+  } finally {
+    out.deleted = await ctx.kubectl.run(['delete', 'pod', name, '-n', PROBE_NAMESPACE, '--ignore-not-found', '--wait=false'], { retry: true }).then(() => true, () => false)
+  }
+}
+
+/** A line for evidence: where it ran and how it ended. */
+export const describeProbe = (o: ProbeOutcome): string =>
+  `pod ${PROBE_NAMESPACE}/${o.pod}${o.node ? ` on ${o.node}` : ''}: ${o.problem ?? `${o.phase}${o.exitCode !== undefined ? `, exit ${o.exitCode}` : ''}`}${o.deleted ? '' : ' (NOT deleted: remove it by hand)'}`

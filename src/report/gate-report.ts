@@ -1,0 +1,85 @@
+import type { GateRun } from '../gates/run.js'
+import { blocks, worstStatus } from '../gates/run.js'
+import type { GateStatus } from '../gates/types.js'
+
+/** The results of one gate run over clusters (`check`, the pre-gates of `plan --live`), with the skipped gates. */
+export interface GateReport {
+  checkedAt: string
+  durationMs: number
+  clusters: { name: string; distribution: string; results: GateRun[]; skipped: { gate: string; reason: string }[] }[]
+}
+
+export const reportStatus = (r: GateReport): GateStatus => worstStatus(r.clusters.flatMap((c) => c.results))
+export const reportBlocks = (r: GateReport): boolean => r.clusters.some((c) => c.results.some((x) => blocks(x.status)))
+
+const MARK: Record<GateStatus, string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', unknown: '??? ' }
+const paint = (on: boolean, code: number, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
+const COLOR: Record<GateStatus, number> = { pass: 32, warn: 33, fail: 31, unknown: 35 }
+
+function counts(rs: GateRun[]): string {
+  const n = (s: GateStatus) => rs.filter((r) => r.status === s).length
+  return `${n('pass')} passed, ${n('warn')} warned, ${n('fail')} failed, ${n('unknown')} unknown`
+}
+
+/** Terminal form: one line per gate; for anything not passing its evidence, hint and incident underneath. */
+export function renderGateReportText(r: GateReport, o: { color: boolean; verbose?: boolean }): string {
+  const out: string[] = []
+  const all = r.clusters.flatMap((c) => c.results)
+  for (const c of r.clusters) {
+    out.push(paint(o.color, 1, `gates for cluster ${c.name}`) + ` (${c.distribution}): ${counts(c.results)}`)
+    const width = Math.max(0, ...c.results.map((x) => x.label.length))
+    for (const x of c.results) {
+      out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
+      if (x.status !== 'pass' || o.verbose) {
+        for (const e of x.evidence.slice(0, x.status === 'pass' ? 20 : 8)) out.push(`         ${e.source}: ${e.observed.replace(/\n/g, '\n           ')}`)
+        if (x.evidence.length > 8 && x.status !== 'pass') out.push(`         (+${x.evidence.length - 8} more observations; --format json has all)`)
+        if (x.hint && x.status !== 'pass') out.push(`         hint: ${x.hint}`)
+        if (x.status !== 'pass' && x.incident !== 'custom') out.push(`         stops incident: ${x.incident}`)
+      }
+    }
+    for (const s of c.skipped) out.push(`  ${paint(o.color, 2, 'skip')} ${s.gate.padEnd(width)}  skipped by the plan: ${s.reason}`)
+  }
+  const st = worstStatus(all)
+  out.push(paint(o.color, COLOR[st], `${blocks(st) ? 'BLOCKED' : 'healthy'}: ${counts(all)} in ${(r.durationMs / 1000).toFixed(1)}s`))
+  return `${out.join('\n')}\n`
+}
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+const EMOJI: Record<GateStatus, string> = { pass: ':white_check_mark:', warn: ':warning:', fail: ':x:', unknown: ':grey_question:' }
+
+/** Pull-request form: a table per cluster, evidence of non-passing gates in a details block. */
+export function renderGateReportMarkdown(r: GateReport): string {
+  const out: string[] = [`### Gates: ${blocks(reportStatus(r)) ? 'blocked' : 'healthy'} (${counts(r.clusters.flatMap((c) => c.results))})`]
+  for (const c of r.clusters) {
+    out.push('', `**${cell(c.name)}** (${c.distribution})`, '', '| gate | status | summary |', '|---|---|---|')
+    for (const x of c.results) out.push(`| \`${cell(x.label)}\` | ${EMOJI[x.status]} ${x.status} | ${cell(`${x.node ? `[${x.node}] ` : ''}${x.summary}`)} |`)
+    for (const s of c.skipped) out.push(`| \`${cell(s.gate)}\` | skipped | ${cell(`skipped by the plan: ${s.reason}`)} |`)
+    for (const x of c.results.filter((y) => y.status !== 'pass')) {
+      out.push('', `<details><summary>${cell(x.label)}: evidence</summary>`, '')
+      for (const e of x.evidence) out.push(`- ${cell(e.source)}: \`${cell(e.observed).replace(/`/g, "'")}\``)
+      if (x.hint) out.push(`- hint: ${cell(x.hint)}`)
+      if (x.incident !== 'custom') out.push(`- stops incident: \`${x.incident}\``)
+      out.push('', '</details>')
+    }
+  }
+  return `${out.join('\n')}\n`
+}
+
+/** Machine form (versioned): every result with all its evidence. */
+export function gateReportJson(r: GateReport): Record<string, unknown> {
+  return {
+    apiVersion: 'kupgrade.dev/v1alpha1',
+    kind: 'GateReport',
+    status: reportStatus(r),
+    blocked: reportBlocks(r),
+    checkedAt: r.checkedAt,
+    durationMs: r.durationMs,
+    clusters: r.clusters.map((c) => ({
+      name: c.name,
+      distribution: c.distribution,
+      status: worstStatus(c.results),
+      results: c.results.map((x) => ({ gate: x.gate, label: x.label, ...(x.node ? { node: x.node } : {}), status: x.status, summary: x.summary, evidence: x.evidence, ...(x.hint ? { hint: x.hint } : {}), incident: x.incident, attempts: x.attempts, durationMs: x.durationMs })),
+      skipped: c.skipped,
+    })),
+  }
+}

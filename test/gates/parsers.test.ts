@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Node, Pod } from 'kubernetes-types/core/v1.js'
+import { describe, expect, it } from 'vitest'
+import { parseCertLines, parseKubeadmExpiration, parseOpensslDate } from '../../src/gates/checks/certificates.js'
+import { parseNslookup } from '../../src/gates/checks/dns.js'
+import { judgeEtcdNode, parseQuota } from '../../src/gates/checks/etcd.js'
+import { judgeHealthz, judgeLog, judgeMetrics, lineTime } from '../../src/gates/checks/kube-proxy-sync.js'
+import { judge as judgeNode } from '../../src/gates/checks/nodes-ready.js'
+import { judgePod } from '../../src/gates/checks/system-pods.js'
+import { parsePrometheus, sumOf } from '../../src/gates/read/prom.js'
+import { firstServiceIP } from '../../src/gates/read/service-ip.js'
+import { bytes, cpuMilli, matches } from '../../src/gates/read/workloads.js'
+
+const fixture = (f: string) => readFileSync(join(import.meta.dirname, 'fixtures', f), 'utf8')
+
+describe('etcd: real etcdctl 3.4.23 output', () => {
+  it('a healthy single member: healthy, leader is itself, DB far under the default 2 GiB quota', () => {
+    const j = judgeEtcdNode('cp-1', fixture('etcd-3.4.23-healthy.txt'), 0.8)
+    expect(j.findings.map((f) => f.status)).toEqual(['pass', 'pass'])
+    expect(j.leader).toBe('8412909167226757059') // uint64 kept exact, not rounded through a double
+    expect(j.members).toBe(1)
+    expect(j.findings[1]!.observed).toMatch(/^DB 20\.0 KiB \(in use 16\.0 KiB\) of quota 2\.0 GiB \(etcd default\) = 0\.0%; leader 8412909167226757059 \(this member\)$/)
+  })
+
+  it('an unreachable member: the JSON answer is found behind etcdctl’s JSON warning log line, and it fails', () => {
+    const j = judgeEtcdNode('cp-1', fixture('etcd-3.4.23-down.txt'), 0.8)
+    expect(j.findings[0]).toMatchObject({ status: 'fail', problem: 'cp-1: etcd member unhealthy' })
+    expect(j.findings[0]!.observed).toContain('"health":false')
+    expect(j.findings[0]!.observed).not.toContain('"level":"warn"')
+    expect(j.findings[1]).toMatchObject({ status: 'fail', problem: 'cp-1: etcd status unreadable' })
+  })
+
+  it('DB size against --quota-backend-bytes, and a NOSPACE alarm', () => {
+    const near = fixture('etcd-3.4.23-healthy.txt').replace('"dbSize":20480', '"dbSize":7516192768').replace('@@quota', '@@quota\n--quota-backend-bytes=8589934592').replace('@@alarms\n', '@@alarms\nmemberID:8412909167226757059 alarm:NOSPACE\n')
+    const j = judgeEtcdNode('cp-1', near, 0.8)
+    expect(j.findings.filter((f) => f.status === 'fail').map((f) => f.problem)).toEqual(['cp-1: etcd DB at 88% of its quota (max 80%)', 'cp-1: etcd alarm NOSPACE'])
+    expect(parseQuota('')).toEqual({ bytes: 2147483648, source: 'etcd default' })
+    expect(parseQuota('--quota-backend-bytes=0').source).toBe('etcd default')
+  })
+})
+
+describe('certificates: real openssl and kubeadm output', () => {
+  it('openssl x509 -enddate -noout (OpenSSL 3), single-digit days padded', () => {
+    expect(parseOpensslDate('notAfter=Dec 10 08:23:56 2026 GMT')?.toISOString()).toBe('2026-12-10T08:23:56.000Z')
+    expect(parseOpensslDate('notAfter=Jan  2 15:04:05 2027 GMT')?.toISOString()).toBe('2027-01-02T15:04:05.000Z')
+    const lines = parseCertLines('cert\t/etc/kubernetes/pki/ca.crt\tnotAfter=Dec 10 08:23:56 2026 GMT\ncert\t/x/bad.crt\tCould not read certificate from bad.crt\n')
+    expect(lines.map((l) => [l.path, l.notAfter?.toISOString()])).toEqual([['/etc/kubernetes/pki/ca.crt', '2026-12-10T08:23:56.000Z'], ['/x/bad.crt', undefined]])
+  })
+
+  it('kubeadm certs check-expiration -o json (output.kubeadm.k8s.io/v1alpha3)', () => {
+    const doc = `kubeadm-json-begin\n{\n  "kind": "CertificateExpirationInfo",\n  "apiVersion": "output.kubeadm.k8s.io/v1alpha3",\n  "certificates": [\n    {\n      "name": "admin.conf",\n      "expirationDate": "2027-06-01T10:00:00Z",\n      "residualTime": 15638400000000000,\n      "caName": "ca",\n      "externallyManaged": false\n    }\n  ],\n  "certificateAuthorities": [\n    {\n      "name": "ca",\n      "expirationDate": "2035-11-29T10:00:00Z",\n      "residualTime": 315000000000000000,\n      "externallyManaged": false\n    }\n  ]\n}\nkubeadm-json-end\n`
+    expect(parseKubeadmExpiration(doc).map((c) => [c.name, c.notAfter.toISOString()])).toEqual([['admin.conf', '2027-06-01T10:00:00.000Z'], ['ca', '2035-11-29T10:00:00.000Z']])
+    expect(parseKubeadmExpiration('kubeadm-json-begin\nerror\nkubeadm-json-end')).toEqual([])
+  })
+})
+
+describe('kube-proxy: metrics, healthz and log lines in their real formats (facts §4.2)', () => {
+  const text = fixture('kube-proxy-1.29-metrics.txt')
+  const ctx = (now: number) => ({ cluster: 'c', now: () => new Date(now) })
+
+  it('sums counters over ip_family and takes the newest last-sync gauge', () => {
+    const s = parsePrometheus(text)
+    expect(sumOf(s, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total')).toBe(3)
+    expect(s.find((x) => x.name === 'kubernetes_build_info')?.labels.git_version).toBe('v1.29.6')
+  })
+
+  it('a recent sync passes; a stale one fails with its age', () => {
+    const fresh = judgeMetrics(ctx(1.7333e12 + 20_000), 'n1', text, 90_000)
+    expect(fresh.map((f) => f.status)).toEqual(['pass', 'pass'])
+    const stale = judgeMetrics(ctx(1.7333e12 + 300_000), 'n2', text, 90_000)
+    expect(stale[0]).toMatchObject({ status: 'fail', problem: 'n2: kube-proxy last synced 5m ago (max 1m30s)' })
+  })
+
+  it('the failure counter rising between two checks fails; a counter that stands still does not', () => {
+    judgeMetrics(ctx(1.7333e12), 'n3', text, 90_000)
+    expect(judgeMetrics(ctx(1.7333e12), 'n3', text, 90_000)[1]!.status).toBe('pass')
+    const rose = judgeMetrics(ctx(1.7333e12), 'n3', text.replace('{ip_family="IPv4"} 3', '{ip_family="IPv4"} 5'), 90_000)
+    expect(rose[1]).toMatchObject({ status: 'fail', problem: 'n3: kube-proxy sync failures rose 4 → 6' })
+  })
+
+  it('a missing series is unknown, never zero; unreachable metrics are unknown', () => {
+    const none = judgeMetrics(ctx(0), 'n4', 'go_goroutines 10\nrc=0', 90_000)
+    expect(none.map((f) => f.status)).toEqual(['unknown', 'unknown'])
+    expect(judgeMetrics(ctx(0), 'n4', 'curl: (7) Failed to connect to 127.0.0.1 port 10249 after 0 ms: Couldn\'t connect to server\nrc=7', 90_000)[0]!.status).toBe('unknown')
+  })
+
+  it('healthz: 200 passes, 503 (stale) fails, no answer fails', () => {
+    const body = '{"lastUpdated": "2024-12-04 08:13:20.123 +0000 UTC m=+12.3","currentTime": "2024-12-04 08:13:21.456 +0000 UTC m=+13.6", "nodeEligible": true}'
+    expect(judgeHealthz('n', `${body}\ncode=200\nrc=0`).status).toBe('pass')
+    expect(judgeHealthz('n', `${body}\ncode=503\nrc=0`)).toMatchObject({ status: 'fail', problem: 'n: kube-proxy healthz HTTP 503 (last sync too old)' })
+    expect(judgeHealthz('n', "curl: (7) Failed to connect\ncode=000\nrc=7").status).toBe('fail')
+  })
+
+  it('log: both the structured and the klog forms of a failed sync', () => {
+    const structured = 'E1204 08:13:20.123456       1 proxier.go:1564] "Failed to execute iptables-restore" err="exit status 1 (iptables-restore: line 86 failed\\n)"\nI1204 08:13:20.123500       1 proxier.go:819] "Sync failed" ipFamily="IPv4" retryingTime="30s"'
+    expect(judgeLog('n', 'src', structured)).toMatchObject({ status: 'fail', problem: 'n: kube-proxy log says "Sync failed"' })
+    expect(judgeLog('n', 'src', 'E0627 proxier.go:1598] Failed to execute iptables-restore: exit status 1 (iptables-restore: line 86 failed')).toMatchObject({ status: 'fail' })
+    expect(judgeLog('n', 'src', '').status).toBe('pass')
+  })
+
+  it('log lines from before the last successful sync are history, not a failure (the log keeps them for the window)', () => {
+    const now = new Date('2026-12-01T09:00:00Z')
+    const line = 'I1201 08:56:16.260000       1 proxier.go:819] "Sync failed" ipFamily="IPv4" retryingTime="30s"'
+    expect(judgeLog('n', 'src', line, { now, lastSyncSec: Date.parse('2026-12-01T08:58:00Z') / 1000 }).status).toBe('pass')
+    expect(judgeLog('n', 'src', line, { now, lastSyncSec: Date.parse('2026-12-01T08:50:00Z') / 1000 }).status).toBe('fail')
+    expect(lineTime('Dec 01 08:56:16 k3s-w-1 k3s[2881]: E1201 08:56:16.1 x', now)?.toISOString()).toBe('2026-12-01T08:56:16.100Z')
+    expect(lineTime('Dec 01 08:56:16 k3s-w-1 k3s[2881]: plain message', now)?.toISOString()).toBe('2026-12-01T08:56:16.000Z')
+    expect(lineTime('E1231 23:59:59.500000 x', new Date('2027-01-01T00:00:10Z'))?.toISOString()).toBe('2026-12-31T23:59:59.500Z')
+  })
+})
+
+describe('dns: nslookup answers', () => {
+  it('busybox 1.36 (alpine, curlimages/curl): the server address is not an answer', () => {
+    const out = 'Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n\nName:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n\n'
+    expect(parseNslookup(out)).toEqual(['10.96.0.1'])
+  })
+  it('busybox 1.28 and bind forms; NXDOMAIN gives no answer', () => {
+    expect(parseNslookup('Server:    10.43.0.10\nAddress 1: 10.43.0.10 kube-dns.kube-system.svc.cluster.local\n\nName:      kubernetes.default.svc\nAddress 1: 10.43.0.1 kubernetes.default.svc.cluster.local\n')).toEqual(['10.43.0.1'])
+    expect(parseNslookup('Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tkubernetes.default.svc.cluster.local\nAddress: 10.96.0.1\n')).toEqual(['10.96.0.1'])
+    expect(parseNslookup(";; connection timed out; no servers could be reached\n")).toEqual([])
+    expect(parseNslookup("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n** server can't find kubernetes.default.svc: NXDOMAIN\n")).toEqual([])
+  })
+})
+
+describe('nodes and pods as the API serves them', () => {
+  const node = (ready: string, extra: Partial<Node> = {}, version = 'v1.30.4'): Node => ({
+    metadata: { name: 'w-1' },
+    status: { nodeInfo: { kubeletVersion: version } as Node['status'] extends infer S ? S extends { nodeInfo?: infer I } ? I : never : never, conditions: [{ type: 'MemoryPressure', status: 'False' }, { type: 'DiskPressure', status: 'False' }, { type: 'Ready', status: ready, reason: ready === 'True' ? 'KubeletReady' : 'NodeStatusUnknown', message: ready === 'True' ? 'kubelet is posting ready status' : 'Kubelet stopped posting node status.' }] },
+    ...extra,
+  })
+  it('Ready, NotReady (Unknown), missing, pressure, wrong version', () => {
+    expect(judgeNode('w-1', node('True')).status).toBe('pass')
+    expect(judgeNode('w-1', node('Unknown'))).toMatchObject({ status: 'fail', problem: 'w-1 NotReady (kubelet stopped posting status)' })
+    expect(judgeNode('w-1', undefined)).toMatchObject({ status: 'fail', problem: 'w-1 is not registered in the API' })
+    const full = node('True')
+    full.status!.conditions![1]!.status = 'True'
+    expect(judgeNode('w-1', full)).toMatchObject({ status: 'fail', problem: 'w-1 has DiskPressure' })
+    expect(judgeNode('w-1', node('True', {}, 'v1.29.6'), 'v1.30.4')).toMatchObject({ status: 'fail', problem: 'w-1 reports kubelet v1.29.6, expected v1.30.4' })
+    expect(judgeNode('w-1', node('True', {}, 'v1.30.4+k3s1'), 'v1.30.4').status).toBe('pass')
+  })
+
+  it('a CoreDNS pod in CrashLoopBackOff fails with its last exit; a starting pod only warns', () => {
+    const now = new Date('2024-12-04T10:00:00Z')
+    const crash: Pod = {
+      metadata: { name: 'coredns-76f75df574-abcde', namespace: 'kube-system', creationTimestamp: '2024-12-04T09:00:00Z' },
+      spec: { nodeName: 'cp-1', containers: [{ name: 'coredns' }] },
+      status: { phase: 'Running', startTime: '2024-12-04T09:00:00Z', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'coredns', ready: false, restartCount: 7, image: 'x', imageID: 'x', state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s restarting failed container=coredns pod=coredns-76f75df574-abcde_kube-system(…)' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] },
+    }
+    const f = judgePod(crash, now)
+    expect(f).toMatchObject({ status: 'fail', problem: 'kube-system/coredns-76f75df574-abcde CrashLoopBackOff' })
+    expect(f.observed).toContain('restarts 7')
+    expect(f.observed).toContain('last exit 1 Error')
+    const young: Pod = { ...crash, status: { phase: 'Pending', startTime: '2024-12-04T09:59:40Z', containerStatuses: [] } }
+    expect(judgePod(young, now).status).toBe('warn')
+    expect(judgePod({ ...young, status: { ...young.status, startTime: '2024-12-04T09:00:00Z' } }, now).status).toBe('fail')
+  })
+})
+
+describe('small readers', () => {
+  it('the kubernetes ClusterIP is the first address of the service CIDR (facts §4.5)', () => {
+    expect(firstServiceIP('10.96.0.0/12')).toBe('10.96.0.1')
+    expect(firstServiceIP('10.43.0.0/16')).toBe('10.43.0.1')
+    expect(firstServiceIP('10.100.7.0/24')).toBe('10.100.7.1')
+    expect(firstServiceIP('fd00::/108')).toBeUndefined()
+  })
+  it('resource quantities as the API serialises them', () => {
+    expect([cpuMilli('100m'), cpuMilli('2'), cpuMilli('1.5'), cpuMilli(undefined)]).toEqual([100, 2000, 1500, 0])
+    expect([bytes('128Mi'), bytes('1G'), bytes('1e3'), bytes('7956Ki')]).toEqual([134217728, 1e9, 1000, 7956 * 1024])
+  })
+  it('PDB selectors: matchLabels and matchExpressions; an empty selector selects every pod (policy/v1)', () => {
+    expect(matches({ matchLabels: { app: 'web' } }, { app: 'web', x: 'y' })).toBe(true)
+    expect(matches({ matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }] }, { tier: 'c' })).toBe(false)
+    expect(matches({}, { anything: 'x' })).toBe(true)
+    expect(matches(undefined, { anything: 'x' })).toBe(false)
+  })
+})
