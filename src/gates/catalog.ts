@@ -42,6 +42,13 @@ export const GATES = [
     }),
   }),
   def({
+    id: 'upgrade-path',
+    title: 'from the running apiservers to the target: no minor skipped, no downgrade, a release of the distribution',
+    scopes: ['cluster'],
+    incident: 'kubelet-kube-proxy-skew',
+    params: z.strictObject({}),
+  }),
+  def({
     id: 'api-vip',
     title: 'API VIP and the kubernetes Service ClusterIP reachable from the runner, every node and a probe pod',
     scopes: ['cluster', 'node'],
@@ -218,7 +225,7 @@ export const CUSTOM_GATES = ['command', 'http', 'prometheus'] as const
  */
 export const DEFAULT_GATES = {
   // kube-proxy-sync is a pre-gate too: an upgrade must not start on a data plane that is already failing to sync.
-  pre: ['version-skew', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'dns', 'pending-pods', 'event-storm', 'capacity', 'drain-feasibility', 'removed-apis'],
+  pre: ['version-skew', 'upgrade-path', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'dns', 'pending-pods', 'event-storm', 'capacity', 'drain-feasibility', 'removed-apis'],
   post: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods', 'dns', 'pending-pods'],
   beforeNode: ['disk-space'],
   afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip'],

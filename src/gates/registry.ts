@@ -17,6 +17,7 @@ import { prometheusGate } from './checks/prometheus.js'
 import { removedApisGate } from './checks/removed-apis.js'
 import { systemPodsGate } from './checks/system-pods.js'
 import * as versionSkew from './checks/version-skew.js'
+import { upgradePathGate } from './checks/upgrade-path.js'
 import type { Gate } from './types.js'
 
 /**
@@ -36,6 +37,7 @@ const fromModule = (m: Record<string, unknown>, id: string): AnyGate => {
 
 export const GATE_REGISTRY: Readonly<Record<string, AnyGate>> = Object.freeze({
   'version-skew': fromModule(versionSkew, 'version-skew'),
+  'upgrade-path': upgradePathGate,
   'api-vip': apiVipGate,
   'nodes-ready': nodesReadyGate,
   certificates: certificatesGate,

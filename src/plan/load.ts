@@ -9,6 +9,7 @@ import { MAX_NESTING, tooDeep } from './nesting.js'
 import { planPath } from './paths.js'
 import { planSchema, type PlanDocument } from './schema.js'
 import { checkSemantics } from './semantics.js'
+import { planSkewProblems } from '../planner/skew-walk.js'
 import { zodProblems } from './zod-problems.js'
 import { dedupe, readYamlMapping, type YamlFileKind } from './yaml-file.js'
 
@@ -95,6 +96,8 @@ function validateRaw(file: string, raw: Record<string, unknown>, locator: Locato
   // Semantic checks run even when the shape has errors, so the user sees every problem in one go.
   problems.push(...checkSemantics(raw, { file, locator }))
   if (opts.dir && parsed.success) problems.push(...checkHookFiles(parsed.data, opts.dir, file, locator))
+  // A valid plan is expanded and walked step by step: no intermediate state may break the version skew policy.
+  if (parsed.success && !problems.some((p) => p.severity !== 'warning')) problems.push(...planSkewProblems(parsed.data, file, locator))
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
   return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems) }
 }

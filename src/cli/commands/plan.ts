@@ -9,6 +9,7 @@ import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
 import { deadlineOption } from '../options.js'
 import type { RegisterCommand } from './index.js'
+import { refuseLiveSkew } from '../../planner/skew-walk.js'
 
 export interface PlanCommandOptions {
   format: 'text' | 'markdown' | 'json'
@@ -50,6 +51,8 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
         ],
         ...(live ? { facts: live.state.planner } : {}),
       })
+      // Validation walked the plan from `from`; the live versions can make a step break the skew policy after all.
+      if (live) refuseLiveSkew(loaded, live.state.planner, plan, ctx.stderr)
       // Every format escapes control characters from the plan and the clusters (hook names, versions, node OS names):
       // JSON keeps the values and writes the characters JSON.stringify leaves raw as \u escapes; text and markdown
       // render from an escaped copy, so only their own colour codes reach the terminal.

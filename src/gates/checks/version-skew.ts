@@ -1,10 +1,93 @@
-import type { Gate } from '../types.js'
+import { readApiFacts } from '../../facts/api-facts.js'
+import type { ClusterFacts, NodeFacts } from '../../facts/types.js'
+import { compareKubeVersions, parseKubeVersion, type KubeVersion } from '../../plan/versions.js'
+import { checkApiserverUpgrade, evaluateSkew } from '../skew/policy.js'
+import { skewEvidence, skewStateFromFacts } from '../skew/from-facts.js'
+import type { SkewPolicy, SkewViolation } from '../skew/types.js'
+import type { Gate, GateContext, GateResult } from '../types.js'
 
 /**
- * PLACEHOLDER owned by helper "skew", who replaces this whole file with the real evaluator. Until then the gate
- * answers `unknown` (never a pass), so no plan goes ahead on an unchecked skew.
+ * `version-skew` on the live cluster: the Kubernetes version skew policy (gates/skew/policy.ts) over the versions the
+ * facts layer reads. Before the control plane moves (a target above the running apiservers), also the upgrade-order
+ * prerequisites of the next minor under the plan's policy (conservative: kubelets ≥ N-2; permissive: N-3), and with
+ * kubeadm the kubelet check `kubeadm upgrade apply` makes. A node-scoped check judges that node (and the apiservers).
  */
-export const versionSkewGate: Gate = {
+const INCIDENT = 'kubelet-kube-proxy-skew'
+
+export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
   id: 'version-skew',
-  check: async () => ({ status: 'unknown', summary: 'the version-skew evaluator is not in this build yet', evidence: [], incident: 'kubelet-kube-proxy-skew', hint: 'merge the skew branch' }),
+  async check(ctx, params) {
+    let facts: ClusterFacts
+    try {
+      facts = ctx.facts ?? (await readFacts(ctx))
+    } catch (err) {
+      return unknown(`could not read versions from the API: ${(err as Error).message}`, [{ source: 'kubectl', observed: (err as Error).message }])
+    }
+    const state = skewStateFromFacts(facts)
+    const evidence = skewEvidence(facts, ctx.node)
+    if (!state.components.some((c) => c.component === 'kube-apiserver' && parseKubeVersion(c.version))) {
+      return unknown('no kube-apiserver version could be read: skew cannot be judged', evidence)
+    }
+    const found: SkewViolation[] = evaluateSkew(state)
+    const next = nextControlPlaneVersion(facts, ctx)
+    if (next && ctx.scope === 'cluster') {
+      found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm' }))
+    }
+    const relevant = ctx.node ? found.filter((v) => v.node === undefined || v.node === ctx.node || v.component === 'kube-apiserver') : found
+    for (const v of relevant) evidence.push({ source: `${v.rule}${v.node ? ` (${v.node})` : ''}`, observed: v.message })
+    const errors = relevant.filter((v) => v.severity === 'error')
+    const unknowns = relevant.filter((v) => v.severity === 'unknown')
+    const warnings = relevant.filter((v) => v.severity === 'warning')
+    if (errors.length > 0) {
+      return {
+        status: 'fail',
+        summary: `${errors.length} version skew violation${errors.length === 1 ? '' : 's'}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
+        evidence,
+        hint: 'bring the components named within the skew policy first (https://kubernetes.io/releases/version-skew-policy/): upgrade lagging kubelets/kube-proxy, or finish the control plane before the nodes',
+        incident: INCIDENT,
+      }
+    }
+    if (unknowns.length > 0) return unknown(unknowns.map((v) => v.message).join('; '), evidence)
+    if (warnings.length > 0) {
+      return { status: 'warn', summary: warnings[0]!.message, evidence, hint: 'upgrade the lagging nodes before the next control-plane upgrade', incident: INCIDENT }
+    }
+    const where = ctx.node ? `node ${ctx.node}` : `${facts.nodes.length} node${facts.nodes.length === 1 ? '' : 's'}`
+    return { status: 'pass', summary: `kubelet, kube-proxy and kube-apiserver versions within the skew policy (${where}${next ? `, ready for ${next}` : ''})`, evidence, incident: INCIDENT }
+  },
+}
+
+function unknown(summary: string, evidence: GateResult['evidence']): GateResult {
+  return { status: 'unknown', summary, evidence, hint: 'check that kubectl reaches the cluster and that nodes report their versions', incident: INCIDENT }
+}
+
+/** The minor the control plane moves to next, when the target is above the running apiservers: target, or one minor up. */
+function nextControlPlaneVersion(facts: ClusterFacts, ctx: GateContext): string | undefined {
+  const targetText = facts.target ?? (ctx.scope === 'cluster' ? ctx.expectedVersion : undefined)
+  const target = targetText ? parseKubeVersion(targetText) : undefined
+  const running = facts.apiserverVersions.map((a) => parseKubeVersion(a.version)).filter((v): v is KubeVersion => v !== undefined)
+  if (!target || running.length === 0) return undefined
+  const newest = running.reduce((a, b) => (compareKubeVersions(b, a) > 0 ? b : a))
+  if (target.major !== newest.major || target.minor <= newest.minor) return undefined
+  return target.minor === newest.minor + 1 ? target.raw : `v${newest.major}.${newest.minor + 1}.0`
+}
+
+/** API-only facts when the caller has none: /version, Node status, kube-system pods (three kubectl calls). */
+async function readFacts(ctx: GateContext): Promise<ClusterFacts> {
+  const a = await readApiFacts(ctx.kubectl, ctx.distribution)
+  const nodes: NodeFacts[] = ctx.nodes.map((n) => {
+    const api = a.nodes.get(n.name)
+    // k3s runs kube-proxy inside the k3s process, whose version the node's kubelet reports.
+    const proxy = ctx.distribution === 'k3s' ? api?.kubeletVersion : a.kubeProxy.get(n.name)
+    return {
+      name: n.name, role: n.role, host: n.target.host,
+      ...(api?.kubeletVersion ? { kubeletVersion: api.kubeletVersion } : {}),
+      ...(proxy ? { kubeProxyVersion: proxy } : {}),
+      kubeProxySource: proxy ? (ctx.distribution === 'k3s' ? 'k3s-process' : 'daemonset-pod') : 'none',
+      roles: api?.roles ?? [], inApi: api !== undefined, disk: [], services: {},
+    }
+  })
+  const apiserverVersions: ClusterFacts['apiserverVersions'] = [{ version: a.version, source: '/version' }, ...a.apiserverPods]
+  // A k3s server's kubelet is the apiserver's own process: its version is that apiserver's.
+  if (ctx.distribution === 'k3s') for (const n of nodes) if (n.role === 'control-plane' && n.kubeletVersion) apiserverVersions.push({ version: n.kubeletVersion, source: 'k3s server', node: n.name })
+  return { name: ctx.cluster, distribution: ctx.distribution, from: '', ...(ctx.expectedVersion ? { target: ctx.expectedVersion } : {}), apiserverVersions, nodes, unlistedNodes: [] }
 }

@@ -53,10 +53,20 @@ const describeRange = (r: Range): string => {
   return r.members.length === 1 ? `kube-apiserver ${r.members[0]!.v.raw}${where(r.members[0]!)}` : `kube-apiservers ${seen.join(', ')}`
 }
 
+// The planner's walk evaluates the same few version strings thousands of times.
+const memo = new Map<string, KubeVersion | undefined>()
+function parseCached(text: string): KubeVersion | undefined {
+  if (memo.has(text)) return memo.get(text)
+  if (memo.size > 10_000) memo.clear()
+  const v = parseKubeVersion(text)
+  memo.set(text, v)
+  return v
+}
+
 function parseAll(components: ComponentInstance[], out: SkewViolation[]): Parsed[] {
   const parsed: Parsed[] = []
   for (const c of components) {
-    const v = parseKubeVersion(c.version)
+    const v = parseCached(c.version)
     if (v) parsed.push({ ...c, v })
     else out.push({ rule: 'unreadable-version', severity: 'unknown', component: c.component, ...(c.node ? { node: c.node } : {}), version: c.version, message: `${c.component}${where(c)} reports ${JSON.stringify(c.version)}, which is not a Kubernetes version: its skew cannot be checked` })
   }

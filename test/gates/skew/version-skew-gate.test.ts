@@ -1,0 +1,149 @@
+import type { Node, Pod } from 'kubernetes-types/core/v1.js'
+import { describe, expect, it } from 'vitest'
+import type { ClusterFacts, NodeFacts } from '../../../src/facts/types.js'
+import { versionSkewGate } from '../../../src/gates/checks/version-skew.js'
+import type { GateContext } from '../../../src/gates/types.js'
+import type { KubectlClient } from '../../../src/transport/kubectl/client.js'
+import type { Transport } from '../../../src/transport/types.js'
+import { apiNode, systemPod } from '../../facts/helpers/fake-fleet.js'
+
+/** A kubectl that serves canned API objects, and counts calls (the gate must read, three calls, never write). */
+function fakeKubectl(a: { version: string; nodes: Node[]; pods: Pod[]; fail?: string }): KubectlClient & { calls: string[] } {
+  const calls: string[] = []
+  const guard = <T>(what: string, value: T) => {
+    calls.push(what)
+    if (a.fail) return Promise.reject(new Error(a.fail))
+    return Promise.resolve(value)
+  }
+  return {
+    calls,
+    version: () => guard('version', { major: '1', minor: '30', gitVersion: a.version }),
+    nodes: () => guard('nodes', { items: a.nodes }),
+    pods: (ns: string) => guard(`pods ${ns}`, { items: a.pods }),
+  } as unknown as KubectlClient & { calls: string[] }
+}
+
+const noSsh = new Proxy({}, { get: () => () => Promise.reject(new Error('the version-skew gate reads no node over SSH')) }) as unknown as Transport
+const target = (host: string) => ({ host, port: 22, user: 'root' }) as GateContext['nodes'][number]['target']
+
+function ctx(dist: GateContext['distribution'], kubectl: KubectlClient, o: Partial<GateContext> = {}): GateContext {
+  return {
+    cluster: 'prod', distribution: dist, scope: 'cluster',
+    nodes: [
+      { name: 'cp-1', role: 'control-plane', target: target('10.0.0.1') },
+      { name: 'w-1', role: 'worker', target: target('10.0.0.2') },
+      { name: 'w-2', role: 'worker', target: target('10.0.0.3') },
+    ],
+    ssh: noSsh, kubectl, now: () => new Date('2026-12-01T00:00:00Z'), ...o,
+  }
+}
+
+const kubeadmApi = (w2Kubelet: string, w2Proxy: string) => ({
+  version: 'v1.30.4',
+  nodes: [apiNode('cp-1', 'v1.30.4', { roles: ['control-plane'] }), apiNode('w-1', 'v1.30.4'), apiNode('w-2', w2Kubelet)],
+  pods: [
+    systemPod('kube-apiserver-cp-1', 'cp-1', 'registry.k8s.io/kube-apiserver:v1.30.4', { component: 'kube-apiserver' }),
+    systemPod('kube-proxy-a', 'cp-1', 'registry.k8s.io/kube-proxy:v1.30.4', { 'k8s-app': 'kube-proxy' }),
+    systemPod('kube-proxy-b', 'w-1', 'registry.k8s.io/kube-proxy:v1.30.4', { 'k8s-app': 'kube-proxy' }),
+    systemPod('kube-proxy-c', 'w-2', `registry.k8s.io/kube-proxy:${w2Proxy}`, { 'k8s-app': 'kube-proxy' }),
+  ],
+})
+
+describe('version-skew gate on the live cluster', () => {
+  it('passes a cluster within the policy, with the versions it read as evidence, in three read-only calls', async () => {
+    const kubectl = fakeKubectl(kubeadmApi('v1.29.8', 'v1.30.4'))
+    const r = await versionSkewGate.check(ctx('kubeadm', kubectl), {})
+    expect(r.status).toBe('pass')
+    expect(r.incident).toBe('kubelet-kube-proxy-skew')
+    expect(r.evidence).toEqual([
+      { source: 'kube-apiserver (/version)', observed: 'v1.30.4' },
+      { source: 'kube-apiserver (kube-apiserver pod on cp-1)', observed: 'v1.30.4' },
+      { source: 'nodes cp-1, w-1', observed: 'kubelet v1.30.4, kube-proxy v1.30.4 (daemonset-pod)' },
+      { source: 'node w-2', observed: 'kubelet v1.29.8, kube-proxy v1.30.4 (daemonset-pod)' },
+    ])
+    expect(kubectl.calls.sort()).toEqual(['nodes', 'pods kube-system', 'version'])
+  })
+
+  it('fails a kubelet newer than the apiserver (the issue: it used to print a warning and exit 0)', async () => {
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(kubeadmApi('v1.31.0', 'v1.30.4'))), {})
+    expect(r.status).toBe('fail')
+    expect(r.summary).toContain('kubelet v1.31.0 on w-2 is newer than kube-apiserver')
+    expect(r.evidence).toContainEqual(expect.objectContaining({ source: 'kubelet-newer-than-apiserver (w-2)' }))
+    expect(r.hint).toBeDefined()
+  })
+
+  it('reads kube-proxy from its pod, never nodeInfo.kubeProxyVersion: a kube-proxy 4 minors behind fails', async () => {
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(kubeadmApi('v1.30.4', 'v1.26.1'))), {})
+    expect(r.status).toBe('fail')
+    expect(r.summary).toContain('kube-proxy v1.26.1 on w-2 is 4 minors older')
+  })
+
+  it('warns when a node is at the edge (3 behind): legal, but the control plane cannot move', async () => {
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(kubeadmApi('v1.27.9', 'v1.30.4'))), {})
+    expect(r.status).toBe('warn')
+    expect(r.summary).toContain('kubelet v1.27.9 on w-2 is 3 minors behind')
+  })
+
+  it('before the control plane moves to the target, applies the plan policy and kubeadm\'s kubelet rule', async () => {
+    const api = kubeadmApi('v1.29.8', 'v1.30.4')
+    const to31 = { expectedVersion: 'v1.31.2' }
+    // kubeadm upgrade apply v1.31 refuses the 1.29 kubelet (more than one minor behind the target).
+    const kubeadm = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api), to31), { policy: 'permissive' })
+    expect(kubeadm.status).toBe('fail')
+    expect(kubeadm.evidence.map((e) => e.source)).toContain('kubeadm-kubelet-too-old (w-2)')
+    // On k3s a 1.28 kubelet is 3 behind 1.31: conservative refuses, permissive lets it through.
+    const k3s = {
+      version: 'v1.30.4+k3s1',
+      nodes: [apiNode('cp-1', 'v1.30.4+k3s1'), apiNode('w-1', 'v1.30.4+k3s1'), apiNode('w-2', 'v1.28.15+k3s1')],
+      pods: [],
+    }
+    const conservative = await versionSkewGate.check(ctx('k3s', fakeKubectl(k3s), to31), { policy: 'conservative' })
+    expect(conservative.status).toBe('fail')
+    expect(conservative.summary).toContain('kubelet v1.28.15+k3s1 on w-2 must be at v1.29 or newer before kube-apiserver moves to v1.31')
+    expect((await versionSkewGate.check(ctx('k3s', fakeKubectl(k3s), to31), { policy: 'permissive' })).status).toBe('pass')
+  })
+
+  it('k3s: servers are apiservers, the embedded kube-proxy is the kubelet; HA apiservers two minors apart fail', async () => {
+    const r = await versionSkewGate.check(ctx('k3s', fakeKubectl({
+      version: 'v1.30.4+k3s1',
+      nodes: [apiNode('cp-1', 'v1.30.4+k3s1'), apiNode('cp-2', 'v1.28.9+k3s1'), apiNode('w-1', 'v1.28.9+k3s1')],
+      pods: [],
+    }), { nodes: [{ name: 'cp-1', role: 'control-plane', target: target('a') }, { name: 'cp-2', role: 'control-plane', target: target('b') }, { name: 'w-1', role: 'worker', target: target('c') }] }), {})
+    expect(r.status).toBe('fail')
+    expect(r.evidence).toContainEqual({ source: 'kube-apiserver (k3s server on cp-2)', observed: 'v1.28.9+k3s1' })
+    expect(r.summary).toContain('kube-apiserver instances span v1.28 to v1.30')
+  })
+
+  it('a node-scoped check judges that node only', async () => {
+    const api = kubeadmApi('v1.31.0', 'v1.30.4')
+    expect((await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api), { scope: 'node', node: 'w-1' }), {})).status).toBe('pass')
+    expect((await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api), { scope: 'node', node: 'w-2' }), {})).status).toBe('fail')
+  })
+
+  it('uses the facts the caller already has (k0s: kube-proxy must match the kubelet) without calling kubectl', async () => {
+    const kubectl = fakeKubectl({ version: 'x', nodes: [], pods: [], fail: 'must not be called' })
+    const node = (name: string, kubelet: string, proxy: string, role: NodeFacts['role'] = 'worker'): NodeFacts => ({
+      name, role, host: name, kubeletVersion: kubelet, kubeProxyVersion: proxy, kubeProxySource: 'daemonset-pod', roles: [], inApi: true, disk: [], services: {},
+    })
+    const facts: ClusterFacts = {
+      name: 'prod', distribution: 'k0s', from: 'v1.30.4+k0s.0',
+      apiserverVersions: [{ version: 'v1.30.4+k0s', source: '/version' }],
+      nodes: [node('w-1', 'v1.30.4+k0s', 'v1.30.4'), node('w-2', 'v1.29.8+k0s', 'v1.30.4')],
+      unlistedNodes: [],
+    }
+    const r = await versionSkewGate.check(ctx('k0s', kubectl, { facts }), {})
+    expect(r.status).toBe('fail')
+    expect(r.evidence.map((e) => e.source)).toContain('k0s-kube-proxy-matches-kubelet (w-2)')
+    expect(kubectl.calls).toEqual([])
+  })
+
+  it('unknown, never pass, when the API cannot be read or reports no readable version', async () => {
+    const down = await versionSkewGate.check(ctx('kubeadm', fakeKubectl({ version: '', nodes: [], pods: [], fail: 'connection refused' })), {})
+    expect(down.status).toBe('unknown')
+    expect(down.summary).toContain('connection refused')
+    const garbled = await versionSkewGate.check(ctx('kubeadm', fakeKubectl({ version: 'banana', nodes: [apiNode('w-1', 'v1.30.0')], pods: [] })), {})
+    expect(garbled.status).toBe('unknown')
+    const oddKubelet = await versionSkewGate.check(ctx('kubeadm', fakeKubectl({ version: 'v1.30.0', nodes: [apiNode('w-1', 'v1.30.0-weird+build.1~x')], pods: [] })), {})
+    expect(oddKubelet.status).toBe('unknown')
+  })
+})
