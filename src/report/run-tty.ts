@@ -22,13 +22,23 @@ class Slot {
     if (this.output) w.output = this.output
   }
   // A finished listr2 task must not be written to (its output stream is gone).
+  // listr2 ends a parent task with its last child, and a finished task cannot be written to: such late lines (a
+  // soak's re-checks after the clusters finished) are dropped here, the plain summary still has them.
   setTitle(t: string): void {
     this.title = t
-    if (this.wrapper && !this.ended) this.wrapper.title = t
+    this.write((w) => (w.title = t))
   }
   say(line: string): void {
     this.output = line
-    if (this.wrapper && !this.ended) this.wrapper.output = line
+    this.write((w) => (w.output = line))
+  }
+  private write(f: (w: Wrapper) => void): void {
+    if (!this.wrapper || this.ended) return
+    try {
+      f(this.wrapper)
+    } catch {
+      this.wrapper = undefined
+    }
   }
   finish(e: End): void {
     if (this.ended) return
