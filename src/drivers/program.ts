@@ -19,6 +19,8 @@ export type Command =
       /** Exit codes that are results, not failures. Default [0]. */
       okExitCodes?: number[]
       stdin?: string
+      /** The command takes the connection down (a reboot): a dropped connection is its success, not a failure. */
+      disconnects?: boolean
     }
   | {
       on: 'kubectl'
@@ -35,20 +37,46 @@ export interface Check {
   read: Command
   /** Shown in evidence: `k3s --version reports v1.30.4+k3s1`. */
   describe: string
+  /**
+   * All given conditions must hold. `stdoutMatches` is a JavaScript RegExp source tested with the `m` flag (so `^`/`$`
+   * match at line ends); without `exitCode`, any exit code the read accepted counts. `checkHolds` is the one reading.
+   */
   expect: { exitCode?: number; stdoutMatches?: string; stdoutIncludes?: string; stdoutExcludes?: string }
+}
+
+/** Whether a check's observation shows the step's effect: the single interpretation shared by executor and tests. */
+export function checkHolds(check: Check, observed: { exitCode: number | null; stdout: string }): boolean {
+  const e = check.expect
+  if (e.exitCode !== undefined && observed.exitCode !== e.exitCode) return false
+  if (e.stdoutMatches !== undefined && !new RegExp(e.stdoutMatches, 'm').test(observed.stdout)) return false
+  if (e.stdoutIncludes !== undefined && !observed.stdout.includes(e.stdoutIncludes)) return false
+  if (e.stdoutExcludes !== undefined && observed.stdout.includes(e.stdoutExcludes)) return false
+  return true
 }
 
 /** Executor-owned waits that follow `run` (and `undo`): polling with timeouts lives in the executor, not in drivers. */
 export type Wait =
   | { kind: 'ssh-back'; timeoutMs: number; /** the boot id must change (a reboot happened) */ newBoot: boolean }
-  | { kind: 'node-ready'; node: string; kubeletVersion: string; timeoutMs: number }
+  /** Ready, and reporting `kubeletVersion` when given (after a reboot the version is whatever it was). */
+  | { kind: 'node-ready'; node: string; kubeletVersion?: string; timeoutMs: number }
   | { kind: 'service-active'; service: string; timeoutMs: number }
 
 export interface StepProgram {
-  /** All hold → the step is done (skip `run`); empty → the effect cannot be read, so `run` always runs. */
+  /** One line for people, rendered from the same commands (`plan` shows it as the step's title). */
+  title: string
+  /**
+   * All hold → the step is done (skip `run`); empty → the effect cannot be read, so `run` always runs. Checked
+   * before `run`, and again after `run` and its `wait`s (a run that exits 0 but leaves no effect is a failure).
+   */
   verify: Check[]
   run: Command[]
   wait?: Wait[]
-  /** How to undo it; `irreversible` says why not (an OS upgrade is rolled forward or the node rebuilt). */
-  undo: { run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
+  /**
+   * How to undo it (the program of the step's undo spec); `irreversible` says why not (an OS upgrade is rolled
+   * forward or the node rebuilt). `verify` holding means the undo's effect is already there: skip its `run`.
+   */
+  undo: { title: string; verify: Check[]; run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
 }
+
+/** What a driver makes for one action; the registry adds `undo` from the step's undo spec (drivers/registry.ts). */
+export type ActionProgram = Omit<StepProgram, 'undo'>

@@ -1,16 +1,13 @@
+import type { PackageManager } from '../facts/types.js'
 import type { Hop } from '../planner/hops.js'
+import type { BinarySource, RollbackPath, Step, StepAction, UndoAction, UndoSpec } from '../planner/types.js'
 import type { Distribution } from '../plan/versions.js'
+import type { ActionProgram } from './program.js'
 
 export type NodeRole = 'control-plane' | 'worker'
 
-/** What one step of a node's upgrade does, as the planner lists it; the executor later binds it to commands. */
-export interface NodeActionTemplate {
-  action: 'backup' | 'upgrade-package' | 'upgrade-control-plane' | 'replace-binary' | 'restart' | 'os-upgrade' | 'reboot'
-  title: string
-  /** How the step is undone on rollback; absent when it cannot be (or needs nothing). */
-  undo?: string
-  params?: Record<string, unknown>
-}
+/** A step as a driver plans it: its action and typed params, and how it is undone. The planner adds the rest. */
+export type StepTemplate = UndoAction & { undo?: UndoSpec }
 
 export interface NodeContext {
   role: NodeRole
@@ -20,16 +17,40 @@ export interface NodeContext {
   lastControlPlane: boolean
 }
 
+/** How a cluster gets its binaries (k3s, k0s); default the distribution's installer. */
+export interface ClusterInstall {
+  source: BinarySource
+}
+
 /**
- * A distribution driver. Pure: it describes steps for the planner from versions and roles alone, so `plan` can print
- * exactly what `apply` will do without touching a cluster.
+ * What a program may depend on from the node's facts (facts/types.ts NodeFacts is a superset). Absent facts give a
+ * program that decides on the node itself (e.g. which package manager answers), built from the same commands.
  */
-export interface Driver {
+export interface DriverNodeFacts {
+  packageManager?: PackageManager
+}
+
+/** Whatever makes programs for some actions: a distribution driver, the OS module, the kubectl module. */
+export interface ActionModule {
+  readonly name: string
+  /** Every action whose program this module makes (the registry routes by it; a test checks coverage). */
+  readonly actions: readonly StepAction[]
+  /** The commands of one of its `actions` (undo specs name actions too: restore-binary, downgrade-packages …). */
+  programFor(step: Step, facts?: DriverNodeFacts): ActionProgram
+}
+
+/**
+ * A distribution driver. It plans steps (pure: `plan` prints exactly what `apply` will do without touching a
+ * cluster) and turns each of its steps into commands (`programFor`), from the step and the node's facts.
+ */
+export interface Driver extends ActionModule {
   readonly name: Distribution
   /** The systemd unit that runs Kubernetes on a node of this role. */
   serviceName(role: NodeRole): string
   /** Backup before a hop, taken on the first control-plane node. */
-  planBackup(hop: Hop): NodeActionTemplate[]
-  /** The distribution upgrade of one node for one hop, in order, excluding cordon/drain/wait (the planner's). */
-  planNodeUpgrade(hop: Hop, node: NodeContext): NodeActionTemplate[]
+  planBackup(hop: Hop): StepTemplate[]
+  /** The distribution upgrade of one node for one hop, in order, excluding cordon/drain/OS/wait (the planner's). */
+  planNodeUpgrade(hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[]
+  /** Which rollback applies to this node (shared/design/execution.md's table). */
+  rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
 }

@@ -399,7 +399,7 @@ export class Executor {
       case 'hook':
         return this.hook(s, dry)
       case 'soak':
-        if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would soak ${String(s.params?.duration)} here` }
+        if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would soak ${String(loose(s).duration)} here` }
         return this.soak(s, stage!)
       case 'wait-ready': {
         if (dry) return { changed: false, evidence: [], skipped: 'dry-run: apply would wait for Ready here' }
@@ -450,10 +450,10 @@ export class Executor {
   }
 
   private async hook(s: Step, dry: boolean): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
-    const hook = String(s.params?.hook)
+    const hook = String(loose(s).hook)
     if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would run hook ${hook} here` }
     const r = await runHook(hook, this.o.planDir, {
-      runId: this.o.runId, plan: this.o.planFile, point: String(s.params?.point), stage: s.stage,
+      runId: this.o.runId, plan: this.o.planFile, point: String(loose(s).point), stage: s.stage,
       ...(s.cluster ? { cluster: s.cluster } : {}), ...(s.node ? { node: s.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
     }, { env: this.o.env, signal: this.halt.signal })
     if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)
@@ -462,7 +462,7 @@ export class Executor {
 
   /** Soak: wait the stage's soak time, re-checking the post-gates of its clusters; a failing one fails the soak. */
   private async soak(s: Step, stage: StagePlan): Promise<{ changed: boolean; evidence: string[] }> {
-    const total = parseDuration(String(s.params?.duration ?? '0s')) ?? 0
+    const total = parseDuration(String(loose(s).duration ?? '0s')) ?? 0
     const interval = Math.max(1000, Math.min(30_000, Math.floor(total / 3)))
     const end = Date.now() + total
     const evidence: string[] = []
@@ -478,7 +478,7 @@ export class Executor {
         for (const g of posts) await this.gate(g, rt, 'soak')
       }
     }
-    evidence.push(`soaked ${String(s.params?.duration)}: post-gates re-checked ${rounds} time(s), all passing`)
+    evidence.push(`soaked ${String(loose(s).duration)}: post-gates re-checked ${rounds} time(s), all passing`)
     return { changed: false, evidence }
   }
 }
@@ -505,3 +505,6 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (t: T) 
 }
 
 export type { Segment }
+
+/** Interim, until the executor reads the drivers' typed params: a step's params as a loose record. */
+const loose = (s: Step): Record<string, unknown> => (s.params ?? {}) as Record<string, unknown>

@@ -18,14 +18,24 @@ export interface ProgramContext {
 
 const node = (command: Command & { on: 'node' }): Command => command
 const kubectl = (args: string[], why: string, timeoutMs?: number): Command => ({ on: 'kubectl', args, why, ...(timeoutMs ? { timeoutMs } : {}) })
-const p = <T>(s: Step, k: string): T | undefined => s.params?.[k] as T | undefined
+const p = <T>(s: Step, k: string): T | undefined => (s.params as Record<string, unknown> | undefined)?.[k] as T | undefined
 
 const unschedulable = (n: string): Check['read'] => ({ on: 'kubectl', args: ['get', 'node', n, '-o', 'jsonpath={.spec.unschedulable}'], why: `is ${n} cordoned?` })
 
 /** Which binary reports the installed version of a distribution, and how. */
 const versionRead = (dist: Distribution, binary: string): string[] => (dist === 'k0s' ? [binary, 'version'] : [binary, '--version'])
 
+/** The adapter's own shape, from before programs carried titles; `interimProgramFor` adds them. */
+type LooseProgram = Omit<StepProgram, 'title' | 'undo'> & { undo: { run: Command[]; wait?: StepProgram['wait'] } | { irreversible: string } | { nothing: true } }
+
 export function interimProgramFor(step: Step, ctx: ProgramContext): StepProgram | undefined {
+  const p = interimLoose(step, ctx)
+  if (!p) return undefined
+  const undo = 'run' in p.undo ? { title: `undo: ${step.title}`, verify: [], ...p.undo } : p.undo
+  return { title: step.title, ...p, undo }
+}
+
+function interimLoose(step: Step, ctx: ProgramContext): LooseProgram | undefined {
   const n = step.node ?? ''
   switch (step.action) {
     case 'cordon':
@@ -125,7 +135,7 @@ export function interimProgramFor(step: Step, ctx: ProgramContext): StepProgram 
   }
 }
 
-function backupProgram(step: Step, ctx: ProgramContext): StepProgram {
+function backupProgram(step: Step, ctx: ProgramContext): LooseProgram {
   const stamp = '$(date -u +%Y%m%dT%H%M%SZ)'
   let script: string
   if (ctx.distribution === 'k3s') {
@@ -143,7 +153,7 @@ function backupProgram(step: Step, ctx: ProgramContext): StepProgram {
 }
 
 /** kubeadm packages: switch the pkgs.k8s.io repository to the target minor, unhold, install the exact version, hold. */
-function packageProgram(step: Step, ctx: ProgramContext): StepProgram {
+function packageProgram(step: Step, ctx: ProgramContext): LooseProgram {
   const pkgs = p<string[]>(step, 'packages') ?? []
   const version = p<string>(step, 'version') ?? ''
   const minor = /^(\d+\.\d+)\./.exec(version)?.[1] ?? ''

@@ -51,7 +51,7 @@ export function nodeReadiness(n: Node): { ready: boolean; version: string } {
 }
 
 /** Polls the Node until Ready=True with the expected kubelet version (empty: any version). */
-export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'>): Promise<string> {
+export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'>): Promise<string> {
   return poll(`${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}`, timeoutMs, c, async () => {
     const n = JSON.parse(await kubectl.read(['get', 'node', node, '-o', 'json'])) as Node
     const r = nodeReadiness(n)

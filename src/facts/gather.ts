@@ -10,6 +10,7 @@ import { readApiFacts, type ApiFacts } from './api-facts.js'
 import { readHostFacts } from './host-facts.js'
 import { planPath } from '../plan/paths.js'
 import { nodeTarget } from './targets.js'
+import { formatDuration } from '../util/duration.js'
 import type { ApiserverVersion, ClusterFacts, FleetFacts, HostFacts, KubeProxySource, NodeFacts } from './types.js'
 
 export interface GatherOptions {
@@ -20,13 +21,21 @@ export interface GatherOptions {
   clusters?: string[]
   /** Where kubectl discovery caches go: `<stateDir>/cache/kubectl/<cluster>`. Default a per-user temp dir. */
   stateDir?: string
-  /** Build the kubectl client for a cluster (tests inject fakes). */
-  kubectlFor?: (cluster: ClusterSpec, loaded: LoadedPlan) => KubectlClient
+  /** Build the kubectl client for a cluster (tests inject fakes); its calls must end when `signal` aborts. */
+  kubectlFor?: (cluster: ClusterSpec, loaded: LoadedPlan, signal: AbortSignal) => KubectlClient
   log?: (message: string) => void
   signal?: AbortSignal
+  /**
+   * Overall limit per cluster (its API facts and all its nodes). Each kubectl call has its own request timeout and
+   * retries, so without it an API server answering in 25 s held a run for over 100 s. When it passes, what is still
+   * outstanding is cancelled and named, once, in the cluster's error. Default DEFAULT_CLUSTER_DEADLINE_MS.
+   */
+  deadlineMs?: number
 }
 
-export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: NodeJS.ProcessEnv, stateDir?: string, log?: (m: string) => void): KubectlClient {
+export const DEFAULT_CLUSTER_DEADLINE_MS = 60_000
+
+export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: NodeJS.ProcessEnv, stateDir?: string, log?: (m: string) => void, signal?: AbortSignal): KubectlClient {
   // A bare name (`kubectl`) is looked up on PATH; only paths are resolved against the plan's directory.
   const asPath = (p?: string) => (p && (p.includes('/') || p.startsWith('~')) ? planPath(p, loaded.dir) : p)
   const binary = chooseKubectl(env, asPath(cluster.kubectl), asPath(loaded.plan.spec.kubectl))
@@ -38,6 +47,7 @@ export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: No
     cacheDir: join(stateDir ?? join(tmpdir(), `kupgrade-${process.getuid?.() ?? 'user'}`), 'cache', 'kubectl', cluster.name),
     env,
     ...(log ? { log } : {}),
+    ...(signal ? { signal } : {}),
   })
 }
 
@@ -45,6 +55,8 @@ const message = (err: unknown): string => {
   const e = err as { message?: string; hint?: string }
   return redact(`${e.message ?? String(err)}${e.hint ? ` (${e.hint})` : ''}`)
 }
+
+const nameList = (names: string[]): string => (names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', '))
 
 /**
  * Reads the whole fleet: every cluster's API facts and every node's host facts, all concurrently (the SSH pool bounds
@@ -59,18 +71,57 @@ export async function gatherFleetFacts(loaded: LoadedPlan, opts: GatherOptions):
   return { gatheredAt: new Date(started).toISOString(), durationMs: Date.now() - started, clusters }
 }
 
+type Outcome<T> = { ok: T } | { err: string }
+
 async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: GatherOptions, env: NodeJS.ProcessEnv): Promise<ClusterFacts> {
   const dist = cluster.distribution as Distribution
-  const kubectl = opts.kubectlFor ? opts.kubectlFor(cluster, loaded) : defaultKubectl(cluster, loaded, env, opts.stateDir, opts.log)
-  const apiP = readApiFacts(kubectl, dist).then((a) => ({ ok: a }), (e: unknown) => ({ err: message(e) }))
-  const hostsP = Promise.all(cluster.nodes.map((n) =>
-    readHostFacts(opts.transport, nodeTarget(cluster, n, loaded.dir), dist, opts.signal ? { signal: opts.signal } : {}).then(
-      (h) => ({ ok: h }),
-      (e: unknown) => ({ err: message(e) }),
-    ),
-  ))
-  const [api, hosts] = await Promise.all([apiP, hostsP])
-  const a = 'ok' in api ? api.ok : undefined
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_CLUSTER_DEADLINE_MS
+  // One signal per cluster: the caller's, or the deadline's, whichever comes first, cancels every call still running.
+  const ctl = new AbortController()
+  const onParent = () => ctl.abort(opts.signal?.reason)
+  opts.signal?.addEventListener('abort', onParent, { once: true })
+  let expired = false
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      // Flag first: calls cancelled below must not overwrite "still waiting" with their own "cancelled".
+      expired = true
+      resolve()
+      ctl.abort(new Error(`deadline of ${formatDuration(deadlineMs)} passed`))
+    }, deadlineMs)
+  })
+  let api: Outcome<ApiFacts> | undefined
+  const hosts: (Outcome<HostFacts> | undefined)[] = cluster.nodes.map(() => undefined)
+  const settle = <T>(p: Promise<T>, set: (o: Outcome<T>) => void) =>
+    p.then((ok) => !expired && set({ ok }), (e: unknown) => !expired && set({ err: message(e) }))
+  const kubectl = opts.kubectlFor ? opts.kubectlFor(cluster, loaded, ctl.signal) : defaultKubectl(cluster, loaded, env, opts.stateDir, opts.log, ctl.signal)
+  const work = Promise.all([
+    settle(readApiFacts(kubectl, dist), (o) => (api = o)),
+    ...cluster.nodes.map((n, i) => settle(readHostFacts(opts.transport, nodeTarget(cluster, n, loaded.dir), dist, { signal: ctl.signal }), (o) => (hosts[i] = o))),
+  ])
+  try {
+    await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+    opts.signal?.removeEventListener('abort', onParent)
+  }
+  let clusterError: string | undefined
+  if (expired) {
+    // Said once, for the cluster: what was slow. Each node not read points here rather than repeating it.
+    const slowNodes = cluster.nodes.filter((_, i) => hosts[i] === undefined).map((n) => n.name)
+    const waiting = [
+      ...(api === undefined ? ['the API server (kubectl)'] : []),
+      ...(slowNodes.length ? [`SSH to ${slowNodes.length === cluster.nodes.length ? 'every node' : `${slowNodes.length} of ${cluster.nodes.length} nodes`} (${nameList(slowNodes)})`] : []),
+    ]
+    clusterError = `not read within the ${formatDuration(deadlineMs)} deadline (--deadline): still waiting for ${waiting.join(' and ')}`
+    for (let i = 0; i < hosts.length; i++) hosts[i] ??= { err: `not read within the cluster's ${formatDuration(deadlineMs)} deadline` }
+    if (api === undefined) api = { err: clusterError }
+    else if ('err' in api) clusterError = `${api.err}; ${clusterError}`
+    else clusterError = undefined
+  }
+  // The cluster error says everything when the deadline passed; otherwise it is the API's own error.
+  const apiError = clusterError ?? ('err' in api! ? api.err : undefined)
+  const a = 'ok' in api! ? api.ok : undefined
   const nodes: NodeFacts[] = cluster.nodes.map((spec, i) => {
     const h = hosts[i]!
     return nodeFacts(spec.name, spec.role, spec.host, dist, a, 'ok' in h ? h.ok : undefined, 'err' in h ? h.err : undefined)
@@ -85,7 +136,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     nodes,
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
     unlistedNodes: a ? [...a.nodes.keys()].filter((n) => !listed.has(n)).sort() : [],
-    ...('err' in api ? { error: api.err } : {}),
+    ...(apiError ? { error: apiError } : {}),
   }
 }
 

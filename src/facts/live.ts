@@ -33,13 +33,15 @@ export interface LiveOptions {
   acceptNew?: boolean
   concurrency?: number
   log?: (message: string) => void
+  /** Overall limit per cluster (gather.ts). */
+  deadlineMs?: number
 }
 
 /** `plan --live`: read the fleet (read-only, SSH + kubectl), and say where it disagrees with the plan. */
 export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise<LiveState> {
   const pool = new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
   try {
-    const facts = await gatherFleetFacts(loaded, { transport: pool, env: o.env, stateDir: join(loaded.dir, '.kupgrade'), ...(o.log ? { log: o.log } : {}) })
+    const facts = await gatherFleetFacts(loaded, { transport: pool, env: o.env, stateDir: join(loaded.dir, '.kupgrade'), ...(o.log ? { log: o.log } : {}), ...(o.deadlineMs ? { deadlineMs: o.deadlineMs } : {}) })
     const warnings: string[] = []
     const blockers: string[] = []
     for (const c of facts.clusters) {

@@ -124,13 +124,17 @@ export class Lab {
             const node = factory({
               cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
-              rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, c.version),
+              rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, n.version),
+              ...(n.controlPlaneVersion !== n.version ? { controlPlaneVersion: releaseVersion(c.distribution, n.controlPlaneVersion) } : {}),
               mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),
               timing: { serviceStartMs: t.timing.serviceRestartMs, rebootMs: t.timing.rebootMs, kubeProxySyncMs: t.timing.kubeProxySyncMs },
-              authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url,
+              authorizedKeys: [Buffer.from(userKey.public)], apiEndpoint: api.url, clusterCa: this.ca,
               certValidityDays: Math.round(c.certValidityMs / 86400_000),
-              ...(n.role === 'control-plane' ? { adminKubeconfig: admin } : {}),
+              // Control-plane nodes keep it as their admin kubeconfig; kubeadm nodes also as kubelet.conf (layout.ts).
+              ...(n.role === 'control-plane' || c.distribution === 'kubeadm' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
+              // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
+              ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
             })
             this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
@@ -193,6 +197,13 @@ export class Lab {
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
     node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
+    // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so
+    // the cluster's certificate faults (cluster-wide or this node's) are over.
+    node.on('certs-rotated', () => {
+      for (const f of [...model.faults.values()]) {
+        if ((f.fault === 'cert-expired' || f.fault === 'cert-expiring') && (!f.node || f.node === name)) this.setFault({ fault: f.fault, cluster: f.cluster, ...(f.node ? { node: f.node } : {}) }, false)
+      }
+    })
   }
 
   private async writeFiles(privateKey: string, publicKey: string, client: { certPem: string; keyPem: string }): Promise<void> {

@@ -8,6 +8,7 @@ import { zodProblems } from '../plan/zod-problems.js'
 import { parseDuration } from '../util/duration.js'
 import { FAULT_NAMES, FAULT_TRIGGERS } from './faults.js'
 import { parseBytes, parseCpu } from './quantity.js'
+import { resolvedVersions, skewProblems } from './topology-skew.js'
 import { comparePlain, plainVersion } from './versions.js'
 
 /**
@@ -51,6 +52,10 @@ const nodeSchema = z.strictObject({
   iptables: z.enum(['nf_tables', 'legacy'], { error: 'expected iptables nf_tables or legacy' }).default('nf_tables'),
   disk: z.strictObject({ size: bytes().default('100Gi'), free: bytes().default('60Gi') }).default({ size: '100Gi', free: '60Gi' }),
   allocatable: z.strictObject({ cpu: cpu().default('4'), memory: bytes().default('8Gi') }).default({ cpu: '4', memory: '8Gi' }),
+  // A cluster half-way through an upgrade (topology-skew.ts checks the combination against the skew policy).
+  version: version().optional().describe("this node's kubelet (kubeadm: the kubelet/kubeadm packages) or k3s/k0s binary; default: the cluster's version"),
+  apiServerVersion: version().optional().describe('kubeadm control-plane nodes: the static-pod control plane (kube-apiserver …) when it differs from the kubelet'),
+  kubeProxyVersion: version().optional().describe("k0s and kubeadm: this node's kube-proxy pod (a DaemonSet rollout in progress)"),
 })
 
 const workloadsSchema = z.strictObject({
@@ -144,6 +149,11 @@ export interface NodeTopology {
   diskFreeBytes: number
   cpuMilli: number
   memoryBytes: number
+  /** Plain versions this node starts with: kubelet (or k3s/k0s binary), its control plane (control-plane nodes; the
+   *  kubelet's version elsewhere) and, where set, its kube-proxy pod. */
+  version: string
+  controlPlaneVersion: string
+  kubeProxyVersion?: string
 }
 
 /** Validates already-parsed data (for topologies built in code, e.g. the demo's and the benchmark's). */
@@ -210,6 +220,7 @@ function semanticProblems(t: RawTopology): SemanticProblem[] {
       if (n.address) claim(`${n.address}:${n.sshPort}`, `node ${c.name}/${n.name}`, [...base, 'nodes', ni, 'address'])
       if ((parseBytes(n.disk.free) ?? 0) > (parseBytes(n.disk.size) ?? 0)) out.push({ path: [...base, 'nodes', ni, 'disk', 'free'], message: 'disk.free is larger than disk.size' })
     })
+    for (const p of skewProblems(c, mirror)) out.push({ path: [...base, ...p.path], message: p.message })
     c.faults.forEach((f, fi) => {
       if (f.node && !nodeNames.has(f.node)) out.push({ path: [...base, 'faults', fi, 'node'], message: `no node ${JSON.stringify(f.node)} in cluster ${c.name}` })
       if (f.when && !nodeNames.has(f.when.node)) out.push({ path: [...base, 'faults', fi, 'when', 'node'], message: `no node ${JSON.stringify(f.when.node)} in cluster ${c.name}` })
@@ -266,8 +277,14 @@ function finish(t: RawTopology): Topology {
           diskFreeBytes: parseBytes(n.disk.free)!,
           cpuMilli: parseCpu(n.allocatable.cpu)!,
           memoryBytes: parseBytes(n.allocatable.memory)!,
+          ...nodeVersions(c.distribution, c.version, n),
         }
       }),
     })),
   }
+}
+
+function nodeVersions(distribution: string, clusterVersion: string, n: RawNode): Pick<NodeTopology, 'version' | 'controlPlaneVersion' | 'kubeProxyVersion'> {
+  const r = resolvedVersions(distribution, clusterVersion, n)
+  return { version: r.kubelet, controlPlaneVersion: r.apiServer ?? r.kubelet, ...(r.kubeProxy ? { kubeProxyVersion: r.kubeProxy } : {}) }
 }

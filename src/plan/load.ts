@@ -107,11 +107,14 @@ function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: 
       const problem = hookProblem(resolved)
       if (problem === undefined) return
       const where = resolved === hook ? '' : ` (${problem === 'not found' ? 'looked for' : 'at'} ${resolved}; relative paths are relative to the plan file, ~ is your home directory)`
-      out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} ${problem}${where}` })
+      const fix = problem === NOT_EXECUTABLE ? ': make it executable (chmod +x)' : ''
+      out.push({ file, ...locator.at(['spec', 'hooks', point, i]), message: `spec.hooks.${point}[${i}]: hook ${hook} ${problem}${where}${fix}` })
     })
   }
   return out
 }
+
+const NOT_EXECUTABLE = 'is not executable'
 
 /** A hook is run as a program: it must be an executable regular file (a directory or /etc/passwd is not a hook). */
 function hookProblem(path: string): string | undefined {
@@ -126,9 +129,9 @@ function hookProblem(path: string): string | undefined {
   try {
     accessSync(path, constants.X_OK)
   } catch {
-    return 'is not executable (chmod +x it)'
+    return NOT_EXECUTABLE
   }
   // root passes X_OK for any file with one x bit; a file with none is still not meant to be run.
-  if ((st.mode & 0o111) === 0) return 'is not executable (chmod +x it)'
+  if ((st.mode & 0o111) === 0) return NOT_EXECUTABLE
   return undefined
 }

@@ -49,6 +49,15 @@ export const clusterSchema = z.strictObject({
   kubectl: text('kubectl').optional().describe('kubectl binary for this cluster'),
   apiEndpoint: z.url({ protocol: /^https$/, error: 'expected an https:// URL such as https://10.0.0.10:6443' }).describe('the API VIP or load balancer address'),
   serviceCIDR: text('serviceCIDR').optional().describe('service CIDR; default 10.43.0.0/16 for k3s, 10.96.0.0/12 otherwise'),
+  install: z
+    .strictObject({
+      mirror: z.url({ protocol: /^https?$/, error: 'expected an http(s):// URL such as https://mirror.example/k3s' }).optional()
+        .describe('fetch release binaries from this mirror, laid out like the GitHub release: <mirror>/<release>/k3s with sha256sum-amd64.txt, or <mirror>/<release>/k0s-<release>-amd64 with sha256sums.txt'),
+      path: text('path').optional().describe('a directory on each node laid out the same way (air-gapped sites)'),
+    })
+    .refine((i) => !(i.mirror && i.path), { message: 'give install.mirror or install.path, not both' })
+    .optional()
+    .describe("k3s and k0s: where release binaries come from (checksums verified); default the distribution's install script"),
   ssh: sshSchema.optional(),
   nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
 })
@@ -74,7 +83,8 @@ export const planSchema = z.strictObject({
     target: z
       .strictObject({
         kubernetes: text('kubernetes').optional().describe('target Kubernetes version, e.g. v1.30.4'),
-        via: z.array(text('version')).optional().describe('intermediate versions, one per skipped minor (hops go one minor at a time)'),
+        via: z.array(text('version')).optional().describe('intermediate versions overriding the default hop of a skipped minor (the latest patch in the release list)'),
+        releases: z.array(text('version')).optional().describe('releases newer than the shipped release list, or those of an air-gapped mirror (v1.35.1, v1.35.1+k3s1)'),
         k3s: text('k3s').optional().describe('explicit k3s release, e.g. v1.30.4+k3s2 (default +k3s1)'),
         k0s: text('k0s').optional().describe('explicit k0s release, e.g. v1.30.4+k0s.1 (default +k0s.0)'),
         kubeadm: text('kubeadm').optional().describe('explicit kubeadm package version, e.g. 1.30.4-1.1'),

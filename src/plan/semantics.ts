@@ -1,6 +1,7 @@
 import type { Problem } from '../errors.js'
 import { DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
-import { planHops } from '../planner/hops.js'
+import { planHops, releaseListFor } from '../planner/hops.js'
+import { defaultReleases, releaseStatus } from './releases.js'
 import { formatPath, type Locator, type Path } from './locate.js'
 import { canonicalHost, cidrProblem } from './network.js'
 import { isDnsLabel, isDnsSubdomain, isHost, labelMessage, subdomainMessage } from './names.js'
@@ -39,6 +40,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   const hopCores = new Set<string>()
   let allHopsKnown = true
   const hostSeen = new Map<string, Path>()
+  const warnedUnreleased = new Set<Distribution>()
   clusters.forEach((c, ci) => {
     const cluster = obj(c)
     if (!cluster) return
@@ -101,6 +103,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       const result = planHops(dist, from, {
         kubernetes: str(target.kubernetes),
         via: arr(target.via).filter((v): v is string => typeof v === 'string'),
+        releases: arr(target.releases).filter((v): v is string => typeof v === 'string'),
         k3s: str(target.k3s), k0s: str(target.k0s), kubeadm: str(target.kubeadm),
       })
       if (!result.ok) {
@@ -111,7 +114,11 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
           // No via at all: point at the target that skips the minors, where via belongs.
           problems.push({ file: ctx.file, ...ctx.locator.at(['spec', 'target', 'kubernetes']), message: `spec.target: cluster ${name ?? ci}: ${result.message}`, severity: 'error' })
         } else add(path, `cluster ${name ?? ci}: ${result.message}`)
-      } else for (const hop of result.hops) hopCores.add(hop.to.kubernetes)
+      } else {
+        for (const hop of result.hops) hopCores.add(hop.to.kubernetes)
+        const last = result.hops[result.hops.length - 1]
+        if (last) unreleased(dist, last.to.release)
+      }
     } else allHopsKnown = false
   })
 
@@ -128,6 +135,9 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   const viaParsed = arr(target.via).map((v) => (typeof v === 'string' && readableVersion(v) ? parseKubeVersion(v) : undefined))
   arr(target.via).forEach((v, i) => {
     if (typeof v === 'string' && !viaParsed[i]) add(['spec', 'target', 'via', i], `${JSON.stringify(v)} is not a Kubernetes version (${versionFlaw(v) ?? 'expected e.g. v1.29.8'})`)
+  })
+  arr(target.releases).forEach((v, i) => {
+    if (typeof v === 'string' && !parseKubeVersion(v)) add(['spec', 'target', 'releases', i], `"${v}" is not a Kubernetes version (expected e.g. v1.35.1 or v1.35.1+k3s1)`)
   })
   if (allHopsKnown && clusters.length > 0) {
     viaParsed.forEach((v, i) => {
@@ -238,6 +248,17 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
       const ms = parseDuration(value)
       if (ms !== undefined && !(ms <= MAX_GATE_DURATION_MS)) add([...path, key], `${value} is more than 400d: a typo?`)
     }
+  }
+
+  /** The target must be a release the distribution shipped; the list may be stale, so this warns (upgrade-path fails live). */
+  function unreleased(dist: Distribution, release: string) {
+    if (warnedUnreleased.has(dist)) return
+    const v = parseKubeVersion(release)
+    const extra = arr(target.releases).filter((x): x is string => typeof x === 'string')
+    const status = v ? releaseStatus(releaseListFor(defaultReleases(), dist, extra), dist, v) : undefined
+    if (!status || status.released) return
+    warnedUnreleased.add(dist)
+    add(['spec', 'target', 'kubernetes'], `${dist} ${release} is not a known release: ${status.reason}; if it was released since (or your mirror has it), list it in spec.target.releases or in the file KUPGRADE_RELEASES names`, 'warning')
   }
 
   function checkUser(user: unknown, path: Path) {

@@ -1,13 +1,16 @@
-import { driverFor } from '../drivers/registry.js'
-import { planOsUpgrade } from '../drivers/os.js'
-import type { NodeActionTemplate, NodeRole } from '../drivers/types.js'
+import { planOsUpgrade } from '../drivers/os/index.js'
+import { driverFor, titleFor } from '../drivers/registry.js'
+import type { ClusterInstall, NodeRole, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, type Distribution } from '../plan/versions.js'
 import { parseDuration } from '../util/duration.js'
 import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
 import { planHops, type Hop } from './hops.js'
-import { EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type PlannerFacts, type StagePlan, type Step } from './types.js'
+import {
+  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type HookPoint, type PlannerFacts, type RollbackPath, type StagePlan, type Step,
+  type StepParamsByAction, type UndoSpec,
+} from './types.js'
 
 export interface BuildOptions {
   facts?: PlannerFacts
@@ -59,18 +62,20 @@ function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean):
   const steps: Step[] = []
   const after: Step[] = []
   if (stage.approval === 'required') {
-    steps.push(step(base, { id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})` }))
+    steps.push(step(base, { id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})`, params: { stage: stage.name } }))
   }
   steps.push(...hookSteps(plan.spec.hooks.beforeStage, base, `${stage.name}/hook/before-stage`, 'beforeStage'))
   after.push(...hookSteps(plan.spec.hooks.afterStage, base, `${stage.name}/hook/after-stage`, 'afterStage'))
   if (!isLast && parseDuration(stage.soak)! > 0) {
-    after.push(step(base, { id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak } }))
+    after.push(step(base, { id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak, clusters: stage.clusters } }))
   }
   return { before: steps, after }
 }
 
 type StepBase = Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'undo' | 'params'>
-type StepOwn = Pick<Step, 'id' | 'title' | 'action' | 'mutates'> & Partial<Pick<Step, 'undo' | 'params'>>
+/** One step's own fields; `params` typed by `action`. */
+type StepOwn = { [A in keyof StepParamsByAction]: { id: string; title: string; action: A; mutates: boolean; undo?: UndoSpec; params: StepParamsByAction[A] } }[keyof StepParamsByAction]
+const LEASE = 'kube-system/kupgrade-lock'
 
 /**
  * Every step is made here, with its keys in reading order and absent ones left out, so the JSON output can print
@@ -86,11 +91,11 @@ function step(base: StepBase, own: StepOwn): Step {
   s.mutates = own.mutates
   if (own.undo !== undefined) s.undo = own.undo
   if (base.skip !== undefined) s.skip = base.skip
-  if (own.params !== undefined) s.params = own.params
+  s.params = own.params
   return s
 }
 
-function hookSteps(hooks: string[] | undefined, base: StepBase, prefix: string, point: string): Step[] {
+function hookSteps(hooks: string[] | undefined, base: StepBase, prefix: string, point: HookPoint): Step[] {
   return (hooks ?? []).map((hook, i) => step(base, { id: `${prefix}/${i + 1}`, action: 'hook', mutates: false, title: `hook ${point}: ${hook}`, params: { hook, point } }))
 }
 
@@ -108,8 +113,9 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const base = { stage: stage.name, cluster: cluster.name }
   const steps: Step[] = []
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
+  const install = installOf(cluster)
 
-  steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: 'acquire the run lock (Lease kube-system/kupgrade-lock)', undo: 'release the lock' }))
+  steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: `acquire the run lock (Lease ${LEASE})`, undo: { action: 'unlock', params: { lease: LEASE } }, params: { lease: LEASE } }))
   steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster'))
   steps.push(...gateSteps(gates.pre, { ...base, phase: 'preflight' }, `${prefix}/pre`))
 
@@ -139,28 +145,28 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))
       for (const t of driver.planBackup(hop)) {
-        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`))
+        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist))
       }
     }
     cps.forEach((node, i) => {
-      steps.push(...nodeSteps({
-        plan, hop, driver, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
+      for (const s of nodeSteps({
+        plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
         base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name),
-      }))
+      })) steps.push(s)
     })
     batches.forEach((batch, bi) => {
       for (const name of batch) {
-        steps.push(...nodeSteps({
-          plan, hop, driver, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0,
+        for (const s of nodeSteps({
+          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0,
           base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name),
-        }))
+        })) steps.push(s)
       }
     })
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
   })
 
   steps.push(...hookSteps(spec.hooks.afterCluster, { ...base, phase: 'postflight' }, `${prefix}/hook/after-cluster`, 'afterCluster'))
-  steps.push(step({ ...base, phase: 'postflight' }, { id: `${prefix}/unlock`, action: 'unlock', mutates: true, title: 'release the run lock' }))
+  steps.push(step({ ...base, phase: 'postflight' }, { id: `${prefix}/unlock`, action: 'unlock', mutates: true, title: 'release the run lock', params: { lease: LEASE } }))
 
   const last = hops[hops.length - 1]
   return {
@@ -177,6 +183,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     },
     onFailure: spec.strategy.onFailure,
     maxFailedNodes: spec.strategy.maxFailedNodes,
+    rollback: [
+      ...cps.map((n, i): RollbackPath => ({ node: n.name, ...driver.rollbackPath({ role: 'control-plane', firstControlPlane: i === 0, lastControlPlane: i === cps.length - 1 }) })),
+      ...workers.map((n): RollbackPath => ({ node: n.name, ...driver.rollbackPath({ role: 'worker', firstControlPlane: false, lastControlPlane: false }) })),
+    ],
     steps,
   }
 }
@@ -186,18 +196,41 @@ function gateSteps(list: ResolvedGate[], base: StepBase, prefix: string): Step[]
   return list.map((g) => {
     const n = (seen.get(g.id) ?? 0) + 1
     seen.set(g.id, n)
-    return step(base, { id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate', mutates: false, title: `gate ${g.label}`, params: g.stepParams })
+    return step(base, { id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate', mutates: false, title: `gate ${g.label}`, params: g.stepParams as StepParamsByAction['gate'] })
   })
 }
 
-function templateStep(t: NodeActionTemplate, base: StepBase, id: string): Step {
-  return step(base, { id, action: t.action, title: t.title, mutates: true, ...(t.undo ? { undo: t.undo } : {}), ...(t.params ? { params: t.params } : {}) })
+/**
+ * A driver's step: its title is rendered from the program that will run (drivers/registry.ts `titleFor`). Driver
+ * titles depend on the action, params and role only, never the node, so a big fleet renders each once.
+ */
+const titles = new Map<string, string>()
+function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution): Step {
+  const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
+  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${JSON.stringify(t.params)}`
+  let title = titles.get(key)
+  if (title === undefined) {
+    title = titleFor(s, dist)
+    if (titles.size > 10_000) titles.clear()
+    titles.set(key, title)
+  }
+  s.title = title
+  return s
+}
+
+/** Where a k3s/k0s cluster's binaries come from: its `install` settings, else the distribution's installer. */
+function installOf(cluster: ClusterSpec): ClusterInstall {
+  const i = cluster.install
+  if (i?.mirror) return { source: { kind: 'mirror', base: i.mirror } }
+  if (i?.path) return { source: { kind: 'path', dir: i.path } }
+  return { source: { kind: 'installer' } }
 }
 
 interface NodeStepInput {
   plan: PlanDocument
   hop: Hop | undefined
-  driver: ReturnType<typeof driverFor>
+  dist: Distribution
+  install: ClusterInstall
   gates: GateLists
   node: string
   role: NodeRole
@@ -213,33 +246,34 @@ interface NodeStepInput {
 function nodeSteps(i: NodeStepInput): Step[] {
   const spec = i.plan.spec
   const base: StepBase = { ...i.base, node: i.node, role: i.role, ...(i.skip ? { skip: i.skip } : {}) }
-  const drain = spec.strategy.drain
   const readyTimeout = String(i.gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
+  const uncordon = { action: 'uncordon', params: {} } as const
   const steps: Step[] = []
-  steps.push(...gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`))
-  steps.push(...hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode'))
-  steps.push(step(base, { id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: `cordon ${i.node}`, undo: `uncordon ${i.node}` }))
-  const drainFlags = [
-    `timeout ${drain.timeout}`,
-    drain.gracePeriod ? `grace period ${drain.gracePeriod}` : "each pod's grace period",
-    drain.ignoreDaemonSets ? 'ignore DaemonSets' : undefined,
-    drain.deleteEmptyDirData ? 'delete emptyDir data' : undefined,
-    drain.force ? 'force' : undefined,
-  ].filter(Boolean)
-  steps.push(step(base, { id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: `drain ${i.node} (${drainFlags.join(', ')})`, undo: `uncordon ${i.node}`, params: drain }))
-  const actions: NodeActionTemplate[] = []
-  if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os))
-  if (i.hop) actions.push(...i.driver.planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }))
+  const push = (own: StepOwn): void => {
+    const s = step(base, own)
+    // kubectl steps (cordon, drain, uncordon, wait-ready) print the command that runs, as driver steps do.
+    if (own.title === '') s.title = titleFor(s, i.dist)
+    steps.push(s)
+  }
+  for (const s of gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`)) steps.push(s)
+  for (const s of hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode')) steps.push(s)
+  push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
+  push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
+  const actions: StepTemplate[] = []
+  if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
+  if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
   const counts = new Map<string, number>()
   for (const t of actions) {
     const n = (counts.get(t.action) ?? 0) + 1
     counts.set(t.action, n)
-    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`))
+    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
   }
-  const want = i.hop ? ` with kubelet ${i.hop.to.kubelet}` : ''
-  steps.push(step(base, { id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: `wait for ${i.node} Ready${want} (timeout ${readyTimeout})`, params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } }))
-  steps.push(...gateSteps(i.gates.afterNode, base, `${i.prefix}/after`))
-  steps.push(step(base, { id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: `uncordon ${i.node}` }))
-  steps.push(...hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode'))
+  push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
+  for (const s of gateSteps(i.gates.afterNode, base, `${i.prefix}/after`)) steps.push(s)
+  push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
+  for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
   return steps
 }
+
+/** How long a node may take to come back after a reboot (SSH with a new boot id, then Ready). */
+const REBOOT_TIMEOUT = '10m'

@@ -1,20 +1,93 @@
 import type { Hop } from './hops.js'
 
-/** The format version of `kupgrade plan --format json`; bump on any incompatible change (docs/execution-plan.md). */
-export const EXECUTION_PLAN_SCHEMA_VERSION = 1
+/**
+ * The format version of `kupgrade plan --format json`; bump on any incompatible change (docs/execution-plan.md).
+ * 2: steps are a union keyed by `action` with typed `params` (always present), `undo` is a spec
+ * (`{ action, params }` or `{ irreversible }`), new node steps (backup-files, switch-repo, hold/unhold-packages,
+ * stop/start-service), and clusters carry each node's rollback path.
+ */
+export const EXECUTION_PLAN_SCHEMA_VERSION = 2
 
 export type Phase = 'stage' | 'preflight' | 'backup' | 'control-plane' | 'workers' | 'postflight'
 
-export type StepAction =
-  | 'approval' | 'lock' | 'unlock' | 'gate' | 'hook' | 'backup' | 'soak'
-  | 'cordon' | 'drain' | 'os-upgrade' | 'reboot' | 'upgrade-package' | 'upgrade-control-plane' | 'replace-binary'
-  | 'restart' | 'wait-ready' | 'uncordon'
+export type PackageSelection = 'all' | 'security' | string[]
+export type HookPoint = 'beforeStage' | 'afterStage' | 'beforeCluster' | 'afterCluster' | 'beforeNode' | 'afterNode'
 
-/** The smallest unit that is executed, journaled, resumed and undone. `id` is the resume key and never changes. */
-export interface Step {
+/** Where a single-binary distribution's release comes from (k3s, k0s). */
+export type BinarySource =
+  /** The distribution's own installer (get.k3s.io with INSTALL_K3S_VERSION, get.k0s.sh with K0S_VERSION). */
+  | { kind: 'installer' }
+  /** A mirror laid out like the GitHub release (`<base>/<release>/k3s` + its checksum file), checksum verified. */
+  | { kind: 'mirror'; base: string }
+  /** A directory on the node laid out the same way (air-gapped sites), checksum verified. */
+  | { kind: 'path'; dir: string }
+
+/** The cluster backup before a hop, datastore-aware, on the first control-plane node. */
+export type BackupParams =
+  /** `k3s etcd-snapshot save` with embedded etcd, else a copy of the SQLite database and the server token. */
+  | { kind: 'k3s'; dir: string; name: string }
+  /** `k0s backup --save-path` (PKI, etcd or kine database, config, manifests). */
+  | { kind: 'k0s'; dir: string }
+  /** `etcdctl snapshot save` with the kubeadm etcd client certificate. */
+  | { kind: 'kubeadm-etcd'; dir: string; file: string }
+
+export interface DrainParams {
+  /** Never forever: kubectl drain's own default --timeout=0s waits forever. */
+  timeout: string
+  gracePeriod?: string
+  deleteEmptyDirData: boolean
+  ignoreDaemonSets: boolean
+  force: boolean
+}
+
+/** Each action's typed parameters. Node-scoped steps take the node from the step (`step.node`), not from params. */
+export interface StepParamsByAction {
+  // Executor-owned, no commands of their own:
+  approval: { stage: string }
+  lock: { lease: string }
+  unlock: { lease: string }
+  gate: Readonly<{ gate: string } & Record<string, unknown>>
+  hook: { hook: string; point: HookPoint }
+  soak: { duration: string; clusters: string[] }
+  // Executor-owned, run as kubectl commands through programFor (drivers/kubectl):
+  cordon: Record<string, never>
+  drain: DrainParams
+  'wait-ready': { timeout: string; kubelet?: string }
+  uncordon: Record<string, never>
+  // OS (drivers/os):
+  'os-upgrade': { packages: PackageSelection }
+  reboot: { policy: 'if-required' | 'always'; timeout: string }
+  // Distribution drivers:
+  backup: BackupParams
+  /** Files kept on the node with their sha256 before they change: binaries, config, static pod manifests. */
+  'backup-files': { dir: string; paths: string[]; release: string }
+  /** pkgs.k8s.io serves one minor per repository: point the repository line at `minor` (kubeadm). */
+  'switch-repo': { minor: string; from: string }
+  'unhold-packages': { packages: string[] }
+  'hold-packages': { packages: string[] }
+  /** `version` is the plain Kubernetes version; `package` the explicit package version, if the plan pinned one. */
+  'upgrade-package': { packages: string[]; version: string; package?: string }
+  'upgrade-control-plane': { command: 'apply' | 'node'; version: string; last: boolean }
+  'replace-binary': { binary: string; release: string; service: string; source: BinarySource }
+  'stop-service': { service: string }
+  'start-service': { service: string; release: string }
+  restart: { service: string }
+  // Undo-only actions (what an `undo` spec names):
+  'restore-binary': { binary: string; backup: string; release: string; service: string }
+  'downgrade-packages': { packages: string[]; version: string; minor: string }
+  'restore-files': { dir: string; paths: string[] }
+}
+
+export type StepAction = keyof StepParamsByAction
+
+/** How a step is undone: another action with its params, run in the same step context (node, cluster) … */
+export type UndoAction = { [A in StepAction]: { action: A; params: StepParamsByAction[A] } }[StepAction]
+/** … or why it cannot be (an OS upgrade is rolled forward or the node rebuilt; the plan says so). */
+export type UndoSpec = UndoAction | { irreversible: string }
+
+interface StepCommon {
   id: string
   title: string
-  action: StepAction
   phase: Phase
   stage: string
   cluster?: string
@@ -25,11 +98,25 @@ export interface Step {
   batch?: number
   /** Changes the cluster; a dry-run records these instead of running them. */
   mutates: boolean
-  /** How the step is undone on rollback, when it can be. */
-  undo?: string
+  /** How the step is undone on rollback; absent when there is nothing to undo. */
+  undo?: UndoSpec
   /** Set by live facts: why this step will not run (e.g. node already at the target). */
   skip?: string
-  params?: Record<string, unknown>
+}
+
+/** The smallest unit that is executed, journaled, resumed and undone. `id` is the resume key and never changes. */
+export type Step = { [A in StepAction]: StepCommon & { action: A; params: StepParamsByAction[A] } }[StepAction]
+export type StepOf<A extends StepAction> = Extract<Step, { action: A }>
+
+/**
+ * What rollback does for a node (shared/design/execution.md, "Rollback"): a worker gets its previous version back;
+ * the first kubeadm control-plane node has kubeadm's own backup while `upgrade apply` runs; a control-plane node
+ * after the control plane moved is restored from the pre-hop snapshot (no distribution supports a binary downgrade).
+ */
+export interface RollbackPath {
+  node: string
+  path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'
+  detail: string
 }
 
 export interface ClusterPlan {
@@ -44,6 +131,8 @@ export interface ClusterPlan {
   gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[] }
   onFailure: string
   maxFailedNodes: number
+  /** Per node, the rollback that would apply (`plan` shows it). */
+  rollback: RollbackPath[]
   steps: Step[]
 }
 

@@ -1,5 +1,5 @@
 import type { ExecutionPlan, Step } from '../planner/types.js'
-import { batchesText, countSteps, hopsText, nodesText } from './plan-summary.js'
+import { batchesText, countSteps, hopsText, nodesText, undoText } from './plan-summary.js'
 
 /** Live state rendered by facts gathering, appended when `plan --live` ran. */
 export interface MarkdownExtras {
@@ -43,7 +43,7 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
       out.push('| # | phase | node | step | undo |')
       out.push('|---|---|---|---|---|')
       const steps = [...(c === stage.clusters[0] ? stage.before : []), ...c.steps, ...(c === stage.clusters[stage.clusters.length - 1] ? stage.after : [])]
-      steps.forEach((s, i) => out.push(`| ${i + 1} | ${phase(s)} | ${s.node ?? ''} | ${s.skip ? `~~${cell(s.title)}~~ (skipped: ${cell(s.skip)})` : `${s.mutates ? '**change** ' : ''}${cell(s.title)}`} | ${cell(s.undo ?? '')} |`))
+      steps.forEach((s, i) => out.push(`| ${i + 1} | ${phase(s)} | ${s.node ?? ''} | ${s.skip ? `~~${cell(s.title)}~~ (skipped: ${cell(s.skip)})` : `${s.mutates ? '**change** ' : ''}${cell(s.title)}`} | ${cell(undoText(s))} |`))
       out.push('')
       out.push('</details>')
     }

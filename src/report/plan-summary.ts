@@ -1,4 +1,4 @@
-import type { ClusterPlan, ExecutionPlan } from '../planner/types.js'
+import type { ClusterPlan, ExecutionPlan, Step } from '../planner/types.js'
 
 /** Shared one-line descriptions, so text and markdown output say the same thing the same way. */
 /** The hops as releases, or why there are none: the cluster is at the target, or the plan has no Kubernetes target. */
@@ -21,3 +21,13 @@ export const countSteps = (c: ClusterPlan): { total: number; mutating: number; s
   mutating: c.steps.filter((s) => s.mutates && !s.skip).length,
   skipped: c.steps.filter((s) => s.skip).length,
 })
+
+/** A step's undo in a few words: the undo action and the version or target it returns to, or why there is none. */
+export const undoText = (s: Step): string => {
+  const u = s.undo
+  if (!u) return ''
+  if ('irreversible' in u) return `not undone: ${u.irreversible}`
+  const p = u.params as Record<string, unknown>
+  const to = p.release ?? p.version ?? p.minor
+  return `${u.action}${typeof to === 'string' && to ? ` ${to}` : ''}`
+}

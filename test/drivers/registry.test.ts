@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { driverFor, drivers } from '../../src/drivers/registry.js'
+import { COMMON_MODULES, driverFor, drivers, EXECUTOR_ACTIONS, moduleFor } from '../../src/drivers/registry.js'
 import type { Driver } from '../../src/drivers/types.js'
 import { clusterSchema } from '../../src/plan/schema.js'
 import { DISTRIBUTIONS, type Distribution } from '../../src/plan/versions.js'
@@ -14,7 +14,7 @@ const schemaDistributions = (): string[] => {
 
 const isDriver = (x: unknown): x is Driver =>
   x !== null && typeof x === 'object' && typeof (x as Driver).name === 'string' &&
-  typeof (x as Driver).planBackup === 'function' && typeof (x as Driver).planNodeUpgrade === 'function' && typeof (x as Driver).serviceName === 'function'
+  typeof (x as Driver).planBackup === 'function' && typeof (x as Driver).planNodeUpgrade === 'function' && typeof (x as Driver).programFor === 'function'
 
 describe('driver registry', () => {
   it("has exactly the schema's distribution enum as keys", () => {
@@ -26,10 +26,11 @@ describe('driver registry', () => {
     for (const [name, driver] of drivers) expect(driver.name).toBe(name)
   })
 
-  it('every module in src/drivers that exports a Driver is registered', async () => {
+  it('every module under src/drivers that exports a Driver is registered', async () => {
     const dir = join(import.meta.dirname, '..', '..', 'src', 'drivers')
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && statSync(join(dir, f)).isFile())
     const found: Driver[] = []
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
+    for (const file of files) {
       const mod = (await import(join(dir, file))) as Record<string, unknown>
       for (const value of Object.values(mod)) if (isDriver(value)) found.push(value)
     }
@@ -41,6 +42,16 @@ describe('driver registry', () => {
     expect(() => driverFor('rke2' as Distribution)).toThrow('no driver registered for distribution rke2')
   })
 
+  it('no action is claimed by two modules of one distribution, and executor actions by none', () => {
+    for (const d of drivers.values()) {
+      const owners = [...COMMON_MODULES, d].flatMap((m) => m.actions.map((a) => `${a}:${m.name}`))
+      const actions = owners.map((o) => o.split(':')[0]!)
+      expect(new Set(actions).size, owners.join(' ')).toBe(actions.length)
+      for (const a of EXECUTOR_ACTIONS) expect(actions).not.toContain(a)
+      for (const a of EXECUTOR_ACTIONS) expect(() => moduleFor(a, d.name)).toThrow(/carried out by the executor/)
+    }
+  })
+
   it.each([...drivers.keys()])('%s plans a backup and a node upgrade for both roles', (name) => {
     const driver = driverFor(name)
     const from = name === 'k3s' ? 'v1.29.2+k3s1' : name === 'k0s' ? 'v1.29.2+k0s.0' : 'v1.29.2'
@@ -49,9 +60,9 @@ describe('driver registry', () => {
     const hop = r.hops[0]!
     expect(driver.planBackup(hop).length).toBeGreaterThan(0)
     for (const role of ['control-plane', 'worker'] as const) {
-      const steps = driver.planNodeUpgrade(hop, { role, firstControlPlane: role === 'control-plane', lastControlPlane: false })
+      const steps = driver.planNodeUpgrade(hop, { role, firstControlPlane: role === 'control-plane', lastControlPlane: false }, { source: { kind: 'installer' } })
       expect(steps.length).toBeGreaterThan(0)
-      expect(steps.some((s) => s.action === 'restart')).toBe(true)
+      expect(steps[0]!.action).toBe('backup-files')
       expect(driver.serviceName(role)).toMatch(/^[a-z0-9-]+$/)
     }
   })

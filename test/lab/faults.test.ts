@@ -158,12 +158,17 @@ describe('cluster-side faults', () => {
   })
 
   it('insufficient-capacity: an evicted pod cannot be placed again and is Pending with FailedScheduling', async () => {
-    await eventually(() => [...model().pods.values()].filter((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp).length === 2 || undefined, 10_000, 'two web pods')
+    // Ready, not only Running: a replacement from an earlier test counts for the PDB only after the pod start delay.
+    await eventually(() => [...model().pods.values()].filter((p) => p.app === 'web' && model().podReady(p)).length === 2 || undefined, 10_000, 'two Ready web pods')
     const allocBefore = (await get('/api/v1/nodes/w-1')).status.allocatable.cpu as string
+    let cordoned: string | undefined
     t.lab.setFault(spec('insufficient-capacity'), true)
     try {
       expect((await get('/api/v1/nodes/w-1')).status.allocatable.cpu).not.toBe(allocBefore)
       const victim = [...model().pods.values()].find((p) => p.app === 'web' && p.phase === 'Running' && !p.deletionTimestamp)!
+      // As in a drain, its node is cordoned first: once the evicted pod is gone its own room frees up there.
+      model().patchNode(victim.nodeName!, { unschedulable: true })
+      cordoned = victim.nodeName
       expect((await t.https(`/api/v1/namespaces/default/pods/${victim.name}/eviction`, { method: 'POST', body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: victim.name } } })).status).toBe(201)
       const pending = await eventually(async () => {
         const items = (await get('/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DPending')).items as Obj[]
@@ -174,6 +179,7 @@ describe('cluster-side faults', () => {
       expect(events.some((e) => e.reason === 'FailedScheduling' && /Insufficient (cpu|memory)/.test(e.message as string))).toBe(true)
     } finally {
       t.lab.setFault(spec('insufficient-capacity'), false)
+      if (cordoned) model().patchNode(cordoned, { unschedulable: null })
     }
     await eventually(async () => ((await get('/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DPending')).items as Obj[]).length === 0 || undefined, 10_000, 'the Pending pod to be scheduled after the fault is cleared')
   })

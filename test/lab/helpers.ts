@@ -74,6 +74,7 @@ export async function startLab(topology: TopologyInput, opts: { nodeFactory?: No
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
+        res.on('error', reject) // the server reset the connection mid-response
       })
       req.on('timeout', () => req.destroy(new Error('request timed out')))
       req.on('error', reject)

@@ -43,13 +43,15 @@ describe('lab pods', () => {
   afterAll(async () => t?.stop())
 
   it('a probe pod that works on a real cluster works here: curl to $KUBERNETES_SERVICE_HOST reaches the API server; its logs are its own output', async () => {
-    await run('api-probe', 'curlimages/curl', ['sh', '-c', 'curl -sSk --connect-timeout 2 https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz && echo && echo "pod=$HOSTNAME" && curl -sSk https://kubernetes.default.svc/livez'])
+    await run('api-probe', 'curlimages/curl', ['sh', '-c', 'curl -sSk --connect-timeout 2 https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz && echo && echo "pod=$HOSTNAME $(hostname)" && curl -sSk https://kubernetes.default.svc/livez'])
+    // What a client does: wait on a watch for the phase (the pod's status changes must reach watches).
+    await t.kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', 'pod/api-probe', '--timeout=30s'])
     const p = await finished('api-probe')
     expect(p.status.phase).toBe('Succeeded')
     expect(p.spec.nodeName).toMatch(/^w-/) // no toleration: never the control plane
     expect(p.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' })
-    expect(await logs('api-probe')).toBe('ok\npod=api-probe\nok')
-    expect((await t.kubectl(['logs', 'api-probe'])).stdout).toBe('ok\npod=api-probe\nok')
+    expect(await logs('api-probe')).toBe('ok\npod=api-probe api-probe\nok')
+    expect((await t.kubectl(['logs', 'api-probe'])).stdout).toBe('ok\npod=api-probe api-probe\nok')
   })
 
   it('the exit code sets the phase; stderr is in the logs; env and args are the pod\'s', async () => {
@@ -82,7 +84,7 @@ describe('lab pods', () => {
 
   it('a pod bound to a node that is down stays Pending and runs once the node is Ready again; the scheduler avoids the node meanwhile', async () => {
     expect((await ssh(`${NET}.111`, 'systemctl stop kubelet')).exitCode).toBe(0)
-    await eventually(async () => (await t.kubectl(['get', 'node', 'w-1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout === 'Unknown' || undefined, 10_000, 'w-1 not ready')
+    await eventually(async () => (await t.kubectl(['get', 'node', 'w-1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout === 'Unknown' || undefined, 20_000, 'w-1 not ready (after the node-monitor grace period)')
     await run('waits', 'busybox', ['sh', '-c', 'echo finally'], { spec: { nodeName: 'w-1' } })
     await run('avoids', 'busybox', ['true'], { spec: { nodeSelector: { 'kubernetes.io/hostname': 'w-1' } } })
     expect(await eventually(() => schedulingMessage('avoids'), 10_000, 'FailedScheduling for avoids')).toContain('1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }')
@@ -95,7 +97,7 @@ describe('lab pods', () => {
     expect((await ssh(`${NET}.111`, 'systemctl start kubelet')).exitCode).toBe(0)
     expect((await finished('waits')).status.phase).toBe('Succeeded')
     expect(await logs('waits')).toBe('finally\n')
-  }, 40_000)
+  }, 60_000)
 
   it('api-vip-unreachable on the cluster breaks the ClusterIP for pods (curl times out, exit 28, pod Failed), and only while it is on', async () => {
     const probe = (name: string) => run(name, 'curlimages/curl', ['curl', '-sSk', '--connect-timeout', '1', 'https://10.96.0.1:443/readyz'])

@@ -30,7 +30,7 @@ describe('lab topology', () => {
   })
 
   it('every example topology is valid', () => {
-    for (const f of ['examples/lab/demo.yaml', 'examples/lab/k0s-incident.yaml']) {
+    for (const f of ['examples/lab/demo.yaml', 'examples/lab/k0s-incident.yaml', 'examples/lab/kubeadm-mid-upgrade.yaml']) {
       expect(() => parseTopology(readFileSync(f, 'utf8'), f)).not.toThrow()
     }
   })
@@ -38,7 +38,7 @@ describe('lab topology', () => {
   it('fills defaults and assigns one loopback /24 per cluster', () => {
     const t = normalizeTopology(defaultTopology())
     expect(t.mirror).toEqual(['v1.29.6', 'v1.29.8', 'v1.30.4'])
-    expect(t.timing).toEqual({ serviceRestartMs: 500, readyDelayMs: 1000, rebootMs: 2000, drainEvictionDelayMs: 500, kubeProxySyncMs: 30_000 })
+    expect(t.timing).toEqual({ serviceRestartMs: 500, readyDelayMs: 1000, rebootMs: 2000, drainEvictionDelayMs: 500, nodeMonitorGracePeriodMs: 3000, podStartDelayMs: 1000, kubeProxySyncMs: 30_000 })
     expect(t.clusters.map((c) => c.apiAddress)).toEqual(['127.0.10.1', '127.0.10.2'])
     expect(t.clusters[1]!.nodes.map((n) => n.address)).toEqual(['127.0.12.1', '127.0.12.2', '127.0.12.3', '127.0.12.4', '127.0.12.5'])
     expect(t.clusters[1]!.nodes[3]).toMatchObject({ cpuMilli: 8000, memoryBytes: 16 * 1024 ** 3, sshPort: 2222, os: 'debian-12', iptables: 'nf_tables' })

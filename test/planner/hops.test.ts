@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { SHIPPED_RELEASES, type ReleaseList } from '../../src/plan/releases.js'
 import { planHops, type HopResult } from '../../src/planner/hops.js'
 
 const ok = (r: HopResult) => {
@@ -66,12 +67,53 @@ describe('planHops', () => {
     expect(planHops('kubeadm', 'v1.30.4', { kubernetes: 'v1.29.9' })).toMatchObject({ ok: false, field: 'from' })
   })
 
-  it('refuses a skipped minor without via, naming every missing minor', () => {
-    const r = planHops('k3s', 'v1.28.9+k3s1', { kubernetes: 'v1.31.1' })
+  // A list made for the test, so refreshing the shipped one never changes these expectations.
+  const LIST: ReleaseList = {
+    refreshed: '2000-01-01',
+    latest: {
+      kubeadm: { '1.29': 'v1.29.15', '1.30': 'v1.30.14' },
+      k3s: { '1.29': 'v1.29.15+k3s1', '1.30': 'v1.30.14+k3s2' },
+      k0s: { '1.29': 'v1.29.15+k0s.0' },
+    },
+  }
+
+  it('a skipped minor without via goes through the latest patch of that minor the distribution released', () => {
+    const hops = ok(planHops('k3s', 'v1.28.9+k3s1', { kubernetes: 'v1.31.1' }, LIST))
+    expect(hops.map((h) => [h.from, h.to.release, h.kind])).toEqual([
+      ['v1.28.9+k3s1', 'v1.29.15+k3s1', 'minor'],
+      ['v1.29.15+k3s1', 'v1.30.14+k3s2', 'minor'],
+      ['v1.30.14+k3s2', 'v1.31.1+k3s1', 'minor'],
+    ])
+    expect(ok(planHops('kubeadm', 'v1.28.9', { kubernetes: 'v1.30.2' }, LIST)).map((h) => [h.to.release, h.to.package])).toEqual([['v1.29.15', '1.29.15-1.1'], ['v1.30.2', '1.30.2-1.1']])
+    expect(releases(planHops('k0s', 'v1.28.9+k0s.0', { kubernetes: 'v1.30.2' }, LIST))).toEqual(['v1.29.15+k0s.0', 'v1.30.2+k0s.0'])
+  })
+
+  it('the shipped list is the default', () => {
+    const latest = SHIPPED_RELEASES.latest.k3s['1.29']!
+    expect(releases(planHops('k3s', 'v1.28.9+k3s1', { kubernetes: 'v1.30.1' }))[0]).toBe(latest)
+  })
+
+  it('via overrides the release list for its minor only', () => {
+    expect(releases(planHops('k3s', 'v1.28.9+k3s1', { kubernetes: 'v1.31.1', via: ['v1.30.2'] }, LIST))).toEqual(['v1.29.15+k3s1', 'v1.30.2+k3s1', 'v1.31.1+k3s1'])
+  })
+
+  it('refuses a skipped minor neither via nor the list knows, naming every missing minor, with a hint that validates', () => {
+    const r = planHops('k0s', 'v1.28.9+k0s.0', { kubernetes: 'v1.32.1' }, LIST)
     expect(r).toMatchObject({ ok: false, field: 'via' })
-    expect(r.ok ? '' : r.message).toContain('skips minors 1.29, 1.30')
-    const partial = planHops('k3s', 'v1.28.9+k3s1', { kubernetes: 'v1.31.1', via: ['v1.30.2'] })
-    expect(partial.ok ? '' : partial.message).toContain('skips minor 1.29:')
+    const message = r.ok ? '' : r.message
+    expect(message).toContain('skips minors 1.30, 1.31, and the release list (refreshed 2000-01-01) has no k0s release of them')
+    // The suggested via is made of real versions: fed back, the plan has its hops.
+    const suggested = /via: \[([^\]]+)\]/.exec(message)![1]!.split(', ')
+    expect(suggested).toEqual(['v1.30.0', 'v1.31.0'])
+    expect(releases(planHops('k0s', 'v1.28.9+k0s.0', { kubernetes: 'v1.32.1', via: suggested }, LIST))).toEqual(['v1.29.15+k0s.0', 'v1.30.0+k0s.0', 'v1.31.0+k0s.0', 'v1.32.1+k0s.0'])
+  })
+
+  it("the plan's own releases extend the list: plain for every distribution, suffixed for their own", () => {
+    expect(releases(planHops('k0s', 'v1.29.1+k0s.0', { kubernetes: 'v1.31.1', releases: ['v1.30.9'] }, LIST))).toEqual(['v1.30.9+k0s.0', 'v1.31.1+k0s.0'])
+    expect(releases(planHops('k0s', 'v1.29.1+k0s.0', { kubernetes: 'v1.31.1', releases: ['v1.30.9+k0s.2'] }, LIST))).toEqual(['v1.30.9+k0s.2', 'v1.31.1+k0s.0'])
+    expect(planHops('k0s', 'v1.29.1+k0s.0', { kubernetes: 'v1.31.1', releases: ['v1.30.9+k3s1'] }, LIST)).toMatchObject({ ok: false, field: 'via' })
+    // An older patch than the list's newest does not replace it.
+    expect(releases(planHops('k3s', 'v1.29.1+k3s1', { kubernetes: 'v1.31.1', releases: ['v1.30.2+k3s1'] }, LIST))[0]).toBe('v1.30.14+k3s2')
   })
 
   it('refuses a from version of another distribution, and a target release of another distribution', () => {

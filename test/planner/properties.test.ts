@@ -71,9 +71,9 @@ function forAll(check: (c: Case) => string | undefined) {
 
 // The node upgrade actions per distribution, written out here rather than taken from the drivers.
 const UPGRADE_ACTIONS: Record<string, string[]> = {
-  k3s: ['replace-binary', 'restart'],
-  k0s: ['replace-binary', 'restart'],
-  kubeadm: ['upgrade-package', 'upgrade-control-plane', 'upgrade-package', 'restart'],
+  k3s: ['backup-files', 'replace-binary', 'restart'],
+  k0s: ['backup-files', 'stop-service', 'replace-binary', 'start-service'],
+  kubeadm: ['backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'upgrade-package', 'restart', 'hold-packages'],
 }
 const NODE_FRAME = new Set(['cordon', 'drain', 'os-upgrade', 'reboot', 'wait-ready', 'uncordon'])
 
@@ -143,7 +143,9 @@ describe(`planner properties over ${CASES} generated plans`, () => {
             if (waits !== 1) return `${cl.name}/${node.name} hop ${hop}: ${waits} wait-ready steps`
             const frame = mine.filter((s) => s.action !== 'gate' && s.action !== 'hook').map((s) => s.action)
             const os = c.doc.spec.target.os && hop === (passesOf(c, cl.name)[0]) ? ['os-upgrade', ...(c.doc.spec.target.os.reboot === 'never' ? [] : ['reboot'])] : []
-            const upgrade = hop === undefined ? [] : UPGRADE_ACTIONS[cl.distribution]!
+            // The package repository serves one minor: a patch hop stays in it (no switch-repo step).
+            const kind = c.plan.stages.flatMap((st) => st.clusters).find((x) => x.name === cl.name)?.hops.find((h) => h.index === hop)?.kind
+            const upgrade = hop === undefined ? [] : UPGRADE_ACTIONS[cl.distribution]!.filter((a) => a !== 'switch-repo' || kind === 'minor')
             const want = ['cordon', 'drain', ...os, ...upgrade, 'wait-ready', 'uncordon']
             if (frame.join(',') !== want.join(',')) return `${cl.name}/${node.name} hop ${hop}: ${frame.join(',')} instead of ${want.join(',')}`
           }

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { Option } from 'commander'
 import { ExitCode, UsageError } from '../../errors.js'
+import { deadlineOption } from '../options.js'
 import { gatherFleetFacts } from '../../facts/gather.js'
 import { problems, renderInventory, skewMarkers } from '../../facts/render.js'
 import { loadPlan } from '../../plan/load.js'
@@ -13,6 +14,7 @@ interface InventoryOptions {
   format: 'table' | 'json'
   acceptNew?: boolean
   concurrency: string
+  deadline: string
 }
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -24,6 +26,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts (a changed key is always refused)')
     .option('--concurrency <n>', 'SSH handshakes at once (commands then run on every node at once)', '10')
+    .option('--deadline <duration>', 'overall limit per cluster (API and every node); what is still outstanding then is named in the cluster\'s error', '60s')
     .addHelpText('after', `
 Read-only: SSH to every node (one round trip each) and kubectl to every cluster (three calls each), all at once.
 An unreachable node or API server is reported in its row; the exit code is then 1.
@@ -38,6 +41,7 @@ Exit codes: 0 all read, 1 some node or cluster could not be read, 2 invalid plan
       if (unknown.length) throw new UsageError(`unknown cluster ${unknown.join(', ')} in ${file}`, `the plan has: ${names.join(', ')}`)
       const concurrency = Number(opts.concurrency)
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${opts.concurrency}`)
+      const deadlineMs = deadlineOption(opts.deadline)
       const pool = new SshPool({
         concurrency,
         acceptNew: Boolean(opts.acceptNew),
@@ -50,6 +54,7 @@ Exit codes: 0 all read, 1 some node or cluster could not be read, 2 invalid plan
           env: ctx.env,
           ...(opts.cluster ? { clusters: opts.cluster } : {}),
           stateDir: join(loaded.dir, '.kupgrade'),
+          deadlineMs,
           ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`kubectl: ${m}\n`) } : {}),
         })
         // Facts come from nodes and API servers: their control characters are escaped in both formats.

@@ -7,6 +7,7 @@ import { renderPlanJson } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
+import { deadlineOption } from '../options.js'
 import type { RegisterCommand } from './index.js'
 
 export interface PlanCommandOptions {
@@ -24,18 +25,20 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--out <file>', 'write the output to a file instead of stdout')
     .option('--live', 'first read the clusters (read-only: SSH + kubectl): show their live state, skip steps already done')
     .option('--accept-new', 'with --live: record host keys of nodes not yet in known_hosts')
+    .option('--deadline <duration>', 'with --live: overall limit per cluster for reading it (API and every node)', '60s')
     .addHelpText('after', `
 Offline, the plan is expanded from the file alone (each cluster's \`from\` version). The markdown format is made for
 pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
 
 Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate`)
-    .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean }) => {
+    .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean; deadline: string }) => {
+      const deadlineMs = deadlineOption(opts.deadline)
       const loaded = loadPlan(file)
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
       // Facts pull in SSH and kubectl; an offline plan never loads them.
       const facts = opts.live ? await import('../../facts/live.js') : undefined
       const render = opts.live ? await import('../../facts/render.js') : undefined
-      const live = facts ? await facts.readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
+      const live = facts ? await facts.readLiveState(loaded, { env: ctx.env, acceptNew: Boolean(opts.acceptNew), deadlineMs, ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}) }) : undefined
       for (const w of live?.warnings ?? []) ctx.stderr.write(`warning: ${escapeControl(w)}\n`)
       for (const b of live?.blockers ?? []) ctx.stderr.write(`blocked: ${escapeControl(b)}\n`)
       const plan = buildExecutionPlan(loaded.plan, {

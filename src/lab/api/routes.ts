@@ -17,6 +17,8 @@ import { parseBarePodSpec } from '../pods/spec.js'
  * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab
  * findings recommend. Reads are served generically from collections.ts; the writes kubectl and kupgrade need are
  * explicit: node PATCH (cordon), pod eviction / delete / create (pods that run their command, src/lab/pods/), Lease create / update / delete.
+ * Writes check resourceVersions and DELETE preconditions as the registry does (concurrency.ts); PATCH bodies are
+ * applied by patch.ts.
  */
 type Obj = Record<string, unknown>
 export interface Request {

@@ -31,14 +31,14 @@ const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
 /** ValidateListOptions for a watch (apimachinery internalversion/validation): 422 on a combination it forbids. */
 export function watchOptionsProblem(m: ClusterModel, q: URLSearchParams): Reply | undefined {
   const errs: string[] = []
-  const send = q.get('sendInitialEvents')
+  const initial = q.get('sendInitialEvents')
   const match = q.get('resourceVersionMatch') ?? ''
-  if (send !== null) {
+  if (initial !== null) {
     if (match !== 'NotOlderThan') errs.push('resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan')
     if (!watchListServed(m)) errs.push('sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled')
   }
   if (match) {
-    if (send === null) errs.push('resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided')
+    if (initial === null) errs.push('resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided')
     if (match !== 'NotOlderThan') errs.push(`resourceVersionMatch: Unsupported value: "${match}": supported values: "NotOlderThan"`)
   }
   if (!errs.length) return undefined

@@ -85,7 +85,7 @@ export class ClusterModel extends EventEmitter {
     t.nodes.forEach((n, index) => {
       this.nodes.set(n.name, {
         uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
-        kubeletVersion: t.version, controlPlaneVersion: t.version, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
+        kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
         unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
       })
     })
@@ -108,6 +108,7 @@ export class ClusterModel extends EventEmitter {
       }
     }
     this.reconcile()
+    this.pinKubeProxyPods()
     // The cluster has been running for a while: its first pods are as old as it is (AGE in kubectl get pods).
     for (const p of this.pods.values()) {
       p.createdAt = this.info.createdAt
@@ -153,7 +154,10 @@ export class ClusterModel extends EventEmitter {
    *  (facts §0.5); under kube-proxy-skew it lags one minor behind. */
   get kubeProxyVersion(): string {
     const cps = [...this.nodes.values()].filter((n) => n.role === 'control-plane').map((n) => n.controlPlaneVersion)
-    const v = cps.sort(comparePlain)[0]!
+    let v = cps.sort(comparePlain)[0]!
+    // A topology that starts mid-rollout: the DaemonSet template is at least as new as its newest pinned pod.
+    const pinned = this.topology.nodes.flatMap((n) => (n.kubeProxyVersion ? [n.kubeProxyVersion] : [])).sort(comparePlain).at(-1)
+    if (pinned && comparePlain(pinned, v) > 0) v = pinned
     if (!this.hasFault('kube-proxy-skew')) return v
     const [maj, min] = v.slice(1).split('.').map(Number)
     return `v${maj}.${Math.max(0, min! - 1)}.0`
@@ -218,6 +222,15 @@ export class ClusterModel extends EventEmitter {
     }
     this.schedulePending()
     this.kubelet?.sync()
+  }
+
+  /** A topology half-way through an upgrade: each node's kube-proxy pod at the version the topology gives it. */
+  private pinKubeProxyPods(): void {
+    for (const n of this.topology.nodes) {
+      if (!n.kubeProxyVersion) continue
+      const p = [...this.pods.values()].find((x) => x.kind === 'kube-proxy' && x.nodeName === n.name)
+      if (p) p.image = p.image.replace(/:[^:]+$/, `:${n.kubeProxyVersion}`)
+    }
   }
 
   kubeProxyImage(): string {
@@ -499,7 +512,8 @@ export class ClusterModel extends EventEmitter {
       this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Normal', ready ? 'NodeReady' : 'NodeNotReady', `Node ${n.name} status is now: ${ready ? 'NodeReady' : 'NodeNotReady'}`, ready ? 'kubelet' : 'node-controller')
     }
     n.ready = { ...r, since: new Date() }
-    n.heartbeat = new Date()
+    // Unknown is the node controller's verdict on a silent kubelet: the last heartbeat stays the kubelet's last one.
+    if (r.status !== 'Unknown') n.heartbeat = new Date()
     this.nextRv()
   }
 

@@ -90,7 +90,13 @@ export interface CertWriteOptions {
   apiEndpoint: string
   /** notAfter of every leaf certificate. CAs always get 10 years (they are not what expires in the incidents). */
   leafNotAfter: Date
+  /** The CA the cluster's API serves under (the lab's): the node's cluster CA files are this CA, so they verify the
+   *  API's certificate as on a real node (kubeadm/k0s pki/ca.crt, k3s server-ca.crt). Else a node-local CA. */
+  clusterCa?: CertAuthority
 }
+
+/** Which CA of a distribution signs the apiserver's serving certificate. */
+const API_CA: Record<NodeDistribution, string> = { kubeadm: 'ca', k0s: 'ca', k3s: 'server-ca' }
 
 const kubeconfig = (server: string, user: string, caPem: string, certPem: string, keyPem: string): string => {
   const b64 = (s: string) => Buffer.from(s).toString('base64')
@@ -127,8 +133,8 @@ export function writeNodeCerts(o: CertWriteOptions): string {
     const file = join(o.root, spec.path)
     mkdirSync(dirname(file), { recursive: true })
     if (spec.ca === 'self') {
-      const authority = createCA(spec.cn)
-      cas.set(spec.name, { ...authority, subjectCn: spec.cn })
+      const authority = o.clusterCa && spec.name === API_CA[o.dist] ? o.clusterCa : createCA(spec.cn)
+      cas.set(spec.name, { ...authority, subjectCn: authority === o.clusterCa ? 'kupgrade-lab-ca' : spec.cn })
       writeFileSync(file, authority.certPem)
       writeFileSync(file.replace(/\.crt$/, '.key'), authority.keyPem, { mode: 0o600 })
       rows.push([spec.path, spec.cn, Math.floor(authority.notAfter.getTime() / 1000), 'self', spec.name, 'ca', 'CertSign', spec.cn].join('\t'))

@@ -18,6 +18,7 @@ import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, writeUnit } from './unit-state.js'
 import { journalLine } from './journal.js'
+import { etcdClusterDir, etcdDbBytes, etcdMetrics, setEtcdMemberHealth } from './etcd-sim.js'
 import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
 import { NodePorts, type LocalPort } from './local-ports.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -68,6 +69,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private rebooting = false
   private notReady = false
   private dropNext = false
+  /** Certificates were renewed; the service picks them up at its next start ('certs-rotated'). */
+  private certsPending = false
+  /** ssh-drop's afterMs (it is one-shot, so it is not kept in the fault files). */
+  private dropAfterMs = 100
   /** The version the node's unit ran at its last start (unit file at lab start, then every 'started'). */
   private lastStartedVersion?: string
   private started = false
@@ -100,9 +105,36 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       labDir: this.paths.lab,
       address: options.address,
       publicPorts: PUBLIC_PORTS[options.distribution],
-      up: (port) => (port === 10248 ? this.unitNow().active && !this.rebooting : this.kubeProxy.now().up),
-      handle: (port, req, res) => (port === 10248 ? kubeletHealthz(req, res) : this.kubeProxy.serve(port, req, res)),
+      up: (port) => {
+        if (port === 10249 || port === 10256) return this.kubeProxy.now().up
+        // etcd: a static pod on kubeadm (outlives a kubelet stop), inside the k3s/k0s process otherwise.
+        if (port === 2381) return options.role === 'control-plane' && !this.rebooting && (options.distribution === 'kubeadm' || this.unitNow().active)
+        return this.unitNow().active && !this.rebooting
+      },
+      handle: (port, req, res) => {
+        if (port === 10248) return kubeletHealthz(req, res)
+        if (port === 2381) return this.etcdMetrics(req, res)
+        this.kubeProxy.serve(port, req, res)
+      },
     })
+  }
+
+  /** etcd's metrics listener (--listen-metrics-urls=http://127.0.0.1:2381): /metrics and /health. */
+  private etcdMetrics(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0]
+    const dir = etcdClusterDir(this.options, this.paths.lab)
+    const near = this.faults.active('etcd-db-near-quota') ? Number(this.faults.params('etcd-db-near-quota')['bytes'] ?? 2040109465) : undefined
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
+      return void res.end(etcdMetrics(dir, this.options.name, etcdDbBytes(this.options.name, near)))
+    }
+    if (path === '/health') {
+      const ok = !this.faults.active('etcd-unhealthy')
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' })
+      return void res.end(ok ? '{"health":"true","reason":""}' : '{"health":"false","reason":"RAFT NO LEADER"}')
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
+    res.end('404 page not found\n')
   }
 
   private unitNow(): { active: boolean; version: string; sinceS: number } {
@@ -134,6 +166,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
     this.faults.resume()
+    if (this.options.role === 'control-plane') setEtcdMemberHealth(etcdClusterDir(this.options, this.paths.lab), this.options.name, !this.faults.active('etcd-unhealthy'))
     await this.ports.start()
     this.started = true
     // Stopped in the middle of a reboot: the node finishes booting now rather than staying "rebooting" forever.
@@ -186,6 +219,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (!isNodeFault(fault)) throw new Error(`lab node ${this.options.name}: unknown node fault "${fault}"`)
     if (fault === 'ssh-drop') return this.setSshDrop(on, params)
     this.faults.set(fault, on, params)
+    if (fault === 'etcd-unhealthy' && this.options.role === 'control-plane') setEtcdMemberHealth(etcdClusterDir(this.options, this.paths.lab), this.options.name, !on)
     if (fault === 'node-not-ready-after-upgrade' && !on) this.notReady = false
     if (fault === 'cert-expired' || fault === 'cert-expiring') {
       this.rewriteCerts()
@@ -207,6 +241,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.dropNext = false
     if (!on) return
     const afterMs = Number(params['afterMs'] ?? 100)
+    this.dropAfterMs = afterMs
     if (this.running.size) for (const r of this.running) this.dropLater(r.connectionId, afterMs)
     else this.dropNext = true
   }
@@ -266,7 +301,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.running.add(entry)
     if (this.dropNext) {
       this.dropNext = false
-      this.dropLater(req.connectionId, Number(this.faults.params('ssh-drop')['afterMs'] ?? 100))
+      this.dropLater(req.connectionId, this.dropAfterMs)
     }
   }
 
@@ -323,6 +358,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       case 'upgrade-applied':
         return void this.emit('upgrade-applied', { command: s('command') === 'node' ? 'node' : 'apply', version: s('version') })
       case 'certs-renewed':
+        // Renewed files are valid whatever the fault said; the services use them after their next start.
+        this.faults.set('cert-expired', false)
+        this.faults.set('cert-expiring', false)
+        this.certsPending = true
         return this.rewriteCerts()
       case 'reboot':
         return this.reboot()
@@ -341,6 +380,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         this.lastStartedVersion = version
       }
       this.emit('service', { service: unit, state: 'started', version })
+      if (unit === this.unit && this.certsPending) {
+        this.certsPending = false
+        this.emit('certs-rotated', { version })
+      }
     }, Math.max(0, due - Date.now()))
   }
 

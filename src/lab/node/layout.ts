@@ -6,10 +6,12 @@ import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
+import { etcdClusterDir, etcdIdOf, writeEtcdMembers } from './etcd-sim.js'
 import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
 import { singleQuote } from '../../transport/quote.js'
+import { escapeControl } from '../../util/escape.js'
 
 const q = (v: string | number): string => singleQuote(String(v))
 
@@ -31,7 +33,7 @@ const ALIASES: Record<string, string> = {
 }
 
 /** Stable uint64 ids for the simulated etcd member and cluster (etcdctl prints them as decimal and hex). */
-const idOf = (text: string): bigint => BigInt('0x' + createHash('sha256').update(text).digest('hex').slice(0, 16))
+const idOf = etcdIdOf
 
 export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, string>): string {
   const t = defaultTiming(o.timing)
@@ -52,6 +54,8 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_MIRROR: o.mirror.map((v) => releaseForm(dist, v)).join(' '),
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
+    // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
+    LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
     LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(),
     LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os)).join(' '),
@@ -75,7 +79,8 @@ export function binaryText(tool: string, release: string): string {
     body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
     bodies.set(tool, body)
   }
-  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${tool} ${release}\nLAB_VERSION='${release}'\nLAB_COMMIT='${commitOf(release)}'\n${body}`
+  // The comment line is escaped too: a newline in a release would otherwise end the comment and start a command.
+  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${escapeControl(`${tool} ${release}`)}\nLAB_VERSION=${singleQuote(release)}\nLAB_COMMIT=${singleQuote(commitOf(release))}\n${body}`
 }
 
 function writeExec(file: string, text: string): void {
@@ -119,7 +124,10 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   if (firstStart) installFirst(o, p)
-  writeFileSync(p.fstab, fstabFor(p.root, readdirSync(join(p.root, 'usr/bin')).map((f) => `usr/bin/${f}`)))
+  const etcdDir = etcdClusterDir(o, p.lab)
+  writeEtcdMembers(o, etcdDir)
+  mkdirSync(join(p.lab, 'etcd-cluster'), { recursive: true })
+  writeFileSync(p.fstab, fstabFor(p.root, readdirSync(join(p.root, 'usr/bin')).map((f) => `usr/bin/${f}`), [{ source: etcdDir, target: 'lab/etcd-cluster' }]))
   return { paths: p, firstStart }
 }
 
@@ -129,14 +137,16 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   const r = (rel: string) => join(p.root, rel)
   writeFileSync(r('etc/os-release'), osReleaseText(o.os))
   writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
-  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, release))
+  // Mid-upgrade kubeadm control plane: `kubeadm upgrade apply|node` already moved kubeadm and the manifests.
+  const cpRelease = o.controlPlaneVersion ? releaseForm(o.distribution, o.controlPlaneVersion) : release
+  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release))
   const unit = unitOf(o.distribution, o.role)
   const src = standinsDir()
   if (o.distribution === 'k3s') {
     writeExec(r('usr/local/bin/k3s-killall.sh'), readFileSync(join(src, 'dist', 'k3s-killall.sh'), 'utf8'))
     const uninstall = o.role === 'control-plane' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'
     writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
-    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL='https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}'\nK3S_TOKEN='K10lab::server:lab'\n` : '')
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote('K10lab::server:lab')}\n` : '')
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
     mkdirSync(r('etc/rancher/node'), { recursive: true })
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
@@ -152,7 +162,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     if (o.role === 'control-plane') {
       mkdirSync(r('etc/kubernetes/manifests'), { recursive: true })
       for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
-        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${release}\n`)
+        writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${cpRelease}\n`)
       writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.12-0\n')
     }
     if (o.os === 'rocky-9') {
@@ -175,7 +185,7 @@ export const defaultLeafNotAfter = (o: LabNodeOptions): Date => new Date(Date.no
 export function writeCerts(o: LabNodeOptions, p: NodePaths, leafNotAfter: Date): void {
   const index = writeNodeCerts({
     root: p.root, dist: o.distribution, role: o.role, node: o.name, address: o.address,
-    apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter,
+    apiEndpoint: o.apiEndpoint ?? `https://${o.address}:6443`, leafNotAfter, ...(o.clusterCa ? { clusterCa: o.clusterCa } : {}),
   })
   writeFileSync(join(p.lab, 'certs.tsv'), index)
   writeAdminKubeconfig(o, p)
@@ -186,7 +196,14 @@ const ADMIN_KUBECONFIG = { kubeadm: 'etc/kubernetes/admin.conf', k3s: 'etc/ranch
 
 /** The control side's kubeconfig replaces the node-local one, so `kubectl` on a control-plane node reaches the lab API. */
 function writeAdminKubeconfig(o: LabNodeOptions, p: NodePaths): void {
-  if (o.role !== 'control-plane' || o.adminKubeconfig === undefined) return
+  if (o.adminKubeconfig === undefined) return
+  // Every kubeadm node's kubelet has a kubeconfig for the API (kubelet.conf); kubeadm upgrade node reads the cluster
+  // configuration with it. The lab's credential stands in for the node's own.
+  if (o.distribution === 'kubeadm') {
+    mkdirSync(join(p.root, 'etc/kubernetes'), { recursive: true })
+    writeFileSync(join(p.root, 'etc/kubernetes/kubelet.conf'), o.adminKubeconfig, { mode: 0o600 })
+  }
+  if (o.role !== 'control-plane') return
   const file = join(p.root, ADMIN_KUBECONFIG[o.distribution])
   mkdirSync(join(file, '..'), { recursive: true })
   writeFileSync(file, o.adminKubeconfig, { mode: 0o600 })

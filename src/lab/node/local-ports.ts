@@ -7,7 +7,7 @@ import { NS_ROOT } from './namespace.js'
 
 /**
  * Real sockets for the servers a node runs on well-known ports — kubelet healthz 10248, kube-proxy metrics 10249 and
- * healthz 10256 — so that any client on the node (real curl, wget, bash /dev/tcp) reaches them, not only a stand-in.
+ * healthz 10256, etcd metrics 2381 — so that any client on the node (real curl, wget, bash /dev/tcp) reaches them, not only a stand-in.
  *
  * Every node shares the host's network namespace, but each node's 127.0.0.1:10249 must be its own. So:
  *  - each node serves its ports on Linux abstract unix sockets (`\0kupgrade-lab/<id>/<port>`, per network namespace,
@@ -20,7 +20,7 @@ import { NS_ROOT } from './namespace.js'
  * Where a server is down (kube-proxy not running) a connection is reset (curl exit 56, where a real node refuses it
  * with exit 7): the broker has accepted it already. Clients should treat both as "down".
  */
-export const LOCAL_PORTS = [10248, 10249, 10256] as const
+export const LOCAL_PORTS = [10248, 10249, 10256, 2381] as const
 export type LocalPort = (typeof LOCAL_PORTS)[number]
 
 export type PortHandler = (port: LocalPort, req: IncomingMessage, res: ServerResponse) => void

@@ -81,11 +81,17 @@ export const OVERLAID_PATHS = ['etc', 'usr/bin']
  * package install rewriting them in place is seen at once: overlayfs caches a lower file, so a change to the node's
  * copy would otherwise stay invisible until the next exec.
  */
-export function fstabFor(root: string, files: string[] = []): string {
+export function fstabFor(root: string, files: string[] = [], shared: { source: string; target: string }[] = []): string {
   if (/[\s,:\\]/.test(root)) throw new LabIsolationError(`lab node root must not contain spaces, commas, colons or backslashes (overlay and fstab syntax): ${root}`)
   // First the whole node root goes to NS_ROOT: the later mounts take their sources from there, so a node root that
   // lives under a path they cover (/root/…, /home/…) stays reachable, and the stand-ins find lab/ at NS_ROOT/lab.
   const lines = [`${root} ${NS_ROOT} none bind 0 0`]
+  // Folders several nodes share (a cluster's simulated etcd) appear inside the node root, bound before /tmp and the
+  // other paths are covered, so a lab folder anywhere on the host is reachable.
+  for (const b of shared) {
+    if (/[\s,:\\]/.test(b.source)) throw new LabIsolationError(`lab folder must not contain spaces, commas, colons or backslashes (fstab syntax): ${b.source}`)
+    lines.push(`${b.source} ${NS_ROOT}/${b.target} none bind 0 0`)
+  }
   for (const p of OVERLAID_PATHS) lines.push(`lab-overlay /${p} overlay ro,lowerdir=${NS_ROOT}/${p}:/${p} 0 0`)
   for (const p of WRITABLE_PATHS) lines.push(`${NS_ROOT}/${p} /${p} none bind 0 0`)
   for (const f of files) lines.push(`${NS_ROOT}/${f} /${f} none bind 0 0`)

@@ -83,7 +83,10 @@ export class NodeSshServer {
           const session = accept()
           const env: Record<string, string> = {}
           let signalHandler: ((name: string) => void) | undefined
-          session.on('env', (acc, _rej, i) => {
+          // As sshd with the AcceptEnv of Debian's sshd_config (LANG LC_*): anything else (LD_PRELOAD, BASH_ENV, PATH)
+          // would reach the node's root bash and run code the client chose; sshd refuses it, and so does the lab.
+          session.on('env', (acc, rej, i) => {
+            if (!isAcceptedEnv(i.key)) return rej?.()
             env[i.key] = i.val
             acc?.()
           })
@@ -139,5 +142,8 @@ export class NodeSshServer {
     if (net) await new Promise<void>((resolve) => net.close(() => resolve()))
   }
 }
+
+/** OpenSSH matches AcceptEnv patterns against the whole name: `LANG`, or `LC_` followed by anything. */
+export const isAcceptedEnv = (name: string): boolean => name === 'LANG' || /^LC_[A-Za-z0-9_]*$/.test(name)
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'))

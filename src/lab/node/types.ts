@@ -4,6 +4,7 @@
  */
 import type { NodeRole as PlanNodeRole } from '../../drivers/types.js'
 import type { Distribution } from '../../plan/versions.js'
+import type { CertAuthority } from '../pki/x509.js'
 import type { NodeChange } from '../recorder/types.js'
 
 export type NodeDistribution = Distribution
@@ -52,6 +53,9 @@ export interface LabNodeOptions {
   /** Installed and running version at first start, in the distribution's release form (facts §2):
    *  k3s `v1.29.2+k3s1`, k0s `v1.29.2+k0s.0`, kubeadm `v1.29.2`. A plain `v1.29.2` is accepted and converted. */
   version: string
+  /** Extension: kubeadm control-plane nodes half-way through an upgrade: the version of the static-pod control plane
+   *  (manifests) and of the kubeadm binary that moved it, when it differs from `version` (the kubelet). */
+  controlPlaneVersion?: string
   /** Versions the lab release mirror offers (same forms as `version`). Anything else downloads as a 404. */
   mirror: string[]
   timing: NodeTiming
@@ -68,6 +72,13 @@ export interface LabNodeOptions {
   certValidityDays?: number
   /** Extension: a real etcd member backs this node: `etcdctl` passes through to the real binary with these endpoints. */
   etcdEndpoints?: string[]
+  /** Extension: the CA the cluster's API serves under. The node's cluster CA file (kubeadm/k0s pki/ca.crt, k3s
+   *  server-ca.crt) is this CA, so `curl --cacert … https://10.96.0.1/readyz` verifies as on a real node. */
+  clusterCa?: CertAuthority
+  /** Extension: the cluster's simulated etcd (no real etcd): its members (the control-plane nodes, in order) and a
+   *  folder on the lab host all of them share (member list, sick members). Without it a control-plane node is a
+   *  one-member etcd. */
+  etcdCluster?: { dir: string; members: { name: string; address: string }[] }
   /** Extension: a kubeconfig for the cluster's API (the lab's CA and a credential). Written where the distribution
    *  keeps its admin kubeconfig on control-plane nodes (kubeadm /etc/kubernetes/admin.conf, k3s
    *  /etc/rancher/k3s/k3s.yaml, k0s /var/lib/k0s/pki/admin.conf) so `kubectl` on the node reaches the lab API.
@@ -136,7 +147,14 @@ export interface ForwardEvent {
   accepted: boolean
 }
 
+/** Extension: renewed certificates (`kubeadm certs renew`, `k3s certificate rotate`) are in use after the service's
+ *  next start: the cluster's cert-expired / cert-expiring faults are over. */
+export interface CertsRotatedEvent {
+  version: string
+}
+
 export interface LabNodeEvents {
+  'certs-rotated': [CertsRotatedEvent]
   service: [ServiceEvent]
   installed: [InstalledEvent]
   reboot: [RebootEvent]

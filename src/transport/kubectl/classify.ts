@@ -3,11 +3,16 @@
  * timeouts, throttling (429) and server errors (5xx) are transient; 4xx (forbidden, not found, unauthorized, bad
  * request, conflict) will fail the same way again and are reported at once.
  */
-export type FailureKind = 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
+export type FailureKind = 'tls' | 'config' | 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
 
 const PATTERNS: [FailureKind, RegExp][] = [
+  // Checked before timeouts: kubectl words a certificate it does not trust "Unable to connect to the server: tls:
+  // failed to verify certificate: x509: …", which is a trust problem that no retry fixes, not a slow server.
+  ['tls', /x509:|certificate signed by unknown authority|failed to verify certificate|certificate is not valid for|certificate has expired|tls: failed to parse private key|tls: private key does not match|remote error: tls: bad certificate/i],
+  // The kubeconfig itself is wrong: no request was ever sent.
+  ['config', /context was not found|no context exists|Error in configuration|invalid configuration|cannot unmarshal|error loading config file|couldn't get version\/kind; json parse error/i],
   // Checked first: a 4xx answer can mention a timeout field in its body, but it is still a definite answer.
-  ['client', /\((Forbidden|NotFound|Unauthorized|BadRequest|Conflict|Invalid|MethodNotAllowed|NotAcceptable|UnsupportedMediaType|AlreadyExists|Gone)\)|the server has asked for the client to provide credentials|doesn't have a resource type|is forbidden|not found|could not find the requested resource|error: unknown (command|flag)|no context exists|context was not found|invalid configuration/i],
+  ['client', /\((Forbidden|NotFound|Unauthorized|BadRequest|Conflict|Invalid|MethodNotAllowed|NotAcceptable|UnsupportedMediaType|AlreadyExists|Gone)\)|the server has asked for the client to provide credentials|doesn't have a resource type|is forbidden|not found|could not find the requested resource|error: unknown (command|flag)/i],
   ['throttled', /\(TooManyRequests\)|too many requests|\b429\b|rate: Wait|client rate limiter/i],
   ['server', /\(InternalError\)|\(ServiceUnavailable\)|\(InternalServerError\)|\(BadGateway\)|the server is currently unable to handle the request|an error on the server .* has prevented the request|Internal error occurred|\b50[0-4]\b|etcdserver: (request timed out|leader changed)/i],
   ['timeout', /timeout|timed out|deadline exceeded|Client\.Timeout|i\/o timeout|TLS handshake|connection refused|connection reset|EOF$|unexpected EOF|Unable to connect to the server|no route to host|net\/http: request canceled/im],

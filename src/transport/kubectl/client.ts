@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { execa } from 'execa'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
+import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { classifyKubectlFailure, isRetryable, type FailureKind } from './classify.js'
 import { redact, redactArgv } from './redact.js'
@@ -36,6 +37,8 @@ export interface KubectlOptions {
   env?: NodeJS.ProcessEnv
   /** Each invocation and retry, redacted, for --verbose. */
   log?: (message: string) => void
+  /** Cancels every call of this client (a cluster's deadline); a call's own signal wins. */
+  signal?: AbortSignal
 }
 
 export interface KubectlCallOptions {
@@ -45,6 +48,9 @@ export interface KubectlCallOptions {
   stdin?: string
   processTimeoutMs?: number
 }
+
+/** A kubeconfig with a few hundred contexts is well under 1 MiB. */
+const MAX_KUBECONFIG_BYTES = 16 * MiB
 
 /** Which kubectl to run: KUPGRADE_KUBECTL, else the cluster's, else the plan's, else `kubectl` on PATH. */
 export const chooseKubectl = (env: NodeJS.ProcessEnv, clusterKubectl?: string, planKubectl?: string): string =>
@@ -68,11 +74,13 @@ export class KubectlClient {
   }
 
   async run(args: string[], call: KubectlCallOptions = {}): Promise<string> {
+    if (call.signal === undefined && this.o.signal) call = { ...call, signal: this.o.signal }
     const argv = [...this.baseArgs(), ...args]
     const shown = `${this.o.binary} ${redactArgv(args)}`
     const retry = call.retry ?? (args[0] === 'get' || args[0] === 'version')
     const attempts = retry ? (this.o.attempts ?? 4) : 1
     mkdirSync(this.o.cacheDir, { recursive: true })
+    this.checkKubeconfig(shown)
     let last: { kind: FailureKind; stderr: string; exitCode: number | null } | undefined
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
@@ -101,7 +109,24 @@ export class KubectlClient {
       if (!isRetryable(kind)) break
     }
     const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
-    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind)}${tries}`)
+    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`)
+  }
+
+  /**
+   * kubectl would read a FIFO kubeconfig forever and /dev/zero until memory runs out; refuse anything but a regular
+   * file of sane size, by path. A missing file is left to kubectl, which says so itself.
+   */
+  private checkKubeconfig(command: string): void {
+    const files = this.o.kubeconfig ? [this.o.kubeconfig] : (this.o.env ?? process.env).KUBECONFIG?.split(':').filter(Boolean) ?? []
+    for (const file of files) {
+      try {
+        checkRegularFile(file, { maxBytes: MAX_KUBECONFIG_BYTES })
+      } catch (err) {
+        if (err instanceof FileReadError && err.code !== 'ENOENT') {
+          throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command, exitCode: null, stderr: '', hint: `cannot use kubeconfig ${file} (${err.reason}): point kubeconfig (or KUBECONFIG) at a kubeconfig file` })
+        }
+      }
+    }
   }
 
   private error(command: string, exitCode: number | null, stderr: string, hint: string): RemoteCommandError {
@@ -131,9 +156,11 @@ export class KubectlClient {
   }
 }
 
-const describe = (k: FailureKind | string): string =>
+const describe = (k: FailureKind | string, o: KubectlOptions): string =>
   k === 'timeout' ? 'the API server did not answer in time'
     : k === 'throttled' ? 'the API server kept throttling requests (429)'
       : k === 'server' ? 'the API server kept failing (5xx)'
         : k === 'client' ? 'the API server refused the request'
-          : String(k)
+          : k === 'tls' ? `TLS trust problem: the API server's certificate is not trusted with ${o.kubeconfig ? `the kubeconfig ${o.kubeconfig}` : 'the kubeconfig'} (check certificate-authority-data and the server address; not retried)`
+            : k === 'config' ? `the kubeconfig cannot be used as given: ${o.context ? `is there a context named ${o.context} in ${o.kubeconfig ?? 'it'}? (kubectl config get-contexts)` : 'check it with kubectl config view'}`
+              : 'kubectl failed; its message is above'

@@ -1,6 +1,8 @@
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KupgradeError } from '../../errors.js'
+import { FileReadError, MiB, readRegularText } from '../../util/read-file.js'
+import { shellJoin } from '../quote.js'
 import { entryMatches, fingerprint, keyTypeOf, knownHostsLine, parseKnownHosts, type KnownHostEntry } from './known-hosts.js'
 
 /** A host key we refuse to trust. Never retried: retrying cannot make a wrong key right. */
@@ -37,13 +39,24 @@ export function knownKeyTypes(file: string, host: string, port: number): string[
   return [...new Set(entries.filter((e) => e.marker === undefined && entryMatches(e, host, port)).map((e) => e.keyType))]
 }
 
-function readEntries(file: string): KnownHostEntry[] {
+/** A known_hosts with 100,000 hosts is about 10 MiB. */
+const MAX_KNOWN_HOSTS_BYTES = 64 * MiB
+
+function readText(file: string): string | undefined {
   try {
-    return parseKnownHosts(readFileSync(file, 'utf8'), file)
+    // Bounded, regular files only: a FIFO or /dev/zero as known_hosts must not hang or eat memory.
+    return readRegularText(file, { maxBytes: MAX_KNOWN_HOSTS_BYTES })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw new HostKeyError(`cannot read known_hosts file ${file}: ${(err as Error).message}`)
+    if (err instanceof FileReadError && err.code === 'ENOENT') return undefined
+    throw new HostKeyError(`cannot read known_hosts file ${file}: ${err instanceof FileReadError ? err.reason : (err as Error).message}`, {
+      hint: 'set knownHosts (or UserKnownHostsFile) to a regular known_hosts file',
+    })
   }
+}
+
+function readEntries(file: string): KnownHostEntry[] {
+  const text = readText(file)
+  return text === undefined ? [] : parseKnownHosts(text, file)
 }
 
 export interface HostKeyPolicy {
@@ -68,7 +81,8 @@ export function checkHostKey(policy: HostKeyPolicy, who: string, host: string, p
       throw new HostKeyError(
         `host key for ${who} (${token}) has CHANGED: it presents ${presented}, but ${file}:${verdict.entry.line} holds a different ${verdict.entry.keyType} key. ` +
           'Someone could be intercepting the connection, or the node was rebuilt.',
-        { hint: `if the node was legitimately rebuilt, remove line ${verdict.entry.line} of ${file} (ssh-keygen -R '${token}' -f ${file}) and verify the new key` },
+        // The command is meant to be pasted into a shell: the file name is quoted as any other argument would be.
+        { hint: `if the node was legitimately rebuilt, remove line ${verdict.entry.line} of ${file} (${shellJoin(['ssh-keygen', '-R', token, '-f', file])}) and verify the new key` },
       )
     case 'revoked':
       throw new HostKeyError(`host key for ${who} (${token}) is revoked: ${file}:${verdict.entry.line} marks ${presented} @revoked`)
@@ -90,10 +104,6 @@ export function checkHostKey(policy: HostKeyPolicy, who: string, host: string, p
 }
 
 function endsWithoutNewline(file: string): boolean {
-  try {
-    const text = readFileSync(file)
-    return text.length > 0 && text[text.length - 1] !== 0x0a
-  } catch {
-    return false
-  }
+  const text = readText(file)
+  return text !== undefined && text.length > 0 && !text.endsWith('\n')
 }

@@ -1,12 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
 import type { ParsedKey } from 'ssh2'
 import { KupgradeError } from '../../errors.js'
+import { FileReadError, MiB, readRegularFile } from '../../util/read-file.js'
 import { promptHidden } from './passphrase.js'
 
 export class SshAuthError extends KupgradeError {}
+
+const MAX_IDENTITY_BYTES = 1 * MiB
 
 export interface PassphraseSource {
   env: NodeJS.ProcessEnv
@@ -45,9 +48,10 @@ export class IdentityStore {
   private async decrypt(file: string): Promise<ParsedKey> {
     let data: Buffer
     try {
-      data = readFileSync(file)
+      // A private key is a few KiB: /dev/zero or a FIFO named as an identity file must not eat memory or hang.
+      data = readRegularFile(file, { maxBytes: MAX_IDENTITY_BYTES })
     } catch (err) {
-      throw new SshAuthError(`cannot read identity file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new SshAuthError(`cannot read identity file ${file}: ${err instanceof FileReadError ? err.reason : (err as Error).message}`)
     }
     const plain = first(ssh2.utils.parseKey(data))
     if (!(plain instanceof Error)) return plain

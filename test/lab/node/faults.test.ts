@@ -122,7 +122,7 @@ describe('node faults: each observable through its signal, absent without it', (
 
   it('ssh-drop: the running command loses its connection; the next one works', async () => {
     expect((await sshExec(t.node, 'echo fine')).stdout).toBe('fine\n')
-    t.node.setFault('ssh-drop', true, { afterMs: 100 })
+    t.node.setFault('ssh-drop', true, { afterMs: 1000 }) // long enough for 'started' to arrive on a loaded machine
     const dropped = await sshExec(t.node, 'echo started; sleep 5; echo finished').catch((e: Error) => e)
     if (dropped instanceof Error) expect(dropped.message).toMatch(/ECONNRESET|closed|ended/i)
     else expect(dropped).toMatchObject({ code: null, stdout: 'started\n' })

@@ -91,7 +91,11 @@ case "${1:-}" in
     shift
     [ "$LAB_ROLE" = control-plane ] || { echo "Error: etcd is not available on worker nodes" >&2; exit 1; }
     case "${1:-}" in
-      member-list) printf '{"members":{"%s":"https://%s:2380"}}\n' "$LAB_NODE" "$LAB_ADDRESS" ;;
+      member-list)
+        # Every member of the cluster's etcd (lab/etcd-cluster/members), as k0s prints its peer URLs.
+        if lab_fault etcd-unhealthy; then log error "failed to get etcd members: context deadline exceeded"; echo "Error: context deadline exceeded" >&2; exit 1; fi
+        out="" ; while IFS=$'\t' read -r n a _ _; do [ -n "$n" ] && out+="${out:+,}\"$n\":\"https://$a:2380\""; done < "$LAB_DIR/etcd-cluster/members"
+        printf '{"members":{%s}}\n' "$out" ;;
       leave) log info "Successfully left the etcd cluster" ;;
       *) echo "Error: unknown command \"${1:-}\" for \"k0s etcd\"" >&2; exit 1 ;;
     esac ;;

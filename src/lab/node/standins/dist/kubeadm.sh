@@ -27,6 +27,38 @@ tabwrite() { # Go tabwriter(minwidth 10, padding 3) over tab-separated lines
     END { for (r = 1; r <= n; r++) { o = ""; for (i = 1; i <= nf[r]; i++) { ww = w[i] < 10 ? 10 : w[i]; o = o (i < nf[r] ? sprintf("%-" ww "s", c[r, i]) : c[r, i]) } print o } }'
 }
 
+# A node of a lab cluster (LAB_HAS_API) asks the cluster's API as kubeadm does, with admin.conf on control-plane
+# nodes and kubelet.conf on workers: the cluster version (/version), the Nodes (kubelet versions, control-plane
+# readiness) and the kubeadm-config ConfigMap. A lone lab node (no cluster) reads its own static pod manifests.
+KC=/etc/kubernetes/admin.conf; [ -f "$KC" ] || KC=/etc/kubernetes/kubelet.conf
+kapi() { "$LAB_REAL_KUBECTL" --kubeconfig "$KC" --request-timeout=10s "$@"; }
+api_cluster_version() { kapi version -o json 2>/dev/null | sed -n 's/^ *"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -n 1; }
+# kubernetesVersion of the ClusterConfiguration in kube-system/kubeadm-config (what `upgrade apply` last uploaded).
+config_version() {
+  local cc
+  if ! cc=$(kapi -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}' 2>&1); then
+    echo "unable to fetch the kubeadm-config ConfigMap: failed to get config map: $(printf '%s' "$cc" | sed -n 's/^Error from server (NotFound): //p;s/^error: //p' | head -n1)" >&2
+    return 1
+  fi
+  printf '%s\n' "$cc" | sed -n 's/^kubernetesVersion: *//p' | head -n1
+}
+kubelet_versions() { kapi get nodes -o 'jsonpath={range .items[*]}{.status.nodeInfo.kubeletVersion}{"\n"}{end}' | sort -u; }
+notready_control_planes() {
+  kapi get nodes -l node-role.kubernetes.io/control-plane -o 'jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' \
+    | awk -F'\t' '$2 != "True" { printf "%s%s", sep, $1; sep = " " }'
+}
+ignored() { case ",$IGNORE," in *",$1,"*|*",all,"*) return 0 ;; esac; return 1; }
+# CheckClusterHealth (cmd/kubeadm/app/phases/upgrade/health.go): every control-plane Node must be Ready.
+health_check() {
+  local nr; nr=$(notready_control_planes) || { echo "[upgrade/health] FATAL: couldn't list control-plane nodes in cluster" >&2; trace_hint; exit 1; }
+  [ -z "$nr" ] && return 0
+  if ignored controlplanenodesready; then printf '\t[WARNING ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [%s]\n' "$nr"; return 0; fi
+  { echo "[upgrade/health] FATAL: [preflight] Some fatal errors occurred:"
+    printf '\t[ERROR ControlPlaneNodesReady]: there are NotReady control-planes in the cluster: [%s]\n' "$nr"
+    echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`"; } >&2
+  trace_hint; exit 1
+}
+
 version_cmd() {
   local out="" m; m=$(minor "$LAB_VERSION")
   while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; -o*) out=${1#-o} ;; --output=*) out=${1#*=} ;; esac; shift; done
@@ -48,6 +80,10 @@ policy() { # TARGET CLUSTER FORCE
   [ "$tm" -gt "$km" ] && fatal+=("Specified version to upgrade to \"$t\" is at least one minor release higher than the kubeadm minor release ($tm > $km). Such an upgrade is not supported")
   [ "$tm" = "$km" ] && [ "$(patch "$t")" -gt "$(patch "$LAB_VERSION")" ] && skip+=("Specified version to upgrade to \"$t\" is higher than the kubeadm version \"$LAB_VERSION\". Upgrade kubeadm first using the tool you used to install kubeadm")
   [ "$km" -gt "$tm" ] && skip+=("Kubeadm version $LAB_VERSION can only be used to upgrade to Kubernetes version 1.$km")
+  # detectTooOldKubelets: MaximumAllowedMinorVersionKubeletSkew = 1 (policy.go), skippable with --force.
+  local old=() kv
+  for kv in $KUBELETS; do [ "$tm" -gt $(( $(minor "$kv") + 1 )) ] && old+=("$kv"); done
+  [ ${#old[@]} -gt 0 ] && skip+=("There are kubelets in this cluster that are too old that have these versions [${old[*]}]")
   if [ ${#fatal[@]} -gt 0 ]; then
     { echo "error execution phase preflight: the --version argument is invalid due to these fatal errors:"; echo
       for e in "${fatal[@]}" "${skip[@]}"; do printf '\t- %s\n' "$e"; done
@@ -80,7 +116,8 @@ upgrade_apply() {
   while [ $# -gt 0 ]; do
     case "$1" in
       -y|--yes|-f) yes=1 ;; --force) force=1; yes=1 ;; --certificate-renewal=false) renew=0 ;; --certificate-renewal=true) ;;
-      --dry-run|--etcd-upgrade*|--v=*|--allow-*|--ignore-preflight-errors=*|--config=*) ;;
+      --ignore-preflight-errors=*) IGNORE=$(printf '%s' "${1#*=}" | tr 'A-Z' 'a-z') ;;
+      --dry-run|--etcd-upgrade*|--v=*|--allow-*|--config=*) ;;
       -*) ;; *) target=$1 ;;
     esac
     shift
@@ -90,11 +127,18 @@ upgrade_apply() {
   [ -n "$target" ] || { echo "error execution phase preflight: missing one or more required arguments. Required arguments: [version]" >&2; trace_hint; exit 1; }
   [[ "$target" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "error execution phase preflight: unable to fetch release information. URL: \"https://dl.k8s.io/release/$target.txt\"" >&2; trace_hint; exit 1; }
   target=v${target#v}
-  cur=$(cluster_version)
   echo "[preflight] Running pre-flight checks."
   echo "[upgrade/config] Reading configuration from the cluster..."
   echo "[upgrade/config] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  if [ -n "$LAB_HAS_API" ]; then
+    cur=$(api_cluster_version)
+    [ -n "$cur" ] || { echo "[upgrade/version] FATAL: Unable to fetch cluster version: couldn't get the API server version" >&2; trace_hint; exit 1; }
+    KUBELETS=$(kubelet_versions)
+  else
+    cur=$(cluster_version) KUBELETS=""
+  fi
   echo "[upgrade] Running cluster health checks"
+  [ -n "$LAB_HAS_API" ] && health_check
   echo "[upgrade/version] You have chosen to change the cluster version to \"$target\""
   echo "[upgrade/versions] Cluster version: $cur"
   echo "[upgrade/versions] kubeadm version: $LAB_VERSION"
@@ -129,12 +173,18 @@ upgrade_node() {
   need_root
   echo "[upgrade] Reading configuration from the cluster..."
   echo "[upgrade] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  # The version to move this node to is the cluster's (kubeadm-config's kubernetesVersion), not this binary's.
+  local target=$LAB_VERSION
+  if [ -n "$LAB_HAS_API" ]; then
+    target=$(config_version 2>/tmp/.kubeadm-config-err) || { echo "error execution phase preflight: $(cat /tmp/.kubeadm-config-err)" >&2; rm -f /tmp/.kubeadm-config-err; trace_hint; exit 1; }
+    rm -f /tmp/.kubeadm-config-err
+  fi
   if lab_fault upgrade-command-fails; then
     echo "error execution phase control-plane: couldn't complete the static pod upgrade: timed out waiting for the condition" >&2; trace_hint; exit 1
   fi
   if [ "$LAB_ROLE" = control-plane ]; then
-    echo "[upgrade] Upgrading your Static Pod-hosted control plane instance to version \"$LAB_VERSION\"..."
-    write_manifests "$LAB_VERSION"
+    echo "[upgrade] Upgrading your Static Pod-hosted control plane instance to version \"$target\"..."
+    write_manifests "$target"
     echo "[upgrade] The control plane instance for this node was successfully updated!"
   else
     echo "[preflight] Skipping prepull. Not a control plane node."
@@ -144,13 +194,19 @@ upgrade_node() {
   printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
   echo "[upgrade] The configuration for this node was successfully updated!"
   echo "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager."
-  lab_event "{\"type\":\"upgrade-applied\",\"command\":\"node\",\"version\":\"$LAB_VERSION\"}"
+  lab_event "{\"type\":\"upgrade-applied\",\"command\":\"node\",\"version\":\"$target\"}"
 }
 
 upgrade_plan() {
   need_root
   local cur latest="" series="" v km cm
-  cur=$(cluster_version)
+  local nodes=""
+  if [ -n "$LAB_HAS_API" ]; then
+    cur=$(api_cluster_version)
+    nodes=$(kapi get nodes -o 'jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.nodeInfo.kubeletVersion}{"\n"}{end}')
+  else
+    cur=$(cluster_version)
+  fi
   [ -n "$cur" ] || { echo "[upgrade/config] FATAL: failed to get config map: configmaps \"kubeadm-config\" not found" >&2; trace_hint; exit 1; }
   km=$(minor "$LAB_VERSION") cm=$(minor "$cur")
   for v in $LAB_MIRROR; do
@@ -165,7 +221,13 @@ upgrade_plan() {
   echo "[upgrade/versions] kubeadm version: $LAB_VERSION"
   [ -n "$series" ] && echo "[upgrade/versions] Latest version in the v1.$cm series: $series"
   if [ -z "$latest" ] || [ "$latest" = "$cur" ]; then echo; echo "Awesome, you're up-to-date! Enjoy!"; return 0; fi
-  echo; echo "Upgrade to the latest stable version:"; echo
+  if [ -n "$nodes" ]; then
+    # The kubelets are upgraded by hand (package + restart) on every node: kubeadm lists each one.
+    echo "Components that must be upgraded manually after you have upgraded the control plane with 'kubeadm upgrade apply':"
+    { printf 'COMPONENT\tNODE\tCURRENT\tTARGET\n'; printf '%s\n' "$nodes" | while IFS=$'\t' read -r n v; do printf 'kubelet\t%s\t%s\t%s\n' "$n" "$v" "$latest"; done; } | tabwrite
+    echo
+  fi
+  echo "Upgrade to the latest stable version:"; echo
   { printf 'COMPONENT\tNODE\tCURRENT\tTARGET\n'
     for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do printf '%s\t%s\t%s\t%s\n' "$c" "$( [ $c = kube-proxy ] && echo '' || echo "$LAB_NODE")" "$cur" "$latest"; done
     printf 'CoreDNS\t\tv1.11.1\tv1.11.1\netcd\t%s\t3.5.12-0\t3.5.12-0\n' "$LAB_NODE"; } | tabwrite

@@ -1,0 +1,96 @@
+import type { StepOf } from '../../planner/types.js'
+import type { Check, ActionProgram } from '../program.js'
+import { literal, nodeCheck, onNode, q, script, SUMS } from './commands.js'
+
+/**
+ * Keeping files before they change (issue 11 item 1): copies under `<dir>/files` with their full paths, and a
+ * checksum list `<dir>/SHA256SUMS` that every later use (verify, restore) checks first, so a damaged or partial
+ * backup is never restored. `versionOf` optionally names a binary among the paths whose copy must report the version
+ * the node is leaving: a backup taken after the binary already changed would be worthless, and verify says so.
+ */
+export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { argv: (copy: string) => string[]; expect: string }): ActionProgram {
+  const { dir, paths } = step.params
+  const sums = `${dir}/${SUMS}`
+  const verify: Check[] = [nodeCheck(['sha256sum', '--check', '--quiet', '--strict', sums], `the backup in ${dir} matches its checksums`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })]
+  if (versionOf) verify.push(nodeCheck(versionOf.argv(`${dir}/files`), `the kept copy is ${versionOf.expect}`, { stdoutMatches: literal(versionOf.expect) }, { okExitCodes: [0, 1, 2, 126, 127] }))
+  const copy = script(
+    [
+      'set -e',
+      // Config and PKI copies are root's alone.
+      'umask 077',
+      `mkdir -p ${q(`${dir}/files`)}`,
+      // --parents keeps the full path under files/, so a restore knows where each copy belongs. A path the node
+      // does not have is listed in ABSENT instead (a restore then knows it did not exist, rather than guessing).
+      `: > ${q(`${dir}/ABSENT`)}`,
+      // (From /, with relative paths: coreutils 9.1's `cp -a --parents /abs/path` fails to copy the parents' attributes.)
+      `for p in ${paths.map(q).join(' ')}; do if [ -e "$p" ]; then (cd / && cp -a --parents "\${p#/}" ${q(`${dir}/files`)}); else printf '%s\\n' "$p" >> ${q(`${dir}/ABSENT`)}; fi; done`,
+      `find ${q(`${dir}/files`)} -type f -exec sha256sum {} + | LC_ALL=C sort -k 2 > ${q(`${sums}.new`)}`,
+      `mv -f ${q(`${sums}.new`)} ${q(sums)}`,
+    ],
+    `keep ${paths.join(', ')} with sha256 checksums in ${dir}`,
+  )
+  return {
+    title: `keep ${paths.join(', ')} with checksums in ${dir}`,
+    verify,
+    run: [copy],
+  }
+}
+
+/**
+ * Puts files kept by `backup-files` back in place, after checking their checksums. A path that did not exist when
+ * the backup was taken (listed in ABSENT) is left as it is now, and says so; a path with neither is an error.
+ */
+export function restoreFilesProgram(step: StepOf<'restore-files'>): ActionProgram {
+  const { dir, paths } = step.params
+  const run = [
+    onNode(['sha256sum', '--check', '--quiet', '--strict', `${dir}/${SUMS}`], `check the backup in ${dir} before restoring it`),
+    script(
+      [
+        `for p in ${paths.map(q).join(' ')}; do`,
+        `  if [ -e ${q(`${dir}/files`)}"$p" ]; then cp -a -- ${q(`${dir}/files`)}"$p" "\${p%/*}/"`,
+        `  elif grep -qxF -- "$p" ${q(`${dir}/ABSENT`)}; then echo "kupgrade: $p did not exist before the upgrade; left as it is" >&2`,
+        `  else echo "kupgrade: no kept copy of $p in ${dir.replace(/[^A-Za-z0-9/+._-]/g, '')}" >&2; exit 1; fi`,
+        'done',
+      ],
+      `restore ${paths.join(', ')} from ${dir}`,
+    ),
+  ]
+  return { title: `restore ${paths.join(', ')} from ${dir}`, verify: [], run }
+}
+
+
+/** The kept copy of a file inside a backup directory. */
+export const keptCopy = (dir: string, path: string): string => `${dir}/files${path}`
+
+/**
+ * Installs a release binary fetched from a mirror (URL) or a node-local directory laid out like the GitHub release,
+ * checking it against the release's checksum file before it replaces anything. The new file is written beside the
+ * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
+ */
+export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; binaryFrom: string; sumsFrom: string; assetName: string; binary: string; release: string }): string[] {
+  const tmp = (name: string): string => `"$tmp"/${q(name)}`
+  const get = (from: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${q(from)}` : `cp -- ${q(from)} ${to}`)
+  return [
+    'set -e',
+    'tmp=$(mktemp -d)',
+    `trap 'rm -rf "$tmp"' EXIT`,
+    get(a.binaryFrom, tmp(a.assetName)),
+    get(a.sumsFrom, tmp('sums')),
+    // The release's checksum file lists every asset; only ours is checked, and it must be listed.
+    `grep -E ${q(`[[:space:]][*]?${literal(a.assetName)}$`)} ${tmp('sums')} > ${tmp('want')} || { echo ${q(`kupgrade: ${a.assetName} is not listed in the checksum file of ${a.release}`)} >&2; exit 1; }`,
+    `(cd "$tmp" && sha256sum --check --strict want)`,
+    `install -m 0755 ${tmp(a.assetName)} ${q(`${a.binary}.kupgrade-new`)}`,
+    `mv -f ${q(`${a.binary}.kupgrade-new`)} ${q(a.binary)}`,
+  ]
+}
+
+/** Restores a kept binary (checksums first), replacing the running one by rename. */
+export function restoreBinaryCommands(p: { backup: string; binary: string; dir: string }): ReturnType<typeof onNode>[] {
+  return [
+    onNode(['sha256sum', '--check', '--quiet', '--strict', `${p.dir}/${SUMS}`], `check the kept binary in ${p.dir} before restoring it`),
+    script(
+      ['set -e', `install -m 0755 ${q(p.backup)} ${q(`${p.binary}.kupgrade-new`)}`, `mv -f ${q(`${p.binary}.kupgrade-new`)} ${q(p.binary)}`],
+      `put the kept binary ${p.backup} back as ${p.binary}`,
+    ),
+  ]
+}

@@ -1,0 +1,131 @@
+import type { Hop } from '../../planner/hops.js'
+import type { Step, StepOf } from '../../planner/types.js'
+import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import type { ActionProgram } from '../program.js'
+import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
+
+/**
+ * k0s (facts §3.2, k0s docs/upgrade.md and k0sctl's upgrade phases): `k0s backup` on the first controller before a
+ * hop; per node, controllers one at a time then workers: keep the binary (with checksum), `k0s stop`, replace the
+ * binary (get.k0s.sh with K0S_VERSION, or a checksummed binary from a mirror or node-local directory), `k0s start`.
+ */
+const BINARY = '/usr/local/bin/k0s'
+const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k0scontroller' : 'k0sworker')
+
+const versionCheck = (binary: string, release: string) =>
+  nodeCheck([binary, 'version'], `${binary} version reports ${release}`, { stdoutMatches: `^${literal(release)}$` }, { okExitCodes: [0, 1, 126, 127] })
+/** `k0s status` names the version the running k0s was started from (and fails when k0s is not running). */
+const runningCheck = (release: string) =>
+  nodeCheck(['k0s', 'status'], `k0s status reports Version: ${release}`, { stdoutMatches: `^Version: ${literal(release)}$` }, { okExitCodes: [0, 1] })
+const stoppedCheck = (service: string) =>
+  nodeCheck(['systemctl', 'is-active', service], `${service} is not running`, { stdoutMatches: '^(inactive|failed)$' }, { okExitCodes: [0, 3, 4] })
+
+export const k0s: Driver = {
+  name: 'k0s',
+  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-files'],
+  serviceName,
+  planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: `${backupDir(hop.from)}/k0s-backup` } }],
+  planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
+    const dir = backupDir(hop.from)
+    const service = serviceName(node.role)
+    return [
+      { action: 'backup-files', params: { dir, paths: [BINARY], release: hop.from } },
+      { action: 'stop-service', params: { service }, undo: { action: 'start-service', params: { service, release: hop.from } } },
+      {
+        action: 'replace-binary',
+        params: { binary: BINARY, release: hop.to.release, service, source: install.source },
+        undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
+      },
+      { action: 'start-service', params: { service, release: hop.to.release } },
+    ]
+  },
+  rollbackPath: (node) =>
+    node.role === 'worker'
+      ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
+      : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
+  programFor: (step: Step): ActionProgram => {
+    switch (step.action) {
+      case 'backup': return backupProgram(step)
+      case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, 'version'], expect: step.params.release })
+      case 'stop-service': return stopProgram(step)
+      case 'replace-binary': return replaceProgram(step)
+      case 'start-service': return startProgram(step)
+      case 'restore-binary': return restoreProgram(step)
+      case 'restore-files': return restoreFilesProgram(step)
+      default: throw new Error(`k0s driver: no program for action ${step.action}`)
+    }
+  },
+}
+
+function backupProgram(step: StepOf<'backup'>): ActionProgram {
+  if (step.params.kind !== 'k0s') throw new Error(`k0s driver: backup of kind ${step.params.kind}`)
+  const { dir } = step.params
+  const save = ['k0s', 'backup', `--save-path=${dir}`]
+  return {
+    title: `${save.join(' ')} (PKI, etcd or kine database, config, manifests)`,
+    verify: [nodeCheck(['sh', '-c', `cd ${q(dir)} && sha256sum --check --quiet --strict SHA256SUMS`], `a checksummed k0s backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })],
+    run: [
+      // k0s backup wants an existing directory.
+      onNode(['mkdir', '-p', dir], `create the backup directory ${dir}`),
+      onNode(save, 'k0s backup before the hop', { timeoutMs: 10 * 60_000 }),
+      script([`cd ${q(dir)}`, 'sha256sum k0s_backup_*.tar.gz > SHA256SUMS.new', 'mv -f SHA256SUMS.new SHA256SUMS'], `record the checksum of the k0s backup in ${dir}`),
+    ],
+  }
+}
+
+function stopProgram(step: StepOf<'stop-service'>): ActionProgram {
+  return {
+    title: 'k0s stop',
+    verify: [stoppedCheck(step.params.service)],
+    run: [onNode(['k0s', 'stop'], `stop k0s (${step.params.service}) before its binary is replaced`, { timeoutMs: 5 * 60_000 })],
+  }
+}
+
+function startProgram(step: StepOf<'start-service'>): ActionProgram {
+  const { service, release } = step.params
+  return {
+    title: 'k0s start',
+    verify: release ? [runningCheck(release)] : [],
+    run: [onNode(['k0s', 'start'], `start k0s (${service}) on the new binary`, { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
+  const { binary, release, source } = step.params
+  const verify = [versionCheck(binary, release)]
+  if (source.kind === 'installer') {
+    const install = `curl --proto '=https' --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=${q(release)} sh`
+    return {
+      title: `install k0s ${release}: ${install}`,
+      verify,
+      run: [script(['set -e', install], `install k0s ${release} with get.k0s.sh`, { timeoutMs: 10 * 60_000 })],
+    }
+  }
+  const asset = `k0s-${release}-amd64`
+  const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  return {
+    title: `install k0s ${release} from ${base}/${asset}, checked against ${base}/sha256sums.txt`,
+    verify,
+    run: [
+      script(fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', binaryFrom: `${base}/${asset}`, sumsFrom: `${base}/sha256sums.txt`, assetName: asset, binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),
+    ],
+  }
+}
+
+function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
+  const { binary, backup, release, service } = step.params
+  const dir = backup.slice(0, backup.indexOf('/files/'))
+  return {
+    title: `k0s stop, put the kept k0s ${release} back (${backup} → ${binary}), k0s start`,
+    verify: [runningCheck(release)],
+    run: [
+      // k0s stop fails when k0s is not running (a failed start after the upgrade): that is fine here.
+      onNode(['k0s', 'stop'], `stop k0s (${service}) before the binary goes back`, { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
+      ...restoreBinaryCommands({ backup, binary, dir }),
+      onNode(['k0s', 'start'], `start k0s (${service}) on the restored binary`, { timeoutMs: 5 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}

@@ -1,0 +1,159 @@
+import type { Hop } from '../../planner/hops.js'
+import type { Step, StepOf } from '../../planner/types.js'
+import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import type { ActionProgram } from '../program.js'
+import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
+
+/**
+ * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
+ * release (the install script with INSTALL_K3S_VERSION, re-given the node's own K3S_* environment and server/agent
+ * arguments; or a checksummed binary from a mirror or a node-local directory), and is restarted. Before each hop the
+ * first server backs up the datastore: `k3s etcd-snapshot save` with embedded etcd, a copy of the SQLite database
+ * (and the server token it is encrypted with) otherwise.
+ */
+const BINARY = '/usr/local/bin/k3s'
+const DB = '/var/lib/rancher/k3s/server/db'
+const TOKEN = '/var/lib/rancher/k3s/server/token'
+const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k3s' : 'k3s-agent')
+const unitFile = (service: string): string => `/etc/systemd/system/${service}.service`
+/** Snapshot names become file names: keep them to characters every tool leaves alone. */
+const snapshotName = (release: string): string => `kupgrade-pre-${release.replace(/[^A-Za-z0-9.-]/g, '-')}`
+
+const versionCheck = (binary: string, release: string) =>
+  nodeCheck([binary, '--version'], `${binary} --version reports ${release}`, { stdoutMatches: `^k3s version ${literal(release)} ` }, { okExitCodes: [0, 1, 126, 127] })
+
+export const k3s: Driver = {
+  name: 'k3s',
+  actions: ['backup', 'backup-files', 'replace-binary', 'restart', 'restore-binary', 'restore-files'],
+  serviceName,
+  planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k3s', dir: backupDir(hop.from), name: snapshotName(hop.to.release) } }],
+  planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
+    const dir = backupDir(hop.from)
+    const service = serviceName(node.role)
+    return [
+      { action: 'backup-files', params: { dir, paths: [BINARY], release: hop.from } },
+      {
+        action: 'replace-binary',
+        params: { binary: BINARY, release: hop.to.release, service, source: install.source },
+        undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
+      },
+      { action: 'restart', params: { service } },
+    ]
+  },
+  rollbackPath: (node) =>
+    node.role === 'worker'
+      ? { path: 'previous-version', detail: 'kept k3s binary back, restart k3s-agent, Ready at the old version' }
+      : { path: 'snapshot-restore', detail: 'k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), then the kept binary on every server' },
+  programFor: (step: Step): ActionProgram => {
+    switch (step.action) {
+      case 'backup': return backupProgram(step)
+      case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, '--version'], expect: `k3s version ${step.params.release} ` })
+      case 'replace-binary': return replaceProgram(step)
+      case 'restart': return restartProgram(step)
+      case 'restore-binary': return restoreProgram(step)
+      case 'restore-files': return restoreFilesProgram(step)
+      default: throw new Error(`k3s driver: no program for action ${step.action}`)
+    }
+  },
+}
+
+function backupProgram(step: StepOf<'backup'>): ActionProgram {
+  if (step.params.kind !== 'k3s') throw new Error(`k3s driver: backup of kind ${step.params.kind}`)
+  const { dir, name } = step.params
+  const snaps = `${dir}/etcd-snapshot`
+  const sqlite = `${dir}/sqlite`
+  const save = ['k3s', 'etcd-snapshot', 'save', '--name', name, '--etcd-snapshot-dir', snaps]
+  return {
+    title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}`,
+    verify: [
+      nodeCheck(['sh', '-c', `ls ${q(snaps)}/${q(name)}-* >/dev/null 2>&1 || test -f ${q(`${sqlite}/SHA256SUMS`)}`], `a pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
+    ],
+    run: [
+      script(
+        [
+          'set -e',
+          // The datastore decides the backup: k3s's embedded etcd keeps its data in server/db/etcd.
+          `if [ -d ${q(`${DB}/etcd`)} ]; then`,
+          `  mkdir -p ${q(snaps)}`,
+          `  ${save.map(q).join(' ')}`,
+          `  (cd ${q(snaps)} && sha256sum ${q(name)}-* > SHA256SUMS)`,
+          'else',
+          // SQLite (single server): a copy of the database directory and the token its secrets are encrypted with.
+          `  mkdir -p ${q(sqlite)}`,
+          `  cp -a ${q(DB)} ${q(`${sqlite}/db`)}`,
+          `  if [ -f ${q(TOKEN)} ]; then cp -p ${q(TOKEN)} ${q(`${sqlite}/token`)}; fi`,
+          `  (cd ${q(sqlite)} && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS.new && mv -f SHA256SUMS.new SHA256SUMS)`,
+          'fi',
+        ],
+        `back up the k3s datastore before the hop into ${dir}`,
+        { timeoutMs: 10 * 60_000 },
+      ),
+    ],
+  }
+}
+
+function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
+  const { binary, release, service, source } = step.params
+  const verify = [versionCheck(binary, release)]
+  if (source.kind === 'installer') {
+    const unit = unitFile(service)
+    const install = `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${q(release)} INSTALL_K3S_SKIP_START=true sh -s - "$@"`
+    return {
+      title: `install k3s ${release}: curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${release} INSTALL_K3S_SKIP_START=true sh -s - <the node's own ${service} arguments and K3S_* environment>`,
+      verify,
+      run: [
+        script(
+          [
+            'set -e',
+            // install.sh rewrites the unit and its env file from what it is given: whatever is not given again is
+            // lost (an agent's K3S_URL/K3S_TOKEN, a server's flags; facts §3.1). So give it the node's own.
+            `if [ -f ${q(`${unit}.env`)} ]; then set -a; . ${q(`${unit}.env`)}; set +a; fi`,
+            // ExecStart=/usr/local/bin/k3s \ server \ '--flag' … as install.sh wrote it (quoted words, continuation
+            // lines): eval restores the words; the file is root's and was written by install.sh.
+            `args=$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\\\$/) exit}' ${q(unit)} | sed -e '1s/^ExecStart=[^ ]*//' -e 's/\\\\$//' | tr '\\n' ' ')`,
+            'eval "set -- $args"',
+            install,
+          ],
+          `install k3s ${release} with the install script, keeping the node's arguments and environment`,
+          { timeoutMs: 10 * 60_000 },
+        ),
+      ],
+    }
+  }
+  const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  return {
+    title: `install k3s ${release} from ${base}/k3s, checked against ${base}/sha256sum-amd64.txt`,
+    verify,
+    run: [
+      script(
+        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', binaryFrom: `${base}/k3s`, sumsFrom: `${base}/sha256sum-amd64.txt`, assetName: 'k3s', binary, release }),
+        `install the k3s ${release} binary, checksum verified`,
+        { timeoutMs: 10 * 60_000 },
+      ),
+    ],
+  }
+}
+
+/** A restart cannot be read back on the node (the unit looks the same before and after): it always runs, then waits. */
+function restartProgram(step: StepOf<'restart'>): ActionProgram {
+  const argv = ['systemctl', 'restart', step.params.service]
+  return {
+    title: argv.join(' '),
+    verify: [],
+    run: [onNode(argv, `restart ${step.params.service} on the new binary`, { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service: step.params.service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
+  const { binary, backup, release, service } = step.params
+  const dir = backup.slice(0, backup.indexOf('/files/'))
+  const restart = ['systemctl', 'restart', service]
+  return {
+    title: `put the kept k3s ${release} back (${backup} → ${binary}), ${restart.join(' ')}`,
+    verify: [versionCheck(binary, release)],
+    run: [...restoreBinaryCommands({ backup, binary, dir }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}

@@ -1,0 +1,194 @@
+import type { Hop } from '../../planner/hops.js'
+import type { Step, StepOf } from '../../planner/types.js'
+import { parseKubeVersion } from '../../plan/versions.js'
+import { backupDir, literal, nodeCheck, onNode, script, q } from '../common/commands.js'
+import { backupFilesProgram, restoreFilesProgram } from '../common/files.js'
+import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
+import type { ActionProgram, Check } from '../program.js'
+import type { Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
+
+/**
+ * kubeadm (facts §3.3, kubeadm-upgrade.md): per minor, the pkgs.k8s.io repository line is switched and the packages
+ * unheld first and held again last; the kubeadm package, then `kubeadm upgrade plan` and `kubeadm upgrade apply
+ * vX.Y.Z --yes` on the first control-plane node and `kubeadm upgrade node` everywhere else; then the kubelet and
+ * kubectl packages, `systemctl daemon-reload` and a kubelet restart. Before the hop: an etcd snapshot on the first
+ * control-plane node; on every node the binaries, /etc/kubernetes (static pod manifests, kubeconfigs, PKI) and the
+ * kubelet configuration are kept with checksums.
+ */
+const PACKAGES = ['kubeadm', 'kubelet', 'kubectl']
+const MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml'
+const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml'
+const ETCD_PKI = '/etc/kubernetes/pki/etcd'
+const minorOf = (v: string): string => {
+  const k = parseKubeVersion(v)
+  if (!k) throw new Error(`kubeadm driver: ${v} is not a Kubernetes version`)
+  return `v${k.major}.${k.minor}`
+}
+
+/** Binary versions read the same whatever the package manager: `kubeadm version -o short`, `kubelet --version`. */
+const versionCheck = (pkg: string, version: string): Check => {
+  const [argv, prefix] =
+    pkg === 'kubeadm' ? [['kubeadm', 'version', '-o', 'short'], ''] : pkg === 'kubelet' ? [['kubelet', '--version'], 'Kubernetes '] : [['kubectl', 'version', '--client'], 'Client Version: ']
+  return nodeCheck(argv, `${argv.join(' ')} reports ${version}`, { stdoutMatches: `^${literal(prefix + version)}$` }, { okExitCodes: [0, 1, 127] })
+}
+
+export const kubeadm: Driver = {
+  name: 'kubeadm',
+  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-files'],
+  serviceName: () => 'kubelet',
+  planBackup: (hop: Hop): StepTemplate[] => {
+    const dir = backupDir(hop.from)
+    return [{ action: 'backup', params: { kind: 'kubeadm-etcd', dir, file: `${dir}/etcd-snapshot.db` } }]
+  },
+  planNodeUpgrade: (hop: Hop, node: NodeContext): StepTemplate[] => {
+    const dir = backupDir(hop.from)
+    const version = hop.to.kubernetes
+    const from = hop.from
+    const minor = minorOf(version)
+    const fromMinor = minorOf(from)
+    // The plan pins a package revision only through spec.target.kubeadm; otherwise the docs' `1.30.4-*` applies.
+    const exact = hop.to.package !== undefined && hop.to.package !== `${version.slice(1)}-1.1` ? { package: hop.to.package } : {}
+    const paths = ['/usr/bin/kubeadm', '/usr/bin/kubelet', '/usr/bin/kubectl', ...(node.role === 'control-plane' ? ['/etc/kubernetes'] : []), KUBELET_CONFIG]
+    const downgrade = (packages: string[]) => ({ action: 'downgrade-packages' as const, params: { packages, version: from, minor: fromMinor } })
+    const steps: StepTemplate[] = [{ action: 'backup-files', params: { dir, paths, release: from } }]
+    if (minor !== fromMinor) steps.push({ action: 'switch-repo', params: { minor, from: fromMinor }, undo: { action: 'switch-repo', params: { minor: fromMinor, from: minor } } })
+    steps.push(
+      { action: 'unhold-packages', params: { packages: PACKAGES }, undo: { action: 'hold-packages', params: { packages: PACKAGES } } },
+      { action: 'upgrade-package', params: { packages: ['kubeadm'], version, ...exact }, undo: downgrade(['kubeadm']) },
+      node.role === 'control-plane'
+        ? {
+            action: 'upgrade-control-plane',
+            params: { command: node.firstControlPlane ? 'apply' : 'node', version, last: node.lastControlPlane },
+            undo: { irreversible: `the control plane moves to ${version}: no downgrade; rollback restores the pre-hop etcd snapshot and ${dir}/files/etc/kubernetes (snapshot-restore)` },
+          }
+        : { action: 'upgrade-control-plane', params: { command: 'node', version, last: false }, undo: { action: 'restore-files', params: { dir, paths: [KUBELET_CONFIG] } } },
+      { action: 'upgrade-package', params: { packages: ['kubelet', 'kubectl'], version, ...exact }, undo: downgrade(['kubelet', 'kubectl']) },
+      { action: 'restart', params: { service: 'kubelet' } },
+      { action: 'hold-packages', params: { packages: PACKAGES }, undo: { action: 'unhold-packages', params: { packages: PACKAGES } } },
+    )
+    return steps
+  },
+  rollbackPath: (node) =>
+    node.role === 'worker'
+      ? { path: 'previous-version', detail: 'previous kubeadm/kubelet/kubectl packages from the previous minor repository, kubelet configuration back, restart kubelet, Ready at the old version' }
+      : node.firstControlPlane
+        ? { path: 'kubeadm-backup', detail: 'a failed kubeadm upgrade apply restores its own backup (/etc/kubernetes/tmp/kubeadm-backup-*); once the control plane moved: etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup' }
+        : { path: 'snapshot-restore', detail: 'etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup, then the previous packages' },
+  programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
+    const pm = (): Pm | undefined => packageManagerOf(facts?.packageManager, `node ${step.node ?? '?'}`)
+    switch (step.action) {
+      case 'backup': return etcdSnapshotProgram(step)
+      case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}/usr/bin/kubeadm`, 'version', '-o', 'short'], expect: step.params.release })
+      case 'switch-repo': return switchRepoProgram(step, pm())
+      case 'unhold-packages': return holdProgram(step, pm(), false)
+      case 'hold-packages': return holdProgram(step, pm(), true)
+      case 'upgrade-package': return packagesProgram(step.params.packages, step.params.version, pm(), step.params.package)
+      case 'downgrade-packages': return downgradeProgram(step, pm())
+      case 'upgrade-control-plane': return controlPlaneProgram(step)
+      case 'restart': return restartKubelet()
+      case 'restore-files': return restoreFilesProgram(step)
+      default: throw new Error(`kubeadm driver: no program for action ${step.action}`)
+    }
+  },
+}
+
+function etcdSnapshotProgram(step: StepOf<'backup'>): ActionProgram {
+  if (step.params.kind !== 'kubeadm-etcd') throw new Error(`kubeadm driver: backup of kind ${step.params.kind}`)
+  const { dir, file } = step.params
+  // Any client certificate signed by the etcd CA will do; kubeadm's healthcheck-client is one (facts §3.3).
+  const save = [
+    'env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints=https://127.0.0.1:2379',
+    `--cacert=${ETCD_PKI}/ca.crt`, `--cert=${ETCD_PKI}/healthcheck-client.crt`, `--key=${ETCD_PKI}/healthcheck-client.key`,
+    'snapshot', 'save', file,
+  ]
+  return {
+    title: `etcd snapshot: ${save.slice(2).join(' ')}`,
+    verify: [nodeCheck(['sha256sum', '--check', '--quiet', '--strict', `${file}.sha256`], `a checksummed etcd snapshot exists at ${file}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })],
+    run: [
+      onNode(['install', '-d', '-m', '0700', dir], `create the backup directory ${dir}`),
+      onNode(save, 'etcd snapshot before the hop', { timeoutMs: 10 * 60_000 }),
+      script([`sha256sum ${q(file)} > ${q(`${file}.sha256.new`)}`, `mv -f ${q(`${file}.sha256.new`)} ${q(`${file}.sha256`)}`], `record the checksum of ${file}`),
+    ],
+  }
+}
+
+function switchRepoProgram(step: StepOf<'switch-repo'>, pm: Pm | undefined): ActionProgram {
+  const build = (p: Pm) => switchRepo(p, step.params.minor)
+  return {
+    title: `point the Kubernetes package repository at ${step.params.minor}: ${describePerPm(pm, build)}`,
+    verify: [repoCheck(pm, step.params.minor)],
+    run: perPackageManager(pm, build, `switch the pkgs.k8s.io repository from ${step.params.from} to ${step.params.minor}`),
+  }
+}
+
+/** apt holds packages with apt-mark; dnf/yum keep them out through the repository's exclude= line (nothing to do). */
+function holdProgram(step: StepOf<'hold-packages'> | StepOf<'unhold-packages'>, pm: Pm | undefined, on: boolean): ActionProgram {
+  const { packages } = step.params
+  const build = (p: Pm): string[][] => (p === 'apt' ? [on ? hold(packages) : unhold(packages)] : [])
+  const verify: Check[] =
+    pm === 'apt'
+      ? packages.map((p) => nodeCheck(['apt-mark', 'showhold'], `${p} is ${on ? '' : 'not '}held`, on ? { stdoutMatches: `^${literal(p)}$` } : { stdoutExcludes: p }))
+      : []
+  return {
+    title: `${on ? 'hold' : 'unhold'} ${packages.join(' ')}: ${describePerPm(pm, build)}`,
+    verify,
+    run: pm === 'dnf' || pm === 'yum' ? [] : perPackageManager(pm, build, `${on ? 'hold' : 'unhold'} the Kubernetes packages`),
+  }
+}
+
+function packagesProgram(packages: string[], version: string, pm: Pm | undefined, exact?: string): ActionProgram {
+  // apt-get update first: a repository switch that was already done (verify skipped it) may have left old lists.
+  const build = (p: Pm) => [...(p === 'apt' ? [['apt-get', 'update']] : []), install(p, packages, version, exact)]
+  return {
+    title: `${packages.join(' and ')} ${version}: ${describePerPm(pm, (p) => [install(p, packages, version, exact)])}`,
+    verify: packages.map((p) => versionCheck(p, version)),
+    run: perPackageManager(pm, build, `install ${packages.join(', ')} ${version}`, 10 * 60_000),
+  }
+}
+
+/** Undo of a package upgrade: the previous minor's repository again, and the previous versions, downgrades allowed. */
+function downgradeProgram(step: StepOf<'downgrade-packages'>, pm: Pm | undefined): ActionProgram {
+  const { packages, version, minor } = step.params
+  const build = (p: Pm) => [...switchRepo(p, minor), install(p, packages, version, undefined, true)]
+  return {
+    title: `previous ${packages.join(' and ')} ${version}: ${describePerPm(pm, build)}`,
+    verify: packages.map((p) => versionCheck(p, version)),
+    run: perPackageManager(pm, build, `put ${packages.join(', ')} ${version} back`, 10 * 60_000),
+  }
+}
+
+function controlPlaneProgram(step: StepOf<'upgrade-control-plane'>): ActionProgram {
+  const { command, version, last } = step.params
+  // The static pod manifest names the version the control-plane instance runs; kubeadm writes it 0600.
+  const moved = nodeCheck(['grep', '-qE', `image: .*/kube-apiserver:${literal(version)}$`, MANIFEST], `${MANIFEST} runs kube-apiserver ${version}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })
+  if (command === 'apply') {
+    const apply = ['kubeadm', 'upgrade', 'apply', version, '--yes']
+    return {
+      title: `kubeadm upgrade plan, then ${apply.join(' ')}`,
+      verify: [moved],
+      run: [
+        onNode(['kubeadm', 'upgrade', 'plan'], 'kubeadm upgrade plan: kubeadm checks the cluster and shows what it will change', { timeoutMs: 5 * 60_000 }),
+        onNode(apply, `upgrade the control plane to ${version}`, { timeoutMs: 20 * 60_000 }),
+      ],
+    }
+  }
+  const node = ['kubeadm', 'upgrade', 'node']
+  const isCp = step.role === 'control-plane'
+  return {
+    title: `${node.join(' ')}${last ? ' (last control-plane node: kubeadm upgrades the kube-proxy and CoreDNS addons now)' : isCp ? '' : ' (kubelet configuration)'}`,
+    // On a worker `upgrade node` only rewrites the kubelet configuration, which carries no version: it always runs.
+    verify: isCp ? [moved] : [],
+    run: [onNode(node, isCp ? `upgrade this control-plane instance to ${version}` : 'upgrade the kubelet configuration', { timeoutMs: 20 * 60_000 })],
+  }
+}
+
+function restartKubelet(): ActionProgram {
+  const reload = ['systemctl', 'daemon-reload']
+  const restart = ['systemctl', 'restart', 'kubelet']
+  return {
+    title: `${reload.join(' ')}; ${restart.join(' ')}`,
+    verify: [],
+    run: [onNode(reload, 'reload unit files the kubelet package may have changed'), onNode(restart, 'restart the kubelet on the new version', { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
+  }
+}

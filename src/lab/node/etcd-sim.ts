@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { LabNodeOptions } from './types.js'
+
+/**
+ * The simulated etcd of one cluster (when no real etcd backs it): every control-plane node is a member, and the
+ * members share one folder on the lab host — the member list and which members are sick — so that `etcdctl
+ * endpoint health --cluster` on any member sees every member, one leader is agreed on, and `etcd-unhealthy` on one
+ * member shows everywhere. In each node's namespace the folder is at lab/etcd-cluster (a bind mount, fstab).
+ *   members          name<TAB>address<TAB>id<TAB>hex id, in member order (the first healthy one leads)
+ *   unhealthy/NAME   that member fails its health checks (the etcd-unhealthy fault on that node)
+ */
+export const etcdIdOf = (text: string): bigint => BigInt('0x' + createHash('sha256').update(text).digest('hex').slice(0, 16))
+
+/** The folder the node's namespace shows at lab/etcd-cluster: the cluster's, or the node's own for a lone node. */
+export function etcdClusterDir(o: LabNodeOptions, labDir: string): string {
+  return o.etcdCluster?.dir ?? join(labDir, 'etcd-local')
+}
+
+/** Writes the member list (idempotent: every member writes the same text). */
+export function writeEtcdMembers(o: LabNodeOptions, dir: string): void {
+  mkdirSync(join(dir, 'unhealthy'), { recursive: true })
+  const members = o.etcdCluster?.members ?? (o.role === 'control-plane' ? [{ name: o.name, address: o.address }] : [])
+  const text = members.map((m) => {
+    const id = etcdIdOf(`${o.cluster}/${m.name}`)
+    return `${m.name}\t${m.address}\t${id}\t${id.toString(16)}\n`
+  }).join('')
+  const file = join(dir, 'members')
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== text) writeFileSync(file, text)
+}
+
+export function setEtcdMemberHealth(dir: string, member: string, healthy: boolean): void {
+  const f = join(dir, 'unhealthy', member)
+  if (healthy) rmSync(f, { force: true })
+  else writeFileSync(f, '')
+}
+
+/** The etcd metrics a member serves on 127.0.0.1:2381 (kubeadm/k3s --listen-metrics-urls): leader and db size. */
+export function etcdMetrics(dir: string, member: string, dbBytes: number): string {
+  const members = existsSync(join(dir, 'members')) ? readFileSync(join(dir, 'members'), 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!) : []
+  const healthy = (n: string) => !existsSync(join(dir, 'unhealthy', n))
+  const leader = members.find(healthy)
+  const self = healthy(member)
+  return [
+    '# HELP etcd_server_has_leader Whether or not a leader exists. 1 is existence, 0 is not.',
+    '# TYPE etcd_server_has_leader gauge',
+    `etcd_server_has_leader ${self && leader ? 1 : 0}`,
+    '# HELP etcd_server_is_leader Whether or not this member is a leader. 1 if is, 0 otherwise.',
+    '# TYPE etcd_server_is_leader gauge',
+    `etcd_server_is_leader ${self && leader === member ? 1 : 0}`,
+    '# HELP etcd_mvcc_db_total_size_in_bytes Total size of the underlying database physically allocated in bytes.',
+    '# TYPE etcd_mvcc_db_total_size_in_bytes gauge',
+    `etcd_mvcc_db_total_size_in_bytes ${dbBytes}`,
+    '# HELP etcd_mvcc_db_total_size_in_use_in_bytes Total size of the underlying database logically in use in bytes.',
+    '# TYPE etcd_mvcc_db_total_size_in_use_in_bytes gauge',
+    `etcd_mvcc_db_total_size_in_use_in_bytes ${Math.floor((dbBytes * 9) / 10)}`,
+    '# HELP etcd_server_quota_backend_bytes Current backend storage quota size in bytes.',
+    '# TYPE etcd_server_quota_backend_bytes gauge',
+    'etcd_server_quota_backend_bytes 2.147483648e+09',
+    '',
+  ].join('\n')
+}
+
+/** The member's db size, as etcdctl endpoint status reports it (etcd-db-near-quota raises it). */
+export const etcdDbBytes = (node: string, nearQuota?: number): number => nearQuota ?? 5242880 + node.length * 4096

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { moduleFor, programFor } from '../../src/drivers/registry.js'
+import type { DriverNodeFacts } from '../../src/drivers/types.js'
+import { probeIsolation } from '../../src/lab/node/index.js'
+import type { LabNodeOptions } from '../../src/lab/node/index.js'
+import { parsePlan } from '../../src/plan/load.js'
+import type { Distribution } from '../../src/plan/versions.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
+import type { Step } from '../../src/planner/types.js'
+import { SshPool } from '../../src/transport/ssh/pool.js'
+import type { NodeTarget } from '../../src/transport/types.js'
+import { startLabFleet, type LabFleet } from '../facts/helpers/lab-fleet.js'
+import { available } from '../helpers/required.js'
+import { checkAll, runAll } from './helpers/run-program.js'
+
+/**
+ * Each driver's programs, run for real over SSH against lab nodes, step by step for one node, without the executor:
+ * verify does not hold → run → verify holds; then the undo programs in reverse → the node is back at its old version.
+ * The steps are the planner's own for a plan of the same cluster, so what `plan` prints is what was run here.
+ */
+const isolation = available(await probeIsolation().then(() => true, () => false), 'lab node isolation (mount namespaces: unshare -m, or user namespaces)', 'run as root, or enable unprivileged user namespaces')
+
+interface NodeSpec { name: string; cluster: string; role: 'control-plane' | 'worker'; dist: Distribution; os: LabNodeOptions['os']; from: string; to: string }
+const NODES: NodeSpec[] = [
+  { name: 'server', cluster: 'k3s', role: 'control-plane', dist: 'k3s', os: 'ubuntu-22.04', from: 'v1.29.2+k3s1', to: 'v1.30.4+k3s1' },
+  { name: 'agent-1', cluster: 'k3s', role: 'worker', dist: 'k3s', os: 'ubuntu-22.04', from: 'v1.29.2+k3s1', to: 'v1.30.4+k3s1' },
+  { name: 'agent-2', cluster: 'k3s', role: 'worker', dist: 'k3s', os: 'debian-12', from: 'v1.29.2+k3s1', to: 'v1.30.4+k3s1' },
+  { name: 'ctrl-1', cluster: 'k0s', role: 'control-plane', dist: 'k0s', os: 'ubuntu-22.04', from: 'v1.29.2+k0s.0', to: 'v1.30.4+k0s.0' },
+  { name: 'cp-1', cluster: 'kubeadm', role: 'control-plane', dist: 'kubeadm', os: 'ubuntu-22.04', from: 'v1.29.2', to: 'v1.30.4' },
+  { name: 'w-1', cluster: 'kubeadm', role: 'worker', dist: 'kubeadm', os: 'rocky-9', from: 'v1.29.2', to: 'v1.30.4' },
+]
+const PM: Record<LabNodeOptions['os'], DriverNodeFacts['packageManager']> = { 'ubuntu-22.04': 'apt', 'debian-12': 'apt', 'rocky-9': 'dnf', flatcar: 'flatcar' }
+
+/** The planner's steps for one cluster of the lab, OS upgrade included. */
+function planned(cluster: string, os = false, install?: { path?: string; mirror?: string }): Step[] {
+  const nodes = NODES.filter((n) => n.cluster === cluster)
+  const r = parsePlan('lab.yaml', JSON.stringify({
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'drivers-lab' },
+    spec: {
+      target: { kubernetes: 'v1.30.4', ...(os ? { os: { packages: 'all', reboot: 'if-required' } } : {}) },
+      stages: [{ name: 's', clusters: [cluster] }],
+      clusters: [{ name: cluster, distribution: nodes[0]!.dist, from: nodes[0]!.from, apiEndpoint: 'https://127.0.80.250:6443', ...(install ? { install } : {}), nodes: nodes.map((n) => ({ name: n.name, host: '127.0.0.1', role: n.role })) }],
+    },
+  }))
+  if (!r.plan) throw new Error(r.problems.map((p) => p.message).join('\n'))
+  return buildExecutionPlan(r.plan).steps
+}
+
+/** A node's steps whose programs come from its distribution driver (or the OS module), in plan order. */
+const driverSteps = (steps: Step[], node: string, dist: Distribution, withOs = false): Step[] =>
+  steps.filter((s) => (s.node === node) && (() => { try { const m = moduleFor(s.action, dist).name; return m === dist || (withOs && m === 'os') } catch { return false } })())
+
+describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the executor', () => {
+  let fleet: LabFleet
+  let pool: SshPool
+  const target = (name: string): NodeTarget => {
+    const i = NODES.findIndex((n) => n.name === name)
+    // Everyone but the k3s server logs in as a sudo user, so privileged commands go through `sudo -n`.
+    return fleet.target(i, name === 'server' ? {} : { user: 'ops', sudo: true })
+  }
+  const node = (name: string) => fleet.nodes[NODES.findIndex((n) => n.name === name)]!
+  const sh = async (name: string, command: string) => (await pool.read(target(name), { script: command }, { okExitCodes: [0, 1, 2, 3, 127] })).stdout
+
+  beforeAll(async () => {
+    fleet = await startLabFleet(NODES.length, (i) => {
+      const n = NODES[i]!
+      return {
+        cluster: n.cluster, name: n.name, role: n.role, distribution: n.dist, os: n.os, version: n.from, mirror: [n.from, n.to],
+        address: `127.0.80.${i + 1}`, users: [{ name: 'ops', sudo: true }],
+        timing: { serviceStartMs: 50, rebootMs: 300, kubeProxySyncMs: 100 },
+      }
+    })
+    pool = new SshPool({ sshConfigFile: null, env: {}, home: fleet.dir })
+  }, 120_000)
+  afterAll(async () => {
+    await pool?.close()
+    await fleet?.stop()
+  })
+
+  /** verify → run → verify for each step; returns the steps done, for the undo pass. */
+  async function forward(name: string, dist: Distribution, steps: Step[]): Promise<Step[]> {
+    const facts = { packageManager: PM[NODES.find((n) => n.name === name)!.os] }
+    const done: Step[] = []
+    for (const step of steps) {
+      const p = programFor(step, { distribution: dist, node: facts })
+      const before = await checkAll(pool, target(name), p.verify)
+      if (p.verify.length > 0) expect(before.holds, `${step.id} verify before run:\n${before.seen.join('\n')}`).toBe(false)
+      await runAll(pool, target(name), p.run)
+      const after = await checkAll(pool, target(name), p.verify)
+      expect(after.holds, `${step.id} verify after run:\n${after.seen.join('\n')}`).toBe(true)
+      done.push(step)
+    }
+    return done
+  }
+
+  /** The done steps' undo programs in reverse; each undo's own verify holds after it ran. */
+  async function backward(name: string, dist: Distribution, done: Step[]): Promise<string[]> {
+    const facts = { packageManager: PM[NODES.find((n) => n.name === name)!.os] }
+    const undone: string[] = []
+    for (const step of [...done].reverse()) {
+      const p = programFor(step, { distribution: dist, node: facts })
+      if (!('run' in p.undo)) continue
+      const pre = await checkAll(pool, target(name), p.undo.verify)
+      if (!(p.undo.verify.length > 0 && pre.holds)) await runAll(pool, target(name), p.undo.run)
+      const post = await checkAll(pool, target(name), p.undo.verify)
+      expect(post.holds, `${step.id} undo:\n${post.seen.join('\n')}`).toBe(true)
+      undone.push(step.action)
+    }
+    return undone
+  }
+
+  it('k3s server: datastore backup, binary kept, install script upgrade, restart; undo puts the kept binary back', async () => {
+    const steps = planned('k3s')
+    const backup = steps.find((s) => s.action === 'backup')!
+    expect(backup.node).toBe('server')
+    const mine = driverSteps(steps, 'server', 'k3s')
+    expect(mine.map((s) => s.action)).toEqual(['backup', 'backup-files', 'replace-binary', 'restart'])
+    const done = await forward('server', 'k3s', mine)
+    expect(await sh('server', 'k3s --version')).toMatch(/^k3s version v1\.30\.4\+k3s1 /)
+    expect(node('server').getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
+    expect(await sh('server', 'ls /var/lib/kupgrade/backup/v1.29.2+k3s1/')).toMatch(/SHA256SUMS/)
+    expect(await backward('server', 'k3s', done)).toEqual(['replace-binary'])
+    expect(await sh('server', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    expect(node('server').getState()).toMatchObject({ installedVersion: 'v1.29.2+k3s1', runningVersion: 'v1.29.2+k3s1' })
+  }, 120_000)
+
+  it("k3s agent: the install script is given the agent's K3S_URL/K3S_TOKEN and arguments again", async () => {
+    const unit = join(node('agent-1').paths.root, 'etc/systemd/system/k3s-agent.service')
+    const env = `${unit}.env`
+    writeFileSync(env, "K3S_URL='https://127.0.80.1:6443'\nK3S_TOKEN='K10abc::server:s3cr3t'\n")
+    // As install.sh writes it (quote_indent): one quoted word per line, each ending ` \`, then an empty line.
+    writeFileSync(unit, readFileSync(unit, 'utf8').replace(/^ExecStart=.*$/m, "ExecStart=/usr/local/bin/k3s \\\n    agent \\\n\t'--node-label' \\\n\t'tier=edge zone' \\\n"))
+    const mine = driverSteps(planned('k3s'), 'agent-1', 'k3s')
+    expect(mine.map((s) => s.action)).toEqual(['backup-files', 'replace-binary', 'restart'])
+    // What the install script is run with: record it from inside the node's own sh (the lab's installer keeps an
+    // existing unit and env file, so the record is the proof that they were passed, not the files).
+    const record = join(node('agent-1').paths.root, 'root/install-args')
+    const install = join(node('agent-1').paths.lab, 'get.k3s.io.sh')
+    const original = readFileSync(install, 'utf8')
+    writeFileSync(install, original.replace('set -e\n', `set -e\nprintf '%s\\n' "K3S_URL=$K3S_URL" "K3S_TOKEN=$K3S_TOKEN" "$@" > /root/install-args\n`))
+    try {
+      await forward('agent-1', 'k3s', mine)
+    } finally {
+      writeFileSync(install, original)
+    }
+    expect(readFileSync(record, 'utf8')).toBe("K3S_URL=https://127.0.80.1:6443\nK3S_TOKEN=K10abc::server:s3cr3t\nagent\n--node-label\ntier=edge zone\n")
+    expect(node('agent-1').getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
+  }, 120_000)
+
+  it('OS upgrade and a reboot the OS asked for: verify reads the signal, the reboot clears it', async () => {
+    const steps = driverSteps(planned('k3s', true), 'agent-2', 'k3s', true).filter((s) => s.action === 'os-upgrade' || s.action === 'reboot')
+    expect(steps.map((s) => s.action)).toEqual(['os-upgrade', 'reboot'])
+    const [upgrade, reboot] = steps.map((s) => programFor(s, { distribution: 'k3s', node: { packageManager: 'apt' } }))
+    expect((await checkAll(pool, target('agent-2'), reboot!.verify)).holds).toBe(true)
+    await runAll(pool, target('agent-2'), upgrade!.run)
+    expect((await checkAll(pool, target('agent-2'), reboot!.verify)).holds, 'the upgrade staged a kernel: reboot required').toBe(false)
+    expect(reboot!.run[0]).toMatchObject({ disconnects: true })
+    await runAll(pool, target('agent-2'), reboot!.run)
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const back = await checkAll(pool, target('agent-2'), reboot!.verify).catch(() => undefined)
+      if (back?.holds) break
+      if (Date.now() > deadline) throw new Error('agent-2 did not come back without a reboot signal')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }, 120_000)
+
+  it('k3s air-gapped: a binary from a node-local directory is checked against the release checksums before it replaces anything', async () => {
+    const root = node('agent-2').paths.root
+    const rel = 'v1.30.4+k3s1'
+    mkdirSync(join(root, 'root/airgap', rel), { recursive: true })
+    const binary = readFileSync(join(node('agent-2').paths.lab, 'mirror', rel, 'k3s'))
+    writeFileSync(join(root, 'root/airgap', rel, 'k3s'), binary)
+    writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${'0'.repeat(64)}  k3s\n`)
+    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
+    expect(replace.title).toContain('/root/airgap/v1.30.4+k3s1/k3s')
+    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    const err = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
+    expect(String(err)).toMatch(/FAILED|did NOT match/)
+    expect(await sh('agent-2', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${createHash('sha256').update(binary).digest('hex')}  k3s\n`)
+    await runAll(pool, target('agent-2'), p.run)
+    expect((await checkAll(pool, target('agent-2'), p.verify)).holds).toBe(true)
+  }, 120_000)
+
+  it('k0s controller: k0s backup, binary kept, k0s stop, get.k0s.sh, k0s start; undo restores the kept binary', async () => {
+    const steps = planned('k0s')
+    const mine = driverSteps(steps, 'ctrl-1', 'k0s')
+    expect(mine.map((s) => s.action)).toEqual(['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service'])
+    const done = await forward('ctrl-1', 'k0s', mine)
+    expect(await sh('ctrl-1', 'k0s version')).toBe('v1.30.4+k0s.0\n')
+    expect(await sh('ctrl-1', 'ls /var/lib/kupgrade/backup/v1.29.2+k0s.0/k0s-backup')).toMatch(/k0s_backup_.*\.tar\.gz/)
+    expect(await backward('ctrl-1', 'k0s', done)).toEqual(['replace-binary', 'stop-service'])
+    expect(await sh('ctrl-1', 'k0s status')).toMatch(/^Version: v1\.29\.2\+k0s\.0$/m)
+  }, 120_000)
+
+  it('kubeadm first control plane (apt): snapshot, files kept, repository switched, unhold, kubeadm, upgrade apply, kubelet+kubectl, restart, hold; undo back to v1.29', async () => {
+    const steps = planned('kubeadm')
+    const mine = driverSteps(steps, 'cp-1', 'kubeadm')
+    expect(mine.map((s) => s.action)).toEqual(['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'upgrade-package', 'restart', 'hold-packages'])
+    const done = await forward('cp-1', 'kubeadm', mine)
+    expect(await sh('cp-1', 'kubeadm version -o short; kubelet --version; apt-mark showhold')).toBe('v1.30.4\nKubernetes v1.30.4\nkubeadm\nkubectl\nkubelet\n')
+    expect(await sh('cp-1', 'cat /etc/apt/sources.list.d/kubernetes.list')).toContain('pkgs.k8s.io/core:/stable:/v1.30/deb/')
+    // upgrade apply cannot be undone (irreversible: snapshot restore); everything else can.
+    expect(await backward('cp-1', 'kubeadm', done)).toEqual(['hold-packages', 'upgrade-package', 'upgrade-package', 'unhold-packages', 'switch-repo'])
+    expect(await sh('cp-1', 'kubeadm version -o short; kubelet --version; apt-mark showhold')).toBe('v1.29.2\nKubernetes v1.29.2\nkubeadm\nkubectl\nkubelet\n')
+    expect(await sh('cp-1', 'cat /etc/apt/sources.list.d/kubernetes.list')).toContain('pkgs.k8s.io/core:/stable:/v1.29/deb/')
+  }, 180_000)
+
+  it('kubeadm worker (dnf): repository switched, packages from it with --disableexcludes, upgrade node; undo back', async () => {
+    const mine = driverSteps(planned('kubeadm'), 'w-1', 'kubeadm')
+    expect(mine.map((s) => s.action)).toEqual(['backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'upgrade-package', 'restart', 'hold-packages'])
+    const done = await forward('w-1', 'kubeadm', mine)
+    expect(await sh('w-1', 'kubelet --version; grep -c v1.30 /etc/yum.repos.d/kubernetes.repo')).toBe('Kubernetes v1.30.4\n2\n')
+    await backward('w-1', 'kubeadm', done)
+    expect(await sh('w-1', 'kubeadm version -o short; kubelet --version')).toBe('v1.29.2\nKubernetes v1.29.2\n')
+  }, 180_000)
+})
