@@ -57,13 +57,13 @@ export function checkHolds(check: Check, observed: { exitCode: number | null; st
 /** Executor-owned waits that follow `run` (and `undo`): polling with timeouts lives in the executor, not in drivers. */
 export type Wait =
   | { kind: 'ssh-back'; timeoutMs: number; /** the boot id must change (a reboot happened) */ newBoot: boolean }
-  /** Ready, and reporting `kubeletVersion` when given (after a reboot the version is whatever it was). */
-  | { kind: 'node-ready'; node: string; kubeletVersion?: string; timeoutMs: number }
+  /** Ready, reporting `kubeletVersion` ('' = any version: an OS-only pass does not change it). */
+  | { kind: 'node-ready'; node: string; kubeletVersion: string; timeoutMs: number }
   | { kind: 'service-active'; service: string; timeoutMs: number }
 
 export interface StepProgram {
-  /** One line for people, rendered from the same commands (`plan` shows it as the step's title). */
-  title: string
+  /** One line for people, rendered from the same commands (`plan` shows it as the step's title); drivers always set it. */
+  title?: string
   /**
    * All hold → the step is done (skip `run`); empty → the effect cannot be read, so `run` always runs. Checked
    * before `run`, and again after `run` and its `wait`s (a run that exits 0 but leaves no effect is a failure).
@@ -75,8 +75,8 @@ export interface StepProgram {
    * How to undo it (the program of the step's undo spec); `irreversible` says why not (an OS upgrade is rolled
    * forward or the node rebuilt). `verify` holding means the undo's effect is already there: skip its `run`.
    */
-  undo: { title: string; verify: Check[]; run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
+  undo: { title?: string; verify?: Check[]; run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
 }
 
 /** What a driver makes for one action; the registry adds `undo` from the step's undo spec (drivers/registry.ts). */
-export type ActionProgram = Omit<StepProgram, 'undo'>
+export type ActionProgram = Omit<StepProgram, 'undo' | 'title'> & { title: string }

@@ -6,6 +6,9 @@
  */
 export const MAX_NESTING = 64
 
+const FLOW_OR_QUOTE = /["'[{]/
+const SPECIAL = /["'#[\]{}\\]/g
+
 export function tooDeep(source: string, max = MAX_NESTING): { line: number; col: number } | undefined {
   const indents: number[] = []
   let flow = 0
@@ -14,7 +17,8 @@ export function tooDeep(source: string, max = MAX_NESTING): { line: number; col:
   const lines = source.split('\n')
   for (let li = 0; li < lines.length; li++) {
     const text = lines[li]!
-    const indent = /^ */.exec(text)![0].length
+    let indent = 0
+    while (text.charCodeAt(indent) === 32) indent++
     if (blockScalarIndent !== undefined) {
       // A literal or folded block's lines are text, however they are indented.
       if (text.trim() === '' || indent > blockScalarIndent) continue
@@ -36,21 +40,30 @@ export function tooDeep(source: string, max = MAX_NESTING): { line: number; col:
       }
       if (/(?:^|[:\s-])[|>][-+0-9]*\s*(?:#.*)?$/.test(text)) blockScalarIndent = indent
     }
-    // Flow collections and quoted scalars can span lines; brackets inside quotes and comments do not count.
-    for (let i = quote === undefined && flow === 0 ? indent : 0; i < text.length; i++) {
-      const c = text[i]!
+    // Flow collections and quoted scalars can span lines; brackets inside quotes and comments do not count. Most lines
+    // hold none of these characters: one native test skips them (a cold CLI run pays for every JS-level loop).
+    if (quote === undefined && flow === 0 && !FLOW_OR_QUOTE.test(text)) continue
+    // Jump from one special character to the next natively; only those are looked at here.
+    SPECIAL.lastIndex = quote === undefined && flow === 0 ? indent : 0
+    for (let m = SPECIAL.exec(text); m; m = SPECIAL.exec(text)) {
+      const i = m.index
+      const c = m[0]
       if (quote === '"') {
-        if (c === '\\') i++
+        if (c === '\\') SPECIAL.lastIndex = i + 2
         else if (c === '"') quote = undefined
       } else if (quote === "'") {
         if (c === "'") {
-          if (text[i + 1] === "'") i++
+          if (text[i + 1] === "'") SPECIAL.lastIndex = i + 2
           else quote = undefined
         }
-      } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) break
-      else if ((c === '"' || c === "'") && (i === 0 || /[\s[{,:-]/.test(text[i - 1]!))) quote = c
-      else if ((c === '[' || c === '{') && (flow > 0 || /(?:^|[:?-])\s*$/.test(text.slice(0, i)))) {
-        if (++flow + indents.length > max) return { line: li + 1, col: i + 1 }
+      } else if (c === '#') {
+        if (i === 0 || /\s/.test(text[i - 1]!)) break
+      } else if (c === '"' || c === "'") {
+        if (i === 0 || /[\s[{,:-]/.test(text[i - 1]!)) quote = c
+      } else if (c === '[' || c === '{') {
+        if (flow > 0 || /(?:^|[:?-])\s*$/.test(text.slice(0, i))) {
+          if (++flow + indents.length > max) return { line: li + 1, col: i + 1 }
+        }
       } else if ((c === ']' || c === '}') && flow > 0) flow--
     }
   }

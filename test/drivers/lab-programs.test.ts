@@ -103,9 +103,10 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     for (const step of [...done].reverse()) {
       const p = programFor(step, { distribution: dist, node: facts })
       if (!('run' in p.undo)) continue
-      const pre = await checkAll(pool, target(name), p.undo.verify)
-      if (!(p.undo.verify.length > 0 && pre.holds)) await runAll(pool, target(name), p.undo.run)
-      const post = await checkAll(pool, target(name), p.undo.verify)
+      const verify = p.undo.verify ?? []
+      const pre = await checkAll(pool, target(name), verify)
+      if (!(verify.length > 0 && pre.holds)) await runAll(pool, target(name), p.undo.run)
+      const post = await checkAll(pool, target(name), verify)
       expect(post.holds, `${step.id} undo:\n${post.seen.join('\n')}`).toBe(true)
       undone.push(step.action)
     }

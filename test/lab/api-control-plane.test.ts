@@ -19,7 +19,7 @@ function topology(): TopologyInput {
     apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'cp' },
     spec: {
       mirror: ['v1.29.6', 'v1.30.4'],
-      timing: { serviceRestart: '300ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', nodeMonitorGracePeriod: '4s', podStartDelay: '200ms' },
+      timing: { serviceRestart: '300ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', nodeMonitorGracePeriod: '8s', podStartDelay: '200ms' },
       clusters: [
         { name: 'k3s', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${K3S}.1`, nodes: [node(K3S, 'server-1', 'control-plane', 1), node(K3S, 'agent-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
         {
@@ -108,12 +108,12 @@ describe('the API follows the control plane; Node status follows the kubelet (re
   it('a stopped kubelet leaves the Node Ready until the node-monitor grace period has passed, then Unknown', async () => {
     await ssh(`${KUBEADM}.103`, 'systemctl stop kubelet')
     const during = await node('kubeadm', 'w-1')
-    expect(ready(during).status).toBe('True') // the grace period (4s here) has not passed yet
+    expect(ready(during).status).toBe('True') // the grace period (8s here, ample for one kubectl call) has not passed yet
     const frozen = ready(during).lastHeartbeatTime
     const after = await eventually(async () => {
       const n = await node('kubeadm', 'w-1')
       return ready(n).status === 'Unknown' ? n : undefined
-    }, 20_000, 'w-1 Ready=Unknown')
+    }, 30_000, 'w-1 Ready=Unknown')
     expect(ready(after)).toMatchObject({ reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: frozen })
     expect(after.spec.taints).toContainEqual({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' })
     await ssh(`${KUBEADM}.103`, 'systemctl start kubelet')

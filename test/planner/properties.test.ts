@@ -256,8 +256,19 @@ describe(`planner properties over ${CASES} generated plans`, () => {
       if (!isDeepStrictEqual(json.steps, JSON.parse(JSON.stringify(c.plan.steps)))) return 'json steps differ from the plan'
       const rows = renderPlanMarkdown(c.plan).split('\n').filter((l) => /^\| \d+ \|/.test(l)).length
       if (rows !== c.plan.steps.length) return `markdown has ${rows} step rows for ${c.plan.steps.length} steps`
-      const lines = renderPlanText(c.plan, { color: false }).split('\n').filter((l) => /^\s+[*=-] /.test(l)).length
-      if (lines !== c.plan.steps.length) return `text has ${lines} step lines for ${c.plan.steps.length} steps`
+      // Text groups nodes with the same steps and folds runs of gates, so it has at most one line per step, and every
+      // step is named: its id's tail (after its node, or its stage/cluster) on a step line, its node in a header.
+      const text = renderPlanText(c.plan, { color: false })
+      const stepLines = text.split('\n').filter((l) => /^\s+[*=-] /.test(l))
+      if (stepLines.length > c.plan.steps.length) return `text has ${stepLines.length} step lines for ${c.plan.steps.length} steps`
+      const ids = new Set(stepLines.map((l) => l.trim().split(/\s+/)[1]!))
+      for (const st of c.plan.steps) {
+        const hopId = st.hop !== undefined ? `hop${st.hop}` : 'os'
+        const prefixes = [`${st.stage}/${st.cluster}/${hopId}/${st.node}/`, `${st.stage}/${st.cluster}/${hopId}/`, `${st.stage}/${st.cluster}/`, `${st.stage}/`]
+        const tail = st.id.slice(prefixes.find((p) => st.id.startsWith(p) && (p.split('/').length < 5 || st.node))!.length).replace(/gate\/[^/]+$/, 'gate/…')
+        if (!ids.has(tail)) return `text has no line for ${st.id} (${tail})`
+        if (st.node && !text.includes(st.node)) return `text never names node ${st.node}`
+      }
       return undefined
     })
   })

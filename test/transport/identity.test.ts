@@ -31,7 +31,7 @@ describe('transport/ssh/identity', () => {
 
   it('fails clearly for a missing file, a non-key and an encrypted key without any passphrase source', async () => {
     const store = new IdentityStore({ env: {} })
-    await expect(store.load(join(dir, 'nope'))).rejects.toThrow(`cannot read identity file ${join(dir, 'nope')}: ENOENT`)
+    await expect(store.load(join(dir, 'nope'))).rejects.toThrow(`cannot read identity file ${join(dir, 'nope')}: no such file`)
     await expect(store.load(write('junk', 'not a key'))).rejects.toThrow(SshAuthError)
     const err = await store.load(write('enc3', makeKey('x').privatePem)).catch((e) => e)
     expect(err.message).toContain('is encrypted and no passphrase is available')

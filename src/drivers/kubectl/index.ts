@@ -54,7 +54,8 @@ export const kubectlModule: ActionModule = {
           title: `wait for ${node} Ready${kubelet ? ` with kubelet ${kubelet}` : ''} (timeout ${timeout})`,
           verify: [],
           run: [],
-          wait: [{ kind: 'node-ready', node, ...(kubelet ? { kubeletVersion: kubelet } : {}), timeoutMs: parseDuration(timeout) ?? 300_000 }],
+          // Without a Kubernetes hop (an OS-only pass) any version will do: the one the node already reports.
+          wait: [{ kind: 'node-ready', node, kubeletVersion: kubelet ?? '', timeoutMs: parseDuration(timeout) ?? 300_000 }],
         }
       }
       default:

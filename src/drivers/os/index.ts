@@ -122,14 +122,12 @@ function rebootProgram(step: StepOf<'reboot'>, pm: OsPm | undefined): ActionProg
   const reboot = ['systemctl', 'reboot']
   const always = step.params.policy === 'always'
   return {
-    title: always ? `${shellJoin(reboot)}, then wait for SSH (new boot id) and Ready` : `${shellJoin(reboot)} if the OS says so (${pm ? noRebootNeeded(pm)[0]!.describe.replace(/^.*?: /, '') : 'reboot-required file, needs-restarting -r, update_engine'}), then wait for SSH (new boot id) and Ready`,
+    title: always ? `${shellJoin(reboot)}, then wait for SSH (new boot id)` : `${shellJoin(reboot)} if the OS says so (${pm ? noRebootNeeded(pm)[0]!.describe.replace(/^.*?: /, '') : 'reboot-required file, needs-restarting -r, update_engine'}), then wait for SSH (new boot id)`,
     // `always` cannot be read back (a boot id is only comparable within a run: the executor's ssh-back wait does it).
     verify: always ? [] : noRebootNeeded(pm),
     run: [onNode(reboot, always ? 'reboot (policy always)' : 'reboot: the OS says a reboot is required', { disconnects: true, timeoutMs: 60_000 })],
-    wait: [
-      { kind: 'ssh-back', newBoot: true, timeoutMs },
-      ...(step.node ? [{ kind: 'node-ready' as const, node: step.node, timeoutMs }] : []),
-    ],
+    // Ready comes with the node's wait-ready step, which knows the kubelet version to expect.
+    wait: [{ kind: 'ssh-back', newBoot: true, timeoutMs }],
   }
 }
 

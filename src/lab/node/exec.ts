@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { NS_ROOT, unshareArgs, type Isolation } from './namespace.js'
+import { NS_ROOT, WRITABLE_PATHS, unshareArgs, type Isolation } from './namespace.js'
 import type { NodePaths } from './paths.js'
+
+/** The node's writable paths that live on its disk (/run is a tmpfs on a real machine). */
+const DISK_PATHS_TEXT = WRITABLE_PATHS.filter((p) => p !== 'run').join(' ')
 
 /** Who runs the command: root, or a configured login (sudo rights decide what the `sudo` stand-in allows). */
 export interface ExecUser {
@@ -11,12 +14,31 @@ export interface ExecUser {
 }
 
 /**
+ * disk-full as a real full filesystem: the node's writable paths on the full mount (`/`, `/var` or both, the fault's
+ * `mount` param; `/var` shares `/` unless the node has its own) become overlays whose upper layer is a tiny tmpfs
+ * that is already full. Files stay readable; writing data fails with ENOSPC ("No space left on device") for every
+ * program, not only the stand-ins. Nothing written lands in the node root.
+ */
+const DISK_FULL = [
+  `if [ -e ${NS_ROOT}/lab/faults/disk-full ]; then`,
+  `  m=$(sed -n 's/^mount=//p' ${NS_ROOT}/lab/faults/disk-full); m=\${m:-all}; sepvar=$(sed -n "s/^LAB_VAR_TOTAL='\\(.*\\)'$/\\1/p" ${NS_ROOT}/lab/node.env)`,
+  `  F=${NS_ROOT}/lab/full; mkdir -p $F && mount -t tmpfs -o size=64k lab-disk-full $F || exit 125`,
+  `  for p in ${DISK_PATHS_TEXT}; do`,
+  '    case "$p" in var/*) [ "$m" = all ] || [ "$m" = /var ] || { [ "$m" = / ] && [ -z "$sepvar" ]; } || continue ;; *) [ "$m" = all ] || [ "$m" = / ] || continue ;; esac',
+  '    mkdir -p "$F/u/$p" "$F/w/$p" && mount -t overlay lab-disk-full -o "lowerdir=/$p,upperdir=$F/u/$p,workdir=$F/w/$p" "/$p" || exit 125',
+  '  done',
+  '  head -c 1M /dev/zero > "$F/fill" 2>/dev/null',
+  'fi',
+].join('\n')
+
+/**
  * The script between `unshare` and the user's command: mount the node root over the real paths (one `mount` process
  * for every entry of lab/fstab), go home as sshd would, then replace itself with the command's bash so that the
  * command's process tree, exit code and signals are bash's own.
  */
 const ENTER = [
   'mount --fstab "$2" -a || { echo "kupgrade lab: cannot mount the node root in a private namespace" >&2; exit 125; }',
+  DISK_FULL,
   'cd "$HOME" 2>/dev/null || cd /',
   'exec -a bash /bin/bash -c "$1"',
 ].join('\n')

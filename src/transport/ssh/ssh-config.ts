@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
 import { isAbsolute, join } from 'node:path'
+import { KupgradeError } from '../../errors.js'
+import { FileReadError, MiB, readRegularText } from '../../util/read-file.js'
 import SSHConfig from 'ssh-config'
 import type { NodeTarget } from '../types.js'
 
@@ -30,12 +31,15 @@ export interface SshConfigSource {
 
 export function loadSshConfig(file: string | undefined = join(homedir(), '.ssh', 'config'), home = homedir()): SshConfigSource {
   if (file === undefined) return { home }
+  let text: string
   try {
-    return { config: SSHConfig.parse(readFileSync(file, 'utf8')), home }
+    // Bounded, regular files only, like every file kupgrade reads for SSH: a FIFO here would hang every connection.
+    text = readRegularText(file, { maxBytes: 4 * MiB })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { home }
-    throw err
+    if (err instanceof FileReadError && err.code === 'ENOENT') return { home }
+    throw new KupgradeError(`cannot read ssh config ${file}: ${err instanceof FileReadError ? err.reason : (err as Error).message}`)
   }
+  return { config: SSHConfig.parse(text), home }
 }
 
 const expandHome = (p: string, home: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p)

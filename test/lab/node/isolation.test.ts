@@ -50,3 +50,23 @@ describe('journalctl keeps history and honours --since and -o json', () => {
     await waitFor('history kept', async () => (await sshExec(t.node, 'journalctl -u k3s | grep -c "Starting k3s.service"')).stdout.trim() === all.trim())
   })
 })
+
+describe('disk-full is a full filesystem for every program', () => {
+  it('writes under / and /var fail with ENOSPC; reads work; kubeadm upgrade node fails; clearing restores', async () => {
+    const t = await node({ address: '127.0.63.5', name: 'w-2', role: 'worker', distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2'] })
+    t.node.setFault('disk-full', true)
+    const r = await sshExec(t.node, [
+      'head -c 8192 /dev/zero > /var/lib/big; echo "var rc=$?"',
+      'head -c 8192 /dev/zero > /etc/kubernetes/big; echo "etc rc=$?"',
+      'python3 -c "open(\'/tmp/x\',\'w\').write(\'y\'*65536)" 2>&1 | tail -n 1',
+      'cat /etc/kubernetes/kubelet.conf >/dev/null 2>&1 || test -d /etc/kubernetes && echo readable',
+    ].join('; '))
+    expect(r.stdout).toBe('var rc=1\netc rc=1\nOSError: [Errno 28] No space left on device\nreadable\n')
+    expect(r.stderr).toContain('No space left on device')
+    const kubeadm = await sshExec(t.node, 'kubeadm upgrade node')
+    expect(kubeadm.code).toBe(1)
+    expect(kubeadm.stderr).toMatch(/no space left on device/)
+    t.node.setFault('disk-full', false)
+    expect((await sshExec(t.node, 'head -c 8192 /dev/zero > /var/lib/big; echo "rc=$?"; rm -f /var/lib/big')).stdout).toBe('rc=0\n')
+  })
+})

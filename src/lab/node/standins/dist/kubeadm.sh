@@ -191,7 +191,9 @@ upgrade_node() {
     echo "[upgrade] Skipping phase. Not a control plane node."
   fi
   echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
-  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
+  if ! printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml 2>/dev/null; then
+    echo "error execution phase kubelet-config: failed to write kubelet configuration to disk: write /var/lib/kubelet/config.yaml: no space left on device" >&2; trace_hint; exit 1
+  fi
   echo "[upgrade] The configuration for this node was successfully updated!"
   echo "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager."
   lab_event "{\"type\":\"upgrade-applied\",\"command\":\"node\",\"version\":\"$target\"}"

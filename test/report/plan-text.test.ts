@@ -1,0 +1,38 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadPlan } from '../../src/plan/load.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
+import { clusterSeconds, stepSeconds } from '../../src/report/plan-estimate.js'
+import { renderPlanText } from '../../src/report/plan-text.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const plan = buildExecutionPlan(loadPlan(join(root, 'examples', 'kubeadm-ha.yaml')).plan)
+const text = renderPlanText(plan, { color: false })
+
+describe('plan text: groups that run at once, ids, undo, duration', () => {
+  it('a 5-node cluster (3 control-plane, 2 workers) fits on one screen', () => {
+    const lines = text.split('\n')
+    const start = lines.findIndex((l) => l.startsWith('  cluster kube-staging'))
+    const end = lines.findIndex((l, i) => i > start && /^\s+\* unlock\b/.test(l))
+    expect(end - start + 1).toBeLessThanOrEqual(50)
+  })
+
+  it('nodes with the same steps print once, with <node>; where one differs, the line names it', () => {
+    expect(text).toContain('control plane, one node at a time: stg-cp-1 → stg-cp-2 → stg-cp-3  ids staging/kube-staging/hop1/<node>/…')
+    expect(text).toMatch(/^ {8}\* cordon +kubectl cordon <node> {2}↩ uncordon$/m)
+    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-1: kubeadm upgrade plan, then kubeadm upgrade apply v1\.30\.4 --yes {2}↩ not undone$/m)
+    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-2: kubeadm upgrade node {2}↩ not undone$/m)
+    expect(text).toContain('workers, batch after batch, the nodes of a batch at once: [prod-w-1] (canary) → [prod-w-2, prod-w-3] → [prod-w-4, prod-w-5] → [prod-w-6]')
+    expect(text).toMatch(/↩ downgrade-packages v1\.29\.6$/m)
+    expect(text).toContain('rollback per node: stg-cp-1 kubeadm-backup · stg-cp-2, stg-cp-3 snapshot-restore · stg-w-1, stg-w-2 previous-version')
+  })
+
+  it('estimates: a worker batch takes as long as one node, not the sum of its nodes', () => {
+    const prod = plan.stages[1]!.clusters[0]!
+    const node = (name: string) => prod.steps.filter((s) => s.node === name && s.phase === 'workers').reduce((n, s) => n + stepSeconds(s), 0)
+    const rest = prod.steps.filter((s) => s.phase !== 'workers').reduce((n, s) => n + stepSeconds(s), 0)
+    // Four batches ([1], [2], [2], [1]) of identical nodes: four node-times, not six.
+    expect(clusterSeconds(prod)).toBe(rest + 4 * node('prod-w-1'))
+    expect(text).toMatch(/^stage production {2}about \d+m {2}approval required$/m)
+  })
+})
