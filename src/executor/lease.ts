@@ -63,6 +63,8 @@ export class ClusterLease {
   private timer?: NodeJS.Timeout
   private lastRenewOk = 0
   private stopped = false
+  /** A renewal in flight: release waits for it, or it would send a resourceVersion that is already old (409). */
+  private inFlight?: Promise<void>
 
   constructor(private readonly o: ClusterLeaseOptions) {}
 
@@ -139,6 +141,8 @@ export class ClusterLease {
     const every = Math.max(200, (this.o.durationSeconds * 1000) / 3)
     const tick = async () => {
       if (this.stopped) return
+      let done!: () => void
+      this.inFlight = new Promise((r) => (done = r))
       try {
         const updated = await this.write(`renew the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body(this.held(this.now), this.resourceVersion))
         this.resourceVersion = updated?.metadata.resourceVersion
@@ -154,6 +158,8 @@ export class ClusterLease {
               : `renewal kept failing until the lease would expire: ${(err as Error).message.split('\n')[0]}`)
           return
         }
+      } finally {
+        done()
       }
       if (!this.stopped) this.timer = setTimeout(tick, every)
     }
@@ -168,6 +174,7 @@ export class ClusterLease {
   /** Release by clearing holderIdentity, with the resourceVersion we hold (a 409 means it was no longer ours). */
   async release(): Promise<void> {
     this.stopRenewing()
+    await this.inFlight
     const now = this.now
     await this.write(`release the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body({
       leaseDurationSeconds: this.o.durationSeconds, acquireTime: this.acquiredAt ?? microTime(now), renewTime: microTime(now), leaseTransitions: this.transitions,

@@ -20,7 +20,7 @@ import type { Transport } from '../transport/types.js'
 import { now, type EventSink, type RunOutcome } from './events.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { builtinGateRunner, type GateRunner } from './gates.js'
-import { interimProgramFor } from './interim-programs.js'
+import { programFor as driverProgramFor } from '../drivers/registry.js'
 import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
 import { holderIdentity } from './lease.js'
@@ -64,9 +64,11 @@ export interface RunReport extends RunResult {
 
 export const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex')
 
-/** Until the drivers' `programFor` lands on main, today's Step goes through the adapter (interim-programs.ts). */
-const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined =>
-  interimProgramFor(step, { distribution: rt.distribution, ...(step.node && rt.facts.get(step.node) ? { facts: rt.facts.get(step.node)! } : {}) })
+/** The drivers' programs (src/drivers/registry.ts), with the node's live facts (its package manager). */
+const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined => {
+  const pm = step.node ? rt.facts.get(step.node)?.packageManager : undefined
+  return driverProgramFor(step, { distribution: rt.distribution, ...(pm ? { node: { packageManager: pm } } : {}) })
+}
 
 export async function executeRun(req: RunRequest): Promise<RunReport> {
   const t0 = Date.now()

@@ -40,10 +40,18 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
       if (line !== undefined) o.stdout.write(`${line}\n`)
     }
   }
+  let broken = false
   return {
+    // Drawing progress must never fail an upgrade: a renderer error is reported once and drawing stops.
     sink: (e: ExecutorEvent) => {
       summary.add(e)
-      render(e)
+      if (broken) return
+      try {
+        render(e)
+      } catch (err) {
+        broken = true
+        o.stdout.write(`\n(progress display failed: ${(err as Error).message}; the run goes on, see the summary and the journal)\n`)
+      }
     },
     finish: async () => {
       await stop()

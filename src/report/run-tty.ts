@@ -1,4 +1,4 @@
-import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTaskWrapper } from 'listr2'
+import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
 import type { EventSink, ExecutorEvent } from '../executor/events.js'
 
 /**
@@ -21,13 +21,24 @@ class Slot {
     if (this.title) w.title = this.title
     if (this.output) w.output = this.output
   }
+  // A finished listr2 task must not be written to (its output stream is gone).
+  // listr2 ends a parent task with its last child, and a finished task cannot be written to: such late lines (a
+  // soak's re-checks after the clusters finished) are dropped here, the plain summary still has them.
   setTitle(t: string): void {
     this.title = t
-    if (this.wrapper) this.wrapper.title = t
+    this.write((w) => (w.title = t))
   }
   say(line: string): void {
     this.output = line
-    if (this.wrapper) this.wrapper.output = line
+    this.write((w) => (w.output = line))
+  }
+  private write(f: (w: Wrapper) => void): void {
+    if (!this.wrapper || this.ended) return
+    try {
+      f(this.wrapper)
+    } catch {
+      this.wrapper = undefined
+    }
   }
   finish(e: End): void {
     if (this.ended) return
@@ -48,32 +59,33 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   }
   let running: Promise<unknown> | undefined
 
-  const task = (s: Slot, title: string, sub?: () => Listr<unknown, any, any>) => ({
+  type Child = ListrTask<unknown, any, any>
+  /** A line with children: listr2 runs them as its subtasks (one renderer for the whole tree). */
+  const parent = (s: Slot, title: string, children: () => Child[]): Child => ({
+    title,
+    task: (_: unknown, w: Wrapper): Listr<unknown, any, any> => {
+      s.attach(w)
+      return w.newListr(children(), { concurrent: true, exitOnError: false })
+    },
+  })
+  /** A leaf (a node): it ends with its own event. */
+  const leaf = (s: Slot, title: string): Child => ({
     title,
     task: async (_: unknown, w: Wrapper) => {
       s.attach(w)
-      if (sub) {
-        // Children draw under this line; the line itself ends with its own event.
-        const children = sub()
-        const [end] = await Promise.all([s.end, children.run()])
-        return settle(end, w)
-      }
-      return settle(await s.end, w)
+      const end = await s.end
+      if (end.kind === 'skip') w.skip(end.why)
+      else if (end.kind === 'fail') throw new Error(end.message)
+      else if (end.title) w.title = end.title
     },
   })
-  const settle = (end: End, w: Wrapper) => {
-    if (end.kind === 'skip') w.skip(end.why)
-    else if (end.kind === 'fail') throw new Error(end.message)
-    else if (end.title) w.title = end.title
-  }
 
   const sink: EventSink = (e: ExecutorEvent) => {
     switch (e.type) {
       case 'run-started': {
         const logger = new ListrLogger({ processOutput: new ProcessOutput(o.stdout as NodeJS.WriteStream, o.stdout as NodeJS.WriteStream) })
-        const list = new Listr(e.outline.map((st) => task(slot(st.stage), `stage ${st.stage}`, () => new Listr(st.clusters.map((c) =>
-          task(slot(st.stage, c.name), `${c.name} (${c.distribution})`, () => new Listr(c.nodes.map((n) => task(slot(st.stage, c.name, n), n)), { concurrent: true, exitOnError: false }))),
-        { concurrent: true, exitOnError: false }))), {
+        const list = new Listr(e.outline.map((st) => parent(slot(st.stage), `stage ${st.stage}`, () => st.clusters.map((c) =>
+          parent(slot(st.stage, c.name), `${c.name} (${c.distribution})`, () => c.nodes.map((n) => leaf(slot(st.stage, c.name, n), n)))))), {
           concurrent: false, exitOnError: false, registerSignalListeners: false, forceTTY: true,
           rendererOptions: { collapseSubtasks: false, collapseSkips: true, showErrorMessage: true, timer: PRESET_TIMER, logger } as never,
         })
@@ -81,9 +93,9 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
         break
       }
       case 'stage-started': slot(e.stage).say('running'); break
-      case 'stage-done': slot(e.stage).finish({ kind: 'done', title: `stage ${e.stage} ✓ ${secs(e.durationMs)}` }); break
-      case 'stage-failed': slot(e.stage).finish({ kind: 'fail', message: `stage ${e.stage}: ${e.error.split('\n')[0]}` }); break
-      case 'approval-needed': slot(e.stage).finish({ kind: 'skip', why: `stage ${e.stage} waits for approval: ${e.command}` }); break
+      case 'stage-done': slot(e.stage).setTitle(`stage ${e.stage} ✓ ${secs(e.durationMs)}`); slot(e.stage).finish({ kind: 'done' }); break
+      case 'stage-failed': slot(e.stage).setTitle(`stage ${e.stage} ✗ ${e.error.split('\n')[0]}`); slot(e.stage).finish({ kind: 'done' }); break
+      case 'approval-needed': slot(e.stage).setTitle(`stage ${e.stage}: waits for approval (${e.command})`); break
       case 'cluster-started': slot(e.stage, e.cluster).say('started'); break
       case 'cluster-done': endCluster(e.stage, e.cluster, { kind: 'done', title: `${e.cluster} ✓ ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}` }); break
       case 'cluster-skipped': endCluster(e.stage, e.cluster, { kind: 'skip', why: `${e.cluster}: ${e.reason}` }); break
@@ -111,17 +123,20 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   const where = (s: { stage: string; cluster?: string; node?: string }): Slot =>
     s.node && s.cluster ? slot(s.stage, s.cluster, s.node) : s.cluster ? slot(s.stage, s.cluster) : slot(s.stage)
   const endCluster = (stage: string, cluster: string, end: End) => {
+    slot(stage, cluster).setTitle(end.kind === 'done' ? end.title ?? cluster : end.kind === 'skip' ? `${end.why}` : `✗ ${end.message}`)
+    // Its listr2 task ends with its children; later events (soak re-checks) must not write to it.
+    slot(stage, cluster).finish({ kind: 'done' })
     for (const [k, s] of slots) {
       const p = k.split('\u0000')
       if (p.length === 3 && p[0] === stage && p[1] === cluster) s.finish(s.wrapper?.title?.includes('✓') ? { kind: 'done' } : end.kind === 'fail' ? { kind: 'skip', why: `${p[2]}: not upgraded` } : end.kind === 'skip' ? { kind: 'skip', why: `${p[2]}: ${end.why.replace(/^[^:]*: /, '')}` } : { kind: 'done' })
     }
-    slot(stage, cluster).finish(end)
   }
   return {
     sink,
     stop: async () => {
       for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
-      await running
+      // The tree's last frame is drawn by now; never let drawing hold the run's exit.
+      await Promise.race([running, new Promise((r) => setTimeout(r, 1000).unref())])
     },
   }
 }

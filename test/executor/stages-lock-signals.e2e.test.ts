@@ -27,10 +27,22 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
   }, 60_000)
   afterAll(async () => l?.stop())
 
-  it('stops before a stage that needs approval (exit 4), prints the command, and resume --approve continues', async () => {
-    const r = await l.cli(['apply', l.plan])
+  it('on a terminal: the listr2 tree, a stage that needs approval asked and declined (exit 4), the command printed', async () => {
+    // A real pseudo-terminal (util-linux script): the tree is drawn there, and the approval question is answered "n".
+    const cli = `stty cols 150 rows 50; ${process.execPath} ${join(process.cwd(), 'bin/kupgrade.js')} apply ${l.plan} --yes`
+    const pty = await execa('script', ['-qfec', cli, '/dev/null'], { cwd: l.dir, env: { ...l.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '60' }, input: 'n\n', reject: false })
+    const r = { code: pty.exitCode, out: pty.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''), err: pty.stderr }
     expect(r.code, r.out + r.err).toBe(4)
-    const cmd = /kupgrade resume (\S+) --approve production/.exec(r.out)
+    expect(r.out).toMatch(/Stage production requires approval\. Start it now\? \[y\/N\]/)
+    // The tree: stage › cluster › node with durations, and the gate result lines.
+    expect(r.out).toMatch(/✔ stage staging/)
+    expect(r.out).toMatch(/✔ stg ✓ \d+\.\ds/)
+    expect(r.out).toMatch(/stg-cp-1 ✓ \d+\.\ds/)
+    expect(r.out).toMatch(/stg-w-1 ✓ \d+\.\ds/)
+    expect(r.out).toMatch(/gate nodes-ready: pass/)
+    expect(r.out).not.toMatch(/progress display failed/)
+    expect(r.out).toMatch(/Summary of run \S+: awaiting-approval \(exit 4\)/)
+    const cmd = /to continue: kupgrade resume (\S+) --approve production/.exec(r.out)
     expect(cmd, r.out).not.toBeNull()
     const prd = l.lab.status().clusters.find((c) => c.name === 'prd')!
     expect(prd.nodes.every((n) => n.version === 'v1.29.6+k3s1')).toBe(true)
@@ -51,7 +63,7 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect(changed.code).toBe(2)
     expect(changed.err).toMatch(/changed since run .* started/)
     await writeFile(l.plan, original)
-  }, 180_000)
+  }, 400_000)
 
   it('a second apply on a locked cluster is refused, naming the holder; SIGINT stops safely and resume completes', async () => {
     // The approved resume runs as its own process, so it can get a real SIGINT.

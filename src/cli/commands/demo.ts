@@ -11,7 +11,8 @@ import { commands, type RegisterCommand } from './index.js'
 /**
  * `kupgrade demo`: one command that shows kupgrade on a fleet without anything installed. It starts the demo lab
  * (staging k3s + production kubeadm) in a temporary directory, prints the fleet, runs the dry-run of the lab's plan
- * through the real CLI (`kupgrade plan DIR/plan.yaml`), then `apply` when this build has it, and tears everything down.
+ * through the real CLI (`kupgrade plan DIR/plan.yaml`), then a real `kupgrade apply DIR/plan.yaml --yes` (staging,
+ * soak, production; progress as a tree on a terminal, timestamped lines otherwise; the summary), and tears it down.
  */
 export const register: RegisterCommand = (program, ctx, setExit) => {
   /** The long options another command registers (so the demo uses --live only where `plan` has it). */
@@ -24,7 +25,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   }
   program
     .command('demo')
-    .description('start the demo lab fleet, show the dry-run of its plan (and apply it, once apply exists), tear it down')
+    .description('start the demo lab fleet, show the dry-run of its plan, apply it staging → production with live progress and the summary, tear it down')
     .option('--dir <dir>', 'lab directory to use (default: a new temporary directory, removed afterwards)')
     .option('--keep', 'keep the lab directory (kubeconfig, plan.yaml, node roots) after the demo')
     .option('--api-only', 'serve only the clusters\' API servers, without SSH nodes')
