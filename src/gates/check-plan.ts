@@ -20,6 +20,8 @@ export interface CheckPlanOptions {
   kubectlFor?: (cluster: ClusterSpec, loaded: LoadedPlan) => KubectlClient
   log?: (m: string) => void
   signal?: AbortSignal
+  /** Overall limit per cluster (`--deadline`): what has not answered by then is cancelled and reported unknown. */
+  deadlineMs?: number
   onResult?: (r: GateRun) => void
 }
 
@@ -47,10 +49,31 @@ export async function checkPlan(loaded: LoadedPlan, o: CheckPlanOptions): Promis
     skipped = skipped.filter((s) => !o.gates!.includes(s.gate))
   }
   const ctxs = gateContexts(loaded, o.clusters, { transport: o.transport, env: o.env, ...(o.facts ? { facts: o.facts } : {}), ...(o.kubectlFor ? { kubectlFor: o.kubectlFor } : {}), ...(o.log ? { log: o.log } : {}), ...(o.signal ? { signal: o.signal } : {}) })
-  const results = await runGates(ctxs, gates, { ...(o.onResult ? { onResult: o.onResult } : {}) })
+  // One deadline per cluster: its gates share one signal, so a slow API server costs one cluster at most --deadline.
+  const timers: NodeJS.Timeout[] = []
+  if (o.deadlineMs !== undefined) {
+    for (const c of ctxs) {
+      const limit = new AbortController()
+      timers.push(setTimeout(() => limit.abort(new DeadlineExceeded(c.cluster, o.deadlineMs!)), o.deadlineMs))
+      c.signal = c.signal ? AbortSignal.any([c.signal, limit.signal]) : limit.signal
+    }
+  }
+  let results: GateRun[]
+  try {
+    results = await runGates(ctxs, gates, { ...(o.onResult ? { onResult: o.onResult } : {}) })
+  } finally {
+    for (const t of timers) clearTimeout(t)
+  }
   return {
     checkedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     clusters: ctxs.map((c) => ({ name: c.cluster, distribution: c.distribution, results: results.filter((r) => r.cluster === c.cluster), skipped })),
+  }
+}
+
+/** Why a cluster's gates stopped: named once per gate that was still waiting, with the limit that ran out. */
+export class DeadlineExceeded extends Error {
+  constructor(readonly cluster: string, readonly ms: number) {
+    super(`cluster ${cluster}: no answer within the --deadline of ${ms / 1000}s`)
   }
 }

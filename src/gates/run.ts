@@ -57,11 +57,22 @@ export async function checkOnce(ctx: GateContext, g: GateToRun): Promise<GateRes
   if (!def || !gate) return { status: 'unknown', summary: `gate ${g.id} has no implementation in this build`, evidence: [], incident, hint: 'upgrade kupgrade, or skip the gate with a reason' }
   try {
     const params = def.params.parse(g.params) as Record<string, unknown>
-    return await gate.check(ctx, params)
+    if (!ctx.signal) return await gate.check(ctx, params)
+    // A gate whose reads ignore the signal must still not hold the caller past its deadline: race it.
+    return await Promise.race([gate.check(ctx, params), aborted(ctx.signal)])
   } catch (err) {
     const e = err as { message?: string; hint?: string }
     return { status: 'unknown', summary: `could not check: ${firstLine(e.message ?? String(err))}`, evidence: [{ source: `gate ${g.id}`, observed: e.message ?? String(err) }], incident, ...(e.hint ? { hint: e.hint } : {}) }
   }
+}
+
+/** Rejects with the signal's reason once it aborts (at once if it already has). */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'))
+    if (signal.aborted) fail()
+    else signal.addEventListener('abort', fail, { once: true })
+  })
 }
 
 const firstLine = (s: string) => s.split('\n')[0]!.slice(0, 300)

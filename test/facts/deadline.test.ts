@@ -95,3 +95,39 @@ describe('facts: the per-cluster deadline', () => {
     expect(facts.clusters[0]!.error).not.toMatch(/--deadline|deadline passed/)
   })
 })
+
+describe('check: the per-cluster deadline', () => {
+  it('reports a gate still waiting at the deadline as unknown, naming the cluster and the limit', async () => {
+    const { checkPlan } = await import('../../src/gates/check-plan.js')
+    const kubectl = join(dir, 'kubectl-hangs-check')
+    writeFileSync(kubectl, `#!/bin/sh\nexec sleep 600\n`)
+    chmodSync(kubectl, 0o755)
+    const report = await checkPlan(loaded, {
+      transport: new StuckTransport(),
+      env: {},
+      gates: ['nodes-ready', 'disk-space'],
+      deadlineMs: 300,
+      kubectlFor: (c) => new KubectlClient({ cluster: c.name, binary: kubectl, cacheDir: join(dir, 'cache'), processTimeoutMs: 5_000, attempts: 1 }),
+    })
+    const results = report.clusters[0]!.results
+    expect(results.map((r) => [r.gate, r.status])).toEqual([['nodes-ready', 'unknown'], ['disk-space', 'unknown']])
+    for (const r of results) expect(r.summary).toContain('cluster slow: no answer within the --deadline of 0.3s')
+  })
+
+  it('without a deadline a gate that answers is judged as usual', async () => {
+    const { checkPlan } = await import('../../src/gates/check-plan.js')
+    const kubectl = join(dir, 'kubectl-forbidden-check')
+    writeFileSync(kubectl, `#!/bin/sh\necho 'Error from server (Forbidden): nodes is forbidden' >&2\nexit 1\n`)
+    chmodSync(kubectl, 0o755)
+    const report = await checkPlan(loaded, {
+      transport: new StuckTransport(),
+      env: {},
+      gates: ['nodes-ready'],
+      deadlineMs: 30_000,
+      kubectlFor: (c) => new KubectlClient({ cluster: c.name, binary: kubectl, cacheDir: join(dir, 'cache'), attempts: 1 }),
+    })
+    const r = report.clusters[0]!.results[0]!
+    expect(r.summary).not.toContain('--deadline')
+    expect(r.summary + JSON.stringify(r.evidence)).toMatch(/forbidden/)
+  })
+})

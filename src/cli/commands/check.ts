@@ -1,6 +1,7 @@
 import { Option } from 'commander'
 import { ExitCode, formatProblem } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
+import { deadlineOption } from '../options.js'
 import type { RegisterCommand } from './index.js'
 
 interface CheckOptions {
@@ -8,6 +9,7 @@ interface CheckOptions {
   gate?: string[]
   format: 'text' | 'markdown' | 'json'
   acceptNew?: boolean
+  deadline: string
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
@@ -21,6 +23,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--gate <id>', 'only this gate (repeatable, or comma-separated); any built-in gate id', collect)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
+    .option('--deadline <duration>', "overall limit per cluster: a gate still waiting then is cancelled and reported unknown, naming the cluster", '60s')
     .addHelpText('after', `
 Runs every pre-gate of the plan once (defaults plus the plan's own, minus gates.skip) and prints each verdict with the
 evidence behind it. Nothing is changed; the api-vip and dns gates start a short-lived probe pod and always delete it.
@@ -28,6 +31,7 @@ evidence behind it. Nothing is changed; the api-vip and dns gates start a short-
 
 Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate failed or was unknown`)
     .action(async (file: string, opts: CheckOptions) => {
+      const deadlineMs = deadlineOption(opts.deadline)
       const loaded = loadPlan(file)
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
       const { SshPool } = await import('../../transport/ssh/pool.js')
@@ -37,7 +41,7 @@ Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate fai
       const pool = new SshPool({ env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(log ? { debug: log } : {}) })
       let r
       try {
-        r = await checkPlan(loaded, { transport: pool, env: ctx.env, ...(opts.cluster ? { clusters: opts.cluster } : {}), ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
+        r = await checkPlan(loaded, { transport: pool, env: ctx.env, deadlineMs, ...(opts.cluster ? { clusters: opts.cluster } : {}), ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
       } finally {
         await pool.close()
       }

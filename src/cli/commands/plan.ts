@@ -86,7 +86,7 @@ async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<Reg
   const pool = new SshPool({ env: ctx.env, acceptNew, ...(log ? { debug: log } : {}) })
   try {
     const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, deadlineMs, ...(log ? { log } : {}) })
-    const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, ...(log ? { log } : {}) })
+    const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, deadlineMs, ...(log ? { log } : {}) })
     const drift = state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message)
     return { state, gates, render, drift }
   } finally {
