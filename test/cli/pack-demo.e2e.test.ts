@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 /**
  * The package as users get it: `npm pack`, installed from the tarball into an empty directory (dependencies from
  * the npm cache or registry), then `kupgrade --help` and `kupgrade demo` run from there — the demo's real apply of
- * the lab fleet, staging → production, with its summary.
+ * the lab fleet, staging → production, with its summary. The one test of `kupgrade demo`: the demo fleet has fixed
+ * addresses, so two demos in parallel test files would collide.
  */
 describe('packed package', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kupgrade-pack-'))
@@ -26,6 +27,9 @@ describe('packed package', () => {
     for (const c of ['apply', 'resume', 'status', 'runs', 'demo', 'plan']) expect(help.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'))
     const demo = await execa(bin, ['demo'], { cwd: app, reject: false, timeout: 900_000, env: { ...process.env, NO_COLOR: '1', CI: '1' } })
     expect(demo.exitCode, demo.stdout.slice(-3000) + demo.stderr).toBe(0)
+    expect(demo.stdout).toContain('== starting the demo lab')
+    expect(demo.stdout).toMatch(/production \(kubeadm\)\s+prod-cp-1\s+control-plane\s+v1\.29\.6\s+Ready/)
+    expect(demo.stdout).toContain('== dry-run: kupgrade plan ')
     expect(demo.stdout).toMatch(/== apply: kupgrade apply \S+ --yes/)
     expect(demo.stdout).toMatch(/stage staging: done in/)
     expect(demo.stdout).toMatch(/stage production: done in/)
