@@ -28,15 +28,19 @@ describe('lab fleet: each node serves its kube-proxy pod', () => {
     const pod = (await proxyPodOn('w-1'))!
     t.lab.setFault({ fault: 'kube-proxy-sync-failure', cluster: 'lab', node: 'w-1' }, true)
     try {
-      const logs = (await t.kubectl(['logs', '-n', 'kube-system', pod.metadata.name])).stdout
       const file = `/var/log/pods/kube-system_${pod.metadata.name}_${pod.metadata.uid}/kube-proxy/0.log`
+      // The first failed sync is written when the fault lands; wait for it on the node before comparing with kubectl.
+      await eventually(async () => ((await sshExec(node('w-1'), `cat ${file}`)).stdout.includes('"Sync failed"') ? true : undefined), 15_000, 'the first failed sync in the node log')
+      const logs = (await t.kubectl(['logs', '-n', 'kube-system', pod.metadata.name])).stdout
       const onNode = (await sshExec(node('w-1'), `cat ${file}`)).stdout
       expect(onNode).toMatch(/ stderr F E\d{4} [\d:.]+ +1 proxier\.go:\d+\] "Failed to execute iptables-restore" err=<\n/)
       expect(onNode).toMatch(/ stderr F I\d{4} [\d:.]+ +1 proxier\.go:\d+\] "Sync failed" ipFamily="IPv4" retryingTime="30s"\n/)
       // kubectl prints the container's lines; the node file has them with CRI prefixes (the first sync only so far:
       // the next one is a whole syncPeriod, 30 s, away).
       expect(logs + '\n').toBe(onNode.replace(/^\S+ stderr F /gm, ''))
-      const metrics = (await sshExec(node('w-1'), '/usr/bin/curl -s http://127.0.0.1:10249/metrics')).stdout
+      // Another test file's lab may hold the machine's 127.0.0.1 relay for a moment (local-ports.ts hands it over when
+      // that lab stops): an empty answer is retried, a wrong count is not.
+      const metrics = await eventually(async () => (await sshExec(node('w-1'), '/usr/bin/curl -s http://127.0.0.1:10249/metrics')).stdout || undefined, 15_000, 'kube-proxy metrics on w-1')
       expect(metrics).toMatch(/\nkubeproxy_sync_proxy_rules_iptables_restore_failures_total 1\n/)
     } finally {
       t.lab.setFault({ fault: 'kube-proxy-sync-failure', cluster: 'lab', node: 'w-1' }, false)
