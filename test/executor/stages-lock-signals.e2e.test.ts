@@ -29,8 +29,9 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
 
   it('on a terminal: the listr2 tree, a stage that needs approval asked and declined (exit 4), the command printed', async () => {
     // A real pseudo-terminal (util-linux script): the tree is drawn there, and the approval question is answered "n".
+    // CI is emptied: apply never prompts under CI (the suite itself runs under CI=1), and this is the terminal case.
     const cli = `stty cols 150 rows 50; ${process.execPath} ${join(process.cwd(), 'bin/kupgrade.js')} apply ${l.plan} --yes`
-    const pty = await execa('script', ['-qfec', cli, '/dev/null'], { cwd: l.dir, env: { ...l.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '60' }, input: 'n\n', reject: false })
+    const pty = await execa('script', ['-qfec', cli, '/dev/null'], { cwd: l.dir, env: { ...l.env, CI: '', TERM: 'xterm-256color', COLUMNS: '160', LINES: '60' }, input: 'n\n', reject: false })
     const r = { code: pty.exitCode, out: pty.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''), err: pty.stderr }
     expect(r.code, r.out + r.err).toBe(4)
     expect(r.out).toMatch(/Stage production requires approval\. Start it now\? \[y\/N\]/)
