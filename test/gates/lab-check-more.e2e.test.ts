@@ -38,6 +38,11 @@ const topology: TopologyInput = {
         nodes: ['cp-1', 'w-1', 'w-2'].map((n, i) => ({ name: `kubeadm-${n}`, role: i === 0 ? 'control-plane' as const : 'worker' as const, address: `${NET}.${100 + i}`, sshPort: 2222, iptables: 'legacy' as const })),
       },
       {
+        // Already at the target minor: flowcontrol.apiserver.k8s.io/v1beta3 is no longer served.
+        name: 'm-new', distribution: 'kubeadm', version: 'v1.32.0', apiAddress: `${NET}.3`,
+        nodes: [{ name: 'new-cp-1', role: 'control-plane' as const, address: `${NET}.120`, sshPort: 2222 }],
+      },
+      {
         // k3s-w-2 was installed from an older image still on iptables-legacy: the fleet is mixed.
         name: 'm-k3s', distribution: 'k3s', version: 'v1.31.4', apiAddress: `${NET}.2`,
         nodes: ['cp-1', 'w-1', 'w-2'].map((n, i) => ({ name: `k3s-${n}`, role: i === 0 ? 'control-plane' as const : 'worker' as const, address: `${NET}.${110 + i}`, sshPort: 2222, iptables: i === 2 ? 'legacy' as const : 'nf_tables' as const })),
@@ -170,6 +175,41 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     await new Promise((r) => setTimeout(r, 3_000))
     passed(await check(short, 'm-kubeadm', 'event-storm'), 'event-storm')
   }, 180_000)
+
+  it('removed-apis: discovery serves flowcontrol v1beta3 on 1.31 and not on 1.32, as the real apiserver does', async () => {
+    const versions = async (c: string) => (await kubectl(c, ['api-versions'])).stdout.split('\n').filter((l) => l.startsWith('flowcontrol'))
+    expect(await versions('m-kubeadm')).toEqual(['flowcontrol.apiserver.k8s.io/v1', 'flowcontrol.apiserver.k8s.io/v1beta3'])
+    expect(await versions('m-new')).toEqual(['flowcontrol.apiserver.k8s.io/v1'])
+    const gone = await kubectl('m-new', ['get', 'flowschemas.v1beta3.flowcontrol.apiserver.k8s.io'], undefined).catch((e: { stderr: string }) => e)
+    expect((gone as { stderr: string }).stderr).toMatch(/the server doesn't have a resource type "flowschemas"/)
+    // The apiserver's own FlowSchemas are there, readable through v1 (the preferred version).
+    const names = (await kubectl('m-new', ['get', 'flowschemas', '-o', 'name'])).stdout.split('\n').filter(Boolean)
+    expect(names).toContain('flowschema.flowcontrol.apiserver.k8s.io/catch-all')
+  }, 60_000)
+
+  it('removed-apis: a FlowSchema applied as flowcontrol v1beta3 before 1.31 → 1.32 fails the gate by the apiserver’s metric and the object’s manifest', async () => {
+    const plan = join(dir, 'plan.yaml')
+    // The cluster's own FlowSchemas (written by the apiserver through v1) are no finding.
+    const before = await check(plan, 'm-kubeadm', 'removed-apis')
+    passed(before, 'removed-apis')
+    expect(before.result.summary).toBe('no client or manifest uses an API removed between v1.31 → v1.32')
+    const manifest = stringify({
+      apiVersion: 'flowcontrol.apiserver.k8s.io/v1beta3', kind: 'FlowSchema', metadata: { name: 'ci-runners' },
+      spec: { matchingPrecedence: 1000, priorityLevelConfiguration: { name: 'workload-low' }, distinguisherMethod: { type: 'ByUser' }, rules: [{ subjects: [{ kind: 'Group', group: { name: 'ci' } }], resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'] }] }] },
+    })
+    const applied = await kubectl('m-kubeadm', ['apply', '-f', '-'], manifest)
+    // kubectl shows the apiserver's deprecation warning, word for word.
+    expect(applied.stderr).toContain('Warning: flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema is deprecated in v1.29+, unavailable in v1.32+; use flowcontrol.apiserver.k8s.io/v1 FlowSchema')
+    const metrics = (await kubectl('m-kubeadm', ['get', '--raw', '/metrics'])).stdout
+    expect(metrics).toContain('apiserver_requested_deprecated_apis{group="flowcontrol.apiserver.k8s.io",removed_release="1.32",resource="flowschemas",subresource="",version="v1beta3"} 1')
+    const bad = await check(plan, 'm-kubeadm', 'removed-apis')
+    failed(bad, 'removed-apis')
+    expect(bad.result.summary).toBe('a client uses flowschemas.flowcontrol.apiserver.k8s.io/v1beta3, removed in 1.32: migrate it to flowcontrol.apiserver.k8s.io/v1; flowschemas ci-runners is applied as flowcontrol.apiserver.k8s.io/v1beta3, removed in 1.32: re-apply its manifest as flowcontrol.apiserver.k8s.io/v1')
+    expect(bad.result.evidence.map((e) => e.observed)).toContain('flowschemas ci-runners: last-applied-configuration apiVersion flowcontrol.apiserver.k8s.io/v1beta3')
+    // The other 1.31 cluster, whose clients never asked for v1beta3, passes; the gate's own reads never set the metric.
+    passed(await check(plan, 'm-k3s', 'removed-apis'), 'removed-apis')
+    expect((await kubectl('m-k3s', ['get', '--raw', '/metrics'])).stdout).not.toContain('apiserver_requested_deprecated_apis')
+  }, 120_000)
 
   it('command on the runner: exit 0 passes; a failing command fails with its name and output', async () => {
     const marker = join(dir, 'maintenance-window-open')
