@@ -10,7 +10,7 @@ export type RemovedApisParams = Record<string, never>
 const minor = (v: string) => Number(v.split('.')[1])
 const gv = (a: Pick<RemovedApi, 'group' | 'version'>) => (a.group ? `${a.group}/${a.version}` : a.version)
 
-interface ObjectMeta { name?: string; namespace?: string; annotations?: Record<string, string>; managedFields?: { manager?: string; operation?: string; apiVersion?: string }[] }
+export interface ObjectMeta { name?: string; namespace?: string; annotations?: Record<string, string>; managedFields?: { manager?: string; operation?: string; apiVersion?: string }[] }
 
 /**
  * The clients the apiserver saw asking for a version removed between the two minors: its
