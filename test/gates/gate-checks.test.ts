@@ -6,6 +6,7 @@ import { execa } from 'execa'
 import type { Pod } from 'kubernetes-types/core/v1.js'
 import { describe, expect, it } from 'vitest'
 import { commandGate } from '../../src/gates/checks/command.js'
+import { controlPlaneHaGate } from '../../src/gates/checks/control-plane-ha.js'
 import { eventStormGate } from '../../src/gates/checks/event-storm.js'
 import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
 import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
@@ -159,5 +160,19 @@ describe('command on the runner', () => {
     const bad = await commandGate.check(c, { run: 'echo "change freeze until Friday" >&2; exit 2', on: 'runner', timeout: '10s', name: 'change window' })
     expect(bad).toMatchObject({ status: 'fail', summary: 'runner: `change window` exited 2', evidence: [{ observed: 'exit 2: change freeze until Friday' }] })
     expect(await commandGate.check(c, { run: ['kupgrade-no-such-tool'], on: 'runner', timeout: '10s' })).toMatchObject({ status: 'fail', summary: 'runner: kupgrade-no-such-tool not found' })
+  })
+})
+
+describe('control-plane-ha on the plan and the API’s node roles', () => {
+  const node = (name: string, cp: boolean) => ({ metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}) } } })
+  const plan = (cps: number) => Array.from({ length: cps }, (_, i) => ({ name: `cp-${i + 1}`, role: 'control-plane' as const, target: { host: `10.0.0.${i + 1}` } as never }))
+  const withNodes = (items: unknown[]) => ({ nodes: async () => ({ items }) }) as unknown as KubectlClient
+
+  it('three control planes pass; two lose quorum with one down; four are even; a control plane the plan forgot still counts', async () => {
+    const three = [node('cp-1', true), node('cp-2', true), node('cp-3', true), node('w-1', false)]
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'pass', summary: '3 control-plane nodes (odd, ≥ 3)' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '2 control-plane nodes: losing one loses etcd quorum' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'warn' })).toMatchObject({ status: 'warn' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes([...three, node('cp-4', true)]), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '4 control-plane nodes: an even count tolerates no more failures than 3' })
   })
 })

@@ -211,6 +211,54 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     expect((await kubectl('m-k3s', ['get', '--raw', '/metrics'])).stdout).not.toContain('apiserver_requested_deprecated_apis')
   }, 120_000)
 
+  it('nodes-ready: a node under DiskPressure fails naming it; relieved, the gate passes', async () => {
+    const plan = join(dir, 'plan.yaml')
+    passed(await check(plan, 'm-k3s', 'nodes-ready'), 'nodes-ready')
+    fault('disk-full', 'm-k3s', 'k3s-w-2', true)
+    try {
+      const bad = await check(plan, 'm-k3s', 'nodes-ready')
+      failed(bad, 'nodes-ready')
+      expect(bad.result.summary).toBe('k3s-w-2 has DiskPressure')
+    } finally {
+      fault('disk-full', 'm-k3s', 'k3s-w-2', false)
+    }
+    passed(await check(plan, 'm-k3s', 'nodes-ready'), 'nodes-ready')
+  }, 120_000)
+
+  it('version-skew on kubeadm: kube-proxy a minor behind its kubelet is within the policy (up to three older), so it passes, showing the skew', async () => {
+    const plan = join(dir, 'plan.yaml')
+    fault('kube-proxy-skew', 'm-kubeadm', undefined, true)
+    try {
+      const r = await check(plan, 'm-kubeadm', 'version-skew')
+      passed(r, 'version-skew')
+      expect(r.result.evidence).toContainEqual({ source: 'nodes kubeadm-cp-1, kubeadm-w-1, kubeadm-w-2', observed: 'kubelet v1.31.4, kube-proxy v1.30.0 (daemonset-pod)' })
+    } finally {
+      fault('kube-proxy-skew', 'm-kubeadm', undefined, false)
+    }
+  }, 120_000)
+
+  it('upgrade-path: one minor up to a released version passes; a target below the running apiserver fails as a downgrade', async () => {
+    const good = await check(join(dir, 'plan.yaml'), 'm-kubeadm', 'upgrade-path')
+    passed(good, 'upgrade-path')
+    expect(good.result.summary).toBe('v1.31.4 → v1.32.0: one minor at a time, 1 hop, a released kubeadm version')
+    // A plan written when m-new still ran 1.30 (its `from` is stale): only the live read sees the downgrade.
+    const doc = parse(readFileSync(join(dir, 'plan.yaml'), 'utf8')) as { spec: { target: { kubernetes: string }; clusters: { name: string; from: string }[] } }
+    doc.spec.target.kubernetes = 'v1.31.4'
+    doc.spec.clusters.find((c) => c.name === 'm-new')!.from = 'v1.30.14'
+    writeFileSync(join(dir, 'downgrade.yaml'), stringify(doc))
+    const bad = await check(join(dir, 'downgrade.yaml'), 'm-new', 'upgrade-path')
+    failed(bad, 'upgrade-path')
+    expect(bad.result.summary).toBe('downgrade: kube-apiserver runs v1.32.0, newer than the target v1.31.4; downgrades are not supported')
+  }, 120_000)
+
+  it('control-plane-ha with policy block: a single control-plane node fails the gate', async () => {
+    const plan = planWith('ha-block', [{ 'control-plane-ha': { policy: 'block' } }])
+    const bad = await check(plan, 'm-new', 'control-plane-ha')
+    failed(bad, 'control-plane-ha')
+    expect(bad.result.summary).toBe('1 control-plane node: a single point of failure')
+    expect(bad.result.evidence[0]!.observed).toBe('plan: 1 (new-cp-1); API control-plane nodes: 1 (new-cp-1)')
+  }, 60_000)
+
   it('command on the runner: exit 0 passes; a failing command fails with its name and output', async () => {
     const marker = join(dir, 'maintenance-window-open')
     const plan = planWith('command-runner', [{ command: { name: 'maintenance window open', run: ['test', '-e', marker], on: 'runner' } }])
