@@ -7,6 +7,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js'
 import { describe, expect, it } from 'vitest'
 import { commandGate } from '../../src/gates/checks/command.js'
 import { controlPlaneHaGate } from '../../src/gates/checks/control-plane-ha.js'
+import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
 import { eventStormGate } from '../../src/gates/checks/event-storm.js'
 import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
 import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
@@ -174,5 +175,19 @@ describe('control-plane-ha on the plan and the API’s node roles', () => {
     expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '2 control-plane nodes: losing one loses etcd quorum' })
     expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'warn' })).toMatchObject({ status: 'warn' })
     expect(await controlPlaneHaGate.check(ctx(withNodes([...three, node('cp-4', true)]), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '4 control-plane nodes: an even count tolerates no more failures than 3' })
+  })
+})
+
+describe('disk-space on GNU df output (coreutils 9.1, captured: df -P -B1 / /var/lib /nonexistent)', () => {
+  const ssh = { read: async () => ({ stdout: fixture('df-coreutils-P-B1.txt'), stderr: '', exitCode: 1 }) } as unknown as Transport
+  const c = () => ctx(kubectlJson({}), undefined, { ssh, nodes: [{ name: 'w-1', role: 'worker', target: { host: '10.0.0.21' } as never }] })
+
+  it('free space is df’s Available against Used + Available; a missing path warns; the absolute floor fails on its own', async () => {
+    const ok = await diskSpaceGate.check(c(), { minFree: '15%', minFreeBytes: '2Gi', paths: ['/', '/var/lib', '/nonexistent'] })
+    expect(ok.status).toBe('warn')
+    expect(ok.summary).toBe('w-1: /nonexistent does not exist')
+    expect(ok.evidence.map((e) => e.observed)).toContain('/ on /: 78.3 GiB free of 101.5 GiB (77.2% free)')
+    const floor = await diskSpaceGate.check(c(), { minFree: '15%', minFreeBytes: '100Gi', paths: ['/', '/var/lib'] })
+    expect(floor).toMatchObject({ status: 'fail', summary: 'w-1 /: only 78.3 GiB (77.2%) free; w-1 /var/lib: only 78.3 GiB (77.2%) free' })
   })
 })
