@@ -19,7 +19,7 @@ import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
 import { now, type EventSink, type RunOutcome } from './events.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
-import { builtinGateRunner, type GateRunner } from './gates.js'
+import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
 import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
@@ -131,9 +131,9 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),
-      resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`,
+      resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`, runDir,
       forceUnlock: req.forceUnlock, leaseSeconds: req.leaseSeconds ?? 30, holder: holderIdentity(runId, user, host),
-      gateRunner: req.gateRunner ?? builtinGateRunner, programFor, interrupt: req.interrupt, env: req.env, selection,
+      gateRunner: req.gateRunner ?? registryGateRunner, gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
       ...(req.pollMs ? { pollMs: req.pollMs } : {}),
     })
     const result = await executor.run()
