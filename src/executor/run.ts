@@ -45,6 +45,8 @@ export interface RunRequest {
   confirm?: (stage: string) => Promise<boolean>
   /** Continue this journal instead of starting a run. */
   resumeJournal?: string
+  /** With resumeJournal: undo the run's changed nodes (`kupgrade rollback`) instead of going on. */
+  rollback?: boolean
   leaseSeconds?: number
   gateRunner?: GateRunner
   /** Tests inject transports (the lab's) and kubectl clients; default: SshPool and the user's kubectl. */
@@ -90,6 +92,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
+  if (req.rollback && !resumed) throw new KupgradeError('rollback needs a run to undo', { exitCode: ExitCode.invalid })
   if (live.blockers.length > 0 && !resumed) {
     throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
   }
@@ -136,10 +139,11 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       gateRunner: req.gateRunner ?? registryGateRunner, gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
       ...(req.pollMs ? { pollMs: req.pollMs } : {}),
     })
-    const result = await executor.run()
+    const result = req.rollback ? await executor.rollbackRun() : await executor.run()
     if (!req.dryRun) {
       const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
-      journal.append({ step: 'run', state, attempt: 1, evidence: [statusOf(result.outcome)], error: result.message })
+      const status = req.rollback && result.outcome === 'done' ? 'rolled-back' : statusOf(result.outcome)
+      journal.append({ step: 'run', state, attempt: 1, evidence: [status], error: result.message })
     }
     if (req.dryRun) {
       // The kubectl channels are per cluster; put the writes back in the order they were made per kind.

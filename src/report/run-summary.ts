@@ -14,7 +14,7 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back'; durationMs?: number; cordoned?: boolean }[] }[]
   changed: number
   unchanged: number
   skipped: number
@@ -59,7 +59,10 @@ export class SummaryCollector {
         break
       case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
       case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
-      case 'rollback-done': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' }); break
+      case 'rollback-done':
+        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rolled back', cordoned: false })
+        break
       case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
       case 'run-finished':
         Object.assign(d, { outcome: e.outcome, exitCode: e.exitCode, message: e.message, durationMs: e.durationMs, journal: e.journal, ...(e.resume ? { resume: e.resume } : {}) })
@@ -84,7 +87,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.message) out.push(`  ${d.message}`)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
-    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
@@ -106,7 +109,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (d.message) out.push(md(d.message), '')
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
-    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates

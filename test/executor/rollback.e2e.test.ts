@@ -22,9 +22,10 @@ describe('apply: onFailure rollback', () => {
   afterAll(async () => l?.stop())
 
   it('a worker that stays NotReady after its upgrade is rolled back to its old version, uncordoned, and the post-gates re-run', async () => {
-    l.lab.setFault({ fault: 'node-not-ready-after-upgrade', cluster: 'rb', node: 'rb-w-1' }, true)
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'rb', node: 'rb-w-1' }
+    l.lab.setFault(fault, true)
     const mark = l.lab.recorder.mark()
-    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
     expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
     const ev = events(r.out)
 
@@ -60,7 +61,6 @@ describe('apply: onFailure rollback', () => {
     const replace = journal.filter((e) => e.step === 'rb/rb/hop1/rb-w-1/replace-binary').map((e) => e.state)
     expect(replace).toEqual(['started', 'done', 'undoing', 'undone'])
     expect(journal.at(-1)).toMatchObject({ step: 'run', state: 'failed' })
-    l.lab.setFault({ fault: 'node-not-ready-after-upgrade', cluster: 'rb', node: 'rb-w-1' }, false)
   }, 300_000)
 
   it('once the fault is fixed, a new apply finishes the upgrade (the rolled-back steps run again)', async () => {
@@ -71,4 +71,27 @@ describe('apply: onFailure rollback', () => {
       ['rb-cp-1', 'v1.30.4+k3s1', false], ['rb-w-1', 'v1.30.4+k3s1', false], ['rb-w-2', 'v1.30.4+k3s1', false],
     ])
   }, 300_000)
+
+  it('kupgrade rollback undoes the finished run newest first: the agents go back, the server that moved stops it with the restore procedure', async () => {
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['rollback', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(1)
+    const ev = events(r.out)
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => e.node)).toEqual(['rb-w-2', 'rb-w-1'])
+    const failed = ev.find((e) => e.type === 'rollback-failed')
+    expect(failed).toMatchObject({ node: 'rb-cp-1' })
+    expect(failed.error).toMatch(/snapshot/)
+    expect(ev.at(-1).message).toMatch(/rollback of rb\/rb-cp-1 stopped: .*rolled back before it: rb\/rb-w-2, rb\/rb-w-1/)
+    const nodes = l.lab.status().clusters[0]!.nodes
+    expect(nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([
+      ['rb-cp-1', 'v1.30.4+k3s1', false], ['rb-w-1', 'v1.29.6+k3s1', false], ['rb-w-2', 'v1.29.6+k3s1', false],
+    ])
+    // The server was never touched by the rollback, and the lock was taken and given back.
+    const api = l.lab.recorder.mutations({ afterSeq: mark, source: 'api' }) as ApiEvent[]
+    expect(api.some((e) => e.resource === 'nodes' && e.name === 'rb-cp-1')).toBe(false)
+    expect(types(ev)).toEqual(expect.arrayContaining(['lock-acquired', 'lock-released']))
+  }, 300_000)
 })
+
+const types = (ev: any[]): string[] => ev.map((e) => e.type)
+
