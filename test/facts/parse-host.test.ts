@@ -19,7 +19,7 @@ describe('facts/node-script sections', () => {
     const { execFileSync } = await import('node:child_process')
     const { script, marker } = nodeFactsScript()
     const s = splitSections(execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' }), marker)
-    expect([...s.keys()]).toEqual(['os', 'kernel', 'k3s', 'k0s', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg', 'end'])
+    expect([...s.keys()]).toEqual(['os', 'kernel', 'k3s', 'k0s', 'k0s-controller', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg', 'end'])
     const facts = parseHostFacts('k3s', s)
     expect(facts.os?.id).toMatch(/\w+/)
     expect(facts.kernel).toMatch(/^\d+\.\d+/)
