@@ -90,3 +90,18 @@ describe('facts/parse-host', () => {
     expect(imageTag('myreg:5000/kube-proxy')).toBeUndefined()
   })
 })
+
+describe('facts/parse-host k0s controller service', () => {
+  it('a controller is a Node only when its service runs workloads (--enable-worker, --single)', async () => {
+    const { parseK0sControllerWorkloads } = await import('../../src/facts/parse-host.js')
+    expect(parseK0sControllerWorkloads('ExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml')).toBe(false)
+    expect(parseK0sControllerWorkloads('ExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml --enable-worker=true')).toBe(true)
+    expect(parseK0sControllerWorkloads('ExecStart=/usr/local/bin/k0s controller --enable-worker --no-taints')).toBe(true)
+    expect(parseK0sControllerWorkloads('ExecStart=/usr/local/bin/k0s controller --single=true')).toBe(true)
+    expect(parseK0sControllerWorkloads('command_args="controller --config=/etc/k0s/k0s.yaml --enable-worker=true"')).toBe(true)
+    expect(parseK0sControllerWorkloads('ExecStart=/usr/local/bin/k0s controller --enable-worker=false')).toBe(false)
+    expect(parseK0sControllerWorkloads('')).toBeUndefined()
+    expect(parseHostFacts('k0s', sections({ 'k0s-controller': 'ExecStart=/usr/local/bin/k0s controller' })).k0sControllerWorkloads).toBe(false)
+    expect(parseHostFacts('k0s', sections({})).k0sControllerWorkloads).toBeUndefined()
+  })
+})
