@@ -30,6 +30,20 @@ import { journalPath, newRunId, runsDir, shownPath } from './runs.js'
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 export const KUPGRADE_VERSION = pkg.version
 
+/**
+ * Gates get the live facts the run read (which nodes are Kubernetes Nodes at all), and `nodes-ready` looks only at
+ * machines that run a kubelet: a k0s controller without --enable-worker has no Node object to be Ready.
+ */
+function withFacts(runner: GateRunner, clusters: Map<string, ClusterRuntime>): GateRunner {
+  return (gate, params, ctx, wait) => {
+    const facts = clusters.get(ctx.cluster)?.facts
+    if (!facts) return runner(gate, params, ctx, wait)
+    const nodeFacts = { ...Object.fromEntries(facts), ...ctx.nodeFacts }
+    const nodes = gate === 'nodes-ready' ? ctx.nodes.filter((n) => facts.get(n.name)?.kubernetesNode !== false) : ctx.nodes
+    return runner(gate, params, { ...ctx, nodes, nodeFacts }, wait)
+  }
+}
+
 /** What `apply`, `apply --dry-run`, `resume` and `demo` ask the executor for. */
 export interface RunRequest {
   planFile: string
@@ -136,7 +150,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),
       resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`, runDir,
       forceUnlock: req.forceUnlock, leaseSeconds: req.leaseSeconds ?? 30, holder: holderIdentity(runId, user, host),
-      gateRunner: req.gateRunner ?? registryGateRunner, gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
+      gateRunner: withFacts(req.gateRunner ?? registryGateRunner, clusters), gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
       ...(req.pollMs ? { pollMs: req.pollMs } : {}),
     })
     const result = req.rollback ? await executor.rollbackRun() : await executor.run()
