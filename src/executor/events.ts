@@ -52,7 +52,8 @@ export type ExecutorEvent =
   | { type: 'step-skipped'; time: string; step: StepRef; reason: string; evidence: string[] }
   | { type: 'step-failed'; time: string; step: StepRef; attempt: number; durationMs: number; error: string; evidence: string[] }
   | { type: 'step-output'; time: string; step: StepRef; stream: 'stdout' | 'stderr'; line: string }
-  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback' }
+  | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }
+  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback'; checks: number }
   | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string }
   | { type: 'undo-started'; time: string; step: StepRef; title: string }
   | { type: 'undo-done'; time: string; step: StepRef; durationMs: number; changed: boolean; evidence: string[] }

@@ -1,7 +1,7 @@
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
-import type { GateContext } from '../gates/types.js'
+import type { GateContext, GateStatus } from '../gates/types.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import type { Distribution } from '../plan/versions.js'
 import type { ClusterPlan, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
@@ -593,9 +593,11 @@ export class Executor {
     // After a rollback the cluster is meant to be part old, part new: no version is expected of it.
     const expected = during === 'rollback' ? undefined : hop ? hop.to.kubelet : this.o.plan.target?.kubernetes
     const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
-    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, expected), wait)
+    // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
+    const onObservation = wait.timeoutMs ? (o: { status: GateStatus; summary: string }, attempt: number) => this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) }) : undefined
+    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, expected), onObservation ? { ...wait, onObservation } : wait)
     const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
-    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}) })
+    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
     if (r.status === 'fail' || r.status === 'unknown') {
       throw new StepFailure(`gate ${gate} ${r.status === 'fail' ? 'failed' : 'could not check'}: ${r.summary}${r.hint ? ` (hint: ${r.hint})` : ''}`, evidence)
     }
