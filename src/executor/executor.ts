@@ -363,7 +363,9 @@ export class Executor {
       // Every node was tried, some failed and were rolled back: the cluster failed (later stages never start).
       if (firstFailure) throw new Stopped(stopWith())
     } catch (err) {
-      const stop = err instanceof Stopped ? err.stop : { kind: 'failed' as const, message: (err as Error).message, gateBeforeChange: false }
+      const raw: Stop = err instanceof Stopped ? err.stop : { kind: 'failed', message: (err as Error).message, gateBeforeChange: false }
+      // The cluster's onFailure decides what the run does about it.
+      const stop: Stop = raw.kind === 'failed' ? { ...raw, cluster: raw.cluster ?? c.name } : raw
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
       if (locked && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
       else lease.stopRenewing()
