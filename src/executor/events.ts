@@ -52,7 +52,8 @@ export type ExecutorEvent =
   | { type: 'step-skipped'; time: string; step: StepRef; reason: string; evidence: string[] }
   | { type: 'step-failed'; time: string; step: StepRef; attempt: number; durationMs: number; error: string; evidence: string[] }
   | { type: 'step-output'; time: string; step: StepRef; stream: 'stdout' | 'stderr'; line: string }
-  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback' }
+  | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }
+  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback'; checks: number }
   | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string }
   | { type: 'undo-started'; time: string; step: StepRef; title: string }
   | { type: 'undo-done'; time: string; step: StepRef; durationMs: number; changed: boolean; evidence: string[] }
@@ -67,7 +68,16 @@ export type ExecutorEvent =
   | { type: 'lock-lost'; time: string; cluster: string; reason: string }
   | { type: 'lock-released'; time: string; cluster: string }
   | { type: 'dry-run-recorded'; time: string; writes: RecordedWrite[] }
+  /** After a real run: every node of the run's clusters as the API shows it now (the report's "final state"). */
+  | { type: 'nodes-final'; time: string; clusters: { cluster: string; nodes: FinalNode[]; error?: string }[] }
   | { type: 'run-finished'; time: string; runId: string; outcome: RunOutcome; exitCode: number; durationMs: number; journal: string; message: string; resume?: string }
+
+export interface FinalNode {
+  node: string
+  kubelet: string
+  ready: boolean
+  cordoned: boolean
+}
 
 /** A write a dry-run recorded instead of running: on a node over SSH, or through kubectl. */
 export interface RecordedWrite {

@@ -43,6 +43,8 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'step-output':
       return verbose ? line(`${where(e.step)}: ${e.stream === 'stderr' ? '! ' : '  '}${e.line}`) : undefined
+    case 'gate-check':
+      return verbose ? line(`${where(e.step)}: gate ${e.gate} check ${e.attempt}: ${e.status}: ${e.summary}`) : undefined
     case 'gate-result':
       return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
     case 'rollback-started':

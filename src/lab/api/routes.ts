@@ -157,7 +157,7 @@ async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply
 /** Node PATCH (cordon, labels, annotations) applied to the rendered Node; a stale resourceVersion is a 409. */
 async function patchNode(m: ClusterModel, name: string, r: Request): Promise<Reply> {
   const n = m.nodes.get(name)
-  if (!n) return notFound('nodes', name)
+  if (!n?.isNode) return notFound('nodes', name)
   const current = renderNode(m, n)
   const patched = applyPatch(current, await r.body(), r.contentType)
   if ('badRequest' in patched) return status(400, 'BadRequest', patched.badRequest)

@@ -51,6 +51,9 @@ lab_unit_binary() {
   esac
 }
 
+# Whether a k0s unit runs workloads (a kubelet): k0sworker, or k0scontroller installed with --enable-worker/--single.
+lab_k0s_workloads() { [ "$1" = k0sworker ] || grep -Eq -- '(^|[[:space:]])--(enable-worker|single)(=true)?([[:space:]]|$)' /etc/systemd/system/k0scontroller.service 2>/dev/null; }
+
 lab_journal() { # UNIT IDENT MESSAGE (systemd's own lines come from pid 1, the service's from its main pid)
   local ts pid=$LAB_PID; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
   [ "$2" = systemd ] && pid=1
@@ -102,8 +105,9 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
-  # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary.
-  case "$1" in k0s*) [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
+  # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary (only
+  # where k0s runs a kubelet: a worker, or a controller with --enable-worker).
+  case "$1" in k0s*) lab_k0s_workloads "$1" && [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."
