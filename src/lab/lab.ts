@@ -63,7 +63,7 @@ export interface LabStatus {
     distribution: string
     version: string
     api: string
-    nodes: { name: string; role: string; address: string; port: number; version: string; status: string; ready: string; cordoned: boolean; ssh: boolean }[]
+    nodes: { name: string; role: string; address: string; port: number; version: string; status: string; ready: string; /** false: a k0s controller without --enable-worker (no Node object) */ node: boolean; cordoned: boolean; ssh: boolean }[]
     faults: FaultSpec[]
     armed: ArmedFault[]
   }[]
@@ -136,8 +136,9 @@ export class Lab {
               // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
               ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
+              ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
             })
-            this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
+            this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
@@ -189,10 +190,15 @@ export class Lab {
     }
   }
 
-  private wireNode(model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
+  private wireNode(cluster: string, model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
     node.on('service', (e: ServiceEvent) => {
-      if (e.state === 'stopped') model.serviceStopped(name)
-      else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      if (e.state === 'stopped') return model.serviceStopped(name)
+      // kube-proxy-sync-failure with `untilRestart`: the incident's sync failures ended when the node restarted and a
+      // fresh kube-proxy rebuilt its rules from nothing, so the next start of the node's service ends the fault. Checked
+      // before the start is reported, so a fault armed on this very start (node-upgraded) begins after it.
+      const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
+      if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
+      model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
     node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
@@ -284,7 +290,9 @@ export class Lab {
         api: c.api.url,
         nodes: [...c.model.nodes.values()].map((n) => ({
           name: n.name, role: n.role, address: n.address, port: c.topology.nodes[n.index]!.sshPort,
-          version: kubeletVersion(c.topology.distribution, n.kubeletVersion), status: nodeStatus(n), ready: n.ready.status,
+          version: kubeletVersion(c.topology.distribution, n.kubeletVersion),
+          // A k0s controller without a worker has no Node object: its service state is all there is to show.
+          status: n.isNode ? nodeStatus(n) : `${n.kubeletActive ? 'Running' : 'Stopped'} (controller, no Node)`, ready: n.ready.status, node: n.isNode,
           cordoned: n.unschedulable, ssh: c.nodes.has(n.name),
         })),
         faults: [...c.model.faults.values()].map(({ since: _since, ...f }) => f),

@@ -128,8 +128,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     const templates = new Map<string, StepTemplate[]>()
     const upToDate = (node: string): string | undefined => {
       const fact = nodeFacts?.[node]
-      const seen = fact?.kubeletVersion
-      if (!hop || !seen) return undefined
+      // No kubelet there (k0s controller without a worker): the binary it runs is the version, if its service runs.
+      if (fact?.kubernetesNode === false && !fact.serviceActive) return undefined
+      const seen = fact?.kubernetesNode === false ? fact.installedVersion : fact?.kubeletVersion
+      if (!hop || !seen || !fact) return undefined
       const have = parseKubeVersion(seen)
       const want = parseKubeVersion(hop.to.kubelet)
       if (!have || !want || compareKubeVersions(have, want) < 0) return undefined
@@ -153,13 +155,14 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     cps.forEach((node, i) => {
       for (const s of nodeSteps({
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
+        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false,
         base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), templates,
       })) steps.push(s)
     })
     batches.forEach((batch, bi) => {
       for (const name of batch) {
         for (const s of nodeSteps({
-          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0,
+          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true,
           base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), templates,
         })) steps.push(s)
       }
@@ -267,6 +270,8 @@ interface NodeStepInput {
   first: boolean
   last: boolean
   osPass: boolean
+  /** false: no kubelet runs there (k0s controller without --enable-worker), so no Node to cordon, drain or wait for. */
+  kubernetesNode: boolean
   base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
@@ -293,8 +298,11 @@ function nodeSteps(i: NodeStepInput): Step[] {
   }
   for (const s of gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`)) steps.push(s)
   for (const s of hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode')) steps.push(s)
-  push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
-  push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
+  // A machine without a kubelet has no Node: nothing to cordon, drain, wait Ready for or uncordon. Its driver steps
+  // wait for its own service (k0s status) instead.
+  const node = i.kubernetesNode
+  if (node) push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
+  if (node) push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
   const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}`
   let actions = i.templates.get(key)
   if (actions === undefined) {
@@ -309,9 +317,10 @@ function nodeSteps(i: NodeStepInput): Step[] {
     counts.set(t.action, n)
     steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
   }
-  push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
-  for (const s of gateSteps(i.gates.afterNode, base, `${i.prefix}/after`)) steps.push(s)
-  push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
+  if (node) push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
+  // nodes-ready judges the Node: a machine without one is judged by its driver's start-service check instead.
+  for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready'), base, `${i.prefix}/after`)) steps.push(s)
+  if (node) push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
   for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
   return steps
 }

@@ -8,7 +8,7 @@ import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
 import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
-import { defaultLeafNotAfter, prepareRoot, writeCerts } from './layout.js'
+import { defaultLeafNotAfter, prepareRoot, runsKubelet, writeCerts } from './layout.js'
 import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
 import { applyStagedOsUpdate } from './os-update.js'
 import { pathsOf, type NodePaths } from './paths.js'
@@ -68,6 +68,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
+  /** node-not-ready-after-upgrade: the version the node ran before the upgrade that broke it. */
+  private notReadyGoodVersion?: string
   private dropNext = false
   /** Certificates were renewed; the service picks them up at its next start ('certs-rotated'). */
   private certsPending = false
@@ -109,7 +111,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         if (port === 10249 || port === 10256) return this.kubeProxy.now().up
         // etcd: a static pod on kubeadm (outlives a kubelet stop), inside the k3s/k0s process otherwise.
         if (port === 2381) return options.role === 'control-plane' && !this.rebooting && (options.distribution === 'kubeadm' || this.unitNow().active)
-        return this.unitNow().active && !this.rebooting
+        // 10248: the kubelet's healthz, only where a kubelet runs (not on a k0s controller without a worker).
+        return runsKubelet(options) && this.unitNow().active && !this.rebooting
       },
       handle: (port, req, res) => {
         if (port === 10248) return kubeletHealthz(req, res)
@@ -220,7 +223,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (fault === 'ssh-drop') return this.setSshDrop(on, params)
     this.faults.set(fault, on, params)
     if (fault === 'etcd-unhealthy' && this.options.role === 'control-plane') setEtcdMemberHealth(etcdClusterDir(this.options, this.paths.lab), this.options.name, !on)
-    if (fault === 'node-not-ready-after-upgrade' && !on) this.notReady = false
+    if (fault === 'node-not-ready-after-upgrade') {
+      if (!on) this.notReady = false
+      this.notReadyGoodVersion = on ? this.lastStartedVersion : undefined
+    }
     if (fault === 'cert-expired' || fault === 'cert-expiring') {
       this.rewriteCerts()
       this.files?.baseline() // the lab's own rewrite, not a client's change
@@ -338,6 +344,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       case 'reboot':
         c = { ...base, action: 'reboot' }
         break
+      case 'backup':
+        c = { ...base, action: 'backup', path: s('path') }
+        break
     }
     if (c) this.emit('change', Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as NodeChange)
   }
@@ -376,7 +385,13 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
       // The fault is about an upgrade: only a start that runs another version than the last start leaves it NotReady.
       if (unit === this.unit) {
-        if (this.faults.active('node-not-ready-after-upgrade') && this.lastStartedVersion !== undefined && version !== this.lastStartedVersion) this.notReady = true
+        // The new version is what is broken: going back to the version that ran when the fault was armed (a
+        // rollback) comes up Ready again, as a node whose upgrade broke it does.
+        if (this.faults.active('node-not-ready-after-upgrade')) {
+          const good = this.notReadyGoodVersion ?? this.lastStartedVersion
+          if (good !== undefined) this.notReady = version !== good
+          this.notReadyGoodVersion ??= this.lastStartedVersion
+        }
         this.lastStartedVersion = version
       }
       this.emit('service', { service: unit, state: 'started', version })
