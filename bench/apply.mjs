@@ -14,6 +14,7 @@
 // BENCH_APPLY_DIST (k3s), BENCH_APPLY_NET (127.0.100), BENCH_APPLY_PROFILE=1 (a --cpu-prof of the CLI into bench/profiles),
 // KUPGRADE_KUBECTL.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -52,6 +53,8 @@ const { Lab } = await load('lab/lab.js')
 const { probeIsolation } = await load('lab/node/index.js')
 const { normalizeTopology } = await load('lab/topology.js')
 const { parseDuration } = await load('util/duration.js')
+const { gateWaitPolicy } = await load('executor/gates.js')
+const { loadPlan } = await load('plan/load.js')
 try { await probeIsolation() } catch (err) { console.log(`apply: skipped (lab isolation unavailable: ${err.message})`); process.exit(0) }
 
 const timing = { serviceRestart: RESTART, readyDelay: READY, reboot: '2s', drainEvictionDelay: '0s', podStartDelay: '0s', nodeMonitorGracePeriod: '40s', kubeProxySync: '30s' }
@@ -88,6 +91,9 @@ if (!planText.includes(`maxUnavailable: ${MAX_UNAVAILABLE}`)) throw new Error('b
 const { writeFileSync } = await import('node:fs')
 writeFileSync(planFile, planText)
 
+// After-node gates must hold stableFor checks in a row, one interval apart: a settle time per node the plan asks for.
+const policy = gateWaitPolicy(loadPlan(planFile).plan.spec.gates?.wait)
+const settleMs = (policy.stableFor - 1) * policy.intervalMs
 const profiles = join(root, 'bench/profiles')
 if (PROFILE) mkdirSync(profiles, { recursive: true })
 let run
@@ -115,6 +121,23 @@ if (run.code !== 0 || !finished || finished.outcome !== 'done') {
   process.exit(1)
 }
 const [maxRss, userMs, sysMs] = readFileSync(join(dir, 'usage'), 'utf8').trim().split(/\s+/).map(Number)
+// The journal: every entry is fsynced synchronously, which stops the whole process (every node of the batch) meanwhile.
+// Count the entries and time an fsync on the same file system.
+const journalFile = finished.journal
+const journalEntries = readFileSync(journalFile, 'utf8').trim().split('\n').length - 1
+const fsyncMs = (() => {
+  const { openSync, writeSync, fsyncSync, closeSync } = fs
+  const fd = openSync(join(dir, 'fsync-probe'), 'a')
+  const samples = []
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now()
+    writeSync(fd, `${'x'.repeat(300)}\n`)
+    fsyncSync(fd)
+    samples.push(performance.now() - t0)
+  }
+  closeSync(fd)
+  return samples.sort((a, b) => a - b)[15]
+})()
 rmSync(dir, { recursive: true, force: true })
 
 // Per node (per hop): when it started and finished, its batch, and each executed step with its duration.
@@ -184,7 +207,11 @@ console.log(`apply: ${nodes.size} node upgrades in ${batches.size} sequential ba
 console.log(`  run wall time (run-finished durationMs)   ${(wallMs / 1000).toFixed(2)} s   (process ${(run.wallMs / 1000).toFixed(2)} s, CPU user ${(userMs / 1000).toFixed(1)} s + sys ${(sysMs / 1000).toFixed(1)} s, peak RSS ${(maxRss / 1024).toFixed(0)} MiB)`)
 console.log(`  ideal critical path                      ${(idealMs / 1000).toFixed(2)} s   (Σ over batches of the slowest node's simulated waits: start ${RESTART} + Ready ${READY})`)
 console.log(`  overhead                                 ${(overheadMs / 1000).toFixed(2)} s = ${overhead.toFixed(1)} %   (aim: under 2 %)`)
+const afterGates = ordered.filter((b) => b.nodes.some((n) => n.steps.some((x) => x.action === 'gate'))).length
+console.log(`  of which the after-node gates' settle   ${(afterGates * settleMs / 1000).toFixed(2)} s   (by policy: stableFor ${policy.stableFor} checks ${policy.intervalMs} ms apart, per batch); beyond ideal + settle: ${((overheadMs - afterGates * settleMs) / (idealMs + afterGates * settleMs) * 100).toFixed(1)} %`)
 console.log('  where the overhead goes (critical path):')
 for (const [k, v] of [...share].sort((a, b) => b[1] - a[1])) if (Math.abs(v) >= 5) console.log(`    ${(v / 1000).toFixed(2).padStart(7)} s  ${(v / overheadMs * 100).toFixed(0).padStart(3)} %  ${k}`)
+console.log(`  journal: ${journalEntries} entries, each fsynced synchronously (${fsyncMs.toFixed(1)} ms per fsync here): ~${(journalEntries * fsyncMs / 1000).toFixed(2)} s with the whole process stopped`)
+console.log('  (a "step gate" share includes the after-node gates\' stableFor settling: the plan\'s gates.wait policy, a wait by design)')
 console.log(`  load average: at start ${loadStart}; at end ${loadEnd}`)
-console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), loadStart, loadEnd })}`)
+console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd })}`)
