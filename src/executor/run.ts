@@ -17,7 +17,9 @@ import type { KubectlClient } from '../transport/kubectl/client.js'
 import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
 import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
-import { now, type EventSink, type RunOutcome } from './events.js'
+import type { Node } from 'kubernetes-types/core/v1.js'
+import { now, type EventSink, type FinalNode, type RunOutcome } from './events.js'
+import { nodeReadiness } from './waits.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
@@ -167,6 +169,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       ]
       req.emit({ type: 'dry-run-recorded', time: now(), writes })
     }
+    if (!req.dryRun) req.emit({ type: 'nodes-final', time: now(), clusters: await finalNodes(loaded.plan.spec.clusters.map((c) => c.name).filter((c) => !selection.clusters || selection.clusters.includes(c)), clusters) })
     const report: RunReport = {
       ...result, runId, journal: journal.path, durationMs: Date.now() - t0,
       ...(ssh instanceof RecordingTransport ? { recorded: { ssh: ssh.recorded, kubectl: kubectls.flatMap((k) => k.recorded) } } : {}),
@@ -178,6 +181,26 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     releaseLocal()
     if (!req.transport) await inner.close()
   }
+}
+
+/** Read-only: each cluster's planned nodes as the API shows them after the run (version, Ready, cordoned). */
+async function finalNodes(names: string[], clusters: Map<string, ClusterRuntime>): Promise<{ cluster: string; nodes: FinalNode[]; error?: string }[]> {
+  return Promise.all(names.map(async (name) => {
+    const rt = clusters.get(name)!
+    try {
+      const list = JSON.parse(await rt.kubectl.read(['get', 'nodes', '-o', 'json'])) as { items?: Node[] }
+      const byName = new Map((list.items ?? []).map((n) => [n.metadata?.name ?? '', n]))
+      const nodes = rt.spec.nodes.flatMap((p): FinalNode[] => {
+        const n = byName.get(p.name)
+        if (!n) return []
+        const r = nodeReadiness(n)
+        return [{ node: p.name, kubelet: r.version, ready: r.ready, cordoned: n.spec?.unschedulable === true }]
+      })
+      return { cluster: name, nodes }
+    } catch (err) {
+      return { cluster: name, nodes: [], error: (err as Error).message.split('\n')[0]! }
+    }
+  }))
 }
 
 const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)

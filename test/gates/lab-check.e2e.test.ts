@@ -6,9 +6,10 @@ import { CUSTOM_GATES, GATE_IDS } from '../../src/gates/catalog.js'
 import type { FaultName } from '../../src/lab/faults.js'
 import { Lab } from '../../src/lab/lab.js'
 import { probeIsolation } from '../../src/lab/node/index.js'
-import type { ApiEvent, LabEvent } from '../../src/lab/recorder/types.js'
+import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
 import { available } from '../helpers/required.js'
+import { isProbeWrite } from '../helpers/probe-writes.js'
 import { runCli } from '../helpers/run-cli.js'
 
 /**
@@ -47,9 +48,6 @@ const topology: TopologyInput = {
 /** Every gate but the custom ones and version-skew (its evaluator comes from another module, tested there). */
 const HEALTH_GATES = GATE_IDS.filter((g) => !(CUSTOM_GATES as readonly string[]).includes(g) && g !== 'version-skew')
 
-/** The only writes a gate may make: create a pod in `default` (its name is in the body, not the path) and delete a probe pod. */
-const isProbeWrite = (e: LabEvent): boolean => e.source === 'api' && e.resource === 'pods' && e.namespace === 'default' && !e.subresource &&
-  ((e.method === 'POST' && !e.name) || (e.method === 'DELETE' && /^kupgrade-probe-(api-vip|dns)-[0-9a-f]{6}$/.test(e.name ?? '')))
 
 interface JsonReport { status: string; clusters: { name: string; results: { gate: string; status: string; summary: string; evidence: { source: string; observed: string }[] }[] }[] }
 
