@@ -13,6 +13,7 @@ import { eventually, KUBECTL, startLab, type TestLab } from './helpers.js'
  */
 const K3S = '127.0.91'
 const K0S = '127.0.92'
+const KUBEADM = '127.0.93'
 
 function topology(): TopologyInput {
   const node = (net: string, name: string, role: 'control-plane' | 'worker', i: number) => ({ name, role, address: `${net}.${100 + i}` })
@@ -24,6 +25,7 @@ function topology(): TopologyInput {
       clusters: [
         { name: 'k3s', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${K3S}.1`, nodes: [node(K3S, 'server-1', 'control-plane', 1), node(K3S, 'agent-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
         { name: 'k0s', distribution: 'k0s', version: 'v1.29.6', apiAddress: `${K0S}.1`, nodes: [{ ...node(K0S, 'ctl-1', 'control-plane', 1), enableWorker: true }, node(K0S, 'w-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
+        { name: 'kubeadm', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${KUBEADM}.1`, nodes: [{ ...node(KUBEADM, 'cp-1', 'control-plane', 1), os: 'debian-12' as const }], workloads: { coredns: { replicas: 0 } } },
       ],
     },
   }
@@ -145,5 +147,35 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     const again = await ssh(ctl, 'k0s restore /root/backup/k0s_backup_*.tar.gz')
     expect(again.code).toBe(1)
     expect(again.err).toContain('level=fatal msg="k0s seems to be running! k0s must be down during the restore operation."')
+  }, 180_000)
+
+  it('kubeadm: old static-pod manifests alone crash-loop the apiserver; etcdutl snapshot restore with them brings v1.29 back', async () => {
+    const cp = `${KUBEADM}.101`
+    const version = async () => {
+      const r = await kubectl('kubeadm', ['version', '-o', 'json'])
+      return r.exitCode === 0 ? (JSON.parse(r.stdout) as Obj).serverVersion.gitVersion as string : `refused: ${r.stderr.trim().split('\n').at(-1)}`
+    }
+    // The documented etcd snapshot (configure-upgrade-etcd.md), then kubeadm upgrade apply to v1.30.
+    const etcdctl = 'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key'
+    expect(await ok(cp, `mkdir -p /var/lib/etcd-backup && ${etcdctl} snapshot save /var/lib/etcd-backup/snapshot.db 2>/dev/null`)).toBe('Snapshot saved at /var/lib/etcd-backup/snapshot.db')
+    await ok(cp, ["sed -i 's|/v1.29/|/v1.30/|' /etc/apt/sources.list.d/kubernetes.list", 'apt-get update >/dev/null',
+      'apt-get install -y --allow-change-held-packages kubeadm=1.30.4-1.1 >/dev/null', 'kubeadm upgrade apply v1.30.4 -y >/dev/null'].join(' && '))
+    expect(await version()).toBe('v1.30.4')
+
+    // Binary-only downgrade: the pre-upgrade manifests kubeadm kept, put back. The kubelet runs them and the old
+    // apiserver crash-loops on the newer datastore: the API refuses, the kubelet's journal shows the back-off.
+    await ok(cp, 'cp /etc/kubernetes/tmp/kubeadm-backup-manifests-*/*.yaml /etc/kubernetes/manifests/')
+    await eventually(async () => ((await version()).startsWith('refused') ? true : undefined), 10_000, 'the API down')
+    expect(await ok(cp, 'journalctl -u kubelet --no-pager | tail -n 1')).toMatch(/kubelet\[\d+\]: E\d{4} [\d:.]+ +\d+ pod_workers\.go:1298\] "Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"kube-apiserver\\" with CrashLoopBackOff: \\"back-off 10s restarting failed container=kube-apiserver pod=kube-apiserver-cp-1_kube-system\(/)
+    expect(await ok(cp, 'cat /var/log/pods/kube-system_kube-apiserver-cp-1_*/kube-apiserver/0.log')).toContain('run.go:72] "command failed" err="the datastore was written by Kubernetes v1.30.4 and cannot be read by v1.29.6')
+
+    // The documented restore: etcdutl snapshot restore into a fresh data dir (an existing one is refused), with the
+    // old manifests in place: the apiserver comes up at v1.29.
+    const busy = await ssh(cp, 'etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
+    expect([busy.code, busy.err]).toEqual([1, 'Error: data-dir "/var/lib/etcd" not empty or could not be read'])
+    const restored = await ssh(cp, 'mv /var/lib/etcd /var/lib/etcd.v1.30 && etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
+    expect(restored.code, restored.err).toBe(0)
+    expect(restored.err).toContain('"msg":"restored snapshot"')
+    await eventually(async () => ((await version()) === 'v1.29.6' ? true : undefined), 10_000, 'the API back at v1.29.6')
   }, 180_000)
 })
