@@ -52,7 +52,14 @@ export type ExecutorEvent =
   | { type: 'step-skipped'; time: string; step: StepRef; reason: string; evidence: string[] }
   | { type: 'step-failed'; time: string; step: StepRef; attempt: number; durationMs: number; error: string; evidence: string[] }
   | { type: 'step-output'; time: string; step: StepRef; stream: 'stdout' | 'stderr'; line: string }
-  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' }
+  | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }
+  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback'; checks: number }
+  | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string }
+  | { type: 'undo-started'; time: string; step: StepRef; title: string }
+  | { type: 'undo-done'; time: string; step: StepRef; durationMs: number; changed: boolean; evidence: string[] }
+  | { type: 'undo-failed'; time: string; step: StepRef; durationMs: number; error: string; evidence: string[] }
+  | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[] }
+  | { type: 'rollback-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
   | { type: 'approval-needed'; time: string; stage: string; command: string }
   | { type: 'approved'; time: string; stage: string; by: 'flag' | 'tty' | 'journal' }
   | { type: 'lock-acquired'; time: string; cluster: string; holder: string; takenOverFrom?: string }

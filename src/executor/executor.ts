@@ -1,7 +1,7 @@
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
-import type { GateContext } from '../gates/types.js'
+import type { GateContext, GateStatus } from '../gates/types.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import type { Distribution } from '../plan/versions.js'
 import type { ClusterPlan, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
@@ -9,13 +9,15 @@ import { sleep } from '../transport/backoff.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { parseDuration } from '../util/duration.js'
 import { now, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
-import type { GateRunner } from './gates.js'
+import { defaultServiceCIDR } from '../gates/context.js'
+import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
 import { runHook } from './hooks.js'
 import type { Journal, JournalEntry, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
-import { segments, type Segment } from './segments.js'
+import { gateGroups, segments, type Segment } from './segments.js'
+import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
 /** Everything the executor needs to act on one cluster. */
@@ -43,10 +45,14 @@ export interface ExecutorOptions {
   confirm?: (stage: string) => Promise<boolean>
   /** The exact command that continues this run (printed when it stops for approval or is interrupted). */
   resumeCommand: (approveStage?: string) => string
+  /** The run's directory as the user would type it (`kupgrade rollback DIR`). */
+  runDir: string
   forceUnlock: boolean
   leaseSeconds: number
   holder: string
   gateRunner: GateRunner
+  /** `spec.gates.wait`: how gates after a change are polled. */
+  gateWait: GateWaitPolicy
   programFor: (step: Step, cluster: ClusterRuntime) => StepProgram | undefined
   /** Aborted on SIGINT/SIGTERM: the step in flight finishes or stops safely, nothing new starts. */
   interrupt: AbortSignal
@@ -64,7 +70,7 @@ export interface RunResult {
 
 /** Why a cluster stopped. */
 type Stop =
-  | { kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean }
+  | { kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string } }
   | { kind: 'interrupted'; message: string }
   | { kind: 'lock-lost'; message: string }
   | { kind: 'lock-refused'; message: string }
@@ -87,6 +93,8 @@ export class Executor {
   private readonly done: Map<string, JournalEntry>
   private readonly attempts = new Map<string, number>()
   private readonly touched = new Set<string>()
+  /** Gate steps that follow a change (after-node, post): they poll until stable; the others check once. */
+  private readonly afterChange = new Set<string>()
   /** Dry-run: nodes with a recorded (not made) write, whose live state no longer predicts later steps. */
   private readonly dryAhead = new Set<string>()
   private changedAny: boolean
@@ -105,6 +113,13 @@ export class Executor {
       const s = byId.get(e.step)
       if (s?.node !== undefined && e.state !== 'skipped') this.touched.add(nodeKey(s))
     }
+    for (const c of o.plan.stages.flatMap((st) => st.clusters)) {
+      const changedNodes = new Set<string>()
+      for (const s of c.steps) {
+        if (s.node !== undefined && s.mutates && s.action !== 'gate') changedNodes.add(nodeKey(s))
+        if (s.action === 'gate' && (s.phase === 'postflight' || (s.node !== undefined && changedNodes.has(nodeKey(s))))) this.afterChange.add(s.id)
+      }
+    }
     if (o.interrupt.aborted) this.halt.abort()
     else o.interrupt.addEventListener('abort', () => this.halt.abort(), { once: true })
   }
@@ -114,7 +129,7 @@ export class Executor {
   }
 
   private isDone(id: string): boolean {
-    const s = this.done.get(id)?.state
+    const s = this.o.journal.last(id)?.state
     return s === 'done' || s === 'skipped' || s === 'approved'
   }
 
@@ -142,11 +157,77 @@ export class Executor {
       if (s.kind === 'lock-lost') return { outcome: 'lock-lost', exitCode: ExitCode.paused, message: s.message, ...(resume ? { resume } : {}) }
       if (s.kind === 'lock-refused') return { outcome: 'paused', exitCode: ExitCode.paused, message: s.message }
       if (s.gateBeforeChange && !this.changedAny) return { outcome: 'blocked', exitCode: ExitCode.blocked, message: `${s.message}; nothing was changed` }
-      const how = this.o.plan.stages.flatMap((st) => st.clusters).find(() => true)?.onFailure ?? 'pause'
+      const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
+      const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
+      if (s.rollback?.ok) {
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; rolled back: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing` }
+      }
+      if (s.rollback) {
+        return {
+          outcome: 'failed', exitCode: ExitCode.failed,
+          message: `${s.message}; the rollback stopped: ${s.rollback.reason}. Nothing more was done (a rollback is never rolled back). Fix it, then: kupgrade rollback ${this.o.runDir}${cluster} (or kupgrade resume ${this.o.runDir} to go forward)`,
+        }
+      }
       if (how === 'abort') return { outcome: 'failed', exitCode: ExitCode.failed, message: s.message }
-      const note = how === 'rollback' || how === 'rebuild' ? ` (onFailure: ${how} is not in this build yet, so the run paused instead)` : ''
-      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${note}`, ...(resume ? { resume } : {}) }
+      const note = how === 'rebuild' ? ' (onFailure: rebuild is not in this build yet, so the run paused instead)' : ''
+      const choices = resume ? `; to go on after fixing it: ${resume}; to undo this run's nodes instead: kupgrade rollback ${this.o.runDir}${cluster}` : ''
+      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${note}${choices}`, ...(resume ? { resume } : {}) }
     }
+  }
+
+  /**
+   * `kupgrade rollback RUN`: every node this run changed is rolled back, newest first (clusters in reverse order,
+   * within each the node runs in reverse, the last hop first), each through the same node rollback as onFailure, under
+   * the cluster's lock. The first rollback that fails stops everything and says where.
+   */
+  async rollbackRun(): Promise<RunResult> {
+    const rolled: string[] = []
+    const order = this.o.plan.stages.flatMap((stage) => stage.clusters.map((c) => ({ stage, c })))
+      .filter(({ c }) => !this.o.selection.clusters || this.o.selection.clusters.includes(c.name))
+      .reverse()
+    for (const { stage, c } of order) {
+      const rt = this.o.clusters.get(c.name)
+      if (!rt) continue
+      const runs = segments(c.steps)
+        .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
+        .filter((n) => n.steps.some((s) => s.mutates && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || this.o.journal.last(s.id)?.state === 'failed')))
+        .reverse()
+      if (runs.length === 0) {
+        this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'this run changed no node here' })
+        continue
+      }
+      this.emit({ type: 'cluster-started', time: now(), stage: stage.name, cluster: c.name })
+      const t0 = Date.now()
+      const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: this.o.forceUnlock, dryRun: false })
+      try {
+        const r = await lease.acquire()
+        this.emit({ type: 'lock-acquired', time: now(), cluster: c.name, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
+      } catch (err) {
+        if (err instanceof LockRefusedError) this.emit({ type: 'lock-refused', time: now(), cluster: c.name, holder: err.holder, since: err.since, expired: err.expired })
+        return { outcome: 'paused', exitCode: ExitCode.paused, message: `cluster ${c.name}: could not take the run lock: ${(err as Error).message}; nothing was rolled back there` }
+      }
+      lease.startRenewing((rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: c.name, resourceVersion: rv }), (reason) => {
+        this.lockLost = `cluster ${c.name}: ${reason}`
+        this.halt.abort()
+      })
+      try {
+        for (const n of runs) {
+          if (this.halt.signal.aborted) return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: `interrupted; rolled back so far: ${rolled.join(', ') || 'nothing'}` }
+          const rb = await this.rollback(c, rt, n, 'kupgrade rollback')
+          if (!rb.ok) {
+            this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
+            return { outcome: 'failed', exitCode: ExitCode.failed, message: `rollback of ${c.name}/${n.node} stopped: ${rb.reason}${rolled.length ? `; rolled back before it: ${rolled.join(', ')}` : ''}` }
+          }
+          rolled.push(`${c.name}/${n.node}`)
+        }
+      } finally {
+        await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => lease.stopRenewing())
+      }
+      this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - t0, changed: true })
+    }
+    return rolled.length
+      ? { outcome: 'done', exitCode: ExitCode.ok, message: `rolled back: ${rolled.join(', ')} (each Ready at its old version, uncordoned, post-gates passing)` }
+      : { outcome: 'nothing-to-do', exitCode: ExitCode.ok, message: 'nothing to roll back: this run changed no node' }
   }
 
   /** 'changed' | 'unchanged' when the stage finished; 'stopped-for-approval' when it waits for one. */
@@ -215,7 +296,16 @@ export class Executor {
     let locked = false
     let changed = false
     let failedNodes = 0
-    let firstStop: Stop | undefined
+    const rolledBack: string[] = []
+    let firstFailure: Extract<Stop, { kind: 'failed' }> | undefined
+    let otherStop: Stop | undefined
+    let rollbackFailure: string | undefined
+    const stopWith = (): Stop => otherStop ?? {
+      ...firstFailure!,
+      ...(c.onFailure === 'rollback' && !this.o.dryRun && firstFailure!.node
+        ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
+        : {}),
+    }
     try {
       for (const seg of segments(c.steps)) {
         if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
@@ -236,25 +326,47 @@ export class Executor {
           changed ||= r
           continue
         }
+        if (seg.kind === 'gates') {
+          await this.together(seg.steps, rt)
+          continue
+        }
         const runs = seg.kind === 'node' ? [seg] : seg.nodes
         const results = await Promise.all(runs.map((n) => this.nodeRun(stage, c, rt, n)))
-        for (const r of results) {
+        let stopNow = false
+        for (const [i, r] of results.entries()) {
           if (r === true) changed = true
           else if (r !== false) {
-            if (r.kind === 'failed') failedNodes++
-            firstStop ??= r
+            stopNow ||= r.kind !== 'failed'
+            if (r.kind !== 'failed') {
+              otherStop ??= r
+              continue
+            }
+            failedNodes++
+            firstFailure ??= { ...r, cluster: c.name }
+            if (c.onFailure === 'rollback' && !this.o.dryRun && r.node) {
+              const rb = await this.rollback(c, rt, runs[i]!, r.message)
+              if (rb.ok) rolledBack.push(r.node)
+              else {
+                rollbackFailure ??= `${r.node}: ${rb.reason}`
+                stopNow = true
+              }
+            } else stopNow = true
+            // A control-plane node that failed stops the cluster even when rolled back: no worker may move past it.
+            if (runs[i]!.steps[0]?.role === 'control-plane') stopNow = true
           }
         }
-        // Nodes of a batch finish together; a failure stops the cluster after them (maxFailedNodes is the
-        // circuit breaker of the failure-handling issue: with pause/abort the first failure already stops).
-        if (firstStop) throw new Stopped(firstStop)
+        // Nodes of a batch finish together. With pause or abort the first failure stops the cluster; with rollback,
+        // a rolled-back node lets the cluster go on until maxFailedNodes nodes failed (the circuit breaker), and a
+        // rollback that itself failed stops at once.
+        if (otherStop || (firstFailure && (stopNow || failedNodes >= c.maxFailedNodes))) throw new Stopped(stopWith())
       }
+      // Every node was tried, some failed and were rolled back: the cluster failed (later stages never start).
+      if (firstFailure) throw new Stopped(stopWith())
     } catch (err) {
       const stop = err instanceof Stopped ? err.stop : { kind: 'failed' as const, message: (err as Error).message, gateBeforeChange: false }
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
       if (locked && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
       else lease.stopRenewing()
-      void failedNodes
       return stop
     }
     this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - started, changed })
@@ -313,9 +425,12 @@ export class Executor {
     const ids = { stage: stage.name, cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}) }
     this.emit({ type: 'node-started', time: now(), ...ids, ...(n.steps[0]?.batch !== undefined ? { batch: n.steps[0].batch } : {}) })
     let changed = false
-    for (const s of n.steps) {
+    for (const group of gateGroups(n.steps)) {
       if (this.halt.signal.aborted) return this.haltStop()
-      const r = await this.step(s, rt)
+      const r = group.length === 1 ? await this.step(group[0]!, rt) : await this.together(group, rt).then(() => false, (err) => {
+        if (err instanceof Stopped) return err.stop
+        throw err
+      })
       if (r === true) changed = true
       else if (r !== false) {
         if (r.kind === 'failed') {
@@ -328,6 +443,33 @@ export class Executor {
     }
     this.emit({ type: 'node-done', time: now(), ...ids, durationMs: Date.now() - t0 })
     return changed
+  }
+
+  /** onFailure: rollback for one failed node run (rollback.ts); the hop's post-gates re-run after it. */
+  private rollback(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
+    return rollbackNode({
+      journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
+      programFor: (s, r) => this.o.programFor(s, r),
+      stateOf: (id) => this.o.journal.last(id)?.state,
+      changed: (id) => this.o.journal.last(id)?.changed === true,
+      postGates: async (hop) => {
+        const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === hop)
+        const rs = await Promise.allSettled(posts.map((g) => this.gate(g, rt, 'rollback')))
+        const bad = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+        if (bad) throw bad.reason
+        return rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value.evidence[0]!] : []))
+      },
+    }, rt, c, run, why)
+  }
+
+  /**
+   * Read-only steps (a point's gates) side by side, at most GATES_AT_ONCE (each gate fans out over every node and
+   * starts kubectl processes and probe pods); after a failure no further one starts, those running finish.
+   */
+  private async together(steps: Step[], rt: ClusterRuntime): Promise<void> {
+    const results = await pool(steps, GATES_AT_ONCE, (s) => this.step(s, rt))
+    const stop = results.find((r): r is Stop => typeof r === 'object')
+    if (stop) throw new Stopped(stop)
   }
 
   private async stepOrStop(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<void> {
@@ -348,7 +490,7 @@ export class Executor {
   /** One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed. */
   private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<boolean | Stop> {
     if (this.isDone(s.id)) {
-      this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.done.get(s.id)!.state} earlier in this run`, evidence: [] })
+      this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.o.journal.last(s.id)!.state} earlier in this run`, evidence: [] })
       return false
     }
     const skip = this.skipOf(s)
@@ -433,20 +575,33 @@ export class Executor {
     return {
       cluster: rt.spec.name, distribution: rt.distribution, scope: s.node ? 'node' : 'cluster', ...(s.node ? { node: s.node } : {}),
       apiEndpoint: rt.spec.apiEndpoint,
+      serviceCIDR: rt.spec.serviceCIDR ?? defaultServiceCIDR(rt.distribution),
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
       ...(expectedVersion ? { expectedVersion } : {}),
-      ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(),
+      ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
+      nodeFacts: Object.fromEntries(rt.facts),
     }
   }
 
-  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak'): Promise<{ changed: boolean; evidence: string[] }> {
+  /**
+   * A gate step through the registry (the same checks as `check` and `plan --live`). Fail and unknown both stop:
+   * a gate that could not look is never a pass. A soak's re-check looks once per round.
+   */
+  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback'): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
     const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
-    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, s.node && hop ? hop.to.kubelet : undefined))
+    // After a rollback the cluster is meant to be part old, part new: no version is expected of it.
+    const expected = during === 'rollback' ? undefined : hop ? hop.to.kubelet : this.o.plan.target?.kubernetes
+    const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
+    // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
+    const onObservation = wait.timeoutMs ? (o: { status: GateStatus; summary: string }, attempt: number) => this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) }) : undefined
+    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, expected), onObservation ? { ...wait, onObservation } : wait)
     const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
-    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}) })
-    if (r.status === 'fail') throw new StepFailure(`gate ${gate} failed: ${r.summary}${r.hint ? ` (hint: ${r.hint})` : ''}`, evidence)
-    return { changed: false, evidence: [`${r.status}: ${r.summary}`, ...evidence] }
+    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
+    if (r.status === 'fail' || r.status === 'unknown') {
+      throw new StepFailure(`gate ${gate} ${r.status === 'fail' ? 'failed' : 'could not check'}: ${r.summary}${r.hint ? ` (hint: ${r.hint})` : ''}`, evidence)
+    }
+    return { changed: false, evidence: [`${r.status}${r.attempts > 1 ? ` after ${r.attempts} checks` : ''}: ${r.summary}`, ...evidence] }
   }
 
   private async hook(s: Step, dry: boolean): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
@@ -482,6 +637,9 @@ export class Executor {
     return { changed: false, evidence }
   }
 }
+
+/** As `check` runs them (src/gates/run.ts): enough to overlap their waits, few enough not to flood the API. */
+const GATES_AT_ONCE = 4
 
 const nodeKey = (s: Step): string => `${s.cluster}|${s.hop ?? ''}|${s.node}`
 

@@ -1,40 +1,47 @@
-import type { Node } from 'kubernetes-types/core/v1.js'
-import type { GateContext, GateResult } from '../gates/types.js'
-import type { List } from '../transport/kubectl/client.js'
-import { nodeReadiness } from './waits.js'
+import { checkOnce } from '../gates/run.js'
+import type { GateContext } from '../gates/types.js'
+import { waitForGate, type WaitedResult, type WaitOptions } from '../gates/wait.js'
+import { parseDuration } from '../util/duration.js'
 
 /**
- * How the executor runs a gate step: one call per gate, the wait loop (timeout, stableFor) inside. The gates helper's
- * runner (src/gates/wait.ts + registry) plugs in here; until it lands, `builtinGateRunner` checks `nodes-ready`
- * itself and reports every other gate as `unknown` ("not in this build"), which the executor shows as a warning
- * and never counts as a pass.
+ * How the executor runs a gate step: the same registry and single check as `check` and `plan --live`
+ * (src/gates/run.ts), inside the one wait loop (src/gates/wait.ts). Only the wait differs by where the gate stands:
+ * a gate before a change looks once (the state it guards is there or not); a gate after a change polls until it has
+ * held `stableFor` checks in a row, because a node that just restarted settles for a while and a pass that then fails
+ * is a flap, which is the failure itself.
  */
-export type GateRunner = (gate: string, params: Record<string, unknown>, ctx: GateContext) => Promise<GateResult>
+export type GateRunner = (gate: string, params: Record<string, unknown>, ctx: GateContext, wait: WaitOptions) => Promise<WaitedResult>
 
-export const builtinGateRunner: GateRunner = async (gate, _params, ctx) => {
-  if (gate === 'nodes-ready') return nodesReady(ctx)
+export const registryGateRunner: GateRunner = (gate, params, ctx, wait) =>
+  waitForGate(() => checkOnce(ctx, { id: gate, params, label: gate }), { ...wait, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+
+/** `spec.gates.wait` of the plan, in milliseconds. */
+export interface GateWaitPolicy {
+  intervalMs: number
+  stableFor: number
+  timeoutMs: number
+}
+
+export const DEFAULT_GATE_WAIT: GateWaitPolicy = { intervalMs: 2_000, stableFor: 3, timeoutMs: 300_000 }
+
+export function gateWaitPolicy(wait: { interval?: string; stableFor?: number; timeout?: string } | undefined): GateWaitPolicy {
   return {
-    status: 'unknown',
-    summary: `gate ${gate}: no implementation in this build yet`,
-    evidence: [],
-    hint: 'the gate registry (src/gates) will run it; until then check it by hand',
-    incident: '',
+    intervalMs: parseDuration(wait?.interval ?? '') ?? DEFAULT_GATE_WAIT.intervalMs,
+    stableFor: wait?.stableFor ?? DEFAULT_GATE_WAIT.stableFor,
+    timeoutMs: parseDuration(wait?.timeout ?? '') ?? DEFAULT_GATE_WAIT.timeoutMs,
   }
 }
 
-async function nodesReady(ctx: GateContext): Promise<GateResult> {
-  const list = await ctx.kubectl.nodes()
-  const wanted = new Set(ctx.node ? [ctx.node] : ctx.nodes.map((n) => n.name))
-  const bad: string[] = []
-  const evidence = (list as List<Node>).items.filter((n) => wanted.has(n.metadata?.name ?? '')).map((n) => {
-    const r = nodeReadiness(n)
-    const versionOk = !ctx.expectedVersion || !ctx.node || r.version === ctx.expectedVersion
-    if (!r.ready || !versionOk) bad.push(n.metadata!.name!)
-    return { source: `node ${n.metadata!.name}`, observed: `Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version}` }
-  })
-  const seen = new Set(evidence.map((e) => e.source.slice(5)))
-  for (const w of wanted) if (!seen.has(w)) bad.push(w)
-  return bad.length === 0
-    ? { status: 'pass', summary: `${wanted.size} node(s) Ready`, evidence, incident: 'k3s-expired-certs-disk-full' }
-    : { status: 'fail', summary: `not Ready (or not at the expected version): ${bad.join(', ')}`, evidence, hint: 'kubectl describe node NAME; journalctl -u the kubelet/k3s unit on the node', incident: 'k3s-expired-certs-disk-full' }
+/**
+ * The wait for one gate step. A gate that guards the state before a change (pre-gates, before-node gates, a soak's
+ * re-checks) passes on its first pass; a failure there is confirmed by two more checks, one interval apart, before it
+ * blocks, because one timed-out probe on a busy network must not stop a fleet's upgrade while a real fault persists
+ * and still blocks. A gate that follows a change (after-node and post gates) follows the policy: it must hold
+ * `stableFor` checks in a row. `nodes-ready` carries its own timeout: how long a node may take to come back. The
+ * interval does not grow: "a fault is detected within one gate interval" (brief §6) must hold on the tenth check too.
+ */
+export function gateWait(afterChange: boolean, gate: string, params: Record<string, unknown>, policy: GateWaitPolicy): WaitOptions {
+  if (!afterChange) return { timeoutMs: Number.POSITIVE_INFINITY, maxChecks: 3, stableFor: 1, intervalMs: policy.intervalMs, backoff: 1 }
+  const own = gate === 'nodes-ready' && typeof params.timeout === 'string' ? parseDuration(params.timeout) : undefined
+  return { timeoutMs: own ?? policy.timeoutMs, stableFor: policy.stableFor, intervalMs: policy.intervalMs, backoff: 1 }
 }

@@ -56,10 +56,18 @@ export interface JournalContents {
 export class Journal {
   private fd: number
   private seq: number
+  /** The newest entry per step, kept as entries are appended (the executor asks it while a run goes on). */
+  private readonly latest: Map<string, JournalEntry>
 
   private constructor(readonly path: string, readonly header: JournalHeader, readonly entries: JournalEntry[], inMemory = false) {
     this.fd = inMemory ? -1 : openSync(path, 'a')
     this.seq = entries.at(-1)?.seq ?? 0
+    this.latest = lastStates(entries)
+  }
+
+  /** The newest entry of one step, now. */
+  last(step: string): JournalEntry | undefined {
+    return this.latest.get(step)
   }
 
   /** A dry-run's journal: the same entries, kept in memory only (a dry-run leaves no run behind). */
@@ -110,12 +118,13 @@ export class Journal {
       fsyncSync(this.fd)
     }
     this.entries.push(entry)
+    this.latest.set(entry.step, entry)
     return entry
   }
 
   /** The last state of each step. */
   lastStates(): Map<string, JournalEntry> {
-    return lastStates(this.entries)
+    return new Map(this.latest)
   }
 
   close(): void {

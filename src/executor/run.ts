@@ -19,7 +19,7 @@ import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
 import { now, type EventSink, type RunOutcome } from './events.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
-import { builtinGateRunner, type GateRunner } from './gates.js'
+import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
 import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
@@ -35,12 +35,12 @@ export const KUPGRADE_VERSION = pkg.version
  * machines that run a kubelet: a k0s controller without --enable-worker has no Node object to be Ready.
  */
 function withFacts(runner: GateRunner, clusters: Map<string, ClusterRuntime>): GateRunner {
-  return (gate, params, ctx) => {
+  return (gate, params, ctx, wait) => {
     const facts = clusters.get(ctx.cluster)?.facts
-    if (!facts) return runner(gate, params, ctx)
+    if (!facts) return runner(gate, params, ctx, wait)
     const nodeFacts = { ...Object.fromEntries(facts), ...ctx.nodeFacts }
     const nodes = gate === 'nodes-ready' ? ctx.nodes.filter((n) => facts.get(n.name)?.kubernetesNode !== false) : ctx.nodes
-    return runner(gate, params, { ...ctx, nodes, nodeFacts })
+    return runner(gate, params, { ...ctx, nodes, nodeFacts }, wait)
   }
 }
 
@@ -59,6 +59,8 @@ export interface RunRequest {
   confirm?: (stage: string) => Promise<boolean>
   /** Continue this journal instead of starting a run. */
   resumeJournal?: string
+  /** With resumeJournal: undo the run's changed nodes (`kupgrade rollback`) instead of going on. */
+  rollback?: boolean
   leaseSeconds?: number
   gateRunner?: GateRunner
   /** Tests inject transports (the lab's) and kubectl clients; default: SshPool and the user's kubectl. */
@@ -104,6 +106,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
+  if (req.rollback && !resumed) throw new KupgradeError('rollback needs a run to undo', { exitCode: ExitCode.invalid })
   if (live.blockers.length > 0 && !resumed) {
     throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
   }
@@ -145,15 +148,16 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),
-      resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`,
+      resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`, runDir,
       forceUnlock: req.forceUnlock, leaseSeconds: req.leaseSeconds ?? 30, holder: holderIdentity(runId, user, host),
-      gateRunner: withFacts(req.gateRunner ?? builtinGateRunner, clusters), programFor, interrupt: req.interrupt, env: req.env, selection,
+      gateRunner: withFacts(req.gateRunner ?? registryGateRunner, clusters), gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
       ...(req.pollMs ? { pollMs: req.pollMs } : {}),
     })
-    const result = await executor.run()
+    const result = req.rollback ? await executor.rollbackRun() : await executor.run()
     if (!req.dryRun) {
       const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
-      journal.append({ step: 'run', state, attempt: 1, evidence: [statusOf(result.outcome)], error: result.message })
+      const status = req.rollback && result.outcome === 'done' ? 'rolled-back' : statusOf(result.outcome)
+      journal.append({ step: 'run', state, attempt: 1, evidence: [status], error: result.message })
     }
     if (req.dryRun) {
       // The kubectl channels are per cluster; put the writes back in the order they were made per kind.

@@ -7,6 +7,8 @@ import type { Step } from '../planner/types.js'
  */
 export type Segment =
   | { kind: 'step'; step: Step }
+  /** Consecutive gate steps of one point: read-only, so they are checked side by side. */
+  | { kind: 'gates'; steps: Step[] }
   | { kind: 'node'; node: string; hop?: number; steps: Step[] }
   | { kind: 'batch'; hop?: number; batch: number; nodes: { node: string; hop?: number; steps: Step[] }[] }
 
@@ -16,7 +18,9 @@ export function segments(steps: readonly Step[]): Segment[] {
     const last = out.at(-1)
     const isNodeStep = s.node !== undefined && (s.phase === 'control-plane' || s.phase === 'workers')
     if (!isNodeStep) {
-      out.push({ kind: 'step', step: s })
+      if (s.action === 'gate' && last?.kind === 'gates' && last.steps[0]!.phase === s.phase && last.steps[0]!.hop === s.hop) last.steps.push(s)
+      else if (s.action === 'gate') out.push({ kind: 'gates', steps: [s] })
+      else out.push({ kind: 'step', step: s })
       continue
     }
     if (s.phase === 'workers' && s.batch !== undefined) {
@@ -31,6 +35,17 @@ export function segments(steps: readonly Step[]): Segment[] {
     }
     if (last?.kind === 'node' && last.node === s.node && last.hop === s.hop) last.steps.push(s)
     else out.push({ kind: 'node', node: s.node!, ...(s.hop !== undefined ? { hop: s.hop } : {}), steps: [s] })
+  }
+  return out
+}
+
+/** A node run's steps with each stretch of consecutive gate steps as one group (checked side by side). */
+export function gateGroups(steps: readonly Step[]): Step[][] {
+  const out: Step[][] = []
+  for (const s of steps) {
+    const last = out.at(-1)
+    if (s.action === 'gate' && last?.[0]?.action === 'gate') last.push(s)
+    else out.push([s])
   }
   return out
 }

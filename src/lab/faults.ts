@@ -20,6 +20,7 @@ export const FAULT_NAMES = [
   'insufficient-capacity',
   'ssh-drop',
   'apiserver-slow',
+  'iptables-backend-mismatch',
 ] as const
 export type FaultName = (typeof FAULT_NAMES)[number]
 
@@ -41,7 +42,7 @@ export const FAULTS = {
   'cert-expired': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expired yesterday' },
   'cert-expiring': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expire in 10 days' },
   'disk-full': { cluster: true, node: true, nodes: 'all', description: 'the node disk is 98% used: DiskPressure condition and taint, df shows it' },
-  'node-not-ready-after-upgrade': { cluster: true, node: true, nodes: 'all', description: 'after the next service start the node stays NotReady' },
+  'node-not-ready-after-upgrade': { cluster: true, node: true, nodes: 'all', description: 'a start of another version than the node ran (an upgrade) leaves it NotReady; starting that version again (a rollback) brings it back Ready' },
   'upgrade-command-fails': { cluster: false, node: true, nodes: 'all', description: 'the distribution upgrade command exits non-zero' },
   'etcd-unhealthy': { cluster: true, node: true, nodes: 'control-plane', description: 'etcd unhealthy: /readyz and /livez report [-]etcd failed, etcdctl endpoint health fails' },
   'etcd-db-near-quota': { cluster: false, node: true, nodes: 'control-plane', description: 'etcd DB size at 95% of its quota (etcdctl endpoint status)' },
@@ -49,6 +50,9 @@ export const FAULTS = {
   'insufficient-capacity': { cluster: true, node: false, nodes: 'none', description: 'node allocatable shrinks to what is already requested: evicted pods stay Pending (FailedScheduling)' },
   'ssh-drop': { cluster: false, node: true, nodes: 'all', description: 'the node drops SSH connections' },
   'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s)' },
+  // Incident k0s-upgrade-coredns-api-vip: the host's iptables moved to nf_tables while kube-proxy (its own iptables,
+  // from its image or k0s's bundle) and the kubelet kept writing legacy rules, or the other way round.
+  'iptables-backend-mismatch': { cluster: false, node: true, nodes: 'all', description: "the kubelet's and kube-proxy's chains live in the other iptables backend than the host's `iptables -V`" },
 } as const satisfies Record<FaultName, FaultInfo>
 
 /** The faults whose signal (also) lives on the node: the ones LabNode.setFault takes. */

@@ -138,7 +138,7 @@ export class Lab {
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
               ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
             })
-            this.wireNode(model, n.name, node, join(dir, 'nodes', c.name, n.name))
+            this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
             lc.nodes.set(n.name, node)
           }
@@ -190,10 +190,15 @@ export class Lab {
     }
   }
 
-  private wireNode(model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
+  private wireNode(cluster: string, model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
     node.on('service', (e: ServiceEvent) => {
-      if (e.state === 'stopped') model.serviceStopped(name)
-      else model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      if (e.state === 'stopped') return model.serviceStopped(name)
+      // kube-proxy-sync-failure with `untilRestart`: the incident's sync failures ended when the node restarted and a
+      // fresh kube-proxy rebuilt its rules from nothing, so the next start of the node's service ends the fault. Checked
+      // before the start is reported, so a fault armed on this very start (node-upgraded) begins after it.
+      const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
+      if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
+      model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
     node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))

@@ -88,6 +88,8 @@ export function labPlan(t: Topology): string {
         onFailure: 'rollback',
         maxFailedNodes: 1,
       },
+      // The lab's restarts take a fraction of a second, so its gates settle in one: poll at 1s, two passes in a row.
+      gates: { wait: { interval: '1s', stableFor: 2, timeout: '2m' } },
     },
   }
   return `# yaml-language-server: $schema=${PLAN_SCHEMA_URL}\n${stringify(doc, { lineWidth: 0 })}`

@@ -16,6 +16,7 @@ export function planJsonSchema(): Record<string, unknown> {
     post: z.array(gateEntry).optional(),
     beforeNode: z.array(gateEntry).optional(),
     afterNode: z.array(gateEntry).optional(),
+    wait: planSchema.shape.spec.shape.gates.unwrap().shape.wait,
     skip: planSchema.shape.spec.shape.gates.unwrap().shape.skip.unwrap()
       .element.extend({ gate: z.enum(GATES.map((g) => g.id) as [string, ...string[]]) }).array().optional()
       .describe('default gates turned off, each with a reason: the only way a default gate stops running'),

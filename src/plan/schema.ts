@@ -141,6 +141,14 @@ export const planSchema = z.strictObject({
         post: gateList().optional().describe('cluster gates after the last node and during soak'),
         beforeNode: gateList().optional(),
         afterNode: gateList().optional(),
+        wait: z
+          .strictObject({
+            interval: duration('10m', 'must be more than 0s').default('2s').describe('pause between two checks of a gate after a change: a fault is seen within one interval'),
+            stableFor: z.number().int().min(1).max(100).default(3).describe('consecutive passing checks an after-node or post gate needs (a pass that then fails is a flap: it fails)'),
+            timeout: duration('24h', 'must be more than 0s').default('5m').describe('how long an after-node or post gate may take to pass before it fails (nodes-ready: its own timeout)'),
+          })
+          .prefault({})
+          .describe('how apply waits on gates after a change; pre and before-node gates check once'),
         skip: z
           .array(z.strictObject({ gate: text('gate'), reason: text('reason').describe('why this safe default is off; shown in every plan and check output') }))
           .optional()

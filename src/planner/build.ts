@@ -124,6 +124,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   passes.forEach((hop, pi) => {
     const hopId = hop ? `hop${hop.index}` : 'os'
     const hopBase = { ...base, ...(hop ? { hop: hop.index } : {}) }
+    const templates = new Map<string, StepTemplate[]>()
     const upToDate = (node: string): string | undefined => {
       const fact = nodeFacts?.[node]
       // No kubelet there (k0s controller without a worker): the binary it runs is the version, if its service runs.
@@ -154,14 +155,14 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       for (const s of nodeSteps({
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
         kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false,
-        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name),
+        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), templates,
       })) steps.push(s)
     })
     batches.forEach((batch, bi) => {
       for (const name of batch) {
         for (const s of nodeSteps({
           plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true,
-          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name),
+          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), templates,
         })) steps.push(s)
       }
     })
@@ -209,9 +210,16 @@ function gateSteps(list: ResolvedGate[], base: StepBase, prefix: string): Step[]
  * titles depend on the action, params and role only, never the node, so a big fleet renders each once.
  */
 const titles = new Map<string, string>()
+/** A template's params as a cache key; templates are shared by the nodes of a role (nodeSteps), so this runs rarely. */
+const paramsKeys = new WeakMap<object, string>()
+const paramsKey = (params: object): string => {
+  let k = paramsKeys.get(params)
+  if (k === undefined) paramsKeys.set(params, (k = JSON.stringify(params)))
+  return k
+}
 function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
-  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${JSON.stringify(t.params)}`
+  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${paramsKey(t.params)}`
   let title = titles.get(key)
   if (title === undefined) {
     title = titleFor(s, dist)
@@ -246,6 +254,12 @@ interface NodeStepInput {
   base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
+  /**
+   * The driver's templates of one pass by role and position: every worker of a hop gets the same steps, so a
+   * 2,000-node plan asks the driver a handful of times, not once per node (templates hold no node; steps share them
+   * as they share the plan's drain options).
+   */
+  templates: Map<string, StepTemplate[]>
 }
 
 /** One node, one hop: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
@@ -268,9 +282,14 @@ function nodeSteps(i: NodeStepInput): Step[] {
   const node = i.kubernetesNode
   if (node) push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
   if (node) push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
-  const actions: StepTemplate[] = []
-  if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
-  if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
+  const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}`
+  let actions = i.templates.get(key)
+  if (actions === undefined) {
+    actions = []
+    if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
+    if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
+    i.templates.set(key, actions)
+  }
   const counts = new Map<string, number>()
   for (const t of actions) {
     const n = (counts.get(t.action) ?? 0) + 1

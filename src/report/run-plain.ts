@@ -43,8 +43,22 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'step-output':
       return verbose ? line(`${where(e.step)}: ${e.stream === 'stderr' ? '! ' : '  '}${e.line}`) : undefined
+    case 'gate-check':
+      return verbose ? line(`${where(e.step)}: gate ${e.gate} check ${e.attempt}: ${e.status}: ${e.summary}`) : undefined
     case 'gate-result':
       return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
+    case 'rollback-started':
+      return line(`${e.cluster} › ${e.node}: ROLLING BACK (${e.path}: ${e.detail}) because ${e.reason.split('\n')[0]}`)
+    case 'undo-started':
+      return verbose ? line(`${where(e.step)}: undo ${e.step.id}: ${e.title} …`) : undefined
+    case 'undo-done':
+      return line(`${where(e.step)}: ↩ undone ${e.step.id} (${secs(e.durationMs)}${e.changed ? '' : ', already undone: nothing ran'})`)
+    case 'undo-failed':
+      return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+    case 'rollback-done':
+      return line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
+    case 'rollback-failed':
+      return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${e.error.split('\n')[0]}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':

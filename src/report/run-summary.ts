@@ -14,19 +14,20 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back'; durationMs?: number; cordoned?: boolean }[] }[]
   changed: number
   unchanged: number
   skipped: number
   failed: { step: string; error: string }[]
   gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[] }
   wouldRun: number
+  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back'; path: string; detail: string; reason: string; error?: string; undone: string[] }[]
 }
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
     runId: '', dryRun: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
-    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0,
+    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [],
   }
 
   private cluster(stage: string, cluster: string) {
@@ -56,6 +57,13 @@ export class SummaryCollector {
         d.gates[e.status]++
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
         break
+      case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
+      case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
+      case 'rollback-done':
+        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rolled back', cordoned: false })
+        break
+      case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
       case 'run-finished':
         Object.assign(d, { outcome: e.outcome, exitCode: e.exitCode, message: e.message, durationMs: e.durationMs, journal: e.journal, ...(e.resume ? { resume: e.resume } : {}) })
         break
@@ -63,17 +71,13 @@ export class SummaryCollector {
   }
 }
 
-/** Warnings and failures one by one; `unknown` (a gate this build cannot check) grouped per gate, as it repeats per node. */
+/** Warnings, failures and gates that could not check (unknown: never a pass), one by one. */
 function notableLines(list: RunSummaryData['gates']['notable']): string[] {
-  const out: string[] = []
-  const unknown = new Map<string, number>()
-  for (const n of list) {
-    if (n.status === 'unknown') unknown.set(n.gate, (unknown.get(n.gate) ?? 0) + 1)
-    else out.push(`${n.status} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`)
-  }
-  if (unknown.size) out.push(`unknown (not checked: no implementation in this build): ${[...unknown].map(([g, c]) => `${g} ×${c}`).join(', ')}`)
-  return out
+  return list.map((n) => `${n.status}${n.status === 'unknown' ? ' (could not check)' : ''} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`)
 }
+
+const rollbackLine = (r: RunSummaryData['rollbacks'][number]): string =>
+  `${r.status} ${r.cluster}/${r.node} (${r.path}) after: ${r.reason}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
 
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
@@ -83,13 +87,14 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.message) out.push(`  ${d.message}`)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
-    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
   for (const f of d.failed) out.push(`  failed: ${f.step}: ${f.error}`)
+  for (const r of d.rollbacks) out.push(`  ${rollbackLine(r)}`)
   out.push(`  journal: ${d.journal}`)
   if (d.resume) out.push(`  to continue: ${d.resume}`)
   return `${out.join('\n')}\n`
@@ -104,13 +109,14 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (d.message) out.push(md(d.message), '')
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
-    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
   out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   if (d.failed.length) out.push('', ...d.failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
+  if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r))}`))
   out.push('', `Journal: \`${d.journal}\``)
   if (d.resume) out.push('', `To continue: \`${d.resume}\``)
   return `${out.join('\n')}\n`

@@ -108,6 +108,11 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'step-failed': where(e.step).say(`✗ ${e.step.title}: ${e.error.split('\n')[0]}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
+      case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); break
+      case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break
+      case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
+      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); break
+      case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); break
       case 'run-finished':
         for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
         break

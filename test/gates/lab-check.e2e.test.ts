@@ -111,6 +111,8 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     { fault: 'etcd-db-near-quota', dist: 'k0s', gate: 'etcd', expect: /k0s-cp-1: etcd DB at 95% of its quota/ },
     { fault: 'pdb-blocks-drain', dist: 'kubeadm', gate: 'drain-feasibility', expect: /PDB .* blocks draining/ },
     { fault: 'insufficient-capacity', dist: 'k3s', gate: 'capacity', expect: /does not fit elsewhere/ },
+    // k0s ships kube-proxy with the kubelet and requires the same minor (kubeadm would allow three behind).
+    { fault: 'kube-proxy-skew', dist: 'k0s', gate: 'version-skew', expect: /kube-proxy v1\.28\.\d+.* is not the minor of kubelet v1\.29\.6/ },
   ]
   for (const c of cases) {
     it(`${c.fault} on ${c.dist}${c.node ? `/${c.node}` : ''}: check exits 3 naming ${c.gate}; cleared, it passes again`, async () => {

@@ -446,7 +446,8 @@ export class ClusterModel extends EventEmitter {
     n.heartbeat = new Date()
     this.setReady(n, NOT_READY_CNI)
     this.emit('apiservers')
-    const stuck = opts.keepNotReady || this.hasFault('node-not-ready-after-upgrade', nodeName)
+    // A lab node says whether this start is stuck (the fault follows the version); a fleet alone keeps every start stuck.
+    const stuck = opts.keepNotReady ?? this.hasFault('node-not-ready-after-upgrade', nodeName)
     if (!stuck) {
       const started = n.ready.since
       this.later(this.timing.readyDelayMs, () => {

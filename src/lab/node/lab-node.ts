@@ -69,6 +69,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
+  /** node-not-ready-after-upgrade: the version the node ran before the upgrade that broke it. */
+  private notReadyGoodVersion?: string
   private dropNext = false
   /** Certificates were renewed; the service picks them up at its next start ('certs-rotated'). */
   private certsPending = false
@@ -223,7 +225,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (fault === 'ssh-drop') return this.setSshDrop(on, params)
     this.faults.set(fault, on, params)
     if (fault === 'etcd-unhealthy' && this.options.role === 'control-plane') setEtcdMemberHealth(etcdClusterDir(this.options, this.paths.lab), this.options.name, !on)
-    if (fault === 'node-not-ready-after-upgrade' && !on) this.notReady = false
+    if (fault === 'node-not-ready-after-upgrade') {
+      if (!on) this.notReady = false
+      this.notReadyGoodVersion = on ? this.lastStartedVersion : undefined
+    }
     if (fault === 'cert-expired' || fault === 'cert-expiring') {
       this.rewriteCerts()
       this.files?.baseline() // the lab's own rewrite, not a client's change
@@ -417,7 +422,13 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
       // The fault is about an upgrade: only a start that runs another version than the last start leaves it NotReady.
       if (unit === this.unit) {
-        if (this.faults.active('node-not-ready-after-upgrade') && this.lastStartedVersion !== undefined && version !== this.lastStartedVersion) this.notReady = true
+        // The new version is what is broken: going back to the version that ran when the fault was armed (a
+        // rollback) comes up Ready again, as a node whose upgrade broke it does.
+        if (this.faults.active('node-not-ready-after-upgrade')) {
+          const good = this.notReadyGoodVersion ?? this.lastStartedVersion
+          if (good !== undefined) this.notReady = version !== good
+          this.notReadyGoodVersion ??= this.lastStartedVersion
+        }
         this.lastStartedVersion = version
       }
       this.emit('service', { service: unit, state: 'started', version })

@@ -21,6 +21,14 @@ lab_fault_param() {
   printf '%s' "${v:-$3}"
 }
 
+# The iptables backend that holds the kubelet's and kube-proxy's chains: the node's own one, or the other one under
+# iptables-backend-mismatch (kube-proxy's bundled iptables chose legacy while the host's moved to nf_tables).
+lab_kube_ipt_backend() {
+  if lab_fault iptables-backend-mismatch; then
+    [ "$LAB_IPT_BACKEND" = legacy ] && echo nf_tables || echo legacy
+  else echo "$LAB_IPT_BACKEND"; fi
+}
+
 # lab_binary_version FILE: the version a stand-in binary carries (its LAB_VERSION line).
 lab_binary_version() { [ -f "$1" ] && sed -n "s/^LAB_VERSION='\(.*\)'$/\1/p" "$1" | head -n1; }
 

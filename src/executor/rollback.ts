@@ -1,0 +1,139 @@
+import type { StepProgram } from '../drivers/program.js'
+import { parseKubeVersion, resolveDistributionVersion } from '../plan/versions.js'
+import type { ClusterPlan, RollbackPath, Step } from '../planner/types.js'
+import type { Transport } from '../transport/types.js'
+import { now, stepRef, type EventSink } from './events.js'
+import type { ClusterRuntime } from './executor.js'
+import type { Journal } from './journal.js'
+import { describeCommand, runProgram } from './run-program.js'
+import { waitNodeReady } from './waits.js'
+
+/**
+ * Rolling one node back, as the distributions allow it (execution.md "Rollback"): the node's changed steps are undone
+ * in reverse — each undo is itself verify → run → verify, so an undo whose effect is already there runs nothing —
+ * then the node must be Ready at its old kubelet version, then it is uncordoned, then the cluster's post-gates run
+ * again (`kube-proxy-sync` and `api-vip` among them: a rollback can break the data plane as the incident's did). A
+ * failure anywhere stops the rollback and says so: a rollback is never rolled back, and never retried in a loop.
+ *
+ * A control-plane node whose distribution already moved is not downgraded by binary (k0s, k3s with etcd and kubeadm
+ * do not support it): that needs the pre-hop snapshot restored, which is reported with the procedure, not improvised.
+ */
+export interface RollbackDeps {
+  journal: Journal
+  emit: EventSink
+  ssh: Transport
+  signal: AbortSignal
+  pollMs: number
+  programFor: (step: Step, rt: ClusterRuntime) => StepProgram | undefined
+  /** The hop's post-gates, after-change wait; resolves with their evidence or rejects with the failing gate. */
+  postGates: (hop: number | undefined) => Promise<string[]>
+  /** The last journaled state of a step. */
+  stateOf: (id: string) => string | undefined
+  /** Whether the step's last `done` changed something. */
+  changed: (id: string) => boolean
+}
+
+export interface NodeRunRef {
+  node: string
+  hop?: number
+  steps: Step[]
+}
+
+export type RollbackOutcome =
+  | { ok: true; evidence: string[] }
+  | { ok: false; reason: string; evidence: string[]; path: RollbackPath['path']; cordoned: boolean }
+
+/** Actions that change what runs on the node (the distribution's binaries, packages, control plane). */
+const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', 'upgrade-package', 'upgrade-control-plane', 'switch-repo', 'restart', 'stop-service', 'unhold-packages', 'hold-packages'])
+
+export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: ClusterPlan, run: NodeRunRef, why: string): Promise<RollbackOutcome> {
+  const t0 = Date.now()
+  const path = c.rollback.find((p) => p.node === run.node) ?? { node: run.node, path: 'previous-version' as const, detail: 'undo the done steps' }
+  const ids = { cluster: c.name, node: run.node, ...(run.hop !== undefined ? { hop: run.hop } : {}) }
+  // What this node run changed (done and changed), plus the step that failed: it may have half-happened, and its
+  // undo's verify tells whether there is anything to take back.
+  const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed'))
+  const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
+  d.emit({ type: 'rollback-started', time: now(), ...ids, path: path.path, detail: path.detail, reason: why })
+  const evidence: string[] = []
+  const fail = (reason: string, extra: string[] = []): RollbackOutcome => {
+    const cordoned = true
+    d.emit({ type: 'rollback-failed', time: now(), ...ids, error: reason, evidence: [...evidence, ...extra] })
+    return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
+  }
+  if (path.path === 'snapshot-restore' && moved) {
+    return fail(`${run.node} is a control-plane node whose distribution already moved to the new version: no binary downgrade (unsupported); restore the pre-hop snapshot: ${path.detail}`)
+  }
+  const irreversible = touched.find((s) => s.action !== 'os-upgrade' && s.action !== 'reboot' && s.undo !== undefined && 'irreversible' in s.undo && d.stateOf(s.id) === 'done')
+  if (irreversible && 'irreversible' in irreversible.undo!) return fail(`step ${irreversible.id} cannot be undone: ${irreversible.undo.irreversible}`)
+
+  const reversed = [...touched].reverse()
+  const last: Step[] = []
+  for (const s of reversed) {
+    if (s.undo === undefined) continue
+    if ('irreversible' in s.undo) {
+      evidence.push(`${s.id}: not undone (${s.undo.irreversible})`)
+      continue
+    }
+    // Uncordon comes last, after the node is back at its old version and healthy.
+    if (s.undo.action === 'uncordon') {
+      last.push(s)
+      continue
+    }
+    const r = await undoStep(d, rt, s)
+    if (!r.ok) return fail(`undo of ${s.id} failed: ${r.error}`, r.evidence)
+    evidence.push(...r.evidence)
+  }
+  const hop = run.hop !== undefined ? c.hops.find((h) => h.index === run.hop) : undefined
+  if (moved && hop) {
+    const from = parseKubeVersion(hop.from)
+    const kubelet = from ? resolveDistributionVersion(rt.distribution, from, hop.from).kubelet : undefined
+    try {
+      evidence.push(await waitNodeReady(rt.kubectl, run.node, kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
+    } catch (err) {
+      return fail(`${run.node} did not come back at its old version: ${(err as Error).message}`)
+    }
+  }
+  const seen = new Set<string>()
+  for (const s of last) {
+    if (seen.has('uncordon')) continue
+    seen.add('uncordon')
+    const r = await undoStep(d, rt, s)
+    if (!r.ok) return fail(`undo of ${s.id} failed: ${r.error}`, r.evidence)
+    evidence.push(...r.evidence)
+  }
+  try {
+    evidence.push(...(await d.postGates(run.hop)))
+  } catch (err) {
+    // The node is back but the cluster is not healthy: stop here and say so (never roll back the rollback).
+    const r = fail(`after the rollback of ${run.node} a post-gate failed: ${(err as Error).message}`)
+    return { ...r, cordoned: false } as RollbackOutcome
+  }
+  d.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: Date.now() - t0, evidence })
+  return { ok: true, evidence }
+}
+
+async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{ ok: true; evidence: string[] } | { ok: false; error: string; evidence: string[] }> {
+  const program = d.programFor(s, rt)
+  const target = s.node ? rt.targets.get(s.node) : undefined
+  if (!program || !('run' in program.undo)) return { ok: true, evidence: [] }
+  const undo = program.undo
+  const attempt = 1
+  d.journal.append({ step: s.id, state: 'undoing', attempt })
+  d.emit({ type: 'undo-started', time: now(), step: stepRef(s), title: undo.title ?? undo.run.map(describeCommand).join('; ') })
+  const t0 = Date.now()
+  try {
+    const r = await runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
+      ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
+    }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
+    d.journal.append({ step: s.id, state: 'undone', attempt, evidence: r.evidence, changed: r.changed })
+    d.emit({ type: 'undo-done', time: now(), step: stepRef(s), durationMs: Date.now() - t0, changed: r.changed, evidence: r.evidence })
+    return { ok: true, evidence: [`undone ${s.id}${r.changed ? '' : ' (already undone: nothing ran)'}`] }
+  } catch (err) {
+    const evidence = (err as { evidence?: string[] }).evidence ?? []
+    const error = (err as Error).message
+    d.journal.append({ step: s.id, state: 'failed', attempt, error: `undo: ${error}`, evidence })
+    d.emit({ type: 'undo-failed', time: now(), step: stepRef(s), durationMs: Date.now() - t0, error, evidence })
+    return { ok: false, error, evidence }
+  }
+}
