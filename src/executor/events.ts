@@ -68,7 +68,16 @@ export type ExecutorEvent =
   | { type: 'lock-lost'; time: string; cluster: string; reason: string }
   | { type: 'lock-released'; time: string; cluster: string }
   | { type: 'dry-run-recorded'; time: string; writes: RecordedWrite[] }
+  /** After a real run: every node of the run's clusters as the API shows it now (the report's "final state"). */
+  | { type: 'nodes-final'; time: string; clusters: { cluster: string; nodes: FinalNode[]; error?: string }[] }
   | { type: 'run-finished'; time: string; runId: string; outcome: RunOutcome; exitCode: number; durationMs: number; journal: string; message: string; resume?: string }
+
+export interface FinalNode {
+  node: string
+  kubelet: string
+  ready: boolean
+  cordoned: boolean
+}
 
 /** A write a dry-run recorded instead of running: on a node over SSH, or through kubectl. */
 export interface RecordedWrite {

@@ -175,6 +175,61 @@ export class Executor {
     }
   }
 
+  /**
+   * `kupgrade rollback RUN`: every node this run changed is rolled back, newest first (clusters in reverse order,
+   * within each the node runs in reverse, the last hop first), each through the same node rollback as onFailure, under
+   * the cluster's lock. The first rollback that fails stops everything and says where.
+   */
+  async rollbackRun(): Promise<RunResult> {
+    const rolled: string[] = []
+    const order = this.o.plan.stages.flatMap((stage) => stage.clusters.map((c) => ({ stage, c })))
+      .filter(({ c }) => !this.o.selection.clusters || this.o.selection.clusters.includes(c.name))
+      .reverse()
+    for (const { stage, c } of order) {
+      const rt = this.o.clusters.get(c.name)
+      if (!rt) continue
+      const runs = segments(c.steps)
+        .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
+        .filter((n) => n.steps.some((s) => s.mutates && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || this.o.journal.last(s.id)?.state === 'failed')))
+        .reverse()
+      if (runs.length === 0) {
+        this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'this run changed no node here' })
+        continue
+      }
+      this.emit({ type: 'cluster-started', time: now(), stage: stage.name, cluster: c.name })
+      const t0 = Date.now()
+      const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: this.o.forceUnlock, dryRun: false })
+      try {
+        const r = await lease.acquire()
+        this.emit({ type: 'lock-acquired', time: now(), cluster: c.name, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
+      } catch (err) {
+        if (err instanceof LockRefusedError) this.emit({ type: 'lock-refused', time: now(), cluster: c.name, holder: err.holder, since: err.since, expired: err.expired })
+        return { outcome: 'paused', exitCode: ExitCode.paused, message: `cluster ${c.name}: could not take the run lock: ${(err as Error).message}; nothing was rolled back there` }
+      }
+      lease.startRenewing((rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: c.name, resourceVersion: rv }), (reason) => {
+        this.lockLost = `cluster ${c.name}: ${reason}`
+        this.halt.abort()
+      })
+      try {
+        for (const n of runs) {
+          if (this.halt.signal.aborted) return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: `interrupted; rolled back so far: ${rolled.join(', ') || 'nothing'}` }
+          const rb = await this.rollback(c, rt, n, 'kupgrade rollback')
+          if (!rb.ok) {
+            this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
+            return { outcome: 'failed', exitCode: ExitCode.failed, message: `rollback of ${c.name}/${n.node} stopped: ${rb.reason}${rolled.length ? `; rolled back before it: ${rolled.join(', ')}` : ''}` }
+          }
+          rolled.push(`${c.name}/${n.node}`)
+        }
+      } finally {
+        await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => lease.stopRenewing())
+      }
+      this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - t0, changed: true })
+    }
+    return rolled.length
+      ? { outcome: 'done', exitCode: ExitCode.ok, message: `rolled back: ${rolled.join(', ')} (each Ready at its old version, uncordoned, post-gates passing)` }
+      : { outcome: 'nothing-to-do', exitCode: ExitCode.ok, message: 'nothing to roll back: this run changed no node' }
+  }
+
   /** 'changed' | 'unchanged' when the stage finished; 'stopped-for-approval' when it waits for one. */
   private async runStage(stage: StagePlan): Promise<'changed' | 'unchanged' | 'stopped-for-approval'> {
     const started = Date.now()
@@ -308,7 +363,9 @@ export class Executor {
       // Every node was tried, some failed and were rolled back: the cluster failed (later stages never start).
       if (firstFailure) throw new Stopped(stopWith())
     } catch (err) {
-      const stop = err instanceof Stopped ? err.stop : { kind: 'failed' as const, message: (err as Error).message, gateBeforeChange: false }
+      const raw: Stop = err instanceof Stopped ? err.stop : { kind: 'failed', message: (err as Error).message, gateBeforeChange: false }
+      // The cluster's onFailure decides what the run does about it.
+      const stop: Stop = raw.kind === 'failed' ? { ...raw, cluster: raw.cluster ?? c.name } : raw
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
       if (locked && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
       else lease.stopRenewing()

@@ -34,12 +34,14 @@ export function gateWaitPolicy(wait: { interval?: string; stableFor?: number; ti
 
 /**
  * The wait for one gate step. A gate that guards the state before a change (pre-gates, before-node gates, a soak's
- * re-checks) checks once; one that follows a change (after-node and post gates) follows the policy. `nodes-ready`
- * carries its own timeout: how long a node may take to come back. The interval does not grow: "a fault is detected
- * within one gate interval" (brief §6) must hold on the tenth check too.
+ * re-checks) passes on its first pass; a failure there is confirmed by two more checks, one interval apart, before it
+ * blocks, because one timed-out probe on a busy network must not stop a fleet's upgrade while a real fault persists
+ * and still blocks. A gate that follows a change (after-node and post gates) follows the policy: it must hold
+ * `stableFor` checks in a row. `nodes-ready` carries its own timeout: how long a node may take to come back. The
+ * interval does not grow: "a fault is detected within one gate interval" (brief §6) must hold on the tenth check too.
  */
 export function gateWait(afterChange: boolean, gate: string, params: Record<string, unknown>, policy: GateWaitPolicy): WaitOptions {
-  if (!afterChange) return { timeoutMs: 0 }
+  if (!afterChange) return { timeoutMs: Number.POSITIVE_INFINITY, maxChecks: 3, stableFor: 1, intervalMs: policy.intervalMs, backoff: 1 }
   const own = gate === 'nodes-ready' && typeof params.timeout === 'string' ? parseDuration(params.timeout) : undefined
   return { timeoutMs: own ?? policy.timeoutMs, stableFor: policy.stableFor, intervalMs: policy.intervalMs, backoff: 1 }
 }

@@ -94,13 +94,14 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
       return fail(`${run.node} did not come back at its old version: ${(err as Error).message}`)
     }
   }
-  const seen = new Set<string>()
-  for (const s of last) {
-    if (seen.has('uncordon')) continue
-    seen.add('uncordon')
-    const r = await undoStep(d, rt, s)
-    if (!r.ok) return fail(`undo of ${s.id} failed: ${r.error}`, r.evidence)
+  // Cordon and drain share one undo (uncordon): run it once, and journal the other step as undone by it, so the
+  // journal says every changed step of the node was taken back.
+  const [uncordon, ...same] = last
+  if (uncordon) {
+    const r = await undoStep(d, rt, uncordon)
+    if (!r.ok) return fail(`undo of ${uncordon.id} failed: ${r.error}`, r.evidence)
     evidence.push(...r.evidence)
+    for (const s of same) d.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`undone by the undo of ${uncordon.id}`], changed: false })
   }
   try {
     evidence.push(...(await d.postGates(run.hop)))

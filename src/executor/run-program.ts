@@ -1,4 +1,4 @@
-import type { Check, Command, StepProgram, Wait } from '../drivers/program.js'
+import { checkHolds, type Check, type Command, type StepProgram, type Wait } from '../drivers/program.js'
 import { tailLines } from '../errors.js'
 import { commandLine } from '../transport/quote.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
@@ -56,12 +56,11 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
     if (ch.signal?.aborted) throw err
     return { holds: false, observed: `${describeCommand(r)}: ${(err as Error).message.split('\n')[0]}` }
   }
-  const e = c.expect
   const out = stdout.trim()
-  const holds = (e.exitCode ?? 0) === exitCode
-    && (e.stdoutIncludes === undefined || stdout.includes(e.stdoutIncludes))
-    && (e.stdoutExcludes === undefined || !stdout.includes(e.stdoutExcludes))
-    && (e.stdoutMatches === undefined || new RegExp(e.stdoutMatches, 'm').test(stdout))
+  // The read's okExitCodes are the answers it expects (systemctl is-active exits 3 for "inactive"); any other exit
+  // means the probe itself failed, which never shows the effect. Within them, checkHolds is the one reading.
+  const expected = r.on === 'node' ? (r.okExitCodes ?? [0]) : [0]
+  const holds = exitCode !== null && expected.includes(exitCode) && checkHolds(c, { exitCode, stdout })
   const shown = out.length > 200 ? `${out.slice(0, 200)}…` : out
   return { holds, observed: `${describeCommand(r)} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
 }

@@ -17,7 +17,9 @@ import type { KubectlClient } from '../transport/kubectl/client.js'
 import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
 import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
-import { now, type EventSink, type RunOutcome } from './events.js'
+import type { Node } from 'kubernetes-types/core/v1.js'
+import { now, type EventSink, type FinalNode, type RunOutcome } from './events.js'
+import { nodeReadiness } from './waits.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
@@ -29,6 +31,20 @@ import { journalPath, newRunId, runsDir, shownPath } from './runs.js'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 export const KUPGRADE_VERSION = pkg.version
+
+/**
+ * Gates get the live facts the run read (which nodes are Kubernetes Nodes at all), and `nodes-ready` looks only at
+ * machines that run a kubelet: a k0s controller without --enable-worker has no Node object to be Ready.
+ */
+function withFacts(runner: GateRunner, clusters: Map<string, ClusterRuntime>): GateRunner {
+  return (gate, params, ctx, wait) => {
+    const facts = clusters.get(ctx.cluster)?.facts
+    if (!facts) return runner(gate, params, ctx, wait)
+    const nodeFacts = { ...Object.fromEntries(facts), ...ctx.nodeFacts }
+    const nodes = gate === 'nodes-ready' ? ctx.nodes.filter((n) => facts.get(n.name)?.kubernetesNode !== false) : ctx.nodes
+    return runner(gate, params, { ...ctx, nodes, nodeFacts }, wait)
+  }
+}
 
 /** What `apply`, `apply --dry-run`, `resume` and `demo` ask the executor for. */
 export interface RunRequest {
@@ -45,6 +61,8 @@ export interface RunRequest {
   confirm?: (stage: string) => Promise<boolean>
   /** Continue this journal instead of starting a run. */
   resumeJournal?: string
+  /** With resumeJournal: undo the run's changed nodes (`kupgrade rollback`) instead of going on. */
+  rollback?: boolean
   leaseSeconds?: number
   gateRunner?: GateRunner
   /** Tests inject transports (the lab's) and kubectl clients; default: SshPool and the user's kubectl. */
@@ -90,6 +108,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
+  if (req.rollback && !resumed) throw new KupgradeError('rollback needs a run to undo', { exitCode: ExitCode.invalid })
   if (live.blockers.length > 0 && !resumed) {
     throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
   }
@@ -133,13 +152,14 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),
       resumeCommand: (stage) => `kupgrade resume ${runDir}${stage ? ` --approve ${stage}` : ''}`, runDir,
       forceUnlock: req.forceUnlock, leaseSeconds: req.leaseSeconds ?? 30, holder: holderIdentity(runId, user, host),
-      gateRunner: req.gateRunner ?? registryGateRunner, gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
+      gateRunner: withFacts(req.gateRunner ?? registryGateRunner, clusters), gateWait: gateWaitPolicy(loaded.plan.spec.gates.wait), programFor, interrupt: req.interrupt, env: req.env, selection,
       ...(req.pollMs ? { pollMs: req.pollMs } : {}),
     })
-    const result = await executor.run()
+    const result = req.rollback ? await executor.rollbackRun() : await executor.run()
     if (!req.dryRun) {
       const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
-      journal.append({ step: 'run', state, attempt: 1, evidence: [statusOf(result.outcome)], error: result.message })
+      const status = req.rollback && result.outcome === 'done' ? 'rolled-back' : statusOf(result.outcome)
+      journal.append({ step: 'run', state, attempt: 1, evidence: [status], error: result.message })
     }
     if (req.dryRun) {
       // The kubectl channels are per cluster; put the writes back in the order they were made per kind.
@@ -149,6 +169,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       ]
       req.emit({ type: 'dry-run-recorded', time: now(), writes })
     }
+    if (!req.dryRun) req.emit({ type: 'nodes-final', time: now(), clusters: await finalNodes(loaded.plan.spec.clusters.map((c) => c.name).filter((c) => !selection.clusters || selection.clusters.includes(c)), clusters) })
     const report: RunReport = {
       ...result, runId, journal: journal.path, durationMs: Date.now() - t0,
       ...(ssh instanceof RecordingTransport ? { recorded: { ssh: ssh.recorded, kubectl: kubectls.flatMap((k) => k.recorded) } } : {}),
@@ -160,6 +181,26 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     releaseLocal()
     if (!req.transport) await inner.close()
   }
+}
+
+/** Read-only: each cluster's planned nodes as the API shows them after the run (version, Ready, cordoned). */
+async function finalNodes(names: string[], clusters: Map<string, ClusterRuntime>): Promise<{ cluster: string; nodes: FinalNode[]; error?: string }[]> {
+  return Promise.all(names.map(async (name) => {
+    const rt = clusters.get(name)!
+    try {
+      const list = JSON.parse(await rt.kubectl.read(['get', 'nodes', '-o', 'json'])) as { items?: Node[] }
+      const byName = new Map((list.items ?? []).map((n) => [n.metadata?.name ?? '', n]))
+      const nodes = rt.spec.nodes.flatMap((p): FinalNode[] => {
+        const n = byName.get(p.name)
+        if (!n) return []
+        const r = nodeReadiness(n)
+        return [{ node: p.name, kubelet: r.version, ready: r.ready, cordoned: n.spec?.unschedulable === true }]
+      })
+      return { cluster: name, nodes }
+    } catch (err) {
+      return { cluster: name, nodes: [], error: (err as Error).message.split('\n')[0]! }
+    }
+  }))
 }
 
 const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)

@@ -11,7 +11,7 @@ export const journalPath = (planDir: string, runId: string): string => join(runs
 /** Sortable and unique: `20261201T074512Z-3f9a`. */
 export const newRunId = (d = new Date()): string => `${d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`
 
-export type RunStatus = 'running' | 'done' | 'failed' | 'paused' | 'awaiting-approval' | 'interrupted' | 'unfinished'
+export type RunStatus = 'running' | 'done' | 'rolled-back' | 'failed' | 'paused' | 'awaiting-approval' | 'interrupted' | 'unfinished'
 
 export interface RunSummary {
   runId: string
@@ -36,7 +36,7 @@ export function summarize(path: string): RunSummary {
     else if (e.state === 'failed') counts.failed++
   }
   const status: RunStatus = !last ? 'unfinished'
-    : last.state === 'done' ? 'done'
+    : last.state === 'done' ? (last.evidence?.[0] === 'rolled-back' ? 'rolled-back' : 'done')
       : last.state === 'failed' ? 'failed'
         : (last.evidence?.[0] as RunStatus | undefined) ?? 'paused'
   return {
@@ -55,9 +55,9 @@ export function listRuns(dir: string): RunSummary[] {
 
 /**
  * RUN as the user gives it: a journal file, a run directory, or a run id under ./.kupgrade/runs (or `dir`).
- * Without one: the newest run there that did not finish.
+ * Without one: the newest run there that did not finish (`anyStatus`: the newest run).
  */
-export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)): string {
+export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean } = {}): string {
   if (ref) {
     const p = resolve(cwd, ref)
     if (existsSync(p) && statSync(p).isFile()) return p
@@ -65,8 +65,8 @@ export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)
     if (existsSync(join(dir, ref, 'journal.jsonl'))) return join(dir, ref, 'journal.jsonl')
     throw new KupgradeError(`no run ${ref}: not a journal, a run directory, or a run id under ${dir}`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs` lists the runs of this directory' })
   }
-  const open = listRuns(dir).filter((r) => r.status !== 'done').at(-1)
-  if (!open) throw new KupgradeError(`no unfinished run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
+  const open = listRuns(dir).filter((r) => o.anyStatus || r.status !== 'done').at(-1)
+  if (!open) throw new KupgradeError(`no ${o.anyStatus ? '' : 'unfinished '}run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
   return join(open.dir, 'journal.jsonl')
 }
 

@@ -156,6 +156,7 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(n ? { cordoned: n.cordoned } : {}),
     roles: n?.roles ?? [],
     inApi: n !== undefined,
+    ...(isKubernetesNode(dist, role, h, a ? n !== undefined : undefined) ? {} : { kubernetesNode: false as const }),
     ...(h?.os ? { os: h.os } : {}),
     // The API's kernelVersion is the same `uname -r`, so it stands in when SSH could not be reached.
     ...(h?.kernel ?? n?.kernel ? { kernel: (h?.kernel ?? n?.kernel)! } : {}),
@@ -166,6 +167,18 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(h ? { packageManager: h.packageManager } : {}),
     ...(error ? { error } : {}),
   }
+}
+
+/**
+ * Whether a machine is a Kubernetes Node. Only a k0s controller can be one without: k0s runs no kubelet on a
+ * controller unless it was installed with --enable-worker (or --single). Its service definition says so; when that
+ * could not be read, a Node object in the API does (a stopped kubelet's Node stays listed, so absence is meaningful).
+ */
+function isKubernetesNode(dist: Distribution, role: NodeFacts['role'], h: HostFacts | undefined, inApi: boolean | undefined): boolean {
+  if (dist !== 'k0s' || role !== 'control-plane') return true
+  // The service definition decides: a Node left over from an earlier --enable-worker install gets no kubelet now.
+  if (h?.k0sControllerWorkloads !== undefined) return h.k0sControllerWorkloads
+  return inApi ?? true
 }
 
 /**

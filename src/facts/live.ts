@@ -13,8 +13,14 @@ export function toPlannerFacts(f: FleetFacts): PlannerFacts {
   return {
     clusters: Object.fromEntries(f.clusters.map((c) => [c.name, {
       // installedVersion carries the distribution revision the kubelet's version lacks (k0s reports a bare `+k0s`).
-      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion || n.installedVersion
-        ? { ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}), ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}) }
+      // A machine without a kubelet (k0s controller without a worker) has no Node steps; its service says whether
+      // the installed version runs.
+      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion || n.installedVersion || n.kubernetesNode === false
+        ? {
+            ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
+            ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}),
+            ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active') } : {}),
+          }
         : undefined])),
     }])),
   }

@@ -96,6 +96,16 @@ export function parsePackageManager(text: string, osRelease = ''): PackageManage
   return 'unknown'
 }
 
+/**
+ * A k0s controller's service definition (`ExecStart=` of k0scontroller.service, OpenRC `command_args=`): whether it
+ * runs workloads, i.e. a kubelet and a Node object (`k0s install controller --enable-worker`, written as
+ * `--enable-worker=true`, or `--single`). undefined when there is no controller service.
+ */
+export function parseK0sControllerWorkloads(text: string): boolean | undefined {
+  if (!text.trim()) return undefined
+  return /(^|[\s"'])--(enable-worker|single)(=true)?(?=[\s"']|$)/m.test(text)
+}
+
 export function parseHostFacts(dist: Distribution, sections: Map<string, string>): HostFacts {
   const ipt = parseIptables(sections.get('iptables') ?? '')
   const reboot = parseReboot(sections)
@@ -103,7 +113,9 @@ export function parseHostFacts(dist: Distribution, sections: Map<string, string>
   const kernel = (sections.get('kernel') ?? '').split('\n')[0]?.trim()
   const installedVersion = parseInstalledVersion(dist, sections)
   const kubeletBinaryVersion = parseKubeletVersion(sections.get('kubelet') ?? '')
+  const k0sWorkloads = dist === 'k0s' ? parseK0sControllerWorkloads(sections.get('k0s-controller') ?? '') : undefined
   return {
+    ...(k0sWorkloads !== undefined ? { k0sControllerWorkloads: k0sWorkloads } : {}),
     ...(installedVersion ? { installedVersion } : {}),
     ...(kubeletBinaryVersion ? { kubeletBinaryVersion } : {}),
     services: parseServices(sections.get('services') ?? ''),

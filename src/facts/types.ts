@@ -31,6 +31,9 @@ export interface HostFacts {
   kubeletBinaryVersion?: string
   /** `systemctl is-active` per distribution unit that exists: active, inactive, failed, activating… */
   services: Record<string, string>
+  /** k0s controllers: whether the service was installed to run workloads (`--enable-worker`/`--single`), so a
+   *  kubelet runs there and the machine is a Kubernetes Node. Absent where there is no k0scontroller service. */
+  k0sControllerWorkloads?: boolean
   os?: OsFacts
   kernel?: string
   iptablesBackend?: IptablesBackend
@@ -64,6 +67,12 @@ export interface NodeFacts {
   roles: string[]
   /** Whether the API server has a Node object of this name. */
   inApi: boolean
+  /**
+   * false: this machine runs no kubelet, so it has no Node to cordon, drain or wait Ready for (a k0s controller
+   * installed without --enable-worker, k0s's default). Known from its service definition, else from the API having no
+   * Node of this name. Absent everywhere else (a Node).
+   */
+  kubernetesNode?: false
   os?: OsFacts
   kernel?: string
   iptablesBackend?: IptablesBackend

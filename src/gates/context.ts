@@ -61,3 +61,7 @@ export const forNode = (ctx: GateContext, node: string, expectedVersion?: string
 
 /** The nodes a gate looks at: the one node of a node-scope context, else all of them. */
 export const nodesInScope = (ctx: GateContext) => (ctx.node ? ctx.nodes.filter((n) => n.name === ctx.node) : ctx.nodes)
+
+/** The nodes in scope that are Kubernetes Nodes: a machine whose facts say it runs no kubelet (a k0s controller
+ *  without --enable-worker) has no Node, kube-proxy or pods to judge. Without facts every planned node counts. */
+export const kubeNodesInScope = (ctx: GateContext) => nodesInScope(ctx).filter((n) => ctx.nodeFacts?.[n.name]?.kubernetesNode !== false)

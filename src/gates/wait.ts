@@ -20,6 +20,8 @@ export interface WaitOptions {
   maxIntervalMs?: number
   /** Give up after this long without a stable result. 0: a single check (stableFor is then 1). */
   timeoutMs?: number
+  /** Give up after this many checks without a stable result, however fast they were (a confirmation re-check). */
+  maxChecks?: number
   signal?: AbortSignal
   /** Injected in tests. */
   now?: () => number
@@ -56,7 +58,7 @@ export async function waitForGate(check: () => Promise<GateResult>, o: WaitOptio
       if (streak.length >= stableFor) return { ...pickWorst(streak), attempts }
     } else if (streak.length > 0) {
       return flapped(streak[streak.length - 1]!, r, attempts, streak.length)
-    } else if (now() >= deadline || o.signal?.aborted) {
+    } else if (now() >= deadline || o.signal?.aborted || (o.maxChecks !== undefined && attempts >= o.maxChecks)) {
       return { ...r, attempts, summary: attempts > 1 ? `${r.summary} (still after ${attempts} checks)` : r.summary }
     }
     if (timeoutMs === 0) return { ...r, attempts }

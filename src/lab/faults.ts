@@ -20,6 +20,7 @@ export const FAULT_NAMES = [
   'insufficient-capacity',
   'ssh-drop',
   'apiserver-slow',
+  'iptables-backend-mismatch',
 ] as const
 export type FaultName = (typeof FAULT_NAMES)[number]
 
@@ -49,6 +50,9 @@ export const FAULTS = {
   'insufficient-capacity': { cluster: true, node: false, nodes: 'none', description: 'node allocatable shrinks to what is already requested: evicted pods stay Pending (FailedScheduling)' },
   'ssh-drop': { cluster: false, node: true, nodes: 'all', description: 'the node drops SSH connections' },
   'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s)' },
+  // Incident k0s-upgrade-coredns-api-vip: the host's iptables moved to nf_tables while kube-proxy (its own iptables,
+  // from its image or k0s's bundle) and the kubelet kept writing legacy rules, or the other way round.
+  'iptables-backend-mismatch': { cluster: false, node: true, nodes: 'all', description: "the kubelet's and kube-proxy's chains live in the other iptables backend than the host's `iptables -V`" },
 } as const satisfies Record<FaultName, FaultInfo>
 
 /** The faults whose signal (also) lives on the node: the ones LabNode.setFault takes. */

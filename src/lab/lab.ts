@@ -63,7 +63,7 @@ export interface LabStatus {
     distribution: string
     version: string
     api: string
-    nodes: { name: string; role: string; address: string; port: number; version: string; status: string; ready: string; cordoned: boolean; ssh: boolean }[]
+    nodes: { name: string; role: string; address: string; port: number; version: string; status: string; ready: string; /** false: a k0s controller without --enable-worker (no Node object) */ node: boolean; cordoned: boolean; ssh: boolean }[]
     faults: FaultSpec[]
     armed: ArmedFault[]
   }[]
@@ -136,6 +136,7 @@ export class Lab {
               // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
               ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
+              ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
             })
             this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
@@ -289,7 +290,9 @@ export class Lab {
         api: c.api.url,
         nodes: [...c.model.nodes.values()].map((n) => ({
           name: n.name, role: n.role, address: n.address, port: c.topology.nodes[n.index]!.sshPort,
-          version: kubeletVersion(c.topology.distribution, n.kubeletVersion), status: nodeStatus(n), ready: n.ready.status,
+          version: kubeletVersion(c.topology.distribution, n.kubeletVersion),
+          // A k0s controller without a worker has no Node object: its service state is all there is to show.
+          status: n.isNode ? nodeStatus(n) : `${n.kubeletActive ? 'Running' : 'Stopped'} (controller, no Node)`, ready: n.ready.status, node: n.isNode,
           cordoned: n.unschedulable, ssh: c.nodes.has(n.name),
         })),
         faults: [...c.model.faults.values()].map(({ since: _since, ...f }) => f),

@@ -56,6 +56,8 @@ const nodeSchema = z.strictObject({
   version: version().optional().describe("this node's kubelet (kubeadm: the kubelet/kubeadm packages) or k3s/k0s binary; default: the cluster's version"),
   apiServerVersion: version().optional().describe('kubeadm control-plane nodes: the static-pod control plane (kube-apiserver …) when it differs from the kubelet'),
   kubeProxyVersion: version().optional().describe("k0s and kubeadm: this node's kube-proxy pod (a DaemonSet rollout in progress)"),
+  enableWorker: z.boolean().optional()
+    .describe('k0s controllers: installed with `k0s install controller --enable-worker`, so it runs a kubelet and is a Kubernetes Node; default false, as k0s (a plain controller has no Node object)'),
 })
 
 const workloadsSchema = z.strictObject({
@@ -154,6 +156,8 @@ export interface NodeTopology {
   version: string
   controlPlaneVersion: string
   kubeProxyVersion?: string
+  /** Runs a kubelet and so is a Kubernetes Node: every node except a k0s controller without `--enable-worker`. */
+  kubelet: boolean
 }
 
 /** Validates already-parsed data (for topologies built in code, e.g. the demo's and the benchmark's). */
@@ -219,6 +223,9 @@ function semanticProblems(t: RawTopology): SemanticProblem[] {
       nodeNames.add(n.name)
       if (n.address) claim(`${n.address}:${n.sshPort}`, `node ${c.name}/${n.name}`, [...base, 'nodes', ni, 'address'])
       if ((parseBytes(n.disk.free) ?? 0) > (parseBytes(n.disk.size) ?? 0)) out.push({ path: [...base, 'nodes', ni, 'disk', 'free'], message: 'disk.free is larger than disk.size' })
+      if (n.enableWorker !== undefined && (c.distribution !== 'k0s' || n.role !== 'control-plane')) {
+        out.push({ path: [...base, 'nodes', ni, 'enableWorker'], message: `enableWorker is for k0s controllers only (k0s install controller --enable-worker); ${c.distribution === 'k0s' ? 'a k0s worker always runs a kubelet' : `every ${c.distribution} node runs a kubelet`}` })
+      }
     })
     for (const p of skewProblems(c, mirror)) out.push({ path: [...base, ...p.path], message: p.message })
     c.faults.forEach((f, fi) => {
@@ -277,6 +284,7 @@ function finish(t: RawTopology): Topology {
           diskFreeBytes: parseBytes(n.disk.free)!,
           cpuMilli: parseCpu(n.allocatable.cpu)!,
           memoryBytes: parseBytes(n.allocatable.memory)!,
+          kubelet: c.distribution !== 'k0s' || n.role === 'worker' || n.enableWorker === true,
           ...nodeVersions(c.distribution, c.version, n),
         }
       }),

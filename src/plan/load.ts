@@ -9,7 +9,8 @@ import { MAX_NESTING, tooDeep } from './nesting.js'
 import { planPath } from './paths.js'
 import { planSchema, type PlanDocument } from './schema.js'
 import { checkSemantics } from './semantics.js'
-import { planSkewProblems } from '../planner/skew-walk.js'
+import { planSkewWalk } from '../planner/skew-walk.js'
+import type { ExecutionPlan } from '../planner/types.js'
 import { zodProblems } from './zod-problems.js'
 import { dedupe, readYamlMapping, type YamlFileKind } from './yaml-file.js'
 
@@ -25,6 +26,11 @@ export interface LoadedPlan {
   dir: string
   plan: PlanDocument
   warnings: Problem[]
+  /**
+   * The offline expansion validation already built to walk the version skew (`buildExecutionPlan(plan)`: no facts,
+   * no extra warnings), so `plan` need not build the same 2,000-node expansion twice. Absent when the walk did not run.
+   */
+  expanded?: ExecutionPlan
 }
 
 /** Reads and validates a plan file. Throws PlanError with every problem found (never just the first). */
@@ -39,17 +45,17 @@ export function loadPlan(file: string): LoadedPlan {
       hint: 'pass the path of an UpgradePlan YAML file',
     })
   }
-  const { plan, problems } = parsePlan(file, source, { dir: dirname(resolve(file)) })
+  const { plan, problems, expanded } = parsePlan(file, source, { dir: dirname(resolve(file)) })
   const errors = problems.filter((p) => p.severity !== 'warning')
   if (errors.length > 0 || !plan) throw new PlanError(errors)
-  return { file, dir: dirname(resolve(file)), plan, warnings: problems.filter((p) => p.severity === 'warning') }
+  return { file, dir: dirname(resolve(file)), plan, warnings: problems.filter((p) => p.severity === 'warning'), ...(expanded ? { expanded } : {}) }
 }
 
 /**
  * Parse + validate plan text. `file` is only used in messages; with `dir`, paths the plan names (hooks) are also
  * checked to exist, relative to it.
  */
-export function parsePlan(file: string, source: string, opts: { dir?: string } = {}): { plan?: PlanDocument; problems: Problem[] } {
+export function parsePlan(file: string, source: string, opts: { dir?: string } = {}): ParsedPlan {
   // Fast path: a plain YAML 1.2 parse without positions (5x quicker cold on a 2,000-node plan). Anything unusual — a
   // syntax error, duplicate keys, several documents, not a mapping — goes to the positional parser below, which
   // reports it precisely; positions for schema and semantic problems are computed lazily, only when there is one.
@@ -90,16 +96,28 @@ const ANCHOR = /(^|[\s[{,:-])&[^\s,\]}]/m
 const DIRECTIVE = /^%/m
 const TAG = /(^|[\s[{,:?-])!/m
 
-function validateRaw(file: string, raw: Record<string, unknown>, locator: Locator, opts: { dir?: string }): { plan?: PlanDocument; problems: Problem[] } {
+/** A parse's result: the plan when valid, every problem, and the expansion the skew walk built (see LoadedPlan). */
+export interface ParsedPlan {
+  plan?: PlanDocument
+  problems: Problem[]
+  expanded?: ExecutionPlan
+}
+
+function validateRaw(file: string, raw: Record<string, unknown>, locator: Locator, opts: { dir?: string }): ParsedPlan {
   const parsed = planSchema.safeParse(raw)
   const problems = parsed.success ? [] : zodProblems(file, parsed.error.issues, raw, planSchema, locator)
   // Semantic checks run even when the shape has errors, so the user sees every problem in one go.
   problems.push(...checkSemantics(raw, { file, locator }))
   if (opts.dir && parsed.success) problems.push(...checkHookFiles(parsed.data, opts.dir, file, locator))
   // A valid plan is expanded and walked step by step: no intermediate state may break the version skew policy.
-  if (parsed.success && !problems.some((p) => p.severity !== 'warning')) problems.push(...planSkewProblems(parsed.data, file, locator))
+  let expanded: ExecutionPlan | undefined
+  if (parsed.success && !problems.some((p) => p.severity !== 'warning')) {
+    const walk = planSkewWalk(parsed.data, file, locator)
+    problems.push(...walk.problems)
+    expanded = walk.expanded
+  }
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
-  return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems) }
+  return { plan: parsed.success ? parsed.data : undefined, problems: dedupe(problems), ...(expanded ? { expanded } : {}) }
 }
 
 function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: Locator): Problem[] {

@@ -1,4 +1,5 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
+import type { Document, LineCounter, Node, Pair } from 'yaml'
+import { yamlLib } from './yaml-lib.js'
 
 export type Path = readonly (string | number)[]
 
@@ -35,6 +36,7 @@ export class Locator {
 
   private ensure() {
     if (!this.parsed) {
+      const { LineCounter, parseDocument } = yamlLib()
       const lines = new LineCounter()
       this.parsed = { doc: parseDocument(this.text, { lineCounter: lines, uniqueKeys: false }), lines }
     }
@@ -47,13 +49,13 @@ export class Locator {
     for (let i = 0; i < path.length; i++) {
       const seg = path[i]!
       const isLast = i === path.length - 1
-      if (isMap(node)) {
+      if (yamlLib().isMap(node)) {
         const pair = this.pair(node, seg)
         if (!pair) return last
         if (isLast && opts.key) return this.pos(pair.key) ?? last
         node = pair.value
         last = this.pos(node) ?? this.pos(pair.key) ?? last
-      } else if (isSeq(node) && typeof seg === 'number') {
+      } else if (yamlLib().isSeq(node) && typeof seg === 'number') {
         const item = node.items[seg]
         if (item === undefined) return last
         node = item
@@ -69,11 +71,11 @@ export class Locator {
   scalarText(path: Path): string | undefined {
     let node: unknown = this.doc.contents
     for (const seg of path) {
-      if (isMap(node)) node = this.pair(node, seg)?.value
-      else if (isSeq(node) && typeof seg === 'number') node = node.items[seg]
+      if (yamlLib().isMap(node)) node = this.pair(node, seg)?.value
+      else if (yamlLib().isSeq(node) && typeof seg === 'number') node = node.items[seg]
       else return undefined
     }
-    return isScalar(node) && typeof node.source === 'string' ? node.source : undefined
+    return yamlLib().isScalar(node) && typeof node.source === 'string' ? node.source : undefined
   }
 
   /** The first pair of a mapping with this key (as `find` would return it; duplicates are reported elsewhere). */
@@ -82,7 +84,7 @@ export class Locator {
     if (!byKey) {
       byKey = new Map()
       for (const p of map.items) {
-        const k = isScalar(p.key) ? p.key.value : p.key
+        const k = yamlLib().isScalar(p.key) ? p.key.value : p.key
         if (!byKey.has(k)) byKey.set(k, p)
       }
       this.index.set(map, byKey)

@@ -1,4 +1,12 @@
-import semver from 'semver'
+import { createRequire } from 'node:module'
+
+// Only the two functions used, required directly: semver's index loads all of its ~50 modules (ranges, caches), a
+// cost every `plan` and `validate` paid at start.
+const require = createRequire(import.meta.url)
+const semver = {
+  valid: require('semver/functions/valid.js') as typeof import('semver/functions/valid.js'),
+  compare: require('semver/functions/compare.js') as typeof import('semver/functions/compare.js'),
+}
 
 /**
  * Kubernetes and distribution version strings. semver alone is wrong here: it ignores build metadata

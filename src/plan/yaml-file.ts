@@ -1,4 +1,5 @@
-import { isMap, isScalar, LineCounter, parseAllDocuments, visit, type Document, type YAMLError } from 'yaml'
+import type { Document, LineCounter, YAMLError } from 'yaml'
+import { yamlLib } from './yaml-lib.js'
 import type { Problem } from '../errors.js'
 import { Locator } from './locate.js'
 import { MAX_NESTING, tooDeep } from './nesting.js'
@@ -27,6 +28,7 @@ export function readYamlMapping(file: string, source: string, k: YamlFileKind): 
     const line = source.slice(0, at).split('\n').length
     return { problems: [{ file, line, col: at - source.lastIndexOf('\n', at - 1), message: `this is not a text file: it contains NUL bytes (a UTF-16 file? save the ${k.noun} as UTF-8)` }] }
   }
+  const { LineCounter, parseAllDocuments } = yamlLib()
   const lines = new LineCounter()
   const docs = parseAllDocuments(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
   const list = Array.isArray(docs) ? docs : []
@@ -55,12 +57,12 @@ export function readYamlMapping(file: string, source: string, k: YamlFileKind): 
     const unresolved = /unresolved alias/i.test(message)
     let at: { line: number; col: number } = { line: 1, col: 1 }
     let alias = ''
-    visit(doc, {
+    yamlLib().visit(doc, {
       Alias(_, node) {
         if (unresolved && node.resolve(doc) !== undefined) return
         alias = node.source
         if (node.range) at = lines.linePos(node.range[0])
-        return visit.BREAK
+        return yamlLib().visit.BREAK
       },
     })
     return {
@@ -92,7 +94,7 @@ const CORE_TAGS = new Set(['!', ...['str', 'int', 'float', 'bool', 'null', 'map'
 function tagProblems(doc: Document.Parsed, lines: LineCounter, source: string, file: string, k: YamlFileKind): Problem[] {
   const out: Problem[] = []
   const shown = (tag: string) => (tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag.startsWith('!') ? tag : `!<${tag}>`)
-  visit(doc, {
+  yamlLib().visit(doc, {
     Node(_, node) {
       const tag = (node as { tag?: string }).tag
       if (tag === undefined || CORE_TAGS.has(tag) || !node.range) return
@@ -122,14 +124,14 @@ function syntaxProblem(doc: Document.Parsed, e: YAMLError, lines: LineCounter, s
   const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
   if (e.code === 'DUPLICATE_KEY') {
     let found: { key: string; firstAt?: number } | undefined
-    visit(doc, {
+    yamlLib().visit(doc, {
       Map(_, map) {
-        const i = map.items.findIndex((p) => isScalar(p.key) && p.key.range?.[0] === offset)
+        const i = map.items.findIndex((p) => yamlLib().isScalar(p.key) && p.key.range?.[0] === offset)
         if (i < 0) return
         const key = (map.items[i]!.key as { value: unknown }).value
-        const prev = map.items.slice(0, i).find((p) => isScalar(p.key) && p.key.value === key)
-        found = { key: String(key), firstAt: isScalar(prev?.key) ? prev.key.range?.[0] : undefined }
-        return visit.BREAK
+        const prev = map.items.slice(0, i).find((p) => yamlLib().isScalar(p.key) && p.key.value === key)
+        found = { key: String(key), firstAt: yamlLib().isScalar(prev?.key) ? prev.key.range?.[0] : undefined }
+        return yamlLib().visit.BREAK
       },
     })
     const where = found?.firstAt !== undefined ? ` (first at line ${at(found.firstAt).line})` : ''
@@ -138,14 +140,14 @@ function syntaxProblem(doc: Document.Parsed, e: YAMLError, lines: LineCounter, s
   if (/Maximum call stack size exceeded/.test(first)) return { ...at(offset), message: 'YAML syntax error: the document is nested too deeply to read' }
   if (e.code === 'TAB_AS_INDENT') return { ...at(offset), message: 'YAML syntax error: a tab is used for indentation; YAML indents with spaces only' }
   if (e.code === 'MISSING_CHAR' && /quote/.test(first)) {
-    const opened = findNode(doc, (n) => isScalar(n) && (n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE') && n.range?.[1] === offset)
+    const opened = findNode(doc, (n) => yamlLib().isScalar(n) && (n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE') && n.range?.[1] === offset)
     if (opened !== undefined) {
       const quote = source[opened]
       return { ...at(opened), message: `YAML syntax error: this ${quote === '"' ? 'double' : 'single'}-quoted string is never closed (add the closing ${quote})` }
     }
   }
   if (/^Flow (sequence|mapping|map)\b/.test(first)) {
-    const opened = findNode(doc, (n) => (n as { flow?: boolean }).flow === true && (isMap(n) || !isScalar(n)) && n.range?.[1] === offset)
+    const opened = findNode(doc, (n) => (n as { flow?: boolean }).flow === true && (yamlLib().isMap(n) || !yamlLib().isScalar(n)) && n.range?.[1] === offset)
     if (opened !== undefined) {
       const close = source[opened] === '{' ? '}' : ']'
       return { ...at(opened), message: `YAML syntax error: this flow ${close === ']' ? 'sequence' : 'mapping'} is never closed (add the closing ${close}, or indent its continuation lines)` }
@@ -173,11 +175,11 @@ const HINTS: [RegExp, string][] = [
 /** The start offset of the first node (document order) matching `test`. */
 function findNode(doc: Document.Parsed, test: (n: { range?: [number, number, number] | null } & object) => boolean): number | undefined {
   let found: number | undefined
-  visit(doc, {
+  yamlLib().visit(doc, {
     Node(_, node) {
       if (test(node as never)) {
         found = (node as { range?: [number, number, number] }).range?.[0]
-        return visit.BREAK
+        return yamlLib().visit.BREAK
       }
     },
   })

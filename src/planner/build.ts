@@ -124,10 +124,13 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   passes.forEach((hop, pi) => {
     const hopId = hop ? `hop${hop.index}` : 'os'
     const hopBase = { ...base, ...(hop ? { hop: hop.index } : {}) }
+    const templates = new Map<string, StepTemplate[]>()
     const upToDate = (node: string): string | undefined => {
       const fact = nodeFacts?.[node]
-      const seen = fact?.kubeletVersion
-      if (!hop || !seen) return undefined
+      // No kubelet there (k0s controller without a worker): the binary it runs is the version, if its service runs.
+      if (fact?.kubernetesNode === false && !fact.serviceActive) return undefined
+      const seen = fact?.kubernetesNode === false ? fact.installedVersion : fact?.kubeletVersion
+      if (!hop || !seen || !fact) return undefined
       const have = parseKubeVersion(seen)
       const want = parseKubeVersion(hop.to.kubelet)
       if (!have || !want || compareKubeVersions(have, want) < 0) return undefined
@@ -151,14 +154,15 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     cps.forEach((node, i) => {
       for (const s of nodeSteps({
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
-        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name),
+        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false,
+        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), templates,
       })) steps.push(s)
     })
     batches.forEach((batch, bi) => {
       for (const name of batch) {
         for (const s of nodeSteps({
-          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0,
-          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name),
+          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true,
+          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), templates,
         })) steps.push(s)
       }
     })
@@ -206,9 +210,16 @@ function gateSteps(list: ResolvedGate[], base: StepBase, prefix: string): Step[]
  * titles depend on the action, params and role only, never the node, so a big fleet renders each once.
  */
 const titles = new Map<string, string>()
+/** A template's params as a cache key; templates are shared by the nodes of a role (nodeSteps), so this runs rarely. */
+const paramsKeys = new WeakMap<object, string>()
+const paramsKey = (params: object): string => {
+  let k = paramsKeys.get(params)
+  if (k === undefined) paramsKeys.set(params, (k = JSON.stringify(params)))
+  return k
+}
 function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
-  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${JSON.stringify(t.params)}`
+  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${paramsKey(t.params)}`
   let title = titles.get(key)
   if (title === undefined) {
     title = titleFor(s, dist)
@@ -238,9 +249,17 @@ interface NodeStepInput {
   first: boolean
   last: boolean
   osPass: boolean
+  /** false: no kubelet runs there (k0s controller without --enable-worker), so no Node to cordon, drain or wait for. */
+  kubernetesNode: boolean
   base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
+  /**
+   * The driver's templates of one pass by role and position: every worker of a hop gets the same steps, so a
+   * 2,000-node plan asks the driver a handful of times, not once per node (templates hold no node; steps share them
+   * as they share the plan's drain options).
+   */
+  templates: Map<string, StepTemplate[]>
 }
 
 /** One node, one hop: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
@@ -258,20 +277,29 @@ function nodeSteps(i: NodeStepInput): Step[] {
   }
   for (const s of gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`)) steps.push(s)
   for (const s of hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode')) steps.push(s)
-  push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
-  push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
-  const actions: StepTemplate[] = []
-  if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
-  if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
+  // A machine without a kubelet has no Node: nothing to cordon, drain, wait Ready for or uncordon. Its driver steps
+  // wait for its own service (k0s status) instead.
+  const node = i.kubernetesNode
+  if (node) push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
+  if (node) push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
+  const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}`
+  let actions = i.templates.get(key)
+  if (actions === undefined) {
+    actions = []
+    if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
+    if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
+    i.templates.set(key, actions)
+  }
   const counts = new Map<string, number>()
   for (const t of actions) {
     const n = (counts.get(t.action) ?? 0) + 1
     counts.set(t.action, n)
     steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
   }
-  push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
-  for (const s of gateSteps(i.gates.afterNode, base, `${i.prefix}/after`)) steps.push(s)
-  push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
+  if (node) push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
+  // nodes-ready judges the Node: a machine without one is judged by its driver's start-service check instead.
+  for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready'), base, `${i.prefix}/after`)) steps.push(s)
+  if (node) push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
   for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
   return steps
 }

@@ -264,7 +264,16 @@ export function walkPlanSkew(exec: ExecutionPlan, plan: PlanDocument, facts?: Pl
 
 /** The walk as validation problems, each located at its cluster's name in the plan file. */
 export function planSkewProblems(plan: PlanDocument, file: string, locator: Locator, facts?: PlannerFacts, exec?: ExecutionPlan): Problem[] {
+  return planSkewWalk(plan, file, locator, facts, exec).problems
+}
+
+/** The walk's problems and the expansion it walked (built here unless given), so a caller can reuse it. */
+export function planSkewWalk(plan: PlanDocument, file: string, locator: Locator, facts?: PlannerFacts, exec?: ExecutionPlan): { problems: Problem[]; expanded: ExecutionPlan } {
   const built = exec ?? buildExecutionPlan(plan, facts ? { facts } : {})
+  return { expanded: built, problems: skewProblems(built, plan, file, locator, facts) }
+}
+
+function skewProblems(built: ExecutionPlan, plan: PlanDocument, file: string, locator: Locator, facts?: PlannerFacts): Problem[] {
   return walkPlanSkew(built, plan, facts).map((r) => {
     const ci = plan.spec.clusters.findIndex((c) => c.name === r.cluster)
     return {

@@ -168,5 +168,15 @@ export interface ExecutionPlan {
  * `+k0s`.
  */
 export interface PlannerFacts {
-  clusters: Record<string, { nodes: Record<string, { kubeletVersion?: string; installedVersion?: string } | undefined> } | undefined>
+  clusters: Record<string, { nodes: Record<string, PlannerNodeFacts | undefined> } | undefined>
+}
+
+export interface PlannerNodeFacts {
+  kubeletVersion?: string
+  installedVersion?: string
+  /** false: no kubelet runs there (a k0s controller without --enable-worker): no cordon, drain, Ready wait or
+   *  uncordon, and the installed version (with the service running) says whether it is at the target. */
+  kubernetesNode?: false
+  /** With kubernetesNode false: whether its distribution service runs. */
+  serviceActive?: boolean
 }

@@ -1,4 +1,5 @@
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { ExecutorEvent, EventSink } from '../executor/events.js'
 import { plainLine } from './run-plain.js'
 import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from './run-summary.js'
@@ -58,6 +59,13 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
       if (o.mode !== 'json') o.stdout.write(renderSummaryText(summary.data))
       const file = o.env.GITHUB_STEP_SUMMARY
       if (file && summary.data.runId) appendFileSync(file, renderSummaryMarkdown(summary.data))
+      // The run's report beside its journal, for people (markdown) and tools (JSON): what the summary says, plus the
+      // timeline, the gates' evidence and every node's state after the run.
+      const journal = summary.data.journal
+      if (!summary.data.dryRun && journal.endsWith('journal.jsonl') && existsSync(dirname(journal))) {
+        writeFileSync(join(dirname(journal), 'report.md'), renderSummaryMarkdown(summary.data))
+        writeFileSync(join(dirname(journal), 'report.json'), `${JSON.stringify(summary.data, null, 2)}\n`)
+      }
     },
   }
 }

@@ -1,4 +1,4 @@
-import type { ExecutorEvent } from '../executor/events.js'
+import type { ExecutorEvent, FinalNode } from '../executor/events.js'
 
 /**
  * The final summary of a run, built from its events alone: what changed (per cluster and node), durations, gate
@@ -14,20 +14,26 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back'; durationMs?: number; cordoned?: boolean }[] }[]
   changed: number
   unchanged: number
   skipped: number
   failed: { step: string; error: string }[]
   gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[] }
   wouldRun: number
+  /** What happened when, for the failure report: stages, clusters, nodes, failures, gate verdicts that were not a pass, rollbacks. */
+  timeline: { time: string; event: string }[]
+  /** Gates that failed or could not check, with their evidence. */
+  gateFailures: { gate: string; where: string; status: string; summary: string; evidence: string[]; hint?: string }[]
+  /** Every node as the API showed it after the run. */
+  final: { cluster: string; nodes: FinalNode[]; error?: string }[]
   rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back'; path: string; detail: string; reason: string; error?: string; undone: string[] }[]
 }
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
     runId: '', dryRun: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
-    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [],
+    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
   private cluster(stage: string, cluster: string) {
@@ -38,7 +44,10 @@ export class SummaryCollector {
 
   add(e: ExecutorEvent): void {
     const d = this.data
+    const moment = timelineText(e)
+    if (moment) d.timeline.push({ time: e.time, event: moment })
     switch (e.type) {
+      case 'nodes-final': d.final = e.clusters; break
       case 'run-started': d.runId = e.runId; d.dryRun = e.dryRun; d.journal = e.journal; break
       case 'cluster-started': this.cluster(e.stage, e.cluster); break
       case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
@@ -56,15 +65,43 @@ export class SummaryCollector {
       case 'gate-result':
         d.gates[e.status]++
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
+        if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
         break
       case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
       case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
-      case 'rollback-done': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' }); break
+      case 'rollback-done':
+        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rolled back', cordoned: false })
+        break
       case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
       case 'run-finished':
         Object.assign(d, { outcome: e.outcome, exitCode: e.exitCode, message: e.message, durationMs: e.durationMs, journal: e.journal, ...(e.resume ? { resume: e.resume } : {}) })
         break
     }
+  }
+}
+
+/** The moments a failure report's timeline keeps (progress of every step stays in the journal). */
+function timelineText(e: ExecutorEvent): string | undefined {
+  const first = (x: string) => x.split('\n')[0]
+  switch (e.type) {
+    case 'stage-started': return `stage ${e.stage} started`
+    case 'stage-done': return `stage ${e.stage} done`
+    case 'stage-failed': return `stage ${e.stage} failed: ${first(e.error)}`
+    case 'cluster-started': return `${e.cluster} started`
+    case 'cluster-done': return `${e.cluster} done`
+    case 'cluster-failed': return `${e.cluster} failed: ${first(e.error)}`
+    case 'node-done': return `${e.cluster}/${e.node} upgraded`
+    case 'node-failed': return `${e.cluster}/${e.node} failed: ${first(e.error)}`
+    case 'gate-result': return e.status === 'pass' ? undefined : `gate ${e.gate} ${e.status}${e.during ? ` (${e.during})` : ''} on ${[e.step.cluster, e.step.node].filter(Boolean).join('/')}: ${e.summary}`
+    case 'rollback-started': return `${e.cluster}/${e.node}: rollback started (${e.path})`
+    case 'undo-done': return `${e.step.cluster}/${e.step.node}: undone ${e.step.id}`
+    case 'rollback-done': return `${e.cluster}/${e.node}: rolled back`
+    case 'rollback-failed': return `${e.cluster}/${e.node}: rollback stopped: ${first(e.error)}`
+    case 'approval-needed': return `stage ${e.stage} waits for approval`
+    case 'lock-lost': return `${e.cluster}: lock lost: ${e.reason}`
+    case 'run-finished': return `run ${e.outcome} (exit ${e.exitCode})`
+    default: return undefined
   }
 }
 
@@ -84,7 +121,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.message) out.push(`  ${d.message}`)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
-    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
@@ -92,7 +129,10 @@ export function renderSummaryText(d: RunSummaryData): string {
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
   for (const f of d.failed) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r)}`)
+  const stuck = d.final.flatMap((c) => c.nodes.filter((n) => !n.ready || n.cordoned).map((n) => `${c.cluster}/${n.node} (${[n.ready ? '' : 'NotReady', n.cordoned ? 'cordoned' : ''].filter(Boolean).join(', ')})`))
+  if (stuck.length) out.push(`  needs attention now: ${stuck.join(', ')}`)
   out.push(`  journal: ${d.journal}`)
+  if (!d.dryRun && d.journal.endsWith('journal.jsonl')) out.push(`  report: ${d.journal.replace(/journal\.jsonl$/, 'report.md')} (and report.json)`)
   if (d.resume) out.push(`  to continue: ${d.resume}`)
   return `${out.join('\n')}\n`
 }
@@ -106,7 +146,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (d.message) out.push(md(d.message), '')
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
-    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
@@ -114,6 +154,23 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   if (d.failed.length) out.push('', ...d.failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
   if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r))}`))
+  if (d.final.length) {
+    out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')
+    for (const c of d.final) {
+      if (c.error) out.push(`| ${md(c.cluster)} | (could not read: ${md(c.error)}) | | | |`)
+      for (const n of c.nodes) out.push(`| ${md(c.cluster)} | ${md(n.node)} | ${md(n.kubelet)} | ${n.ready ? 'yes' : '**no**'} | ${n.cordoned ? '**cordoned**' : 'yes'} |`)
+    }
+  }
+  if (d.gateFailures.length) {
+    out.push('', '<details><summary>Gate evidence</summary>', '')
+    for (const g of d.gateFailures) out.push(`- **${md(g.gate)}** ${g.status} on ${md(g.where)}: ${md(g.summary)}${g.hint ? ` (hint: ${md(g.hint)})` : ''}`, ...g.evidence.map((x) => `  - ${md(x)}`))
+    out.push('', '</details>')
+  }
+  if (d.exitCode !== 0 && d.timeline.length) {
+    out.push('', '<details><summary>Timeline</summary>', '')
+    for (const t of d.timeline) out.push(`- ${t.time.slice(11, 19)} ${md(t.event)}`)
+    out.push('', '</details>')
+  }
   out.push('', `Journal: \`${d.journal}\``)
   if (d.resume) out.push('', `To continue: \`${d.resume}\``)
   return `${out.join('\n')}\n`

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent, NodeEvent } from '../../src/lab/recorder/types.js'
 import { EXECUTION_PLAN_SCHEMA_VERSION } from '../../src/planner/types.js'
+import { isProbeWrite } from '../helpers/probe-writes.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -23,7 +24,12 @@ describe('apply: k3s 1 server + 2 agents', () => {
     const mark = l.lab.recorder.mark()
     const r = await l.cli(['apply', l.plan, '--dry-run', '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-2000)).toBe(0)
-    expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+    // The pre-gates ran for real (a dry-run checks the state it starts from): their probe pods, created and deleted,
+    // are the only writes.
+    const writes = l.lab.recorder.mutations({ afterSeq: mark })
+    expect(writes.filter((e) => !isProbeWrite(e))).toEqual([])
+    expect(writes.filter((e) => e.source === 'api' && e.method === 'POST').length).toBe(writes.filter((e) => e.source === 'api' && e.method === 'DELETE').length)
+    expect(writes.length).toBeGreaterThan(0)
     const ev = events(r.out)
     dryWrites = ev.find((e) => e.type === 'dry-run-recorded').writes
     expect(dryWrites.some((w) => w.channel === 'ssh' && w.node === 'edge-w-2' && /get\.k3s\.io/.test(w.command))).toBe(true)

@@ -11,7 +11,11 @@ import { KUBECTL } from '../lab/helpers.js'
  * Executor tests on a real lab fleet: API servers on `${net}.1..`, nodes on `${net}.11..` (one /24 per test file,
  * inside the test's own network namespace), fast simulated delays, and the plan `lab up` writes, adjusted per test.
  */
-export type ClusterShape = { name: string; stage?: string; distribution: 'k3s' | 'k0s' | 'kubeadm'; version?: string; controlPlanes: number; workers: number }
+export type ClusterShape = {
+  name: string; stage?: string; distribution: 'k3s' | 'k0s' | 'kubeadm'; version?: string; controlPlanes: number; workers: number
+  /** k0s: the control-plane nodes (1-based) installed with --enable-worker (Nodes); the others are plain controllers. */
+  enableWorker?: number[]
+}
 
 export function topology(net: string, clusters: ClusterShape[], mirror = ['v1.29.6', 'v1.30.4']): TopologyInput {
   let nodeIx = 10
@@ -29,7 +33,10 @@ export function topology(net: string, clusters: ClusterShape[], mirror = ['v1.29
         version: c.version ?? mirror[0]!,
         apiAddress: `${net}.${ci + 1}`,
         nodes: [
-          ...Array.from({ length: c.controlPlanes }, (_, i) => ({ name: `${c.name}-cp-${i + 1}`, role: 'control-plane' as const, address: `${net}.${++nodeIx}`, os: c.distribution === 'kubeadm' ? 'debian-12' as const : 'ubuntu-22.04' as const })),
+          ...Array.from({ length: c.controlPlanes }, (_, i) => ({
+            name: `${c.name}-cp-${i + 1}`, role: 'control-plane' as const, address: `${net}.${++nodeIx}`, os: c.distribution === 'kubeadm' ? 'debian-12' as const : 'ubuntu-22.04' as const,
+            ...(c.enableWorker?.includes(i + 1) ? { enableWorker: true } : {}),
+          })),
           ...Array.from({ length: c.workers }, (_, i) => ({ name: `${c.name}-w-${i + 1}`, role: 'worker' as const, address: `${net}.${++nodeIx}`, os: c.distribution === 'kubeadm' ? 'debian-12' as const : 'ubuntu-22.04' as const })),
         ],
         workloads: { deployments: [{ name: 'web', namespace: 'default', replicas: 2, requests: { cpu: '100m', memory: '128Mi' }, pdb: { minAvailable: 1 } }], daemonSets: [], coredns: { replicas: 1 } },

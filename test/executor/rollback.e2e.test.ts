@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
@@ -22,9 +23,10 @@ describe('apply: onFailure rollback', () => {
   afterAll(async () => l?.stop())
 
   it('a worker that stays NotReady after its upgrade is rolled back to its old version, uncordoned, and the post-gates re-run', async () => {
-    l.lab.setFault({ fault: 'node-not-ready-after-upgrade', cluster: 'rb', node: 'rb-w-1' }, true)
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'rb', node: 'rb-w-1' }
+    l.lab.setFault(fault, true)
     const mark = l.lab.recorder.mark()
-    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
     expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
     const ev = events(r.out)
 
@@ -60,7 +62,20 @@ describe('apply: onFailure rollback', () => {
     const replace = journal.filter((e) => e.step === 'rb/rb/hop1/rb-w-1/replace-binary').map((e) => e.state)
     expect(replace).toEqual(['started', 'done', 'undoing', 'undone'])
     expect(journal.at(-1)).toMatchObject({ step: 'run', state: 'failed' })
-    l.lab.setFault({ fault: 'node-not-ready-after-upgrade', cluster: 'rb', node: 'rb-w-1' }, false)
+
+    // The failure report beside the journal: the rollback, the timeline and every node's state after the run.
+    const report = JSON.parse(readFileSync(fin.journal.replace(/journal\.jsonl$/, 'report.json'), 'utf8'))
+    expect(report.rollbacks).toEqual([expect.objectContaining({ cluster: 'rb', node: 'rb-w-1', status: 'rolled back', undone: ['rb/rb/hop1/rb-w-1/replace-binary', 'rb/rb/hop1/rb-w-1/drain'] })])
+    expect(report.final[0].nodes).toEqual([
+      { node: 'rb-cp-1', kubelet: 'v1.30.4+k3s1', ready: true, cordoned: false },
+      { node: 'rb-w-1', kubelet: 'v1.29.6+k3s1', ready: true, cordoned: false },
+      { node: 'rb-w-2', kubelet: 'v1.29.6+k3s1', ready: true, cordoned: false },
+    ])
+    const timeline = report.timeline.map((t: { event: string }) => t.event)
+    expect(timeline.indexOf('rb/rb-w-1: rolled back')).toBeGreaterThan(timeline.findIndex((t: string) => t.startsWith('rb/rb-w-1 failed')))
+    const md = readFileSync(fin.journal.replace(/journal\.jsonl$/, 'report.md'), 'utf8')
+    expect(md).toMatch(/\*\*Rollbacks:\*\*/)
+    expect(md).toMatch(/\| rb \| rb-w-1 \| v1\.29\.6\+k3s1 \| yes \| yes \|/)
   }, 300_000)
 
   it('once the fault is fixed, a new apply finishes the upgrade (the rolled-back steps run again)', async () => {
@@ -71,4 +86,39 @@ describe('apply: onFailure rollback', () => {
       ['rb-cp-1', 'v1.30.4+k3s1', false], ['rb-w-1', 'v1.30.4+k3s1', false], ['rb-w-2', 'v1.30.4+k3s1', false],
     ])
   }, 300_000)
+
+  it('kupgrade rollback undoes a run newest first: the agents the last run upgraded go back; the server the first run moved stops it with the restore procedure', async () => {
+    // The newest run is the second apply, which upgraded the two agents (the server was already at the target).
+    let mark = l.lab.recorder.mark()
+    const r = await l.cli(['rollback', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    let ev = events(r.out)
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => e.node)).toEqual(['rb-w-2', 'rb-w-1'])
+    expect(ev.at(-1).message).toMatch(/rolled back: rb\/rb-w-2, rb\/rb-w-1/)
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([
+      ['rb-cp-1', 'v1.30.4+k3s1', false], ['rb-w-1', 'v1.29.6+k3s1', false], ['rb-w-2', 'v1.29.6+k3s1', false],
+    ])
+    let api = l.lab.recorder.mutations({ afterSeq: mark, source: 'api' }) as ApiEvent[]
+    expect(api.some((e) => e.resource === 'nodes' && e.name === 'rb-cp-1')).toBe(false)
+    expect(types(ev)).toEqual(expect.arrayContaining(['lock-acquired', 'lock-released']))
+    expect((await l.cli(['status'])).out).toMatch(/rolled-back/)
+
+    // The first run moved the server (its agent was rolled back then): rolling it back stops at the server, which
+    // only a snapshot restore can take back, and touches nothing.
+    const first = readdirSync(join(l.dir, '.kupgrade', 'runs')).filter((d) => /^\d{8}T/.test(d)).sort()[0]!
+    mark = l.lab.recorder.mark()
+    const again = await l.cli(['rollback', first, '--output', 'json'])
+    expect(again.code, again.err + again.out.slice(-3000)).toBe(1)
+    ev = events(again.out)
+    const failed = ev.find((e) => e.type === 'rollback-failed')
+    expect(failed).toMatchObject({ node: 'rb-cp-1' })
+    expect(failed.error).toMatch(/snapshot/)
+    expect(ev.at(-1).message).toMatch(/rollback of rb\/rb-cp-1 stopped/)
+    api = l.lab.recorder.mutations({ afterSeq: mark, source: 'api' }) as ApiEvent[]
+    expect(api.filter((e) => e.resource === 'nodes')).toEqual([])
+    expect(l.lab.recorder.mutations({ afterSeq: mark, source: 'node' })).toEqual([])
+  }, 300_000)
 })
+
+const types = (ev: any[]): string[] => ev.map((e) => e.type)
+

@@ -33,7 +33,8 @@ const topology: TopologyInput = {
       version: 'v1.29.6',
       apiAddress: `${NET}.${ci + 1}`,
       nodes: [
-        { name: `${distribution}-cp-1`, role: 'control-plane' as const, address: `${NET}.${100 + ci * 10}`, sshPort: 2222 },
+        // The k0s controller runs a worker too (--enable-worker), so every cluster here has two Nodes.
+        { name: `${distribution}-cp-1`, role: 'control-plane' as const, address: `${NET}.${100 + ci * 10}`, sshPort: 2222, ...(distribution === 'k0s' ? { enableWorker: true } : {}) },
         { name: `${distribution}-w-1`, role: 'worker' as const, address: `${NET}.${101 + ci * 10}`, sshPort: 2222 },
       ],
       workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },

@@ -6,9 +6,10 @@ import { CUSTOM_GATES, GATE_IDS } from '../../src/gates/catalog.js'
 import type { FaultName } from '../../src/lab/faults.js'
 import { Lab } from '../../src/lab/lab.js'
 import { probeIsolation } from '../../src/lab/node/index.js'
-import type { ApiEvent, LabEvent } from '../../src/lab/recorder/types.js'
+import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
 import { available } from '../helpers/required.js'
+import { isProbeWrite } from '../helpers/probe-writes.js'
 import { runCli } from '../helpers/run-cli.js'
 
 /**
@@ -35,7 +36,8 @@ const topology: TopologyInput = {
       version: 'v1.29.6',
       apiAddress: `${NET}.${ci + 1}`,
       nodes: [
-        { name: `${distribution}-cp-1`, role: 'control-plane' as const, address: `${NET}.${100 + ci * 10}`, sshPort: 2222 },
+        // The k0s controller runs a worker too (--enable-worker): every gate here judges three Nodes per cluster.
+        { name: `${distribution}-cp-1`, role: 'control-plane' as const, address: `${NET}.${100 + ci * 10}`, sshPort: 2222, ...(distribution === 'k0s' ? { enableWorker: true } : {}) },
         { name: `${distribution}-w-1`, role: 'worker' as const, address: `${NET}.${101 + ci * 10}`, sshPort: 2222 },
         { name: `${distribution}-w-2`, role: 'worker' as const, address: `${NET}.${102 + ci * 10}`, sshPort: 2222 },
       ],
@@ -46,9 +48,6 @@ const topology: TopologyInput = {
 /** Every gate but the custom ones and version-skew (its evaluator comes from another module, tested there). */
 const HEALTH_GATES = GATE_IDS.filter((g) => !(CUSTOM_GATES as readonly string[]).includes(g) && g !== 'version-skew')
 
-/** The only writes a gate may make: create a pod in `default` (its name is in the body, not the path) and delete a probe pod. */
-const isProbeWrite = (e: LabEvent): boolean => e.source === 'api' && e.resource === 'pods' && e.namespace === 'default' && !e.subresource &&
-  ((e.method === 'POST' && !e.name) || (e.method === 'DELETE' && /^kupgrade-probe-(api-vip|dns)-[0-9a-f]{6}$/.test(e.name ?? '')))
 
 interface JsonReport { status: string; clusters: { name: string; results: { gate: string; status: string; summary: string; evidence: { source: string; observed: string }[] }[] }[] }
 
@@ -110,6 +109,8 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     { fault: 'etcd-db-near-quota', dist: 'k0s', gate: 'etcd', expect: /k0s-cp-1: etcd DB at 95% of its quota/ },
     { fault: 'pdb-blocks-drain', dist: 'kubeadm', gate: 'drain-feasibility', expect: /PDB .* blocks draining/ },
     { fault: 'insufficient-capacity', dist: 'k3s', gate: 'capacity', expect: /does not fit elsewhere/ },
+    // k0s ships kube-proxy with the kubelet and requires the same minor (kubeadm would allow three behind).
+    { fault: 'kube-proxy-skew', dist: 'k0s', gate: 'version-skew', expect: /kube-proxy v1\.28\.\d+.* is not the minor of kubelet v1\.29\.6/ },
   ]
   for (const c of cases) {
     it(`${c.fault} on ${c.dist}${c.node ? `/${c.node}` : ''}: check exits 3 naming ${c.gate}; cleared, it passes again`, async () => {

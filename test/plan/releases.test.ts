@@ -35,6 +35,28 @@ describe('release list', () => {
     expect(releaseStatus(LIST, 'kubeadm', v('v1.30.2-rc.1'))).toMatchObject({ released: false, reason: 'v1.30.2-rc.1 is a pre-release' })
   })
 
+  it('the shipped list holds checked facts (2026-12-01): final patches of ended minors, and releases a distribution skipped', () => {
+    // Upstream 1.29 got 1.29.15 after its EOL; 1.31 ended at 1.31.14.
+    expect(SHIPPED_RELEASES.latest.kubeadm['1.29']).toBe('v1.29.15')
+    expect(SHIPPED_RELEASES.latest.kubeadm['1.31']).toBe('v1.31.14')
+    expect(SHIPPED_RELEASES.latest.k3s['1.30']).toBe('v1.30.14+k3s2')
+    // k0s never shipped 1.32.9 or 1.33.5 although upstream did; k3s skipped the upstream regressions 1.24.5 and 1.25.1.
+    expect(releaseStatus(SHIPPED_RELEASES, 'k0s', v('v1.32.9+k0s.0'))).toEqual({ released: false, reason: 'k0s never released 1.32.9 (the release list (refreshed 2026-12-01) knows k0s 1.32 up to v1.32.13+k0s.0)' })
+    expect(releaseStatus(SHIPPED_RELEASES, 'kubeadm', v('v1.32.9'))).toEqual({ released: true })
+    expect(releaseStatus(SHIPPED_RELEASES, 'k0s', v('v1.32.10+k0s.0'))).toEqual({ released: true })
+    expect(releaseStatus(SHIPPED_RELEASES, 'k3s', v('v1.25.1+k3s1'))).toMatchObject({ released: false })
+    expect(releaseStatus(SHIPPED_RELEASES, 'k3s', v('v1.25.2+k3s1'))).toEqual({ released: true })
+    // Every skipped patch is below the newest of its minor (else it would say nothing), and no newest one is skipped.
+    for (const [dist, minors] of Object.entries(SHIPPED_RELEASES.skipped ?? {})) {
+      for (const [minor, patches] of Object.entries(minors!)) {
+        const newest = v(SHIPPED_RELEASES.latest[dist as 'k3s' | 'k0s'][minor]!)
+        for (const p of patches) expect(p, `${dist} ${minor}.${p}`).toBeLessThan(newest.patch)
+      }
+    }
+    // A version the user lists (a mirror) counts as released even when the shipped list says it was skipped.
+    expect(releaseStatus(withReleases(SHIPPED_RELEASES, 'k0s', ['v1.32.9+k0s.0']), 'k0s', v('v1.32.9+k0s.0'))).toEqual({ released: true })
+  })
+
   it('withReleases adds newer versions and keeps newer known ones', () => {
     const more = withReleases(LIST, 'k3s', ['v1.30.2+k3s1', 'v1.31.1+k3s1', 'junk'])
     expect(more.latest.k3s).toEqual({ '1.30': 'v1.30.14+k3s2', '1.31': 'v1.31.1+k3s1' })

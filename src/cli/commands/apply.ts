@@ -1,8 +1,7 @@
 import { Option } from 'commander'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, runWithOutput } from './run-shared.js'
+import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
 
-const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program

@@ -43,14 +43,16 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       // json (which has no such section) carries it among the warnings.
       const drift = new Set(live?.drift ?? [])
       const inDoc = (m: string) => opts.format === 'json' || !drift.has(m)
-      const plan = buildExecutionPlan(loaded.plan, {
-        warnings: [
-          ...loaded.warnings.map((w) => w.message),
-          ...(live?.state.warnings ?? []).filter(inDoc),
-          ...(live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`),
-        ],
-        ...(live ? { facts: live.state.planner } : {}),
-      })
+      const warnings = [
+        ...loaded.warnings.map((w) => w.message),
+        ...(live?.state.warnings ?? []).filter(inDoc),
+        ...(live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`),
+      ]
+      // Offline, validation already expanded the plan (to walk the version skew): the same steps, so reuse them.
+      // buildExecutionPlan puts the given warnings before its own, which are all the reused expansion carries.
+      const plan = !live && loaded.expanded
+        ? { ...loaded.expanded, warnings: [...warnings, ...loaded.expanded.warnings] }
+        : buildExecutionPlan(loaded.plan, { warnings, ...(live ? { facts: live.state.planner } : {}) })
       // Validation walked the plan from `from`; the live versions can make a step break the skew policy after all.
       if (live) refuseLiveSkew(loaded, live.state.planner, plan, ctx.stderr)
       // Every format escapes control characters from the plan and the clusters (hook names, versions, node OS names):

@@ -2,9 +2,8 @@ import { Option } from 'commander'
 import { readJournal } from '../../executor/journal.js'
 import { findRun } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, runWithOutput } from './run-shared.js'
+import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
 
-const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program

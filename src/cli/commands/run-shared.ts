@@ -13,6 +13,9 @@ export interface SharedRunOptions {
   output?: 'text' | 'json'
 }
 
+/** A repeatable, comma-separated option (`--stage a,b --stage c`). */
+export const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
+
 export const outputMode = (o: SharedRunOptions, ctx: CliContext): OutputMode =>
   o.output === 'json' ? 'json' : ctx.stdout.isTTY && ctx.env.KUPGRADE_NO_TTY_UI === undefined ? 'tty' : 'plain'
 

@@ -19,7 +19,7 @@ export const commandGate: Gate<CommandParams> = {
     const findings: Finding[] = []
     const judge = (source: string, exit: number | null, out: string, where: string): Finding =>
       exit === 0 ? { status: 'pass', source, observed: `exit 0${out.trim() ? `: ${clip(out, 200)}` : ''}` }
-        : { status: 'fail', source, observed: `exit ${exit ?? 'killed'}: ${clip(out, 400)}`, problem: `${where}: \`${p.name ?? shown}\` exited ${exit ?? 'on a signal'}` }
+        : { status: 'fail', source, observed: `exit ${exit ?? 'killed'}${out.trim() ? `: ${clip(out, 400)}` : ' (no output)'}`, problem: `${where}: \`${p.name ?? shown}\` exited ${exit ?? 'on a signal'}` }
     if (p.on === 'runner') {
       const argv = typeof p.run === 'string' ? ['sh', '-c', p.run] : p.run
       const r = await execa(argv[0]!, argv.slice(1), { reject: false, timeout: timeoutMs, all: true, ...(ctx.env ? { env: ctx.env, extendEnv: false } : {}), ...(ctx.signal ? { cancelSignal: ctx.signal } : {}) })

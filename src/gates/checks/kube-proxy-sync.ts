@@ -1,6 +1,6 @@
 import type { Pod } from 'kubernetes-types/core/v1.js'
 import { formatDuration, parseDuration } from '../../util/duration.js'
-import { nodesInScope } from '../context.js'
+import { kubeNodesInScope } from '../context.js'
 import { clip, errorText, verdict, type Finding } from '../evidence.js'
 import { readNode, SCRIPT_ENV } from '../read/node.js'
 import { sectionsOf } from '../read/sections.js'
@@ -37,7 +37,8 @@ export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
     const windowS = Math.round((parseDuration(p.logWindow) ?? 600_000) / 1000)
     const findings: Finding[] = []
     const pods = ctx.distribution === 'k3s' ? undefined : await kubeProxyPods(ctx).catch((err: unknown) => errorText(err))
-    await Promise.all(nodesInScope(ctx).map(async (n) => {
+    // Only where a kubelet runs is there a kube-proxy (not on a k0s controller without a worker).
+    await Promise.all(kubeNodesInScope(ctx).map(async (n) => {
       const k3sUnits = n.role === 'control-plane' ? '-u k3s' : '-u k3s-agent'
       const script = [SCRIPT_ENV,
         "echo '@@metrics'; curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>&1; echo \"rc=$?\"",
@@ -65,7 +66,7 @@ export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
       }
     }))
     return verdict('kube-proxy-sync', findings, {
-      ok: `kube-proxy syncing on ${nodesInScope(ctx).length} node(s): last sync within ${p.maxSyncAge}, no failures`,
+      ok: `kube-proxy syncing on ${kubeNodesInScope(ctx).length} node(s): last sync within ${p.maxSyncAge}, no failures`,
       hint: 'kube-proxy cannot program the data plane: check its version against the kubelet (version-skew), the iptables backend (iptables-backend gate) and its log',
     })
   },

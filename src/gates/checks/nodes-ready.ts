@@ -1,6 +1,6 @@
 import type { Node } from 'kubernetes-types/core/v1.js'
 import { coreOf, parseKubeVersion } from '../../plan/versions.js'
-import { nodesInScope } from '../context.js'
+import { kubeNodesInScope } from '../context.js'
 import { verdict, type Finding } from '../evidence.js'
 import type { Gate } from '../types.js'
 
@@ -18,7 +18,8 @@ export const nodesReadyGate: Gate<NodesReadyParams> = {
   async check(ctx) {
     const list = await ctx.kubectl.nodes()
     const byName = new Map((list.items ?? []).map((n) => [n.metadata?.name ?? '', n]))
-    const findings: Finding[] = nodesInScope(ctx).map((planned) => judge(planned.name, byName.get(planned.name), ctx.node ? ctx.expectedVersion : undefined))
+    // A machine that runs no kubelet (k0s controller without --enable-worker, per its facts) has no Node to be Ready.
+    const findings: Finding[] = kubeNodesInScope(ctx).map((planned) => judge(planned.name, byName.get(planned.name), ctx.node ? ctx.expectedVersion : undefined))
     return verdict('nodes-ready', findings, {
       ok: `${findings.length} node${findings.length === 1 ? '' : 's'} Ready`,
       hint: 'look at the node: kubelet service and logs (journalctl -u kubelet / k3s / k0sworker), disk, certificates, CNI',

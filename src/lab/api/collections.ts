@@ -44,7 +44,7 @@ export function collections(m: ClusterModel): Record<string, Collection> {
   return {
     nodes: {
       kind: 'Node', group: '', version: 'v1', namespaced: false,
-      items: () => [...m.nodes.values()].map((n) => item(renderNode(m, n), {}, n)),
+      items: () => m.kubeNodes().map((n) => item(renderNode(m, n), {}, n)),
       table: (items) => nodeTable(m, items.map((i) => ({ state: i.state as NodeState, object: i.object }))),
     },
     pods: {
@@ -66,7 +66,7 @@ export function collections(m: ClusterModel): Record<string, Collection> {
     endpointslices: generic('EndpointSlice', 'discovery.k8s.io', 'v1', true, () => [item(kubernetesEndpointSlice(m))]),
     replicasets: generic('ReplicaSet', 'apps', 'v1', true, () => [...m.deployments.values()].map((d) => item(renderReplicaSet(m, d)))),
     leases: generic('Lease', 'coordination.k8s.io', 'v1', true, () => [
-      ...[...m.nodes.values()].map((n) => item(renderNodeLease(m, n))),
+      ...m.kubeNodes().map((n) => item(renderNodeLease(m, n))),
       ...[...m.leases.values()].map((l) => item({ ...l.object, metadata: { ...(l.object.metadata as Obj), resourceVersion: String(l.resourceVersion) } })),
     ]),
   }

@@ -62,6 +62,38 @@ export const GROUPS: GroupVersion[] = [
   },
 ]
 
+/**
+ * API Priority and Fairness, the one built-in group whose versions come and go inside the range the lab runs: which
+ * versions an apiserver of a minor serves, preferred first (flowcontrol v1beta1 1.20–1.25, v1beta2 1.23–1.28,
+ * v1beta3 1.26–1.31, v1 from 1.29; the Deprecated API Migration Guide). A version past its removal is not served:
+ * discovery leaves it out and its paths answer 404, as the real apiserver does.
+ */
+export const FLOWCONTROL_GROUP = 'flowcontrol.apiserver.k8s.io'
+export interface ServedVersion { version: string; deprecatedIn?: number; removedIn?: number }
+const FLOWCONTROL_VERSIONS: (ServedVersion & { from: number })[] = [
+  { version: 'v1', from: 29 },
+  { version: 'v1beta3', from: 26, deprecatedIn: 29, removedIn: 32 },
+  { version: 'v1beta2', from: 23, deprecatedIn: 26, removedIn: 29 },
+  { version: 'v1beta1', from: 20, deprecatedIn: 23, removedIn: 26 },
+]
+export const flowcontrolVersions = (minor: number): ServedVersion[] =>
+  FLOWCONTROL_VERSIONS.filter((v) => minor >= v.from && (v.removedIn === undefined || minor < v.removedIn)).map(({ from: _, ...v }) => v)
+
+const flowcontrolGroups = (minor: number): GroupVersion[] => flowcontrolVersions(minor).map(({ version }) => ({
+  group: FLOWCONTROL_GROUP, version,
+  resources: [
+    { name: 'flowschemas', singular: 'flowschema', kind: 'FlowSchema', namespaced: false, verbs: rw },
+    { name: 'prioritylevelconfigurations', singular: 'prioritylevelconfiguration', kind: 'PriorityLevelConfiguration', namespaced: false, verbs: rw },
+  ],
+  subresources: [
+    { parent: 'flowschemas', name: 'status', kind: 'FlowSchema', verbs: ['get', 'patch', 'update'] },
+    { parent: 'prioritylevelconfigurations', name: 'status', kind: 'PriorityLevelConfiguration', verbs: ['get', 'patch', 'update'] },
+  ],
+}))
+
+/** Every group-version an apiserver of this minor serves (the fixed groups, plus flowcontrol's versions of that minor). */
+export const groupsFor = (minor: number): GroupVersion[] => [...GROUPS, ...flowcontrolGroups(minor)]
+
 export const AGGREGATED_V2_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList'
 
 interface MediaType { type: string; params: Record<string, string> }
@@ -86,17 +118,24 @@ export function legacyApi(serverAddress: string): object {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] }
 }
 
-export function legacyApis(): object {
+/** Group-versions by group, in serving order (the first is the preferred version). */
+function byGroup(gvs: GroupVersion[]): [string, GroupVersion[]][] {
+  const out = new Map<string, GroupVersion[]>()
+  for (const g of gvs) out.set(g.group, [...(out.get(g.group) ?? []), g])
+  return [...out]
+}
+
+export function legacyApis(minor: number): object {
   return {
     kind: 'APIGroupList', apiVersion: 'v1',
-    groups: GROUPS.filter((g) => g.group).map((g) => ({
-      name: g.group, versions: [{ groupVersion: groupVersion(g), version: g.version }], preferredVersion: { groupVersion: groupVersion(g), version: g.version },
+    groups: byGroup(groupsFor(minor).filter((g) => g.group)).map(([name, gvs]) => ({
+      name, versions: gvs.map((g) => ({ groupVersion: groupVersion(g), version: g.version })), preferredVersion: { groupVersion: groupVersion(gvs[0]!), version: gvs[0]!.version },
     })),
   }
 }
 
-export function resourceList(group: string, version: string): object | undefined {
-  const g = GROUPS.find((x) => x.group === group && x.version === version)
+export function resourceList(group: string, version: string, minor: number): object | undefined {
+  const g = groupsFor(minor).find((x) => x.group === group && x.version === version)
   if (!g) return undefined
   const resources: object[] = []
   for (const r of g.resources) {
@@ -109,11 +148,11 @@ export function resourceList(group: string, version: string): object | undefined
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupVersion(g), resources }
 }
 
-/** Aggregated discovery for `/api` (core) or `/apis` (named groups). */
-export function aggregated(core: boolean): object {
-  const items = GROUPS.filter((g) => (core ? !g.group : g.group)).map((g) => ({
-    metadata: { ...(g.group ? { name: g.group } : {}), creationTimestamp: null },
-    versions: [{
+/** Aggregated discovery for `/api` (core) or `/apis` (named groups): one item per group, its versions preferred first. */
+export function aggregated(core: boolean, minor: number): object {
+  const items = byGroup(groupsFor(minor).filter((g) => (core ? !g.group : g.group))).map(([name, gvs]) => ({
+    metadata: { ...(name ? { name } : {}), creationTimestamp: null },
+    versions: gvs.map((g) => ({
       version: g.version,
       freshness: 'Current',
       resources: g.resources.map((r) => ({
@@ -130,7 +169,7 @@ export function aggregated(core: boolean): object {
           verbs: s.verbs,
         })),
       })),
-    }],
+    })),
   }))
   return { kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {}, items }
 }
@@ -143,12 +182,12 @@ export function aggregated(core: boolean): object {
  */
 const gvPath = (g: GroupVersion): string => (g.group ? `apis/${g.group}/${g.version}` : `api/${g.version}`)
 
-export function openApiRoot(): object {
-  return { paths: Object.fromEntries(GROUPS.map((g) => [gvPath(g), { serverRelativeURL: `/openapi/v3/${gvPath(g)}?hash=kupgrade-lab` }])) }
+export function openApiRoot(minor: number): object {
+  return { paths: Object.fromEntries(groupsFor(minor).map((g) => [gvPath(g), { serverRelativeURL: `/openapi/v3/${gvPath(g)}?hash=kupgrade-lab` }])) }
 }
 
-export function openApiGroupVersion(path: string): object | undefined {
-  const g = GROUPS.find((x) => gvPath(x) === path)
+export function openApiGroupVersion(path: string, minor: number): object | undefined {
+  const g = groupsFor(minor).find((x) => gvPath(x) === path)
   if (!g) return undefined
   const paths: Record<string, object> = {}
   for (const r of g.resources) {

@@ -6,6 +6,8 @@ export interface Reply {
   code: number
   body: unknown
   contentType?: string
+  /** Extra response headers (the apiserver's `Warning: 299 - "…"` for a deprecated API version). */
+  headers?: Record<string, string>
 }
 
 export const json = (body: unknown, code = 200, contentType = 'application/json'): Reply => ({ code, body, contentType })
@@ -23,7 +25,7 @@ export const notFound = (resource: string, name: string, group = ''): Reply =>
 
 export function send(res: ServerResponse, r: Reply): void {
   const body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body)
-  res.writeHead(r.code, { 'Content-Type': r.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, private' })
+  res.writeHead(r.code, { 'Content-Type': r.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, private', ...r.headers })
   res.end(body)
 }
 

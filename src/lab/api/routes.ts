@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { ClusterModel } from '../fleet/cluster.js'
 import { renderNode, renderPod } from '../fleet/render.js'
-import { kubeletVersion } from '../versions.js'
+import { kubeletVersion, minorOf } from '../versions.js'
 import { collections, type Collection, type Item } from './collections.js'
 import { aggregated, AGGREGATED_V2_CONTENT_TYPE, legacyApi, legacyApis, openApiGroupVersion, openApiRoot, resourceList, wantsAggregated, wantsTable } from './discovery.js'
+import { FLOWCONTROL_GROUP } from './discovery.js'
+import { flowcontrolRoute } from './flowcontrol.js'
 import { health } from './health.js'
+import { apiserverMetrics, METRICS_CONTENT_TYPE, recordDeprecatedRequest } from './metrics.js'
 import { json, matchFields, matchLabels, notFound, status, text, type Reply } from './http.js'
 import { podLogs } from './logs.js'
 import { deletePrecondition, patchNotApplied, updatePrecondition } from './concurrency.js'
@@ -39,13 +42,15 @@ export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchR
   if (p === '/version') return json(versionInfo(m))
   const h = health(m, p, r.query)
   if (h) return h
-  if (p === '/api') return wantsAggregated(r.accept) ? json(aggregated(true), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApi(`${m.info.apiAddress}:${m.info.apiPort}`))
-  if (p === '/openapi/v3') return json(openApiRoot())
+  const minor = minorOf(m.apiServerVersion)
+  if (p === '/metrics' && r.method === 'GET') return { code: 200, body: apiserverMetrics(m), contentType: METRICS_CONTENT_TYPE }
+  if (p === '/api') return wantsAggregated(r.accept) ? json(aggregated(true, minor), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApi(`${m.info.apiAddress}:${m.info.apiPort}`))
+  if (p === '/openapi/v3') return json(openApiRoot(minor))
   if (p.startsWith('/openapi/v3/')) {
-    const doc = openApiGroupVersion(p.slice('/openapi/v3/'.length))
+    const doc = openApiGroupVersion(p.slice('/openapi/v3/'.length), minor)
     return doc ? json(doc) : status(404, 'NotFound', 'the server could not find the requested resource')
   }
-  if (p === '/apis') return wantsAggregated(r.accept) ? json(aggregated(false), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApis())
+  if (p === '/apis') return wantsAggregated(r.accept) ? json(aggregated(false, minor), 200, AGGREGATED_V2_CONTENT_TYPE) : json(legacyApis(minor))
 
   const seg = p.split('/').slice(1)
   let group: string
@@ -55,13 +60,17 @@ export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchR
   else if (seg[0] === 'apis' && seg.length >= 3) [group, version, rest] = [seg[1]!, seg[2]!, seg.slice(3)]
   else return status(404, 'NotFound', 'the server could not find the requested resource')
   if (rest.length === 0) {
-    const list = resourceList(group, version)
+    const list = resourceList(group, version, minor)
     return list ? json(list) : status(404, 'NotFound', 'the server could not find the requested resource')
   }
   // /namespaces/NS/RES[/NAME[/SUB]] or /RES[/NAME[/SUB]]; /namespaces[/NAME] is the namespace resource itself.
   let ns: string | undefined
   if (rest[0] === 'namespaces' && rest.length >= 3) [ns, rest] = [rest[1], rest.slice(2)]
   const [resource, name, sub] = rest as [string, string?, string?]
+  if (group === FLOWCONTROL_GROUP) {
+    const reply = ns === undefined ? await flowcontrolRoute(m, { method: r.method, version, resource, ...(name ? { name } : {}), ...(sub ? { sub } : {}), ...(r.accept ? { accept: r.accept } : {}), body: r.body }, (l) => recordDeprecatedRequest(m, l)) : undefined
+    return reply ?? status(404, 'NotFound', 'the server could not find the requested resource')
+  }
   const cols = collections(m)
   const c = cols[resource]
   if (!c || c.group !== group || c.version !== version) return status(404, 'NotFound', 'the server could not find the requested resource')
@@ -148,7 +157,7 @@ async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply
 /** Node PATCH (cordon, labels, annotations) applied to the rendered Node; a stale resourceVersion is a 409. */
 async function patchNode(m: ClusterModel, name: string, r: Request): Promise<Reply> {
   const n = m.nodes.get(name)
-  if (!n) return notFound('nodes', name)
+  if (!n?.isNode) return notFound('nodes', name)
   const current = renderNode(m, n)
   const patched = applyPatch(current, await r.body(), r.contentType)
   if ('badRequest' in patched) return status(400, 'BadRequest', patched.badRequest)

@@ -85,7 +85,7 @@ export class ClusterModel extends EventEmitter {
     t.nodes.forEach((n, index) => {
       this.nodes.set(n.name, {
         uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
-        kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
+        kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, isNode: n.kubelet, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
         unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
       })
     })
@@ -143,6 +143,11 @@ export class ClusterModel extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- derived state
+
+  /** The Node objects: every machine that runs a kubelet (not a k0s controller without --enable-worker). */
+  kubeNodes(): NodeState[] {
+    return [...this.nodes.values()].filter((n) => n.isNode)
+  }
 
   /** The control-plane version `/version` reports: the first control-plane node whose service runs (LB order). */
   get apiServerVersion(): string {
@@ -211,7 +216,7 @@ export class ClusterModel extends EventEmitter {
       for (const extra of live.slice(d.replicas)) this.removePod(extra)
     }
     for (const ds of this.daemonSets.values()) {
-      for (const n of this.nodes.values()) {
+      for (const n of this.kubeNodes()) {
         const has = [...this.pods.values()].some((p) => p.namespace === ds.namespace && p.app === ds.name && p.nodeName === n.name && !p.deletionTimestamp)
         if (has) continue
         const image = ds.kind === 'kube-proxy' ? this.kubeProxyImage() : `registry.example/${ds.name}:1.0`
@@ -277,7 +282,7 @@ export class ClusterModel extends EventEmitter {
   }
 
   private candidates(): Candidate[] {
-    return [...this.nodes.values()].map((node) => ({ node, taints: this.taintsOf(node).filter((t) => t.effect === 'NoSchedule').map((t) => t.key) }))
+    return this.kubeNodes().map((node) => ({ node, taints: this.taintsOf(node).filter((t) => t.effect === 'NoSchedule').map((t) => t.key) }))
   }
 
   private schedulePending(): void {
@@ -302,7 +307,7 @@ export class ClusterModel extends EventEmitter {
   /** cordon / uncordon (and label/annotation merges from the same PATCH). Returns whether anything changed. */
   patchNode(name: string, patch: { unschedulable?: boolean | null; labels?: Record<string, string | null>; annotations?: Record<string, string | null> }): NodeState | undefined {
     const n = this.nodes.get(name)
-    if (!n) return undefined
+    if (!n?.isNode) return undefined
     if (patch.unschedulable !== undefined) {
       const want = patch.unschedulable === true
       if (want !== n.unschedulable) {
@@ -372,7 +377,8 @@ export class ClusterModel extends EventEmitter {
     p.bare = { spec, log: '', restartCount: 0 }
     if (spec.nodeName) {
       p.nodeName = spec.nodeName
-      const n = this.nodes.get(spec.nodeName)
+      // A name without a Node object (k0s controller without a worker): no kubelet there, the pod stays Pending.
+      const n = this.nodes.get(spec.nodeName)?.isNode ? this.nodes.get(spec.nodeName) : undefined
       if (n) p.ip = this.podIp(n)
       // The kubelet there admits it or rejects it (resources, nodeSelector), as kubelet admission does.
       const rejected = n ? admitBarePod(this, p, spec, n) : undefined
@@ -478,7 +484,7 @@ export class ClusterModel extends EventEmitter {
     if (phase === 'down') {
       n.nextBootId = randomUUID()
       this.kubeletSilent(n)
-      this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
+      if (n.isNode) this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
       this.reconcile()
     } else {
       n.bootId = n.nextBootId ?? randomUUID()
@@ -508,7 +514,7 @@ export class ClusterModel extends EventEmitter {
   }
 
   private setReady(n: NodeState, r: { status: NodeState['ready']['status']; reason: string; message: string }): void {
-    if (n.ready.status !== r.status) {
+    if (n.isNode && n.ready.status !== r.status) {
       const ready = r.status === 'True'
       this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Normal', ready ? 'NodeReady' : 'NodeNotReady', `Node ${n.name} status is now: ${ready ? 'NodeReady' : 'NodeNotReady'}`, ready ? 'kubelet' : 'node-controller')
     }

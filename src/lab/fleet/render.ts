@@ -179,7 +179,7 @@ export function renderDaemonSet(m: ClusterModel, ds: DaemonSetState): Obj {
       selector: { matchLabels: selector }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
       template: { metadata: { labels: selector }, spec: { containers: [{ name: ds.name, image }], tolerations: [{ operator: 'Exists' }] } },
     },
-    status: { currentNumberScheduled: pods.length, desiredNumberScheduled: m.nodes.size, numberMisscheduled: 0, numberReady: ready, updatedNumberScheduled: updated, numberAvailable: ready, observedGeneration: 1 },
+    status: { currentNumberScheduled: pods.length, desiredNumberScheduled: m.kubeNodes().length, numberMisscheduled: 0, numberReady: ready, updatedNumberScheduled: updated, numberAvailable: ready, observedGeneration: 1 },
   }
 }
 

@@ -19,6 +19,9 @@ export interface NodeState {
   /** Control-plane nodes: the version of the apiserver/controller-manager/scheduler on the node. k3s and k0s run
    *  them in the service process (follows the service); kubeadm upgrades them with `kubeadm upgrade apply|node`. */
   controlPlaneVersion: string
+  /** A Kubernetes Node (it runs a kubelet). false: a k0s controller without `--enable-worker`, which the API does not
+   *  list as a Node and which runs no pods; its service still runs the apiserver (kubeletActive = service running). */
+  isNode: boolean
   kubeletActive: boolean
   /** status.nodeInfo.bootID: new after every reboot (nextBootId is the one the current reboot will bring). */
   bootId?: string

@@ -8,7 +8,7 @@ import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
 import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
-import { defaultLeafNotAfter, prepareRoot, writeCerts } from './layout.js'
+import { defaultLeafNotAfter, prepareRoot, runsKubelet, writeCerts } from './layout.js'
 import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
 import { applyStagedOsUpdate } from './os-update.js'
 import { pathsOf, type NodePaths } from './paths.js'
@@ -111,7 +111,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         if (port === 10249 || port === 10256) return this.kubeProxy.now().up
         // etcd: a static pod on kubeadm (outlives a kubelet stop), inside the k3s/k0s process otherwise.
         if (port === 2381) return options.role === 'control-plane' && !this.rebooting && (options.distribution === 'kubeadm' || this.unitNow().active)
-        return this.unitNow().active && !this.rebooting
+        // 10248: the kubelet's healthz, only where a kubelet runs (not on a k0s controller without a worker).
+        return runsKubelet(options) && this.unitNow().active && !this.rebooting
       },
       handle: (port, req, res) => {
         if (port === 10248) return kubeletHealthz(req, res)
@@ -342,6 +343,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         break
       case 'reboot':
         c = { ...base, action: 'reboot' }
+        break
+      case 'backup':
+        c = { ...base, action: 'backup', path: s('path') }
         break
     }
     if (c) this.emit('change', Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as NodeChange)

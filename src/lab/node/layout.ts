@@ -154,7 +154,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   if (o.distribution === 'k0s') {
     // What k0s unpacked at its first start (facts §2.4, §4.3): the kubelet, and an iptables link naming the mode.
     mkdirSync(r('var/lib/k0s/bin'), { recursive: true })
-    writeExec(r('var/lib/k0s/bin/kubelet'), readFileSync(join(p.mirror, release, 'kubelet-embedded'), 'utf8'))
+    if (runsKubelet(o)) writeExec(r('var/lib/k0s/bin/kubelet'), readFileSync(join(p.mirror, release, 'kubelet-embedded'), 'utf8'))
     symlinkSync(o.iptablesBackend === 'legacy' ? 'xtables-legacy-multi' : 'xtables-nft-multi', r('var/lib/k0s/bin/iptables'))
   }
   if (o.distribution === 'kubeadm') {
@@ -179,6 +179,10 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   writeCerts(o, p, defaultLeafNotAfter(o))
   writeFileSync(join(p.lab, 'initialized'), new Date().toISOString() + '\n')
 }
+
+/** Whether the node runs a kubelet: all but a k0s controller installed without --enable-worker. */
+export const runsKubelet = (o: Pick<LabNodeOptions, 'distribution' | 'role' | 'enableWorker'>): boolean =>
+  o.distribution !== 'k0s' || o.role === 'worker' || o.enableWorker === true
 
 export const defaultLeafNotAfter = (o: LabNodeOptions): Date => new Date(Date.now() + (o.certValidityDays ?? 365) * 86400_000)
 
@@ -217,7 +221,8 @@ function unitFileText(o: LabNodeOptions, unit: string): string {
     k0sworker: ['k0s - Zero Friction Kubernetes', 'https://docs.k0sproject.io', '/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken'],
     kubelet: ['kubelet: The Kubernetes Node Agent', 'https://kubernetes.io/docs/', '/usr/bin/kubelet'],
   }
-  const [d, docs, exec] = desc[unit] ?? [unit, '', unit]
+  const [d, docs, plain] = desc[unit] ?? [unit, '', unit]
+  const exec = unit === 'k0scontroller' && o.enableWorker ? `${plain} --enable-worker` : plain
   const type = unit.startsWith('k3s') ? 'notify' : 'simple'
   return `[Unit]\nDescription=${d}\nDocumentation=${docs}\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=${type}\nExecStart=${exec}\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n`
 }

@@ -91,6 +91,10 @@ export interface LabNodeOptions {
    *  none. Its version is what kube-proxy's metrics (`kubernetes_build_info`) report and its name/uid name the log
    *  file /var/log/pods/kube-system_NAME_UID/kube-proxy/0.log. Without it the pod runs the node's own version. */
   kubeProxyPod?: () => KubeProxyPod | undefined
+  /** Extension (k0s controllers): installed with `k0s install controller --enable-worker`, so k0s runs a kubelet
+   *  (and kube-proxy) here and the node is a Kubernetes Node. Default false, as k0s: a plain controller runs the
+   *  control plane only, with no kubelet, no kubelet healthz port and no /var/lib/k0s/bin/kubelet. */
+  enableWorker?: boolean
 }
 
 /** The kube-proxy pod on a node, as the cluster has it (image tag = version, plain `v1.29.2`). */

@@ -42,7 +42,7 @@ export class BarePodKubelet {
       if (child || !due || !p.nodeName) continue
       const n = this.m.nodes.get(p.nodeName)
       const host = this.hostOf(p.nodeName)
-      if (!n || !host || !n.kubeletActive || n.ready.status !== 'True') continue
+      if (!n?.isNode || !host || !n.kubeletActive || n.ready.status !== 'True') continue
       this.start(p, n, host)
     }
     for (const [uid, child] of this.running) if (!live.has(uid)) stop(child)

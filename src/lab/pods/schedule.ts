@@ -17,7 +17,7 @@ export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): {
   const reasons = new Map<string, number>()
   const bump = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1)
   let best: { node: NodeState; load: number } | undefined
-  for (const n of m.nodes.values()) {
+  for (const n of m.kubeNodes()) {
     const taints = m.taintsOf(n).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')
     if (n.unschedulable && !tolerates(s.tolerations, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })) {
       bump('node(s) were unschedulable')
@@ -44,7 +44,7 @@ export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): {
     if (!best || load < best.load) best = { node: n, load }
   }
   if (best) return { node: best.node }
-  const total = m.nodes.size
+  const total = m.kubeNodes().length
   // kube-scheduler's FitError sorts the formatted "COUNT reason" strings (sort.Strings), count prefix included.
   const detail = [...reasons.entries()].map(([r, k]) => `${k} ${r}`).sort().join(', ')
   // Preemption cannot help a pod that is refused by filters other than resources (kube-scheduler's wording).

@@ -48,6 +48,8 @@ export type NodeAction =
   | 'reboot'
   | 'package'
   | 'file-write'
+  /** A snapshot or backup was written (k0s backup, k3s etcd-snapshot save, etcdctl snapshot save): `path` is it. */
+  | 'backup'
 
 export interface NodeEvent extends Base {
   source: 'node'

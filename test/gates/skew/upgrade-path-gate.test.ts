@@ -53,9 +53,15 @@ describe('upgrade-path gate', () => {
   })
 
   it('fails a path through a minor no release list knows', async () => {
-    const r = await upgradePathGate.check(ctx('k0s', kubectl('v1.34.1+k0s'), { expectedVersion: 'v1.36.0' }), {})
+    const r = await upgradePathGate.check(ctx('k0s', kubectl('v1.36.3+k0s'), { expectedVersion: 'v1.38.1' }), {})
     expect(r.status).toBe('fail')
-    expect(r.summary).toContain('skips minor 1.35, and the release list')
+    expect(r.summary).toContain('skips minor 1.37, and the release list')
+  })
+
+  it('warns on a target its distribution never released, though upstream did (k0s skipped 1.33.5)', async () => {
+    const r = await upgradePathGate.check(ctx('k0s', kubectl('v1.32.13+k0s'), { expectedVersion: 'v1.33.5' }), {})
+    expect(r.status).toBe('warn')
+    expect(r.summary).toBe('k0s v1.33.5+k0s.0 is not a known release: k0s never released 1.33.5 (the release list (refreshed 2026-12-01) knows k0s 1.33 up to v1.33.13+k0s.1)')
   })
 
   it('warns (never passes silently) on a target the release list does not know', async () => {

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
 
-describe('k0s node', () => {
+describe('k0s node (a controller with --enable-worker)', () => {
   let t: TestNode
   let ev: ReturnType<typeof recordEvents>
   beforeAll(async () => {
-    t = await startNode({ distribution: 'k0s', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'], os: 'rocky-9', iptablesBackend: 'legacy' })
+    t = await startNode({ distribution: 'k0s', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'], os: 'rocky-9', iptablesBackend: 'legacy', enableWorker: true })
     ev = recordEvents(t.node)
   })
   afterAll(async () => t?.cleanup())
@@ -36,10 +36,11 @@ describe('k0s node', () => {
     const missing = await sshExec(t.node, 'curl --proto =https --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=v1.31.1+k0s.0 sh')
     expect(missing.code).toBe(22)
     expect(missing.stderr).toBe('curl: (22) The requested URL returned error: 404\n')
-    const up = await sshExec(t.node, 'k0s stop && curl --proto =https --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=v1.30.4+k0s.0 sh && k0s install controller --force && k0s start && k0s status')
+    const up = await sshExec(t.node, 'k0s stop && curl --proto =https --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=v1.30.4+k0s.0 sh && k0s install controller --enable-worker --force && k0s start && k0s status')
     expect(up.code).toBe(0)
     expect(up.stdout).toContain('Downloading k0s from URL: https://github.com/k0sproject/k0s/releases/download/v1.30.4+k0s.0/k0s-v1.30.4+k0s.0-amd64\n')
-    expect(up.stdout).toMatch(/Version: v1\.30\.4\+k0s\.0\nProcess ID: \d+\nRole: controller\n/)
+    expect(up.stdout).toMatch(/Version: v1\.30\.4\+k0s\.0\nProcess ID: \d+\nRole: controller\nWorkloads: true\nSingleNode: false\nKube-api probing successful: true\n/)
+    expect((await sshExec(t.node, 'grep ^ExecStart= /etc/systemd/system/k0scontroller.service')).stdout).toBe('ExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml --enable-worker=true\n')
     expect(await ev.next('installed')).toEqual({ version: 'v1.30.4+k0s.0', binary: 'k0s' })
     // k0s unpacked its newer kubelet on start (facts §2.4: it reports +k0s without the revision).
     expect((await sshExec(t.node, '/var/lib/k0s/bin/kubelet --version')).stdout).toBe('Kubernetes v1.30.4+k0s\n')
@@ -49,5 +50,40 @@ describe('k0s node', () => {
   it('shows the legacy iptables backend and the hint chain only there (facts §4.3)', async () => {
     const r = await sshExec(t.node, 'iptables --version; iptables-legacy-save -t mangle | grep -c KUBE-IPTABLES-HINT; iptables-nft-save | wc -l')
     expect(r.stdout).toBe('iptables v1.8.10 (legacy)\n1\n0\n')
+  })
+})
+
+/**
+ * A controller as `k0s install controller` makes it (no --enable-worker): k0s runs the control plane only, so there is
+ * no kubelet binary and nothing on the kubelet's healthz port; `k0s status` says Workloads: false. stop/start/status
+ * answer as k0s's cmd/stop, cmd/start and cmd/status do, errors included.
+ */
+describe('k0s plain controller', () => {
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ distribution: 'k0s', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'] })
+  })
+  afterAll(async () => t?.cleanup())
+
+  it('runs no kubelet: no binary under /var/lib/k0s/bin, nothing on 127.0.0.1:10248, Workloads: false', async () => {
+    const r = await sshExec(t.node, 'ls /var/lib/k0s/bin; curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:10248/healthz; echo " rc=$?"; k0s status')
+    // Nothing serves 10248: the lab's 127.0.0.1 broker resets the connection (curl 56) where a real node refuses it
+    // (curl 7), see local-ports.ts; a controller with a worker answers 200 ok there.
+    expect(r.stdout).toMatch(/^iptables\n000 rc=(7|56)\nVersion: v1\.29\.2\+k0s\.0\nProcess ID: \d+\nRole: controller\nWorkloads: false\nSingleNode: false\nInit System: linux-systemd\nService file: \/etc\/systemd\/system\/k0scontroller\.service\n$/)
+  })
+
+  it('k0s stop twice: the second is "already stopped"; status then fails; start twice: "already running"', async () => {
+    const r = await sshExec(t.node, 'k0s stop; echo "rc=$?"; systemctl is-active k0scontroller; echo "rc=$?"; k0s stop; echo "rc=$?"; k0s status; echo "rc=$?"')
+    expect(r.stdout).toBe('rc=0\ninactive\nrc=3\nrc=1\nrc=1\n')
+    expect(r.stderr).toBe('Error: already stopped\nError: k0s is not running\n')
+    const s = await sshExec(t.node, 'k0s start && k0s start; echo "rc=$?"; k0s version; /var/lib/k0s/bin/kubelet --version')
+    expect(s.stdout).toBe('rc=1\nv1.29.2+k0s.0\n')
+    expect(s.stderr).toMatch(/^Error: already running\n.*No such file or directory\n$/)
+  })
+
+  it('a node without the k0s service says so on stop and start', async () => {
+    const r = await sshExec(t.node, 'rm /etc/systemd/system/k0scontroller.service; k0s stop; k0s start; echo rc=$?')
+    expect(r.stderr).toBe('Error: k0s has not been installed as a service\nError: k0s has not been installed as a service\n')
+    expect(r.stdout).toBe('rc=1\n')
   })
 })

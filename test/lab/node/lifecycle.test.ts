@@ -47,7 +47,7 @@ describe('node lifecycle commands: kill, reset, uninstall, plan', () => {
     expect(JSON.parse(members.stdout)).toEqual({ members: { 'cp-1': `https://${t.node.options.address}:2380` } })
     const r = await sshExec(t.node, 'k0s stop && k0s reset 2>/dev/null; echo rc=$?; ls /var/lib/k0s | wc -l; k0s status')
     expect(r.stdout).toBe('rc=0\n0\n')
-    expect(r.stderr).toBe('Error: k0s not running\n')
+    expect(r.stderr).toBe('Error: k0s is not running\n')
   })
 
   it('writes the control side\'s admin kubeconfig where each distribution keeps it, on control-plane nodes only', async () => {

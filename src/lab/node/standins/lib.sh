@@ -21,6 +21,14 @@ lab_fault_param() {
   printf '%s' "${v:-$3}"
 }
 
+# The iptables backend that holds the kubelet's and kube-proxy's chains: the node's own one, or the other one under
+# iptables-backend-mismatch (kube-proxy's bundled iptables chose legacy while the host's moved to nf_tables).
+lab_kube_ipt_backend() {
+  if lab_fault iptables-backend-mismatch; then
+    [ "$LAB_IPT_BACKEND" = legacy ] && echo nf_tables || echo legacy
+  else echo "$LAB_IPT_BACKEND"; fi
+}
+
 # lab_binary_version FILE: the version a stand-in binary carries (its LAB_VERSION line).
 lab_binary_version() { [ -f "$1" ] && sed -n "s/^LAB_VERSION='\(.*\)'$/\1/p" "$1" | head -n1; }
 
@@ -42,6 +50,9 @@ lab_unit_binary() {
     kubelet) echo /usr/bin/kubelet ;;
   esac
 }
+
+# Whether a k0s unit runs workloads (a kubelet): k0sworker, or k0scontroller installed with --enable-worker/--single.
+lab_k0s_workloads() { [ "$1" = k0sworker ] || grep -Eq -- '(^|[[:space:]])--(enable-worker|single)(=true)?([[:space:]]|$)' /etc/systemd/system/k0scontroller.service 2>/dev/null; }
 
 lab_journal() { # UNIT IDENT MESSAGE (systemd's own lines come from pid 1, the service's from its main pid)
   local ts pid=$LAB_PID; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
@@ -94,8 +105,9 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
-  # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary.
-  case "$1" in k0s*) [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
+  # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary (only
+  # where k0s runs a kubelet: a worker, or a controller with --enable-worker).
+  case "$1" in k0s*) lab_k0s_workloads "$1" && [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."

@@ -7,7 +7,9 @@
 plain=$(lab_plain "$LAB_VERSION")
 log() { printf 'time="%s" level=%s msg="%s"\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >&2; }
 installed_unit() { for u in k0scontroller k0sworker; do [ -f "/etc/systemd/system/$u.service" ] && { echo "$u"; return 0; }; done; return 1; }
-need_root() { lab_is_root && return 0; echo "Error: this command must be run as root!" >&2; exit 1; }
+# Messages as k0s's cmd/stop, cmd/start, cmd/status and pkg/install print them (cobra prefixes "Error: ").
+need_root() { lab_is_root && return 0; echo "Error: this command must be run as root" >&2; exit 1; }
+not_installed() { echo "Error: k0s has not been installed as a service" >&2; exit 1; }
 
 components() {
   K_RUNC=v1.1.12 K_CONTAINERD=v1.7.20 K_KINE=v0.11.4 K_ETCD=v3.5.13 K_KONN=v0.30.3
@@ -28,35 +30,42 @@ case "${1:-}" in
       echo "$LAB_VERSION"
     fi ;;
   stop)
+    # k0s stop on a stopped service is an error ("already stopped"), as in k0s cmd/stop.
     need_root
-    u=$(installed_unit) || { echo "Error: failed to find the k0s service: service not installed" >&2; exit 1; }
+    u=$(installed_unit) || not_installed
+    lab_unit_read "$u"
+    if [ "$U_STATE" = inactive ] || [ "$U_STATE" = failed ]; then echo "Error: already stopped" >&2; exit 1; fi
     lab_unit_stop "$u" ;;
   start)
     need_root
-    u=$(installed_unit) || { echo "Error: failed to find the k0s service: service not installed" >&2; exit 1; }
+    u=$(installed_unit) || not_installed
     lab_unit_read "$u"
     if [ "$U_STATE" = active ]; then echo "Error: already running" >&2; exit 1; fi
     lab_unit_start "$u" >/dev/null || exit 1 ;;
   status)
-    u=$(installed_unit) || { echo "Error: k0s not running" >&2; exit 1; }
+    # Answered by the running k0s over its status socket: nothing runs → "k0s is not running" (pkg/config).
+    u=$(installed_unit) || { echo "Error: k0s is not running" >&2; exit 1; }
     lab_unit_read "$u"
-    if [ "$U_STATE" != active ]; then echo "Error: k0s not running" >&2; exit 1; fi
+    if [ "$U_STATE" != active ]; then echo "Error: k0s is not running" >&2; exit 1; fi
     [ "$u" = k0scontroller ] && role=controller || role=worker
+    workloads=false; lab_k0s_workloads "$u" && workloads=true
     echo "Version: $U_VERSION"
     echo "Process ID: $(lab_pid_of "$u")"
     echo "Role: $role"
-    echo "Workloads: $( [ $role = worker ] && echo true || echo false )"
+    echo "Workloads: $workloads"
     echo "SingleNode: false"
+    if [ $workloads = true ]; then echo "Kube-api probing successful: true"; echo "Kube-api probing last error:  "; fi
     echo "Init System: linux-systemd"
     echo "Service file: /etc/systemd/system/$u.service" ;;
   install)
     need_root
     shift; role=${1:-}; shift || true
     case "$role" in controller|worker) ;; *) echo "Error: unknown command \"$role\" for \"k0s install\"" >&2; exit 1 ;; esac
-    force=0; for a in "$@"; do [ "$a" = --force ] && force=1; done
+    # The role's flags go into ExecStart as k0s install writes them (--flag=value); --force is install's own.
+    force=0 extra=""; for a in "$@"; do case "$a" in --force) force=1 ;; --enable-worker|--single|--no-taints) extra+=" $a=true" ;; esac; done
     u=k0s$role; f=/etc/systemd/system/$u.service
     if [ -f "$f" ] && [ $force = 0 ]; then echo "Error: failed to install k0s service: Init already exists: $f" >&2; exit 1; fi
-    if [ $role = controller ]; then ex="/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml"; else ex="/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken"; fi
+    if [ $role = controller ]; then ex="/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml$extra"; else ex="/usr/local/bin/k0s worker --token-file=/etc/k0s/k0stoken$extra"; fi
     printf '[Unit]\nDescription=k0s - Zero Friction Kubernetes\nDocumentation=https://docs.k0sproject.io\nConditionFileIsExecutable=/usr/local/bin/k0s\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nStartLimitInterval=5\nStartLimitBurst=10\nExecStart=%s\nRestartSec=10\nDelegate=yes\nKillMode=process\nLimitCORE=infinity\nTasksMax=infinity\nTimeoutStartSec=0\nLimitNOFILE=999999\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n' "$ex" > "$f"
     [ -f "$LAB_DIR/units/$u" ] || lab_unit_write "$u" inactive "" 0 "$(date +%s)"
     log info "Installing k0s service" ;;
@@ -73,6 +82,7 @@ case "${1:-}" in
     if lab_disk_full "$dir"; then echo "Error: failed to create archive: write $dir/$name: no space left on device" >&2; exit 1; fi
     log info "Starting backup"
     tar -czf "$dir/$name" -C /var/lib/k0s pki 2>/dev/null
+    lab_event "{\"type\":\"backup\",\"path\":\"$dir/$name\"}"
     log info "archive $dir/$name created successfully" ;;
   reset)
     need_root

@@ -30,6 +30,7 @@ case "${1:-}" in
         if lab_disk_full /var; then logrus FATA "failed to save snapshot: write $file.part: no space left on device"; exit 1; fi
         mkdir -p "$dir"
         head -c 65536 /dev/urandom > "$file"
+        lab_event "{\"type\":\"backup\",\"path\":\"$file\"}"
         logrus INFO "Snapshot $(basename "$file") saved." ;;
       ls|list)
         printf '%-40s %-90s %-8s %s\n' Name Location Size Created

@@ -1,0 +1,40 @@
+import { Option } from 'commander'
+import { readJournal } from '../../executor/journal.js'
+import { findRun } from '../../executor/runs.js'
+import type { RegisterCommand } from './index.js'
+import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
+
+
+export const register: RegisterCommand = (program, ctx, setExit) => {
+  program
+    .command('rollback')
+    .description("undo a run's changed nodes, newest first, each back at its old version with the post-gates re-run")
+    .argument('[run]', 'run id, run directory or journal file (default: the newest run under ./.kupgrade/runs)')
+    .option('--cluster <name>', 'only these clusters (repeatable)', list)
+    .option('--yes', 'do not ask for confirmation on a terminal')
+    .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))
+    .option('--force-unlock', "take over a cluster lock whose holder's lease has expired")
+    .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
+    .addHelpText('after', `
+Every node the run changed (its journal says which steps are done) is rolled back as onFailure: rollback does it: the
+done steps undone in reverse (the kept binary or the previous packages back, restarted), Ready at the old version,
+uncordoned, then the cluster's post-gates again. A control-plane node whose version already moved is not downgraded
+(k0s, k3s with etcd and kubeadm do not support it): the rollback stops there and prints the snapshot-restore
+procedure. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes forward again.
+
+Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
+130 interrupted`)
+    .action(async (run: string | undefined, o: { cluster?: string[]; yes?: boolean; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
+      const journal = findRun(run, ctx.cwd, undefined, { anyStatus: true })
+      const header = readJournal(journal).header
+      if (canPrompt(ctx) && o.output !== 'json' && !o.yes && !(await ask(ctx, `Roll back the nodes run ${header.runId} changed${o.cluster ? ` in ${o.cluster.join(', ')}` : ''}?`))) {
+        ctx.stderr.write('nothing was changed\n')
+        setExit(4)
+        return
+      }
+      setExit(await runWithOutput(ctx, o, {
+        planFile: header.plan, dryRun: false, approve: [], selection: { ...header.selection, ...(o.cluster ? { clusters: o.cluster } : {}) },
+        forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew), resumeJournal: journal, rollback: true,
+      }))
+    })
+}

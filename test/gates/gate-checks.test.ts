@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import type { Pod } from 'kubernetes-types/core/v1.js'
+import { describe, expect, it } from 'vitest'
+import { commandGate } from '../../src/gates/checks/command.js'
+import { controlPlaneHaGate } from '../../src/gates/checks/control-plane-ha.js'
+import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
+import { eventStormGate } from '../../src/gates/checks/event-storm.js'
+import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
+import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
+import { prometheusGate } from '../../src/gates/checks/prometheus.js'
+import { objectsOnRemovedApis, requestedRemovedApis, type ObjectMeta } from '../../src/gates/checks/removed-apis.js'
+import { parsePrometheus } from '../../src/gates/read/prom.js'
+import { REMOVED_APIS } from '../../src/gates/removed-apis-table.js'
+import type { GateContext } from '../../src/gates/types.js'
+import type { KubectlClient } from '../../src/transport/kubectl/client.js'
+import type { Transport } from '../../src/transport/types.js'
+
+/**
+ * The gates lab-check-more.e2e.test.ts drives end to end, judged here on the tools' own output formats: iptables(8)
+ * and iptables-save, core/v1 Events as the apiserver serves events.k8s.io/v1 ones (eventTime + series) and old ones
+ * (count + lastTimestamp), Pods the scheduler could not place, the apiserver's /metrics text, last-applied
+ * annotations as kubectl writes them, and the Prometheus HTTP API's JSON.
+ */
+const fixture = (f: string) => readFileSync(join(import.meta.dirname, 'fixtures', f), 'utf8')
+const kubectlJson = (docs: Record<string, unknown>) => ({ json: async (args: string[]) => docs[args[1]!] ?? { items: [] } }) as unknown as KubectlClient
+const ctx = (kubectl: KubectlClient, now = '2024-12-04T10:10:00Z', o: Partial<GateContext> = {}): GateContext =>
+  ({ cluster: 'prod', distribution: 'kubeadm', scope: 'cluster', nodes: [], ssh: {} as Transport, kubectl, now: () => new Date(now), ...o })
+
+describe('iptables-backend on one node', () => {
+  /** The gate's own count: its script greps the save tool's `mangle` table for the kubelet's two chains. */
+  const hintCount = async (save: string) => (await execa('grep', ['-cE', '^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) '], { input: save, reject: false })).stdout.trim()
+  const script = (version: string, legacy: string, nft: string, mode = 'iptables') => `@@version\n${version}\n@@legacy\n${legacy}\n@@nft\n${nft}\n@@mode\n${mode}\n`
+
+  it('chains where the host’s iptables looks pass; chains in the other backend fail, naming both', async () => {
+    const legacy = await hintCount(fixture('iptables-1.8.7-legacy-save-mangle.txt'))
+    expect(legacy).toBe('2')
+    const none = await hintCount('') // iptables-nft-save with no tables prints nothing
+    expect(none).toBe('0')
+    expect(judgeIptablesNode('w-1', script('iptables v1.8.7 (legacy)', legacy, none))).toMatchObject({ host: 'legacy', finding: { status: 'pass' } })
+    // Ubuntu 22.04 after `update-alternatives --set iptables /usr/sbin/iptables-nft`, kube-proxy still on legacy.
+    const j = judgeIptablesNode('w-1', script('iptables v1.8.7 (nf_tables)', legacy, none))
+    expect(j).toMatchObject({ host: 'nf_tables', finding: { status: 'fail', problem: 'w-1: the kubelet / kube-proxy (mode iptables) use legacy, host iptables is nf_tables' } })
+    expect(j.finding.observed).toBe('iptables -V: iptables v1.8.7 (nf_tables); hint chains legacy=2 nf_tables=0; kube-proxy mode iptables')
+  })
+
+  it('both backends holding the chains fail; ipvs mode is judged like iptables mode; nftables mode does not use iptables', () => {
+    expect(judgeIptablesNode('w-2', script('iptables v1.8.9 (nf_tables)', '2', '2')).finding).toMatchObject({ status: 'fail', problem: 'w-2: Kubernetes chains in both legacy and nf_tables' })
+    expect(judgeIptablesNode('w-2', script('iptables v1.8.9 (nf_tables)', '2', '0', 'ipvs')).finding.status).toBe('fail')
+    expect(judgeIptablesNode('w-2', script('iptables v1.8.9 (nf_tables)', '2', '0', 'nftables')).finding.status).toBe('pass')
+    // iptables 1.6 (no backend in -V) is legacy; no iptables at all is unknown, never a pass.
+    expect(judgeIptablesNode('w-3', script('iptables v1.6.1', '2', '')).host).toBe('legacy')
+    expect(judgeIptablesNode('w-3', script('bash: iptables: command not found', '', '')).finding).toMatchObject({ status: 'unknown', problem: 'w-3: iptables backend unreadable' })
+  })
+})
+
+describe('event-storm on the apiserver’s events', () => {
+  const events = JSON.parse(fixture('events-1.31-failedscheduling.json')) as { items: unknown[] }
+
+  it('counts events.k8s.io/v1 series (eventTime, series.count) and old aggregated events (count, lastTimestamp) inside the window', async () => {
+    const r = await eventStormGate.check(ctx(kubectlJson({ events })), { window: '10m', maxFailedScheduling: 10, maxWarnings: 500 })
+    // 14 (series) + 1 (first occurrence: no series, no count); the 07:00 event is outside the 10m window.
+    expect(r.status).toBe('fail')
+    expect(r.summary).toBe('15 FailedScheduling events in 10m (max 10)')
+    expect(r.evidence[0]!.observed).toBe('15 FailedScheduling: FailedScheduling Pod/shop/web-7d4b9c8f6d-x2x9k ×14; FailedScheduling Pod/shop/web-7d4b9c8f6d-q7m2p ×1')
+    expect(r.evidence[1]!.observed).toBe('24 Warning events (max 500)') // + the kubelet's BackOff ×9
+  })
+
+  it('under the maximum it passes; once the storm is older than the window it passes too', async () => {
+    expect((await eventStormGate.check(ctx(kubectlJson({ events })), { window: '10m', maxFailedScheduling: 20, maxWarnings: 500 })).status).toBe('pass')
+    const later = await eventStormGate.check(ctx(kubectlJson({ events }), '2024-12-04T11:00:00Z'), { window: '10m', maxFailedScheduling: 0, maxWarnings: 0 })
+    expect(later).toMatchObject({ status: 'pass', summary: '0 FailedScheduling, 0 warnings in 10m' })
+  })
+})
+
+describe('pending-pods on the scheduler’s verdict', () => {
+  const pending = (name: string, scheduled?: { reason: string; message: string }, labels: Record<string, string> = {}): Pod => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', labels },
+    spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] },
+    status: { phase: 'Pending', qosClass: 'Burstable', ...(scheduled ? { conditions: [{ type: 'PodScheduled', status: 'False', lastProbeTime: null as unknown as string, lastTransitionTime: '2024-12-04T09:58:12Z', ...scheduled }] } : {}) },
+  })
+
+  it('names unschedulable pods with the scheduler’s message; a probe pod of kupgrade’s own is not counted', async () => {
+    const items = [
+      pending('web-7d4b9c8f6d-x2x9k', { reason: 'Unschedulable', message: '0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.' }),
+      pending('kupgrade-probe-dns-0a1b2c', undefined, { 'app.kubernetes.io/managed-by': 'kupgrade' }),
+    ]
+    const r = await pendingPodsGate.check(ctx(kubectlJson({ pods: { items } })), { max: 0 })
+    expect(r).toMatchObject({ status: 'fail', summary: '1 pods Pending (max 0)' })
+    expect(r.evidence[0]!.observed).toBe('1 Pending: shop/web-7d4b9c8f6d-x2x9k Unschedulable: 0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.')
+    expect((await pendingPodsGate.check(ctx(kubectlJson({ pods: { items } })), { max: 1 })).status).toBe('pass')
+  })
+})
+
+describe('removed-apis on the apiserver’s metrics and kubectl’s annotations', () => {
+  const samples = parsePrometheus(fixture('apiserver-1.31-metrics-excerpt.txt'))
+
+  it('a request to a version removed in the target fails, by the apiserver’s own removed_release; other removals and alpha APIs do not', () => {
+    const f = requestedRemovedApis(samples, 31, 32)
+    expect(f.map((x) => x.problem)).toEqual([
+      'a client uses flowschemas.flowcontrol.apiserver.k8s.io/v1beta3, removed in 1.32: migrate it to flowcontrol.apiserver.k8s.io/v1',
+      'a client uses prioritylevelconfigurations/status.flowcontrol.apiserver.k8s.io/v1beta3, removed in 1.32: migrate it to flowcontrol.apiserver.k8s.io/v1',
+    ])
+    expect(requestedRemovedApis(samples, 32, 33)).toEqual([]) // already past 1.32: not this upgrade's problem
+    expect(requestedRemovedApis(samples, 29, 30)).toEqual([])
+  })
+
+  it('objects applied through a removed version fail (client-side and server-side apply); objects the apiserver wrote through v1 do not', () => {
+    const removed = REMOVED_APIS.filter((a) => a.removedIn === '1.32' && a.resource === 'flowschemas')
+    // kubectl apply writes the manifest, compact JSON with a trailing newline, into this annotation.
+    const lastApplied = '{"apiVersion":"flowcontrol.apiserver.k8s.io/v1beta3","kind":"FlowSchema","metadata":{"annotations":{},"name":"ci-runners"},"spec":{"matchingPrecedence":1000,"priorityLevelConfiguration":{"name":"workload-low"}}}\n'
+    const items: { metadata: ObjectMeta }[] = [
+      { metadata: { name: 'ci-runners', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied }, managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'flowcontrol.apiserver.k8s.io/v1beta3' }] } },
+      { metadata: { name: 'gitops', managedFields: [{ manager: 'flux', operation: 'Apply', apiVersion: 'flowcontrol.apiserver.k8s.io/v1beta3' }] } },
+      { metadata: { name: 'catch-all', annotations: { 'apf.kubernetes.io/autoupdate-spec': 'true' }, managedFields: [{ manager: 'api-priority-and-fairness-config-producer-v1', operation: 'Update', apiVersion: 'flowcontrol.apiserver.k8s.io/v1' }] } },
+      { metadata: { name: 'odd', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': 'not json' } } },
+    ]
+    const f = objectsOnRemovedApis(items, removed, 'kubectl get flowschemas.flowcontrol.apiserver.k8s.io -A -o json')
+    expect(f.map((x) => x.observed)).toEqual([
+      'flowschemas ci-runners: last-applied-configuration apiVersion flowcontrol.apiserver.k8s.io/v1beta3',
+      'flowschemas gitops: server-side apply by flux as flowcontrol.apiserver.k8s.io/v1beta3',
+    ])
+    expect(f.every((x) => x.status === 'fail')).toBe(true)
+  })
+})
+
+describe('prometheus: the HTTP API’s JSON', () => {
+  const serve = async (reply: (query: string) => [number, unknown]) => {
+    const s = createServer((req, res) => {
+      const [code, body] = reply(new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '')
+      res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body))
+    })
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => s.close() }
+  }
+  const params = (url: string) => ({ url, query: 'ALERTS{alertstate="firing",severity="critical"}', max: 0, timeout: '5s' })
+
+  it('a vector with a firing alert fails naming it; an empty vector passes; Prometheus’s error answer is unknown, never a pass', async () => {
+    const firing = { status: 'success', data: { resultType: 'vector', result: [{ metric: { __name__: 'ALERTS', alertname: 'TargetDown', alertstate: 'firing', job: 'kube-proxy', namespace: 'kube-system', severity: 'critical' }, value: [1733306400.123, '1'] }] } }
+    const p = await serve((q) => (q.startsWith('ALERTS{') ? [200, firing] : [400, { status: 'error', errorType: 'bad_data', error: 'invalid parameter "query": 1:1: parse error: unexpected end of input' }]))
+    try {
+      const bad = await prometheusGate.check(ctx(kubectlJson({})), params(p.url))
+      expect(bad).toMatchObject({ status: 'fail', summary: '1 series returned (max 0): TargetDown{alertstate="firing",job="kube-proxy",namespace="kube-system",severity="critical"} 1' })
+      const broken = await prometheusGate.check(ctx(kubectlJson({})), { ...params(p.url), query: 'sum(' })
+      expect(broken).toMatchObject({ status: 'unknown', summary: 'query failed: invalid parameter "query": 1:1: parse error: unexpected end of input' })
+      firing.data.result = []
+      expect((await prometheusGate.check(ctx(kubectlJson({})), params(p.url))).status).toBe('pass')
+    } finally {
+      p.close()
+    }
+  })
+})
+
+describe('command on the runner', () => {
+  it('exit 0 passes with its output; another exit fails with the exit code and output; a missing program fails by name', async () => {
+    const c = ctx(kubectlJson({}), undefined, { env: { PATH: process.env.PATH } })
+    expect(await commandGate.check(c, { run: 'echo window open', on: 'runner', timeout: '10s' })).toMatchObject({ status: 'pass', evidence: [{ source: 'runner: echo window open', observed: 'exit 0: window open' }] })
+    const bad = await commandGate.check(c, { run: 'echo "change freeze until Friday" >&2; exit 2', on: 'runner', timeout: '10s', name: 'change window' })
+    expect(bad).toMatchObject({ status: 'fail', summary: 'runner: `change window` exited 2', evidence: [{ observed: 'exit 2: change freeze until Friday' }] })
+    expect(await commandGate.check(c, { run: ['kupgrade-no-such-tool'], on: 'runner', timeout: '10s' })).toMatchObject({ status: 'fail', summary: 'runner: kupgrade-no-such-tool not found' })
+  })
+})
+
+describe('control-plane-ha on the plan and the API’s node roles', () => {
+  const node = (name: string, cp: boolean) => ({ metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}) } } })
+  const plan = (cps: number) => Array.from({ length: cps }, (_, i) => ({ name: `cp-${i + 1}`, role: 'control-plane' as const, target: { host: `10.0.0.${i + 1}` } as never }))
+  const withNodes = (items: unknown[]) => ({ nodes: async () => ({ items }) }) as unknown as KubectlClient
+
+  it('three control planes pass; two lose quorum with one down; four are even; a control plane the plan forgot still counts', async () => {
+    const three = [node('cp-1', true), node('cp-2', true), node('cp-3', true), node('w-1', false)]
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'pass', summary: '3 control-plane nodes (odd, ≥ 3)' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '2 control-plane nodes: losing one loses etcd quorum' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'warn' })).toMatchObject({ status: 'warn' })
+    expect(await controlPlaneHaGate.check(ctx(withNodes([...three, node('cp-4', true)]), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '4 control-plane nodes: an even count tolerates no more failures than 3' })
+  })
+})
+
+describe('disk-space on GNU df output (coreutils 9.1, captured: df -P -B1 / /var/lib /nonexistent)', () => {
+  const ssh = { read: async () => ({ stdout: fixture('df-coreutils-P-B1.txt'), stderr: '', exitCode: 1 }) } as unknown as Transport
+  const c = () => ctx(kubectlJson({}), undefined, { ssh, nodes: [{ name: 'w-1', role: 'worker', target: { host: '10.0.0.21' } as never }] })
+
+  it('free space is df’s Available against Used + Available; a missing path warns; the absolute floor fails on its own', async () => {
+    const ok = await diskSpaceGate.check(c(), { minFree: '15%', minFreeBytes: '2Gi', paths: ['/', '/var/lib', '/nonexistent'] })
+    expect(ok.status).toBe('warn')
+    expect(ok.summary).toBe('w-1: /nonexistent does not exist')
+    expect(ok.evidence.map((e) => e.observed)).toContain('/ on /: 78.3 GiB free of 101.5 GiB (77.2% free)')
+    const floor = await diskSpaceGate.check(c(), { minFree: '15%', minFreeBytes: '100Gi', paths: ['/', '/var/lib'] })
+    expect(floor).toMatchObject({ status: 'fail', summary: 'w-1 /: only 78.3 GiB (77.2%) free; w-1 /var/lib: only 78.3 GiB (77.2%) free' })
+  })
+})
