@@ -33,19 +33,28 @@ function prng(seed: number): () => number {
 
 interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
-/** Runs the CLI; kills it with SIGKILL after `killAfterMs` unless it exits first. */
+/**
+ * Runs the CLI; kills it with SIGKILL `killAfterMs` after its run started (the `run-started` event: the journal is
+ * open), unless it exits first. Counting from the run's start, not the spawn, keeps every kill inside the run proper
+ * however long startup and fact reading take on a busy machine.
+ */
 function runKillable(l: ExecLab, args: string[], killAfterMs?: number): Promise<Child & { killed: boolean }> {
   return new Promise((done) => {
     const p = spawn(process.execPath, [BIN, ...args], { cwd: l.dir, env: { ...l.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     let killed = false
-    p.stdout.on('data', (d) => (out += d))
+    let timer: NodeJS.Timeout | undefined
+    p.stdout.on('data', (d) => {
+      out += d
+      if (killAfterMs !== undefined && !timer && out.includes('"type":"run-started"')) {
+        timer = setTimeout(() => {
+          killed = true
+          p.kill('SIGKILL')
+        }, killAfterMs)
+      }
+    })
     p.stderr.on('data', (d) => (err += d))
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => {
-      killed = true
-      p.kill('SIGKILL')
-    }, killAfterMs)
     p.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer)
       done({ code, signal, out, err, killed: killed && signal === 'SIGKILL' })
@@ -95,14 +104,13 @@ describe('chaos: SIGKILL at random moments of apply, resume each time', () => {
     const log: string[] = []
     let kills = 0
     let finished: (Child & { killed: boolean }) | undefined
-    // Kill moments between 0.5 s and 12 s into each attempt: a resume spends a few seconds starting and reading facts,
-    // so this spread hits startup, fact reading, gates, node steps and waits alike while the run still moves on.
+    // Kill moments between 0 and 6 s after the run started: gates, journal writes, node steps and waits all get hit.
     while (kills < KILLS) {
       const dirs = runDirs(l)
       const args = dirs.length ? ['resume', join(runsDir(l), dirs[0]!), '--output', 'json'] : ['apply', l.plan, '--output', 'json']
-      const at = Math.round(500 + rand() * 11_500)
+      const at = Math.round(rand() * 6000)
       const r = await runKillable(l, args, at)
-      log.push(`${args[0]} killed after ${at}ms: ${r.killed ? 'killed' : `exited ${r.code}`}`)
+      log.push(`${args[0]} killed ${at}ms after run-started: ${r.killed ? 'killed' : `exited ${r.code}`}`)
       if (!r.killed) {
         finished = r
         break
@@ -123,6 +131,10 @@ describe('chaos: SIGKILL at random moments of apply, resume each time', () => {
     const dirs = runDirs(l)
     expect(dirs).toHaveLength(1)
     const entries = checkJournal(join(runsDir(l), dirs[0]!, 'journal.jsonl'))
+    // Every kill after the first landed in that run and was resumed from its journal.
+    expect(log.filter((x) => x.startsWith('resume')).length, log.join('\n')).toBeGreaterThanOrEqual(Math.min(KILLS, 20) - 1)
+    // Work was really interrupted: steps were started again (a second attempt) after kills.
+    expect(entries.some((e) => e.state === 'started' && e.attempt > 1), 'no step was ever re-attempted after a kill').toBe(true)
     expect(entries.at(-1)).toMatchObject({ step: 'run', state: 'done' })
 
     // The state an uninterrupted run leaves: every node at the target, Ready, uncordoned; the lock released.

@@ -50,7 +50,7 @@ describe('incident replay: k3s expired certificates, then a full disk mid-run', 
       const { code, out, err, ev } = await r.apply()
       expect(code, err + out.slice(-4000)).toBe(3)
       const d = detectedWithinOneInterval(ev, 'certificates', undefined, firedAt)
-      expect(d.checks).toBe(1)
+      expect(d.firstFailing.attempt).toBe(1)
       expect(d.result.evidence.join('\n')).toMatch(/notAfter|expires|days/i)
       const fin = ev.at(-1)
       expect(fin).toMatchObject({ type: 'run-finished', outcome: 'blocked', exitCode: 3 })
@@ -71,7 +71,7 @@ describe('incident replay: k3s expired certificates, then a full disk mid-run', 
     expect(code, err + out.slice(-4000)).toBe(4)
     const firedAt = fired(r, 'disk-full', 'cd-w-2')
     const d = detectedWithinOneInterval(ev, 'disk-space', 'cd-w-2', firedAt)
-    expect(d.checks).toBe(1)
+    expect(d.firstFailing.attempt).toBe(1)
     expect(d.result.evidence.join('\n')).toMatch(/node cd-w-2: df/)
     expect(d.result.summary).toMatch(/cd-w-2/)
 

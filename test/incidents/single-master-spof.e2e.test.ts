@@ -24,7 +24,7 @@ describe('incident replay: single master (control-plane-ha with policy block)', 
     expect(code, err + out.slice(-4000)).toBe(3)
     // The condition was there before the run: the gate's one check (a pre-gate looks once) is the detection.
     const d = detectedWithinOneInterval(ev, 'control-plane-ha', undefined, t0)
-    expect(d.checks).toBe(1)
+    expect(d.firstFailing.attempt).toBe(1)
     expect(d.result.summary).toMatch(/1 control-plane node/)
     expect(d.result.evidence.join('\n')).toMatch(/spof-cp-1/)
     const fin = ev.at(-1)
