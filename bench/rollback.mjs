@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Benchmark: fault → detection → rollback complete, on a lab run (k3s, 1 control plane + 1 worker), against dist/.
+// The incident kubelet-kube-proxy-skew: kube-proxy on the worker stops syncing the moment it comes up at the new
+// version (armed fault, ended by the rollback's restart). The lab runs in this process, `kupgrade apply --output json`
+// in a child; the figures come from the lab's own clock for the fault and the run's events for the rest:
+//   fault → first failing check   (the gate's first look after the fault: bounded by one spec.gates.wait.interval)
+//   fault → gate verdict          (the wait keeps asking until spec.gates.wait.timeout before it calls a fail)
+//   verdict → rollback done       (undo, restart at the old version, Ready, uncordon, post-gates again)
+// Asserts nothing. Usage: node bench/rollback.mjs [--runs N]
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parse, stringify } from 'yaml'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const i = process.argv.indexOf('--runs')
+const RUNS = i >= 0 ? Number(process.argv[i + 1]) : 1
+const WAIT = { interval: '1s', stableFor: 2, timeout: '5s' }
+const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
+if (!existsSync(KUBECTL)) { console.log(`rollback: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
+if (!existsSync(join(root, 'dist/lab/lab.js'))) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
+const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href)
+const { Lab } = await load('lab/lab.js')
+const { probeIsolation } = await load('lab/node/index.js')
+const { normalizeTopology } = await load('lab/topology.js')
+try { await probeIsolation() } catch (err) { console.log(`rollback: skipped (lab isolation unavailable: ${err.message})`); process.exit(0) }
+
+const s = (ms) => `${(ms / 1000).toFixed(2)}s`
+for (let run = 1; run <= RUNS; run++) {
+  const NET = `127.${200 + (process.pid % 20)}.${20 + run}`
+  const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-rollback-'))
+  const lab = new Lab({ dir, topology: normalizeTopology({
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'bench-rollback' },
+    spec: {
+      mirror: ['v1.29.6', 'v1.30.4'],
+      timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
+      clusters: [{
+        name: 'rb', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${NET}.1`,
+        nodes: [{ name: 'rb-cp-1', role: 'control-plane', address: `${NET}.11` }, { name: 'rb-w-1', role: 'worker', address: `${NET}.12` }],
+        faults: [{ fault: 'kube-proxy-sync-failure', node: 'rb-w-1', params: { untilRestart: true, intervalMs: 500 }, when: { after: 'node-upgraded', node: 'rb-w-1' } }],
+      }],
+    },
+  }) })
+  await lab.start()
+  let firedAt
+  lab.clusters.get('rb').model.on('faults', () => { if (firedAt === undefined && lab.clusters.get('rb').model.faults.size) firedAt = Date.now() })
+  const plan = join(dir, 'plan.yaml')
+  const doc = parse(readFileSync(plan, 'utf8'))
+  doc.spec.strategy.onFailure = 'rollback'
+  doc.spec.gates = { ...doc.spec.gates, wait: WAIT }
+  writeFileSync(plan, stringify(doc))
+  try {
+    const t0 = Date.now()
+    const out = await new Promise((resolve) => {
+      const p = spawn(process.execPath, [join(root, 'bin/kupgrade.js'), 'apply', plan, '--output', 'json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1' } })
+      let text = ''
+      p.stdout.on('data', (d) => (text += d))
+      p.on('close', (code) => resolve({ code, text }))
+    })
+    const ev = out.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const at = (pred) => { const e = ev.find(pred); return e ? Date.parse(e.time) : undefined }
+    const firstFail = at((e) => e.type === 'gate-check' && e.gate === 'kube-proxy-sync' && e.step.node === 'rb-w-1' && e.status === 'fail')
+    const verdict = at((e) => e.type === 'gate-result' && e.gate === 'kube-proxy-sync' && e.step.node === 'rb-w-1' && e.status === 'fail')
+    const rbStart = at((e) => e.type === 'rollback-started')
+    const rbDone = at((e) => e.type === 'rollback-done')
+    if (firedAt === undefined || firstFail === undefined || verdict === undefined || rbDone === undefined) {
+      console.log(`rollback run ${run}: incomplete (exit ${out.code}; fault ${firedAt ? 'fired' : 'never fired'}, detection ${firstFail ? 'seen' : 'missing'}, rollback ${rbDone ? 'done' : 'not done'})`)
+      continue
+    }
+    console.log(`rollback run ${run} (k3s 1+1, wait interval ${WAIT.interval} / timeout ${WAIT.timeout}, exit ${out.code}, whole apply ${s(Date.now() - t0)}):`)
+    console.log(`  fault → first failing kube-proxy-sync check: ${s(firstFail - firedAt)}`)
+    console.log(`  fault → gate verdict (wait timeout):          ${s(verdict - firedAt)}`)
+    console.log(`  verdict → rollback started:                   ${s(rbStart - verdict)}`)
+    console.log(`  verdict → rollback done (post-gates passed):  ${s(rbDone - verdict)}`)
+  } finally {
+    await lab.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

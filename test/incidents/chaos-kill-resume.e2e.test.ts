@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startExecLab, topology, type ExecLab } from '../executor/helpers.js'
+
+/**
+ * Chaos (issue 11 "Proof"): `kupgrade apply` is killed with SIGKILL at N random moments of a lab run and resumed each
+ * time with `kupgrade resume`; the end state must equal an uninterrupted run's (every node at the target, Ready,
+ * uncordoned; the lock released) and the journal must stay consistent (seq strictly increasing, every `done` after a
+ * `started` of the same step, no torn line left). The moments come from a seeded PRNG whose seed is printed:
+ * KUPGRADE_CHAOS_SEED=<seed> replays a failure; KUPGRADE_CHAOS_KILLS=<n> kills more often (default 20).
+ *
+ * The CLI runs as a child process from dist (npm run build first): SIGKILL must hit a real process, mid-write.
+ */
+const BIN = resolve('bin/kupgrade.js')
+const KILLS = Number(process.env.KUPGRADE_CHAOS_KILLS ?? 20)
+const SEED = Number(process.env.KUPGRADE_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const OLD = 'v1.29.6+k3s1'
+const NEW = 'v1.30.4+k3s1'
+
+/** mulberry32: small, seedable, good enough to spread kill moments. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
+
+/**
+ * Runs the CLI; kills it with SIGKILL `killAfterMs` after its run started (the `run-started` event: the journal is
+ * open), unless it exits first. Counting from the run's start, not the spawn, keeps every kill inside the run proper
+ * however long startup and fact reading take on a busy machine.
+ */
+function runKillable(l: ExecLab, args: string[], killAfterMs?: number): Promise<Child & { killed: boolean }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: l.dir, env: { ...l.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    let killed = false
+    let timer: NodeJS.Timeout | undefined
+    p.stdout.on('data', (d) => {
+      out += d
+      if (killAfterMs !== undefined && !timer && out.includes('"type":"run-started"')) {
+        timer = setTimeout(() => {
+          killed = true
+          p.kill('SIGKILL')
+        }, killAfterMs)
+      }
+    })
+    p.stderr.on('data', (d) => (err += d))
+    p.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer)
+      done({ code, signal, out, err, killed: killed && signal === 'SIGKILL' })
+    })
+  })
+}
+
+const runsDir = (l: ExecLab) => join(l.dir, '.kupgrade', 'runs')
+const runDirs = (l: ExecLab): string[] => (existsSync(runsDir(l)) ? readdirSync(runsDir(l)).filter((d) => existsSync(join(runsDir(l), d, 'journal.jsonl'))) : [])
+
+/** The journal's entries, asserting it is whole and consistent. */
+function checkJournal(path: string): any[] {
+  const lines = readFileSync(path, 'utf8').split('\n')
+  expect(lines.at(-1), 'the journal ends with a newline').toBe('')
+  // No torn line left: every line parses (resume cuts a torn tail off before appending).
+  const parsed = lines.slice(0, -1).map((l, i) => {
+    try {
+      return JSON.parse(l)
+    } catch {
+      throw new Error(`${path}:${i + 1}: torn or damaged line left in the journal: ${l.slice(0, 200)}`)
+    }
+  })
+  const entries = parsed.slice(1)
+  for (let i = 1; i < entries.length; i++) expect(entries[i].seq, `seq at line ${i + 2}`).toBeGreaterThan(entries[i - 1].seq)
+  const open = new Map<string, number>()
+  // (`run` is the run's own closing line, written once at the end, never started)
+  for (const e of entries.filter((x) => x.step !== 'run')) {
+    if (e.state === 'started') open.set(e.step, e.attempt)
+    if (e.state === 'done') expect(open.has(e.step), `${e.step} done at seq ${e.seq} without a started before it`).toBe(true)
+  }
+  return entries
+}
+
+describe('chaos: SIGKILL at random moments of apply, resume each time', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.110', [{ name: 'ch', distribution: 'k3s', controlPlanes: 1, workers: 1 }]))
+    await l.editPlan((d) => {
+      d.spec.gates = { ...d.spec.gates, wait: { interval: '500ms', stableFor: 2, timeout: '60s' } }
+    })
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it(`${KILLS} kills, each resumed: the cluster ends as an uninterrupted run leaves it, the journal consistent`, async () => {
+    console.log(`chaos: seed ${SEED} (KUPGRADE_CHAOS_SEED=${SEED} replays it), ${KILLS} kills`)
+    const rand = prng(SEED)
+    const log: string[] = []
+    let kills = 0
+    let finished: (Child & { killed: boolean }) | undefined
+    // Kill moments between 0 and 6 s after the run started: gates, journal writes, node steps and waits all get hit.
+    while (kills < KILLS) {
+      const dirs = runDirs(l)
+      const args = dirs.length ? ['resume', join(runsDir(l), dirs[0]!), '--output', 'json'] : ['apply', l.plan, '--output', 'json']
+      const at = Math.round(rand() * 6000)
+      const r = await runKillable(l, args, at)
+      log.push(`${args[0]} killed ${at}ms after run-started: ${r.killed ? 'killed' : `exited ${r.code}`}`)
+      if (!r.killed) {
+        finished = r
+        break
+      }
+      kills++
+    }
+    // Then let it finish.
+    if (!finished || finished.code !== 0) {
+      const dirs = runDirs(l)
+      finished = await runKillable(l, dirs.length ? ['resume', join(runsDir(l), dirs[0]!), '--output', 'json'] : ['apply', l.plan, '--output', 'json'])
+      log.push(`final ${dirs.length ? 'resume' : 'apply'}: exited ${finished.code}`)
+    }
+    console.log(`chaos (seed ${SEED}):\n  ${log.join('\n  ')}`)
+    expect(finished.code, `seed ${SEED}\n${log.join('\n')}\n${finished.err}\n${finished.out.slice(-3000)}`).toBe(0)
+    expect(kills, `seed ${SEED}: the run finished before ${KILLS} kills`).toBeGreaterThanOrEqual(Math.min(KILLS, 20))
+
+    // One run, resumed every time (no second run was started over a killed one).
+    const dirs = runDirs(l)
+    expect(dirs).toHaveLength(1)
+    const entries = checkJournal(join(runsDir(l), dirs[0]!, 'journal.jsonl'))
+    // Every kill after the first landed in that run and was resumed from its journal.
+    expect(log.filter((x) => x.startsWith('resume')).length, log.join('\n')).toBeGreaterThanOrEqual(Math.min(KILLS, 20) - 1)
+    // Work was really interrupted: steps were started again (a second attempt) after kills.
+    expect(entries.some((e) => e.state === 'started' && e.attempt > 1), 'no step was ever re-attempted after a kill').toBe(true)
+    expect(entries.at(-1)).toMatchObject({ step: 'run', state: 'done' })
+
+    // The state an uninterrupted run leaves: every node at the target, Ready, uncordoned; the lock released.
+    const c = l.lab.status().clusters[0]!
+    expect(c.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([['ch-cp-1', NEW, 'True', false], ['ch-w-1', NEW, 'True', false]])
+    const lease = l.lab.clusters.get('ch')!.model.leases.get('kube-system/kupgrade-lock') as any
+    expect(lease, 'the run took the lock').toBeDefined()
+    expect((lease.object as any).spec?.holderIdentity ?? '').toBe('')
+    expect(existsSync(join(runsDir(l), 'apply.lock'))).toBe(false)
+    expect(OLD).not.toBe(NEW)
+  }, 1_800_000)
+})
