@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
@@ -120,6 +121,8 @@ export class Executor {
         if (s.action === 'gate' && (s.phase === 'postflight' || (s.node !== undefined && changedNodes.has(nodeKey(s))))) this.afterChange.add(s.id)
       }
     }
+    // Every kubectl and SSH command in flight listens on it: a 50-node batch is not a leak.
+    setMaxListeners(256, this.halt.signal)
     if (o.interrupt.aborted) this.halt.abort()
     else o.interrupt.addEventListener('abort', () => this.halt.abort(), { once: true })
   }
@@ -497,35 +500,35 @@ export class Executor {
     }
     const skip = this.skipOf(s)
     if (skip) {
-      this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [skip] })
+      await this.o.journal.appendDurable({ step: s.id, state: 'skipped', attempt: 1, evidence: [skip] })
       this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: skip, evidence: [] })
       return false
     }
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
-    this.o.journal.append({ step: s.id, state: 'started', attempt })
+    await this.o.journal.appendDurable({ step: s.id, state: 'started', attempt })
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
       const r = await this.act(s, rt, stage)
       if (r.skipped) {
-        this.o.journal.append({ step: s.id, state: 'skipped', attempt, evidence: r.evidence })
+        await this.o.journal.appendDurable({ step: s.id, state: 'skipped', attempt, evidence: r.evidence })
         this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: r.skipped, evidence: r.evidence })
         return false
       }
-      this.o.journal.append({ step: s.id, state: 'done', attempt, evidence: r.evidence, changed: r.changed, ...(r.undo ? { undo: r.undo } : {}) })
+      await this.o.journal.appendDurable({ step: s.id, state: 'done', attempt, evidence: r.evidence, changed: r.changed, ...(r.undo ? { undo: r.undo } : {}) })
       this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: r.changed, evidence: r.evidence })
       if (r.changed && NODE_WRITE_ACTIONS.has(s.action)) this.changedAny = true
       return r.changed
     } catch (err) {
       if (this.halt.signal.aborted && !(err instanceof StepFailure && !isAbort(err))) {
         const stop = this.haltStop()
-        this.o.journal.append({ step: s.id, state: 'paused', attempt, error: stop.message })
+        await this.o.journal.appendDurable({ step: s.id, state: 'paused', attempt, error: stop.message })
         this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: stop.message, evidence: [] })
         return stop
       }
       const evidence = err instanceof StepFailure ? err.evidence : []
       const msg = (err as Error).message
-      this.o.journal.append({ step: s.id, state: 'failed', attempt, error: msg, evidence })
+      await this.o.journal.appendDurable({ step: s.id, state: 'failed', attempt, error: msg, evidence })
       this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence })
       return { kind: 'failed', message: `step ${s.id} failed: ${msg}`, gateBeforeChange: s.action === 'gate' && s.phase === 'preflight' }
     }
