@@ -14,6 +14,7 @@
 // BENCH_APPLY_DIST (k3s), BENCH_APPLY_NET (127.0.100), BENCH_APPLY_PROFILE=1 (a --cpu-prof of the CLI into bench/profiles),
 // KUPGRADE_KUBECTL.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -52,6 +53,8 @@ const { Lab } = await load('lab/lab.js')
 const { probeIsolation } = await load('lab/node/index.js')
 const { normalizeTopology } = await load('lab/topology.js')
 const { parseDuration } = await load('util/duration.js')
+const { gateWaitPolicy } = await load('executor/gates.js')
+const { loadPlan } = await load('plan/load.js')
 try { await probeIsolation() } catch (err) { console.log(`apply: skipped (lab isolation unavailable: ${err.message})`); process.exit(0) }
 
 const timing = { serviceRestart: RESTART, readyDelay: READY, reboot: '2s', drainEvictionDelay: '0s', podStartDelay: '0s', nodeMonitorGracePeriod: '40s', kubeProxySync: '30s' }
@@ -88,6 +91,9 @@ if (!planText.includes(`maxUnavailable: ${MAX_UNAVAILABLE}`)) throw new Error('b
 const { writeFileSync } = await import('node:fs')
 writeFileSync(planFile, planText)
 
+// After-node gates must hold stableFor checks in a row, one interval apart: a settle time per node the plan asks for.
+const policy = gateWaitPolicy(loadPlan(planFile).plan.spec.gates?.wait)
+const settleMs = (policy.stableFor - 1) * policy.intervalMs
 const profiles = join(root, 'bench/profiles')
 if (PROFILE) mkdirSync(profiles, { recursive: true })
 let run
@@ -115,56 +121,105 @@ if (run.code !== 0 || !finished || finished.outcome !== 'done') {
   process.exit(1)
 }
 const [maxRss, userMs, sysMs] = readFileSync(join(dir, 'usage'), 'utf8').trim().split(/\s+/).map(Number)
+// The journal: every entry is fsynced synchronously, which stops the whole process (every node of the batch) meanwhile.
+// Count the entries and time an fsync on the same file system.
+const journalFile = finished.journal
+const journalEntries = readFileSync(journalFile, 'utf8').trim().split('\n').length - 1
+const fsyncMs = (() => {
+  const { openSync, writeSync, fsyncSync, closeSync } = fs
+  const fd = openSync(join(dir, 'fsync-probe'), 'a')
+  const samples = []
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now()
+    writeSync(fd, `${'x'.repeat(300)}\n`)
+    fsyncSync(fd)
+    samples.push(performance.now() - t0)
+  }
+  closeSync(fd)
+  return samples.sort((a, b) => a - b)[15]
+})()
 rmSync(dir, { recursive: true, force: true })
 
-// Per node: which steps ran (done, not skipped) and how long each took; per step kind, the time spent.
+// Per node (per hop): when it started and finished, its batch, and each executed step with its duration.
 const t = (e) => Date.parse(e.time)
-const nodes = new Map() // node -> { batch, hop, steps: [{action, ms}] }
-const byAction = new Map()
-const stepStart = new Map()
+const runStart = t(events[0])
+const runEnd = t(finished)
+const nodes = new Map()
+const nodeKey = (e) => `${e.cluster}/${e.hop ?? 0}/${e.node}`
 for (const e of events) {
-  if (e.type === 'step-started') stepStart.set(e.step.id, t(e))
-  if (e.type !== 'step-done') continue
-  const a = e.step.node ? e.step.action : `${e.step.action} (cluster)`
-  const x = byAction.get(a) ?? { n: 0, ms: 0 }
-  x.n++
-  x.ms += e.durationMs
-  byAction.set(a, x)
-  if (!e.step.node) continue
-  const key = `${e.step.cluster}/${e.step.hop ?? 0}/${e.step.node}`
-  const n = nodes.get(key) ?? { node: e.step.node, batch: e.step.batch, steps: [] }
-  n.steps.push({ action: e.step.action, ms: e.durationMs, changed: e.changed })
-  nodes.set(key, n)
+  if (e.type === 'node-started') nodes.set(nodeKey(e), { node: e.node, batch: e.batch, start: t(e), end: undefined, steps: [] })
+  if (e.type === 'node-done') nodes.get(nodeKey(e)).end = t(e)
+  if (e.type === 'step-done' && e.step.node) nodes.get(nodeKey({ ...e.step }))?.steps.push({ action: e.step.action, ms: e.durationMs, end: t(e), changed: e.changed })
 }
 
-/** The simulated waits a node's executed steps cannot avoid, from the lab's known delays. */
+/**
+ * The simulated waits a node's executed steps cannot avoid, from the lab's known delays: a service (re)start waits
+ * the start delay, then the Node turns Ready after the Ready delay; a reboot adds the reboot. Evictions cost the
+ * eviction delay (0 here: the fleet runs no workloads to evict).
+ */
 function unavoidable(n) {
-  const did = (a) => n.steps.some((s) => s.action === a && s.changed !== false)
+  const ran = (...actions) => n.steps.some((s) => actions.includes(s.action) && s.changed !== false)
   let wait = 0
-  const restarts = n.steps.filter((s) => ['restart', 'start-service', 'replace-binary', 'install'].includes(s.action) && s.changed !== false).length
-  // Whichever step (re)starts the service, the node then waits for the service start and for Ready once per hop.
-  if (restarts > 0 || did('reboot')) wait += delays.restartMs + delays.readyMs
-  if (did('reboot')) wait += delays.rebootMs
+  if (ran('restart', 'start-service', 'reboot')) wait += delays.restartMs + delays.readyMs
+  if (ran('reboot')) wait += delays.rebootMs
   return wait
+}
+/** Total length of the union of [start, end] intervals (ms). */
+function union(intervals) {
+  let total = 0
+  let reach = -Infinity
+  for (const [a, b] of intervals.sort((x, y) => x[0] - y[0])) {
+    if (b <= reach) continue
+    total += b - Math.max(a, reach)
+    reach = b
+  }
+  return total
 }
 // Batches as they ran: a control-plane node is a batch of its own (one at a time), workers share their batch number.
 const batches = new Map()
 for (const [key, n] of nodes) {
-  const b = n.batch === undefined ? `cp:${key}` : `${key.split('/').slice(0, 2).join('/')}/batch${n.batch}`
-  const x = batches.get(b) ?? { nodes: 0, ideal: 0 }
-  x.nodes++
-  x.ideal = Math.max(x.ideal, unavoidable(n))
-  batches.set(b, x)
+  const id = n.batch === undefined ? `cp:${key}` : `${key.split('/').slice(0, 2).join('/')}/batch${n.batch}`
+  const b = batches.get(id) ?? { nodes: [], ideal: 0, start: Infinity, end: 0 }
+  b.nodes.push(n)
+  b.ideal = Math.max(b.ideal, unavoidable(n))
+  b.start = Math.min(b.start, n.start)
+  b.end = Math.max(b.end, n.end)
+  batches.set(id, b)
 }
-const idealMs = [...batches.values()].reduce((s, b) => s + b.ideal, 0)
+const ordered = [...batches.values()].sort((a, b) => a.start - b.start)
+const idealMs = ordered.reduce((s, b) => s + b.ideal, 0)
 const wallMs = finished.durationMs
-const overhead = (wallMs - idealMs) / idealMs * 100
+const overheadMs = wallMs - idealMs
+const overhead = overheadMs / idealMs * 100
+
+// Where the overhead goes. Outside the batches: the cluster's own steps (lock, pre-gates, backup, post-gates, unlock)
+// and the hand-over from one batch to the next. Inside a batch: its last node to finish, step kind by step kind, minus
+// the unavoidable waits, plus the executor's own time between that node's steps.
+const share = new Map()
+const add = (k, v) => share.set(k, (share.get(k) ?? 0) + v)
+add('before the first node (lock, pre-gates, backup)', ordered[0].start - runStart)
+add('after the last node (post-gates, unlock, summary)', runEnd - ordered.at(-1).end)
+for (let i = 1; i < ordered.length; i++) add('between batches (hand-over)', ordered[i].start - ordered[i - 1].end)
+for (const b of ordered) {
+  const last = b.nodes.reduce((x, y) => (y.end > x.end ? y : x))
+  add('nodes of a batch finishing after the slowest', (b.end - b.start) - (last.end - last.start))
+  // A node's gates at one point run side by side: time is counted as the union of the steps' intervals, not their sum.
+  const covered = (steps) => union(steps.map((x) => [x.end - x.ms, x.end]))
+  const waits = new Set(['restart', 'start-service', 'reboot', 'wait-ready'])
+  for (const action of new Set(last.steps.map((x) => x.action))) if (!waits.has(action)) add(`step ${action}`, covered(last.steps.filter((x) => x.action === action)))
+  add('restart + wait-ready beyond the simulated start and Ready', covered(last.steps.filter((x) => waits.has(x.action))) - unavoidable(last))
+  add('executor between a node\'s steps', (last.end - last.start) - covered(last.steps))
+}
 
 console.log(`apply: ${nodes.size} node upgrades in ${batches.size} sequential batches (control planes one at a time, then workers ${MAX_UNAVAILABLE} at a time)`)
 console.log(`  run wall time (run-finished durationMs)   ${(wallMs / 1000).toFixed(2)} s   (process ${(run.wallMs / 1000).toFixed(2)} s, CPU user ${(userMs / 1000).toFixed(1)} s + sys ${(sysMs / 1000).toFixed(1)} s, peak RSS ${(maxRss / 1024).toFixed(0)} MiB)`)
-console.log(`  ideal critical path                      ${(idealMs / 1000).toFixed(2)} s   (sum over batches of the slowest node's service start + Ready${delays.rebootMs ? ' (+ reboot)' : ''})`)
-console.log(`  overhead                                 ${overhead.toFixed(1)} %   (aim: under 2 %)`)
-console.log('  time per step kind (sum of step durations, all nodes):')
-for (const [a, x] of [...byAction].sort((p, q) => q[1].ms - p[1].ms).slice(0, 14)) console.log(`    ${a.padEnd(28)} ${String(x.n).padStart(4)} × ${(x.ms / x.n).toFixed(0).padStart(6)} ms = ${(x.ms / 1000).toFixed(1).padStart(7)} s`)
+console.log(`  ideal critical path                      ${(idealMs / 1000).toFixed(2)} s   (Σ over batches of the slowest node's simulated waits: start ${RESTART} + Ready ${READY})`)
+console.log(`  overhead                                 ${(overheadMs / 1000).toFixed(2)} s = ${overhead.toFixed(1)} %   (aim: under 2 %)`)
+const afterGates = ordered.filter((b) => b.nodes.some((n) => n.steps.some((x) => x.action === 'gate'))).length
+console.log(`  of which the after-node gates' settle   ${(afterGates * settleMs / 1000).toFixed(2)} s   (by policy: stableFor ${policy.stableFor} checks ${policy.intervalMs} ms apart, per batch); beyond ideal + settle: ${((overheadMs - afterGates * settleMs) / (idealMs + afterGates * settleMs) * 100).toFixed(1)} %`)
+console.log('  where the overhead goes (critical path):')
+for (const [k, v] of [...share].sort((a, b) => b[1] - a[1])) if (Math.abs(v) >= 5) console.log(`    ${(v / 1000).toFixed(2).padStart(7)} s  ${(v / overheadMs * 100).toFixed(0).padStart(3)} %  ${k}`)
+console.log(`  journal: ${journalEntries} entries, each fsynced synchronously (${fsyncMs.toFixed(1)} ms per fsync here): ~${(journalEntries * fsyncMs / 1000).toFixed(2)} s with the whole process stopped`)
+console.log('  (a "step gate" share includes the after-node gates\' stableFor settling: the plan\'s gates.wait policy, a wait by design)')
 console.log(`  load average: at start ${loadStart}; at end ${loadEnd}`)
-console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, idealMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, loadStart, loadEnd })}`)
+console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd })}`)

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const only = process.argv.slice(2)
 let failed = false
-for (const name of ['plan', 'hostile', 'lab', 'facts', 'check', 'rollback']) {
+for (const name of ['plan', 'hostile', 'lab', 'facts', 'check', 'apply', 'rollback']) {
   if (only.length && !only.includes(name)) continue
   const file = join(here, `${name}.mjs`)
   if (!existsSync(file)) continue

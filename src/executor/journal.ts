@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KupgradeError } from '../errors.js'
 
@@ -107,16 +107,58 @@ export class Journal {
   }
 
   /** Appends one entry and fsyncs it; returns it. Nothing happens after a state change until it is on disk. */
-  append(e: Omit<JournalEntry, 'seq' | 'time'> & { time?: string }): JournalEntry {
+  append(e: NewEntry): JournalEntry {
+    const entry = this.write(e)
+    if (this.fd >= 0) {
+      fsyncSync(this.fd)
+      this.fsyncs++
+    }
+    return entry
+  }
+
+  /**
+   * Appends one entry and resolves once it is on disk, like `append`, without stopping the process meanwhile: the
+   * line is written at once (so the file keeps seq order), the fsync runs off the event loop, and entries appended
+   * while one is in flight share the next (group commit). `append` blocks every node of a parallel batch for each
+   * fsync (milliseconds each, two per step); awaiting this keeps the same rule — no next action until the state
+   * change is durable — per node.
+   */
+  async appendDurable(e: NewEntry): Promise<JournalEntry> {
+    const entry = this.write(e)
+    await this.durable()
+    return entry
+  }
+
+  /** How many fsyncs the entries took (for the apply benchmark: group commit makes it fewer than the entries). */
+  fsyncs = 0
+  /** The fsync in flight, and the one queued after it for every line written since it started. */
+  private flushing?: Promise<void>
+  private queued?: Promise<void>
+
+  private durable(): Promise<void> {
+    if (this.fd < 0) return Promise.resolve()
+    if (this.flushing === undefined) {
+      const fd = this.fd
+      this.fsyncs++
+      this.flushing = new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
+        this.flushing = undefined
+      })
+      return this.flushing
+    }
+    // The fsync in flight may have started before this line was written: the next one, after it, covers it.
+    return (this.queued ??= this.flushing.catch(() => {}).then(() => {
+      this.queued = undefined
+      return this.durable()
+    }))
+  }
+
+  private write(e: NewEntry): JournalEntry {
     const entry: JournalEntry = { seq: ++this.seq, time: e.time ?? new Date().toISOString(), step: e.step, state: e.state, attempt: e.attempt }
     if (e.evidence?.length) entry.evidence = e.evidence
     if (e.error !== undefined) entry.error = e.error
     if (e.undo !== undefined) entry.undo = e.undo
     if (e.changed !== undefined) entry.changed = e.changed
-    if (this.fd >= 0) {
-      writeSync(this.fd, `${JSON.stringify(entry)}\n`)
-      fsyncSync(this.fd)
-    }
+    if (this.fd >= 0) writeSync(this.fd, `${JSON.stringify(entry)}\n`)
     this.entries.push(entry)
     this.latest.set(entry.step, entry)
     return entry
@@ -127,11 +169,21 @@ export class Journal {
     return new Map(this.latest)
   }
 
+  /** Closes the file; an fsync still in flight (appendDurable) finishes first, and what it covers stays durable. */
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd)
-    this.fd = -1
+    const fd = this.fd
+    if (fd < 0) return
+    const pending = this.queued ?? this.flushing
+    if (pending === undefined) {
+      closeSync(fd)
+      this.fd = -1
+      return
+    }
+    void pending.catch(() => {}).then(() => this.close())
   }
 }
+
+type NewEntry = Omit<JournalEntry, 'seq' | 'time'> & { time?: string }
 
 export function lastStates(entries: JournalEntry[]): Map<string, JournalEntry> {
   const m = new Map<string, JournalEntry>()

@@ -10,7 +10,7 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
-import type { KubeProxyPod, RebootEvent, ServiceEvent, UpgradeAppliedEvent } from './node/types.js'
+import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeProxySkewRefusal } from './node/kube-proxy.js'
 import { imageTag } from '../facts/image-tag.js'
 import { setPodLogSource } from './pod-log-source.js'
@@ -203,6 +203,7 @@ export class Lab {
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
     node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
+    node.on('static-control-plane', (e: StaticControlPlaneEvent) => model.staticControlPlane(name, e.version, e.failing))
     // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so
     // the cluster's certificate faults (cluster-wide or this node's) are over.
     node.on('certs-rotated', () => {

@@ -34,6 +34,28 @@ describe('journal', () => {
     expect(() => Journal.create(path, header())).toThrow(/already exists/)
   })
 
+  it('appendDurable: concurrent entries keep seq order on disk and share fsyncs (group commit); each resolves once written and synced', async () => {
+    const path = tmp()
+    const j = Journal.create(path, header())
+    const before = j.fsyncs
+    // Twenty nodes journal a state change at the same moment: the first starts an fsync, the other nineteen were
+    // written while it ran, so one more fsync covers them all.
+    const done = await Promise.all(Array.from({ length: 20 }, (_, i) => j.appendDurable({ step: `n${i}`, state: 'started', attempt: 1 })))
+    expect(done.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    expect(j.fsyncs - before).toBe(2)
+    expect(readJournal(path).entries.map((e) => e.step)).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`))
+    // One at a time, each entry gets its own fsync, as append gives it.
+    await j.appendDurable({ step: 'n0', state: 'done', attempt: 1, changed: true })
+    await j.appendDurable({ step: 'n1', state: 'done', attempt: 1, changed: false })
+    expect(j.fsyncs - before).toBe(4)
+    expect(j.last('n1')).toMatchObject({ seq: 22, state: 'done', changed: false })
+    // close() while an fsync is in flight lets it finish: the entry is on disk and later reads see every line.
+    const pending = j.appendDurable({ step: 'n2', state: 'done', attempt: 1 })
+    j.close()
+    await pending
+    expect(readJournal(path).entries.at(-1)).toMatchObject({ seq: 23, step: 'n2', state: 'done' })
+  })
+
   it('ignores a torn last line, and continuing cuts it off before appending', () => {
     const path = tmp()
     const j = Journal.create(path, header())

@@ -35,6 +35,22 @@ beforeEach(() => {
 })
 
 describe('transport/kubectl client', () => {
+  it('many calls in flight on one run signal: no MaxListenersExceededWarning on stderr mid-run', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const signal = new AbortController().signal
+      const c = client([], { signal })
+      const all = await Promise.all(Array.from({ length: 16 }, () => c.version()))
+      expect(all.every((v) => v.gitVersion === 'v1.30.4+k3s1')).toBe(true)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('passes kubeconfig, context, request timeout and its own cache dir, and parses JSON', async () => {
     const v = await client([]).version()
     expect(v.gitVersion).toBe('v1.30.4+k3s1')

@@ -9,5 +9,5 @@ import type { NodeState } from './types.js'
  * `/version` follow this list. The model emits 'apiservers' whenever it may have changed.
  */
 export function servingApiServers(m: ClusterModel): NodeState[] {
-  return [...m.nodes.values()].filter((n) => n.role === 'control-plane' && n.kubeletActive)
+  return [...m.nodes.values()].filter((n) => n.role === 'control-plane' && n.kubeletActive && !n.apiserverFailing)
 }

@@ -476,6 +476,21 @@ export class ClusterModel extends EventEmitter {
     this.reconcile()
   }
 
+  /** kubeadm: the kubelet now runs the static control plane its manifests name (`version`), crash-looping when
+   *  `failing` says why; the API is not served from this node meanwhile. */
+  staticControlPlane(nodeName: string, version: string, failing?: string): void {
+    const n = this.nodes.get(nodeName)
+    const plain = plainVersion(version)
+    if (!n || !plain || n.role !== 'control-plane') return
+    n.controlPlaneVersion = plain
+    if (failing) n.apiserverFailing = failing
+    else delete n.apiserverFailing
+    this.nextRv()
+    this.refreshStaticPods(n)
+    this.emit('apiservers')
+    this.reconcile()
+  }
+
   /** A reboot: down, the kubelet goes silent; up, the node has a new boot ID (and the kernel it booted, which an
    *  OS update staged before the reboot may have changed), which the kubelet reports once it runs again. */
   rebootPhase(nodeName: string, phase: 'down' | 'up', booted: { kernel?: string } = {}): void {

@@ -23,6 +23,9 @@ export interface NodeState {
    *  list as a Node and which runs no pods; its service still runs the apiserver (kubeletActive = service running). */
   isNode: boolean
   kubeletActive: boolean
+  /** kubeadm: why the node's static kube-apiserver crash-loops (an older apiserver on a newer datastore); it serves
+   *  no API meanwhile. */
+  apiserverFailing?: string
   /** status.nodeInfo.bootID: new after every reboot (nextBootId is the one the current reboot will bring). */
   bootId?: string
   nextBootId?: string

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
@@ -17,7 +18,7 @@ import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js
 import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, writeUnit } from './unit-state.js'
-import { journalLine } from './journal.js'
+import { journalLine, klogPrefix, servicePid } from './journal.js'
 import { etcdClusterDir, etcdDbBytes, etcdMetrics, setEtcdMemberHealth } from './etcd-sim.js'
 import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
 import { NodePorts, type LocalPort } from './local-ports.js'
@@ -165,6 +166,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     await this.checkMounts()
     this.files = new FileScan(this.paths.root)
     this.files.baseline()
+    this.checkStaticControlPlane()
     this.lastStartedVersion ??= readUnit(this.paths.units, this.unit)?.version || undefined
     this.tail = new EventTail(this.paths.events, (e) => this.onNodeEvent(e))
     this.tail.start()
@@ -301,6 +303,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       this.running.delete(entry)
       this.tail?.poll()
       this.recordFileChanges(req.user.client ?? `ssh:${req.user.name}`)
+      this.checkStaticControlPlane()
       this.emit('exec', { user: req.user.name, command: redact(req.command ?? 'exec /bin/bash'), ...end })
     })
     const entry = { child, connectionId: req.connectionId }
@@ -309,6 +312,40 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       this.dropNext = false
       this.dropLater(req.connectionId, this.dropAfterMs)
     }
+  }
+
+  /**
+   * kubeadm: the kubelet runs whatever /etc/kubernetes/manifests says. When the kube-apiserver manifest's version or
+   * the etcd datastore (/var/lib/etcd) changed, the control plane is what they say now: an apiserver older (by minor)
+   * than the release that last wrote the datastore crash-loops (the kubelet's journal shows the back-off, the
+   * container's log why), as a binary-only downgrade does; `etcdutl snapshot restore` of an older snapshot fixes it.
+   */
+  private staticControlPlane = ''
+  private checkStaticControlPlane(): void {
+    if (this.options.distribution !== 'kubeadm' || this.options.role !== 'control-plane') return
+    const read = (rel: string) => { try { return readFileSync(join(this.paths.root, rel), 'utf8') } catch { return '' } }
+    const version = /image: \S*\/kube-apiserver:(v\d+\.\d+\.\d+)\s*$/m.exec(read('etc/kubernetes/manifests/kube-apiserver.yaml'))?.[1]
+    const store = read('var/lib/etcd/member/lab-written-by').trim()
+    const key = `${version ?? ''} ${store}`
+    if (!version || key === this.staticControlPlane) return
+    const first = this.staticControlPlane === ''
+    this.staticControlPlane = key
+    if (first) return // the state the node started in
+    const minor = (v: string) => Number(/^v?\d+\.(\d+)/.exec(v)?.[1] ?? NaN)
+    const failing = store && minor(version) < minor(store)
+      ? `the datastore was written by Kubernetes ${store.replace(/\+.*/, '')} and cannot be read by ${version}: downgrading the control plane is not supported; restore a snapshot taken before the upgrade`
+      : undefined
+    if (failing) {
+      const pid = servicePid(this.options.name)
+      const pod = `kube-apiserver-${this.options.name}`
+      const uid = createHash('sha256').update(`${this.options.name}/${version}`).digest('hex').slice(0, 32).replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+      appendFileSync(join(this.paths.journal, 'kubelet.log'), journalLine(this.options.name, 'kubelet', pid,
+        `${klogPrefix('E', pid, 'pod_workers.go:1298')}"Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"kube-apiserver\\" with CrashLoopBackOff: \\"back-off 10s restarting failed container=kube-apiserver pod=${pod}_kube-system(${uid})\\"" pod="kube-system/${pod}" podUID="${uid}"`))
+      const dir = join(this.paths.root, `var/log/pods/kube-system_${pod}_${uid}/kube-apiserver`)
+      mkdirSync(dir, { recursive: true })
+      appendFileSync(join(dir, '0.log'), `${new Date().toISOString()} stderr F ${klogPrefix('E', 1, 'run.go:72')}"command failed" err="${failing}"\n`)
+    }
+    this.emit('static-control-plane', { version, ...(failing ? { failing } : {}) })
   }
 
   /** Files under the distribution's paths that changed during a command: 'change' events for the recorder. (With

@@ -173,6 +173,13 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
       writeFileSync(join(p.state, 'apt-holds'), 'kubeadm\nkubectl\nkubelet\n')
     }
   }
+  // The control plane's datastore (embedded etcd; kubeadm's /var/lib/etcd) was last written by the starting release:
+  // an older control plane started on it refuses (lib.sh lab_datastore_refusal).
+  if (o.role === 'control-plane') {
+    const store = { k3s: 'var/lib/rancher/k3s/server/db/etcd/member', k0s: 'var/lib/k0s/etcd/member', kubeadm: 'var/lib/etcd/member' }[o.distribution]
+    mkdirSync(r(store), { recursive: true })
+    writeFileSync(r(`${store}/lab-written-by`), `${cpRelease}\n`)
+  }
   writeFileSync(r(`etc/systemd/system/${unit}.service`), unitFileText(o, unit))
   writeFileSync(join(p.units, unit), `active ${release} 0 ${Math.floor(Date.now() / 1000)}\n`)
   writeFileSync(join(p.journal, `${unit}.log`), '')

@@ -135,6 +135,12 @@ export interface UpgradeAppliedEvent {
   command: 'apply' | 'node'
   version: string
 }
+/** Extension (kubeadm control-plane nodes): the static-pod control plane the kubelet runs from
+ *  /etc/kubernetes/manifests changed: its version, and why its kube-apiserver cannot run (crash-looping) if it cannot. */
+export interface StaticControlPlaneEvent {
+  version: string
+  failing?: string
+}
 /** Extension: one SSH exec finished (for lab logs and the demo). */
 export interface ExecEvent {
   user: string
@@ -163,6 +169,7 @@ export interface LabNodeEvents {
   installed: [InstalledEvent]
   reboot: [RebootEvent]
   'upgrade-applied': [UpgradeAppliedEvent]
+  'static-control-plane': [StaticControlPlaneEvent]
   exec: [ExecEvent]
   forward: [ForwardEvent]
   /** Extension: a state change a client made (a stand-in's event or a file written under the distribution's paths),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { execa } from 'execa'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
@@ -75,6 +76,9 @@ export class KubectlClient {
 
   async run(args: string[], call: KubectlCallOptions = {}): Promise<string> {
     if (call.signal === undefined && this.o.signal) call = { ...call, signal: this.o.signal }
+    // One run's signal cancels every kubectl in flight: a 10-node batch with its gates has dozens at once, each a
+    // listener, which is by design and not the leak Node warns about past 10 (on stderr, in the middle of a run).
+    if (call.signal) raiseListenerLimit(call.signal)
     const argv = [...this.baseArgs(), ...args]
     const shown = `${this.o.binary} ${redactArgv(args)}`
     const retry = call.retry ?? (args[0] === 'get' || args[0] === 'version')
@@ -154,6 +158,13 @@ export class KubectlClient {
   pods(namespace: string, selector?: string): Promise<List<Pod>> {
     return this.json<List<Pod>>(['get', 'pods', '-n', namespace, ...(selector ? ['-l', selector] : []), '-o', 'json'])
   }
+}
+
+const raised = new WeakSet<AbortSignal>()
+function raiseListenerLimit(signal: AbortSignal): void {
+  if (raised.has(signal)) return
+  raised.add(signal)
+  setMaxListeners(256, signal)
 }
 
 const describe = (k: FailureKind | string, o: KubectlOptions): string =>

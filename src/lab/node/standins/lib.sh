@@ -81,6 +81,32 @@ lab_unit_config_error() { # UNIT -> prints the message, 0 when refused
   return 1
 }
 
+# --- The control plane's datastore (embedded etcd of k3s and k0s, kubeadm's /var/lib/etcd) remembers the newest
+# Kubernetes release whose control plane ran on it. Upstream supports no control-plane downgrade: an older control
+# plane on it refuses to come up; only a snapshot taken before the upgrade (restored by the documented command) brings
+# the old release back. A missing marker is a fresh datastore (a server that rejoins with an emptied db/).
+lab_datastore_file() {
+  case "$LAB_DIST" in
+    k3s) echo /var/lib/rancher/k3s/server/db/etcd/member/lab-written-by ;;
+    k0s) echo /var/lib/k0s/etcd/member/lab-written-by ;;
+    kubeadm) echo /var/lib/etcd/member/lab-written-by ;;
+  esac
+}
+lab_datastore_version() { [ "$LAB_ROLE" = control-plane ] && cat "$(lab_datastore_file)" 2>/dev/null; }
+lab_datastore_write() { # RELEASE: the control plane running RELEASE wrote to it (kept when a newer one already had)
+  [ "$LAB_ROLE" = control-plane ] || return 0
+  local f cur; f=$(lab_datastore_file); cur=$(cat "$f" 2>/dev/null)
+  if [ -n "$cur" ] && [ "$(lab_minor "$cur")" -gt "$(lab_minor "$1")" ]; then return 0; fi
+  mkdir -p "$(dirname "$f")" && printf '%s\n' "$1" > "$f"
+}
+# Why a control plane at RELEASE cannot run on this datastore (prints it; 0 when refused).
+lab_datastore_refusal() { [ "$LAB_ROLE" = control-plane ] && lab_datastore_refusal_for "$1" "$(lab_datastore_version)"; }
+lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
+  local ds=$2
+  [ -n "$ds" ] && [ "$(lab_minor "$1")" -lt "$(lab_minor "$ds")" ] || return 1
+  echo "the datastore was written by Kubernetes $(lab_plain "$ds") and cannot be read by $(lab_plain "$1"): downgrading the control plane is not supported; restore a snapshot taken before the upgrade"
+}
+
 lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
   local bin ver due
   lab_unit_read "$1"
@@ -95,6 +121,29 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     return 1
   fi
   local refused; refused=$(lab_unit_config_error "$1") || refused=""
+  local downgrade=""
+  case "$1" in k3s|k0scontroller) downgrade=$(lab_datastore_refusal "$ver") || downgrade="" ;; esac
+  if [ -n "$downgrade" ]; then
+    # The process starts, its control plane finds the newer datastore and exits: k3s (Type=notify) fails the start
+    # job; k0s (Type=simple) has started as far as systemctl is concerned and fails right after.
+    lab_unit_write "$1" failed "$ver" 0 "$(date +%s)"
+    lab_journal "$1" systemd "Starting $1.service..."
+    if [ "$1" = k3s ]; then
+      lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Starting k3s $ver ($(sed -n "s/^LAB_COMMIT='\(.*\)'$/\1/p" "$bin" | head -n1))\""
+      lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=fatal msg=\"apiserver exited: $downgrade\""
+    else
+      lab_journal "$1" systemd "Started $1.service."
+      lab_journal "$1" k0s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"k0s version: $ver\""
+      lab_journal "$1" k0s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=error msg=\"Failed to start controller\" error=\"kube-apiserver: $downgrade\""
+    fi
+    lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=1/FAILURE"
+    lab_journal "$1" systemd "$1.service: Failed with result 'exit-code'."
+    lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"failed\",\"version\":\"$ver\"}"
+    [ "$1" = k3s ] || return 0
+    echo "Job for $1.service failed because the control process exited with error code." >&2
+    echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
+    return 1
+  fi
   if [ -n "$refused" ]; then
     lab_unit_write "$1" failed "$ver" 0 "$(date +%s)"
     lab_journal "$1" systemd "Starting $1.service..."
@@ -108,6 +157,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   # k0s unpacks its embedded binaries on start: the kubelet under /var/lib/k0s/bin now matches the k0s binary (only
   # where k0s runs a kubelet: a worker, or a controller with --enable-worker).
   case "$1" in k0s*) lab_k0s_workloads "$1" && [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
+  case "$1" in k3s|k0scontroller) lab_datastore_write "$ver" ;; esac
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."

@@ -77,13 +77,30 @@ case "${1:-}" in
     if [ "$LAB_ROLE" != control-plane ]; then echo "Error: backup command must be run on the controller node, have you forgotten to use sudo?" >&2; exit 1; fi
     if lab_fault etcd-unhealthy; then log error "failed to create etcd snapshot: context deadline exceeded"; echo "Error: context deadline exceeded" >&2; exit 1; fi
     name="k0s_backup_$(date -u +%Y-%m-%dT%H_%M_%S_000Z).tar.gz"
-    if [ "$dir" = - ]; then tar -czf - -C /var/lib/k0s pki 2>/dev/null; exit 0; fi
+    # The archive holds the PKI and the etcd data (k0s docs/backup.md), which remembers the release that wrote it.
+    parts="pki"; [ -d /var/lib/k0s/etcd ] && parts="pki etcd"
+    if [ "$dir" = - ]; then tar -czf - -C /var/lib/k0s $parts 2>/dev/null; exit 0; fi
     [ -d "$dir" ] || { echo "Error: save path must be an existing directory" >&2; exit 1; }
     if lab_disk_full "$dir"; then echo "Error: failed to create archive: write $dir/$name: no space left on device" >&2; exit 1; fi
     log info "Starting backup"
-    tar -czf "$dir/$name" -C /var/lib/k0s pki 2>/dev/null
+    tar -czf "$dir/$name" -C /var/lib/k0s $parts 2>/dev/null
     lab_event "{\"type\":\"backup\",\"path\":\"$dir/$name\"}"
     log info "archive $dir/$name created successfully" ;;
+  restore)
+    # k0s cmd/restore: root, k0s down, the archive exists; it unpacks PKI and etcd data into /var/lib/k0s and writes
+    # the archived k0s.yaml next to the archive's name (k0s_<timestamp>.yaml in the working directory).
+    need_root
+    path=${2:-}
+    [ -n "$path" ] || { echo "Error: path to backup archive expected" >&2; exit 1; }
+    u=$(installed_unit) || u=""
+    if [ -n "$u" ]; then lab_unit_read "$u"; if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then
+      log fatal "k0s seems to be running! k0s must be down during the restore operation."; exit 1; fi; fi
+    [ "$path" = - ] || [ -f "$path" ] || { echo "Error: given file $path does not exist" >&2; exit 1; }
+    log info "Starting restore"
+    mkdir -p /var/lib/k0s
+    rm -rf /var/lib/k0s/etcd
+    if [ "$path" = - ]; then tar -xzf - -C /var/lib/k0s; else tar -xzf "$path" -C /var/lib/k0s; fi || { echo "Error: failed to unpack $path" >&2; exit 1; }
+    log info "restore finished successfully" ;;
   reset)
     need_root
     u=$(installed_unit) || u=""

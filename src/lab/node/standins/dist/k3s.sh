@@ -29,7 +29,7 @@ case "${1:-}" in
         file="$dir/$name-$LAB_NODE-$(date +%s)"
         if lab_disk_full /var; then logrus FATA "failed to save snapshot: write $file.part: no space left on device"; exit 1; fi
         mkdir -p "$dir"
-        head -c 65536 /dev/urandom > "$file"
+        { printf 'kupgrade-lab-etcd-snapshot written-by=%s\n' "$(lab_datastore_version)"; head -c 65536 /dev/urandom; } > "$file"
         lab_event "{\"type\":\"backup\",\"path\":\"$file\"}"
         logrus INFO "Snapshot $(basename "$file") saved." ;;
       ls|list)
@@ -99,7 +99,36 @@ case "${1:-}" in
           END { for (r = 1; r <= n; r++) { o = ""; for (i = 1; i <= nf[r]; i++) o = o (i < nf[r] ? sprintf("%-" w[i] "s", c[r, i]) : c[r, i]); print o } }'
     fi
     exit 0 ;;
-  server|agent)
+  server)
+    # Only the documented restore runs in the foreground (k3s-io/docs datastore/backup-restore.md):
+    #   k3s server --cluster-reset [--cluster-reset-restore-path=<snapshot>]
+    # with the k3s service stopped. The datastore then holds the snapshot's data, written by the release that took it.
+    shift; reset=0 restore=""
+    while [ $# -gt 0 ]; do
+      case "$1" in --cluster-reset) reset=1 ;; --cluster-reset-restore-path=*) restore=${1#*=} ;; --cluster-reset-restore-path) restore=${2:-}; shift ;; esac
+      shift
+    done
+    [ $reset = 1 ] || { logrus FATA "kupgrade lab: k3s server runs as the $LAB_UNIT service; use systemctl start $LAB_UNIT (or k3s server --cluster-reset to restore)"; exit 1; }
+    if ! lab_is_root; then logrus FATA "must run as root unless --disable-agent is specified"; exit 1; fi
+    [ "$LAB_ROLE" = control-plane ] || { logrus FATA "kupgrade lab: this node is an agent: no datastore to reset"; exit 1; }
+    lab_unit_read k3s
+    if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then
+      logrus FATA "starting kubernetes: preparing server: start managed database: listen tcp 127.0.0.1:2380: bind: address already in use"; exit 1
+    fi
+    logrus INFO "Starting k3s $LAB_VERSION ($LAB_COMMIT)"
+    ds=$(lab_datastore_version)
+    if [ -n "$restore" ]; then
+      [ -f "$restore" ] || { logrus FATA "starting kubernetes: preparing server: start managed database: open $restore: no such file or directory"; exit 1; }
+      ds=$(sed -n '1s/^kupgrade-lab-etcd-snapshot written-by=//p' "$restore")
+      [ -n "$ds" ] || { logrus FATA "starting kubernetes: preparing server: start managed database: failed to restore snapshot $restore: invalid database"; exit 1; }
+      logrus INFO "Pre-restore etcd database moved to /var/lib/rancher/k3s/server/db/etcd-old-$(date +%s)"
+    fi
+    downgrade=$(lab_datastore_refusal_for "$LAB_VERSION" "$ds") && { logrus FATA "apiserver exited: $downgrade"; exit 1; }
+    f=$(lab_datastore_file); mkdir -p "$(dirname "$f")"; [ -n "$ds" ] && printf '%s\n' "$ds" > "$f"
+    : > /var/lib/rancher/k3s/server/db/reset-flag
+    logrus INFO "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete \${datadir}/server/db on each peer etcd server and rejoin the nodes"
+    exit 0 ;;
+  agent)
     logrus FATA "kupgrade lab: k3s $1 runs as the $LAB_UNIT service; use systemctl start $LAB_UNIT"
     exit 1 ;;
   kubectl|crictl|ctr)

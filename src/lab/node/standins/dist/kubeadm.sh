@@ -100,6 +100,8 @@ policy() { # TARGET CLUSTER FORCE
 
 write_manifests() { # VERSION: back up and rewrite the static pod manifests (real file changes)
   local backup; backup=/etc/kubernetes/tmp/kubeadm-backup-manifests-$(date -u +%Y-%m-%d-%H-%M-%S)
+  # The new control plane writes to this member's etcd data: only a snapshot restore goes back from here.
+  lab_datastore_write "$1"
   mkdir -p "$backup"
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
     cp "$M/$c.yaml" "$backup/$c.yaml"

@@ -1,0 +1,181 @@
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { labNodeFactory } from '../../src/lab/node-runtime.js'
+import type { TopologyInput } from '../../src/lab/topology.js'
+import { eventually, KUBECTL, startLab, type TestLab } from './helpers.js'
+
+/**
+ * Downgrades as the distributions document them (issue 7 item 14), driven the way an operator would, with real
+ * OpenSSH and real kubectl: a worker's older binary within skew starts; a control plane put back on its older binary
+ * across a minor does not come up (its unit fails, the journal says why); the documented snapshot restore with the old
+ * binary brings it back at the old version. The datastore remembers the newest release that ran on it.
+ */
+const K3S = '127.0.91'
+const K0S = '127.0.92'
+const KUBEADM = '127.0.93'
+
+function topology(): TopologyInput {
+  const node = (net: string, name: string, role: 'control-plane' | 'worker', i: number) => ({ name, role, address: `${net}.${100 + i}` })
+  return {
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'down' },
+    spec: {
+      mirror: ['v1.29.6', 'v1.30.4'],
+      timing: { serviceRestart: '200ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', podStartDelay: '200ms' },
+      clusters: [
+        { name: 'k3s', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${K3S}.1`, nodes: [node(K3S, 'server-1', 'control-plane', 1), node(K3S, 'agent-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
+        { name: 'k0s', distribution: 'k0s', version: 'v1.29.6', apiAddress: `${K0S}.1`, nodes: [{ ...node(K0S, 'ctl-1', 'control-plane', 1), enableWorker: true }, node(K0S, 'w-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
+        { name: 'kubeadm', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${KUBEADM}.1`, nodes: [{ ...node(KUBEADM, 'cp-1', 'control-plane', 1), os: 'debian-12' as const }], workloads: { coredns: { replicas: 0 } } },
+      ],
+    },
+  }
+}
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('downgrades and snapshot restores as documented (real OpenSSH, real kubectl)', () => {
+  let t: TestLab
+  const ssh = async (address: string, command: string) => {
+    const r = await execa('ssh', [
+      '-i', join(t.dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(t.dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222', `root@${address}`, command,
+    ], { reject: false, timeout: 60_000 })
+    return { code: r.exitCode, out: r.stdout, err: r.stderr }
+  }
+  const ok = async (address: string, command: string) => {
+    const r = await ssh(address, command)
+    expect(r.code, `${command}: ${r.err}`).toBe(0)
+    return r.out
+  }
+  const kubectl = (context: string, args: string[]) =>
+    execa(KUBECTL, ['--kubeconfig', join(t.dir, 'kubeconfig'), '--context', context, '--cache-dir', join(t.dir, `cache-${context}`), '--request-timeout', '5s', ...args], { reject: false, env: { HOME: t.dir }, timeout: 30_000 })
+  const nodeInfo = async (context: string, name: string) => {
+    const n = JSON.parse((await kubectl(context, ['get', 'node', name, '-o', 'json'])).stdout) as Obj
+    return { version: n.status.nodeInfo.kubeletVersion as string, ready: (n.status.conditions as Obj[]).find((c) => c.type === 'Ready')!.status as string }
+  }
+  const readyAt = (context: string, name: string, version: string) =>
+    eventually(async () => {
+      const n = await nodeInfo(context, name)
+      return n.ready === 'True' && n.version === version ? n : undefined
+    }, 15_000, `${name} Ready at ${version}`)
+
+  beforeAll(async () => {
+    t = await startLab(topology(), { nodeFactory: labNodeFactory })
+  }, 120_000)
+  afterAll(async () => t?.stop())
+
+  it('k3s: binary-only downgrade of the server fails; cluster-reset from the pre-upgrade snapshot with the old binary restores v1.29', async () => {
+    const server = `${K3S}.101`
+    const agent = `${K3S}.102`
+    // Before the upgrade: an on-demand snapshot (k3s etcd-snapshot save) and the old binary kept.
+    const saved = await ok(server, 'k3s etcd-snapshot save --name pre-upgrade 2>&1; cp /usr/local/bin/k3s /root/k3s-v1.29.6')
+    expect(saved).toMatch(/Snapshot pre-upgrade-server-1-\d+ saved\./)
+    const install = (v: string) => `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${v} sh -`
+    await ok(server, install('v1.30.4+k3s1'))
+    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=K10lab::server:lab INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -`)
+    await readyAt('k3s', 'server-1', 'v1.30.4+k3s1')
+    await readyAt('k3s', 'agent-1', 'v1.30.4+k3s1')
+
+    // The agent alone goes back one minor (within skew of the v1.30 server): it starts and is Ready at v1.29.
+    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=K10lab::server:lab INSTALL_K3S_VERSION=v1.29.6+k3s1 sh -`)
+    await readyAt('k3s', 'agent-1', 'v1.29.6+k3s1')
+
+    // The server's old binary alone: k3s does not come up, and its journal says why.
+    const down = await ssh(server, 'systemctl stop k3s && cp /root/k3s-v1.29.6 /usr/local/bin/k3s && systemctl start k3s')
+    expect(down.code).toBe(1)
+    expect(down.err).toContain('Job for k3s.service failed because the control process exited with error code.')
+    expect(await ok(server, 'systemctl is-active k3s || true')).toBe('failed')
+    const journal = await ok(server, 'journalctl -u k3s --no-pager | tail -n 4')
+    expect(journal).toMatch(/k3s\[\d+\]: time="[^"]+" level=fatal msg="apiserver exited: the datastore was written by Kubernetes v1\.30\.4 and cannot be read by v1\.29\.6: downgrading the control plane is not supported; restore a snapshot taken before the upgrade"/)
+    expect(journal).toContain("k3s.service: Failed with result 'exit-code'.")
+
+    // The documented restore: k3s server --cluster-reset --cluster-reset-restore-path=<snapshot>, then start.
+    const busy = await ssh(server, 'systemctl start k3s; true')
+    expect(busy.code).toBe(0)
+    const reset = await ssh(server, 'k3s server --cluster-reset --cluster-reset-restore-path=$(ls /var/lib/rancher/k3s/server/db/snapshots/pre-upgrade-server-1-*)')
+    expect(reset.code, reset.err).toBe(0)
+    expect(reset.err).toContain('Managed etcd cluster membership has been reset, restart without --cluster-reset flag now.')
+    expect(await ok(server, 'test -f /var/lib/rancher/k3s/server/db/reset-flag && echo flag')).toBe('flag')
+    await ok(server, 'systemctl start k3s')
+    expect(await ok(server, 'systemctl is-active k3s')).toBe('active')
+    await readyAt('k3s', 'server-1', 'v1.29.6+k3s1')
+    expect((await kubectl('k3s', ['version', '-o', 'json'])).stdout).toContain('"gitVersion": "v1.29.6+k3s1"')
+  }, 180_000)
+
+  it('k3s: a cluster-reset refuses while k3s runs, and names a missing snapshot file', async () => {
+    const server = `${K3S}.101`
+    const running = await ssh(server, 'k3s server --cluster-reset')
+    expect(running.code).toBe(1)
+    expect(running.err).toBe('FATA[0000] starting kubernetes: preparing server: start managed database: listen tcp 127.0.0.1:2380: bind: address already in use')
+    await ok(server, 'systemctl stop k3s')
+    const missing = await ssh(server, 'k3s server --cluster-reset --cluster-reset-restore-path=/root/nope')
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain('open /root/nope: no such file or directory')
+    await ok(server, 'systemctl start k3s')
+  }, 60_000)
+
+  it('k0s: binary-only downgrade of a controller fails; k0s restore of the pre-upgrade backup with the old binary restores v1.29', async () => {
+    const ctl = `${K0S}.101`
+    const w = `${K0S}.102`
+    await ok(ctl, 'mkdir -p /root/backup && k0s backup --save-path=/root/backup 2>/dev/null && cp /usr/local/bin/k0s /root/k0s-v1.29.6')
+    const upgrade = (v: string) => `k0s stop && curl --proto '=https' --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=${v} sh && k0s start`
+    await ok(ctl, upgrade('v1.30.4+k0s.0'))
+    await ok(w, upgrade('v1.30.4+k0s.0'))
+    await readyAt('k0s', 'ctl-1', 'v1.30.4+k0s')
+    await readyAt('k0s', 'w-1', 'v1.30.4+k0s')
+
+    // The worker alone back on v1.29 (within skew): it starts and is Ready at v1.29.
+    await ok(w, upgrade('v1.29.6+k0s.0'))
+    await readyAt('k0s', 'w-1', 'v1.29.6+k0s')
+
+    // The controller's old binary alone: `k0s start` returns (systemd started it), then the controller fails.
+    await ok(ctl, 'k0s stop && cp /root/k0s-v1.29.6 /usr/local/bin/k0s && k0s start')
+    expect(await ok(ctl, 'systemctl is-active k0scontroller || true')).toBe('failed')
+    const status = await ssh(ctl, 'k0s status')
+    expect([status.code, status.err]).toEqual([1, 'Error: k0s is not running'])
+    expect(await ok(ctl, 'journalctl -u k0scontroller --no-pager | tail -n 3')).toMatch(/k0s\[\d+\]: time="[^"]+" level=error msg="Failed to start controller" error="kube-apiserver: the datastore was written by Kubernetes v1\.30\.4 and cannot be read by v1\.29\.6/)
+
+    // With k0s down (a failed controller is: stop says so), the documented restore and a start bring v1.29 back.
+    const stopped = await ssh(ctl, 'k0s stop')
+    expect([stopped.code, stopped.err]).toEqual([1, 'Error: already stopped'])
+    const restore = await ssh(ctl, 'cd /root && k0s restore /root/backup/k0s_backup_*.tar.gz')
+    expect(restore.code, restore.err).toBe(0)
+    expect(restore.err).toContain('level=info msg="restore finished successfully"')
+    await ok(ctl, 'k0s start')
+    await eventually(async () => ((await ssh(ctl, 'k0s status')).out.includes('Version: v1.29.6+k0s.0') ? true : undefined), 10_000, 'k0s status at v1.29.6')
+    await readyAt('k0s', 'ctl-1', 'v1.29.6+k0s')
+    const again = await ssh(ctl, 'k0s restore /root/backup/k0s_backup_*.tar.gz')
+    expect(again.code).toBe(1)
+    expect(again.err).toContain('level=fatal msg="k0s seems to be running! k0s must be down during the restore operation."')
+  }, 180_000)
+
+  it('kubeadm: old static-pod manifests alone crash-loop the apiserver; etcdutl snapshot restore with them brings v1.29 back', async () => {
+    const cp = `${KUBEADM}.101`
+    const version = async () => {
+      const r = await kubectl('kubeadm', ['version', '-o', 'json'])
+      return r.exitCode === 0 ? (JSON.parse(r.stdout) as Obj).serverVersion.gitVersion as string : `refused: ${r.stderr.trim().split('\n').at(-1)}`
+    }
+    // The documented etcd snapshot (configure-upgrade-etcd.md), then kubeadm upgrade apply to v1.30.
+    const etcdctl = 'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key'
+    expect(await ok(cp, `mkdir -p /var/lib/etcd-backup && ${etcdctl} snapshot save /var/lib/etcd-backup/snapshot.db 2>/dev/null`)).toBe('Snapshot saved at /var/lib/etcd-backup/snapshot.db')
+    await ok(cp, ["sed -i 's|/v1.29/|/v1.30/|' /etc/apt/sources.list.d/kubernetes.list", 'apt-get update >/dev/null',
+      'apt-get install -y --allow-change-held-packages kubeadm=1.30.4-1.1 >/dev/null', 'kubeadm upgrade apply v1.30.4 -y >/dev/null'].join(' && '))
+    expect(await version()).toBe('v1.30.4')
+
+    // Binary-only downgrade: the pre-upgrade manifests kubeadm kept, put back. The kubelet runs them and the old
+    // apiserver crash-loops on the newer datastore: the API refuses, the kubelet's journal shows the back-off.
+    await ok(cp, 'cp /etc/kubernetes/tmp/kubeadm-backup-manifests-*/*.yaml /etc/kubernetes/manifests/')
+    await eventually(async () => ((await version()).startsWith('refused') ? true : undefined), 10_000, 'the API down')
+    expect(await ok(cp, 'journalctl -u kubelet --no-pager | tail -n 1')).toMatch(/kubelet\[\d+\]: E\d{4} [\d:.]+ +\d+ pod_workers\.go:1298\] "Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"kube-apiserver\\" with CrashLoopBackOff: \\"back-off 10s restarting failed container=kube-apiserver pod=kube-apiserver-cp-1_kube-system\(/)
+    expect(await ok(cp, 'cat /var/log/pods/kube-system_kube-apiserver-cp-1_*/kube-apiserver/0.log')).toContain('run.go:72] "command failed" err="the datastore was written by Kubernetes v1.30.4 and cannot be read by v1.29.6')
+
+    // The documented restore: etcdutl snapshot restore into a fresh data dir (an existing one is refused), with the
+    // old manifests in place: the apiserver comes up at v1.29.
+    const busy = await ssh(cp, 'etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
+    expect([busy.code, busy.err]).toEqual([1, 'Error: data-dir "/var/lib/etcd" not empty or could not be read'])
+    const restored = await ssh(cp, 'mv /var/lib/etcd /var/lib/etcd.v1.30 && etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
+    expect(restored.code, restored.err).toBe(0)
+    expect(restored.err).toContain('"msg":"restored snapshot"')
+    await eventually(async () => ((await version()) === 'v1.29.6' ? true : undefined), 10_000, 'the API back at v1.29.6')
+  }, 180_000)
+})
