@@ -3,7 +3,7 @@
 // The incident kubelet-kube-proxy-skew: kube-proxy on the worker stops syncing the moment it comes up at the new
 // version (armed fault, ended by the rollback's restart). The lab runs in this process, `kupgrade apply --output json`
 // in a child; the figures come from the lab's own clock for the fault and the run's events for the rest:
-//   fault → first failing check   (the gate's first look after the fault: bounded by one spec.gates.wait.interval)
+//   fault → first failing check   (the Ready wait, then the after-node gate's first look: that first check fails)
 //   fault → gate verdict          (the wait keeps asking until spec.gates.wait.timeout before it calls a fail)
 //   verdict → rollback done       (undo, restart at the old version, Ready, uncordon, post-gates again)
 // Asserts nothing. Usage: node bench/rollback.mjs [--runs N]

@@ -318,8 +318,9 @@ function nodeSteps(i: NodeStepInput): Step[] {
     steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
   }
   if (node) push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
-  // nodes-ready judges the Node: a machine without one is judged by its driver's start-service check instead.
-  for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready'), base, `${i.prefix}/after`)) steps.push(s)
+  // nodes-ready and kube-proxy-sync judge a Node and its kube-proxy: a machine without a kubelet has neither and is
+  // judged by its driver's start-service check instead.
+  for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready' && g.id !== 'kube-proxy-sync'), base, `${i.prefix}/after`)) steps.push(s)
   if (node) push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
   for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
   return steps

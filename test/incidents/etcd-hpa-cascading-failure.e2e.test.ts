@@ -5,7 +5,7 @@ import { detectedWithinOneInterval, expectHealthyEnd, fired, labNodes, OLD, star
  * Replay of ../shared/incidents/etcd-hpa-cascading-failure.txt: etcd's commit latency climbed, the API server went
  * silent, pods piled up Pending ("0/100 nodes are available: Insufficient cpu") and the cluster spiralled. An upgrade
  * started into that state drains nodes onto a cluster that cannot absorb them and restarts control planes on a
- * failing etcd. Each symptom must stop the run before any change, at the gate made for it, at its one check:
+ * failing etcd. Each symptom must stop the run before any change, at the gate made for it, from its first check:
  * etcd unhealthy (etcd), then no room for a drained node's pods (capacity).
  */
 describe('incident replay: etcd / HPA cascading failure', () => {

@@ -42,7 +42,7 @@ describe('incident replay: k3s expired certificates, then a full disk mid-run', 
     }
   }, 300_000)
 
-  it('certificates about to expire: the certificates pre-gate blocks the run at its one check (exit 3, nothing changed)', async () => {
+  it('certificates about to expire: the certificates pre-gate blocks the run from its first check (exit 3, nothing changed)', async () => {
     r.lab.setFault({ fault: 'cert-expiring', cluster: 'cd' }, true)
     const firedAt = fired(r, 'cert-expiring')
     const mark = r.lab.recorder.mark()

@@ -22,7 +22,7 @@ describe('incident replay: single master (control-plane-ha with policy block)', 
     const t0 = Date.now()
     const { code, out, err, ev } = await r.apply()
     expect(code, err + out.slice(-4000)).toBe(3)
-    // The condition was there before the run: the gate's one check (a pre-gate looks once) is the detection.
+    // The condition was there before the run: the gate's first check sees it (a pre-gate confirms a failure before it blocks).
     const d = detectedWithinOneInterval(ev, 'control-plane-ha', undefined, t0)
     expect(d.firstFailing.attempt).toBe(1)
     expect(d.result.summary).toMatch(/1 control-plane node/)

@@ -58,7 +58,10 @@ export const apiVipGate: Gate<ApiVipParams> = {
         }))
       }
     }
-    if (p.from.includes('pod')) {
+    // No pod can run on a machine without a kubelet (a k0s controller without --enable-worker): its node check has
+    // no pod path to probe; the cluster check's probe pod runs on a Node.
+    const podless = ctx.node !== undefined && ctx.nodeFacts?.[ctx.node]?.kubernetesNode === false
+    if (p.from.includes('pod') && !podless) {
       const script = ['rc=0', 'for u in "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" ${KUPGRADE_API_ENDPOINT:+"$KUPGRADE_API_ENDPOINT/readyz"}; do',
         '  out=$(curl -sSk -o /dev/null -w "%{http_code}" --max-time "$KUPGRADE_TIMEOUT" "$u" 2>&1); r=$?',
         '  echo "probe $u exit=$r $out"; [ $r = 0 ] || rc=1', 'done', 'exit $rc'].join('\n')
