@@ -56,5 +56,5 @@ describe('incident replay: etcd / HPA cascading failure', () => {
       r.lab.clearFault({ fault: 'insufficient-capacity', cluster: 'hpa' })
     }
     await expectHealthyEnd(r, { 'hpa-cp-1': OLD, 'hpa-w-1': OLD, 'hpa-w-2': OLD })
-  }, 300_000)
+  }, 600_000)
 })
