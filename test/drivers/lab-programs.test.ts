@@ -113,7 +113,7 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     return undone
   }
 
-  it('k3s server: datastore backup, binary kept, install script upgrade, restart; undo puts the kept binary back', async () => {
+  it('k3s server: datastore backup, binary kept, install script upgrade, restart; the kept binary cannot take a moved server back', async () => {
     const steps = planned('k3s')
     const backup = steps.find((s) => s.action === 'backup')!
     expect(backup.node).toBe('server')
@@ -123,9 +123,13 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect(await sh('server', 'k3s --version')).toMatch(/^k3s version v1\.30\.4\+k3s1 /)
     expect(node('server').getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
     expect(await sh('server', 'ls /var/lib/kupgrade/backup/v1.29.2+k3s1/')).toMatch(/SHA256SUMS/)
-    expect(await backward('server', 'k3s', done)).toEqual(['replace-binary'])
+    // A server that moved a minor is not downgraded by its binary (k3s with etcd refuses, and so does the lab): the
+    // undo puts the kept binary back and the server then fails to start. That is why a moved control plane is rolled
+    // back from the pre-hop snapshot (test/lab/downgrade-restore.test.ts) and the executor never runs this undo there.
+    const err = await backward('server', 'k3s', done).catch((e: Error) => e)
+    expect(String(err)).toMatch(/systemctl restart k3s[\s\S]*k3s\.service failed/)
     expect(await sh('server', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
-    expect(node('server').getState()).toMatchObject({ installedVersion: 'v1.29.2+k3s1', runningVersion: 'v1.29.2+k3s1' })
+    expect(await sh('server', 'systemctl is-active k3s || true')).not.toMatch(/^active/)
   }, 120_000)
 
   it("k3s agent: the install script is given the agent's K3S_URL/K3S_TOKEN and arguments again", async () => {
@@ -187,15 +191,17 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect((await checkAll(pool, target('agent-2'), p.verify)).holds).toBe(true)
   }, 120_000)
 
-  it('k0s controller: k0s backup, binary kept, k0s stop, get.k0s.sh, k0s start; undo restores the kept binary', async () => {
+  it('k0s controller: k0s backup, binary kept, k0s stop, get.k0s.sh, k0s start; the kept binary cannot take a moved controller back', async () => {
     const steps = planned('k0s')
     const mine = driverSteps(steps, 'ctrl-1', 'k0s')
     expect(mine.map((s) => s.action)).toEqual(['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service'])
     const done = await forward('ctrl-1', 'k0s', mine)
     expect(await sh('ctrl-1', 'k0s version')).toBe('v1.30.4+k0s.0\n')
     expect(await sh('ctrl-1', 'ls /var/lib/kupgrade/backup/v1.29.2+k0s.0/k0s-backup')).toMatch(/k0s_backup_.*\.tar\.gz/)
-    expect(await backward('ctrl-1', 'k0s', done)).toEqual(['replace-binary', 'stop-service'])
-    expect(await sh('ctrl-1', 'k0s status')).toMatch(/^Version: v1\.29\.2\+k0s\.0$/m)
+    // As with k3s: k0s does not support a controller downgrade; the old binary is back but the controller does not
+    // come up on the newer datastore (k0s restore of the backup does: test/lab/downgrade-restore.test.ts).
+    await expect(backward('ctrl-1', 'k0s', done)).rejects.toThrow(/replace-binary undo:[\s\S]*k0s status/)
+    expect(await sh('ctrl-1', 'k0s version')).toBe('v1.29.2+k0s.0\n')
   }, 120_000)
 
   it('kubeadm first control plane (apt): snapshot, files kept, repository switched, unhold, kubeadm, upgrade apply, kubelet+kubectl, restart, hold; undo back to v1.29', async () => {
