@@ -134,7 +134,7 @@ export class ClusterLease {
 
   /**
    * Renews every leaseDurationSeconds/3 with the last resourceVersion. A 409 means someone else wrote the Lease: the
-   * lock is lost at once. Other errors are retried until the lease would have expired, then it is lost too.
+   * lock is lost at once. Other errors are retried every second until the lease would have expired, then it is lost too.
    */
   startRenewing(onRenewed: (rv: string) => void, onLost: (reason: string) => void): void {
     if (this.o.dryRun) return
@@ -158,11 +158,16 @@ export class ClusterLease {
               : `renewal kept failing until the lease would expire: ${(err as Error).message.split('\n')[0]}`)
           return
         }
+        // A failed renewal is retried at once-a-second, not at the next period: a busy API (a fleet's gates fanning
+        // out) must not cost the lock while the lease still has time left.
+        failed = true
       } finally {
         done()
       }
-      if (!this.stopped) this.timer = setTimeout(tick, every)
+      if (!this.stopped) this.timer = setTimeout(tick, failed ? Math.min(every, 1000) : every)
+      failed = false
     }
+    let failed = false
     this.timer = setTimeout(tick, every)
   }
 
