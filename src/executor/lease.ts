@@ -98,13 +98,19 @@ export class ClusterLease {
   async acquire(): Promise<{ takenOverFrom?: string }> {
     const now = this.now
     this.acquiredAt = microTime(now)
-    try {
-      const created = await this.write(`acquire the run lock of cluster ${this.o.kubectl.cluster}`, 'create', this.body(this.held(now)))
-      this.resourceVersion = created?.metadata.resourceVersion
-      this.lastRenewOk = Date.now()
-      return {}
-    } catch (err) {
-      if (!isStatus(err, 'AlreadyExists')) throw err
+    // An answer from the API (AlreadyExists, Forbidden …) decides at once; no answer (a timeout on a busy API) is
+    // asked again twice, a second apart, before the run stops for want of the lock.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const created = await this.write(`acquire the run lock of cluster ${this.o.kubectl.cluster}`, 'create', this.body(this.held(now)))
+        this.resourceVersion = created?.metadata.resourceVersion
+        this.lastRenewOk = Date.now()
+        return {}
+      } catch (err) {
+        if (isStatus(err, 'AlreadyExists')) break
+        if (attempt >= 3 || /Error from server \(/.test((err as Error).message)) throw err
+        await new Promise((r) => setTimeout(r, 1000))
+      }
     }
     const lease = await this.read()
     const spec = lease.spec ?? {}
