@@ -56,8 +56,8 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
   d.emit({ type: 'rollback-started', time: now(), ...ids, path: path.path, detail: path.detail, reason: why })
   const evidence: string[] = []
-  const fail = (reason: string, extra: string[] = []): RollbackOutcome => {
-    const cordoned = true
+  /** The node stays cordoned unless the rollback got as far as uncordoning it. */
+  const fail = (reason: string, extra: string[] = [], cordoned = true): RollbackOutcome => {
     d.emit({ type: 'rollback-failed', time: now(), ...ids, error: reason, evidence: [...evidence, ...extra] })
     return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
   }
@@ -107,8 +107,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     evidence.push(...(await d.postGates(run.hop)))
   } catch (err) {
     // The node is back but the cluster is not healthy: stop here and say so (never roll back the rollback).
-    const r = fail(`after the rollback of ${run.node} a post-gate failed: ${(err as Error).message}`)
-    return { ...r, cordoned: false } as RollbackOutcome
+    return fail(`after the rollback of ${run.node} a post-gate failed: ${(err as Error).message}`, [], false)
   }
   d.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: Date.now() - t0, evidence })
   return { ok: true, evidence }

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startExecLab, topology, type ExecLab } from '../executor/helpers.js'
+import { mulberry32 } from '../planner/gen-plan.js'
 
 /**
  * Chaos (issue 11 "Proof"): `kupgrade apply` is killed with SIGKILL at N random moments of a lab run and resumed each
@@ -19,17 +20,8 @@ const SEED = Number(process.env.KUPGRADE_CHAOS_SEED ?? Math.floor(Math.random() 
 const OLD = 'v1.29.6+k3s1'
 const NEW = 'v1.30.4+k3s1'
 
-/** mulberry32: small, seedable, good enough to spread kill moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The property tests' seeded generator: the printed seed replays the same kill moments. */
+const prng = mulberry32
 
 interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
