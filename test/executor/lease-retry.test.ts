@@ -1,0 +1,83 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { KubectlChannel } from '../../src/executor/kubectl-channel.js'
+import { ClusterLease } from '../../src/executor/lease.js'
+import type { KubectlClient } from '../../src/transport/kubectl/client.js'
+
+/**
+ * What the Lease does when the API does not answer (a timeout on a busy API), on a scripted kubectl channel and fake
+ * timers. The Lease against real kubectl and the lab's optimistic concurrency is test/executor/lease.e2e.test.ts.
+ */
+const TIMEOUT = new Error('command failed on c/kubectl (c) with exit code 1: kubectl replace -f - -o json\nUnable to connect to the server: net/http: request canceled (Client.Timeout exceeded)')
+const lease = (rv: number) => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system', resourceVersion: String(rv) }, spec: {} })
+
+/** Answers each write from `script` in turn (an Error is thrown), then succeeds. */
+function channel(script: Record<'create' | 'replace', (Error | 'ok')[]>) {
+  const calls: string[] = []
+  let rv = 1
+  const ch: KubectlChannel = {
+    cluster: 'c',
+    client: {} as KubectlClient,
+    read: async () => lease(rv),
+    mutate: async (_why, args) => {
+      const verb = args[0] as 'create' | 'replace'
+      calls.push(verb)
+      const next = script[verb].shift() ?? 'ok'
+      if (next instanceof Error) throw next
+      return lease(++rv)
+    },
+  }
+  return { ch, calls }
+}
+
+describe('the run lock when the API does not answer', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('a failed renewal is asked again a second later, not a period later, and the lock is kept', async () => {
+    const { ch, calls } = channel({ create: [], replace: [TIMEOUT] })
+    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+    await l.acquire()
+    const renewed: string[] = []
+    const lost: string[] = []
+    l.startRenewing((rv) => renewed.push(rv), (why) => lost.push(why))
+    await vi.advanceTimersByTimeAsync(2000) // the period (6s / 3): the first renewal fails
+    expect(renewed).toEqual([])
+    await vi.advanceTimersByTimeAsync(1000) // one second on: asked again, renewed
+    expect(renewed).toHaveLength(1)
+    expect(calls).toEqual(['create', 'replace', 'replace'])
+    expect(lost).toEqual([])
+    l.stopRenewing()
+  })
+
+  it('a renewal that keeps failing is retried every second and the lock is lost before the lease would expire', async () => {
+    const { ch, calls } = channel({ create: [], replace: Array(20).fill(TIMEOUT) })
+    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+    await l.acquire()
+    const lost: string[] = []
+    l.startRenewing(() => {}, (why) => lost.push(why))
+    await vi.advanceTimersByTimeAsync(6000)
+    expect(lost).toHaveLength(1)
+    expect(lost[0]).toMatch(/renewal kept failing until the lease would expire/)
+    // 2s, 3s, 4s: three tries within the lease's time (the last one at its renew-by point), then no more.
+    expect(calls.filter((c) => c === 'replace')).toHaveLength(3)
+  })
+
+  it('taking the lock asks again twice when the API gave no answer; an answer from the server decides at once', async () => {
+    const flaky = channel({ create: [TIMEOUT, TIMEOUT], replace: [] })
+    const a = new ClusterLease({ kubectl: flaky.ch, holder: 'run h', durationSeconds: 30, forceUnlock: false, dryRun: false }).acquire()
+    await vi.advanceTimersByTimeAsync(2000)
+    await expect(a).resolves.toEqual({})
+    expect(flaky.calls).toEqual(['create', 'create', 'create'])
+
+    const down = channel({ create: [TIMEOUT, TIMEOUT, TIMEOUT], replace: [] })
+    const b = new ClusterLease({ kubectl: down.ch, holder: 'run h', durationSeconds: 30, forceUnlock: false, dryRun: false }).acquire()
+    const bDone = expect(b).rejects.toThrow(/Unable to connect/)
+    await vi.advanceTimersByTimeAsync(2000)
+    await bDone
+    expect(down.calls).toHaveLength(3)
+
+    const forbidden = channel({ create: [new Error('exit code 1\nError from server (Forbidden): leases.coordination.k8s.io is forbidden')], replace: [] })
+    await expect(new ClusterLease({ kubectl: forbidden.ch, holder: 'run h', durationSeconds: 30, forceUnlock: false, dryRun: false }).acquire()).rejects.toThrow(/Forbidden/)
+    expect(forbidden.calls).toEqual(['create'])
+  })
+})
