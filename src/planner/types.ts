@@ -68,7 +68,8 @@ export interface StepParamsByAction {
   /** `version` is the plain Kubernetes version; `package` the explicit package version, if the plan pinned one. */
   'upgrade-package': { packages: string[]; version: string; package?: string }
   'upgrade-control-plane': { command: 'apply' | 'node'; version: string; last: boolean }
-  'replace-binary': { binary: string; release: string; service: string; source: BinarySource }
+  /** `kept`: the `backup-files` directory of the same node and hop, where the previous binary (and k3s's unit) wait. */
+  'replace-binary': { binary: string; release: string; service: string; source: BinarySource; kept: string }
   'stop-service': { service: string }
   'start-service': { service: string; release: string }
   restart: { service: string }

@@ -155,6 +155,31 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect(node('agent-1').getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
   }, 120_000)
 
+  it('k3s agent: an install killed after install.sh deleted the unit is not taken as done, and its re-run gives the node its kept arguments back', async () => {
+    const unit = join(node('agent-2').paths.root, 'etc/systemd/system/k3s-agent.service')
+    writeFileSync(`${unit}.env`, "K3S_URL='https://127.0.80.1:6443'\nK3S_TOKEN='K10abc::server:s3cr3t'\n")
+    writeFileSync(unit, readFileSync(unit, 'utf8').replace(/^ExecStart=.*$/m, "ExecStart=/usr/local/bin/k3s \\\n    agent \\\n\t'--node-label' \\\n\t'tier=edge' \\\n"))
+    const mine = driverSteps(planned('k3s'), 'agent-2', 'k3s')
+    expect(mine.map((s) => s.action)).toEqual(['backup-files', 'replace-binary', 'restart'])
+    const [keep, replace, restart] = mine.map((s) => programFor(s, { distribution: 'k3s', node: { packageManager: 'apt' } }))
+    await runAll(pool, target('agent-2'), keep!.run)
+    await runAll(pool, target('agent-2'), replace!.run)
+    // What install.sh's systemd_disable leaves when the run dies right after it: the new binary, no unit, no env file.
+    await sh('agent-2', 'sudo rm -f /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s-agent.service.env')
+    const after = await checkAll(pool, target('agent-2'), replace!.verify)
+    expect(after.holds, `the binary is new but the unit is gone: the install is not done\n${after.seen.join('\n')}`).toBe(false)
+    await runAll(pool, target('agent-2'), replace!.run)
+    expect((await checkAll(pool, target('agent-2'), replace!.verify)).holds).toBe(true)
+    // (laid out as install.sh writes it: quote_indent, one quoted word per line)
+    expect(readFileSync(unit, 'utf8')).toContain("\nExecStart=/usr/local/bin/k3s \\\n    agent \\\n\t'--node-label' \\\n\t'tier=edge' \\\n\n")
+    expect(readFileSync(`${unit}.env`, 'utf8')).toMatch(/^K3S_URL=.?https:\/\/127\.0\.80\.1:6443/m)
+    await runAll(pool, target('agent-2'), restart!.run)
+    expect(node('agent-2').getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
+    // Back to where the next tests expect agent-2: the worker's undo puts the kept binary back.
+    expect(await backward('agent-2', 'k3s', mine.slice(0, 2))).toEqual(['replace-binary'])
+    expect(await sh('agent-2', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+  }, 120_000)
+
   it('OS upgrade and a reboot the OS asked for: verify reads the signal, the reboot clears it', async () => {
     const steps = driverSteps(planned('k3s', true), 'agent-2', 'k3s', true).filter((s) => s.action === 'os-upgrade' || s.action === 'reboot')
     expect(steps.map((s) => s.action)).toEqual(['os-upgrade', 'reboot'])

@@ -34,7 +34,7 @@ export const k0s: Driver = {
       { action: 'stop-service', params: { service }, undo: { action: 'start-service', params: { service, release: hop.from } } },
       {
         action: 'replace-binary',
-        params: { binary: BINARY, release: hop.to.release, service, source: install.source },
+        params: { binary: BINARY, release: hop.to.release, service, source: install.source, kept: dir },
         undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
       },
       { action: 'start-service', params: { service, release: hop.to.release } },

@@ -32,10 +32,12 @@ export const k3s: Driver = {
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
     return [
-      { action: 'backup-files', params: { dir, paths: [BINARY], release: hop.from } },
+      // The unit and its env file too: install.sh deletes both before writing them again, so an install killed in
+      // between leaves only these copies of the node's arguments and K3S_URL/K3S_TOKEN.
+      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service), `${unitFile(service)}.env`], release: hop.from } },
       {
         action: 'replace-binary',
-        params: { binary: BINARY, release: hop.to.release, service, source: install.source },
+        params: { binary: BINARY, release: hop.to.release, service, source: install.source, kept: dir },
         undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
       },
       { action: 'restart', params: { service } },
@@ -94,10 +96,14 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
 }
 
 function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
-  const { binary, release, service, source } = step.params
+  const { binary, release, service, source, kept } = step.params
   const verify = [versionCheck(binary, release)]
   if (source.kind === 'installer') {
     const unit = unitFile(service)
+    const keptUnit = keptCopy(kept, unit)
+    // The binary alone is not the install: install.sh replaces the binary first and the unit last, and one killed
+    // in between left a new binary and no unit (a restart then finds no k3s.service).
+    verify.push(nodeCheck(['grep', '-q', '^ExecStart=', unit], `${unit} is in place`, { exitCode: 0 }, { okExitCodes: [0, 1, 2] }))
     const install = `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${q(release)} INSTALL_K3S_SKIP_START=true sh -s - "$@"`
     return {
       title: `install k3s ${release}: curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${release} INSTALL_K3S_SKIP_START=true sh -s - <the node's own ${service} arguments and K3S_* environment>`,
@@ -107,11 +113,15 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
           [
             'set -e',
             // install.sh rewrites the unit and its env file from what it is given: whatever is not given again is
-            // lost (an agent's K3S_URL/K3S_TOKEN, a server's flags; facts §3.1). So give it the node's own.
-            `if [ -f ${q(`${unit}.env`)} ]; then set -a; . ${q(`${unit}.env`)}; set +a; fi`,
+            // lost (an agent's K3S_URL/K3S_TOKEN, a server's flags; facts §3.1). So give it the node's own: the live
+            // pair, or, when an earlier install was killed after deleting them, the pair kept before the hop (the
+            // unit is written last, so a unit in place means its env file is whole).
+            `unit=${q(unit)}`,
+            `if [ ! -f "$unit" ]; then if [ -f ${q(keptUnit)} ]; then unit=${q(keptUnit)}; else echo kupgrade: neither ${q(unit)} nor its kept copy ${q(keptUnit)} exists: "the node's k3s arguments are lost; restore the unit, then resume" >&2; exit 1; fi; fi`,
+            'if [ -f "$unit.env" ]; then set -a; . "$unit.env"; set +a; fi',
             // ExecStart=/usr/local/bin/k3s \ server \ '--flag' … as install.sh wrote it (quoted words, continuation
             // lines): eval restores the words; the file is root's and was written by install.sh.
-            `args=$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\\\$/) exit}' ${q(unit)} | sed -e '1s/^ExecStart=[^ ]*//' -e 's/\\\\$//' | tr '\\n' ' ')`,
+            `args=$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\\\$/) exit}' "$unit" | sed -e '1s/^ExecStart=[^ ]*//' -e 's/\\\\$//' | tr '\\n' ' ')`,
             'eval "set -- $args"',
             install,
           ],
@@ -139,9 +149,10 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
 function restartProgram(step: StepOf<'restart'>): ActionProgram {
   const argv = ['systemctl', 'restart', step.params.service]
   return {
-    title: argv.join(' '),
+    title: `systemctl daemon-reload, ${argv.join(' ')}`,
     verify: [],
-    run: [onNode(argv, `restart ${step.params.service} on the new binary`, { timeoutMs: 5 * 60_000 })],
+    // install.sh rewrote the unit: systemd must read it again before the restart uses it.
+    run: [onNode(['systemctl', 'daemon-reload'], 'reload systemd units after the install'), onNode(argv, `restart ${step.params.service} on the new binary`, { timeoutMs: 5 * 60_000 })],
     wait: [{ kind: 'service-active', service: step.params.service, timeoutMs: 5 * 60_000 }],
   }
 }

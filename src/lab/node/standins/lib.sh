@@ -75,7 +75,8 @@ lab_unit_stop() { # UNIT
 lab_unit_config_error() { # UNIT -> prints the message, 0 when refused
   [ "$1" = k3s-agent ] || return 1
   local f=/etc/systemd/system/k3s-agent.service all
-  all="$(sed -n 's/^ExecStart=//p' "$f" 2>/dev/null) $(cat "$f.env" 2>/dev/null)"
+  # ExecStart as install.sh writes it: continuation lines, one quoted word each.
+  all="$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\$/) exit}' "$f" 2>/dev/null | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d "'" | tr '\n\t' '  ') $(cat "$f.env" 2>/dev/null)"
   printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])(K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t " || { echo '--token is required'; return 0; }
   printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])K3S_URL='?https://|--server[= ]|-s " || { echo '--server is required'; return 0; }
   return 1

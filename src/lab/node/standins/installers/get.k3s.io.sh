@@ -31,7 +31,10 @@ case "$1" in
   *) CMD_K3S=$1; shift ;;
 esac
 case "$K3S_URL" in ""|https://*) ;; *) fatal "Only https:// URLs are supported for K3S_URL (have $K3S_URL)" ;; esac
-CMD_K3S_EXEC="$CMD_K3S${*:+ $*}"
+# quote, quote_indent: install.sh's own, so the unit's ExecStart is laid out as upstream writes it (one quoted word per line).
+quote() { for arg in "$@"; do printf '%s\n' "$arg" | sed "s/'/'\\\\''/g;1s/^/'/;\$s/\$/'/"; done; }
+quote_indent() { printf ' \\\n'; for arg in "$@"; do printf '\t%s \\\n' "$(quote "$arg")"; done; }
+CMD_K3S_EXEC="$CMD_K3S$(quote_indent "$@")"
 if [ -n "$INSTALL_K3S_NAME" ]; then SYSTEM_NAME=k3s-$INSTALL_K3S_NAME
 elif [ "$CMD_K3S" = server ]; then SYSTEM_NAME=k3s
 else SYSTEM_NAME=k3s-$CMD_K3S; fi
@@ -86,7 +89,7 @@ $SUDO chmod 0600 "$FILE_K3S_ENV"
 sh -c export | while read -r x v; do echo "$v"; done | grep -E '^(K3S|CONTAINERD)_' | $SUDO tee "$FILE_K3S_ENV" >/dev/null || true
 sh -c export | while read -r x v; do echo "$v"; done | grep -Ei '^(NO|HTTP|HTTPS)_PROXY' | $SUDO tee -a "$FILE_K3S_ENV" >/dev/null || true
 info "systemd: Creating service file $FILE_K3S_SERVICE"
-printf '[Unit]\nDescription=Lightweight Kubernetes\nDocumentation=https://k3s.io\nWants=network-online.target\nAfter=network-online.target\n\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/default/%%N\nEnvironmentFile=-/etc/sysconfig/%%N\nEnvironmentFile=-%s\nKillMode=process\nDelegate=yes\nUser=root\nRestart=always\nRestartSec=5s\nExecStart=/usr/local/bin/k3s %s\n\n' "$FILE_K3S_ENV" "$CMD_K3S_EXEC" | $SUDO tee "$FILE_K3S_SERVICE" >/dev/null
+printf '[Unit]\nDescription=Lightweight Kubernetes\nDocumentation=https://k3s.io\nWants=network-online.target\nAfter=network-online.target\n\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/default/%%N\nEnvironmentFile=-/etc/sysconfig/%%N\nEnvironmentFile=-%s\nKillMode=process\nDelegate=yes\nUser=root\nRestart=always\nRestartSec=5s\nExecStart=/usr/local/bin/k3s \\\n    %s\n\n' "$FILE_K3S_ENV" "$CMD_K3S_EXEC" | $SUDO tee "$FILE_K3S_SERVICE" >/dev/null
 [ "$INSTALL_K3S_SKIP_ENABLE" = true ] && exit 0
 info "systemd: Enabling $SYSTEM_NAME unit"
 $SUDO systemctl daemon-reload
