@@ -17,7 +17,8 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     expect(r.stdout).toContain('[INFO]  systemd: Creating service file /etc/systemd/system/k3s.service\n')
     expect(r.stdout).toContain('[INFO]  systemd: Starting k3s\n')
     const unit = readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service'), 'utf8')
-    expect(unit).toMatch(/\nExecStart=\/usr\/local\/bin\/k3s server\n/)
+    // As install.sh lays it out (quote_indent): the command, then a continuation even without arguments.
+    expect(unit).toContain("\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\n")
     expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service.env'), 'utf8')).toBe('')
     // The node's own unit (k3s-agent) was never restarted: it still runs the old binary; the fleet saw no start.
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.29.2+k3s1' })

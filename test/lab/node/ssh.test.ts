@@ -1,12 +1,12 @@
-import { execFile } from 'node:child_process'
-import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import ssh2 from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LabNode, generateEd25519KeyPair } from '../../../src/lab/node/index.js'
-import { clientKey, freshAddress, sshExec, startNode, type TestNode } from './helpers.js'
+import { clientKey, freshAddress, recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -120,6 +120,41 @@ describe('lab node sshd', () => {
     } finally {
       await again.stop()
       await t.node.start() // so afterAll's cleanup has a node to stop
+    }
+  })
+
+  it('a restart whose OpenSSH client dies while its job waits still runs whole, as systemd runs the job and not the client', async () => {
+    const keyFile = join(t.dir, 'id_restart')
+    writeFileSync(keyFile, clientKey.private)
+    chmodSync(keyFile, 0o600)
+    const known = join(t.dir, 'known_hosts_restart')
+    writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
+    // Another job of the unit holds systemd's queue (its lock) while the client's restart waits behind it.
+    const lock = join(t.node.paths.lab, 'units/.k3s.job')
+    writeFileSync(lock, '')
+    const holder = spawn('flock', ['-o', lock, 'sleep', '30'], { stdio: 'ignore' })
+    try {
+      const ev = recordEvents(t.node)
+      const client = spawn('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`,
+        '-i', keyFile, '-p', '2222', `root@${t.node.options.address}`, 'systemctl restart k3s'], { stdio: 'ignore' })
+      const exited = new Promise((r) => client.on('exit', r))
+      // The restart waits on the queue: a process of the node other than the holder has the lock file open.
+      const ino = statSync(lock).ino
+      const waiting = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== holder.pid).some((p) => {
+        try {
+          return readdirSync(`/proc/${p}/fd`).some((fd) => { try { return statSync(`/proc/${p}/fd/${fd}`).ino === ino } catch { return false } })
+        } catch {
+          return false
+        }
+      })
+      for (const deadline = Date.now() + 20_000; !waiting(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > deadline) throw new Error('the restart never queued')
+      client.kill('SIGKILL')
+      await exited
+      holder.kill('SIGKILL')
+      expect(await ev.next('service')).toMatchObject({ service: 'k3s', state: 'stopped' })
+      expect(await ev.next('service')).toMatchObject({ service: 'k3s', state: 'started' })
+    } finally {
+      holder.kill('SIGKILL')
     }
   })
 
