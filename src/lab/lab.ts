@@ -10,6 +10,7 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
+import { readBootId } from './node/boot-id.js'
 import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeProxySkewRefusal } from './node/kube-proxy.js'
 import { imageTag } from '../facts/image-tag.js'
@@ -137,6 +138,7 @@ export class Lab {
               ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
               ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
+              ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
             })
             this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
@@ -155,6 +157,10 @@ export class Lab {
             pending.length = 0
             throw new KupgradeError(`lab node ${cluster}/${name} failed to start: ${err.message}`, { cause: err, hint: 'run with --api-only to serve only the API servers' })
           })
+          // The Node reports the boot id the machine shows (a lab node's is its own, boot-id.ts).
+          const lc = this.clusters.get(cluster)!
+          const bootId = readBootId(pathsOf(join(dir, 'nodes', cluster, name)))
+          if (bootId) lc.model.bootedWith(name, bootId)
         }
       }
       await Promise.all(Array.from({ length: NODE_START_CONCURRENCY }, worker))
@@ -201,7 +207,11 @@ export class Lab {
       model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
     })
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
-    node.on('reboot', (e: RebootEvent) => model.rebootPhase(name, e.phase, e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}))
+    // Both phases carry the node's boot id (drawn as it goes down), so the Node's bootID is the one SSH shows.
+    node.on('reboot', (e: RebootEvent) => {
+      const bootId = readBootId(pathsOf(rootDir))
+      model.rebootPhase(name, e.phase, { ...(bootId ? { bootId } : {}), ...(e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}) })
+    })
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
     node.on('static-control-plane', (e: StaticControlPlaneEvent) => model.staticControlPlane(name, e.version, e.failing))
     // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so

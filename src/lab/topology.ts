@@ -56,6 +56,9 @@ const nodeSchema = z.strictObject({
   version: version().optional().describe("this node's kubelet (kubeadm: the kubelet/kubeadm packages) or k3s/k0s binary; default: the cluster's version"),
   apiServerVersion: version().optional().describe('kubeadm control-plane nodes: the static-pod control plane (kube-apiserver …) when it differs from the kubelet'),
   kubeProxyVersion: version().optional().describe("k0s and kubeadm: this node's kube-proxy pod (a DaemonSet rollout in progress)"),
+  // Word-split by the stand-ins (lib.sh), so only package-name characters (Debian policy §5.6.1, RPM names alike).
+  osUpdates: z.array(z.string().regex(/^[a-z0-9][a-z0-9+._-]*$/, 'expected a package name (lower-case letters, digits, + . _ -)')).optional()
+    .describe('packages an OS upgrade of this node installs; a kernel, libc or systemd among them makes the OS ask for a reboot (/var/run/reboot-required, needs-restarting -r). Default: kernel, libc and openssl (Flatcar: the next release); [] = up to date'),
   enableWorker: z.boolean().optional()
     .describe('k0s controllers: installed with `k0s install controller --enable-worker`, so it runs a kubelet and is a Kubernetes Node; default false, as k0s (a plain controller has no Node object)'),
 })
@@ -158,6 +161,8 @@ export interface NodeTopology {
   kubeProxyVersion?: string
   /** Runs a kubelet and so is a Kubernetes Node: every node except a k0s controller without `--enable-worker`. */
   kubelet: boolean
+  /** Packages an OS upgrade installs; unset: the node OS's default (a kernel among them). */
+  osUpdates?: string[]
 }
 
 /** Validates already-parsed data (for topologies built in code, e.g. the demo's and the benchmark's). */
@@ -285,6 +290,7 @@ function finish(t: RawTopology): Topology {
           cpuMilli: parseCpu(n.allocatable.cpu)!,
           memoryBytes: parseBytes(n.allocatable.memory)!,
           kubelet: c.distribution !== 'k0s' || n.role === 'worker' || n.enableWorker === true,
+          ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
           ...nodeVersions(c.distribution, c.version, n),
         }
       }),

@@ -123,6 +123,8 @@ describe('the API follows the control plane; Node status follows the kubelet (re
   it('after a reboot the Node reports a new boot ID, and the new kernel an OS update staged', async () => {
     const before = (await node('kubeadm', 'w-1')).status.nodeInfo as Obj
     expect(before.kernelVersion).toBe(await ssh(`${KUBEADM}.103`, 'uname -r'))
+    // The kubelet reports the machine's boot id (the one a client reads over SSH), before and after the reboot.
+    expect(before.bootID).toBe(await ssh(`${KUBEADM}.103`, 'cat /proc/sys/kernel/random/boot_id'))
     await ssh(`${KUBEADM}.103`, 'apt-get upgrade -y >/dev/null')
     await ssh(`${KUBEADM}.103`, 'reboot', { mayDrop: true })
     const after = await eventually(async () => {
@@ -131,5 +133,6 @@ describe('the API follows the control plane; Node status follows the kubelet (re
     }, 30_000, 'w-1 back from its reboot')
     expect(after.status.nodeInfo.kernelVersion).not.toBe(before.kernelVersion)
     expect(after.status.nodeInfo.kernelVersion).toBe(await ssh(`${KUBEADM}.103`, 'uname -r'))
+    expect(after.status.nodeInfo.bootID).toBe(await ssh(`${KUBEADM}.103`, 'cat /proc/sys/kernel/random/boot_id'))
   })
 })

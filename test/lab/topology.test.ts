@@ -103,6 +103,21 @@ describe('lab topology', () => {
     expect(problems).toEqual(['topo.yaml:10:19: spec.clusters[0].apiAddress: expected a loopback IPv4 address (127.x.y.z): the lab never listens elsewhere, got "10.0.0.1"'])
   })
 
+  it('takes the pending OS updates of a node as package names only (the stand-ins word-split them)', () => {
+    const ok = parseTopology(base(`    - name: c1
+      distribution: k3s
+      version: v1.29.6
+      nodes: [{ name: n1, role: control-plane, osUpdates: [openssl, libssl3] }, { name: n2, role: worker }]
+`), 'topo.yaml')
+    expect(ok.clusters[0]!.nodes.map((n) => n.osUpdates)).toEqual([['openssl', 'libssl3'], undefined])
+    const problems = problemsOf(base(`    - name: c1
+      distribution: k3s
+      version: v1.29.6
+      nodes: [{ name: n1, role: control-plane, osUpdates: ['a b'] }]
+`))
+    expect(problems).toEqual([expect.stringMatching(/^topo\.yaml:10:\d+: spec\.clusters\[0\]\.nodes\[0\]\.osUpdates\[0\]: expected a package name/)])
+  })
+
   it('reports YAML syntax errors with their position', () => {
     const problems = problemsOf('apiVersion: kupgrade.dev/v1alpha1\nkind: [LabTopology\n')
     expect(problems.length).toBeGreaterThan(0)

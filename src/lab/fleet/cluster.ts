@@ -493,20 +493,28 @@ export class ClusterModel extends EventEmitter {
 
   /** A reboot: down, the kubelet goes silent; up, the node has a new boot ID (and the kernel it booted, which an
    *  OS update staged before the reboot may have changed), which the kubelet reports once it runs again. */
-  rebootPhase(nodeName: string, phase: 'down' | 'up', booted: { kernel?: string } = {}): void {
+  rebootPhase(nodeName: string, phase: 'down' | 'up', booted: { kernel?: string; bootId?: string } = {}): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
     if (phase === 'down') {
-      n.nextBootId = randomUUID()
+      n.nextBootId = booted.bootId ?? randomUUID()
       this.kubeletSilent(n)
       if (n.isNode) this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
       this.reconcile()
     } else {
-      n.bootId = n.nextBootId ?? randomUUID()
+      n.bootId = booted.bootId ?? n.nextBootId ?? randomUUID()
       if (booted.kernel) n.kernel = booted.kernel
       this.nextRv()
       this.emit('trigger', 'node-rebooted' satisfies FaultTrigger, nodeName)
     }
+  }
+
+  /** The boot id a node machine runs with (its /proc/sys/kernel/random/boot_id), which its kubelet reports. */
+  bootedWith(nodeName: string, bootId: string): void {
+    const n = this.nodes.get(nodeName)
+    if (!n || n.bootId === bootId) return
+    n.bootId = bootId
+    this.nextRv()
   }
 
   private refreshStaticPods(n: NodeState): void {

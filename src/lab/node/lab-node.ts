@@ -12,6 +12,7 @@ import { loadHostKey } from './host-key.js'
 import { defaultLeafNotAfter, prepareRoot, runsKubelet, writeCerts } from './layout.js'
 import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
 import { applyStagedOsUpdate } from './os-update.js'
+import { drawBootId } from './boot-id.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
 import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
@@ -446,6 +447,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private reboot(): void {
     if (this.rebooting) return
     this.rebooting = true
+    // The boot the node comes back with (its kubelet reports it as the Node's bootID).
+    drawBootId(this.paths)
     this.emit('reboot', { phase: 'down' })
     for (const r of this.running) killTree(r.child)
     for (const c of this.containers) killTree(c)

@@ -1,6 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import { ensureBootId } from './boot-id.js'
 import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
@@ -124,6 +125,7 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   if (firstStart) installFirst(o, p)
+  ensureBootId(p)
   const etcdDir = etcdClusterDir(o, p.lab)
   writeEtcdMembers(o, etcdDir)
   mkdirSync(join(p.lab, 'etcd-cluster'), { recursive: true })

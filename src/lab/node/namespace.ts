@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { KupgradeError } from '../../errors.js'
+import { BOOT_ID_FILE } from './boot-id.js'
 
 const run = promisify(execFile)
 
@@ -95,5 +96,7 @@ export function fstabFor(root: string, files: string[] = [], shared: { source: s
   for (const p of OVERLAID_PATHS) lines.push(`lab-overlay /${p} overlay ro,lowerdir=${NS_ROOT}/${p}:/${p} 0 0`)
   for (const p of WRITABLE_PATHS) lines.push(`${NS_ROOT}/${p} /${p} none bind 0 0`)
   for (const f of files) lines.push(`${NS_ROOT}/${f} /${f} none bind 0 0`)
+  // The node's own boot id over the kernel's (boot-id.ts): a lab reboot must show a new one, as a real one does.
+  lines.push(`${NS_ROOT}/${BOOT_ID_FILE} /proc/sys/kernel/random/boot_id none bind 0 0`)
   return lines.join('\n') + '\n'
 }

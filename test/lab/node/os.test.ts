@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
 
@@ -35,12 +36,33 @@ describe('node OS stand-ins', () => {
   it('stages an apt upgrade with /run/reboot-required; a reboot applies it and clears the flag', async () => {
     const t = await node({ os: 'ubuntu-22.04' })
     const ev = recordEvents(t.node)
-    const up = await sshExec(t.node, 'uname -r; apt-get upgrade -y >/dev/null; cat /var/run/reboot-required /run/reboot-required.pkgs')
-    expect(up.stdout).toBe('5.15.0-105-generic\n*** System restart required ***\nlinux-image-generic\nlibc6\nopenssl\n')
+    const up = await sshExec(t.node, 'uname -r; apt-get upgrade -y >/dev/null; cat /var/run/reboot-required /run/reboot-required.pkgs; cat /proc/sys/kernel/random/boot_id')
+    const [kernel, flag, ...rest] = up.stdout.trim().split('\n')
+    expect([kernel, flag, ...rest.slice(0, -1)].join('\n')).toBe('5.15.0-105-generic\n*** System restart required ***\nlinux-image-generic\nlibc6\nopenssl')
+    const bootBefore = rest.at(-1)!
+    expect(bootBefore).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    // The kernel's boot id is the node's, not the host's: the host never reboots while a lab node does.
+    expect(bootBefore).not.toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim())
     await sshExec(t.node, 'systemctl reboot').catch(() => undefined)
     await ev.next('reboot', (d) => d['phase'] === 'up')
-    const after = await sshExec(t.node, 'uname -r; test -e /var/run/reboot-required || echo no-reboot-required; apt-get upgrade -y | tail -n 1')
-    expect(after.stdout).toBe('5.15.0-119-generic\nno-reboot-required\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n')
+    const after = await sshExec(t.node, 'uname -r; test -e /var/run/reboot-required || echo no-reboot-required; apt-get upgrade -y | tail -n 1; cat /proc/sys/kernel/random/boot_id')
+    const lines = after.stdout.trim().split('\n')
+    expect(lines.slice(0, 3).join('\n')).toBe('5.15.0-119-generic\nno-reboot-required\n0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.')
+    expect(lines[3]).toMatch(/^[0-9a-f-]{36}$/)
+    expect(lines[3]).not.toBe(bootBefore)
+    // A command that is no reboot keeps it.
+    expect((await sshExec(t.node, 'cat /proc/sys/kernel/random/boot_id')).stdout.trim()).toBe(lines[3])
+  })
+
+  it('apt-get upgrade upgrades Kubernetes packages that are not held (a held one is kept back); updates without a kernel or libc ask for no reboot', async () => {
+    const t = await node({ distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2', 'v1.29.8', 'v1.30.4'], os: 'debian-12', osUpdates: ['openssl', 'curl'] })
+    const up = await sshExec(t.node, 'apt-mark unhold kubelet >/dev/null && apt-get upgrade -y; test -e /var/run/reboot-required && echo reboot-required; dpkg-query -W kubelet kubeadm')
+    expect(up.stdout).toContain('The following packages have been kept back:\n  kubeadm kubectl\nThe following packages will be upgraded:\n  openssl curl kubelet\n3 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\n')
+    expect(up.stdout).not.toContain('reboot-required')
+    expect(up.stdout).toMatch(/kubelet\t1\.29\.8-1\.1\nkubeadm\t1\.29\.2-1\.1\n$/)
+    expect(t.node.getState().installedVersion).toBe('v1.29.8')
+    const again = await sshExec(t.node, 'apt-get upgrade -y | tail -n 1')
+    expect(again.stdout).toBe('0 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\n')
   })
 
   it('reports a pending reboot through needs-restarting -r on rocky (facts §6.4) and has no apt-get', async () => {
