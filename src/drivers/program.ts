@@ -57,8 +57,10 @@ export function checkHolds(check: Check, observed: { exitCode: number | null; st
 /** Executor-owned waits that follow `run` (and `undo`): polling with timeouts lives in the executor, not in drivers. */
 export type Wait =
   | { kind: 'ssh-back'; timeoutMs: number; /** the boot id must change (a reboot happened) */ newBoot: boolean }
-  /** Ready, reporting `kubeletVersion` ('' = any version: an OS-only pass does not change it). */
-  | { kind: 'node-ready'; node: string; kubeletVersion: string; timeoutMs: number }
+  /** Ready, reporting `kubeletVersion` ('' = any version: an OS-only pass does not change it). `newBoot`: after a
+   *  reboot, and only once the Node reports the boot the `ssh-back` wait saw (status.nodeInfo.bootID): the Node keeps
+   *  its Ready from before the reboot until the node-monitor grace period has passed, so Ready alone proves nothing. */
+  | { kind: 'node-ready'; node: string; kubeletVersion: string; timeoutMs: number; newBoot?: boolean }
   | { kind: 'service-active'; service: string; timeoutMs: number }
 
 export interface StepProgram {

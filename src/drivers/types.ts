@@ -28,6 +28,8 @@ export interface ClusterInstall {
  */
 export interface DriverNodeFacts {
   packageManager?: PackageManager
+  /** false: the machine runs no kubelet (a k0s controller without --enable-worker), so it has no Node to wait for. */
+  kubernetesNode?: false
 }
 
 /** Whatever makes programs for some actions: a distribution driver, the OS module, the kubectl module. */

@@ -110,7 +110,9 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
   }
   if (ch.dryRun) return { changed: true, evidence: [...before.evidence, ...ran.map((r) => r.replace(/^ran:/, 'would run:'))] }
   const waited: string[] = []
-  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, before: bootBefore }))
+  // One boot record across the waits: the ssh-back wait learns the new boot id, the Ready wait then asks the Node for it.
+  const boot = { ...(bootBefore ? { before: bootBefore } : {}) }
+  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot }))
   if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
   const after = await verify(program.verify, ch)
   if (!after.all) {

@@ -84,8 +84,9 @@ export const sha256 = (text: string | Buffer): string => createHash('sha256').up
 
 /** The drivers' programs (src/drivers/registry.ts), with the node's live facts (its package manager). */
 const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined => {
-  const pm = step.node ? rt.facts.get(step.node)?.packageManager : undefined
-  return driverProgramFor(step, { distribution: rt.distribution, ...(pm ? { node: { packageManager: pm } } : {}) })
+  const f = step.node ? rt.facts.get(step.node) : undefined
+  const node = { ...(f?.packageManager ? { packageManager: f.packageManager } : {}), ...(f?.kubernetesNode === false ? { kubernetesNode: false as const } : {}) }
+  return driverProgramFor(step, { distribution: rt.distribution, ...(Object.keys(node).length ? { node } : {}) })
 }
 
 export async function executeRun(req: RunRequest): Promise<RunReport> {

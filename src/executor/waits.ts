@@ -14,15 +14,15 @@ export interface WaitContext {
   kubectl: KubectlChannel
   target?: NodeTarget
   signal?: AbortSignal
-  /** The boot id read before the run (for `ssh-back` with `newBoot`). */
-  before?: string
+  /** Boot ids for `newBoot` waits: `before` read before the run, `after` what the `ssh-back` wait found. */
+  boot?: { before?: string; after?: string }
   pollMs?: number
 }
 
 export async function runWait(w: Wait, c: WaitContext): Promise<string> {
   switch (w.kind) {
     case 'node-ready':
-      return waitNodeReady(c.kubectl, w.node, w.kubeletVersion, w.timeoutMs, c)
+      return waitNodeReady(c.kubectl, w.node, w.kubeletVersion, w.timeoutMs, { ...c, ...(w.newBoot ? { bootId: c.boot?.after ?? '' } : {}) })
     case 'service-active':
       return poll(`${w.service} active`, w.timeoutMs, c, async () => {
         const r = await c.ssh.read(c.target!, ['systemctl', 'is-active', w.service], { okExitCodes: [0, 3, 4], timeoutMs: 10_000 })
@@ -30,12 +30,14 @@ export async function runWait(w: Wait, c: WaitContext): Promise<string> {
       })
     case 'ssh-back': {
       let sawDown = false
+      const before = c.boot?.before
       return poll(w.newBoot ? 'SSH back after a reboot (new boot id)' : 'SSH back', w.timeoutMs, c, async () => {
         try {
           const r = await c.ssh.read(c.target!, ['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 5_000 })
           const id = r.stdout.trim()
-          const fresh = !w.newBoot || (c.before !== undefined && id !== c.before) || (c.before === undefined && sawDown)
-          return { ok: fresh, observed: `boot id ${id}${c.before ? ` (before: ${c.before})` : ''}${sawDown ? ', was unreachable' : ''}` }
+          const fresh = !w.newBoot || (before !== undefined && id !== before) || (before === undefined && sawDown)
+          if (fresh && c.boot) c.boot.after = id
+          return { ok: fresh, observed: `boot id ${id}${before ? ` (before: ${before})` : ''}${sawDown ? ', was unreachable' : ''}` }
         } catch (err) {
           sawDown = true
           return { ok: false, observed: `unreachable: ${(err as Error).message.split('\n')[0]}` }
@@ -50,12 +52,19 @@ export function nodeReadiness(n: Node): { ready: boolean; version: string } {
   return { ready: cond?.status === 'True', version: n.status?.nodeInfo?.kubeletVersion ?? '' }
 }
 
-/** Polls the Node until Ready=True with the expected kubelet version (empty: any version). */
-export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'>): Promise<string> {
-  return poll(`${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}`, timeoutMs, c, async () => {
+/** Polls the Node until Ready=True with the expected kubelet version (empty: any version) and, given `bootId`, that
+ *  boot (its kubelet has posted status since the machine came back; '' = the new boot id is unknown: never). */
+export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'> & { bootId?: string }): Promise<string> {
+  const boot = c.bootId !== undefined ? ` after boot ${c.bootId || '(unknown)'}` : ''
+  return poll(`${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`, timeoutMs, c, async () => {
     const n = JSON.parse(await kubectl.read(['get', 'node', node, '-o', 'json'])) as Node
     const r = nodeReadiness(n)
-    return { ok: r.ready && (!kubeletVersion || r.version === kubeletVersion), observed: `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}` }
+    const bootId = n.status?.nodeInfo?.bootID ?? ''
+    const booted = c.bootId === undefined || (c.bootId !== '' && bootId === c.bootId)
+    return {
+      ok: r.ready && booted && (!kubeletVersion || r.version === kubeletVersion),
+      observed: `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`,
+    }
   })
 }
 

@@ -143,3 +143,26 @@ describe('values from the plan reach scripts single-quoted', () => {
     expect(scripts).toBeGreaterThan(0)
   })
 })
+
+describe('reboot program', () => {
+  const reboot = (): Step => {
+    const r = parsePlan('os.yaml', JSON.stringify({
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'os' },
+      spec: {
+        target: { kubernetes: 'v1.30.4', os: { packages: 'all', reboot: 'if-required' } },
+        stages: [{ name: 's', clusters: ['c'] }],
+        clusters: [{ name: 'c', distribution: 'k0s', from: 'v1.29.6+k0s.0', apiEndpoint: 'https://127.0.0.1:6443', nodes: [{ name: 'ctrl', host: '127.0.0.1', role: 'control-plane' }] }],
+      },
+    }))
+    return buildExecutionPlan(r.plan!).steps.find((s) => s.action === 'reboot')!
+  }
+
+  it('waits for SSH on a new boot, then for the Node Ready on that boot; a machine without a kubelet has no Node to wait for', () => {
+    const step = reboot()
+    expect(programFor(step, { distribution: 'k0s', node: { packageManager: 'apt' } }).wait).toEqual([
+      { kind: 'ssh-back', newBoot: true, timeoutMs: 600_000 },
+      { kind: 'node-ready', node: 'ctrl', kubeletVersion: '', timeoutMs: 600_000, newBoot: true },
+    ])
+    expect(programFor(step, { distribution: 'k0s', node: { packageManager: 'apt', kubernetesNode: false } }).wait).toEqual([{ kind: 'ssh-back', newBoot: true, timeoutMs: 600_000 }])
+  })
+})

@@ -117,17 +117,24 @@ function noRebootNeeded(pm: OsPm | undefined): Check[] {
   }
 }
 
-function rebootProgram(step: StepOf<'reboot'>, pm: OsPm | undefined): ActionProgram {
+function rebootProgram(step: StepOf<'reboot'>, pm: OsPm | undefined, hasNode: boolean): ActionProgram {
   const timeoutMs = parseDuration(step.params.timeout) ?? 10 * 60_000
   const reboot = ['systemctl', 'reboot']
   const always = step.params.policy === 'always'
+  const then = `then wait for SSH (new boot id)${hasNode ? ' and the Node Ready on that boot' : ''}`
   return {
-    title: always ? `${shellJoin(reboot)}, then wait for SSH (new boot id)` : `${shellJoin(reboot)} if the OS says so (${pm ? noRebootNeeded(pm)[0]!.describe.replace(/^.*?: /, '') : 'reboot-required file, needs-restarting -r, update_engine'}), then wait for SSH (new boot id)`,
+    title: always ? `${shellJoin(reboot)}, ${then}` : `${shellJoin(reboot)} if the OS says so (${pm ? noRebootNeeded(pm)[0]!.describe.replace(/^.*?: /, '') : 'reboot-required file, needs-restarting -r, update_engine'}), ${then}`,
     // `always` cannot be read back (a boot id is only comparable within a run: the executor's ssh-back wait does it).
     verify: always ? [] : noRebootNeeded(pm),
     run: [onNode(reboot, always ? 'reboot (policy always)' : 'reboot: the OS says a reboot is required', { disconnects: true, timeoutMs: 60_000 })],
-    // Ready comes with the node's wait-ready step, which knows the kubelet version to expect.
-    wait: [{ kind: 'ssh-back', newBoot: true, timeoutMs }],
+    // SSH back on a new boot, then the Node Ready on that boot, before the next step touches the node: a distribution
+    // upgrade (kubeadm upgrade apply, the k3s installer) right after boot would meet a control plane still starting.
+    // Any kubelet version: the node's wait-ready step later checks the one the hop installs. A machine without a
+    // kubelet (a k0s controller) has no Node: its service's own wait follows in its driver steps.
+    wait: [
+      { kind: 'ssh-back', newBoot: true, timeoutMs },
+      ...(hasNode && step.node ? [{ kind: 'node-ready' as const, node: step.node, kubeletVersion: '', timeoutMs, newBoot: true }] : []),
+    ],
   }
 }
 
@@ -138,7 +145,7 @@ export const osModule: ActionModule = {
     const pm = known(facts?.packageManager)
     switch (step.action) {
       case 'os-upgrade': return osUpgradeProgram(step, pm)
-      case 'reboot': return rebootProgram(step, pm)
+      case 'reboot': return rebootProgram(step, pm, facts?.kubernetesNode !== false)
       default: throw new Error(`os: no program for action ${step.action}`)
     }
   },

@@ -444,6 +444,7 @@ export class ClusterModel extends EventEmitter {
     if (this.distribution !== 'kubeadm') n.controlPlaneVersion = plain
     n.kubeletActive = true
     n.heartbeat = new Date()
+    this.kubeletBooted(n)
     this.setReady(n, NOT_READY_CNI)
     this.emit('apiservers')
     // A lab node says whether this start is stuck (the fault follows the version); a fleet alone keeps every start stuck.
@@ -502,11 +503,20 @@ export class ClusterModel extends EventEmitter {
       if (n.isNode) this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Warning', 'Rebooted', `Node ${n.name} has been rebooted, boot id: ${n.nextBootId}`, 'kubelet')
       this.reconcile()
     } else {
-      n.bootId = booted.bootId ?? n.nextBootId ?? randomUUID()
-      if (booted.kernel) n.kernel = booted.kernel
-      this.nextRv()
+      // The Node shows the new boot only once its kubelet runs and posts status: until then it is the old boot's
+      // (a client that waits for the new bootID and Ready must not pass on the stale Ready before the kubelet is back).
+      n.bootPending = { bootId: booted.bootId ?? n.nextBootId ?? randomUUID(), ...(booted.kernel ? { kernel: booted.kernel } : {}) }
+      if (n.kubeletActive) this.kubeletBooted(n)
       this.emit('trigger', 'node-rebooted' satisfies FaultTrigger, nodeName)
     }
+  }
+
+  private kubeletBooted(n: NodeState): void {
+    if (!n.bootPending) return
+    n.bootId = n.bootPending.bootId
+    if (n.bootPending.kernel) n.kernel = n.bootPending.kernel
+    delete n.bootPending
+    this.nextRv()
   }
 
   /** The boot id a node machine runs with (its /proc/sys/kernel/random/boot_id), which its kubelet reports. */

@@ -29,6 +29,8 @@ export interface NodeState {
   /** status.nodeInfo.bootID: new after every reboot (nextBootId is the one the current reboot will bring). */
   bootId?: string
   nextBootId?: string
+  /** Booted, but its kubelet has not posted status since: the boot id and kernel it will report when it does. */
+  bootPending?: { bootId: string; kernel?: string }
   /** status.nodeInfo.kernelVersion when it differs from the OS image's (a kernel update took effect at a reboot). */
   kernel?: string
   ready: { status: ConditionStatus; reason: string; message: string; since: Date }
