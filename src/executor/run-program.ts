@@ -1,5 +1,5 @@
 import { checkHolds, type Check, type Command, type StepProgram, type Wait } from '../drivers/program.js'
-import { tailLines } from '../errors.js'
+import { RemoteCommandError, tailLines } from '../errors.js'
 import { commandLine } from '../transport/quote.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
@@ -79,15 +79,23 @@ export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ al
 export async function runCommand(c: Command, ch: ProgramChannels): Promise<string> {
   if (c.on === 'node') {
     if (!ch.target) throw new Error(`a node command without a node: ${describeCommand(c)}`)
-    const res = await ch.ssh.mutate(ch.target, c.why, c.command, {
-      privileged: c.privileged ?? true,
-      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
-      ...(c.okExitCodes ? { okExitCodes: c.okExitCodes } : {}),
-      ...(c.stdin !== undefined ? { stdin: c.stdin } : {}),
-      ...(ch.signal ? { signal: ch.signal } : {}),
-      ...(ch.onOutput ? { onOutput: ch.onOutput } : {}),
-    })
-    return res.stdout
+    try {
+      const res = await ch.ssh.mutate(ch.target, c.why, c.command, {
+        privileged: c.privileged ?? true,
+        ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
+        ...(c.okExitCodes ? { okExitCodes: c.okExitCodes } : {}),
+        ...(c.stdin !== undefined ? { stdin: c.stdin } : {}),
+        ...(ch.signal ? { signal: ch.signal } : {}),
+        ...(ch.onOutput ? { onOutput: ch.onOutput } : {}),
+      })
+      return res.stdout
+    } catch (err) {
+      // A reboot takes the session down with it: no exit status (the connection dropped, or hung until the timeout)
+      // is what success looks like. Whether it rebooted is for the program's waits to prove (a new boot id); an exit
+      // code, or no connection at all, is still a failure.
+      if (c.disconnects && !ch.signal?.aborted && err instanceof RemoteCommandError && err.exitCode_ === null) return ''
+      throw err
+    }
   }
   return ch.kubectl.mutate(c.why, c.args, { ...(c.stdin !== undefined ? { stdin: c.stdin } : {}), ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
 }
