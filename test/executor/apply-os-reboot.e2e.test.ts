@@ -30,6 +30,7 @@ describe('apply: OS upgrade and reboot if required (kubeadm 1 + 2)', () => {
     l = await startExecLab(t)
     await l.editPlan((d) => {
       d.spec.target.os = { packages: 'all', reboot: 'if-required' }
+      d.spec.gates.wait.interval = '500ms'
     })
   }, 60_000)
   afterAll(async () => l?.stop())
