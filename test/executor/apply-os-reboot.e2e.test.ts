@@ -31,6 +31,11 @@ describe('apply: OS upgrade and reboot if required (kubeadm 1 + 2)', () => {
     await l.editPlan((d) => {
       d.spec.target.os = { packages: 'all', reboot: 'if-required' }
       d.spec.gates.wait.interval = '500ms'
+      // The pod probes (seconds per node, after every node) judge the data plane, not the reboot this test is about;
+      // kube-proxy-sync, nodes-ready and version-skew still run after every node, so a node back from its reboot
+      // without its kube-proxy or Ready still fails the run.
+      const reason = 'pod probes, not what this test proves (the reboot); proven in rollback.e2e and test/incidents'
+      d.spec.gates.skip = ['api-vip', 'dns'].map((gate) => ({ gate, reason }))
     })
   }, 60_000)
   afterAll(async () => l?.stop())
