@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -18,10 +18,7 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
   let l: ExecLab
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.122', [{ name: 'sr', distribution: 'k3s', controlPlanes: 1, workers: 1 }]))
-    await l.editPlan((d) => {
-      d.spec.strategy.onFailure = 'rollback'
-      d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
-    })
+    await l.editPlan(rollbackOnFailure())
   }, 60_000)
   afterAll(async () => l?.stop())
 

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const execFileP = promisify(execFile)
 
@@ -19,11 +19,7 @@ describe('apply: onFailure rollback', () => {
   let l: ExecLab
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.84', [{ name: 'rb', distribution: 'k3s', controlPlanes: 1, workers: 2 }]))
-    await l.editPlan((d) => {
-      d.spec.strategy.onFailure = 'rollback'
-      d.spec.strategy.maxFailedNodes = 1
-      d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
-    })
+    await l.editPlan(rollbackOnFailure(1))
   }, 60_000)
   afterAll(async () => l?.stop())
 
