@@ -33,6 +33,9 @@ export const PROTOCOL = 'kupgrade-lab-broker/1'
 /** The abstract socket on which a node serves PORT (the broker splices to it). @param {string} id @param {number} port */
 export const nodeSocketName = (id, port) => `\0kupgrade-lab/${id}/${port}`
 
+/** How long a new broker waits for its first registration (whoever started it polls for it) before leaving. */
+const STARTUP_GRACE_MS = 2000
+
 /** How long a port held by an exiting broker (or a process this user cannot see) is waited for. */
 const BIND_PATIENCE_MS = 5000
 
@@ -148,13 +151,13 @@ function run(o) {
   }
   // No registration for idleMs: leave. Closing the control socket first, in this same turn, is what makes the
   // hand-over to a next broker safe (see the header).
-  const armIdle = () => {
+  const armIdle = (ms = o.idleMs) => {
     if (idle) clearTimeout(idle)
     idle = setTimeout(() => {
       if (registrations.size > 0) return
       control.close()
       process.exit(0)
-    }, o.idleMs)
+    }, ms)
   }
 
   const control = createServer((s) => {
@@ -176,7 +179,8 @@ function run(o) {
     process.exit(1)
   })
   control.listen({ path: `\0${o.control}` }, () => {
-    armIdle()
+    // The lab that started this broker connects only once it sees the socket: give it time to.
+    armIdle(Math.max(o.idleMs, STARTUP_GRACE_MS))
     bindPorts(o, (message) => {
       state = message === undefined ? { kind: 'ready' } : { kind: 'failed', message }
       for (const s of registrations) greet(s)

@@ -61,6 +61,27 @@ describe('lab loopback broker (loopback-broker.mjs): one per network namespace, 
     expect(portHolder(s.ports[1]!)?.pid).toBe(next.brokerPid)
   })
 
+  it('a lab arriving while the broker leaves (1 ms idle, 12 rounds) gets a broker that holds the ports until it goes', async () => {
+    const s = { ...(await spec(1)), idleMs: 1 }
+    const brokers = new Set<number>()
+    for (let i = 0; i < 12; i++) {
+      const a = new BrokerRegistration(s)
+      const b = new BrokerRegistration(s)
+      cleanup.push(() => (a.release(), b.release()))
+      await a.acquire()
+      a.release() // its broker starts to leave…
+      await b.acquire() // …as the next lab registers: before, during or after the exit
+      await new Promise((r) => setTimeout(r, 20)) // many idle periods
+      expect(alive(b.brokerPid!)).toBe(true)
+      expect(portHolder(s.ports[0]!)?.pid).toBe(b.brokerPid)
+      brokers.add(b.brokerPid!)
+      const pid = b.brokerPid!
+      b.release()
+      await waitFor('the broker to leave', () => !alive(pid))
+    }
+    expect(brokers.size).toBe(12)
+  })
+
   it('a broker killed while labs are registered is replaced, and the ports are served again', async () => {
     const s = await spec()
     const lab = new BrokerRegistration(s)
