@@ -71,10 +71,17 @@ export interface RunResult {
 
 /** Why a cluster stopped. */
 type Stop =
-  | { kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string } }
+  | {
+    kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string }
+    /** A node whose rollback an earlier process of this run already finished (ok) or stopped at (the reason). */
+    rolledBackEarlier?: { ok: true } | { ok: false; reason: string }
+  }
   | { kind: 'interrupted'; message: string }
   | { kind: 'lock-lost'; message: string }
   | { kind: 'lock-refused'; message: string }
+
+/** The journal id of one node run's rollback (not a plan step: the plan cannot know which node will fail). */
+export const rollbackId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rollback`
 
 const NODE_WRITE_ACTIONS = new Set<Step['action']>(['backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon'])
 
@@ -193,7 +200,8 @@ export class Executor {
       if (!rt) continue
       const runs = segments(c.steps)
         .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
-        .filter((n) => n.steps.some((s) => s.mutates && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || this.o.journal.last(s.id)?.state === 'failed')))
+        // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
+        .filter((n) => n.steps.some((s) => s.mutates && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? ''))))
         .reverse()
       if (runs.length === 0) {
         this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'this run changed no node here' })
@@ -216,7 +224,8 @@ export class Executor {
       try {
         for (const n of runs) {
           if (this.halt.signal.aborted) return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: `interrupted; rolled back so far: ${rolled.join(', ') || 'nothing'}` }
-          const rb = await this.rollback(c, rt, n, 'kupgrade rollback')
+          // (No rollback entry: `kupgrade rollback` stopped halfway is simply run again; its nodes are found the same way.)
+          const rb = await this.rollbackNode(c, rt, n, 'kupgrade rollback')
           if (!rb.ok) {
             this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
             return { outcome: 'failed', exitCode: ExitCode.failed, message: `rollback of ${c.name}/${n.node} stopped: ${rb.reason}${rolled.length ? `; rolled back before it: ${rolled.join(', ')}` : ''}` }
@@ -334,7 +343,7 @@ export class Executor {
           continue
         }
         const runs = seg.kind === 'node' ? [seg] : seg.nodes
-        const results = await Promise.all(runs.map((n) => this.nodeRun(stage, c, rt, n)))
+        const results = await Promise.all(runs.map((n) => this.rollbackOfThisRun(c, n) ?? this.nodeRun(stage, c, rt, n)))
         let stopNow = false
         for (const [i, r] of results.entries()) {
           if (r === true) changed = true
@@ -346,7 +355,11 @@ export class Executor {
             }
             failedNodes++
             firstFailure ??= { ...r, cluster: c.name }
-            if (c.onFailure === 'rollback' && !this.o.dryRun && r.node) {
+            if (r.rolledBackEarlier?.ok) rolledBack.push(r.node!)
+            else if (r.rolledBackEarlier) {
+              rollbackFailure ??= `${r.node}: ${r.rolledBackEarlier.reason}`
+              stopNow = true
+            } else if (c.onFailure === 'rollback' && !this.o.dryRun && r.node) {
               const rb = await this.rollback(c, rt, runs[i]!, r.message)
               if (rb.ok) rolledBack.push(r.node)
               else {
@@ -450,8 +463,41 @@ export class Executor {
     return changed
   }
 
-  /** onFailure: rollback for one failed node run (rollback.ts); the hop's post-gates re-run after it. */
-  private rollback(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
+  /**
+   * A node this run already failed and began rolling back, before the process stopped (killed, lock lost) — read from
+   * its rollback entry, which a later end of the run supersedes. Its resume does what the run was doing, not go forward
+   * on a node it decided to take back: a rollback cut short is finished (every undo is verify → run → verify, so
+   * what was undone runs nothing); a finished one, or one that stopped, is the node's result as it was. After the run
+   * ended (failed, rolled back), `resume` is the user's "go on after fixing it": the node is tried forward again.
+   */
+  private rollbackOfThisRun(c: ClusterPlan, n: NodeRunRef): Promise<Stop> | undefined {
+    if (this.o.dryRun) return undefined
+    const entry = this.o.journal.last(rollbackId(c.name, n))
+    const ended = this.o.journal.last('run')
+    if (!entry || (ended && ended.seq > entry.seq)) return undefined
+    const why = entry.evidence?.[0] ?? 'failed'
+    const failed = { kind: 'failed' as const, node: n.node, cordoned: true, gateBeforeChange: false, message: why }
+    if (entry.state === 'started') {
+      this.emit({ type: 'node-failed', time: now(), stage: n.steps[0]?.stage ?? '', cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), error: `${why} (the run stopped during its rollback: finishing it)`, cordoned: true })
+      return Promise.resolve(failed)
+    }
+    return Promise.resolve({ ...failed, rolledBackEarlier: entry.state === 'done' ? { ok: true } : { ok: false, reason: entry.error ?? 'the rollback failed' } })
+  }
+
+  /**
+   * onFailure: rollback for one failed node run (rollback.ts); the hop's post-gates re-run after it. Journaled as one
+   * entry per node run (started, then done or failed), so a run stopped halfway through a rollback resumes it.
+   */
+  private async rollback(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
+    const id = rollbackId(c.name, run)
+    const attempt = (this.o.journal.last(id)?.attempt ?? 0) + 1
+    await this.o.journal.appendDurable({ step: id, state: 'started', attempt, evidence: [why] })
+    const rb = await this.rollbackNode(c, rt, run, why)
+    await this.o.journal.appendDurable(rb.ok ? { step: id, state: 'done', attempt, evidence: [why, ...rb.evidence], changed: true } : { step: id, state: 'failed', attempt, error: rb.reason, evidence: [why, ...rb.evidence] })
+    return rb
+  }
+
+  private rollbackNode(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),

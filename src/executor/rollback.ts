@@ -51,9 +51,13 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   const path = c.rollback.find((p) => p.node === run.node) ?? { node: run.node, path: 'previous-version' as const, detail: 'undo the done steps' }
   const ids = { cluster: c.name, node: run.node, ...(run.hop !== undefined ? { hop: run.hop } : {}) }
   // What this node run changed (done and changed), plus the step that failed: it may have half-happened, and its
-  // undo's verify tells whether there is anything to take back.
-  const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed'))
+  // undo's verify tells whether there is anything to take back; and a step whose undo an earlier process of this
+  // run was running when it stopped (undoing).
+  const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed' || d.stateOf(s.id) === 'undoing'))
   const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
+  // The node must come back Ready at its old version when its distribution changed, also where an earlier process
+  // of this run already undid that change before it stopped.
+  const changedKubelet = moved || run.steps.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && ['undoing', 'undone'].includes(d.stateOf(s.id) ?? ''))
   d.emit({ type: 'rollback-started', time: now(), ...ids, path: path.path, detail: path.detail, reason: why })
   const evidence: string[] = []
   /** The node stays cordoned unless the rollback got as far as uncordoning it. */
@@ -85,7 +89,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     evidence.push(...r.evidence)
   }
   const hop = run.hop !== undefined ? c.hops.find((h) => h.index === run.hop) : undefined
-  if (moved && hop) {
+  if (changedKubelet && hop) {
     const from = parseKubeVersion(hop.from)
     const kubelet = from ? resolveDistributionVersion(rt.distribution, from, hop.from).kubelet : undefined
     try {

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { Lab } from '../../src/lab/lab.js'
 import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
@@ -79,3 +80,41 @@ export async function startExecLab(t: TopologyInput): Promise<ExecLab> {
 
 /** NDJSON events from `--output json`. */
 export const events = (out: string): any[] => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+
+export interface KilledCli { code: number | null; signal: NodeJS.Signals | null; out: string; err: string; killed: boolean }
+
+/**
+ * Runs the built CLI (dist: npm run build first) as a child process with `--output json`-style NDJSON on stdout, and
+ * kills it with SIGKILL `ms` after the first event for which `killAfter` returns a number of ms (a real process,
+ * killed mid-write, as an operator's reboot or OOM would). Without a kill it runs to its end.
+ */
+export function cliKillable(l: ExecLab, args: string[], killAfter: (event: any) => number | undefined = () => undefined): Promise<KilledCli> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [resolve('bin/kupgrade.js'), ...args], { cwd: l.dir, env: { ...l.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    let parsed = 0
+    let killed = false
+    let timer: NodeJS.Timeout | undefined
+    p.stdout.on('data', (d) => {
+      out += d
+      for (let nl = out.indexOf('\n', parsed); nl >= 0 && !timer; nl = out.indexOf('\n', parsed)) {
+        const line = out.slice(parsed, nl)
+        parsed = nl + 1
+        if (!line.startsWith('{')) continue
+        const ms = killAfter(JSON.parse(line))
+        if (ms !== undefined) {
+          timer = setTimeout(() => {
+            killed = true
+            p.kill('SIGKILL')
+          }, ms)
+        }
+      }
+    })
+    p.stderr.on('data', (d) => (err += d))
+    p.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer)
+      done({ code, signal, out, err, killed: killed && signal === 'SIGKILL' })
+    })
+  })
+}

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startExecLab, topology, type ExecLab } from '../executor/helpers.js'
+import { cliKillable, startExecLab, topology, type ExecLab, type KilledCli } from '../executor/helpers.js'
 import { mulberry32 } from '../planner/gen-plan.js'
 
 /**
@@ -14,7 +13,6 @@ import { mulberry32 } from '../planner/gen-plan.js'
  *
  * The CLI runs as a child process from dist (npm run build first): SIGKILL must hit a real process, mid-write.
  */
-const BIN = resolve('bin/kupgrade.js')
 const KILLS = Number(process.env.KUPGRADE_CHAOS_KILLS ?? 20)
 const SEED = Number(process.env.KUPGRADE_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const OLD = 'v1.29.6+k3s1'
@@ -23,47 +21,21 @@ const NEW = 'v1.30.4+k3s1'
 /** The property tests' seeded generator: the printed seed replays the same kill moments. */
 const prng = mulberry32
 
-interface Child { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
-
 /**
- * Runs the CLI; kills it with SIGKILL `delayMs` after its run completed `newSteps` steps that no earlier run of this
+ * Runs the CLI and kills it with SIGKILL `delayMs` after its run completed `newSteps` steps that no earlier run of this
  * test had completed, unless it exits first. Counting progress rather than time makes every kill land inside the run
  * proper however fast or loaded the machine, and moves the kills through the whole run (pre-gates, node steps, waits,
  * post-gates) instead of hitting the pre-gates a resume checks again each time; the delay lands kills mid-step.
  */
-function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; delayMs: number; done: Set<string> }): Promise<Child & { killed: boolean }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: l.dir, env: { ...l.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    let killed = false
-    let timer: NodeJS.Timeout | undefined
-    let parsed = 0
-    let fresh = 0
-    p.stdout.on('data', (d) => {
-      out += d
-      for (let nl = out.indexOf('\n', parsed); nl >= 0; nl = out.indexOf('\n', parsed)) {
-        const line = out.slice(parsed, nl)
-        parsed = nl + 1
-        if (!kill || !line.includes('"type":"step-done"')) continue
-        const id = (JSON.parse(line) as { step: { id: string } }).step.id
-        if (!kill.done.has(id)) {
-          kill.done.add(id)
-          fresh++
-        }
-      }
-      if (kill && !timer && fresh >= kill.newSteps) {
-        timer = setTimeout(() => {
-          killed = true
-          p.kill('SIGKILL')
-        }, kill.delayMs)
-      }
-    })
-    p.stderr.on('data', (d) => (err += d))
-    p.on('exit', (code, signal) => {
-      if (timer) clearTimeout(timer)
-      done({ code, signal, out, err, killed: killed && signal === 'SIGKILL' })
-    })
+function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; delayMs: number; done: Set<string> }): Promise<KilledCli> {
+  let fresh = 0
+  return cliKillable(l, args, (e) => {
+    if (!kill) return undefined
+    if (e.type === 'step-done' && !kill.done.has(e.step.id)) {
+      kill.done.add(e.step.id)
+      fresh++
+    }
+    return fresh >= kill.newSteps ? kill.delayMs : undefined
   })
 }
 
@@ -108,7 +80,7 @@ describe('chaos: SIGKILL at random moments of apply, resume each time', () => {
     const rand = prng(SEED)
     const log: string[] = []
     let kills = 0
-    let finished: (Child & { killed: boolean }) | undefined
+    let finished: KilledCli | undefined
     // Kill moments: 0–1,000 ms after 0–2 steps no run had finished before: gates, journal writes, node steps and
     // waits all get hit, and the run moves on between kills.
     const doneSteps = new Set<string>()
