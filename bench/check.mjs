@@ -47,6 +47,7 @@ try {
     const report = JSON.parse(out.s)
     const gates = report.clusters.flatMap((c) => c.results.map((x) => ({ c: c.name, g: x.gate, ms: x.durationMs, st: x.status })))
     const slow = gates.sort((a, b) => b.ms - a.ms).slice(0, 4).map((x) => `${x.c}/${x.g} ${(x.ms / 1000).toFixed(1)}s`).join(', ')
+    for (const x of gates.filter((x) => x.st === 'fail' || x.st === 'unknown')) console.log(`  ${x.c}/${x.g}: ${x.st}: ${report.clusters.find((c) => c.name === x.c).results.find((r) => r.gate === x.g).summary}`)
     console.log(`check run ${run}: ${(wall / 1000).toFixed(1)}s wall for ${gates.length} gate checks on 3 clusters / 9 nodes (exit ${out.code}; ${gates.filter((x) => x.st === 'pass').length} pass, ${gates.filter((x) => x.st === 'warn').length} warn, ${gates.filter((x) => x.st === 'fail' || x.st === 'unknown').length} fail/unknown); slowest: ${slow}`)
   }
 } finally {

@@ -201,7 +201,12 @@ export class Executor {
       const runs = segments(c.steps)
         .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
         // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
-        .filter((n) => n.steps.some((s) => s.mutates && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? ''))))
+        // What the node's own onFailure rollback already took back in this run is not rolled back twice.
+        .filter((n) => {
+          const rolled = this.o.journal.last(rollbackId(c.name, n))
+          const since = (id: string) => rolled?.state !== 'done' || (this.o.journal.last(id)?.seq ?? 0) > rolled.seq
+          return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
+        })
         .reverse()
       if (runs.length === 0) {
         this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'this run changed no node here' })

@@ -65,7 +65,10 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     d.emit({ type: 'rollback-failed', time: now(), ...ids, error: reason, evidence: [...evidence, ...extra] })
     return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
   }
-  if (path.path === 'snapshot-restore' && moved) {
+  // A moved control plane comes back only from the pre-hop snapshot: done here when the driver planned that restore as
+  // the undo of the node's change (a single k3s server), else stopped with the procedure.
+  const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
+  if (path.path === 'snapshot-restore' && moved && !restores) {
     return fail(`${run.node} is a control-plane node whose distribution already moved to the new version: no binary downgrade (unsupported); restore the pre-hop snapshot: ${path.detail}`)
   }
   const irreversible = touched.find((s) => s.action !== 'os-upgrade' && s.action !== 'reboot' && s.undo !== undefined && 'irreversible' in s.undo && d.stateOf(s.id) === 'done')

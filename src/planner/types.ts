@@ -75,6 +75,8 @@ export interface StepParamsByAction {
   restart: { service: string }
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
+  /** A moved k3s server back from the pre-hop backup: the kept binary, the datastore from the snapshot (or SQLite copy). */
+  'restore-datastore': { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
   'downgrade-packages': { packages: string[]; version: string; minor: string }
   'restore-files': { dir: string; paths: string[] }
 }

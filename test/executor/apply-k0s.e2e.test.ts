@@ -24,6 +24,16 @@ describe('apply: k0s controllers (with and without a worker) and workers', () =>
     expect(l.lab.clusters.get('k0')!.model.kubeNodes().map((n) => n.name)).toEqual(['k0-cp-3', 'k0-w-1', 'k0-w-2'])
   })
 
+  it('kupgrade check judges only those as Nodes: the plain controllers need no Node, kube-proxy or pods to pass', async () => {
+    const r = await l.cli(['check', l.plan, '--gate', 'nodes-ready,kube-proxy-sync', '--format', 'json'])
+    const report = JSON.parse(r.out) as { clusters: { results: { gate: string; status: string; summary: string }[] }[] }
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    expect(report.clusters[0]!.results.map((x) => [x.gate, x.status, x.summary])).toEqual([
+      ['nodes-ready', 'pass', expect.stringMatching(/^3 nodes Ready/)],
+      ['kube-proxy-sync', 'pass', expect.stringMatching(/on 3 node\(s\)/)],
+    ])
+  })
+
   it('upgrades every machine: backup first, controllers one at a time before the workers', async () => {
     const rec = l.lab.recorder
     const start = rec.mark()

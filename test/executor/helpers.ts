@@ -78,6 +78,13 @@ export async function startExecLab(t: TopologyInput): Promise<ExecLab> {
   }
 }
 
+/** The rollback tests' plan: onFailure rollback, and a failed node found by a short wait for Ready after its change. */
+export const rollbackOnFailure = (maxFailedNodes?: number) => (d: any): void => {
+  d.spec.strategy.onFailure = 'rollback'
+  if (maxFailedNodes !== undefined) d.spec.strategy.maxFailedNodes = maxFailedNodes
+  d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
+}
+
 /** NDJSON events from `--output json`. */
 export const events = (out: string): any[] => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * A run killed in the middle of an onFailure rollback (issue 11: crash-safe resume): `kupgrade resume` finishes that
@@ -16,11 +16,7 @@ describe('resume after a kill during a rollback', () => {
   let l: ExecLab
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.120', [{ name: 'rr', distribution: 'k3s', controlPlanes: 1, workers: 2 }]))
-    await l.editPlan((d) => {
-      d.spec.strategy.onFailure = 'rollback'
-      d.spec.strategy.maxFailedNodes = 1
-      d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
-    })
+    await l.editPlan(rollbackOnFailure(1))
   }, 60_000)
   afterAll(async () => l?.stop())
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { Option } from 'commander'
 import { ExitCode, formatProblem } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
@@ -36,12 +37,17 @@ Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate fai
       for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
       const { SshPool } = await import('../../transport/ssh/pool.js')
       const { checkPlan } = await import('../../gates/check-plan.js')
+      const { gatherFleetFacts } = await import('../../facts/gather.js')
       const report = await import('../../report/gate-report.js')
       const log = ctx.verbose ? (m: string) => ctx.stderr.write(`${m}\n`) : undefined
       const pool = new SshPool({ env: ctx.env, acceptNew: Boolean(opts.acceptNew), ...(log ? { debug: log } : {}) })
       let r
       try {
-        r = await checkPlan(loaded, { transport: pool, env: ctx.env, deadlineMs, ...(opts.cluster ? { clusters: opts.cluster } : {}), ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
+        const clusters = opts.cluster ? { clusters: opts.cluster } : {}
+        // The gates judge machines as they are (as apply's do): a k0s controller without --enable-worker runs no
+        // kubelet, so it has no Node, kube-proxy or pods to find — the facts say which machines are Kubernetes Nodes.
+        const facts = await gatherFleetFacts(loaded, { transport: pool, env: ctx.env, stateDir: join(loaded.dir, '.kupgrade'), deadlineMs, ...clusters, ...(log ? { log } : {}) })
+        r = await checkPlan(loaded, { transport: pool, env: ctx.env, deadlineMs, facts, ...clusters, ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
       } finally {
         await pool.close()
       }

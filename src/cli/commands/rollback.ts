@@ -19,8 +19,9 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
 Every node the run changed (its journal says which steps are done) is rolled back as onFailure: rollback does it: the
 done steps undone in reverse (the kept binary or the previous packages back, restarted), Ready at the old version,
 uncordoned, then the cluster's post-gates again. A control-plane node whose version already moved is not downgraded
-(k0s, k3s with etcd and kubeadm do not support it): the rollback stops there and prints the snapshot-restore
-procedure. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes forward again.
+by binary (k0s, k3s with etcd and kubeadm do not support it): the only server of a k3s cluster is restored from the
+snapshot its hop took first (k3s server --cluster-reset --cluster-reset-restore-path, the kept binary); elsewhere the
+rollback stops there and prints the snapshot-restore procedure. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes forward again.
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
 130 interrupted`)

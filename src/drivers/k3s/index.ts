@@ -20,12 +20,26 @@ const unitFile = (service: string): string => `/etc/systemd/system/${service}.se
 /** Snapshot names become file names: keep them to characters every tool leaves alone. */
 const snapshotName = (release: string): string => `kupgrade-pre-${release.replace(/[^A-Za-z0-9.-]/g, '-')}`
 
+/** The hop's only server: it takes the backup, and a restore there needs no other server to rejoin. */
+const singleServer = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
+
+/**
+ * Sets "$@" to the k3s command and flags of the unit (ExecStart as install.sh wrote it: `k3s \ server \ '--flag' …`,
+ * quoted words on continuation lines; eval restores the words — the file is root's and was written by install.sh)
+ * and exports its env file. `unit` is a shell word: a quoted path or "$variable".
+ */
+const unitArgs = (unit: string): string[] => [
+  `if [ -f ${unit}.env ]; then set -a; . ${unit}.env; set +a; fi`,
+  `args=$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\\\$/) exit}' ${unit} | sed -e '1s/^ExecStart=[^ ]*//' -e 's/\\\\$//' | tr '\\n' ' ')`,
+  'eval "set -- $args"',
+]
+
 const versionCheck = (binary: string, release: string) =>
   nodeCheck([binary, '--version'], `${binary} --version reports ${release}`, { stdoutMatches: `^k3s version ${literal(release)} ` }, { okExitCodes: [0, 1, 126, 127] })
 
 export const k3s: Driver = {
   name: 'k3s',
-  actions: ['backup', 'backup-files', 'replace-binary', 'restart', 'restore-binary', 'restore-files'],
+  actions: ['backup', 'backup-files', 'replace-binary', 'restart', 'restore-binary', 'restore-datastore', 'restore-files'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k3s', dir: backupDir(hop.from), name: snapshotName(hop.to.release) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -38,7 +52,12 @@ export const k3s: Driver = {
       {
         action: 'replace-binary',
         params: { binary: BINARY, release: hop.to.release, service, source: install.source, kept: dir },
-        undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
+        // The only server holds the hop's backup and no other server has to rejoin: it is put back from the snapshot
+        // (a moved server refuses its old binary alone). With several servers the restore is the whole cluster's,
+        // stopped and reported with the procedure (rollbackPath).
+        undo: singleServer(node)
+          ? { action: 'restore-datastore', params: { kind: 'k3s', dir, name: snapshotName(hop.to.release), binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } }
+          : { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
       },
       { action: 'restart', params: { service } },
     ]
@@ -46,7 +65,9 @@ export const k3s: Driver = {
   rollbackPath: (node) =>
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'kept k3s binary back, restart k3s-agent, Ready at the old version' }
-      : { path: 'snapshot-restore', detail: 'k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), then the kept binary on every server' },
+      : singleServer(node)
+        ? { path: 'snapshot-restore', detail: 'automatic: k3s stopped, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), k3s started, Ready at the old version' }
+        : { path: 'snapshot-restore', detail: 'not automatic (several servers): k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> on the first server, then on the others stop k3s, rm -rf /var/lib/rancher/k3s/server/db, start; the kept binary on every server' },
   programFor: (step: Step): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)
@@ -54,6 +75,7 @@ export const k3s: Driver = {
       case 'replace-binary': return replaceProgram(step)
       case 'restart': return restartProgram(step)
       case 'restore-binary': return restoreProgram(step)
+      case 'restore-datastore': return restoreDatastoreProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
       default: throw new Error(`k3s driver: no program for action ${step.action}`)
     }
@@ -118,11 +140,7 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
             // unit is written last, so a unit in place means its env file is whole).
             `unit=${q(unit)}`,
             `if [ ! -f "$unit" ]; then if [ -f ${q(keptUnit)} ]; then unit=${q(keptUnit)}; else echo kupgrade: neither ${q(unit)} nor its kept copy ${q(keptUnit)} exists: "the node's k3s arguments are lost; restore the unit, then resume" >&2; exit 1; fi; fi`,
-            'if [ -f "$unit.env" ]; then set -a; . "$unit.env"; set +a; fi',
-            // ExecStart=/usr/local/bin/k3s \ server \ '--flag' … as install.sh wrote it (quoted words, continuation
-            // lines): eval restores the words; the file is root's and was written by install.sh.
-            `args=$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\\\$/) exit}' "$unit" | sed -e '1s/^ExecStart=[^ ]*//' -e 's/\\\\$//' | tr '\\n' ' ')`,
-            'eval "set -- $args"',
+            ...unitArgs('"$unit"'),
             install,
           ],
           `install k3s ${release} with the install script, keeping the node's arguments and environment`,
@@ -165,6 +183,52 @@ function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
     title: `put the kept k3s ${release} back (${backup} → ${binary}), ${restart.join(' ')}`,
     verify: [versionCheck(binary, release)],
     run: [...restoreBinaryCommands({ backup, binary, dir }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/**
+ * The documented restore of a k3s server (facts §3.1), for the only server of a cluster whose datastore moved: k3s
+ * stopped, the kept binary back (checksum checked), then with embedded etcd `k3s server --cluster-reset
+ * --cluster-reset-restore-path=<pre-hop snapshot>` run with the unit's own flags and environment (its data dir,
+ * token …), or with SQLite the copied database and token put back, and k3s started. Verify: the old binary runs.
+ */
+function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgram {
+  const { binary, backup, dir, name, release, service } = step.params
+  const snaps = `${dir}/etcd-snapshot`
+  const sqlite = `${dir}/sqlite`
+  const unit = unitFile(service)
+  return {
+    title: `restore k3s ${release} from the pre-hop backup in ${dir}: systemctl stop ${service}, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=${snaps}/${name}-* (SQLite: ${sqlite}), systemctl start ${service}`,
+    verify: [
+      versionCheck(binary, release),
+      nodeCheck(['systemctl', 'is-active', service], `${service} is active`, { exitCode: 0 }, { okExitCodes: [0, 3, 4] }),
+    ],
+    run: [
+      onNode(['systemctl', 'stop', service], `stop ${service} before the restore`, { timeoutMs: 5 * 60_000 }),
+      ...restoreBinaryCommands({ backup, binary, dir }),
+      script(
+        [
+          'set -e',
+          `if [ -d ${q(snaps)} ]; then`,
+          `  (cd ${q(snaps)} && sha256sum --check --quiet --strict SHA256SUMS)`,
+          `  snap=$(ls -1t ${q(snaps)}/${q(name)}-* | head -n 1)`,
+          ...unitArgs(q(unit)).map((l) => `  ${l}`),
+          `  ${q(binary)} "$@" --cluster-reset --cluster-reset-restore-path="$snap"`,
+          `elif [ -d ${q(`${sqlite}/db`)} ]; then`,
+          `  (cd ${q(sqlite)} && sha256sum --check --quiet --strict SHA256SUMS)`,
+          `  rm -rf ${q(DB)}`,
+          `  cp -a ${q(`${sqlite}/db`)} ${q(DB)}`,
+          `  if [ -f ${q(`${sqlite}/token`)} ]; then cp -p ${q(`${sqlite}/token`)} ${q(TOKEN)}; fi`,
+          'else',
+          `  echo kupgrade: no pre-hop backup in ${q(dir)} >&2; exit 1`,
+          'fi',
+        ],
+        `restore the k3s datastore from the pre-hop backup in ${dir}`,
+        { timeoutMs: 10 * 60_000 },
+      ),
+      onNode(['systemctl', 'start', service], `start ${service} on the restored datastore`, { timeoutMs: 5 * 60_000 }),
+    ],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }
 }

@@ -1,9 +1,11 @@
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createHash } from 'node:crypto'
-import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NS_ROOT } from './namespace.js'
+import { BrokerRegistration } from './loopback-broker-client.js'
+import { nodeSocketName } from './loopback-broker.mjs'
 
 /**
  * Real sockets for the servers a node runs on well-known ports — kubelet healthz 10248, kube-proxy metrics 10249 and
@@ -11,11 +13,15 @@ import { NS_ROOT } from './namespace.js'
  *
  * Every node shares the host's network namespace, but each node's 127.0.0.1:10249 must be its own. So:
  *  - each node serves its ports on Linux abstract unix sockets (`\0kupgrade-lab/<id>/<port>`, per network namespace,
- *    reachable from any lab process) and names them in its root (lab/ports);
- *  - one process-wide broker listens on 127.0.0.1:PORT; for each connection it finds the client process from the
- *    kernel's socket table (/proc/net/tcp → socket inode → /proc/PID/fd), reads that process's node through its own
- *    mount namespace (/proc/PID/root/mnt/lab/ports) and splices the connection to that node's socket. A client
- *    that is in no node (the host) is reset. If another lab process holds the port, this one retries until it frees;
+ *    reachable from any process) and names them in its root (lab/ports);
+ *  - one broker per network namespace (loopback-broker.mjs, a process of its own that belongs to no lab) listens on
+ *    127.0.0.1:PORT; for each connection it finds the client process from the kernel's socket table, reads that
+ *    process's node through its mount namespace and splices the connection to that node's socket. A client that is
+ *    in no node (the host) is reset. The first lab process that needs the broker starts it; every lab process
+ *    registers while it has nodes (loopback-broker-client.ts), and the broker leaves a few seconds after the last
+ *    registration closed — never while one is open, so several labs (test files in parallel, a `kupgrade lab` and a
+ *    test) start and stop in any order without a moment in which a node's ports are unserved. A port held by
+ *    anything else fails the node's start with the holder's pid and command;
  *  - ports a distribution binds on 0.0.0.0 are also real TCP listeners on the node's own address.
  * Where a server is down (kube-proxy not running) a connection is reset (curl exit 56, where a real node refuses it
  * with exit 7): the broker has accepted it already. Clients should treat both as "down".
@@ -25,12 +31,15 @@ export type LocalPort = (typeof LOCAL_PORTS)[number]
 
 export type PortHandler = (port: LocalPort, req: IncomingMessage, res: ServerResponse) => void
 
-const abstractName = (id: string, port: number): string => `\0kupgrade-lab/${id}/${port}`
+/** The broker of this network namespace, shared by every lab process (and their versions: the control name is the
+ *  contract). It stays 3 s after the last lab left, so consecutive test files reuse it. */
+const registration = new BrokerRegistration({ control: 'kupgrade-lab/loopback-broker', ports: LOCAL_PORTS, nsRoot: NS_ROOT, idleMs: 3000 })
 
 /** The servers of one node: abstract sockets for the broker, TCP on the node address for 0.0.0.0 binds. */
 export class NodePorts {
   private readonly servers: Server[] = []
   private readonly id: string
+  private registered = false
 
   constructor(
     private readonly opts: {
@@ -57,7 +66,7 @@ export class NodePorts {
         // broker resets its client for it.
         if (!this.opts.up(port)) (s.remotePort !== undefined ? s.resetAndDestroy() : s.destroy())
       })
-      await listen(http, { path: abstractName(this.id, port) })
+      await listen(http, { path: nodeSocketName(this.id, port) })
       this.servers.push(http)
       if (this.opts.publicPorts.includes(port)) {
         await listen(http, { host: this.opts.address, port }).catch((err: Error) => {
@@ -65,11 +74,15 @@ export class NodePorts {
         })
       }
     }
-    broker.register()
+    await registration.acquire().catch((err: Error) => {
+      throw Object.assign(err, { message: `lab node at ${this.opts.address}: cannot serve its 127.0.0.1 ports: ${err.message}` })
+    })
+    this.registered = true
   }
 
   async stop(): Promise<void> {
-    broker.unregister()
+    if (this.registered) registration.release()
+    this.registered = false
     await Promise.all(this.servers.splice(0).map((s) => new Promise((r) => s.close(r))))
   }
 }
@@ -87,116 +100,3 @@ function listen(http: Server, where: { path: string } | { host: string; port: nu
     })
   })
 }
-
-// ---------------------------------------------------------------- the process-wide broker on 127.0.0.1
-
-const hexPort = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0')
-const LOOPBACK_HEX = '0100007F'
-
-/** The inode of the client's socket: the /proc/net/tcp row whose local end is the peer and remote end the port. */
-function peerInode(peerPort: number, port: number): string | undefined {
-  const want = `${LOOPBACK_HEX}:${hexPort(peerPort)} ${LOOPBACK_HEX}:${hexPort(port)}`
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
-    const f = line.trim().split(/\s+/)
-    if (`${f[1]} ${f[2]}` === want) return f[9]
-  }
-  return undefined
-}
-
-/** The process holding a socket inode; newest processes first (the client has just connected). */
-function pidOfInode(inode: string): number | undefined {
-  const link = `socket:[${inode}]`
-  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => b - a)
-  for (const pid of pids) {
-    let fds: string[]
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === link) return pid
-      } catch {
-        // closed meanwhile
-      }
-    }
-  }
-  return undefined
-}
-
-/** The node a process runs in: its mount namespace shows the node root at NS_ROOT. */
-function nodeIdOf(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/root${NS_ROOT}/lab/ports`, 'utf8').trim() || undefined
-  } catch {
-    return undefined
-  }
-}
-
-class LoopbackBroker {
-  private users = 0
-  private readonly held = new Map<number, Server>()
-  private retry?: NodeJS.Timeout
-
-  register(): void {
-    if (this.users++ === 0) this.bindAll()
-  }
-
-  unregister(): void {
-    if (--this.users > 0) return
-    this.users = 0
-    if (this.retry) clearTimeout(this.retry)
-    this.retry = undefined
-    for (const s of this.held.values()) s.close()
-    this.held.clear()
-  }
-
-  private bindAll(): void {
-    this.retry = undefined
-    if (this.users === 0) return
-    let missing = false
-    for (const port of LOCAL_PORTS) {
-      if (this.held.has(port)) continue
-      missing = true
-      const s = createServer((c) => this.relay(port, c))
-      s.on('error', () => {
-        this.held.delete(port)
-        this.later()
-      })
-      s.listen({ host: '127.0.0.1', port }, () => {
-        if (this.users === 0) return void s.close()
-        this.held.set(port, s)
-      })
-      this.held.set(port, s)
-    }
-    if (missing) this.later()
-  }
-
-  /** Another lab process (or anything else) may hold a port: keep trying, so the port is served once it frees. */
-  private later(): void {
-    if (this.retry || this.users === 0) return
-    this.retry = setTimeout(() => this.bindAll(), 50)
-    this.retry.unref()
-  }
-
-  private relay(port: number, client: Socket): void {
-    client.on('error', () => client.destroy())
-    const pid = client.remotePort !== undefined ? (() => {
-      const inode = peerInode(client.remotePort!, port)
-      return inode ? pidOfInode(inode) : undefined
-    })() : undefined
-    const id = pid !== undefined ? nodeIdOf(pid) : undefined
-    if (!id) return void client.resetAndDestroy()
-    const upstream = createConnection({ path: abstractName(id, port) })
-    upstream.on('error', () => client.resetAndDestroy())
-    client.on('close', () => upstream.destroy())
-    let answered = false
-    upstream.once('data', () => (answered = true))
-    upstream.on('close', (hadError) => (hadError || !answered ? client.resetAndDestroy() : client.end()))
-    client.pipe(upstream)
-    upstream.pipe(client)
-  }
-}
-
-const broker = new LoopbackBroker()

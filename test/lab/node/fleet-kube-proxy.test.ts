@@ -38,9 +38,7 @@ describe('lab fleet: each node serves its kube-proxy pod', () => {
       // kubectl prints the container's lines; the node file has them with CRI prefixes (the first sync only so far:
       // the next one is a whole syncPeriod, 30 s, away).
       expect(logs + '\n').toBe(onNode.replace(/^\S+ stderr F /gm, ''))
-      // Another test file's lab may hold the machine's 127.0.0.1 relay for a moment (local-ports.ts hands it over when
-      // that lab stops): an empty answer is retried, a wrong count is not.
-      const metrics = await eventually(async () => (await sshExec(node('w-1'), '/usr/bin/curl -s http://127.0.0.1:10249/metrics')).stdout || undefined, 15_000, 'kube-proxy metrics on w-1')
+      const metrics = (await sshExec(node('w-1'), '/usr/bin/curl -s http://127.0.0.1:10249/metrics')).stdout
       expect(metrics).toMatch(/\nkubeproxy_sync_proxy_rules_iptables_restore_failures_total 1\n/)
     } finally {
       t.lab.setFault({ fault: 'kube-proxy-sync-failure', cluster: 'lab', node: 'w-1' }, false)

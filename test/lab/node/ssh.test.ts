@@ -123,20 +123,24 @@ describe('lab node sshd', () => {
     }
   })
 
-  it('a restart whose OpenSSH client dies while its job waits still runs whole, as systemd runs the job and not the client', async () => {
-    const keyFile = join(t.dir, 'id_restart')
+  /** The real OpenSSH client's options for node t with the test's key and strict host key checking (files named by `tag`). */
+  const opensshArgs = (tag = ''): string[] => {
+    const keyFile = join(t.dir, `id_ed25519${tag && `_${tag}`}`)
     writeFileSync(keyFile, clientKey.private)
     chmodSync(keyFile, 0o600)
-    const known = join(t.dir, 'known_hosts_restart')
+    const known = join(t.dir, `known_hosts${tag && `_${tag}`}`)
     writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
+    return ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', keyFile, '-p', '2222']
+  }
+
+  it('a restart whose OpenSSH client dies while its job waits still runs whole, as systemd runs the job and not the client', async () => {
     // Another job of the unit holds systemd's queue (its lock) while the client's restart waits behind it.
     const lock = join(t.node.paths.lab, 'units/.k3s.job')
     writeFileSync(lock, '')
     const holder = spawn('flock', ['-o', lock, 'sleep', '30'], { stdio: 'ignore' })
     try {
       const ev = recordEvents(t.node)
-      const client = spawn('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`,
-        '-i', keyFile, '-p', '2222', `root@${t.node.options.address}`, 'systemctl restart k3s'], { stdio: 'ignore' })
+      const client = spawn('ssh', [...opensshArgs('restart'), `root@${t.node.options.address}`, 'systemctl restart k3s'], { stdio: 'ignore' })
       const exited = new Promise((r) => client.on('exit', r))
       // The restart waits on the queue: a process of the node other than the holder has the lock file open.
       const ino = statSync(lock).ino
@@ -160,13 +164,9 @@ describe('lab node sshd', () => {
 
   it('works with the real OpenSSH client and strict host key checking', async () => {
     const keyFile = join(t.dir, 'id_ed25519')
-    writeFileSync(keyFile, clientKey.private)
-    chmodSync(keyFile, 0o600)
     const known = join(t.dir, 'known_hosts')
-    writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
-    const ssh = (extra: string[], cmd: string) =>
-      run('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'ConnectTimeout=10',
-        '-i', keyFile, '-p', '2222', ...extra, `root@${t.node.options.address}`, cmd], { timeout: 30_000 })
+    const args = opensshArgs()
+    const ssh = (extra: string[], cmd: string) => run('ssh', [...args, '-o', 'ConnectTimeout=10', ...extra, `root@${t.node.options.address}`, cmd], { timeout: 30_000 })
     const ok = await ssh([], 'k3s --version; systemctl is-active k3s')
     expect(ok.stdout).toBe('k3s version v1.29.2+k3s1 (e7cfc235)\ngo version go1.22.5\nactive\n')
     const failing = await ssh([], 'exit 3').catch((e: { code: number }) => e)

@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KUBECTL } from '../lab/helpers.js'
+import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+
+const run = promisify(execFile)
+
+/**
+ * onFailure: rollback of a control plane that already moved (execution.md "Rollback", last row): the only k3s server,
+ * upgraded and restarted, never comes back Ready. Its old binary alone would not start on the moved datastore (the
+ * lab's k3s refuses it, as k3s does), so the rollback is the documented restore from the snapshot the hop took first:
+ * k3s stopped, the kept binary back, `k3s server --cluster-reset --cluster-reset-restore-path`, started — then Ready
+ * at the old version, uncordoned, the post-gates again, and the run fails (exit 1) without touching the agent.
+ */
+describe('apply: a moved single k3s server rolled back from its pre-hop snapshot', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.122', [{ name: 'sr', distribution: 'k3s', controlPlanes: 1, workers: 1 }]))
+    await l.editPlan(rollbackOnFailure())
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('restores the server from the snapshot, back at the old version with the API, the agent untouched', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sr', node: 'sr-cp-1' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    const failed = ev.find((e) => e.type === 'step-failed' && e.step.node === 'sr-cp-1')
+    expect(failed.step.action).toBe('wait-ready')
+    expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'sr-cp-1', path: 'snapshot-restore', detail: expect.stringMatching(/^automatic/) })
+    const undo = ev.find((e) => e.type === 'undo-started' && e.step.action === 'replace-binary')
+    expect(undo.title).toMatch(/k3s server --cluster-reset --cluster-reset-restore-path=\/var\/lib\/kupgrade\/backup\/v1\.29\.6\+k3s1\/etcd-snapshot\//)
+    expect(ev.filter((e) => e.type === 'undo-done').map((e) => `${e.step.action}:${e.changed}`)).toEqual(['replace-binary:true', 'drain:true'])
+    const rbGates = ev.filter((e) => e.type === 'gate-result' && e.during === 'rollback')
+    expect(rbGates.map((e) => e.gate)).toEqual(expect.arrayContaining(['kube-proxy-sync', 'api-vip', 'nodes-ready', 'version-skew']))
+    expect(rbGates.every((e) => e.status === 'pass' || e.status === 'warn'), JSON.stringify(rbGates.map((e) => [e.gate, e.status, e.summary]))).toBe(true)
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+    expect(ev.at(-1).message).toMatch(/rolled back: sr-cp-1 back at the old version/)
+
+    // The lab's view: both nodes at v1.29, Ready, schedulable; the agent was never cordoned; the API serves v1.29.
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['sr-cp-1', 'v1.29.6+k3s1', 'True', false], ['sr-w-1', 'v1.29.6+k3s1', 'True', false],
+    ])
+    expect(ev.some((e) => e.type === 'step-started' && e.step.node === 'sr-w-1' && e.step.mutates)).toBe(false)
+    const version = JSON.parse((await run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'sr', 'version', '-o', 'json'])).stdout)
+    expect(version.serverVersion.gitVersion).toBe('v1.29.6+k3s1')
+  }, 300_000)
+})
