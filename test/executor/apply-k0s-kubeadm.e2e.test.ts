@@ -60,5 +60,5 @@ describe('apply: k3s and kubeadm HA in one stage', () => {
     expect(at('cluster-started', 'ka')).toBeLessThan(at('cluster-done', 'kz'))
     expect(at('cluster-started', 'kz')).toBeLessThan(at('cluster-done', 'ka'))
     expect(hooks.map((h) => [h.point, h.cluster]).sort()).toEqual([['beforeCluster', 'ka'], ['beforeCluster', 'kz']])
-  }, 400_000)
+  }, 600_000)
 })

@@ -37,7 +37,7 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0 })
     // A dry-run leaves no run behind.
     expect(existsSync(join(l.dir, '.kupgrade', 'runs')) && readFileSync(join(l.dir, '.kupgrade', 'runs', 'apply.lock'), 'utf8')).toBeFalsy()
-  }, 120_000)
+  }, 300_000)
 
   it('apply upgrades every node, server first, one agent at a time, and journals each step', async () => {
     const mark = l.lab.recorder.mark()
@@ -73,7 +73,7 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(replace.changed).toBe(true)
     expect(replace.undo.commands.join('\n')).toMatch(/k3s/)
     expect(journal.at(-1)).toMatchObject({ step: 'run', state: 'done' })
-  }, 180_000)
+  }, 400_000)
 
   it('re-running the finished plan changes nothing and says so', async () => {
     const mark = l.lab.recorder.mark()
@@ -84,5 +84,5 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
     const runs = await l.cli(['runs'])
     expect(runs.out.split('\n').filter((x) => /\bdone\b/.test(x)).length).toBe(2)
-  }, 120_000)
+  }, 300_000)
 })
