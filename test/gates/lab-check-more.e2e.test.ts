@@ -256,7 +256,7 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     const bad = await check(plan, 'm-new', 'control-plane-ha')
     failed(bad, 'control-plane-ha')
     expect(bad.result.summary).toBe('1 control-plane node: a single point of failure')
-    expect(bad.result.evidence[0]!.observed).toBe('plan: 1 (new-cp-1); API control-plane nodes: 1 (new-cp-1)')
+    expect(bad.result.evidence[0]!.observed).toBe('plan: 1 (new-cp-1); API control-plane nodes: 1 (new-cp-1); etcd members: 1')
   }, 60_000)
 
   it('command on the runner: exit 0 passes; a failing command fails with its name and output', async () => {
