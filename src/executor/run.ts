@@ -33,16 +33,14 @@ const pkg = createRequire(import.meta.url)('../../package.json') as { version: s
 export const KUPGRADE_VERSION = pkg.version
 
 /**
- * Gates get the live facts the run read (which nodes are Kubernetes Nodes at all), and `nodes-ready` looks only at
- * machines that run a kubelet: a k0s controller without --enable-worker has no Node object to be Ready.
+ * Gates get the live facts the run read, as `check` and `plan --live` give them: which machines are Kubernetes Nodes
+ * at all (a k0s controller without --enable-worker has no Node, kube-proxy or pods; the gates' kubeNodesInScope).
  */
 function withFacts(runner: GateRunner, clusters: Map<string, ClusterRuntime>): GateRunner {
   return (gate, params, ctx, wait) => {
     const facts = clusters.get(ctx.cluster)?.facts
     if (!facts) return runner(gate, params, ctx, wait)
-    const nodeFacts = { ...Object.fromEntries(facts), ...ctx.nodeFacts }
-    const nodes = gate === 'nodes-ready' ? ctx.nodes.filter((n) => facts.get(n.name)?.kubernetesNode !== false) : ctx.nodes
-    return runner(gate, params, { ...ctx, nodes, nodeFacts }, wait)
+    return runner(gate, params, { ...ctx, nodeFacts: { ...Object.fromEntries(facts), ...ctx.nodeFacts } }, wait)
   }
 }
 
