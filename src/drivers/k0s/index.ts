@@ -44,6 +44,11 @@ export const k0s: Driver = {
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
       : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
+  planRebuild: (hop, node) => ({
+    procedure: node.role === 'worker'
+      ? `not automatic for k0s yet: k0s stop && k0s reset on the node, kubectl delete node, the kept k0s ${hop.from} binary back, k0s token create --role=worker on a controller into the node's token file, k0s install worker --token-file <file>, k0s start`
+      : `not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)`,
+  }),
   programFor: (step: Step): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)

@@ -74,6 +74,11 @@ export const kubeadm: Driver = {
       : node.firstControlPlane
         ? { path: 'kubeadm-backup', detail: 'a failed kubeadm upgrade apply restores its own backup (/etc/kubernetes/tmp/kubeadm-backup-*); once the control plane moved: etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup' }
         : { path: 'snapshot-restore', detail: 'etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup, then the previous packages' },
+  planRebuild: (hop, node) => ({
+    procedure: node.role === 'worker'
+      ? `not automatic for kubeadm yet: kubeadm reset -f on the node, kubectl delete node, the ${hop.from} kubeadm/kubelet/kubectl packages, kubeadm token create --print-join-command on a control-plane node, that join command on the node`
+      : 'not automatic for a kubeadm control-plane node: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on another, then kubeadm join --control-plane --certificate-key <key> (facts §3.3)',
+  }),
   programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
     const pm = (): Pm | undefined => packageManagerOf(facts?.packageManager, `node ${step.node ?? '?'}`)
     switch (step.action) {
