@@ -10,7 +10,9 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
-import { readUnit } from './node/unit-state.js'
+import { readUnit, writeUnit } from './node/unit-state.js'
+import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
+import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
 import { agentLog, agentNodePassword, agentToken, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED } from './node/k3s-join.js'
 import { readBootId } from './node/boot-id.js'
 import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
@@ -212,6 +214,17 @@ export class Lab {
       if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
       const start = () => model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
       if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, start)
+      if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
+        // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s
+        // exits and systemd keeps restarting it.
+        const problem = k0sWorkerJoinProblem(rootDir, (token) => authenticateBootstrapToken(model, token) !== undefined)
+        if (problem) {
+          workerLog(rootDir, name, problem)
+          const u = readUnit(pathsOf(rootDir).units, 'k0sworker')
+          if (u) writeUnit(pathsOf(rootDir).units, 'k0sworker', { ...u, state: 'auto-restart', dueMs: 0 })
+          return model.serviceStarted(name, e.version, { refused: true })
+        }
+      }
       start()
     })
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).

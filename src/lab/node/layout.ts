@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureBootId } from './boot-id.js'
 import { k3sServerToken } from './k3s-join.js'
+import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
@@ -166,6 +167,9 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     // What k0s unpacked at its first start (facts §2.4, §4.3): the kubelet, and an iptables link naming the mode.
     mkdirSync(r('var/lib/k0s/bin'), { recursive: true })
     if (runsKubelet(o)) writeExec(r('var/lib/k0s/bin/kubelet'), readFileSync(join(p.mirror, release, 'kubelet-embedded'), 'utf8'))
+    // The worker joined once: its kubelet's kubeconfig (k0s reset removes it with /var/lib/k0s; only a start with a
+    // valid join token writes it again, node/k0s-join.ts).
+    if (runsKubelet(o)) writeFileSync(r('var/lib/k0s/kubelet.conf'), k0sKubeletKubeconfig(o.apiEndpoint ?? `https://${o.address}:6443`, o.clusterCa?.certPem), { mode: 0o600 })
     symlinkSync(o.iptablesBackend === 'legacy' ? 'xtables-legacy-multi' : 'xtables-nft-multi', r('var/lib/k0s/bin/iptables'))
   }
   if (o.distribution === 'kubeadm') {
