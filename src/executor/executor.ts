@@ -176,7 +176,10 @@ export class Executor {
       const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
-        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; ${s.rollback.how === 'rebuild' ? 'rebuilt (or, where nothing had changed, rolled back)' : 'rolled back'}: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing` }
+        const done = s.rollback.how === 'rebuild'
+          ? `rebuilt (or, where only the cordon had changed, rolled back): ${s.rollback.nodes.join(', ')} Ready again, uncordoned, post-gates passing`
+          : `rolled back: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing`
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; ${done}` }
       }
       if (s.rollback) {
         const what = s.rollback.how === 'rebuild' ? 'rebuild' : 'rollback'
@@ -587,8 +590,10 @@ export class Executor {
     return n
   }
 
-  /** One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed. */
-  /** `again`: run it even if the journal has it done (a rebuild after an earlier one of the same node, in a later attempt). */
+  /**
+   * One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed.
+   * `again`: run it even if the journal has it done (a rebuild of a node an earlier attempt of the run rebuilt too).
+   */
   private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, opts: { again?: boolean } = {}): Promise<boolean | Stop> {
     if (!opts.again && this.isDone(s.id)) {
       this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.o.journal.last(s.id)!.state} earlier in this run`, evidence: [] })

@@ -42,7 +42,7 @@ describe('resume after a kill during a rebuild', () => {
       expect(ran.filter((a) => a !== 'gate')).toEqual(['restore-files', 'replace-binary', 'restart', 'wait-ready', 'uncordon'])
       expect(ev.some((e) => e.type === 'step-started' && e.step.node === 'rz-w-2')).toBe(false)
       expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
-      expect(ev.at(-1).message).toMatch(/rebuilt .*: rz-w-1 back at the old version/)
+      expect(ev.at(-1).message).toMatch(/rebuilt .*: rz-w-1 Ready again, uncordoned/)
       const nodes = () => Object.fromEntries(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, [n.version, n.ready, n.cordoned]]))
       expect(nodes()).toEqual({ 'rz-cp-1': [NEW, 'True', false], 'rz-w-1': [OLD, 'True', false], 'rz-w-2': [OLD, 'True', false] })
 

@@ -54,7 +54,7 @@ describe('apply: onFailure rebuild of a k3s agent', () => {
     expect(gates.every((e) => e.status === 'pass' || e.status === 'warn'), JSON.stringify(gates.map((e) => [e.gate, e.status, e.summary]))).toBe(true)
     expect(ev.findIndex((e) => e.type === 'rebuild-done')).toBeGreaterThan(ev.indexOf(gates.at(-1)))
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
-    expect(ev.at(-1).message).toMatch(/rebuilt .*: rb-w-1 back at the old version/)
+    expect(ev.at(-1).message).toMatch(/rebuilt .*: rb-w-1 Ready again, uncordoned/)
 
     // The cluster's view: a new Node object for rb-w-1 (deleted, then registered again), Ready at the old version,
     // schedulable; the next worker never cordoned.
