@@ -531,6 +531,14 @@ export class Executor {
       stateOf: (x) => this.o.journal.last(x)?.state,
       changed: (x) => this.o.journal.last(x)?.changed === true,
     }, c, run, why, resuming)
+    if (rb.ok && rb.how === 'rebuilt') {
+      // The rebuild took the node back to before its run: its forward steps are undone, so a later resume (the
+      // user's "go on after fixing it") upgrades it again instead of finding them done.
+      for (const s of run.steps) {
+        const st = this.o.journal.last(s.id)?.state
+        if (st === 'done' || st === 'failed') this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the rebuild of ${run.node}`], changed: false })
+      }
+    }
     await this.o.journal.appendDurable(rb.ok ? { step: id, state: 'done', attempt, evidence: [why, ...rb.evidence], changed: true } : { step: id, state: 'failed', attempt, error: rb.reason, evidence: [why, ...rb.evidence] })
     return rb
   }
@@ -652,8 +660,10 @@ export class Executor {
         if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
         const target = s.node ? rt.targets.get(s.node) : undefined
         const ahead = `${rt.spec.name}|${s.node ?? ''}`
+        const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
+        const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const r = await runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
         if (dry && r.changed) this.dryAhead.add(ahead)

@@ -79,6 +79,9 @@ export interface StepParamsByAction {
   /** onFailure: rebuild: the distribution's own reset (k3s-agent-uninstall.sh, kubeadm reset -f, k0s stop + reset);
    *  `service`: the unit that must be gone afterwards. */
   'reset-node': { service: string }
+  /** onFailure: rebuild: a fresh join token made on the first control-plane node, and the node joined with it
+   *  (kubeadm: `kubeadm join`; k0s: the token into the node's token file, `k0s start`). */
+  'join-node': { kind: 'kubeadm' } | { kind: 'k0s'; service: string; release: string }
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
   /** A moved k3s server back from the pre-hop backup: the kept binary, the datastore from the snapshot (or SQLite copy). */

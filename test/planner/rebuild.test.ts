@@ -64,12 +64,23 @@ describe('planning onFailure: rebuild', () => {
     expect(w1.steps.find((s) => s.action === 'replace-binary')!.title).toMatch(/install k3s v1\.29\.6\+k3s1 from https:\/\/mirror\.example\/k3s\/v1\.29\.6%2Bk3s1\/k3s/)
   })
 
-  it('k0s and kubeadm: not automatic, and the plan says what to do instead', () => {
-    for (const [dist, from] of [['k0s', 'v1.30.4+k0s.0'], ['kubeadm', 'v1.30.4']] as const) {
-      const c = build(dist, from, 'rebuild').stages[0]!.clusters[0]!
-      expect(c.rebuild!.every((r) => !r.automatic)).toBe(true)
-      expect(c.rebuild!.find((r) => r.node === 'w1')!.detail).toMatch(dist === 'k0s' ? /k0s stop && k0s reset/ : /kubeadm reset -f/)
+  it('k0s and kubeadm workers: reset, Node deleted, the old version back, joined with a fresh token; control planes not automatic', () => {
+    const k0s = build('k0s', 'v1.30.4+k0s.0', 'rebuild').stages[0]!.clusters[0]!
+    const kubeadm = build('kubeadm', 'v1.30.4', 'rebuild').stages[0]!.clusters[0]!
+    for (const c of [k0s, kubeadm]) {
+      expect(c.rebuild!.filter((r) => r.node === 'cp').every((r) => !r.automatic && /not automatic/.test(r.detail))).toBe(true)
     }
+    const k0w = k0s.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    const kaw = kubeadm.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    if (!k0w.automatic || !kaw.automatic) throw new Error('workers must be automatic')
+    expect(k0w.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'restore-files', 'join-node', 'wait-ready', 'uncordon'])
+    expect(k0w.steps.map((s) => s.params)).toContainEqual({ dir: '/var/lib/kupgrade/backup/v1.30.4+k0s.0', paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
+    expect(k0w.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.30.4+k0s' })
+    // The forward backup keeps what the rebuild restores.
+    expect(k0s.steps.find((s) => s.action === 'backup-files' && s.node === 'w1')!.params).toMatchObject({ paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
+    expect(kaw.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
+    expect(kaw.steps.find((s) => s.action === 'downgrade-packages')!.params).toEqual({ packages: ['kubeadm', 'kubelet', 'kubectl'], version: 'v1.30.4', minor: 'v1.30' })
+    expect(kaw.steps.map((s) => s.title)).toEqual(expect.arrayContaining(['kubeadm reset -f', 'kubeadm token create --print-join-command --ttl 15m on the first control-plane node, then that kubeadm join on the node']))
   })
 
   it('plan text shows each group of nodes once, with the steps as on its first node', () => {
