@@ -68,4 +68,6 @@ export interface RebuildTemplates {
   rejoin: StepTemplate[]
   /** One line for `plan`: what the rebuild does on this node. */
   detail: string
+  /** The kubelet version the rebuilt node must be Ready at; default the one it ran before the hop. */
+  readyAt?: string
 }

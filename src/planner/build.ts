@@ -351,7 +351,7 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
     return s
   }
   const from = parseKubeVersion(i.hop.from)
-  const kubelet = from ? resolveDistributionVersion(i.dist, from, i.hop.from).kubelet : i.hop.from
+  const kubelet = r.readyAt ?? (from ? resolveDistributionVersion(i.dist, from, i.hop.from).kubelet : i.hop.from)
   const steps: Step[] = [
     ...r.reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
     kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: {} }),

@@ -73,9 +73,13 @@ describe('planning onFailure: rebuild', () => {
     const k0w = k0s.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
     const kaw = kubeadm.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
     if (!k0w.automatic || !kaw.automatic) throw new Error('workers must be automatic')
-    expect(k0w.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'restore-files', 'join-node', 'wait-ready', 'uncordon'])
-    expect(k0w.steps.map((s) => s.params)).toContainEqual({ dir: '/var/lib/kupgrade/backup/v1.30.4+k0s.0', paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
-    expect(k0w.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.30.4+k0s' })
+    expect(k0w.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'restore-files', 'replace-binary', 'join-node', 'wait-ready', 'uncordon'])
+    expect(k0w.steps.map((s) => s.params)).toContainEqual({ dir: '/var/lib/kupgrade/backup/v1.30.4+k0s.0', paths: ['/etc/systemd/system/k0sworker.service'] })
+    // k0s: at the hop's target, the controllers' version (their kube-proxy DaemonSet needs the worker at their minor).
+    const target = k0s.hops[0]!.to
+    expect(k0w.steps.find((s) => s.action === 'replace-binary')!.params).toMatchObject({ release: target.release })
+    expect(k0w.steps.find((s) => s.action === 'join-node')!.params).toEqual({ kind: 'k0s', service: 'k0sworker', release: target.release })
+    expect(k0w.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: target.kubelet })
     // The forward backup keeps what the rebuild restores.
     expect(k0s.steps.find((s) => s.action === 'backup-files' && s.node === 'w1')!.params).toMatchObject({ paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
     expect(kaw.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])

@@ -46,21 +46,26 @@ export const k0s: Driver = {
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
       : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
-  planRebuild: (hop, node) => {
+  planRebuild: (hop, node, install) => {
     if (node.role === 'control-plane') {
       return { procedure: 'not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)' }
     }
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
+    const release = hop.to.release
     return {
       reset: [{ action: 'reset-node', params: { service } }],
       rejoin: [
-        // reset keeps the binary (the new one) and removes the unit `k0s install` wrote: both come back from the hop's
-        // backup, so the worker starts again with its own flags and token file, at the version it ran before.
-        { action: 'restore-files', params: { dir, paths: [BINARY, unitFile(service)] } },
-        { action: 'join-node', params: { kind: 'k0s', service, release: hop.from } },
+        // reset removes the unit `k0s install` wrote: it comes back from the hop's backup, so the worker starts again
+        // with its own flags and token file.
+        { action: 'restore-files', params: { dir, paths: [unitFile(service)] } },
+        // At the hop's target, not the old version: k0s runs kube-proxy from the controllers, which are already there,
+        // and a worker must run the same minor (facts §1). reset keeps the binary, so this is usually in place already.
+        { action: 'replace-binary', params: { binary: BINARY, release, service, source: install.source, kept: dir } },
+        { action: 'join-node', params: { kind: 'k0s', service, release } },
       ],
-      detail: `k0s stop && k0s reset, kubectl delete node, the kept k0s ${hop.from} binary and ${service} unit back, a fresh k0s token create --role=worker from the first controller into its token file, k0s start, Ready at ${hop.from}`,
+      detail: `k0s stop && k0s reset, kubectl delete node, its ${service} unit back, k0s ${release} (the controllers' version: k0s needs workers at their minor), a fresh k0s token create --role=worker from the first controller into its token file, k0s start, Ready at ${release}`,
+      readyAt: hop.to.kubelet,
     }
   },
   programFor: (step: Step): ActionProgram => {

@@ -402,6 +402,13 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         return
       case 'installed':
         return void this.emit('installed', { version: s('version'), binary: s('binary') })
+      case 'reset':
+        // k3s-uninstall.sh, kubeadm reset, k0s reset: the node's in-place state is gone, and with it what an upgrade
+        // in place broke (node-not-ready-after-upgrade): the next start comes up Ready, whatever its version.
+        this.notReady = false
+        this.notReadyGoodVersion = undefined
+        this.lastStartedVersion = undefined
+        return
       case 'upgrade-applied':
         return void this.emit('upgrade-applied', { command: s('command') === 'node' ? 'node' : 'apply', version: s('version') })
       case 'certs-renewed':

@@ -119,6 +119,7 @@ case "${1:-}" in
     rm -f /etc/systemd/system/k0scontroller.service /etc/systemd/system/k0sworker.service
     log info "* remove directories step"
     rm -rf /var/lib/k0s/* /run/k0s
+    lab_event '{"type":"reset"}'
     log info "k0s cleanup operations done."
     log warning "To ensure a full reset, a node reboot is recommended." ;;
   etcd)

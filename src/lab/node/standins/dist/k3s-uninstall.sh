@@ -13,6 +13,7 @@ done
 echo "+ rm -f /usr/local/bin/k3s" >&2
 rm -f /usr/local/bin/k3s /usr/local/bin/k3s-killall.sh
 printf '{"type":"installed","binary":"k3s","version":""}\n' >> "$LAB_DIR/events.jsonl"
+printf '{"type":"reset"}\n' >> "$LAB_DIR/events.jsonl"
 echo "+ rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/rancher/node" >&2
 rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/rancher/node /var/lib/kubelet/*
 rm -f "$0"

@@ -287,6 +287,7 @@ reset_cmd() {
   fi
   echo "[preflight] Running pre-flight checks"
   if [ "$LAB_ROLE" = control-plane ]; then rm -rf /var/lib/etcd/*; echo "[reset] Deleted contents of the etcd data directory: /var/lib/etcd"; fi
+  lab_event '{"type":"reset"}'
   echo "[reset] Stopping the kubelet service"
   lab_unit_stop kubelet
   echo "[reset] Unmounting mounted directories in \"/var/lib/kubelet\""
