@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -140,6 +140,13 @@ describe('node rebuild: delete, reset, rejoin (real OpenSSH, real kubectl)', () 
     const ttl = Date.parse(data.expiration!) - Date.now()
     expect(ttl).toBeGreaterThan(23.9 * 3600_000)
     expect(ttl).toBeLessThanOrEqual(24 * 3600_000)
+    // The token authenticates as system:bootstrap:<id>, which reads what a join needs and nothing else.
+    writeFileSync(join(t.dir, 'empty-kubeconfig'), 'apiVersion: v1\nkind: Config\n')
+    const asToken = (args: string[]) => execa(KUBECTL, ['--kubeconfig', join(t.dir, 'empty-kubeconfig'), '--server', `https://${m![1]}`, '--certificate-authority', join(t.dir, 'ca.crt'), '--token', `${m![2]}.${m![3]}`, '--cache-dir', join(t.dir, 'cache-token'), ...args], { reject: false, env: { HOME: t.dir }, timeout: 30_000 })
+    expect((await asToken(['get', 'node', 'cp-1', '-o', 'name'])).stdout).toBe('node/cp-1')
+    const secrets = await asToken(['-n', 'kube-system', 'get', 'secrets'])
+    expect(secrets.exitCode).toBe(1)
+    expect(secrets.stderr).toContain(`system:bootstrap:${m![2]}`)
     // The bare token, and --ttl 0 for one that never expires.
     const bare = await ok(`${NET}.101`, 'kubeadm token create --ttl 0')
     expect(bare).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/)

@@ -29,6 +29,13 @@ export interface ApiServerOptions {
 }
 
 const PUBLIC = /^\/(version|healthz|livez|readyz)(\/|$)/
+/** What kubeadm's RBAC lets a bootstrap token read while joining (kubeadm:get-nodes, the kubeadm-config, kubelet-config
+ *  and kube-proxy ConfigMaps' Roles, cluster-info), plus discovery. */
+const BOOTSTRAP_READS = [
+  /^\/(version|api|api\/v1|apis|openapi\/v[23].*)$/, /^\/apis\/[^/]+(\/[^/]+)?$/, /^\/api\/v1\/nodes(\/[^/]+)?$/,
+  /^\/api\/v1\/namespaces\/kube-system\/configmaps\/(kubeadm-config|kubelet-config|kube-proxy)$/,
+  /^\/api\/v1\/namespaces\/kube-public\/configmaps\/cluster-info$/,
+]
 
 export class ApiServer {
   private server?: Server
@@ -158,7 +165,7 @@ export class ApiServer {
     }
     // A bootstrap token reads what joining needs (kubeadm's bootstrap RBAC: nodes, kubeadm-config, kubelet-config);
     // it changes nothing (its CSR, the one write it may make, is the TLS bootstrap the lab does not simulate).
-    if (typeof who === 'object' && req.method !== 'GET') {
+    if (typeof who === 'object' && (req.method !== 'GET' || !BOOTSTRAP_READS.some((r) => r.test(url.pathname)))) {
       return send(res, status(403, 'Forbidden', `forbidden: User "system:bootstrap:${who.bootstrap}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`))
     }
     const slow = [...this.model.faults.values()].find((f) => f.fault === 'apiserver-slow')
