@@ -21,6 +21,15 @@ export type Command =
       stdin?: string
       /** The command takes the connection down (a reboot): a dropped connection is its success, not a failure. */
       disconnects?: boolean
+      /** Runs on the cluster's first control-plane node instead of the step's (a join token is made there). */
+      at?: 'first-control-plane'
+      /**
+       * Its stdout is a secret (a join token) kept under this name for a later command of the same program: never
+       * streamed, journaled or shown, and gone when the step ends.
+       */
+      secretOut?: string
+      /** Its stdin is the secret an earlier command of the same program kept under this name. */
+      secretIn?: string
     }
   | {
       on: 'kubectl'

@@ -55,4 +55,17 @@ export interface Driver extends ActionModule {
   planNodeUpgrade(hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[]
   /** Which rollback applies to this node (shared/design/execution.md's table). */
   rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
+  /**
+   * onFailure: rebuild of one node that failed during `hop`: the distribution's reset, then (after the planner's
+   * `kubectl delete node`) the steps that reinstall the version it ran before the hop and rejoin it; or, where that is
+   * not automatic, the procedure the run stops with.
+   */
+  planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string }
+}
+
+export interface RebuildTemplates {
+  reset: StepTemplate[]
+  rejoin: StepTemplate[]
+  /** One line for `plan`: what the rebuild does on this node. */
+  detail: string
 }

@@ -60,6 +60,10 @@ export type ExecutorEvent =
   | { type: 'undo-failed'; time: string; step: StepRef; durationMs: number; error: string; evidence: string[] }
   | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[] }
   | { type: 'rollback-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
+  /** onFailure: rebuild of one node run: reset, Node deleted, reinstalled at `version` and rejoined (its steps are step events). */
+  | { type: 'rebuild-started'; time: string; cluster: string; node: string; hop?: number; detail: string; reason: string }
+  | { type: 'rebuild-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[] }
+  | { type: 'rebuild-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
   | { type: 'approval-needed'; time: string; stage: string; command: string }
   | { type: 'approved'; time: string; stage: string; by: 'flag' | 'tty' | 'journal' }
   | { type: 'lock-acquired'; time: string; cluster: string; holder: string; takenOverFrom?: string }

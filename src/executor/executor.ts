@@ -18,6 +18,7 @@ import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
+import { rebuildNode } from './rebuild.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
@@ -72,7 +73,7 @@ export interface RunResult {
 /** Why a cluster stopped. */
 type Stop =
   | {
-    kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string }
+    kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string; how: 'rollback' | 'rebuild' }
     /** A node whose rollback an earlier process of this run already finished (ok) or stopped at (the reason). */
     rolledBackEarlier?: { ok: true } | { ok: false; reason: string }
   }
@@ -82,6 +83,11 @@ type Stop =
 
 /** The journal id of one node run's rollback (not a plan step: the plan cannot know which node will fail). */
 export const rollbackId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rollback`
+/** The journal id of one node run's onFailure: rebuild (its steps are plan steps with their own entries). */
+export const rebuildId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rebuild`
+/** What onFailure does to a failed node run, journaled under that id: take it back, rebuild it, or nothing. */
+const recoveryOf = (c: ClusterPlan): 'rollback' | 'rebuild' | undefined => (c.onFailure === 'rollback' || c.onFailure === 'rebuild' ? c.onFailure : undefined)
+const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string => (recoveryOf(c) === 'rebuild' ? rebuildId(c.name, n) : rollbackId(c.name, n))
 
 const NODE_WRITE_ACTIONS = new Set<Step['action']>(['backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon'])
 
@@ -170,18 +176,18 @@ export class Executor {
       const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
-        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; rolled back: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing` }
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; ${s.rollback.how === 'rebuild' ? 'rebuilt (or, where nothing had changed, rolled back)' : 'rolled back'}: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing` }
       }
       if (s.rollback) {
+        const what = s.rollback.how === 'rebuild' ? 'rebuild' : 'rollback'
         return {
           outcome: 'failed', exitCode: ExitCode.failed,
-          message: `${s.message}; the rollback stopped: ${s.rollback.reason}. Nothing more was done (a rollback is never rolled back). Fix it, then: kupgrade rollback ${this.o.runDir}${cluster} (or kupgrade resume ${this.o.runDir} to go forward)`,
+          message: `${s.message}; the ${what} stopped: ${s.rollback.reason}. Nothing more was done (a ${what} is never rolled back or retried). Fix it, then: kupgrade rollback ${this.o.runDir}${cluster} (or kupgrade resume ${this.o.runDir} to go forward)`,
         }
       }
       if (how === 'abort') return { outcome: 'failed', exitCode: ExitCode.failed, message: s.message }
-      const note = how === 'rebuild' ? ' (onFailure: rebuild is not in this build yet, so the run paused instead)' : ''
       const choices = resume ? `; to go on after fixing it: ${resume}; to undo this run's nodes instead: kupgrade rollback ${this.o.runDir}${cluster}` : ''
-      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${note}${choices}`, ...(resume ? { resume } : {}) }
+      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${choices}`, ...(resume ? { resume } : {}) }
     }
   }
 
@@ -203,7 +209,8 @@ export class Executor {
         // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
         // What the node's own onFailure rollback already took back in this run is not rolled back twice.
         .filter((n) => {
-          const rolled = this.o.journal.last(rollbackId(c.name, n))
+          const marks = [this.o.journal.last(rollbackId(c.name, n)), this.o.journal.last(rebuildId(c.name, n))].filter((e) => e !== undefined)
+          const rolled = marks.sort((a, b) => b.seq - a.seq)[0]
           const since = (id: string) => rolled?.state !== 'done' || (this.o.journal.last(id)?.seq ?? 0) > rolled.seq
           return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
         })
@@ -319,8 +326,8 @@ export class Executor {
     let rollbackFailure: string | undefined
     const stopWith = (): Stop => otherStop ?? {
       ...firstFailure!,
-      ...(c.onFailure === 'rollback' && !this.o.dryRun && firstFailure!.node
-        ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
+      ...(recoveryOf(c) && !this.o.dryRun && firstFailure!.node
+        ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
         : {}),
     }
     try {
@@ -364,8 +371,8 @@ export class Executor {
             else if (r.rolledBackEarlier) {
               rollbackFailure ??= `${r.node}: ${r.rolledBackEarlier.reason}`
               stopNow = true
-            } else if (c.onFailure === 'rollback' && !this.o.dryRun && r.node) {
-              const rb = await this.rollback(c, rt, runs[i]!, r.message)
+            } else if (recoveryOf(c) && !this.o.dryRun && r.node) {
+              const rb = recoveryOf(c) === 'rebuild' ? await this.rebuild(c, rt, runs[i]!, r.message) : await this.rollback(c, rt, runs[i]!, r.message)
               if (rb.ok) rolledBack.push(r.node)
               else {
                 rollbackFailure ??= `${r.node}: ${rb.reason}`
@@ -477,7 +484,7 @@ export class Executor {
    */
   private rollbackOfThisRun(c: ClusterPlan, n: NodeRunRef): Promise<Stop> | undefined {
     if (this.o.dryRun) return undefined
-    const entry = this.o.journal.last(rollbackId(c.name, n))
+    const entry = this.o.journal.last(recoveryId(c, n))
     const ended = this.o.journal.last('run')
     if (!entry || (ended && ended.seq > entry.seq)) return undefined
     const why = entry.evidence?.[0] ?? 'failed'
@@ -502,19 +509,56 @@ export class Executor {
     return rb
   }
 
+  /**
+   * onFailure: rebuild for one failed node run (rebuild.ts), journaled like a rollback: one entry per node run, so a
+   * run stopped halfway through a rebuild resumes it (its finished steps stand) instead of going forward.
+   */
+  private async rebuild(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
+    const id = rebuildId(c.name, run)
+    const before = this.o.journal.last(id)
+    const ended = this.o.journal.last('run')
+    const resuming = before?.state === 'started' && !(ended && ended.seq > before.seq)
+    const attempt = (before?.attempt ?? 0) + 1
+    await this.o.journal.appendDurable({ step: id, state: 'started', attempt, evidence: [why] })
+    const rb = await rebuildNode({
+      emit: (e) => this.emit(e),
+      runStep: async (s, again) => {
+        const r = await this.step(s, rt, undefined, { again })
+        return typeof r === 'boolean' ? r : { message: r.message }
+      },
+      postGates: (hop) => this.postGatesAgain(c, rt, hop),
+      rollback: () => this.rollbackNode(c, rt, run, why),
+      stateOf: (x) => this.o.journal.last(x)?.state,
+      changed: (x) => this.o.journal.last(x)?.changed === true,
+    }, c, run, why, resuming)
+    if (rb.ok && rb.how === 'rebuilt') {
+      // The rebuild took the node back to before its run: its forward steps are undone, so a later resume (the
+      // user's "go on after fixing it") upgrades it again instead of finding them done.
+      for (const s of run.steps) {
+        const st = this.o.journal.last(s.id)?.state
+        if (st === 'done' || st === 'failed') this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the rebuild of ${run.node}`], changed: false })
+      }
+    }
+    await this.o.journal.appendDurable(rb.ok ? { step: id, state: 'done', attempt, evidence: [why, ...rb.evidence], changed: true } : { step: id, state: 'failed', attempt, error: rb.reason, evidence: [why, ...rb.evidence] })
+    return rb
+  }
+
+  /** The hop's post-gates once more after a rollback or rebuild: the cluster must be healthy, part old, part new. */
+  private async postGatesAgain(c: ClusterPlan, rt: ClusterRuntime, hop: number | undefined): Promise<string[]> {
+    const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === hop)
+    const rs = await Promise.allSettled(posts.map((g) => this.gate(g, rt, 'rollback')))
+    const bad = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (bad) throw bad.reason
+    return rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value.evidence[0]!] : []))
+  }
+
   private rollbackNode(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
-      postGates: async (hop) => {
-        const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === hop)
-        const rs = await Promise.allSettled(posts.map((g) => this.gate(g, rt, 'rollback')))
-        const bad = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-        if (bad) throw bad.reason
-        return rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value.evidence[0]!] : []))
-      },
+      postGates: (hop) => this.postGatesAgain(c, rt, hop),
     }, rt, c, run, why)
   }
 
@@ -544,8 +588,9 @@ export class Executor {
   }
 
   /** One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed. */
-  private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<boolean | Stop> {
-    if (this.isDone(s.id)) {
+  /** `again`: run it even if the journal has it done (a rebuild after an earlier one of the same node, in a later attempt). */
+  private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, opts: { again?: boolean } = {}): Promise<boolean | Stop> {
+    if (!opts.again && this.isDone(s.id)) {
       this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.o.journal.last(s.id)!.state} earlier in this run`, evidence: [] })
       return false
     }
@@ -615,8 +660,10 @@ export class Executor {
         if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
         const target = s.node ? rt.targets.get(s.node) : undefined
         const ahead = `${rt.spec.name}|${s.node ?? ''}`
+        const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
+        const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const r = await runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
         if (dry && r.changed) this.dryAhead.add(ahead)

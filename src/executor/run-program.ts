@@ -17,6 +17,8 @@ export interface ProgramChannels {
   kubectl: KubectlChannel
   /** The step's node, when its commands run on one. */
   target?: NodeTarget
+  /** The cluster's first control-plane node, for commands `at` it (join tokens). */
+  firstControlPlane?: NodeTarget
   signal?: AbortSignal
   onOutput?: (line: OutputLine) => void
   dryRun: boolean
@@ -76,19 +78,24 @@ export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ al
   }
 }
 
-export async function runCommand(c: Command, ch: ProgramChannels): Promise<string> {
+export async function runCommand(c: Command, ch: ProgramChannels, secrets: Map<string, string> = new Map()): Promise<string> {
   if (c.on === 'node') {
-    if (!ch.target) throw new Error(`a node command without a node: ${describeCommand(c)}`)
+    const target = c.at === 'first-control-plane' ? ch.firstControlPlane : ch.target
+    if (!target) throw new Error(`a node command without a node${c.at ? ` (${c.at})` : ''}: ${describeCommand(c)}`)
+    if (c.secretIn !== undefined && !secrets.has(c.secretIn)) throw new Error(`${c.why}: the secret ${c.secretIn} was not made by an earlier command of this step`)
+    const stdin = c.secretIn !== undefined ? secrets.get(c.secretIn) : c.stdin
     try {
-      const res = await ch.ssh.mutate(ch.target, c.why, c.command, {
+      const res = await ch.ssh.mutate(target, c.why, c.command, {
         privileged: c.privileged ?? true,
         ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
         ...(c.okExitCodes ? { okExitCodes: c.okExitCodes } : {}),
-        ...(c.stdin !== undefined ? { stdin: c.stdin } : {}),
+        ...(stdin !== undefined ? { stdin } : {}),
         ...(ch.signal ? { signal: ch.signal } : {}),
-        ...(ch.onOutput ? { onOutput: ch.onOutput } : {}),
+        // A secret's output is never streamed to the report.
+        ...(ch.onOutput && c.secretOut === undefined ? { onOutput: ch.onOutput } : {}),
       })
-      return res.stdout
+      if (c.secretOut !== undefined) secrets.set(c.secretOut, res.stdout)
+      return c.secretOut !== undefined ? '' : res.stdout
     } catch (err) {
       // A reboot takes the session down with it: no exit status (the connection dropped, or hung until the timeout)
       // is what success looks like. Whether it rebooted is for the program's waits to prove (a new boot id); an exit
@@ -107,10 +114,12 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
   const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)
   const bootBefore = needsBoot && ch.target && !ch.dryRun ? await readBootId(ch).catch(() => undefined) : undefined
   const ran: string[] = []
+  // Secrets one command makes for another (a join token), this step only.
+  const secrets = new Map<string, string>()
   for (const c of program.run) {
-    ran.push(`ran: ${describeCommand(c)}`)
+    ran.push(`ran: ${describeCommand(c)}${c.on === 'node' && c.at ? ` (on the ${c.at.replaceAll('-', ' ')} node)` : ''}`)
     try {
-      await runCommand(c, ch)
+      await runCommand(c, ch, secrets)
     } catch (err) {
       if (ch.signal?.aborted) throw err
       throw new StepFailure(`${c.why}: ${(err as Error).message}`, [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`])

@@ -10,6 +10,10 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
+import { readUnit, writeUnit } from './node/unit-state.js'
+import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
+import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
+import { agentLog, agentNodePassword, agentToken, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED } from './node/k3s-join.js'
 import { readBootId } from './node/boot-id.js'
 import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeProxySkewRefusal } from './node/kube-proxy.js'
@@ -70,6 +74,9 @@ export interface LabStatus {
   }[]
 }
 
+/** How often a refused k3s agent retries (k3s: every 2 s for the token, 5 s for its configuration). */
+const K3S_AGENT_RETRY_MS = 1000
+
 export class Lab {
   readonly clusters = new Map<string, LabCluster>()
   readonly armed: ArmedFault[] = []
@@ -107,6 +114,7 @@ export class Lab {
           readyDelayMs: t.timing.readyDelayMs, drainEvictionDelayMs: t.timing.drainEvictionDelayMs,
           nodeMonitorGraceMs: t.timing.nodeMonitorGracePeriodMs, podStartDelayMs: t.timing.podStartDelayMs,
         })
+        model.caPem = this.ca.certPem
         const api = new ApiServer(model, { ca: this.ca, token: this.token, certValidityMs: c.certValidityMs, onRequest: apiRequestRecorder(this.recorder, c.name, model) })
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
@@ -204,7 +212,20 @@ export class Lab {
       // before the start is reported, so a fault armed on this very start (node-upgraded) begins after it.
       const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
       if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
-      model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      const start = () => model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, start)
+      if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
+        // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s
+        // exits and systemd keeps restarting it.
+        const problem = k0sWorkerJoinProblem(rootDir, (token) => authenticateBootstrapToken(model, token) !== undefined)
+        if (problem) {
+          workerLog(rootDir, name, problem)
+          const u = readUnit(pathsOf(rootDir).units, 'k0sworker')
+          if (u) writeUnit(pathsOf(rootDir).units, 'k0sworker', { ...u, state: 'auto-restart', dueMs: 0 })
+          return model.serviceStarted(name, e.version, { refused: true })
+        }
+      }
+      start()
     })
     // After a reboot the kubelet reports the kernel the node booted (`uname -r` reads the same file).
     // Both phases carry the node's boot id (drawn as it goes down), so the Node's bootID is the one SSH shows.
@@ -221,6 +242,30 @@ export class Lab {
         if ((f.fault === 'cert-expired' || f.fault === 'cert-expiring') && (!f.node || f.node === name)) this.setFault({ fault: f.fault, cluster: f.cluster, ...(f.node ? { node: f.node } : {}) }, false)
       }
     })
+  }
+
+  /** A k3s agent's start: the server admits it (token, node password; node/k3s-join.ts) or the agent retries every
+   *  couple of seconds while its unit runs, its kubelet never registering meanwhile. Deleting the Node (which deletes
+   *  its node-password Secret) lets a retry through. */
+  private admitK3sAgent(cluster: string, model: ClusterModel, name: string, rootDir: string, start: () => void): void {
+    const units = pathsOf(rootDir).units
+    const started = readUnit(units, 'k3s-agent')
+    const attempt = (first: boolean): void => {
+      const now = readUnit(units, 'k3s-agent')
+      if (!now || now.state !== 'active' || now.dueMs !== started?.dueMs) return // stopped or restarted since
+      const token = agentToken(rootDir)
+      const tokenProblem = token === undefined ? undefined : k3sTokenProblem(token, k3sServerToken(this.ca.certPem, cluster))
+      if (tokenProblem) {
+        agentLog(rootDir, name, 'error', `Failed to validate connection to cluster at https://${model.info.apiAddress}:${model.info.apiPort}: ${tokenProblem}`)
+      } else if (model.checkNodePassword(name, agentNodePassword(rootDir)) === 'rejected') {
+        agentLog(rootDir, name, 'info', `Waiting to retrieve agent configuration; server is not ready: ${NODE_PASSWORD_REJECTED}`)
+      } else {
+        return start()
+      }
+      if (first) model.serviceStarted(name, started?.version ?? '', { refused: true })
+      model.later(K3S_AGENT_RETRY_MS, () => attempt(false))
+    }
+    attempt(true)
   }
 
   private async writeFiles(privateKey: string, publicKey: string, client: { certPem: string; keyPem: string }): Promise<void> {
@@ -303,7 +348,7 @@ export class Lab {
           name: n.name, role: n.role, address: n.address, port: c.topology.nodes[n.index]!.sshPort,
           version: kubeletVersion(c.topology.distribution, n.kubeletVersion),
           // A k0s controller without a worker has no Node object: its service state is all there is to show.
-          status: n.isNode ? nodeStatus(n) : `${n.kubeletActive ? 'Running' : 'Stopped'} (controller, no Node)`, ready: n.ready.status, node: n.isNode,
+          status: n.isNode ? nodeStatus(n) : `${n.kubeletActive ? 'Running' : 'Stopped'} (${n.runsKubelet ? 'Node deleted' : 'controller, no Node'})`, ready: n.ready.status, node: n.isNode,
           cordoned: n.unschedulable, ssh: c.nodes.has(n.name),
         })),
         faults: [...c.model.faults.values()].map(({ since: _since, ...f }) => f),

@@ -2,14 +2,14 @@ import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
 import type { ClusterInstall, NodeRole, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
-import { compareKubeVersions, coreOf, parseKubeVersion, type Distribution } from '../plan/versions.js'
+import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
 import { parseDuration } from '../util/duration.js'
 import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
 import { planHops, type Hop } from './hops.js'
 import {
-  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type HookPoint, type PlannerFacts, type RollbackPath, type StagePlan, type Step,
+  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type HookPoint, type PlannerFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
   type StepParamsByAction, type UndoSpec,
 } from './types.js'
 
@@ -115,6 +115,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const steps: Step[] = []
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
   const install = installOf(cluster)
+  const rebuild: RebuildPath[] = []
 
   steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: `acquire the run lock (Lease ${LEASE})`, undo: { action: 'unlock', params: { lease: LEASE } }, params: { lease: LEASE } }))
   steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster'))
@@ -167,6 +168,13 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         })) steps.push(s)
       }
     })
+    if (hop && spec.strategy.onFailure === 'rebuild') {
+      const readyTimeout = String(gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, readyTimeout })))
+      batches.forEach((batch, bi) => {
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}/rebuild`, readyTimeout }))
+      })
+    }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
   })
 
@@ -193,6 +201,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       ...cps.map((n, i): RollbackPath => ({ node: n.name, ...driver.rollbackPath({ role: 'control-plane', firstControlPlane: i === 0, lastControlPlane: i === cps.length - 1 }) })),
       ...workers.map((n): RollbackPath => ({ node: n.name, ...driver.rollbackPath({ role: 'worker', firstControlPlane: false, lastControlPlane: false }) })),
     ],
+    ...(spec.strategy.onFailure === 'rebuild' ? { rebuild } : {}),
     steps,
   }
 }
@@ -324,6 +333,33 @@ function nodeSteps(i: NodeStepInput): Step[] {
   if (node) push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
   for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
   return steps
+}
+
+/**
+ * onFailure: rebuild of one node run: the driver's reset → `kubectl delete node` → the driver's reinstall and rejoin
+ * at the version the node ran before the hop → wait Ready at that version → uncordon (a rejoined Node starts
+ * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
+ */
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): RebuildPath {
+  const ids = { node: i.node, hop: i.hop.index }
+  const r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install)
+  if ('procedure' in r) return { ...ids, automatic: false, detail: r.procedure }
+  const base: StepBase = { ...i.base, node: i.node, role: i.role }
+  const kubectlStep = (own: StepOwn): Step => {
+    const s = step(base, own)
+    s.title = nodeTitle(s, i.dist)
+    return s
+  }
+  const from = parseKubeVersion(i.hop.from)
+  const kubelet = from ? resolveDistributionVersion(i.dist, from, i.hop.from).kubelet : i.hop.from
+  const steps: Step[] = [
+    ...r.reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: {} }),
+    ...r.rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${r.reset.length + n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: i.readyTimeout, kubelet } }),
+    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} }),
+  ]
+  return { ...ids, automatic: true, detail: r.detail, steps }
 }
 
 /** How long a node may take to come back after a reboot (SSH with a new boot id, then Ready). */

@@ -54,6 +54,9 @@ export interface StepParamsByAction {
   drain: DrainParams
   'wait-ready': { timeout: string; kubelet?: string }
   uncordon: Record<string, never>
+  /** onFailure: rebuild: the Node object goes, so the reset machine rejoins as a new Node (and k3s's node password
+   *  secret goes with it, facts §3.1). */
+  'delete-node': Record<string, never>
   // OS (drivers/os):
   'os-upgrade': { packages: PackageSelection }
   reboot: { policy: 'if-required' | 'always'; timeout: string }
@@ -73,6 +76,12 @@ export interface StepParamsByAction {
   'stop-service': { service: string }
   'start-service': { service: string; release: string }
   restart: { service: string }
+  /** onFailure: rebuild: the distribution's own reset (k3s-agent-uninstall.sh, kubeadm reset -f, k0s stop + reset);
+   *  `service`: the unit that must be gone afterwards. */
+  'reset-node': { service: string }
+  /** onFailure: rebuild: a fresh join token made on the first control-plane node, and the node joined with it
+   *  (kubeadm: `kubeadm join`; k0s: the token into the node's token file, `k0s start`). */
+  'join-node': { kind: 'kubeadm' } | { kind: 'k0s'; service: string; release: string }
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
   /** A moved k3s server back from the pre-hop backup: the kept binary, the datastore from the snapshot (or SQLite copy). */
@@ -122,6 +131,16 @@ export interface RollbackPath {
   detail: string
 }
 
+/**
+ * What onFailure: rebuild does for one node run (brief §5): reset the node, delete its Node, reinstall the version it
+ * ran before the hop and rejoin, wait Ready at that version; then the hop's post-gates run again. `steps` are planned
+ * like any other (typed, journaled, verify → run → verify) and run only when that node run fails; without them the
+ * rebuild is not automatic for that node and `detail` is the procedure the run stops with.
+ */
+export type RebuildPath =
+  | { node: string; hop?: number; automatic: true; detail: string; steps: Step[] }
+  | { node: string; hop?: number; automatic: false; detail: string }
+
 export interface ClusterPlan {
   name: string
   distribution: string
@@ -137,6 +156,8 @@ export interface ClusterPlan {
   maxFailedNodes: number
   /** Per node, the rollback that would apply (`plan` shows it). */
   rollback: RollbackPath[]
+  /** onFailure: rebuild only: per node run, the rebuild that would apply (`plan` shows it). */
+  rebuild?: RebuildPath[]
   steps: Step[]
 }
 

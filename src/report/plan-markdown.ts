@@ -1,5 +1,5 @@
 import type { ExecutionPlan, Step } from '../planner/types.js'
-import { batchesText, countSteps, hopsText, nodesText, undoText } from './plan-summary.js'
+import { batchesText, countSteps, hopsText, nodesText, rebuildGroups, undoText } from './plan-summary.js'
 
 /** Live state rendered by facts gathering, appended when `plan --live` ran. */
 export interface MarkdownExtras {
@@ -40,6 +40,12 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
       out.push('')
       out.push(`Gates before: ${c.gates.pre.map((g) => `\`${g}\``).join(', ')}. After each node: ${c.gates.afterNode.map((g) => `\`${g}\``).join(', ')}. After: ${c.gates.post.map((g) => `\`${g}\``).join(', ')}.${c.gates.skipped.map((g) => ` **Skipped:** \`${g.gate}\` (${cell(g.reason)}).`).join('')}`)
       out.push('')
+      for (const g of rebuildGroups(c)) {
+        out.push(`**Rebuild on failure**${g.hop !== undefined ? ` (hop ${g.hop})` : ''} of ${g.nodes.map((n) => `\`${n}\``).join(', ')}: ${cell(g.detail)}${g.steps.length ? `, as on \`${g.nodes[0]}\`:` : ''}`)
+        out.push('')
+        g.steps.forEach((t, i) => out.push(`${i + 1}. ${cell(t)}`))
+        if (g.steps.length) out.push('')
+      }
       out.push('| # | phase | node | step | undo |')
       out.push('|---|---|---|---|---|')
       const steps = [...(c === stage.clusters[0] ? stage.before : []), ...c.steps, ...(c === stage.clusters[stage.clusters.length - 1] ? stage.after : [])]

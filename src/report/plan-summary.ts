@@ -31,3 +31,18 @@ export const undoText = (s: Step): string => {
   const to = p.release ?? p.version ?? p.minor
   return `${u.action}${typeof to === 'string' && to ? ` ${to}` : ''}`
 }
+
+/**
+ * onFailure: rebuild, grouped: nodes whose rebuild is the same (same hop, same procedure) share one entry, and an
+ * automatic one lists its steps as they would run on the first node of the group.
+ */
+export function rebuildGroups(c: ClusterPlan): { hop?: number; nodes: string[]; automatic: boolean; detail: string; steps: string[] }[] {
+  const groups = new Map<string, { hop?: number; nodes: string[]; automatic: boolean; detail: string; steps: string[] }>()
+  for (const r of c.rebuild ?? []) {
+    const key = `${r.hop ?? ''}\0${r.automatic}\0${r.detail}`
+    const g = groups.get(key)
+    if (g) g.nodes.push(r.node)
+    else groups.set(key, { ...(r.hop !== undefined ? { hop: r.hop } : {}), nodes: [r.node], automatic: r.automatic, detail: r.detail, steps: r.automatic ? r.steps.map((s) => s.title) : [] })
+  }
+  return [...groups.values()]
+}

@@ -1,6 +1,6 @@
 import type { ClusterPlan, ExecutionPlan, Step } from '../planner/types.js'
 import { aboutText, clusterSeconds, planSeconds, stageSeconds } from './plan-estimate.js'
-import { batchesText, countSteps, hopsText, nodesText, undoText } from './plan-summary.js'
+import { batchesText, countSteps, hopsText, nodesText, rebuildGroups, undoText } from './plan-summary.js'
 
 export interface TextOptions {
   color: boolean
@@ -42,6 +42,10 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
     out.push(`  ${bold(`cluster ${c.name}`)}  ${c.distribution} ${c.from} → ${hopsText(c, plan.target)}${dim(`  ${aboutText(clusterSeconds(c))}`)}`)
     out.push(dim(`    nodes: ${nodesText(c)}; worker batches: ${batchesText(c)}; on failure: ${c.onFailure} (max ${c.maxFailedNodes} failed node${c.maxFailedNodes === 1 ? '' : 's'}); ${n.total} steps${n.skipped ? `, ${n.skipped} skipped` : ''}`))
     if (c.rollback.length > 0) out.push(dim(`    rollback per node: ${rollbackText(c)}`))
+    for (const g of rebuildGroups(c)) {
+      out.push(dim(`    rebuild on failure${g.hop !== undefined ? ` (hop ${g.hop})` : ''} of ${g.nodes.join(', ')}: ${g.detail}`))
+      g.steps.forEach((t, i) => out.push(dim(`      ${i + 1}. ${t}${i === 0 && g.nodes.length > 1 ? `  (as on ${g.nodes[0]})` : ''}`)))
+    }
     for (const g of c.gates.skipped) out.push(yellow(`    gate ${g.gate} skipped by the plan: ${g.reason}`))
     // Consecutive runs of steps by section: cluster-level (preflight, postflight), backup, control plane, workers.
     const hops = new Map<string, Step[]>()

@@ -59,6 +59,12 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
     case 'rollback-failed':
       return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${e.error.split('\n')[0]}`)
+    case 'rebuild-started':
+      return line(`${e.cluster} › ${e.node}: REBUILDING (${e.detail}) because ${e.reason.split('\n')[0]}`)
+    case 'rebuild-done':
+      return line(`${e.cluster} › ${e.node}: rebuilt in ${secs(e.durationMs)}`)
+    case 'rebuild-failed':
+      return line(`${e.cluster} › ${e.node}: REBUILD STOPPED: ${e.error.split('\n')[0]}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':

@@ -14,7 +14,7 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[] }[]
   changed: number
   unchanged: number
   skipped: number
@@ -27,7 +27,7 @@ export interface RunSummaryData {
   gateFailures: { gate: string; where: string; status: string; summary: string; evidence: string[]; hint?: string }[]
   /** Every node as the API showed it after the run. */
   final: { cluster: string; nodes: FinalNode[]; error?: string }[]
-  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back'; path: string; detail: string; reason: string; error?: string; undone: string[] }[]
+  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[] }[]
 }
 
 export class SummaryCollector {
@@ -74,6 +74,12 @@ export class SummaryCollector {
         for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rolled back', cordoned: false })
         break
       case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
+      case 'rebuild-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rebuilding', path: 'rebuild', detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
+      case 'rebuild-done':
+        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rebuilt' })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rebuilt', cordoned: false })
+        break
+      case 'rebuild-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rebuild stopped', error: e.error.split('\n')[0] }); break
       case 'run-finished':
         Object.assign(d, { outcome: e.outcome, exitCode: e.exitCode, message: e.message, durationMs: e.durationMs, journal: e.journal, ...(e.resume ? { resume: e.resume } : {}) })
         break
@@ -98,6 +104,9 @@ function timelineText(e: ExecutorEvent): string | undefined {
     case 'undo-done': return `${e.step.cluster}/${e.step.node}: undone ${e.step.id}`
     case 'rollback-done': return `${e.cluster}/${e.node}: rolled back`
     case 'rollback-failed': return `${e.cluster}/${e.node}: rollback stopped: ${first(e.error)}`
+    case 'rebuild-started': return `${e.cluster}/${e.node}: rebuild started`
+    case 'rebuild-done': return `${e.cluster}/${e.node}: rebuilt`
+    case 'rebuild-failed': return `${e.cluster}/${e.node}: rebuild stopped: ${first(e.error)}`
     case 'approval-needed': return `stage ${e.stage} waits for approval`
     case 'lock-lost': return `${e.cluster}: lock lost: ${e.reason}`
     case 'run-finished': return `run ${e.outcome} (exit ${e.exitCode})`
@@ -121,7 +130,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.message) out.push(`  ${d.message}`)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
-    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
@@ -146,7 +155,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (d.message) out.push(md(d.message), '')
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
-    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates

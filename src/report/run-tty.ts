@@ -113,6 +113,9 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
       case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); break
       case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); break
+      case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); break
+      case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); break
+      case 'rebuild-failed': slot(...clusterKey(e.cluster)).say(`✗ rebuild of ${e.node} stopped: ${e.error.split('\n')[0]}`); break
       case 'run-finished':
         for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
         break

@@ -79,8 +79,11 @@ export async function startExecLab(t: TopologyInput): Promise<ExecLab> {
 }
 
 /** The rollback tests' plan: onFailure rollback, and a failed node found by a short wait for Ready after its change. */
-export const rollbackOnFailure = (maxFailedNodes?: number) => (d: any): void => {
-  d.spec.strategy.onFailure = 'rollback'
+export const rollbackOnFailure = (maxFailedNodes?: number) => recoverOnFailure('rollback', maxFailedNodes)
+
+/** The same with onFailure rollback or rebuild. */
+export const recoverOnFailure = (how: 'rollback' | 'rebuild', maxFailedNodes?: number) => (d: any): void => {
+  d.spec.strategy.onFailure = how
   if (maxFailedNodes !== undefined) d.spec.strategy.maxFailedNodes = maxFailedNodes
   d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
 }

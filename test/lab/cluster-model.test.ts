@@ -58,7 +58,7 @@ describe('cluster model', () => {
   it('a cordoned node gets no new pods; a full cluster gives the scheduler message', () => {
     const node = (name: string, unschedulable = false): NodeState => ({
       uid: name, name, role: 'worker', index: 0, address: '127.0.35.9', createdAt: new Date(), os: 'debian-12', iptables: 'nf_tables',
-      kubeletVersion: 'v1.29.6', controlPlaneVersion: 'v1.29.6', isNode: true, kubeletActive: true, ready: { status: 'True', reason: '', message: '', since: new Date() },
+      kubeletVersion: 'v1.29.6', controlPlaneVersion: 'v1.29.6', isNode: true, runsKubelet: true, kubeletActive: true, ready: { status: 'True', reason: '', message: '', since: new Date() },
       heartbeat: new Date(), unschedulable, cpuMilli: 1000, memoryBytes: 2 ** 30, labels: {}, annotations: {},
     })
     const a = node('a', true)

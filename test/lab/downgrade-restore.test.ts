@@ -71,13 +71,15 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     const saved = await ok(server, 'k3s etcd-snapshot save --name pre-upgrade 2>&1; cp /usr/local/bin/k3s /root/k3s-v1.29.6')
     expect(saved).toMatch(/Snapshot pre-upgrade-server-1-\d+ saved\./)
     const install = (v: string) => `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${v} sh -`
+    // The agent joins with the server's token (its K3S_TOKEN must match it).
+    const token = await ok(server, 'cat /var/lib/rancher/k3s/server/token')
     await ok(server, install('v1.30.4+k3s1'))
-    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=K10lab::server:lab INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -`)
+    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=${token} INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -`)
     await readyAt('k3s', 'server-1', 'v1.30.4+k3s1')
     await readyAt('k3s', 'agent-1', 'v1.30.4+k3s1')
 
     // The agent alone goes back one minor (within skew of the v1.30 server): it starts and is Ready at v1.29.
-    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=K10lab::server:lab INSTALL_K3S_VERSION=v1.29.6+k3s1 sh -`)
+    await ok(agent, `curl -sfL https://get.k3s.io | K3S_URL=https://${K3S}.1:6443 K3S_TOKEN=${token} INSTALL_K3S_VERSION=v1.29.6+k3s1 sh -`)
     await readyAt('k3s', 'agent-1', 'v1.29.6+k3s1')
 
     // The server's old binary alone: k3s does not come up, and its journal says why.

@@ -12,6 +12,7 @@ import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from
  */
 const BINARY = '/usr/local/bin/k0s'
 const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k0scontroller' : 'k0sworker')
+const unitFile = (service: string): string => `/etc/systemd/system/${service}.service`
 
 const versionCheck = (binary: string, release: string) =>
   nodeCheck([binary, 'version'], `${binary} version reports ${release}`, { stdoutMatches: `^${literal(release)}$` }, { okExitCodes: [0, 1, 126, 127] })
@@ -23,14 +24,15 @@ const stoppedCheck = (service: string) =>
 
 export const k0s: Driver = {
   name: 'k0s',
-  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-files'],
+  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-files', 'reset-node', 'join-node'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: `${backupDir(hop.from)}/k0s-backup` } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
     return [
-      { action: 'backup-files', params: { dir, paths: [BINARY], release: hop.from } },
+      // The unit too: `k0s install` wrote the node's flags and token file into it, and a rebuild (k0s reset) removes it.
+      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service)], release: hop.from } },
       { action: 'stop-service', params: { service }, undo: { action: 'start-service', params: { service, release: hop.from } } },
       {
         action: 'replace-binary',
@@ -44,6 +46,23 @@ export const k0s: Driver = {
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
       : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
+  planRebuild: (hop, node) => {
+    if (node.role === 'control-plane') {
+      return { procedure: 'not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)' }
+    }
+    const dir = backupDir(hop.from)
+    const service = serviceName(node.role)
+    return {
+      reset: [{ action: 'reset-node', params: { service } }],
+      rejoin: [
+        // reset keeps the binary (the new one) and removes the unit `k0s install` wrote: both come back from the hop's
+        // backup, so the worker starts again with its own flags and token file, at the version it ran before.
+        { action: 'restore-files', params: { dir, paths: [BINARY, unitFile(service)] } },
+        { action: 'join-node', params: { kind: 'k0s', service, release: hop.from } },
+      ],
+      detail: `k0s stop && k0s reset, kubectl delete node, the kept k0s ${hop.from} binary and ${service} unit back, a fresh k0s token create --role=worker from the first controller into its token file, k0s start, Ready at ${hop.from}`,
+    }
+  },
   programFor: (step: Step): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)
@@ -53,6 +72,8 @@ export const k0s: Driver = {
       case 'start-service': return startProgram(step)
       case 'restore-binary': return restoreProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
+      case 'reset-node': return resetProgram(step)
+      case 'join-node': return joinProgram(step)
       default: throw new Error(`k0s driver: no program for action ${step.action}`)
     }
   },
@@ -89,6 +110,51 @@ function startProgram(step: StepOf<'start-service'>): ActionProgram {
     verify: release ? [runningCheck(release)] : [],
     run: [onNode(['k0s', 'start'], `start k0s (${service}) on the new binary`, { timeoutMs: 5 * 60_000 })],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/** `k0s stop && k0s reset` (facts §3.2: reset refuses while k0s runs; it keeps the binary). Verify: the unit is gone. */
+function resetProgram(step: StepOf<'reset-node'>): ActionProgram {
+  const unit = unitFile(step.params.service)
+  return {
+    title: 'k0s stop && k0s reset',
+    verify: [nodeCheck(['test', '!', '-e', unit], `${unit} is gone`, { exitCode: 0 }, { okExitCodes: [0, 1] })],
+    run: [
+      // k0s stop fails when k0s is not running (it failed to start after the upgrade): that is fine here.
+      onNode(['k0s', 'stop'], 'stop k0s before the reset', { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
+      onNode(['k0s', 'reset'], 'reset the node: k0s reset removes its k0s data, config and unit', { timeoutMs: 5 * 60_000 }),
+    ],
+  }
+}
+
+/**
+ * The worker joins again (facts §3.2 "Rejoin tokens"): `k0s token create --role=worker` on the first controller, its
+ * output (a secret, never shown) written to the token file the node's unit names, then `k0s start`.
+ */
+function joinProgram(step: StepOf<'join-node'>): ActionProgram {
+  const p = step.params
+  if (p.kind !== 'k0s') throw new Error(`k0s driver: join of kind ${p.kind}`)
+  const unit = unitFile(p.service)
+  const create = ['k0s', 'token', 'create', '--role=worker', '--expiry=1h']
+  const writeToken = [
+    'set -e',
+    `file=$(sed -n 's/^ExecStart=.*--token-file[= ]\\([^ ]*\\).*/\\1/p' ${q(unit)})`,
+    `if [ -z "$file" ]; then echo kupgrade: ${q(unit)} names no --token-file: "rejoin the worker by hand (k0s install worker --token-file), then resume" >&2; exit 1; fi`,
+    'umask 077',
+    'mkdir -p "$(dirname "$file")"',
+    'cat > "$file.kupgrade-new"',
+    'mv -f "$file.kupgrade-new" "$file"',
+  ]
+  return {
+    title: `${create.join(' ')} on the first controller into the token file of ${unit}, systemctl daemon-reload, k0s start`,
+    verify: [runningCheck(p.release)],
+    run: [
+      onNode(create, 'make a worker join token on the first controller', { at: 'first-control-plane', secretOut: 'token' }),
+      script(writeToken, 'write the join token into the token file the unit names', { secretIn: 'token' }),
+      onNode(['systemctl', 'daemon-reload'], 'reload systemd units after the unit came back'),
+      onNode(['k0s', 'start'], `start k0s (${p.service}): it joins with the fresh token`, { timeoutMs: 5 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service: p.service, timeoutMs: 5 * 60_000 }],
   }
 }
 

@@ -3,7 +3,7 @@ import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
+import type { ClusterInstall, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
 
 /**
  * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
@@ -39,7 +39,7 @@ const versionCheck = (binary: string, release: string) =>
 
 export const k3s: Driver = {
   name: 'k3s',
-  actions: ['backup', 'backup-files', 'replace-binary', 'restart', 'restore-binary', 'restore-datastore', 'restore-files'],
+  actions: ['backup', 'backup-files', 'replace-binary', 'reset-node', 'restart', 'restore-binary', 'restore-datastore', 'restore-files'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k3s', dir: backupDir(hop.from), name: snapshotName(hop.to.release) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -68,9 +68,29 @@ export const k3s: Driver = {
       : singleServer(node)
         ? { path: 'snapshot-restore', detail: 'automatic: k3s stopped, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), k3s started, Ready at the old version' }
         : { path: 'snapshot-restore', detail: 'not automatic (several servers): k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> on the first server, then on the others stop k3s, rm -rf /var/lib/rancher/k3s/server/db, start; the kept binary on every server' },
+  planRebuild: (hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string } => {
+    // A server holds (a share of) the datastore: resetting one is the cluster's restore, not a node's rebuild.
+    if (node.role === 'control-plane') {
+      return { procedure: `not automatic for a k3s server: ${singleServer(node) ? 'restore it from the pre-hop snapshot (kupgrade rollback)' : 'k3s-uninstall.sh on it, kubectl delete node, then rejoin it with install.sh, K3S_URL and K3S_TOKEN of the remaining servers (docs.k3s.io, "Cluster Datastore")'}` }
+    }
+    const dir = backupDir(hop.from)
+    const service = serviceName(node.role)
+    return {
+      reset: [{ action: 'reset-node', params: { service } }],
+      rejoin: [
+        // The uninstall took the unit and its env file (K3S_URL, K3S_TOKEN): the copies kept before the hop give the
+        // agent back its server and token, and the install script its arguments.
+        { action: 'restore-files', params: { dir, paths: [unitFile(service), `${unitFile(service)}.env`] } },
+        { action: 'replace-binary', params: { binary: BINARY, release: hop.from, service, source: install.source, kept: dir } },
+        { action: 'restart', params: { service } },
+      ],
+      detail: `k3s-agent-uninstall.sh, kubectl delete node, the kept unit and K3S_URL/K3S_TOKEN back, k3s ${hop.from} installed, ${service} started, Ready at ${hop.from}`,
+    }
+  },
   programFor: (step: Step): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)
+      case 'reset-node': return resetProgram(step)
       case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, '--version'], expect: `k3s version ${step.params.release} ` })
       case 'replace-binary': return replaceProgram(step)
       case 'restart': return restartProgram(step)
@@ -158,6 +178,27 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
         fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', binaryFrom: `${base}/k3s`, sumsFrom: `${base}/sha256sum-amd64.txt`, assetName: 'k3s', binary, release }),
         `install the k3s ${release} binary, checksum verified`,
         { timeoutMs: 10 * 60_000 },
+      ),
+    ],
+  }
+}
+
+/**
+ * The uninstall script install.sh left (facts §3.1): k3s-killall.sh, then the binary, the units and the data go.
+ * Verify: neither the unit nor the binary is there. A node without the script (installed by hand, or from a mirror
+ * without ever running install.sh) is not guessed at: the run stops and says so.
+ */
+function resetProgram(step: StepOf<'reset-node'>): ActionProgram {
+  const { service } = step.params
+  const uninstall = `/usr/local/bin/${service === 'k3s' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'}`
+  return {
+    title: `${uninstall} (k3s-killall.sh, then the k3s binary, ${service}.service and the node's k3s data removed)`,
+    verify: [nodeCheck(['sh', '-c', `test ! -e ${q(unitFile(service))} && test ! -e ${q(BINARY)}`], `${unitFile(service)} and ${BINARY} are gone`, { exitCode: 0 }, { okExitCodes: [0, 1] })],
+    run: [
+      script(
+        [`if [ ! -x ${q(uninstall)} ]; then echo kupgrade: ${q(uninstall)} is missing: "this node was not installed by install.sh; reset it by hand, then resume" >&2; exit 1; fi`, q(uninstall)],
+        `reset the node: ${uninstall}`,
+        { timeoutMs: 5 * 60_000 },
       ),
     ],
   }

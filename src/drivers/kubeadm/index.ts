@@ -34,7 +34,7 @@ const versionCheck = (pkg: string, version: string): Check => {
 
 export const kubeadm: Driver = {
   name: 'kubeadm',
-  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-files'],
+  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-files', 'reset-node', 'join-node'],
   serviceName: () => 'kubelet',
   planBackup: (hop: Hop): StepTemplate[] => {
     const dir = backupDir(hop.from)
@@ -74,6 +74,24 @@ export const kubeadm: Driver = {
       : node.firstControlPlane
         ? { path: 'kubeadm-backup', detail: 'a failed kubeadm upgrade apply restores its own backup (/etc/kubernetes/tmp/kubeadm-backup-*); once the control plane moved: etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup' }
         : { path: 'snapshot-restore', detail: 'etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup, then the previous packages' },
+  planRebuild: (hop, node) => {
+    if (node.role === 'control-plane') {
+      return { procedure: 'not automatic for a kubeadm control-plane node: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on another, then kubeadm join --control-plane --certificate-key <key> (facts §3.3)' }
+    }
+    const from = hop.from
+    return {
+      reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
+      rejoin: [
+        // The packages of the version the node ran before the hop (from that minor's repository), held again, then a
+        // join with a fresh token: the node gets its kubelet configuration from the cluster, as at its first join.
+        { action: 'unhold-packages', params: { packages: PACKAGES } },
+        { action: 'downgrade-packages', params: { packages: PACKAGES, version: from, minor: minorOf(from) } },
+        { action: 'hold-packages', params: { packages: PACKAGES } },
+        { action: 'join-node', params: { kind: 'kubeadm' } },
+      ],
+      detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), kubeadm token create --print-join-command on the first control-plane node and that kubeadm join on the node, Ready at ${from}`,
+    }
+  },
   programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
     const pm = (): Pm | undefined => packageManagerOf(facts?.packageManager, `node ${step.node ?? '?'}`)
     switch (step.action) {
@@ -87,6 +105,8 @@ export const kubeadm: Driver = {
       case 'upgrade-control-plane': return controlPlaneProgram(step)
       case 'restart': return restartKubelet()
       case 'restore-files': return restoreFilesProgram(step)
+      case 'reset-node': return resetProgram()
+      case 'join-node': return joinProgram()
       default: throw new Error(`kubeadm driver: no program for action ${step.action}`)
     }
   },
@@ -179,6 +199,47 @@ function controlPlaneProgram(step: StepOf<'upgrade-control-plane'>): ActionProgr
     // On a worker `upgrade node` only rewrites the kubelet configuration, which carries no version: it always runs.
     verify: isCp ? [moved] : [],
     run: [onNode(node, isCp ? `upgrade this control-plane instance to ${version}` : 'upgrade the kubelet configuration', { timeoutMs: 20 * 60_000 })],
+  }
+}
+
+const KUBELET_KUBECONFIG = '/etc/kubernetes/kubelet.conf'
+
+/** `kubeadm reset -f` (facts §3.3 "Reset and rejoin"; -f: no prompt over SSH). Verify: the kubelet's kubeconfig is gone. */
+function resetProgram(): ActionProgram {
+  const reset = ['kubeadm', 'reset', '-f']
+  return {
+    title: reset.join(' '),
+    verify: [nodeCheck(['test', '!', '-e', KUBELET_KUBECONFIG], `${KUBELET_KUBECONFIG} is gone`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })],
+    run: [onNode(reset, 'reset the node: kubeadm reset removes what kubeadm join set up', { timeoutMs: 5 * 60_000 })],
+  }
+}
+
+/**
+ * A worker joins again (facts §3.3 "Rejoin a worker"): `kubeadm token create --print-join-command` on the first
+ * control-plane node, and that command on the node. The command carries a secret: it goes from one node to the other
+ * on stdin, is never shown, and only its documented shape is run — as words, never through a shell's evaluation.
+ */
+function joinProgram(): ActionProgram {
+  const create = ['kubeadm', 'token', 'create', '--print-join-command', '--ttl', '15m']
+  const join = [
+    'set -e',
+    'IFS= read -r line',
+    'case "$line" in',
+    '  "kubeadm join "*" --token "*" --discovery-token-ca-cert-hash sha256:"*) ;;',
+    `  *) echo ${q('kupgrade: kubeadm token create --print-join-command printed no join command')} >&2; exit 1 ;;`,
+    'esac',
+    'set -f',
+    'set -- $line',
+    '"$@"',
+  ]
+  return {
+    title: `${create.join(' ')} on the first control-plane node, then that kubeadm join on the node`,
+    verify: [nodeCheck(['test', '-s', KUBELET_KUBECONFIG], `${KUBELET_KUBECONFIG} is in place (the node joined)`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })],
+    run: [
+      onNode(create, 'make a join token on the first control-plane node', { at: 'first-control-plane', secretOut: 'join', timeoutMs: 2 * 60_000 }),
+      script(join, 'join the cluster with the fresh token', { secretIn: 'join', timeoutMs: 10 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
 }
 

@@ -29,7 +29,7 @@ export function drainArgs(node: string, p: StepOf<'drain'>['params']): string[] 
 
 export const kubectlModule: ActionModule = {
   name: 'kubectl',
-  actions: ['cordon', 'drain', 'uncordon', 'wait-ready'],
+  actions: ['cordon', 'drain', 'uncordon', 'wait-ready', 'delete-node'],
   programFor: (step: Step): ActionProgram => {
     const node = nodeOf(step)
     switch (step.action) {
@@ -57,6 +57,11 @@ export const kubectlModule: ActionModule = {
           // Without a Kubernetes hop (an OS-only pass) any version will do: the one the node already reports.
           wait: [{ kind: 'node-ready', node, kubeletVersion: kubelet ?? '', timeoutMs: parseDuration(timeout) ?? 300_000 }],
         }
+      }
+      case 'delete-node': {
+        const run = kubectl(['delete', 'node', node, '--ignore-not-found', '--wait=true'], `delete the Node ${node}: the reset machine rejoins as a new Node`, 2 * 60_000)
+        // Done when the Node is gone; once the node rejoined its Node is back, which the journal's done already covers.
+        return { title: line(run), verify: [kubectlCheck(['get', 'node', node, '--ignore-not-found', '-o', 'name'], `the Node ${node} is gone`, { stdoutExcludes: 'node/' })], run: [run] }
       }
       default:
         throw new Error(`kubectl: no program for action ${step.action}`)

@@ -24,13 +24,13 @@ export const GROUPS: GroupVersion[] = [
   {
     group: '', version: 'v1',
     resources: [
-      { name: 'nodes', singular: 'node', kind: 'Node', namespaced: false, verbs: ['get', 'list', 'patch', 'update', 'watch'], shortNames: ['no'] },
+      { name: 'nodes', singular: 'node', kind: 'Node', namespaced: false, verbs: ['delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['no'] },
       { name: 'pods', singular: 'pod', kind: 'Pod', namespaced: true, verbs: rw, shortNames: ['po'], categories: ['all'] },
       { name: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, verbs: ['get', 'list', 'watch'], shortNames: ['ns'] },
       { name: 'events', singular: 'event', kind: 'Event', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ev'] },
       { name: 'services', singular: 'service', kind: 'Service', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['svc'], categories: ['all'] },
       { name: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['cm'] },
-      { name: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true, verbs: ['get', 'list', 'watch'] },
+      { name: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true, verbs: ['create', 'delete', 'get', 'list', 'watch'] },
       { name: 'endpoints', singular: 'endpoints', kind: 'Endpoints', namespaced: true, verbs: ['get', 'list', 'watch'], shortNames: ['ep'] },
     ],
     subresources: [

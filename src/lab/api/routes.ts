@@ -19,7 +19,7 @@ import { parseBarePodSpec } from '../pods/spec.js'
 /**
  * The lab apiserver's routes. Paths only (queries such as `?timeout=32s` and `?limit=500` are ignored), as the lab
  * findings recommend. Reads are served generically from collections.ts; the writes kubectl and kupgrade need are
- * explicit: node PATCH (cordon), pod eviction / delete / create (pods that run their command, src/lab/pods/), Lease create / update / delete.
+ * explicit: node PATCH (cordon) and DELETE, pod eviction / delete / create (pods that run their command, src/lab/pods/), Lease create / update / delete.
  * Writes check resourceVersions and DELETE preconditions as the registry does (concurrency.ts); PATCH bodies are
  * applied by patch.ts.
  */
@@ -78,6 +78,9 @@ export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchR
   if (r.method === 'GET' && sub === 'log' && resource === 'pods') return podLog(m, ns ?? 'default', name!, r.query)
   if (r.method === 'POST' && sub === 'eviction' && resource === 'pods') return evict(m, ns ?? 'default', name!)
   if (r.method === 'PATCH' && resource === 'nodes' && name && !sub) return patchNode(m, name, r)
+  if (r.method === 'DELETE' && resource === 'nodes' && name && !sub) return deleteNode(m, name, await r.body())
+  if (resource === 'secrets' && ns && r.method === 'POST' && !name) return createSecret(m, ns, r)
+  if (resource === 'secrets' && ns && r.method === 'DELETE' && name && !sub) return deleteSecret(m, ns, name)
   if (resource === 'pods' && r.method === 'DELETE' && name) return deletePod(m, ns ?? 'default', name, await r.body())
   if (resource === 'pods' && r.method === 'POST' && !name) return createPod(m, ns ?? 'default', r)
   if (resource === 'leases' && r.method !== 'GET') {
@@ -135,6 +138,54 @@ function deletePod(m: ClusterModel, ns: string, name: string, body: string): Rep
   if (refused) return refused
   const p = m.deletePod(ns, name)
   return p ? json(renderPod(m, p)) : notFound('pods', name)
+}
+
+/** `kubectl delete node NAME`: the registry deletes at once (Nodes carry no finalizers) and returns the object. */
+function deleteNode(m: ClusterModel, name: string, body: string): Reply {
+  const n = m.nodes.get(name)
+  if (!n?.isNode) return notFound('nodes', name)
+  const stored = renderNode(m, n)
+  const refused = deletePrecondition({ resource: 'nodes', group: '' }, name, body, { resourceVersion: (stored.metadata as Obj).resourceVersion as string, uid: n.uid })
+  if (refused) return refused
+  const deleted = m.deleteNode(name, (x) => renderNode(m, x))
+  return deleted ? json(deleted) : notFound('nodes', name)
+}
+
+/** Secrets created through the API (kubeadm's and k0s's bootstrap tokens): stored as sent, `stringData` folded into
+ *  `data` as the registry does. */
+async function createSecret(m: ClusterModel, ns: string, r: Request): Promise<Reply> {
+  let body: { metadata?: { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; type?: string; data?: Record<string, string>; stringData?: Record<string, string> }
+  try {
+    body = JSON.parse(await r.body())
+  } catch {
+    return status(400, 'BadRequest', 'the request body is not valid JSON')
+  }
+  const name = body.metadata?.name ?? (body.metadata?.generateName ? `${body.metadata.generateName}${randomUUID().slice(0, 5)}` : undefined)
+  if (!name) return status(422, 'Invalid', 'Secret "" is invalid: metadata.name: Required value: name or generateName is required')
+  const exists = collections(m).secrets!.items(ns).some((i) => i.name === name)
+  if (exists) return status(409, 'AlreadyExists', `secrets "${name}" already exists`, { name, kind: 'secrets' })
+  const data: Record<string, string> = { ...(body.data ?? {}) }
+  for (const [k, v] of Object.entries(body.stringData ?? {})) data[k] = Buffer.from(v).toString('base64')
+  const object: Obj = {
+    kind: 'Secret', apiVersion: 'v1',
+    metadata: { name, namespace: ns, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), ...(body.metadata?.labels ? { labels: body.metadata.labels } : {}), ...(body.metadata?.annotations ? { annotations: body.metadata.annotations } : {}) },
+    data, type: body.type ?? 'Opaque',
+  }
+  if (r.query.get('dryRun')) return json(object, 201)
+  m.storedSecrets.set(`${ns}/${name}`, { object, resourceVersion: m.nextRv() })
+  return json({ ...object, metadata: { ...(object.metadata as Obj), resourceVersion: String(m.resourceVersion) } }, 201)
+}
+
+/** Deleting a Secret: a stored one, or a k3s node-password Secret (the next agent of that name sets a new one). */
+function deleteSecret(m: ClusterModel, ns: string, name: string): Reply {
+  const found = collections(m).secrets!.items(ns).find((i) => i.name === name)
+  if (!found) return notFound('secrets', name)
+  const node = ns === 'kube-system' && name.endsWith('.node-password.k3s') ? name.slice(0, -'.node-password.k3s'.length) : undefined
+  if (m.storedSecrets.delete(`${ns}/${name}`) || (node !== undefined && m.nodePasswords.delete(node))) {
+    m.nextRv()
+    return json(found.object)
+  }
+  return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
 }
 
 async function createPod(m: ClusterModel, ns: string, r: Request): Promise<Reply> {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ClusterModel } from '../fleet/cluster.js'
 import { issue, type CertAuthority, type IssuedCert } from '../pki/x509.js'
+import { authenticateBootstrapToken } from '../fleet/bootstrap-tokens.js'
 import { parseDuration } from '../../util/duration.js'
 import { ControlPlaneBalancer } from './control-plane-balancer.js'
 import { readBody, send, status } from './http.js'
@@ -128,9 +129,14 @@ export class ApiServer {
     return { key: this.serving.keyPem, cert: this.serving.certPem }
   }
 
-  private authenticate(req: IncomingMessage): 'user' | 'anonymous' | 'invalid' {
+  private authenticate(req: IncomingMessage): 'user' | 'anonymous' | 'invalid' | { bootstrap: string } {
     const auth = req.headers.authorization
-    if (auth) return auth === `Bearer ${this.opts.token}` ? 'user' : 'invalid'
+    if (auth === `Bearer ${this.opts.token}`) return 'user'
+    if (auth) {
+      // The bootstrap-token authenticator (kubeadm and k0s join with one): user system:bootstrap:<id>.
+      const id = auth.startsWith('Bearer ') ? authenticateBootstrapToken(this.model, auth.slice('Bearer '.length)) : undefined
+      return id ? { bootstrap: id } : 'invalid'
+    }
     const socket = req.socket as TLSSocket
     const cert = socket.getPeerCertificate?.()
     if (cert && Object.keys(cert).length) {
@@ -145,8 +151,15 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://lab')
     const who = this.authenticate(req)
     if (who === 'invalid') return send(res, status(401, 'Unauthorized', 'Unauthorized'))
-    if (who === 'anonymous' && !PUBLIC.test(url.pathname)) {
+    // kubeadm's RBAC lets anyone read kube-public/cluster-info (how `kubeadm join` discovers the cluster).
+    const clusterInfo = this.model.distribution === 'kubeadm' && req.method === 'GET' && url.pathname === '/api/v1/namespaces/kube-public/configmaps/cluster-info'
+    if (who === 'anonymous' && !PUBLIC.test(url.pathname) && !clusterInfo) {
       return send(res, status(403, 'Forbidden', `forbidden: User "system:anonymous" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`))
+    }
+    // A bootstrap token reads what joining needs (kubeadm's bootstrap RBAC: nodes, kubeadm-config, kubelet-config);
+    // it changes nothing (its CSR, the one write it may make, is the TLS bootstrap the lab does not simulate).
+    if (typeof who === 'object' && req.method !== 'GET') {
+      return send(res, status(403, 'Forbidden', `forbidden: User "system:bootstrap:${who.bootstrap}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`))
     }
     const slow = [...this.model.faults.values()].find((f) => f.fault === 'apiserver-slow')
     if (slow) await sleep(delayOf(slow.params))

@@ -50,6 +50,12 @@ export class ClusterModel extends EventEmitter {
   readonly events: EventState[] = []
   readonly leases = new Map<string, LeaseState>()
   readonly faults = new Map<string, FaultSpec & { since: Date }>()
+  /** k3s: the node-password Secrets (`<node>.node-password.k3s`): node name → hash of the agent's password. */
+  readonly nodePasswords = new Map<string, string>()
+  /** Secrets created through the API (bootstrap tokens of `kubeadm token create` / `k0s token create`), by ns/name. */
+  readonly storedSecrets = new Map<string, { object: Record<string, unknown>; resourceVersion: number }>()
+  /** The cluster CA (PEM) its clients trust: kube-public/cluster-info publishes it for `kubeadm join`. */
+  caPem?: string
   private rv = 1
   private podSeq = 0
   private timers = new Set<NodeJS.Timeout>()
@@ -83,9 +89,11 @@ export class ClusterModel extends EventEmitter {
     const t = this.topology
     const created = this.info.createdAt
     t.nodes.forEach((n, index) => {
+      // Every node joined once, with the password lab nodes keep in /etc/rancher/node/password (node/layout.ts).
+      if (this.distribution === 'k3s') this.nodePasswords.set(n.name, nodePasswordHash(this.info.name, n.name, initialNodePassword(n.name)))
       this.nodes.set(n.name, {
         uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
-        kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, isNode: n.kubelet, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
+        kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, isNode: n.kubelet, runsKubelet: n.kubelet, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
         unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
       })
     })
@@ -433,11 +441,19 @@ export class ClusterModel extends EventEmitter {
     else unknown()
   }
 
-  /** The node's service started running `version`: the kubelet registers it at once, and Ready follows after the
-   *  Ready delay (never, under node-not-ready-after-upgrade). */
-  serviceStarted(nodeName: string, version: string, opts: { keepNotReady?: boolean } = {}): void {
+  /** The node's service started running `version`: the kubelet registers it at once (creating its Node object when
+   *  it was deleted), and Ready follows after the Ready delay (never, under node-not-ready-after-upgrade).
+   *  `refused`: the service runs but its kubelet never gets to post status (a k3s agent whose node password the
+   *  server rejected): no registration, no heartbeat. */
+  serviceStarted(nodeName: string, version: string, opts: { keepNotReady?: boolean; refused?: boolean } = {}): void {
     const n = this.nodes.get(nodeName)
     if (!n) return
+    if (opts.refused) {
+      this.kubeletSilent(n)
+      this.reconcile()
+      return
+    }
+    if (!n.isNode && n.runsKubelet) this.registerNode(n)
     const plain = plainVersion(version) ?? n.kubeletVersion
     const upgraded = comparePlain(plain, n.kubeletVersion) > 0
     n.kubeletVersion = plain
@@ -463,6 +479,56 @@ export class ClusterModel extends EventEmitter {
     this.reconcile()
     this.emit('trigger', 'service-restarted' satisfies FaultTrigger, nodeName)
     if (upgraded) this.emit('trigger', 'node-upgraded' satisfies FaultTrigger, nodeName)
+  }
+
+  /** The kubelet's registration (kubelet_node_status.go registerWithAPIServer): a start whose Node object is gone
+   *  creates a new one: a new uid and creationTimestamp, schedulable, only the labels the kubelet (and, for k3s, the
+   *  k3s agent) sets itself; whatever was cordoned, labelled or annotated on the old object is gone with it. */
+  private registerNode(n: NodeState): void {
+    n.isNode = true
+    n.uid = randomUUID()
+    n.createdAt = new Date()
+    n.unschedulable = false
+    n.labels = {}
+    n.annotations = {}
+    delete n.allocatableOverride
+    this.nextRv()
+    this.event({ kind: 'Node', name: n.name, uid: n.uid }, 'Normal', 'RegisteredNode', `Node ${n.name} event: Registered Node ${n.name} in Controller`, 'node-controller')
+    // kubeadm's static control plane: the kubelet recreates the mirror pods of its manifests.
+    if (this.distribution === 'kubeadm' && n.role === 'control-plane') {
+      for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) if (!this.pods.has(`kube-system/${c}-${n.name}`)) this.addStaticPod(c, n)
+    }
+  }
+
+  /** `kubectl delete node NAME`: the Node object goes (and with it its Lease, which it owns). The pod garbage
+   *  collector then deletes the pods bound to it (podgc gcOrphaned: force deletion, no grace), k3s's node controller
+   *  its node-password Secret. A kubelet that keeps running does not register again: only its next start does.
+   *  Returns the deleted object as the API renders it, or undefined when there is no such Node. */
+  deleteNode(name: string, render: (n: NodeState) => Record<string, unknown>): Record<string, unknown> | undefined {
+    const n = this.nodes.get(name)
+    if (!n?.isNode) return undefined
+    const rendered = render(n)
+    n.isNode = false
+    this.nextRv()
+    this.nodePasswords.delete(name)
+    for (const p of [...this.pods.values()]) if (p.nodeName === name) this.removePod(p)
+    this.event({ kind: 'Node', name, uid: n.uid }, 'Normal', 'RemovingNode', `Node ${name} event: Removing Node ${name} from Controller`, 'node-controller')
+    this.emit('apiservers')
+    this.reconcile()
+    return rendered
+  }
+
+  /** k3s: the server's check of an agent's node password (pkg/nodepassword): the first agent of a name stores its
+   *  password's hash in `<node>.node-password.k3s`; a later agent of that name must present the same password. */
+  checkNodePassword(name: string, password: string): 'ok' | 'rejected' {
+    const hash = nodePasswordHash(this.info.name, name, password)
+    const stored = this.nodePasswords.get(name)
+    if (stored === undefined) {
+      this.nodePasswords.set(name, hash)
+      this.nextRv()
+      return 'ok'
+    }
+    return stored === hash ? 'ok' : 'rejected'
   }
 
   /** kubeadm: `kubeadm upgrade apply VERSION` (first control-plane node) or `kubeadm upgrade node` (the others) moved
@@ -617,6 +683,16 @@ export class ClusterModel extends EventEmitter {
 function startedLongEnough(p: PodState, delayMs: number): boolean {
   if (delayMs <= 0 || p.kind === 'bare' || p.kind === 'static' || !p.startedAt) return true
   return Date.now() - p.startedAt.getTime() >= delayMs
+}
+
+/** The password a lab k3s node joined with: the one its root carries in /etc/rancher/node/password at first start. */
+export function initialNodePassword(node: string): string {
+  return createHash('sha256').update(node).digest('hex').slice(0, 32)
+}
+
+/** What the node-password Secret stores (k3s keeps a salted hash, never the password). */
+function nodePasswordHash(cluster: string, node: string, password: string): string {
+  return createHash('sha256').update(`${cluster}/${node}/${password.trim()}`).digest('hex')
 }
 
 const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { ClusterModel } from './cluster.js'
 import { comparePlain } from '../versions.js'
+import { clusterInfoSignatures } from './bootstrap-tokens.js'
 
 /**
  * The ConfigMaps and Secrets a cluster of each distribution has and that real clients read (facts §1, §4):
@@ -82,7 +83,10 @@ export function configMaps(m: ClusterModel): Obj[] {
   if (m.distribution === 'kubeadm') {
     out.push(object(m, 'ConfigMap', 'kube-system', 'kubeadm-config', { data: { ClusterConfiguration: clusterConfiguration(m) } }))
     out.push(object(m, 'ConfigMap', 'kube-system', 'kubelet-config', { data: { kubelet: 'apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\nkind: KubeletConfiguration\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n' } }))
-    out.push(object(m, 'ConfigMap', 'kube-public', 'cluster-info', { data: { kubeconfig: `apiVersion: v1\nclusters:\n- cluster:\n    server: https://${m.info.apiAddress}:${m.info.apiPort}\n  name: ""\ncontexts: null\ncurrent-context: ""\nkind: Config\npreferences: {}\nusers: null\n` } }))
+    // kubeadm init's cluster-info: the CA and endpoint, signed by the bootstrapsigner for each bootstrap token.
+    const ca = m.caPem ? `    certificate-authority-data: ${b64(m.caPem)}\n` : ''
+    const kubeconfig = `apiVersion: v1\nclusters:\n- cluster:\n${ca}    server: https://${m.info.apiAddress}:${m.info.apiPort}\n  name: ""\ncontexts: null\ncurrent-context: ""\nkind: Config\npreferences: {}\nusers: null\n`
+    out.push(object(m, 'ConfigMap', 'kube-public', 'cluster-info', { data: { ...clusterInfoSignatures(m, kubeconfig), kubeconfig } }))
   }
   if (m.distribution !== 'k3s') {
     out.push(object(m, 'ConfigMap', 'kube-system', 'kube-proxy', { data: { 'config.conf': kubeProxyConfiguration(m.distribution === 'k0s' ? 'iptables' : '') } }, { app: 'kube-proxy' }))
@@ -107,11 +111,15 @@ export function secrets(m: ClusterModel): Obj[] {
     }))
   }
   if (m.distribution === 'k3s') {
-    for (const n of m.nodes.values()) out.push(object(m, 'Secret', 'kube-system', `${n.name}.node-password.k3s`, { type: 'Opaque', data: { hash: b64(`$1:${made(`node/${n.name}`, 32)}`) } }))
+    for (const [node, hash] of m.nodePasswords) out.push(object(m, 'Secret', 'kube-system', `${node}.node-password.k3s`, { type: 'Opaque', data: { hash: b64(`$1:${hash}`) } }))
     out.push(object(m, 'Secret', 'kube-system', 'k3s-serving', { type: 'kubernetes.io/tls', data: { 'tls.crt': b64('lab serving certificate'), 'tls.key': b64(made('serving-key', 64)) } }))
   }
   if (m.distribution === 'k0s') {
     out.push(object(m, 'Secret', 'kube-system', 'k0s-join-token', { type: 'Opaque', data: { token: b64(made('join-token', 48)) } }))
+  }
+  for (const stored of m.storedSecrets.values()) {
+    const meta = stored.object.metadata as Obj
+    out.push({ ...stored.object, metadata: { ...meta, resourceVersion: String(stored.resourceVersion) } })
   }
   return out.sort(byKey)
 }

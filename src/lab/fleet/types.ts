@@ -22,6 +22,9 @@ export interface NodeState {
   /** A Kubernetes Node (it runs a kubelet). false: a k0s controller without `--enable-worker`, which the API does not
    *  list as a Node and which runs no pods; its service still runs the apiserver (kubeletActive = service running). */
   isNode: boolean
+  /** The machine runs a kubelet (topology); its Node object may still be gone (`kubectl delete node`), until the
+   *  kubelet's next start registers it again. */
+  runsKubelet: boolean
   kubeletActive: boolean
   /** kubeadm: why the node's static kube-apiserver crash-loops (an older apiserver on a newer datastore); it serves
    *  no API meanwhile. */

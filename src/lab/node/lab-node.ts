@@ -470,7 +470,12 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const enabled = existsSync(join(this.paths.root, `etc/systemd/system/${this.unit}.service`))
     const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
     const version = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
-    if (enabled && version) {
+    // A reset kubeadm node's kubelet has no kubeconfig: it exits at once and systemd keeps restarting it (lib.sh
+    // lab_kubelet_credentials_error); it comes up only after `kubeadm join`.
+    const noKubeconfig = this.options.distribution === 'kubeadm' && this.options.adminKubeconfig !== undefined && !['etc/kubernetes/kubelet.conf', 'etc/kubernetes/bootstrap-kubelet.conf'].some((f) => existsSync(join(this.paths.root, f)))
+    if (enabled && version && noKubeconfig) {
+      writeUnit(this.paths.units, this.unit, { state: 'auto-restart', version, dueMs: 0, sinceS: Math.floor(Date.now() / 1000) })
+    } else if (enabled && version) {
       const due = Date.now() + this.timing.serviceStartMs
       writeUnit(this.paths.units, this.unit, { state: 'activating', version, dueMs: due, sinceS: Math.floor(due / 1000) })
       writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'systemd', 1, `Starting ${this.unit}.service after boot`), { flag: 'a' })

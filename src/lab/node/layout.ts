@@ -2,6 +2,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureBootId } from './boot-id.js'
+import { k3sServerToken } from './k3s-join.js'
+import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, type NodePaths } from './paths.js'
@@ -148,15 +150,26 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     writeExec(r('usr/local/bin/k3s-killall.sh'), readFileSync(join(src, 'dist', 'k3s-killall.sh'), 'utf8'))
     const uninstall = o.role === 'control-plane' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'
     writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
-    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote('K10lab::server:lab')}\n` : '')
+    // The cluster's token (server: /var/lib/rancher/k3s/server/token, node-token a link to it); agents joined with it.
+    const token = o.clusterCa ? k3sServerToken(o.clusterCa.certPem, o.cluster) : 'K10lab::server:lab'
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote(token)}\n` : '')
+    if (o.role === 'control-plane') {
+      mkdirSync(r('var/lib/rancher/k3s/server'), { recursive: true })
+      writeFileSync(r('var/lib/rancher/k3s/server/token'), `${token}\n`, { mode: 0o600 })
+      symlinkSync('/var/lib/rancher/k3s/server/token', r('var/lib/rancher/k3s/server/node-token'))
+    }
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
     mkdirSync(r('etc/rancher/node'), { recursive: true })
+    // The password this node joined with; the cluster model holds its hash (fleet/cluster.ts initialNodePassword).
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')
   }
   if (o.distribution === 'k0s') {
     // What k0s unpacked at its first start (facts §2.4, §4.3): the kubelet, and an iptables link naming the mode.
     mkdirSync(r('var/lib/k0s/bin'), { recursive: true })
     if (runsKubelet(o)) writeExec(r('var/lib/k0s/bin/kubelet'), readFileSync(join(p.mirror, release, 'kubelet-embedded'), 'utf8'))
+    // The worker joined once: its kubelet's kubeconfig (k0s reset removes it with /var/lib/k0s; only a start with a
+    // valid join token writes it again, node/k0s-join.ts).
+    if (runsKubelet(o)) writeFileSync(r('var/lib/k0s/kubelet.conf'), k0sKubeletKubeconfig(o.apiEndpoint ?? `https://${o.address}:6443`, o.clusterCa?.certPem), { mode: 0o600 })
     symlinkSync(o.iptablesBackend === 'legacy' ? 'xtables-legacy-multi' : 'xtables-nft-multi', r('var/lib/k0s/bin/iptables'))
   }
   if (o.distribution === 'kubeadm') {
@@ -214,7 +227,12 @@ function writeAdminKubeconfig(o: LabNodeOptions, p: NodePaths): void {
   // configuration with it. The lab's credential stands in for the node's own.
   if (o.distribution === 'kubeadm') {
     mkdirSync(join(p.root, 'etc/kubernetes'), { recursive: true })
-    writeFileSync(join(p.root, 'etc/kubernetes/kubelet.conf'), o.adminKubeconfig, { mode: 0o600 })
+    // Renewed certificates reach a kubelet.conf that exists; a reset node's (`kubeadm reset` removed it) stays gone.
+    const kubeletConf = join(p.root, 'etc/kubernetes/kubelet.conf')
+    if (existsSync(kubeletConf) || !existsSync(join(p.lab, 'initialized'))) writeFileSync(kubeletConf, o.adminKubeconfig, { mode: 0o600 })
+    // What the kubelet's TLS bootstrap would obtain after `kubeadm join` (the lab issues no CSRs): kubeadm join
+    // writes it as kubelet.conf once the token and the CA pin checked out.
+    writeFileSync(join(p.lab, 'kubelet-credential.conf'), o.adminKubeconfig, { mode: 0o600 })
   }
   if (o.role !== 'control-plane') return
   const file = join(p.root, ADMIN_KUBECONFIG[o.distribution])

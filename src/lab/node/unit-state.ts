@@ -7,7 +7,8 @@ import { join } from 'node:path'
  * no process or timer to complete, so a start survives the exec that issued it being killed.
  */
 export interface UnitState {
-  state: 'active' | 'activating' | 'inactive' | 'failed'
+  /** auto-restart: the process exited and systemd restarts it every RestartSec (a kubelet without a kubeconfig). */
+  state: 'active' | 'activating' | 'inactive' | 'failed' | 'auto-restart'
   version: string
   dueMs: number
   sinceS: number

@@ -82,6 +82,16 @@ lab_unit_config_error() { # UNIT -> prints the message, 0 when refused
   return 1
 }
 
+# Why a kubelet cannot run at all (prints the kubelet's own error; 0 when so): kubeadm's kubelet drop-in passes
+# --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf; after
+# `kubeadm reset` neither exists, and only `kubeadm join` writes them again.
+lab_kubelet_credentials_error() { # UNIT
+  # (A lone lab node, in no cluster, has nothing to join: only a cluster's nodes hold a kubeconfig.)
+  [ "$1" = kubelet ] && [ "$LAB_DIST" = kubeadm ] && [ -n "$LAB_HAS_API" ] || return 1
+  [ -f /etc/kubernetes/kubelet.conf ] || [ -f /etc/kubernetes/bootstrap-kubelet.conf ] && return 1
+  echo 'failed to run Kubelet: unable to load bootstrap kubeconfig: stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory'
+}
+
 # --- The control plane's datastore (embedded etcd of k3s and k0s, kubeadm's /var/lib/etcd) remembers the newest
 # Kubernetes release whose control plane ran on it. Upstream supports no control-plane downgrade: an older control
 # plane on it refuses to come up; only a snapshot taken before the upgrade (restored by the documented command) brings
@@ -122,6 +132,18 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     return 1
   fi
   local refused; refused=$(lab_unit_config_error "$1") || refused=""
+  local nocreds; nocreds=$(lab_kubelet_credentials_error "$1") || nocreds=""
+  if [ -n "$nocreds" ]; then
+    # The kubelet (Type=simple) starts, finds no kubeconfig and exits; systemd restarts it every RestartSec
+    # (`activating (auto-restart)`) until `kubeadm join` gives it one. It never registers its Node.
+    lab_unit_write "$1" auto-restart "$ver" 0 "$(date +%s)"
+    lab_journal "$1" systemd "Started $1.service - kubelet: The Kubernetes Node Agent."
+    lab_journal "$1" kubelet "$(printf 'E%s %7s run.go:72] ' "$(date -u '+%m%d %H:%M:%S.%6N')" "$LAB_PID")\"command failed\" err=\"$nocreds\""
+    lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=1/FAILURE"
+    lab_journal "$1" systemd "$1.service: Failed with result 'exit-code'."
+    lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"failed\",\"version\":\"$ver\"}"
+    return 0
+  fi
   local downgrade=""
   case "$1" in k3s|k0scontroller) downgrade=$(lab_datastore_refusal "$ver") || downgrade="" ;; esac
   if [ -n "$downgrade" ]; then

@@ -304,6 +304,179 @@ reset_cmd() {
   echo "Please, check the contents of the \$HOME/.kube/config file."
 }
 
+# --- Joining (cmd/kubeadm/app/cmd/token.go, join.go, discovery/token, preflight/checks.go).
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+# pubkeypin.Hash: sha256 of the certificate's DER SubjectPublicKeyInfo, as "sha256:<hex>".
+ca_pin() { printf 'sha256:%s' "$(openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)"; }
+go_duration_s() { # Go duration (24h, 1h30m, 90m, 45s, 0) → seconds
+  local d=$1 total=0 n
+  [ "$d" = 0 ] && { echo 0; return 0; }
+  [ -n "$d" ] || return 1
+  while [[ $d =~ ^([0-9]+)(h|m|s)(.*)$ ]]; do
+    n=${BASH_REMATCH[1]} d=${BASH_REMATCH[3]}
+    case ${BASH_REMATCH[2]} in h) total=$(( total + n * 3600 )) ;; m) total=$(( total + n * 60 )) ;; s) total=$(( total + n )) ;; esac
+  done
+  [ -z "$d" ] && echo "$total"
+}
+rand_chars() { LC_ALL=C tr -dc 'a-z0-9' < /dev/urandom | head -c "$1"; }
+
+# kubeadm token create [--ttl D] [--print-join-command] [--description S]: a bootstrap token Secret in kube-system
+# (expiration now+ttl, 24h by default; --ttl 0 never expires), printed as the token or as the worker's join command.
+token_create() {
+  local ttl=24h print=0 desc="" kc=/etc/kubernetes/admin.conf token=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --ttl) ttl=${2:-}; shift ;; --ttl=*) ttl=${1#*=} ;;
+      --print-join-command) print=1 ;;
+      --description) desc=${2:-}; shift ;; --description=*) desc=${1#*=} ;;
+      --kubeconfig) kc=${2:-}; shift ;; --kubeconfig=*) kc=${1#*=} ;;
+      --v=*|-v*) ;;
+      -*) echo "unknown flag: $1" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
+      *) token=$1 ;;
+    esac
+    shift
+  done
+  local secs; secs=$(go_duration_s "$ttl") || { echo "Error: invalid argument \"$ttl\" for \"--ttl\" flag: time: invalid duration \"$ttl\"" >&2; exit 1; }
+  if [ ! -r "$kc" ]; then
+    local why="no such file or directory"; [ -e "$kc" ] && why="permission denied"
+    echo "failed to load admin kubeconfig: open $kc: $why" >&2; trace_hint; exit 1
+  fi
+  if [ -n "$token" ] && ! [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
+    echo "the bootstrap token \"$token\" was not of the form \"^([a-z0-9]{6})\\.([a-z0-9]{16})\$\"" >&2; trace_hint; exit 1
+  fi
+  [ -n "$token" ] || token="$(rand_chars 6).$(rand_chars 16)"
+  local id=${token%%.*} secret=${token#*.} exp=""
+  [ "$secs" -gt 0 ] && exp=$(date -u -d "@$(( $(date +%s) + secs ))" +%Y-%m-%dT%H:%M:%SZ)
+  local body
+  body="{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"bootstrap-token-$id\",\"namespace\":\"kube-system\"},\"type\":\"bootstrap.kubernetes.io/token\",\"stringData\":{\"token-id\":\"$id\",\"token-secret\":\"$secret\",${exp:+\"expiration\":\"$exp\",}${desc:+\"description\":\"$desc\",}\"usage-bootstrap-authentication\":\"true\",\"usage-bootstrap-signing\":\"true\",\"auth-extra-groups\":\"system:bootstrappers:kubeadm:default-node-token\"}}"
+  local err
+  if ! err=$(printf '%s' "$body" | "$LAB_REAL_KUBECTL" --kubeconfig "$kc" --request-timeout=10s create -f - 2>&1 >/dev/null); then
+    echo "failed to create or update bootstrap token with name bootstrap-token-$id: $(printf '%s' "$err" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)" >&2; trace_hint; exit 1
+  fi
+  [ $print = 1 ] || { echo "$token"; return 0; }
+  local server hash
+  server=$(sed -n 's/^ *server: *//p' "$kc" | head -n1)
+  hash=$(sed -n 's/^ *certificate-authority-data: *//p' "$kc" | head -n1 | base64 -d | ca_pin)
+  # The template's line continuation and tab are removed, its trailing space stays.
+  echo "kubeadm join ${server#https://} --token $token --discovery-token-ca-cert-hash $hash "
+}
+
+# json_string KEY < JSON: the first string value of KEY, unescaped (the values read here hold no unicode escapes).
+json_string() {
+  grep -o "\"$1\": *\"\\([^\"\\\\]\\|\\\\.\\)*\"" | head -n1 | sed -e "s/^\"$1\": *\"//" -e 's/"$//' \
+    | sed -e 's/\\"/"/g' -e 's/\\\//\//g' | { IFS= read -r -d '' v || true; v=${v%$'\n'}; printf '%b' "$v"; }
+}
+join_fail() { echo "error execution phase $1: $2" >&2; trace_hint; exit 1; }
+
+join_cmd() {
+  local ep="" token="" hashes=() unsafe=0 node=$LAB_NODE cp=0
+  IGNORE=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --token|--discovery-token|--tls-bootstrap-token) token=${2:-}; shift ;;
+      --token=*|--discovery-token=*|--tls-bootstrap-token=*) token=${1#*=} ;;
+      --discovery-token-ca-cert-hash) hashes+=("${2:-}"); shift ;; --discovery-token-ca-cert-hash=*) hashes+=("${1#*=}") ;;
+      --discovery-token-unsafe-skip-ca-verification|--discovery-token-unsafe-skip-ca-verification=true) unsafe=1 ;;
+      --ignore-preflight-errors) IGNORE=$(printf '%s' "${2:-}" | tr 'A-Z' 'a-z'); shift ;;
+      --ignore-preflight-errors=*) IGNORE=$(printf '%s' "${1#*=}" | tr 'A-Z' 'a-z') ;;
+      --node-name) node=${2:-}; shift ;; --node-name=*) node=${1#*=} ;;
+      --control-plane) cp=1 ;;
+      --certificate-key|--cri-socket|--apiserver-advertise-address|--config) shift ;;
+      --v=*|-v*|--certificate-key=*|--cri-socket=*|--apiserver-advertise-address=*|--config=*) ;;
+      -*) echo "unknown flag: $1" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
+      *) ep=$1 ;;
+    esac
+    shift
+  done
+  [ $cp = 0 ] || { echo "kupgrade lab: kubeadm join --control-plane is not simulated (the lab joins workers only)" >&2; exit 1; }
+  # ValidateJoinConfiguration, before any phase runs.
+  if ! [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
+    echo "[discovery.bootstrapToken.token: Invalid value: \"$token\": the bootstrap token is invalid, discovery.tlsBootstrapToken: Invalid value: \"$token\": the bootstrap token is invalid]" >&2; trace_hint; exit 1
+  fi
+  [ -n "$ep" ] || { echo "discovery.bootstrapToken.apiServerEndpoint: Invalid value: \"\": address  : missing port in address" >&2; trace_hint; exit 1; }
+  if [ ${#hashes[@]} = 0 ] && [ $unsafe = 0 ]; then
+    echo "discovery.bootstrapToken.caCertHashes: Invalid value: \"\": using token-based discovery without caCertHashes can be unsafe. Set unsafeSkipCAVerification as true in your kubeadm config file or pass --discovery-token-unsafe-skip-ca-verification flag to continue" >&2; trace_hint; exit 1
+  fi
+  need_root
+  echo "[preflight] Running pre-flight checks"
+  # RunJoinNodeChecks, in its order (the kubelet's port is in use while the kubelet runs).
+  local errs=()
+  check() { ignored "$(printf '%s' "$1" | tr 'A-Z' 'a-z')" || errs+=("[ERROR $1]: $2"); }
+  [ -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ] && check DirAvailable--etc-kubernetes-manifests "/etc/kubernetes/manifests is not empty"
+  [ -e /etc/kubernetes/kubelet.conf ] && check FileAvailable--etc-kubernetes-kubelet.conf "/etc/kubernetes/kubelet.conf already exists"
+  [ -e /etc/kubernetes/bootstrap-kubelet.conf ] && check FileAvailable--etc-kubernetes-bootstrap-kubelet.conf "/etc/kubernetes/bootstrap-kubelet.conf already exists"
+  lab_unit_read kubelet; [ "$U_STATE" = active ] || [ "$U_STATE" = activating ] && check Port-10250 "Port 10250 is in use"
+  [ -e /etc/kubernetes/pki/ca.crt ] && check FileAvailable--etc-kubernetes-pki-ca.crt "/etc/kubernetes/pki/ca.crt already exists"
+  if [ ${#errs[@]} -gt 0 ]; then
+    { echo "error execution phase preflight: [preflight] Some fatal errors occurred:"; for e in "${errs[@]}"; do printf '\t%s\n' "$e"; done
+      echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`"; } >&2
+    trace_hint; exit 1
+  fi
+  # Discovery: cluster-info read anonymously, its kubeconfig's JWS checked with the token, its CA against the pins.
+  local id=${token%%.*} secret=${token#*.} tmp; tmp=$(mktemp -d)
+  printf 'apiVersion: v1\nkind: Config\n' > "$tmp/empty"
+  # Anonymous, as kubeadm's insecure bootstrap client is (kubectl would prompt for a user instead).
+  local out code
+  out=$("$LAB_REAL_CURL" -sk --max-time 10 -o "$tmp/cluster-info.json" -w '%{http_code}' "https://$ep/api/v1/namespaces/kube-public/configmaps/cluster-info" 2>&1)
+  code=$?
+  if [ $code != 0 ]; then
+    rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: failed to request the cluster-info ConfigMap: Get \"https://$ep/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp $ep: connect: connection refused"
+  fi
+  if [ "$out" != 200 ]; then
+    rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: failed to request the cluster-info ConfigMap: $(json_string message < "$tmp/cluster-info.json")"
+  fi
+  json_string kubeconfig < "$tmp/cluster-info.json" > "$tmp/kubeconfig"
+  local jws; jws=$(json_string "jws-kubeconfig-$id" < "$tmp/cluster-info.json")
+  [ -n "$jws" ] || { rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"$id\""; }
+  printf 'apiVersion: v1\nkind: Config\n' > "$tmp/empty"
+  local hdr sig
+  hdr=$(printf '{"alg":"HS256","kid":"%s"}' "$id" | b64url)
+  sig=$(printf '%s.%s' "$hdr" "$(b64url < "$tmp/kubeconfig")" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+  [ "$jws" = "$hdr..$sig" ] || { rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: failed to verify JWS signature of received cluster info object, can't trust this API Server"; }
+  sed -n 's/^ *certificate-authority-data: *//p' "$tmp/kubeconfig" | head -n1 | base64 -d > "$tmp/ca.crt"
+  if [ $unsafe = 0 ]; then
+    local pin h ok=0; pin=$(ca_pin < "$tmp/ca.crt")
+    for h in "${hashes[@]}"; do
+      [[ $h =~ ^sha256:[0-9a-fA-F]{64}$ ]] || { rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: invalid discovery token CA certificate hash: invalid hash \"$h\", expected a \"format:hex-value\". Known format(s) are: sha256"; }
+      [ "$(printf '%s' "$h" | tr 'A-F' 'a-f')" = "$pin" ] && ok=1
+    done
+    [ $ok = 1 ] || { rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"$pin\" are pinned"; }
+  fi
+  # From here on as system:bootstrap:<id>, trusting the pinned CA.
+  local as=("$LAB_REAL_KUBECTL" --kubeconfig "$tmp/empty" --server "https://$ep" --certificate-authority "$tmp/ca.crt" --token "$token" --request-timeout=10s)
+  echo "[preflight] Reading configuration from the cluster..."
+  echo "[preflight] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
+  if ! out=$("${as[@]}" -n kube-system get configmap kubeadm-config -o name 2>&1); then
+    rm -rf "$tmp"; join_fail preflight "unable to fetch the kubeadm-config ConfigMap: failed to get config map: $(printf '%s' "$out" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)"
+  fi
+  # kubelet-start: a Ready Node of this name is another machine's; a NotReady or missing one may be taken over.
+  local ready; ready=$("${as[@]}" get node "$node" -o go-template='{{range .status.conditions}}{{if eq .type "Ready"}}{{.status}}{{end}}{{end}}' 2>/dev/null)
+  if [ "$ready" = True ]; then
+    rm -rf "$tmp"; join_fail kubelet-start "a Node with name \"$node\" and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node"
+  fi
+  [ -f "$LAB_DIR/kubelet-credential.conf" ] || { rm -rf "$tmp"; join_fail kubelet-start "kupgrade lab: this node has no kubelet credential to bootstrap (lab/kubelet-credential.conf)"; }
+  mkdir -p /var/lib/kubelet /etc/kubernetes/pki
+  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
+  echo "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\""
+  printf 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' > /var/lib/kubelet/kubeadm-flags.env
+  cp "$tmp/ca.crt" /etc/kubernetes/pki/ca.crt
+  rm -rf "$tmp"
+  echo "[kubelet-start] Starting the kubelet"
+  # The TLS bootstrap's result: the kubelet's own kubeconfig (the lab issues no CSR; see lab/kubelet-credential.conf).
+  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/kubelet.conf
+  lab_unit_stop kubelet
+  lab_unit_start kubelet >/dev/null || join_fail kubelet-start "the kubelet did not start"
+  echo "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap..."
+  echo
+  echo "This node has joined the cluster:"
+  echo "* Certificate signing request was sent to apiserver and a response was received."
+  echo "* The Kubelet was informed of the new secure connection details."
+  echo
+  echo "Run 'kubectl get nodes' on the control-plane to see this node join the cluster."
+  echo
+}
+
 case "${1:-}" in
   version) shift; version_cmd "$@" ;;
   upgrade)
@@ -322,6 +495,13 @@ case "${1:-}" in
       *) echo "Error: unknown command \"${1:-}\" for \"kubeadm certs\"" >&2; exit 1 ;;
     esac ;;
   reset) shift; reset_cmd "$@" ;;
+  join) shift; join_cmd "$@" ;;
+  token)
+    shift
+    case "${1:-}" in
+      create) shift; token_create "$@" ;;
+      *) echo "Error: unknown command \"${1:-}\" for \"kubeadm token\"" >&2; exit 1 ;;
+    esac ;;
   ""|-h|--help) echo "    KUBEADM"; echo "    Easily bootstrap a secure Kubernetes cluster" ;;
   *) echo "unknown command \"$1\" for \"kubeadm\"" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
 esac

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest'
+import { parsePlan } from '../../src/plan/load.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
+import { renderPlanText } from '../../src/report/plan-text.js'
+
+/** onFailure: rebuild is planned up front, per node and hop, so `plan` shows what a rebuild would run (issue 11). */
+function build(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, onFailure: string, install?: Record<string, string>) {
+  const source = JSON.stringify({
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'rebuild' },
+    spec: {
+      target: { kubernetes: 'v1.31.2' }, strategy: { onFailure }, stages: [{ name: 's', clusters: ['c'] }],
+      clusters: [{ name: 'c', distribution: dist, from, apiEndpoint: 'https://10.0.0.1:6443', ...(install ? { install } : {}), nodes: [
+        { name: 'cp', host: '10.0.0.2', role: 'control-plane' }, { name: 'w1', host: '10.0.0.3', role: 'worker' }, { name: 'w2', host: '10.0.0.4', role: 'worker' },
+      ] }],
+    },
+  })
+  const r = parsePlan('rebuild.yaml', source)
+  if (!r.plan) throw new Error(r.problems.map((p) => p.message).join('\n'))
+  return buildExecutionPlan(r.plan, {})
+}
+
+describe('planning onFailure: rebuild', () => {
+  it('other policies plan no rebuild', () => {
+    for (const how of ['rollback', 'pause', 'abort']) expect(build('k3s', 'v1.29.6+k3s1', how).stages[0]!.clusters[0]!.rebuild).toBeUndefined()
+  })
+
+  it('k3s: every agent of every hop gets an automatic rebuild to the version it ran before that hop; a server does not', () => {
+    const c = build('k3s', 'v1.29.6+k3s1', 'rebuild').stages[0]!.clusters[0]!
+    expect(c.hops.map((h) => h.from)).toEqual(['v1.29.6+k3s1', 'v1.30.14+k3s2'])
+    expect(c.rebuild!.map((r) => [r.node, r.hop, r.automatic])).toEqual([
+      ['cp', 1, false], ['w1', 1, true], ['w2', 1, true], ['cp', 2, false], ['w1', 2, true], ['w2', 2, true],
+    ])
+    const w1hop2 = c.rebuild!.find((r) => r.node === 'w1' && r.hop === 2)!
+    if (!w1hop2.automatic) throw new Error('w1 must be automatic')
+    expect(w1hop2.steps.map((s) => [s.action, s.node, s.hop])).toEqual([
+      ['reset-node', 'w1', 2], ['delete-node', 'w1', 2], ['restore-files', 'w1', 2], ['replace-binary', 'w1', 2], ['restart', 'w1', 2], ['wait-ready', 'w1', 2], ['uncordon', 'w1', 2],
+    ])
+    // Back to the version before hop 2, with the agent's own unit and token from that hop's backup.
+    const params = Object.fromEntries(w1hop2.steps.map((s) => [s.action, s.params as Record<string, unknown>]))
+    expect(params['replace-binary']).toMatchObject({ release: 'v1.30.14+k3s2', kept: '/var/lib/kupgrade/backup/v1.30.14+k3s2', service: 'k3s-agent' })
+    expect(params['restore-files']).toEqual({ dir: '/var/lib/kupgrade/backup/v1.30.14+k3s2', paths: ['/etc/systemd/system/k3s-agent.service', '/etc/systemd/system/k3s-agent.service.env'] })
+    expect(params['wait-ready']).toMatchObject({ kubelet: 'v1.30.14+k3s2' })
+    // The reinstall is the one the forward step of that hop backed up for: same backup directory.
+    const forward = c.steps.find((s) => s.action === 'backup-files' && s.node === 'w1' && s.hop === 2)!
+    expect((forward.params as { dir: string }).dir).toBe(params['restore-files']!.dir)
+    expect(w1hop2.steps.find((s) => s.action === 'reset-node')!.title).toMatch(/^\/usr\/local\/bin\/k3s-agent-uninstall\.sh /)
+  })
+
+  it('rebuild step ids are unique, never ids of the forward steps, and the forward steps are the same as without rebuild', () => {
+    const rebuild = build('k3s', 'v1.29.6+k3s1', 'rebuild')
+    const pause = build('k3s', 'v1.29.6+k3s1', 'pause')
+    const c = rebuild.stages[0]!.clusters[0]!
+    const ids = c.rebuild!.flatMap((r) => (r.automatic ? r.steps.map((s) => s.id) : []))
+    expect(new Set(ids).size).toBe(ids.length)
+    const forward = new Set(c.steps.map((s) => s.id))
+    expect(ids.filter((id) => forward.has(id))).toEqual([])
+    expect(c.steps.map((s) => s.id)).toEqual(pause.stages[0]!.clusters[0]!.steps.map((s) => s.id))
+  })
+
+  it('a mirror install rebuilds from the mirror at the old release', () => {
+    const c = build('k3s', 'v1.29.6+k3s1', 'rebuild', { mirror: 'https://mirror.example/k3s' }).stages[0]!.clusters[0]!
+    const w1 = c.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    if (!w1.automatic) throw new Error('w1 must be automatic')
+    expect(w1.steps.find((s) => s.action === 'replace-binary')!.title).toMatch(/install k3s v1\.29\.6\+k3s1 from https:\/\/mirror\.example\/k3s\/v1\.29\.6%2Bk3s1\/k3s/)
+  })
+
+  it('k0s and kubeadm workers: reset, Node deleted, the old version back, joined with a fresh token; control planes not automatic', () => {
+    const k0s = build('k0s', 'v1.30.4+k0s.0', 'rebuild').stages[0]!.clusters[0]!
+    const kubeadm = build('kubeadm', 'v1.30.4', 'rebuild').stages[0]!.clusters[0]!
+    for (const c of [k0s, kubeadm]) {
+      expect(c.rebuild!.filter((r) => r.node === 'cp').every((r) => !r.automatic && /not automatic/.test(r.detail))).toBe(true)
+    }
+    const k0w = k0s.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    const kaw = kubeadm.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    if (!k0w.automatic || !kaw.automatic) throw new Error('workers must be automatic')
+    expect(k0w.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'restore-files', 'join-node', 'wait-ready', 'uncordon'])
+    expect(k0w.steps.map((s) => s.params)).toContainEqual({ dir: '/var/lib/kupgrade/backup/v1.30.4+k0s.0', paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
+    expect(k0w.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.30.4+k0s' })
+    // The forward backup keeps what the rebuild restores.
+    expect(k0s.steps.find((s) => s.action === 'backup-files' && s.node === 'w1')!.params).toMatchObject({ paths: ['/usr/local/bin/k0s', '/etc/systemd/system/k0sworker.service'] })
+    expect(kaw.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
+    expect(kaw.steps.find((s) => s.action === 'downgrade-packages')!.params).toEqual({ packages: ['kubeadm', 'kubelet', 'kubectl'], version: 'v1.30.4', minor: 'v1.30' })
+    expect(kaw.steps.map((s) => s.title)).toEqual(expect.arrayContaining(['kubeadm reset -f', 'kubeadm token create --print-join-command --ttl 15m on the first control-plane node, then that kubeadm join on the node']))
+  })
+
+  it('plan text shows each group of nodes once, with the steps as on its first node', () => {
+    const text = renderPlanText(build('k3s', 'v1.29.6+k3s1', 'rebuild'), { color: false })
+    expect(text).toMatch(/rebuild on failure \(hop 1\) of w1, w2: k3s-agent-uninstall\.sh/)
+    expect(text).toMatch(/ {6}2\. kubectl delete node w1 --ignore-not-found --wait=true/)
+    expect(text).toMatch(/rebuild on failure \(hop 2\) of cp: not automatic for a k3s server/)
+  })
+})
