@@ -187,8 +187,6 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     child.stdin!.end()
     let stderr = ''
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-    // A command that cannot start at all (no perl or unshare on this host) says so here, at `lab up`.
-    child.on('error', (err) => (stderr += `${err.message}\n`))
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
     if (code !== 0)
       throw new LabIsolationError(`lab node ${this.options.name}: the node root cannot be mounted in its namespace (exit ${code}): ${stderr.trim() || 'no message'}`, {
