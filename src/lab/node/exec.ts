@@ -67,7 +67,7 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
 
 /**
  * How a node command starts: in a process group of its own (so a signal reaches its whole tree, killTree), in the
- * session of the spawner that forked it (node-process.ts: the fleet's commands share a few sessions beside the lab's),
+ * session of the spawner that forked it (node-process.ts: the fleet's commands share one session beside the lab's),
  * at nice 10, so that within the fleet's share of the CPU the spawner forks the next command before the running
  * ones go on.
  */
@@ -75,7 +75,7 @@ const START = 'setpgrp(0, 0) or die "kupgrade lab: setpgid: $!\\n"; setpriority(
 
 /** Spawns one command in a fresh private mount namespace, through the lab's spawner process (node-process.ts). */
 export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>): NodeProcess {
-  return spawnViaSpawner('perl', ['-e', START, 'unshare', ...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab], { node: paths.root, cwd: paths.root, env })
+  return spawnViaSpawner('perl', ['-e', START, 'unshare', ...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab], { cwd: paths.root, env })
 }
 
 /** Kills the command's whole process group; the group may already be gone. */

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url'
  * waiting for a CPU, TLS handshakes with the lab's apiserver took over 10 s and kubectl gave up ("net/http: TLS
  * handshake timeout"), so a 50-node apply lost its run lock. Spawning on the lab's main thread instead blocked it
  * 40–130 ms per command (the fork waits for the child's exec). On a real fleet each node's commands run on that
- * node's CPUs and never slow the apiserver; here the fleet's commands run in the sessions of a few spawner processes
- * (SPAWNERS), so the fleet as a whole gets a bounded share beside the lab, and the lab's thread never forks.
+ * node's CPUs and never slow the apiserver; here the fleet's commands all run in the spawner's one session, so the
+ * fleet as a whole gets a fair share beside the lab, and the lab's thread is never the one that forks.
  *
  * The object behaves as the lab's callers used ChildProcess: stdin/stdout/stderr streams, `pid` (once forked),
  * `exitCode`/`signalCode`, 'error' and 'close' (after stdout and stderr ended, as ChildProcess does).
@@ -149,24 +149,10 @@ class Spawner {
 }
 
 const SPAWNER = fileURLToPath(new URL('./node-spawner.mjs', import.meta.url))
-/**
- * How many sessions the fleet gets: a 50-node gate's burst (~100 commands at once, each a few bash processes and a
- * mount namespace) needs more than one session's share of a busy machine to finish inside kupgrade's SSH timeouts,
- * and the lab's own session must keep enough beside it for its apiservers and sshds. Four: with nothing else
- * running the fleet gets four fifths of the machine, the lab one fifth.
- */
-const SPAWNERS = 4
-const spawners: Spawner[] = []
-/** Each node's commands go through one spawner, so they share its session as a machine's processes would. */
-const spawnerOf = new Map<string, Spawner>()
+let spawner: Spawner | undefined
 
-/** Spawns `file args` through a spawner process; `node` (its root) picks which. The command makes its own process group (exec.ts). */
-export function spawnViaSpawner(file: string, args: string[], o: { node: string; cwd: string; env: Record<string, string> }): NodeProcess {
-  let s = spawnerOf.get(o.node)
-  if (!s) {
-    if (spawners.length < SPAWNERS) spawners.push(new Spawner())
-    s = spawners[spawnerOf.size % SPAWNERS]!
-    spawnerOf.set(o.node, s)
-  }
-  return s.spawn(file, args, o.cwd, o.env)
+/** Spawns `file args` through the spawner process; the command makes its own process group (exec.ts). */
+export function spawnViaSpawner(file: string, args: string[], o: { cwd: string; env: Record<string, string> }): NodeProcess {
+  spawner ??= new Spawner()
+  return spawner.spawn(file, args, o.cwd, o.env)
 }

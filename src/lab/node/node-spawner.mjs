@@ -1,8 +1,8 @@
 // @ts-check
 /**
- * A lab node-command spawner: a process in a session of its own that forks the commands of some of its lab's nodes
- * (node-process.ts says why; a lab runs a few). Its commands inherit its session, so Linux's scheduler (autogroups)
- * counts them as one session beside the lab's: the fleet cannot starve the lab's apiservers and sshds, nor the
+ * The lab's node-command spawner: one process, in a session of its own, that forks every node command of its lab
+ * (node-process.ts says why). Its commands inherit its session, so Linux's scheduler (autogroups) treats the whole
+ * simulated fleet as one session beside the lab's: the fleet cannot starve the lab's apiservers and sshds, nor the
  * kupgrade run under test, and the lab cannot starve the fleet. And `spawn` blocks the forking thread until the
  * child has exec'd (tens of ms, over 100 ms under load): here it blocks only this process, never the lab's servers.
  *
