@@ -1,5 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { NS_ROOT, WRITABLE_PATHS, unshareArgs, type Isolation } from './namespace.js'
-import { spawnViaSpawner, type NodeProcess } from './node-process.js'
 import type { NodePaths } from './paths.js'
 
 /** The node's writable paths that live on its disk (/run is a tmpfs on a real machine). */
@@ -65,20 +65,22 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
   }
 }
 
-/**
- * How a node command starts: in a process group of its own (so a signal reaches its whole tree, killTree), in the
- * session of the spawner that forked it (node-process.ts: the fleet's commands share one session beside the lab's),
- * at nice 10, so that within the fleet's share of the CPU the spawner forks the next command before the running
- * ones go on.
- */
-const START = 'setpgrp(0, 0) or die "kupgrade lab: setpgid: $!\\n"; setpriority(0, 0, 10); exec { $ARGV[0] } @ARGV or die "kupgrade lab: exec $ARGV[0]: $!\\n"'
-
-/** Spawns one command in a fresh private mount namespace, through the lab's spawner process (node-process.ts). */
-export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>): NodeProcess {
-  return spawnViaSpawner('perl', ['-e', START, 'unshare', ...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab], { cwd: paths.root, env })
+/** Spawns one command in a fresh private mount namespace, in its own process group (so signals reach the tree). */
+export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>): ChildProcess {
+  return spawn('unshare', [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab], {
+    cwd: paths.root,
+    env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
 }
 
 /** Kills the command's whole process group; the group may already be gone. */
-export function killTree(child: NodeProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  child.killGroup(signal)
+export function killTree(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // already exited
+  }
 }

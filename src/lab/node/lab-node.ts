@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events'
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
 import { EventTail } from './event-tail.js'
 import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
-import type { NodeProcess } from './node-process.js'
 import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
@@ -42,7 +42,7 @@ function kubeletHealthz(req: IncomingMessage, res: ServerResponse): void {
 }
 
 interface RunningExec {
-  child: NodeProcess
+  child: ChildProcess
   connectionId: number
 }
 
@@ -66,7 +66,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private readonly ports: NodePorts
   private readonly running = new Set<RunningExec>()
   /** Pods' containers running here (runContainer): they die with a reboot or the node's stop. */
-  private readonly containers = new Set<NodeProcess>()
+  private readonly containers = new Set<ChildProcess>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
@@ -282,7 +282,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
 
   /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
    *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
-  runContainer(script: string, env: Record<string, string>): NodeProcess {
+  runContainer(script: string, env: Record<string, string>): ChildProcess {
     const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env })
     child.stdin!.end()
     this.containers.add(child)

@@ -1,4 +1,4 @@
-import type { NodeProcess } from './node-process.js'
+import type { ChildProcess } from 'node:child_process'
 import { execEnv, killTree, spawnInNode } from './exec.js'
 import type { Isolation } from './namespace.js'
 import type { NodePaths } from './paths.js'
@@ -15,7 +15,7 @@ export interface SessionEnd {
  * the channel, client signals forwarded to the process group, a hang-up when the client goes away, and the exit
  * status (code or signal) sent back before the channel closes.
  */
-export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: NodeProcess, end: SessionEnd) => void): NodeProcess {
+export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: ChildProcess, end: SessionEnd) => void): ChildProcess {
   const started = Date.now()
   const child = spawnInNode(paths, iso, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env))
   const ch = req.channel
