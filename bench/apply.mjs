@@ -101,7 +101,9 @@ try {
   const started = Date.now()
   run = await new Promise((resolve) => {
     const args = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), '--import', join(root, 'bench/usage-probe.mjs'), join(root, 'bin/kupgrade.js'), 'apply', planFile, '--output', 'json', '--yes']
-    const p = spawn(process.execPath, args, { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1', KUPGRADE_BENCH_USAGE_FILE: join(dir, 'usage') } })
+    // detached: kupgrade runs in a session of its own, as from a user's terminal beside a `kupgrade lab up`, so the
+    // scheduler does not make it share the lab process's CPU share (Linux autogroups: sessions first).
+    const p = spawn(process.execPath, args, { cwd: dir, detached: true, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1', KUPGRADE_BENCH_USAGE_FILE: join(dir, 'usage') } })
     let out = ''
     let err = ''
     p.stdout.on('data', (d) => (out += d))
@@ -213,6 +215,8 @@ for (const b of ordered) {
 
 console.log(`apply: ${nodes.size} node upgrades in ${batches.size} sequential batches (control planes one at a time, then workers ${MAX_UNAVAILABLE} at a time)`)
 console.log(`  run wall time (run-finished durationMs)   ${(wallMs / 1000).toFixed(2)} s   (process ${(run.wallMs / 1000).toFixed(2)} s, CPU user ${(userMs / 1000).toFixed(1)} s + sys ${(sysMs / 1000).toFixed(1)} s, peak RSS ${(maxRss / 1024).toFixed(0)} MiB)`)
+const nodeMs = [...nodes.values()].map((n) => n.end - n.start).sort((a, b) => a - b)
+console.log(`  per node                                 ${(wallMs / nodes.size / 1000).toFixed(2)} s of the run's wall time per node upgraded; one node's own upgrade (node-started → node-done) median ${(nodeMs[Math.floor(nodeMs.length / 2)] / 1000).toFixed(2)} s, slowest ${(nodeMs.at(-1) / 1000).toFixed(2)} s`)
 console.log(`  ideal critical path                      ${(idealMs / 1000).toFixed(2)} s   (Σ over batches of the slowest node's simulated waits: start ${RESTART} + Ready ${READY})`)
 console.log(`  overhead                                 ${(overheadMs / 1000).toFixed(2)} s = ${overhead.toFixed(1)} %   (aim: under 2 %)`)
 const afterGates = ordered.filter((b) => b.nodes.some((n) => n.steps.some((x) => x.action === 'gate'))).length
@@ -222,4 +226,4 @@ for (const [k, v] of [...share].sort((a, b) => b[1] - a[1])) if (Math.abs(v) >= 
 console.log(`  journal: ${journalEntries} entries, each fsynced synchronously (${fsyncMs.toFixed(1)} ms per fsync here): ~${(journalEntries * fsyncMs / 1000).toFixed(2)} s with the whole process stopped`)
 console.log('  (a "step gate" share includes the after-node gates\' stableFor settling: the plan\'s gates.wait policy, a wait by design)')
 console.log(`  load average: at start ${loadStart}; at end ${loadEnd}`)
-console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd })}`)
+console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, perNodeMs: Math.round(wallMs / nodes.size), nodeMedianMs: nodeMs[Math.floor(nodeMs.length / 2)], idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd })}`)

@@ -1,4 +1,4 @@
-import { ExitCode, KupgradeError } from '../errors.js'
+import { ExitCode, KupgradeError, RemoteCommandError } from '../errors.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 
 /**
@@ -42,6 +42,17 @@ export class LockRefusedError extends KupgradeError {
       },
     )
   }
+}
+
+/**
+ * Why a kubectl call failed, on one line: the command and what kubectl itself printed (the API's Status message, a
+ * timeout, a refused connection). A user who loses the lock needs the real reason, not only "exit code 1".
+ */
+export function failureReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const head = err.message.split('\n')[0] ?? ''
+  const tail = err instanceof RemoteCommandError ? err.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).join('; ') : ''
+  return tail ? `${head}: ${tail}` : head
 }
 
 const isStatus = (err: unknown, reason: string): boolean => err instanceof Error && new RegExp(`\\(${reason}\\)`).test(err.message)
@@ -161,7 +172,7 @@ export class ClusterLease {
           this.stopRenewing()
           onLost(isStatus(err, 'Conflict') ? 'the Lease was changed by someone else (409 Conflict on renewal)'
             : isStatus(err, 'NotFound') ? 'the Lease was deleted'
-              : `renewal kept failing until the lease would expire: ${(err as Error).message.split('\n')[0]}`)
+              : `renewal kept failing until the lease would expire: ${failureReason(err)}`)
           return
         }
         // A failed renewal is retried at once-a-second, not at the next period: a busy API (a fleet's gates fanning

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { KubectlChannel } from '../../src/executor/kubectl-channel.js'
 import { ClusterLease } from '../../src/executor/lease.js'
+import { RemoteCommandError } from '../../src/errors.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
 
 /**
@@ -60,6 +61,24 @@ describe('the run lock when the API does not answer', () => {
     expect(lost[0]).toMatch(/renewal kept failing until the lease would expire/)
     // 2s, 3s, 4s: three tries within the lease's time (the last one at its renew-by point), then no more.
     expect(calls.filter((c) => c === 'replace')).toHaveLength(3)
+  })
+
+  it('the lost lock names what kubectl said, not only its exit code (the user needs the real reason)', async () => {
+    // What the 50-node apply bench lost its lock to: kubectl's own message is on its later stderr lines.
+    const handshake = new RemoteCommandError({
+      cluster: 'c', node: 'kubectl', host: 'c', command: 'kubectl replace -f - -o json', exitCode: 1,
+      stderr: 'error: error validating "STDIN": error validating data: failed to download openapi: Get "https://127.0.100.1:6443/openapi/v2?timeout=20s": net/http: TLS handshake timeout; if you choose to ignore these errors, turn validation off with --validate=false\n',
+    })
+    const { ch } = channel({ create: [], replace: Array(20).fill(handshake) })
+    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+    await l.acquire()
+    const lost: string[] = []
+    l.startRenewing(() => {}, (why) => lost.push(why))
+    await vi.advanceTimersByTimeAsync(6000)
+    expect(lost).toHaveLength(1)
+    expect(lost[0]).toContain('exit code 1: kubectl replace -f - -o json: error: error validating "STDIN"')
+    expect(lost[0]).toContain('net/http: TLS handshake timeout')
+    expect(lost[0]).not.toContain('\n')
   })
 
   it('taking the lock asks again twice when the API gave no answer; an answer from the server decides at once', async () => {
