@@ -96,7 +96,9 @@ export class ClusterLease {
   }
 
   private async write(why: string, verb: 'create' | 'replace', body: string): Promise<LeaseObject | undefined> {
-    const out = await this.o.kubectl.mutate(why, [verb, '-f', '-', '-o', 'json'], { stdin: body })
+    // --validate=false: the body is ours, and a renewal must not hang on downloading the API's OpenAPI schema first
+    // (kubectl's client-side validation), one more request on a busy API server that can cost the lock.
+    const out = await this.o.kubectl.mutate(why, [verb, '-f', '-', '--validate=false', '-o', 'json'], { stdin: body })
     if (out === '' && this.o.dryRun) return undefined
     return JSON.parse(out) as LeaseObject
   }
