@@ -30,6 +30,17 @@ function channel(script: Record<'create' | 'replace', (Error | 'ok')[]>) {
   return { ch, calls }
 }
 
+/** A 6 s lease whose every renewal fails with `err`, run for the lease's whole time: what was lost, and the calls. */
+async function renewalsFailingWith(err: Error): Promise<{ lost: string[]; calls: string[] }> {
+  const { ch, calls } = channel({ create: [], replace: Array(20).fill(err) })
+  const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+  await l.acquire()
+  const lost: string[] = []
+  l.startRenewing(() => {}, (why) => lost.push(why))
+  await vi.advanceTimersByTimeAsync(6000)
+  return { lost, calls }
+}
+
 describe('the run lock when the API does not answer', () => {
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
@@ -51,12 +62,7 @@ describe('the run lock when the API does not answer', () => {
   })
 
   it('a renewal that keeps failing is retried every second and the lock is lost before the lease would expire', async () => {
-    const { ch, calls } = channel({ create: [], replace: Array(20).fill(TIMEOUT) })
-    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
-    await l.acquire()
-    const lost: string[] = []
-    l.startRenewing(() => {}, (why) => lost.push(why))
-    await vi.advanceTimersByTimeAsync(6000)
+    const { lost, calls } = await renewalsFailingWith(TIMEOUT)
     expect(lost).toHaveLength(1)
     expect(lost[0]).toMatch(/renewal kept failing until the lease would expire/)
     // 2s, 3s, 4s: three tries within the lease's time (the last one at its renew-by point), then no more.
@@ -69,12 +75,7 @@ describe('the run lock when the API does not answer', () => {
       cluster: 'c', node: 'kubectl', host: 'c', command: 'kubectl replace -f - -o json', exitCode: 1,
       stderr: 'error: error validating "STDIN": error validating data: failed to download openapi: Get "https://127.0.100.1:6443/openapi/v2?timeout=20s": net/http: TLS handshake timeout; if you choose to ignore these errors, turn validation off with --validate=false\n',
     })
-    const { ch } = channel({ create: [], replace: Array(20).fill(handshake) })
-    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
-    await l.acquire()
-    const lost: string[] = []
-    l.startRenewing(() => {}, (why) => lost.push(why))
-    await vi.advanceTimersByTimeAsync(6000)
+    const { lost } = await renewalsFailingWith(handshake)
     expect(lost).toHaveLength(1)
     expect(lost[0]).toContain('exit code 1: kubectl replace -f - -o json: error: error validating "STDIN"')
     expect(lost[0]).toContain('net/http: TLS handshake timeout')

@@ -1,9 +1,8 @@
 import { join } from 'node:path'
-import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
 import type { TopologyInput } from '../../src/lab/topology.js'
-import { eventually, KUBECTL, startLab, type TestLab } from './helpers.js'
+import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
 
 /**
  * Downgrades as the distributions document them (issue 7 item 14), driven the way an operator would, with real
@@ -35,20 +34,8 @@ type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-expl
 
 describe('downgrades and snapshot restores as documented (real OpenSSH, real kubectl)', () => {
   let t: TestLab
-  const ssh = async (address: string, command: string) => {
-    const r = await execa('ssh', [
-      '-i', join(t.dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(t.dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222', `root@${address}`, command,
-    ], { reject: false, timeout: 60_000 })
-    return { code: r.exitCode, out: r.stdout, err: r.stderr }
-  }
-  const ok = async (address: string, command: string) => {
-    const r = await ssh(address, command)
-    expect(r.code, `${command}: ${r.err}`).toBe(0)
-    return r.out
-  }
-  const kubectl = (context: string, args: string[]) =>
-    execa(KUBECTL, ['--kubeconfig', join(t.dir, 'kubeconfig'), '--context', context, '--cache-dir', join(t.dir, `cache-${context}`), '--request-timeout', '5s', ...args], { reject: false, env: { HOME: t.dir }, timeout: 30_000 })
+  const { ssh, ok } = openSsh(() => t)
+  const kubectl = (context: string, args: string[]) => labKubectl(() => t, context)(args)
   const nodeInfo = async (context: string, name: string) => {
     const n = JSON.parse((await kubectl(context, ['get', 'node', name, '-o', 'json'])).stdout) as Obj
     return { version: n.status.nodeInfo.kubeletVersion as string, ready: (n.status.conditions as Obj[]).find((c) => c.type === 'Ready')!.status as string }

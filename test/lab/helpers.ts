@@ -98,3 +98,28 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/**
+ * Real OpenSSH into the lab's nodes, host keys checked against the lab's known_hosts: `ssh` returns the result,
+ * `ok` expects exit 0 and returns stdout.
+ */
+export function openSsh(lab: () => Pick<TestLab, 'dir'>) {
+  const ssh = async (address: string, command: string) => {
+    const dir = lab().dir
+    const r = await execa('ssh', [
+      '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222', `root@${address}`, command,
+    ], { reject: false, timeout: 60_000 })
+    return { code: r.exitCode, out: r.stdout, err: r.stderr }
+  }
+  const ok = async (address: string, command: string) => {
+    const r = await ssh(address, command)
+    if (r.code !== 0) throw new Error(`${command}: exit ${r.code}: ${r.err}`)
+    return r.out
+  }
+  return { ssh, ok }
+}
+
+/** Real kubectl against one of the lab's clusters (its own discovery cache per context), never throwing. */
+export const labKubectl = (lab: () => Pick<TestLab, 'dir'>, context: string) => (args: string[]) =>
+  execa(KUBECTL, ['--kubeconfig', join(lab().dir, 'kubeconfig'), '--context', context, '--cache-dir', join(lab().dir, `cache-${context}`), '--request-timeout', '5s', ...args], { reject: false, env: { HOME: lab().dir }, timeout: 30_000 })

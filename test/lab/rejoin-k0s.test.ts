@@ -1,10 +1,8 @@
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { join } from 'node:path'
-import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
 import type { TopologyInput } from '../../src/lab/topology.js'
-import { eventually, KUBECTL, startLab, type TestLab } from './helpers.js'
+import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
 
 /**
  * Rejoining a k0s worker as k0s does it (real OpenSSH, real kubectl): `k0s token create --role=worker` on a controller
@@ -36,20 +34,8 @@ type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-expl
 
 describe('k0s worker rejoin with a join token (real OpenSSH, real kubectl)', () => {
   let t: TestLab
-  const ssh = async (address: string, command: string) => {
-    const r = await execa('ssh', [
-      '-i', join(t.dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(t.dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222', `root@${address}`, command,
-    ], { reject: false, timeout: 60_000 })
-    return { code: r.exitCode, out: r.stdout, err: r.stderr }
-  }
-  const ok = async (address: string, command: string) => {
-    const r = await ssh(address, command)
-    expect(r.code, `${command}: ${r.err}`).toBe(0)
-    return r.out
-  }
-  const kubectl = (args: string[]) =>
-    execa(KUBECTL, ['--kubeconfig', join(t.dir, 'kubeconfig'), '--context', 'k0s', '--cache-dir', join(t.dir, 'cache'), '--request-timeout', '5s', ...args], { reject: false, env: { HOME: t.dir }, timeout: 30_000 })
+  const { ssh, ok } = openSsh(() => t)
+  const kubectl = labKubectl(() => t, 'k0s')
   const readiness = async (name: string): Promise<string | undefined> => {
     const r = await kubectl(['get', 'node', name, '-o', 'json'])
     return r.exitCode === 0 ? ((JSON.parse(r.stdout) as Obj).status.conditions as Obj[]).find((c) => c.type === 'Ready')!.status as string : undefined
