@@ -4,7 +4,6 @@ import { findRun } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
 
-
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('rollback')
@@ -21,7 +20,9 @@ done steps undone in reverse (the kept binary or the previous packages back, res
 uncordoned, then the cluster's post-gates again. A control-plane node whose version already moved is not downgraded
 by binary (k0s, k3s with etcd and kubeadm do not support it): the only server of a k3s cluster is restored from the
 snapshot its hop took first (k3s server --cluster-reset --cluster-reset-restore-path, the kept binary); elsewhere the
-rollback stops there and prints the snapshot-restore procedure. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes forward again.
+rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already rolled back or
+rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
+forward again.
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
 130 interrupted`)
