@@ -38,8 +38,8 @@ export async function rebuildNode(d: RebuildDeps, c: ClusterPlan, run: NodeRunRe
   const ids = { cluster: c.name, node: run.node, ...(run.hop !== undefined ? { hop: run.hop } : {}) }
   const path = c.rebuild?.find((r) => r.node === run.node && r.hop === run.hop)
   const moved = run.steps.some((s) => s.mutates && !CORDON_ONLY.has(s.action) && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed'))
-  const begun = path?.automatic === true && path.steps.some((s) => d.stateOf(s.id) !== undefined) && resuming
-  if (!moved && !begun) {
+  // (A rebuild being resumed always finds its node's forward steps done: they are journaled undone only at its end.)
+  if (!moved) {
     const rb = await d.rollback()
     return rb.ok ? { ok: true, how: 'rolled back', evidence: rb.evidence } : { ok: false, reason: rb.reason, evidence: rb.evidence, cordoned: rb.cordoned }
   }
