@@ -202,6 +202,8 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     const err = (await rejection(pool.mutate(fx.target(s), 'replace k3s binary', ['sh', '-c', `echo x >> ${marker}`]))) as RemoteCommandError
     expect(err).toBeInstanceOf(RemoteCommandError)
     expect(err.hint).toMatch(/connection lost while running "replace k3s binary" on n1; it may or may not have completed/)
+    // The executor's cue to verify the step and try it again (run-program.ts), not the pool's to repeat it.
+    expect(err.transient).toBe(true)
     expect(readFileSync(marker, 'utf8')).toBe('x\n')
     expect(s.commands.filter((c) => c.includes('ran'))).toHaveLength(1)
     // The pool reconnects for the next command.

@@ -5,7 +5,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
 import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
-import { classifyKubectlFailure, isRetryable, type FailureKind } from './classify.js'
+import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
 import { redact, redactArgv } from './redact.js'
 
 /** `/version` (apimachinery version.Info). Parse gitVersion, never `minor` ("20+" on managed distributions). */
@@ -85,7 +85,7 @@ export class KubectlClient {
     const attempts = retry ? (this.o.attempts ?? 4) : 1
     mkdirSync(this.o.cacheDir, { recursive: true })
     this.checkKubeconfig(shown)
-    let last: { kind: FailureKind; stderr: string; exitCode: number | null } | undefined
+    let last: { kind: FailureKind; stderr: string; exitCode: number | null; timedOut: boolean } | undefined
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: this.o.backoffBaseMs ?? 500, capMs: this.o.backoffCapMs ?? 8_000 })
@@ -109,11 +109,13 @@ export class KubectlClient {
         throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command: shown, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
       }
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
-      last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null }
+      last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
       if (!isRetryable(kind)) break
     }
     const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
-    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`)
+    // A kubectl we killed for its process timeout hung; that is not a lost request.
+    const transient = !last!.timedOut && isTransportFailure(last!.stderr)
+    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`, transient)
   }
 
   /**
@@ -133,8 +135,8 @@ export class KubectlClient {
     }
   }
 
-  private error(command: string, exitCode: number | null, stderr: string, hint: string): RemoteCommandError {
-    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint })
+  private error(command: string, exitCode: number | null, stderr: string, hint: string, transient = false): RemoteCommandError {
+    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint, transient })
   }
 
   async json<T>(args: string[], call?: KubectlCallOptions): Promise<T> {

@@ -127,10 +127,10 @@ export class SshPool implements Transport {
               throw new RemoteCommandError({
                 ...ids(t), command: display, exitCode: null, stderr: '',
                 hint: `connection lost while running "${kind.why ?? display}" on ${t.node}; it may or may not have completed. kupgrade did not run it again: check the node before resuming`,
-                cause: err,
+                cause: err, transient: true,
               })
             }
-            throw new RemoteCommandError({ ...ids(t), command: display, exitCode: null, stderr: '', hint: `connection to ${where} lost (${err.message}) after ${attempt + 1} attempt(s)`, cause: err })
+            throw new RemoteCommandError({ ...ids(t), command: display, exitCode: null, stderr: '', hint: `connection to ${where} lost (${err.message}) after ${attempt + 1} attempt(s)`, cause: err, transient: true })
           }
           if (err instanceof CommandTimeoutError || err instanceof CommandAbortedError) {
             const what = err instanceof CommandTimeoutError ? err.message : 'cancelled'
