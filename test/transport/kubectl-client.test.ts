@@ -94,6 +94,13 @@ describe('transport/kubectl client', () => {
     expect(((await rejection(client(['403']).run(['cordon', 'n1']))) as RemoteCommandError).transient).toBe(false)
   })
 
+  it('a cordon that printed "error: unable to cordon node" failed, though kubectl exits 0 (kubernetes/kubernetes#89008)', async () => {
+    const err = await rejection(client(['quietcordon']).run(['cordon', 'n1']))
+    expect(err).toBeInstanceOf(RemoteCommandError)
+    expect(err.message).toContain('unable to cordon node "n1"')
+    expect(err.transient).toBe(true)
+  })
+
   it('kills a hung kubectl at the process timeout and retries', async () => {
     const err = await rejection(client(['hang', 'hang'], { attempts: 2, processTimeoutMs: 300 }).version())
     expect(calls()).toBe(2)

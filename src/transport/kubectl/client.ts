@@ -50,6 +50,13 @@ export interface KubectlCallOptions {
   processTimeoutMs?: number
 }
 
+/**
+ * `kubectl cordon` and `uncordon` exit 0 when their PATCH fails, printing `error: unable to cordon node "x": …`
+ * (kubernetes/kubernetes#89008): their stderr, not their exit code, says whether they worked.
+ */
+const failedQuietly = (args: readonly string[], stderr: string): boolean =>
+  (args[0] === 'cordon' || args[0] === 'uncordon') && /^error: unable to (un)?cordon node/m.test(stderr)
+
 /** A kubeconfig with a few hundred contexts is well under 1 MiB. */
 const MAX_KUBECONFIG_BYTES = 16 * MiB
 
@@ -102,9 +109,9 @@ export class KubectlClient {
         extendEnv: false,
         stripFinalNewline: false,
       })
-      if (!r.failed) return String(r.stdout)
-      if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
       const stderr = String(r.stderr ?? '')
+      if (!r.failed && !failedQuietly(args, stderr)) return String(r.stdout)
+      if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
       if ((r as { code?: string }).code === 'ENOENT') {
         throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command: shown, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
       }
