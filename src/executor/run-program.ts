@@ -149,6 +149,14 @@ class TransportLost extends StepFailure {
 
 const isTransient = (err: unknown): boolean => err instanceof RemoteCommandError && err.transient
 
+/** What cut a command off, in one line: kubectl's last word on stderr, else the connection's own error. */
+function lostBecause(err: RemoteCommandError): string {
+  const said = err.stderrTail.split('\n').at(-1)?.trim()
+  if (said) return said
+  const cause = err.cause instanceof Error ? err.cause.message : ''
+  return `the SSH connection to ${err.node} (${err.host}) was lost${cause ? ` (${cause})` : ''}: the command may or may not have completed`
+}
+
 async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
   const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false } : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
@@ -165,7 +173,7 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
     } catch (err) {
       if (ch.signal?.aborted) throw err
       const evidence = [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`]
-      if (isTransient(err)) throw new TransportLost(`${c.why}: ${(err as Error).message}`, evidence, true)
+      if (isTransient(err)) throw new TransportLost(`${c.why}: ${lostBecause(err as RemoteCommandError)}`, evidence, true)
       throw new StepFailure(`${c.why}: ${(err as Error).message}`, evidence)
     }
   }
