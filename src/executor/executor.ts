@@ -704,7 +704,8 @@ export class Executor {
     const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
     // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
     const onObservation = wait.timeoutMs ? (o: { status: GateStatus; summary: string }, attempt: number) => this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) }) : undefined
-    const r = await this.o.gateRunner(gate, params, this.gateContext(rt, s, expected), onObservation ? { ...wait, onObservation } : wait)
+    const ctx = { ...this.gateContext(rt, s, expected), ...(during === 'rollback' && hop ? { hopInProgress: { to: hop.to.kubelet } } : {}) }
+    const r = await this.o.gateRunner(gate, params, ctx, onObservation ? { ...wait, onObservation } : wait)
     const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
     this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
     if (r.status === 'fail' || r.status === 'unknown') {

@@ -41,6 +41,12 @@ export interface GateContext {
   nodes: { name: string; role: 'control-plane' | 'worker'; target: NodeTarget }[]
   /** The Kubernetes version the cluster is expected to be at (node gates: the node's expected kubelet version). */
   expectedVersion?: string
+  /**
+   * A hop is under way and stopped part-way (the post-gates after a rollback or rebuild): nodes whose kubelet is below
+   * `to` are waiting for it, and what the upgrade itself does to them meanwhile is no fault (k0s: the controllers
+   * already run the new kube-proxy on every node).
+   */
+  hopInProgress?: { to: string }
   ssh: Transport
   kubectl: KubectlClient
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */

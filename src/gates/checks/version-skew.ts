@@ -28,7 +28,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     if (!state.components.some((c) => c.component === 'kube-apiserver' && parseKubeVersion(c.version))) {
       return unknown('no kube-apiserver version could be read: skew cannot be judged', evidence)
     }
-    const found: SkewViolation[] = evaluateSkew(state)
+    const found: SkewViolation[] = evaluateSkew(state).map((v) => transitional(v, facts, ctx))
     const next = nextControlPlaneVersion(facts, ctx)
     if (next && ctx.scope === 'cluster') {
       found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm' }))
@@ -54,6 +54,20 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     const where = ctx.node ? `node ${ctx.node}` : `${facts.nodes.length} node${facts.nodes.length === 1 ? '' : 's'}`
     return { status: 'pass', summary: `kubelet, kube-proxy and kube-apiserver versions within the skew policy (${where}${next ? `, ready for ${next}` : ''})`, evidence, incident: INCIDENT }
   },
+}
+
+/**
+ * Mid-hop on k0s, the controllers already run the hop's kube-proxy on every node, so a worker still waiting for its
+ * turn has a kube-proxy one minor above its kubelet until it is upgraded: k0s's own upgrade order makes that state, and
+ * the rest of the hop ends it. A warning on such a node, never on one the hop has reached (or skipped past).
+ */
+function transitional(v: SkewViolation, facts: ClusterFacts, ctx: GateContext): SkewViolation {
+  const to = ctx.hopInProgress ? parseKubeVersion(ctx.hopInProgress.to) : undefined
+  if (!to || v.rule !== 'k0s-kube-proxy-matches-kubelet' || v.node === undefined) return v
+  const kubelet = parseKubeVersion(facts.nodes.find((n) => n.name === v.node)?.kubeletVersion ?? '')
+  const proxy = parseKubeVersion(v.version)
+  if (!kubelet || !proxy || kubelet.minor !== to.minor - 1 || proxy.minor !== to.minor) return v
+  return { ...v, severity: 'warning', message: `${v.message} — until the hop to ${ctx.hopInProgress!.to} reaches it: k0s's controllers already run that kube-proxy on every node` }
 }
 
 function unknown(summary: string, evidence: GateResult['evidence']): GateResult {
