@@ -27,10 +27,17 @@ const prng = mulberry32
  * proper however fast or loaded the machine, and moves the kills through the whole run (pre-gates, node steps, waits,
  * post-gates) instead of hitting the pre-gates a resume checks again each time; the delay lands kills mid-step.
  */
-function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; delayMs: number; done: Set<string> }): Promise<KilledCli> {
+function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; delayMs: number; done: Set<string>; nodeStep?: Set<string> }): Promise<KilledCli> {
   let fresh = 0
   return cliKillable(l, args, (e) => {
     if (!kill) return undefined
+    // A node-step kill: right as a node step no run has started before begins (its `started` is journaled), so a
+    // kill inside the node's own work is certain, not left to chance.
+    if (kill.nodeStep) {
+      if (e.type !== 'step-started' || !isNodeStep(e.step.id) || kill.nodeStep.has(e.step.id)) return undefined
+      kill.nodeStep.add(e.step.id)
+      return kill.delayMs
+    }
     if (e.type === 'step-done' && !kill.done.has(e.step.id)) {
       kill.done.add(e.step.id)
       fresh++
@@ -38,6 +45,9 @@ function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; dela
     return fresh >= kill.newSteps ? kill.delayMs : undefined
   })
 }
+
+/** A step of a node's own work in a hop: not a gate, not the cluster's lock or checks. */
+const isNodeStep = (id: string): boolean => /\/hop\d+\//.test(id) && !id.includes('/gate/')
 
 const runsDir = (l: ExecLab) => join(l.dir, '.kupgrade', 'runs')
 const runDirs = (l: ExecLab): string[] => (existsSync(runsDir(l)) ? readdirSync(runsDir(l)).filter((d) => existsSync(join(runsDir(l), d, 'journal.jsonl'))) : [])
@@ -83,13 +93,18 @@ describe('chaos: SIGKILL at random moments of apply, resume each time', () => {
     let finished: KilledCli | undefined
     // Kill moments: 0–1,000 ms after 0–2 steps no run had finished before: gates, journal writes, node steps and
     // waits all get hit, and the run moves on between kills.
+    // Every fourth kill instead lands 0–200 ms into a node step no run had started: twenty kills by progress alone
+    // could all land in checks (seed 1333766481 did) and prove nothing about the node's work.
     const doneSteps = new Set<string>()
+    const startedNodeSteps = new Set<string>()
     while (kills < KILLS) {
       const dirs = runDirs(l)
       const args = dirs.length ? ['resume', join(runsDir(l), dirs[0]!), '--output', 'json'] : ['apply', l.plan, '--output', 'json']
-      const at = { newSteps: Math.floor(rand() * 3), delayMs: Math.round(rand() * 1000), done: doneSteps }
+      const at = kills % 4 === 3
+        ? { newSteps: 0, delayMs: Math.round(rand() * 200), done: doneSteps, nodeStep: startedNodeSteps }
+        : { newSteps: Math.floor(rand() * 3), delayMs: Math.round(rand() * 1000), done: doneSteps }
       const r = await runKillable(l, args, at)
-      log.push(`${args[0]} killed ${at.delayMs}ms after ${at.newSteps} new step(s) done: ${r.killed ? 'killed' : `exited ${r.code}`}`)
+      log.push(`${args[0]} killed ${at.delayMs}ms after ${'nodeStep' in at ? 'a new node step started' : `${at.newSteps} new step(s) done`}: ${r.killed ? 'killed' : `exited ${r.code}`}`)
       if (!r.killed) {
         finished = r
         break
