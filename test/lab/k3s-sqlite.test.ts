@@ -1,7 +1,9 @@
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
 import type { TopologyInput } from '../../src/lab/topology.js'
-import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
+import { runCli } from '../helpers/run-cli.js'
+import { eventually, KUBECTL, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
 
 /**
  * A k3s server on SQLite (topology `datastore: sqlite`: the real default of a lone server installed without
@@ -9,6 +11,7 @@ import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpe
  * etcd role label, nothing on 2379/2381, `k3s etcd-snapshot` refused with k3s's own words), the database grows while
  * k3s runs, and the datastore's version marker lives in state.db, so the documented SQLite backup (a copy of
  * server/db) put back after an upgrade brings the old release up again where the old binary alone does not start.
+ * And `kupgrade check`'s etcd gate on that server: the SQLite evidence passes, a full disk fails naming the node.
  */
 const NET = '127.0.136'
 const SERVER = `${NET}.101`
@@ -90,6 +93,40 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
     expect(snap.code).toBe(1)
     expect(snap.err.trim()).toBe('FATA[0000] see server log for details: etcd datastore disabled')
     expect(await ok(SERVER, `ls -A ${DB}/snapshots 2>/dev/null | wc -l`)).toBe('0')
+  })
+
+  interface GateResult { gate: string; status: string; summary: string; evidence: { source: string; observed: string }[] }
+  const etcdGate = async () => {
+    const r = await runCli(['check', join(t.dir, 'plan.yaml'), '--cluster', 'sq', '--gate', 'etcd', '--format', 'json'], { env: { PATH: process.env.PATH, HOME: t.dir, KUPGRADE_KUBECTL: KUBECTL, NO_COLOR: '1' }, cwd: t.dir })
+    const results = (JSON.parse(r.out) as { clusters: { results: GateResult[] }[] }).clusters.flatMap((c) => c.results)
+    expect(results.map((x) => x.gate), r.out).toEqual(['etcd'])
+    return { code: r.code, result: results[0]!, raw: r.out }
+  }
+
+  it('etcd gate (kupgrade check): the SQLite datastore and its free disk pass in place of etcdctl', async () => {
+    const r = await etcdGate()
+    expect(r.code, r.raw).toBe(0)
+    expect(r.result.status).toBe('pass')
+    const bytes = await size()
+    expect(r.result.evidence).toEqual([{
+      source: 'node server-1: k3s datastore /var/lib/rancher/k3s/server/db/state.db',
+      observed: expect.stringMatching(/^SQLite datastore \(no etcd\): \d+(\.\d+)? KiB, \d+(\.\d+)? GiB free on \/$/),
+    }])
+    expect(bytes).toBeGreaterThan(60 * 1024)
+  })
+
+  it('etcd gate (kupgrade check): no space left next to state.db (disk-full on the server) fails naming the node', async () => {
+    t.lab.setFault({ fault: 'disk-full', cluster: 'sq', node: 'server-1' }, true)
+    try {
+      const r = await etcdGate()
+      expect(r.code, r.raw).toBe(3)
+      expect(r.result.status).toBe('fail')
+      expect(r.result.summary).toContain('server-1: only 0 B free next to the SQLite datastore')
+      expect(r.result.evidence[0]!.observed).toMatch(/^SQLite datastore \(no etcd\): .*, 0 B free on \/$/)
+    } finally {
+      t.lab.setFault({ fault: 'disk-full', cluster: 'sq', node: 'server-1' }, false)
+    }
+    expect((await etcdGate()).code).toBe(0)
   })
 
   it('the datastore marker lives in state.db: the old binary alone fails after an upgrade, the copied db/ put back brings v1.30 up', async () => {
