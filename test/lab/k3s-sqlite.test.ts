@@ -95,7 +95,7 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
     expect(await ok(SERVER, `ls -A ${DB}/snapshots 2>/dev/null | wc -l`)).toBe('0')
   })
 
-  interface GateResult { gate: string; status: string; summary: string; evidence: { source: string; observed: string }[] }
+  interface GateResult { gate: string; status: string; summary: string; hint?: string; evidence: { source: string; observed: string }[] }
   const etcdGate = async () => {
     const r = await runCli(['check', join(t.dir, 'plan.yaml'), '--cluster', 'sq', '--gate', 'etcd', '--format', 'json'], { env: { PATH: process.env.PATH, HOME: t.dir, KUPGRADE_KUBECTL: KUBECTL, NO_COLOR: '1' }, cwd: t.dir })
     const results = (JSON.parse(r.out) as { clusters: { results: GateResult[] }[] }).clusters.flatMap((c) => c.results)
@@ -107,6 +107,8 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
     const r = await etcdGate()
     expect(r.code, r.raw).toBe(0)
     expect(r.result.status).toBe('pass')
+    // Not "etcd healthy … one leader" (what the gate said on SQLite before the lab ran one).
+    expect(r.result.summary).toBe('no etcd: k3s keeps its data in SQLite on server-1, with room for the database to grow')
     const bytes = await size()
     expect(r.result.evidence).toEqual([{
       source: 'node server-1: k3s datastore /var/lib/rancher/k3s/server/db/state.db',
@@ -122,6 +124,7 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
       expect(r.code, r.raw).toBe(3)
       expect(r.result.status).toBe('fail')
       expect(r.result.summary).toContain('server-1: only 0 B free next to the SQLite datastore')
+      expect(r.result.hint).toBe('free disk space next to /var/lib/rancher/k3s/server/db/state.db (SQLite grows into it, and the pre-hop backup copies it under /var/lib/kupgrade) before upgrading')
       expect(r.result.evidence[0]!.observed).toMatch(/^SQLite datastore \(no etcd\): .*, 0 B free on \/$/)
     } finally {
       t.lab.setFault({ fault: 'disk-full', cluster: 'sq', node: 'server-1' }, false)
