@@ -143,7 +143,8 @@ export class Lab {
               ...(n.role === 'control-plane' || c.distribution === 'kubeadm' ? { adminKubeconfig: admin } : {}),
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
               // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
-              ...(!lc.etcd && n.role === 'control-plane' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
+              ...(c.datastore === 'sqlite' && n.role === 'control-plane' ? { datastore: 'sqlite' as const } : {}),
+              ...(!lc.etcd && n.role === 'control-plane' && c.datastore !== 'sqlite' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
               ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
               ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),

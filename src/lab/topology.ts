@@ -90,6 +90,10 @@ const clusterSchema = z.strictObject({
   certificates: z.strictObject({ validity: duration().default('365d') }).default({ validity: '365d' }),
   etcd: z.enum(['simulated', 'real'], { error: 'expected etcd simulated or real' }).default('simulated')
     .describe('real: back the control-plane nodes with a real etcd cluster (needs Debian etcd-server + etcd-client)'),
+  // k3s keeps its data in SQLite (kine) unless the first server was installed with --cluster-init (facts §3.1):
+  // the real default of a lone server. Embedded etcd stays the lab's default so existing topologies keep their etcd.
+  datastore: z.enum(['etcd', 'sqlite'], { error: 'expected datastore etcd or sqlite' }).default('etcd')
+    .describe('k3s: sqlite = a single server installed without --cluster-init (state.db, no etcd); default etcd (embedded etcd)'),
   nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
   workloads: workloadsSchema.default({ deployments: [], daemonSets: [], coredns: { replicas: 2 } }),
   faults: z.array(faultSchema).default([]),
@@ -139,6 +143,8 @@ export interface ClusterTopology {
   apiPort: number
   certValidityMs: number
   etcd: 'simulated' | 'real'
+  /** k3s only: `sqlite` = the one server keeps its data in db/state.db (kine), no etcd anywhere. */
+  datastore: 'etcd' | 'sqlite'
   nodes: NodeTopology[]
   workloads: RawCluster['workloads']
   faults: RawCluster['faults']
@@ -232,6 +238,15 @@ function semanticProblems(t: RawTopology): SemanticProblem[] {
         out.push({ path: [...base, 'nodes', ni, 'enableWorker'], message: `enableWorker is for k0s controllers only (k0s install controller --enable-worker); ${c.distribution === 'k0s' ? 'a k0s worker always runs a kubelet' : `every ${c.distribution} node runs a kubelet`}` })
       }
     })
+    if (c.datastore === 'sqlite') {
+      const servers = c.nodes.filter((n) => n.role === 'control-plane').length
+      if (c.distribution !== 'k3s') out.push({ path: [...base, 'datastore'], message: `datastore sqlite is for k3s clusters only (a k3s server installed without --cluster-init); ${c.distribution} keeps its data in etcd` })
+      else if (servers > 1) out.push({ path: [...base, 'datastore'], message: `datastore sqlite allows one server, cluster ${c.name} has ${servers}: k3s joins more servers only with embedded etcd (--cluster-init) or an external database; use datastore etcd` })
+      if (c.etcd === 'real') out.push({ path: [...base, 'etcd'], message: 'etcd real needs datastore etcd: a SQLite k3s server runs no etcd' })
+      c.faults.forEach((f, fi) => {
+        if (f.fault === 'etcd-unhealthy' || f.fault === 'etcd-db-near-quota') out.push({ path: [...base, 'faults', fi, 'fault'], message: `${f.fault} needs etcd, and cluster ${c.name} keeps its data in SQLite (datastore sqlite)` })
+      })
+    }
     for (const p of skewProblems(c, mirror)) out.push({ path: [...base, ...p.path], message: p.message })
     c.faults.forEach((f, fi) => {
       if (f.node && !nodeNames.has(f.node)) out.push({ path: [...base, 'faults', fi, 'node'], message: `no node ${JSON.stringify(f.node)} in cluster ${c.name}` })
@@ -268,6 +283,7 @@ function finish(t: RawTopology): Topology {
       apiPort: c.apiPort,
       certValidityMs: parseDuration(c.certificates.validity)!,
       etcd: c.etcd,
+      datastore: c.datastore,
       workloads: c.workloads,
       faults: c.faults,
       nodes: c.nodes.map((n, ni) => {

@@ -16,6 +16,8 @@ export type ClusterShape = {
   name: string; stage?: string; distribution: 'k3s' | 'k0s' | 'kubeadm'; version?: string; controlPlanes: number; workers: number
   /** k0s: the control-plane nodes (1-based) installed with --enable-worker (Nodes); the others are plain controllers. */
   enableWorker?: number[]
+  /** k3s: `sqlite` = the one server keeps its data in SQLite (no --cluster-init); default embedded etcd. */
+  datastore?: 'etcd' | 'sqlite'
 }
 
 export function topology(net: string, clusters: ClusterShape[], mirror = ['v1.29.6', 'v1.30.4']): TopologyInput {
@@ -33,6 +35,7 @@ export function topology(net: string, clusters: ClusterShape[], mirror = ['v1.29
         distribution: c.distribution,
         version: c.version ?? mirror[0]!,
         apiAddress: `${net}.${ci + 1}`,
+        ...(c.datastore ? { datastore: c.datastore } : {}),
         nodes: [
           ...Array.from({ length: c.controlPlanes }, (_, i) => ({
             name: `${c.name}-cp-${i + 1}`, role: 'control-plane' as const, address: `${net}.${++nodeIx}`, os: c.distribution === 'kubeadm' ? 'debian-12' as const : 'ubuntu-22.04' as const,

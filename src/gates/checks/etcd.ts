@@ -33,6 +33,8 @@ export const etcdGate: Gate<EtcdParams> = {
     const tls = ETCD_TLS[ctx.distribution]
     const leaders = new Map<string, string[]>()
     const memberCounts: { node: string; count: number }[] = []
+    // Servers that answered with the SQLite evidence: for them the verdict must speak of SQLite, not of etcd.
+    const onSqlite: string[] = []
     await Promise.all(cps.map(async (n) => {
       const ectl = (...args: string[]) => shellJoin(['etcdctl', '--endpoints=https://127.0.0.1:2379', `--cacert=${tls.cacert}`, `--cert=${tls.cert}`, `--key=${tls.key}`, '--dial-timeout=3s', '--command-timeout=5s', ...args])
       const script = [SCRIPT_ENV, 'export ETCDCTL_API=3',
@@ -47,7 +49,10 @@ export const etcdGate: Gate<EtcdParams> = {
       const r = await readNode(ctx, n.target, { script }, { privileged: true, timeoutMs: 60_000 })
       const at = `node ${n.name}`
       if (r.error) return void findings.push({ status: 'unknown', source: at, observed: r.error, problem: `${n.name} unreachable over SSH` })
-      if (r.stdout.startsWith('datastore sqlite')) return void findings.push(...sqlite(n.name, r.stdout))
+      if (r.stdout.startsWith('datastore sqlite')) {
+        onSqlite.push(n.name)
+        return void findings.push(...sqlite(n.name, r.stdout))
+      }
       if (r.stdout.includes('no-etcdctl')) return void findings.push({ status: 'unknown', source: `${at}: command -v etcdctl`, observed: 'etcdctl is not installed on this control-plane node', problem: `${n.name}: etcdctl missing` })
       const j = judgeEtcdNode(n.name, r.stdout, p.maxDbSizeRatio)
       findings.push(...j.findings)
@@ -57,6 +62,13 @@ export const etcdGate: Gate<EtcdParams> = {
     if (leaders.size > 1) findings.push({ status: 'fail', source: 'etcdctl endpoint status on each control-plane node', observed: [...leaders].map(([l, ns]) => `${ns.join(', ')} see leader ${l}`).join('; '), problem: 'etcd members disagree on the leader' })
     for (const m of memberCounts) {
       if (m.count !== cps.length) findings.push({ status: 'fail', source: `node ${m.node}: etcdctl member list`, observed: `${m.count} members, ${cps.length} control-plane nodes in the plan`, problem: `etcd has ${m.count} members for ${cps.length} control-plane nodes` })
+    }
+    // A k3s server on SQLite has no etcd (the lab showed the etcd wording on one): say what was checked instead.
+    if (onSqlite.length && onSqlite.length === cps.length) {
+      return verdict('etcd', findings, {
+        ok: `no etcd: k3s keeps its data in SQLite on ${onSqlite.join(', ')}, with room for the database to grow`,
+        hint: `free disk space next to ${K3S_SQLITE} (SQLite grows into it, and the pre-hop backup copies it under /var/lib/kupgrade) before upgrading`,
+      })
     }
     return verdict('etcd', findings, {
       ok: `etcd healthy on ${cps.length} control-plane node${cps.length === 1 ? '' : 's'}, one leader, DB under ${p.maxDbSizeRatio * 100}% of quota`,

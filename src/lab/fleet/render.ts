@@ -24,7 +24,8 @@ const OS_IMAGE: Record<NodeState['os'], { image: string }> = {
 
 export function nodeRoles(m: ClusterModel, n: NodeState): string[] {
   if (n.role !== 'control-plane') return []
-  if (m.distribution === 'k3s') return ['control-plane', 'etcd', 'master']
+  // k3s labels a server etcd only when it runs embedded etcd (not on SQLite or an external datastore).
+  if (m.distribution === 'k3s') return m.topology.datastore === 'sqlite' ? ['control-plane', 'master'] : ['control-plane', 'etcd', 'master']
   return ['control-plane']
 }
 

@@ -21,7 +21,9 @@ export function etcdClusterDir(o: LabNodeOptions, labDir: string): string {
 /** Writes the member list (idempotent: every member writes the same text). */
 export function writeEtcdMembers(o: LabNodeOptions, dir: string): void {
   mkdirSync(join(dir, 'unhealthy'), { recursive: true })
-  const members = o.etcdCluster?.members ?? (o.role === 'control-plane' ? [{ name: o.name, address: o.address }] : [])
+  // A k3s server on SQLite is no etcd member: etcdctl there reaches nothing.
+  const sqlite = o.distribution === 'k3s' && o.datastore === 'sqlite'
+  const members = o.etcdCluster?.members ?? (o.role === 'control-plane' && !sqlite ? [{ name: o.name, address: o.address }] : [])
   const text = members.map((m) => {
     const id = etcdIdOf(`${o.cluster}/${m.name}`)
     return `${m.name}\t${m.address}\t${id}\t${id.toString(16)}\n`

@@ -9,7 +9,7 @@ import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
 import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
-import { defaultLeafNotAfter, prepareRoot, runsKubelet, writeCerts } from './layout.js'
+import { defaultLeafNotAfter, keepsSqlite, prepareRoot, runsKubelet, writeCerts } from './layout.js'
 import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
 import { applyStagedOsUpdate } from './os-update.js'
 import { drawBootId } from './boot-id.js'
@@ -115,7 +115,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       up: (port) => {
         if (port === 10249 || port === 10256) return this.kubeProxy.now().up
         // etcd: a static pod on kubeadm (outlives a kubelet stop), inside the k3s/k0s process otherwise.
-        if (port === 2381) return options.role === 'control-plane' && !this.rebooting && (options.distribution === 'kubeadm' || this.unitNow().active)
+        // (A k3s server on SQLite runs no etcd: nothing listens.)
+        if (port === 2381) return options.role === 'control-plane' && !keepsSqlite(options) && !this.rebooting && (options.distribution === 'kubeadm' || this.unitNow().active)
         // 10248: the kubelet's healthz, only where a kubelet runs (not on a k0s controller without a worker).
         return runsKubelet(options) && this.unitNow().active && !this.rebooting
       },

@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureBootId } from './boot-id.js'
 import { k3sServerToken } from './k3s-join.js'
@@ -57,6 +57,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_MIRROR: o.mirror.map((v) => releaseForm(dist, v)).join(' '),
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
+    LAB_DATASTORE: keepsSqlite(o) ? 'sqlite' : 'etcd',
     // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
     LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
@@ -190,7 +191,11 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   }
   // The control plane's datastore (embedded etcd; kubeadm's /var/lib/etcd) was last written by the starting release:
   // an older control plane started on it refuses (lib.sh lab_datastore_refusal).
-  if (o.role === 'control-plane') {
+  if (keepsSqlite(o)) {
+    // kine's database, written by the starting release (lib.sh lab_sqlite_write writes the same layout).
+    const rows = randomBytes(48 * 1024).toString('base64').replace(/.{76}/g, '$&\n')
+    writeFileSync(r('var/lib/rancher/k3s/server/db/state.db'), `SQLite format 3\0\nkupgrade-lab-kine written-by=${cpRelease}\n${rows}\n`)
+  } else if (o.role === 'control-plane') {
     const store = { k3s: 'var/lib/rancher/k3s/server/db/etcd/member', k0s: 'var/lib/k0s/etcd/member', kubeadm: 'var/lib/etcd/member' }[o.distribution]
     mkdirSync(r(store), { recursive: true })
     writeFileSync(r(`${store}/lab-written-by`), `${cpRelease}\n`)
@@ -201,6 +206,10 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   writeCerts(o, p, defaultLeafNotAfter(o))
   writeFileSync(join(p.lab, 'initialized'), new Date().toISOString() + '\n')
 }
+
+/** A k3s server on SQLite (no --cluster-init): state.db, no etcd member, no etcd metrics. */
+export const keepsSqlite = (o: Pick<LabNodeOptions, 'distribution' | 'role' | 'datastore'>): boolean =>
+  o.distribution === 'k3s' && o.role === 'control-plane' && o.datastore === 'sqlite'
 
 /** Whether the node runs a kubelet: all but a k0s controller installed without --enable-worker. */
 export const runsKubelet = (o: Pick<LabNodeOptions, 'distribution' | 'role' | 'enableWorker'>): boolean =>

@@ -79,6 +79,10 @@ export interface LabNodeOptions {
    *  folder on the lab host all of them share (member list, sick members). Without it a control-plane node is a
    *  one-member etcd. */
   etcdCluster?: { dir: string; members: { name: string; address: string }[] }
+  /** Extension (k3s servers): `sqlite` = installed without --cluster-init, so kine keeps the cluster in
+   *  /var/lib/rancher/k3s/server/db/state.db: no etcd member (etcdctl finds nothing on 2379, nothing serves 2381,
+   *  `k3s etcd-snapshot` refuses as k3s does). Default `etcd` (embedded etcd). */
+  datastore?: 'etcd' | 'sqlite'
   /** Extension: a kubeconfig for the cluster's API (the lab's CA and a credential). Written where the distribution
    *  keeps its admin kubeconfig on control-plane nodes (kubeadm /etc/kubernetes/admin.conf, k3s
    *  /etc/rancher/k3s/k3s.yaml, k0s /var/lib/k0s/pki/admin.conf) so `kubectl` on the node reaches the lab API.

@@ -65,6 +65,7 @@ lab_unit_stop() { # UNIT
   lab_unit_read "$1"
   if [ "$U_STATE" != inactive ] && [ "$U_STATE" != failed ]; then
     lab_unit_write "$1" inactive "$U_VERSION" 0 "$(date +%s)"
+    [ "$1" = k3s ] && lab_k3s_sqlite && lab_sqlite_close
     lab_journal "$1" systemd "Stopped $1.service."
     lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"stopped\",\"version\":\"$U_VERSION\"}"
   fi
@@ -98,24 +99,60 @@ lab_kubelet_credentials_error() { # UNIT
 # the old release back. A missing marker is a fresh datastore (a server that rejoins with an emptied db/).
 lab_datastore_file() {
   case "$LAB_DIST" in
-    k3s) echo /var/lib/rancher/k3s/server/db/etcd/member/lab-written-by ;;
+    # A k3s server on SQLite (kine) keeps everything in db/state.db: the marker is inside it, so a copy of db/ (the
+    # documented SQLite backup) carries it and putting the copy back restores it.
+    k3s) if lab_k3s_sqlite; then echo "$LAB_K3S_STATE_DB"; else echo /var/lib/rancher/k3s/server/db/etcd/member/lab-written-by; fi ;;
     k0s) echo /var/lib/k0s/etcd/member/lab-written-by ;;
     kubeadm) echo /var/lib/etcd/member/lab-written-by ;;
   esac
 }
-lab_datastore_version() { [ "$LAB_ROLE" = control-plane ] && cat "$(lab_datastore_file)" 2>/dev/null; }
+lab_datastore_version() {
+  [ "$LAB_ROLE" = control-plane ] || return 1
+  if lab_k3s_sqlite; then LC_ALL=C sed -n '2s/^kupgrade-lab-kine written-by=//p' "$LAB_K3S_STATE_DB" 2>/dev/null; else cat "$(lab_datastore_file)" 2>/dev/null; fi
+}
 lab_datastore_write() { # RELEASE: the control plane running RELEASE wrote to it (kept when a newer one already had)
   [ "$LAB_ROLE" = control-plane ] || return 0
-  local f cur; f=$(lab_datastore_file); cur=$(cat "$f" 2>/dev/null)
+  local f cur; f=$(lab_datastore_file); cur=$(lab_datastore_version)
   if [ -n "$cur" ] && [ "$(lab_minor "$cur")" -gt "$(lab_minor "$1")" ]; then return 0; fi
+  if lab_k3s_sqlite; then lab_sqlite_write "$1"; return; fi
   mkdir -p "$(dirname "$f")" && printf '%s\n' "$1" > "$f"
+}
+
+# --- k3s on SQLite (topology datastore: sqlite; a server installed without --cluster-init). kine keeps the cluster
+# in server/db/state.db (WAL mode: state.db-wal and state.db-shm beside it while k3s runs); no etcd, no 2379/2381.
+LAB_K3S_STATE_DB=/var/lib/rancher/k3s/server/db/state.db
+lab_k3s_sqlite() { [ "$LAB_DIST" = k3s ] && [ "$LAB_ROLE" = control-plane ] && [ "${LAB_DATASTORE:-etcd}" = sqlite ]; }
+# The lab's state.db: SQLite's 16-byte header, the marker line, then rows (base64 text, so no line looks like one).
+lab_sqlite_write() { # RELEASE: a fresh database written by RELEASE, or the marker of an existing one updated
+  local f=$LAB_K3S_STATE_DB
+  mkdir -p "$(dirname "$f")"
+  if [ -s "$f" ]; then LC_ALL=C sed -i "2s/^kupgrade-lab-kine written-by=.*/kupgrade-lab-kine written-by=$1/" "$f"; return; fi
+  { printf 'SQLite format 3\000\nkupgrade-lab-kine written-by=%s\n' "$1"; lab_sqlite_rows 48; } > "$f"
+}
+lab_sqlite_rows() { head -c "$(( $1 * 1024 ))" /dev/urandom | base64 -w 76; } # about KiB*1.35 of rows
+# k3s running on it: kine opens the database (WAL files appear) and writes (the file grows a little).
+lab_sqlite_open() {
+  local f=$LAB_K3S_STATE_DB
+  [ -f "$f" ] || return 0
+  lab_disk_full /var && return 0 # kine's writes fail with SQLITE_FULL: nothing grows
+  lab_sqlite_rows 4 >> "$f"
+  lab_sqlite_rows 3 > "$f-wal"
+  head -c 32768 /dev/zero > "$f-shm"
+}
+# k3s stopped: the last connection checkpoints the WAL into the database and removes it (SQLite's default).
+lab_sqlite_close() {
+  local f=$LAB_K3S_STATE_DB
+  [ -f "$f-wal" ] && cat "$f-wal" >> "$f"
+  rm -f "$f-wal" "$f-shm"
 }
 # Why a control plane at RELEASE cannot run on this datastore (prints it; 0 when refused).
 lab_datastore_refusal() { [ "$LAB_ROLE" = control-plane ] && lab_datastore_refusal_for "$1" "$(lab_datastore_version)"; }
 lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
   local ds=$2
   [ -n "$ds" ] && [ "$(lab_minor "$1")" -lt "$(lab_minor "$ds")" ] || return 1
-  echo "the datastore was written by Kubernetes $(lab_plain "$ds") and cannot be read by $(lab_plain "$1"): downgrading the control plane is not supported; restore a snapshot taken before the upgrade"
+  local restore="restore a snapshot taken before the upgrade"
+  lab_k3s_sqlite && restore="put back the copy of /var/lib/rancher/k3s/server/db (and the token) taken before the upgrade"
+  echo "the datastore was written by Kubernetes $(lab_plain "$ds") and cannot be read by $(lab_plain "$1"): downgrading the control plane is not supported; $restore"
 }
 
 lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
@@ -181,6 +218,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   # where k0s runs a kubelet: a worker, or a controller with --enable-worker).
   case "$1" in k0s*) lab_k0s_workloads "$1" && [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
   case "$1" in k3s|k0scontroller) lab_datastore_write "$ver" ;; esac
+  [ "$1" = k3s ] && lab_k3s_sqlite && lab_sqlite_open
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."

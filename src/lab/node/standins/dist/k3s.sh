@@ -18,6 +18,17 @@ case "${1:-}" in
     case "${1:-}" in save|ls|list|delete|prune) sub=$1; shift ;; esac
     if ! lab_is_root; then logrus FATA "open /var/lib/rancher/k3s/server/token: permission denied"; exit 1; fi
     if [ "$LAB_ROLE" != control-plane ]; then logrus FATA "etcd-snapshot: managed etcd database not found in /var/lib/rancher/k3s/server/db/etcd"; exit 1; fi
+    # A server on SQLite has no etcd to snapshot. What k3s prints (k3s-io/k3s#11388 and its backports #11393-#11395):
+    # since v1.29.13/v1.30.9/v1.31.5 (and v1.32) the server refuses with "etcd datastore disabled"; v1.29.10 showed
+    # "Unauthorized" (the CLI asks the server since 1.29); older releases looked on disk (#4845, #8960).
+    if lab_k3s_sqlite; then
+      v=$(lab_plain "$LAB_VERSION"); v=${v#v}; mi=$(lab_minor "$LAB_VERSION"); pa=${v##*.}
+      if [ "$mi" -lt 29 ]; then logrus FATA "etcd database not found in /var/lib/rancher/k3s/server"
+      elif [ "$mi" -ge 32 ] || { [ "$mi" = 31 ] && [ "$pa" -ge 5 ]; } || { [ "$mi" = 30 ] && [ "$pa" -ge 9 ]; } || { [ "$mi" = 29 ] && [ "$pa" -ge 13 ]; }; then
+        logrus FATA "see server log for details: etcd datastore disabled"
+      else logrus FATA "see server log for details: Unauthorized"; fi
+      exit 1
+    fi
     name=on-demand dir=$SNAPS
     while [ $# -gt 0 ]; do
       case "$1" in --name) name=$2; shift ;; --name=*) name=${1#*=} ;; --etcd-snapshot-dir|--dir) dir=$2; shift ;; --etcd-snapshot-dir=*|--dir=*) dir=${1#*=} ;; esac
@@ -111,6 +122,9 @@ case "${1:-}" in
     [ $reset = 1 ] || { logrus FATA "kupgrade lab: k3s server runs as the $LAB_UNIT service; use systemctl start $LAB_UNIT (or k3s server --cluster-reset to restore)"; exit 1; }
     if ! lab_is_root; then logrus FATA "must run as root unless --disable-agent is specified"; exit 1; fi
     [ "$LAB_ROLE" = control-plane ] || { logrus FATA "kupgrade lab: this node is an agent: no datastore to reset"; exit 1; }
+    # On SQLite k3s would start a new embedded etcd from the SQLite data (a migration, not a restore): not simulated,
+    # so the lab refuses rather than pretend. The SQLite restore is a copy of server/db and the token put back.
+    if lab_k3s_sqlite; then logrus FATA "kupgrade lab: --cluster-reset on a server whose datastore is SQLite ($LAB_K3S_STATE_DB) is not simulated: restore a copy of /var/lib/rancher/k3s/server/db and the server token instead (docs.k3s.io datastore/backup-restore)"; exit 1; fi
     lab_unit_read k3s
     if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then
       logrus FATA "starting kubernetes: preparing server: start managed database: listen tcp 127.0.0.1:2380: bind: address already in use"; exit 1

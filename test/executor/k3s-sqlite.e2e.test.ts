@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KUBECTL, openSsh } from '../lab/helpers.js'
+import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+
+const run = promisify(execFile)
+
+/**
+ * apply on a k3s cluster whose one server keeps its data in SQLite (lab `datastore: sqlite`, no --cluster-init): the
+ * pre-hop backup is the documented SQLite one (docs.k3s.io datastore/backup-restore: a copy of server/db and the
+ * server token, here with SHA256SUMS), checked on the node over real OpenSSH; the run reaches the target. Then the
+ * server never comes back Ready after its upgrade: onFailure rollback puts the copied database and token back with
+ * the kept binary (the old binary alone would not start on the moved datastore), Ready at the old version, API too.
+ */
+const NET = '127.0.137'
+const SERVER = `${NET}.11`
+const BACKUP = '/var/lib/kupgrade/backup/v1.29.6+k3s1'
+
+const apiVersion = async (l: ExecLab, cluster: string) =>
+  JSON.parse((await run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', cluster, 'version', '-o', 'json'])).stdout).serverVersion.gitVersion as string
+
+describe('apply on a SQLite k3s cluster: the database and token copied with checksums before the hop', () => {
+  let l: ExecLab
+  const { ok } = openSsh(() => l)
+  beforeAll(async () => {
+    l = await startExecLab(topology(NET, [{ name: 'sq', distribution: 'k3s', datastore: 'sqlite', controlPlanes: 1, workers: 1 }]))
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('backs up server/db and the token into the backup dir with SHA256SUMS, and upgrades both nodes', async () => {
+    const token = await ok(SERVER, 'cat /var/lib/rancher/k3s/server/token')
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    const ev = events(r.out)
+    const backup = ev.find((e) => e.type === 'step-done' && e.step.action === 'backup')
+    expect(backup, 'a backup step ran').toBeDefined()
+    expect(backup.step.node).toBe('sq-cp-1')
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0 })
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['sq-cp-1', 'v1.30.4+k3s1', 'True', false], ['sq-w-1', 'v1.30.4+k3s1', 'True', false],
+    ])
+    expect(await apiVersion(l, 'sq')).toBe('v1.30.4+k3s1')
+
+    // On the node: no etcd snapshot (there is no etcd), the copy of db/ with the database as v1.29 left it, the token.
+    expect(await ok(SERVER, `ls ${BACKUP}`)).toBe('files\nsqlite')
+    expect(await ok(SERVER, `cd ${BACKUP}/sqlite && sha256sum --check --strict SHA256SUMS`)).toMatch(/^\.\/db\/state\.db: OK$/m)
+    const sums = (await ok(SERVER, `cat ${BACKUP}/sqlite/SHA256SUMS`)).split('\n').map((l) => l.split(/\s+/)[1]).sort()
+    expect(sums).toEqual(expect.arrayContaining(['./db/state.db', './token']))
+    expect(await ok(SERVER, `sed -n 2p ${BACKUP}/sqlite/db/state.db`)).toBe('kupgrade-lab-kine written-by=v1.29.6+k3s1')
+    expect(await ok(SERVER, 'sed -n 2p /var/lib/rancher/k3s/server/db/state.db')).toBe('kupgrade-lab-kine written-by=v1.30.4+k3s1')
+    expect(await ok(SERVER, `cat ${BACKUP}/sqlite/token`)).toBe(token)
+    expect(await ok(SERVER, `stat -c %a ${BACKUP}/sqlite/token`)).toBe('600')
+  }, 300_000)
+})
+
+describe('apply on a SQLite k3s cluster: the moved server rolled back from the copied database', () => {
+  let l: ExecLab
+  const { ok } = openSsh(() => l)
+  beforeAll(async () => {
+    l = await startExecLab(topology(NET, [{ name: 'sq', distribution: 'k3s', datastore: 'sqlite', controlPlanes: 1, workers: 1 }]))
+    await l.editPlan(rollbackOnFailure())
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('puts the copied db and token back with the kept binary: Ready at v1.29 with the API at v1.29, the agent untouched', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sq', node: 'sq-cp-1' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'sq-cp-1').step.action).toBe('wait-ready')
+    expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'sq-cp-1', path: 'snapshot-restore', detail: expect.stringMatching(/^automatic/) })
+    const undo = ev.find((e) => e.type === 'undo-started' && e.step.action === 'replace-binary')
+    expect(undo.title).toContain(`(SQLite: ${BACKUP}/sqlite)`)
+    expect(ev.filter((e) => e.type === 'undo-done').map((e) => `${e.step.action}:${e.changed}`)).toEqual(['replace-binary:true', 'drain:true'])
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+    expect(ev.at(-1).message).toMatch(/rolled back: sq-cp-1 back at the old version/)
+
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['sq-cp-1', 'v1.29.6+k3s1', 'True', false], ['sq-w-1', 'v1.29.6+k3s1', 'True', false],
+    ])
+    expect(ev.some((e) => e.type === 'step-started' && e.step.node === 'sq-w-1' && e.step.mutates)).toBe(false)
+    expect(await apiVersion(l, 'sq')).toBe('v1.29.6+k3s1')
+    // The database is the copy again (written by v1.29 and run by it since), the server runs the old binary.
+    expect(await ok(SERVER, 'sed -n 2p /var/lib/rancher/k3s/server/db/state.db')).toBe('kupgrade-lab-kine written-by=v1.29.6+k3s1')
+    expect(await ok(SERVER, 'k3s --version | head -n 1')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+    expect(await ok(SERVER, 'systemctl is-active k3s')).toBe('active')
+  }, 300_000)
+})
