@@ -171,10 +171,11 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       }
     })
     if (hop && spec.strategy.onFailure === 'rebuild') {
-      const readyTimeout = String(gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
-      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, readyTimeout })))
+      const rebuilds = rebuildShared(hop, dist, shared.waitReady.timeout)
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
       batches.forEach((batch, bi) => {
-        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}/rebuild`, readyTimeout }))
+        const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
       })
     }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
@@ -395,26 +396,50 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
  * at the version the node ran before the hop → wait Ready at that version → uncordon (a rejoined Node starts
  * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
-function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): RebuildPath {
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }
-  const r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install)
+  const key = `${i.role}\0${i.first}\0${i.last}`
+  let r = i.shared.templates.get(key)
+  if (r === undefined) {
+    r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install)
+    i.shared.templates.set(key, r)
+  }
   if ('procedure' in r) return { ...ids, automatic: false, detail: r.procedure }
   const base: StepBase = { ...i.base, node: i.node, role: i.role }
+  const dnsName = isDnsSubdomain(i.node)
   const kubectlStep = (own: StepOwn): Step => {
     const s = step(base, own)
-    s.title = nodeTitle(s, i.dist)
+    s.title = nodeTitle(s, i.dist, dnsName)
     return s
   }
-  const from = parseKubeVersion(i.hop.from)
-  const kubelet = r.readyAt ?? (from ? resolveDistributionVersion(i.dist, from, i.hop.from).kubelet : i.hop.from)
+  const { reset, rejoin } = r
+  const { none } = i.shared
+  const waitReady = r.readyAt === undefined ? i.shared.waitReady : { timeout: i.shared.waitReady.timeout, kubelet: r.readyAt }
   const steps: Step[] = [
-    ...r.reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
-    kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: {} }),
-    ...r.rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${r.reset.length + n + 1}-${t.action}`, i.dist)),
-    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: i.readyTimeout, kubelet } }),
-    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} }),
+    ...reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: none }),
+    ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady }),
+    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none }),
   ]
   return { ...ids, automatic: true, detail: r.detail, steps }
+}
+
+/**
+ * What the rebuild paths of one hop share, as PassShared is for its steps: the driver's rebuild by role and position
+ * (the same for every worker), and the params of their kubectl steps, among them wait-ready at the version the node
+ * ran before the hop.
+ */
+interface RebuildShared {
+  templates: Map<string, ReturnType<ReturnType<typeof driverFor>['planRebuild']>>
+  none: StepParamsByAction['delete-node']
+  waitReady: StepParamsByAction['wait-ready'] & { kubelet: string }
+}
+
+function rebuildShared(hop: Hop, dist: Distribution, readyTimeout: string): RebuildShared {
+  const from = parseKubeVersion(hop.from)
+  const kubelet = from ? resolveDistributionVersion(dist, from, hop.from).kubelet : hop.from
+  return { templates: new Map(), none: {}, waitReady: { timeout: readyTimeout, kubelet } }
 }
 
 /** How long a node may take to come back after a reboot (SSH with a new boot id, then Ready). */

@@ -66,13 +66,11 @@ const JSON_RAW = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 export const escapeJsonText = (json: string): string => json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 
 /**
- * escapeJsonText's result as UTF-8, for a document going to a stream or file anyway (the multi-megabyte json of
- * `plan`). Every character it escapes is U+007F or has a UTF-8 lead byte of 0xC2 (U+0080–U+009F) or 0xE2
- * (U+2028–U+2069), so text whose bytes hold none of these three needs no escaping: three byte scans of the encoding
- * that writing it needs anyway, instead of a pattern run over every character.
+ * escapeJsonText for JSON already encoded as UTF-8 (the multi-megabyte json of `plan`, encoded to be written anyway).
+ * Every character it escapes is U+007F or has a UTF-8 lead byte of 0xC2 (U+0080–U+009F) or 0xE2 (U+2028–U+2069), so
+ * bytes holding none of these three need no escaping: three byte scans instead of a pattern run over every character.
  */
-export function escapeJsonBytes(json: string): Buffer {
-  const bytes = Buffer.from(json, 'utf8')
-  if (bytes.indexOf(0x7f) === -1 && bytes.indexOf(0xc2) === -1 && bytes.indexOf(0xe2) === -1) return bytes
-  return Buffer.from(escapeJsonText(json), 'utf8')
+export function escapeJsonBytes(json: Buffer): Buffer {
+  if (json.indexOf(0x7f) === -1 && json.indexOf(0xc2) === -1 && json.indexOf(0xe2) === -1) return json
+  return Buffer.from(escapeJsonText(json.toString('utf8')), 'utf8')
 }

@@ -30,7 +30,7 @@ describe('renderPlanJson steps: one step per line, whichever way they are string
   })
 
   it('a step whose first key is not its id, or that has a toJSON, keeps its own line', () => {
-    for (const odd of [(s: Step) => ({ title: s.title, ...s }), (s: Step) => ({ ...s, toJSON: () => ({ other: s.id }) })]) {
+    for (const odd of [(s: Step) => Object.assign({ title: s.title }, s), (s: Step) => ({ ...s, toJSON: () => ({ other: s.id }) })]) {
       const plan = built()
       plan.steps[5] = odd(plan.steps[5]!) as Step
       plan.steps[6] = { ...plan.steps[6]!, params: { list: [{ x: 1 }, { id: 'y' }] } } as unknown as Step

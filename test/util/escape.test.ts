@@ -9,14 +9,14 @@ describe('escapeJsonBytes: escapeJsonText as UTF-8, with a byte scan deciding wh
 
   it.each([...escaped, ...kept])('%j alone and inside a document', (c) => {
     for (const json of [JSON.stringify({ v: c }), JSON.stringify({ a: 'plain', v: `x${c}y`, n: [1, 2] }, null, 2)]) {
-      const bytes = escapeJsonBytes(json)
+      const bytes = escapeJsonBytes(Buffer.from(json))
       expect(bytes.toString('utf8')).toBe(escapeJsonText(json))
       expect(JSON.parse(bytes.toString('utf8'))).toEqual(JSON.parse(json))
     }
   })
 
   it('escapes what must be escaped and keeps the rest as it is', () => {
-    for (const c of escaped) expect(escapeJsonBytes(JSON.stringify(c)).toString()).toBe(`"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}"`)
-    for (const c of kept) expect(escapeJsonBytes(JSON.stringify(c)).toString()).toBe(JSON.stringify(c))
+    for (const c of escaped) expect(escapeJsonBytes(Buffer.from(JSON.stringify(c))).toString()).toBe(`"\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}"`)
+    for (const c of kept) expect(escapeJsonBytes(Buffer.from(JSON.stringify(c))).toString()).toBe(JSON.stringify(c))
   })
 })
