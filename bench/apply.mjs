@@ -80,6 +80,10 @@ const delays = { restartMs: ms(timing.serviceRestart), readyMs: ms(timing.readyD
 
 const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-apply-'))
 const lab = new Lab({ dir, topology })
+// The lab's API servers and SSH servers share this process's one event loop: how long it kept callbacks waiting says
+// whether a slow API answer was this loop being busy (the lab) or kupgrade.
+const { monitorEventLoopDelay } = await import('node:perf_hooks')
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 const t0 = Date.now()
 await lab.start()
 const loadStart = readFileSync('/proc/loadavg', 'utf8').trim()
@@ -99,6 +103,7 @@ if (PROFILE) mkdirSync(profiles, { recursive: true })
 let run
 try {
   const started = Date.now()
+  loopDelay.enable()
   run = await new Promise((resolve) => {
     const args = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), '--import', join(root, 'bench/usage-probe.mjs'), join(root, 'bin/kupgrade.js'), 'apply', planFile, '--output', 'json', '--yes']
     // detached: kupgrade runs in a session of its own, as from a user's terminal beside a `kupgrade lab up`, so the
@@ -111,8 +116,11 @@ try {
     p.on('close', (code) => resolve({ code, out, err, wallMs: Date.now() - started }))
   })
 } finally {
+  loopDelay.disable()
   await lab.stop().catch(() => {})
 }
+const loopMs = (ns) => (ns / 1e6).toFixed(0)
+console.log(`apply: the lab process's event loop during the run: delay p50 ${loopMs(loopDelay.percentile(50))} ms, p99 ${loopMs(loopDelay.percentile(99))} ms, max ${loopMs(loopDelay.max)} ms`)
 const loadEnd = readFileSync('/proc/loadavg', 'utf8').trim()
 if (process.env.BENCH_APPLY_EVENTS) writeFileSync(process.env.BENCH_APPLY_EVENTS, run.out)
 const events = run.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))

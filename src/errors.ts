@@ -78,7 +78,12 @@ export class RemoteCommandError extends KupgradeError {
   readonly command: string
   readonly exitCode_: number | null
   readonly stderrTail: string
-  constructor(a: { node: string; host: string; command: string; exitCode: number | null; stderr: string; cluster?: string; hint?: string; cause?: unknown }) {
+  /**
+   * The transport failed under the command — its SSH connection dropped, or the API server did not answer — so the
+   * command itself gave no answer: its effect is unknown, and a later attempt may succeed where this one could not.
+   */
+  readonly transient: boolean
+  constructor(a: { node: string; host: string; command: string; exitCode: number | null; stderr: string; cluster?: string; hint?: string; cause?: unknown; transient?: boolean }) {
     // stderr comes from the node or the API server: its ESC sequences must not reach the user's terminal.
     const tail = escapeControlKeepLines(tailLines(a.stderr, 10))
     const where = a.cluster ? `${a.cluster}/${a.node}` : a.node
@@ -91,6 +96,7 @@ export class RemoteCommandError extends KupgradeError {
     this.command = a.command
     this.exitCode_ = a.exitCode
     this.stderrTail = tail
+    this.transient = a.transient ?? false
   }
 }
 

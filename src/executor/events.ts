@@ -52,6 +52,8 @@ export type ExecutorEvent =
   | { type: 'step-skipped'; time: string; step: StepRef; reason: string; evidence: string[] }
   | { type: 'step-failed'; time: string; step: StepRef; attempt: number; durationMs: number; error: string; evidence: string[] }
   | { type: 'step-output'; time: string; step: StepRef; stream: 'stdout' | 'stderr'; line: string }
+  /** The step's transport failed under it (SSH dropped, API unanswered): verified and tried again in delayMs. */
+  | { type: 'step-retrying'; time: string; step: StepRef; attempt: number; error: string; delayMs: number; undo?: true }
   | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }
   | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback'; checks: number }
   | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string }

@@ -670,6 +670,7 @@ export class Executor {
         const r = await runProgram(program, {
           ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
+          onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
         if (dry && r.changed) this.dryAhead.add(ahead)
         const undo: UndoRecord = 'irreversible' in program.undo ? { irreversible: program.undo.irreversible }

@@ -132,6 +132,7 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
   try {
     const r = await runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
+      onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),
     }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
     d.journal.append({ step: s.id, state: 'undone', attempt, evidence: r.evidence, changed: r.changed })
     d.emit({ type: 'undo-done', time: now(), step: stepRef(s), durationMs: Date.now() - t0, changed: r.changed, evidence: r.evidence })

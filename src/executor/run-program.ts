@@ -1,5 +1,6 @@
 import { checkHolds, type Check, type Command, type StepProgram, type Wait } from '../drivers/program.js'
 import { RemoteCommandError, tailLines } from '../errors.js'
+import { sleep } from '../transport/backoff.js'
 import { commandLine } from '../transport/quote.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
@@ -27,6 +28,8 @@ export interface ProgramChannels {
    * step (an uncordon after a recorded cordon would verify as "already schedulable"). Record it without verifying.
    */
   stateAhead?: boolean
+  /** A command's transport failed under it; the step is verified and tried again after delayMs (attempt of STEP_ATTEMPTS). */
+  onRetry?: (r: { attempt: number; error: string; delayMs: number }) => void
 }
 
 export interface ProgramOutcome {
@@ -41,7 +44,7 @@ const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i)
 
 export const describeCommand = (c: Command): string => (c.on === 'node' ? commandLine(c.command) : `kubectl ${c.args.join(' ')}`)
 
-async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolean; observed: string }> {
+async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolean; observed: string; unreadable?: boolean }> {
   const r = c.read
   let stdout = ''
   let exitCode: number | null = 0
@@ -56,7 +59,7 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
     }
   } catch (err) {
     if (ch.signal?.aborted) throw err
-    return { holds: false, observed: `${describeCommand(r)}: ${(err as Error).message.split('\n')[0]}` }
+    return { holds: false, observed: `${describeCommand(r)}: ${(err as Error).message.split('\n')[0]}`, ...(isTransient(err) ? { unreadable: true } : {}) }
   }
   const out = stdout.trim()
   // The read's okExitCodes are the answers it expects (systemctl is-active exits 3 for "inactive"); any other exit
@@ -67,13 +70,14 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
   return { holds, observed: `${describeCommand(r)} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
 }
 
-export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ all: boolean; evidence: string[] }> {
+export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ all: boolean; evidence: string[]; unreadable: boolean }> {
   // Checks are read-only by contract and every one is read for the evidence anyway: read them at once (SSH channels
   // on the node's one connection, kubectl processes side by side), so a step's verify costs one round trip, not one
   // per check. Evidence stays in the checks' order.
   const results = await Promise.all(checks.map((c) => readCheck(c, ch)))
   return {
     all: checks.length > 0 && results.every((r) => r.holds),
+    unreadable: results.some((r) => r.unreadable),
     evidence: results.map((r, i) => `${r.holds ? '✓' : '✗'} ${checks[i]!.describe} (${r.observed})`),
   }
 }
@@ -107,8 +111,54 @@ export async function runCommand(c: Command, ch: ProgramChannels, secrets: Map<s
   return ch.kubectl.mutate(c.why, c.args, { ...(c.stdin !== undefined ? { stdin: c.stdin } : {}), ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
 }
 
+/**
+ * How many times a step is tried when its commands lose their transport (an SSH connection that drops, an API server
+ * that does not answer: RemoteCommandError.transient). Every attempt starts with verify, so an effect the lost attempt
+ * made is found and not made twice; otherwise the step runs again from its first command, as `resume` would after a
+ * crash — steps are idempotent by contract. A command that answered (an exit code, a 4xx) is never retried here.
+ */
+export const STEP_ATTEMPTS = 3
+const RETRY_DELAYS_MS = [1_000, 3_000]
+
 export async function runProgram(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
-  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'] } : await verify(program.verify, ch)
+  const lost: string[] = []
+  let ranBefore = false
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await runProgramOnce(program, ch, waitCtx)
+      return lost.length === 0 ? out : { changed: out.changed || ranBefore, evidence: [...lost, ...out.evidence] }
+    } catch (err) {
+      if (!(err instanceof TransportLost) || ch.signal?.aborted || attempt >= STEP_ATTEMPTS) {
+        throw err instanceof TransportLost ? new StepFailure(err.message, [...lost, ...err.evidence, `gave up after ${attempt} attempts whose transport failed`]) : err
+      }
+      ranBefore ||= err.ran
+      const delayMs = RETRY_DELAYS_MS[attempt - 1] ?? RETRY_DELAYS_MS.at(-1)!
+      lost.push(...err.evidence.map((e) => `attempt ${attempt}: ${e}`), `attempt ${attempt}: the transport failed (${err.message.split('\n')[0]}); verifying and trying again`)
+      ch.onRetry?.({ attempt: attempt + 1, error: err.message.split('\n')[0]!, delayMs })
+      await sleep(delayMs, ch.signal)
+    }
+  }
+}
+
+/** An attempt cut short by its transport, not answered by its commands: runProgram verifies and tries again. */
+class TransportLost extends StepFailure {
+  constructor(message: string, evidence: string[], readonly ran: boolean) {
+    super(message, evidence)
+  }
+}
+
+const isTransient = (err: unknown): boolean => err instanceof RemoteCommandError && err.transient
+
+/** What cut a command off, in one line: kubectl's last word on stderr, else the connection's own error. */
+function lostBecause(err: RemoteCommandError): string {
+  const said = err.stderrTail.split('\n').at(-1)?.trim()
+  if (said) return said
+  const cause = err.cause instanceof Error ? err.cause.message : ''
+  return `the SSH connection to ${err.node} (${err.host}) was lost${cause ? ` (${cause})` : ''}: the command may or may not have completed`
+}
+
+async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
+  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false } : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
   // A reboot's wait needs the boot id from before the run.
   const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)
@@ -122,7 +172,9 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
       await runCommand(c, ch, secrets)
     } catch (err) {
       if (ch.signal?.aborted) throw err
-      throw new StepFailure(`${c.why}: ${(err as Error).message}`, [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`])
+      const evidence = [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`]
+      if (isTransient(err)) throw new TransportLost(`${c.why}: ${lostBecause(err as RemoteCommandError)}`, evidence, true)
+      throw new StepFailure(`${c.why}: ${(err as Error).message}`, evidence)
     }
   }
   if (ch.dryRun) return { changed: true, evidence: [...before.evidence, ...ran.map((r) => r.replace(/^ran:/, 'would run:'))] }
@@ -132,6 +184,11 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
   for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot }))
   if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
   const after = await verify(program.verify, ch)
+  if (!after.all && after.unreadable) {
+    // The commands answered, but the check after them could not be read (the API or the connection failed): whether
+    // the effect is there is unknown, not "no".
+    throw new TransportLost('the commands succeeded but their effect could not be read', [...ran, ...waited, ...after.evidence.map((e) => `after: ${e}`)], true)
+  }
   if (!after.all) {
     throw new StepFailure('the commands succeeded but the effect is not there', [...before.evidence.map((e) => `before: ${e}`), ...ran, ...waited, ...after.evidence.map((e) => `after: ${e}`)])
   }

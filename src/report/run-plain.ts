@@ -41,6 +41,8 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${where(e.step)}: – ${e.step.title}: ${e.reason}`)
     case 'step-failed':
       return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+    case 'step-retrying':
+      return line(`${where(e.step)}: ↻ ${e.undo ? 'undo of ' : ''}${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`)
     case 'step-output':
       return verbose ? line(`${where(e.step)}: ${e.stream === 'stderr' ? '! ' : '  '}${e.line}`) : undefined
     case 'gate-check':

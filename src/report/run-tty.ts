@@ -106,6 +106,7 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'step-started': where(e.step).say(`${e.step.title} …`); break
       case 'step-done': where(e.step).say(`✓ ${e.step.title} ${secs(e.durationMs)}`); break
       case 'step-failed': where(e.step).say(`✗ ${e.step.title}: ${e.error.split('\n')[0]}`); break
+      case 'step-retrying': where(e.step).say(`↻ ${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
       case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); break

@@ -59,6 +59,8 @@ describe('resume after a kill during a rebuild', () => {
     expect(again.code, `${again.err}\n${again.out.slice(-4000)}`).toBe(0)
     const ev = events(again.out)
     expect(ev.some((e) => e.type === 'step-done' && e.step.id === 'rz/rz/hop1/rz-w-1/replace-binary' && e.changed)).toBe(true)
+    // Nothing failed this time, so nothing is rebuilt (or rolled back): onFailure acts on a failure only.
+    expect(ev.filter((e) => /^(rebuild|rollback)-/.test(e.type) || e.type === 'step-failed' || /\/rebuild\//.test(e.step?.id ?? ''))).toEqual([])
     expect(Object.fromEntries(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, [n.version, n.ready, n.cordoned]]))).toEqual({
       'rz-cp-1': [NEW, 'True', false], 'rz-w-1': [NEW, 'True', false], 'rz-w-2': [NEW, 'True', false],
     })

@@ -47,6 +47,11 @@ const topology: TopologyInput = {
         name: 'm-k3s', distribution: 'k3s', version: 'v1.31.4', apiAddress: `${NET}.2`,
         nodes: ['cp-1', 'w-1', 'w-2'].map((n, i) => ({ name: `k3s-${n}`, role: i === 0 ? 'control-plane' as const : 'worker' as const, address: `${NET}.${110 + i}`, sshPort: 2222, iptables: i === 2 ? 'legacy' as const : 'nf_tables' as const })),
       },
+      {
+        // Three k3s servers with embedded etcd: the control plane survives the upgrade of any one of them.
+        name: 'm-ha', distribution: 'k3s', version: 'v1.31.4', apiAddress: `${NET}.4`,
+        nodes: ['cp-1', 'cp-2', 'cp-3', 'w-1'].map((n, i) => ({ name: `ha-${n}`, role: i < 3 ? 'control-plane' as const : 'worker' as const, address: `${NET}.${130 + i}`, sshPort: 2222 })),
+      },
     ],
   },
 }
@@ -257,6 +262,14 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     failed(bad, 'control-plane-ha')
     expect(bad.result.summary).toBe('1 control-plane node: a single point of failure')
     expect(bad.result.evidence[0]!.observed).toBe('plan: 1 (new-cp-1); API control-plane nodes: 1 (new-cp-1); etcd members: 1')
+  }, 60_000)
+
+  it('control-plane-ha with policy block: three control-plane nodes, each an etcd member, pass the gate', async () => {
+    const plan = planWith('ha-block', [{ 'control-plane-ha': { policy: 'block' } }])
+    const good = await check(plan, 'm-ha', 'control-plane-ha')
+    passed(good, 'control-plane-ha')
+    expect(good.result.summary).toBe('3 control-plane nodes (odd, ≥ 3)')
+    expect(good.result.evidence[0]!.observed).toBe('plan: 3 (ha-cp-1, ha-cp-2, ha-cp-3); API control-plane nodes: 3 (ha-cp-1, ha-cp-2, ha-cp-3); etcd members: 3')
   }, 60_000)
 
   it('command on the runner: exit 0 passes; a failing command fails with its name and output', async () => {

@@ -1,7 +1,7 @@
 import { connect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FaultName, FaultSpec } from '../../src/lab/faults.js'
-import { eventually, smallTopology, startLab, type TestLab } from './helpers.js'
+import { eventually, labKubectl, smallTopology, startLab, type TestLab } from './helpers.js'
 
 /** Every cluster-side fault is observable through its signal, and the signal is absent without the fault. */
 type Obj = Record<string, any>
@@ -182,6 +182,32 @@ describe('cluster-side faults', () => {
       if (cordoned) model().patchNode(cordoned, { unschedulable: null })
     }
     await eventually(async () => ((await get('/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DPending')).items as Obj[]).length === 0 || undefined, 10_000, 'the Pending pod to be scheduled after the fault is cleared')
+  })
+
+  it('apiserver-unavailable: real kubectl gets 503 ServiceUnavailable for the writes it names, the next N only', async () => {
+    const kubectl = labKubectl(() => t, 'lab')
+    t.lab.setFault({ ...spec('apiserver-unavailable'), params: { method: 'PATCH', path: '/api/v1/nodes/w-1', requests: 1 } }, true)
+    try {
+      // Reads and other nodes pass; the first cordon of w-1 is refused at the door, the second goes through.
+      expect((await kubectl(['get', 'node', 'w-1', '-o', 'name'])).stdout).toBe('node/w-1')
+      // As real kubectl against a real cluster: cordon prints the error and exits 0 (kubernetes/kubernetes#89008).
+      const refused = await kubectl(['cordon', 'w-1'])
+      expect(refused.stderr).toBe('error: unable to cordon node "w-1": the server is currently unable to handle the request')
+      const patched = await kubectl(['label', 'node', 'w-2', 'chaos=1'])
+      expect(patched.exitCode, patched.stderr).toBe(0)
+      const cordoned = async () => (await kubectl(['get', 'node', 'w-1', '-o', 'jsonpath={.spec.unschedulable}'])).stdout
+      expect(await cordoned()).toBe('')
+      const again = await kubectl(['cordon', 'w-1'])
+      expect(again.exitCode, again.stderr).toBe(0)
+      expect(await cordoned()).toBe('true')
+    } finally {
+      t.lab.setFault(spec('apiserver-unavailable'), false)
+      await kubectl(['uncordon', 'w-1'])
+      await kubectl(['label', 'node', 'w-2', 'chaos-'])
+    }
+    // Without method, path or requests: every request, while the fault is on.
+    const r = await compare(spec('apiserver-unavailable'), async () => (await kubectl(['get', '--raw', '/version'])).exitCode)
+    expect(r).toEqual({ before: 0, during: 1, after: 0 })
   })
 
   it('apiserver-slow: every request waits for the configured delay', async () => {

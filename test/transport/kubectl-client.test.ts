@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
-import { classifyKubectlFailure } from '../../src/transport/kubectl/classify.js'
+import { classifyKubectlFailure, isTransportFailure } from '../../src/transport/kubectl/classify.js'
 import { chooseKubectl, KubectlClient } from '../../src/transport/kubectl/client.js'
 import { redact, redactArgv } from '../../src/transport/kubectl/redact.js'
 
@@ -84,9 +84,21 @@ describe('transport/kubectl client', () => {
     expect(calls()).toBe(1)
   })
 
-  it('does not retry mutating verbs unless asked', async () => {
-    await rejection(client(['503', '503']).run(['cordon', 'n1']))
+  it('does not retry mutating verbs unless asked, and marks an unanswered one transient for the executor', async () => {
+    const err = await rejection(client(['503', '503']).run(['cordon', 'n1']))
     expect(calls()).toBe(1)
+    expect((err as RemoteCommandError).transient).toBe(true)
+    rmSync(join(state, 'count'))
+    expect(((await rejection(client(['x509']).run(['cordon', 'n1']))) as RemoteCommandError).transient).toBe(false)
+    rmSync(join(state, 'count'))
+    expect(((await rejection(client(['403']).run(['cordon', 'n1']))) as RemoteCommandError).transient).toBe(false)
+  })
+
+  it('a cordon that printed "error: unable to cordon node" failed, though kubectl exits 0 (kubernetes/kubernetes#89008)', async () => {
+    const err = await rejection(client(['quietcordon']).run(['cordon', 'n1']))
+    expect(err).toBeInstanceOf(RemoteCommandError)
+    expect(err.message).toContain('unable to cordon node "n1"')
+    expect(err.transient).toBe(true)
   })
 
   it('kills a hung kubectl at the process timeout and retries', async () => {
@@ -128,6 +140,22 @@ describe('transport/kubectl helpers', () => {
     expect(classifyKubectlFailure('Error from server: etcdserver: request timed out')).toBe('server')
     expect(classifyKubectlFailure('Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout')).toBe('timeout')
     expect(classifyKubectlFailure('something else')).toBe('unknown')
+  })
+
+  it('tells a request the API never answered (transient) from an answer kubectl got about the cluster', () => {
+    for (const lost of [
+      'Unable to connect to the server: net/http: TLS handshake timeout',
+      'Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: connection refused',
+      'Error from server (ServiceUnavailable): the server is currently unable to handle the request',
+      'Error from server: etcdserver: leader changed',
+      'error: error when replacing "STDIN": Put "https://127.0.100.1:6443/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kupgrade-lock": net/http: TLS handshake timeout',
+    ]) expect(isTransportFailure(lost), lost).toBe(true)
+    for (const answered of [
+      'Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority',
+      'Error from server (Forbidden): nodes "w1" is forbidden: User "dev" cannot patch resource "nodes"',
+      'error: unable to drain node "w-1" due to error: [error when waiting for pod "web-0" in namespace "default" to terminate: global timeout reached: 20s], continuing command...',
+      'error: timed out waiting for the condition on nodes/w-1',
+    ]) expect(isTransportFailure(answered), answered).toBe(false)
   })
 
   it('redacts flags, headers, kubeconfig fields and PEM keys', () => {

@@ -202,6 +202,8 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     const err = (await rejection(pool.mutate(fx.target(s), 'replace k3s binary', ['sh', '-c', `echo x >> ${marker}`]))) as RemoteCommandError
     expect(err).toBeInstanceOf(RemoteCommandError)
     expect(err.hint).toMatch(/connection lost while running "replace k3s binary" on n1; it may or may not have completed/)
+    // The executor's cue to verify the step and try it again (run-program.ts), not the pool's to repeat it.
+    expect(err.transient).toBe(true)
     expect(readFileSync(marker, 'utf8')).toBe('x\n')
     expect(s.commands.filter((c) => c.includes('ran'))).toHaveLength(1)
     // The pool reconnects for the next command.
@@ -230,6 +232,23 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     expect(out.map((r) => r.stdout.trim())).toEqual(servers.map(() => '12'))
     expect(handshakes.max).toBeLessThanOrEqual(3)
     expect(handshakes.max).toBeGreaterThanOrEqual(1)
+  })
+
+  it('runs at most 32 commands at once across all nodes by default (k0sctl: 30 hosts), the rest wait for a slot', async () => {
+    const execs = { current: 0, max: 0 }
+    const servers = await Promise.all(Array.from({ length: 6 }, () => fx.server({ execs })))
+    servers.forEach((s) => fx.trust(s))
+    const pool = fx.pool()
+    // 6 nodes × 7 commands: within 8 channels per connection, so only the fleet-wide bound can hold any back.
+    const release = `${fx.dir}/release`
+    const all = servers.flatMap((s, i) => Array.from({ length: 7 }, () => pool.read(fx.target(s, { node: `n${i}` }), ['sh', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo done`], { timeoutMs: 60_000 })))
+    for (let waited = 0; execs.current < 32 && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(execs.current).toBe(32)
+    writeText(release, '')
+    const out = await Promise.all(all)
+    expect(out.map((r) => r.stdout)).toEqual(all.map(() => 'done\n'))
+    expect(execs.max).toBe(32)
   })
 })
 

@@ -153,9 +153,31 @@ export class ApiServer {
     return 'anonymous'
   }
 
+  /**
+   * `apiserver-unavailable`: 503 for the requests it names (`method`, `path` prefix; default all), the next
+   * `requests` of them only when given (a blip in the middle of one chosen write), else while the fault is on.
+   * No Retry-After header, so client-go does not retry it by itself.
+   */
+  private unavailableFor(method: string, path: string): boolean {
+    for (const f of this.model.faults.values()) {
+      if (f.fault !== 'apiserver-unavailable') continue
+      const p = f.params ?? {}
+      if (typeof p['method'] === 'string' && p['method'].toUpperCase() !== method) continue
+      if (typeof p['path'] === 'string' && !path.startsWith(p['path'])) continue
+      if (p['requests'] === undefined) return true
+      const left = Number(p['requests'])
+      if (!(left > 0)) continue
+      f.params = { ...p, requests: left - 1 }
+      return true
+    }
+    return false
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.opts.onRequest?.(req, res)
     const url = new URL(req.url ?? '/', 'https://lab')
+    // In front of everything, as a load balancer with no healthy apiserver behind it answers.
+    if (this.unavailableFor(req.method ?? 'GET', url.pathname)) return send(res, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'))
     const who = this.authenticate(req)
     if (who === 'invalid') return send(res, status(401, 'Unauthorized', 'Unauthorized'))
     // kubeadm's RBAC lets anyone read kube-public/cluster-info (how `kubeadm join` discovers the cluster).

@@ -44,6 +44,8 @@ function kubeletHealthz(req: IncomingMessage, res: ServerResponse): void {
 interface RunningExec {
   child: ChildProcess
   connectionId: number
+  /** The command as the client sent it (ssh-drop's `command` picks by it). */
+  command: string
 }
 
 /**
@@ -72,7 +74,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private notReady = false
   /** node-not-ready-after-upgrade: the version the node ran before the upgrade that broke it. */
   private notReadyGoodVersion?: string
-  private dropNext = false
+  /** ssh-drop armed for the next command (whose text contains `match`, when given). */
+  private dropNext?: { match?: string }
   /** Certificates were renewed; the service picks them up at its next start ('certs-rotated'). */
   private certsPending = false
   /** ssh-drop's afterMs (it is one-shot, so it is not kept in the fault files). */
@@ -245,14 +248,19 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     writeCerts(this.options, this.paths, notAfter)
   }
 
-  /** `ssh-drop`: drop the connections of commands running now; if none runs, drop the next one mid-command. */
+  /**
+   * `ssh-drop`: drop the connections of commands running now; if none runs, drop the next one mid-command. With
+   * `command`, only a command whose text contains it (a network blip in the middle of one chosen step).
+   */
   private setSshDrop(on: boolean, params: FaultParams): void {
-    this.dropNext = false
+    this.dropNext = undefined
     if (!on) return
     const afterMs = Number(params['afterMs'] ?? 100)
+    const match = typeof params['command'] === 'string' && params['command'] !== '' ? params['command'] : undefined
     this.dropAfterMs = afterMs
-    if (this.running.size) for (const r of this.running) this.dropLater(r.connectionId, afterMs)
-    else this.dropNext = true
+    const now = [...this.running].filter((r) => match === undefined || r.command.includes(match))
+    if (now.length) for (const r of now) this.dropLater(r.connectionId, afterMs)
+    else this.dropNext = match === undefined ? {} : { match }
   }
 
   private dropLater(connectionId: number, ms: number): void {
@@ -307,10 +315,10 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       this.checkStaticControlPlane()
       this.emit('exec', { user: req.user.name, command: redact(req.command ?? 'exec /bin/bash'), ...end })
     })
-    const entry = { child, connectionId: req.connectionId }
+    const entry = { child, connectionId: req.connectionId, command: req.command ?? '' }
     this.running.add(entry)
-    if (this.dropNext) {
-      this.dropNext = false
+    if (this.dropNext && (this.dropNext.match === undefined || entry.command.includes(this.dropNext.match))) {
+      this.dropNext = undefined
       this.dropLater(req.connectionId, this.dropAfterMs)
     }
   }

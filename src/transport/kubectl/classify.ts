@@ -24,3 +24,13 @@ export function classifyKubectlFailure(stderr: string): FailureKind {
 }
 
 export const isRetryable = (k: FailureKind): boolean => k === 'timeout' || k === 'throttled' || k === 'server'
+
+/**
+ * The API server gave no answer of its own: kubectl could not reach it, or what stood in front of it (a load balancer,
+ * an apiserver restarting, etcd changing leader) could not serve. Narrower than 'timeout': a drain's "global timeout
+ * reached" or a wait's "timed out waiting for the condition" is kubectl's answer about the cluster, not a lost request.
+ */
+export function isTransportFailure(stderr: string): boolean {
+  // A certificate kubectl does not trust is also "Unable to connect to the server": classified 'tls', never transient.
+  return isRetryable(classifyKubectlFailure(stderr)) && /Unable to connect to the server|TLS handshake timeout|connection refused|connection reset by peer|broken pipe|i\/o timeout|no route to host|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr)
+}

@@ -5,7 +5,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
 import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
-import { classifyKubectlFailure, isRetryable, type FailureKind } from './classify.js'
+import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
 import { redact, redactArgv } from './redact.js'
 
 /** `/version` (apimachinery version.Info). Parse gitVersion, never `minor` ("20+" on managed distributions). */
@@ -50,6 +50,13 @@ export interface KubectlCallOptions {
   processTimeoutMs?: number
 }
 
+/**
+ * `kubectl cordon` and `uncordon` exit 0 when their PATCH fails, printing `error: unable to cordon node "x": …`
+ * (kubernetes/kubernetes#89008): their stderr, not their exit code, says whether they worked.
+ */
+const failedQuietly = (args: readonly string[], stderr: string): boolean =>
+  (args[0] === 'cordon' || args[0] === 'uncordon') && /^error: unable to (un)?cordon node/m.test(stderr)
+
 /** A kubeconfig with a few hundred contexts is well under 1 MiB. */
 const MAX_KUBECONFIG_BYTES = 16 * MiB
 
@@ -85,7 +92,7 @@ export class KubectlClient {
     const attempts = retry ? (this.o.attempts ?? 4) : 1
     mkdirSync(this.o.cacheDir, { recursive: true })
     this.checkKubeconfig(shown)
-    let last: { kind: FailureKind; stderr: string; exitCode: number | null } | undefined
+    let last: { kind: FailureKind; stderr: string; exitCode: number | null; timedOut: boolean } | undefined
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: this.o.backoffBaseMs ?? 500, capMs: this.o.backoffCapMs ?? 8_000 })
@@ -102,18 +109,20 @@ export class KubectlClient {
         extendEnv: false,
         stripFinalNewline: false,
       })
-      if (!r.failed) return String(r.stdout)
-      if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
       const stderr = String(r.stderr ?? '')
+      if (!r.failed && !failedQuietly(args, stderr)) return String(r.stdout)
+      if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
       if ((r as { code?: string }).code === 'ENOENT') {
         throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command: shown, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
       }
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
-      last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null }
+      last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
       if (!isRetryable(kind)) break
     }
     const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
-    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`)
+    // A kubectl we killed for its process timeout hung; that is not a lost request.
+    const transient = !last!.timedOut && isTransportFailure(last!.stderr)
+    throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`, transient)
   }
 
   /**
@@ -133,8 +142,8 @@ export class KubectlClient {
     }
   }
 
-  private error(command: string, exitCode: number | null, stderr: string, hint: string): RemoteCommandError {
-    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint })
+  private error(command: string, exitCode: number | null, stderr: string, hint: string, transient = false): RemoteCommandError {
+    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint, transient })
   }
 
   async json<T>(args: string[], call?: KubectlCallOptions): Promise<T> {

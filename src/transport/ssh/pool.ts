@@ -16,7 +16,11 @@ export interface SshPoolOptions {
    * command runs on every node at once and a fleet takes about as long as its slowest node.
    */
   concurrency?: number
-  /** Commands in flight at once, across all nodes (a bound on local sockets and buffers). Default 256. */
+  /**
+   * Commands in flight at once, across all nodes. Default 32, near k0sctl's 30 hosts at once: a 50-node gate burst
+   * otherwise starts 150+ commands together, and the runner's CPU (and a bastion's) goes to that burst instead of the
+   * run lock's renewal (measured on the lab: the lock was lost at 256, held at 32).
+   */
   maxInFlight?: number
   /** Channels open at once on one connection; OpenSSH's MaxSessions defaults to 10. Default 8. */
   channelsPerConnection?: number
@@ -69,7 +73,7 @@ export class SshPool implements Transport {
   constructor(private readonly opts: SshPoolOptions = {}) {
     const env = opts.env ?? process.env
     this.handshakes = new Semaphore(opts.concurrency ?? 10)
-    this.inFlight = new Semaphore(opts.maxInFlight ?? 256)
+    this.inFlight = new Semaphore(opts.maxInFlight ?? 32)
     this.o = {
       channelsPerConnection: opts.channelsPerConnection ?? 8,
       acceptNew: opts.acceptNew ?? false,
@@ -123,10 +127,10 @@ export class SshPool implements Transport {
               throw new RemoteCommandError({
                 ...ids(t), command: display, exitCode: null, stderr: '',
                 hint: `connection lost while running "${kind.why ?? display}" on ${t.node}; it may or may not have completed. kupgrade did not run it again: check the node before resuming`,
-                cause: err,
+                cause: err, transient: true,
               })
             }
-            throw new RemoteCommandError({ ...ids(t), command: display, exitCode: null, stderr: '', hint: `connection to ${where} lost (${err.message}) after ${attempt + 1} attempt(s)`, cause: err })
+            throw new RemoteCommandError({ ...ids(t), command: display, exitCode: null, stderr: '', hint: `connection to ${where} lost (${err.message}) after ${attempt + 1} attempt(s)`, cause: err, transient: true })
           }
           if (err instanceof CommandTimeoutError || err instanceof CommandAbortedError) {
             const what = err instanceof CommandTimeoutError ? err.message : 'cancelled'

@@ -129,6 +129,17 @@ describe('node faults: each observable through its signal, absent without it', (
     expect((await sshExec(t.node, 'echo again')).stdout).toBe('again\n')
   })
 
+  it('ssh-drop with command: only the next command containing it loses its connection, mid-command', async () => {
+    t.node.setFault('ssh-drop', true, { afterMs: 1000, command: 'the-chosen-one' })
+    // Other commands pass untouched while the fault waits for its command.
+    expect((await sshExec(t.node, 'echo other; sleep 1.5; echo still')).stdout).toBe('other\nstill\n')
+    const dropped = await sshExec(t.node, 'echo the-chosen-one; sleep 5; echo finished').catch((e: Error) => e)
+    if (dropped instanceof Error) expect(dropped.message).toMatch(/ECONNRESET|closed|ended/i)
+    else expect(dropped).toMatchObject({ code: null, stdout: 'the-chosen-one\n' })
+    // One-shot: the same command runs to its end the next time.
+    expect((await sshExec(t.node, 'echo the-chosen-one; sleep 1.5; echo finished')).stdout).toBe('the-chosen-one\nfinished\n')
+  })
+
   it('rejects unknown faults', () => {
     expect(() => t.node.setFault('coredns-crashloop', true)).toThrow(/unknown node fault/)
   })

@@ -43,6 +43,8 @@ export interface TestServerOptions {
   pathPrefix?: string
   /** Counts handshakes in progress (TCP accepted, not yet authenticated), shared across servers. */
   handshakes?: { current: number; max: number }
+  /** Counts commands running now (exec'd, not yet exited), shared across servers. */
+  execs?: { current: number; max: number }
   /** Allow direct-tcpip forwarding (this server as a bastion). */
   forwarding?: boolean
 }
@@ -129,6 +131,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
           counts.set(info.command, nth)
           commands.push(info.command)
           const action = o.onExec?.({ command: info.command, nth })
+          if (o.execs) o.execs.max = Math.max(o.execs.max, ++o.execs.current)
           const child = spawn('/bin/bash', ['-c', info.command], {
             env: { ...process.env, ...o.env, PATH: `${o.pathPrefix ? `${o.pathPrefix}:` : ''}${bin}:${process.env.PATH}`, USER: user, LOGNAME: user },
             stdio: ['pipe', 'pipe', 'pipe'],
@@ -141,6 +144,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
           stream.on('signal', () => child.kill('SIGKILL'))
           stream.on('close', () => child.kill('SIGKILL'))
           child.on('close', (code, signal) => {
+            if (o.execs) o.execs.current--
             if (action === 'drop') {
               // Abruptly cut the TCP connection: the client sees the output but never the exit status.
               ;(client as unknown as { _sock: net.Socket })._sock.destroy()
