@@ -29,33 +29,44 @@ const ANY_CONTROL = new RegExp(CONTROL.source)
 /**
  * A copy of plain data (an ExecutionPlan, fleet facts) with every string escaped, for the renderers that print text:
  * they then need no care of their own, and add their own colour codes after. Strings without control characters are
- * kept as they are (the common case costs a test, not a copy).
+ * kept as they are (the common case costs a test, not a copy). An object or array met again (an ExecutionPlan's
+ * steps share their params, and list each step twice) is escaped once: the copy shares it the same way.
  */
 export function escapeDeep<T>(value: T): T {
+  return escapeShared(value, new Map())
+}
+
+function escapeShared<T>(value: T, done: Map<object, unknown>): T {
   if (typeof value === 'string') return (ANY_CONTROL.test(value) ? escapeControl(value) : value) as T
+  if (value === null || typeof value !== 'object') return value
+  const before = done.get(value)
+  if (before !== undefined) return before as T
+  let result: unknown = value
   if (Array.isArray(value)) {
     let out: unknown[] | undefined
     for (let i = 0; i < value.length; i++) {
-      const v = escapeDeep(value[i] as unknown)
+      const v = escapeShared(value[i] as unknown, done)
       if (v !== value[i] && !out) out = value.slice(0, i)
       out?.push(v)
     }
-    return (out ?? value) as T
-  }
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    result = out ?? value
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
     let out: Record<string, unknown> | undefined
-    for (const [k, v] of Object.entries(value)) {
-      const e = escapeDeep(v)
-      const ek = escapeDeep(k)
+    const record = value as Record<string, unknown>
+    for (const k of Object.keys(record)) {
+      const v = record[k]
+      const e = escapeShared(v, done)
+      const ek = escapeShared(k, done)
       if ((e !== v || ek !== k) && !out) out = { ...value } as Record<string, unknown>
       if (out) {
         if (ek !== k) delete out[k]
         out[ek] = e
       }
     }
-    return (out ?? value) as T
+    result = out ?? value
   }
-  return value
+  done.set(value, result)
+  return result as T
 }
 
 // JSON.stringify escapes C0 controls but leaves DEL, C1 (a terminal reads U+009B as CSI) and the separators raw.
