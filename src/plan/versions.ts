@@ -38,7 +38,8 @@ export function parseKubeVersion(text: string): KubeVersion | undefined {
   const [, major, minor, patch, pre, build, k3sRev, k0sRev] = m
   // semver throws (a crash, not a refusal) on numbers past 2^53 and on leading zeros; no release has either, and a
   // value that semver cannot order must never get as far as a comparison, from a plan or from a cluster.
-  if (numberFlaw([major!, minor!, patch!, k3sRev, k0sRev]) || semver.valid(`${major}.${minor}.${patch}${pre ? `-${pre}` : ''}`) === null) return undefined
+  // Without a pre-release, numbers that pass numberFlaw are always valid semver: only a pre-release needs asking.
+  if (numberFlaw([major!, minor!, patch!, k3sRev, k0sRev]) || (pre !== undefined && semver.valid(`${major}.${minor}.${patch}-${pre}`) === null)) return undefined
   const v: KubeVersion = { major: +major!, minor: +minor!, patch: +patch!, pre: pre ?? '', raw: text.trim() }
   if (build?.startsWith('k3s')) {
     v.dist = 'k3s'
@@ -87,7 +88,11 @@ export const minorOf = (v: KubeVersion): string => `${v.major}.${v.minor}`
 
 /** Orders by core version (pre-releases first), then by distribution revision when both sides carry one. */
 export function compareKubeVersions(a: KubeVersion, b: KubeVersion): number {
-  const core = semver.compare(coreOf(a), coreOf(b))
+  // Releases (no pre-release on either side) compare number by number, as semver does; pre-release identifiers have
+  // semver's own rules, so those go to it (the skew walk compares thousands of releases per plan).
+  const core = a.pre === '' && b.pre === ''
+    ? Math.sign(a.major - b.major) || Math.sign(a.minor - b.minor) || Math.sign(a.patch - b.patch)
+    : semver.compare(coreOf(a), coreOf(b))
   if (core !== 0) return core
   if (a.revision === undefined || b.revision === undefined) return 0
   return Math.sign(a.revision - b.revision)

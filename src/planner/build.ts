@@ -126,7 +126,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   passes.forEach((hop, pi) => {
     const hopId = hop ? `hop${hop.index}` : 'os'
     const hopBase = { ...base, ...(hop ? { hop: hop.index } : {}) }
-    const templates = new Map<string, StepTemplate[]>()
+    const shared = passShared(hop, gates)
     const upToDate = (node: string): string | undefined => {
       const fact = nodeFacts?.[node]
       // No kubelet there (k0s controller without a worker): the binary it runs is the version, if its service runs.
@@ -153,26 +153,29 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist))
       }
     }
+    const cpBase = { ...hopBase, phase: 'control-plane' as const }
     cps.forEach((node, i) => {
-      for (const s of nodeSteps({
+      nodeSteps(steps, {
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
         kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false,
-        base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), templates,
-      })) steps.push(s)
+        base: cpBase, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), shared,
+      })
     })
     batches.forEach((batch, bi) => {
+      const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
       for (const name of batch) {
-        for (const s of nodeSteps({
+        nodeSteps(steps, {
           plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true,
-          base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), templates,
-        })) steps.push(s)
+          base: batchBase, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), shared,
+        })
       }
     })
     if (hop && spec.strategy.onFailure === 'rebuild') {
-      const readyTimeout = String(gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
-      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, readyTimeout })))
+      const rebuilds = rebuildShared(hop, dist, shared.waitReady.timeout)
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
       batches.forEach((batch, bi) => {
-        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: { ...hopBase, phase: 'workers', batch: bi + 1 }, prefix: `${prefix}/${hopId}/${name}/rebuild`, readyTimeout }))
+        const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
       })
     }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
@@ -207,12 +210,26 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
 }
 
 function gateSteps(list: ResolvedGate[], base: StepBase, prefix: string): Step[] {
-  const seen = new Map<string, number>()
-  return list.map((g) => {
-    const n = (seen.get(g.id) ?? 0) + 1
-    seen.set(g.id, n)
-    return step(base, { id: `${prefix}/gate/${g.id}${n > 1 ? `-${n}` : ''}`, action: 'gate', mutates: false, title: `gate ${g.label}`, params: g.stepParams as StepParamsByAction['gate'] })
-  })
+  return gateOwns(list).map((g) => step(base, { id: `${prefix}${g.suffix}`, action: 'gate', mutates: false, title: g.title, params: g.params }))
+}
+
+/**
+ * A gate list's id suffixes (a gate listed twice gets `-2`), titles and params: the same for every node, so made once
+ * per list (the planner's lists live as long as one build), not once per node.
+ */
+const gateOwnsByList = new WeakMap<ResolvedGate[], { suffix: string; title: string; params: StepParamsByAction['gate'] }[]>()
+function gateOwns(list: ResolvedGate[]) {
+  let owns = gateOwnsByList.get(list)
+  if (owns === undefined) {
+    const seen = new Map<string, number>()
+    owns = list.map((g) => {
+      const n = (seen.get(g.id) ?? 0) + 1
+      seen.set(g.id, n)
+      return { suffix: `/gate/${g.id}${n > 1 ? `-${n}` : ''}`, title: `gate ${g.label}`, params: g.stepParams as StepParamsByAction['gate'] }
+    })
+    gateOwnsByList.set(list, owns)
+  }
+  return owns
 }
 
 /**
@@ -227,16 +244,32 @@ const paramsKey = (params: object): string => {
   if (k === undefined) paramsKeys.set(params, (k = JSON.stringify(params)))
   return k
 }
+/**
+ * Titles by params object first: the steps of a pass share their params objects (templates, gates, kubectl params),
+ * so most steps find their title by identity, without building a key from the params' JSON (a few hundred characters
+ * for a driver step, tens of thousands of times in a 2,000-node plan). A miss falls back to the caches by content.
+ */
+const titlesByParams = new WeakMap<object, Map<string, string>>()
+function sharedTitle(params: object, dist: Distribution, action: string, role: string | undefined, render: () => string): string {
+  let byStep = titlesByParams.get(params)
+  if (byStep === undefined) titlesByParams.set(params, (byStep = new Map()))
+  const key = `${dist}\0${action}\0${role ?? ''}`
+  let title = byStep.get(key)
+  if (title === undefined) byStep.set(key, (title = render()))
+  return title
+}
 function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
-  const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${paramsKey(t.params)}`
-  let title = titles.get(key)
-  if (title === undefined) {
-    title = titleFor(s, dist)
-    if (titles.size > 10_000) titles.clear()
-    titles.set(key, title)
-  }
-  s.title = title
+  s.title = sharedTitle(t.params, dist, t.action, base.role, () => {
+    const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${paramsKey(t.params)}`
+    let title = titles.get(key)
+    if (title === undefined) {
+      title = titleFor(s, dist)
+      if (titles.size > 10_000) titles.clear()
+      titles.set(key, title)
+    }
+    return title
+  })
   return s
 }
 
@@ -244,19 +277,22 @@ function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distrib
  * A kubectl step's title (cordon, drain, uncordon, wait-ready) varies by node only in the node's name: it is rendered
  * once per action and params with a stand-in name, and each node's name put in (rendering the program per node was a
  * third of a 2,000-node build). Only for DNS-1123 names — every validated plan's — which print unquoted, as the
- * stand-in does; any other name is rendered directly.
+ * stand-in does; any other name is rendered directly. `dnsName`: the caller already tested the node's name.
  */
 const NODE_STANDIN = 'kupgrade-node-standin'
 const nodeTitles = new Map<string, string>()
-function nodeTitle(s: Step, dist: Distribution): string {
-  if (s.node === undefined || !isDnsSubdomain(s.node)) return titleFor(s, dist)
-  const key = `${dist}\0${s.action}\0${s.role ?? ''}\0${paramsKey(s.params)}`
-  let title = nodeTitles.get(key)
-  if (title === undefined) {
-    title = titleFor({ ...s, node: NODE_STANDIN } as Step, dist)
-    if (nodeTitles.size > 10_000) nodeTitles.clear()
-    nodeTitles.set(key, title)
-  }
+function nodeTitle(s: Step, dist: Distribution, dnsName?: boolean): string {
+  if (s.node === undefined || !(dnsName ?? isDnsSubdomain(s.node))) return titleFor(s, dist)
+  const title = sharedTitle(s.params, dist, s.action, s.role, () => {
+    const key = `${dist}\0${s.action}\0${s.role ?? ''}\0${paramsKey(s.params)}`
+    let t = nodeTitles.get(key)
+    if (t === undefined) {
+      t = titleFor({ ...s, node: NODE_STANDIN } as Step, dist)
+      if (nodeTitles.size > 10_000) nodeTitles.clear()
+      nodeTitles.set(key, t)
+    }
+    return t
+  })
   return title.replaceAll(NODE_STANDIN, s.node)
 }
 
@@ -266,6 +302,33 @@ function installOf(cluster: ClusterSpec): ClusterInstall {
   if (i?.mirror) return { source: { kind: 'mirror', base: i.mirror } }
   if (i?.path) return { source: { kind: 'path', dir: i.path } }
   return { source: { kind: 'installer' } }
+}
+
+/**
+ * What every node of one pass (a hop, or the OS-only pass) shares, made once per pass: a 2,000-node plan would
+ * otherwise make each of these per node. Steps share these objects as they share templates and the plan's drain
+ * options (nothing changes a step's params after planning).
+ */
+interface PassShared {
+  /**
+   * The driver's templates of the pass by role and position: every worker of a hop gets the same steps, so a
+   * 2,000-node plan asks the driver a handful of times, not once per node (templates hold no node).
+   */
+  templates: Map<string, StepTemplate[]>
+  /** The params of cordon and uncordon (none), of wait-ready, and cordon's and drain's undo. */
+  none: StepParamsByAction['cordon']
+  waitReady: StepParamsByAction['wait-ready']
+  uncordon: UndoSpec
+}
+
+function passShared(hop: Hop | undefined, gates: GateLists): PassShared {
+  const readyTimeout = String(gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
+  return {
+    templates: new Map(),
+    none: {},
+    waitReady: { timeout: readyTimeout, ...(hop ? { kubelet: hop.to.kubelet } : {}) },
+    uncordon: { action: 'uncordon', params: {} },
+  }
 }
 
 interface NodeStepInput {
@@ -284,25 +347,19 @@ interface NodeStepInput {
   base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
-  /**
-   * The driver's templates of one pass by role and position: every worker of a hop gets the same steps, so a
-   * 2,000-node plan asks the driver a handful of times, not once per node (templates hold no node; steps share them
-   * as they share the plan's drain options).
-   */
-  templates: Map<string, StepTemplate[]>
+  shared: PassShared
 }
 
-/** One node, one hop: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
-function nodeSteps(i: NodeStepInput): Step[] {
+/** One node, one hop, appended to `steps`: gates → cordon → drain → OS → distribution → wait Ready → gates → uncordon (brief §5). */
+function nodeSteps(steps: Step[], i: NodeStepInput): void {
   const spec = i.plan.spec
   const base: StepBase = { ...i.base, node: i.node, role: i.role, ...(i.skip ? { skip: i.skip } : {}) }
-  const readyTimeout = String(i.gates.afterNode.find((g) => g.id === 'nodes-ready')?.params.timeout ?? '5m')
-  const uncordon = { action: 'uncordon', params: {} } as const
-  const steps: Step[] = []
-  const push = (own: StepOwn): void => {
+  const { none, uncordon } = i.shared
+  const dnsName = isDnsSubdomain(i.node)
+  // kubectl steps (cordon, drain, uncordon, wait-ready) print the command that runs, as driver steps do.
+  const kubectl = (own: StepOwn): void => {
     const s = step(base, own)
-    // kubectl steps (cordon, drain, uncordon, wait-ready) print the command that runs, as driver steps do.
-    if (own.title === '') s.title = nodeTitle(s, i.dist)
+    s.title = nodeTitle(s, i.dist, dnsName)
     steps.push(s)
   }
   for (const s of gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`)) steps.push(s)
@@ -310,15 +367,15 @@ function nodeSteps(i: NodeStepInput): Step[] {
   // A machine without a kubelet has no Node: nothing to cordon, drain, wait Ready for or uncordon. Its driver steps
   // wait for its own service (k0s status) instead.
   const node = i.kubernetesNode
-  if (node) push({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: {} })
-  if (node) push({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
+  if (node) kubectl({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: none })
+  if (node) kubectl({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
   const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}`
-  let actions = i.templates.get(key)
+  let actions = i.shared.templates.get(key)
   if (actions === undefined) {
     actions = []
     if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
     if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
-    i.templates.set(key, actions)
+    i.shared.templates.set(key, actions)
   }
   const counts = new Map<string, number>()
   for (const t of actions) {
@@ -326,13 +383,12 @@ function nodeSteps(i: NodeStepInput): Step[] {
     counts.set(t.action, n)
     steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
   }
-  if (node) push({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: readyTimeout, ...(i.hop ? { kubelet: i.hop.to.kubelet } : {}) } })
+  if (node) kubectl({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: i.shared.waitReady })
   // nodes-ready and kube-proxy-sync judge a Node and its kube-proxy: a machine without a kubelet has neither and is
   // judged by its driver's start-service check instead.
   for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready' && g.id !== 'kube-proxy-sync'), base, `${i.prefix}/after`)) steps.push(s)
-  if (node) push({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} })
+  if (node) kubectl({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none })
   for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode')) steps.push(s)
-  return steps
 }
 
 /**
@@ -340,26 +396,50 @@ function nodeSteps(i: NodeStepInput): Step[] {
  * at the version the node ran before the hop → wait Ready at that version → uncordon (a rejoined Node starts
  * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
-function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): RebuildPath {
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }
-  const r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install)
+  const key = `${i.role}\0${i.first}\0${i.last}`
+  let r = i.shared.templates.get(key)
+  if (r === undefined) {
+    r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install)
+    i.shared.templates.set(key, r)
+  }
   if ('procedure' in r) return { ...ids, automatic: false, detail: r.procedure }
   const base: StepBase = { ...i.base, node: i.node, role: i.role }
+  const dnsName = isDnsSubdomain(i.node)
   const kubectlStep = (own: StepOwn): Step => {
     const s = step(base, own)
-    s.title = nodeTitle(s, i.dist)
+    s.title = nodeTitle(s, i.dist, dnsName)
     return s
   }
-  const from = parseKubeVersion(i.hop.from)
-  const kubelet = r.readyAt ?? (from ? resolveDistributionVersion(i.dist, from, i.hop.from).kubelet : i.hop.from)
+  const { reset, rejoin } = r
+  const { none } = i.shared
+  const waitReady = r.readyAt === undefined ? i.shared.waitReady : { timeout: i.shared.waitReady.timeout, kubelet: r.readyAt }
   const steps: Step[] = [
-    ...r.reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
-    kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: {} }),
-    ...r.rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${r.reset.length + n + 1}-${t.action}`, i.dist)),
-    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: { timeout: i.readyTimeout, kubelet } }),
-    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: {} }),
+    ...reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: none }),
+    ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist)),
+    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady }),
+    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none }),
   ]
   return { ...ids, automatic: true, detail: r.detail, steps }
+}
+
+/**
+ * What the rebuild paths of one hop share, as PassShared is for its steps: the driver's rebuild by role and position
+ * (the same for every worker), and the params of their kubectl steps, among them wait-ready at the version the node
+ * ran before the hop.
+ */
+interface RebuildShared {
+  templates: Map<string, ReturnType<ReturnType<typeof driverFor>['planRebuild']>>
+  none: StepParamsByAction['delete-node']
+  waitReady: StepParamsByAction['wait-ready'] & { kubelet: string }
+}
+
+function rebuildShared(hop: Hop, dist: Distribution, readyTimeout: string): RebuildShared {
+  const from = parseKubeVersion(hop.from)
+  const kubelet = from ? resolveDistributionVersion(dist, from, hop.from).kubelet : hop.from
+  return { templates: new Map(), none: {}, waitReady: { timeout: readyTimeout, kubelet } }
 }
 
 /** How long a node may take to come back after a reboot (SSH with a new boot id, then Ready). */

@@ -5,7 +5,7 @@ import type { ComponentInstance, SkewPolicy, SkewRule, SkewState, SkewViolation 
 import type { LoadedPlan } from '../plan/load.js'
 import { Locator } from '../plan/locate.js'
 import type { PlanDocument } from '../plan/schema.js'
-import { compareKubeVersions, parseKubeVersion, type Distribution } from '../plan/versions.js'
+import { compareKubeVersions, parseKubeVersion, type Distribution, type KubeVersion } from '../plan/versions.js'
 import { buildExecutionPlan } from './build.js'
 import { resolveGates } from './gates.js'
 import type { ClusterPlan, ExecutionPlan, PlannerFacts, Step } from './types.js'
@@ -224,16 +224,28 @@ function toState(dist: Distribution, state: Map<string, Versions>, cps: Set<stri
   return { distribution: dist, components }
 }
 
+/**
+ * Versions as the walk meets them: a handful of distinct strings, asked about once or more per node and step, so each
+ * is parsed once (a bounded cache, as titles are in build.ts).
+ */
+const parsed = new Map<string, KubeVersion | undefined>()
+const parse = (text: string): KubeVersion | undefined => {
+  if (parsed.has(text)) return parsed.get(text)
+  if (parsed.size > 10_000) parsed.clear()
+  const v = parseKubeVersion(text)
+  parsed.set(text, v)
+  return v
+}
 const newer = (a: string, b: string): boolean => {
-  const x = parseKubeVersion(a)
-  const y = parseKubeVersion(b)
+  const x = parse(a)
+  const y = parse(b)
   return x !== undefined && y !== undefined && compareKubeVersions(x, y) > 0
 }
 /** A step never moves a component down: a node already past the hop (a skipped step) keeps its version. */
 function atLeast(current: string | undefined, to: string): string {
   return current !== undefined && newer(current, to) ? current : to
 }
-const minorOf = (v: string): number => parseKubeVersion(v)?.minor ?? 0
+const minorOf = (v: string): number => parse(v)?.minor ?? 0
 
 /**
  * The plan's version-skew policy parameter: the first version-skew gate listed with one. Undefined when the plan

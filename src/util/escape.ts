@@ -29,33 +29,44 @@ const ANY_CONTROL = new RegExp(CONTROL.source)
 /**
  * A copy of plain data (an ExecutionPlan, fleet facts) with every string escaped, for the renderers that print text:
  * they then need no care of their own, and add their own colour codes after. Strings without control characters are
- * kept as they are (the common case costs a test, not a copy).
+ * kept as they are (the common case costs a test, not a copy). An object or array met again (an ExecutionPlan's
+ * steps share their params, and list each step twice) is escaped once: the copy shares it the same way.
  */
 export function escapeDeep<T>(value: T): T {
+  return escapeShared(value, new Map())
+}
+
+function escapeShared<T>(value: T, done: Map<object, unknown>): T {
   if (typeof value === 'string') return (ANY_CONTROL.test(value) ? escapeControl(value) : value) as T
+  if (value === null || typeof value !== 'object') return value
+  const before = done.get(value)
+  if (before !== undefined) return before as T
+  let result: unknown = value
   if (Array.isArray(value)) {
     let out: unknown[] | undefined
     for (let i = 0; i < value.length; i++) {
-      const v = escapeDeep(value[i] as unknown)
+      const v = escapeShared(value[i] as unknown, done)
       if (v !== value[i] && !out) out = value.slice(0, i)
       out?.push(v)
     }
-    return (out ?? value) as T
-  }
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    result = out ?? value
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
     let out: Record<string, unknown> | undefined
-    for (const [k, v] of Object.entries(value)) {
-      const e = escapeDeep(v)
-      const ek = escapeDeep(k)
+    const record = value as Record<string, unknown>
+    for (const k of Object.keys(record)) {
+      const v = record[k]
+      const e = escapeShared(v, done)
+      const ek = escapeShared(k, done)
       if ((e !== v || ek !== k) && !out) out = { ...value } as Record<string, unknown>
       if (out) {
         if (ek !== k) delete out[k]
         out[ek] = e
       }
     }
-    return (out ?? value) as T
+    result = out ?? value
   }
-  return value
+  done.set(value, result)
+  return result as T
 }
 
 // JSON.stringify escapes C0 controls but leaves DEL, C1 (a terminal reads U+009B as CSI) and the separators raw.
@@ -64,3 +75,13 @@ const JSON_RAW = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
 /** JSON text with the control characters JSON.stringify leaves raw written as \u escapes: the same value, safe to cat. */
 export const escapeJsonText = (json: string): string => json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
+/**
+ * escapeJsonText for JSON already encoded as UTF-8 (the multi-megabyte json of `plan`, encoded to be written anyway).
+ * Every character it escapes is U+007F or has a UTF-8 lead byte of 0xC2 (U+0080–U+009F) or 0xE2 (U+2028–U+2069), so
+ * bytes holding none of these three need no escaping: three byte scans instead of a pattern run over every character.
+ */
+export function escapeJsonBytes(json: Buffer): Buffer {
+  if (json.indexOf(0x7f) === -1 && json.indexOf(0xc2) === -1 && json.indexOf(0xe2) === -1) return json
+  return Buffer.from(escapeJsonText(json.toString('utf8')), 'utf8')
+}

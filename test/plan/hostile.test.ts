@@ -145,17 +145,20 @@ describe('accept only what is meant', () => {
 })
 
 describe('print nothing that lies: control characters in every output format', () => {
-  const hook = join(dir, 'evil\u001b]0;pwned\u0007\nprod.yaml:1:1: forged')
+  // DEL, a C1 CSI and the separators and overrides too: JSON.stringify leaves those raw, so json escapes them itself.
+  const hook = join(dir, 'evil\u001b]0;pwned\u0007\nprod.yaml:1:1: forged\u009b31m\u007f\u2028\u202e')
   writeFileSync(hook, '#!/bin/sh\n')
   chmodSync(hook, 0o755)
   const file = join(dir, 'evil-hook.yaml')
-  writeFileSync(file, plan({ extra: `  hooks:\n    beforeStage: [${JSON.stringify(hook)}]\n` }).replace('name: h', 'name: h\n  description: "\u009b31m"'))
+  // YAML must not hold DEL, C1 or the separators raw: a double-quoted scalar writes them as \u escapes.
+  const yamlQuoted = JSON.stringify(hook).replace(/[\u007f-\u009f\u2028-\u202e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  writeFileSync(file, plan({ extra: `  hooks:\n    beforeStage: [${yamlQuoted}]\n` }).replace('name: h', 'name: h\n  description: "\u009b31m"'))
 
-  it.each(['text', 'markdown', 'json'])('plan --format %s escapes the hook name: no ESC, BEL, C1 or forged line', async (format) => {
+  it.each(['text', 'markdown', 'json'])('plan --format %s escapes the hook name: no ESC, BEL, C1, DEL, separator or forged line', async (format) => {
     const r = await runCli(['plan', file, '--format', format], { env: { NO_COLOR: '1' }, cwd: dir })
     expect(r.code).toBe(0)
     expect(r.out).toContain('pwned')
-    expect(r.out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
+    expect(r.out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028-\u202e]/)
     expect(r.out).not.toMatch(/^prod\.yaml:1:1/m)
     if (format === 'json') expect(JSON.parse(r.out).steps.find((s: { action: string }) => s.action === 'hook').params.hook).toBe(hook)
   })

@@ -1,3 +1,4 @@
+import semver from 'semver'
 import { describe, expect, it } from 'vitest'
 import {
   compareKubeVersions, coreOf, DISTRIBUTIONS, minorDistance, minorOf, parseKubeVersion, parsePackageVersion,
@@ -74,6 +75,21 @@ describe('compareKubeVersions', () => {
     const sorted = ['v1.29.0', 'v1.29.2+k3s1', 'v1.29.2+k3s2', 'v1.29.2+k3s10', 'v1.30.0-rc.0', 'v1.30.0', 'v1.30.4', 'v1.30.10']
     const shuffled = [sorted[5], sorted[2], sorted[7], sorted[0], sorted[3], sorted[6], sorted[1], sorted[4]] as string[]
     expect(shuffled.map(v).sort(compareKubeVersions).map((x) => x.raw)).toEqual(sorted)
+  })
+
+  it("orders every pair of cores as semver does (releases are compared number by number without it)", () => {
+    // Numbers either side of 10 (numeric, not string, order), releases and pre-releases (semver's own rules).
+    const cores: string[] = []
+    for (const major of [0, 1, 2]) for (const minor of [0, 2, 10]) for (const patch of [0, 9, 10]) for (const pre of ['', '-rc.1', '-rc.10', '-alpha', '-0']) cores.push(`${major}.${minor}.${patch}${pre}`)
+    const wrong: string[] = []
+    for (const a of cores) {
+      for (const b of cores) {
+        const want = semver.compare(a, b)
+        const got = compareKubeVersions(v(`v${a}`), v(`v${b}`))
+        if (got !== want) wrong.push(`${a} vs ${b}: ${got}, semver ${want}`)
+      }
+    }
+    expect(wrong).toEqual([])
   })
 })
 

@@ -3,10 +3,10 @@ import { Option } from 'commander'
 import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
-import { renderPlanJson } from '../../report/plan-json.js'
+import { renderPlanJsonBytes } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
-import { escapeControl, escapeDeep, escapeJsonText } from '../../util/escape.js'
+import { escapeControl, escapeDeep, escapeJsonBytes } from '../../util/escape.js'
 import { deadlineOption } from '../options.js'
 import type { RegisterCommand } from './index.js'
 import { refuseLiveSkew } from '../../planner/skew-walk.js'
@@ -62,7 +62,7 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.state.facts) : live?.state.facts
       const liveGates = live && opts.format !== 'json' ? escapeDeep(live.gates) : live?.gates
       const text =
-        opts.format === 'json' ? escapeJsonText(renderPlanJson(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
+        opts.format === 'json' ? escapeJsonBytes(renderPlanJsonBytes(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
         : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
         : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
       const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))

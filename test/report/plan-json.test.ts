@@ -1,0 +1,46 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadPlan } from '../../src/plan/load.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
+import type { ExecutionPlan, Step } from '../../src/planner/types.js'
+import { renderPlanJson } from '../../src/report/plan-json.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const built = (): ExecutionPlan => buildExecutionPlan(loadPlan(join(root, 'examples', 'k3s-homelab.yaml')).plan)
+
+/** The steps section as one JSON.stringify per step writes it: the format docs/execution-plan.md describes. */
+const stepByStep = (plan: ExecutionPlan): string => plan.steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n')
+const stepsSection = (json: string): string => json.slice(json.indexOf('  "steps": [\n') + 13, json.lastIndexOf('\n  ]\n}\n'))
+
+describe('renderPlanJson steps: one step per line, whichever way they are stringified', () => {
+  it('a planned plan: one line per step, each its own JSON', () => {
+    const plan = built()
+    const json = renderPlanJson(plan)
+    expect(stepsSection(json)).toBe(stepByStep(plan))
+    expect(stepsSection(json).split('\n')).toHaveLength(plan.steps.length)
+  })
+
+  it('params holding the sequence between two steps, `},{"id":`, do not split a step', () => {
+    const plan = built()
+    const s = plan.steps[3]!
+    plan.steps[3] = { ...s, params: { ...s.params, checks: [{ a: 1 }, { id: 'not a step', b: '},{"id":' }] } } as Step
+    const json = renderPlanJson(plan)
+    expect(stepsSection(json)).toBe(stepByStep(plan))
+    expect(JSON.parse(json).steps).toEqual(JSON.parse(JSON.stringify(plan.steps)))
+  })
+
+  it('a step whose first key is not its id, or that has a toJSON, keeps its own line', () => {
+    for (const odd of [(s: Step) => Object.assign({ title: s.title }, s), (s: Step) => ({ ...s, toJSON: () => ({ other: s.id }) })]) {
+      const plan = built()
+      plan.steps[5] = odd(plan.steps[5]!) as Step
+      plan.steps[6] = { ...plan.steps[6]!, params: { list: [{ x: 1 }, { id: 'y' }] } } as unknown as Step
+      const json = renderPlanJson(plan)
+      expect(stepsSection(json)).toBe(stepByStep(plan))
+    }
+  })
+
+  it('no steps: an empty list', () => {
+    const plan = { ...built(), steps: [] }
+    expect(JSON.parse(renderPlanJson(plan)).steps).toEqual([])
+  })
+})
