@@ -234,11 +234,11 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     expect(handshakes.max).toBeGreaterThanOrEqual(1)
   })
 
-  it('runs at most 32 commands at once across all nodes by default (k0sctl: 30 hosts), the rest wait for a slot', async () => {
+  it('maxInFlight bounds the commands running at once across all nodes; the rest wait for a slot', async () => {
     const execs = { current: 0, max: 0 }
     const servers = await Promise.all(Array.from({ length: 6 }, () => fx.server({ execs })))
     servers.forEach((s) => fx.trust(s))
-    const pool = fx.pool()
+    const pool = fx.pool({ maxInFlight: 32 })
     // 6 nodes × 7 commands: within 8 channels per connection, so only the fleet-wide bound can hold any back.
     const release = `${fx.dir}/release`
     const all = servers.flatMap((s, i) => Array.from({ length: 7 }, () => pool.read(fx.target(s, { node: `n${i}` }), ['sh', '-c', `while [ ! -e ${release} ]; do sleep 0.05; done; echo done`], { timeoutMs: 60_000 })))

@@ -17,9 +17,9 @@ export interface SshPoolOptions {
    */
   concurrency?: number
   /**
-   * Commands in flight at once, across all nodes. Default 32, near k0sctl's 30 hosts at once: a 50-node gate burst
-   * otherwise starts 150+ commands together, and the runner's CPU (and a bastion's) goes to that burst instead of the
-   * run lock's renewal (measured on the lab: the lock was lost at 256, held at 32).
+   * Commands in flight at once, across all nodes (a bound on local sockets and buffers). Default 256. A default of 32
+   * (k0sctl's 30 hosts) kept a 50-node lab apply's lock, but queued short gate probes behind long commands until the
+   * api-vip gate judged the nodes unreachable (plan --live on the lab fleet): a bound must not starve probes.
    */
   maxInFlight?: number
   /** Channels open at once on one connection; OpenSSH's MaxSessions defaults to 10. Default 8. */
@@ -73,7 +73,7 @@ export class SshPool implements Transport {
   constructor(private readonly opts: SshPoolOptions = {}) {
     const env = opts.env ?? process.env
     this.handshakes = new Semaphore(opts.concurrency ?? 10)
-    this.inFlight = new Semaphore(opts.maxInFlight ?? 32)
+    this.inFlight = new Semaphore(opts.maxInFlight ?? 256)
     this.o = {
       channelsPerConnection: opts.channelsPerConnection ?? 8,
       acceptNew: opts.acceptNew ?? false,
