@@ -1,6 +1,6 @@
-import type { ChildProcess } from 'node:child_process'
 import type { EventEmitter } from 'node:events'
 import { LabNode, type LabNodeOptions, type LabNodeState } from './node/index.js'
+import type { LabProcess } from './node/off-loop-spawn.js'
 
 /**
  * The control side's view of a lab node (src/lab/node, built by the node side; contract in docs/lab-contract-notes.md):
@@ -15,7 +15,7 @@ export interface NodeRuntime extends EventEmitter {
   /** kubeadm/k0s: the current kube-proxy pod's log as the node wrote it (what `kubectl logs` shows). */
   readKubeProxyLog?(): string
   /** Runs a pod's container command in the node's bash (the lab's kubelet, src/lab/pods/kubelet.ts). */
-  runContainer?(script: string, env: Record<string, string>): ChildProcess
+  runContainer?(script: string, env: Record<string, string>): LabProcess
   /** A cluster-wide network fault as pods on this node see it (api-vip-unreachable "from pods"). */
   setPodNetworkFault?(fault: string, on: boolean): void
 }

@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events'
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
 import { parseAuthorizedKeys } from './auth.js'
 import { EventTail } from './event-tail.js'
 import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
@@ -28,6 +27,7 @@ import { redact } from './redact.js'
 import { FileScan, PACKAGE_STATE } from '../recorder/file-scan.js'
 import type { NodeChange } from '../recorder/types.js'
 import type { LabNodeEvents, LabNodeOptions, LabNodeState } from './types.js'
+import type { LabProcess } from './off-loop-spawn.js'
 
 /** Ports whose servers bind 0.0.0.0 (so the node address reaches them too); the rest are 127.0.0.1 only
  *  (facts §7: kube-proxy metrics 127.0.0.1:10249 except k0s 0.0.0.0, healthz 0.0.0.0:10256 except k3s 127.0.0.1;
@@ -42,7 +42,7 @@ function kubeletHealthz(req: IncomingMessage, res: ServerResponse): void {
 }
 
 interface RunningExec {
-  child: ChildProcess
+  child: LabProcess
   connectionId: number
   /** The command as the client sent it (ssh-drop's `command` picks by it). */
   command: string
@@ -68,7 +68,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   private readonly ports: NodePorts
   private readonly running = new Set<RunningExec>()
   /** Pods' containers running here (runContainer): they die with a reboot or the node's stop. */
-  private readonly containers = new Set<ChildProcess>()
+  private readonly containers = new Set<LabProcess>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private rebooting = false
   private notReady = false
@@ -291,7 +291,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
 
   /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
    *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
-  runContainer(script: string, env: Record<string, string>): ChildProcess {
+  runContainer(script: string, env: Record<string, string>): LabProcess {
     const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env })
     child.stdin!.end()
     this.containers.add(child)

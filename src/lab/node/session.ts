@@ -1,8 +1,8 @@
-import type { ChildProcess } from 'node:child_process'
 import { execEnv, killTree, spawnInNode } from './exec.js'
 import type { Isolation } from './namespace.js'
 import type { NodePaths } from './paths.js'
 import type { SessionRequest } from './ssh-server.js'
+import type { LabProcess } from './off-loop-spawn.js'
 
 export interface SessionEnd {
   exitCode: number | null
@@ -15,14 +15,14 @@ export interface SessionEnd {
  * the channel, client signals forwarded to the process group, a hang-up when the client goes away, and the exit
  * status (code or signal) sent back before the channel closes.
  */
-export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: ChildProcess, end: SessionEnd) => void): ChildProcess {
+export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: LabProcess, end: SessionEnd) => void): LabProcess {
   const started = Date.now()
   const child = spawnInNode(paths, iso, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env))
   const ch = req.channel
-  child.stdout!.pipe(ch, { end: false })
-  child.stderr!.pipe(ch.stderr, { end: false })
-  ch.pipe(child.stdin!)
-  child.stdin!.on('error', () => undefined) // the command may exit without reading its stdin
+  child.stdout.pipe(ch, { end: false })
+  child.stderr.pipe(ch.stderr, { end: false })
+  ch.pipe(child.stdin)
+  child.stdin.on('error', () => undefined) // the command may exit without reading its stdin
   req.onSignal((name) => killTree(child, `SIG${name}` as NodeJS.Signals))
   ch.on('close', () => killTree(child, 'SIGHUP'))
   child.on('close', (code, signal) => {

@@ -1,14 +1,14 @@
-import type { ChildProcess } from 'node:child_process'
 import { constants } from 'node:os'
 import { shellJoin } from '../../transport/quote.js'
 import type { ClusterModel } from '../fleet/cluster.js'
 import type { NodeState, PodState } from '../fleet/types.js'
 import { podEnv } from './env.js'
 import { containerArgv } from './spec.js'
+import type { LabProcess } from '../node/off-loop-spawn.js'
 
 /** Where a node runs a container: the lab node's `runContainer` (its bash, in its mount namespace). */
 export interface ContainerHost {
-  runContainer(script: string, env: Record<string, string>): ChildProcess
+  runContainer(script: string, env: Record<string, string>): LabProcess
 }
 
 /** What `kubectl logs` can return of one container: the runtime keeps the log on disk; the lab keeps the last 1 MiB. */
@@ -23,7 +23,7 @@ const backoffMs = (restarts: number) => Math.min(300_000, 10_000 * 2 ** Math.max
  * down stays Pending until the node is back; deleting the pod stops its container (SIGTERM).
  */
 export class BarePodKubelet {
-  private readonly running = new Map<string, ChildProcess>()
+  private readonly running = new Map<string, LabProcess>()
 
   constructor(private readonly m: ClusterModel, private readonly hostOf: (node: string) => ContainerHost | undefined) {}
 
@@ -102,11 +102,7 @@ export class BarePodKubelet {
   }
 }
 
-function stop(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  try {
-    process.kill(-child.pid, 'SIGTERM') // the container's whole process group, as the runtime stops a container
-  } catch {
-    // already gone
-  }
+/** The container's whole process group, as the runtime stops a container. */
+function stop(child: LabProcess): void {
+  child.killGroup('SIGTERM')
 }
