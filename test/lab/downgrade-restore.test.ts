@@ -23,6 +23,7 @@ function topology(): TopologyInput {
       timing: { serviceRestart: '200ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', podStartDelay: '200ms' },
       clusters: [
         { name: 'k3s', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${K3S}.1`, nodes: [node(K3S, 'server-1', 'control-plane', 1), node(K3S, 'agent-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
+        { name: 'k3sha', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${K3S}.2`, nodes: [node(K3S, 'ha-1', 'control-plane', 3), node(K3S, 'ha-2', 'control-plane', 4)], workloads: { coredns: { replicas: 0 } } },
         { name: 'k0s', distribution: 'k0s', version: 'v1.29.6', apiAddress: `${K0S}.1`, nodes: [{ ...node(K0S, 'ctl-1', 'control-plane', 1), enableWorker: true }, node(K0S, 'w-1', 'worker', 2)], workloads: { coredns: { replicas: 0 } } },
         { name: 'kubeadm', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${KUBEADM}.1`, nodes: [{ ...node(KUBEADM, 'cp-1', 'control-plane', 1), os: 'debian-12' as const }], workloads: { coredns: { replicas: 0 } } },
       ],
@@ -101,6 +102,27 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     expect(missing.code).toBe(1)
     expect(missing.err).toContain('open /root/nope: no such file or directory')
     await ok(server, 'systemctl start k3s')
+  }, 60_000)
+
+  it('k3s with two servers: after a cluster-reset on the first, the other starts only once its server/db is gone (it rejoins)', async () => {
+    const [first, peer] = [`${K3S}.103`, `${K3S}.104`]
+    expect(await ok(first, 'k3s etcd-snapshot save --name pre 2>&1')).toMatch(/Snapshot pre-ha-1-\d+ saved\./)
+    await ok(peer, 'systemctl stop k3s')
+    await ok(first, 'systemctl stop k3s')
+    const reset = await ssh(first, 'k3s server --cluster-reset --cluster-reset-restore-path=$(ls -1 /var/lib/rancher/k3s/server/db/snapshots/pre-* | head -n 1)')
+    expect(reset.code, reset.err).toBe(0)
+    expect(reset.err).toContain('Managed etcd cluster membership has been reset')
+    await ok(first, 'systemctl start k3s')
+    // The peer's member data belongs to the cluster the reset replaced: k3s does not come up, and says why.
+    const stale = await ssh(peer, 'systemctl start k3s')
+    expect(stale.code).toBe(1)
+    expect(await ok(peer, 'journalctl -u k3s --no-pager | tail -n 5')).toContain('request cluster ID mismatch')
+    expect((await ssh(peer, 'systemctl is-active k3s')).code).not.toBe(0)
+    // As k3s documents it: delete server/db on the peer and start it; it joins the restored cluster, and stays in it.
+    await ok(peer, 'rm -rf /var/lib/rancher/k3s/server/db && systemctl start k3s')
+    expect(await ok(peer, 'systemctl is-active k3s')).toBe('active')
+    await ok(peer, 'systemctl restart k3s')
+    expect(await ok(peer, 'systemctl is-active k3s')).toBe('active')
   }, 60_000)
 
   it('k0s: binary-only downgrade of a controller fails; k0s restore of the pre-upgrade backup with the old binary restores v1.29', async () => {

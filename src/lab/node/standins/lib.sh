@@ -155,6 +155,28 @@ lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
   echo "the datastore was written by Kubernetes $(lab_plain "$ds") and cannot be read by $(lab_plain "$1"): downgrading the control plane is not supported; $restore"
 }
 
+# --- k3s embedded etcd after `k3s server --cluster-reset` on one server (facts §3.1): that server starts a new etcd
+# cluster from the snapshot (lab/etcd-cluster/cluster-id, shared by the cluster's servers, changes); a peer that still
+# holds member data of the old cluster cannot join it (etcd: "request cluster ID mismatch") until its server/db is
+# deleted, as k3s documents. A server's member data records the cluster it joined; a fresh db/ joins the current one.
+LAB_K3S_MEMBER_DIR=/var/lib/rancher/k3s/server/db/etcd/member
+lab_k3s_etcd() { [ "$LAB_DIST" = k3s ] && [ "$LAB_ROLE" = control-plane ] && ! lab_k3s_sqlite; }
+lab_k3s_cluster_id() { cat "$LAB_DIR/etcd-cluster/cluster-id" 2>/dev/null; }
+lab_k3s_membership_refusal() { # prints why this server's etcd cannot start; 0 when refused
+  lab_k3s_etcd || return 1
+  local cluster mine; cluster=$(lab_k3s_cluster_id) || return 1
+  [ -n "$cluster" ] && [ -d "$LAB_K3S_MEMBER_DIR" ] || return 1
+  mine=$(cat "$LAB_K3S_MEMBER_DIR/lab-cluster-id" 2>/dev/null) || mine=""
+  [ "$mine" = "$cluster" ] && return 1
+  echo "starting kubernetes: preparing server: start managed database: etcd member data in /var/lib/rancher/k3s/server/db belongs to a cluster that was reset on another server (request cluster ID mismatch): back up and delete /var/lib/rancher/k3s/server/db on this server, then start k3s to rejoin"
+}
+lab_k3s_join_cluster() { # a server that starts takes the current cluster's id into its member data
+  lab_k3s_etcd || return 0
+  local cluster; cluster=$(lab_k3s_cluster_id) || return 0
+  [ -n "$cluster" ] || return 0
+  mkdir -p "$LAB_K3S_MEMBER_DIR" && printf '%s\n' "$cluster" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+}
+
 lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
   local bin ver due
   lab_unit_read "$1"
@@ -181,8 +203,9 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"failed\",\"version\":\"$ver\"}"
     return 0
   fi
-  local downgrade=""
-  case "$1" in k3s|k0scontroller) downgrade=$(lab_datastore_refusal "$ver") || downgrade="" ;; esac
+  local downgrade="" fatal=""
+  case "$1" in k3s|k0scontroller) downgrade=$(lab_datastore_refusal "$ver") && fatal="apiserver exited: $downgrade" || downgrade="" ;; esac
+  if [ -z "$downgrade" ] && [ "$1" = k3s ]; then downgrade=$(lab_k3s_membership_refusal) && fatal=$downgrade || downgrade=""; fi
   if [ -n "$downgrade" ]; then
     # The process starts, its control plane finds the newer datastore and exits: k3s (Type=notify) fails the start
     # job; k0s (Type=simple) has started as far as systemctl is concerned and fails right after.
@@ -190,7 +213,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     lab_journal "$1" systemd "Starting $1.service..."
     if [ "$1" = k3s ]; then
       lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Starting k3s $ver ($(sed -n "s/^LAB_COMMIT='\(.*\)'$/\1/p" "$bin" | head -n1))\""
-      lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=fatal msg=\"apiserver exited: $downgrade\""
+      lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=fatal msg=\"$fatal\""
     else
       lab_journal "$1" systemd "Started $1.service."
       lab_journal "$1" k0s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"k0s version: $ver\""
@@ -218,6 +241,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   # where k0s runs a kubelet: a worker, or a controller with --enable-worker).
   case "$1" in k0s*) lab_k0s_workloads "$1" && [ -f "$LAB_DIR/mirror/$ver/kubelet-embedded" ] && mkdir -p /var/lib/k0s/bin && cat "$LAB_DIR/mirror/$ver/kubelet-embedded" > /var/lib/k0s/bin/kubelet && chmod 755 /var/lib/k0s/bin/kubelet ;; esac
   case "$1" in k3s|k0scontroller) lab_datastore_write "$ver" ;; esac
+  [ "$1" = k3s ] && lab_k3s_join_cluster
   [ "$1" = k3s ] && lab_k3s_sqlite && lab_sqlite_open
   due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))

@@ -140,6 +140,10 @@ case "${1:-}" in
     downgrade=$(lab_datastore_refusal_for "$LAB_VERSION" "$ds") && { logrus FATA "apiserver exited: $downgrade"; exit 1; }
     f=$(lab_datastore_file); mkdir -p "$(dirname "$f")"; [ -n "$ds" ] && printf '%s\n' "$ds" > "$f"
     : > /var/lib/rancher/k3s/server/db/reset-flag
+    # A new etcd cluster of one member: the other servers' member data now belongs to a cluster that is gone.
+    id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    printf '%s\n' "$id" > "$LAB_DIR/etcd-cluster/cluster-id"
+    mkdir -p "$LAB_K3S_MEMBER_DIR" && printf '%s\n' "$id" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
     logrus INFO "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete \${datadir}/server/db on each peer etcd server and rejoin the nodes"
     exit 0 ;;
   agent)
