@@ -79,7 +79,9 @@ const ms = (d) => parseDuration(d)
 const delays = { restartMs: ms(timing.serviceRestart), readyMs: ms(timing.readyDelay), rebootMs: ms(timing.reboot), evictionMs: ms(timing.drainEvictionDelay) }
 
 const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-apply-'))
-const lab = new Lab({ dir, topology })
+// Fifty nodes share this host's cores with the lab's API server: their commands run at a lower priority, as a real
+// node's work never takes the apiserver's CPU (LabOptions.nodeCommandNiceness).
+const lab = new Lab({ dir, topology, nodeCommandNiceness: 10 })
 // The lab's API servers and SSH servers share this process's one event loop: how long it kept callbacks waiting says
 // whether a slow API answer was this loop being busy (the lab) or kupgrade.
 const { monitorEventLoopDelay } = await import('node:perf_hooks')

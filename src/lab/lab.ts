@@ -41,6 +41,9 @@ export interface LabOptions {
   /** How nodes are made; default the node side's LabNode. Tests pass a recorder to check fault routing and events. */
   nodeFactory?: NodeFactory
   log?: (line: string) => void
+  /** Run the nodes' commands at this lower CPU priority (node/exec.ts): a bench of many nodes on a few cores, where
+   *  the nodes' work would otherwise take the API server's CPU. Default: the lab's own priority. */
+  nodeCommandNiceness?: number
 }
 
 /** How many nodes start at once (see start()). */
@@ -132,6 +135,7 @@ export class Lab {
           for (const n of c.nodes) {
             const node = factory({
               cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
+              ...(this.opts.nodeCommandNiceness ? { niceness: this.opts.nodeCommandNiceness } : {}),
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
               rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, n.version),
               ...(n.controlPlaneVersion !== n.version ? { controlPlaneVersion: releaseVersion(c.distribution, n.controlPlaneVersion) } : {}),

@@ -65,18 +65,17 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
   }
 }
 
-/**
- * Every node of a real cluster has its own CPUs, and none of them is the apiserver's. In the lab fifty nodes' commands
- * share the host's cores with the API server that answers for them; at equal priority a burst of node commands starved
- * the server (event-loop delay p99 2.1 s, lease renewals timing out) where a real apiserver would not notice. The
- * commands run at a lower priority, so what a node does cannot slow the API that is not on that node.
- */
-const NODE_NICENESS = 10
-
 /** Spawns one command in a fresh private mount namespace, in its own process group (so signals reach the tree). */
-export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>): LabProcess {
+/**
+ * `niceness`: every node of a real cluster has its own CPUs, and none of them is the apiserver's. A lab of fifty nodes
+ * on two cores shares them with the API server that answers for the nodes; a bench at that scale runs the commands at a
+ * lower priority so that what the nodes do cannot starve that API (nice, and the command's session's autogroup, see
+ * spawner-process.mjs). Tests keep equal priority: their other work would starve the nodes instead.
+ */
+export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>, niceness?: number): LabProcess {
   const args = [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
-  return spawnOffLoop({ file: 'nice', args: ['-n', String(NODE_NICENESS), 'unshare', ...args], cwd: paths.root, env, niceness: NODE_NICENESS })
+  if (!niceness) return spawnOffLoop({ file: 'unshare', args, cwd: paths.root, env })
+  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, niceness })
 }
 
 /** Kills the command's whole process group; the group may already be gone. */

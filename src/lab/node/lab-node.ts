@@ -292,7 +292,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
    *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
   runContainer(script: string, env: Record<string, string>): LabProcess {
-    const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env })
+    const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env }, this.options.niceness)
     child.stdin!.end()
     this.containers.add(child)
     child.on('close', () => this.containers.delete(child))
@@ -315,7 +315,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       this.recordFileChanges(req.user.client ?? `ssh:${req.user.name}`)
       this.checkStaticControlPlane()
       this.emit('exec', { user: req.user.name, command: redact(req.command ?? 'exec /bin/bash'), ...end })
-    })
+    }, this.options.niceness)
     const entry = { child, connectionId: req.connectionId, command: req.command ?? '' }
     this.running.add(entry)
     if (this.dropNext && (this.dropNext.match === undefined || entry.command.includes(this.dropNext.match))) {

@@ -15,9 +15,9 @@ export interface SessionEnd {
  * the channel, client signals forwarded to the process group, a hang-up when the client goes away, and the exit
  * status (code or signal) sent back before the channel closes.
  */
-export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: LabProcess, end: SessionEnd) => void): LabProcess {
+export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: LabProcess, end: SessionEnd) => void, niceness?: number): LabProcess {
   const started = Date.now()
-  const child = spawnInNode(paths, iso, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env))
+  const child = spawnInNode(paths, iso, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env), niceness)
   const ch = req.channel
   child.stdout.pipe(ch, { end: false })
   child.stderr.pipe(ch.stderr, { end: false })

@@ -82,6 +82,8 @@ export interface LabNodeOptions {
   /** Extension (k3s servers): `sqlite` = installed without --cluster-init, so kine keeps the cluster in
    *  /var/lib/rancher/k3s/server/db/state.db: no etcd member (etcdctl finds nothing on 2379, nothing serves 2381,
    *  `k3s etcd-snapshot` refuses as k3s does). Default `etcd` (embedded etcd). */
+  /** Run this node's commands at a lower CPU priority (LabOptions.nodeCommandNiceness). */
+  niceness?: number
   datastore?: 'etcd' | 'sqlite'
   /** Extension: a kubeconfig for the cluster's API (the lab's CA and a credential). Written where the distribution
    *  keeps its admin kubeconfig on control-plane nodes (kubeadm /etc/kubernetes/admin.conf, k3s

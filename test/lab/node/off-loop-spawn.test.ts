@@ -88,6 +88,27 @@ describe('spawnOffLoop: node commands start in the spawner process, not on the e
   })
 })
 
+describe('spawnOffLoop: a lower priority for a bench of many nodes', () => {
+  // Where the kernel schedules by session (autogroups), a command's session carries the priority, not only `nice`.
+  it.skipIf(!existsSync('/proc/self/autogroup'))('sets the niceness of the command\'s own session (autogroup)', async () => {
+    const p = spawnOffLoop({ file: '/bin/bash', args: ['-c', 'read x; cat /proc/self/autogroup'], cwd: '/', env, niceness: 7 })
+    const out = collect(p.stdout)
+    await new Promise<void>((resolve) => p.once('spawn', resolve))
+    p.stdin.end('go\n')
+    expect(await closed(p)).toEqual({ code: 0, signal: null })
+    expect(out()).toMatch(/^\/autogroup-\d+ nice 7\n$/)
+  })
+
+  it('leaves the session alone without one', async () => {
+    const p = run('read x; cat /proc/self/autogroup 2>/dev/null || echo none')
+    const out = collect(p.stdout)
+    await new Promise<void>((resolve) => p.once('spawn', resolve))
+    p.stdin.end('go\n')
+    await closed(p)
+    expect(out()).not.toMatch(/nice [1-9]/)
+  })
+})
+
 describe('the spawner admits node commands a few at a time, in order', () => {
   it('a command beyond the slots waits for one to end, then starts', async () => {
     const s = new Spawner({ slots: 1, holdMs: 60_000 })
