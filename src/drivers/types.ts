@@ -61,6 +61,18 @@ export interface Driver extends ActionModule {
    * not automatic, the procedure the run stops with.
    */
   planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string }
+  /**
+   * Where a moved control plane comes back only as a whole (k3s with several servers): the steps of that restore,
+   * each on a control-plane node by its index in the hop's order, in the order they run. Absent, or undefined for
+   * this count of control-plane nodes: no cluster-wide restore is planned (rollbackPath's detail says what applies).
+   */
+  planClusterRestore?(hop: Hop, controlPlanes: number): ClusterRestoreTemplates | undefined
+}
+
+export interface ClusterRestoreTemplates {
+  steps: { controlPlane: number; template: StepTemplate }[]
+  /** One line for `plan`: what the restore does. */
+  detail: string
 }
 
 export interface RebuildTemplates {

@@ -5,7 +5,7 @@ import type { NodeFacts } from '../facts/types.js'
 import type { GateContext, GateStatus } from '../gates/types.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import type { Distribution } from '../plan/versions.js'
-import type { ClusterPlan, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
+import type { ClusterPlan, ClusterRestore, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
 import { sleep } from '../transport/backoff.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { parseDuration } from '../util/duration.js'
@@ -562,7 +562,30 @@ export class Executor {
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
       postGates: (hop) => this.postGatesAgain(c, rt, hop),
+      restoreControlPlane: (r, node) => this.restoreControlPlane(c, rt, r, node),
     }, rt, c, run, why)
+  }
+
+  /**
+   * The hop's control plane back from its pre-hop snapshot on every control-plane node (ClusterRestore): its planned
+   * steps through the executor (journaled, verify → run → verify, so a run stopped halfway resumes it), then the
+   * other control-plane nodes' forward steps of the hop journaled undone: the restore took them back too, and a later
+   * resume upgrades them again rather than finding them done. (`rolledBack`'s own steps are its rollback's to journal.)
+   */
+  private async restoreControlPlane(c: ClusterPlan, rt: ClusterRuntime, r: Extract<ClusterRestore, { automatic: true }>, rolledBack: string): Promise<{ ok: true; evidence: string[] } | { ok: false; reason: string; evidence: string[] }> {
+    const evidence: string[] = []
+    for (const s of r.steps) {
+      const res = await this.step(s, rt)
+      if (typeof res === 'object') return { ok: false, reason: `${s.id}: ${res.message}`, evidence }
+      evidence.push(`${s.id}: ${res ? 'done' : 'already in place'}`)
+    }
+    const restored = new Set(r.steps.map((s) => s.node))
+    for (const s of c.steps) {
+      if (s.hop !== r.hop || s.role !== 'control-plane' || !s.mutates || !s.node || s.node === rolledBack || !restored.has(s.node) || s.phase !== 'control-plane') continue
+      if (this.o.journal.last(s.id)?.state !== 'done') continue
+      this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the control-plane restore from the pre-hop snapshot`], changed: false })
+    }
+    return { ok: true, evidence }
   }
 
   /**

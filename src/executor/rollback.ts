@@ -1,6 +1,6 @@
 import type { StepProgram } from '../drivers/program.js'
 import { parseKubeVersion, resolveDistributionVersion } from '../plan/versions.js'
-import type { ClusterPlan, RollbackPath, Step } from '../planner/types.js'
+import type { ClusterPlan, ClusterRestore, RollbackPath, Step } from '../planner/types.js'
 import type { Transport } from '../transport/types.js'
 import { now, stepRef, type EventSink } from './events.js'
 import type { ClusterRuntime } from './executor.js'
@@ -31,6 +31,8 @@ export interface RollbackDeps {
   stateOf: (id: string) => string | undefined
   /** Whether the step's last `done` changed something. */
   changed: (id: string) => boolean
+  /** Runs the hop's planned control-plane restore (ClusterRestore) through the executor; its evidence, or why not. */
+  restoreControlPlane: (restore: Extract<ClusterRestore, { automatic: true }>, node: string) => Promise<{ ok: true; evidence: string[] } | { ok: false; reason: string; evidence: string[] }>
 }
 
 export interface NodeRunRef {
@@ -66,10 +68,16 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
   }
   // A moved control plane comes back only from the pre-hop snapshot: done here when the driver planned that restore as
-  // the undo of the node's change (a single k3s server), else stopped with the procedure.
+  // the undo of the node's change (a single k3s server) or as the hop's control-plane restore (k3s with several
+  // servers: all of them at once, before this node's own undo finds its old binary already back), else stopped with
+  // the procedure.
   const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
+  const whole = c.restore?.find((r) => r.hop === run.hop)
   if (path.path === 'snapshot-restore' && moved && !restores) {
-    return fail(`${run.node} is a control-plane node whose distribution already moved to the new version: no binary downgrade (unsupported); restore the pre-hop snapshot: ${path.detail}`)
+    if (!whole?.automatic) return fail(`${run.node} is a control-plane node whose distribution already moved to the new version: no binary downgrade (unsupported); restore the pre-hop snapshot: ${whole?.detail ?? path.detail}`)
+    const r = await d.restoreControlPlane(whole, run.node)
+    evidence.push(...r.evidence)
+    if (!r.ok) return fail(`the control plane could not be restored from the pre-hop snapshot: ${r.reason}`)
   }
   const irreversible = touched.find((s) => s.action !== 'os-upgrade' && s.action !== 'reboot' && s.undo !== undefined && 'irreversible' in s.undo && d.stateOf(s.id) === 'done')
   if (irreversible && 'irreversible' in irreversible.undo!) return fail(`step ${irreversible.id} cannot be undone: ${irreversible.undo.irreversible}`)

@@ -9,7 +9,7 @@ import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
 import { planHops, type Hop } from './hops.js'
 import {
-  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ExecutionPlan, type HookPoint, type PlannerFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
+  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ClusterRestore, type ExecutionPlan, type HookPoint, type PlannerFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
   type StepParamsByAction, type UndoSpec,
 } from './types.js'
 
@@ -116,6 +116,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
   const install = installOf(cluster)
   const rebuild: RebuildPath[] = []
+  const restore: ClusterRestore[] = []
 
   steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: `acquire the run lock (Lease ${LEASE})`, undo: { action: 'unlock', params: { lease: LEASE } }, params: { lease: LEASE } }))
   steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster'))
@@ -178,6 +179,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
       })
     }
+    if (hop) {
+      const r = clusterRestore({ hop, dist, servers: cps.map((n) => n.name), base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
+      if (r) restore.push(r)
+    }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
   })
 
@@ -205,6 +210,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       ...workers.map((n): RollbackPath => ({ node: n.name, ...driver.rollbackPath({ role: 'worker', firstControlPlane: false, lastControlPlane: false }) })),
     ],
     ...(spec.strategy.onFailure === 'rebuild' ? { rebuild } : {}),
+    ...(restore.length > 0 ? { restore } : {}),
     steps,
   }
 }
@@ -423,6 +429,27 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
     kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none }),
   ]
   return { ...ids, automatic: true, detail: r.detail, steps }
+}
+
+/**
+ * The hop's control plane back from the pre-hop snapshot on every control-plane node at once (ClusterRestore), where
+ * the driver plans one; then each of them Ready at the version it ran before the hop. Planned for every hop so that
+ * `plan` shows it and `kupgrade rollback` can run it too; run only when a moved control-plane node is rolled back.
+ */
+function clusterRestore(i: { hop: Hop; dist: Distribution; servers: string[]; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
+  const r = driverFor(i.dist).planClusterRestore?.(i.hop, i.servers.length)
+  if (!r) return undefined
+  const { waitReady } = rebuildShared(i.hop, i.dist, i.readyTimeout)
+  const steps = r.steps.map(({ controlPlane, template }, n) => {
+    const node = i.servers[controlPlane]!
+    return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist)
+  })
+  for (const node of i.servers) {
+    const s = step({ ...i.base, node, role: 'control-plane' }, { id: `${i.prefix}/${node}-wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady })
+    s.title = nodeTitle(s, i.dist, isDnsSubdomain(node))
+    steps.push(s)
+  }
+  return { hop: i.hop.index, automatic: true, detail: r.detail, steps }
 }
 
 /**

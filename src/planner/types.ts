@@ -86,6 +86,9 @@ export interface StepParamsByAction {
   'restore-binary': { binary: string; backup: string; release: string; service: string }
   /** A moved k3s server back from the pre-hop backup: the kept binary, the datastore from the snapshot (or SQLite copy). */
   'restore-datastore': { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
+  /** A k3s server beside the one restored from the snapshot: its kept binary back where it moved, its stale
+   *  server/db moved aside, k3s started so that it rejoins the restored cluster (facts §3.1). */
+  'rejoin-datastore': { kind: 'k3s'; dir: string; binary: string; backup: string; release: string; service: string }
   'downgrade-packages': { packages: string[]; version: string; minor: string }
   'restore-files': { dir: string; paths: string[] }
 }
@@ -141,6 +144,17 @@ export type RebuildPath =
   | { node: string; hop?: number; automatic: true; detail: string; steps: Step[] }
   | { node: string; hop?: number; automatic: false; detail: string }
 
+/**
+ * The control plane of a hop back from the pre-hop snapshot on every control-plane node at once, where the
+ * distribution needs that and kupgrade does it (k3s with several servers: stop them all, reset the first from the
+ * snapshot, the others rejoin with an emptied datastore). Run when a control-plane node whose distribution moved in
+ * that hop is rolled back; planned up front so `plan` shows it. Without `steps` it is not automatic and `detail` is
+ * the procedure the run stops with.
+ */
+export type ClusterRestore =
+  | { hop: number; automatic: true; detail: string; steps: Step[] }
+  | { hop: number; automatic: false; detail: string }
+
 export interface ClusterPlan {
   name: string
   distribution: string
@@ -158,6 +172,8 @@ export interface ClusterPlan {
   rollback: RollbackPath[]
   /** onFailure: rebuild only: per node run, the rebuild that would apply (`plan` shows it). */
   rebuild?: RebuildPath[]
+  /** Per hop, where the distribution restores its control plane as a whole: how a moved control plane comes back. */
+  restore?: ClusterRestore[]
   steps: Step[]
 }
 

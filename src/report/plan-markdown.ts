@@ -46,6 +46,14 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
         g.steps.forEach((t, i) => out.push(`${i + 1}. ${cell(t)}`))
         if (g.steps.length) out.push('')
       }
+      for (const r of c.restore ?? []) {
+        out.push(`**Control-plane restore** (hop ${r.hop}), when a moved control-plane node is rolled back: ${r.automatic ? 'automatic' : cell(r.detail)}${r.automatic ? ':' : ''}`)
+        out.push('')
+        if (r.automatic) {
+          r.steps.forEach((s, i) => out.push(`${i + 1}. \`${s.node}\`: ${cell(s.title)}`))
+          out.push('')
+        }
+      }
       out.push('| # | phase | node | step | undo |')
       out.push('|---|---|---|---|---|')
       const steps = [...(c === stage.clusters[0] ? stage.before : []), ...c.steps, ...(c === stage.clusters[stage.clusters.length - 1] ? stage.after : [])]

@@ -46,6 +46,10 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
       out.push(dim(`    rebuild on failure${g.hop !== undefined ? ` (hop ${g.hop})` : ''} of ${g.nodes.join(', ')}: ${g.detail}`))
       g.steps.forEach((t, i) => out.push(dim(`      ${i + 1}. ${t}${i === 0 && g.nodes.length > 1 ? `  (as on ${g.nodes[0]})` : ''}`)))
     }
+    for (const r of c.restore ?? []) {
+      out.push(dim(`    control-plane restore (hop ${r.hop}), when a moved control-plane node is rolled back: ${r.automatic ? 'automatic' : r.detail}`))
+      if (r.automatic) r.steps.forEach((s, i) => out.push(dim(`      ${i + 1}. ${s.node}: ${s.title}`)))
+    }
     for (const g of c.gates.skipped) out.push(yellow(`    gate ${g.gate} skipped by the plan: ${g.reason}`))
     // Consecutive runs of steps by section: cluster-level (preflight, postflight), backup, control plane, workers.
     const hops = new Map<string, Step[]>()

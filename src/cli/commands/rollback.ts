@@ -18,9 +18,10 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
 Every node the run changed (its journal says which steps are done) is rolled back as onFailure: rollback does it: the
 done steps undone in reverse (the kept binary or the previous packages back, restarted), Ready at the old version,
 uncordoned, then the cluster's post-gates again. A control-plane node whose version already moved is not downgraded
-by binary (k0s, k3s with etcd and kubeadm do not support it): the only server of a k3s cluster is restored from the
-snapshot its hop took first (k3s server --cluster-reset --cluster-reset-restore-path, the kept binary); elsewhere the
-rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already rolled back or
+by binary (k0s, k3s with etcd and kubeadm do not support it): a k3s control plane is restored from the snapshot its
+hop took first (k3s server --cluster-reset --cluster-reset-restore-path and the kept binary on the first server; with
+several servers every server is stopped first and the others rejoin with their server/db moved aside, as \`plan\`
+lists); for k0s and kubeadm the rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already rolled back or
 rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
 forward again.
 

@@ -1,9 +1,9 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
+import { backupDir, literal, nodeCheck, onNode, q, script, SUMS } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
 
 /**
  * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
@@ -19,6 +19,8 @@ const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k3s
 const unitFile = (service: string): string => `/etc/systemd/system/${service}.service`
 /** Snapshot names become file names: keep them to characters every tool leaves alone. */
 const snapshotName = (release: string): string => `kupgrade-pre-${release.replace(/[^A-Za-z0-9.-]/g, '-')}`
+
+const CLUSTER_RESTORE = 'k3s stopped on every server; on the first the kept binary back and k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot>, k3s started; on each other server the kept binary back (where it moved), server/db moved aside, k3s started (it rejoins the restored cluster); every server Ready at the old version'
 
 /** The hop's only server: it takes the backup, and a restore there needs no other server to rejoin. */
 const singleServer = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
@@ -39,7 +41,7 @@ const versionCheck = (binary: string, release: string) =>
 
 export const k3s: Driver = {
   name: 'k3s',
-  actions: ['backup', 'backup-files', 'replace-binary', 'reset-node', 'restart', 'restore-binary', 'restore-datastore', 'restore-files'],
+  actions: ['backup', 'backup-files', 'replace-binary', 'reset-node', 'restart', 'restore-binary', 'restore-datastore', 'rejoin-datastore', 'restore-files', 'stop-service'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k3s', dir: backupDir(hop.from), name: snapshotName(hop.to.release) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -67,7 +69,23 @@ export const k3s: Driver = {
       ? { path: 'previous-version', detail: 'kept k3s binary back, restart k3s-agent, Ready at the old version' }
       : singleServer(node)
         ? { path: 'snapshot-restore', detail: 'automatic: k3s stopped, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), k3s started, Ready at the old version' }
-        : { path: 'snapshot-restore', detail: 'not automatic (several servers): k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> on the first server, then on the others stop k3s, rm -rf /var/lib/rancher/k3s/server/db, start; the kept binary on every server' },
+        : { path: 'snapshot-restore', detail: `automatic, every server at once: ${CLUSTER_RESTORE}` },
+  planClusterRestore: (hop: Hop, servers: number): ClusterRestoreTemplates | undefined => {
+    if (servers < 2) return undefined
+    const dir = backupDir(hop.from)
+    const kept = { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service: 'k3s' }
+    const peers = Array.from({ length: servers - 1 }, (_, i) => i + 1)
+    // docs.k3s.io datastore/backup-restore, several servers: stop k3s on all of them, reset the first from the
+    // snapshot and start it, then empty server/db on the others and start them: they join the restored cluster.
+    return {
+      steps: [
+        ...[...peers].reverse().map((i) => ({ controlPlane: i, template: { action: 'stop-service' as const, params: { service: 'k3s' } } })),
+        { controlPlane: 0, template: { action: 'restore-datastore', params: { kind: 'k3s', dir, name: snapshotName(hop.to.release), ...kept } } },
+        ...peers.map((i) => ({ controlPlane: i, template: { action: 'rejoin-datastore' as const, params: { kind: 'k3s' as const, dir, ...kept } } })),
+      ],
+      detail: CLUSTER_RESTORE,
+    }
+  },
   planRebuild: (hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string } => {
     // A server holds (a share of) the datastore: resetting one is the cluster's restore, not a node's rebuild.
     if (node.role === 'control-plane') {
@@ -96,6 +114,8 @@ export const k3s: Driver = {
       case 'restart': return restartProgram(step)
       case 'restore-binary': return restoreProgram(step)
       case 'restore-datastore': return restoreDatastoreProgram(step)
+      case 'rejoin-datastore': return rejoinDatastoreProgram(step)
+      case 'stop-service': return stopProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
       default: throw new Error(`k3s driver: no program for action ${step.action}`)
     }
@@ -269,6 +289,53 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
         { timeoutMs: 10 * 60_000 },
       ),
       onNode(['systemctl', 'start', service], `start ${service} on the restored datastore`, { timeoutMs: 5 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/** Stops the service (a cluster-wide restore stops every server first). Verify: it is not active. */
+function stopProgram(step: StepOf<'stop-service'>): ActionProgram {
+  const { service } = step.params
+  return {
+    title: `systemctl stop ${service}`,
+    verify: [nodeCheck(['systemctl', 'is-active', service], `${service} is not active`, { exitCode: 3 }, { okExitCodes: [0, 3, 4] })],
+    run: [onNode(['systemctl', 'stop', service], `stop ${service} before the datastore is restored`, { timeoutMs: 5 * 60_000 })],
+  }
+}
+
+/**
+ * A server beside the one reset from the snapshot (facts §3.1: "Other servers: stop k3s, rm -rf server/db, start"):
+ * stopped, its kept binary back where it moved in the hop (one the hop never reached runs the old one already), its
+ * datastore moved aside rather than deleted (server/db.kupgrade-<time>: the member's data is the last copy of what the
+ * restore threw away), k3s started, so that it joins the restored cluster. Verify: the old binary runs; a stopped
+ * server (the restore stopped it) runs this step, one already back skips it.
+ */
+function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram {
+  const { binary, backup, dir, release, service } = step.params
+  return {
+    title: `rejoin the restored cluster: systemctl stop ${service}, the kept k3s ${release} back where it moved, ${DB} moved aside, systemctl start ${service}`,
+    verify: [
+      versionCheck(binary, release),
+      nodeCheck(['systemctl', 'is-active', service], `${service} is active`, { exitCode: 0 }, { okExitCodes: [0, 3, 4] }),
+    ],
+    run: [
+      onNode(['systemctl', 'stop', service], `stop ${service} before it rejoins`, { timeoutMs: 5 * 60_000 }),
+      script(
+        [
+          'set -e',
+          `if [ -f ${q(backup)} ]; then`,
+          `  (cd ${q(dir)} && sha256sum --check --quiet --strict ${SUMS})`,
+          `  install -m 0755 ${q(backup)} ${q(`${binary}.kupgrade-new`)}`,
+          `  mv -f ${q(`${binary}.kupgrade-new`)} ${q(binary)}`,
+          'fi',
+          `case "$(${q(binary)} --version)" in ${q(`k3s version ${release} `)}*) ;; *) echo ${q(`kupgrade: ${binary} is not k3s ${release} and no kept copy is in ${dir}`)} >&2; exit 1 ;; esac`,
+          `if [ -d ${q(DB)} ]; then mv ${q(DB)} ${q(DB)}.kupgrade-$(date +%Y%m%dT%H%M%S); fi`,
+        ],
+        `put back k3s ${release} and move the stale datastore aside`,
+        { timeoutMs: 5 * 60_000 },
+      ),
+      onNode(['systemctl', 'start', service], `start ${service}: it joins the restored cluster`, { timeoutMs: 5 * 60_000 }),
     ],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }
