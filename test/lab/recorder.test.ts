@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serveControl } from '../../src/lab/control.js'
+import { formatEvent } from '../../src/lab/recorder/format.js'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
 import { describe as describeLab } from '../../src/lab/run.js'
 import { writeState } from '../../src/lab/state-file.js'
@@ -155,5 +156,19 @@ describe('lab recorder', () => {
     } finally {
       await new Promise<void>((r) => control.close(() => r()))
     }
+  }, 60_000)
+  it('records which kubeadm upgrade ran: `upgrade apply` and `upgrade node` as upgrade-applied with their command', async () => {
+    const mark = rec().mark()
+    // Same-version runs on the control plane: each writes its manifests and reports itself, and no worker is touched.
+    for (const command of ['kubeadm upgrade apply v1.29.6 -y', 'kubeadm upgrade node']) {
+      const r = await ssh(`${NET}.101`, command)
+      expect(r.exitCode, r.stderr).toBe(0)
+    }
+    const applied = nodeEvents(mark).filter((e) => e.action === 'upgrade-applied')
+    expect(applied.map((e) => [e.node, e.command, e.version, e.client])).toEqual([
+      ['cp-1', 'apply', 'v1.29.6', `ssh:root ${fingerprint}`],
+      ['cp-1', 'node', 'v1.29.6', `ssh:root ${fingerprint}`],
+    ])
+    expect(formatEvent(applied[0]!)).toContain(`lab/cp-1  node  ssh:root ${fingerprint}  upgrade-applied apply v1.29.6`)
   }, 60_000)
 })

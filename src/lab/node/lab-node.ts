@@ -383,7 +383,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         c = { ...base, action: 'install', binary: s('binary'), version: s('version') }
         break
       case 'upgrade-applied':
-        c = { ...base, action: 'upgrade-applied', version: s('version') }
+        c = { ...base, action: 'upgrade-applied', command: s('command') === 'node' ? 'node' : 'apply', version: s('version') }
         break
       case 'certs-renewed':
         c = { ...base, action: 'certs-renewed' }

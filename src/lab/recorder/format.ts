@@ -9,6 +9,7 @@ export function formatEvent(e: LabEvent): string {
   }
   const what = [
     e.action,
+    e.command,
     e.unit, e.binary, e.version,
     e.path ? `${e.path}${e.change ? ` (${e.change})` : ''}` : undefined,
   ].filter(Boolean).join(' ')

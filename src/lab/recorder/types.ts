@@ -62,6 +62,9 @@ export interface NodeEvent extends Base {
   version?: string
   /** install: which binary changed. */
   binary?: string
+  /** upgrade-applied: `kubeadm upgrade apply` (the cluster's first control-plane node) or `kubeadm upgrade node` (every
+   *  other node): which one ran is what tells a correct HA upgrade from one that re-applied on every node. */
+  command?: 'apply' | 'node'
   /** file-write / package: the absolute path in the node, and what happened to it. */
   path?: string
   change?: 'created' | 'modified' | 'deleted'
@@ -77,6 +80,7 @@ export interface NodeChange {
   unit?: string
   version?: string
   binary?: string
+  command?: 'apply' | 'node'
   path?: string
   change?: 'created' | 'modified' | 'deleted'
 }
