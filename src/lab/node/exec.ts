@@ -69,13 +69,14 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
 /**
  * `niceness`: every node of a real cluster has its own CPUs, and none of them is the apiserver's. A lab of fifty nodes
  * on two cores shares them with the API server that answers for the nodes; a bench at that scale runs the commands at a
- * lower priority so that what the nodes do cannot starve that API (nice, and the command's session's autogroup, see
- * spawner-process.mjs). Tests keep equal priority: their other work would starve the nodes instead.
+ * lower priority so that what the nodes do cannot starve that API (nice, and the command's session's autogroup), and
+ * through the spawner's admission queue (spawner-process.mjs). Tests keep equal priority and start commands at once:
+ * their other work would starve the nodes instead, and their nodes' waits would hold the queue.
  */
 export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>, niceness?: number): LabProcess {
   const args = [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
   if (!niceness) return spawnOffLoop({ file: 'unshare', args, cwd: paths.root, env })
-  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, niceness })
+  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, niceness, admit: true })
 }
 
 /** Kills the command's whole process group; the group may already be gone. */

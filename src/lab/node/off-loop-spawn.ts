@@ -58,7 +58,11 @@ export class LabProcess extends EventEmitter<{ spawn: []; error: [Error]; exit: 
     }
   }
 
-  /** As child_process does: output nobody reads is drained, and `close` waits until both streams have ended. */
+  /**
+   * As child_process does: `close` waits until both streams have ended, and output nobody reads is drained. Nobody
+   * reads a stream whose pipe destination went away (an SSH channel the client dropped): pipe() leaves it paused, not
+   * unread, and without the drain its command would never close (and stay "running" for the lab's faults).
+   */
   private closeAfterOutput(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.exitCode === null && this.signalCode === null) {
       this.exitCode = code
@@ -71,7 +75,7 @@ export class LabProcess extends EventEmitter<{ spawn: []; error: [Error]; exit: 
     for (const s of [this.stdout, this.stderr]) {
       s.once('end', ended)
       s.push(null)
-      if (s.readableFlowing === null) s.resume()
+      if (s.listenerCount('data') === 0) s.resume()
     }
   }
 }
@@ -89,6 +93,8 @@ export interface SpawnRequest {
   env: Record<string, string>
   /** Lower the priority of the command's session (its autogroup), where the kernel schedules by session. */
   niceness?: number
+  /** Start it through the spawner's admission queue (a few per core at a time, in order; spawner-process.mjs). */
+  admit?: boolean
 }
 
 const SCRIPT = fileURLToPath(new URL('./spawner-process.mjs', import.meta.url))

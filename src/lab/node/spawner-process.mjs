@@ -53,13 +53,14 @@ function lowerSessionPriority(pid, niceness) {
 }
 
 /**
- * Admission: a lab host runs every node's commands on its own few cores, where a fleet gives each node its own. Started
- * all at once, a pre-flight's 250 commands (5 gates × 50 nodes) each set up a mount namespace and ran their openssl,
- * grep and awk side by side; all of them finished late and every gate missed its 30 s check timeout. Started a few at a
- * time, in order, they finish in time, as on a real fleet where no node waits for another (measured: the 50-node
- * bench/apply.mjs run passes its pre-gates and finishes). A command holds its place until it ends or for its first
- * seconds; one that runs longer (a wait loop, a pod's container) gives the place up and keeps running, so long commands
- * never block the queue.
+ * Admission (requests with `admit`: a lab of many nodes, LabOptions.nodeCommandNiceness): a lab host runs every node's
+ * commands on its own few cores, where a fleet gives each node its own. Started all at once, a pre-flight's 250
+ * commands (5 gates × 50 nodes) each set up a mount namespace and ran their openssl, grep and awk side by side; all of
+ * them finished late and every gate missed its 30 s check timeout. Started a few at a time, in order, they finish in
+ * time, as on a real fleet where no node waits for another (measured: the 50-node bench/apply.mjs run passes its
+ * pre-gates and finishes). A command holds its place until it ends or for its first seconds; one that runs longer (a
+ * wait loop, a pod's container) gives the place up and keeps running, so long commands never block the queue. A small
+ * lab's commands start at once: their waits (a service's start delay) would hold places for nothing.
  */
 const SLOTS = Number(option('--slots') ?? Math.max(4, 4 * availableParallelism()))
 const SLOT_HOLD_MS = Number(option('--hold-ms') ?? 3000)
@@ -126,6 +127,10 @@ function start(m) {
 }
 
 process.on('message', (/** @type {any} */ m) => {
+  if (m.t === 'spawn' && !m.admit) {
+    start(m)
+    return
+  }
   if (m.t === 'spawn') {
     waiting.set(m.id, { stdin: [], stdinEnded: false })
     queue.push({ id: m.id, m })

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { Spawner, spawnOffLoop, type LabProcess } from '../../../src/lab/node/off-loop-spawn.js'
 
@@ -50,6 +51,18 @@ describe('spawnOffLoop: node commands start in the spawner process, not on the e
     p.stdin.end()
     expect(await closed(p)).toEqual({ code: 0, signal: null })
     expect(err()).toBe('done\n')
+  })
+
+  it('closes after its output was piped to a destination that went away (a dropped SSH channel)', async () => {
+    const p = run('read x; echo late; echo late >&2')
+    const sink = new PassThrough()
+    p.stdout.pipe(sink, { end: false })
+    p.stderr.pipe(sink, { end: false })
+    sink.resume()
+    sink.destroy()
+    await new Promise((r) => setImmediate(r))
+    p.stdin.end('go\n')
+    expect(await closed(p)).toEqual({ code: 0, signal: null })
   })
 
   it('kills the whole process group, a grandchild included', async () => {
@@ -112,9 +125,9 @@ describe('spawnOffLoop: a lower priority for a bench of many nodes', () => {
 describe('the spawner admits node commands a few at a time, in order', () => {
   it('a command beyond the slots waits for one to end, then starts', async () => {
     const s = new Spawner({ slots: 1, holdMs: 60_000 })
-    const first = s.spawn({ file: '/bin/bash', args: ['-c', 'echo started; read line'], cwd: '/', env })
+    const first = s.spawn({ file: '/bin/bash', args: ['-c', 'echo started; read line'], cwd: '/', env, admit: true })
     const out = collect(first.stdout)
-    const second = s.spawn({ file: '/bin/bash', args: ['-c', 'echo second'], cwd: '/', env })
+    const second = s.spawn({ file: '/bin/bash', args: ['-c', 'echo second'], cwd: '/', env, admit: true })
     const secondOut = collect(second.stdout)
     second.stdin.end()
     while (!out().includes('started')) await new Promise((r) => setTimeout(r, 10))
@@ -130,9 +143,9 @@ describe('the spawner admits node commands a few at a time, in order', () => {
 
   it('a long command gives its slot up after the hold and keeps running', async () => {
     const s = new Spawner({ slots: 1, holdMs: 200 })
-    const long = s.spawn({ file: '/bin/bash', args: ['-c', 'read line; echo long'], cwd: '/', env })
+    const long = s.spawn({ file: '/bin/bash', args: ['-c', 'read line; echo long'], cwd: '/', env, admit: true })
     const longOut = collect(long.stdout)
-    const short = s.spawn({ file: '/bin/bash', args: ['-c', 'echo short'], cwd: '/', env })
+    const short = s.spawn({ file: '/bin/bash', args: ['-c', 'echo short'], cwd: '/', env, admit: true })
     short.stdin.end()
     // The short one runs to its end while the long one still waits for its input.
     expect(await closed(short)).toEqual({ code: 0, signal: null })
@@ -142,11 +155,25 @@ describe('the spawner admits node commands a few at a time, in order', () => {
     expect(longOut()).toBe('long\n')
   })
 
+  it('a command not sent through admission starts at once, the slots taken or not', async () => {
+    const s = new Spawner({ slots: 1, holdMs: 60_000 })
+    const first = s.spawn({ file: '/bin/bash', args: ['-c', 'read line'], cwd: '/', env, admit: true })
+    await new Promise<void>((resolve) => first.once('spawn', resolve))
+    const direct = s.spawn({ file: '/bin/bash', args: ['-c', 'echo direct'], cwd: '/', env })
+    const out = collect(direct.stdout)
+    direct.stdin.end()
+    expect(await closed(direct)).toEqual({ code: 0, signal: null })
+    expect(out()).toBe('direct\n')
+    expect(first.exitCode).toBeNull()
+    first.stdin.end('\n')
+    await closed(first)
+  })
+
   it('a command killed while it waits never runs, and ends with the signal', async () => {
     const s = new Spawner({ slots: 1, holdMs: 60_000 })
-    const first = s.spawn({ file: '/bin/bash', args: ['-c', 'read line'], cwd: '/', env })
+    const first = s.spawn({ file: '/bin/bash', args: ['-c', 'read line'], cwd: '/', env, admit: true })
     const marker = `/tmp/kupgrade-spawner-test-${process.pid}`
-    const queued = s.spawn({ file: '/bin/bash', args: ['-c', `touch ${marker}`], cwd: '/', env })
+    const queued = s.spawn({ file: '/bin/bash', args: ['-c', `touch ${marker}`], cwd: '/', env, admit: true })
     queued.stdin.end()
     queued.killGroup('SIGTERM')
     expect(await closed(queued)).toEqual({ code: null, signal: 'SIGTERM' })
