@@ -78,8 +78,3 @@ export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, e
   if (!niceness) return spawnOffLoop({ file: 'unshare', args, cwd: paths.root, env })
   return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, niceness, admit: true })
 }
-
-/** Kills the command's whole process group; the group may already be gone. */
-export function killTree(child: LabProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  child.killGroup(signal)
-}

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { parseAuthorizedKeys } from './auth.js'
 import { EventTail } from './event-tail.js'
-import { execEnv, killTree, spawnInNode, type ExecUser } from './exec.js'
+import { execEnv, spawnInNode, type ExecUser } from './exec.js'
 import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
@@ -205,8 +205,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.faults.stop()
     await this.ports.stop()
     this.tail?.stop()
-    for (const r of this.running) killTree(r.child)
-    for (const c of this.containers) killTree(c)
+    for (const r of this.running) r.child.killGroup()
+    for (const c of this.containers) c.killGroup()
     await this.ssh?.close()
     this.ssh = undefined
   }
@@ -466,8 +466,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     // The boot the node comes back with (its kubelet reports it as the Node's bootID).
     drawBootId(this.paths)
     this.emit('reboot', { phase: 'down' })
-    for (const r of this.running) killTree(r.child)
-    for (const c of this.containers) killTree(c)
+    for (const r of this.running) r.child.killGroup()
+    for (const c of this.containers) c.killGroup()
     void this.ssh?.close()
     this.ssh = undefined
     const u = readUnit(this.paths.units, this.unit)

@@ -109,10 +109,10 @@ export interface SpawnerOptions {
 /** One spawner per lab process, started on first use; it keeps the lab process alive only while commands run. */
 export class Spawner {
   private child: ChildProcess | undefined
-
-  constructor(private readonly options: SpawnerOptions = {}) {}
   private readonly live = new Map<number, LabProcess>()
   private nextId = 1
+
+  constructor(private readonly options: SpawnerOptions = {}) {}
 
   spawn(req: SpawnRequest): LabProcess {
     const child = this.ensureSpawner()

@@ -1,4 +1,4 @@
-import { execEnv, killTree, spawnInNode } from './exec.js'
+import { execEnv, spawnInNode } from './exec.js'
 import type { Isolation } from './namespace.js'
 import type { NodePaths } from './paths.js'
 import type { SessionRequest } from './ssh-server.js'
@@ -23,8 +23,8 @@ export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest
   child.stderr.pipe(ch.stderr, { end: false })
   ch.pipe(child.stdin)
   child.stdin.on('error', () => undefined) // the command may exit without reading its stdin
-  req.onSignal((name) => killTree(child, `SIG${name}` as NodeJS.Signals))
-  ch.on('close', () => killTree(child, 'SIGHUP'))
+  req.onSignal((name) => child.killGroup(`SIG${name}` as NodeJS.Signals))
+  ch.on('close', () => child.killGroup('SIGHUP'))
   child.on('close', (code, signal) => {
     try {
       if (signal) ch.exit(signal.replace(/^SIG/, ''), false, '')
