@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url'
 
 /**
  * A command the lab started through its spawner process (spawner-process.mjs): the part of `ChildProcess` the lab uses,
- * with the same event order: `spawn` or `error`, `exit`, then `close` once stdout and stderr have ended.
+ * with the same event order: `spawn` or `error`, `exit`, then `close` once stdout and stderr have ended. Unlike
+ * child_process, a short command's events can all be emitted in one turn of the loop (its messages arrived in one read
+ * of the channel), so listen for `close` before awaiting `spawn`.
  */
 export class LabProcess extends EventEmitter<{ spawn: []; error: [Error]; exit: [number | null, NodeJS.Signals | null]; close: [number | null, NodeJS.Signals | null] }> {
   pid: number | undefined

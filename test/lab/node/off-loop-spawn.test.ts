@@ -23,11 +23,14 @@ function collect(s: NodeJS.ReadableStream): () => string {
 describe('spawnOffLoop: node commands start in the spawner process, not on the event loop that serves the API', () => {
   it('returns before the fork: no pid yet on return, the pid arrives with spawn', async () => {
     const p = run('exit 0')
+    // Listening for close first: when this loop is busy, spawned, exit and close arrive in one read of the channel and
+    // are all emitted before the await below resumes.
+    const ended = closed(p)
     // A spawn on this thread (child_process.spawn) has its pid when it returns; the spawner's arrives as a message.
     expect(p.pid).toBeUndefined()
     await new Promise<void>((resolve) => p.once('spawn', resolve))
     expect(p.pid).toBeGreaterThan(0)
-    expect(await closed(p)).toEqual({ code: 0, signal: null })
+    expect(await ended).toEqual({ code: 0, signal: null })
   })
 
   it('relays stdin, stdout, stderr and the exit code, with exit before close as child_process', async () => {
