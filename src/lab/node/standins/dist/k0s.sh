@@ -95,7 +95,9 @@ case "${1:-}" in
     log info "archive $dir/$name created successfully" ;;
   restore)
     # k0s cmd/restore: root, k0s down, the archive exists; it unpacks PKI and etcd data into /var/lib/k0s and writes
-    # the archived k0s.yaml next to the archive's name (k0s_<timestamp>.yaml in the working directory).
+    # the archived k0s.yaml next to the archive's name (k0s_<timestamp>.yaml in the working directory). Its etcd step
+    # is etcdutl's snapshot restore (k0s pkg/backup/etcd_unix.go), which refuses a data dir that is not empty: a
+    # restore is done on a fresh or reset node (k0s docs/backup.md), never over the controller's own etcd data.
     need_root
     path=${2:-}
     [ -n "$path" ] || { echo "Error: path to backup archive expected" >&2; exit 1; }
@@ -104,8 +106,11 @@ case "${1:-}" in
       log fatal "k0s seems to be running! k0s must be down during the restore operation."; exit 1; fi; fi
     [ "$path" = - ] || [ -f "$path" ] || { echo "Error: given file $path does not exist" >&2; exit 1; }
     log info "Starting restore"
+    if [ -n "$(ls -A /var/lib/k0s/etcd 2>/dev/null)" ]; then
+      log info "Restore step: etcd"
+      echo 'Error: failed to restore on step `etcd`: data-dir "/var/lib/k0s/etcd" not empty or could not be read' >&2; exit 1
+    fi
     mkdir -p /var/lib/k0s
-    rm -rf /var/lib/k0s/etcd
     if [ "$path" = - ]; then tar -xzf - -C /var/lib/k0s; else tar -xzf "$path" -C /var/lib/k0s; fi || { echo "Error: failed to unpack $path" >&2; exit 1; }
     log info "restore finished successfully" ;;
   reset)
