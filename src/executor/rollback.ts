@@ -68,7 +68,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
   }
   // A moved control plane comes back only from the pre-hop snapshot: done here when the driver planned that restore as
-  // the undo of the node's change (a single k3s server) or as the hop's control-plane restore (k3s with several
+  // the undo of the node's change (a single k3s server or k0s controller) or as the hop's control-plane restore (k3s with several
   // servers: all of them at once, before this node's own undo finds its old binary already back), else stopped with
   // the procedure.
   const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
@@ -100,7 +100,10 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     evidence.push(...r.evidence)
   }
   const hop = run.hop !== undefined ? c.hops.find((h) => h.index === run.hop) : undefined
-  if (changedKubelet && hop) {
+  // A machine without a kubelet (a k0s controller without --enable-worker) has no Node to be Ready: its undo waited
+  // for its own service instead.
+  const hasNode = run.steps.some((s) => s.action === 'wait-ready')
+  if (changedKubelet && hop && hasNode) {
     const from = parseKubeVersion(hop.from)
     const kubelet = from ? resolveDistributionVersion(rt.distribution, from, hop.from).kubelet : undefined
     try {

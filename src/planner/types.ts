@@ -84,8 +84,11 @@ export interface StepParamsByAction {
   'join-node': { kind: 'kubeadm' } | { kind: 'k0s'; service: string; release: string }
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
-  /** A moved k3s server back from the pre-hop backup: the kept binary, the datastore from the snapshot (or SQLite copy). */
-  'restore-datastore': { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
+  /** A moved control plane back from the pre-hop backup: the kept binary and the datastore (k3s: the snapshot or
+   *  SQLite copy named `name`; k0s: the `k0s backup` archive in `dir`/k0s-backup, restored on the reset controller). */
+  'restore-datastore':
+    | { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
+    | { kind: 'k0s'; dir: string; binary: string; backup: string; release: string; service: string }
   /** A k3s server beside the one restored from the snapshot: its kept binary back where it moved, its stale
    *  server/db moved aside, k3s started so that it rejoins the restored cluster (facts §3.1). */
   'rejoin-datastore': { kind: 'k3s'; dir: string; binary: string; backup: string; release: string; service: string }

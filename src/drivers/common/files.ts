@@ -42,7 +42,12 @@ export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { a
  */
 export function restoreFilesProgram(step: StepOf<'restore-files'>): ActionProgram {
   const { dir, paths } = step.params
-  const run = [
+  return { title: `restore ${paths.join(', ')} from ${dir}`, verify: [], run: restoreFilesCommands(step.params) }
+}
+
+/** The commands of restoreFilesProgram, for a program that puts files back among its other commands. */
+export function restoreFilesCommands({ dir, paths }: { dir: string; paths: readonly string[] }): ReturnType<typeof onNode>[] {
+  return [
     onNode(['sha256sum', '--check', '--quiet', '--strict', `${dir}/${SUMS}`], `check the backup in ${dir} before restoring it`),
     script(
       [
@@ -55,7 +60,6 @@ export function restoreFilesProgram(step: StepOf<'restore-files'>): ActionProgra
       `restore ${paths.join(', ')} from ${dir}`,
     ),
   ]
-  return { title: `restore ${paths.join(', ')} from ${dir}`, verify: [], run }
 }
 
 

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -19,14 +19,19 @@ const versionCheck = (binary: string, release: string) =>
 /** `k0s status` names the version the running k0s was started from (and fails when k0s is not running). */
 const runningCheck = (release: string) =>
   nodeCheck(['k0s', 'status'], `k0s status reports Version: ${release}`, { stdoutMatches: `^Version: ${literal(release)}$` }, { okExitCodes: [0, 1] })
+/** The hop's only controller: it takes the backup, and a restore there needs no other controller to rejoin. */
+const singleController = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
+const archiveDir = (dir: string): string => `${dir}/k0s-backup`
+const SINGLE_RESTORE = 'automatic: k0s stop, the kept binary back, k0s reset, k0s restore <pre-hop k0s backup>, its unit back, k0s start, running (and Ready, with a kubelet) at the old version'
+
 const stoppedCheck = (service: string) =>
   nodeCheck(['systemctl', 'is-active', service], `${service} is not running`, { stdoutMatches: '^(inactive|failed)$' }, { okExitCodes: [0, 3, 4] })
 
 export const k0s: Driver = {
   name: 'k0s',
-  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-files', 'reset-node', 'join-node'],
+  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-datastore', 'restore-files', 'reset-node', 'join-node'],
   serviceName,
-  planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: `${backupDir(hop.from)}/k0s-backup` } }],
+  planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: archiveDir(backupDir(hop.from)) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
@@ -37,7 +42,12 @@ export const k0s: Driver = {
       {
         action: 'replace-binary',
         params: { binary: BINARY, release: hop.to.release, service, source: install.source, kept: dir },
-        undo: { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
+        // The only controller holds the hop's backup and no other controller has to rejoin: it is put back from the
+        // backup (a moved controller refuses its old binary alone). With several controllers the restore is the whole
+        // cluster's, stopped and reported with the procedure (rollbackPath).
+        undo: singleController(node)
+          ? { action: 'restore-datastore', params: { kind: 'k0s', dir, binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } }
+          : { action: 'restore-binary', params: { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service } },
       },
       { action: 'start-service', params: { service, release: hop.to.release } },
     ]
@@ -45,7 +55,9 @@ export const k0s: Driver = {
   rollbackPath: (node) =>
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
-      : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
+      : singleController(node)
+        ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
+        : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
   planRebuild: (hop, node, install) => {
     if (node.role === 'control-plane') {
       return { procedure: 'not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)' }
@@ -76,6 +88,7 @@ export const k0s: Driver = {
       case 'replace-binary': return replaceProgram(step)
       case 'start-service': return startProgram(step)
       case 'restore-binary': return restoreProgram(step)
+      case 'restore-datastore': return restoreDatastoreProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
       case 'reset-node': return resetProgram(step)
       case 'join-node': return joinProgram(step)
@@ -196,6 +209,41 @@ function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
       onNode(['k0s', 'stop'], `stop k0s (${service}) before the binary goes back`, { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
       ...restoreBinaryCommands({ backup, binary, dir }),
       onNode(['k0s', 'start'], `start k0s (${service}) on the restored binary`, { timeoutMs: 5 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/**
+ * The documented restore of a k0s controller (facts §3.2, k0s docs/backup.md), for the only controller of a cluster
+ * whose datastore moved: k0s stopped, the kept binary back (checksum checked), `k0s reset` (k0s restore's etcd step
+ * refuses a non-empty data dir: it restores onto a fresh node), `k0s restore` of the hop's checksummed backup, the unit
+ * `k0s install` wrote back from the hop's backup (reset removed it), `k0s start`. Verify: k0s runs the old release.
+ */
+function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgram {
+  if (step.params.kind !== 'k0s') throw new Error(`k0s driver: datastore restore of kind ${step.params.kind}`)
+  const { binary, backup, dir, release, service } = step.params
+  const archives = archiveDir(dir)
+  const unit = unitFile(service)
+  return {
+    title: `restore k0s ${release} from the pre-hop backup in ${archives}: k0s stop, the kept binary back, k0s reset, k0s restore <archive>, ${unit} back, k0s start`,
+    verify: [runningCheck(release)],
+    run: [
+      // The archive first: a restore without one must stop before the reset removes the controller's data.
+      onNode(['sh', '-c', `cd ${q(archives)} && sha256sum --check --quiet --strict SHA256SUMS`], `check the k0s backup in ${archives} before anything is reset`, { privileged: true }),
+      // k0s stop fails when k0s is not running (the moved controller failed to start): that is fine here.
+      onNode(['k0s', 'stop'], `stop k0s (${service}) before the restore`, { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
+      ...restoreBinaryCommands({ backup, binary, dir }),
+      onNode(['k0s', 'reset'], 'reset the controller: k0s restore wants an empty data dir', { timeoutMs: 5 * 60_000 }),
+      // Run in the archive's directory: k0s restore writes the archived k0s.yaml to the working directory.
+      script(
+        ['set -e', `cd ${q(archives)}`, 'archive=$(ls -1t k0s_backup_*.tar.gz | head -n 1)', `${q(binary)} restore "$archive"`],
+        `k0s restore the pre-hop backup from ${archives}`,
+        { timeoutMs: 10 * 60_000 },
+      ),
+      ...restoreFilesCommands({ dir, paths: [unit] }),
+      onNode(['systemctl', 'daemon-reload'], 'reload systemd units after the unit came back'),
+      onNode(['k0s', 'start'], `start k0s (${service}) on the restored datastore`, { timeoutMs: 5 * 60_000 }),
     ],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }

@@ -255,6 +255,7 @@ function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
  * token …), or with SQLite the copied database and token put back, and k3s started. Verify: the old binary runs.
  */
 function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgram {
+  if (step.params.kind !== 'k3s') throw new Error(`k3s driver: datastore restore of kind ${step.params.kind}`)
   const { binary, backup, dir, name, release, service } = step.params
   const snaps = `${dir}/etcd-snapshot`
   const sqlite = `${dir}/sqlite`

@@ -394,6 +394,12 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       case 'backup':
         c = { ...base, action: 'backup', path: s('path') }
         break
+      case 'reset':
+        c = { ...base, action: 'reset' }
+        break
+      case 'restore':
+        c = { ...base, action: 'restore', path: s('path') }
+        break
     }
     if (c) this.emit('change', Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as NodeChange)
   }

@@ -50,6 +50,10 @@ export type NodeAction =
   | 'file-write'
   /** A snapshot or backup was written (k0s backup, k3s etcd-snapshot save, etcdctl snapshot save): `path` is it. */
   | 'backup'
+  /** The node's distribution state was wiped (k0s reset, kubeadm reset, k3s uninstall). */
+  | 'reset'
+  /** A backup was restored onto the node (k0s restore): `path` is the archive. */
+  | 'restore'
 
 export interface NodeEvent extends Base {
   source: 'node'
