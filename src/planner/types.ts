@@ -85,10 +85,13 @@ export interface StepParamsByAction {
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
   /** A moved control plane back from the pre-hop backup: the kept binary and the datastore (k3s: the snapshot or
-   *  SQLite copy named `name`; k0s: the `k0s backup` archive in `dir`/k0s-backup, restored on the reset controller). */
+   *  SQLite copy named `name`; k0s: the `k0s backup` archive in `dir`/k0s-backup, restored on the reset controller;
+   *  kubeadm: etcdutl snapshot restore and the kept static pod manifests). */
   'restore-datastore':
     | { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
     | { kind: 'k0s'; dir: string; binary: string; backup: string; release: string; service: string }
+    /** kubeadm, the only control-plane node: the hop's etcd snapshot (`snapshot`) and its kept /etc/kubernetes. */
+    | { kind: 'kubeadm'; dir: string; snapshot: string; release: string }
   /** A k3s server beside the one restored from the snapshot: its kept binary back where it moved, its stale
    *  server/db moved aside, k3s started so that it rejoins the restored cluster (facts §3.1). */
   'rejoin-datastore': { kind: 'k3s'; dir: string; binary: string; backup: string; release: string; service: string }

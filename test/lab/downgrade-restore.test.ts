@@ -185,13 +185,18 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     expect(await ok(cp, 'journalctl -u kubelet --no-pager | tail -n 1')).toMatch(/kubelet\[\d+\]: E\d{4} [\d:.]+ +\d+ pod_workers\.go:1298\] "Error syncing pod, skipping" err="failed to \\"StartContainer\\" for \\"kube-apiserver\\" with CrashLoopBackOff: \\"back-off 10s restarting failed container=kube-apiserver pod=kube-apiserver-cp-1_kube-system\(/)
     expect(await ok(cp, 'cat /var/log/pods/kube-system_kube-apiserver-cp-1_*/kube-apiserver/0.log')).toContain('run.go:72] "command failed" err="the datastore was written by Kubernetes v1.30.4 and cannot be read by v1.29.6')
 
-    // The documented restore: etcdutl snapshot restore into a fresh data dir (an existing one is refused), with the
-    // old manifests in place: the apiserver comes up at v1.29.
+    // The documented restore: the static pods stopped first (their manifests moved away: the kubelet stops a pod
+    // whose manifest is gone, and the only apiserver with it), etcdutl snapshot restore into a fresh data dir (an
+    // existing one is refused), the old manifests back: the apiserver comes up at v1.29.
+    await ok(cp, 'mkdir -p /root/manifests && mv /etc/kubernetes/manifests/*.yaml /root/manifests/')
+    await eventually(async () => (/refused: .*(connection refused|was refused)/.test(await version()) ? true : undefined), 10_000, 'the API down without its manifest')
     const busy = await ssh(cp, 'etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
     expect([busy.code, busy.err]).toEqual([1, 'Error: data-dir "/var/lib/etcd" not empty or could not be read'])
     const restored = await ssh(cp, 'mv /var/lib/etcd /var/lib/etcd.v1.30 && etcdutl snapshot restore /var/lib/etcd-backup/snapshot.db --data-dir /var/lib/etcd')
     expect(restored.code, restored.err).toBe(0)
     expect(restored.err).toContain('"msg":"restored snapshot"')
+    expect(await version()).toMatch(/^refused: /)
+    await ok(cp, 'mv /root/manifests/*.yaml /etc/kubernetes/manifests/')
     await eventually(async () => ((await version()) === 'v1.29.6' ? true : undefined), 10_000, 'the API back at v1.29.6')
   }, 180_000)
 })

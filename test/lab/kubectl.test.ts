@@ -108,6 +108,8 @@ describe('lab API server with real kubectl', () => {
   it('serves version, health with ?verbose, DaemonSets, Deployments, PDBs and events', async () => {
     const v = JSON.parse((await t.kubectl(['version', '-o', 'json'])).stdout) as { serverVersion: { gitVersion: string } }
     expect(v.serverVersion.gitVersion).toBe('v1.29.6')
+    // /version is indented as the apiserver writes it (json.MarshalIndent), unlike objects.
+    expect((await t.kubectl(['get', '--raw', '/version'])).stdout).toMatch(/^\{\n {2}"major": "1",\n {2}"minor": "29",\n {2}"gitVersion": "v1\.29\.6",\n/)
     const readyz = await t.kubectl(['get', '--raw', '/readyz?verbose'])
     expect(readyz.stdout).toContain('[+]etcd ok')
     expect(readyz.stdout.trim().split('\n').at(-1)).toBe('readyz check passed')

@@ -2,7 +2,7 @@ import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { parseKubeVersion } from '../../plan/versions.js'
 import { backupDir, literal, nodeCheck, onNode, script, q } from '../common/commands.js'
-import { backupFilesProgram, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
 import type { ActionProgram, Check } from '../program.js'
 import type { Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
@@ -25,6 +25,14 @@ const minorOf = (v: string): string => {
   return `v${k.major}.${k.minor}`
 }
 
+const ETCD_DATA = '/var/lib/etcd'
+const MANIFESTS = '/etc/kubernetes/manifests'
+const ADMIN_CONF = '/etc/kubernetes/admin.conf'
+const snapshotFile = (dir: string): string => `${dir}/etcd-snapshot.db`
+/** The hop's only control-plane node: it takes the snapshot, and a restore there needs no other etcd member. */
+const singleControlPlane = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
+const SINGLE_RESTORE = `automatic: the previous packages, then the static pods stopped (manifests moved aside), ${ETCD_DATA} moved aside, etcdutl snapshot restore of the pre-hop snapshot, /etc/kubernetes back from the hop's backup, kubelet restarted, the API at the old version`
+
 /** Binary versions read the same whatever the package manager: `kubeadm version -o short`, `kubelet --version`. */
 const versionCheck = (pkg: string, version: string): Check => {
   const [argv, prefix] =
@@ -34,11 +42,11 @@ const versionCheck = (pkg: string, version: string): Check => {
 
 export const kubeadm: Driver = {
   name: 'kubeadm',
-  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-files', 'reset-node', 'join-node'],
+  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-datastore', 'restore-files', 'reset-node', 'join-node'],
   serviceName: () => 'kubelet',
   planBackup: (hop: Hop): StepTemplate[] => {
     const dir = backupDir(hop.from)
-    return [{ action: 'backup', params: { kind: 'kubeadm-etcd', dir, file: `${dir}/etcd-snapshot.db` } }]
+    return [{ action: 'backup', params: { kind: 'kubeadm-etcd', dir, file: snapshotFile(dir) } }]
   },
   planNodeUpgrade: (hop: Hop, node: NodeContext): StepTemplate[] => {
     const dir = backupDir(hop.from)
@@ -59,7 +67,11 @@ export const kubeadm: Driver = {
         ? {
             action: 'upgrade-control-plane',
             params: { command: node.firstControlPlane ? 'apply' : 'node', version, last: node.lastControlPlane },
-            undo: { irreversible: `the control plane moves to ${version}: no downgrade; rollback restores the pre-hop etcd snapshot and ${dir}/files/etc/kubernetes (snapshot-restore)` },
+            // The only control-plane node holds the hop's snapshot and no other member has to rejoin: it is put back
+            // from it. With several, the restore is the whole etcd cluster's, reported with the procedure.
+            undo: singleControlPlane(node)
+              ? { action: 'restore-datastore', params: { kind: 'kubeadm', dir, snapshot: snapshotFile(dir), release: from } }
+              : { irreversible: `the control plane moves to ${version}: no downgrade; rollback restores the pre-hop etcd snapshot and ${dir}/files/etc/kubernetes (snapshot-restore)` },
           }
         : { action: 'upgrade-control-plane', params: { command: 'node', version, last: false }, undo: { action: 'restore-files', params: { dir, paths: [KUBELET_CONFIG] } } },
       { action: 'upgrade-package', params: { packages: ['kubelet', 'kubectl'], version, ...exact }, undo: downgrade(['kubelet', 'kubectl']) },
@@ -71,6 +83,8 @@ export const kubeadm: Driver = {
   rollbackPath: (node) =>
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'previous kubeadm/kubelet/kubectl packages from the previous minor repository, kubelet configuration back, restart kubelet, Ready at the old version' }
+      : singleControlPlane(node)
+        ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
       : node.firstControlPlane
         ? { path: 'kubeadm-backup', detail: 'a failed kubeadm upgrade apply restores its own backup (/etc/kubernetes/tmp/kubeadm-backup-*); once the control plane moved: etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup' }
         : { path: 'snapshot-restore', detail: 'etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup, then the previous packages' },
@@ -104,6 +118,7 @@ export const kubeadm: Driver = {
       case 'downgrade-packages': return downgradeProgram(step, pm())
       case 'upgrade-control-plane': return controlPlaneProgram(step)
       case 'restart': return restartKubelet()
+      case 'restore-datastore': return restoreControlPlaneProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
       case 'reset-node': return resetProgram()
       case 'join-node': return joinProgram()
@@ -250,6 +265,67 @@ function restartKubelet(): ActionProgram {
     title: `${reload.join(' ')}; ${restart.join(' ')}`,
     verify: [],
     run: [onNode(reload, 'reload unit files the kubelet package may have changed'), onNode(restart, 'restart the kubelet on the new version', { timeoutMs: 5 * 60_000 })],
+    wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/**
+ * The documented restore of a kubeadm control plane (facts §3.3; kubernetes.io "Restoring an etcd cluster": stop the
+ * API servers, restore etcd, start them), for the only control-plane node of a cluster whose control plane moved: the
+ * static pods stopped by moving their manifests aside (the kubelet stops a pod whose manifest is gone), the API
+ * awaited down, /var/lib/etcd moved aside (etcdutl refuses a data dir that is not empty), `etcdutl snapshot restore`
+ * of the hop's checksummed snapshot, /etc/kubernetes back from the hop's backup (the old manifests, which the kubelet
+ * starts), kubelet restarted. It runs after the previous packages went back (the undo runs in reverse). Verify: the
+ * API answers at the old version.
+ */
+function restoreControlPlaneProgram(step: StepOf<'restore-datastore'>): ActionProgram {
+  if (step.params.kind !== 'kubeadm') throw new Error(`kubeadm driver: datastore restore of kind ${step.params.kind}`)
+  const { dir, snapshot, release } = step.params
+  const aside = `${MANIFESTS}.kupgrade-restore`
+  const api = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, '--request-timeout=5s', 'get', '--raw', '/version']
+  return {
+    title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${aside}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA}, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
+    verify: [nodeCheck(api, `the API answers at ${release}`, { stdoutMatches: `"gitVersion": "${literal(release)}"` }, { privileged: true, okExitCodes: [0, 1] })],
+    run: [
+      // The snapshot first: a restore without one must stop before anything is stopped.
+      onNode(['sha256sum', '--check', '--quiet', '--strict', `${snapshot}.sha256`], `check the pre-hop etcd snapshot ${snapshot}`),
+      script(['set -e', `mkdir -p ${q(aside)}`, `for f in ${q(MANIFESTS)}/*.yaml; do if [ -e "$f" ]; then mv -f "$f" ${q(aside)}/; fi; done`], `stop the static control plane: its manifests moved to ${aside}`),
+      script(
+        [
+          'for i in $(seq 1 120); do',
+          `  if ! ${api.map(q).join(' ')} >/dev/null 2>&1; then exit 0; fi`,
+          '  sleep 1',
+          'done',
+          `echo kupgrade: the API still answers 120 s after the manifests moved to ${q(aside)}: "the kubelet did not stop the static pods; stop them (crictl), then resume" >&2`,
+          'exit 1',
+        ],
+        'wait until the kubelet stopped the apiserver',
+        { timeoutMs: 3 * 60_000 },
+      ),
+      script(
+        ['set -e', `if [ -e ${q(ETCD_DATA)} ]; then mv ${q(ETCD_DATA)} ${q(ETCD_DATA)}.kupgrade-$(date +%s); fi`, `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}`],
+        `etcdutl snapshot restore of the pre-hop snapshot into a fresh ${ETCD_DATA}`,
+        { timeoutMs: 10 * 60_000 },
+      ),
+      // The kept /etc/kubernetes holds the manifests at the old version: the kubelet starts them.
+      ...restoreFilesCommands({ dir, paths: ['/etc/kubernetes'] }),
+      onNode(['rm', '-rf', aside], `drop the moved-aside manifests ${aside}`),
+      onNode(['systemctl', 'daemon-reload'], 'reload unit files the previous kubelet package may have changed'),
+      onNode(['systemctl', 'restart', 'kubelet'], 'restart the kubelet: it runs the restored static control plane', { timeoutMs: 5 * 60_000 }),
+      // The apiserver's container starts after the kubelet: its first answer can take a minute.
+      script(
+        [
+          'for i in $(seq 1 300); do',
+          `  if ${api.map(q).join(' ')} 2>/dev/null | grep -qF ${q(`"gitVersion": "${release}"`)}; then exit 0; fi`,
+          '  sleep 1',
+          'done',
+          `echo kupgrade: the API did not come back at ${q(release)} within 300 s of the restore: "see journalctl -u kubelet and /var/log/pods/kube-system_kube-apiserver-*" >&2`,
+          'exit 1',
+        ],
+        `wait until the API answers at ${release}`,
+        { timeoutMs: 6 * 60_000 },
+      ),
+    ],
     wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
 }

@@ -39,7 +39,9 @@ export interface WatchReply {
 
 export async function route(m: ClusterModel, r: Request): Promise<Reply | WatchReply> {
   const p = r.path.replace(/\/+$/, '') || '/'
-  if (p === '/version') return json(versionInfo(m))
+  // Indented, as the apiserver writes /version (responsewriters.WriteRawJSON: json.MarshalIndent with two spaces);
+  // objects are compact. A client that greps `"gitVersion": "v…"` from `kubectl get --raw /version` sees the same.
+  if (p === '/version') return json(`${JSON.stringify(versionInfo(m), null, 2)}\n`)
   const h = health(m, p, r.query)
   if (h) return h
   const minor = minorOf(m.apiServerVersion)

@@ -336,8 +336,17 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const read = (rel: string) => { try { return readFileSync(join(this.paths.root, rel), 'utf8') } catch { return '' } }
     const version = /image: \S*\/kube-apiserver:(v\d+\.\d+\.\d+)\s*$/m.exec(read('etc/kubernetes/manifests/kube-apiserver.yaml'))?.[1]
     const store = read('var/lib/etcd/member/lab-written-by').trim()
-    const key = `${version ?? ''} ${store}`
-    if (!version || key === this.staticControlPlane) return
+    if (!version) {
+      // The manifest moved away (as a restore does first, so that nothing writes to etcd meanwhile): the kubelet stops
+      // the static apiserver and the API is no longer served from this node, until a manifest is back.
+      if (this.staticControlPlane === '' || this.staticControlPlane.startsWith('absent ')) return
+      const last = this.staticControlPlane.split(' ')[0]!
+      this.staticControlPlane = `absent ${last}`
+      this.emit('static-control-plane', { version: last, failing: 'the kubelet runs no kube-apiserver: /etc/kubernetes/manifests/kube-apiserver.yaml is gone' })
+      return
+    }
+    const key = `${version} ${store}`
+    if (key === this.staticControlPlane) return
     const first = this.staticControlPlane === ''
     this.staticControlPlane = key
     if (first) return // the state the node started in
