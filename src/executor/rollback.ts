@@ -95,7 +95,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
       last.push(s)
       continue
     }
-    const r = await undoStep(d, rt, s)
+    const r = await undoStep(d, rt, undoOfFailedReplace(s, d.stateOf(s.id)))
     if (!r.ok) return fail(`undo of ${s.id} failed: ${r.error}`, r.evidence)
     evidence.push(...r.evidence)
   }
@@ -129,6 +129,18 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   }
   d.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: Date.now() - t0, evidence })
   return { ok: true, evidence }
+}
+
+/**
+ * A k3s or k0s binary replacement that failed never ran: the new version starts only in a later step (restart, start),
+ * so the datastore did not move and the kept binary alone takes the node back. Restoring the pre-hop snapshot there
+ * would throw away what the cluster wrote since the backup, for nothing.
+ */
+function undoOfFailedReplace(s: Step, state: string | undefined): Step {
+  if (s.action !== 'replace-binary' || state !== 'failed' || s.undo === undefined || !('action' in s.undo) || s.undo.action !== 'restore-datastore') return s
+  const p = s.undo.params
+  if (p.kind === 'kubeadm') return s
+  return { ...s, undo: { action: 'restore-binary', params: { binary: p.binary, backup: p.backup, release: p.release, service: p.service } } }
 }
 
 async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{ ok: true; evidence: string[] } | { ok: false; error: string; evidence: string[] }> {
