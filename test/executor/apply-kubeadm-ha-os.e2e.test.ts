@@ -28,11 +28,15 @@ const HOLDS = '/var/lib/dpkg/status (apt-mark holds)'
 const OS = '/var/lib/dpkg/status (OS upgrade)'
 const REPO = '/etc/apt/sources.list.d/kubernetes.list'
 
-/** One GET on a fresh connection to the cluster's API address (as a new client through the VIP would make). */
+/**
+ * One GET on a fresh connection to the cluster's API address (as a new client through the VIP would make). An API
+ * that is down refuses at once; the timeout is only for a lab host too loaded to answer in time (the full suite runs
+ * beside this test), which says nothing about the upgrade, so it is generous.
+ */
 function probeApi(l: ExecLab, host: string): Promise<string | undefined> {
   return new Promise((done) => {
     const req = request({
-      host, port: 6443, path: '/api/v1/namespaces/default', method: 'GET', agent: false, timeout: 2000,
+      host, port: 6443, path: '/api/v1/namespaces/default', method: 'GET', agent: false, timeout: 15_000,
       ca: readFileSync(join(l.dir, 'ca.crt')), headers: { authorization: `Bearer ${readFileSync(join(l.dir, 'token'), 'utf8').trim()}` },
     }, (res) => {
       res.resume()
