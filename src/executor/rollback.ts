@@ -68,9 +68,9 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     return { ok: false, reason, evidence: [...evidence, ...extra], path: path.path, cordoned }
   }
   // A moved control plane comes back only from the pre-hop snapshot: done here when the driver planned that restore as
-  // the undo of the node's change (a single k3s server or k0s controller) or as the hop's control-plane restore (k3s with several
-  // servers: all of them at once, before this node's own undo finds its old binary already back), else stopped with
-  // the procedure.
+  // the undo of the node's change (the only control-plane node of k3s, k0s or kubeadm) or as the hop's control-plane
+  // restore (k3s with several servers: all of them at once, before this node's own undo finds its old binary already
+  // back), else stopped with the procedure.
   const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
   const whole = c.restore?.find((r) => r.hop === run.hop)
   if (path.path === 'snapshot-restore' && moved && !restores) {

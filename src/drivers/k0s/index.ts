@@ -230,7 +230,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
     verify: [runningCheck(release)],
     run: [
       // The archive first: a restore without one must stop before the reset removes the controller's data.
-      onNode(['sh', '-c', `cd ${q(archives)} && sha256sum --check --quiet --strict SHA256SUMS`], `check the k0s backup in ${archives} before anything is reset`, { privileged: true }),
+      onNode(['sh', '-c', `cd ${q(archives)} && sha256sum --check --quiet --strict SHA256SUMS`], `check the k0s backup in ${archives} before anything is reset`),
       // k0s stop fails when k0s is not running (the moved controller failed to start): that is fine here.
       onNode(['k0s', 'stop'], `stop k0s (${service}) before the restore`, { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
       ...restoreBinaryCommands({ backup, binary, dir }),
