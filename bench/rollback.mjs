@@ -6,6 +6,10 @@
 //   fault → first failing check   (the Ready wait, then the after-node gate's first look: that first check fails)
 //   fault → gate verdict          (the wait keeps asking until spec.gates.wait.timeout before it calls a fail)
 //   verdict → rollback done       (undo, restart at the old version, Ready, uncordon, post-gates again)
+// Then a control plane that must come back from the pre-hop backup (k0s and kubeadm, 1 control-plane node + 2 workers,
+// the control-plane node NotReady at the new version):
+//   verdict → rollback done       (the previous version, the datastore restored, Ready, uncordon, post-gates again)
+//   of which the restore          (the undo that restores the datastore, from its start to its end)
 // Asserts nothing. Usage: node bench/rollback.mjs [--runs N]
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,6 +22,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const i = process.argv.indexOf('--runs')
 const RUNS = i >= 0 ? Number(process.argv[i + 1]) : 1
 const WAIT = { interval: '1s', stableFor: 2, timeout: '5s' }
+const READY_TIMEOUT = '5s'
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
 if (!existsSync(KUBECTL)) { console.log(`rollback: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
 if (!existsSync(join(root, 'dist/lab/lab.js'))) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
@@ -28,6 +33,22 @@ const { normalizeTopology } = await load('lab/topology.js')
 try { await probeIsolation() } catch (err) { console.log(`rollback: skipped (lab isolation unavailable: ${err.message})`); process.exit(0) }
 
 const s = (ms) => `${(ms / 1000).toFixed(2)}s`
+
+/** `kupgrade apply --output json` of the lab's plan with onFailure rollback, from dist/: its exit code and events. */
+async function applyRollback(dir, wait, afterNode) {
+  const plan = join(dir, 'plan.yaml')
+  const doc = parse(readFileSync(plan, 'utf8'))
+  doc.spec.strategy.onFailure = 'rollback'
+  doc.spec.gates = { ...doc.spec.gates, wait, ...(afterNode ? { afterNode } : {}) }
+  writeFileSync(plan, stringify(doc))
+  const out = await new Promise((resolve) => {
+    const p = spawn(process.execPath, [join(root, 'bin/kupgrade.js'), 'apply', plan, '--output', 'json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1' } })
+    let text = ''
+    p.stdout.on('data', (d) => (text += d))
+    p.on('close', (code) => resolve({ code, text }))
+  })
+  return { code: out.code, ev: out.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)) }
+}
 for (let run = 1; run <= RUNS; run++) {
   const NET = `127.${200 + (process.pid % 20)}.${20 + run}`
   const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-rollback-'))
@@ -46,20 +67,10 @@ for (let run = 1; run <= RUNS; run++) {
   await lab.start()
   let firedAt
   lab.clusters.get('rb').model.on('faults', () => { if (firedAt === undefined && lab.clusters.get('rb').model.faults.size) firedAt = Date.now() })
-  const plan = join(dir, 'plan.yaml')
-  const doc = parse(readFileSync(plan, 'utf8'))
-  doc.spec.strategy.onFailure = 'rollback'
-  doc.spec.gates = { ...doc.spec.gates, wait: WAIT }
-  writeFileSync(plan, stringify(doc))
   try {
     const t0 = Date.now()
-    const out = await new Promise((resolve) => {
-      const p = spawn(process.execPath, [join(root, 'bin/kupgrade.js'), 'apply', plan, '--output', 'json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1' } })
-      let text = ''
-      p.stdout.on('data', (d) => (text += d))
-      p.on('close', (code) => resolve({ code, text }))
-    })
-    const ev = out.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const out = await applyRollback(dir, WAIT)
+    const ev = out.ev
     const at = (pred) => { const e = ev.find(pred); return e ? Date.parse(e.time) : undefined }
     const firstFail = at((e) => e.type === 'gate-check' && e.gate === 'kube-proxy-sync' && e.step.node === 'rb-w-1' && e.status === 'fail')
     const verdict = at((e) => e.type === 'gate-result' && e.gate === 'kube-proxy-sync' && e.step.node === 'rb-w-1' && e.status === 'fail')
@@ -77,5 +88,46 @@ for (let run = 1; run <= RUNS; run++) {
   } finally {
     await lab.stop()
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+for (const [ci, dist] of ['k0s', 'kubeadm'].entries()) {
+  for (let run = 1; run <= RUNS; run++) {
+    const NET = `127.${200 + (process.pid % 20)}.${40 + ci * 10 + run}`
+    const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-restore-'))
+    const node = (name, role, n, extra = {}) => ({ name, role, address: `${NET}.${n}`, ...(dist === 'kubeadm' ? { os: 'debian-12' } : {}), ...extra })
+    const lab = new Lab({ dir, topology: normalizeTopology({
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'bench-restore' },
+      spec: {
+        mirror: ['v1.29.6', 'v1.30.4'],
+        timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
+        clusters: [{
+          name: 'cr', distribution: dist, version: 'v1.29.6', apiAddress: `${NET}.1`,
+          nodes: [node('cr-cp-1', 'control-plane', 11, dist === 'k0s' ? { enableWorker: true } : {}), node('cr-w-1', 'worker', 12), node('cr-w-2', 'worker', 13)],
+          faults: [{ fault: 'node-not-ready-after-upgrade', node: 'cr-cp-1' }],
+        }],
+      },
+    }) })
+    await lab.start()
+    try {
+      const t0 = Date.now()
+      // The Ready wait's timeout is the nodes-ready gate's: a short one, so that the verdict does not wait minutes.
+      const { code, ev } = await applyRollback(dir, WAIT, [{ 'nodes-ready': { timeout: READY_TIMEOUT } }])
+      const at = (pred) => { const e = ev.find(pred); return e ? Date.parse(e.time) : undefined }
+      const verdict = at((e) => e.type === 'step-failed' && e.step.node === 'cr-cp-1')
+      const restore = ev.find((e) => e.type === 'undo-started' && / from the pre-hop backup /.test(e.title))
+      const restored = restore && ev.find((e) => e.type === 'undo-done' && e.step.id === restore.step.id)
+      const rbDone = at((e) => e.type === 'rollback-done' && e.node === 'cr-cp-1')
+      if (verdict === undefined || !restored || rbDone === undefined) {
+        console.log(`restore ${dist} run ${run}: incomplete (exit ${code}; ${verdict ? 'failed' : 'no failure seen'}, restore ${restored ? 'done' : 'not done'}, rollback ${rbDone ? 'done' : 'not done'})`)
+        continue
+      }
+      console.log(`restore ${dist} run ${run} (1 control-plane node + 2 workers, the control plane NotReady at the new version, Ready wait ${READY_TIMEOUT}; exit ${code}, whole apply ${s(Date.now() - t0)}):`)
+      console.log(`  verdict → rollback done (post-gates passed):  ${s(rbDone - verdict)}`)
+      console.log(`  of which the datastore restore:               ${s(Date.parse(restored.time) - Date.parse(restore.time))}`)
+    } finally {
+      await lab.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }
