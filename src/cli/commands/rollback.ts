@@ -21,8 +21,10 @@ uncordoned, then the cluster's post-gates again. A control-plane node whose vers
 by binary (k0s, k3s with etcd and kubeadm do not support it): a k3s control plane is restored from the snapshot its
 hop took first (k3s server --cluster-reset --cluster-reset-restore-path and the kept binary on the first server; with
 several servers every server is stopped first and the others rejoin with their server/db moved aside, as \`plan\`
-lists); for k0s and kubeadm the rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already rolled back or
-rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
+lists). A k0s or kubeadm cluster's only control-plane node is restored from its hop's backup (k0s reset, k0s restore and
+the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubernetes back); with several control-plane
+nodes the rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already
+rolled back or rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
 forward again.
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
