@@ -49,22 +49,28 @@ async function applyRollback(dir, wait, afterNode) {
   })
   return { code: out.code, ev: out.text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)) }
 }
-for (let run = 1; run <= RUNS; run++) {
-  const NET = `127.${200 + (process.pid % 20)}.${20 + run}`
-  const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-rollback-'))
+/** A started lab of one cluster, with the timing and mirror every scenario here shares. */
+async function startLab(dir, name, cluster) {
   const lab = new Lab({ dir, topology: normalizeTopology({
-    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'bench-rollback' },
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name },
     spec: {
       mirror: ['v1.29.6', 'v1.30.4'],
       timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
-      clusters: [{
-        name: 'rb', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${NET}.1`,
-        nodes: [{ name: 'rb-cp-1', role: 'control-plane', address: `${NET}.11` }, { name: 'rb-w-1', role: 'worker', address: `${NET}.12` }],
-        faults: [{ fault: 'kube-proxy-sync-failure', node: 'rb-w-1', params: { untilRestart: true, intervalMs: 500 }, when: { after: 'node-upgraded', node: 'rb-w-1' } }],
-      }],
+      clusters: [{ version: 'v1.29.6', ...cluster }],
     },
   }) })
   await lab.start()
+  return lab
+}
+
+for (let run = 1; run <= RUNS; run++) {
+  const NET = `127.${200 + (process.pid % 20)}.${20 + run}`
+  const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-rollback-'))
+  const lab = await startLab(dir, 'bench-rollback', {
+    name: 'rb', distribution: 'k3s', apiAddress: `${NET}.1`,
+    nodes: [{ name: 'rb-cp-1', role: 'control-plane', address: `${NET}.11` }, { name: 'rb-w-1', role: 'worker', address: `${NET}.12` }],
+    faults: [{ fault: 'kube-proxy-sync-failure', node: 'rb-w-1', params: { untilRestart: true, intervalMs: 500 }, when: { after: 'node-upgraded', node: 'rb-w-1' } }],
+  })
   let firedAt
   lab.clusters.get('rb').model.on('faults', () => { if (firedAt === undefined && lab.clusters.get('rb').model.faults.size) firedAt = Date.now() })
   try {
@@ -96,19 +102,11 @@ for (const [ci, dist] of ['k0s', 'kubeadm'].entries()) {
     const NET = `127.${200 + (process.pid % 20)}.${40 + ci * 10 + run}`
     const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-restore-'))
     const node = (name, role, n, extra = {}) => ({ name, role, address: `${NET}.${n}`, ...(dist === 'kubeadm' ? { os: 'debian-12' } : {}), ...extra })
-    const lab = new Lab({ dir, topology: normalizeTopology({
-      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'bench-restore' },
-      spec: {
-        mirror: ['v1.29.6', 'v1.30.4'],
-        timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
-        clusters: [{
-          name: 'cr', distribution: dist, version: 'v1.29.6', apiAddress: `${NET}.1`,
-          nodes: [node('cr-cp-1', 'control-plane', 11, dist === 'k0s' ? { enableWorker: true } : {}), node('cr-w-1', 'worker', 12), node('cr-w-2', 'worker', 13)],
-          faults: [{ fault: 'node-not-ready-after-upgrade', node: 'cr-cp-1' }],
-        }],
-      },
-    }) })
-    await lab.start()
+    const lab = await startLab(dir, 'bench-restore', {
+      name: 'cr', distribution: dist, apiAddress: `${NET}.1`,
+      nodes: [node('cr-cp-1', 'control-plane', 11, dist === 'k0s' ? { enableWorker: true } : {}), node('cr-w-1', 'worker', 12), node('cr-w-2', 'worker', 13)],
+      faults: [{ fault: 'node-not-ready-after-upgrade', node: 'cr-cp-1' }],
+    })
     try {
       const t0 = Date.now()
       // The Ready wait's timeout is the nodes-ready gate's: a short one, so that the verdict does not wait minutes.
