@@ -2,7 +2,8 @@ import { setMaxListeners } from 'node:events'
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
-import type { GateContext, GateStatus } from '../gates/types.js'
+import type { GateContext, GateResult, GateStatus } from '../gates/types.js'
+import type { WaitedResult } from '../gates/wait.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import type { Distribution } from '../plan/versions.js'
 import type { ClusterPlan, ClusterRestore, ExecutionPlan, StagePlan, Step } from '../planner/types.js'
@@ -592,10 +593,23 @@ export class Executor {
    * Read-only steps (a point's gates) side by side, at most GATES_AT_ONCE (each gate fans out over every node and
    * starts kubectl processes and probe pods); after a failure no further one starts, those running finish.
    */
+  /**
+   * The gates of one point, side by side. The first that blocks decides the point: the others still checking are
+   * cut short (\`not finished\`) rather than holding the cluster and its lock through their re-checks and probe-pod
+   * timeouts, minutes that change nothing (a capacity block kept a run waiting 4½ min for two Pending probe pods).
+   */
   private async together(steps: Step[], rt: ClusterRuntime): Promise<void> {
-    const results = await pool(steps, GATES_AT_ONCE, (s) => this.step(s, rt))
-    const stop = results.find((r): r is Stop => typeof r === 'object')
-    if (stop) throw new Stopped(stop)
+    const decided = new AbortController()
+    let first: Stop | undefined
+    await pool(steps, GATES_AT_ONCE, async (s) => {
+      const r = await this.step(s, rt, undefined, { cutShort: decided.signal })
+      if (typeof r === 'object' && !first) {
+        first = r
+        decided.abort(new Error(`gate ${String(loose(s).gate ?? s.id)} blocked this point first`))
+      }
+      return r
+    })
+    if (first) throw new Stopped(first)
   }
 
   private async stepOrStop(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<void> {
@@ -617,7 +631,7 @@ export class Executor {
    * One step: journal `started`, act, journal `done`/`failed`. true/false = changed or not; a Stop when it failed.
    * `again`: run it even if the journal has it done (a rebuild of a node an earlier attempt of the run rebuilt too).
    */
-  private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, opts: { again?: boolean } = {}): Promise<boolean | Stop> {
+  private async step(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, opts: { again?: boolean; cutShort?: AbortSignal } = {}): Promise<boolean | Stop> {
     if (!opts.again && this.isDone(s.id)) {
       this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: `already ${this.o.journal.last(s.id)!.state} earlier in this run`, evidence: [] })
       return false
@@ -633,7 +647,7 @@ export class Executor {
     await this.o.journal.appendDurable({ step: s.id, state: 'started', attempt })
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
-      const r = await this.act(s, rt, stage)
+      const r = await this.act(s, rt, stage, opts.cutShort)
       if (r.skipped) {
         await this.o.journal.appendDurable({ step: s.id, state: 'skipped', attempt, evidence: r.evidence })
         this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: r.skipped, evidence: r.evidence })
@@ -658,14 +672,14 @@ export class Executor {
     }
   }
 
-  private async act(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan): Promise<{ changed: boolean; evidence: string[]; undo?: UndoRecord; skipped?: string }> {
+  private async act(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[]; undo?: UndoRecord; skipped?: string }> {
     const dry = this.o.dryRun
     switch (s.action) {
       case 'gate': {
         if (!rt) throw new StepFailure(`gate ${s.id} has no cluster`, [])
         // A dry-run changes nothing, so only the checks of the state before any change (pre-gates) mean anything.
         if (dry && s.phase !== 'preflight') return { changed: false, evidence: [], skipped: 'dry-run: checked during apply, after the change it guards' }
-        return this.gate(s, rt)
+        return this.gate(s, rt, undefined, cutShort)
       }
       case 'hook':
         return this.hook(s, dry)
@@ -719,16 +733,39 @@ export class Executor {
    * A gate step through the registry (the same checks as `check` and `plan --live`). Fail and unknown both stop:
    * a gate that could not look is never a pass. A soak's re-check looks once per round.
    */
-  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback'): Promise<{ changed: boolean; evidence: string[] }> {
+  /** `cutShort`: aborted once another gate of the same point blocked it; this one then stops checking, unanswered. */
+  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
     const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
     // After a rollback the cluster is meant to be part old, part new: no version is expected of it.
     const expected = during === 'rollback' ? undefined : hop ? hop.to.kubelet : this.o.plan.target?.kubernetes
     const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
-    // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
-    const onObservation = wait.timeoutMs ? (o: { status: GateStatus; summary: string }, attempt: number) => this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) }) : undefined
     const ctx = { ...this.gateContext(rt, s, expected), ...(during === 'rollback' && hop ? { hopInProgress: { to: hop.to.kubelet } } : {}) }
-    const r = await this.o.gateRunner(gate, params, ctx, onObservation ? { ...wait, onObservation } : wait)
+    if (cutShort) ctx.signal = AbortSignal.any([this.halt.signal, cutShort])
+    const cut = (): boolean => Boolean(cutShort?.aborted) && !this.halt.signal.aborted
+    // The last observation before any cut: what this gate saw, should its re-checks be cut short.
+    let last: { result: GateResult; attempt: number } | undefined
+    const onObservation = (o: GateResult, attempt: number) => {
+      if (cut()) return
+      last = { result: o, attempt }
+      // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
+      if (wait.timeoutMs) this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) })
+    }
+    let r: WaitedResult
+    try {
+      r = await this.o.gateRunner(gate, params, ctx, { ...wait, onObservation })
+    } catch (err) {
+      if (!cut()) throw err
+      r = { status: 'unknown', summary: '', evidence: [], incident: 'unknown', attempts: 0 }
+    }
+    if (cut() && r.status !== 'pass' && r.status !== 'warn') {
+      // Cut short, the gate answers with what it saw: a failure it was confirming stands (the cause of a block is often
+      // in a gate slower than the one that blocked first); with nothing seen, or not yet held long enough, no answer.
+      const why = cutShort!.reason instanceof Error ? cutShort!.reason.message : String(cutShort!.reason)
+      r = last && last.result.status !== 'pass' && last.result.status !== 'warn'
+        ? { ...last.result, summary: `${last.result.summary} (not re-checked: ${why})`, attempts: last.attempt }
+        : { status: 'unknown', summary: `not finished: ${why}`, evidence: [], incident: r.incident, attempts: last?.attempt ?? 0 }
+    }
     const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
     this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
     if (r.status === 'fail' || r.status === 'unknown') {
