@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
@@ -10,6 +9,7 @@ import type { ClusterPlan, ClusterRestore, ExecutionPlan, StagePlan, Step } from
 import { sleep } from '../transport/backoff.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { parseDuration } from '../util/duration.js'
+import { raiseListenerLimit } from '../util/signal.js'
 import { now, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
 import { defaultServiceCIDR } from '../gates/context.js'
 import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
@@ -136,7 +136,7 @@ export class Executor {
       }
     }
     // Every kubectl and SSH command in flight listens on it: a 50-node batch is not a leak.
-    setMaxListeners(256, this.halt.signal)
+    raiseListenerLimit(this.halt.signal)
     if (o.interrupt.aborted) this.halt.abort()
     else o.interrupt.addEventListener('abort', () => this.halt.abort(), { once: true })
   }

@@ -102,6 +102,26 @@ describe('transport/ssh/pool against an ssh2 test server', () => {
     void p.catch(() => {})
   })
 
+  it('shares one signal among many commands in flight without Node warning of a listener leak', async () => {
+    // Three nodes: one connection runs only a few channels at once, a fleet's reads run on many.
+    const servers = await Promise.all([fx.server(), fx.server(), fx.server()])
+    for (const s of servers) fx.trust(s)
+    const pool = fx.pool()
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    try {
+      const ac = new AbortController()
+      const results = await Promise.all(Array.from({ length: 16 }, (_, i) => pool.read(fx.target(servers[i % 3]!), ['sh', '-c', `sleep 0.2; echo ${i}`], { signal: ac.signal })))
+      expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 16 }, (_, i) => `${i}\n`))
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning')
+  })
+
   it('refuses an unknown host, then records it with acceptNew', async () => {
     const s = await fx.server()
     const err = await rejection(fx.pool().read(fx.target(s), ['true']))

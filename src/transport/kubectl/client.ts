@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { execa } from 'execa'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
@@ -7,6 +6,7 @@ import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
 import { redact, redactArgv } from './redact.js'
+import { raiseListenerLimit } from '../../util/signal.js'
 
 /** `/version` (apimachinery version.Info). Parse gitVersion, never `minor` ("20+" on managed distributions). */
 export interface VersionInfo {
@@ -169,12 +169,6 @@ export class KubectlClient {
   }
 }
 
-const raised = new WeakSet<AbortSignal>()
-function raiseListenerLimit(signal: AbortSignal): void {
-  if (raised.has(signal)) return
-  raised.add(signal)
-  setMaxListeners(256, signal)
-}
 
 const describe = (k: FailureKind | string, o: KubectlOptions): string =>
   k === 'timeout' ? 'the API server did not answer in time'

@@ -1,6 +1,7 @@
 import type { Client, ClientChannel } from 'ssh2'
 import { lineSplitter } from '../lines.js'
 import type { OutputLine } from '../types.js'
+import { raiseListenerLimit } from '../../util/signal.js'
 
 /** The connection went away. `started` says whether the remote command may have begun, which decides retry safety. */
 export class ConnectionLostError extends Error {
@@ -62,6 +63,7 @@ export function runOnClient(client: Client, line: string, o: RunOptions): Promis
     const onAbort = () => finish(new CommandAbortedError('cancelled'))
     const timer = setTimeout(() => finish(new CommandTimeoutError(`timed out after ${o.timeoutMs} ms`)), o.timeoutMs)
     if (o.signal?.aborted) return onAbort()
+    if (o.signal) raiseListenerLimit(o.signal)
     o.signal?.addEventListener('abort', onAbort, { once: true })
     client.once('close', onClientClose)
 
