@@ -87,6 +87,12 @@ export interface StepProgram {
    * forward or the node rebuilt). `verify` holding means the undo's effect is already there: skip its `run`.
    */
   undo: { title?: string; verify?: Check[]; run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
+  /**
+   * A backup's files, to be copied off the node once the step's effect is there (a snapshot kept only on the node that
+   * fails is lost with it): the checksum lists (sha256sum format, on the step's node) that name them. Lists that do
+   * not exist are passed over (a k3s backup is an etcd snapshot or a SQLite copy); at least one must.
+   */
+  offNode?: { sums: string[] }
 }
 
 /** What a driver makes for one action; the registry adds `undo` from the step's undo spec (drivers/registry.ts). */

@@ -1,3 +1,4 @@
+import { join, relative } from 'node:path'
 import type { StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
@@ -20,6 +21,7 @@ import { ClusterLease, LockRefusedError } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
+import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode } from './backup-copy.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
@@ -710,11 +712,27 @@ export class Executor {
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
         if (dry && r.changed) this.dryAhead.add(ahead)
+        if (program.offNode && target) r.evidence.push(await this.copyOffNode(s, rt, target, program.offNode.sums, dry))
         const undo: UndoRecord = 'irreversible' in program.undo ? { irreversible: program.undo.irreversible }
           : 'nothing' in program.undo ? { nothing: true } : { commands: program.undo.run.map(describeCommand) }
         return { changed: r.changed, evidence: r.evidence, ...(r.changed ? { undo } : {}) }
       }
     }
+  }
+
+  /** A backup step's files copied off its node into .kupgrade/backups and indexed (backup-copy.ts); its evidence line. */
+  private async copyOffNode(s: Step, rt: ClusterRuntime, target: NodeTarget, sums: string[], dry: boolean): Promise<string> {
+    const into = join(backupsDir(this.o.planDir), rt.spec.name, this.o.runId, s.node!, s.hop !== undefined ? `hop-${s.hop}` : 'run')
+    const shown = relative(this.o.planDir, into)
+    if (dry) return `dry-run: apply would copy the backup off ${s.node} into ${shown}`
+    const files = await copyBackupOffNode(this.o.ssh, target, sums, into, this.o.planDir, this.halt.signal)
+    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
+    appendBackupIndex(this.o.planDir, {
+      run: this.o.runId, cluster: rt.spec.name, node: s.node!, ...(s.hop !== undefined ? { hop: s.hop } : {}), step: s.id,
+      version: hop?.from ?? '', time: new Date().toISOString(), dir: shown, files,
+    })
+    const bytes = files.reduce((n, f) => n + f.bytes, 0)
+    return `copied off the node: ${files.length} file(s), ${bytes} bytes, each matching its sha256, into ${shown} (indexed in ${relative(this.o.planDir, backupIndexPath(this.o.planDir))})`
   }
 
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent, NodeEvent } from '../../src/lab/recorder/types.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, expectBackupsCopied, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * k0s end to end: three controllers (the first two plain controllers as k0s installs them by default, so no Node
@@ -55,6 +55,10 @@ describe('apply: k0s controllers (with and without a worker) and workers', () =>
     const backups = nodeEvents.filter((e) => e.action === 'backup')
     expect(backups.map((e) => [e.node, e.path?.replace(/k0s_backup_.*$/, 'k0s_backup_…')])).toEqual([['k0-cp-1', '/var/lib/kupgrade/backup/v1.29.6+k0s.0/k0s-backup/k0s_backup_…']])
     expect(nodeEvents.indexOf(backups[0]!)).toBeLessThan(firstChange)
+    // …and copied off that node next to the plan: the archive and its checksum list, indexed.
+    const copied = expectBackupsCopied(l, 'k0')
+    expect(copied.map((b) => [b.cluster, b.node, b.hop, b.version])).toEqual([['k0', 'k0-cp-1', 1, 'v1.29.6+k0s.0']])
+    expect(copied[0].files.map((f: any) => f.remote)).toEqual([backups[0]!.path])
 
     expect(rec.nodeUpgradeOrder('k0')).toEqual(['k0-cp-1', 'k0-cp-2', 'k0-cp-3', 'k0-w-1', 'k0-w-2'])
     expect(rec.maxConcurrentDisruptions('k0', 'control-plane')).toBe(1)

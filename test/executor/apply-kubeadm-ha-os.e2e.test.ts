@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { servingApiServers } from '../../src/lab/fleet/apiservers.js'
 import type { ApiEvent, NodeEvent } from '../../src/lab/recorder/types.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, expectBackupsCopied, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * A kubeadm HA cluster (3 control planes + 2 workers, Debian) upgraded v1.29.6 → v1.30.4 with an OS upgrade and
@@ -207,5 +207,10 @@ describe('apply: kubeadm HA (3 + 2) with an OS upgrade and reboot if required', 
 
     // 4. Never more than maxUnavailable (1) worker cordoned at once.
     expect(rec.maxConcurrentlyCordoned(CLUSTER, 'worker')).toBe(1)
+
+    // 5. The etcd snapshot was copied off the first control-plane node, with its checksum list, and indexed.
+    const copied = expectBackupsCopied(l, CLUSTER)
+    expect(copied.map((b) => [b.run, b.node, b.hop, b.version])).toEqual([[fin.runId, NODES[0], 1, 'v1.29.6']])
+    expect(copied[0].files.map((f: any) => f.remote)).toEqual(['/var/lib/kupgrade/backup/v1.29.6/etcd-snapshot.db'])
   }, 600_000)
 })

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { expect } from 'vitest'
 import { parse, stringify } from 'yaml'
 import { Lab } from '../../src/lab/lab.js'
 import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js'
@@ -130,4 +133,25 @@ export function cliKillable(l: ExecLab, args: string[], killAfter: (event: any) 
       done({ code, signal, out, err, killed: killed && signal === 'SIGKILL' })
     })
   })
+}
+
+/**
+ * The backups a run copied off its nodes (`.kupgrade/backups/index.jsonl` next to the plan), every file checked against
+ * the lab's own copy on the node (its folder under the lab directory) and against the index's sha256 and size; the
+ * copies are 0600. Returns the index entries.
+ */
+export function expectBackupsCopied(l: ExecLab, cluster: string): any[] {
+  const planDir = dirname(l.plan)
+  const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
+  for (const entry of index) {
+    expect(entry.files.length, `${entry.node}: files copied`).toBeGreaterThan(0)
+    for (const f of entry.files as { path: string; remote: string; sha256: string; bytes: number }[]) {
+      const local = readFileSync(join(planDir, f.path))
+      expect(createHash('sha256').update(local).digest('hex'), f.path).toBe(f.sha256)
+      expect(local.length, f.path).toBe(f.bytes)
+      expect(local.equals(readFileSync(join(l.dir, 'nodes', cluster, entry.node, f.remote))), `${f.path} is the node's ${f.remote}`).toBe(true)
+      expect(statSync(join(planDir, f.path)).mode & 0o777, f.path).toBe(0o600)
+    }
+  }
+  return index
 }

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL, openSsh } from '../lab/helpers.js'
@@ -55,6 +57,25 @@ describe('apply on a SQLite k3s cluster: the database and token copied with chec
     expect(await ok(SERVER, 'sed -n 2p /var/lib/rancher/k3s/server/db/state.db')).toBe('kupgrade-lab-kine written-by=v1.30.4+k3s1')
     expect(await ok(SERVER, `cat ${BACKUP}/sqlite/token`)).toBe(token)
     expect(await ok(SERVER, `stat -c %a ${BACKUP}/sqlite/token`)).toBe('600')
+
+    // Off the node, next to the plan: every file the node's SHA256SUMS lists, byte for byte, in the index.
+    const planDir = dirname(l.plan)
+    const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
+    expect(index).toHaveLength(1)
+    expect(index[0]).toMatchObject({ run: ev.at(-1).runId, cluster: 'sq', node: 'sq-cp-1', hop: 1, step: backup.step.id, version: 'v1.29.6+k3s1' })
+    const files: { path: string; remote: string; sha256: string; bytes: number }[] = index[0].files
+    expect(files.map((f) => f.remote)).toEqual(expect.arrayContaining([`${BACKUP}/sqlite/db/state.db`, `${BACKUP}/sqlite/token`]))
+    expect(files).toHaveLength(sums.length)
+    for (const f of files) {
+      const local = readFileSync(join(planDir, f.path))
+      expect(createHash('sha256').update(local).digest('hex'), f.path).toBe(f.sha256)
+      expect(local.length).toBe(f.bytes)
+      expect((await ok(SERVER, `sha256sum ${f.remote}`)).split(' ')[0], f.remote).toBe(f.sha256)
+      expect(statSync(join(planDir, f.path)).mode & 0o777, f.path).toBe(0o600)
+    }
+    expect(readFileSync(join(planDir, files.find((f) => f.remote.endsWith('/token'))!.path), 'utf8')).toBe(`${token}\n`)
+    expect(statSync(join(planDir, index[0].dir)).mode & 0o777).toBe(0o700)
+    expect(backup.evidence.join('\n')).toMatch(new RegExp(`copied off the node: ${files.length} file\\(s\\), \\d+ bytes, each matching its sha256, into ${index[0].dir.replace(/[.+]/g, '\\$&')}`))
   }, 300_000)
 })
 

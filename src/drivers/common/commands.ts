@@ -36,5 +36,8 @@ export const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\
 /** Where kupgrade keeps what it backs up on a node before a hop: one directory per version the node is leaving. */
 export const backupDir = (fromRelease: string): string => `/var/lib/kupgrade/backup/${fromRelease}`
 
+/** Where the executor keeps a cluster backup's copies, next to the plan (executor/backup-copy.ts), as titles name it. */
+export const OFF_NODE = '.kupgrade/backups/'
+
 /** The checksum list `backup-files` writes and verifies (`sha256sum -c`), relative to the copies in `<dir>/files`. */
 export const SUMS = 'SHA256SUMS'

@@ -1,6 +1,6 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, onNode, q, script } from '../common/commands.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
@@ -102,7 +102,8 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   const { dir } = step.params
   const save = ['k0s', 'backup', `--save-path=${dir}`]
   return {
-    title: `${save.join(' ')} (PKI, etcd or kine database, config, manifests)`,
+    title: `${save.join(' ')} (PKI, etcd or kine database, config, manifests); copied off the node to ${OFF_NODE}`,
+    offNode: { sums: [`${dir}/SHA256SUMS`] },
     verify: [nodeCheck(['sh', '-c', `cd ${q(dir)} && sha256sum --check --quiet --strict SHA256SUMS`], `a checksummed k0s backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })],
     run: [
       // k0s backup wants an existing directory.

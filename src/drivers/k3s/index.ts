@@ -1,6 +1,6 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, onNode, q, script, SUMS } from '../common/commands.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
@@ -129,7 +129,8 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   const sqlite = `${dir}/sqlite`
   const save = ['k3s', 'etcd-snapshot', 'save', '--name', name, '--etcd-snapshot-dir', snaps]
   return {
-    title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}`,
+    title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}; copied off the node to ${OFF_NODE}`,
+    offNode: { sums: [`${snaps}/SHA256SUMS`, `${sqlite}/SHA256SUMS`] },
     verify: [
       nodeCheck(['sh', '-c', `ls ${q(snaps)}/${q(name)}-* >/dev/null 2>&1 || test -f ${q(`${sqlite}/SHA256SUMS`)}`], `a pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
     ],

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { parseKubeVersion } from '../../plan/versions.js'
-import { backupDir, literal, nodeCheck, onNode, script, q } from '../common/commands.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, script, q } from '../common/commands.js'
 import { backupFilesProgram, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
 import type { ActionProgram, Check } from '../program.js'
@@ -137,7 +137,8 @@ function etcdSnapshotProgram(step: StepOf<'backup'>): ActionProgram {
     'snapshot', 'save', file,
   ]
   return {
-    title: `etcd snapshot: ${save.slice(2).join(' ')}`,
+    title: `etcd snapshot: ${save.slice(2).join(' ')}; copied off the node to ${OFF_NODE}`,
+    offNode: { sums: [`${file}.sha256`] },
     verify: [nodeCheck(['sha256sum', '--check', '--quiet', '--strict', `${file}.sha256`], `a checksummed etcd snapshot exists at ${file}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })],
     run: [
       onNode(['install', '-d', '-m', '0700', dir], `create the backup directory ${dir}`),
