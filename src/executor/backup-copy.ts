@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname, isAbsolute, join, posix, relative } from 'node:path'
 import { OFF_NODE } from '../drivers/common/commands.js'
 import { shellQuote } from '../transport/quote.js'
@@ -36,6 +36,8 @@ export interface BackupIndexEntry {
   time: string
   /** The folder of this backup's copies, relative to the plan's folder. */
   dir: string
+  /** The checksum lists on the node that named the files (kept beside them, at `dir` + the list's path). */
+  sums: string[]
   files: CopiedFile[]
 }
 
@@ -97,7 +99,7 @@ export function parseBackupReadBack(stdout: string, marker: string, where: strin
 }
 
 /** Reads a backup's files off the node and keeps them under `into` (mirroring their paths on the node), 0600 in 0700 folders. */
-export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums: readonly string[], into: string, planDir: string, signal?: AbortSignal): Promise<CopiedFile[]> {
+export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums: readonly string[], into: string, planDir: string, signal?: AbortSignal): Promise<{ sums: string[]; files: CopiedFile[] }> {
   const marker = `@@kupgrade-${randomBytes(6).toString('hex')}`
   const where = `${target.cluster}/${target.node}`
   const r = await ssh.read(target, { script: backupReadScript(sums, marker) }, { privileged: true, timeoutMs: 30 * 60_000, ...(signal ? { signal } : {}) })
@@ -110,7 +112,56 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
     return local
   }
   for (const s of back.sums) keep(s.remote, s.text)
-  return back.files.map((f) => ({ path: relative(planDir, keep(f.remote, f.data)), remote: f.remote, sha256: f.sha256, bytes: f.data.length }))
+  return { sums: back.sums.map((s) => s.remote), files: back.files.map((f) => ({ path: relative(planDir, keep(f.remote, f.data)), remote: f.remote, sha256: f.sha256, bytes: f.data.length })) }
+}
+
+/** The newest copy of the backup a node took of `version` (the release it holds), from the index; undefined without one. */
+export function findBackupCopy(planDir: string, cluster: string, node: string, version: string): BackupIndexEntry | undefined {
+  let text: string
+  try {
+    text = readFileSync(backupIndexPath(planDir), 'utf8')
+  } catch {
+    return undefined
+  }
+  let found: BackupIndexEntry | undefined
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue
+    let e: BackupIndexEntry
+    try {
+      e = JSON.parse(line) as BackupIndexEntry
+    } catch {
+      continue // a line cut by a crash while it was written: the entries before it stand
+    }
+    if (e.cluster === cluster && e.node === node && e.version === version && Array.isArray(e.sums)) found = e
+  }
+  return found
+}
+
+/** The node-side check that every file of a backup is there and intact: each list checked from its own folder. */
+const checkOnNode = (sums: readonly string[]): string =>
+  sums.map((l) => `(cd ${shellQuote(posix.dirname(l))} && sha256sum --check --quiet --strict ${shellQuote(posix.basename(l))}) >/dev/null 2>&1`).join(' && ')
+
+/**
+ * Before a restore: the backup must be on its node. Where the node lost or damaged it (a disk swapped, the folder
+ * cleaned), the copies kept here are put back — each written beside its place and moved into it — and checked again
+ * there. Returns the evidence lines: none when the node's own backup was intact.
+ */
+export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, planDir: string, entry: BackupIndexEntry, signal?: AbortSignal): Promise<string[]> {
+  const where = `${target.cluster}/${target.node}`
+  const opts = { privileged: true, ...(signal ? { signal } : {}) }
+  const intact = async () => (await ssh.read(target, { script: checkOnNode(entry.sums) }, { ...opts, okExitCodes: [0, 1, 2] })).exitCode === 0
+  if (await intact()) return []
+  const local = (remote: string) => join(planDir, entry.dir, remote)
+  const put = [...entry.sums, ...entry.files.map((f) => f.remote)]
+  for (const remote of put) {
+    const data = readFileSync(local(remote))
+    const part = `${remote}.kupgrade-part`
+    await ssh.mutate(target, `put the kept copy of ${remote} back on the node`, {
+      script: ['set -e', 'umask 077', `mkdir -p ${shellQuote(posix.dirname(remote))}`, `base64 -d > ${shellQuote(part)}`, `mv -f ${shellQuote(part)} ${shellQuote(remote)}`].join('\n'),
+    }, { ...opts, stdin: data.toString('base64'), timeoutMs: 30 * 60_000 })
+  }
+  if (!(await intact())) throw new StepFailure(`the backup put back on ${where} from ${entry.dir} still fails its checksums there`, [])
+  return [`the backup on ${target.node} was missing or damaged: ${put.length} file(s) put back from ${entry.dir} (run ${entry.run}), checksums verified on the node`]
 }
 
 /** Appends one backup to the index, durably: a later restore looks here first. */

@@ -21,7 +21,7 @@ import { ClusterLease, LockRefusedError } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
-import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode } from './backup-copy.js'
+import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode, findBackupCopy, putBackupBackOnNode } from './backup-copy.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
@@ -562,6 +562,7 @@ export class Executor {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),
+      backupBackOnNode: (r, node, release) => this.backupBackOnNode(r, node, release),
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
       postGates: (hop) => this.postGatesAgain(c, rt, hop),
@@ -704,6 +705,8 @@ export class Executor {
         if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
         const target = s.node ? rt.targets.get(s.node) : undefined
         const ahead = `${rt.spec.name}|${s.node ?? ''}`
+        // A control-plane restore (ClusterRestore) reads the hop's backup on its node: put back from the kept copy if gone.
+        const putBack = s.action === 'restore-datastore' ? await this.backupBackOnNode(rt, s.node, s.params.release) : []
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const r = await runProgram(program, {
@@ -713,6 +716,7 @@ export class Executor {
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
         if (dry && r.changed) this.dryAhead.add(ahead)
         if (program.offNode && target) r.evidence.push(await this.copyOffNode(s, rt, target, program.offNode.sums, dry))
+        r.evidence.unshift(...putBack)
         const undo: UndoRecord = 'irreversible' in program.undo ? { irreversible: program.undo.irreversible }
           : 'nothing' in program.undo ? { nothing: true } : { commands: program.undo.run.map(describeCommand) }
         return { changed: r.changed, evidence: r.evidence, ...(r.changed ? { undo } : {}) }
@@ -725,14 +729,22 @@ export class Executor {
     const into = join(backupsDir(this.o.planDir), rt.spec.name, this.o.runId, s.node!, s.hop !== undefined ? `hop-${s.hop}` : 'run')
     const shown = relative(this.o.planDir, into)
     if (dry) return `dry-run: apply would copy the backup off ${s.node} into ${shown}`
-    const files = await copyBackupOffNode(this.o.ssh, target, sums, into, this.o.planDir, this.halt.signal)
+    const { sums: lists, files } = await copyBackupOffNode(this.o.ssh, target, sums, into, this.o.planDir, this.halt.signal)
     const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
     appendBackupIndex(this.o.planDir, {
       run: this.o.runId, cluster: rt.spec.name, node: s.node!, ...(s.hop !== undefined ? { hop: s.hop } : {}), step: s.id,
-      version: hop?.from ?? '', time: new Date().toISOString(), dir: shown, files,
+      version: hop?.from ?? '', time: new Date().toISOString(), dir: shown, sums: lists, files,
     })
     const bytes = files.reduce((n, f) => n + f.bytes, 0)
     return `copied off the node: ${files.length} file(s), ${bytes} bytes, each matching its sha256, into ${shown} (indexed in ${relative(this.o.planDir, backupIndexPath(this.o.planDir))})`
+  }
+
+  /** The backup a restore reads, back on its node from the copy kept next to the plan where the node lost it (backup-copy.ts). */
+  private async backupBackOnNode(rt: ClusterRuntime, node: string | undefined, release: string): Promise<string[]> {
+    const target = node ? rt.targets.get(node) : undefined
+    if (!target || this.o.dryRun) return []
+    const entry = findBackupCopy(this.o.planDir, rt.spec.name, node!, release)
+    return entry ? putBackupBackOnNode(this.o.ssh, target, this.o.planDir, entry, this.halt.signal) : []
   }
 
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {

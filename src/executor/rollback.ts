@@ -25,6 +25,8 @@ export interface RollbackDeps {
   signal: AbortSignal
   pollMs: number
   programFor: (step: Step, rt: ClusterRuntime) => StepProgram | undefined
+  /** Before a restore from the hop's backup: the backup back on its node from the kept copy, if the node lost it. */
+  backupBackOnNode: (rt: ClusterRuntime, node: string | undefined, release: string) => Promise<string[]>
   /** The hop's post-gates, after-change wait; resolves with their evidence or rejects with the failing gate. */
   postGates: (hop: number | undefined) => Promise<string[]>
   /** The last journaled state of a step. */
@@ -153,12 +155,14 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
   d.emit({ type: 'undo-started', time: now(), step: stepRef(s), title: undo.title ?? undo.run.map(describeCommand).join('; ') })
   const t0 = Date.now()
   try {
+    const putBack = s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' ? await d.backupBackOnNode(rt, s.node, s.undo.params.release) : []
     const r = await runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),
     }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
-    d.journal.append({ step: s.id, state: 'undone', attempt, evidence: r.evidence, changed: r.changed })
-    d.emit({ type: 'undo-done', time: now(), step: stepRef(s), durationMs: Date.now() - t0, changed: r.changed, evidence: r.evidence })
+    const evidence = [...putBack, ...r.evidence]
+    d.journal.append({ step: s.id, state: 'undone', attempt, evidence, changed: r.changed })
+    d.emit({ type: 'undo-done', time: now(), step: stepRef(s), durationMs: Date.now() - t0, changed: r.changed, evidence })
     return { ok: true, evidence: [`undone ${s.id}${r.changed ? '' : ' (already undone: nothing ran)'}`] }
   } catch (err) {
     const evidence = (err as { evidence?: string[] }).evidence ?? []

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
+import { readdirSync, rmSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, events, expectBackupsCopied, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -47,5 +48,28 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
     expect(ev.some((e) => e.type === 'step-started' && e.step.node === 'sr-w-1' && e.step.mutates)).toBe(false)
     const version = JSON.parse((await run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'sr', 'version', '-o', 'json'])).stdout)
     expect(version.serverVersion.gitVersion).toBe('v1.29.6+k3s1')
+  }, 300_000)
+
+  it('puts the snapshot back from the copy kept next to the plan when the node lost it, then restores', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sr', node: 'sr-cp-1' }
+    const snapshots = join(l.dir, 'nodes/sr/sr-cp-1/var/lib/kupgrade/backup/v1.29.6+k3s1/etcd-snapshot')
+    l.lab.setFault(fault, true)
+    // The node loses its backup right after the hop took (and kupgrade copied) it: a disk swapped, a folder cleaned.
+    const r = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => {
+      if (e.type === 'step-done' && e.step.action === 'backup') rmSync(snapshots, { recursive: true, force: true })
+      return undefined
+    }).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    const copied = expectBackupsCopied(l, 'sr').at(-1)
+    expect(copied).toMatchObject({ run: ev.at(-1).runId, node: 'sr-cp-1', version: 'v1.29.6+k3s1' })
+    const restore = ev.find((e) => e.type === 'undo-done' && e.step.action === 'replace-binary')
+    expect(restore, JSON.stringify(ev.filter((e) => e.type === 'undo-failed'))).toBeDefined()
+    expect(restore.evidence[0]).toBe(`the backup on sr-cp-1 was missing or damaged: ${copied.sums.length + copied.files.length} file(s) put back from ${copied.dir} (run ${copied.run}), checksums verified on the node`)
+    expect(readdirSync(snapshots).sort()).toEqual(['SHA256SUMS', ...copied.files.map((f: any) => basename(f.remote))].sort())
+    expect(ev.at(-1).message).toMatch(/rolled back: sr-cp-1 back at the old version/)
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['sr-cp-1', 'v1.29.6+k3s1', 'True', false], ['sr-w-1', 'v1.29.6+k3s1', 'True', false],
+    ])
   }, 300_000)
 })
