@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname, isAbsolute, join, posix, relative } from 'node:path'
 import { OFF_NODE } from '../drivers/common/commands.js'
 import { shellQuote } from '../transport/quote.js'
@@ -10,7 +10,7 @@ import { StepFailure } from './run-program.js'
  * A backup that lives only on the node it was taken on is lost with that node (issue 11: "copied off the node into
  * .kupgrade/backups/ with an index"). After a backup step, its files are read back over SSH — the checksum lists the
  * backup wrote name them — checked against those checksums here, and kept next to the plan with one index line per
- * backup. Files are base64 on the wire: the transport's output is text.
+ * backup. Files are base64 on the wire (the transport's output is text), in pieces.
  */
 export const backupsDir = (planDir: string): string => join(planDir, OFF_NODE)
 export const backupIndexPath = (planDir: string): string => join(backupsDir(planDir), 'index.jsonl')
@@ -41,8 +41,14 @@ export interface BackupIndexEntry {
   files: CopiedFile[]
 }
 
-/** The node's side: each checksum list that exists, then each file it names, base64 on one line. */
-export function backupReadScript(sums: readonly string[], marker: string): string {
+/**
+ * Files cross the wire in pieces of this many MiB (base64 on one line each): an etcd snapshot of a big cluster runs to
+ * gigabytes, far past what one string may hold.
+ */
+export const CHUNK_MIB = 32
+
+/** The node's side, first pass: each checksum list that exists, then each file it names with its size. */
+export function backupManifestScript(sums: readonly string[], marker: string): string {
   return [
     'set -e',
     'found=0',
@@ -58,23 +64,20 @@ export function backupReadScript(sums: readonly string[], marker: string): strin
     '    [ -n "$sum" ] || continue',
     '    path=${path#\\*}',
     '    case "$path" in /*) f=$path ;; *) f="$d/${path#./}" ;; esac',
-    `    printf '%s %s %s\\n' '${marker}-file' "$sum" "$f"`,
-    '    base64 -w0 < "$f"',
-    "    printf '\\n'",
+    `    printf '%s %s %s %s\\n' '${marker}-file' "$sum" "$(wc -c < "$f" | tr -d ' ')" "$f"`,
     '  done < "$sums"',
     'done',
     `[ "$found" = 1 ] || { echo 'none of the checksum lists exists: ${sums.join(', ').replace(/'/g, '')}' >&2; exit 3; }`,
   ].join('\n')
 }
 
-export interface ReadBack {
+export interface BackupManifest {
   sums: { remote: string; text: string }[]
-  files: { remote: string; sha256: string; data: Buffer }[]
+  files: { remote: string; sha256: string; bytes: number }[]
 }
 
-/** Parses the script's output and checks every file against its checksum; throws naming the file that differs. */
-export function parseBackupReadBack(stdout: string, marker: string, where: string): ReadBack {
-  const out: ReadBack = { sums: [], files: [] }
+export function parseBackupManifest(stdout: string, marker: string, where: string): BackupManifest {
+  const out: BackupManifest = { sums: [], files: [] }
   const lines = stdout.split('\n')
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!
@@ -84,35 +87,66 @@ export function parseBackupReadBack(stdout: string, marker: string, where: strin
       for (i++; i < lines.length && lines[i] !== `${marker}-end`; i++) body.push(lines[i]!)
       out.sums.push({ remote, text: `${body.join('\n').replace(/\n+$/, '')}\n` })
     } else if (line.startsWith(`${marker}-file `)) {
-      const [, sha256 = '', ...rest] = line.split(' ')
-      const remote = rest.join(' ')
-      const data = Buffer.from(lines[++i] ?? '', 'base64')
-      const got = createHash('sha256').update(data).digest('hex')
-      if (got !== sha256.toLowerCase()) {
-        throw new StepFailure(`the copy of ${remote} read from ${where} has sha256 ${got}, its checksum list says ${sha256}: the backup on the node is damaged or changed while it was read`, [])
-      }
-      out.files.push({ remote, sha256: got, data })
+      const [, sha256 = '', size = '', ...rest] = line.split(' ')
+      out.files.push({ remote: rest.join(' '), sha256: sha256.toLowerCase(), bytes: Number(size) })
     }
   }
   if (out.sums.length === 0) throw new StepFailure(`no checksum list came back from ${where}`, [])
+  for (const f of out.files) {
+    if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.bytes)) throw new StepFailure(`${where} listed the backup file ${JSON.stringify(f.remote)} without a sha256 and size`, [])
+    if (!isAbsolute(f.remote) || posix.normalize(f.remote) !== f.remote) throw new StepFailure(`${where} named the backup file ${JSON.stringify(f.remote)}: not a plain absolute path, not copied`, [])
+  }
   return out
 }
 
-/** Reads a backup's files off the node and keeps them under `into` (mirroring their paths on the node), 0600 in 0700 folders. */
-export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums: readonly string[], into: string, planDir: string, signal?: AbortSignal): Promise<{ sums: string[]; files: CopiedFile[] }> {
+/** One piece of a file, base64 on one line: `dd` seeks to it, so a piece costs its own size whatever the offset. */
+export const chunkReadScript = (remote: string, chunk: number, chunkMiB = CHUNK_MIB): string =>
+  `set -e; dd if=${shellQuote(remote)} bs=1048576 skip=${chunk * chunkMiB} count=${chunkMiB} 2>/dev/null | base64 -w0`
+
+/**
+ * Reads a backup's files off the node and keeps them under `into` (mirroring their paths on the node), 0600 in 0700
+ * folders, each checked against the sha256 its list gives before it takes its name.
+ */
+export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums: readonly string[], into: string, planDir: string, signal?: AbortSignal, chunkMiB = CHUNK_MIB): Promise<{ sums: string[]; files: CopiedFile[] }> {
   const marker = `@@kupgrade-${randomBytes(6).toString('hex')}`
   const where = `${target.cluster}/${target.node}`
-  const r = await ssh.read(target, { script: backupReadScript(sums, marker) }, { privileged: true, timeoutMs: 30 * 60_000, ...(signal ? { signal } : {}) })
-  const back = parseBackupReadBack(r.stdout, marker, where)
-  const keep = (remote: string, data: Buffer | string): string => {
-    if (!isAbsolute(remote) || posix.normalize(remote) !== remote) throw new StepFailure(`${where} named the backup file ${JSON.stringify(remote)}: not a plain absolute path, not copied`, [])
+  const opts = { privileged: true, timeoutMs: 10 * 60_000, ...(signal ? { signal } : {}) }
+  const manifest = parseBackupManifest((await ssh.read(target, { script: backupManifestScript(sums, marker) }, opts)).stdout, marker, where)
+  const localOf = (remote: string): string => {
     const local = join(into, remote)
     mkdirSync(dirname(local), { recursive: true, mode: 0o700 })
-    writeDurable(local, data)
     return local
   }
-  for (const s of back.sums) keep(s.remote, s.text)
-  return { sums: back.sums.map((s) => s.remote), files: back.files.map((f) => ({ path: relative(planDir, keep(f.remote, f.data)), remote: f.remote, sha256: f.sha256, bytes: f.data.length })) }
+  for (const l of manifest.sums) writeDurable(localOf(l.remote), [Buffer.from(l.text, 'utf8')])
+  const files: CopiedFile[] = []
+  for (const f of manifest.files) {
+    const local = localOf(f.remote)
+    const part = `${local}.kupgrade-part`
+    const hash = createHash('sha256')
+    const fd = openSync(part, 'w', 0o600)
+    let bytes = 0
+    try {
+      for (let chunk = 0; chunk === 0 || bytes < f.bytes; chunk++) {
+        const data = Buffer.from((await ssh.read(target, { script: chunkReadScript(f.remote, chunk, chunkMiB) }, opts)).stdout.trim(), 'base64')
+        if (data.length === 0) break
+        hash.update(data)
+        writeAll(fd, data)
+        bytes += data.length
+      }
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    const got = hash.digest('hex')
+    if (got !== f.sha256 || bytes !== f.bytes) {
+      rmSync(part, { force: true })
+      const what = bytes !== f.bytes ? `is ${bytes} bytes, the file ${f.bytes}` : `has sha256 ${got}, its checksum list says ${f.sha256}`
+      throw new StepFailure(`the copy of ${f.remote} read from ${where} ${what}: the backup on the node is damaged or changed while it was read`, [])
+    }
+    renameSync(part, local)
+    files.push({ path: relative(planDir, local), remote: f.remote, sha256: got, bytes })
+  }
+  return { sums: manifest.sums.map((l) => l.remote), files }
 }
 
 /** The newest copy of the backup a node took of `version` (the release it holds), from the index; undefined without one. */
@@ -143,22 +177,30 @@ const checkOnNode = (sums: readonly string[]): string =>
 
 /**
  * Before a restore: the backup must be on its node. Where the node lost or damaged it (a disk swapped, the folder
- * cleaned), the copies kept here are put back — each written beside its place and moved into it — and checked again
- * there. Returns the evidence lines: none when the node's own backup was intact.
+ * cleaned), the copies kept here are put back — each written beside its place in pieces and moved into it — and
+ * checked again there. Returns the evidence lines: none when the node's own backup was intact.
  */
-export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, planDir: string, entry: BackupIndexEntry, signal?: AbortSignal): Promise<string[]> {
+export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, planDir: string, entry: BackupIndexEntry, signal?: AbortSignal, chunkMiB = CHUNK_MIB): Promise<string[]> {
   const where = `${target.cluster}/${target.node}`
   const opts = { privileged: true, ...(signal ? { signal } : {}) }
   const intact = async () => (await ssh.read(target, { script: checkOnNode(entry.sums) }, { ...opts, okExitCodes: [0, 1, 2] })).exitCode === 0
   if (await intact()) return []
-  const local = (remote: string) => join(planDir, entry.dir, remote)
   const put = [...entry.sums, ...entry.files.map((f) => f.remote)]
+  const size = chunkMiB * 1024 * 1024
   for (const remote of put) {
-    const data = readFileSync(local(remote))
+    const data = readFileSync(join(planDir, entry.dir, remote))
     const part = `${remote}.kupgrade-part`
-    await ssh.mutate(target, `put the kept copy of ${remote} back on the node`, {
-      script: ['set -e', 'umask 077', `mkdir -p ${shellQuote(posix.dirname(remote))}`, `base64 -d > ${shellQuote(part)}`, `mv -f ${shellQuote(part)} ${shellQuote(remote)}`].join('\n'),
-    }, { ...opts, stdin: data.toString('base64'), timeoutMs: 30 * 60_000 })
+    for (let at = 0, n = 0; at === 0 || at < data.length; at += size, n++) {
+      const last = at + size >= data.length
+      await ssh.mutate(target, `put the kept copy of ${remote} back on the node${data.length > size ? ` (piece ${n + 1})` : ''}`, {
+        script: [
+          'set -e', 'umask 077',
+          ...(at === 0 ? [`mkdir -p ${shellQuote(posix.dirname(remote))}`] : []),
+          `base64 -d ${at === 0 ? '>' : '>>'} ${shellQuote(part)}`,
+          ...(last ? [`mv -f ${shellQuote(part)} ${shellQuote(remote)}`] : []),
+        ].join('\n'),
+      }, { ...opts, stdin: data.subarray(at, at + size).toString('base64'), timeoutMs: 10 * 60_000 })
+    }
   }
   if (!(await intact())) throw new StepFailure(`the backup put back on ${where} from ${entry.dir} still fails its checksums there`, [])
   return [`the backup on ${target.node} was missing or damaged: ${put.length} file(s) put back from ${entry.dir} (run ${entry.run}), checksums verified on the node`]
@@ -177,11 +219,14 @@ export function appendBackupIndex(planDir: string, entry: BackupIndexEntry): voi
   }
 }
 
-function writeDurable(file: string, data: Buffer | string): void {
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at)
+}
+
+function writeDurable(file: string, pieces: Buffer[]): void {
   const fd = openSync(file, 'w', 0o600)
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at)
+    for (const p of pieces) writeAll(fd, p)
     fsyncSync(fd)
   } finally {
     closeSync(fd)

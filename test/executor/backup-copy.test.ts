@@ -1,55 +1,98 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { backupReadScript, parseBackupReadBack } from '../../src/executor/backup-copy.js'
+import { copyBackupOffNode, putBackupBackOnNode, type BackupIndexEntry } from '../../src/executor/backup-copy.js'
 import { StepFailure } from '../../src/executor/run-program.js'
+import type { ExecOptions, NodeTarget, Transport } from '../../src/transport/types.js'
+import type { RemoteCommand } from '../../src/transport/quote.js'
 
-/** The node side of the copy, run by a real shell against real sha256sum lists, and the checks on this side. */
-describe('executor/backup-copy: reading a backup back off the node', () => {
+/**
+ * The copy off the node and back, with a real shell, real sha256sum lists, dd and base64 standing in for the node: a
+ * transport that runs each command here. Pieces of 1 MiB, so that a 2.5 MiB snapshot crosses in three.
+ */
+class LocalShell implements Transport {
+  mutations: string[] = []
+  private run(cmd: RemoteCommand, o: ExecOptions = {}) {
+    const script = 'script' in cmd ? cmd.script : cmd.join(' ')
+    const r = spawnSync('sh', ['-c', script], { input: o.stdin ?? '', maxBuffer: 64 * 1024 * 1024 })
+    const out = { stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), exitCode: r.status, retries: 0, durationMs: 0 }
+    if (!(o.okExitCodes ?? [0]).includes(r.status ?? -1)) throw new Error(`exit ${r.status}: ${out.stderr}`)
+    return out
+  }
+  async read(_n: NodeTarget, cmd: RemoteCommand, o?: ExecOptions) {
+    return this.run(cmd, o)
+  }
+  async mutate(_n: NodeTarget, why: string, cmd: RemoteCommand, o?: ExecOptions) {
+    this.mutations.push(why)
+    return this.run(cmd, o)
+  }
+  async close() {}
+}
+
+describe('executor/backup-copy: a backup off the node and back', () => {
   let dir: string
-  const marker = '@@kupgrade-test'
-  const run = (sums: string[]) => spawnSync('sh', ['-c', backupReadScript(sums, marker)], { encoding: 'utf8' })
+  let node: string
+  let keep: string
+  const target = { cluster: 'c1', node: 'cp-1', host: '127.0.0.1' } as NodeTarget
+  const lists = () => [join(node, 'etcd-snapshot/SHA256SUMS'), join(node, 'sqlite/SHA256SUMS'), join(node, 'etcd-snapshot.db.sha256')]
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'kupgrade-backup-copy-'))
-    mkdirSync(join(dir, 'sqlite/db'), { recursive: true })
-    writeFileSync(join(dir, 'sqlite/db/state.db'), randomBytes(70_000))
-    writeFileSync(join(dir, 'sqlite/token'), 'K10secret::server:pw\n')
-    // As the drivers write them: relative "./" paths (find), plain names, and an absolute path (kubeadm's .sha256).
-    execFileSync('sh', ['-c', "cd sqlite && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS.new && mv SHA256SUMS.new SHA256SUMS"], { cwd: dir })
-    writeFileSync(join(dir, 'etcd-snapshot.db'), randomBytes(1_000))
-    execFileSync('sh', ['-c', `sha256sum ${join(dir, 'etcd-snapshot.db')} > etcd-snapshot.db.sha256`], { cwd: dir })
+    node = join(dir, 'node')
+    keep = join(dir, 'plan')
+    mkdirSync(join(node, 'sqlite/db'), { recursive: true })
+    mkdirSync(keep)
+    writeFileSync(join(node, 'sqlite/db/state.db'), randomBytes(2.5 * 1024 * 1024))
+    writeFileSync(join(node, 'sqlite/token'), 'K10secret::server:pw\n')
+    writeFileSync(join(node, 'sqlite/empty'), '')
+    // As the drivers write them: relative "./" paths (find), and an absolute path (kubeadm's .sha256).
+    execFileSync('sh', ['-c', "cd sqlite && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS.new && mv SHA256SUMS.new SHA256SUMS"], { cwd: node })
+    writeFileSync(join(node, 'etcd-snapshot.db'), randomBytes(1_000))
+    execFileSync('sh', ['-c', `sha256sum ${join(node, 'etcd-snapshot.db')} > etcd-snapshot.db.sha256`], { cwd: node })
   })
   afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('returns every listed file byte for byte with its list, passing over lists that do not exist', () => {
-    const r = run([join(dir, 'etcd-snapshot/SHA256SUMS'), join(dir, 'sqlite/SHA256SUMS'), join(dir, 'etcd-snapshot.db.sha256')])
-    expect(r.status, r.stderr).toBe(0)
-    const back = parseBackupReadBack(r.stdout, marker, 'c/n')
-    expect(back.sums.map((s) => s.remote)).toEqual([join(dir, 'sqlite/SHA256SUMS'), join(dir, 'etcd-snapshot.db.sha256')])
-    expect(back.files.map((f) => f.remote).sort()).toEqual([join(dir, 'etcd-snapshot.db'), join(dir, 'sqlite/db/state.db'), join(dir, 'sqlite/token')])
-    for (const f of back.files) expect(f.data.equals(execFileSync('cat', [f.remote])), f.remote).toBe(true)
-  })
-
-  it('refuses a file that no longer matches its checksum, naming node and file', () => {
-    writeFileSync(join(dir, 'sqlite/token'), 'changed\n')
-    const r = run([join(dir, 'sqlite/SHA256SUMS')])
-    let err: unknown
-    try {
-      parseBackupReadBack(r.stdout, marker, 'c1/cp-1')
-    } catch (e) {
-      err = e
+  it('copies every listed file byte for byte, in pieces, passing over lists that do not exist; files 0600', async () => {
+    const ssh = new LocalShell()
+    const r = await copyBackupOffNode(ssh, target, lists(), join(keep, 'b'), keep, undefined, 1)
+    expect(r.sums).toEqual([join(node, 'sqlite/SHA256SUMS'), join(node, 'etcd-snapshot.db.sha256')])
+    expect(r.files.map((f) => f.remote).sort()).toEqual(['etcd-snapshot.db', 'sqlite/db/state.db', 'sqlite/empty', 'sqlite/token'].map((p) => join(node, p)))
+    for (const f of r.files) {
+      expect(readFileSync(join(keep, f.path)).equals(readFileSync(f.remote)), f.remote).toBe(true)
+      expect(f.bytes).toBe(statSync(f.remote).size)
+      expect(statSync(join(keep, f.path)).mode & 0o777).toBe(0o600)
     }
-    expect(err).toBeInstanceOf(StepFailure)
-    expect((err as Error).message).toMatch(new RegExp(`the copy of ${join(dir, 'sqlite/token')} read from c1/cp-1 has sha256 [0-9a-f]{64}, its checksum list says [0-9a-f]{64}`))
+    expect(ssh.mutations).toEqual([])
   })
 
-  it('fails, saying which lists it looked for, when the backup left none', () => {
-    const r = run([join(dir, 'nothing/SHA256SUMS')])
-    expect(r.status).toBe(3)
-    expect(r.stderr).toContain(`none of the checksum lists exists: ${join(dir, 'nothing/SHA256SUMS')}`)
-    expect(() => parseBackupReadBack(r.stdout, marker, 'c/n')).toThrow(/no checksum list came back from c\/n/)
+  it('refuses a file that no longer matches its checksum, naming node and file', async () => {
+    writeFileSync(join(node, 'sqlite/token'), 'changed\n')
+    const err = await copyBackupOffNode(new LocalShell(), target, lists(), join(keep, 'b'), keep, undefined, 1).catch((e) => e)
+    expect(err).toBeInstanceOf(StepFailure)
+    expect(err.message).toMatch(new RegExp(`the copy of ${join(node, 'sqlite/token')} read from c1/cp-1 has sha256 [0-9a-f]{64}, its checksum list says [0-9a-f]{64}: the backup on the node is damaged`))
+  })
+
+  it('fails, saying which lists it looked for, when the backup left none', async () => {
+    const err = await copyBackupOffNode(new LocalShell(), target, [join(node, 'nothing/SHA256SUMS')], join(keep, 'b'), keep).catch((e) => e)
+    expect(err.message).toContain(`none of the checksum lists exists: ${join(node, 'nothing/SHA256SUMS')}`)
+  })
+
+  it('puts a lost backup back from the copy, in pieces, and leaves an intact one alone', async () => {
+    const ssh = new LocalShell()
+    const copied = await copyBackupOffNode(ssh, target, lists(), join(keep, 'b'), keep, undefined, 1)
+    const entry: BackupIndexEntry = { run: 'r1', cluster: 'c1', node: 'cp-1', hop: 1, step: 's', version: 'v1', time: '', dir: 'b', ...copied }
+    const original = new Map(copied.files.map((f) => [f.remote, readFileSync(f.remote)]))
+    expect(await putBackupBackOnNode(ssh, target, keep, entry, undefined, 1)).toEqual([])
+    expect(ssh.mutations).toEqual([])
+
+    rmSync(join(node, 'sqlite'), { recursive: true })
+    writeFileSync(join(node, 'etcd-snapshot.db'), 'damaged')
+    const evidence = await putBackupBackOnNode(ssh, target, keep, entry, undefined, 1)
+    expect(evidence).toEqual(['the backup on cp-1 was missing or damaged: 6 file(s) put back from b (run r1), checksums verified on the node'])
+    for (const [remote, bytes] of original) expect(readFileSync(remote).equals(bytes), remote).toBe(true)
+    expect(ssh.mutations.filter((m) => m.includes('state.db'))).toHaveLength(3)
+    expect(statSync(join(node, 'sqlite/token')).mode & 0o777).toBe(0o600)
   })
 })
