@@ -149,15 +149,18 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
   return { sums: manifest.sums.map((l) => l.remote), files }
 }
 
-/** The newest copy of the backup a node took of `version` (the release it holds), from the index; undefined without one. */
-export function findBackupCopy(planDir: string, cluster: string, node: string, version: string): BackupIndexEntry | undefined {
+/**
+ * The copies of what a node backed up of `version` (the release it holds) in the newest run that copied any: its
+ * snapshot and its kept files are separate entries. Empty without one.
+ */
+export function findBackupCopies(planDir: string, cluster: string, node: string, version: string): BackupIndexEntry[] {
   let text: string
   try {
     text = readFileSync(backupIndexPath(planDir), 'utf8')
   } catch {
-    return undefined
+    return []
   }
-  let found: BackupIndexEntry | undefined
+  const mine: BackupIndexEntry[] = []
   for (const line of text.split('\n')) {
     if (!line.trim()) continue
     let e: BackupIndexEntry
@@ -166,9 +169,11 @@ export function findBackupCopy(planDir: string, cluster: string, node: string, v
     } catch {
       continue // a line cut by a crash while it was written: the entries before it stand
     }
-    if (e.cluster === cluster && e.node === node && e.version === version && Array.isArray(e.sums)) found = e
+    if (e.cluster === cluster && e.node === node && e.version === version && Array.isArray(e.sums)) mine.push(e)
   }
-  return found
+  const run = mine.at(-1)?.run
+  // The newest entry per step of that run (a resumed run may have copied a step twice).
+  return [...new Map(mine.filter((e) => e.run === run).map((e) => [e.step, e])).values()]
 }
 
 /** The node-side check that every file of a backup is there and intact: each list checked from its own folder. */
@@ -203,7 +208,7 @@ export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, pl
     }
   }
   if (!(await intact())) throw new StepFailure(`the backup put back on ${where} from ${entry.dir} still fails its checksums there`, [])
-  return [`the backup on ${target.node} was missing or damaged: ${put.length} file(s) put back from ${entry.dir} (run ${entry.run}), checksums verified on the node`]
+  return [`${entry.step} on ${target.node} was missing or damaged: ${put.length} file(s) put back from ${entry.dir} (run ${entry.run}), checksums verified on the node`]
 }
 
 /** Appends one backup to the index, durably: a later restore looks here first. */

@@ -21,7 +21,7 @@ import { ClusterLease, LockRefusedError } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
-import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode, findBackupCopy, putBackupBackOnNode } from './backup-copy.js'
+import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode, findBackupCopies, putBackupBackOnNode } from './backup-copy.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
@@ -743,8 +743,9 @@ export class Executor {
   private async backupBackOnNode(rt: ClusterRuntime, node: string | undefined, release: string): Promise<string[]> {
     const target = node ? rt.targets.get(node) : undefined
     if (!target || this.o.dryRun) return []
-    const entry = findBackupCopy(this.o.planDir, rt.spec.name, node!, release)
-    return entry ? putBackupBackOnNode(this.o.ssh, target, this.o.planDir, entry, this.halt.signal) : []
+    const evidence: string[] = []
+    for (const entry of findBackupCopies(this.o.planDir, rt.spec.name, node!, release)) evidence.push(...(await putBackupBackOnNode(this.o.ssh, target, this.o.planDir, entry, this.halt.signal)))
+    return evidence
   }
 
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {

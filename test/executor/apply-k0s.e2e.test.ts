@@ -56,9 +56,11 @@ describe('apply: k0s controllers (with and without a worker) and workers', () =>
     expect(backups.map((e) => [e.node, e.path?.replace(/k0s_backup_.*$/, 'k0s_backup_…')])).toEqual([['k0-cp-1', '/var/lib/kupgrade/backup/v1.29.6+k0s.0/k0s-backup/k0s_backup_…']])
     expect(nodeEvents.indexOf(backups[0]!)).toBeLessThan(firstChange)
     // …and copied off that node next to the plan: the archive and its checksum list, indexed.
+    // (With each controller's kept files: the binary and unit its restore would put back.)
     const copied = expectBackupsCopied(l, 'k0')
-    expect(copied.map((b) => [b.cluster, b.node, b.hop, b.version])).toEqual([['k0', 'k0-cp-1', 1, 'v1.29.6+k0s.0']])
-    expect(copied[0].files.map((f: any) => f.remote)).toEqual([backups[0]!.path])
+    expect(copied.filter((b) => b.step.endsWith('/backup')).map((b) => [b.cluster, b.node, b.hop, b.version])).toEqual([['k0', 'k0-cp-1', 1, 'v1.29.6+k0s.0']])
+    expect(copied.find((b) => b.step.endsWith('/backup')).files.map((f: any) => f.remote)).toEqual([backups[0]!.path])
+    expect(copied.filter((b) => b.step.endsWith('/backup-files')).map((b) => b.node).sort()).toEqual(['k0-cp-1', 'k0-cp-2', 'k0-cp-3'])
 
     expect(rec.nodeUpgradeOrder('k0')).toEqual(['k0-cp-1', 'k0-cp-2', 'k0-cp-3', 'k0-w-1', 'k0-w-2'])
     expect(rec.maxConcurrentDisruptions('k0', 'control-plane')).toBe(1)

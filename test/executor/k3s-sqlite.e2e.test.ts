@@ -60,8 +60,10 @@ describe('apply on a SQLite k3s cluster: the database and token copied with chec
 
     // Off the node, next to the plan: every file the node's SHA256SUMS lists, byte for byte, in the index.
     const planDir = dirname(l.plan)
-    const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
-    expect(index).toHaveLength(1)
+    const all = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
+    // The datastore backup, and the server's kept files (binary, unit, env) beside it: a restore needs both.
+    expect(all.map((e) => e.step).sort()).toEqual([backup.step.id, backup.step.id.replace(/\/backup$/, '/sq-cp-1/backup-files')].sort())
+    const index = all.filter((e) => e.step === backup.step.id)
     expect(index[0]).toMatchObject({ run: ev.at(-1).runId, cluster: 'sq', node: 'sq-cp-1', hop: 1, step: backup.step.id, version: 'v1.29.6+k3s1' })
     const files: { path: string; remote: string; sha256: string; bytes: number }[] = index[0].files
     expect(files.map((f) => f.remote)).toEqual(expect.arrayContaining([`${BACKUP}/sqlite/db/state.db`, `${BACKUP}/sqlite/token`]))

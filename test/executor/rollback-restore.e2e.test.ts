@@ -52,21 +52,24 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
 
   it('puts the snapshot back from the copy kept next to the plan when the node lost it, then restores', async () => {
     const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sr', node: 'sr-cp-1' }
-    const snapshots = join(l.dir, 'nodes/sr/sr-cp-1/var/lib/kupgrade/backup/v1.29.6+k3s1/etcd-snapshot')
+    const backupDir = join(l.dir, 'nodes/sr/sr-cp-1/var/lib/kupgrade/backup/v1.29.6+k3s1')
+    const snapshots = join(backupDir, 'etcd-snapshot')
     l.lab.setFault(fault, true)
-    // The node loses its backup right after the hop took (and kupgrade copied) it: a disk swapped, a folder cleaned.
+    // The node loses its backups (snapshot and kept binary) once the hop took and kupgrade copied them, before the
+    // binary changes: a disk swapped, a folder cleaned.
     const r = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => {
-      if (e.type === 'step-done' && e.step.action === 'backup') rmSync(snapshots, { recursive: true, force: true })
+      if (e.type === 'step-started' && e.step.node === 'sr-cp-1' && e.step.action === 'replace-binary') rmSync(backupDir, { recursive: true, force: true })
       return undefined
     }).finally(() => l.lab.setFault(fault, false))
     expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
     const ev = events(r.out)
-    const copied = expectBackupsCopied(l, 'sr').at(-1)
-    expect(copied).toMatchObject({ run: ev.at(-1).runId, node: 'sr-cp-1', version: 'v1.29.6+k3s1' })
+    const copies = expectBackupsCopied(l, 'sr').filter((b) => b.run === ev.at(-1).runId)
+    expect(copies.map((b) => [b.node, b.version, b.step.replace(/^.*\//, '')]).sort()).toEqual([['sr-cp-1', 'v1.29.6+k3s1', 'backup'], ['sr-cp-1', 'v1.29.6+k3s1', 'backup-files']])
     const restore = ev.find((e) => e.type === 'undo-done' && e.step.action === 'replace-binary')
     expect(restore, JSON.stringify(ev.filter((e) => e.type === 'undo-failed'))).toBeDefined()
-    expect(restore.evidence[0]).toBe(`the backup on sr-cp-1 was missing or damaged: ${copied.sums.length + copied.files.length} file(s) put back from ${copied.dir} (run ${copied.run}), checksums verified on the node`)
-    expect(readdirSync(snapshots).sort()).toEqual(['SHA256SUMS', ...copied.files.map((f: any) => basename(f.remote))].sort())
+    expect(restore.evidence.slice(0, 2).sort()).toEqual(copies.map((c) => `${c.step} on sr-cp-1 was missing or damaged: ${c.sums.length + c.files.length} file(s) put back from ${c.dir} (run ${c.run}), checksums verified on the node`).sort())
+    const snapshot = copies.find((b) => b.step.endsWith('/backup'))
+    expect(readdirSync(snapshots).sort()).toEqual(['SHA256SUMS', ...snapshot.files.map((f: any) => basename(f.remote))].sort())
     expect(ev.at(-1).message).toMatch(/rolled back: sr-cp-1 back at the old version/)
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
       ['sr-cp-1', 'v1.29.6+k3s1', 'True', false], ['sr-w-1', 'v1.29.6+k3s1', 'True', false],

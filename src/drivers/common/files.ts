@@ -1,6 +1,6 @@
 import type { StepOf } from '../../planner/types.js'
 import type { Check, ActionProgram } from '../program.js'
-import { literal, nodeCheck, onNode, q, script, SUMS } from './commands.js'
+import { literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from './commands.js'
 
 /**
  * Keeping files before they change (issue 11 item 1): copies under `<dir>/files` with their full paths, and a
@@ -29,10 +29,14 @@ export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { a
     ],
     `keep ${paths.join(', ')} with sha256 checksums in ${dir}`,
   )
+  // A control-plane node's kept files are what its restore puts back beside the snapshot (the binary that can read it,
+  // the unit, /etc/kubernetes): they are copied off the node with it. A worker's rollback needs no snapshot.
+  const offNode = step.role === 'control-plane'
   return {
-    title: `keep ${paths.join(', ')} with checksums in ${dir}`,
+    title: `keep ${paths.join(', ')} with checksums in ${dir}${offNode ? `; copied off the node to ${OFF_NODE}` : ''}`,
     verify,
     run: [copy],
+    ...(offNode ? { offNode: { sums: [sums] } } : {}),
   }
 }
 
