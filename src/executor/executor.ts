@@ -594,12 +594,9 @@ export class Executor {
 
   /**
    * Read-only steps (a point's gates) side by side, at most GATES_AT_ONCE (each gate fans out over every node and
-   * starts kubectl processes and probe pods); after a failure no further one starts, those running finish.
-   */
-  /**
-   * The gates of one point, side by side. The first that blocks decides the point: the others still checking are
-   * cut short (\`not finished\`) rather than holding the cluster and its lock through their re-checks and probe-pod
-   * timeouts, minutes that change nothing (a capacity block kept a run waiting 4½ min for two Pending probe pods).
+   * starts kubectl processes and probe pods). The first that blocks decides the point: no further one starts, and those
+   * still checking are cut short rather than holding the cluster and its lock through re-checks and probe-pod timeouts
+   * that cannot change the verdict (a capacity block kept a run waiting 4½ min for two Pending probe pods).
    */
   private async together(steps: Step[], rt: ClusterRuntime): Promise<void> {
     const decided = new AbortController()
@@ -762,9 +759,9 @@ export class Executor {
 
   /**
    * A gate step through the registry (the same checks as `check` and `plan --live`). Fail and unknown both stop:
-   * a gate that could not look is never a pass. A soak's re-check looks once per round.
+   * a gate that could not look is never a pass. A soak's re-check looks once per round. `cutShort` aborts once another
+   * gate of the same point blocked it: this one then stops checking and answers with what it had seen.
    */
-  /** `cutShort`: aborted once another gate of the same point blocked it; this one then stops checking, unanswered. */
   private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
     const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined

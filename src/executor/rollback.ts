@@ -16,7 +16,8 @@ import { waitNodeReady } from './waits.js'
  * failure anywhere stops the rollback and says so: a rollback is never rolled back, and never retried in a loop.
  *
  * A control-plane node whose distribution already moved is not downgraded by binary (k0s, k3s with etcd and kubeadm
- * do not support it): that needs the pre-hop snapshot restored, which is reported with the procedure, not improvised.
+ * do not support it): it is restored from the pre-hop snapshot where the driver plans that restore (put back on the node
+ * from the copy in .kupgrade/backups first if the node lost it); elsewhere the procedure is reported, not improvised.
  */
 export interface RollbackDeps {
   journal: Journal
