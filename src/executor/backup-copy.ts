@@ -22,6 +22,8 @@ export interface CopiedFile {
   remote: string
   sha256: string
   bytes: number
+  /** Its permission bits on the node (octal), given back when it is put back; the copy here is 0600 whatever they were. */
+  mode: string
 }
 
 /** One line of `.kupgrade/backups/index.jsonl`. */
@@ -64,7 +66,7 @@ export function backupManifestScript(sums: readonly string[], marker: string): s
     '    [ -n "$sum" ] || continue',
     '    path=${path#\\*}',
     '    case "$path" in /*) f=$path ;; *) f="$d/${path#./}" ;; esac',
-    `    printf '%s %s %s %s\\n' '${marker}-file' "$sum" "$(wc -c < "$f" | tr -d ' ')" "$f"`,
+    `    printf '%s %s %s %s %s\\n' '${marker}-file' "$sum" "$(wc -c < "$f" | tr -d ' ')" "$(stat -c %a "$f")" "$f"`,
     '  done < "$sums"',
     'done',
     `[ "$found" = 1 ] || { echo 'none of the checksum lists exists: ${sums.join(', ').replace(/'/g, '')}' >&2; exit 3; }`,
@@ -73,7 +75,7 @@ export function backupManifestScript(sums: readonly string[], marker: string): s
 
 export interface BackupManifest {
   sums: { remote: string; text: string }[]
-  files: { remote: string; sha256: string; bytes: number }[]
+  files: { remote: string; sha256: string; bytes: number; mode: string }[]
 }
 
 export function parseBackupManifest(stdout: string, marker: string, where: string): BackupManifest {
@@ -87,13 +89,13 @@ export function parseBackupManifest(stdout: string, marker: string, where: strin
       for (i++; i < lines.length && lines[i] !== `${marker}-end`; i++) body.push(lines[i]!)
       out.sums.push({ remote, text: `${body.join('\n').replace(/\n+$/, '')}\n` })
     } else if (line.startsWith(`${marker}-file `)) {
-      const [, sha256 = '', size = '', ...rest] = line.split(' ')
-      out.files.push({ remote: rest.join(' '), sha256: sha256.toLowerCase(), bytes: Number(size) })
+      const [, sha256 = '', size = '', mode = '', ...rest] = line.split(' ')
+      out.files.push({ remote: rest.join(' '), sha256: sha256.toLowerCase(), bytes: Number(size), mode })
     }
   }
   if (out.sums.length === 0) throw new StepFailure(`no checksum list came back from ${where}`, [])
   for (const f of out.files) {
-    if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.bytes)) throw new StepFailure(`${where} listed the backup file ${JSON.stringify(f.remote)} without a sha256 and size`, [])
+    if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.bytes) || !/^[0-7]{3,4}$/.test(f.mode)) throw new StepFailure(`${where} listed the backup file ${JSON.stringify(f.remote)} without a sha256, size and mode`, [])
     if (!isAbsolute(f.remote) || posix.normalize(f.remote) !== f.remote) throw new StepFailure(`${where} named the backup file ${JSON.stringify(f.remote)}: not a plain absolute path, not copied`, [])
   }
   return out
@@ -144,7 +146,7 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
       throw new StepFailure(`the copy of ${f.remote} read from ${where} ${what}: the backup on the node is damaged or changed while it was read`, [])
     }
     renameSync(part, local)
-    files.push({ path: relative(planDir, local), remote: f.remote, sha256: got, bytes })
+    files.push({ path: relative(planDir, local), remote: f.remote, sha256: got, bytes, mode: f.mode })
   }
   return { sums: manifest.sums.map((l) => l.remote), files }
 }
@@ -191,6 +193,8 @@ export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, pl
   const intact = async () => (await ssh.read(target, { script: checkOnNode(entry.sums) }, { ...opts, okExitCodes: [0, 1, 2] })).exitCode === 0
   if (await intact()) return []
   const put = [...entry.sums, ...entry.files.map((f) => f.remote)]
+  // A kept file as it was (a binary stays executable); checksum lists as the backup step wrote them (umask 022).
+  const modeOf = new Map(entry.files.map((f) => [f.remote, /^[0-7]{3,4}$/.test(f.mode) ? f.mode : '600']))
   const size = chunkMiB * 1024 * 1024
   for (const remote of put) {
     const data = readFileSync(join(planDir, entry.dir, remote))
@@ -202,7 +206,7 @@ export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, pl
           'set -e', 'umask 077',
           ...(at === 0 ? [`mkdir -p ${shellQuote(posix.dirname(remote))}`] : []),
           `base64 -d ${at === 0 ? '>' : '>>'} ${shellQuote(part)}`,
-          ...(last ? [`mv -f ${shellQuote(part)} ${shellQuote(remote)}`] : []),
+          ...(last ? [`chmod ${modeOf.get(remote) ?? '644'} ${shellQuote(part)}`, `mv -f ${shellQuote(part)} ${shellQuote(remote)}`] : []),
         ].join('\n'),
       }, { ...opts, stdin: data.subarray(at, at + size).toString('base64'), timeoutMs: 10 * 60_000 })
     }

@@ -145,12 +145,13 @@ export function expectBackupsCopied(l: ExecLab, cluster: string): any[] {
   const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
   for (const entry of index) {
     expect(entry.files.length, `${entry.node}: files copied`).toBeGreaterThan(0)
-    for (const f of entry.files as { path: string; remote: string; sha256: string; bytes: number }[]) {
+    for (const f of entry.files as { path: string; remote: string; sha256: string; bytes: number; mode: string }[]) {
       const local = readFileSync(join(planDir, f.path))
       expect(createHash('sha256').update(local).digest('hex'), f.path).toBe(f.sha256)
       expect(local.length, f.path).toBe(f.bytes)
       expect(local.equals(readFileSync(join(l.dir, 'nodes', cluster, entry.node, f.remote))), `${f.path} is the node's ${f.remote}`).toBe(true)
       expect(statSync(join(planDir, f.path)).mode & 0o777, f.path).toBe(0o600)
+      expect(f.mode, f.path).toBe((statSync(join(l.dir, 'nodes', cluster, entry.node, f.remote)).mode & 0o777).toString(8))
     }
   }
   return index

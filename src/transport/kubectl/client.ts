@@ -169,7 +169,6 @@ export class KubectlClient {
   }
 }
 
-
 const describe = (k: FailureKind | string, o: KubectlOptions): string =>
   k === 'timeout' ? 'the API server did not answer in time'
     : k === 'throttled' ? 'the API server kept throttling requests (429)'
