@@ -595,8 +595,8 @@ export class Executor {
   /**
    * Read-only steps (a point's gates) side by side, at most GATES_AT_ONCE (each gate fans out over every node and
    * starts kubectl processes and probe pods). The first that blocks decides the point: no further one starts, and those
-   * still checking are cut short rather than holding the cluster and its lock through re-checks and probe-pod timeouts
-   * that cannot change the verdict (a capacity block kept a run waiting 4½ min for two Pending probe pods).
+   * still checking stop re-checking rather than hold the cluster and its lock through re-checks that cannot change the
+   * verdict (a capacity block kept a run waiting 4½ min for two probe pods that could not be scheduled).
    */
   private async together(steps: Step[], rt: ClusterRuntime): Promise<void> {
     const decided = new AbortController()
@@ -760,7 +760,8 @@ export class Executor {
   /**
    * A gate step through the registry (the same checks as `check` and `plan --live`). Fail and unknown both stop:
    * a gate that could not look is never a pass. A soak's re-check looks once per round. `cutShort` aborts once another
-   * gate of the same point blocked it: this one then stops checking and answers with what it had seen.
+   * gate of the same point blocked it: this one then finishes its first check if it is on it, stops re-checking, and
+   * answers with what it had seen.
    */
   private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
@@ -769,15 +770,22 @@ export class Executor {
     const expected = during === 'rollback' ? undefined : hop ? hop.to.kubelet : this.o.plan.target?.kubernetes
     const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
     const ctx = { ...this.gateContext(rt, s, expected), ...(during === 'rollback' && hop ? { hopInProgress: { to: hop.to.kubelet } } : {}) }
-    if (cutShort) ctx.signal = AbortSignal.any([this.halt.signal, cutShort])
     const cut = (): boolean => Boolean(cutShort?.aborted) && !this.halt.signal.aborted
     // The last observation before any cut: what this gate saw, should its re-checks be cut short.
     let last: { result: GateResult; attempt: number } | undefined
+    // Once the point is decided, a gate still on its first check finishes that one (the cause of a block is often in a
+    // gate slower than the symptom that blocked first, as etcd behind the API's readyz); its re-checks stop.
+    const stop = new AbortController()
+    if (cutShort) {
+      ctx.signal = AbortSignal.any([this.halt.signal, stop.signal])
+      cutShort.addEventListener('abort', () => { if (last) stop.abort(cutShort.reason) }, { once: true })
+    }
     const onObservation = (o: GateResult, attempt: number) => {
-      if (cut()) return
+      if (stop.signal.aborted) return // the answer of a re-check cut short: not an observation
       last = { result: o, attempt }
       // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
       if (wait.timeoutMs) this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) })
+      if (cutShort?.aborted) stop.abort(cutShort.reason)
     }
     let r: WaitedResult
     try {

@@ -4,6 +4,9 @@ import { sleep } from '../../transport/backoff.js'
 import type { GateContext } from '../types.js'
 import { errorText } from '../evidence.js'
 
+/** How long a probe pod may stay Unschedulable before the gate says so (scheduling retries within seconds). */
+export const UNSCHEDULABLE_GRACE_MS = 15_000
+
 export interface ProbeSpec {
   /** Short purpose, part of the pod name: `api-vip`, `dns`. */
   purpose: string
@@ -70,10 +73,21 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
   try {
     const deadline = Date.now() + spec.timeoutMs
     let p: Pod | undefined
+    let unschedulableSince: number | undefined
     for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
       p = await ctx.kubectl.json<Pod>(['get', 'pod', name, '-n', PROBE_NAMESPACE, '-o', 'json'])
       const phase = p.status?.phase
       if (phase === 'Succeeded' || phase === 'Failed') break
+      // The scheduler found no node for a pod asking 10m CPU and 16Mi: the cluster is full or every node refuses it.
+      // That is the answer; waiting out the pod timeout would only hold the gate (and the run) for nothing.
+      const unschedulable = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable')
+      if (unschedulable) {
+        unschedulableSince ??= Date.now()
+        if (Date.now() - unschedulableSince >= UNSCHEDULABLE_GRACE_MS) {
+          out.problem = `probe pod could not be scheduled for ${UNSCHEDULABLE_GRACE_MS / 1000}s${unschedulable.message ? `: ${unschedulable.message}` : ''}`
+          break
+        }
+      } else unschedulableSince = undefined
       const waiting = p.status?.containerStatuses?.[0]?.state?.waiting
       if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
         out.problem = `probe pod cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
