@@ -133,6 +133,27 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect(await sh('server', 'test -f /var/lib/rancher/k3s/server/db/reset-flag && echo reset')).toBe('reset\n')
   }, 120_000)
 
+  it('k3s server: a backup killed after the snapshot was saved but before its checksum list was written is not taken as done', async () => {
+    const backup = programFor(planned('k3s').find((s) => s.action === 'backup')!, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    const snaps = '/var/lib/kupgrade/backup/v1.29.2+k3s1/etcd-snapshot'
+    await runAll(pool, target('server'), backup.run)
+    expect((await checkAll(pool, target('server'), backup.verify)).holds).toBe(true)
+    // Two snapshots of this hop now (the first test's and this one's); the list vouches for the newest only.
+    const newest = (await sh('server', `ls -1t ${snaps}/kupgrade-* | head -n 1`)).trim()
+    expect((await sh('server', `ls ${snaps}/kupgrade-*`)).trim().split('\n').length).toBeGreaterThan(1)
+    expect(await sh('server', `cat ${snaps}/SHA256SUMS`)).toMatch(new RegExp(`^[0-9a-f]{64}  ${newest.split('/').pop()}\n$`))
+    // Killed between `k3s etcd-snapshot save` and the list: the snapshot is there, nothing vouches for it.
+    await sh('server', `rm ${snaps}/SHA256SUMS`)
+    const killed = await checkAll(pool, target('server'), backup.verify)
+    expect(killed.holds, killed.seen.join('\n')).toBe(false)
+    // A list that no longer matches its snapshot is no backup either.
+    await runAll(pool, target('server'), backup.run)
+    await sh('server', `f=$(ls -1t ${snaps}/kupgrade-* | head -n 1); echo torn >> "$f"`)
+    expect((await checkAll(pool, target('server'), backup.verify)).holds).toBe(false)
+    await runAll(pool, target('server'), backup.run)
+    expect((await checkAll(pool, target('server'), backup.verify)).holds).toBe(true)
+  }, 120_000)
+
   it("k3s agent: the install script is given the agent's K3S_URL/K3S_TOKEN and arguments again", async () => {
     const unit = join(node('agent-1').paths.root, 'etc/systemd/system/k3s-agent.service')
     const env = `${unit}.env`

@@ -102,3 +102,10 @@ export function restoreBinaryCommands(p: { backup: string; binary: string; dir: 
     ),
   ]
 }
+
+/**
+ * Shell words for the newest file matching `glob` (in the current directory) and for the first file a sha256sum list
+ * names: a backup's list names the one archive or snapshot it vouches for, and the restore reads exactly that one.
+ */
+export const newestFile = (glob: string): string => `"$(ls -1t ${glob} | head -n 1)"`
+export const firstListedFile = (sums: string): string => `"$(awk 'NR == 1 { sub(/^\\*/, "", $2); print $2 }' ${q(sums)})"`

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -109,7 +109,7 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
       // k0s backup wants an existing directory.
       onNode(['mkdir', '-p', dir], `create the backup directory ${dir}`),
       onNode(save, 'k0s backup before the hop', { timeoutMs: 10 * 60_000 }),
-      script([`cd ${q(dir)}`, 'sha256sum k0s_backup_*.tar.gz > SHA256SUMS.new', 'mv -f SHA256SUMS.new SHA256SUMS'], `record the checksum of the k0s backup in ${dir}`),
+      script(['set -e', `cd ${q(dir)}`, `sha256sum ${newestFile('k0s_backup_*.tar.gz')} > SHA256SUMS.new`, 'mv -f SHA256SUMS.new SHA256SUMS'], `record the checksum of the k0s backup in ${dir}`),
     ],
   }
 }
@@ -238,7 +238,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
       onNode(['k0s', 'reset'], 'reset the controller: k0s restore wants an empty data dir', { timeoutMs: 5 * 60_000 }),
       // Run in the archive's directory: k0s restore writes the archived k0s.yaml to the working directory.
       script(
-        ['set -e', `cd ${q(archives)}`, 'archive=$(ls -1t k0s_backup_*.tar.gz | head -n 1)', `${q(binary)} restore "$archive"`],
+        ['set -e', `cd ${q(archives)}`, `archive=${firstListedFile('SHA256SUMS')}`, `${q(binary)} restore "$archive"`],
         `k0s restore the pre-hop backup from ${archives}`,
         { timeoutMs: 10 * 60_000 },
       ),

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, keptCopy, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
 
@@ -131,8 +131,10 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   return {
     title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}; copied off the node to ${OFF_NODE}`,
     offNode: { sums: [`${snaps}/SHA256SUMS`, `${sqlite}/SHA256SUMS`] },
+    // Done only when a checksum list exists and matches: a save killed before its list was written left a snapshot
+    // that nothing vouches for, and the copy off the node reads the lists (the chaos test's SIGKILL found this).
     verify: [
-      nodeCheck(['sh', '-c', `ls ${q(snaps)}/${q(name)}-* >/dev/null 2>&1 || test -f ${q(`${sqlite}/SHA256SUMS`)}`], `a pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
+      nodeCheck(['sh', '-c', [snaps, sqlite].map((d) => `(cd ${q(d)} 2>/dev/null && test -f SHA256SUMS && sha256sum --check --quiet --strict SHA256SUMS)`).join(' || ')], `a checksummed pre-hop backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
     ],
     run: [
       script(
@@ -142,7 +144,9 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
           `if [ -d ${q(`${DB}/etcd`)} ]; then`,
           `  mkdir -p ${q(snaps)}`,
           `  ${save.map(q).join(' ')}`,
-          `  (cd ${q(snaps)} && sha256sum ${q(name)}-* > SHA256SUMS)`,
+          // The list names the snapshot just saved, and only it: it is what the restore reads and what is copied
+          // off the node, not every snapshot an earlier (or killed) try of this hop left beside it.
+          `  (cd ${q(snaps)} && sha256sum ${newestFile(`${q(name)}-*`)} > SHA256SUMS.new && mv -f SHA256SUMS.new SHA256SUMS)`,
           'else',
           // SQLite (single server): a copy of the database directory and the token its secrets are encrypted with.
           `  mkdir -p ${q(sqlite)}`,
@@ -275,7 +279,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
           'set -e',
           `if [ -d ${q(snaps)} ]; then`,
           `  (cd ${q(snaps)} && sha256sum --check --quiet --strict SHA256SUMS)`,
-          `  snap=$(ls -1t ${q(snaps)}/${q(name)}-* | head -n 1)`,
+          `  snap=${q(snaps)}/${firstListedFile(`${snaps}/SHA256SUMS`)}`,
           ...unitArgs(q(unit)).map((l) => `  ${l}`),
           `  ${q(binary)} "$@" --cluster-reset --cluster-reset-restore-path="$snap"`,
           `elif [ -d ${q(`${sqlite}/db`)} ]; then`,
