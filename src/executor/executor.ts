@@ -92,7 +92,11 @@ export const rebuildId = (cluster: string, n: { node: string; hop?: number }): s
 const recoveryOf = (c: ClusterPlan): 'rollback' | 'rebuild' | undefined => (c.onFailure === 'rollback' || c.onFailure === 'rebuild' ? c.onFailure : undefined)
 const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string => (recoveryOf(c) === 'rebuild' ? rebuildId(c.name, n) : rollbackId(c.name, n))
 
-const NODE_WRITE_ACTIONS = new Set<Step['action']>(['backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon'])
+const NODE_WRITE_ACTIONS = new Set<Step['action']>([
+  'backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon',
+  // kupgrade restore's steps (planner/restore.ts): undo actions as steps of their own.
+  'restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages',
+])
 
 class Stopped extends Error {
   constructor(readonly stop: Stop) {
@@ -707,7 +711,7 @@ export class Executor {
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const r = await runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead),
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })

@@ -28,6 +28,8 @@ export interface ProgramChannels {
    * step (an uncordon after a recorded cordon would verify as "already schedulable"). Record it without verifying.
    */
   stateAhead?: boolean
+  /** Run the commands even where verify finds the effect there already (Step.force); verify must hold after them. */
+  force?: boolean
   /** A command's transport failed under it; the step is verified and tried again after delayMs (attempt of STEP_ATTEMPTS). */
   onRetry?: (r: { attempt: number; error: string; delayMs: number }) => void
 }
@@ -158,7 +160,9 @@ function lostBecause(err: RemoteCommandError): string {
 }
 
 async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
-  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false } : await verify(program.verify, ch)
+  const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false }
+    : ch.force ? { all: false, evidence: ['not verified first: this step runs even where its effect seems there (forced)'], unreadable: false }
+      : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
   // A reboot's wait needs the boot id from before the run.
   const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)

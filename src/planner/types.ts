@@ -123,6 +123,9 @@ interface StepCommon {
   undo?: UndoSpec
   /** Set by live facts: why this step will not run (e.g. node already at the target). */
   skip?: string
+  /** Run even where verify finds the effect there already: `kupgrade restore` replaces a datastore the old version
+   *  may already run on (verify still has to hold afterwards). */
+  force?: true
 }
 
 /** The smallest unit that is executed, journaled, resumed and undone. `id` is the resume key and never changes. */
