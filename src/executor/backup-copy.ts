@@ -151,28 +151,33 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
   return { sums: manifest.sums.map((l) => l.remote), files }
 }
 
-/**
- * The copies of what a node backed up of `version` (the release it holds) in the newest run that copied any: its
- * snapshot and its kept files are separate entries. Empty without one.
- */
-export function findBackupCopies(planDir: string, cluster: string, node: string, version: string): BackupIndexEntry[] {
+/** Every backup the index lists, oldest first; none when nothing was copied yet. */
+export function readBackupIndex(planDir: string): BackupIndexEntry[] {
   let text: string
   try {
     text = readFileSync(backupIndexPath(planDir), 'utf8')
   } catch {
     return []
   }
-  const mine: BackupIndexEntry[] = []
+  const out: BackupIndexEntry[] = []
   for (const line of text.split('\n')) {
     if (!line.trim()) continue
-    let e: BackupIndexEntry
     try {
-      e = JSON.parse(line) as BackupIndexEntry
+      const e = JSON.parse(line) as BackupIndexEntry
+      if (Array.isArray(e.sums)) out.push(e)
     } catch {
-      continue // a line cut by a crash while it was written: the entries before it stand
+      // a line cut by a crash while it was written: the entries before it stand
     }
-    if (e.cluster === cluster && e.node === node && e.version === version && Array.isArray(e.sums)) mine.push(e)
   }
+  return out
+}
+
+/**
+ * The copies of what a node backed up of `version` (the release it holds) in the newest run that copied any: its
+ * snapshot and its kept files are separate entries. Empty without one.
+ */
+export function findBackupCopies(planDir: string, cluster: string, node: string, version: string): BackupIndexEntry[] {
+  const mine = readBackupIndex(planDir).filter((e) => e.cluster === cluster && e.node === node && e.version === version)
   const run = mine.at(-1)?.run
   // The newest entry per step of that run (a resumed run may have copied a step twice).
   return [...new Map(mine.filter((e) => e.run === run).map((e) => [e.step, e])).values()]
