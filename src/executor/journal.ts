@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KupgradeError } from '../errors.js'
+import type { RestoreRequest } from '../planner/restore.js'
 
 /**
  * The run's journal (execution.md "The journal"): `.kupgrade/runs/<run-id>/journal.jsonl`, a header line, then one
@@ -25,6 +26,8 @@ export interface JournalHeader {
   startedAt: string
   /** Selections the run was started with, which `resume` repeats (`--stage`, `--cluster`). */
   selection: { stages?: string[]; clusters?: string[] }
+  /** A `kupgrade restore` run: its steps are that restore's (planner/restore.ts), and `resume` plans it again. */
+  restore?: RestoreRequest
 }
 
 export type StepState = 'started' | 'done' | 'failed' | 'undoing' | 'undone' | 'skipped' | 'paused' | 'approved'

@@ -12,6 +12,7 @@ import type { NodeFacts } from '../facts/types.js'
 import { loadPlan } from '../plan/load.js'
 import type { Distribution } from '../plan/versions.js'
 import { buildExecutionPlan } from '../planner/build.js'
+import { buildRestorePlan, type RestoreRequest } from '../planner/restore.js'
 import type { Step } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
@@ -61,6 +62,8 @@ export interface RunRequest {
   resumeJournal?: string
   /** With resumeJournal: undo the run's changed nodes (`kupgrade rollback`) instead of going on. */
   rollback?: boolean
+  /** `kupgrade restore`: run the cluster's restore from a hop's backup (planner/restore.ts) instead of the plan. */
+  restore?: RestoreRequest
   leaseSeconds?: number
   gateRunner?: GateRunner
   /** Tests inject transports (the lab's) and kubectl clients; default: SshPool and the user's kubectl. */
@@ -102,23 +105,27 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     }
   }
   const loaded = loadPlan(planFile)
-  const selection = resumed?.header.selection ?? req.selection
+  // A resumed restore is a restore again: its journal says so.
+  const restore = resumed ? resumed.header.restore : req.restore
+  if (req.rollback && restore) throw new KupgradeError(`run ${resumed!.header.runId} is a restore of cluster ${restore.cluster}: there is no upgrade to roll back`, { exitCode: ExitCode.invalid, hint: `go on with it: kupgrade resume ${shownPath(req.resumeJournal!, req.cwd)}` })
+  const selection = resumed?.header.selection ?? (restore ? { clusters: [restore.cluster] } : req.selection)
   checkSelection(loaded.plan.spec.stages.map((s) => s.name), loaded.plan.spec.clusters.map((c) => c.name), selection)
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
   if (req.rollback && !resumed) throw new KupgradeError('rollback needs a run to undo', { exitCode: ExitCode.invalid })
-  if (live.blockers.length > 0 && !resumed) {
+  // A restore is for a cluster that is not as the plan's `from` says, or not readable at all: its steps find out.
+  if (live.blockers.length > 0 && !resumed && !restore) {
     throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
   }
-  const plan = buildExecutionPlan(loaded.plan, { facts: live.planner })
+  const plan = restore ? buildRestorePlan(loaded.plan, restore, { facts: live.planner }) : buildExecutionPlan(loaded.plan, { facts: live.planner })
 
   const runId = resumed?.header.runId ?? newRunId()
   const user = userInfo().username
   const host = hostname()
   const header: JournalHeader = resumed?.header ?? {
     kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: planFile, planSha256: hash, schemaVersion: plan.schemaVersion,
-    kupgradeVersion: KUPGRADE_VERSION, host, user, startedAt: now(), selection,
+    kupgradeVersion: KUPGRADE_VERSION, host, user, startedAt: now(), selection, ...(restore ? { restore } : {}),
   }
   const path = req.resumeJournal ?? journalPath(loaded.dir, runId)
   const releaseLocal = req.dryRun ? () => {} : acquireLocalLock(join(runsDir(loaded.dir), 'apply.lock'), { runId, pid: process.pid, host, since: now() })

@@ -21,6 +21,7 @@ export const commands: CommandEntry[] = [
   { name: 'apply', summary: 'execute a plan: stages, clusters, nodes in order, journaled, behind gates and the cluster lock', load: () => import('./apply.js') },
   { name: 'resume', summary: 'continue an interrupted, paused or waiting run from its journal', load: () => import('./resume.js') },
   { name: 'rollback', summary: "undo a run's changed nodes, newest first, back at their old versions, post-gates re-run", load: () => import('./rollback.js') },
+  { name: 'restore', summary: "rebuild a cluster from a hop's pre-hop backup, every node back at its old version (prints the steps; runs them with --yes)", load: () => import('./restore.js') },
   { name: 'status', summary: 'show a run from its journal', load: () => import('./status.js') },
   { name: 'runs', summary: 'list the runs recorded next to a plan', load: () => import('./runs.js') },
   { name: 'check', summary: "a health report: the plan's pre-gates, read-only, with evidence; exit 3 when one fails", load: () => import('./check.js') },
