@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -42,11 +42,18 @@ describe('kupgrade restore: a k3s cluster back before its hop, from the hop\'s s
     expect(plan.steps.filter((s: any) => s.force).map((s: any) => `${s.node} ${s.action}`)).toEqual(['rs-cp-1 restore-datastore'])
   }, 60_000)
 
-  it('with --yes restores the server from the snapshot and takes every agent back: all Ready at v1.29, uncordoned, the API at v1.29', async () => {
-    const r = await l.cli(['restore', l.plan, '--cluster', 'rs', '--yes', '--output', 'json'])
+  it('with --yes restores the server from the snapshot and takes every agent back (killed halfway and resumed): all Ready at v1.29, uncordoned, the API at v1.29', async () => {
+    // SIGKILL as the first agent's turn starts: the journal must make `resume` a restore again, not the upgrade.
+    const killed = await cliKillable(l, ['restore', l.plan, '--cluster', 'rs', '--yes', '--output', 'json'], (e) => (e.type === 'step-started' && e.step.node === 'rs-w-1' ? 0 : undefined))
+    expect(killed.killed, killed.err + killed.out.slice(-3000)).toBe(true)
+    expect(events(killed.out).filter((e) => e.type === 'step-done' && e.step.action === 'restore-datastore')).toHaveLength(1)
+    const r = await l.cli(['resume', '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
     const ev = events(r.out)
-    const restored = ev.find((e) => e.type === 'step-done' && e.step.action === 'restore-datastore')
+    expect(ev.find((e) => e.type === 'run-started')).toMatchObject({ resumed: true, stages: ['restore'] })
+    // Done before the kill, so not again: the restore ran once.
+    expect(ev.some((e) => e.type === 'step-started' && e.step.action === 'restore-datastore')).toBe(false)
+    const restored = events(killed.out).find((e) => e.type === 'step-done' && e.step.action === 'restore-datastore')
     expect(restored, JSON.stringify(ev.filter((e) => e.type === 'step-failed'))).toMatchObject({ changed: true, step: { node: 'rs-cp-1' } })
     expect(ev.filter((e) => e.type === 'step-done' && e.step.action === 'restore-binary' && e.changed).map((e) => e.step.node)).toEqual(['rs-w-1', 'rs-w-2'])
     const gates = ev.filter((e) => e.type === 'gate-result')
