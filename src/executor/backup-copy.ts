@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { dirname, isAbsolute, join, posix, relative } from 'node:path'
 import { OFF_NODE } from '../drivers/common/commands.js'
 import { shellQuote } from '../transport/quote.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { StepFailure } from './run-program.js'
+import { writeAll, writeDurable } from '../util/durable.js'
 
 /**
  * A backup that lives only on the node it was taken on is lost with that node (issue 11: "copied off the node into
@@ -119,7 +120,7 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
     mkdirSync(dirname(local), { recursive: true, mode: 0o700 })
     return local
   }
-  for (const l of manifest.sums) writeDurable(localOf(l.remote), [Buffer.from(l.text, 'utf8')])
+  for (const l of manifest.sums) writeDurable(localOf(l.remote), l.text, { flag: 'w', mode: 0o600 })
   const files: CopiedFile[] = []
   for (const f of manifest.files) {
     const local = localOf(f.remote)
@@ -224,25 +225,5 @@ export async function putBackupBackOnNode(ssh: Transport, target: NodeTarget, pl
 export function appendBackupIndex(planDir: string, entry: BackupIndexEntry): void {
   const file = backupIndexPath(planDir)
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-  const fd = openSync(file, 'a', 0o600)
-  try {
-    writeSync(fd, `${JSON.stringify(entry)}\n`)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at)
-}
-
-function writeDurable(file: string, pieces: Buffer[]): void {
-  const fd = openSync(file, 'w', 0o600)
-  try {
-    for (const p of pieces) writeAll(fd, p)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
+  writeDurable(file, `${JSON.stringify(entry)}\n`, { flag: 'a', mode: 0o600 })
 }

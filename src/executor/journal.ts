@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileS
 import { dirname } from 'node:path'
 import { KupgradeError } from '../errors.js'
 import type { RestoreRequest } from '../planner/restore.js'
+import { writeDurable } from '../util/durable.js'
 
 /**
  * The run's journal (execution.md "The journal"): `.kupgrade/runs/<run-id>/journal.jsonl`, a header line, then one
@@ -82,13 +83,7 @@ export class Journal {
   static create(path: string, header: JournalHeader): Journal {
     mkdirSync(dirname(path), { recursive: true })
     if (existsSync(path)) throw new KupgradeError(`journal ${path} already exists`, { hint: 'use `kupgrade resume` to continue that run' })
-    const fd = openSync(path, 'wx')
-    try {
-      writeSync(fd, `${JSON.stringify(header)}\n`)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
+    writeDurable(path, `${JSON.stringify(header)}\n`, { flag: 'wx' })
     return new Journal(path, header, [])
   }
 
@@ -98,13 +93,7 @@ export class Journal {
     if (c.tornTail !== undefined) {
       // Appending after a torn line would glue the next entry to it; rewrite the file without it, fsynced.
       const good = readFileSync(path, 'utf8').split('\n').slice(0, c.entries.length + 1).join('\n') + '\n'
-      const fd = openSync(path, 'w')
-      try {
-        writeSync(fd, good)
-        fsyncSync(fd)
-      } finally {
-        closeSync(fd)
-      }
+      writeDurable(path, good, { flag: 'w' })
     }
     return new Journal(path, c.header, c.entries)
   }
