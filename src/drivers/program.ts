@@ -86,13 +86,21 @@ export interface StepProgram {
    * How to undo it (the program of the step's undo spec); `irreversible` says why not (an OS upgrade is rolled
    * forward or the node rebuilt). `verify` holding means the undo's effect is already there: skip its `run`.
    */
-  undo: { title?: string; verify?: Check[]; run: Command[]; wait?: Wait[] } | { irreversible: string } | { nothing: true }
+  undo: { title?: string; verify?: Check[]; run: Command[]; wait?: Wait[]; readsBackup?: ReadsBackup } | { irreversible: string } | { nothing: true }
   /**
    * A backup's files, to be copied off the node once the step's effect is there (a snapshot kept only on the node that
    * fails is lost with it): the checksum lists (sha256sum format, on the step's node) that name them. Lists that do
    * not exist are passed over (a k3s backup is an etcd snapshot or a SQLite copy); at least one must.
    */
   offNode?: { sums: string[] }
+  /** A restore: it reads the backup the node kept of this release, which must be there first (put back from the copy
+   *  kept off the node where the node lost it: executor/backup-copy.ts). */
+  readsBackup?: ReadsBackup
+}
+
+export interface ReadsBackup {
+  /** The release the backup holds (the version before its hop): the key of its copies in the backup index. */
+  release: string
 }
 
 /** What a driver makes for one action; the registry adds `undo` from the step's undo spec (drivers/registry.ts). */

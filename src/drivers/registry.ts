@@ -55,7 +55,7 @@ export function programFor(step: Step, ctx: ProgramContext): StepProgram {
   if ('irreversible' in spec) return { ...program, undo: { irreversible: spec.irreversible } }
   const undoStep = { ...step, action: spec.action, params: spec.params, undo: undefined } as unknown as Step
   const u = moduleFor(spec.action, ctx.distribution).programFor(undoStep, ctx.node)
-  return { ...program, undo: { title: u.title, verify: u.verify, run: u.run, ...(u.wait ? { wait: u.wait } : {}) } }
+  return { ...program, undo: { title: u.title, verify: u.verify, run: u.run, ...(u.wait ? { wait: u.wait } : {}), ...(u.readsBackup ? { readsBackup: u.readsBackup } : {}) } }
 }
 
 /** The title `plan` prints for a step that has a program: rendered from the same commands that run. */

@@ -156,7 +156,7 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
   d.emit({ type: 'undo-started', time: now(), step: stepRef(s), title: undo.title ?? undo.run.map(describeCommand).join('; ') })
   const t0 = Date.now()
   try {
-    const putBack = s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' ? await d.backupBackOnNode(rt, s.node, s.undo.params.release) : []
+    const putBack = undo.readsBackup ? await d.backupBackOnNode(rt, s.node, undo.readsBackup.release) : []
     const r = await runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),

@@ -74,6 +74,37 @@ describe('every planned step has a program, rendered from the same commands', ()
     }
   })
 
+  it('the programs that restore from a hop\'s backup say so (the executor puts a lost backup back first), and no other', () => {
+    const readers = new Set<string>()
+    // No example has a kubeadm cluster with one control-plane node, whose restore is the undo of upgrade apply.
+    const single = parsePlan('single.yaml', JSON.stringify({
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'single' },
+      spec: {
+        target: { kubernetes: 'v1.30.4' }, stages: [{ name: 's', clusters: ['c'] }],
+        clusters: [{ name: 'c', distribution: 'kubeadm', from: 'v1.29.6', apiEndpoint: 'https://10.0.0.9:6443', nodes: [{ name: 'cp', host: '10.0.0.1', role: 'control-plane' }, { name: 'w', host: '10.0.0.2', role: 'worker' }] }],
+      },
+    }), { dir: root }).plan!
+    for (const { name, plan } of [...plans, { name: 'single kubeadm control plane', plan: buildExecutionPlan(single) }]) {
+      for (const step of plan.steps) {
+        if (!hasProgram(step.action)) continue
+        const p = programFor(step, { distribution: distOf(plan, step) })
+        const undo = 'run' in p.undo ? p.undo : undefined
+        const restores = step.undo !== undefined && 'action' in step.undo && ['restore-datastore', 'rejoin-datastore'].includes(step.undo.action)
+        expect(undo?.readsBackup, `${name}: ${step.id} undo`).toEqual(restores ? { release: (step.undo as { params: { release: string } }).params.release } : undefined)
+        if (restores) readers.add(`${distOf(plan, step)} ${(step.undo as { action: string }).action}`)
+        expect(p.readsBackup, `${name}: ${step.id}`).toEqual(['restore-datastore', 'rejoin-datastore'].includes(step.action) ? expect.anything() : undefined)
+      }
+      for (const r of plan.stages.flatMap((s) => s.clusters).flatMap((c) => c.restore ?? [])) {
+        if (!r.automatic) continue
+        for (const step of r.steps.filter((s) => s.action === 'restore-datastore' || s.action === 'rejoin-datastore')) {
+          expect(programFor(step, { distribution: distOf(plan, step) }).readsBackup, `${name}: ${step.id}`).toEqual({ release: (step.params as { release: string }).release })
+          readers.add(`${distOf(plan, step)} ${step.action}`)
+        }
+      }
+    }
+    expect([...readers].sort()).toEqual(['k0s restore-datastore', 'k3s rejoin-datastore', 'k3s restore-datastore', 'kubeadm restore-datastore'])
+  })
+
   it("a step's title is its program's title (offline)", () => {
     for (const { plan } of plans.slice(0, 10)) {
       for (const step of plan.steps.filter((s) => hasProgram(s.action))) expect(step.title).toBe(programFor(step, { distribution: distOf(plan, step) }).title)

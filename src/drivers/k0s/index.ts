@@ -228,6 +228,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
   const unit = unitFile(service)
   return {
     title: `restore k0s ${release} from the pre-hop backup in ${archives}: k0s stop, the kept binary back, k0s reset, k0s restore <archive>, ${unit} back, k0s start`,
+    readsBackup: { release },
     verify: [runningCheck(release)],
     run: [
       // The archive first: a restore without one must stop before the reset removes the controller's data.

@@ -267,6 +267,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
   const unit = unitFile(service)
   return {
     title: `restore k3s ${release} from the pre-hop backup in ${dir}: systemctl stop ${service}, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=${snaps}/${name}-* (SQLite: ${sqlite}), systemctl start ${service}`,
+    readsBackup: { release },
     verify: [
       versionCheck(binary, release),
       nodeCheck(['systemctl', 'is-active', service], `${service} is active`, { exitCode: 0 }, { okExitCodes: [0, 3, 4] }),
@@ -321,6 +322,8 @@ function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram
   const { binary, backup, dir, release, service } = step.params
   return {
     title: `rejoin the restored cluster: systemctl stop ${service}, the kept k3s ${release} back where it moved, ${DB} moved aside, systemctl start ${service}`,
+    // Its kept binary: put back from the copy kept off the node where the node lost it.
+    readsBackup: { release },
     verify: [
       versionCheck(binary, release),
       nodeCheck(['systemctl', 'is-active', service], `${service} is active`, { exitCode: 0 }, { okExitCodes: [0, 3, 4] }),

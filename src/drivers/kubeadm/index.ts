@@ -292,6 +292,7 @@ function restoreControlPlaneProgram(step: StepOf<'restore-datastore'>): ActionPr
   const api = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, '--request-timeout=5s', 'get', '--raw', '/version']
   return {
     title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${aside}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA}, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
+    readsBackup: { release },
     verify: [nodeCheck(api, `the API answers at ${release}`, { stdoutMatches: `"gitVersion": "${literal(release)}"` }, { privileged: true, okExitCodes: [0, 1] })],
     run: [
       // The snapshot first: a restore without one must stop before anything is stopped.
