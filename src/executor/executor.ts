@@ -17,7 +17,7 @@ import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
 import { runHook } from './hooks.js'
 import type { Journal, JournalEntry, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
-import { ClusterLease, LockRefusedError } from './lease.js'
+import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
@@ -340,17 +340,24 @@ export class Executor {
         ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
         : {}),
     }
+    // A restore's lock the API could not be asked for yet: taken before each next segment until it is.
+    let deferredLock: Step | undefined
     try {
       for (const seg of segments(c.steps)) {
         if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
+        if (deferredLock && (await this.lockStep(deferredLock, lease, true))) {
+          deferredLock = undefined
+          locked = true
+        }
         if (seg.kind === 'step') {
           const s = seg.step
           if (s.action === 'lock') {
-            await this.lockStep(s, lease)
-            locked = true
+            if (await this.lockStep(s, lease)) locked = true
+            else deferredLock = s
             continue
           }
           if (s.action === 'unlock') {
+            if (deferredLock) throw new Stopped({ kind: 'failed', message: `cluster ${c.name}: the API never answered, so the run lock was never taken (the restore's steps ran under the local lock only)`, gateBeforeChange: false })
             await this.unlockStep(s, lease)
             locked = false
             continue
@@ -417,7 +424,23 @@ export class Executor {
     return this.lockLost ? { kind: 'lock-lost', message: `the run lock was lost: ${this.lockLost}` } : { kind: 'interrupted', message: 'interrupted' }
   }
 
-  private async lockStep(s: Step, lease: ClusterLease): Promise<void> {
+  /**
+   * Takes the cluster's Lease; true once held. false: a restore's lock (`whileApiDown: 'defer'`) whose API did not
+   * answer — the step is journaled done under the local lock and `deferred` tries again before each next segment.
+   */
+  private async lockStep(s: Step, lease: ClusterLease, deferred = false): Promise<boolean> {
+    const defer = s.action === 'lock' && s.params.whileApiDown === 'defer'
+    if (deferred) {
+      const got = await lease.acquire().then(() => true, (err) => {
+        if (noAnswer(err)) return false
+        throw new Stopped(err instanceof LockRefusedError ? { kind: 'lock-refused', message: `${err.message}${err.hint ? `\n${err.hint}` : ''}` } : { kind: 'failed', message: `cluster ${s.cluster}: could not take the run lock: ${(err as Error).message}`, gateBeforeChange: false })
+      })
+      if (!got) return false
+      this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence: [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered)`], changed: true, undo: { commands: ['release the lock'] } })
+      this.emit({ type: 'lock-acquired', time: now(), cluster: s.cluster!, holder: this.o.holder })
+      this.renewLock(s, lease)
+      return true
+    }
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
     this.o.journal.append({ step: s.id, state: 'started', attempt })
@@ -430,6 +453,12 @@ export class Executor {
       this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: true, evidence })
     } catch (err) {
       const msg = (err as Error).message
+      if (defer && noAnswer(err)) {
+        const evidence = [`the API does not answer (${msg.split('\n')[0]}): going on under the local lock; the Lease is taken as soon as the API answers`]
+        this.o.journal.append({ step: s.id, state: 'done', attempt, evidence, changed: false })
+        this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: false, evidence })
+        return false
+      }
       this.o.journal.append({ step: s.id, state: 'failed', attempt, error: msg })
       this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence: [] })
       if (err instanceof LockRefusedError) {
@@ -438,6 +467,11 @@ export class Executor {
       }
       throw new Stopped({ kind: 'failed', message: `cluster ${s.cluster}: could not take the run lock: ${msg}`, gateBeforeChange: true })
     }
+    this.renewLock(s, lease)
+    return true
+  }
+
+  private renewLock(s: Step, lease: ClusterLease): void {
     lease.startRenewing(
       (rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: s.cluster!, resourceVersion: rv }),
       (reason) => {
@@ -706,8 +740,8 @@ export class Executor {
         if (!program) throw new StepFailure(`no driver program for action ${s.action} on ${rt.distribution}`, [])
         const target = s.node ? rt.targets.get(s.node) : undefined
         const ahead = `${rt.spec.name}|${s.node ?? ''}`
-        // A control-plane restore (ClusterRestore) reads the hop's backup on its node: put back from the kept copy if gone.
-        const putBack = s.action === 'restore-datastore' ? await this.backupBackOnNode(rt, s.node, s.params.release) : []
+        // A restore reads the hop's backup on its node: put back from the kept copy if gone.
+        const putBack = program.readsBackup ? await this.backupBackOnNode(rt, s.node, program.readsBackup.release) : []
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const r = await runProgram(program, {

@@ -205,3 +205,6 @@ export class ClusterLease {
     }, this.resourceVersion))
   }
 }
+
+/** A lock write the API never answered (refused, timed out), as against one it answered and refused. */
+export const noAnswer = (err: unknown): boolean => !(err instanceof LockRefusedError) && !/Error from server \(/.test((err as Error).message ?? '')

@@ -58,7 +58,12 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
 
   const steps: Step[] = []
   const lock = c.steps.find((s) => s.action === 'lock')
-  if (lock) steps.push({ ...lock, id: `${RESTORE_STAGE}/${c.name}/lock`, stage: RESTORE_STAGE })
+  // A cluster to restore may have no API: its lock is taken once the restored control plane answers.
+  if (lock?.action === 'lock') {
+    const s = { ...lock, id: `${RESTORE_STAGE}/${c.name}/lock`, stage: RESTORE_STAGE, params: { ...lock.params, whileApiDown: 'defer' as const } }
+    s.title = `${lock.title}; with no API answering, once it answers again`
+    steps.push(s)
+  }
   // k3s with several servers: stop them all, the first reset from the snapshot, the others rejoin (planned by the driver).
   if (whole?.automatic) {
     whole.steps.forEach((s, i) => {

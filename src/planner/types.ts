@@ -44,7 +44,9 @@ export interface DrainParams {
 export interface StepParamsByAction {
   // Executor-owned, no commands of their own:
   approval: { stage: string }
-  lock: { lease: string }
+  /** `whileApiDown: 'defer'` (kupgrade restore only): an API that does not answer is what the restore is for; go on
+   *  under the local lock and take the Lease as soon as the API answers. */
+  lock: { lease: string; whileApiDown?: 'defer' }
   unlock: { lease: string }
   gate: Readonly<{ gate: string } & Record<string, unknown>>
   hook: { hook: string; point: HookPoint }

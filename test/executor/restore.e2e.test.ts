@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL } from '../lab/helpers.js'
 import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
@@ -79,6 +80,27 @@ describe('kupgrade restore: a k3s cluster back before its hop, from the hop\'s s
     expect(existsSync(resetFlag())).toBe(true)
     expect(ev.filter((e) => e.type === 'step-done' && e.step.action === 'restore-binary').map((e) => e.changed)).toEqual([false, false])
     expect(nodes()).toEqual([['rs-cp-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-2', 'v1.29.6+k3s1', 'True', false]])
+  }, 240_000)
+
+  it('with no API at all (k3s stopped on the only server) the restore goes on under the local lock and takes the Lease once the restored API answers', async () => {
+    const down = await execa('ssh', [
+      '-i', join(l.dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(l.dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'BatchMode=yes', '-p', '2222', 'root@127.0.144.11', 'systemctl stop k3s',
+    ], { reject: false })
+    expect(down.exitCode, down.stderr).toBe(0)
+    await expect(kubectl('get', 'nodes', '--request-timeout=2s')).rejects.toThrow()
+    const r = await l.cli(['restore', l.plan, '--cluster', 'rs', '--hop', '1', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    const ev = events(r.out)
+    const lock = ev.find((e) => e.type === 'step-done' && e.step.action === 'lock')
+    expect(lock.evidence[0]).toMatch(/^the API does not answer \(.*\): going on under the local lock; the Lease is taken as soon as the API answers$/)
+    const order = ev.filter((e) => e.type === 'lock-acquired' || (e.type === 'step-done' && ['restore-datastore', 'restore-binary'].includes(e.step.action))).map((e) => e.type === 'lock-acquired' ? 'lock' : `${e.step.node} ${e.step.action}`)
+    expect(order).toEqual(['rs-cp-1 restore-datastore', 'lock', 'rs-w-1 restore-binary', 'rs-w-2 restore-binary'])
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0 })
+    expect(nodes()).toEqual([['rs-cp-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-2', 'v1.29.6+k3s1', 'True', false]])
+    // Taken, renewed and released as any run's: no holder left.
+    const lease = JSON.parse(await kubectl('get', 'lease', '-n', 'kube-system', 'kupgrade-lock', '-o', 'json'))
+    expect(lease.spec.holderIdentity ?? '').toBe('')
   }, 240_000)
 
   it('refuses bad input before touching anything: an unknown hop, a hop that is no number', async () => {
