@@ -25,12 +25,14 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .addHelpText('after', `
 For a cluster broken past what one node's rollback mends. Without --yes it prints the steps and changes nothing; run
 it again with --yes to carry them out, journaled like apply (kupgrade resume continues a stopped restore):
-  the cluster lock; the control plane restored from the hop's snapshot — k3s: k3s server --cluster-reset
-  --cluster-reset-restore-path with the kept binary (with several servers: all stopped, the first reset, the others
-  rejoin); k0s: k0s reset and k0s restore on the only controller; kubeadm: etcdutl snapshot restore and the kept
-  /etc/kubernetes on the only control-plane node — run even where the old version already runs; then on every node
-  its undos of that hop and the later ones in reverse (kept binaries, previous packages), Ready at the old version,
-  uncordoned, one node at a time; then the cluster's post-gates expecting the old version; the lock released.
+  1. the cluster lock (with no API answering: the local lock until the restored API answers);
+  2. the control plane restored from the hop's snapshot, even where the old version already runs — k3s: k3s server
+     --cluster-reset --cluster-reset-restore-path with the kept binary (several servers: all stopped, the first
+     reset, the others rejoin); k0s: k0s reset and k0s restore on the only controller; kubeadm: etcdutl snapshot
+     restore and the kept /etc/kubernetes on the only control-plane node;
+  3. on every node, one at a time, its undos of that hop and the later ones in reverse (kept binaries, previous
+     packages), Ready at the old version, uncordoned;
+  4. the cluster's post-gates, expecting the old version; the lock released.
 A backup the node lost is put back first from the copy in .kupgrade/backups. Several k0s or kubeadm control-plane
 nodes are restored by hand: the command refuses and prints the procedure. Data written since the backup is lost.
 
