@@ -41,8 +41,12 @@ async function applyRollback(dir, wait, afterNode) {
   doc.spec.strategy.onFailure = 'rollback'
   doc.spec.gates = { ...doc.spec.gates, wait, ...(afterNode ? { afterNode } : {}) }
   writeFileSync(plan, stringify(doc))
+  return cli(dir, ['apply', plan, '--output', 'json'])
+}
+/** The built CLI with `args` in the lab's folder: its exit code and NDJSON events. */
+async function cli(dir, args) {
   const out = await new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(root, 'bin/kupgrade.js'), 'apply', plan, '--output', 'json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1' } })
+    const p = spawn(process.execPath, [join(root, 'bin/kupgrade.js'), ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, CI: '1' } })
     let text = ''
     p.stdout.on('data', (d) => (text += d))
     p.on('close', (code) => resolve({ code, text }))
@@ -127,5 +131,39 @@ for (const [ci, dist] of ['k0s', 'kubeadm'].entries()) {
       await lab.stop()
       rmSync(dir, { recursive: true, force: true })
     }
+  }
+}
+
+// kupgrade restore: a finished k3s upgrade (one server, two agents) taken back to v1.29 from the hop's snapshot.
+for (let run = 1; run <= RUNS; run++) {
+  const NET = `127.${200 + (process.pid % 20)}.${70 + run}`
+  const dir = mkdtempSync(join(tmpdir(), 'kupgrade-bench-restore-cmd-'))
+  const lab = await startLab(dir, 'bench-restore-cmd', {
+    name: 'rc', distribution: 'k3s', apiAddress: `${NET}.1`,
+    nodes: [{ name: 'rc-cp-1', role: 'control-plane', address: `${NET}.11` }, { name: 'rc-w-1', role: 'worker', address: `${NET}.12` }, { name: 'rc-w-2', role: 'worker', address: `${NET}.13` }],
+  })
+  try {
+    const plan = join(dir, 'plan.yaml')
+    const up = await cli(dir, ['apply', plan, '--output', 'json'])
+    const t0 = Date.now()
+    const { code, ev } = await cli(dir, ['restore', plan, '--cluster', 'rc', '--yes', '--output', 'json'])
+    const total = Date.now() - t0
+    const at = (pred) => { const e = ev.find(pred); return e ? Date.parse(e.time) : undefined }
+    const started = at((e) => e.type === 'run-started')
+    const restore = ev.find((e) => e.type === 'step-started' && e.step.action === 'restore-datastore')
+    const restored = restore && ev.find((e) => e.type === 'step-done' && e.step.id === restore.step.id)
+    const finished = at((e) => e.type === 'run-finished')
+    if (up.code !== 0 || code !== 0 || !restored || finished === undefined) {
+      console.log(`restore command run ${run}: incomplete (apply exit ${up.code}, restore exit ${code}, datastore restore ${restored ? 'done' : 'not done'})`)
+      continue
+    }
+    console.log(`restore command run ${run} (k3s 1 server + 2 agents at v1.30 back to v1.29, post-gates included; exit ${code}):`)
+    console.log(`  kupgrade restore --yes, process start → exit:  ${s(total)}`)
+    console.log(`  of which start-up and reading the fleet:      ${s(started - t0)}`)
+    console.log(`  of which the datastore restore:               ${s(Date.parse(restored.time) - Date.parse(restore.time))}`)
+    console.log(`  run started → finished:                       ${s(finished - started)}`)
+  } finally {
+    await lab.stop()
+    rmSync(dir, { recursive: true, force: true })
   }
 }
