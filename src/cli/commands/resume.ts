@@ -16,7 +16,8 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
     .addHelpText('after', `
 Steps the journal records as done are not repeated; a step that was in flight is verified first and run again only
-if its effect is missing. The plan must be unchanged (its sha256 is in the journal).
+if its effect is missing (a restore's forced datastore restore runs again). A \`kupgrade restore\` run resumes as that
+restore. The plan must be unchanged (its sha256 is in the journal).
 
 Exit codes: as apply`)
     .action(async (run: string | undefined, o: { approve?: string[]; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
