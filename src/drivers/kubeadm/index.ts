@@ -185,17 +185,20 @@ function packagesProgram(packages: string[], version: string, pm: Pm | undefined
 /**
  * Undo of a package upgrade: the previous minor's repository again, and the previous versions, downgrades allowed.
  * The kubelet package does not restart the kubelet (kubeadm's upgrade docs restart it by hand), and the forward
- * restart has nothing to undo: so a kubelet put back is restarted here, or it runs the newer version on.
+ * restart has nothing to undo: so a running kubelet put back is restarted here, or it runs the newer version on.
+ * Only a running one (try-restart): a rebuilt node's kubelet has no configuration until `kubeadm join` gives it one.
  */
 function downgradeProgram(step: StepOf<'downgrade-packages'>, pm: Pm | undefined): ActionProgram {
   const { packages, version, minor } = step.params
   const build = (p: Pm) => [...switchRepo(p, minor), install(p, packages, version, undefined, true)]
-  const restart = packages.includes('kubelet') ? restartKubelet() : undefined
+  const restart = packages.includes('kubelet') ? [['systemctl', 'daemon-reload'], ['systemctl', 'try-restart', 'kubelet']] : []
   return {
-    title: `previous ${packages.join(' and ')} ${version}: ${describePerPm(pm, build)}${restart ? `; ${restart.title}` : ''}`,
+    title: `previous ${packages.join(' and ')} ${version}: ${describePerPm(pm, build)}${restart.map((c) => `; ${c.join(' ')}`).join('')}`,
     verify: packages.map((p) => versionCheck(p, version)),
-    run: [...perPackageManager(pm, build, `put ${packages.join(', ')} ${version} back`, 10 * 60_000), ...(restart?.run ?? [])],
-    ...(restart?.wait ? { wait: restart.wait } : {}),
+    run: [
+      ...perPackageManager(pm, build, `put ${packages.join(', ')} ${version} back`, 10 * 60_000),
+      ...restart.map((c) => onNode(c, c[1] === 'daemon-reload' ? 'reload unit files the kubelet package may have changed' : 'restart a running kubelet on the version its package now holds', { timeoutMs: 5 * 60_000 })),
+    ],
   }
 }
 
@@ -271,7 +274,7 @@ function restartKubelet(): ActionProgram {
   return {
     title: `${reload.join(' ')}; ${restart.join(' ')}`,
     verify: [],
-    run: [onNode(reload, 'reload unit files the kubelet package may have changed'), onNode(restart, 'restart the kubelet on the version its package now holds', { timeoutMs: 5 * 60_000 })],
+    run: [onNode(reload, 'reload unit files the kubelet package may have changed'), onNode(restart, 'restart the kubelet on the new version', { timeoutMs: 5 * 60_000 })],
     wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
 }
