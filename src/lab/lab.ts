@@ -10,6 +10,8 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
+import { WRITABLE_PATHS } from './node/namespace.js'
+import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
 import { readUnit, writeUnit } from './node/unit-state.js'
 import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
 import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
@@ -111,6 +113,7 @@ export class Lab {
     const factory = this.opts.nodes === false ? undefined : (this.opts.nodeFactory ?? labNodeFactory)
     this.nodesAvailable = factory !== undefined
     this.started = true
+    const snapshots = new DatastoreSnapshots(join(dir, 'datastore-snapshots'))
     try {
       for (const c of t.clusters) {
         const model = new ClusterModel(c, {
@@ -154,7 +157,13 @@ export class Lab {
               ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
             })
             this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
-            node.on('change', (ch: NodeChange) => this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch))
+            node.on('change', (ch: NodeChange) => {
+              this.recorder.recordNode({ cluster: c.name, node: n.name, role: n.role }, ch)
+              // A datastore snapshot holds the API's objects as they were; a restore from one brings them back.
+              const file = ch.path && (ch.action === 'backup' || ch.action === 'restore') ? hostPathOf(join(dir, 'nodes', c.name, n.name), ch.path) : undefined
+              if (file && ch.action === 'backup') snapshots.taken(model, file)
+              if (file && ch.action === 'restore') snapshots.restored(model, file)
+            })
             lc.nodes.set(n.name, node)
           }
           model.kubelet = new BarePodKubelet(model, (name) => containerHost(lc.nodes.get(name)))
@@ -392,4 +401,9 @@ const safeState = (n: NodeRuntime) => {
   } catch {
     return undefined
   }
+}
+
+/** A path a node's command printed, as a host path: the node's own folders are in its root (node/namespace.ts). */
+function hostPathOf(nodeRoot: string, path: string): string | undefined {
+  return WRITABLE_PATHS.some((w) => path.startsWith(`/${w}/`)) ? join(nodeRoot, path) : undefined
 }

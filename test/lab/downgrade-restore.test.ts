@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
@@ -47,6 +48,34 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
       return n.ready === 'True' && n.version === version ? n : undefined
     }, 15_000, `${name} Ready at ${version}`)
 
+  // A snapshot holds the API's objects as they were: a Lease written before it, changed after it, is after a restore
+  // the snapshot's again, at the resourceVersion it had then, and an update with the later one is refused (409).
+  const PROBE = 'snapshot-probe'
+  const leaseNow = async (context: string) => {
+    const r = await kubectl(context, ['get', 'lease', '-n', 'kube-system', PROBE, '-o', 'json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const l = JSON.parse(r.stdout) as Obj
+    return { holder: l.spec.holderIdentity as string, resourceVersion: l.metadata.resourceVersion as string }
+  }
+  const holdLease = async (context: string, holder: string) => {
+    const file = join(t.dir, `lease-${context}.json`)
+    writeFileSync(file, JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: PROBE, namespace: 'kube-system' }, spec: { holderIdentity: holder, leaseDurationSeconds: 60 } }))
+    const exists = (await kubectl(context, ['get', 'lease', '-n', 'kube-system', PROBE])).exitCode === 0
+    const r = exists
+      ? await kubectl(context, ['patch', 'lease', '-n', 'kube-system', PROBE, '--type=merge', '-p', JSON.stringify({ spec: { holderIdentity: holder } })])
+      : await kubectl(context, ['create', '-f', file])
+    expect(r.exitCode, r.stderr).toBe(0)
+    return leaseNow(context)
+  }
+  const expectSnapshotLease = async (context: string, before: { holder: string; resourceVersion: string }, after: { holder: string; resourceVersion: string }) => {
+    expect(await leaseNow(context)).toEqual(before)
+    const file = join(t.dir, `lease-${context}-stale.json`)
+    writeFileSync(file, JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: PROBE, namespace: 'kube-system', resourceVersion: after.resourceVersion }, spec: { holderIdentity: after.holder, leaseDurationSeconds: 60 } }))
+    const stale = await kubectl(context, ['replace', '-f', file])
+    expect(stale.exitCode).toBe(1)
+    expect(stale.stderr).toContain(`Error from server (Conflict): error when replacing "${file}": Operation cannot be fulfilled on leases.coordination.k8s.io "${PROBE}": the object has been modified; please apply your changes to the latest version and try again`)
+  }
+
   beforeAll(async () => {
     t = await startLab(topology(), { nodeFactory: labNodeFactory })
   }, 120_000)
@@ -56,8 +85,10 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     const server = `${K3S}.101`
     const agent = `${K3S}.102`
     // Before the upgrade: an on-demand snapshot (k3s etcd-snapshot save) and the old binary kept.
+    const before = await holdLease('k3s', 'holder-at-snapshot')
     const saved = await ok(server, 'k3s etcd-snapshot save --name pre-upgrade 2>&1; cp /usr/local/bin/k3s /root/k3s-v1.29.6')
     expect(saved).toMatch(/Snapshot pre-upgrade-server-1-\d+ saved\./)
+    const after = await holdLease('k3s', 'holder-after-snapshot')
     const install = (v: string) => `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${v} sh -`
     // The agent joins with the server's token (its K3S_TOKEN must match it).
     const token = await ok(server, 'cat /var/lib/rancher/k3s/server/token')
@@ -90,6 +121,7 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     expect(await ok(server, 'systemctl is-active k3s')).toBe('active')
     await readyAt('k3s', 'server-1', 'v1.29.6+k3s1')
     expect((await kubectl('k3s', ['version', '-o', 'json'])).stdout).toContain('"gitVersion": "v1.29.6+k3s1"')
+    await expectSnapshotLease('k3s', before, after)
   }, 180_000)
 
   it('k3s: a cluster-reset refuses while k3s runs, and names a missing snapshot file', async () => {
@@ -128,7 +160,9 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
   it('k0s: binary-only downgrade of a controller fails; k0s restore of the pre-upgrade backup with the old binary restores v1.29', async () => {
     const ctl = `${K0S}.101`
     const w = `${K0S}.102`
+    const before = await holdLease('k0s', 'holder-at-backup')
     await ok(ctl, 'mkdir -p /root/backup && k0s backup --save-path=/root/backup 2>/dev/null && cp /usr/local/bin/k0s /root/k0s-v1.29.6')
+    const after = await holdLease('k0s', 'holder-after-backup')
     const upgrade = (v: string) => `k0s stop && curl --proto '=https' --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=${v} sh && k0s start`
     await ok(ctl, upgrade('v1.30.4+k0s.0'))
     await ok(w, upgrade('v1.30.4+k0s.0'))
@@ -160,6 +194,7 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     await ok(ctl, 'k0s install controller --enable-worker && k0s start')
     await eventually(async () => ((await ssh(ctl, 'k0s status')).out.includes('Version: v1.29.6+k0s.0') ? true : undefined), 10_000, 'k0s status at v1.29.6')
     await readyAt('k0s', 'ctl-1', 'v1.29.6+k0s')
+    await expectSnapshotLease('k0s', before, after)
     const again = await ssh(ctl, 'k0s restore /root/backup/k0s_backup_*.tar.gz')
     expect(again.code).toBe(1)
     expect(again.err).toContain('level=fatal msg="k0s seems to be running! k0s must be down during the restore operation."')
@@ -173,7 +208,9 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     }
     // The documented etcd snapshot (configure-upgrade-etcd.md), then kubeadm upgrade apply to v1.30.
     const etcdctl = 'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key'
+    const before = await holdLease('kubeadm', 'holder-at-snapshot')
     expect(await ok(cp, `mkdir -p /var/lib/etcd-backup && ${etcdctl} snapshot save /var/lib/etcd-backup/snapshot.db 2>/dev/null`)).toBe('Snapshot saved at /var/lib/etcd-backup/snapshot.db')
+    const after = await holdLease('kubeadm', 'holder-after-snapshot')
     await ok(cp, ["sed -i 's|/v1.29/|/v1.30/|' /etc/apt/sources.list.d/kubernetes.list", 'apt-get update >/dev/null',
       'apt-get install -y --allow-change-held-packages kubeadm=1.30.4-1.1 >/dev/null', 'kubeadm upgrade apply v1.30.4 -y >/dev/null'].join(' && '))
     expect(await version()).toBe('v1.30.4')
@@ -198,5 +235,6 @@ describe('downgrades and snapshot restores as documented (real OpenSSH, real kub
     expect(await version()).toMatch(/^refused: /)
     await ok(cp, 'mv /root/manifests/*.yaml /etc/kubernetes/manifests/')
     await eventually(async () => ((await version()) === 'v1.29.6' ? true : undefined), 10_000, 'the API back at v1.29.6')
+    await expectSnapshotLease('kubeadm', before, after)
   }, 180_000)
 })

@@ -660,6 +660,13 @@ export class ClusterModel extends EventEmitter {
     this.leases.set(`${l.namespace}/${l.name}`, l)
   }
 
+  /** A datastore restored from a snapshot: its Leases, at the resourceVersions they had then (datastore-snapshots.ts). */
+  restoreLeases(leases: LeaseState[]): void {
+    this.leases.clear()
+    for (const l of leases) this.putLease(l)
+    this.nextRv()
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   later(ms: number, fn: () => void): void {
