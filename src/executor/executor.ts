@@ -84,6 +84,19 @@ type Stop =
   | { kind: 'lock-lost'; message: string }
   | { kind: 'lock-refused'; message: string }
 
+/**
+ * A cluster's run lock during its run. `retake`: the Lease is not held and is taken before each next segment — a
+ * restore's lock whose API did not answer, or one a datastore restore brought back as its snapshot had it.
+ * `restoredBefore`: when this run's datastore restore began; a Lease last renewed before then is the snapshot's.
+ */
+interface ClusterLock {
+  lease: ClusterLease
+  step?: Step
+  held: boolean
+  retake: boolean
+  restoredBefore?: Date
+}
+
 /** The journal id of one node run's rollback (not a plan step: the plan cannot know which node will fail). */
 export const rollbackId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rollback`
 /** The journal id of one node run's onFailure: rebuild (its steps are plan steps with their own entries). */
@@ -120,6 +133,8 @@ export class Executor {
   private readonly dryAhead = new Set<string>()
   private changedAny: boolean
   private lockLost?: string
+  /** Each running cluster's run lock, where a datastore restore (act, rollback) must reach it. */
+  private readonly locks = new Map<string, ClusterLock>()
   /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
   private readonly halt = new AbortController()
 
@@ -236,16 +251,22 @@ export class Executor {
         const r = await lease.acquire()
         this.emit({ type: 'lock-acquired', time: now(), cluster: c.name, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
       } catch (err) {
-        if (err instanceof LockRefusedError) this.emit({ type: 'lock-refused', time: now(), cluster: c.name, holder: err.holder, since: err.since, expired: err.expired })
+        this.lockStop(c.name, err, true)
         return { outcome: 'paused', exitCode: ExitCode.paused, message: `cluster ${c.name}: could not take the run lock: ${(err as Error).message}; nothing was rolled back there` }
       }
-      lease.startRenewing((rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: c.name, resourceVersion: rv }), (reason) => {
-        this.lockLost = `cluster ${c.name}: ${reason}`
-        this.halt.abort()
-      })
+      this.renewLock(c.name, lease)
+      const lock: ClusterLock = { lease, held: true, retake: false }
+      this.locks.set(c.name, lock)
       try {
         for (const n of runs) {
           if (this.halt.signal.aborted) return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: `interrupted; rolled back so far: ${rolled.join(', ') || 'nothing'}` }
+          // A node before it restored the datastore: the Lease came back as the snapshot had it and is taken again.
+          try {
+            await this.retakeLock(lock, c.name)
+          } catch (err) {
+            const stop = err instanceof Stopped ? err.stop : undefined
+            return { outcome: 'failed', exitCode: ExitCode.failed, message: `${stop?.message ?? (err as Error).message}; rolled back before it: ${rolled.join(', ') || 'nothing'}` }
+          }
           // (No rollback entry: `kupgrade rollback` stopped halfway is simply run again; its nodes are found the same way.)
           const rb = await this.rollbackNode(c, rt, n, 'kupgrade rollback')
           if (!rb.ok) {
@@ -255,7 +276,10 @@ export class Executor {
           rolled.push(`${c.name}/${n.node}`)
         }
       } finally {
-        await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => lease.stopRenewing())
+        this.locks.delete(c.name)
+        await this.retakeLock(lock, c.name).catch(() => {})
+        if (lock.held) await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => lease.stopRenewing())
+        else lease.stopRenewing()
       }
       this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - t0, changed: true })
     }
@@ -327,7 +351,8 @@ export class Executor {
     const started = Date.now()
     this.emit({ type: 'cluster-started', time: now(), stage: stage.name, cluster: c.name })
     const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: this.o.forceUnlock, dryRun: this.o.dryRun })
-    let locked = false
+    const lock: ClusterLock = { lease, held: false, retake: false, ...this.restoredEarlier(c) }
+    this.locks.set(c.name, lock)
     let changed = false
     let failedNodes = 0
     const rolledBack: string[] = []
@@ -340,26 +365,22 @@ export class Executor {
         ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
         : {}),
     }
-    // A restore's lock the API could not be asked for yet: taken before each next segment until it is.
-    let deferredLock: Step | undefined
     try {
       for (const seg of segments(c.steps)) {
         if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
-        if (deferredLock && (await this.lockStep(deferredLock, lease, true))) {
-          deferredLock = undefined
-          locked = true
-        }
+        await this.retakeLock(lock, c.name)
         if (seg.kind === 'step') {
           const s = seg.step
           if (s.action === 'lock') {
-            if (await this.lockStep(s, lease)) locked = true
-            else deferredLock = s
+            lock.step = s
+            lock.held = await this.lockStep(s, lock)
+            lock.retake = !lock.held
             continue
           }
           if (s.action === 'unlock') {
-            if (deferredLock) throw new Stopped({ kind: 'failed', message: `cluster ${c.name}: the API never answered, so the run lock was never taken (the restore's steps ran under the local lock only)`, gateBeforeChange: false })
+            if (lock.retake) throw new Stopped({ kind: 'failed', message: `cluster ${c.name}: the API never answered, so the run lock was not taken again (the restore's steps ran under the local lock only)`, gateBeforeChange: false })
             await this.unlockStep(s, lease)
-            locked = false
+            lock.held = false
             continue
           }
           const r = await this.step(s, rt)
@@ -412,9 +433,13 @@ export class Executor {
       // The cluster's onFailure decides what the run does about it.
       const stop: Stop = raw.kind === 'failed' ? { ...raw, cluster: raw.cluster ?? c.name } : raw
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
-      if (locked && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
+      // A Lease a datastore restore brought back is taken again first, so that it is released rather than left held.
+      if (lock.retake && stop.kind !== 'lock-lost' && stop.kind !== 'lock-refused') await this.retakeLock(lock, c.name).catch(() => {})
+      if (lock.held && stop.kind !== 'lock-lost') await lease.release().then(() => this.emit({ type: 'lock-released', time: now(), cluster: c.name }), () => {})
       else lease.stopRenewing()
       return stop
+    } finally {
+      this.locks.delete(c.name)
     }
     this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - started, changed })
     return changed
@@ -426,28 +451,17 @@ export class Executor {
 
   /**
    * Takes the cluster's Lease; true once held. false: a restore's lock (`whileApiDown: 'defer'`) whose API did not
-   * answer — the step is journaled done under the local lock and `deferred` tries again before each next segment.
+   * answer — the step is journaled done under the local lock and retakeLock tries again before each next segment.
    */
-  private async lockStep(s: Step, lease: ClusterLease, deferred = false): Promise<boolean> {
+  private async lockStep(s: Step, lock: ClusterLock): Promise<boolean> {
     const defer = s.action === 'lock' && s.params.whileApiDown === 'defer'
-    if (deferred) {
-      const got = await lease.acquire().then(() => true, (err) => {
-        if (noAnswer(err)) return false
-        throw new Stopped(err instanceof LockRefusedError ? { kind: 'lock-refused', message: `${err.message}${err.hint ? `\n${err.hint}` : ''}` } : { kind: 'failed', message: `cluster ${s.cluster}: could not take the run lock: ${(err as Error).message}`, gateBeforeChange: false })
-      })
-      if (!got) return false
-      this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence: [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered)`], changed: true, undo: { commands: ['release the lock'] } })
-      this.emit({ type: 'lock-acquired', time: now(), cluster: s.cluster!, holder: this.o.holder })
-      this.renewLock(s, lease)
-      return true
-    }
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
     this.o.journal.append({ step: s.id, state: 'started', attempt })
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
-      const r = await lease.acquire()
-      const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}"${r.takenOverFrom ? ` (taken over from expired "${r.takenOverFrom}" with --force-unlock)` : ''}`]
+      const r = await lock.lease.acquire(lock.restoredBefore ? { restoredBefore: lock.restoredBefore } : {})
+      const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}"${tookOver(r)}`]
       this.o.journal.append({ step: s.id, state: 'done', attempt, evidence, changed: true, undo: { commands: ['release the lock'] } })
       this.emit({ type: 'lock-acquired', time: now(), cluster: s.cluster!, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
       this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: true, evidence })
@@ -461,22 +475,74 @@ export class Executor {
       }
       this.o.journal.append({ step: s.id, state: 'failed', attempt, error: msg })
       this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence: [] })
-      if (err instanceof LockRefusedError) {
-        this.emit({ type: 'lock-refused', time: now(), cluster: s.cluster!, holder: err.holder, since: err.since, expired: err.expired })
-        throw new Stopped({ kind: 'lock-refused', message: `${msg}${err.hint ? `\n${err.hint}` : ''}` })
-      }
-      throw new Stopped({ kind: 'failed', message: `cluster ${s.cluster}: could not take the run lock: ${msg}`, gateBeforeChange: true })
+      throw new Stopped(this.lockStop(s.cluster!, err, true))
     }
-    this.renewLock(s, lease)
+    this.renewLock(s.cluster!, lock.lease)
     return true
   }
 
-  private renewLock(s: Step, lease: ClusterLease): void {
+  /**
+   * The Lease taken again where it is not held (lock.retake), quietly while the API gives no answer. Another run's
+   * answer (the lock is held) stops the cluster. Once taken it is journaled on the lock step and renewed as any.
+   */
+  private async retakeLock(lock: ClusterLock, cluster: string): Promise<void> {
+    if (!lock.retake) return
+    const s = lock.step
+    let r: Awaited<ReturnType<ClusterLease['acquire']>>
+    try {
+      r = await lock.lease.acquire(lock.restoredBefore ? { restoredBefore: lock.restoredBefore } : {})
+    } catch (err) {
+      if (noAnswer(err)) return
+      throw new Stopped(this.lockStop(cluster, err, false))
+    }
+    lock.retake = false
+    lock.held = true
+    const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered${tookOver(r).replace(/^ \(/, ', ').replace(/\)$/, '')})`]
+    if (s) this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence, changed: true, undo: { commands: ['release the lock'] } })
+    this.emit({ type: 'lock-acquired', time: now(), cluster, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
+    this.renewLock(cluster, lock.lease)
+  }
+
+  /** Why a cluster stops when its Lease could not be taken; another run holding it is reported as such (lock-refused). */
+  private lockStop(cluster: string, err: unknown, gateBeforeChange: boolean): Stop {
+    const msg = (err as Error).message
+    if (err instanceof LockRefusedError) {
+      this.emit({ type: 'lock-refused', time: now(), cluster, holder: err.holder, since: err.since, expired: err.expired })
+      return { kind: 'lock-refused', message: `${msg}${err.hint ? `\n${err.hint}` : ''}` }
+    }
+    return { kind: 'failed', message: `cluster ${cluster}: could not take the run lock: ${msg}`, gateBeforeChange }
+  }
+
+  /**
+   * A datastore restore brings the Lease back as its snapshot had it (the lock of the run that took it, at an older
+   * resourceVersion): renewing across it would be refused (409) and lose the lock. So renewal stops before it, and the
+   * Lease is taken again before the cluster's next segment (a Lease last renewed before the restore began is the
+   * snapshot's and is taken over). The local lock holds throughout.
+   */
+  private async acrossDatastoreRestore<T>(cluster: string, restore: () => Promise<T>): Promise<T> {
+    const lock = this.locks.get(cluster)
+    if (!lock || this.o.dryRun) return restore()
+    lock.restoredBefore ??= new Date()
+    if (lock.held) {
+      await lock.lease.pauseRenewing()
+      lock.held = false
+      lock.retake = true
+    }
+    return restore()
+  }
+
+  /** A resumed run whose earlier process restored the datastore: when that began (its Lease may be the snapshot's). */
+  private restoredEarlier(c: ClusterPlan): { restoredBefore?: Date } {
+    const times = c.steps.flatMap((s) => (s.action === 'restore-datastore' && this.o.journal.last(s.id) ? [Date.parse(this.o.journal.last(s.id)!.time)] : []))
+    return times.length ? { restoredBefore: new Date(Math.min(...times)) } : {}
+  }
+
+  private renewLock(cluster: string, lease: ClusterLease): void {
     lease.startRenewing(
-      (rv) => this.emit({ type: 'lock-renewed', time: now(), cluster: s.cluster!, resourceVersion: rv }),
+      (rv) => this.emit({ type: 'lock-renewed', time: now(), cluster, resourceVersion: rv }),
       (reason) => {
-        this.lockLost = `cluster ${s.cluster}: ${reason}`
-        this.emit({ type: 'lock-lost', time: now(), cluster: s.cluster!, reason })
+        this.lockLost = `cluster ${cluster}: ${reason}`
+        this.emit({ type: 'lock-lost', time: now(), cluster, reason })
         this.halt.abort()
       },
     )
@@ -601,6 +667,7 @@ export class Executor {
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),
       backupBackOnNode: (r, node, release) => this.backupBackOnNode(r, node, release),
+      acrossDatastoreRestore: (restore) => this.acrossDatastoreRestore(c.name, restore),
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
       postGates: (hop) => this.postGatesAgain(c, rt, hop),
@@ -744,11 +811,12 @@ export class Executor {
         const putBack = program.readsBackup ? await this.backupBackOnNode(rt, s.node, program.readsBackup.release) : []
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
-        const r = await runProgram(program, {
+        const run = () => runProgram(program, {
           ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })
+        const r = s.action === 'restore-datastore' ? await this.acrossDatastoreRestore(rt.spec.name, run) : await run()
         if (dry && r.changed) this.dryAhead.add(ahead)
         if (program.offNode && target) r.evidence.push(await this.copyOffNode(s, rt, target, program.offNode.sums, dry))
         r.evidence.unshift(...putBack)
@@ -910,3 +978,7 @@ export type { Segment }
 
 /** Interim, until the executor reads the drivers' typed params: a step's params as a loose record. */
 const loose = (s: Step): Record<string, unknown> => (s.params ?? {}) as Record<string, unknown>
+
+/** The lock step's evidence about a Lease taken over: from an expired holder (--force-unlock) or from a restored snapshot. */
+const tookOver = (r: { takenOverFrom?: string; fromSnapshot?: true }): string =>
+  !r.takenOverFrom ? '' : r.fromSnapshot ? ` (taken over from "${r.takenOverFrom}", whose lock came back with the restored snapshot)` : ` (taken over from expired "${r.takenOverFrom}" with --force-unlock)`

@@ -107,8 +107,13 @@ export class ClusterLease {
     return JSON.parse(await this.o.kubectl.read(['get', 'lease', LEASE_NAME, '-n', LEASE_NAMESPACE, '-o', 'json'])) as LeaseObject
   }
 
-  /** create; on 409 read; free, ours, or expired-and-forced → update with the resourceVersion read; else refuse. */
-  async acquire(): Promise<{ takenOverFrom?: string }> {
+  /**
+   * create; on 409 read; free, ours, or expired-and-forced → update with the resourceVersion read; else refuse.
+   * `restoredBefore`: this run restored the cluster's datastore from a snapshot, which starting then brought back the
+   * Lease as the snapshot held it (the lock of the run that took it). A Lease last renewed before that moment is that
+   * one, not a live run's (this run held the lock until the restore, or the API was down): it is taken over.
+   */
+  async acquire(o: { restoredBefore?: Date } = {}): Promise<{ takenOverFrom?: string; fromSnapshot?: true }> {
     const now = this.now
     this.acquiredAt = microTime(now)
     // An answer from the API (AlreadyExists, Forbidden …) decides at once; no answer (a timeout on a busy API) is
@@ -131,7 +136,8 @@ export class ClusterLease {
     const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
     const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
     const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
-    if (holder !== '' && !ours && (!expired || !this.o.forceUnlock)) {
+    const fromSnapshot = o.restoredBefore !== undefined && renewed < o.restoredBefore.getTime()
+    if (holder !== '' && !ours && !fromSnapshot && (!expired || !this.o.forceUnlock)) {
       throw new LockRefusedError(this.o.kubectl.cluster, holder, spec.acquireTime ?? spec.renewTime ?? 'an unknown time', expired)
     }
     this.transitions = (spec.leaseTransitions ?? 0) + (holder !== '' && !ours ? 1 : 0)
@@ -148,7 +154,7 @@ export class ClusterLease {
       throw err
     }
     this.lastRenewOk = Date.now()
-    return holder !== '' && !ours ? { takenOverFrom: holder } : {}
+    return holder !== '' && !ours ? { takenOverFrom: holder, ...(fromSnapshot ? { fromSnapshot: true as const } : {}) } : {}
   }
 
   /**
@@ -157,6 +163,7 @@ export class ClusterLease {
    */
   startRenewing(onRenewed: (rv: string) => void, onLost: (reason: string) => void): void {
     if (this.o.dryRun) return
+    this.stopped = false
     const every = Math.max(200, (this.o.durationSeconds * 1000) / 3)
     const tick = async () => {
       if (this.stopped) return
@@ -188,6 +195,12 @@ export class ClusterLease {
     }
     let failed = false
     this.timer = setTimeout(tick, every)
+  }
+
+  /** Renewal stopped and the one in flight over, until startRenewing again: across a datastore restore. */
+  async pauseRenewing(): Promise<void> {
+    this.stopRenewing()
+    await this.inFlight
   }
 
   stopRenewing(): void {

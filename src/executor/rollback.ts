@@ -28,6 +28,8 @@ export interface RollbackDeps {
   programFor: (step: Step, rt: ClusterRuntime) => StepProgram | undefined
   /** Before a restore from the hop's backup: the backup back on its node from the kept copy, if the node lost it. */
   backupBackOnNode: (rt: ClusterRuntime, node: string | undefined, release: string) => Promise<string[]>
+  /** Runs a datastore restore with the run lock's renewal stopped across it (its Lease comes back as the snapshot's). */
+  acrossDatastoreRestore: <T>(restore: () => Promise<T>) => Promise<T>
   /** The hop's post-gates, after-change wait; resolves with their evidence or rejects with the failing gate. */
   postGates: (hop: number | undefined) => Promise<string[]>
   /** The last journaled state of a step. */
@@ -157,10 +159,11 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
   const t0 = Date.now()
   try {
     const putBack = undo.readsBackup ? await d.backupBackOnNode(rt, s.node, undo.readsBackup.release) : []
-    const r = await runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
+    const run = () => runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),
     }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
+    const r = s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' ? await d.acrossDatastoreRestore(run) : await run()
     const evidence = [...putBack, ...r.evidence]
     d.journal.append({ step: s.id, state: 'undone', attempt, evidence, changed: r.changed })
     d.emit({ type: 'undo-done', time: now(), step: stepRef(s), durationMs: Date.now() - t0, changed: r.changed, evidence })

@@ -101,3 +101,40 @@ describe('the run lock when the API does not answer', () => {
     expect(forbidden.calls).toEqual(['create'])
   })
 })
+
+describe('the run lock after a datastore restore (its Lease is the snapshot\'s)', () => {
+  /** A Lease held by another run, last renewed at `renewTime`; create answers AlreadyExists, replace succeeds. */
+  function heldBy(renewTime: string) {
+    const replaced: string[] = []
+    const ch: KubectlChannel = {
+      cluster: 'c',
+      client: {} as KubectlClient,
+      read: async () => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system', resourceVersion: '7' }, spec: { holderIdentity: 'run-a ops@a', leaseDurationSeconds: 30, acquireTime: renewTime, renewTime, leaseTransitions: 0 } }),
+      mutate: async (_why, args, o) => {
+        if (args[0] === 'create') throw new Error('exit code 1\nError from server (AlreadyExists): leases.coordination.k8s.io "kupgrade-lock" already exists')
+        replaced.push(JSON.parse(o!.stdin!).metadata.resourceVersion)
+        return lease(8)
+      },
+    }
+    return { ch, replaced }
+  }
+  const now = new Date('2026-12-02T12:00:00Z')
+  const restoreBegan = new Date('2026-12-02T11:59:50Z')
+
+  it('a Lease last renewed before the restore began came back with the snapshot: taken over, with the resourceVersion read', async () => {
+    const { ch, replaced } = heldBy('2026-12-02T11:00:00.000000Z')
+    const l = new ClusterLease({ kubectl: ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
+    await expect(l.acquire({ restoredBefore: restoreBegan })).resolves.toEqual({ takenOverFrom: 'run-a ops@a', fromSnapshot: true })
+    expect(replaced).toEqual(['7'])
+  })
+
+  it('one renewed since (a live run), or any other run\'s without a restore, is refused as ever', async () => {
+    const live = heldBy('2026-12-02T11:59:55.000000Z')
+    const l = new ClusterLease({ kubectl: live.ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
+    await expect(l.acquire({ restoredBefore: restoreBegan })).rejects.toThrow(/another kupgrade run holds the lock Lease kube-system\/kupgrade-lock: "run-a ops@a"/)
+    const old = heldBy('2026-12-02T11:00:00.000000Z')
+    const m = new ClusterLease({ kubectl: old.ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
+    await expect(m.acquire()).rejects.toThrow(/has expired; not taking it over without --force-unlock/)
+    expect([live.replaced, old.replaced]).toEqual([[], []])
+  })
+})

@@ -80,6 +80,15 @@ describe('kupgrade restore: a k3s cluster back before its hop, from the hop\'s s
     expect(existsSync(resetFlag())).toBe(true)
     expect(ev.filter((e) => e.type === 'step-done' && e.step.action === 'restore-binary').map((e) => e.changed)).toEqual([false, false])
     expect(nodes()).toEqual([['rs-cp-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-2', 'v1.29.6+k3s1', 'True', false]])
+    // The restored datastore brought the Lease back as the snapshot held it: the upgrade run's lock, at an older
+    // resourceVersion. Renewal stopped across the restore (a renewal would have been refused with 409 and the lock
+    // lost); the snapshot's Lease was taken over before the agents' turn, then released at the end.
+    const applyRun = readFileSync(join(l.dir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x)).find((e) => e.step.endsWith('/backup')).run
+    const marks = ev.filter((e) => e.type === 'lock-acquired' || e.type === 'lock-lost' || (e.type === 'step-done' && ['restore-datastore', 'restore-binary'].includes(e.step.action)))
+      .map((e) => (e.type === 'step-done' ? `${e.step.node} ${e.step.action}` : `${e.type}${e.takenOverFrom ? ` from ${e.takenOverFrom.split(' ')[0]}` : ''}`))
+    expect(marks).toEqual(['lock-acquired', 'rs-cp-1 restore-datastore', `lock-acquired from ${applyRun}`, 'rs-w-1 restore-binary', 'rs-w-2 restore-binary'])
+    const lease = JSON.parse(await kubectl('get', 'lease', '-n', 'kube-system', 'kupgrade-lock', '-o', 'json'))
+    expect(lease.spec.holderIdentity ?? '').toBe('')
   }, 240_000)
 
   it('with no API at all (k3s stopped on the only server) the restore goes on under the local lock and takes the Lease once the restored API answers', async () => {
@@ -96,6 +105,9 @@ describe('kupgrade restore: a k3s cluster back before its hop, from the hop\'s s
     expect(lock.evidence[0]).toMatch(/^the API does not answer \(.*\): going on under the local lock; the Lease is taken as soon as the API answers$/)
     const order = ev.filter((e) => e.type === 'lock-acquired' || (e.type === 'step-done' && ['restore-datastore', 'restore-binary'].includes(e.step.action))).map((e) => e.type === 'lock-acquired' ? 'lock' : `${e.step.node} ${e.step.action}`)
     expect(order).toEqual(['rs-cp-1 restore-datastore', 'lock', 'rs-w-1 restore-binary', 'rs-w-2 restore-binary'])
+    // The Lease it took is the one the restored datastore holds: the upgrade run's, taken over without --force-unlock.
+    const applyRun = readFileSync(join(l.dir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x)).find((e) => e.step.endsWith('/backup')).run
+    expect(ev.find((e) => e.type === 'lock-acquired').takenOverFrom).toMatch(new RegExp(`^${applyRun} `))
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0 })
     expect(nodes()).toEqual([['rs-cp-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-1', 'v1.29.6+k3s1', 'True', false], ['rs-w-2', 'v1.29.6+k3s1', 'True', false]])
     // Taken, renewed and released as any run's: no holder left.
