@@ -1,5 +1,5 @@
 import type { StepProgram } from '../drivers/program.js'
-import { parseKubeVersion, resolveDistributionVersion } from '../plan/versions.js'
+import { versionBefore } from '../plan/versions.js'
 import type { ClusterPlan, ClusterRestore, RollbackPath, Step } from '../planner/types.js'
 import type { Transport } from '../transport/types.js'
 import { now, stepRef, type EventSink } from './events.js'
@@ -109,10 +109,8 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   // for its own service instead.
   const hasNode = run.steps.some((s) => s.action === 'wait-ready')
   if (changedKubelet && hop && hasNode) {
-    const from = parseKubeVersion(hop.from)
-    const kubelet = from ? resolveDistributionVersion(rt.distribution, from, hop.from).kubelet : undefined
     try {
-      evidence.push(await waitNodeReady(rt.kubectl, run.node, kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
+      evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
     } catch (err) {
       return fail(`${run.node} did not come back at its old version: ${(err as Error).message}`)
     }

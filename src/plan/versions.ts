@@ -113,6 +113,12 @@ export interface DistributionVersion {
   package?: string
 }
 
+/** What a cluster's nodes ran before a hop, from the hop's `from` (taken as it is written where it is no version). */
+export function versionBefore(dist: Distribution, from: string): DistributionVersion {
+  const v = parseKubeVersion(from)
+  return v ? resolveDistributionVersion(dist, v, from) : { kubernetes: from, release: from, kubelet: from }
+}
+
 export function resolveDistributionVersion(dist: Distribution, v: KubeVersion, explicit?: string): DistributionVersion {
   const core = coreOf(v)
   const kubernetes = `v${core}`

@@ -2,7 +2,7 @@ import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
 import type { ClusterInstall, NodeRole, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
-import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, type Distribution } from '../plan/versions.js'
+import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
 import { parseDuration } from '../util/duration.js'
 import { workerBatches } from './batches.js'
@@ -464,9 +464,7 @@ interface RebuildShared {
 }
 
 function rebuildShared(hop: Hop, dist: Distribution, readyTimeout: string): RebuildShared {
-  const from = parseKubeVersion(hop.from)
-  const kubelet = from ? resolveDistributionVersion(dist, from, hop.from).kubelet : hop.from
-  return { templates: new Map(), none: {}, waitReady: { timeout: readyTimeout, kubelet } }
+  return { templates: new Map(), none: {}, waitReady: { timeout: readyTimeout, kubelet: versionBefore(dist, hop.from).kubelet } }
 }
 
 /** How long a node may take to come back after a reboot (SSH with a new boot id, then Ready). */

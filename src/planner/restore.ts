@@ -1,7 +1,7 @@
 import { titleFor } from '../drivers/registry.js'
 import { ExitCode, KupgradeError } from '../errors.js'
 import type { PlanDocument } from '../plan/schema.js'
-import { parseKubeVersion, resolveDistributionVersion, type Distribution, type DistributionVersion } from '../plan/versions.js'
+import { versionBefore, type Distribution } from '../plan/versions.js'
 import { buildExecutionPlan, type BuildOptions } from './build.js'
 import type { Hop } from './hops.js'
 import type { ClusterPlan, ExecutionPlan, Step } from './types.js'
@@ -45,7 +45,7 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
     })
   }
   const prefix = `${RESTORE_STAGE}/${c.name}/hop${hop.index}`
-  const old = oldVersion(dist, hop)
+  const old = versionBefore(dist, hop.from)
   const kubelet = old.kubelet
   // The restore as a hop backwards, so its post-gates expect the old version on every node.
   const back: Hop = { index: hop.index, from: c.hops.at(-1)!.to.release, to: old, kind: hop.kind }
@@ -121,11 +121,6 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
     if (uncordon) out.push(retag(uncordon, `${prefix}/${node}/uncordon`, batch !== undefined ? { batch } : {}))
     return out
   }
-}
-
-function oldVersion(dist: Distribution, hop: Hop): DistributionVersion {
-  const from = parseKubeVersion(hop.from)
-  return from ? resolveDistributionVersion(dist, from, hop.from) : { kubernetes: hop.from, release: hop.from, kubelet: hop.from }
 }
 
 const invalid = (message: string): KupgradeError => new KupgradeError(message, { exitCode: ExitCode.invalid })
