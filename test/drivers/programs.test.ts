@@ -105,6 +105,17 @@ describe('every planned step has a program, rendered from the same commands', ()
     expect([...readers].sort()).toEqual(['k0s restore-datastore', 'k3s rejoin-datastore', 'k3s restore-datastore', 'kubeadm restore-datastore'])
   })
 
+  it("a kubeadm worker's rollback restarts its kubelet again once its configuration is back (the package went back first)", () => {
+    const plan = plans.find((p) => p.plan.steps.some((s) => s.action === 'upgrade-control-plane' && s.role === 'worker' && distOf(p.plan, s) === 'kubeadm'))!.plan
+    const step = plan.steps.find((s) => s.action === 'upgrade-control-plane' && s.role === 'worker' && distOf(plan, s) === 'kubeadm')!
+    const undo = programFor(step, { distribution: 'kubeadm' }).undo
+    if (!('run' in undo)) throw new Error(`${step.id}: no undo`)
+    expect(undo.title).toMatch(/^restore \/var\/lib\/kubelet\/config\.yaml from \S+; systemctl try-restart kubelet$/)
+    const argv = undo.run.map((c) => (c.on === 'kubectl' ? c.args : Array.isArray(c.command) ? c.command : ['script']))
+    expect(argv.at(-2)).toEqual(['script'])
+    expect(argv.at(-1)).toEqual(['systemctl', 'try-restart', 'kubelet'])
+  })
+
   it("a step's title is its program's title (offline)", () => {
     for (const { plan } of plans.slice(0, 10)) {
       for (const step of plan.steps.filter((s) => hasProgram(s.action))) expect(step.title).toBe(programFor(step, { distribution: distOf(plan, step) }).title)

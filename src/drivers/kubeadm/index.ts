@@ -119,7 +119,7 @@ export const kubeadm: Driver = {
       case 'upgrade-control-plane': return controlPlaneProgram(step)
       case 'restart': return restartKubelet()
       case 'restore-datastore': return restoreControlPlaneProgram(step)
-      case 'restore-files': return restoreFilesProgram(step)
+      case 'restore-files': return restoreKubeadmFiles(step)
       case 'reset-node': return resetProgram()
       case 'join-node': return joinProgram()
       default: throw new Error(`kubeadm driver: no program for action ${step.action}`)
@@ -266,6 +266,18 @@ function joinProgram(): ActionProgram {
     ],
     wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
+}
+
+/**
+ * A kubeadm node's kept files back. The kubelet reads config.yaml only when it starts, and in a rollback the kubelet
+ * package goes back (and restarts it) before the configuration `kubeadm upgrade node` wrote does: so a running
+ * kubelet is restarted once more, on the configuration put back, or it would run on the newer one until its next start.
+ */
+function restoreKubeadmFiles(step: StepOf<'restore-files'>): ActionProgram {
+  const p = restoreFilesProgram(step)
+  if (!step.params.paths.includes(KUBELET_CONFIG)) return p
+  const restart = ['systemctl', 'try-restart', 'kubelet']
+  return { ...p, title: `${p.title}; ${restart.join(' ')}`, run: [...p.run, onNode(restart, 'restart a running kubelet on the configuration put back (it reads it only at start)', { timeoutMs: 5 * 60_000 })] }
 }
 
 function restartKubelet(): ActionProgram {
