@@ -198,6 +198,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     hops,
     controlPlane: cps.map((n) => n.name),
     batches,
+    canary: spec.strategy.workers.canary > 0 && workers.length > 0,
     gates: {
       pre: gates.pre.map((g) => g.label), post: gates.post.map((g) => g.label),
       beforeNode: gates.beforeNode.map((g) => g.label), afterNode: gates.afterNode.map((g) => g.label),

@@ -83,6 +83,7 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
     name: c.name, distribution: c.distribution, from: back.from, to: hop.from, hops: [back], controlPlane: c.controlPlane,
     // One node at a time: a restore is no time to take several workers down at once.
     batches: c.batches.flat().map((w) => [w]),
+    canary: false,
     gates: c.gates, onFailure: 'pause', maxFailedNodes: 1, rollback: [], steps,
   }
   return {

@@ -175,6 +175,8 @@ export interface ClusterPlan {
   controlPlane: string[]
   /** Worker batches of the first hop (the same for every hop). */
   batches: string[][]
+  /** The first batch is the canary (strategy.workers.canary): a batch of its own that goes first. */
+  canary: boolean
   /** Gate labels per point; `skipped`: default gates the plan turned off, with the plan's reason. */
   gates: { pre: string[]; post: string[]; beforeNode: string[]; afterNode: string[]; skipped: { gate: string; reason: string }[] }
   onFailure: string

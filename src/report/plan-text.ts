@@ -85,7 +85,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
       const workerSteps = steps.filter((s) => s.phase === 'workers')
       if (workerSteps.length) {
         const batches = [...new Set(workerSteps.map((s) => s.batch!))].map((b) => [...new Set(workerSteps.filter((s) => s.batch === b).map((s) => s.node!))])
-        out.push(`      workers, batch after batch, the nodes of a batch at once: ${batches.map((b, i) => `[${b.join(', ')}]${i === 0 && c.batches.length > 1 ? ' (canary)' : ''}`).join(' → ')}`)
+        out.push(`      workers, batch after batch, the nodes of a batch at once: ${batches.map((b, i) => `[${b.join(', ')}]${i === 0 && c.canary && c.batches.length > 1 ? ' (canary)' : ''}`).join(' → ')}`)
         const wg = groups(workerSteps)
         for (const g of wg) {
           out.push(`        ${wg.length > 1 ? `${g.nodes.join(', ')}: ` : ''}${dim(`ids ${hopPrefix}${g.nodes.length > 1 ? '<node>' : g.nodes[0]}/…`)}`)

@@ -34,7 +34,7 @@ describe('kupgrade restore: a k3s cluster back before its hop, from the hop\'s s
     const runId = readFileSync(join(l.dir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x)).find((e) => e.step.endsWith('/backup')).run
     expect(r.out).toMatch(new RegExp(`^Restore cluster rs to v1\\.29\\.6\\+k3s1, before hop 1, from the backup run ${runId} took on rs-cp-1 at `))
     expect(r.out).toMatch(/\* undo\/hop1\/replace-binary restore k3s v1\.29\.6\+k3s1 from the pre-hop backup in \/var\/lib\/kupgrade\/backup\/v1\.29\.6\+k3s1: /)
-    expect(r.out).toMatch(/workers, batch after batch, the nodes of a batch at once: \[rs-w-1\] \(canary\) → \[rs-w-2\]/)
+    expect(r.out).toMatch(/workers, batch after batch, the nodes of a batch at once: \[rs-w-1\] → \[rs-w-2\]$/m)
     expect(r.err).toContain(`nothing was changed; to run these steps: kupgrade restore ${l.plan} --cluster rs --hop 1 --yes`)
     expect(nodes()).toEqual([['rs-cp-1', 'v1.30.4+k3s1', 'True', false], ['rs-w-1', 'v1.30.4+k3s1', 'True', false], ['rs-w-2', 'v1.30.4+k3s1', 'True', false]])
     const json = await l.cli(['restore', l.plan, '--cluster', 'rs', '--output', 'json'])

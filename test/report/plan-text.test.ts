@@ -27,6 +27,16 @@ describe('plan text: groups that run at once, ids, undo, duration', () => {
     expect(text).toContain('rollback per node: stg-cp-1 kubeadm-backup · stg-cp-2, stg-cp-3 snapshot-restore · stg-w-1, stg-w-2 previous-version')
   })
 
+  it('the first batch is called the canary only where the strategy has one (canary: 0 splits by maxUnavailable alone)', () => {
+    const doc = loadPlan(join(root, 'examples', 'kubeadm-ha.yaml')).plan
+    const none = buildExecutionPlan({ ...doc, spec: { ...doc.spec, strategy: { ...doc.spec.strategy, workers: { ...doc.spec.strategy.workers, canary: 0 } } } })
+    const prod = none.stages[1]!.clusters[0]!
+    expect(prod.canary).toBe(false)
+    expect(prod.batches.length).toBeGreaterThan(1)
+    expect(renderPlanText(none, { color: false })).toContain('workers, batch after batch, the nodes of a batch at once: [prod-w-1, prod-w-2] → [prod-w-3, prod-w-4] → [prod-w-5, prod-w-6]\n')
+    expect(plan.stages[1]!.clusters[0]!.canary).toBe(true)
+  })
+
   it('estimates: a worker batch takes as long as one node, not the sum of its nodes', () => {
     const prod = plan.stages[1]!.clusters[0]!
     const node = (name: string) => prod.steps.filter((s) => s.node === name && s.phase === 'workers').reduce((n, s) => n + stepSeconds(s), 0)
