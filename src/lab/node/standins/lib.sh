@@ -12,6 +12,11 @@ lab_now_ms() { date +%s%3N; }
 lab_event() { local e=$1; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$(lab_now_ms)}" >> "$LAB_DIR/events.jsonl"; }
 
 lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
+# The cluster's datastore was restored from snapshot FILE (- for stdin): the lab brings back the API objects it holds.
+lab_datastore_restored() {
+  local abs=$1; [ "$1" = - ] || abs="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  lab_event "{\"type\":\"restore\",\"path\":\"$abs\"}"
+}
 # A fault the cluster applies to pods' traffic only (api-vip-unreachable "from pods"); LAB_POD is set in containers.
 lab_pod_fault() { [ -n "${LAB_POD:-}" ] && [ -e "$LAB_DIR/pod-faults/$1" ]; }
 # lab_fault_param FAULT KEY DEFAULT

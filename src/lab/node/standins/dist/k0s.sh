@@ -112,8 +112,7 @@ case "${1:-}" in
     fi
     mkdir -p /var/lib/k0s
     if [ "$path" = - ]; then tar -xzf - -C /var/lib/k0s; else tar -xzf "$path" -C /var/lib/k0s; fi || { echo "Error: failed to unpack $path" >&2; exit 1; }
-    abs=$path; [ "$path" = - ] || abs="$(cd "$(dirname "$path")" && pwd)/$(basename "$path")"
-    lab_event "{\"type\":\"restore\",\"path\":\"$abs\"}"
+    lab_datastore_restored "$path"
     log info "restore finished successfully" ;;
   reset)
     need_root

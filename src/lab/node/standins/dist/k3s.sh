@@ -141,7 +141,7 @@ case "${1:-}" in
     f=$(lab_datastore_file); mkdir -p "$(dirname "$f")"; [ -n "$ds" ] && printf '%s\n' "$ds" > "$f"
     : > /var/lib/rancher/k3s/server/db/reset-flag
     # The datastore is the snapshot's now: the API's objects too (the lab brings back its Leases).
-    [ -n "$restore" ] && lab_event "{\"type\":\"restore\",\"path\":\"$(cd "$(dirname "$restore")" && pwd)/$(basename "$restore")\"}"
+    [ -n "$restore" ] && lab_datastore_restored "$restore"
     # A new etcd cluster of one member: the other servers' member data now belongs to a cluster that is gone.
     id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
     printf '%s\n' "$id" > "$LAB_DIR/etcd-cluster/cluster-id"
