@@ -460,8 +460,8 @@ export class Executor {
     this.o.journal.append({ step: s.id, state: 'started', attempt })
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
-      const r = await lock.lease.acquire(lock.restoredBefore ? { restoredBefore: lock.restoredBefore } : {})
-      const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}"${tookOver(r)}`]
+      const r = await lock.lease.acquire(lock.restoredBefore)
+      const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}"${r.takenOverFrom ? ` (${tookOver(r)})` : ''}`]
       this.o.journal.append({ step: s.id, state: 'done', attempt, evidence, changed: true, undo: { commands: ['release the lock'] } })
       this.emit({ type: 'lock-acquired', time: now(), cluster: s.cluster!, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
       this.emit({ type: 'step-done', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, changed: true, evidence })
@@ -490,14 +490,14 @@ export class Executor {
     const s = lock.step
     let r: Awaited<ReturnType<ClusterLease['acquire']>>
     try {
-      r = await lock.lease.acquire(lock.restoredBefore ? { restoredBefore: lock.restoredBefore } : {})
+      r = await lock.lease.acquire(lock.restoredBefore)
     } catch (err) {
       if (noAnswer(err)) return
       throw new Stopped(this.lockStop(cluster, err, false))
     }
     lock.retake = false
     lock.held = true
-    const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered${tookOver(r).replace(/^ \(/, ', ').replace(/\)$/, '')})`]
+    const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered${r.takenOverFrom ? `, ${tookOver(r)}` : ''})`]
     if (s) this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence, changed: true, undo: { commands: ['release the lock'] } })
     this.emit({ type: 'lock-acquired', time: now(), cluster, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
     this.renewLock(cluster, lock.lease)
@@ -979,6 +979,6 @@ export type { Segment }
 /** Interim, until the executor reads the drivers' typed params: a step's params as a loose record. */
 const loose = (s: Step): Record<string, unknown> => (s.params ?? {}) as Record<string, unknown>
 
-/** The lock step's evidence about a Lease taken over: from an expired holder (--force-unlock) or from a restored snapshot. */
+/** Whom a Lease was taken over from: an expired holder (--force-unlock), or one a restored snapshot brought back. */
 const tookOver = (r: { takenOverFrom?: string; fromSnapshot?: true }): string =>
-  !r.takenOverFrom ? '' : r.fromSnapshot ? ` (taken over from "${r.takenOverFrom}", whose lock came back with the restored snapshot)` : ` (taken over from expired "${r.takenOverFrom}" with --force-unlock)`
+  r.fromSnapshot ? `taken over from "${r.takenOverFrom}", whose lock came back with the restored snapshot` : `taken over from expired "${r.takenOverFrom}" with --force-unlock`

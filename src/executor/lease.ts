@@ -113,7 +113,7 @@ export class ClusterLease {
    * Lease as the snapshot held it (the lock of the run that took it). A Lease last renewed before that moment is that
    * one, not a live run's (this run held the lock until the restore, or the API was down): it is taken over.
    */
-  async acquire(o: { restoredBefore?: Date } = {}): Promise<{ takenOverFrom?: string; fromSnapshot?: true }> {
+  async acquire(restoredBefore?: Date): Promise<{ takenOverFrom?: string; fromSnapshot?: true }> {
     const now = this.now
     this.acquiredAt = microTime(now)
     // An answer from the API (AlreadyExists, Forbidden …) decides at once; no answer (a timeout on a busy API) is
@@ -136,7 +136,7 @@ export class ClusterLease {
     const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
     const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
     const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
-    const fromSnapshot = o.restoredBefore !== undefined && renewed < o.restoredBefore.getTime()
+    const fromSnapshot = restoredBefore !== undefined && renewed < restoredBefore.getTime()
     if (holder !== '' && !ours && !fromSnapshot && (!expired || !this.o.forceUnlock)) {
       throw new LockRefusedError(this.o.kubectl.cluster, holder, spec.acquireTime ?? spec.renewTime ?? 'an unknown time', expired)
     }

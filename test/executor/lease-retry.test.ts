@@ -124,14 +124,14 @@ describe('the run lock after a datastore restore (its Lease is the snapshot\'s)'
   it('a Lease last renewed before the restore began came back with the snapshot: taken over, with the resourceVersion read', async () => {
     const { ch, replaced } = heldBy('2026-12-02T11:00:00.000000Z')
     const l = new ClusterLease({ kubectl: ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
-    await expect(l.acquire({ restoredBefore: restoreBegan })).resolves.toEqual({ takenOverFrom: 'run-a ops@a', fromSnapshot: true })
+    await expect(l.acquire(restoreBegan)).resolves.toEqual({ takenOverFrom: 'run-a ops@a', fromSnapshot: true })
     expect(replaced).toEqual(['7'])
   })
 
   it('one renewed since (a live run), or any other run\'s without a restore, is refused as ever', async () => {
     const live = heldBy('2026-12-02T11:59:55.000000Z')
     const l = new ClusterLease({ kubectl: live.ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
-    await expect(l.acquire({ restoredBefore: restoreBegan })).rejects.toThrow(/another kupgrade run holds the lock Lease kube-system\/kupgrade-lock: "run-a ops@a"/)
+    await expect(l.acquire(restoreBegan)).rejects.toThrow(/another kupgrade run holds the lock Lease kube-system\/kupgrade-lock: "run-a ops@a"/)
     const old = heldBy('2026-12-02T11:00:00.000000Z')
     const m = new ClusterLease({ kubectl: old.ch, holder: 'run-b ops@b', durationSeconds: 30, forceUnlock: false, dryRun: false, now: () => now })
     await expect(m.acquire()).rejects.toThrow(/has expired; not taking it over without --force-unlock/)
