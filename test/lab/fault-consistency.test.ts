@@ -126,4 +126,39 @@ describe('faults as every tool sees them (real OpenSSH, real kubectl)', () => {
     }
     expect((await ssh(`${NET}.111`, cmd)).stdout).toBe('ok curl=0\nok wget=0')
   }, 60_000)
+
+  it('api-vip-unreachable reaches every program on the node, not only the stand-ins: bash /dev/tcp and the real curl wait as for vanished packets', async () => {
+    // The host's real curl (not the stand-in first on PATH) and bash's own sockets, to the VIP and to the ClusterIP.
+    const cmd = [
+      `timeout 2 bash -c 'exec 3<>/dev/tcp/${NET}.1/6443'; echo "vip=$?"`,
+      "timeout 2 bash -c 'exec 3<>/dev/tcp/10.96.0.1/443'; echo \"clusterip=$?\"",
+      `/usr/bin/curl -sSk --connect-timeout 1 https://${NET}.1:6443/readyz; echo " curl=$?"`,
+    ].join('; ')
+    // Without the fault they connect: the ClusterIP is routed to the API server, as kube-proxy's rules do on a node.
+    expect((await ssh(`${NET}.111`, cmd)).stdout).toBe('vip=0\nclusterip=0\nok curl=0')
+    const fault = { fault: 'api-vip-unreachable' as const, cluster: 'lab', node: 'w-1' }
+    t.lab.setFault(fault, true)
+    try {
+      const down = await ssh(`${NET}.111`, cmd)
+      expect(down.stdout).toBe('vip=124\nclusterip=124\n curl=28')
+      expect(down.stderr).toMatch(new RegExp(`^curl: \\(28\\) Failed to connect to ${NET.replaceAll('.', '\\.')}\\.1 port 6443 after \\d+ ms: Timeout was reached$`))
+      expect((await ssh(`${NET}.101`, cmd)).stdout).toBe('vip=0\nclusterip=0\nok curl=0')
+    } finally {
+      t.lab.setFault(fault, false)
+    }
+    expect((await ssh(`${NET}.111`, cmd)).stdout).toBe('vip=0\nclusterip=0\nok curl=0')
+  }, 60_000)
+
+  it("api-vip-unreachable from pods: a pod's bash /dev/tcp to the ClusterIP waits; the node's own shell still connects", async () => {
+    const tcp = "timeout 2 bash -c 'exec 3<>/dev/tcp/10.96.0.1/443' && echo open"
+    expect(await probe('tcp-ok', 'bash', tcp)).toEqual({ phase: 'Succeeded', exit: 0, log: 'open\n' })
+    const fault = { fault: 'api-vip-unreachable' as const, cluster: 'lab' }
+    t.lab.setFault(fault, true)
+    try {
+      expect(await probe('tcp-down', 'bash', tcp)).toEqual({ phase: 'Failed', exit: 124, log: '' })
+      expect((await ssh(`${NET}.111`, tcp)).stdout).toBe('open')
+    } finally {
+      t.lab.setFault(fault, false)
+    }
+  }, 90_000)
 })

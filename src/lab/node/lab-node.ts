@@ -14,6 +14,7 @@ import { applyStagedOsUpdate } from './os-update.js'
 import { drawBootId } from './boot-id.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
+import { vipShim } from './vip-shim.js'
 import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
 import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
@@ -167,7 +168,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.isolation = await probeIsolation()
     const tools = await realTools()
     this.sftpServer = tools['LAB_SFTP_SERVER'] || undefined
-    prepareRoot(this.options, tools)
+    prepareRoot(this.options, tools, await vipShim())
     await this.checkMounts()
     this.files = new FileScan(this.paths.root)
     this.files.baseline()

@@ -6,7 +6,7 @@ import { k3sServerToken } from './k3s-join.js'
 import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
-import { pathsOf, standinsDir, type NodePaths } from './paths.js'
+import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
 import { etcdClusterDir, etcdIdOf, writeEtcdMembers } from './etcd-sim.js'
@@ -37,6 +37,8 @@ const ALIASES: Record<string, string> = {
 
 /** Stable uint64 ids for the simulated etcd member and cluster (etcdctl prints them as decimal and hex). */
 const idOf = etcdIdOf
+/** The `kubernetes` Service ClusterIP: the first address of the distribution's default service CIDR. */
+const clusterIpOf = (dist: LabNodeOptions['distribution']): string => (dist === 'k3s' ? '10.43.0.1' : '10.96.0.1')
 
 export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, string>): string {
   const t = defaultTiming(o.timing)
@@ -53,7 +55,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_DISK_TOTAL: o.disk.totalBytes, LAB_DISK_USED: o.disk.usedBytes,
     LAB_VAR_TOTAL: o.disk.var?.totalBytes ?? '', LAB_VAR_USED: o.disk.var?.usedBytes ?? '',
     LAB_API_ENDPOINT: api.origin, LAB_API_HOST: api.hostname, LAB_API_PORT: api.port || '443',
-    LAB_CLUSTER_IP: dist === 'k3s' ? '10.43.0.1' : '10.96.0.1',
+    LAB_CLUSTER_IP: clusterIpOf(dist),
     LAB_MIRROR: o.mirror.map((v) => releaseForm(dist, v)).join(' '),
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
@@ -93,7 +95,8 @@ function writeExec(file: string, text: string): void {
 }
 
 /** Creates the node root (first start) or refreshes its tools (later starts); installed state is kept. */
-export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { paths: NodePaths; firstStart: boolean } {
+/** `vipShim`: the compiled native/vip-connect.c (vip-shim.ts), preloaded into every node command where present. */
+export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vipShim?: string): { paths: NodePaths; firstStart: boolean } {
   const p = pathsOf(o.rootDir)
   const firstStart = !existsSync(join(p.lab, 'initialized'))
   for (const d of [...WRITABLE_PATHS, ...OVERLAID_PATHS, 'var/lib/rancher', 'var/lib/k0s', 'var/lib/kubelet', 'var/lib/etcd', 'bin', 'lab/faults', 'lab/units', 'lab/journal', 'lab/state', 'lab/mirror', 'run/lab'])
@@ -127,6 +130,18 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>): { 
     if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s')))
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
+  // What the node's network does to the VIP and the ClusterIP, for every program (native/vip-connect.c).
+  const api = new URL(o.apiEndpoint ?? `https://${o.address}:6443`)
+  writeFileSync(join(p.lab, 'vip'), `${api.hostname} ${api.port || '443'} ${clusterIpOf(o.distribution)}\n`)
+  // Preloaded as a machine-wide preload is, through the node's own /etc/ld.so.preload (its /etc is an overlay), so
+  // no environment variable shows it and no program started on the node escapes it.
+  if (vipShim) {
+    copyFileSync(vipShim, join(p.lab, VIP_SHIM))
+    writeFileSync(join(p.root, 'etc/ld.so.preload'), `${NS_ROOT}/lab/${VIP_SHIM}\n`)
+  } else {
+    rmSync(join(p.lab, VIP_SHIM), { force: true })
+    rmSync(join(p.root, 'etc/ld.so.preload'), { force: true })
+  }
   if (firstStart) installFirst(o, p)
   ensureBootId(p)
   const etcdDir = etcdClusterDir(o, p.lab)

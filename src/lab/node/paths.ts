@@ -18,6 +18,9 @@ export interface NodePaths {
   hostKey: string
 }
 
+/** The node network shim (vip-shim.ts) in the node's lab folder. */
+export const VIP_SHIM = 'vip-connect.so'
+
 export function pathsOf(root: string): NodePaths {
   const lab = join(root, 'lab')
   return {
