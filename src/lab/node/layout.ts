@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { ensureBootId } from './boot-id.js'
@@ -132,11 +132,19 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   // What the node's network does to the VIP and the ClusterIP, for every program (native/vip-connect.c).
   const api = new URL(o.apiEndpoint ?? `https://${o.address}:6443`)
-  writeFileSync(join(p.lab, 'vip'), `${api.hostname} ${api.port || '443'} ${clusterIpOf(o.distribution)}\n`)
+  // Renamed into place: the shim reads it at every connect(), and a half-written file would let one through.
+  writeFileSync(join(p.lab, 'vip.new'), `${api.hostname} ${api.port || '443'} ${clusterIpOf(o.distribution)}\n`)
+  renameSync(join(p.lab, 'vip.new'), join(p.lab, 'vip'))
   // Preloaded as a machine-wide preload is, through the node's own /etc/ld.so.preload (its /etc is an overlay), so
   // no environment variable shows it and no program started on the node escapes it.
   if (vipShim) {
-    copyFileSync(vipShim, join(p.lab, VIP_SHIM))
+    // Replaced by a rename, never rewritten in place: a program of the node still running from a previous start maps
+    // the old file, and a truncated mapping kills it with SIGBUS.
+    const shim = join(p.lab, VIP_SHIM)
+    if (!existsSync(shim) || !readFileSync(shim).equals(readFileSync(vipShim))) {
+      copyFileSync(vipShim, `${shim}.new`)
+      renameSync(`${shim}.new`, shim)
+    }
     writeFileSync(join(p.root, 'etc/ld.so.preload'), `${NS_ROOT}/lab/${VIP_SHIM}\n`)
   } else {
     rmSync(join(p.lab, VIP_SHIM), { force: true })

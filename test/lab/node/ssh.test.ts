@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
-import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs'
+import { writeFileSync, chmodSync, readFileSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync, openSync, readSync, closeSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -118,6 +118,30 @@ describe('lab node sshd', () => {
       expect(again.hostKeyPublic).toBe(before)
       expect((await sshExec(again, 'k3s --version')).stdout).toContain('k3s version v1.29.2+k3s1')
     } finally {
+      await again.stop()
+      await t.node.start() // so afterAll's cleanup has a node to stop
+    }
+  })
+
+  it('a restart puts the node network shim back by a rename, so a program still mapping the old file keeps it whole', async () => {
+    const shim = join(t.node.paths.lab, 'vip-connect.so')
+    const built = readFileSync(shim)
+    expect((await sshExec(t.node, 'cat /etc/ld.so.preload')).stdout).toBe('/mnt/lab/vip-connect.so\n')
+    // An older build the node still holds open, as a program started before the restart maps it.
+    writeFileSync(shim, 'an older build')
+    const held = openSync(shim, 'r')
+    // Every program on the node loads it: the dynamic loader says so about a file that is no shared object.
+    expect((await sshExec(t.node, 'echo ok')).stderr).toMatch(/ld\.so: object '\/mnt\/lab\/vip-connect\.so' from \/etc\/ld\.so\.preload cannot be preloaded/)
+    await t.node.stop()
+    const again = new LabNode(t.node.options)
+    await again.start()
+    try {
+      expect(readFileSync(shim).equals(built)).toBe(true)
+      const old = Buffer.alloc(64)
+      expect(old.toString('utf8', 0, readSync(held, old, 0, 64, 0))).toBe('an older build')
+      expect(await sshExec(again, 'echo ok')).toEqual({ stdout: 'ok\n', stderr: '', code: 0 })
+    } finally {
+      closeSync(held)
       await again.stop()
       await t.node.start() // so afterAll's cleanup has a node to stop
     }
