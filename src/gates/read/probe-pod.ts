@@ -6,6 +6,8 @@ import { errorText } from '../evidence.js'
 
 /** How long a probe pod may stay Unschedulable before the gate says so (scheduling retries within seconds). */
 export const UNSCHEDULABLE_GRACE_MS = 15_000
+/** How long a probe pod is polled every half second before the polls back off to every two seconds. */
+const QUICK_POLL_MS = 10_000
 
 export interface ProbeSpec {
   /** Short purpose, part of the pod name: `api-vip`, `dns`. */
@@ -74,7 +76,10 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     const deadline = Date.now() + spec.timeoutMs
     let p: Pod | undefined
     let unschedulableSince: number | undefined
-    for (let delay = 250; ; delay = Math.min(2_000, delay * 2)) {
+    // A probe is a second's work once its image is there: its first seconds are polled closely, since every poll
+    // missed holds the gate (and a node's turn) that long; a pod still pulling its image after that is asked less often.
+    const started = Date.now()
+    for (let delay = 250; ; delay = Date.now() - started < QUICK_POLL_MS ? 500 : Math.min(2_000, delay * 2)) {
       p = await ctx.kubectl.json<Pod>(['get', 'pod', name, '-n', PROBE_NAMESPACE, '-o', 'json'])
       const phase = p.status?.phase
       if (phase === 'Succeeded' || phase === 'Failed') break
