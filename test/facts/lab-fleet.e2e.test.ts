@@ -125,7 +125,13 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
     const c = doc.spec.clusters.find((x: { name: string }) => x.name === 'e2e-kubeadm')
     c.from = from
     if (allow) c.allowFromMismatch = true
-    doc.spec.gates = { ...(doc.spec.gates ?? {}), skip: [{ gate: 'capacity', reason: 'one worker per cluster in this test fleet: nowhere to drain to' }] }
+    doc.spec.gates = {
+      ...(doc.spec.gates ?? {}),
+      skip: [{ gate: 'capacity', reason: 'one worker per cluster in this test fleet: nowhere to drain to' }],
+      // Ten test files share two cores with this lab's API servers: a node's curl to the VIP has been seen to need more
+      // than the default 5 s for its TLS handshake (a CI run failed so). The probe's time limit is the plan's to set.
+      pre: [{ 'api-vip': { timeout: '20s' } }],
+    }
     const file = join(dir, name)
     writeFileSync(file, stringify(doc))
     return file
