@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadPlan } from '../../src/plan/load.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
 import { clusterSeconds, stepSeconds } from '../../src/report/plan-estimate.js'
-import { renderPlanText } from '../../src/report/plan-text.js'
+import { genericTitle, renderPlanText } from '../../src/report/plan-text.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const plan = buildExecutionPlan(loadPlan(join(root, 'examples', 'kubeadm-ha.yaml')).plan)
@@ -44,5 +44,15 @@ describe('plan text: groups that run at once, ids, undo, duration', () => {
     // Four batches ([1], [2], [2], [1]) of identical nodes: four node-times, not six.
     expect(clusterSeconds(prod)).toBe(rest + 4 * node('prod-w-1'))
     expect(text).toMatch(/^stage production {2}about \d+m {2}approval required$/m)
+  })
+})
+
+describe('plan text: a node name becomes <node> only as a whole name', () => {
+  it('not inside a longer name (w-10, xw-1, w-1.lan, w-1_a), wherever it stands, as often as it stands', () => {
+    expect(genericTitle('kubectl drain w-1 --timeout=5m', 'w-1')).toBe('kubectl drain <node> --timeout=5m')
+    expect(genericTitle('w-1', 'w-1')).toBe('<node>')
+    expect(genericTitle('w-1 then w-10, xw-1, w-1.lan, w-1_a, (w-1)', 'w-1')).toBe('<node> then w-10, xw-1, w-1.lan, w-1_a, (<node>)')
+    expect(genericTitle('w-10w-1 w-1', 'w-1')).toBe('w-10w-1 <node>')
+    expect(genericTitle('cordon cp-1', 'w-1')).toBe('cordon cp-1')
   })
 })
