@@ -338,6 +338,7 @@ export class Executor {
     if (!rt) return { kind: 'failed', message: `cluster ${c.name}: not set up for this run`, gateBeforeChange: false }
     const pending = c.steps.filter((s) => s.action !== 'lock' && s.action !== 'unlock' && !this.isDone(s.id))
     if (pending.length === 0) {
+      await this.releaseLeftLock(c, rt)
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'done earlier in this run' })
       return false
     }
@@ -345,6 +346,7 @@ export class Executor {
     if (work.every((s) => this.skipOf(s) !== undefined)) {
       const reason = work.length ? 'every node is already at the target' : 'no node step to run'
       for (const s of pending) this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [reason] })
+      await this.releaseLeftLock(c, rt)
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason })
       return false
     }
@@ -501,6 +503,25 @@ export class Executor {
     if (s) this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence, changed: true, undo: { commands: ['release the lock'] } })
     this.emit({ type: 'lock-acquired', time: now(), cluster, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
     this.renewLock(cluster, lock.lease)
+  }
+
+  /**
+   * An earlier process of this run stopped after the cluster's last step but before its unlock (a kill, a crash): the
+   * Lease it held is still this run's, so a resume that finds nothing left to do releases it, as the unlock step,
+   * rather than leave it held until it expires (refusing every other run meanwhile). acquire() takes it only where it
+   * is still this run's; another run's, or an API that does not answer, is left alone and the unlock stays to do.
+   */
+  private async releaseLeftLock(c: ClusterPlan, rt: ClusterRuntime): Promise<void> {
+    const lockStep = c.steps.find((s) => s.action === 'lock')
+    const unlock = c.steps.find((s) => s.action === 'unlock')
+    if (this.o.dryRun || !lockStep || !unlock || this.isDone(unlock.id) || this.o.journal.last(lockStep.id) === undefined) return
+    const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: false, dryRun: false })
+    try {
+      await lease.acquire(this.restoredEarlier(c).restoredBefore)
+    } catch {
+      return
+    }
+    await this.unlockStep(unlock, lease)
   }
 
   /** Why a cluster stops when its Lease could not be taken; another run holding it is reported as such (lock-refused). */

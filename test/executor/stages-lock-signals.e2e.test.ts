@@ -1,10 +1,12 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { runCli } from '../helpers/run-cli.js'
+import { KUBECTL } from '../lab/helpers.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -119,4 +121,33 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect(l.lab.recorder.nodeUpgradeOrder('prd')).toEqual(['prd-cp-1', 'prd-w-1', 'prd-w-2'])
     expect((await l.cli(['status', runDir])).out).toMatch(/: done/)
   }, 240_000)
+
+  it('a run stopped after its last step but before the unlock: resume releases the Lease it still holds', async () => {
+    // What a kill right before the unlock leaves: the journal without the unlock and what came after it, and the
+    // Lease still held by the run (as the killed process last renewed it).
+    const runs = join(l.dir, '.kupgrade', 'runs')
+    const ids = (await readdir(runs)).filter((d) => existsSync(join(runs, d, 'journal.jsonl')))
+    expect(ids, 'this file makes one run').toHaveLength(1)
+    const runId = ids[0]!
+    const journalFile = join(runs, runId, 'journal.jsonl')
+    const entries = (await readFile(journalFile, 'utf8')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
+    const cut = entries.findIndex((e) => e.step === 'production/prd/unlock')
+    expect(cut, 'the finished run unlocked prd').toBeGreaterThan(0)
+    await writeFile(journalFile, entries.slice(0, cut).map((e) => `${JSON.stringify(e)}\n`).join(''))
+    const holder = /held by "([^"]+)"/.exec(entries.filter((e) => e.step === 'production/prd/lock' && e.state === 'done').at(-1).evidence[0])![1]!
+    const kubectl = async (args: string[], input?: string) => (await execa(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'prd', ...args], input === undefined ? {} : { input })).stdout
+    const lease = JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json']))
+    expect(lease.spec.holderIdentity ?? '').toBe('')
+    const at = new Date().toISOString().replace('Z', '000Z')
+    lease.spec = { ...lease.spec, holderIdentity: holder, leaseDurationSeconds: 300, acquireTime: at, renewTime: at }
+    await kubectl(['replace', '-f', '-'], JSON.stringify(lease))
+
+    const resumed = await l.cli(['resume', runId])
+    expect(resumed.code, resumed.out + resumed.err).toBe(0)
+    expect(JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json'])).spec.holderIdentity ?? '').toBe('')
+    const after = (await readFile(journalFile, 'utf8')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
+    expect(after.filter((e) => e.step === 'production/prd/unlock').map((e) => e.state)).toEqual(['started', 'done'])
+    // Nothing else ran again: no node step after the cut.
+    expect(after.slice(cut).filter((e) => /\/hop\d+\//.test(e.step))).toEqual([])
+  }, 120_000)
 })
