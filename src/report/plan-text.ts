@@ -167,7 +167,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
 
 const mark = (s: Step): string => (s.skip ? '=' : s.mutates ? '*' : '-')
 const rel = (id: string, prefix: string): string => (id.startsWith(prefix) ? id.slice(prefix.length) : id)
-/** A character that continues a node name (`\\w`, `.`, `-`): the name must not be part of a longer one. */
+/** A character that continues a node name (`\w`, `.`, `-`): the name must not be part of a longer one. */
 const namePart = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 45
 /**
  * The node's name as a word (not inside a longer name) becomes <node>. By indexOf, not a RegExp per node: it runs for

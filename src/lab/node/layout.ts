@@ -94,6 +94,12 @@ function writeExec(file: string, text: string): void {
   chmodSync(file, 0o755)
 }
 
+/** Writes `file` beside itself and renames it into place: a reader sees the old content or the new, never a part. */
+function replaceFile(file: string, content: string | Buffer): void {
+  writeFileSync(`${file}.new`, content)
+  renameSync(`${file}.new`, file)
+}
+
 /** Creates the node root (first start) or refreshes its tools (later starts); installed state is kept. */
 /** `vipShim`: the compiled native/vip-connect.c (vip-shim.ts), preloaded into every node command where present. */
 export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vipShim?: string): { paths: NodePaths; firstStart: boolean } {
@@ -132,19 +138,16 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   // What the node's network does to the VIP and the ClusterIP, for every program (native/vip-connect.c).
   const api = new URL(o.apiEndpoint ?? `https://${o.address}:6443`)
-  // Renamed into place: the shim reads it at every connect(), and a half-written file would let one through.
-  writeFileSync(join(p.lab, 'vip.new'), `${api.hostname} ${api.port || '443'} ${clusterIpOf(o.distribution)}\n`)
-  renameSync(join(p.lab, 'vip.new'), join(p.lab, 'vip'))
+  // Replaced, not rewritten: the shim reads it at every connect(), and a half-written file would let one through.
+  replaceFile(join(p.lab, 'vip'), `${api.hostname} ${api.port || '443'} ${clusterIpOf(o.distribution)}\n`)
   // Preloaded as a machine-wide preload is, through the node's own /etc/ld.so.preload (its /etc is an overlay), so
   // no environment variable shows it and no program started on the node escapes it.
   if (vipShim) {
-    // Replaced by a rename, never rewritten in place: a program of the node still running from a previous start maps
-    // the old file, and a truncated mapping kills it with SIGBUS.
+    // Replaced, never rewritten in place: a program of the node still running from a previous start maps the old
+    // file, and a truncated mapping kills it with SIGBUS.
     const shim = join(p.lab, VIP_SHIM)
-    if (!existsSync(shim) || !readFileSync(shim).equals(readFileSync(vipShim))) {
-      copyFileSync(vipShim, `${shim}.new`)
-      renameSync(`${shim}.new`, shim)
-    }
+    const built = readFileSync(vipShim)
+    if (!existsSync(shim) || !readFileSync(shim).equals(built)) replaceFile(shim, built)
     writeFileSync(join(p.root, 'etc/ld.so.preload'), `${NS_ROOT}/lab/${VIP_SHIM}\n`)
   } else {
     rmSync(join(p.lab, VIP_SHIM), { force: true })
