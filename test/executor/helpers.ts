@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -156,3 +156,8 @@ export function expectBackupsCopied(l: ExecLab, cluster: string): any[] {
   }
   return index
 }
+
+/** Where a lab's runs are journaled (`.kupgrade/runs` beside its plan). */
+export const runsDir = (l: ExecLab): string => join(l.dir, '.kupgrade', 'runs')
+/** The ids of the runs journaled there (each a folder with a journal.jsonl). */
+export const runDirs = (l: ExecLab): string[] => (existsSync(runsDir(l)) ? readdirSync(runsDir(l)).filter((d) => existsSync(join(runsDir(l), d, 'journal.jsonl'))) : [])

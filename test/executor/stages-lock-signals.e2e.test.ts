@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { parse, stringify } from 'yaml'
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { runCli } from '../helpers/run-cli.js'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, runDirs, runsDir, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * Staged promotion, the cluster lock and interruption on one lab with two k3s clusters (staging → production with
@@ -125,11 +124,10 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
   it('a run stopped after its last step but before the unlock: resume releases the Lease it still holds', async () => {
     // What a kill right before the unlock leaves: the journal without the unlock and what came after it, and the
     // Lease still held by the run (as the killed process last renewed it).
-    const runs = join(l.dir, '.kupgrade', 'runs')
-    const ids = (await readdir(runs)).filter((d) => existsSync(join(runs, d, 'journal.jsonl')))
+    const ids = runDirs(l)
     expect(ids, 'this file makes one run').toHaveLength(1)
     const runId = ids[0]!
-    const journalFile = join(runs, runId, 'journal.jsonl')
+    const journalFile = join(runsDir(l), runId, 'journal.jsonl')
     const entries = (await readFile(journalFile, 'utf8')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
     const cut = entries.findIndex((e) => e.step === 'production/prd/unlock')
     expect(cut, 'the finished run unlocked prd').toBeGreaterThan(0)

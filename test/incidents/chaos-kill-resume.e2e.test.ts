@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliKillable, startExecLab, topology, type ExecLab, type KilledCli } from '../executor/helpers.js'
+import { cliKillable, runDirs, runsDir, startExecLab, topology, type ExecLab, type KilledCli } from '../executor/helpers.js'
 import { mulberry32 } from '../planner/gen-plan.js'
 
 /**
@@ -49,8 +49,6 @@ function runKillable(l: ExecLab, args: string[], kill?: { newSteps: number; dela
 /** A step of a node's own work in a hop: not a gate, not the cluster's lock or checks. */
 const isNodeStep = (id: string): boolean => /\/hop\d+\//.test(id) && !id.includes('/gate/')
 
-const runsDir = (l: ExecLab) => join(l.dir, '.kupgrade', 'runs')
-const runDirs = (l: ExecLab): string[] => (existsSync(runsDir(l)) ? readdirSync(runsDir(l)).filter((d) => existsSync(join(runsDir(l), d, 'journal.jsonl'))) : [])
 
 /** The journal's entries, asserting it is whole and consistent. */
 function checkJournal(path: string): any[] {
