@@ -121,7 +121,7 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect((await l.cli(['status', runDir])).out).toMatch(/: done/)
   }, 240_000)
 
-  it('a run stopped after its last step but before the unlock: resume releases the Lease it still holds', async () => {
+  it('a run stopped after its last step but before the unlock: resume releases the Lease it still holds, and leaves one another run took alone', async () => {
     // What a kill right before the unlock leaves: the journal without the unlock and what came after it, and the
     // Lease still held by the run (as the killed process last renewed it).
     const ids = runDirs(l)
@@ -136,10 +136,23 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     const kubectl = async (args: string[], input?: string) => (await execa(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'prd', ...args], input === undefined ? {} : { input })).stdout
     const lease = JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json']))
     expect(lease.spec.holderIdentity ?? '').toBe('')
-    const at = new Date().toISOString().replace('Z', '000Z')
-    lease.spec = { ...lease.spec, holderIdentity: holder, leaseDurationSeconds: 300, acquireTime: at, renewTime: at }
-    await kubectl(['replace', '-f', '-'], JSON.stringify(lease))
+    const holdBy = async (who: string) => {
+      const at = new Date().toISOString().replace('Z', '000Z')
+      const now = JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json']))
+      now.spec = { ...now.spec, holderIdentity: who, leaseDurationSeconds: 300, acquireTime: at, renewTime: at }
+      await kubectl(['replace', '-f', '-'], JSON.stringify(now))
+    }
 
+    // Another run took the Lease since: it is that run's, and the resume leaves it alone.
+    await holdBy('20990101T000000Z-0000 ops@elsewhere')
+    const other = await l.cli(['resume', runId])
+    expect(other.code, other.out + other.err).toBe(0)
+    expect(JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json'])).spec.holderIdentity).toBe('20990101T000000Z-0000 ops@elsewhere')
+    const untouched = (await readFile(journalFile, 'utf8')).split('\n').filter(Boolean).map((x) => JSON.parse(x))
+    expect(untouched.filter((e) => e.step === 'production/prd/unlock')).toEqual([])
+
+    await writeFile(journalFile, entries.slice(0, cut).map((e) => `${JSON.stringify(e)}\n`).join(''))
+    await holdBy(holder)
     const resumed = await l.cli(['resume', runId])
     expect(resumed.code, resumed.out + resumed.err).toBe(0)
     expect(JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json'])).spec.holderIdentity ?? '').toBe('')
