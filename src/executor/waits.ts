@@ -1,6 +1,7 @@
 import type { Node } from 'kubernetes-types/core/v1.js'
 import type { Wait } from '../drivers/program.js'
 import { sleep } from '../transport/backoff.js'
+import { observeUntil } from '../transport/kubectl/observe.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { StepFailure } from './step-failure.js'
@@ -52,21 +53,29 @@ export function nodeReadiness(n: Node): { ready: boolean; version: string } {
   return { ready: cond?.status === 'True', version: n.status?.nodeInfo?.kubeletVersion ?? '' }
 }
 
-/** Polls the Node until Ready=True with the expected kubelet version (empty: any version) and, given `bootId`, that
- *  boot (its kubelet has posted status since the machine came back; '' = the new boot id is unknown: never). */
+/** Waits until the Node is Ready=True with the expected kubelet version (empty: any version) and, given `bootId`, that
+ *  boot (its kubelet has posted status since the machine came back; '' = the new boot id is unknown: never). One watch
+ *  follows the Node (a poll would start a kubectl every pollMs), polling only where kubectl cannot watch. */
 export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'> & { bootId?: string }): Promise<string> {
   const boot = c.bootId !== undefined ? ` after boot ${c.bootId || '(unknown)'}` : ''
-  return poll(`${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`, timeoutMs, c, async () => {
-    const n = JSON.parse(await kubectl.read(['get', 'node', node, '-o', 'json'])) as Node
-    const r = nodeReadiness(n)
-    const bootId = n.status?.nodeInfo?.bootID ?? ''
-    const booted = c.bootId === undefined || (c.bootId !== '' && bootId === c.bootId)
-    return {
-      ok: r.ready && booted && (!kubeletVersion || r.version === kubeletVersion),
-      observed: `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`,
-    }
-  })
+  const what = `${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`
+  const started = Date.now()
+  let last = 'not observed yet'
+  return observeUntil<Node, string>(kubectl.client, ['node', node], (seen) => {
+    if (seen.obj) {
+      const r = nodeReadiness(seen.obj)
+      const bootId = seen.obj.status?.nodeInfo?.bootID ?? ''
+      const booted = c.bootId === undefined || (c.bootId !== '' && bootId === c.bootId)
+      last = `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`
+      if (r.ready && booted && (!kubeletVersion || r.version === kubeletVersion)) return waited(what, started, last)
+    } else last = seen.error.message.split('\n')[0]!
+    if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
+    return undefined
+  }, { quietMs: 1_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) })
 }
+
+const waited = (what: string, started: number, observed: string) => `waited ${Math.round((Date.now() - started) / 100) / 10}s for ${what}: ${observed}`
+const timedOut = (what: string, timeoutMs: number, last: string) => new StepFailure(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`, [`last observed: ${last}`])
 
 async function poll(what: string, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'>, probe: () => Promise<{ ok: boolean; observed: string }>): Promise<string> {
   const started = Date.now()
@@ -75,12 +84,12 @@ async function poll(what: string, timeoutMs: number, c: Pick<WaitContext, 'signa
     try {
       const r = await probe()
       last = r.observed
-      if (r.ok) return `waited ${Math.round((Date.now() - started) / 100) / 10}s for ${what}: ${r.observed}`
+      if (r.ok) return waited(what, started, r.observed)
     } catch (err) {
       if (c.signal?.aborted) throw err
       last = (err as Error).message.split('\n')[0]!
     }
-    if (Date.now() - started >= timeoutMs) throw new StepFailure(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`, [`last observed: ${last}`])
+    if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
     await sleep(c.pollMs ?? 250, c.signal)
   }
 }

@@ -6,13 +6,17 @@ import type { KubectlClient } from '../../src/transport/kubectl/client.js'
 import type { Transport } from '../../src/transport/types.js'
 
 /**
- * How often a probe pod is asked about, on fake timers and a scripted kubectl: the pod's phase turns Succeeded
- * `doneAfterMs` after it was created. The gate's answer waits for the first poll after that, so the polls' spacing
- * is time a node's turn is held for nothing.
+ * How a probe pod is followed, on fake timers and a scripted kubectl: the pod's phase turns Succeeded `doneAfterMs`
+ * after it was created. With a watch, the gate's answer comes with that change; where kubectl cannot watch, it waits
+ * for the first poll after it, so the polls' spacing is time a node's turn is held for nothing.
  */
-function cluster(doneAfterMs: number) {
+function cluster(doneAfterMs: number, o: { watch: boolean }) {
   const polls: number[] = []
+  const watches: string[][] = []
   let created = 0
+  const pod = (): Pod => (Date.now() - created >= doneAfterMs
+    ? { status: { phase: 'Succeeded', containerStatuses: [{ name: 'probe', image: 'curl', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } }] } }
+    : { status: { phase: 'Pending' } })
   const kubectl = {
     run: async (args: string[]) => {
       if (args[0] === 'create') created = Date.now()
@@ -21,39 +25,54 @@ function cluster(doneAfterMs: number) {
     json: async <T>(args: string[]): Promise<T> => {
       expect(args.slice(0, 2)).toEqual(['get', 'pod'])
       polls.push(Date.now() - created)
-      const done = Date.now() - created >= doneAfterMs
-      const pod: Pod = done
-        ? { status: { phase: 'Succeeded', containerStatuses: [{ name: 'probe', image: 'curl', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } }] } }
-        : { status: { phase: 'Pending' } }
-      return pod as T
+      return pod() as T
+    },
+    watch: (target: string[], onObject: (o: unknown) => void, signal: AbortSignal) => {
+      watches.push(target)
+      if (!o.watch) return Promise.resolve({ exitCode: 1, stderr: 'Error from server (Forbidden): cannot watch resource "pods"', stopped: false })
+      onObject(pod())
+      const change = setTimeout(() => onObject(pod()), Math.max(0, created + doneAfterMs - Date.now()))
+      return new Promise((resolve) => signal.addEventListener('abort', () => (clearTimeout(change), resolve({ exitCode: null, stderr: '', stopped: true })), { once: true }))
     },
   } as unknown as KubectlClient
   const ctx = { cluster: 'prod', distribution: 'kubeadm', scope: 'cluster', nodes: [], ssh: {} as Transport, kubectl, now: () => new Date() } as GateContext
-  return { ctx, polls }
+  return { ctx, polls, watches }
 }
 
 const probe = (ctx: GateContext) => runProbePod(ctx, { purpose: 'api-vip', image: 'curlimages/curl:8.11.1', script: 'true', timeoutMs: 90_000 })
 
-describe('a probe pod is polled closely while it is quick, and less often once it is slow', () => {
+describe('a probe pod is watched to its end; where kubectl cannot watch, polled closely while quick and less often once slow', () => {
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
 
-  it('a pod done 1.8 s after its creation is seen done within half a second of it', async () => {
-    const { ctx, polls } = cluster(1_800)
+  it('one watch sees the pod done when it is done, with no poll', async () => {
+    const { ctx, polls, watches } = cluster(1_800, { watch: true })
+    let seenAt = -1
+    const outcome = probe(ctx).then((o) => ((seenAt = Date.now()), o))
+    const t0 = Date.now()
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(await outcome).toMatchObject({ phase: 'Succeeded', exitCode: 0, deleted: true, logs: expect.stringContaining('200') })
+    expect(seenAt - t0).toBe(1_800)
+    expect(watches).toEqual([['pod', expect.stringMatching(/^kupgrade-probe-api-vip-[0-9a-f]{6}$/), '-n', 'default']])
+    expect(polls).toEqual([])
+  })
+
+  it('without watch: a pod done 1.8 s after its creation is seen done within half a second of it', async () => {
+    const { ctx, polls } = cluster(1_800, { watch: false })
     const outcome = probe(ctx)
     await vi.advanceTimersByTimeAsync(5_000)
     expect(await outcome).toMatchObject({ phase: 'Succeeded', exitCode: 0, deleted: true })
-    expect(polls).toEqual([0, 250, 750, 1250, 1750, 2250])
+    expect(polls).toEqual([0, 500, 1_000, 1_500, 2_000])
   })
 
-  it('a pod still pulling its image after ten seconds is asked every two seconds from then on', async () => {
-    const { ctx, polls } = cluster(30_000)
+  it('without watch: a pod still pulling its image after ten seconds is asked every two seconds from then on', async () => {
+    const { ctx, polls } = cluster(30_000, { watch: false })
     const outcome = probe(ctx)
     await vi.advanceTimersByTimeAsync(40_000)
     expect(await outcome).toMatchObject({ phase: 'Succeeded' })
-    // Every half second for the first ten seconds, then 1 s once and 2 s after that.
-    expect(polls.filter((t) => t <= 10_000)).toHaveLength(21)
-    const later = polls.filter((t) => t > 10_250)
+    // Every half second for the first ten seconds, then every 2 s.
+    expect(polls.filter((t) => t < 10_000)).toHaveLength(20)
+    const later = polls.filter((t) => t >= 10_000)
     expect(later.slice(1).map((t, i) => t - later[i]!)).toEqual(Array(later.length - 1).fill(2_000))
     expect(polls.at(-1)! - 30_000).toBeLessThan(2_000)
   })

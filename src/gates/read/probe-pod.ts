@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { Pod } from 'kubernetes-types/core/v1.js'
-import { sleep } from '../../transport/backoff.js'
+import { observeUntil } from '../../transport/kubectl/observe.js'
 import type { GateContext } from '../types.js'
 import { errorText } from '../evidence.js'
 
 /** How long a probe pod may stay Unschedulable before the gate says so (scheduling retries within seconds). */
 export const UNSCHEDULABLE_GRACE_MS = 15_000
-/** How long a probe pod is polled every half second before the polls back off to every two seconds. */
+/** Where kubectl cannot watch: how long a probe pod is polled every half second before every two seconds. */
 const QUICK_POLL_MS = 10_000
 
 export interface ProbeSpec {
@@ -74,15 +74,14 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
   }
   try {
     const deadline = Date.now() + spec.timeoutMs
-    let p: Pod | undefined
     let unschedulableSince: number | undefined
-    // A probe is a second's work once its image is there: its first seconds are polled closely, since every poll
-    // missed holds the gate (and a node's turn) that long; a pod still pulling its image after that is asked less often.
-    const started = Date.now()
-    for (let delay = 250; ; delay = Date.now() - started < QUICK_POLL_MS ? 500 : Math.min(2_000, delay * 2)) {
-      p = await ctx.kubectl.json<Pod>(['get', 'pod', name, '-n', PROBE_NAMESPACE, '-o', 'json'])
+    // One watch follows the pod from creation to its end: every poll missed would hold the gate (and a node's turn).
+    // Where kubectl cannot watch, it is polled every half second for its first seconds, then every two.
+    const p = await observeUntil<Pod, Pod>(ctx.kubectl, ['pod', name, '-n', PROBE_NAMESPACE], (seen) => {
+      if (seen.error) throw seen.error
+      const p = seen.obj
       const phase = p.status?.phase
-      if (phase === 'Succeeded' || phase === 'Failed') break
+      if (phase === 'Succeeded' || phase === 'Failed') return p
       // The scheduler found no node for a pod asking 10m CPU and 16Mi: the cluster is full or every node refuses it.
       // That is the answer; waiting out the pod timeout would only hold the gate (and the run) for nothing.
       const unschedulable = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable')
@@ -90,24 +89,24 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
         unschedulableSince ??= Date.now()
         if (Date.now() - unschedulableSince >= UNSCHEDULABLE_GRACE_MS) {
           out.problem = `probe pod could not be scheduled for ${UNSCHEDULABLE_GRACE_MS / 1000}s${unschedulable.message ? `: ${unschedulable.message}` : ''}`
-          break
+          return p
         }
       } else unschedulableSince = undefined
       const waiting = p.status?.containerStatuses?.[0]?.state?.waiting
       if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
         out.problem = `probe pod cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`
-        break
+        return p
       }
       if (Date.now() >= deadline) {
         const cond = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
         out.problem = `probe pod did not finish within ${Math.round(spec.timeoutMs / 1000)}s (phase ${phase ?? 'unknown'}${cond?.message ? `: ${cond.message}` : ''})`
-        break
+        return p
       }
-      await sleep(delay, ctx.signal)
-    }
-    out.phase = p?.status?.phase ?? 'unknown'
-    if (p?.spec?.nodeName) out.node = p.spec.nodeName
-    const term = p?.status?.containerStatuses?.[0]?.state?.terminated
+      return undefined
+    }, { quietMs: 1_000, pollMs: (elapsed) => (elapsed < QUICK_POLL_MS ? 500 : 2_000), ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.log ? { log: ctx.log } : {}) })
+    out.phase = p.status?.phase ?? 'unknown'
+    if (p.spec?.nodeName) out.node = p.spec.nodeName
+    const term = p.status?.containerStatuses?.[0]?.state?.terminated
     if (term) out.exitCode = term.exitCode
     if (out.phase === 'Succeeded' || out.phase === 'Failed' || term) {
       out.logs = await ctx.kubectl.run(['logs', name, '-n', PROBE_NAMESPACE, '-c', 'probe']).catch((err: unknown) => `(logs unreadable: ${errorText(err)})`)

@@ -5,6 +5,7 @@ import { RemoteCommandError } from '../../errors.js'
 import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
+import { JsonObjectStream } from './json-stream.js'
 import { redact, redactArgv } from './redact.js'
 import { raiseListenerLimit } from '../../util/signal.js'
 
@@ -112,9 +113,7 @@ export class KubectlClient {
       const stderr = String(r.stderr ?? '')
       if (!r.failed && !failedQuietly(args, stderr)) return String(r.stdout)
       if (r.isCanceled) throw this.error(shown, null, 'cancelled', 'cancelled')
-      if ((r as { code?: string }).code === 'ENOENT') {
-        throw new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command: shown, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
-      }
+      if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
       last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
       if (!isRetryable(kind)) break
@@ -123,6 +122,46 @@ export class KubectlClient {
     // A kubectl we killed for its process timeout hung; that is not a lost request.
     const transient = !last!.timedOut && isTransportFailure(last!.stderr)
     throw this.error(shown, last!.exitCode, last!.stderr, `${describe(last!.kind, this.o)}${tries}`, transient)
+  }
+
+  /**
+   * `kubectl get TARGET --watch -o json`: every object kubectl prints (the current one first, then one per change) is
+   * handed to `onObject` as it comes. Ends when kubectl exits — its --request-timeout ends a watch cleanly, exit 0 —
+   * or when `signal` stops it (`stopped`). Never retried here: the caller decides what an ended watch means.
+   */
+  async watch(target: string[], onObject: (o: unknown) => void, signal: AbortSignal): Promise<{ exitCode: number | null; stderr: string; stopped: boolean }> {
+    raiseListenerLimit(signal)
+    const shown = `${this.o.binary} ${redactArgv(['get', ...target, '--watch'])}`
+    this.checkKubeconfig(shown)
+    mkdirSync(this.o.cacheDir, { recursive: true })
+    this.o.log?.(`${this.o.cluster}: ${shown}`)
+    const sub = execa(this.o.binary, [...this.baseArgs(), 'get', ...target, '--watch', '-o', 'json'], {
+      reject: false, cancelSignal: signal, stdin: 'ignore', buffer: { stdout: false }, env: this.o.env ?? process.env, extendEnv: false,
+    })
+    // A kubectl behind a wrapper that does not exec it outlives the wrapper's kill and keeps the pipes open until its
+    // watch ends: once stopped, the pipes are closed on our side so the call returns now.
+    const hangUp = () => {
+      sub.stdout.destroy()
+      sub.stderr.destroy()
+    }
+    signal.addEventListener('abort', hangUp, { once: true })
+    const objects = new JsonObjectStream()
+    let bad: unknown
+    sub.stdout.setEncoding('utf8')
+    sub.stdout.on('data', (chunk: string) => {
+      if (bad !== undefined) return
+      try {
+        for (const o of objects.push(chunk)) onObject(o)
+      } catch (err) {
+        bad = err
+        sub.kill()
+        hangUp()
+      }
+    })
+    const r = await sub.finally(() => signal.removeEventListener('abort', hangUp))
+    if (bad !== undefined) throw bad instanceof SyntaxError ? this.error(shown, 0, '', 'kubectl printed something that is not JSON') : bad
+    if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
+    return { exitCode: r.exitCode ?? null, stderr: redact(String(r.stderr ?? '')), stopped: Boolean(r.isCanceled) }
   }
 
   /**
@@ -140,6 +179,10 @@ export class KubectlClient {
         }
       }
     }
+  }
+
+  private binaryMissing(command: string): RemoteCommandError {
+    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: 'local', command, exitCode: null, stderr: '', hint: `kubectl binary "${this.o.binary}" not found: set KUPGRADE_KUBECTL or spec.kubectl` })
   }
 
   private error(command: string, exitCode: number | null, stderr: string, hint: string, transient = false): RemoteCommandError {

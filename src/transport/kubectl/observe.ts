@@ -1,0 +1,88 @@
+import { sleep } from '../backoff.js'
+import type { KubectlClient } from './client.js'
+
+/** One observation of the object: what was read, or why it could not be. */
+export type Seen<T> = { obj: T; error?: undefined } | { obj?: undefined; error: Error }
+
+export interface ObserveOptions {
+  /** With no change for this long, the last observation is judged again, so a deadline in `decide` falls on time. */
+  quietMs: number
+  /** The interval between gets where kubectl cannot watch (RBAC without `watch`, a proxy that cuts streams). */
+  pollMs: number | ((elapsedMs: number) => number)
+  signal?: AbortSignal
+  log?: (message: string) => void
+}
+
+/** A watch that ends sooner than this without a word is not restarted at once (no busy loop on a flapping API). */
+const SHORT_WATCH_MS = 1_000
+
+/**
+ * Waits on one object (`['pod', NAME, '-n', NS]`, `['node', NAME]`) until `decide` returns an answer. One
+ * `kubectl get --watch` serves the whole wait — a process start per poll is most of what a poll costs, and a change is
+ * seen when it happens instead of at the next poll. `decide` is called for every object kubectl prints and again after
+ * each `quietMs` without one. kubectl's --request-timeout ends a watch; the next one starts with a fresh get, so a
+ * stream that stalled silently costs at most that long. A watch kubectl cannot open falls back to polling with get,
+ * whose failures (after the client's own retries) reach `decide` as errors.
+ */
+export async function observeUntil<T, R>(client: KubectlClient, target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions): Promise<R> {
+  const started = Date.now()
+  let watching = true
+  for (;;) {
+    o.signal?.throwIfAborted()
+    if (watching) {
+      const w = await watchOnce(client, target, decide, o)
+      if ('answer' in w) return w.answer
+      o.signal?.throwIfAborted()
+      if (w.exitCode !== 0) {
+        o.log?.(`kubectl get ${target.join(' ')} --watch ended with exit ${w.exitCode} (${w.stderr.trim().split('\n').at(-1) ?? ''}): polling instead`)
+        watching = false
+      } else if (w.durationMs < SHORT_WATCH_MS) await sleep(o.quietMs, o.signal)
+      continue
+    }
+    const seen = await client.json<T>(['get', ...target, '-o', 'json']).then((obj): Seen<T> => ({ obj }), (error: unknown): Seen<T> => ({ error: error as Error }))
+    o.signal?.throwIfAborted()
+    const answer = decide(seen)
+    if (answer !== undefined) return answer
+    await sleep(typeof o.pollMs === 'number' ? o.pollMs : o.pollMs(Date.now() - started), o.signal)
+  }
+}
+
+async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions) {
+  const stop = new AbortController()
+  const cancel = () => stop.abort()
+  o.signal?.addEventListener('abort', cancel, { once: true })
+  let result: { answer: R } | undefined
+  let thrown: { error: unknown } | undefined
+  let last: T | undefined
+  let lastAt = Date.now()
+  const judge = (obj: T) => {
+    if (result || thrown) return
+    last = obj
+    try {
+      const answer = decide({ obj })
+      if (answer !== undefined) {
+        result = { answer }
+        stop.abort()
+      }
+    } catch (error) {
+      thrown = { error }
+      stop.abort()
+    }
+  }
+  const quiet = setInterval(() => {
+    if (last !== undefined && Date.now() - lastAt >= o.quietMs) judge(last)
+  }, o.quietMs)
+  const began = Date.now()
+  try {
+    const w = await client.watch(target, (obj) => {
+      lastAt = Date.now()
+      judge(obj as T)
+    }, stop.signal)
+    if (thrown) throw thrown.error
+    if (result) return result
+    return { exitCode: w.exitCode, stderr: w.stderr, durationMs: Date.now() - began }
+  } finally {
+    clearInterval(quiet)
+    o.signal?.removeEventListener('abort', cancel)
+  }
+}
