@@ -42,8 +42,10 @@ describe('transport/kubectl client', () => {
     try {
       const signal = new AbortController().signal
       const c = client([], { signal })
-      const all = await Promise.all(Array.from({ length: 16 }, () => c.version()))
+      // Sixteen different reads: identical ones would share one process (below).
+      const all = await Promise.all(Array.from({ length: 16 }, (_, i) => c.json<{ gitVersion: string }>(['get', '--raw', `/version?n=${i}`])))
       expect(all.every((v) => v.gitVersion === 'v1.30.4+k3s1')).toBe(true)
+      expect(calls()).toBe(16)
       await new Promise((r) => setImmediate(r))
       expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([])
     } finally {
@@ -56,6 +58,41 @@ describe('transport/kubectl client', () => {
     expect(v.gitVersion).toBe('v1.30.4+k3s1')
     const argv = readFileSync(join(state, 'argv'), 'utf8').trim()
     expect(argv).toBe(`--kubeconfig=/tmp/kc --context=ctx-a --request-timeout=20s --cache-dir=${join(state, 'cache')} get --raw /version`)
+  })
+
+  it('identical reads asked for together share a process, and none is handed a read that began before it asked', async () => {
+    const c = client([])
+    const env = (c as unknown as { o: { env: NodeJS.ProcessEnv } }).o.env
+    Object.assign(env, { FAKE_ECHO_CALL: '1', FAKE_SLEEP: '0.3' })
+    const first = c.json<{ call: number }>(['get', 'nodes', '-o', 'json'])
+    await new Promise((r) => setTimeout(r, 100))
+    // Asked while the first read runs: they wait for the next one, which starts after all of them asked.
+    const later = await Promise.all(Array.from({ length: 8 }, () => c.json<{ call: number }>(['get', 'nodes', '-o', 'json'])))
+    expect((await first).call).toBe(1)
+    expect(later.map((r) => r.call)).toEqual(Array(8).fill(2))
+    expect(calls()).toBe(2)
+    // A different read, a write and a read with its own options each run as asked.
+    await Promise.all([
+      c.json(['get', 'pods', '-n', 'kube-system', '-o', 'json']),
+      c.run(['cordon', 'n1']),
+      c.run(['get', 'nodes', '-o', 'json'], { stdin: '' }),
+      c.run(['get', 'nodes', '-o', 'json'], { signal: new AbortController().signal }),
+    ])
+    expect(calls()).toBe(6)
+    // Nothing in flight: the next read runs at once, on its own.
+    expect((await c.json<{ call: number }>(['get', 'nodes', '-o', 'json'])).call).toBe(7)
+  })
+
+  it('a shared read that fails fails every caller that joined it', async () => {
+    const c = client(['403', '403'])
+    const env = (c as unknown as { o: { env: NodeJS.ProcessEnv } }).o.env
+    Object.assign(env, { FAKE_SLEEP: '0.2' })
+    const first = rejection(c.nodes())
+    await new Promise((r) => setTimeout(r, 50))
+    const joined = await Promise.all([rejection(c.nodes()), rejection(c.nodes())])
+    expect((await first).message).toMatch(/Forbidden/)
+    for (const e of joined) expect(e.message).toMatch(/Forbidden/)
+    expect(calls()).toBe(2)
   })
 
   it('retries timeouts, 429 and 5xx, then succeeds', async () => {

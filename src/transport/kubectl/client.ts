@@ -82,7 +82,45 @@ export class KubectlClient {
     ]
   }
 
+  /** Reads in flight, and the one queued behind each, by argv (see `shared`). */
+  private readonly reads = new Map<string, { running?: Promise<string>; queued?: Promise<string> }>()
+
   async run(args: string[], call: KubectlCallOptions = {}): Promise<string> {
+    if (args[0] === 'get' && call.stdin === undefined && call.processTimeoutMs === undefined && call.retry !== false && (call.signal === undefined || call.signal === this.o.signal)) {
+      return this.shared(args, () => this.runNow(args, call))
+    }
+    return this.runNow(args, call)
+  }
+
+  /**
+   * One process for identical reads asked for at the same time: when a batch's gates start together, ten nodes' checks
+   * each reading all Nodes, /version and kube-system's pods would otherwise start dozens of kubectl processes at once,
+   * which on a small runner take longer than the waits they judge. A caller is never handed a read that began before
+   * its call (read-your-writes: whatever it changed before asking is in what it gets): it joins the read queued behind
+   * the one in flight, which starts when that one ends.
+   */
+  private shared(args: string[], read: () => Promise<string>): Promise<string> {
+    const key = args.join('\0')
+    let e = this.reads.get(key)
+    if (!e) this.reads.set(key, (e = {}))
+    const entry = e
+    const start = (): Promise<string> => {
+      const p = read().finally(() => {
+        if (entry.running === p) entry.running = undefined
+        if (!entry.running && !entry.queued) this.reads.delete(key)
+      })
+      entry.running = p
+      return p
+    }
+    if (!entry.running) return start()
+    entry.queued ??= entry.running.then(() => undefined, () => undefined).then(() => {
+      entry.queued = undefined
+      return start()
+    })
+    return entry.queued
+  }
+
+  private async runNow(args: string[], call: KubectlCallOptions): Promise<string> {
     if (call.signal === undefined && this.o.signal) call = { ...call, signal: this.o.signal }
     // One run's signal cancels every kubectl in flight: a 10-node batch with its gates has dozens at once, each a
     // listener, which is by design and not the leak Node warns about past 10 (on stderr, in the middle of a run).
