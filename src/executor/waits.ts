@@ -71,7 +71,7 @@ export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVers
     } else last = seen.error.message.split('\n')[0]!
     if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
     return undefined
-  }, { quietMs: 1_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) })
+  }, { quietMs: 2_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) })
 }
 
 const waited = (what: string, started: number, observed: string) => `waited ${Math.round((Date.now() - started) / 100) / 10}s for ${what}: ${observed}`

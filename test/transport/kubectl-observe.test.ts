@@ -81,17 +81,31 @@ describe('observeUntil: one watch for a whole wait, polling only where kubectl c
     await vi.advanceTimersByTimeAsync(5_000)
     expect(await answer).toBe('done')
     expect(answeredAt - t0).toBe(1_850)
-    expect(log).toEqual({ watches: 1, gets: [], stopped: 1 })
+    // One quiet second (0 → 1.3 s) was bridged by a fresh get.
+    expect(log).toEqual({ watches: 1, gets: [1_000], stopped: 1 })
   })
 
-  it('judges the last object again after quietMs without a change, so a deadline falls on time', async () => {
+  it('after quietMs without a change the object is read afresh: a watch that stalled costs one quiet interval', async () => {
+    const t0 = Date.now()
+    // The watch prints the pod once and then nothing, though the pod finishes at 2.5 s.
+    const { client, log } = scripted([{ events: [[0, phase('Pending')]], endAfterMs: 20_000, exitCode: 0 }], () => phase(Date.now() - t0 >= 2_500 ? 'Succeeded' : 'Pending'))
+    const judged: number[] = []
+    const answer = observeUntil(client, ['pod', 'p'], (s: Seen<{ status: { phase: string } }>) => (judged.push(Date.now() - t0), done(s)), { quietMs: 1_000, pollMs: 500 })
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(await answer).toBe('done')
+    expect(judged).toEqual([0, 1_000, 2_000, 3_000])
+    expect(log).toEqual({ watches: 1, gets: [1_000, 2_000, 3_000], stopped: 1 })
+  })
+
+  it('a deadline in decide falls on time while nothing changes', async () => {
     const { client } = scripted([{ events: [[0, phase('Pending')]], endAfterMs: 20_000, exitCode: 0 }], () => phase('Pending'))
     const t0 = Date.now()
-    const judged: number[] = []
-    const answer = observeUntil(client, ['pod', 'p'], () => (judged.push(Date.now() - t0), Date.now() - t0 >= 3_500 ? 'late' : undefined), { quietMs: 1_000, pollMs: 500 })
+    const answer = observeUntil(client, ['pod', 'p'], () => (Date.now() - t0 >= 3_500 ? 'late' : undefined), { quietMs: 1_000, pollMs: 500 })
+    let at = -1
+    void answer.then(() => (at = Date.now() - t0))
     await vi.advanceTimersByTimeAsync(10_000)
     expect(await answer).toBe('late')
-    expect(judged).toEqual([0, 1_000, 2_000, 3_000, 4_000])
+    expect(at).toBe(4_000)
   })
 
   it('a watch kubectl ends (its --request-timeout) is started again; the next one begins with the current object', async () => {

@@ -103,7 +103,7 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
         return p
       }
       return undefined
-    }, { quietMs: 1_000, pollMs: (elapsed) => (elapsed < QUICK_POLL_MS ? 500 : 2_000), ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.log ? { log: ctx.log } : {}) })
+    }, { quietMs: 2_000, pollMs: (elapsed) => (elapsed < QUICK_POLL_MS ? 500 : 2_000), ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.log ? { log: ctx.log } : {}) })
     out.phase = p.status?.phase ?? 'unknown'
     if (p.spec?.nodeName) out.node = p.spec.nodeName
     const term = p.status?.containerStatuses?.[0]?.state?.terminated

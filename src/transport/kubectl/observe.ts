@@ -1,3 +1,4 @@
+import { raiseListenerLimit } from '../../util/signal.js'
 import { sleep } from '../backoff.js'
 import type { KubectlClient } from './client.js'
 
@@ -5,7 +6,8 @@ import type { KubectlClient } from './client.js'
 export type Seen<T> = { obj: T; error?: undefined } | { obj?: undefined; error: Error }
 
 export interface ObserveOptions {
-  /** With no change for this long, the last observation is judged again, so a deadline in `decide` falls on time. */
+  /** With no change for this long, the object is read afresh and judged, so a deadline in `decide` falls on time and
+   *  a stalled watch costs no more than this. */
   quietMs: number
   /** The interval between gets where kubectl cannot watch (RBAC without `watch`, a proxy that cuts streams). */
   pollMs: number | ((elapsedMs: number) => number)
@@ -19,9 +21,9 @@ const SHORT_WATCH_MS = 1_000
 /**
  * Waits on one object (`['pod', NAME, '-n', NS]`, `['node', NAME]`) until `decide` returns an answer. One
  * `kubectl get --watch` serves the whole wait — a process start per poll is most of what a poll costs, and a change is
- * seen when it happens instead of at the next poll. `decide` is called for every object kubectl prints and again after
- * each `quietMs` without one. kubectl's --request-timeout ends a watch; the next one starts with a fresh get, so a
- * stream that stalled silently costs at most that long. A watch kubectl cannot open falls back to polling with get,
+ * seen when it happens instead of at the next poll. `decide` is called for every object kubectl prints and for a fresh
+ * get after each `quietMs` without one, so a stream that stalled silently costs one quiet interval. kubectl's
+ * --request-timeout ends a watch; the next one starts. A watch kubectl cannot open falls back to polling with get,
  * whose failures (after the client's own retries) reach `decide` as errors.
  */
 export async function observeUntil<T, R>(client: KubectlClient, target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions): Promise<R> {
@@ -50,6 +52,8 @@ export async function observeUntil<T, R>(client: KubectlClient, target: string[]
 async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions) {
   const stop = new AbortController()
   const cancel = () => stop.abort()
+  // A batch's gates and waits each follow something on the run's one signal: dozens of listeners, by design.
+  if (o.signal) raiseListenerLimit(o.signal)
   o.signal?.addEventListener('abort', cancel, { once: true })
   let result: { answer: R } | undefined
   let thrown: { error: unknown } | undefined
@@ -69,8 +73,19 @@ async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: 
       stop.abort()
     }
   }
+  // Quiet for quietMs: read the object afresh rather than judge the last one again. A watch can stall without a word
+  // (a proxy buffering the stream, an event lost on the way): a re-read bounds what that costs to one quiet interval.
+  let rereading = false
   const quiet = setInterval(() => {
-    if (last !== undefined && Date.now() - lastAt >= o.quietMs) judge(last)
+    if (rereading || Date.now() - lastAt < o.quietMs) return
+    rereading = true
+    client.json<T>(['get', ...target, '-o', 'json']).then((obj) => judge(obj), () => {
+      // The watch is still the source; a failed re-read only means this interval brought nothing new.
+      if (last !== undefined) judge(last)
+    }).finally(() => {
+      rereading = false
+      lastAt = Date.now()
+    })
   }, o.quietMs)
   const began = Date.now()
   try {
