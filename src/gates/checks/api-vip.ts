@@ -22,6 +22,28 @@ export const apiVipGate: Gate<ApiVipParams> = {
   async check(ctx, p) {
     const timeoutMs = parseDuration(p.timeout) ?? 5_000
     const findings: Finding[] = []
+    const work: Promise<void>[] = []
+    const endpoint = ctx.apiEndpoint
+    // No pod can run on a machine without a kubelet (a k0s controller without --enable-worker): its node check has
+    // no pod path to probe; the cluster check's probe pod runs on a Node.
+    const podless = ctx.node !== undefined && ctx.nodeFacts?.[ctx.node]?.kubernetesNode === false
+    if (p.from.includes('pod') && !podless) {
+      const script = ['rc=0', 'for u in "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" ${KUPGRADE_API_ENDPOINT:+"$KUPGRADE_API_ENDPOINT/readyz"}; do',
+        '  out=$(curl -sSk -o /dev/null -w "%{http_code}" --max-time "$KUPGRADE_TIMEOUT" "$u" 2>&1); r=$?',
+        '  echo "probe $u exit=$r $out"; [ $r = 0 ] || rc=1', 'done', 'exit $rc'].join('\n')
+      // The pod reaches the Service through its own environment: it starts now, while the Service is read.
+      work.push(runProbePod(ctx, {
+        purpose: 'api-vip', image: p.probeImage, script, timeoutMs: parseDuration(p.podTimeout) ?? 90_000,
+        env: { KUPGRADE_TIMEOUT: String(Math.max(1, Math.ceil(timeoutMs / 1000))), ...(endpoint ? { KUPGRADE_API_ENDPOINT: endpoint.replace(/\/+$/, '') } : {}) },
+        ...(ctx.node ? { nodeName: ctx.node } : {}),
+      }).then((o) => {
+        const source = describeProbe(o)
+        if (o.problem) findings.push({ status: 'unknown', source, observed: clip(o.logs || o.problem), problem: o.problem })
+        else if (o.phase === 'Succeeded' && o.exitCode === 0) findings.push({ status: 'pass', source, observed: clip(o.logs) })
+        else findings.push({ status: 'fail', source, observed: clip(o.logs), problem: `a pod${o.node ? ` on ${o.node}` : ''} cannot reach the API through the Service / endpoint` })
+        if (!o.deleted) findings.push({ status: 'warn', source, observed: 'the probe pod could not be deleted', problem: `probe pod ${o.pod} left behind` })
+      }))
+    }
     const svc = await kubernetesServiceIP(ctx)
     const clusterIP = svc.live ?? svc.planned
     if (svc.live && svc.planned && svc.live !== svc.planned) {
@@ -29,10 +51,8 @@ export const apiVipGate: Gate<ApiVipParams> = {
     } else if (svc.error) {
       findings.push({ status: 'unknown', source: 'kubectl get service kubernetes -n default', observed: svc.error, problem: 'the kubernetes Service could not be read' })
     }
-    const endpoint = ctx.apiEndpoint
     const targets = [...(endpoint ? [`${endpoint.replace(/\/+$/, '')}/readyz`] : []), ...(clusterIP ? [`https://${clusterIP}:443/readyz`] : [])]
 
-    const work: Promise<void>[] = []
     if (p.from.includes('runner') && endpoint) {
       work.push(probeHttps(endpoint, '/readyz', timeoutMs).then((o) => {
         const source = `runner: GET ${endpoint}/readyz`
@@ -57,25 +77,6 @@ export const apiVipGate: Gate<ApiVipParams> = {
           }
         }))
       }
-    }
-    // No pod can run on a machine without a kubelet (a k0s controller without --enable-worker): its node check has
-    // no pod path to probe; the cluster check's probe pod runs on a Node.
-    const podless = ctx.node !== undefined && ctx.nodeFacts?.[ctx.node]?.kubernetesNode === false
-    if (p.from.includes('pod') && !podless) {
-      const script = ['rc=0', 'for u in "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" ${KUPGRADE_API_ENDPOINT:+"$KUPGRADE_API_ENDPOINT/readyz"}; do',
-        '  out=$(curl -sSk -o /dev/null -w "%{http_code}" --max-time "$KUPGRADE_TIMEOUT" "$u" 2>&1); r=$?',
-        '  echo "probe $u exit=$r $out"; [ $r = 0 ] || rc=1', 'done', 'exit $rc'].join('\n')
-      work.push(runProbePod(ctx, {
-        purpose: 'api-vip', image: p.probeImage, script, timeoutMs: parseDuration(p.podTimeout) ?? 90_000,
-        env: { KUPGRADE_TIMEOUT: String(Math.max(1, Math.ceil(timeoutMs / 1000))), ...(endpoint ? { KUPGRADE_API_ENDPOINT: endpoint.replace(/\/+$/, '') } : {}) },
-        ...(ctx.node ? { nodeName: ctx.node } : {}),
-      }).then((o) => {
-        const source = describeProbe(o)
-        if (o.problem) findings.push({ status: 'unknown', source, observed: clip(o.logs || o.problem), problem: o.problem })
-        else if (o.phase === 'Succeeded' && o.exitCode === 0) findings.push({ status: 'pass', source, observed: clip(o.logs) })
-        else findings.push({ status: 'fail', source, observed: clip(o.logs), problem: `a pod${o.node ? ` on ${o.node}` : ''} cannot reach the API through the Service / endpoint` })
-        if (!o.deleted) findings.push({ status: 'warn', source, observed: 'the probe pod could not be deleted', problem: `probe pod ${o.pod} left behind` })
-      }))
     }
     await Promise.all(work)
     return verdict('api-vip', findings, {
