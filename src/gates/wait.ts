@@ -14,7 +14,7 @@ import type { GateEvidence, GateResult } from './types.js'
 export interface WaitOptions {
   /** Consecutive holding checks needed. Post-gates default to 3. */
   stableFor?: number
-  /** Pause between checks; grows by `backoff` up to `maxIntervalMs`. Default 2 s. */
+  /** Time from one check's start to the next one's; grows by `backoff` up to `maxIntervalMs`. Default 2 s. */
   intervalMs?: number
   backoff?: number
   maxIntervalMs?: number
@@ -50,6 +50,7 @@ export async function waitForGate(check: () => Promise<GateResult>, o: WaitOptio
   let streak: GateResult[] = []
   let attempts = 0
   for (;;) {
+    const began = now()
     const r = await check()
     attempts++
     o.onObservation?.(r, attempts)
@@ -62,9 +63,13 @@ export async function waitForGate(check: () => Promise<GateResult>, o: WaitOptio
       return { ...r, attempts, summary: attempts > 1 ? `${r.summary} (still after ${attempts} checks)` : r.summary }
     }
     if (timeoutMs === 0) return { ...r, attempts }
+    // Checks are an interval apart from start to start, as kOps validates on a ticker: the check's own time is part of
+    // the interval, not added to it, so a streak of stableFor takes (stableFor - 1) intervals and one check. A check
+    // slower than the interval is still followed by a quarter interval's rest, never by a check back to back.
+    let rest = Math.max(interval - (now() - began), Math.round(interval / 4))
     // A streak in progress is not cut short by the deadline: the result is settling, not failing.
-    if (streak.length === 0 && now() + interval > deadline) interval = Math.max(0, deadline - now())
-    await pause(interval, o.signal)
+    if (streak.length === 0 && now() + rest > deadline) rest = Math.max(0, deadline - now())
+    await pause(rest, o.signal)
     interval = Math.min(o.maxIntervalMs ?? 30_000, Math.round(interval * (o.backoff ?? 1.5)))
   }
 }

@@ -143,7 +143,7 @@ export const planSchema = z.strictObject({
         afterNode: gateList().optional(),
         wait: z
           .strictObject({
-            interval: duration('10m', 'must be more than 0s').default('2s').describe('pause between two checks of a gate after a change: a fault is seen within one interval'),
+            interval: duration('10m', 'must be more than 0s').default('2s').describe('time from the start of one check of a gate after a change to the next (a slower check still rests a quarter of it): a fault is seen within one interval'),
             stableFor: z.number().int().min(1).max(100).default(3).describe('consecutive passing checks an after-node or post gate needs (a pass that then fails is a flap: it fails)'),
             timeout: duration('24h', 'must be more than 0s').default('5m').describe('how long an after-node or post gate may take to pass before it fails (nodes-ready: its own timeout)'),
           })

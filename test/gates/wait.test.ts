@@ -57,6 +57,28 @@ describe('the one wait loop', () => {
     expect(s.sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10_000)
   })
 
+  it('checks are an interval apart from start to start; a check slower than the interval still rests a quarter of it', async () => {
+    const timed = (checkMs: number) => {
+      let t = 0
+      const starts: number[] = []
+      const sleeps: number[] = []
+      const check = async () => {
+        starts.push(t)
+        t += checkMs
+        return r('pass')
+      }
+      return { check, starts, sleeps, opts: { now: () => t, sleep: async (ms: number) => { sleeps.push(ms); t += ms } } }
+    }
+    const quick = timed(400)
+    expect((await waitForGate(quick.check, { ...quick.opts, timeoutMs: 60_000, intervalMs: 1_000, stableFor: 3, backoff: 1 })).status).toBe('pass')
+    expect(quick.starts).toEqual([0, 1_000, 2_000])
+    expect(quick.sleeps).toEqual([600, 600])
+    const slow = timed(1_500)
+    await waitForGate(slow.check, { ...slow.opts, timeoutMs: 60_000, intervalMs: 1_000, stableFor: 3, backoff: 1 })
+    expect(slow.sleeps).toEqual([250, 250])
+    expect(slow.starts).toEqual([0, 1_750, 3_500])
+  })
+
   it('a warn inside a stable streak is reported, not hidden by later passes', async () => {
     const s = scripted('pass', 'warn', 'pass')
     const out = await waitForGate(s.check, { ...s.opts, timeoutMs: 60_000 })
