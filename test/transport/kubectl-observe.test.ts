@@ -97,6 +97,29 @@ describe('observeUntil: one watch for a whole wait, polling only where kubectl c
     expect(log).toEqual({ watches: 1, gets: [1_000, 2_000, 3_000], stopped: 1 })
   })
 
+  it('a re-read that lands after its watch ended is not judged: the next watch judges afresh', async () => {
+    const t0 = Date.now()
+    let watches = 0
+    const client = {
+      watch: (_t: string[], onObject: (o: unknown) => void, signal: AbortSignal) => new Promise((resolve) => {
+        const n = ++watches
+        onObject(phase('Pending'))
+        // The first watch ends by itself (kubectl's request timeout) at 2.5 s; the second runs on.
+        const end = n === 1 ? setTimeout(() => resolve({ exitCode: 0, stderr: '', stopped: false }), 2_500) : undefined
+        signal.addEventListener('abort', () => (clearTimeout(end), resolve({ exitCode: null, stderr: '', stopped: true })), { once: true })
+      }),
+      // A slow get: a second from asking to answer.
+      json: () => new Promise((resolve) => setTimeout(() => resolve(phase('Succeeded')), 1_000)),
+    } as unknown as KubectlClient
+    const judged: number[] = []
+    const answer = observeUntil(client, ['pod', 'p'], (s: Seen<{ status: { phase: string } }>) => (judged.push(Date.now() - t0), done(s)), { quietMs: 2_000, pollMs: 500 })
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(await answer).toBe('done')
+    // 0: watch 1 prints; 2.5 s: watch 2 prints; the re-read asked at 2 s lands at 3 s, after watch 1 ended: dropped;
+    // watch 2's own re-read, asked at 4.5 s, decides at 5.5 s.
+    expect(judged).toEqual([0, 2_500, 5_500])
+  })
+
   it('a deadline in decide falls on time while nothing changes', async () => {
     const { client } = scripted([{ events: [[0, phase('Pending')]], endAfterMs: 20_000, exitCode: 0 }], () => phase('Pending'))
     const t0 = Date.now()

@@ -59,8 +59,10 @@ async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: 
   let thrown: { error: unknown } | undefined
   let last: T | undefined
   let lastAt = Date.now()
+  // A re-read that lands after this watch ended belongs to no wait any more: the next watch judges afresh.
+  let ended = false
   const judge = (obj: T) => {
-    if (result || thrown) return
+    if (result || thrown || ended) return
     last = obj
     try {
       const answer = decide({ obj })
@@ -97,6 +99,7 @@ async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: 
     if (result) return result
     return { exitCode: w.exitCode, stderr: w.stderr, durationMs: Date.now() - began }
   } finally {
+    ended = true
     clearInterval(quiet)
     o.signal?.removeEventListener('abort', cancel)
   }
