@@ -1,4 +1,5 @@
 import type { KubectlClient } from '../transport/kubectl/client.js'
+import { observeUntil, type ObserveOptions, type Seen } from '../transport/kubectl/observe.js'
 import { redactArgv } from '../transport/kubectl/redact.js'
 
 /**
@@ -16,6 +17,8 @@ export interface KubectlChannel {
   readonly cluster: string
   read(args: readonly string[], call?: KubectlCall): Promise<string>
   mutate(why: string, args: readonly string[], call?: KubectlCall): Promise<string>
+  /** Follows one object (`['node', NAME]`) until `decide` answers: a read, so real in every mode (observe.ts). */
+  observe<T, R>(target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions): Promise<R>
   /** The client gates read through (they are read-only by contract). */
   readonly client: KubectlClient
 }
@@ -28,6 +31,9 @@ export class LiveKubectl implements KubectlChannel {
   mutate(_why: string, args: readonly string[], call: KubectlCall = {}): Promise<string> {
     // A write is never silently repeated: kubectl's own request retries aside, one attempt.
     return this.client.run([...args], { retry: false, ...opts(call) })
+  }
+  observe<T, R>(target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions): Promise<R> {
+    return observeUntil(this.client, target, decide, o)
   }
 }
 
@@ -57,6 +63,9 @@ export class RecordingKubectl implements KubectlChannel {
   }
   read(args: readonly string[], call?: KubectlCall): Promise<string> {
     return this.inner.read(args, call)
+  }
+  observe<T, R>(target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions): Promise<R> {
+    return this.inner.observe(target, decide, o)
   }
   async mutate(why: string, args: readonly string[], call: KubectlCall = {}): Promise<string> {
     this.recorded.push({ cluster: this.cluster, why, command: `kubectl ${redactArgv([...args])}`, args: [...args], ...(call.stdin !== undefined ? { stdin: call.stdin } : {}) })

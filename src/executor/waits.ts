@@ -1,7 +1,6 @@
 import type { Node } from 'kubernetes-types/core/v1.js'
 import type { Wait } from '../drivers/program.js'
 import { sleep } from '../transport/backoff.js'
-import { observeUntil } from '../transport/kubectl/observe.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { StepFailure } from './step-failure.js'
@@ -61,7 +60,7 @@ export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVers
   const what = `${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`
   const started = Date.now()
   let last = 'not observed yet'
-  return observeUntil<Node, string>(kubectl.client, ['node', node], (seen) => {
+  return kubectl.observe<Node, string>(['node', node], (seen) => {
     if (seen.obj) {
       const r = nodeReadiness(seen.obj)
       const bootId = seen.obj.status?.nodeInfo?.bootID ?? ''

@@ -19,6 +19,7 @@ function channel(script: Record<'create' | 'replace', (Error | 'ok')[]>) {
     cluster: 'c',
     client: {} as KubectlClient,
     read: async () => lease(rv),
+    observe: async () => { throw new Error('the lock follows nothing') },
     mutate: async (_why, args) => {
       const verb = args[0] as 'create' | 'replace'
       calls.push(verb)
@@ -110,6 +111,7 @@ describe('the run lock after a datastore restore (its Lease is the snapshot\'s)'
       cluster: 'c',
       client: {} as KubectlClient,
       read: async () => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system', resourceVersion: '7' }, spec: { holderIdentity: 'run-a ops@a', leaseDurationSeconds: 30, acquireTime: renewTime, renewTime, leaseTransitions: 0 } }),
+      observe: async () => { throw new Error('the lock follows nothing') },
       mutate: async (_why, args, o) => {
         if (args[0] === 'create') throw new Error('exit code 1\nError from server (AlreadyExists): leases.coordination.k8s.io "kupgrade-lock" already exists')
         replaced.push(JSON.parse(o!.stdin!).metadata.resourceVersion)

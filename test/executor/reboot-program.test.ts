@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { programFor } from '../../src/drivers/registry.js'
 import { RemoteCommandError } from '../../src/errors.js'
 import type { KubectlChannel } from '../../src/executor/kubectl-channel.js'
+import type { Seen } from '../../src/transport/kubectl/observe.js'
 import { runProgram } from '../../src/executor/run-program.js'
 import type { Step } from '../../src/planner/types.js'
 import type { RemoteCommand } from '../../src/transport/quote.js'
@@ -49,15 +50,25 @@ function node(reboot: 'drops' | 'exit-1') {
   return transport
 }
 
-/** The API: the Node stays Ready on the old boot for `staleReads` reads, then reports the new boot, Ready. */
+/** The API: the Node stays Ready on the old boot for `staleReads` observations, then reports the new boot, Ready.
+ *  Followed as a watch would print it: one object per change, each handed to the wait's decide. */
 function api(staleReads: number): { kubectl: KubectlChannel; reads: () => number } {
   let n = 0
+  const nodeNow = () => {
+    n++
+    const bootID = n > staleReads ? 'b2' : 'b1'
+    return { status: { nodeInfo: { bootID, kubeletVersion: 'v1.29.6' }, conditions: [{ type: 'Ready', status: 'True' }] } }
+  }
   const kubectl = {
     cluster: 'c',
-    read: async () => {
-      n++
-      const bootID = n > staleReads ? 'b2' : 'b1'
-      return JSON.stringify({ status: { nodeInfo: { bootID, kubeletVersion: 'v1.29.6' }, conditions: [{ type: 'Ready', status: 'True' }] } })
+    read: async () => JSON.stringify(nodeNow()),
+    observe: async <T, R>(target: string[], decide: (seen: Seen<T>) => R | undefined) => {
+      expect(target).toEqual(['node', 'n1'])
+      for (;;) {
+        const answer = decide({ obj: nodeNow() as T })
+        if (answer !== undefined) return answer
+        await new Promise((r) => setTimeout(r, 1))
+      }
     },
     mutate: async () => { throw new Error('no writes expected') },
     client: undefined as never,
