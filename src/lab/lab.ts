@@ -12,7 +12,7 @@ import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster
 import { pathsOf } from './node/paths.js'
 import { WRITABLE_PATHS } from './node/namespace.js'
 import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
-import { readUnit, writeUnit } from './node/unit-state.js'
+import { readUnit, readUnitAsOf, writeUnit } from './node/unit-state.js'
 import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
 import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
 import { agentLog, agentNodePassword, agentToken, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED } from './node/k3s-join.js'
@@ -229,7 +229,7 @@ export class Lab {
       const start = () => model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
       // Join checks read the machine's files: a node runtime without a lab node root (a test double) has none.
       if (readUnit(pathsOf(rootDir).units, e.service) === undefined) return start()
-      if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, start)
+      if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, e.due ?? 0, start)
       if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
         // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s
         // exits and systemd keeps restarting it.
@@ -263,11 +263,13 @@ export class Lab {
   /** A k3s agent's start: the server admits it (token, node password; node/k3s-join.ts) or the agent retries every
    *  couple of seconds while its unit runs, its kubelet never registering meanwhile. Deleting the Node (which deletes
    *  its node-password Secret) lets a retry through. */
-  private admitK3sAgent(cluster: string, model: ClusterModel, name: string, rootDir: string, start: () => void): void {
+  private admitK3sAgent(cluster: string, model: ClusterModel, name: string, rootDir: string, due: number, start: () => void): void {
     const units = pathsOf(rootDir).units
-    const started = readUnit(units, 'k3s-agent')
+    // As of the start's own due time: read by the wall clock, a start whose timer fired early looked still activating,
+    // and the agent was never admitted (its Node stayed at the old version, NotReady, for good).
+    const started = readUnitAsOf(units, 'k3s-agent', due)
     const attempt = (first: boolean): void => {
-      const now = readUnit(units, 'k3s-agent')
+      const now = readUnitAsOf(units, 'k3s-agent', due)
       if (!now || now.state !== 'active' || now.dueMs !== started?.dueMs) return // stopped or restarted since
       const token = agentToken(rootDir)
       const tokenProblem = token === undefined ? undefined : k3sTokenProblem(token, k3sServerToken(this.ca.certPem, cluster))

@@ -18,7 +18,7 @@ import { vipShim } from './vip-shim.js'
 import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
 import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
-import { readUnit, writeUnit } from './unit-state.js'
+import { readUnit, readUnitAsOf, writeUnit } from './unit-state.js'
 import { journalLine, klogPrefix, servicePid } from './journal.js'
 import { etcdClusterDir, etcdDbBytes, etcdMetrics, setEtcdMemberHealth } from './etcd-sim.js'
 import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
@@ -450,8 +450,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   /** The start a stand-in began completes at `due` (the unit file turns active by itself; this tells the fleet). */
   private whenStarted(unit: string, version: string, due: number): void {
     this.later(() => {
-      // Timers may fire a millisecond before Date.now() reaches `due`; judge the unit as of `due`.
-      const u = readUnit(this.paths.units, unit, Math.max(Date.now(), due))
+      const u = readUnitAsOf(this.paths.units, unit, due)
       if (!u || u.state !== 'active' || u.dueMs !== due) return // stopped again, or restarted, meanwhile
       // The fault is about an upgrade: only a start that runs another version than the last start leaves it NotReady.
       if (unit === this.unit) {
@@ -464,7 +463,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         }
         this.lastStartedVersion = version
       }
-      this.emit('service', { service: unit, state: 'started', version })
+      this.emit('service', { service: unit, state: 'started', version, due })
       if (unit === this.unit && this.certsPending) {
         this.certsPending = false
         this.emit('certs-rotated', { version })

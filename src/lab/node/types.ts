@@ -127,6 +127,9 @@ export interface ServiceEvent {
   state: 'stopped' | 'started'
   /** The version of the binary the service now runs (on 'stopped': the version it ran). */
   version: string
+  /** 'started': when the start completed (the unit's due time). A timer may fire a little before Date.now() reaches
+   *  it, so whoever reads the unit file for this start reads it as of `due` (readUnitAsOf). */
+  due?: number
 }
 export interface InstalledEvent {
   version: string

@@ -23,6 +23,12 @@ export function readUnit(unitsDir: string, unit: string, now = Date.now()): Unit
   return u
 }
 
+/**
+ * The unit as of a start's due time: libuv fires a timer when its cached loop time reaches it, which on a busy event
+ * loop is before Date.now() does, and a start whose timer fired is active whatever the wall clock says yet.
+ */
+export const readUnitAsOf = (unitsDir: string, unit: string, due: number): UnitState | undefined => readUnit(unitsDir, unit, Math.max(Date.now(), due))
+
 export function writeUnit(unitsDir: string, unit: string, u: UnitState): void {
   writeFileSync(join(unitsDir, unit), `${u.state} ${u.version} ${u.dueMs} ${u.sinceS}\n`)
 }
