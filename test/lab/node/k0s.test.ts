@@ -44,7 +44,7 @@ describe('k0s node (a controller with --enable-worker)', () => {
     expect(await ev.next('installed')).toEqual({ version: 'v1.30.4+k0s.0', binary: 'k0s' })
     // k0s unpacked its newer kubelet on start (facts §2.4: it reports +k0s without the revision).
     expect((await sshExec(t.node, '/var/lib/k0s/bin/kubelet --version')).stdout).toBe('Kubernetes v1.30.4+k0s\n')
-    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k0scontroller', state: 'started', version: 'v1.30.4+k0s.0' })
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k0scontroller', state: 'started', version: 'v1.30.4+k0s.0', due: expect.any(Number) })
   })
 
   it('shows the legacy iptables backend and the hint chain only there (facts §4.3)', async () => {

@@ -45,7 +45,7 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     const r = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
     expect(r.code).toBe(0)
     expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toBe("K3S_TOKEN='K10lab::server:lab'\nK3S_URL='https://127.0.10.1:6443'\n")
-    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s-agent', state: 'started', version: 'v1.30.4+k3s1' })
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s-agent', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
     // Same release, unit and env again: install.sh sees no change and leaves the service alone.
     const again = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
     expect(again.stdout).toContain('[INFO]  Skipping binary downloaded, installed k3s matches hash\n')

@@ -61,7 +61,7 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     const during = await sshExec(t.node, '(systemctl start k3s >/dev/null 2>&1 &); for i in $(seq 200); do s=$(systemctl is-active k3s); [ "$s" != inactive ] && break; sleep 0.01; done; echo "$s"')
     expect(during.stdout).toBe('activating\n')
     expect(ev.list.some((e) => e.name === 'service' && e.data['state'] === 'started')).toBe(false)
-    expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1' })
+    expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1', serviceActive: true })
     expect((await sshExec(t.node, 'systemctl is-active k3s; systemctl status k3s | head -3')).stdout).toMatch(/^active\n● k3s\.service - Lightweight Kubernetes\n.*\n\s+Active: active \(running\) since /)
   })
@@ -78,7 +78,7 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(await ev.next('reboot')).toEqual({ phase: 'down' })
     await expect(sshExec(t.node, 'true', { timeoutMs: 5000 })).rejects.toThrow(/ECONNREFUSED|ECONNRESET|closed/)
     expect(await ev.next('reboot')).toEqual({ phase: 'up' })
-    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1' })
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
     const after = await sshExec(t.node, 'systemctl is-active k3s; ls /run')
     expect(after.stdout).toBe('active\nlab\n') // /run is a tmpfs: reboot-required is gone
   })

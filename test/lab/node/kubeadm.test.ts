@@ -57,7 +57,7 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     expect(await ev.next('upgrade-applied')).toEqual({ command: 'apply', version: 'v1.30.4' })
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4', runningVersion: 'v1.29.2', serviceActive: true })
     await sshExec(t.node, 'systemctl daemon-reload && systemctl restart kubelet')
-    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'kubelet', state: 'started', version: 'v1.30.4' })
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'kubelet', state: 'started', version: 'v1.30.4', due: expect.any(Number) })
     expect(t.node.getState().runningVersion).toBe('v1.30.4')
   })
 
