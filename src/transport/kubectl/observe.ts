@@ -41,13 +41,16 @@ export async function observeUntil<T, R>(client: KubectlClient, target: string[]
       } else if (w.durationMs < SHORT_WATCH_MS) await sleep(o.quietMs, o.signal)
       continue
     }
-    const seen = await client.json<T>(['get', ...target, '-o', 'json']).then((obj): Seen<T> => ({ obj }), (error: unknown): Seen<T> => ({ error: error as Error }))
+    const seen = await getOnce<T>(client, target).then((obj): Seen<T> => ({ obj }), (error: unknown): Seen<T> => ({ error: error as Error }))
     o.signal?.throwIfAborted()
     const answer = decide(seen)
     if (answer !== undefined) return answer
     await sleep(typeof o.pollMs === 'number' ? o.pollMs : o.pollMs(Date.now() - started), o.signal)
   }
 }
+
+/** The object as a plain get reads it: the polling fallback and the quiet re-read. */
+const getOnce = <T>(client: KubectlClient, target: string[]): Promise<T> => client.json<T>(['get', ...target, '-o', 'json'])
 
 async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: (seen: Seen<T>) => R | undefined, o: ObserveOptions) {
   const stop = new AbortController()
@@ -81,7 +84,7 @@ async function watchOnce<T, R>(client: KubectlClient, target: string[], decide: 
   const quiet = setInterval(() => {
     if (rereading || Date.now() - lastAt < o.quietMs) return
     rereading = true
-    client.json<T>(['get', ...target, '-o', 'json']).then((obj) => judge(obj), () => {
+    getOnce<T>(client, target).then((obj) => judge(obj), () => {
       // The watch is still the source; a failed re-read only means this interval brought nothing new.
       if (last !== undefined) judge(last)
     }).finally(() => {
