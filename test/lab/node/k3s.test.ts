@@ -61,7 +61,10 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     const during = await sshExec(t.node, '(systemctl start k3s >/dev/null 2>&1 &); for i in $(seq 200); do s=$(systemctl is-active k3s); [ "$s" != inactive ] && break; sleep 0.01; done; echo "$s"')
     expect(during.stdout).toBe('activating\n')
     expect(ev.list.some((e) => e.name === 'service' && e.data['state'] === 'started')).toBe(false)
-    expect(await ev.next('service')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
+    const started = await ev.next('service')
+    expect(started).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
+    // The event carries the start's own due time (the fleet reads the unit as of it), the one the unit file holds.
+    expect(started['due']).toBe(Number(readFileSync(join(t.node.paths.units, 'k3s'), 'utf8').trim().split(/\s+/)[2]))
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1', serviceActive: true })
     expect((await sshExec(t.node, 'systemctl is-active k3s; systemctl status k3s | head -3')).stdout).toMatch(/^active\n● k3s\.service - Lightweight Kubernetes\n.*\n\s+Active: active \(running\) since /)
   })
