@@ -250,7 +250,11 @@ export class Lab {
       model.rebootPhase(name, e.phase, { ...(bootId ? { bootId } : {}), ...(e.phase === 'up' ? { kernel: bootedKernel(rootDir) } : {}) })
     })
     node.on('upgrade-applied', (e: UpgradeAppliedEvent) => model.controlPlaneUpgraded(name, e.version))
-    node.on('static-control-plane', (e: StaticControlPlaneEvent) => model.staticControlPlane(name, e.version, e.failing))
+    node.on('static-control-plane', (e: StaticControlPlaneEvent) => {
+      model.staticControlPlane(name, e.version, e.failing)
+      // A member of a stacked etcd started or stopped: the others' quorum may have changed with it.
+      for (const [other, n] of this.clusters.get(cluster)?.nodes ?? []) if (other !== name) n.recheckStaticControlPlane?.()
+    })
     // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so
     // the cluster's certificate faults (cluster-wide or this node's) are over.
     node.on('certs-rotated', () => {

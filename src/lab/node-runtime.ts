@@ -18,6 +18,8 @@ export interface NodeRuntime extends EventEmitter {
   runContainer?(script: string, env: Record<string, string>): LabProcess
   /** A cluster-wide network fault as pods on this node see it (api-vip-unreachable "from pods"). */
   setPodNetworkFault?(fault: string, on: boolean): void
+  /** kubeadm: judges its static control plane again (another etcd member started or stopped). */
+  recheckStaticControlPlane?(): void
 }
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime

@@ -104,12 +104,12 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
  * `ok` expects exit 0 and returns stdout.
  */
 export function openSsh(lab: () => Pick<TestLab, 'dir'>) {
-  const ssh = async (address: string, command: string) => {
+  const ssh = async (address: string, command: string, input?: Buffer) => {
     const dir = lab().dir
     const r = await execa('ssh', [
       '-i', join(dir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes',
       '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222', `root@${address}`, command,
-    ], { reject: false, timeout: 60_000 })
+    ], { reject: false, timeout: 60_000, ...(input ? { input } : {}) })
     return { code: r.exitCode, out: r.stdout, err: r.stderr }
   }
   const ok = async (address: string, command: string) => {

@@ -66,3 +66,60 @@ export function etcdMetrics(dir: string, member: string, dbBytes: number): strin
 
 /** The member's db size, as etcdctl endpoint status reports it (etcd-db-near-quota raises it). */
 export const etcdDbBytes = (node: string, nearQuota?: number): number => nearQuota ?? 5242880 + node.length * 4096
+
+/**
+ * kubeadm's stacked etcd as its members' data knows it. etcd derives a cluster's ID from its initial members' peer
+ * URLs and the --initial-cluster-token, so a member's data belongs to the cluster it was bootstrapped (or restored)
+ * into: `etcdutl snapshot restore` on each member with the same --initial-cluster and token makes them one cluster
+ * again; a member restored alone, or with other flags, is a cluster of its own that the rest refuse ("request
+ * cluster ID mismatch"). The lab keeps that identity in the member's data dir (member/lab-cluster, written by the
+ * etcdutl stand-in and the node's first layout) and each member running it publishes the ID in the cluster's shared
+ * folder (identity/NAME), from which the members judge their quorum.
+ */
+export interface EtcdIdentity {
+  id: string
+  /** `name=peerURL` of the members the data was bootstrapped with, sorted and comma-joined. */
+  members: string
+}
+
+export const etcdPeerUrl = (address: string): string => `https://${address}:2380`
+
+/** The ID etcd would give a cluster of these `name=url` members and this token (the same members and token, the same ID). */
+export function etcdClusterIdentity(initialCluster: string, token: string): EtcdIdentity {
+  const members = initialCluster.split(',').map((m) => m.trim()).filter(Boolean).sort().join(',')
+  return { id: createHash('sha256').update(`${token}\n${members}`).digest('hex').slice(0, 16), members }
+}
+
+export const etcdIdentityText = (e: EtcdIdentity): string => `id=${e.id}\nmembers=${e.members}\n`
+
+export function parseEtcdIdentity(text: string): EtcdIdentity | undefined {
+  const id = /^id=(\S+)$/m.exec(text)?.[1]
+  const members = /^members=(.*)$/m.exec(text)?.[1]
+  return id && members !== undefined ? { id, members } : undefined
+}
+
+/** What this member's running etcd tells the others: its cluster ID, or nothing while it does not run. */
+export function publishEtcdIdentity(dir: string, member: string, id: string | undefined): void {
+  const f = join(dir, 'identity', member)
+  if (id === undefined) return void rmSync(f, { force: true })
+  mkdirSync(join(dir, 'identity'), { recursive: true })
+  if (!existsSync(f) || readFileSync(f, 'utf8') !== `${id}\n`) writeFileSync(f, `${id}\n`)
+}
+
+/** The members (from the member list) whose running etcd has cluster ID `id`. */
+export function membersRunning(dir: string, id: string): string[] {
+  const members = existsSync(join(dir, 'members')) ? readFileSync(join(dir, 'members'), 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!).filter(Boolean) : []
+  return members.filter((m) => {
+    try {
+      return readFileSync(join(dir, 'identity', m), 'utf8').trim() === id
+    } catch {
+      return false
+    }
+  })
+}
+
+/** The member list as `name=peerURL`, sorted and comma-joined (what a restore's --initial-cluster must name). */
+export function expectedEtcdMembers(dir: string): string {
+  const lines = existsSync(join(dir, 'members')) ? readFileSync(join(dir, 'members'), 'utf8').trim().split('\n').filter(Boolean) : []
+  return lines.map((l) => { const [n, a] = l.split('\t'); return `${n}=${etcdPeerUrl(a!)}` }).sort().join(',')
+}

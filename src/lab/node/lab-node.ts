@@ -20,7 +20,7 @@ import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, readUnitAsOf, writeUnit } from './unit-state.js'
 import { journalLine, klogPrefix, servicePid } from './journal.js'
-import { etcdClusterDir, etcdDbBytes, etcdMetrics, setEtcdMemberHealth } from './etcd-sim.js'
+import { etcdClusterDir, etcdDbBytes, etcdMetrics, expectedEtcdMembers, membersRunning, parseEtcdIdentity, publishEtcdIdentity, setEtcdMemberHealth } from './etcd-sim.js'
 import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
 import { NodePorts, type LocalPort } from './local-ports.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -332,11 +332,17 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
    * container's log why), as a binary-only downgrade does; `etcdutl snapshot restore` of an older snapshot fixes it.
    */
   private staticControlPlane = ''
+  /** Judged again when another member of the cluster's etcd started or stopped: its quorum may have changed. */
+  recheckStaticControlPlane(): void {
+    if (this.started) this.checkStaticControlPlane()
+  }
+
   private checkStaticControlPlane(): void {
     if (this.options.distribution !== 'kubeadm' || this.options.role !== 'control-plane') return
     const read = (rel: string) => { try { return readFileSync(join(this.paths.root, rel), 'utf8') } catch { return '' } }
     const version = /image: \S*\/kube-apiserver:(v\d+\.\d+\.\d+)\s*$/m.exec(read('etc/kubernetes/manifests/kube-apiserver.yaml'))?.[1]
     const store = read('var/lib/etcd/member/lab-written-by').trim()
+    const etcd = this.etcdMembership(read)
     if (!version) {
       // The manifest moved away (as a restore does first, so that nothing writes to etcd meanwhile): the kubelet stops
       // the static apiserver and the API is no longer served from this node, until a manifest is back.
@@ -346,15 +352,15 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       this.emit('static-control-plane', { version: last, failing: 'the kubelet runs no kube-apiserver: /etc/kubernetes/manifests/kube-apiserver.yaml is gone' })
       return
     }
-    const key = `${version} ${store}`
+    const minor = (v: string) => Number(/^v?\d+\.(\d+)/.exec(v)?.[1] ?? NaN)
+    const failing = store && minor(version) < minor(store)
+      ? `the datastore was written by Kubernetes ${store.replace(/\+.*/, '')} and cannot be read by ${version}: downgrading the control plane is not supported; restore a snapshot taken before the upgrade`
+      : etcd
+    const key = `${version} ${store} ${failing ?? ''}`
     if (key === this.staticControlPlane) return
     const first = this.staticControlPlane === ''
     this.staticControlPlane = key
     if (first) return // the state the node started in
-    const minor = (v: string) => Number(/^v?\d+\.(\d+)/.exec(v)?.[1] ?? NaN)
-    const failing = store && minor(version) < minor(store)
-      ? `the datastore was written by Kubernetes ${store.replace(/\+.*/, '')} and cannot be read by ${version}: downgrading the control plane is not supported; restore a snapshot taken before the upgrade`
-      : undefined
     if (failing) {
       const pid = servicePid(this.options.name)
       const pod = `kube-apiserver-${this.options.name}`
@@ -366,6 +372,30 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       appendFileSync(join(dir, '0.log'), `${new Date().toISOString()} stderr F ${klogPrefix('E', 1, 'run.go:72')}"command failed" err="${failing}"\n`)
     }
     this.emit('static-control-plane', { version, ...(failing ? { failing } : {}) })
+  }
+
+  /**
+   * The member's stacked etcd (etcd-sim.ts): it runs while its static pod manifest is there, and it publishes the
+   * cluster ID of its data then. Of several members, its data must be of this cluster's members (a restore with
+   * other --initial-cluster flags makes a different cluster), and more than half of them must run with its cluster
+   * ID, or etcd has no quorum and the apiserver on this node cannot serve. Returns why it cannot, if so.
+   */
+  private etcdMembership(read: (rel: string) => string): string | undefined {
+    const dir = etcdClusterDir(this.options, this.paths.lab)
+    const identity = parseEtcdIdentity(read('var/lib/etcd/member/lab-cluster'))
+    const runs = read('etc/kubernetes/manifests/etcd.yaml') !== ''
+    publishEtcdIdentity(dir, this.options.name, runs ? identity?.id : undefined)
+    const expected = expectedEtcdMembers(dir)
+    const count = expected ? expected.split(',').length : 0
+    if (!identity || count < 2) return undefined
+    if (identity.members !== expected) {
+      return `etcd: the member data in /var/lib/etcd is of an etcd cluster of ${identity.members}, not of this cluster's members ${expected}: restore every member from the same snapshot with --name, --initial-cluster and --initial-advertise-peer-urls`
+    }
+    const running = membersRunning(dir, identity.id)
+    if (running.length * 2 <= count) {
+      return `etcd has no quorum: ${running.length} of ${count} members run with this member's cluster ID ${identity.id} (${running.join(', ') || 'none'}); the others are stopped or hold other data (request cluster ID mismatch)`
+    }
+    return undefined
   }
 
   /** Files under the distribution's paths that changed during a command: 'change' events for the recorder. (With

@@ -9,7 +9,7 @@ import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
-import { etcdClusterDir, etcdIdOf, writeEtcdMembers } from './etcd-sim.js'
+import { etcdClusterDir, etcdClusterIdentity, etcdIdentityText, etcdIdOf, etcdPeerUrl, writeEtcdMembers } from './etcd-sim.js'
 import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
 import type { LabNodeOptions } from './types.js'
@@ -205,7 +205,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
       mkdirSync(r('etc/kubernetes/manifests'), { recursive: true })
       for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
         writeFileSync(r(`etc/kubernetes/manifests/${c}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${c}\n  namespace: kube-system\nspec:\n  containers:\n  - name: ${c}\n    image: registry.k8s.io/${c}:${cpRelease}\n`)
-      writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.5.12-0\n')
+      writeFileSync(r('etc/kubernetes/manifests/etcd.yaml'), kubeadmEtcdManifest(o))
     }
     if (o.os === 'rocky-9') {
       writeFileSync(r('etc/yum.repos.d/kubernetes.repo'), `[kubernetes]\nname=Kubernetes\nbaseurl=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/\nenabled=1\ngpgcheck=1\ngpgkey=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/repodata/repomd.xml.key\nexclude=kubelet kubeadm kubectl cri-tools kubernetes-cni\n`)
@@ -225,6 +225,12 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     const store = { k3s: 'var/lib/rancher/k3s/server/db/etcd/member', k0s: 'var/lib/k0s/etcd/member', kubeadm: 'var/lib/etcd/member' }[o.distribution]
     mkdirSync(r(store), { recursive: true })
     writeFileSync(r(`${store}/lab-written-by`), `${cpRelease}\n`)
+    if (o.distribution === 'kubeadm') {
+      // The etcd the first control-plane node's kubeadm init bootstrapped, which the others joined (etcd-sim.ts).
+      const members = kubeadmEtcdMembers(o)
+      const identity = etcdClusterIdentity(`${members[0]!.name}=${etcdPeerUrl(members[0]!.address)}`, 'etcd-cluster')
+      writeFileSync(r(`${store}/lab-cluster`), etcdIdentityText({ id: identity.id, members: members.map((m) => `${m.name}=${etcdPeerUrl(m.address)}`).sort().join(',') }))
+    }
   }
   writeFileSync(r(`etc/systemd/system/${unit}.service`), unitFileText(o, unit))
   writeFileSync(join(p.units, unit), `active ${release} 0 ${Math.floor(Date.now() / 1000)}\n`)
@@ -287,4 +293,32 @@ function unitFileText(o: LabNodeOptions, unit: string): string {
   const exec = unit === 'k0scontroller' && o.enableWorker ? `${plain} --enable-worker` : plain
   const type = unit.startsWith('k3s') ? 'notify' : 'simple'
   return `[Unit]\nDescription=${d}\nDocumentation=${docs}\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=${type}\nExecStart=${exec}\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n`
+}
+
+/** The cluster's etcd members in the order they joined (the first ran kubeadm init); a lone node is its own. */
+const kubeadmEtcdMembers = (o: LabNodeOptions): { name: string; address: string }[] => o.etcdCluster?.members ?? [{ name: o.name, address: o.address }]
+
+/**
+ * kubeadm's etcd static pod as kubeadm writes it: the member's name and peer URL, and --initial-cluster with the
+ * members up to this one (kubeadm init: only itself, state new; each join: the members before it, state existing).
+ * A restore needs every member's name and peer URL from here.
+ */
+function kubeadmEtcdManifest(o: LabNodeOptions): string {
+  const members = kubeadmEtcdMembers(o)
+  const at = Math.max(0, members.findIndex((m) => m.name === o.name))
+  const initial = members.slice(0, at + 1).map((m) => `${m.name}=${etcdPeerUrl(m.address)}`).join(',')
+  const flags = [
+    `--advertise-client-urls=https://${o.address}:2379`, '--cert-file=/etc/kubernetes/pki/etcd/server.crt', '--client-cert-auth=true',
+    '--data-dir=/var/lib/etcd', `--initial-advertise-peer-urls=${etcdPeerUrl(o.address)}`, `--initial-cluster=${initial}`,
+    ...(at > 0 ? ['--initial-cluster-state=existing'] : []), '--key-file=/etc/kubernetes/pki/etcd/server.key',
+    `--listen-client-urls=https://127.0.0.1:2379,https://${o.address}:2379`, '--listen-metrics-urls=http://127.0.0.1:2381',
+    `--listen-peer-urls=${etcdPeerUrl(o.address)}`, `--name=${o.name}`, '--peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt',
+    '--peer-client-cert-auth=true', '--peer-key-file=/etc/kubernetes/pki/etcd/peer.key', '--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt',
+    '--snapshot-count=10000', '--trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt',
+  ]
+  return [
+    'apiVersion: v1', 'kind: Pod', 'metadata:', '  annotations:', `    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://${o.address}:2379`,
+    '  labels:', '    component: etcd', '    tier: control-plane', '  name: etcd', '  namespace: kube-system', 'spec:', '  containers:',
+    '  - command:', '    - etcd', ...flags.map((f) => `    - ${f}`), '    image: registry.k8s.io/etcd:3.5.12-0', '    name: etcd', '',
+  ].join('\n')
 }
