@@ -101,6 +101,9 @@ export interface StepProgram {
 export interface ReadsBackup {
   /** The release the backup holds (the version before its hop): the key of its copies in the backup index. */
   release: string
+  /** Another node's backup, of which only these files (kubeadm: the first control-plane node's etcd snapshot, which
+   *  every etcd member restores from); without it, the step's own node's backups. */
+  from?: { node: string; paths: string[] }
 }
 
 /** What a driver makes for one action; the registry adds `undo` from the step's undo spec (drivers/registry.ts). */

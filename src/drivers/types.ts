@@ -62,11 +62,18 @@ export interface Driver extends ActionModule {
    */
   planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string }
   /**
-   * Where a moved control plane comes back only as a whole (k3s with several servers): the steps of that restore,
+   * Where a moved control plane comes back only as a whole (k3s or kubeadm with several control-plane nodes; the
+   * nodes as the plan names them, so that kubeadm's etcd members can be named alike on each): the steps of that restore,
    * each on a control-plane node by its index in the hop's order, in the order they run. Absent, or undefined for
    * this count of control-plane nodes: no cluster-wide restore is planned (rollbackPath's detail says what applies).
    */
-  planClusterRestore?(hop: Hop, controlPlanes: number): ClusterRestoreTemplates | undefined
+  planClusterRestore?(hop: Hop, controlPlanes: readonly ControlPlaneNode[]): ClusterRestoreTemplates | undefined
+}
+
+/** A control-plane node as the plan names it: what a restore of several needs to name each (kubeadm's etcd members). */
+export interface ControlPlaneNode {
+  name: string
+  host: string
 }
 
 export interface ClusterRestoreTemplates {

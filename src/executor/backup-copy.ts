@@ -3,6 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { dirname, isAbsolute, join, posix, relative } from 'node:path'
 import { OFF_NODE } from '../drivers/common/commands.js'
 import { shellQuote } from '../transport/quote.js'
+import type { ReadsBackup } from '../drivers/program.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { StepFailure } from './run-program.js'
 import { writeAll, writeDurable } from '../util/durable.js'
@@ -182,6 +183,17 @@ export function findBackupCopies(planDir: string, cluster: string, node: string,
   const run = mine.at(-1)?.run
   // The newest entry per step of that run (a resumed run may have copied a step twice).
   return [...new Map(mine.filter((e) => e.run === run).map((e) => [e.step, e])).values()]
+}
+
+/**
+ * The copies a restore step's backup reads (ReadsBackup): the node's own backups of that release, or, from another
+ * node's (kubeadm: the etcd snapshot the first control-plane node took, which every member restores from), only the
+ * backups made of the named files — never that node's own kept configuration.
+ */
+export function backupCopiesFor(planDir: string, cluster: string, node: string, reads: ReadsBackup): BackupIndexEntry[] {
+  if (!reads.from) return findBackupCopies(planDir, cluster, node, reads.release)
+  const paths = new Set(reads.from.paths)
+  return findBackupCopies(planDir, cluster, reads.from.node, reads.release).filter((e) => e.files.every((f) => paths.has(f.remote)) && e.sums.every((l) => paths.has(l)))
 }
 
 /** The node-side check that every file of a backup is there and intact: each list checked from its own folder. */

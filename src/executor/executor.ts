@@ -1,5 +1,5 @@
 import { join, relative } from 'node:path'
-import type { StepProgram } from '../drivers/program.js'
+import type { ReadsBackup, StepProgram } from '../drivers/program.js'
 import { ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
 import type { GateContext, GateResult, GateStatus } from '../gates/types.js'
@@ -21,7 +21,7 @@ import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
-import { appendBackupIndex, backupIndexPath, backupsDir, copyBackupOffNode, findBackupCopies, putBackupBackOnNode } from './backup-copy.js'
+import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
@@ -687,7 +687,7 @@ export class Executor {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),
-      backupBackOnNode: (r, node, release) => this.backupBackOnNode(r, node, release),
+      backupBackOnNode: (r, node, reads) => this.backupBackOnNode(r, node, reads),
       acrossDatastoreRestore: (restore) => this.acrossDatastoreRestore(c.name, restore),
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
@@ -829,7 +829,7 @@ export class Executor {
         const target = s.node ? rt.targets.get(s.node) : undefined
         const ahead = `${rt.spec.name}|${s.node ?? ''}`
         // A restore reads the hop's backup on its node: put back from the kept copy if gone.
-        const putBack = program.readsBackup ? await this.backupBackOnNode(rt, s.node, program.readsBackup.release) : []
+        const putBack = program.readsBackup ? await this.backupBackOnNode(rt, s.node, program.readsBackup) : []
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
         const run = () => runProgram(program, {
@@ -864,11 +864,11 @@ export class Executor {
   }
 
   /** The backup a restore reads, back on its node from the copy kept next to the plan where the node lost it (backup-copy.ts). */
-  private async backupBackOnNode(rt: ClusterRuntime, node: string | undefined, release: string): Promise<string[]> {
+  private async backupBackOnNode(rt: ClusterRuntime, node: string | undefined, reads: ReadsBackup): Promise<string[]> {
     const target = node ? rt.targets.get(node) : undefined
     if (!target || this.o.dryRun) return []
     const evidence: string[] = []
-    for (const entry of findBackupCopies(this.o.planDir, rt.spec.name, node!, release)) evidence.push(...(await putBackupBackOnNode(this.o.ssh, target, this.o.planDir, entry, this.halt.signal)))
+    for (const entry of backupCopiesFor(this.o.planDir, rt.spec.name, node!, reads)) evidence.push(...(await putBackupBackOnNode(this.o.ssh, target, this.o.planDir, entry, this.halt.signal)))
     return evidence
   }
 

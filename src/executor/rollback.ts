@@ -1,4 +1,4 @@
-import type { StepProgram } from '../drivers/program.js'
+import type { ReadsBackup, StepProgram } from '../drivers/program.js'
 import { versionBefore } from '../plan/versions.js'
 import type { ClusterPlan, ClusterRestore, RollbackPath, Step } from '../planner/types.js'
 import type { Transport } from '../transport/types.js'
@@ -27,7 +27,7 @@ export interface RollbackDeps {
   pollMs: number
   programFor: (step: Step, rt: ClusterRuntime) => StepProgram | undefined
   /** Before a restore from the hop's backup: the backup back on its node from the kept copy, if the node lost it. */
-  backupBackOnNode: (rt: ClusterRuntime, node: string | undefined, release: string) => Promise<string[]>
+  backupBackOnNode: (rt: ClusterRuntime, node: string | undefined, reads: ReadsBackup) => Promise<string[]>
   /** Runs a datastore restore with the run lock's renewal stopped across it (its Lease comes back as the snapshot's). */
   acrossDatastoreRestore: <T>(restore: () => Promise<T>) => Promise<T>
   /** The hop's post-gates, after-change wait; resolves with their evidence or rejects with the failing gate. */
@@ -74,8 +74,8 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   }
   // A moved control plane comes back only from the pre-hop snapshot: done here when the driver planned that restore as
   // the undo of the node's change (the only control-plane node of k3s, k0s or kubeadm) or as the hop's control-plane
-  // restore (k3s with several servers: all of them at once, before this node's own undo finds its old binary already
-  // back), else stopped with the procedure.
+  // restore (k3s or kubeadm with several control-plane nodes: all of them at once, before this node's own undo finds
+  // its old binary, packages and files already back), else stopped with the procedure.
   const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
   const whole = c.restore?.find((r) => r.hop === run.hop)
   if (path.path === 'snapshot-restore' && moved && !restores) {
@@ -156,7 +156,7 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
   d.emit({ type: 'undo-started', time: now(), step: stepRef(s), title: undo.title ?? undo.run.map(describeCommand).join('; ') })
   const t0 = Date.now()
   try {
-    const putBack = undo.readsBackup ? await d.backupBackOnNode(rt, s.node, undo.readsBackup.release) : []
+    const putBack = undo.readsBackup ? await d.backupBackOnNode(rt, s.node, undo.readsBackup) : []
     const run = () => runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),

@@ -1,6 +1,6 @@
 import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
-import type { ClusterInstall, NodeRole, StepTemplate } from '../drivers/types.js'
+import type { ClusterInstall, ControlPlaneNode, NodeRole, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
@@ -180,7 +180,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       })
     }
     if (hop) {
-      const r = clusterRestore({ hop, dist, servers: cps.map((n) => n.name), base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
+      const r = clusterRestore({ hop, dist, servers: cps.map((n) => ({ name: n.name, host: n.host })), base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
       if (r) restore.push(r)
     }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
@@ -437,15 +437,15 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
  * the driver plans one; then each of them Ready at the version it ran before the hop. Planned for every hop so that
  * `plan` shows it and `kupgrade rollback` can run it too; run only when a moved control-plane node is rolled back.
  */
-function clusterRestore(i: { hop: Hop; dist: Distribution; servers: string[]; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
-  const r = driverFor(i.dist).planClusterRestore?.(i.hop, i.servers.length)
+function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlaneNode[]; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
+  const r = driverFor(i.dist).planClusterRestore?.(i.hop, i.servers)
   if (!r) return undefined
   const { waitReady } = rebuildShared(i.hop, i.dist, i.readyTimeout)
   const steps = r.steps.map(({ controlPlane, template }, n) => {
-    const node = i.servers[controlPlane]!
+    const node = i.servers[controlPlane]!.name
     return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist)
   })
-  for (const node of i.servers) {
+  for (const { name: node } of i.servers) {
     const s = step({ ...i.base, node, role: 'control-plane' }, { id: `${i.prefix}/${node}-wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady })
     s.title = nodeTitle(s, i.dist, isDnsSubdomain(node))
     steps.push(s)

@@ -92,13 +92,32 @@ export interface StepParamsByAction {
   'restore-datastore':
     | { kind: 'k3s'; dir: string; name: string; binary: string; backup: string; release: string; service: string }
     | { kind: 'k0s'; dir: string; binary: string; backup: string; release: string; service: string }
-    /** kubeadm, the only control-plane node: the hop's etcd snapshot (`snapshot`) and its kept /etc/kubernetes. */
-    | { kind: 'kubeadm'; dir: string; snapshot: string; release: string }
+    /** kubeadm: the hop's etcd snapshot (`snapshot`) and the node's kept /etc/kubernetes. The only control-plane node
+     *  as it is; of several, `member`: this member's name and peer URL, the same `initialCluster` and `token` on all of
+     *  them (the static pods already stopped everywhere: `stop-control-plane`), the API awaited after the `last`. */
+    | { kind: 'kubeadm'; dir: string; snapshot: string; release: string; member?: EtcdMemberRestore }
   /** A k3s server beside the one restored from the snapshot: its kept binary back where it moved, its stale
    *  server/db moved aside, k3s started so that it rejoins the restored cluster (facts §3.1). */
   'rejoin-datastore': { kind: 'k3s'; dir: string; binary: string; backup: string; release: string; service: string }
   'downgrade-packages': { packages: string[]; version: string; minor: string }
   'restore-files': { dir: string; paths: string[] }
+  /** kubeadm with several control-plane nodes, before anything of their restore stops: the hop's `snapshot` is on the
+   *  node, intact (`snapshotFrom`: put there from the copy kept off that node, which took it), and the node's kept etcd
+   *  manifest names it `member` at `peerURL`, as the restore will. */
+  'prepare-etcd-restore': { kind: 'kubeadm'; dir: string; snapshot: string; release: string; member: string; peerURL: string; snapshotFrom?: string }
+  /** kubeadm: the node's static control plane stopped (its manifests moved aside); after the `last`, the API is awaited
+   *  down. */
+  'stop-control-plane': { kind: 'kubeadm'; last: boolean }
+}
+
+/** One stacked etcd member restored from the cluster's snapshot (etcd "Disaster recovery": the same snapshot,
+ *  --initial-cluster and --initial-cluster-token on every member, each with its own --name and peer URL). */
+export interface EtcdMemberRestore {
+  name: string
+  peerURL: string
+  initialCluster: string
+  token: string
+  last: boolean
 }
 
 export type StepAction = keyof StepParamsByAction
@@ -158,7 +177,8 @@ export type RebuildPath =
 /**
  * The control plane of a hop back from the pre-hop snapshot on every control-plane node at once, where the
  * distribution needs that and kupgrade does it (k3s with several servers: stop them all, reset the first from the
- * snapshot, the others rejoin with an emptied datastore). Run when a control-plane node whose distribution moved in
+ * snapshot, the others rejoin with an emptied datastore; kubeadm with several: every static pod stopped, every etcd
+ * member restored from the first node's snapshot with one --initial-cluster). Run when a control-plane node whose distribution moved in
  * that hop is rolled back; planned up front so `plan` shows it. Without `steps` it is not automatic and `detail` is
  * the procedure the run stops with.
  */

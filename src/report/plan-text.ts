@@ -48,7 +48,7 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
     }
     for (const r of c.restore ?? []) {
       out.push(dim(`    control-plane restore (hop ${r.hop}), when a moved control-plane node is rolled back: ${r.automatic ? 'automatic' : r.detail}`))
-      if (r.automatic) r.steps.forEach((s, i) => out.push(dim(`      ${i + 1}. ${s.node}: ${s.title}`)))
+      if (r.automatic) out.push(dim(`      ${restoreSequence(r.steps)}  (${r.steps.length} steps; plan --format markdown lists each)`))
     }
     for (const g of c.gates.skipped) out.push(yellow(`    gate ${g.gate} skipped by the plan: ${g.reason}`))
     // Consecutive runs of steps by section: cluster-level (preflight, postflight), backup, control plane, workers.
@@ -226,4 +226,15 @@ function rollbackText(c: ClusterPlan): string {
   const byPath = new Map<string, string[]>()
   for (const r of c.rollback) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r.node])
   return [...byPath].map(([path, nodes]) => `${nodes.join(', ')} ${path}`).join(' · ')
+}
+
+/** A control-plane restore on one line, as the screen has room for: each action with the nodes it runs on, in order. */
+function restoreSequence(steps: readonly Step[]): string {
+  const runs: { action: string; nodes: string[] }[] = []
+  for (const s of steps) {
+    const last = runs.at(-1)
+    if (last?.action === s.action) last.nodes.push(s.node ?? '')
+    else runs.push({ action: s.action, nodes: [s.node ?? ''] })
+  }
+  return runs.map((r) => `${r.action} ${r.nodes.join(', ')}`).join(' → ')
 }

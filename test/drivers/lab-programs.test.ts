@@ -136,6 +136,8 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
   it('k3s server: a backup killed after the snapshot was saved but before its checksum list was written is not taken as done', async () => {
     const backup = programFor(planned('k3s').find((s) => s.action === 'backup')!, { distribution: 'k3s', node: { packageManager: 'apt' } })
     const snaps = '/var/lib/kupgrade/backup/v1.29.2+k3s1/etcd-snapshot'
+    // k3s names a snapshot <name>-<node>-<unix seconds>: a save within the same second as the first test's replaces it.
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
     await runAll(pool, target('server'), backup.run)
     expect((await checkAll(pool, target('server'), backup.verify)).holds).toBe(true)
     // Two snapshots of this hop now (the first test's and this one's); the list vouches for the newest only.
@@ -272,6 +274,25 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect(await sh('cp-1', 'kubeadm version -o short; kubelet --version; apt-mark showhold')).toBe('v1.29.2\nKubernetes v1.29.2\nkubeadm\nkubectl\nkubelet\n')
     expect(await sh('cp-1', 'cat /etc/apt/sources.list.d/kubernetes.list')).toContain('pkgs.k8s.io/core:/stable:/v1.29/deb/')
   }, 180_000)
+
+  it("kubeadm, before a restore of several members stops anything: the node's etcd manifest must name it as the plan does", async () => {
+    const dir = '/var/lib/kupgrade/backup/prepare-test'
+    const snapshot = `${dir}/etcd-snapshot.db`
+    await runAll(pool, target('cp-1'), [{ on: 'node', command: { script: `mkdir -p ${dir} && ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 snapshot save ${snapshot} >/dev/null 2>&1 && sha256sum ${snapshot} > ${snapshot}.sha256` }, why: 'a snapshot to restore' }])
+    const step = (peerURL: string): Step => ({
+      id: 's/kubeadm/hop1/restore/1-cp-1-prepare-etcd-restore', title: '', phase: 'control-plane', stage: 's', cluster: 'kubeadm', hop: 1, node: 'cp-1', role: 'control-plane', mutates: true,
+      action: 'prepare-etcd-restore', params: { kind: 'kubeadm', dir, snapshot, release: 'v1.29.2', member: 'cp-1', peerURL },
+    })
+    // No files kept in this folder: the node's own manifest says who it is (kubeadm: its address, port 2380).
+    const right = programFor(step('https://127.0.80.5:2380'), { distribution: 'kubeadm' })
+    expect((await checkAll(pool, target('cp-1'), right.verify)).holds).toBe(true)
+    const wrong = programFor(step('https://cp-1.example:2380'), { distribution: 'kubeadm' })
+    expect((await checkAll(pool, target('cp-1'), wrong.verify)).holds).toBe(false)
+    await expect(runAll(pool, target('cp-1'), wrong.run)).rejects.toThrow("kupgrade: this node's etcd is member cp-1 at https://127.0.80.5:2380 (/etc/kubernetes/manifests/etcd.yaml), not cp-1 at https://cp-1.example:2380 as the restore would name it from the plan (node name, host)")
+    // Nothing was stopped.
+    expect(await sh('cp-1', 'ls /etc/kubernetes/manifests')).toBe('etcd.yaml\nkube-apiserver.yaml\nkube-controller-manager.yaml\nkube-scheduler.yaml\n')
+    await runAll(pool, target('cp-1'), [{ on: 'node', command: ['rm', '-rf', dir], why: 'clean up' }])
+  })
 
   it('kubeadm worker (dnf): repository switched, packages from it with --disableexcludes, upgrade node; undo back', async () => {
     const mine = driverSteps(planned('kubeadm'), 'w-1', 'kubeadm')

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { copyBackupOffNode, putBackupBackOnNode, type BackupIndexEntry } from '../../src/executor/backup-copy.js'
+import { appendBackupIndex, backupCopiesFor, copyBackupOffNode, putBackupBackOnNode, type BackupIndexEntry } from '../../src/executor/backup-copy.js'
 import { StepFailure } from '../../src/executor/run-program.js'
 import type { ExecOptions, NodeTarget, Transport } from '../../src/transport/types.js'
 import type { RemoteCommand } from '../../src/transport/quote.js'
@@ -97,5 +97,18 @@ describe('executor/backup-copy: a backup off the node and back', () => {
     expect(ssh.mutations.filter((m) => m.includes('state.db'))).toHaveLength(3)
     expect(statSync(join(node, 'sqlite/token')).mode & 0o777).toBe(0o600)
     expect(statSync(join(node, 'sqlite/k3s')).mode & 0o777).toBe(0o755)
+  })
+
+  it("a restore reads its node's own backups, or of another node's only the named files (kubeadm: the first node's snapshot)", () => {
+    const entry = (node: string, step: string, files: string[], sums: string[], run = 'r1'): BackupIndexEntry =>
+      ({ run, cluster: 'c1', node, hop: 1, step, version: 'v1.29.6', time: '', dir: `d/${node}/${step}`, sums, files: files.map((f) => ({ path: f, remote: f, sha256: '', bytes: 0, mode: '600' })) })
+    const snap = '/var/lib/kupgrade/backup/v1.29.6/etcd-snapshot.db'
+    appendBackupIndex(keep, entry('cp-1', 'backup', [snap], [`${snap}.sha256`]))
+    appendBackupIndex(keep, entry('cp-1', 'backup-files', ['/var/lib/kupgrade/backup/v1.29.6/files/etc/kubernetes/admin.conf'], ['/var/lib/kupgrade/backup/v1.29.6/SHA256SUMS']))
+    appendBackupIndex(keep, entry('cp-2', 'backup-files', ['/var/lib/kupgrade/backup/v1.29.6/files/etc/kubernetes/admin.conf'], ['/var/lib/kupgrade/backup/v1.29.6/SHA256SUMS']))
+    expect(backupCopiesFor(keep, 'c1', 'cp-2', { release: 'v1.29.6' }).map((e) => `${e.node} ${e.step}`)).toEqual(['cp-2 backup-files'])
+    // Never cp-1's own /etc/kubernetes onto cp-2: only the snapshot and its checksum list.
+    expect(backupCopiesFor(keep, 'c1', 'cp-2', { release: 'v1.29.6', from: { node: 'cp-1', paths: [snap, `${snap}.sha256`] } }).map((e) => `${e.node} ${e.step}`)).toEqual(['cp-1 backup'])
+    expect(backupCopiesFor(keep, 'c1', 'cp-2', { release: 'v1.29.6', from: { node: 'cp-1', paths: [snap] } })).toEqual([])
   })
 })

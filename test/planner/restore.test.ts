@@ -69,6 +69,29 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
     expect(shape(p.steps.filter((s) => s.node === 'w-1'))).toEqual(['w-1 restore-binary', 'w-1 wait-ready', 'w-1 uncordon'])
   })
 
+  it('kubeadm, three control-plane nodes: each checked, all stopped (the first last), every etcd member restored from the one snapshot (forced), the old packages held, then the worker', () => {
+    const p = buildRestorePlan(plan('kubeadm', 'v1.29.6', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 })
+    expect(shape(p.steps).slice(0, 19)).toEqual([
+      '- lock',
+      'cp-1 prepare-etcd-restore', 'cp-2 prepare-etcd-restore', 'cp-3 prepare-etcd-restore',
+      'cp-3 stop-control-plane', 'cp-2 stop-control-plane', 'cp-1 stop-control-plane',
+      'cp-1 restore-datastore (forced)', 'cp-2 restore-datastore (forced)', 'cp-3 restore-datastore (forced)',
+      'cp-1 downgrade-packages', 'cp-2 downgrade-packages', 'cp-3 downgrade-packages',
+      'cp-1 hold-packages', 'cp-2 hold-packages', 'cp-3 hold-packages',
+      'cp-1 wait-ready', 'cp-2 wait-ready', 'cp-3 wait-ready',
+    ])
+    const initialCluster = 'cp-1=https://10.0.0.1:2380,cp-2=https://10.0.0.2:2380,cp-3=https://10.0.0.3:2380'
+    expect(p.steps.filter((s) => s.action === 'restore-datastore').map((s) => s.params)).toEqual(['cp-1', 'cp-2', 'cp-3'].map((name, i) => ({
+      kind: 'kubeadm', dir: '/var/lib/kupgrade/backup/v1.29.6', snapshot: '/var/lib/kupgrade/backup/v1.29.6/etcd-snapshot.db', release: 'v1.29.6',
+      member: { name, peerURL: `https://10.0.0.${i + 1}:2380`, initialCluster, token: 'kupgrade-restore-v1.29.6', last: i === 2 },
+    })))
+    // The others restore from the first node's snapshot, put there from its copy kept off the node.
+    expect(p.steps.filter((s) => s.action === 'prepare-etcd-restore').map((s) => (s.params as { snapshotFrom?: string }).snapshotFrom)).toEqual([undefined, 'cp-1', 'cp-1'])
+    expect(p.steps.filter((s) => s.action === 'stop-control-plane').map((s) => (s.params as { last: boolean }).last)).toEqual([false, false, true])
+    // The worker: its own undos of the hop in reverse, as a rollback runs them.
+    expect(shape(p.steps.filter((s) => s.node === 'w-1'))).toEqual(['w-1 unhold-packages', 'w-1 downgrade-packages', 'w-1 restore-files', 'w-1 downgrade-packages', 'w-1 hold-packages', 'w-1 switch-repo', 'w-1 wait-ready', 'w-1 uncordon'])
+  })
+
   it('k0s and kubeadm with one control-plane node: that node restored from its backup (forced), the workers\' own undos in reverse', () => {
     const k0s = buildRestorePlan(plan('k0s', 'v1.29.6+k0s.0', 'v1.30.4', 1, 1), { cluster: 'c', hop: 1 })
     expect(k0s.steps.filter((s) => s.node === 'cp-1' && s.force).map((s) => s.action)).toEqual(['restore-datastore'])
@@ -81,7 +104,7 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
 
   it('every step has its program, ids are unique, and the same plan gives the same steps (a resumed restore finds its journal)', () => {
     for (const [d, from] of [['k3s', 'v1.28.9+k3s1'], ['k0s', 'v1.29.6+k0s.0'], ['kubeadm', 'v1.29.6']] as const) {
-      const doc = plan(d, from, 'v1.30.4', d === 'k3s' ? 3 : 1, 2)
+      const doc = plan(d, from, 'v1.30.4', d === 'k0s' ? 1 : 3, 2)
       const p = buildRestorePlan(doc, { cluster: 'c', hop: 1 })
       expect(new Set(p.steps.map((s) => s.id)).size, d).toBe(p.steps.length)
       for (const s of p.steps) if (!['lock', 'unlock', 'gate'].includes(s.action)) expect(() => programFor(s, { distribution: d }), s.id).not.toThrow()
@@ -90,12 +113,10 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
   })
 
   it('refuses, saying what to do, where the restore is not automatic or the request names nothing the plan has', () => {
-    const ha = caught(() => buildRestorePlan(plan('kubeadm', 'v1.29.6', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 }))
-    expect(ha.exitCode).toBe(2)
-    expect(ha.message).toMatch(/^cluster c: 3 kubeadm control-plane nodes are not restored from a snapshot automatically: .*etcdutl snapshot restore/)
-    expect(ha.hint).toMatch(/procedure/)
     const k0s = caught(() => buildRestorePlan(plan('k0s', 'v1.29.6+k0s.0', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 }))
-    expect(k0s.message).toMatch(/k0s restore/)
+    expect(k0s.exitCode).toBe(2)
+    expect(k0s.message).toMatch(/^cluster c: 3 k0s control-plane nodes are not restored from a snapshot automatically: .*k0s restore/)
+    expect(k0s.hint).toMatch(/procedure/)
     const hop = caught(() => buildRestorePlan(plan('k3s', 'v1.28.9+k3s1', 'v1.30.4', 1, 1), { cluster: 'c', hop: 3 }))
     expect(hop.message).toBe('cluster c has no hop 3: its hops are 1 (v1.28.9+k3s1 → v1.29.15+k3s1), 2 (v1.29.15+k3s1 → v1.30.4+k3s1)')
     expect(caught(() => buildRestorePlan(plan('k3s', 'v1.28.9+k3s1', 'v1.30.4', 1, 1), { cluster: 'x', hop: 1 })).message).toBe('the plan has no cluster x (clusters: c)')

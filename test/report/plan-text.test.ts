@@ -20,11 +20,13 @@ describe('plan text: groups that run at once, ids, undo, duration', () => {
   it('nodes with the same steps print once, with <node>; where one differs, the line names it', () => {
     expect(text).toContain('control plane, one node at a time: stg-cp-1 → stg-cp-2 → stg-cp-3  ids staging/kube-staging/hop1/<node>/…')
     expect(text).toMatch(/^ {8}\* cordon +kubectl cordon <node> {2}↩ uncordon$/m)
-    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-1: kubeadm upgrade plan, then kubeadm upgrade apply v1\.30\.4 --yes {2}↩ not undone$/m)
-    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-2: kubeadm upgrade node {2}↩ not undone$/m)
+    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-1: kubeadm upgrade plan, then kubeadm upgrade apply v1\.30\.4 --yes {2}↩ restore-files$/m)
+    expect(text).toMatch(/^ {8}\* upgrade-control-plane +stg-cp-2: kubeadm upgrade node {2}↩ restore-files$/m)
     expect(text).toContain('workers, batch after batch, the nodes of a batch at once: [prod-w-1] (canary) → [prod-w-2, prod-w-3] → [prod-w-4, prod-w-5] → [prod-w-6]')
     expect(text).toMatch(/↩ downgrade-packages v1\.29\.6$/m)
-    expect(text).toContain('rollback per node: stg-cp-1 kubeadm-backup · stg-cp-2, stg-cp-3 snapshot-restore · stg-w-1, stg-w-2 previous-version')
+    expect(text).toContain('rollback per node: stg-cp-1, stg-cp-2, stg-cp-3 snapshot-restore · stg-w-1, stg-w-2 previous-version')
+    // The control plane comes back as a whole, every etcd member from the one snapshot: one line, in order.
+    expect(text).toContain('      prepare-etcd-restore stg-cp-1, stg-cp-2, stg-cp-3 → stop-control-plane stg-cp-3, stg-cp-2, stg-cp-1 → restore-datastore stg-cp-1, stg-cp-2, stg-cp-3 → downgrade-packages stg-cp-1, stg-cp-2, stg-cp-3 → hold-packages stg-cp-1, stg-cp-2, stg-cp-3 → wait-ready stg-cp-1, stg-cp-2, stg-cp-3  (18 steps; plan --format markdown lists each)')
   })
 
   it('the first batch is called the canary only where the strategy has one (canary: 0 splits by maxUnavailable alone)', () => {

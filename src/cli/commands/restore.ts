@@ -29,12 +29,13 @@ it again with --yes to carry them out, journaled like apply (kupgrade resume con
   2. the control plane restored from the hop's snapshot, even where the old version already runs — k3s: k3s server
      --cluster-reset --cluster-reset-restore-path with the kept binary (several servers: all stopped, the first
      reset, the others rejoin); k0s: k0s reset and k0s restore on the only controller; kubeadm: etcdutl snapshot
-     restore and the kept /etc/kubernetes on the only control-plane node;
+     restore and the kept /etc/kubernetes (several control-plane nodes: the first node's snapshot on each, every
+     static pod stopped, every etcd member restored with its own --name and peer URL, one --initial-cluster);
   3. on every node, one at a time, its undos of that hop and the later ones in reverse (kept binaries, previous
      packages), Ready at the old version, uncordoned;
   4. the cluster's post-gates, expecting the old version; the lock released.
-A backup the node lost is put back first from the copy in .kupgrade/backups. Several k0s or kubeadm control-plane
-nodes are restored by hand: the command refuses and prints the procedure. Data written since the backup is lost.
+A backup the node lost is put back first from the copy in .kupgrade/backups. Several k0s controllers are restored by
+hand: the command refuses and prints the procedure. Data written since the backup is lost.
 
 Exit codes: 0 restored, 1 a step or gate failed (see the message), 2 invalid input, 4 printed only (no --yes) or
 lock held, 130 interrupted`)

@@ -22,8 +22,10 @@ by binary (k0s, k3s with etcd and kubeadm do not support it): a k3s control plan
 hop took first (k3s server --cluster-reset --cluster-reset-restore-path and the kept binary on the first server; with
 several servers every server is stopped first and the others rejoin with their server/db moved aside, as \`plan\`
 lists). A k0s or kubeadm cluster's only control-plane node is restored from its hop's backup (k0s reset, k0s restore and
-the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubernetes back); with several control-plane
-nodes the rollback stops there and prints the snapshot-restore procedure. A node the run's own onFailure already
+the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubernetes back); a kubeadm control plane of
+several nodes as a whole (every static pod stopped, every etcd member restored from the first node's snapshot with its
+own --name and peer URL, /etc/kubernetes back, the previous packages); with several k0s controllers the rollback stops
+there and prints the snapshot-restore procedure. A node the run's own onFailure already
 rolled back or rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
 forward again.
 

@@ -3,7 +3,7 @@ import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, ClusterRestoreTemplates, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
 
 /**
  * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
@@ -70,7 +70,8 @@ export const k3s: Driver = {
       : singleServer(node)
         ? { path: 'snapshot-restore', detail: 'automatic: k3s stopped, the kept binary back, k3s server --cluster-reset --cluster-reset-restore-path=<pre-hop snapshot> (SQLite: the copied database), k3s started, Ready at the old version' }
         : { path: 'snapshot-restore', detail: `automatic, every server at once: ${CLUSTER_RESTORE}` },
-  planClusterRestore: (hop: Hop, servers: number): ClusterRestoreTemplates | undefined => {
+  planClusterRestore: (hop: Hop, controlPlanes: readonly ControlPlaneNode[]): ClusterRestoreTemplates | undefined => {
+    const servers = controlPlanes.length
     if (servers < 2) return undefined
     const dir = backupDir(hop.from)
     const kept = { binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service: 'k3s' }

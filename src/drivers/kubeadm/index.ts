@@ -1,11 +1,11 @@
 import type { Hop } from '../../planner/hops.js'
-import type { Step, StepOf } from '../../planner/types.js'
+import type { EtcdMemberRestore, Step, StepOf } from '../../planner/types.js'
 import { parseKubeVersion } from '../../plan/versions.js'
-import { backupDir, literal, nodeCheck, OFF_NODE, onNode, script, q } from '../common/commands.js'
-import { backupFilesProgram, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, script, q, SUMS } from '../common/commands.js'
+import { backupFilesProgram, keptCopy, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
 import type { ActionProgram, Check } from '../program.js'
-import type { Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
+import type { ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
 
 /**
  * kubeadm (facts §3.3, kubeadm-upgrade.md): per minor, the pkgs.k8s.io repository line is switched and the packages
@@ -32,6 +32,9 @@ const snapshotFile = (dir: string): string => `${dir}/etcd-snapshot.db`
 /** The hop's only control-plane node: it takes the snapshot, and a restore there needs no other etcd member. */
 const singleControlPlane = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
 const SINGLE_RESTORE = `automatic: the previous packages, then the static pods stopped (manifests moved aside), ${ETCD_DATA} moved aside, etcdutl snapshot restore of the pre-hop snapshot, /etc/kubernetes back from the hop's backup, kubelet restarted, the API at the old version`
+const CLUSTER_RESTORE = `automatic, every control-plane node at once: the first node's pre-hop etcd snapshot on each (its copy kept off the node) and each node's kept etcd manifest naming it as the plan does; the static pods stopped on every node (manifests moved aside), the API awaited down; on each, ${ETCD_DATA} moved aside and etcdutl snapshot restore of that snapshot with its own --name and peer URL and the same --initial-cluster and --initial-cluster-token, /etc/kubernetes back from the hop's backup, kubelet restarted; the API awaited at the old version; then on each the previous packages, held`
+/** etcd's peer URL of a control-plane node as kubeadm advertises it: its address, port 2380. */
+const peerUrlOf = (host: string): string => `https://${host.includes(':') ? `[${host}]` : host}:2380`
 
 /** Binary versions read the same whatever the package manager: `kubeadm version -o short`, `kubelet --version`. */
 const versionCheck = (pkg: string, version: string): Check => {
@@ -42,7 +45,7 @@ const versionCheck = (pkg: string, version: string): Check => {
 
 export const kubeadm: Driver = {
   name: 'kubeadm',
-  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-datastore', 'restore-files', 'reset-node', 'join-node'],
+  actions: ['backup', 'backup-files', 'switch-repo', 'unhold-packages', 'upgrade-package', 'upgrade-control-plane', 'restart', 'hold-packages', 'downgrade-packages', 'restore-datastore', 'restore-files', 'reset-node', 'join-node', 'prepare-etcd-restore', 'stop-control-plane'],
   serviceName: () => 'kubelet',
   planBackup: (hop: Hop): StepTemplate[] => {
     const dir = backupDir(hop.from)
@@ -68,10 +71,11 @@ export const kubeadm: Driver = {
             action: 'upgrade-control-plane',
             params: { command: node.firstControlPlane ? 'apply' : 'node', version, last: node.lastControlPlane },
             // The only control-plane node holds the hop's snapshot and no other member has to rejoin: it is put back
-            // from it. With several, the restore is the whole etcd cluster's, reported with the procedure.
+            // from it. With several, the restore is the whole etcd cluster's (planClusterRestore), which puts every
+            // node's /etc/kubernetes back too: this undo then finds it there.
             undo: singleControlPlane(node)
               ? { action: 'restore-datastore', params: { kind: 'kubeadm', dir, snapshot: snapshotFile(dir), release: from } }
-              : { irreversible: `the control plane moves to ${version}: no downgrade; rollback restores the pre-hop etcd snapshot and ${dir}/files/etc/kubernetes (snapshot-restore)` },
+              : { action: 'restore-files', params: { dir, paths: ['/etc/kubernetes'] } },
           }
         : { action: 'upgrade-control-plane', params: { command: 'node', version, last: false }, undo: { action: 'restore-files', params: { dir, paths: [KUBELET_CONFIG] } } },
       { action: 'upgrade-package', params: { packages: ['kubelet', 'kubectl'], version, ...exact }, undo: downgrade(['kubelet', 'kubectl']) },
@@ -83,11 +87,35 @@ export const kubeadm: Driver = {
   rollbackPath: (node) =>
     node.role === 'worker'
       ? { path: 'previous-version', detail: 'previous kubeadm/kubelet/kubectl packages from the previous minor repository, kubelet configuration back, restart kubelet, Ready at the old version' }
-      : singleControlPlane(node)
-        ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
-      : node.firstControlPlane
-        ? { path: 'kubeadm-backup', detail: 'a failed kubeadm upgrade apply restores its own backup (/etc/kubernetes/tmp/kubeadm-backup-*); once the control plane moved: etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup' }
-        : { path: 'snapshot-restore', detail: 'etcdutl snapshot restore of the pre-hop snapshot plus the /etc/kubernetes backup, then the previous packages' },
+      : { path: 'snapshot-restore', detail: singleControlPlane(node) ? SINGLE_RESTORE : CLUSTER_RESTORE },
+  planClusterRestore: (hop: Hop, controlPlanes: readonly ControlPlaneNode[]): ClusterRestoreTemplates | undefined => {
+    if (controlPlanes.length < 2) return undefined
+    const dir = backupDir(hop.from)
+    const snapshot = snapshotFile(dir)
+    const first = controlPlanes[0]!
+    const initialCluster = controlPlanes.map((c) => `${c.name}=${peerUrlOf(c.host)}`).join(',')
+    // A token of its own: the restored members make a new etcd cluster, which a member still holding the old data
+    // (one the restore missed) cannot join by mistake (etcd "Disaster recovery").
+    const token = `kupgrade-restore-${hop.from}`
+    const all = controlPlanes.map((_, i) => i)
+    // kubernetes.io "Restoring an etcd cluster": stop every API server, restore every etcd member, start them. Every
+    // member checked first, so that a wrong name stops the restore before anything is stopped; the first node (which
+    // took the snapshot and whose API answers longest) stopped last, and the API awaited down after it.
+    return {
+      steps: [
+        ...all.map((i) => ({ controlPlane: i, template: { action: 'prepare-etcd-restore' as const, params: { kind: 'kubeadm' as const, dir, snapshot, release: hop.from, member: controlPlanes[i]!.name, peerURL: peerUrlOf(controlPlanes[i]!.host), ...(i > 0 ? { snapshotFrom: first.name } : {}) } } })),
+        ...[...all.slice(1).reverse(), 0].map((i) => ({ controlPlane: i, template: { action: 'stop-control-plane' as const, params: { kind: 'kubeadm' as const, last: i === 0 } } })),
+        ...all.map((i) => ({
+          controlPlane: i,
+          template: { action: 'restore-datastore' as const, params: { kind: 'kubeadm' as const, dir, snapshot, release: hop.from, member: { name: controlPlanes[i]!.name, peerURL: peerUrlOf(controlPlanes[i]!.host), initialCluster, token, last: i === all.length - 1 } } },
+        })),
+        // The packages of the old version, held again, on every node: the kubelet must not stay newer than the API.
+        ...all.map((i) => ({ controlPlane: i, template: { action: 'downgrade-packages' as const, params: { packages: PACKAGES, version: hop.from, minor: minorOf(hop.from) } } })),
+        ...all.map((i) => ({ controlPlane: i, template: { action: 'hold-packages' as const, params: { packages: PACKAGES } } })),
+      ],
+      detail: CLUSTER_RESTORE,
+    }
+  },
   planRebuild: (hop, node) => {
     if (node.role === 'control-plane') {
       return { procedure: 'not automatic for a kubeadm control-plane node: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on another, then kubeadm join --control-plane --certificate-key <key> (facts §3.3)' }
@@ -118,7 +146,9 @@ export const kubeadm: Driver = {
       case 'downgrade-packages': return downgradeProgram(step, pm())
       case 'upgrade-control-plane': return controlPlaneProgram(step)
       case 'restart': return restartKubelet()
-      case 'restore-datastore': return restoreControlPlaneProgram(step)
+      case 'restore-datastore': return step.params.kind === 'kubeadm' && step.params.member ? restoreMemberProgram(step, step.params.member) : restoreControlPlaneProgram(step)
+      case 'prepare-etcd-restore': return prepareRestoreProgram(step)
+      case 'stop-control-plane': return stopControlPlaneProgram(step)
       case 'restore-files': return restoreKubeadmFiles(step)
       case 'reset-node': return resetProgram()
       case 'join-node': return joinProgram()
@@ -303,51 +333,165 @@ function restartKubelet(): ActionProgram {
 function restoreControlPlaneProgram(step: StepOf<'restore-datastore'>): ActionProgram {
   if (step.params.kind !== 'kubeadm') throw new Error(`kubeadm driver: datastore restore of kind ${step.params.kind}`)
   const { dir, snapshot, release } = step.params
-  const aside = `${MANIFESTS}.kupgrade-restore`
-  const api = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, '--request-timeout=5s', 'get', '--raw', '/version']
   return {
-    title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${aside}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA}, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
+    title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${ASIDE}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA}, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
     readsBackup: { release },
-    verify: [nodeCheck(api, `the API answers at ${release}`, { stdoutMatches: `"gitVersion": "${literal(release)}"` }, { privileged: true, okExitCodes: [0, 1] })],
+    verify: [apiAt(release)],
     run: [
       // The snapshot first: a restore without one must stop before anything is stopped.
-      onNode(['sha256sum', '--check', '--quiet', '--strict', `${snapshot}.sha256`], `check the pre-hop etcd snapshot ${snapshot}`),
-      script(['set -e', `mkdir -p ${q(aside)}`, `for f in ${q(MANIFESTS)}/*.yaml; do if [ -e "$f" ]; then mv -f "$f" ${q(aside)}/; fi; done`], `stop the static control plane: its manifests moved to ${aside}`),
-      script(
-        [
-          'for i in $(seq 1 120); do',
-          `  if ! ${api.map(q).join(' ')} >/dev/null 2>&1; then exit 0; fi`,
-          '  sleep 1',
-          'done',
-          `echo kupgrade: the API still answers 120 s after the manifests moved to ${q(aside)}: "the kubelet did not stop the static pods; stop them (crictl), then resume" >&2`,
-          'exit 1',
-        ],
-        'wait until the kubelet stopped the apiserver',
-        { timeoutMs: 3 * 60_000 },
-      ),
-      script(
-        ['set -e', `if [ -e ${q(ETCD_DATA)} ]; then mv ${q(ETCD_DATA)} ${q(ETCD_DATA)}.kupgrade-$(date +%s); fi`, `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}`],
-        `etcdutl snapshot restore of the pre-hop snapshot into a fresh ${ETCD_DATA}`,
-        { timeoutMs: 10 * 60_000 },
-      ),
-      // The kept /etc/kubernetes holds the manifests at the old version: the kubelet starts them.
+      snapshotCheck(snapshot),
+      stopStaticPods(),
+      waitApiDown(),
+      etcdRestore(snapshot, []),
       ...restoreFilesCommands({ dir, paths: ['/etc/kubernetes'] }),
-      onNode(['rm', '-rf', aside], `drop the moved-aside manifests ${aside}`),
-      onNode(['systemctl', 'daemon-reload'], 'reload unit files the previous kubelet package may have changed'),
-      onNode(['systemctl', 'restart', 'kubelet'], 'restart the kubelet: it runs the restored static control plane', { timeoutMs: 5 * 60_000 }),
-      // The apiserver's container starts after the kubelet: its first answer can take a minute.
+      ...restartRestoredControlPlane(),
+      waitApiAt(release),
+    ],
+    wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
+  }
+}
+
+const ASIDE = `${MANIFESTS}.kupgrade-restore`
+const API = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, '--request-timeout=5s', 'get', '--raw', '/version']
+const KEPT_ETCD_MANIFEST = (dir: string): string => keptCopy(dir, `${MANIFESTS}/etcd.yaml`)
+/** Where a restored member records which snapshot and token it was restored with: its data dir's own, so that data moved
+ *  aside or replaced takes the record with it. */
+const RESTORED_FROM = `${ETCD_DATA}/member/kupgrade-restored-from`
+
+const apiAt = (release: string): Check => nodeCheck(API, `the API answers at ${release}`, { stdoutMatches: `"gitVersion": "${literal(release)}"` }, { privileged: true, okExitCodes: [0, 1] })
+const snapshotCheck = (snapshot: string) => onNode(['sha256sum', '--check', '--quiet', '--strict', `${snapshot}.sha256`], `check the pre-hop etcd snapshot ${snapshot}`)
+const stopStaticPods = () =>
+  script(['set -e', `mkdir -p ${q(ASIDE)}`, `for f in ${q(MANIFESTS)}/*.yaml; do if [ -e "$f" ]; then mv -f "$f" ${q(ASIDE)}/; fi; done`], `stop the static control plane: its manifests moved to ${ASIDE}`)
+const waitApiDown = () =>
+  script(
+    [
+      'for i in $(seq 1 120); do',
+      `  if ! ${API.map(q).join(' ')} >/dev/null 2>&1; then exit 0; fi`,
+      '  sleep 1',
+      'done',
+      `echo kupgrade: the API still answers 120 s after the manifests moved to ${q(ASIDE)}: "the kubelet did not stop the static pods; stop them (crictl), then resume" >&2`,
+      'exit 1',
+    ],
+    'wait until the kubelet stopped the apiserver',
+    { timeoutMs: 3 * 60_000 },
+  )
+/** The data dir moved aside (etcdutl refuses one that is not empty: the old data is the last copy of what the restore
+ *  throws away), then `etcdutl snapshot restore` with `flags`, and the record of it. */
+const etcdRestore = (snapshot: string, flags: string[], record?: string) =>
+  script(
+    [
+      'set -e',
+      `if [ -e ${q(ETCD_DATA)} ]; then mv ${q(ETCD_DATA)} ${q(ETCD_DATA)}.kupgrade-$(date +%s); fi`,
+      `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}${flags.map((f) => ` ${q(f)}`).join('')}`,
+      ...(record ? [`printf '%s %s\n' ${q(record)} "$(sha256sum < ${q(snapshot)} | cut -d' ' -f1)" > ${q(RESTORED_FROM)}`] : []),
+    ],
+    `etcdutl snapshot restore of the pre-hop snapshot into a fresh ${ETCD_DATA}`,
+    { timeoutMs: 10 * 60_000 },
+  )
+/** Once the manifests are back (the kept /etc/kubernetes holds them at the old version), the kubelet starts them. */
+const restartRestoredControlPlane = () => [
+  onNode(['rm', '-rf', ASIDE], `drop the moved-aside manifests ${ASIDE}`),
+  onNode(['systemctl', 'daemon-reload'], 'reload unit files the previous kubelet package may have changed'),
+  onNode(['systemctl', 'restart', 'kubelet'], 'restart the kubelet: it runs the restored static control plane', { timeoutMs: 5 * 60_000 }),
+]
+/** The apiserver's container starts after the kubelet: its first answer can take a minute. */
+const waitApiAt = (release: string) =>
+  script(
+    [
+      'for i in $(seq 1 300); do',
+      `  if ${API.map(q).join(' ')} 2>/dev/null | grep -qF ${q(`"gitVersion": "${release}"`)}; then exit 0; fi`,
+      '  sleep 1',
+      'done',
+      `echo kupgrade: the API did not come back at ${q(release)} within 300 s of the restore: "see journalctl -u kubelet and /var/log/pods/kube-system_kube-apiserver-*" >&2`,
+      'exit 1',
+    ],
+    `wait until the API answers at ${release}`,
+    { timeoutMs: 6 * 60_000 },
+  )
+
+/**
+ * Before a control plane of several nodes is stopped for its restore: on each node, the first node's pre-hop snapshot
+ * (put there from the copy kept off that node) intact, and the etcd manifest the node kept before the hop naming it
+ * the member, at the peer URL, that the restore's --initial-cluster will name it (kubeadm advertises the node's
+ * address). A mismatch stops the restore here, with every member still running. Verify: both hold already.
+ */
+function prepareRestoreProgram(step: StepOf<'prepare-etcd-restore'>): ActionProgram {
+  const { dir, snapshot, release, member, peerURL, snapshotFrom } = step.params
+  const kept = KEPT_ETCD_MANIFEST(dir)
+  // A node the hop never reached kept none: its own manifest is as it was (in place, or moved aside by a restore that
+  // stopped after it).
+  const sources = [kept, `${MANIFESTS}/etcd.yaml`, `${ASIDE}/etcd.yaml`]
+  const flag = (name: string) => `sed -n 's/^ *- --${name}=//p' "$m" | head -n 1`
+  const names = [
+    `m=; for f in ${sources.map(q).join(' ')}; do if [ -f "$f" ]; then m=$f; break; fi; done`,
+    `[ -n "$m" ] || { echo ${q(`kupgrade: no etcd manifest on this node (${sources.join(', ')}): the restore cannot tell its etcd member name and peer URL; restore by hand (kubernetes.io "Restoring an etcd cluster")`)} >&2; exit 1; }`,
+    `name=$(${flag('name')}); peer=$(${flag('initial-advertise-peer-urls')})`,
+    `if [ "$name" != ${q(member)} ] || [ "$peer" != ${q(peerURL)} ]; then`,
+    `  echo "kupgrade: this node's etcd is member $name at $peer ($m), not" ${q(`${member} at ${peerURL} as the restore would name it from the plan (node name, host): set the node's host to its etcd peer address, or restore by hand (kubernetes.io "Restoring an etcd cluster")`)} >&2`,
+    '  exit 1',
+    'fi',
+  ]
+  return {
+    title: `check the pre-hop etcd snapshot ${snapshot}${snapshotFrom ? ` (put here from the copy of ${snapshotFrom}'s)` : ''} and that the node's etcd manifest (${kept}, else its own) names it ${member} at ${peerURL}`,
+    readsBackup: snapshotFrom ? { release, from: { node: snapshotFrom, paths: [snapshot, `${snapshot}.sha256`] } } : { release },
+    verify: [
+      nodeCheck(['sha256sum', '--check', '--quiet', '--strict', `${snapshot}.sha256`], `the pre-hop etcd snapshot ${snapshot} is here, intact`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] }),
+      nodeCheck(['sh', '-c', names.join('\n')], `the node's etcd manifest names it ${member} at ${peerURL}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] }),
+    ],
+    run: [snapshotCheck(snapshot), script(names, `check that the node's etcd manifest names it ${member} at ${peerURL}`)],
+  }
+}
+
+/** A control-plane node's static pods stopped for a restore of several: its manifests moved aside; after the last
+ *  node, the API awaited down. Verify: no manifest left in /etc/kubernetes/manifests (and, after the last, no API). */
+function stopControlPlaneProgram(step: StepOf<'stop-control-plane'>): ActionProgram {
+  const none = nodeCheck(['sh', '-c', `! ls ${q(MANIFESTS)}/*.yaml >/dev/null 2>&1`], `no static pod manifest in ${MANIFESTS}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })
+  return {
+    title: `stop the static control plane: manifests moved to ${ASIDE}${step.params.last ? '; the API awaited down' : ''}`,
+    verify: [none, ...(step.params.last ? [nodeCheck(API, 'the API does not answer', { exitCode: 1 }, { privileged: true, okExitCodes: [0, 1] })] : [])],
+    run: [stopStaticPods(), ...(step.params.last ? [waitApiDown()] : [])],
+  }
+}
+
+/**
+ * One member of a control plane of several back from the cluster's pre-hop snapshot (etcd "Disaster recovery",
+ * kubernetes.io "Restoring an etcd cluster"), every static pod already stopped: `etcdutl snapshot restore` with this
+ * member's --name and peer URL and the --initial-cluster and --initial-cluster-token all members share, into a fresh
+ * /var/lib/etcd; /etc/kubernetes back from the hop's backup; kubelet restarted. After the last member the API is
+ * awaited at the old version (etcd has quorum once more than half run). Verify: this member's data was restored from
+ * this snapshot with this token and its apiserver manifest is at the old version (after the last, the API answers).
+ */
+function restoreMemberProgram(step: StepOf<'restore-datastore'>, m: EtcdMemberRestore): ActionProgram {
+  if (step.params.kind !== 'kubeadm') throw new Error(`kubeadm driver: datastore restore of kind ${step.params.kind}`)
+  const { dir, snapshot, release } = step.params
+  const flags = [`--name=${m.name}`, `--initial-cluster=${m.initialCluster}`, `--initial-cluster-token=${m.token}`, `--initial-advertise-peer-urls=${m.peerURL}`]
+  const restored = nodeCheck(['sh', '-c', `[ "$(cat ${q(RESTORED_FROM)} 2>/dev/null)" = "${m.token} $(sha256sum < ${q(snapshot)} | cut -d' ' -f1)" ]`], `${ETCD_DATA} was restored from ${snapshot} with token ${m.token}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })
+  const manifestAt = nodeCheck(['grep', '-qE', `image: .*/kube-apiserver:${literal(release)}$`, MANIFEST], `${MANIFEST} runs kube-apiserver ${release}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })
+  return {
+    title: `restore etcd member ${m.name} from the pre-hop snapshot: etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA} ${flags.join(' ')}; /etc/kubernetes back from ${dir}/files, systemctl restart kubelet${m.last ? `; the API awaited at ${release}` : ''}`,
+    readsBackup: { release },
+    verify: [restored, manifestAt, ...(m.last ? [apiAt(release)] : [])],
+    run: [
+      snapshotCheck(snapshot),
+      // Already stopped by stop-control-plane; again here, so that a member never runs on data being replaced.
+      stopStaticPods(),
+      etcdRestore(snapshot, flags, m.token),
+      // A node the hop never reached kept no files: its /etc/kubernetes is as it was, and its manifests go back as
+      // they were moved aside.
       script(
         [
-          'for i in $(seq 1 300); do',
-          `  if ${api.map(q).join(' ')} 2>/dev/null | grep -qF ${q(`"gitVersion": "${release}"`)}; then exit 0; fi`,
-          '  sleep 1',
-          'done',
-          `echo kupgrade: the API did not come back at ${q(release)} within 300 s of the restore: "see journalctl -u kubelet and /var/log/pods/kube-system_kube-apiserver-*" >&2`,
-          'exit 1',
+          `if [ -f ${q(`${dir}/${SUMS}`)} ]; then`,
+          `  sha256sum --check --quiet --strict ${q(`${dir}/${SUMS}`)}`,
+          `  cp -a -- ${q(keptCopy(dir, '/etc/kubernetes'))} /etc/`,
+          'else',
+          `  echo ${q(`kupgrade: no files kept in ${dir} (the hop never reached this node): its /etc/kubernetes is as it was; the manifests moved to ${ASIDE} go back`)} >&2`,
+          `  for f in ${q(ASIDE)}/*.yaml; do if [ -e "$f" ]; then mv -f "$f" ${q(MANIFESTS)}/; fi; done`,
+          'fi',
         ],
-        `wait until the API answers at ${release}`,
-        { timeoutMs: 6 * 60_000 },
+        `/etc/kubernetes back from ${dir}/files (the static pods at the old version)`,
       ),
+      ...restartRestoredControlPlane(),
+      ...(m.last ? [waitApiAt(release)] : []),
     ],
     wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
