@@ -83,6 +83,14 @@ export interface StepProgram {
   run: Command[]
   wait?: Wait[]
   /**
+   * Where the last `run` command's own answer says whether the effect was already there (kubectl cordon: `node/x
+   * cordoned` or `node/x already cordoned`), the reads before and after are not needed: the command runs (it must be
+   * idempotent), and its stdout matching `changed` or `unchanged` (RegExp sources, `m` flag) decides. An answer that
+   * matches neither falls back to `verify`. Not for a dry-run (which records the command and reads nothing back) or a
+   * forced step.
+   */
+  reports?: { changed: string; unchanged: string }
+  /**
    * How to undo it (the program of the step's undo spec); `irreversible` says why not (an OS upgrade is rolled
    * forward or the node rebuilt). `verify` holding means the undo's effect is already there: skip its `run`.
    */

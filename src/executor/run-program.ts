@@ -160,9 +160,12 @@ function lostBecause(err: RemoteCommandError): string {
 }
 
 async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
+  // The command's own answer tells whether it changed anything: no read first (each is a kubectl process).
+  const reports = !ch.dryRun && !ch.force ? program.reports : undefined
   const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false }
     : ch.force ? { all: false, evidence: ['not verified first: this step runs even where its effect seems there (forced)'], unreadable: false }
-      : await verify(program.verify, ch)
+      : reports ? { all: false, evidence: [], unreadable: false }
+        : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
   // A reboot's wait needs the boot id from before the run.
   const needsBoot = (program.wait ?? []).some((w: Wait) => w.kind === 'ssh-back' && w.newBoot)
@@ -170,10 +173,11 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   const ran: string[] = []
   // Secrets one command makes for another (a join token), this step only.
   const secrets = new Map<string, string>()
+  let answer = ''
   for (const c of program.run) {
     ran.push(`ran: ${describeCommand(c)}${c.on === 'node' && c.at ? ` (on the ${c.at.replaceAll('-', ' ')} node)` : ''}`)
     try {
-      await runCommand(c, ch, secrets)
+      answer = await runCommand(c, ch, secrets)
     } catch (err) {
       if (ch.signal?.aborted) throw err
       const evidence = [...before.evidence, ...ran, `failed: ${tailLines((err as Error).message, 6)}`]
@@ -182,6 +186,11 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
     }
   }
   if (ch.dryRun) return { changed: true, evidence: [...before.evidence, ...ran.map((r) => r.replace(/^ran:/, 'would run:'))] }
+  if (reports && (program.wait ?? []).length === 0) {
+    const said = `it answered: ${answer.trim().split('\n').at(-1) ?? ''}`
+    if (new RegExp(reports.unchanged, 'm').test(answer)) return { changed: false, evidence: [...ran, said] }
+    if (new RegExp(reports.changed, 'm').test(answer)) return { changed: true, evidence: [...ran, said] }
+  }
   const waited: string[] = []
   // One boot record across the waits: the ssh-back wait learns the new boot id, the Ready wait then asks the Node for it.
   const boot = { ...(bootBefore ? { before: bootBefore } : {}) }

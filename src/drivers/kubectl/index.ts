@@ -1,6 +1,6 @@
 import type { Step, StepOf } from '../../planner/types.js'
 import { parseDuration } from '../../util/duration.js'
-import { kubectl, kubectlCheck, line } from '../common/commands.js'
+import { kubectl, kubectlCheck, line, literal } from '../common/commands.js'
 import type { ActionProgram } from '../program.js'
 import type { ActionModule } from '../types.js'
 
@@ -14,6 +14,13 @@ const nodeOf = (step: Step): string => {
   return step.node
 }
 const unschedulable = (node: string) => ['get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}']
+
+/**
+ * kubectl cordon and uncordon say what they did (kubectl's drain.go: `node/NAME cordoned`, `node/NAME already
+ * cordoned`): the answer is the check, so neither needs a `kubectl get` before and after (four processes per node).
+ */
+const reportsOf = (node: string, done: 'cordoned' | 'uncordoned') =>
+  ({ changed: `^${literal(`node/${node} ${done}`)}$`, unchanged: `^${literal(`node/${node} already ${done}`)}$` })
 
 /** `kubectl drain` with the plan's options; never without --timeout (kubectl's default 0s waits forever). */
 export function drainArgs(node: string, p: StepOf<'drain'>['params']): string[] {
@@ -35,7 +42,7 @@ export const kubectlModule: ActionModule = {
     switch (step.action) {
       case 'cordon': {
         const run = kubectl(['cordon', node], `cordon ${node}: no new pods while it is upgraded`)
-        return { title: line(run), verify: [kubectlCheck(unschedulable(node), `${node} is cordoned`, { stdoutMatches: '^true$' })], run: [run] }
+        return { title: line(run), verify: [kubectlCheck(unschedulable(node), `${node} is cordoned`, { stdoutMatches: '^true$' })], run: [run], reports: reportsOf(node, 'cordoned') }
       }
       case 'drain': {
         // kubectl's own --timeout bounds the drain; the command's limit leaves it a minute to report.
@@ -46,7 +53,7 @@ export const kubectlModule: ActionModule = {
       }
       case 'uncordon': {
         const run = kubectl(['uncordon', node], `uncordon ${node}: it takes pods again`)
-        return { title: line(run), verify: [kubectlCheck(unschedulable(node), `${node} is schedulable`, { stdoutExcludes: 'true' })], run: [run] }
+        return { title: line(run), verify: [kubectlCheck(unschedulable(node), `${node} is schedulable`, { stdoutExcludes: 'true' })], run: [run], reports: reportsOf(node, 'uncordoned') }
       }
       case 'wait-ready': {
         const { timeout, kubelet } = step.params
