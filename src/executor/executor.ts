@@ -452,11 +452,13 @@ export class Executor {
   }
 
   /**
-   * Takes the cluster's Lease; true once held. false: a restore's lock (`whileApiDown: 'defer'`) whose API did not
-   * answer — the step is journaled done under the local lock and retakeLock tries again before each next segment.
+   * Takes the cluster's Lease; true once held. false: a restore's lock (`whileApiDown: 'defer'`), or the lock of a run
+   * resumed after an earlier process of it began a datastore restore (killed halfway through one, it left the API
+   * down: what it was doing is what brings the API back), whose API did not answer — the step is journaled done under
+   * the local lock and retakeLock tries again before each next segment.
    */
   private async lockStep(s: Step, lock: ClusterLock): Promise<boolean> {
-    const defer = s.action === 'lock' && s.params.whileApiDown === 'defer'
+    const defer = (s.action === 'lock' && s.params.whileApiDown === 'defer') || lock.restoredBefore !== undefined
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
     this.o.journal.append({ step: s.id, state: 'started', attempt })
@@ -554,7 +556,11 @@ export class Executor {
 
   /** A resumed run whose earlier process restored the datastore: when that began (its Lease may be the snapshot's). */
   private restoredEarlier(c: ClusterPlan): { restoredBefore?: Date } {
-    const times = c.steps.flatMap((s) => (s.action === 'restore-datastore' && this.o.journal.last(s.id) ? [Date.parse(this.o.journal.last(s.id)!.time)] : []))
+    // A restore's own steps (kupgrade restore), a hop's control-plane restore (a rollback ran it), or a step whose
+    // undo restores the datastore being undone (the only control-plane node's rollback).
+    const restores = [...c.steps, ...(c.restore ?? []).flatMap((r) => (r.automatic ? r.steps : []))].filter((s) => s.action === 'restore-datastore' && this.o.journal.last(s.id))
+    const undone = c.steps.filter((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' && ['undoing', 'undone'].includes(this.o.journal.last(s.id)?.state ?? ''))
+    const times = [...restores, ...undone].map((s) => Date.parse(this.o.journal.last(s.id)!.time))
     return times.length ? { restoredBefore: new Date(Math.min(...times)) } : {}
   }
 

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeEvent } from '../../src/lab/recorder/types.js'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -98,5 +98,36 @@ describe('kubeadm HA: the control plane back from the pre-hop etcd snapshot on e
     const gates = ev.filter((e) => e.type === 'gate-result')
     expect(gates.every((e) => e.status === 'pass' || e.status === 'warn'), JSON.stringify(gates.map((e) => [e.gate, e.status, e.summary]))).toBe(true)
     expect(await apiVersion()).toBe('v1.29.6')
+  }, 400_000)
+
+  it('killed halfway through the control-plane restore (one member restored, two stopped), resume finishes it', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'kh', node: 'kh-cp-2' }
+    l.lab.setFault(fault, true)
+    const runs = join(l.dir, '.kupgrade', 'runs')
+    const before = new Set(existsSync(runs) ? readdirSync(runs) : [])
+    try {
+      const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-done' && e.step.action === 'restore-datastore' && e.step.node === 'kh-cp-1' ? 0 : undefined))
+      expect(first.killed, `${first.err}\n${first.out.slice(-3000)}`).toBe(true)
+      // The API is down: one member of three runs the restored cluster, the others are stopped.
+      await expect(apiVersion()).rejects.toThrow()
+      const [dir] = readdirSync(runs).filter((d) => !before.has(d) && existsSync(join(runs, d, 'journal.jsonl')))
+      const resumed = await cliKillable(l, ['resume', join(runs, dir!), '--output', 'json'])
+      expect(resumed.code, `${resumed.err}\n${resumed.out.slice(-4000)}`).toBe(1)
+      const ev = events(resumed.out)
+      // With the API down, the resumed run goes on under its local lock (what it was doing is what brings the API
+      // back) and takes the Lease once the API answers.
+      expect(ev.find((e) => e.type === 'step-done' && e.step.action === 'lock').evidence[0]).toMatch(/^the API does not answer .*: going on under the local lock/)
+      expect(ev.some((e) => e.type === 'lock-acquired')).toBe(true)
+      // The members not yet restored are, each from the one snapshot with the same flags; then every node is back.
+      expect(ev.filter((e) => e.type === 'step-done' && e.step.action === 'restore-datastore' && e.changed).map((e) => e.step.node)).toEqual(['kh-cp-2', 'kh-cp-3'])
+      expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+      expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+        ...CPS.map((n) => [n, 'v1.29.6', 'True', false]), ['kh-w-1', 'v1.29.6', 'True', false], ['kh-w-2', 'v1.29.6', 'True', false],
+      ])
+      expectControlPlaneAt('v1.29.6', 'v1.29')
+      expect(await apiVersion()).toBe('v1.29.6')
+    } finally {
+      l.lab.setFault(fault, false)
+    }
   }, 400_000)
 })

@@ -17,7 +17,8 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .addHelpText('after', `
 Steps the journal records as done are not repeated; a step that was in flight is verified first and run again only
 if its effect is missing (a restore's forced datastore restore runs again). A \`kupgrade restore\` run resumes as that
-restore. The plan must be unchanged (its sha256 is in the journal).
+restore. A run stopped halfway through a datastore restore may have left the API down: it goes on under the local
+lock and takes the cluster's Lease once the API answers. The plan must be unchanged (its sha256 is in the journal).
 
 Exit codes: as apply`)
     .action(async (run: string | undefined, o: { approve?: string[]; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
