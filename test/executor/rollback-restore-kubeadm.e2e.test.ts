@@ -59,6 +59,10 @@ describe('apply: the only kubeadm control-plane node rolled back from its pre-ho
     ])
     expect(readFileSync(nodeFile('etc/kubernetes/manifests/kube-apiserver.yaml'), 'utf8')).toMatch(/kube-apiserver:v1\.29\.6$/m)
     expect(readFileSync(nodeFile('var/lib/etcd/member/lab-written-by'), 'utf8').trim()).toBe('v1.29.6')
+    // Restored as the member its etcd manifest names, at its own peer URL (etcdutl's default would be a member
+    // "default" advertising http://localhost:2380, which no control-plane node joined later could reach).
+    const peer = /^ +- --initial-advertise-peer-urls=(\S+)$/m.exec(readFileSync(nodeFile('etc/kubernetes/manifests/etcd.yaml'), 'utf8'))![1]
+    expect(readFileSync(nodeFile('var/lib/etcd/member/lab-cluster'), 'utf8')).toContain(`\nmembers=ka-cp-1=${peer}\n`)
     expect(readFileSync(nodeFile('etc/apt/sources.list.d/kubernetes.list'), 'utf8')).toContain('/v1.29/')
     expect(readFileSync(join(l.dir, 'nodes', 'ka', 'ka-cp-1', 'lab', 'state', 'apt-holds'), 'utf8').trim().split('\n').sort()).toEqual(['kubeadm', 'kubectl', 'kubelet'])
     expect(ev.some((e) => e.type === 'step-started' && e.step.node?.startsWith('ka-w-') && e.step.mutates)).toBe(false)

@@ -334,7 +334,7 @@ function restoreControlPlaneProgram(step: StepOf<'restore-datastore'>): ActionPr
   if (step.params.kind !== 'kubeadm') throw new Error(`kubeadm driver: datastore restore of kind ${step.params.kind}`)
   const { dir, snapshot, release } = step.params
   return {
-    title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${ASIDE}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA}, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
+    title: `restore the control plane at ${release} from the pre-hop backup in ${dir}: static pods stopped (manifests moved to ${ASIDE}), ${ETCD_DATA} moved aside, etcdutl snapshot restore ${snapshot} --data-dir ${ETCD_DATA} with the member's --name and peer URL from its etcd manifest, /etc/kubernetes back from ${dir}/files, systemctl restart kubelet`,
     readsBackup: { release },
     verify: [apiAt(release)],
     run: [
@@ -342,7 +342,7 @@ function restoreControlPlaneProgram(step: StepOf<'restore-datastore'>): ActionPr
       snapshotCheck(snapshot),
       stopStaticPods(),
       waitApiDown(),
-      etcdRestore(snapshot, []),
+      etcdRestore(snapshot, ownMemberFlags(dir)),
       ...restoreFilesCommands({ dir, paths: ['/etc/kubernetes'] }),
       ...restartRestoredControlPlane(),
       waitApiAt(release),
@@ -375,14 +375,43 @@ const waitApiDown = () =>
     'wait until the kubelet stopped the apiserver',
     { timeoutMs: 3 * 60_000 },
   )
+/**
+ * The only member's own name and peer URL, as its etcd manifest (kept before the hop, else its own) names them: etcdutl
+ * would otherwise restore a member "default" advertising http://localhost:2380, which etcd keeps and which a control-plane
+ * node joined later could not reach. No manifest: etcdutl's defaults, as the Kubernetes docs' restore does.
+ */
+const ownMemberFlags = (dir: string): { prelude: string[]; words: string } => ({
+  prelude: [
+    ...readEtcdMember(dir),
+    'set --',
+    'if [ -n "$name" ] && [ -n "$peer" ]; then set -- --name="$name" --initial-cluster="$name=$peer" --initial-advertise-peer-urls="$peer"; fi',
+  ],
+  words: ' "$@"',
+})
+
+/**
+ * Shell lines that set `m` to the node's etcd manifest — the one kept before the hop, else its own (in place, or moved
+ * aside by a restore that stopped after it: a node the hop never reached kept none) — and `name` and `peer` to the
+ * member name and peer URL it gives etcd; all empty where there is none.
+ */
+const readEtcdMember = (dir: string): string[] => {
+  const sources = [KEPT_ETCD_MANIFEST(dir), `${MANIFESTS}/etcd.yaml`, `${ASIDE}/etcd.yaml`]
+  const flag = (name: string) => `sed -n 's/^ *- --${name}=//p' "$m" | head -n 1`
+  return [
+    `m=; for f in ${sources.map(q).join(' ')}; do if [ -f "$f" ]; then m=$f; break; fi; done`,
+    `name=; peer=; if [ -n "$m" ]; then name=$(${flag('name')}); peer=$(${flag('initial-advertise-peer-urls')}); fi`,
+  ]
+}
+
 /** The data dir moved aside (etcdutl refuses one that is not empty: the old data is the last copy of what the restore
  *  throws away), then `etcdutl snapshot restore` with `flags`, and the record of it. */
-const etcdRestore = (snapshot: string, flags: string[], record?: string) =>
+const etcdRestore = (snapshot: string, flags: string[] | { prelude: string[]; words: string }, record?: string) =>
   script(
     [
       'set -e',
+      ...(Array.isArray(flags) ? [] : flags.prelude),
       `if [ -e ${q(ETCD_DATA)} ]; then mv ${q(ETCD_DATA)} ${q(ETCD_DATA)}.kupgrade-$(date +%s); fi`,
-      `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}${flags.map((f) => ` ${q(f)}`).join('')}`,
+      `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}${Array.isArray(flags) ? flags.map((f) => ` ${q(f)}`).join('') : flags.words}`,
       ...(record ? [`printf '%s %s\n' ${q(record)} "$(sha256sum < ${q(snapshot)} | cut -d' ' -f1)" > ${q(RESTORED_FROM)}`] : []),
     ],
     `etcdutl snapshot restore of the pre-hop snapshot into a fresh ${ETCD_DATA}`,
@@ -418,14 +447,9 @@ const waitApiAt = (release: string) =>
 function prepareRestoreProgram(step: StepOf<'prepare-etcd-restore'>): ActionProgram {
   const { dir, snapshot, release, member, peerURL, snapshotFrom } = step.params
   const kept = KEPT_ETCD_MANIFEST(dir)
-  // A node the hop never reached kept none: its own manifest is as it was (in place, or moved aside by a restore that
-  // stopped after it).
-  const sources = [kept, `${MANIFESTS}/etcd.yaml`, `${ASIDE}/etcd.yaml`]
-  const flag = (name: string) => `sed -n 's/^ *- --${name}=//p' "$m" | head -n 1`
   const names = [
-    `m=; for f in ${sources.map(q).join(' ')}; do if [ -f "$f" ]; then m=$f; break; fi; done`,
-    `[ -n "$m" ] || { echo ${q(`kupgrade: no etcd manifest on this node (${sources.join(', ')}): the restore cannot tell its etcd member name and peer URL; restore by hand (kubernetes.io "Restoring an etcd cluster")`)} >&2; exit 1; }`,
-    `name=$(${flag('name')}); peer=$(${flag('initial-advertise-peer-urls')})`,
+    ...readEtcdMember(dir),
+    `[ -n "$m" ] || { echo ${q(`kupgrade: no etcd manifest on this node (${kept}, ${MANIFESTS}/etcd.yaml or ${ASIDE}/etcd.yaml): the restore cannot tell its etcd member name and peer URL; restore by hand (kubernetes.io "Restoring an etcd cluster")`)} >&2; exit 1; }`,
     `if [ "$name" != ${q(member)} ] || [ "$peer" != ${q(peerURL)} ]; then`,
     `  echo "kupgrade: this node's etcd is member $name at $peer ($m), not" ${q(`${member} at ${peerURL} as the restore would name it from the plan (node name, host): set the node's host to its etcd peer address, or restore by hand (kubernetes.io "Restoring an etcd cluster")`)} >&2`,
     '  exit 1',
