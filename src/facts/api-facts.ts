@@ -67,7 +67,9 @@ const hasLabel = (p: Pod, k: string, v: string) => p.metadata?.labels?.[k] === v
  * always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
  */
 export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
-  const [version, nodes, system] = await Promise.all([kubectl.version(), kubectl.nodes(), kubectl.pods('kube-system')])
+  // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
+  // not read (one kubectl process fewer per version-skew check).
+  const [version, nodes, system] = await Promise.all([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')])
   const pods = system.items ?? []
   const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))
   const kubeProxy = dist === 'k3s' ? new Map<string, string>() : perNode(pods.filter((p) => hasLabel(p, 'k8s-app', 'kube-proxy') || (p.metadata?.name ?? '').startsWith('kube-proxy-')), 'kube-proxy')
