@@ -57,7 +57,7 @@ export const k0s: Driver = {
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
       : singleController(node)
         ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
-        : { path: 'snapshot-restore', detail: 'k0s restore <pre-hop k0s backup> on a reset controller, then the kept binary on every controller' },
+        : { path: 'snapshot-restore', detail: 'not automatic for several k0s controllers (docs.k0sproject.io "Backup/Restore": restore one controller, then join the others again as at the first setup): k0s stop on every controller; on the first, the kept k0s binary back, k0s reset, k0s restore <the pre-hop archive in /var/lib/kupgrade/backup/<old version>/k0s-backup>, k0s start; on each other, the kept binary back, k0s reset, k0s install controller --token-file <a token from k0s token create --role=controller on the first>, k0s start; every controller at the old version' },
   planRebuild: (hop, node, install) => {
     if (node.role === 'control-plane') {
       return { procedure: 'not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)' }
