@@ -41,10 +41,14 @@ describe('kubeadm HA: three etcd members restored from one snapshot (real OpenSS
     const r = await kubectl(['version', '-o', 'json'])
     return r.exitCode === 0 ? (JSON.parse(r.stdout) as Obj).serverVersion.gitVersion as string : `refused: ${r.stderr.trim().split('\n').at(-1)}`
   }
-  const apiserverLog = (c: { address: string; name: string }) => ok(c.address, `cat /var/log/pods/kube-system_kube-apiserver-${c.name}_*/kube-apiserver/0.log 2>/dev/null | tail -n 1`)
+  // The apiserver's latest word: one log per pod (a pod per version), each line starting with its time.
+  const apiserverLog = (c: { address: string; name: string }) => ok(c.address, `cat /var/log/pods/kube-system_kube-apiserver-${c.name}_*/kube-apiserver/0.log 2>/dev/null | sort | tail -n 1`)
   const restore = (c: { address: string; name: string }, flags: string) =>
     ssh(c.address, `rm -rf /var/lib/etcd && etcdutl snapshot restore /root/snapshot.db --data-dir /var/lib/etcd ${flags}`)
-  const stopAll = () => Promise.all(cps.map((c) => ok(c.address, 'mkdir -p /root/aside && mv /etc/kubernetes/manifests/*.yaml /root/aside/')))
+  // One after the other: the last one running loses its quorum once the second stops (and its apiserver says so).
+  const stopAll = async () => {
+    for (const c of cps) await ok(c.address, 'mkdir -p /root/aside && mv /etc/kubernetes/manifests/*.yaml /root/aside/')
+  }
   const startOn = (c: { address: string }) => ok(c.address, 'mv /root/aside/*.yaml /etc/kubernetes/manifests/')
   const oldManifestsOn = (c: { address: string }) => ok(c.address, 'cp /etc/kubernetes/tmp/kubeadm-backup-manifests-*/*.yaml /root/aside/')
 
@@ -74,6 +78,7 @@ describe('kubeadm HA: three etcd members restored from one snapshot (real OpenSS
 
     // A name that is not in --initial-cluster: refused before anything is written (etcd's VerifyBootstrap).
     await stopAll()
+    expect(await apiserverLog(cps[2]!)).toContain("etcd has no quorum: 1 of 3 members run with this member's cluster ID")
     await eventually(async () => ((await version()).startsWith('refused') ? true : undefined), 10_000, 'the API down with every manifest aside')
     const missing = await restore(cps[1]!, `--name cp-2 --initial-cluster cp-1=${peer(cps[0]!)} --initial-advertise-peer-urls ${peer(cps[1]!)}`)
     expect([missing.code, missing.err]).toEqual([1, 'Error: couldn\'t find local name "cp-2" in the initial cluster configuration'])
