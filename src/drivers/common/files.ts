@@ -53,16 +53,18 @@ export function restoreFilesProgram(step: StepOf<'restore-files'>): ActionProgra
 export function restoreFilesCommands({ dir, paths }: { dir: string; paths: readonly string[] }): ReturnType<typeof onNode>[] {
   return [
     onNode(['sha256sum', '--check', '--quiet', '--strict', `${dir}/${SUMS}`], `check the backup in ${dir} before restoring it`),
-    script(
-      [
-        `for p in ${paths.map(q).join(' ')}; do`,
-        `  if [ -e ${q(`${dir}/files`)}"$p" ]; then cp -a -- ${q(`${dir}/files`)}"$p" "\${p%/*}/"`,
-        `  elif grep -qxF -- "$p" ${q(`${dir}/ABSENT`)}; then echo "kupgrade: $p did not exist before the upgrade; left as it is" >&2`,
-        `  else echo "kupgrade: no kept copy of $p in ${dir.replace(/[^A-Za-z0-9/+._-]/g, '')}" >&2; exit 1; fi`,
-        'done',
-      ],
-      `restore ${paths.join(', ')} from ${dir}`,
-    ),
+    script(putBackLines(dir, paths), `restore ${paths.join(', ')} from ${dir}`),
+  ]
+}
+
+/** Shell lines that put each path's kept copy back (its checksums already checked); a path ABSENT before is left. */
+export function putBackLines(dir: string, paths: readonly string[]): string[] {
+  return [
+    `for p in ${paths.map(q).join(' ')}; do`,
+    `  if [ -e ${q(`${dir}/files`)}"$p" ]; then cp -a -- ${q(`${dir}/files`)}"$p" "\${p%/*}/"`,
+    `  elif grep -qxF -- "$p" ${q(`${dir}/ABSENT`)}; then echo "kupgrade: $p did not exist before the upgrade; left as it is" >&2`,
+    `  else echo "kupgrade: no kept copy of $p in ${dir.replace(/[^A-Za-z0-9/+._-]/g, '')}" >&2; exit 1; fi`,
+    'done',
   ]
 }
 

@@ -2,7 +2,7 @@ import type { Hop } from '../../planner/hops.js'
 import type { EtcdMemberRestore, Step, StepOf } from '../../planner/types.js'
 import { parseKubeVersion } from '../../plan/versions.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, script, q, SUMS } from '../common/commands.js'
-import { backupFilesProgram, keptCopy, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, keptCopy, putBackLines, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
 import type { ActionProgram, Check } from '../program.js'
 import type { ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
@@ -380,14 +380,20 @@ const waitApiDown = () =>
  * would otherwise restore a member "default" advertising http://localhost:2380, which etcd keeps and which a control-plane
  * node joined later could not reach. No manifest: etcdutl's defaults, as the Kubernetes docs' restore does.
  */
-const ownMemberFlags = (dir: string): { prelude: string[]; words: string } => ({
+const ownMemberFlags = (dir: string): EtcdRestoreFlags => ({
   prelude: [
     ...readEtcdMember(dir),
     'set --',
     'if [ -n "$name" ] && [ -n "$peer" ]; then set -- --name="$name" --initial-cluster="$name=$peer" --initial-advertise-peer-urls="$peer"; fi',
   ],
-  words: ' "$@"',
+  args: '"$@"',
 })
+
+/** etcdutl's member flags as shell words (`args`), after any shell lines that work them out (`prelude`). */
+interface EtcdRestoreFlags {
+  prelude?: string[]
+  args: string
+}
 
 /**
  * Shell lines that set `m` to the node's etcd manifest — the one kept before the hop, else its own (in place, or moved
@@ -405,13 +411,13 @@ const readEtcdMember = (dir: string): string[] => {
 
 /** The data dir moved aside (etcdutl refuses one that is not empty: the old data is the last copy of what the restore
  *  throws away), then `etcdutl snapshot restore` with `flags`, and the record of it. */
-const etcdRestore = (snapshot: string, flags: string[] | { prelude: string[]; words: string }, record?: string) =>
+const etcdRestore = (snapshot: string, flags: EtcdRestoreFlags, record?: string) =>
   script(
     [
       'set -e',
-      ...(Array.isArray(flags) ? [] : flags.prelude),
+      ...(flags.prelude ?? []),
       `if [ -e ${q(ETCD_DATA)} ]; then mv ${q(ETCD_DATA)} ${q(ETCD_DATA)}.kupgrade-$(date +%s); fi`,
-      `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)}${Array.isArray(flags) ? flags.map((f) => ` ${q(f)}`).join('') : flags.words}`,
+      `etcdutl snapshot restore ${q(snapshot)} --data-dir ${q(ETCD_DATA)} ${flags.args}`,
       ...(record ? [`printf '%s %s\n' ${q(record)} "$(sha256sum < ${q(snapshot)} | cut -d' ' -f1)" > ${q(RESTORED_FROM)}`] : []),
     ],
     `etcdutl snapshot restore of the pre-hop snapshot into a fresh ${ETCD_DATA}`,
@@ -499,14 +505,15 @@ function restoreMemberProgram(step: StepOf<'restore-datastore'>, m: EtcdMemberRe
       snapshotCheck(snapshot),
       // Already stopped by stop-control-plane; again here, so that a member never runs on data being replaced.
       stopStaticPods(),
-      etcdRestore(snapshot, flags, m.token),
+      etcdRestore(snapshot, { args: flags.map(q).join(' ') }, m.token),
       // A node the hop never reached kept no files: its /etc/kubernetes is as it was, and its manifests go back as
       // they were moved aside.
       script(
         [
+          'set -e',
           `if [ -f ${q(`${dir}/${SUMS}`)} ]; then`,
           `  sha256sum --check --quiet --strict ${q(`${dir}/${SUMS}`)}`,
-          `  cp -a -- ${q(keptCopy(dir, '/etc/kubernetes'))} /etc/`,
+          ...putBackLines(dir, ['/etc/kubernetes']).map((l) => `  ${l}`),
           'else',
           `  echo ${q(`kupgrade: no files kept in ${dir} (the hop never reached this node): its /etc/kubernetes is as it was; the manifests moved to ${ASIDE} go back`)} >&2`,
           `  for f in ${q(ASIDE)}/*.yaml; do if [ -e "$f" ]; then mv -f "$f" ${q(MANIFESTS)}/; fi; done`,
