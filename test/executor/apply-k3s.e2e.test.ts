@@ -63,6 +63,11 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(changedNodes).toEqual(new Set(dryWrites.filter((w) => w.channel === 'ssh').map((w) => w.node)))
 
     const ev = events(r.out)
+    // kubectl's own answer (real kubectl against the lab) decides cordon and uncordon, with no get before or after.
+    for (const action of ['cordon', 'uncordon']) {
+      const done = ev.filter((e) => e.type === 'step-done' && e.step.action === action)
+      expect(done.map((e) => [e.step.node, e.changed, e.evidence]), action).toEqual(['edge-cp-1', 'edge-w-1', 'edge-w-2'].map((n) => [n, true, [`ran: kubectl ${action} ${n}`, `it answered: node/${n} ${action}ed`]]))
+    }
     const runId = ev[0].runId as string
     const journal = readFileSync(join(l.dir, '.kupgrade', 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
     expect(journal[0]).toMatchObject({ kind: 'kupgrade-journal', runId, plan: l.plan, schemaVersion: EXECUTION_PLAN_SCHEMA_VERSION })
