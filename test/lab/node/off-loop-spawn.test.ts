@@ -132,14 +132,18 @@ describe('the spawner admits node commands a few at a time, in order', () => {
     const out = collect(first.stdout)
     const second = s.spawn({ file: '/bin/bash', args: ['-c', 'echo second'], cwd: '/', env, admit: true })
     const secondOut = collect(second.stdout)
+    // Listening for both closes now: once the first ends, the second starts at once and, on a busy host, all of its
+    // events can arrive in the same read of the channel as the first's close, emitted before an await resumes.
+    const firstClosed = closed(first)
+    const secondClosed = closed(second)
     second.stdin.end()
     while (!out().includes('started')) await new Promise((r) => setTimeout(r, 10))
     // The first is running and holds the only slot: the second has not been started.
     expect(second.pid).toBeUndefined()
     expect(secondOut()).toBe('')
     first.stdin.end('go\n')
-    expect(await closed(first)).toEqual({ code: 0, signal: null })
-    expect(await closed(second)).toEqual({ code: 0, signal: null })
+    expect(await firstClosed).toEqual({ code: 0, signal: null })
+    expect(await secondClosed).toEqual({ code: 0, signal: null })
     expect(second.pid).toBeGreaterThan(0)
     expect(secondOut()).toBe('second\n')
   })
