@@ -15,7 +15,7 @@ import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
 import { readUnit, readUnitAsOf, writeUnit } from './node/unit-state.js'
 import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
 import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
-import { agentLog, agentNodePassword, agentToken, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED } from './node/k3s-join.js'
+import { agentLog, agentNodePassword, agentToken, k3sServerInClusterOfItsOwn, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED, removeK3sMember } from './node/k3s-join.js'
 import { readBootId } from './node/boot-id.js'
 import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
 import { kubeProxySkewRefusal } from './node/kube-proxy.js'
@@ -125,6 +125,7 @@ export class Lab {
         const lc: LabCluster = { topology: c, model, api, nodes: new Map() }
         this.clusters.set(c.name, lc)
         model.on('trigger', (trigger: FaultTrigger, node: string) => this.onTrigger(c.name, trigger, node))
+        if (c.distribution === 'k3s') model.on('node-deleted', (node: string) => removeK3sMember(this.etcdSimDir(c.name), node))
         await api.start()
         if (c.etcd === 'real') lc.etcd = await this.startEtcd(c)
         // kubectl logs of a kube-proxy pod reads the log its node writes (the node's /var/log/pods file).
@@ -151,7 +152,7 @@ export class Lab {
               ...(lc.etcd && n.role === 'control-plane' ? { etcdEndpoints: lc.etcd.endpointsFor(n.name) } : {}),
               // Simulated etcd: every control-plane node a member of one etcd, sharing a folder (etcd-sim.ts).
               ...(c.datastore === 'sqlite' && n.role === 'control-plane' ? { datastore: 'sqlite' as const } : {}),
-              ...(!lc.etcd && n.role === 'control-plane' && c.datastore !== 'sqlite' ? { etcdCluster: { dir: join(dir, 'etcd-sim', c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
+              ...(!lc.etcd && n.role === 'control-plane' && c.datastore !== 'sqlite' ? { etcdCluster: { dir: this.etcdSimDir(c.name), members: c.nodes.filter((m) => m.role === 'control-plane').map((m) => ({ name: m.name, address: m.address })) } } : {}),
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
               ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
               ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
@@ -218,6 +219,11 @@ export class Lab {
     }
   }
 
+  /** The shared folder of a cluster's simulated etcd (etcd-sim.ts), which its control-plane nodes see at lab/etcd-cluster. */
+  private etcdSimDir(cluster: string): string {
+    return join(this.opts.dir, 'etcd-sim', cluster)
+  }
+
   private wireNode(cluster: string, model: ClusterModel, name: string, node: NodeRuntime, rootDir: string): void {
     node.on('service', (e: ServiceEvent) => {
       if (e.state === 'stopped') return model.serviceStopped(name)
@@ -229,6 +235,9 @@ export class Lab {
       const start = () => model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
       // Join checks read the machine's files: a node runtime without a lab node root (a test double) has none.
       if (readUnit(pathsOf(rootDir).units, e.service) === undefined) return start()
+      if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'control-plane' && k3sServerInClusterOfItsOwn(rootDir, this.etcdSimDir(cluster))) {
+        return model.serviceStarted(name, e.version, { refused: true })
+      }
       if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, e.due ?? 0, start)
       if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
         // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s

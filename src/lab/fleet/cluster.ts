@@ -513,6 +513,7 @@ export class ClusterModel extends EventEmitter {
     this.nodePasswords.delete(name)
     for (const p of [...this.pods.values()]) if (p.nodeName === name) this.removePod(p)
     this.event({ kind: 'Node', name, uid: n.uid }, 'Normal', 'RemovingNode', `Node ${name} event: Removing Node ${name} from Controller`, 'node-controller')
+    this.emit('node-deleted', name)
     this.emit('apiservers')
     this.reconcile()
     return rendered

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { journalLine, servicePid } from './journal.js'
 
@@ -59,4 +59,21 @@ export const NODE_PASSWORD_REJECTED = "Node password rejected, duplicate hostnam
 export function agentLog(root: string, node: string, level: 'info' | 'error', msg: string): void {
   const ts = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
   appendFileSync(join(root, 'lab/journal/k3s-agent.log'), journalLine(node, 'k3s', servicePid(node), `time="${ts}" level=${level} msg="${msg.replace(/"/g, '\\"')}"`))
+}
+
+/**
+ * A k3s server's etcd membership as the cluster's shared folder holds it (layout.ts writeK3sMembership, lib.sh
+ * lab_k3s_*). `inClusterOfItsOwn`: the server started on an empty datastore with nothing to join and bootstrapped a
+ * new etcd cluster, so its kubelet registers with that cluster's API, never with the lab's.
+ */
+export function k3sServerInClusterOfItsOwn(root: string, etcdDir: string): boolean {
+  const read = (f: string): string | undefined => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined)
+  const mine = read(join(root, 'var/lib/rancher/k3s/server/db/etcd/member/lab-cluster-id'))
+  const cluster = read(join(etcdDir, 'cluster-id'))
+  return mine !== undefined && cluster !== undefined && mine !== cluster
+}
+
+/** `kubectl delete node` of a k3s server: k3s's etcd controller removes the node's member from the cluster. */
+export function removeK3sMember(etcdDir: string, node: string): void {
+  rmSync(join(etcdDir, 'k3s-members', node), { force: true })
 }

@@ -126,6 +126,8 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
   for (const tool of foreign) writeExec(join(p.bin, tool), `#!/bin/bash\necho "bash: line 1: ${tool}: command not found" >&2\nexit 127\n`)
   copyFileSync(join(src, 'lib.sh'), join(p.lab, 'lib.sh'))
   for (const f of readdirSync(join(src, 'installers'))) copyFileSync(join(src, 'installers', f), join(p.lab, f))
+  // What install.sh writes next to the binary on every run (create_killall, create_uninstall).
+  if (o.distribution === 'k3s') for (const f of ['k3s-killall.sh', 'k3s-uninstall.sh']) copyFileSync(join(src, 'dist', f), join(p.lab, f))
   // The release mirror: one folder per release with its binaries.
   const releases = new Set([...o.mirror, o.version].map((v) => releaseForm(o.distribution, v)))
   for (const release of releases) {
@@ -179,7 +181,10 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     writeExec(r(`usr/local/bin/${uninstall}`), readFileSync(join(src, 'dist', 'k3s-uninstall.sh'), 'utf8'))
     // The cluster's token (server: /var/lib/rancher/k3s/server/token, node-token a link to it); agents joined with it.
     const token = o.clusterCa ? k3sServerToken(o.clusterCa.certPem, o.cluster) : 'K10lab::server:lab'
-    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote(token)}\n` : '')
+    const joined = k3sServerJoin(o)
+    const env = o.role === 'worker' ? `K3S_URL=${singleQuote(`https://${new URL(o.apiEndpoint ?? 'https://127.0.0.1:6443').host}`)}\nK3S_TOKEN=${singleQuote(token)}\n` : joined?.server ? `K3S_TOKEN=${singleQuote(token)}\n` : ''
+    writeFileSync(r(`etc/systemd/system/${unit}.service.env`), env)
+    if (joined) writeK3sMembership(o, etcdClusterDir(o, p.lab), p.root, token)
     if (o.role === 'control-plane') {
       mkdirSync(r('var/lib/rancher/k3s/server'), { recursive: true })
       writeFileSync(r('var/lib/rancher/k3s/server/token'), `${token}\n`, { mode: 0o600 })
@@ -290,9 +295,46 @@ function unitFileText(o: LabNodeOptions, unit: string): string {
     kubelet: ['kubelet: The Kubernetes Node Agent', 'https://kubernetes.io/docs/', '/usr/bin/kubelet'],
   }
   const [d, docs, plain] = desc[unit] ?? [unit, '', unit]
+  const joined = unit === 'k3s' ? k3sServerJoin(o) : undefined
+  // A k3s server of an embedded-etcd cluster as install.sh writes it (one quoted word per line, ExecStart last).
+  if (joined) return k3sInstalledUnit('server', joined.server ? ['--server', joined.server] : ['--cluster-init'])
   const exec = unit === 'k0scontroller' && o.enableWorker ? `${plain} --enable-worker` : plain
   const type = unit.startsWith('k3s') ? 'notify' : 'simple'
   return `[Unit]\nDescription=${d}\nDocumentation=${docs}\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=${type}\nExecStart=${exec}\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n`
+}
+
+/**
+ * How a k3s server of an embedded-etcd cluster was installed (docs.k3s.io "High Availability Embedded etcd"): the
+ * first with --cluster-init (it started the etcd cluster), each other with --server https://<first>:6443 and the
+ * cluster's token (K3S_TOKEN in its env file). Undefined for a node that is no such server (an agent, SQLite, a server
+ * on the lab's real etcd, which keeps no k3s membership).
+ */
+export function k3sServerJoin(o: LabNodeOptions): { server?: string } | undefined {
+  if (o.distribution !== 'k3s' || o.role !== 'control-plane' || keepsSqlite(o) || o.etcdEndpoints) return undefined
+  const first = o.etcdCluster?.members[0]
+  return first && first.name !== o.name ? { server: `https://${first.address}:6443` } : {}
+}
+
+/** The unit install.sh writes (its create_systemd_service_file, as the installer stand-in writes it too). */
+const k3sInstalledUnit = (command: string, args: string[]): string =>
+  `[Unit]\nDescription=Lightweight Kubernetes\nDocumentation=https://k3s.io\nWants=network-online.target\nAfter=network-online.target\n\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/sysconfig/%N\nEnvironmentFile=-/etc/systemd/system/k3s.service.env\nKillMode=process\nDelegate=yes\nUser=root\nRestart=always\nRestartSec=5s\nExecStart=/usr/local/bin/k3s \\\n    ${command} \\\n${args.map((a) => `\t${singleQuote(a)} \\\n`).join('')}\n`
+
+/**
+ * A k3s server's etcd membership as its peers know it (lib.sh lab_k3s_*): k3s names the member `<node>-<8 hex>` and
+ * keeps the name in server/db/etcd/name; the cluster lists its members (k3s-members/NODE in the shared folder); the
+ * cluster's id and token are there too, so that a server starting on an empty datastore is judged as k3s judges it.
+ */
+function writeK3sMembership(o: LabNodeOptions, dir: string, root: string, token: string): void {
+  const member = `${o.name}-${createHash('sha256').update(`${o.cluster}/${o.name}/k3s-member`).digest('hex').slice(0, 8)}`
+  mkdirSync(join(dir, 'k3s-members'), { recursive: true })
+  writeFileSync(join(dir, 'k3s-members', o.name), `${member}\n`)
+  writeFileSync(join(dir, 'k3s-token'), `${token}\n`, { mode: 0o600 })
+  const cluster = join(dir, 'cluster-id')
+  if (!existsSync(cluster)) writeFileSync(cluster, `${idOf(o.cluster).toString(16)}\n`)
+  const db = join(root, 'var/lib/rancher/k3s/server/db/etcd')
+  mkdirSync(join(db, 'member'), { recursive: true })
+  writeFileSync(join(db, 'name'), `${member}\n`)
+  writeFileSync(join(db, 'member/lab-cluster-id'), readFileSync(cluster, 'utf8'))
 }
 
 /** The cluster's etcd members in the order they joined (the first ran kubeadm init); a lone node is its own. */

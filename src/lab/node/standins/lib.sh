@@ -177,9 +177,66 @@ lab_k3s_membership_refusal() { # prints why this server's etcd cannot start; 0 w
 }
 lab_k3s_join_cluster() { # a server that starts takes the current cluster's id into its member data
   lab_k3s_etcd || return 0
+  if lab_k3s_fresh_member; then lab_k3s_new_member; return 0; fi
   local cluster; cluster=$(lab_k3s_cluster_id) || return 0
   [ -n "$cluster" ] || return 0
   mkdir -p "$LAB_K3S_MEMBER_DIR" && printf '%s\n' "$cluster" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+}
+
+# --- A k3s server starting on an empty datastore (k3s pkg/etcd: join, or a new cluster). Its member name is
+# `<node>-<8 hex>`, drawn anew whenever server/db/etcd/name is gone (an uninstall, a db moved aside). Given a server
+# to join (--server/-s, or K3S_URL in its env file) and the cluster's token, it joins as a new member — unless the
+# cluster still lists a member of its node name: "duplicate node name found" (k3s-io/k3s#4025), until that member is
+# removed (kubectl delete node: k3s's etcd controller removes it). Given none, it starts an etcd cluster of its own
+# (with --cluster-init; the lab has no SQLite migration), which the other servers never hear of.
+LAB_K3S_NAME_FILE=/var/lib/rancher/k3s/server/db/etcd/name
+lab_k3s_members_dir() { echo "$LAB_DIR/etcd-cluster/k3s-members"; }
+lab_k3s_fresh_member() { lab_k3s_etcd && [ -d "$(lab_k3s_members_dir)" ] && [ ! -s "$LAB_K3S_NAME_FILE" ]; }
+lab_k3s_server_words() { # the unit's ExecStart words (quotes dropped) and its env file, on one line
+  local f=/etc/systemd/system/k3s.service
+  printf ' %s %s \n' "$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\$/) exit}' "$f" 2>/dev/null | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d "'" | tr '\n\t' '  ')" "$(tr '\n' ' ' < "$f.env" 2>/dev/null)"
+}
+lab_k3s_joins() { lab_k3s_server_words | grep -Eq "[[:space:]](K3S_URL='?https://|--server[= ]|-s )"; }
+lab_k3s_token_given() { # the token the server starts with: --token/-t, else K3S_TOKEN, else the file K3S_TOKEN_FILE names
+  local w t; w=$(lab_k3s_server_words)
+  t=$(printf '%s\n' "$w" | sed -n -E "s/.*[[:space:]](--token[= ]|-t )([^[:space:]]+).*/\2/p")
+  [ -n "$t" ] || t=$(sed -n -E "s/^K3S_TOKEN=['\"]?([^'\"]*)['\"]?$/\1/p" /etc/systemd/system/k3s.service.env 2>/dev/null)
+  if [ -z "$t" ]; then
+    local file; file=$(sed -n -E "s/^K3S_TOKEN_FILE=['\"]?([^'\"]*)['\"]?$/\1/p" /etc/systemd/system/k3s.service.env 2>/dev/null)
+    [ -n "$file" ] && [ -f "$file" ] && t=$(tr -d '\n' < "$file")
+  fi
+  printf '%s' "$t"
+}
+lab_k3s_join_refusal() { # prints why a fresh server cannot join; 0 when refused
+  lab_k3s_fresh_member && lab_k3s_joins || return 1
+  local given want; given=$(lab_k3s_token_given); want=$(cat "$LAB_DIR/etcd-cluster/k3s-token" 2>/dev/null)
+  if [ -z "$given" ]; then echo "starting kubernetes: preparing server: token is required to join a cluster"; return 0; fi
+  # The secure form must be the cluster's; the bare form is its password (k3s pkg/clientaccess).
+  if [ "$given" != "$want" ] && [ "$given" != "${want##*::server:}" ]; then
+    echo "starting kubernetes: preparing server: failed to validate token: token is not valid: https://$LAB_API_HOST:$LAB_API_PORT/cacerts: 401 Unauthorized"; return 0
+  fi
+  if [ -s "$(lab_k3s_members_dir)/$LAB_NODE" ]; then
+    # (k3s removes the name it drew, so the next start draws another: the lab draws one only when the join goes on.)
+    echo "etcd cluster join failed: duplicate node name found, please use a unique name for this node"; return 0
+  fi
+  return 1
+}
+lab_k3s_new_member() {
+  local name; name="$LAB_NODE-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  mkdir -p "$LAB_K3S_MEMBER_DIR"
+  if lab_k3s_joins; then
+    printf '%s\n' "$name" > "$(lab_k3s_members_dir)/$LAB_NODE"
+    lab_k3s_cluster_id > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+    lab_journal k3s k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Adding member $name=https://$LAB_ADDRESS:2380 to etcd cluster\""
+  else
+    od -An -N8 -tx1 /dev/urandom | tr -d ' \n' > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+    lab_journal k3s k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Starting etcd for new cluster, cluster-reset=false\""
+  fi
+  printf '%s\n' "$name" > "$LAB_K3S_NAME_FILE"
+  # The server keeps its cluster's token in the secure form (a new cluster's is new), node-token a link to it.
+  local t=/var/lib/rancher/k3s/server/token
+  if lab_k3s_joins; then cat "$LAB_DIR/etcd-cluster/k3s-token" > "$t"; else printf 'K10%s::server:%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > "$t"; fi
+  chmod 600 "$t"; ln -sfn "$t" /var/lib/rancher/k3s/server/node-token
 }
 
 lab_unit_start() { # UNIT: starts the installed binary; returns once it is active (bounded by the start delay)
@@ -211,6 +268,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   local downgrade="" fatal=""
   case "$1" in k3s|k0scontroller) downgrade=$(lab_datastore_refusal "$ver") && fatal="apiserver exited: $downgrade" || downgrade="" ;; esac
   if [ -z "$downgrade" ] && [ "$1" = k3s ]; then downgrade=$(lab_k3s_membership_refusal) && fatal=$downgrade || downgrade=""; fi
+  if [ -z "$downgrade" ] && [ "$1" = k3s ]; then downgrade=$(lab_k3s_join_refusal) && fatal=$downgrade || downgrade=""; fi
   if [ -n "$downgrade" ]; then
     # The process starts, its control plane finds the newer datastore and exits: k3s (Type=notify) fails the start
     # job; k0s (Type=simple) has started as far as systemctl is concerned and fails right after.

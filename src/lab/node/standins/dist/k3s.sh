@@ -146,6 +146,9 @@ case "${1:-}" in
     id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
     printf '%s\n' "$id" > "$LAB_DIR/etcd-cluster/cluster-id"
     mkdir -p "$LAB_K3S_MEMBER_DIR" && printf '%s\n' "$id" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+    # Its only member is this server: the others' members are forgotten, so they rejoin as new ones.
+    md=$(lab_k3s_members_dir)
+    if [ -d "$md" ]; then find "$md" -mindepth 1 ! -name "$LAB_NODE" -delete; [ -s "$LAB_K3S_NAME_FILE" ] && cp "$LAB_K3S_NAME_FILE" "$md/$LAB_NODE"; fi
     logrus INFO "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. Backup and delete \${datadir}/server/db on each peer etcd server and rejoin the nodes"
     exit 0 ;;
   agent)

@@ -80,7 +80,8 @@ info "Skipping installation of SELinux RPM"
 for cmd in kubectl crictl ctr; do info "Skipping /usr/local/bin/$cmd symlink to k3s, command exists in PATH at /usr/bin/$cmd"; done
 info "Creating killall script /usr/local/bin/k3s-killall.sh"
 info "Creating uninstall script /usr/local/bin/$SYSTEM_NAME-uninstall.sh"
-[ -f "/usr/local/bin/$SYSTEM_NAME-uninstall.sh" ] || $SUDO cp /usr/local/bin/k3s*-uninstall.sh "/usr/local/bin/$SYSTEM_NAME-uninstall.sh" 2>/dev/null || true
+$SUDO install -m 0755 "$LAB_DIR/k3s-killall.sh" /usr/local/bin/k3s-killall.sh
+$SUDO install -m 0755 "$LAB_DIR/k3s-uninstall.sh" "/usr/local/bin/$SYSTEM_NAME-uninstall.sh"
 # systemd_disable: this run's unit and env file replace whatever was there.
 $SUDO rm -f "$FILE_K3S_SERVICE" "$FILE_K3S_ENV"
 info "env: Creating environment file $FILE_K3S_ENV"
