@@ -21,8 +21,12 @@ export type Command =
       stdin?: string
       /** The command takes the connection down (a reboot): a dropped connection is its success, not a failure. */
       disconnects?: boolean
-      /** Runs on the cluster's first control-plane node instead of the step's (a join token is made there). */
-      at?: 'first-control-plane'
+      /**
+       * Runs on the cluster's first control-plane node instead of the step's (a join token is made there); or on the
+       * first control-plane node that is not the step's (`peer-control-plane`: a serving server, where the step's own
+       * node is the one being rebuilt).
+       */
+      at?: 'first-control-plane' | 'peer-control-plane'
       /**
        * Its stdout is a secret (a join token) kept under this name for a later command of the same program: never
        * streamed, journaled or shown, and gone when the step ends.

@@ -15,11 +15,15 @@ export interface NodeContext {
   firstControlPlane: boolean
   /** The last control-plane node of the hop: kubeadm upgrades kube-proxy and CoreDNS only after it (facts §0.5). */
   lastControlPlane: boolean
+  /** How many control-plane nodes the hop has (a rebuild: whether etcd keeps its quorum while this one is away). */
+  controlPlanes?: number
 }
 
 /** How a cluster gets its binaries (k3s, k0s); default the distribution's installer. */
 export interface ClusterInstall {
   source: BinarySource
+  /** The cluster's API VIP or load balancer (the plan's apiEndpoint): k3s's fixed registration address. */
+  apiEndpoint: string
 }
 
 /**

@@ -838,8 +838,10 @@ export class Executor {
         const putBack = program.readsBackup ? await this.backupBackOnNode(rt, s.node, program.readsBackup) : []
         const firstCp = rt.spec.nodes.find((n) => n.role === 'control-plane')
         const firstControlPlane = firstCp ? rt.targets.get(firstCp.name) : undefined
+        const peerCp = rt.spec.nodes.find((n) => n.role === 'control-plane' && n.name !== s.node)
+        const peerControlPlane = peerCp ? rt.targets.get(peerCp.name) : undefined
         const run = () => runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), ...(peerControlPlane ? { peerControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250 })

@@ -20,6 +20,8 @@ export interface ProgramChannels {
   target?: NodeTarget
   /** The cluster's first control-plane node, for commands `at` it (join tokens). */
   firstControlPlane?: NodeTarget
+  /** The first control-plane node other than the step's, for commands `at` a peer. */
+  peerControlPlane?: NodeTarget
   signal?: AbortSignal
   onOutput?: (line: OutputLine) => void
   dryRun: boolean
@@ -86,7 +88,7 @@ export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ al
 
 export async function runCommand(c: Command, ch: ProgramChannels, secrets: Map<string, string> = new Map()): Promise<string> {
   if (c.on === 'node') {
-    const target = c.at === 'first-control-plane' ? ch.firstControlPlane : ch.target
+    const target = c.at === 'first-control-plane' ? ch.firstControlPlane : c.at === 'peer-control-plane' ? ch.peerControlPlane : ch.target
     if (!target) throw new Error(`a node command without a node${c.at ? ` (${c.at})` : ''}: ${describeCommand(c)}`)
     if (c.secretIn !== undefined && !secrets.has(c.secretIn)) throw new Error(`${c.why}: the secret ${c.secretIn} was not made by an earlier command of this step`)
     const stdin = c.secretIn !== undefined ? secrets.get(c.secretIn) : c.stdin

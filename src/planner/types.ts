@@ -83,7 +83,12 @@ export interface StepParamsByAction {
   'reset-node': { service: string }
   /** onFailure: rebuild: a fresh join token made on the first control-plane node, and the node joined with it
    *  (kubeadm: `kubeadm join`; k0s: the token into the node's token file, `k0s start`). */
-  'join-node': { kind: 'kubeadm' } | { kind: 'k0s'; service: string; release: string }
+  'join-node':
+    | { kind: 'kubeadm' }
+    | { kind: 'k0s'; service: string; release: string }
+    /** A k3s server rejoining embedded etcd: its unit set to join `server` (never --cluster-init) with the cluster's
+     *  token, read from another server. */
+    | { kind: 'k3s-server'; service: string; server: string }
   // Undo-only actions (what an `undo` spec names):
   'restore-binary': { binary: string; backup: string; release: string; service: string }
   /** A moved control plane back from the pre-hop backup: the kept binary and the datastore (k3s: the snapshot or

@@ -60,7 +60,7 @@ describe('driver registry', () => {
     const hop = r.hops[0]!
     expect(driver.planBackup(hop).length).toBeGreaterThan(0)
     for (const role of ['control-plane', 'worker'] as const) {
-      const steps = driver.planNodeUpgrade(hop, { role, firstControlPlane: role === 'control-plane', lastControlPlane: false }, { source: { kind: 'installer' } })
+      const steps = driver.planNodeUpgrade(hop, { role, firstControlPlane: role === 'control-plane', lastControlPlane: false }, { source: { kind: 'installer' }, apiEndpoint: 'https://10.0.0.10:6443' })
       expect(steps.length).toBeGreaterThan(0)
       expect(steps[0]!.action).toBe('backup-files')
       expect(driver.serviceName(role)).toMatch(/^[a-z0-9-]+$/)

@@ -41,7 +41,7 @@ const versionCheck = (binary: string, release: string) =>
 
 export const k3s: Driver = {
   name: 'k3s',
-  actions: ['backup', 'backup-files', 'replace-binary', 'reset-node', 'restart', 'restore-binary', 'restore-datastore', 'rejoin-datastore', 'restore-files', 'stop-service'],
+  actions: ['backup', 'backup-files', 'replace-binary', 'reset-node', 'join-node', 'restart', 'restore-binary', 'restore-datastore', 'rejoin-datastore', 'restore-files', 'stop-service'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k3s', dir: backupDir(hop.from), name: snapshotName(hop.to.release) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -88,12 +88,29 @@ export const k3s: Driver = {
     }
   },
   planRebuild: (hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string } => {
-    // A server holds (a share of) the datastore: resetting one is the cluster's restore, not a node's rebuild.
-    if (node.role === 'control-plane') {
-      return { procedure: `not automatic for a k3s server: ${singleServer(node) ? 'restore it from the pre-hop snapshot (kupgrade rollback)' : 'k3s-uninstall.sh on it, kubectl delete node, then rejoin it with install.sh, K3S_URL and K3S_TOKEN of the remaining servers (docs.k3s.io, "Cluster Datastore")'}` }
-    }
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
+    // The only server holds the whole datastore: resetting it is the cluster's restore, not a node's rebuild. Of two,
+    // the other alone holds no etcd quorum while this one is away (its member cannot even be removed).
+    if (node.role === 'control-plane' && singleServer(node)) return { procedure: 'not automatic for a k3s server: restore it from the pre-hop snapshot (kupgrade rollback)' }
+    if (node.role === 'control-plane' && (node.controlPlanes ?? 0) < 3) {
+      return { procedure: `not automatic for a k3s server of two: the other alone has no etcd quorum while this one is away; add a third server, or k3s-uninstall.sh on it, kubectl delete node, then rejoin it with install.sh, --server ${install.apiEndpoint} and the cluster's token (docs.k3s.io "High Availability Embedded etcd")` }
+    }
+    if (node.role === 'control-plane') {
+      // A server rejoins embedded etcd as a new member (docs.k3s.io HA embedded etcd; k3s-io/k3s#4025): its Node deleted
+      // first, which makes k3s remove its old member (else "duplicate node name found"), and never with
+      // --cluster-init, which on an empty datastore would start an etcd cluster of its own.
+      return {
+        reset: [{ action: 'reset-node', params: { service } }],
+        rejoin: [
+          { action: 'restore-files', params: { dir, paths: [unitFile(service), `${unitFile(service)}.env`] } },
+          { action: 'join-node', params: { kind: 'k3s-server', service, server: install.apiEndpoint } },
+          { action: 'replace-binary', params: { binary: BINARY, release: hop.from, service, source: install.source, kept: dir } },
+          { action: 'restart', params: { service } },
+        ],
+        detail: `k3s-uninstall.sh, kubectl delete node (k3s removes its etcd member), the kept unit back set to join ${install.apiEndpoint} with the cluster's token read from another server (never --cluster-init), k3s ${hop.from} installed, k3s started, Ready at ${hop.from}`,
+      }
+    }
     return {
       reset: [{ action: 'reset-node', params: { service } }],
       rejoin: [
@@ -110,6 +127,7 @@ export const k3s: Driver = {
     switch (step.action) {
       case 'backup': return backupProgram(step)
       case 'reset-node': return resetProgram(step)
+      case 'join-node': return joinServerProgram(step)
       case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, '--version'], expect: `k3s version ${step.params.release} ` })
       case 'replace-binary': return replaceProgram(step)
       case 'restart': return restartProgram(step)
@@ -229,6 +247,59 @@ function resetProgram(step: StepOf<'reset-node'>): ActionProgram {
     ],
   }
 }
+
+/**
+ * A k3s server set to rejoin embedded etcd (docs.k3s.io "High Availability Embedded etcd": a server joins with --server
+ * <fixed registration address> and the cluster's token): --cluster-init taken out of its unit (on an empty datastore it
+ * would start an etcd cluster of its own), K3S_URL set to the API VIP where the unit names no server to join, and the
+ * cluster's token — read from another server's /var/lib/rancher/k3s/server/token, passed on stdin, never shown — as
+ * K3S_TOKEN in its env file. install.sh keeps both (the next step re-gives it the unit's arguments and environment).
+ * Verify: no --cluster-init, a server to join and a token in the unit or its env file.
+ */
+function joinServerProgram(step: StepOf<'join-node'>): ActionProgram {
+  if (step.params.kind !== 'k3s-server') throw new Error(`k3s driver: join of kind ${step.params.kind}`)
+  const { service, server } = step.params
+  const unit = unitFile(service)
+  const env = `${unit}.env`
+  const holds = (pattern: string, describe: string) =>
+    nodeCheck(['grep', '-Eq', '--', pattern, unit, env], describe, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })
+  return {
+    title: `set ${unit} to join ${server} (no --cluster-init) with the cluster's token, read from another server's ${TOKEN} (never shown)`,
+    verify: [
+      nodeCheck(['grep', '-q', '--', '--cluster-init', unit], `${unit} has no --cluster-init`, { exitCode: 1 }, { privileged: true, okExitCodes: [0, 1, 2] }),
+      holds(SERVER_GIVEN, `${service} names a server to join`),
+      holds(`^K3S_TOKEN=.|^K3S_TOKEN_FILE=.|--token|^[[:space:]]*'-t'`, `${service} has a token to join with`),
+    ],
+    run: [
+      onNode(['cat', TOKEN], 'read the cluster token on a serving server', { at: 'peer-control-plane', secretOut: 'token', timeoutMs: 60_000 }),
+      script(
+        [
+          'set -e',
+          'IFS= read -r token',
+          // systemd reads the env file's values quoted: a token it could not quote as it is stops here.
+          `case "$token" in K10*::server:?*) ;; *) echo ${q(`kupgrade: the peer's ${TOKEN} holds no k3s server token`)} >&2; exit 1 ;; esac`,
+          `case "$token" in *"'"*|*'"'*|*\\\\*) echo ${q('kupgrade: the cluster token has quotes or backslashes the env file cannot hold; rejoin this server by hand')} >&2; exit 1 ;; esac`,
+          `unit=${q(unit)} env=${q(env)}`,
+          `if [ ! -f "$unit" ]; then echo ${q(`kupgrade: ${unit} is missing: put the server's unit back, then resume`)} >&2; exit 1; fi`,
+          // install.sh's layout (one quoted word per line) and a one-line ExecStart alike.
+          `sed -i -e ${q(String.raw`/^[[:space:]]*'--cluster-init'[[:space:]]*\\$/d`)} -e ${q(String.raw`s/[[:space:]]'\{0,1\}--cluster-init'\{0,1\}//`)} "$unit"`,
+          'touch "$env" && chmod 600 "$env"',
+          `{ grep -v '^K3S_TOKEN=' "$env" || true; printf "K3S_TOKEN='%s'\\n" "$token"; } > "$env.kupgrade-new"`,
+          `if ! grep -Eq -- ${q(SERVER_GIVEN)} "$unit" "$env"; then printf '%s\\n' ${q(`K3S_URL=${singleQuoteForEnv(server)}`)} >> "$env.kupgrade-new"; fi`,
+          'chmod 600 "$env.kupgrade-new" && mv -f "$env.kupgrade-new" "$env"',
+        ],
+        `set ${service} to join ${server} with the cluster's token`,
+        { secretIn: 'token', timeoutMs: 60_000 },
+      ),
+    ],
+  }
+}
+
+/** A server to join, in the unit (--server, -s) or its env file (K3S_URL). */
+const SERVER_GIVEN = `^K3S_URL=.|--server|^[[:space:]]*'-s'`
+
+/** A value in a systemd env file, single-quoted as install.sh writes them (the plan's URL has no quotes: schema). */
+const singleQuoteForEnv = (v: string): string => `'${v}'`
 
 /** A restart cannot be read back on the node (the unit looks the same before and after): it always runs, then waits. */
 function restartProgram(step: StepOf<'restart'>): ActionProgram {
