@@ -13,8 +13,8 @@ import { pathsOf } from './node/paths.js'
 import { WRITABLE_PATHS } from './node/namespace.js'
 import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
 import { readUnit, readUnitAsOf, writeUnit } from './node/unit-state.js'
-import { k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
-import { authenticateBootstrapToken } from './fleet/bootstrap-tokens.js'
+import { k0sControllerStart, k0sServiceError, k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
+import { authenticateBootstrapToken, authenticateControllerJoinToken } from './fleet/bootstrap-tokens.js'
 import { agentLog, agentNodePassword, agentToken, k3sServerInClusterOfItsOwn, k3sServerToken, k3sTokenProblem, NODE_PASSWORD_REJECTED, removeK3sMember } from './node/k3s-join.js'
 import { readBootId } from './node/boot-id.js'
 import type { KubeProxyPod, RebootEvent, ServiceEvent, StaticControlPlaneEvent, UpgradeAppliedEvent } from './node/types.js'
@@ -239,6 +239,21 @@ export class Lab {
         return model.serviceStarted(name, e.version, { refused: true })
       }
       if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'worker') return this.admitK3sAgent(cluster, model, name, rootDir, e.due ?? 0, start)
+      if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'control-plane') {
+        const address = this.clusters.get(cluster)?.topology.nodes.find((n) => n.name === name)?.address ?? ''
+        const verdict = k0sControllerStart(rootDir, this.etcdSimDir(cluster), name, address, (token) => authenticateControllerJoinToken(model, token))
+        if (verdict.kind === 'refused') {
+          // k0s exits; systemd restarts it every RestartSec (activating (auto-restart)) until the cause goes away.
+          k0sServiceError(rootDir, name, 'k0scontroller', verdict.message)
+          const u = readUnit(pathsOf(rootDir).units, 'k0scontroller')
+          if (u) writeUnit(pathsOf(rootDir).units, 'k0scontroller', { ...u, state: 'auto-restart', dueMs: 0 })
+          return model.serviceStarted(name, e.version, { refused: true })
+        }
+        // A controller that bootstrapped a cluster of its own serves that one: its kubelet never registers here.
+        if (verdict.kind === 'own-cluster') return model.serviceStarted(name, e.version, { refused: true })
+        // Joined: the join API handed it the cluster's CA, and it made its own certificates and admin kubeconfig.
+        if (verdict.kind === 'joined') node.rejoinedControlPlane?.()
+      }
       if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
         // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s
         // exits and systemd keeps restarting it.

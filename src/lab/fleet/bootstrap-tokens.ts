@@ -19,6 +19,8 @@ interface TokenSecret {
   secret: string
   expiration?: Date
   usages: Set<string>
+  /** k0s: `usage-controller-join`, what `k0s token create --role=controller` sets (k0s pkg/token). */
+  controllerJoin: boolean
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8')
@@ -36,7 +38,7 @@ export function bootstrapTokens(m: ClusterModel): TokenSecret[] {
     if (`bootstrap-token-${id}` !== meta.name || !TOKEN_PATTERN.test(`${id}.${secret}`)) continue
     const exp = data.expiration ? new Date(b64(data.expiration)) : undefined
     const usages = new Set(Object.entries(data).filter(([k, v]) => k.startsWith('usage-bootstrap-') && b64(v) === 'true').map(([k]) => k.slice('usage-bootstrap-'.length)))
-    out.push({ id, secret, ...(exp ? { expiration: exp } : {}), usages })
+    out.push({ id, secret, ...(exp ? { expiration: exp } : {}), usages, controllerJoin: data['usage-controller-join'] !== undefined && b64(data['usage-controller-join']) === 'true' })
   }
   return out
 }
@@ -49,6 +51,13 @@ export function authenticateBootstrapToken(m: ClusterModel, bearer: string): str
   if (!match) return undefined
   const t = bootstrapTokens(m).find((x) => x.id === match[1])
   return t && t.secret === match[2] && t.usages.has('authentication') && live(t, Date.now()) ? t.id : undefined
+}
+
+/** k0s's join API on a controller: a controller join token is a live bootstrap token made for controllers. */
+export function authenticateControllerJoinToken(m: ClusterModel, bearer: string): boolean {
+  const match = TOKEN_PATTERN.exec(bearer)
+  const t = match ? bootstrapTokens(m).find((x) => x.id === match[1]) : undefined
+  return t !== undefined && t.secret === match![2] && t.controllerJoin && live(t, Date.now())
 }
 
 /** cluster-bootstrap/token/jws ComputeDetachedSignature: `<protected header>..<signature>`. */

@@ -241,6 +241,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
   }
 
+  rejoinedControlPlane(): void {
+    this.rewriteCerts()
+    this.files?.baseline() // the lab's own writing, not a client's change
+  }
+
   private rewriteCerts(): void {
     const day = 86400_000
     const now = Date.now()

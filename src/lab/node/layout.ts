@@ -203,6 +203,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     // valid join token writes it again, node/k0s-join.ts).
     if (runsKubelet(o)) writeFileSync(r('var/lib/k0s/kubelet.conf'), k0sKubeletKubeconfig(o.apiEndpoint ?? `https://${o.address}:6443`, o.clusterCa?.certPem), { mode: 0o600 })
     symlinkSync(o.iptablesBackend === 'legacy' ? 'xtables-legacy-multi' : 'xtables-nft-multi', r('var/lib/k0s/bin/iptables'))
+    if (k0sControllerJoin(o)) writeK0sMembership(o, etcdClusterDir(o, p.lab), p.root)
   }
   if (o.distribution === 'kubeadm') {
     const minor = release.replace(/^v(\d+\.\d+).*/, '$1')
@@ -298,7 +299,9 @@ function unitFileText(o: LabNodeOptions, unit: string): string {
   const joined = unit === 'k3s' ? k3sServerJoin(o) : undefined
   // A k3s server of an embedded-etcd cluster as install.sh writes it (one quoted word per line, ExecStart last).
   if (joined) return k3sInstalledUnit('server', joined.server ? ['--server', joined.server] : ['--cluster-init'])
-  const exec = unit === 'k0scontroller' && o.enableWorker ? `${plain} --enable-worker` : plain
+  // A controller that joined another (k0s install controller --token-file; k0sctl removes the file once joined).
+  const joins = unit === 'k0scontroller' && k0sControllerJoin(o)?.joined ? ' --token-file=/etc/k0s/k0stoken' : ''
+  const exec = unit === 'k0scontroller' && o.enableWorker ? `${plain}${joins} --enable-worker` : `${plain}${joins}`
   const type = unit.startsWith('k3s') ? 'notify' : 'simple'
   return `[Unit]\nDescription=${d}\nDocumentation=${docs}\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=${type}\nExecStart=${exec}\nRestart=always\nRestartSec=5s\n\n[Install]\nWantedBy=multi-user.target\n`
 }
@@ -313,6 +316,23 @@ export function k3sServerJoin(o: LabNodeOptions): { server?: string } | undefine
   if (o.distribution !== 'k3s' || o.role !== 'control-plane' || keepsSqlite(o) || o.etcdEndpoints) return undefined
   const first = o.etcdCluster?.members[0]
   return first && first.name !== o.name ? { server: `https://${first.address}:6443` } : {}
+}
+
+/** A k0s controller of the lab's simulated etcd: `joined` when it is not the first (it joined with a controller token). */
+export function k0sControllerJoin(o: LabNodeOptions): { joined: boolean } | undefined {
+  if (o.distribution !== 'k0s' || o.role !== 'control-plane' || o.etcdEndpoints) return undefined
+  const first = o.etcdCluster?.members[0]
+  return { joined: first !== undefined && first.name !== o.name }
+}
+
+/** A k0s controller's etcd membership as the cluster's shared folder holds it (node/k0s-join.ts k0sControllerStart). */
+function writeK0sMembership(o: LabNodeOptions, dir: string, root: string): void {
+  mkdirSync(join(dir, 'k0s-members'), { recursive: true })
+  writeFileSync(join(dir, 'k0s-members', o.name), `${etcdPeerUrl(o.address)}\n`)
+  const cluster = join(dir, 'k0s-cluster-id')
+  if (!existsSync(cluster)) writeFileSync(cluster, `${idOf(o.cluster).toString(16)}\n`)
+  mkdirSync(join(root, 'var/lib/k0s/pki'), { recursive: true })
+  writeFileSync(join(root, 'var/lib/k0s/pki/lab-cluster-id'), readFileSync(cluster, 'utf8'))
 }
 
 /** The unit install.sh writes (its create_systemd_service_file, as the installer stand-in writes it too). */

@@ -62,17 +62,18 @@ case "${1:-}" in
     shift; role=${1:-}; shift || true
     case "$role" in controller|worker) ;; *) echo "Error: unknown command \"$role\" for \"k0s install\"" >&2; exit 1 ;; esac
     # The role's flags go into ExecStart as k0s install writes them (--flag=value); --force is install's own.
-    force=0 extra="" tokenfile=/etc/k0s/k0stoken prev=""
+    force=0 extra="" tokenfile=/etc/k0s/k0stoken prev="" given=""
     for a in "$@"; do
-      case "$prev" in --token-file) tokenfile=$a ;; esac
-      case "$a" in --force) force=1 ;; --enable-worker|--single|--no-taints) extra+=" $a=true" ;; --token-file=*) tokenfile=${a#*=} ;; esac
+      case "$prev" in --token-file) tokenfile=$a given=1 ;; esac
+      case "$a" in --force) force=1 ;; --enable-worker|--single|--no-taints) extra+=" $a=true" ;; --token-file=*) tokenfile=${a#*=} given=1 ;; esac
       prev=$a
     done
     # A worker joins with its token file (k0s install worker --token-file FILE); install checks it exists.
     if [ $role = worker ] && [ ! -f "$tokenfile" ]; then echo "Error: failed to install k0s service: open $tokenfile: no such file or directory" >&2; exit 1; fi
     u=k0s$role; f=/etc/systemd/system/$u.service
     if [ -f "$f" ] && [ $force = 0 ]; then echo "Error: failed to install k0s service: Init already exists: $f" >&2; exit 1; fi
-    if [ $role = controller ]; then ex="/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml$extra"; else ex="/usr/local/bin/k0s worker --token-file=$tokenfile$extra"; fi
+    # A controller given a token joins another with it (k0s token create --role=controller).
+    if [ $role = controller ]; then ex="/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml${given:+ --token-file=$tokenfile}$extra"; else ex="/usr/local/bin/k0s worker --token-file=$tokenfile$extra"; fi
     printf '[Unit]\nDescription=k0s - Zero Friction Kubernetes\nDocumentation=https://docs.k0sproject.io\nConditionFileIsExecutable=/usr/local/bin/k0s\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nStartLimitInterval=5\nStartLimitBurst=10\nExecStart=%s\nRestartSec=10\nDelegate=yes\nKillMode=process\nLimitCORE=infinity\nTasksMax=infinity\nTimeoutStartSec=0\nLimitNOFILE=999999\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n' "$ex" > "$f"
     [ -f "$LAB_DIR/units/$u" ] || lab_unit_write "$u" inactive "" 0 "$(date +%s)"
     log info "Installing k0s service" ;;
@@ -130,14 +131,32 @@ case "${1:-}" in
     log warning "To ensure a full reset, a node reboot is recommended." ;;
   etcd)
     shift
+    MEMBERS="$LAB_DIR/etcd-cluster/k0s-members"
     [ "$LAB_ROLE" = control-plane ] || { echo "Error: etcd is not available on worker nodes" >&2; exit 1; }
     case "${1:-}" in
       member-list)
         # Every member of the cluster's etcd (lab/etcd-cluster/members), as k0s prints its peer URLs.
         if lab_fault etcd-unhealthy; then log error "failed to get etcd members: context deadline exceeded"; echo "Error: context deadline exceeded" >&2; exit 1; fi
-        out="" ; while IFS=$'\t' read -r n a _ _; do [ -n "$n" ] && out+="${out:+,}\"$n\":\"https://$a:2380\""; done < "$LAB_DIR/etcd-cluster/members"
+        out=""
+        if [ -d "$MEMBERS" ]; then
+          for f in "$MEMBERS"/*; do [ -f "$f" ] && out+="${out:+,}\"$(basename "$f")\":\"$(cat "$f")\""; done
+        else
+          while IFS=$'\t' read -r n a _ _; do [ -n "$n" ] && out+="${out:+,}\"$n\":\"https://$a:2380\""; done < "$LAB_DIR/etcd-cluster/members"
+        fi
         printf '{"members":{%s}}\n' "$out" ;;
-      leave) log info "Successfully left the etcd cluster" ;;
+      leave)
+        # k0s etcd leave [--peer-address ADDR]: through this controller's etcd (k0s must run here), the member at
+        # https://ADDR:2380 (default this node's) is removed from the cluster.
+        shift; peer=$LAB_ADDRESS
+        while [ $# -gt 0 ]; do case "$1" in --peer-address) peer=${2:-}; shift ;; --peer-address=*) peer=${1#*=} ;; esac; shift; done
+        lab_unit_read k0scontroller
+        [ "$U_STATE" = active ] || { log fatal "can't connect to the etcd: dial tcp 127.0.0.1:2379: connect: connection refused"; exit 1; }
+        if lab_fault etcd-unhealthy; then log fatal "context deadline exceeded"; exit 1; fi
+        if [ -d "$MEMBERS" ]; then
+          gone=""; for f in "$MEMBERS"/*; do [ -f "$f" ] && [ "$(cat "$f")" = "https://$peer:2380" ] && { rm -f "$f"; gone=1; }; done
+          [ -n "$gone" ] || { log fatal "etcdserver: member not found: no member with peer URL https://$peer:2380"; exit 1; }
+        fi
+        log info "Successfully left the etcd cluster" ;;
       *) echo "Error: unknown command \"${1:-}\" for \"k0s etcd\"" >&2; exit 1 ;;
     esac ;;
   token)
@@ -152,7 +171,6 @@ case "${1:-}" in
       shift
     done
     [ "$role" = worker ] || [ "$role" = controller ] || { echo "Error: unsupported role \"$role\"; supported roles are \"controller\" and \"worker\"" >&2; exit 1; }
-    [ "$role" = worker ] || { echo "Error: kupgrade lab: controller join tokens are not simulated" >&2; exit 1; }
     need_root
     [ "$LAB_ROLE" = control-plane ] || { echo "Error: failed to create join token: open /var/lib/k0s/pki/admin.conf: no such file or directory" >&2; exit 1; }
     u=$(installed_unit) || u=""; lab_unit_read "${u:-k0scontroller}"
@@ -166,10 +184,16 @@ case "${1:-}" in
     id=$(LC_ALL=C tr -dc 'a-z0-9' < /dev/urandom | head -c 6); secret=$(LC_ALL=C tr -dc 'a-z0-9' < /dev/urandom | head -c 16)
     exp=""; [ "$secs" -gt 0 ] && exp=$(date -u -d "@$(( $(date +%s) + secs ))" +%Y-%m-%dT%H:%M:%SZ)
     kc=/var/lib/k0s/pki/admin.conf
-    body="{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"bootstrap-token-$id\",\"namespace\":\"kube-system\"},\"type\":\"bootstrap.kubernetes.io/token\",\"stringData\":{\"token-id\":\"$id\",\"token-secret\":\"$secret\",${exp:+\"expiration\":\"$exp\",}\"description\":\"Worker bootstrap token generated by k0s\",\"usage-bootstrap-api-auth\":\"true\",\"usage-bootstrap-authentication\":\"true\",\"usage-bootstrap-api-worker-calls\":\"true\"}}"
+    # k0s pkg/token: a worker token authenticates the kubelet's bootstrap; a controller token is for the join API.
+    if [ "$role" = worker ]; then usage='"description":"Worker bootstrap token generated by k0s","usage-bootstrap-api-auth":"true","usage-bootstrap-authentication":"true","usage-bootstrap-api-worker-calls":"true"'
+    else usage='"description":"Controller bootstrap token generated by k0s","usage-bootstrap-api-auth":"true","usage-controller-join":"true"'; fi
+    body="{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"bootstrap-token-$id\",\"namespace\":\"kube-system\"},\"type\":\"bootstrap.kubernetes.io/token\",\"stringData\":{\"token-id\":\"$id\",\"token-secret\":\"$secret\",${exp:+\"expiration\":\"$exp\",}$usage}}"
     err=$(printf '%s' "$body" | "$LAB_REAL_KUBECTL" --kubeconfig "$kc" --request-timeout=10s create -f - 2>&1 >/dev/null) || { echo "Error: failed to create join token: $err" >&2; exit 1; }
     server=$(sed -n 's/^ *server: *//p' "$kc" | head -n1); ca=$(sed -n 's/^ *certificate-authority-data: *//p' "$kc" | head -n1)
-    printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n  name: k0s\ncontexts:\n- context:\n    cluster: k0s\n    user: kubelet-bootstrap\n  name: k0s\ncurrent-context: k0s\nkind: Config\npreferences: {}\nusers:\n- name: kubelet-bootstrap\n  user:\n    token: %s.%s\n' "$ca" "$server" "$id" "$secret" | gzip -c | base64 -w0
+    user=kubelet-bootstrap
+    # A controller joins through a controller's join API (port 9443), not the Kubernetes API.
+    [ "$role" = controller ] && { server=https://$LAB_ADDRESS:9443; user=controller-bootstrap; }
+    printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n  name: k0s\ncontexts:\n- context:\n    cluster: k0s\n    user: %s\n  name: k0s\ncurrent-context: k0s\nkind: Config\npreferences: {}\nusers:\n- name: %s\n  user:\n    token: %s.%s\n' "$ca" "$server" "$user" "$user" "$id" "$secret" | gzip -c | base64 -w0
     echo ;;
   kubeconfig)
     [ "${2:-}" = admin ] && cat /var/lib/k0s/pki/admin.conf 2>/dev/null ;;
