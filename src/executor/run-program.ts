@@ -46,6 +46,10 @@ export interface ProgramOutcome {
 /** Every exit code is a result for a check: whether it matches is the check's `expect`, not the transport's business. */
 const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i)
 
+/** Where a node command runs: the step's node, or the one its `at` names. */
+const nodeOf = (c: Extract<Command, { on: 'node' }>, ch: ProgramChannels): NodeTarget | undefined =>
+  c.at === 'first-control-plane' ? ch.firstControlPlane : c.at === 'peer-control-plane' ? ch.peerControlPlane : ch.target
+
 export const describeCommand = (c: Command): string => (c.on === 'node' ? commandLine(c.command) : `kubectl ${c.args.join(' ')}`)
 
 async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolean; observed: string; unreadable?: boolean }> {
@@ -54,8 +58,9 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
   let exitCode: number | null = 0
   try {
     if (r.on === 'node') {
-      if (!ch.target) throw new Error('a node check without a node')
-      const res = await ch.ssh.read(ch.target, r.command, { okExitCodes: ANY_EXIT, privileged: r.privileged ?? false, ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+      const target = nodeOf(r, ch)
+      if (!target) throw new Error(`a node check without a node${r.at ? ` (${r.at})` : ''}`)
+      const res = await ch.ssh.read(target, r.command, { okExitCodes: ANY_EXIT, privileged: r.privileged ?? false, ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
       stdout = res.stdout
       exitCode = res.exitCode
     } else {
@@ -71,7 +76,8 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
   const expected = r.on === 'node' ? (r.okExitCodes ?? [0]) : [0]
   const holds = exitCode !== null && expected.includes(exitCode) && checkHolds(c, { exitCode, stdout })
   const shown = out.length > 200 ? `${out.slice(0, 200)}…` : out
-  return { holds, observed: `${describeCommand(r)} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
+  const where = r.on === 'node' && r.at ? ` (on the ${r.at.replaceAll('-', ' ')} node)` : ''
+  return { holds, observed: `${describeCommand(r)}${where} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
 }
 
 export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ all: boolean; evidence: string[]; unreadable: boolean }> {
@@ -88,7 +94,7 @@ export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ al
 
 export async function runCommand(c: Command, ch: ProgramChannels, secrets: Map<string, string> = new Map()): Promise<string> {
   if (c.on === 'node') {
-    const target = c.at === 'first-control-plane' ? ch.firstControlPlane : c.at === 'peer-control-plane' ? ch.peerControlPlane : ch.target
+    const target = nodeOf(c, ch)
     if (!target) throw new Error(`a node command without a node${c.at ? ` (${c.at})` : ''}: ${describeCommand(c)}`)
     if (c.secretIn !== undefined && !secrets.has(c.secretIn)) throw new Error(`${c.why}: the secret ${c.secretIn} was not made by an earlier command of this step`)
     const stdin = c.secretIn !== undefined ? secrets.get(c.secretIn) : c.stdin

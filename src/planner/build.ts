@@ -173,10 +173,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     })
     if (hop && spec.strategy.onFailure === 'rebuild') {
       const rebuilds = rebuildShared(hop, dist, shared.waitReady.timeout)
-      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
       batches.forEach((batch, bi) => {
         const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
-        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, kubernetesNode: true, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
       })
     }
     if (hop) {
@@ -404,7 +404,7 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
  * at the version the node ran before the hop → wait Ready at that version → uncordon (a rejoined Node starts
  * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
-function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }
   const key = `${i.role}\0${i.first}\0${i.last}`
   let r = i.shared.templates.get(key)
@@ -427,8 +427,14 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
     ...reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
     kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: none }),
     ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist)),
-    kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady }),
-    kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none }),
+    // A machine with no kubelet (a k0s controller without --enable-worker) has no Node to wait for or uncordon: its
+    // rejoin's own wait (the service active) and verify (running at the version) are the proof.
+    ...(i.kubernetesNode
+      ? [
+          kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady }),
+          kubectlStep({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none }),
+        ]
+      : []),
   ]
   return { ...ids, automatic: true, detail: r.detail, steps }
 }

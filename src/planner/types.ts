@@ -78,6 +78,9 @@ export interface StepParamsByAction {
   'stop-service': { service: string }
   'start-service': { service: string; release: string }
   restart: { service: string }
+  /** onFailure: rebuild of a k0s controller: the step's node's etcd member removed through another controller (`k0s
+   *  etcd leave --peer-address`, the address read from `k0s etcd member-list` by its member name, the node's name). */
+  'leave-etcd': Record<string, never>
   /** onFailure: rebuild: the distribution's own reset (k3s-agent-uninstall.sh, kubeadm reset -f, k0s stop + reset);
    *  `service`: the unit that must be gone afterwards. */
   'reset-node': { service: string }
@@ -86,6 +89,8 @@ export interface StepParamsByAction {
   'join-node':
     | { kind: 'kubeadm' }
     | { kind: 'k0s'; service: string; release: string }
+    /** A k0s controller: a controller token made on another controller (`k0s token create --role=controller`). */
+    | { kind: 'k0s-controller'; service: string; release: string }
     /** A k3s server rejoining embedded etcd: its unit set to join `server` (never --cluster-init) with the cluster's
      *  token, read from another server. */
     | { kind: 'k3s-server'; service: string; server: string }

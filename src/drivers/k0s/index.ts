@@ -24,12 +24,14 @@ const singleController = (node: NodeContext): boolean => node.role === 'control-
 const archiveDir = (dir: string): string => `${dir}/k0s-backup`
 const SINGLE_RESTORE = 'automatic: k0s stop, the kept binary back, k0s reset, k0s restore <pre-hop k0s backup>, its unit back, k0s start, running (and Ready, with a kubelet) at the old version'
 
+const LEAVE_ETCD: StepTemplate = { action: 'leave-etcd', params: {} }
+
 const stoppedCheck = (service: string) =>
   nodeCheck(['systemctl', 'is-active', service], `${service} is not running`, { stdoutMatches: '^(inactive|failed)$' }, { okExitCodes: [0, 3, 4] })
 
 export const k0s: Driver = {
   name: 'k0s',
-  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-datastore', 'restore-files', 'reset-node', 'join-node'],
+  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-datastore', 'restore-files', 'leave-etcd', 'reset-node', 'join-node'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: archiveDir(backupDir(hop.from)) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -59,11 +61,27 @@ export const k0s: Driver = {
         ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
         : { path: 'snapshot-restore', detail: 'not automatic for several k0s controllers (docs.k0sproject.io "Backup/Restore": restore one controller, then join the others again as at the first setup): k0s stop on every controller; on the first, the kept k0s binary back, k0s reset, k0s restore <the pre-hop archive in /var/lib/kupgrade/backup/<old version>/k0s-backup>, k0s start; on each other, the kept binary back, k0s reset, k0s install controller --token-file <a token from k0s token create --role=controller on the first>, k0s start; every controller at the old version' },
   planRebuild: (hop, node, install) => {
-    if (node.role === 'control-plane') {
-      return { procedure: 'not automatic for a k0s controller: k0s etcd leave for it on another controller, k0s stop && k0s reset on it, then rejoin with k0s token create --role=controller (facts §3.2)' }
-    }
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
+    if (node.role === 'control-plane' && singleController(node)) return { procedure: `not automatic for a k0s controller: restore it from the pre-hop backup (kupgrade rollback)` }
+    if (node.role === 'control-plane' && (node.controlPlanes ?? 0) < 3) {
+      return { procedure: 'not automatic for a k0s controller of two: the other alone has no etcd quorum while this one is away; add a third controller, or k0s etcd leave for it on the other, k0s stop && k0s reset on it, then rejoin it with k0s token create --role=controller (docs.k0sproject.io "Remove or replace a controller")' }
+    }
+    if (node.role === 'control-plane') {
+      // docs.k0sproject.io "Remove or replace a controller": its etcd member removed through another controller (a
+      // reset controller cannot rejoin while it is listed), k0s stop && k0s reset, then the version it ran before the
+      // hop rejoined with a controller token made on another controller.
+      const release = hop.from
+      return {
+        reset: [LEAVE_ETCD, { action: 'reset-node', params: { service } }],
+        rejoin: [
+          { action: 'restore-files', params: { dir, paths: [unitFile(service)] } },
+          { action: 'replace-binary', params: { binary: BINARY, release, service, source: install.source, kept: dir } },
+          { action: 'join-node', params: { kind: 'k0s-controller', service, release } },
+        ],
+        detail: `k0s etcd leave --peer-address <its member's address> on another controller, k0s stop && k0s reset, kubectl delete node, its ${service} unit back, k0s ${release}, a fresh k0s token create --role=controller from another controller into its token file, k0s start, running at ${release}`,
+      }
+    }
     const release = hop.to.release
     return {
       reset: [{ action: 'reset-node', params: { service } }],
@@ -92,6 +110,7 @@ export const k0s: Driver = {
       case 'restore-files': return restoreFilesProgram(step)
       case 'reset-node': return resetProgram(step)
       case 'join-node': return joinProgram(step)
+      case 'leave-etcd': return leaveEtcdProgram(step)
       default: throw new Error(`k0s driver: no program for action ${step.action}`)
     }
   },
@@ -147,33 +166,72 @@ function resetProgram(step: StepOf<'reset-node'>): ActionProgram {
 }
 
 /**
- * The worker joins again (facts §3.2 "Rejoin tokens"): `k0s token create --role=worker` on the first controller, its
- * output (a secret, never shown) written to the token file the node's unit names, then `k0s start`.
+ * A node joins again with a fresh token (facts §3.2 "Rejoin tokens"): a worker with `k0s token create --role=worker` on
+ * the first controller; a controller (docs.k0sproject.io "Remove or replace a controller") with `k0s token create
+ * --role=controller` on another controller, its unit given `--token-file=/etc/k0s/k0stoken` where it names none (the
+ * first controller bootstrapped the cluster without one). The token (a secret, never shown) goes into the token file
+ * the unit names, then `k0s start`.
  */
 function joinProgram(step: StepOf<'join-node'>): ActionProgram {
   const p = step.params
-  if (p.kind !== 'k0s') throw new Error(`k0s driver: join of kind ${p.kind}`)
+  if (p.kind !== 'k0s' && p.kind !== 'k0s-controller') throw new Error(`k0s driver: join of kind ${p.kind}`)
+  const controller = p.kind === 'k0s-controller'
   const unit = unitFile(p.service)
-  const create = ['k0s', 'token', 'create', '--role=worker', '--expiry=1h']
+  const create = ['k0s', 'token', 'create', `--role=${controller ? 'controller' : 'worker'}`, '--expiry=1h']
   const writeToken = [
     'set -e',
+    // ExecStart as `k0s install` writes it: --token-file=FILE.
     `file=$(sed -n 's/^ExecStart=.*--token-file[= ]\\([^ ]*\\).*/\\1/p' ${q(unit)})`,
-    `if [ -z "$file" ]; then echo kupgrade: ${q(unit)} names no --token-file: "rejoin the worker by hand (k0s install worker --token-file), then resume" >&2; exit 1; fi`,
+    ...(controller
+      ? [`if [ -z "$file" ]; then file=/etc/k0s/k0stoken; sed -i "s|^ExecStart=\\(.* controller\\)|ExecStart=\\1 --token-file=$file|" ${q(unit)}; fi`]
+      : [`if [ -z "$file" ]; then echo kupgrade: ${q(unit)} names no --token-file: "rejoin the worker by hand (k0s install worker --token-file), then resume" >&2; exit 1; fi`]),
     'umask 077',
     'mkdir -p "$(dirname "$file")"',
     'cat > "$file.kupgrade-new"',
     'mv -f "$file.kupgrade-new" "$file"',
   ]
+  const where = controller ? 'another controller' : 'the first controller'
   return {
-    title: `${create.join(' ')} on the first controller into the token file of ${unit}, systemctl daemon-reload, k0s start`,
+    title: `${create.join(' ')} on ${where} into the token file of ${unit}, systemctl daemon-reload, k0s start`,
     verify: [runningCheck(p.release)],
     run: [
-      onNode(create, 'make a worker join token on the first controller', { at: 'first-control-plane', secretOut: 'token' }),
+      onNode(create, `make a ${controller ? 'controller' : 'worker'} join token on ${where}`, { at: controller ? 'peer-control-plane' : 'first-control-plane', secretOut: 'token' }),
       script(writeToken, 'write the join token into the token file the unit names', { secretIn: 'token' }),
       onNode(['systemctl', 'daemon-reload'], 'reload systemd units after the unit came back'),
       onNode(['k0s', 'start'], `start k0s (${p.service}): it joins with the fresh token`, { timeoutMs: 5 * 60_000 }),
     ],
     wait: [{ kind: 'service-active', service: p.service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/**
+ * A controller's etcd member removed through another controller (docs.k0sproject.io "Remove or replace a controller":
+ * `k0s etcd leave --peer-address <its address>`; the node itself may be down). Its peer address is read from `k0s etcd
+ * member-list` by its member name, the node's name; a node that is no member any more has nothing to remove. Verify:
+ * the member list no longer names it.
+ */
+function leaveEtcdProgram(step: StepOf<'leave-etcd'>): ActionProgram {
+  const member = step.node
+  if (!member) throw new Error('k0s driver: leave-etcd without a node')
+  const key = `"${member}":`
+  return {
+    title: `k0s etcd leave --peer-address <the address of member ${member} in k0s etcd member-list> on another controller`,
+    verify: [nodeCheck(['k0s', 'etcd', 'member-list'], `k0s etcd member-list on another controller does not name ${member}`, { exitCode: 0, stdoutExcludes: key }, { privileged: true, at: 'peer-control-plane' })],
+    run: [
+      script(
+        [
+          'set -e',
+          'list=$(k0s etcd member-list)',
+          // {"members":{"NAME":"https://ADDRESS:2380",...}}: the member's peer URL, then its host.
+          `url=$(printf '%s' "$list" | tr ',{}' '\\n\\n\\n' | grep -F -- ${q(key)} | sed -n 's/.*:"\\(https*:[^"]*\\)"$/\\1/p')`,
+          'if [ -z "$url" ]; then exit 0; fi',
+          'host=${url#*://}; host=${host%:*}',
+          'k0s etcd leave --peer-address "$host"',
+        ],
+        `remove ${member}'s etcd member through another controller`,
+        { at: 'peer-control-plane', timeoutMs: 2 * 60_000 },
+      ),
+    ],
   }
 }
 
