@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -29,6 +29,9 @@ export function readUnit(unitsDir: string, unit: string, now = Date.now()): Unit
  */
 export const readUnitAsOf = (unitsDir: string, unit: string, due: number): UnitState | undefined => readUnit(unitsDir, unit, Math.max(Date.now(), due))
 
+/** Replaced by rename, never truncated in place: a `systemctl is-active` reading mid-write would print nothing. */
 export function writeUnit(unitsDir: string, unit: string, u: UnitState): void {
-  writeFileSync(join(unitsDir, unit), `${u.state} ${u.version} ${u.dueMs} ${u.sinceS}\n`)
+  const tmp = join(unitsDir, `.${unit}.${process.pid}.tmp`)
+  writeFileSync(tmp, `${u.state} ${u.version} ${u.dueMs} ${u.sinceS}\n`)
+  renameSync(tmp, join(unitsDir, unit))
 }

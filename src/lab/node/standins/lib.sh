@@ -45,7 +45,9 @@ lab_unit_read() { # sets U_STATE U_VERSION U_DUE U_SINCE
   if [ "$U_STATE" = activating ] && [ "$U_DUE" -le "$(lab_now_ms)" ]; then U_STATE=active; fi
   return 0
 }
-lab_unit_write() { printf '%s %s %s %s\n' "$2" "$3" "$4" "$5" > "$LAB_DIR/units/$1"; }
+# Written aside and renamed over: a reader between truncate and write would see no state at all (systemd never
+# answers is-active with nothing).
+lab_unit_write() { printf '%s %s %s %s\n' "$2" "$3" "$4" "$5" > "$LAB_DIR/units/.$1.$$.tmp" && mv -f "$LAB_DIR/units/.$1.$$.tmp" "$LAB_DIR/units/$1"; }
 
 # Binary a unit runs (its version is what the unit runs after a start).
 lab_unit_binary() {
