@@ -12,6 +12,8 @@ import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpe
  *    URLs already exists") until `k0s etcd leave --peer-address` on another controller removed it; then it joins, its
  *    PKI is back and its Node is Ready;
  *  - a worker token is no controller token;
+ *  - a controller that kept its data is refused once its member is gone (k0s etcd leave, or `k0s restore` on another
+ *    controller, which starts a new etcd cluster of one);
  *  - started with no token at all, it bootstraps a cluster of its own and never comes back to this one.
  */
 const NET = '127.0.152'
@@ -101,6 +103,18 @@ describe('k0s controllers leaving and rejoining etcd in the lab (real OpenSSH, r
     await readyAt('controller-3')
   })
 
+  it('a controller that kept its data does not start once its member left: only a reset and a join bring it back', async () => {
+    await ok(C[0]!, `k0s etcd leave --peer-address ${C[1]}`)
+    await ok(C[1]!, 'systemctl restart k0scontroller')
+    await eventually(async () => (await journal(C[1]!)).includes('level=error msg="failed to start etcd: etcdserver: the member has been permanently removed from the cluster"') || undefined, 10_000, 'the refusal in the journal')
+    expect((await ssh(C[1]!, 'systemctl is-active k0scontroller')).out).toBe('activating')
+    expect((await ssh(C[1]!, 'k0s status')).code).toBe(1)
+    const token = (await ok(C[0]!, 'k0s token create --role=controller')).trim()
+    await reinstall(C[1]!, token)
+    await readyAt('controller-2')
+    expect(await members(C[0]!)).toEqual(['controller-1', 'controller-2', 'controller-3'])
+  })
+
   it('started with no token, a reset controller bootstraps a cluster of its own and never comes back', async () => {
     await ok(C[0]!, `k0s etcd leave --peer-address ${C[2]}`)
     expect((await kubectl(['delete', 'node', 'controller-3'])).exitCode).toBe(0)
@@ -111,6 +125,19 @@ describe('k0s controllers leaving and rejoining etcd in the lab (real OpenSSH, r
     await new Promise((r) => setTimeout(r, 1000))
     const gone = await kubectl(['get', 'node', 'controller-3'])
     expect(gone.stderr).toContain('nodes "controller-3" not found')
+    expect(await members(C[0]!)).toEqual(['controller-1', 'controller-2'])
+  })
+
+  it('k0s restore on one controller leaves it the only etcd member; another that kept its data is refused', async () => {
+    await ok(C[0]!, 'mkdir -p /root/b && k0s backup --save-path=/root/b')
+    await ok(C[0]!, 'k0s stop && k0s reset && k0s restore /root/b/k0s_backup_*.tar.gz && k0s install controller --enable-worker && k0s start')
+    expect(await members(C[0]!)).toEqual(['controller-1'])
+    await readyAt('controller-1')
+    await ok(C[1]!, 'systemctl restart k0scontroller')
+    await eventually(async () => (await journal(C[1]!)).includes('the member has been permanently removed from the cluster') || undefined, 10_000, 'the refusal in the journal')
+    const token = (await ok(C[0]!, 'k0s token create --role=controller')).trim()
+    await reinstall(C[1]!, token)
+    await readyAt('controller-2')
     expect(await members(C[0]!)).toEqual(['controller-1', 'controller-2'])
   })
 })

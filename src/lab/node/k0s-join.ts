@@ -59,6 +59,8 @@ export const workerLog = (root: string, node: string, msg: string): void => k0sS
  *    the cluster's etcd as a new member — refused while its old member is still listed ("etcdserver: Peer URLs already
  *    exists": `k0s etcd leave --peer-address` removes it), or while the token is not one the cluster honours;
  *  - given none, bootstraps a cluster of its own (a new CA, a new etcd): it never joins this one.
+ * One that kept its PKI and etcd data starts only while its member is listed: after `k0s etcd leave` for it, or a
+ * `k0s restore` elsewhere (a new etcd cluster of one), it must be reset and join again.
  * The cluster's members are in its shared etcd folder (k0s-members/NODE: the peer URL), and each controller's PKI
  * names the cluster it belongs to (pki/lab-cluster-id, the folder's k0s-cluster-id).
  */
@@ -97,7 +99,13 @@ export function k0sControllerStart(root: string, etcdDir: string, node: string, 
   if (cluster === undefined) return { kind: 'member' } // a lone controller, or a lab without k0s membership
   if (existsSync(join(root, K0S_PKI_CA)) || existsSync(join(root, K0S_PKI_CLUSTER))) {
     const mine = existsSync(join(root, K0S_PKI_CLUSTER)) ? readFileSync(join(root, K0S_PKI_CLUSTER), 'utf8').trim() : cluster
-    return mine === cluster ? { kind: 'member' } : { kind: 'own-cluster' }
+    if (mine !== cluster) return { kind: 'own-cluster' }
+    // Its etcd data names a member the cluster no longer has (k0s etcd leave, or a restore on another controller
+    // started a new etcd cluster): etcd refuses to start it; only a reset and a new join bring it back.
+    if (existsSync(join(etcdDir, 'k0s-members')) && !existsSync(join(etcdDir, 'k0s-members', node))) {
+      return { kind: 'refused', message: 'failed to start etcd: etcdserver: the member has been permanently removed from the cluster' }
+    }
+    return { kind: 'member' }
   }
   const file = controllerTokenFile(root)
   if (!file) {

@@ -113,6 +113,10 @@ case "${1:-}" in
     fi
     mkdir -p /var/lib/k0s
     if [ "$path" = - ]; then tar -xzf - -C /var/lib/k0s; else tar -xzf "$path" -C /var/lib/k0s; fi || { echo "Error: failed to unpack $path" >&2; exit 1; }
+    # etcdutl snapshot restore starts a new etcd cluster with this controller its only member: the others must be
+    # reset and join it again (k0s docs/backup.md); their old members are gone from the list.
+    members="$LAB_DIR/etcd-cluster/k0s-members"
+    if [ -d "$members" ]; then rm -f "$members"/*; printf 'https://%s:2380\n' "$LAB_ADDRESS" > "$members/$LAB_NODE"; fi
     lab_datastore_restored "$path"
     log info "restore finished successfully" ;;
   reset)
