@@ -57,17 +57,29 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
 }
 
 /**
- * Mid-hop on k0s, the controllers already run the hop's kube-proxy on every node, so a worker still waiting for its
- * turn has a kube-proxy one minor above its kubelet until it is upgraded: k0s's own upgrade order makes that state, and
- * the rest of the hop ends it. A warning on such a node, never on one the hop has reached (or skipped past).
+ * States k0s's own upgrade order makes and the rest of the hop ends, warnings rather than failures. Mid-hop, the
+ * controllers already run the hop's kube-proxy on every node, so a worker still waiting for its turn has a kube-proxy
+ * one minor above its kubelet until it is upgraded: a warning on such a node, never on one the hop has reached (or
+ * skipped past).
  */
 function transitional(v: SkewViolation, facts: ClusterFacts, ctx: GateContext): SkewViolation {
-  const to = ctx.hopInProgress ? parseKubeVersion(ctx.hopInProgress.to) : undefined
-  if (!to || v.rule !== 'k0s-kube-proxy-matches-kubelet' || v.node === undefined) return v
+  if (v.rule !== 'k0s-kube-proxy-matches-kubelet' || v.node === undefined) return v
   const kubelet = parseKubeVersion(facts.nodes.find((n) => n.name === v.node)?.kubeletVersion ?? '')
   const proxy = parseKubeVersion(v.version)
-  if (!kubelet || !proxy || kubelet.minor !== to.minor - 1 || proxy.minor !== to.minor) return v
-  return { ...v, severity: 'warning', message: `${v.message} — until the hop to ${ctx.hopInProgress!.to} reaches it: k0s's controllers already run that kube-proxy on every node` }
+  if (!kubelet || !proxy) return v
+  const to = ctx.hopInProgress ? parseKubeVersion(ctx.hopInProgress.to) : undefined
+  if (to && kubelet.minor === to.minor - 1 && proxy.minor === to.minor) {
+    return { ...v, severity: 'warning', message: `${v.message} — until the hop to ${ctx.hopInProgress!.to} reaches it: k0s's controllers already run that kube-proxy on every node` }
+  }
+  // The other way round, on a controller that runs a kubelet (--enable-worker) and has just moved: k0s rolls its
+  // kube-proxy DaemonSet out from its controllers, so on a controller of several it stays at the old minor until the
+  // controllers have moved. Judged at that node's own after-gates only; the hop's post-gates hold the strict rule.
+  const expected = ctx.scope === 'node' && ctx.node === v.node ? parseKubeVersion(ctx.expectedVersion ?? '') : undefined
+  const controller = ctx.nodes.find((n) => n.name === v.node)?.role === 'control-plane' && ctx.nodes.filter((n) => n.role === 'control-plane').length > 1
+  if (expected && controller && kubelet.minor === expected.minor && proxy.minor === expected.minor - 1) {
+    return { ...v, severity: 'warning', message: `${v.message} — until every controller runs ${ctx.expectedVersion}: k0s moves its kube-proxy DaemonSet with its controllers` }
+  }
+  return v
 }
 
 function unknown(summary: string, evidence: GateResult['evidence']): GateResult {

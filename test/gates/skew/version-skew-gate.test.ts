@@ -146,6 +146,33 @@ describe('version-skew gate on the live cluster', () => {
     expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: odd, hopInProgress: { to: 'v1.30.4+k0s' } }), {})).status).toBe('fail')
   })
 
+  it('k0s: a controller with a kubelet that has just moved keeps the old kube-proxy until the controllers have moved (its own after-gate warns); the hop\'s post-gates fail it', async () => {
+    const kubectl = fakeKubectl({ version: 'x', nodes: [], pods: [], fail: 'must not be called' })
+    const node = (name: string, kubelet: string, proxy: string, role: NodeFacts['role']): NodeFacts => ({
+      name, role, host: name, kubeletVersion: kubelet, kubeProxyVersion: proxy, kubeProxySource: 'daemonset-pod', roles: [], inApi: true, disk: [], services: {},
+    })
+    const facts: ClusterFacts = {
+      name: 'prod', distribution: 'k0s', from: 'v1.29.6+k0s.0',
+      apiserverVersions: [{ version: 'v1.30.4+k0s', source: '/version' }],
+      nodes: [node('cp-1', 'v1.30.4+k0s', 'v1.29.6', 'control-plane'), node('cp-2', 'v1.29.6+k0s', 'v1.29.6', 'control-plane'), node('w-1', 'v1.29.6+k0s', 'v1.29.6', 'worker')],
+      unlistedNodes: [],
+    }
+    const nodes: GateContext['nodes'] = [
+      { name: 'cp-1', role: 'control-plane', target: target('10.0.0.1') }, { name: 'cp-2', role: 'control-plane', target: target('10.0.0.2') }, { name: 'w-1', role: 'worker', target: target('10.0.0.3') },
+    ]
+    const after = await versionSkewGate.check(ctx('k0s', kubectl, { facts, nodes, scope: 'node', node: 'cp-1', expectedVersion: 'v1.30.4+k0s' }), {})
+    expect(after.status).toBe('warn')
+    expect(after.summary).toBe('kube-proxy v1.29.6 on cp-1 is not the minor of kubelet v1.30.4+k0s: k0s ships them together and requires the same minor — until every controller runs v1.30.4+k0s: k0s moves its kube-proxy DaemonSet with its controllers')
+    // The hop's post-gates (cluster scope): the DaemonSet should have moved by then.
+    expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts, nodes, expectedVersion: 'v1.30.4+k0s' }), {})).status).toBe('fail')
+    // The only controller moves the DaemonSet itself: no excuse there.
+    const single = nodes.filter((n) => n.name !== 'cp-2')
+    expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: { ...facts, nodes: facts.nodes.filter((n) => n.name !== 'cp-2') }, nodes: single, scope: 'node', node: 'cp-1', expectedVersion: 'v1.30.4+k0s' }), {})).status).toBe('fail')
+    // A kube-proxy two minors behind is no transition.
+    const old: ClusterFacts = { ...facts, nodes: [node('cp-1', 'v1.30.4+k0s', 'v1.28.2', 'control-plane'), ...facts.nodes.slice(1)] }
+    expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: old, nodes, scope: 'node', node: 'cp-1', expectedVersion: 'v1.30.4+k0s' }), {})).status).toBe('fail')
+  })
+
   it('unknown, never pass, when the API cannot be read or reports no readable version', async () => {
     const down = await versionSkewGate.check(ctx('kubeadm', fakeKubectl({ version: '', nodes: [], pods: [], fail: 'connection refused' })), {})
     expect(down.status).toBe('unknown')
