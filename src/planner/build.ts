@@ -180,7 +180,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       })
     }
     if (hop) {
-      const r = clusterRestore({ hop, dist, servers: cps.map((n) => ({ name: n.name, host: n.host })), base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
+      const r = clusterRestore({ hop, dist, servers: cps.map((n) => ({ name: n.name, host: n.host })), withNode: (name) => nodeFacts?.[name]?.kubernetesNode !== false, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
       if (r) restore.push(r)
     }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
@@ -444,7 +444,7 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
  * the driver plans one; then each of them Ready at the version it ran before the hop. Planned for every hop so that
  * `plan` shows it and `kupgrade rollback` can run it too; run only when a moved control-plane node is rolled back.
  */
-function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlaneNode[]; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
+function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlaneNode[]; withNode: (name: string) => boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
   const r = driverFor(i.dist).planClusterRestore?.(i.hop, i.servers)
   if (!r) return undefined
   const { waitReady } = rebuildShared(i.hop, i.dist, i.readyTimeout)
@@ -452,7 +452,9 @@ function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlane
     const node = i.servers[controlPlane]!.name
     return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist)
   })
-  for (const { name: node } of i.servers) {
+  // A controller without a kubelet (k0s) has no Node to wait for: its restore step's own wait and verify (the service
+  // active, running the old version) are the proof.
+  for (const { name: node } of i.servers.filter((n) => i.withNode(n.name))) {
     const s = step({ ...i.base, node, role: 'control-plane' }, { id: `${i.prefix}/${node}-wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady })
     s.title = nodeTitle(s, i.dist, isDnsSubdomain(node))
     steps.push(s)

@@ -24,8 +24,8 @@ export const RESTORE_STAGE = 'restore'
  *
  * The datastore restore is forced (`Step.force`): the old version may already run on a datastore that must still be
  * replaced, so its verify does not excuse it. Undos are verify → run → verify, so a node that never moved runs
- * nothing. Where the distribution restores several control-plane nodes only by hand (k0s), it refuses with that
- * procedure rather than improvise one.
+ * nothing. Where a distribution restores several control-plane nodes only by hand (its driver plans no automatic
+ * restore), it refuses with that procedure rather than improvise one.
  */
 export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, options: BuildOptions = {}): ExecutionPlan {
   const forward = buildExecutionPlan(plan, options)
@@ -41,7 +41,7 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
   if (c.controlPlane.length > 1 && !whole?.automatic) {
     const how = whole?.detail ?? c.rollback.find((p) => p.node === c.controlPlane[0])?.detail ?? ''
     throw new KupgradeError(`cluster ${c.name}: ${c.controlPlane.length} ${dist} control-plane nodes are not restored from a snapshot automatically${how ? `: ${how}` : ''}`, {
-      exitCode: ExitCode.invalid, hint: 'restore the snapshot by the procedure above; kupgrade restore does it for k3s and kubeadm (any number of control-plane nodes) and for a single k0s controller',
+      exitCode: ExitCode.invalid, hint: 'restore the snapshot by the procedure above, then run kupgrade resume or apply again',
     })
   }
   const prefix = `${RESTORE_STAGE}/${c.name}/hop${hop.index}`
@@ -64,7 +64,7 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
     s.title = `${lock.title}; with no API answering, once it answers again`
     steps.push(s)
   }
-  // Several control-plane nodes (k3s, kubeadm): the whole control plane from the one snapshot, as the driver plans it.
+  // Several control-plane nodes: the whole control plane from the one backup, as the driver plans it.
   if (whole?.automatic) {
     whole.steps.forEach((s, i) => {
       const forced = s.action === 'restore-datastore' || s.action === 'rejoin-datastore'

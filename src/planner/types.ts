@@ -106,9 +106,11 @@ export interface StepParamsByAction {
      *  as it is; of several, `member`: this member's name and peer URL, the same `initialCluster` and `token` on all of
      *  them (the static pods already stopped everywhere: `stop-control-plane`), the API awaited after the `last`. */
     | { kind: 'kubeadm'; dir: string; snapshot: string; release: string; member?: EtcdMemberRestore }
-  /** A k3s server beside the one restored from the snapshot: its kept binary back where it moved, its stale
-   *  server/db moved aside, k3s started so that it rejoins the restored cluster (facts §3.1). */
-  'rejoin-datastore': { kind: 'k3s'; dir: string; binary: string; backup: string; release: string; service: string }
+  /** A control-plane node beside the one restored from the backup, brought into the restored cluster. k3s: its kept
+   *  binary back where it moved, its stale server/db moved aside, k3s started so that it rejoins (facts §3.1). k0s:
+   *  its kept binary back where it moved, `k0s reset`, its unit back, a controller token from the restored (first)
+   *  controller in its token file, `k0s start` (docs.k0sproject.io "Backup/Restore"). */
+  'rejoin-datastore': { kind: 'k3s' | 'k0s'; dir: string; binary: string; backup: string; release: string; service: string }
   'downgrade-packages': { packages: string[]; version: string; minor: string }
   'restore-files': { dir: string; paths: string[] }
   /** kubeadm with several control-plane nodes, before anything of their restore stops: the hop's `snapshot` is on the

@@ -102,7 +102,7 @@ describe('every planned step has a program, rendered from the same commands', ()
         }
       }
     }
-    expect([...readers].sort()).toEqual(['k0s restore-datastore', 'k3s rejoin-datastore', 'k3s restore-datastore', 'kubeadm restore-datastore'])
+    expect([...readers].sort()).toEqual(['k0s rejoin-datastore', 'k0s restore-datastore', 'k3s rejoin-datastore', 'k3s restore-datastore', 'kubeadm restore-datastore'])
   })
 
   it("a kubeadm worker's rollback restarts its kubelet again once its configuration is back (the package went back first)", () => {

@@ -69,6 +69,19 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
     expect(shape(p.steps.filter((s) => s.node === 'w-1'))).toEqual(['w-1 restore-binary', 'w-1 wait-ready', 'w-1 uncordon'])
   })
 
+  it('k0s, three controllers: every controller stopped, k0s restore on the first, the others reset and joined to it (both forced), then the worker', () => {
+    const p = buildRestorePlan(plan('k0s', 'v1.29.6+k0s.0', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 })
+    expect(shape(p.steps).slice(0, 9)).toEqual([
+      '- lock', 'cp-3 stop-service', 'cp-2 stop-service', 'cp-1 restore-datastore (forced)', 'cp-2 rejoin-datastore (forced)', 'cp-3 rejoin-datastore (forced)',
+      'cp-1 wait-ready', 'cp-2 wait-ready', 'cp-3 wait-ready',
+    ])
+    const kept = { dir: '/var/lib/kupgrade/backup/v1.29.6+k0s.0', binary: '/usr/local/bin/k0s', backup: '/var/lib/kupgrade/backup/v1.29.6+k0s.0/files/usr/local/bin/k0s', release: 'v1.29.6+k0s.0', service: 'k0scontroller' }
+    expect(p.steps.find((s) => s.action === 'restore-datastore')!.params).toEqual({ kind: 'k0s', ...kept })
+    expect(p.steps.filter((s) => s.action === 'rejoin-datastore').map((s) => s.params)).toEqual([{ kind: 'k0s', ...kept }, { kind: 'k0s', ...kept }])
+    expect(p.steps.find((s) => s.action === 'rejoin-datastore')!.title).toMatch(/k0s reset, .*k0s token create --role=controller --expiry=1h on the first controller into its token file, k0s start$/)
+    expect(shape(p.steps.filter((s) => s.node === 'w-1'))).toEqual(['w-1 restore-binary', 'w-1 start-service', 'w-1 wait-ready', 'w-1 uncordon'])
+  })
+
   it('kubeadm, three control-plane nodes: each checked, all stopped (the first last), every etcd member restored from the one snapshot (forced), the old packages held, then the worker', () => {
     const p = buildRestorePlan(plan('kubeadm', 'v1.29.6', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 })
     expect(shape(p.steps).slice(0, 19)).toEqual([
@@ -104,7 +117,7 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
 
   it('every step has its program, ids are unique, and the same plan gives the same steps (a resumed restore finds its journal)', () => {
     for (const [d, from] of [['k3s', 'v1.28.9+k3s1'], ['k0s', 'v1.29.6+k0s.0'], ['kubeadm', 'v1.29.6']] as const) {
-      const doc = plan(d, from, 'v1.30.4', d === 'k0s' ? 1 : 3, 2)
+      const doc = plan(d, from, 'v1.30.4', 3, 2)
       const p = buildRestorePlan(doc, { cluster: 'c', hop: 1 })
       expect(new Set(p.steps.map((s) => s.id)).size, d).toBe(p.steps.length)
       for (const s of p.steps) if (!['lock', 'unlock', 'gate'].includes(s.action)) expect(() => programFor(s, { distribution: d }), s.id).not.toThrow()
@@ -112,11 +125,7 @@ describe('kupgrade restore: a cluster back to before a hop, from that hop\'s bac
     }
   })
 
-  it('refuses, saying what to do, where the restore is not automatic or the request names nothing the plan has', () => {
-    const k0s = caught(() => buildRestorePlan(plan('k0s', 'v1.29.6+k0s.0', 'v1.30.4', 3, 1), { cluster: 'c', hop: 1 }))
-    expect(k0s.exitCode).toBe(2)
-    expect(k0s.message).toMatch(/^cluster c: 3 k0s control-plane nodes are not restored from a snapshot automatically: .*k0s restore/)
-    expect(k0s.hint).toMatch(/procedure/)
+  it('refuses, saying what to do, where the request names nothing the plan has', () => {
     const hop = caught(() => buildRestorePlan(plan('k3s', 'v1.28.9+k3s1', 'v1.30.4', 1, 1), { cluster: 'c', hop: 3 }))
     expect(hop.message).toBe('cluster c has no hop 3: its hops are 1 (v1.28.9+k3s1 → v1.29.15+k3s1), 2 (v1.29.15+k3s1 → v1.30.4+k3s1)')
     expect(caught(() => buildRestorePlan(plan('k3s', 'v1.28.9+k3s1', 'v1.30.4', 1, 1), { cluster: 'x', hop: 1 })).message).toBe('the plan has no cluster x (clusters: c)')

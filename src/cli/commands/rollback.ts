@@ -24,8 +24,8 @@ several servers every server is stopped first and the others rejoin with their s
 lists). A k0s or kubeadm cluster's only control-plane node is restored from its hop's backup (k0s reset, k0s restore and
 the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubernetes back); a kubeadm control plane of
 several nodes as a whole (every static pod stopped, every etcd member restored from the first node's snapshot with its
-own --name and peer URL, /etc/kubernetes back, the previous packages); with several k0s controllers the rollback stops
-there and prints the snapshot-restore procedure. A node the run's own onFailure already
+own --name and peer URL, /etc/kubernetes back, the previous packages); a k0s cluster of several controllers as a whole
+too (every controller stopped, k0s restore on the first, the others reset and joined to it with a controller token). A node the run's own onFailure already
 rolled back or rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
 forward again.
 

@@ -1,9 +1,9 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
 /**
  * k0s (facts §3.2, k0s docs/upgrade.md and k0sctl's upgrade phases): `k0s backup` on the first controller before a
@@ -25,13 +25,15 @@ const archiveDir = (dir: string): string => `${dir}/k0s-backup`
 const SINGLE_RESTORE = 'automatic: k0s stop, the kept binary back, k0s reset, k0s restore <pre-hop k0s backup>, its unit back, k0s start, running (and Ready, with a kubelet) at the old version'
 
 const LEAVE_ETCD: StepTemplate = { action: 'leave-etcd', params: {} }
+const CONTROLLER = 'k0scontroller'
+const CLUSTER_RESTORE = `k0s stopped on every controller; on the first (which took the k0s backup) the kept binary back, k0s reset, k0s restore <pre-hop archive>, its unit back, k0s started: a new etcd cluster of one; on each other controller k0s stopped, the kept binary back (where it moved), k0s reset, its unit back, a controller token from the first (k0s token create --role=controller) in its token file, k0s started: it joins the restored cluster; every controller running the old version (and Ready, with a kubelet)`
 
 const stoppedCheck = (service: string) =>
   nodeCheck(['systemctl', 'is-active', service], `${service} is not running`, { stdoutMatches: '^(inactive|failed)$' }, { okExitCodes: [0, 3, 4] })
 
 export const k0s: Driver = {
   name: 'k0s',
-  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-datastore', 'restore-files', 'leave-etcd', 'reset-node', 'join-node'],
+  actions: ['backup', 'backup-files', 'stop-service', 'replace-binary', 'start-service', 'restore-binary', 'restore-datastore', 'rejoin-datastore', 'restore-files', 'leave-etcd', 'reset-node', 'join-node'],
   serviceName,
   planBackup: (hop: Hop): StepTemplate[] => [{ action: 'backup', params: { kind: 'k0s', dir: archiveDir(backupDir(hop.from)) } }],
   planNodeUpgrade: (hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[] => {
@@ -59,7 +61,24 @@ export const k0s: Driver = {
       ? { path: 'previous-version', detail: 'k0s stop, kept k0s binary back, k0s start, Ready at the old version' }
       : singleController(node)
         ? { path: 'snapshot-restore', detail: SINGLE_RESTORE }
-        : { path: 'snapshot-restore', detail: 'not automatic for several k0s controllers (docs.k0sproject.io "Backup/Restore": restore one controller, then join the others again as at the first setup): k0s stop on every controller; on the first, the kept k0s binary back, k0s reset, k0s restore <the pre-hop archive in /var/lib/kupgrade/backup/<old version>/k0s-backup>, k0s start; on each other, the kept binary back, k0s reset, k0s install controller --token-file <a token from k0s token create --role=controller on the first>, k0s start; every controller at the old version' },
+        : { path: 'snapshot-restore', detail: `automatic, every controller at once: ${CLUSTER_RESTORE}` },
+  planClusterRestore: (hop: Hop, controlPlanes: readonly ControlPlaneNode[]): ClusterRestoreTemplates | undefined => {
+    if (controlPlanes.length < 2) return undefined
+    const dir = backupDir(hop.from)
+    const kept = { dir, binary: BINARY, backup: keptCopy(dir, BINARY), release: hop.from, service: CONTROLLER }
+    const peers = Array.from({ length: controlPlanes.length - 1 }, (_, i) => i + 1)
+    // docs.k0sproject.io "Backup/Restore": the backup is restored on one controller, which starts a new etcd cluster of
+    // one; every other controller is reset and joins it again, as at the first setup. All stopped first: a controller
+    // still running the moved datastore must not serve beside the restored one.
+    return {
+      steps: [
+        ...[...peers].reverse().map((i) => ({ controlPlane: i, template: { action: 'stop-service' as const, params: { service: CONTROLLER } } })),
+        { controlPlane: 0, template: { action: 'restore-datastore', params: { kind: 'k0s', ...kept } } },
+        ...peers.map((i) => ({ controlPlane: i, template: { action: 'rejoin-datastore' as const, params: { kind: 'k0s' as const, ...kept } } })),
+      ],
+      detail: CLUSTER_RESTORE,
+    }
+  },
   planRebuild: (hop, node, install) => {
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
@@ -107,6 +126,7 @@ export const k0s: Driver = {
       case 'start-service': return startProgram(step)
       case 'restore-binary': return restoreProgram(step)
       case 'restore-datastore': return restoreDatastoreProgram(step)
+      case 'rejoin-datastore': return rejoinDatastoreProgram(step)
       case 'restore-files': return restoreFilesProgram(step)
       case 'reset-node': return resetProgram(step)
       case 'join-node': return joinProgram(step)
@@ -176,13 +196,26 @@ function joinProgram(step: StepOf<'join-node'>): ActionProgram {
   const p = step.params
   if (p.kind !== 'k0s' && p.kind !== 'k0s-controller') throw new Error(`k0s driver: join of kind ${p.kind}`)
   const controller = p.kind === 'k0s-controller'
-  const unit = unitFile(p.service)
-  const create = ['k0s', 'token', 'create', `--role=${controller ? 'controller' : 'worker'}`, '--expiry=1h']
+  const join = joinCommands({ service: p.service, controller, at: controller ? 'peer-control-plane' : 'first-control-plane' })
+  return {
+    title: `${join.create} on ${join.where} into the token file of ${unitFile(p.service)}, systemctl daemon-reload, k0s start`,
+    verify: [runningCheck(p.release)],
+    run: join.run,
+    wait: [{ kind: 'service-active', service: p.service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/** A fresh join token made `at` a controller, written (a secret, never shown) into the token file the unit names, then
+ *  `k0s start`. A controller's unit gets `--token-file=/etc/k0s/k0stoken` where it names none (the first controller
+ *  bootstrapped the cluster without one); a worker's unit always names one (`k0s install worker --token-file`). */
+function joinCommands(i: { service: string; controller: boolean; at: 'peer-control-plane' | 'first-control-plane' }) {
+  const unit = unitFile(i.service)
+  const create = ['k0s', 'token', 'create', `--role=${i.controller ? 'controller' : 'worker'}`, '--expiry=1h']
   const writeToken = [
     'set -e',
     // ExecStart as `k0s install` writes it: --token-file=FILE.
     `file=$(sed -n 's/^ExecStart=.*--token-file[= ]\\([^ ]*\\).*/\\1/p' ${q(unit)})`,
-    ...(controller
+    ...(i.controller
       ? [`if [ -z "$file" ]; then file=/etc/k0s/k0stoken; sed -i "s|^ExecStart=\\(.* controller\\)|ExecStart=\\1 --token-file=$file|" ${q(unit)}; fi`]
       : [`if [ -z "$file" ]; then echo kupgrade: ${q(unit)} names no --token-file: "rejoin the worker by hand (k0s install worker --token-file), then resume" >&2; exit 1; fi`]),
     'umask 077',
@@ -190,17 +223,66 @@ function joinProgram(step: StepOf<'join-node'>): ActionProgram {
     'cat > "$file.kupgrade-new"',
     'mv -f "$file.kupgrade-new" "$file"',
   ]
-  const where = controller ? 'another controller' : 'the first controller'
+  const where = i.at === 'peer-control-plane' ? 'another controller' : 'the first controller'
   return {
-    title: `${create.join(' ')} on ${where} into the token file of ${unit}, systemctl daemon-reload, k0s start`,
-    verify: [runningCheck(p.release)],
+    create: create.join(' '),
+    where,
     run: [
-      onNode(create, `make a ${controller ? 'controller' : 'worker'} join token on ${where}`, { at: controller ? 'peer-control-plane' : 'first-control-plane', secretOut: 'token' }),
+      onNode(create, `make a ${i.controller ? 'controller' : 'worker'} join token on ${where}`, { at: i.at, secretOut: 'token' }),
       script(writeToken, 'write the join token into the token file the unit names', { secretIn: 'token' }),
       onNode(['systemctl', 'daemon-reload'], 'reload systemd units after the unit came back'),
-      onNode(['k0s', 'start'], `start k0s (${p.service}): it joins with the fresh token`, { timeoutMs: 5 * 60_000 }),
+      onNode(['k0s', 'start'], `start k0s (${i.service}): it joins with the fresh token`, { timeoutMs: 5 * 60_000 }),
     ],
-    wait: [{ kind: 'service-active', service: p.service, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/**
+ * A controller beside the one restored from the backup (docs.k0sproject.io "Backup/Restore": the others join the
+ * restored controller again as at the first setup): its unit saved aside (k0s reset removes it; a controller the hop
+ * never reached kept none before), k0s stopped, its kept binary back where it moved (checked), `k0s reset` (its etcd
+ * data names a cluster that is gone), its unit back, a controller token from the restored first controller, `k0s
+ * start`. Verify: k0s runs the old release (the lab and etcd refuse a controller whose member is gone).
+ */
+function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram {
+  if (step.params.kind !== 'k0s') throw new Error(`k0s driver: rejoin of kind ${step.params.kind}`)
+  const { binary, backup, dir, release, service } = step.params
+  const unit = unitFile(service)
+  const saved = `${dir}/rejoin${unit}`
+  const join = joinCommands({ service, controller: true, at: 'first-control-plane' })
+  return {
+    title: `rejoin the restored cluster: k0s stop, the kept k0s ${release} back where it moved, k0s reset, ${unit} back, ${join.create} on the first controller into its token file, k0s start`,
+    // Its kept binary: put back from the copy kept off the node where the node lost it.
+    readsBackup: { release },
+    verify: [runningCheck(release)],
+    run: [
+      script(
+        [
+          'set -e',
+          // Saved before the reset removes it; a re-run after the reset finds the saved copy.
+          `if [ -f ${q(unit)} ]; then mkdir -p ${q(`${dir}/rejoin/etc/systemd/system`)}; cp -p ${q(unit)} ${q(`${saved}.new`)}; mv -f ${q(`${saved}.new`)} ${q(saved)}; fi`,
+          `test -f ${q(saved)} || { echo ${q(`kupgrade: neither ${unit} nor a saved copy (${saved}) is on the node: k0s install controller --token-file it by hand, then resume`)} >&2; exit 1; }`,
+        ],
+        `keep ${unit} aside: k0s reset removes it`,
+      ),
+      // k0s stop fails when k0s is not running (stopped for the restore already): that is fine here.
+      onNode(['k0s', 'stop'], `stop k0s (${service}) before the reset`, { okExitCodes: [0, 1], timeoutMs: 5 * 60_000 }),
+      script(
+        [
+          'set -e',
+          `if [ -f ${q(backup)} ]; then`,
+          `  (cd ${q(dir)} && sha256sum --check --quiet --strict ${SUMS})`,
+          `  install -m 0755 ${q(backup)} ${q(`${binary}.kupgrade-new`)}`,
+          `  mv -f ${q(`${binary}.kupgrade-new`)} ${q(binary)}`,
+          'fi',
+          `[ "$(${q(binary)} version)" = ${q(release)} ] || { echo ${q(`kupgrade: ${binary} is not k0s ${release} and no kept copy is in ${dir}`)} >&2; exit 1; }`,
+        ],
+        `put back k0s ${release} where it moved`,
+      ),
+      onNode(['k0s', 'reset'], 'reset the controller: its etcd data names the cluster the restore replaced', { timeoutMs: 5 * 60_000 }),
+      script(['set -e', `install -m 0644 ${q(saved)} ${q(unit)}`], `put ${unit} back`),
+      ...join.run,
+    ],
+    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }
 }
 
