@@ -75,6 +75,9 @@ export type Wait =
    *  its Ready from before the reboot until the node-monitor grace period has passed, so Ready alone proves nothing. */
   | { kind: 'node-ready'; node: string; kubeletVersion: string; timeoutMs: number; newBoot?: boolean }
   | { kind: 'service-active'; service: string; timeoutMs: number }
+  /** Until a read-only check holds: an effect that appears after the commands returned, as a controller's etcd
+   *  membership once its join went through (its unit is active even while the join is being refused). */
+  | { kind: 'holds'; check: Check; timeoutMs: number }
 
 export interface StepProgram {
   /** One line for people, rendered from the same commands (`plan` shows it as the step's title); drivers always set it. */

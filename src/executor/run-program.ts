@@ -202,7 +202,7 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   const waited: string[] = []
   // One boot record across the waits: the ssh-back wait learns the new boot id, the Ready wait then asks the Node for it.
   const boot = { ...(bootBefore ? { before: bootBefore } : {}) }
-  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot }))
+  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot, readCheck: (c) => readCheck(c, ch) }))
   if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
   const after = await verify(program.verify, ch)
   if (!after.all && after.unreadable) {

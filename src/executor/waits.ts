@@ -1,5 +1,5 @@
 import type { Node } from 'kubernetes-types/core/v1.js'
-import type { Wait } from '../drivers/program.js'
+import type { Check, Wait } from '../drivers/program.js'
 import { sleep } from '../transport/backoff.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
@@ -17,6 +17,8 @@ export interface WaitContext {
   /** Boot ids for `newBoot` waits: `before` read before the run, `after` what the `ssh-back` wait found. */
   boot?: { before?: string; after?: string }
   pollMs?: number
+  /** Reads a step's check where it runs (its node, or the one its `at` names); the executor's one check reader. */
+  readCheck?: (c: Check) => Promise<{ holds: boolean; observed: string }>
 }
 
 export async function runWait(w: Wait, c: WaitContext): Promise<string> {
@@ -27,6 +29,12 @@ export async function runWait(w: Wait, c: WaitContext): Promise<string> {
       return poll(`${w.service} active`, w.timeoutMs, c, async () => {
         const r = await c.ssh.read(c.target!, ['systemctl', 'is-active', w.service], { okExitCodes: [0, 3, 4], timeoutMs: 10_000 })
         return { ok: r.stdout.trim() === 'active', observed: `systemctl is-active ${w.service}: ${r.stdout.trim() || `exit ${r.exitCode}`}` }
+      })
+    case 'holds':
+      return poll(w.check.describe, w.timeoutMs, c, async () => {
+        if (!c.readCheck) throw new Error(`no check reader for the wait: ${w.check.describe}`)
+        const r = await c.readCheck(w.check)
+        return { ok: r.holds, observed: r.observed }
       })
     case 'ssh-back': {
       let sawDown = false

@@ -428,7 +428,7 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
     kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: none }),
     ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist)),
     // A machine with no kubelet (a k0s controller without --enable-worker) has no Node to wait for or uncordon: its
-    // rejoin's own wait (the service active) and verify (running at the version) are the proof.
+    // rejoin's own waits and verify (the service active, running at the version, listed as an etcd member) are the proof.
     ...(i.kubernetesNode
       ? [
           kubectlStep({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady }),
@@ -452,8 +452,8 @@ function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlane
     const node = i.servers[controlPlane]!.name
     return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist)
   })
-  // A controller without a kubelet (k0s) has no Node to wait for: its restore step's own wait and verify (the service
-  // active, running the old version) are the proof.
+  // A controller without a kubelet (k0s) has no Node to wait for: its restore step's own waits and verify (the service
+  // active, running the old version, listed as an etcd member) are the proof.
   for (const { name: node } of i.servers.filter((n) => i.withNode(n.name))) {
     const s = step({ ...i.base, node, role: 'control-plane' }, { id: `${i.prefix}/${node}-wait-ready`, action: 'wait-ready', mutates: false, title: '', params: waitReady })
     s.title = nodeTitle(s, i.dist, isDnsSubdomain(node))

@@ -14,7 +14,7 @@ export const script = (lines: readonly string[], why: string, extra: Partial<Ext
 export const kubectl = (args: readonly string[], why: string, timeoutMs?: number): Command => ({ on: 'kubectl', args, why, ...(timeoutMs !== undefined ? { timeoutMs } : {}) })
 
 /** A read-only check on the node (never through sudo unless the file is root-only). */
-export const nodeCheck = (argv: readonly string[], describe: string, expect: Check['expect'], extra: { privileged?: boolean; okExitCodes?: number[]; at?: 'peer-control-plane' } = {}): Check => ({
+export const nodeCheck = (argv: readonly string[], describe: string, expect: Check['expect'], extra: { privileged?: boolean; okExitCodes?: number[]; at?: 'peer-control-plane' | 'first-control-plane' } = {}): Check => ({
   read: { on: 'node', command: argv, why: `check: ${describe}`, privileged: extra.privileged ?? false, ...(extra.okExitCodes ? { okExitCodes: extra.okExitCodes } : {}), ...(extra.at ? { at: extra.at } : {}) },
   describe,
   expect,

@@ -28,6 +28,12 @@ const LEAVE_ETCD: StepTemplate = { action: 'leave-etcd', params: {} }
 const CONTROLLER = 'k0scontroller'
 const CLUSTER_RESTORE = `k0s stopped on every controller; on the first (which took the k0s backup) the kept binary back, k0s reset, k0s restore <pre-hop archive>, its unit back, k0s started: a new etcd cluster of one; on each other controller k0s stopped, the kept binary back (where it moved), k0s reset, its unit back, a controller token from the first (k0s token create --role=controller) in its token file, k0s started: it joins the restored cluster; every controller running the old version (and Ready, with a kubelet)`
 
+/** A controller that joined is an etcd member: `k0s etcd member-list` on another controller names it. Its unit is active
+ *  even while its join is being refused (k0s exits and systemd restarts it), so this, not the unit, proves the join. */
+const memberCheck = (node: string, at: 'peer-control-plane' | 'first-control-plane') =>
+  nodeCheck(['k0s', 'etcd', 'member-list'], `k0s etcd member-list on ${at === 'peer-control-plane' ? 'another controller' : 'the first controller'} names ${node}`, { exitCode: 0, stdoutIncludes: `"${node}":` }, { privileged: true, okExitCodes: [0, 1], at })
+const JOIN_TIMEOUT_MS = 5 * 60_000
+
 const stoppedCheck = (service: string) =>
   nodeCheck(['systemctl', 'is-active', service], `${service} is not running`, { stdoutMatches: '^(inactive|failed)$' }, { okExitCodes: [0, 3, 4] })
 
@@ -196,12 +202,14 @@ function joinProgram(step: StepOf<'join-node'>): ActionProgram {
   const p = step.params
   if (p.kind !== 'k0s' && p.kind !== 'k0s-controller') throw new Error(`k0s driver: join of kind ${p.kind}`)
   const controller = p.kind === 'k0s-controller'
-  const join = joinCommands({ service: p.service, controller, at: controller ? 'peer-control-plane' : 'first-control-plane' })
+  const at = controller ? 'peer-control-plane' : 'first-control-plane'
+  const join = joinCommands({ service: p.service, controller, at })
+  const member = controller ? joinedCheck(step.node, at) : []
   return {
     title: `${join.create} on ${join.where} into the token file of ${unitFile(p.service)}, systemctl daemon-reload, k0s start`,
-    verify: [runningCheck(p.release)],
+    verify: [runningCheck(p.release), ...member],
     run: join.run,
-    wait: [{ kind: 'service-active', service: p.service, timeoutMs: 5 * 60_000 }],
+    wait: [{ kind: 'service-active', service: p.service, timeoutMs: JOIN_TIMEOUT_MS }, ...member.map((check) => ({ kind: 'holds' as const, check, timeoutMs: JOIN_TIMEOUT_MS }))],
   }
 }
 
@@ -241,19 +249,26 @@ function joinCommands(i: { service: string; controller: boolean; at: 'peer-contr
  * restored controller again as at the first setup): its unit saved aside (k0s reset removes it; a controller the hop
  * never reached kept none before), k0s stopped, its kept binary back where it moved (checked), `k0s reset` (its etcd
  * data names a cluster that is gone), its unit back, a controller token from the restored first controller, `k0s
- * start`. Verify: k0s runs the old release (the lab and etcd refuse a controller whose member is gone).
+ * start`. Verify: k0s runs the old release and the first controller lists it as an etcd member (a refused join leaves
+ * its unit active between restarts, never listed).
  */
+function joinedCheck(node: string | undefined, at: 'peer-control-plane' | 'first-control-plane') {
+  if (!node) throw new Error('k0s driver: a controller join without a node')
+  return [memberCheck(node, at)]
+}
+
 function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram {
   if (step.params.kind !== 'k0s') throw new Error(`k0s driver: rejoin of kind ${step.params.kind}`)
   const { binary, backup, dir, release, service } = step.params
   const unit = unitFile(service)
   const saved = `${dir}/rejoin${unit}`
   const join = joinCommands({ service, controller: true, at: 'first-control-plane' })
+  const member = joinedCheck(step.node, 'first-control-plane')
   return {
     title: `rejoin the restored cluster: k0s stop, the kept k0s ${release} back where it moved, k0s reset, ${unit} back, ${join.create} on the first controller into its token file, k0s start`,
     // Its kept binary: put back from the copy kept off the node where the node lost it.
     readsBackup: { release },
-    verify: [runningCheck(release)],
+    verify: [runningCheck(release), ...member],
     run: [
       script(
         [
@@ -282,7 +297,7 @@ function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram
       script(['set -e', `install -m 0644 ${q(saved)} ${q(unit)}`], `put ${unit} back`),
       ...join.run,
     ],
-    wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
+    wait: [{ kind: 'service-active', service, timeoutMs: JOIN_TIMEOUT_MS }, ...member.map((check) => ({ kind: 'holds' as const, check, timeoutMs: JOIN_TIMEOUT_MS }))],
   }
 }
 
