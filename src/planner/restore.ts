@@ -71,6 +71,14 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
       steps.push(retag(s, `${prefix}/control-plane/${i + 1}-${s.node}-${s.action}`, forced ? { force: true } : {}))
     })
   }
+  // Each node's steps of hop `hop` and later, in plan order, found in one pass (not one scan of the cluster per node).
+  const byNode = new Map<string, Step[]>()
+  for (const s of c.steps) {
+    if (s.node === undefined || s.hop === undefined || s.hop < hop.index || s.phase === 'backup') continue
+    const list = byNode.get(s.node)
+    if (list) list.push(s)
+    else byNode.set(s.node, [s])
+  }
   for (const node of c.controlPlane) steps.push(...nodeBack(node))
   c.batches.flat().forEach((node, batch) => steps.push(...nodeBack(node, batch)))
   for (const g of c.steps.filter((s) => s.action === 'gate' && s.phase === 'postflight' && s.hop === c.hops.at(-1)!.index)) {
@@ -97,7 +105,7 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
    * worker is a batch of its own: one node at a time.
    */
   function nodeBack(node: string, batch?: number): Step[] {
-    const mine = c!.steps.filter((s) => s.node === node && s.hop !== undefined && s.hop >= hop!.index && s.phase !== 'backup')
+    const mine = byNode.get(node) ?? []
     if (mine.length === 0) return []
     const role = mine[0]!.role
     const base = { phase: role === 'control-plane' ? 'control-plane' : 'workers', stage: RESTORE_STAGE, cluster: c!.name, hop: hop!.index, node, ...(role ? { role } : {}), ...(batch !== undefined ? { batch } : {}) } as const

@@ -106,6 +106,22 @@ export function restoreBinaryCommands(p: { backup: string; binary: string; dir: 
 }
 
 /**
+ * Shell lines that put the kept binary back only where the node kept one (checked first): a control-plane node the hop
+ * moved has its copy; one it never reached still runs the old binary. `isRelease` is a shell test that the binary in
+ * place is the release; the lines fail, saying so, when it is not.
+ */
+export function keptBinaryBackIfKeptLines(p: { backup: string; binary: string; dir: string; isRelease: string; what: string }): string[] {
+  return [
+    `if [ -f ${q(p.backup)} ]; then`,
+    `  (cd ${q(p.dir)} && sha256sum --check --quiet --strict ${SUMS})`,
+    `  install -m 0755 ${q(p.backup)} ${q(`${p.binary}.kupgrade-new`)}`,
+    `  mv -f ${q(`${p.binary}.kupgrade-new`)} ${q(p.binary)}`,
+    'fi',
+    `${p.isRelease} || { echo ${q(`kupgrade: ${p.binary} is not ${p.what} and no kept copy is in ${p.dir}`)} >&2; exit 1; }`,
+  ]
+}
+
+/**
  * Shell words for the newest file matching `glob` (in the current directory) and for the first file a sha256sum list
  * names: a backup's list names the one archive or snapshot it vouches for, and the restore reads exactly that one.
  */

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -213,6 +213,12 @@ function joinProgram(step: StepOf<'join-node'>): ActionProgram {
   }
 }
 
+/** The check that a controller's join went through (its member listed where `at` says). */
+function joinedCheck(node: string | undefined, at: 'peer-control-plane' | 'first-control-plane') {
+  if (!node) throw new Error('k0s driver: a controller join without a node')
+  return [memberCheck(node, at)]
+}
+
 /** A fresh join token made `at` a controller, written (a secret, never shown) into the token file the unit names, then
  *  `k0s start`. A controller's unit gets `--token-file=/etc/k0s/k0stoken` where it names none (the first controller
  *  bootstrapped the cluster without one); a worker's unit always names one (`k0s install worker --token-file`). */
@@ -252,11 +258,6 @@ function joinCommands(i: { service: string; controller: boolean; at: 'peer-contr
  * start`. Verify: k0s runs the old release and the first controller lists it as an etcd member (a refused join leaves
  * its unit active between restarts, never listed).
  */
-function joinedCheck(node: string | undefined, at: 'peer-control-plane' | 'first-control-plane') {
-  if (!node) throw new Error('k0s driver: a controller join without a node')
-  return [memberCheck(node, at)]
-}
-
 function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram {
   if (step.params.kind !== 'k0s') throw new Error(`k0s driver: rejoin of kind ${step.params.kind}`)
   const { binary, backup, dir, release, service } = step.params
@@ -284,12 +285,7 @@ function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram
       script(
         [
           'set -e',
-          `if [ -f ${q(backup)} ]; then`,
-          `  (cd ${q(dir)} && sha256sum --check --quiet --strict ${SUMS})`,
-          `  install -m 0755 ${q(backup)} ${q(`${binary}.kupgrade-new`)}`,
-          `  mv -f ${q(`${binary}.kupgrade-new`)} ${q(binary)}`,
-          'fi',
-          `[ "$(${q(binary)} version)" = ${q(release)} ] || { echo ${q(`kupgrade: ${binary} is not k0s ${release} and no kept copy is in ${dir}`)} >&2; exit 1; }`,
+          ...keptBinaryBackIfKeptLines({ backup, binary, dir, what: `k0s ${release}`, isRelease: `[ "$(${q(binary)} version)" = ${q(release)} ]` }),
         ],
         `put back k0s ${release} where it moved`,
       ),

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
-import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
 
@@ -405,12 +405,7 @@ function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram
       script(
         [
           'set -e',
-          `if [ -f ${q(backup)} ]; then`,
-          `  (cd ${q(dir)} && sha256sum --check --quiet --strict ${SUMS})`,
-          `  install -m 0755 ${q(backup)} ${q(`${binary}.kupgrade-new`)}`,
-          `  mv -f ${q(`${binary}.kupgrade-new`)} ${q(binary)}`,
-          'fi',
-          `case "$(${q(binary)} --version)" in ${q(`k3s version ${release} `)}*) ;; *) echo ${q(`kupgrade: ${binary} is not k3s ${release} and no kept copy is in ${dir}`)} >&2; exit 1 ;; esac`,
+          ...keptBinaryBackIfKeptLines({ backup, binary, dir, what: `k3s ${release}`, isRelease: `case "$(${q(binary)} --version)" in ${q(`k3s version ${release} `)}*) true ;; *) false ;; esac` }),
           `if [ -d ${q(DB)} ]; then mv ${q(DB)} ${q(DB)}.kupgrade-$(date +%Y%m%dT%H%M%S); fi`,
         ],
         `put back k3s ${release} and move the stale datastore aside`,
