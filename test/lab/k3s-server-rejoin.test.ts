@@ -9,7 +9,7 @@ import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpe
  *  - installed as upstream documents: the first with --cluster-init, the others with --server <first> and the token;
  *  - reinstalled while the cluster still lists its etcd member, a server is refused with k3s's "duplicate node name
  *    found" (k3s-io/k3s#4025) until `kubectl delete node` removed the member; then it joins and its Node is Ready;
- *  - a wrong token is refused;
+ *  - a wrong token is refused, and so is a server whose critical flags (--cluster-cidr …) differ from the cluster's;
  *  - the first server reinstalled as it was (--cluster-init, nothing to join) starts an etcd cluster of its own: its
  *    unit is active, but its Node never comes back to this cluster.
  */
@@ -95,6 +95,19 @@ describe('k3s servers leaving and rejoining embedded etcd in the lab (real OpenS
     expect(await journal(S[2]!)).toContain('level=fatal msg="starting kubernetes: preparing server: failed to validate token: token is not valid')
     const token = (await ok(S[0]!, 'cat /var/lib/rancher/k3s/server/token')).trim()
     expect((await install(S[2]!, `K3S_TOKEN='${token}'`, `--server https://${S[0]}:6443`)).code).toBe(0)
+    await readyAt('server-3')
+  })
+
+  it('a server joining with a critical flag the cluster does not have is refused; installed like the others, it joins', async () => {
+    await ok(S[2]!, 'k3s-uninstall.sh')
+    expect((await kubectl(['delete', 'node', 'server-3'])).exitCode).toBe(0)
+    const token = (await ok(S[0]!, 'cat /var/lib/rancher/k3s/server/token')).trim()
+    const odd = await install(S[2]!, `K3S_TOKEN='${token}'`, `--server https://${S[0]}:6443 --cluster-cidr 10.99.0.0/16`)
+    expect(odd.code).not.toBe(0)
+    expect(await journal(S[2]!)).toContain('level=fatal msg="failed to validate server configuration: critical configuration value mismatch between servers"')
+    expect((await ssh(S[2]!, 'systemctl is-active k3s')).out).toBe('failed')
+    // A flag outside the critical set (its own node label) is no mismatch.
+    expect((await install(S[2]!, `K3S_TOKEN='${token}'`, `--server https://${S[0]}:6443 --node-label rack=b`)).code).toBe(0)
     await readyAt('server-3')
   })
 

@@ -342,13 +342,16 @@ const k3sInstalledUnit = (command: string, args: string[]): string =>
 /**
  * A k3s server's etcd membership as its peers know it (lib.sh lab_k3s_*): k3s names the member `<node>-<8 hex>` and
  * keeps the name in server/db/etcd/name; the cluster lists its members (k3s-members/NODE in the shared folder); the
- * cluster's id and token are there too, so that a server starting on an empty datastore is judged as k3s judges it.
+ * cluster's id, token and critical configuration are there too, so that a server starting on an empty datastore is
+ * judged as k3s judges it.
  */
 function writeK3sMembership(o: LabNodeOptions, dir: string, root: string, token: string): void {
   const member = `${o.name}-${createHash('sha256').update(`${o.cluster}/${o.name}/k3s-member`).digest('hex').slice(0, 8)}`
   mkdirSync(join(dir, 'k3s-members'), { recursive: true })
   writeFileSync(join(dir, 'k3s-members', o.name), `${member}\n`)
   writeFileSync(join(dir, 'k3s-token'), `${token}\n`, { mode: 0o600 })
+  // Its critical configuration (lib.sh lab_k3s_critical): the lab's servers set none of those flags, all defaults.
+  writeFileSync(join(dir, 'k3s-critical'), '')
   const cluster = join(dir, 'cluster-id')
   if (!existsSync(cluster)) writeFileSync(cluster, `${idOf(o.cluster).toString(16)}\n`)
   const db = join(root, 'var/lib/rancher/k3s/server/db/etcd')

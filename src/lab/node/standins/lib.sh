@@ -209,6 +209,14 @@ lab_k3s_token_given() { # the token the server starts with: --token/-t, else K3S
   fi
   printf '%s' "$t"
 }
+# The critical configuration a server joins with (k3s CriticalControlArgs: what every server must set alike, else
+# "critical configuration value mismatch between servers"): these flags' values, one `flag=value` line each, sorted.
+lab_k3s_critical() {
+  lab_k3s_server_words | tr ' ' '\n' | awk '
+    flag != "" { print flag "=" $0; flag = ""; next }
+    /^--(cluster-cidr|service-cidr|cluster-dns|cluster-domain|disable|flannel-backend|egress-selector-mode)(=|$)/ { if (index($0, "=")) print; else flag = $0; next }
+    /^--(flannel-ipv6-masq|disable-network-policy|disable-kube-proxy|disable-helm-controller|disable-cloud-controller|secrets-encryption)(=|$)/ { print (index($0, "=") ? $0 : $0 "=true") }' | sort
+}
 lab_k3s_join_refusal() { # prints why a fresh server cannot join; 0 when refused
   lab_k3s_fresh_member && lab_k3s_joins || return 1
   local given want; given=$(lab_k3s_token_given); want=$(cat "$LAB_DIR/etcd-cluster/k3s-token" 2>/dev/null)
@@ -216,6 +224,10 @@ lab_k3s_join_refusal() { # prints why a fresh server cannot join; 0 when refused
   # The secure form must be the cluster's; the bare form is its password (k3s pkg/clientaccess).
   if [ "$given" != "$want" ] && [ "$given" != "${want##*::server:}" ]; then
     echo "starting kubernetes: preparing server: failed to validate token: token is not valid: https://$LAB_API_HOST:$LAB_API_PORT/cacerts: 401 Unauthorized"; return 0
+  fi
+  # Validated against the cluster's bootstrap data before etcd is joined (k3s pkg/cluster validateServerConfig).
+  if [ -f "$LAB_DIR/etcd-cluster/k3s-critical" ] && [ "$(lab_k3s_critical)" != "$(cat "$LAB_DIR/etcd-cluster/k3s-critical")" ]; then
+    echo "failed to validate server configuration: critical configuration value mismatch between servers"; return 0
   fi
   if [ -s "$(lab_k3s_members_dir)/$LAB_NODE" ]; then
     # (k3s removes the name it drew, so the next start draws another: the lab draws one only when the join goes on.)
