@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeEvent } from '../../src/lab/recorder/types.js'
 import { KUBECTL, openSsh } from '../lab/helpers.js'
-import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -93,5 +94,34 @@ describe('apply: a moved controller of a three-controller k0s cluster rolled bac
     const journal = (await import('node:fs')).readFileSync(join(l.dir, '.kupgrade', 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
     const last = (id: string) => journal.filter((e) => e.step === id).at(-1)?.state
     expect(last('kha/kha/hop1/kha-cp-1/replace-binary')).toBe('undone')
+  }, 420_000)
+
+  it('killed in the middle of that restore (the first controller restored, the others not yet joined), resume finishes it', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'kha', node: 'kha-cp-2' }
+    l.lab.setFault(fault, true)
+    try {
+      const runs = join(l.dir, '.kupgrade', 'runs')
+      const before = new Set(readdirSync(runs))
+      const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-done' && e.step.action === 'restore-datastore' ? 0 : undefined))
+      expect(first.killed, `${first.err}\n${first.out.slice(-3000)}`).toBe(true)
+      // The restored first controller is the only etcd member: the others are stopped, waiting for their rejoin.
+      expect(await members(ADDRESS['kha-cp-1']!)).toEqual(['kha-cp-1'])
+      const [dir] = readdirSync(runs).filter((d) => !before.has(d) && existsSync(join(runs, d, 'journal.jsonl')))
+
+      const resumed = await cliKillable(l, ['resume', join(runs, dir!), '--output', 'json'])
+      expect(resumed.code, `${resumed.err}\n${resumed.out.slice(-4000)}`).toBe(1)
+      const ev = events(resumed.out)
+      expect(ev.filter((e) => e.type === 'step-done' && /\/hop1\/restore\//.test(e.step.id) && e.changed).map((e) => `${e.step.node} ${e.step.action}`)).toEqual([
+        'kha-cp-2 rejoin-datastore', 'kha-cp-3 rejoin-datastore',
+      ])
+      expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+    } finally {
+      l.lab.setFault(fault, false)
+    }
+    expect(await members(ADDRESS['kha-cp-1']!)).toEqual(CONTROLLERS)
+    for (const c of CONTROLLERS) expect(await ok(ADDRESS[c]!, 'k0s status | head -n 1')).toBe('Version: v1.29.6+k0s.0')
+    expect(l.lab.status().clusters[0]!.nodes.filter((n) => n.node).map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['kha-cp-1', 'v1.29.6+k0s', 'True', false], ['kha-cp-2', 'v1.29.6+k0s', 'True', false], ['kha-w-1', 'v1.29.6+k0s', 'True', false], ['kha-w-2', 'v1.29.6+k0s', 'True', false],
+    ])
   }, 420_000)
 })
