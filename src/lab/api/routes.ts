@@ -156,7 +156,7 @@ function deleteNode(m: ClusterModel, name: string, body: string): Reply {
 /** Secrets created through the API (kubeadm's and k0s's bootstrap tokens): stored as sent, `stringData` folded into
  *  `data` as the registry does. */
 async function createSecret(m: ClusterModel, ns: string, r: Request): Promise<Reply> {
-  let body: { metadata?: { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; type?: string; data?: Record<string, string>; stringData?: Record<string, string> }
+  let body: { metadata?: { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] }; type?: string; data?: Record<string, string>; stringData?: Record<string, string> }
   try {
     body = JSON.parse(await r.body())
   } catch {
@@ -170,7 +170,7 @@ async function createSecret(m: ClusterModel, ns: string, r: Request): Promise<Re
   for (const [k, v] of Object.entries(body.stringData ?? {})) data[k] = Buffer.from(v).toString('base64')
   const object: Obj = {
     kind: 'Secret', apiVersion: 'v1',
-    metadata: { name, namespace: ns, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), ...(body.metadata?.labels ? { labels: body.metadata.labels } : {}), ...(body.metadata?.annotations ? { annotations: body.metadata.annotations } : {}) },
+    metadata: { name, namespace: ns, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), ...(body.metadata?.labels ? { labels: body.metadata.labels } : {}), ...(body.metadata?.annotations ? { annotations: body.metadata.annotations } : {}), ...(body.metadata?.ownerReferences ? { ownerReferences: body.metadata.ownerReferences } : {}) },
     data, type: body.type ?? 'Opaque',
   }
   if (r.query.get('dryRun')) return json(object, 201)

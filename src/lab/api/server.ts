@@ -30,11 +30,14 @@ export interface ApiServerOptions {
 
 const PUBLIC = /^\/(version|healthz|livez|readyz)(\/|$)/
 /** What kubeadm's RBAC lets a bootstrap token read while joining (kubeadm:get-nodes, the kubeadm-config, kubelet-config
- *  and kube-proxy ConfigMaps' Roles, cluster-info), plus discovery. */
+ *  and kube-proxy ConfigMaps' Roles, cluster-info, kubeadm-certs), plus discovery. */
 const BOOTSTRAP_READS = [
   /^\/(version|api|api\/v1|apis|openapi\/v[23].*)$/, /^\/apis\/[^/]+(\/[^/]+)?$/, /^\/api\/v1\/nodes(\/[^/]+)?$/,
   /^\/api\/v1\/namespaces\/kube-system\/configmaps\/(kubeadm-config|kubelet-config|kube-proxy)$/,
   /^\/api\/v1\/namespaces\/kube-public\/configmaps\/cluster-info$/,
+  // kubeadm:kubeadm-certs, the Role `kubeadm init phase upload-certs` binds to the bootstrappers: a joining control
+  // plane downloads the shared certificates with its token.
+  /^\/api\/v1\/namespaces\/kube-system\/secrets\/kubeadm-certs$/,
 ]
 
 export class ApiServer {

@@ -118,6 +118,19 @@ export function membersRunning(dir: string, id: string): string[] {
   })
 }
 
+/**
+ * The members a cluster's data knows now: those it was bootstrapped (or restored) with, until a member is removed
+ * (`kubeadm reset`) or added (`kubeadm join --control-plane`) through the running cluster; raft then records the change
+ * in every member's data. The stand-ins write that in membership/<cluster ID>.
+ */
+export function dataMembers(dir: string, identity: EtcdIdentity): string {
+  try {
+    return readFileSync(join(dir, 'membership', identity.id), 'utf8').trim()
+  } catch {
+    return identity.members
+  }
+}
+
 /** The member list as `name=peerURL`, sorted and comma-joined (what a restore's --initial-cluster must name). */
 export function expectedEtcdMembers(dir: string): string {
   const lines = existsSync(join(dir, 'members')) ? readFileSync(join(dir, 'members'), 'utf8').trim().split('\n').filter(Boolean) : []

@@ -20,7 +20,7 @@ import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, readUnitAsOf, writeUnit } from './unit-state.js'
 import { journalLine, klogPrefix, servicePid } from './journal.js'
-import { etcdClusterDir, etcdDbBytes, etcdMetrics, expectedEtcdMembers, membersRunning, parseEtcdIdentity, publishEtcdIdentity, setEtcdMemberHealth } from './etcd-sim.js'
+import { dataMembers, etcdClusterDir, etcdDbBytes, etcdMetrics, expectedEtcdMembers, membersRunning, parseEtcdIdentity, publishEtcdIdentity, setEtcdMemberHealth } from './etcd-sim.js'
 import { KubeProxy, kubeProxySkewRefusal } from './kube-proxy.js'
 import { NodePorts, type LocalPort } from './local-ports.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -393,8 +393,9 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const expected = expectedEtcdMembers(dir)
     const count = expected ? expected.split(',').length : 0
     if (!identity || count < 2) return undefined
-    if (identity.members !== expected) {
-      return `etcd: the member data in /var/lib/etcd is of an etcd cluster of ${identity.members}, not of this cluster's members ${expected}: restore every member from the same snapshot with --name, --initial-cluster and --initial-advertise-peer-urls`
+    const members = dataMembers(dir, identity)
+    if (members !== expected) {
+      return `etcd: the member data in /var/lib/etcd is of an etcd cluster of ${members}, not of this cluster's members ${expected}: restore every member from the same snapshot with --name, --initial-cluster and --initial-advertise-peer-urls`
     }
     const running = membersRunning(dir, identity.id)
     if (running.length * 2 <= count) {
@@ -479,6 +480,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         return this.rewriteCerts()
       case 'reboot':
         return this.reboot()
+      case 'control-plane-joined':
+        // kubeadm join --control-plane's certs phase: the node's own certificates under the CA it downloaded. What the
+        // join wrote is the client's change; the certificates are the lab's writing.
+        this.recordFileChanges(s('client') || 'lab')
+        return this.rejoinedControlPlane()
     }
   }
 

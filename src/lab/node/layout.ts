@@ -63,7 +63,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
     LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
-    LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(),
+    LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(), LAB_ETCD_CLUSTER_ID_HEX: idOf(o.cluster).toString(16),
     LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os)).join(' '),
     LAB_KERNEL_NEW: KERNELS[o.os][1], LAB_FLATCAR_NEXT: FLATCAR_NEXT,
     ...real,

@@ -277,6 +277,34 @@ certs_check() {
     done; } | tabwrite
 }
 
+# --- Stacked etcd membership (phases/reset/removeetcdmember.go, phases/etcd/local.go, util/etcd/etcd.go), on the
+# cluster's simulated etcd (etcd-sim.ts): lab/etcd-cluster/members is the member list every member's raft agrees on,
+# membership/<cluster id> that cluster's members as `name=peerURL` once they changed after its bootstrap.
+EC="$LAB_DIR/etcd-cluster"
+etcd_peer() { echo "https://$1:2380"; }
+etcd_membership_text() { awk -F'\t' 'NF >= 2 { print $1 "=https://" $2 ":2380" }' "$EC/members" | sort | paste -sd, -; }
+etcd_member_listed() { awk -F'\t' -v n="$1" '$1 == n { f = 1 } END { exit !f }' "$EC/members" 2>/dev/null; }
+etcd_member_sick() { [ -e "$EC/unhealthy/$1" ]; }
+# The ID of the cluster the running members serve (each publishes it in identity/NAME while its etcd runs).
+etcd_live_id() { local f; for f in "$EC"/identity/*; do [ -s "$f" ] && { head -n1 "$f"; return 0; }; done; return 1; }
+etcd_members_replace() { # AWK-PROGRAM [extra line]: the member list rewritten whole (written aside, then renamed)
+  local tmp="$EC/.members.$$"
+  { awk -F'\t' "$1" "$EC/members"; [ -z "${2:-}" ] || printf '%s\n' "$2"; } > "$tmp" && mv -f "$tmp" "$EC/members"
+  local id=$3; [ -n "$id" ] && { mkdir -p "$EC/membership"; etcd_membership_text > "$EC/membership/.$id.$$" && mv -f "$EC/membership/.$id.$$" "$EC/membership/$id"; }
+}
+# kubeadm reset on a stacked-etcd control-plane node removes its member through the cluster (a failure is a warning:
+# the member must then be removed by hand with etcdctl, or the node cannot join again).
+remove_etcd_member() {
+  [ -n "$LAB_ETCD_ENDPOINTS" ] && return 0 # a real etcd (etcd: real) keeps its members: the lab does not rejoin there
+  etcd_member_listed "$LAB_NODE" || return 0
+  local id; id=$(sed -n 's/^id=//p' /var/lib/etcd/member/lab-cluster 2>/dev/null)
+  if lab_fault etcd-unhealthy || etcd_member_sick "$LAB_NODE"; then
+    echo "W$(date -u +%m%d\ %H:%M:%S.000000)    $$ removeetcdmember.go:105] [reset] Failed to remove etcd member: context deadline exceeded, please manually remove this etcd member using etcdctl" >&2
+    return 0
+  fi
+  etcd_members_replace "\$1 != \"$LAB_NODE\"" "" "$id"
+}
+
 reset_cmd() {
   local force=0
   for a in "$@"; do case "$a" in -f|--force) force=1 ;; esac; done
@@ -286,7 +314,10 @@ reset_cmd() {
     confirm "[reset] Are you sure you want to proceed?" || { trace_hint; exit 1; }
   fi
   echo "[preflight] Running pre-flight checks"
-  if [ "$LAB_ROLE" = control-plane ]; then rm -rf /var/lib/etcd/*; echo "[reset] Deleted contents of the etcd data directory: /var/lib/etcd"; fi
+  if [ "$LAB_ROLE" = control-plane ]; then
+    remove_etcd_member
+    rm -rf /var/lib/etcd/*; echo "[reset] Deleted contents of the etcd data directory: /var/lib/etcd"
+  fi
   lab_event '{"type":"reset"}'
   echo "[reset] Stopping the kubelet service"
   lab_unit_stop kubelet
@@ -324,13 +355,14 @@ rand_chars() { LC_ALL=C tr -dc 'a-z0-9' < /dev/urandom | head -c "$1"; }
 # kubeadm token create [--ttl D] [--print-join-command] [--description S]: a bootstrap token Secret in kube-system
 # (expiration now+ttl, 24h by default; --ttl 0 never expires), printed as the token or as the worker's join command.
 token_create() {
-  local ttl=24h print=0 desc="" kc=/etc/kubernetes/admin.conf token=""
+  local ttl=24h print=0 desc="" kc=/etc/kubernetes/admin.conf token="" certkey=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --ttl) ttl=${2:-}; shift ;; --ttl=*) ttl=${1#*=} ;;
       --print-join-command) print=1 ;;
       --description) desc=${2:-}; shift ;; --description=*) desc=${1#*=} ;;
       --kubeconfig) kc=${2:-}; shift ;; --kubeconfig=*) kc=${1#*=} ;;
+      --certificate-key) certkey=${2:-}; shift ;; --certificate-key=*) certkey=${1#*=} ;;
       --v=*|-v*) ;;
       -*) echo "unknown flag: $1" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
       *) token=$1 ;;
@@ -358,8 +390,101 @@ token_create() {
   local server hash
   server=$(sed -n 's/^ *server: *//p' "$kc" | head -n1)
   hash=$(sed -n 's/^ *certificate-authority-data: *//p' "$kc" | head -n1 | base64 -d | ca_pin)
-  # The template's line continuation and tab are removed, its trailing space stays.
-  echo "kubeadm join ${server#https://} --token $token --discovery-token-ca-cert-hash $hash "
+  # The template's line continuation and tab are removed, its trailing space stays (cmd/util/join.go); with
+  # --certificate-key, the control-plane flags follow it.
+  echo "kubeadm join ${server#https://} --token $token --discovery-token-ca-cert-hash $hash ${certkey:+--control-plane --certificate-key $certkey}"
+}
+
+# --- Certificates shared by the control-plane nodes (phases/copycerts/copycerts.go): the cluster CAs, the front-proxy
+# CA, the service-account key pair and the etcd CA, each encrypted with the 32-byte certificate key into the Secret
+# kube-system/kubeadm-certs, owned by a bootstrap token that expires in two hours. kubeadm seals each file with
+# AES-256-GCM (nonce ‖ ciphertext ‖ tag); `openssl enc` offers no AEAD mode, so the lab seals with AES-256-CTR and an
+# HMAC-SHA256 tag in the same layout: only kubeadm reads these values, and a wrong key fails the same way.
+SHARED_CERTS="ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key sa.pub sa.key etcd/ca.crt etcd/ca.key"
+valid_key() { [[ $1 =~ ^[0-9a-fA-F]{64}$ ]]; }
+seal() { # KEY FILE -> base64 of nonce ‖ ciphertext ‖ tag (empty for a missing file, as kubeadm uploads it)
+  [ -f "$2" ] || return 0
+  local t; t=$(mktemp -d); openssl rand 12 > "$t/n"
+  openssl enc -aes-256-ctr -K "$1" -iv "$(od -An -tx1 "$t/n" | tr -d ' \n')00000002" -in "$2" -out "$t/c"
+  cat "$t/n" "$t/c" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" -binary | head -c 16 > "$t/tag"
+  cat "$t/n" "$t/c" "$t/tag" | base64 -w0; rm -rf "$t"
+}
+unseal() { # KEY IN OUT: 1 when the tag does not check out (the key is not the one that sealed it)
+  local t; t=$(mktemp -d); base64 -d < "$2" > "$t/all" 2>/dev/null
+  local n; n=$(stat -c %s "$t/all")
+  [ "$n" -ge 28 ] || { rm -rf "$t"; return 1; }
+  head -c 12 "$t/all" > "$t/n"; tail -c 16 "$t/all" > "$t/tag"; head -c $(( n - 16 )) "$t/all" | tail -c +13 > "$t/c"
+  if ! cat "$t/n" "$t/c" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$1" -binary | head -c 16 | cmp -s - "$t/tag"; then rm -rf "$t"; return 1; fi
+  openssl enc -d -aes-256-ctr -K "$1" -iv "$(od -An -tx1 "$t/n" | tr -d ' \n')00000002" -in "$t/c" -out "$3"; local rc=$?
+  rm -rf "$t"; return $rc
+}
+
+# kubeadm init phase upload-certs --upload-certs [--certificate-key KEY] [--skip-certificate-key-print]
+upload_certs() {
+  local upload=0 key="" skip=0 kc=/etc/kubernetes/admin.conf
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --upload-certs) upload=1 ;; --skip-certificate-key-print) skip=1 ;;
+      --certificate-key) key=${2:-}; shift ;; --certificate-key=*) key=${1#*=} ;;
+      --kubeconfig) kc=${2:-}; shift ;; --kubeconfig=*) kc=${1#*=} ;;
+      --v=*|-v*|--config=*) ;; --config) shift ;;
+      -*) echo "unknown flag: $1" >&2; trace_hint; exit 1 ;;
+    esac
+    shift
+  done
+  [ $upload = 1 ] || { echo "[upload-certs] Skipping phase. Please see --upload-certs"; return 0; }
+  need_root
+  [ -r "$kc" ] || { echo "error execution phase upload-certs: failed to load admin kubeconfig: open $kc: no such file or directory" >&2; trace_hint; exit 1; }
+  [ -n "$key" ] || key=$(openssl rand -hex 32)
+  echo "[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"
+  valid_key "$key" || { echo "error execution phase upload-certs: error decoding certificate key: encoding/hex: invalid byte" >&2; trace_hint; exit 1; }
+  key=$(printf '%s' "$key" | tr 'A-F' 'a-f')
+  local k=("$LAB_REAL_KUBECTL" --kubeconfig "$kc" --request-timeout=10s) token id uid
+  token=$(token_create --ttl 2h --description "Proxy for managing TTL for the kubeadm-certs secret" --kubeconfig "$kc") || exit 1
+  id=${token%%.*}
+  uid=$("${k[@]}" -n kube-system get secret "bootstrap-token-$id" -o 'jsonpath={.metadata.uid}' 2>/dev/null) || { echo "error execution phase upload-certs: error to get token reference" >&2; trace_hint; exit 1; }
+  local data="" c
+  for c in $SHARED_CERTS; do data+="${data:+,}\"${c//\//-}\":\"$(seal "$key" "/etc/kubernetes/pki/$c")\""; done
+  local body="{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"kubeadm-certs\",\"namespace\":\"kube-system\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"name\":\"bootstrap-token-$id\",\"uid\":\"$uid\",\"controller\":true,\"blockOwnerDeletion\":true}]},\"type\":\"Opaque\",\"data\":{$data}}"
+  # CreateOrUpdateSecret: the Secret of an earlier upload is replaced.
+  "${k[@]}" -n kube-system delete secret kubeadm-certs --ignore-not-found >/dev/null 2>&1
+  local err
+  err=$(printf '%s' "$body" | "${k[@]}" create -f - 2>&1 >/dev/null) || { echo "error execution phase upload-certs: $(printf '%s' "$err" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)" >&2; trace_hint; exit 1; }
+  [ $skip = 1 ] && return 0
+  echo "[upload-certs] Using certificate key:"
+  echo "$key"
+}
+
+# join --control-plane's download-certs (DownloadCerts): the Secret read with the bootstrap token, every value
+# unsealed with the key before any is written.
+download_certs() { # KEY KUBECTL...
+  local key=$1; shift
+  echo "[download-certs] Downloading the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"
+  valid_key "$key" || join_fail control-plane-prepare/download-certs "error downloading certs: error decoding certificate key: encoding/hex: invalid byte"
+  key=$(printf '%s' "$key" | tr 'A-F' 'a-f')
+  local t out; t=$(mktemp -d)
+  if ! out=$("$@" -n kube-system get secret kubeadm-certs -o json 2>&1 > "$t/secret.json"); then
+    rm -rf "$t"
+    case "$out" in
+      *NotFound*|*"not found"*) join_fail control-plane-prepare/download-certs "error downloading certs: error downloading the secret: Secret \"kubeadm-certs\" was not found in the \"kube-system\" Namespace. This Secret might have expired. Please, run \`kubeadm init phase upload-certs --upload-certs\` on a control plane to generate a new one" ;;
+      *) join_fail control-plane-prepare/download-certs "error downloading certs: error downloading the secret: $(printf '%s' "$out" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)" ;;
+    esac
+  fi
+  local c v
+  for c in $SHARED_CERTS; do
+    v=$(json_string "${c//\//-}" < "$t/secret.json")
+    [ -n "$v" ] || continue
+    printf '%s' "$v" > "$t/in"
+    mkdir -p "$t/out/$(dirname "$c")"
+    unseal "$key" "$t/in" "$t/out/$c" || { rm -rf "$t"; join_fail control-plane-prepare/download-certs "error downloading certs: error decoding secret data with provided key: cipher: message authentication failed"; }
+  done
+  echo "[download-certs] Saving the certificates to the folder: \"/etc/kubernetes/pki\""
+  mkdir -p /etc/kubernetes/pki/etcd
+  for c in $SHARED_CERTS; do
+    [ -s "$t/out/$c" ] || continue
+    case "$c" in *.key) install -m 600 "$t/out/$c" "/etc/kubernetes/pki/$c" ;; *) install -m 644 "$t/out/$c" "/etc/kubernetes/pki/$c" ;; esac
+  done
+  rm -rf "$t"
 }
 
 # json_string KEY < JSON: the first string value of KEY, unescaped (the values read here hold no unicode escapes).
@@ -369,8 +494,120 @@ json_string() {
 }
 join_fail() { echo "error execution phase $1: $2" >&2; trace_hint; exit 1; }
 
+# join --control-plane (cmd/join.go phases; preflight/checks.go RunInitNodeChecks for a secondary control plane): the
+# control-plane preflight, the shared certificates from kubeadm-certs, the static pods at the cluster's
+# kubernetesVersion, a healthy etcd, the kubelet, then this node added as an etcd member. Runs inside join_cmd (its
+# locals: tmp, as, node, certkey, IGNORE).
+join_control_plane() {
+  local cc; cc=$("${as[@]}" -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}' 2>/dev/null)
+  local version; version=$(printf '%s\n' "$cc" | sed -n 's/^kubernetesVersion: *//p' | head -n1)
+  local cpe; cpe=$(printf '%s\n' "$cc" | sed -n 's/^controlPlaneEndpoint: *//p' | head -n1)
+  echo "[preflight] Running pre-flight checks before initializing the new control plane instance"
+  local why=()
+  [ -n "$cpe" ] || why+=("unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address")
+  [ -n "$certkey" ] || [ -f /etc/kubernetes/pki/ca.key ] || why+=("failure loading certificate for CA: couldn't load the certificate file /etc/kubernetes/pki/ca.crt: open /etc/kubernetes/pki/ca.crt: no such file or directory")
+  if [ ${#why[@]} -gt 0 ]; then
+    rm -rf "$tmp"
+    { echo "error execution phase preflight: "; echo "One or more conditions for hosting a new control plane instance is not satisfied."; echo
+      local w; for w in "${why[@]}"; do echo "$w"; done; echo
+      echo "Please ensure that:"; echo "* The cluster has a stable controlPlaneEndpoint address."; echo "* The certificates that must be shared among control plane instances are provided."; echo; } >&2
+    trace_hint; exit 1
+  fi
+  local errs=()
+  check() { ignored "$(printf '%s' "$1" | tr 'A-Z' 'a-z')" || errs+=("[ERROR $1]: $2"); }
+  [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ] && check DirAvailable--var-lib-etcd "/var/lib/etcd is not empty"
+  if [ ${#errs[@]} -gt 0 ]; then
+    rm -rf "$tmp"
+    { echo "error execution phase preflight: [preflight] Some fatal errors occurred:"; for e in "${errs[@]}"; do printf '\t%s\n' "$e"; done
+      echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`"; } >&2
+    trace_hint; exit 1
+  fi
+  echo "[preflight] Pulling images required for setting up a Kubernetes cluster"
+  lab_in_mirror "$version" || { rm -rf "$tmp"; join_fail preflight "[preflight] Some fatal errors occurred:
+	[ERROR ImagePull]: failed to pull image registry.k8s.io/kube-apiserver:$version: not found"; }
+  [ -n "$certkey" ] && download_certs "$certkey" "${as[@]}"
+  echo "[certs] Using certificateDir folder \"/etc/kubernetes/pki\""
+  echo "[certs] Valid certificates and keys now exist in \"/etc/kubernetes/pki\""
+  echo "[kubeconfig] Generating kubeconfig files"
+  echo "[kubeconfig] Using kubeconfig folder \"/etc/kubernetes\""
+  # The admin kubeconfig kubeadm writes from the CA it downloaded (the lab's stands in; the lab issues the node's leaf
+  # certificates once it sees the join, as the certs phase would).
+  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/admin.conf
+  for f in admin.conf controller-manager.conf scheduler.conf; do echo "[kubeconfig] Writing \"$f\" kubeconfig file"; done
+  echo "[control-plane] Using manifest folder \"$M\""
+  mkdir -p "$M"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    echo "[control-plane] Creating static Pod manifest for \"$c\""
+    printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: kube-system\nspec:\n  containers:\n  - name: %s\n    image: registry.k8s.io/%s:%s\n' "$c" "$c" "$c" "$version" > "$M/.$c.yaml.new"
+  done
+  echo "[check-etcd] Checking that the etcd cluster is healthy"
+  local m a sick=""
+  while IFS=$'\t' read -r m a _; do [ -n "$m" ] && { etcd_member_sick "$m" || [ ! -s "$EC/identity/$m" ]; } && sick=$a; done < "$EC/members"
+  lab_fault etcd-unhealthy && sick=$LAB_ADDRESS
+  if [ -n "$sick" ]; then rm -rf "$tmp" "$M"/.*.yaml.new; join_fail check-etcd "etcd cluster is not healthy: failed to dial endpoint https://$sick:2379 with maintenance client: context deadline exceeded"; fi
+  local live; live=$(etcd_live_id) || { rm -rf "$tmp" "$M"/.*.yaml.new; join_fail check-etcd "etcd cluster is not healthy: context deadline exceeded"; }
+  mkdir -p /var/lib/kubelet
+  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
+  echo "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\""
+  printf 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' > /var/lib/kubelet/kubeadm-flags.env
+  rm -rf "$tmp"
+  echo "[kubelet-start] Starting the kubelet"
+  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/kubelet.conf
+  lab_unit_stop kubelet
+  lab_unit_start kubelet >/dev/null || join_fail kubelet-start "the kubelet did not start"
+  echo "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap..."
+  # control-plane-join/etcd: MemberAdd through the cluster (an old member of this name must have been removed first),
+  # then the etcd manifest with the members so far and state existing; the data comes from the cluster.
+  if etcd_member_listed "$node"; then
+    rm -f "$M"/.*.yaml.new
+    join_fail control-plane-join/etcd "error creating local etcd static pod manifest file: etcdserver: Peer URLs already exists"
+  fi
+  etcd_members_replace '1' "$node"$'\t'"$LAB_ADDRESS"$'\t'"$LAB_ETCD_ID"$'\t'"$LAB_ETCD_ID_HEX" "$live"
+  echo "[etcd] Announced new etcd member joining to the existing etcd cluster"
+  local initial; initial=$(awk -F'\t' 'NF >= 2 { printf "%s%s=https://%s:2380", s, $1, $2; s = "," }' "$EC/members")
+  mkdir -p /var/lib/etcd/member
+  printf 'id=%s\nmembers=%s\n' "$live" "$(etcd_membership_text)" > /var/lib/etcd/member/lab-cluster
+  printf '%s\n' "$version" > /var/lib/etcd/member/lab-written-by
+  echo "[etcd] Creating static Pod manifest for \"etcd\""
+  etcd_manifest "$initial" > "$M/etcd.yaml"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do mv -f "$M/.$c.yaml.new" "$M/$c.yaml"; done
+  echo "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s"
+  lab_event '{"type":"control-plane-joined"}'
+  echo "[mark-control-plane] Marking the node $node as control-plane by adding the labels: [node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]"
+  echo "[mark-control-plane] Marking the node $node as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]"
+  echo
+  echo "This node has joined the cluster and a new control plane instance was created:"
+  echo
+  echo "* Certificate signing request was sent to apiserver and approval was received."
+  echo "* The Kubelet was informed of the new secure connection details."
+  echo "* Control plane label and taint were applied to the new node."
+  echo "* The Kubernetes control plane instances scaled up."
+  echo "* A new etcd member was added to the local/stacked etcd cluster."
+  echo
+  echo "To start administering your cluster from this node, you need to run the following as a regular user:"
+  echo
+  printf '\tmkdir -p $HOME/.kube\n\tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n'
+  echo
+  echo "Run 'kubectl get nodes' to see this node join the cluster."
+  echo
+}
+
+# The etcd static pod kubeadm writes for a joining member (phases/etcd/local.go; the same flags layout.ts writes).
+etcd_manifest() { # INITIAL-CLUSTER
+  local a=$LAB_ADDRESS
+  printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata:' '  annotations:' "    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://$a:2379" \
+    '  labels:' '    component: etcd' '    tier: control-plane' '  name: etcd' '  namespace: kube-system' 'spec:' '  containers:' '  - command:' '    - etcd' \
+    "    - --advertise-client-urls=https://$a:2379" '    - --cert-file=/etc/kubernetes/pki/etcd/server.crt' '    - --client-cert-auth=true' \
+    '    - --data-dir=/var/lib/etcd' "    - --initial-advertise-peer-urls=https://$a:2380" "    - --initial-cluster=$1" '    - --initial-cluster-state=existing' \
+    '    - --key-file=/etc/kubernetes/pki/etcd/server.key' "    - --listen-client-urls=https://127.0.0.1:2379,https://$a:2379" '    - --listen-metrics-urls=http://127.0.0.1:2381' \
+    "    - --listen-peer-urls=https://$a:2380" "    - --name=$LAB_NODE" '    - --peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt' \
+    '    - --peer-client-cert-auth=true' '    - --peer-key-file=/etc/kubernetes/pki/etcd/peer.key' '    - --peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt' \
+    '    - --snapshot-count=10000' '    - --trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt' '    image: registry.k8s.io/etcd:3.5.12-0' '    name: etcd'
+}
+
 join_cmd() {
-  local ep="" token="" hashes=() unsafe=0 node=$LAB_NODE cp=0
+  local ep="" token="" hashes=() unsafe=0 node=$LAB_NODE cp=0 certkey=""
   IGNORE=""
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -382,14 +619,17 @@ join_cmd() {
       --ignore-preflight-errors=*) IGNORE=$(printf '%s' "${1#*=}" | tr 'A-Z' 'a-z') ;;
       --node-name) node=${2:-}; shift ;; --node-name=*) node=${1#*=} ;;
       --control-plane) cp=1 ;;
-      --certificate-key|--cri-socket|--apiserver-advertise-address|--config) shift ;;
-      --v=*|-v*|--certificate-key=*|--cri-socket=*|--apiserver-advertise-address=*|--config=*) ;;
+      --certificate-key) certkey=${2:-}; shift ;; --certificate-key=*) certkey=${1#*=} ;;
+      --cri-socket|--apiserver-advertise-address|--config) shift ;;
+      --v=*|-v*|--cri-socket=*|--apiserver-advertise-address=*|--config=*) ;;
       -*) echo "unknown flag: $1" >&2; echo "To see the stack trace of this error execute with --v=5 or higher" >&2; exit 1 ;;
       *) ep=$1 ;;
     esac
     shift
   done
-  [ $cp = 0 ] || { echo "kupgrade lab: kubeadm join --control-plane is not simulated (the lab joins workers only)" >&2; exit 1; }
+  if [ $cp = 1 ] && [ -n "$LAB_ETCD_ENDPOINTS" ]; then
+    echo "kupgrade lab: kubeadm join --control-plane is simulated on a simulated etcd only (this cluster runs etcd: real)" >&2; exit 1
+  fi
   # ValidateJoinConfiguration, before any phase runs.
   if ! [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
     echo "[discovery.bootstrapToken.token: Invalid value: \"$token\": the bootstrap token is invalid, discovery.tlsBootstrapToken: Invalid value: \"$token\": the bootstrap token is invalid]" >&2; trace_hint; exit 1
@@ -407,7 +647,8 @@ join_cmd() {
   [ -e /etc/kubernetes/kubelet.conf ] && check FileAvailable--etc-kubernetes-kubelet.conf "/etc/kubernetes/kubelet.conf already exists"
   [ -e /etc/kubernetes/bootstrap-kubelet.conf ] && check FileAvailable--etc-kubernetes-bootstrap-kubelet.conf "/etc/kubernetes/bootstrap-kubelet.conf already exists"
   lab_unit_read kubelet; [ "$U_STATE" = active ] || [ "$U_STATE" = activating ] && check Port-10250 "Port 10250 is in use"
-  [ -e /etc/kubernetes/pki/ca.crt ] && check FileAvailable--etc-kubernetes-pki-ca.crt "/etc/kubernetes/pki/ca.crt already exists"
+  # A worker must not have the cluster CA yet; a control-plane node gets it (and more) from download-certs.
+  [ $cp = 0 ] && [ -e /etc/kubernetes/pki/ca.crt ] && check FileAvailable--etc-kubernetes-pki-ca.crt "/etc/kubernetes/pki/ca.crt already exists"
   if [ ${#errs[@]} -gt 0 ]; then
     { echo "error execution phase preflight: [preflight] Some fatal errors occurred:"; for e in "${errs[@]}"; do printf '\t%s\n' "$e"; done
       echo "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`"; } >&2
@@ -450,6 +691,7 @@ join_cmd() {
   if ! out=$("${as[@]}" -n kube-system get configmap kubeadm-config -o name 2>&1); then
     rm -rf "$tmp"; join_fail preflight "unable to fetch the kubeadm-config ConfigMap: failed to get config map: $(printf '%s' "$out" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)"
   fi
+  if [ $cp = 1 ]; then join_control_plane; return; fi
   # kubelet-start: a Ready Node of this name is another machine's; a NotReady or missing one may be taken over.
   local ready; ready=$("${as[@]}" get node "$node" -o go-template='{{range .status.conditions}}{{if eq .type "Ready"}}{{.status}}{{end}}{{end}}' 2>/dev/null)
   if [ "$ready" = True ]; then
@@ -496,6 +738,12 @@ case "${1:-}" in
       *) echo "Error: unknown command \"${1:-}\" for \"kubeadm certs\"" >&2; exit 1 ;;
     esac ;;
   reset) shift; reset_cmd "$@" ;;
+  init)
+    shift
+    case "${1:-} ${2:-}" in
+      "phase upload-certs") shift 2; upload_certs "$@" ;;
+      *) echo "kupgrade lab: kubeadm init ${1:-} ${2:-} is not simulated (the lab's clusters exist already; only init phase upload-certs is)" >&2; exit 1 ;;
+    esac ;;
   join) shift; join_cmd "$@" ;;
   token)
     shift
