@@ -88,6 +88,9 @@ export interface StepParamsByAction {
    *  (kubeadm: `kubeadm join`; k0s: the token into the node's token file, `k0s start`). */
   'join-node':
     | { kind: 'kubeadm' }
+    /** A kubeadm control-plane node: the shared certificates uploaded under a fresh key on another control-plane node,
+     *  then `kubeadm join --control-plane --certificate-key`. */
+    | { kind: 'kubeadm-control-plane' }
     | { kind: 'k0s'; service: string; release: string }
     /** A k0s controller: a controller token made on another controller (`k0s token create --role=controller`). */
     | { kind: 'k0s-controller'; service: string; release: string }

@@ -4,13 +4,14 @@ import { buildExecutionPlan } from '../../src/planner/build.js'
 import { renderPlanText } from '../../src/report/plan-text.js'
 
 /** onFailure: rebuild is planned up front, per node and hop, so `plan` shows what a rebuild would run (issue 11). */
-function build(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, onFailure: string, install?: Record<string, string>) {
+function build(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, onFailure: string, install?: Record<string, string>, controlPlanes = 1) {
+  const cps = Array.from({ length: controlPlanes }, (_, i) => ({ name: i === 0 ? 'cp' : `cp${i + 1}`, host: `10.0.1.${i + 2}`, role: 'control-plane' }))
   const source = JSON.stringify({
     apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'rebuild' },
     spec: {
       target: { kubernetes: 'v1.31.2' }, strategy: { onFailure }, stages: [{ name: 's', clusters: ['c'] }],
       clusters: [{ name: 'c', distribution: dist, from, apiEndpoint: 'https://10.0.0.1:6443', ...(install ? { install } : {}), nodes: [
-        { name: 'cp', host: '10.0.0.2', role: 'control-plane' }, { name: 'w1', host: '10.0.0.3', role: 'worker' }, { name: 'w2', host: '10.0.0.4', role: 'worker' },
+        ...cps, { name: 'w1', host: '10.0.0.3', role: 'worker' }, { name: 'w2', host: '10.0.0.4', role: 'worker' },
       ] }],
     },
   })
@@ -85,6 +86,23 @@ describe('planning onFailure: rebuild', () => {
     expect(kaw.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
     expect(kaw.steps.find((s) => s.action === 'downgrade-packages')!.params).toEqual({ packages: ['kubeadm', 'kubelet', 'kubectl'], version: 'v1.30.4', minor: 'v1.30' })
     expect(kaw.steps.map((s) => s.title)).toEqual(expect.arrayContaining(['kubeadm reset -f', 'kubeadm token create --print-join-command --ttl 15m on the first control-plane node, then that kubeadm join on the node']))
+  })
+
+  it('kubeadm control plane: one or two nodes not automatic; of three, each reset, its old packages, a control-plane join made on another', () => {
+    const one = build('kubeadm', 'v1.30.4', 'rebuild').stages[0]!.clusters[0]!
+    expect(one.rebuild!.find((r) => r.node === 'cp')!.detail).toMatch(/^not automatic for the only kubeadm control-plane node: restore it/)
+    const two = build('kubeadm', 'v1.30.4', 'rebuild', undefined, 2).stages[0]!.clusters[0]!
+    expect(two.rebuild!.filter((r) => r.node.startsWith('cp')).every((r) => !r.automatic && /^not automatic for a kubeadm control plane of two/.test(r.detail))).toBe(true)
+    const three = build('kubeadm', 'v1.30.4', 'rebuild', undefined, 3).stages[0]!.clusters[0]!
+    for (const node of ['cp', 'cp2', 'cp3']) {
+      const r = three.rebuild!.find((x) => x.node === node && x.hop === 1)!
+      if (!r.automatic) throw new Error(`${node} must be automatic`)
+      expect(r.steps.map((s) => s.action)).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
+      expect(r.steps.find((s) => s.action === 'join-node')!.params).toEqual({ kind: 'kubeadm-control-plane' })
+      expect(r.steps.find((s) => s.action === 'downgrade-packages')!.params).toEqual({ packages: ['kubeadm', 'kubelet', 'kubectl'], version: 'v1.30.4', minor: 'v1.30' })
+      expect(r.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.30.4' })
+      expect(r.steps.find((s) => s.action === 'join-node')!.title).toBe('kubeadm init phase upload-certs --upload-certs and kubeadm token create --print-join-command --ttl 15m --certificate-key <key> on another control-plane node, then that kubeadm join --control-plane on the node')
+    }
   })
 
   it('plan text shows each group of nodes once, with the steps as on its first node', () => {

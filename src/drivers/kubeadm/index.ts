@@ -117,10 +117,27 @@ export const kubeadm: Driver = {
     }
   },
   planRebuild: (hop, node) => {
-    if (node.role === 'control-plane') {
-      return { procedure: 'not automatic for a kubeadm control-plane node: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on another, then kubeadm join --control-plane --certificate-key <key> (facts §3.3)' }
-    }
     const from = hop.from
+    if (node.role === 'control-plane' && singleControlPlane(node)) return { procedure: 'not automatic for the only kubeadm control-plane node: restore it from the pre-hop etcd snapshot (kupgrade rollback)' }
+    if (node.role === 'control-plane' && (node.controlPlanes ?? 0) < 3) {
+      return { procedure: 'not automatic for a kubeadm control plane of two: while the node rejoins, its new etcd member and the other make two members of which one runs, no quorum; add a third control-plane node first, or by hand: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on the other, kubeadm join --control-plane --certificate-key <key> (facts §3.3)' }
+    }
+    if (node.role === 'control-plane') {
+      // kubernetes.io "Rejoin a control-plane node" (facts §3.3): kubeadm reset removes its stacked etcd member through
+      // the cluster; the packages it ran before the hop; the shared certificates uploaded under a fresh key on another
+      // control-plane node, and a control-plane join with it. The static pods come at the version the cluster's
+      // kubeadm-config names (kubeadm join takes it from there), the kubelet at the old one.
+      return {
+        reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
+        rejoin: [
+          { action: 'unhold-packages', params: { packages: PACKAGES } },
+          { action: 'downgrade-packages', params: { packages: PACKAGES, version: from, minor: minorOf(from) } },
+          { action: 'hold-packages', params: { packages: PACKAGES } },
+          { action: 'join-node', params: { kind: 'kubeadm-control-plane' } },
+        ],
+        detail: `kubeadm reset -f (its etcd member removed), kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), kubeadm init phase upload-certs --upload-certs and kubeadm token create --print-join-command --certificate-key on another control-plane node, that kubeadm join --control-plane on the node (its static pods at the cluster's version, a new etcd member), Ready at ${from}`,
+      }
+    }
     return {
       reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
       rejoin: [
@@ -151,7 +168,7 @@ export const kubeadm: Driver = {
       case 'stop-control-plane': return stopControlPlaneProgram(step)
       case 'restore-files': return restoreKubeadmFiles(step)
       case 'reset-node': return resetProgram()
-      case 'join-node': return joinProgram()
+      case 'join-node': return step.params.kind === 'kubeadm-control-plane' ? joinControlPlaneProgram(step) : joinProgram()
       default: throw new Error(`kubeadm driver: no program for action ${step.action}`)
     }
   },
@@ -297,6 +314,58 @@ function joinProgram(): ActionProgram {
     wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }],
   }
 }
+
+/**
+ * A control-plane node joins again (facts §3.3 "Rejoin a control-plane node"): on another control-plane node, the
+ * shared certificates uploaded under a fresh certificate key and a join command made with it; on the node, that
+ * command. Key and token are secrets: the key never leaves the other node's shell, the command goes on stdin and only
+ * its documented shape runs. Done once the kubelet runs and another control-plane node's etcd lists the node.
+ */
+function joinControlPlaneProgram(step: StepOf<'join-node'>): ActionProgram {
+  if (!step.node) throw new Error('kubeadm driver: a control-plane join without a node')
+  const upload = ['kubeadm', 'init', 'phase', 'upload-certs', '--upload-certs']
+  const create = ['kubeadm', 'token', 'create', '--print-join-command', '--ttl', '15m', '--certificate-key']
+  const make = [
+    'set -e',
+    // upload-certs prints the key last, alone on its line.
+    `key=$(${upload.join(' ')} | tail -n 1)`,
+    'case "$key" in',
+    `  *[!0-9a-f]*|"") echo ${q('kupgrade: kubeadm init phase upload-certs printed no certificate key')} >&2; exit 1 ;;`,
+    'esac',
+    `[ \${#key} -eq 64 ] || { echo ${q('kupgrade: kubeadm init phase upload-certs printed no certificate key')} >&2; exit 1; }`,
+    `${create.join(' ')} "$key"`,
+  ]
+  const join = [
+    'set -e',
+    'IFS= read -r line',
+    'case "$line" in',
+    '  "kubeadm join "*" --token "*" --discovery-token-ca-cert-hash sha256:"*" --control-plane --certificate-key "*) ;;',
+    `  *) echo ${q('kupgrade: kubeadm token create --print-join-command --certificate-key printed no control-plane join command')} >&2; exit 1 ;;`,
+    'esac',
+    'set -f',
+    'set -- $line',
+    '"$@"',
+  ]
+  const member = etcdMemberCheck(step.node)
+  return {
+    title: `${upload.join(' ')} and ${create.join(' ')} <key> on another control-plane node, then that kubeadm join --control-plane on the node`,
+    verify: [nodeCheck(['test', '-s', MANIFEST], `${MANIFEST} is in place (the node joined the control plane)`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] }), member],
+    run: [
+      script(make, 'upload the shared certificates under a fresh key and make a control-plane join command on another control-plane node', { at: 'peer-control-plane', secretOut: 'join', timeoutMs: 2 * 60_000 }),
+      script(join, 'join the control plane with the fresh token and key', { secretIn: 'join', timeoutMs: 10 * 60_000 }),
+    ],
+    wait: [{ kind: 'service-active', service: 'kubelet', timeoutMs: 5 * 60_000 }, { kind: 'holds', check: member, timeoutMs: 5 * 60_000 }],
+  }
+}
+
+/** Another control-plane node's etcd lists `node` as a member (`etcdctl member list`: id, status, name, peer, client, learner). */
+const etcdMemberCheck = (node: string): Check =>
+  nodeCheck(
+    ['env', 'ETCDCTL_API=3', 'etcdctl', '--endpoints=https://127.0.0.1:2379', `--cacert=${ETCD_PKI}/ca.crt`, `--cert=${ETCD_PKI}/healthcheck-client.crt`, `--key=${ETCD_PKI}/healthcheck-client.key`, 'member', 'list'],
+    `etcdctl member list on another control-plane node names ${node}`,
+    { exitCode: 0, stdoutMatches: `^[0-9a-f]+, started, ${literal(node)}, ` },
+    { privileged: true, okExitCodes: [0, 1], at: 'peer-control-plane' },
+  )
 
 /**
  * A kubeadm node's kept files back. The kubelet reads config.yaml only when it starts, and in a rollback the kubelet
