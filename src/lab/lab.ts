@@ -232,7 +232,10 @@ export class Lab {
       // before the start is reported, so a fault armed on this very start (node-upgraded) begins after it.
       const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
       if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
-      const start = () => model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      const start = () => {
+        node.issueMissingCerts?.()
+        model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
+      }
       // Join checks read the machine's files: a node runtime without a lab node root (a test double) has none.
       if (readUnit(pathsOf(rootDir).units, e.service) === undefined) return start()
       if (model.distribution === 'k3s' && model.nodes.get(name)?.role === 'control-plane' && k3sServerInClusterOfItsOwn(rootDir, this.etcdSimDir(cluster))) {

@@ -22,6 +22,8 @@ export interface NodeRuntime extends EventEmitter {
   recheckStaticControlPlane?(): void
   /** A control-plane node joined the cluster again after a reset: its certificates and admin kubeconfig are back. */
   rejoinedControlPlane?(): void
+  /** The node joined: certificates a reset removed are issued again. */
+  issueMissingCerts?(): void
 }
 
 export type NodeFactory = (o: LabNodeOptions) => NodeRuntime

@@ -88,6 +88,8 @@ describe('k3s agent rejoin: token and node password (real OpenSSH, real kubectl)
     const agent = `${NET}.111`
     await ok(agent, 'k3s-agent-uninstall.sh 2>/dev/null')
     expect(await ok(agent, 'test -e /etc/rancher/node/password || echo removed')).toBe('removed')
+    const certs = 'ls /var/lib/rancher/k3s/agent/*.crt 2>/dev/null | wc -l'
+    expect(await ok(agent, certs)).toBe('0')
     await ok(agent, install(token))
     expect(await ok(agent, 'systemctl is-active k3s-agent')).toBe('active')
     expect(await ok(agent, 'test -s /etc/rancher/node/password && echo created')).toBe('created')
@@ -99,11 +101,15 @@ describe('k3s agent rejoin: token and node password (real OpenSSH, real kubectl)
     // The Node is the old machine's, silent: never Ready while the agent is refused.
     await new Promise((r) => setTimeout(r, 2000))
     expect(await readiness('agent-1')).toBe('Unknown')
+    // A refused agent gets no certificates from the server.
+    expect(await ok(agent, certs)).toBe('0')
 
     // Deleting the Node deletes its node-password Secret; the agent's next retry is admitted, a new Node registers.
     expect((await kubectl(['delete', 'node', 'agent-1'])).stdout).toBe('node "agent-1" deleted')
     await readyNow('agent-1')
     expect((await kubectl(['-n', 'kube-system', 'get', 'secret', 'agent-1.node-password.k3s', '-o', 'name'])).stdout).toBe('secret/agent-1.node-password.k3s')
+    // Admitted, it has its certificates from the server again (the certificates gate reads them with openssl).
+    expect(await ok(agent, 'openssl x509 -noout -subject -in /var/lib/rancher/k3s/agent/client-kubelet.crt')).toMatch(/CN ?= ?system:node:agent-1/)
   }, 60_000)
 
   it('an agent whose token does not match the server\'s never joins; with the right token it does', async () => {

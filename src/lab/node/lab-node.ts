@@ -246,6 +246,23 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     this.files?.baseline() // the lab's own writing, not a client's change
   }
 
+  /**
+   * A node the cluster admitted: where a reset removed its certificates (k3s-agent-uninstall.sh, kubeadm reset, k0s
+   * reset), joining gave it new ones: the k3s server signs an agent's, kubeadm's TLS bootstrap the kubelet's client
+   * certificate, k0s's join API a worker's. Without them the certificates gate finds nothing to check.
+   */
+  issueMissingCerts(): void {
+    let index: string
+    try {
+      index = readFileSync(join(this.paths.lab, 'certs.tsv'), 'utf8')
+    } catch {
+      return
+    }
+    const files = index.split('\n').map((l) => l.split('\t')[0]!).filter(Boolean)
+    if (files.every((f) => existsSync(join(this.paths.root, f)))) return
+    this.rejoinedControlPlane()
+  }
+
   private rewriteCerts(): void {
     const day = 86400_000
     const now = Date.now()
