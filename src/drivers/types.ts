@@ -64,7 +64,7 @@ export interface Driver extends ActionModule {
    * `kubectl delete node`) the steps that reinstall the version it ran before the hop and rejoin it; or, where that is
    * not automatic, the procedure the run stops with.
    */
-  planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string }
+  planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall, version?: RebuildVersion): RebuildTemplates | { procedure: string }
   /**
    * Where a moved control plane comes back only as a whole (k3s or kubeadm with several control-plane nodes; the
    * nodes as the plan names them, so that kubeadm's etcd members can be named alike on each): the steps of that restore,
@@ -85,6 +85,9 @@ export interface ClusterRestoreTemplates {
   /** One line for `plan`: what the restore does. */
   detail: string
 }
+
+/** spec.strategy.rebuild.version: what a rebuilt worker is reinstalled at (control-plane nodes: always `previous`). */
+export type RebuildVersion = 'previous' | 'target'
 
 export interface RebuildTemplates {
   reset: StepTemplate[]

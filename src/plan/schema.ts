@@ -132,6 +132,14 @@ export const planSchema = z.strictObject({
           })
           .prefault({}),
         onFailure: z.enum(['rollback', 'rebuild', 'pause', 'abort']).default('pause'),
+        rebuild: z
+          .strictObject({
+            version: z
+              .enum(['previous', 'target'])
+              .default('previous')
+              .describe("onFailure: rebuild: the version a rebuilt worker is reinstalled at: the one it ran before the hop, or the hop's target (rolled forward on a clean machine); control-plane nodes rejoin at the version they ran before, k0s workers at the target"),
+          })
+          .prefault({}),
         maxFailedNodes: z.number().int().min(1).default(1).describe('circuit breaker per cluster'),
       })
       .prefault({}),

@@ -1,6 +1,6 @@
 import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
-import type { ClusterInstall, ControlPlaneNode, NodeRole, StepTemplate } from '../drivers/types.js'
+import type { ClusterInstall, ControlPlaneNode, NodeRole, RebuildVersion, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
@@ -173,10 +173,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     })
     if (hop && spec.strategy.onFailure === 'rebuild') {
       const rebuilds = rebuildShared(hop, dist, shared.waitReady.timeout)
-      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
       batches.forEach((batch, bi) => {
         const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
-        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, kubernetesNode: true, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, kubernetesNode: true, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
       })
     }
     if (hop) {
@@ -404,12 +404,12 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
  * at the version the node ran before the hop → wait Ready at that version → uncordon (a rejoined Node starts
  * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
-function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; version: RebuildVersion; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }
   const key = `${i.role}\0${i.first}\0${i.last}`
   let r = i.shared.templates.get(key)
   if (r === undefined) {
-    r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last, controlPlanes: i.controlPlanes }, i.install)
+    r = driverFor(i.dist).planRebuild(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last, controlPlanes: i.controlPlanes }, i.install, i.version)
     i.shared.templates.set(key, r)
   }
   if ('procedure' in r) return { ...ids, automatic: false, detail: r.procedure }

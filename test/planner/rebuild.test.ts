@@ -4,12 +4,12 @@ import { buildExecutionPlan } from '../../src/planner/build.js'
 import { renderPlanText } from '../../src/report/plan-text.js'
 
 /** onFailure: rebuild is planned up front, per node and hop, so `plan` shows what a rebuild would run (issue 11). */
-function build(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, onFailure: string, install?: Record<string, string>, controlPlanes = 1) {
+function build(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, onFailure: string, install?: Record<string, string>, controlPlanes = 1, rebuild?: Record<string, unknown>) {
   const cps = Array.from({ length: controlPlanes }, (_, i) => ({ name: i === 0 ? 'cp' : `cp${i + 1}`, host: `10.0.1.${i + 2}`, role: 'control-plane' }))
   const source = JSON.stringify({
     apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'rebuild' },
     spec: {
-      target: { kubernetes: 'v1.31.2' }, strategy: { onFailure }, stages: [{ name: 's', clusters: ['c'] }],
+      target: { kubernetes: 'v1.31.2' }, strategy: { onFailure, ...(rebuild ? { rebuild } : {}) }, stages: [{ name: 's', clusters: ['c'] }],
       clusters: [{ name: 'c', distribution: dist, from, apiEndpoint: 'https://10.0.0.1:6443', ...(install ? { install } : {}), nodes: [
         ...cps, { name: 'w1', host: '10.0.0.3', role: 'worker' }, { name: 'w2', host: '10.0.0.4', role: 'worker' },
       ] }],
@@ -103,6 +103,49 @@ describe('planning onFailure: rebuild', () => {
       expect(r.steps.find((s) => s.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.30.4' })
       expect(r.steps.find((s) => s.action === 'join-node')!.title).toBe('kubeadm init phase upload-certs --upload-certs and kubeadm token create --print-join-command --ttl 15m --certificate-key <key> on another control-plane node, then that kubeadm join --control-plane on the node')
     }
+  })
+
+  it('strategy.rebuild.version: target reinstalls k3s and kubeadm workers at the hop\'s target; control planes and k0s workers as before', () => {
+    const k3s = build('k3s', 'v1.29.6+k3s1', 'rebuild', undefined, 3, { version: 'target' }).stages[0]!.clusters[0]!
+    for (const hop of [1, 2]) {
+      const w = k3s.rebuild!.find((r) => r.node === 'w1' && r.hop === hop)!
+      if (!w.automatic) throw new Error('w1 must be automatic')
+      const to = k3s.hops[hop - 1]!.to
+      expect(w.steps.find((x) => x.action === 'replace-binary')!.params).toMatchObject({ release: to.release, kept: `/var/lib/kupgrade/backup/${k3s.hops[hop - 1]!.from}` })
+      expect(w.steps.find((x) => x.action === 'wait-ready')!.params).toMatchObject({ kubelet: to.kubelet })
+      expect(w.detail).toContain(`k3s ${to.release} installed (the hop's target: strategy.rebuild.version)`)
+    }
+    // A server still rejoins at the version it ran before: a member joins at its peers' version.
+    const server = k3s.rebuild!.find((r) => r.node === 'cp2' && r.hop === 1)!
+    if (!server.automatic) throw new Error('cp2 must be automatic')
+    expect(server.steps.find((x) => x.action === 'replace-binary')!.params).toMatchObject({ release: 'v1.29.6+k3s1' })
+
+    const kubeadm = build('kubeadm', 'v1.30.4', 'rebuild', undefined, 3, { version: 'target' }).stages[0]!.clusters[0]!
+    const w = kubeadm.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    if (!w.automatic) throw new Error('w1 must be automatic')
+    expect(w.steps.map((x) => x.action)).toEqual(['reset-node', 'delete-node', 'switch-repo', 'unhold-packages', 'upgrade-package', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
+    expect(w.steps.find((x) => x.action === 'switch-repo')!.params).toEqual({ minor: 'v1.31', from: 'v1.30' })
+    expect(w.steps.find((x) => x.action === 'upgrade-package')!.params).toEqual({ packages: ['kubeadm', 'kubelet', 'kubectl'], version: 'v1.31.2' })
+    expect(w.steps.find((x) => x.action === 'wait-ready')!.params).toMatchObject({ kubelet: 'v1.31.2' })
+    const cp = kubeadm.rebuild!.find((r) => r.node === 'cp' && r.hop === 1)!
+    if (!cp.automatic) throw new Error('cp must be automatic')
+    expect(cp.steps.find((x) => x.action === 'downgrade-packages')!.params).toMatchObject({ version: 'v1.30.4' })
+
+    // k0s workers were at the target already; the default stays the version before the hop.
+    const k0s = (v?: string) => build('k0s', 'v1.30.4+k0s.0', 'rebuild', undefined, 1, v ? { version: v } : undefined).stages[0]!.clusters[0]!.rebuild!.find((r) => r.node === 'w1')
+    expect(k0s('target')).toEqual(k0s())
+    const dflt = build('k3s', 'v1.29.6+k3s1', 'rebuild').stages[0]!.clusters[0]!.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
+    if (!dflt.automatic) throw new Error('w1 must be automatic')
+    expect(dflt.steps.find((x) => x.action === 'replace-binary')!.params).toMatchObject({ release: 'v1.29.6+k3s1' })
+  })
+
+  it('strategy.rebuild.version: anything else is refused with its line', () => {
+    const source = ['apiVersion: kupgrade.dev/v1alpha1', 'kind: UpgradePlan', 'metadata: { name: r }', 'spec:', '  target: { kubernetes: v1.31.2 }',
+      '  strategy:', '    onFailure: rebuild', '    rebuild: { version: latest }', '  stages: [{ name: s, clusters: [c] }]',
+      '  clusters:', '    - { name: c, distribution: k3s, from: v1.30.4+k3s1, nodes: [{ name: cp, host: 10.0.0.2, role: control-plane }] }', ''].join('\n')
+    const r = parsePlan('rebuild.yaml', source)
+    expect(r.plan).toBeUndefined()
+    expect(r.problems.map((p) => `${p.line}: ${p.message}`)).toContain('8: spec.strategy.rebuild.version: expected previous or target, got "latest"')
   })
 
   it('plan text shows each group of nodes once, with the steps as on its first node', () => {

@@ -3,7 +3,7 @@ import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
 import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
 /**
  * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
@@ -87,7 +87,7 @@ export const k3s: Driver = {
       detail: CLUSTER_RESTORE,
     }
   },
-  planRebuild: (hop: Hop, node: NodeContext, install: ClusterInstall): RebuildTemplates | { procedure: string } => {
+  planRebuild: (hop: Hop, node: NodeContext, install: ClusterInstall, version: RebuildVersion = 'previous'): RebuildTemplates | { procedure: string } => {
     const dir = backupDir(hop.from)
     const service = serviceName(node.role)
     // The only server holds the whole datastore: resetting it is the cluster's restore, not a node's rebuild. Of two,
@@ -111,16 +111,19 @@ export const k3s: Driver = {
         detail: `k3s-uninstall.sh, kubectl delete node (k3s removes its etcd member), the kept unit back set to join ${install.apiEndpoint} with the cluster's token read from another server (never --cluster-init), k3s ${hop.from} installed, k3s started, Ready at ${hop.from}`,
       }
     }
+    // An agent joins servers that run the hop's target by now (agents come after every server): either version may run.
+    const release = version === 'target' ? hop.to.release : hop.from
     return {
       reset: [{ action: 'reset-node', params: { service } }],
       rejoin: [
         // The uninstall took the unit and its env file (K3S_URL, K3S_TOKEN): the copies kept before the hop give the
         // agent back its server and token, and the install script its arguments.
         { action: 'restore-files', params: { dir, paths: [unitFile(service), `${unitFile(service)}.env`] } },
-        { action: 'replace-binary', params: { binary: BINARY, release: hop.from, service, source: install.source, kept: dir } },
+        { action: 'replace-binary', params: { binary: BINARY, release, service, source: install.source, kept: dir } },
         { action: 'restart', params: { service } },
       ],
-      detail: `k3s-agent-uninstall.sh, kubectl delete node, the kept unit and K3S_URL/K3S_TOKEN back, k3s ${hop.from} installed, ${service} started, Ready at ${hop.from}`,
+      detail: `k3s-agent-uninstall.sh, kubectl delete node, the kept unit and K3S_URL/K3S_TOKEN back, k3s ${release} installed${version === 'target' ? " (the hop's target: strategy.rebuild.version)" : ''}, ${service} started, Ready at ${release}`,
+      ...(version === 'target' ? { readyAt: hop.to.kubelet } : {}),
     }
   },
   programFor: (step: Step): ActionProgram => {

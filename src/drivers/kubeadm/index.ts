@@ -116,7 +116,7 @@ export const kubeadm: Driver = {
       detail: CLUSTER_RESTORE,
     }
   },
-  planRebuild: (hop, node) => {
+  planRebuild: (hop, node, _install, version = 'previous') => {
     const from = hop.from
     if (node.role === 'control-plane' && singleControlPlane(node)) return { procedure: 'not automatic for the only kubeadm control-plane node: restore it from the pre-hop etcd snapshot (kupgrade rollback)' }
     if (node.role === 'control-plane' && (node.controlPlanes ?? 0) < 3) {
@@ -136,6 +136,24 @@ export const kubeadm: Driver = {
           { action: 'join-node', params: { kind: 'kubeadm-control-plane' } },
         ],
         detail: `kubeadm reset -f (its etcd member removed), kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), kubeadm init phase upload-certs --upload-certs and kubeadm token create --print-join-command --certificate-key on another control-plane node, that kubeadm join --control-plane on the node (its static pods at the cluster's version, a new etcd member), Ready at ${from}`,
+      }
+    }
+    if (version === 'target') {
+      // Rolled forward on a clean machine: the target's repository and packages (workers come after the whole control
+      // plane moved, so the kubelet is never newer than an API server), held, then the join.
+      const to = hop.to.kubernetes
+      const exact = hop.to.package !== undefined && hop.to.package !== `${to.slice(1)}-1.1` ? { package: hop.to.package } : {}
+      return {
+        reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
+        rejoin: [
+          ...(minorOf(to) !== minorOf(from) ? [{ action: 'switch-repo' as const, params: { minor: minorOf(to), from: minorOf(from) } }] : []),
+          { action: 'unhold-packages', params: { packages: PACKAGES } },
+          { action: 'upgrade-package', params: { packages: PACKAGES, version: to, ...exact } },
+          { action: 'hold-packages', params: { packages: PACKAGES } },
+          { action: 'join-node', params: { kind: 'kubeadm' } },
+        ],
+        detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${to} (the hop's target: strategy.rebuild.version; held), kubeadm token create --print-join-command on the first control-plane node and that kubeadm join on the node, Ready at ${to}`,
+        readyAt: hop.to.kubelet,
       }
     }
     return {
