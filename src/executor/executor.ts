@@ -627,7 +627,7 @@ export class Executor {
     const why = entry.evidence?.[0] ?? 'failed'
     const failed = { kind: 'failed' as const, node: n.node, cordoned: true, gateBeforeChange: false, message: why }
     if (entry.state === 'started') {
-      this.emit({ type: 'node-failed', time: now(), stage: n.steps[0]?.stage ?? '', cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), error: `${why} (the run stopped during its rollback: finishing it)`, cordoned: true })
+      this.emit({ type: 'node-failed', time: now(), stage: n.steps[0]?.stage ?? '', cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), error: `${why} (the run stopped during its ${recoveryOf(c) ?? 'rollback'}: finishing it)`, cordoned: true })
       return Promise.resolve(failed)
     }
     return Promise.resolve({ ...failed, rolledBackEarlier: entry.state === 'done' ? { ok: true } : { ok: false, reason: entry.error ?? 'the rollback failed' } })

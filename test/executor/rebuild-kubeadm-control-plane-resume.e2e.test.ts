@@ -47,6 +47,7 @@ describe('resume after a kill during the rebuild of a kubeadm control-plane node
     expect(resumed.code, `${resumed.err}\n${resumed.out.slice(-4000)}`).toBe(1)
     const ev = events(resumed.out)
     expect(ev.find((e) => e.type === 'rebuild-started')).toMatchObject({ cluster: 'kh', node: 'kh-cp-2', hop: 1 })
+    expect(ev.find((e) => e.type === 'node-failed' && e.node === 'kh-cp-2').error).toMatch(/\(the run stopped during its rebuild: finishing it\)$/)
     // The journal says the reset is done, so it is not run again; the delete (the kill cut it short or came before it)
     // runs from its start, and so does every step after it, in the rebuild's order.
     const started = ev.filter((e) => e.type === 'step-started' && /\/rebuild\//.test(e.step.id)).map((e) => e.step.action)
@@ -89,7 +90,7 @@ describe('resume after a kill during the rebuild of a kubeadm control-plane node
     expect(file('kh-cp-2', 'etc/kubernetes/pki/ca.key')).toBe(file('kh-cp-1', 'etc/kubernetes/pki/ca.key'))
     const versions = Object.fromEntries(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version]))
     expect(versions).toEqual({ 'kh-cp-1': 'v1.30.4', 'kh-cp-2': 'v1.29.6', 'kh-cp-3': 'v1.29.6', 'kh-w-1': 'v1.29.6', 'kh-w-2': 'v1.29.6' })
-    const node = (await l.lab.clusters.get('kh')!.model.nodes.get('kh-cp-2'))!
+    const node = l.lab.clusters.get('kh')!.model.nodes.get('kh-cp-2')!
     expect([node.isNode, node.unschedulable]).toEqual([true, false])
   }, 420_000)
 })

@@ -62,7 +62,7 @@ describe('apply: onFailure rebuild of a kubeadm control-plane node (three, stack
     expect(file('kh-cp-2', 'etc/kubernetes/pki/ca.key')).toBe(file('kh-cp-1', 'etc/kubernetes/pki/ca.key'))
     const versions = Object.fromEntries(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version]))
     expect(versions).toEqual({ 'kh-cp-1': 'v1.30.4', 'kh-cp-2': 'v1.29.6', 'kh-cp-3': 'v1.29.6', 'kh-w-1': 'v1.29.6', 'kh-w-2': 'v1.29.6' })
-    const node = (await l.lab.clusters.get('kh')!.model.nodes.get('kh-cp-2'))!
+    const node = l.lab.clusters.get('kh')!.model.nodes.get('kh-cp-2')!
     expect([node.isNode, node.unschedulable]).toEqual([true, false])
   }, 300_000)
 })
