@@ -94,6 +94,13 @@ export const recoverOnFailure = (how: 'rollback' | 'rebuild', maxFailedNodes?: n
   d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
 }
 
+/** A file of a lab node's machine, by its path under the node's root. */
+export const nodeFile = (l: Pick<ExecLab, 'dir'>, cluster: string, node: string, rel: string): string => readFileSync(join(l.dir, 'nodes', cluster, node, rel), 'utf8')
+
+/** The members of a cluster's simulated etcd (lab/etcd-cluster/members), by name, sorted. */
+export const etcdSimMembers = (l: Pick<ExecLab, 'dir'>, cluster: string): string[] =>
+  readFileSync(join(l.dir, 'etcd-sim', cluster, 'members'), 'utf8').trim().split('\n').map((m) => m.split('\t')[0]!).sort()
+
 /** NDJSON events from `--output json`. */
 export const events = (out: string): any[] => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bootstrapTokens } from '../../src/lab/fleet/bootstrap-tokens.js'
-import { cliKillable, events, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, etcdSimMembers, events, nodeFile, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * The kubeadm control-plane rebuild (rebuild-kubeadm-control-plane.e2e.test.ts) killed at its most exposed moment
@@ -17,8 +17,8 @@ const SECRETS = { 'a certificate key': /[0-9a-f]{64}/, 'a bootstrap token': /\b[
 
 describe('resume after a kill during the rebuild of a kubeadm control-plane node (three, stacked etcd)', () => {
   let l: ExecLab
-  const file = (node: string, rel: string) => readFileSync(join(l.dir, 'nodes', 'kh', node, rel), 'utf8')
-  const members = () => file('kh-cp-1', '../../../etcd-sim/kh/members').trim().split('\n').map((m) => m.split('\t')[0]).sort()
+  const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
+  const members = () => etcdSimMembers(l, 'kh')
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.157', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
     await l.editPlan(recoverOnFailure('rebuild', 1))

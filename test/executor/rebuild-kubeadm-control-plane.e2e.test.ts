@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { events, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { etcdSimMembers, events, nodeFile, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * onFailure: rebuild of a kubeadm control-plane node of three (issue 11 item 3), on the lab that refuses what kubeadm
@@ -13,8 +11,8 @@ import { events, recoverOnFailure, startExecLab, topology, type ExecLab } from '
  */
 describe('apply: onFailure rebuild of a kubeadm control-plane node (three, stacked etcd)', () => {
   let l: ExecLab
-  const file = (node: string, rel: string) => readFileSync(join(l.dir, 'nodes', 'kh', node, rel), 'utf8')
-  const members = () => file('kh-cp-1', '../../../etcd-sim/kh/members').trim().split('\n').map((m) => m.split('\t')[0]).sort()
+  const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
+  const members = () => etcdSimMembers(l, 'kh')
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.156', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
     await l.editPlan(recoverOnFailure('rebuild', 1))

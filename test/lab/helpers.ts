@@ -43,6 +43,26 @@ export function smallTopology(net: string, over: { distribution?: 'k3s' | 'k0s' 
   }
 }
 
+/** A kubeadm cluster `ha` of three stacked-etcd control-plane nodes cp-1…cp-3 at NET.101-103, its API at NET.1. */
+export function kubeadmHaTopology(net: string, name: string): { topology: TopologyInput; cps: { name: string; address: string }[] } {
+  const cps = [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `${net}.${100 + i}` }))
+  return {
+    cps,
+    topology: {
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name },
+      spec: {
+        mirror: ['v1.29.6', 'v1.30.4'],
+        timing: { serviceRestart: '200ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', podStartDelay: '200ms' },
+        clusters: [{
+          name: 'ha', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${net}.1`,
+          nodes: cps.map((c) => ({ name: c.name, role: 'control-plane' as const, address: c.address, os: 'debian-12' as const })),
+          workloads: { coredns: { replicas: 0 } },
+        }],
+      },
+    },
+  }
+}
+
 export interface TestLab {
   lab: Lab
   dir: string

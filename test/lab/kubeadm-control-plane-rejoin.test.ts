@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
-import type { TopologyInput } from '../../src/lab/topology.js'
-import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
+import { eventually, kubeadmHaTopology, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
 
 /**
  * A kubeadm control-plane node reset and joined again (kubernetes.io kubeadm-reset, "Rejoin a control-plane node"; facts
@@ -12,22 +11,8 @@ import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpe
  * refuses what kubeadm refuses: a wrong key, no uploaded certificates, an etcd whose stale member is still listed.
  */
 const NET = '127.0.155'
-const cps = [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `${NET}.${100 + i}` }))
+const { topology, cps } = kubeadmHaTopology(NET, 'kubeadm-cp-rejoin')
 
-function topology(): TopologyInput {
-  return {
-    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'kubeadm-cp-rejoin' },
-    spec: {
-      mirror: ['v1.29.6', 'v1.30.4'],
-      timing: { serviceRestart: '200ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', podStartDelay: '200ms' },
-      clusters: [{
-        name: 'ha', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${NET}.1`,
-        nodes: cps.map((c) => ({ name: c.name, role: 'control-plane' as const, address: c.address, os: 'debian-12' as const })),
-        workloads: { coredns: { replicas: 0 } },
-      }],
-    },
-  }
-}
 
 const ETCDCTL = 'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key'
 
@@ -50,7 +35,7 @@ describe('kubeadm: a control-plane node reset and joined again with --control-pl
   }
 
   beforeAll(async () => {
-    t = await startLab(topology(), { nodeFactory: labNodeFactory })
+    t = await startLab(topology, { nodeFactory: labNodeFactory })
   }, 120_000)
   afterAll(async () => {
     await t?.stop()

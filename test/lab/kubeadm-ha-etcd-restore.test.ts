@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
-import type { TopologyInput } from '../../src/lab/topology.js'
-import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
+import { eventually, kubeadmHaTopology, labKubectl, openSsh, startLab, type TestLab } from './helpers.js'
 
 /**
  * A kubeadm control plane of three stacked etcd members, restored from one snapshot the way the etcd and Kubernetes
@@ -12,24 +11,10 @@ import { eventually, labKubectl, openSsh, startLab, type TestLab } from './helpe
  * --initial-cluster is an error before anything is written.
  */
 const NET = '127.0.148'
-const cps = [1, 2, 3].map((i) => ({ name: `cp-${i}`, address: `${NET}.${100 + i}` }))
+const { topology, cps } = kubeadmHaTopology(NET, 'kubeadm-ha-restore')
 const peer = (c: { address: string }) => `https://${c.address}:2380`
 const INITIAL = cps.map((c) => `${c.name}=${peer(c)}`).join(',')
 
-function topology(): TopologyInput {
-  return {
-    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'LabTopology', metadata: { name: 'kubeadm-ha-restore' },
-    spec: {
-      mirror: ['v1.29.6', 'v1.30.4'],
-      timing: { serviceRestart: '200ms', readyDelay: '200ms', reboot: '500ms', drainEvictionDelay: '100ms', podStartDelay: '200ms' },
-      clusters: [{
-        name: 'ha', distribution: 'kubeadm', version: 'v1.29.6', apiAddress: `${NET}.1`,
-        nodes: cps.map((c) => ({ name: c.name, role: 'control-plane' as const, address: c.address, os: 'debian-12' as const })),
-        workloads: { coredns: { replicas: 0 } },
-      }],
-    },
-  }
-}
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -53,7 +38,7 @@ describe('kubeadm HA: three etcd members restored from one snapshot (real OpenSS
   const oldManifestsOn = (c: { address: string }) => ok(c.address, 'cp /etc/kubernetes/tmp/kubeadm-backup-manifests-*/*.yaml /root/aside/')
 
   beforeAll(async () => {
-    t = await startLab(topology(), { nodeFactory: labNodeFactory })
+    t = await startLab(topology, { nodeFactory: labNodeFactory })
   }, 120_000)
   afterAll(async () => {
     await t?.stop()

@@ -122,19 +122,24 @@ export const kubeadm: Driver = {
     if (node.role === 'control-plane' && (node.controlPlanes ?? 0) < 3) {
       return { procedure: 'not automatic for a kubeadm control plane of two: while the node rejoins, its new etcd member and the other make two members of which one runs, no quorum; add a third control-plane node first, or by hand: kubeadm reset -f on it (it leaves etcd), kubectl delete node, kubeadm init phase upload-certs --upload-certs on the other, kubeadm join --control-plane --certificate-key <key> (facts §3.3)' }
     }
+    const reset: StepTemplate[] = [{ action: 'reset-node', params: { service: 'kubelet' } }]
+    // The packages of the version the node ran before the hop (from that minor's repository), held again, then a join
+    // with a fresh token: the node gets its kubelet configuration from the cluster, as at its first join.
+    const previous = (kind: 'kubeadm' | 'kubeadm-control-plane'): StepTemplate[] => [
+      { action: 'unhold-packages', params: { packages: PACKAGES } },
+      { action: 'downgrade-packages', params: { packages: PACKAGES, version: from, minor: minorOf(from) } },
+      { action: 'hold-packages', params: { packages: PACKAGES } },
+      { action: 'join-node', params: { kind } },
+    ]
+    const workerJoin = 'kubeadm token create --print-join-command on the first control-plane node and that kubeadm join on the node'
     if (node.role === 'control-plane') {
       // kubernetes.io "Rejoin a control-plane node" (facts §3.3): kubeadm reset removes its stacked etcd member through
       // the cluster; the packages it ran before the hop; the shared certificates uploaded under a fresh key on another
       // control-plane node, and a control-plane join with it. The static pods come at the version the cluster's
       // kubeadm-config names (kubeadm join takes it from there), the kubelet at the old one.
       return {
-        reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
-        rejoin: [
-          { action: 'unhold-packages', params: { packages: PACKAGES } },
-          { action: 'downgrade-packages', params: { packages: PACKAGES, version: from, minor: minorOf(from) } },
-          { action: 'hold-packages', params: { packages: PACKAGES } },
-          { action: 'join-node', params: { kind: 'kubeadm-control-plane' } },
-        ],
+        reset,
+        rejoin: previous('kubeadm-control-plane'),
         detail: `kubeadm reset -f (its etcd member removed), kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), kubeadm init phase upload-certs --upload-certs and kubeadm token create --print-join-command --certificate-key on another control-plane node, that kubeadm join --control-plane on the node (its static pods at the cluster's version, a new etcd member), Ready at ${from}`,
       }
     }
@@ -144,7 +149,7 @@ export const kubeadm: Driver = {
       const to = hop.to.kubernetes
       const exact = hop.to.package !== undefined && hop.to.package !== `${to.slice(1)}-1.1` ? { package: hop.to.package } : {}
       return {
-        reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
+        reset,
         rejoin: [
           ...(minorOf(to) !== minorOf(from) ? [{ action: 'switch-repo' as const, params: { minor: minorOf(to), from: minorOf(from) } }] : []),
           { action: 'unhold-packages', params: { packages: PACKAGES } },
@@ -152,22 +157,11 @@ export const kubeadm: Driver = {
           { action: 'hold-packages', params: { packages: PACKAGES } },
           { action: 'join-node', params: { kind: 'kubeadm' } },
         ],
-        detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${to} (the hop's target: strategy.rebuild.version; held), kubeadm token create --print-join-command on the first control-plane node and that kubeadm join on the node, Ready at ${to}`,
+        detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${to} (the hop's target: strategy.rebuild.version; held), ${workerJoin}, Ready at ${to}`,
         readyAt: hop.to.kubelet,
       }
     }
-    return {
-      reset: [{ action: 'reset-node', params: { service: 'kubelet' } }],
-      rejoin: [
-        // The packages of the version the node ran before the hop (from that minor's repository), held again, then a
-        // join with a fresh token: the node gets its kubelet configuration from the cluster, as at its first join.
-        { action: 'unhold-packages', params: { packages: PACKAGES } },
-        { action: 'downgrade-packages', params: { packages: PACKAGES, version: from, minor: minorOf(from) } },
-        { action: 'hold-packages', params: { packages: PACKAGES } },
-        { action: 'join-node', params: { kind: 'kubeadm' } },
-      ],
-      detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), kubeadm token create --print-join-command on the first control-plane node and that kubeadm join on the node, Ready at ${from}`,
-    }
+    return { reset, rejoin: previous('kubeadm'), detail: `kubeadm reset -f, kubectl delete node, kubeadm/kubelet/kubectl ${from} (held), ${workerJoin}, Ready at ${from}` }
   },
   programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
     const pm = (): Pm | undefined => packageManagerOf(facts?.packageManager, `node ${step.node ?? '?'}`)

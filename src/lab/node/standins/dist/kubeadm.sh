@@ -494,6 +494,21 @@ json_string() {
 }
 join_fail() { echo "error execution phase $1: $2" >&2; trace_hint; exit 1; }
 
+# join's kubelet-start phase: the kubelet's configuration and flags, then the kubelet with the TLS bootstrap's result,
+# its own kubeconfig (the lab issues no CSR; see lab/kubelet-credential.conf).
+kubelet_start() {
+  mkdir -p /var/lib/kubelet
+  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
+  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
+  echo "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\""
+  printf 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' > /var/lib/kubelet/kubeadm-flags.env
+  echo "[kubelet-start] Starting the kubelet"
+  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/kubelet.conf
+  lab_unit_stop kubelet
+  lab_unit_start kubelet >/dev/null || join_fail kubelet-start "the kubelet did not start"
+  echo "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap..."
+}
+
 # join --control-plane (cmd/join.go phases; preflight/checks.go RunInitNodeChecks for a secondary control plane): the
 # control-plane preflight, the shared certificates from kubeadm-certs, the static pods at the cluster's
 # kubernetesVersion, a healthy etcd, the kubelet, then this node added as an etcd member. Runs inside join_cmd (its
@@ -546,17 +561,8 @@ join_control_plane() {
   lab_fault etcd-unhealthy && sick=$LAB_ADDRESS
   if [ -n "$sick" ]; then rm -rf "$tmp" "$M"/.*.yaml.new; join_fail check-etcd "etcd cluster is not healthy: failed to dial endpoint https://$sick:2379 with maintenance client: context deadline exceeded"; fi
   local live; live=$(etcd_live_id) || { rm -rf "$tmp" "$M"/.*.yaml.new; join_fail check-etcd "etcd cluster is not healthy: context deadline exceeded"; }
-  mkdir -p /var/lib/kubelet
-  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
-  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
-  echo "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\""
-  printf 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' > /var/lib/kubelet/kubeadm-flags.env
   rm -rf "$tmp"
-  echo "[kubelet-start] Starting the kubelet"
-  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/kubelet.conf
-  lab_unit_stop kubelet
-  lab_unit_start kubelet >/dev/null || join_fail kubelet-start "the kubelet did not start"
-  echo "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap..."
+  kubelet_start
   # control-plane-join/etcd: MemberAdd through the cluster (an old member of this name must have been removed first),
   # then the etcd manifest with the members so far and state existing; the data comes from the cluster.
   if etcd_member_listed "$node"; then
@@ -698,19 +704,10 @@ join_cmd() {
     rm -rf "$tmp"; join_fail kubelet-start "a Node with name \"$node\" and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node"
   fi
   [ -f "$LAB_DIR/kubelet-credential.conf" ] || { rm -rf "$tmp"; join_fail kubelet-start "kupgrade lab: this node has no kubelet credential to bootstrap (lab/kubelet-credential.conf)"; }
-  mkdir -p /var/lib/kubelet /etc/kubernetes/pki
-  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
-  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n# written by kubeadm %s\n' "$LAB_VERSION" > /var/lib/kubelet/config.yaml
-  echo "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\""
-  printf 'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.9"\n' > /var/lib/kubelet/kubeadm-flags.env
+  mkdir -p /etc/kubernetes/pki
   cp "$tmp/ca.crt" /etc/kubernetes/pki/ca.crt
   rm -rf "$tmp"
-  echo "[kubelet-start] Starting the kubelet"
-  # The TLS bootstrap's result: the kubelet's own kubeconfig (the lab issues no CSR; see lab/kubelet-credential.conf).
-  install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/kubelet.conf
-  lab_unit_stop kubelet
-  lab_unit_start kubelet >/dev/null || join_fail kubelet-start "the kubelet did not start"
-  echo "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap..."
+  kubelet_start
   echo
   echo "This node has joined the cluster:"
   echo "* Certificate signing request was sent to apiserver and a response was received."
