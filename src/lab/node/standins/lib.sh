@@ -125,6 +125,14 @@ lab_datastore_write() { # RELEASE: the control plane running RELEASE wrote to it
   mkdir -p "$(dirname "$f")" && printf '%s\n' "$1" > "$f"
 }
 
+# --- A stacked etcd's members (etcd-sim.ts): lab/etcd-cluster/members, and membership/<cluster ID>, what the data of
+# that cluster records once a member was removed or added after its bootstrap (raft writes it in every member's data).
+lab_etcd_membership() { awk -F'\t' 'NF >= 2 { print $1 "=https://" $2 ":2380" }' "$LAB_DIR/etcd-cluster/members" | sort | paste -sd, -; }
+lab_etcd_record_membership() { # CLUSTER-ID
+  local d="$LAB_DIR/etcd-cluster/membership"
+  mkdir -p "$d" && lab_etcd_membership > "$d/.$1.$$" && mv -f "$d/.$1.$$" "$d/$1"
+}
+
 # --- k3s on SQLite (topology datastore: sqlite; a server installed without --cluster-init). kine keeps the cluster
 # in server/db/state.db (WAL mode: state.db-wal and state.db-shm beside it while k3s runs); no etcd, no 2379/2381.
 LAB_K3S_STATE_DB=/var/lib/rancher/k3s/server/db/state.db

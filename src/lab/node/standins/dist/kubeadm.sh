@@ -281,16 +281,15 @@ certs_check() {
 # cluster's simulated etcd (etcd-sim.ts): lab/etcd-cluster/members is the member list every member's raft agrees on,
 # membership/<cluster id> that cluster's members as `name=peerURL` once they changed after its bootstrap.
 EC="$LAB_DIR/etcd-cluster"
-etcd_peer() { echo "https://$1:2380"; }
-etcd_membership_text() { awk -F'\t' 'NF >= 2 { print $1 "=https://" $2 ":2380" }' "$EC/members" | sort | paste -sd, -; }
 etcd_member_listed() { awk -F'\t' -v n="$1" '$1 == n { f = 1 } END { exit !f }' "$EC/members" 2>/dev/null; }
 etcd_member_sick() { [ -e "$EC/unhealthy/$1" ]; }
 # The ID of the cluster the running members serve (each publishes it in identity/NAME while its etcd runs).
 etcd_live_id() { local f; for f in "$EC"/identity/*; do [ -s "$f" ] && { head -n1 "$f"; return 0; }; done; return 1; }
-etcd_members_replace() { # AWK-PROGRAM [extra line]: the member list rewritten whole (written aside, then renamed)
+etcd_members_replace() { # AWK-PROGRAM EXTRA-LINE CLUSTER-ID: the member list rewritten whole (written aside, then renamed),
+  # and, given the cluster's ID, the membership its data now records
   local tmp="$EC/.members.$$"
   { awk -F'\t' "$1" "$EC/members"; [ -z "${2:-}" ] || printf '%s\n' "$2"; } > "$tmp" && mv -f "$tmp" "$EC/members"
-  local id=$3; [ -n "$id" ] && { mkdir -p "$EC/membership"; etcd_membership_text > "$EC/membership/.$id.$$" && mv -f "$EC/membership/.$id.$$" "$EC/membership/$id"; }
+  if [ -n "$3" ]; then lab_etcd_record_membership "$3"; fi
 }
 # kubeadm reset on a stacked-etcd control-plane node removes its member through the cluster (a failure is a warning:
 # the member must then be removed by hand with etcdctl, or the node cannot join again).
@@ -573,7 +572,7 @@ join_control_plane() {
   echo "[etcd] Announced new etcd member joining to the existing etcd cluster"
   local initial; initial=$(awk -F'\t' 'NF >= 2 { printf "%s%s=https://%s:2380", s, $1, $2; s = "," }' "$EC/members")
   mkdir -p /var/lib/etcd/member
-  printf 'id=%s\nmembers=%s\n' "$live" "$(etcd_membership_text)" > /var/lib/etcd/member/lab-cluster
+  printf 'id=%s\nmembers=%s\n' "$live" "$(lab_etcd_membership)" > /var/lib/etcd/member/lab-cluster
   printf '%s\n' "$version" > /var/lib/etcd/member/lab-written-by
   echo "[etcd] Creating static Pod manifest for \"etcd\""
   etcd_manifest "$initial" > "$M/etcd.yaml"
