@@ -1,5 +1,11 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KUBECTL } from '../lab/helpers.js'
 import { etcdSimMembers, events, nodeFile, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+
+const run = promisify(execFile)
 
 /**
  * onFailure: rebuild of a kubeadm control-plane node of three (issue 11 item 3), on the lab that refuses what kubeadm
@@ -62,5 +68,47 @@ describe('apply: onFailure rebuild of a kubeadm control-plane node (three, stack
     expect(versions).toEqual({ 'kh-cp-1': 'v1.30.4', 'kh-cp-2': 'v1.29.6', 'kh-cp-3': 'v1.29.6', 'kh-w-1': 'v1.29.6', 'kh-w-2': 'v1.29.6' })
     const node = l.lab.clusters.get('kh')!.model.nodes.get('kh-cp-2')!
     expect([node.isNode, node.unschedulable]).toEqual([true, false])
+  }, 300_000)
+})
+
+/**
+ * The same rebuild of the first control-plane node, the one whose `kubeadm upgrade apply` moved the cluster to v1.30:
+ * its certificates and join command come from the next control-plane node (cp-1 is the one being reset), and the
+ * cluster's kubeadm-config stays at v1.30.4, which its static pods are rejoined at.
+ */
+describe('apply: onFailure rebuild of the first kubeadm control-plane node (the one that ran upgrade apply)', () => {
+  let l: ExecLab
+  const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.158', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
+    await l.editPlan(recoverOnFailure('rebuild', 1))
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('is reset and joins again through the second control-plane node; the cluster stays at v1.30.4', async () => {
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'kh', node: 'kh-cp-1' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'kh-cp-1').step.id).toBe('kh/kh/hop1/kh-cp-1/wait-ready')
+    const started = ev.findIndex((e) => e.type === 'rebuild-started')
+    expect(ev[started]).toMatchObject({ cluster: 'kh', node: 'kh-cp-1', hop: 1 })
+    const done = ev.slice(started).filter((e) => e.type === 'step-done' && /\/rebuild\//.test(e.step.id))
+    expect(done.map((e) => e.step.action), JSON.stringify(ev.slice(started).filter((e) => /failed/.test(e.type)))).toEqual(['reset-node', 'delete-node', 'unhold-packages', 'downgrade-packages', 'hold-packages', 'join-node', 'wait-ready', 'uncordon'])
+    // The key and the join command came from the peer, which is the second control-plane node here; no other node was reset.
+    expect(done.find((e) => e.step.action === 'join-node').evidence.join('\n')).toContain('(on the peer control plane node)')
+    expect(l.lab.recorder.mutations({ cluster: 'kh', source: 'node' }).filter((e) => e.source === 'node' && e.action === 'reset').map((e) => e.source === 'node' && e.node)).toEqual(['kh-cp-1'])
+    expect(r.out + r.err).not.toMatch(/[0-9a-f]{64}/)
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+
+    expect(etcdSimMembers(l, 'kh')).toEqual(['kh-cp-1', 'kh-cp-2', 'kh-cp-3'])
+    expect(file('kh-cp-1', 'etc/kubernetes/manifests/kube-apiserver.yaml')).toContain('image: registry.k8s.io/kube-apiserver:v1.30.4')
+    expect(file('kh-cp-2', 'etc/kubernetes/manifests/kube-apiserver.yaml')).toContain('image: registry.k8s.io/kube-apiserver:v1.29.6')
+    // kubeadm-config, which the join read its version from, still names the version upgrade apply wrote.
+    const cc = await run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'kh', '-n', 'kube-system', 'get', 'configmap', 'kubeadm-config', '-o', 'jsonpath={.data.ClusterConfiguration}'])
+    expect(cc.stdout).toMatch(/^kubernetesVersion: v1\.30\.4$/m)
+    const versions = Object.fromEntries(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version]))
+    expect(versions).toEqual({ 'kh-cp-1': 'v1.29.6', 'kh-cp-2': 'v1.29.6', 'kh-cp-3': 'v1.29.6', 'kh-w-1': 'v1.29.6', 'kh-w-2': 'v1.29.6' })
   }, 300_000)
 })
