@@ -61,8 +61,9 @@ export interface Driver extends ActionModule {
   rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
   /**
    * onFailure: rebuild of one node that failed during `hop`: the distribution's reset, then (after the planner's
-   * `kubectl delete node`) the steps that reinstall the version it ran before the hop and rejoin it; or, where that is
-   * not automatic, the procedure the run stops with.
+   * `kubectl delete node`) the steps that reinstall the version it ran before the hop (a worker: the hop's target with
+   * `version: 'target'`, where the distribution allows) and rejoin it; or, where that is not automatic, the procedure
+   * the run stops with.
    */
   planRebuild(hop: Hop, node: NodeContext, install: ClusterInstall, version?: RebuildVersion): RebuildTemplates | { procedure: string }
   /**

@@ -339,8 +339,10 @@ function joinControlPlaneProgram(step: StepOf<'join-node'>): ActionProgram {
   const create = ['kubeadm', 'token', 'create', '--print-join-command', '--ttl', '15m', '--certificate-key']
   const make = [
     'set -e',
-    // upload-certs prints the key last, alone on its line.
-    `key=$(${upload.join(' ')} | tail -n 1)`,
+    // upload-certs prints the key last, alone on its line. Not through a pipe, so that set -e sees it fail (sh has no
+    // pipefail).
+    `out=$(${upload.join(' ')})`,
+    'key=$(printf \'%s\\n\' "$out" | tail -n 1)',
     'case "$key" in',
     `  *[!0-9a-f]*|"") echo ${q('kupgrade: kubeadm init phase upload-certs printed no certificate key')} >&2; exit 1 ;;`,
     'esac',
