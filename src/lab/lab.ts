@@ -254,8 +254,7 @@ export class Lab {
         }
         // A controller that bootstrapped a cluster of its own serves that one: its kubelet never registers here.
         if (verdict.kind === 'own-cluster') return model.serviceStarted(name, e.version, { refused: true })
-        // Joined: the join API handed it the cluster's CA, and it made its own certificates and admin kubeconfig.
-        if (verdict.kind === 'joined') node.rejoinedControlPlane?.()
+        // Joined: the join API handed it the cluster's CA, and start() below issues its own certificates.
       }
       if (model.distribution === 'k0s' && model.nodes.get(name)?.role === 'worker') {
         // A worker without its kubelet kubeconfig (reset) joins only with a token the cluster honours; else k0s

@@ -20,8 +20,6 @@ export interface NodeRuntime extends EventEmitter {
   setPodNetworkFault?(fault: string, on: boolean): void
   /** kubeadm: judges its static control plane again (another etcd member started or stopped). */
   recheckStaticControlPlane?(): void
-  /** A control-plane node joined the cluster again after a reset: its certificates and admin kubeconfig are back. */
-  rejoinedControlPlane?(): void
   /** The node joined: certificates a reset removed are issued again. */
   issueMissingCerts?(): void
 }

@@ -241,15 +241,11 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
   }
 
-  rejoinedControlPlane(): void {
-    this.rewriteCerts()
-    this.files?.baseline() // the lab's own writing, not a client's change
-  }
-
   /**
    * A node the cluster admitted: where a reset removed its certificates (k3s-agent-uninstall.sh, kubeadm reset, k0s
    * reset), joining gave it new ones: the k3s server signs an agent's, kubeadm's TLS bootstrap the kubelet's client
-   * certificate, k0s's join API a worker's. Without them the certificates gate finds nothing to check.
+   * certificate (and `join --control-plane` the control plane's under the CA it downloaded), k0s's join API a worker's
+   * or a controller's. Without them the certificates gate finds nothing to check.
    */
   issueMissingCerts(): void {
     let index: string
@@ -260,7 +256,8 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
     const files = index.split('\n').map((l) => l.split('\t')[0]!).filter(Boolean)
     if (files.every((f) => existsSync(join(this.paths.root, f)))) return
-    this.rejoinedControlPlane()
+    this.rewriteCerts()
+    this.files?.baseline() // the lab's own writing, not a client's change
   }
 
   private rewriteCerts(): void {
@@ -497,11 +494,6 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
         return this.rewriteCerts()
       case 'reboot':
         return this.reboot()
-      case 'control-plane-joined':
-        // kubeadm join --control-plane's certs phase: the node's own certificates under the CA it downloaded. What the
-        // join wrote is the client's change; the certificates are the lab's writing.
-        this.recordFileChanges(s('client') || 'lab')
-        return this.rejoinedControlPlane()
     }
   }
 

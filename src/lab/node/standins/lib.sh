@@ -132,6 +132,13 @@ lab_etcd_record_membership() { # CLUSTER-ID
   local d="$LAB_DIR/etcd-cluster/membership"
   mkdir -p "$d" && lab_etcd_membership > "$d/.$1.$$" && mv -f "$d/.$1.$$" "$d/$1"
 }
+# AWK-PROGRAM EXTRA-LINE CLUSTER-ID: the member list rewritten whole (written aside, then renamed; the lines AWK-PROGRAM
+# keeps, then EXTRA-LINE if any) and, given the cluster's ID, the membership its data now records.
+lab_etcd_members_replace() {
+  local f="$LAB_DIR/etcd-cluster/members"
+  { awk -F'\t' "$1" "$f"; [ -z "${2:-}" ] || printf '%s\n' "$2"; } > "$f.$LAB_NODE.$$" && mv -f "$f.$LAB_NODE.$$" "$f"
+  if [ -n "${3:-}" ]; then lab_etcd_record_membership "$3"; fi
+}
 
 # --- k3s on SQLite (topology datastore: sqlite; a server installed without --cluster-init). kine keeps the cluster
 # in server/db/state.db (WAL mode: state.db-wal and state.db-shm beside it while k3s runs); no etcd, no 2379/2381.

@@ -285,12 +285,6 @@ etcd_member_listed() { awk -F'\t' -v n="$1" '$1 == n { f = 1 } END { exit !f }' 
 etcd_member_sick() { [ -e "$EC/unhealthy/$1" ]; }
 # The ID of the cluster the running members serve (each publishes it in identity/NAME while its etcd runs).
 etcd_live_id() { local f; for f in "$EC"/identity/*; do [ -s "$f" ] && { head -n1 "$f"; return 0; }; done; return 1; }
-etcd_members_replace() { # AWK-PROGRAM EXTRA-LINE CLUSTER-ID: the member list rewritten whole (written aside, then renamed),
-  # and, given the cluster's ID, the membership its data now records
-  local tmp="$EC/.members.$$"
-  { awk -F'\t' "$1" "$EC/members"; [ -z "${2:-}" ] || printf '%s\n' "$2"; } > "$tmp" && mv -f "$tmp" "$EC/members"
-  if [ -n "$3" ]; then lab_etcd_record_membership "$3"; fi
-}
 # kubeadm reset on a stacked-etcd control-plane node removes its member through the cluster (a failure is a warning:
 # the member must then be removed by hand with etcdctl, or the node cannot join again).
 remove_etcd_member() {
@@ -301,7 +295,7 @@ remove_etcd_member() {
     echo "W$(date -u +%m%d\ %H:%M:%S.000000)    $$ removeetcdmember.go:105] [reset] Failed to remove etcd member: context deadline exceeded, please manually remove this etcd member using etcdctl" >&2
     return 0
   fi
-  etcd_members_replace "\$1 != \"$LAB_NODE\"" "" "$id"
+  lab_etcd_members_replace "\$1 != \"$LAB_NODE\"" "" "$id"
 }
 
 reset_cmd() {
@@ -545,7 +539,7 @@ join_control_plane() {
   echo "[kubeconfig] Generating kubeconfig files"
   echo "[kubeconfig] Using kubeconfig folder \"/etc/kubernetes\""
   # The admin kubeconfig kubeadm writes from the CA it downloaded (the lab's stands in; the lab issues the node's leaf
-  # certificates once it sees the join, as the certs phase would).
+  # certificates when the cluster admits its kubelet, as the certs phase would).
   install -m 600 "$LAB_DIR/kubelet-credential.conf" /etc/kubernetes/admin.conf
   for f in admin.conf controller-manager.conf scheduler.conf; do echo "[kubeconfig] Writing \"$f\" kubeconfig file"; done
   echo "[control-plane] Using manifest folder \"$M\""
@@ -568,7 +562,7 @@ join_control_plane() {
     rm -f "$M"/.*.yaml.new
     join_fail control-plane-join/etcd "error creating local etcd static pod manifest file: etcdserver: Peer URLs already exists"
   fi
-  etcd_members_replace '1' "$node"$'\t'"$LAB_ADDRESS"$'\t'"$LAB_ETCD_ID"$'\t'"$LAB_ETCD_ID_HEX" "$live"
+  lab_etcd_members_replace '1' "$node"$'\t'"$LAB_ADDRESS"$'\t'"$LAB_ETCD_ID"$'\t'"$LAB_ETCD_ID_HEX" "$live"
   echo "[etcd] Announced new etcd member joining to the existing etcd cluster"
   local initial; initial=$(awk -F'\t' 'NF >= 2 { printf "%s%s=https://%s:2380", s, $1, $2; s = "," }' "$EC/members")
   mkdir -p /var/lib/etcd/member
@@ -578,7 +572,6 @@ join_control_plane() {
   etcd_manifest "$initial" > "$M/etcd.yaml"
   for c in kube-apiserver kube-controller-manager kube-scheduler; do mv -f "$M/.$c.yaml.new" "$M/$c.yaml"; done
   echo "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s"
-  lab_event '{"type":"control-plane-joined"}'
   echo "[mark-control-plane] Marking the node $node as control-plane by adding the labels: [node-role.kubernetes.io/control-plane node.kubernetes.io/exclude-from-external-load-balancers]"
   echo "[mark-control-plane] Marking the node $node as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]"
   echo
