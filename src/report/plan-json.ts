@@ -6,12 +6,6 @@ import type { ExecutionPlan } from '../planner/types.js'
  * of a 2,000-node plan), one step per line. The shape is versioned by `schemaVersion` and described in docs/execution-plan.md.
  */
 export function renderPlanJson(plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): string {
-  // JSON.stringify never writes a lone surrogate, so the text survives UTF-8 and back unchanged.
-  return renderPlanJsonBytes(plan, extras).toString('utf8')
-}
-
-/** renderPlanJson as UTF-8, which is what `plan` writes: a multi-megabyte document is assembled as bytes, not text. */
-export function renderPlanJsonBytes(plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): Buffer {
   const span = (steps: { id: string }[]) => (steps.length ? { firstStep: steps[0]!.id, lastStep: steps[steps.length - 1]!.id, stepCount: steps.length } : { stepCount: 0 })
   // A stage's span runs from its first step to its last, through its clusters' steps: counted, not copied.
   const stageSpan = ({ before, clusters, after }: ExecutionPlan['stages'][number]) => {
@@ -36,11 +30,14 @@ export function renderPlanJsonBytes(plan: ExecutionPlan, extras: { gates?: Recor
   // One step per line: a 2,000-node plan stays a few MB, and diffs and grep work line by line. Still plain JSON.
   // The planner makes steps with their keys in reading order (planner/build.ts `step`), so they print as they are.
   const head = JSON.stringify(doc, null, 2).replace(/\n}$/, '')
-  return Buffer.concat([Buffer.from(`${head},\n  "steps": [\n`, 'utf8'), stepLines(plan.steps), Buffer.from('\n  ]\n}\n', 'utf8')])
+  return `${head},\n  "steps": [\n${stepLines(plan.steps)}\n  ]\n}\n`
 }
 
-const BOUNDARY = Buffer.from('},{"id":', 'utf8')
-const LINE_BREAK = Buffer.from('\n    ', 'utf8')
+/** renderPlanJson as UTF-8, which is what `plan` writes (and scans for characters to escape, escapeJsonBytes). */
+export const renderPlanJsonBytes = (plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): Buffer => Buffer.from(renderPlanJson(plan, extras), 'utf8')
+
+const BOUNDARY = '},{"id":'
+const LINE_BOUNDARY = '},\n    {"id":'
 
 /**
  * `    {step}` lines joined by `,\n`, as one JSON.stringify per step would make them. One JSON.stringify over the whole
@@ -48,10 +45,11 @@ const LINE_BREAK = Buffer.from('\n    ', 'utf8')
  * the steps are found in it by the boundary between two of them, `},{"id":` — every step's text starts with `{"id":`
  * (planner/build.ts `step` puts the id first, and no step has a toJSON of its own; both checked below). The sequence
  * cannot occur inside a string (a quote in one is escaped), only inside some step's params: then there are more of
- * them than steps less one, and each step is stringified alone.
+ * them than steps less one, and each step is stringified alone. The boundaries are counted first and then replaced in
+ * one native pass: tens of thousands of slices or buffer copies cost more than the stringify itself.
  */
-function stepLines(steps: ExecutionPlan['steps']): Buffer {
-  if (steps.length === 0) return Buffer.alloc(0)
+function stepLines(steps: ExecutionPlan['steps']): string {
+  if (steps.length === 0) return ''
   let idFirst = true
   for (const s of steps) {
     for (const key in s) {
@@ -62,24 +60,11 @@ function stepLines(steps: ExecutionPlan['steps']): Buffer {
     if (!idFirst) break
   }
   if (idFirst) {
-    const all = Buffer.from(JSON.stringify(steps), 'utf8')
-    const at: number[] = []
-    for (let i = all.indexOf(BOUNDARY, 1); i !== -1 && at.length < steps.length; i = all.indexOf(BOUNDARY, i + BOUNDARY.length)) at.push(i)
-    if (at.length === steps.length - 1) {
-      // `[a},{"id":b]` → `    a},\n    {"id":b`: the brackets dropped, four spaces before the first step and a line
-      // break with four spaces after each boundary's comma.
-      const out = Buffer.allocUnsafe(all.length - 2 + 4 + at.length * LINE_BREAK.length)
-      let w = out.write('    ', 0, 'utf8')
-      let from = 1
-      for (const b of at) {
-        w += all.copy(out, w, from, b + 2)
-        w += LINE_BREAK.copy(out, w)
-        from = b + 2
-      }
-      w += all.copy(out, w, from, all.length - 1)
-      if (w !== out.length) throw new Error(`plan json: assembled ${w} of ${out.length} bytes (a bug in kupgrade)`)
-      return out
-    }
+    const all = JSON.stringify(steps)
+    let boundaries = 0
+    for (let i = all.indexOf(BOUNDARY, 1); i !== -1 && boundaries < steps.length; i = all.indexOf(BOUNDARY, i + BOUNDARY.length)) boundaries++
+    // `[a},{"id":b]` → `    a},\n    {"id":b`: the brackets dropped, four spaces before the first step.
+    if (boundaries === steps.length - 1) return `    ${all.slice(1, -1).replaceAll(BOUNDARY, LINE_BOUNDARY)}`
   }
-  return Buffer.from(steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n'), 'utf8')
+  return steps.map((s) => `    ${JSON.stringify(s)}`).join(',\n')
 }
