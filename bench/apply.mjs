@@ -16,7 +16,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -102,9 +102,23 @@ const policy = gateWaitPolicy(loadPlan(planFile).plan.spec.gates?.wait)
 const settleMs = (policy.stableFor - 1) * policy.intervalMs
 const profiles = join(root, 'bench/profiles')
 if (PROFILE) mkdirSync(profiles, { recursive: true })
+/** The machine's CPU time since boot from /proc/stat's first line (USER_HZ ticks, 10 ms): busy (all but idle and iowait) and all. */
+function machineCpuMs() {
+  try {
+    const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+    const all = t.reduce((a, b) => a + b, 0)
+    return { busy: (all - t[3] - t[4]) * 10, all: all * 10 }
+  } catch {
+    return undefined
+  }
+}
 let run
+let machineBefore
+let labCpuBefore
 try {
   const started = Date.now()
+  machineBefore = machineCpuMs()
+  labCpuBefore = process.cpuUsage()
   loopDelay.enable()
   run = await new Promise((resolve) => {
     const args = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profiles] : []), '--import', join(root, 'bench/usage-probe.mjs'), join(root, 'bin/kupgrade.js'), 'apply', planFile, '--output', 'json', '--yes']
@@ -119,8 +133,11 @@ try {
   })
 } finally {
   loopDelay.disable()
-  await lab.stop().catch(() => {})
 }
+// Before the lab stops: its own CPU during the run (API and SSH servers share this process) and the machine's.
+const labCpu = process.cpuUsage(labCpuBefore)
+const machineAfter = machineCpuMs()
+await lab.stop().catch(() => {})
 const loopMs = (ns) => (ns / 1e6).toFixed(0)
 console.log(`apply: the lab process's event loop during the run: delay p50 ${loopMs(loopDelay.percentile(50))} ms, p99 ${loopMs(loopDelay.percentile(99))} ms, max ${loopMs(loopDelay.max)} ms`)
 const loadEnd = readFileSync('/proc/loadavg', 'utf8').trim()
@@ -132,7 +149,7 @@ if (run.code !== 0 || !finished || finished.outcome !== 'done') {
   rmSync(dir, { recursive: true, force: true })
   process.exit(1)
 }
-const [maxRss, userMs, sysMs] = readFileSync(join(dir, 'usage'), 'utf8').trim().split(/\s+/).map(Number)
+const [maxRss, userMs, sysMs, childUserMs, childSysMs] = readFileSync(join(dir, 'usage'), 'utf8').trim().split(/\s+/).map(Number)
 // The journal: every entry is fsynced synchronously, which stops the whole process (every node of the batch) meanwhile.
 // Count the entries and time an fsync on the same file system.
 const journalFile = finished.journal
@@ -236,4 +253,22 @@ for (const [k, v] of [...share].sort((a, b) => b[1] - a[1])) if (Math.abs(v) >= 
 console.log(`  journal: ${journalEntries} entries, each fsynced synchronously (${fsyncMs.toFixed(1)} ms per fsync here): ~${(journalEntries * fsyncMs / 1000).toFixed(2)} s with the whole process stopped`)
 console.log('  (a "step gate" share includes the after-node gates\' stableFor settling: the plan\'s gates.wait policy, a wait by design)')
 console.log(`  load average: at start ${loadStart}; at end ${loadEnd}`)
-console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, perNodeMs: Math.round(wallMs / nodes.size), nodeMedianMs: nodeMs[Math.floor(nodeMs.length / 2)], idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd })}`)
+// Where the machine's CPU went during the run: a run that waits on CPU-starved nodes measures the machine, not kupgrade.
+const cpu = machineBefore && machineAfter ? (() => {
+  const busy = machineAfter.busy - machineBefore.busy
+  const available = machineAfter.all - machineBefore.all
+  const kupgrade = userMs + sysMs
+  const children = (childUserMs ?? 0) + (childSysMs ?? 0)
+  const lab = (labCpu.user + labCpu.system) / 1000
+  return { busyMs: busy, availableMs: available, kupgradeMs: kupgrade, kupgradeChildrenMs: children, labProcessMs: Math.round(lab), restMs: Math.round(busy - kupgrade - children - lab) }
+})() : undefined
+if (cpu) {
+  const s = (v) => `${(v / 1000).toFixed(1)} s`
+  const pc = (v) => `${(v / cpu.busyMs * 100).toFixed(0)} %`
+  console.log(`  the machine's CPU during the run: ${s(cpu.busyMs)} busy of ${s(cpu.availableMs)} (${(cpu.busyMs / cpu.availableMs * 100).toFixed(0)} % of ${cpus().length} CPUs):`)
+  console.log(`    ${s(cpu.kupgradeMs).padStart(8)}  ${pc(cpu.kupgradeMs).padStart(4)}  kupgrade itself`)
+  console.log(`    ${s(cpu.kupgradeChildrenMs).padStart(8)}  ${pc(cpu.kupgradeChildrenMs).padStart(4)}  its child processes (kubectl)`)
+  console.log(`    ${s(cpu.labProcessMs).padStart(8)}  ${pc(cpu.labProcessMs).padStart(4)}  the lab's process (API servers, SSH servers)`)
+  console.log(`    ${s(cpu.restMs).padStart(8)}  ${pc(cpu.restMs).padStart(4)}  everything else: mostly the lab nodes' commands (bash stand-ins), and other work on this machine`)
+}
+console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, perNodeMs: Math.round(wallMs / nodes.size), nodeMedianMs: nodeMs[Math.floor(nodeMs.length / 2)], idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd, cpu })}`)
