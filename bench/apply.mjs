@@ -46,7 +46,8 @@ const NET = env('BENCH_APPLY_NET', '127.0.100')
 const PROFILE = env('BENCH_APPLY_PROFILE', '') !== ''
 const KUBECTL = env('KUPGRADE_KUBECTL', '/usr/lib/google-cloud-sdk/bin/kubectl.1.32')
 if (!existsSync(KUBECTL)) { console.log(`apply: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
-if (!existsSync(join(root, 'dist/cli/main.js'))) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
+// bin/kupgrade.js runs the bundle, which `npm run build` makes after tsc.
+if (!existsSync(join(root, 'dist/bundle/main.js')) || !existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href)
 const { Lab } = await load('lab/lab.js')

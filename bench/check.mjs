@@ -14,7 +14,8 @@ const i = process.argv.indexOf('--runs')
 const RUNS = i >= 0 ? Number(process.argv[i + 1]) : 2
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
 if (!existsSync(KUBECTL)) { console.log(`check: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
-if (!existsSync(join(root, 'dist/gates/check-plan.js'))) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
+// bin/kupgrade.js runs the bundle, which `npm run build` makes after tsc.
+if (!existsSync(join(root, 'dist/bundle/main.js')) || !existsSync(join(root, 'dist/gates/check-plan.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href)
 const { Lab } = await load('lab/lab.js')
 const { probeIsolation } = await load('lab/node/index.js')

@@ -25,7 +25,8 @@ const WAIT = { interval: '1s', stableFor: 2, timeout: '5s' }
 const READY_TIMEOUT = '5s'
 const KUBECTL = process.env.KUPGRADE_KUBECTL ?? '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
 if (!existsSync(KUBECTL)) { console.log(`rollback: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
-if (!existsSync(join(root, 'dist/lab/lab.js'))) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' })
+// bin/kupgrade.js runs the bundle, which `npm run build` makes after tsc.
+if (!existsSync(join(root, 'dist/bundle/main.js')) || !existsSync(join(root, 'dist/lab/lab.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
 const load = (p) => import(pathToFileURL(join(root, 'dist', p)).href)
 const { Lab } = await load('lab/lab.js')
 const { probeIsolation } = await load('lab/node/index.js')

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/ (built by `npm install` through the prepare script).
-import { main } from '../dist/cli/main.js'
+// Thin launcher: the compiled CLI, bundled (scripts/bundle.mjs), lives in dist/bundle/ (built by `npm install` through
+// the prepare script).
+import { main } from '../dist/bundle/main.js'
 
 // `kupgrade plan … | head` closes the pipe early; that is the reader's choice, not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -9,7 +9,7 @@ import { commands } from '../../src/cli/commands/index.js'
 import { main } from '../../src/cli/main.js'
 
 /**
- * The real CLI as a child process (`node bin/kupgrade.js`, which runs dist/). `npm test` builds first; when dist is
+ * The real CLI as a child process (`node bin/kupgrade.js`, which runs dist/bundle/). `npm test` builds first; when dist is
  * older than src (a plain `npx vitest run`), it is rebuilt here once.
  */
 const root = join(import.meta.dirname, '..', '..')
@@ -30,7 +30,7 @@ function kupgrade(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string 
 
 let tmp: string
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'cli', 'main.js')) || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
+  if (!existsSync(join(root, 'dist', 'bundle', 'main.js')) || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
     const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' })
     if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
   }
