@@ -401,8 +401,8 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
 
 /**
  * onFailure: rebuild of one node run: the driver's reset → `kubectl delete node` → the driver's reinstall and rejoin
- * at the version the node ran before the hop (or, for a worker, the hop's target: strategy.rebuild.version) → wait Ready at that version → uncordon (a rejoined Node starts
- * schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
+ * at the version the node ran before the hop (or, for a worker, the hop's target: strategy.rebuild.version) → wait
+ * Ready at that version → uncordon (a rejoined Node starts schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
 function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; version: RebuildVersion; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt } from '../helpers/built.js'
 
 /**
  * bin/kupgrade.js runs dist/bundle/ (scripts/bundle.mjs), not the few hundred modules of dist/: these tests catch a
@@ -16,10 +17,7 @@ const example = join(root, 'examples', 'kubeadm-ha.yaml')
 let tmp: string
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'bundle', 'main.js'))) {
-    const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' })
-    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
-  }
+  ensureBuilt()
   tmp = mkdtempSync(join(tmpdir(), 'kupgrade-bundle-'))
 }, 120_000)
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))

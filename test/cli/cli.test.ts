@@ -1,5 +1,5 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -7,22 +7,13 @@ import { Command } from 'commander'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { commands } from '../../src/cli/commands/index.js'
 import { main } from '../../src/cli/main.js'
+import { ensureBuilt } from '../helpers/built.js'
 
-/**
- * The real CLI as a child process (`node bin/kupgrade.js`, which runs dist/bundle/). `npm test` builds first; when dist is
- * older than src (a plain `npx vitest run`), it is rebuilt here once.
- */
+/** The real CLI as a child process (`node bin/kupgrade.js`, which runs dist/bundle/; built if stale: ensureBuilt). */
 const root = join(import.meta.dirname, '..', '..')
 const bin = join(root, 'bin', 'kupgrade.js')
 const ANSI = /\u001b\[/
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
-
-const newest = (dir: string): number =>
-  readdirSync(dir).reduce((m, f) => {
-    const p = join(dir, f)
-    const s = statSync(p)
-    return Math.max(m, s.isDirectory() ? newest(p) : s.mtimeMs)
-  }, 0)
 
 function kupgrade(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '', ...opts.env }, timeout: 30_000 })
@@ -30,10 +21,7 @@ function kupgrade(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string 
 
 let tmp: string
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'bundle', 'main.js')) || newest(join(root, 'src')) > newest(join(root, 'dist'))) {
-    const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' })
-    if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
-  }
+  ensureBuilt()
   tmp = mkdtempSync(join(tmpdir(), 'kupgrade-cli-'))
 }, 120_000)
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))

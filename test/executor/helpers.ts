@@ -94,6 +94,13 @@ export const recoverOnFailure = (how: 'rollback' | 'rebuild', maxFailedNodes?: n
   d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
 }
 
+/** The kubeadm cluster `kh` (three stacked-etcd control-plane nodes, two workers) with its plan set to rebuild a failed node. */
+export async function startKubeadmRebuildLab(net: string): Promise<ExecLab> {
+  const l = await startExecLab(topology(net, [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
+  await l.editPlan(recoverOnFailure('rebuild', 1))
+  return l
+}
+
 /** A file of a lab node's machine, by its path under the node's root. */
 export const nodeFile = (l: Pick<ExecLab, 'dir'>, cluster: string, node: string, rel: string): string => readFileSync(join(l.dir, 'nodes', cluster, node, rel), 'utf8')
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bootstrapTokens } from '../../src/lab/fleet/bootstrap-tokens.js'
-import { cliKillable, etcdSimMembers, events, nodeFile, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, etcdSimMembers, events, nodeFile, startKubeadmRebuildLab, type ExecLab } from './helpers.js'
 
 /**
  * The kubeadm control-plane rebuild (rebuild-kubeadm-control-plane.e2e.test.ts) killed at its most exposed moment
@@ -20,8 +20,7 @@ describe('resume after a kill during the rebuild of a kubeadm control-plane node
   const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
   const members = () => etcdSimMembers(l, 'kh')
   beforeAll(async () => {
-    l = await startExecLab(topology('127.0.157', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
-    await l.editPlan(recoverOnFailure('rebuild', 1))
+    l = await startKubeadmRebuildLab('127.0.157')
   }, 60_000)
   afterAll(async () => l?.stop())
 

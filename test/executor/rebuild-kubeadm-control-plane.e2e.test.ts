@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KUBECTL } from '../lab/helpers.js'
-import { etcdSimMembers, events, nodeFile, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { etcdSimMembers, events, nodeFile, startKubeadmRebuildLab, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 
@@ -20,8 +20,7 @@ describe('apply: onFailure rebuild of a kubeadm control-plane node (three, stack
   const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
   const members = () => etcdSimMembers(l, 'kh')
   beforeAll(async () => {
-    l = await startExecLab(topology('127.0.156', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
-    await l.editPlan(recoverOnFailure('rebuild', 1))
+    l = await startKubeadmRebuildLab('127.0.156')
   }, 60_000)
   afterAll(async () => l?.stop())
 
@@ -80,8 +79,7 @@ describe('apply: onFailure rebuild of the first kubeadm control-plane node (the 
   let l: ExecLab
   const file = (node: string, rel: string) => nodeFile(l, 'kh', node, rel)
   beforeAll(async () => {
-    l = await startExecLab(topology('127.0.158', [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))
-    await l.editPlan(recoverOnFailure('rebuild', 1))
+    l = await startKubeadmRebuildLab('127.0.158')
   }, 60_000)
   afterAll(async () => l?.stop())
 
