@@ -46,6 +46,8 @@ export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: No
     ...(cluster.context ? { context: cluster.context } : {}),
     cacheDir: join(stateDir ?? join(tmpdir(), `kupgrade-${process.getuid?.() ?? 'user'}`), 'cache', 'kubectl', cluster.name),
     env,
+    // KUPGRADE_KUBECTL_PROXY=0: a kubectl process for every call (an auditing wrapper that must see each one).
+    proxy: env.KUPGRADE_KUBECTL_PROXY !== '0',
     ...(log ? { log } : {}),
     ...(signal ? { signal } : {}),
   })

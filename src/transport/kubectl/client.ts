@@ -6,6 +6,9 @@ import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
 import { JsonObjectStream } from './json-stream.js'
+import { apiRequestFor, watchPaths, type ApiRequest } from './api-request.js'
+import { ProxyTimeout, sharedProxy, type ApiProxy } from './api-proxy.js'
+import { parseDuration } from '../../util/duration.js'
 import { redact, redactArgv } from './redact.js'
 import { raiseListenerLimit } from '../../util/signal.js'
 
@@ -41,6 +44,12 @@ export interface KubectlOptions {
   log?: (message: string) => void
   /** Cancels every call of this client (a cluster's deadline); a call's own signal wins. */
   signal?: AbortSignal
+  /**
+   * Send the reads (and the probe pods' create and delete) through one `kubectl proxy` per cluster instead of a
+   * kubectl process each (api-proxy.ts). A call the proxy cannot answer with success runs as kubectl, so failures
+   * keep kubectl's own words, classification and retries.
+   */
+  proxy?: boolean
 }
 
 export interface KubectlCallOptions {
@@ -73,13 +82,52 @@ export const chooseKubectl = (env: NodeJS.ProcessEnv, clusterKubectl?: string, p
 export class KubectlClient {
   constructor(private readonly o: KubectlOptions) {}
 
-  private baseArgs(): string[] {
+  private identityArgs(): string[] {
     return [
       ...(this.o.kubeconfig ? [`--kubeconfig=${this.o.kubeconfig}`] : []),
       ...(this.o.context ? [`--context=${this.o.context}`] : []),
-      `--request-timeout=${this.o.requestTimeout ?? '20s'}`,
-      `--cache-dir=${this.o.cacheDir}`,
     ]
+  }
+
+  private baseArgs(): string[] {
+    return [...this.identityArgs(), `--request-timeout=${this.o.requestTimeout ?? '20s'}`, `--cache-dir=${this.o.cacheDir}`]
+  }
+
+  private requestTimeoutMs(): number {
+    return parseDuration(this.o.requestTimeout ?? '20s') ?? 20_000
+  }
+
+  private proxied(shown: string): Promise<ApiProxy | undefined> {
+    this.checkKubeconfig(shown)
+    return sharedProxy({ binary: this.o.binary, flags: this.identityArgs(), env: this.o.env ?? process.env }, this.o.log)
+  }
+
+  /**
+   * The call's answer through the proxy, or what the kubectl run that takes over needs to know: whether the proxy's
+   * try timed out (it counts as one of the call's attempts, so a hung API server is not waited on once more). A
+   * write that got no answer in time is not sent again: it may have been made.
+   */
+  private async viaProxy(api: ApiRequest, shown: string, call: KubectlCallOptions): Promise<{ out: string } | { timedOut?: string }> {
+    const proxy = await this.proxied(shown)
+    if (!proxy) return {}
+    this.o.log?.(`${this.o.cluster}: ${shown} (through kubectl proxy)`)
+    let why: string
+    try {
+      const r = await proxy.request(api.method, api.path, { ...(api.body !== undefined ? { body: api.body } : {}), timeoutMs: this.requestTimeoutMs(), ...(call.signal ? { signal: call.signal } : {}) })
+      if (r.status >= 200 && r.status < 300) return { out: api.output(r.body) }
+      if (r.status === api.okStatus) return { out: api.okOutput ?? '' }
+      why = `HTTP ${r.status}`
+    } catch (err) {
+      if (call.signal?.aborted) throw this.error(shown, null, 'cancelled', 'cancelled')
+      why = (err as Error).message
+      if (err instanceof ProxyTimeout) {
+        if (api.method !== 'GET') throw this.error(shown, null, why, describe('timeout', this.o))
+        this.o.log?.(`${this.o.cluster}: ${shown}: ${why}; running kubectl for the remaining attempts`)
+        return { timedOut: why }
+      }
+    }
+    this.o.log?.(`${this.o.cluster}: ${shown}: ${redact(why)} through kubectl proxy; running kubectl for it`)
+    return {}
   }
 
   /** Reads in flight, and the one queued behind each, by argv (see `shared`). */
@@ -129,10 +177,20 @@ export class KubectlClient {
     const shown = `${this.o.binary} ${redactArgv(args)}`
     const retry = call.retry ?? (args[0] === 'get' || args[0] === 'version')
     const attempts = retry ? (this.o.attempts ?? 4) : 1
+    let last: { kind: FailureKind; stderr: string; exitCode: number | null; timedOut: boolean } | undefined
+    let first = 0
+    const api = this.o.proxy ? apiRequestFor(args, call.stdin) : undefined
+    if (api) {
+      const r = await this.viaProxy(api, shown, call)
+      if ('out' in r) return r.out
+      if (r.timedOut && attempts > 1) {
+        first = 1
+        last = { kind: 'timeout', stderr: r.timedOut, exitCode: null, timedOut: false }
+      }
+    }
     mkdirSync(this.o.cacheDir, { recursive: true })
     this.checkKubeconfig(shown)
-    let last: { kind: FailureKind; stderr: string; exitCode: number | null; timedOut: boolean } | undefined
-    for (let attempt = 0; attempt < attempts; attempt++) {
+    for (let attempt = first; attempt < attempts; attempt++) {
       if (attempt > 0) {
         const delay = backoffDelay(attempt - 1, { baseMs: this.o.backoffBaseMs ?? 500, capMs: this.o.backoffCapMs ?? 8_000 })
         this.o.log?.(`${this.o.cluster}: ${shown}: ${last!.kind} (${redact(last!.stderr.trim().split('\n').at(-1) ?? '')}); retry ${attempt}/${attempts - 1} in ${delay} ms`)
@@ -170,6 +228,11 @@ export class KubectlClient {
   async watch(target: string[], onObject: (o: unknown) => void, signal: AbortSignal): Promise<{ exitCode: number | null; stderr: string; stopped: boolean }> {
     raiseListenerLimit(signal)
     const shown = `${this.o.binary} ${redactArgv(['get', ...target, '--watch'])}`
+    const paths = this.o.proxy ? watchPaths(target) : undefined
+    if (paths) {
+      const w = await this.watchViaProxy(paths, shown, onObject, signal)
+      if (w) return w
+    }
     this.checkKubeconfig(shown)
     mkdirSync(this.o.cacheDir, { recursive: true })
     this.o.log?.(`${this.o.cluster}: ${shown}`)
@@ -200,6 +263,68 @@ export class KubectlClient {
     if (bad !== undefined) throw bad instanceof SyntaxError ? this.error(shown, 0, '', 'kubectl printed something that is not JSON') : bad
     if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
     return { exitCode: r.exitCode ?? null, stderr: redact(String(r.stderr ?? '')), stopped: Boolean(r.isCanceled) }
+  }
+
+  /**
+   * What `kubectl get NAME --watch` does, through the proxy: the object as it is, then a watch on it from that
+   * resourceVersion, until the request timeout ends it (exit 0, as kubectl's --request-timeout ends its watch). An
+   * ERROR event ends it as kubectl ends (exit 1, the Status's words). Undefined where the first read does not succeed:
+   * then kubectl runs the watch and says what went wrong in its own words.
+   */
+  private async watchViaProxy(paths: NonNullable<ReturnType<typeof watchPaths>>, shown: string, onObject: (o: unknown) => void, signal: AbortSignal): Promise<{ exitCode: number | null; stderr: string; stopped: boolean } | undefined> {
+    const proxy = await this.proxied(shown)
+    if (!proxy) return undefined
+    this.o.log?.(`${this.o.cluster}: ${shown} (through kubectl proxy)`)
+    const timeoutMs = this.requestTimeoutMs()
+    let first
+    try {
+      first = await proxy.request('GET', paths.object, { timeoutMs, signal })
+    } catch (err) {
+      if (signal.aborted) return { exitCode: null, stderr: '', stopped: true }
+      this.o.log?.(`${this.o.cluster}: ${shown}: ${redact((err as Error).message)} through kubectl proxy; running kubectl for it`)
+      return undefined
+    }
+    if (first.status !== 200) return undefined
+    const obj = JSON.parse(first.body) as { metadata?: { resourceVersion?: string } }
+    onObject(obj)
+    // The object as it is may already be the answer: the caller stopped the watch before it began.
+    if (signal.aborted) return { exitCode: null, stderr: '', stopped: true }
+    const q = new URLSearchParams({ fieldSelector: `metadata.name=${paths.name}`, resourceVersion: obj.metadata?.resourceVersion ?? '', watch: 'true', timeoutSeconds: String(Math.max(1, Math.round(timeoutMs / 1000))) })
+    const stop = new AbortController()
+    const forward = () => stop.abort()
+    signal.addEventListener('abort', forward, { once: true })
+    const events = new JsonObjectStream()
+    let bad: unknown
+    let failed: string | undefined
+    try {
+      const r = await proxy.stream(`${paths.collection}?${q}`, (chunk) => {
+        if (bad !== undefined || failed !== undefined) return
+        try {
+          for (const e of events.push(chunk) as { type?: string; object?: { reason?: string; message?: string } }[]) {
+            if (e.type === 'ERROR') {
+              failed = `Error from server (${e.object?.reason ?? 'Unknown'}): ${e.object?.message ?? 'watch failed'}`
+              stop.abort()
+              return
+            }
+            if (e.type === 'ADDED' || e.type === 'MODIFIED' || e.type === 'DELETED') onObject(e.object)
+          }
+        } catch (err) {
+          bad = err
+          stop.abort()
+        }
+      }, { signal: stop.signal, idleMs: timeoutMs + 10_000 })
+      if (bad !== undefined) throw bad instanceof SyntaxError ? this.error(shown, 0, '', 'kubectl proxy sent something that is not JSON') : bad
+      if (failed !== undefined) return { exitCode: 1, stderr: redact(failed), stopped: false }
+      if (r.stopped) return { exitCode: null, stderr: '', stopped: true }
+      if (r.status !== 200) return { exitCode: 1, stderr: redact(statusText(r.status, r.body)), stopped: false }
+      return { exitCode: 0, stderr: '', stopped: false }
+    } catch (err) {
+      if (err instanceof RemoteCommandError || bad !== undefined) throw err
+      if (signal.aborted) return { exitCode: null, stderr: '', stopped: true }
+      return { exitCode: 1, stderr: redact((err as Error).message), stopped: false }
+    } finally {
+      signal.removeEventListener('abort', forward)
+    }
   }
 
   /**
@@ -248,6 +373,17 @@ export class KubectlClient {
   pods(namespace: string, selector?: string): Promise<List<Pod>> {
     return this.json<List<Pod>>(['get', 'pods', '-n', namespace, ...(selector ? ['-l', selector] : []), '-o', 'json'])
   }
+}
+
+/** A failed answer in kubectl's words: `Error from server (Reason): message` for a Status, else the status code. */
+function statusText(status: number, body: string): string {
+  try {
+    const s = JSON.parse(body) as { kind?: string; reason?: string; message?: string }
+    if (s.kind === 'Status' && s.message) return `Error from server (${s.reason ?? 'Unknown'}): ${s.message}`
+  } catch {
+    // not a Status: the code says enough
+  }
+  return `the server answered HTTP ${status}${body.trim() ? `: ${body.trim().split('\n')[0]}` : ''}`
 }
 
 const describe = (k: FailureKind | string, o: KubectlOptions): string =>
