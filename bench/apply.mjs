@@ -12,6 +12,7 @@
 // It starts a lab, so it runs in its own network namespace: re-executes itself under `unshare -n` when it can.
 // Env: BENCH_APPLY_NODES (50), BENCH_APPLY_MAX_UNAVAILABLE (10), BENCH_APPLY_RESTART (2s), BENCH_APPLY_READY (1s),
 // BENCH_APPLY_DIST (k3s), BENCH_APPLY_NET (127.0.100), BENCH_APPLY_PROFILE=1 (a --cpu-prof of the CLI into bench/profiles),
+// BENCH_APPLY_EXECS=1 (the commands the nodes ran over SSH, by kind: count and wall time),
 // KUPGRADE_KUBECTL.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -44,6 +45,7 @@ const READY = env('BENCH_APPLY_READY', '1s')
 const DIST = env('BENCH_APPLY_DIST', 'k3s')
 const NET = env('BENCH_APPLY_NET', '127.0.100')
 const PROFILE = env('BENCH_APPLY_PROFILE', '') !== ''
+const EXECS = env('BENCH_APPLY_EXECS', '') !== ''
 const KUBECTL = env('KUPGRADE_KUBECTL', '/usr/lib/google-cloud-sdk/bin/kubectl.1.32')
 if (!existsSync(KUBECTL)) { console.log(`apply: skipped (no kubectl at ${KUBECTL}; set KUPGRADE_KUBECTL)`); process.exit(0) }
 // bin/kupgrade.js runs the bundle, which `npm run build` makes after tsc.
@@ -89,6 +91,21 @@ const { monitorEventLoopDelay } = await import('node:perf_hooks')
 const loopDelay = monitorEventLoopDelay({ resolution: 10 })
 const t0 = Date.now()
 await lab.start()
+/** SSH commands by kind (their first words, names and numbers masked): how many, and their summed wall time. */
+const execs = new Map()
+if (EXECS) {
+  for (const c of lab.clusters.values()) {
+    for (const n of c.nodes.values()) {
+      n.on('exec', (e) => {
+        const kind = e.command.replace(/\s+/g, ' ').replace(/[0-9a-f]{8,}|\d+(\.\d+)*/g, 'N').replace(/(cp|w)-N/g, 'NODE').slice(0, 90)
+        const k = execs.get(kind) ?? { n: 0, ms: 0 }
+        k.n++
+        k.ms += e.durationMs
+        execs.set(kind, k)
+      })
+    }
+  }
+}
 const loadStart = readFileSync('/proc/loadavg', 'utf8').trim()
 console.log(`apply: lab of 1 ${DIST} cluster × ${NODES} nodes (${CONTROL_PLANES} control planes) up in ${((Date.now() - t0) / 1000).toFixed(1)}s; restart ${RESTART}, Ready ${READY}, maxUnavailable ${MAX_UNAVAILABLE}`)
 const planFile = join(dir, 'plan.yaml')
@@ -139,6 +156,11 @@ try {
 const labCpu = process.cpuUsage(labCpuBefore)
 const machineAfter = machineCpuMs()
 await lab.stop().catch(() => {})
+if (EXECS) {
+  const all = [...execs.values()].reduce((a, k) => ({ n: a.n + k.n, ms: a.ms + k.ms }), { n: 0, ms: 0 })
+  console.log(`apply: the nodes ran ${all.n} SSH commands, ${(all.ms / 1000).toFixed(1)} s of wall time summed; by kind:`)
+  for (const [kind, k] of [...execs].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) console.log(`  ${String(k.n).padStart(5)}× ${(k.ms / 1000).toFixed(1).padStart(7)} s  ${kind}`)
+}
 const loopMs = (ns) => (ns / 1e6).toFixed(0)
 console.log(`apply: the lab process's event loop during the run: delay p50 ${loopMs(loopDelay.percentile(50))} ms, p99 ${loopMs(loopDelay.percentile(99))} ms, max ${loopMs(loopDelay.max)} ms`)
 const loadEnd = readFileSync('/proc/loadavg', 'utf8').trim()
