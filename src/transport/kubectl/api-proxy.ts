@@ -151,6 +151,7 @@ export class ApiProxy {
         res.on('data', (c: string) => (status === 200 ? onData(c) : (body += c)))
         res.on('end', () => done())
         res.on('error', () => done())
+        res.on('close', () => done())
       })
       const stop = () => req.destroy()
       const done = () => {

@@ -113,7 +113,8 @@ export class KubectlClient {
     this.o.log?.(`${this.o.cluster}: ${shown} (through kubectl proxy)`)
     let why: string
     try {
-      const r = await proxy.request(api.method, api.path, { ...(api.body !== undefined ? { body: api.body } : {}), timeoutMs: this.requestTimeoutMs(), ...(call.signal ? { signal: call.signal } : {}) })
+      const timeoutMs = Math.min(this.requestTimeoutMs(), call.processTimeoutMs ?? Infinity)
+      const r = await proxy.request(api.method, api.path, { ...(api.body !== undefined ? { body: api.body } : {}), timeoutMs, ...(call.signal ? { signal: call.signal } : {}) })
       if (r.status >= 200 && r.status < 300) return { out: api.output(r.body) }
       if (r.status === api.okStatus) return { out: api.okOutput ?? '' }
       why = `HTTP ${r.status}`
@@ -284,8 +285,13 @@ export class KubectlClient {
       this.o.log?.(`${this.o.cluster}: ${shown}: ${redact((err as Error).message)} through kubectl proxy; running kubectl for it`)
       return undefined
     }
-    if (first.status !== 200) return undefined
-    const obj = JSON.parse(first.body) as { metadata?: { resourceVersion?: string } }
+    let obj: { metadata?: { resourceVersion?: string } }
+    try {
+      if (first.status !== 200) return undefined
+      obj = JSON.parse(first.body) as typeof obj
+    } catch {
+      return undefined
+    }
     onObject(obj)
     // The object as it is may already be the answer: the caller stopped the watch before it began.
     if (signal.aborted) return { exitCode: null, stderr: '', stopped: true }
