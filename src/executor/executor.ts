@@ -911,9 +911,13 @@ export class Executor {
     // Once the point is decided, a gate still on its first check finishes that one (the cause of a block is often in a
     // gate slower than the symptom that blocked first, as etcd behind the API's readyz); its re-checks stop.
     const stop = new AbortController()
+    const onCut = () => { if (last) stop.abort(cutShort!.reason) }
     if (cutShort) {
       ctx.signal = AbortSignal.any([this.halt.signal, stop.signal])
-      cutShort.addEventListener('abort', () => { if (last) stop.abort(cutShort.reason) }, { once: true })
+      // Every gate of the point (a batch of ten nodes: dozens) listens on the one signal: by design, not the leak Node
+      // warns about past 10 on the user's stderr mid-run.
+      raiseListenerLimit(cutShort)
+      cutShort.addEventListener('abort', onCut, { once: true })
     }
     const onObservation = (o: GateResult, attempt: number) => {
       if (stop.signal.aborted) return // the answer of a re-check cut short: not an observation
@@ -928,6 +932,8 @@ export class Executor {
     } catch (err) {
       if (!cut()) throw err
       r = { status: 'unknown', summary: '', evidence: [], incident: 'unknown', attempts: 0 }
+    } finally {
+      cutShort?.removeEventListener('abort', onCut)
     }
     if (cut() && r.status !== 'pass' && r.status !== 'warn') {
       // Cut short, the gate answers with what it saw: a failure it was confirming stands (the cause of a block is often
