@@ -159,6 +159,16 @@ describe('kubectl proxy for reads (real kubectl, lab API server)', () => {
     second.close()
   }, 30_000)
 
+  it('a proxy slower to start than its idle time is not closed for idleness before it serves', async () => {
+    writeFileSync(join(dir, 'slow.sh'), `#!/bin/bash\nsleep 1\nexec ${JSON.stringify(KUBECTL)} "$@"\n`)
+    chmodSync(join(dir, 'slow.sh'), 0o755)
+    const problems: string[] = []
+    const p = await sharedProxy({ binary: join(dir, 'slow.sh'), flags: [`--kubeconfig=${join(dir, 'kubeconfig')}`, '--context=c'], env: process.env, idleMs: 200 }, (m) => problems.push(m))
+    expect(problems).toEqual([])
+    expect((await p!.request('GET', '/version', { timeoutMs: 5_000 })).status).toBe(200)
+    p!.close()
+  }, 30_000)
+
   it('the proxy ends with the process that started it, even when that process is killed with SIGKILL', async () => {
     ensureBuilt()
     const proxyModule = join(import.meta.dirname, '..', '..', 'dist', 'transport', 'kubectl', 'api-proxy.js')

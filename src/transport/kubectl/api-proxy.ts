@@ -52,11 +52,16 @@ export class ApiProxy {
   closed = false
   private inFlight = 0
   private lastUsed = Date.now()
-  private readonly idle: NodeJS.Timeout
+  private idle?: NodeJS.Timeout
 
-  private constructor(private readonly child: ChildProcess, private readonly dir: string, idleMs: number) {
-    // A process that reads now and then (a long soak, a test worker running many labs) does not keep a kubectl
-    // (~50 MB) per cluster it once read.
+  private constructor(private readonly child: ChildProcess, private readonly dir: string) {}
+
+  /**
+   * From when it serves: a process that reads now and then (a long soak, a test worker running many labs) does not
+   * keep a kubectl (~50 MB) per cluster it once read. Not before: a slow start is not idleness.
+   */
+  private closeWhenIdle(idleMs: number): void {
+    this.lastUsed = Date.now()
     this.idle = setInterval(() => {
       if (this.inFlight === 0 && Date.now() - this.lastUsed >= idleMs) this.close()
     }, idleMs / 4).unref()
@@ -93,7 +98,7 @@ export class ApiProxy {
     let exited = false
     child.once('exit', () => (exited = true))
     child.once('error', () => (exited = true))
-    const proxy = new ApiProxy(child, dir, t.idleMs ?? IDLE_MS)
+    const proxy = new ApiProxy(child, dir)
     live.add(proxy)
     const started = Date.now()
     while (!(await accepts(sock))) {
@@ -104,6 +109,7 @@ export class ApiProxy {
       }
       await new Promise((r) => setTimeout(r, 20))
     }
+    proxy.closeWhenIdle(t.idleMs ?? IDLE_MS)
     // Neither the proxy nor its pipes keep kupgrade alive; the exit hook below ends it.
     child.unref()
     ;(child.stdin as unknown as { unref?: () => void }).unref?.()
