@@ -28,7 +28,8 @@ export async function main(argv: string[], io: Partial<CliContext> = {}): Promis
 Environment:
   KUPGRADE_KUBECTL   kubectl binary to use (default: the plan's, else kubectl on PATH)
   KUPGRADE_KUBECTL_PROXY=0
-                     a kubectl process per API call (default: reads go through one kubectl proxy per cluster)
+                     a kubectl process per API call (default: reads, probe pods, cordon and uncordon go through
+                     one kubectl proxy per cluster)
   NO_COLOR           disable colours
 
 Exit codes: 0 ok, 1 failed, 2 invalid input, 3 blocked by a gate, 4 paused, awaiting approval or lock held/lost, 130 interrupted`)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { apiRequestFor, watchPaths } from '../../src/transport/kubectl/api-request.js'
+import { apiRequestFor, watchPaths, type ApiRequest } from '../../src/transport/kubectl/api-request.js'
 
 const path = (args: string[], stdin?: string) => apiRequestFor(args, stdin)?.path
 
@@ -37,7 +37,9 @@ describe('kubectl calls as the API requests kubectl sends for them', () => {
       ['get', 'pods', '-n', '-o', 'json'],
       ['logs', 'p'],
       ['logs', 'p', '-n', 'ns', '-f'],
-      ['cordon', 'w-1'],
+      ['cordon', 'w-1', '--dry-run=server'],
+      ['cordon', '-l', 'role=worker'],
+      ['uncordon'],
       ['drain', 'w-1', '--ignore-daemonsets'],
       ['replace', '-f', '-', '-o', 'json'],
       ['delete', 'pod', 'p', '-n', 'ns'], // without --ignore-not-found a 404 is an error kubectl words
@@ -59,6 +61,27 @@ describe('kubectl calls as the API requests kubectl sends for them', () => {
     const r = apiRequestFor(['delete', 'pod', 'p', '-n', 'default', '--ignore-not-found', '--wait=false'])!
     expect(r).toMatchObject({ method: 'DELETE', path: '/api/v1/namespaces/default/pods/p', okStatus: 404, okOutput: '' })
     expect(r.output('{}')).toBe('pod "p" deleted\n')
+  })
+
+  it('cordon and uncordon read the Node, write nothing when it already is as asked, else patch spec.unschedulable', () => {
+    const node = (unschedulable?: boolean) => JSON.stringify({ metadata: { name: 'w-1' }, spec: unschedulable === undefined ? {} : { unschedulable } })
+    const cordon = apiRequestFor(['cordon', 'w-1'])!
+    expect(cordon).toMatchObject({ method: 'GET', path: '/api/v1/nodes/w-1' })
+    expect(cordon.then!(node(true))).toEqual({ output: 'node/w-1 already cordoned\n' })
+    for (const schedulable of [node(), node(false)]) {
+      const patch = cordon.then!(schedulable) as ApiRequest
+      expect(patch).toMatchObject({ method: 'PATCH', path: '/api/v1/nodes/w-1?fieldManager=kupgrade', contentType: 'application/strategic-merge-patch+json' })
+      expect(JSON.parse(patch.body!)).toEqual({ spec: { unschedulable: true } })
+      expect(patch.output('{}')).toBe('node/w-1 cordoned\n')
+    }
+    const uncordon = apiRequestFor(['uncordon', 'w-1'])!
+    expect(uncordon.then!(node())).toEqual({ output: 'node/w-1 already uncordoned\n' })
+    expect(uncordon.then!(node(false))).toEqual({ output: 'node/w-1 already uncordoned\n' })
+    const patch = uncordon.then!(node(true)) as ApiRequest
+    // kubectl's two-way merge patch removes the field (false is its zero value, omitted from the Node).
+    expect(JSON.parse(patch.body!)).toEqual({ spec: { unschedulable: null } })
+    expect(patch.output('{}')).toBe('node/w-1 uncordoned\n')
+    expect(apiRequestFor(['cordon', 'a/b'])!.path).toBe('/api/v1/nodes/a%2Fb')
   })
 
   it('a list is printed as kubectl prints it: a List whose items carry their apiVersion and kind', () => {

@@ -121,6 +121,38 @@ describe('kubectl proxy for reads (real kubectl, lab API server)', () => {
     await client(KUBECTL, false).run(['uncordon', node])
   }, 30_000)
 
+  it('cordon and uncordon go through it: what kubectl prints, the Node changed on the API server, no kubectl process', async () => {
+    const plain = client(KUBECTL, false)
+    const viaProxy = client(join(dir, 'wrapper.sh'), true)
+    const node = (await plain.nodes()).items[1]!.metadata!.name!
+    const cordoned = () => lab.status().clusters[0]!.nodes.find((n) => n.name === node)!.cordoned
+    writeFileSync(join(dir, 'calls'), '')
+    expect(await viaProxy.run(['cordon', node])).toBe(`node/${node} cordoned\n`)
+    expect(cordoned()).toBe(true)
+    // kubectl itself agrees it is done, and so does a second cordon through the proxy, which writes nothing.
+    expect(await plain.run(['cordon', node])).toBe(`node/${node} already cordoned\n`)
+    const mark = lab.recorder.mark()
+    expect(await viaProxy.run(['cordon', node])).toBe(`node/${node} already cordoned\n`)
+    expect(lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+    expect(await viaProxy.run(['uncordon', node])).toBe(`node/${node} uncordoned\n`)
+    expect(cordoned()).toBe(false)
+    expect(await plain.run(['uncordon', node])).toBe(`node/${node} already uncordoned\n`)
+    expect(await viaProxy.run(['uncordon', node])).toBe(`node/${node} already uncordoned\n`)
+    expect(calls().filter((c) => !c.startsWith('proxy '))).toEqual([])
+    // A Node that does not exist: kubectl runs, and fails in its own words.
+    const err = await viaProxy.run(['cordon', 'no-such-node']).then(() => undefined, (e: unknown) => e as Error)
+    expect(err?.message).toMatch(/nodes "no-such-node" not found/)
+    expect(calls().filter((c) => !c.startsWith('proxy '))).toEqual(['cordon no-such-node'])
+  }, 60_000)
+
+  it('the proxy refuses PUT: the Lease, the one object kupgrade replaces, is written by kubectl with its resourceVersion', async () => {
+    const p = (await sharedProxy({ binary: join(dir, 'wrapper.sh'), flags: [`--kubeconfig=${join(dir, 'kubeconfig')}`, '--context=c'], env: process.env }))!
+    const node = (await client(KUBECTL, false).nodes()).items[0]!
+    const put = await p.request('PUT', `/api/v1/nodes/${node.metadata!.name}`, { body: JSON.stringify({ ...node, spec: { ...node.spec, unschedulable: true } }), timeoutMs: 5_000 })
+    expect(put.status).toBe(403)
+    expect(lab.status().clusters[0]!.nodes.find((n) => n.name === node.metadata!.name)!.cordoned).toBe(false)
+  })
+
   it('a watch whose first object already answers ends at once, not at its request timeout', async () => {
     // A request timeout far beyond the test's own: a watch left streaming after the answer would outlive the test.
     const k = new KubectlClient({ cluster: 'c', binary: KUBECTL, kubeconfig: join(dir, 'kubeconfig'), context: 'c', cacheDir: join(dir, 'cache'), proxy: true, requestTimeout: '5m' })
@@ -181,7 +213,8 @@ describe('kubectl proxy for reads (real kubectl, lab API server)', () => {
     const until = Date.now() + 10_000
     while (proxies() !== '' && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
     expect(proxies()).toBe('')
-    rmSync(dirname(sock), { recursive: true, force: true })
-    expect(existsSync(sock)).toBe(false)
+    // Its socket and directory go with it: kupgrade, killed, could not remove them.
+    while (existsSync(dirname(sock)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    expect(existsSync(dirname(sock))).toBe(false)
   }, 30_000)
 })

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { request } from 'node:http'
+import { request, type RequestOptions } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,9 +31,14 @@ const USER_AGENT = 'kupgrade (through kubectl proxy)'
 /**
  * Runs `"$0" "$@"` (kubectl proxy) and a reader of the shell's stdin on fd 3 (an asynchronous list's stdin would be
  * /dev/null): when the pipe closes, the reader kills kubectl. The shell exits when kubectl does, so a kubectl that
- * cannot run a proxy is seen at once, and takes the reader with it.
+ * cannot run a proxy is seen at once, and takes the reader with it. On its way out it removes the socket and its
+ * directory ($KUPGRADE_API_SOCKET), which kupgrade cannot do when it was killed. Once kubectl has the stderr pipe, the
+ * shell's own goes to /dev/null: its word on the killed kubectl, written to a pipe nobody reads, would end it (SIGPIPE).
  */
-const WATCHDOG = 'exec 3<&0; "$0" "$@" </dev/null 3<&- & p=$!; (read _ <&3; kill $p 2>/dev/null) & r=$!; exec 3<&-; wait $p; s=$?; kill $r 2>/dev/null; exit $s'
+const WATCHDOG = [
+  'exec 3<&0; "$0" "$@" </dev/null 3<&- & p=$!; (read _ <&3; kill $p 2>/dev/null) & r=$!; exec 3<&- 2>/dev/null; wait $p; s=$?; kill $r 2>/dev/null',
+  'rm -f "$KUPGRADE_API_SOCKET"; rmdir "${KUPGRADE_API_SOCKET%/*}" 2>/dev/null; exit $s',
+].join('\n')
 
 /**
  * One `kubectl proxy --unix-socket` per cluster for the life of the process, so the reads a run makes (hundreds: every
@@ -84,11 +89,12 @@ export class ApiProxy {
   static async start(t: ProxyTarget): Promise<ApiProxy | { problem: string }> {
     const dir = mkdtempSync(join(tmpdir(), 'kupgrade-api-'))
     const sock = join(dir, SOCKET)
-    // PUT and PATCH are refused by the proxy itself: everything that changes a cluster object runs as kubectl,
-    // through the executor's recording seam; the proxy only reads and runs the probe pods' create and delete.
-    const argv = [...t.flags, 'proxy', `--unix-socket=${sock}`, '--api-prefix=/', '--reject-methods=^(PUT|PATCH)$']
+    // PUT is refused by the proxy itself: the one object kupgrade replaces, its Lease, is written by kubectl with its
+    // resourceVersion (optimistic concurrency). What goes through the proxy is what api-request.ts maps: reads, the
+    // probe pods' create and delete, and cordon's and uncordon's PATCH, each still a write the executor recorded.
+    const argv = [...t.flags, 'proxy', `--unix-socket=${sock}`, '--api-prefix=/', '--reject-methods=^PUT$']
     const child = spawn('sh', ['-c', WATCHDOG, t.binary, ...argv], {
-      stdio: ['pipe', 'ignore', 'pipe'], env: t.env,
+      stdio: ['pipe', 'ignore', 'pipe'], env: { ...t.env, KUPGRADE_API_SOCKET: sock },
     })
     let stderr = ''
     child.stderr!.setEncoding('utf8')
@@ -117,14 +123,20 @@ export class ApiProxy {
     return proxy
   }
 
+  /** What every request to the proxy carries: its socket, a timeout, and the headers kubectl would send. */
+  private options(method: string, path: string, timeoutMs: number, body?: { text: string; type: string }): RequestOptions {
+    return {
+      socketPath: this.socketPath, method, path, timeout: timeoutMs,
+      headers: { host: 'localhost', accept: 'application/json', 'user-agent': USER_AGENT, ...(body ? { 'content-type': body.type, 'content-length': Buffer.byteLength(body.text) } : {}) },
+    }
+  }
+
   /** One request; rejects when no answer came (the proxy gone, the timeout, the signal). */
-  request(method: string, path: string, o: { body?: string; timeoutMs: number; signal?: AbortSignal }): Promise<ProxyAnswer> {
+  request(method: string, path: string, o: { body?: string; contentType?: string; timeoutMs: number; signal?: AbortSignal }): Promise<ProxyAnswer> {
     return this.use(new Promise((resolve, reject) => {
       if (o.signal) raiseListenerLimit(o.signal)
-      const req = request({
-        socketPath: this.socketPath, method, path, timeout: o.timeoutMs, ...(o.signal ? { signal: o.signal } : {}),
-        headers: { host: 'localhost', accept: 'application/json', 'user-agent': USER_AGENT, ...(o.body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(o.body) } : {}) },
-      }, (res) => {
+      const body = o.body !== undefined ? { text: o.body, type: o.contentType ?? 'application/json' } : undefined
+      const req = request({ ...this.options(method, path, o.timeoutMs, body), ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
@@ -151,7 +163,7 @@ export class ApiProxy {
       if (o.signal.aborted) return resolve({ status: 0, body: '', stopped: true })
       let status = 0
       let body = ''
-      const req = request({ socketPath: this.socketPath, method: 'GET', path, timeout: o.idleMs, headers: { host: 'localhost', accept: 'application/json', 'user-agent': USER_AGENT } }, (res) => {
+      const req = request(this.options('GET', path, o.idleMs), (res) => {
         status = res.statusCode ?? 0
         res.setEncoding('utf8')
         res.on('data', (c: string) => (status === 200 ? onData(c) : (body += c)))

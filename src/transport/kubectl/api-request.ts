@@ -5,11 +5,18 @@
  * namespaced read without `-n` (the kubeconfig's namespace would decide it) — is `undefined`, and runs as kubectl.
  */
 export interface ApiRequest {
-  method: 'GET' | 'POST' | 'DELETE'
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH'
   path: string
   body?: string
+  /** The body's type when it is not plain JSON (a strategic merge patch). */
+  contentType?: string
   /** What kubectl would have printed, from the answer's body (an HTTP 2xx). */
   output: (body: string) => string
+  /**
+   * What kubectl does after this read, decided by its answer (an HTTP 2xx), as kubectl decides it: the next request,
+   * or what it prints without sending one. `output` is not used when this is set.
+   */
+  then?: (body: string) => ApiRequest | { output: string }
   /** An answer that is kubectl's success even though it is not 2xx (`--ignore-not-found`: 404). */
   okStatus?: number
   okOutput?: string
@@ -153,12 +160,41 @@ function deleteRequest(args: readonly string[]): ApiRequest | undefined {
   return { method: 'DELETE', path: `${CORE}/namespaces/${seg(ns)}/pods/${seg(name)}`, output: () => `pod "${name}" deleted\n`, okStatus: 404, okOutput: '' }
 }
 
+/**
+ * `cordon NAME` / `uncordon NAME` as kubectl sends them (k8s.io/kubectl/pkg/drain/cordon.go): the Node read first; no
+ * write when it already is as asked; else the two-way strategic merge patch of `spec.unschedulable` (set to true, or
+ * removed: false is its zero value). What it prints is kubectl's: `node/NAME cordoned`, `node/NAME already cordoned`.
+ */
+function cordonRequest(args: readonly string[]): ApiRequest | undefined {
+  const [verb, name, ...rest] = args
+  if (!plain(name) || rest.length > 0) return undefined
+  const cordon = verb === 'cordon'
+  const done = cordon ? 'cordoned' : 'uncordoned'
+  const path = `${CORE}/nodes/${seg(name)}`
+  return {
+    method: 'GET', path, output: () => '',
+    then: (body) => {
+      const node = JSON.parse(body) as { metadata?: { name?: string }; spec?: { unschedulable?: boolean } }
+      const shown = `node/${node.metadata?.name ?? name}`
+      if ((node.spec?.unschedulable === true) === cordon) return { output: `${shown} already ${done}\n` }
+      return {
+        // The manager the API server records for the field: kupgrade, which asked for the change (kubectl sets none
+        // and is recorded by its user agent).
+        method: 'PATCH', path: `${path}?fieldManager=kupgrade`, contentType: 'application/strategic-merge-patch+json',
+        body: JSON.stringify({ spec: { unschedulable: cordon ? true : null } }), output: () => `${shown} ${done}\n`,
+      }
+    },
+  }
+}
+
 export function apiRequestFor(args: readonly string[], stdin?: string): ApiRequest | undefined {
   switch (args[0]) {
     case 'get': return stdin === undefined ? getRequest(args) : undefined
     case 'logs': return stdin === undefined ? logsRequest(args) : undefined
     case 'create': return createRequest(args, stdin)
     case 'delete': return stdin === undefined ? deleteRequest(args) : undefined
+    case 'cordon':
+    case 'uncordon': return stdin === undefined ? cordonRequest(args) : undefined
     default: return undefined
   }
 }

@@ -45,9 +45,9 @@ export interface KubectlOptions {
   /** Cancels every call of this client (a cluster's deadline); a call's own signal wins. */
   signal?: AbortSignal
   /**
-   * Send the reads (and the probe pods' create and delete) through one `kubectl proxy` per cluster instead of a
-   * kubectl process each (api-proxy.ts). A call the proxy cannot answer with success runs as kubectl, so failures
-   * keep kubectl's own words, classification and retries.
+   * Send the reads, the probe pods' create and delete, and cordon and uncordon through one `kubectl proxy` per
+   * cluster instead of a kubectl process each (api-proxy.ts). A call the proxy cannot answer with success runs as
+   * kubectl, so failures keep kubectl's own words, classification and retries.
    */
   proxy?: boolean
 }
@@ -112,17 +112,31 @@ export class KubectlClient {
     if (!proxy) return {}
     this.o.log?.(`${this.o.cluster}: ${shown} (through kubectl proxy)`)
     let why: string
+    const timeoutMs = Math.min(this.requestTimeoutMs(), call.processTimeoutMs ?? Infinity)
+    // The first request that changes something: from then on a request without an answer may have been made.
+    let wrote = false
     try {
-      const timeoutMs = Math.min(this.requestTimeoutMs(), call.processTimeoutMs ?? Infinity)
-      const r = await proxy.request(api.method, api.path, { ...(api.body !== undefined ? { body: api.body } : {}), timeoutMs, ...(call.signal ? { signal: call.signal } : {}) })
-      if (r.status >= 200 && r.status < 300) return { out: api.output(r.body) }
-      if (r.status === api.okStatus) return { out: api.okOutput ?? '' }
-      why = `HTTP ${r.status}`
+      for (let req: ApiRequest | undefined = api; ;) {
+        wrote ||= req.method !== 'GET'
+        const r = await proxy.request(req.method, req.path, {
+          ...(req.body !== undefined ? { body: req.body } : {}), ...(req.contentType ? { contentType: req.contentType } : {}), timeoutMs, ...(call.signal ? { signal: call.signal } : {}),
+        })
+        if (r.status >= 200 && r.status < 300) {
+          if (!req.then) return { out: req.output(r.body) }
+          const next = req.then(r.body)
+          if (!('method' in next)) return { out: next.output }
+          req = next
+          continue
+        }
+        if (r.status === req.okStatus) return { out: req.okOutput ?? '' }
+        why = `HTTP ${r.status}`
+        break
+      }
     } catch (err) {
       if (call.signal?.aborted) throw this.error(shown, null, 'cancelled', 'cancelled')
       why = (err as Error).message
       if (err instanceof ProxyTimeout) {
-        if (api.method !== 'GET') throw this.error(shown, null, why, describe('timeout', this.o))
+        if (wrote) throw this.error(shown, null, why, describe('timeout', this.o))
         this.o.log?.(`${this.o.cluster}: ${shown}: ${why}; running kubectl for the remaining attempts`)
         return { timedOut: why }
       }
