@@ -1,8 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { describe, expect, it } from 'vitest'
-import { parseCertLines, parseKubeadmExpiration, parseOpensslDate } from '../../src/gates/checks/certificates.js'
+import { certFilesScript, parseCertFiles, parseKubeadmExpiration, parseOpensslDate } from '../../src/gates/checks/certificates.js'
+import { createCA, issue } from '../../src/lab/pki/x509.js'
 import { parseNslookup } from '../../src/gates/checks/dns.js'
 import { judgeEtcdNode, parseQuota } from '../../src/gates/checks/etcd.js'
 import { judgeHealthz, judgeLog, judgeMetrics, lineTime } from '../../src/gates/checks/kube-proxy-sync.js'
@@ -40,12 +43,43 @@ describe('etcd: real etcdctl 3.4.23 output', () => {
   })
 })
 
-describe('certificates: real openssl and kubeadm output', () => {
-  it('openssl x509 -enddate -noout (OpenSSL 3), single-digit days padded', () => {
+describe('certificates: the node script with the real sh and awk, and kubeadm output', () => {
+  it('openssl x509 -enddate -noout (OpenSSL 3) and X509Certificate.validTo dates, single-digit days padded', () => {
     expect(parseOpensslDate('notAfter=Dec 10 08:23:56 2026 GMT')?.toISOString()).toBe('2026-12-10T08:23:56.000Z')
     expect(parseOpensslDate('notAfter=Jan  2 15:04:05 2027 GMT')?.toISOString()).toBe('2027-01-02T15:04:05.000Z')
-    const lines = parseCertLines('cert\t/etc/kubernetes/pki/ca.crt\tnotAfter=Dec 10 08:23:56 2026 GMT\ncert\t/x/bad.crt\tCould not read certificate from bad.crt\n')
-    expect(lines.map((l) => [l.path, l.notAfter?.toISOString()])).toEqual([['/etc/kubernetes/pki/ca.crt', '2026-12-10T08:23:56.000Z'], ['/x/bad.crt', undefined]])
+  })
+
+  it('reads every certificate of every file, never a private key, and names a file without one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kupgrade-certs-'))
+    try {
+      mkdirSync(join(dir, 'pki'))
+      const ca = createCA('test-ca')
+      const day = 86_400_000
+      const leaf = issue(ca, { commonName: 'apiserver', usage: 'server', notAfter: new Date(Date.now() + 400 * day) })
+      const intermediate = issue(ca, { commonName: 'intermediate', usage: 'client', notAfter: new Date(Date.now() + 5 * day) })
+      const client = issue(ca, { commonName: 'system:node:w-1', usage: 'client', notAfter: new Date(Date.now() + 300 * day) })
+      writeFileSync(join(dir, 'pki', 'ca.crt'), ca.certPem)
+      // A bundle: the first certificate is fine, the second expires in five days (openssl x509 reads only the first).
+      writeFileSync(join(dir, 'pki', 'chain.crt'), `${leaf.certPem}${intermediate.certPem}`)
+      writeFileSync(join(dir, 'pki', 'empty.crt'), '')
+      // kubelet-client-current.pem: the certificate and its private key in one file.
+      writeFileSync(join(dir, 'kubelet-client-current.pem'), `${client.certPem}${client.keyPem}`)
+      const out = execFileSync('/bin/sh', ['-c', certFilesScript([`${dir}/pki/*.crt`, `${dir}/pki/etcd/*.crt`, `${dir}/kubelet-client-current.pem`])], { encoding: 'utf8' })
+      expect(out).not.toMatch(/PRIVATE KEY/)
+      const files = parseCertFiles(out)
+      const days = (d: Date) => Math.round((d.getTime() - Date.now()) / day)
+      expect(files.map((f) => [f.path.slice(dir.length), f.certs.map((c) => [c.subject, days(c.notAfter)]), f.problem])).toEqual([
+        ['/pki/ca.crt', [['CN=test-ca', 3650]], undefined],
+        ['/pki/chain.crt', [['CN=apiserver', 400], ['CN=intermediate', 5]], undefined],
+        ['/pki/empty.crt', [], 'no certificate in the file'],
+        ['/kubelet-client-current.pem', [['CN=system:node:w-1', 300]], undefined],
+      ])
+      // No file at all: nothing is printed, and the gate says none was found.
+      expect(execFileSync('/bin/sh', ['-c', certFilesScript([`${dir}/none/*.crt`])], { encoding: 'utf8' })).toBe('')
+      expect(parseCertFiles('cert-file\t/x.crt\ncert-in\t/x.crt\n-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n')[0]!.problem).toMatch(/^certificate #1 does not parse/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('kubeadm certs check-expiration -o json (output.kubeadm.k8s.io/v1alpha3)', () => {

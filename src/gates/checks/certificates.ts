@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { formatDuration, parseDuration } from '../../util/duration.js'
 import { nodesInScope } from '../context.js'
 import { clip, verdict, type Finding } from '../evidence.js'
@@ -15,9 +16,25 @@ export const CERT_GLOBS: Record<GateContext['distribution'], string[]> = {
 }
 
 /**
+ * The certificate blocks of each certificate file on a node, read with one `awk` (every node has it; not every node
+ * has openssl): each file named first, then only its `CERTIFICATE` blocks, so a private key beside a certificate
+ * (kubelet-client-current.pem) never leaves the node. Every certificate in a file is judged, not only the first as
+ * `openssl x509` would: a bundle's expiring intermediate (a k3s custom CA's server-ca.crt) is found too.
+ */
+export function certFilesScript(globs: readonly string[]): string {
+  return [
+    `set --; for f in ${globs.join(' ')}; do [ -f "$f" ] && set -- "$@" "$f"; done`,
+    'if [ $# -gt 0 ]; then',
+    `  printf 'cert-file\\t%s\\n' "$@"`,
+    `  awk 'FNR == 1 { printf "cert-in\\t%s\\n", FILENAME } /^-----BEGIN CERTIFICATE-----/ { p = 1 } p { print } /^-----END CERTIFICATE-----/ { p = 0 }' "$@" 2>&1`,
+    'fi',
+  ].join('\n')
+}
+
+/**
  * Certificates valid for at least `minValidity` (incident k3s-expired-certs-disk-full: internal certificates expired
  * and nodes went NotReady): the API serving certificate as the endpoint serves it (TLS from the runner), every
- * certificate file on each node (`openssl x509 -enddate`), and on kubeadm control planes `kubeadm certs
+ * certificate in every certificate file on each node (certFilesScript), and on kubeadm control planes `kubeadm certs
  * check-expiration -o json`, which also covers the client certificates embedded in admin.conf and friends.
  */
 export const certificatesGate: Gate<CertificatesParams> = {
@@ -44,16 +61,17 @@ export const certificatesGate: Gate<CertificatesParams> = {
     for (const n of nodesInScope(ctx)) {
       const kubeadmCp = ctx.distribution === 'kubeadm' && n.role === 'control-plane'
       const script = [SCRIPT_ENV,
-        `for f in ${CERT_GLOBS[ctx.distribution].join(' ')}; do [ -f "$f" ] || continue; e=$(openssl x509 -enddate -noout -in "$f" 2>&1); printf 'cert\\t%s\\t%s\\n' "$f" "$e"; done`,
+        certFilesScript(CERT_GLOBS[ctx.distribution]),
         ...(kubeadmCp ? ["if command -v kubeadm >/dev/null 2>&1; then echo 'kubeadm-json-begin'; kubeadm certs check-expiration -o json 2>/dev/null; echo 'kubeadm-json-end'; fi"] : []),
       ].join('\n')
       work.push(readNode(ctx, n.target, { script }, { privileged: true }).then((r) => {
         if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
-        const files = parseCertLines(r.stdout)
-        if (files.length === 0) findings.push({ status: 'unknown', source: `node ${n.name}: openssl x509 -enddate`, observed: clip(r.stdout + r.stderr) || 'no certificate files found', problem: `${n.name}: no certificate files found under ${CERT_GLOBS[ctx.distribution].join(' ')}` })
+        const files = parseCertFiles(r.stdout)
+        if (files.length === 0) findings.push({ status: 'unknown', source: `node ${n.name}: ${CERT_GLOBS[ctx.distribution].join(' ')}`, observed: clip(r.stdout + r.stderr) || 'no certificate files found', problem: `${n.name}: no certificate files found under ${CERT_GLOBS[ctx.distribution].join(' ')}` })
         for (const f of files) {
-          if (f.notAfter) judge(`node ${n.name}: openssl x509 -enddate -in ${f.path}`, `${n.name} ${f.path}`, f.notAfter)
-          else findings.push({ status: 'unknown', source: `node ${n.name}: openssl x509 -in ${f.path}`, observed: f.raw, problem: `${n.name} ${f.path} unreadable` })
+          const source = `node ${n.name}: ${f.path}`
+          if (f.problem) findings.push({ status: 'unknown', source, observed: f.problem, problem: `${n.name} ${f.path} unreadable` })
+          for (const [i, c] of f.certs.entries()) judge(source, `${n.name} ${f.path}${f.certs.length > 1 ? ` #${i + 1}` : ''} (${c.subject})`, c.notAfter)
         }
         for (const c of parseKubeadmExpiration(r.stdout)) judge(`node ${n.name}: kubeadm certs check-expiration`, `${n.name} kubeadm ${c.name}`, c.notAfter)
       }))
@@ -66,7 +84,7 @@ export const certificatesGate: Gate<CertificatesParams> = {
   },
 }
 
-/** `openssl x509 -enddate -noout` prints `notAfter=Jan  2 15:04:05 2026 GMT`. */
+/** `openssl x509 -enddate -noout` prints `notAfter=Jan  2 15:04:05 2026 GMT`; X509Certificate.validTo the same date. */
 export function parseOpensslDate(s: string): Date | undefined {
   const m = /notAfter=([A-Z][a-z]{2})\s+(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4}) GMT/.exec(s)
   if (!m) return undefined
@@ -74,12 +92,52 @@ export function parseOpensslDate(s: string): Date | undefined {
   return mon < 0 ? undefined : new Date(Date.UTC(Number(m[6]), mon, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])))
 }
 
-export function parseCertLines(text: string): { path: string; notAfter?: Date; raw: string }[] {
-  return text.split('\n').filter((l) => l.startsWith('cert\t')).map((l) => {
-    const [, path, raw] = l.split('\t') as [string, string, string]
-    const notAfter = parseOpensslDate(raw ?? '')
-    return { path, raw: raw ?? '', ...(notAfter ? { notAfter } : {}) }
-  })
+export interface CertFile {
+  path: string
+  certs: { subject: string; notAfter: Date }[]
+  /** Why some or all of it could not be judged (no certificate in it, a block that does not parse). */
+  problem?: string
+}
+
+/** certFilesScript's output: each file with the certificates parsed from its blocks, in the file's order. */
+export function parseCertFiles(text: string): CertFile[] {
+  const files = new Map<string, CertFile>()
+  const blocks = new Map<string, string[]>()
+  let current: string | undefined
+  let block: string[] | undefined
+  // What awk said besides the blocks (a file it could not open): shown for a file in which no certificate was read.
+  const said: string[] = []
+  for (const line of text.split('\n')) {
+    if (line === 'kubeadm-json-begin') break
+    if (line.startsWith('cert-file\t')) {
+      const path = line.slice(10)
+      files.set(path, { path, certs: [] })
+      blocks.set(path, [])
+    } else if (line.startsWith('cert-in\t')) current = line.slice(8)
+    else if (current !== undefined && line === '-----BEGIN CERTIFICATE-----') block = [line]
+    else if (current !== undefined && block) {
+      block.push(line)
+      if (line === '-----END CERTIFICATE-----') {
+        blocks.get(current)?.push(block.join('\n'))
+        block = undefined
+      }
+    } else if (line.trim()) said.push(line)
+  }
+  for (const f of files.values()) {
+    const pems = blocks.get(f.path) ?? []
+    if (pems.length === 0) f.problem = `no certificate in the file${said.length ? ` (${clip(said.join(' ⏎ '), 300)})` : ''}`
+    for (const [i, pem] of pems.entries()) {
+      try {
+        const x = new X509Certificate(pem)
+        const notAfter = parseOpensslDate(`notAfter=${x.validTo}`)
+        if (!notAfter) throw new Error(`validTo ${x.validTo}`)
+        f.certs.push({ subject: x.subject.replaceAll('\n', ', ') || '(no subject)', notAfter })
+      } catch (err) {
+        f.problem = `certificate #${i + 1} does not parse: ${(err as Error).message}`
+      }
+    }
+  }
+  return [...files.values()]
 }
 
 /** `kubeadm certs check-expiration -o json` (output.kubeadm.k8s.io CertificateExpirationInfo). */
