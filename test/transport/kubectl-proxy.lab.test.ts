@@ -201,10 +201,14 @@ describe('kubectl proxy for reads (real kubectl, lab API server)', () => {
     p!.close()
   }, 30_000)
 
-  it('the proxy ends with the process that started it, even when that process is killed with SIGKILL', async () => {
+  for (const how of ['kubectl', 'a wrapper that runs kubectl as its child'] as const) it(`the proxy (${how}) ends with the process that started it, even when that process is killed with SIGKILL`, async () => {
     ensureBuilt()
+    // A wrapper that does not exec: killing the wrapper alone would leave its kubectl proxy running.
+    writeFileSync(join(dir, 'child.sh'), `#!/bin/bash\n${JSON.stringify(KUBECTL)} "$@"\necho "kubectl exited $?" >&2\n`)
+    chmodSync(join(dir, 'child.sh'), 0o755)
+    const binary = how === 'kubectl' ? KUBECTL : join(dir, 'child.sh')
     const proxyModule = join(import.meta.dirname, '..', '..', 'dist', 'transport', 'kubectl', 'api-proxy.js')
-    const script = `const { sharedProxy } = await import(${JSON.stringify(proxyModule)}); const p = await sharedProxy({ binary: ${JSON.stringify(KUBECTL)}, flags: ['--kubeconfig=${join(dir, 'kubeconfig')}', '--context=c'], env: process.env }); console.log(p.socketPath); setInterval(() => {}, 1000)`
+    const script = `const { sharedProxy } = await import(${JSON.stringify(proxyModule)}); const p = await sharedProxy({ binary: ${JSON.stringify(binary)}, flags: ['--kubeconfig=${join(dir, 'kubeconfig')}', '--context=c'], env: process.env }); console.log(p.socketPath); setInterval(() => {}, 1000)`
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
     const sock = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())))
     const proxies = () => spawnSync('pgrep', ['-f', `unix-socket=${sock}`], { encoding: 'utf8' }).stdout.trim()

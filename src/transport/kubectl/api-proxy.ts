@@ -30,14 +30,18 @@ const USER_AGENT = 'kupgrade (through kubectl proxy)'
 
 /**
  * Runs `"$0" "$@"` (kubectl proxy) and a reader of the shell's stdin on fd 3 (an asynchronous list's stdin would be
- * /dev/null): when the pipe closes, the reader kills kubectl. The shell exits when kubectl does, so a kubectl that
- * cannot run a proxy is seen at once, and takes the reader with it. On its way out it removes the socket and its
- * directory ($KUPGRADE_API_SOCKET), which kupgrade cannot do when it was killed. Once kubectl has the stderr pipe, the
- * shell's own goes to /dev/null: its word on the killed kubectl, written to a pipe nobody reads, would end it (SIGPIPE).
+ * /dev/null): when the pipe closes, the reader signals the shell's whole process group, its own (the shell is started
+ * as a group leader): kubectl, and a kubectl that a wrapper script runs as its child rather than exec'ing it. The shell
+ * exits when kubectl does, so a kubectl that cannot run a proxy is seen at once, and takes the reader with it. On its
+ * way out, by either path, it removes the socket and its directory ($KUPGRADE_API_SOCKET), which kupgrade cannot do
+ * when it was killed. Once kubectl has the stderr pipe, the shell's own goes to /dev/null: its word on the killed
+ * kubectl, written to a pipe nobody reads, would end it (SIGPIPE) before it cleans up.
  */
 const WATCHDOG = [
-  'exec 3<&0; "$0" "$@" </dev/null 3<&- & p=$!; (read _ <&3; kill $p 2>/dev/null) & r=$!; exec 3<&- 2>/dev/null; wait $p; s=$?; kill $r 2>/dev/null',
-  'rm -f "$KUPGRADE_API_SOCKET"; rmdir "${KUPGRADE_API_SOCKET%/*}" 2>/dev/null; exit $s',
+  'gone() { rm -f "$KUPGRADE_API_SOCKET"; rmdir "${KUPGRADE_API_SOCKET%/*}" 2>/dev/null; }',
+  "trap 'gone; exit 143' TERM",
+  'exec 3<&0; "$0" "$@" </dev/null 3<&- & p=$!; (read _ <&3; kill 0) & r=$!; exec 3<&- 2>/dev/null; wait $p; s=$?; kill $r 2>/dev/null',
+  'gone; exit $s',
 ].join('\n')
 
 /**
@@ -93,8 +97,10 @@ export class ApiProxy {
     // resourceVersion (optimistic concurrency). What goes through the proxy is what api-request.ts maps: reads, the
     // probe pods' create and delete, and cordon's and uncordon's PATCH, each still a write the executor recorded.
     const argv = [...t.flags, 'proxy', `--unix-socket=${sock}`, '--api-prefix=/', '--reject-methods=^PUT$']
+    // A process group of its own (detached), so that the watchdog's signal reaches everything under it, and a Ctrl-C
+    // at the terminal, which kupgrade answers by finishing its step safely, does not take the proxy from under it.
     const child = spawn('sh', ['-c', WATCHDOG, t.binary, ...argv], {
-      stdio: ['pipe', 'ignore', 'pipe'], env: { ...t.env, KUPGRADE_API_SOCKET: sock },
+      stdio: ['pipe', 'ignore', 'pipe'], env: { ...t.env, KUPGRADE_API_SOCKET: sock }, detached: true,
     })
     let stderr = ''
     child.stderr!.setEncoding('utf8')
