@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -6,6 +7,7 @@ import { RemoteCommandError } from '../../src/errors.js'
 import { classifyKubectlFailure, isTransportFailure } from '../../src/transport/kubectl/classify.js'
 import { chooseKubectl, KubectlClient } from '../../src/transport/kubectl/client.js'
 import { redact, redactArgv } from '../../src/transport/kubectl/redact.js'
+import { KUBECTL } from '../lab/helpers.js'
 
 const FAKE = join(import.meta.dirname, 'fixtures', 'fake-kubectl.sh')
 let state: string
@@ -138,6 +140,26 @@ describe('transport/kubectl client', () => {
     expect(err.transient).toBe(true)
   })
 
+  it('the real kubectl against a port nothing listens on: retried, then "could not be reached", transient for the executor', async () => {
+    // A port that was just free: connecting to it is refused, as to an apiserver that is restarting.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port
+        srv.close(() => resolve(p))
+      })
+    })
+    const kubeconfig = join(state, 'refused.kubeconfig')
+    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`)
+    const c = new KubectlClient({ cluster: 'c', binary: KUBECTL, kubeconfig, cacheDir: join(state, 'cache'), backoffBaseMs: 1, backoffCapMs: 2, log: (m) => logs.push(m) })
+    // kubectl says it in one line of its own when it needs no discovery first (here `get --raw /version`).
+    const err = await rejection(c.version())
+    expect(err.message).toMatch(/The connection to the server 127\.0\.0\.1:\d+ was refused - did you specify the right host or port\?/)
+    expect(err.hint).toBe('the API server could not be reached (nothing listening, or no route to it) after 4 attempts')
+    expect(err.transient).toBe(true)
+    expect(logs.filter((l) => / unreachable \(The connection to the server .* was refused.*\); retry \d\/3/.test(l))).toHaveLength(3)
+    expect(classifyKubectlFailure('E1204 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: Get \\"https://127.0.0.1:1/api?timeout=2s\\": dial tcp 127.0.0.1:1: connect: connection refused"')).toBe('unreachable')
+  })
+
   it('kills a hung kubectl at the process timeout and retries', async () => {
     const err = await rejection(client(['hang', 'hang'], { attempts: 2, processTimeoutMs: 300 }).version())
     expect(calls()).toBe(2)
@@ -183,6 +205,8 @@ describe('transport/kubectl helpers', () => {
     for (const lost of [
       'Unable to connect to the server: net/http: TLS handshake timeout',
       'Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: connection refused',
+      'The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?',
+      'Unable to connect to the server: dial tcp: lookup api.example.internal on 10.0.0.2:53: no such host',
       'Error from server (ServiceUnavailable): the server is currently unable to handle the request',
       'Error from server: etcdserver: leader changed',
       'error: error when replacing "STDIN": Put "https://127.0.100.1:6443/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kupgrade-lock": net/http: TLS handshake timeout',

@@ -3,7 +3,7 @@
  * timeouts, throttling (429) and server errors (5xx) are transient; 4xx (forbidden, not found, unauthorized, bad
  * request, conflict) will fail the same way again and are reported at once.
  */
-export type FailureKind = 'tls' | 'config' | 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
+export type FailureKind = 'tls' | 'config' | 'unreachable' | 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
 
 const PATTERNS: [FailureKind, RegExp][] = [
   // Checked before timeouts: kubectl words a certificate it does not trust "Unable to connect to the server: tls:
@@ -15,7 +15,12 @@ const PATTERNS: [FailureKind, RegExp][] = [
   ['client', /\((Forbidden|NotFound|Unauthorized|BadRequest|Conflict|Invalid|MethodNotAllowed|NotAcceptable|UnsupportedMediaType|AlreadyExists|Gone)\)|the server has asked for the client to provide credentials|doesn't have a resource type|is forbidden|not found|could not find the requested resource|error: unknown (command|flag)/i],
   ['throttled', /\(TooManyRequests\)|too many requests|\b429\b|rate: Wait|client rate limiter/i],
   ['server', /\(InternalError\)|\(ServiceUnavailable\)|\(InternalServerError\)|\(BadGateway\)|the server is currently unable to handle the request|an error on the server .* has prevented the request|Internal error occurred|\b50[0-4]\b|etcdserver: (request timed out|leader changed)/i],
-  ['timeout', /timeout|timed out|deadline exceeded|Client\.Timeout|i\/o timeout|TLS handshake|connection refused|connection reset|EOF$|unexpected EOF|Unable to connect to the server|no route to host|net\/http: request canceled/im],
+  // Nothing listens (an apiserver restarting) or no path to it. kubectl words a refused connection its own way when it
+  // needed no discovery first (`get --raw`, `version`, or with its discovery cache warm): "The connection to the
+  // server HOST:PORT was refused - did you specify the right host or port?" (kubectl cmd/util StandardErrorMessage).
+  // Checked before timeouts: the discovery lines before it name a URL with `?timeout=20s` in it.
+  ['unreachable', /connection refused|The connection to the server \S+ was refused|no route to host|no such host|network is unreachable/i],
+  ['timeout', /timeout|timed out|deadline exceeded|Client\.Timeout|i\/o timeout|TLS handshake|connection reset|EOF$|unexpected EOF|Unable to connect to the server|net\/http: request canceled/im],
 ]
 
 export function classifyKubectlFailure(stderr: string): FailureKind {
@@ -23,7 +28,7 @@ export function classifyKubectlFailure(stderr: string): FailureKind {
   return 'unknown'
 }
 
-export const isRetryable = (k: FailureKind): boolean => k === 'timeout' || k === 'throttled' || k === 'server'
+export const isRetryable = (k: FailureKind): boolean => k === 'unreachable' || k === 'timeout' || k === 'throttled' || k === 'server'
 
 /**
  * The API server gave no answer of its own: kubectl could not reach it, or what stood in front of it (a load balancer,
@@ -32,5 +37,5 @@ export const isRetryable = (k: FailureKind): boolean => k === 'timeout' || k ===
  */
 export function isTransportFailure(stderr: string): boolean {
   // A certificate kubectl does not trust is also "Unable to connect to the server": classified 'tls', never transient.
-  return isRetryable(classifyKubectlFailure(stderr)) && /Unable to connect to the server|TLS handshake timeout|connection refused|connection reset by peer|broken pipe|i\/o timeout|no route to host|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr)
+  return isRetryable(classifyKubectlFailure(stderr)) && /Unable to connect to the server|TLS handshake timeout|connection refused|The connection to the server \S+ was refused|no such host|network is unreachable|connection reset by peer|broken pipe|i\/o timeout|no route to host|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr)
 }

@@ -407,10 +407,11 @@ function statusText(status: number, body: string): string {
 }
 
 const describe = (k: FailureKind | string, o: KubectlOptions): string =>
-  k === 'timeout' ? 'the API server did not answer in time'
-    : k === 'throttled' ? 'the API server kept throttling requests (429)'
-      : k === 'server' ? 'the API server kept failing (5xx)'
-        : k === 'client' ? 'the API server refused the request'
-          : k === 'tls' ? `TLS trust problem: the API server's certificate is not trusted with ${o.kubeconfig ? `the kubeconfig ${o.kubeconfig}` : 'the kubeconfig'} (check certificate-authority-data and the server address; not retried)`
-            : k === 'config' ? `the kubeconfig cannot be used as given: ${o.context ? `is there a context named ${o.context} in ${o.kubeconfig ?? 'it'}? (kubectl config get-contexts)` : 'check it with kubectl config view'}`
-              : 'kubectl failed; its message is above'
+  k === 'unreachable' ? 'the API server could not be reached (nothing listening, or no route to it)'
+    : k === 'timeout' ? 'the API server did not answer in time'
+      : k === 'throttled' ? 'the API server kept throttling requests (429)'
+        : k === 'server' ? 'the API server kept failing (5xx)'
+          : k === 'client' ? 'the API server refused the request'
+            : k === 'tls' ? `TLS trust problem: the API server's certificate is not trusted with ${o.kubeconfig ? `the kubeconfig ${o.kubeconfig}` : 'the kubeconfig'} (check certificate-authority-data and the server address; not retried)`
+              : k === 'config' ? `the kubeconfig cannot be used as given: ${o.context ? `is there a context named ${o.context} in ${o.kubeconfig ?? 'it'}? (kubectl config get-contexts)` : 'check it with kubectl config view'}`
+                : 'kubectl failed; its message is above'
