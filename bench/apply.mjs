@@ -93,6 +93,9 @@ const t0 = Date.now()
 await lab.start()
 /** SSH commands by kind (their first words, names and numbers masked): how many, and their summed wall time. */
 const execs = new Map()
+/** Every SSH command the nodes ran, counted always: a figure of kupgrade's own that does not depend on this machine. */
+let sshCommands = 0
+for (const c of lab.clusters.values()) for (const n of c.nodes.values()) n.on('exec', () => sshCommands++)
 if (EXECS) {
   for (const c of lab.clusters.values()) {
     for (const n of c.nodes.values()) {
@@ -268,6 +271,7 @@ console.log(`apply: ${nodes.size} node upgrades in ${batches.size} sequential ba
 console.log(`  run wall time (run-finished durationMs)   ${(wallMs / 1000).toFixed(2)} s   (process ${(run.wallMs / 1000).toFixed(2)} s, CPU user ${(userMs / 1000).toFixed(1)} s + sys ${(sysMs / 1000).toFixed(1)} s, peak RSS ${(maxRss / 1024).toFixed(0)} MiB)`)
 const nodeMs = [...nodes.values()].map((n) => n.end - n.start).sort((a, b) => a - b)
 console.log(`  per node                                 ${(wallMs / nodes.size / 1000).toFixed(2)} s of the run's wall time per node upgraded; one node's own upgrade (node-started → node-done) median ${(nodeMs[Math.floor(nodeMs.length / 2)] / 1000).toFixed(2)} s, slowest ${(nodeMs.at(-1) / 1000).toFixed(2)} s`)
+console.log(`  SSH commands                             ${sshCommands} on the nodes, ${(sshCommands / nodes.size).toFixed(1)} per node upgraded (gates included; BENCH_APPLY_EXECS=1 for them by kind)`)
 console.log(`  ideal critical path                      ${(idealMs / 1000).toFixed(2)} s   (Σ over batches of the slowest node's simulated waits: start ${RESTART} + Ready ${READY})`)
 console.log(`  overhead                                 ${(overheadMs / 1000).toFixed(2)} s = ${overhead.toFixed(1)} %   (aim: under 2 %)`)
 const afterGates = ordered.filter((b) => b.nodes.some((n) => n.steps.some((x) => x.action === 'gate'))).length
@@ -295,4 +299,4 @@ if (cpu) {
   console.log(`    ${s(cpu.labProcessMs).padStart(8)}  ${pc(cpu.labProcessMs).padStart(4)}  the lab's process (API servers, SSH servers)`)
   console.log(`    ${s(cpu.restMs).padStart(8)}  ${pc(cpu.restMs).padStart(4)}  everything else: mostly the lab nodes' commands (bash stand-ins), and other work on this machine`)
 }
-console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, perNodeMs: Math.round(wallMs / nodes.size), nodeMedianMs: nodeMs[Math.floor(nodeMs.length / 2)], idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd, cpu })}`)
+console.log(`RESULT ${JSON.stringify({ nodes: nodes.size, batches: batches.size, wallMs, perNodeMs: Math.round(wallMs / nodes.size), sshCommands, nodeMedianMs: nodeMs[Math.floor(nodeMs.length / 2)], idealMs, overheadMs, overheadPercent: Number(overhead.toFixed(1)), processMs: run.wallMs, userMs, sysMs, overheadBySource: Object.fromEntries(share), settleMs: afterGates * settleMs, journalEntries, fsyncMs: Number(fsyncMs.toFixed(2)), loadStart, loadEnd, cpu })}`)
