@@ -48,8 +48,10 @@ describe('kubectl proxy and an API server that hangs', () => {
   it('a write that got no answer is not sent again', async () => {
     writeFileSync(join(dir, 'calls'), '')
     const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: {} })
-    const err = await client([]).run(['create', '-f', '-', '-o', 'name'], { stdin: pod }).then(() => undefined, (e: Error & { hint?: string }) => e)
+    const err = await client([]).run(['create', '-f', '-', '-o', 'name'], { stdin: pod }).then(() => undefined, (e: Error & { hint?: string; transient?: boolean }) => e)
     expect(err?.hint).toMatch(/did not answer in time/)
+    // Lost, not refused: the executor verifies and tries the step again rather than failing it.
+    expect(err?.transient).toBe(true)
     expect(calls().filter((c) => c.startsWith('create'))).toEqual([])
   }, 30_000)
 })

@@ -116,7 +116,7 @@ export class KubectlClient {
     // The first request that changes something: from then on a request without an answer may have been made.
     let wrote = false
     try {
-      for (let req: ApiRequest | undefined = api; ;) {
+      for (let req: ApiRequest = api; ;) {
         wrote ||= req.method !== 'GET'
         const r = await proxy.request(req.method, req.path, {
           ...(req.body !== undefined ? { body: req.body } : {}), ...(req.contentType ? { contentType: req.contentType } : {}), timeoutMs, ...(call.signal ? { signal: call.signal } : {}),
@@ -136,7 +136,8 @@ export class KubectlClient {
       if (call.signal?.aborted) throw this.error(shown, null, 'cancelled', 'cancelled')
       why = (err as Error).message
       if (err instanceof ProxyTimeout) {
-        if (wrote) throw this.error(shown, null, why, describe('timeout', this.o))
+        // Transient, as kubectl's own request timeout is: the executor verifies before it tries the step again.
+        if (wrote) throw this.error(shown, null, why, describe('timeout', this.o), true)
         this.o.log?.(`${this.o.cluster}: ${shown}: ${why}; running kubectl for the remaining attempts`)
         return { timedOut: why }
       }
