@@ -36,6 +36,8 @@ export const isRetryable = (k: FailureKind): boolean => k === 'unreachable' || k
  * reached" or a wait's "timed out waiting for the condition" is kubectl's answer about the cluster, not a lost request.
  */
 export function isTransportFailure(stderr: string): boolean {
+  const kind = classifyKubectlFailure(stderr)
+  // Nothing listening or no path to it is a lost request by definition; the other retryable kinds need their words.
   // A certificate kubectl does not trust is also "Unable to connect to the server": classified 'tls', never transient.
-  return isRetryable(classifyKubectlFailure(stderr)) && /Unable to connect to the server|TLS handshake timeout|connection refused|The connection to the server \S+ was refused|no such host|network is unreachable|connection reset by peer|broken pipe|i\/o timeout|no route to host|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr)
+  return kind === 'unreachable' || (isRetryable(kind) && /Unable to connect to the server|TLS handshake timeout|connection reset by peer|broken pipe|i\/o timeout|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr))
 }
