@@ -32,6 +32,25 @@ const ownUrl = {
   },
 }
 
+/**
+ * zod's `z` namespace re-exports all 64 of its locales (`z.locales`), half the bytes of the zod chunk every command
+ * parses at start. kupgrade writes its own messages and uses zod's English only as zod itself sets it (classic/schemas
+ * imports locales/en.js directly), so `z.locales` is bundled with English alone.
+ */
+const englishOnlyZodLocales = {
+  name: 'english-only-zod-locales',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[/\\]node_modules[/\\]zod[/\\]/.test(args.importer) ? { path: join(dirname(args.importer), '../locales/en.js'), namespace: 'zod-locales' } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)}`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }))
+  },
+}
+
 // Chunk names carry a content hash: a rebuild must not leave the last build's chunks behind.
 rmSync(outdir, { recursive: true, force: true })
 await build({
@@ -47,6 +66,6 @@ await build({
   external: ['ssh2', 'cpu-features', 'execa', 'listr2', 'ssh-config', 'yaml', 'zx'],
   // commander and semver are CommonJS and require node's modules; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __kupgradeCreateRequire } from 'node:module'; const require = __kupgradeCreateRequire(import.meta.url);" },
-  plugins: [ownUrl],
+  plugins: [ownUrl, englishOnlyZodLocales],
   logLevel: 'warning',
 })

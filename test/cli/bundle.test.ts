@@ -65,6 +65,21 @@ describe('the bundled CLI', () => {
     expect(a.stdout.length + a.stderr.length).toBeGreaterThan(0)
   })
 
+  it('carries zod with its English locale alone, which zod still uses for its own messages', async () => {
+    const dir = join(root, 'dist', 'bundle')
+    const chunks = readdirSync(dir).filter((n) => n.endsWith('.js'))
+    const zodChunk = chunks.find((f) => readFileSync(join(dir, f), 'utf8').includes('// node_modules/zod/v4/core/core.js'))
+    expect(zodChunk).toBeDefined()
+    const text = readFileSync(join(dir, zodChunk!), 'utf8')
+    expect([...text.matchAll(/^\/\/ node_modules\/zod\/v4\/locales\/([^\n]+)$/gm)].map((m) => m[1])).toEqual(['en.js'])
+    // The chunk exports zod's namespace under a minified name: find the export whose value has `locales`.
+    const mod = await import(pathToFileURL(join(dir, zodChunk!)).href)
+    const z = Object.values(mod).find((v) => typeof v === 'object' && v !== null && 'locales' in v && 'string' in v) as typeof import('zod')
+    expect(Object.keys(z.locales)).toEqual(['en'])
+    const r = z.string().safeParse(5)
+    expect(r.success ? '' : r.error.issues[0]!.message).toBe('Invalid input: expected string, received number')
+  })
+
   it('points every bundled import.meta.url back at its compiled module, which exists beside the bundle', () => {
     const dir = join(root, 'dist', 'bundle')
     const owners = new Set<string>()
