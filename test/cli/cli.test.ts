@@ -122,6 +122,17 @@ describe('validate and plan', () => {
     expect(readFileSync(out, 'utf8')).toBe(kupgrade(['plan', 'examples/kubeadm-ha.yaml', '--format', 'markdown']).stdout)
   })
 
+  it('plan --format json --out FILE: the file equals stdout, written in pieces with every character escaped', () => {
+    const out = join(tmp, 'plan.json')
+    // kubeadm-ha has 294 steps: three pieces of planJsonChunks.
+    const r = kupgrade(['plan', 'examples/kubeadm-ha.yaml', '--format', 'json', '--out', out])
+    expect(r.status).toBe(0)
+    expect(r.stdout).toBe('')
+    const stdout = kupgrade(['plan', 'examples/kubeadm-ha.yaml', '--format', 'json']).stdout
+    expect(readFileSync(out, 'utf8')).toBe(stdout)
+    expect((JSON.parse(stdout) as { steps: unknown[] }).steps.length).toBeGreaterThan(256)
+  })
+
   it('plan --out FILE (text) never writes colour escapes into the file, even on a colour terminal', async () => {
     const out = join(tmp, 'plan.txt')
     const stdout = Object.assign(new PassThrough(), { isTTY: true })

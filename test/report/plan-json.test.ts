@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadPlan } from '../../src/plan/load.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
 import type { ExecutionPlan, Step } from '../../src/planner/types.js'
-import { renderPlanJson, renderPlanJsonBytes } from '../../src/report/plan-json.js'
+import { planJsonChunks, renderPlanJson, renderPlanJsonBytes } from '../../src/report/plan-json.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const built = (): ExecutionPlan => buildExecutionPlan(loadPlan(join(root, 'examples', 'k3s-homelab.yaml')).plan)
@@ -43,6 +43,18 @@ describe('renderPlanJson steps: one step per line, whichever way they are string
     const plan = { ...built(), steps: [] }
     expect(JSON.parse(renderPlanJson(plan)).steps).toEqual([])
     expect(renderPlanJson(plan)).toMatch(/"steps": \[\n\n {2}\]\n\}\n$/)
+  })
+
+  it('written in pieces that end between two steps, which together are the whole document', () => {
+    const one = built()
+    // Over 300 steps: pieces of 128, one holding a step that must be stringified alone.
+    const plan = { ...one, steps: [...one.steps, ...one.steps, ...one.steps].map((s, i) => ({ ...s, id: `${s.id}#${i}` })) }
+    plan.steps[200] = { ...plan.steps[200]!, params: { list: [{ x: 1 }, { id: 'y' }] } } as unknown as Step
+    const pieces = [...planJsonChunks(plan)]
+    expect(pieces.length).toBe(2 + Math.ceil(plan.steps.length / 128))
+    expect(Buffer.concat(pieces).toString('utf8')).toBe(renderPlanJson(plan))
+    for (const p of pieces.slice(1, -2)) expect(p.toString('utf8')).toMatch(/^\{"id":.*\},\n {4}$/s)
+    expect(stepsSection(renderPlanJson(plan))).toBe(stepByStep(plan))
   })
 
   it('the bytes `plan` writes are the text, UTF-8 encoded part by part: with and without steps, beyond ASCII', () => {

@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { Option } from 'commander'
 import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
-import { renderPlanJsonBytes } from '../../report/plan-json.js'
+import { planJsonChunks } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonBytes } from '../../util/escape.js'
@@ -61,23 +61,35 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const shown = opts.format === 'json' ? plan : escapeDeep(plan)
       const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.state.facts) : live?.state.facts
       const liveGates = live && opts.format !== 'json' ? escapeDeep(live.gates) : live?.gates
-      const text =
-        opts.format === 'json' ? escapeJsonBytes(renderPlanJsonBytes(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
+      // json comes in pieces, each written as it is made (planJsonChunks).
+      const text: string | Iterable<Buffer> =
+        opts.format === 'json' ? planJsonChunks(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {})
         : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
         : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
       const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))
       if (opts.out) {
         try {
-          writeFileSync(opts.out, text)
+          const fd = openSync(opts.out, 'w')
+          try {
+            for (const piece of typeof text === 'string' ? [Buffer.from(text, 'utf8')] : text) writeAll(fd, typeof text === 'string' ? piece : escapeJsonBytes(piece))
+          } finally {
+            closeSync(fd)
+          }
         } catch (err) {
           throw new KupgradeError(`cannot write ${opts.out}: ${(err as Error).message}`, { exitCode: ExitCode.invalid })
         }
         // The document went to a file: the terminal gets the validation warnings and the verdict, once.
         for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
         ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)${live ? `; ${blocked ? 'BLOCKED' : 'ready'}` : ''}\n`)
-      } else ctx.stdout.write(text)
+      } else if (typeof text === 'string') ctx.stdout.write(text)
+      else for (const piece of text) ctx.stdout.write(escapeJsonBytes(piece))
       setExit(blocked ? ExitCode.blocked : ExitCode.ok)
     })
+}
+
+/** writeSync may write less than asked (writeFileSync loops the same way). */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
 }
 
 async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<RegisterCommand>[1], acceptNew: boolean, deadlineMs: number) {

@@ -5,7 +5,7 @@ import { readBackupIndex, backupIndexPath, type BackupIndexEntry } from '../../e
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
 import { buildRestorePlan } from '../../planner/restore.js'
-import { renderPlanJsonBytes } from '../../report/plan-json.js'
+import { planJsonChunks } from '../../report/plan-json.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonBytes } from '../../util/escape.js'
 import type { RegisterCommand } from './index.js'
@@ -46,7 +46,7 @@ lock held, 130 interrupted`)
       // Offline, from the file alone: the same steps the run plans again with the live facts (which only mark steps).
       const plan = buildRestorePlan(loaded.plan, { cluster: o.cluster, hop })
       if (!o.yes) {
-        if (o.output === 'json') ctx.stdout.write(escapeJsonBytes(renderPlanJsonBytes(plan)))
+        if (o.output === 'json') for (const piece of planJsonChunks(plan)) ctx.stdout.write(escapeJsonBytes(piece))
         else {
           const from = backup ? `the backup run ${backup.run} took on ${backup.node} at ${backup.time} (a copy in ${backup.dir})` : `hop ${hop}'s backup on the control-plane node`
           ctx.stdout.write(`${escapeControl(`Restore cluster ${o.cluster} to ${plan.target.kubernetes}, before hop ${hop}, from ${from}`)}\n`)
