@@ -50,7 +50,7 @@ export const FAULTS = {
   'pdb-blocks-drain': { cluster: true, node: false, nodes: 'none', description: 'a PodDisruptionBudget with minAvailable 100% blocks every eviction (429)' },
   'insufficient-capacity': { cluster: true, node: false, nodes: 'none', description: 'node allocatable shrinks to what is already requested: evicted pods stay Pending (FailedScheduling)' },
   'ssh-drop': { cluster: false, node: true, nodes: 'all', description: 'the node drops SSH connections: of the commands running now, else of the next one (whose text contains params.command, when given), params.afterMs into it' },
-  'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s)' },
+  'apiserver-slow': { cluster: true, node: false, nodes: 'none', description: 'every API request is delayed (params.delay, default 2s), or those of params.method and params.path (a prefix), the next params.requests of them only when given; with params.answer timeout the request is carried out and its answer, after the delay, is 504 Timeout, as kube-apiserver answers a request that outlived its deadline' },
   'apiserver-unavailable': { cluster: true, node: false, nodes: 'none', description: 'the API address answers 503 ServiceUnavailable, as a load balancer with no healthy apiserver: every request, or those of params.method and params.path (a prefix), the next params.requests of them only when given' },
   // Incident k0s-upgrade-coredns-api-vip: the host's iptables moved to nf_tables while kube-proxy (its own iptables,
   // from its image or k0s's bundle) and the kubelet kept writing legacy rules, or the other way round.

@@ -134,6 +134,28 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     }, 300_000)
   }
 
+  it('api-vip whose probe pod create timed out after the API made it: the gate judges that pod and deletes it', async () => {
+    const cluster = 'g-k3s'
+    const probes = () => [...lab.clusters.get(cluster)!.model.pods.keys()].filter((k) => k.startsWith('default/kupgrade-probe-'))
+    // The first create of a pod in default is carried out and answered 504 Timeout (kube-apiserver's deadline).
+    const slow = { fault: 'apiserver-slow' as const, cluster, params: { method: 'POST', path: '/api/v1/namespaces/default/pods', requests: 1, answer: 'timeout', delay: '100ms' } }
+    const mark = lab.recorder.mark()
+    lab.setFault(slow, true)
+    try {
+      const r = await check(cluster, ['api-vip'])
+      const res = r.report.clusters[0]!.results[0]!
+      expect(res.status, JSON.stringify(res)).toBe('pass')
+      expect(res.evidence.map((e) => e.source).join('\n')).toMatch(/^pod default\/kupgrade-probe-api-vip-[0-9a-f]{6} on k3s-\S+: Succeeded, exit 0$/m)
+    } finally {
+      lab.setFault(slow, false)
+    }
+    // The create that landed and was answered 504, then kubectl's own second send of it (409 AlreadyExists).
+    const posts = lab.recorder.events({ afterSeq: mark, cluster }).filter((e): e is ApiEvent => e.source === 'api' && e.method === 'POST')
+    expect(posts.map((e) => e.code)).toEqual([504, 409])
+    expect(lab.recorder.mutations({ afterSeq: mark, cluster }).map((e) => (e as ApiEvent).method)).toEqual(['POST', 'DELETE'])
+    expect(probes()).toEqual([])
+  }, 300_000)
+
   it('text output names the gate, the node and the evidence once; plan --live is blocked the same way in every format', async () => {
     fault('kube-proxy-sync-failure', 'g-k0s', 'k0s-w-2', true)
     try {

@@ -10,9 +10,10 @@ import type { Transport } from '../../src/transport/types.js'
  * after it was created. With a watch, the gate's answer comes with that change; where kubectl cannot watch, it waits
  * for the first poll after it, so the polls' spacing is time a node's turn is held for nothing.
  */
-function cluster(doneAfterMs: number, o: { watch: boolean }) {
+function cluster(doneAfterMs: number, o: { watch: boolean; createFails?: string }) {
   const polls: number[] = []
   const watches: string[][] = []
+  const deletes: string[][] = []
   let created = 0
   const pod = (): Pod => (Date.now() - created >= doneAfterMs
     ? { status: { phase: 'Succeeded', containerStatuses: [{ name: 'probe', image: 'curl', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } }] } }
@@ -20,6 +21,8 @@ function cluster(doneAfterMs: number, o: { watch: boolean }) {
   const kubectl = {
     run: async (args: string[]) => {
       if (args[0] === 'create') created = Date.now()
+      if (args[0] === 'create' && o.createFails) throw new Error(o.createFails)
+      if (args[0] === 'delete') deletes.push(args)
       return args[0] === 'logs' ? 'probe https://10.96.0.1:443/readyz exit=0 200\n' : ''
     },
     json: async <T>(args: string[]): Promise<T> => {
@@ -36,8 +39,31 @@ function cluster(doneAfterMs: number, o: { watch: boolean }) {
     },
   } as unknown as KubectlClient
   const ctx = { cluster: 'prod', distribution: 'kubeadm', scope: 'cluster', nodes: [], ssh: {} as Transport, kubectl, now: () => new Date() } as GateContext
-  return { ctx, polls, watches }
+  return { ctx, polls, watches, deletes }
 }
+
+describe('a probe pod whose create got no answer', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('AlreadyExists for its own name: an earlier send landed, so the pod is followed as created, then deleted', async () => {
+    const { ctx, deletes } = cluster(1_000, { watch: true, createFails: 'kubectl create -f - -o name: exit 1: Error from server (AlreadyExists): error when creating "STDIN": pods "kupgrade-probe-api-vip-0a1b2c" already exists' })
+    const outcome = probe(ctx)
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(await outcome).toMatchObject({ phase: 'Succeeded', exitCode: 0, deleted: true })
+    expect((await outcome).problem).toBeUndefined()
+    expect(deletes).toHaveLength(1)
+  })
+
+  it('a Timeout: the gate has no answer, and the pod, which may have been made anyway, is deleted by its name', async () => {
+    const { ctx, deletes, watches } = cluster(1_000, { watch: true, createFails: 'Error from server (Timeout): error when creating "STDIN": Timeout: request did not complete within requested timeout - context deadline exceeded' })
+    const o = await probe(ctx)
+    expect(o.problem).toMatch(/^could not create the probe pod: .*Timeout/)
+    expect(o.deleted).toBe(true)
+    expect(watches).toEqual([])
+    expect(deletes).toEqual([['delete', 'pod', o.pod, '-n', 'default', '--ignore-not-found', '--wait=false']])
+  })
+})
 
 const probe = (ctx: GateContext) => runProbePod(ctx, { purpose: 'api-vip', image: 'curlimages/curl:8.11.1', script: 'true', timeoutMs: 90_000 })
 

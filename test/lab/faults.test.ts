@@ -210,6 +210,26 @@ describe('cluster-side faults', () => {
     expect(r).toEqual({ before: 0, during: 1, after: 0 })
   })
 
+  it('apiserver-slow with answer timeout: real kubectl gets 504 Timeout for the write it names, which was made all the same', async () => {
+    const kubectl = labKubectl(() => t, 'lab')
+    t.lab.setFault({ ...spec('apiserver-slow'), params: { method: 'PATCH', path: '/api/v1/nodes/w-2', requests: 1, answer: 'timeout', delay: '100ms' } }, true)
+    const label = async () => (await kubectl(['get', 'node', 'w-2', '-o', 'jsonpath={.metadata.labels.chaos}'])).stdout
+    try {
+      expect(await label()).toBe('')
+      const timedOut = await kubectl(['label', 'node', 'w-2', 'chaos=1'])
+      expect(timedOut.exitCode).toBe(1)
+      expect(timedOut.stderr).toBe('Error from server (Timeout): Timeout: request did not complete within requested timeout - context deadline exceeded')
+      expect(await label()).toBe('1')
+      // The next one is answered as usual.
+      const again = await kubectl(['label', 'node', 'w-2', 'chaos=2', '--overwrite'])
+      expect(again.exitCode, again.stderr).toBe(0)
+      expect(await label()).toBe('2')
+    } finally {
+      t.lab.setFault(spec('apiserver-slow'), false)
+      await kubectl(['label', 'node', 'w-2', 'chaos-'])
+    }
+  })
+
   it('apiserver-slow: every request waits for the configured delay', async () => {
     const timed = async () => {
       const start = performance.now()

@@ -5,12 +5,15 @@ import type { NodeAction } from '../../src/lab/recorder/types.js'
 
 /** The recorder's queries on hand-made recordings: each answer must change when the recorded order changes. */
 const CLIENT = 'ssh:root SHA256:x'
-/** Steps: [node, action] for a node change, or ['cordon' | 'uncordon' | 'refused-cordon', node] for a Node write. */
+/**
+ * Steps: [node, action] for a node change, or ['cordon' | 'uncordon' | 'refused-cordon' | 'timed-out-cordon', node]
+ * for a Node write (timed out: carried out, answered 504 — apiserver-slow's answer timeout).
+ */
 function recording(steps: [string, string][]) {
   const r = new Recorder()
   for (const s of steps) {
-    if (s[0] === 'cordon' || s[0] === 'uncordon' || s[0] === 'refused-cordon') {
-      r.recordApi({ cluster: 'c', client: 'cert:CN=x', verb: 'patch', method: 'PATCH', path: `/api/v1/nodes/${s[1]}`, resource: 'nodes', name: s[1], code: s[0] === 'refused-cordon' ? 409 : 200, unschedulable: s[0] !== 'uncordon', nodeRole: s[1].startsWith('cp') ? 'control-plane' : 'worker' })
+    if (s[0] === 'cordon' || s[0] === 'uncordon' || s[0] === 'refused-cordon' || s[0] === 'timed-out-cordon') {
+      r.recordApi({ cluster: 'c', client: 'cert:CN=x', verb: 'patch', method: 'PATCH', path: `/api/v1/nodes/${s[1]}`, resource: 'nodes', name: s[1], code: s[0] === 'refused-cordon' ? 409 : s[0] === 'timed-out-cordon' ? 504 : 200, unschedulable: s[0] !== 'uncordon', nodeRole: s[1].startsWith('cp') ? 'control-plane' : 'worker' })
     } else {
       r.recordNode({ cluster: 'c', node: s[0], role: s[0].startsWith('cp') ? 'control-plane' : 'worker' }, { action: s[1] as NodeAction, client: CLIENT, atMs: Date.now() })
     }
@@ -39,6 +42,12 @@ describe('recorder queries', () => {
     expect(maxConcurrentlyCordoned(r.events(), 'c', 'worker')).toBe(1)
     expect(maxConcurrentlyCordoned(r.events(), 'c')).toBe(2)
     expect(mutations(r.events()).map((e) => e.seq)).toEqual([1, 3, 4, 5])
+  })
+
+  it('a write answered 504 Timeout was carried out: it counts as a mutation and as a cordon', () => {
+    const r = recording([['cordon', 'w-1'], ['timed-out-cordon', 'w-2'], ['refused-cordon', 'w-3']])
+    expect(mutations(r.events()).map((e) => e.seq)).toEqual([1, 2])
+    expect(maxConcurrentlyCordoned(r.events(), 'c', 'worker')).toBe(2)
   })
 
   it('mark() and afterSeq look only at what came later; other clusters are not mixed in', () => {

@@ -65,12 +65,19 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     },
   }
   const out: ProbeOutcome = { pod: name, logs: '', deleted: false }
+  const remove = () => ctx.kubectl.run(['delete', 'pod', name, '-n', PROBE_NAMESPACE, '--ignore-not-found', '--wait=false'], { retry: true }).then(() => true, () => false)
   try {
     await ctx.kubectl.run(['create', '-f', '-', '-o', 'name'], { stdin: JSON.stringify(pod), ...(ctx.signal ? { signal: ctx.signal } : {}) })
   } catch (err) {
-    out.problem = `could not create the probe pod: ${errorText(err)}`
-    out.deleted = true
-    return out
+    // The name is this call's own (a random suffix): AlreadyExists means an earlier send of this same create landed
+    // although its answer was lost (a 504 Timeout after storage went on, sent again by kubectl), so the pod is ours
+    // and runs. Any other failure may still have left it behind (a create that timed out can land): it is deleted by
+    // name either way, never left in the cluster.
+    if (!/\(AlreadyExists\)/.test(err instanceof Error ? err.message : String(err))) {
+      out.problem = `could not create the probe pod: ${errorText(err)}`
+      out.deleted = await remove()
+      return out
+    }
   }
   try {
     const deadline = Date.now() + spec.timeoutMs
@@ -116,7 +123,7 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     out.problem ??= `could not read the probe pod: ${errorText(err)}`
     return out
   } finally {
-    out.deleted = await ctx.kubectl.run(['delete', 'pod', name, '-n', PROBE_NAMESPACE, '--ignore-not-found', '--wait=false'], { retry: true }).then(() => true, () => false)
+    out.deleted = await remove()
   }
 }
 

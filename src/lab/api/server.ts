@@ -157,30 +157,31 @@ export class ApiServer {
   }
 
   /**
-   * `apiserver-unavailable`: 503 for the requests it names (`method`, `path` prefix; default all), the next
-   * `requests` of them only when given (a blip in the middle of one chosen write), else while the fault is on.
-   * No Retry-After header, so client-go does not retry it by itself.
+   * The fault of this kind that names the request (`method`, `path` prefix; every request when neither), if any. With
+   * `requests` it names the next N such requests only (a blip in the middle of one chosen write), else all of them
+   * while it is on.
    */
-  private unavailableFor(method: string, path: string): boolean {
+  private faultFor(fault: 'apiserver-unavailable' | 'apiserver-slow', method: string, path: string): { params?: Record<string, unknown> } | undefined {
     for (const f of this.model.faults.values()) {
-      if (f.fault !== 'apiserver-unavailable') continue
+      if (f.fault !== fault) continue
       const p = f.params ?? {}
       if (typeof p['method'] === 'string' && p['method'].toUpperCase() !== method) continue
       if (typeof p['path'] === 'string' && !path.startsWith(p['path'])) continue
-      if (p['requests'] === undefined) return true
+      if (p['requests'] === undefined) return f
       const left = Number(p['requests'])
       if (!(left > 0)) continue
       f.params = { ...p, requests: left - 1 }
-      return true
+      return f
     }
-    return false
+    return undefined
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.opts.onRequest?.(req, res)
     const url = new URL(req.url ?? '/', 'https://lab')
-    // In front of everything, as a load balancer with no healthy apiserver behind it answers.
-    if (this.unavailableFor(req.method ?? 'GET', url.pathname)) return send(res, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'))
+    // In front of everything, as a load balancer with no healthy apiserver behind it answers. No Retry-After header,
+    // so client-go does not retry it by itself.
+    if (this.faultFor('apiserver-unavailable', req.method ?? 'GET', url.pathname)) return send(res, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'))
     const who = this.authenticate(req)
     if (who === 'invalid') return send(res, status(401, 'Unauthorized', 'Unauthorized'))
     // kubeadm's RBAC lets anyone read kube-public/cluster-info (how `kubeadm join` discovers the cluster).
@@ -193,13 +194,20 @@ export class ApiServer {
     if (typeof who === 'object' && (req.method !== 'GET' || !BOOTSTRAP_READS.some((r) => r.test(url.pathname)))) {
       return send(res, status(403, 'Forbidden', `forbidden: User "system:bootstrap:${who.bootstrap}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`))
     }
-    const slow = [...this.model.faults.values()].find((f) => f.fault === 'apiserver-slow')
-    if (slow) await sleep(delayOf(slow.params))
+    const slow = this.faultFor('apiserver-slow', req.method ?? 'GET', url.pathname)
+    // answer: timeout: the request is carried out, and only its answer is late, as when it outlives kube-apiserver's
+    // request deadline while storage goes on (the finisher's `apierrors.NewTimeoutError(…, 0)`: 504, no Retry-After).
+    const timesOut = slow?.params?.['answer'] === 'timeout'
+    if (slow && !timesOut) await sleep(delayOf(slow.params))
     const reply = await route(this.model, {
       method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, accept: req.headers.accept,
       contentType: req.headers['content-type'], body: () => readBody(req),
     })
     if ('watch' in reply) return serveWatch(this.model, req, res, reply.watch, url.searchParams, (r) => this.track(r))
+    if (timesOut) {
+      await sleep(delayOf(slow.params))
+      return send(res, status(504, 'Timeout', 'Timeout: request did not complete within requested timeout - context deadline exceeded', {}))
+    }
     send(res, reply)
   }
 

@@ -27,8 +27,15 @@ export function filterEvents(events: readonly LabEvent[], f: EventFilter = {}): 
 /** What changed something: API writes the server accepted (status < 400) and every node-side change. A gate, a
  *  `plan --live` or a dry run must leave this empty. */
 export function mutations(events: readonly LabEvent[], f: EventFilter = {}): LabEvent[] {
-  return filterEvents(events, f).filter((e) => e.source === 'node' || e.code < 400)
+  return filterEvents(events, f).filter((e) => e.source === 'node' || landed(e))
 }
+
+/**
+ * Whether a recorded write changed the cluster: it was answered 2xx, or 504 Timeout — which the lab answers only for
+ * apiserver-slow's `answer: timeout`, after carrying the request out, as a request that outlived kube-apiserver's
+ * deadline can still land.
+ */
+export const landed = (e: ApiEvent): boolean => e.code < 400 || e.code === 504
 
 /** The largest number of nodes (of `role`, if given) cordoned at the same moment, replaying accepted Node writes.
  *  The lab starts with every node schedulable. */
@@ -36,7 +43,7 @@ export function maxConcurrentlyCordoned(events: readonly LabEvent[], cluster: st
   const cordoned = new Set<string>()
   let max = 0
   for (const e of filterEvents(events, { cluster, source: 'api' }) as ApiEvent[]) {
-    if (e.resource !== 'nodes' || !e.name || e.code >= 400 || e.unschedulable === undefined) continue
+    if (e.resource !== 'nodes' || !e.name || !landed(e) || e.unschedulable === undefined) continue
     if (role && e.nodeRole !== role) continue
     if (e.unschedulable) cordoned.add(e.name)
     else cordoned.delete(e.name)
