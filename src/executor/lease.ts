@@ -57,6 +57,16 @@ export function failureReason(err: unknown): string {
 
 const isStatus = (err: unknown, reason: string): boolean => err instanceof Error && new RegExp(`\\(${reason}\\)`).test(err.message)
 
+/**
+ * Whether the API server answered the lock write with a verdict (AlreadyExists, Conflict, Forbidden …). A 504 Timeout
+ * is no verdict: the write outlived kube-apiserver's deadline and may have landed all the same. Neither is a 503 from
+ * a load balancer with no apiserver behind it. Both are asked again like a request that got no answer at all.
+ */
+const decided = (err: unknown): boolean => {
+  const msg = (err as Error).message ?? ''
+  return /Error from server \(/.test(msg) && !/Error from server \((Timeout|ServiceUnavailable)\)/.test(msg)
+}
+
 export interface ClusterLeaseOptions {
   kubectl: KubectlChannel
   holder: string
@@ -126,7 +136,7 @@ export class ClusterLease {
         return {}
       } catch (err) {
         if (isStatus(err, 'AlreadyExists')) break
-        if (attempt >= 3 || /Error from server \(/.test((err as Error).message)) throw err
+        if (attempt >= 3 || decided(err)) throw err
         await new Promise((r) => setTimeout(r, 1000))
       }
     }
@@ -170,7 +180,7 @@ export class ClusterLease {
       let done!: () => void
       this.inFlight = new Promise((r) => (done = r))
       try {
-        const updated = await this.write(`renew the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body(this.held(this.now), this.resourceVersion))
+        const updated = await this.replaceHeld(`renew the run lock of cluster ${this.o.kubectl.cluster}`, () => this.held(this.now))
         this.resourceVersion = updated?.metadata.resourceVersion
         this.lastRenewOk = Date.now()
         if (this.resourceVersion) onRenewed(this.resourceVersion)
@@ -213,11 +223,28 @@ export class ClusterLease {
     this.stopRenewing()
     await this.inFlight
     const now = this.now
-    await this.write(`release the run lock of cluster ${this.o.kubectl.cluster}`, 'replace', this.body({
+    await this.replaceHeld(`release the run lock of cluster ${this.o.kubectl.cluster}`, () => ({
       leaseDurationSeconds: this.o.durationSeconds, acquireTime: this.acquiredAt ?? microTime(now), renewTime: microTime(now), leaseTransitions: this.transitions,
-    }, this.resourceVersion))
+    }))
+  }
+
+  /**
+   * A write of the Lease we hold, with the resourceVersion we last saw. A 409 is someone else's write — unless the
+   * Lease still names us as its holder: then the write that moved it on was our own, one whose answer was lost (a
+   * 504 Timeout that landed), and it is sent once more with the resourceVersion read.
+   */
+  private async replaceHeld(why: string, spec: () => LeaseSpec): Promise<LeaseObject | undefined> {
+    try {
+      return await this.write(why, 'replace', this.body(spec(), this.resourceVersion))
+    } catch (err) {
+      if (!isStatus(err, 'Conflict')) throw err
+      const lease = await this.read().catch(() => undefined)
+      if (lease?.spec?.holderIdentity !== this.o.holder || !lease.metadata.resourceVersion) throw err
+      this.resourceVersion = lease.metadata.resourceVersion
+      return this.write(why, 'replace', this.body(spec(), this.resourceVersion))
+    }
   }
 }
 
 /** A lock write the API never answered (refused, timed out), as against one it answered and refused. */
-export const noAnswer = (err: unknown): boolean => !(err instanceof LockRefusedError) && !/Error from server \(/.test((err as Error).message ?? '')
+export const noAnswer = (err: unknown): boolean => !(err instanceof LockRefusedError) && !decided(err)

@@ -103,6 +103,65 @@ describe('the run lock when the API does not answer', () => {
   })
 })
 
+describe('the run lock when the API answered a lock write 504 Timeout, which may have landed', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+  const TIMED_OUT = new Error('command failed on c/kubectl (c) with exit code 1: kubectl create -f - --validate=false -o json\nError from server (Timeout): error when creating "STDIN": Timeout: request did not complete within requested timeout - context deadline exceeded')
+  const CONFLICT = new Error('exit code 1\nError from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on leases.coordination.k8s.io "kupgrade-lock": the object has been modified; please apply your changes to the latest version and try again')
+
+  /** A Lease held by `holder` at resourceVersion 7; the writes answered from `script` in turn, then accepted. */
+  function heldLease(holder: string, script: Record<'create' | 'replace', Error[]>) {
+    const sent: { verb: string; rv?: string }[] = []
+    const ch: KubectlChannel = {
+      cluster: 'c',
+      client: {} as KubectlClient,
+      read: async () => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system', resourceVersion: '7' }, spec: { holderIdentity: holder, leaseDurationSeconds: 6 } }),
+      observe: async () => { throw new Error('the lock follows nothing') },
+      mutate: async (_why, args, o) => {
+        const verb = args[0] as 'create' | 'replace'
+        sent.push({ verb, rv: JSON.parse(o!.stdin!).metadata.resourceVersion })
+        const next = script[verb].shift()
+        if (next) throw next
+        return lease(8)
+      },
+    }
+    return { ch, sent }
+  }
+
+  it('taking it: a create answered Timeout is sent again; AlreadyExists with our own name on it is ours', async () => {
+    const { ch, sent } = heldLease('run h', { create: [TIMED_OUT, new Error('exit code 1\nError from server (AlreadyExists): leases.coordination.k8s.io "kupgrade-lock" already exists')], replace: [] })
+    const a = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false }).acquire()
+    await vi.advanceTimersByTimeAsync(1000)
+    await expect(a).resolves.toEqual({})
+    expect(sent).toEqual([{ verb: 'create' }, { verb: 'create' }, { verb: 'replace', rv: '7' }])
+  })
+
+  it('renewing: a 409 while the Lease still names us was our own renewal landing; sent again with the version read', async () => {
+    const { ch, sent } = heldLease('run h', { create: [], replace: [CONFLICT] })
+    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+    await l.acquire()
+    const lost: string[] = []
+    const renewed: string[] = []
+    l.startRenewing((rv) => renewed.push(rv), (why) => lost.push(why))
+    await vi.advanceTimersByTimeAsync(2100)
+    expect(lost).toEqual([])
+    expect(renewed).toEqual(['8'])
+    expect(sent.slice(1)).toEqual([{ verb: 'replace', rv: '8' }, { verb: 'replace', rv: '7' }])
+    await l.release()
+    expect(sent.at(-1)).toEqual({ verb: 'replace', rv: '8' })
+  })
+
+  it('renewing: a 409 with someone else named in the Lease is the lock lost, as ever', async () => {
+    const { ch } = heldLease('intruder', { create: [], replace: [CONFLICT] })
+    const l = new ClusterLease({ kubectl: ch, holder: 'run h', durationSeconds: 6, forceUnlock: false, dryRun: false })
+    await l.acquire()
+    const lost: string[] = []
+    l.startRenewing(() => {}, (why) => lost.push(why))
+    await vi.advanceTimersByTimeAsync(2100)
+    expect(lost).toEqual(['the Lease was changed by someone else (409 Conflict on renewal)'])
+  })
+})
+
 describe('the run lock after a datastore restore (its Lease is the snapshot\'s)', () => {
   /** A Lease held by another run, last renewed at `renewTime`; create answers AlreadyExists, replace succeeds. */
   function heldBy(renewTime: string) {

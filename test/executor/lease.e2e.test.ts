@@ -80,4 +80,37 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     expect(await lost).toMatch(/409 Conflict/)
     expect((await read()).spec.holderIdentity).toBe('intruder')
   }, 60_000)
+
+  it('a lock write whose answer is lost (504 Timeout, landed all the same) costs neither the taking nor the renewing', async () => {
+    const path = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases'
+    const slow = (method: string, p: string) => ({ fault: 'apiserver-slow' as const, cluster: 'c', params: { method, path: p, requests: 1, answer: 'timeout', delay: '50ms' } })
+    // The test before left its intruder holding the Lease.
+    await kubectl.mutate('test', ['delete', 'lease', 'kupgrade-lock', '-n', 'kube-system', '--ignore-not-found'])
+    // The create lands and is answered 504; sent again it meets AlreadyExists, naming this run: taken.
+    lab.setFault(slow('POST', path), true)
+    const a = lease('run-f ops@host-f', { durationSeconds: 3 })
+    try {
+      await a.acquire()
+    } finally {
+      lab.setFault(slow('POST', path), false)
+    }
+    expect((await read()).spec.holderIdentity).toBe('run-f ops@host-f')
+    // The first renewal lands and is answered 504: the next one meets 409 from the Lease's moved resourceVersion.
+    lab.setFault(slow('PUT', `${path}/kupgrade-lock`), true)
+    const renewed: string[] = []
+    const lost: string[] = []
+    a.startRenewing((rv) => renewed.push(rv), (why) => lost.push(why))
+    try {
+      for (let i = 0; i < 100 && renewed.length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+    } finally {
+      lab.setFault(slow('PUT', `${path}/kupgrade-lock`), false)
+    }
+    expect(lost).toEqual([])
+    expect(renewed.length).toBeGreaterThanOrEqual(2)
+    const puts = lab.recorder.events({ cluster: 'c' }).filter((e) => e.source === 'api' && e.method === 'PUT').map((e) => (e as { code: number }).code)
+    expect(puts).toContain(504)
+    expect(puts).toContain(409)
+    await a.release()
+    expect((await read()).spec.holderIdentity).toBeUndefined()
+  }, 60_000)
 })
