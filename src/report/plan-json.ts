@@ -13,7 +13,7 @@ export function renderPlanJson(plan: ExecutionPlan, extras: { gates?: Record<str
 export const renderPlanJsonBytes = (plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): Buffer => Buffer.concat([...planJsonChunks(plan, extras)])
 
 /**
- * renderPlanJson as UTF-8 in pieces of a few hundred steps, which is how `plan` writes it (each piece scanned for
+ * renderPlanJson as UTF-8 in pieces of 128 steps, which is how `plan` writes it (each piece scanned for
  * characters to escape, escapeJsonBytes; pieces end between steps, so none splits a character). Written piece by
  * piece, the 11 MB of a 2,000-node plan never exist at once: neither as one string nor as one buffer, each of which
  * the kernel hands out page by page (~9 us a page on the benchmark's VM) for a single use.
@@ -52,7 +52,8 @@ export function* planJsonChunks(plan: ExecutionPlan, extras: { gates?: Record<st
 
 /**
  * About 50 KB of JSON: under the 128 KB from which V8 (a large object) and malloc (an mmap) give a string or buffer
- * fresh pages of its own, so each piece reuses memory an earlier one left; 128 KB pieces cost 5,000 more page faults.
+ * fresh pages of its own, so each piece reuses memory an earlier one left. Pieces of 512 steps (~200 KB) cost a
+ * 2,000-node plan ~4,000 more page faults.
  */
 const STEPS_PER_CHUNK = 128
 
@@ -62,8 +63,8 @@ const LINE_BREAK = ',\n    '
 
 /**
  * The steps as UTF-8 `{step}` lines joined by `,\n    ` (the first line's indent is the caller's), then `after`, as one
- * JSON.stringify per step would make them. One JSON.stringify over the whole list is about twice as quick for tens of
- * thousands of steps (and leaves no string per step for the collector), and the steps are found in it by the boundary
+ * JSON.stringify per step would make them. One JSON.stringify over the piece's steps is about twice as quick as one
+ * per step (and leaves no string per step for the collector), and the steps are found in it by the boundary
  * between two of them, `},{"id":` — every step's text starts with `{"id":` (planner/build.ts `step` puts the id first,
  * and no step has a toJSON of its own; both checked below). The sequence cannot occur inside a string (a quote in one
  * is escaped), only inside some step's params: then there are more of them than steps less one, and each step is

@@ -61,17 +61,17 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const shown = opts.format === 'json' ? plan : escapeDeep(plan)
       const liveFacts = live && opts.format !== 'json' ? escapeDeep(live.state.facts) : live?.state.facts
       const liveGates = live && opts.format !== 'json' ? escapeDeep(live.gates) : live?.gates
-      // json comes in pieces, each written as it is made (planJsonChunks).
-      const text: string | Iterable<Buffer> =
-        opts.format === 'json' ? planJsonChunks(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {})
-        : opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
-        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`
+      // json comes in pieces, each escaped and written as it is made (planJsonChunks); text and markdown come whole.
+      const output: Iterable<string | Buffer> =
+        opts.format === 'json' ? escapedPieces(planJsonChunks(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
+        : [opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
+        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`]
       const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))
       if (opts.out) {
         try {
           const fd = openSync(opts.out, 'w')
           try {
-            for (const piece of typeof text === 'string' ? [Buffer.from(text, 'utf8')] : text) writeAll(fd, typeof text === 'string' ? piece : escapeJsonBytes(piece))
+            for (const piece of output) writeAll(fd, typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece)
           } finally {
             closeSync(fd)
           }
@@ -81,10 +81,13 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
         // The document went to a file: the terminal gets the validation warnings and the verdict, once.
         for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
         ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)${live ? `; ${blocked ? 'BLOCKED' : 'ready'}` : ''}\n`)
-      } else if (typeof text === 'string') ctx.stdout.write(text)
-      else for (const piece of text) ctx.stdout.write(escapeJsonBytes(piece))
+      } else for (const piece of output) ctx.stdout.write(piece)
       setExit(blocked ? ExitCode.blocked : ExitCode.ok)
     })
+}
+
+function* escapedPieces(pieces: Iterable<Buffer>): Generator<Buffer> {
+  for (const piece of pieces) yield escapeJsonBytes(piece)
 }
 
 /** writeSync may write less than asked (writeFileSync loops the same way). */
