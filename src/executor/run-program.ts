@@ -4,6 +4,7 @@ import { sleep } from '../transport/backoff.js'
 import { commandLine } from '../transport/quote.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
+import { batchReads } from './check-batch.js'
 import { StepFailure } from './step-failure.js'
 import { runWait, type WaitContext } from './waits.js'
 
@@ -52,24 +53,44 @@ const nodeOf = (c: Extract<Command, { on: 'node' }>, ch: ProgramChannels): NodeT
 
 export const describeCommand = (c: Command): string => (c.on === 'node' ? commandLine(c.command) : `kubectl ${c.args.join(' ')}`)
 
-async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolean; observed: string; unreadable?: boolean }> {
-  const r = c.read
-  let stdout = ''
-  let exitCode: number | null = 0
+/** What a read saw, or why it saw nothing (`unreadable`: the output was cut short, as a lost transport is). */
+type Observation = { stdout: string; exitCode: number | null } | { error: unknown; unreadable?: true }
+type Reading = { holds: boolean; observed: string; unreadable?: boolean }
+
+async function observe(r: Check['read'], ch: ProgramChannels): Promise<Observation> {
   try {
     if (r.on === 'node') {
       const target = nodeOf(r, ch)
       if (!target) throw new Error(`a node check without a node${r.at ? ` (${r.at})` : ''}`)
       const res = await ch.ssh.read(target, r.command, { okExitCodes: ANY_EXIT, privileged: r.privileged ?? false, ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
-      stdout = res.stdout
-      exitCode = res.exitCode
-    } else {
-      stdout = await ch.kubectl.read(r.args, { ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+      return { stdout: res.stdout, exitCode: res.exitCode }
     }
-  } catch (err) {
-    if (ch.signal?.aborted) throw err
-    return { holds: false, observed: `${describeCommand(r)}: ${(err as Error).message.split('\n')[0]}`, ...(isTransient(err) ? { unreadable: true } : {}) }
+    return { stdout: await ch.kubectl.read(r.args, { ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) }), exitCode: 0 }
+  } catch (error) {
+    return { error }
   }
+}
+
+/** Node checks on one node with one privilege, read with one SSH command (check-batch.ts). */
+async function observeBatch(reads: Extract<Check['read'], { on: 'node' }>[], target: NodeTarget, privileged: boolean, ch: ProgramChannels): Promise<Observation[]> {
+  const batch = batchReads(reads.map((r) => r.command))
+  // Their time limits add up: they run one after the other.
+  const timeoutMs = reads.every((r) => r.timeoutMs) ? reads.reduce((sum, r) => sum + r.timeoutMs!, 0) : undefined
+  try {
+    const res = await ch.ssh.read(target, batch.script, { okExitCodes: ANY_EXIT, privileged, ...(timeoutMs ? { timeoutMs } : {}), ...(ch.signal ? { signal: ch.signal } : {}) })
+    return batch.parse(res.stdout).map((o) => o ?? { error: new Error(`gave no answer (the output of the checks read together ended before it${res.exitCode ? `; exit ${res.exitCode}` : ''})`), unreadable: true })
+  } catch (error) {
+    return reads.map(() => ({ error }))
+  }
+}
+
+function judge(c: Check, o: Observation, ch: ProgramChannels): Reading {
+  const r = c.read
+  if ('error' in o) {
+    if (ch.signal?.aborted) throw o.error
+    return { holds: false, observed: `${describeCommand(r)}: ${(o.error as Error).message.split('\n')[0]}`, ...(isTransient(o.error) || o.unreadable ? { unreadable: true } : {}) }
+  }
+  const { stdout, exitCode } = o
   const out = stdout.trim()
   // The read's okExitCodes are the answers it expects (systemctl is-active exits 3 for "inactive"); any other exit
   // means the probe itself failed, which never shows the effect. Within them, checkHolds is the one reading.
@@ -80,11 +101,37 @@ async function readCheck(c: Check, ch: ProgramChannels): Promise<{ holds: boolea
   return { holds, observed: `${describeCommand(r)}${where} → exit ${exitCode}${shown ? `: ${shown.replaceAll('\n', ' ⏎ ')}` : ''}` }
 }
 
+/**
+ * Every check read at once: kubectl reads side by side, and the node checks of each node (and privilege) in one SSH
+ * command — a node that has one check to answer gets it as it is.
+ */
+async function observeAll(checks: Check[], ch: ProgramChannels): Promise<Observation[]> {
+  const out: Promise<Observation>[] = []
+  const groups = new Map<string, { target: NodeTarget; privileged: boolean; at: number[] }>()
+  checks.forEach((c, i) => {
+    const r = c.read
+    const target = r.on === 'node' ? nodeOf(r, ch) : undefined
+    if (r.on !== 'node' || !target) return void (out[i] = observe(r, ch))
+    const privileged = r.privileged ?? false
+    const key = `${target.node}\0${target.host}\0${privileged}`
+    const g = groups.get(key) ?? { target, privileged, at: [] }
+    g.at.push(i)
+    groups.set(key, g)
+  })
+  for (const g of groups.values()) {
+    if (g.at.length === 1) out[g.at[0]!] = observe(checks[g.at[0]!]!.read, ch)
+    else {
+      const batch = observeBatch(g.at.map((i) => checks[i]!.read as Extract<Check['read'], { on: 'node' }>), g.target, g.privileged, ch)
+      g.at.forEach((i, k) => (out[i] = batch.then((o) => o[k]!)))
+    }
+  }
+  return Promise.all(out)
+}
+
 export async function verify(checks: Check[], ch: ProgramChannels): Promise<{ all: boolean; evidence: string[]; unreadable: boolean }> {
-  // Checks are read-only by contract and every one is read for the evidence anyway: read them at once (SSH channels
-  // on the node's one connection, kubectl processes side by side), so a step's verify costs one round trip, not one
-  // per check. Evidence stays in the checks' order.
-  const results = await Promise.all(checks.map((c) => readCheck(c, ch)))
+  // Checks are read-only by contract and every one is read for the evidence anyway: read them at once, so a step's
+  // verify costs one round trip, not one per check. Evidence stays in the checks' order.
+  const results = (await observeAll(checks, ch)).map((o, i) => judge(checks[i]!, o, ch))
   return {
     all: checks.length > 0 && results.every((r) => r.holds),
     unreadable: results.some((r) => r.unreadable),
@@ -202,7 +249,7 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   const waited: string[] = []
   // One boot record across the waits: the ssh-back wait learns the new boot id, the Ready wait then asks the Node for it.
   const boot = { ...(bootBefore ? { before: bootBefore } : {}) }
-  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot, readCheck: (c) => readCheck(c, ch) }))
+  for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot, readCheck: async (c) => judge(c, await observe(c.read, ch), ch) }))
   if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
   const after = await verify(program.verify, ch)
   if (!after.all && after.unreadable) {
