@@ -254,7 +254,7 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     const replace = done.find((s) => s.action === 'replace-binary')!
     expect(replace.undo).toMatchObject({ action: 'restore-datastore', params: { kind: 'k0s' } })
     expect(await backward('ctrl-1', 'k0s', done)).toEqual(['replace-binary', 'stop-service'])
-    expect(await sh('ctrl-1', 'k0s status | grep ^Version')).toBe('Version: v1.29.2+k0s.0\n')
+    expect(await sh('ctrl-1', 'sudo k0s status | grep ^Version')).toBe('Version: v1.29.2+k0s.0\n')
     expect(await sh('ctrl-1', 'cat /etc/systemd/system/k0scontroller.service')).toBe(unit)
     expect(node('ctrl-1').getState()).toMatchObject({ installedVersion: 'v1.29.2+k0s.0', runningVersion: 'v1.29.2+k0s.0', serviceActive: true })
   }, 120_000)

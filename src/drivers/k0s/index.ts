@@ -16,9 +16,12 @@ const unitFile = (service: string): string => `/etc/systemd/system/${service}.se
 
 const versionCheck = (binary: string, release: string) =>
   nodeCheck([binary, 'version'], `${binary} version reports ${release}`, { stdoutMatches: `^${literal(release)}$` }, { okExitCodes: [0, 1, 126, 127] })
-/** `k0s status` names the version the running k0s was started from (and fails when k0s is not running). */
+/**
+ * `k0s status` names the version the running k0s was started from (and fails when k0s is not running). It asks k0s
+ * over /run/k0s/status.sock, which is root's: only root may connect (the k0s docs run it with sudo).
+ */
 const runningCheck = (release: string) =>
-  nodeCheck(['k0s', 'status'], `k0s status reports Version: ${release}`, { stdoutMatches: `^Version: ${literal(release)}$` }, { okExitCodes: [0, 1] })
+  nodeCheck(['k0s', 'status'], `k0s status reports Version: ${release}`, { stdoutMatches: `^Version: ${literal(release)}$` }, { privileged: true, okExitCodes: [0, 1] })
 /** The hop's only controller: it takes the backup, and a restore there needs no other controller to rejoin. */
 const singleController = (node: NodeContext): boolean => node.role === 'control-plane' && node.firstControlPlane && node.lastControlPlane
 const archiveDir = (dir: string): string => `${dir}/k0s-backup`

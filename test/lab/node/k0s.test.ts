@@ -5,7 +5,7 @@ describe('k0s node (a controller with --enable-worker)', () => {
   let t: TestNode
   let ev: ReturnType<typeof recordEvents>
   beforeAll(async () => {
-    t = await startNode({ distribution: 'k0s', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'], os: 'rocky-9', iptablesBackend: 'legacy', enableWorker: true })
+    t = await startNode({ distribution: 'k0s', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'], os: 'rocky-9', iptablesBackend: 'legacy', enableWorker: true, users: [{ name: 'ops', sudo: true }] })
     ev = recordEvents(t.node)
   })
   afterAll(async () => t?.cleanup())
@@ -13,6 +13,15 @@ describe('k0s node (a controller with --enable-worker)', () => {
   it('has the embedded kubelet and the iptables mode link under /var/lib/k0s/bin (facts §2.4, §4.3)', async () => {
     const r = await sshExec(t.node, '/var/lib/k0s/bin/kubelet --version; readlink /var/lib/k0s/bin/iptables')
     expect(r.stdout).toBe('Kubernetes v1.29.2+k0s\nxtables-legacy-multi\n')
+  })
+
+  it('k0s status is root\'s: its socket refuses other logins (the k0s docs run it with sudo)', async () => {
+    const ops = await sshExec(t.node, 'k0s status', { user: 'ops' })
+    expect(ops).toMatchObject({ code: 1, stdout: '' })
+    expect(ops.stderr).toBe('Error: status: can\'t get "status" via "/run/k0s/status.sock": Get "http://localhost/status": dial unix /run/k0s/status.sock: connect: permission denied\n')
+    expect((await sshExec(t.node, 'sudo -n k0s status', { user: 'ops' })).stdout).toMatch(/^Version: v1\.29\.2\+k0s\.0\n/)
+    // k0s version reads nothing of root's.
+    expect((await sshExec(t.node, 'k0s version', { user: 'ops' })).stdout).toBe('v1.29.2+k0s.0\n')
   })
 
   it('prints k0s version, -a and -j as facts §2.2', async () => {

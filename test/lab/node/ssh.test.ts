@@ -186,6 +186,25 @@ describe('lab node sshd', () => {
     }
   })
 
+  it('a login other than root may not run a program from a folder only root may enter, as the kernel refuses it', async () => {
+    const ssh = (user: string, cmd: string) => run('ssh', [...opensshArgs('perm'), '-o', 'ConnectTimeout=10', `${user}@${t.node.options.address}`, cmd], { timeout: 30_000 })
+      .then((r) => ({ ...r, code: 0 }), (e: { code: number; stdout: string; stderr: string }) => e)
+    // A kept copy, as kupgrade keeps one: a root-only folder (umask 077) under /var/lib.
+    expect((await ssh('root', 'umask 077 && mkdir -p /var/lib/kept/usr/local/bin && cp -a /usr/local/bin/k3s /var/lib/kept/usr/local/bin/ && echo kept')).stdout).toBe('kept\n')
+    const refused = await ssh('ops', '/var/lib/kept/usr/local/bin/k3s --version')
+    expect(refused).toMatchObject({ code: 126, stdout: '', stderr: 'bash: line 1: /var/lib/kept/usr/local/bin/k3s: Permission denied\n' })
+    expect((await ssh('ops', 'sudo -n /var/lib/kept/usr/local/bin/k3s --version')).stdout).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    expect((await ssh('root', '/var/lib/kept/usr/local/bin/k3s --version')).stdout).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    expect((await ssh('ops', '/usr/local/bin/k3s --version')).stdout).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
+    // The real thing on this machine says the same: bash run as nobody against a root-only folder.
+    const dir = mkdtempSync(join(t.dir, 'kept-'))
+    writeFileSync(join(dir, 'k3s'), '#!/bin/sh\necho ran\n', { mode: 0o755 })
+    chmodSync(dir, 0o700)
+    const real = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `${dir}/k3s --version`], { timeout: 30_000, argv0: 'bash' } as object)
+      .then(() => undefined, (e: { code: number; stderr: string }) => e)
+    expect(real).toMatchObject({ code: 126, stderr: `bash: line 1: ${dir}/k3s: Permission denied\n` })
+  })
+
   it('works with the real OpenSSH client and strict host key checking', async () => {
     const keyFile = join(t.dir, 'id_ed25519')
     const known = join(t.dir, 'known_hosts')

@@ -347,6 +347,26 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
 # Privilege checks the lab enforces for non-root logins (the lab itself runs as the host's root).
 lab_is_root() { [ "${LAB_EUID:-0}" = 0 ]; }
 
+# A login other than root runs a program only from a folder every step of whose path it may enter, and a script only
+# if it may read and execute it: otherwise the kernel refuses the exec and the login's bash says
+# `bash: line 1: PATH: Permission denied` (exit 126) before the program starts. The lab runs every command as the
+# host's root, so each stand-in checks its own path for the login (root's 0700 backup folders); the lab's own stand-ins
+# in $LAB_DIR/.. are everyone's. (bash names the line of its -c script; the stand-in cannot know it and says line 1.)
+lab_exec_permitted() {
+  lab_is_root && return 0
+  case "$0" in /*) ;; *) return 0 ;; esac
+  case "$0" in "${LAB_DIR%/*}"/*) return 0 ;; esac
+  local p=${0%/*} dirs=() modes m i=0
+  while [ -n "$p" ]; do dirs+=("$p"); p=${p%/*}; done
+  modes=$(stat -Lc %A -- "$0" "${dirs[@]}" 2>/dev/null) || return 0
+  while read -r m; do
+    if [ $i = 0 ]; then case "$m" in ???????r?x) ;; *) return 1 ;; esac
+    else case "$m" in ?????????[xt]) ;; *) return 1 ;; esac; fi
+    i=$((i + 1))
+  done <<< "$modes"
+}
+lab_exec_permitted || { echo "bash: line 1: $0: Permission denied" >&2; exit 126; }
+
 lab_installed_event() { # BINARY-NAME VERSION
   lab_event "{\"type\":\"installed\",\"binary\":\"$1\",\"version\":\"$2\"}"
 }

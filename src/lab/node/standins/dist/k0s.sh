@@ -47,6 +47,8 @@ case "${1:-}" in
     u=$(installed_unit) || { echo "Error: k0s is not running" >&2; exit 1; }
     lab_unit_read "$u"
     if [ "$U_STATE" != active ]; then echo "Error: k0s is not running" >&2; exit 1; fi
+    # The socket is root's (k0s listens as root, umask 022: srwxr-xr-x), and connecting needs write permission.
+    if ! lab_is_root; then echo 'Error: status: can'"'"'t get "status" via "/run/k0s/status.sock": Get "http://localhost/status": dial unix /run/k0s/status.sock: connect: permission denied' >&2; exit 1; fi
     [ "$u" = k0scontroller ] && role=controller || role=worker
     workloads=false; lab_k0s_workloads "$u" && workloads=true
     echo "Version: $U_VERSION"
