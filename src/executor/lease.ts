@@ -1,4 +1,5 @@
 import { ExitCode, KupgradeError, RemoteCommandError } from '../errors.js'
+import { hasStatusReason, isTransportFailure } from '../transport/kubectl/classify.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 
 /**
@@ -55,16 +56,17 @@ export function failureReason(err: unknown): string {
   return tail ? `${head}: ${tail}` : head
 }
 
-const isStatus = (err: unknown, reason: string): boolean => err instanceof Error && new RegExp(`\\(${reason}\\)`).test(err.message)
+const isStatus = hasStatusReason
 
 /**
- * Whether the API server answered the lock write with a verdict (AlreadyExists, Conflict, Forbidden …). A 504 Timeout
- * is no verdict: the write outlived kube-apiserver's deadline and may have landed all the same. Neither is a 503 from
- * a load balancer with no apiserver behind it. Both are asked again like a request that got no answer at all.
+ * Whether the API server answered the lock write with a verdict (AlreadyExists, Conflict, Forbidden …). An answer
+ * that is kubectl's lost request (classify.ts) is none: a 504 Timeout outlived kube-apiserver's deadline and may have
+ * landed all the same, a 503 came from a load balancer with no apiserver behind it. Those are asked again like a
+ * request that got no answer at all.
  */
 const decided = (err: unknown): boolean => {
   const msg = (err as Error).message ?? ''
-  return /Error from server \(/.test(msg) && !/Error from server \((Timeout|ServiceUnavailable)\)/.test(msg)
+  return /Error from server \(/.test(msg) && !isTransportFailure(msg)
 }
 
 export interface ClusterLeaseOptions {

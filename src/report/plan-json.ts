@@ -6,11 +6,8 @@ import type { ExecutionPlan } from '../planner/types.js'
  * of a 2,000-node plan), one step per line. The shape is versioned by `schemaVersion` and described in docs/execution-plan.md.
  */
 export function renderPlanJson(plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): string {
-  return renderPlanJsonBytes(plan, extras).toString('utf8')
+  return Buffer.concat([...planJsonChunks(plan, extras)]).toString('utf8')
 }
-
-/** renderPlanJson as UTF-8, whole. */
-export const renderPlanJsonBytes = (plan: ExecutionPlan, extras: { gates?: Record<string, unknown> } = {}): Buffer => Buffer.concat([...planJsonChunks(plan, extras)])
 
 /**
  * renderPlanJson as UTF-8 in pieces of 128 steps, which is how `plan` writes it (each piece scanned for

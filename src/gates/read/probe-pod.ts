@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Pod } from 'kubernetes-types/core/v1.js'
+import { hasStatusReason } from '../../transport/kubectl/classify.js'
 import { observeUntil } from '../../transport/kubectl/observe.js'
 import type { GateContext } from '../types.js'
 import { errorText } from '../evidence.js'
@@ -73,7 +74,7 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     // although its answer was lost (a 504 Timeout after storage went on, sent again by kubectl), so the pod is ours
     // and runs. Any other failure may still have left it behind (a create that timed out can land): it is deleted by
     // name either way, never left in the cluster.
-    if (!/\(AlreadyExists\)/.test(err instanceof Error ? err.message : String(err))) {
+    if (!hasStatusReason(err, 'AlreadyExists')) {
       out.problem = `could not create the probe pod: ${errorText(err)}`
       out.deleted = await remove()
       return out

@@ -41,3 +41,6 @@ export function isTransportFailure(stderr: string): boolean {
   // A certificate kubectl does not trust is also "Unable to connect to the server": classified 'tls', never transient.
   return kind === 'unreachable' || (isRetryable(kind) && /Unable to connect to the server|TLS handshake timeout|connection reset by peer|broken pipe|i\/o timeout|net\/http: request canceled|Client\.Timeout exceeded|context deadline exceeded|unexpected EOF|http2: (server sent GOAWAY|client connection lost)|the server is currently unable to handle the request|\((ServiceUnavailable|InternalError|TooManyRequests)\)|etcdserver: (request timed out|leader changed)/i.test(stderr))
 }
+
+/** Whether a kubectl failure is the API server's answer with this Status reason: `Error from server (AlreadyExists)`. */
+export const hasStatusReason = (err: unknown, reason: string): boolean => err instanceof Error && err.message.includes(`(${reason})`)
