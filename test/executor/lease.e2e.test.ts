@@ -88,7 +88,8 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     await kubectl.mutate('test', ['delete', 'lease', 'kupgrade-lock', '-n', 'kube-system', '--ignore-not-found'])
     // The create lands and is answered 504; sent again it meets AlreadyExists, naming this run: taken.
     lab.setFault(slow('POST', path), true)
-    const a = lease('run-f ops@host-f', { durationSeconds: 3 })
+    // 6 s: renewals every 2 s, and a failed one has 4 s to be retried before the lease would expire, on a busy machine.
+    const a = lease('run-f ops@host-f', { durationSeconds: 6 })
     try {
       await a.acquire()
     } finally {
@@ -101,7 +102,7 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     const lost: string[] = []
     a.startRenewing((rv) => renewed.push(rv), (why) => lost.push(why))
     try {
-      for (let i = 0; i < 100 && renewed.length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+      for (let i = 0; i < 300 && renewed.length < 2; i++) await new Promise((r) => setTimeout(r, 100))
     } finally {
       lab.setFault(slow('PUT', `${path}/kupgrade-lock`), false)
     }
