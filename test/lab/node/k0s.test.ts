@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process'
+import { chmodSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+import { clientKey, recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
 
 describe('k0s node (a controller with --enable-worker)', () => {
   let t: TestNode
@@ -15,13 +19,19 @@ describe('k0s node (a controller with --enable-worker)', () => {
     expect(r.stdout).toBe('Kubernetes v1.29.2+k0s\nxtables-legacy-multi\n')
   })
 
-  it('k0s status is root\'s: its socket refuses other logins (the k0s docs run it with sudo)', async () => {
-    const ops = await sshExec(t.node, 'k0s status', { user: 'ops' })
-    expect(ops).toMatchObject({ code: 1, stdout: '' })
-    expect(ops.stderr).toBe('Error: status: can\'t get "status" via "/run/k0s/status.sock": Get "http://localhost/status": dial unix /run/k0s/status.sock: connect: permission denied\n')
-    expect((await sshExec(t.node, 'sudo -n k0s status', { user: 'ops' })).stdout).toMatch(/^Version: v1\.29\.2\+k0s\.0\n/)
+  it('k0s status is root\'s: its socket refuses other logins (the k0s docs run it with sudo); through the real OpenSSH client', async () => {
+    const key = join(t.dir, 'id_ed25519')
+    writeFileSync(key, clientKey.private)
+    chmodSync(key, 0o600)
+    const known = join(t.dir, 'known_hosts')
+    writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
+    const ssh = (user: string, cmd: string) => promisify(execFile)('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', key, '-p', '2222', '-o', 'ConnectTimeout=10', `${user}@${t.node.options.address}`, cmd], { timeout: 30_000 })
+      .then((r) => ({ ...r, code: 0 }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }))
+    expect(await ssh('ops', 'k0s status')).toEqual({ code: 1, stdout: '', stderr: 'Error: status: can\'t get "status" via "/run/k0s/status.sock": Get "http://localhost/status": dial unix /run/k0s/status.sock: connect: permission denied\n' })
+    expect((await ssh('ops', 'sudo -n k0s status')).stdout).toMatch(/^Version: v1\.29\.2\+k0s\.0\n/)
+    expect((await ssh('root', 'k0s status')).stdout).toMatch(/^Version: v1\.29\.2\+k0s\.0\n/)
     // k0s version reads nothing of root's.
-    expect((await sshExec(t.node, 'k0s version', { user: 'ops' })).stdout).toBe('v1.29.2+k0s.0\n')
+    expect((await ssh('ops', 'k0s version')).stdout).toBe('v1.29.2+k0s.0\n')
   })
 
   it('prints k0s version, -a and -j as facts §2.2', async () => {
