@@ -133,7 +133,10 @@ function relay(client, port, nsRoot) {
   upstream.once('data', () => (answered = true))
   upstream.on('close', (hadError) => (hadError || !answered ? client.resetAndDestroy() : client.end()))
   client.pipe(upstream)
-  upstream.pipe(client)
+  // Not ended by the pipe: when the node's side closes, the handler above decides between reset and end. A pipe
+  // that ends the client first sends its FIN ahead of the reset, and an unanswered client then sees an empty reply
+  // (curl 52) instead of a reset connection (56), depending on which went out first.
+  upstream.pipe(client, { end: false })
 }
 
 /** @param {{ control: string, ports: number[], nsRoot: string, idleMs: number }} o */
