@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -158,6 +158,25 @@ describe('transport/kubectl client', () => {
     expect(err.transient).toBe(true)
     expect(logs.filter((l) => / unreachable \(The connection to the server .* was refused.*\); retry \d\/3/.test(l))).toHaveLength(3)
     expect(classifyKubectlFailure('E1204 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: Get \\"https://127.0.0.1:1/api?timeout=2s\\": dial tcp 127.0.0.1:1: connect: connection refused"')).toBe('unreachable')
+  })
+
+  it('the real kubectl with no kubeconfig to read: said as a missing kubeconfig, once, not retried as an apiserver down', async () => {
+    // kubectl itself falls back to http://localhost:8080 and calls that refused: a cluster down, by its words.
+    const home = join(state, 'home')
+    const c = (env: NodeJS.ProcessEnv) => new KubectlClient({ cluster: 'prod', binary: KUBECTL, cacheDir: join(state, 'cache'), requestTimeout: '2s', backoffBaseMs: 1, backoffCapMs: 2, env, log: (m) => logs.push(m) })
+    const base = { PATH: process.env.PATH, HOME: home }
+    const unset = await rejection(c(base).json(['get', 'nodes', '-o', 'json']))
+    expect(unset.message).toMatch(/localhost:8080/)
+    expect(unset.hint).toBe(`kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster prod no kubeconfig, KUBECONFIG is unset and ${home}/.kube/config does not exist; set \`kubeconfig:\` (and \`context:\`) for prod in the plan, or KUBECONFIG (not retried)`)
+    expect(unset.transient).toBe(false)
+    expect(logs.filter((l) => l.includes('retry'))).toEqual([])
+    const missing = await rejection(c({ ...base, KUBECONFIG: `${join(state, 'a')}:${join(state, 'b')}` }).version())
+    expect(missing.hint).toMatch(new RegExp(`KUBECONFIG names only files that do not exist \\(${join(state, 'a')}, ${join(state, 'b')}\\); set`))
+    // With ~/.kube/config in place the same refusal is a server down, and retried as one.
+    mkdirSync(join(home, '.kube'), { recursive: true })
+    writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://localhost:8080"}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n')
+    const configured = await rejection(c(base).version())
+    expect(configured.hint).toBe('the API server could not be reached (nothing listening, or no route to it) after 4 attempts')
   })
 
   it('kills a hung kubectl at the process timeout and retries', async () => {

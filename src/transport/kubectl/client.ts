@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { execa } from 'execa'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
@@ -228,6 +229,8 @@ export class KubectlClient {
       if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
       last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
+      const unconfigured = kind === 'unreachable' ? this.noKubeconfig(stderr) : undefined
+      if (unconfigured) throw this.error(shown, last.exitCode, stderr, unconfigured)
       if (!isRetryable(kind)) break
     }
     const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
@@ -363,6 +366,21 @@ export class KubectlClient {
         }
       }
     }
+  }
+
+  /**
+   * kubectl with no kubeconfig to read (none given, KUBECONFIG unset or naming only missing files, no ~/.kube/config)
+   * does not say so: it falls back to client-go's built-in server, http://localhost:8080, and reports that as refused,
+   * which reads like an apiserver that is down and would be retried as one. Said as what it is, once.
+   */
+  private noKubeconfig(stderr: string): string | undefined {
+    if (this.o.kubeconfig || !/\blocalhost:8080\b/.test(stderr)) return undefined
+    const env = this.o.env ?? process.env
+    const listed = env.KUBECONFIG?.split(':').filter(Boolean) ?? []
+    const files = listed.length ? listed : env.HOME ? [join(env.HOME, '.kube', 'config')] : []
+    if (files.some((f) => existsSync(f))) return undefined
+    const why = listed.length ? `KUBECONFIG names only files that do not exist (${listed.join(', ')})` : `KUBECONFIG is unset and ${files[0] ?? '~/.kube/config (HOME is unset)'} does not exist`
+    return `kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster ${this.o.cluster} no kubeconfig, ${why}; set \`kubeconfig:\` (and \`context:\`) for ${this.o.cluster} in the plan, or KUBECONFIG (not retried)`
   }
 
   private binaryMissing(command: string): RemoteCommandError {
