@@ -4,7 +4,7 @@ import type { PlannerFacts } from '../planner/types.js'
 import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
 import { gatherFleetFacts } from './gather.js'
-import { problems } from './render.js'
+import { groupedProblems } from './render.js'
 import { fromDisagreement } from './skew.js'
 import type { FleetFacts } from './types.js'
 
@@ -61,7 +61,7 @@ export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise
       else warnings.push(drift.message)
     }
     // apply could not run on a node it cannot read, so a live plan that could not read one is not ready either.
-    blockers.push(...problems(facts).map((p) => `could not read ${p}`))
+    blockers.push(...groupedProblems(facts).map((p) => `could not read ${p}`))
     return { facts, planner: toPlannerFacts(facts), warnings, blockers }
   } finally {
     if (!o.transport) await pool.close()

@@ -78,6 +78,35 @@ export function problems(f: FleetFacts): string[] {
   ])
 }
 
+/** How many names a grouped problem lists before it counts the rest. */
+const NAMES_SHOWN = 5
+
+/**
+ * `problems` for people: nodes of a cluster that failed the same way — the same message but for the node's own name
+ * and address, as a missing SSH key fails every node — are said once, with the others named after it. A plan of a
+ * hundred nodes and no ssh-agent is one line to read, not a hundred identical ones.
+ */
+export function groupedProblems(f: FleetFacts): string[] {
+  return f.clusters.flatMap((c) => {
+    const groups = new Map<string, { first: string; error: string; others: string[] }>()
+    for (const n of c.nodes) {
+      if (!n.error) continue
+      const shape = [n.host, n.name].filter(Boolean).reduce((text, own) => text.replaceAll(own, '\0'), n.error)
+      const g = groups.get(shape)
+      if (g) g.others.push(n.name)
+      else groups.set(shape, { first: n.name, error: n.error, others: [] })
+    }
+    return [
+      ...(c.error ? [`${c.name}: API: ${c.error}`] : []),
+      ...[...groups.values()].map(({ first, error, others }) => {
+        if (others.length === 0) return `${c.name}/${first}: ${error}`
+        const names = others.length > NAMES_SHOWN ? `${others.slice(0, NAMES_SHOWN).join(', ')} and ${others.length - NAMES_SHOWN} more` : others.join(', ')
+        return `${c.name}/${first}: ${error} (the same for ${others.length} more node${others.length === 1 ? '' : 's'} of ${c.name}: ${names})`
+      }),
+    ]
+  })
+}
+
 export const skewMarkers = (f: FleetFacts): (SkewMarker & { cluster: string })[] =>
   f.clusters.flatMap((c) => c.nodes.flatMap((n) => nodeSkew(c, n).map((s) => ({ ...s, cluster: c.name }))))
 

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { groupedProblems, problems } from '../../src/facts/render.js'
+import type { FleetFacts } from '../../src/facts/types.js'
+
+/** Only what the problem lists read: names, hosts, errors. */
+const fleet = (clusters: { name: string; error?: string; nodes: { name: string; host: string; error?: string }[] }[]) => ({ clusters }) as unknown as FleetFacts
+
+const noKey = (host: string) => `no SSH credentials for ops@${host}: no identity file and no ssh-agent (set ssh.identityFile in the plan)`
+
+describe('facts: the problems a live plan is blocked by, for people', () => {
+  it('nodes of a cluster that failed alike but for their own name and address are said once, the others named after it', () => {
+    const nodes: { name: string; host: string; error?: string }[] = Array.from({ length: 9 }, (_, i) => ({ name: `prod-n${i + 1}`, host: `10.0.1.${i + 1}`, error: noKey(`10.0.1.${i + 1}`) }))
+    nodes[3] = { name: 'prod-n4', host: '10.0.1.4', error: 'cannot connect to prod-n4 (ops@10.0.1.4:22) after 3 attempts: connect ECONNREFUSED 10.0.1.4:22' }
+    nodes.push({ name: 'prod-n10', host: '10.0.1.10' })
+    const f = fleet([
+      { name: 'prod', error: 'the API server could not be reached', nodes },
+      { name: 'edge', nodes: [{ name: 'e1', host: 'e1.example', error: noKey('e1.example') }, { name: 'e2', host: 'e2.example', error: noKey('e2.example') }] },
+    ])
+    expect(groupedProblems(f)).toEqual([
+      'prod: API: the API server could not be reached',
+      `prod/prod-n1: ${noKey('10.0.1.1')} (the same for 7 more nodes of prod: prod-n2, prod-n3, prod-n5, prod-n6, prod-n7 and 2 more)`,
+      'prod/prod-n4: cannot connect to prod-n4 (ops@10.0.1.4:22) after 3 attempts: connect ECONNREFUSED 10.0.1.4:22',
+      `edge/e1: ${noKey('e1.example')} (the same for 1 more node of edge: e2)`,
+    ])
+    // The machine-readable list (inventory --format json) keeps one entry per node.
+    expect(problems(f)).toHaveLength(12)
+  })
+
+  it('errors that differ in more than the node itself stay apart', () => {
+    const f = fleet([{ name: 'c', nodes: [
+      { name: 'a', host: '10.0.0.1', error: 'cannot connect to a (root@10.0.0.1:22): host key mismatch' },
+      { name: 'b', host: '10.0.0.2', error: 'cannot connect to b (root@10.0.0.2:22): connect ETIMEDOUT' },
+    ] }])
+    expect(groupedProblems(f)).toEqual(problems(f))
+  })
+})
