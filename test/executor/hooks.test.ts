@@ -6,6 +6,19 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runHook, type HookContext } from '../../src/executor/hooks.js'
 
+/** An Alertmanager filter matcher (`name="v"`, `name!="v"`, `=~`, `!~`; regexes anchored, as Alertmanager's are). */
+function matcher(text: string): (labels: Record<string, string>) => boolean {
+  const m = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$/.exec(text)
+  if (!m) throw new Error(`bad matcher ${text}`)
+  const [, name, op, raw] = m as unknown as [string, string, string, string]
+  const value = raw.replace(/\\(.)/g, '$1')
+  const re = new RegExp(`^(?:${value})$`)
+  return (labels) => {
+    const v = labels[name] ?? ''
+    return op === '=' ? v === value : op === '!=' ? v !== value : op === '=~' ? re.test(v) : !re.test(v)
+  }
+}
+
 const ctx: HookContext = { runId: 'r-1', plan: '/p/plan.yaml', point: 'beforeNode', stage: 'prod', cluster: 'eu', node: 'w-1', step: 'prod/eu/hop1/w-1/hook/before-node/1', dryRun: false, journal: '/p/j.jsonl' }
 
 /** Hooks: context on stdin and in KUPGRADE_*; exit code decides; the two shipped hooks against local HTTP servers. */
@@ -22,8 +35,13 @@ describe('hooks', () => {
       req.on('data', (c) => (body += c))
       req.on('end', () => {
         if (req.url?.startsWith('/api/v2/alerts')) {
-          const alerts = firing-- > 0 ? [{ labels: { alertname: 'KubeNodeNotReady', instance: 'w-1' }, status: { state: 'active' } }] : []
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(alerts))
+          // As kube-prometheus's Alertmanager: Watchdog always firing, beside the alert the test turns on.
+          const alerts: { labels: Record<string, string>; status: { state: string } }[] = [
+            { labels: { alertname: 'Watchdog', severity: 'none' }, status: { state: 'active' } },
+            ...(firing-- > 0 ? [{ labels: { alertname: 'KubeNodeNotReady', instance: 'w-1' }, status: { state: 'active' } }] : []),
+          ]
+          const filters = new URL(req.url, 'http://x').searchParams.getAll('filter').map(matcher)
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(alerts.filter((a) => filters.every((f) => f(a.labels)))))
           return
         }
         posts.push({ path: req.url ?? '', body })
@@ -74,6 +92,13 @@ describe('hooks', () => {
     firing = 1000
     const loud = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, ALERTMANAGER_URL: url, KUPGRADE_ALERT_INTERVAL: '0.1', KUPGRADE_ALERT_TIMEOUT: '0.5' } })
     expect(loud.ok).toBe(false)
-    expect(loud.output.join('\n')).toMatch(/still firing after 1s: KubeNodeNotReady \(w-1\)/)
+    expect(loud.output.join('\n')).toMatch(/still firing after 1s: KubeNodeNotReady \(w-1\)$/)
+    // Watchdog, firing all the time by design, counts only when asked to.
+    firing = 0
+    const all = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, ALERTMANAGER_URL: url, KUPGRADE_ALERT_INTERVAL: '0.1', KUPGRADE_ALERT_TIMEOUT: '0.5', KUPGRADE_ALERT_IGNORE: '' } })
+    expect(all.ok).toBe(false)
+    expect(all.output.join('\n')).toMatch(/still firing after 1s: Watchdog$/)
+    const filtered = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, ALERTMANAGER_URL: url, KUPGRADE_ALERT_INTERVAL: '0.1', KUPGRADE_ALERT_TIMEOUT: '0.5', KUPGRADE_ALERT_IGNORE: '', KUPGRADE_ALERT_FILTER: 'severity!="none"' } })
+    expect(filtered.ok, filtered.output.join('\n')).toBe(true)
   }, 60_000)
 })
