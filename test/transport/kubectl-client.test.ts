@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import { classifyKubectlFailure, isTransportFailure } from '../../src/transport/kubectl/classify.js'
 import { chooseKubectl, KubectlClient } from '../../src/transport/kubectl/client.js'
+import { collapseKlogRepeats } from '../../src/transport/kubectl/klog.js'
 import { redact, redactArgv } from '../../src/transport/kubectl/redact.js'
 import { KUBECTL } from '../lab/helpers.js'
 
@@ -167,6 +168,9 @@ describe('transport/kubectl client', () => {
     const base = { PATH: process.env.PATH, HOME: home }
     const unset = await rejection(c(base).json(['get', 'nodes', '-o', 'json']))
     expect(unset.message).toMatch(/localhost:8080/)
+    // kubectl's one klog line per discovery attempt is shown once, counted, above its verdict.
+    expect(unset.message.match(/memcache\.go/g)).toHaveLength(1)
+    expect(unset.message).toMatch(/couldn't get current server API group list: .* \(\d+ times\)\n.*The connection to the server localhost:8080 was refused/)
     expect(unset.hint).toBe(`kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster prod no kubeconfig, KUBECONFIG is unset and ${home}/.kube/config does not exist; set \`kubeconfig:\` (and \`context:\`) for prod in the plan, or KUBECONFIG (not retried)`)
     expect(unset.transient).toBe(false)
     expect(logs.filter((l) => l.includes('retry'))).toEqual([])
@@ -203,6 +207,14 @@ describe('transport/kubectl client', () => {
 })
 
 describe('transport/kubectl helpers', () => {
+  it('keeps a klog line kubectl repeated once, counted; other lines and lone repeats as they were', () => {
+    const line = (t: string, msg = '"Unhandled Error" err="couldn\'t get current server API group list"') => `E1204 23:04:33.${t}   30809 memcache.go:265] ${msg}`
+    const stderr = [line('348208'), line('356816'), line('360396'), 'The connection to the server localhost:8080 was refused', line('1'), 'x', 'x', ''].join('\n')
+    expect(collapseKlogRepeats(stderr)).toBe([`${line('348208')} (3 times)`, 'The connection to the server localhost:8080 was refused', line('1'), 'x', 'x', ''].join('\n'))
+    expect(collapseKlogRepeats(`${line('1')}\n${line('2', 'other')}`)).toBe(`${line('1')}\n${line('2', 'other')}`)
+  })
+
+
   it('chooses env, then cluster, then plan, then PATH', () => {
     expect(chooseKubectl({ KUPGRADE_KUBECTL: '/e' }, '/c', '/p')).toBe('/e')
     expect(chooseKubectl({}, '/c', '/p')).toBe('/c')

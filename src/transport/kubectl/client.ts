@@ -7,6 +7,7 @@ import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
 import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
 import { JsonObjectStream } from './json-stream.js'
+import { collapseKlogRepeats } from './klog.js'
 import { apiRequestFor, watchPaths, type ApiRequest } from './api-request.js'
 import { ProxyTimeout, sharedProxy, type ApiProxy } from './api-proxy.js'
 import { parseDuration } from '../../util/duration.js'
@@ -388,7 +389,7 @@ export class KubectlClient {
   }
 
   private error(command: string, exitCode: number | null, stderr: string, hint: string, transient = false): RemoteCommandError {
-    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(stderr), hint, transient })
+    return new RemoteCommandError({ cluster: this.o.cluster, node: 'kubectl', host: this.o.context ?? this.o.kubeconfig ?? 'default context', command, exitCode, stderr: redact(collapseKlogRepeats(stderr)), hint, transient })
   }
 
   async json<T>(args: string[], call?: KubectlCallOptions): Promise<T> {
