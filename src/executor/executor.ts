@@ -433,7 +433,11 @@ export class Executor {
     } catch (err) {
       const raw: Stop = err instanceof Stopped ? err.stop : { kind: 'failed', message: (err as Error).message, gateBeforeChange: false }
       // The cluster's onFailure decides what the run does about it.
-      const stop: Stop = raw.kind === 'failed' ? { ...raw, cluster: raw.cluster ?? c.name } : raw
+      // Whether the node stays cordoned is known only now: a rollback or rebuild that follows the failure uncordons it
+      // (or says where it stopped), so only a failure nothing recovers from leaves it cordoned.
+      const stop: Stop = raw.kind === 'failed'
+        ? { ...raw, cluster: raw.cluster ?? c.name, ...(raw.cordoned && raw.node && !raw.rollback ? { message: `${raw.message} (${raw.node} is left cordoned)` } : {}) }
+        : raw
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
       // A Lease a datastore restore brought back is taken again first, so that it is released rather than left held.
       if (lock.retake && stop.kind !== 'lock-lost' && stop.kind !== 'lock-refused') await this.retakeLock(lock, c.name).catch(() => {})
@@ -603,7 +607,7 @@ export class Executor {
         if (r.kind === 'failed') {
           const cordoned = n.steps.some((x) => x.action === 'cordon' && this.isDone(x.id)) && !n.steps.some((x) => x.action === 'uncordon' && this.isDone(x.id))
           this.emit({ type: 'node-failed', time: now(), ...ids, error: r.message, cordoned })
-          return { ...r, node: n.node, cordoned, message: `${c.name}/${n.node}: ${r.message}${cordoned ? ` (${n.node} is left cordoned)` : ''}` }
+          return { ...r, node: n.node, cordoned, message: `${c.name}/${n.node}: ${r.message}` }
         }
         return r
       }

@@ -57,6 +57,8 @@ describe('apply: onFailure rollback', () => {
     const fin = ev.at(-1)
     expect(fin).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
     expect(fin.message).toMatch(/rolled back: rb-w-1 back at the old version/)
+    // Rolled back means uncordoned: nothing in the run's last words says it was left cordoned.
+    expect(ev.filter((e) => ['run-finished', 'cluster-failed', 'stage-failed', 'rollback-started'].includes(e.type) && /left cordoned/.test(JSON.stringify(e)))).toEqual([])
 
     // The journal says the same: undoing → undone on the step ids, the run failed.
     const journal = readFileSync(fin.journal, 'utf8').trim().split('\n').slice(1).map((x) => JSON.parse(x))
