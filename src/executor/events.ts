@@ -52,6 +52,8 @@ export type ExecutorEvent =
   | { type: 'step-skipped'; time: string; step: StepRef; reason: string; evidence: string[] }
   | { type: 'step-failed'; time: string; step: StepRef; attempt: number; durationMs: number; error: string; evidence: string[] }
   | { type: 'step-output'; time: string; step: StepRef; stream: 'stdout' | 'stderr'; line: string }
+  /** A step's wait (Ready, a service, SSH back) still going on, with what it last saw (waits.ts heartbeat). */
+  | { type: 'step-waiting'; time: string; step: StepRef; waitingFor: string; observed: string; elapsedMs: number; timeoutMs: number }
   /** The step's transport failed under it (SSH dropped, API unanswered): verified and tried again in delayMs. */
   | { type: 'step-retrying'; time: string; step: StepRef; attempt: number; error: string; delayMs: number; undo?: true }
   | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }

@@ -19,6 +19,33 @@ export interface WaitContext {
   pollMs?: number
   /** Reads a step's check where it runs (its node, or the one its `at` names); the executor's one check reader. */
   readCheck?: (c: Check) => Promise<{ holds: boolean; observed: string }>
+  /** Told every `heartbeatMs` while a wait goes on: what it waits for and what it last saw. */
+  onWaiting?: (w: Waiting) => void
+  heartbeatMs?: number
+}
+
+export interface Waiting {
+  waitingFor: string
+  observed: string
+  elapsedMs: number
+  timeoutMs: number
+}
+
+/**
+ * How often a wait says it is still waiting: every 30 s, or four times over a shorter timeout (at most once a second).
+ * A Ready wait may take its whole five minutes; a CI log that shows nothing for that long reads as a hung run, and what
+ * the wait last saw (`Ready=False, kubelet v1.30.4`) is what the reader needs to decide whether to step in.
+ */
+export const HEARTBEAT_MS = 30_000
+const heartbeatEvery = (timeoutMs: number): number => Math.min(HEARTBEAT_MS, Math.max(1_000, Math.floor(timeoutMs / 4)))
+
+/** The heartbeat of one wait: `seen` records the latest observation; `stop` ends it. */
+function heartbeat(waitingFor: string, timeoutMs: number, c: Pick<WaitContext, 'onWaiting' | 'heartbeatMs'>) {
+  const started = Date.now()
+  let observed = 'not observed yet'
+  const timer = c.onWaiting ? setInterval(() => c.onWaiting!({ waitingFor, observed, elapsedMs: Date.now() - started, timeoutMs }), c.heartbeatMs ?? heartbeatEvery(timeoutMs)) : undefined
+  timer?.unref()
+  return { seen: (o: string) => void (observed = o), stop: () => clearInterval(timer) }
 }
 
 export async function runWait(w: Wait, c: WaitContext): Promise<string> {
@@ -63,40 +90,48 @@ export function nodeReadiness(n: Node): { ready: boolean; version: string } {
 /** Waits until the Node is Ready=True with the expected kubelet version (empty: any version) and, given `bootId`, that
  *  boot (its kubelet has posted status since the machine came back; '' = the new boot id is unknown: never). One watch
  *  follows the Node (a poll would start a kubectl every pollMs), polling only where kubectl cannot watch. */
-export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'> & { bootId?: string }): Promise<string> {
+export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs' | 'onWaiting' | 'heartbeatMs'> & { bootId?: string }): Promise<string> {
   const boot = c.bootId !== undefined ? ` after boot ${c.bootId || '(unknown)'}` : ''
   const what = `${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`
   const started = Date.now()
   let last = 'not observed yet'
+  const beat = heartbeat(what, timeoutMs, c)
   return kubectl.observe<Node, string>(['node', node], (seen) => {
     if (seen.obj) {
       const r = nodeReadiness(seen.obj)
       const bootId = seen.obj.status?.nodeInfo?.bootID ?? ''
       const booted = c.bootId === undefined || (c.bootId !== '' && bootId === c.bootId)
       last = `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`
+      beat.seen(last)
       if (r.ready && booted && (!kubeletVersion || r.version === kubeletVersion)) return waited(what, started, last)
-    } else last = seen.error.message.split('\n')[0]!
+    } else beat.seen((last = seen.error.message.split('\n')[0]!))
     if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
     return undefined
-  }, { quietMs: 2_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) })
+  }, { quietMs: 2_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) }).finally(beat.stop)
 }
 
 const waited = (what: string, started: number, observed: string) => `waited ${Math.round((Date.now() - started) / 100) / 10}s for ${what}: ${observed}`
 const timedOut = (what: string, timeoutMs: number, last: string) => new StepFailure(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`, [`last observed: ${last}`])
 
-async function poll(what: string, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs'>, probe: () => Promise<{ ok: boolean; observed: string }>): Promise<string> {
+async function poll(what: string, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs' | 'onWaiting' | 'heartbeatMs'>, probe: () => Promise<{ ok: boolean; observed: string }>): Promise<string> {
   const started = Date.now()
   let last = 'not observed yet'
-  for (;;) {
-    try {
-      const r = await probe()
-      last = r.observed
-      if (r.ok) return waited(what, started, r.observed)
-    } catch (err) {
-      if (c.signal?.aborted) throw err
-      last = (err as Error).message.split('\n')[0]!
+  const beat = heartbeat(what, timeoutMs, c)
+  try {
+    for (;;) {
+      try {
+        const r = await probe()
+        last = r.observed
+        if (r.ok) return waited(what, started, r.observed)
+      } catch (err) {
+        if (c.signal?.aborted) throw err
+        last = (err as Error).message.split('\n')[0]!
+      }
+      beat.seen(last)
+      if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
+      await sleep(c.pollMs ?? 250, c.signal)
     }
-    if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
-    await sleep(c.pollMs ?? 250, c.signal)
+  } finally {
+    beat.stop()
   }
 }

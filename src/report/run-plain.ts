@@ -32,7 +32,7 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'node-done':
       return line(`${e.stage} › ${e.cluster} › ${e.node}: done in ${secs(e.durationMs)}`)
     case 'node-failed':
-      return line(`${e.stage} › ${e.cluster} › ${e.node}: FAILED${e.cordoned ? ' (left cordoned)' : ''}: ${e.error.split('\n')[0]}`)
+      return line(`${e.stage} › ${e.cluster} › ${e.node}: FAILED${e.cordoned ? ' (cordoned)' : ''}: ${e.error.split('\n')[0]}`)
     case 'step-started':
       return verbose ? line(`${where(e.step)}: ${e.step.title} …`) : undefined
     case 'step-done':
@@ -43,6 +43,8 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
       return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'step-retrying':
       return line(`${where(e.step)}: ↻ ${e.undo ? 'undo of ' : ''}${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`)
+    case 'step-waiting':
+      return line(`${where(e.step)}: … still waiting for ${e.waitingFor} (${Math.round(e.elapsedMs / 1000)}s of ${Math.round(e.timeoutMs / 1000)}s): ${e.observed}`)
     case 'step-output':
       return verbose ? line(`${where(e.step)}: ${e.stream === 'stderr' ? '! ' : '  '}${e.line}`) : undefined
     case 'gate-check':

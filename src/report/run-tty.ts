@@ -102,10 +102,11 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'cluster-failed': endCluster(e.stage, e.cluster, { kind: 'fail', message: `${e.cluster}: ${e.error.split('\n')[0]}` }); break
       case 'node-started': slot(e.stage, e.cluster, e.node).setTitle(`${e.node}${e.hop !== undefined ? ` · hop ${e.hop}` : ''}${e.batch !== undefined ? ` · batch ${e.batch}` : ''}`); break
       case 'node-done': slot(e.stage, e.cluster, e.node).setTitle(`${e.node} ✓ ${secs(e.durationMs)}`); break
-      case 'node-failed': slot(e.stage, e.cluster, e.node).finish({ kind: 'fail', message: `${e.node}${e.cordoned ? ' (left cordoned)' : ''}: ${e.error.split('\n')[0]}` }); break
+      case 'node-failed': slot(e.stage, e.cluster, e.node).finish({ kind: 'fail', message: `${e.node}${e.cordoned ? ' (cordoned)' : ''}: ${e.error.split('\n')[0]}` }); break
       case 'step-started': where(e.step).say(`${e.step.title} …`); break
       case 'step-done': where(e.step).say(`✓ ${e.step.title} ${secs(e.durationMs)}`); break
       case 'step-failed': where(e.step).say(`✗ ${e.step.title}: ${e.error.split('\n')[0]}`); break
+      case 'step-waiting': where(e.step).say(`${e.step.title}: still waiting (${Math.round(e.elapsedMs / 1000)}s of ${Math.round(e.timeoutMs / 1000)}s): ${e.observed}`); break
       case 'step-retrying': where(e.step).say(`↻ ${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break

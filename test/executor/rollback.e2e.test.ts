@@ -43,6 +43,10 @@ describe('apply: onFailure rollback', () => {
     const types = ev.map((e) => e.type)
     const failed = ev.findIndex((e) => e.type === 'step-failed' && e.step.node === 'rb-w-1')
     expect(ev[failed].step.action).toBe('wait-ready')
+    // The wait said how it was doing before it gave up.
+    const waiting = ev.filter((e) => e.type === 'step-waiting' && e.step.id === ev[failed].step.id)
+    expect(waiting.length).toBeGreaterThanOrEqual(1)
+    expect(waiting.at(-1)).toMatchObject({ waitingFor: 'rb-w-1 Ready with kubelet v1.30.4+k3s1', observed: expect.stringMatching(/^rb-w-1: Ready=False, kubelet v1\.30\.4\+k3s1$/), timeoutMs: 4_000 })
     const started = types.indexOf('rollback-started')
     expect(started).toBeGreaterThan(failed)
     expect(ev[started]).toMatchObject({ cluster: 'rb', node: 'rb-w-1', path: 'previous-version' })
