@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent, NodeEvent } from '../../src/lab/recorder/types.js'
 import { EXECUTION_PLAN_SCHEMA_VERSION } from '../../src/planner/types.js'
 import { isProbeWrite } from '../helpers/probe-writes.js'
+import { runCli } from '../helpers/run-cli.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -94,5 +96,10 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
     const runs = await l.cli(['runs'])
     expect(runs.out.split('\n').filter((x) => /\bdone\b/.test(x)).length).toBe(2)
+    // From anywhere, naming the plan (or its folder) lists the runs beside it.
+    for (const where of [l.plan, l.dir]) {
+      const named = await runCli(['runs', where], { env: l.env, cwd: tmpdir() })
+      expect(named.out, named.err).toBe(runs.out)
+    }
   }, 300_000)
 })

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path'
+import { statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { listRuns, runsDir } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
@@ -6,10 +7,13 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('runs')
     .description('list the runs recorded next to a plan (.kupgrade/runs)')
-    .option('--dir <dir>', 'the directory holding the plan (default: the current directory)')
+    .argument('[plan]', 'the plan file, or the directory holding it (default: the current directory)')
+    .option('--dir <dir>', 'the directory holding the plan (the same as giving it as [plan])')
     .option('--json', 'print the list as JSON')
-    .action((o: { dir?: string; json?: boolean }) => {
-      const dir = runsDir(resolve(ctx.cwd, o.dir ?? '.'))
+    .action((plan: string | undefined, o: { dir?: string; json?: boolean }) => {
+      // Runs live beside the plan they ran (`apply PLAN` writes PLAN's folder/.kupgrade/runs): a plan file means its folder.
+      const given = resolve(ctx.cwd, plan ?? o.dir ?? '.')
+      const dir = runsDir(plan !== undefined && !isDirectory(given) ? dirname(given) : given)
       const runs = listRuns(dir)
       if (o.json) {
         ctx.stdout.write(`${JSON.stringify(runs.map((r) => ({ runId: r.runId, status: r.status, plan: r.journal.header.plan, startedAt: r.startedAt, lastAt: r.lastAt, steps: r.steps, message: r.message })), null, 2)}\n`)
@@ -24,3 +28,5 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       setExit(0)
     })
 }
+
+const isDirectory = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false
