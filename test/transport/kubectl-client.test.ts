@@ -181,6 +181,11 @@ describe('transport/kubectl client', () => {
     writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://localhost:8080"}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n')
     const configured = await rejection(c(base).version())
     expect(configured.hint).toBe('the API server could not be reached (nothing listening, or no route to it) after 4 attempts')
+    // A kubeconfig the plan names that is not there: kubectl's `stat FILE: no such file or directory`, and which setting.
+    const named = join(state, 'gone.kubeconfig')
+    const gone = await rejection(new KubectlClient({ cluster: 'prod', binary: KUBECTL, kubeconfig: named, cacheDir: join(state, 'cache'), env: base }).version())
+    expect(gone.message).toContain(`error: stat ${named}: no such file or directory`)
+    expect(gone.hint).toBe(`the kubeconfig ${named} that the plan gives cluster prod does not exist: fix \`kubeconfig:\` for prod in the plan (a relative path is read from the plan's folder)`)
   })
 
   it('kills a hung kubectl at the process timeout and retries', async () => {

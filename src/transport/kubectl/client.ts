@@ -230,7 +230,7 @@ export class KubectlClient {
       if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
       last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
-      const unconfigured = kind === 'unreachable' ? this.noKubeconfig(stderr) : undefined
+      const unconfigured = kind === 'unreachable' ? this.noKubeconfig(stderr) : this.missingKubeconfig(stderr)
       if (unconfigured) throw this.error(shown, last.exitCode, stderr, unconfigured)
       if (!isRetryable(kind)) break
     }
@@ -382,6 +382,13 @@ export class KubectlClient {
     if (files.some((f) => existsSync(f))) return undefined
     const why = listed.length ? `KUBECONFIG names only files that do not exist (${listed.join(', ')})` : `KUBECONFIG is unset and ${files[0] ?? '~/.kube/config (HOME is unset)'} does not exist`
     return `kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster ${this.o.cluster} no kubeconfig, ${why}; set \`kubeconfig:\` (and \`context:\`) for ${this.o.cluster} in the plan, or KUBECONFIG (not retried)`
+  }
+
+  /** The plan names a kubeconfig that is not there: kubectl says `stat FILE: no such file or directory`; say which setting. */
+  private missingKubeconfig(stderr: string): string | undefined {
+    const file = this.o.kubeconfig
+    if (!file || !stderr.includes(`${file}: no such file or directory`) || existsSync(file)) return undefined
+    return `the kubeconfig ${file} that the plan gives cluster ${this.o.cluster} does not exist: fix \`kubeconfig:\` for ${this.o.cluster} in the plan (a relative path is read from the plan's folder)`
   }
 
   private binaryMissing(command: string): RemoteCommandError {
