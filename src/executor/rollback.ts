@@ -110,7 +110,8 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   const hasNode = run.steps.some((s) => s.action === 'wait-ready')
   if (changedKubelet && hop && hasNode) {
     try {
-      evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
+      const readyStep = run.steps.find((s) => s.action === 'wait-ready')!
+      evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs, onWaiting: (w) => d.emit({ type: 'step-waiting', time: now(), step: stepRef(readyStep), ...w }) }))
     } catch (err) {
       return fail(`${run.node} did not come back at its old version: ${(err as Error).message}`)
     }
@@ -160,7 +161,7 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
     const run = () => runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),
-    }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
+    }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs, onWaiting: (w) => d.emit({ type: 'step-waiting', time: now(), step: stepRef(s), ...w }) })
     const r = s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' ? await d.acrossDatastoreRestore(run) : await run()
     const evidence = [...putBack, ...r.evidence]
     d.journal.append({ step: s.id, state: 'undone', attempt, evidence, changed: r.changed })
