@@ -1,5 +1,6 @@
 import type { GateStatus } from '../gates/types.js'
 import type { Step } from '../planner/types.js'
+import type { Waiting } from './waits.js'
 
 /**
  * The executor's one output: a typed stream of events (docs/events.md). The listr2 renderer, the plain-line renderer,
@@ -99,3 +100,6 @@ export interface RecordedWrite {
 export type EventSink = (e: ExecutorEvent) => void
 
 export const now = (): string => new Date().toISOString()
+
+/** A step's long wait reported as `step-waiting` events (waits.ts heartbeat): the forward steps' and a rollback's undos'. */
+export const reportWaiting = (emit: EventSink, s: Step) => (w: Waiting): void => emit({ type: 'step-waiting', time: now(), step: stepRef(s), ...w })

@@ -11,7 +11,7 @@ import { sleep } from '../transport/backoff.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import { parseDuration } from '../util/duration.js'
 import { raiseListenerLimit } from '../util/signal.js'
-import { now, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
+import { now, reportWaiting, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
 import { defaultServiceCIDR } from '../gates/context.js'
 import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
 import { runHook } from './hooks.js'
@@ -23,7 +23,7 @@ import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
 import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
 import { rollbackNode, type NodeRunRef } from './rollback.js'
-import { waitNodeReady, type Waiting } from './waits.js'
+import { waitNodeReady } from './waits.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -753,11 +753,6 @@ export class Executor {
     if (r !== true && r !== false) throw new Stopped(r)
   }
 
-  /** A step's long wait, as `step-waiting` events (waits.ts heartbeat). */
-  private waiting(s: Step) {
-    return (w: Waiting) => this.emit({ type: 'step-waiting', time: now(), step: stepRef(s), ...w })
-  }
-
   private skipOf(s: Step): string | undefined {
     return s.skip !== undefined && !(s.node !== undefined && this.touched.has(nodeKey(s))) ? s.skip : undefined
   }
@@ -830,7 +825,7 @@ export class Executor {
       case 'wait-ready': {
         if (dry) return { changed: false, evidence: [], skipped: 'dry-run: apply would wait for Ready here' }
         const timeoutMs = parseDuration(String(s.params?.timeout ?? '5m')) ?? 300_000
-        const line = await waitNodeReady(rt!.kubectl, s.node!, String(s.params?.kubelet ?? ''), timeoutMs, { signal: this.halt.signal, pollMs: this.o.pollMs ?? 250, onWaiting: this.waiting(s) })
+        const line = await waitNodeReady(rt!.kubectl, s.node!, String(s.params?.kubelet ?? ''), timeoutMs, { signal: this.halt.signal, pollMs: this.o.pollMs ?? 250, onWaiting: reportWaiting((e) => this.emit(e), s) })
         return { changed: false, evidence: [line] }
       }
       case 'approval':
@@ -853,7 +848,7 @@ export class Executor {
           ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), ...(peerControlPlane ? { peerControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
-        }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250, onWaiting: this.waiting(s) })
+        }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250, onWaiting: reportWaiting((e) => this.emit(e), s) })
         const r = s.action === 'restore-datastore' ? await this.acrossDatastoreRestore(rt.spec.name, run) : await run()
         if (dry && r.changed) this.dryAhead.add(ahead)
         if (program.offNode && target) r.evidence.push(await this.copyOffNode(s, rt, target, program.offNode.sums, dry))

@@ -56,8 +56,6 @@ export function failureReason(err: unknown): string {
   return tail ? `${head}: ${tail}` : head
 }
 
-const isStatus = hasStatusReason
-
 /**
  * Whether the API server answered the lock write with a verdict (AlreadyExists, Conflict, Forbidden …). An answer
  * that is kubectl's lost request (classify.ts) is none: a 504 Timeout outlived kube-apiserver's deadline and may have
@@ -137,7 +135,7 @@ export class ClusterLease {
         this.lastRenewOk = Date.now()
         return {}
       } catch (err) {
-        if (isStatus(err, 'AlreadyExists')) break
+        if (hasStatusReason(err, 'AlreadyExists')) break
         if (attempt >= 3 || decided(err)) throw err
         await new Promise((r) => setTimeout(r, 1000))
       }
@@ -159,7 +157,7 @@ export class ClusterLease {
       this.resourceVersion = updated?.metadata.resourceVersion
     } catch (err) {
       // Someone else wrote the Lease between our read and our update: they won.
-      if (isStatus(err, 'Conflict')) {
+      if (hasStatusReason(err, 'Conflict')) {
         const again = await this.read().catch(() => lease)
         throw new LockRefusedError(this.o.kubectl.cluster, again.spec?.holderIdentity ?? 'another run', again.spec?.acquireTime ?? 'just now', false)
       }
@@ -189,10 +187,10 @@ export class ClusterLease {
       } catch (err) {
         if (this.stopped) return
         const expiredBy = this.lastRenewOk + this.o.durationSeconds * 1000 - every
-        if (isStatus(err, 'Conflict') || isStatus(err, 'NotFound') || Date.now() >= expiredBy) {
+        if (hasStatusReason(err, 'Conflict') || hasStatusReason(err, 'NotFound') || Date.now() >= expiredBy) {
           this.stopRenewing()
-          onLost(isStatus(err, 'Conflict') ? 'the Lease was changed by someone else (409 Conflict on renewal)'
-            : isStatus(err, 'NotFound') ? 'the Lease was deleted'
+          onLost(hasStatusReason(err, 'Conflict') ? 'the Lease was changed by someone else (409 Conflict on renewal)'
+            : hasStatusReason(err, 'NotFound') ? 'the Lease was deleted'
               : `renewal kept failing until the lease would expire: ${failureReason(err)}`)
           return
         }
@@ -239,7 +237,7 @@ export class ClusterLease {
     try {
       return await this.write(why, 'replace', this.body(spec(), this.resourceVersion))
     } catch (err) {
-      if (!isStatus(err, 'Conflict')) throw err
+      if (!hasStatusReason(err, 'Conflict')) throw err
       const lease = await this.read().catch(() => undefined)
       if (lease?.spec?.holderIdentity !== this.o.holder || !lease.metadata.resourceVersion) throw err
       this.resourceVersion = lease.metadata.resourceVersion

@@ -39,13 +39,15 @@ export interface Waiting {
 export const HEARTBEAT_MS = 30_000
 const heartbeatEvery = (timeoutMs: number): number => Math.min(HEARTBEAT_MS, Math.max(1_000, Math.floor(timeoutMs / 4)))
 
-/** The heartbeat of one wait: `seen` records the latest observation; `stop` ends it. */
-function heartbeat(waitingFor: string, timeoutMs: number, c: Pick<WaitContext, 'onWaiting' | 'heartbeatMs'>) {
-  const started = Date.now()
-  let observed = 'not observed yet'
-  const timer = c.onWaiting ? setInterval(() => c.onWaiting!({ waitingFor, observed, elapsedMs: Date.now() - started, timeoutMs }), c.heartbeatMs ?? heartbeatEvery(timeoutMs)) : undefined
+/**
+ * One wait's clock and latest observation (`last`, what a timeout reports too), and its heartbeat while it goes on;
+ * `stop` ends the heartbeat.
+ */
+function waitState(waitingFor: string, timeoutMs: number, c: Pick<WaitContext, 'onWaiting' | 'heartbeatMs'>) {
+  const state = { started: Date.now(), last: 'not observed yet', stop: () => clearInterval(timer) }
+  const timer = c.onWaiting ? setInterval(() => c.onWaiting!({ waitingFor, observed: state.last, elapsedMs: Date.now() - state.started, timeoutMs }), c.heartbeatMs ?? heartbeatEvery(timeoutMs)) : undefined
   timer?.unref()
-  return { seen: (o: string) => void (observed = o), stop: () => clearInterval(timer) }
+  return state
 }
 
 export async function runWait(w: Wait, c: WaitContext): Promise<string> {
@@ -93,45 +95,39 @@ export function nodeReadiness(n: Node): { ready: boolean; version: string } {
 export function waitNodeReady(kubectl: KubectlChannel, node: string, kubeletVersion: string | undefined, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs' | 'onWaiting' | 'heartbeatMs'> & { bootId?: string }): Promise<string> {
   const boot = c.bootId !== undefined ? ` after boot ${c.bootId || '(unknown)'}` : ''
   const what = `${node} Ready${kubeletVersion ? ` with kubelet ${kubeletVersion}` : ''}${boot}`
-  const started = Date.now()
-  let last = 'not observed yet'
-  const beat = heartbeat(what, timeoutMs, c)
+  const w = waitState(what, timeoutMs, c)
   return kubectl.observe<Node, string>(['node', node], (seen) => {
     if (seen.obj) {
       const r = nodeReadiness(seen.obj)
       const bootId = seen.obj.status?.nodeInfo?.bootID ?? ''
       const booted = c.bootId === undefined || (c.bootId !== '' && bootId === c.bootId)
-      last = `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`
-      beat.seen(last)
-      if (r.ready && booted && (!kubeletVersion || r.version === kubeletVersion)) return waited(what, started, last)
-    } else beat.seen((last = seen.error.message.split('\n')[0]!))
-    if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
+      w.last = `${node}: Ready=${r.ready ? 'True' : 'False'}, kubelet ${r.version || '?'}${c.bootId !== undefined ? `, boot id ${bootId || '?'}` : ''}`
+      if (r.ready && booted && (!kubeletVersion || r.version === kubeletVersion)) return waited(what, w.started, w.last)
+    } else w.last = seen.error.message.split('\n')[0]!
+    if (Date.now() - w.started >= timeoutMs) throw timedOut(what, timeoutMs, w.last)
     return undefined
-  }, { quietMs: 2_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) }).finally(beat.stop)
+  }, { quietMs: 2_000, pollMs: c.pollMs ?? 250, ...(c.signal ? { signal: c.signal } : {}) }).finally(w.stop)
 }
 
 const waited = (what: string, started: number, observed: string) => `waited ${Math.round((Date.now() - started) / 100) / 10}s for ${what}: ${observed}`
 const timedOut = (what: string, timeoutMs: number, last: string) => new StepFailure(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`, [`last observed: ${last}`])
 
 async function poll(what: string, timeoutMs: number, c: Pick<WaitContext, 'signal' | 'pollMs' | 'onWaiting' | 'heartbeatMs'>, probe: () => Promise<{ ok: boolean; observed: string }>): Promise<string> {
-  const started = Date.now()
-  let last = 'not observed yet'
-  const beat = heartbeat(what, timeoutMs, c)
+  const w = waitState(what, timeoutMs, c)
   try {
     for (;;) {
       try {
         const r = await probe()
-        last = r.observed
-        if (r.ok) return waited(what, started, r.observed)
+        w.last = r.observed
+        if (r.ok) return waited(what, w.started, r.observed)
       } catch (err) {
         if (c.signal?.aborted) throw err
-        last = (err as Error).message.split('\n')[0]!
+        w.last = (err as Error).message.split('\n')[0]!
       }
-      beat.seen(last)
-      if (Date.now() - started >= timeoutMs) throw timedOut(what, timeoutMs, last)
+      if (Date.now() - w.started >= timeoutMs) throw timedOut(what, timeoutMs, w.last)
       await sleep(c.pollMs ?? 250, c.signal)
     }
   } finally {
-    beat.stop()
+    w.stop()
   }
 }

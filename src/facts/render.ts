@@ -71,9 +71,11 @@ export function renderInventory(f: FleetFacts): string {
 }
 
 /** Everything that should make `inventory` (and a live plan) exit non-zero. */
+const apiProblem = (c: ClusterFacts): string[] => (c.error ? [`${c.name}: API: ${c.error}`] : [])
+
 export function problems(f: FleetFacts): string[] {
   return f.clusters.flatMap((c) => [
-    ...(c.error ? [`${c.name}: API: ${c.error}`] : []),
+    ...apiProblem(c),
     ...c.nodes.filter((n) => n.error).map((n) => `${c.name}/${n.name}: ${n.error}`),
   ])
 }
@@ -97,7 +99,7 @@ export function groupedProblems(f: FleetFacts): string[] {
       else groups.set(shape, { first: n.name, error: n.error, others: [] })
     }
     return [
-      ...(c.error ? [`${c.name}: API: ${c.error}`] : []),
+      ...apiProblem(c),
       ...[...groups.values()].map(({ first, error, others }) => {
         if (others.length === 0) return `${c.name}/${first}: ${error}`
         const names = others.length > NAMES_SHOWN ? `${others.slice(0, NAMES_SHOWN).join(', ')} and ${others.length - NAMES_SHOWN} more` : others.join(', ')

@@ -230,8 +230,8 @@ export class KubectlClient {
       if ((r as { code?: string }).code === 'ENOENT') throw this.binaryMissing(shown)
       const kind: FailureKind = r.timedOut ? 'timeout' : classifyKubectlFailure(stderr)
       last = { kind, stderr: r.timedOut ? `${stderr}\nkubectl killed after ${call.processTimeoutMs ?? this.o.processTimeoutMs ?? 60_000} ms` : stderr, exitCode: r.exitCode ?? null, timedOut: Boolean(r.timedOut) }
-      const unconfigured = kind === 'unreachable' ? this.noKubeconfig(stderr) : this.missingKubeconfig(stderr)
-      if (unconfigured) throw this.error(shown, last.exitCode, stderr, unconfigured)
+      const unusable = this.unusableKubeconfig(stderr)
+      if (unusable) throw this.error(shown, last.exitCode, stderr, unusable)
       if (!isRetryable(kind)) break
     }
     const tries = retry && isRetryable(last!.kind) ? ` after ${attempts} attempts` : ''
@@ -352,13 +352,19 @@ export class KubectlClient {
     }
   }
 
+  /** The kubeconfig files kubectl reads: the plan's, else KUBECONFIG's list (`listed`). */
+  private kubeconfigFiles(): { files: string[]; listed: boolean } {
+    if (this.o.kubeconfig) return { files: [this.o.kubeconfig], listed: false }
+    const files = (this.o.env ?? process.env).KUBECONFIG?.split(':').filter(Boolean) ?? []
+    return { files, listed: files.length > 0 }
+  }
+
   /**
    * kubectl would read a FIFO kubeconfig forever and /dev/zero until memory runs out; refuse anything but a regular
-   * file of sane size, by path. A missing file is left to kubectl, which says so itself.
+   * file of sane size, by path. A missing file is left to kubectl, and explained after it failed (unusableKubeconfig).
    */
   private checkKubeconfig(command: string): void {
-    const files = this.o.kubeconfig ? [this.o.kubeconfig] : (this.o.env ?? process.env).KUBECONFIG?.split(':').filter(Boolean) ?? []
-    for (const file of files) {
+    for (const file of this.kubeconfigFiles().files) {
       try {
         checkRegularFile(file, { maxBytes: MAX_KUBECONFIG_BYTES })
       } catch (err) {
@@ -370,25 +376,26 @@ export class KubectlClient {
   }
 
   /**
-   * kubectl with no kubeconfig to read (none given, KUBECONFIG unset or naming only missing files, no ~/.kube/config)
-   * does not say so: it falls back to client-go's built-in server, http://localhost:8080, and reports that as refused,
-   * which reads like an apiserver that is down and would be retried as one. Said as what it is, once.
+   * A kubectl failure that is a kubeconfig missing, said as that (never retried: no attempt can find it):
+   * - the plan names a file that is not there: kubectl says only `stat FILE: no such file or directory`;
+   * - no kubeconfig at all (none given, KUBECONFIG unset or naming only missing files, no ~/.kube/config): kubectl
+   *   falls back to client-go's built-in server, http://localhost:8080, and reports it refused, which reads like an
+   *   apiserver that is down.
    */
-  private noKubeconfig(stderr: string): string | undefined {
-    if (this.o.kubeconfig || !/\blocalhost:8080\b/.test(stderr)) return undefined
-    const env = this.o.env ?? process.env
-    const listed = env.KUBECONFIG?.split(':').filter(Boolean) ?? []
-    const files = listed.length ? listed : env.HOME ? [join(env.HOME, '.kube', 'config')] : []
-    if (files.some((f) => existsSync(f))) return undefined
-    const why = listed.length ? `KUBECONFIG names only files that do not exist (${listed.join(', ')})` : `KUBECONFIG is unset and ${files[0] ?? '~/.kube/config (HOME is unset)'} does not exist`
+  private unusableKubeconfig(stderr: string): string | undefined {
+    const { files, listed } = this.kubeconfigFiles()
+    const plan = this.o.kubeconfig
+    if (plan) {
+      return stderr.includes(`${plan}: no such file or directory`) && !existsSync(plan)
+        ? `the kubeconfig ${plan} that the plan gives cluster ${this.o.cluster} does not exist: fix \`kubeconfig:\` for ${this.o.cluster} in the plan (a relative path is read from the plan's folder)`
+        : undefined
+    }
+    if (!/\blocalhost:8080\b/.test(stderr)) return undefined
+    const home = (this.o.env ?? process.env).HOME
+    const looked = listed ? files : home ? [join(home, '.kube', 'config')] : []
+    if (looked.some((f) => existsSync(f))) return undefined
+    const why = listed ? `KUBECONFIG names only files that do not exist (${files.join(', ')})` : `KUBECONFIG is unset and ${looked[0] ?? '~/.kube/config (HOME is unset)'} does not exist`
     return `kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster ${this.o.cluster} no kubeconfig, ${why}; set \`kubeconfig:\` (and \`context:\`) for ${this.o.cluster} in the plan, or KUBECONFIG (not retried)`
-  }
-
-  /** The plan names a kubeconfig that is not there: kubectl says `stat FILE: no such file or directory`; say which setting. */
-  private missingKubeconfig(stderr: string): string | undefined {
-    const file = this.o.kubeconfig
-    if (!file || !stderr.includes(`${file}: no such file or directory`) || existsSync(file)) return undefined
-    return `the kubeconfig ${file} that the plan gives cluster ${this.o.cluster} does not exist: fix \`kubeconfig:\` for ${this.o.cluster} in the plan (a relative path is read from the plan's folder)`
   }
 
   private binaryMissing(command: string): RemoteCommandError {
