@@ -101,5 +101,5 @@ export type EventSink = (e: ExecutorEvent) => void
 
 export const now = (): string => new Date().toISOString()
 
-/** A step's long wait reported as `step-waiting` events (waits.ts heartbeat): the forward steps' and a rollback's undos'. */
+/** A step's long wait reported as `step-waiting` events (waits.ts heartbeat). */
 export const reportWaiting = (emit: EventSink, s: Step) => (w: Waiting): void => emit({ type: 'step-waiting', time: now(), step: stepRef(s), ...w })

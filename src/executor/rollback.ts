@@ -2,7 +2,7 @@ import type { ReadsBackup, StepProgram } from '../drivers/program.js'
 import { versionBefore } from '../plan/versions.js'
 import type { ClusterPlan, ClusterRestore, RollbackPath, Step } from '../planner/types.js'
 import type { Transport } from '../transport/types.js'
-import { now, reportWaiting, stepRef, type EventSink } from './events.js'
+import { now, stepRef, type EventSink } from './events.js'
 import type { ClusterRuntime } from './executor.js'
 import type { Journal } from './journal.js'
 import { describeCommand, runProgram } from './run-program.js'
@@ -110,7 +110,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   const readyStep = run.steps.find((s) => s.action === 'wait-ready')
   if (changedKubelet && hop && readyStep) {
     try {
-      evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs, onWaiting: reportWaiting(d.emit, readyStep) }))
+      evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
     } catch (err) {
       return fail(`${run.node} did not come back at its old version: ${(err as Error).message}`)
     }
@@ -160,7 +160,7 @@ async function undoStep(d: RollbackDeps, rt: ClusterRuntime, s: Step): Promise<{
     const run = () => runProgram({ verify: undo.verify ?? [], run: undo.run, ...(undo.wait ? { wait: undo.wait } : {}), undo: { nothing: true } }, {
       ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), dryRun: false, signal: d.signal,
       onRetry: (r) => d.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r, undo: true }),
-    }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs, onWaiting: reportWaiting(d.emit, s) })
+    }, { ssh: d.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: d.signal, pollMs: d.pollMs })
     const r = s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore' ? await d.acrossDatastoreRestore(run) : await run()
     const evidence = [...putBack, ...r.evidence]
     d.journal.append({ step: s.id, state: 'undone', attempt, evidence, changed: r.changed })
