@@ -11,10 +11,14 @@ import { KUBECTL, smallTopology } from './helpers.js'
 const BIN = join(process.cwd(), 'bin/kupgrade.js')
 const kupgrade = (args: string[]) => execa(process.execPath, [BIN, ...args], { reject: false, timeout: 90_000, env: { NO_COLOR: '1' } })
 
+/** A command on w-1 through the real OpenSSH client, with the lab's key and known_hosts (host keys checked). */
+const sshOn = (labDir: string, host: string, command: string) => execa('ssh', ['-i', join(labDir, 'id_ed25519'), '-o', `UserKnownHostsFile=${join(labDir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-F', '/dev/null', '-p', '2222', `root@${host}`, command], { reject: false, timeout: 30_000 })
+
 describe('kupgrade lab (CLI)', () => {
   let dir: string
   let labDir: string
   let pid = 0
+  const sshW1 = (command: string) => sshOn(labDir, '127.0.33.111', command)
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kupgrade-lab-cli-'))
     labDir = join(dir, 'lab')
@@ -80,6 +84,8 @@ describe('kupgrade lab (CLI)', () => {
   })
 
   it('down stops the lab and removes lab.json', async () => {
+    // Something the next lab in this dir must not find (see 'up again in the same directory').
+    expect((await sshW1('echo kept > /root/left-behind; systemctl stop kubelet')).exitCode).toBe(0)
     const r = await kupgrade(['lab', 'down', '--dir', labDir])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toContain('lab "test" stopped')
@@ -87,6 +93,18 @@ describe('kupgrade lab (CLI)', () => {
     const status = await kupgrade(['lab', 'status', '--dir', labDir])
     expect(status.exitCode).toBe(1)
     expect(status.stderr).toContain('no lab is running')
+  })
+
+  it('up again in the same directory makes a fresh lab: nothing of the last one is left on its nodes', async () => {
+    // Each up makes a new CA, cluster token and keys and API objects at the topology's versions; node roots the last
+    // lab left (a k3s agent with the old token, a binary it upgraded) would disagree with them.
+    const r = await kupgrade(['lab', 'up', '--topology', join(dir, 'topology.yaml'), '--dir', labDir, '--detach'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    pid = (JSON.parse(await readFile(join(labDir, 'lab.json'), 'utf8')) as { pid: number }).pid
+    const w1 = await sshW1('test -e /root/left-behind && echo left || echo gone; systemctl is-active kubelet')
+    expect(w1.stdout).toBe('gone\nactive')
+    expect((await kupgrade(['lab', 'status', '--dir', labDir])).stdout).toMatch(/w-1\s+worker\s+v1\.29\.6\s+Ready/)
+    expect((await kupgrade(['lab', 'down', '--dir', labDir])).exitCode).toBe(0)
   })
 
   it('up in the foreground runs until interrupted, then cleans up', async () => {
