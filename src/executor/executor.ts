@@ -171,8 +171,30 @@ export class Executor {
     return s === 'done' || s === 'skipped' || s === 'approved'
   }
 
+  private selectedStages(): StagePlan[] {
+    return this.o.plan.stages.filter((s) => !this.o.selection.stages || this.o.selection.stages.includes(s.name))
+  }
+
+  private selectedClusters(stage: StagePlan): ClusterPlan[] {
+    return stage.clusters.filter((c) => !this.o.selection.clusters || this.o.selection.clusters.includes(c.name))
+  }
+
+  /** Whether a node step of the cluster is left to run: not done in this run, nor already in effect by live facts. */
+  private clusterHasWork(c: ClusterPlan): boolean {
+    return c.steps.some((s) => NODE_WRITE_ACTIONS.has(s.action) && !this.isDone(s.id) && this.skipOf(s) === undefined)
+  }
+
+  private stageHasWork(stage: StagePlan): boolean {
+    return this.selectedClusters(stage).some((c) => this.clusterHasWork(c))
+  }
+
+  private laterStagesHaveWork(stage: StagePlan): boolean {
+    const stages = this.selectedStages()
+    return stages.slice(stages.indexOf(stage) + 1).some((st) => this.stageHasWork(st))
+  }
+
   async run(): Promise<RunResult> {
-    const stages = this.o.plan.stages.filter((s) => !this.o.selection.stages || this.o.selection.stages.includes(s.name))
+    const stages = this.selectedStages()
     try {
       let anything = false
       for (const stage of stages) {
@@ -297,7 +319,7 @@ export class Executor {
     let changed = false
     try {
       for (const s of stage.before) if (s !== approval) await this.stepOrStop(s, undefined)
-      const clusters = stage.clusters.filter((c) => !this.o.selection.clusters || this.o.selection.clusters.includes(c.name))
+      const clusters = this.selectedClusters(stage)
       const results = await pool(clusters, Math.max(1, stage.parallelClusters), (c) => this.runCluster(stage, c))
       const stop = results.find((r): r is Stop => typeof r === 'object')
       if (stop) throw new Stopped(stop)
@@ -314,6 +336,13 @@ export class Executor {
   private async approve(stage: StagePlan, step: Step): Promise<boolean> {
     if (this.isDone(step.id)) {
       this.emit({ type: 'approved', time: now(), stage: stage.name, by: 'journal' })
+      return true
+    }
+    // Re-running a finished plan must not stop to ask for a stage that would change nothing.
+    if (!this.stageHasWork(stage)) {
+      const reason = `nothing to approve: no node of stage ${stage.name} is left to upgrade`
+      this.o.journal.append({ step: step.id, state: 'skipped', attempt: 1, evidence: [reason] })
+      this.emit({ type: 'step-skipped', time: now(), step: stepRef(step), reason, evidence: [] })
       return true
     }
     if (this.o.dryRun) {
@@ -820,6 +849,11 @@ export class Executor {
       case 'hook':
         return this.hook(s, dry)
       case 'soak':
+        // A soak holds back the next stages; when none has a node left to upgrade, nothing waits for it (as on the
+        // last stage, where the planner leaves it out).
+        if (!this.laterStagesHaveWork(stage!)) {
+          return { changed: false, evidence: [], skipped: 'no later stage has a node left to upgrade: nothing waits for this soak' }
+        }
         if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would soak ${String(loose(s).duration)} here` }
         return this.soak(s, stage!)
       case 'wait-ready': {

@@ -161,4 +161,20 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     // Nothing else ran again: no node step after the cut.
     expect(after.slice(cut).filter((e) => /\/hop\d+\//.test(e.step))).toEqual([])
   }, 120_000)
+
+  it('the finished plan applied again: no approval asked for a stage with nothing to do, no soak that nothing waits for', async () => {
+    // Without --approve and without a terminal: asking would stop the run with exit 4 for a stage that changes nothing,
+    // and a soak (30m in a real plan) would hold back stages that have nothing to do.
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(r.code, r.out.slice(-3000) + r.err).toBe(0)
+    const evs = events(r.out)
+    expect(evs.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'nothing-to-do', exitCode: 0 })
+    expect(evs.find((e) => e.type === 'approval-needed')).toBeUndefined()
+    const skipped = (id: string) => evs.find((e) => e.type === 'step-skipped' && e.step.id === id)?.reason
+    expect(skipped('production/approval')).toBe('nothing to approve: no node of stage production is left to upgrade')
+    expect(skipped('staging/soak')).toBe('no later stage has a node left to upgrade: nothing waits for this soak')
+    expect(evs.filter((e) => e.type === 'gate-result' && e.during === 'soak')).toEqual([])
+    expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+  }, 120_000)
 })
