@@ -55,9 +55,10 @@ export function listRuns(dir: string): RunSummary[] {
 
 /**
  * RUN as the user gives it: a journal file, a run directory, or a run id under ./.kupgrade/runs (or `dir`).
- * Without one: the newest run there that did not finish (`anyStatus`: the newest run).
+ * Without one: the newest run there that did not finish (`anyStatus`: the newest run; `orNewest`: that, else the
+ * newest run).
  */
-export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean } = {}): string {
+export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean; orNewest?: boolean } = {}): string {
   if (ref) {
     const p = resolve(cwd, ref)
     if (existsSync(p) && statSync(p).isFile()) return p
@@ -65,8 +66,9 @@ export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)
     if (existsSync(join(dir, ref, 'journal.jsonl'))) return join(dir, ref, 'journal.jsonl')
     throw new KupgradeError(`no run ${ref}: not a journal, a run directory, or a run id under ${dir}`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs` lists the runs of this directory' })
   }
-  const open = listRuns(dir).filter((r) => o.anyStatus || r.status !== 'done').at(-1)
-  if (!open) throw new KupgradeError(`no ${o.anyStatus ? '' : 'unfinished '}run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
+  const runs = listRuns(dir)
+  const open = runs.filter((r) => o.anyStatus || r.status !== 'done').at(-1) ?? (o.orNewest ? runs.at(-1) : undefined)
+  if (!open) throw new KupgradeError(`no ${o.anyStatus || o.orNewest ? '' : 'unfinished '}run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
   return join(open.dir, 'journal.jsonl')
 }
 

@@ -96,6 +96,9 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
     const runs = await l.cli(['runs'])
     expect(runs.out.split('\n').filter((x) => /\bdone\b/.test(x)).length).toBe(2)
+    // With every run finished, status shows the newest one (no unfinished run to prefer).
+    const newest = runs.out.trim().split('\n').at(-1)!.split(/\s+/)[0]
+    expect((await l.cli(['status'])).out).toMatch(new RegExp(`^run ${newest}: done`))
     // From anywhere, naming the plan (or its folder) lists the runs beside it.
     for (const where of [l.plan, l.dir]) {
       const named = await runCli(['runs', where], { env: l.env, cwd: tmpdir() })

@@ -5,10 +5,10 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('status')
     .description('show one run from its journal: state, steps, what failed, how to continue')
-    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs)')
+    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs, else the newest run)')
     .option('--json', 'print the journal as JSON (header and entries)')
     .action((run: string | undefined, o: { json?: boolean }) => {
-      const path = findRun(run, ctx.cwd)
+      const path = findRun(run, ctx.cwd, undefined, { orNewest: true })
       const r = summarize(path)
       if (o.json) {
         ctx.stdout.write(`${JSON.stringify({ status: r.status, message: r.message, header: r.journal.header, entries: r.journal.entries }, null, 2)}\n`)
