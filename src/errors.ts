@@ -88,7 +88,7 @@ export class RemoteCommandError extends KupgradeError {
     const tail = escapeControlKeepLines(tailLines(a.stderr, 10))
     const where = a.cluster ? `${a.cluster}/${a.node}` : a.node
     super(
-      `command failed on ${where} (${a.host}) with ${a.exitCode === null ? 'no exit code' : `exit code ${a.exitCode}`}: ${a.command}${tail ? `\n${indent(tail)}` : ''}`,
+      `command failed on ${where} (${a.host}) with ${a.exitCode === null ? 'no exit code' : `exit code ${a.exitCode}`}: ${commandInOneLine(a.command)}${tail ? `\n${indent(tail)}` : ''}`,
       { hint: a.hint, cause: a.cause },
     )
     this.node = a.node
@@ -106,6 +106,23 @@ export class GateBlockedError extends KupgradeError {
     super(message, { exitCode: ExitCode.blocked, hint })
   }
 }
+
+/**
+ * A failed command as its error's first line names it. A driver's script (a dozen lines of `set -e`, `if`, `eval`)
+ * printed whole buried what the node said under it, and a one-line view of the error showed only `set -e`: a script
+ * is named by its length and its last line that does something, which is the command it exists for. The full
+ * text stays on the error (`command`).
+ */
+export function commandInOneLine(command: string): string {
+  const lines = command.trim().split('\n').map((l) => l.trim()).filter(Boolean)
+  const one = (l: string) => (l.length > MAX_COMMAND_SHOWN ? `${l.slice(0, MAX_COMMAND_SHOWN)}…` : l)
+  if (lines.length <= 1) return one(lines[0] ?? '')
+  const last = lines.findLast((l) => !SHELL_CLOSERS.test(l)) ?? lines.at(-1)!
+  return `a ${lines.length}-line script ending in: ${one(last)}`
+}
+const MAX_COMMAND_SHOWN = 300
+/** Lines that only close a block: they say nothing about what the script does. */
+const SHELL_CLOSERS = /^(fi|done|esac|\}|\)|;;|else)[;\s]*$/
 
 export const tailLines = (text: string, n: number): string => text.trimEnd().split('\n').slice(-n).join('\n').trim()
 const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n')

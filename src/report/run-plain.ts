@@ -40,7 +40,8 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'step-skipped':
       return line(`${where(e.step)}: – ${e.step.title}: ${e.reason}`)
     case 'step-failed':
-      return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+      // The whole error: after its first line comes what the command said (a RemoteCommandError's stderr, indented).
+      return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'step-retrying':
       return line(`${where(e.step)}: ↻ ${e.undo ? 'undo of ' : ''}${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`)
     case 'step-waiting':
