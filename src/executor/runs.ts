@@ -54,21 +54,33 @@ export function listRuns(dir: string): RunSummary[] {
 }
 
 /**
- * RUN as the user gives it: a journal file, a run directory, or a run id under ./.kupgrade/runs (or `dir`).
- * Without one: the newest run there that did not finish (`anyStatus`: the newest run; `orNewest`: that, else the
- * newest run).
+ * RUN as the user gives it: a journal file, a run directory, a run id under ./.kupgrade/runs (or `dir`), or a plan
+ * file or the folder holding it (runs live beside their plan: its newest run, chosen as below).
+ * Without one: the newest run under `dir` that did not finish (`anyStatus`: the newest run; `orNewest`: that, else
+ * the newest run).
  */
 export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean; orNewest?: boolean } = {}): string {
   if (ref) {
     const p = resolve(cwd, ref)
-    if (existsSync(p) && statSync(p).isFile()) return p
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (st?.isFile() && !isPlanFile(p)) return p
     if (existsSync(join(p, 'journal.jsonl'))) return join(p, 'journal.jsonl')
     if (existsSync(join(dir, ref, 'journal.jsonl'))) return join(dir, ref, 'journal.jsonl')
-    throw new KupgradeError(`no run ${ref}: not a journal, a run directory, or a run id under ${dir}`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs` lists the runs of this directory' })
+    if (st?.isFile()) return newestRun(runsDir(dirname(p)), o, p)
+    if (st?.isDirectory() && existsSync(runsDir(p))) return newestRun(runsDir(p), o)
+    throw new KupgradeError(`no run ${ref}: not a journal, a run directory, a run id under ${dir}, or a plan (or its folder) with runs beside it`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs [PLAN]` lists the runs of a plan\'s folder' })
   }
-  const runs = listRuns(dir)
+  return newestRun(dir, o)
+}
+
+/** A plan, not a journal: what `apply` reads (YAML), named as users name plans. */
+const isPlanFile = (p: string): boolean => /\.ya?ml$/i.test(p)
+
+function newestRun(dir: string, o: { anyStatus?: boolean; orNewest?: boolean }, plan?: string): string {
+  const runs = listRuns(dir).filter((r) => plan === undefined || r.journal.header.plan === plan)
   const open = runs.filter((r) => o.anyStatus || r.status !== 'done').at(-1) ?? (o.orNewest ? runs.at(-1) : undefined)
-  if (!open) throw new KupgradeError(`no ${o.anyStatus || o.orNewest ? '' : 'unfinished '}run under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory), or run this where the plan is' })
+  const which = `${o.anyStatus || o.orNewest ? '' : 'unfinished '}run`
+  if (!open) throw new KupgradeError(plan ? `no ${which} of ${plan} under ${dir}` : `no ${which} under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory) or its plan, or run this where the plan is' })
   return join(open.dir, 'journal.jsonl')
 }
 

@@ -99,6 +99,8 @@ describe('apply: k3s 1 server + 2 agents', () => {
     // With every run finished, status shows the newest one (no unfinished run to prefer).
     const newest = runs.out.trim().split('\n').at(-1)!.split(/\s+/)[0]
     expect((await l.cli(['status'])).out).toMatch(new RegExp(`^run ${newest}: done`))
+    // … and from anywhere, naming the plan.
+    expect((await runCli(['status', l.plan], { env: l.env, cwd: tmpdir() })).out).toMatch(new RegExp(`^run ${newest}: done`))
     // From anywhere, naming the plan (or its folder) lists the runs beside it.
     for (const where of [l.plan, l.dir]) {
       const named = await runCli(['runs', where], { env: l.env, cwd: tmpdir() })

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,13 +11,14 @@ describe('findRun without a run named', () => {
   afterEach(() => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
   })
-  /** A runs dir holding one journal per [id, last run state or none (killed)]. */
-  const runsWith = (runs: [string, 'done' | 'failed' | undefined][]): string => {
+  /** A runs dir holding one journal per [id, last run state or none (killed), plan file name]. */
+  const runsWith = (runs: [string, 'done' | 'failed' | undefined, string?][]): string => {
     const cwd = mkdtempSync(join(tmpdir(), 'kupgrade-runs-'))
     dirs.push(cwd)
-    for (const [runId, state] of runs) {
+    for (const [runId, state, plan = 'plan.yaml'] of runs) {
+      writeFileSync(join(cwd, plan), 'kind: UpgradePlan\n')
       const j = Journal.create(join(cwd, '.kupgrade', 'runs', runId, 'journal.jsonl'), {
-        kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: join(cwd, 'plan.yaml'), planSha256: 'a'.repeat(64), schemaVersion: 1,
+        kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: join(cwd, plan), planSha256: 'a'.repeat(64), schemaVersion: 1,
         kupgradeVersion: '0.1.0', host: 'h', user: 'u', startedAt: '2026-12-05T00:00:00.000Z', selection: {},
       })
       if (state) j.append({ step: 'run', state, attempt: 1 })
@@ -37,6 +38,26 @@ describe('findRun without a run named', () => {
     const cwd = runsWith([['20261205T010000Z-aaaa', 'done'], ['20261205T020000Z-bbbb', 'done']])
     expect(() => findRun(undefined, cwd)).toThrow(/no unfinished run under/)
     expect(id(findRun(undefined, cwd, undefined, { orNewest: true }))).toBe('20261205T020000Z-bbbb')
+  })
+
+  it('a plan, or the folder holding it, names its runs: from anywhere, as `apply PLAN` printed them', () => {
+    const cwd = runsWith([['20261205T010000Z-aaaa', 'failed'], ['20261205T020000Z-bbbb', 'done'], ['20261205T030000Z-cccc', undefined, 'other.yaml']])
+    const elsewhere = mkdtempSync(join(tmpdir(), 'kupgrade-runs-elsewhere-'))
+    dirs.push(elsewhere)
+    // The plan: its own runs only (other.yaml's killed run beside it is not plan.yaml's).
+    expect(id(findRun(join(cwd, 'plan.yaml'), elsewhere))).toBe('20261205T010000Z-aaaa')
+    expect(id(findRun(join(cwd, 'plan.yaml'), elsewhere, undefined, { anyStatus: true }))).toBe('20261205T020000Z-bbbb')
+    expect(id(findRun(join(cwd, 'other.yaml'), elsewhere))).toBe('20261205T030000Z-cccc')
+    // Its folder, relative to where the command runs: every run there.
+    expect(id(findRun('.', cwd, undefined, { anyStatus: true }))).toBe('20261205T030000Z-cccc')
+    // A journal file and a run directory still mean themselves.
+    const journal = join(cwd, '.kupgrade', 'runs', '20261205T020000Z-bbbb', 'journal.jsonl')
+    expect(findRun(journal, elsewhere)).toBe(journal)
+    expect(findRun(join(cwd, '.kupgrade', 'runs', '20261205T020000Z-bbbb'), elsewhere)).toBe(journal)
+    mkdirSync(join(elsewhere, 'empty'))
+    expect(() => findRun('empty', elsewhere)).toThrow(/no run empty: not a journal, a run directory, a run id under .*, or a plan \(or its folder\) with runs beside it/)
+    writeFileSync(join(elsewhere, 'new.yaml'), 'kind: UpgradePlan\n')
+    expect(() => findRun('new.yaml', elsewhere)).toThrow(/^no unfinished run of .*new\.yaml under /)
   })
 
   it('with no run at all, says so for status too', () => {

@@ -9,7 +9,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('resume')
     .description('continue an interrupted, paused or waiting run from its journal')
-    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs)')
+    .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest unfinished run under ./.kupgrade/runs)')
     .option('--approve <stage>', 'approve a stage that requires approval (repeatable)', list)
     .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))
     .option('--force-unlock', 'take over a cluster lock whose holder\'s lease has expired')

@@ -8,7 +8,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('rollback')
     .description("undo a run's changed nodes, newest first, each back at its old version with the post-gates re-run")
-    .argument('[run]', 'run id, run directory or journal file (default: the newest run under ./.kupgrade/runs)')
+    .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest run under ./.kupgrade/runs)')
     .option('--cluster <name>', 'only these clusters (repeatable)', list)
     .option('--yes', 'do not ask for confirmation on a terminal')
     .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))

@@ -5,7 +5,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('status')
     .description('show one run from its journal: state, steps, what failed, how to continue')
-    .argument('[run]', 'run id, run directory or journal file (default: the newest unfinished run under ./.kupgrade/runs, else the newest run)')
+    .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest unfinished run under ./.kupgrade/runs, else the newest run)')
     .option('--json', 'print the journal as JSON (header and entries)')
     .action((run: string | undefined, o: { json?: boolean }) => {
       const path = findRun(run, ctx.cwd, undefined, { orNewest: true })
