@@ -128,15 +128,18 @@ export function renderSummaryText(d: RunSummaryData): string {
   const out: string[] = []
   out.push('', `Summary of ${d.dryRun ? 'dry-run' : 'run'} ${d.runId}: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`)
   if (d.message) out.push(`  ${d.message}`)
+  // The run's message already tells the failure that stopped it: a cluster's note or a failed step saying the same
+  // again would only push the rest of the summary out of sight.
+  const told = (text: string): boolean => (d.message ?? '').includes(text)
   for (const c of d.clusters) {
-    out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note ? ` (${c.note})` : ''}`)
+    out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note && !told(c.note) ? ` (${c.note})` : ''}`)
     for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
-  for (const f of d.failed) out.push(`  failed: ${f.step}: ${f.error}`)
+  for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`)) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r)}`)
   const stuck = d.final.flatMap((c) => c.nodes.filter((n) => !n.ready || n.cordoned).map((n) => `${c.cluster}/${n.node} (${[n.ready ? '' : 'NotReady', n.cordoned ? 'cordoned' : ''].filter(Boolean).join(', ')})`))
   if (stuck.length) out.push(`  needs attention now: ${stuck.join(', ')}`)

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import type { ExecutorEvent, StepRef } from '../../src/executor/events.js'
+import { renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
+
+const T = '2026-12-05T02:20:51.000Z'
+const step = (node: string, action: string): StepRef => ({ id: `staging/staging/hop1/${node}/${action}`, stage: 'staging', cluster: 'staging', node, action: action as StepRef['action'], title: action, mutates: false })
+const timedOut = (node: string) => `step staging/staging/hop1/${node}/wait-ready failed: timed out after 300s waiting for ${node} Ready with kubelet v1.30.4+k3s1`
+
+/** The events of the demo fleet's paused run (node-not-ready-after-upgrade, onFailure: pause), as the executor sends them. */
+function summaryOf(extra: ExecutorEvent[] = []): string {
+  const c = new SummaryCollector()
+  const events: ExecutorEvent[] = [
+    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline: [] },
+    { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
+    { type: 'node-done', time: T, stage: 'staging', cluster: 'staging', node: 'staging-server-1', durationMs: 6700 },
+    { type: 'step-failed', time: T, step: step('staging-agent-1', 'wait-ready'), attempt: 1, durationMs: 300_000, error: 'timed out after 300s waiting for staging-agent-1 Ready with kubelet v1.30.4+k3s1', evidence: [] },
+    { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-1', error: timedOut('staging-agent-1'), cordoned: true },
+    ...extra,
+    { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: `staging/staging-agent-1: ${timedOut('staging-agent-1')} (staging-agent-1 is left cordoned)` },
+    { type: 'run-finished', time: T, runId: 'r1', outcome: 'paused', exitCode: 4, durationMs: 315_100, journal: '/p/.kupgrade/runs/r1/journal.jsonl', message: `staging/staging-agent-1: ${timedOut('staging-agent-1')} (staging-agent-1 is left cordoned); to go on after fixing it: kupgrade resume r1`, resume: 'kupgrade resume r1' },
+  ] as ExecutorEvent[]
+  for (const e of events) c.add(e)
+  return renderSummaryText(c.data)
+}
+
+describe('the run summary (text)', () => {
+  it('says the failure that stopped the run once: not again as the cluster note and the failed step', () => {
+    const text = summaryOf()
+    expect(text.split('timed out after 300s waiting for staging-agent-1').length - 1).toBe(1)
+    expect(text).toContain('\n  staging › staging: failed\n    ✓ staging-server-1 6.7s\n    ✗ staging-agent-1 (left cordoned)\n')
+    expect(text).not.toMatch(/^ {2}failed: /m)
+  })
+
+  it('a second failure the message does not tell keeps its own lines', () => {
+    const text = summaryOf([
+      { type: 'step-failed', time: T, step: step('staging-agent-2', 'wait-ready'), attempt: 1, durationMs: 300_000, error: 'timed out after 300s waiting for staging-agent-2 Ready with kubelet v1.30.4+k3s1', evidence: [] },
+    ] as ExecutorEvent[])
+    expect(text).toContain('  failed: staging/staging/hop1/staging-agent-2/wait-ready: timed out after 300s waiting for staging-agent-2 Ready')
+    expect(text).not.toContain('  failed: staging/staging/hop1/staging-agent-1/')
+  })
+})
