@@ -56,10 +56,9 @@ export function listRuns(dir: string): RunSummary[] {
 /**
  * RUN as the user gives it: a journal file, a run directory, a run id under ./.kupgrade/runs (or `dir`), or a plan
  * file or the folder holding it (runs live beside their plan: its newest run, chosen as below).
- * Without one: the newest run under `dir` that did not finish (`anyStatus`: the newest run; `orNewest`: that, else
- * the newest run).
+ * Without one: the newest run under `dir` that did not finish (`anyStatus`: the newest run).
  */
-export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean; orNewest?: boolean } = {}): string {
+export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd), o: { anyStatus?: boolean } = {}): string {
   if (ref) {
     const p = resolve(cwd, ref)
     const st = statSync(p, { throwIfNoEntry: false })
@@ -73,13 +72,16 @@ export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)
   return newestRun(dir, o)
 }
 
+/** Nothing is left to resume: done, or taken back by `kupgrade rollback` (a new apply goes forward again). */
+export const finished = (status: RunStatus): boolean => status === 'done' || status === 'rolled-back'
+
 /** A plan, not a journal: what `apply` reads (YAML), named as users name plans. */
 const isPlanFile = (p: string): boolean => /\.ya?ml$/i.test(p)
 
-function newestRun(dir: string, o: { anyStatus?: boolean; orNewest?: boolean }, plan?: string): string {
+function newestRun(dir: string, o: { anyStatus?: boolean }, plan?: string): string {
   const runs = listRuns(dir).filter((r) => plan === undefined || r.journal.header.plan === plan)
-  const open = runs.filter((r) => o.anyStatus || r.status !== 'done').at(-1) ?? (o.orNewest ? runs.at(-1) : undefined)
-  const which = `${o.anyStatus || o.orNewest ? '' : 'unfinished '}run`
+  const open = runs.filter((r) => o.anyStatus || !finished(r.status)).at(-1)
+  const which = `${o.anyStatus ? '' : 'unfinished '}run`
   if (!open) throw new KupgradeError(plan ? `no ${which} of ${plan} under ${dir}` : `no ${which} under ${dir}`, { exitCode: ExitCode.invalid, hint: 'pass the run (id or directory) or its plan, or run this where the plan is' })
   return join(open.dir, 'journal.jsonl')
 }

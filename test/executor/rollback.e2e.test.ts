@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { KUBECTL } from '../lab/helpers.js'
@@ -108,7 +108,11 @@ describe('apply: onFailure rollback', () => {
     let api = l.lab.recorder.mutations({ afterSeq: mark, source: 'api' }) as ApiEvent[]
     expect(api.some((e) => e.resource === 'nodes' && e.name === 'rb-cp-1')).toBe(false)
     expect(types(ev)).toEqual(expect.arrayContaining(['lock-acquired', 'lock-released']))
-    expect((await l.cli(['status'])).out).toMatch(/rolled-back/)
+    // Nothing is left to resume in a run taken back: status says what comes next instead.
+    const st = (await l.cli(['status'])).out
+    expect(st).toMatch(/^run \S+: rolled-back/)
+    expect(st).toContain(`\n  next: once what failed is fixed, a new run: kupgrade apply ${relative(l.dir, l.plan)}\n`)
+    expect(st).not.toContain('to continue')
 
     // The first run moved the server (its agent was rolled back then). A moved server refuses its old binary alone;
     // the only server of the cluster is restored from the snapshot its hop took first: k3s stopped, the kept binary

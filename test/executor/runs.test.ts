@@ -5,14 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Journal, JOURNAL_FORMAT } from '../../src/executor/journal.js'
 import { findRun } from '../../src/executor/runs.js'
 
-/** Which run a command without RUN means: resume the newest unfinished one; status that, else the newest. */
+/** Which run a command without RUN means: resume the newest unfinished one; status and rollback the newest. */
 describe('findRun without a run named', () => {
   const dirs: string[] = []
   afterEach(() => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
   })
   /** A runs dir holding one journal per [id, last run state or none (killed), plan file name]. */
-  const runsWith = (runs: [string, 'done' | 'failed' | undefined, string?][]): string => {
+  const runsWith = (runs: [string, 'done' | 'failed' | 'rolled-back' | undefined, string?][]): string => {
     const cwd = mkdtempSync(join(tmpdir(), 'kupgrade-runs-'))
     dirs.push(cwd)
     for (const [runId, state, plan = 'plan.yaml'] of runs) {
@@ -21,23 +21,25 @@ describe('findRun without a run named', () => {
         kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: join(cwd, plan), planSha256: 'a'.repeat(64), schemaVersion: 1,
         kupgradeVersion: '0.1.0', host: 'h', user: 'u', startedAt: '2026-12-05T00:00:00.000Z', selection: {},
       })
-      if (state) j.append({ step: 'run', state, attempt: 1 })
+      // (`kupgrade rollback` ends its run done, with rolled-back as the status: executor/run.ts.)
+      if (state) j.append({ step: 'run', state: state === 'rolled-back' ? 'done' : state, attempt: 1, evidence: [state] })
       j.close()
     }
     return cwd
   }
   const id = (path: string) => path.split('/').at(-2)
 
-  it('prefers the newest unfinished run, for resume and status alike', () => {
-    const cwd = runsWith([['20261205T010000Z-aaaa', 'failed'], ['20261205T020000Z-bbbb', 'done']])
+  it('resume takes up the newest unfinished run; status shows the newest run, however it ended', () => {
+    const cwd = runsWith([['20261205T010000Z-aaaa', 'failed'], ['20261205T020000Z-bbbb', 'done'], ['20261205T030000Z-cccc', 'rolled-back']])
+    // A run `kupgrade rollback` took back is finished: a new apply goes forward again, not a resume of it.
     expect(id(findRun(undefined, cwd))).toBe('20261205T010000Z-aaaa')
-    expect(id(findRun(undefined, cwd, undefined, { orNewest: true }))).toBe('20261205T010000Z-aaaa')
+    expect(id(findRun(undefined, cwd, undefined, { anyStatus: true }))).toBe('20261205T030000Z-cccc')
   })
 
-  it('when every run finished: resume has nothing to take up; status shows the newest run', () => {
+  it('when every run finished: resume has nothing to take up', () => {
     const cwd = runsWith([['20261205T010000Z-aaaa', 'done'], ['20261205T020000Z-bbbb', 'done']])
     expect(() => findRun(undefined, cwd)).toThrow(/no unfinished run under/)
-    expect(id(findRun(undefined, cwd, undefined, { orNewest: true }))).toBe('20261205T020000Z-bbbb')
+    expect(id(findRun(undefined, cwd, undefined, { anyStatus: true }))).toBe('20261205T020000Z-bbbb')
   })
 
   it('a plan, or the folder holding it, names its runs: from anywhere, as `apply PLAN` printed them', () => {
@@ -62,6 +64,6 @@ describe('findRun without a run named', () => {
 
   it('with no run at all, says so for status too', () => {
     const cwd = runsWith([])
-    expect(() => findRun(undefined, cwd, undefined, { orNewest: true })).toThrow(/^no run under /)
+    expect(() => findRun(undefined, cwd, undefined, { anyStatus: true })).toThrow(/^no run under /)
   })
 })

@@ -1,14 +1,14 @@
-import { findRun, shownPath, summarize } from '../../executor/runs.js'
+import { findRun, finished, shownPath, summarize } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('status')
     .description('show one run from its journal: state, steps, what failed, how to continue')
-    .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest unfinished run under ./.kupgrade/runs, else the newest run)')
+    .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest run under ./.kupgrade/runs)')
     .option('--json', 'print the journal as JSON (header and entries)')
     .action((run: string | undefined, o: { json?: boolean }) => {
-      const path = findRun(run, ctx.cwd, undefined, { orNewest: true })
+      const path = findRun(run, ctx.cwd, undefined, { anyStatus: true })
       const r = summarize(path)
       if (o.json) {
         ctx.stdout.write(`${JSON.stringify({ status: r.status, message: r.message, header: r.journal.header, entries: r.journal.entries }, null, 2)}\n`)
@@ -27,7 +27,9 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       for (const e of r.journal.entries) if (e.step !== 'run') last.set(e.step, e)
       const open = [...last.values()].filter((e) => e.state === 'failed' || e.state === 'paused' || e.state === 'started')
       for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
-      if (r.status !== 'done') {
+      if (r.status === 'rolled-back') {
+        out.push(`  next: once what failed is fixed, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)}`)
+      } else if (!finished(r.status)) {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
         out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
       }
