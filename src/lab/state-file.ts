@@ -55,6 +55,20 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The lab a command on a running lab means: DIR when given; else the default one, or the current directory when no
+ * lab runs in the default one and this directory's does (one `cd`s into the lab dir to run its plan.yaml).
+ */
+export async function runningLabFor(cwd: string, dir: string | undefined): Promise<{ dir: string; state: LabStateFile }> {
+  const chosen = labDir(cwd, dir)
+  if (dir === undefined) {
+    const here = await readState(cwd).catch(() => undefined)
+    const atDefault = await readState(chosen).catch(() => undefined)
+    if (here && pidAlive(here.pid) && !(atDefault && pidAlive(atDefault.pid))) return { dir: resolve(cwd), state: here }
+  }
+  return { dir: chosen, state: await runningLab(chosen) }
+}
+
 /** The running lab in `dir`, or a KupgradeError saying none runs there. */
 export async function runningLab(dir: string): Promise<LabStateFile> {
   const s = await readState(dir)

@@ -62,6 +62,16 @@ describe('kupgrade lab (CLI)', () => {
     expect(r.stdout).toMatch(/w-2\s+worker\s+v1\.29\.6\s+Ready/)
   })
 
+  it('from inside the lab directory (where its plan is run), the lab commands find it without --dir', async () => {
+    const inside = await execa(process.execPath, [BIN, 'lab', 'status'], { cwd: labDir, reject: false, timeout: 90_000, env: { NO_COLOR: '1' } })
+    expect(inside.exitCode, inside.stderr).toBe(0)
+    expect(inside.stdout).toMatch(/w-2\s+worker\s+v1\.29\.6\s+Ready/)
+    // Elsewhere, with no lab in ./.kupgrade/lab, it is still an error naming where it looked.
+    const elsewhere = await execa(process.execPath, [BIN, 'lab', 'status'], { cwd: dir, reject: false, timeout: 90_000, env: { NO_COLOR: '1' } })
+    expect(elsewhere.exitCode).toBe(1)
+    expect(elsewhere.stderr).toContain(`no lab is running in ${join(dir, '.kupgrade/lab')}`)
+  })
+
   it('fault add shows in status, in kubectl, and fault clear removes it', async () => {
     const add = await kupgrade(['lab', 'fault', 'add', 'lab/w-1', 'disk-full', '--dir', labDir])
     expect(add.exitCode, add.stderr).toBe(0)

@@ -9,7 +9,7 @@ import { defaultTopology } from '../../lab/default-topology.js'
 import { FAULT_NAMES, FAULTS, isFaultName, parseFaultTarget } from '../../lab/faults.js'
 import type { LabStatus } from '../../lab/lab.js'
 import { runDetached, runForeground, summary } from '../../lab/run.js'
-import { labDir, pidAlive, removeState, runningLab } from '../../lab/state-file.js'
+import { DEFAULT_LAB_DIR, labDir, pidAlive, removeState, runningLabFor } from '../../lab/state-file.js'
 import { formatStatus } from '../../lab/status-table.js'
 import { loadTopology, normalizeTopology } from '../../lab/topology.js'
 import type { RegisterCommand } from './index.js'
@@ -32,14 +32,15 @@ Examples:
   kupgrade lab events --since 10m
   kupgrade lab down`)
 
-  const dirOption = (c: Command) => c.option('--dir <dir>', 'lab directory (kubeconfig, plan.yaml, lab.json, …)', '.kupgrade/lab')
+  // (No commander default: without --dir, the commands on a running lab also find it in the current directory.)
+  const dirOption = (c: Command, running = true) => c.option('--dir <dir>', `lab directory (kubeconfig, plan.yaml, lab.json, …) (default: ${DEFAULT_LAB_DIR}${running ? ', or the current directory when the running lab is there' : ''})`)
 
-  dirOption(lab.command('up'))
+  dirOption(lab.command('up'), false)
     .description('start the lab; writes DIR/kubeconfig, DIR/known_hosts, DIR/id_ed25519, DIR/plan.yaml and DIR/lab.json')
     .option('--topology <file>', 'topology file (kind: LabTopology); default: the demo fleet (2 clusters, 8 nodes)')
     .option('--detach', 'run in the background (pid in DIR/lab.pid, output in DIR/lab.log) and return once ready')
     .option('--api-only', 'serve only the clusters\' API servers, without SSH nodes')
-    .action(async (o: { dir: string; topology?: string; detach?: boolean; apiOnly?: boolean }) => {
+    .action(async (o: { dir?: string; topology?: string; detach?: boolean; apiOnly?: boolean }) => {
       const dir = labDir(ctx.cwd, o.dir)
       const topologyFile = o.topology ? resolve(ctx.cwd, o.topology) : undefined
       if (o.detach) {
@@ -56,9 +57,8 @@ Examples:
 
   dirOption(lab.command('down'))
     .description('stop the running lab')
-    .action(async (o: { dir: string }) => {
-      const dir = labDir(ctx.cwd, o.dir)
-      const s = await runningLab(dir)
+    .action(async (o: { dir?: string }) => {
+      const { dir, state: s } = await runningLabFor(ctx.cwd, o.dir)
       try {
         await controlRequest(s.control, 'POST', '/shutdown')
       } catch {
@@ -79,9 +79,9 @@ Examples:
   dirOption(lab.command('status'))
     .description('show clusters, nodes, versions, readiness, cordons and active faults')
     .option('--output <format>', 'table or json', 'table')
-    .action(async (o: { dir: string; output: string }) => {
+    .action(async (o: { dir?: string; output: string }) => {
       if (o.output !== 'table' && o.output !== 'json') throw new UsageError(`--output must be table or json, not ${JSON.stringify(o.output)}`)
-      const s = await runningLab(labDir(ctx.cwd, o.dir))
+      const s = (await runningLabFor(ctx.cwd, o.dir)).state
       const st = await controlRequest<LabStatus>(s.control, 'GET', '/status')
       out(o.output === 'json' ? JSON.stringify(st, null, 2) : formatStatus(st))
     })
@@ -94,11 +94,11 @@ Examples:
     .addHelpText('after', `
 Clients: cert:CN=… (client certificate), token:sha256:… (a digest of the bearer token), ssh:USER SHA256:… (the
 login and its key fingerprint, as ssh-keygen -lf prints it).`)
-    .action(async (o: { dir: string; since?: string; cluster?: string; format: string }) => {
+    .action(async (o: { dir?: string; since?: string; cluster?: string; format: string }) => {
       if (o.format !== 'text' && o.format !== 'json') throw new UsageError(`--format must be text or json, not ${JSON.stringify(o.format)}`)
       const since = o.since === undefined ? undefined : parseSince(o.since, Date.now(), parseDuration)
       if (o.since !== undefined && !since) throw new UsageError(`--since must be a duration (10m, 1h30m) or a time (2026-12-01T07:00:00Z), not ${JSON.stringify(o.since)}`)
-      const s = await runningLab(labDir(ctx.cwd, o.dir))
+      const s = (await runningLabFor(ctx.cwd, o.dir)).state
       const q = new URLSearchParams({ ...(since ? { since: since.toISOString() } : {}), ...(o.cluster ? { cluster: o.cluster } : {}) })
       const r = await controlRequest<{ events: LabEvent[]; dropped: number }>(s.control, 'GET', `/events?${q}`)
       if (o.format === 'json') {
@@ -116,7 +116,7 @@ login and its key fingerprint, as ssh-keygen -lf prints it).`)
       .description(action === 'add' ? 'switch a fault on for a cluster (CLUSTER) or one node (CLUSTER/NODE)' : 'switch a fault off (or disarm it)')
       .option('--param <key=value...>', 'fault parameter, e.g. --param delay=3s for apiserver-slow')
       .addHelpText('after', `\nFaults:\n${faultList}`)
-      .action(async (target: string, name: string, o: { dir: string; param?: string[] }) => {
+      .action(async (target: string, name: string, o: { dir?: string; param?: string[] }) => {
         const t = parseFaultTarget(target)
         if (!t) throw new UsageError(`target must be CLUSTER or CLUSTER/NODE, not ${JSON.stringify(target)}`)
         if (!isFaultName(name)) throw new UsageError(`unknown fault ${JSON.stringify(name)}`, `one of: ${FAULT_NAMES.join(', ')}`)
@@ -126,7 +126,7 @@ login and its key fingerprint, as ssh-keygen -lf prints it).`)
           if (!m) throw new UsageError(`--param must be key=value, not ${JSON.stringify(p)}`)
           params[m[1]!] = m[2]!
         }
-        const s = await runningLab(labDir(ctx.cwd, o.dir))
+        const s = (await runningLabFor(ctx.cwd, o.dir)).state
         const r = await controlRequest<{ changed: boolean }>(s.control, 'POST', '/faults', { action, fault: name, ...t, ...(Object.keys(params).length ? { params } : {}) })
         out(action === 'add' ? `fault ${name} on ${target}` : r.changed ? `fault ${name} cleared on ${target}` : `fault ${name} was not active on ${target}`)
       })
@@ -134,9 +134,9 @@ login and its key fingerprint, as ssh-keygen -lf prints it).`)
   dirOption(fault.command('list'))
     .description('list active and armed faults (and every fault the lab knows)')
     .option('--all', 'also list every fault the lab can inject')
-    .action(async (o: { dir: string; all?: boolean }) => {
+    .action(async (o: { dir?: string; all?: boolean }) => {
       if (o.all) out(`Faults:\n${faultList}`)
-      const s = await runningLab(labDir(ctx.cwd, o.dir))
+      const s = (await runningLabFor(ctx.cwd, o.dir)).state
       const st = await controlRequest<LabStatus>(s.control, 'GET', '/status')
       const lines: string[] = []
       for (const c of st.clusters) {
