@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KupgradeError } from '../errors.js'
 import { ApiServer } from './api/server.js'
@@ -10,6 +10,7 @@ import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
 import { pathsOf } from './node/paths.js'
+import { replacePreviousLab } from './previous-lab.js'
 import { WRITABLE_PATHS } from './node/namespace.js'
 import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
 import { readUnit, readUnitAsOf, writeUnit } from './node/unit-state.js'
@@ -50,8 +51,6 @@ export interface LabOptions {
 
 /** How many nodes start at once (see start()). */
 const NODE_START_CONCURRENCY = 8
-/** What a running lab keeps under its dir besides the files it writes for users: node roots, etcd data, snapshots. */
-const LAB_STATE_DIRS = ['nodes', 'etcd-sim', 'etcd', 'datastore-snapshots']
 
 export interface ArmedFault {
   spec: FaultSpec
@@ -106,10 +105,7 @@ export class Lab {
   async start(): Promise<void> {
     const { topology: t, dir } = this.opts
     await mkdir(dir, { recursive: true })
-    // Every start makes the lab anew from its topology: a new CA, cluster token and keys, API objects at the
-    // topology's versions. What an earlier lab left in this dir would disagree with that (a k3s agent keeping the old
-    // token never rejoins; a node root already upgraded while its Node says the old version), so it goes.
-    for (const d of LAB_STATE_DIRS) await rm(join(dir, d), { recursive: true, force: true })
+    await replacePreviousLab(dir, t)
     this.ca = createCA(`kupgrade-lab-ca@${t.name}`)
     this.token = randomBytes(24).toString('base64url')
     const yearMs = 365 * 86400_000
