@@ -371,9 +371,8 @@ export class Executor {
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'done earlier in this run' })
       return false
     }
-    const work = pending.filter((s) => NODE_WRITE_ACTIONS.has(s.action))
-    if (work.every((s) => this.skipOf(s) !== undefined)) {
-      const reason = work.length ? 'every node is already at the target' : 'no node step to run'
+    if (!this.clusterHasWork(c)) {
+      const reason = pending.some((s) => NODE_WRITE_ACTIONS.has(s.action)) ? 'every node is already at the target' : 'no node step to run'
       for (const s of pending) this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [reason] })
       await this.releaseLeftLock(c, rt)
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason })

@@ -107,8 +107,8 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   const hop = run.hop !== undefined ? c.hops.find((h) => h.index === run.hop) : undefined
   // A machine without a kubelet (a k0s controller without --enable-worker) has no Node to be Ready: its undo waited
   // for its own service instead.
-  const readyStep = run.steps.find((s) => s.action === 'wait-ready')
-  if (changedKubelet && hop && readyStep) {
+  const hasNode = run.steps.some((s) => s.action === 'wait-ready')
+  if (changedKubelet && hop && hasNode) {
     try {
       evidence.push(await waitNodeReady(rt.kubectl, run.node, versionBefore(rt.distribution, hop.from).kubelet, 5 * 60_000, { signal: d.signal, pollMs: d.pollMs }))
     } catch (err) {

@@ -6,6 +6,9 @@ import { lastStates, readJournal, type JournalContents } from './journal.js'
 
 /** Where runs live: `.kupgrade/runs/<run-id>/journal.jsonl` next to the plan (brief §6 "State"). */
 export const runsDir = (planDir: string): string => join(planDir, '.kupgrade', 'runs')
+/** The runs beside a plan given as its file or as the folder holding it. */
+export const runsBeside = (planOrFolder: string): string =>
+  runsDir(statSync(planOrFolder, { throwIfNoEntry: false })?.isDirectory() ? planOrFolder : dirname(planOrFolder))
 export const journalPath = (planDir: string, runId: string): string => join(runsDir(planDir), runId, 'journal.jsonl')
 
 /** Sortable and unique: `20261201T074512Z-3f9a`. */
@@ -65,8 +68,8 @@ export function findRun(ref: string | undefined, cwd: string, dir = runsDir(cwd)
     if (st?.isFile() && !isPlanFile(p)) return p
     if (existsSync(join(p, 'journal.jsonl'))) return join(p, 'journal.jsonl')
     if (existsSync(join(dir, ref, 'journal.jsonl'))) return join(dir, ref, 'journal.jsonl')
-    if (st?.isFile()) return newestRun(runsDir(dirname(p)), o, p)
-    if (st?.isDirectory() && existsSync(runsDir(p))) return newestRun(runsDir(p), o)
+    if (st?.isFile()) return newestRun(runsBeside(p), o, p)
+    if (st?.isDirectory() && existsSync(runsBeside(p))) return newestRun(runsBeside(p), o)
     throw new KupgradeError(`no run ${ref}: not a journal, a run directory, a run id under ${dir}, or a plan (or its folder) with runs beside it`, { exitCode: ExitCode.invalid, hint: '`kupgrade runs [PLAN]` lists the runs of a plan\'s folder' })
   }
   return newestRun(dir, o)

@@ -70,9 +70,9 @@ export function renderInventory(f: FleetFacts): string {
   return `${f.clusters.map((c) => clusterLines(c).join('\n')).join('\n\n')}\n`
 }
 
-/** Everything that should make `inventory` (and a live plan) exit non-zero. */
 const apiProblem = (c: ClusterFacts): string[] => (c.error ? [`${c.name}: API: ${c.error}`] : [])
 
+/** Everything that should make `inventory` (and a live plan) exit non-zero. */
 export function problems(f: FleetFacts): string[] {
   return f.clusters.flatMap((c) => [
     ...apiProblem(c),

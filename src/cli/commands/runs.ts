@@ -1,6 +1,5 @@
-import { statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { listRuns, runsDir } from '../../executor/runs.js'
+import { resolve } from 'node:path'
+import { listRuns, runsBeside, runsDir } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -12,8 +11,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--json', 'print the list as JSON')
     .action((plan: string | undefined, o: { dir?: string; json?: boolean }) => {
       // Runs live beside the plan they ran (`apply PLAN` writes PLAN's folder/.kupgrade/runs): a plan file means its folder.
-      const given = resolve(ctx.cwd, plan ?? o.dir ?? '.')
-      const dir = runsDir(plan !== undefined && !isDirectory(given) ? dirname(given) : given)
+      const dir = plan === undefined ? runsDir(resolve(ctx.cwd, o.dir ?? '.')) : runsBeside(resolve(ctx.cwd, plan))
       const runs = listRuns(dir)
       if (o.json) {
         ctx.stdout.write(`${JSON.stringify(runs.map((r) => ({ runId: r.runId, status: r.status, plan: r.journal.header.plan, startedAt: r.startedAt, lastAt: r.lastAt, steps: r.steps, message: r.message })), null, 2)}\n`)
@@ -28,5 +26,3 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       setExit(0)
     })
 }
-
-const isDirectory = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false
