@@ -1,4 +1,4 @@
-import { NS_ROOT, WRITABLE_PATHS, unshareArgs, type Isolation } from './namespace.js'
+import { NS_ROOT, WRITABLE_PATHS, unshareArgs, type NodeEntry } from './namespace.js'
 import { spawnOffLoop, type LabProcess } from './off-loop-spawn.js'
 import type { NodePaths } from './paths.js'
 
@@ -31,16 +31,17 @@ const DISK_FULL = [
   'fi',
 ].join('\n')
 
+/** After the mounts: the disk-full fault's, then go home as sshd would and run the command's bash (argv[0] "bash"). */
+const AFTER_MOUNTS = [DISK_FULL, 'cd "$HOME" 2>/dev/null || cd /', 'exec -a bash /bin/bash -c "$1"'].join('\n')
+
 /**
- * The script between `unshare` and the user's command: mount the node root over the real paths (one `mount` process
- * for every entry of lab/fstab), go home as sshd would, then replace itself with the command's bash so that the
- * command's process tree, exit code and signals are bash's own.
+ * Without the entry program (no C compiler): the script between `unshare` and the user's command mounts the node root
+ * over the real paths (one `mount` process for every entry of lab/fstab), then replaces itself with the command's bash
+ * so that the command's process tree, exit code and signals are bash's own.
  */
 const ENTER = [
   'mount --fstab "$2" -a || { echo "kupgrade lab: cannot mount the node root in a private namespace" >&2; exit 125; }',
-  DISK_FULL,
-  'cd "$HOME" 2>/dev/null || cd /',
-  'exec -a bash /bin/bash -c "$1"',
+  AFTER_MOUNTS,
 ].join('\n')
 
 export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Record<string, string> {
@@ -65,16 +66,22 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
   }
 }
 
-/** Spawns one command in a fresh private mount namespace, in its own process group (so signals reach the tree). */
 /**
+ * Spawns one command in a fresh private mount namespace, in its own process group (so signals reach the tree).
  * `niceness`: every node of a real cluster has its own CPUs, and none of them is the apiserver's. A lab of fifty nodes
  * on two cores shares them with the API server that answers for the nodes; a bench at that scale runs the commands at a
  * lower priority so that what the nodes do cannot starve that API (nice, and the command's session's autogroup), and
  * through the spawner's admission queue (spawner-process.mjs). Tests keep equal priority and start commands at once:
  * their other work would starve the nodes instead, and their nodes' waits would hold the queue.
  */
-export function spawnInNode(paths: NodePaths, iso: Isolation, command: string, env: Record<string, string>, niceness?: number): LabProcess {
-  const args = [...unshareArgs(iso), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
+export function spawnInNode(paths: NodePaths, entry: NodeEntry, command: string, env: Record<string, string>, niceness?: number): LabProcess {
+  const queue = niceness ? { niceness, admit: true } : {}
+  if (entry.program) {
+    // The disk-full script runs only when its fault file exists: the common exec starts two programs, not five.
+    const args = [...(entry.isolation === 'user-ns' ? ['--user-ns'] : []), ...(niceness ? ['--nice', String(niceness)] : []), paths.fstab, command, `${NS_ROOT}/lab/faults/disk-full`, AFTER_MOUNTS]
+    return spawnOffLoop({ file: entry.program, args, cwd: paths.root, env, ...queue })
+  }
+  const args = [...unshareArgs(entry.isolation), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
   if (!niceness) return spawnOffLoop({ file: 'unshare', args, cwd: paths.root, env })
-  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, niceness, admit: true })
+  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, ...queue })
 }

@@ -9,12 +9,12 @@ import { runSession } from './session.js'
 import { NodeFaults, isNodeFault, type FaultParams } from './faults.js'
 import { loadHostKey } from './host-key.js'
 import { defaultLeafNotAfter, keepsSqlite, prepareRoot, runsKubelet, writeCerts } from './layout.js'
-import { LabIsolationError, probeIsolation, type Isolation } from './namespace.js'
+import { LabIsolationError, probeIsolation, type NodeEntry } from './namespace.js'
 import { applyStagedOsUpdate } from './os-update.js'
 import { drawBootId } from './boot-id.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
-import { vipShim } from './vip-shim.js'
+import { enterProgram, vipShim } from './native-build.js'
 import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
 import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
@@ -61,7 +61,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   readonly unit: string
   private readonly timing: Required<LabNodeOptions['timing']>
   private readonly hostKey: ReturnType<typeof loadHostKey>
-  private isolation?: Isolation
+  private entry?: NodeEntry
   private ssh?: NodeSshServer
   private tail?: EventTail
   private readonly faults: NodeFaults
@@ -165,7 +165,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
 
   async start(): Promise<void> {
     if (this.started) return
-    this.isolation = await probeIsolation()
+    this.entry = { isolation: await probeIsolation(), program: await enterProgram() }
     const tools = await realTools()
     this.sftpServer = tools['LAB_SFTP_SERVER'] || undefined
     prepareRoot(this.options, tools, await vipShim())
@@ -188,7 +188,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   /** One real exec before listening: a host that allows namespaces but not these mounts (no overlayfs, say) fails
    *  `lab up` here with mount's own message, not every later command with exit 125. */
   private async checkMounts(): Promise<void> {
-    const child = spawnInNode(this.paths, this.isolation!, 'test -d /etc/kubernetes && test -d /var/lib/rancher', execEnv({ name: 'root', sudo: true }, {}))
+    const child = spawnInNode(this.paths, this.entry!, 'test -d /etc/kubernetes && test -d /var/lib/rancher', execEnv({ name: 'root', sudo: true }, {}))
     child.stdin!.end()
     let stderr = ''
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
@@ -312,7 +312,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   /** A pod's container: its command in this node's bash and mount namespace, as root, with the pod's environment on
    *  top of the node's (the stand-ins stay first on PATH, so `curl` to the Service ClusterIP reaches the API). */
   runContainer(script: string, env: Record<string, string>): LabProcess {
-    const child = spawnInNode(this.paths, this.isolation!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env }, this.options.niceness)
+    const child = spawnInNode(this.paths, this.entry!, script, { ...execEnv({ name: 'root', sudo: true }, {}), ...env }, this.options.niceness)
     child.stdin!.end()
     this.containers.add(child)
     child.on('close', () => this.containers.delete(child))
@@ -329,7 +329,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
   }
 
   private runSession(req: SessionRequest): void {
-    const child = runSession(this.paths, this.isolation!, req, (_child, end) => {
+    const child = runSession(this.paths, this.entry!, req, (_child, end) => {
       this.running.delete(entry)
       this.tail?.poll()
       this.recordFileChanges(req.user.client ?? `ssh:${req.user.name}`)

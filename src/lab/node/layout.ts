@@ -101,7 +101,7 @@ function replaceFile(file: string, content: string | Buffer): void {
 }
 
 /** Creates the node root (first start) or refreshes its tools (later starts); installed state is kept. */
-/** `vipShim`: the compiled native/vip-connect.c (vip-shim.ts), preloaded into every node command where present. */
+/** `vipShim`: the compiled native/vip-connect.c (native-build.ts), preloaded into every node command where present. */
 export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vipShim?: string): { paths: NodePaths; firstStart: boolean } {
   const p = pathsOf(o.rootDir)
   const firstStart = !existsSync(join(p.lab, 'initialized'))

@@ -19,6 +19,13 @@ export type Isolation = 'mount-ns' | 'user-ns'
 export const unshareArgs = (iso: Isolation): string[] =>
   iso === 'mount-ns' ? ['-m', '--propagation', 'private'] : ['-Urm', '--propagation', 'private']
 
+/** How a node's commands enter it: the isolation this machine allows and, where it could be built, the program that
+ *  enters in one step (native/lab-enter.c; without it unshare, mount and bash do the same, exec.ts). */
+export interface NodeEntry {
+  isolation: Isolation
+  program?: string
+}
+
 export class LabIsolationError extends KupgradeError {}
 
 let probed: Promise<Isolation> | undefined

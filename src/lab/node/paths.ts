@@ -18,7 +18,7 @@ export interface NodePaths {
   hostKey: string
 }
 
-/** The node network shim (vip-shim.ts) in the node's lab folder. */
+/** The node network shim (native-build.ts) in the node's lab folder. */
 export const VIP_SHIM = 'vip-connect.so'
 
 export function pathsOf(root: string): NodePaths {

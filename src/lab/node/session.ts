@@ -1,5 +1,5 @@
 import { execEnv, spawnInNode } from './exec.js'
-import type { Isolation } from './namespace.js'
+import type { NodeEntry } from './namespace.js'
 import type { NodePaths } from './paths.js'
 import type { SessionRequest } from './ssh-server.js'
 import type { LabProcess } from './off-loop-spawn.js'
@@ -15,9 +15,9 @@ export interface SessionEnd {
  * the channel, client signals forwarded to the process group, a hang-up when the client goes away, and the exit
  * status (code or signal) sent back before the channel closes.
  */
-export function runSession(paths: NodePaths, iso: Isolation, req: SessionRequest, onEnd: (child: LabProcess, end: SessionEnd) => void, niceness?: number): LabProcess {
+export function runSession(paths: NodePaths, entry: NodeEntry, req: SessionRequest, onEnd: (child: LabProcess, end: SessionEnd) => void, niceness?: number): LabProcess {
   const started = Date.now()
-  const child = spawnInNode(paths, iso, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env), niceness)
+  const child = spawnInNode(paths, entry, req.command ?? 'exec /bin/bash', execEnv(req.user, req.env), niceness)
   const ch = req.channel
   child.stdout.pipe(ch, { end: false })
   child.stderr.pipe(ch.stderr, { end: false })
