@@ -12,6 +12,7 @@ import { eventStormGate } from '../../src/gates/checks/event-storm.js'
 import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
 import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
 import { prometheusGate } from '../../src/gates/checks/prometheus.js'
+import { upgradePathGate } from '../../src/gates/checks/upgrade-path.js'
 import { objectsOnRemovedApis, requestedRemovedApis, type ObjectMeta } from '../../src/gates/checks/removed-apis.js'
 import { parsePrometheus } from '../../src/gates/read/prom.js'
 import { REMOVED_APIS } from '../../src/gates/removed-apis-table.js'
@@ -175,6 +176,19 @@ describe('control-plane-ha on the plan and the API’s node roles', () => {
     expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '2 control-plane nodes: losing one loses etcd quorum' })
     expect(await controlPlaneHaGate.check(ctx(withNodes(three.slice(0, 2)), undefined, { nodes: plan(2) }), { policy: 'warn' })).toMatchObject({ status: 'warn' })
     expect(await controlPlaneHaGate.check(ctx(withNodes([...three, node('cp-4', true)]), undefined, { nodes: plan(3) }), { policy: 'block' })).toMatchObject({ status: 'fail', summary: '4 control-plane nodes: an even count tolerates no more failures than 3' })
+  })
+})
+
+describe('upgrade-path on the apiservers’ versions (facts)', () => {
+  const facts = (versions: string[], target = 'v1.30.4') =>
+    ({ from: 'v1.29.6+k3s1', target, apiserverVersions: versions.map((version, i) => ({ version, source: 'pod', node: `cp-${i + 1}` })) }) as never
+  const check = (versions: string[]) => upgradePathGate.check(ctx({} as KubectlClient, undefined, { distribution: 'k3s', facts: facts(versions) }), {})
+
+  it('a path of hops is told as such; a cluster already at the target says so, not "0 hops"', async () => {
+    expect(await check(['v1.29.6+k3s1', 'v1.29.6+k3s1'])).toMatchObject({ status: 'pass', summary: 'v1.29.6+k3s1 → v1.30.4+k3s1: one minor at a time, 1 hop, a released k3s version' })
+    expect(await check(['v1.30.4+k3s1', 'v1.30.4+k3s1'])).toMatchObject({ status: 'pass', summary: 'v1.30.4+k3s1: already at the target v1.30.4+k3s1, a released k3s version' })
+    // One apiserver behind: the oldest decides.
+    expect(await check(['v1.30.4+k3s1', 'v1.30.2+k3s1'])).toMatchObject({ status: 'pass', summary: 'v1.30.2+k3s1 → v1.30.4+k3s1: one minor at a time, 1 hop, a released k3s version' })
   })
 })
 

@@ -63,6 +63,8 @@ export const upgradePathGate: Gate<Record<string, never>> = {
     if (!status.released) {
       return { status: 'warn', summary: `${ctx.distribution} ${release} is not a known release: ${status.reason}`, evidence, hint: 'check that the release exists (and is mirrored); add it with KUPGRADE_RELEASES or spec.target.releases', incident: INCIDENT }
     }
+    // Every apiserver already runs the target (a finished upgrade checked again): no path to judge, so none is told.
+    if (path.hops.length === 0) return { status: 'pass', summary: `${oldest.raw}: already at the target ${release}, a released ${ctx.distribution} version`, evidence, incident: INCIDENT }
     return { status: 'pass', summary: `${oldest.raw} → ${release}: one minor at a time, ${path.hops.length} hop${path.hops.length === 1 ? '' : 's'}, a released ${ctx.distribution} version`, evidence, incident: INCIDENT }
   },
 }
