@@ -5,6 +5,9 @@ import type { ClusterSpec } from '../plan/schema.js'
 import { parseKubeVersion, type Distribution } from '../plan/versions.js'
 import { chooseKubectl, KubectlClient } from '../transport/kubectl/client.js'
 import { redact } from '../transport/kubectl/redact.js'
+import { HostKeyError } from '../transport/ssh/host-key.js'
+import { SshAuthError } from '../transport/ssh/identity.js'
+import { SshConnectError } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
 import { readApiFacts, type ApiFacts } from './api-facts.js'
 import { readHostFacts } from './host-facts.js'
@@ -73,7 +76,7 @@ export async function gatherFleetFacts(loaded: LoadedPlan, opts: GatherOptions):
   return { gatheredAt: new Date(started).toISOString(), durationMs: Date.now() - started, clusters }
 }
 
-type Outcome<T> = { ok: T } | { err: string }
+type Outcome<T> = { ok: T } | { err: string; unreachable?: true }
 
 async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: GatherOptions, env: NodeJS.ProcessEnv): Promise<ClusterFacts> {
   const dist = cluster.distribution as Distribution
@@ -95,7 +98,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
   let api: Outcome<ApiFacts> | undefined
   const hosts: (Outcome<HostFacts> | undefined)[] = cluster.nodes.map(() => undefined)
   const settle = <T>(p: Promise<T>, set: (o: Outcome<T>) => void) =>
-    p.then((ok) => !expired && set({ ok }), (e: unknown) => !expired && set({ err: message(e) }))
+    p.then((ok) => !expired && set({ ok }), (e: unknown) => !expired && set({ err: message(e), ...(cannotReach(e) ? { unreachable: true as const } : {}) }))
   const kubectl = opts.kubectlFor ? opts.kubectlFor(cluster, loaded, ctl.signal) : defaultKubectl(cluster, loaded, env, opts.stateDir, opts.log, ctl.signal)
   const work = Promise.all([
     settle(readApiFacts(kubectl, dist), (o) => (api = o)),
@@ -126,7 +129,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
   const a = 'ok' in api! ? api.ok : undefined
   const nodes: NodeFacts[] = cluster.nodes.map((spec, i) => {
     const h = hosts[i]!
-    return nodeFacts(spec.name, spec.role, spec.host, dist, a, 'ok' in h ? h.ok : undefined, 'err' in h ? h.err : undefined)
+    return nodeFacts(spec.name, spec.role, spec.host, dist, a, 'ok' in h ? h.ok : undefined, 'err' in h ? h : undefined)
   })
   const listed = new Set(cluster.nodes.map((n) => n.name))
   return {
@@ -142,7 +145,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
   }
 }
 
-function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Distribution, a: ApiFacts | undefined, h: HostFacts | undefined, error: string | undefined): NodeFacts {
+function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Distribution, a: ApiFacts | undefined, h: HostFacts | undefined, failed: { err: string; unreachable?: true } | undefined): NodeFacts {
   const n = a?.nodes.get(name)
   const proxy = kubeProxy(dist, name, a, h, n?.kubeletVersion)
   return {
@@ -167,8 +170,13 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(h?.rebootRequired !== undefined ? { rebootRequired: h.rebootRequired, rebootSource: h.rebootSource! } : {}),
     services: h?.services ?? {},
     ...(h ? { packageManager: h.packageManager } : {}),
-    ...(error ? { error } : {}),
+    ...(failed ? { error: failed.err, ...(failed.unreachable ? { unreachable: true as const } : {}) } : {}),
   }
+}
+
+/** SSH did not get as far as running a command: every later command on that node would fail the same way. */
+function cannotReach(e: unknown): boolean {
+  return e instanceof SshConnectError || e instanceof SshAuthError || e instanceof HostKeyError
 }
 
 /**

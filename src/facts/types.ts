@@ -83,6 +83,12 @@ export interface NodeFacts {
   packageManager?: PackageManager
   /** Why this node's SSH facts are missing (unreachable, host key refused …). */
   error?: string
+  /**
+   * SSH could not reach the node at all (no connection after the pool's retries, host key refused, authentication
+   * failed): a one-shot check that read these facts (`check`, `plan --live`) does not try it again and reports this
+   * error for it (GateContext.unreachable).
+   */
+  unreachable?: true
 }
 
 export interface ApiserverVersion {

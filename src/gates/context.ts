@@ -44,13 +44,17 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
     ssh: o.transport,
     kubectl,
-    ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])) } : {}),
+    ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])), unreachable: unreachableNodes(facts) } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     now: o.now ?? (() => new Date()),
     env: o.env,
     ...(o.log ? { log: o.log } : {}),
   }
 }
+
+/** Nodes these facts could not reach over SSH at all, with the error: a check that read them moments ago stops there. */
+const unreachableNodes = (facts: ClusterFacts): ReadonlyMap<string, string> =>
+  new Map(facts.nodes.filter((n) => n.unreachable).map((n) => [n.name, n.error ?? 'unreachable']))
 
 export const forNode = (ctx: GateContext, node: string, expectedVersion?: string): GateContext => ({
   ...ctx,

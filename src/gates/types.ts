@@ -52,6 +52,12 @@ export interface GateContext {
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */
   facts?: ClusterFacts
   nodeFacts?: Record<string, NodeFacts>
+  /**
+   * A one-shot check (`check`, `plan --live`): the nodes its facts, read moments before, could not reach over SSH at
+   * all, with the error. Their reads report it instead of repeating the connection's retries for every gate. A run's
+   * gates never get it: a node unreachable when the run read its facts (mid-reboot, say) may answer by then.
+   */
+  unreachable?: ReadonlyMap<string, string>
   signal?: AbortSignal
   now: () => Date
   /** The runner's environment (custom `command` gates on the runner; kubectl already carries its own). */

@@ -136,7 +136,8 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
   it('turns an unreachable node into a row with its error, keeping its API facts', () => {
     const n = node('core', 'c-w1')
     expect(n.error).toMatch(/c-w1/)
-    expect(n).toMatchObject({ kubeletVersion: 'v1.30.0', ready: false, kernel: '6.1.0-api', inApi: true })
+    expect(n).toMatchObject({ kubeletVersion: 'v1.30.0', ready: false, kernel: '6.1.0-api', inApi: true, unreachable: true })
+    expect(node('core', 'c-cp').unreachable).toBeUndefined()
   })
 
   it('marks skew: kubelet newer than apiserver, kube-proxy 3 minors behind', () => {
@@ -212,5 +213,18 @@ describe('kupgrade plan --live', () => {
   it('adds the live section to the markdown', async () => {
     const r = await run(['--live', '--format', 'markdown'])
     expect(r.out).toContain('### Live state')
+  })
+
+  it('tries a node the facts could not reach once: its gates report that error without connecting again', async () => {
+    const r = await run(['--live', '--format', 'json', '--verbose'])
+    // One connection's retries (the pool's 6 attempts), from the facts; none from the gates after them.
+    expect(r.err.split('\n').filter((l) => l.startsWith('c-w1: connect failed'))).toHaveLength(5)
+    type Run = { gate: string; summary: string; evidence: { source: string; observed: string }[] }
+    const core = (JSON.parse(r.out) as { gates: { clusters: { name: string; results: Run[] }[] } }).gates.clusters.find((c) => c.name === 'core')!
+    for (const gate of ['api-vip', 'certificates', 'disk-space', 'iptables-backend', 'kube-proxy-sync']) {
+      const g = core.results.find((x) => x.gate === gate)!
+      expect(g.summary, gate).toContain('c-w1 unreachable over SSH')
+      expect(g.evidence.find((e) => e.source === 'node c-w1')?.observed, gate).toMatch(/^cannot connect to core\/c-w1 .* after 6 attempts/)
+    }
   })
 })

@@ -17,6 +17,10 @@ export interface NodeRead {
  * turns into `unknown` for that node. Privileged reads (cert files, etcdctl) go through sudo when the node needs it.
  */
 export async function readNode(ctx: GateContext, target: NodeTarget, cmd: RemoteCommand, o: { timeoutMs?: number; privileged?: boolean; okExitCodes?: number[] } = {}): Promise<NodeRead> {
+  // The facts this check read moments ago could not reach the node at all: trying again would only repeat the
+  // connection's retries (seconds per gate) to the same end.
+  const unreachable = ctx.unreachable?.get(target.node)
+  if (unreachable !== undefined) return { ok: false, stdout: '', stderr: '', exitCode: null, error: unreachable }
   try {
     const r = await ctx.ssh.read(target, cmd, {
       timeoutMs: o.timeoutMs ?? 30_000,
