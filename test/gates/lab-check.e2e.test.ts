@@ -61,7 +61,8 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     const r = await run(['check', plan(), '--cluster', cluster, '--gate', gates.join(','), '--format', 'json'])
     return { code: r.code, report: JSON.parse(r.out) as JsonReport, err: r.err }
   }
-  const fault = (fault: FaultName, cluster: string, node: string | undefined, on: boolean) => lab.setFault({ fault, cluster, ...(node ? { node } : {}) }, on)
+  const fault = (fault: FaultName, cluster: string, node: string | undefined, on: boolean, params?: Record<string, string | number>) =>
+    lab.setFault({ fault, cluster, ...(node ? { node } : {}), ...(params ? { params } : {}) }, on)
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kupgrade-gates-e2e-'))
@@ -96,7 +97,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     expect(deleted).toBe(created)
   }, 600_000)
 
-  const cases: { fault: FaultName; dist: (typeof DISTS)[number]; node?: 'w-1' | 'cp-1'; gate: string; expect: RegExp }[] = [
+  const cases: { fault: FaultName; dist: (typeof DISTS)[number]; node?: 'w-1' | 'cp-1'; gate: string; expect: RegExp; params?: Record<string, number> }[] = [
     { fault: 'kube-proxy-sync-failure', dist: 'kubeadm', node: 'w-1', gate: 'kube-proxy-sync', expect: /kubeadm-w-1: kube-proxy (log says "Sync failed"|last synced|healthz HTTP 503)/ },
     { fault: 'kube-proxy-sync-failure', dist: 'k3s', node: 'w-1', gate: 'kube-proxy-sync', expect: /k3s-w-1: kube-proxy (log says "Sync failed"|last synced|healthz HTTP 503)/ },
     { fault: 'api-vip-unreachable', dist: 'k0s', gate: 'api-vip', expect: /k0s-(cp|w)-\d cannot reach/ },
@@ -105,7 +106,9 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     { fault: 'cert-expiring', dist: 'k3s', gate: 'certificates', expect: /expires in \d+d/ },
     { fault: 'cert-expired', dist: 'kubeadm', gate: 'certificates', expect: /expired/ },
     { fault: 'disk-full', dist: 'k3s', node: 'w-1', gate: 'disk-space', expect: /k3s-w-1 \/: only .* free/ },
-    { fault: 'etcd-unhealthy', dist: 'kubeadm', gate: 'etcd', expect: /kubeadm-cp-1: etcd member unhealthy/ },
+    // A member that answers nothing makes etcdctl wait out its --command-timeout (5 s) for each of the gate's three
+    // reads; the fault's hangMs stands for that wait.
+    { fault: 'etcd-unhealthy', dist: 'kubeadm', gate: 'etcd', expect: /kubeadm-cp-1: etcd member unhealthy/, params: { hangMs: 300 } },
     { fault: 'etcd-db-near-quota', dist: 'k0s', gate: 'etcd', expect: /k0s-cp-1: etcd DB at 95% of its quota/ },
     { fault: 'pdb-blocks-drain', dist: 'kubeadm', gate: 'drain-feasibility', expect: /PDB .* blocks draining/ },
     { fault: 'insufficient-capacity', dist: 'k3s', gate: 'capacity', expect: /does not fit elsewhere/ },
@@ -116,7 +119,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     it(`${c.fault} on ${c.dist}${c.node ? `/${c.node}` : ''}: check exits 3 naming ${c.gate}; cleared, it passes again`, async () => {
       const cluster = `g-${c.dist}`
       const node = c.node ? `${c.dist}-${c.node}` : undefined
-      fault(c.fault, cluster, node, true)
+      fault(c.fault, cluster, node, true, c.params)
       try {
         await new Promise((r) => setTimeout(r, 1_500)) // past kube-proxy's 2 × syncPeriod in the lab's timing
         const bad = await check(cluster, [c.gate])
