@@ -124,5 +124,14 @@ const MAX_COMMAND_SHOWN = 300
 /** Lines that only close a block: they say nothing about what the script does. */
 const SHELL_CLOSERS = /^(fi|done|esac|\}|\)|;;|else)[;\s]*$/
 
+/**
+ * A note about a failure (what was left cordoned, what was rolled back, how to go on) joins its first line, the one
+ * that says what failed; the lines under it (a command's stderr) stay last, so the note is not lost after them.
+ */
+export function addToHeadline(message: string, note: string): string {
+  const i = message.indexOf('\n')
+  return i < 0 ? `${message}${note}` : `${message.slice(0, i)}${note}${message.slice(i)}`
+}
+
 export const tailLines = (text: string, n: number): string => text.trimEnd().split('\n').slice(-n).join('\n').trim()
 const indent = (text: string): string => text.split('\n').map((l) => `    ${l}`).join('\n')

@@ -1,6 +1,6 @@
 import { join, relative } from 'node:path'
 import type { ReadsBackup, StepProgram } from '../drivers/program.js'
-import { ExitCode } from '../errors.js'
+import { addToHeadline, ExitCode } from '../errors.js'
 import type { NodeFacts } from '../facts/types.js'
 import type { GateContext, GateResult, GateStatus } from '../gates/types.js'
 import type { WaitedResult } from '../gates/wait.js'
@@ -216,25 +216,25 @@ export class Executor {
       if (s.kind === 'interrupted') return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: s.message, ...(resume ? { resume } : {}) }
       if (s.kind === 'lock-lost') return { outcome: 'lock-lost', exitCode: ExitCode.paused, message: s.message, ...(resume ? { resume } : {}) }
       if (s.kind === 'lock-refused') return { outcome: 'paused', exitCode: ExitCode.paused, message: s.message }
-      if (s.gateBeforeChange && !this.changedAny) return { outcome: 'blocked', exitCode: ExitCode.blocked, message: `${s.message}; nothing was changed` }
+      if (s.gateBeforeChange && !this.changedAny) return { outcome: 'blocked', exitCode: ExitCode.blocked, message: addToHeadline(s.message, '; nothing was changed') }
       const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
         const done = s.rollback.how === 'rebuild'
           ? `rebuilt (or, where only the cordon had changed, rolled back): ${s.rollback.nodes.join(', ')} Ready again, uncordoned, post-gates passing`
           : `rolled back: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing`
-        return { outcome: 'failed', exitCode: ExitCode.failed, message: `${s.message}; ${done}` }
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done}`) }
       }
       if (s.rollback) {
         const what = s.rollback.how === 'rebuild' ? 'rebuild' : 'rollback'
         return {
           outcome: 'failed', exitCode: ExitCode.failed,
-          message: `${s.message}; the ${what} stopped: ${s.rollback.reason}. Nothing more was done (a ${what} is never rolled back or retried). Fix it, then: kupgrade rollback ${this.o.runDir}${cluster} (or kupgrade resume ${this.o.runDir} to go forward)`,
+          message: addToHeadline(s.message, `; the ${what} stopped: ${s.rollback.reason}. Nothing more was done (a ${what} is never rolled back or retried). Fix it, then: kupgrade rollback ${this.o.runDir}${cluster} (or kupgrade resume ${this.o.runDir} to go forward)`),
         }
       }
       if (how === 'abort') return { outcome: 'failed', exitCode: ExitCode.failed, message: s.message }
       const choices = resume ? `; to go on after fixing it: ${resume}; to undo this run's nodes instead: kupgrade rollback ${this.o.runDir}${cluster}` : ''
-      return { outcome: 'paused', exitCode: ExitCode.paused, message: `${s.message}${choices}`, ...(resume ? { resume } : {}) }
+      return { outcome: 'paused', exitCode: ExitCode.paused, message: addToHeadline(s.message, choices), ...(resume ? { resume } : {}) }
     }
   }
 
@@ -464,7 +464,7 @@ export class Executor {
       // Whether the node stays cordoned is known only now: a rollback or rebuild that follows the failure uncordons it
       // (or says where it stopped), so only a failure nothing recovers from leaves it cordoned.
       const stop: Stop = raw.kind === 'failed'
-        ? { ...raw, cluster: raw.cluster ?? c.name, ...(raw.cordoned && raw.node && !raw.rollback ? { message: `${raw.message} (${raw.node} is left cordoned)` } : {}) }
+        ? { ...raw, cluster: raw.cluster ?? c.name, ...(raw.cordoned && raw.node && !raw.rollback ? { message: addToHeadline(raw.message, ` (${raw.node} is left cordoned)`) } : {}) }
         : raw
       this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: stop.message })
       // A Lease a datastore restore brought back is taken again first, so that it is released rather than left held.

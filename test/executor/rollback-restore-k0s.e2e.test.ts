@@ -74,6 +74,10 @@ describe('apply: the only k0s controller rolled back from its pre-hop k0s backup
     expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'kp-cp-1').step.action).toBe('replace-binary')
     expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'kp-cp-1', path: 'snapshot-restore' })
     expect(ev.find((e) => e.type === 'rollback-done'), JSON.stringify(ev.filter((e) => e.type === 'rollback-failed'))).toMatchObject({ node: 'kp-cp-1' })
+    // The run's message: what failed and what was done about it on the first line, then what the node said.
+    const [headline, ...said] = ev.at(-1).message.split('\n')
+    expect(headline).toMatch(/^kp\/kp-cp-1: .*command failed on kp\/kp-cp-1 .*; rolled back: kp-cp-1 back at the old version, uncordoned, post-gates passing$/)
+    expect(said.join('\n')).toContain('curl: (56) Recv failure: Connection reset by peer')
     expect(ev.filter((e) => e.type === 'undo-done').map((e) => `${e.step.action}:${e.changed}`)).toEqual(['replace-binary:true', 'stop-service:false'])
     // The new k0s never ran, so its datastore did not move: no reset, no restore (that would lose what the cluster
     // wrote since the backup), the kept binary back and started.

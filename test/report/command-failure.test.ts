@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { commandInOneLine, RemoteCommandError } from '../../src/errors.js'
+import { addToHeadline, commandInOneLine, RemoteCommandError } from '../../src/errors.js'
 import { plainLine } from '../../src/report/run-plain.js'
 
 /** The k3s install step's script, as the driver renders it (its failure on the demo fleet under upgrade-command-fails). */
@@ -32,5 +32,15 @@ describe('a failed command, as the user reads it', () => {
     })
     expect(line).toBe(`2026-12-05 02:09:53Z staging › staging › staging-agent-1: ✗ install k3s v1.30.4+k3s1: ${err.message}`)
     expect(line).toContain('\n    [ERROR]  Download failed')
+  })
+
+  it('what the run says about it (left cordoned, how to go on) joins the headline, before what the node said', () => {
+    const err = new RemoteCommandError({ node: 'staging-agent-1', cluster: 'staging', host: '127.0.11.2:2222', command: INSTALL, exitCode: 1, stderr: '[ERROR]  Download failed\n' })
+    const paused = addToHeadline(addToHeadline(err.message, ' (staging-agent-1 is left cordoned)'), '; to go on after fixing it: kupgrade resume r1')
+    expect(paused.split('\n')).toEqual([
+      expect.stringMatching(/^command failed on staging\/staging-agent-1 .* sh -s - "\$@" \(staging-agent-1 is left cordoned\); to go on after fixing it: kupgrade resume r1$/),
+      '    [ERROR]  Download failed',
+    ])
+    expect(addToHeadline('timed out after 300s', '; nothing was changed')).toBe('timed out after 300s; nothing was changed')
   })
 })
