@@ -89,7 +89,9 @@ export function labPlan(t: Topology): string {
         maxFailedNodes: 1,
       },
       // The lab's restarts take a fraction of a second, so its gates settle in one: poll at 1s, two passes in a row.
-      gates: { wait: { interval: '1s', stableFor: 2, timeout: '2m' } },
+      // A lab node is Ready a second or two after its restart: a node that is not (node-not-ready-after-upgrade) is
+      // given up on after a minute, not the 5m a real machine gets, so a rehearsed failure is seen in good time.
+      gates: { wait: { interval: '1s', stableFor: 2, timeout: '2m' }, afterNode: [{ 'nodes-ready': { timeout: '1m' } }] },
     },
   }
   return `# yaml-language-server: $schema=${PLAN_SCHEMA_URL}\n${stringify(doc, { lineWidth: 0 })}`

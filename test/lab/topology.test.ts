@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { PlanError } from '../../src/errors.js'
 import { defaultTopology } from '../../src/lab/default-topology.js'
 import { labPlan } from '../../src/lab/outputs.js'
+import { parsePlan } from '../../src/plan/load.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
 import { normalizeTopology, parseTopology } from '../../src/lab/topology.js'
 
 const problemsOf = (text: string): string[] => {
@@ -132,6 +134,12 @@ describe('lab topology', () => {
     expect(plan).toContain('from: v1.29.6+k3s1')
     expect(plan).toContain('apiEndpoint: https://127.0.10.2:6443')
     expect(plan).not.toContain('via:')
+    // Ready waits (wait-ready, and the nodes-ready gate after a node) give up after a minute on the lab, not 5m.
+    const loaded = parsePlan('plan.yaml', plan)
+    expect(loaded.problems.filter((p) => p.severity !== 'warning')).toEqual([])
+    const steps = buildExecutionPlan(loaded.plan!).steps.filter((s) => s.action === 'wait-ready')
+    expect(steps.length).toBeGreaterThan(0)
+    for (const s of steps) expect(s.params).toMatchObject({ timeout: '1m' })
   })
 })
 
