@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Journal, JOURNAL_FORMAT } from '../../src/executor/journal.js'
 import { findRun } from '../../src/executor/runs.js'
+import { runCli } from '../helpers/run-cli.js'
 
 /** Which run a command without RUN means: resume the newest unfinished one; status and rollback the newest. */
 describe('findRun without a run named', () => {
@@ -65,5 +66,30 @@ describe('findRun without a run named', () => {
   it('with no run at all, says so for status too', () => {
     const cwd = runsWith([])
     expect(() => findRun(undefined, cwd, undefined, { anyStatus: true })).toThrow(/^no run under /)
+  })
+})
+
+describe('kupgrade resume of a run kupgrade rollback took back', () => {
+  it('is refused (exit 2) with the way forward, and nothing is touched', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'kupgrade-resume-rolled-back-'))
+    try {
+      writeFileSync(join(cwd, 'plan.yaml'), 'kind: UpgradePlan\n')
+      const path = join(cwd, '.kupgrade', 'runs', '20261205T030000Z-cccc', 'journal.jsonl')
+      const j = Journal.create(path, {
+        kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId: '20261205T030000Z-cccc', plan: join(cwd, 'plan.yaml'), planSha256: 'a'.repeat(64), schemaVersion: 1,
+        kupgradeVersion: '0.1.0', host: 'h', user: 'u', startedAt: '2026-12-05T00:00:00.000Z', selection: {},
+      })
+      j.append({ step: 'run', state: 'done', attempt: 1, evidence: ['rolled-back'] })
+      j.close()
+      const before = readFileSync(path, 'utf8')
+      const r = await runCli(['resume', '20261205T030000Z-cccc'], { env: {}, cwd })
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('run 20261205T030000Z-cccc was taken back by kupgrade rollback: it is finished, there is nothing to resume')
+      expect(r.err).toContain('start a new run: kupgrade apply plan.yaml')
+      expect(readFileSync(path, 'utf8')).toBe(before)
+      expect(readdirSync(join(cwd, '.kupgrade', 'runs'))).toEqual(['20261205T030000Z-cccc'])
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
   })
 })

@@ -1,6 +1,6 @@
 import { Option } from 'commander'
-import { readJournal } from '../../executor/journal.js'
-import { findRun } from '../../executor/runs.js'
+import { ExitCode, KupgradeError } from '../../errors.js'
+import { findRun, shownPath, summarize } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
 
@@ -23,7 +23,15 @@ lock and takes the cluster's Lease once the API answers. The plan must be unchan
 Exit codes: as apply`)
     .action(async (run: string | undefined, o: { approve?: string[]; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
       const journal = findRun(run, ctx.cwd)
-      const header = readJournal(journal).header
+      const found = summarize(journal)
+      const header = found.journal.header
+      // Its journal ends with its nodes taken back (status says so too): going forward again is a new run's work,
+      // which checks the cluster as it is now, not a continuation of this one.
+      if (found.status === 'rolled-back') {
+        throw new KupgradeError(`run ${found.runId} was taken back by kupgrade rollback: it is finished, there is nothing to resume`, {
+          exitCode: ExitCode.invalid, hint: `to upgrade again once what failed is fixed, start a new run: kupgrade apply ${shownPath(header.plan, ctx.cwd)}`,
+        })
+      }
       const prompt = canPrompt(ctx) && o.output !== 'json'
       setExit(await runWithOutput(ctx, o, {
         planFile: header.plan, dryRun: false, approve: o.approve ?? [], selection: header.selection,
