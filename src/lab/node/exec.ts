@@ -77,7 +77,7 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
 export function spawnInNode(paths: NodePaths, entry: NodeEntry, command: string, env: Record<string, string>, niceness?: number): LabProcess {
   const queue = niceness ? { niceness, admit: true } : {}
   if (entry.program) {
-    // The disk-full script runs only when its fault file exists: the common exec starts two programs, not five.
+    // The disk-full script runs only when its fault file exists: the common exec starts two programs, not four.
     const args = [...(entry.isolation === 'user-ns' ? ['--user-ns'] : []), ...(niceness ? ['--nice', String(niceness)] : []), paths.fstab, command, `${NS_ROOT}/lab/faults/disk-full`, AFTER_MOUNTS]
     return spawnOffLoop({ file: entry.program, args, cwd: paths.root, env, ...queue })
   }

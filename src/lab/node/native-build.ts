@@ -73,6 +73,14 @@ export const vipShim = (): Promise<string | undefined> =>
 
 /**
  * How every command enters its node (native/lab-enter.c): namespace, mounts and bash in one program. Without a
- * compiler the lab does the same with unshare, mount and bash (exec.ts), only slower.
+ * compiler, or where the temporary directory does not allow running programs (noexec), the lab does the same with
+ * unshare, mount and bash (exec.ts), only slower.
  */
-export const enterProgram = (): Promise<string | undefined> => buildNative({ source: 'lab-enter.c', kind: 'program' })
+export async function enterProgram(): Promise<string | undefined> {
+  const program = await buildNative({ source: 'lab-enter.c', kind: 'program' })
+  if (!program) return undefined
+  enterRuns ??= run(program, []).then(() => false, (err: { code?: unknown }) => err.code === 125)
+  return (await enterRuns) ? program : undefined
+}
+/** Whether the built program runs here: without arguments it prints its usage and exits 125. */
+let enterRuns: Promise<boolean> | undefined

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execEnv, spawnInNode } from '../../../src/lab/node/exec.js'
@@ -6,6 +7,7 @@ import { probeIsolation, type NodeEntry } from '../../../src/lab/node/namespace.
 import { enterProgram } from '../../../src/lab/node/native-build.js'
 import { pathsOf, type NodePaths } from '../../../src/lab/node/paths.js'
 import { startNode, type TestNode } from './helpers.js'
+import { promisify } from 'node:util'
 
 /**
  * The lab enters a node with one program (native/lab-enter.c) where it can build it, and with unshare, mount and bash
@@ -75,5 +77,18 @@ describe('entering a lab node: one program, or unshare + mount + bash', () => {
     expect(direct.stderr).toBe('kupgrade lab: cannot mount the node root in a private namespace: none /etc/kubernetes: No such file or directory\n')
     const fallback = await run({ isolation: 'mount-ns' }, 'echo ran', broken)
     expect(fallback).toMatchObject({ code: 125, stdout: '' })
+  })
+})
+
+describe('where the entry program cannot run', () => {
+  it('a temporary directory mounted noexec: the lab enters with unshare, mount and bash instead', async () => {
+    // A private mount namespace with a noexec tmpfs as TMPDIR, where the program is built (from dist: npm test builds).
+    const script = [
+      'mkdir -p /tmp/kupgrade-noexec-probe && mount -t tmpfs -o noexec lab-noexec /tmp/kupgrade-noexec-probe',
+      `TMPDIR=/tmp/kupgrade-noexec-probe ${JSON.stringify(process.execPath)} -e 'import(process.argv[1]).then(async (m) => console.log(String(await m.enterProgram())))' ${JSON.stringify(join(import.meta.dirname, '../../../dist/lab/node/native-build.js'))}`,
+    ].join(' && ')
+    const r = await promisify(execFile)('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script])
+    expect(r.stdout).toBe('undefined\n')
+    expect(program).toMatch(/kupgrade-lab-lab-enter-/)
   })
 })
