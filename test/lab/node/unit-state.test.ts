@@ -30,7 +30,9 @@ describe('unit state file', () => {
   })
 
   it('a stand-in reader never sees a half-written state while the lab rewrites it', async () => {
-    const reader = spawn('bash', ['-c', `. "${lib}"; for i in $(seq 400); do lab_unit_read k3s; echo "[$U_STATE]"; done`], {
+    // Reads until it has seen both states (at most 20,000 reads): on a loaded machine 400 reads could all fall
+    // between two of the writer's turns.
+    const reader = spawn('bash', ['-c', `. "${lib}"; a=0 f=0; for ((i = 0; i < 20000 && (a == 0 || f == 0); i++)); do lab_unit_read k3s; echo "[$U_STATE]"; case $U_STATE in active) a=1 ;; failed) f=1 ;; esac; done`], {
       env: { ...process.env, LAB_DIR: dir },
     })
     let out = ''
