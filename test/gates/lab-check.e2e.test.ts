@@ -11,6 +11,7 @@ import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js
 import { available } from '../helpers/required.js'
 import { isProbeWrite } from '../helpers/probe-writes.js'
 import { runCli } from '../helpers/run-cli.js'
+import { waitFor } from '../lab/node/helpers.js'
 
 /**
  * `kupgrade check` and `plan --live` against a lab fleet (real kubectl, real SSH, real bash on the nodes): healthy,
@@ -157,8 +158,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     expect(posts.map((e) => e.code)).toEqual([504, 409])
     expect(lab.recorder.mutations({ afterSeq: mark, cluster }).map((e) => (e as ApiEvent).method)).toEqual(['POST', 'DELETE'])
     // The delete is sent with --wait=false: the pod goes once its grace period ends, as on a real cluster.
-    for (const until = Date.now() + 30_000; probes().length > 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 100))
-    expect(probes()).toEqual([])
+    await waitFor(`probe pods gone (${probes().join(', ')})`, () => probes().length === 0, 30_000)
   }, 300_000)
 
   it('text output names the gate, the node and the evidence once; plan --live is blocked the same way in every format', async () => {

@@ -75,13 +75,9 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
  * their other work would starve the nodes instead, and their nodes' waits would hold the queue.
  */
 export function spawnInNode(paths: NodePaths, entry: NodeEntry, command: string, env: Record<string, string>, niceness?: number): LabProcess {
-  const queue = niceness ? { niceness, admit: true } : {}
-  if (entry.program) {
+  const [file, ...args] = entry.program
     // The disk-full script runs only when its fault file exists: the common exec starts two programs, not four.
-    const args = [...(entry.isolation === 'user-ns' ? ['--user-ns'] : []), ...(niceness ? ['--nice', String(niceness)] : []), paths.fstab, command, `${NS_ROOT}/lab/faults/disk-full`, AFTER_MOUNTS]
-    return spawnOffLoop({ file: entry.program, args, cwd: paths.root, env, ...queue })
-  }
-  const args = [...unshareArgs(entry.isolation), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
-  if (!niceness) return spawnOffLoop({ file: 'unshare', args, cwd: paths.root, env })
-  return spawnOffLoop({ file: 'nice', args: ['-n', String(niceness), 'unshare', ...args], cwd: paths.root, env, ...queue })
+    ? [entry.program, ...(entry.isolation === 'user-ns' ? ['--user-ns'] : []), ...(niceness ? ['--nice', String(niceness)] : []), paths.fstab, command, `${NS_ROOT}/lab/faults/disk-full`, AFTER_MOUNTS]
+    : [...(niceness ? ['nice', '-n', String(niceness)] : []), 'unshare', ...unshareArgs(entry.isolation), '/bin/bash', '-c', ENTER, 'lab-enter', command, paths.fstab]
+  return spawnOffLoop({ file: file!, args, cwd: paths.root, env, ...(niceness ? { niceness, admit: true } : {}) })
 }

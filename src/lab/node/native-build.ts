@@ -71,6 +71,9 @@ function buildNative(spec: NativeSpec): Promise<string | undefined> {
 export const vipShim = (): Promise<string | undefined> =>
   buildNative({ source: 'vip-connect.c', kind: 'shared-object', requiredBecause: 'without it bash /dev/tcp on a lab node reaches the API VIP even under api-vip-unreachable' })
 
+/** Whether the built entry program runs here: without arguments it prints its usage and exits 125. */
+let enterRuns: Promise<boolean> | undefined
+
 /**
  * How every command enters its node (native/lab-enter.c): namespace, mounts and bash in one program. Without a
  * compiler, or where the temporary directory does not allow running programs (noexec), the lab does the same with
@@ -82,5 +85,3 @@ export async function enterProgram(): Promise<string | undefined> {
   enterRuns ??= run(program, []).then(() => false, (err: { code?: unknown }) => err.code === 125)
   return (await enterRuns) ? program : undefined
 }
-/** Whether the built program runs here: without arguments it prints its usage and exits 125. */
-let enterRuns: Promise<boolean> | undefined
