@@ -68,7 +68,8 @@ export function backupManifestScript(sums: readonly string[], marker: string): s
     '    [ -n "$sum" ] || continue',
     '    path=${path#\\*}',
     '    case "$path" in /*) f=$path ;; *) f="$d/${path#./}" ;; esac',
-    `    printf '%s %s %s %s %s\\n' '${marker}-file' "$sum" "$(wc -c < "$f" | tr -d ' ')" "$(stat -c %a "$f")" "$f"`,
+    // Size and mode in one stat (-L: the file a link names, as a copy reads it); a missing file leaves both empty.
+    `    printf '%s %s %s %s\\n' '${marker}-file' "$sum" "$(stat -L -c '%s %a' -- "$f" || echo ' ')" "$f"`,
     '  done < "$sums"',
     'done',
     `[ "$found" = 1 ] || { echo 'none of the checksum lists exists: ${sums.join(', ').replace(/'/g, '')}' >&2; exit 3; }`,

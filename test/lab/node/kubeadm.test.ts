@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
 
+const APT_HEADER = 'Reading package lists...\nBuilding dependency tree...\nReading state information...\n'
+
 describe('kubeadm node: packages, upgrade policy, certificates', () => {
   let t: TestNode
   let ev: ReturnType<typeof recordEvents>
@@ -31,6 +33,33 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     expect(held.stderr).toBe('E: Held packages were changed and -y was used without --allow-change-held-packages.\n')
     const other = await sshExec(t.node, 'apt-get install -y --allow-change-held-packages kubeadm=1.30.4-1.1')
     expect(other).toMatchObject({ code: 100, stderr: "E: Version '1.30.4-1.1' for 'kubeadm' was not found\n" })
+  })
+
+  it('prints apt-get install as apt does, up and down, and systemctl status as systemd does', async () => {
+    const up = await sshExec(t.node, 'apt-get install -y --allow-change-held-packages kubeadm=1.29.8-1.1')
+    expect(up).toMatchObject({ code: 0, stderr: '' })
+    expect(up.stdout).toBe(APT_HEADER +
+      'The following held packages will be changed:\n  kubeadm\nThe following packages will be upgraded:\n  kubeadm \n' +
+      '1 upgraded, 0 newly installed, 0 downgraded, 0 to remove and 12 not upgraded.\nNeed to get 10.4 MB of archives.\n' +
+      'After this operation, 4096 B of additional disk space will be used.\nGet:1 https://pkgs.k8s.io/core:/stable:/v1.29/deb  kubeadm 1.29.8-1.1 [10.4 MB]\n' +
+      'Fetched 10.4 MB in 1s (10.4 MB/s)\n(Reading database ... 74213 files and directories currently installed.)\n' +
+      'Preparing to unpack .../kubeadm_1.29.8-1.1_amd64.deb ...\nUnpacking kubeadm (1.29.8-1.1) over (1.29.2-1.1) ...\nSetting up kubeadm (1.29.8-1.1) ...\n')
+    const down = await sshExec(t.node, 'apt-get install -y --allow-change-held-packages --allow-downgrades kubeadm=1.29.2-1.1')
+    expect(down).toMatchObject({ code: 0, stderr: '' })
+    expect(down.stdout).toContain('The following packages will be DOWNGRADED:\n  kubeadm\n1 upgraded, 0 newly installed, 1 downgraded, 0 to remove and 12 not upgraded.\n')
+    expect(down.stdout).toContain('Unpacking kubeadm (1.29.2-1.1) over (1.29.8-1.1) ...\nSetting up kubeadm (1.29.2-1.1) ...\n')
+    expect((await sshExec(t.node, 'kubeadm version -o short')).stdout).toBe('v1.29.2\n')
+
+    await sshExec(t.node, 'systemctl restart kubelet')
+    expect(await ev.next('service', (d) => d['state'] === 'started')).toMatchObject({ service: 'kubelet', version: 'v1.29.2' })
+    const st = await sshExec(t.node, 'systemctl status kubelet --no-pager')
+    expect(st.code).toBe(0)
+    const [head, loaded, active] = st.stdout.split('\n')
+    expect(head).toMatch(/^● kubelet\.service - kubelet: The Kubernetes Node Agent$/)
+    expect(loaded).toBe('     Loaded: loaded (/etc/systemd/system/kubelet.service; enabled; vendor preset: enabled)')
+    expect(active).toMatch(/^     Active: active \(running\) since (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; \d+(s|min) ago$/)
+    // The journal's lines carry syslog's timestamp: `Dec 05 12:23:36 node ident[pid]: message`.
+    expect(st.stdout).toMatch(/\n[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \S+ systemd\[1\]: Started kubelet\.service\.\n/)
   })
 
   it('enforces the one-minor-at-a-time policy with kubeadm\'s own error text (facts §1.5)', async () => {

@@ -4,12 +4,14 @@
 # shellcheck disable=SC1091
 . "$LAB_DIR/node.env"
 
-lab_now_ms() { date +%s%3N; }
+# The clock without a fork (bash 5's EPOCHREALTIME, whose separator follows the locale): a fork costs milliseconds on
+# a busy machine, and the stand-ins read the clock on every state change.
+lab_now_ms_into() { local _lab_us=${EPOCHREALTIME//[!0-9]/}; printf -v "$1" '%s' "${_lab_us%???}"; }
 
 # One JSON line for the lab process (LabNode turns it into an EventEmitter event). Values are lab-controlled
 # identifiers and versions: no quoting needed beyond the plain printf.
 # Each line carries who ran the command (LAB_CLIENT: the SSH login and key fingerprint) and when, for the recorder.
-lab_event() { local e=$1; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$(lab_now_ms)}" >> "$LAB_DIR/events.jsonl"; }
+lab_event() { local e=$1 ms; lab_now_ms_into ms; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$ms}" >> "$LAB_DIR/events.jsonl"; }
 
 lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
 # The cluster's datastore was restored from snapshot FILE (- for stdin): the lab brings back the API objects it holds.
@@ -35,14 +37,15 @@ lab_kube_ipt_backend() {
 }
 
 # lab_binary_version FILE: the version a stand-in binary carries (its LAB_VERSION line).
-lab_binary_version() { [ -f "$1" ] && sed -n "s/^LAB_VERSION='\(.*\)'$/\1/p" "$1" | head -n1; }
+lab_binary_version() { [ -f "$1" ] && sed -n "/^LAB_VERSION='\(.*\)'$/{s//\1/p;q;}" "$1"; }
 
 # Unit state file: STATE VERSION DUE_MS SINCE_S; activating turns active once DUE_MS passed (see unit-state.ts).
 lab_unit_read() { # sets U_STATE U_VERSION U_DUE U_SINCE
   U_STATE=inactive U_VERSION="" U_DUE=0 U_SINCE=0
   [ -f "$LAB_DIR/units/$1" ] || return 1
   read -r U_STATE U_VERSION U_DUE U_SINCE < "$LAB_DIR/units/$1"
-  if [ "$U_STATE" = activating ] && [ "$U_DUE" -le "$(lab_now_ms)" ]; then U_STATE=active; fi
+  local ms; lab_now_ms_into ms
+  if [ "$U_STATE" = activating ] && [ "$U_DUE" -le "$ms" ]; then U_STATE=active; fi
   return 0
 }
 # Written aside and renamed over: a reader between truncate and write would see no state at all (systemd never
@@ -62,7 +65,7 @@ lab_unit_binary() {
 lab_k0s_workloads() { [ "$1" = k0sworker ] || grep -Eq -- '(^|[[:space:]])--(enable-worker|single)(=true)?([[:space:]]|$)' /etc/systemd/system/k0scontroller.service 2>/dev/null; }
 
 lab_journal() { # UNIT IDENT MESSAGE (systemd's own lines come from pid 1, the service's from its main pid)
-  local ts pid=$LAB_PID; ts=$(LC_ALL=C date -u '+%b %d %H:%M:%S')
+  local ts pid=$LAB_PID; TZ=UTC LC_ALL=C printf -v ts '%(%b %d %H:%M:%S)T' -1
   [ "$2" = systemd ] && pid=1
   printf '%s %s %s[%s]: %s\n' "$ts" "$LAB_NODE" "$2" "$pid" "$3" >> "$LAB_DIR/journal/$1.log"
 }
@@ -71,7 +74,7 @@ lab_pid_of() { echo "$LAB_PID"; }
 lab_unit_stop() { # UNIT
   lab_unit_read "$1"
   if [ "$U_STATE" != inactive ] && [ "$U_STATE" != failed ]; then
-    lab_unit_write "$1" inactive "$U_VERSION" 0 "$(date +%s)"
+    lab_unit_write "$1" inactive "$U_VERSION" 0 "$EPOCHSECONDS"
     [ "$1" = k3s ] && lab_k3s_sqlite && lab_sqlite_close
     lab_journal "$1" systemd "Stopped $1.service."
     lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"stopped\",\"version\":\"$U_VERSION\"}"
@@ -275,7 +278,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   bin=$(lab_unit_binary "$1")
   ver=$(lab_binary_version "$bin")
   if [ -z "$ver" ]; then
-    lab_unit_write "$1" failed "" 0 "$(date +%s)"
+    lab_unit_write "$1" failed "" 0 "$EPOCHSECONDS"
     lab_journal "$1" systemd "$1.service: Failed to locate executable $bin: No such file or directory"
     echo "Job for $1.service failed because of unavailable resources or another system error." >&2
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
@@ -286,7 +289,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   if [ -n "$nocreds" ]; then
     # The kubelet (Type=simple) starts, finds no kubeconfig and exits; systemd restarts it every RestartSec
     # (`activating (auto-restart)`) until `kubeadm join` gives it one. It never registers its Node.
-    lab_unit_write "$1" auto-restart "$ver" 0 "$(date +%s)"
+    lab_unit_write "$1" auto-restart "$ver" 0 "$EPOCHSECONDS"
     lab_journal "$1" systemd "Started $1.service - kubelet: The Kubernetes Node Agent."
     lab_journal "$1" kubelet "$(printf 'E%s %7s run.go:72] ' "$(date -u '+%m%d %H:%M:%S.%6N')" "$LAB_PID")\"command failed\" err=\"$nocreds\""
     lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=1/FAILURE"
@@ -301,7 +304,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   if [ -n "$downgrade" ]; then
     # The process starts, its control plane finds the newer datastore and exits: k3s (Type=notify) fails the start
     # job; k0s (Type=simple) has started as far as systemctl is concerned and fails right after.
-    lab_unit_write "$1" failed "$ver" 0 "$(date +%s)"
+    lab_unit_write "$1" failed "$ver" 0 "$EPOCHSECONDS"
     lab_journal "$1" systemd "Starting $1.service..."
     if [ "$1" = k3s ]; then
       lab_journal "$1" k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Starting k3s $ver ($(sed -n "s/^LAB_COMMIT='\(.*\)'$/\1/p" "$bin" | head -n1))\""
@@ -320,7 +323,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     return 1
   fi
   if [ -n "$refused" ]; then
-    lab_unit_write "$1" failed "$ver" 0 "$(date +%s)"
+    lab_unit_write "$1" failed "$ver" 0 "$EPOCHSECONDS"
     lab_journal "$1" systemd "Starting $1.service..."
     lab_journal "$1" "$(basename "$bin")" "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=fatal msg=\"$refused\""
     lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=1/FAILURE"
@@ -335,12 +338,13 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   case "$1" in k3s|k0scontroller) lab_datastore_write "$ver" ;; esac
   [ "$1" = k3s ] && lab_k3s_join_cluster
   [ "$1" = k3s ] && lab_k3s_sqlite && lab_sqlite_open
-  due=$(( $(lab_now_ms) + LAB_SERVICE_START_MS ))
+  lab_now_ms_into due; due=$(( due + LAB_SERVICE_START_MS ))
   lab_unit_write "$1" activating "$ver" "$due" $(( due / 1000 ))
   lab_journal "$1" systemd "Starting $1.service..."
   lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"starting\",\"version\":\"$ver\",\"due\":$due}"
-  sleep "$(awk "BEGIN{printf \"%.3f\", $LAB_SERVICE_START_MS/1000}")"
-  lab_journal "$1" "$(basename "$bin")" "Running $(basename "$bin") $ver"
+  local frac; printf -v frac '%03d' $(( LAB_SERVICE_START_MS % 1000 ))
+  sleep "$(( LAB_SERVICE_START_MS / 1000 )).$frac"
+  lab_journal "$1" "${bin##*/}" "Running ${bin##*/} $ver"
   lab_journal "$1" systemd "Started $1.service."
 }
 
@@ -394,27 +398,30 @@ lab_disk_full() { lab_disk "${1:-/}"; [ "$D_USED" -ge "$D_TOTAL" ]; }
 
 # Plain Kubernetes version of a release string: v1.29.2+k3s1 -> v1.29.2
 lab_plain() { printf '%s' "${1%%+*}"; }
-lab_minor() { local p; p=$(lab_plain "$1"); p=${p#v}; p=${p#*.}; printf '%s' "${p%%.*}"; }
+# The _into forms set the variable named first instead of printing: no subshell (see lab_now_ms_into).
+lab_minor_into() { local _lab_p=${2%%+*}; _lab_p=${_lab_p#v}; _lab_p=${_lab_p#*.}; printf -v "$1" '%s' "${_lab_p%%.*}"; }
+lab_minor() { local m; lab_minor_into m "$1"; printf '%s' "$m"; }
 
 # --- Kubernetes packages (kubeadm nodes; facts §2.8, §3.3): kubeadm/kubelet/kubectl from pkgs.k8s.io, one repo
 # per minor. Debian versions look like 1.30.4-1.1, RPM ones like 1.30.4-150500.1.1.
 LAB_K8S_PKGS="kubeadm kubelet kubectl"
 lab_is_k8s_pkg() { [ "$LAB_DIST" = kubeadm ] && case " $LAB_K8S_PKGS " in *" $1 "*) return 0 ;; esac; return 1; }
 lab_pkg_path() { echo "/usr/bin/$1"; }
-lab_deb_version() { local p; p=$(lab_plain "$1"); echo "${p#v}-1.1"; }
-lab_rpm_version() { local p; p=$(lab_plain "$1"); echo "${p#v}-150500.1.1"; }
+lab_deb_version_into() { local _lab_p=${2%%+*}; printf -v "$1" '%s' "${_lab_p#v}-1.1"; }
+lab_deb_version() { local d; lab_deb_version_into d "$1"; echo "$d"; }
+lab_rpm_version() { local p=${1%%+*}; echo "${p#v}-150500.1.1"; }
 # The minor the configured repo serves (apt: sources.list.d/kubernetes.list, dnf: yum.repos.d/kubernetes.repo).
 lab_repo_minor() {
   local f=/etc/apt/sources.list.d/kubernetes.list
   [ "$LAB_OS_FAMILY" = dnf ] && f=/etc/yum.repos.d/kubernetes.repo
-  sed -n 's|.*pkgs\.k8s\.io/core:/stable:/v1\.\([0-9]*\)/.*|\1|p' "$f" 2>/dev/null | head -n1
+  sed -n '/.*pkgs\.k8s\.io\/core:\/stable:\/v1\.\([0-9]*\)\/.*/{s//\1/p;q;}' "$f" 2>/dev/null
 }
 lab_repo_url() { [ "$LAB_OS_FAMILY" = dnf ] && echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/rpm" || echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/deb"; }
 # Releases the configured repo offers, newest first.
 lab_repo_releases() {
-  local m v; m=$(lab_repo_minor)
+  local m v vm; m=$(lab_repo_minor)
   [ -n "$m" ] || return 0
-  for v in $LAB_MIRROR; do [ "$(lab_minor "$v")" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
+  for v in $LAB_MIRROR; do lab_minor_into vm "$v"; [ "$vm" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
 }
 lab_installed_release() { lab_binary_version "$(lab_pkg_path "$1")"; }
 
