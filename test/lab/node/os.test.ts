@@ -16,6 +16,8 @@ describe('node OS stand-ins', () => {
     }
   })
 
+  // Checked against GNU df 9.1: `df -h /` prints "Filesystem      Size  Used Avail Use% Mounted on" / "/dev/vda
+  // 252G   23G   79G  23% /" (every number column at least 5 wide).
   it('formats df like GNU coreutils for -P, -B1, -h and --output, on / and a separate /var', async () => {
     const t = await node({ disk: { totalBytes: 100 * 2 ** 30, usedBytes: 30 * 2 ** 30, var: { totalBytes: 50 * 2 ** 30, usedBytes: 45 * 2 ** 30 } } })
     const r = await sshExec(t.node, 'df -P /; df -B1 /var/lib/etcd; df -h; df --output=source,size,used,avail,pcent,target -B1 /var')
@@ -24,13 +26,30 @@ describe('node OS stand-ins', () => {
       '/dev/sda1        104857600 31457280  68157440      32% /',
       'Filesystem       1B-blocks        Used  Available Use% Mounted on',
       '/dev/sdb1      53687091200 48318382080 2684354560  95% /var',
-      'Filesystem     Size Used Avail Use% Mounted on',
-      '/dev/sda1      100G  30G   65G  32% /',
-      '/dev/sdb1       50G  45G  2.5G  95% /var',
+      'Filesystem      Size  Used Avail Use% Mounted on',
+      '/dev/sda1       100G   30G   65G  32% /',
+      '/dev/sdb1        50G   45G  2.5G  95% /var',
       'Filesystem       1B-blocks        Used      Avail Use% Mounted on',
       '/dev/sdb1      53687091200 48318382080 2684354560  95% /var',
       '',
     ].join('\n'))
+    // Each field's own minimum width (df.c field_data: Filesystem 14, Type 4, numbers 5, percentages 4, file and
+    // target none), text left and numbers right, as GNU df 9.1 prints `df --output=file,fstype,size,target / lib`:
+    // "File Type 1K-blocks Mounted on" / "/    ext4 264212084 /". A path is placed by where its links lead, a relative
+    // one from the cwd; -T with --output is refused.
+    const more = await sshExec(t.node, 'ln -sfn /var/lib /tmp/varlib && cd /var && df --output=file,fstype,size,target / /tmp/varlib lib /missing; echo "rc=$?"; df --output=file,ipcent /; df -T --output=file /; echo "rc=$?"')
+    expect(more.stdout).toBe([
+      'File        Type 1K-blocks Mounted on',
+      '/           ext4 104857600 /',
+      '/tmp/varlib ext4  52428800 /var',
+      'lib         ext4  52428800 /var',
+      'rc=1',
+      'File IUse%',
+      '/       8%',
+      'rc=1',
+      '',
+    ].join('\n'))
+    expect(more.stderr).toBe("df: /missing: No such file or directory\ndf: options -T and --output are mutually exclusive\nTry 'df --help' for more information.\n")
   })
 
   it('stages an apt upgrade with /run/reboot-required; a reboot applies it and clears the flag', async () => {
