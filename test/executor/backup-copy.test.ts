@@ -76,6 +76,15 @@ describe('executor/backup-copy: a backup off the node and back', () => {
     expect(err.message).toMatch(new RegExp(`the copy of ${join(node, 'sqlite/token')} read from c1/cp-1 has sha256 [0-9a-f]{64}, its checksum list says [0-9a-f]{64}: the backup on the node is damaged`))
   })
 
+  it('refuses a listed file that is gone from the node, naming it, before copying anything', async () => {
+    rmSync(join(node, 'sqlite/token'))
+    const ssh = new LocalShell()
+    const err = await copyBackupOffNode(ssh, target, lists(), join(keep, 'b'), keep, undefined, 1).catch((e) => e)
+    expect(err).toBeInstanceOf(StepFailure)
+    expect(err.message).toBe(`c1/cp-1 listed the backup file ${JSON.stringify(join(node, 'sqlite/token'))} without a sha256, size and mode`)
+    expect(ssh.mutations).toEqual([])
+  })
+
   it('fails, saying which lists it looked for, when the backup left none', async () => {
     const err = await copyBackupOffNode(new LocalShell(), target, [join(node, 'nothing/SHA256SUMS')], join(keep, 'b'), keep).catch((e) => e)
     expect(err.message).toContain(`none of the checksum lists exists: ${join(node, 'nothing/SHA256SUMS')}`)
