@@ -12,10 +12,15 @@ const { Client } = ssh2
 export const clientKey = generateEd25519KeyPair()
 
 let nextAddress = 1 + Math.floor(Math.random() * 200)
-/** A fresh loopback address per node so test files running in parallel never collide on 127.0.x.y:2222. */
+/**
+ * A fresh loopback address per node. Lab and e2e tests pin their own /24s under 127.0, so these live under 127.1+:
+ * the second octet is the vitest worker (two files running at once never share a /24) and the third varies with the
+ * file's process, so a node an earlier file left behind is unlikely to hold the next file's address.
+ */
 export function freshAddress(): string {
   const n = nextAddress++
-  return `127.0.${100 + (process.pid % 100)}.${(n % 250) + 1}`
+  const worker = Number(process.env.VITEST_POOL_ID ?? 0)
+  return `127.${1 + (worker % 250)}.${process.pid % 250}.${(n % 250) + 1}`
 }
 
 export interface TestNode {
