@@ -103,9 +103,28 @@ function judge(c: Check, o: Observation, ch: ProgramChannels): Reading {
 
 /**
  * Every check read at once: kubectl reads side by side, and the node checks of each node (and privilege) in one SSH
- * command — a node that has one check to answer gets it as it is.
+ * command — a node that has one check to answer gets it as it is. A read that several checks share (the three held
+ * packages are all in one `apt-mark showhold`) is made once: checks only read, so one answer serves them all.
  */
 async function observeAll(checks: Check[], ch: ProgramChannels): Promise<Observation[]> {
+  const firstOf = new Map<string, number>()
+  const unique: number[] = []
+  const sameAs = checks.map((c, i) => {
+    const r = c.read
+    const where = r.on === 'node' ? `${r.at ?? ''}\0${r.privileged ?? false}` : ''
+    const key = `${r.on}\0${where}\0${r.timeoutMs ?? ''}\0${describeCommand(r)}`
+    const first = firstOf.get(key)
+    if (first !== undefined) return first
+    firstOf.set(key, i)
+    unique.push(i)
+    return i
+  })
+  const read = await observeDistinct(unique.map((i) => checks[i]!), ch)
+  const byIndex = new Map(unique.map((i, k) => [i, read[k]!]))
+  return sameAs.map((i) => byIndex.get(i)!)
+}
+
+async function observeDistinct(checks: Check[], ch: ProgramChannels): Promise<Observation[]> {
   const out: Promise<Observation>[] = []
   const groups = new Map<string, { target: NodeTarget; privileged: boolean; at: number[] }>()
   checks.forEach((c, i) => {
