@@ -98,5 +98,14 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     expect(lines.find((l) => l.startsWith('etcd-ca '))).toMatch(/^etcd-ca\s+\w{3} \d\d, \d{4} \d\d:\d\d UTC\s+9y\s+no$/)
     const real = await sshExec(t.node, 'openssl x509 -enddate -noout -in /etc/kubernetes/pki/apiserver.crt')
     expect(real.stdout).toMatch(/^notAfter=\w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT\n$/)
+    // -o json (output.kubeadm.k8s.io/v1alpha3): RFC 3339 in UTC, residualTime in whole seconds, caName only on leaves.
+    const json = JSON.parse((await sshExec(t.node, 'kubeadm certs check-expiration -o json')).stdout) as { certificates: Record<string, unknown>[]; certificateAuthorities: Record<string, unknown>[] }
+    const notAfter = new Date(real.stdout.slice('notAfter='.length).trim())
+    const apiserver = json.certificates.find((c) => c['name'] === 'apiserver')!
+    expect(apiserver).toEqual({ name: 'apiserver', expirationDate: notAfter.toISOString().replace('.000Z', 'Z'), residualTime: expect.any(Number), caName: 'ca', externallyManaged: false })
+    expect(Math.abs((apiserver['residualTime'] as number) - (notAfter.getTime() - Date.now()) / 1000)).toBeLessThan(60)
+    expect(json.certificateAuthorities.map((c) => c['name'])).toEqual(['ca', 'etcd-ca', 'front-proxy-ca'])
+    expect(json.certificateAuthorities.every((c) => !('caName' in c))).toBe(true)
+    expect(lines.find((l) => l.startsWith('apiserver '))).toContain(`${notAfter.toUTCString().slice(8, 11)} ${notAfter.toUTCString().slice(5, 7)}, ${notAfter.getUTCFullYear()} ${notAfter.toISOString().slice(11, 16)} UTC`)
   })
 })

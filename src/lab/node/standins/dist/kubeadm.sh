@@ -245,19 +245,25 @@ certs_check() {
   while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; --output=*) out=${1#*=} ;; esac; shift; done
   need_root
   [ "$LAB_ROLE" = control-plane ] || { echo "[check-expiration] Error reading configuration from the Cluster. Falling back to default configuration"; }
-  local now; now=$(date +%s)
+  # One sorted read of the table and the shell's own clock: this runs on every certificates gate check.
+  local now=$EPOCHSECONDS rows row exp
+  mapfile -t rows < <(sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv")
   if [ "$out" = json ]; then
     local first=1
     printf '{\n  "kind": "CertificateExpirationInfo",\n  "apiVersion": "output.kubeadm.k8s.io/v1alpha3",\n  "certificates": ['
-    while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+    for row in "${rows[@]}"; do
+      IFS=$'\t' read -r path cn na ca name kind usage issuer <<<"$row"
       [ "$kind" = ca ] && continue; [ $first = 1 ] || printf ','; first=0
-      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "caName": "%s",\n      "externallyManaged": false\n    }' "$name" "$(date -u -d "@$na" +%Y-%m-%dT%H:%M:%SZ)" $(( na > now ? na - now : 0 )) "$ca"
-    done < <(sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv")
+      TZ=UTC printf -v exp '%(%Y-%m-%dT%H:%M:%SZ)T' "$na"
+      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "caName": "%s",\n      "externallyManaged": false\n    }' "$name" "$exp" $(( na > now ? na - now : 0 )) "$ca"
+    done
     printf '\n  ],\n  "certificateAuthorities": ['; first=1
-    while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+    for row in "${rows[@]}"; do
+      IFS=$'\t' read -r path cn na ca name kind usage issuer <<<"$row"
       [ "$kind" = ca ] || continue; [ $first = 1 ] || printf ','; first=0
-      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "externallyManaged": false\n    }' "$name" "$(date -u -d "@$na" +%Y-%m-%dT%H:%M:%SZ)" $(( na > now ? na - now : 0 ))
-    done < <(sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv")
+      TZ=UTC printf -v exp '%(%Y-%m-%dT%H:%M:%SZ)T' "$na"
+      printf '\n    {\n      "name": "%s",\n      "expirationDate": "%s",\n      "residualTime": %d,\n      "externallyManaged": false\n    }' "$name" "$exp" $(( na > now ? na - now : 0 ))
+    done
     printf '\n  ]\n}\n'
     return 0
   fi
@@ -265,15 +271,19 @@ certs_check() {
   echo "[check-expiration] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
   echo
   { printf 'CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n'
-    sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv" | while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+    for row in "${rows[@]}"; do
+      IFS=$'\t' read -r path cn na ca name kind usage issuer <<<"$row"
       [ "$kind" = ca ] && continue
-      printf '%s\t%s\t%s\t%s\tno\n' "$name" "$(LC_ALL=C date -u -d "@$na" '+%b %d, %Y %H:%M UTC')" "$(human $(( na - now )))" "$ca"
+      TZ=UTC LC_ALL=C printf -v exp '%(%b %d, %Y %H:%M UTC)T' "$na"
+      printf '%s\t%s\t%s\t%s\tno\n' "$name" "$exp" "$(human $(( na - now )))" "$ca"
     done; } | tabwrite
   echo
   { printf 'CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED\n'
-    sort -t$'\t' -k5,5 "$LAB_DIR/certs.tsv" | while IFS=$'\t' read -r path cn na ca name kind usage issuer; do
+    for row in "${rows[@]}"; do
+      IFS=$'\t' read -r path cn na ca name kind usage issuer <<<"$row"
       [ "$kind" = ca ] || continue
-      printf '%s\t%s\t%s\tno\n' "$name" "$(LC_ALL=C date -u -d "@$na" '+%b %d, %Y %H:%M UTC')" "$(human $(( na - now )))"
+      TZ=UTC LC_ALL=C printf -v exp '%(%b %d, %Y %H:%M UTC)T' "$na"
+      printf '%s\t%s\t%s\tno\n' "$name" "$exp" "$(human $(( na - now )))"
     done; } | tabwrite
 }
 
