@@ -28,6 +28,9 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
   it('lists the configured minor repo with apt-cache madison and refuses held packages without the flag', async () => {
     const m = await sshExec(t.node, 'apt-cache madison kubeadm; apt-mark showhold')
     expect(m.stdout).toBe('   kubeadm | 1.29.8-1.1 | https://pkgs.k8s.io/core:/stable:/v1.29/deb  Packages\n   kubeadm | 1.29.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.29/deb  Packages\nkubeadm\nkubectl\nkubelet\n')
+    // Holds list by package name whatever order they were set in, as dpkg's database keeps them.
+    const again = await sshExec(t.node, 'apt-mark unhold kubectl kubeadm; apt-mark showhold; apt-mark hold kubectl kubeadm kubectl; apt-mark showhold')
+    expect(again.stdout).toBe('Canceled hold on kubectl.\nCanceled hold on kubeadm.\nkubelet\nkubectl set on hold.\nkubeadm set on hold.\nkubectl was already set on hold.\nkubeadm\nkubectl\nkubelet\n')
     const held = await sshExec(t.node, 'apt-get install -y kubeadm=1.29.8-1.1')
     expect(held.code).toBe(100)
     expect(held.stderr).toBe('E: Held packages were changed and -y was used without --allow-change-held-packages.\n')
