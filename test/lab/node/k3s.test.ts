@@ -33,6 +33,15 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(header).toMatch(/^FILENAME {21}SUBJECT {26}USAGES {7}EXPIRES {18}RESIDUAL TIME {3}STATUS$/)
     expect(dashes).toMatch(/^-{8} +-{7} +-{6} +-{7} +-{13} +-{6}$/)
     expect(rows.find((l) => l.startsWith('serving-kube-apiserver.crt'))).toMatch(/^serving-kube-apiserver\.crt +kube-apiserver +ServerAuth +\w{3} \d\d, \d{4} \d\d:\d\d UTC +1 year +OK$/)
+    // The dates are the certificate's own notAfter, in UTC, in each output's format.
+    const end = await sshExec(t.node, 'openssl x509 -enddate -noout -in /var/lib/rancher/k3s/server/tls/serving-kube-apiserver.crt')
+    const notAfter = new Date(end.stdout.slice('notAfter='.length).trim())
+    const utc = notAfter.toUTCString()
+    expect(rows.find((l) => l.startsWith('serving-kube-apiserver.crt'))).toContain(` ${utc.slice(8, 11)} ${utc.slice(5, 7)}, ${notAfter.getUTCFullYear()} ${notAfter.toISOString().slice(11, 16)} UTC `)
+    const json = JSON.parse((await sshExec(t.node, 'k3s certificate check -o json 2>/dev/null')).stdout) as { Certificates: { Filename: string; ExpiryTime: string; ResidualTime: number }[] }
+    const serving = json.Certificates.find((c) => c.Filename === 'serving-kube-apiserver.crt')!
+    expect(serving.ExpiryTime).toBe(notAfter.toISOString().replace('.000Z', 'Z'))
+    expect(Math.abs(serving.ResidualTime / 1e9 - (notAfter.getTime() - Date.now()) / 1000)).toBeLessThan(60)
     const text = await sshExec(t.node, 'k3s certificate check')
     expect(text.stderr).toMatch(/\nINFO\[0000\] client-admin\.crt: certificate system:admin \(ClientAuth\) is ok, expires at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/)
   })

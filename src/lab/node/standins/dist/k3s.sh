@@ -69,7 +69,7 @@ case "${1:-}" in
     while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; --output=*|-o=*) out=${1#*=} ;; esac; shift; done
     case "$out" in text|table|json|yaml) ;; *) logrus FATA "invalid output format $out"; exit 1 ;; esac
     if [ "$LAB_ROLE" = control-plane ]; then logrus INFO "Server detected, checking agent and server certificates"; else logrus INFO "Agent detected, checking agent certificates"; fi
-    now=$(date +%s) warn=$(( 120 * 86400 ))
+    now=$EPOCHSECONDS warn=$(( 120 * 86400 ))
     reltime() { # go-humanize RelTime(now, now+residual, "", ""): magnitude names with a trailing space
       awk -v d="$1" 'BEGIN { if (d < 0) d = -d; D = 86400; W = 7 * D; M = 30 * D; Y = 12 * M
         if (d < 1) s = "now"; else if (d < 2) s = "1 second "; else if (d < 60) s = int(d) " seconds "
@@ -87,11 +87,13 @@ case "${1:-}" in
     while IFS=$'\t' read -r path cn notafter ca name kind usage issuer; do
       [ "$kind" = ca ] && continue
       case "$path" in var/lib/rancher/k3s/*) ;; *) continue ;; esac
-      file="/$path" left=$(( notafter - now )) base=$(basename "$path")
+      file="/$path" left=$(( notafter - now )) base=${path##*/}
       if [ $left -le 0 ]; then status=EXPIRED; elif [ $left -le $warn ]; then status=WARNING; else status=OK; fi
-      exp=$(date -u -d "@$notafter" +%Y-%m-%dT%H:%M:%SZ)
+      # The clock and dates from the shell: this runs on every certificates gate check, once per certificate.
+      TZ=UTC printf -v exp '%(%Y-%m-%dT%H:%M:%SZ)T' "$notafter"
       case "$out" in
-        table) rows+="$base"$'\t'"$cn"$'\t'"$usage"$'\t'"$(LC_ALL=C date -u -d "@$notafter" '+%b %d, %Y %H:%M UTC')"$'\t'"$(reltime "$left")"$'\t'"$status"$'\n' ;;
+        table) TZ=UTC LC_ALL=C printf -v shown '%(%b %d, %Y %H:%M UTC)T' "$notafter"
+               rows+="$base"$'\t'"$cn"$'\t'"$usage"$'\t'"$shown"$'\t'"$(reltime "$left")"$'\t'"$status"$'\n' ;;
         json) [ $first = 1 ] || printf ','; first=0
               printf '{"Filename":"%s","Subject":"%s","Issuer":"%s","Usages":["%s"],"ExpiryTime":"%s","ResidualTime":%d000000000,"Status":"%s"}' "$base" "$cn" "$issuer" "$usage" "$exp" "$left" "$status" ;;
         yaml) printf -- '- filename: %s\n  subject: %s\n  issuer: %s\n  usages:\n  - %s\n  expirytime: %s\n  residualtime: %d000000000\n  status: %s\n' "$base" "$cn" "$issuer" "$usage" "$exp" "$left" "$status" ;;
