@@ -31,6 +31,8 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     // Holds list by package name whatever order they were set in, as dpkg's database keeps them.
     const again = await sshExec(t.node, 'apt-mark unhold kubectl kubeadm; apt-mark showhold; apt-mark hold kubectl kubeadm kubectl; apt-mark showhold')
     expect(again.stdout).toBe('Canceled hold on kubectl.\nCanceled hold on kubeadm.\nkubelet\nkubectl set on hold.\nkubeadm set on hold.\nkubectl was already set on hold.\nkubeadm\nkubectl\nkubelet\n')
+    const none = await sshExec(t.node, 'apt-mark unhold kubelet kubeadm kubectl >/dev/null; apt-mark showhold; echo "[$(apt-mark showhold)]"; apt-mark hold kubelet nosuchpkg kubeadm; echo "rc=$?"; apt-mark showhold; apt-mark hold kubeadm kubectl >/dev/null')
+    expect(none).toMatchObject({ stdout: '[]\nkubelet set on hold.\nrc=100\nkubelet\n', stderr: 'E: Unable to locate package nosuchpkg\n' })
     const held = await sshExec(t.node, 'apt-get install -y kubeadm=1.29.8-1.1')
     expect(held.code).toBe(100)
     expect(held.stderr).toBe('E: Held packages were changed and -y was used without --allow-change-held-packages.\n')

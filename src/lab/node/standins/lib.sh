@@ -411,15 +411,24 @@ lab_deb_version_into() { local _lab_p=${2%%+*}; printf -v "$1" '%s' "${_lab_p#v}
 lab_deb_version() { local d; lab_deb_version_into d "$1"; echo "$d"; }
 lab_rpm_version() { local p=${1%%+*}; echo "${p#v}-150500.1.1"; }
 # The minor the configured repo serves (apt: sources.list.d/kubernetes.list, dnf: yum.repos.d/kubernetes.repo).
-lab_repo_minor() {
-  local f=/etc/apt/sources.list.d/kubernetes.list
-  [ "$LAB_OS_FAMILY" = dnf ] && f=/etc/yum.repos.d/kubernetes.repo
-  sed -n '/.*pkgs\.k8s\.io\/core:\/stable:\/v1\.\([0-9]*\)\/.*/{s//\1/p;q;}' "$f" 2>/dev/null
+# Read by the shell (apt-get, apt-cache and every repository check ask): the first line naming a pkgs.k8s.io minor.
+lab_repo_minor_into() {
+  local _lab_f=/etc/apt/sources.list.d/kubernetes.list _lab_l
+  [ "$LAB_OS_FAMILY" = dnf ] && _lab_f=/etc/yum.repos.d/kubernetes.repo
+  printf -v "$1" '%s' ''
+  [ -r "$_lab_f" ] || return 0
+  while IFS= read -r _lab_l || [ -n "$_lab_l" ]; do
+    [[ $_lab_l =~ pkgs\.k8s\.io/core:/stable:/v1\.([0-9]*)/ ]] && { printf -v "$1" '%s' "${BASH_REMATCH[1]}"; return 0; }
+  done < "$_lab_f"
 }
-lab_repo_url() { [ "$LAB_OS_FAMILY" = dnf ] && echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/rpm" || echo "https://pkgs.k8s.io/core:/stable:/v1.$(lab_repo_minor)/deb"; }
+lab_repo_minor() { local m; lab_repo_minor_into m; echo "$m"; }
+lab_repo_url() {
+  local m; lab_repo_minor_into m
+  [ "$LAB_OS_FAMILY" = dnf ] && echo "https://pkgs.k8s.io/core:/stable:/v1.$m/rpm" || echo "https://pkgs.k8s.io/core:/stable:/v1.$m/deb"
+}
 # Releases the configured repo offers, newest first.
 lab_repo_releases() {
-  local m v vm; m=$(lab_repo_minor)
+  local m v vm; lab_repo_minor_into m
   [ -n "$m" ] || return 0
   for v in $LAB_MIRROR; do lab_minor_into vm "$v"; [ "$vm" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
 }
