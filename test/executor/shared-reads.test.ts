@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { programFor } from '../../src/drivers/registry.js'
 import type { KubectlChannel } from '../../src/executor/kubectl-channel.js'
@@ -17,6 +18,10 @@ const hold: Step = {
   action: 'hold-packages', params: { packages: ['kubeadm', 'kubelet', 'kubectl'] },
 } as Step
 
+/**
+ * A node whose shell runs what it is sent, with `apt-mark` a bash function printing `held`: the checks' batch is framed
+ * and parsed as on a real node, not by a copy of its format.
+ */
 function node(held: string) {
   const reads: string[] = []
   const writes: string[] = []
@@ -24,20 +29,13 @@ function node(held: string) {
     read: async (_t: NodeTarget, c: RemoteCommand) => {
       const line = commandLine(c)
       reads.push(line)
-      // Answers as the node's shell would: the batch frames each command; a lone read is answered as it is.
-      const answer = line.includes('@@kupgrade-') ? frame(line, held) : held
-      return { stdout: answer, stderr: '', exitCode: 0 }
+      const r = spawnSync('bash', ['-c', `apt-mark() { printf '%s' "$HELD"; }\n${line}`], { encoding: 'utf8', input: '', env: { ...process.env, HELD: held } })
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.status }
     },
     mutate: async (_t: NodeTarget, _why: string, c: RemoteCommand) => { writes.push(commandLine(c)); return { stdout: '', stderr: '', exitCode: 0 } },
     close: async () => {},
   } as unknown as Transport
   return { ssh, reads, writes }
-}
-
-/** The output of a batch whose every command prints `held` and exits 0. */
-function frame(script: string, held: string): string {
-  const marks = [...script.matchAll(/'(@@kupgrade-[0-9a-f]+-\d+)'\n/g)].map((m) => m[1]!)
-  return marks.map((m) => `${m}\n${held}\n${m}-exit 0\n`).join('')
 }
 
 const run = (n: ReturnType<typeof node>) => runProgram(programFor(hold, { distribution: 'kubeadm', node: { packageManager: 'apt' } as never }), { ssh: n.ssh, kubectl: noKubectl, target, dryRun: false }, { ssh: n.ssh, kubectl: noKubectl, target, pollMs: 1 })
