@@ -26,7 +26,8 @@ export function nodeFactsScript(nonce = randomBytes(6).toString('hex')): { scrip
     "s k0s-controller; for f in /etc/systemd/system/k0scontroller.service /etc/init.d/k0scontroller; do [ -r \"$f\" ] && grep -E '^(ExecStart=|command_args=)' \"$f\"; done",
     `s kubeadm; ${has('kubeadm')} && kubeadm version -o short 2>&1`,
     `s kubelet; ${has('kubelet')} && kubelet --version 2>&1`,
-    `s services; if ${has('systemctl')}; then for u in ${UNITS.join(' ')}; do st=$(systemctl is-active "$u" 2>/dev/null); printf '%s=%s\\n' "$u" "$st"; done; fi`,
+    // One systemctl for all units: it answers one state per unit named, in order (systemctl(1) is-active PATTERN…).
+    `s services; if ${has('systemctl')}; then systemctl is-active ${UNITS.join(' ')} 2>/dev/null | for u in ${UNITS.join(' ')}; do IFS= read -r st || st=; printf '%s=%s\\n' "$u" "$st"; done; fi`,
     `s iptables; ${has('iptables')} && iptables -V 2>&1`,
     's df; df -P -B1 / /var 2>/dev/null',
     "s reboot-file; if [ -e /var/run/reboot-required ]; then echo yes; cat /var/run/reboot-required.pkgs 2>/dev/null; else echo no; fi",

@@ -26,6 +26,31 @@ describe('facts/node-script sections', () => {
     expect(facts.disk.map((d) => d.path)).toEqual(['/', '/var'])
     expect(facts.disk[0]!.totalBytes).toBeGreaterThan(0)
   })
+
+  it('asks systemctl once for every unit and pairs its answers with the units in order', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const { mkdtempSync, readFileSync, writeFileSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'kupgrade-facts-'))
+    try {
+      // As systemd's is-active: one state per unit named, in order; "inactive" for a unit it has never heard of;
+      // exit 0 when any is active, else 3.
+      writeFileSync(join(dir, 'systemctl'), [
+        '#!/bin/sh',
+        `echo "$*" >> ${dir}/calls`,
+        '[ "$1" = is-active ] || exit 1; shift; rc=3',
+        'for u in "$@"; do case "$u" in k3s-agent) echo failed ;; kubelet) echo active; rc=0 ;; k0sworker) echo activating ;; *) echo inactive ;; esac; done',
+        'exit $rc',
+      ].join('\n'), { mode: 0o755 })
+      const { script, marker } = nodeFactsScript()
+      const out = execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } })
+      expect(parseServices(splitSections(out, marker).get('services') ?? '')).toEqual({ k3s: 'inactive', 'k3s-agent': 'failed', k0scontroller: 'inactive', k0sworker: 'activating', kubelet: 'active' })
+      expect(readFileSync(join(dir, 'calls'), 'utf8')).toBe('is-active k3s k3s-agent k0scontroller k0sworker kubelet\n')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('facts/parse-host', () => {

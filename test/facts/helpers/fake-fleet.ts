@@ -40,7 +40,8 @@ export function nodeBin(dir: string, o: { k3s?: string; kubeadm?: string; kubele
   if (o.k3s) script('k3s', `[ "$1" = "--version" ] && printf 'k3s version %s (86f10213)\\ngo version go1.21.7\\n' '${o.k3s}'`)
   if (o.kubeadm) script('kubeadm', `[ "$1 $2 $3" = "version -o short" ] && echo '${o.kubeadm}'`)
   if (o.kubelet) script('kubelet', `[ "$1" = "--version" ] && echo 'Kubernetes ${o.kubelet}'`)
-  script('systemctl', `[ "$1" = "is-active" ] || exit 1\ncase " ${(o.active ?? []).join(' ')} " in *" $2 "*) echo active ;; *) echo inactive; exit 3 ;; esac`)
+  // As systemd's is-active: a state per unit named, in order; exit 0 when any is active, else 3.
+  script('systemctl', `[ "$1" = "is-active" ] || exit 1\nshift; rc=3\nfor u in "$@"; do case " ${(o.active ?? []).join(' ')} " in *" $u "*) echo active; rc=0 ;; *) echo inactive ;; esac; done\nexit $rc`)
   script('iptables', `echo 'iptables v1.8.9 (${o.iptables ?? 'nf_tables'})'`)
   return dir
 }
