@@ -1,4 +1,4 @@
-import { NS_ROOT, WRITABLE_PATHS, unshareArgs, type NodeEntry } from './namespace.js'
+import { HOST_PATH_DIRS, NS_ROOT, WRITABLE_PATHS, unshareArgs, type NodeEntry } from './namespace.js'
 import { spawnOffLoop, type LabProcess } from './off-loop-spawn.js'
 import type { NodePaths } from './paths.js'
 
@@ -48,7 +48,7 @@ export function execEnv(user: ExecUser, clientEnv: Record<string, string>): Reco
   const root = user.name === 'root'
   return {
     ...clientEnv,
-    PATH: `${NS_ROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    PATH: [`${NS_ROOT}/bin`, '/usr/local/sbin', '/usr/local/bin', ...HOST_PATH_DIRS].join(':'),
     HOME: root ? '/root' : `/home/${user.name}`,
     USER: user.name,
     LOGNAME: user.name,

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { ensureBootId } from './boot-id.js'
 import { k3sServerToken } from './k3s-join.js'
 import { k0sKubeletKubeconfig } from './k0s-join.js'
-import { fstabFor, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
+import { fstabFor, HOST_PATH_DIRS, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
 import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
@@ -18,8 +18,9 @@ import { escapeControl } from '../../util/escape.js'
 
 const q = (v: string | number): string => singleQuote(String(v))
 
-/** Tools every node has, by OS family; the rest of a family's tools answer "command not found" so that a rocky
- *  node never runs the host's real apt-get (the host is Debian). */
+/** Tools every node has, by OS family. Another family's tool that the host has (a rocky node on a Debian host would
+ *  find the host's apt-get on its PATH) answers "command not found"; one the host lacks is simply absent, so that
+ *  `command -v` fails for it as on a real node of that OS. */
 const OS_TOOLS = {
   apt: ['apt-get', 'apt-mark', 'apt-cache', 'dpkg-query', 'dpkg'],
   dnf: ['dnf', 'yum', 'needs-restarting', 'rpm'],
@@ -123,7 +124,9 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
     if ((foreign as string[]).includes(alias) || existsSync(join(p.bin, alias))) continue
     if (existsSync(join(p.bin, target))) symlinkSync(target, join(p.bin, alias))
   }
-  for (const tool of foreign) writeExec(join(p.bin, tool), `#!/bin/bash\necho "bash: line 1: ${tool}: command not found" >&2\nexit 127\n`)
+  for (const tool of foreign) {
+    if (HOST_PATH_DIRS.some((d) => existsSync(join(d, tool)))) writeExec(join(p.bin, tool), `#!/bin/bash\necho "bash: line 1: ${tool}: command not found" >&2\nexit 127\n`)
+  }
   copyFileSync(join(src, 'lib.sh'), join(p.lab, 'lib.sh'))
   for (const f of readdirSync(join(src, 'installers'))) copyFileSync(join(src, 'installers', f), join(p.lab, f))
   // What install.sh writes next to the binary on every run (create_killall, create_uninstall).

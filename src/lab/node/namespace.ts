@@ -53,6 +53,9 @@ export function probeIsolation(): Promise<Isolation> {
 /** Where the node root itself appears inside its namespace (a directory every Debian-like host has). */
 export const NS_ROOT = '/mnt'
 
+/** The directories of a node's PATH that are the host's (the node's /usr/local/* are its own mounts). */
+export const HOST_PATH_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin']
+
 /** Paths of the node root that are mounted writable over the host's, relative to both roots. */
 export const WRITABLE_PATHS = [
   'etc/kubernetes',

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { HOST_PATH_DIRS, NS_ROOT } from '../../../src/lab/node/namespace.js'
 import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
 
 const node = nodesForThisFile()
@@ -94,6 +95,19 @@ describe('node OS stand-ins', () => {
     await sshExec(t.node, 'shutdown -r now').catch(() => undefined)
     await ev.next('reboot', (d) => d['phase'] === 'up')
     expect((await sshExec(t.node, 'needs-restarting -r; echo rc=$?')).stdout).toMatch(/Reboot should not be necessary\.\nrc=0\n$/)
+  })
+
+  it('has no tool of another OS family: `command -v` finds none and running one is "command not found"', async () => {
+    // A Debian node has neither dnf's nor Flatcar's tools; the facts script's `command -v` guards must skip them
+    // here as on a real Debian machine (where the host has such a tool, the node shadows it with bash's answer).
+    const t = await node({ os: 'debian-12' })
+    const tools = ['dnf', 'yum', 'needs-restarting', 'rpm', 'update_engine_client']
+    const absent = tools.filter((tool) => !HOST_PATH_DIRS.some((d) => existsSync(`${d}/${tool}`)))
+    expect(absent.length).toBeGreaterThan(0)
+    const found = await sshExec(t.node, `for t in ${absent.join(' ')}; do command -v "$t" && echo "found $t"; done; command -v apt-get`)
+    expect(found.stdout).toBe(`${NS_ROOT}/bin/apt-get\n`)
+    for (const tool of tools) expect(await sshExec(t.node, `${tool} --version`), tool).toMatchObject({ code: 127, stderr: `bash: line 1: ${tool}: command not found\n` })
+    await t.cleanup()
   })
 
   it('updates Flatcar through update_engine_client and a reboot (facts §6.3)', async () => {
