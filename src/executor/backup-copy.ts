@@ -51,28 +51,34 @@ export interface BackupIndexEntry {
  */
 export const CHUNK_MIB = 32
 
-/** The node's side, first pass: each checksum list that exists, then each file it names with its size. */
+/**
+ * The node's side, first pass: each checksum list that exists, each file it names, then the size and mode of every
+ * named file from one `stat` (a file that is gone has no line there).
+ */
 export function backupManifestScript(sums: readonly string[], marker: string): string {
   return [
     'set -e',
     'found=0',
+    'set --',
     `for sums in ${sums.map(shellQuote).join(' ')}; do`,
     '  [ -f "$sums" ] || continue',
     '  found=1',
     `  printf '%s %s\\n' '${marker}-sums' "$sums"`,
     '  cat "$sums"',
     `  printf '\\n%s\\n' '${marker}-end'`,
-    '  d=$(dirname "$sums")',
+    '  d=${sums%/*}',
     // sha256sum lines: "<hex>  <path>" (binary mode: "<hex> *<path>"); a path relative to the list's own folder.
     '  while read -r sum path; do',
     '    [ -n "$sum" ] || continue',
     '    path=${path#\\*}',
     '    case "$path" in /*) f=$path ;; *) f="$d/${path#./}" ;; esac',
-    // Size and mode in one stat (-L: the file a link names, as a copy reads it); a missing file leaves both empty.
-    `    printf '%s %s %s %s\\n' '${marker}-file' "$sum" "$(stat -L -c '%s %a' -- "$f" || echo ' ')" "$f"`,
+    `    printf '%s %s %s\\n' '${marker}-file' "$sum" "$f"`,
+    '    set -- "$@" "$f"',
     '  done < "$sums"',
     'done',
     `[ "$found" = 1 ] || { echo 'none of the checksum lists exists: ${sums.join(', ').replace(/'/g, '')}' >&2; exit 3; }`,
+    // -L: the file a link names, as a copy reads it. A list's lines cannot hold a newline, so neither can %n.
+    `[ "$#" = 0 ] || stat -L -c '${marker}-stat %s %a %n' -- "$@" 2>/dev/null || true`,
   ].join('\n')
 }
 
@@ -83,6 +89,7 @@ export interface BackupManifest {
 
 export function parseBackupManifest(stdout: string, marker: string, where: string): BackupManifest {
   const out: BackupManifest = { sums: [], files: [] }
+  const stats = new Map<string, { bytes: number; mode: string }>()
   const lines = stdout.split('\n')
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!
@@ -92,10 +99,14 @@ export function parseBackupManifest(stdout: string, marker: string, where: strin
       for (i++; i < lines.length && lines[i] !== `${marker}-end`; i++) body.push(lines[i]!)
       out.sums.push({ remote, text: `${body.join('\n').replace(/\n+$/, '')}\n` })
     } else if (line.startsWith(`${marker}-file `)) {
-      const [, sha256 = '', size = '', mode = '', ...rest] = line.split(' ')
-      out.files.push({ remote: rest.join(' '), sha256: sha256.toLowerCase(), bytes: Number(size), mode })
+      const [, sha256 = '', ...rest] = line.split(' ')
+      out.files.push({ remote: rest.join(' '), sha256: sha256.toLowerCase(), bytes: Number.NaN, mode: '' })
+    } else if (line.startsWith(`${marker}-stat `)) {
+      const [, size = '', mode = '', ...rest] = line.split(' ')
+      stats.set(rest.join(' '), { bytes: Number(size), mode })
     }
   }
+  for (const f of out.files) Object.assign(f, stats.get(f.remote))
   if (out.sums.length === 0) throw new StepFailure(`no checksum list came back from ${where}`, [])
   for (const f of out.files) {
     if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.bytes) || !/^[0-7]{3,4}$/.test(f.mode)) throw new StepFailure(`${where} listed the backup file ${JSON.stringify(f.remote)} without a sha256, size and mode`, [])
@@ -109,8 +120,28 @@ export const chunkReadScript = (remote: string, chunk: number, chunkMiB = CHUNK_
   `set -e; dd if=${shellQuote(remote)} bs=1048576 skip=${chunk * chunkMiB} count=${chunkMiB} 2>/dev/null | base64 -w0`
 
 /**
+ * Several whole files in one command, each base64 on the line after its own marker line (a file that cannot be read
+ * comes back empty, and its checksum then refuses it): a kubeadm backup is some thirty small files, and a command per
+ * file was a round trip per file.
+ */
+export const batchReadScript = (remotes: readonly string[], marker: string): string =>
+  remotes.map((r, i) => `printf '%s\\n' '${marker}-${i}'; base64 -w0 -- ${shellQuote(r)} 2>/dev/null; echo`).join('\n')
+
+export function parseBatchRead(stdout: string, marker: string, count: number): Buffer[] {
+  const lines = stdout.split('\n')
+  const out: Buffer[] = []
+  for (let i = 0, at = 0; i < count; i++) {
+    at = lines.indexOf(`${marker}-${i}`, at)
+    out.push(at < 0 ? Buffer.alloc(0) : Buffer.from(lines[at + 1] ?? '', 'base64'))
+    if (at < 0) at = 0
+  }
+  return out
+}
+
+/**
  * Reads a backup's files off the node and keeps them under `into` (mirroring their paths on the node), 0600 in 0700
- * folders, each checked against the sha256 its list gives before it takes its name.
+ * folders, each checked against the sha256 its list gives before it takes its name. Files up to a piece's size are
+ * read together, as many as fit in one piece; a bigger one is read piece by piece.
  */
 export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums: readonly string[], into: string, planDir: string, signal?: AbortSignal, chunkMiB = CHUNK_MIB): Promise<{ sums: string[]; files: CopiedFile[] }> {
   const marker = `@@kupgrade-${randomBytes(6).toString('hex')}`
@@ -124,7 +155,8 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
   }
   for (const l of manifest.sums) writeDurable(localOf(l.remote), l.text, { flag: 'w', mode: 0o600 })
   const files: CopiedFile[] = []
-  for (const f of manifest.files) {
+  /** Keeps one file from its pieces (`piece(n)` empty past its end), checked before it takes its name. */
+  const keep = async (f: BackupManifest['files'][number], piece: (n: number) => Promise<Buffer>): Promise<void> => {
     const local = localOf(f.remote)
     const part = `${local}.kupgrade-part`
     const hash = createHash('sha256')
@@ -132,7 +164,7 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
     let bytes = 0
     try {
       for (let chunk = 0; chunk === 0 || bytes < f.bytes; chunk++) {
-        const data = Buffer.from((await ssh.read(target, { script: chunkReadScript(f.remote, chunk, chunkMiB) }, opts)).stdout.trim(), 'base64')
+        const data = await piece(chunk)
         if (data.length === 0) break
         hash.update(data)
         writeAll(fd, data)
@@ -150,6 +182,24 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
     }
     renameSync(part, local)
     files.push({ path: relative(planDir, local), remote: f.remote, sha256: got, bytes, mode: f.mode })
+  }
+  const size = chunkMiB * 1024 * 1024
+  let batch: BackupManifest['files'] = []
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return
+    const read = (await ssh.read(target, { script: batchReadScript(batch.map((f) => f.remote), marker) }, opts)).stdout
+    const data = parseBatchRead(read, marker, batch.length)
+    const kept = batch
+    batch = []
+    for (const [i, f] of kept.entries()) await keep(f, async (n) => (n === 0 ? data[i]! : Buffer.alloc(0)))
+  }
+  for (const f of manifest.files.filter((m) => m.bytes <= size)) {
+    if (batch.reduce((sum, b) => sum + b.bytes, 0) + f.bytes > size) await flush()
+    batch.push(f)
+  }
+  await flush()
+  for (const f of manifest.files.filter((m) => m.bytes > size)) {
+    await keep(f, async (n) => Buffer.from((await ssh.read(target, { script: chunkReadScript(f.remote, n, chunkMiB) }, opts)).stdout.trim(), 'base64'))
   }
   return { sums: manifest.sums.map((l) => l.remote), files }
 }

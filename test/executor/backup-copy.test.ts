@@ -15,6 +15,7 @@ import type { RemoteCommand } from '../../src/transport/quote.js'
  */
 class LocalShell implements Transport {
   mutations: string[] = []
+  reads = 0
   private run(cmd: RemoteCommand, o: ExecOptions = {}) {
     const script = 'script' in cmd ? cmd.script : cmd.join(' ')
     const r = spawnSync('sh', ['-c', script], { input: o.stdin ?? '', maxBuffer: 64 * 1024 * 1024 })
@@ -23,6 +24,7 @@ class LocalShell implements Transport {
     return out
   }
   async read(_n: NodeTarget, cmd: RemoteCommand, o?: ExecOptions) {
+    this.reads++
     return this.run(cmd, o)
   }
   async mutate(_n: NodeTarget, why: string, cmd: RemoteCommand, o?: ExecOptions) {
@@ -67,6 +69,20 @@ describe('executor/backup-copy: a backup off the node and back', () => {
       expect(statSync(join(keep, f.path)).mode & 0o777).toBe(0o600)
     }
     expect(ssh.mutations).toEqual([])
+    // The manifest, the 2.5 MiB database in three pieces, and the four small files together in one read.
+    expect(ssh.reads).toBe(5)
+  })
+
+  it('reads small files together only as many as fit in one piece', async () => {
+    mkdirSync(join(node, 'many'))
+    for (const n of ['a', 'b', 'c']) writeFileSync(join(node, 'many', n), randomBytes(400 * 1024))
+    execFileSync('sh', ['-c', 'cd many && sha256sum a b c > SHA256SUMS'], { cwd: node })
+    const ssh = new LocalShell()
+    const r = await copyBackupOffNode(ssh, target, [join(node, 'many/SHA256SUMS')], join(keep, 'b'), keep, undefined, 1)
+    for (const f of r.files) expect(readFileSync(join(keep, f.path)).equals(readFileSync(f.remote)), f.remote).toBe(true)
+    expect(r.files.map((f) => f.remote)).toEqual(['a', 'b', 'c'].map((n) => join(node, 'many', n)))
+    // 400 KiB + 400 KiB fit in a 1 MiB piece, a third does not: the manifest and two reads.
+    expect(ssh.reads).toBe(3)
   })
 
   it('refuses a file that no longer matches its checksum, naming node and file', async () => {
