@@ -36,8 +36,27 @@ lab_kube_ipt_backend() {
   else echo "$LAB_IPT_BACKEND"; fi
 }
 
-# lab_binary_version FILE: the version a stand-in binary carries (its LAB_VERSION line).
-lab_binary_version() { [ -f "$1" ] && sed -n "/^LAB_VERSION='\(.*\)'$/{s//\1/p;q;}" "$1"; }
+# lab_binary_version_into VAR FILE: the version a stand-in binary carries (its LAB_VERSION line), read by the shell;
+# VAR empty when the file has none, status 1 when there is no such file.
+lab_binary_version_into() {
+  local _lab_l; printf -v "$1" '%s' ''
+  [ -f "$2" ] || return 1
+  while IFS= read -r _lab_l; do
+    if [[ $_lab_l == "LAB_VERSION='"*"'" ]]; then _lab_l=${_lab_l#"LAB_VERSION='"}; printf -v "$1" '%s' "${_lab_l%"'"}"; return 0; fi
+  done < "$2"
+  return 0
+}
+lab_binary_version() { local _lab_v; lab_binary_version_into _lab_v "$1" || return 1; [ -z "$_lab_v" ] || printf '%s\n' "$_lab_v"; }
+# lab_version_newer A B: plain version A (vX.Y.Z) is newer than B, compared as sort -V orders them.
+lab_version_newer() {
+  local -a _lab_a _lab_b; local _lab_i
+  IFS=. read -r -a _lab_a <<< "${1#v}"; IFS=. read -r -a _lab_b <<< "${2#v}"
+  for _lab_i in 0 1 2; do
+    (( 10#${_lab_a[_lab_i]:-0} > 10#${_lab_b[_lab_i]:-0} )) && return 0
+    (( 10#${_lab_a[_lab_i]:-0} < 10#${_lab_b[_lab_i]:-0} )) && return 1
+  done
+  return 1
+}
 
 # Unit state file: STATE VERSION DUE_MS SINCE_S; activating turns active once DUE_MS passed (see unit-state.ts).
 lab_unit_read() { # sets U_STATE U_VERSION U_DUE U_SINCE
@@ -276,7 +295,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   lab_unit_read "$1"
   if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then return 0; fi
   bin=$(lab_unit_binary "$1")
-  ver=$(lab_binary_version "$bin")
+  lab_binary_version_into ver "$bin"
   if [ -z "$ver" ]; then
     lab_unit_write "$1" failed "" 0 "$EPOCHSECONDS"
     lab_journal "$1" systemd "$1.service: Failed to locate executable $bin: No such file or directory"
@@ -432,7 +451,8 @@ lab_repo_releases() {
   [ -n "$m" ] || return 0
   for v in $LAB_MIRROR; do lab_minor_into vm "$v"; [ "$vm" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
 }
-lab_installed_release() { lab_binary_version "$(lab_pkg_path "$1")"; }
+lab_installed_release() { lab_binary_version "/usr/bin/$1"; }
+lab_installed_release_into() { lab_binary_version_into "$1" "/usr/bin/$2" || true; }
 
 # --- OS updates: apt/dnf upgrade stages them (reboot-required when a kernel/libc is among them); a reboot applies.
 lab_os_pending() { [ -n "$LAB_OS_UPDATES" ] && [ ! -e "$LAB_DIR/state/os-staged" ] && [ ! -e "$LAB_DIR/state/os-updated" ]; }
