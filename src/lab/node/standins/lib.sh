@@ -72,13 +72,15 @@ lab_unit_read() { # sets U_STATE U_VERSION U_DUE U_SINCE
 lab_unit_write() { printf '%s %s %s %s\n' "$2" "$3" "$4" "$5" > "$LAB_DIR/units/.$1.$$.tmp" && mv -f "$LAB_DIR/units/.$1.$$.tmp" "$LAB_DIR/units/$1"; }
 
 # Binary a unit runs (its version is what the unit runs after a start).
-lab_unit_binary() {
-  case "$1" in
-    k3s|k3s-agent) echo /usr/local/bin/k3s ;;
-    k0scontroller|k0sworker) echo /usr/local/bin/k0s ;;
-    kubelet) echo /usr/bin/kubelet ;;
+lab_unit_binary_into() { # VAR UNIT
+  case "$2" in
+    k3s|k3s-agent) printf -v "$1" '%s' /usr/local/bin/k3s ;;
+    k0scontroller|k0sworker) printf -v "$1" '%s' /usr/local/bin/k0s ;;
+    kubelet) printf -v "$1" '%s' /usr/bin/kubelet ;;
+    *) printf -v "$1" '%s' '' ;;
   esac
 }
+lab_unit_binary() { local _lab_b; lab_unit_binary_into _lab_b "$1"; [ -z "$_lab_b" ] || echo "$_lab_b"; }
 
 # Whether a k0s unit runs workloads (a kubelet): k0sworker, or k0scontroller installed with --enable-worker/--single.
 lab_k0s_workloads() { [ "$1" = k0sworker ] || grep -Eq -- '(^|[[:space:]])--(enable-worker|single)(=true)?([[:space:]]|$)' /etc/systemd/system/k0scontroller.service 2>/dev/null; }
@@ -294,7 +296,7 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   local bin ver due
   lab_unit_read "$1"
   if [ "$U_STATE" = active ] || [ "$U_STATE" = activating ]; then return 0; fi
-  bin=$(lab_unit_binary "$1")
+  lab_unit_binary_into bin "$1"
   lab_binary_version_into ver "$bin"
   if [ -z "$ver" ]; then
     lab_unit_write "$1" failed "" 0 "$EPOCHSECONDS"
@@ -303,8 +305,10 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
-  local refused; refused=$(lab_unit_config_error "$1") || refused=""
-  local nocreds; nocreds=$(lab_kubelet_credentials_error "$1") || nocreds=""
+  # (Each check applies to one unit only: asked only there, as each asks in a subshell.)
+  local refused="" nocreds=""
+  [ "$1" = k3s-agent ] && { refused=$(lab_unit_config_error "$1") || refused=""; }
+  [ "$1" = kubelet ] && { nocreds=$(lab_kubelet_credentials_error "$1") || nocreds=""; }
   if [ -n "$nocreds" ]; then
     # The kubelet (Type=simple) starts, finds no kubeconfig and exits; systemd restarts it every RestartSec
     # (`activating (auto-restart)`) until `kubeadm join` gives it one. It never registers its Node.
