@@ -185,17 +185,20 @@ export async function copyBackupOffNode(ssh: Transport, target: NodeTarget, sums
   }
   const size = chunkMiB * 1024 * 1024
   let batch: BackupManifest['files'] = []
+  let batchBytes = 0
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return
     const read = (await ssh.read(target, { script: batchReadScript(batch.map((f) => f.remote), marker) }, opts)).stdout
     const data = parseBatchRead(read, marker, batch.length)
     const kept = batch
     batch = []
+    batchBytes = 0
     for (const [i, f] of kept.entries()) await keep(f, async (n) => (n === 0 ? data[i]! : Buffer.alloc(0)))
   }
   for (const f of manifest.files.filter((m) => m.bytes <= size)) {
-    if (batch.reduce((sum, b) => sum + b.bytes, 0) + f.bytes > size) await flush()
+    if (batchBytes + f.bytes > size) await flush()
     batch.push(f)
+    batchBytes += f.bytes
   }
   await flush()
   for (const f of manifest.files.filter((m) => m.bytes > size)) {

@@ -429,7 +429,9 @@ lab_minor() { local m; lab_minor_into m "$1"; printf '%s' "$m"; }
 # per minor. Debian versions look like 1.30.4-1.1, RPM ones like 1.30.4-150500.1.1.
 LAB_K8S_PKGS="kubeadm kubelet kubectl"
 lab_is_k8s_pkg() { [ "$LAB_DIST" = kubeadm ] && case " $LAB_K8S_PKGS " in *" $1 "*) return 0 ;; esac; return 1; }
-lab_pkg_path() { echo "/usr/bin/$1"; }
+# Where a Kubernetes package puts its binary; the _into form sets VAR without a subshell.
+lab_pkg_path_into() { printf -v "$1" '%s' "/usr/bin/$2"; }
+lab_pkg_path() { local _lab_p; lab_pkg_path_into _lab_p "$1"; echo "$_lab_p"; }
 lab_deb_version_into() { local _lab_p=${2%%+*}; printf -v "$1" '%s' "${_lab_p#v}-1.1"; }
 lab_deb_version() { local d; lab_deb_version_into d "$1"; echo "$d"; }
 lab_rpm_version() { local p=${1%%+*}; echo "${p#v}-150500.1.1"; }
@@ -455,8 +457,8 @@ lab_repo_releases() {
   [ -n "$m" ] || return 0
   for v in $LAB_MIRROR; do lab_minor_into vm "$v"; [ "$vm" = "$m" ] && echo "$v"; done | sort -t. -k3,3nr
 }
-lab_installed_release() { lab_binary_version "/usr/bin/$1"; }
-lab_installed_release_into() { lab_binary_version_into "$1" "/usr/bin/$2" || true; }
+lab_installed_release() { local _lab_p; lab_pkg_path_into _lab_p "$1"; lab_binary_version "$_lab_p"; }
+lab_installed_release_into() { local _lab_p; lab_pkg_path_into _lab_p "$2"; lab_binary_version_into "$1" "$_lab_p" || true; }
 
 # --- OS updates: apt/dnf upgrade stages them (reboot-required when a kernel/libc is among them); a reboot applies.
 lab_os_pending() { [ -n "$LAB_OS_UPDATES" ] && [ ! -e "$LAB_DIR/state/os-staged" ] && [ ! -e "$LAB_DIR/state/os-updated" ]; }
