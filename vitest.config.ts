@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { E2eFirstSequencer } from './test/helpers/sequencer.js'
 
 export default defineConfig({
   test: {
@@ -11,5 +12,6 @@ export default defineConfig({
     // the suite passed with three workers under twice the load of a CI run. Six thrashed (a unit's 1.5 s start delay
     // missed, test/lab/node/k3s.test.ts, before that test waited on signals).
     maxWorkers: 3,
+    sequence: { sequencer: E2eFirstSequencer },
   },
 })
