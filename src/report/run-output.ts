@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ExecutorEvent, EventSink } from '../executor/events.js'
-import { plainLine } from './run-plain.js'
+import { plainLines } from './run-plain.js'
 import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from './run-summary.js'
 
 /**
@@ -36,8 +36,9 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
     render = tty.sink
     stop = tty.stop
   } else {
+    const plainLine = plainLines(o.verbose)
     render = (e) => {
-      const line = plainLine(e, o.verbose)
+      const line = plainLine(e)
       if (line !== undefined) o.stdout.write(`${line}\n`)
     }
   }

@@ -7,7 +7,46 @@ import type { ExecutorEvent, StepRef } from '../executor/events.js'
 const where = (s: StepRef): string => [s.stage, s.cluster, s.node].filter(Boolean).join(' › ')
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
-export function plainLine(e: ExecutorEvent, verbose = false): string | undefined {
+/**
+ * Failures already printed in full. A failure climbs: the step's ✗ line, then its node, the rollback's reason, its
+ * cluster, its stage and the run each carry the one before in their own error text; printed as they are, one timeout
+ * filled eight lines of a CI log. A text that holds one printed before says "see above" in its place.
+ */
+export class ToldFailures {
+  private readonly told: string[] = []
+
+  /** The first line of `text`, with the longest failure printed before replaced by "see above". */
+  compact(text: string): string {
+    const first = text.split('\n')[0]!
+    let out = first
+    for (const t of [...this.told].sort((a, b) => b.length - a.length)) {
+      // Whole failures only (a short text could sit inside an unrelated one): at the start or after a "cause: ", and
+      // up to the end or a clause of its own.
+      const cause = out.indexOf(`: ${t}`)
+      const at = out.startsWith(t) ? 0 : cause >= 0 ? cause + 2 : -1
+      const after = out.slice(at + t.length)
+      if (t.length >= 20 && at >= 0 && (after === '' || after.startsWith(';') || after.startsWith(' ('))) {
+        out = `${out.slice(0, at)}see above${after}`
+        break
+      }
+    }
+    this.remember(first)
+    return out
+  }
+
+  remember(text: string): void {
+    this.told.push(text.split('\n')[0]!)
+  }
+}
+
+/** A renderer of plain lines for one run: failures are told once (ToldFailures). */
+export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
+  const told = new ToldFailures()
+  return (e) => plainLine(e, verbose, told)
+}
+
+export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures): string | undefined {
+  const failure = (text: string): string => (told ? told.compact(text) : text.split('\n')[0]!)
   const t = e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
   const line = (s: string) => `${t} ${s}`
   switch (e.type) {
@@ -18,13 +57,13 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'stage-done':
       return line(`stage ${e.stage}: done in ${secs(e.durationMs)}`)
     case 'stage-failed':
-      return line(`stage ${e.stage}: FAILED: ${e.error.split('\n')[0]}`)
+      return line(`stage ${e.stage}: FAILED: ${failure(e.error)}`)
     case 'cluster-started':
       return line(`${e.stage} › ${e.cluster}: started`)
     case 'cluster-done':
       return line(`${e.stage} › ${e.cluster}: done in ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}`)
     case 'cluster-failed':
-      return line(`${e.stage} › ${e.cluster}: FAILED: ${e.error.split('\n')[0]}`)
+      return line(`${e.stage} › ${e.cluster}: FAILED: ${failure(e.error)}`)
     case 'cluster-skipped':
       return line(`${e.stage} › ${e.cluster}: skipped: ${e.reason}`)
     case 'node-started':
@@ -32,7 +71,7 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'node-done':
       return line(`${e.stage} › ${e.cluster} › ${e.node}: done in ${secs(e.durationMs)}`)
     case 'node-failed':
-      return line(`${e.stage} › ${e.cluster} › ${e.node}: FAILED${e.cordoned ? ' (cordoned)' : ''}: ${e.error.split('\n')[0]}`)
+      return line(`${e.stage} › ${e.cluster} › ${e.node}: FAILED${e.cordoned ? ' (cordoned)' : ''}: ${failure(e.error)}`)
     case 'step-started':
       return verbose ? line(`${where(e.step)}: ${e.step.title} …`) : undefined
     case 'step-done':
@@ -40,6 +79,7 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'step-skipped':
       return line(`${where(e.step)}: – ${e.step.title}: ${e.reason}`)
     case 'step-failed':
+      told?.remember(e.error)
       // The whole error: after its first line comes what the command said (a RemoteCommandError's stderr, indented).
       return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'step-retrying':
@@ -53,23 +93,23 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'gate-result':
       return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
     case 'rollback-started':
-      return line(`${e.cluster} › ${e.node}: ROLLING BACK (${e.path}: ${e.detail}) because ${e.reason.split('\n')[0]}`)
+      return line(`${e.cluster} › ${e.node}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)
     case 'undo-started':
       return verbose ? line(`${where(e.step)}: undo ${e.step.id}: ${e.title} …`) : undefined
     case 'undo-done':
       return line(`${where(e.step)}: ↩ undone ${e.step.id} (${secs(e.durationMs)}${e.changed ? '' : ', already undone: nothing ran'})`)
     case 'undo-failed':
-      return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${e.error.split('\n')[0]}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+      return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'rollback-done':
       return line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
     case 'rollback-failed':
-      return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${e.error.split('\n')[0]}`)
+      return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${failure(e.error)}`)
     case 'rebuild-started':
-      return line(`${e.cluster} › ${e.node}: REBUILDING (${e.detail}) because ${e.reason.split('\n')[0]}`)
+      return line(`${e.cluster} › ${e.node}: REBUILDING (${e.detail}) because ${failure(e.reason)}`)
     case 'rebuild-done':
       return line(`${e.cluster} › ${e.node}: rebuilt in ${secs(e.durationMs)}`)
     case 'rebuild-failed':
-      return line(`${e.cluster} › ${e.node}: REBUILD STOPPED: ${e.error.split('\n')[0]}`)
+      return line(`${e.cluster} › ${e.node}: REBUILD STOPPED: ${failure(e.error)}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':
@@ -87,6 +127,6 @@ export function plainLine(e: ExecutorEvent, verbose = false): string | undefined
     case 'dry-run-recorded':
       return line(`dry-run: ${e.writes.length} write(s) recorded, none run:\n${e.writes.map((w) => `  ${w.channel === 'ssh' ? `${w.cluster}/${w.node}` : `${w.cluster} kubectl`}: ${w.command}   # ${w.why}`).join('\n')}`)
     case 'run-finished':
-      return line(`run ${e.runId}: ${e.outcome} (exit ${e.exitCode}) in ${secs(e.durationMs)}: ${e.message}${e.resume ? `\nTo continue: ${e.resume}` : ''}`)
+      return line(`run ${e.runId}: ${e.outcome} (exit ${e.exitCode}) in ${secs(e.durationMs)}: ${e.exitCode === 0 ? e.message : [failure(e.message), ...e.message.split('\n').slice(1)].join('\n')}${e.resume ? `\nTo continue: ${e.resume}` : ''}`)
   }
 }

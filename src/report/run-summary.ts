@@ -119,8 +119,12 @@ function notableLines(list: RunSummaryData['gates']['notable']): string[] {
   return list.map((n) => `${n.status}${n.status === 'unknown' ? ' (could not check)' : ''} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`)
 }
 
-const rollbackLine = (r: RunSummaryData['rollbacks'][number]): string =>
-  `${r.status} ${r.cluster}/${r.node} (${r.path}) after: ${r.reason}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
+/** `told`: the run's message already says why (the failure the rollback answered), so the line does not again. */
+const rollbackLine = (r: RunSummaryData['rollbacks'][number], told: (text: string) => boolean): string =>
+  `${r.status} ${r.cluster}/${r.node} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
+
+/** Whether the run's message already says this text. */
+const toldBy = (d: RunSummaryData) => (text: string): boolean => (d.message ?? '').includes(text)
 
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
@@ -130,7 +134,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.message) out.push(`  ${d.message}`)
   // The run's message already tells the failure that stopped it: a cluster's note or a failed step saying the same
   // again would only push the rest of the summary out of sight.
-  const told = (text: string): boolean => (d.message ?? '').includes(text)
+  const told = toldBy(d)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note && !told(c.note) ? ` (${c.note})` : ''}`)
     for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
@@ -140,7 +144,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
   for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`)) out.push(`  failed: ${f.step}: ${f.error}`)
-  for (const r of d.rollbacks) out.push(`  ${rollbackLine(r)}`)
+  for (const r of d.rollbacks) out.push(`  ${rollbackLine(r, told)}`)
   const stuck = d.final.flatMap((c) => c.nodes.filter((n) => !n.ready || n.cordoned).map((n) => `${c.cluster}/${n.node} (${[n.ready ? '' : 'NotReady', n.cordoned ? 'cordoned' : ''].filter(Boolean).join(', ')})`))
   if (stuck.length) out.push(`  needs attention now: ${stuck.join(', ')}`)
   out.push(`  journal: ${d.journal}`)
@@ -165,7 +169,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   if (d.failed.length) out.push('', ...d.failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
-  if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r))}`))
+  if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, toldBy(d)))}`))
   if (d.final.length) {
     out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')
     for (const c of d.final) {

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import type { ExecutorEvent, StepRef } from '../../src/executor/events.js'
+import { plainLines } from '../../src/report/run-plain.js'
+import { renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
+
+const T = '2026-12-05T21:35:27.000Z'
+const step = (node: string, action: string): StepRef => ({ id: `staging/staging/hop1/${node}/${action}`, stage: 'staging', cluster: 'staging', node, action: action as StepRef['action'], title: action === 'wait-ready' ? `wait for ${node} Ready with kubelet v1.30.4+k3s1 (timeout 1m)` : action, mutates: action !== 'wait-ready' })
+const CORE = 'timed out after 60s waiting for staging-agent-1 Ready with kubelet v1.30.4+k3s1'
+const NODE = `step staging/staging/hop1/staging-agent-1/wait-ready failed: ${CORE}`
+const WHY = `staging/staging-agent-1: ${NODE}`
+const DONE = `${WHY}; rolled back: staging-agent-1 back at the old version, uncordoned, post-gates passing`
+
+/** The demo fleet's run under node-not-ready-after-upgrade with onFailure: rollback, as the executor sends it. */
+const rolledBack: ExecutorEvent[] = [
+  { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline: [] },
+  { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
+  { type: 'step-failed', time: T, step: step('staging-agent-1', 'wait-ready'), attempt: 1, durationMs: 60_000, error: CORE, evidence: ['last observed: staging-agent-1: Ready=False, kubelet v1.30.4+k3s1'] },
+  { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-1', hop: 1, error: NODE, cordoned: true },
+  { type: 'rollback-started', time: T, cluster: 'staging', node: 'staging-agent-1', hop: 1, path: 'previous-version', detail: 'kept k3s binary back, restart k3s-agent, Ready at the old version', reason: WHY },
+  { type: 'undo-done', time: T, step: step('staging-agent-1', 'replace-binary'), durationMs: 1500, changed: true, evidence: [] },
+  { type: 'rollback-done', time: T, cluster: 'staging', node: 'staging-agent-1', hop: 1, durationMs: 8900, evidence: [] },
+  { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: WHY },
+  { type: 'stage-failed', time: T, stage: 'staging', error: WHY },
+  { type: 'run-finished', time: T, runId: 'r1', outcome: 'failed', exitCode: 1, durationMs: 83_200, journal: '/p/.kupgrade/runs/r1/journal.jsonl', message: DONE },
+] as ExecutorEvent[]
+
+const render = (events: ExecutorEvent[]): string => {
+  const line = plainLines()
+  return events.map(line).filter((l) => l !== undefined).join('\n')
+}
+
+describe('plain progress: a failure told once as it climbs node → rollback → cluster → stage → run', () => {
+  it('the step\'s ✗ line says it in full; every later line names its own part and points above', () => {
+    const text = render(rolledBack)
+    expect(text.split(CORE).length - 1).toBe(1)
+    expect(text).toContain(`staging › staging › staging-agent-1: ✗ wait for staging-agent-1 Ready with kubelet v1.30.4+k3s1 (timeout 1m): ${CORE}\n    last observed:`)
+    expect(text).toContain('staging › staging › staging-agent-1: FAILED (cordoned): step staging/staging/hop1/staging-agent-1/wait-ready failed: see above')
+    expect(text).toContain('staging › staging-agent-1: ROLLING BACK (previous-version: kept k3s binary back, restart k3s-agent, Ready at the old version) because staging/staging-agent-1: see above')
+    expect(text).toContain('staging › staging: FAILED: see above')
+    expect(text).toContain('stage staging: FAILED: see above')
+    expect(text).toContain('run r1: failed (exit 1) in 83.2s: see above; rolled back: staging-agent-1 back at the old version, uncordoned, post-gates passing')
+  })
+
+  it('another failure, or one that only shares a few words, is said in full', () => {
+    const other = 'timed out after 60s waiting for staging-agent-2 Ready with kubelet v1.30.4+k3s1'
+    const text = render([
+      ...rolledBack.slice(0, 4),
+      { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-2', hop: 1, error: `step staging/staging/hop1/staging-agent-2/wait-ready failed: ${other}`, cordoned: true },
+      { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: `2 nodes failed: ${CORE.slice(0, 18)} and more` },
+    ] as ExecutorEvent[])
+    expect(text).toContain(`staging-agent-2: FAILED (cordoned): step staging/staging/hop1/staging-agent-2/wait-ready failed: ${other}`)
+    expect(text).toContain(`staging › staging: FAILED: 2 nodes failed: ${CORE.slice(0, 18)} and more`)
+  })
+
+  it('each run starts with nothing told', () => {
+    render(rolledBack)
+    expect(render(rolledBack.slice(3, 4))).toContain(`FAILED (cordoned): ${NODE}`)
+  })
+})
+
+describe('the summary of a rolled-back run', () => {
+  it('says why once: the rollback line names the node, the path and what was undone, not the failure again', () => {
+    const c = new SummaryCollector()
+    for (const e of rolledBack) c.add(e)
+    const text = renderSummaryText(c.data)
+    expect(text.split(CORE).length - 1).toBe(1)
+    expect(text).toContain(`\n  ${DONE}\n`)
+    expect(text).toContain('\n  rolled back staging/staging-agent-1 (previous-version); undone: replace-binary\n')
+  })
+})
