@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { realTools } from '../../../src/lab/node/real-tools.js'
 import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
 
 const APT_HEADER = 'Reading package lists...\nBuilding dependency tree...\nReading state information...\n'
@@ -23,6 +25,16 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     expect(r.stdout).toContain('clientVersion:\n  buildDate: ')
     expect(r.stdout).toContain('  gitVersion: v1.29.2\n')
     expect(r.stdout.endsWith('Kubernetes v1.29.2\n')).toBe(true)
+  })
+
+  it("runs the host's kubectl of its own minor for the kubectl package (not the SDK's dispatcher, which asks the server first)", async (ctx) => {
+    const { LAB_REAL_KUBECTL: host } = await realTools()
+    if (!existsSync(`${host}.1.29`)) ctx.skip()
+    // Not --client (the stand-in answers that from the package): the real binary's own version, the server refused.
+    const r = await sshExec(t.node, 'kubectl version -o json --server https://127.0.0.1:9 --token unused --request-timeout=2s')
+    const json = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('}') + 1)) as { clientVersion: { minor: string; gitVersion: string } }
+    expect(json.clientVersion.minor).toBe('29')
+    expect(r.stderr).toContain('127.0.0.1:9')
   })
 
   it('lists the configured minor repo with apt-cache madison and refuses held packages without the flag', async () => {

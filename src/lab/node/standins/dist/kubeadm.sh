@@ -31,7 +31,8 @@ tabwrite() { # Go tabwriter(minwidth 10, padding 3) over tab-separated lines
 # nodes and kubelet.conf on workers: the cluster version (/version), the Nodes (kubelet versions, control-plane
 # readiness) and the kubeadm-config ConfigMap. A lone lab node (no cluster) reads its own static pod manifests.
 KC=/etc/kubernetes/admin.conf; [ -f "$KC" ] || KC=/etc/kubernetes/kubelet.conf
-kapi() { "$LAB_REAL_KUBECTL" --kubeconfig "$KC" --request-timeout=10s "$@"; }
+lab_kubectl_into KUBEADM_KUBECTL "$LAB_VERSION"
+kapi() { "$KUBEADM_KUBECTL" --kubeconfig "$KC" --request-timeout=10s "$@"; }
 api_cluster_version() { kapi version -o json 2>/dev/null | sed -n 's/^ *"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -n 1; }
 # kubernetesVersion of the ClusterConfiguration in kube-system/kubeadm-config (what `upgrade apply` last uploaded).
 config_version() {
@@ -386,7 +387,7 @@ token_create() {
   local body
   body="{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"bootstrap-token-$id\",\"namespace\":\"kube-system\"},\"type\":\"bootstrap.kubernetes.io/token\",\"stringData\":{\"token-id\":\"$id\",\"token-secret\":\"$secret\",${exp:+\"expiration\":\"$exp\",}${desc:+\"description\":\"$desc\",}\"usage-bootstrap-authentication\":\"true\",\"usage-bootstrap-signing\":\"true\",\"auth-extra-groups\":\"system:bootstrappers:kubeadm:default-node-token\"}}"
   local err
-  if ! err=$(printf '%s' "$body" | "$LAB_REAL_KUBECTL" --kubeconfig "$kc" --request-timeout=10s create -f - 2>&1 >/dev/null); then
+  if ! err=$(printf '%s' "$body" | "$KUBEADM_KUBECTL" --kubeconfig "$kc" --request-timeout=10s create -f - 2>&1 >/dev/null); then
     echo "failed to create or update bootstrap token with name bootstrap-token-$id: $(printf '%s' "$err" | sed 's/^Error from server ([A-Za-z]*): //' | head -n1)" >&2; trace_hint; exit 1
   fi
   [ $print = 1 ] || { echo "$token"; return 0; }
@@ -442,7 +443,7 @@ upload_certs() {
   echo "[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"
   valid_key "$key" || { echo "error execution phase upload-certs: error decoding certificate key: encoding/hex: invalid byte" >&2; trace_hint; exit 1; }
   key=$(printf '%s' "$key" | tr 'A-F' 'a-f')
-  local k=("$LAB_REAL_KUBECTL" --kubeconfig "$kc" --request-timeout=10s) token id uid
+  local k=("$KUBEADM_KUBECTL" --kubeconfig "$kc" --request-timeout=10s) token id uid
   token=$(token_create --ttl 2h --description "Proxy for managing TTL for the kubeadm-certs secret" --kubeconfig "$kc") || exit 1
   id=${token%%.*}
   uid=$("${k[@]}" -n kube-system get secret "bootstrap-token-$id" -o 'jsonpath={.metadata.uid}' 2>/dev/null) || { echo "error execution phase upload-certs: error to get token reference" >&2; trace_hint; exit 1; }
@@ -693,7 +694,7 @@ join_cmd() {
     [ $ok = 1 ] || { rm -rf "$tmp"; join_fail preflight "couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"$pin\" are pinned"; }
   fi
   # From here on as system:bootstrap:<id>, trusting the pinned CA.
-  local as=("$LAB_REAL_KUBECTL" --kubeconfig "$tmp/empty" --server "https://$ep" --certificate-authority "$tmp/ca.crt" --token "$token" --request-timeout=10s)
+  local as=("$KUBEADM_KUBECTL" --kubeconfig "$tmp/empty" --server "https://$ep" --certificate-authority "$tmp/ca.crt" --token "$token" --request-timeout=10s)
   echo "[preflight] Reading configuration from the cluster..."
   echo "[preflight] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'"
   if ! out=$("${as[@]}" -n kube-system get configmap kubeadm-config -o name 2>&1); then

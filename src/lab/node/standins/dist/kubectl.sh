@@ -34,4 +34,5 @@ if lab_fault api-vip-unreachable; then
     exit 1
   fi
 fi
-exec "$LAB_REAL_KUBECTL" "$@"
+lab_kubectl_into kubectl "$LAB_VERSION"
+exec "$kubectl" "$@"
