@@ -103,15 +103,26 @@ lab_unit_stop() { # UNIT
 }
 
 # What a service refuses at its own start (its fatal line), from its unit and env file: a k3s agent needs a token
-# and a server URL (K3S_TOKEN/K3S_TOKEN_FILE and K3S_URL, or --token/--server; k3s pkg/cli/agent).
-lab_unit_config_error() { # UNIT -> prints the message, 0 when refused
-  [ "$1" = k3s-agent ] || return 1
-  local f=/etc/systemd/system/k3s-agent.service all
-  # ExecStart as install.sh writes it: continuation lines, one quoted word each.
-  all="$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\$/) exit}' "$f" 2>/dev/null | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d "'" | tr '\n\t' '  ') $(cat "$f.env" 2>/dev/null)"
-  printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])(K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t " || { echo '--token is required'; return 0; }
-  printf '%s\n' "$all" | grep -Eq "(^|[[:space:]])K3S_URL='?https://|--server[= ]|-s " || { echo '--server is required'; return 0; }
-  return 1
+# and a server URL (K3S_TOKEN/K3S_TOKEN_FILE and K3S_URL, or --token/--server; k3s pkg/cli/agent). Sets VAR to the
+# message, or to nothing when the unit starts.
+lab_unit_config_error_into() { # VAR UNIT
+  printf -v "$1" '%s' ''
+  [ "$2" = k3s-agent ] || return 0
+  local f=/etc/systemd/system/k3s-agent.service files=()
+  [ -f "$f" ] && files+=("$f"); [ -f "$f.env" ] && files+=("$f.env")
+  # One awk: ExecStart as install.sh writes it (continuation lines, one quoted word each, quotes dropped) on one line
+  # with the env file's first line after it, then the env file's other lines; a flag or variable on any line counts.
+  printf -v "$1" '%s' "$(awk -v unit="$f" '
+    BEGIN { q = "\047"; head = "" }
+    FILENAME == unit { if ($0 ~ /^ExecStart=/) f = 1; if (f && !done) { l = $0; sub(/^ExecStart=/, "", l); done = l !~ /\\$/; sub(/\\$/, "", l); gsub(q, "", l); gsub(/\t/, " ", l); head = head l " " } next }
+    { env[++n] = $0 }
+    END {
+      line[1] = head " " (n ? env[1] : ""); for (i = 2; i <= n; i++) line[i] = env[i]
+      tok = "(^|[[:space:]])(K3S_TOKEN|K3S_TOKEN_FILE)=" q "?[^" q "[:space:]]|--token[= ]|-t "
+      srv = "(^|[[:space:]])K3S_URL=" q "?https://|--server[= ]|-s "
+      for (i = 1; i <= (n > 1 ? n : 1); i++) { if (line[i] ~ tok) t = 1; if (line[i] ~ srv) s = 1 }
+      if (!t) print "--token is required"; else if (!s) print "--server is required"
+    }' "${files[@]}" /dev/null 2>/dev/null)"
 }
 
 # Why a kubelet cannot run at all (prints the kubelet's own error; 0 when so): kubeadm's kubelet drop-in passes
@@ -128,25 +139,34 @@ lab_kubelet_credentials_error() { # UNIT
 # Kubernetes release whose control plane ran on it. Upstream supports no control-plane downgrade: an older control
 # plane on it refuses to come up; only a snapshot taken before the upgrade (restored by the documented command) brings
 # the old release back. A missing marker is a fresh datastore (a server that rejoins with an emptied db/).
-lab_datastore_file() {
+# (The _into forms set a variable instead of printing: a unit's start asks these, and each subshell is a process.)
+lab_datastore_file_into() { # VAR
+  local _lab_dsf=""
   case "$LAB_DIST" in
     # A k3s server on SQLite (kine) keeps everything in db/state.db: the marker is inside it, so a copy of db/ (the
     # documented SQLite backup) carries it and putting the copy back restores it.
-    k3s) if lab_k3s_sqlite; then echo "$LAB_K3S_STATE_DB"; else echo /var/lib/rancher/k3s/server/db/etcd/member/lab-written-by; fi ;;
-    k0s) echo /var/lib/k0s/etcd/member/lab-written-by ;;
-    kubeadm) echo /var/lib/etcd/member/lab-written-by ;;
+    k3s) if lab_k3s_sqlite; then _lab_dsf=$LAB_K3S_STATE_DB; else _lab_dsf=/var/lib/rancher/k3s/server/db/etcd/member/lab-written-by; fi ;;
+    k0s) _lab_dsf=/var/lib/k0s/etcd/member/lab-written-by ;;
+    kubeadm) _lab_dsf=/var/lib/etcd/member/lab-written-by ;;
   esac
+  printf -v "$1" '%s' "$_lab_dsf"
 }
-lab_datastore_version() {
+lab_datastore_file() { local _lab_f; lab_datastore_file_into _lab_f; [ -z "$_lab_f" ] || echo "$_lab_f"; }
+lab_datastore_version_into() { # VAR (empty for a fresh datastore; 1 off the control plane)
+  printf -v "$1" '%s' ''
   [ "$LAB_ROLE" = control-plane ] || return 1
-  if lab_k3s_sqlite; then LC_ALL=C sed -n '2s/^kupgrade-lab-kine written-by=//p' "$LAB_K3S_STATE_DB" 2>/dev/null; else cat "$(lab_datastore_file)" 2>/dev/null; fi
+  if lab_k3s_sqlite; then printf -v "$1" '%s' "$(LC_ALL=C sed -n '2s/^kupgrade-lab-kine written-by=//p' "$LAB_K3S_STATE_DB" 2>/dev/null)"; return 0; fi
+  local _lab_dvf _lab_dv=""; lab_datastore_file_into _lab_dvf
+  [ -f "$_lab_dvf" ] && read -r _lab_dv < "$_lab_dvf"
+  printf -v "$1" '%s' "$_lab_dv"
 }
+lab_datastore_version() { local _lab_v; lab_datastore_version_into _lab_v || return 1; [ -z "$_lab_v" ] || printf '%s\n' "$_lab_v"; }
 lab_datastore_write() { # RELEASE: the control plane running RELEASE wrote to it (kept when a newer one already had)
   [ "$LAB_ROLE" = control-plane ] || return 0
-  local f cur; f=$(lab_datastore_file); cur=$(lab_datastore_version)
-  if [ -n "$cur" ] && [ "$(lab_minor "$cur")" -gt "$(lab_minor "$1")" ]; then return 0; fi
+  local f cur had now; lab_datastore_file_into f; lab_datastore_version_into cur
+  if [ -n "$cur" ]; then lab_minor_into had "$cur"; lab_minor_into now "$1"; [ "$had" -gt "$now" ] && return 0; fi
   if lab_k3s_sqlite; then lab_sqlite_write "$1"; return; fi
-  mkdir -p "$(dirname "$f")" && printf '%s\n' "$1" > "$f"
+  { [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; } && printf '%s\n' "$1" > "$f"
 }
 
 # --- A stacked etcd's members (etcd-sim.ts): lab/etcd-cluster/members, and membership/<cluster ID>, what the data of
@@ -192,10 +212,12 @@ lab_sqlite_close() {
   rm -f "$f-wal" "$f-shm"
 }
 # Why a control plane at RELEASE cannot run on this datastore (prints it; 0 when refused).
-lab_datastore_refusal() { [ "$LAB_ROLE" = control-plane ] && lab_datastore_refusal_for "$1" "$(lab_datastore_version)"; }
+lab_datastore_refusal() { [ "$LAB_ROLE" = control-plane ] || return 1; local ds; lab_datastore_version_into ds; lab_datastore_refusal_for "$1" "$ds"; }
 lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
-  local ds=$2
-  [ -n "$ds" ] && [ "$(lab_minor "$1")" -lt "$(lab_minor "$ds")" ] || return 1
+  local ds=$2 want had
+  [ -n "$ds" ] || return 1
+  lab_minor_into want "$1"; lab_minor_into had "$ds"
+  [ "$want" -lt "$had" ] || return 1
   local restore="restore a snapshot taken before the upgrade"
   lab_k3s_sqlite && restore="put back the copy of /var/lib/rancher/k3s/server/db (and the token) taken before the upgrade"
   echo "the datastore was written by Kubernetes $(lab_plain "$ds") and cannot be read by $(lab_plain "$1"): downgrading the control plane is not supported; $restore"
@@ -208,20 +230,25 @@ lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
 LAB_K3S_MEMBER_DIR=/var/lib/rancher/k3s/server/db/etcd/member
 lab_k3s_etcd() { [ "$LAB_DIST" = k3s ] && [ "$LAB_ROLE" = control-plane ] && ! lab_k3s_sqlite; }
 lab_k3s_cluster_id() { cat "$LAB_DIR/etcd-cluster/cluster-id" 2>/dev/null; }
+lab_k3s_cluster_id_into() { # VAR; 1 when the cluster has none
+  local _lab_id=""; printf -v "$1" '%s' ''
+  [ -f "$LAB_DIR/etcd-cluster/cluster-id" ] || return 1
+  read -r _lab_id < "$LAB_DIR/etcd-cluster/cluster-id"; printf -v "$1" '%s' "$_lab_id"
+}
 lab_k3s_membership_refusal() { # prints why this server's etcd cannot start; 0 when refused
   lab_k3s_etcd || return 1
-  local cluster mine; cluster=$(lab_k3s_cluster_id) || return 1
+  local cluster mine=""; lab_k3s_cluster_id_into cluster || return 1
   [ -n "$cluster" ] && [ -d "$LAB_K3S_MEMBER_DIR" ] || return 1
-  mine=$(cat "$LAB_K3S_MEMBER_DIR/lab-cluster-id" 2>/dev/null) || mine=""
+  [ -f "$LAB_K3S_MEMBER_DIR/lab-cluster-id" ] && read -r mine < "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
   [ "$mine" = "$cluster" ] && return 1
   echo "starting kubernetes: preparing server: start managed database: etcd member data in /var/lib/rancher/k3s/server/db belongs to a cluster that was reset on another server (request cluster ID mismatch): back up and delete /var/lib/rancher/k3s/server/db on this server, then start k3s to rejoin"
 }
 lab_k3s_join_cluster() { # a server that starts takes the current cluster's id into its member data
   lab_k3s_etcd || return 0
   if lab_k3s_fresh_member; then lab_k3s_new_member; return 0; fi
-  local cluster; cluster=$(lab_k3s_cluster_id) || return 0
+  local cluster; lab_k3s_cluster_id_into cluster || return 0
   [ -n "$cluster" ] || return 0
-  mkdir -p "$LAB_K3S_MEMBER_DIR" && printf '%s\n' "$cluster" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
+  { [ -d "$LAB_K3S_MEMBER_DIR" ] || mkdir -p "$LAB_K3S_MEMBER_DIR"; } && printf '%s\n' "$cluster" > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
 }
 
 # --- A k3s server starting on an empty datastore (k3s pkg/etcd: join, or a new cluster). Its member name is
@@ -231,8 +258,9 @@ lab_k3s_join_cluster() { # a server that starts takes the current cluster's id i
 # removed (kubectl delete node: k3s's etcd controller removes it). Given none, it starts an etcd cluster of its own
 # (with --cluster-init; the lab has no SQLite migration), which the other servers never hear of.
 LAB_K3S_NAME_FILE=/var/lib/rancher/k3s/server/db/etcd/name
-lab_k3s_members_dir() { echo "$LAB_DIR/etcd-cluster/k3s-members"; }
-lab_k3s_fresh_member() { lab_k3s_etcd && [ -d "$(lab_k3s_members_dir)" ] && [ ! -s "$LAB_K3S_NAME_FILE" ]; }
+LAB_K3S_MEMBERS_DIR=$LAB_DIR/etcd-cluster/k3s-members
+lab_k3s_members_dir() { echo "$LAB_K3S_MEMBERS_DIR"; }
+lab_k3s_fresh_member() { lab_k3s_etcd && [ -d "$LAB_K3S_MEMBERS_DIR" ] && [ ! -s "$LAB_K3S_NAME_FILE" ]; }
 lab_k3s_server_words() { # the unit's ExecStart words (quotes dropped) and its env file, on one line
   local f=/etc/systemd/system/k3s.service
   printf ' %s %s \n' "$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\$/) exit}' "$f" 2>/dev/null | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d "'" | tr '\n\t' '  ')" "$(tr '\n' ' ' < "$f.env" 2>/dev/null)"
@@ -268,7 +296,7 @@ lab_k3s_join_refusal() { # prints why a fresh server cannot join; 0 when refused
   if [ -f "$LAB_DIR/etcd-cluster/k3s-critical" ] && [ "$(lab_k3s_critical)" != "$(cat "$LAB_DIR/etcd-cluster/k3s-critical")" ]; then
     echo "failed to validate server configuration: critical configuration value mismatch between servers"; return 0
   fi
-  if [ -s "$(lab_k3s_members_dir)/$LAB_NODE" ]; then
+  if [ -s "$LAB_K3S_MEMBERS_DIR/$LAB_NODE" ]; then
     # (k3s removes the name it drew, so the next start draws another: the lab draws one only when the join goes on.)
     echo "etcd cluster join failed: duplicate node name found, please use a unique name for this node"; return 0
   fi
@@ -278,7 +306,7 @@ lab_k3s_new_member() {
   local name; name="$LAB_NODE-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
   mkdir -p "$LAB_K3S_MEMBER_DIR"
   if lab_k3s_joins; then
-    printf '%s\n' "$name" > "$(lab_k3s_members_dir)/$LAB_NODE"
+    printf '%s\n' "$name" > "$LAB_K3S_MEMBERS_DIR/$LAB_NODE"
     lab_k3s_cluster_id > "$LAB_K3S_MEMBER_DIR/lab-cluster-id"
     lab_journal k3s k3s "time=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" level=info msg=\"Adding member $name=https://$LAB_ADDRESS:2380 to etcd cluster\""
   else
@@ -305,9 +333,9 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
-  # (Each check applies to one unit only: asked only there, as each asks in a subshell.)
+  # (The credentials check applies to the kubelet only: asked only there, as it asks in a subshell.)
   local refused="" nocreds=""
-  [ "$1" = k3s-agent ] && { refused=$(lab_unit_config_error "$1") || refused=""; }
+  lab_unit_config_error_into refused "$1"
   [ "$1" = kubelet ] && { nocreds=$(lab_kubelet_credentials_error "$1") || nocreds=""; }
   if [ -n "$nocreds" ]; then
     # The kubelet (Type=simple) starts, finds no kubeconfig and exits; systemd restarts it every RestartSec
