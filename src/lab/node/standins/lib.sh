@@ -30,11 +30,12 @@ lab_fault_param() {
 
 # The iptables backend that holds the kubelet's and kube-proxy's chains: the node's own one, or the other one under
 # iptables-backend-mismatch (kube-proxy's bundled iptables chose legacy while the host's moved to nf_tables).
-lab_kube_ipt_backend() {
-  if lab_fault iptables-backend-mismatch; then
-    [ "$LAB_IPT_BACKEND" = legacy ] && echo nf_tables || echo legacy
-  else echo "$LAB_IPT_BACKEND"; fi
+lab_kube_ipt_backend_into() { # VAR
+  local _lab_b=$LAB_IPT_BACKEND
+  if lab_fault iptables-backend-mismatch; then [ "$LAB_IPT_BACKEND" = legacy ] && _lab_b=nf_tables || _lab_b=legacy; fi
+  printf -v "$1" '%s' "$_lab_b"
 }
+lab_kube_ipt_backend() { local _lab_kb; lab_kube_ipt_backend_into _lab_kb; echo "$_lab_kb"; }
 
 # lab_binary_version_into VAR FILE: the version a stand-in binary carries (its LAB_VERSION line), read by the shell;
 # VAR empty when the file has none, status 1 when there is no such file.
