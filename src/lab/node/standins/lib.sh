@@ -458,12 +458,12 @@ lab_minor() { local m; lab_minor_into m "$1"; printf '%s' "$m"; }
 # per minor. Debian versions look like 1.30.4-1.1, RPM ones like 1.30.4-150500.1.1.
 LAB_K8S_PKGS="kubeadm kubelet kubectl"
 lab_is_k8s_pkg() { [ "$LAB_DIST" = kubeadm ] && case " $LAB_K8S_PKGS " in *" $1 "*) return 0 ;; esac; return 1; }
-# Where a Kubernetes package puts its binary; the _into form sets VAR without a subshell.
 # The kubectl a binary of release VERSION runs: a node's kubectl package, and the API client built into kubeadm and
 # k0s, are their own release's. The host's kubectl of that minor beside LAB_REAL_KUBECTL when it has one (the Google
 # Cloud SDK's kubectl.1.NN, which its kubectl dispatcher would otherwise pick after asking the server), else
 # LAB_REAL_KUBECTL itself.
 lab_kubectl_into() { local _lab_m; lab_minor_into _lab_m "$2"; if [ -x "$LAB_REAL_KUBECTL.1.$_lab_m" ]; then printf -v "$1" '%s' "$LAB_REAL_KUBECTL.1.$_lab_m"; else printf -v "$1" '%s' "$LAB_REAL_KUBECTL"; fi; }
+# Where a Kubernetes package puts its binary; the _into form sets VAR without a subshell.
 lab_pkg_path_into() { printf -v "$1" '%s' "/usr/bin/$2"; }
 lab_pkg_path() { local _lab_p; lab_pkg_path_into _lab_p "$1"; echo "$_lab_p"; }
 lab_deb_version_into() { local _lab_p=${2%%+*}; printf -v "$1" '%s' "${_lab_p#v}-1.1"; }
