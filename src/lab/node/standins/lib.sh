@@ -103,27 +103,27 @@ lab_unit_stop() { # UNIT
   fi
 }
 
+# A unit's ExecStart as install.sh writes it (continuation lines, one quoted word each, quotes dropped) and its env
+# file's lines, as one line of words with a space at each end: ' WORDS ENV '. One awk reads both files.
+lab_unit_words_into() { # VAR UNIT-FILE
+  local _lab_uf=(); [ -f "$2" ] && _lab_uf+=("$2"); [ -f "$2.env" ] && _lab_uf+=("$2.env")
+  printf -v "$1" '%s' "$(awk -v unit="$2" '
+    BEGIN { q = "\047" }
+    FILENAME == unit { if ($0 ~ /^ExecStart=/) f = 1; if (f && !done) { l = $0; sub(/^ExecStart=/, "", l); done = l !~ /\\$/; sub(/\\$/, "", l); gsub(q, "", l); gsub(/\t/, " ", l); w = w l " " } next }
+    { e = e $0 " " }
+    END { printf " %s %s ", w, e }' "${_lab_uf[@]}" /dev/null 2>/dev/null)"
+}
+
 # What a service refuses at its own start (its fatal line), from its unit and env file: a k3s agent needs a token
 # and a server URL (K3S_TOKEN/K3S_TOKEN_FILE and K3S_URL, or --token/--server; k3s pkg/cli/agent). Sets VAR to the
 # message, or to nothing when the unit starts.
 lab_unit_config_error_into() { # VAR UNIT
   printf -v "$1" '%s' ''
   [ "$2" = k3s-agent ] || return 0
-  local f=/etc/systemd/system/k3s-agent.service files=()
-  [ -f "$f" ] && files+=("$f"); [ -f "$f.env" ] && files+=("$f.env")
-  # One awk: ExecStart as install.sh writes it (continuation lines, one quoted word each, quotes dropped) on one line
-  # with the env file's first line after it, then the env file's other lines; a flag or variable on any line counts.
-  printf -v "$1" '%s' "$(awk -v unit="$f" '
-    BEGIN { q = "\047"; head = "" }
-    FILENAME == unit { if ($0 ~ /^ExecStart=/) f = 1; if (f && !done) { l = $0; sub(/^ExecStart=/, "", l); done = l !~ /\\$/; sub(/\\$/, "", l); gsub(q, "", l); gsub(/\t/, " ", l); head = head l " " } next }
-    { env[++n] = $0 }
-    END {
-      line[1] = head " " (n ? env[1] : ""); for (i = 2; i <= n; i++) line[i] = env[i]
-      tok = "(^|[[:space:]])(K3S_TOKEN|K3S_TOKEN_FILE)=" q "?[^" q "[:space:]]|--token[= ]|-t "
-      srv = "(^|[[:space:]])K3S_URL=" q "?https://|--server[= ]|-s "
-      for (i = 1; i <= (n > 1 ? n : 1); i++) { if (line[i] ~ tok) t = 1; if (line[i] ~ srv) s = 1 }
-      if (!t) print "--token is required"; else if (!s) print "--server is required"
-    }' "${files[@]}" /dev/null 2>/dev/null)"
+  local _lab_w token="[[:space:]](K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t " server="[[:space:]]K3S_URL='?https://|--server[= ]|-s "
+  lab_unit_words_into _lab_w /etc/systemd/system/k3s-agent.service
+  if ! [[ $_lab_w =~ $token ]]; then printf -v "$1" '%s' '--token is required'
+  elif ! [[ $_lab_w =~ $server ]]; then printf -v "$1" '%s' '--server is required'; fi
 }
 
 # Why a kubelet cannot run at all (prints the kubelet's own error; 0 when so): kubeadm's kubelet drop-in passes
@@ -230,12 +230,12 @@ lab_datastore_refusal_for() { # RELEASE DATASTORE-RELEASE
 # deleted, as k3s documents. A server's member data records the cluster it joined; a fresh db/ joins the current one.
 LAB_K3S_MEMBER_DIR=/var/lib/rancher/k3s/server/db/etcd/member
 lab_k3s_etcd() { [ "$LAB_DIST" = k3s ] && [ "$LAB_ROLE" = control-plane ] && ! lab_k3s_sqlite; }
-lab_k3s_cluster_id() { cat "$LAB_DIR/etcd-cluster/cluster-id" 2>/dev/null; }
 lab_k3s_cluster_id_into() { # VAR; 1 when the cluster has none
   local _lab_id=""; printf -v "$1" '%s' ''
   [ -f "$LAB_DIR/etcd-cluster/cluster-id" ] || return 1
   read -r _lab_id < "$LAB_DIR/etcd-cluster/cluster-id"; printf -v "$1" '%s' "$_lab_id"
 }
+lab_k3s_cluster_id() { local _lab_c; lab_k3s_cluster_id_into _lab_c || return 1; printf '%s\n' "$_lab_c"; }
 lab_k3s_membership_refusal() { # prints why this server's etcd cannot start; 0 when refused
   lab_k3s_etcd || return 1
   local cluster mine=""; lab_k3s_cluster_id_into cluster || return 1
@@ -262,10 +262,7 @@ LAB_K3S_NAME_FILE=/var/lib/rancher/k3s/server/db/etcd/name
 LAB_K3S_MEMBERS_DIR=$LAB_DIR/etcd-cluster/k3s-members
 lab_k3s_members_dir() { echo "$LAB_K3S_MEMBERS_DIR"; }
 lab_k3s_fresh_member() { lab_k3s_etcd && [ -d "$LAB_K3S_MEMBERS_DIR" ] && [ ! -s "$LAB_K3S_NAME_FILE" ]; }
-lab_k3s_server_words() { # the unit's ExecStart words (quotes dropped) and its env file, on one line
-  local f=/etc/systemd/system/k3s.service
-  printf ' %s %s \n' "$(awk '/^ExecStart=/{f=1} f{print; if ($0 !~ /\\$/) exit}' "$f" 2>/dev/null | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d "'" | tr '\n\t' '  ')" "$(tr '\n' ' ' < "$f.env" 2>/dev/null)"
-}
+lab_k3s_server_words() { local _lab_w; lab_unit_words_into _lab_w /etc/systemd/system/k3s.service; printf '%s\n' "$_lab_w"; }
 lab_k3s_joins() { lab_k3s_server_words | grep -Eq "[[:space:]](K3S_URL='?https://|--server[= ]|-s )"; }
 lab_k3s_token_given() { # the token the server starts with: --token/-t, else K3S_TOKEN, else the file K3S_TOKEN_FILE names
   local w t; w=$(lab_k3s_server_words)
