@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { parse } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PlanError } from '../../src/errors.js'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
+import { realTools } from '../../src/lab/node/real-tools.js'
 import { parseTopology, type TopologyInput } from '../../src/lab/topology.js'
 import { startLab, type TestLab } from './helpers.js'
 
@@ -106,6 +107,27 @@ describe('mid-upgrade topologies: the running lab', () => {
     expect((await ssh(`${NET}.102`, show)).stdout).toBe('Kubernetes v1.29.6\nv1.30.4\nkube-apiserver:v1.30.4')
     expect((await ssh(`${NET}.103`, show)).stdout).toBe('Kubernetes v1.29.6\nv1.29.6\nkube-apiserver:v1.29.6')
     expect((await ssh(`${NET}.104`, show)).stdout).toBe('Kubernetes v1.29.6\nv1.29.6\nno-manifest')
+  })
+
+  it("each node's kubectl against the API is the host's kubectl of the node's own package minor, not the SDK dispatcher's", async (ctx) => {
+    const { LAB_REAL_KUBECTL: host } = await realTools()
+    if (!existsSync(`${host}.1.29`) || !existsSync(`${host}.1.30`)) ctx.skip()
+    for (const [address, minor] of [[`${NET}.101`, '30'], [`${NET}.103`, '29']] as const) {
+      // --client is the package's own answer (the stand-in); without it the real binary runs and asks the API.
+      const pkg = JSON.parse((await ssh(address, 'kubectl version --client -o json')).stdout) as { clientVersion: { minor: string } }
+      expect(pkg.clientVersion.minor, address).toBe(minor)
+      const r = await ssh(address, 'kubectl --kubeconfig /etc/kubernetes/admin.conf version -o json')
+      expect(r.exitCode, r.stderr).toBe(0)
+      const both = JSON.parse(r.stdout) as { clientVersion: { minor: string }; serverVersion: { gitVersion: string } }
+      expect([both.clientVersion.minor, both.serverVersion.gitVersion], address).toEqual([minor, 'v1.30.4'])
+    }
+  })
+
+  it('apt-mark through OpenSSH as apt 2.6 does: an unknown name is an error (exit 100, said last) and the known ones are still marked', async () => {
+    const w = `${NET}.104`
+    const r = await ssh(w, 'apt-mark unhold kubelet nosuchpkg kubeadm; echo "rc=$?"; apt-mark showhold; apt-mark hold kubelet kubeadm >/dev/null')
+    expect([r.stdout, r.stderr]).toEqual(['Canceled hold on kubelet.\nCanceled hold on kubeadm.\nrc=100\nkubectl', 'E: Unable to locate package nosuchpkg'])
+    expect((await ssh(w, 'apt-mark showhold')).stdout).toBe('kubeadm\nkubectl\nkubelet')
   })
 })
 
