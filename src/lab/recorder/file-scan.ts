@@ -58,10 +58,13 @@ export class FileScan {
       if (map.size >= MAX_FILES) return
       let st
       try {
-        st = lstatSync(join(this.root, rel))
+        // Most watched paths are another distribution's and absent: no exception (a stack trace) for each of them,
+        // after every command on every node.
+        st = lstatSync(join(this.root, rel), { throwIfNoEntry: false })
       } catch {
         return
       }
+      if (st === undefined) return
       if (st.isDirectory()) {
         if (depth >= MAX_DEPTH) return
         let names: string[]
