@@ -26,17 +26,20 @@ export async function runForeground(topology: Topology, dir: string, log: (line:
   const socket = controlSocket(dir)
   let control: Awaited<ReturnType<typeof serveControl>>
   let state: LabStateFile
+  // Before lab.json exists: whoever sees it may interrupt the lab at once, and that must stop it cleanly, not kill it.
+  const onSignal = () => finish()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     control = await serveControl(lab, socket, () => finish())
     state = describe(lab, dir, socket)
     await writeState(state)
   } catch (err) {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     await lab.stop()
     throw err
   }
-  const onSignal = () => finish()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   log(summary(state, lab))
   await done
   process.off('SIGINT', onSignal)
