@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { nodesForThisFile, recordEvents, sshExec } from './helpers.js'
+import { clientKey, nodesForThisFile, recordEvents, sshExec, type TestNode } from './helpers.js'
 
 const node = nodesForThisFile()
 const mirror = ['v1.29.2+k3s1', 'v1.30.4+k3s1']
@@ -37,6 +39,20 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     expect(j.stdout).toMatch(/^failed\n.* k3s\[\d+\]: time="[^"]+" level=fatal msg="--token is required"\n$/)
   })
 
+  it('`sh -s - agent` with K3S_TOKEN alone: the agent then fails to start with k3s\'s --server is required; through the real OpenSSH client', async () => {
+    const t = await node({ name: 'w-4', role: 'worker', mirror, timing: { serviceStartMs: 100 } })
+    const ssh = openssh(t)
+    const r = await ssh("curl -sfL https://get.k3s.io | K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -s - agent")
+    expect(r.code).toBe(1)
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toBe("K3S_TOKEN='K10lab::server:lab'\n")
+    const j = await ssh('systemctl is-active k3s-agent; journalctl -u k3s-agent --no-pager | grep fatal')
+    expect(j.stdout).toMatch(/^failed\n.* k3s\[\d+\]: time="[^"]+" level=fatal msg="--server is required"\n$/)
+    // Given the server again (a flag this time), it starts.
+    const ok = await ssh("curl -sfL https://get.k3s.io | K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -s - agent --server https://127.0.10.1:6443")
+    expect(ok.code, ok.stderr).toBe(0)
+    expect((await ssh('systemctl is-active k3s-agent')).stdout).toBe('active\n')
+  })
+
   it('with K3S_URL and K3S_TOKEN the agent is upgraded and restarted; K3S_URL without a token is refused', async () => {
     const t = await node({ name: 'w-3', role: 'worker', mirror, timing: { serviceStartMs: 100 } })
     const ev = recordEvents(t.node)
@@ -52,3 +68,14 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     expect(again.stdout).toMatch(/\[INFO\]  No change detected so skipping service start\n$/)
   })
 })
+
+/** Commands on a test node through the real OpenSSH client, with host-key checking. */
+function openssh(t: TestNode): (cmd: string) => Promise<{ code: number; stdout: string; stderr: string }> {
+  const key = join(t.dir, 'id_ed25519')
+  writeFileSync(key, clientKey.private)
+  chmodSync(key, 0o600)
+  const known = join(t.dir, 'known_hosts')
+  writeFileSync(known, `[${t.node.options.address}]:2222 ${t.node.hostKeyPublic}\n`)
+  return (cmd) => promisify(execFile)('ssh', ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', key, '-p', '2222', '-o', 'ConnectTimeout=10', `root@${t.node.options.address}`, cmd], { timeout: 30_000 })
+    .then((r) => ({ ...r, code: 0 }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }))
+}

@@ -103,6 +103,11 @@ lab_unit_stop() { # UNIT
   fi
 }
 
+# What a k3s unit's words (below) give it: a token, and a server to join (an agent must have both; a server with a
+# server URL joins that server's cluster). Each flag or variable as a word of its own.
+LAB_K3S_TOKEN_RE="[[:space:]]((K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t )"
+LAB_K3S_SERVER_RE="[[:space:]](K3S_URL='?https://|--server[= ]|-s )"
+
 # A unit's ExecStart as install.sh writes it (continuation lines, one quoted word each, quotes dropped) and its env
 # file's lines, as one line of words with a space at each end: ' WORDS ENV '. One awk reads both files.
 lab_unit_words_into() { # VAR UNIT-FILE
@@ -120,10 +125,10 @@ lab_unit_words_into() { # VAR UNIT-FILE
 lab_unit_config_error_into() { # VAR UNIT
   printf -v "$1" '%s' ''
   [ "$2" = k3s-agent ] || return 0
-  local _lab_w token="[[:space:]](K3S_TOKEN|K3S_TOKEN_FILE)='?[^'[:space:]]|--token[= ]|-t " server="[[:space:]]K3S_URL='?https://|--server[= ]|-s "
+  local _lab_w
   lab_unit_words_into _lab_w /etc/systemd/system/k3s-agent.service
-  if ! [[ $_lab_w =~ $token ]]; then printf -v "$1" '%s' '--token is required'
-  elif ! [[ $_lab_w =~ $server ]]; then printf -v "$1" '%s' '--server is required'; fi
+  if ! [[ $_lab_w =~ $LAB_K3S_TOKEN_RE ]]; then printf -v "$1" '%s' '--token is required'
+  elif ! [[ $_lab_w =~ $LAB_K3S_SERVER_RE ]]; then printf -v "$1" '%s' '--server is required'; fi
 }
 
 # Why a kubelet cannot run at all (prints the kubelet's own error; 0 when so): kubeadm's kubelet drop-in passes
@@ -263,7 +268,7 @@ LAB_K3S_MEMBERS_DIR=$LAB_DIR/etcd-cluster/k3s-members
 lab_k3s_members_dir() { echo "$LAB_K3S_MEMBERS_DIR"; }
 lab_k3s_fresh_member() { lab_k3s_etcd && [ -d "$LAB_K3S_MEMBERS_DIR" ] && [ ! -s "$LAB_K3S_NAME_FILE" ]; }
 lab_k3s_server_words() { local _lab_w; lab_unit_words_into _lab_w /etc/systemd/system/k3s.service; printf '%s\n' "$_lab_w"; }
-lab_k3s_joins() { lab_k3s_server_words | grep -Eq "[[:space:]](K3S_URL='?https://|--server[= ]|-s )"; }
+lab_k3s_joins() { local _lab_w; lab_unit_words_into _lab_w /etc/systemd/system/k3s.service; [[ $_lab_w =~ $LAB_K3S_SERVER_RE ]]; }
 lab_k3s_token_given() { # the token the server starts with: --token/-t, else K3S_TOKEN, else the file K3S_TOKEN_FILE names
   local w t; w=$(lab_k3s_server_words)
   t=$(printf '%s\n' "$w" | sed -n -E "s/.*[[:space:]](--token[= ]|-t )([^[:space:]]+).*/\2/p")
