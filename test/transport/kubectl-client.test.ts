@@ -188,6 +188,20 @@ describe('transport/kubectl client', () => {
     expect(gone.hint).toBe(`the kubeconfig ${named} that the plan gives cluster prod does not exist: fix \`kubeconfig:\` for prod in the plan (a relative path is read from the plan's folder)`)
   })
 
+  it('the real kubectl given a context its kubeconfig lacks: said as the kubeconfig, whichever command met it first', async () => {
+    const kubeconfig = join(state, 'other-context.kubeconfig')
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: other, context: {cluster: c, user: u}}]\ncurrent-context: other\n')
+    const c = new KubectlClient({ cluster: 'prod', binary: KUBECTL, kubeconfig, context: 'prod', cacheDir: join(state, 'cache'), backoffBaseMs: 1, backoffCapMs: 2, env: { PATH: process.env.PATH, HOME: state }, log: (m) => logs.push(m) })
+    // kubectl words it two ways: `error: context "prod" does not exist` (get --raw) and "context was not found for
+    // specified context: prod" (get); both are the kubeconfig, never retried.
+    const raw = await rejection(c.version())
+    expect(raw.message).toContain('error: context "prod" does not exist')
+    const get = await rejection(c.json(['get', 'nodes', '-o', 'json']))
+    expect(get.message).toContain('context was not found for specified context: prod')
+    for (const err of [raw, get]) expect(err.hint).toBe(`the kubeconfig cannot be used as given: is there a context named prod in ${kubeconfig}? (kubectl config get-contexts)`)
+    expect(logs.filter((l) => l.includes('retry'))).toEqual([])
+  })
+
   it('kills a hung kubectl at the process timeout and retries', async () => {
     const err = await rejection(client(['hang', 'hang'], { attempts: 2, processTimeoutMs: 300 }).version())
     expect(calls()).toBe(2)
