@@ -100,6 +100,17 @@ export class RemoteCommandError extends KupgradeError {
   }
 }
 
+/**
+ * Why a command failed, on one line: its error's first line (the command and its exit), then the lines under it, which
+ * are what it printed itself (the API's Status message, a timeout, a refused connection, a missing context). A user
+ * who loses the lock, or reads the list of nodes and clusters that could not be read, needs the real reason, not
+ * only "exit code 1".
+ */
+export function failureReason(err: unknown): string {
+  const [head = '', ...under] = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean)
+  return under.length ? `${head}: ${under.join('; ')}` : head
+}
+
 /** A gate that blocked before any change (exit 3). */
 export class GateBlockedError extends KupgradeError {
   constructor(message: string, hint?: string) {

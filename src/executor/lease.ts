@@ -1,4 +1,4 @@
-import { ExitCode, KupgradeError, RemoteCommandError } from '../errors.js'
+import { ExitCode, failureReason, KupgradeError } from '../errors.js'
 import { hasStatusReason, isTransportFailure } from '../transport/kubectl/classify.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 
@@ -43,17 +43,6 @@ export class LockRefusedError extends KupgradeError {
       },
     )
   }
-}
-
-/**
- * Why a kubectl call failed, on one line: the command and what kubectl itself printed (the API's Status message, a
- * timeout, a refused connection). A user who loses the lock needs the real reason, not only "exit code 1".
- */
-export function failureReason(err: unknown): string {
-  if (!(err instanceof Error)) return String(err)
-  const head = err.message.split('\n')[0] ?? ''
-  const tail = err instanceof RemoteCommandError ? err.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).join('; ') : ''
-  return tail ? `${head}: ${tail}` : head
 }
 
 /**

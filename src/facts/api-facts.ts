@@ -62,6 +62,19 @@ function perNode(pods: Pod[], container: string): Map<string, string> {
 const hasLabel = (p: Pod, k: string, v: string) => p.metadata?.labels?.[k] === v
 
 /**
+ * Promise.all, but a failure is reported in the reads' order, not by which failed first: when every read fails for one
+ * reason (no such context, the API server down) each cluster names the same read, so the same cause reads the same in
+ * every cluster and `groupedProblems` can say it once. Only the reads before a failed one are waited for.
+ */
+async function firstFailureInOrder<T extends readonly unknown[]>(reads: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  // A later read's failure is not reported when an earlier one failed: it must not be an unhandled rejection either.
+  for (const r of reads) void Promise.resolve(r).catch(() => {})
+  const values: unknown[] = []
+  for (const r of reads) values.push(await r)
+  return values as { -readonly [K in keyof T]: Awaited<T[K]> }
+}
+
+/**
  * API facts for one cluster in three concurrent kubectl calls: /version, all nodes, all kube-system pods. Never one
  * call per node. kube-proxy versions come from the DaemonSet's pods, not from `nodeInfo.kubeProxyVersion`, which
  * always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
@@ -69,7 +82,7 @@ const hasLabel = (p: Pod, k: string, v: string) => p.metadata?.labels?.[k] === v
 export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
   // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
   // not read (one kubectl process fewer per version-skew check).
-  const [version, nodes, system] = await Promise.all([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')])
+  const [version, nodes, system] = await firstFailureInOrder([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')] as const)
   const pods = system.items ?? []
   const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))
   const kubeProxy = dist === 'k3s' ? new Map<string, string>() : perNode(pods.filter((p) => hasLabel(p, 'k8s-app', 'kube-proxy') || (p.metadata?.name ?? '').startsWith('kube-proxy-')), 'kube-proxy')

@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { failureReason } from '../errors.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import { parseKubeVersion, type Distribution } from '../plan/versions.js'
@@ -56,9 +57,10 @@ export function defaultKubectl(cluster: ClusterSpec, loaded: LoadedPlan, env: No
   })
 }
 
+/** An error in the facts, on one line: it is a table's note, a live plan's blocker, a JSON field. */
 const message = (err: unknown): string => {
-  const e = err as { message?: string; hint?: string }
-  return redact(`${e.message ?? String(err)}${e.hint ? ` (${e.hint})` : ''}`)
+  const hint = (err as { hint?: string }).hint
+  return redact(`${failureReason(err)}${hint ? ` (${hint})` : ''}`)
 }
 
 const nameList = (names: string[]): string => (names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', '))
