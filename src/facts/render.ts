@@ -86,27 +86,38 @@ const NAMES_SHOWN = 5
 /**
  * `problems` for people: nodes of a cluster that failed the same way — the same message but for the node's own name
  * and address, as a missing SSH key fails every node — are said once, with the others named after it. A plan of a
- * hundred nodes and no ssh-agent is one line to read, not a hundred identical ones.
+ * hundred nodes and no ssh-agent is one line to read, not a hundred identical ones. API errors are grouped the same way
+ * across clusters (the same message but for the cluster's name: a kubeconfig with none of the fleet's contexts in it),
+ * said where the first of them would be.
  */
 export function groupedProblems(f: FleetFacts): string[] {
+  const api = sameButFor(f.clusters.filter((c) => c.error).map((c) => ({ name: c.name, error: c.error!, own: [c.name] })))
   return f.clusters.flatMap((c) => {
-    const groups = new Map<string, { first: string; error: string; others: string[] }>()
-    for (const n of c.nodes) {
-      if (!n.error) continue
-      const shape = [n.host, n.name].filter(Boolean).reduce((text, own) => text.replaceAll(own, '\0'), n.error)
-      const g = groups.get(shape)
-      if (g) g.others.push(n.name)
-      else groups.set(shape, { first: n.name, error: n.error, others: [] })
-    }
+    const nodes = sameButFor(c.nodes.filter((n) => n.error).map((n) => ({ name: n.name, error: n.error!, own: [n.host, n.name] })))
+    const apiLine = api.find((g) => g.first === c.name)
     return [
-      ...apiProblem(c),
-      ...[...groups.values()].map(({ first, error, others }) => {
-        if (others.length === 0) return `${c.name}/${first}: ${error}`
-        const names = others.length > NAMES_SHOWN ? `${others.slice(0, NAMES_SHOWN).join(', ')} and ${others.length - NAMES_SHOWN} more` : others.join(', ')
-        return `${c.name}/${first}: ${error} (the same for ${others.length} more node${others.length === 1 ? '' : 's'} of ${c.name}: ${names})`
-      }),
+      ...(apiLine ? [`${c.name}: API: ${apiLine.error}${sameFor(apiLine.others, 'cluster')}`] : []),
+      ...nodes.map((g) => `${c.name}/${g.first}: ${g.error}${sameFor(g.others, 'node', c.name)}`),
     ]
   })
+}
+
+/** Failures whose messages are the same but for what is their own (a name, an address), in groups, first seen first. */
+function sameButFor(failed: { name: string; error: string; own: string[] }[]): { first: string; error: string; others: string[] }[] {
+  const groups = new Map<string, { first: string; error: string; others: string[] }>()
+  for (const { name, error, own } of failed) {
+    const shape = own.filter(Boolean).reduce((text, o) => text.replaceAll(o, '\0'), error)
+    const g = groups.get(shape)
+    if (g) g.others.push(name)
+    else groups.set(shape, { first: name, error, others: [] })
+  }
+  return [...groups.values()]
+}
+
+const sameFor = (others: string[], noun: string, of?: string): string => {
+  if (others.length === 0) return ''
+  const names = others.length > NAMES_SHOWN ? `${others.slice(0, NAMES_SHOWN).join(', ')} and ${others.length - NAMES_SHOWN} more` : others.join(', ')
+  return ` (the same for ${others.length} more ${noun}${others.length === 1 ? '' : 's'}${of ? ` of ${of}` : ''}: ${names})`
 }
 
 export const skewMarkers = (f: FleetFacts): (SkewMarker & { cluster: string })[] =>

@@ -33,4 +33,22 @@ describe('facts: the problems a live plan is blocked by, for people', () => {
     ] }])
     expect(groupedProblems(f)).toEqual(problems(f))
   })
+
+  it('API errors the same but for the cluster name are said once, at the first such cluster; others stay apart', () => {
+    const down = (c: string) => `command failed on ${c}/kubectl (${c}): the API server could not be reached (is the VPN to ${c} up?)`
+    const f = fleet([
+      { name: 'eu', nodes: [{ name: 'eu-1', host: '10.0.0.1' }] },
+      { name: 'us', error: 'Error from server (Forbidden): nodes is forbidden', nodes: [] },
+      { name: 'ap', error: down('ap'), nodes: [{ name: 'ap-1', host: '10.1.0.1', error: 'connect ETIMEDOUT 10.1.0.1:22' }] },
+      { name: 'sa', error: down('sa'), nodes: [] },
+      { name: 'af', error: down('af'), nodes: [] },
+    ])
+    expect(groupedProblems(f)).toEqual([
+      'us: API: Error from server (Forbidden): nodes is forbidden',
+      `ap: API: ${down('ap')} (the same for 2 more clusters: sa, af)`,
+      'ap/ap-1: connect ETIMEDOUT 10.1.0.1:22',
+    ])
+    expect(problems(f)).toHaveLength(5)
+  })
 })
+

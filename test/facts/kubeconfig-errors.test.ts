@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { readApiFacts } from '../../src/facts/api-facts.js'
 import { gatherFleetFacts } from '../../src/facts/gather.js'
+import { groupedProblems } from '../../src/facts/render.js'
 import { parsePlan, type LoadedPlan } from '../../src/plan/load.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
 import type { ExecResult, NodeTarget, Transport } from '../../src/transport/types.js'
@@ -12,7 +13,7 @@ import { KUBECTL } from '../lab/helpers.js'
 /**
  * A fleet whose kubeconfig has none of its contexts, read with the real kubectl: the most common first run of a new
  * plan. Each cluster's error is one line with kubectl's own words and what to fix, the same words in every cluster
- * (whichever read kubectl failed first).
+ * (whichever read kubectl failed first), and a live plan's list of what could not be read says it once.
  */
 const dir = mkdtempSync(join(tmpdir(), 'kupgrade-kubeconfig-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -49,11 +50,17 @@ const noCredentials: Transport = {
 }
 
 describe('facts: a kubeconfig without the fleet\'s contexts', () => {
-  it('is one line per cluster in kubectl\'s words with the fix, the same read named in each', async () => {
+  it('is one line per cluster in kubectl\'s words with the fix, the same read named in each, and said once where problems are listed', async () => {
     expect(parsed.problems.filter((p) => p.severity !== 'warning')).toEqual([])
     const facts = await gatherFleetFacts(loaded, { transport: noCredentials, env: { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL }, stateDir: join(dir, 'state') })
     const said = (c: string) => `command failed on ${c}/kubectl (${c}) with exit code 1: ${KUBECTL} get --raw /version: error: context "${c}" does not exist (the kubeconfig cannot be used as given: is there a context named ${c} in ${kubeconfig}? (kubectl config get-contexts))`
     expect(facts.clusters.map((c) => c.error)).toEqual(['edge-a', 'edge-b', 'edge-c'].map(said))
+    expect(groupedProblems(facts)).toEqual([
+      `edge-a: API: ${said('edge-a')} (the same for 2 more clusters: edge-b, edge-c)`,
+      'edge-a/edge-a-ctrl: no SSH credentials for root@10.1.0.11: no identity file and no ssh-agent (the same for 1 more node of edge-a: edge-a-wrk)',
+      'edge-b/edge-b-ctrl: no SSH credentials for root@10.2.0.11: no identity file and no ssh-agent (the same for 1 more node of edge-b: edge-b-wrk)',
+      'edge-c/edge-c-ctrl: no SSH credentials for root@10.3.0.11: no identity file and no ssh-agent (the same for 1 more node of edge-c: edge-c-wrk)',
+    ])
   })
 
   it('the API reads fail in their own order: the version read is named even when another failed first', async () => {
