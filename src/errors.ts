@@ -107,7 +107,8 @@ export class RemoteCommandError extends KupgradeError {
  * only "exit code 1".
  */
 export function failureReason(err: unknown): string {
-  const [head = '', ...under] = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean)
+  const message = (err as { message?: unknown } | undefined)?.message
+  const [head = '', ...under] = (typeof message === 'string' ? message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean)
   return under.length ? `${head}: ${under.join('; ')}` : head
 }
 

@@ -1,3 +1,4 @@
+import { failureReason } from '../errors.js'
 import { gateById } from './catalog.js'
 import type { GateEvidence, GateResult, GateStatus } from './types.js'
 
@@ -27,10 +28,7 @@ export function verdict(id: string, findings: Finding[], o: { ok: string; hint?:
   return { status: worst, summary, evidence, incident, ...(hint ? { hint } : {}) }
 }
 
-export const errorText = (err: unknown): string => {
-  const e = err as { message?: string; stderr?: string }
-  return (e.message ?? String(err)).split('\n').filter(Boolean).slice(0, 3).join(' | ').slice(0, 400)
-}
+export const errorText = (err: unknown): string => failureReason(err).slice(0, 400)
 
 export const clip = (s: string, n = 300): string => {
   const t = s.trim().replace(/\s+\n/g, '\n')

@@ -1,3 +1,4 @@
+import { failureReason } from '../errors.js'
 import { gateById } from './catalog.js'
 import { GATE_REGISTRY } from './registry.js'
 import type { GateContext, GateResult, GateStatus } from './types.js'
@@ -62,7 +63,8 @@ export async function checkOnce(ctx: GateContext, g: GateToRun): Promise<GateRes
     return await Promise.race([gate.check(ctx, params), aborted(ctx.signal)])
   } catch (err) {
     const e = err as { message?: string; hint?: string }
-    return { status: 'unknown', summary: `could not check: ${firstLine(e.message ?? String(err))}`, evidence: [{ source: `gate ${g.id}`, observed: e.message ?? String(err) }], incident, ...(e.hint ? { hint: e.hint } : {}) }
+    // The evidence is one line, what the command printed included: a report escapes a newline to a literal \n.
+    return { status: 'unknown', summary: `could not check: ${firstLine(e.message ?? String(err))}`, evidence: [{ source: `gate ${g.id}`, observed: failureReason(err) }], incident, ...(e.hint ? { hint: e.hint } : {}) }
   }
 }
 

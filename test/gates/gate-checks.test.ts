@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import type { Pod } from 'kubernetes-types/core/v1.js'
 import { describe, expect, it } from 'vitest'
+import { RemoteCommandError } from '../../src/errors.js'
 import { commandGate } from '../../src/gates/checks/command.js'
 import { controlPlaneHaGate } from '../../src/gates/checks/control-plane-ha.js'
 import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
@@ -16,6 +17,7 @@ import { upgradePathGate } from '../../src/gates/checks/upgrade-path.js'
 import { objectsOnRemovedApis, requestedRemovedApis, type ObjectMeta } from '../../src/gates/checks/removed-apis.js'
 import { parsePrometheus } from '../../src/gates/read/prom.js'
 import { REMOVED_APIS } from '../../src/gates/removed-apis-table.js'
+import { checkOnce } from '../../src/gates/run.js'
 import type { GateContext } from '../../src/gates/types.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
 import type { Transport } from '../../src/transport/types.js'
@@ -203,5 +205,15 @@ describe('disk-space on GNU df output (coreutils 9.1, captured: df -P -B1 / /var
     expect(ok.evidence.map((e) => e.observed)).toContain('/ on /: 78.3 GiB free of 101.5 GiB (77.2% free)')
     const floor = await diskSpaceGate.check(c(), { minFree: '15%', minFreeBytes: '100Gi', paths: ['/', '/var/lib'] })
     expect(floor).toMatchObject({ status: 'fail', summary: 'w-1 /: only 78.3 GiB (77.2%) free; w-1 /var/lib: only 78.3 GiB (77.2%) free' })
+  })
+})
+
+describe('a gate that could not check', () => {
+  it('is unknown, its evidence one line with what kubectl printed and its hint kept', async () => {
+    const failed = new RemoteCommandError({ cluster: 'prod', node: 'kubectl', host: 'prod', command: 'kubectl get pods -A -o json', exitCode: 1, stderr: 'W1206 03:04:05 loader.go:222] Config not found\nerror: context "prod" does not exist\n', hint: 'the kubeconfig cannot be used as given' })
+    const kubectl = { json: () => Promise.reject(failed), run: () => Promise.reject(failed) } as unknown as KubectlClient
+    const r = await checkOnce(ctx(kubectl), { id: 'pending-pods', params: {}, label: 'pending-pods' })
+    expect(r).toMatchObject({ status: 'unknown', summary: 'could not check: command failed on prod/kubectl (prod) with exit code 1: kubectl get pods -A -o json', hint: 'the kubeconfig cannot be used as given' })
+    expect(r.evidence).toEqual([{ source: 'gate pending-pods', observed: 'command failed on prod/kubectl (prod) with exit code 1: kubectl get pods -A -o json: W1206 03:04:05 loader.go:222] Config not found; error: context "prod" does not exist' }])
   })
 })
