@@ -14,9 +14,12 @@ const header = ['NODE', 'STATUS', 'ROLES', 'KUBELET', 'KUBE-PROXY', 'INSTALLED',
 
 function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
   const notes: string[] = []
+  // A node error shared by others but for their names and addresses is noted once, at the first of them.
+  const errors = new Map(nodeErrorGroups(c).map((g) => [g.first, g]))
   const out = c.nodes.map((n) => {
     const skew = nodeSkew(c, n)
-    if (n.error) notes.push(`  ! ${n.name}: ${n.error}`)
+    const error = errors.get(n.name)
+    if (error) notes.push(`  ! ${n.name}: ${error.error}${sameFor(error.others, 'node')}`)
     const pending = restartPending(c, n)
     if (pending) notes.push(`  ~ ${pending}`)
     for (const s of skew) notes.push(`  ${s.severity === 'error' ? '!' : '~'} ${s.message}`)
@@ -93,7 +96,7 @@ const NAMES_SHOWN = 5
 export function groupedProblems(f: FleetFacts): string[] {
   const api = sameButFor(f.clusters.filter((c) => c.error).map((c) => ({ name: c.name, error: c.error!, own: [c.name] })))
   return f.clusters.flatMap((c) => {
-    const nodes = sameButFor(c.nodes.filter((n) => n.error).map((n) => ({ name: n.name, error: n.error!, own: [n.host, n.name] })))
+    const nodes = nodeErrorGroups(c)
     const apiLine = api.find((g) => g.first === c.name)
     return [
       ...(apiLine ? [`${c.name}: API: ${apiLine.error}${sameFor(apiLine.others, 'cluster')}`] : []),
@@ -101,6 +104,8 @@ export function groupedProblems(f: FleetFacts): string[] {
     ]
   })
 }
+
+const nodeErrorGroups = (c: ClusterFacts) => sameButFor(c.nodes.filter((n) => n.error).map((n) => ({ name: n.name, error: n.error!, own: [n.host, n.name] })))
 
 /** Failures whose messages are the same but for what is their own (a name, an address), in groups, first seen first. */
 function sameButFor(failed: { name: string; error: string; own: string[] }[]): { first: string; error: string; others: string[] }[] {

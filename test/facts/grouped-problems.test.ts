@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { groupedProblems, problems } from '../../src/facts/render.js'
-import type { FleetFacts } from '../../src/facts/types.js'
+import { groupedProblems, problems, renderInventory } from '../../src/facts/render.js'
+import type { FleetFacts, NodeFacts } from '../../src/facts/types.js'
 
 /** Only what the problem lists read: names, hosts, errors. */
 const fleet = (clusters: { name: string; error?: string; nodes: { name: string; host: string; error?: string }[] }[]) => ({ clusters }) as unknown as FleetFacts
@@ -49,6 +49,22 @@ describe('facts: the problems a live plan is blocked by, for people', () => {
       'ap/ap-1: connect ETIMEDOUT 10.1.0.1:22',
     ])
     expect(problems(f)).toHaveLength(5)
+  })
+
+  it('the inventory table notes a node error shared by others but for their names once, at the first of them', () => {
+    const node = (name: string, host: string, error?: string): NodeFacts => ({ name, role: 'worker', host, kubeProxySource: 'none', roles: [], inApi: false, disk: [], services: {}, ...(error ? { error, unreachable: true as const } : {}) })
+    const text = renderInventory({ gatheredAt: '2026-12-06T03:00:00Z', durationMs: 1, clusters: [{ name: 'prod', distribution: 'k3s', from: 'v1.29.6+k3s1', apiserverVersions: [], unlistedNodes: [], nodes: [
+      node('w-1', '10.0.1.1', noKey('10.0.1.1')),
+      node('w-2', '10.0.1.2', 'cannot connect to w-2 (ops@10.0.1.2:22): connect ETIMEDOUT'),
+      node('w-3', '10.0.1.3', noKey('10.0.1.3')),
+      node('w-4', '10.0.1.4'),
+      node('w-5', '10.0.1.5', noKey('10.0.1.5')),
+    ] }] })
+    expect(text.split('\n').filter((l) => l.startsWith('  !'))).toEqual([
+      `  ! w-1: ${noKey('10.0.1.1')} (the same for 2 more nodes: w-3, w-5)`,
+      '  ! w-2: cannot connect to w-2 (ops@10.0.1.2:22): connect ETIMEDOUT',
+    ])
+    expect(text.match(/UNREACHABLE/g)).toHaveLength(4)
   })
 })
 
