@@ -174,6 +174,12 @@ describe('transport/kubectl client', () => {
     expect(unset.hint).toBe(`kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster prod no kubeconfig, KUBECONFIG is unset and ${home}/.kube/config does not exist; set \`kubeconfig:\` (and \`context:\`) for prod in the plan, or KUBECONFIG (not retried)`)
     expect(unset.transient).toBe(false)
     expect(logs.filter((l) => l.includes('retry'))).toEqual([])
+    // With a context named, kubectl says that context does not exist, in its two wordings: the same missing kubeconfig.
+    const withContext = (env: NodeJS.ProcessEnv) => new KubectlClient({ cluster: 'prod', binary: KUBECTL, context: 'prod-ctx', cacheDir: join(state, 'cache'), env, log: (m) => logs.push(m) })
+    for (const err of [await rejection(withContext(base).version()), await rejection(withContext(base).json(['get', 'nodes', '-o', 'json']))]) {
+      expect(err.message).toMatch(/context "prod-ctx" does not exist|context was not found for specified context: prod-ctx/)
+      expect(err.hint).toBe(`kubectl found no kubeconfig, so no context prod-ctx either: the plan gives cluster prod no kubeconfig, KUBECONFIG is unset and ${home}/.kube/config does not exist; set \`kubeconfig:\` (and \`context:\`) for prod in the plan, or KUBECONFIG (not retried)`)
+    }
     const missing = await rejection(c({ ...base, KUBECONFIG: `${join(state, 'a')}:${join(state, 'b')}` }).version())
     expect(missing.hint).toMatch(new RegExp(`KUBECONFIG names only files that do not exist \\(${join(state, 'a')}, ${join(state, 'b')}\\); set`))
     // With ~/.kube/config in place the same refusal is a server down, and retried as one.

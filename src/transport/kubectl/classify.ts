@@ -5,13 +5,18 @@
  */
 export type FailureKind = 'tls' | 'config' | 'unreachable' | 'timeout' | 'throttled' | 'server' | 'client' | 'unknown'
 
+/**
+ * A context the kubeconfig lacks, in kubectl's two wordings: "context was not found for specified context: X" (get)
+ * and `error: context "X" does not exist` (get --raw, the version read).
+ */
+export const NO_SUCH_CONTEXT = /context was not found|context "[^"\n]*" does not exist/
+
 const PATTERNS: [FailureKind, RegExp][] = [
   // Checked before timeouts: kubectl words a certificate it does not trust "Unable to connect to the server: tls:
   // failed to verify certificate: x509: …", which is a trust problem that no retry fixes, not a slow server.
   ['tls', /x509:|certificate signed by unknown authority|failed to verify certificate|certificate is not valid for|certificate has expired|tls: failed to parse private key|tls: private key does not match|remote error: tls: bad certificate/i],
-  // The kubeconfig itself is wrong: no request was ever sent. A context it lacks is worded by kubectl as "context was
-  // not found for specified context: X" (get) or `error: context "X" does not exist` (get --raw, the version read).
-  ['config', /context was not found|context "[^"\n]*" does not exist|no context exists|Error in configuration|invalid configuration|cannot unmarshal|error loading config file|couldn't get version\/kind; json parse error/i],
+  // The kubeconfig itself is wrong: no request was ever sent.
+  ['config', new RegExp(`${NO_SUCH_CONTEXT.source}|no context exists|Error in configuration|invalid configuration|cannot unmarshal|error loading config file|couldn't get version/kind; json parse error`, 'i')],
   // Checked first: a 4xx answer can mention a timeout field in its body, but it is still a definite answer.
   ['client', /\((Forbidden|NotFound|Unauthorized|BadRequest|Conflict|Invalid|MethodNotAllowed|NotAcceptable|UnsupportedMediaType|AlreadyExists|Gone)\)|the server has asked for the client to provide credentials|doesn't have a resource type|is forbidden|not found|could not find the requested resource|error: unknown (command|flag)/i],
   ['throttled', /\(TooManyRequests\)|too many requests|\b429\b|rate: Wait|client rate limiter/i],

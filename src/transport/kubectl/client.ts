@@ -5,7 +5,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
 import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
 import { backoffDelay, sleep } from '../backoff.js'
-import { classifyKubectlFailure, isRetryable, isTransportFailure, type FailureKind } from './classify.js'
+import { classifyKubectlFailure, isRetryable, isTransportFailure, NO_SUCH_CONTEXT, type FailureKind } from './classify.js'
 import { JsonObjectStream } from './json-stream.js'
 import { collapseKlogRepeats } from './klog.js'
 import { apiRequestFor, watchPaths, type ApiRequest } from './api-request.js'
@@ -380,7 +380,7 @@ export class KubectlClient {
    * - the plan names a file that is not there: kubectl says only `stat FILE: no such file or directory`;
    * - no kubeconfig at all (none given, KUBECONFIG unset or naming only missing files, no ~/.kube/config): kubectl
    *   falls back to client-go's built-in server, http://localhost:8080, and reports it refused, which reads like an
-   *   apiserver that is down.
+   *   apiserver that is down; or, with a context named, says that context does not exist.
    */
   private unusableKubeconfig(stderr: string): string | undefined {
     const { files, listed } = this.kubeconfigFiles()
@@ -390,12 +390,15 @@ export class KubectlClient {
         ? `the kubeconfig ${plan} that the plan gives cluster ${this.o.cluster} does not exist: fix \`kubeconfig:\` for ${this.o.cluster} in the plan (a relative path is read from the plan's folder)`
         : undefined
     }
-    if (!/\blocalhost:8080\b/.test(stderr)) return undefined
+    const fellBack = /\blocalhost:8080\b/.test(stderr)
+    const noContext = Boolean(this.o.context) && NO_SUCH_CONTEXT.test(stderr)
+    if (!fellBack && !noContext) return undefined
     const home = (this.o.env ?? process.env).HOME
     const looked = listed ? files : home ? [join(home, '.kube', 'config')] : []
     if (looked.some((f) => existsSync(f))) return undefined
     const why = listed ? `KUBECONFIG names only files that do not exist (${files.join(', ')})` : `KUBECONFIG is unset and ${looked[0] ?? '~/.kube/config (HOME is unset)'} does not exist`
-    return `kubectl found no kubeconfig and fell back to its built-in http://localhost:8080: the plan gives cluster ${this.o.cluster} no kubeconfig, ${why}; set \`kubeconfig:\` (and \`context:\`) for ${this.o.cluster} in the plan, or KUBECONFIG (not retried)`
+    const found = fellBack ? 'kubectl found no kubeconfig and fell back to its built-in http://localhost:8080' : `kubectl found no kubeconfig, so no context ${this.o.context} either`
+    return `${found}: the plan gives cluster ${this.o.cluster} no kubeconfig, ${why}; set \`kubeconfig:\` (and \`context:\`) for ${this.o.cluster} in the plan, or KUBECONFIG (not retried)`
   }
 
   private binaryMissing(command: string): RemoteCommandError {
