@@ -88,8 +88,9 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     await kubectl.mutate('test', ['delete', 'lease', 'kupgrade-lock', '-n', 'kube-system', '--ignore-not-found'])
     // The create lands and is answered 504; sent again it meets AlreadyExists, naming this run: taken.
     lab.setFault(slow('POST', path), true)
-    // 6 s: renewals every 2 s, and a failed one has 4 s to be retried before the lease would expire, on a busy machine.
-    const a = lease('run-f ops@host-f', { durationSeconds: 6 })
+    // 9 s: renewals every 3 s, and a failed one has 6 s to be retried (its 409, the read, the write again: three kubectl
+    // processes) before the lease would expire. 6 s (4 s to retry) failed once in a full suite on a loaded 2-CPU machine.
+    const a = lease('run-f ops@host-f', { durationSeconds: 9 })
     try {
       await a.acquire()
     } finally {
