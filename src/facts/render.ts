@@ -1,4 +1,5 @@
 import { disk, free, reboot, status, table } from './format.js'
+import { sameButFor, sameFor } from '../util/same-but-for.js'
 import { fromDisagreement, nodeSkew, type SkewMarker } from './skew.js'
 import type { ClusterFacts, FleetFacts } from './types.js'
 
@@ -19,7 +20,7 @@ function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
   const out = c.nodes.map((n) => {
     const skew = nodeSkew(c, n)
     const error = errors.get(n.name)
-    if (error) notes.push(`  ! ${n.name}: ${error.error}${sameFor(error.others, 'node')}`)
+    if (error) notes.push(`  ! ${n.name}: ${error.text}${sameFor(error.others, 'node')}`)
     const pending = restartPending(c, n)
     if (pending) notes.push(`  ~ ${pending}`)
     for (const s of skew) notes.push(`  ${s.severity === 'error' ? '!' : '~'} ${s.message}`)
@@ -83,9 +84,6 @@ export function problems(f: FleetFacts): string[] {
   ])
 }
 
-/** How many names a grouped problem lists before it counts the rest. */
-const NAMES_SHOWN = 5
-
 /**
  * `problems` for people: nodes of a cluster that failed the same way — the same message but for the node's own name
  * and address, as a missing SSH key fails every node — are said once, with the others named after it. A plan of a
@@ -94,36 +92,18 @@ const NAMES_SHOWN = 5
  * said where the first of them would be.
  */
 export function groupedProblems(f: FleetFacts): string[] {
-  const api = sameButFor(f.clusters.filter((c) => c.error).map((c) => ({ name: c.name, error: c.error!, own: [c.name] })))
+  const api = sameButFor(f.clusters.filter((c) => c.error).map((c) => ({ name: c.name, text: c.error!, own: [c.name] })))
   return f.clusters.flatMap((c) => {
     const nodes = nodeErrorGroups(c)
     const apiLine = api.find((g) => g.first === c.name)
     return [
-      ...(apiLine ? [`${c.name}: API: ${apiLine.error}${sameFor(apiLine.others, 'cluster')}`] : []),
-      ...nodes.map((g) => `${c.name}/${g.first}: ${g.error}${sameFor(g.others, 'node', c.name)}`),
+      ...(apiLine ? [`${c.name}: API: ${apiLine.text}${sameFor(apiLine.others, 'cluster')}`] : []),
+      ...nodes.map((g) => `${c.name}/${g.first}: ${g.text}${sameFor(g.others, 'node', c.name)}`),
     ]
   })
 }
 
-const nodeErrorGroups = (c: ClusterFacts) => sameButFor(c.nodes.filter((n) => n.error).map((n) => ({ name: n.name, error: n.error!, own: [n.host, n.name] })))
-
-/** Failures whose messages are the same but for what is their own (a name, an address), in groups, first seen first. */
-function sameButFor(failed: { name: string; error: string; own: string[] }[]): { first: string; error: string; others: string[] }[] {
-  const groups = new Map<string, { first: string; error: string; others: string[] }>()
-  for (const { name, error, own } of failed) {
-    const shape = own.filter(Boolean).reduce((text, o) => text.replaceAll(o, '\0'), error)
-    const g = groups.get(shape)
-    if (g) g.others.push(name)
-    else groups.set(shape, { first: name, error, others: [] })
-  }
-  return [...groups.values()]
-}
-
-const sameFor = (others: string[], noun: string, of?: string): string => {
-  if (others.length === 0) return ''
-  const names = others.length > NAMES_SHOWN ? `${others.slice(0, NAMES_SHOWN).join(', ')} and ${others.length - NAMES_SHOWN} more` : others.join(', ')
-  return ` (the same for ${others.length} more ${noun}${others.length === 1 ? '' : 's'}${of ? ` of ${of}` : ''}: ${names})`
-}
+const nodeErrorGroups = (c: ClusterFacts) => sameButFor(c.nodes.filter((n) => n.error).map((n) => ({ name: n.name, text: n.error!, own: [n.host, n.name] })))
 
 export const skewMarkers = (f: FleetFacts): (SkewMarker & { cluster: string })[] =>
   f.clusters.flatMap((c) => c.nodes.flatMap((n) => nodeSkew(c, n).map((s) => ({ ...s, cluster: c.name }))))

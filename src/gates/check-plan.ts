@@ -67,7 +67,7 @@ export async function checkPlan(loaded: LoadedPlan, o: CheckPlanOptions): Promis
   return {
     checkedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
-    clusters: ctxs.map((c) => ({ name: c.cluster, distribution: c.distribution, results: results.filter((r) => r.cluster === c.cluster), skipped })),
+    clusters: ctxs.map((c) => ({ name: c.cluster, distribution: c.distribution, results: results.filter((r) => r.cluster === c.cluster), skipped, nodes: c.nodes.map((n) => ({ name: n.name, host: n.target.host })) })),
   }
 }
 

@@ -1,12 +1,20 @@
 import type { GateRun } from '../gates/run.js'
 import { blocks, worstStatus } from '../gates/run.js'
 import type { GateStatus } from '../gates/types.js'
+import { sameButFor, sameFor } from '../util/same-but-for.js'
 
 /** The results of one gate run over clusters (`check`, the pre-gates of `plan --live`), with the skipped gates. */
 export interface GateReport {
   checkedAt: string
   durationMs: number
-  clusters: { name: string; distribution: string; results: GateRun[]; skipped: { gate: string; reason: string }[] }[]
+  clusters: {
+    name: string
+    distribution: string
+    results: GateRun[]
+    skipped: { gate: string; reason: string }[]
+    /** The cluster's nodes and their addresses: an observation of many nodes alike is said once (evidenceLines). */
+    nodes?: { name: string; host: string }[]
+  }[]
 }
 
 export const reportStatus = (r: GateReport): GateStatus => worstStatus(r.clusters.flatMap((c) => c.results))
@@ -26,13 +34,17 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
   const out: string[] = []
   const all = r.clusters.flatMap((c) => c.results)
   for (const c of r.clusters) {
+    const hosts = new Map((c.nodes ?? []).map((n) => [n.name, n.host]))
     out.push(paint(o.color, 1, `gates for cluster ${c.name}`) + ` (${c.distribution}): ${counts(c.results)}`)
     const width = Math.max(0, ...c.results.map((x) => x.label.length))
     for (const x of c.results) {
       out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
       if (x.status !== 'pass' || o.verbose) {
-        for (const e of x.evidence.slice(0, x.status === 'pass' ? 20 : 8)) out.push(`         ${e.source}: ${e.observed.replace(/\n/g, '\n           ')}`)
-        if (x.evidence.length > 8 && x.status !== 'pass') out.push(`         (+${x.evidence.length - 8} more observations; --format json has all)`)
+        const lines = evidenceLines(x, hosts)
+        const shown = lines.slice(0, x.status === 'pass' ? 20 : 8)
+        for (const l of shown) out.push(`         ${l.text.replace(/\n/g, '\n           ')}`)
+        const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
+        if (more > 0 && x.status !== 'pass') out.push(`         (+${more} more observations; --format json has all)`)
         if (x.hint && x.status !== 'pass') out.push(`         hint: ${x.hint}`)
         if (x.status !== 'pass' && x.incident !== 'custom') out.push(`         stops incident: ${x.incident}`)
       }
@@ -42,6 +54,25 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
   const st = worstStatus(all)
   out.push(paint(o.color, COLOR[st], `${blocks(st) ? 'BLOCKED' : 'healthy'}: ${counts(all)} in ${(r.durationMs / 1000).toFixed(1)}s`))
   return `${out.join('\n')}\n`
+}
+
+/**
+ * A gate's evidence as report lines: what several nodes observed alike but for their own names and addresses (no
+ * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
+ */
+function evidenceLines(x: GateRun, hosts: Map<string, string>): { text: string; observations: number }[] {
+  const node = (source: string) => /^node (\S+)$/.exec(source)?.[1]
+  const onNodes = x.evidence.flatMap((e) => {
+    const name = node(e.source)
+    return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''] }] : []
+  })
+  const firsts = new Map(sameButFor(onNodes).map((g) => [g.index, g]))
+  let i = 0
+  return x.evidence.flatMap((e) => {
+    if (!node(e.source)) return [{ text: `${e.source}: ${e.observed}`, observations: 1 }]
+    const g = firsts.get(i++)
+    return g ? [{ text: `${e.source}: ${e.observed}${sameFor(g.others, 'node')}`, observations: 1 + g.others.length }] : []
+  })
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/</g, '&lt;').replace(/>/g, '&gt;')
