@@ -1,6 +1,6 @@
 import type { Pod } from 'kubernetes-types/core/v1.js'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { runProbePod } from '../../src/gates/read/probe-pod.js'
+import { describeProbe, runProbePod } from '../../src/gates/read/probe-pod.js'
 import type { GateContext } from '../../src/gates/types.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
 import type { Transport } from '../../src/transport/types.js'
@@ -62,6 +62,17 @@ describe('a probe pod whose create got no answer', () => {
     expect(o.deleted).toBe(true)
     expect(watches).toEqual([])
     expect(deletes).toEqual([['delete', 'pod', o.pod, '-n', 'default', '--ignore-not-found', '--wait=false']])
+  })
+
+  it('a create never sent (no such context) or refused (Forbidden) made no pod: none is deleted, none said left behind', async () => {
+    for (const createFails of ['command failed on prod/kubectl (prod) with exit code 1: kubectl create -f - -o name\n    error: context "prod" does not exist', 'Error from server (Forbidden): pods is forbidden: User "ci" cannot create resource "pods" in the namespace "default"']) {
+      const { ctx, deletes, watches } = cluster(1_000, { watch: true, createFails })
+      const o = await probe(ctx)
+      expect(o.problem).toMatch(/^could not create the probe pod: /)
+      expect(o.deleted).toBe(true)
+      expect(describeProbe(o)).not.toContain('NOT deleted')
+      expect([watches, deletes]).toEqual([[], []])
+    }
   })
 })
 

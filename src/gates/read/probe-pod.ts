@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Pod } from 'kubernetes-types/core/v1.js'
-import { hasStatusReason } from '../../transport/kubectl/classify.js'
+import { classifyKubectlFailure, hasStatusReason, type FailureKind } from '../../transport/kubectl/classify.js'
 import { observeUntil } from '../../transport/kubectl/observe.js'
 import type { GateContext } from '../types.js'
 import { errorText } from '../evidence.js'
@@ -30,12 +30,15 @@ export interface ProbeOutcome {
   node?: string
   /** Why it did not run to completion (not scheduled, image not pulled, timed out). */
   problem?: string
-  /** Whether the pod is gone again; false means the delete failed and the pod must be removed by hand. */
+  /** Whether no pod is left: deleted, or never made. False means the delete failed and it must be removed by hand. */
   deleted: boolean
 }
 
 export const PROBE_NAMESPACE = 'default'
 export const PROBE_LABEL = 'app.kubernetes.io/managed-by'
+
+/** kubectl failures after which the pod surely does not exist: the request was never sent, or the API refused it. */
+const NOT_CREATED = new Set<FailureKind>(['config', 'tls', 'client'])
 
 /**
  * Runs a short-lived probe pod: a real Pod (restartPolicy Never, no service account token, tolerating every taint,
@@ -73,10 +76,12 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     // The name is this call's own (a random suffix): AlreadyExists means an earlier send of this same create landed
     // although its answer was lost (a 504 Timeout after storage went on, sent again by kubectl), so the pod is ours
     // and runs. Any other failure may still have left it behind (a create that timed out can land): it is deleted by
-    // name either way, never left in the cluster.
+    // name either way, never left in the cluster — unless the create was never sent (an unusable kubeconfig, a
+    // certificate not trusted) or was refused (Forbidden, Invalid): then there is no pod, and no delete could be sent
+    // either, so none is tried and none is reported left behind.
     if (!hasStatusReason(err, 'AlreadyExists')) {
       out.problem = `could not create the probe pod: ${errorText(err)}`
-      out.deleted = await remove()
+      out.deleted = NOT_CREATED.has(classifyKubectlFailure(err instanceof Error ? err.message : String(err))) || (await remove())
       return out
     }
   }
