@@ -16,15 +16,18 @@ export interface SameGroup {
  * fleet's contexts — is then one line to read, not a hundred that differ only where each names itself.
  */
 export function sameButFor(items: { name: string; text: string; own: string[] }[]): SameGroup[] {
-  const groups = new Map<string, SameGroup>()
+  const groups = new Map<string, { group: SameGroup; names: Set<string> }>()
   items.forEach(({ name, text, own }, index) => {
     const shape = own.filter(Boolean).reduce((t, o) => t.replaceAll(o, '\0'), text)
     const g = groups.get(shape)
+    if (!g) groups.set(shape, { group: { first: name, index, text, others: [] }, names: new Set([name]) })
     // The same name again with the same message is the same observation twice: said once.
-    if (!g) groups.set(shape, { first: name, index, text, others: [] })
-    else if (name !== g.first && !g.others.includes(name)) g.others.push(name)
+    else if (!g.names.has(name)) {
+      g.names.add(name)
+      g.group.others.push(name)
+    }
   })
-  return [...groups.values()]
+  return [...groups.values()].map((g) => g.group)
 }
 
 /** ` (the same for 2 more nodes of prod: w-2, w-3)`, or nothing for a group of one. */

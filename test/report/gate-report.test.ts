@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { GateRun } from '../../src/gates/run.js'
 import { renderGateReportText, type GateReport } from '../../src/report/gate-report.js'
+import { sameButFor } from '../../src/util/same-but-for.js'
 
 const noKey = (host: string) => `no SSH credentials for ops@${host}: no identity file and no ssh-agent`
 const nodes = Array.from({ length: 12 }, (_, i) => ({ name: `w-${i + 1}`, host: `10.0.1.${i + 1}` }))
@@ -33,5 +34,14 @@ describe('gate report (text): evidence', () => {
     const lines = evidenceOf(renderGateReportText(report(run(nodes.map((n) => ({ source: `node ${n.name}`, observed: noKey(n.host) }))), false), { color: false }))
     expect(lines).toHaveLength(9)
     expect(lines.at(-1)).toBe('(+4 more observations; --format json has all)')
+  })
+})
+
+describe('sameButFor', () => {
+  it('nodes named inside their addresses group; one observation twice is said once, and not counted again', () => {
+    const down = (n: string) => ({ name: n, text: `cannot connect to ${n}.example.com:22: connect ETIMEDOUT`, own: [n, `${n}.example.com`] })
+    expect(sameButFor([down('w-1'), down('w-2'), down('w-1'), down('w-10')])).toEqual([
+      { first: 'w-1', index: 0, text: 'cannot connect to w-1.example.com:22: connect ETIMEDOUT', others: ['w-2', 'w-10'] },
+    ])
   })
 })
