@@ -61,16 +61,16 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
  * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
  */
 function evidenceLines(x: GateRun, hosts: Map<string, string>): { text: string; observations: number }[] {
-  const node = (source: string) => /^node (\S+)$/.exec(source)?.[1]
-  const onNodes = x.evidence.flatMap((e) => {
-    const name = node(e.source)
-    return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''] }] : []
+  const onNodes = x.evidence.flatMap((e, at) => {
+    const name = /^node (\S+)$/.exec(e.source)?.[1]
+    return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''], at }] : []
   })
-  const firsts = new Map(sameButFor(onNodes).map((g) => [g.index, g]))
-  let i = 0
-  return x.evidence.flatMap((e) => {
-    if (!node(e.source)) return [{ text: `${e.source}: ${e.observed}`, observations: 1 }]
-    const g = firsts.get(i++)
+  // Each group is said at its first observation; the others in it are named there and not said again.
+  const said = new Map(sameButFor(onNodes).map((g) => [onNodes[g.index]!.at, g]))
+  const grouped = new Set(onNodes.map((n) => n.at))
+  return x.evidence.flatMap((e, at) => {
+    if (!grouped.has(at)) return [{ text: `${e.source}: ${e.observed}`, observations: 1 }]
+    const g = said.get(at)
     return g ? [{ text: `${e.source}: ${e.observed}${sameFor(g.others, 'node')}`, observations: 1 + g.others.length }] : []
   })
 }
