@@ -37,8 +37,11 @@ export interface ProbeOutcome {
 export const PROBE_NAMESPACE = 'default'
 export const PROBE_LABEL = 'app.kubernetes.io/managed-by'
 
-/** kubectl failures after which the pod surely does not exist: the request was never sent, or the API refused it. */
-const NOT_CREATED = new Set<FailureKind>(['config', 'tls', 'client'])
+/**
+ * kubectl failures after which the pod surely does not exist: the request was never sent (an unusable kubeconfig, a
+ * certificate not trusted, nothing listening at the address), or the API refused it.
+ */
+const NOT_CREATED = new Set<FailureKind>(['config', 'tls', 'unreachable', 'client'])
 
 /**
  * Runs a short-lived probe pod: a real Pod (restartPolicy Never, no service account token, tolerating every taint,
@@ -76,9 +79,8 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
     // The name is this call's own (a random suffix): AlreadyExists means an earlier send of this same create landed
     // although its answer was lost (a 504 Timeout after storage went on, sent again by kubectl), so the pod is ours
     // and runs. Any other failure may still have left it behind (a create that timed out can land): it is deleted by
-    // name either way, never left in the cluster — unless the create was never sent (an unusable kubeconfig, a
-    // certificate not trusted) or was refused (Forbidden, Invalid): then there is no pod, and no delete could be sent
-    // either, so none is tried and none is reported left behind.
+    // name either way, never left in the cluster — unless the create was never sent or was refused (NOT_CREATED):
+    // then there is no pod, and a delete could not be sent either, so none is tried and none is reported left behind.
     if (!hasStatusReason(err, 'AlreadyExists')) {
       out.problem = `could not create the probe pod: ${errorText(err)}`
       out.deleted = NOT_CREATED.has(classifyKubectlFailure(err instanceof Error ? err.message : String(err))) || (await remove())
