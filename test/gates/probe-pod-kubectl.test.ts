@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { apiVipGate } from '../../src/gates/checks/api-vip.js'
+import { dnsGate } from '../../src/gates/checks/dns.js'
 import { describeProbe, runProbePod } from '../../src/gates/read/probe-pod.js'
 import type { GateContext } from '../../src/gates/types.js'
 import { KubectlClient } from '../../src/transport/kubectl/client.js'
@@ -47,5 +49,20 @@ describe('a probe pod the real kubectl could not create', () => {
       expect(o.deleted).toBe(true)
       expect(describeProbe(o)).not.toContain('NOT deleted')
     }
+  })
+
+  it('the gates say why once: the create error is not repeated in an observation, and the Service read says what kubectl printed', async () => {
+    const { ctx } = context(kubeconfig('other-gates.kubeconfig', 'other'))
+    const results = [
+      await apiVipGate.check(ctx, { timeout: '2s', from: ['pod'], probeImage: 'busybox:1.36', podTimeout: '10s' }),
+      await dnsGate.check(ctx, { probeImage: 'busybox:1.36', podTimeout: '10s' }),
+    ]
+    for (const r of results) {
+      expect(r.status).toBe('unknown')
+      const pod = r.evidence.find((e) => e.source.startsWith('pod '))!
+      expect(pod.observed).toMatch(/^could not create the probe pod: .*context "prod" does not exist/)
+      expect(`${pod.source}: ${pod.observed}`.split('could not create the probe pod').length - 1).toBe(1)
+    }
+    expect(results[0]!.evidence.find((e) => e.source.startsWith('kubectl get service'))?.observed).toMatch(/context "prod" does not exist/)
   })
 })

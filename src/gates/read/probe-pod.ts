@@ -135,6 +135,11 @@ export async function runProbePod(ctx: GateContext, spec: ProbeSpec): Promise<Pr
   }
 }
 
-/** A line for evidence: where it ran and how it ended. */
-export const describeProbe = (o: ProbeOutcome): string =>
-  `pod ${PROBE_NAMESPACE}/${o.pod}${o.node ? ` on ${o.node}` : ''}: ${o.problem ?? `${o.phase}${o.exitCode !== undefined ? `, exit ${o.exitCode}` : ''}`}${o.deleted ? '' : ' (NOT deleted: remove it by hand)'}`
+/**
+ * An evidence source: where the probe ran and how it ended. The gates observe its logs, or its problem when it printed
+ * nothing (it never ran): that problem is then the observation, and is not said in the source as well.
+ */
+export function describeProbe(o: ProbeOutcome): string {
+  const ended = o.problem ? (o.logs ? o.problem : undefined) : `${o.phase}${o.exitCode !== undefined ? `, exit ${o.exitCode}` : ''}`
+  return `pod ${PROBE_NAMESPACE}/${o.pod}${o.node ? ` on ${o.node}` : ''}${ended ? `: ${ended}` : ''}${o.deleted ? '' : ' (NOT deleted: remove it by hand)'}`
+}

@@ -1,4 +1,5 @@
 import type { Service } from 'kubernetes-types/core/v1.js'
+import { errorText } from '../evidence.js'
 import type { GateContext } from '../types.js'
 
 /** The `kubernetes` Service ClusterIP is the first address of the service CIDR (facts §4.5). IPv4 only here. */
@@ -19,6 +20,6 @@ export async function kubernetesServiceIP(ctx: GateContext): Promise<{ planned?:
     const svc = await ctx.kubectl.json<Service>(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'json'])
     return { ...(planned ? { planned } : {}), ...(svc.spec?.clusterIP ? { live: svc.spec.clusterIP } : {}) }
   } catch (err) {
-    return { ...(planned ? { planned } : {}), error: (err as Error).message.split('\n')[0]! }
+    return { ...(planned ? { planned } : {}), error: errorText(err) }
   }
 }
