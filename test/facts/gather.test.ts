@@ -195,7 +195,9 @@ describe('kupgrade plan --live', () => {
     expect(r.out).toContain('cluster core (kubeadm')
     // Printed once, in the output document (not again on stderr).
     expect(r.out).toContain('~ cluster core: the plan says from v1.28.9, the API servers report v1.29.2: an upgrade already under way')
-    expect(r.out).toMatch(/blocked: could not read core\/c-w1: cannot connect/)
+    // The verdict comes last, with why: the node it could not read. It is no warning at the top of the steps.
+    expect(r.out).toMatch(/\nBLOCKED: apply would stop before it changes any node\. .*\n(  - .*\n)*  - could not read core\/c-w1: cannot connect[^\n]*\n(  - .*\n)*$/)
+    expect(r.out).not.toMatch(/warning: blocked/)
     expect(r.err).not.toContain('an upgrade already under way')
     expect(r.code).toBe(3)
   })

@@ -146,6 +146,7 @@ describe.skipIf(!runnable)('facts from a lab fleet with real kubectl', () => {
     expect(r.out).toMatch(/Live state/)
     expect(r.out).toMatch(/cluster e2e-kubeadm/)
     expect(r.code, r.out.split('\n').filter((l) => /fail|unknown|blocked/i.test(l)).join('\n')).toBe(0)
+    expect(r.out.trimEnd().split('\n').at(-1)).toMatch(/^ready: the clusters are as the plan says and every pre-gate passed \(\d+ checks/)
   })
 
   it('kupgrade plan --live is blocked (exit 3) when a cluster is older than the plan’s from, unless the plan allows it', async () => {

@@ -176,6 +176,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
         expect(live.code, `${format}: ${live.err}`).toBe(3)
         expect(live.out, format).toMatch(/kube-proxy-sync/)
         expect(live.out, format).toMatch(/k0s-w-2: kube-proxy/)
+        if (format === 'text') expect(live.out).toMatch(/\nBLOCKED: apply would stop before it changes any node\. .*\n  - pre-gates: \d+ failed[^\n]*\n$/)
         // Each message once: the validation warning about the single control plane is in the document, not repeated.
         const single = (live.out + live.err).match(/cluster g-k0s has 1 control-plane node: a single point of failure/g) ?? []
         expect(single.length, format).toBe(1)

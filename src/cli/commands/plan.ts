@@ -46,7 +46,8 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const warnings = [
         ...loaded.warnings.map((w) => w.message),
         ...(live?.state.warnings ?? []).filter(inDoc),
-        ...(live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`),
+        // The text ends with the verdict, which lists the blockers.
+        ...(opts.format === 'text' ? [] : (live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`)),
       ]
       // Offline, validation already expanded the plan (to walk the version skew): the same steps, so reuse them.
       // buildExecutionPlan puts the given warnings before its own, which are all the reused expansion carries.
@@ -65,7 +66,7 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const output: Iterable<string | Buffer> =
         opts.format === 'json' ? escapedPieces(planJsonChunks(plan, live ? { gates: gates!.gateReportJson(live.gates) } : {}))
         : [opts.format === 'markdown' ? renderPlanMarkdown(shown, liveFacts ? { liveSection: `${live!.render.renderLiveStateMarkdown(liveFacts)}\n${gates!.renderGateReportMarkdown(liveGates!)}` } : {})
-        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}`]
+        : `${liveFacts ? `${live!.render.renderLiveStateText(liveFacts)}\n${gates!.renderGateReportText(liveGates!, { color: ctx.color && !opts.out, verbose: ctx.verbose })}\n` : ''}${renderPlanText(shown, { color: ctx.color && !opts.out })}${live ? `\n${live.verdict.renderLiveVerdictText(escapeDeep(live.state.blockers), liveGates!, { color: ctx.color && !opts.out })}` : ''}`]
       const blocked = Boolean(live && (live.state.blockers.length > 0 || gates!.reportBlocks(live.gates)))
       if (opts.out) {
         try {
@@ -96,8 +97,8 @@ function writeAll(fd: number, bytes: Buffer): void {
 }
 
 async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<RegisterCommand>[1], acceptNew: boolean, deadlineMs: number) {
-  const [facts, render, skew, check, { SshPool }] = await Promise.all([
-    import('../../facts/live.js'), import('../../facts/render.js'), import('../../facts/skew.js'), import('../../gates/check-plan.js'), import('../../transport/ssh/pool.js'),
+  const [facts, render, skew, check, verdict, { SshPool }] = await Promise.all([
+    import('../../facts/live.js'), import('../../facts/render.js'), import('../../facts/skew.js'), import('../../gates/check-plan.js'), import('../../report/live-verdict.js'), import('../../transport/ssh/pool.js'),
   ])
   const log = ctx.verbose ? (m: string) => ctx.stderr.write(`${m}\n`) : undefined
   const pool = new SshPool({ env: ctx.env, acceptNew, ...(log ? { debug: log } : {}) })
@@ -105,7 +106,7 @@ async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<Reg
     const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, deadlineMs, ...(log ? { log } : {}) })
     const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, deadlineMs, ...(log ? { log } : {}) })
     const drift = state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message)
-    return { state, gates, render, drift }
+    return { state, gates, render, verdict, drift }
   } finally {
     await pool.close()
   }
