@@ -37,15 +37,29 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
     const hosts = new Map((c.nodes ?? []).map((n) => [n.name, n.host]))
     out.push(paint(o.color, 1, `gates for cluster ${c.name}`) + ` (${c.distribution}): ${counts(c.results)}`)
     const width = Math.max(0, ...c.results.map((x) => x.label.length))
+    // One cause (no SSH key, no kubeconfig) makes many gates of a cluster observe the same and get the same hint: it
+    // is said in full at the first gate and referred to at the others.
+    const saidAt = new Map<string, string>()
+    const referTo = (text: string, label: string): string | undefined => {
+      const first = saidAt.get(text)
+      if (first === undefined) saidAt.set(text, label)
+      return first
+    }
     for (const x of c.results) {
       out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
       if (x.status !== 'pass' || o.verbose) {
         const lines = evidenceLines(x, hosts)
         const shown = lines.slice(0, x.status === 'pass' ? 20 : 8)
-        for (const l of shown) out.push(`         ${l.text.replace(/\n/g, '\n           ')}`)
+        for (const l of shown) {
+          const first = x.status === 'pass' ? undefined : referTo(l.text, x.label)
+          out.push(`         ${first === undefined ? l.text.replace(/\n/g, '\n           ') : `${l.source}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${first} above`}`)
+        }
         const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
         if (more > 0 && x.status !== 'pass') out.push(`         (+${more} more observations; --format json has all)`)
-        if (x.hint && x.status !== 'pass') out.push(`         hint: ${x.hint}`)
+        if (x.hint && x.status !== 'pass') {
+          const first = referTo(`hint: ${x.hint}`, x.label)
+          out.push(`         hint: ${first === undefined ? x.hint : `as for ${first} above`}`)
+        }
         if (x.status !== 'pass' && x.incident !== 'custom') out.push(`         stops incident: ${x.incident}`)
       }
     }
@@ -60,7 +74,7 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
  * A gate's evidence as report lines: what several nodes observed alike but for their own names and addresses (no
  * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
  */
-function evidenceLines(x: GateRun, hosts: Map<string, string>): { text: string; observations: number }[] {
+function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; text: string; observations: number }[] {
   const onNodes = x.evidence.flatMap((e, at) => {
     const name = /^node (\S+)$/.exec(e.source)?.[1]
     return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''], at }] : []
@@ -69,9 +83,9 @@ function evidenceLines(x: GateRun, hosts: Map<string, string>): { text: string; 
   const said = new Map(sameButFor(onNodes).map((g) => [onNodes[g.index]!.at, g]))
   const grouped = new Set(onNodes.map((n) => n.at))
   return x.evidence.flatMap((e, at) => {
-    if (!grouped.has(at)) return [{ text: `${e.source}: ${e.observed}`, observations: 1 }]
+    if (!grouped.has(at)) return [{ source: e.source, text: `${e.source}: ${e.observed}`, observations: 1 }]
     const g = said.get(at)
-    return g ? [{ text: `${e.source}: ${e.observed}${sameFor(g.others, 'node')}`, observations: 1 + g.others.length }] : []
+    return g ? [{ source: e.source, text: `${e.source}: ${e.observed}${sameFor(g.others, 'node')}`, observations: 1 + g.others.length }] : []
   })
 }
 

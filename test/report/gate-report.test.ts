@@ -37,6 +37,26 @@ describe('gate report (text): evidence', () => {
   })
 })
 
+describe('gate report (text): one cause across the gates of a cluster', () => {
+  it('an observation or a hint already said in full at an earlier gate is referred to there', () => {
+    const noKeys = nodes.slice(0, 3).map((n) => ({ source: `node ${n.name}`, observed: noKey(n.host) }))
+    const thrown = (gate: string, command: string): GateRun => ({ ...run([{ source: `gate ${gate}`, observed: `kubectl ${command}: error: context "prod" does not exist` }]), gate, label: gate, summary: `could not check: kubectl ${command}`, hint: 'set `kubeconfig:` for prod in the plan' })
+    const results: GateRun[] = [
+      run([...noKeys, { source: 'runner', observed: 'TLS https://10.0.0.1:6443: connect ECONNREFUSED' }]),
+      { ...run(noKeys), gate: 'etcd', label: 'etcd', hint: 'fix etcd first' },
+      thrown('nodes-ready', 'get nodes -o json'),
+      thrown('system-pods', 'get pods -n kube-system -o json'),
+    ]
+    const text = renderGateReportText({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] }, { color: false })
+    const block = (label: string) => text.split('\n').filter((l, i, all) => i > all.findIndex((x) => x.includes(` ${label} `)) && l.startsWith('         ')).slice(0, 3).map((l) => l.trim())
+    expect(block('disk-space')[0]).toBe(`node w-1: ${noKey('10.0.1.1')} (the same for 2 more nodes: w-2, w-3)`)
+    expect(block('etcd')).toEqual(['node w-1 and 2 more: as for disk-space above', 'hint: fix etcd first', 'stops incident: k3s-expired-certs-disk-full'])
+    expect(block('nodes-ready')[1]).toBe('hint: set `kubeconfig:` for prod in the plan')
+    // Its own observation (another command) in full; the hint, the same cause, referred to.
+    expect(block('system-pods').slice(0, 2)).toEqual(['gate system-pods: kubectl get pods -n kube-system -o json: error: context "prod" does not exist', 'hint: as for nodes-ready above'])
+  })
+})
+
 describe('sameButFor', () => {
   it('nodes named inside their addresses group; one observation twice is said once, and not counted again', () => {
     const down = (n: string) => ({ name: n, text: `cannot connect to ${n}.example.com:22: connect ETIMEDOUT`, own: [n, `${n}.example.com`] })
