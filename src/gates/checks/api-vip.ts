@@ -62,9 +62,12 @@ export const apiVipGate: Gate<ApiVipParams> = {
     }
     if (p.from.includes('nodes')) {
       for (const n of nodesInScope(ctx)) {
+        // curl's answer goes on one line by the shell's own word splitting (no glob: `set -f`), not `$(printf | tr)`:
+        // that was two more processes per address, on every node at every check.
         const script = [SCRIPT_ENV, `for u in ${targets.map(shellQuote).join(' ')}; do`,
           `  out=$(curl -sSk -o /dev/null -w '%{http_code}' --max-time ${Math.max(1, Math.ceil(timeoutMs / 1000))} "$u" 2>&1); rc=$?`,
-          `  printf 'probe\\t%s\\t%s\\t%s\\n' "$u" "$rc" "$(printf '%s' "$out" | tr '\\n' ' ')"`, 'done'].join('\n')
+          '  set -f; set -- $out; set +f',
+          `  printf 'probe\\t%s\\t%s\\t%s\\n' "$u" "$rc" "$*"`, 'done'].join('\n')
         work.push(readNode(ctx, n.target, { script }, { timeoutMs: timeoutMs * targets.length + 15_000 }).then((r) => {
           if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
           const lines = r.stdout.split('\n').filter((l) => l.startsWith('probe\t'))
