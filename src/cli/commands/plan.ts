@@ -29,8 +29,9 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--deadline <duration>', 'with --live: overall limit per cluster for reading it (API and every node)', '60s')
     .addHelpText('after', `
 Offline, the plan is expanded from the file alone (each cluster's \`from\` version). With --live the pre-gates run once
-(as \`kupgrade check\` does) and their results are part of every format; a failed or unknown gate blocks. The markdown
-format is made for pull-request comments; json is the versioned ExecutionPlan (docs/execution-plan.md).
+(as \`kupgrade check\` does) and their results are part of every format; a failed or unknown gate blocks, and the text
+ends with the verdict: ready, or BLOCKED with each reason. The markdown format is made for pull-request comments;
+json is the versioned ExecutionPlan (docs/execution-plan.md).
 
 Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that disagrees with the plan)`)
     .action(async (file: string, opts: PlanCommandOptions & { acceptNew?: boolean; deadline: string }) => {
