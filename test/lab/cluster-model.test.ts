@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ClusterModel } from '../../src/lab/fleet/cluster.js'
 import { pdbStatus } from '../../src/lab/fleet/pdb.js'
-import { schedule } from '../../src/lab/fleet/scheduler.js'
-import type { NodeState } from '../../src/lab/fleet/types.js'
 import { normalizeTopology } from '../../src/lab/topology.js'
 import { smallTopology } from './helpers.js'
 
@@ -55,17 +53,28 @@ describe('cluster model', () => {
     }
   })
 
-  it('a cordoned node gets no new pods; a full cluster gives the scheduler message', () => {
-    const node = (name: string, unschedulable = false): NodeState => ({
-      uid: name, name, role: 'worker', index: 0, address: '127.0.35.9', createdAt: new Date(), os: 'debian-12', iptables: 'nf_tables',
-      kubeletVersion: 'v1.29.6', controlPlaneVersion: 'v1.29.6', isNode: true, runsKubelet: true, kubeletActive: true, ready: { status: 'True', reason: '', message: '', since: new Date() },
-      heartbeat: new Date(), unschedulable, cpuMilli: 1000, memoryBytes: 2 ** 30, labels: {}, annotations: {},
-    })
-    const a = node('a', true)
-    const b = node('b')
-    const r = schedule({ cpuMilli: 500, memoryBytes: 1, tolerateControlPlane: false }, [{ node: a, taints: [] }, { node: b, taints: [] }], [])
-    expect('node' in r && r.node.name).toBe('b')
-    const full = schedule({ cpuMilli: 2000, memoryBytes: 1, tolerateControlPlane: false }, [{ node: a, taints: [] }, { node: b, taints: [] }, { node: node('c'), taints: ['node-role.kubernetes.io/control-plane'] }], [])
-    expect('message' in full && full.message).toBe('0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.')
+  it('a Deployment’s pods: none on a cordoned node; what fits nowhere gets kube-scheduler’s message, its reasons sorted as it sorts them', () => {
+    // Three replicas asking 3 CPUs each: one per 4-CPU worker, never the tainted control-plane node.
+    const topology = smallTopology('127.0.35', { distribution: 'kubeadm', replicas: 3 })
+    topology.spec.clusters[0]!.workloads!.deployments![0]!.requests = { cpu: '3', memory: '256Mi' }
+    const m = new ClusterModel(normalizeTopology(topology).clusters[0]!, { readyDelayMs: 10_000, drainEvictionDelayMs: 10_000 })
+    try {
+      const web = () => [...m.pods.values()].filter((p) => p.app === 'web' && !p.deletionTimestamp)
+      expect(web().map((p) => p.nodeName ?? 'Pending').sort()).toEqual(['Pending', 'w-1', 'w-2'])
+      m.reconcile()
+      // kube-scheduler sorts the "COUNT reason" strings: the count first, not the reason.
+      expect(m.events.filter((e) => e.reason === 'FailedScheduling').map((e) => e.message)).toEqual([
+        '0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.',
+      ])
+      // w-1 cordoned, its pod deleted: the replacement waits, as the Pending one does, and w-1 is named unschedulable.
+      m.patchNode('w-1', { unschedulable: true })
+      m.deletePod('default', web().find((p) => p.nodeName === 'w-1')!.name)
+      expect(web().map((p) => p.nodeName ?? 'Pending').sort()).toEqual(['Pending', 'Pending', 'w-2'])
+      expect(m.events.filter((e) => e.reason === 'FailedScheduling').map((e) => e.message).at(-1)).toBe(
+        '0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.',
+      )
+    } finally {
+      m.stop()
+    }
   })
 })

@@ -4,13 +4,12 @@ import { FAULTS, faultKey, type FaultName, type FaultSpec, type FaultTrigger } f
 import type { ClusterTopology } from '../topology.js'
 import { comparePlain, plainVersion, type Distribution } from '../versions.js'
 import { parseBytes, parseCpu } from '../quantity.js'
-import { schedule, type Candidate } from './scheduler.js'
 import { applyClusterFault } from './fault-effects.js'
 import { pdbStatus } from './pdb.js'
 import { replicaSetUid } from './replicasets.js'
 import type { BarePodKubelet } from '../pods/kubelet.js'
-import { admitBarePod, scheduleBarePod } from '../pods/schedule.js'
-import type { BarePodSpec } from '../pods/spec.js'
+import { admitBarePod, schedulePod } from '../pods/schedule.js'
+import type { BarePodSpec, Toleration } from '../pods/spec.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
@@ -39,6 +38,8 @@ const NOT_READY_CNI = {
   message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
 } as const
 const UNKNOWN = { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' } as const
+/** What a Deployment that may run on the control plane (CoreDNS) carries in its pod template. */
+const TOLERATE_CONTROL_PLANE: Toleration[] = [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }]
 
 export class ClusterModel extends EventEmitter {
   readonly info: ClusterInfo
@@ -289,10 +290,6 @@ export class ClusterModel extends EventEmitter {
     return `${base}.${n.index}.${this.podSeq + 1}`
   }
 
-  private candidates(): Candidate[] {
-    return this.kubeNodes().map((node) => ({ node, taints: this.taintsOf(node).filter((t) => t.effect === 'NoSchedule').map((t) => t.key) }))
-  }
-
   private schedulePending(): void {
     for (const p of this.pods.values()) {
       if (p.phase !== 'Pending' || p.nodeName || p.deletionTimestamp) continue
@@ -301,7 +298,7 @@ export class ClusterModel extends EventEmitter {
         continue
       }
       const d = this.deployments.get(`${p.namespace}/${p.app}`)
-      const r = schedule({ cpuMilli: p.cpuMilli, memoryBytes: p.memoryBytes, tolerateControlPlane: d?.tolerateControlPlane ?? false }, this.candidates(), this.pods.values())
+      const r = schedulePod(this, p, { tolerations: d?.tolerateControlPlane ? TOLERATE_CONTROL_PLANE : [], nodeSelector: {} })
       if ('node' in r) {
         this.bind(p, r.node)
       } else {
@@ -402,7 +399,7 @@ export class ClusterModel extends EventEmitter {
 
   /** The scheduler's decision for a bare pod: bind it, or record why nothing fits (retried on every reconcile). */
   private scheduleBare(p: PodState, spec: BarePodSpec): void {
-    const r = scheduleBarePod(this, p, spec)
+    const r = schedulePod(this, p, spec)
     if ('message' in r) {
       this.event({ kind: 'Pod', name: p.name, namespace: p.namespace, uid: p.uid }, 'Warning', 'FailedScheduling', r.message, 'default-scheduler')
       return

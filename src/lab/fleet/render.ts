@@ -1,7 +1,7 @@
 import type { ClusterModel } from './cluster.js'
 import { bareContainerStatuses } from '../pods/render.js'
 import { pdbStatus } from './pdb.js'
-import { allocatable } from './scheduler.js'
+import { allocatable } from './allocatable.js'
 import { formatBytes, formatCpu } from '../quantity.js'
 import { kubeletVersion } from '../versions.js'
 import { KERNELS } from '../node/os-release.js'

@@ -1,19 +1,21 @@
 import type { ClusterModel } from '../fleet/cluster.js'
 import { renderNode } from '../fleet/render.js'
-import { allocatable } from '../fleet/scheduler.js'
+import { allocatable } from '../fleet/allocatable.js'
 import type { NodeState, PodState } from '../fleet/types.js'
 import type { BarePodSpec } from './spec.js'
 import { tolerates } from './tolerations.js'
 
 /**
- * kube-scheduler for pods created through the API, with the default profile's filters in their order (the first
- * that rejects a node is that node's reason): NodeUnschedulable, TaintToleration (NoSchedule and NoExecute taints,
- * the control-plane taint included), NodeAffinity (nodeSelector against the Node's labels), NodeResourcesFit. Then
- * the least loaded node wins. Nothing fits: the scheduler's FailedScheduling message, reasons counted per node.
- * A pod with `spec.nodeName` is not scheduled at all (the kubelet there admits it), as in Kubernetes.
+ * The lab's kube-scheduler, for every pod it places: created through the API, or made by a Deployment's ReplicaSet.
+ * The default profile's filters in their order (the first that rejects a node is that node's reason):
+ * NodeUnschedulable, TaintToleration (NoSchedule and NoExecute taints, the control-plane taint included), NodeAffinity
+ * (nodeSelector against the Node's labels), NodeResourcesFit. Then the least loaded node wins. Nothing fits: the
+ * scheduler's FailedScheduling message, reasons counted per node. A pod with `spec.nodeName` is not scheduled at all
+ * (the kubelet there admits it), and a DaemonSet binds its own pods, as in Kubernetes.
  */
-export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): { node: NodeState } | { message: string } {
+export function schedulePod(m: ClusterModel, p: PodState, s: Pick<BarePodSpec, 'tolerations' | 'nodeSelector'>): { node: NodeState } | { message: string } {
   const used = usedPerNode(m)
+  const selects = Object.keys(s.nodeSelector).length > 0
   const reasons = new Map<string, number>()
   const bump = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1)
   let best: { node: NodeState; load: number } | undefined
@@ -28,8 +30,7 @@ export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): {
       bump(`node(s) had untolerated taint {${untolerated.key}: ${(untolerated as { value?: string }).value ?? ''}}`)
       continue
     }
-    const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
-    if (!Object.entries(s.nodeSelector).every(([k, v]) => labels[k] === v)) {
+    if (selects && !matchesSelector(m, n, s.nodeSelector)) {
       bump("node(s) didn't match Pod's node affinity/selector")
       continue
     }
@@ -55,8 +56,7 @@ export function scheduleBarePod(m: ClusterModel, p: PodState, s: BarePodSpec): {
  *  nodeSelector and its requests must fit, else the pod fails with the kubelet's reason. Taints are not checked here,
  *  as in Kubernetes (NoExecute aside, which the lab does not set). */
 export function admitBarePod(m: ClusterModel, p: PodState, s: BarePodSpec, n: NodeState): { reason: string; message: string } | undefined {
-  const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
-  if (!Object.entries(s.nodeSelector).every(([k, v]) => labels[k] === v)) return { reason: 'NodeAffinity', message: 'Pod was rejected: Predicate NodeAffinity failed' }
+  if (!matchesSelector(m, n, s.nodeSelector)) return { reason: 'NodeAffinity', message: 'Pod was rejected: Predicate NodeAffinity failed' }
   const a = allocatable(n)
   const u = usedPerNode(m, p).get(n.name) ?? { cpu: 0, mem: 0 }
   if (u.cpu + p.cpuMilli > a.cpuMilli) {
@@ -78,4 +78,9 @@ function usedPerNode(m: ClusterModel, except?: PodState): Map<string, { cpu: num
     used.set(p.nodeName, u)
   }
   return used
+}
+
+function matchesSelector(m: ClusterModel, n: NodeState, selector: Record<string, string>): boolean {
+  const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
+  return Object.entries(selector).every(([k, v]) => labels[k] === v)
 }
