@@ -55,10 +55,8 @@ export type NodeAction =
   /** A backup was restored onto the node (k0s restore): `path` is the archive. */
   | 'restore'
 
-export interface NodeEvent extends Base {
-  source: 'node'
-  node: string
-  role: 'control-plane' | 'worker'
+/** What a node-side change says beyond its action, as the LabNode emits it and the recorder keeps it. */
+interface NodeChangeDetail {
   action: NodeAction
   /** service-*: the systemd unit. */
   unit?: string
@@ -74,17 +72,16 @@ export interface NodeEvent extends Base {
   change?: 'created' | 'modified' | 'deleted'
 }
 
+export interface NodeEvent extends Base, NodeChangeDetail {
+  source: 'node'
+  node: string
+  role: 'control-plane' | 'worker'
+}
+
 export type LabEvent = ApiEvent | NodeEvent
 
 /** A node-side change before the lab stamps it with seq, cluster, node and role (what a LabNode emits). */
-export interface NodeChange {
-  action: NodeAction
+export interface NodeChange extends NodeChangeDetail {
   client: string
   atMs: number
-  unit?: string
-  version?: string
-  binary?: string
-  command?: 'apply' | 'node'
-  path?: string
-  change?: 'created' | 'modified' | 'deleted'
 }
