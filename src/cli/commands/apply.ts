@@ -1,16 +1,16 @@
 import { Option } from 'commander'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
-
+import { list } from '../options.js'
+import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('apply')
     .description('execute a plan: stage by stage, node by node, journaled, behind gates and the cluster lock')
     .argument('<plan>', 'plan file')
-    .option('--stage <stage>', 'only this stage (repeatable)', list)
-    .option('--cluster <cluster>', 'only this cluster (repeatable)', list)
-    .option('--approve <stage>', 'approve a stage that requires approval (repeatable)', list)
+    .option('--stage <stage>', 'only this stage (repeatable, or comma-separated)', list)
+    .option('--cluster <cluster>', 'only this cluster (repeatable, or comma-separated)', list)
+    .option('--approve <stage>', 'approve a stage that requires approval (repeatable, or comma-separated)', list)
     .option('--yes', 'do not ask for confirmation on a terminal')
     .option('--dry-run', 'run the executor with recording channels: reads run for real, writes are recorded and printed')
     .addOption(new Option('--output <format>', 'text (progress + summary) or json (one event per line, docs/events.md)').choices(['text', 'json']).default('text'))

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { Option } from 'commander'
 import { ExitCode, formatProblem } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
-import { deadlineOption } from '../options.js'
+import { deadlineOption, list } from '../options.js'
 import type { RegisterCommand } from './index.js'
 
 interface CheckOptions {
@@ -13,15 +13,13 @@ interface CheckOptions {
   deadline: string
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
-
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('check')
     .description("a health report: run the plan's pre-gates (read-only) against its clusters")
     .argument('<plan>', 'plan file')
-    .option('--cluster <name>', 'only this cluster (repeatable, or comma-separated)', collect)
-    .option('--gate <id>', 'only this gate (repeatable, or comma-separated); any built-in gate id', collect)
+    .option('--cluster <name>', 'only this cluster (repeatable, or comma-separated)', list)
+    .option('--gate <id>', 'only this gate (repeatable, or comma-separated); any built-in gate id', list)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts')
     .option('--deadline <duration>', "overall limit per cluster: a gate still waiting then is cancelled and reported unknown, naming the cluster", '60s')

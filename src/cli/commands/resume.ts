@@ -2,15 +2,15 @@ import { Option } from 'commander'
 import { ExitCode, KupgradeError } from '../../errors.js'
 import { findRun, shownPath, summarize } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
-
+import { list } from '../options.js'
+import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('resume')
     .description('continue an interrupted, paused or waiting run from its journal')
     .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest unfinished run under ./.kupgrade/runs)')
-    .option('--approve <stage>', 'approve a stage that requires approval (repeatable)', list)
+    .option('--approve <stage>', 'approve a stage that requires approval (repeatable, or comma-separated)', list)
     .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))
     .option('--force-unlock', 'take over a cluster lock whose holder\'s lease has expired')
     .option('--accept-new', 'record host keys of nodes not yet in known_hosts')

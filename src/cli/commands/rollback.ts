@@ -2,14 +2,15 @@ import { Option } from 'commander'
 import { readJournal } from '../../executor/journal.js'
 import { findRun } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, list, runWithOutput } from './run-shared.js'
+import { list } from '../options.js'
+import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
     .command('rollback')
     .description("undo a run's changed nodes, newest first, each back at its old version with the post-gates re-run")
     .argument('[run]', 'run id, run directory, journal file, or a plan (or its folder) for its runs (default: the newest run under ./.kupgrade/runs)')
-    .option('--cluster <name>', 'only these clusters (repeatable)', list)
+    .option('--cluster <name>', 'only these clusters (repeatable, or comma-separated)', list)
     .option('--yes', 'do not ask for confirmation on a terminal')
     .addOption(new Option('--output <format>', 'text or json (docs/events.md)').choices(['text', 'json']).default('text'))
     .option('--force-unlock', "take over a cluster lock whose holder's lease has expired")

@@ -13,9 +13,7 @@ export interface SharedRunOptions {
   output?: 'text' | 'json'
 }
 
-/** A repeatable, comma-separated option (`--stage a,b --stage c`). */
-export const list = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
-
+/** How progress is shown: events as NDJSON with --output json, the live tree on a terminal, else plain lines. */
 export const outputMode = (o: SharedRunOptions, ctx: CliContext): OutputMode =>
   o.output === 'json' ? 'json' : ctx.stdout.isTTY && ctx.env.KUPGRADE_NO_TTY_UI === undefined ? 'tty' : 'plain'
 
