@@ -1,6 +1,6 @@
 import { Option } from 'commander'
-import type { RegisterCommand } from './index.js'
 import { list } from '../options.js'
+import type { RegisterCommand } from './index.js'
 import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {

@@ -1,8 +1,8 @@
 import { Option } from 'commander'
 import { ExitCode, KupgradeError } from '../../errors.js'
 import { findRun, shownPath, summarize } from '../../executor/runs.js'
-import type { RegisterCommand } from './index.js'
 import { list } from '../options.js'
+import type { RegisterCommand } from './index.js'
 import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {

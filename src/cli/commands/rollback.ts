@@ -1,8 +1,8 @@
 import { Option } from 'commander'
 import { readJournal } from '../../executor/journal.js'
 import { findRun } from '../../executor/runs.js'
-import type { RegisterCommand } from './index.js'
 import { list } from '../options.js'
+import type { RegisterCommand } from './index.js'
 import { ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
