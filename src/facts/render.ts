@@ -84,6 +84,14 @@ export function problems(f: FleetFacts): string[] {
   ])
 }
 
+/** What `inventory` could not read, counted for its last line: `could not read 7 nodes and the API of 1 cluster: …`. */
+export function unreadCount(f: FleetFacts): string | undefined {
+  const n = f.clusters.reduce((k, c) => k + c.nodes.filter((x) => x.error).length, 0)
+  const apis = f.clusters.filter((c) => c.error).length
+  const parts = [...(n ? [`${n} node${n === 1 ? '' : 's'}`] : []), ...(apis ? [`the API of ${apis} cluster${apis === 1 ? '' : 's'}`] : [])]
+  return parts.length ? `could not read ${parts.join(' and ')}: the reasons are above` : undefined
+}
+
 /**
  * `problems` for people: nodes of a cluster that failed the same way — the same message but for the node's own name
  * and address, as a missing SSH key fails every node — are said once, with the others named after it. A plan of a

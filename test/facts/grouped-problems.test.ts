@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupedProblems, problems, renderInventory } from '../../src/facts/render.js'
+import { groupedProblems, problems, renderInventory, unreadCount } from '../../src/facts/render.js'
 import type { FleetFacts, NodeFacts } from '../../src/facts/types.js'
 
 /** Only what the problem lists read: names, hosts, errors. */
@@ -24,6 +24,9 @@ describe('facts: the problems a live plan is blocked by, for people', () => {
     ])
     // The machine-readable list (inventory --format json) keeps one entry per node.
     expect(problems(f)).toHaveLength(12)
+    // inventory's last line counts nodes and API servers apart.
+    expect(unreadCount(f)).toBe('could not read 11 nodes and the API of 1 cluster: the reasons are above')
+    expect(unreadCount(fleet([{ name: 'ok', nodes: [{ name: 'n', host: 'h' }] }]))).toBeUndefined()
   })
 
   it('errors that differ in more than the node itself stay apart', () => {

@@ -3,7 +3,7 @@ import { Option } from 'commander'
 import { ExitCode, UsageError } from '../../errors.js'
 import { deadlineOption } from '../options.js'
 import { gatherFleetFacts } from '../../facts/gather.js'
-import { problems, renderInventory, skewMarkers } from '../../facts/render.js'
+import { problems, renderInventory, skewMarkers, unreadCount } from '../../facts/render.js'
 import { loadPlan } from '../../plan/load.js'
 import { SshPool } from '../../transport/ssh/pool.js'
 import { escapeDeep, escapeJsonText } from '../../util/escape.js'
@@ -60,9 +60,9 @@ Exit codes: 0 all read, 1 some node or cluster could not be read, 2 invalid plan
         // Facts come from nodes and API servers: their control characters are escaped in both formats.
         if (opts.format === 'json') ctx.stdout.write(`${escapeJsonText(JSON.stringify({ ...facts, skew: skewMarkers(facts), problems: problems(facts) }, null, 2))}\n`)
         else ctx.stdout.write(renderInventory(escapeDeep(facts)))
-        const failed = problems(facts)
-        if (failed.length && opts.format !== 'json') ctx.stderr.write(`${failed.length} node(s) or cluster(s) could not be read\n`)
-        setExit(failed.length ? ExitCode.failed : ExitCode.ok)
+        const unread = unreadCount(facts)
+        if (unread && opts.format !== 'json') ctx.stderr.write(`${unread}\n`)
+        setExit(unread ? ExitCode.failed : ExitCode.ok)
       } finally {
         await pool.close()
       }
