@@ -1,6 +1,6 @@
 /** What every command gets from the global flags, so commands never read process.argv or env for these. */
 export interface CliContext {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number }
   stderr: NodeJS.WritableStream & { isTTY?: boolean }
   color: boolean
   verbose: boolean

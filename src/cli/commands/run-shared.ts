@@ -13,9 +13,14 @@ export interface SharedRunOptions {
   output?: 'text' | 'json'
 }
 
-/** How progress is shown: events as NDJSON with --output json, the live tree on a terminal, else plain lines. */
+/**
+ * How progress is shown: events as NDJSON with --output json, the live tree on a terminal, else plain lines. A
+ * terminal that reports no size (a pseudo-terminal nobody sized: util-linux `script` run without a terminal, some CI
+ * runners) cannot hold a redrawn tree: it would be cut to 0 rows while the run goes and wrapped at 0 columns, one
+ * character a line, at its end. It gets the plain lines.
+ */
 export const outputMode = (o: SharedRunOptions, ctx: CliContext): OutputMode =>
-  o.output === 'json' ? 'json' : ctx.stdout.isTTY && ctx.env.KUPGRADE_NO_TTY_UI === undefined ? 'tty' : 'plain'
+  o.output === 'json' ? 'json' : ctx.stdout.isTTY && (ctx.stdout.columns ?? 0) > 0 && (ctx.stdout.rows ?? 0) > 0 && ctx.env.KUPGRADE_NO_TTY_UI === undefined ? 'tty' : 'plain'
 
 export const canPrompt = (ctx: CliContext): boolean => Boolean(ctx.stdout.isTTY && process.stdin.isTTY) && !ctx.env.CI
 
