@@ -14,8 +14,10 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
  */
 export class ToldFailures {
   private readonly told: string[] = []
+  /** What stands for a failure already told: `see above` in lines printed in order, `see below` in a tree. */
+  constructor(private readonly pointer = 'see above') {}
 
-  /** The first line of `text`, with the longest failure printed before replaced by "see above". */
+  /** The first line of `text`, with the longest failure told before replaced by the pointer ("see above"). */
   compact(text: string): string {
     const first = text.split('\n')[0]!
     let out = first
@@ -26,7 +28,7 @@ export class ToldFailures {
       const at = out.startsWith(t) ? 0 : cause >= 0 ? cause + 2 : -1
       const after = out.slice(at + t.length)
       if (t.length >= 20 && at >= 0 && (after === '' || after.startsWith(';') || after.startsWith(' ('))) {
-        out = `${out.slice(0, at)}see above${after}`
+        out = `${out.slice(0, at)}${this.pointer}${after}`
         break
       }
     }

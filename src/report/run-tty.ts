@@ -1,5 +1,6 @@
 import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
 import type { EventSink, ExecutorEvent } from '../executor/events.js'
+import { ToldFailures } from './run-plain.js'
 
 /**
  * Progress on a terminal: a listr2 tree stage › cluster › node, each line showing the step in flight, gate results
@@ -14,14 +15,29 @@ class Slot {
   private title?: string
   private output?: string
   ended?: End
+  /** Set when the stage waits for an approval the run did not get: what its line says if it never starts. */
+  awaiting?: string
   private resolve!: (e: End) => void
   readonly end: Promise<End> = new Promise((r) => (this.resolve = r))
+  private begin!: () => void
+  /** Its `*-started` event came: until then the line may still turn out never to run. */
+  readonly started: Promise<void> = new Promise((r) => (this.begin = r))
+  /** Its node finished (node-done): not to be called "not upgraded" when its cluster fails after it. */
+  succeeded = false
+  /**
+   * Its node failed. The line stays open while the node is rolled back or rebuilt, and ends with what that came to
+   * when its cluster does: one line then says what happened to the node, cordoned or not.
+   */
+  failure?: { node: string; error: string; cordoned: boolean; after?: string }
+  constructor(public label: string) {}
+  start(): void {
+    this.begin()
+  }
   attach(w: Wrapper): void {
     this.wrapper = w
     if (this.title) w.title = this.title
     if (this.output) w.output = this.output
   }
-  // A finished listr2 task must not be written to (its output stream is gone).
   // listr2 ends a parent task with its last child, and a finished task cannot be written to: such late lines (a
   // soak's re-checks after the clusters finished) are dropped here, the plain summary still has them.
   setTitle(t: string): void {
@@ -45,6 +61,14 @@ class Slot {
     this.ended = e
     this.resolve(e)
   }
+  failed(): End | undefined {
+    const f = this.failure
+    return f && { kind: 'fail', message: `${f.node}${f.cordoned ? ' (cordoned)' : ''}: ${f.error}${f.after ? `; ${f.after}` : ''}` }
+  }
+  /** Never run: `stage production: not run`, or what it waited for. */
+  notRun(): void {
+    this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
+  }
 }
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
@@ -54,23 +78,56 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   const slot = (...k: string[]): Slot => {
     const key = k.join('\u0000')
     let s = slots.get(key)
-    if (!s) slots.set(key, (s = new Slot()))
+    if (!s) slots.set(key, (s = new Slot(k.at(-1)!)))
     return s
   }
+  // A failure is said in full once, on the lowest line it happened on (the node); the lines above it say where.
+  const told = new ToldFailures('see below')
   let running: Promise<unknown> | undefined
 
   type Child = ListrTask<unknown, any, any>
-  /** A line with children: listr2 runs them as its subtasks (one renderer for the whole tree). */
-  const parent = (s: Slot, title: string, children: () => Child[]): Child => ({
+  /**
+   * A line that starts only when its part of the run does: one that never does (a stage after a failed one) is
+   * skipped whole, its children not drawn. listr2 asks `skip` when the line's turn comes.
+   */
+  const untilStarted = (s: Slot) => (): Promise<string | false> =>
+    Promise.race([s.started.then(() => false as const), s.end.then((e) => (e.kind === 'skip' ? e.why : false))])
+  /**
+   * A line with children: listr2 runs them as its subtasks (one renderer for the whole tree). listr2 would mark it
+   * done once they are, whatever happened; a last task without a title gives it its own end instead, after every
+   * child's: failed (its error fails the list, so the line is drawn failed), skipped, or done.
+   */
+  const parent = (s: Slot, title: string, children: Slot[], tasks: () => Child[]): Child => ({
     title,
+    exitOnError: false,
+    skip: untilStarted(s),
     task: (_: unknown, w: Wrapper): Listr<unknown, any, any> => {
       s.attach(w)
-      return w.newListr(children(), { concurrent: true, exitOnError: false })
+      const verdict: Child = {
+        task: async () => {
+          const end = await s.end
+          await Promise.all(children.map((c) => c.end))
+          // Their tasks see the same ends a few promise turns later: a list that fails marks the ones not yet done
+          // as failed too.
+          await new Promise((r) => setImmediate(r))
+          if (end.kind === 'fail') {
+            w.title = end.message
+            throw new Error(end.message)
+          }
+          if (end.kind === 'skip') w.skip(end.why)
+          else if (end.title) w.title = end.title
+        },
+      }
+      return w.newListr([...tasks(), verdict], { concurrent: true, exitOnError: true })
     },
   })
   /** A leaf (a node): it ends with its own event. */
   const leaf = (s: Slot, title: string): Child => ({
     title,
+    exitOnError: false,
+    // Its task lasts until its cluster ends; the node's own time is in its title (`w-1 ✓ 7.8s`).
+    rendererOptions: { timer: undefined },
+    skip: untilStarted(s),
     task: async (_: unknown, w: Wrapper) => {
       s.attach(w)
       const end = await s.end
@@ -84,25 +141,46 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
     switch (e.type) {
       case 'run-started': {
         const logger = new ListrLogger({ processOutput: new ProcessOutput(o.stdout as NodeJS.WriteStream, o.stdout as NodeJS.WriteStream) })
-        const list = new Listr(e.outline.map((st) => parent(slot(st.stage), `stage ${st.stage}`, () => st.clusters.map((c) =>
-          parent(slot(st.stage, c.name), `${c.name} (${c.distribution})`, () => c.nodes.map((n) => leaf(slot(st.stage, c.name, n), n)))))), {
+        const list = new Listr(e.outline.map((st) => {
+          const clusters = st.clusters.map((c) => ({ c, s: slot(st.stage, c.name), nodes: c.nodes.map((n) => slot(st.stage, c.name, n)) }))
+          const stage = slot(st.stage)
+          stage.label = `stage ${st.stage}`
+          return parent(stage, stage.label, clusters.map((x) => x.s), () => clusters.map(({ c, s, nodes }) =>
+            parent(s, `${c.name} (${c.distribution})`, nodes, () => nodes.map((n) => leaf(n, n.label)))))
+        }), {
           concurrent: false, exitOnError: false, registerSignalListeners: false, forceTTY: true,
           rendererOptions: { collapseSubtasks: false, collapseSkips: true, showErrorMessage: true, timer: PRESET_TIMER, logger } as never,
         })
         running = list.run().catch(() => undefined)
         break
       }
-      case 'stage-started': slot(e.stage).say('running'); break
-      case 'stage-done': slot(e.stage).setTitle(`stage ${e.stage} ✓ ${secs(e.durationMs)}`); slot(e.stage).finish({ kind: 'done' }); break
-      case 'stage-failed': slot(e.stage).setTitle(`stage ${e.stage} ✗ ${e.error.split('\n')[0]}`); slot(e.stage).finish({ kind: 'done' }); break
-      case 'approval-needed': slot(e.stage).setTitle(`stage ${e.stage}: waits for approval (${e.command})`); break
-      case 'cluster-started': slot(e.stage, e.cluster).say('started'); break
+      case 'stage-started': slot(e.stage).start(); slot(e.stage).say('running'); break
+      case 'stage-done': slot(e.stage).finish({ kind: 'done', title: `stage ${e.stage} ✓ ${secs(e.durationMs)}` }); break
+      case 'stage-failed': slot(e.stage).finish({ kind: 'fail', message: `stage ${e.stage}: ${told.compact(e.error)}` }); break
+      case 'approval-needed': slot(e.stage).awaiting = `stage ${e.stage}: waits for approval (${e.command})`; break
+      case 'cluster-started': slot(e.stage, e.cluster).start(); slot(e.stage, e.cluster).say('started'); break
       case 'cluster-done': endCluster(e.stage, e.cluster, { kind: 'done', title: `${e.cluster} ✓ ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}` }); break
       case 'cluster-skipped': endCluster(e.stage, e.cluster, { kind: 'skip', why: `${e.cluster}: ${e.reason}` }); break
-      case 'cluster-failed': endCluster(e.stage, e.cluster, { kind: 'fail', message: `${e.cluster}: ${e.error.split('\n')[0]}` }); break
-      case 'node-started': slot(e.stage, e.cluster, e.node).setTitle(`${e.node}${e.hop !== undefined ? ` · hop ${e.hop}` : ''}${e.batch !== undefined ? ` · batch ${e.batch}` : ''}`); break
-      case 'node-done': slot(e.stage, e.cluster, e.node).setTitle(`${e.node} ✓ ${secs(e.durationMs)}`); break
-      case 'node-failed': slot(e.stage, e.cluster, e.node).finish({ kind: 'fail', message: `${e.node}${e.cordoned ? ' (cordoned)' : ''}: ${e.error.split('\n')[0]}` }); break
+      case 'cluster-failed': endCluster(e.stage, e.cluster, { kind: 'fail', message: `${e.cluster}: ${told.compact(e.error)}` }); break
+      case 'node-started': {
+        const s = slot(e.stage, e.cluster, e.node)
+        s.start()
+        s.setTitle(`${e.node}${e.hop !== undefined ? ` · hop ${e.hop}` : ''}${e.batch !== undefined ? ` · batch ${e.batch}` : ''}`)
+        break
+      }
+      case 'node-done': {
+        const s = slot(e.stage, e.cluster, e.node)
+        s.succeeded = true
+        s.setTitle(`${e.node} ✓ ${secs(e.durationMs)}`)
+        break
+      }
+      case 'node-failed': {
+        told.remember(e.error)
+        const s = slot(e.stage, e.cluster, e.node)
+        s.failure = { node: e.node, error: e.error.split('\n')[0]!, cordoned: e.cordoned }
+        s.setTitle(`${e.node}: ✗ failed`)
+        break
+      }
       case 'step-started': where(e.step).say(`${e.step.title} …`); break
       case 'step-done': where(e.step).say(`✓ ${e.step.title} ${secs(e.durationMs)}`); break
       case 'step-failed': where(e.step).say(`✗ ${e.step.title}: ${e.error.split('\n')[0]}`); break
@@ -110,16 +188,16 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'step-retrying': where(e.step).say(`↻ ${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
-      case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); break
+      case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); afterFailure(e.cluster, e.node, undefined, `rolling back (${e.path}) …`); break
       case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break
       case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
-      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); break
-      case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); break
-      case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); break
-      case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); break
-      case 'rebuild-failed': slot(...clusterKey(e.cluster)).say(`✗ rebuild of ${e.node} stopped: ${e.error.split('\n')[0]}`); break
+      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); afterFailure(e.cluster, e.node, { after: `rolled back ${secs(e.durationMs)}`, cordoned: false }); break
+      case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); afterFailure(e.cluster, e.node, { after: `rollback stopped: ${e.error.split('\n')[0]}` }); break
+      case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); afterFailure(e.cluster, e.node, undefined, 'rebuilding …'); break
+      case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); afterFailure(e.cluster, e.node, { after: `rebuilt ${secs(e.durationMs)}`, cordoned: false }); break
+      case 'rebuild-failed': slot(...clusterKey(e.cluster)).say(`✗ rebuild of ${e.node} stopped: ${e.error.split('\n')[0]}`); afterFailure(e.cluster, e.node, { after: `rebuild stopped: ${e.error.split('\n')[0]}` }); break
       case 'run-finished':
-        for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
+        for (const s of slots.values()) s.notRun()
         break
     }
   }
@@ -130,21 +208,27 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
     }
     return ['?', cluster]
   }
+  /** What became of a failed node (its rollback or rebuild), on its own line. */
+  const afterFailure = (cluster: string, node: string, change?: { after: string; cordoned?: boolean }, doing?: string) => {
+    const s = slots.get([...clusterKey(cluster), node].join('\u0000'))
+    if (!s?.failure) return
+    if (change) Object.assign(s.failure, change)
+    if (doing) s.say(doing)
+  }
   const where = (s: { stage: string; cluster?: string; node?: string }): Slot =>
     s.node && s.cluster ? slot(s.stage, s.cluster, s.node) : s.cluster ? slot(s.stage, s.cluster) : slot(s.stage)
   const endCluster = (stage: string, cluster: string, end: End) => {
-    slot(stage, cluster).setTitle(end.kind === 'done' ? end.title ?? cluster : end.kind === 'skip' ? `${end.why}` : `✗ ${end.message}`)
     // Its listr2 task ends with its children; later events (soak re-checks) must not write to it.
-    slot(stage, cluster).finish({ kind: 'done' })
+    slot(stage, cluster).finish(end)
     for (const [k, s] of slots) {
       const p = k.split('\u0000')
-      if (p.length === 3 && p[0] === stage && p[1] === cluster) s.finish(s.wrapper?.title?.includes('✓') ? { kind: 'done' } : end.kind === 'fail' ? { kind: 'skip', why: `${p[2]}: not upgraded` } : end.kind === 'skip' ? { kind: 'skip', why: `${p[2]}: ${end.why.replace(/^[^:]*: /, '')}` } : { kind: 'done' })
+      if (p.length === 3 && p[0] === stage && p[1] === cluster) s.finish(s.failed() ?? (s.succeeded ? { kind: 'done' } : end.kind === 'fail' ? { kind: 'skip', why: `${p[2]}: not upgraded` } : end.kind === 'skip' ? { kind: 'skip', why: `${p[2]}: ${end.why.replace(/^[^:]*: /, '')}` } : { kind: 'done' }))
     }
   }
   return {
     sink,
     stop: async () => {
-      for (const s of slots.values()) s.finish({ kind: 'skip', why: 'not run' })
+      for (const s of slots.values()) s.notRun()
       // The tree's last frame is drawn by now; never let drawing hold the run's exit.
       await Promise.race([running, new Promise((r) => setTimeout(r, 1000).unref())])
     },

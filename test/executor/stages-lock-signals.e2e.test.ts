@@ -44,6 +44,9 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect(r.out).toMatch(/gate nodes-ready: pass/)
     expect(r.out).not.toMatch(/progress display failed/)
     expect(r.out).toMatch(/Summary of run \S+: awaiting-approval \(exit 4\)/)
+    // The declined stage is one line in the tree, saying what it waits for; not drawn done.
+    expect(r.out).toMatch(/↓ stage production: waits for approval \(kupgrade resume \S+ --approve production\)/)
+    expect(r.out).not.toMatch(/✔ stage production/)
     const cmd = /to continue: kupgrade resume (\S+) --approve production/.exec(r.out)
     expect(cmd, r.out).not.toBeNull()
     const prd = l.lab.status().clusters.find((c) => c.name === 'prd')!

@@ -1,0 +1,109 @@
+import { Writable } from 'node:stream'
+import { describe, expect, it, vi } from 'vitest'
+import type { ExecutorEvent } from '../../src/executor/events.js'
+import { createTtyRenderer } from '../../src/report/run-tty.js'
+
+/**
+ * The listr2 tree, driven by a run's events on a terminal-like stream; what is judged is its last frame, the one left
+ * on the screen. A failed stage and cluster must not be drawn as done, a stage that never ran is one skipped line,
+ * and a failure is said in full once, on its node's line.
+ */
+class Screen extends Writable {
+  isTTY = true
+  columns = 200
+  rows = 60
+  raw = ''
+  override _write(chunk: Buffer, _: BufferEncoding, done: () => void): void {
+    this.raw += chunk.toString()
+    done()
+  }
+  /** log-update starts each frame by erasing the last one and moving to column 1 (`ESC[G`). */
+  lastFrame(): string[] {
+    return this.raw.split('\u001b[G').at(-1)!.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').split('\n').map((l) => l.trimEnd()).filter(Boolean)
+  }
+}
+
+const time = '2026-12-06T06:00:00.000Z'
+// Short enough for one line of the 80 columns listr2 assumes where the process has no terminal.
+const failure = 'step w-1/wait-ready failed: timed out'
+
+async function draw(events: Omit<ExecutorEvent, 'time'>[]): Promise<string[]> {
+  const screen = new Screen()
+  // log-update hides and shows the cursor on the process's own stderr: not this test's output.
+  const cursor = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+  try {
+    const tty = createTtyRenderer({ stdout: screen, color: false })
+    for (const e of events) {
+      tty.sink({ ...e, time } as ExecutorEvent)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    await tty.stop()
+    await new Promise((r) => setTimeout(r, 50))
+  } finally {
+    cursor.mockRestore()
+  }
+  return screen.lastFrame()
+}
+
+describe('terminal progress tree', () => {
+  it('a failed stage and its cluster are drawn failed, the failure said once, with its rollback; a stage after it is one line, not run', async () => {
+    const frame = await draw([
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+        { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['cp-1', 'w-1', 'w-2'] }] },
+        { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-cp-1', 'p-w-1'] }] },
+      ] },
+      { type: 'stage-started', stage: 'staging' },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'cp-1' },
+      { type: 'node-done', stage: 'staging', cluster: 'stg', node: 'cp-1', durationMs: 8_800 },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
+      { type: 'node-failed', stage: 'staging', cluster: 'stg', node: 'w-1', error: failure, cordoned: true },
+      { type: 'rollback-started', cluster: 'stg', node: 'w-1', path: 'previous-version', detail: 'the kept binary', reason: failure },
+      { type: 'rollback-done', cluster: 'stg', node: 'w-1', durationMs: 5_000, evidence: [] },
+      { type: 'cluster-failed', stage: 'staging', cluster: 'stg', error: `stg/w-1: ${failure}` },
+      { type: 'stage-failed', stage: 'staging', error: `stg/w-1: ${failure}` },
+      { type: 'run-finished', runId: 'r', outcome: 'failed', exitCode: 1, durationMs: 90_000, journal: 'j', message: 'failed' },
+    ] as Omit<ExecutorEvent, 'time'>[])
+    expect(frame).toEqual([
+      expect.stringMatching(/^❯ stage staging: see below/),
+      expect.stringMatching(/^ {2}❯ stg: stg\/w-1: see below/),
+      '    ✔ cp-1 ✓ 8.8s',
+      // Rolled back, so no longer cordoned: the line says what became of the node.
+      `    ✖ w-1: ${failure}; rolled back 5.0s`,
+      '    ↓ w-2: not upgraded',
+      '↓ stage production: not run',
+    ])
+  })
+
+  it('a stage that waits for an approval it did not get says so, with the command', async () => {
+    const frame = await draw([
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+        { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['cp-1'] }] },
+        { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-cp-1'] }] },
+      ] },
+      { type: 'stage-started', stage: 'staging' },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'cp-1' },
+      { type: 'node-done', stage: 'staging', cluster: 'stg', node: 'cp-1', durationMs: 1_000 },
+      { type: 'cluster-done', stage: 'staging', cluster: 'stg', durationMs: 1_500, changed: true },
+      { type: 'stage-done', stage: 'staging', durationMs: 2_000 },
+      { type: 'approval-needed', stage: 'production', command: 'kupgrade resume r --approve production' },
+      { type: 'run-finished', runId: 'r', outcome: 'awaiting-approval', exitCode: 4, durationMs: 3_000, journal: 'j', message: 'awaiting approval' },
+    ] as Omit<ExecutorEvent, 'time'>[])
+    expect(frame[0]).toMatch(/^✔ stage staging ✓ 2\.0s/)
+    expect(frame.slice(-2).map((l) => l.trim()).join(' ')).toBe('↓ stage production: waits for approval (kupgrade resume r --approve production)')
+    expect(frame.join('\n')).not.toMatch(/p-cp-1/)
+  })
+
+  it('a node left cordoned (onFailure: pause) says so', async () => {
+    const frame = await draw([
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
+      { type: 'stage-started', stage: 'staging' },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
+      { type: 'node-failed', stage: 'staging', cluster: 'stg', node: 'w-1', error: failure, cordoned: true },
+      { type: 'run-finished', runId: 'r', outcome: 'paused', exitCode: 4, durationMs: 3_000, journal: 'j', message: 'paused' },
+    ] as Omit<ExecutorEvent, 'time'>[])
+    expect(frame.at(-1)).toBe(`    ✖ w-1 (cordoned): ${failure}`)
+  })
+})
