@@ -1,4 +1,4 @@
-import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
+import { Listr, ListrLogger, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
 import type { EventSink, ExecutorEvent } from '../executor/events.js'
 import { ToldFailures } from './run-plain.js'
 
@@ -125,8 +125,6 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   const leaf = (s: Slot, title: string): Child => ({
     title,
     exitOnError: false,
-    // Its task lasts until its cluster ends; the node's own time is in its title (`w-1 ✓ 7.8s`).
-    rendererOptions: { timer: undefined },
     skip: untilStarted(s),
     task: async (_: unknown, w: Wrapper) => {
       s.attach(w)
@@ -149,7 +147,9 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
             parent(s, `${c.name} (${c.distribution})`, nodes, () => nodes.map((n) => leaf(n, n.label)))))
         }), {
           concurrent: false, exitOnError: false, registerSignalListeners: false, forceTTY: true,
-          rendererOptions: { collapseSubtasks: false, collapseSkips: true, showErrorMessage: true, timer: PRESET_TIMER, logger } as never,
+          // No listr2 timers: a line's time is its part of the run's, from its event, in its title (`w-1 ✓ 7.8s`); a
+          // node's task lasts until its cluster ends.
+          rendererOptions: { collapseSubtasks: false, collapseSkips: true, showErrorMessage: true, logger } as never,
         })
         running = list.run().catch(() => undefined)
         break
