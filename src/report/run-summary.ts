@@ -1,4 +1,5 @@
 import type { ExecutorEvent, FinalNode } from '../executor/events.js'
+import { ToldFailures } from './run-plain.js'
 
 /**
  * The final summary of a run, built from its events alone: what changed (per cluster and node), durations, gate
@@ -14,7 +15,7 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[] }[]
   changed: number
   unchanged: number
   skipped: number
@@ -36,6 +37,9 @@ export class SummaryCollector {
     gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
+  /** The timeline says a failure in full at the node it happened on, and `see above` where it is passed up. */
+  private readonly told = new ToldFailures()
+
   private cluster(stage: string, cluster: string) {
     let c = this.data.clusters.find((x) => x.cluster === cluster)
     if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [] }))
@@ -44,12 +48,18 @@ export class SummaryCollector {
 
   add(e: ExecutorEvent): void {
     const d = this.data
-    const moment = timelineText(e)
+    const moment = timelineText(e, this.told)
     if (moment) d.timeline.push({ time: e.time, event: moment })
     switch (e.type) {
       case 'nodes-final': d.final = e.clusters; break
-      case 'run-started': d.runId = e.runId; d.dryRun = e.dryRun; d.journal = e.journal; break
-      case 'cluster-started': this.cluster(e.stage, e.cluster); break
+      case 'run-started':
+        d.runId = e.runId
+        d.dryRun = e.dryRun
+        d.journal = e.journal
+        // Every cluster this run covers has a line, those it never reached (a stage after a failed one) too.
+        for (const st of e.outline) for (const c of st.clusters) this.cluster(st.stage, c.name).status = 'not run'
+        break
+      case 'cluster-started': this.cluster(e.stage, e.cluster).status = 'running'; break
       case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
       case 'cluster-failed': Object.assign(this.cluster(e.stage, e.cluster), { status: 'failed', note: e.error.split('\n')[0] }); break
       case 'cluster-skipped': Object.assign(this.cluster(e.stage, e.cluster), { status: 'skipped', note: e.reason }); break
@@ -88,17 +98,19 @@ export class SummaryCollector {
 }
 
 /** The moments a failure report's timeline keeps (progress of every step stays in the journal). */
-function timelineText(e: ExecutorEvent): string | undefined {
+function timelineText(e: ExecutorEvent, told: ToldFailures): string | undefined {
   const first = (x: string) => x.split('\n')[0]
   switch (e.type) {
     case 'stage-started': return `stage ${e.stage} started`
     case 'stage-done': return `stage ${e.stage} done`
-    case 'stage-failed': return `stage ${e.stage} failed: ${first(e.error)}`
+    case 'stage-failed': return `stage ${e.stage} failed: ${told.compact(e.error)}`
     case 'cluster-started': return `${e.cluster} started`
     case 'cluster-done': return `${e.cluster} done`
-    case 'cluster-failed': return `${e.cluster} failed: ${first(e.error)}`
+    case 'cluster-failed': return `${e.cluster} failed: ${told.compact(e.error)}`
     case 'node-done': return `${e.cluster}/${e.node} upgraded`
-    case 'node-failed': return `${e.cluster}/${e.node} failed: ${first(e.error)}`
+    case 'node-failed':
+      told.remember(e.error)
+      return `${e.cluster}/${e.node} failed: ${first(e.error)}`
     case 'gate-result': return e.status === 'pass' ? undefined : `gate ${e.gate} ${e.status}${e.during ? ` (${e.during})` : ''} on ${[e.step.cluster, e.step.node].filter(Boolean).join('/')}: ${e.summary}`
     case 'rollback-started': return `${e.cluster}/${e.node}: rollback started (${e.path})`
     case 'undo-done': return `${e.step.cluster}/${e.step.node}: undone ${e.step.id}`
@@ -160,15 +172,18 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   const out: string[] = []
   out.push(`### ${icon} kupgrade ${d.dryRun ? 'dry-run' : 'apply'} \`${d.runId}\`: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`, '')
   if (d.message) out.push(md(d.message), '')
+  // As in the text: what the run's message says above is not said again in the table or the failed steps.
+  const told = toldBy(d)
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
     const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
-    out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
+    out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note && !told(c.note) ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
   out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
-  if (d.failed.length) out.push('', ...d.failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
+  const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`))
+  if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
   if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, toldBy(d)))}`))
   if (d.final.length) {
     out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')

@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import type { ExecutorEvent, StepRef } from '../../src/executor/events.js'
-import { renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
+import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
 
 const T = '2026-12-05T02:20:51.000Z'
 const step = (node: string, action: string): StepRef => ({ id: `staging/staging/hop1/${node}/${action}`, stage: 'staging', cluster: 'staging', node, action: action as StepRef['action'], title: action, mutates: false })
 const timedOut = (node: string) => `step staging/staging/hop1/${node}/wait-ready failed: timed out after 300s waiting for ${node} Ready with kubelet v1.30.4+k3s1`
 
 /** The events of the demo fleet's paused run (node-not-ready-after-upgrade, onFailure: pause), as the executor sends them. */
-function summaryOf(extra: ExecutorEvent[] = []): string {
+function summaryOf(extra: ExecutorEvent[] = [], o: { outline?: boolean; markdown?: boolean } = {}): string {
   const c = new SummaryCollector()
+  const outline = o.outline ? [{ stage: 'staging', clusters: [{ name: 'staging', distribution: 'k3s', nodes: ['staging-server-1', 'staging-agent-1'] }] }, { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['prd-cp-1'] }] }] : []
   const events: ExecutorEvent[] = [
-    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline: [] },
+    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline },
     { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
     { type: 'node-done', time: T, stage: 'staging', cluster: 'staging', node: 'staging-server-1', durationMs: 6700 },
     { type: 'step-failed', time: T, step: step('staging-agent-1', 'wait-ready'), attempt: 1, durationMs: 300_000, error: 'timed out after 300s waiting for staging-agent-1 Ready with kubelet v1.30.4+k3s1', evidence: [] },
@@ -20,7 +21,7 @@ function summaryOf(extra: ExecutorEvent[] = []): string {
     { type: 'run-finished', time: T, runId: 'r1', outcome: 'paused', exitCode: 4, durationMs: 315_100, journal: '/p/.kupgrade/runs/r1/journal.jsonl', message: `staging/staging-agent-1: ${timedOut('staging-agent-1')} (staging-agent-1 is left cordoned); to go on after fixing it: kupgrade resume r1`, resume: 'kupgrade resume r1' },
   ] as ExecutorEvent[]
   for (const e of events) c.add(e)
-  return renderSummaryText(c.data)
+  return o.markdown ? renderSummaryMarkdown(c.data) : renderSummaryText(c.data)
 }
 
 describe('the run summary (text)', () => {
@@ -37,5 +38,17 @@ describe('the run summary (text)', () => {
     ] as ExecutorEvent[])
     expect(text).toContain('  failed: staging/staging/hop1/staging-agent-2/wait-ready: timed out after 300s waiting for staging-agent-2 Ready')
     expect(text).not.toContain('  failed: staging/staging/hop1/staging-agent-1/')
+  })
+})
+
+describe('the run summary (markdown, for report.md and $GITHUB_STEP_SUMMARY)', () => {
+  it('says the failure in the message and at its node in the timeline, nowhere else; a cluster never reached is a row, not run', () => {
+    const md = summaryOf([], { outline: true, markdown: true })
+    expect(md.split('timed out after 300s waiting for staging-agent-1').length - 1).toBe(2)
+    expect(md).toContain('| staging | staging | failed |')
+    expect(md).toContain('| production | prd | not run |  |  |')
+    expect(md).toContain('staging failed: staging/staging-agent-1: see above (staging-agent-1 is left cordoned)')
+    expect(md).not.toMatch(/^- failed `/m)
+    expect(summaryOf([], { outline: true })).toContain('\n  production › prd: not run\n')
   })
 })
