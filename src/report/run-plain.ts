@@ -41,16 +41,37 @@ export class ToldFailures {
   }
 }
 
-/** A renderer of plain lines for one run: failures are told once (ToldFailures). */
+/**
+ * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step that passed is one
+ * line, its verdict with the step's time, not the verdict and then `✓ gate …` (two lines for each of the dozen gates
+ * before a cluster and the handful after every node).
+ */
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()
-  return (e) => plainLine(e, verbose, told)
+  const passed = new Map<string, ExecutorEvent & { type: 'gate-result' }>()
+  return (e) => {
+    if (e.type === 'gate-result' && e.status === 'pass' && !e.during && e.step.action === 'gate') {
+      passed.set(e.step.id, e)
+      return undefined
+    }
+    const verdict = e.type === 'step-done' ? passed.get(e.step.id) : undefined
+    if (e.type === 'step-done' && verdict) {
+      passed.delete(e.step.id)
+      return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: pass: ${verdict.summary} (${secs(e.durationMs)})`
+    }
+    // A verdict whose step did not get to end (the run was interrupted) is still said, before the run's last line.
+    const held = e.type === 'run-finished' ? [...passed.values()].map((g) => plainLine(g, verbose, told)) : []
+    if (e.type === 'run-finished') passed.clear()
+    const line = plainLine(e, verbose, told)
+    return held.length ? [...held, ...(line === undefined ? [] : [line])].join('\n') : line
+  }
 }
+
+const stamp = (time: string): string => time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 
 export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures): string | undefined {
   const failure = (text: string): string => (told ? told.compact(text) : text.split('\n')[0]!)
-  const t = e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
-  const line = (s: string) => `${t} ${s}`
+  const line = (s: string) => `${stamp(e.time)} ${s}`
   switch (e.type) {
     case 'run-started':
       return line(`${e.resumed ? 'resuming' : e.dryRun ? 'dry-run' : 'apply'} run ${e.runId}: ${e.plan} (stages: ${e.stages.join(' → ')}); journal ${e.journal}`)

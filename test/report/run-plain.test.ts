@@ -68,3 +68,27 @@ describe('the summary of a rolled-back run', () => {
     expect(text).toContain('\n  rolled back staging/staging-agent-1 (previous-version); undone: replace-binary\n')
   })
 })
+
+describe('plain progress: gates', () => {
+  const gate = (node: string): StepRef => ({ id: `staging/staging/hop1/${node}/after/gate/nodes-ready`, stage: 'staging', cluster: 'staging', node, action: 'gate', title: 'gate nodes-ready (timeout 1m)', mutates: false })
+  const result = (node: string, status: 'pass' | 'fail', during?: 'soak') => ({ type: 'gate-result', time: T, step: gate(node), gate: 'nodes-ready', status, summary: status === 'pass' ? '1 node Ready' : `${node} NotReady`, evidence: [], checks: 1, ...(during ? { during } : {}) })
+
+  it('a gate step that passed is one line: its verdict with its time; other verdicts are said as they come', () => {
+    const text = render([
+      result('w-1', 'pass'),
+      result('w-2', 'fail'),
+      { type: 'step-done', time: T, step: gate('w-1'), durationMs: 1_000, changed: false, evidence: [] },
+      result('w-3', 'pass', 'soak'),
+      result('w-4', 'pass'),
+      { type: 'run-finished', time: T, runId: 'r1', outcome: 'interrupted', exitCode: 130, durationMs: 5_000, journal: 'j', message: 'interrupted' },
+    ] as ExecutorEvent[])
+    expect(text.split('\n')).toEqual([
+      '2026-12-05 21:35:27Z staging › staging › w-2: gate nodes-ready: fail: w-2 NotReady',
+      '2026-12-05 21:35:27Z staging › staging › w-1: ✓ gate nodes-ready (timeout 1m): pass: 1 node Ready (1.0s)',
+      '2026-12-05 21:35:27Z staging › staging › w-3: gate nodes-ready (soak): pass: 1 node Ready',
+      // Its step never ended: the verdict is said before the run's last line.
+      '2026-12-05 21:35:27Z staging › staging › w-4: gate nodes-ready: pass: 1 node Ready',
+      '2026-12-05 21:35:27Z run r1: interrupted (exit 130) in 5.0s: interrupted',
+    ])
+  })
+})
