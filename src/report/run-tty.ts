@@ -22,6 +22,9 @@ class Slot {
   private begin!: () => void
   /** Its `*-started` event came: until then the line may still turn out never to run. */
   readonly started: Promise<void> = new Promise((r) => (this.begin = r))
+  /** Its listr2 task has drawn its end (or was skipped): its parent may end after that, not before. */
+  settle!: () => void
+  readonly settled: Promise<void> = new Promise((r) => (this.settle = r))
   /** Its node finished (node-done): not to be called "not upgraded" when its cluster fails after it. */
   succeeded = false
   /**
@@ -90,8 +93,11 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
    * A line that starts only when its part of the run does: one that never does (a stage after a failed one) is
    * skipped whole, its children not drawn. listr2 asks `skip` when the line's turn comes.
    */
-  const untilStarted = (s: Slot) => (): Promise<string | false> =>
-    Promise.race([s.started.then(() => false as const), s.end.then((e) => (e.kind === 'skip' ? e.why : false))])
+  const untilStarted = (s: Slot) => async (): Promise<string | false> => {
+    const skip = await Promise.race([s.started.then(() => false as const), s.end.then((e) => (e.kind === 'skip' ? e.why : false))])
+    if (skip) s.settle()
+    return skip
+  }
   /**
    * A line with children: listr2 runs them as its subtasks (one renderer for the whole tree). listr2 would mark it
    * done once they are, whatever happened; a last task without a title gives it its own end instead, after every
@@ -105,17 +111,21 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       s.attach(w)
       const verdict: Child = {
         task: async () => {
-          const end = await s.end
-          await Promise.all(children.map((c) => c.end))
-          // Their tasks see the same ends a few promise turns later: a list that fails marks the ones not yet done
-          // as failed too.
-          await new Promise((r) => setImmediate(r))
-          if (end.kind === 'fail') {
-            w.title = end.message
-            throw new Error(end.message)
+          try {
+            const end = await s.end
+            // A list that fails marks the tasks in it not yet done as failed too: every child draws its own end first
+            // (listr2 records it a turn after the child's function returns).
+            await Promise.all(children.map((c) => c.settled))
+            await new Promise((r) => setImmediate(r))
+            if (end.kind === 'fail') {
+              w.title = end.message
+              throw new Error(end.message)
+            }
+            if (end.kind === 'skip') w.skip(end.why)
+            else if (end.title) w.title = end.title
+          } finally {
+            s.settle()
           }
-          if (end.kind === 'skip') w.skip(end.why)
-          else if (end.title) w.title = end.title
         },
       }
       return w.newListr([...tasks(), verdict], { concurrent: true, exitOnError: true })
@@ -129,9 +139,13 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
     task: async (_: unknown, w: Wrapper) => {
       s.attach(w)
       const end = await s.end
-      if (end.kind === 'skip') w.skip(end.why)
-      else if (end.kind === 'fail') throw new Error(end.message)
-      else if (end.title) w.title = end.title
+      try {
+        if (end.kind === 'skip') w.skip(end.why)
+        else if (end.kind === 'fail') throw new Error(end.message)
+        else if (end.title) w.title = end.title
+      } finally {
+        s.settle()
+      }
     },
   })
 
