@@ -60,10 +60,10 @@ export function plainLines(verbose = false): (e: ExecutorEvent) => string | unde
       return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: pass: ${verdict.summary} (${secs(e.durationMs)})`
     }
     // A verdict whose step did not get to end (the run was interrupted) is still said, before the run's last line.
-    const held = e.type === 'run-finished' ? [...passed.values()].map((g) => plainLine(g, verbose, told)) : []
-    if (e.type === 'run-finished') passed.clear()
-    const line = plainLine(e, verbose, told)
-    return held.length ? [...held, ...(line === undefined ? [] : [line])].join('\n') : line
+    const held = e.type === 'run-finished' ? [...passed.values()] : []
+    if (held.length) passed.clear()
+    const lines = [...held, e].map((x) => plainLine(x, verbose, told)).filter((l) => l !== undefined)
+    return lines.length ? lines.join('\n') : undefined
   }
 }
 
