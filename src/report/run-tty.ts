@@ -32,9 +32,15 @@ class Slot {
    * when its cluster does: one line then says what happened to the node, cordoned or not.
    */
   failure?: { node: string; error: string; cordoned: boolean; after?: string }
+  private hasStarted = false
+  /** The line above it (a node's cluster, a cluster's stage): a part that starts has started what it is part of. */
+  parent?: Slot
   constructor(public label: string) {}
   start(): void {
+    if (this.hasStarted) return
+    this.hasStarted = true
     this.begin()
+    this.parent?.start()
   }
   attach(w: Wrapper): void {
     this.wrapper = w
@@ -68,9 +74,14 @@ class Slot {
     const f = this.failure
     return f && { kind: 'fail', message: `${f.node}${f.cordoned ? ' (cordoned)' : ''}: ${f.error}${f.after ? `; ${f.after}` : ''}` }
   }
-  /** Never run: `stage production: not run`, or what it waited for. */
-  notRun(): void {
-    this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
+  /**
+   * The run is over and this line got no end of its own: never started (`stage production: not run`, or the approval
+   * it waits for), or started and left (done when the run is, as a `kupgrade rollback` leaves its stage; else failed
+   * with how the run ended: `w-1: interrupted`).
+   */
+  runOver(outcome?: string): void {
+    if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
+    else this.finish(this.failed() ?? (outcome === 'done' || outcome === 'nothing-to-do' ? { kind: 'done' } : { kind: 'fail', message: `${this.label}: ${outcome ?? 'stopped'}` }))
   }
 }
 
@@ -154,9 +165,15 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'run-started': {
         const logger = new ListrLogger({ processOutput: new ProcessOutput(o.stdout as NodeJS.WriteStream, o.stdout as NodeJS.WriteStream) })
         const list = new Listr(e.outline.map((st) => {
-          const clusters = st.clusters.map((c) => ({ c, s: slot(st.stage, c.name), nodes: c.nodes.map((n) => slot(st.stage, c.name, n)) }))
           const stage = slot(st.stage)
           stage.label = `stage ${st.stage}`
+          const clusters = st.clusters.map((c) => {
+            const s = slot(st.stage, c.name)
+            s.parent = stage
+            const nodes = c.nodes.map((n) => slot(st.stage, c.name, n))
+            for (const n of nodes) n.parent = s
+            return { c, s, nodes }
+          })
           return parent(stage, stage.label, clusters.map((x) => x.s), () => clusters.map(({ c, s, nodes }) =>
             parent(s, `${c.name} (${c.distribution})`, nodes, () => nodes.map((n) => leaf(n, n.label)))))
         }), {
@@ -202,16 +219,16 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
       case 'step-retrying': where(e.step).say(`↻ ${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
-      case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); afterFailure(e.cluster, e.node, undefined, `rolling back (${e.path}) …`); break
+      case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); nodeAfter(e.cluster, e.node, { doing: `rolling back (${e.path}) …` }); break
       case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break
       case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
-      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); afterFailure(e.cluster, e.node, { after: `rolled back ${secs(e.durationMs)}`, cordoned: false }); break
-      case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); afterFailure(e.cluster, e.node, { after: `rollback stopped: ${e.error.split('\n')[0]}` }); break
-      case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); afterFailure(e.cluster, e.node, undefined, 'rebuilding …'); break
-      case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); afterFailure(e.cluster, e.node, { after: `rebuilt ${secs(e.durationMs)}`, cordoned: false }); break
-      case 'rebuild-failed': slot(...clusterKey(e.cluster)).say(`✗ rebuild of ${e.node} stopped: ${e.error.split('\n')[0]}`); afterFailure(e.cluster, e.node, { after: `rebuild stopped: ${e.error.split('\n')[0]}` }); break
+      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); nodeAfter(e.cluster, e.node, { done: `rolled back ${secs(e.durationMs)}` }); break
+      case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); nodeAfter(e.cluster, e.node, { stopped: `rollback stopped: ${e.error.split('\n')[0]}` }); break
+      case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); nodeAfter(e.cluster, e.node, { doing: 'rebuilding …' }); break
+      case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); nodeAfter(e.cluster, e.node, { done: `rebuilt ${secs(e.durationMs)}` }); break
+      case 'rebuild-failed': slot(...clusterKey(e.cluster)).say(`✗ rebuild of ${e.node} stopped: ${e.error.split('\n')[0]}`); nodeAfter(e.cluster, e.node, { stopped: `rebuild stopped: ${e.error.split('\n')[0]}` }); break
       case 'run-finished':
-        for (const s of slots.values()) s.notRun()
+        for (const s of slots.values()) s.runOver(e.outcome)
         break
     }
   }
@@ -222,12 +239,22 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
     }
     return ['?', cluster]
   }
-  /** What became of a failed node (its rollback or rebuild), on its own line. */
-  const afterFailure = (cluster: string, node: string, change?: { after: string; cordoned?: boolean }, doing?: string) => {
+  /**
+   * What became of a node after it failed (its rollback or rebuild), said on its own line when its cluster ends. A
+   * node this run did not fail (`kupgrade rollback` takes back what an earlier run did) gets the outcome as its line.
+   */
+  const nodeAfter = (cluster: string, node: string, o: { doing?: string; done?: string; stopped?: string }) => {
     const s = slots.get([...clusterKey(cluster), node].join('\u0000'))
-    if (!s?.failure) return
-    if (change) Object.assign(s.failure, change)
-    if (doing) s.say(doing)
+    if (!s) return
+    s.start()
+    if (o.doing) s.say(o.doing)
+    if (s.failure) {
+      if (o.done) Object.assign(s.failure, { after: o.done, cordoned: false })
+      if (o.stopped) s.failure.after = o.stopped
+    } else if (o.done) {
+      s.succeeded = true
+      s.setTitle(`${node} ↩ ${o.done}`)
+    } else if (o.stopped) s.failure = { node, error: o.stopped, cordoned: false }
   }
   const where = (s: { stage: string; cluster?: string; node?: string }): Slot =>
     s.node && s.cluster ? slot(s.stage, s.cluster, s.node) : s.cluster ? slot(s.stage, s.cluster) : slot(s.stage)
@@ -242,7 +269,7 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   return {
     sink,
     stop: async () => {
-      for (const s of slots.values()) s.notRun()
+      for (const s of slots.values()) s.runOver()
       // The tree's last frame is drawn by now; never let drawing hold the run's exit.
       await Promise.race([running, new Promise((r) => setTimeout(r, 1000).unref())])
     },

@@ -106,4 +106,33 @@ describe('terminal progress tree', () => {
     ] as Omit<ExecutorEvent, 'time'>[])
     expect(frame.at(-1)).toBe(`    ✖ w-1 (cordoned): ${failure}`)
   })
+
+  it('kupgrade rollback: no stage events, only its clusters and nodes; the stage is drawn done, each node rolled back', async () => {
+    const frame = await draw([
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+        { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1', 'w-2'] }] },
+        { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-1'] }] },
+      ] },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'rollback-started', cluster: 'stg', node: 'w-2', path: 'previous-version', detail: '', reason: 'kupgrade rollback' },
+      { type: 'rollback-done', cluster: 'stg', node: 'w-2', durationMs: 3_000, evidence: [] },
+      { type: 'rollback-started', cluster: 'stg', node: 'w-1', path: 'previous-version', detail: '', reason: 'kupgrade rollback' },
+      { type: 'rollback-done', cluster: 'stg', node: 'w-1', durationMs: 2_500, evidence: [] },
+      { type: 'cluster-done', stage: 'staging', cluster: 'stg', durationMs: 6_000, changed: true },
+      { type: 'cluster-skipped', stage: 'production', cluster: 'prd', reason: 'this run changed no node here' },
+      { type: 'run-finished', runId: 'r', outcome: 'done', exitCode: 0, durationMs: 6_500, journal: 'j', message: 'rolled back' },
+    ] as Omit<ExecutorEvent, 'time'>[])
+    expect(frame).toEqual(['✔ stage staging', '  ✔ stg ✓ 6.0s', '    ✔ w-1 ↩ rolled back 2.5s', '    ✔ w-2 ↩ rolled back 3.0s', '↓ stage production: not run'])
+  })
+
+  it('an interrupted run: the node and the lines above it say so, not done', async () => {
+    const frame = await draw([
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
+      { type: 'stage-started', stage: 'staging' },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
+      { type: 'run-finished', runId: 'r', outcome: 'interrupted', exitCode: 130, durationMs: 3_000, journal: 'j', message: 'interrupted' },
+    ] as Omit<ExecutorEvent, 'time'>[])
+    expect(frame).toEqual(['❯ stage staging: interrupted', '  ❯ stg: interrupted', '    ✖ w-1: interrupted'])
+  })
 })
