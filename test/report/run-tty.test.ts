@@ -24,10 +24,12 @@ class Screen extends Writable {
 }
 
 const time = '2026-12-06T06:00:00.000Z'
+/** An event without its time (each member of the union on its own: Omit over the union would keep common keys only). */
+type Untimed = ExecutorEvent extends infer E ? (E extends unknown ? Omit<E, 'time'> : never) : never
 // Short enough for one line of the 80 columns listr2 assumes where the process has no terminal.
 const failure = 'step w-1/wait-ready failed: timed out'
 
-async function draw(events: Omit<ExecutorEvent, 'time'>[]): Promise<string[]> {
+async function draw(events: Untimed[]): Promise<string[]> {
   const screen = new Screen()
   // log-update hides and shows the cursor on the process's own stderr: not this test's output.
   const cursor = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
@@ -63,7 +65,7 @@ describe('terminal progress tree', () => {
       { type: 'cluster-failed', stage: 'staging', cluster: 'stg', error: `stg/w-1: ${failure}` },
       { type: 'stage-failed', stage: 'staging', error: `stg/w-1: ${failure}` },
       { type: 'run-finished', runId: 'r', outcome: 'failed', exitCode: 1, durationMs: 90_000, journal: 'j', message: 'failed' },
-    ] as Omit<ExecutorEvent, 'time'>[])
+    ] as Untimed[])
     expect(frame).toEqual([
       expect.stringMatching(/^❯ stage staging: see below/),
       expect.stringMatching(/^ {2}❯ stg: stg\/w-1: see below/),
@@ -89,7 +91,7 @@ describe('terminal progress tree', () => {
       { type: 'stage-done', stage: 'staging', durationMs: 2_000 },
       { type: 'approval-needed', stage: 'production', command: 'kupgrade resume r --approve production' },
       { type: 'run-finished', runId: 'r', outcome: 'awaiting-approval', exitCode: 4, durationMs: 3_000, journal: 'j', message: 'awaiting approval' },
-    ] as Omit<ExecutorEvent, 'time'>[])
+    ] as Untimed[])
     expect(frame[0]).toMatch(/^✔ stage staging ✓ 2\.0s/)
     expect(frame.slice(-2).map((l) => l.trim()).join(' ')).toBe('↓ stage production: waits for approval (kupgrade resume r --approve production)')
     expect(frame.join('\n')).not.toMatch(/p-cp-1/)
@@ -103,7 +105,7 @@ describe('terminal progress tree', () => {
       { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
       { type: 'node-failed', stage: 'staging', cluster: 'stg', node: 'w-1', error: failure, cordoned: true },
       { type: 'run-finished', runId: 'r', outcome: 'paused', exitCode: 4, durationMs: 3_000, journal: 'j', message: 'paused' },
-    ] as Omit<ExecutorEvent, 'time'>[])
+    ] as Untimed[])
     expect(frame.at(-1)).toBe(`    ✖ w-1 (cordoned): ${failure}`)
   })
 
@@ -121,7 +123,7 @@ describe('terminal progress tree', () => {
       { type: 'cluster-done', stage: 'staging', cluster: 'stg', durationMs: 6_000, changed: true },
       { type: 'cluster-skipped', stage: 'production', cluster: 'prd', reason: 'this run changed no node here' },
       { type: 'run-finished', runId: 'r', outcome: 'done', exitCode: 0, durationMs: 6_500, journal: 'j', message: 'rolled back' },
-    ] as Omit<ExecutorEvent, 'time'>[])
+    ] as Untimed[])
     expect(frame).toEqual(['✔ stage staging', '  ✔ stg ✓ 6.0s', '    ✔ w-1 ↩ rolled back 2.5s', '    ✔ w-2 ↩ rolled back 3.0s', '↓ stage production: not run'])
   })
 
@@ -132,7 +134,7 @@ describe('terminal progress tree', () => {
       { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
       { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
       { type: 'run-finished', runId: 'r', outcome: 'interrupted', exitCode: 130, durationMs: 3_000, journal: 'j', message: 'interrupted' },
-    ] as Omit<ExecutorEvent, 'time'>[])
+    ] as Untimed[])
     expect(frame).toEqual(['❯ stage staging: interrupted', '  ❯ stg: interrupted', '    ✖ w-1: interrupted'])
   })
 })
