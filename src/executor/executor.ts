@@ -674,8 +674,23 @@ export class Executor {
     const attempt = (this.o.journal.last(id)?.attempt ?? 0) + 1
     await this.o.journal.appendDurable({ step: id, state: 'started', attempt, evidence: [why] })
     const rb = await this.rollbackNode(c, rt, run, why)
+    if (rb.ok) this.takenBack(run, `taken back by the rollback of ${run.node}`)
     await this.o.journal.appendDurable(rb.ok ? { step: id, state: 'done', attempt, evidence: [why, ...rb.evidence], changed: true } : { step: id, state: 'failed', attempt, error: rb.reason, evidence: [why, ...rb.evidence] })
     return rb
+  }
+
+  /**
+   * A node taken back to before its run (rolled back, rebuilt): its forward steps are journaled undone, so a later
+   * resume (the user's "go on after fixing it") upgrades it again instead of finding them done. The rollback's undos
+   * took back only the steps that have one; a restart or a gate has none, and left done, a resume would skip the
+   * restart after putting the new binary back, and wait in vain for the new version. A step that cannot be undone
+   * (an OS upgrade) stays done: it was not taken back.
+   */
+  private takenBack(run: NodeRunRef, why: string): void {
+    for (const s of run.steps) {
+      const last = this.o.journal.last(s.id)
+      if ((last?.state === 'done' && !(last.undo && 'irreversible' in last.undo)) || last?.state === 'failed') this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [why], changed: false })
+    }
   }
 
   /**
@@ -700,14 +715,7 @@ export class Executor {
       stateOf: (x) => this.o.journal.last(x)?.state,
       changed: (x) => this.o.journal.last(x)?.changed === true,
     }, c, run, why, resuming)
-    if (rb.ok && rb.how === 'rebuilt') {
-      // The rebuild took the node back to before its run: its forward steps are undone, so a later resume (the
-      // user's "go on after fixing it") upgrades it again instead of finding them done.
-      for (const s of run.steps) {
-        const st = this.o.journal.last(s.id)?.state
-        if (st === 'done' || st === 'failed') this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the rebuild of ${run.node}`], changed: false })
-      }
-    }
+    if (rb.ok) this.takenBack(run, `taken back by the ${rb.how === 'rebuilt' ? 'rebuild' : 'rollback'} of ${run.node}`)
     await this.o.journal.appendDurable(rb.ok ? { step: id, state: 'done', attempt, evidence: [why, ...rb.evidence], changed: true } : { step: id, state: 'failed', attempt, error: rb.reason, evidence: [why, ...rb.evidence] })
     return rb
   }

@@ -52,10 +52,10 @@ describe('resume after a kill during a rollback', () => {
       expect(nodes).toEqual({ 'rr-cp-1': [NEW, 'True', false], 'rr-w-1': [OLD, 'True', false], 'rr-w-2': [OLD, 'True', false] })
 
       // The journal: the node's rollback started twice (killed, resumed) and finished once; the failed step was never
-      // started again.
+      // started again, and the finished rollback marked it taken back (a resume after the fix runs it again).
       const journal = readFileSync(join(runs, dir!, 'journal.jsonl'), 'utf8').trim().split('\n').slice(1).map((x) => JSON.parse(x))
       expect(journal.filter((e) => e.step === 'rr/rr-w-1/hop1/rollback').map((e) => `${e.state}#${e.attempt}`)).toEqual(['started#1', 'started#2', 'done#2'])
-      expect(journal.filter((e) => e.step === 'rr/rr/hop1/rr-w-1/wait-ready').map((e) => e.state)).toEqual(['started', 'failed'])
+      expect(journal.filter((e) => e.step === 'rr/rr/hop1/rr-w-1/wait-ready').map((e) => e.state)).toEqual(['started', 'failed', 'undone'])
       expect(journal.filter((e) => e.step === 'rr/rr/hop1/rr-w-1/replace-binary').map((e) => e.state)).toEqual(['started', 'done', 'undoing', 'undone'])
     } finally {
       l.lab.setFault(fault, false)
