@@ -2,6 +2,7 @@ import type { GateRun } from '../gates/run.js'
 import { blocks, worstStatus } from '../gates/run.js'
 import type { GateStatus } from '../gates/types.js'
 import { sameButFor, sameFor } from '../util/same-but-for.js'
+import { paint } from './paint.js'
 
 /** The results of one gate run over clusters (`check`, the pre-gates of `plan --live`), with the skipped gates. */
 export interface GateReport {
@@ -21,7 +22,6 @@ export const reportStatus = (r: GateReport): GateStatus => worstStatus(r.cluster
 export const reportBlocks = (r: GateReport): boolean => r.clusters.some((c) => c.results.some((x) => blocks(x.status)))
 
 const MARK: Record<GateStatus, string> = { pass: 'ok  ', warn: 'WARN', fail: 'FAIL', unknown: '??? ' }
-const paint = (on: boolean, code: number, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
 const COLOR: Record<GateStatus, number> = { pass: 32, warn: 33, fail: 31, unknown: 35 }
 
 function counts(rs: GateRun[]): string {

@@ -1,7 +1,6 @@
 import { blocks } from '../gates/run.js'
 import type { GateReport } from './gate-report.js'
-
-const paint = (on: boolean, code: number, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
+import { paint } from './paint.js'
 
 /**
  * The last lines of `plan --live` as text: can the plan be applied as the clusters stand, and if not, why. The live

@@ -1,14 +1,13 @@
 import type { ClusterPlan, ExecutionPlan, Step } from '../planner/types.js'
 import { aboutText, clusterSeconds, planSeconds, stageSeconds } from './plan-estimate.js'
 import { batchesText, countSteps, hopsText, nodesText, rebuildGroups, undoText } from './plan-summary.js'
+import { paint } from './paint.js'
 
 export interface TextOptions {
   color: boolean
   /** Titles longer than this are cut with … (the JSON and markdown formats keep them whole). Default 100. */
   titleWidth?: number
 }
-
-const paint = (on: boolean, code: number, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
 
 /**
  * A terminal dry-run: stage → cluster → hop → groups that run at once. Each step shows its id (relative to the

@@ -184,7 +184,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`))
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
-  if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, toldBy(d)))}`))
+  if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, told))}`))
   if (d.final.length) {
     out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')
     for (const c of d.final) {
