@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ClusterModel } from '../../src/lab/fleet/cluster.js'
 import { pdbStatus } from '../../src/lab/fleet/pdb.js'
@@ -62,16 +63,17 @@ describe('cluster model', () => {
       const web = () => [...m.pods.values()].filter((p) => p.app === 'web' && !p.deletionTimestamp)
       expect(web().map((p) => p.nodeName ?? 'Pending').sort()).toEqual(['Pending', 'w-1', 'w-2'])
       m.reconcile()
-      // kube-scheduler sorts the "COUNT reason" strings: the count first, not the reason.
-      expect(m.events.filter((e) => e.reason === 'FailedScheduling').map((e) => e.message)).toEqual([
-        '0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.',
-      ])
+      // Word for word what a real v1.31 kube-scheduler said in the same spot (the gates' fixture): it sorts the
+      // "COUNT reason" strings, the count first; preemption finds no victims on the nodes short of room only.
+      const real = (JSON.parse(readFileSync('test/gates/fixtures/events-1.31-failedscheduling.json', 'utf8')) as { items: { message: string }[] }).items[0]!.message
+      expect(real).toMatch(/2 Insufficient cpu\. preemption: .*2 No preemption victims/)
+      expect(m.events.filter((e) => e.reason === 'FailedScheduling').map((e) => e.message)).toEqual([real])
       // w-1 cordoned, its pod deleted: the replacement waits, as the Pending one does, and w-1 is named unschedulable.
       m.patchNode('w-1', { unschedulable: true })
       m.deletePod('default', web().find((p) => p.nodeName === 'w-1')!.name)
       expect(web().map((p) => p.nodeName ?? 'Pending').sort()).toEqual(['Pending', 'Pending', 'w-2'])
       expect(m.events.filter((e) => e.reason === 'FailedScheduling').map((e) => e.message).at(-1)).toBe(
-        '0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.',
+        '0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.',
       )
     } finally {
       m.stop()

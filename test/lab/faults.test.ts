@@ -175,8 +175,12 @@ describe('cluster-side faults', () => {
         return items.length ? items : undefined
       }, 10_000, 'a Pending pod')
       expect(pending[0]!.status.conditions[0]).toMatchObject({ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' })
-      const events = (await get('/api/v1/namespaces/default/events')).items as Obj[]
-      expect(events.some((e) => e.reason === 'FailedScheduling' && /Insufficient (cpu|memory)/.test(e.message as string))).toBe(true)
+      // kube-scheduler's message, as real kubectl reads it: every node counted under its first failing filter.
+      const kubectl = labKubectl(() => t, 'lab')
+      const events = JSON.parse((await kubectl(['get', 'events', '-n', 'default', '--field-selector', `involvedObject.name=${pending[0]!.metadata.name},reason=FailedScheduling`, '-o', 'json'])).stdout).items as Obj[]
+      expect(events.map((e) => e.message)).toEqual([
+        '0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.',
+      ])
     } finally {
       t.lab.setFault(spec('insufficient-capacity'), false)
       if (cordoned) model().patchNode(cordoned, { unschedulable: null })

@@ -15,10 +15,11 @@ import { tolerates } from './tolerations.js'
  */
 export function schedulePod(m: ClusterModel, p: PodState, s: Pick<BarePodSpec, 'tolerations' | 'nodeSelector'>): { node: NodeState } | { message: string } {
   const used = usedPerNode(m)
-  const selects = Object.keys(s.nodeSelector).length > 0
   const reasons = new Map<string, number>()
   const bump = (r: string) => reasons.set(r, (reasons.get(r) ?? 0) + 1)
   let best: { node: NodeState; load: number } | undefined
+  /** Nodes refused only for room: where preemption looks for victims (and, every pod here of one priority, finds none). */
+  let short = 0
   for (const n of m.kubeNodes()) {
     const taints = m.taintsOf(n).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')
     if (n.unschedulable && !tolerates(s.tolerations, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })) {
@@ -30,7 +31,7 @@ export function schedulePod(m: ClusterModel, p: PodState, s: Pick<BarePodSpec, '
       bump(`node(s) had untolerated taint {${untolerated.key}: ${(untolerated as { value?: string }).value ?? ''}}`)
       continue
     }
-    if (selects && !matchesSelector(m, n, s.nodeSelector)) {
+    if (!matchesSelector(m, n, s.nodeSelector)) {
       bump("node(s) didn't match Pod's node affinity/selector")
       continue
     }
@@ -40,7 +41,10 @@ export function schedulePod(m: ClusterModel, p: PodState, s: Pick<BarePodSpec, '
     const memFits = u.mem + p.memoryBytes <= a.memoryBytes
     if (!cpuFits) bump('Insufficient cpu')
     if (!memFits) bump('Insufficient memory')
-    if (!cpuFits || !memFits) continue
+    if (!cpuFits || !memFits) {
+      short++
+      continue
+    }
     const load = Math.max(u.cpu / Math.max(a.cpuMilli, 1), u.mem / Math.max(a.memoryBytes, 1))
     if (!best || load < best.load) best = { node: n, load }
   }
@@ -48,8 +52,10 @@ export function schedulePod(m: ClusterModel, p: PodState, s: Pick<BarePodSpec, '
   const total = m.kubeNodes().length
   // kube-scheduler's FitError sorts the formatted "COUNT reason" strings (sort.Strings), count prefix included.
   const detail = [...reasons.entries()].map(([r, k]) => `${k} ${r}`).sort().join(', ')
-  // Preemption cannot help a pod that is refused by filters other than resources (kube-scheduler's wording).
-  return { message: `0/${total} nodes are available: ${detail}. preemption: 0/${total} nodes are available: ${total} Preemption is not helpful for scheduling.` }
+  // DefaultPreemption: a node refused by a filter other than resources cannot be helped by evicting pods; on one
+  // refused for room it looks for lower-priority victims, and finds none. Its reasons are sorted the same way.
+  const preemption = [...(short ? [`${short} No preemption victims found for incoming pod`] : []), ...(total - short ? [`${total - short} Preemption is not helpful for scheduling`] : [])].sort().join(', ')
+  return { message: `0/${total} nodes are available: ${detail}. preemption: 0/${total} nodes are available: ${preemption}.` }
 }
 
 /** Kubelet admission of a pod bound by `spec.nodeName` (the scheduler never saw it): the node's labels must match its
@@ -80,7 +86,9 @@ function usedPerNode(m: ClusterModel, except?: PodState): Map<string, { cpu: num
   return used
 }
 
+/** Rendering the Node for its labels costs; most pods (every Deployment's here) select nothing. */
 function matchesSelector(m: ClusterModel, n: NodeState, selector: Record<string, string>): boolean {
+  if (Object.keys(selector).length === 0) return true
   const labels = (renderNode(m, n).metadata as { labels: Record<string, string> }).labels
   return Object.entries(selector).every(([k, v]) => labels[k] === v)
 }
