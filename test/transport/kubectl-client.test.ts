@@ -176,8 +176,13 @@ describe('transport/kubectl client', () => {
     expect(logs.filter((l) => l.includes('retry'))).toEqual([])
     // With a context named, kubectl says that context does not exist, in its two wordings: the same missing kubeconfig.
     const withContext = (env: NodeJS.ProcessEnv) => new KubectlClient({ cluster: 'prod', binary: KUBECTL, context: 'prod-ctx', cacheDir: join(state, 'cache'), env, log: (m) => logs.push(m) })
-    for (const err of [await rejection(withContext(base).version()), await rejection(withContext(base).json(['get', 'nodes', '-o', 'json']))]) {
-      expect(err.message).toMatch(/context "prod-ctx" does not exist|context was not found for specified context: prod-ctx/)
+    const wordings: [() => Promise<unknown>, RegExp][] = [
+      [() => withContext(base).version(), /error: context "prod-ctx" does not exist/],
+      [() => withContext(base).json(['get', 'nodes', '-o', 'json']), /context was not found for specified context: prod-ctx/],
+    ]
+    for (const [call, said] of wordings) {
+      const err = await rejection(call())
+      expect(err.message).toMatch(said)
       expect(err.hint).toBe(`kubectl found no kubeconfig, so no context prod-ctx either: the plan gives cluster prod no kubeconfig, KUBECONFIG is unset and ${home}/.kube/config does not exist; set \`kubeconfig:\` (and \`context:\`) for prod in the plan, or KUBECONFIG (not retried)`)
     }
     const missing = await rejection(c({ ...base, KUBECONFIG: `${join(state, 'a')}:${join(state, 'b')}` }).version())
