@@ -48,10 +48,17 @@ describe('node faults: each observable through its signal, absent without it', (
   it('api-vip-unreachable: curl to the VIP and the ClusterIP times out with exit 28', async () => {
     const probe = `curl -sSk --connect-timeout 1 https://10.43.0.1:443/readyz; echo " rc=$?"; curl -sSk -m 1 https://${apiAddress}:6443/readyz; echo " rc=$?"`
     expect((await sshExec(t.node, probe)).stdout).toBe('ok rc=0\nok rc=0\n')
+    // One curl for both: the real curl does them (the first answer to /dev/null, the second's to the output).
+    const healthy = `curl -sSk --stderr - -w '\\ncode=%{http_code}\\n' -m 1 -o /dev/null https://10.43.0.1:443/readyz https://${apiAddress}:6443/readyz; echo "rc=$?"`
+    expect((await sshExec(t.node, healthy)).stdout).toBe('\ncode=200\nok\ncode=200\nrc=0\n')
     t.node.setFault('api-vip-unreachable', true)
     const r = await sshExec(t.node, probe)
     expect(r.stdout).toBe(' rc=28\n rc=28\n')
     expect(r.stderr).toBe(`curl: (28) Failed to connect to 10.43.0.1 port 443 after 1000 ms: Timeout was reached\ncurl: (28) Connection timed out after 1001 milliseconds\n`)
+    // Both in one curl, messages in the output (--stderr -): each transfer's message, then its write-out, in order,
+    // as curl 7.88 prints them (test/gates/curl-transfers.test.ts shows the real one doing so).
+    const both = `curl -sSk --stderr - -w '\\ncode=%{http_code}\\n' -m 1 -o /dev/null https://10.43.0.1:443/readyz https://${apiAddress}:6443/readyz; echo "rc=$?"`
+    expect((await sshExec(t.node, both)).stdout).toBe('curl: (28) Connection timed out after 1001 milliseconds\n\ncode=000\ncurl: (28) Connection timed out after 1001 milliseconds\n\ncode=000\nrc=28\n')
     // The node's own apiserver is not behind the VIP: it still answers, until the k3s service stops.
     const local = 'curl -sSk -m 2 https://127.0.0.1:6443/readyz; echo " rc=$?"'
     expect((await sshExec(t.node, local)).stdout).toBe('ok rc=0\n')
