@@ -92,6 +92,7 @@ describe('certificates: the node script with the real sh and awk, and kubeadm ou
 describe('kube-proxy: metrics, healthz and log lines in their real formats (facts §4.2)', () => {
   const text = fixture('kube-proxy-1.29-metrics.txt')
   const ctx = (now: number) => ({ cluster: 'c', now: () => new Date(now) })
+  const answer = (body: string) => ({ body, code: '200' })
 
   it('sums counters over ip_family and takes the newest last-sync gauge', () => {
     const s = parsePrometheus(text)
@@ -100,30 +101,37 @@ describe('kube-proxy: metrics, healthz and log lines in their real formats (fact
   })
 
   it('a recent sync passes; a stale one fails with its age', () => {
-    const fresh = judgeMetrics(ctx(1.7333e12 + 20_000), 'n1', text, 90_000)
+    const fresh = judgeMetrics(ctx(1.7333e12 + 20_000), 'n1', answer(text), 90_000)
     expect(fresh.map((f) => f.status)).toEqual(['pass', 'pass'])
-    const stale = judgeMetrics(ctx(1.7333e12 + 300_000), 'n2', text, 90_000)
+    const stale = judgeMetrics(ctx(1.7333e12 + 300_000), 'n2', answer(text), 90_000)
     expect(stale[0]).toMatchObject({ status: 'fail', problem: 'n2: kube-proxy last synced 5m ago (max 1m30s)' })
   })
 
   it('the failure counter rising between two checks fails; a counter that stands still does not', () => {
-    judgeMetrics(ctx(1.7333e12), 'n3', text, 90_000)
-    expect(judgeMetrics(ctx(1.7333e12), 'n3', text, 90_000)[1]!.status).toBe('pass')
-    const rose = judgeMetrics(ctx(1.7333e12), 'n3', text.replace('{ip_family="IPv4"} 3', '{ip_family="IPv4"} 5'), 90_000)
+    judgeMetrics(ctx(1.7333e12), 'n3', answer(text), 90_000)
+    expect(judgeMetrics(ctx(1.7333e12), 'n3', answer(text), 90_000)[1]!.status).toBe('pass')
+    const rose = judgeMetrics(ctx(1.7333e12), 'n3', answer(text.replace('{ip_family="IPv4"} 3', '{ip_family="IPv4"} 5')), 90_000)
     expect(rose[1]).toMatchObject({ status: 'fail', problem: 'n3: kube-proxy sync failures rose 4 → 6' })
   })
 
   it('a missing series is unknown, never zero; unreachable metrics are unknown', () => {
-    const none = judgeMetrics(ctx(0), 'n4', 'go_goroutines 10\nrc=0', 90_000)
+    const none = judgeMetrics(ctx(0), 'n4', answer('go_goroutines 10\n'), 90_000)
     expect(none.map((f) => f.status)).toEqual(['unknown', 'unknown'])
-    expect(judgeMetrics(ctx(0), 'n4', 'curl: (7) Failed to connect to 127.0.0.1 port 10249 after 0 ms: Couldn\'t connect to server\nrc=7', 90_000)[0]!.status).toBe('unknown')
+    const refused = "curl: (7) Failed to connect to 127.0.0.1 port 10249 after 0 ms: Couldn't connect to server"
+    expect(judgeMetrics(ctx(0), 'n4', { body: '', code: '000', exit: 7, error: refused }, 90_000)).toEqual([
+      { status: 'unknown', source: 'node n4: curl http://127.0.0.1:10249/metrics', observed: refused, problem: 'n4: kube-proxy metrics unreachable' },
+    ])
+    // Cut off mid-body: the sync time that did arrive is not trusted.
+    const cut = { body: text.slice(0, text.length / 2), code: '200', exit: 28, error: 'curl: (28) Operation timed out after 5000 milliseconds with 2048 bytes received' }
+    expect(judgeMetrics(ctx(1.7333e12 + 20_000), 'n4', cut, 90_000).map((f) => f.status)).toEqual(['unknown'])
   })
 
   it('healthz: 200 passes, 503 (stale) fails, no answer fails', () => {
     const body = '{"lastUpdated": "2024-12-04 08:13:20.123 +0000 UTC m=+12.3","currentTime": "2024-12-04 08:13:21.456 +0000 UTC m=+13.6", "nodeEligible": true}'
-    expect(judgeHealthz('n', `${body}\ncode=200\nrc=0`).status).toBe('pass')
-    expect(judgeHealthz('n', `${body}\ncode=503\nrc=0`)).toMatchObject({ status: 'fail', problem: 'n: kube-proxy healthz HTTP 503 (last sync too old)' })
-    expect(judgeHealthz('n', "curl: (7) Failed to connect\ncode=000\nrc=7").status).toBe('fail')
+    expect(judgeHealthz('n', { body, code: '200' }).status).toBe('pass')
+    expect(judgeHealthz('n', { body, code: '503' })).toMatchObject({ status: 'fail', problem: 'n: kube-proxy healthz HTTP 503 (last sync too old)' })
+    expect(judgeHealthz('n', { body: '', code: '000', exit: 7, error: 'curl: (7) Failed to connect' })).toMatchObject({ status: 'fail', observed: 'curl: (7) Failed to connect' })
+    expect(judgeHealthz('n', { body: 'sh: 1: curl: not found', code: '000' })).toMatchObject({ status: 'fail', observed: 'sh: 1: curl: not found' })
   })
 
   it('log: both the structured and the klog forms of a failed sync', () => {

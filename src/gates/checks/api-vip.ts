@@ -3,6 +3,7 @@ import { parseDuration } from '../../util/duration.js'
 import { nodesInScope } from '../context.js'
 import { clip, verdict, type Finding } from '../evidence.js'
 import { readNode, SCRIPT_ENV } from '../read/node.js'
+import { CURL_ORDERED, curlTransfers } from '../read/curl.js'
 import { describeProbe, runProbePod } from '../read/probe-pod.js'
 import { kubernetesServiceIP } from '../read/service-ip.js'
 import { probeHttps } from '../read/tls.js'
@@ -60,24 +61,20 @@ export const apiVipGate: Gate<ApiVipParams> = {
         else findings.push(httpFinding(source, o.status!, o.body ?? '', `runner → ${endpoint}`))
       }))
     }
-    if (p.from.includes('nodes')) {
+    if (p.from.includes('nodes') && targets.length > 0) {
       for (const n of nodesInScope(ctx)) {
-        // curl's answer goes on one line by the shell's own word splitting (no glob: `set -f`), not `$(printf | tr)`:
-        // that was two more processes per address, on every node at every check.
-        const script = [SCRIPT_ENV, `for u in ${targets.map(shellQuote).join(' ')}; do`,
-          `  out=$(curl -sSk -o /dev/null -w '%{http_code}' --max-time ${Math.max(1, Math.ceil(timeoutMs / 1000))} "$u" 2>&1); rc=$?`,
-          '  set -f; set -- $out; set +f',
-          `  printf 'probe\\t%s\\t%s\\t%s\\n' "$u" "$rc" "$*"`, 'done'].join('\n')
+        // Every address in one curl: a curl start is most of what this read costs a node (read/curl.ts).
+        const script = [SCRIPT_ENV, `curl -k ${CURL_ORDERED} --max-time ${Math.max(1, Math.ceil(timeoutMs / 1000))} ${targets.map((u) => `-o /dev/null ${shellQuote(u)}`).join(' ')}`].join('\n')
         work.push(readNode(ctx, n.target, { script }, { timeoutMs: timeoutMs * targets.length + 15_000 }).then((r) => {
           if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
-          const lines = r.stdout.split('\n').filter((l) => l.startsWith('probe\t'))
-          if (lines.length !== targets.length) return void findings.push({ status: 'unknown', source: `node ${n.name}: curl`, observed: clip(r.stdout + r.stderr), problem: `${n.name}: curl gave no answer` })
-          for (const l of lines) {
-            const [, url, rc, out] = l.split('\t') as [string, string, string, string]
+          const transfers = curlTransfers(r.stdout)
+          if (transfers.length !== targets.length) return void findings.push({ status: 'unknown', source: `node ${n.name}: curl`, observed: clip(r.stdout + r.stderr), problem: `${n.name}: curl gave no answer` })
+          targets.forEach((url, i) => {
+            const t = transfers[i]!
             const source = `node ${n.name}: curl ${url}`
-            if (rc !== '0') findings.push({ status: 'fail', source, observed: `exit ${rc}: ${out.replace(/0{3}$/, '').trim()}`, problem: `${n.name} cannot reach ${url.replace(/\/readyz$/, '')}` })
-            else findings.push(httpFinding(source, Number(out.trim().slice(-3)), '', `${n.name} → ${url.replace(/\/readyz$/, '')}`))
-          }
+            if (t.error || t.code === '000') findings.push({ status: 'fail', source, observed: t.error ? `exit ${t.exit}: ${t.error}` : 'no HTTP answer', problem: `${n.name} cannot reach ${url.replace(/\/readyz$/, '')}` })
+            else findings.push(httpFinding(source, Number(t.code), '', `${n.name} → ${url.replace(/\/readyz$/, '')}`))
+          })
         }))
       }
     }

@@ -2,6 +2,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js'
 import { formatDuration, parseDuration } from '../../util/duration.js'
 import { kubeNodesInScope } from '../context.js'
 import { clip, errorText, verdict, type Finding } from '../evidence.js'
+import { CURL_ORDERED, curlTransfers, type CurlTransfer } from '../read/curl.js'
 import { readNode, SCRIPT_ENV } from '../read/node.js'
 import { sectionsOf } from '../read/sections.js'
 import { maxOf, parsePrometheus, sumOf } from '../read/prom.js'
@@ -15,6 +16,8 @@ export const FAILURE_COUNTERS = [
   'kubeproxy_sync_proxy_rules_nftables_sync_failures_total',
 ]
 export const LAST_SYNC = 'kubeproxy_sync_proxy_rules_last_timestamp_seconds'
+const METRICS_URL = 'http://127.0.0.1:10249/metrics'
+const HEALTHZ_URL = 'http://127.0.0.1:10256/healthz'
 /** Both log forms (structured and klog), facts §4.2. */
 export const FAILURE_LOG = /Failed to execute iptables-restore|Sync failed/
 
@@ -41,16 +44,18 @@ export const kubeProxySyncGate: Gate<KubeProxySyncParams> = {
     await Promise.all(kubeNodesInScope(ctx).map(async (n) => {
       const k3sUnits = n.role === 'control-plane' ? '-u k3s' : '-u k3s-agent'
       const script = [SCRIPT_ENV,
-        "echo '@@metrics'; curl -sS --max-time 5 http://127.0.0.1:10249/metrics 2>&1; echo \"rc=$?\"",
-        "echo '@@healthz'; curl -sS --max-time 5 -w '\\ncode=%{http_code}' http://127.0.0.1:10256/healthz 2>&1; echo \"rc=$?\"",
+        // One curl for both ports: a curl start is most of what this read costs a node (read/curl.ts).
+        `echo '@@http'; curl ${CURL_ORDERED} --max-time 5 ${METRICS_URL} ${HEALTHZ_URL}`,
         ...(ctx.distribution === 'k3s' ? [`echo '@@log'; journalctl ${k3sUnits} --since=-${windowS}s --no-pager -o cat 2>&1 | grep -E 'Failed to execute iptables-restore|Sync failed' | tail -n 3`] : []),
       ].join('\n')
       const r = await readNode(ctx, n.target, { script }, { timeoutMs: 30_000 })
       if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
       const s = sectionsOf(r.stdout)
-      findings.push(...judgeMetrics(ctx, n.name, s.get('metrics') ?? '', maxAge))
-      findings.push(judgeHealthz(n.name, s.get('healthz') ?? ''))
-      const lastSync = maxOf(parsePrometheus(s.get('metrics') ?? ''), LAST_SYNC)
+      const http = s.get('http') ?? ''
+      const [metrics, healthz] = curlTransfers(http)
+      findings.push(...judgeMetrics(ctx, n.name, metrics ?? { body: http, code: '000' }, maxAge))
+      findings.push(judgeHealthz(n.name, healthz ?? { body: http, code: '000' }))
+      const lastSync = metrics?.error ? undefined : maxOf(parsePrometheus(metrics?.body ?? ''), LAST_SYNC)
       const logOpts = { now: ctx.now(), ...(lastSync !== undefined ? { lastSyncSec: lastSync } : {}) }
       if (ctx.distribution === 'k3s') findings.push(judgeLog(n.name, `node ${n.name}: journalctl ${k3sUnits} --since=-${windowS}s`, s.get('log') ?? '', logOpts))
       else if (typeof pods === 'string') findings.push({ status: 'unknown', source: 'kubectl get pods -n kube-system -l k8s-app=kube-proxy', observed: pods, problem: 'kube-proxy pods unreadable' })
@@ -76,10 +81,15 @@ async function kubeProxyPods(ctx: GateContext): Promise<Pod[]> {
   return (await ctx.kubectl.pods('kube-system', 'k8s-app=kube-proxy')).items ?? []
 }
 
-export function judgeMetrics(ctx: Pick<GateContext, 'cluster' | 'now'>, node: string, text: string, maxAgeMs: number): Finding[] {
-  const source = `node ${node}: curl http://127.0.0.1:10249/metrics`
-  if (!/rc=0\s*$/.test(text)) return [{ status: 'unknown', source, observed: clip(text.replace(/rc=\d+\s*$/, '')), problem: `${node}: kube-proxy metrics unreachable` }]
-  const samples = parsePrometheus(text)
+/** A transfer that never got an HTTP answer, or broke off: what curl said, else what came. */
+const noAnswer = (t: CurlTransfer): string | undefined => t.error ?? (t.code === '000' ? clip(t.body) || 'no answer' : undefined)
+
+/** The metrics transfer: its last sync must be recent and its failure counters must not have risen. */
+export function judgeMetrics(ctx: Pick<GateContext, 'cluster' | 'now'>, node: string, t: CurlTransfer, maxAgeMs: number): Finding[] {
+  const source = `node ${node}: curl ${METRICS_URL}`
+  const lost = noAnswer(t)
+  if (lost !== undefined) return [{ status: 'unknown', source, observed: lost, problem: `${node}: kube-proxy metrics unreachable` }]
+  const samples = parsePrometheus(t.body)
   const out: Finding[] = []
   const last = maxOf(samples, LAST_SYNC)
   if (last === undefined) out.push({ status: 'unknown', source, observed: `${LAST_SYNC} missing`, problem: `${node}: kube-proxy reports no last sync time` })
@@ -101,12 +111,13 @@ export function judgeMetrics(ctx: Pick<GateContext, 'cluster' | 'now'>, node: st
   return out
 }
 
-export function judgeHealthz(node: string, text: string): Finding {
-  const source = `node ${node}: curl http://127.0.0.1:10256/healthz`
-  const code = /code=(\d{3})/.exec(text)?.[1]
-  const body = clip(text.replace(/\n?code=\d{3}[\s\S]*$/, ''), 200)
-  if (!code || code === '000') return { status: 'fail', source, observed: clip(text.replace(/rc=\d+\s*$/, '')), problem: `${node}: kube-proxy healthz not answering` }
-  return code === '200' ? { status: 'pass', source, observed: `HTTP 200 ${body}` } : { status: 'fail', source, observed: `HTTP ${code} ${body}`, problem: `${node}: kube-proxy healthz HTTP ${code} (last sync too old)` }
+/** The healthz transfer: 200 while kube-proxy syncs, 503 once its last sync is too old. */
+export function judgeHealthz(node: string, t: CurlTransfer): Finding {
+  const source = `node ${node}: curl ${HEALTHZ_URL}`
+  const lost = noAnswer(t)
+  if (lost !== undefined) return { status: 'fail', source, observed: lost, problem: `${node}: kube-proxy healthz not answering` }
+  const body = clip(t.body, 200)
+  return t.code === '200' ? { status: 'pass', source, observed: `HTTP 200 ${body}` } : { status: 'fail', source, observed: `HTTP ${t.code} ${body}`, problem: `${node}: kube-proxy healthz HTTP ${t.code} (last sync too old)` }
 }
 
 /**
