@@ -60,7 +60,7 @@ export async function checkOnce(ctx: GateContext, g: GateToRun): Promise<GateRes
     const params = def.params.parse(g.params) as Record<string, unknown>
     if (!ctx.signal) return await gate.check(ctx, params)
     // A gate whose reads ignore the signal must still not hold the caller past its deadline: race it.
-    return await Promise.race([gate.check(ctx, params), aborted(ctx.signal)])
+    return await untilAborted(gate.check(ctx, params), ctx.signal)
   } catch (err) {
     const e = err as { message?: string; hint?: string }
     // The evidence is one line, what the command printed included: a report escapes a newline to a literal \n.
@@ -68,12 +68,21 @@ export async function checkOnce(ctx: GateContext, g: GateToRun): Promise<GateRes
   }
 }
 
-/** Rejects with the signal's reason once it aborts (at once if it already has). */
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'))
-    if (signal.aborted) fail()
-    else signal.addEventListener('abort', fail, { once: true })
+/**
+ * The check's outcome, or the signal's reason once it aborts (at once if it already has). The listener goes when the
+ * check ends: a run's signal sees every check of every gate, and each left one behind (a leak, and Node's
+ * MaxListenersExceededWarning on the user's terminal after ten).
+ */
+function untilAborted<T>(check: Promise<T>, signal: AbortSignal): Promise<T> {
+  const reason = () => (signal.reason instanceof Error ? signal.reason : new Error('cancelled'))
+  if (signal.aborted) {
+    check.catch(() => undefined)
+    return Promise.reject(reason())
+  }
+  return new Promise<T>((resolve, reject) => {
+    const fail = () => reject(reason())
+    signal.addEventListener('abort', fail, { once: true })
+    check.then(resolve, reject).finally(() => signal.removeEventListener('abort', fail))
   })
 }
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -215,5 +216,21 @@ describe('a gate that could not check', () => {
     const r = await checkOnce(ctx(kubectl), { id: 'pending-pods', params: {}, label: 'pending-pods' })
     expect(r).toMatchObject({ status: 'unknown', summary: 'could not check: command failed on prod/kubectl (prod) with exit code 1: kubectl get pods -A -o json', hint: 'the kubeconfig cannot be used as given' })
     expect(r.evidence).toEqual([{ source: 'gate pending-pods', observed: 'command failed on prod/kubectl (prod) with exit code 1: kubectl get pods -A -o json: W1206 03:04:05 loader.go:222] Config not found; error: context "prod" does not exist' }])
+  })
+  it('a check on a signal leaves no listener on it when it ends, however it ends', async () => {
+    const run = new AbortController()
+    const failing = { json: () => Promise.reject(new Error('no answer')), run: () => Promise.reject(new Error('no answer')) } as unknown as KubectlClient
+    const empty = kubectlJson({})
+    // A run checks its gates again and again on its one signal.
+    for (let i = 0; i < 20; i++) {
+      expect((await checkOnce(ctx(i % 2 ? failing : empty, undefined, { signal: run.signal }), { id: 'pending-pods', params: {}, label: 'pending-pods' })).status).toBe(i % 2 ? 'unknown' : 'pass')
+    }
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
+    // Aborted while a check waits: the check ends with the signal's reason.
+    const stuck = { json: () => new Promise(() => undefined) } as unknown as KubectlClient
+    const pending = checkOnce(ctx(stuck, undefined, { signal: run.signal }), { id: 'pending-pods', params: {}, label: 'pending-pods' })
+    run.abort(new Error('interrupted'))
+    expect(await pending).toMatchObject({ status: 'unknown', summary: 'could not check: interrupted' })
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
   })
 })
