@@ -1,10 +1,11 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { failureReason } from '../errors.js'
+import { failureReason, RemoteCommandError } from '../errors.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import { parseKubeVersion, type Distribution } from '../plan/versions.js'
 import { chooseKubectl, KubectlClient } from '../transport/kubectl/client.js'
+import { classifyKubectlFailure } from '../transport/kubectl/classify.js'
 import { redact } from '../transport/kubectl/redact.js'
 import { HostKeyError } from '../transport/ssh/host-key.js'
 import { SshAuthError } from '../transport/ssh/identity.js'
@@ -144,6 +145,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
     unlistedNodes: a ? [...a.nodes.keys()].filter((n) => !listed.has(n)).sort() : [],
     ...(apiError ? { error: apiError } : {}),
+    ...(!clusterError && 'err' in api! && api.unreachable ? { apiUnreachable: true as const } : {}),
   }
 }
 
@@ -177,7 +179,9 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
 }
 
 /** SSH did not get as far as running a command: every later command on that node would fail the same way. */
+/** No answer at all: SSH could not connect or log in; kubectl got no answer from the API (see ClusterFacts.apiUnreachable). */
 function cannotReach(e: unknown): boolean {
+  if (e instanceof RemoteCommandError && e.node === 'kubectl') return e.transient || ['config', 'tls', 'unreachable'].includes(classifyKubectlFailure(e.stderrTail))
   return e instanceof SshConnectError || e instanceof SshAuthError || e instanceof HostKeyError
 }
 

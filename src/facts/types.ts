@@ -118,6 +118,12 @@ export interface ClusterFacts {
   unlistedNodes: string[]
   /** Why the API facts are missing. */
   error?: string
+  /**
+   * kubectl could not get an answer from the API at all (no such context or kubeconfig, a certificate it refuses,
+   * nothing listening, no answer after its retries): a one-shot check that read these facts (`check`, `plan --live`)
+   * does not run kubectl against it again and reports `error` for every API read (GateContext).
+   */
+  apiUnreachable?: true
 }
 
 export interface FleetFacts {

@@ -51,7 +51,8 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
         const lines = evidenceLines(x, hosts)
         const shown = lines.slice(0, x.status === 'pass' ? 20 : 8)
         for (const l of shown) {
-          const first = x.status === 'pass' ? undefined : referTo(l.text, x.label)
+          // By what was observed, whoever observed it: every API gate of a cluster whose API gave no answer saw the same.
+          const first = x.status === 'pass' ? undefined : referTo(l.observed, x.label)
           out.push(`         ${first === undefined ? l.text.replace(/\n/g, '\n           ') : `${l.source}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${first} above`}`)
         }
         const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
@@ -74,7 +75,7 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
  * A gate's evidence as report lines: what several nodes observed alike but for their own names and addresses (no
  * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
  */
-function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; text: string; observations: number }[] {
+function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; observed: string; text: string; observations: number }[] {
   const onNodes = x.evidence.flatMap((e, at) => {
     const name = /^node (\S+)$/.exec(e.source)?.[1]
     return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''], at }] : []
@@ -83,9 +84,10 @@ function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string
   const said = new Map(sameButFor(onNodes).map((g) => [onNodes[g.index]!.at, g]))
   const grouped = new Set(onNodes.map((n) => n.at))
   return x.evidence.flatMap((e, at) => {
-    if (!grouped.has(at)) return [{ source: e.source, text: `${e.source}: ${e.observed}`, observations: 1 }]
+    if (!grouped.has(at)) return [{ source: e.source, observed: e.observed, text: `${e.source}: ${e.observed}`, observations: 1 }]
     const g = said.get(at)
-    return g ? [{ source: e.source, text: `${e.source}: ${e.observed}${sameFor(g.others, 'node')}`, observations: 1 + g.others.length }] : []
+    const observed = `${e.observed}${sameFor(g?.others ?? [], 'node')}`
+    return g ? [{ source: e.source, observed, text: `${e.source}: ${observed}`, observations: 1 + g.others.length }] : []
   })
 }
 

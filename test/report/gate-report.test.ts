@@ -55,6 +55,24 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
     // Its own observation (another command) in full; the hint, the same cause, referred to.
     expect(block('system-pods').slice(0, 2)).toEqual(['gate system-pods: kubectl get pods -n kube-system -o json: error: context "prod" does not exist', 'hint: as for nodes-ready above'])
   })
+  it('the same observation made by another gate, or from another source, is referred to by the gate that said it', () => {
+    // Every API gate of a cluster whose API gave the facts no answer observes the facts' one error.
+    const noAnswer = 'no answer from the API of prod when its facts were read moments ago: kubectl get --raw /version: error: context "prod" does not exist'
+    const thrown = (gate: string): GateRun => ({ ...run([{ source: `gate ${gate}`, observed: noAnswer }]), gate, label: gate, summary: 'could not check: no answer from the API of prod when its facts were read moments ago' })
+    const results: GateRun[] = [
+      thrown('nodes-ready'),
+      thrown('system-pods'),
+      run([{ source: 'runner: GET https://10.0.0.1:6443/readyz', observed: 'connect ECONNREFUSED 10.0.0.1:6443' }]),
+      { ...run([{ source: 'runner: TLS https://10.0.0.1:6443', observed: 'connect ECONNREFUSED 10.0.0.1:6443' }]), gate: 'certificates', label: 'certificates' },
+    ]
+    const text = renderGateReportText({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] }, { color: false })
+    expect(evidenceOf(text)).toEqual([
+      `gate nodes-ready: ${noAnswer}`,
+      'gate system-pods: as for nodes-ready above',
+      'runner: GET https://10.0.0.1:6443/readyz: connect ECONNREFUSED 10.0.0.1:6443',
+      'runner: TLS https://10.0.0.1:6443: as for disk-space above',
+    ])
+  })
 })
 
 describe('sameButFor', () => {
