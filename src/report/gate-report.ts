@@ -37,14 +37,7 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
     const hosts = new Map((c.nodes ?? []).map((n) => [n.name, n.host]))
     out.push(paint(o.color, 1, `gates for cluster ${c.name}`) + ` (${c.distribution}): ${counts(c.results)}`)
     const width = Math.max(0, ...c.results.map((x) => x.label.length))
-    // One cause (no SSH key, no kubeconfig) makes many gates of a cluster observe the same and get the same hint: it
-    // is said in full at the first gate and referred to at the others.
-    const saidAt = new Map<string, string>()
-    const referTo = (text: string, label: string): string | undefined => {
-      const first = saidAt.get(text)
-      if (first === undefined) saidAt.set(text, label)
-      return first
-    }
+    const referTo = toldOnce()
     for (const x of c.results) {
       out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
       if (x.status !== 'pass' || o.verbose) {
@@ -69,6 +62,19 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
   const st = worstStatus(all)
   out.push(paint(o.color, COLOR[st], `${blocks(st) ? 'BLOCKED' : 'healthy'}: ${counts(all)} in ${(r.durationMs / 1000).toFixed(1)}s`))
   return `${out.join('\n')}\n`
+}
+
+/**
+ * One cause (no SSH key, no kubeconfig) makes many gates of a cluster observe the same and get the same hint: it is
+ * said in full at the first gate and referred to at the others. Returns the gate that said TEXT first, if one did.
+ */
+function toldOnce(): (text: string, label: string) => string | undefined {
+  const saidAt = new Map<string, string>()
+  return (text, label) => {
+    const first = saidAt.get(text)
+    if (first === undefined) saidAt.set(text, label)
+    return first
+  }
 }
 
 /**
@@ -101,10 +107,20 @@ export function renderGateReportMarkdown(r: GateReport): string {
     out.push('', `**${cell(c.name)}** (${c.distribution})`, '', '| gate | status | summary |', '|---|---|---|')
     for (const x of c.results) out.push(`| \`${cell(x.label)}\` | ${EMOJI[x.status]} ${x.status} | ${cell(`${x.node ? `[${x.node}] ` : ''}${x.summary}`)} |`)
     for (const s of c.skipped) out.push(`| \`${cell(s.gate)}\` | skipped | ${cell(`skipped by the plan: ${s.reason}`)} |`)
+    // As in the text form: nodes alike said once, and what an earlier gate said referred to (a pull-request comment
+    // holds 65,536 characters; a fleet without credentials filled it twice over).
+    const hosts = new Map((c.nodes ?? []).map((n) => [n.name, n.host]))
+    const referTo = toldOnce()
     for (const x of c.results.filter((y) => y.status !== 'pass')) {
       out.push('', `<details><summary>${cell(x.label)}: evidence</summary>`, '')
-      for (const e of x.evidence) out.push(`- ${cell(e.source)}: \`${cell(e.observed).replace(/`/g, "'")}\``)
-      if (x.hint) out.push(`- hint: ${cell(x.hint)}`)
+      for (const l of evidenceLines(x, hosts)) {
+        const first = referTo(l.observed, x.label)
+        out.push(first === undefined ? `- ${cell(l.source)}: \`${cell(l.observed).replace(/`/g, "'")}\`` : `- ${cell(l.source)}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${cell(first)} above`)
+      }
+      if (x.hint) {
+        const first = referTo(`hint: ${x.hint}`, x.label)
+        out.push(`- hint: ${cell(first === undefined ? x.hint : `as for ${first} above`)}`)
+      }
       if (x.incident !== 'custom') out.push(`- stops incident: \`${x.incident}\``)
       out.push('', '</details>')
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { GateRun } from '../../src/gates/run.js'
-import { renderGateReportText, type GateReport } from '../../src/report/gate-report.js'
+import { renderGateReportMarkdown, renderGateReportText, type GateReport } from '../../src/report/gate-report.js'
 import { sameButFor } from '../../src/util/same-but-for.js'
 
 const noKey = (host: string) => `no SSH credentials for ops@${host}: no identity file and no ssh-agent`
@@ -71,6 +71,29 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
       'gate system-pods: as for nodes-ready above',
       'runner: GET https://10.0.0.1:6443/readyz: connect ECONNREFUSED 10.0.0.1:6443',
       'runner: TLS https://10.0.0.1:6443: as for disk-space above',
+    ])
+  })
+})
+
+describe('gate report (markdown): the same folding as the text', () => {
+  it('nodes alike are one line, and what an earlier gate said is referred to', () => {
+    const noKeys = nodes.slice(0, 3).map((n) => ({ source: `node ${n.name}`, observed: noKey(n.host) }))
+    const results: GateRun[] = [
+      run(noKeys),
+      { ...run(noKeys), gate: 'etcd', label: 'etcd', hint: 'fix etcd first' },
+      { ...run([{ source: 'gate nodes-ready', observed: 'no answer from the API of prod' }]), gate: 'nodes-ready', label: 'nodes-ready' },
+    ]
+    const md = renderGateReportMarkdown({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] })
+    expect(md.split('\n').filter((l) => l.startsWith('- '))).toEqual([
+      `- node w-1: \`${noKey('10.0.1.1')} (the same for 2 more nodes: w-2, w-3)\``,
+      '- hint: free space first',
+      '- stops incident: `k3s-expired-certs-disk-full`',
+      '- node w-1 and 2 more: as for disk-space above',
+      '- hint: fix etcd first',
+      '- stops incident: `k3s-expired-certs-disk-full`',
+      '- gate nodes-ready: `no answer from the API of prod`',
+      '- hint: as for disk-space above',
+      '- stops incident: `k3s-expired-certs-disk-full`',
     ])
   })
 })
