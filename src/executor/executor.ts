@@ -22,7 +22,7 @@ import { describeCommand, runProgram, StepFailure } from './run-program.js'
 import { gateGroups, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
 import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
-import { rollbackNode, type NodeRunRef } from './rollback.js'
+import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 
 /** Everything the executor needs to act on one cluster. */
@@ -76,7 +76,7 @@ export interface RunResult {
 /** Why a cluster stopped. */
 type Stop =
   | {
-    kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; reason?: string; how: 'rollback' | 'rebuild' }
+    kind: 'failed'; message: string; gateBeforeChange: boolean; node?: string; cordoned?: boolean; cluster?: string; rollback?: { ok: boolean; nodes: string[]; unchanged: string[]; reason?: string; how: 'rollback' | 'rebuild' }
     /** A node whose rollback an earlier process of this run already finished (ok) or stopped at (the reason). */
     rolledBackEarlier?: { ok: true } | { ok: false; reason: string }
   }
@@ -220,10 +220,14 @@ export class Executor {
       const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
-        const done = s.rollback.how === 'rebuild'
-          ? `rebuilt (or, where only the cordon had changed, rolled back): ${s.rollback.nodes.join(', ')} Ready again, uncordoned, post-gates passing`
-          : `rolled back: ${s.rollback.nodes.join(', ')} back at the old version, uncordoned, post-gates passing`
-        return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done}`) }
+        const { nodes, unchanged } = s.rollback
+        const done = [
+          ...(nodes.length ? [s.rollback.how === 'rebuild'
+            ? `rebuilt (or, where only the cordon had changed, rolled back): ${nodes.join(', ')} Ready again, uncordoned, post-gates passing`
+            : `rolled back: ${nodes.join(', ')} back at the old version, uncordoned, post-gates passing`] : []),
+          ...(unchanged.length ? [`nothing to ${s.rollback.how === 'rebuild' ? 'rebuild' : 'roll back'}: this run had not changed ${unchanged.join(', ')}`] : []),
+        ]
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done.join('; ')}`) }
       }
       if (s.rollback) {
         const what = s.rollback.how === 'rebuild' ? 'rebuild' : 'rollback'
@@ -386,13 +390,15 @@ export class Executor {
     let changed = false
     let failedNodes = 0
     const rolledBack: string[] = []
+    /** Nodes that failed before this run changed anything on them (a beforeNode gate or hook): nothing to take back. */
+    const unchanged: string[] = []
     let firstFailure: Extract<Stop, { kind: 'failed' }> | undefined
     let otherStop: Stop | undefined
     let rollbackFailure: string | undefined
     const stopWith = (): Stop => otherStop ?? {
       ...firstFailure!,
       ...(recoveryOf(c) && !this.o.dryRun && firstFailure!.node
-        ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
+        ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, unchanged, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
         : {}),
     }
     try {
@@ -439,6 +445,12 @@ export class Executor {
             else if (r.rolledBackEarlier) {
               rollbackFailure ??= `${r.node}: ${r.rolledBackEarlier.reason}`
               stopNow = true
+            } else if (recoveryOf(c) && !this.o.dryRun && r.node && nothingToTakeBack(runs[i]!, (id) => this.o.journal.last(id)?.state)) {
+              // Rolling back (or rebuilding) a node no step of this run changed would only claim a rollback that
+              // did nothing, and a rebuild would wipe a healthy node. Its steps are journaled taken back so that a
+              // resume checks its gates again.
+              unchanged.push(r.node)
+              this.takenBack(runs[i]!, `nothing to take back: this run had not changed ${r.node}`)
             } else if (recoveryOf(c) && !this.o.dryRun && r.node) {
               const rb = recoveryOf(c) === 'rebuild' ? await this.rebuild(c, rt, runs[i]!, r.message) : await this.rollback(c, rt, runs[i]!, r.message)
               if (rb.ok) rolledBack.push(r.node)

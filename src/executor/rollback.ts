@@ -53,6 +53,18 @@ export type RollbackOutcome =
 /** Actions that change what runs on the node (the distribution's binaries, packages, control plane). */
 const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', 'upgrade-package', 'upgrade-control-plane', 'switch-repo', 'restart', 'stop-service', 'unhold-packages', 'hold-packages'])
 
+/**
+ * A failed node run that changed nothing kupgrade takes back: no step with an undo, and no step that changes what runs
+ * on the node, is done, failed (it may have half-happened) or being undone. A beforeNode gate or hook failed before
+ * the cordon: the node is as it was. (A hook's own doings are the hook's: kupgrade never undoes them.)
+ */
+export function nothingToTakeBack(run: NodeRunRef, stateOf: (id: string) => string | undefined): boolean {
+  return !run.steps.some((s) => {
+    const state = stateOf(s.id)
+    return s.mutates && (s.undo !== undefined || DISTRIBUTION_ACTIONS.has(s.action)) && (state === 'done' || state === 'failed' || state === 'undoing')
+  })
+}
+
 export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: ClusterPlan, run: NodeRunRef, why: string): Promise<RollbackOutcome> {
   const t0 = Date.now()
   const path = c.rollback.find((p) => p.node === run.node) ?? { node: run.node, path: 'previous-version' as const, detail: 'undo the done steps' }
