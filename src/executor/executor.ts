@@ -227,7 +227,8 @@ export class Executor {
             : `rolled back: ${nodes.join(', ')} back at the old version, uncordoned, post-gates passing`] : []),
           ...(unchanged.length ? [`nothing to ${s.rollback.how === 'rebuild' ? 'rebuild' : 'roll back'}: this run had not changed ${unchanged.join(', ')}`] : []),
         ]
-        return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done.join('; ')}`) }
+        // Every failed node is as it was before the run: fixed, the run goes on from there (`status` says the same).
+        return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done.join('; ')}`), ...(resume ? { resume } : {}) }
       }
       if (s.rollback) {
         const what = s.rollback.how === 'rebuild' ? 'rebuild' : 'rollback'

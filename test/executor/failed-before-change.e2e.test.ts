@@ -32,6 +32,8 @@ describe('a node that failed before any change', () => {
     expect(ev.find((e) => e.type === 'node-failed')).toMatchObject({ node: 'nc-w-1', cordoned: false, error: expect.stringContaining('hook') })
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed' })
     expect(ev.at(-1).message).toMatch(/hook \S+maintenance-window\.sh exited with 3; nothing to rebuild: this run had not changed nc-w-1/)
+    // The end of the run says how to go on, as `status` does.
+    expect(ev.at(-1).resume).toMatch(/^kupgrade resume \S+$/)
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([
       ['nc-cp-1', 'v1.30.4+k3s1', false], ['nc-w-1', 'v1.29.6+k3s1', false],
     ])
