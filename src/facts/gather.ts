@@ -178,8 +178,10 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
   }
 }
 
-/** SSH did not get as far as running a command: every later command on that node would fail the same way. */
-/** No answer at all: SSH could not connect or log in; kubectl got no answer from the API (see ClusterFacts.apiUnreachable). */
+/**
+ * No answer at all, so every later command there would fail the same way: SSH did not get as far as running one, or
+ * kubectl got no answer from the API (see ClusterFacts.apiUnreachable).
+ */
 function cannotReach(e: unknown): boolean {
   if (e instanceof RemoteCommandError && e.node === 'kubectl') return e.transient || ['config', 'tls', 'unreachable'].includes(classifyKubectlFailure(e.stderrTail))
   return e instanceof SshConnectError || e instanceof SshAuthError || e instanceof HostKeyError

@@ -66,14 +66,15 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
 
 /**
  * One cause (no SSH key, no kubeconfig) makes many gates of a cluster observe the same and get the same hint: it is
- * said in full at the first gate and referred to at the others. Returns the gate that said TEXT first, if one did.
+ * said in full at the first gate and referred to at the others. Returns the other gate that said TEXT first, if one
+ * did (within one gate two sources that saw the same, `HTTP 200`, are each said).
  */
 function toldOnce(): (text: string, label: string) => string | undefined {
   const saidAt = new Map<string, string>()
   return (text, label) => {
     const first = saidAt.get(text)
     if (first === undefined) saidAt.set(text, label)
-    return first
+    return first === label ? undefined : first
   }
 }
 

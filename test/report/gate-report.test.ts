@@ -62,7 +62,11 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
     const results: GateRun[] = [
       thrown('nodes-ready'),
       thrown('system-pods'),
-      run([{ source: 'runner: GET https://10.0.0.1:6443/readyz', observed: 'connect ECONNREFUSED 10.0.0.1:6443' }]),
+      run([
+        { source: 'runner: GET https://10.0.0.1:6443/readyz', observed: 'connect ECONNREFUSED 10.0.0.1:6443' },
+        // The same words from another source of the same gate: said again, not "as for disk-space" within disk-space.
+        { source: 'node w-1: curl https://10.0.0.1:6443/readyz', observed: 'connect ECONNREFUSED 10.0.0.1:6443' },
+      ]),
       { ...run([{ source: 'runner: TLS https://10.0.0.1:6443', observed: 'connect ECONNREFUSED 10.0.0.1:6443' }]), gate: 'certificates', label: 'certificates' },
     ]
     const text = renderGateReportText({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] }, { color: false })
@@ -70,6 +74,7 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
       `gate nodes-ready: ${noAnswer}`,
       'gate system-pods: as for nodes-ready above',
       'runner: GET https://10.0.0.1:6443/readyz: connect ECONNREFUSED 10.0.0.1:6443',
+      'node w-1: curl https://10.0.0.1:6443/readyz: connect ECONNREFUSED 10.0.0.1:6443',
       'runner: TLS https://10.0.0.1:6443: as for disk-space above',
     ])
   })

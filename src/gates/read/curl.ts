@@ -5,7 +5,7 @@
  * before the transfer's write-out, so each transfer's output stays in order and apart (curl ≥ 6.2; a multi-URL
  * command line is older). The write-out comes for failed transfers too, with HTTP code 000.
  */
-export const CURL_WRITE_OUT = '\\ncode=%{http_code}\\n'
+const CURL_WRITE_OUT = '\\ncode=%{http_code}\\n'
 
 /** The command's curl options that make its output readable by `curlTransfers`: silent but for errors, in order. */
 export const CURL_ORDERED = `-sS --stderr - -w '${CURL_WRITE_OUT}'`
