@@ -57,8 +57,11 @@ describe('node faults: each observable through its signal, absent without it', (
     expect(r.stderr).toBe(`curl: (28) Failed to connect to 10.43.0.1 port 443 after 1000 ms: Timeout was reached\ncurl: (28) Connection timed out after 1001 milliseconds\n`)
     // Both in one curl, messages in the output (--stderr -): each transfer's message, then its write-out, in order,
     // as curl 7.88 prints them (test/gates/curl-transfers.test.ts shows the real one doing so).
-    const both = `curl -sSk --stderr - -w '\\ncode=%{http_code}\\n' -m 1 -o /dev/null https://10.43.0.1:443/readyz https://${apiAddress}:6443/readyz; echo "rc=$?"`
-    expect((await sshExec(t.node, both)).stdout).toBe('curl: (28) Connection timed out after 1001 milliseconds\n\ncode=000\ncurl: (28) Connection timed out after 1001 milliseconds\n\ncode=000\nrc=28\n')
+    const both = `curl -sSk --stderr - -w 'probe %{url_effective}: HTTP %{http_code}\\n' -m 1 -o /dev/null https://10.43.0.1:443/readyz https://${apiAddress}:6443/readyz; echo "rc=$?"`
+    expect((await sshExec(t.node, both)).stdout).toBe([
+      'curl: (28) Connection timed out after 1001 milliseconds', 'probe https://10.43.0.1:443/readyz: HTTP 000',
+      'curl: (28) Connection timed out after 1001 milliseconds', `probe https://${apiAddress}:6443/readyz: HTTP 000`, 'rc=28', '',
+    ].join('\n'))
     // The node's own apiserver is not behind the VIP: it still answers, until the k3s service stops.
     const local = 'curl -sSk -m 2 https://127.0.0.1:6443/readyz; echo " rc=$?"'
     expect((await sshExec(t.node, local)).stdout).toBe('ok rc=0\n')
