@@ -12,6 +12,16 @@ import type { Gate } from '../types.js'
 export interface ApiVipParams { timeout: string; from: ('runner' | 'nodes' | 'pod')[]; probeImage: string; podTimeout: string }
 
 /**
+ * The probe pod's check, through the Service (the pod's own environment) and the plan's endpoint: both in one curl, as
+ * from the nodes. curl exits with the last transfer's code, so an earlier one that failed is found by its message
+ * (`curl: (28) …`, in order thanks to --stderr -). Its log is the gate's evidence.
+ */
+export const API_VIP_POD_SCRIPT = ['set -- -o /dev/null "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz"',
+  '[ -z "$KUPGRADE_API_ENDPOINT" ] || set -- "$@" -o /dev/null "$KUPGRADE_API_ENDPOINT/readyz"',
+  `out=$(curl -k -sS --stderr - -w 'probe %{url_effective}: HTTP %{http_code}\\n' --max-time "$KUPGRADE_TIMEOUT" "$@"); rc=$?`,
+  'printf "%s\\n" "$out"', 'case "$out" in *"curl: ("*) exit 1 ;; esac', 'exit $rc'].join('\n')
+
+/**
  * The API reachable along every path a workload uses (incident k0s-upgrade-coredns-api-vip: after an upgrade no pod
  * could reach 10.96.0.1:443 while the API looked fine from outside). /readyz through the plan's apiEndpoint from the
  * runner; from each node over SSH to the endpoint and to the `kubernetes` ClusterIP (checked against the live
@@ -29,9 +39,7 @@ export const apiVipGate: Gate<ApiVipParams> = {
     // no pod path to probe; the cluster check's probe pod runs on a Node.
     const podless = ctx.node !== undefined && ctx.nodeFacts?.[ctx.node]?.kubernetesNode === false
     if (p.from.includes('pod') && !podless) {
-      const script = ['rc=0', 'for u in "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" ${KUPGRADE_API_ENDPOINT:+"$KUPGRADE_API_ENDPOINT/readyz"}; do',
-        '  out=$(curl -sSk -o /dev/null -w "%{http_code}" --max-time "$KUPGRADE_TIMEOUT" "$u" 2>&1); r=$?',
-        '  echo "probe $u exit=$r $out"; [ $r = 0 ] || rc=1', 'done', 'exit $rc'].join('\n')
+      const script = API_VIP_POD_SCRIPT
       // The pod reaches the Service through its own environment: it starts now, while the Service is read.
       work.push(runProbePod(ctx, {
         purpose: 'api-vip', image: p.probeImage, script, timeoutMs: parseDuration(p.podTimeout) ?? 90_000,
