@@ -18,6 +18,7 @@ describe('unit state file', () => {
     const writer = spawn('bash', ['-c', `. "${lib}"; while :; do lab_unit_write k3s active v1 0 1; lab_unit_write k3s inactive v1 0 2; done`], {
       env: { ...process.env, LAB_DIR: dir },
       stdio: 'ignore',
+      detached: true,
     })
     const seen = new Set<string>()
     const until = Date.now() + 1500
@@ -25,10 +26,9 @@ describe('unit state file', () => {
       seen.add(readUnit(join(dir, 'units'), 'k3s')?.state ?? 'missing')
       await new Promise((r) => setImmediate(r))
     }
-    // Gone before the next test reads the same file: on a loaded machine a writer not yet scheduled to die went on
-    // writing `inactive` under the next test's reader.
+    // The loop and its `mv` together (its process group): a `mv` left running renamed `inactive` into place later.
     const gone = new Promise((r) => writer.on('close', r))
-    writer.kill()
+    process.kill(-writer.pid!, 'SIGKILL')
     await gone
     expect([...seen].sort()).toEqual(['active', 'inactive'])
   })
@@ -36,7 +36,9 @@ describe('unit state file', () => {
   it('a stand-in reader never sees a half-written state while the lab rewrites it', async () => {
     // Reads until it has seen both states (at most 20,000 reads): on a loaded machine 400 reads could all fall
     // between two of the writer's turns.
-    const reader = spawn('bash', ['-c', `. "${lib}"; a=0 f=0; for ((i = 0; i < 20000 && (a == 0 || f == 0); i++)); do lab_unit_read k3s; echo "[$U_STATE]"; case $U_STATE in active) a=1 ;; failed) f=1 ;; esac; done`], {
+    // A unit of its own, there before the reader starts: nothing the first test started can write it.
+    writeUnit(join(dir, 'units'), 'k3s-agent', { state: 'failed', version: 'v1', dueMs: 0, sinceS: 1 })
+    const reader = spawn('bash', ['-c', `. "${lib}"; a=0 f=0; for ((i = 0; i < 20000 && (a == 0 || f == 0); i++)); do lab_unit_read k3s-agent; echo "[$U_STATE]"; case $U_STATE in active) a=1 ;; failed) f=1 ;; esac; done`], {
       env: { ...process.env, LAB_DIR: dir },
     })
     let out = ''
@@ -46,7 +48,7 @@ describe('unit state file', () => {
     let finished = false
     void done.then(() => (finished = true))
     while (!finished) {
-      writeUnit(join(dir, 'units'), 'k3s', { state: flip ? 'active' : 'failed', version: 'v1', dueMs: 0, sinceS: 1 })
+      writeUnit(join(dir, 'units'), 'k3s-agent', { state: flip ? 'active' : 'failed', version: 'v1', dueMs: 0, sinceS: 1 })
       flip = !flip
       await new Promise((r) => setImmediate(r))
     }
