@@ -446,18 +446,20 @@ export class Executor {
             else if (r.rolledBackEarlier) {
               rollbackFailure ??= `${r.node}: ${r.rolledBackEarlier.reason}`
               stopNow = true
-            } else if (recoveryOf(c) && !this.o.dryRun && r.node && nothingToTakeBack(runs[i]!, (id) => this.o.journal.last(id)?.state)) {
-              // Rolling back (or rebuilding) a node no step of this run changed would only claim a rollback that
-              // did nothing, and a rebuild would wipe a healthy node. Its steps are journaled taken back so that a
-              // resume checks its gates again.
-              unchanged.push(r.node)
-              this.takenBack(runs[i]!, `nothing to take back: this run had not changed ${r.node}`)
             } else if (recoveryOf(c) && !this.o.dryRun && r.node) {
-              const rb = recoveryOf(c) === 'rebuild' ? await this.rebuild(c, rt, runs[i]!, r.message) : await this.rollback(c, rt, runs[i]!, r.message)
-              if (rb.ok) rolledBack.push(r.node)
-              else {
-                rollbackFailure ??= `${r.node}: ${rb.reason}`
-                stopNow = true
+              if (nothingToTakeBack(runs[i]!, (id) => this.o.journal.last(id)?.state)) {
+                // Rolling back (or rebuilding) a node no step of this run changed would only claim a rollback that
+                // did nothing, and a rebuild would wipe a healthy node. Its steps are journaled taken back so that a
+                // resume checks its gates again.
+                unchanged.push(r.node)
+                this.takenBack(runs[i]!, `nothing to take back: this run had not changed ${r.node}`)
+              } else {
+                const rb = recoveryOf(c) === 'rebuild' ? await this.rebuild(c, rt, runs[i]!, r.message) : await this.rollback(c, rt, runs[i]!, r.message)
+                if (rb.ok) rolledBack.push(r.node)
+                else {
+                  rollbackFailure ??= `${r.node}: ${rb.reason}`
+                  stopNow = true
+                }
               }
             } else stopNow = true
             // A control-plane node that failed stops the cluster even when rolled back: no worker may move past it.

@@ -46,7 +46,7 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
         for (const l of shown) {
           // By what was observed, whoever observed it: every API gate of a cluster whose API gave no answer saw the same.
           const first = x.status === 'pass' ? undefined : referTo(l.observed, x.label)
-          out.push(`         ${first === undefined ? l.text.replace(/\n/g, '\n           ') : `${l.source}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${first} above`}`)
+          out.push(`         ${first === undefined ? l.text.replace(/\n/g, '\n           ') : referred(l, first)}`)
         }
         const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
         if (more > 0 && x.status !== 'pass') out.push(`         (+${more} more observations; --format json has all)`)
@@ -78,6 +78,10 @@ function toldOnce(): (text: string, label: string) => string | undefined {
   }
 }
 
+/** An evidence line said already at gate FIRST: its source (and how many more nodes), and where. */
+const referred = (l: { source: string; observations: number }, first: string): string =>
+  `${l.source}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${first} above`
+
 /**
  * A gate's evidence as report lines: what several nodes observed alike but for their own names and addresses (no
  * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
@@ -93,8 +97,9 @@ function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string
   return x.evidence.flatMap((e, at) => {
     if (!grouped.has(at)) return [{ source: e.source, observed: e.observed, text: `${e.source}: ${e.observed}`, observations: 1 }]
     const g = said.get(at)
-    const observed = `${e.observed}${sameFor(g?.others ?? [], 'node')}`
-    return g ? [{ source: e.source, observed, text: `${e.source}: ${observed}`, observations: 1 + g.others.length }] : []
+    if (!g) return []
+    const observed = `${e.observed}${sameFor(g.others, 'node')}`
+    return [{ source: e.source, observed, text: `${e.source}: ${observed}`, observations: 1 + g.others.length }]
   })
 }
 
@@ -116,7 +121,7 @@ export function renderGateReportMarkdown(r: GateReport): string {
       out.push('', `<details><summary>${cell(x.label)}: evidence</summary>`, '')
       for (const l of evidenceLines(x, hosts)) {
         const first = referTo(l.observed, x.label)
-        out.push(first === undefined ? `- ${cell(l.source)}: \`${cell(l.observed).replace(/`/g, "'")}\`` : `- ${cell(l.source)}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${cell(first)} above`)
+        out.push(first === undefined ? `- ${cell(l.source)}: \`${cell(l.observed).replace(/`/g, "'")}\`` : `- ${cell(referred(l, first))}`)
       }
       if (x.hint) {
         const first = referTo(`hint: ${x.hint}`, x.label)

@@ -10,7 +10,8 @@ const run = (evidence: GateRun['evidence']): GateRun => ({
   cluster: 'prod', gate: 'disk-space', label: 'disk-space', attempts: 1, durationMs: 5, status: 'unknown',
   summary: 'w-1 unreachable over SSH; …', evidence, incident: 'k3s-expired-certs-disk-full', hint: 'free space first',
 })
-const report = (r: GateRun, withNodes = true): GateReport => ({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results: [r], skipped: [], ...(withNodes ? { nodes } : {}) }] })
+/** Cluster prod's report: one gate's result or several. */
+const report = (r: GateRun | GateRun[], withNodes = true): GateReport => ({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results: [r].flat(), skipped: [], ...(withNodes ? { nodes } : {}) }] })
 const evidenceOf = (text: string) => text.split('\n').filter((l) => l.startsWith('         ') && !/^\s+(hint|stops incident):/.test(l)).map((l) => l.trim())
 
 describe('gate report (text): evidence', () => {
@@ -47,7 +48,7 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
       thrown('nodes-ready', 'get nodes -o json'),
       thrown('system-pods', 'get pods -n kube-system -o json'),
     ]
-    const text = renderGateReportText({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] }, { color: false })
+    const text = renderGateReportText(report(results), { color: false })
     const block = (label: string) => text.split('\n').filter((l, i, all) => i > all.findIndex((x) => x.includes(` ${label} `)) && l.startsWith('         ')).slice(0, 3).map((l) => l.trim())
     expect(block('disk-space')[0]).toBe(`node w-1: ${noKey('10.0.1.1')} (the same for 2 more nodes: w-2, w-3)`)
     expect(block('etcd')).toEqual(['node w-1 and 2 more: as for disk-space above', 'hint: fix etcd first', 'stops incident: k3s-expired-certs-disk-full'])
@@ -69,7 +70,7 @@ describe('gate report (text): one cause across the gates of a cluster', () => {
       ]),
       { ...run([{ source: 'runner: TLS https://10.0.0.1:6443', observed: 'connect ECONNREFUSED 10.0.0.1:6443' }]), gate: 'certificates', label: 'certificates' },
     ]
-    const text = renderGateReportText({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] }, { color: false })
+    const text = renderGateReportText(report(results), { color: false })
     expect(evidenceOf(text)).toEqual([
       `gate nodes-ready: ${noAnswer}`,
       'gate system-pods: as for nodes-ready above',
@@ -88,7 +89,7 @@ describe('gate report (markdown): the same folding as the text', () => {
       { ...run(noKeys), gate: 'etcd', label: 'etcd', hint: 'fix etcd first' },
       { ...run([{ source: 'gate nodes-ready', observed: 'no answer from the API of prod' }]), gate: 'nodes-ready', label: 'nodes-ready' },
     ]
-    const md = renderGateReportMarkdown({ checkedAt: '2026-12-06T04:00:00Z', durationMs: 900, clusters: [{ name: 'prod', distribution: 'k3s', results, skipped: [], nodes }] })
+    const md = renderGateReportMarkdown(report(results))
     expect(md.split('\n').filter((l) => l.startsWith('- '))).toEqual([
       `- node w-1: \`${noKey('10.0.1.1')} (the same for 2 more nodes: w-2, w-3)\``,
       '- hint: free space first',
