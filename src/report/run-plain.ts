@@ -44,20 +44,29 @@ export class ToldFailures {
 /**
  * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step that passed is one
  * line, its verdict with the step's time, not the verdict and then `✓ gate …` (two lines for each of the dozen gates
- * before a cluster and the handful after every node).
+ * before a cluster and the handful after every node). A soak re-checks the same post-gates every round for as long as
+ * it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed again,
+ * and the soak's own line says how many were.
  */
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()
-  const passed = new Map<string, ExecutorEvent & { type: 'gate-result' }>()
+  const passed = new Map<string, GateResult>()
+  const soaked = new SoakRepeats()
   return (e) => {
+    if (e.type === 'gate-result' && !e.during) soaked.saw(e)
     if (e.type === 'gate-result' && e.status === 'pass' && !e.during && e.step.action === 'gate') {
       passed.set(e.step.id, e)
       return undefined
     }
+    if (e.type === 'gate-result' && e.during === 'soak' && soaked.repeats(e)) return undefined
     const verdict = e.type === 'step-done' ? passed.get(e.step.id) : undefined
     if (e.type === 'step-done' && verdict) {
       passed.delete(e.step.id)
       return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: pass: ${verdict.summary} (${secs(e.durationMs)})`
+    }
+    const repeated = e.type === 'step-done' && e.step.action === 'soak' ? soaked.take(e.step.stage) : 0
+    if (e.type === 'step-done' && repeated) {
+      return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title} (${secs(e.durationMs)}; ${repeated} re-check${repeated === 1 ? '' : 's'} said what ${repeated === 1 ? 'its' : 'their'} gate had said before, not repeated)`
     }
     // A verdict whose step did not get to end (the run was interrupted) is still said, before the run's last line.
     const held = e.type === 'run-finished' ? [...passed.values()] : []
@@ -66,6 +75,37 @@ export function plainLines(verbose = false): (e: ExecutorEvent) => string | unde
     return lines.length ? lines.join('\n') : undefined
   }
 }
+
+/**
+ * The soak re-checks of each stage's post-gates: what each gate step said last (its own check before the soak, then
+ * each re-check), and how many re-checks said it again.
+ */
+class SoakRepeats {
+  private readonly last = new Map<string, string>()
+  private readonly count = new Map<string, number>()
+
+  saw(e: GateResult): void {
+    this.last.set(e.step.id, said(e))
+  }
+
+  /** Whether this re-check says what the same gate step said last (then it is counted). */
+  repeats(e: GateResult): boolean {
+    const same = this.last.get(e.step.id) === said(e)
+    this.saw(e)
+    if (same) this.count.set(e.step.stage, (this.count.get(e.step.stage) ?? 0) + 1)
+    return same
+  }
+
+  /** How many of `stage`'s re-checks were not printed, once: the soak's line says it. */
+  take(stage: string): number {
+    const n = this.count.get(stage) ?? 0
+    this.count.delete(stage)
+    return n
+  }
+}
+
+type GateResult = ExecutorEvent & { type: 'gate-result' }
+const said = (e: GateResult): string => `${e.status}\0${e.summary}\0${e.hint ?? ''}`
 
 const stamp = (time: string): string => time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 

@@ -126,9 +126,17 @@ function timelineText(e: ExecutorEvent, told: ToldFailures): string | undefined 
   }
 }
 
-/** Warnings, failures and gates that could not check (unknown: never a pass), one by one. */
+/**
+ * Warnings, failures and gates that could not check (unknown: never a pass), one by one; the same result said again
+ * (a soak re-checks its post-gates every round) is one line with how often.
+ */
 function notableLines(list: RunSummaryData['gates']['notable']): string[] {
-  return list.map((n) => `${n.status}${n.status === 'unknown' ? ' (could not check)' : ''} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`)
+  const times = new Map<string, number>()
+  for (const n of list) {
+    const line = `${n.status}${n.status === 'unknown' ? ' (could not check)' : ''} ${n.gate}${n.where ? ` (${n.where})` : ''}: ${n.summary}`
+    times.set(line, (times.get(line) ?? 0) + 1)
+  }
+  return [...times].map(([line, n]) => (n > 1 ? `${line} (${n} times)` : line))
 }
 
 /** `told`: the run's message already says why (the failure the rollback answered), so the line does not again. */

@@ -92,3 +92,37 @@ describe('plain progress: gates', () => {
     ])
   })
 })
+
+describe('a soak: the same post-gates re-checked every round', () => {
+  const post = (gate: string): StepRef => ({ id: `staging/staging/hop1/post/gate/${gate}`, stage: 'staging', cluster: 'staging', action: 'gate', title: `gate ${gate}`, mutates: false })
+  const soak: StepRef = { id: 'staging/soak', stage: 'staging', action: 'soak', title: 'soak 30m: re-check the post-gates of staging before the next stage', mutates: false }
+  const result = (gate: string, status: 'pass' | 'warn', summary: string, during?: 'soak') =>
+    ({ type: 'gate-result', time: T, step: post(gate), gate, status, summary, evidence: [], checks: 1, ...(during ? { during } : {}) }) as ExecutorEvent
+  const done = (step: StepRef, durationMs: number) => ({ type: 'step-done', time: T, step, attempt: 1, durationMs, changed: false, evidence: [] }) as ExecutorEvent
+  const run: ExecutorEvent[] = [
+    result('dns', 'pass', 'kubernetes.default.svc resolves'), done(post('dns'), 900),
+    result('system-pods', 'warn', 'coredns restarted 1 time'), done(post('system-pods'), 900),
+    // Three rounds: dns says the same each time; system-pods changes its words once, then says them again.
+    result('dns', 'pass', 'kubernetes.default.svc resolves', 'soak'), result('system-pods', 'warn', 'coredns restarted 1 time', 'soak'),
+    result('dns', 'pass', 'kubernetes.default.svc resolves', 'soak'), result('system-pods', 'warn', 'coredns restarted 2 times', 'soak'),
+    result('dns', 'pass', 'kubernetes.default.svc resolves', 'soak'), result('system-pods', 'warn', 'coredns restarted 2 times', 'soak'),
+    done(soak, 1_800_000),
+  ]
+
+  it('prints a re-check only when it says something new; the soak\'s line says how many it did not repeat', () => {
+    expect(render(run).split('\n')).toEqual([
+      '2026-12-05 21:35:27Z staging › staging: ✓ gate dns: pass: kubernetes.default.svc resolves (0.9s)',
+      '2026-12-05 21:35:27Z staging › staging: gate system-pods: warn: coredns restarted 1 time',
+      '2026-12-05 21:35:27Z staging › staging: ✓ gate system-pods (0.9s)',
+      '2026-12-05 21:35:27Z staging › staging: gate system-pods (soak): warn: coredns restarted 2 times',
+      '2026-12-05 21:35:27Z staging: ✓ soak 30m: re-check the post-gates of staging before the next stage (1800.0s; 5 re-checks said what their gate had said before, not repeated)',
+    ])
+  })
+
+  it('the summary lists a warning said again once, with how often', () => {
+    const c = new SummaryCollector()
+    for (const e of run) c.add(e)
+    const text = renderSummaryText(c.data)
+    expect(text).toContain('\n  gates: 4 pass, 4 warn, 0 fail, 0 unknown\n    warn system-pods (staging): coredns restarted 1 time (2 times)\n    warn system-pods (staging): coredns restarted 2 times (2 times)\n')
+  })
+})
