@@ -15,7 +15,7 @@ import { now, reportWaiting, stepRef, type EventSink, type ExecutorEvent, type R
 import { defaultServiceCIDR } from '../gates/context.js'
 import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
 import { runHook } from './hooks.js'
-import type { Journal, JournalEntry, UndoRecord } from './journal.js'
+import type { Journal, JournalEntry, Selection, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
@@ -62,7 +62,7 @@ export interface ExecutorOptions {
   /** Aborted on SIGINT/SIGTERM: the step in flight finishes or stops safely, nothing new starts. */
   interrupt: AbortSignal
   env: NodeJS.ProcessEnv
-  selection: { stages?: string[]; clusters?: string[] }
+  selection: Selection
   pollMs?: number
 }
 

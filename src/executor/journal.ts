@@ -12,6 +12,9 @@ import { writeDurable } from '../util/durable.js'
 
 export const JOURNAL_FORMAT = 1
 
+/** Which stages and clusters a run covers (`--stage`, `--cluster`); none named: all of them. */
+export interface Selection { stages?: string[]; clusters?: string[] }
+
 export interface JournalHeader {
   kind: 'kupgrade-journal'
   format: typeof JOURNAL_FORMAT
@@ -26,7 +29,7 @@ export interface JournalHeader {
   user: string
   startedAt: string
   /** Selections the run was started with, which `resume` repeats (`--stage`, `--cluster`). */
-  selection: { stages?: string[]; clusters?: string[] }
+  selection: Selection
   /** A `kupgrade restore` run: its steps are that restore's (planner/restore.ts), and `resume` plans it again. */
   restore?: RestoreRequest
 }

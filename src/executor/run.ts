@@ -24,7 +24,7 @@ import { nodeReadiness } from './waits.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
-import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader } from './journal.js'
+import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader, type Selection } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
 import { holderIdentity } from './lease.js'
 import { acquireLocalLock } from './local-lock.js'
@@ -52,7 +52,7 @@ export interface RunRequest {
   env: NodeJS.ProcessEnv
   dryRun: boolean
   approve: string[]
-  selection: { stages?: string[]; clusters?: string[] }
+  selection: Selection
   forceUnlock: boolean
   acceptNew: boolean
   emit: EventSink
@@ -108,7 +108,10 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   // A resumed restore is a restore again: its journal says so.
   const restore = resumed ? resumed.header.restore : req.restore
   if (req.rollback && restore) throw new KupgradeError(`run ${resumed!.header.runId} is a restore of cluster ${restore.cluster}: there is no upgrade to roll back`, { exitCode: ExitCode.invalid, hint: `go on with it: kupgrade resume ${shownPath(req.resumeJournal!, req.cwd)}` })
-  const selection = resumed?.header.selection ?? (restore ? { clusters: [restore.cluster] } : req.selection)
+  // A resumed run keeps its own selection; `kupgrade rollback --cluster` narrows it to the clusters it names.
+  const selection = resumed
+    ? (req.rollback ? narrowedForRollback(resumed.header, req.selection) : resumed.header.selection)
+    : restore ? { clusters: [restore.cluster] } : req.selection
   checkSelection(loaded.plan.spec.stages.map((s) => s.name), loaded.plan.spec.clusters.map((c) => c.name), selection)
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
@@ -211,7 +214,19 @@ async function finalNodes(names: string[], clusters: Map<string, ClusterRuntime>
 
 const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)
 
-function checkSelection(stages: string[], clusters: string[], sel: { stages?: string[]; clusters?: string[] }): void {
+/** The clusters `kupgrade rollback --cluster` names, each one the run covered; without --cluster, the run's own. */
+function narrowedForRollback(run: JournalHeader, asked: Selection): Selection {
+  if (!asked.clusters) return run.selection
+  const outside = run.selection.clusters ? asked.clusters.filter((c) => !run.selection.clusters!.includes(c)) : []
+  if (outside.length > 0) {
+    throw new KupgradeError(`run ${run.runId} did not cover cluster ${outside.join(', ')} (it ran only ${run.selection.clusters!.join(', ')}): it changed nothing there to roll back`, {
+      exitCode: ExitCode.invalid, hint: 'name a cluster of that run with --cluster, or the run that upgraded it (kupgrade runs lists them)',
+    })
+  }
+  return { ...run.selection, clusters: asked.clusters }
+}
+
+function checkSelection(stages: string[], clusters: string[], sel: Selection): void {
   for (const s of sel.stages ?? []) if (!stages.includes(s)) throw new KupgradeError(`--stage ${s}: the plan has no such stage (stages: ${stages.join(', ')})`, { exitCode: ExitCode.invalid })
   for (const c of sel.clusters ?? []) if (!clusters.includes(c)) throw new KupgradeError(`--cluster ${c}: the plan has no such cluster (clusters: ${clusters.join(', ')})`, { exitCode: ExitCode.invalid })
 }

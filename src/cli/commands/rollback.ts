@@ -27,8 +27,9 @@ the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubern
 several nodes as a whole (every static pod stopped, every etcd member restored from the first node's snapshot with its
 own --name and peer URL, /etc/kubernetes back, the previous packages); a k0s cluster of several controllers as a whole
 too (every controller stopped, k0s restore on the first, the others reset and joined to it with a controller token).
-A node the run's own onFailure already rolled back or rebuilt is left as it is. The plan must be unchanged (its sha256 is in the journal). A later \`kupgrade resume\` goes
-forward again.
+A node the run's own onFailure already rolled back or rebuilt is left as it is. With --cluster, only those of the
+run's clusters are taken back; no other is touched. The plan must be unchanged (its sha256 is in the journal). A new
+\`kupgrade apply\` goes forward again (\`resume\` refuses a run taken back).
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
 130 interrupted`)

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+
+/**
+ * `kupgrade rollback --cluster C` takes back only what the run changed in C. Found by hand on the demo fleet: after a
+ * finished run of staging and production, `kupgrade rollback --cluster staging --yes` rolled back production's five
+ * nodes too (its control plane from the etcd snapshot), since a resumed run kept its own selection and the flag was
+ * dropped.
+ */
+describe('kupgrade rollback --cluster', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.162', [
+      { name: 'ra', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+      { name: 'rb', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+    ]))
+  }, 120_000)
+  afterAll(async () => l?.stop())
+
+  const versions = () => l.lab.status().clusters.flatMap((c) => c.nodes.map((n) => `${n.name} ${n.version}${n.cordoned ? ' cordoned' : ''}`))
+
+  it('rolls back the cluster it names and touches no other; a cluster the plan lacks is refused before anything runs', async () => {
+    const up = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(up.code, up.err + up.out.slice(-3000)).toBe(0)
+
+    const refused = await l.cli(['rollback', '--cluster', 'rc', '--yes'])
+    expect(refused.code).toBe(2)
+    expect(refused.err).toContain('--cluster rc: the plan has no such cluster (clusters: ra, rb)')
+
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['rollback', '--cluster', 'rb', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    const ev = events(r.out)
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => `${e.cluster}/${e.node}`)).toEqual(['rb/rb-w-1', 'rb/rb-cp-1'])
+    expect(ev.some((e) => 'cluster' in e && e.cluster === 'ra')).toBe(false)
+    expect(versions()).toEqual(['ra-cp-1 v1.30.4+k3s1', 'ra-w-1 v1.30.4+k3s1', 'rb-cp-1 v1.29.6+k3s1', 'rb-w-1 v1.29.6+k3s1'])
+    // The lab saw kupgrade change nothing in cluster ra: no state-changing node command, no API write.
+    expect(l.lab.recorder.mutations({ cluster: 'ra', afterSeq: mark }).filter((e) => e.client !== 'lab')).toEqual([])
+    expect(l.lab.recorder.mutations({ cluster: 'rb', afterSeq: mark }).filter((e) => e.client !== 'lab').length).toBeGreaterThan(0)
+  }, 300_000)
+
+  it('a run that covered only one cluster: naming another is refused, and says which it covered', async () => {
+    const up = await l.cli(['apply', l.plan, '--cluster', 'rb', '--output', 'json'])
+    expect(up.code, up.err + up.out.slice(-3000)).toBe(0)
+    const r = await l.cli(['rollback', '--cluster', 'ra', '--yes'])
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/run \S+ did not cover cluster ra \(it ran only rb\): it changed nothing there to roll back/)
+    expect(versions()).toEqual(['ra-cp-1 v1.30.4+k3s1', 'ra-w-1 v1.30.4+k3s1', 'rb-cp-1 v1.30.4+k3s1', 'rb-w-1 v1.30.4+k3s1'])
+  }, 300_000)
+})
