@@ -110,7 +110,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   if (req.rollback && restore) throw new KupgradeError(`run ${resumed!.header.runId} is a restore of cluster ${restore.cluster}: there is no upgrade to roll back`, { exitCode: ExitCode.invalid, hint: `go on with it: kupgrade resume ${shownPath(req.resumeJournal!, req.cwd)}` })
   // A resumed run keeps its own selection; `kupgrade rollback --cluster` narrows it to the clusters it names.
   const selection = resumed
-    ? (req.rollback ? narrowedForRollback(resumed.header, req.selection) : resumed.header.selection)
+    ? (req.rollback ? narrowedForRollback(resumed.header, req.selection, loaded.plan.spec.stages) : resumed.header.selection)
     : restore ? { clusters: [restore.cluster] } : req.selection
   checkSelection(loaded.plan.spec.stages.map((s) => s.name), loaded.plan.spec.clusters.map((c) => c.name), selection)
 
@@ -215,11 +215,14 @@ async function finalNodes(names: string[], clusters: Map<string, ClusterRuntime>
 const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)
 
 /** The clusters `kupgrade rollback --cluster` names, each one the run covered; without --cluster, the run's own. */
-function narrowedForRollback(run: JournalHeader, asked: Selection): Selection {
+function narrowedForRollback(run: JournalHeader, asked: Selection, stages: { name: string; clusters: string[] }[]): Selection {
   if (!asked.clusters) return run.selection
-  const outside = run.selection.clusters ? asked.clusters.filter((c) => !run.selection.clusters!.includes(c)) : []
+  const { clusters, stages: ran } = run.selection
+  const covered = (c: string) => (!clusters || clusters.includes(c)) && (!ran || stages.some((s) => ran.includes(s.name) && s.clusters.includes(c)))
+  const outside = asked.clusters.filter((c) => !covered(c))
   if (outside.length > 0) {
-    throw new KupgradeError(`run ${run.runId} did not cover cluster ${outside.join(', ')} (it ran only ${run.selection.clusters!.join(', ')}): it changed nothing there to roll back`, {
+    const only = [...(ran ? [`stage ${ran.join(', ')}`] : []), ...(clusters ? [`cluster ${clusters.join(', ')}`] : [])].join(' and ')
+    throw new KupgradeError(`run ${run.runId} did not cover cluster ${outside.join(', ')} (it ran only ${only}): it changed nothing there to roll back`, {
       exitCode: ExitCode.invalid, hint: 'name a cluster of that run with --cluster, or the run that upgraded it (kupgrade runs lists them)',
     })
   }
