@@ -12,6 +12,8 @@ export type OutputMode = 'json' | 'tty' | 'plain'
 
 export interface RunOutput {
   sink: EventSink
+  /** On a terminal's tree: ask on a stage's line (TtyRenderer.ask); elsewhere the question is simply written. */
+  ask?: (stage: string, question: string) => Promise<boolean>
   /** After the run: the summary (text, or nothing in json mode) and $GITHUB_STEP_SUMMARY. */
   finish(): Promise<void>
 }
@@ -28,6 +30,7 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
   const summary = new SummaryCollector()
   let render: EventSink
   let stop: () => Promise<void> = async () => {}
+  let ask: RunOutput['ask']
   if (o.mode === 'json') {
     render = (e) => o.stdout.write(`${JSON.stringify(e)}\n`)
   } else if (o.mode === 'tty') {
@@ -35,6 +38,7 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
     const tty = createTtyRenderer({ stdout: o.stdout, color: o.color })
     render = tty.sink
     stop = tty.stop
+    ask = tty.ask
   } else {
     const plainLine = plainLines(o.verbose)
     render = (e) => {
@@ -44,6 +48,7 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
   }
   let broken = false
   return {
+    ...(ask ? { ask } : {}),
     // Drawing progress must never fail an upgrade: a renderer error is reported once and drawing stops.
     sink: (e: ExecutorEvent) => {
       summary.add(e)

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline'
 import { Listr, ListrLogger, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
 import type { EventSink, ExecutorEvent } from '../executor/events.js'
 import { ToldFailures } from './run-plain.js'
@@ -80,14 +81,28 @@ class Slot {
    * with how the run ended: `w-1: interrupted`).
    */
   runOver(outcome?: string): void {
-    if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
+    // A stage asked for on the terminal and declined started its line for the question, but never ran.
+    if (this.awaiting) this.finish({ kind: 'skip', why: this.awaiting })
+    else if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
     else this.finish(this.failed() ?? (outcome === 'done' || outcome === 'nothing-to-do' ? { kind: 'done' } : { kind: 'fail', message: `${this.label}: ${outcome ?? 'stopped'}` }))
   }
 }
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
-export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boolean }): { sink: EventSink; stop: () => Promise<void> } {
+export interface TtyRenderer {
+  sink: EventSink
+  /**
+   * A question to the person at the terminal (a stage's approval), asked on that stage's line: listr2 holds what is
+   * written to stdout while it draws, so a question written there showed only once the run ended, and the tree drew
+   * a spinner that waited for an answer nobody had been asked for. The answer is a line read from `stdin` (the
+   * terminal echoes what is typed); y or yes is yes.
+   */
+  ask(stage: string, question: string): Promise<boolean>
+  stop(): Promise<void>
+}
+
+export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream; color: boolean }): TtyRenderer {
   const slots = new Map<string, Slot>()
   const slot = (...k: string[]): Slot => {
     const key = k.join('\u0000')
@@ -268,6 +283,23 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; color: boo
   }
   return {
     sink,
+    ask: async (stage, question) => {
+      const s = slot(stage)
+      s.start()
+      s.say(`${question} [y/N] (type y and Enter to start it)`)
+      const rl = createInterface({ input: o.stdin ?? process.stdin, terminal: false })
+      try {
+        const answer = await new Promise<string>((resolve) => {
+          rl.once('line', resolve)
+          rl.once('close', () => resolve(''))
+        })
+        const yes = /^y(es)?$/i.test(answer.trim())
+        s.say(yes ? 'approved on the terminal' : 'not approved')
+        return yes
+      } finally {
+        rl.close()
+      }
+    },
     stop: async () => {
       for (const s of slots.values()) s.runOver()
       // The tree's last frame is drawn by now; never let drawing hold the run's exit.

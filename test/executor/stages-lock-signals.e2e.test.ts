@@ -29,13 +29,32 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
   afterAll(async () => l?.stop())
 
   it('on a terminal: the listr2 tree, a stage that needs approval asked and declined (exit 4), the command printed', async () => {
-    // A real pseudo-terminal (util-linux script): the tree is drawn there, and the approval question is answered "n".
+    // A real pseudo-terminal (util-linux script): the tree is drawn there, and the approval question is answered "n"
+    // once it is on the screen: the tree once held it back until the run ended, and the terminal showed a spinner that
+    // waited for an answer nobody had been asked for. (Staging done and no question after 30 s: answered all the same.)
     // CI is emptied: apply never prompts under CI (the suite itself runs under CI=1), and this is the terminal case.
     const cli = `stty cols 150 rows 50; ${process.execPath} ${join(process.cwd(), 'bin/kupgrade.js')} apply ${l.plan} --yes`
-    const pty = await execa('script', ['-qfec', cli, '/dev/null'], { cwd: l.dir, env: { ...l.env, CI: '', TERM: 'xterm-256color', COLUMNS: '160', LINES: '60' }, input: 'n\n', reject: false })
-    const r = { code: pty.exitCode, out: pty.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''), err: pty.stderr }
+    const child = execa('script', ['-qfec', cli, '/dev/null'], { cwd: l.dir, env: { ...l.env, CI: '', TERM: 'xterm-256color', COLUMNS: '160', LINES: '60' }, stdin: 'pipe', reject: false })
+    const question = /Stage production requires approval\. Start it now\? \[y\/N\]/
+    let seen = ''
+    const screen = () => seen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+    let askedFirst: boolean | undefined
+    let staged: NodeJS.Timeout | undefined
+    const answer = (asked: boolean) => {
+      if (askedFirst !== undefined) return
+      askedFirst = asked
+      child.stdin!.end('n\n')
+    }
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString()
+      if (question.test(screen())) answer(true)
+      else if (!staged && /✔ stage staging/.test(screen())) staged = setTimeout(() => answer(false), 30_000)
+    })
+    const pty = await child
+    clearTimeout(staged)
+    const r = { code: pty.exitCode, out: screen(), err: String(pty.stderr) }
+    expect(askedFirst, r.out).toBe(true)
     expect(r.code, r.out + r.err).toBe(4)
-    expect(r.out).toMatch(/Stage production requires approval\. Start it now\? \[y\/N\]/)
     // The tree: stage › cluster › node with durations, and the gate result lines.
     expect(r.out).toMatch(/✔ stage staging/)
     expect(r.out).toMatch(/✔ stg ✓ \d+\.\ds/)

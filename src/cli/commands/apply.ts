@@ -1,7 +1,7 @@
 import { Option } from 'commander'
 import { list } from '../options.js'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, runWithOutput } from './run-shared.js'
+import { approvalQuestion, ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
@@ -35,7 +35,7 @@ change, 4 paused (a failed step with onFailure: pause), awaiting approval, lock 
         planFile: file, dryRun: Boolean(o.dryRun), approve: o.approve ?? [],
         selection: { ...(o.stage ? { stages: o.stage } : {}), ...(o.cluster ? { clusters: o.cluster } : {}) },
         forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew),
-        ...(prompt ? { confirm: (stage: string) => ask(ctx, `Stage ${stage} requires approval. Start it now?`) } : {}),
+        ...(prompt ? { confirm: (stage: string) => ask(ctx, approvalQuestion(stage)) } : {}),
       }))
     })
 }

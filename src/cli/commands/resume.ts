@@ -3,7 +3,7 @@ import { ExitCode, KupgradeError } from '../../errors.js'
 import { findRun, shownPath, summarize } from '../../executor/runs.js'
 import { list } from '../options.js'
 import type { RegisterCommand } from './index.js'
-import { ask, canPrompt, runWithOutput } from './run-shared.js'
+import { approvalQuestion, ask, canPrompt, runWithOutput } from './run-shared.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
   program
@@ -36,7 +36,7 @@ Exit codes: as apply`)
       setExit(await runWithOutput(ctx, o, {
         planFile: header.plan, dryRun: false, approve: o.approve ?? [], selection: header.selection,
         forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew), resumeJournal: journal,
-        ...(prompt ? { confirm: (stage: string) => ask(ctx, `Stage ${stage} requires approval. Start it now?`) } : {}),
+        ...(prompt ? { confirm: (stage: string) => ask(ctx, approvalQuestion(stage)) } : {}),
       }))
     })
 }

@@ -24,6 +24,8 @@ export const outputMode = (o: SharedRunOptions, ctx: CliContext): OutputMode =>
 
 export const canPrompt = (ctx: CliContext): boolean => Boolean(ctx.stdout.isTTY && process.stdin.isTTY) && !ctx.env.CI
 
+export const approvalQuestion = (stage: string): string => `Stage ${stage} requires approval. Start it now?`
+
 export async function ask(ctx: CliContext, question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: ctx.stdout })
   try {
@@ -50,6 +52,8 @@ export async function runWithOutput(ctx: CliContext, o: SharedRunOptions, req: O
   try {
     const report = await executeRun({
       ...req, cwd: ctx.cwd, env: ctx.env, emit: out.sink, interrupt: interrupt.signal,
+      // On a terminal the tree holds stdout while it draws: the question goes on the stage's own line instead.
+      ...(req.confirm && out.ask ? { confirm: (stage: string) => out.ask!(stage, approvalQuestion(stage)) } : {}),
       ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}),
     })
     await out.finish()
