@@ -112,7 +112,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   const selection = resumed
     ? (req.rollback ? narrowedForRollback(resumed.header, req.selection, loaded.plan.spec.stages) : resumed.header.selection)
     : restore ? { clusters: [restore.cluster] } : req.selection
-  checkSelection(loaded.plan.spec.stages.map((s) => s.name), loaded.plan.spec.clusters.map((c) => c.name), selection)
+  checkSelection(loaded.plan.spec.stages, loaded.plan.spec.clusters.map((c) => c.name), selection)
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
@@ -229,7 +229,18 @@ function narrowedForRollback(run: JournalHeader, asked: Selection, stages: { nam
   return { ...run.selection, clusters: asked.clusters }
 }
 
-function checkSelection(stages: string[], clusters: string[], sel: Selection): void {
-  for (const s of sel.stages ?? []) if (!stages.includes(s)) throw new KupgradeError(`--stage ${s}: the plan has no such stage (stages: ${stages.join(', ')})`, { exitCode: ExitCode.invalid })
+function checkSelection(stages: { name: string; clusters: string[] }[], clusters: string[], sel: Selection): void {
+  const names = stages.map((s) => s.name)
+  for (const s of sel.stages ?? []) if (!names.includes(s)) throw new KupgradeError(`--stage ${s}: the plan has no such stage (stages: ${names.join(', ')})`, { exitCode: ExitCode.invalid })
   for (const c of sel.clusters ?? []) if (!clusters.includes(c)) throw new KupgradeError(`--cluster ${c}: the plan has no such cluster (clusters: ${clusters.join(', ')})`, { exitCode: ExitCode.invalid })
+  // Both given, they must meet: a cluster of no stage named selects nothing, and a run that did nothing would pass.
+  if (sel.stages && sel.clusters) {
+    const chosen = stages.filter((s) => sel.stages!.includes(s.name))
+    const outside = sel.clusters.filter((c) => !chosen.some((s) => s.clusters.includes(c)))
+    if (outside.length > 0) {
+      throw new KupgradeError(`--cluster ${outside.join(', ')}: not in stage ${sel.stages.join(', ')} (its clusters: ${[...new Set(chosen.flatMap((s) => s.clusters))].join(', ')})`, {
+        exitCode: ExitCode.invalid, hint: 'name the stage the cluster belongs to, or leave --stage out',
+      })
+    }
+  }
 }
