@@ -46,3 +46,12 @@ describe('apply --stage / --cluster', () => {
     expect(existsSync(join(dir, '.kupgrade'))).toBe(false)
   })
 })
+
+describe('restore --cluster', () => {
+  it.each([[[]], [['--hop', '1']]])('a cluster the plan lacks is named as that (%j)', async (hop) => {
+    const r = await runCli(['restore', join(dir, 'plan.yaml'), '--cluster', 'prd-c', ...hop], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir } })
+    expect(r.code, r.out + r.err).toBe(2)
+    expect(r.err).toContain('error: the plan has no cluster prd-c (clusters: stg, prd-a, prd-b)')
+    expect(existsSync(join(dir, '.kupgrade'))).toBe(false)
+  })
+})

@@ -71,6 +71,10 @@ function hopNumber(v: string): number {
 
 /** The newest datastore backup of the cluster that apply copied off its node and indexed: the hop to go back before. */
 function newestBackup(dir: string, plan: Parameters<typeof buildExecutionPlan>[0], cluster: string, file: string, cwd: string): BackupIndexEntry {
+  // A name the plan lacks is that, not a cluster without backups (buildRestorePlan says the same once a hop is given).
+  if (!plan.spec.clusters.some((c) => c.name === cluster)) {
+    throw new KupgradeError(`the plan has no cluster ${cluster} (clusters: ${plan.spec.clusters.map((c) => c.name).join(', ')})`, { exitCode: ExitCode.invalid })
+  }
   const backups = new Set(buildExecutionPlan(plan).steps.filter((s) => s.action === 'backup' && s.cluster === cluster).map((s) => s.id))
   const entry = readBackupIndex(dir).filter((e) => e.cluster === cluster && e.hop !== undefined && backups.has(e.step)).at(-1)
   if (!entry) {
