@@ -13,7 +13,7 @@ export type OutputMode = 'json' | 'tty' | 'plain'
 export interface RunOutput {
   sink: EventSink
   /** On a terminal's tree: ask on a stage's line (TtyRenderer.ask); elsewhere the question is simply written. */
-  ask?: (stage: string, question: string) => Promise<boolean>
+  ask?: (stage: string, question: string, signal?: AbortSignal) => Promise<boolean>
   /** After the run: the summary (text, or nothing in json mode) and $GITHUB_STEP_SUMMARY. */
   finish(): Promise<void>
 }

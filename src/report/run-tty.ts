@@ -98,7 +98,7 @@ export interface TtyRenderer {
    * a spinner that waited for an answer nobody had been asked for. The answer is a line read from `stdin` (the
    * terminal echoes what is typed); y or yes is yes.
    */
-  ask(stage: string, question: string): Promise<boolean>
+  ask(stage: string, question: string, signal?: AbortSignal): Promise<boolean>
   stop(): Promise<void>
 }
 
@@ -283,20 +283,25 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
   }
   return {
     sink,
-    ask: async (stage, question) => {
+    ask: async (stage, question, signal) => {
       const s = slot(stage)
       s.start()
-      s.say(`${question} [y/N] (type y and Enter to start it)`)
+      s.say(`${question} [y/N]`)
       const rl = createInterface({ input: o.stdin ?? process.stdin, terminal: false })
+      // An interrupt while the question waits is a no: the run stops there, and its resume asks again.
+      const interrupted = () => rl.close()
+      signal?.addEventListener('abort', interrupted, { once: true })
       try {
         const answer = await new Promise<string>((resolve) => {
           rl.once('line', resolve)
           rl.once('close', () => resolve(''))
+          if (signal?.aborted) rl.close()
         })
         const yes = /^y(es)?$/i.test(answer.trim())
         s.say(yes ? 'approved on the terminal' : 'not approved')
         return yes
       } finally {
+        signal?.removeEventListener('abort', interrupted)
         rl.close()
       }
     },

@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
 import type { ExecutorEvent } from '../../src/executor/events.js'
 import { createTtyRenderer } from '../../src/report/run-tty.js'
@@ -136,5 +136,43 @@ describe('terminal progress tree', () => {
       { type: 'run-finished', runId: 'r', outcome: 'interrupted', exitCode: 130, durationMs: 3_000, journal: 'j', message: 'interrupted' },
     ] as Untimed[])
     expect(frame).toEqual(['❯ stage staging: interrupted', '  ❯ stg: interrupted', '    ✖ w-1: interrupted'])
+  })
+})
+
+describe('a stage\'s approval asked on the terminal', () => {
+  const outline: Untimed[] = [
+    { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['production'], outline: [{ stage: 'production', clusters: [{ name: 'prd', distribution: 'k3s', nodes: ['p-1'] }] }] },
+  ]
+  /** Asks with `stdin`, and says what the screen showed while the answer was awaited. */
+  async function asking(answer: (stdin: PassThrough, abort: AbortController) => void): Promise<{ yes: boolean; whileAsking: string[] }> {
+    const screen = new Screen()
+    const cursor = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      const stdin = new PassThrough()
+      const tty = createTtyRenderer({ stdout: screen, stdin, color: false })
+      for (const e of outline) tty.sink({ ...e, time } as ExecutorEvent)
+      const abort = new AbortController()
+      const yes = tty.ask('production', 'Stage production requires approval. Start it now?', abort.signal)
+      await new Promise((r) => setTimeout(r, 300))
+      const whileAsking = screen.lastFrame()
+      answer(stdin, abort)
+      const result = await yes
+      tty.sink({ type: 'run-finished', time, runId: 'r', outcome: 'awaiting-approval', exitCode: 4, durationMs: 1, journal: 'j', message: 'm' } as ExecutorEvent)
+      await tty.stop()
+      return { yes: result, whileAsking }
+    } finally {
+      cursor.mockRestore()
+    }
+  }
+
+  it('is on the stage\'s line while it waits; y is yes', async () => {
+    const r = await asking((stdin) => stdin.write('y\n'))
+    expect(r.whileAsking.join('\n')).toContain('stage production\n  › Stage production requires approval. Start it now? [y/N]')
+    expect(r.yes).toBe(true)
+  })
+
+  it('anything else, or an interrupt while it waits, is no', async () => {
+    expect((await asking((stdin) => stdin.write('sure\n'))).yes).toBe(false)
+    expect((await asking((_, abort) => abort.abort())).yes).toBe(false)
   })
 })

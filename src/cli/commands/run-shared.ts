@@ -53,7 +53,7 @@ export async function runWithOutput(ctx: CliContext, o: SharedRunOptions, req: O
     const report = await executeRun({
       ...req, cwd: ctx.cwd, env: ctx.env, emit: out.sink, interrupt: interrupt.signal,
       // On a terminal the tree holds stdout while it draws: the question goes on the stage's own line instead.
-      ...(req.confirm && out.ask ? { confirm: (stage: string) => out.ask!(stage, approvalQuestion(stage)) } : {}),
+      ...(req.confirm && out.ask ? { confirm: (stage: string) => out.ask!(stage, approvalQuestion(stage), interrupt.signal) } : {}),
       ...(ctx.verbose ? { log: (m: string) => ctx.stderr.write(`${m}\n`) } : {}),
     })
     await out.finish()
