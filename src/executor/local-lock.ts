@@ -1,4 +1,5 @@
 import { readFileSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { ExitCode, KupgradeError } from '../errors.js'
 
@@ -6,6 +7,9 @@ import { ExitCode, KupgradeError } from '../errors.js'
  * The local lock file beside the runs (`.kupgrade/runs/apply.lock`): stops two runs of plans in one directory on one
  * machine before they reach any API. A lock whose process is gone (same host) is stale and replaced.
  */
+/** Its file name in the runs directory. */
+export const LOCAL_LOCK = 'apply.lock'
+
 export interface LocalLockInfo {
   runId: string
   pid: number
@@ -53,4 +57,17 @@ export function acquireLocalLock(path: string, info: LocalLockInfo): () => void 
     } catch { /* raced */ }
   }
   throw new KupgradeError(`could not take the local lock ${path}`, { exitCode: ExitCode.paused })
+}
+
+/**
+ * Who holds the lock file now: a run whose process is alive on this host, or any run of another host (whose process
+ * cannot be looked at from here); nobody when the file is missing, unreadable or left by a process that is gone.
+ */
+export function localLockHolder(path: string): LocalLockInfo | undefined {
+  try {
+    const held = JSON.parse(readFileSync(path, 'utf8')) as LocalLockInfo
+    return held.host !== hostname() || alive(held.pid) ? held : undefined
+  } catch {
+    return undefined
+  }
 }

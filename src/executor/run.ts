@@ -27,7 +27,7 @@ import { programFor as driverProgramFor } from '../drivers/registry.js'
 import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader, type Selection } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
 import { holderIdentity } from './lease.js'
-import { acquireLocalLock } from './local-lock.js'
+import { acquireLocalLock, LOCAL_LOCK } from './local-lock.js'
 import { journalPath, newRunId, runsDir, shownPath } from './runs.js'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
@@ -131,7 +131,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     kupgradeVersion: KUPGRADE_VERSION, host, user, startedAt: now(), selection, ...(restore ? { restore } : {}),
   }
   const path = req.resumeJournal ?? journalPath(loaded.dir, runId)
-  const releaseLocal = req.dryRun ? () => {} : acquireLocalLock(join(runsDir(loaded.dir), 'apply.lock'), { runId, pid: process.pid, host, since: now() })
+  const releaseLocal = req.dryRun ? () => {} : acquireLocalLock(join(runsDir(loaded.dir), LOCAL_LOCK), { runId, pid: process.pid, host, since: now() })
   let journal: Journal | undefined
   const inner = req.transport ?? new SshPool({ env: req.env, acceptNew: req.acceptNew, ...(req.log ? { debug: req.log } : {}) })
   const ssh = req.dryRun ? new RecordingTransport(inner) : inner

@@ -3,6 +3,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { ExitCode, KupgradeError } from '../errors.js'
 import { lastStates, readJournal, type JournalContents } from './journal.js'
+import { LOCAL_LOCK, localLockHolder } from './local-lock.js'
 
 /** Where runs live: `.kupgrade/runs/<run-id>/journal.jsonl` next to the plan (brief §6 "State"). */
 export const runsDir = (planDir: string): string => join(planDir, '.kupgrade', 'runs')
@@ -38,12 +39,16 @@ export function summarize(path: string): RunSummary {
     else if (e.state === 'skipped') counts.skipped++
     else if (e.state === 'failed') counts.failed++
   }
-  const status: RunStatus = !last ? 'unfinished'
+  // No end written: still running (its process holds the lock beside the runs) or stopped without one (killed).
+  const holder = last ? undefined : localLockHolder(join(dirname(dirname(path)), LOCAL_LOCK))
+  const running = holder?.runId === journal.header.runId
+  const status: RunStatus = !last ? (running ? 'running' : 'unfinished')
     : last.state === 'done' ? (last.evidence?.[0] === 'rolled-back' ? 'rolled-back' : 'done')
       : last.state === 'failed' ? 'failed'
         : (last.evidence?.[0] as RunStatus | undefined) ?? 'paused'
   return {
-    runId: journal.header.runId, dir: dirname(path), journal, status, ...(last?.error ? { message: last.error } : {}),
+    runId: journal.header.runId, dir: dirname(path), journal, status,
+    ...(last?.error ? { message: last.error } : running ? { message: `running now (pid ${holder!.pid} on host ${holder!.host})` } : {}),
     startedAt: journal.header.startedAt, lastAt: journal.entries.at(-1)?.time ?? journal.header.startedAt, steps: counts,
   }
 }

@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Journal, JOURNAL_FORMAT } from '../../src/executor/journal.js'
 import { findRun } from '../../src/executor/runs.js'
 import { runCli } from '../helpers/run-cli.js'
@@ -91,5 +92,41 @@ describe('kupgrade resume of a run kupgrade rollback took back', () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true })
     }
+  })
+})
+
+/**
+ * A run whose journal has no end yet: `status` once said "unfinished … to continue: kupgrade resume" of a run still
+ * going in another terminal (whose resume the lock then refused). It is running while its process holds the lock file
+ * beside the runs; once that process is gone, unfinished (killed), to be resumed.
+ */
+describe('status of a run without its end', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'kupgrade-running-'))
+  afterEach(() => rmSync(join(cwd, '.kupgrade', 'runs', 'apply.lock'), { force: true }))
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }))
+  const runId = '20261206T120000Z-abcd'
+  writeFileSync(join(cwd, 'plan.yaml'), 'kind: UpgradePlan\n')
+  Journal.create(join(cwd, '.kupgrade', 'runs', runId, 'journal.jsonl'), {
+    kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId, plan: join(cwd, 'plan.yaml'), planSha256: 'a'.repeat(64), schemaVersion: 1,
+    kupgradeVersion: '0.1.0', host: hostname(), user: 'u', startedAt: '2026-12-06T12:00:00.000Z', selection: {},
+  }).close()
+  const lockedBy = (pid: number) => writeFileSync(join(cwd, '.kupgrade', 'runs', 'apply.lock'), `${JSON.stringify({ runId, pid, host: hostname(), since: '2026-12-06T12:00:00.000Z' })}\n`)
+  const status = async () => (await runCli(['status'], { cwd, env: { PATH: process.env.PATH } })).out
+
+  it('running while its process holds the lock: no resume offered', async () => {
+    lockedBy(process.pid)
+    const out = await status()
+    expect(out).toMatch(new RegExp(`^run ${runId}: running — running now \\(pid ${process.pid} on host ${hostname()}\\)\\n`))
+    expect(out).toContain('\n  next: let it finish')
+    expect(out).not.toContain('kupgrade resume')
+    expect((await runCli(['runs'], { cwd, env: { PATH: process.env.PATH } })).out).toMatch(new RegExp(`^${runId}\\s+running\\s`, 'm'))
+  })
+
+  it('unfinished once that process is gone, or with no lock: resume it', async () => {
+    const gone = spawnSync('true').pid!
+    lockedBy(gone)
+    expect(await status()).toMatch(new RegExp(`^run ${runId}: unfinished\\n[^]*\\n  to continue: kupgrade resume \\.kupgrade/runs/${runId}\\n$`))
+    rmSync(join(cwd, '.kupgrade', 'runs', 'apply.lock'))
+    expect(await status()).toMatch(/: unfinished\n/)
   })
 })

@@ -27,7 +27,9 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       for (const e of r.journal.entries) if (e.step !== 'run') last.set(e.step, e)
       const open = [...last.values()].filter((e) => e.state === 'failed' || e.state === 'paused' || e.state === 'started')
       for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
-      if (r.status === 'rolled-back') {
+      if (r.status === 'running') {
+        out.push(`  next: let it finish (kupgrade status again follows it); to stop it safely, interrupt that process (Ctrl-C, SIGTERM)`)
+      } else if (r.status === 'rolled-back') {
         out.push(`  next: once what failed is fixed, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)}`)
       } else if (!finished(r.status)) {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
