@@ -48,7 +48,7 @@ export function summarize(path: string): RunSummary {
         : (last.evidence?.[0] as RunStatus | undefined) ?? 'paused'
   return {
     runId: journal.header.runId, dir: dirname(path), journal, status,
-    ...(last?.error ? { message: last.error } : running ? { message: `running now (pid ${holder!.pid} on host ${holder!.host})` } : {}),
+    ...(last?.error ? { message: last.error } : running ? { message: `pid ${holder!.pid} on host ${holder!.host}` } : {}),
     startedAt: journal.header.startedAt, lastAt: journal.entries.at(-1)?.time ?? journal.header.startedAt, steps: counts,
   }
 }
