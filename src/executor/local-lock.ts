@@ -3,13 +3,13 @@ import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { ExitCode, KupgradeError } from '../errors.js'
 
+/** The local lock's file name in the runs directory. */
+export const LOCAL_LOCK = 'apply.lock'
+
 /**
  * The local lock file beside the runs (`.kupgrade/runs/apply.lock`): stops two runs of plans in one directory on one
  * machine before they reach any API. A lock whose process is gone (same host) is stale and replaced.
  */
-/** Its file name in the runs directory. */
-export const LOCAL_LOCK = 'apply.lock'
-
 export interface LocalLockInfo {
   runId: string
   pid: number

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline'
 import { Listr, ListrLogger, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2'
 import type { EventSink, ExecutorEvent } from '../executor/events.js'
+import { saysYes } from '../util/answer.js'
 import { ToldFailures } from './run-plain.js'
 
 /**
@@ -83,7 +84,7 @@ class Slot {
   runOver(outcome?: string): void {
     // A stage asked for on the terminal and declined started its line for the question, but never ran.
     if (this.awaiting) this.finish({ kind: 'skip', why: this.awaiting })
-    else if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: this.awaiting ?? `${this.label}: not run` })
+    else if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: `${this.label}: not run` })
     else this.finish(this.failed() ?? (outcome === 'done' || outcome === 'nothing-to-do' ? { kind: 'done' } : { kind: 'fail', message: `${this.label}: ${outcome ?? 'stopped'}` }))
   }
 }
@@ -297,7 +298,7 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
           rl.once('close', () => resolve(''))
           if (signal?.aborted) rl.close()
         })
-        const yes = /^y(es)?$/i.test(answer.trim())
+        const yes = saysYes(answer)
         s.say(yes ? 'approved on the terminal' : 'not approved')
         return yes
       } finally {

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises'
 import type { CliContext } from '../context.js'
+import { saysYes } from '../../util/answer.js'
 import { ExitCode } from '../../errors.js'
 import type { RunRequest } from '../../executor/run.js'
 import { createRunOutput, type OutputMode } from '../../report/run-output.js'
@@ -29,7 +30,7 @@ export const approvalQuestion = (stage: string): string => `Stage ${stage} requi
 export async function ask(ctx: CliContext, question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: ctx.stdout })
   try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
+    return saysYes(await rl.question(`${question} [y/N] `))
   } finally {
     rl.close()
   }
