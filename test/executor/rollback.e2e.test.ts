@@ -111,7 +111,7 @@ describe('apply: onFailure rollback', () => {
     // Nothing is left to resume in a run taken back: status says what comes next instead.
     const st = (await l.cli(['status'])).out
     expect(st).toMatch(/^run \S+: rolled-back/)
-    expect(st).toContain(`\n  next: once what failed is fixed, a new run: kupgrade apply ${relative(l.dir, l.plan)}\n`)
+    expect(st).toContain(`\n  next: to upgrade again, a new run: kupgrade apply ${relative(l.dir, l.plan)} (it starts from the clusters as they are now)\n`)
     expect(st).not.toContain('to continue')
 
     // The first run moved the server (its agent was rolled back then). A moved server refuses its old binary alone;

@@ -29,7 +29,7 @@ Exit codes: as apply`)
       // which checks the cluster as it is now, not a continuation of this one.
       if (found.status === 'rolled-back') {
         throw new KupgradeError(`run ${found.runId} was taken back by kupgrade rollback: it is finished, there is nothing to resume`, {
-          exitCode: ExitCode.invalid, hint: `to upgrade again once what failed is fixed, start a new run: kupgrade apply ${shownPath(header.plan, ctx.cwd)}`,
+          exitCode: ExitCode.invalid, hint: `to upgrade again, start a new run: kupgrade apply ${shownPath(header.plan, ctx.cwd)} (it starts from the clusters as they are now)`,
         })
       }
       const prompt = canPrompt(ctx) && o.output !== 'json'

@@ -30,7 +30,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       if (r.status === 'running') {
         out.push(`  next: let it finish (kupgrade status again follows it); to stop it safely, interrupt that process (Ctrl-C, SIGTERM)`)
       } else if (r.status === 'rolled-back') {
-        out.push(`  next: once what failed is fixed, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)}`)
+        out.push(`  next: to upgrade again, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)} (it starts from the clusters as they are now)`)
       } else if (!finished(r.status)) {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
         out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
