@@ -113,6 +113,11 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     ? (req.rollback ? narrowedForRollback(resumed.header, req.selection, loaded.plan.spec.stages) : resumed.header.selection)
     : restore ? { clusters: [restore.cluster] } : req.selection
   checkSelection(loaded.plan.spec.stages, loaded.plan.spec.clusters.map((c) => c.name), selection)
+  // A misspelt approval would be dropped in silence, and the stage it meant would stop the run awaiting approval.
+  const stageNames = loaded.plan.spec.stages.map((st) => st.name)
+  for (const a of req.approve) {
+    if (!stageNames.includes(a)) throw new KupgradeError(`--approve ${a}: the plan has no such stage (stages: ${stageNames.join(', ')})`, { exitCode: ExitCode.invalid })
+  }
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })

@@ -5,9 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/run-cli.js'
 
 /**
- * `--stage` and `--cluster` are checked against the plan before anything is read or written: a name the plan lacks,
- * or a cluster of no stage named, is exit 2 with what there is. Both given must meet: `apply --stage staging
- * --cluster production` once selected nothing and passed (exit 0, "nothing to do"), which in CI reads as done.
+ * `--stage`, `--cluster` and `--approve` are checked against the plan before anything is read or written: a name the
+ * plan lacks, or a cluster of no stage named, is exit 2 with what there is. Both given must meet: `apply --stage
+ * staging --cluster production` once selected nothing and passed (exit 0, "nothing to do"), which in CI reads as done.
  * The plan's clusters do not exist (10.255.x): nothing here may get as far as trying them.
  */
 const dir = mkdtempSync(join(tmpdir(), 'kupgrade-selection-'))
@@ -32,12 +32,13 @@ spec:
 
 const apply = (...args: string[]) => runCli(['apply', 'plan.yaml', '--yes', ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir } })
 
-describe('apply --stage / --cluster', () => {
+describe('apply --stage / --cluster / --approve', () => {
   it.each([
     [['--stage', 'prod'], '--stage prod: the plan has no such stage (stages: staging, production)'],
     [['--cluster', 'prd-c'], '--cluster prd-c: the plan has no such cluster (clusters: stg, prd-a, prd-b)'],
     [['--stage', 'staging', '--cluster', 'prd-a'], '--cluster prd-a: not in stage staging (its clusters: stg)'],
     [['--stage', 'production', '--cluster', 'stg,prd-b'], '--cluster stg: not in stage production (its clusters: prd-a, prd-b)'],
+    [['--approve', 'prod'], '--approve prod: the plan has no such stage (stages: staging, production)'],
   ])('%j is refused before anything runs', async (args, error) => {
     const r = await apply(...args)
     expect(r.code, r.out + r.err).toBe(2)
