@@ -108,16 +108,11 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   // A resumed restore is a restore again: its journal says so.
   const restore = resumed ? resumed.header.restore : req.restore
   if (req.rollback && restore) throw new KupgradeError(`run ${resumed!.header.runId} is a restore of cluster ${restore.cluster}: there is no upgrade to roll back`, { exitCode: ExitCode.invalid, hint: `go on with it: kupgrade resume ${shownPath(req.resumeJournal!, req.cwd)}` })
+  checkFlags(loaded.plan.spec, req.selection, req.approve)
   // A resumed run keeps its own selection; `kupgrade rollback --cluster` narrows it to the clusters it names.
   const selection = resumed
     ? (req.rollback ? narrowedForRollback(resumed.header, req.selection, loaded.plan.spec.stages) : resumed.header.selection)
     : restore ? { clusters: [restore.cluster] } : req.selection
-  checkSelection(loaded.plan.spec.stages, loaded.plan.spec.clusters.map((c) => c.name), selection)
-  // A misspelt approval would be dropped in silence, and the stage it meant would stop the run awaiting approval.
-  const stageNames = loaded.plan.spec.stages.map((st) => st.name)
-  for (const a of req.approve) {
-    if (!stageNames.includes(a)) throw new KupgradeError(`--approve ${a}: the plan has no such stage (stages: ${stageNames.join(', ')})`, { exitCode: ExitCode.invalid })
-  }
 
   // The live facts decide, like `plan --live`, which steps are already done; the same facts go to the drivers.
   const live = await readLiveState(loaded, { env: req.env, acceptNew: req.acceptNew, ...(req.log ? { log: req.log } : {}) })
@@ -234,13 +229,22 @@ function narrowedForRollback(run: JournalHeader, asked: Selection, stages: { nam
   return { ...run.selection, clusters: asked.clusters }
 }
 
-function checkSelection(stages: { name: string; clusters: string[] }[], clusters: string[], sel: Selection): void {
-  const names = stages.map((s) => s.name)
-  for (const s of sel.stages ?? []) if (!names.includes(s)) throw new KupgradeError(`--stage ${s}: the plan has no such stage (stages: ${names.join(', ')})`, { exitCode: ExitCode.invalid })
-  for (const c of sel.clusters ?? []) if (!clusters.includes(c)) throw new KupgradeError(`--cluster ${c}: the plan has no such cluster (clusters: ${clusters.join(', ')})`, { exitCode: ExitCode.invalid })
-  // Both given, they must meet: a cluster of no stage named selects nothing, and a run that did nothing would pass.
+/**
+ * The flags as given, against the plan, before anything is read: every name one the plan has (a misspelt --approve
+ * would be dropped in silence, and the stage it meant would stop the run awaiting approval), and --stage and
+ * --cluster together must meet (a cluster of no stage named selects nothing, and a run that did nothing would pass).
+ */
+function checkFlags(spec: { stages: { name: string; clusters: string[] }[]; clusters: { name: string }[] }, sel: Selection, approve: string[]): void {
+  const stages = spec.stages.map((s) => s.name)
+  const clusters = spec.clusters.map((c) => c.name)
+  const named: [flag: string, given: string[], kind: string, known: string[]][] = [
+    ['--stage', sel.stages ?? [], 'stage', stages], ['--approve', approve, 'stage', stages], ['--cluster', sel.clusters ?? [], 'cluster', clusters],
+  ]
+  for (const [flag, given, kind, known] of named) {
+    for (const n of given) if (!known.includes(n)) throw new KupgradeError(`${flag} ${n}: the plan has no such ${kind} (${kind}s: ${known.join(', ')})`, { exitCode: ExitCode.invalid })
+  }
   if (sel.stages && sel.clusters) {
-    const chosen = stages.filter((s) => sel.stages!.includes(s.name))
+    const chosen = spec.stages.filter((s) => sel.stages!.includes(s.name))
     const outside = sel.clusters.filter((c) => !chosen.some((s) => s.clusters.includes(c)))
     if (outside.length > 0) {
       throw new KupgradeError(`--cluster ${outside.join(', ')}: not in stage ${sel.stages.join(', ')} (its clusters: ${[...new Set(chosen.flatMap((s) => s.clusters))].join(', ')})`, {

@@ -28,9 +28,10 @@ export const RESTORE_STAGE = 'restore'
  * restore), it refuses with that procedure rather than improvise one.
  */
 export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, options: BuildOptions = {}): ExecutionPlan {
+  checkRestoreCluster(plan, req.cluster)
   const forward = buildExecutionPlan(plan, options)
-  const c = forward.stages.flatMap((s) => s.clusters).find((x) => x.name === req.cluster)
-  if (!c) throw invalid(`the plan has no cluster ${req.cluster} (clusters: ${forward.stages.flatMap((s) => s.clusters.map((x) => x.name)).join(', ')})`)
+  // (Every cluster of a valid plan is in a stage: plan/semantics.ts.)
+  const c = forward.stages.flatMap((s) => s.clusters).find((x) => x.name === req.cluster)!
   const hop = c.hops.find((h) => h.index === req.hop)
   if (!hop) {
     const hops = c.hops.map((h) => `${h.index} (${h.from} → ${h.to.release})`).join(', ')
@@ -130,6 +131,12 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
     if (uncordon) out.push(retag(uncordon, `${prefix}/${node}/uncordon`, batch !== undefined ? { batch } : {}))
     return out
   }
+}
+
+/** A cluster to restore is one the plan has: said before anything else is looked up for it (its backups, its hops). */
+export function checkRestoreCluster(plan: PlanDocument, cluster: string): void {
+  const names = plan.spec.clusters.map((c) => c.name)
+  if (!names.includes(cluster)) throw invalid(`the plan has no cluster ${cluster} (clusters: ${names.join(', ')})`)
 }
 
 const invalid = (message: string): KupgradeError => new KupgradeError(message, { exitCode: ExitCode.invalid })

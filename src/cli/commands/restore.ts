@@ -4,7 +4,7 @@ import { ExitCode, KupgradeError } from '../../errors.js'
 import { readBackupIndex, backupIndexPath, type BackupIndexEntry } from '../../executor/backup-copy.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
-import { buildRestorePlan } from '../../planner/restore.js'
+import { buildRestorePlan, checkRestoreCluster } from '../../planner/restore.js'
 import { planJsonChunks } from '../../report/plan-json.js'
 import { renderPlanText } from '../../report/plan-text.js'
 import { escapeControl, escapeDeep, escapeJsonBytes } from '../../util/escape.js'
@@ -71,10 +71,8 @@ function hopNumber(v: string): number {
 
 /** The newest datastore backup of the cluster that apply copied off its node and indexed: the hop to go back before. */
 function newestBackup(dir: string, plan: Parameters<typeof buildExecutionPlan>[0], cluster: string, file: string, cwd: string): BackupIndexEntry {
-  // A name the plan lacks is that, not a cluster without backups (buildRestorePlan says the same once a hop is given).
-  if (!plan.spec.clusters.some((c) => c.name === cluster)) {
-    throw new KupgradeError(`the plan has no cluster ${cluster} (clusters: ${plan.spec.clusters.map((c) => c.name).join(', ')})`, { exitCode: ExitCode.invalid })
-  }
+  // A name the plan lacks is that, not a cluster without backups.
+  checkRestoreCluster(plan, cluster)
   const backups = new Set(buildExecutionPlan(plan).steps.filter((s) => s.action === 'backup' && s.cluster === cluster).map((s) => s.id))
   const entry = readBackupIndex(dir).filter((e) => e.cluster === cluster && e.hop !== undefined && backups.has(e.step)).at(-1)
   if (!entry) {

@@ -42,7 +42,7 @@ Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the me
         return
       }
       setExit(await runWithOutput(ctx, o, {
-        planFile: header.plan, dryRun: false, approve: [], selection: { ...header.selection, ...(o.cluster ? { clusters: o.cluster } : {}) },
+        planFile: header.plan, dryRun: false, approve: [], selection: o.cluster ? { clusters: o.cluster } : {},
         forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew), resumeJournal: journal, rollback: true,
       }))
     })
