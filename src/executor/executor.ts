@@ -14,7 +14,7 @@ import { raiseListenerLimit } from '../util/signal.js'
 import { now, reportWaiting, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
 import { defaultServiceCIDR } from '../gates/context.js'
 import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
-import { runHook } from './hooks.js'
+import { runHook, type HookFailure } from './hooks.js'
 import type { Journal, JournalEntry, Selection, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
@@ -105,6 +105,9 @@ export const rebuildId = (cluster: string, n: { node: string; hop?: number }): s
 const recoveryOf = (c: ClusterPlan): 'rollback' | 'rebuild' | undefined => (c.onFailure === 'rollback' || c.onFailure === 'rebuild' ? c.onFailure : undefined)
 const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string => (recoveryOf(c) === 'rebuild' ? rebuildId(c.name, n) : rollbackId(c.name, n))
 
+/** The ends of a run the onFailure hooks hear of: all but success, an approval it waits for, and an interrupt. */
+const FAILURE_OUTCOMES: ReadonlySet<RunOutcome> = new Set(['failed', 'blocked', 'paused', 'lock-lost'])
+
 const NODE_WRITE_ACTIONS = new Set<Step['action']>([
   'backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon',
   // kupgrade restore's steps (planner/restore.ts): undo actions as steps of their own.
@@ -137,6 +140,11 @@ export class Executor {
   private readonly locks = new Map<string, ClusterLock>()
   /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
   private readonly halt = new AbortController()
+  /** The stage the run is in, and the first step that failed in it: where the onFailure hooks say it stopped. */
+  private stageNow?: StagePlan
+  private firstFailed?: { step: Step; error: string }
+  /** What the onFailure hooks are told (afterFailure). */
+  private failure?: HookFailure
 
   constructor(private readonly o: ExecutorOptions) {
     this.done = o.journal.lastStates()
@@ -198,6 +206,7 @@ export class Executor {
     try {
       let anything = false
       for (const stage of stages) {
+        this.stageNow = stage
         const r = await this.runStage(stage)
         if (r === 'stopped-for-approval') {
           const cmd = this.o.resumeCommand(stage.name)
@@ -256,6 +265,7 @@ export class Executor {
     for (const { stage, c } of order) {
       const rt = this.o.clusters.get(c.name)
       if (!rt) continue
+      this.stageNow = stage
       const runs = segments(c.steps)
         .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
         // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
@@ -313,6 +323,23 @@ export class Executor {
     return rolled.length
       ? { outcome: 'done', exitCode: ExitCode.ok, message: `rolled back: ${rolled.join(', ')} (each Ready at its old version, uncordoned, post-gates passing)` }
       : { outcome: 'nothing-to-do', exitCode: ExitCode.ok, message: 'nothing to roll back: this run changed no node' }
+  }
+
+  /**
+   * The onFailure hooks of the stage the run stopped in, once the run has ended because something failed or refused
+   * it (not for an approval it waits for, nor an interrupt: the user chose those). Each runs as a step of its own, told
+   * how the run ended and what failed first; a hook that fails is reported and changes nothing about the outcome.
+   */
+  async afterFailure(result: RunResult): Promise<void> {
+    if (this.o.dryRun || !FAILURE_OUTCOMES.has(result.outcome)) return
+    const first = this.firstFailed
+    const stage = this.o.plan.stages.find((st) => st.name === (first?.step.stage ?? this.stageNow?.name))
+    if (!stage) return
+    this.failure = {
+      outcome: result.outcome, exitCode: result.exitCode, message: result.message, ...(result.resume ? { resume: result.resume } : {}),
+      ...(first ? { step: first.step.id, error: first.error, ...(first.step.cluster ? { cluster: first.step.cluster } : {}), ...(first.step.node ? { node: first.step.node } : {}) } : {}),
+    }
+    for (const s of stage.onFailureHooks) await this.step(s, undefined, stage, { again: true })
   }
 
   /** 'changed' | 'unchanged' when the stage finished; 'stopped-for-approval' when it waits for one. */
@@ -853,6 +880,7 @@ export class Executor {
       }
       const evidence = err instanceof StepFailure ? err.evidence : []
       const msg = (err as Error).message
+      if (!(s.action === 'hook' && s.params.point === 'onFailure')) this.firstFailed ??= { step: s, error: msg }
       await this.o.journal.appendDurable({ step: s.id, state: 'failed', attempt, error: msg, evidence })
       this.emit({ type: 'step-failed', time: now(), step: stepRef(s), attempt, durationMs: Date.now() - t0, error: msg, evidence })
       return { kind: 'failed', message: `step ${s.id} failed: ${msg}`, gateBeforeChange: s.action === 'gate' && s.phase === 'preflight' }
@@ -1014,10 +1042,14 @@ export class Executor {
   private async hook(s: Step, dry: boolean): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
     const hook = String(loose(s).hook)
     if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would run hook ${hook} here` }
+    // An onFailure hook is about where the run failed, and runs after a lost lock too (which halts the rest).
+    const failure = loose(s).point === 'onFailure' ? this.failure : undefined
+    const where = failure ?? s
     const r = await runHook(hook, this.o.planDir, {
       runId: this.o.runId, plan: this.o.planFile, point: String(loose(s).point), stage: s.stage,
-      ...(s.cluster ? { cluster: s.cluster } : {}), ...(s.node ? { node: s.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
-    }, { env: this.o.env, signal: this.halt.signal })
+      ...(where.cluster ? { cluster: where.cluster } : {}), ...(where.node ? { node: where.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
+      ...(failure ? { failure } : {}),
+    }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal })
     if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)
     return { changed: false, evidence: [`hook ${hook} exited 0`, ...r.output] }
   }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { planPath } from '../plan/paths.js'
+import type { RunOutcome } from './events.js'
 
 /**
  * Hooks (brief §6): a zx `.mjs` script or any executable, run at a named point with the context as JSON on stdin
@@ -18,6 +19,20 @@ export interface HookContext {
   step: string
   dryRun: boolean
   journal: string
+  /** onFailure only: how the run ended and, when a step failed, the first that did (cluster and node are its). */
+  failure?: HookFailure
+}
+
+export interface HookFailure {
+  outcome: RunOutcome
+  exitCode: number
+  /** The run's own closing message, as `status` shows it. */
+  message: string
+  resume?: string
+  step?: string
+  error?: string
+  cluster?: string
+  node?: string
 }
 
 export interface HookResult {
@@ -36,6 +51,7 @@ export function hookEnv(c: HookContext): Record<string, string> {
     KUPGRADE_RUN_ID: c.runId, KUPGRADE_PLAN: c.plan, KUPGRADE_POINT: c.point, KUPGRADE_STAGE: c.stage,
     KUPGRADE_CLUSTER: c.cluster ?? '', KUPGRADE_NODE: c.node ?? '', KUPGRADE_STEP: c.step,
     KUPGRADE_DRY_RUN: c.dryRun ? '1' : '0', KUPGRADE_JOURNAL: c.journal,
+    ...(c.failure ? { KUPGRADE_OUTCOME: c.failure.outcome, KUPGRADE_MESSAGE: c.failure.message, KUPGRADE_FAILED_STEP: c.failure.step ?? '', KUPGRADE_ERROR: c.failure.error ?? '' } : {}),
   }
 }
 

@@ -169,6 +169,8 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       const state = result.exitCode === ExitCode.ok ? 'done' : result.outcome === 'failed' ? 'failed' : 'paused'
       const status = req.rollback && result.outcome === 'done' ? 'rolled-back' : statusOf(result.outcome)
       journal.append({ step: 'run', state, attempt: 1, evidence: [status], error: result.message })
+      // After the run's end is journaled: a hook that hangs or is killed leaves the run's outcome recorded.
+      await executor.afterFailure(result)
     }
     if (req.dryRun) {
       // The kubectl channels are per cluster; put the writes back in the order they were made per kind.

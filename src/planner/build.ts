@@ -34,9 +34,9 @@ export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {
   const stages: StagePlan[] = spec.stages.map((stage, si) => {
     const isLast = si === spec.stages.length - 1
     const clusters = stage.clusters.map((name) => planCluster(plan, stage, byName.get(name)!, gates, options.facts))
-    const { before, after } = stageLevelSteps(plan, stage, isLast)
+    const { before, after, onFailureHooks } = stageLevelSteps(plan, stage, isLast)
     if (isLast && parseDuration(stage.soak)! > 0) warnings.push(`stage ${stage.name}: soak ${stage.soak} is ignored on the last stage (no later stage waits for it)`)
-    return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after }
+    return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after, onFailureHooks }
   })
   const steps: Step[] = []
   // A loop, not push(...c.steps): spreading a 10,000-node cluster's steps passes each as an argument and overflows
@@ -58,7 +58,7 @@ export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {
   }
 }
 
-function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean): { before: Step[]; after: Step[] } {
+function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean): { before: Step[]; after: Step[]; onFailureHooks: Step[] } {
   const base = { stage: stage.name, phase: 'stage' as const }
   const steps: Step[] = []
   const after: Step[] = []
@@ -70,7 +70,7 @@ function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean):
   if (!isLast && parseDuration(stage.soak)! > 0) {
     after.push(step(base, { id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak, clusters: stage.clusters } }))
   }
-  return { before: steps, after }
+  return { before: steps, after, onFailureHooks: hookSteps(plan.spec.hooks.onFailure, base, `${stage.name}/hook/on-failure`, 'onFailure') }
 }
 
 type StepBase = Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'undo' | 'params'>

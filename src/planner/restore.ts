@@ -97,7 +97,11 @@ export function buildRestorePlan(plan: PlanDocument, req: RestoreRequest, option
   }
   return {
     ...forward, target: { kubernetes: hop.from }, warnings: [],
-    stages: [{ name: RESTORE_STAGE, approval: 'none', soak: '0s', parallelClusters: 1, clusters: [cluster], before: [], after: [] }],
+    stages: [{
+      name: RESTORE_STAGE, approval: 'none', soak: '0s', parallelClusters: 1, clusters: [cluster], before: [], after: [],
+      // A restore that fails is a failure to hear of like any other: the plan's onFailure hooks (the same in every stage).
+      onFailureHooks: (forward.stages[0]?.onFailureHooks ?? []).map((s, i) => ({ ...s, id: `${RESTORE_STAGE}/hook/on-failure/${i + 1}`, stage: RESTORE_STAGE })),
+    }],
     steps,
   }
 

@@ -11,7 +11,7 @@ export const EXECUTION_PLAN_SCHEMA_VERSION = 2
 export type Phase = 'stage' | 'preflight' | 'backup' | 'control-plane' | 'workers' | 'postflight'
 
 export type PackageSelection = 'all' | 'security' | string[]
-export type HookPoint = 'beforeStage' | 'afterStage' | 'beforeCluster' | 'afterCluster' | 'beforeNode' | 'afterNode'
+export type HookPoint = 'beforeStage' | 'afterStage' | 'beforeCluster' | 'afterCluster' | 'beforeNode' | 'afterNode' | 'onFailure'
 
 /** Where a single-binary distribution's release comes from (k3s, k0s). */
 export type BinarySource =
@@ -235,6 +235,9 @@ export interface StagePlan {
   before: Step[]
   /** … and after them (afterStage hooks, soak). */
   after: Step[]
+  /** The onFailure hooks, run only when the run stops in this stage because something failed or refused it: not in
+   *  `steps`, which is the order of what always runs. */
+  onFailureHooks: Step[]
 }
 
 export interface ExecutionPlan {

@@ -59,6 +59,10 @@ export function renderPlanMarkdown(plan: ExecutionPlan, extras: MarkdownExtras =
       const steps = [...(c === stage.clusters[0] ? stage.before : []), ...c.steps, ...(c === stage.clusters[stage.clusters.length - 1] ? stage.after : [])]
       steps.forEach((s, i) => out.push(`| ${i + 1} | ${phase(s)} | ${s.node ?? ''} | ${s.skip ? `~~${cell(s.title)}~~ (skipped: ${cell(s.skip)})` : `${s.mutates ? '**change** ' : ''}${cell(s.title)}`} | ${cell(undoText(s))} |`))
       out.push('')
+      if (c === stage.clusters[stage.clusters.length - 1] && stage.onFailureHooks.length > 0) {
+        out.push(`If the run stops in stage ${stage.name} on a failure: ${stage.onFailureHooks.map((s) => cell(s.title)).join(', ')}.`)
+        out.push('')
+      }
       out.push('</details>')
     }
   }

@@ -33,6 +33,10 @@ export function renderPlanText(plan: ExecutionPlan, opts: TextOptions): string {
     for (const line of sequence(stage.before, `${stage.name}/`, 1)) out.push(line)
     for (const c of stage.clusters) cluster(c, `${stage.name}/${c.name}/`)
     for (const line of sequence(stage.after, `${stage.name}/`, 1)) out.push(line)
+    if (stage.onFailureHooks.length > 0) {
+      out.push(dim(`  if the run stops in stage ${stage.name} on a failure:`))
+      for (const line of sequence(stage.onFailureHooks, `${stage.name}/`, 2)) out.push(line)
+    }
   }
   return `${out.join('\n')}\n`
 

@@ -81,6 +81,11 @@ describe('hooks', () => {
     const failed = await runHook(hook, dir, ctx, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/fail` } })
     expect(failed.ok).toBe(false)
     expect(failed.output.join('\n')).toMatch(/HTTP 500/)
+    // At onFailure the text says how the run ended, in the run's own words.
+    const failure = { outcome: 'failed' as const, exitCode: 1, message: 'eu/w-1: step x failed: gate nodes-ready failed: w-1 NotReady; rolled back: w-1', step: 'x', error: 'gate nodes-ready failed: w-1 NotReady' }
+    const told = await runHook(hook, dir, { ...ctx, point: 'onFailure', failure }, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/hook` } })
+    expect(told.ok, told.output.join('\n')).toBe(true)
+    expect(JSON.parse(posts.filter((p) => p.path === '/hook').at(-1)!.body)).toMatchObject({ failure, text: `kupgrade onFailure: prod › eu › w-1 (run r-1) — failed: ${failure.message}` })
   }, 60_000)
 
   it('hooks/wait-no-firing-alerts.mjs waits until Alertmanager is quiet, and fails naming the alerts that keep firing', async () => {
