@@ -405,6 +405,11 @@ export class Executor {
     }
     if (!this.clusterHasWork(c)) {
       const reason = pending.some((s) => NODE_WRITE_ACTIONS.has(s.action)) ? 'every node is already at the target' : 'no node step to run'
+      const busy = await this.heldElsewhere(c, rt, reason)
+      if (busy) {
+        this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: busy.message })
+        return busy
+      }
       for (const s of pending) this.o.journal.append({ step: s.id, state: 'skipped', attempt: 1, evidence: [reason] })
       await this.releaseLeftLock(c, rt)
       this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason })
@@ -598,6 +603,25 @@ export class Executor {
       return
     }
     await this.unlockStep(unlock, lease)
+  }
+
+  /**
+   * A cluster with nothing left to do is still another run's while that run holds its lock (it may be at its
+   * post-gates, or about to roll it back): this run does not count it as done, nor promote past it. Read only: a
+   * finished plan run again writes nothing. A dry-run does not look (it takes no lock either).
+   */
+  private async heldElsewhere(c: ClusterPlan, rt: ClusterRuntime, reason: string): Promise<Stop | undefined> {
+    if (this.o.dryRun || !c.steps.some((s) => s.action === 'lock')) return undefined
+    const lease = new ClusterLease({ kubectl: rt.kubectl, holder: this.o.holder, durationSeconds: this.o.leaseSeconds, forceUnlock: this.o.forceUnlock, dryRun: false })
+    let refusal: LockRefusedError | undefined
+    try {
+      refusal = await lease.refusedBy()
+    } catch (err) {
+      return { kind: 'failed', message: `cluster ${c.name}: ${reason}, but its run lock could not be read, so whether another run is still working on it is not known: ${(err as Error).message}`, gateBeforeChange: true }
+    }
+    if (!refusal) return undefined
+    const stop = this.lockStop(c.name, refusal, true)
+    return { ...stop, message: addToHeadline(stop.message, ` (${reason}, but that run has not finished with it: this run does not count it as done)`) }
   }
 
   /** Why a cluster stops when its Lease could not be taken; another run holding it is reported as such (lock-refused). */

@@ -131,14 +131,8 @@ export class ClusterLease {
     }
     const lease = await this.read()
     const spec = lease.spec ?? {}
-    const holder = spec.holderIdentity ?? ''
-    const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
-    const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
-    const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
-    const fromSnapshot = restoredBefore !== undefined && renewed < restoredBefore.getTime()
-    if (holder !== '' && !ours && !fromSnapshot && (!expired || !this.o.forceUnlock)) {
-      throw new LockRefusedError(this.o.kubectl.cluster, holder, spec.acquireTime ?? spec.renewTime ?? 'an unknown time', expired)
-    }
+    const { holder, ours, fromSnapshot, refusal } = this.judge(lease, now, restoredBefore)
+    if (refusal) throw refusal
     this.transitions = (spec.leaseTransitions ?? 0) + (holder !== '' && !ours ? 1 : 0)
     if (ours && spec.acquireTime) this.acquiredAt = spec.acquireTime
     try {
@@ -154,6 +148,32 @@ export class ClusterLease {
     }
     this.lastRenewOk = Date.now()
     return holder !== '' && !ours ? { takenOverFrom: holder, ...(fromSnapshot ? { fromSnapshot: true as const } : {}) } : {}
+  }
+
+  /** The Lease as read: whose it is, and the refusal acquire gives (another run's, live, or expired and not forced). */
+  private judge(lease: LeaseObject, now: Date, restoredBefore?: Date): { holder: string; ours: boolean; fromSnapshot: boolean; refusal?: LockRefusedError } {
+    const spec = lease.spec ?? {}
+    const holder = spec.holderIdentity ?? ''
+    const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
+    const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
+    const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
+    const fromSnapshot = restoredBefore !== undefined && renewed < restoredBefore.getTime()
+    const refused = holder !== '' && !ours && !fromSnapshot && (!expired || !this.o.forceUnlock)
+    return { holder, ours, fromSnapshot, ...(refused ? { refusal: new LockRefusedError(this.o.kubectl.cluster, holder, spec.acquireTime ?? spec.renewTime ?? 'an unknown time', expired) } : {}) }
+  }
+
+  /**
+   * Read-only: the refusal acquire would give, for a cluster this run has nothing left to do on. Nodes at the target
+   * do not make a cluster done while another run holds its lock: that run may still be checking its post-gates or
+   * about to roll it back, and a stage promoted past it would not have been proven. No Lease: nobody holds it.
+   */
+  async refusedBy(): Promise<LockRefusedError | undefined> {
+    try {
+      return this.judge(await this.read(), this.now).refusal
+    } catch (err) {
+      if (hasStatusReason(err, 'NotFound')) return undefined
+      throw err
+    }
   }
 
   /**

@@ -199,4 +199,43 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect(evs.filter((e) => e.type === 'gate-result' && e.during === 'soak')).toEqual([])
     expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
   }, 120_000)
+
+  it('a cluster at the target whose lock another run still holds is not done: the run stops there (exit 4) and writes nothing', async () => {
+    // Found by hand on the demo fleet: a second apply, started as the first finished staging's last node, found every
+    // staging node at the target, skipped the cluster without looking at its lock, soaked on its own, and upgraded
+    // production while the first run was still at staging's post-gates (it would have rolled staging back had they
+    // failed, with production already on its way).
+    const kubectl = async (args: string[], input?: string) => (await execa(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'stg', ...args], input === undefined ? {} : { input })).stdout
+    const holdBy = async (who: string, renewedSecondsAgo: number) => {
+      const at = new Date(Date.now() - renewedSecondsAgo * 1000).toISOString().replace('Z', '000Z')
+      const lease = JSON.parse(await kubectl(['get', 'lease', 'kupgrade-lock', '-n', 'kube-system', '-o', 'json']))
+      lease.spec = { ...lease.spec, holderIdentity: who, leaseDurationSeconds: 30, acquireTime: at, renewTime: at }
+      await kubectl(['replace', '-f', '-'], JSON.stringify(lease))
+    }
+    const other = '20990101T000000Z-0000 ops@elsewhere'
+    await holdBy(other, 0)
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--approve', 'production', '--output', 'json'])
+    expect(r.code, r.out.slice(-3000) + r.err).toBe(4)
+    const evs = events(r.out)
+    expect(evs.find((e) => e.type === 'lock-refused')).toMatchObject({ cluster: 'stg', holder: other, expired: false })
+    expect(evs.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'paused', exitCode: 4 })
+    expect(evs.at(-1).message).toContain(`cluster stg: another kupgrade run holds the lock Lease kube-system/kupgrade-lock: "${other}" since `)
+    expect(evs.at(-1).message).toContain('(every node is already at the target, but that run has not finished with it: this run does not count it as done)')
+    // Neither the next stage nor the soak before it began.
+    expect(evs.filter((e) => e.type === 'stage-started').map((e) => e.stage)).toEqual(['staging'])
+    expect(evs.some((e) => e.step?.id === 'staging/soak')).toBe(false)
+    expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+
+    // That run died long ago (its Lease expired): taken as done only with --force-unlock, still without a write.
+    await holdBy(other, 600)
+    const afterHold = l.lab.recorder.mark()
+    const expired = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(expired.code, expired.out.slice(-3000) + expired.err).toBe(4)
+    expect(events(expired.out).find((e) => e.type === 'lock-refused')).toMatchObject({ cluster: 'stg', expired: true })
+    const forced = await l.cli(['apply', l.plan, '--force-unlock', '--output', 'json'])
+    expect(forced.code, forced.out.slice(-3000) + forced.err).toBe(0)
+    expect(events(forced.out).at(-1)).toMatchObject({ outcome: 'nothing-to-do' })
+    expect(l.lab.recorder.mutations({ afterSeq: afterHold })).toEqual([])
+  }, 120_000)
 })
