@@ -11,7 +11,8 @@ const url = process.env.KUPGRADE_WEBHOOK_URL
 const where = [ctx.stage, ctx.cluster, ctx.node].filter(Boolean).join(' › ')
 // onFailure: how the run ended, in its own words (what failed, what was done about it, how to go on).
 const failed = ctx.failure ? ` — ${ctx.failure.outcome}: ${ctx.failure.message}` : ''
-const text = `kupgrade ${ctx.dryRun ? '(dry-run) ' : ''}${ctx.point ?? 'hook'}: ${where} (run ${ctx.runId})${failed}`
+const hop = ctx.hop ? ` ${ctx.hop.from} → ${ctx.hop.to}` : ''
+const text = `kupgrade ${ctx.dryRun ? '(dry-run) ' : ''}${ctx.point ?? 'hook'}: ${where}${hop} (run ${ctx.runId})${failed}`
 if (!url) {
   console.error(`${text}\nKUPGRADE_WEBHOOK_URL is not set: nothing sent`)
   process.exit(process.env.KUPGRADE_WEBHOOK_OPTIONAL === '1' ? 0 : 1)

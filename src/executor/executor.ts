@@ -1069,9 +1069,12 @@ export class Executor {
     // An onFailure hook is about where the run failed, and runs after a lost lock too (which halts the rest).
     const failure = loose(s).point === 'onFailure' ? this.failure : undefined
     const where = failure ?? s
+    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.hops.find((h) => h.index === s.hop) : undefined
+    const host = s.node !== undefined && s.cluster !== undefined ? this.o.clusters.get(s.cluster)?.targets.get(s.node)?.host : undefined
     const r = await runHook(hook, this.o.planDir, {
       runId: this.o.runId, plan: this.o.planFile, point: String(loose(s).point), stage: s.stage,
       ...(where.cluster ? { cluster: where.cluster } : {}), ...(where.node ? { node: where.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
+      ...(s.role ? { role: s.role } : {}), ...(host ? { host } : {}), ...(hop ? { hop: { index: hop.index, from: hop.from, to: hop.to.release } } : {}),
       ...(failure ? { failure } : {}),
     }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal })
     if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)

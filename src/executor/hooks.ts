@@ -19,6 +19,11 @@ export interface HookContext {
   step: string
   dryRun: boolean
   journal: string
+  /** Node points: the node's role and the address kupgrade reaches it at. */
+  role?: 'control-plane' | 'worker'
+  host?: string
+  /** Node points within a version hop: which, and the versions (the distribution's releases) it goes between. */
+  hop?: { index: number; from: string; to: string }
   /** onFailure only: how the run ended and, when a step failed, the first that did (cluster and node are its). */
   failure?: HookFailure
 }
@@ -51,6 +56,8 @@ export function hookEnv(c: HookContext): Record<string, string> {
     KUPGRADE_RUN_ID: c.runId, KUPGRADE_PLAN: c.plan, KUPGRADE_POINT: c.point, KUPGRADE_STAGE: c.stage,
     KUPGRADE_CLUSTER: c.cluster ?? '', KUPGRADE_NODE: c.node ?? '', KUPGRADE_STEP: c.step,
     KUPGRADE_DRY_RUN: c.dryRun ? '1' : '0', KUPGRADE_JOURNAL: c.journal,
+    ...(c.role ? { KUPGRADE_ROLE: c.role } : {}), ...(c.host ? { KUPGRADE_HOST: c.host } : {}),
+    ...(c.hop ? { KUPGRADE_HOP: String(c.hop.index), KUPGRADE_FROM: c.hop.from, KUPGRADE_TO: c.hop.to } : {}),
     ...(c.failure ? { KUPGRADE_OUTCOME: c.failure.outcome, KUPGRADE_MESSAGE: c.failure.message, KUPGRADE_FAILED_STEP: c.failure.step ?? '', KUPGRADE_ERROR: c.failure.error ?? '' } : {}),
   }
 }

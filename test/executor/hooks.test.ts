@@ -86,6 +86,10 @@ describe('hooks', () => {
     const told = await runHook(hook, dir, { ...ctx, point: 'onFailure', failure }, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/hook` } })
     expect(told.ok, told.output.join('\n')).toBe(true)
     expect(JSON.parse(posts.filter((p) => p.path === '/hook').at(-1)!.body)).toMatchObject({ failure, text: `kupgrade onFailure: prod › eu › w-1 (run r-1) — failed: ${failure.message}` })
+    // At a node point within a hop, the versions it goes between.
+    const hop = { index: 1, from: 'v1.29.6+k3s1', to: 'v1.30.4+k3s1' }
+    expect((await runHook(hook, dir, { ...ctx, hop }, { env: { PATH: process.env.PATH, KUPGRADE_WEBHOOK_URL: `${url}/hook` } })).ok).toBe(true)
+    expect(JSON.parse(posts.filter((p) => p.path === '/hook').at(-1)!.body).text).toBe('kupgrade beforeNode: prod › eu › w-1 v1.29.6+k3s1 → v1.30.4+k3s1 (run r-1)')
   }, 60_000)
 
   it('hooks/wait-no-firing-alerts.mjs waits until Alertmanager is quiet, and fails naming the alerts that keep firing', async () => {

@@ -25,13 +25,14 @@ describe('onFailure hooks', () => {
     // Records what it is told (stdin and the variables), one line per run.
     script('record.sh', `node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s);c.env=Object.fromEntries(Object.entries(process.env).filter(([k])=>k.startsWith("KUPGRADE_")));console.log(JSON.stringify(c))})' >> ${JSON.stringify(join(l.dir, 'on-failure.jsonl'))}`)
     script('broken.sh', 'echo "webhook down" >&2; exit 7')
+    script('record-node.sh', `cat >> ${JSON.stringify(join(l.dir, 'node-hooks.jsonl'))}; echo >> ${JSON.stringify(join(l.dir, 'node-hooks.jsonl'))}; env | grep ^KUPGRADE_ | sort > ${JSON.stringify(join(l.dir, 'node-hooks.env'))}`)
   }, 120_000)
   afterAll(async () => l?.stop())
   beforeEach(() => rmSync(told(), { force: true }))
 
   it('plan shows them; a failed run runs each once, told where it failed; one that fails itself changes nothing about the outcome', async () => {
     await l.editPlan((d) => {
-      d.spec.hooks = { beforeNode: ['refuse.sh'], onFailure: ['record.sh', 'broken.sh'] }
+      d.spec.hooks = { beforeNode: ['record-node.sh', 'refuse.sh'], onFailure: ['record.sh', 'broken.sh'] }
     })
     const plan = await l.cli(['plan', l.plan])
     expect(plan.code, plan.err).toBe(0)
@@ -52,7 +53,7 @@ describe('onFailure hooks', () => {
     expect(more).toEqual([])
     const ev = events(r.out)
     const end = ev.find((e) => e.type === 'run-finished')
-    const failedStep = 'fa/fa/hop1/fa-cp-1/hook/before-node/1'
+    const failedStep = 'fa/fa/hop1/fa-cp-1/hook/before-node/2'
     expect(c).toMatchObject({
       point: 'onFailure', stage: 'fa', cluster: 'fa', node: 'fa-cp-1', step: 'fa/hook/on-failure/1', dryRun: false, runId: end.runId,
       failure: { outcome: 'failed', exitCode: 1, message: end.message, resume: end.resume, step: failedStep, error: 'hook refuse.sh exited with 3', cluster: 'fa', node: 'fa-cp-1' },
@@ -66,6 +67,12 @@ describe('onFailure hooks', () => {
     expect(ev.find((e) => e.type === 'step-failed' && e.step.id === 'fa/hook/on-failure/2').evidence).toEqual(['webhook down'])
     expect(end).toMatchObject({ outcome: 'failed', exitCode: 1 })
     expect(l.lab.status().clusters[0]!.nodes.map((n) => n.version)).toEqual(['v1.29.6+k3s1', 'v1.29.6+k3s1'])
+    // A node point's hook is told which node it is about: its role, its address and the hop's versions.
+    const node = JSON.parse(readFileSync(join(l.dir, 'node-hooks.jsonl'), 'utf8').trim().split('\n')[0]!)
+    expect(node).toMatchObject({ point: 'beforeNode', cluster: 'fa', node: 'fa-cp-1', role: 'control-plane', host: '127.0.163.11', hop: { index: 1, from: 'v1.29.6+k3s1', to: 'v1.30.4+k3s1' } })
+    expect(readFileSync(join(l.dir, 'node-hooks.env'), 'utf8')).toContain('KUPGRADE_FROM=v1.29.6+k3s1\nKUPGRADE_HOP=1\nKUPGRADE_HOST=127.0.163.11\n')
+    expect(readFileSync(join(l.dir, 'node-hooks.env'), 'utf8')).toContain('KUPGRADE_ROLE=control-plane\n')
+    expect(readFileSync(join(l.dir, 'node-hooks.env'), 'utf8')).toContain('KUPGRADE_TO=v1.30.4+k3s1\n')
 
     // Resumed and failing again: told again (a new failure of the same run).
     const again = await l.cli(['resume', '--output', 'json'])
