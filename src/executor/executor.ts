@@ -196,9 +196,14 @@ export class Executor {
     return this.selectedClusters(stage).some((c) => this.clusterHasWork(c))
   }
 
+  /**
+   * Whether a stage of the plan after this one still has a node to upgrade: then a soak holds it back, whether it runs
+   * in this process or in a later one (a CI job per stage runs `apply --stage`, and its soak is what the next job's
+   * promotion rests on), and whatever --cluster selected.
+   */
   private laterStagesHaveWork(stage: StagePlan): boolean {
-    const stages = this.selectedStages()
-    return stages.slice(stages.indexOf(stage) + 1).some((st) => this.stageHasWork(st))
+    const stages = this.o.plan.stages
+    return stages.slice(stages.indexOf(stage) + 1).some((st) => st.clusters.some((c) => this.clusterHasWork(c)))
   }
 
   async run(): Promise<RunResult> {

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+
+/**
+ * One stage per process, as examples/ci/github-actions-apply.yml runs it: a job per stage, `apply PLAN --stage
+ * staging --yes`, then `apply PLAN --stage production --approve production --yes`. The staging job's soak is what the
+ * production job's promotion rests on. It was skipped: a soak ran only when a later stage *selected in the same
+ * process* had work, so `--stage staging` never soaked, and the example's "starts only when staging succeeded (and
+ * soaked)" was not true.
+ */
+describe('apply --stage, one stage per CI job', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.165', [
+      { name: 'stg', stage: 'staging', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+      { name: 'prd', stage: 'production', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+    ]))
+    await l.editPlan((d) => {
+      d.spec.stages[0].soak = '3s'
+      d.spec.stages[1].approval = 'required'
+    })
+  }, 120_000)
+  afterAll(async () => l?.stop())
+
+  it("the staging job soaks (the production job's promotion rests on it) and leaves production to the next job", async () => {
+    // The commands as the example workflow has them.
+    const workflow = readFileSync('examples/ci/github-actions-apply.yml', 'utf8')
+    expect(workflow).toContain('kupgrade apply "${{ inputs.plan }}" --stage staging --yes')
+    expect(workflow).toContain('kupgrade apply "${{ inputs.plan }}" --stage production --approve production --yes')
+
+    const staging = await l.cli(['apply', l.plan, '--stage', 'staging', '--yes', '--output', 'json'])
+    expect(staging.code, staging.err + staging.out.slice(-3000)).toBe(0)
+    const ev = events(staging.out)
+    const soak = ev.find((e) => e.step?.id === 'staging/soak' && e.type !== 'step-started')
+    expect(soak, JSON.stringify(ev.filter((e) => e.step?.id === 'staging/soak'))).toMatchObject({ type: 'step-done', evidence: [expect.stringMatching(/^soaked 3s: post-gates re-checked \d+ time\(s\), all passing$/)] })
+    expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'soak').length).toBeGreaterThan(0)
+    // The soak came after staging's cluster was done, and production was not touched.
+    expect(ev.findIndex((e) => e.type === 'cluster-done' && e.cluster === 'stg')).toBeLessThan(ev.indexOf(soak))
+    expect(l.lab.recorder.mutations({ cluster: 'prd' }).filter((e) => e.client !== 'lab')).toEqual([])
+
+    // The production job, as a dry-run here (its upgrade is any other apply's): what it would change is production's.
+    const production = await l.cli(['apply', l.plan, '--stage', 'production', '--approve', 'production', '--yes', '--dry-run', '--output', 'json'])
+    expect(production.code, production.err + production.out.slice(-3000)).toBe(0)
+    const prd = events(production.out)
+    expect(prd.find((e) => e.type === 'step-skipped' && e.step.id === 'production/approval')?.reason).toBe('dry-run: apply would wait here for approval of stage production')
+    expect(prd.find((e) => e.type === 'dry-run-recorded').writes.filter((w: any) => w.cluster === 'prd').length).toBeGreaterThan(0)
+  }, 300_000)
+})
