@@ -108,7 +108,7 @@ const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string =
 /** The ends of a run the onFailure hooks hear of: all but success, an approval it waits for, and an interrupt. */
 const FAILURE_OUTCOMES: ReadonlySet<RunOutcome> = new Set(['failed', 'blocked', 'paused', 'lock-lost'])
 
-const NODE_WRITE_ACTIONS = new Set<Step['action']>([
+export const NODE_WRITE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['action']>([
   'backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon',
   // kupgrade restore's steps (planner/restore.ts): undo actions as steps of their own.
   'restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages',

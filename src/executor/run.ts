@@ -29,6 +29,7 @@ import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubect
 import { holderIdentity } from './lease.js'
 import { acquireLocalLock, LOCAL_LOCK } from './local-lock.js'
 import { journalPath, newRunId, runsDir, shownPath } from './runs.js'
+import { checkStageOrder } from './stage-order.js'
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
 export const KUPGRADE_VERSION = pkg.version
@@ -55,6 +56,8 @@ export interface RunRequest {
   selection: Selection
   forceUnlock: boolean
   acceptNew: boolean
+  /** Start at a later stage although an earlier one has nodes left to upgrade (stage-order.ts). */
+  ignoreStageOrder?: boolean
   emit: EventSink
   interrupt: AbortSignal
   confirm?: (stage: string) => Promise<boolean>
@@ -122,6 +125,8 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     throw new KupgradeError(`blocked before any change:\n${live.blockers.map((b) => `  - ${b}`).join('\n')}`, { exitCode: ExitCode.blocked, hint: 'fix the plan or the cluster; nothing was changed' })
   }
   const plan = restore ? buildRestorePlan(loaded.plan, restore, { facts: live.planner }) : buildExecutionPlan(loaded.plan, { facts: live.planner })
+  // A resumed run was checked when it started; a rollback or restore goes back, not forward.
+  if (!resumed && !restore && !req.ignoreStageOrder) checkStageOrder(plan, selection, shownPath(planFile, req.cwd))
 
   const runId = resumed?.header.runId ?? newRunId()
   const user = userInfo().username

@@ -22,8 +22,9 @@ describe('apply: the only k0s controller rolled back from its pre-hop k0s backup
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.142', [
       // Two workers each: a k0s controller is tainted, so a worker's pods need the other worker for the capacity gate.
-      { name: 'kr', distribution: 'k0s', controlPlanes: 1, workers: 2, enableWorker: [1] },
-      { name: 'kp', distribution: 'k0s', controlPlanes: 1, workers: 2 },
+      // One stage: two cases side by side, each run alone with --cluster (stages would go in order).
+      { name: 'kr', stage: 'k0s', distribution: 'k0s', controlPlanes: 1, workers: 2, enableWorker: [1] },
+      { name: 'kp', stage: 'k0s', distribution: 'k0s', controlPlanes: 1, workers: 2 },
     ]))
     await l.editPlan(rollbackOnFailure())
   }, 90_000)

@@ -23,12 +23,29 @@ describe('apply --stage, one stage per CI job', () => {
   }, 120_000)
   afterAll(async () => l?.stop())
 
+  it('a run that starts at production while staging still has nodes to upgrade is refused before anything runs (exit 3)', async () => {
+    const mark = l.lab.recorder.mark()
+    for (const args of [['--stage', 'production', '--approve', 'production'], ['--cluster', 'prd', '--approve', 'production'], ['--stage', 'production', '--dry-run']]) {
+      const r = await l.cli(['apply', l.plan, ...args, '--yes'])
+      expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+      expect(r.err).toContain('error: stage production comes after stage staging, which is not done: cluster stg has 2 nodes not yet at the target (stg-cp-1, stg-w-1)')
+      expect(r.err).toContain('hint: stages go in order: run kupgrade apply plan.yaml --stage staging first (or the whole plan), or pass --ignore-stage-order to upgrade production before it on purpose; nothing was changed')
+      expect(r.out).toBe('')
+    }
+    expect(l.lab.recorder.mutations({ afterSeq: mark }).filter((e) => e.client !== 'lab')).toEqual([])
+    // On purpose: the dry-run shows what production's run would change.
+    const forced = await l.cli(['apply', l.plan, '--stage', 'production', '--ignore-stage-order', '--dry-run', '--output', 'json'])
+    expect(forced.code, forced.err + forced.out.slice(-3000)).toBe(0)
+    expect(events(forced.out).find((e) => e.type === 'dry-run-recorded').writes.filter((w: any) => w.cluster === 'prd').length).toBeGreaterThan(0)
+  }, 120_000)
+
   it("the staging job soaks (the production job's promotion rests on it) and leaves production to the next job", async () => {
     // The commands as the example workflow has them.
     const workflow = readFileSync('examples/ci/github-actions-apply.yml', 'utf8')
     expect(workflow).toContain('kupgrade apply "${{ inputs.plan }}" --stage staging --yes')
     expect(workflow).toContain('kupgrade apply "${{ inputs.plan }}" --stage production --approve production --yes')
 
+    const mark = l.lab.recorder.mark()
     const staging = await l.cli(['apply', l.plan, '--stage', 'staging', '--yes', '--output', 'json'])
     expect(staging.code, staging.err + staging.out.slice(-3000)).toBe(0)
     const ev = events(staging.out)
@@ -37,7 +54,7 @@ describe('apply --stage, one stage per CI job', () => {
     expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'soak').length).toBeGreaterThan(0)
     // The soak came after staging's cluster was done, and production was not touched.
     expect(ev.findIndex((e) => e.type === 'cluster-done' && e.cluster === 'stg')).toBeLessThan(ev.indexOf(soak))
-    expect(l.lab.recorder.mutations({ cluster: 'prd' }).filter((e) => e.client !== 'lab')).toEqual([])
+    expect(l.lab.recorder.mutations({ cluster: 'prd', afterSeq: mark }).filter((e) => e.client !== 'lab')).toEqual([])
 
     // The production job, as a dry-run here (its upgrade is any other apply's): what it would change is production's.
     const production = await l.cli(['apply', l.plan, '--stage', 'production', '--approve', 'production', '--yes', '--dry-run', '--output', 'json'])
