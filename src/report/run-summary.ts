@@ -15,7 +15,12 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
-  clusters: { stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number; nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[] }[]
+  clusters: {
+    stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number
+    nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
+    /** Every node the run was to take through, in order (the run's outline). */
+    planned: string[]
+  }[]
   changed: number
   unchanged: number
   skipped: number
@@ -42,7 +47,7 @@ export class SummaryCollector {
 
   private cluster(stage: string, cluster: string) {
     let c = this.data.clusters.find((x) => x.cluster === cluster)
-    if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [] }))
+    if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [], planned: [] }))
     return c
   }
 
@@ -57,7 +62,7 @@ export class SummaryCollector {
         d.dryRun = e.dryRun
         d.journal = e.journal
         // Every cluster this run covers has a line, those it never reached (a stage after a failed one) too.
-        for (const st of e.outline) for (const c of st.clusters) this.cluster(st.stage, c.name).status = 'not run'
+        for (const st of e.outline) for (const c of st.clusters) Object.assign(this.cluster(st.stage, c.name), { status: 'not run', planned: c.nodes })
         break
       case 'cluster-started': this.cluster(e.stage, e.cluster).status = 'running'; break
       case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
@@ -148,6 +153,19 @@ const toldBy = (d: RunSummaryData) => (text: string): boolean => (d.message ?? '
 
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
+/**
+ * A failed cluster's nodes the run never reached (after the failure, or behind the circuit breaker), with the version
+ * the API showed after the run: where the cluster was left, besides the nodes it lists.
+ */
+function notReached(d: RunSummaryData, c: RunSummaryData['clusters'][number]): string | undefined {
+  if (c.status !== 'failed') return undefined
+  const left = c.planned.filter((n) => !c.nodes.some((x) => x.node === n))
+  if (left.length === 0) return undefined
+  const final = new Map((d.final.find((f) => f.cluster === c.cluster)?.nodes ?? []).map((n) => [n.node, n.kubelet]))
+  const named = left.slice(0, 8).map((n) => (final.has(n) ? `${n} (${final.get(n)})` : n))
+  return `not reached: ${named.join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`
+}
+
 export function renderSummaryText(d: RunSummaryData): string {
   const out: string[] = []
   out.push('', `Summary of ${d.dryRun ? 'dry-run' : 'run'} ${d.runId}: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`)
@@ -158,6 +176,8 @@ export function renderSummaryText(d: RunSummaryData): string {
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note && !told(c.note) ? ` (${c.note})` : ''}`)
     for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    const left = notReached(d, c)
+    if (left) out.push(`    – ${left}`)
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
@@ -184,7 +204,8 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   const told = toldBy(d)
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
-    const nodes = c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`).join('<br>')
+    const left = notReached(d, c)
+    const nodes = [...c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`), ...(left ? [`– ${md(left)}`] : [])].join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note && !told(c.note) ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
