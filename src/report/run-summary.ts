@@ -9,6 +9,8 @@ import { ToldFailures } from './run-plain.js'
 export interface RunSummaryData {
   runId: string
   dryRun: boolean
+  /** A resumed run: nodes an earlier process of it finished pass without an event of their own. */
+  resumed: boolean
   outcome?: string
   exitCode?: number
   message?: string
@@ -38,7 +40,7 @@ export interface RunSummaryData {
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
-    runId: '', dryRun: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
+    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
     gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
@@ -60,6 +62,7 @@ export class SummaryCollector {
       case 'run-started':
         d.runId = e.runId
         d.dryRun = e.dryRun
+        d.resumed = e.resumed
         d.journal = e.journal
         // Every cluster this run covers has a line, those it never reached (a stage after a failed one) too.
         for (const st of e.outline) for (const c of st.clusters) Object.assign(this.cluster(st.stage, c.name), { status: 'not run', planned: c.nodes })
@@ -155,10 +158,11 @@ const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).to
 
 /**
  * A failed cluster's nodes the run never reached (after the failure, or behind the circuit breaker), with the version
- * the API showed after the run: where the cluster was left, besides the nodes it lists.
+ * the API showed after the run: where the cluster was left, besides the nodes it lists. Not for a resumed run, whose
+ * nodes done by an earlier process of it have no event here to tell them from the ones never reached.
  */
 function notReached(d: RunSummaryData, c: RunSummaryData['clusters'][number]): string | undefined {
-  if (c.status !== 'failed') return undefined
+  if (c.status !== 'failed' || d.resumed) return undefined
   const left = c.planned.filter((n) => !c.nodes.some((x) => x.node === n))
   if (left.length === 0) return undefined
   const final = new Map((d.final.find((f) => f.cluster === c.cluster)?.nodes ?? []).map((n) => [n.node, n.kubelet]))
