@@ -409,7 +409,8 @@ export class Executor {
       return false
     }
     if (!this.clusterHasWork(c)) {
-      const reason = pending.some((s) => NODE_WRITE_ACTIONS.has(s.action)) ? 'every node is already at the target' : 'no node step to run'
+      const osKept = pending.some((s) => s.action === 'os-upgrade')
+      const reason = pending.some((s) => NODE_WRITE_ACTIONS.has(s.action)) ? osKept ? 'every node is already at the Kubernetes target; their OS packages are left as they are' : 'every node is already at the target' : 'no node step to run'
       const busy = await this.heldElsewhere(c, rt, reason)
       if (busy) {
         this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: busy.message })

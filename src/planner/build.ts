@@ -38,6 +38,12 @@ export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {
     if (isLast && parseDuration(stage.soak)! > 0) warnings.push(`stage ${stage.name}: soak ${stage.soak} is ignored on the last stage (no later stage waits for it)`)
     return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after, onFailureHooks }
   })
+  if (spec.target.os) {
+    for (const c of stages.flatMap((st) => st.clusters)) {
+      const kept = new Set(c.steps.filter((s) => s.action === 'os-upgrade' && s.skip !== undefined).map((s) => s.node!))
+      if (kept.size > 0) warnings.push(`cluster ${c.name}: ${kept.size} node${kept.size === 1 ? ' is' : 's are'} already at the Kubernetes target and skipped whole, the OS upgrade with ${kept.size === 1 ? 'it' : 'them'} (${[...kept].slice(0, 4).join(', ')}${kept.size > 4 ? ', …' : ''}): kupgrade cannot tell whether their packages are current. To upgrade their OS, apply a plan with target.os and no target.kubernetes`)
+    }
+  }
   const steps: Step[] = []
   // A loop, not push(...c.steps): spreading a 10,000-node cluster's steps passes each as an argument and overflows
   // the stack (RangeError), so a plan that validates could not be planned.
@@ -146,7 +152,8 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         const installed = fact.installedVersion ? parseKubeVersion(fact.installedVersion) : undefined
         return installed?.revision !== undefined && compareKubeVersions(installed, release) >= 0 ? `already at ${fact.installedVersion}` : undefined
       }
-      return `already at ${seen}`
+      // With an OS target too, the node is skipped whole: whether its packages are current cannot be read from facts.
+      return spec.target.os ? `already at ${seen}; its OS packages are left as they are` : `already at ${seen}`
     }
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))

@@ -5,7 +5,7 @@ import { buildExecutionPlan } from '../../src/planner/build.js'
 import type { PlannerFacts } from '../../src/planner/types.js'
 
 /** Live facts make the planner mark steps already done as skipped (plan --live, resume). */
-function plan(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, target: Record<string, string>): PlanDocument {
+function plan(dist: 'k3s' | 'k0s' | 'kubeadm', from: string, target: Record<string, unknown>): PlanDocument {
   const source = JSON.stringify({
     apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'facts' },
     spec: {
@@ -39,6 +39,21 @@ describe('planning with live facts', () => {
     expect(skipped(doc, facts({ cp: { kubeletVersion: 'v1.30.4+k3s1' }, w1: { kubeletVersion: 'v1.29.2+k3s1' } }))).toEqual({ nodes: ['cp'], backup: undefined, upgrades: ['w1', 'w2'] })
     const all = facts({ cp: { kubeletVersion: 'v1.30.4+k3s1' }, w1: { kubeletVersion: 'v1.30.4+k3s1' }, w2: { kubeletVersion: 'v1.30.5+k3s1' } })
     expect(skipped(doc, all)).toEqual({ nodes: ['cp', 'w1', 'w2'], backup: 'every node already at the target', upgrades: [] })
+  })
+
+  // A node at the Kubernetes target is skipped whole, its OS upgrade with it (whether its packages are current cannot
+  // be read from facts): that is said, in each skipped step and in a plan warning, not left to look done.
+  it('with an OS target, nodes at the Kubernetes target keep their OS as it is, and the plan says so', () => {
+    const doc = plan('k3s', 'v1.29.2+k3s1', { kubernetes: 'v1.30.4', os: { packages: 'all', reboot: 'if-required' } })
+    const built = buildExecutionPlan(doc, { facts: facts({ cp: { kubeletVersion: 'v1.30.4+k3s1' }, w1: { kubeletVersion: 'v1.30.4+k3s1' }, w2: { kubeletVersion: 'v1.29.2+k3s1' } }) })
+    expect(built.steps.filter((s) => s.action === 'os-upgrade').map((s) => [s.node, s.skip])).toEqual([
+      ['cp', 'already at v1.30.4+k3s1; its OS packages are left as they are'], ['w1', 'already at v1.30.4+k3s1; its OS packages are left as they are'], ['w2', undefined],
+    ])
+    expect(built.warnings).toContain('cluster c: 2 nodes are already at the Kubernetes target and skipped whole, the OS upgrade with them (cp, w1): kupgrade cannot tell whether their packages are current. To upgrade their OS, apply a plan with target.os and no target.kubernetes')
+    // Without an OS target: the skip as it was, no warning.
+    const k8sOnly = buildExecutionPlan(plan('k3s', 'v1.29.2+k3s1', { kubernetes: 'v1.30.4' }), { facts: facts({ cp: { kubeletVersion: 'v1.30.4+k3s1' } }) })
+    expect(k8sOnly.steps.find((s) => s.node === 'cp' && s.action === 'cordon')?.skip).toBe('already at v1.30.4+k3s1')
+    expect(k8sOnly.warnings.filter((w) => w.includes('OS'))).toEqual([])
   })
 
   it('k3s revision: +k3s2 is not done when the target is +k3s10 (numeric order)', () => {
