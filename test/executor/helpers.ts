@@ -84,6 +84,22 @@ export async function startExecLab(t: TopologyInput): Promise<ExecLab> {
   }
 }
 
+/**
+ * Two k3s clusters, `stg` in stage staging and `prd` in stage production (whose approval is required), staging
+ * soaking `soak` before it: the staged-promotion tests' fleet.
+ */
+export async function startStagedLab(net: string, o: { soak: string; productionWorkers: number }): Promise<ExecLab> {
+  const l = await startExecLab(topology(net, [
+    { name: 'stg', stage: 'staging', distribution: 'k3s', controlPlanes: 1, workers: 1 },
+    { name: 'prd', stage: 'production', distribution: 'k3s', controlPlanes: 1, workers: o.productionWorkers },
+  ]))
+  await l.editPlan((d) => {
+    d.spec.stages[0].soak = o.soak
+    d.spec.stages[1].approval = 'required'
+  })
+  return l
+}
+
 /** The rollback tests' plan: onFailure rollback, and a failed node found by a short wait for Ready after its change. */
 export const rollbackOnFailure = (maxFailedNodes?: number) => recoverOnFailure('rollback', maxFailedNodes)
 

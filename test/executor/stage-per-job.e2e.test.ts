@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, startStagedLab, type ExecLab } from './helpers.js'
 
 /**
  * One stage per process, as examples/ci/github-actions-apply.yml runs it: a job per stage, `apply PLAN --stage
@@ -12,14 +12,7 @@ import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 describe('apply --stage, one stage per CI job', () => {
   let l: ExecLab
   beforeAll(async () => {
-    l = await startExecLab(topology('127.0.165', [
-      { name: 'stg', stage: 'staging', distribution: 'k3s', controlPlanes: 1, workers: 1 },
-      { name: 'prd', stage: 'production', distribution: 'k3s', controlPlanes: 1, workers: 1 },
-    ]))
-    await l.editPlan((d) => {
-      d.spec.stages[0].soak = '3s'
-      d.spec.stages[1].approval = 'required'
-    })
+    l = await startStagedLab('127.0.165', { soak: '3s', productionWorkers: 1 })
   }, 120_000)
   afterAll(async () => l?.stop())
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiEvent } from '../../src/lab/recorder/types.js'
 import { runCli } from '../helpers/run-cli.js'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, runDirs, runsDir, startExecLab, topology, type ExecLab } from './helpers.js'
+import { events, runDirs, runsDir, startStagedLab, type ExecLab } from './helpers.js'
 
 /**
  * Staged promotion, the cluster lock and interruption on one lab with two k3s clusters (staging → production with
@@ -16,13 +16,8 @@ import { events, runDirs, runsDir, startExecLab, topology, type ExecLab } from '
 describe('apply: stages, approval, lock, SIGINT → resume', () => {
   let l: ExecLab
   beforeAll(async () => {
-    l = await startExecLab(topology('127.0.86', [
-      { name: 'stg', stage: 'staging', distribution: 'k3s', controlPlanes: 1, workers: 1 },
-      { name: 'prd', stage: 'production', distribution: 'k3s', controlPlanes: 1, workers: 2 },
-    ]))
+    l = await startStagedLab('127.0.86', { soak: '1s', productionWorkers: 2 })
     await l.editPlan((d) => {
-      d.spec.stages[0].soak = '1s'
-      d.spec.stages[1].approval = 'required'
       d.spec.strategy.onFailure = 'pause'
     })
   }, 60_000)
