@@ -25,7 +25,8 @@ export interface RunSummary {
   message?: string
   startedAt: string
   lastAt: string
-  steps: { done: number; skipped: number; failed: number; total: number }
+  /** By each step's last entry; undone: taken back by a rollback (or found with nothing to take back). */
+  steps: { done: number; skipped: number; failed: number; undone: number; total: number }
 }
 
 /** A run's state from its journal alone: the last `run` entry, else unfinished (killed). */
@@ -33,11 +34,12 @@ export function summarize(path: string): RunSummary {
   const journal = readJournal(path)
   const last = journal.entries.filter((e) => e.step === 'run').at(-1)
   const states = lastStates(journal.entries.filter((e) => e.step !== 'run'))
-  const counts = { done: 0, skipped: 0, failed: 0, total: states.size }
+  const counts = { done: 0, skipped: 0, failed: 0, undone: 0, total: states.size }
   for (const e of states.values()) {
     if (e.state === 'done' || e.state === 'approved') counts.done++
     else if (e.state === 'skipped') counts.skipped++
     else if (e.state === 'failed') counts.failed++
+    else if (e.state === 'undone') counts.undone++
   }
   // No end written: still running (its process holds the lock beside the runs) or stopped without one (killed).
   const holder = last ? undefined : localLockHolder(join(dirname(dirname(path)), LOCAL_LOCK))

@@ -130,3 +130,28 @@ describe('status of a run without its end', () => {
     expect(await status()).toMatch(/: unfinished\n/)
   })
 })
+
+/** A failed run whose onFailure rollback took its steps back: status counted them nowhere ("0 failed (of 48 journaled)"). */
+describe('status of a run whose failed node was rolled back', () => {
+  it('counts the steps taken back as undone', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'kupgrade-undone-'))
+    try {
+      writeFileSync(join(cwd, 'plan.yaml'), 'kind: UpgradePlan\n')
+      const j = Journal.create(join(cwd, '.kupgrade', 'runs', '20261206T130000Z-dddd', 'journal.jsonl'), {
+        kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId: '20261206T130000Z-dddd', plan: join(cwd, 'plan.yaml'), planSha256: 'a'.repeat(64), schemaVersion: 1,
+        kupgradeVersion: '0.1.0', host: 'h', user: 'u', startedAt: '2026-12-06T13:00:00.000Z', selection: {},
+      })
+      j.append({ step: 's/c/hop1/w/cordon', state: 'done', attempt: 1, changed: true })
+      j.append({ step: 's/c/hop1/w/wait-ready', state: 'failed', attempt: 1, error: 'timed out' })
+      j.append({ step: 's/c/hop1/w/cordon', state: 'undone', attempt: 1, evidence: ['rolled back'] })
+      j.append({ step: 's/c/hop1/w/wait-ready', state: 'undone', attempt: 1, evidence: ['rolled back'] })
+      j.append({ step: 's/c/hop1/x/cordon', state: 'skipped', attempt: 1, evidence: ['already at v1.30.4'] })
+      j.append({ step: 'run', state: 'failed', attempt: 1, evidence: ['failed'], error: 'c/w: … rolled back: w' })
+      j.close()
+      const out = (await runCli(['status'], { cwd, env: { PATH: process.env.PATH } })).out
+      expect(out).toContain('\n  steps: 0 done, 1 skipped, 0 failed, 2 undone (rolled back) (of 3 journaled)\n')
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+})
