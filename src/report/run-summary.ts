@@ -1,3 +1,4 @@
+import type { GateStatus } from '../gates/types.js'
 import type { ExecutorEvent, FinalNode } from '../executor/events.js'
 import { ToldFailures } from './run-plain.js'
 
@@ -27,7 +28,8 @@ export interface RunSummaryData {
   unchanged: number
   skipped: number
   failed: { step: string; error: string }[]
-  gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[] }
+  /** Each gate check once; the soak's and the rollbacks' re-checks of the same gates apart (`rechecks`). */
+  gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[]; rechecks: Partial<Record<'soak' | 'rollback', Record<GateStatus, number>>> }
   wouldRun: number
   /** What happened when, for the failure report: stages, clusters, nodes, failures, gate verdicts that were not a pass, rollbacks. */
   timeline: { time: string; event: string }[]
@@ -41,7 +43,7 @@ export interface RunSummaryData {
 export class SummaryCollector {
   readonly data: RunSummaryData = {
     runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
-    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [] }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
+    gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [], rechecks: {} }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
   /** The timeline says a failure in full at the node it happened on, and `see above` where it is passed up. */
@@ -81,7 +83,8 @@ export class SummaryCollector {
       case 'step-skipped': d.skipped++; break
       case 'step-failed': d.failed.push({ step: e.step.id, error: e.error.split('\n')[0]! }); break
       case 'gate-result':
-        d.gates[e.status]++
+        if (e.during) (d.gates.rechecks[e.during] ??= { pass: 0, warn: 0, fail: 0, unknown: 0 })[e.status]++
+        else d.gates[e.status]++
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
         if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
         break
@@ -170,6 +173,13 @@ function notReached(d: RunSummaryData, c: RunSummaryData['clusters'][number]): s
   return `not reached: ${named.join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`
 }
 
+/** `; soak re-checks: 58 pass; rollback re-checks: 7 pass, 1 warn` (only the statuses seen). */
+const recheckText = (g: RunSummaryData['gates']): string =>
+  (['soak', 'rollback'] as const).flatMap((k) => {
+    const r = g.rechecks[k]
+    return r ? [`; ${k} re-checks: ${(['pass', 'warn', 'fail', 'unknown'] as const).filter((s) => r[s] > 0).map((s) => `${r[s]} ${s}`).join(', ')}`] : []
+  }).join('')
+
 export function renderSummaryText(d: RunSummaryData): string {
   const out: string[] = []
   out.push('', `Summary of ${d.dryRun ? 'dry-run' : 'run'} ${d.runId}: ${d.outcome ?? 'unfinished'} (exit ${d.exitCode ?? '?'}) in ${secs(d.durationMs)}`)
@@ -185,7 +195,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   }
   out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
-  out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown`)
+  out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
   for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`)) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r, told)}`)
@@ -213,7 +223,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note && !told(c.note) ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
-  out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown.`)
+  out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`))
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
