@@ -1,5 +1,6 @@
 import { ExitCode, failureReason, KupgradeError } from '../errors.js'
 import { hasStatusReason, isTransportFailure } from '../transport/kubectl/classify.js'
+import { LEASE_NAME, LEASE_NAMESPACE, leaseExpired, type LeaseSpec } from '../facts/run-lock.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 
 /**
@@ -7,16 +8,7 @@ import type { KubectlChannel } from './kubectl-channel.js'
  * handled like client-go's leader election. Every write carries the resourceVersion just read, so two runs racing for
  * the lock cannot both win: the apiserver answers the loser 409.
  */
-export const LEASE_NAMESPACE = 'kube-system'
-export const LEASE_NAME = 'kupgrade-lock'
-
-export interface LeaseSpec {
-  holderIdentity?: string
-  leaseDurationSeconds?: number
-  acquireTime?: string
-  renewTime?: string
-  leaseTransitions?: number
-}
+export { LEASE_NAME, LEASE_NAMESPACE, type LeaseSpec } from '../facts/run-lock.js'
 interface LeaseObject {
   metadata: { resourceVersion?: string; name?: string; namespace?: string }
   spec?: LeaseSpec
@@ -155,7 +147,7 @@ export class ClusterLease {
     const spec = lease.spec ?? {}
     const holder = spec.holderIdentity ?? ''
     const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
-    const expired = renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime()
+    const expired = leaseExpired(spec, now)
     const ours = holder !== '' && runIdOf(holder) === runIdOf(this.o.holder)
     const fromSnapshot = restoredBefore !== undefined && renewed < restoredBefore.getTime()
     const refused = holder !== '' && !ours && !fromSnapshot && (!expired || !this.o.forceUnlock)

@@ -144,6 +144,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     nodes,
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
     unlistedNodes: a ? [...a.nodes.keys()].filter((n) => !listed.has(n)).sort() : [],
+    ...(a?.runLock ? { runLock: a.runLock } : {}),
     ...(apiError ? { error: apiError } : {}),
     ...(!clusterError && 'err' in api! && api.unreachable ? { apiUnreachable: true as const } : {}),
   }

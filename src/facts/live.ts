@@ -6,7 +6,7 @@ import type { Transport } from '../transport/types.js'
 import { gatherFleetFacts } from './gather.js'
 import { groupedProblems } from './render.js'
 import { fromDisagreement } from './skew.js'
-import type { FleetFacts } from './types.js'
+import type { ClusterFacts, FleetFacts } from './types.js'
 
 /** The subset of live facts the planner decides with: running kubelet and installed distribution versions per node. */
 export function toPlannerFacts(f: FleetFacts): PlannerFacts {
@@ -46,6 +46,15 @@ export interface LiveOptions {
   deadlineMs?: number
 }
 
+/** What apply would meet at a cluster whose run lock someone holds. */
+export function runLockWarning(c: ClusterFacts): string | undefined {
+  const l = c.runLock
+  if (!l) return undefined
+  return l.expired
+    ? `cluster ${c.name}: its run lock is held by "${l.holder}" since ${l.since} and has expired: apply takes it over only with --force-unlock`
+    : `cluster ${c.name}: another kupgrade run holds its lock ("${l.holder}" since ${l.since}): apply stops there (exit 4) until that run finishes`
+}
+
 /** `plan --live`: read the fleet (read-only, SSH + kubectl), and say where it disagrees with the plan. */
 export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise<LiveState> {
   const pool = o.transport ?? new SshPool({ env: o.env, acceptNew: Boolean(o.acceptNew), ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.log ? { debug: o.log } : {}) })
@@ -59,6 +68,11 @@ export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise
       if (!drift || drift.kind === 'same') continue
       if (drift.kind === 'mismatch' && !spec?.allowFromMismatch) blockers.push(drift.message)
       else warnings.push(drift.message)
+    }
+    // Another run at work on a cluster is where apply would stop (exit 4): said, not a blocker (it passes).
+    for (const c of facts.clusters) {
+      const held = runLockWarning(c)
+      if (held) warnings.push(held)
     }
     // apply could not run on a node it cannot read, so a live plan that could not read one is not ready either.
     blockers.push(...groupedProblems(facts).map((p) => `could not read ${p}`))

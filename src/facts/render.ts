@@ -2,6 +2,7 @@ import { disk, free, reboot, status, table } from './format.js'
 import { sameButFor, sameFor } from '../util/same-but-for.js'
 import { fromDisagreement, nodeSkew, type SkewMarker } from './skew.js'
 import type { ClusterFacts, FleetFacts } from './types.js'
+import type { RunLock } from './run-lock.js'
 
 /**
  * Human views of FleetFacts: the `inventory` table (kubectl get nodes -o wide plus what an upgrade needs) and the
@@ -58,6 +59,10 @@ function restartPending(c: ClusterFacts, n: ClusterFacts['nodes'][number]): stri
   return undefined
 }
 
+/** The cluster's run lock as the live state says it: who holds it, since when, whether it lapsed. */
+export const runLockText = (l: RunLock): string =>
+  `run lock (Lease kube-system/kupgrade-lock) held by "${l.holder}" since ${l.since}${l.expired ? ', expired (its run stopped renewing it): apply takes it over only with --force-unlock' : ': another kupgrade run is working on this cluster; apply stops here (exit 4) until it finishes'}`
+
 function clusterLines(c: ClusterFacts): string[] {
   const lines = [`cluster ${c.name} (${c.distribution}, plan from ${c.from}) — apiserver ${apiservers(c)}`]
   if (c.error) lines.push(`  ! API: ${c.error}`)
@@ -65,6 +70,7 @@ function clusterLines(c: ClusterFacts): string[] {
   if (drift && drift.kind !== 'same') lines.push(`  ${drift.kind === 'mismatch' ? '!' : '~'} ${drift.message}`)
   if (c.etcdMembers) lines.push(`  etcd members: ${c.etcdMembers.length ? c.etcdMembers.map((m) => (m.version ? `${m.name} (${m.version})` : m.name)).join(', ') : 'none found'}`)
   if (c.unlistedNodes.length) lines.push(`  ~ nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+  if (c.runLock) lines.push(`  ! ${runLockText(c.runLock)}`)
   const r = rows(c)
   lines.push(...table([header, ...r.rows]).map((l) => `  ${l}`), ...r.notes)
   return lines
@@ -131,6 +137,7 @@ export function renderLiveStateMarkdown(f: FleetFacts): string {
     if (drift && drift.kind !== 'same') out.push(`- ${drift.kind === 'mismatch' ? ':x:' : ':warning:'} ${md(drift.message)}`)
     if (c.etcdMembers) out.push(`- etcd members: ${c.etcdMembers.map((m) => m.name).join(', ') || 'none found'}`)
     if (c.unlistedNodes.length) out.push(`- nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+    if (c.runLock) out.push(`- :lock: ${md(runLockText(c.runLock))}`)
     const r = rows(c)
     out.push('', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...r.rows.map((row) => `| ${row.map(md).join(' | ')} |`), '')
     for (const n of r.notes) out.push(`- ${md(n.trim())}`)

@@ -1,3 +1,4 @@
+import type { RunLock } from './run-lock.js'
 import type { Distribution } from '../plan/versions.js'
 
 /**
@@ -116,6 +117,8 @@ export interface ClusterFacts {
   etcdMembers?: EtcdMember[]
   /** Node objects the API has that the plan does not list. */
   unlistedNodes: string[]
+  /** Who holds the cluster's run lock (the Lease `apply` takes), when someone does. */
+  runLock?: RunLock
   /** Why the API facts are missing. */
   error?: string
   /**

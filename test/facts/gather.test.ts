@@ -48,6 +48,9 @@ beforeAll(async () => {
       systemPod('etcd-c-cp', 'c-cp', 'registry.k8s.io/etcd:3.5.10-0', { component: 'etcd' }),
     ],
   })
+  // Another run holds core's lock (renewed just now); edge has no Lease (the stand-in answers NotFound).
+  const now = new Date().toISOString().replace('Z', '000Z')
+  writeFileSync(join(api, 'core', 'lease.json'), JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'kupgrade-lock', namespace: 'kube-system' }, spec: { holderIdentity: '20261206T150000Z-abcd ops@ci-7', leaseDurationSeconds: 300, acquireTime: now, renewTime: now } }))
   const s = (n: string) => servers[n]!
   planFile = join(fx.dir, 'plan.yaml')
   writeFileSync(planFile, `apiVersion: kupgrade.dev/v1alpha1
@@ -91,15 +94,26 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
     for (const s of Object.values(servers)) expect(s.commands).toHaveLength(1)
   })
 
-  it('makes three kubectl calls per cluster, with its own cache dir', async () => {
+  it('makes four kubectl calls per cluster (version, nodes, kube-system pods, the run lock), with its own cache dir', async () => {
     const { readFileSync } = await import('node:fs')
     const all = readFileSync(join(fx.dir, 'api', 'core', 'calls'), 'utf8').trim().split('\n')
     // This stand-in cannot run `kubectl proxy`: tried once, and the reads run as kubectl processes.
     expect(all.filter((c) => / proxy --unix-socket=/.test(c))).toHaveLength(1)
     const calls = all.filter((c) => !/ proxy --unix-socket=/.test(c))
-    expect(calls).toHaveLength(3)
+    expect(calls).toHaveLength(4)
+    expect(calls.filter((c) => c.includes('get lease kupgrade-lock -n kube-system -o json'))).toHaveLength(1)
     expect(calls[0]).toContain(`--cache-dir=${join(fx.dir, '.kupgrade', 'cache', 'kubectl', 'core')}`)
     expect(calls[0]).toContain('--context=core')
+  })
+
+  it("reads who holds a cluster's run lock, says it in the live state, and what apply would meet there", async () => {
+    const core = facts.clusters.find((c) => c.name === 'core')!
+    expect(core.runLock).toEqual({ holder: '20261206T150000Z-abcd ops@ci-7', since: expect.stringMatching(/^\d{4}-/), expired: false })
+    expect(facts.clusters.find((c) => c.name === 'edge')!.runLock).toBeUndefined()
+    expect(renderInventory(facts)).toContain(`\n  ! run lock (Lease kube-system/kupgrade-lock) held by "20261206T150000Z-abcd ops@ci-7" since ${core.runLock!.since}: another kupgrade run is working on this cluster; apply stops here (exit 4) until it finishes\n`)
+    const { runLockWarning } = await import('../../src/facts/live.js')
+    expect(runLockWarning(core)).toBe(`cluster core: another kupgrade run holds its lock ("20261206T150000Z-abcd ops@ci-7" since ${core.runLock!.since}): apply stops there (exit 4) until that run finishes`)
+    expect(runLockWarning({ ...core, runLock: { ...core.runLock!, expired: true } })).toMatch(/^cluster core: its run lock is held by .* and has expired: apply takes it over only with --force-unlock$/)
   })
 
   it('reports k3s versions: installed binary, kubelet, kube-proxy of the running process', () => {

@@ -106,7 +106,11 @@ async function readLive(loaded: ReturnType<typeof loadPlan>, ctx: Parameters<Reg
   try {
     const state = await facts.readLiveState(loaded, { env: ctx.env, transport: pool, deadlineMs, ...(log ? { log } : {}) })
     const gates = await check.checkPlan(loaded, { transport: pool, env: ctx.env, facts: state.facts, deadlineMs, ...(log ? { log } : {}) })
-    const drift = state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message)
+    // Said in the live-state section already (text, markdown): drift, and a run lock someone holds.
+    const drift = [
+      ...state.facts.clusters.map((c) => skew.fromDisagreement(c)).filter((d) => d && d.kind !== 'same').map((d) => d!.message),
+      ...state.facts.clusters.map((c) => facts.runLockWarning(c)).filter((w) => w !== undefined),
+    ]
     return { state, gates, render, verdict, drift }
   } finally {
     await pool.close()
