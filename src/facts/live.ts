@@ -4,7 +4,7 @@ import type { PlannerFacts } from '../planner/types.js'
 import { SshPool } from '../transport/ssh/pool.js'
 import type { Transport } from '../transport/types.js'
 import { gatherFleetFacts } from './gather.js'
-import { groupedProblems } from './render.js'
+import { groupedProblems, runLockText } from './render.js'
 import { fromDisagreement } from './skew.js'
 import type { ClusterFacts, FleetFacts } from './types.js'
 
@@ -46,14 +46,8 @@ export interface LiveOptions {
   deadlineMs?: number
 }
 
-/** What apply would meet at a cluster whose run lock someone holds. */
-export function runLockWarning(c: ClusterFacts): string | undefined {
-  const l = c.runLock
-  if (!l) return undefined
-  return l.expired
-    ? `cluster ${c.name}: its run lock is held by "${l.holder}" since ${l.since} and has expired: apply takes it over only with --force-unlock`
-    : `cluster ${c.name}: another kupgrade run holds its lock ("${l.holder}" since ${l.since}): apply stops there (exit 4) until that run finishes`
-}
+/** What apply would meet at a cluster whose run lock someone holds: the live state's own line, naming the cluster. */
+export const runLockWarning = (c: ClusterFacts): string | undefined => (c.runLock ? `cluster ${c.name}: ${runLockText(c.runLock)}` : undefined)
 
 /** `plan --live`: read the fleet (read-only, SSH + kubectl), and say where it disagrees with the plan. */
 export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise<LiveState> {

@@ -221,6 +221,12 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     expect(evs.filter((e) => e.type === 'stage-started').map((e) => e.stage)).toEqual(['staging'])
     expect(evs.some((e) => e.step?.id === 'staging/soak')).toBe(false)
     expect(l.lab.recorder.mutations({ afterSeq: mark })).toEqual([])
+    // Read only, before any apply: inventory (kubectl against the lab's API) says who holds stg's lock; prd's is free.
+    const inv = await l.cli(['inventory', l.plan, '--format', 'json'])
+    expect(inv.code, inv.err).toBe(0)
+    const lockOf = (name: string) => JSON.parse(inv.out).clusters.find((c: any) => c.name === name).runLock
+    expect(lockOf('stg')).toEqual({ holder: other, since: expect.stringMatching(/^\d{4}-/), expired: false })
+    expect(lockOf('prd')).toBeUndefined()
 
     // That run died long ago (its Lease expired): taken as done only with --force-unlock, still without a write.
     await holdBy(other, 600)
