@@ -15,6 +15,7 @@ import { readApiFacts, type ApiFacts } from './api-facts.js'
 import { readHostFacts } from './host-facts.js'
 import { planPath } from '../plan/paths.js'
 import { nodeTarget } from './targets.js'
+import { unlistedNodes } from './unlisted.js'
 import { formatDuration } from '../util/duration.js'
 import type { ApiserverVersion, ClusterFacts, FleetFacts, HostFacts, KubeProxySource, NodeFacts } from './types.js'
 
@@ -143,7 +144,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     apiserverVersions: a ? apiserverVersions(dist, a, nodes) : [],
     nodes,
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
-    unlistedNodes: a ? [...a.nodes.keys()].filter((n) => !listed.has(n)).sort() : [],
+    unlistedNodes: a ? unlistedNodes(dist, a, listed) : [],
     ...(a?.runLock ? { runLock: a.runLock } : {}),
     ...(apiError ? { error: apiError } : {}),
     ...(!clusterError && 'err' in api! && api.unreachable ? { apiUnreachable: true as const } : {}),

@@ -63,13 +63,16 @@ function restartPending(c: ClusterFacts, n: ClusterFacts['nodes'][number]): stri
 export const runLockText = (l: RunLock): string =>
   `run lock (Lease kube-system/kupgrade-lock) held by "${l.holder}" since ${l.since}${l.expired ? ', expired (its run stopped renewing it): apply takes it over only with --force-unlock' : ': another kupgrade run is working on this cluster; apply stops here (exit 4) until it finishes'}`
 
+/** Each node the plan does not list, with its kubelet: the version that bounds the control plane's next move. */
+const unlistedText = (c: ClusterFacts): string => c.unlistedNodes.map((n) => `${n.name} (kubelet ${n.kubeletVersion ?? 'unknown'})`).join(', ')
+
 function clusterLines(c: ClusterFacts): string[] {
   const lines = [`cluster ${c.name} (${c.distribution}, plan from ${c.from}) — apiserver ${apiservers(c)}`]
   if (c.error) lines.push(`  ! API: ${c.error}`)
   const drift = fromDisagreement(c)
   if (drift && drift.kind !== 'same') lines.push(`  ${drift.kind === 'mismatch' ? '!' : '~'} ${drift.message}`)
   if (c.etcdMembers) lines.push(`  etcd members: ${c.etcdMembers.length ? c.etcdMembers.map((m) => (m.version ? `${m.name} (${m.version})` : m.name)).join(', ') : 'none found'}`)
-  if (c.unlistedNodes.length) lines.push(`  ~ nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+  if (c.unlistedNodes.length) lines.push(`  ~ nodes in the API but not in the plan: ${unlistedText(c)}`)
   if (c.runLock) lines.push(`  ! ${runLockText(c.runLock)}`)
   const r = rows(c)
   lines.push(...table([header, ...r.rows]).map((l) => `  ${l}`), ...r.notes)
@@ -136,7 +139,7 @@ export function renderLiveStateMarkdown(f: FleetFacts): string {
     const drift = fromDisagreement(c)
     if (drift && drift.kind !== 'same') out.push(`- ${drift.kind === 'mismatch' ? ':x:' : ':warning:'} ${md(drift.message)}`)
     if (c.etcdMembers) out.push(`- etcd members: ${c.etcdMembers.map((m) => m.name).join(', ') || 'none found'}`)
-    if (c.unlistedNodes.length) out.push(`- nodes in the API but not in the plan: ${c.unlistedNodes.join(', ')}`)
+    if (c.unlistedNodes.length) out.push(`- nodes in the API but not in the plan: ${md(unlistedText(c))}`)
     if (c.runLock) out.push(`- :lock: ${md(runLockText(c.runLock))}`)
     const r = rows(c)
     out.push('', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...r.rows.map((row) => `| ${row.map(md).join(' | ')} |`), '')

@@ -105,6 +105,16 @@ export interface EtcdMember {
   version?: string
 }
 
+/** A node in the API the plan does not list: what the API says of it, nothing read over SSH. */
+export interface UnlistedNode {
+  name: string
+  /** `node-role.kubernetes.io/*` labels (control-plane, master, etcd …). */
+  roles: string[]
+  kubeletVersion?: string
+  kubeProxyVersion?: string
+  kubeProxySource: KubeProxySource
+}
+
 export interface ClusterFacts {
   name: string
   distribution: Distribution
@@ -115,8 +125,11 @@ export interface ClusterFacts {
   nodes: NodeFacts[]
   /** undefined: not readable for this distribution through the API (k0s). */
   etcdMembers?: EtcdMember[]
-  /** Node objects the API has that the plan does not list. */
-  unlistedNodes: string[]
+  /**
+   * Node objects the API has that the plan does not list, sorted by name. kupgrade never upgrades them, but their
+   * kubelets and kube-proxies still bound what the control plane may move to (the version-skew gate reads them).
+   */
+  unlistedNodes: UnlistedNode[]
   /** Who holds the cluster's run lock (the Lease `apply` takes), when someone does. */
   runLock?: RunLock
   /** Why the API facts are missing. */

@@ -39,11 +39,12 @@ beforeAll(async () => {
   })
   writeApi(api, 'core', {
     version: 'v1.29.2',
-    nodes: [apiNode('c-cp', 'v1.29.2', { roles: ['control-plane'] }), apiNode('c-w1', 'v1.30.0', { ready: false }), apiNode('c-extra', 'v1.29.2')],
+    nodes: [apiNode('c-cp', 'v1.29.2', { roles: ['control-plane'] }), apiNode('c-w1', 'v1.30.0', { ready: false }), apiNode('c-extra', 'v1.29.2'), apiNode('c-extra-cp', 'v1.28.9', { roles: ['control-plane'] })],
     pods: [
       systemPod('kube-proxy-a', 'c-cp', 'registry.k8s.io/kube-proxy:v1.29.2', { 'k8s-app': 'kube-proxy' }),
       systemPod('kube-proxy-old', 'c-w1', 'registry.k8s.io/kube-proxy:v1.25.0', { 'k8s-app': 'kube-proxy' }, '2026-01-01T00:00:00Z'),
       systemPod('kube-proxy-new', 'c-w1', 'registry.k8s.io/kube-proxy:v1.26.3', { 'k8s-app': 'kube-proxy' }, '2026-01-02T00:00:00Z'),
+      systemPod('kube-proxy-x', 'c-extra', 'registry.k8s.io/kube-proxy:v1.29.2', { 'k8s-app': 'kube-proxy' }),
       systemPod('kube-apiserver-c-cp', 'c-cp', 'registry.k8s.io/kube-apiserver:v1.29.2', { component: 'kube-apiserver' }),
       systemPod('etcd-c-cp', 'c-cp', 'registry.k8s.io/etcd:3.5.10-0', { component: 'etcd' }),
     ],
@@ -145,7 +146,11 @@ describe('facts/gather against ssh2 test nodes and a fake kubectl', () => {
     const core = facts.clusters.find((c) => c.name === 'core')!
     expect(core.apiserverVersions).toEqual([{ version: 'v1.29.2', source: '/version' }, { version: 'v1.29.2', source: 'kube-apiserver pod', node: 'c-cp' }])
     expect(core.etcdMembers).toEqual([{ name: 'c-cp', node: 'c-cp', version: '3.5.10-0' }])
-    expect(core.unlistedNodes).toEqual(['c-extra'])
+    // The nodes the plan does not list, with the versions the skew gate holds them to (c-extra-cp has no kube-proxy pod).
+    expect(core.unlistedNodes).toEqual([
+      { name: 'c-extra', roles: [], kubeletVersion: 'v1.29.2', kubeProxyVersion: 'v1.29.2', kubeProxySource: 'daemonset-pod' },
+      { name: 'c-extra-cp', roles: ['control-plane'], kubeletVersion: 'v1.28.9', kubeProxySource: 'none' },
+    ])
   })
 
   it('turns an unreachable node into a row with its error, keeping its API facts', () => {

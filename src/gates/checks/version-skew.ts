@@ -1,5 +1,6 @@
 import { readApiFacts } from '../../facts/api-facts.js'
 import type { ClusterFacts, NodeFacts } from '../../facts/types.js'
+import { unlistedNodes } from '../../facts/unlisted.js'
 import { compareKubeVersions, parseKubeVersion, type KubeVersion } from '../../plan/versions.js'
 import { checkApiserverUpgrade, evaluateSkew } from '../skew/policy.js'
 import { skewEvidence, skewStateFromFacts } from '../skew/from-facts.js'
@@ -30,10 +31,13 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     }
     const found: SkewViolation[] = evaluateSkew(state).map((v) => transitional(v, facts, ctx))
     const next = nextControlPlaneVersion(facts, ctx)
+    const unlisted = new Set(facts.unlistedNodes.map((n) => n.name))
     if (next && ctx.scope === 'cluster') {
-      found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm' }))
+      found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm', staying: unlisted }))
+      if (facts.distribution === 'k0s') found.push(...k0sProxyOutrunsUnlisted(facts, next))
     }
-    const relevant = ctx.node ? found.filter((v) => v.node === undefined || v.node === ctx.node || v.component === 'kube-apiserver') : found
+    const relevant = (ctx.node ? found.filter((v) => v.node === undefined || v.node === ctx.node || v.component === 'kube-apiserver') : found)
+      .map((v) => (v.node !== undefined && unlisted.has(v.node) ? { ...v, message: `${v.message} (${v.node} is not in the plan: this run does not upgrade it)` } : v))
     for (const v of relevant) evidence.push({ source: `${v.rule}${v.node ? ` (${v.node})` : ''}`, observed: v.message })
     const errors = relevant.filter((v) => v.severity === 'error')
     const unknowns = relevant.filter((v) => v.severity === 'unknown')
@@ -43,7 +47,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
         status: 'fail',
         summary: `${errors.length} version skew violation${errors.length === 1 ? '' : 's'}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
         evidence,
-        hint: 'bring the components named within the skew policy first (https://kubernetes.io/releases/version-skew-policy/): upgrade lagging kubelets/kube-proxy, or finish the control plane before the nodes',
+        hint: unlistedHint(errors, unlisted) ?? 'bring the components named within the skew policy first (https://kubernetes.io/releases/version-skew-policy/): upgrade lagging kubelets/kube-proxy, or finish the control plane before the nodes',
         incident: INCIDENT,
       }
     }
@@ -51,7 +55,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     if (warnings.length > 0) {
       return { status: 'warn', summary: warnings[0]!.message, evidence, hint: 'upgrade the lagging nodes before the next control-plane upgrade', incident: INCIDENT }
     }
-    const where = ctx.node ? `node ${ctx.node}` : `${facts.nodes.length} node${facts.nodes.length === 1 ? '' : 's'}`
+    const where = ctx.node ? `node ${ctx.node}` : `${facts.nodes.length} node${facts.nodes.length === 1 ? '' : 's'}${unlisted.size ? ` and ${unlisted.size} not in the plan` : ''}`
     return { status: 'pass', summary: `kubelet, kube-proxy and kube-apiserver versions within the skew policy (${where}${next ? `, ready for ${next}` : ''})`, evidence, incident: INCIDENT }
   },
 }
@@ -63,7 +67,8 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
  * skipped past).
  */
 function transitional(v: SkewViolation, facts: ClusterFacts, ctx: GateContext): SkewViolation {
-  if (v.rule !== 'k0s-kube-proxy-matches-kubelet' || v.node === undefined) return v
+  // No hop ever reaches a node the plan does not list: its mismatch is no passing state.
+  if (v.rule !== 'k0s-kube-proxy-matches-kubelet' || v.node === undefined || facts.unlistedNodes.some((n) => n.name === v.node)) return v
   const kubelet = parseKubeVersion(facts.nodes.find((n) => n.name === v.node)?.kubeletVersion ?? '')
   const proxy = parseKubeVersion(v.version)
   if (!kubelet || !proxy) return v
@@ -80,6 +85,33 @@ function transitional(v: SkewViolation, facts: ClusterFacts, ctx: GateContext): 
     return { ...v, severity: 'warning', message: `${v.message} — until every controller runs ${ctx.expectedVersion}: k0s moves its kube-proxy DaemonSet with its controllers` }
   }
   return v
+}
+
+/**
+ * k0s's controllers roll their kube-proxy DaemonSet out to every node as they move, so a node the plan does not list
+ * gets the next minor's kube-proxy while its kubelet stays where it is: a pair k0s does not allow. Caught before the
+ * control plane moves, not by the post-gates once it has.
+ */
+function k0sProxyOutrunsUnlisted(facts: ClusterFacts, next: string): SkewViolation[] {
+  const to = parseKubeVersion(next)
+  const out: SkewViolation[] = []
+  for (const n of facts.unlistedNodes) {
+    const kubelet = parseKubeVersion(n.kubeletVersion ?? '')
+    if (!to || !kubelet || kubelet.minor >= to.minor) continue
+    out.push({
+      rule: 'k0s-kube-proxy-matches-kubelet', severity: 'error', component: 'kube-proxy', node: n.name, version: next,
+      message: `kube-proxy on ${n.name} moves to v${to.major}.${to.minor} with k0s's controllers while its kubelet stays at ${kubelet.raw}: k0s requires the same minor`,
+    })
+  }
+  return out
+}
+
+/** What to do when the nodes out of skew include ones the plan does not list (none: undefined). */
+function unlistedHint(errors: SkewViolation[], unlisted: ReadonlySet<string>): string | undefined {
+  const names = [...new Set(errors.map((v) => v.node).filter((n): n is string => n !== undefined && unlisted.has(n)))]
+  if (names.length === 0) return undefined
+  const one = names.length === 1
+  return `${names.join(', ')} ${one ? 'is' : 'are'} in the API but not in the plan: add ${one ? 'it' : 'them'} to the cluster's nodes so the plan upgrades ${one ? 'it' : 'them'}, upgrade ${one ? 'it' : 'them'} first, or delete ${one ? 'its Node object' : 'their Node objects'} (kubectl delete node) if the machine is gone`
 }
 
 function unknown(summary: string, evidence: GateResult['evidence']): GateResult {
@@ -115,5 +147,6 @@ async function readFacts(ctx: GateContext): Promise<ClusterFacts> {
   const apiserverVersions: ClusterFacts['apiserverVersions'] = [{ version: a.version, source: '/version' }, ...a.apiserverPods]
   // A k3s server's kubelet is the apiserver's own process: its version is that apiserver's.
   if (ctx.distribution === 'k3s') for (const n of nodes) if (n.role === 'control-plane' && n.kubeletVersion) apiserverVersions.push({ version: n.kubeletVersion, source: 'k3s server', node: n.name })
-  return { name: ctx.cluster, distribution: ctx.distribution, from: '', ...(ctx.expectedVersion ? { target: ctx.expectedVersion } : {}), apiserverVersions, nodes, unlistedNodes: [] }
+  const unlisted = unlistedNodes(ctx.distribution, a, new Set(ctx.nodes.map((n) => n.name)))
+  return { name: ctx.cluster, distribution: ctx.distribution, from: '', ...(ctx.expectedVersion ? { target: ctx.expectedVersion } : {}), apiserverVersions, nodes, unlistedNodes: unlisted }
 }

@@ -181,6 +181,8 @@ function proxyAgainstKubelet(proxy: Parsed, kubelet: Parsed, all: Range, k0s: bo
 export interface ApiserverUpgrade {
   /** The node whose kube-apiserver moves; absent: every apiserver of the cluster (a single-instance cluster). */
   node?: string
+  /** Nodes whose kube-apiserver does not move whatever `node` says: ones the plan does not list. */
+  staying?: ReadonlySet<string>
   to: string
   policy: SkewPolicy
   /** The move is `kubeadm upgrade apply`, which also refuses kubelets more than one minor older than the target. */
@@ -203,7 +205,7 @@ export function checkApiserverUpgrade(state: SkewState, up: ApiserverUpgrade): S
   }
   const N = showMinor(to)
   const apiservers = parsed.filter((c) => c.component === 'kube-apiserver')
-  const moving = apiservers.filter((a) => up.node === undefined || a.node === up.node)
+  const moving = apiservers.filter((a) => (up.node === undefined || a.node === up.node) && !(a.node !== undefined && up.staying?.has(a.node)))
   for (const a of moving) {
     if (compareKubeVersions(to, a.v) < 0) {
       out.push(violation(a, 'apiserver-downgrade', 'error', `kube-apiserver ${a.v.raw}${where(a)} would move down to ${to.raw}: downgrades are not supported (restore a backup instead)`))

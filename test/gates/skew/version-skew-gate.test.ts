@@ -183,3 +183,72 @@ describe('version-skew gate on the live cluster', () => {
     expect(oddKubelet.status).toBe('unknown')
   })
 })
+
+describe('version-skew gate and the nodes the plan does not list', () => {
+  // kubeadm, control plane on v1.29 moving to v1.30; the plan lists cp-1, w-1 and w-2, the API has w-9 too.
+  const api = (w9Kubelet: string, w9Proxy: string) => ({
+    version: 'v1.29.6',
+    nodes: [apiNode('cp-1', 'v1.29.6', { roles: ['control-plane'] }), apiNode('w-1', 'v1.29.6'), apiNode('w-2', 'v1.29.6'), apiNode('w-9', w9Kubelet)],
+    pods: [
+      systemPod('kube-apiserver-cp-1', 'cp-1', 'registry.k8s.io/kube-apiserver:v1.29.6', { component: 'kube-apiserver' }),
+      ...['cp-1', 'w-1', 'w-2'].map((n) => systemPod(`kube-proxy-${n}`, n, 'registry.k8s.io/kube-proxy:v1.29.6', { 'k8s-app': 'kube-proxy' })),
+      systemPod('kube-proxy-w-9', 'w-9', `registry.k8s.io/kube-proxy:${w9Proxy}`, { 'k8s-app': 'kube-proxy' }),
+    ],
+  })
+
+  it('holds the control plane\'s next move to their kubelets too, says they are not in the plan and what to do', async () => {
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api('v1.27.3', 'v1.29.6')), { expectedVersion: 'v1.30.4' }), {})
+    expect(r.status).toBe('fail')
+    expect(r.summary).toContain('kubelet v1.27.3 on w-9 must be at v1.28 or newer before kube-apiserver moves to v1.30')
+    expect(r.summary).toContain('(w-9 is not in the plan: this run does not upgrade it)')
+    // kubeadm upgrade apply itself refuses it (it reads every Node), also named.
+    expect(r.evidence).toContainEqual(expect.objectContaining({ source: 'kubeadm-kubelet-too-old (w-9)' }))
+    expect(r.evidence).toContainEqual({ source: 'node w-9 (not in the plan)', observed: 'kubelet v1.27.3, kube-proxy v1.29.6 (daemonset-pod)' })
+    expect(r.hint).toBe("w-9 is in the API but not in the plan: add it to the cluster's nodes so the plan upgrades it, upgrade it first, or delete its Node object (kubectl delete node) if the machine is gone")
+    // A listed node's own check is about that node: the unlisted one is the cluster's pre-gates' concern.
+    expect((await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api('v1.27.3', 'v1.29.6')), { expectedVersion: 'v1.30.4', scope: 'node', node: 'w-1' }), {})).status).toBe('pass')
+  })
+
+  it('passes one at the cluster\'s version, counting it', async () => {
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(api('v1.29.6', 'v1.29.6')), { expectedVersion: 'v1.30.4' }), {})
+    expect(r.status).toBe('pass')
+    expect(r.summary).toBe('kubelet, kube-proxy and kube-apiserver versions within the skew policy (3 nodes and 1 not in the plan, ready for v1.30.4)')
+    expect(r.hint).toBeUndefined()
+  })
+
+  it('k3s: an unlisted server is an apiserver the run does not move; its kubelet and kube-proxy are the process\'s', async () => {
+    const k3s = {
+      version: 'v1.29.6+k3s1',
+      nodes: [apiNode('cp-1', 'v1.29.6+k3s1', { roles: ['control-plane', 'master'] }), apiNode('w-1', 'v1.29.6+k3s1'), apiNode('w-2', 'v1.29.6+k3s1'), apiNode('cp-9', 'v1.28.9+k3s1', { roles: ['control-plane', 'etcd', 'master'] })],
+      pods: [],
+    }
+    const r = await versionSkewGate.check(ctx('k3s', fakeKubectl(k3s), { expectedVersion: 'v1.30.4+k3s1' }), {})
+    expect(r.evidence).toContainEqual({ source: 'node cp-9 (not in the plan)', observed: 'kubelet v1.28.9+k3s1, kube-proxy v1.28.9+k3s1 (k3s-process)' })
+    // Already out of policy (the workers' kubelets are newer than cp-9's apiserver), and two minors between apiservers
+    // once cp-1 moves: refused before it does. cp-9 is not moved by this run, so no minor of its own is skipped.
+    expect(r.status).toBe('fail')
+    expect(r.evidence).toContainEqual(expect.objectContaining({ source: 'kubelet-newer-than-apiserver (w-1)' }))
+    expect(r.evidence).toContainEqual({ source: 'apiserver-ha-skew (cp-9)', observed: 'before a kube-apiserver moves to v1.30, every kube-apiserver must be at v1.29 or v1.30; the one on cp-9 is at v1.28.9+k3s1 (cp-9 is not in the plan: this run does not upgrade it)' })
+    expect(r.evidence.map((e) => e.source)).not.toContain('apiserver-skipped-minor (cp-9)')
+    expect(r.summary).toContain('cp-9')
+  })
+
+  it('k0s: the controllers\' next kube-proxy on an unlisted worker\'s kubelet fails before the hop; mid-hop it is no transition', async () => {
+    const kubectl = fakeKubectl({ version: 'x', nodes: [], pods: [], fail: 'must not be called' })
+    const facts: ClusterFacts = {
+      name: 'prod', distribution: 'k0s', from: 'v1.29.6+k0s.0', target: 'v1.30.4+k0s.0',
+      apiserverVersions: [{ version: 'v1.29.6+k0s', source: '/version' }],
+      nodes: [{ name: 'w-1', role: 'worker', host: 'w-1', kubeletVersion: 'v1.29.6+k0s', kubeProxyVersion: 'v1.29.6', kubeProxySource: 'daemonset-pod', roles: [], inApi: true, disk: [], services: {} }],
+      unlistedNodes: [{ name: 'w-9', roles: [], kubeletVersion: 'v1.29.6+k0s', kubeProxyVersion: 'v1.29.6', kubeProxySource: 'daemonset-pod' }],
+    }
+    const before = await versionSkewGate.check(ctx('k0s', kubectl, { facts }), {})
+    expect(before.status).toBe('fail')
+    expect(before.summary).toBe("1 version skew violation: kube-proxy on w-9 moves to v1.30 with k0s's controllers while its kubelet stays at v1.29.6+k0s: k0s requires the same minor (w-9 is not in the plan: this run does not upgrade it)")
+    // The same worker listed is the hop's to upgrade: nothing to refuse.
+    const listed: ClusterFacts = { ...facts, nodes: [...facts.nodes, { ...facts.nodes[0]!, name: 'w-9', host: 'w-9' }], unlistedNodes: [] }
+    expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: listed }), {})).status).toBe('pass')
+    // Mid-hop the controllers' kube-proxy reached it; the hop never will.
+    const mid: ClusterFacts = { ...facts, apiserverVersions: [{ version: 'v1.30.4+k0s', source: '/version' }], unlistedNodes: [{ ...facts.unlistedNodes[0]!, kubeProxyVersion: 'v1.30.4' }] }
+    expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: mid, hopInProgress: { to: 'v1.30.4+k0s' } }), {})).status).toBe('fail')
+  })
+})

@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KUBECTL } from '../lab/helpers.js'
+import { events, startExecLab, topology, type ExecLab } from './helpers.js'
+
+/**
+ * Nodes the cluster has and the plan does not list (added after the plan was written, forgotten, or left out on
+ * purpose). kupgrade never upgrades them, yet they are as much part of the skew as the listed ones: the version-skew
+ * gate judged the listed nodes only, passed, and the control plane moved past a kubelet it left out of policy
+ * (k3s), or past a node whose kube-proxy k0s's controllers move with them (k0s).
+ */
+describe('apply with nodes in the API the plan does not list', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    const t = topology('127.0.166', [
+      { name: 'edge', stage: 'one', distribution: 'k3s', controlPlanes: 1, workers: 2 },
+      { name: 'zero', stage: 'one', distribution: 'k0s', version: 'v1.29.6+k0s.0', controlPlanes: 1, workers: 2 },
+    ], ['v1.26.15', 'v1.29.6', 'v1.30.4'])
+    // edge-w-2 was left behind three minors ago; zero-w-2 is at the cluster's version.
+    const edge = (t as any).spec.clusters[0]
+    edge.version = 'v1.29.6'
+    edge.nodes[2].version = 'v1.26.15'
+    l = await startExecLab(t)
+    await l.editPlan((d) => {
+      for (const c of d.spec.clusters) c.nodes = c.nodes.filter((n: { name: string }) => !n.name.endsWith('-w-2'))
+    })
+  }, 120_000)
+  afterAll(async () => l?.stop())
+
+  // What the run changed on the nodes and their Node objects (the lock's Lease and the gates' probe pods aside).
+  const nodeChanges = (mark: number) =>
+    l.lab.recorder.mutations({ afterSeq: mark }).filter((e) => e.source === 'node' || (e.client !== 'lab' && (e.resource === 'nodes' || e.subresource === 'eviction')))
+
+  it('k3s: a lagging kubelet the plan leaves out blocks the control plane\'s move before anything changes (exit 3)', async () => {
+    const live = await l.cli(['plan', l.plan, '--live'])
+    expect(live.out).toContain('~ nodes in the API but not in the plan: edge-w-2 (kubelet v1.26.15+k3s1)')
+
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--cluster', 'edge', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const skew = events(r.out).find((e) => e.type === 'gate-result' && e.gate === 'version-skew')
+    expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/edge/pre/gate/version-skew' } })
+    expect(skew.summary).toContain('kubelet v1.26.15+k3s1 on edge-w-2 must be at v1.28 or newer before kube-apiserver moves to v1.30')
+    expect(skew.summary).toContain('(edge-w-2 is not in the plan: this run does not upgrade it)')
+    expect(skew.hint).toBe("edge-w-2 is in the API but not in the plan: add it to the cluster's nodes so the plan upgrades it, upgrade it first, or delete its Node object (kubectl delete node) if the machine is gone")
+    expect(skew.evidence).toContain('node edge-w-2 (not in the plan): kubelet v1.26.15+k3s1, kube-proxy v1.26.15+k3s1 (k3s-process)')
+    expect(nodeChanges(mark)).toEqual([])
+    // Nothing moved: every node still at its version.
+    expect([...l.lab.clusters.get('edge')!.model.nodes.values()].map((n) => n.kubeletVersion)).toEqual(['v1.29.6', 'v1.29.6', 'v1.26.15'])
+
+    // The hint's last way out: the machine is gone, its Node object deleted (real kubectl). The gate then passes.
+    // (Asynchronously: the lab answers from this process.)
+    const del = await promisify(execFile)(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'edge', 'delete', 'node', 'edge-w-2'])
+    expect(del.stdout).toBe('node "edge-w-2" deleted\n')
+    const check = await l.cli(['check', l.plan, '--cluster', 'edge', '--format', 'json'])
+    const after = JSON.parse(check.out).clusters[0].results.find((g: any) => g.gate === 'version-skew')
+    expect(after, check.out.slice(0, 3000)).toMatchObject({ status: 'pass', summary: 'kubelet, kube-proxy and kube-apiserver versions within the skew policy (2 nodes, ready for v1.30.4)' })
+  }, 120_000)
+
+  it('k0s: a worker the plan leaves out would get the controllers\' next kube-proxy on its old kubelet: blocked before the hop (exit 3)', async () => {
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--cluster', 'zero', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const skew = events(r.out).find((e) => e.type === 'gate-result' && e.gate === 'version-skew')
+    expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/zero/pre/gate/version-skew' } })
+    expect(skew.summary).toMatch(/^1 version skew violation: kube-proxy on zero-w-2 moves to v1\.30 with k0s's controllers while its kubelet stays at v1\.29\.6\+k0s: k0s requires the same minor \(zero-w-2 is not in the plan: this run does not upgrade it\)/)
+    expect(skew.evidence).toContain('node zero-w-2 (not in the plan): kubelet v1.29.6+k0s, kube-proxy v1.29.6 (daemonset-pod)')
+    expect(nodeChanges(mark)).toEqual([])
+  }, 120_000)
+})
