@@ -42,35 +42,40 @@ export class ToldFailures {
 }
 
 /**
- * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step that passed is one
- * line, its verdict with the step's time, not the verdict and then `✓ gate …` (two lines for each of the dozen gates
- * before a cluster and the handful after every node). A soak re-checks the same post-gates every round for as long as
+ * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step is one line, its
+ * verdict with the step's end (`✓ gate …: pass: … (0.4s)`, `✗ gate …: fail: …` and what the gate read), not the
+ * verdict and then the step again (two lines for each of the dozen gates before a cluster and the handful after every
+ * node; a failed gate's long summary and hint printed twice). A soak re-checks the same post-gates every round for as long as
  * it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed again,
  * and the soak's own line says how many were.
  */
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()
-  const passed = new Map<string, GateResult>()
+  const verdicts = new Map<string, GateResult>()
   const soaked = new SoakRepeats()
   return (e) => {
     if (e.type === 'gate-result' && !e.during) soaked.saw(e)
-    if (e.type === 'gate-result' && e.status === 'pass' && !e.during && e.step.action === 'gate') {
-      passed.set(e.step.id, e)
+    if (e.type === 'gate-result' && !e.during && e.step.action === 'gate') {
+      verdicts.set(e.step.id, e)
       return undefined
     }
     if (e.type === 'gate-result' && e.during === 'soak' && soaked.repeats(e)) return undefined
-    const verdict = e.type === 'step-done' ? passed.get(e.step.id) : undefined
-    if (e.type === 'step-done' && verdict) {
-      passed.delete(e.step.id)
-      return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: pass: ${verdict.summary} (${secs(e.durationMs)})`
+    const verdict = e.type === 'step-done' || e.type === 'step-failed' ? verdicts.get(e.step.id) : undefined
+    if (verdict && (e.type === 'step-done' || e.type === 'step-failed')) {
+      verdicts.delete(e.step.id)
+      const said = `${verdict.status}: ${verdict.summary}${verdict.hint && verdict.status !== 'pass' ? ` (hint: ${verdict.hint})` : ''}`
+      if (e.type === 'step-done') return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: ${said} (${secs(e.durationMs)})`
+      // The step's error is the verdict again ("gate … failed: " and its summary); said once, with what was read.
+      told.remember(e.error)
+      return `${stamp(e.time)} ${where(e.step)}: ✗ ${e.step.title}: ${said}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`
     }
     const repeated = e.type === 'step-done' && e.step.action === 'soak' ? soaked.take(e.step.stage) : 0
     if (e.type === 'step-done' && repeated) {
       return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title} (${secs(e.durationMs)}; ${repeated} re-check${repeated === 1 ? '' : 's'} said what ${repeated === 1 ? 'its' : 'their'} gate had said before, not repeated)`
     }
     // A verdict whose step did not get to end (the run was interrupted) is still said, before the run's last line.
-    const held = e.type === 'run-finished' ? [...passed.values()] : []
-    if (held.length) passed.clear()
+    const held = e.type === 'run-finished' ? [...verdicts.values()] : []
+    if (held.length) verdicts.clear()
     const lines = [...held, e].map((x) => plainLine(x, verbose, told)).filter((l) => l !== undefined)
     return lines.length ? lines.join('\n') : undefined
   }

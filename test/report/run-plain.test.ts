@@ -73,18 +73,22 @@ describe('plain progress: gates', () => {
   const gate = (node: string): StepRef => ({ id: `staging/staging/hop1/${node}/after/gate/nodes-ready`, stage: 'staging', cluster: 'staging', node, action: 'gate', title: 'gate nodes-ready (timeout 1m)', mutates: false })
   const result = (node: string, status: 'pass' | 'fail', during?: 'soak') => ({ type: 'gate-result', time: T, step: gate(node), gate: 'nodes-ready', status, summary: status === 'pass' ? '1 node Ready' : `${node} NotReady`, evidence: [], checks: 1, ...(during ? { during } : {}) })
 
-  it('a gate step that passed is one line: its verdict with its time; other verdicts are said as they come', () => {
+  it('a gate step is one line: its verdict with its end (a failure with what the gate read, its summary and hint once); a soak\'s verdicts are said as they come', () => {
     const text = render([
       result('w-1', 'pass'),
-      result('w-2', 'fail'),
+      { ...result('w-2', 'fail'), hint: 'look at w-2', evidence: ['kubectl get node w-2: NotReady'] },
       { type: 'step-done', time: T, step: gate('w-1'), durationMs: 1_000, changed: false, evidence: [] },
+      { type: 'step-failed', time: T, step: gate('w-2'), attempt: 1, error: 'gate nodes-ready failed: w-2 NotReady (hint: look at w-2)', evidence: ['kubectl get node w-2: NotReady'] },
+      { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'w-2', error: 'step staging/staging/hop1/w-2/after/gate/nodes-ready failed: gate nodes-ready failed: w-2 NotReady (hint: look at w-2)', cordoned: true },
       result('w-3', 'pass', 'soak'),
       result('w-4', 'pass'),
       { type: 'run-finished', time: T, runId: 'r1', outcome: 'interrupted', exitCode: 130, durationMs: 5_000, journal: 'j', message: 'interrupted' },
     ] as ExecutorEvent[])
     expect(text.split('\n')).toEqual([
-      '2026-12-05 21:35:27Z staging › staging › w-2: gate nodes-ready: fail: w-2 NotReady',
       '2026-12-05 21:35:27Z staging › staging › w-1: ✓ gate nodes-ready (timeout 1m): pass: 1 node Ready (1.0s)',
+      '2026-12-05 21:35:27Z staging › staging › w-2: ✗ gate nodes-ready (timeout 1m): fail: w-2 NotReady (hint: look at w-2)',
+      '    kubectl get node w-2: NotReady',
+      '2026-12-05 21:35:27Z staging › staging › w-2: FAILED (cordoned): step staging/staging/hop1/w-2/after/gate/nodes-ready failed: see above',
       '2026-12-05 21:35:27Z staging › staging › w-3: gate nodes-ready (soak): pass: 1 node Ready',
       // Its step never ended: the verdict is said before the run's last line.
       '2026-12-05 21:35:27Z staging › staging › w-4: gate nodes-ready: pass: 1 node Ready',
@@ -112,8 +116,7 @@ describe('a soak: the same post-gates re-checked every round', () => {
   it('prints a re-check only when it says something new; the soak\'s line says how many it did not repeat', () => {
     expect(render(run).split('\n')).toEqual([
       '2026-12-05 21:35:27Z staging › staging: ✓ gate dns: pass: kubernetes.default.svc resolves (0.9s)',
-      '2026-12-05 21:35:27Z staging › staging: gate system-pods: warn: coredns restarted 1 time',
-      '2026-12-05 21:35:27Z staging › staging: ✓ gate system-pods (0.9s)',
+      '2026-12-05 21:35:27Z staging › staging: ✓ gate system-pods: warn: coredns restarted 1 time (0.9s)',
       '2026-12-05 21:35:27Z staging › staging: gate system-pods (soak): warn: coredns restarted 2 times',
       '2026-12-05 21:35:27Z staging: ✓ soak 30m: re-check the post-gates of staging before the next stage (1800.0s; 5 re-checks said what their gate had said before, not repeated)',
     ])
