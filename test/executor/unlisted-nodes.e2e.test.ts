@@ -44,7 +44,7 @@ describe('apply with nodes in the API the plan does not list', () => {
     expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/edge/pre/gate/version-skew' } })
     expect(skew.summary).toContain('kubelet v1.26.15+k3s1 on edge-w-2 must be at v1.28 or newer before kube-apiserver moves to v1.30')
     expect(skew.summary).toContain('(edge-w-2 is not in the plan: this run does not upgrade it)')
-    expect(skew.hint).toBe("edge-w-2 is in the API but not in the plan: add it to the cluster's nodes so the plan upgrades it, upgrade it first, or delete its Node object (kubectl delete node) if the machine is gone")
+    expect(skew.hint).toBe("edge-w-2 is in the API but not in the plan, so this run leaves it as it is: upgrade it first, list it in the cluster's nodes (plan --live then says whether the hops can take it along), or delete its Node object (kubectl delete node) if the machine is gone")
     expect(skew.evidence).toContain('node edge-w-2 (not in the plan): kubelet v1.26.15+k3s1, kube-proxy v1.26.15+k3s1 (k3s-process)')
     expect(nodeChanges(mark)).toEqual([])
     // Nothing moved: every node still at its version.

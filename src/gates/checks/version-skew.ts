@@ -111,7 +111,8 @@ function unlistedHint(errors: SkewViolation[], unlisted: ReadonlySet<string>): s
   const names = [...new Set(errors.map((v) => v.node).filter((n): n is string => n !== undefined && unlisted.has(n)))]
   if (names.length === 0) return undefined
   const one = names.length === 1
-  return `${names.join(', ')} ${one ? 'is' : 'are'} in the API but not in the plan: add ${one ? 'it' : 'them'} to the cluster's nodes so the plan upgrades ${one ? 'it' : 'them'}, upgrade ${one ? 'it' : 'them'} first, or delete ${one ? 'its Node object' : 'their Node objects'} (kubectl delete node) if the machine is gone`
+  const it = one ? 'it' : 'them'
+  return `${names.join(', ')} ${one ? 'is' : 'are'} in the API but not in the plan, so this run leaves ${it} as ${one ? 'it is' : 'they are'}: upgrade ${it} first, list ${it} in the cluster's nodes (plan --live then says whether the hops can take ${it} along), or delete ${one ? 'its Node object' : 'their Node objects'} (kubectl delete node) if the machine is gone`
 }
 
 function unknown(summary: string, evidence: GateResult['evidence']): GateResult {
