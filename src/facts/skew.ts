@@ -1,11 +1,14 @@
-import { compareKubeVersions, parseKubeVersion, type Distribution, type KubeVersion } from '../plan/versions.js'
+import { compareKubeVersions, parseKubeVersion, type KubeVersion } from '../plan/versions.js'
+import { evaluateSkew } from '../gates/skew/policy.js'
+import { skewStateFromFacts } from '../gates/skew/from-facts.js'
+import type { SkewViolation } from '../gates/skew/types.js'
 import type { ClusterFacts, NodeFacts } from './types.js'
 
 /**
- * Version-skew markers for the live state (Kubernetes version-skew policy, facts §1.2): kubelet and kube-proxy never
- * newer than the oldest apiserver and at most 3 minors older than the newest (2 when the component is older than
- * 1.25); kube-proxy within ±3 minors of its node's kubelet (k0s: the same minor). Three minors behind is legal but
- * blocks the next control-plane upgrade, so it is a warning.
+ * Version-skew markers for the live state's table: the version-skew gate's own steady-state policy
+ * (gates/skew/policy.ts) over the same facts, so the table and the gate never disagree about a node (a kubeadm
+ * control-plane kubelet judged against its own apiserver, k0s's stricter rules, HA ranges). Three minors behind is legal
+ * but blocks the next control-plane upgrade, so it is a warning.
  */
 export interface SkewMarker {
   node: string
@@ -16,9 +19,6 @@ export interface SkewMarker {
   message: string
 }
 
-const maxOlder = (v: KubeVersion) => (v.major === 1 && v.minor < 25 ? 2 : 3)
-const show = (v: KubeVersion) => `v${v.major}.${v.minor}`
-
 export function apiserverRange(c: ClusterFacts): { oldest: KubeVersion; newest: KubeVersion } | undefined {
   const vs = c.apiserverVersions.map((a) => parseKubeVersion(a.version)).filter((v): v is KubeVersion => v !== undefined)
   if (vs.length === 0) return undefined
@@ -26,42 +26,44 @@ export function apiserverRange(c: ClusterFacts): { oldest: KubeVersion; newest: 
   return { oldest: sorted[0]!, newest: sorted[sorted.length - 1]! }
 }
 
-function againstApiserver(node: string, component: SkewMarker['component'], v: KubeVersion, r: { oldest: KubeVersion; newest: KubeVersion }): SkewMarker[] {
-  const name = component === 'kubelet' ? 'kubelet' : 'proxy'
-  if (v.major !== r.oldest.major || v.minor > r.oldest.minor) {
-    return [{ node, component, severity: 'error', short: `${name}>apiserver`, message: `${component} ${v.raw} on ${node} is newer than apiserver ${show(r.oldest)}` }]
-  }
-  const behind = r.newest.minor - v.minor
-  if (behind > maxOlder(v)) {
-    return [{ node, component, severity: 'error', short: `${name} -${behind}`, message: `${component} ${v.raw} on ${node} is ${behind} minors behind apiserver ${show(r.newest)} (at most ${maxOlder(v)} allowed)` }]
-  }
-  if (behind === maxOlder(v)) {
-    return [{ node, component, severity: 'warning', short: `${name} -${behind}`, message: `${component} ${v.raw} on ${node} is ${behind} minors behind apiserver ${show(r.newest)}: it must be upgraded before the control plane can move` }]
-  }
-  return []
+/** Each cluster's violations, once for all its nodes (a 2,000-node table asks per node). */
+const judged = new WeakMap<ClusterFacts, { nodes: NodeFacts[]; violations: SkewViolation[] }>()
+
+function violationsOf(c: ClusterFacts, n: NodeFacts): SkewViolation[] {
+  if (!c.nodes.includes(n)) return evaluateSkew(skewStateFromFacts({ ...c, nodes: [...c.nodes, n] }))
+  let j = judged.get(c)
+  if (!j || j.nodes !== c.nodes) judged.set(c, (j = { nodes: c.nodes, violations: evaluateSkew(skewStateFromFacts(c)) }))
+  return j.violations
 }
 
 export function nodeSkew(c: ClusterFacts, n: NodeFacts): SkewMarker[] {
-  const r = apiserverRange(c)
-  const kubelet = n.kubeletVersion ? parseKubeVersion(n.kubeletVersion) : undefined
-  const proxy = n.kubeProxyVersion ? parseKubeVersion(n.kubeProxyVersion) : undefined
   const out: SkewMarker[] = []
-  if (r && kubelet) out.push(...againstApiserver(n.name, 'kubelet', kubelet, r))
-  if (r && proxy) out.push(...againstApiserver(n.name, 'kube-proxy', proxy, r))
-  if (kubelet && proxy) out.push(...proxyVsKubelet(c.distribution, n.name, proxy, kubelet))
+  for (const v of violationsOf(c, n)) {
+    if (v.node !== n.name || v.severity === 'unknown' || (v.component !== 'kubelet' && v.component !== 'kube-proxy')) continue
+    out.push({ node: n.name, component: v.component, severity: v.severity, short: shortOf(v, c, n), message: v.message })
+  }
   return out
 }
 
-function proxyVsKubelet(dist: Distribution, node: string, proxy: KubeVersion, kubelet: KubeVersion): SkewMarker[] {
-  const d = proxy.minor - kubelet.minor
-  if (dist === 'k0s' && d !== 0) {
-    return [{ node, component: 'kube-proxy', severity: 'error', short: `proxy≠kubelet`, message: `kube-proxy ${proxy.raw} on ${node} is not the kubelet's minor ${show(kubelet)} (k0s requires them to match)` }]
+/** The table cell for a violation: which way the component is off, and by how many minors. */
+function shortOf(v: SkewViolation, c: ClusterFacts, n: NodeFacts): string {
+  const name = v.component === 'kubelet' ? 'kubelet' : 'proxy'
+  const own = parseKubeVersion(v.version)
+  const newest = apiserverRange(c)?.newest
+  switch (v.rule) {
+    case 'kubelet-newer-than-apiserver':
+    case 'kube-proxy-newer-than-apiserver':
+      return `${name}>apiserver`
+    case 'kube-proxy-vs-kubelet': {
+      const kubelet = parseKubeVersion(n.kubeletVersion ?? '')
+      const d = own && kubelet ? own.minor - kubelet.minor : 0
+      return `proxy${d > 0 ? '+' : ''}${d} vs kubelet`
+    }
+    case 'k0s-kube-proxy-matches-kubelet':
+      return 'proxy≠kubelet'
+    default:
+      return own && newest ? `${name} -${newest.minor - own.minor}` : `${name} skew`
   }
-  const limit = proxy.minor < 25 ? 2 : 3
-  if (Math.abs(d) > limit) {
-    return [{ node, component: 'kube-proxy', severity: 'error', short: `proxy${d > 0 ? '+' : ''}${d} vs kubelet`, message: `kube-proxy ${proxy.raw} on ${node} is ${Math.abs(d)} minors from kubelet ${kubelet.raw} (at most ${limit})` }]
-  }
-  return []
 }
 
 /** The plan's `from` against the live apiserver: a plan written for another version must not be applied blindly. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { toPlannerFacts } from '../../src/facts/live.js'
 import { fromDisagreement, nodeSkew } from '../../src/facts/skew.js'
+import { skewStateFromFacts } from '../../src/gates/skew/from-facts.js'
+import { evaluateSkew } from '../../src/gates/skew/policy.js'
 import type { ClusterFacts, NodeFacts } from '../../src/facts/types.js'
 
 const cluster = (apiservers: string[], dist: ClusterFacts['distribution'] = 'kubeadm', from = 'v1.29.2'): ClusterFacts => ({
@@ -39,6 +41,22 @@ describe('facts/skew (version-skew policy)', () => {
   it('keeps kube-proxy within ±3 of kubelet; k0s requires the same minor', () => {
     expect(shorts(cluster(['v1.30.0']), node('v1.30.0', 'v1.27.0'))).toEqual(['warning:proxy -3'])
     expect(shorts(cluster(['v1.30.0'], 'k0s'), node('v1.30.0+k0s', 'v1.29.0'))).toEqual(['error:proxy≠kubelet'])
+  })
+
+  it('judges as the version-skew gate does: a kubeadm control-plane kubelet against its own apiserver mid-upgrade', () => {
+    // kubeadm's own order: cp-1's apiserver and kubelet moved, cp-3's apiserver not yet. The table said
+    // `kubelet>apiserver` on cp-1 while the gate passed the same facts.
+    const c: ClusterFacts = {
+      ...cluster(['v1.30.4']),
+      apiserverVersions: [{ version: 'v1.30.4', source: '/version' }, { version: 'v1.30.4', source: 'kube-apiserver pod', node: 'cp-1' }, { version: 'v1.29.6', source: 'kube-apiserver pod', node: 'cp-3' }],
+    }
+    const cp1: NodeFacts = { ...node('v1.30.4', 'v1.29.6'), name: 'cp-1', role: 'control-plane' }
+    const w1: NodeFacts = { ...node('v1.30.4', 'v1.29.6'), name: 'w-1' }
+    c.nodes = [cp1, w1]
+    expect(shorts(c, cp1)).toEqual([])
+    // A worker's kubelet reaches any apiserver through the endpoint: newer than cp-3's is out of policy.
+    expect(shorts(c, w1)).toEqual(['error:kubelet>apiserver'])
+    expect(nodeSkew(c, w1)[0]!.message).toBe(evaluateSkew(skewStateFromFacts(c)).find((v) => v.node === 'w-1')!.message)
   })
 
   it('says when the plan’s from disagrees with the live apiserver: same, part-way to the target, or a mismatch', () => {
