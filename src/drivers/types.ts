@@ -17,6 +17,11 @@ export interface NodeContext {
   lastControlPlane: boolean
   /** How many control-plane nodes the hop has (a rebuild: whether etcd keeps its quorum while this one is away). */
   controlPlanes?: number
+  /**
+   * The distribution version the node already has installed when the hop was begun on it outside this run (live
+   * facts): its backup keeps that, and checks the kept copy against it rather than against the hop's `from`.
+   */
+  foundAt?: string
 }
 
 /** How a cluster gets its binaries (k3s, k0s); default the distribution's installer. */

@@ -33,7 +33,7 @@ export function buildExecutionPlan(plan: PlanDocument, options: BuildOptions = {
   const warnings = [...(options.warnings ?? [])]
   const stages: StagePlan[] = spec.stages.map((stage, si) => {
     const isLast = si === spec.stages.length - 1
-    const clusters = stage.clusters.map((name) => planCluster(plan, stage, byName.get(name)!, gates, options.facts))
+    const clusters = stage.clusters.map((name) => planCluster(plan, stage, byName.get(name)!, gates, options.facts, warnings))
     const { before, after, onFailureHooks } = stageLevelSteps(plan, stage, isLast)
     if (isLast && parseDuration(stage.soak)! > 0) warnings.push(`stage ${stage.name}: soak ${stage.soak} is ignored on the last stage (no later stage waits for it)`)
     return { name: stage.name, approval: stage.approval, soak: stage.soak, parallelClusters: stage.parallelClusters, clusters, before, after, onFailureHooks }
@@ -106,7 +106,7 @@ function hookSteps(hooks: string[] | undefined, base: StepBase, prefix: string, 
   return (hooks ?? []).map((hook, i) => step(base, { id: `${prefix}/${i + 1}`, action: 'hook', mutates: false, title: `hook ${point}: ${hook}`, params: { hook, point } }))
 }
 
-function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec, gates: GateLists, facts: PlannerFacts | undefined): ClusterPlan {
+function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec, gates: GateLists, facts: PlannerFacts | undefined, warnings: string[]): ClusterPlan {
   const spec = plan.spec
   const dist = cluster.distribution as Distribution
   const driver = driverFor(dist)
@@ -155,6 +155,20 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       // With an OS target too, the node is skipped whole: whether its packages are current cannot be read from facts.
       return spec.target.os ? `already at ${seen}; its OS packages are left as they are` : `already at ${seen}`
     }
+    // A node whose distribution binary is already past the hop's start, its kubelet not yet at the end: the hop was
+    // begun there outside this run (kubeadm by hand, a job cut off before its journal could be resumed). Its backup
+    // can only keep what is there, so the kept copy is checked against that version, and the plan says what a
+    // rollback of it then means.
+    const begun = (node: string): string | undefined => {
+      const installed = nodeFacts?.[node]?.installedVersion
+      if (!hop || !installed || upToDate(node)) return undefined
+      const have = parseKubeVersion(installed)
+      const from = parseKubeVersion(hop.from)
+      const to = parseKubeVersion(hop.to.release)
+      if (!have || !from || !to || compareKubeVersions(have, from) <= 0 || compareKubeVersions(have, to) > 0) return undefined
+      warnings.push(`cluster ${cluster.name}: ${node} already has ${driver.name} ${installed} installed while its kubelet runs ${nodeFacts?.[node]?.kubeletVersion ?? 'an older version'}: the hop to ${hop.to.release} was begun on it outside this run. kupgrade finishes it; what it keeps before changing the node is that state, so a rollback of ${node} returns it there, not to ${hop.from}`)
+      return installed
+    }
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))
       for (const t of driver.planBackup(hop)) {
@@ -165,7 +179,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     cps.forEach((node, i) => {
       nodeSteps(steps, {
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
-        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false,
+        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, foundAt: begun(node.name),
         base: cpBase, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), shared,
       })
     })
@@ -173,7 +187,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
       for (const name of batch) {
         nodeSteps(steps, {
-          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true,
+          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true, foundAt: begun(name),
           base: batchBase, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), shared,
         })
       }
@@ -359,6 +373,8 @@ interface NodeStepInput {
   osPass: boolean
   /** false: no kubelet runs there (k0s controller without --enable-worker), so no Node to cordon, drain or wait for. */
   kubernetesNode: boolean
+  /** The distribution version the node already has installed, when its hop was begun outside this run. */
+  foundAt?: string | undefined
   base: Omit<StepBase, 'node' | 'role'>
   prefix: string
   skip?: string
@@ -384,12 +400,12 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
   const node = i.kubernetesNode
   if (node) kubectl({ id: `${i.prefix}/cordon`, action: 'cordon', mutates: true, title: '', undo: uncordon, params: none })
   if (node) kubectl({ id: `${i.prefix}/drain`, action: 'drain', mutates: true, title: '', undo: uncordon, params: spec.strategy.drain })
-  const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}`
+  const key = `${i.role}\0${i.first}\0${i.last}\0${i.osPass}\0${i.foundAt ?? ''}`
   let actions = i.shared.templates.get(key)
   if (actions === undefined) {
     actions = []
     if (i.osPass && spec.target.os) actions.push(...planOsUpgrade(spec.target.os, REBOOT_TIMEOUT))
-    if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last }, i.install))
+    if (i.hop) actions.push(...driverFor(i.dist).planNodeUpgrade(i.hop, { role: i.role, firstControlPlane: i.first, lastControlPlane: i.last, ...(i.foundAt ? { foundAt: i.foundAt } : {}) }, i.install))
     i.shared.templates.set(key, actions)
   }
   const counts = new Map<string, number>()

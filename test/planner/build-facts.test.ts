@@ -41,6 +41,27 @@ describe('planning with live facts', () => {
     expect(skipped(doc, all)).toEqual({ nodes: ['cp', 'w1', 'w2'], backup: 'every node already at the target', upgrades: [] })
   })
 
+  // kubeadm begun by hand on cp (kubeadm package and `upgrade apply` done, kubelet not yet): its backup can only keep
+  // kubeadm v1.30.4, and checked against v1.29.6 it failed after the node had been drained. It is checked against what
+  // the node has, and the plan says what a rollback of that node then means.
+  it('a node whose hop was begun outside the run: its kept copy is checked against what it has, and the plan says so', () => {
+    const doc = plan('kubeadm', 'v1.29.6', { kubernetes: 'v1.30.4' })
+    const built = buildExecutionPlan(doc, { facts: facts({ cp: { kubeletVersion: 'v1.29.6', installedVersion: 'v1.30.4' }, w1: { kubeletVersion: 'v1.29.6', installedVersion: 'v1.29.6' }, w2: { kubeletVersion: 'v1.29.6' } }) })
+    expect(built.steps.filter((s) => s.action === 'backup-files').map((s) => [s.node, (s.params as { release: string }).release, s.skip])).toEqual([
+      ['cp', 'v1.30.4', undefined], ['w1', 'v1.29.6', undefined], ['w2', 'v1.29.6', undefined],
+    ])
+    expect(built.warnings).toContain('cluster c: cp already has kubeadm v1.30.4 installed while its kubelet runs v1.29.6: the hop to v1.30.4 was begun on it outside this run. kupgrade finishes it; what it keeps before changing the node is that state, so a rollback of cp returns it there, not to v1.29.6')
+    expect(built.warnings.filter((w) => w.includes('begun'))).toHaveLength(1)
+    // Its steps are the whole hop still: what is already done is found so by each step's verify when it runs.
+    expect(built.steps.filter((s) => s.node === 'cp' && s.skip).map((s) => s.action)).toEqual([])
+    // k3s: a binary replaced but not restarted, the same.
+    const k3s = buildExecutionPlan(plan('k3s', 'v1.29.2+k3s1', { kubernetes: 'v1.30.4' }), { facts: facts({ w2: { kubeletVersion: 'v1.29.2+k3s1', installedVersion: 'v1.30.4+k3s1' } }) })
+    expect(k3s.steps.filter((s) => s.action === 'backup-files').map((s) => (s.params as { release: string }).release)).toEqual(['v1.29.2+k3s1', 'v1.29.2+k3s1', 'v1.30.4+k3s1'])
+    // Past the hop, or behind its start, is not a hop begun: planned as before.
+    const past = buildExecutionPlan(doc, { facts: facts({ cp: { kubeletVersion: 'v1.29.6', installedVersion: 'v1.31.0' } }) })
+    expect(past.steps.filter((s) => s.action === 'backup-files').map((s) => (s.params as { release: string }).release)).toEqual(['v1.29.6', 'v1.29.6', 'v1.29.6'])
+  })
+
   // A node at the Kubernetes target is skipped whole, its OS upgrade with it (whether its packages are current cannot
   // be read from facts): that is said, in each skipped step and in a plan warning, not left to look done.
   it('with an OS target, nodes at the Kubernetes target keep their OS as it is, and the plan says so', () => {

@@ -50,7 +50,7 @@ export const k0s: Driver = {
     const service = serviceName(node.role)
     return [
       // The unit too: `k0s install` wrote the node's flags and token file into it, and a rebuild (k0s reset) removes it.
-      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service)], release: hop.from } },
+      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service)], release: node.foundAt ?? hop.from } },
       { action: 'stop-service', params: { service }, undo: { action: 'start-service', params: { service, release: hop.from } } },
       {
         action: 'replace-binary',

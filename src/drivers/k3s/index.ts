@@ -50,7 +50,7 @@ export const k3s: Driver = {
     return [
       // The unit and its env file too: install.sh deletes both before writing them again, so an install killed in
       // between leaves only these copies of the node's arguments and K3S_URL/K3S_TOKEN.
-      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service), `${unitFile(service)}.env`], release: hop.from } },
+      { action: 'backup-files', params: { dir, paths: [BINARY, unitFile(service), `${unitFile(service)}.env`], release: node.foundAt ?? hop.from } },
       {
         action: 'replace-binary',
         params: { binary: BINARY, release: hop.to.release, service, source: install.source, kept: dir },

@@ -61,7 +61,7 @@ export const kubeadm: Driver = {
     const exact = hop.to.package !== undefined && hop.to.package !== `${version.slice(1)}-1.1` ? { package: hop.to.package } : {}
     const paths = ['/usr/bin/kubeadm', '/usr/bin/kubelet', '/usr/bin/kubectl', ...(node.role === 'control-plane' ? ['/etc/kubernetes'] : []), KUBELET_CONFIG]
     const downgrade = (packages: string[]) => ({ action: 'downgrade-packages' as const, params: { packages, version: from, minor: fromMinor } })
-    const steps: StepTemplate[] = [{ action: 'backup-files', params: { dir, paths, release: from } }]
+    const steps: StepTemplate[] = [{ action: 'backup-files', params: { dir, paths, release: node.foundAt ?? from } }]
     if (minor !== fromMinor) steps.push({ action: 'switch-repo', params: { minor, from: fromMinor }, undo: { action: 'switch-repo', params: { minor: fromMinor, from: minor } } })
     steps.push(
       { action: 'unhold-packages', params: { packages: PACKAGES }, undo: { action: 'hold-packages', params: { packages: PACKAGES } } },
