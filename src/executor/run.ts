@@ -156,7 +156,9 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       })
     }
     const runDir = shownPath(join(runsDir(loaded.dir), runId), req.cwd)
-    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name),
+    // What `plan --live` would warn of, said before anything runs; a resumed run said it when it started.
+    const warnings = resumed ? [] : [...loaded.warnings.map((w) => w.message), ...live.warnings, ...plan.warnings]
+    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings,
       outline: plan.stages.filter((s) => !selection.stages || selection.stages.includes(s.name)).map((s) => ({
         stage: s.name,
         clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),

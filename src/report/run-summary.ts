@@ -18,6 +18,8 @@ export interface RunSummaryData {
   resume?: string
   durationMs: number
   journal: string
+  /** The plan's warnings as the run started (run-started). */
+  warnings: string[]
   clusters: {
     stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number
     nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
@@ -42,7 +44,7 @@ export interface RunSummaryData {
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
-    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
+    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', warnings: [], clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
     gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [], rechecks: {} }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
@@ -66,6 +68,7 @@ export class SummaryCollector {
         d.dryRun = e.dryRun
         d.resumed = e.resumed
         d.journal = e.journal
+        d.warnings = e.warnings
         // Every cluster this run covers has a line, those it never reached (a stage after a failed one) too.
         for (const st of e.outline) for (const c of st.clusters) Object.assign(this.cluster(st.stage, c.name), { status: 'not run', planned: c.nodes })
         break
@@ -199,6 +202,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
   for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`)) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r, told)}`)
+  for (const w of d.warnings) out.push(`  warning: ${w}`)
   const stuck = d.final.flatMap((c) => c.nodes.filter((n) => !n.ready || n.cordoned).map((n) => `${c.cluster}/${n.node} (${[n.ready ? '' : 'NotReady', n.cordoned ? 'cordoned' : ''].filter(Boolean).join(', ')})`))
   if (stuck.length) out.push(`  needs attention now: ${stuck.join(', ')}`)
   out.push(`  journal: ${d.journal}`)
@@ -228,6 +232,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`))
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
   if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, told))}`))
+  if (d.warnings.length) out.push('', '**Warnings:**', ...d.warnings.map((w) => `- ${md(w)}`))
   if (d.final.length) {
     out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')
     for (const c of d.final) {

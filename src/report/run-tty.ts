@@ -179,6 +179,8 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
   const sink: EventSink = (e: ExecutorEvent) => {
     switch (e.type) {
       case 'run-started': {
+        // Above the tree, which listr2 then draws below them.
+        for (const w of e.warnings) o.stdout.write(`warning: ${w}\n`)
         const logger = new ListrLogger({ processOutput: new ProcessOutput(o.stdout as NodeJS.WriteStream, o.stdout as NodeJS.WriteStream) })
         const list = new Listr(e.outline.map((st) => {
           const stage = slot(st.stage)

@@ -33,6 +33,8 @@ describe('apply finishes a kubeadm upgrade begun by hand', () => {
     const r = await l.cli(['apply', l.plan, '--yes', '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
     const ev = events(r.out)
+    // apply says it too, before anything runs (and in its summary).
+    expect(ev[0]).toMatchObject({ type: 'run-started', warnings: expect.arrayContaining([begun]) })
     const done = (node: string, step: string) => ev.find((e) => e.type === 'step-done' && e.step.id === `resume/resume/hop1/${node}/${step}`)
     // cp-1 was finished by hand: skipped. cp-2's kubeadm and its control plane were there already; its kubelet not.
     expect(ev.filter((e) => e.type === 'step-skipped' && e.step.node === 'cp-1' && e.step.action === 'upgrade-control-plane')).toHaveLength(1)

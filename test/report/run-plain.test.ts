@@ -12,7 +12,7 @@ const DONE = `${WHY}; rolled back: staging-agent-1 back at the old version, unco
 
 /** The demo fleet's run under node-not-ready-after-upgrade with onFailure: rollback, as the executor sends it. */
 const rolledBack: ExecutorEvent[] = [
-  { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline: [] },
+  { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, warnings: [], stages: ['staging'], outline: [] },
   { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
   { type: 'step-failed', time: T, step: step('staging-agent-1', 'wait-ready'), attempt: 1, durationMs: 60_000, error: CORE, evidence: ['last observed: staging-agent-1: Ready=False, kubelet v1.30.4+k3s1'] },
   { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-1', hop: 1, error: NODE, cordoned: true },
@@ -66,6 +66,17 @@ describe('the summary of a rolled-back run', () => {
     expect(text.split(CORE).length - 1).toBe(1)
     expect(text).toContain(`\n  ${DONE}\n`)
     expect(text).toContain('\n  rolled back staging/staging-agent-1 (previous-version); undone: replace-binary\n')
+  })
+})
+
+describe('plain progress: the plan\'s warnings', () => {
+  it('are said under the run\'s first line, before anything runs', () => {
+    const started = { ...rolledBack[0]!, warnings: ['cluster c: cp-2 already has kubeadm v1.30.4 installed …', 'spec.clusters[0].nodes: cluster c has 1 control-plane node'] } as ExecutorEvent
+    expect(render([started]).split('\n')).toEqual([
+      '2026-12-05 21:35:27Z apply run r1: /p/plan.yaml (stages: staging); journal /p/.kupgrade/runs/r1/journal.jsonl',
+      '2026-12-05 21:35:27Z warning: cluster c: cp-2 already has kubeadm v1.30.4 installed …',
+      '2026-12-05 21:35:27Z warning: spec.clusters[0].nodes: cluster c has 1 control-plane node',
+    ])
   })
 })
 

@@ -7,11 +7,11 @@ const step = (node: string, action: string): StepRef => ({ id: `staging/staging/
 const timedOut = (node: string) => `step staging/staging/hop1/${node}/wait-ready failed: timed out after 300s waiting for ${node} Ready with kubelet v1.30.4+k3s1`
 
 /** The events of the demo fleet's paused run (node-not-ready-after-upgrade, onFailure: pause), as the executor sends them. */
-function summaryOf(extra: ExecutorEvent[] = [], o: { outline?: boolean; markdown?: boolean } = {}): string {
+function summaryOf(extra: ExecutorEvent[] = [], o: { outline?: boolean; markdown?: boolean; warnings?: string[] } = {}): string {
   const c = new SummaryCollector()
   const outline = o.outline ? [{ stage: 'staging', clusters: [{ name: 'staging', distribution: 'k3s', nodes: ['staging-server-1', 'staging-agent-1'] }] }, { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['prd-cp-1'] }] }] : []
   const events: ExecutorEvent[] = [
-    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, stages: ['staging'], outline },
+    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: false, warnings: o.warnings ?? [], stages: ['staging'], outline },
     { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
     { type: 'node-done', time: T, stage: 'staging', cluster: 'staging', node: 'staging-server-1', durationMs: 6700 },
     { type: 'step-failed', time: T, step: step('staging-agent-1', 'wait-ready'), attempt: 1, durationMs: 300_000, error: 'timed out after 300s waiting for staging-agent-1 Ready with kubelet v1.30.4+k3s1', evidence: [] },
@@ -25,6 +25,13 @@ function summaryOf(extra: ExecutorEvent[] = [], o: { outline?: boolean; markdown
 }
 
 describe('the run summary (text)', () => {
+  it('ends its findings with the plan\'s warnings as the run started (text and markdown)', () => {
+    const w = 'cluster staging: staging-agent-1 already has k3s v1.30.4+k3s1 installed while its kubelet runs v1.29.6+k3s1: …'
+    expect(summaryOf([], { warnings: [w] })).toContain(`\n  warning: ${w}\n  journal: `)
+    expect(summaryOf([], { warnings: [w], markdown: true })).toContain(`\n**Warnings:**\n- cluster staging: staging-agent-1 already has k3s v1.30.4+k3s1 installed while its kubelet runs v1.29.6+k3s1: …\n`)
+    expect(summaryOf([])).not.toContain('warning')
+  })
+
   it('says the failure that stopped the run once: not again as the cluster note and the failed step', () => {
     const text = summaryOf()
     expect(text.split('timed out after 300s waiting for staging-agent-1').length - 1).toBe(1)
@@ -51,7 +58,7 @@ describe('the run summary: where a failed cluster was left', () => {
       { node: 'staging-agent-2', kubelet: 'v1.29.6+k3s1', ready: true, cordoned: false },
     ] }] }
     const events = [
-      { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: o.resumed === true, stages: ['staging'], outline },
+      { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/.kupgrade/runs/r1/journal.jsonl', dryRun: false, resumed: o.resumed === true, warnings: [], stages: ['staging'], outline },
       { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
       ...(o.resumed ? [] : [{ type: 'node-done', time: T, stage: 'staging', cluster: 'staging', node: 'staging-server-1', durationMs: 6700 }]),
       { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-1', error: timedOut('staging-agent-1'), cordoned: false },

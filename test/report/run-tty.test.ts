@@ -50,7 +50,7 @@ async function draw(events: Untimed[]): Promise<string[]> {
 describe('terminal progress tree', () => {
   it('a failed stage and its cluster are drawn failed, the failure said once, with its rollback; a stage after it is one line, not run', async () => {
     const frame = await draw([
-      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging', 'production'], outline: [
         { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['cp-1', 'w-1', 'w-2'] }] },
         { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-cp-1', 'p-w-1'] }] },
       ] },
@@ -79,7 +79,7 @@ describe('terminal progress tree', () => {
 
   it('a stage that waits for an approval it did not get says so, with the command', async () => {
     const frame = await draw([
-      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging', 'production'], outline: [
         { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['cp-1'] }] },
         { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-cp-1'] }] },
       ] },
@@ -99,7 +99,7 @@ describe('terminal progress tree', () => {
 
   it('a node left cordoned (onFailure: pause) says so', async () => {
     const frame = await draw([
-      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
       { type: 'stage-started', stage: 'staging' },
       { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
       { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
@@ -111,7 +111,7 @@ describe('terminal progress tree', () => {
 
   it('kupgrade rollback: no stage events, only its clusters and nodes; the stage is drawn done, each node rolled back', async () => {
     const frame = await draw([
-      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging', 'production'], outline: [
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging', 'production'], outline: [
         { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1', 'w-2'] }] },
         { stage: 'production', clusters: [{ name: 'prd', distribution: 'kubeadm', nodes: ['p-1'] }] },
       ] },
@@ -129,7 +129,7 @@ describe('terminal progress tree', () => {
 
   it('an interrupted run: the node and the lines above it say so, not done', async () => {
     const frame = await draw([
-      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging'], outline: [{ stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] }] },
       { type: 'stage-started', stage: 'staging' },
       { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
       { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
@@ -141,7 +141,7 @@ describe('terminal progress tree', () => {
 
 describe('a stage\'s approval asked on the terminal', () => {
   const outline: Untimed[] = [
-    { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, stages: ['production'], outline: [{ stage: 'production', clusters: [{ name: 'prd', distribution: 'k3s', nodes: ['p-1'] }] }] },
+    { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['production'], outline: [{ stage: 'production', clusters: [{ name: 'prd', distribution: 'k3s', nodes: ['p-1'] }] }] },
   ]
   /** Asks with `stdin`, and says what the screen showed while the answer was awaited. */
   async function asking(answer: (stdin: PassThrough, abort: AbortController) => void): Promise<{ yes: boolean; whileAsking: string[] }> {
