@@ -227,6 +227,11 @@ describe('apply: stages, approval, lock, SIGINT → resume', () => {
     const lockOf = (name: string) => JSON.parse(inv.out).clusters.find((c: any) => c.name === name).runLock
     expect(lockOf('stg')).toEqual({ holder: other, since: expect.stringMatching(/^\d{4}-/), expired: false })
     expect(lockOf('prd')).toBeUndefined()
+    // check's gates all pass there, and it says where apply would stop; apply itself said so as it started.
+    const check = await l.cli(['check', l.plan, '--cluster', 'stg', '--gate', 'nodes-ready'])
+    expect(check.code, check.err + check.out).toBe(0)
+    expect(check.err).toContain(`warning: cluster stg: run lock (Lease kube-system/kupgrade-lock) held by "${other}" since `)
+    expect(evs[0].warnings).toContainEqual(expect.stringContaining(`cluster stg: run lock (Lease kube-system/kupgrade-lock) held by "${other}" since `))
 
     // That run died long ago (its Lease expired): taken as done only with --force-unlock, still without a write.
     await holdBy(other, 600)

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { Option } from 'commander'
 import { ExitCode, formatProblem } from '../../errors.js'
+import { escapeControl } from '../../util/escape.js'
 import { loadPlan } from '../../plan/load.js'
 import { deadlineOption, list } from '../options.js'
 import type { RegisterCommand } from './index.js'
@@ -45,6 +46,12 @@ Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate fai
         // The gates judge machines as they are (as apply's do): a k0s controller without --enable-worker runs no
         // kubelet, so it has no Node, kube-proxy or pods to find — the facts say which machines are Kubernetes Nodes.
         const facts = await gatherFleetFacts(loaded, { transport: pool, env: ctx.env, stateDir: join(loaded.dir, '.kupgrade'), deadlineMs, ...clusters, ...(log ? { log } : {}) })
+        // The gates may all pass where apply would still stop: another run holds the cluster.
+        const { runLockWarning } = await import('../../facts/live.js')
+        for (const c of facts.clusters) {
+          const held = runLockWarning(c)
+          if (held) ctx.stderr.write(`warning: ${escapeControl(held)}\n`)
+        }
         r = await checkPlan(loaded, { transport: pool, env: ctx.env, deadlineMs, facts, ...clusters, ...(opts.gate ? { gates: opts.gate } : {}), ...(log ? { log } : {}) })
       } finally {
         await pool.close()
