@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ExecutorEvent, EventSink } from '../executor/events.js'
+import { escapeDeep } from '../util/escape.js'
 import { plainLines } from './run-plain.js'
 import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from './run-summary.js'
 
@@ -50,11 +51,15 @@ export async function createRunOutput(o: RunOutputOptions): Promise<RunOutput> {
   return {
     ...(ask ? { ask } : {}),
     // Drawing progress must never fail an upgrade: a renderer error is reported once and drawing stops.
-    sink: (e: ExecutorEvent) => {
+    sink: (raw: ExecutorEvent) => {
+      // What nodes, hooks and clusters said reaches a terminal or a CI log: their control characters are shown, not
+      // obeyed (an ESC sequence could rewrite the screen, a CR hide a line). The lines of a multi-line error stay.
+      // (JSON writes them as \u escapes itself.)
+      const e = escapeDeep(raw, { keepLines: true })
       summary.add(e)
       if (broken) return
       try {
-        render(e)
+        render(o.mode === 'json' ? raw : e)
       } catch (err) {
         broken = true
         o.stdout.write(`\n(progress display failed: ${(err as Error).message}; the run goes on, see the summary and the journal)\n`)

@@ -32,12 +32,16 @@ const ANY_CONTROL = new RegExp(CONTROL.source)
  * kept as they are (the common case costs a test, not a copy). An object or array met again (an ExecutionPlan's
  * steps share their params, and list each step twice) is escaped once: the copy shares it the same way.
  */
-export function escapeDeep<T>(value: T): T {
-  return escapeShared(value, new Map())
+export function escapeDeep<T>(value: T, o: { keepLines?: boolean } = {}): T {
+  return escapeShared(value, new Map(), o.keepLines ? keepLines : oneLine)
 }
 
-function escapeShared<T>(value: T, done: Map<object, unknown>): T {
-  if (typeof value === 'string') return (ANY_CONTROL.test(value) ? escapeControl(value) : value) as T
+const ANY_CONTROL_BUT_NEWLINE = new RegExp(CONTROL_BUT_NEWLINE.source)
+const oneLine = (s: string): string => (ANY_CONTROL.test(s) ? escapeControl(s) : s)
+const keepLines = (s: string): string => (ANY_CONTROL_BUT_NEWLINE.test(s) || s.includes('\r') ? escapeControlKeepLines(s) : s)
+
+function escapeShared<T>(value: T, done: Map<object, unknown>, str: (s: string) => string): T {
+  if (typeof value === 'string') return str(value) as T
   if (value === null || typeof value !== 'object') return value
   const before = done.get(value)
   if (before !== undefined) return before as T
@@ -45,7 +49,7 @@ function escapeShared<T>(value: T, done: Map<object, unknown>): T {
   if (Array.isArray(value)) {
     let out: unknown[] | undefined
     for (let i = 0; i < value.length; i++) {
-      const v = escapeShared(value[i] as unknown, done)
+      const v = escapeShared(value[i] as unknown, done, str)
       if (v !== value[i] && !out) out = value.slice(0, i)
       out?.push(v)
     }
@@ -55,8 +59,8 @@ function escapeShared<T>(value: T, done: Map<object, unknown>): T {
     const record = value as Record<string, unknown>
     for (const k of Object.keys(record)) {
       const v = record[k]
-      const e = escapeShared(v, done)
-      const ek = escapeShared(k, done)
+      const e = escapeShared(v, done, str)
+      const ek = escapeShared(k, done, str)
       if ((e !== v || ek !== k) && !out) out = { ...value } as Record<string, unknown>
       if (out) {
         if (ek !== k) delete out[k]
