@@ -24,6 +24,7 @@ import { rebuildNode } from './rebuild.js'
 import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
+import { earlierSoak } from './earlier-soak.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -1087,8 +1088,18 @@ export class Executor {
     return { changed: false, evidence: [`hook ${hook} exited 0`, ...r.output] }
   }
 
-  /** Soak: wait the stage's soak time, re-checking the post-gates of its clusters; a failing one fails the soak. */
-  private async soak(s: Step, stage: StagePlan): Promise<{ changed: boolean; evidence: string[] }> {
+  /**
+   * Soak: wait the stage's soak time, re-checking the post-gates of its clusters; a failing one fails the soak. A stage
+   * this run changed nothing on (its nodes were at the target when the run began: `apply` again after a later stage
+   * failed, or `--cluster` for a later one) that an earlier run of the same plan soaked is not soaked again: its
+   * post-gates are re-checked once, to be sure it is still healthy, and the earlier soak stands.
+   */
+  private async soak(s: Step, stage: StagePlan): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
+    const earlier = this.plannedNodeWork(stage) ? undefined : earlierSoak(this.o.planDir, this.o.journal.header, s.id)
+    if (earlier) {
+      await this.soakRound(stage)
+      return { changed: false, evidence: [], skipped: `soaked by run ${earlier.runId} of this plan (done ${earlier.at}), and this run changed nothing in stage ${stage.name}: its post-gates re-checked once now, all passing` }
+    }
     const total = parseDuration(String(loose(s).duration ?? '0s')) ?? 0
     const interval = Math.max(1000, Math.min(30_000, Math.floor(total / 3)))
     const end = Date.now() + total
@@ -1097,16 +1108,26 @@ export class Executor {
     while (Date.now() < end) {
       await sleep(Math.min(interval, Math.max(0, end - Date.now())), this.halt.signal)
       rounds++
-      for (const c of stage.clusters) {
-        const rt = this.o.clusters.get(c.name)
-        if (!rt) continue
-        const lastHop = c.hops.at(-1)?.index
-        const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === lastHop)
-        for (const g of posts) await this.gate(g, rt, 'soak')
-      }
+      await this.soakRound(stage)
     }
     evidence.push(`soaked ${String(loose(s).duration)}: post-gates re-checked ${rounds} time(s), all passing`)
     return { changed: false, evidence }
+  }
+
+  /** One round of a soak: each of the stage's clusters' post-gates (of its last hop) once. */
+  private async soakRound(stage: StagePlan): Promise<void> {
+    for (const c of stage.clusters) {
+      const rt = this.o.clusters.get(c.name)
+      if (!rt) continue
+      const lastHop = c.hops.at(-1)?.index
+      const posts = c.steps.filter((x) => x.action === 'gate' && x.phase === 'postflight' && x.hop === lastHop)
+      for (const g of posts) await this.gate(g, rt, 'soak')
+    }
+  }
+
+  /** Whether the plan, as made from the facts when this run began, has a node of the stage to change. */
+  private plannedNodeWork(stage: StagePlan): boolean {
+    return stage.clusters.some((c) => c.steps.some((x) => NODE_WRITE_ACTIONS.has(x.action) && x.skip === undefined))
   }
 }
 

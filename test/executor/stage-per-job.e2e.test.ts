@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { events, startStagedLab, type ExecLab } from './helpers.js'
+import { events, runDirs, runsDir, startStagedLab, type ExecLab } from './helpers.js'
 
 /**
  * One stage per process, as examples/ci/github-actions-apply.yml runs it: a job per stage, `apply PLAN --stage
@@ -55,5 +56,21 @@ describe('apply --stage, one stage per CI job', () => {
     const prd = events(production.out)
     expect(prd.find((e) => e.type === 'step-skipped' && e.step.id === 'production/approval')?.reason).toBe('dry-run: apply would wait here for approval of stage production')
     expect(prd.find((e) => e.type === 'dry-run-recorded').writes.filter((w: any) => w.cluster === 'prd').length).toBeGreaterThan(0)
+  }, 300_000)
+
+  it('the whole plan applied after the staging job: staging\'s soak stands (its post-gates re-checked once), production goes on', async () => {
+    const soakedBy = runDirs(l).find((d) => readFileSync(join(runsDir(l), d, 'journal.jsonl'), 'utf8').includes('"step":"staging/soak","state":"done"'))
+    expect(soakedBy, runDirs(l).join(', ')).toBeDefined()
+    const r = await l.cli(['apply', l.plan, '--approve', 'production', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    const ev = events(r.out)
+    const soak = ev.find((e) => e.step?.id === 'staging/soak' && e.type !== 'step-started')
+    expect(soak).toMatchObject({ type: 'step-skipped', reason: expect.stringMatching(new RegExp(`^soaked by run ${soakedBy} of this plan \\(done \\d{4}-.*\\), and this run changed nothing in stage staging: its post-gates re-checked once now, all passing$`)) })
+    const rechecks = ev.filter((e) => e.type === 'gate-result' && e.during === 'soak')
+    expect(rechecks.length).toBeGreaterThan(0)
+    expect(rechecks.every((e) => e.step.cluster === 'stg' && e.status === 'pass')).toBe(true)
+    // Each post-gate once: one round, not a soak's worth.
+    expect(new Set(rechecks.map((e) => e.step.id)).size).toBe(rechecks.length)
+    expect(ev.filter((e) => e.type === 'cluster-done').map((e) => e.cluster)).toEqual(['prd'])
   }, 300_000)
 })
