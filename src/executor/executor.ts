@@ -14,7 +14,7 @@ import { raiseListenerLimit } from '../util/signal.js'
 import { now, reportWaiting, stepRef, type EventSink, type ExecutorEvent, type RunOutcome } from './events.js'
 import { defaultServiceCIDR } from '../gates/context.js'
 import { gateWait, type GateRunner, type GateWaitPolicy } from './gates.js'
-import { runHook, type HookFailure } from './hooks.js'
+import { HOOK_TIMEOUT, runHook, type HookFailure } from './hooks.js'
 import type { Journal, JournalEntry, Selection, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
@@ -1083,7 +1083,8 @@ export class Executor {
       ...(where.cluster ? { cluster: where.cluster } : {}), ...(where.node ? { node: where.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
       ...(s.role ? { role: s.role } : {}), ...(host ? { host } : {}), ...(hop ? { hop: { index: hop.index, from: hop.from, to: hop.to.release } } : {}),
       ...(failure ? { failure } : {}),
-    }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal })
+    }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal, timeoutMs: parseDuration(String(loose(s).timeout ?? HOOK_TIMEOUT))! })
+    if (r.timedOut) throw new StepFailure(`hook ${hook} did not finish within ${String(loose(s).timeout ?? HOOK_TIMEOUT)} and was stopped (spec.hooks.timeout sets how long a hook may run)`, r.output)
     if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)
     return { changed: false, evidence: [`hook ${hook} exited 0`, ...r.output] }
   }

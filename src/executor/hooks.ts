@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { execa } from 'execa'
 import { planPath } from '../plan/paths.js'
+import { parseDuration } from '../util/duration.js'
 import type { RunOutcome } from './events.js'
 
 /**
@@ -46,7 +47,12 @@ export interface HookResult {
   /** The last lines of output, for the journal and the report. */
   output: string[]
   command: string
+  /** Stopped at its time limit. */
+  timedOut?: true
 }
+
+/** How long a hook may run unless the plan's spec.hooks.timeout says otherwise. */
+export const HOOK_TIMEOUT = '10m'
 
 /** zx's own command (its package `bin`), run with this node. */
 const zxCli = (): string => join(dirname(createRequire(import.meta.url).resolve('zx/package.json')), 'build', 'cli.js')
@@ -73,15 +79,39 @@ export async function runHook(hook: string, planDir: string, c: HookContext, o: 
       return { ok: false, exitCode: null, output: [`${file} is not executable (chmod +x it, or write it as a zx .mjs script)`], command: file }
     }
   }
-  const r = await execa(cmd, args, {
-    input: JSON.stringify(c),
-    env: { ...o.env, ...hookEnv(c) },
-    reject: false,
-    all: true,
-    timeout: o.timeoutMs ?? 600_000,
-    ...(o.signal ? { cancelSignal: o.signal } : {}),
-    cwd: planDir,
-  })
+  // A process group of its own, stopped whole at its time limit or an interrupt: a hook's children (a `sleep`, a
+  // `kubectl wait`) keep its output open, and killing the hook alone left the run waiting for them.
+  const child = execa(cmd, args, { input: JSON.stringify(c), env: { ...o.env, ...hookEnv(c) }, reject: false, all: true, detached: true, cwd: planDir })
+  let timedOut = false
+  const stop = () => {
+    signalGroup(child.pid, 'SIGTERM')
+    setTimeout(() => signalGroup(child.pid, 'SIGKILL'), STOP_GRACE_MS).unref()
+  }
+  const timer = setTimeout(() => {
+    timedOut = true
+    stop()
+  }, o.timeoutMs ?? parseDuration(HOOK_TIMEOUT)!)
+  if (o.signal?.aborted) stop()
+  o.signal?.addEventListener('abort', stop, { once: true })
+  let r
+  try {
+    r = await child
+  } finally {
+    clearTimeout(timer)
+    o.signal?.removeEventListener('abort', stop)
+  }
   const output = String(r.all ?? '').trimEnd().split('\n').filter(Boolean).slice(-20)
-  return { ok: !r.failed && r.exitCode === 0, exitCode: r.exitCode ?? null, output: r.timedOut ? [...output, 'timed out'] : output, command: [file].join(' ') }
+  return { ok: !r.failed && r.exitCode === 0, exitCode: r.exitCode ?? null, output, command: [file].join(' '), ...(timedOut ? { timedOut: true as const } : {}) }
+}
+
+/** How long a stopped hook's group has after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 2_000
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // already gone
+  }
 }

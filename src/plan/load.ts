@@ -122,7 +122,8 @@ function validateRaw(file: string, raw: Record<string, unknown>, locator: Locato
 
 function checkHookFiles(plan: PlanDocument, dir: string, file: string, locator: Locator): Problem[] {
   const out: Problem[] = []
-  for (const [point, hooks] of Object.entries(plan.spec.hooks)) {
+  const { timeout: _timeout, ...points } = plan.spec.hooks
+  for (const [point, hooks] of Object.entries(points)) {
     ;(hooks ?? []).forEach((hook, i) => {
       const resolved = planPath(hook, dir)
       const problem = hookProblem(resolved)

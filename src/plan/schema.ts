@@ -172,6 +172,7 @@ export const planSchema = z.strictObject({
         beforeNode: z.array(text('hook')).optional(),
         afterNode: z.array(text('hook')).optional(),
         onFailure: z.array(text('hook')).optional(),
+        timeout: duration('24h', 'a hook timeout must be more than 0s').optional().describe('how long each hook may run before it is stopped and fails its point; default 10m'),
       })
       .prefault({}),
   }),

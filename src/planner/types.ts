@@ -49,7 +49,8 @@ export interface StepParamsByAction {
   lock: { lease: string; whileApiDown?: 'defer' }
   unlock: { lease: string }
   gate: Readonly<{ gate: string } & Record<string, unknown>>
-  hook: { hook: string; point: HookPoint }
+  /** timeout: the plan's spec.hooks.timeout, when it sets one (else the executor's 10m). */
+  hook: { hook: string; point: HookPoint; timeout?: string }
   soak: { duration: string; clusters: string[] }
   // Executor-owned, run as kubectl commands through programFor (drivers/kubectl):
   cordon: Record<string, never>

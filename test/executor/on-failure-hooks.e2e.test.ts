@@ -25,6 +25,9 @@ describe('onFailure hooks', () => {
     // Records what it is told (stdin and the variables), one line per run.
     script('record.sh', `node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s);c.env=Object.fromEntries(Object.entries(process.env).filter(([k])=>k.startsWith("KUPGRADE_")));console.log(JSON.stringify(c))})' >> ${JSON.stringify(join(l.dir, 'on-failure.jsonl'))}`)
     script('broken.sh', 'echo "webhook down" >&2; exit 7')
+    // A change-window check that waits longer than the plan allows a hook.
+    // (Its child writes when it is done: a child the limit did not stop would have.)
+    script('slow.sh', `echo "waiting for the change window"; (sleep 30; echo late > ${JSON.stringify(join(l.dir, 'slow-child.log'))})`)
     script('record-node.sh', `cat >> ${JSON.stringify(join(l.dir, 'node-hooks.jsonl'))}; echo >> ${JSON.stringify(join(l.dir, 'node-hooks.jsonl'))}; env | grep ^KUPGRADE_ | sort > ${JSON.stringify(join(l.dir, 'node-hooks.env'))}`)
   }, 120_000)
   afterAll(async () => l?.stop())
@@ -109,4 +112,25 @@ describe('onFailure hooks', () => {
     expect(events(waiting.out).find((e) => e.type === 'run-finished').outcome).toBe('awaiting-approval')
     expect(heard()).toEqual([])
   }, 300_000)
+
+  it('a hook that outlives spec.hooks.timeout is stopped and fails its point, saying so; plan shows the limit', async () => {
+    await l.editPlan((d) => {
+      d.spec.stages[0].approval = 'none'
+      d.spec.hooks = { beforeCluster: ['slow.sh'], onFailure: ['record.sh'], timeout: '1s' }
+    })
+    const plan = await l.cli(['plan', l.plan, '--format', 'json'])
+    expect(JSON.parse(plan.out).steps.find((s: any) => s.action === 'hook')).toMatchObject({ title: 'hook beforeCluster: slow.sh (timeout 1s)', params: { hook: 'slow.sh', point: 'beforeCluster', timeout: '1s' } })
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    // A cluster's own step that fails pauses the run there (nothing on a node to roll back).
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(4)
+    const failed = events(r.out).find((e) => e.type === 'step-failed')
+    expect(failed).toMatchObject({ step: { id: 'fa/fa/hook/before-cluster/1' }, error: 'hook slow.sh did not finish within 1s and was stopped (spec.hooks.timeout sets how long a hook may run)', evidence: ['waiting for the change window'] })
+    expect(heard()[0].failure).toMatchObject({ step: 'fa/fa/hook/before-cluster/1', error: failed.error })
+    // Stopped with its children: before, the hook alone was killed, its child held the output open and the run waited
+    // for it to finish.
+    expect(existsSync(join(l.dir, 'slow-child.log'))).toBe(false)
+    // Stopped before anything on the nodes.
+    expect(l.lab.recorder.mutations({ afterSeq: mark }).filter((e) => e.source === 'node' || e.resource === 'nodes')).toEqual([])
+  }, 120_000)
 })
