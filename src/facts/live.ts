@@ -59,7 +59,7 @@ export async function readLiveState(loaded: LoadedPlan, o: LiveOptions): Promise
     for (const c of facts.clusters) {
       const spec = loaded.plan.spec.clusters.find((s) => s.name === c.name)
       const drift = fromDisagreement(c)
-      if (!drift || drift.kind === 'same') continue
+      if (!drift || drift.kind === 'same' || drift.kind === 'at-target') continue
       if (drift.kind === 'mismatch' && !spec?.allowFromMismatch) blockers.push(drift.message)
       else warnings.push(drift.message)
     }

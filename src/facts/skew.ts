@@ -73,7 +73,7 @@ function shortOf(v: SkewViolation, c: ClusterFacts, n: NodeFacts): string {
  * the cluster sets `allowFromMismatch`. A cluster between `from` and the target is a run that stopped part-way; its
  * done nodes are skipped.
  */
-export function fromDisagreement(c: ClusterFacts): { kind: 'same' | 'partial' | 'mismatch'; message: string } | undefined {
+export function fromDisagreement(c: ClusterFacts): { kind: 'same' | 'at-target' | 'partial' | 'mismatch'; message: string } | undefined {
   const from = parseKubeVersion(c.from)
   const live = apiserverRange(c)
   if (!from || !live) return undefined
@@ -81,6 +81,11 @@ export function fromDisagreement(c: ClusterFacts): { kind: 'same' | 'partial' | 
   const to = c.target ? parseKubeVersion(c.target) : undefined
   if (compareKubeVersions(live.oldest, from) === 0 && compareKubeVersions(live.newest, from) === 0) {
     return { kind: 'same', message: `cluster ${c.name} runs ${seen}, as the plan says` }
+  }
+  // Finished (by an earlier run, or by hand): nothing to warn of, every node there is skipped.
+  const kubeletsAt = (v: KubeVersion) => c.nodes.every((n) => { const k = parseKubeVersion(n.kubeletVersion ?? ''); return !n.kubeletVersion || (k !== undefined && compareKubeVersions(k, v) === 0) })
+  if (to && compareKubeVersions(live.oldest, to) === 0 && compareKubeVersions(live.newest, to) === 0 && kubeletsAt(to)) {
+    return { kind: 'at-target', message: `cluster ${c.name} already runs the target (${seen}; the plan says from ${c.from})` }
   }
   if (compareKubeVersions(live.oldest, from) >= 0 && to && compareKubeVersions(live.newest, to) <= 0) {
     return { kind: 'partial', message: `cluster ${c.name}: the plan says from ${c.from}, the API servers report ${seen}: an upgrade already under way; nodes at the target are skipped` }

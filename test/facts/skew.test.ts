@@ -65,6 +65,13 @@ describe('facts/skew (version-skew policy)', () => {
     expect(fromDisagreement(cluster(['v1.29.2+k3s1'], 'k3s', 'v1.29.2'))?.kind).toBe('same')
     expect(fromDisagreement(cluster(['v1.29.2+k3s2'], 'k3s', 'v1.29.2+k3s1'))).toMatchObject({ kind: 'mismatch', message: expect.stringMatching(/from v1.29.2\+k3s1, but the API servers report v1.29.2\+k3s2/) })
     expect(fromDisagreement(withTarget(cluster(['v1.30.4', 'v1.29.2'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))?.kind).toBe('partial')
+    // Finished: no upgrade under way, nothing to warn of (the demo's staging after its run said "an upgrade already
+    // under way"). Not while a node's kubelet still lags the apiservers.
+    const done = withTarget(cluster(['v1.30.4+k3s1'], 'k3s', 'v1.29.2+k3s1'), 'v1.30.4')
+    done.nodes = [{ ...node('v1.30.4+k3s1'), name: 'a' }]
+    expect(fromDisagreement(done)).toEqual({ kind: 'at-target', message: 'cluster c already runs the target (v1.30.4+k3s1; the plan says from v1.29.2+k3s1)' })
+    done.nodes.push({ ...node('v1.29.2+k3s1'), name: 'b' })
+    expect(fromDisagreement(done)?.kind).toBe('partial')
     expect(fromDisagreement(withTarget(cluster(['v1.28.9'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))).toMatchObject({ kind: 'mismatch', message: expect.stringMatching(/allowFromMismatch/) })
     expect(fromDisagreement(withTarget(cluster(['v1.31.0'], 'kubeadm', 'v1.29.2'), 'v1.30.4'))?.kind).toBe('mismatch')
   })
