@@ -29,6 +29,10 @@ export interface RunSummary {
   steps: { done: number; skipped: number; failed: number; undone: number; total: number }
 }
 
+/** A run's steps by their last state, as `runs` and `status` say them: `12 done, 0 skipped, 1 failed, 5 undone (rolled back)`. */
+export const stepCounts = (c: RunSummary['steps']): string =>
+  `${c.done} done, ${c.skipped} skipped, ${c.failed} failed${c.undone ? `, ${c.undone} undone (rolled back)` : ''}`
+
 /** A run's state from its journal alone: the last `run` entry, else unfinished (killed). */
 export function summarize(path: string): RunSummary {
   const journal = readJournal(path)

@@ -150,6 +150,9 @@ describe('status of a run whose failed node was rolled back', () => {
       j.close()
       const out = (await runCli(['status'], { cwd, env: { PATH: process.env.PATH } })).out
       expect(out).toContain('\n  steps: 0 done, 1 skipped, 0 failed, 2 undone (rolled back) (of 3 journaled)\n')
+      // The list of runs says the same (it said "0 done, 1 skipped, 0 failed" of a failed run).
+      const list = (await runCli(['runs'], { cwd, env: { PATH: process.env.PATH } })).out
+      expect(list).toMatch(/20261206T130000Z-dddd +failed +2026-12-06T13:00:00Z +0 done, 1 skipped, 0 failed, 2 undone \(rolled back\) +/)
     } finally {
       rmSync(cwd, { recursive: true, force: true })
     }

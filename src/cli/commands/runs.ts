@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { listRuns, runsBeside, runsDir } from '../../executor/runs.js'
+import { listRuns, runsBeside, runsDir, stepCounts } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -18,7 +18,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       } else if (runs.length === 0) {
         ctx.stdout.write(`no runs under ${dir}\n`)
       } else {
-        const rows = runs.map((r) => [r.runId, r.status, r.startedAt.replace(/\.\d+Z$/, 'Z'), `${r.steps.done} done, ${r.steps.skipped} skipped, ${r.steps.failed} failed`, r.journal.header.plan])
+        const rows = runs.map((r) => [r.runId, r.status, r.startedAt.replace(/\.\d+Z$/, 'Z'), stepCounts(r.steps), r.journal.header.plan])
         const head = ['RUN', 'STATUS', 'STARTED', 'STEPS', 'PLAN']
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
         for (const r of [head, ...rows]) ctx.stdout.write(`${r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('  ')}\n`)

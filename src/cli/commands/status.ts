@@ -1,4 +1,4 @@
-import { findRun, finished, shownPath, summarize } from '../../executor/runs.js'
+import { findRun, finished, shownPath, stepCounts, summarize } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -20,7 +20,7 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
         `run ${h.runId}: ${r.status}${r.message ? ` — ${r.message}` : ''}`,
         `  plan: ${h.plan} (sha256 ${h.planSha256.slice(0, 12)}…)`,
         `  started ${h.startedAt} by ${h.user}@${h.host} with kupgrade ${h.kupgradeVersion}; last change ${r.lastAt}`,
-        `  steps: ${r.steps.done} done, ${r.steps.skipped} skipped, ${r.steps.failed} failed${r.steps.undone ? `, ${r.steps.undone} undone (rolled back)` : ''} (of ${r.steps.total} journaled)`,
+        `  steps: ${stepCounts(r.steps)} (of ${r.steps.total} journaled)`,
         `  journal: ${path}${r.journal.tornTail !== undefined ? ' (its torn last line is ignored)' : ''}`,
       ]
       const last = new Map<string, (typeof r.journal.entries)[number]>()
