@@ -153,6 +153,26 @@ describe('status of a run whose failed node was rolled back', () => {
       // The list of runs says the same (it said "0 done, 1 skipped, 0 failed" of a failed run).
       const list = (await runCli(['runs'], { cwd, env: { PATH: process.env.PATH } })).out
       expect(list).toMatch(/20261206T130000Z-dddd +failed +2026-12-06T13:00:00Z +0 done, 1 skipped, 0 failed, 2 undone \(rolled back\) +/)
+      expect(out).toContain('\n  to continue: kupgrade resume .kupgrade/runs/20261206T130000Z-dddd\n')
+
+      // A later run of the same plan finished it (apply again after the fix): resuming this one would find nothing.
+      // One over another part of the plan (--cluster), or of another plan, did not.
+      const later = (id: string, sha: string, selection: object) => {
+        const l = Journal.create(join(cwd, '.kupgrade', 'runs', id, 'journal.jsonl'), {
+          kind: 'kupgrade-journal', format: JOURNAL_FORMAT, runId: id, plan: join(cwd, 'plan.yaml'), planSha256: sha, schemaVersion: 1,
+          kupgradeVersion: '0.1.0', host: 'h', user: 'u', startedAt: '2026-12-06T14:00:00.000Z', selection,
+        })
+        l.append({ step: 'run', state: 'done', attempt: 1, evidence: ['done'] })
+        l.close()
+      }
+      later('20261206T140000Z-eeee', 'b'.repeat(64), {})
+      later('20261206T140100Z-ffff', 'a'.repeat(64), { clusters: ['other'] })
+      const status = async () => (await runCli(['status', '20261206T130000Z-dddd'], { cwd, env: { PATH: process.env.PATH } })).out
+      expect(await status()).toContain('\n  to continue: kupgrade resume ')
+      later('20261206T140200Z-0000', 'a'.repeat(64), {})
+      const finishedLater = await status()
+      expect(finishedLater).toMatch(/\n {2}next: nothing — run 20261206T140200Z-0000, started later from the same plan, finished it \(2026-12-06T\d\d:\d\d:[\d.]+Z\)\n$/)
+      expect(finishedLater).not.toContain('kupgrade resume')
     } finally {
       rmSync(cwd, { recursive: true, force: true })
     }

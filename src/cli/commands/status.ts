@@ -1,4 +1,5 @@
-import { findRun, finished, shownPath, stepCounts, summarize } from '../../executor/runs.js'
+import { dirname } from 'node:path'
+import { findRun, finished, listRuns, shownPath, stepCounts, summarize, type RunSummary } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
 export const register: RegisterCommand = (program, ctx, setExit) => {
@@ -25,12 +26,16 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       ]
       const last = new Map<string, (typeof r.journal.entries)[number]>()
       for (const e of r.journal.entries) if (e.step !== 'run') last.set(e.step, e)
+      let done: RunSummary | undefined
       const open = [...last.values()].filter((e) => e.state === 'failed' || e.state === 'paused' || e.state === 'started')
       for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
       if (r.status === 'running') {
         out.push(`  next: let it finish (kupgrade status again follows it); to stop it safely, interrupt that process (Ctrl-C, SIGTERM)`)
       } else if (r.status === 'rolled-back') {
         out.push(`  next: to upgrade again, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)} (it starts from the clusters as they are now)`)
+      } else if (!finished(r.status) && (done = laterDone(r))) {
+        // Resuming it would find nothing to do: say which run finished what it left.
+        out.push(`  next: nothing — run ${done.runId}, started later from the same plan, finished it (${done.lastAt})`)
       } else if (!finished(r.status)) {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
         out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
@@ -38,4 +43,19 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       ctx.stdout.write(`${out.join('\n')}\n`)
       setExit(0)
     })
+}
+
+/**
+ * A run of the same plan (same sha256) over as much of it (the whole plan, or this run's selection), started after this
+ * one and done: it took over what this one left.
+ */
+function laterDone(r: RunSummary): RunSummary | undefined {
+  const h = r.journal.header
+  const covers = (x: RunSummary) => {
+    const sel = x.journal.header.selection
+    return (!sel.stages && !sel.clusters) || JSON.stringify(sel) === JSON.stringify(h.selection)
+  }
+  return listRuns(dirname(r.dir))
+    .filter((x) => x.runId > r.runId && x.status === 'done' && x.journal.header.planSha256 === h.planSha256 && !x.journal.header.restore && covers(x))
+    .at(-1)
 }
