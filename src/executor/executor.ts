@@ -935,7 +935,10 @@ export class Executor {
         if (!this.laterStagesHaveWork(stage!)) {
           return { changed: false, evidence: [], skipped: 'no later stage has a node left to upgrade: nothing waits for this soak' }
         }
-        if (dry) return { changed: false, evidence: [], skipped: `dry-run: apply would soak ${String(loose(s).duration)} here` }
+        if (dry) {
+          const earlier = this.earlierSoakStands(s, stage!)
+          return { changed: false, evidence: [], skipped: earlier ? `dry-run: apply would re-check the post-gates of stage ${stage!.name} once, not soak again: run ${earlier.runId} of this plan soaked it (done ${earlier.at})` : `dry-run: apply would soak ${String(loose(s).duration)} here` }
+        }
         return this.soak(s, stage!)
       case 'wait-ready': {
         if (dry) return { changed: false, evidence: [], skipped: 'dry-run: apply would wait for Ready here' }
@@ -1096,7 +1099,7 @@ export class Executor {
    * post-gates are re-checked once, to be sure it is still healthy, and the earlier soak stands.
    */
   private async soak(s: Step, stage: StagePlan): Promise<{ changed: boolean; evidence: string[]; skipped?: string }> {
-    const earlier = this.plannedNodeWork(stage) ? undefined : earlierSoak(this.o.planDir, this.o.journal.header, s.id)
+    const earlier = this.earlierSoakStands(s, stage)
     if (earlier) {
       await this.soakRound(stage)
       return { changed: false, evidence: [], skipped: `soaked by run ${earlier.runId} of this plan (done ${earlier.at}), and this run changed nothing in stage ${stage.name}: its post-gates re-checked once now, all passing` }
@@ -1126,9 +1129,10 @@ export class Executor {
     }
   }
 
-  /** Whether the plan, as made from the facts when this run began, has a node of the stage to change. */
-  private plannedNodeWork(stage: StagePlan): boolean {
-    return stage.clusters.some((c) => c.steps.some((x) => NODE_WRITE_ACTIONS.has(x.action) && x.skip === undefined))
+  /** An earlier run's soak of this stage that stands: this run, as planned from its facts, changes no node of it. */
+  private earlierSoakStands(s: Step, stage: StagePlan): { runId: string; at: string } | undefined {
+    const changes = stage.clusters.some((c) => c.steps.some((x) => NODE_WRITE_ACTIONS.has(x.action) && x.skip === undefined))
+    return changes ? undefined : earlierSoak(this.o.planDir, this.o.journal.header, s.id)
   }
 }
 

@@ -61,6 +61,10 @@ describe('apply --stage, one stage per CI job', () => {
   it('the whole plan applied after the staging job: staging\'s soak stands (its post-gates re-checked once), production goes on', async () => {
     const soakedBy = runDirs(l).find((d) => readFileSync(join(runsDir(l), d, 'journal.jsonl'), 'utf8').includes('"step":"staging/soak","state":"done"'))
     expect(soakedBy, runDirs(l).join(', ')).toBeDefined()
+    // The dry-run says so too (what a reviewer reads is what apply will do).
+    const dry = await l.cli(['apply', l.plan, '--approve', 'production', '--dry-run', '--output', 'json'])
+    expect(dry.code, dry.err + dry.out.slice(-3000)).toBe(0)
+    expect(events(dry.out).find((e) => e.step?.id === 'staging/soak' && e.type === 'step-skipped')?.reason).toMatch(new RegExp(`^dry-run: apply would re-check the post-gates of stage staging once, not soak again: run ${soakedBy} of this plan soaked it \\(done \\d{4}-`))
     const r = await l.cli(['apply', l.plan, '--approve', 'production', '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
     const ev = events(r.out)
