@@ -20,6 +20,8 @@ export interface RunSummaryData {
   journal: string
   /** The plan's warnings as the run started (run-started). */
   warnings: string[]
+  /** The onFailure hooks the run ran once it had stopped, in order: whether each one told (`ok`), or its error. */
+  onFailureHooks: { step: string; title: string; ok: boolean; error?: string }[]
   clusters: {
     stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number
     nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
@@ -44,7 +46,7 @@ export interface RunSummaryData {
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
-    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', warnings: [], clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
+    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', warnings: [], onFailureHooks: [], clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
     gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [], rechecks: {} }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
@@ -79,12 +81,16 @@ export class SummaryCollector {
       case 'node-done': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'done', durationMs: e.durationMs }); break
       case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'failed', cordoned: e.cordoned }); break
       case 'step-done':
+        if (isOnFailureHook(e.step.id)) d.onFailureHooks.push({ step: e.step.id, title: e.step.title, ok: true })
         if (e.changed) d.changed++
         else d.unchanged++
         if (d.dryRun) d.wouldRun += e.evidence.filter((x) => x.startsWith('would run:')).length
         break
       case 'step-skipped': d.skipped++; break
-      case 'step-failed': d.failed.push({ step: e.step.id, error: e.error.split('\n')[0]! }); break
+      case 'step-failed':
+        if (isOnFailureHook(e.step.id)) d.onFailureHooks.push({ step: e.step.id, title: e.step.title, ok: false, error: e.error.split('\n')[0]! })
+        d.failed.push({ step: e.step.id, error: e.error.split('\n')[0]! })
+        break
       case 'gate-result':
         if (e.during) (d.gates.rechecks[e.during] ??= { pass: 0, warn: 0, fail: 0, unknown: 0 })[e.status]++
         else d.gates[e.status]++
@@ -200,8 +206,9 @@ export function renderSummaryText(d: RunSummaryData): string {
   const g = d.gates
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
-  for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`)) out.push(`  failed: ${f.step}: ${f.error}`)
+  for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`) && !isOnFailureHook(f.step)) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r, told)}`)
+  for (const h of d.onFailureHooks) out.push(`  ${onFailureLine(h)}`)
   for (const w of d.warnings) out.push(`  warning: ${w}`)
   const stuck = d.final.flatMap((c) => c.nodes.filter((n) => !n.ready || n.cordoned).map((n) => `${c.cluster}/${n.node} (${[n.ready ? '' : 'NotReady', n.cordoned ? 'cordoned' : ''].filter(Boolean).join(', ')})`))
   if (stuck.length) out.push(`  needs attention now: ${stuck.join(', ')}`)
@@ -210,6 +217,12 @@ export function renderSummaryText(d: RunSummaryData): string {
   if (d.resume) out.push(`  to continue: ${d.resume}`)
   return `${out.join('\n')}\n`
 }
+
+/** The stage's onFailure hooks (planner ids `<stage>/hook/on-failure/N`): run once the run stopped, told apart. */
+const isOnFailureHook = (id: string): boolean => /^[^/]+\/hook\/on-failure\/\d+$/.test(id)
+
+const onFailureLine = (h: RunSummaryData['onFailureHooks'][number]): string =>
+  h.ok ? `after the failure: ✓ ${h.title}` : `after the failure: ✗ ${h.title}: ${h.error}`
 
 const md = (s: string): string => s.replace(/[|\\`*_<>]/g, (c) => `\\${c}`)
 
@@ -229,9 +242,10 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   const g = d.gates
   out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
-  const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`))
+  const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`) && !isOnFailureHook(f.step))
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
   if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, told))}`))
+  if (d.onFailureHooks.length) out.push('', ...d.onFailureHooks.map((h) => `- ${md(onFailureLine(h))}`))
   if (d.warnings.length) out.push('', '**Warnings:**', ...d.warnings.map((w) => `- ${md(w)}`))
   if (d.final.length) {
     out.push('', '**Nodes after the run:**', '', '| cluster | node | kubelet | Ready | schedulable |', '|---|---|---|---|---|')

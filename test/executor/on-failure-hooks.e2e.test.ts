@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
@@ -69,6 +69,9 @@ describe('onFailure hooks', () => {
     expect(ev.findIndex((e) => e.step?.id === 'fa/hook/on-failure/2' && e.type === 'step-failed')).toBeLessThan(ev.indexOf(end))
     expect(ev.find((e) => e.type === 'step-failed' && e.step.id === 'fa/hook/on-failure/2').evidence).toEqual(['webhook down'])
     expect(end).toMatchObject({ outcome: 'failed', exitCode: 1 })
+    // The run's report says what each did.
+    const report = readFileSync(join(dirname(end.journal), 'report.md'), 'utf8')
+    expect(report).toContain('\n- after the failure: ✓ hook onFailure: record.sh\n- after the failure: ✗ hook onFailure: broken.sh: hook broken.sh exited with 7\n')
     expect(l.lab.status().clusters[0]!.nodes.map((n) => n.version)).toEqual(['v1.29.6+k3s1', 'v1.29.6+k3s1'])
     // A node point's hook is told which node it is about: its role, its address and the hop's versions.
     const node = JSON.parse(readFileSync(join(l.dir, 'node-hooks.jsonl'), 'utf8').trim().split('\n')[0]!)

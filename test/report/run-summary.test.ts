@@ -25,6 +25,20 @@ function summaryOf(extra: ExecutorEvent[] = [], o: { outline?: boolean; markdown
 }
 
 describe('the run summary (text)', () => {
+  it('says what each onFailure hook did once the run had stopped: the notifier that told, the one that failed', () => {
+    const hook = (n: number, title: string): StepRef => ({ id: `staging/hook/on-failure/${n}`, stage: 'staging', action: 'hook', title, mutates: false })
+    const extra = [
+      { type: 'step-done', time: T, step: hook(1, 'hook onFailure: hooks/notify.mjs'), attempt: 1, durationMs: 300, changed: false, evidence: ['hook hooks/notify.mjs exited 0'] },
+      { type: 'step-failed', time: T, step: hook(2, 'hook onFailure: page.sh'), attempt: 1, durationMs: 30, error: 'hook page.sh exited with 7', evidence: ['pager down'] },
+    ] as ExecutorEvent[]
+    const text = summaryOf(extra)
+    expect(text).toContain('\n  after the failure: ✓ hook onFailure: hooks/notify.mjs\n  after the failure: ✗ hook onFailure: page.sh: hook page.sh exited with 7\n')
+    // Said there, not again among the failed steps (it is counted with them).
+    expect(text).not.toContain('failed: staging/hook/on-failure/2')
+    expect(text).toContain(', 2 failed')
+    expect(summaryOf(extra, { markdown: true })).toContain('\n- after the failure: ✓ hook onFailure: hooks/notify.mjs\n- after the failure: ✗ hook onFailure: page.sh: hook page.sh exited with 7\n')
+  })
+
   it('ends its findings with the plan\'s warnings as the run started (text and markdown)', () => {
     const w = 'cluster staging: staging-agent-1 already has k3s v1.30.4+k3s1 installed while its kubelet runs v1.29.6+k3s1: …'
     expect(summaryOf([], { warnings: [w] })).toContain(`\n  warning: ${w}\n  journal: `)
