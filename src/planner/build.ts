@@ -166,7 +166,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       const from = parseKubeVersion(hop.from)
       const to = parseKubeVersion(hop.to.release)
       if (!have || !from || !to || compareKubeVersions(have, from) <= 0 || compareKubeVersions(have, to) > 0) return undefined
-      warnings.push(`cluster ${cluster.name}: ${node} already has ${driver.name} ${installed} installed while its kubelet runs ${nodeFacts?.[node]?.kubeletVersion ?? 'an older version'}: the hop to ${hop.to.release} was begun on it outside this run. kupgrade finishes it; what it keeps before changing the node is that state, so a rollback of ${node} returns it there, not to ${hop.from}`)
+      warnings.push(`cluster ${cluster.name}: ${node} already has ${driver.name} ${installed} installed while its kubelet runs ${nodeFacts?.[node]?.kubeletVersion ?? 'an older version'}: the hop to ${hop.to.release} was begun on it outside this run. kupgrade finishes it, but its backup keeps the node as found (${driver.name} ${installed}), so a rollback cannot put the files of ${hop.from} back on it`)
       return installed
     }
     if (hop && cps.length > 0) {

@@ -25,7 +25,7 @@ describe('apply finishes a kubeadm upgrade begun by hand', () => {
   afterAll(async () => l?.stop())
 
   it('the plan names the node begun outside the run; apply finishes every node, cp-2 without redoing what was done', async () => {
-    const begun = 'cluster resume: cp-2 already has kubeadm v1.30.4 installed while its kubelet runs v1.29.6: the hop to v1.30.4 was begun on it outside this run. kupgrade finishes it; what it keeps before changing the node is that state, so a rollback of cp-2 returns it there, not to v1.29.6'
+    const begun = 'cluster resume: cp-2 already has kubeadm v1.30.4 installed while its kubelet runs v1.29.6: the hop to v1.30.4 was begun on it outside this run. kupgrade finishes it, but its backup keeps the node as found (kubeadm v1.30.4), so a rollback cannot put the files of v1.29.6 back on it'
     const plan = await l.cli(['plan', l.plan, '--live'])
     expect(plan.code, plan.err + plan.out.slice(-2000)).toBe(0)
     expect(plan.out).toContain(`warning: ${begun}`)

@@ -50,7 +50,7 @@ describe('planning with live facts', () => {
     expect(built.steps.filter((s) => s.action === 'backup-files').map((s) => [s.node, (s.params as { release: string }).release, s.skip])).toEqual([
       ['cp', 'v1.30.4', undefined], ['w1', 'v1.29.6', undefined], ['w2', 'v1.29.6', undefined],
     ])
-    expect(built.warnings).toContain('cluster c: cp already has kubeadm v1.30.4 installed while its kubelet runs v1.29.6: the hop to v1.30.4 was begun on it outside this run. kupgrade finishes it; what it keeps before changing the node is that state, so a rollback of cp returns it there, not to v1.29.6')
+    expect(built.warnings).toContain('cluster c: cp already has kubeadm v1.30.4 installed while its kubelet runs v1.29.6: the hop to v1.30.4 was begun on it outside this run. kupgrade finishes it, but its backup keeps the node as found (kubeadm v1.30.4), so a rollback cannot put the files of v1.29.6 back on it')
     expect(built.warnings.filter((w) => w.includes('begun'))).toHaveLength(1)
     // Its steps are the whole hop still: what is already done is found so by each step's verify when it runs.
     expect(built.steps.filter((s) => s.node === 'cp' && s.skip).map((s) => s.action)).toEqual([])
