@@ -45,9 +45,9 @@ export class ToldFailures {
  * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step is one line, its
  * verdict with the step's end (`✓ gate …: pass: … (0.4s)`, `✗ gate …: fail: …` and what the gate read), not the
  * verdict and then the step again (two lines for each of the dozen gates before a cluster and the handful after every
- * node; a failed gate's long summary and hint printed twice). A soak re-checks the same post-gates every round for as long as
- * it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed again,
- * and the soak's own line says how many were.
+ * node; a failed gate's long summary and hint printed twice). A soak re-checks the same post-gates every round for as
+ * long as it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed
+ * again, and the soak's own line says how many were.
  */
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()

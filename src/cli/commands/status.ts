@@ -26,16 +26,16 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
       ]
       const last = new Map<string, (typeof r.journal.entries)[number]>()
       for (const e of r.journal.entries) if (e.step !== 'run') last.set(e.step, e)
-      let done: RunSummary | undefined
       const open = [...last.values()].filter((e) => e.state === 'failed' || e.state === 'paused' || e.state === 'started')
       for (const e of open) out.push(`  ${e.state}: ${e.step}${e.error ? `: ${e.error.split('\n')[0]}` : ''}`)
+      // Resuming a run another run of the same plan has since finished would find nothing to do.
+      const takenOver = finished(r.status) || r.status === 'running' || r.status === 'rolled-back' ? undefined : laterDone(r)
       if (r.status === 'running') {
         out.push(`  next: let it finish (kupgrade status again follows it); to stop it safely, interrupt that process (Ctrl-C, SIGTERM)`)
       } else if (r.status === 'rolled-back') {
         out.push(`  next: to upgrade again, a new run: kupgrade apply ${shownPath(h.plan, ctx.cwd)} (it starts from the clusters as they are now)`)
-      } else if (!finished(r.status) && (done = laterDone(r))) {
-        // Resuming it would find nothing to do: say which run finished what it left.
-        out.push(`  next: nothing — run ${done.runId}, started later from the same plan, finished it (${done.lastAt})`)
+      } else if (takenOver) {
+        out.push(`  next: nothing — run ${takenOver.runId}, started later from the same plan, finished it (${takenOver.lastAt})`)
       } else if (!finished(r.status)) {
         const approval = open.find((e) => e.state === 'paused' && e.step.endsWith('/approval'))
         out.push(`  to continue: kupgrade resume ${shownPath(r.dir, ctx.cwd)}${approval ? ` --approve ${approval.step.split('/')[0]}` : ''}`)
