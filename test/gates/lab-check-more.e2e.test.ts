@@ -230,6 +230,22 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     passed(await check(plan, 'm-k3s', 'nodes-ready'), 'nodes-ready')
   }, 120_000)
 
+  it('nodes-ready: a plan that names a node otherwise than the API (its FQDN, another name at its address) fails saying which Node it is', async () => {
+    const renamed = (name: string, to: string): string => {
+      const text = readFileSync(join(dir, 'plan.yaml'), 'utf8')
+      expect(text).toContain(`name: ${name}\n`)
+      const file = join(dir, `renamed-${to}.yaml`)
+      writeFileSync(file, text.replace(`name: ${name}\n`, `name: ${to}\n`))
+      return file
+    }
+    const fqdn = await check(renamed('k3s-w-1', 'k3s-w-1.lab.example'), 'm-k3s', 'nodes-ready')
+    failed(fqdn, 'nodes-ready')
+    expect(fqdn.result.summary).toBe('k3s-w-1.lab.example is not registered in the API; the API has k3s-w-1, whose InternalIP is 127.0.95.111, this node\'s host in the plan: the plan must name each node as the API does (kubectl get nodes)')
+    const other = await check(renamed('k3s-w-2', 'worker-two'), 'm-k3s', 'nodes-ready')
+    failed(other, 'nodes-ready')
+    expect(other.result.summary).toBe('worker-two is not registered in the API; the API has k3s-w-2, whose InternalIP is 127.0.95.112, this node\'s host in the plan: the plan must name each node as the API does (kubectl get nodes)')
+  }, 120_000)
+
   it('version-skew on kubeadm: kube-proxy a minor behind its kubelet is within the policy (up to three older), so it passes, showing the skew', async () => {
     const plan = join(dir, 'plan.yaml')
     fault('kube-proxy-skew', 'm-kubeadm', undefined, true)

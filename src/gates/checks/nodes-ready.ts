@@ -19,7 +19,14 @@ export const nodesReadyGate: Gate<NodesReadyParams> = {
     const list = await ctx.kubectl.nodes()
     const byName = new Map((list.items ?? []).map((n) => [n.metadata?.name ?? '', n]))
     // A machine that runs no kubelet (k0s controller without --enable-worker, per its facts) has no Node to be Ready.
-    const findings: Finding[] = kubeNodesInScope(ctx).map((planned) => judge(planned.name, byName.get(planned.name), ctx.node ? ctx.expectedVersion : undefined))
+    const listed = new Set(ctx.nodes.map((x) => x.name))
+    const findings: Finding[] = kubeNodesInScope(ctx).map((planned) => {
+      const n = byName.get(planned.name)
+      const f = judge(planned.name, n, ctx.node ? ctx.expectedVersion : undefined)
+      // Named otherwise in the API (a plan with FQDNs for nodes registered by their short hostname, a typo): say which.
+      const same = n ? undefined : sameMachine(planned.name, planned.target.host, (list.items ?? []).filter((x) => !listed.has(x.metadata?.name ?? '')))
+      return same ? { ...f, problem: `${f.problem}; the API has ${same.name}, whose ${same.by}: the plan must name each node as the API does (kubectl get nodes)` } : f
+    })
     return verdict('nodes-ready', findings, {
       ok: `${findings.length} node${findings.length === 1 ? '' : 's'} Ready`,
       hint: 'look at the node: kubelet service and logs (journalctl -u kubelet / k3s / k0sworker), disk, certificates, CNI',
@@ -47,4 +54,19 @@ const sameCore = (a: string, b: string): boolean => {
   const x = parseKubeVersion(a)
   const y = parseKubeVersion(b)
   return Boolean(x && y && coreOf(x) === coreOf(y))
+}
+
+/**
+ * The API's Node that is the plan's node under another name: one with the plan's host among its addresses, or whose
+ * name and the plan's agree up to the first dot (short hostname against FQDN).
+ */
+function sameMachine(name: string, host: string, nodes: Node[]): { name: string; by: string } | undefined {
+  const short = (s: string) => s.split('.')[0]!.toLowerCase()
+  for (const n of nodes) {
+    const other = n.metadata?.name ?? ''
+    const address = (n.status?.addresses ?? []).find((a) => a.address === host)
+    if (address) return { name: other, by: `${address.type} is ${host}, this node's host in the plan` }
+    if (other && short(other) === short(name)) return { name: other, by: `name has the same hostname as ${name}` }
+  }
+  return undefined
 }
