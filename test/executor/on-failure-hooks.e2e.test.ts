@@ -119,16 +119,16 @@ describe('onFailure hooks', () => {
   it('a hook that outlives spec.hooks.timeout is stopped and fails its point, saying so; plan shows the limit', async () => {
     await l.editPlan((d) => {
       d.spec.stages[0].approval = 'none'
-      d.spec.hooks = { beforeCluster: ['slow.sh'], onFailure: ['record.sh'], timeout: '1s' }
+      d.spec.hooks = { beforeCluster: ['slow.sh'], onFailure: ['record.sh'], timeout: '3s' }
     })
     const plan = await l.cli(['plan', l.plan, '--format', 'json'])
-    expect(JSON.parse(plan.out).steps.find((s: any) => s.action === 'hook')).toMatchObject({ title: 'hook beforeCluster: slow.sh (timeout 1s)', params: { hook: 'slow.sh', point: 'beforeCluster', timeout: '1s' } })
+    expect(JSON.parse(plan.out).steps.find((s: any) => s.action === 'hook')).toMatchObject({ title: 'hook beforeCluster: slow.sh (timeout 3s)', params: { hook: 'slow.sh', point: 'beforeCluster', timeout: '3s' } })
     const mark = l.lab.recorder.mark()
     const r = await l.cli(['apply', l.plan, '--output', 'json'])
     // A cluster's own step that fails pauses the run there (nothing on a node to roll back).
     expect(r.code, r.err + r.out.slice(-3000)).toBe(4)
     const failed = events(r.out).find((e) => e.type === 'step-failed')
-    expect(failed).toMatchObject({ step: { id: 'fa/fa/hook/before-cluster/1' }, error: 'hook slow.sh did not finish within 1s and was stopped (spec.hooks.timeout sets how long a hook may run)', evidence: ['waiting for the change window'] })
+    expect(failed).toMatchObject({ step: { id: 'fa/fa/hook/before-cluster/1' }, error: 'hook slow.sh did not finish within 3s and was stopped (spec.hooks.timeout sets how long a hook may run)', evidence: ['waiting for the change window'] })
     expect(heard()[0].failure).toMatchObject({ step: 'fa/fa/hook/before-cluster/1', error: failed.error })
     // Stopped with its children: before, the hook alone was killed, its child held the output open and the run waited
     // for it to finish.
