@@ -3,7 +3,6 @@ import type { Distribution } from '../plan/versions.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import { imageTag } from './image-tag.js'
 import type { ApiserverVersion, EtcdMember } from './types.js'
-import { readRunLock, type RunLock } from './run-lock.js'
 
 /** What the API says about one node. */
 export interface ApiNode {
@@ -26,8 +25,6 @@ export interface ApiFacts {
   /** kube-apiserver static pods (kubeadm): one entry per apiserver. */
   apiserverPods: ApiserverVersion[]
   etcdMembers?: EtcdMember[]
-  /** Another run's (or this run's) hold on the cluster lock; undefined: free, or not readable (not a fact to fail on). */
-  runLock?: RunLock
 }
 
 export function toApiNode(n: Node): ApiNode {
@@ -85,10 +82,7 @@ async function firstFailureInOrder<T extends readonly unknown[]>(reads: T): Prom
 export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
   // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
   // not read (one kubectl process fewer per version-skew check).
-  // The lock is read beside them; a Lease it may not read (RBAC) is not a reason to miss the cluster's facts.
-  const lock = readRunLock(kubectl).catch(() => undefined)
   const [version, nodes, system] = await firstFailureInOrder([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')] as const)
-  const runLock = await lock
   const pods = system.items ?? []
   const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))
   const kubeProxy = dist === 'k3s' ? new Map<string, string>() : perNode(pods.filter((p) => hasLabel(p, 'k8s-app', 'kube-proxy') || (p.metadata?.name ?? '').startsWith('kube-proxy-')), 'kube-proxy')
@@ -101,5 +95,5 @@ export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): 
     // k3s labels embedded-etcd servers; a k3s cluster on sqlite or an external datastore has none.
     etcdMembers = [...apiNodes.values()].filter((n) => n.labels['node-role.kubernetes.io/etcd'] === 'true').map((n) => ({ name: n.name, node: n.name }))
   }
-  return { version: version.gitVersion, nodes: apiNodes, kubeProxy, apiserverPods, ...(etcdMembers ? { etcdMembers } : {}), ...(runLock ? { runLock } : {}) }
+  return { version: version.gitVersion, nodes: apiNodes, kubeProxy, apiserverPods, ...(etcdMembers ? { etcdMembers } : {}) }
 }

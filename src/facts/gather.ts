@@ -15,6 +15,7 @@ import { readApiFacts, type ApiFacts } from './api-facts.js'
 import { readHostFacts } from './host-facts.js'
 import { planPath } from '../plan/paths.js'
 import { nodeTarget } from './targets.js'
+import { readRunLock, type RunLock } from './run-lock.js'
 import { unlistedNodes } from './unlisted.js'
 import { formatDuration } from '../util/duration.js'
 import type { ApiserverVersion, ClusterFacts, FleetFacts, HostFacts, KubeProxySource, NodeFacts } from './types.js'
@@ -104,8 +105,12 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
   const settle = <T>(p: Promise<T>, set: (o: Outcome<T>) => void) =>
     p.then((ok) => !expired && set({ ok }), (e: unknown) => !expired && set({ err: message(e), ...(cannotReach(e) ? { unreachable: true as const } : {}) }))
   const kubectl = opts.kubectlFor ? opts.kubectlFor(cluster, loaded, ctl.signal) : defaultKubectl(cluster, loaded, env, opts.stateDir, opts.log, ctl.signal)
+  // The run lock is read beside the API facts, by the facts alone (the gates' own API reads have no use for it); a
+  // Lease it may not read (RBAC) is no reason to miss the cluster's facts.
+  let runLock: RunLock | undefined
   const work = Promise.all([
     settle(readApiFacts(kubectl, dist), (o) => (api = o)),
+    readRunLock(kubectl).then((l) => void (runLock = l), () => undefined),
     ...cluster.nodes.map((n, i) => settle(readHostFacts(opts.transport, nodeTarget(cluster, n, loaded.dir), dist, { signal: ctl.signal }), (o) => (hosts[i] = o))),
   ])
   try {
@@ -145,7 +150,7 @@ async function gatherCluster(cluster: ClusterSpec, loaded: LoadedPlan, opts: Gat
     nodes,
     ...(a?.etcdMembers ? { etcdMembers: a.etcdMembers } : {}),
     unlistedNodes: a ? unlistedNodes(dist, a, listed) : [],
-    ...(a?.runLock ? { runLock: a.runLock } : {}),
+    ...(a && runLock ? { runLock } : {}),
     ...(apiError ? { error: apiError } : {}),
     ...(!clusterError && 'err' in api! && api.unreachable ? { apiUnreachable: true as const } : {}),
   }

@@ -20,6 +20,8 @@ function fakeKubectl(a: { version: string; nodes: Node[]; pods: Pod[]; fail?: st
     version: () => guard('version', { major: '1', minor: '30', gitVersion: a.version }),
     nodes: () => guard('nodes', { items: a.nodes }),
     pods: (ns: string) => guard(`pods ${ns}`, { items: a.pods }),
+    // Any other read (the run lock's Lease is the facts' to read, not this gate's) is counted too.
+    json: (args: string[]) => guard(`json ${args.join(' ')}`, {}),
   } as unknown as KubectlClient & { calls: string[] }
 }
 
