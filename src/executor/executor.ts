@@ -1081,13 +1081,14 @@ export class Executor {
     const where = failure ?? s
     const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.hops.find((h) => h.index === s.hop) : undefined
     const host = s.node !== undefined && s.cluster !== undefined ? this.o.clusters.get(s.cluster)?.targets.get(s.node)?.host : undefined
+    const limit = String(loose(s).timeout ?? HOOK_TIMEOUT)
     const r = await runHook(hook, this.o.planDir, {
       runId: this.o.runId, plan: this.o.planFile, point: String(loose(s).point), stage: s.stage,
       ...(where.cluster ? { cluster: where.cluster } : {}), ...(where.node ? { node: where.node } : {}), step: s.id, dryRun: dry, journal: this.o.journal.path,
       ...(s.role ? { role: s.role } : {}), ...(host ? { host } : {}), ...(hop ? { hop: { index: hop.index, from: hop.from, to: hop.to.release } } : {}),
       ...(failure ? { failure } : {}),
-    }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal, timeoutMs: parseDuration(String(loose(s).timeout ?? HOOK_TIMEOUT))! })
-    if (r.timedOut) throw new StepFailure(`hook ${hook} did not finish within ${String(loose(s).timeout ?? HOOK_TIMEOUT)} and was stopped (spec.hooks.timeout sets how long a hook may run)`, r.output)
+    }, { env: this.o.env, signal: failure ? this.o.interrupt : this.halt.signal, timeoutMs: parseDuration(limit)! })
+    if (r.timedOut) throw new StepFailure(`hook ${hook} did not finish within ${limit} and was stopped (spec.hooks.timeout sets how long a hook may run)`, r.output)
     if (!r.ok) throw new StepFailure(`hook ${hook} exited with ${r.exitCode ?? 'no exit code'}`, r.output)
     return { changed: false, evidence: [`hook ${hook} exited 0`, ...r.output] }
   }

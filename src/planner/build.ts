@@ -71,12 +71,12 @@ function stageLevelSteps(plan: PlanDocument, stage: StageSpec, isLast: boolean):
   if (stage.approval === 'required') {
     steps.push(step(base, { id: `${stage.name}/approval`, action: 'approval', mutates: false, title: `wait for approval of stage ${stage.name} (kupgrade apply --approve ${stage.name})`, params: { stage: stage.name } }))
   }
-  steps.push(...hookSteps(plan.spec.hooks.beforeStage, base, `${stage.name}/hook/before-stage`, 'beforeStage', plan.spec.hooks.timeout))
-  after.push(...hookSteps(plan.spec.hooks.afterStage, base, `${stage.name}/hook/after-stage`, 'afterStage', plan.spec.hooks.timeout))
+  steps.push(...hookSteps(plan.spec.hooks, 'beforeStage', base, `${stage.name}/hook/before-stage`))
+  after.push(...hookSteps(plan.spec.hooks, 'afterStage', base, `${stage.name}/hook/after-stage`))
   if (!isLast && parseDuration(stage.soak)! > 0) {
     after.push(step(base, { id: `${stage.name}/soak`, action: 'soak', mutates: false, title: `soak ${stage.soak}: re-check the post-gates of ${stage.clusters.join(', ')} before the next stage`, params: { duration: stage.soak, clusters: stage.clusters } }))
   }
-  return { before: steps, after, onFailureHooks: hookSteps(plan.spec.hooks.onFailure, base, `${stage.name}/hook/on-failure`, 'onFailure', plan.spec.hooks.timeout) }
+  return { before: steps, after, onFailureHooks: hookSteps(plan.spec.hooks, 'onFailure', base, `${stage.name}/hook/on-failure`) }
 }
 
 type StepBase = Omit<Step, 'id' | 'title' | 'action' | 'mutates' | 'undo' | 'params'>
@@ -102,8 +102,10 @@ function step(base: StepBase, own: StepOwn): Step {
   return s
 }
 
-function hookSteps(hooks: string[] | undefined, base: StepBase, prefix: string, point: HookPoint, timeout?: string): Step[] {
-  return (hooks ?? []).map((hook, i) => step(base, { id: `${prefix}/${i + 1}`, action: 'hook', mutates: false, title: `hook ${point}: ${hook}${timeout ? ` (timeout ${timeout})` : ''}`, params: { hook, point, ...(timeout ? { timeout } : {}) } }))
+/** The plan's hooks at one point, each a step; the plan's hook timeout, when it sets one, goes with each. */
+function hookSteps(hooks: PlanDocument['spec']['hooks'], point: HookPoint, base: StepBase, prefix: string): Step[] {
+  const timeout = hooks.timeout
+  return (hooks[point] ?? []).map((hook, i) => step(base, { id: `${prefix}/${i + 1}`, action: 'hook', mutates: false, title: `hook ${point}: ${hook}${timeout ? ` (timeout ${timeout})` : ''}`, params: { hook, point, ...(timeout ? { timeout } : {}) } }))
 }
 
 function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec, gates: GateLists, facts: PlannerFacts | undefined, warnings: string[]): ClusterPlan {
@@ -125,7 +127,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const restore: ClusterRestore[] = []
 
   steps.push(step({ ...base, phase: 'preflight' }, { id: `${prefix}/lock`, action: 'lock', mutates: true, title: `acquire the run lock (Lease ${LEASE})`, undo: { action: 'unlock', params: { lease: LEASE } }, params: { lease: LEASE } }))
-  steps.push(...hookSteps(spec.hooks.beforeCluster, { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`, 'beforeCluster', spec.hooks.timeout))
+  steps.push(...hookSteps(spec.hooks, 'beforeCluster', { ...base, phase: 'preflight' }, `${prefix}/hook/before-cluster`))
   steps.push(...gateSteps(gates.pre, { ...base, phase: 'preflight' }, `${prefix}/pre`))
 
   // An OS-only plan is one pass with no Kubernetes hop.
@@ -207,7 +209,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
   })
 
-  steps.push(...hookSteps(spec.hooks.afterCluster, { ...base, phase: 'postflight' }, `${prefix}/hook/after-cluster`, 'afterCluster', spec.hooks.timeout))
+  steps.push(...hookSteps(spec.hooks, 'afterCluster', { ...base, phase: 'postflight' }, `${prefix}/hook/after-cluster`))
   steps.push(step({ ...base, phase: 'postflight' }, { id: `${prefix}/unlock`, action: 'unlock', mutates: true, title: 'release the run lock', params: { lease: LEASE } }))
 
   const last = hops[hops.length - 1]
@@ -394,7 +396,7 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
     steps.push(s)
   }
   for (const s of gateSteps(i.gates.beforeNode, base, `${i.prefix}/before`)) steps.push(s)
-  for (const s of hookSteps(spec.hooks.beforeNode, base, `${i.prefix}/hook/before-node`, 'beforeNode', spec.hooks.timeout)) steps.push(s)
+  for (const s of hookSteps(spec.hooks, 'beforeNode', base, `${i.prefix}/hook/before-node`)) steps.push(s)
   // A machine without a kubelet has no Node: nothing to cordon, drain, wait Ready for or uncordon. Its driver steps
   // wait for its own service (k0s status) instead.
   const node = i.kubernetesNode
@@ -419,7 +421,7 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
   // judged by its driver's start-service check instead.
   for (const s of gateSteps(node ? i.gates.afterNode : i.gates.afterNode.filter((g) => g.id !== 'nodes-ready' && g.id !== 'kube-proxy-sync'), base, `${i.prefix}/after`)) steps.push(s)
   if (node) kubectl({ id: `${i.prefix}/uncordon`, action: 'uncordon', mutates: true, title: '', params: none })
-  for (const s of hookSteps(spec.hooks.afterNode, base, `${i.prefix}/hook/after-node`, 'afterNode', spec.hooks.timeout)) steps.push(s)
+  for (const s of hookSteps(spec.hooks, 'afterNode', base, `${i.prefix}/hook/after-node`)) steps.push(s)
 }
 
 /**
