@@ -206,7 +206,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   const g = d.gates
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
-  for (const f of d.failed) if (!told(`step ${f.step} failed: ${f.error}`) && !isOnFailureHook(f.step)) out.push(`  failed: ${f.step}: ${f.error}`)
+  for (const f of failedToList(d, told)) out.push(`  failed: ${f.step}: ${f.error}`)
   for (const r of d.rollbacks) out.push(`  ${rollbackLine(r, told)}`)
   for (const h of d.onFailureHooks) out.push(`  ${onFailureLine(h)}`)
   for (const w of d.warnings) out.push(`  warning: ${w}`)
@@ -220,6 +220,10 @@ export function renderSummaryText(d: RunSummaryData): string {
 
 /** The stage's onFailure hooks (planner ids `<stage>/hook/on-failure/N`): run once the run stopped, told apart. */
 const isOnFailureHook = (id: string): boolean => /^[^/]+\/hook\/on-failure\/\d+$/.test(id)
+
+/** The failed steps to list: not the one the run's message tells, nor an onFailure hook (it has its own line). */
+const failedToList = (d: RunSummaryData, told: (text: string) => boolean): RunSummaryData['failed'] =>
+  d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`) && !isOnFailureHook(f.step))
 
 const onFailureLine = (h: RunSummaryData['onFailureHooks'][number]): string =>
   h.ok ? `after the failure: ✓ ${h.title}` : `after the failure: ✗ ${h.title}: ${h.error}`
@@ -242,7 +246,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   const g = d.gates
   out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
-  const failed = d.failed.filter((f) => !told(`step ${f.step} failed: ${f.error}`) && !isOnFailureHook(f.step))
+  const failed = failedToList(d, told)
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))
   if (d.rollbacks.length) out.push('', '**Rollbacks:**', ...d.rollbacks.map((r) => `- ${md(rollbackLine(r, told))}`))
   if (d.onFailureHooks.length) out.push('', ...d.onFailureHooks.map((h) => `- ${md(onFailureLine(h))}`))
