@@ -40,6 +40,8 @@ export interface Problem {
   col: number
   message: string
   severity?: 'error' | 'warning'
+  /** A warning that gate `gate` of cluster `cluster` reports too when a run evaluates it: the run says it once, there. */
+  alsoGate?: { gate: string; cluster: string }
 }
 
 /** `file:line:col: message`, with `warning: ` before the message for warnings (the form editors and CI matchers parse). */

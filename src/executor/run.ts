@@ -13,6 +13,7 @@ import { loadPlan } from '../plan/load.js'
 import type { Distribution } from '../plan/versions.js'
 import { buildExecutionPlan } from '../planner/build.js'
 import { buildRestorePlan, type RestoreRequest } from '../planner/restore.js'
+import { resolveGates, saidByGate } from '../planner/gates.js'
 import type { Step } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
@@ -157,12 +158,14 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     }
     const runDir = shownPath(join(runsDir(loaded.dir), runId), req.cwd)
     // What `plan --live` would warn of, said before anything runs; a resumed run said it when it started.
-    const warnings = resumed ? [] : [...loaded.warnings.map((w) => w.message), ...live.warnings, ...plan.warnings]
-    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings,
-      outline: plan.stages.filter((s) => !selection.stages || selection.stages.includes(s.name)).map((s) => ({
-        stage: s.name,
-        clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),
-      })) })
+    const outline = plan.stages.filter((s) => !selection.stages || selection.stages.includes(s.name)).map((s) => ({
+      stage: s.name,
+      clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),
+    }))
+    // A warning a pre-gate of this run reports too is left to the gate.
+    const gated = { gates: resolveGates(loaded.plan.spec.gates).pre.map((g) => g.id), clusters: outline.flatMap((s) => s.clusters.map((c) => c.name)) }
+    const warnings = resumed ? [] : [...loaded.warnings.filter((w) => !saidByGate(w, gated)).map((w) => w.message), ...live.warnings, ...plan.warnings]
+    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings, outline })
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),

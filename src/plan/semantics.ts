@@ -22,8 +22,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
  */
 export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }): Problem[] {
   const problems: Problem[] = []
-  const add = (path: Path, message: string, severity: Problem['severity'] = 'error', key = false) =>
-    problems.push({ file: ctx.file, ...ctx.locator.at(path, { key }), message: `${formatPath(path)}: ${message}`, severity })
+  const add = (path: Path, message: string, severity: Problem['severity'] = 'error', key = false, alsoGate?: Problem['alsoGate']) =>
+    problems.push({ file: ctx.file, ...ctx.locator.at(path, { key }), message: `${formatPath(path)}: ${message}`, severity, ...(alsoGate ? { alsoGate } : {}) })
 
   const metaName = str(obj(doc.metadata)?.name)
   if (metaName && !isDnsLabel(metaName)) add(['metadata', 'name'], labelMessage('name', metaName))
@@ -87,7 +87,7 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
     const rolesReadable = nodes.every((n) => obj(n)?.role === 'control-plane' || obj(n)?.role === 'worker')
     if (nodes.length > 0 && controlPlanes === 0 && rolesReadable) add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has no control-plane node: list at least one node with role: control-plane`)
     else if (controlPlanes > 0 && (controlPlanes < 3 || controlPlanes % 2 === 0)) {
-      add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes === 1 ? 'a single point of failure during the upgrade' : controlPlanes === 2 ? 'taking either down for its upgrade leaves etcd without quorum' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning')
+      add(['spec', 'clusters', ci, 'nodes'], `cluster ${name ?? ci} has ${controlPlanes} control-plane node${controlPlanes === 1 ? '' : 's'}: ${controlPlanes === 1 ? 'a single point of failure during the upgrade' : controlPlanes === 2 ? 'taking either down for its upgrade leaves etcd without quorum' : 'an even count tolerates no more failures than one fewer'} (control-plane-ha gate)`, 'warning', false, name === undefined ? undefined : { gate: 'control-plane-ha', cluster: name })
     }
 
     // Versions and hops.

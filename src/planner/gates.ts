@@ -1,3 +1,4 @@
+import type { Problem } from '../errors.js'
 import { CUSTOM_GATES, DEFAULT_GATES, gateById } from '../gates/catalog.js'
 
 export interface ResolvedGate {
@@ -61,4 +62,12 @@ function resolveOne(id: string, raw: unknown): ResolvedGate {
   const explicit = (raw ?? {}) as Record<string, unknown>
   const shown = Object.entries(explicit).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`)
   return { id, params, stepParams: Object.freeze({ gate: id, ...params }), label: shown.length ? `${id} (${shown.join(', ')})` : id }
+}
+
+/**
+ * A plan warning that a gate reports too (`Problem.alsoGate`), where that gate runs on that cluster: the gate's verdict
+ * says it, with its evidence and hint, so a run or a check does not say it a second time in other words.
+ */
+export function saidByGate(w: Problem, runs: { gates: readonly string[]; clusters: readonly string[] }): boolean {
+  return w.alsoGate !== undefined && runs.gates.includes(w.alsoGate.gate) && runs.clusters.includes(w.alsoGate.cluster)
 }

@@ -33,6 +33,10 @@ describe('apply: k3s 1 server + 2 agents', () => {
     expect(writes.filter((e) => e.source === 'api' && e.method === 'POST').length).toBe(writes.filter((e) => e.source === 'api' && e.method === 'DELETE').length)
     expect(writes.length).toBeGreaterThan(0)
     const ev = events(r.out)
+    // The single server is said once, by the control-plane-ha pre-gate with its evidence and hint, and not again by
+    // the plan's validation warning of the same thing in other words.
+    expect(ev[0].warnings.filter((w: string) => /control-plane node/.test(w))).toEqual([])
+    expect(ev.filter((e) => e.type === 'gate-result' && e.gate === 'control-plane-ha').map((e) => [e.status, e.summary])).toEqual([['warn', '1 control-plane node: a single point of failure']])
     dryWrites = ev.find((e) => e.type === 'dry-run-recorded').writes
     expect(dryWrites.some((w) => w.channel === 'ssh' && w.node === 'edge-w-2' && /get\.k3s\.io/.test(w.command))).toBe(true)
     expect(dryWrites.filter((w) => w.command.startsWith('kubectl cordon')).map((w) => w.command)).toEqual(['kubectl cordon edge-cp-1', 'kubectl cordon edge-w-1', 'kubectl cordon edge-w-2'])

@@ -3,6 +3,7 @@ import { Option } from 'commander'
 import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
+import { resolveGates, saidByGate } from '../../planner/gates.js'
 import { planJsonChunks } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
@@ -44,8 +45,11 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       // json (which has no such section) carries it among the warnings.
       const drift = new Set(live?.drift ?? [])
       const inDoc = (m: string) => opts.format === 'json' || !drift.has(m)
+      // With --live every pre-gate ran on every cluster: a warning one of them reports too is left to its verdict.
+      const gated = { gates: live ? resolveGates(loaded.plan.spec.gates).pre.map((g) => g.id) : [], clusters: loaded.plan.spec.clusters.map((c) => c.name) }
+      const validation = loaded.warnings.filter((w) => !saidByGate(w, gated))
       const warnings = [
-        ...loaded.warnings.map((w) => w.message),
+        ...validation.map((w) => w.message),
         ...(live?.state.warnings ?? []).filter(inDoc),
         // The text ends with the verdict, which lists the blockers.
         ...(opts.format === 'text' ? [] : (live?.state.blockers ?? []).filter(inDoc).map((b) => `blocked: ${b}`)),
@@ -81,7 +85,7 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
           throw new KupgradeError(`cannot write ${opts.out}: ${(err as Error).message}`, { exitCode: ExitCode.invalid })
         }
         // The document went to a file: the terminal gets the validation warnings and the verdict, once.
-        for (const w of loaded.warnings) ctx.stderr.write(`${formatProblem(w)}\n`)
+        for (const w of validation) ctx.stderr.write(`${formatProblem(w)}\n`)
         ctx.stderr.write(`wrote ${opts.out} (${plan.steps.length} steps)${live ? `; ${blocked ? 'BLOCKED' : 'ready'}` : ''}\n`)
       } else for (const piece of output) ctx.stdout.write(piece)
       setExit(blocked ? ExitCode.blocked : ExitCode.ok)
