@@ -59,11 +59,11 @@ export type ExecutorEvent =
   | { type: 'step-retrying'; time: string; step: StepRef; attempt: number; error: string; delayMs: number; undo?: true }
   | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' }
   | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback'; checks: number }
-  | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string }
+  | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string; restoredWith?: string }
   | { type: 'undo-started'; time: string; step: StepRef; title: string }
   | { type: 'undo-done'; time: string; step: StepRef; durationMs: number; changed: boolean; evidence: string[] }
   | { type: 'undo-failed'; time: string; step: StepRef; durationMs: number; error: string; evidence: string[] }
-  | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[] }
+  | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[]; restoredWith?: string }
   | { type: 'rollback-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
   /** onFailure: rebuild of one node run: reset, Node deleted, reinstalled at `version` and rejoined (its steps are step events). */
   | { type: 'rebuild-started'; time: string; cluster: string; node: string; hop?: number; detail: string; reason: string }
@@ -71,7 +71,7 @@ export type ExecutorEvent =
   | { type: 'rebuild-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
   | { type: 'approval-needed'; time: string; stage: string; command: string }
   | { type: 'approved'; time: string; stage: string; by: 'flag' | 'tty' | 'journal' }
-  | { type: 'lock-acquired'; time: string; cluster: string; holder: string; takenOverFrom?: string }
+  | { type: 'lock-acquired'; time: string; cluster: string; holder: string; takenOverFrom?: string; afterRestore?: true }
   | { type: 'lock-refused'; time: string; cluster: string; holder: string; since: string; expired: boolean }
   | { type: 'lock-renewed'; time: string; cluster: string; resourceVersion: string }
   | { type: 'lock-lost'; time: string; cluster: string; reason: string }

@@ -272,16 +272,17 @@ export class Executor {
       const rt = this.o.clusters.get(c.name)
       if (!rt) continue
       this.stageNow = stage
+      // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
+      // What the node's own onFailure rollback already took back in this run is not rolled back twice.
+      const toTakeBack = (n: NodeRunRef): boolean => {
+        const marks = [this.o.journal.last(rollbackId(c.name, n)), this.o.journal.last(rebuildId(c.name, n))].filter((e) => e !== undefined)
+        const rolled = marks.sort((a, b) => b.seq - a.seq)[0]
+        const since = (id: string) => rolled?.state !== 'done' || (this.o.journal.last(id)?.seq ?? 0) > rolled.seq
+        return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
+      }
       const runs = segments(c.steps)
         .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
-        // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
-        // What the node's own onFailure rollback already took back in this run is not rolled back twice.
-        .filter((n) => {
-          const marks = [this.o.journal.last(rollbackId(c.name, n)), this.o.journal.last(rebuildId(c.name, n))].filter((e) => e !== undefined)
-          const rolled = marks.sort((a, b) => b.seq - a.seq)[0]
-          const since = (id: string) => rolled?.state !== 'done' || (this.o.journal.last(id)?.seq ?? 0) > rolled.seq
-          return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
-        })
+        .filter(toTakeBack)
         .reverse()
       if (runs.length === 0) {
         this.emit({ type: 'cluster-skipped', time: now(), stage: stage.name, cluster: c.name, reason: 'this run changed no node here' })
@@ -300,6 +301,7 @@ export class Executor {
       this.renewLock(c.name, lease)
       const lock: ClusterLock = { lease, held: true, retake: false }
       this.locks.set(c.name, lock)
+      let restoredWith: string | undefined
       try {
         for (const n of runs) {
           if (this.halt.signal.aborted) return { outcome: 'interrupted', exitCode: ExitCode.interrupted, message: `interrupted; rolled back so far: ${rolled.join(', ') || 'nothing'}` }
@@ -310,8 +312,19 @@ export class Executor {
             const stop = err instanceof Stopped ? err.stop : undefined
             return { outcome: 'failed', exitCode: ExitCode.failed, message: `${stop?.message ?? (err as Error).message}; rolled back before it: ${rolled.join(', ') || 'nothing'}` }
           }
+          // Only a restore of the whole control plane, run in an earlier node's rollback here, leaves a node listed
+          // with nothing left to take back: said so, without a second round of post-gates over an unchanged cluster.
+          if (restoredWith && !toTakeBack(n)) {
+            const ids = { cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), restoredWith }
+            const by = `taken back by the restore of the whole control plane from the pre-hop snapshot, run in the rollback of ${restoredWith}`
+            this.emit({ type: 'rollback-started', time: now(), ...ids, path: c.rollback.find((p) => p.node === n.node)?.path ?? 'snapshot-restore', detail: by, reason: 'kupgrade rollback' })
+            this.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: 0, evidence: [by] })
+            rolled.push(`${c.name}/${n.node}`)
+            continue
+          }
           // (No rollback entry: `kupgrade rollback` stopped halfway is simply run again; its nodes are found the same way.)
           const rb = await this.rollbackNode(c, rt, n, 'kupgrade rollback')
+          restoredWith = n.node
           if (!rb.ok) {
             this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
             return { outcome: 'failed', exitCode: ExitCode.failed, message: `rollback of ${c.name}/${n.node} stopped: ${rb.reason}${rolled.length ? `; rolled back before it: ${rolled.join(', ')}` : ''}` }
@@ -589,7 +602,7 @@ export class Executor {
     lock.held = true
     const evidence = [`Lease kube-system/kupgrade-lock held by "${this.o.holder}" (taken once the API answered${r.takenOverFrom ? `, ${tookOver(r)}` : ''})`]
     if (s) this.o.journal.append({ step: s.id, state: 'done', attempt: this.nextAttempt(s.id), evidence, changed: true, undo: { commands: ['release the lock'] } })
-    this.emit({ type: 'lock-acquired', time: now(), cluster, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}) })
+    this.emit({ type: 'lock-acquired', time: now(), cluster, holder: this.o.holder, ...(r.takenOverFrom ? { takenOverFrom: r.takenOverFrom } : {}), afterRestore: true })
     this.renewLock(cluster, lock.lease)
   }
 

@@ -161,6 +161,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'gate-result':
       return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
     case 'rollback-started':
+      if (e.restoredWith) return line(`${e.cluster} › ${e.node}: taken back by the restore of the whole control plane in the rollback of ${e.restoredWith}`)
       return line(`${e.cluster} › ${e.node}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)
     case 'undo-started':
       return verbose ? line(`${where(e.step)}: undo ${e.step.id}: ${e.title} …`) : undefined
@@ -169,7 +170,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'undo-failed':
       return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'rollback-done':
-      return line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
+      return e.restoredWith ? undefined : line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
     case 'rollback-failed':
       return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${failure(e.error)}`)
     case 'rebuild-started':
@@ -183,7 +184,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'approved':
       return line(`stage ${e.stage}: approved (${e.by === 'flag' ? '--approve' : e.by === 'tty' ? 'on the terminal' : 'earlier in this run'})`)
     case 'lock-acquired':
-      return line(`${e.cluster}: lock acquired (${e.holder})${e.takenOverFrom ? `, taken over from ${e.takenOverFrom}` : ''}`)
+      return line(`${e.cluster}: lock ${e.afterRestore ? 'taken again after the datastore restore brought back the Lease its snapshot had' : 'acquired'} (${e.holder})${e.takenOverFrom ? `, taken over from ${e.takenOverFrom}` : ''}`)
     case 'lock-refused':
       return line(`${e.cluster}: lock held by ${e.holder} since ${e.since}${e.expired ? ' (expired)' : ''}`)
     case 'lock-renewed':

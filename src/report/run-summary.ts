@@ -41,7 +41,7 @@ export interface RunSummaryData {
   gateFailures: { gate: string; where: string; status: string; summary: string; evidence: string[]; hint?: string }[]
   /** Every node as the API showed it after the run. */
   final: { cluster: string; nodes: FinalNode[]; error?: string }[]
-  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[] }[]
+  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[]; restoredWith?: string }[]
 }
 
 export class SummaryCollector {
@@ -97,7 +97,7 @@ export class SummaryCollector {
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
         if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
         break
-      case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
+      case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...(e.restoredWith ? { restoredWith: e.restoredWith } : {}) }); break
       case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
       case 'rollback-done':
         Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
@@ -161,7 +161,7 @@ function notableLines(list: RunSummaryData['gates']['notable']): string[] {
 
 /** `told`: the run's message already says why (the failure the rollback answered), so the line does not again. */
 const rollbackLine = (r: RunSummaryData['rollbacks'][number], told: (text: string) => boolean): string =>
-  `${r.status} ${r.cluster}/${r.node} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
+  `${r.status} ${r.cluster}/${r.node} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.restoredWith ? `; with the control plane restored in the rollback of ${r.restoredWith}` : ''}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
 
 /** Whether the run's message already says this text. */
 const toldBy = (d: RunSummaryData) => (text: string): boolean => (d.message ?? '').includes(text)

@@ -240,7 +240,12 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
       case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); nodeAfter(e.cluster, e.node, { doing: `rolling back (${e.path}) …` }); break
       case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break
       case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
-      case 'rollback-done': slot(...clusterKey(e.cluster)).say(`↩ ${e.node} rolled back ${secs(e.durationMs)}`); nodeAfter(e.cluster, e.node, { done: `rolled back ${secs(e.durationMs)}` }); break
+      case 'rollback-done': {
+        const how = e.restoredWith ? `rolled back with the control plane restored in the rollback of ${e.restoredWith}` : `rolled back ${secs(e.durationMs)}`
+        slot(...clusterKey(e.cluster)).say(`↩ ${e.node} ${how}`)
+        nodeAfter(e.cluster, e.node, { done: how })
+        break
+      }
       case 'rollback-failed': slot(...clusterKey(e.cluster)).say(`✗ rollback of ${e.node} stopped: ${e.error.split('\n')[0]}`); nodeAfter(e.cluster, e.node, { stopped: `rollback stopped: ${e.error.split('\n')[0]}` }); break
       case 'rebuild-started': slot(...clusterKey(e.cluster)).say(`rebuilding ${e.node} …`); nodeAfter(e.cluster, e.node, { doing: 'rebuilding …' }); break
       case 'rebuild-done': slot(...clusterKey(e.cluster)).say(`⟳ ${e.node} rebuilt ${secs(e.durationMs)}`); nodeAfter(e.cluster, e.node, { done: `rebuilt ${secs(e.durationMs)}` }); break

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { plainLine } from '../../src/report/run-plain.js'
 import { KUBECTL, openSsh } from '../lab/helpers.js'
 import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
@@ -90,4 +91,32 @@ describe('apply: a moved server of a three-server k3s cluster rolled back by res
     expect(last('rha/rha/hop1/rha-cp-1/replace-binary')).toBe('undone')
     expect(last('rha/rha/hop1/rha-cp-1/uncordon')).toBe('undone')
   }, 420_000)
+
+  it('kupgrade rollback of a finished upgrade: the newest server restores every server; the two before it are said to be taken back with it, without more post-gates', async () => {
+    const up = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(up.code, up.err + up.out.slice(-3000)).toBe(0)
+    const runId = events(up.out)[0].runId as string
+    const r = await l.cli(['rollback', runId, '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    const ev = events(r.out)
+    expect(ev.filter((e) => e.type === 'rollback-started').map((e) => [e.node, e.path, e.restoredWith])).toEqual([
+      ['rha-w-1', 'previous-version', undefined], ['rha-cp-3', 'snapshot-restore', undefined], ['rha-cp-2', 'snapshot-restore', 'rha-cp-3'], ['rha-cp-1', 'snapshot-restore', 'rha-cp-3'],
+    ])
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => [e.node, e.restoredWith])).toEqual([['rha-w-1', undefined], ['rha-cp-3', undefined], ['rha-cp-2', 'rha-cp-3'], ['rha-cp-1', 'rha-cp-3']])
+    // One round of post-gates after each rollback that changed something (the agent's, the restore's), not four.
+    expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'rollback' && e.gate === 'nodes-ready')).toHaveLength(2)
+    // The restore put back the Lease as the snapshot had it: the lock is taken again, and said to be.
+    expect(ev.filter((e) => e.type === 'lock-acquired').map((e) => e.afterRestore ?? false)).toEqual([false, true])
+    expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'done', exitCode: 0, message: expect.stringMatching(/^rolled back: rha\/rha-w-1, rha\/rha-cp-3, rha\/rha-cp-2, rha\/rha-cp-1 /) })
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['rha-cp-1', 'v1.29.6+k3s1', 'True', false], ['rha-cp-2', 'v1.29.6+k3s1', 'True', false],
+      ['rha-cp-3', 'v1.29.6+k3s1', 'True', false], ['rha-w-1', 'v1.29.6+k3s1', 'True', false],
+    ])
+    // Without --output json, one line each.
+    const taken = ev.filter((e) => e.restoredWith)
+    expect(taken.map((e) => plainLine(e)?.replace(/^\S+ \S+ /, ''))).toEqual([
+      'rha › rha-cp-2: taken back by the restore of the whole control plane in the rollback of rha-cp-3', undefined,
+      'rha › rha-cp-1: taken back by the restore of the whole control plane in the rollback of rha-cp-3', undefined,
+    ])
+  }, 600_000)
 })
