@@ -19,6 +19,11 @@ class Slot {
   ended?: End
   /** Set when the stage waits for an approval the run did not get: what its line says if it never starts. */
   awaiting?: string
+  /**
+   * A failed stage's end, drawn when the run is over: its line stays open for what runs after the failure (the
+   * onFailure hooks, which may take minutes), so the terminal shows them running rather than a tree at rest.
+   */
+  endsWithRun?: End
   private resolve!: (e: End) => void
   readonly end: Promise<End> = new Promise((r) => (this.resolve = r))
   private begin!: () => void
@@ -82,8 +87,9 @@ class Slot {
    * with how the run ended: `w-1: interrupted`).
    */
   runOver(outcome?: string): void {
+    if (this.endsWithRun) this.finish(this.endsWithRun)
     // A stage asked for on the terminal and declined started its line for the question, but never ran.
-    if (this.awaiting) this.finish({ kind: 'skip', why: this.awaiting })
+    else if (this.awaiting) this.finish({ kind: 'skip', why: this.awaiting })
     else if (!this.hasStarted) this.finish(this.failed() ?? { kind: 'skip', why: `${this.label}: not run` })
     else this.finish(this.failed() ?? (outcome === 'done' || outcome === 'nothing-to-do' ? { kind: 'done' } : { kind: 'fail', message: `${this.label}: ${outcome ?? 'stopped'}` }))
   }
@@ -205,7 +211,7 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
       }
       case 'stage-started': slot(e.stage).start(); slot(e.stage).say('running'); break
       case 'stage-done': slot(e.stage).finish({ kind: 'done', title: `stage ${e.stage} ✓ ${secs(e.durationMs)}` }); break
-      case 'stage-failed': slot(e.stage).finish({ kind: 'fail', message: `stage ${e.stage}: ${told.compact(e.error)}` }); break
+      case 'stage-failed': slot(e.stage).endsWithRun = { kind: 'fail', message: `stage ${e.stage}: ${told.compact(e.error)}` }; break
       case 'approval-needed': slot(e.stage).awaiting = `stage ${e.stage}: waits for approval (${e.command})`; break
       case 'cluster-started': slot(e.stage, e.cluster).start(); slot(e.stage, e.cluster).say('started'); break
       case 'cluster-done': endCluster(e.stage, e.cluster, { kind: 'done', title: `${e.cluster} ✓ ${secs(e.durationMs)}${e.changed ? '' : ' (nothing changed)'}` }); break

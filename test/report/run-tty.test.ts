@@ -29,7 +29,11 @@ type Untimed = ExecutorEvent extends infer E ? (E extends unknown ? Omit<E, 'tim
 // Short enough for one line of the 80 columns listr2 assumes where the process has no terminal.
 const failure = 'step w-1/wait-ready failed: timed out'
 
-async function draw(events: Untimed[]): Promise<string[]> {
+/**
+ * The last frame; with `frameAfter`, also the frame drawn while the run is at each such event, into `frames`: the
+ * first one `shows` accepts (listr2 redraws on its own timer), else the one there after 5 s.
+ */
+async function draw(events: Untimed[], o: { frameAfter?: (e: Untimed) => boolean; shows?: (frame: string[]) => boolean; frames?: string[][] } = {}): Promise<string[]> {
   const screen = new Screen()
   // log-update hides and shows the cursor on the process's own stderr: not this test's output.
   const cursor = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
@@ -38,6 +42,11 @@ async function draw(events: Untimed[]): Promise<string[]> {
     for (const e of events) {
       tty.sink({ ...e, time } as ExecutorEvent)
       await new Promise((r) => setTimeout(r, 5))
+      // listr2 draws every 50 ms or so: the frame shown while the run is at this event.
+      if (o.frameAfter?.(e)) {
+        for (let waited = 0; waited < 5_000 && !o.shows?.(screen.lastFrame()); waited += 20) await new Promise((r) => setTimeout(r, 20))
+        o.frames?.push(screen.lastFrame())
+      }
     }
     await tty.stop()
     await new Promise((r) => setTimeout(r, 50))
@@ -74,6 +83,32 @@ describe('terminal progress tree', () => {
       `    ✖ w-1: ${failure}; rolled back 5.0s`,
       '    ↓ w-2: not upgraded',
       '↓ stage production: not run',
+    ])
+  })
+
+  it('the onFailure hooks that run after a stage failed are drawn on its line while they run; the last frame is as without them', async () => {
+    const hook = { id: 'staging/hook/on-failure/1', title: 'hook onFailure: hooks/notify.mjs', action: 'hook', mutates: false, stage: 'staging' } as const
+    const events = [
+      { type: 'run-started', runId: 'r', plan: 'p.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging'], outline: [
+        { stage: 'staging', clusters: [{ name: 'stg', distribution: 'k3s', nodes: ['w-1'] }] },
+      ] },
+      { type: 'stage-started', stage: 'staging' },
+      { type: 'cluster-started', stage: 'staging', cluster: 'stg' },
+      { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
+      { type: 'node-failed', stage: 'staging', cluster: 'stg', node: 'w-1', error: failure, cordoned: true },
+      { type: 'cluster-failed', stage: 'staging', cluster: 'stg', error: `stg/w-1: ${failure}` },
+      { type: 'stage-failed', stage: 'staging', error: `stg/w-1: ${failure}` },
+      { type: 'step-started', step: hook, attempt: 1 },
+      { type: 'step-done', step: hook, attempt: 1, durationMs: 2_000, changed: false, evidence: [] },
+      { type: 'run-finished', runId: 'r', outcome: 'failed', exitCode: 1, durationMs: 90_000, journal: 'j', message: 'failed' },
+    ] as Untimed[]
+    const frames: string[][] = []
+    const frame = await draw(events, { frameAfter: (e) => e.type === 'step-started', shows: (f) => f.some((l) => l.includes('notify.mjs')), frames })
+    expect(frames[0]?.slice(0, 2)).toEqual([expect.stringMatching(/^. stage staging$/), '  › hook onFailure: hooks/notify.mjs …'])
+    expect(frame).toEqual([
+      expect.stringMatching(/^❯ stage staging: see below/),
+      expect.stringMatching(/^ {2}❯ stg: stg\/w-1: see below/),
+      `    ✖ w-1 (cordoned): ${failure}`,
     ])
   })
 
