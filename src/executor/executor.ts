@@ -902,10 +902,12 @@ export class Executor {
     }
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
+    // Before `started` is journaled: whether an earlier process of this run began this step.
+    const begunBefore = this.o.journal.last(s.id) !== undefined
     await this.o.journal.appendDurable({ step: s.id, state: 'started', attempt })
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
-      const r = await this.act(s, rt, stage, opts.cutShort)
+      const r = await this.act(s, rt, stage, { begunBefore, ...(opts.cutShort ? { cutShort: opts.cutShort } : {}) })
       if (r.skipped) {
         await this.o.journal.appendDurable({ step: s.id, state: 'skipped', attempt, evidence: r.evidence })
         this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: r.skipped, evidence: r.evidence })
@@ -931,7 +933,7 @@ export class Executor {
     }
   }
 
-  private async act(s: Step, rt: ClusterRuntime | undefined, stage?: StagePlan, cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[]; undo?: UndoRecord; skipped?: string }> {
+  private async act(s: Step, rt: ClusterRuntime | undefined, stage: StagePlan | undefined, { begunBefore, cutShort }: { begunBefore: boolean; cutShort?: AbortSignal }): Promise<{ changed: boolean; evidence: string[]; undo?: UndoRecord; skipped?: string }> {
     const dry = this.o.dryRun
     switch (s.action) {
       case 'gate': {
@@ -976,7 +978,7 @@ export class Executor {
         const peerCp = rt.spec.nodes.find((n) => n.role === 'control-plane' && n.name !== s.node)
         const peerControlPlane = peerCp ? rt.targets.get(peerCp.name) : undefined
         const run = () => runProgram(program, {
-          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), ...(peerControlPlane ? { peerControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), force: s.force === true,
+          ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), ...(firstControlPlane ? { firstControlPlane } : {}), ...(peerControlPlane ? { peerControlPlane } : {}), dryRun: dry, stateAhead: this.dryAhead.has(ahead), ...forced(s, begunBefore),
           onOutput: (l) => this.emit({ type: 'step-output', time: now(), step: stepRef(s), stream: l.stream, line: l.line }),
           onRetry: (r) => this.emit({ type: 'step-retrying', time: now(), step: stepRef(s), ...r }),
         }, { ssh: this.o.ssh, kubectl: rt.kubectl, ...(target ? { target } : {}), signal: this.halt.signal, pollMs: this.o.pollMs ?? 250, onWaiting: reportWaiting((e) => this.emit(e), s) })
@@ -1152,6 +1154,19 @@ export class Executor {
 
 /** As `check` runs them (src/gates/run.ts): enough to overlap their waits, few enough not to flood the API. */
 const GATES_AT_ONCE = 4
+
+/**
+ * Why a step runs without verifying first, if it does. A backup holds the state of the moment it was taken: one an
+ * earlier run left at the same place (the hop's backup directory is named by its version) would verify as done, and a
+ * rollback would then put back the cluster of that day, not of this run's start. So each run takes its own; only a
+ * step an earlier process of this run began is verified first (the resume of a backup this run took must not take it
+ * again after the node moved on).
+ */
+function forced(s: Step, begunBefore: boolean): { force?: string } {
+  if (s.force) return { force: 'this step runs even where its effect seems there (forced)' }
+  if ((s.action === 'backup' || s.action === 'backup-files') && !begunBefore) return { force: 'each run takes its own backup: one an earlier run left here holds the state of then' }
+  return {}
+}
 
 const nodeKey = (s: Step): string => `${s.cluster}|${s.hop ?? ''}|${s.node}`
 

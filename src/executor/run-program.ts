@@ -31,8 +31,11 @@ export interface ProgramChannels {
    * step (an uncordon after a recorded cordon would verify as "already schedulable"). Record it without verifying.
    */
   stateAhead?: boolean
-  /** Run the commands even where verify finds the effect there already (Step.force); verify must hold after them. */
-  force?: boolean
+  /**
+   * Run the commands even where verify finds the effect there already, and why (Step.force; a backup this run has not
+   * taken yet); verify must hold after them.
+   */
+  force?: string
   /** A command's transport failed under it; the step is verified and tried again after delayMs (attempt of STEP_ATTEMPTS). */
   onRetry?: (r: { attempt: number; error: string; delayMs: number }) => void
 }
@@ -237,7 +240,7 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   // The command's own answer tells whether it changed anything: no read first (each is a kubectl process).
   const reports = !ch.dryRun && !ch.force ? program.reports : undefined
   const before = ch.dryRun && ch.stateAhead ? { all: false, evidence: ['not verified: an earlier write to this node was only recorded'], unreadable: false }
-    : ch.force ? { all: false, evidence: ['not verified first: this step runs even where its effect seems there (forced)'], unreadable: false }
+    : ch.force ? { all: false, evidence: [`not verified first: ${ch.force}`], unreadable: false }
       : reports ? { all: false, evidence: [], unreadable: false }
         : await verify(program.verify, ch)
   if (before.all) return { changed: false, evidence: before.evidence }
@@ -269,7 +272,9 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   // One boot record across the waits: the ssh-back wait learns the new boot id, the Ready wait then asks the Node for it.
   const boot = { ...(bootBefore ? { before: bootBefore } : {}) }
   for (const w of program.wait ?? []) waited.push(await runWait(w, { ...waitCtx, boot, readCheck: async (c) => judge(c, await observe(c.read, ch), ch) }))
-  if (program.verify.length === 0) return { changed: true, evidence: [...ran, ...waited] }
+  // A forced step says why it ran without looking first.
+  const why = ch.force ? before.evidence : []
+  if (program.verify.length === 0) return { changed: true, evidence: [...why, ...ran, ...waited] }
   const after = await verify(program.verify, ch)
   if (!after.all && after.unreadable) {
     // The commands answered, but the check after them could not be read (the API or the connection failed): whether
@@ -279,7 +284,7 @@ async function runProgramOnce(program: StepProgram, ch: ProgramChannels, waitCtx
   if (!after.all) {
     throw new StepFailure('the commands succeeded but the effect is not there', [...before.evidence.map((e) => `before: ${e}`), ...ran, ...waited, ...after.evidence.map((e) => `after: ${e}`)])
   }
-  return { changed: true, evidence: [...ran, ...waited, ...after.evidence] }
+  return { changed: true, evidence: [...why, ...ran, ...waited, ...after.evidence] }
 }
 
 export const BOOT_ID = ['cat', '/proc/sys/kernel/random/boot_id'] as const

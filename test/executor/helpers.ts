@@ -168,11 +168,11 @@ export function cliKillable(l: ExecLab, args: string[], killAfter: (event: any) 
 /**
  * The backups a run copied off its nodes (`.kupgrade/backups/index.jsonl` next to the plan), every file checked against
  * the lab's own copy on the node (its folder under the lab directory) and against the index's sha256 and size; the
- * copies are 0600. Returns the index entries.
+ * copies are 0600. Returns the index entries; with `run`, that run's only (the node holds the newest run's backup).
  */
-export function expectBackupsCopied(l: ExecLab, cluster: string): any[] {
+export function expectBackupsCopied(l: ExecLab, cluster: string, run?: string): any[] {
   const planDir = dirname(l.plan)
-  const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x))
+  const index = readFileSync(join(planDir, '.kupgrade/backups/index.jsonl'), 'utf8').trim().split('\n').map((x) => JSON.parse(x)).filter((e) => run === undefined || e.run === run)
   for (const entry of index) {
     expect(entry.files.length, `${entry.node}: files copied`).toBeGreaterThan(0)
     for (const f of entry.files as { path: string; remote: string; sha256: string; bytes: number; mode: string }[]) {

@@ -63,7 +63,7 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
     }).finally(() => l.lab.setFault(fault, false))
     expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
     const ev = events(r.out)
-    const copies = expectBackupsCopied(l, 'sr').filter((b) => b.run === ev.at(-1).runId)
+    const copies = expectBackupsCopied(l, 'sr', ev.at(-1).runId)
     expect(copies.map((b) => [b.node, b.version, b.step.replace(/^.*\//, '')]).sort()).toEqual([['sr-cp-1', 'v1.29.6+k3s1', 'backup'], ['sr-cp-1', 'v1.29.6+k3s1', 'backup-files']])
     const restore = ev.find((e) => e.type === 'undo-done' && e.step.action === 'replace-binary')
     expect(restore, JSON.stringify(ev.filter((e) => e.type === 'undo-failed'))).toBeDefined()
@@ -74,5 +74,29 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
       ['sr-cp-1', 'v1.29.6+k3s1', 'True', false], ['sr-w-1', 'v1.29.6+k3s1', 'True', false],
     ])
+  }, 300_000)
+
+  it('a later run takes its own snapshot, not the one an earlier run left in the same place: what the cluster gained since survives its rollback', async () => {
+    // The earlier runs of this file left a checksummed snapshot of the hop's version on the node. The cluster then
+    // gains an object (real kubectl); a restore from that old snapshot would silently take it away.
+    const kubectl = (...args: string[]) => run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'sr', ...args])
+    const marker = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'made-after-the-last-run', namespace: 'default' }, spec: { holderIdentity: 'someone' } }
+    const create = execFile(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'sr', 'create', '-f', '-'])
+    create.stdin!.end(JSON.stringify(marker))
+    await new Promise((resolve, reject) => create.on('exit', (c) => (c === 0 ? resolve(c) : reject(new Error(`kubectl create exited ${c}`)))))
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sr', node: 'sr-cp-1' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    const backups = ev.filter((e) => e.type === 'step-done' && ['backup', 'backup-files'].includes(e.step.action) && e.step.node === 'sr-cp-1')
+    expect(backups.map((e) => [e.step.action, e.changed, e.evidence.find((x: string) => x.startsWith('not verified first'))])).toEqual([
+      ['backup', true, 'not verified first: each run takes its own backup: one an earlier run left here holds the state of then'],
+      ['backup-files', true, 'not verified first: each run takes its own backup: one an earlier run left here holds the state of then'],
+    ])
+    expect(ev.at(-1).message).toMatch(/rolled back: sr-cp-1 back at the old version/)
+    expect(JSON.parse((await kubectl('get', 'lease', '-n', 'default', 'made-after-the-last-run', '-o', 'json')).stdout).spec.holderIdentity).toBe('someone')
+    // The Lease the restore brought back is this run's own lock, not the earlier run's.
+    expect(ev.filter((e) => e.type === 'lock-acquired').map((e) => [e.afterRestore ?? false, e.takenOverFrom])).toEqual([[false, undefined], [true, undefined]])
   }, 300_000)
 })

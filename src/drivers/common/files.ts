@@ -19,6 +19,10 @@ export function backupFilesProgram(step: StepOf<'backup-files'>, versionOf?: { a
       'set -e',
       // Config and PKI copies are root's alone.
       'umask 077',
+      // An earlier run's copies go first, its list before them: a copy cut off halfway must not verify against that
+      // list, and files merged into an earlier copy would put back what the node no longer has.
+      `rm -f ${q(sums)} ${q(`${sums}.new`)}`,
+      `rm -rf ${q(`${dir}/files`)}`,
       `mkdir -p ${q(`${dir}/files`)}`,
       // --parents keeps the full path under files/, so a restore knows where each copy belongs. A path the node
       // does not have is listed in ABSENT instead (a restore then knows it did not exist, rather than guessing).

@@ -154,8 +154,9 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
     offNode: { sums: [`${dir}/SHA256SUMS`] },
     verify: [nodeCheck(['sh', '-c', `cd ${q(dir)} && sha256sum --check --quiet --strict SHA256SUMS`], `a checksummed k0s backup exists in ${dir}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })],
     run: [
-      // k0s backup wants an existing directory.
-      onNode(['mkdir', '-p', dir], `create the backup directory ${dir}`),
+      // An earlier run's archive and list go first: a backup cut off halfway must not verify against that list on a
+      // resume, and each run's archive is kept off the node, not here. k0s backup wants an existing directory.
+      script(['set -e', `mkdir -p ${q(dir)}`, `cd ${q(dir)}`, 'rm -f SHA256SUMS SHA256SUMS.new k0s_backup_*.tar.gz'], `create the backup directory ${dir}, without an earlier run's backup`),
       onNode(save, 'k0s backup before the hop', { timeoutMs: 10 * 60_000 }),
       script(['set -e', `cd ${q(dir)}`, `sha256sum ${newestFile('k0s_backup_*.tar.gz')} > SHA256SUMS.new`, 'mv -f SHA256SUMS.new SHA256SUMS'], `record the checksum of the k0s backup in ${dir}`),
     ],

@@ -162,6 +162,10 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
       script(
         [
           'set -e',
+          // An earlier run's backup goes first: a save cut off halfway must not verify against its list on a resume,
+          // and a database copied onto an earlier copy would land inside it. Each run's is kept off the node.
+          `rm -f ${q(`${snaps}/SHA256SUMS`)} ${q(`${snaps}/SHA256SUMS.new`)}`,
+          `rm -rf ${q(sqlite)}`,
           // The datastore decides the backup: k3s's embedded etcd keeps its data in server/db/etcd.
           `if [ -d ${q(`${DB}/etcd`)} ]; then`,
           `  mkdir -p ${q(snaps)}`,

@@ -200,6 +200,8 @@ function etcdSnapshotProgram(step: StepOf<'backup'>): ActionProgram {
     offNode: { sums: [`${file}.sha256`] },
     verify: [nodeCheck(['sha256sum', '--check', '--quiet', '--strict', `${file}.sha256`], `a checksummed etcd snapshot exists at ${file}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1] })],
     run: [
+      // An earlier run's checksum goes first: a snapshot cut off halfway must not verify against it on a resume.
+      onNode(['rm', '-f', `${file}.sha256`], `forget the checksum of an earlier snapshot in ${dir}`),
       onNode(['install', '-d', '-m', '0700', dir], `create the backup directory ${dir}`),
       onNode(save, 'etcd snapshot before the hop', { timeoutMs: 10 * 60_000 }),
       script([`sha256sum ${q(file)} > ${q(`${file}.sha256.new`)}`, `mv -f ${q(`${file}.sha256.new`)} ${q(`${file}.sha256`)}`], `record the checksum of ${file}`),
