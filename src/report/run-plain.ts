@@ -112,6 +112,9 @@ class SoakRepeats {
 type GateResult = ExecutorEvent & { type: 'gate-result' }
 const said = (e: GateResult): string => `${e.status}\0${e.summary}\0${e.hint ?? ''}`
 
+/** `cluster › node`, and its hop from the second on: a node a run takes through several hops has a line per hop. */
+const nodeRun = (e: { cluster: string; node: string; hop?: number }): string => `${e.cluster} › ${e.node}${e.hop !== undefined && e.hop > 1 ? ` · hop ${e.hop}` : ''}`
+
 const stamp = (time: string): string => time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 
 export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures): string | undefined {
@@ -161,8 +164,8 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'gate-result':
       return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
     case 'rollback-started':
-      if (e.restoredWith) return line(`${e.cluster} › ${e.node}: taken back by the restore of the whole control plane in the rollback of ${e.restoredWith}`)
-      return line(`${e.cluster} › ${e.node}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)
+      if (e.restoredWith) return line(`${nodeRun(e)}: taken back by the restore of the whole control plane in the rollback of ${e.restoredWith}`)
+      return line(`${nodeRun(e)}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)
     case 'undo-started':
       return verbose ? line(`${where(e.step)}: undo ${e.step.id}: ${e.title} …`) : undefined
     case 'undo-done':
@@ -170,15 +173,15 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'undo-failed':
       return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'rollback-done':
-      return e.restoredWith ? undefined : line(`${e.cluster} › ${e.node}: rolled back in ${secs(e.durationMs)}`)
+      return e.restoredWith ? undefined : line(`${nodeRun(e)}: rolled back in ${secs(e.durationMs)}`)
     case 'rollback-failed':
-      return line(`${e.cluster} › ${e.node}: ROLLBACK STOPPED: ${failure(e.error)}`)
+      return line(`${nodeRun(e)}: ROLLBACK STOPPED: ${failure(e.error)}`)
     case 'rebuild-started':
-      return line(`${e.cluster} › ${e.node}: REBUILDING (${e.detail}) because ${failure(e.reason)}`)
+      return line(`${nodeRun(e)}: REBUILDING (${e.detail}) because ${failure(e.reason)}`)
     case 'rebuild-done':
-      return line(`${e.cluster} › ${e.node}: rebuilt in ${secs(e.durationMs)}`)
+      return line(`${nodeRun(e)}: rebuilt in ${secs(e.durationMs)}`)
     case 'rebuild-failed':
-      return line(`${e.cluster} › ${e.node}: REBUILD STOPPED: ${failure(e.error)}`)
+      return line(`${nodeRun(e)}: REBUILD STOPPED: ${failure(e.error)}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':

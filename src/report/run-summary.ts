@@ -24,7 +24,8 @@ export interface RunSummaryData {
   onFailureHooks: { step: string; title: string; ok: boolean; error?: string }[]
   clusters: {
     stage: string; cluster: string; status: 'done' | 'failed' | 'skipped' | 'running' | 'not run'; note?: string; durationMs?: number
-    nodes: { node: string; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
+    /** Each node run: a node has one per hop it went through. */
+    nodes: { node: string; hop?: number; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
     /** Every node the run was to take through, in order (the run's outline). */
     planned: string[]
   }[]
@@ -41,7 +42,7 @@ export interface RunSummaryData {
   gateFailures: { gate: string; where: string; status: string; summary: string; evidence: string[]; hint?: string }[]
   /** Every node as the API showed it after the run. */
   final: { cluster: string; nodes: FinalNode[]; error?: string }[]
-  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[]; restoredWith?: string }[]
+  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[]; restoredWith?: string; hop?: number }[]
 }
 
 export class SummaryCollector {
@@ -78,8 +79,8 @@ export class SummaryCollector {
       case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
       case 'cluster-failed': Object.assign(this.cluster(e.stage, e.cluster), { status: 'failed', note: e.error.split('\n')[0] }); break
       case 'cluster-skipped': Object.assign(this.cluster(e.stage, e.cluster), { status: 'skipped', note: e.reason }); break
-      case 'node-done': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'done', durationMs: e.durationMs }); break
-      case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, status: 'failed', cordoned: e.cordoned }); break
+      case 'node-done': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, ...hopOf(e), status: 'done', durationMs: e.durationMs }); break
+      case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, ...hopOf(e), status: 'failed', cordoned: e.cordoned }); break
       case 'step-done':
         if (isOnFailureHook(e.step.id)) d.onFailureHooks.push({ step: e.step.id, title: e.step.title, ok: true })
         if (e.changed) d.changed++
@@ -97,17 +98,17 @@ export class SummaryCollector {
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
         if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
         break
-      case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...(e.restoredWith ? { restoredWith: e.restoredWith } : {}) }); break
+      case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...hopOf(e), ...(e.restoredWith ? { restoredWith: e.restoredWith } : {}) }); break
       case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
       case 'rollback-done':
         Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
-        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rolled back', cordoned: false })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node && n.hop === e.hop) Object.assign(n, { status: 'rolled back', cordoned: false })
         break
       case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
-      case 'rebuild-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rebuilding', path: 'rebuild', detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [] }); break
+      case 'rebuild-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rebuilding', path: 'rebuild', detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...hopOf(e) }); break
       case 'rebuild-done':
         Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rebuilt' })
-        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node) Object.assign(n, { status: 'rebuilt', cordoned: false })
+        for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node && n.hop === e.hop) Object.assign(n, { status: 'rebuilt', cordoned: false })
         break
       case 'rebuild-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rebuild stopped', error: e.error.split('\n')[0] }); break
       case 'run-finished':
@@ -161,10 +162,16 @@ function notableLines(list: RunSummaryData['gates']['notable']): string[] {
 
 /** `told`: the run's message already says why (the failure the rollback answered), so the line does not again. */
 const rollbackLine = (r: RunSummaryData['rollbacks'][number], told: (text: string) => boolean): string =>
-  `${r.status} ${r.cluster}/${r.node} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.restoredWith ? `; with the control plane restored in the rollback of ${r.restoredWith}` : ''}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
+  `${r.status} ${r.cluster}/${r.node}${r.hop !== undefined && r.hop > 1 ? ` · hop ${r.hop}` : ''} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.restoredWith ? `; with the control plane restored in the rollback of ${r.restoredWith}` : ''}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
 
 /** Whether the run's message already says this text. */
 const toldBy = (d: RunSummaryData) => (text: string): boolean => (d.message ?? '').includes(text)
+
+const hopOf = (e: { hop?: number }): { hop?: number } => (e.hop !== undefined ? { hop: e.hop } : {})
+
+/** `cp-1`, or `cp-1 · hop 2` where the node went through several hops of this run (one line each). */
+const nodeRunName = (c: { nodes: { node: string; hop?: number }[] }, n: { node: string; hop?: number }): string =>
+  n.hop !== undefined && c.nodes.some((x) => x.node === n.node && x.hop !== n.hop) ? `${n.node} · hop ${n.hop}` : n.node
 
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
@@ -198,7 +205,7 @@ export function renderSummaryText(d: RunSummaryData): string {
   const told = toldBy(d)
   for (const c of d.clusters) {
     out.push(`  ${c.stage} › ${c.cluster}: ${c.status}${c.durationMs !== undefined ? ` in ${secs(c.durationMs)}` : ''}${c.note && !told(c.note) ? ` (${c.note})` : ''}`)
-    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${n.node}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
+    for (const n of c.nodes) out.push(`    ${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${nodeRunName(c, n)}${n.durationMs !== undefined ? ` ${secs(n.durationMs)}` : ''}${n.cordoned ? ' (left cordoned)' : ''}`)
     const left = notReached(d, c)
     if (left) out.push(`    – ${left}`)
   }
@@ -240,7 +247,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   out.push('| stage | cluster | result | duration | nodes |', '|---|---|---|---|---|')
   for (const c of d.clusters) {
     const left = notReached(d, c)
-    const nodes = [...c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(n.node)}${n.cordoned ? ' (cordoned)' : ''}`), ...(left ? [`– ${md(left)}`] : [])].join('<br>')
+    const nodes = [...c.nodes.map((n) => `${n.status === 'done' ? '✓' : n.status === 'rolled back' ? '↩' : n.status === 'rebuilt' ? '⟳' : '✗'} ${md(nodeRunName(c, n))}${n.cordoned ? ' (cordoned)' : ''}`), ...(left ? [`– ${md(left)}`] : [])].join('<br>')
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note && !told(c.note) ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates

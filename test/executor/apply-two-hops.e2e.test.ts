@@ -107,5 +107,17 @@ describe('apply: two hops on k3s (v1.28 → v1.29 → v1.30)', () => {
       expect(done(`${CLUSTER}/${CLUSTER}/hop1/${n}/wait-ready`), n).toBeGreaterThan(0)
       expect(done(`${CLUSTER}/${CLUSTER}/hop2/${n}/wait-ready`), n).toBeGreaterThan(done(`${CLUSTER}/${CLUSTER}/hop1/tw-w-2/uncordon`))
     }
+    runId = fin.runId
+  }, 300_000)
+
+  let runId = ''
+  it('kupgrade rollback takes the run back through both hops, the last hop first, each node named with its hop', async () => {
+    const r = await l.cli(['rollback', runId, '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    const ev = events(r.out)
+    const order = ['tw-w-2', 'tw-w-1', 'tw-cp-1']
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => `${e.node} hop ${e.hop}`)).toEqual([...order.map((n) => `${n} hop 2`), ...order.map((n) => `${n} hop 1`)])
+    expect(ev.at(-1).message).toMatch(/^rolled back: tw\/tw-w-2 \(hop 2\), tw\/tw-w-1 \(hop 2\), tw\/tw-cp-1 \(hop 2\), tw\/tw-w-2 \(hop 1\), tw\/tw-w-1 \(hop 1\), tw\/tw-cp-1 \(hop 1\) /)
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual(NODES.map((n) => [n, 'v1.28.15+k3s1', 'True', false]))
   }, 300_000)
 })

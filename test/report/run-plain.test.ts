@@ -141,3 +141,13 @@ describe('a soak: the same post-gates re-checked every round', () => {
     expect(text).toContain('\n  gates: 1 pass, 1 warn, 0 fail, 0 unknown; soak re-checks: 3 pass, 3 warn\n    warn system-pods (staging): coredns restarted 1 time (2 times)\n    warn system-pods (staging): coredns restarted 2 times (2 times)\n')
   })
 })
+
+describe('plain progress: rollbacks of a node the run took through several hops', () => {
+  it('name the hop from the second on, so the two rollbacks of one node read apart', () => {
+    const lines = plainLines()
+    const at = (hop: number) => ({ time: '2026-12-06T20:31:10.000Z', cluster: 'kh', node: 'kh-w-1', hop })
+    expect(lines({ type: 'rollback-started', ...at(2), path: 'previous-version', detail: 'the previous packages', reason: 'kupgrade rollback' } as ExecutorEvent)).toBe('2026-12-06 20:31:10Z kh › kh-w-1 · hop 2: ROLLING BACK (previous-version: the previous packages) because kupgrade rollback')
+    expect(lines({ type: 'rollback-done', ...at(2), durationMs: 4400, evidence: [] } as ExecutorEvent)).toBe('2026-12-06 20:31:10Z kh › kh-w-1 · hop 2: rolled back in 4.4s')
+    expect(lines({ type: 'rollback-done', ...at(1), durationMs: 4300, evidence: [] } as ExecutorEvent)).toBe('2026-12-06 20:31:10Z kh › kh-w-1: rolled back in 4.3s')
+  })
+})

@@ -39,6 +39,27 @@ describe('the run summary (text)', () => {
     expect(summaryOf(extra, { markdown: true })).toContain('\n- after the failure: ✓ hook onFailure: hooks/notify.mjs\n- after the failure: ✗ hook onFailure: page.sh: hook page.sh exited with 7\n')
   })
 
+  it('a node the run took through two hops has a line per hop, each named by it; its hop-2 rollback leaves its hop-1 line done', () => {
+    const c = new SummaryCollector()
+    const events = [
+      { type: 'run-started', time: T, runId: 'r2', plan: '/p/plan.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['kh'], outline: [] },
+      { type: 'cluster-started', time: T, stage: 'kh', cluster: 'kh' },
+      { type: 'node-done', time: T, stage: 'kh', cluster: 'kh', node: 'kh-cp-1', hop: 1, durationMs: 6600 },
+      { type: 'node-done', time: T, stage: 'kh', cluster: 'kh', node: 'kh-w-1', hop: 1, durationMs: 5400 },
+      { type: 'node-done', time: T, stage: 'kh', cluster: 'kh', node: 'kh-cp-1', hop: 2, durationMs: 6700 },
+      { type: 'node-failed', time: T, stage: 'kh', cluster: 'kh', node: 'kh-w-1', hop: 2, error: 'step kh/kh/hop2/kh-w-1/wait-ready failed: timed out', cordoned: true },
+      { type: 'rollback-started', time: T, cluster: 'kh', node: 'kh-w-1', hop: 2, path: 'previous-version', detail: 'the previous packages', reason: 'step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
+      { type: 'rollback-done', time: T, cluster: 'kh', node: 'kh-w-1', hop: 2, durationMs: 4000, evidence: [] },
+      { type: 'cluster-failed', time: T, stage: 'kh', cluster: 'kh', error: 'kh/kh-w-1: step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
+      { type: 'run-finished', time: T, runId: 'r2', outcome: 'failed', exitCode: 1, durationMs: 60_000, journal: 'j', message: 'kh/kh-w-1: step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
+    ] as ExecutorEvent[]
+    for (const e of events) c.add(e)
+    const text = renderSummaryText(c.data)
+    expect(text).toContain('\n    ✓ kh-cp-1 · hop 1 6.6s\n    ✓ kh-w-1 · hop 1 5.4s\n    ✓ kh-cp-1 · hop 2 6.7s\n    ↩ kh-w-1 · hop 2\n')
+    expect(text).toContain('\n  rolled back kh/kh-w-1 · hop 2 (previous-version)')
+    expect(renderSummaryMarkdown(c.data)).toContain('✓ kh-cp-1 · hop 1<br>✓ kh-w-1 · hop 1<br>✓ kh-cp-1 · hop 2<br>↩ kh-w-1 · hop 2')
+  })
+
   it('ends its findings with the plan\'s warnings as the run started (text and markdown)', () => {
     const w = 'cluster staging: staging-agent-1 already has k3s v1.30.4+k3s1 installed while its kubelet runs v1.29.6+k3s1: …'
     expect(summaryOf([], { warnings: [w] })).toContain(`\n  warning: ${w}\n  journal: `)
