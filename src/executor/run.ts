@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { hostname, userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -9,7 +8,7 @@ import { defaultKubectl } from '../facts/gather.js'
 import { readLiveState } from '../facts/live.js'
 import { nodeTarget } from '../facts/targets.js'
 import type { NodeFacts } from '../facts/types.js'
-import { loadPlan } from '../plan/load.js'
+import { loadPlan, readPlanFile } from '../plan/load.js'
 import type { Distribution } from '../plan/versions.js'
 import { buildExecutionPlan } from '../planner/build.js'
 import { buildRestorePlan, type RestoreRequest } from '../planner/restore.js'
@@ -97,7 +96,7 @@ const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined => 
 export async function executeRun(req: RunRequest): Promise<RunReport> {
   const t0 = Date.now()
   const planFile = resolve(req.cwd, req.planFile)
-  const text = readFileSync(planFile)
+  const text = readPlanFile(planFile, req.planFile)
   const hash = sha256(text)
   let resumed: ReturnType<typeof readJournal> | undefined
   if (req.resumeJournal) {

@@ -2,7 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import jsyaml from 'js-yaml'
 import { KupgradeError, ExitCode, PlanError, type Problem } from '../errors.js'
-import { FileReadError, MiB, readRegularText } from '../util/read-file.js'
+import { FileReadError, MiB, readRegularFile } from '../util/read-file.js'
 import { YAML_CORE_SCHEMA } from './core-schema.js'
 import { Locator } from './locate.js'
 import { MAX_NESTING, tooDeep } from './nesting.js'
@@ -35,20 +35,27 @@ export interface LoadedPlan {
 
 /** Reads and validates a plan file. Throws PlanError with every problem found (never just the first). */
 export function loadPlan(file: string): LoadedPlan {
-  let source: string
-  try {
-    source = readRegularText(file, { maxBytes: MAX_PLAN_BYTES })
-  } catch (err) {
-    const reason = err instanceof FileReadError ? err.reason : String(err)
-    throw new KupgradeError(`${file}: cannot read the plan (${reason})`, {
-      exitCode: ExitCode.invalid,
-      hint: 'pass the path of an UpgradePlan YAML file',
-    })
-  }
+  const source = readPlanFile(file).toString('utf8')
   const { plan, problems, expanded } = parsePlan(file, source, { dir: dirname(resolve(file)) })
   const errors = problems.filter((p) => p.severity !== 'warning')
   if (errors.length > 0 || !plan) throw new PlanError(errors)
   return { file, dir: dirname(resolve(file)), plan, warnings: problems.filter((p) => p.severity === 'warning'), ...(expanded ? { expanded } : {}) }
+}
+
+/**
+ * A plan file's bytes (what a run's sha256 is of), or a usage error naming it: never a crash, never a read without end
+ * (a directory, a FIFO, /dev/zero). `shown` is the path as the user gave it.
+ */
+export function readPlanFile(file: string, shown = file): Buffer {
+  try {
+    return readRegularFile(file, { maxBytes: MAX_PLAN_BYTES })
+  } catch (err) {
+    const reason = err instanceof FileReadError ? err.reason : String(err)
+    throw new KupgradeError(`${shown}: cannot read the plan (${reason})`, {
+      exitCode: ExitCode.invalid,
+      hint: 'pass the path of an UpgradePlan YAML file',
+    })
+  }
 }
 
 /**

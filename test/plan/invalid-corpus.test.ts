@@ -169,4 +169,14 @@ describe('kupgrade validate on invalid plans (child process)', () => {
     expect(r.status).toBe(2)
     expect(r.stderr).toBe('nope.yaml: cannot read the plan (no such file)\n')
   })
+
+  it('apply, dry-run or not, on a plan it cannot read: exit 2 with the plan named, never an internal error, never a read without end', () => {
+    for (const [plan, reason] of [['nope.yaml', 'no such file'], ['test/fixtures', 'a directory, not a regular file'], ['/dev/zero', 'a character device, not a regular file']]) {
+      for (const dry of [[], ['--dry-run']]) {
+        const r = spawnSync(process.execPath, [cli, 'apply', plan!, ...dry], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+        expect(r.status, `${plan} ${dry}: ${r.stderr}`).toBe(2)
+        expect(r.stderr).toBe(`error: ${plan}: cannot read the plan (${reason})\nhint: pass the path of an UpgradePlan YAML file\n`)
+      }
+    }
+  })
 })
