@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { z } from 'zod'
-import { KupgradeError, PlanError } from '../errors.js'
+import { ExitCode, KupgradeError, PlanError } from '../errors.js'
+import { FileReadError, MiB, readRegularText } from '../util/read-file.js'
 import { formatPath } from '../plan/locate.js'
 import { readYamlMapping, type YamlFileKind } from '../plan/yaml-file.js'
 import { zodProblems } from '../plan/zod-problems.js'
@@ -184,9 +184,9 @@ export function normalizeTopology(input: TopologyInput): Topology {
 export async function loadTopology(file: string): Promise<Topology> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = readRegularText(file, { maxBytes: 4 * MiB })
   } catch (err) {
-    throw new KupgradeError(`cannot read topology ${file}: ${(err as Error).message}`)
+    throw new KupgradeError(`${file}: cannot read the topology (${err instanceof FileReadError ? err.reason : (err as Error).message})`, { exitCode: ExitCode.invalid, hint: 'pass the path of a LabTopology YAML file (examples/lab/README.md)' })
   }
   return parseTopology(text, file)
 }

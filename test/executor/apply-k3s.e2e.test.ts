@@ -110,5 +110,8 @@ describe('apply: k3s 1 server + 2 agents', () => {
       const named = await runCli(['runs', where], { env: l.env, cwd: tmpdir() })
       expect(named.out, named.err).toBe(runs.out)
     }
+    // A mistyped plan is not taken for the folder it would be in (the runs of the current one listed as its).
+    const typo = await runCli(['runs', 'plan.yml'], { env: l.env, cwd: l.dir })
+    expect([typo.code, typo.out, typo.err]).toEqual([2, '', 'error: plan.yml: no such plan file or folder\nhint: pass the plan the runs ran, or the folder holding it (kupgrade runs DIR)\n'])
   }, 300_000)
 })

@@ -191,3 +191,13 @@ describe('lab topology: k3s datastore', () => {
 `))).toEqual([expect.stringMatching(/^topo\.yaml:9:\d+: spec\.clusters\[0\]\.datastore: expected datastore etcd or sqlite/)])
   })
 })
+
+describe('a topology file it cannot read', () => {
+  it('is a usage error naming the file, as a plan it cannot read is', async () => {
+    const { loadTopology } = await import('../../src/lab/topology.js')
+    for (const [file, reason] of [['no-such-topology.yaml', 'no such file'], ['test', 'a directory, not a regular file'], ['/dev/zero', 'a character device, not a regular file']]) {
+      const err = await loadTopology(file!).then(() => undefined, (e: unknown) => e as { message: string; exitCode: number; hint: string })
+      expect([err?.message, err?.exitCode, err?.hint]).toEqual([`${file}: cannot read the topology (${reason})`, 2, 'pass the path of a LabTopology YAML file (examples/lab/README.md)'])
+    }
+  })
+})

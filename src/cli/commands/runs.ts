@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { ExitCode, KupgradeError } from '../../errors.js'
 import { listRuns, runsBeside, runsDir, stepCounts } from '../../executor/runs.js'
 import type { RegisterCommand } from './index.js'
 
@@ -10,6 +12,10 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
     .option('--dir <dir>', 'the directory holding the plan (the same as giving it as [plan])')
     .option('--json', 'print the list as JSON')
     .action((plan: string | undefined, o: { dir?: string; json?: boolean }) => {
+      // A mistyped plan would otherwise list the runs of the folder it names (often the current one) as if they were its.
+      if (plan !== undefined && !existsSync(resolve(ctx.cwd, plan))) {
+        throw new KupgradeError(`${plan}: no such plan file or folder`, { exitCode: ExitCode.invalid, hint: 'pass the plan the runs ran, or the folder holding it (kupgrade runs DIR)' })
+      }
       // Runs live beside the plan they ran (`apply PLAN` writes PLAN's folder/.kupgrade/runs): a plan file means its folder.
       const dir = plan === undefined ? runsDir(resolve(ctx.cwd, o.dir ?? '.')) : runsBeside(resolve(ctx.cwd, plan))
       const runs = listRuns(dir)
