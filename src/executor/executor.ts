@@ -319,7 +319,7 @@ export class Executor {
             const by = `taken back by the restore of the whole control plane from the pre-hop snapshot, run in the rollback of ${restoredWith}`
             this.emit({ type: 'rollback-started', time: now(), ...ids, path: c.rollback.find((p) => p.node === n.node)?.path ?? 'snapshot-restore', detail: by, reason: 'kupgrade rollback' })
             this.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: 0, evidence: [by] })
-            rolled.push(`${c.name}/${n.node}${c.hops.length > 1 && n.hop !== undefined ? ` (hop ${n.hop})` : ''}`)
+            rolled.push(rolledName(c, n))
             continue
           }
           // (No rollback entry: `kupgrade rollback` stopped halfway is simply run again; its nodes are found the same way.)
@@ -329,7 +329,7 @@ export class Executor {
             this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
             return { outcome: 'failed', exitCode: ExitCode.failed, message: `rollback of ${c.name}/${n.node} stopped: ${rb.reason}${rolled.length ? `; rolled back before it: ${rolled.join(', ')}` : ''}` }
           }
-          rolled.push(`${c.name}/${n.node}${c.hops.length > 1 && n.hop !== undefined ? ` (hop ${n.hop})` : ''}`)
+          rolled.push(rolledName(c, n))
         }
       } finally {
         this.locks.delete(c.name)
@@ -1167,6 +1167,9 @@ function forced(s: Step, begunBefore: boolean): { force?: string } {
   if ((s.action === 'backup' || s.action === 'backup-files') && !begunBefore) return { force: 'each run takes its own backup: one an earlier run left here holds the state of then' }
   return {}
 }
+
+/** `cluster/node` in a rollback's message, with the hop where the cluster has several (a node is rolled back per hop). */
+const rolledName = (c: ClusterPlan, n: NodeRunRef): string => `${c.name}/${n.node}${c.hops.length > 1 && n.hop !== undefined ? ` (hop ${n.hop})` : ''}`
 
 const nodeKey = (s: Step): string => `${s.cluster}|${s.hop ?? ''}|${s.node}`
 

@@ -12,7 +12,7 @@ import { loadPlan, readPlanFile } from '../plan/load.js'
 import type { Distribution } from '../plan/versions.js'
 import { buildExecutionPlan } from '../planner/build.js'
 import { buildRestorePlan, type RestoreRequest } from '../planner/restore.js'
-import { resolveGates, saidByGate } from '../planner/gates.js'
+import { preGateIds, saidByGate } from '../planner/gates.js'
 import type { Step } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import { RecordingTransport, type RecordedMutation } from '../transport/recorder.js'
@@ -162,7 +162,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),
     }))
     // A warning a pre-gate of this run reports too is left to the gate.
-    const gated = { gates: resolveGates(loaded.plan.spec.gates).pre.map((g) => g.id), clusters: outline.flatMap((s) => s.clusters.map((c) => c.name)) }
+    const gated = { gates: preGateIds(loaded.plan.spec.gates), clusters: outline.flatMap((s) => s.clusters.map((c) => c.name)) }
     const warnings = resumed ? [] : [...loaded.warnings.filter((w) => !saidByGate(w, gated)).map((w) => w.message), ...live.warnings, ...plan.warnings]
     req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings, outline })
     const executor = new Executor({

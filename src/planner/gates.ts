@@ -64,6 +64,9 @@ function resolveOne(id: string, raw: unknown): ResolvedGate {
   return { id, params, stepParams: Object.freeze({ gate: id, ...params }), label: shown.length ? `${id} (${shown.join(', ')})` : id }
 }
 
+/** The ids of the gates the plan runs before it changes a cluster. */
+export const preGateIds = (gates: PlanGates): string[] => resolveGates(gates).pre.map((g) => g.id)
+
 /**
  * A plan warning that a gate reports too (`Problem.alsoGate`), where that gate runs on that cluster: the gate's verdict
  * says it, with its evidence and hint, so a run or a check does not say it a second time in other words.

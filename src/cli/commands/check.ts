@@ -3,7 +3,7 @@ import { Option } from 'commander'
 import { ExitCode, formatProblem } from '../../errors.js'
 import { escapeControl } from '../../util/escape.js'
 import { loadPlan } from '../../plan/load.js'
-import { resolveGates, saidByGate } from '../../planner/gates.js'
+import { preGateIds, saidByGate } from '../../planner/gates.js'
 import { deadlineOption, list } from '../options.js'
 import type { RegisterCommand } from './index.js'
 
@@ -35,7 +35,7 @@ Exit codes: 0 every gate passed or warned, 2 invalid plan or usage, 3 a gate fai
       const deadlineMs = deadlineOption(opts.deadline)
       const loaded = loadPlan(file)
       // A warning one of the gates below reports too is left to the gate, which says it with its evidence.
-      const gated = { gates: opts.gate ?? resolveGates(loaded.plan.spec.gates).pre.map((g) => g.id), clusters: opts.cluster ?? loaded.plan.spec.clusters.map((c) => c.name) }
+      const gated = { gates: opts.gate ?? preGateIds(loaded.plan.spec.gates), clusters: opts.cluster ?? loaded.plan.spec.clusters.map((c) => c.name) }
       for (const w of loaded.warnings) if (!saidByGate(w, gated)) ctx.stderr.write(`${formatProblem(w)}\n`)
       const { SshPool } = await import('../../transport/ssh/pool.js')
       const { checkPlan } = await import('../../gates/check-plan.js')

@@ -3,7 +3,7 @@ import { Option } from 'commander'
 import { ExitCode, formatProblem, KupgradeError } from '../../errors.js'
 import { loadPlan } from '../../plan/load.js'
 import { buildExecutionPlan } from '../../planner/build.js'
-import { resolveGates, saidByGate } from '../../planner/gates.js'
+import { preGateIds, saidByGate } from '../../planner/gates.js'
 import { planJsonChunks } from '../../report/plan-json.js'
 import { renderPlanMarkdown } from '../../report/plan-markdown.js'
 import { renderPlanText } from '../../report/plan-text.js'
@@ -46,7 +46,7 @@ Exit codes: 0 ready, 2 invalid plan, 3 blocked by a gate (or a live state that d
       const drift = new Set(live?.drift ?? [])
       const inDoc = (m: string) => opts.format === 'json' || !drift.has(m)
       // With --live every pre-gate ran on every cluster: a warning one of them reports too is left to its verdict.
-      const gated = { gates: live ? resolveGates(loaded.plan.spec.gates).pre.map((g) => g.id) : [], clusters: loaded.plan.spec.clusters.map((c) => c.name) }
+      const gated = { gates: live ? preGateIds(loaded.plan.spec.gates) : [], clusters: loaded.plan.spec.clusters.map((c) => c.name) }
       const validation = loaded.warnings.filter((w) => !saidByGate(w, gated))
       const warnings = [
         ...validation.map((w) => w.message),
