@@ -32,6 +32,8 @@ export interface RunSummaryData {
   changed: number
   unchanged: number
   skipped: number
+  /** Steps taken back (undo-done that changed something): a rollback's work, which `changed` does not count. */
+  undone: number
   failed: { step: string; error: string }[]
   /** Each gate check once; the soak's and the rollbacks' re-checks of the same gates apart (`rechecks`). */
   gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[]; rechecks: Partial<Record<'soak' | 'rollback', Record<GateStatus, number>>> }
@@ -47,7 +49,7 @@ export interface RunSummaryData {
 
 export class SummaryCollector {
   readonly data: RunSummaryData = {
-    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', warnings: [], onFailureHooks: [], clusters: [], changed: 0, unchanged: 0, skipped: 0, failed: [],
+    runId: '', dryRun: false, resumed: false, durationMs: 0, journal: '', warnings: [], onFailureHooks: [], clusters: [], changed: 0, unchanged: 0, skipped: 0, undone: 0, failed: [],
     gates: { pass: 0, warn: 0, fail: 0, unknown: 0, notable: [], rechecks: {} }, wouldRun: 0, rollbacks: [], timeline: [], gateFailures: [], final: [],
   }
 
@@ -99,7 +101,11 @@ export class SummaryCollector {
         if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
         break
       case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...hopOf(e), ...(e.restoredWith ? { restoredWith: e.restoredWith } : {}) }); break
-      case 'undo-done': if (e.changed) d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id); break
+      case 'undo-done':
+        if (!e.changed) break
+        d.undone++
+        d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id)
+        break
       case 'rollback-done':
         Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
         for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node && n.hop === e.hop) Object.assign(n, { status: 'rolled back', cordoned: false })
@@ -173,6 +179,10 @@ const hopOf = (e: { hop?: number }): { hop?: number } => (e.hop !== undefined ? 
 const nodeRunName = (c: { nodes: { node: string; hop?: number }[] }, n: { node: string; hop?: number }): string =>
   n.hop !== undefined && c.nodes.some((x) => x.node === n.node && x.hop !== n.hop) ? `${n.node} · hop ${n.hop}` : n.node
 
+/** `5 changed, 3 already done or read-only, 0 skipped, 1 failed`, and `, 6 undone` where a rollback took steps back. */
+const stepCountsText = (d: RunSummaryData): string =>
+  `${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.undone ? `, ${d.undone} undone` : ''}`
+
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
 /**
@@ -209,7 +219,7 @@ export function renderSummaryText(d: RunSummaryData): string {
     const left = notReached(d, c)
     if (left) out.push(`    – ${left}`)
   }
-  out.push(`  steps: ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
+  out.push(`  steps: ${stepCountsText(d)}${d.dryRun ? `; ${d.wouldRun} command(s) recorded, not run` : ''}`)
   const g = d.gates
   out.push(`  gates: ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}`)
   for (const n of notableLines(g.notable)) out.push(`    ${n}`)
@@ -251,7 +261,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
     out.push(`| ${md(c.stage)} | ${md(c.cluster)} | ${c.status}${c.note && !told(c.note) ? `: ${md(c.note)}` : ''} | ${secs(c.durationMs)} | ${nodes} |`)
   }
   const g = d.gates
-  out.push('', `**Steps:** ${d.changed} changed, ${d.unchanged} already done or read-only, ${d.skipped} skipped, ${d.failed.length} failed. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}.`)
+  out.push('', `**Steps:** ${stepCountsText(d)}. **Gates:** ${g.pass} pass, ${g.warn} warn, ${g.fail} fail, ${g.unknown} unknown${recheckText(g)}.`)
   if (g.notable.length) out.push('', ...notableLines(g.notable).map((n) => `- ${md(n)}`))
   const failed = failedToList(d, told)
   if (failed.length) out.push('', ...failed.map((f) => `- failed \`${f.step}\`: ${md(f.error)}`))

@@ -49,6 +49,8 @@ describe('the run summary (text)', () => {
       { type: 'node-done', time: T, stage: 'kh', cluster: 'kh', node: 'kh-cp-1', hop: 2, durationMs: 6700 },
       { type: 'node-failed', time: T, stage: 'kh', cluster: 'kh', node: 'kh-w-1', hop: 2, error: 'step kh/kh/hop2/kh-w-1/wait-ready failed: timed out', cordoned: true },
       { type: 'rollback-started', time: T, cluster: 'kh', node: 'kh-w-1', hop: 2, path: 'previous-version', detail: 'the previous packages', reason: 'step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
+      { type: 'undo-done', time: T, step: { ...step('kh-w-1', 'upgrade-package'), id: 'kh/kh/hop2/kh-w-1/upgrade-package', cluster: 'kh' }, durationMs: 900, changed: true, evidence: [] },
+      { type: 'undo-done', time: T, step: { ...step('kh-w-1', 'switch-repo'), id: 'kh/kh/hop2/kh-w-1/switch-repo', cluster: 'kh' }, durationMs: 100, changed: false, evidence: [] },
       { type: 'rollback-done', time: T, cluster: 'kh', node: 'kh-w-1', hop: 2, durationMs: 4000, evidence: [] },
       { type: 'cluster-failed', time: T, stage: 'kh', cluster: 'kh', error: 'kh/kh-w-1: step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
       { type: 'run-finished', time: T, runId: 'r2', outcome: 'failed', exitCode: 1, durationMs: 60_000, journal: 'j', message: 'kh/kh-w-1: step kh/kh/hop2/kh-w-1/wait-ready failed: timed out' },
@@ -56,7 +58,9 @@ describe('the run summary (text)', () => {
     for (const e of events) c.add(e)
     const text = renderSummaryText(c.data)
     expect(text).toContain('\n    ✓ kh-cp-1 · hop 1 6.6s\n    ✓ kh-w-1 · hop 1 5.4s\n    ✓ kh-cp-1 · hop 2 6.7s\n    ↩ kh-w-1 · hop 2\n')
-    expect(text).toContain('\n  rolled back kh/kh-w-1 · hop 2 (previous-version)')
+    expect(text).toContain('\n  rolled back kh/kh-w-1 · hop 2 (previous-version); undone: upgrade-package\n')
+    // What the rollback took back is counted with the steps (the one whose effect was already gone is not).
+    expect(text).toContain('\n  steps: 0 changed, 0 already done or read-only, 0 skipped, 0 failed, 1 undone\n')
     expect(renderSummaryMarkdown(c.data)).toContain('✓ kh-cp-1 · hop 1<br>✓ kh-w-1 · hop 1<br>✓ kh-cp-1 · hop 2<br>↩ kh-w-1 · hop 2')
   })
 
