@@ -1156,15 +1156,14 @@ export class Executor {
 const GATES_AT_ONCE = 4
 
 /**
- * Why a step runs without verifying first, if it does. A backup holds the state of the moment it was taken: one an
- * earlier run left at the same place (the hop's backup directory is named by its version) would verify as done, and a
- * rollback would then put back the cluster of that day, not of this run's start. So each run takes its own; only a
- * step an earlier process of this run began is verified first (the resume of a backup this run took must not take it
- * again after the node moved on).
+ * Why a step runs without verifying first, if it does. A fresh backup (Step.fresh) holds the state of the moment it is
+ * taken: one an earlier run left at the same place would verify as done, and a rollback would then put back the cluster
+ * of that day, not of this run's start. Only a step an earlier process of this run began is verified first (the resume
+ * of a backup this run took must not take it again after the node moved on).
  */
 function forced(s: Step, begunBefore: boolean): { force?: string } {
   if (s.force) return { force: 'this step runs even where its effect seems there (forced)' }
-  if ((s.action === 'backup' || s.action === 'backup-files') && !begunBefore) return { force: 'each run takes its own backup: one an earlier run left here holds the state of then' }
+  if (s.fresh && !begunBefore) return { force: 'each run takes its own backup: one an earlier run left here holds the state of then' }
   return {}
 }
 

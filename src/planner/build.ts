@@ -99,6 +99,8 @@ function step(base: StepBase, own: StepOwn): Step {
   if (own.undo !== undefined) s.undo = own.undo
   if (base.skip !== undefined) s.skip = base.skip
   s.params = own.params
+  // Node files kept before a node's upgrade: always the node's own of this moment (Step.fresh).
+  if (own.action === 'backup-files') s.fresh = true
   return s
 }
 
@@ -173,8 +175,17 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     }
     if (hop && cps.length > 0) {
       const allDone = cluster.nodes.every((n) => upToDate(n.name))
+      // A control plane that already moved past the hop's start (a run cut off, a hop begun by hand) cannot be backed
+      // up as it was before the hop any more: the backup found in place, if any, is the pre-hop one.
+      const from = parseKubeVersion(hop.from)
+      const moved = cps.some((n) => {
+        const have = parseKubeVersion(nodeFacts?.[n.name]?.installedVersion ?? nodeFacts?.[n.name]?.kubeletVersion ?? '')
+        return upToDate(n.name) !== undefined || (have !== undefined && from !== undefined && compareKubeVersions(have, from) > 0)
+      })
       for (const t of driver.planBackup(hop)) {
-        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist))
+        const s = templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist)
+        if (!moved) s.fresh = true
+        steps.push(s)
       }
     }
     const cpBase = { ...hopBase, phase: 'control-plane' as const }

@@ -163,6 +163,13 @@ interface StepCommon {
   /** Run even where verify finds the effect there already: `kupgrade restore` replaces a datastore the old version
    *  may already run on (verify still has to hold afterwards). */
   force?: true
+  /**
+   * A backup of the state of its moment, taken by the run itself: one an earlier run left in the same place (the
+   * directory is named by the hop's version) is not taken as done; only a resume of the run that began it verifies it
+   * first. Every `backup-files`; the hop's `backup` unless a control-plane node already moved past the hop's start
+   * (a backup then would not be the pre-hop state: the one found in place, an earlier run's, is verified and kept).
+   */
+  fresh?: true
 }
 
 /** The smallest unit that is executed, journaled, resumed and undone. `id` is the resume key and never changes. */

@@ -62,6 +62,23 @@ describe('planning with live facts', () => {
     expect(past.steps.filter((s) => s.action === 'backup-files').map((s) => (s.params as { release: string }).release)).toEqual(['v1.29.6', 'v1.29.6', 'v1.29.6'])
   })
 
+  // A backup holds the state of its moment: each run takes its own (Step.fresh), except the hop's datastore backup once
+  // a control-plane node already moved past the hop's start — a backup then would not be the pre-hop state, so the one
+  // found in place (an earlier run's, of before the hop) is verified and kept.
+  it('backups are fresh, but not the datastore backup of a control plane that already moved', () => {
+    const doc = plan('kubeadm', 'v1.29.6', { kubernetes: 'v1.30.4' })
+    const fresh = (f?: PlannerFacts) => buildExecutionPlan(doc, f ? { facts: f } : {}).steps.filter((s) => s.action === 'backup' || s.action === 'backup-files').map((s) => `${s.action}${s.node === 'cp' ? '' : ` ${s.node}`}: ${s.fresh ?? 'found in place is kept'}`)
+    const all = ['backup: true', 'backup-files: true', 'backup-files w1: true', 'backup-files w2: true']
+    expect(fresh()).toEqual(all)
+    expect(fresh(facts({ cp: { kubeletVersion: 'v1.29.6', installedVersion: 'v1.29.6' }, w1: { kubeletVersion: 'v1.29.6' } }))).toEqual(all)
+    // Begun by hand (kubeadm upgrade apply done), or at the target already (a run cut off after the control plane).
+    for (const cp of [{ kubeletVersion: 'v1.29.6', installedVersion: 'v1.30.4' }, { kubeletVersion: 'v1.30.4', installedVersion: 'v1.30.4' }]) {
+      expect(fresh(facts({ cp, w1: { kubeletVersion: 'v1.29.6' } }))[0]).toBe('backup: found in place is kept')
+    }
+    // A worker that moved does not make the control plane's backup any less the pre-hop state.
+    expect(fresh(facts({ cp: { kubeletVersion: 'v1.29.6' }, w1: { kubeletVersion: 'v1.29.6', installedVersion: 'v1.30.4' } }))[0]).toBe('backup: true')
+  })
+
   // A node at the Kubernetes target is skipped whole, its OS upgrade with it (whether its packages are current cannot
   // be read from facts): that is said, in each skipped step and in a plan warning, not left to look done.
   it('with an OS target, nodes at the Kubernetes target keep their OS as it is, and the plan says so', () => {
