@@ -91,6 +91,15 @@ describe('apply on a SQLite k3s cluster: the moved server rolled back from the c
   afterAll(async () => l?.stop())
 
   it('puts the copied db and token back with the kept binary: Ready at v1.29 with the API at v1.29, the agent untouched', async () => {
+    // An earlier run's backup of the same hop, complete and checksummed, left on the node with a file the node no longer
+    // has; and an earlier run's kept files with one too. This run must take its own, in clean folders.
+    await ok(SERVER, [
+      `mkdir -p ${BACKUP}/sqlite/db ${BACKUP}/files/etc`,
+      `printf 'SQLite format 3\\nkupgrade-lab-kine written-by=an-earlier-run\\n' > ${BACKUP}/sqlite/db/state.db`,
+      `echo stale > ${BACKUP}/sqlite/db/left-by-an-earlier-run`,
+      `echo stale > ${BACKUP}/files/etc/left-by-an-earlier-run`,
+      `cd ${BACKUP}/sqlite && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS && echo planted`,
+    ].join(' && '))
     const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'sq', node: 'sq-cp-1' }
     l.lab.setFault(fault, true)
     const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
@@ -113,5 +122,11 @@ describe('apply on a SQLite k3s cluster: the moved server rolled back from the c
     expect(await ok(SERVER, 'sed -n 2p /var/lib/rancher/k3s/server/db/state.db')).toBe('kupgrade-lab-kine written-by=v1.29.6+k3s1')
     expect(await ok(SERVER, 'k3s --version | head -n 1')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
     expect(await ok(SERVER, 'systemctl is-active k3s')).toBe('active')
+    // The backup was this run's, in clean folders: nothing of the earlier one is left to be put back another time.
+    expect(await ok(SERVER, `cd ${BACKUP} && find sqlite files -name 'left-by-an-earlier-run' -o -path sqlite/db/db | wc -l`)).toBe('0')
+    const listed = (await ok(SERVER, `cut -c67- ${BACKUP}/sqlite/SHA256SUMS | sort`)).split('\n')
+    expect(listed).toEqual(expect.arrayContaining(['./db/state.db', './token']))
+    // (state.db-wal and -shm beside it while k3s runs)
+    expect(listed.filter((f) => !/^\.\/(db\/state\.db(-wal|-shm)?|token)$/.test(f))).toEqual([])
   }, 300_000)
 })
