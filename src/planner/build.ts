@@ -183,9 +183,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         return upToDate(n.name) !== undefined || (have !== undefined && from !== undefined && compareKubeVersions(have, from) > 0)
       })
       for (const t of driver.planBackup(hop)) {
-        const s = templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist)
-        if (!moved) s.fresh = true
-        steps.push(s)
+        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist, !moved))
       }
     }
     const cpBase = { ...hopBase, phase: 'control-plane' as const }
@@ -289,20 +287,23 @@ const paramsKey = (params: object): string => {
  * Titles by params object first: the steps of a pass share their params objects (templates, gates, kubectl params),
  * so most steps find their title by identity, without building a key from the params' JSON (a few hundred characters
  * for a driver step, tens of thousands of times in a 2,000-node plan). A miss falls back to the caches by content.
+ * `variant`: what else the title depends on (the step's role, whether it is fresh).
  */
 const titlesByParams = new WeakMap<object, Map<string, string>>()
-function sharedTitle(params: object, dist: Distribution, action: string, role: string | undefined, render: () => string): string {
+function sharedTitle(params: object, dist: Distribution, action: string, variant: string | undefined, render: () => string): string {
   let byStep = titlesByParams.get(params)
   if (byStep === undefined) titlesByParams.set(params, (byStep = new Map()))
-  const key = `${dist}\0${action}\0${role ?? ''}`
+  const key = `${dist}\0${action}\0${variant ?? ''}`
   let title = byStep.get(key)
   if (title === undefined) byStep.set(key, (title = render()))
   return title
 }
-function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution): Step {
+/** `fresh` (Step.fresh) is set before the title is rendered: a fresh backup's program does more (it prunes). */
+function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution, fresh = false): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
-  s.title = sharedTitle(t.params, dist, t.action, base.role, () => {
-    const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${paramsKey(t.params)}`
+  if (fresh) s.fresh = true
+  s.title = sharedTitle(t.params, dist, t.action, `${base.role ?? ''}\0${fresh}`, () => {
+    const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${fresh}\0${paramsKey(t.params)}`
     let title = titles.get(key)
     if (title === undefined) {
       title = titleFor(s, dist)

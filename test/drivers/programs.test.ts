@@ -116,6 +116,26 @@ describe('every planned step has a program, rendered from the same commands', ()
     expect(argv.at(-1)).toEqual(['systemctl', 'try-restart', 'kubelet'])
   })
 
+  it("a k3s hop's fresh backup prunes the earlier runs' snapshots of the hop; one taken after the control plane moved keeps them", () => {
+    const plan = plans.find((p) => p.plan.steps.some((s) => s.action === 'backup' && distOf(p.plan, s) === 'k3s'))!.plan
+    const fresh = plan.steps.find((s) => s.action === 'backup' && distOf(plan, s) === 'k3s')!
+    expect(fresh.fresh).toBe(true)
+    const scriptOf = (s: Step) => programFor(s, { distribution: 'k3s' }).run.map((c) => (c.on === 'node' && 'script' in c.command ? c.command.script : '')).join('\n')
+    if (fresh.action !== 'backup' || fresh.params.kind !== 'k3s') throw new Error('not a k3s backup')
+    const { name, dir } = fresh.params
+    // The prune comes after the checksum list is written: a save that failed removes nothing.
+    const lines = scriptOf(fresh).split('\n')
+    const listed = lines.findIndex((l) => l.includes('> SHA256SUMS.new'))
+    const pruned = lines.findIndex((l) => l.trim().startsWith('k3s etcd-snapshot prune '))
+    expect(listed).toBeGreaterThan(0)
+    expect(pruned).toBeGreaterThan(listed)
+    expect(lines[pruned]).toContain(`prune --name ${name} --etcd-snapshot-dir ${dir}/etcd-snapshot --etcd-snapshot-retention 1 ||`)
+    expect(fresh.title).toContain(' then k3s etcd-snapshot prune to this one ')
+    const { fresh: _, ...moved } = fresh
+    expect(scriptOf(moved as Step)).not.toContain('prune')
+    expect(programFor(moved as Step, { distribution: 'k3s' }).title).not.toContain('prune')
+  })
+
   it("a step's title is its program's title (offline)", () => {
     for (const { plan } of plans.slice(0, 10)) {
       for (const step of plan.steps.filter((s) => hasProgram(s.action))) expect(step.title).toBe(programFor(step, { distribution: distOf(plan, step) }).title)

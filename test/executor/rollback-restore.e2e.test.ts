@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readdirSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -95,6 +95,12 @@ describe('apply: a moved single k3s server rolled back from its pre-hop snapshot
       ['backup-files', true, 'not verified first: each run takes its own backup: one an earlier run left here holds the state of then'],
     ])
     expect(ev.at(-1).message).toMatch(/rolled back: sr-cp-1 back at the old version/)
+    // The earlier run's snapshot (copied off the node by that run) is pruned by k3s: one snapshot per hop stays on the
+    // server's disk however often a run is retried, and it is the one the list names.
+    const snapshots = join(l.dir, 'nodes/sr/sr-cp-1/var/lib/kupgrade/backup/v1.29.6+k3s1/etcd-snapshot')
+    const kept = readdirSync(snapshots).filter((f) => f !== 'SHA256SUMS')
+    expect(kept).toHaveLength(1)
+    expect(readFileSync(join(snapshots, 'SHA256SUMS'), 'utf8')).toMatch(new RegExp(`^[0-9a-f]{64}  ${kept[0]}\\n$`))
     expect(JSON.parse((await kubectl('get', 'lease', '-n', 'default', 'made-after-the-last-run', '-o', 'json')).stdout).spec.holderIdentity).toBe('someone')
     // The Lease the restore brought back is this run's own lock, not the earlier run's.
     expect(ev.filter((e) => e.type === 'lock-acquired').map((e) => [e.afterRestore ?? false, e.takenOverFrom])).toEqual([[false, undefined], [true, undefined]])

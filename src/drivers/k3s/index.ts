@@ -150,8 +150,13 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   const snaps = `${dir}/etcd-snapshot`
   const sqlite = `${dir}/sqlite`
   const save = ['k3s', 'etcd-snapshot', 'save', '--name', name, '--etcd-snapshot-dir', snaps]
+  // Each run saves a snapshot of the whole datastore here (gigabytes on a big cluster) and k3s's save never prunes
+  // (pkg/cli/etcdsnapshot: it sets the retention to 0): retried runs would fill the server's disk. A fresh backup is
+  // the pre-hop state and supersedes an earlier run's, which that run copied off the node; one taken after the
+  // control plane moved is not, and the earlier pre-hop snapshot beside it stays.
+  const prune = step.fresh ? ['k3s', 'etcd-snapshot', 'prune', '--name', name, '--etcd-snapshot-dir', snaps, '--etcd-snapshot-retention', '1'] : undefined
   return {
-    title: `back up the datastore: ${save.join(' ')} (embedded etcd), else copy ${DB} and the server token to ${sqlite}; copied off the node to ${OFF_NODE}`,
+    title: `back up the datastore: ${save.join(' ')}${prune ? ` then ${prune.slice(0, 3).join(' ')} to this one` : ''} (embedded etcd), else copy ${DB} and the server token to ${sqlite}; copied off the node to ${OFF_NODE}`,
     offNode: { sums: [`${snaps}/SHA256SUMS`, `${sqlite}/SHA256SUMS`] },
     // Done only when a checksum list exists and matches: a save killed before its list was written left a snapshot
     // that nothing vouches for, and the copy off the node reads the lists (the chaos test's SIGKILL found this).
@@ -173,6 +178,8 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
           // The list names the snapshot just saved, and only it: it is what the restore reads and what is copied
           // off the node, not every snapshot an earlier (or killed) try of this hop left beside it.
           `  (cd ${q(snaps)} && sha256sum ${newestFile(`${q(name)}-*`)} > SHA256SUMS.new && mv -f SHA256SUMS.new SHA256SUMS)`,
+          // Not pruning leaves a snapshot too many, not a backup missing: the backup stands either way.
+          ...(prune ? [`  ${prune.map(q).join(' ')} || echo ${q(`kupgrade: earlier snapshots were not pruned from ${snaps}`)} >&2`] : []),
           'else',
           // SQLite (single server): a copy of the database directory and the token its secrets are encrypted with.
           `  mkdir -p ${q(sqlite)}`,

@@ -25,6 +25,24 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(r.stdout).toMatch(/^Name\s+Location\s+Size\s+Created\non-demand-cp-1-\d+\s+file:\/\/\/var\/lib\/rancher\/k3s\/server\/db\/snapshots\/on-demand-cp-1-\d+\s+\d+\s+\d{4}-/)
   })
 
+  it('prunes snapshots only when asked, keeping the newest by the time in their names (k3s snapshotRetention)', async () => {
+    const dir = '/var/lib/k/snaps'
+    // Six earlier saves of one name (times in the names, mtimes all now), one of another name.
+    const plant = [1000, 1001, 1002, 1003, 1004, 1005].map((ts) => `pre-cp-1-${ts}`).concat('other-cp-1-900')
+    expect((await sshExec(t.node, `mkdir -p ${dir} && cd ${dir} && touch ${plant.join(' ')}`)).code).toBe(0)
+    const save = await sshExec(t.node, `k3s etcd-snapshot save --name pre --etcd-snapshot-dir ${dir} && ls ${dir}`)
+    expect(save.code, save.stderr).toBe(0)
+    expect(save.stderr).toMatch(/^INFO\[0000\] Snapshot pre-cp-1-\d+ saved\.\n$/)
+    expect(save.stdout.trim().split('\n')).toHaveLength(8)
+    const prune = await sshExec(t.node, `k3s etcd-snapshot prune --name pre --etcd-snapshot-dir ${dir} --etcd-snapshot-retention 2 && ls ${dir}`)
+    expect(prune.code, prune.stderr).toBe(0)
+    expect(prune.stderr.split('\n').filter(Boolean)).toEqual([1004, 1003, 1002, 1001, 1000].map((ts) => `INFO[0000] Snapshot pre-cp-1-${ts} deleted.`))
+    expect(prune.stdout.trim().split('\n')).toEqual(['other-cp-1-900', save.stderr.match(/pre-cp-1-\d+/)![0], 'pre-cp-1-1005'].sort())
+    const del = await sshExec(t.node, `k3s etcd-snapshot delete --etcd-snapshot-dir ${dir} other-cp-1-900 nope && ls ${dir}`)
+    expect(del.stderr).toBe('INFO[0000] Snapshot other-cp-1-900 deleted.\nWARN[0000] Snapshot nope not found.\n')
+    expect(del.stdout.trim().split('\n')).toHaveLength(2)
+  })
+
   it('checks certificates as a table with the columns of facts §3.1 (layout of k3s pkg/cli/cert)', async () => {
     const r = await sshExec(t.node, 'k3s certificate check --output table')
     expect(r.stderr).toBe('INFO[0000] Server detected, checking agent and server certificates\n')

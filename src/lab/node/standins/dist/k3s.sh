@@ -29,11 +29,23 @@ case "${1:-}" in
       else logrus FATA "see server log for details: Unauthorized"; fi
       exit 1
     fi
-    name=on-demand dir=$SNAPS
+    name=on-demand dir=$SNAPS retention=5 names=()
     while [ $# -gt 0 ]; do
-      case "$1" in --name) name=$2; shift ;; --name=*) name=${1#*=} ;; --etcd-snapshot-dir|--dir) dir=$2; shift ;; --etcd-snapshot-dir=*|--dir=*) dir=${1#*=} ;; esac
+      case "$1" in --name) name=$2; shift ;; --name=*) name=${1#*=} ;; --etcd-snapshot-dir|--dir) dir=$2; shift ;; --etcd-snapshot-dir=*|--dir=*) dir=${1#*=} ;;
+        --etcd-snapshot-retention|--snapshot-retention) retention=$2; shift ;; --etcd-snapshot-retention=*|--snapshot-retention=*) retention=${1#*=} ;;
+        -*) ;; *) names+=("$1") ;; esac
       shift
     done
+    # k3s pkg/etcd/snapshot.go snapshotRetention, run by `prune`: the newest `retention` files whose name starts with
+    # the snapshot name are kept, newest by the Unix time after the name's last dash (else the file's mtime); the rest
+    # are removed and the CLI logs each (pkg/cli/etcdsnapshot prune). `save` sets the retention to 0 ("Prune can be run
+    # manually after save"), so a save alone never removes one.
+    retain() {
+      [ "$retention" -ge 1 ] 2>/dev/null || return 0
+      find "$dir" -maxdepth 1 -type f -name "$name*" -printf '%T@ %f\n' 2>/dev/null |
+        awk '{ f = $2; b = f; sub(/\.zip$/, "", b); ts = b; sub(/.*-/, "", ts); if (ts !~ /^[0-9]+$/) ts = int($1); print ts, f }' |
+        sort -rn -k1,1 | tail -n +$((retention + 1)) | while read -r _ f; do rm -f "$dir/$f" && logrus INFO "Snapshot $f deleted."; done
+    }
     case "$sub" in
       save)
         if lab_fault etcd-unhealthy; then logrus FATA "etcd-snapshot error ID 1: failed to save snapshot: context deadline exceeded"; exit 1; fi
@@ -49,9 +61,12 @@ case "${1:-}" in
           [ -f "$f" ] || continue
           printf '%-40s %-90s %-8s %s\n' "$(basename "$f")" "file://$f" "$(stat -c %s "$f")" "$(date -u -d "@$(stat -c %Y "$f")" +%Y-%m-%dT%H:%M:%SZ)"
         done ;;
-      delete)
-        for n in "$@"; do rm -f "$dir/$n"; logrus INFO "Removing the given locally stored etcd snapshot(s)"; done ;;
-      prune) logrus INFO "Applying snapshot retention=5 to local snapshots with prefix $name in $dir" ;;
+      delete) # pkg/cli/etcdsnapshot delete: each name removed is logged, each one not there warned of
+        if [ ${#names[@]} -eq 0 ]; then logrus FATA "no snapshots given for removal"; exit 1; fi
+        for n in "${names[@]}"; do
+          if [ -f "$dir/$n" ]; then rm -f "$dir/$n"; logrus INFO "Snapshot $n deleted."; else logrus WARN "Snapshot $n not found."; fi
+        done ;;
+      prune) retain ;;
     esac
     exit 0 ;;
   certificate)
