@@ -6,6 +6,7 @@ import { KupgradeError } from '../errors.js'
 import { ApiServer } from './api/server.js'
 import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
 import { ClusterModel } from './fleet/cluster.js'
+import { k3sCertRenewal } from './fleet/k3s-cert-renewal.js'
 import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
@@ -235,6 +236,7 @@ export class Lab {
       const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
       if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
       const start = () => {
+        if (model.distribution === 'k3s') this.renewK3sCerts(cluster, model, name, 'start')
         node.issueMissingCerts?.()
         model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
       }
@@ -286,10 +288,21 @@ export class Lab {
     // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so
     // the cluster's certificate faults (cluster-wide or this node's) are over.
     node.on('certs-rotated', () => {
+      if (model.distribution === 'k3s') return this.renewK3sCerts(cluster, model, name, 'rotate')
       for (const f of [...model.faults.values()]) {
         if ((f.fault === 'cert-expired' || f.fault === 'cert-expiring') && (!f.node || f.node === name)) this.setFault({ fault: f.fault, cluster: f.cluster, ...(f.node ? { node: f.node } : {}) }, false)
       }
     })
+  }
+
+  /** What a k3s node's start or `k3s certificate rotate` renews (fleet/k3s-cert-renewal.ts). */
+  private renewK3sCerts(cluster: string, model: ClusterModel, name: string, how: 'start' | 'rotate'): void {
+    const self = model.nodes.get(name)
+    if (!self) return
+    const faults = [...model.faults.values()].map(({ since: _since, ...f }) => f)
+    const { off, on } = k3sCertRenewal(faults, { name, role: self.role }, [...model.nodes.keys()], how)
+    for (const f of off) this.setFault(f, false)
+    for (const f of on) this.setFault(f, true)
   }
 
   /** A k3s agent's start: the server admits it (token, node password; node/k3s-join.ts) or the agent retries every

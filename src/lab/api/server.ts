@@ -119,7 +119,7 @@ export class ApiServer {
   }
 
   private certKey(): string {
-    return this.model.hasFault('cert-expired') ? 'expired' : this.model.hasFault('cert-expiring') ? 'expiring' : 'ok'
+    return this.model.servingCertFault('cert-expired') ? 'expired' : this.model.servingCertFault('cert-expiring') ? 'expiring' : 'ok'
   }
 
   private tlsOptions(): { key: string; cert: string } {

@@ -201,6 +201,12 @@ export class ClusterModel extends EventEmitter {
     for (const f of this.faults.values()) if (f.fault === fault && (!f.node || f.node === node || node === undefined)) return true
     return false
   }
+  /** A certificate fault the API's serving certificate has: the cluster's, or a control-plane node's (a worker's
+   *  certificates are its kubelet's own). */
+  servingCertFault(fault: 'cert-expired' | 'cert-expiring'): boolean {
+    for (const f of this.faults.values()) if (f.fault === fault && (!f.node || this.nodes.get(f.node)?.role === 'control-plane')) return true
+    return false
+  }
   /** True when the fault is on cluster-wide (no node), as opposed to on one node only. */
   hasClusterFault(fault: FaultName): boolean {
     for (const f of this.faults.values()) if (f.fault === fault && !f.node) return true

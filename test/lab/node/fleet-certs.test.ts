@@ -63,3 +63,48 @@ describe('k3s lab: certificates', () => {
     expect((await ssh('cp-1', 'k3s certificate check --output table | grep serving-kube-apiserver')).stdout).toMatch(/OK\n$/)
   })
 })
+
+// k3s renews what expired or expires within 90 days at each start (facts §3.1), each node its own: an agent fetches its
+// certificates from a server, so restarting agents did nothing until the server was fixed (the k3s post-mortem).
+describe('k3s lab: certificates renewed at start, a server first', () => {
+  let t: TestLab
+  const ssh = labSsh(() => t)
+  const agentCert = '/var/lib/rancher/k3s/agent/client-kubelet.crt'
+  const expired = async (n: string, file: string) => (await ssh(n, `openssl x509 -checkend 0 -noout -in ${file} >/dev/null && echo valid || echo expired`)).stdout.trim()
+  const faults = () => t.lab.status().clusters[0]!.faults.map((f) => `${f.fault}${f.node ? `@${f.node}` : ''}`).sort()
+  beforeAll(async () => {
+    t = await startLab(smallTopology('127.0.168', { distribution: 'k3s', workers: 1 }), { nodeFactory: labNodeFactory })
+  })
+  afterAll(async () => t?.stop())
+
+  it('expired: an agent restarted first stays expired; the server restarted serves a renewed certificate; then the agent renews its own', async () => {
+    t.lab.setFault({ fault: 'cert-expired', cluster: 'lab' }, true)
+    const ca = '/var/lib/rancher/k3s/server/tls/server-ca.crt'
+    expect((await ssh('w-1', 'systemctl restart k3s-agent')).code).toBe(0)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(await expired('w-1', agentCert)).toBe('expired')
+    expect(faults()).toEqual(['cert-expired'])
+
+    expect((await ssh('cp-1', 'systemctl restart k3s')).code).toBe(0)
+    await eventually(() => (faults().includes('cert-expired') ? undefined : true), 10_000, 'the cluster-wide fault ended by the server start')
+    expect((await ssh('cp-1', `curl -sS --cacert ${ca} https://10.43.0.1/readyz; echo " rc=$?"`)).stdout).toBe('ok rc=0\n')
+    expect(await expired('cp-1', '/var/lib/rancher/k3s/server/tls/serving-kube-apiserver.crt')).toBe('valid')
+    expect(faults()).toEqual(['cert-expired@w-1'])
+    expect(await expired('w-1', agentCert)).toBe('expired')
+
+    expect((await ssh('w-1', 'systemctl restart k3s-agent')).code).toBe(0)
+    await eventually(() => (faults().length === 0 ? true : undefined), 10_000, 'the agent renewed its own')
+    expect(await expired('w-1', agentCert)).toBe('valid')
+  })
+
+  it('expiring in more than 90 days: a start renews nothing; k3s certificate rotate does', async () => {
+    t.lab.setFault({ fault: 'cert-expiring', cluster: 'lab', params: { days: 100 } }, true)
+    expect((await ssh('cp-1', 'systemctl restart k3s')).code).toBe(0)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(faults()).toEqual(['cert-expiring'])
+    expect((await ssh('cp-1', 'systemctl stop k3s && k3s certificate rotate && systemctl start k3s')).code).toBe(0)
+    await eventually(() => (faults().includes('cert-expiring') ? undefined : true), 10_000, 'rotated')
+    expect(faults()).toEqual(['cert-expiring@w-1'])
+    t.lab.clearFault({ fault: 'cert-expiring', cluster: 'lab', node: 'w-1' })
+  })
+})
