@@ -58,5 +58,6 @@ export function programFor(step: Step, ctx: ProgramContext): StepProgram {
   return { ...program, undo: { title: u.title, verify: u.verify, run: u.run, ...(u.wait ? { wait: u.wait } : {}), ...(u.readsBackup ? { readsBackup: u.readsBackup } : {}) } }
 }
 
-/** The title `plan` prints for a step that has a program: rendered from the same commands that run. */
-export const titleFor = (step: Step, distribution: Distribution): string => moduleFor(step.action, distribution).programFor(step).title
+/** The title `plan` prints for a step that has a program: rendered from the same commands that run, with the node's
+ *  facts where they are known (`plan --live`, `apply`), as the executor runs them. */
+export const titleFor = (step: Step, distribution: Distribution, node?: DriverNodeFacts): string => moduleFor(step.action, distribution).programFor(step, node).title

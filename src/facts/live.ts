@@ -15,13 +15,17 @@ export function toPlannerFacts(f: FleetFacts): PlannerFacts {
       // installedVersion carries the distribution revision the kubelet's version lacks (k0s reports a bare `+k0s`).
       // A machine without a kubelet (k0s controller without a worker) has no Node steps; its service says whether
       // the installed version runs.
-      nodes: Object.fromEntries(c.nodes.map((n) => [n.name, n.kubeletVersion || n.installedVersion || n.kubernetesNode === false
-        ? {
-            ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
-            ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}),
-            ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active') } : {}),
-          }
-        : undefined])),
+      nodes: Object.fromEntries(c.nodes.map((n) => {
+        const pm = n.packageManager !== undefined && n.packageManager !== 'unknown' ? n.packageManager : undefined
+        return [n.name, n.kubeletVersion || n.installedVersion || n.kubernetesNode === false || pm
+          ? {
+              ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
+              ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}),
+              ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active') } : {}),
+              ...(pm ? { packageManager: pm } : {}),
+            }
+          : undefined]
+      })),
     }])),
   }
 }

@@ -1,6 +1,6 @@
 import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
-import type { ClusterInstall, ControlPlaneNode, NodeRole, RebuildVersion, StepTemplate } from '../drivers/types.js'
+import type { ClusterInstall, ControlPlaneNode, DriverNodeFacts, NodeRole, RebuildVersion, StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
@@ -9,7 +9,7 @@ import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
 import { planHops, type Hop } from './hops.js'
 import {
-  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ClusterRestore, type ExecutionPlan, type HookPoint, type PlannerFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
+  EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ClusterRestore, type ExecutionPlan, type HookPoint, type PlannerFacts, type PlannerNodeFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
   type StepParamsByAction, type UndoSpec,
 } from './types.js'
 
@@ -124,6 +124,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const base = { stage: stage.name, cluster: cluster.name }
   const steps: Step[] = []
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
+  const titleFacts = (node: string): DriverNodeFacts | undefined => driverFacts(nodeFacts?.[node])
   const install = installOf(cluster)
   const rebuild: RebuildPath[] = []
   const restore: ClusterRestore[] = []
@@ -183,14 +184,14 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
         return upToDate(n.name) !== undefined || (have !== undefined && from !== undefined && compareKubeVersions(have, from) > 0)
       })
       for (const t of driver.planBackup(hop)) {
-        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist, !moved))
+        steps.push(templateStep(t, { ...hopBase, phase: 'backup', node: cps[0]!.name, role: 'control-plane', ...(allDone ? { skip: 'every node already at the target' } : {}) }, `${prefix}/${hopId}/backup`, dist, { fresh: !moved, node: titleFacts(cps[0]!.name) }))
       }
     }
     const cpBase = { ...hopBase, phase: 'control-plane' as const }
     cps.forEach((node, i) => {
       nodeSteps(steps, {
         plan, hop, dist, install, gates, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, osPass: pi === 0,
-        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, foundAt: begun(node.name),
+        kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, foundAt: begun(node.name), facts: titleFacts(node.name),
         base: cpBase, prefix: `${prefix}/${hopId}/${node.name}`, skip: upToDate(node.name), shared,
       })
     })
@@ -198,21 +199,21 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
       for (const name of batch) {
         nodeSteps(steps, {
-          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true, foundAt: begun(name),
+          plan, hop, dist, install, gates, node: name, role: 'worker', first: false, last: false, osPass: pi === 0, kubernetesNode: true, foundAt: begun(name), facts: titleFacts(name),
           base: batchBase, prefix: `${prefix}/${hopId}/${name}`, skip: upToDate(name), shared,
         })
       }
     })
     if (hop && spec.strategy.onFailure === 'rebuild') {
       const rebuilds = rebuildShared(hop, dist, shared.waitReady.timeout)
-      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds })))
+      cps.forEach((node, i) => rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: node.name, role: 'control-plane', first: i === 0, last: i === cps.length - 1, controlPlanes: cps.length, kubernetesNode: nodeFacts?.[node.name]?.kubernetesNode !== false, base: cpBase, prefix: `${prefix}/${hopId}/${node.name}/rebuild`, shared: rebuilds, facts: titleFacts(node.name) })))
       batches.forEach((batch, bi) => {
         const batchBase = { ...hopBase, phase: 'workers' as const, batch: bi + 1 }
-        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, kubernetesNode: true, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds }))
+        for (const name of batch) rebuild.push(rebuildPath({ hop, dist, install, version: spec.strategy.rebuild.version, node: name, role: 'worker', first: false, last: false, controlPlanes: cps.length, kubernetesNode: true, base: batchBase, prefix: `${prefix}/${hopId}/${name}/rebuild`, shared: rebuilds, facts: titleFacts(name) }))
       })
     }
     if (hop) {
-      const r = clusterRestore({ hop, dist, servers: cps.map((n) => ({ name: n.name, host: n.host })), withNode: (name) => nodeFacts?.[name]?.kubernetesNode !== false, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout })
+      const r = clusterRestore({ hop, dist, servers: cps.map((n) => ({ name: n.name, host: n.host })), withNode: (name) => nodeFacts?.[name]?.kubernetesNode !== false, base: { ...hopBase, phase: 'control-plane' }, prefix: `${prefix}/${hopId}/restore`, readyTimeout: shared.waitReady.timeout, facts: titleFacts })
       if (r) restore.push(r)
     }
     steps.push(...gateSteps(gates.post, { ...hopBase, phase: 'postflight' }, `${prefix}/${hopId}/post`))
@@ -298,15 +299,39 @@ function sharedTitle(params: object, dist: Distribution, action: string, variant
   if (title === undefined) byStep.set(key, (title = render()))
   return title
 }
-/** `fresh` (Step.fresh) is set before the title is rendered: a fresh backup's program does more (it prunes). */
-function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution, fresh = false): Step {
+/** What a driver's program reads of the node's live facts (as the executor gives them: executor/run.ts). */
+function driverFacts(f: PlannerNodeFacts | undefined): DriverNodeFacts | undefined {
+  if (f?.packageManager === undefined && f?.kubernetesNode !== false) return undefined
+  return { ...(f.packageManager ? { packageManager: f.packageManager } : {}), ...(f.kubernetesNode === false ? { kubernetesNode: false as const } : {}) }
+}
+
+/**
+ * The title with the node's facts; where those make the program refuse (kubeadm packages on Flatcar, which the
+ * executor then reports as the step's failure), the title without them, so that the plan still prints.
+ */
+function liveTitle(s: Step, dist: Distribution, node: DriverNodeFacts | undefined): string {
+  if (node === undefined) return titleFor(s, dist)
+  try {
+    return titleFor(s, dist, node)
+  } catch {
+    return titleFor(s, dist)
+  }
+}
+
+/**
+ * `fresh` (Step.fresh) is set before the title is rendered: a fresh backup's program does more (it prunes). `node`:
+ * the node's live facts, so that the title shows the commands that will run there (its package manager's).
+ */
+function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution, o: { fresh?: boolean; node?: DriverNodeFacts | undefined } = {}): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
+  const fresh = o.fresh === true
   if (fresh) s.fresh = true
-  s.title = sharedTitle(t.params, dist, t.action, `${base.role ?? ''}\0${fresh}`, () => {
-    const key = `${dist}\0${t.action}\0${base.role ?? ''}\0${fresh}\0${paramsKey(t.params)}`
+  const variant = `${base.role ?? ''}\0${fresh}\0${o.node?.packageManager ?? ''}\0${o.node?.kubernetesNode ?? ''}`
+  s.title = sharedTitle(t.params, dist, t.action, variant, () => {
+    const key = `${dist}\0${t.action}\0${variant}\0${paramsKey(t.params)}`
     let title = titles.get(key)
     if (title === undefined) {
-      title = titleFor(s, dist)
+      title = liveTitle(s, dist, o.node)
       if (titles.size > 10_000) titles.clear()
       titles.set(key, title)
     }
@@ -387,6 +412,8 @@ interface NodeStepInput {
   osPass: boolean
   /** false: no kubelet runs there (k0s controller without --enable-worker), so no Node to cordon, drain or wait for. */
   kubernetesNode: boolean
+  /** The node's live facts its driver steps' titles are rendered with. */
+  facts: DriverNodeFacts | undefined
   /** The distribution version the node already has installed, when its hop was begun outside this run. */
   foundAt?: string | undefined
   base: Omit<StepBase, 'node' | 'role'>
@@ -426,7 +453,7 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
   for (const t of actions) {
     const n = (counts.get(t.action) ?? 0) + 1
     counts.set(t.action, n)
-    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist))
+    steps.push(templateStep(t, base, `${i.prefix}/${t.action}${n > 1 ? `-${n}` : ''}`, i.dist, { node: i.facts }))
   }
   if (node) kubectl({ id: `${i.prefix}/wait-ready`, action: 'wait-ready', mutates: false, title: '', params: i.shared.waitReady })
   // nodes-ready and kube-proxy-sync judge a Node and its kube-proxy: a machine without a kubelet has neither and is
@@ -441,7 +468,7 @@ function nodeSteps(steps: Step[], i: NodeStepInput): void {
  * at the version the node ran before the hop (or, for a worker, the hop's target: strategy.rebuild.version) → wait
  * Ready at that version → uncordon (a rejoined Node starts schedulable; the step says so rather than assuming it). Planned up front so `plan` shows it; run only on failure.
  */
-function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; version: RebuildVersion; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared }): RebuildPath {
+function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall; version: RebuildVersion; node: string; role: NodeRole; first: boolean; last: boolean; controlPlanes: number; kubernetesNode: boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; shared: RebuildShared; facts: DriverNodeFacts | undefined }): RebuildPath {
   const ids = { node: i.node, hop: i.hop.index }
   const key = `${i.role}\0${i.first}\0${i.last}`
   let r = i.shared.templates.get(key)
@@ -461,9 +488,9 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
   const { none } = i.shared
   const waitReady = r.readyAt === undefined ? i.shared.waitReady : { timeout: i.shared.waitReady.timeout, kubelet: r.readyAt }
   const steps: Step[] = [
-    ...reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist)),
+    ...reset.map((t, n) => templateStep(t, base, `${i.prefix}/${n + 1}-${t.action}`, i.dist, { node: i.facts })),
     kubectlStep({ id: `${i.prefix}/delete-node`, action: 'delete-node', mutates: true, title: '', params: none }),
-    ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist)),
+    ...rejoin.map((t, n) => templateStep(t, base, `${i.prefix}/${reset.length + n + 1}-${t.action}`, i.dist, { node: i.facts })),
     // A machine with no kubelet (a k0s controller without --enable-worker) has no Node to wait for or uncordon: its
     // rejoin's own waits and verify (the service active, running at the version, listed as an etcd member) are the proof.
     ...(i.kubernetesNode
@@ -481,13 +508,13 @@ function rebuildPath(i: { hop: Hop; dist: Distribution; install: ClusterInstall;
  * the driver plans one; then each of them Ready at the version it ran before the hop. Planned for every hop so that
  * `plan` shows it and `kupgrade rollback` can run it too; run only when a moved control-plane node is rolled back.
  */
-function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlaneNode[]; withNode: (name: string) => boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string }): ClusterRestore | undefined {
+function clusterRestore(i: { hop: Hop; dist: Distribution; servers: ControlPlaneNode[]; withNode: (name: string) => boolean; base: Omit<StepBase, 'node' | 'role'>; prefix: string; readyTimeout: string; facts: (node: string) => DriverNodeFacts | undefined }): ClusterRestore | undefined {
   const r = driverFor(i.dist).planClusterRestore?.(i.hop, i.servers)
   if (!r) return undefined
   const { waitReady } = rebuildShared(i.hop, i.dist, i.readyTimeout)
   const steps = r.steps.map(({ controlPlane, template }, n) => {
     const node = i.servers[controlPlane]!.name
-    return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist)
+    return templateStep(template, { ...i.base, node, role: 'control-plane' }, `${i.prefix}/${n + 1}-${node}-${template.action}`, i.dist, { node: i.facts(node) })
   })
   // A controller without a kubelet (k0s) has no Node to wait for: its restore step's own waits and verify (the service
   // active, running the old version, listed as an etcd member) are the proof.

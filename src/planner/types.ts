@@ -278,4 +278,6 @@ export interface PlannerNodeFacts {
   kubernetesNode?: false
   /** With kubernetesNode false: whether its distribution service runs. */
   serviceActive?: boolean
+  /** The node's package manager, where known: its steps' titles show the commands that will run there. */
+  packageManager?: 'apt' | 'dnf' | 'yum' | 'flatcar'
 }

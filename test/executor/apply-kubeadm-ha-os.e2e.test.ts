@@ -114,6 +114,14 @@ describe('apply: kubeadm HA (3 + 2) with an OS upgrade and reboot if required', 
       model().off('apiservers', onServing)
     }
     expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    // What each step said it runs is what ran on these Debian nodes: the apt commands, not apt's and dnf's.
+    const started = events(r.out).filter((e) => e.type === 'step-started' && ['upgrade-package', 'os-upgrade'].includes(e.step.action))
+    expect([...new Set(started.map((e) => e.step.title))].sort()).toEqual([
+      "kubeadm v1.30.4: apt-get install -y 'kubeadm=1.30.4-*'",
+      "kubelet and kubectl v1.30.4: apt-get install -y 'kubelet=1.30.4-*' 'kubectl=1.30.4-*'",
+      expect.stringMatching(/^upgrade OS all packages: apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get -o Dpkg::Options::=--force-confold upgrade -y; Kubernetes packages stay held/),
+    ])
+    expect(started).toHaveLength(NODES.length * 3)
 
     // End state: every node Ready, uncordoned, at the target, packages held, the repository at v1.30.
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual(NODES.map((n) => [n, 'v1.30.4', 'True', false]))

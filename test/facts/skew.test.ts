@@ -83,9 +83,11 @@ describe('facts/live → planner facts', () => {
     c.nodes = [
       { ...node('v1.30.4+k0s'), name: 'a', installedVersion: 'v1.30.4+k0s.1' },
       { ...node(), name: 'b' },
+      { ...node(), name: 'd', packageManager: 'dnf' },
+      { ...node(), name: 'e', packageManager: 'unknown' },
     ]
     expect(toPlannerFacts({ gatheredAt: '', durationMs: 0, clusters: [c] })).toEqual({
-      clusters: { c: { nodes: { a: { kubeletVersion: 'v1.30.4+k0s', installedVersion: 'v1.30.4+k0s.1' }, b: undefined } } },
+      clusters: { c: { nodes: { a: { kubeletVersion: 'v1.30.4+k0s', installedVersion: 'v1.30.4+k0s.1' }, b: undefined, d: { packageManager: 'dnf' }, e: undefined } } },
     })
   })
 })

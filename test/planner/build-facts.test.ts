@@ -117,6 +117,25 @@ describe('planning with live facts', () => {
     expect(skipped(doc, withInstalled)).toEqual({ nodes: ['cp'], backup: undefined, upgrades: ['w1', 'w2'] })
   })
 
+  // The titles a reviewer reads are the commands that will run there: a dnf node's are dnf's only (the executor runs
+  // the same program with the same facts); a node whose manager is not known keeps the both-ways title.
+  it("a node's known package manager gives its steps that node's commands as titles", () => {
+    const doc = plan('kubeadm', 'v1.29.6', { kubernetes: 'v1.30.4', os: { packages: 'all', reboot: 'if-required' } })
+    const f: PlannerFacts = { clusters: { c: { nodes: { cp: { kubeletVersion: 'v1.29.6', packageManager: 'dnf' }, w1: { kubeletVersion: 'v1.29.6', packageManager: 'apt' } } } } }
+    const titles = (node: string, action: string) => buildExecutionPlan(doc, { facts: f }).steps.filter((s) => s.node === node && s.action === action && !s.id.includes('/rebuild/')).map((s) => s.title)
+    expect(titles('cp', 'upgrade-package')).toEqual([
+      "kubeadm v1.30.4: dnf install -y --refresh 'kubeadm-1.30.4-*' --disableexcludes=kubernetes",
+      "kubelet and kubectl v1.30.4: dnf install -y --refresh 'kubelet-1.30.4-*' 'kubectl-1.30.4-*' --disableexcludes=kubernetes",
+    ])
+    expect(titles('w1', 'upgrade-package')[0]).toBe("kubeadm v1.30.4: apt-get install -y 'kubeadm=1.30.4-*'")
+    expect(titles('cp', 'os-upgrade')[0]).toMatch(/^upgrade OS all packages: dnf upgrade -y/)
+    expect(titles('cp', 'os-upgrade')[0]).not.toContain('apt-get')
+    expect(titles('w2', 'upgrade-package').slice(0, 1)).toEqual(["kubeadm v1.30.4: apt-get install -y 'kubeadm=1.30.4-*' (dnf: dnf install -y --refresh 'kubeadm-1.30.4-*' --disableexcludes=kubernetes)"])
+    // Flatcar has no package manager for kubeadm: the plan still prints (the executor reports it as the step's failure).
+    const flatcar: PlannerFacts = { clusters: { c: { nodes: { cp: { kubeletVersion: 'v1.29.6', packageManager: 'flatcar' } } } } }
+    expect(buildExecutionPlan(doc, { facts: flatcar }).steps.find((s) => s.node === 'cp' && s.action === 'upgrade-package')!.title).toContain('(dnf: ')
+  })
+
   it('facts for another cluster or unknown versions change nothing', () => {
     const doc = plan('kubeadm', 'v1.29.6', { kubernetes: 'v1.30.4' })
     const steps = buildExecutionPlan(doc, { facts: { clusters: { other: { nodes: { cp: { kubeletVersion: 'v1.30.4' } } } } } }).steps
