@@ -63,7 +63,7 @@ export type ExecutorEvent =
   | { type: 'undo-started'; time: string; step: StepRef; title: string }
   | { type: 'undo-done'; time: string; step: StepRef; durationMs: number; changed: boolean; evidence: string[] }
   | { type: 'undo-failed'; time: string; step: StepRef; durationMs: number; error: string; evidence: string[] }
-  | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[]; restoredWith?: string }
+  | { type: 'rollback-done'; time: string; cluster: string; node: string; hop?: number; durationMs: number; evidence: string[]; restoredWith?: string; kept?: { step: string; why: string }[] }
   | { type: 'rollback-failed'; time: string; cluster: string; node: string; hop?: number; error: string; evidence: string[] }
   /** onFailure: rebuild of one node run: reset, Node deleted, reinstalled at `version` and rejoined (its steps are step events). */
   | { type: 'rebuild-started'; time: string; cluster: string; node: string; hop?: number; detail: string; reason: string }

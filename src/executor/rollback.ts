@@ -101,10 +101,13 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
 
   const reversed = [...touched].reverse()
   const last: Step[] = []
+  // What the node keeps of this run (an OS upgrade is rolled forward): "back at the old version" is its Kubernetes.
+  const kept: { step: string; why: string }[] = []
   for (const s of reversed) {
     if (s.undo === undefined) continue
     if ('irreversible' in s.undo) {
       evidence.push(`${s.id}: not undone (${s.undo.irreversible})`)
+      if (d.stateOf(s.id) === 'done') kept.unshift({ step: s.id, why: s.undo.irreversible })
       continue
     }
     // Uncordon comes last, after the node is back at its old version and healthy.
@@ -142,7 +145,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
     // The node is back but the cluster is not healthy: stop here and say so (never roll back the rollback).
     return fail(`after the rollback of ${run.node} a post-gate failed: ${(err as Error).message}`, [], false)
   }
-  d.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: Date.now() - t0, evidence })
+  d.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: Date.now() - t0, evidence, ...(kept.length ? { kept } : {}) })
   return { ok: true, evidence }
 }
 

@@ -173,7 +173,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'undo-failed':
       return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
     case 'rollback-done':
-      return e.restoredWith ? undefined : line(`${nodeRun(e)}: rolled back in ${secs(e.durationMs)}`)
+      return e.restoredWith ? undefined : line(`${nodeRun(e)}: rolled back in ${secs(e.durationMs)}${e.kept?.length ? `; kept: ${e.kept.map((k) => `${k.step.split('/').pop()} (${k.why})`).join(', ')}` : ''}`)
     case 'rollback-failed':
       return line(`${nodeRun(e)}: ROLLBACK STOPPED: ${failure(e.error)}`)
     case 'rebuild-started':

@@ -44,7 +44,9 @@ export interface RunSummaryData {
   gateFailures: { gate: string; where: string; status: string; summary: string; evidence: string[]; hint?: string }[]
   /** Every node as the API showed it after the run. */
   final: { cluster: string; nodes: FinalNode[]; error?: string }[]
-  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[]; restoredWith?: string; hop?: number }[]
+  rollbacks: { cluster: string; node: string; status: 'rolled back' | 'rollback stopped' | 'rolling back' | 'rebuilt' | 'rebuild stopped' | 'rebuilding'; path: string; detail: string; reason: string; error?: string; undone: string[]; restoredWith?: string; hop?: number
+    /** What the rollback left as this run made it (an OS upgrade), and why. */
+    kept?: { step: string; why: string }[] }[]
 }
 
 export class SummaryCollector {
@@ -107,7 +109,7 @@ export class SummaryCollector {
         d.rollbacks.findLast((r) => r.node === e.step.node && r.cluster === e.step.cluster)?.undone.push(e.step.id)
         break
       case 'rollback-done':
-        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back' })
+        Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rolled back', ...(e.kept ? { kept: e.kept } : {}) })
         for (const n of d.clusters.find((c) => c.cluster === e.cluster)?.nodes ?? []) if (n.node === e.node && n.hop === e.hop) Object.assign(n, { status: 'rolled back', cordoned: false })
         break
       case 'rollback-failed': Object.assign(d.rollbacks.findLast((r) => r.node === e.node && r.cluster === e.cluster) ?? {}, { status: 'rollback stopped', error: e.error.split('\n')[0] }); break
@@ -168,7 +170,7 @@ function notableLines(list: RunSummaryData['gates']['notable']): string[] {
 
 /** `told`: the run's message already says why (the failure the rollback answered), so the line does not again. */
 const rollbackLine = (r: RunSummaryData['rollbacks'][number], told: (text: string) => boolean): string =>
-  `${r.status} ${r.cluster}/${r.node}${r.hop !== undefined && r.hop > 1 ? ` · hop ${r.hop}` : ''} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.restoredWith ? `; with the control plane restored in the rollback of ${r.restoredWith}` : ''}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
+  `${r.status} ${r.cluster}/${r.node}${r.hop !== undefined && r.hop > 1 ? ` · hop ${r.hop}` : ''} (${r.path})${told(r.reason) ? '' : ` after: ${r.reason}`}${r.restoredWith ? `; with the control plane restored in the rollback of ${r.restoredWith}` : ''}${r.undone.length ? `; undone: ${r.undone.map((id) => id.split('/').pop()).join(', ')}` : ''}${r.kept?.length ? `; kept: ${r.kept.map((k) => `${k.step.split('/').pop()} (${k.why.split(';')[0]})`).join(', ')}` : ''}${r.error ? `; stopped: ${r.error}` : ''}`
 
 /** Whether the run's message already says this text. */
 const toldBy = (d: RunSummaryData) => (text: string): boolean => (d.message ?? '').includes(text)

@@ -247,7 +247,8 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
       case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break
       case 'undo-failed': where(e.step).say(`✗ undo of ${e.step.title}: ${e.error.split('\n')[0]}`); break
       case 'rollback-done': {
-        const how = e.restoredWith ? `rolled back with the control plane restored in the rollback of ${e.restoredWith}` : `rolled back ${secs(e.durationMs)}`
+        const kept = e.kept?.length ? `; kept: ${e.kept.map((k) => k.step.split('/').pop()).join(', ')}` : ''
+        const how = e.restoredWith ? `rolled back with the control plane restored in the rollback of ${e.restoredWith}` : `rolled back ${secs(e.durationMs)}${kept}`
         slot(...clusterKey(e.cluster)).say(`↩ ${e.node} ${how}`)
         nodeAfter(e.cluster, e.node, { done: how })
         break

@@ -114,5 +114,19 @@ describe('apply: OS upgrade and reboot if required (kubeadm 1 + 2)', () => {
       expect(at('reboot')).toBeGreaterThan(at('os-upgrade'))
       expect(at('unhold-packages')).toBeGreaterThan(at('reboot'))
     }
+    runId = fin.runId
+  }, 300_000)
+
+  let runId = ''
+  // "Back at the old version" is the node's Kubernetes: its OS upgrade is rolled forward, not back, and the rollback
+  // says so for each node rather than leave it to the plan's `↩ not undone`.
+  it('kupgrade rollback takes Kubernetes back on every node and says that each keeps its OS upgrade', async () => {
+    const kernels = NODES.map((n) => model(n).kernel)
+    const r = await l.cli(['rollback', runId, '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    const done = events(r.out).filter((e) => e.type === 'rollback-done')
+    expect(done.map((e) => [e.node, e.kept]).sort()).toEqual(NODES.map((n) => [n, [{ step: `${CLUSTER}/${CLUSTER}/hop1/${n}/os-upgrade`, why: expect.stringMatching(/^OS packages are rolled forward, not downgraded/) }]]).sort())
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual(NODES.map((n) => [n, 'v1.29.6', 'True', false]))
+    expect(NODES.map((n) => model(n).kernel)).toEqual(kernels)
   }, 300_000)
 })

@@ -150,4 +150,10 @@ describe('plain progress: rollbacks of a node the run took through several hops'
     expect(lines({ type: 'rollback-done', ...at(2), durationMs: 4400, evidence: [] } as ExecutorEvent)).toBe('2026-12-06 20:31:10Z kh › kh-w-1 · hop 2: rolled back in 4.4s')
     expect(lines({ type: 'rollback-done', ...at(1), durationMs: 4300, evidence: [] } as ExecutorEvent)).toBe('2026-12-06 20:31:10Z kh › kh-w-1: rolled back in 4.3s')
   })
+
+  it('say what the rollback kept of the run: the OS upgrade, and why', () => {
+    const kept = [{ step: 'kh/kh/hop1/kh-w-1/os-upgrade', why: 'OS packages are rolled forward, not downgraded; a node that cannot recover is rebuilt' }]
+    expect(plainLines()({ type: 'rollback-done', time: '2026-12-06T20:31:10.000Z', cluster: 'kh', node: 'kh-w-1', hop: 1, durationMs: 4300, evidence: [], kept } as ExecutorEvent))
+      .toBe('2026-12-06 20:31:10Z kh › kh-w-1: rolled back in 4.3s; kept: os-upgrade (OS packages are rolled forward, not downgraded; a node that cannot recover is rebuilt)')
+  })
 })

@@ -64,6 +64,21 @@ describe('the run summary (text)', () => {
     expect(renderSummaryMarkdown(c.data)).toContain('✓ kh-cp-1 · hop 1<br>✓ kh-w-1 · hop 1<br>✓ kh-cp-1 · hop 2<br>↩ kh-w-1 · hop 2')
   })
 
+  it("a rollback's line says what it kept of the run (the OS upgrade), and why in short", () => {
+    const c = new SummaryCollector()
+    const kept = [{ step: 'rk/rk/hop1/rk-w-2/os-upgrade', why: 'OS packages are rolled forward, not downgraded; a node that cannot recover is rebuilt' }]
+    const events = [
+      { type: 'run-started', time: T, runId: 'r3', plan: '/p/plan.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['rk'], outline: [] },
+      { type: 'rollback-started', time: T, cluster: 'rk', node: 'rk-w-2', hop: 1, path: 'previous-version', detail: 'the previous packages', reason: 'kupgrade rollback' },
+      { type: 'undo-done', time: T, step: { ...step('rk-w-2', 'upgrade-package'), id: 'rk/rk/hop1/rk-w-2/upgrade-package', cluster: 'rk' }, durationMs: 900, changed: true, evidence: [] },
+      { type: 'rollback-done', time: T, cluster: 'rk', node: 'rk-w-2', hop: 1, durationMs: 4000, evidence: [], kept },
+      { type: 'run-finished', time: T, runId: 'r3', outcome: 'done', exitCode: 0, durationMs: 9_000, journal: 'j', message: 'rolled back: rk/rk-w-2' },
+    ] as ExecutorEvent[]
+    for (const e of events) c.add(e)
+    expect(renderSummaryText(c.data)).toContain('\n  rolled back rk/rk-w-2 (previous-version) after: kupgrade rollback; undone: upgrade-package; kept: os-upgrade (OS packages are rolled forward, not downgraded)\n')
+    expect(renderSummaryMarkdown(c.data)).toContain('; kept: os-upgrade (OS packages are rolled forward, not downgraded)')
+  })
+
   it('ends its findings with the plan\'s warnings as the run started (text and markdown)', () => {
     const w = 'cluster staging: staging-agent-1 already has k3s v1.30.4+k3s1 installed while its kubelet runs v1.29.6+k3s1: …'
     expect(summaryOf([], { warnings: [w] })).toContain(`\n  warning: ${w}\n  journal: `)

@@ -70,7 +70,7 @@ describe('terminal progress tree', () => {
       { type: 'node-started', stage: 'staging', cluster: 'stg', node: 'w-1' },
       { type: 'node-failed', stage: 'staging', cluster: 'stg', node: 'w-1', error: failure, cordoned: true },
       { type: 'rollback-started', cluster: 'stg', node: 'w-1', path: 'previous-version', detail: 'the kept binary', reason: failure },
-      { type: 'rollback-done', cluster: 'stg', node: 'w-1', durationMs: 5_000, evidence: [] },
+      { type: 'rollback-done', cluster: 'stg', node: 'w-1', durationMs: 5_000, evidence: [], kept: [{ step: 'staging/stg/hop1/w-1/os-upgrade', why: 'OS packages are rolled forward' }] },
       { type: 'cluster-failed', stage: 'staging', cluster: 'stg', error: `stg/w-1: ${failure}` },
       { type: 'stage-failed', stage: 'staging', error: `stg/w-1: ${failure}` },
       { type: 'run-finished', runId: 'r', outcome: 'failed', exitCode: 1, durationMs: 90_000, journal: 'j', message: 'failed' },
@@ -79,8 +79,10 @@ describe('terminal progress tree', () => {
       expect.stringMatching(/^❯ stage staging: see below/),
       expect.stringMatching(/^ {2}❯ stg: stg\/w-1: see below/),
       '    ✔ cp-1 ✓ 8.8s',
-      // Rolled back, so no longer cordoned: the line says what became of the node.
-      `    ✖ w-1: ${failure}; rolled back 5.0s`,
+      // Rolled back, so no longer cordoned: the line says what became of the node, and what it kept of the run.
+      // (wrapped at the pseudo-terminal's 80 columns)
+      `    ✖ w-1: ${failure}; rolled back 5.0s; kept:`,
+      '      os-upgrade',
       '    ↓ w-2: not upgraded',
       '↓ stage production: not run',
     ])
