@@ -130,6 +130,8 @@ describe('planning with live facts', () => {
     expect(titles('w1', 'upgrade-package')[0]).toBe("kubeadm v1.30.4: apt-get install -y 'kubeadm=1.30.4-*'")
     expect(titles('cp', 'os-upgrade')[0]).toMatch(/^upgrade OS all packages: dnf upgrade -y/)
     expect(titles('cp', 'os-upgrade')[0]).not.toContain('apt-get')
+    expect(titles('cp', 'reboot')).toEqual(['systemctl reboot if the OS says so (needs-restarting -r), then wait for SSH (new boot id) and the Node Ready on that boot'])
+    expect(titles('w1', 'reboot')).toEqual(['systemctl reboot if the OS says so (/var/run/reboot-required), then wait for SSH (new boot id) and the Node Ready on that boot'])
     expect(titles('w2', 'upgrade-package').slice(0, 1)).toEqual(["kubeadm v1.30.4: apt-get install -y 'kubeadm=1.30.4-*' (dnf: dnf install -y --refresh 'kubeadm-1.30.4-*' --disableexcludes=kubernetes)"])
     // Flatcar has no package manager for kubeadm: the plan still prints (the executor reports it as the step's failure).
     const flatcar: PlannerFacts = { clusters: { c: { nodes: { cp: { kubeletVersion: 'v1.29.6', packageManager: 'flatcar' } } } } }

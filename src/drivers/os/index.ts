@@ -90,6 +90,9 @@ function osUpgradeProgram(step: StepOf<'os-upgrade'>, pm: OsPm | undefined): Act
   }
 }
 
+/** Where each OS says a reboot is needed (facts §6.4), for titles. */
+const REBOOT_SIGNAL: Record<OsPm, string> = { apt: '/var/run/reboot-required', dnf: 'needs-restarting -r', yum: 'needs-restarting -r', flatcar: 'update_engine_client -status' }
+
 /** "No reboot is needed" per the OS's own signal; the reboot step is done when this holds. */
 function noRebootNeeded(pm: OsPm | undefined): Check[] {
   switch (pm) {
@@ -123,7 +126,7 @@ function rebootProgram(step: StepOf<'reboot'>, pm: OsPm | undefined, hasNode: bo
   const always = step.params.policy === 'always'
   const then = `then wait for SSH (new boot id)${hasNode ? ' and the Node Ready on that boot' : ''}`
   return {
-    title: always ? `${shellJoin(reboot)}, ${then}` : `${shellJoin(reboot)} if the OS says so (${pm ? noRebootNeeded(pm)[0]!.describe.replace(/^.*?: /, '') : 'reboot-required file, needs-restarting -r, update_engine'}), ${then}`,
+    title: always ? `${shellJoin(reboot)}, ${then}` : `${shellJoin(reboot)} if the OS says so (${pm ? REBOOT_SIGNAL[pm] : 'reboot-required file, needs-restarting -r, update_engine'}), ${then}`,
     // `always` cannot be read back (a boot id is only comparable within a run: the executor's ssh-back wait does it).
     verify: always ? [] : noRebootNeeded(pm),
     run: [onNode(reboot, always ? 'reboot (policy always)' : 'reboot: the OS says a reboot is required', { disconnects: true, timeoutMs: 60_000 })],
