@@ -167,6 +167,7 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(proxy.version ? { kubeProxyVersion: proxy.version } : {}),
     kubeProxySource: proxy.source,
     ...(h?.installedVersion ? { installedVersion: h.installedVersion } : {}),
+    ...(h?.k0sControllerRunning ? { runningVersion: h.k0sControllerRunning } : {}),
     ...(h?.kubeletBinaryVersion ? { kubeletBinaryVersion: h.kubeletBinaryVersion } : {}),
     ...(n?.ready !== undefined ? { ready: n.ready } : {}),
     ...(n ? { cordoned: n.cordoned } : {}),
@@ -228,8 +229,10 @@ function apiserverVersions(dist: Distribution, a: ApiFacts, nodes: NodeFacts[]):
   for (const n of nodes.filter((x) => x.role === 'control-plane')) {
     // k3s servers run the apiserver in-process: the node's reported version is the apiserver's.
     if (dist === 'k3s' && n.kubeletVersion && n.services.k3s === 'active') out.push({ version: n.kubeletVersion, source: 'k3s server', node: n.name })
-    // k0s controllers run the apiserver from the k0s binary they started with.
-    if (dist === 'k0s' && n.installedVersion && n.services.k0scontroller === 'active') out.push({ version: n.installedVersion, source: 'k0s controller', node: n.name })
+    // k0s controllers run the apiserver from the k0s binary they started with: what `k0s status` says it runs, else
+    // (it could not be asked) the binary on disk.
+    const k0s = n.runningVersion ?? n.installedVersion
+    if (dist === 'k0s' && k0s && n.services.k0scontroller === 'active') out.push({ version: k0s, source: 'k0s controller', node: n.name })
   }
   return out
 }

@@ -21,7 +21,7 @@ export function toPlannerFacts(f: FleetFacts): PlannerFacts {
           ? {
               ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
               ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}),
-              ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active') } : {}),
+              ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active'), ...(n.runningVersion ? { runningVersion: n.runningVersion } : {}) } : {}),
               ...(pm ? { packageManager: pm } : {}),
             }
           : undefined]

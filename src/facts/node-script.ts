@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
  * sections by a marker line carrying a random nonce (so no command's output can forge a section boundary).
  * Each probe is guarded by `command -v`, so a node without k0s or needs-restarting just yields an empty section.
  */
-export const SECTIONS = ['os', 'kernel', 'k3s', 'k0s', 'k0s-controller', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg'] as const
+export const SECTIONS = ['os', 'kernel', 'k3s', 'k0s', 'k0s-controller', 'k0s-status', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg'] as const
 export type Section = (typeof SECTIONS)[number]
 
 /** Distribution units whose state we report; only those systemd knows about appear. */
@@ -24,6 +24,9 @@ export function nodeFactsScript(nonce = randomBytes(6).toString('hex')): { scrip
     `s k0s; ${has('k0s')} && k0s version 2>&1`,
     // How the k0s controller service was installed: --enable-worker (or --single) makes it run a kubelet, i.e. a Node.
     "s k0s-controller; for f in /etc/systemd/system/k0scontroller.service /etc/init.d/k0scontroller; do [ -r \"$f\" ] && grep -E '^(ExecStart=|command_args=)' \"$f\"; done",
+    // The version a k0s controller runs (its status socket is root's): a binary replaced but not restarted is not
+    // running yet, and a controller without a kubelet has no Node to report it.
+    `s k0s-status; if ${has('k0s')} && { [ -e /etc/systemd/system/k0scontroller.service ] || [ -e /etc/init.d/k0scontroller ]; }; then k0s status 2>/dev/null || sudo -n k0s status 2>/dev/null; fi`,
     `s kubeadm; ${has('kubeadm')} && kubeadm version -o short 2>&1`,
     `s kubelet; ${has('kubelet')} && kubelet --version 2>&1`,
     // One systemctl for all units: it answers one state per unit named, in order (systemctl(1) is-active PATTERN…).

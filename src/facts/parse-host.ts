@@ -114,8 +114,10 @@ export function parseHostFacts(dist: Distribution, sections: Map<string, string>
   const installedVersion = parseInstalledVersion(dist, sections)
   const kubeletBinaryVersion = parseKubeletVersion(sections.get('kubelet') ?? '')
   const k0sWorkloads = dist === 'k0s' ? parseK0sControllerWorkloads(sections.get('k0s-controller') ?? '') : undefined
+  const k0sRunning = dist === 'k0s' ? /^Version: (v\S+)$/m.exec(sections.get('k0s-status') ?? '')?.[1] : undefined
   return {
     ...(k0sWorkloads !== undefined ? { k0sControllerWorkloads: k0sWorkloads } : {}),
+    ...(k0sRunning ? { k0sControllerRunning: k0sRunning } : {}),
     ...(installedVersion ? { installedVersion } : {}),
     ...(kubeletBinaryVersion ? { kubeletBinaryVersion } : {}),
     services: parseServices(sections.get('services') ?? ''),

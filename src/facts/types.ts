@@ -35,6 +35,8 @@ export interface HostFacts {
   /** k0s controllers: whether the service was installed to run workloads (`--enable-worker`/`--single`), so a
    *  kubelet runs there and the machine is a Kubernetes Node. Absent where there is no k0scontroller service. */
   k0sControllerWorkloads?: boolean
+  /** k0s controllers: the version the running k0s reports (`k0s status`); absent when it does not run or cannot be asked. */
+  k0sControllerRunning?: string
   os?: OsFacts
   kernel?: string
   iptablesBackend?: IptablesBackend
@@ -60,6 +62,8 @@ export interface NodeFacts {
   kubeProxyVersion?: string
   kubeProxySource: KubeProxySource
   installedVersion?: string
+  /** The version the distribution's service runs where no Node reports it (a k0s controller: `k0s status`). */
+  runningVersion?: string
   /** `kubelet --version` of the binary on disk (kubeadm, k0s); differs from kubeletVersion until kubelet restarts. */
   kubeletBinaryVersion?: string
   ready?: boolean

@@ -141,9 +141,10 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
     const shared = passShared(hop, gates)
     const upToDate = (node: string): string | undefined => {
       const fact = nodeFacts?.[node]
-      // No kubelet there (k0s controller without a worker): the binary it runs is the version, if its service runs.
+      // No kubelet there (k0s controller without a worker): the version its service runs (k0s status), not the binary on
+      // disk (replaced, not yet restarted, it runs the old one).
       if (fact?.kubernetesNode === false && !fact.serviceActive) return undefined
-      const seen = fact?.kubernetesNode === false ? fact.installedVersion : fact?.kubeletVersion
+      const seen = fact?.kubernetesNode === false ? fact.runningVersion : fact?.kubeletVersion
       if (!hop || !seen || !fact) return undefined
       const have = parseKubeVersion(seen)
       const want = parseKubeVersion(hop.to.kubelet)
@@ -171,7 +172,9 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
       const from = parseKubeVersion(hop.from)
       const to = parseKubeVersion(hop.to.release)
       if (!have || !from || !to || compareKubeVersions(have, from) <= 0 || compareKubeVersions(have, to) > 0) return undefined
-      warnings.push(`cluster ${cluster.name}: ${node} already has ${driver.name} ${installed} installed while its kubelet runs ${nodeFacts?.[node]?.kubeletVersion ?? 'an older version'}: the hop to ${hop.to.release} was begun on it outside this run. kupgrade finishes it, but its backup keeps the node as found (${driver.name} ${installed}), so a rollback cannot put the files of ${hop.from} back on it`)
+      const f = nodeFacts?.[node]
+      const runs = f?.kubernetesNode === false ? `${driver.name} runs ${f.runningVersion ?? (f.serviceActive ? 'an older version' : 'nothing (stopped)')}` : `its kubelet runs ${f?.kubeletVersion ?? 'an older version'}`
+      warnings.push(`cluster ${cluster.name}: ${node} already has ${driver.name} ${installed} installed while ${runs}: the hop to ${hop.to.release} was begun on it outside this run. kupgrade finishes it, but its backup keeps the node as found (${driver.name} ${installed}), so a rollback cannot put the files of ${hop.from} back on it`)
       return installed
     }
     if (hop && cps.length > 0) {

@@ -278,6 +278,9 @@ export interface PlannerNodeFacts {
   kubernetesNode?: false
   /** With kubernetesNode false: whether its distribution service runs. */
   serviceActive?: boolean
+  /** With kubernetesNode false: the version its service runs (k0s status). Without it the node is not taken as done:
+   *  a binary replaced but not yet restarted is on disk, not running. */
+  runningVersion?: string
   /** The node's package manager, where known: its steps' titles show the commands that will run there. */
   packageManager?: 'apt' | 'dnf' | 'yum' | 'flatcar'
 }

@@ -19,7 +19,7 @@ describe('facts/node-script sections', () => {
     const { execFileSync } = await import('node:child_process')
     const { script, marker } = nodeFactsScript()
     const s = splitSections(execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' }), marker)
-    expect([...s.keys()]).toEqual(['os', 'kernel', 'k3s', 'k0s', 'k0s-controller', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg', 'end'])
+    expect([...s.keys()]).toEqual(['os', 'kernel', 'k3s', 'k0s', 'k0s-controller', 'k0s-status', 'kubeadm', 'kubelet', 'services', 'iptables', 'df', 'reboot-file', 'needs-restarting', 'update-engine', 'pkg', 'end'])
     const facts = parseHostFacts('k3s', s)
     expect(facts.os?.id).toMatch(/\w+/)
     expect(facts.kernel).toMatch(/^\d+\.\d+/)
@@ -128,5 +128,13 @@ describe('facts/parse-host k0s controller service', () => {
     expect(parseK0sControllerWorkloads('')).toBeUndefined()
     expect(parseHostFacts('k0s', sections({ 'k0s-controller': 'ExecStart=/usr/local/bin/k0s controller' })).k0sControllerWorkloads).toBe(false)
     expect(parseHostFacts('k0s', sections({})).k0sControllerWorkloads).toBeUndefined()
+  })
+
+  it("a k0s controller's running version is what k0s status says, not the binary on disk", () => {
+    const status = 'Version: v1.29.6+k0s.0\nProcess ID: 6897\nRole: controller\nWorkloads: false\nSingleNode: false\nInit System: linux-systemd\nService file: /etc/systemd/system/k0scontroller.service'
+    const f = parseHostFacts('k0s', sections({ k0s: 'v1.30.4+k0s.0', 'k0s-status': status }))
+    expect([f.installedVersion, f.k0sControllerRunning]).toEqual(['v1.30.4+k0s.0', 'v1.29.6+k0s.0'])
+    // Not running, or the socket not readable: nothing is said to run.
+    expect(parseHostFacts('k0s', sections({ k0s: 'v1.30.4+k0s.0', 'k0s-status': '' })).k0sControllerRunning).toBeUndefined()
   })
 })

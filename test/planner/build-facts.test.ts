@@ -138,6 +138,19 @@ describe('planning with live facts', () => {
     expect(buildExecutionPlan(doc, { facts: flatcar }).steps.find((s) => s.node === 'cp' && s.action === 'upgrade-package')!.title).toContain('(dnf: ')
   })
 
+  // A k0s controller without a kubelet has no Node to say what it runs: the version its running k0s reports does. Its
+  // binary replaced but k0s not restarted (a run cut off between the two), it still runs the old version and is not done.
+  it('a controller without a kubelet is done only when k0s status says it runs the target', () => {
+    const doc = plan('k0s', 'v1.29.6+k0s.0', { kubernetes: 'v1.30.4' })
+    const controller = (f: Record<string, unknown>): PlannerFacts => ({ clusters: { c: { nodes: { cp: { kubernetesNode: false, serviceActive: true, installedVersion: 'v1.30.4+k0s.0', ...f } } } } })
+    const cpSkipped = (f: PlannerFacts) => buildExecutionPlan(doc, { facts: f }).steps.find((s) => s.node === 'cp' && s.action === 'replace-binary')!.skip
+    expect(cpSkipped(controller({ runningVersion: 'v1.30.4+k0s.0' }))).toBe('already at v1.30.4+k0s.0')
+    expect(cpSkipped(controller({ runningVersion: 'v1.29.6+k0s.0' }))).toBeUndefined()
+    expect(cpSkipped(controller({}))).toBeUndefined()
+    const built = buildExecutionPlan(doc, { facts: controller({ runningVersion: 'v1.29.6+k0s.0' }) })
+    expect(built.warnings).toContainEqual(expect.stringMatching(/^cluster c: cp already has k0s v1\.30\.4\+k0s\.0 installed while k0s runs v1\.29\.6\+k0s\.0: the hop to v1\.30\.4\+k0s\.0 was begun on it outside this run/))
+  })
+
   it('facts for another cluster or unknown versions change nothing', () => {
     const doc = plan('kubeadm', 'v1.29.6', { kubernetes: 'v1.30.4' })
     const steps = buildExecutionPlan(doc, { facts: { clusters: { other: { nodes: { cp: { kubeletVersion: 'v1.30.4' } } } } } }).steps
