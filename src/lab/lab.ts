@@ -48,6 +48,9 @@ export interface LabOptions {
   /** Run the nodes' commands at this lower CPU priority (node/exec.ts): a bench of many nodes on a few cores, where
    *  the nodes' work would otherwise take the API server's CPU. Default: the lab's own priority. */
   nodeCommandNiceness?: number
+  /** Logins on every node besides root, with or without passwordless sudo (the lab's sudo): a fleet reached as an
+   *  unprivileged user, as most real ones are. */
+  nodeUsers?: { name: string; sudo: boolean }[]
 }
 
 /** How many nodes start at once (see start()). */
@@ -143,6 +146,7 @@ export class Lab {
             const node = factory({
               cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
               ...(this.opts.nodeCommandNiceness ? { niceness: this.opts.nodeCommandNiceness } : {}),
+              ...(this.opts.nodeUsers ? { users: this.opts.nodeUsers } : {}),
               iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
               rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, n.version),
               ...(n.controlPlaneVersion !== n.version ? { controlPlaneVersion: releaseVersion(c.distribution, n.controlPlaneVersion) } : {}),

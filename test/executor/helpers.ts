@@ -63,9 +63,9 @@ export interface ExecLab {
   stop(): Promise<void>
 }
 
-export async function startExecLab(t: TopologyInput): Promise<ExecLab> {
+export async function startExecLab(t: TopologyInput, o: { nodeUsers?: { name: string; sudo: boolean }[] } = {}): Promise<ExecLab> {
   const dir = await mkdtemp(join(tmpdir(), 'kupgrade-exec-'))
-  const lab = new Lab({ topology: normalizeTopology(t), dir })
+  const lab = new Lab({ topology: normalizeTopology(t), dir, ...(o.nodeUsers ? { nodeUsers: o.nodeUsers } : {}) })
   await lab.start()
   const plan = join(dir, 'plan.yaml')
   const env = { PATH: process.env.PATH, HOME: dir, KUPGRADE_KUBECTL: KUBECTL, NO_COLOR: '1' }
