@@ -6,7 +6,7 @@ import { KupgradeError } from '../errors.js'
 import { ApiServer } from './api/server.js'
 import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
 import { ClusterModel } from './fleet/cluster.js'
-import { k3sCertRenewal } from './fleet/k3s-cert-renewal.js'
+import { certRenewal, type RenewalBy } from './fleet/cert-renewal.js'
 import { nodeStatus } from './api/table.js'
 import { labNodeFactory, type NodeFactory, type NodeRuntime } from './node-runtime.js'
 import { generateEd25519KeyPair, hasRealEtcd, startEtcdCluster, type EtcdCluster } from './node/index.js'
@@ -240,7 +240,7 @@ export class Lab {
       const sync = model.faults.get(faultKey({ fault: 'kube-proxy-sync-failure', cluster, node: name }))
       if (sync?.params?.['untilRestart']) this.setFault({ fault: 'kube-proxy-sync-failure', cluster, node: name }, false)
       const start = () => {
-        if (model.distribution === 'k3s') this.renewK3sCerts(cluster, model, name, 'start')
+        if (model.distribution !== 'kubeadm') this.renewCerts(model, name, model.distribution === 'k3s' ? 'k3s start' : 'k0s start')
         node.issueMissingCerts?.()
         model.serviceStarted(name, e.version, { keepNotReady: safeState(node)?.notReady === true })
       }
@@ -292,19 +292,19 @@ export class Lab {
     // `kubeadm certs renew all` / `k3s certificate rotate` and a restart: the API serves a renewed certificate, so
     // the cluster's certificate faults (cluster-wide or this node's) are over.
     node.on('certs-rotated', () => {
-      if (model.distribution === 'k3s') return this.renewK3sCerts(cluster, model, name, 'rotate')
+      if (model.distribution === 'k3s') return this.renewCerts(model, name, 'k3s rotate')
       for (const f of [...model.faults.values()]) {
         if ((f.fault === 'cert-expired' || f.fault === 'cert-expiring') && (!f.node || f.node === name)) this.setFault({ fault: f.fault, cluster: f.cluster, ...(f.node ? { node: f.node } : {}) }, false)
       }
     })
   }
 
-  /** What a k3s node's start or `k3s certificate rotate` renews (fleet/k3s-cert-renewal.ts). */
-  private renewK3sCerts(cluster: string, model: ClusterModel, name: string, how: 'start' | 'rotate'): void {
+  /** What a k3s or k0s node's start, or `k3s certificate rotate`, renews (fleet/cert-renewal.ts). */
+  private renewCerts(model: ClusterModel, name: string, by: RenewalBy): void {
     const self = model.nodes.get(name)
     if (!self) return
     const faults = [...model.faults.values()].map(({ since: _since, ...f }) => f)
-    const { off, on } = k3sCertRenewal(faults, { name, role: self.role }, [...model.nodes.keys()], how)
+    const { off, on } = certRenewal(faults, { name, role: self.role }, [...model.nodes.keys()], by)
     for (const f of off) this.setFault(f, false)
     for (const f of on) this.setFault(f, true)
   }

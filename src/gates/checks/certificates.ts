@@ -79,7 +79,7 @@ export const certificatesGate: Gate<CertificatesParams> = {
     await Promise.all(work)
     return verdict('certificates', findings, {
       ok: `${findings.length} certificates valid for more than ${p.minValidity}`,
-      hint: ctx.distribution === 'k3s' ? 'renew: k3s renews certificates expired or within 90 days of expiry (120 in releases from mid-2025) each time it starts: systemctl restart k3s on each server, one at a time, then k3s-agent on each agent (an agent fetches its own from a server); whatever their date: systemctl stop k3s && k3s certificate rotate && systemctl start k3s' : ctx.distribution === 'k0s' ? 'rotate the k0s certificates (restart k0scontroller regenerates expiring ones), then restart workers' : 'renew: kubeadm certs renew all on each control plane, then restart the static pods; check kubelet client rotation',
+      hint: ctx.distribution === 'k3s' ? 'renew: k3s renews certificates expired or within 90 days of expiry (120 in releases from mid-2025) each time it starts: systemctl restart k3s on each server, one at a time, then k3s-agent on each agent (an agent fetches its own from a server); whatever their date: systemctl stop k3s && k3s certificate rotate && systemctl start k3s' : ctx.distribution === 'k0s' ? 'renew: k0s renews a controller\'s certificates (not the CA) each time it starts: systemctl restart k0scontroller on each controller, one at a time, then k0sworker on each worker (its kubelet renews its client certificate from the API)' : 'renew: kubeadm certs renew all on each control plane, then restart the static pods; check kubelet client rotation',
     })
   },
 }

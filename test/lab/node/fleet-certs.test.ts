@@ -108,3 +108,30 @@ describe('k3s lab: certificates renewed at start, a server first', () => {
     t.lab.clearFault({ fault: 'cert-expiring', cluster: 'lab', node: 'w-1' })
   })
 })
+
+// k0s renews a controller's certificates at every start; a worker's kubelet its client certificate from the API.
+describe('k0s lab: certificates renewed at start, a controller first', () => {
+  let t: TestLab
+  const ssh = labSsh(() => t)
+  const faults = () => t.lab.status().clusters[0]!.faults.map((f) => `${f.fault}${f.node ? `@${f.node}` : ''}`).sort()
+  const valid = async (n: string, file: string) => (await ssh(n, `openssl x509 -checkend 0 -noout -in ${file} >/dev/null && echo valid || echo expired`)).stdout.trim()
+  beforeAll(async () => {
+    t = await startLab(smallTopology('127.0.171', { distribution: 'k0s', workers: 1 }), { nodeFactory: labNodeFactory })
+  })
+  afterAll(async () => t?.stop())
+
+  it('expired: a worker restarted first stays expired; the controller restarted renews its own; then the worker renews its kubelet certificate', async () => {
+    const kubelet = '/var/lib/k0s/kubelet/pki/kubelet-client-current.pem'
+    t.lab.setFault({ fault: 'cert-expired', cluster: 'lab' }, true)
+    expect((await ssh('w-1', 'systemctl restart k0sworker')).code).toBe(0)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(await valid('w-1', kubelet)).toBe('expired')
+    expect((await ssh('cp-1', 'systemctl restart k0scontroller')).code).toBe(0)
+    await eventually(() => (faults().includes('cert-expired') ? undefined : true), 10_000, 'the controller renewed its own')
+    expect(await valid('cp-1', '/var/lib/k0s/pki/server.crt')).toBe('valid')
+    expect([faults(), await valid('w-1', kubelet)]).toEqual([['cert-expired@w-1'], 'expired'])
+    expect((await ssh('w-1', 'systemctl restart k0sworker')).code).toBe(0)
+    await eventually(() => (faults().length === 0 ? true : undefined), 10_000, 'the worker renewed its own')
+    expect(await valid('w-1', kubelet)).toBe('valid')
+  })
+})
