@@ -17,12 +17,18 @@ export const bytes = (n: number): string => {
 export const free = (d: DiskFacts | undefined): string =>
   d ? `${bytes(d.availableBytes)} (${d.totalBytes > 0 ? Math.round((d.availableBytes / d.totalBytes) * 100) : 0}%)` : '-'
 
-/** kubectl's STATUS column: Ready / NotReady / Unknown, plus SchedulingDisabled when cordoned. */
+/** kubectl's STATUS column: Ready / NotReady / Unknown, plus SchedulingDisabled when cordoned. A machine that runs no
+ *  kubelet (a k0s controller without --enable-worker) has no Node by design: its service's state instead. */
 export const status = (n: NodeFacts): string => {
+  if (n.kubernetesNode === false) return `${Object.values(n.services).includes('active') ? 'Running' : 'Stopped'} (no Node)`
   if (!n.inApi) return 'NotInAPI'
   const s = n.ready === true ? 'Ready' : n.ready === false ? 'NotReady' : 'Unknown'
   return n.cordoned ? `${s},SchedulingDisabled` : s
 }
+
+/** The distribution version on disk, and what runs where that differs (a binary replaced, not yet restarted). */
+export const installed = (n: NodeFacts): string =>
+  n.installedVersion === undefined ? '-' : n.runningVersion && n.runningVersion !== n.installedVersion ? `${n.installedVersion} (runs ${n.runningVersion})` : n.installedVersion
 
 export const reboot = (n: NodeFacts): string => (n.rebootRequired === true ? 'required' : n.rebootRequired === false ? 'no' : '-')
 

@@ -1,4 +1,4 @@
-import { disk, free, reboot, status, table } from './format.js'
+import { disk, free, installed, reboot, status, table } from './format.js'
 import { sameButFor, sameFor } from '../util/same-but-for.js'
 import { fromDisagreement, nodeSkew, type SkewMarker } from './skew.js'
 import type { ClusterFacts, FleetFacts } from './types.js'
@@ -31,7 +31,7 @@ function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
       n.roles.length ? n.roles.join(',') : n.role,
       n.kubeletVersion ?? '-',
       n.kubeProxyVersion ?? '-',
-      n.installedVersion ?? '-',
+      installed(n),
       n.host,
       n.os ? n.os.prettyName ?? `${n.os.id} ${n.os.versionId ?? ''}`.trim() : '-',
       n.kernel ?? '-',
