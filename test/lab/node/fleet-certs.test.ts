@@ -13,6 +13,12 @@ function labSsh(t: () => TestLab) {
   }
 }
 
+/** `valid` or `expired`: the certificate file on the node as real openssl judges it now. */
+const validity = async (ssh: ReturnType<typeof labSsh>, node: string, file: string) =>
+  (await ssh(node, `openssl x509 -checkend 0 -noout -in ${file} >/dev/null && echo valid || echo expired`)).stdout.trim()
+/** The lab's certificate and other faults, `fault` or `fault@node`. */
+const faultsOf = (t: TestLab) => t.lab.status().clusters[0]!.faults.map((f) => `${f.fault}${f.node ? `@${f.node}` : ''}`).sort()
+
 // The node's CA files are the CA the API serves under, and renewing certificates the documented way (renew, then
 // restart what serves them) ends the cluster's certificate faults.
 describe('kubeadm lab: certificates', () => {
@@ -70,8 +76,8 @@ describe('k3s lab: certificates renewed at start, a server first', () => {
   let t: TestLab
   const ssh = labSsh(() => t)
   const agentCert = '/var/lib/rancher/k3s/agent/client-kubelet.crt'
-  const expired = async (n: string, file: string) => (await ssh(n, `openssl x509 -checkend 0 -noout -in ${file} >/dev/null && echo valid || echo expired`)).stdout.trim()
-  const faults = () => t.lab.status().clusters[0]!.faults.map((f) => `${f.fault}${f.node ? `@${f.node}` : ''}`).sort()
+  const valid = (n: string, file: string) => validity(ssh, n, file)
+  const faults = () => faultsOf(t)
   beforeAll(async () => {
     t = await startLab(smallTopology('127.0.168', { distribution: 'k3s', workers: 1 }), { nodeFactory: labNodeFactory })
   })
@@ -82,19 +88,19 @@ describe('k3s lab: certificates renewed at start, a server first', () => {
     const ca = '/var/lib/rancher/k3s/server/tls/server-ca.crt'
     expect((await ssh('w-1', 'systemctl restart k3s-agent')).code).toBe(0)
     await new Promise((r) => setTimeout(r, 600))
-    expect(await expired('w-1', agentCert)).toBe('expired')
+    expect(await valid('w-1', agentCert)).toBe('expired')
     expect(faults()).toEqual(['cert-expired'])
 
     expect((await ssh('cp-1', 'systemctl restart k3s')).code).toBe(0)
     await eventually(() => (faults().includes('cert-expired') ? undefined : true), 10_000, 'the cluster-wide fault ended by the server start')
     expect((await ssh('cp-1', `curl -sS --cacert ${ca} https://10.43.0.1/readyz; echo " rc=$?"`)).stdout).toBe('ok rc=0\n')
-    expect(await expired('cp-1', '/var/lib/rancher/k3s/server/tls/serving-kube-apiserver.crt')).toBe('valid')
+    expect(await valid('cp-1', '/var/lib/rancher/k3s/server/tls/serving-kube-apiserver.crt')).toBe('valid')
     expect(faults()).toEqual(['cert-expired@w-1'])
-    expect(await expired('w-1', agentCert)).toBe('expired')
+    expect(await valid('w-1', agentCert)).toBe('expired')
 
     expect((await ssh('w-1', 'systemctl restart k3s-agent')).code).toBe(0)
     await eventually(() => (faults().length === 0 ? true : undefined), 10_000, 'the agent renewed its own')
-    expect(await expired('w-1', agentCert)).toBe('valid')
+    expect(await valid('w-1', agentCert)).toBe('valid')
   })
 
   it('expiring in more than 90 days: a start renews nothing; k3s certificate rotate does', async () => {
@@ -113,8 +119,8 @@ describe('k3s lab: certificates renewed at start, a server first', () => {
 describe('k0s lab: certificates renewed at start, a controller first', () => {
   let t: TestLab
   const ssh = labSsh(() => t)
-  const faults = () => t.lab.status().clusters[0]!.faults.map((f) => `${f.fault}${f.node ? `@${f.node}` : ''}`).sort()
-  const valid = async (n: string, file: string) => (await ssh(n, `openssl x509 -checkend 0 -noout -in ${file} >/dev/null && echo valid || echo expired`)).stdout.trim()
+  const faults = () => faultsOf(t)
+  const valid = (n: string, file: string) => validity(ssh, n, file)
   beforeAll(async () => {
     t = await startLab(smallTopology('127.0.171', { distribution: 'k0s', workers: 1 }), { nodeFactory: labNodeFactory })
   })
