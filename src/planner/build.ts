@@ -99,8 +99,6 @@ function step(base: StepBase, own: StepOwn): Step {
   if (own.undo !== undefined) s.undo = own.undo
   if (base.skip !== undefined) s.skip = base.skip
   s.params = own.params
-  // Node files kept before a node's upgrade: always the node's own of this moment (Step.fresh).
-  if (own.action === 'backup-files') s.fresh = true
   return s
 }
 
@@ -327,7 +325,8 @@ function liveTitle(s: Step, dist: Distribution, node: DriverNodeFacts | undefine
  */
 function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distribution, o: { fresh?: boolean; node?: DriverNodeFacts | undefined } = {}): Step {
   const s = step(base, { id, title: '', action: t.action, mutates: true, ...(t.undo ? { undo: t.undo } : {}), params: t.params } as StepOwn)
-  const fresh = o.fresh === true
+  // Node files kept before a node's upgrade are always the node's own of this moment; the hop's backup as the caller says.
+  const fresh = o.fresh === true || t.action === 'backup-files'
   if (fresh) s.fresh = true
   const variant = `${base.role ?? ''}\0${fresh}\0${o.node?.packageManager ?? ''}\0${o.node?.kubernetesNode ?? ''}`
   s.title = sharedTitle(t.params, dist, t.action, variant, () => {
