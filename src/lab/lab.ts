@@ -147,7 +147,7 @@ export class Lab {
               cluster: c.name, name: n.name, role: n.role, distribution: c.distribution, address: n.address, port: n.sshPort, os: n.os,
               ...(this.opts.nodeCommandNiceness ? { niceness: this.opts.nodeCommandNiceness } : {}),
               ...(this.opts.nodeUsers ? { users: this.opts.nodeUsers } : {}),
-              iptablesBackend: n.iptables, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
+              iptablesBackend: n.iptables, arch: n.arch, disk: { totalBytes: n.diskBytes, usedBytes: n.diskBytes - n.diskFreeBytes },
               rootDir: join(dir, 'nodes', c.name, n.name), version: releaseVersion(c.distribution, n.version),
               ...(n.controlPlaneVersion !== n.version ? { controlPlaneVersion: releaseVersion(c.distribution, n.controlPlaneVersion) } : {}),
               mirror: t.mirror.map((v) => releaseVersion(c.distribution, v)),

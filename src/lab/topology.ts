@@ -50,6 +50,8 @@ const nodeSchema = z.strictObject({
   sshPort: port().default(2222),
   os: z.enum(['ubuntu-22.04', 'debian-12', 'rocky-9', 'flatcar'], { error: 'expected os ubuntu-22.04, debian-12, rocky-9 or flatcar' }).default('ubuntu-22.04'),
   iptables: z.enum(['nf_tables', 'legacy'], { error: 'expected iptables nf_tables or legacy' }).default('nf_tables'),
+  arch: z.enum(['amd64', 'arm64', 'arm'], { error: 'expected arch amd64, arm64 or arm' }).default('amd64')
+    .describe("the machine's architecture, in Kubernetes' words (uname -m: x86_64, aarch64, armv7l): release binaries of another architecture do not run there"),
   disk: z.strictObject({ size: bytes().default('100Gi'), free: bytes().default('60Gi') }).default({ size: '100Gi', free: '60Gi' }),
   allocatable: z.strictObject({ cpu: cpu().default('4'), memory: bytes().default('8Gi') }).default({ cpu: '4', memory: '8Gi' }),
   // A cluster half-way through an upgrade (topology-skew.ts checks the combination against the skew policy).
@@ -156,6 +158,7 @@ export interface NodeTopology {
   sshPort: number
   os: RawNode['os']
   iptables: RawNode['iptables']
+  arch: RawNode['arch']
   diskBytes: number
   diskFreeBytes: number
   cpuMilli: number
@@ -301,6 +304,7 @@ function finish(t: RawTopology): Topology {
           sshPort: n.sshPort,
           os: n.os,
           iptables: n.iptables,
+          arch: n.arch,
           diskBytes: parseBytes(n.disk.size)!,
           diskFreeBytes: parseBytes(n.disk.free)!,
           cpuMilli: parseCpu(n.allocatable.cpu)!,

@@ -230,7 +230,7 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     writeFileSync(join(root, 'root/airgap', rel, 'k3s'), binary)
     writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${'0'.repeat(64)}  k3s\n`)
     const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
-    expect(replace.title).toContain('/root/airgap/v1.30.4+k3s1/k3s')
+    expect(replace.title).toContain('from /root/airgap/v1.30.4+k3s1/: the binary for the node')
     const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
     const err = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
     expect(String(err)).toMatch(/FAILED|did NOT match/)

@@ -62,7 +62,7 @@ describe('planning onFailure: rebuild', () => {
     const c = build('k3s', 'v1.29.6+k3s1', 'rebuild', { mirror: 'https://mirror.example/k3s' }).stages[0]!.clusters[0]!
     const w1 = c.rebuild!.find((r) => r.node === 'w1' && r.hop === 1)!
     if (!w1.automatic) throw new Error('w1 must be automatic')
-    expect(w1.steps.find((s) => s.action === 'replace-binary')!.title).toMatch(/install k3s v1\.29\.6\+k3s1 from https:\/\/mirror\.example\/k3s\/v1\.29\.6%2Bk3s1\/k3s/)
+    expect(w1.steps.find((s) => s.action === 'replace-binary')!.title).toMatch(/^install k3s v1\.29\.6\+k3s1 from https:\/\/mirror\.example\/k3s\/v1\.29\.6%2Bk3s1\/: the binary for the node's architecture /)
   })
 
   it('k0s and kubeadm workers: reset, Node deleted, the old version back, joined with a fresh token; control planes not automatic', () => {

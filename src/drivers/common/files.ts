@@ -77,24 +77,38 @@ export function putBackLines(dir: string, paths: readonly string[]): string[] {
 /** The kept copy of a file inside a backup directory. */
 export const keptCopy = (dir: string, path: string): string => `${dir}/files${path}`
 
+/** A release binary of one machine architecture: the `uname -m` values it is for (a shell case pattern), its asset's
+ *  name in the release and the checksum file that lists it. */
+export interface ArchAsset {
+  machines: string
+  asset: string
+  sums: string
+}
+
 /**
- * Installs a release binary fetched from a mirror (URL) or a node-local directory laid out like the GitHub release,
- * checking it against the release's checksum file before it replaces anything. The new file is written beside the
+ * Installs a release binary fetched from a mirror (URL) or a node-local directory (`base`) laid out like the GitHub
+ * release, checking it against the release's checksum file before it replaces anything. The asset is the one for the
+ * node's architecture, chosen from `uname -m` on the node as the distribution's own installer chooses it: a binary
+ * built for another architecture passes its checksum and then does not run. The new file is written beside the
  * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
  */
-export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; binaryFrom: string; sumsFrom: string; assetName: string; binary: string; release: string }): string[] {
-  const tmp = (name: string): string => `"$tmp"/${q(name)}`
-  const get = (from: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${q(from)}` : `cp -- ${q(from)} ${to}`)
+export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string }): string[] {
+  const from = (file: string): string => `${q(`${a.base}/`)}${file}`
+  const get = (file: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${from(file)}` : `cp -- ${from(file)} ${to}`)
   return [
     'set -e',
+    'case "$(uname -m)" in',
+    // The release's checksum file may list every asset; only ours is checked, and it must be listed.
+    ...a.assets.map((x) => `  ${x.machines}) asset=${q(x.asset)} sums=${q(x.sums)} listed=${q(`[[:space:]][*]?${literal(x.asset)}$`)} ;;`),
+    `  *) echo ${q(`kupgrade: ${a.tool} ${a.release} has no binary for the architecture of this machine:`)} "$(uname -m)" >&2; exit 1 ;;`,
+    'esac',
     'tmp=$(mktemp -d)',
     `trap 'rm -rf "$tmp"' EXIT`,
-    get(a.binaryFrom, tmp(a.assetName)),
-    get(a.sumsFrom, tmp('sums')),
-    // The release's checksum file lists every asset; only ours is checked, and it must be listed.
-    `grep -E ${q(`[[:space:]][*]?${literal(a.assetName)}$`)} ${tmp('sums')} > ${tmp('want')} || { echo ${q(`kupgrade: ${a.assetName} is not listed in the checksum file of ${a.release}`)} >&2; exit 1; }`,
-    `(cd "$tmp" && sha256sum --check --strict want)`,
-    `install -m 0755 ${tmp(a.assetName)} ${q(`${a.binary}.kupgrade-new`)}`,
+    get('"$asset"', '"$tmp/$asset"'),
+    get('"$sums"', '"$tmp/sums"'),
+    `grep -E "$listed" "$tmp/sums" > "$tmp/want" || { echo "kupgrade: $asset is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
+    '(cd "$tmp" && sha256sum --check --strict want)',
+    `install -m 0755 "$tmp/$asset" ${q(`${a.binary}.kupgrade-new`)}`,
     `mv -f ${q(`${a.binary}.kupgrade-new`)} ${q(a.binary)}`,
   ]
 }

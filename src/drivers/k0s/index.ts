@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -343,13 +343,14 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
       run: [script(['set -e', install], `install k0s ${release} with get.k0s.sh`, { timeoutMs: 10 * 60_000 })],
     }
   }
-  const asset = `k0s-${release}-amd64`
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  // get.k0s.sh's _detect_arch: the release's k0s-<release>-amd64|arm64|arm, all listed in one sha256sums.txt.
+  const assets: ArchAsset[] = [['amd64|x86_64', 'amd64'], ['arm64|aarch64', 'arm64'], ['armv7l|armv8l|arm', 'arm']].map(([machines, arch]) => ({ machines: machines!, asset: `k0s-${release}-${arch}`, sums: 'sha256sums.txt' }))
   return {
-    title: `install k0s ${release} from ${base}/${asset}, checked against ${base}/sha256sums.txt`,
+    title: `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,
     verify,
     run: [
-      script(fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', binaryFrom: `${base}/${asset}`, sumsFrom: `${base}/sha256sums.txt`, assetName: asset, binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),
+      script(fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets, tool: 'k0s', binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),
     ],
   }
 }

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
@@ -195,6 +195,15 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   }
 }
 
+/** k3s's release binaries per architecture, as install.sh picks them (setup_verify_arch): `k3s` and its checksums in
+ *  sha256sum-amd64.txt on x86_64, `k3s-arm64`, `k3s-armhf` (32-bit ARM), `k3s-s390x`. */
+const K3S_ASSETS: readonly ArchAsset[] = [
+  { machines: 'amd64|x86_64', asset: 'k3s', sums: 'sha256sum-amd64.txt' },
+  { machines: 'arm64|aarch64', asset: 'k3s-arm64', sums: 'sha256sum-arm64.txt' },
+  { machines: 's390x', asset: 'k3s-s390x', sums: 'sha256sum-s390x.txt' },
+  { machines: 'arm*', asset: 'k3s-armhf', sums: 'sha256sum-arm.txt' },
+]
+
 function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
   const { binary, release, service, source, kept } = step.params
   const verify = [versionCheck(binary, release)]
@@ -229,11 +238,11 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
   }
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
   return {
-    title: `install k3s ${release} from ${base}/k3s, checked against ${base}/sha256sum-amd64.txt`,
+    title: `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt`,
     verify,
     run: [
       script(
-        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', binaryFrom: `${base}/k3s`, sumsFrom: `${base}/sha256sum-amd64.txt`, assetName: 'k3s', binary, release }),
+        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets: K3S_ASSETS, tool: 'k3s', binary, release }),
         `install the k3s ${release} binary, checksum verified`,
         { timeoutMs: 10 * 60_000 },
       ),

@@ -93,7 +93,7 @@ export class ClusterModel extends EventEmitter {
       // Every node joined once, with the password lab nodes keep in /etc/rancher/node/password (node/layout.ts).
       if (this.distribution === 'k3s') this.nodePasswords.set(n.name, nodePasswordHash(this.info.name, n.name, initialNodePassword(n.name)))
       this.nodes.set(n.name, {
-        uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables,
+        uid: randomUUID(), name: n.name, role: n.role, index, address: n.address, createdAt: created, os: n.os, iptables: n.iptables, arch: n.arch,
         kubeletVersion: n.version, controlPlaneVersion: n.controlPlaneVersion, isNode: n.kubelet, runsKubelet: n.kubelet, kubeletActive: true, ready: { ...READY, since: created }, heartbeat: new Date(),
         unschedulable: false, cpuMilli: n.cpuMilli, memoryBytes: n.memoryBytes, labels: {}, annotations: {},
       })

@@ -31,7 +31,7 @@ export function nodeRoles(m: ClusterModel, n: NodeState): string[] {
 
 export function renderNode(m: ClusterModel, n: NodeState): Obj {
   const labels: Record<string, string> = {
-    'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
+    'beta.kubernetes.io/arch': n.arch, 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': n.arch,
     'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', ...n.labels,
   }
   for (const r of nodeRoles(m, n)) labels[`node-role.kubernetes.io/${r}`] = m.distribution === 'k3s' ? 'true' : ''
@@ -71,7 +71,7 @@ export function renderNode(m: ClusterModel, n: NodeState): Obj {
         kubeletVersion: version,
         // The kubelet wrote its own version here (facts §2.6); empty from 1.33 on.
         kubeProxyVersion: Number(n.kubeletVersion.split('.')[1]) >= 33 ? '' : version,
-        operatingSystem: 'linux', architecture: 'amd64',
+        operatingSystem: 'linux', architecture: n.arch,
       },
     },
   }

@@ -14,6 +14,7 @@ export interface NodeState {
   createdAt: Date
   os: 'ubuntu-22.04' | 'debian-12' | 'rocky-9' | 'flatcar'
   iptables: 'nf_tables' | 'legacy'
+  arch: 'amd64' | 'arm64' | 'arm'
   /** Plain version of the kubelet the node runs now (what the API reports, in the distribution's format). */
   kubeletVersion: string
   /** Control-plane nodes: the version of the apiserver/controller-manager/scheduler on the node. k3s and k0s run

@@ -15,7 +15,7 @@ import { drawBootId } from './boot-id.js'
 import { pathsOf, type NodePaths } from './paths.js'
 import { realTools } from './real-tools.js'
 import { enterProgram, vipShim } from './native-build.js'
-import { mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
+import { archInBinary, mainBinaryOf, releaseForm, unitOf, versionInBinary } from './release.js'
 import { NodeSshServer, type SessionRequest } from './ssh-server.js'
 import { defaultTiming } from './timing.js'
 import { readUnit, readUnitAsOf, writeUnit } from './unit-state.js'
@@ -550,11 +550,16 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (!this.started) return // stop() came first; start() resumes the boot
     const enabled = existsSync(join(this.paths.root, `etc/systemd/system/${this.unit}.service`))
     const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
-    const version = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
+    const text = existsSync(main) ? readFileSync(main, 'utf8') : ''
+    const version = versionInBinary(text) ?? ''
     // A reset kubeadm node's kubelet has no kubeconfig: it exits at once and systemd keeps restarting it (lib.sh
     // lab_kubelet_credentials_error); it comes up only after `kubeadm join`.
     const noKubeconfig = this.options.distribution === 'kubeadm' && this.options.adminKubeconfig !== undefined && !['etc/kubernetes/kubelet.conf', 'etc/kubernetes/bootstrap-kubelet.conf'].some((f) => existsSync(join(this.paths.root, f)))
-    if (enabled && version && noKubeconfig) {
+    if (enabled && version && archInBinary(text) !== (this.options.arch ?? 'amd64')) {
+      // A binary of another architecture cannot be exec'd: systemd gives up on the unit at boot (lib.sh lab_unit_start).
+      writeUnit(this.paths.units, this.unit, { state: 'failed', version: '', dueMs: 0, sinceS: Math.floor(Date.now() / 1000) })
+      writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'systemd', 1, `${this.unit}.service: Main process exited, code=exited, status=203/EXEC`), { flag: 'a' })
+    } else if (enabled && version && noKubeconfig) {
       writeUnit(this.paths.units, this.unit, { state: 'auto-restart', version, dueMs: 0, sinceS: Math.floor(Date.now() / 1000) })
     } else if (enabled && version) {
       const due = Date.now() + this.timing.serviceStartMs

@@ -7,12 +7,12 @@ import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, HOST_PATH_DIRS, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
-import { binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
+import { ARCHES, UNAME_MACHINE, binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
 import { etcdClusterDir, etcdClusterIdentity, etcdIdentityText, etcdIdOf, etcdPeerUrl, writeEtcdMembers } from './etcd-sim.js'
 import { servicePid } from './journal.js'
 import { defaultTiming } from './timing.js'
-import type { LabNodeOptions } from './types.js'
+import type { LabNodeOptions, NodeArch } from './types.js'
 import { singleQuote } from '../../transport/quote.js'
 import { escapeControl } from '../../util/escape.js'
 
@@ -51,6 +51,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_ROOT: NS_ROOT, LAB_BIN: `${NS_ROOT}/bin`, LAB_NODE: o.name, LAB_CLUSTER: o.cluster, LAB_ROLE: o.role, LAB_DIST: dist,
     LAB_OS: o.os, LAB_OS_FAMILY: os, LAB_ADDRESS: o.address, LAB_PORT: o.port ?? 2222,
     LAB_IPT_BACKEND: o.iptablesBackend,
+    LAB_ARCH: o.arch ?? 'amd64', LAB_UNAME_M: UNAME_MACHINE[o.arch ?? 'amd64'],
     LAB_IPT_VERSION: o.os === 'ubuntu-22.04' ? '1.8.7' : o.os === 'rocky-9' ? '1.8.10' : '1.8.9',
     LAB_UNIT: unitOf(dist, o.role), LAB_PID: servicePid(o.name), LAB_MAIN_BINARY: '/' + mainBinaryOf(dist).path,
     LAB_DISK_TOTAL: o.disk.totalBytes, LAB_DISK_USED: o.disk.usedBytes,
@@ -80,14 +81,15 @@ export function defaultOsUpdates(os: LabNodeOptions['os']): string[] {
 
 /** A release's binary: the stand-in body for that tool, carrying its version in its first lines. */
 const bodies = new Map<string, string>()
-export function binaryText(tool: string, release: string): string {
+export function binaryText(tool: string, release: string, arch: NodeArch = 'amd64'): string {
   let body = bodies.get(tool)
   if (body === undefined) {
     body = readFileSync(join(standinsDir(), 'dist', `${tool}.sh`), 'utf8').replace(/^#!.*\n/, '')
     bodies.set(tool, body)
   }
   // The comment line is escaped too: a newline in a release would otherwise end the comment and start a command.
-  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${escapeControl(`${tool} ${release}`)}\nLAB_VERSION=${singleQuote(release)}\nLAB_COMMIT=${singleQuote(commitOf(release))}\n${body}`
+  // LAB_BINARY_ARCH: lib.sh refuses to run it on a node of another architecture, as the kernel would (ENOEXEC).
+  return `#!/bin/bash\n# kupgrade lab stand-in binary: ${escapeControl(`${tool} ${release} ${arch}`)}\nLAB_VERSION=${singleQuote(release)}\nLAB_COMMIT=${singleQuote(commitOf(release))}\nLAB_BINARY_ARCH=${singleQuote(arch)}\n${body}`
 }
 
 function writeExec(file: string, text: string): void {
@@ -136,9 +138,16 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
   for (const release of releases) {
     const dir = join(p.mirror, release)
     mkdirSync(dir, { recursive: true })
-    for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release))
+    // The node's own architecture's binaries, which its package manager and the installers install (the installers
+    // pick theirs by `uname -m`, as the real ones do); k3s and k0s also publish one per architecture (TOOL.ARCH here),
+    // which a download of a named release asset gets.
+    const arch = o.arch ?? 'amd64'
+    for (const b of binariesOf(o.distribution)) {
+      writeExec(join(dir, b.name), binaryText(b.name, release, arch))
+      if (o.distribution !== 'kubeadm') for (const a of ARCHES) writeExec(join(dir, `${b.name}.${a}`), binaryText(b.name, release, a))
+    }
     // k0s carries its kubelet inside and unpacks it to /var/lib/k0s/bin on start; that kubelet reports `vX.Y.Z+k0s`.
-    if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s')))
+    if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s'), arch))
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   // What the node's network does to the VIP and the ClusterIP, for every program (native/vip-connect.c).
@@ -175,7 +184,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
   // Mid-upgrade kubeadm control plane: `kubeadm upgrade apply|node` already moved kubeadm and the manifests.
   const cpRelease = o.controlPlaneVersion ? releaseForm(o.distribution, o.controlPlaneVersion) : release
-  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release))
+  for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release, o.arch))
   const unit = unitOf(o.distribution, o.role)
   const src = standinsDir()
   if (o.distribution === 'k3s') {

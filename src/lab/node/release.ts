@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { driverFor } from '../../drivers/registry.js'
 import { parseKubeVersion, resolveDistributionVersion } from '../../plan/versions.js'
-import type { NodeDistribution } from './types.js'
+import type { NodeArch, NodeDistribution } from './types.js'
 
 /**
  * Release strings as each distribution prints them (facts §2): k3s `v1.29.2+k3s1`, k0s `v1.29.2+k0s.0`, kubeadm
@@ -38,4 +38,13 @@ export const unitOf = (dist: NodeDistribution, role: 'control-plane' | 'worker')
  *  installed: the file on disk is the truth, as on a real node. */
 export function versionInBinary(text: string): string | undefined {
   return /^LAB_VERSION='([^']*)'$/m.exec(text)?.[1]
+}
+
+/** The architectures k3s and k0s publish release binaries for that the lab models, and what `uname -m` says there. */
+export const ARCHES: readonly NodeArch[] = ['amd64', 'arm64', 'arm']
+export const UNAME_MACHINE: Record<NodeArch, string> = { amd64: 'x86_64', arm64: 'aarch64', arm: 'armv7l' }
+
+/** `LAB_BINARY_ARCH='…'`: the architecture a stand-in binary was built for (absent: amd64, the lab's older files). */
+export function archInBinary(text: string): NodeArch {
+  return (/^LAB_BINARY_ARCH='([^']*)'$/m.exec(text)?.[1] as NodeArch | undefined) ?? 'amd64'
 }

@@ -36,6 +36,9 @@ export interface NodeUser {
   sudo: boolean
 }
 
+/** Kubernetes' architecture names (the `kubernetes.io/arch` label), the ones k3s and k0s release binaries for. */
+export type NodeArch = 'amd64' | 'arm64' | 'arm'
+
 export interface LabNodeOptions {
   cluster: string
   name: string
@@ -47,6 +50,9 @@ export interface LabNodeOptions {
   port?: number
   os: NodeOs
   iptablesBackend: IptablesBackend
+  /** The machine's architecture in Kubernetes' words (default amd64): `uname -m` says x86_64, aarch64 or armv7l, and a
+   *  release binary built for another one does not run (exit 126, systemd's 203/EXEC). */
+  arch?: NodeArch
   disk: NodeDisk
   /** The node's private root folder (created if missing; kept across stop/start so host keys persist). */
   rootDir: string

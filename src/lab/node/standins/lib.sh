@@ -48,6 +48,17 @@ lab_binary_version_into() {
   return 0
 }
 lab_binary_version() { local _lab_v; lab_binary_version_into _lab_v "$1" || return 1; [ -z "$_lab_v" ] || printf '%s\n' "$_lab_v"; }
+# lab_binary_arch_into VAR FILE: the architecture a stand-in binary was built for (its LAB_BINARY_ARCH line; amd64
+# when it has none).
+lab_binary_arch_into() {
+  local _lab_l; printf -v "$1" '%s' amd64
+  [ -f "$2" ] || return 1
+  while IFS= read -r _lab_l; do
+    if [[ $_lab_l == "LAB_BINARY_ARCH='"*"'" ]]; then _lab_l=${_lab_l#"LAB_BINARY_ARCH='"}; printf -v "$1" '%s' "${_lab_l%"'"}"; return 0; fi
+    [[ $_lab_l == '#'* || $_lab_l == LAB_* ]] || return 0
+  done < "$2"
+  return 0
+}
 # lab_version_newer A B: plain version A (vX.Y.Z) is newer than B, compared as sort -V orders them.
 lab_version_newer() {
   local -a _lab_a _lab_b; local _lab_i
@@ -336,6 +347,22 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
     echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
     return 1
   fi
+  # A binary built for another architecture: systemd cannot exec it (status 203/EXEC). install.sh's units (Type=notify
+  # for a server, Type=exec for an agent) fail their start job; a Type=simple one (k0s, the kubelet) counts as started
+  # at the fork and fails right after.
+  local barch; lab_binary_arch_into barch "$bin"
+  if [ "$barch" != "${LAB_ARCH:-amd64}" ]; then
+    lab_unit_write "$1" failed "" 0 "$EPOCHSECONDS"
+    lab_journal "$1" systemd "$1.service: Failed to execute $bin: Exec format error"
+    lab_journal "$1" systemd "$1.service: Failed at step EXEC spawning $bin: Exec format error"
+    lab_journal "$1" systemd "$1.service: Main process exited, code=exited, status=203/EXEC"
+    lab_journal "$1" systemd "$1.service: Failed with result 'exit-code'."
+    lab_event "{\"type\":\"service\",\"unit\":\"$1\",\"state\":\"failed\",\"version\":\"\"}"
+    case "$1" in k3s|k3s-agent) ;; *) return 0 ;; esac
+    echo "Job for $1.service failed because the control process exited with error code." >&2
+    echo "See \"systemctl status $1.service\" and \"journalctl -xeu $1.service\" for details." >&2
+    return 1
+  fi
   # (The credentials check applies to the kubelet only: asked only there, as it asks in a subshell.)
   local refused="" nocreds=""
   lab_unit_config_error_into refused "$1"
@@ -429,10 +456,10 @@ lab_installed_event() { # BINARY-NAME VERSION
   lab_event "{\"type\":\"installed\",\"binary\":\"$1\",\"version\":\"$2\"}"
 }
 
-# lab_install_from_mirror TOOL RELEASE DEST: what a package manager or installer does to the binary file. Written in
+# lab_install_from_mirror TOOL RELEASE DEST [FROM]: what a package manager or installer does to the binary file. Written in
 # place (same inode) because /usr/bin/kube* are single-file bind mounts in the node's namespace.
 lab_install_from_mirror() {
-  local src="$LAB_DIR/mirror/$2/$1"
+  local src=${4:-"$LAB_DIR/mirror/$2/$1"}
   [ -f "$src" ] || return 1
   cat "$src" > "$3" && chmod 755 "$3"
   lab_installed_event "$1" "$2"
@@ -507,3 +534,10 @@ lab_os_stage() {
     for p in $LAB_OS_UPDATES; do echo "$p"; done >> /run/reboot-required.pkgs
   fi
 }
+
+# Sourced by a release binary built for another architecture than the node's (its LAB_BINARY_ARCH line): the kernel
+# refuses to exec it (ENOEXEC) and the shell that tried says so, exit 126.
+if [ -n "${LAB_BINARY_ARCH:-}" ] && [ "$LAB_BINARY_ARCH" != "${LAB_ARCH:-amd64}" ]; then
+  echo "bash: $0: cannot execute binary file: Exec format error" >&2
+  exit 126
+fi

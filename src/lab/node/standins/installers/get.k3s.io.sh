@@ -59,21 +59,30 @@ if [ "$INSTALL_K3S_SKIP_DOWNLOAD" = true ] || [ "$INSTALL_K3S_SKIP_DOWNLOAD" = b
   info 'Skipping k3s download and verify'
   [ -x /usr/local/bin/k3s ] || fatal "Executable k3s binary not found at /usr/local/bin/k3s"
 else
+  # setup_verify_arch: the release asset of this machine's architecture.
+  ARCH=$(uname -m)
+  case $ARCH in
+    amd64|x86_64) ARCH=amd64; SUFFIX= ;;
+    arm64|aarch64) ARCH=arm64; SUFFIX=-$ARCH ;;
+    s390x) ARCH=s390x; SUFFIX=-$ARCH ;;
+    arm*) ARCH=arm; SUFFIX=-${ARCH}hf ;;
+    *) fatal "Unsupported architecture $ARCH" ;;
+  esac
   info "Using $VERSION_K3S as release"
   URL=https://github.com/k3s-io/k3s/releases/download/$VERSION_K3S
-  info "Downloading hash $URL/sha256sum-amd64.txt"
-  curl -o "$TMP_DIR/k3s.hash" -sfL "$URL/sha256sum-amd64.txt" || fatal 'Download failed'
-  HASH_EXPECTED=$(cut -d' ' -f1 "$TMP_DIR/k3s.hash")
+  info "Downloading hash $URL/sha256sum-$ARCH.txt"
+  curl -o "$TMP_DIR/k3s.hash" -sfL "$URL/sha256sum-$ARCH.txt" || fatal 'Download failed'
+  HASH_EXPECTED=$(grep " k3s$SUFFIX$" "$TMP_DIR/k3s.hash" | cut -d' ' -f1)
   if [ -x /usr/local/bin/k3s ] && [ "$(sha256sum /usr/local/bin/k3s | cut -d' ' -f1)" = "$HASH_EXPECTED" ]; then
     info 'Skipping binary downloaded, installed k3s matches hash'
   else
-    info "Downloading binary $URL/k3s"
-    curl -o "$TMP_DIR/k3s.bin" -sfL "$URL/k3s" || fatal 'Download failed'
+    info "Downloading binary $URL/k3s$SUFFIX"
+    curl -o "$TMP_DIR/k3s.bin" -sfL "$URL/k3s$SUFFIX" || fatal 'Download failed'
     info "Verifying binary download"
     HASH_BIN=$(sha256sum "$TMP_DIR/k3s.bin" | cut -d' ' -f1)
     [ "$HASH_EXPECTED" = "$HASH_BIN" ] || fatal "Download sha256 does not match $HASH_EXPECTED, got $HASH_BIN"
     info "Installing k3s to /usr/local/bin/k3s"
-    $SUDO lab-install k3s "$VERSION_K3S" /usr/local/bin/k3s
+    $SUDO lab-install k3s "$VERSION_K3S" /usr/local/bin/k3s "$TMP_DIR/k3s.bin"
   fi
 fi
 info "Skipping installation of SELinux RPM"

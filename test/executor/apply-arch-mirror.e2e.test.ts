@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TopologyInput } from '../../src/lab/topology.js'
+import { labKubectl, openSsh } from '../lab/helpers.js'
+import { events, startExecLab, type ExecLab } from './helpers.js'
+
+/**
+ * Release binaries from a mirror (`install.mirror`) on a fleet of mixed architectures: arm64 and 32-bit ARM agents
+ * beside an x86_64 server, an arm64 k0s controller and worker beside an x86_64 worker. k3s and k0s publish one binary per architecture; the install scripts
+ * pick it from `uname -m`. kupgrade fetched the x86_64 one everywhere: its checksum matched (it is the release's), and
+ * on an ARM node the service then could not exec it (203/EXEC), so every ARM node failed its upgrade. Each node now
+ * gets its own architecture's asset, checked against that architecture's checksum list.
+ *
+ * The mirror is the GitHub release itself (a mirror is laid out like it), which the lab's curl serves with every
+ * architecture's asset; the lab's nodes run only their own architecture's binaries, as the kernel would.
+ */
+const NET = '127.0.172'
+const SERVER = `${NET}.11`
+const ARM64_AGENT = `${NET}.12`
+const ARM_AGENT = `${NET}.13`
+const K0S_WORKER = `${NET}.22`
+
+const topology: TopologyInput = {
+  apiVersion: 'kupgrade.dev/v1alpha1',
+  kind: 'LabTopology',
+  metadata: { name: 'arch' },
+  spec: {
+    mirror: ['v1.29.6', 'v1.30.4'],
+    timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
+    clusters: [
+      {
+        name: 'edge', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${NET}.1`,
+        nodes: [
+          { name: 'edge-server', role: 'control-plane', address: SERVER },
+          { name: 'edge-pi-1', role: 'worker', address: ARM64_AGENT, arch: 'arm64' },
+          { name: 'edge-pi-2', role: 'worker', address: ARM_AGENT, arch: 'arm' },
+        ],
+        workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },
+      },
+      {
+        name: 'graviton', distribution: 'k0s', version: 'v1.29.6', apiAddress: `${NET}.2`,
+        nodes: [
+          { name: 'graviton-ctrl', role: 'control-plane', address: `${NET}.21`, arch: 'arm64' },
+          { name: 'graviton-w-1', role: 'worker', address: K0S_WORKER, arch: 'arm64' },
+          { name: 'graviton-w-2', role: 'worker', address: `${NET}.23` },
+        ],
+        workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },
+      },
+    ],
+  },
+}
+
+describe('apply with install.mirror on ARM nodes', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology)
+  }, 90_000)
+  afterAll(async () => l?.stop())
+  const { ssh, ok } = openSsh(() => l)
+
+  it('the lab is an ARM machine where the node says so, and refuses a binary of another architecture as the kernel does', async () => {
+    expect((await ok(SERVER, 'uname -m')).trim()).toBe('x86_64')
+    expect((await ok(ARM64_AGENT, 'uname -m')).trim()).toBe('aarch64')
+    expect((await ok(ARM_AGENT, 'uname -m')).trim()).toBe('armv7l')
+    const nodes = await labKubectl(() => l, 'edge')(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.kubernetes\\.io/arch},{.status.nodeInfo.architecture} {end}'])
+    expect(nodes.stdout.trim().split(' ').sort()).toEqual(['edge-pi-1=arm64,arm64', 'edge-pi-2=arm,arm', 'edge-server=amd64,amd64'])
+
+    // The release's x86_64 binary, fetched with curl onto the arm64 agent and installed where k3s runs from.
+    const url = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1'
+    await ok(ARM64_AGENT, `curl -sSfL -o /tmp/k3s ${url}/k3s && curl -sSfL -o /tmp/sums ${url}/sha256sum-amd64.txt && cd /tmp && sha256sum --check --strict sums`)
+    await ok(ARM64_AGENT, 'cp /usr/local/bin/k3s /root/k3s.kept && install -m 0755 /tmp/k3s /usr/local/bin/k3s')
+    const run = await ssh(ARM64_AGENT, '/usr/local/bin/k3s --version')
+    expect(run.code).toBe(126)
+    expect(run.err).toContain('cannot execute binary file: Exec format error')
+    const restart = await ssh(ARM64_AGENT, 'systemctl restart k3s-agent')
+    expect(restart.code).not.toBe(0)
+    expect(await ok(ARM64_AGENT, 'journalctl -u k3s-agent --no-pager | tail -n 3')).toContain('status=203/EXEC')
+    // The release's arm64 binary runs there.
+    await ok(ARM64_AGENT, `curl -sSfL -o /tmp/k3s-arm64 ${url}/k3s-arm64 && curl -sSfL -o /tmp/sums ${url}/sha256sum-arm64.txt && cd /tmp && sha256sum --check --strict sums`)
+    await ok(ARM64_AGENT, 'install -m 0755 /tmp/k3s-arm64 /usr/local/bin/k3s')
+    expect(await ok(ARM64_AGENT, 'k3s --version')).toMatch(/^k3s version v1\.30\.4\+k3s1 /)
+    // Back as it was, running the old version.
+    await ok(ARM64_AGENT, 'install -m 0755 /root/k3s.kept /usr/local/bin/k3s && systemctl restart k3s-agent && systemctl is-active k3s-agent')
+    expect(await ok(ARM64_AGENT, 'k3s --version')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+  }, 120_000)
+
+  it("installs each node's own architecture's binary from the mirror, checked against that architecture's checksums", async () => {
+    await l.editPlan((d) => {
+      for (const c of d.spec.clusters) c.install = { mirror: c.distribution === 'k3s' ? 'https://github.com/k3s-io/k3s/releases/download' : 'https://github.com/k0sproject/k0s/releases/download' }
+    })
+    const dry = await l.cli(['plan', l.plan, '--format', 'json'])
+    expect(dry.code, dry.err).toBe(0)
+    const titles = JSON.parse(dry.out).steps.filter((s: any) => s.action === 'replace-binary' && s.node === 'edge-pi-1').map((s: any) => s.title)
+    expect(titles).toEqual([expect.stringContaining("the binary for the node's architecture (uname -m: k3s, k3s-arm64, k3s-s390x, k3s-armhf)")])
+
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    const replaced = events(r.out).filter((e) => e.type === 'step-done' && e.step.action === 'replace-binary').map((e) => `${e.step.node}:${e.changed}`)
+    expect(replaced.sort()).toEqual(['edge-pi-1:true', 'edge-pi-2:true', 'edge-server:true', 'graviton-ctrl:true', 'graviton-w-1:true', 'graviton-w-2:true'])
+    for (const [address, arch] of [[SERVER, 'amd64'], [ARM64_AGENT, 'arm64'], [ARM_AGENT, 'arm']]) {
+      expect(await ok(address!, 'k3s --version'), address).toMatch(/^k3s version v1\.30\.4\+k3s1 /)
+      expect(await ok(address!, "sed -n \"s/^LAB_BINARY_ARCH='\\(.*\\)'$/\\1/p\" /usr/local/bin/k3s"), address).toBe(arch)
+    }
+    expect((await ok(K0S_WORKER, 'k0s version')).trim()).toBe('v1.30.4+k0s.0')
+    for (const [cluster, node] of [['edge', 'edge-pi-1'], ['edge', 'edge-pi-2'], ['graviton', 'graviton-w-1']]) {
+      expect(l.lab.clusters.get(cluster!)!.nodes.get(node!)!.getState(), node).toMatchObject({ runningVersion: expect.stringMatching(/^v1\.30\.4\+k(3s1|0s\.0)$/), serviceActive: true })
+    }
+  }, 240_000)
+})
