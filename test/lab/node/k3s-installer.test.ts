@@ -21,6 +21,7 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     const unit = readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service'), 'utf8')
     // As install.sh lays it out (quote_indent): the command, then a continuation even without arguments.
     expect(unit).toContain("\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\n")
+    expect(unit).toContain('\nType=notify\n')
     expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s.service.env'), 'utf8')).toBe('')
     // The node's own unit (k3s-agent) was never restarted: it still runs the old binary; the fleet saw no start.
     expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.29.2+k3s1' })
@@ -61,6 +62,8 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
     const r = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
     expect(r.code).toBe(0)
     expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service.env'), 'utf8')).toBe("K3S_TOKEN='K10lab::server:lab'\nK3S_URL='https://127.0.10.1:6443'\n")
+    // install.sh's setup_env: an agent's unit is Type=exec (a server's Type=notify).
+    expect(readFileSync(join(t.node.paths.root, 'etc/systemd/system/k3s-agent.service'), 'utf8')).toContain('\nType=exec\n')
     expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s-agent', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
     // Same release, unit and env again: install.sh sees no change and leaves the service alone.
     const again = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")

@@ -38,6 +38,10 @@ CMD_K3S_EXEC="$CMD_K3S$(quote_indent "$@")"
 if [ -n "$INSTALL_K3S_NAME" ]; then SYSTEM_NAME=k3s-$INSTALL_K3S_NAME
 elif [ "$CMD_K3S" = server ]; then SYSTEM_NAME=k3s
 else SYSTEM_NAME=k3s-$CMD_K3S; fi
+# setup_env: a server's unit is Type=notify (k3s tells systemd once it is up), an agent's Type=exec.
+if [ -n "$INSTALL_K3S_TYPE" ]; then SYSTEMD_TYPE=$INSTALL_K3S_TYPE
+elif [ "$CMD_K3S" = server ]; then SYSTEMD_TYPE=notify
+else SYSTEMD_TYPE=exec; fi
 FILE_K3S_SERVICE=/etc/systemd/system/$SYSTEM_NAME.service
 FILE_K3S_ENV=/etc/systemd/system/$SYSTEM_NAME.service.env
 installed_hashes() { $SUDO sha256sum /usr/local/bin/k3s "$FILE_K3S_SERVICE" "$FILE_K3S_ENV" 2>&1 || true; }
@@ -99,7 +103,7 @@ $SUDO chmod 0600 "$FILE_K3S_ENV"
 sh -c export | while read -r x v; do echo "$v"; done | grep -E '^(K3S|CONTAINERD)_' | $SUDO tee "$FILE_K3S_ENV" >/dev/null || true
 sh -c export | while read -r x v; do echo "$v"; done | grep -Ei '^(NO|HTTP|HTTPS)_PROXY' | $SUDO tee -a "$FILE_K3S_ENV" >/dev/null || true
 info "systemd: Creating service file $FILE_K3S_SERVICE"
-printf '[Unit]\nDescription=Lightweight Kubernetes\nDocumentation=https://k3s.io\nWants=network-online.target\nAfter=network-online.target\n\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/default/%%N\nEnvironmentFile=-/etc/sysconfig/%%N\nEnvironmentFile=-%s\nKillMode=process\nDelegate=yes\nUser=root\nRestart=always\nRestartSec=5s\nExecStart=/usr/local/bin/k3s \\\n    %s\n\n' "$FILE_K3S_ENV" "$CMD_K3S_EXEC" | $SUDO tee "$FILE_K3S_SERVICE" >/dev/null
+printf '[Unit]\nDescription=Lightweight Kubernetes\nDocumentation=https://k3s.io\nWants=network-online.target\nAfter=network-online.target\n\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType=%s\nEnvironmentFile=-/etc/default/%%N\nEnvironmentFile=-/etc/sysconfig/%%N\nEnvironmentFile=-%s\nKillMode=process\nDelegate=yes\nUser=root\nRestart=always\nRestartSec=5s\nExecStart=/usr/local/bin/k3s \\\n    %s\n\n' "$SYSTEMD_TYPE" "$FILE_K3S_ENV" "$CMD_K3S_EXEC" | $SUDO tee "$FILE_K3S_SERVICE" >/dev/null
 [ "$INSTALL_K3S_SKIP_ENABLE" = true ] && exit 0
 info "systemd: Enabling $SYSTEM_NAME unit"
 $SUDO systemctl daemon-reload
