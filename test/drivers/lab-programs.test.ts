@@ -226,12 +226,17 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     const root = node('agent-2').paths.root
     const rel = 'v1.30.4+k3s1'
     mkdirSync(join(root, 'root/airgap', rel), { recursive: true })
+    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
+    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    // A directory without this machine's binary (only another architecture's): said which, nothing replaced.
+    writeFileSync(join(root, 'root/airgap', rel, 'k3s-arm64'), 'not this one')
+    const absent = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
+    expect(String(absent)).toContain('kupgrade: cannot get k3s (k3s v1.30.4+k3s1 for x86_64) from /root/airgap/v1.30.4+k3s1/')
+    expect(await sh('agent-2', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)
     const binary = readFileSync(join(node('agent-2').paths.lab, 'mirror', rel, 'k3s'))
     writeFileSync(join(root, 'root/airgap', rel, 'k3s'), binary)
     writeFileSync(join(root, 'root/airgap', rel, 'sha256sum-amd64.txt'), `${'0'.repeat(64)}  k3s\n`)
-    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
     expect(replace.title).toContain('from /root/airgap/v1.30.4+k3s1/: the binary for the node')
-    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
     const err = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
     expect(String(err)).toMatch(/FAILED|did NOT match/)
     expect(await sh('agent-2', 'k3s --version')).toMatch(/^k3s version v1\.29\.2\+k3s1 /)

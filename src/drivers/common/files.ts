@@ -93,8 +93,11 @@ export interface ArchAsset {
  * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
  */
 export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string }): string[] {
-  const from = (file: string): string => `${q(`${a.base}/`)}${file}`
-  const get = (file: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${from(file)}` : `cp -- ${from(file)} ${to}`)
+  // `name`: the shell variable holding the file's name (the asset, its checksum list). A mirror or directory that lacks
+  // this architecture's files fails here, before anything is replaced: say which.
+  const from = (name: string): string => `${q(`${a.base}/`)}"$${name}"`
+  const missing = (name: string): string => `{ echo "kupgrade: cannot get $${name} (${a.tool} ${a.release} for $(uname -m)) from "${q(`${a.base}/`)} >&2; exit 1; }`
+  const get = (name: string): string => `${a.fetch === 'url' ? `curl -sSfL -o "$tmp/$${name}" ${from(name)}` : `cp -- ${from(name)} "$tmp/$${name}"`} || ${missing(name)}`
   return [
     'set -e',
     'case "$(uname -m)" in',
@@ -104,9 +107,9 @@ export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: stri
     'esac',
     'tmp=$(mktemp -d)',
     `trap 'rm -rf "$tmp"' EXIT`,
-    get('"$asset"', '"$tmp/$asset"'),
-    get('"$sums"', '"$tmp/sums"'),
-    `grep -E "$listed" "$tmp/sums" > "$tmp/want" || { echo "kupgrade: $asset is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
+    get('asset'),
+    get('sums'),
+    `grep -E "$listed" "$tmp/$sums" > "$tmp/want" || { echo "kupgrade: $asset is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
     '(cd "$tmp" && sha256sum --check --strict want)',
     `install -m 0755 "$tmp/$asset" ${q(`${a.binary}.kupgrade-new`)}`,
     `mv -f ${q(`${a.binary}.kupgrade-new`)} ${q(a.binary)}`,
