@@ -12,6 +12,7 @@ export interface ApiNode {
   cordoned: boolean
   roles: string[]
   kernel?: string
+  arch?: string
   osImage?: string
   labels: Record<string, string>
 }
@@ -37,6 +38,7 @@ export function toApiNode(n: Node): ApiNode {
     cordoned: n.spec?.unschedulable === true,
     roles: Object.keys(labels).filter((k) => k.startsWith('node-role.kubernetes.io/')).map((k) => k.slice('node-role.kubernetes.io/'.length)).filter(Boolean).sort(),
     ...(n.status?.nodeInfo?.kernelVersion ? { kernel: n.status.nodeInfo.kernelVersion } : {}),
+    ...(n.status?.nodeInfo?.architecture ? { arch: n.status.nodeInfo.architecture } : {}),
     ...(n.status?.nodeInfo?.osImage ? { osImage: n.status.nodeInfo.osImage } : {}),
     labels,
   }

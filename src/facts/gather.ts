@@ -177,6 +177,7 @@ function nodeFacts(name: string, role: NodeFacts['role'], host: string, dist: Di
     ...(h?.os ? { os: h.os } : {}),
     // The API's kernelVersion is the same `uname -r`, so it stands in when SSH could not be reached.
     ...(h?.kernel ?? n?.kernel ? { kernel: (h?.kernel ?? n?.kernel)! } : {}),
+    ...(h?.arch ?? n?.arch ? { arch: (h?.arch ?? n?.arch)! } : {}),
     ...(h?.iptablesBackend ? { iptablesBackend: h.iptablesBackend } : {}),
     disk: h?.disk ?? [],
     ...(h?.rebootRequired !== undefined ? { rebootRequired: h.rebootRequired, rebootSource: h.rebootSource! } : {}),

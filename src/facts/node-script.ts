@@ -19,7 +19,8 @@ export function nodeFactsScript(nonce = randomBytes(6).toString('hex')): { scrip
     'export LC_ALL=C PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/var/lib/k0s/bin"',
     `s() { printf '\\n%s %s\\n' '${marker}' "$1"; }`,
     's os; cat /etc/os-release 2>/dev/null',
-    's kernel; uname -r',
+    // The machine (`uname -m`) on the second line: which release binary of k3s or k0s runs there.
+    's kernel; uname -r; uname -m',
     `s k3s; ${has('k3s')} && k3s --version 2>&1`,
     `s k0s; ${has('k0s')} && k0s version 2>&1`,
     // How the k0s controller service was installed: --enable-worker (or --single) makes it run a kubelet, i.e. a Node.

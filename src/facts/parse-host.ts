@@ -106,11 +106,23 @@ export function parseK0sControllerWorkloads(text: string): boolean | undefined {
   return /(^|[\s"'])--(enable-worker|single)(=true)?(?=[\s"']|$)/m.test(text)
 }
 
+/**
+ * `uname -m` in Kubernetes' words (the `kubernetes.io/arch` label, GOARCH), as the k3s and k0s install scripts map it
+ * to pick a release binary: x86_64 → amd64, aarch64 → arm64, armv7l (any arm*) → arm; others as they are.
+ */
+export function archOfMachine(machine: string): string {
+  if (machine === 'x86_64' || machine === 'amd64') return 'amd64'
+  if (machine === 'aarch64' || machine === 'arm64') return 'arm64'
+  if (machine.startsWith('arm')) return 'arm'
+  return machine
+}
+
 export function parseHostFacts(dist: Distribution, sections: Map<string, string>): HostFacts {
   const ipt = parseIptables(sections.get('iptables') ?? '')
   const reboot = parseReboot(sections)
   const os = parseOsRelease(sections.get('os') ?? '')
-  const kernel = (sections.get('kernel') ?? '').split('\n')[0]?.trim()
+  const [kernel, machine] = (sections.get('kernel') ?? '').split('\n').map((l) => l.trim())
+  const arch = machine ? archOfMachine(machine) : undefined
   const installedVersion = parseInstalledVersion(dist, sections)
   const kubeletBinaryVersion = parseKubeletVersion(sections.get('kubelet') ?? '')
   const k0sWorkloads = dist === 'k0s' ? parseK0sControllerWorkloads(sections.get('k0s-controller') ?? '') : undefined
@@ -123,6 +135,7 @@ export function parseHostFacts(dist: Distribution, sections: Map<string, string>
     services: parseServices(sections.get('services') ?? ''),
     ...(os ? { os } : {}),
     ...(kernel ? { kernel } : {}),
+    ...(arch ? { arch } : {}),
     ...(ipt.backend ? { iptablesBackend: ipt.backend } : {}),
     ...(ipt.version ? { iptablesVersion: ipt.version } : {}),
     disk: parseDf(sections.get('df') ?? ''),

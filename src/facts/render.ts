@@ -12,7 +12,7 @@ import type { RunLock } from './run-lock.js'
 const apiservers = (c: ClusterFacts): string =>
   c.apiserverVersions.length === 0 ? 'unknown' : c.apiserverVersions.map((a) => `${a.version} (${a.node ? `${a.source} ${a.node}` : a.source})`).join(', ')
 
-const header = ['NODE', 'STATUS', 'ROLES', 'KUBELET', 'KUBE-PROXY', 'INSTALLED', 'HOST', 'OS', 'KERNEL', 'IPTABLES', 'FREE /', 'FREE /var', 'REBOOT', 'SKEW']
+const header = ['NODE', 'STATUS', 'ROLES', 'KUBELET', 'KUBE-PROXY', 'INSTALLED', 'HOST', 'OS', 'KERNEL', 'ARCH', 'IPTABLES', 'FREE /', 'FREE /var', 'REBOOT', 'SKEW']
 
 function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
   const notes: string[] = []
@@ -35,6 +35,7 @@ function rows(c: ClusterFacts): { rows: string[][]; notes: string[] } {
       n.host,
       n.os ? n.os.prettyName ?? `${n.os.id} ${n.os.versionId ?? ''}`.trim() : '-',
       n.kernel ?? '-',
+      n.arch ?? '-',
       n.iptablesBackend ?? '-',
       free(disk(n, '/')),
       free(disk(n, '/var')),

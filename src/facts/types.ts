@@ -39,6 +39,8 @@ export interface HostFacts {
   k0sControllerRunning?: string
   os?: OsFacts
   kernel?: string
+  /** The machine's architecture in Kubernetes' words (amd64, arm64, arm …), from `uname -m`. */
+  arch?: string
   iptablesBackend?: IptablesBackend
   iptablesVersion?: string
   disk: DiskFacts[]
@@ -80,6 +82,8 @@ export interface NodeFacts {
   kubernetesNode?: false
   os?: OsFacts
   kernel?: string
+  /** amd64, arm64, arm …: `uname -m` mapped as the install scripts map it, else the Node's `nodeInfo.architecture`. */
+  arch?: string
   iptablesBackend?: IptablesBackend
   disk: DiskFacts[]
   rebootRequired?: boolean

@@ -63,6 +63,17 @@ describe('apply with install.mirror on ARM nodes', () => {
     expect((await ok(ARM_AGENT, 'uname -m')).trim()).toBe('armv7l')
     const nodes = await labKubectl(() => l, 'edge')(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.kubernetes\\.io/arch},{.status.nodeInfo.architecture} {end}'])
     expect(nodes.stdout.trim().split(' ').sort()).toEqual(['edge-pi-1=arm64,arm64', 'edge-pi-2=arm,arm', 'edge-server=amd64,amd64'])
+    // What kupgrade reads of them: inventory's ARCH column, uname -m in Kubernetes' words.
+    const inv = await l.cli(['inventory', l.plan, '--format', 'json'])
+    expect(inv.code, inv.err).toBe(0)
+    const arches = JSON.parse(inv.out).clusters.flatMap((c: any) => c.nodes.map((n: any) => `${n.name}=${n.arch}`))
+    expect(arches.sort()).toEqual(['edge-pi-1=arm64', 'edge-pi-2=arm', 'edge-server=amd64', 'graviton-ctrl=arm64', 'graviton-w-1=arm64', 'graviton-w-2=amd64'])
+    const table = await l.cli(['inventory', l.plan, '--cluster', 'edge'])
+    const cells = (line: string | undefined) => (line ?? '').trim().split(/\s{2,}/)
+    const lines = table.out.split('\n')
+    const column = cells(lines.find((line) => line.trim().startsWith('NODE'))).indexOf('ARCH')
+    expect(column).toBeGreaterThan(0)
+    expect(['edge-server', 'edge-pi-1', 'edge-pi-2'].map((n) => cells(lines.find((line) => line.trim().startsWith(`${n} `)))[column])).toEqual(['amd64', 'arm64', 'arm'])
 
     // The release's x86_64 binary, fetched with curl onto the arm64 agent and installed where k3s runs from.
     const url = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { nodeFactsScript, splitSections } from '../../src/facts/node-script.js'
-import { parseDf, parseHostFacts, parseInstalledVersion, parseIptables, parseOsRelease, parsePackageManager, parseReboot, parseServices } from '../../src/facts/parse-host.js'
+import { archOfMachine, parseDf, parseHostFacts, parseInstalledVersion, parseIptables, parseOsRelease, parsePackageManager, parseReboot, parseServices } from '../../src/facts/parse-host.js'
 import { imageTag } from '../../src/facts/image-tag.js'
 
 const sections = (o: Record<string, string>) => new Map(Object.entries(o))
@@ -23,8 +23,15 @@ describe('facts/node-script sections', () => {
     const facts = parseHostFacts('k3s', s)
     expect(facts.os?.id).toMatch(/\w+/)
     expect(facts.kernel).toMatch(/^\d+\.\d+/)
+    expect(facts.arch).toBe(archOfMachine(execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim()))
     expect(facts.disk.map((d) => d.path)).toEqual(['/', '/var'])
     expect(facts.disk[0]!.totalBytes).toBeGreaterThan(0)
+  })
+
+  it("reads the machine's architecture from uname -m as the k3s and k0s install scripts map it", () => {
+    expect(['x86_64', 'aarch64', 'armv7l', 'armv6l', 's390x', 'riscv64'].map(archOfMachine)).toEqual(['amd64', 'arm64', 'arm', 'arm', 's390x', 'riscv64'])
+    expect(parseHostFacts('k3s', sections({ kernel: '6.1.0-21-arm64\naarch64' }))).toMatchObject({ kernel: '6.1.0-21-arm64', arch: 'arm64' })
+    expect(parseHostFacts('k3s', sections({ kernel: '6.1.0-21-amd64' })).arch).toBeUndefined()
   })
 
   it('asks systemctl once for every unit and pairs its answers with the units in order', async () => {
