@@ -39,6 +39,15 @@ export interface DriverNodeFacts {
   packageManager?: PackageManager
   /** false: the machine runs no kubelet (a k0s controller without --enable-worker), so it has no Node to wait for. */
   kubernetesNode?: false
+  /** amd64, arm64, arm …: which release binary a mirror install fetches there (its program still asks `uname -m`). */
+  arch?: string
+}
+
+/** The part of a node's facts (planner or executor) that programs read; undefined when none is known. */
+export function driverNodeFacts(f: { packageManager?: string; kubernetesNode?: false; arch?: string } | undefined): DriverNodeFacts | undefined {
+  const pm = f?.packageManager !== undefined && f.packageManager !== 'unknown' ? (f.packageManager as PackageManager) : undefined
+  const node: DriverNodeFacts = { ...(pm ? { packageManager: pm } : {}), ...(f?.kubernetesNode === false ? { kubernetesNode: false as const } : {}), ...(f?.arch ? { arch: f.arch } : {}) }
+  return Object.keys(node).length ? node : undefined
 }
 
 /** Whatever makes programs for some actions: a distribution driver, the OS module, the kubectl module. */

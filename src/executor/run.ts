@@ -24,6 +24,7 @@ import { nodeReadiness } from './waits.js'
 import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
+import { driverNodeFacts } from '../drivers/types.js'
 import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader, type Selection } from './journal.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
 import { holderIdentity } from './lease.js'
@@ -88,9 +89,8 @@ export const sha256 = (text: string | Buffer): string => createHash('sha256').up
 
 /** The drivers' programs (src/drivers/registry.ts), with the node's live facts (its package manager). */
 const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined => {
-  const f = step.node ? rt.facts.get(step.node) : undefined
-  const node = { ...(f?.packageManager ? { packageManager: f.packageManager } : {}), ...(f?.kubernetesNode === false ? { kubernetesNode: false as const } : {}) }
-  return driverProgramFor(step, { distribution: rt.distribution, ...(Object.keys(node).length ? { node } : {}) })
+  const node = driverNodeFacts(step.node ? rt.facts.get(step.node) : undefined)
+  return driverProgramFor(step, { distribution: rt.distribution, ...(node ? { node } : {}) })
 }
 
 export async function executeRun(req: RunRequest): Promise<RunReport> {

@@ -17,12 +17,13 @@ export function toPlannerFacts(f: FleetFacts): PlannerFacts {
       // the installed version runs.
       nodes: Object.fromEntries(c.nodes.map((n) => {
         const pm = n.packageManager !== undefined && n.packageManager !== 'unknown' ? n.packageManager : undefined
-        return [n.name, n.kubeletVersion || n.installedVersion || n.kubernetesNode === false || pm
+        return [n.name, n.kubeletVersion || n.installedVersion || n.kubernetesNode === false || pm || n.arch
           ? {
               ...(n.kubeletVersion ? { kubeletVersion: n.kubeletVersion } : {}),
               ...(n.installedVersion ? { installedVersion: n.installedVersion } : {}),
               ...(n.kubernetesNode === false ? { kubernetesNode: false as const, serviceActive: Object.values(n.services).includes('active'), ...(n.runningVersion ? { runningVersion: n.runningVersion } : {}) } : {}),
               ...(pm ? { packageManager: pm } : {}),
+              ...(n.arch ? { arch: n.arch } : {}),
             }
           : undefined]
       })),

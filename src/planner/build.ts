@@ -1,6 +1,6 @@
 import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
-import type { ClusterInstall, ControlPlaneNode, DriverNodeFacts, NodeRole, RebuildVersion, StepTemplate } from '../drivers/types.js'
+import { driverNodeFacts, type ClusterInstall, type ControlPlaneNode, type DriverNodeFacts, type NodeRole, type RebuildVersion, type StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
@@ -301,10 +301,7 @@ function sharedTitle(params: object, dist: Distribution, action: string, variant
   return title
 }
 /** What a driver's program reads of the node's live facts (as the executor gives them: executor/run.ts). */
-function driverFacts(f: PlannerNodeFacts | undefined): DriverNodeFacts | undefined {
-  if (f?.packageManager === undefined && f?.kubernetesNode !== false) return undefined
-  return { ...(f.packageManager ? { packageManager: f.packageManager } : {}), ...(f.kubernetesNode === false ? { kubernetesNode: false as const } : {}) }
-}
+const driverFacts = (f: PlannerNodeFacts | undefined): DriverNodeFacts | undefined => driverNodeFacts(f)
 
 /**
  * The title with the node's facts; where those make the program refuse (kubeadm packages on Flatcar, which the
@@ -328,7 +325,7 @@ function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distrib
   // Node files kept before a node's upgrade are always the node's own of this moment; the hop's backup as the caller says.
   const fresh = o.fresh === true || t.action === 'backup-files'
   if (fresh) s.fresh = true
-  const variant = `${base.role ?? ''}\0${fresh}\0${o.node?.packageManager ?? ''}\0${o.node?.kubernetesNode ?? ''}`
+  const variant = `${base.role ?? ''}\0${fresh}\0${o.node?.packageManager ?? ''}\0${o.node?.kubernetesNode ?? ''}\0${o.node?.arch ?? ''}`
   s.title = sharedTitle(t.params, dist, t.action, variant, () => {
     const key = `${dist}\0${t.action}\0${variant}\0${paramsKey(t.params)}`
     let title = titles.get(key)

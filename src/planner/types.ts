@@ -283,4 +283,6 @@ export interface PlannerNodeFacts {
   runningVersion?: string
   /** The node's package manager, where known: its steps' titles show the commands that will run there. */
   packageManager?: 'apt' | 'dnf' | 'yum' | 'flatcar'
+  /** amd64, arm64 …, where known: a mirror install's title names the node's own release binary. */
+  arch?: string
 }

@@ -102,6 +102,20 @@ describe('apply with install.mirror on ARM nodes', () => {
     expect(dry.code, dry.err).toBe(0)
     const titles = JSON.parse(dry.out).steps.filter((s: any) => s.action === 'replace-binary' && s.node === 'edge-pi-1').map((s: any) => s.title)
     expect(titles).toEqual([expect.stringContaining("the binary for the node's architecture (uname -m: k3s, k3s-arm64, k3s-s390x, k3s-armhf)")])
+    // With live facts (plan --live, apply) each node's title names its own asset.
+    const live = await l.cli(['plan', l.plan, '--live', '--format', 'json'])
+    expect(live.code, live.err).toBe(0)
+    const liveTitles = Object.fromEntries(JSON.parse(live.out).steps.filter((s: any) => s.action === 'replace-binary').map((s: any) => [s.node, s.title]))
+    const k3s = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1'
+    const k0s = 'https://github.com/k0sproject/k0s/releases/download/v1.30.4%2Bk0s.0'
+    expect(liveTitles).toEqual({
+      'edge-server': `install k3s v1.30.4+k3s1 from ${k3s}/k3s (amd64), checked against ${k3s}/sha256sum-amd64.txt`,
+      'edge-pi-1': `install k3s v1.30.4+k3s1 from ${k3s}/k3s-arm64 (arm64), checked against ${k3s}/sha256sum-arm64.txt`,
+      'edge-pi-2': `install k3s v1.30.4+k3s1 from ${k3s}/k3s-armhf (arm), checked against ${k3s}/sha256sum-arm.txt`,
+      'graviton-ctrl': `install k0s v1.30.4+k0s.0 from ${k0s}/k0s-v1.30.4+k0s.0-arm64 (arm64), checked against ${k0s}/sha256sums.txt`,
+      'graviton-w-1': `install k0s v1.30.4+k0s.0 from ${k0s}/k0s-v1.30.4+k0s.0-arm64 (arm64), checked against ${k0s}/sha256sums.txt`,
+      'graviton-w-2': `install k0s v1.30.4+k0s.0 from ${k0s}/k0s-v1.30.4+k0s.0-amd64 (amd64), checked against ${k0s}/sha256sums.txt`,
+    })
 
     const r = await l.cli(['apply', l.plan, '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-4000)).toBe(0)

@@ -77,12 +77,19 @@ export function putBackLines(dir: string, paths: readonly string[]): string[] {
 /** The kept copy of a file inside a backup directory. */
 export const keptCopy = (dir: string, path: string): string => `${dir}/files${path}`
 
-/** A release binary of one machine architecture: the `uname -m` values it is for (a shell case pattern), its asset's
- *  name in the release and the checksum file that lists it. */
+/** A release binary of one machine architecture (`arch`, Kubernetes' name): the `uname -m` values it is for (a shell
+ *  case pattern), its asset's name in the release and the checksum file that lists it. */
 export interface ArchAsset {
+  arch: string
   machines: string
   asset: string
   sums: string
+}
+
+/** The fetch's title where the node's architecture is known (live facts): the one asset it gets there. */
+export function assetTitle(tool: string, release: string, base: string, assets: readonly ArchAsset[], arch: string | undefined): string | undefined {
+  const a = arch === undefined ? undefined : assets.find((x) => x.arch === arch)
+  return a && `install ${tool} ${release} from ${base}/${a.asset} (${arch}), checked against ${base}/${a.sums}`
 }
 
 /**

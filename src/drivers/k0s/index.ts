@@ -1,9 +1,9 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, assetTitle, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
 /**
  * k0s (facts §3.2, k0s docs/upgrade.md and k0sctl's upgrade phases): `k0s backup` on the first controller before a
@@ -126,12 +126,12 @@ export const k0s: Driver = {
       readyAt: hop.to.kubelet,
     }
   },
-  programFor: (step: Step): ActionProgram => {
+  programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)
       case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, 'version'], expect: step.params.release })
       case 'stop-service': return stopProgram(step)
-      case 'replace-binary': return replaceProgram(step)
+      case 'replace-binary': return replaceProgram(step, facts?.arch)
       case 'start-service': return startProgram(step)
       case 'restore-binary': return restoreProgram(step)
       case 'restore-datastore': return restoreDatastoreProgram(step)
@@ -332,7 +332,7 @@ function leaveEtcdProgram(step: StepOf<'leave-etcd'>): ActionProgram {
   }
 }
 
-function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
+function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined): ActionProgram {
   const { binary, release, source } = step.params
   const verify = [versionCheck(binary, release)]
   if (source.kind === 'installer') {
@@ -345,9 +345,9 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
   }
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
   // get.k0s.sh's _detect_arch: the release's k0s-<release>-amd64|arm64|arm, all listed in one sha256sums.txt.
-  const assets: ArchAsset[] = [['amd64|x86_64', 'amd64'], ['arm64|aarch64', 'arm64'], ['armv7l|armv8l|arm', 'arm']].map(([machines, arch]) => ({ machines: machines!, asset: `k0s-${release}-${arch}`, sums: 'sha256sums.txt' }))
+  const assets: ArchAsset[] = [['amd64|x86_64', 'amd64'], ['arm64|aarch64', 'arm64'], ['armv7l|armv8l|arm', 'arm']].map(([machines, arch]) => ({ arch: arch!, machines: machines!, asset: `k0s-${release}-${arch}`, sums: 'sha256sums.txt' }))
   return {
-    title: `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,
+    title: assetTitle('k0s', release, base, assets, arch) ?? `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,
     verify,
     run: [
       script(fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets, tool: 'k0s', binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),

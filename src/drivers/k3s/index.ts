@@ -1,9 +1,9 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { backupFilesProgram, assetTitle, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
-import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
+import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
 /**
  * k3s (facts §3.1): servers one at a time, then agents. Each node keeps its binary (with checksum), gets the exact
@@ -126,13 +126,13 @@ export const k3s: Driver = {
       ...(version === 'target' ? { readyAt: hop.to.kubelet } : {}),
     }
   },
-  programFor: (step: Step): ActionProgram => {
+  programFor: (step: Step, facts?: DriverNodeFacts): ActionProgram => {
     switch (step.action) {
       case 'backup': return backupProgram(step)
       case 'reset-node': return resetProgram(step)
       case 'join-node': return joinServerProgram(step)
       case 'backup-files': return backupFilesProgram(step, { argv: (copies) => [`${copies}${BINARY}`, '--version'], expect: `k3s version ${step.params.release} ` })
-      case 'replace-binary': return replaceProgram(step)
+      case 'replace-binary': return replaceProgram(step, facts?.arch)
       case 'restart': return restartProgram(step)
       case 'restore-binary': return restoreProgram(step)
       case 'restore-datastore': return restoreDatastoreProgram(step)
@@ -198,13 +198,13 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
 /** k3s's release binaries per architecture, as install.sh picks them (setup_verify_arch): `k3s` and its checksums in
  *  sha256sum-amd64.txt on x86_64, `k3s-arm64`, `k3s-armhf` (32-bit ARM), `k3s-s390x`. */
 const K3S_ASSETS: readonly ArchAsset[] = [
-  { machines: 'amd64|x86_64', asset: 'k3s', sums: 'sha256sum-amd64.txt' },
-  { machines: 'arm64|aarch64', asset: 'k3s-arm64', sums: 'sha256sum-arm64.txt' },
-  { machines: 's390x', asset: 'k3s-s390x', sums: 'sha256sum-s390x.txt' },
-  { machines: 'arm*', asset: 'k3s-armhf', sums: 'sha256sum-arm.txt' },
+  { arch: 'amd64', machines: 'amd64|x86_64', asset: 'k3s', sums: 'sha256sum-amd64.txt' },
+  { arch: 'arm64', machines: 'arm64|aarch64', asset: 'k3s-arm64', sums: 'sha256sum-arm64.txt' },
+  { arch: 's390x', machines: 's390x', asset: 'k3s-s390x', sums: 'sha256sum-s390x.txt' },
+  { arch: 'arm', machines: 'arm*', asset: 'k3s-armhf', sums: 'sha256sum-arm.txt' },
 ]
 
-function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
+function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined): ActionProgram {
   const { binary, release, service, source, kept } = step.params
   const verify = [versionCheck(binary, release)]
   if (source.kind === 'installer') {
@@ -238,7 +238,7 @@ function replaceProgram(step: StepOf<'replace-binary'>): ActionProgram {
   }
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
   return {
-    title: `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt`,
+    title: assetTitle('k3s', release, base, K3S_ASSETS, arch) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt`,
     verify,
     run: [
       script(
