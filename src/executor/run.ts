@@ -87,7 +87,7 @@ export interface RunReport extends RunResult {
 
 export const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex')
 
-/** The drivers' programs (src/drivers/registry.ts), with the node's live facts (its package manager). */
+/** The drivers' programs (src/drivers/registry.ts), with the node's live facts (package manager, kubelet, architecture). */
 const programFor = (step: Step, rt: ClusterRuntime): StepProgram | undefined => {
   const node = driverNodeFacts(step.node ? rt.facts.get(step.node) : undefined)
   return driverProgramFor(step, { distribution: rt.distribution, ...(node ? { node } : {}) })

@@ -122,7 +122,7 @@ function planCluster(plan: PlanDocument, stage: StageSpec, cluster: ClusterSpec,
   const base = { stage: stage.name, cluster: cluster.name }
   const steps: Step[] = []
   const nodeFacts = facts?.clusters[cluster.name]?.nodes
-  const titleFacts = (node: string): DriverNodeFacts | undefined => driverFacts(nodeFacts?.[node])
+  const titleFacts = (node: string): DriverNodeFacts | undefined => driverNodeFacts(nodeFacts?.[node])
   const install = installOf(cluster)
   const rebuild: RebuildPath[] = []
   const restore: ClusterRestore[] = []
@@ -300,8 +300,6 @@ function sharedTitle(params: object, dist: Distribution, action: string, variant
   if (title === undefined) byStep.set(key, (title = render()))
   return title
 }
-/** What a driver's program reads of the node's live facts (as the executor gives them: executor/run.ts). */
-const driverFacts = (f: PlannerNodeFacts | undefined): DriverNodeFacts | undefined => driverNodeFacts(f)
 
 /**
  * The title with the node's facts; where those make the program refuse (kubeadm packages on Flatcar, which the

@@ -7,7 +7,7 @@ import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, HOST_PATH_DIRS, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
 import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
-import { ARCHES, UNAME_MACHINE, binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
+import { UNAME_MACHINE, binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
 import { etcdClusterDir, etcdClusterIdentity, etcdIdentityText, etcdIdOf, etcdPeerUrl, writeEtcdMembers } from './etcd-sim.js'
 import { servicePid } from './journal.js'
@@ -138,14 +138,10 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
   for (const release of releases) {
     const dir = join(p.mirror, release)
     mkdirSync(dir, { recursive: true })
-    // The node's own architecture's binaries, which its package manager and the installers install (the installers
-    // pick theirs by `uname -m`, as the real ones do); k3s and k0s also publish one per architecture (TOOL.ARCH here),
-    // which a download of a named release asset gets.
+    // The node's own architecture's binaries, which its package manager installs. k3s and k0s publish one per
+    // architecture: the curl stand-in serves each as this file with its LAB_BINARY_ARCH line changed.
     const arch = o.arch ?? 'amd64'
-    for (const b of binariesOf(o.distribution)) {
-      writeExec(join(dir, b.name), binaryText(b.name, release, arch))
-      if (o.distribution !== 'kubeadm') for (const a of ARCHES) writeExec(join(dir, `${b.name}.${a}`), binaryText(b.name, release, a))
-    }
+    for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release, arch))
     // k0s carries its kubelet inside and unpacks it to /var/lib/k0s/bin on start; that kubelet reports `vX.Y.Z+k0s`.
     if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s'), arch))
   }

@@ -40,8 +40,7 @@ export function versionInBinary(text: string): string | undefined {
   return /^LAB_VERSION='([^']*)'$/m.exec(text)?.[1]
 }
 
-/** The architectures k3s and k0s publish release binaries for that the lab models, and what `uname -m` says there. */
-export const ARCHES: readonly NodeArch[] = ['amd64', 'arm64', 'arm']
+/** What `uname -m` says on a machine of each architecture the lab models. */
 export const UNAME_MACHINE: Record<NodeArch, string> = { amd64: 'x86_64', arm64: 'aarch64', arm: 'armv7l' }
 
 /** `LAB_BINARY_ARCH='…'`: the architecture a stand-in binary was built for (absent: amd64, the lab's older files). */
