@@ -31,7 +31,7 @@ const topology: TopologyInput = {
         name: 'edge', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${NET}.1`,
         nodes: [
           { name: 'edge-server', role: 'control-plane', address: SERVER },
-          { name: 'edge-pi-1', role: 'worker', address: ARM64_AGENT, arch: 'arm64' },
+          { name: 'edge-pi-1', role: 'worker', address: ARM64_AGENT, arch: 'arm64', os: 'debian-12' },
           { name: 'edge-pi-2', role: 'worker', address: ARM_AGENT, arch: 'arm' },
         ],
         workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },
@@ -61,6 +61,9 @@ describe('apply with install.mirror on ARM nodes', () => {
     expect((await ok(SERVER, 'uname -m')).trim()).toBe('x86_64')
     expect((await ok(ARM64_AGENT, 'uname -m')).trim()).toBe('aarch64')
     expect((await ok(ARM_AGENT, 'uname -m')).trim()).toBe('armv7l')
+    // Debian names its kernel flavour by architecture; the Node reports the same kernel.
+    expect((await ok(ARM64_AGENT, 'uname -r')).trim()).toBe('6.1.0-21-arm64')
+    expect((await labKubectl(() => l, 'edge')(['get', 'node', 'edge-pi-1', '-o', 'jsonpath={.status.nodeInfo.kernelVersion}'])).stdout).toBe('6.1.0-21-arm64')
     const nodes = await labKubectl(() => l, 'edge')(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.kubernetes\\.io/arch},{.status.nodeInfo.architecture} {end}'])
     expect(nodes.stdout.trim().split(' ').sort()).toEqual(['edge-pi-1=arm64,arm64', 'edge-pi-2=arm,arm', 'edge-server=amd64,amd64'])
     // What kupgrade reads of them: inventory's ARCH column, uname -m in Kubernetes' words.

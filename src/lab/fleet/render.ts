@@ -4,7 +4,7 @@ import { pdbStatus } from './pdb.js'
 import { allocatable } from './allocatable.js'
 import { formatBytes, formatCpu } from '../quantity.js'
 import { kubeletVersion } from '../versions.js'
-import { KERNELS } from '../node/os-release.js'
+import { kernelsOf } from '../node/os-release.js'
 import type { DaemonSetState, DeploymentState, EventState, NodeState, PdbState, PodState } from './types.js'
 
 /**
@@ -14,7 +14,7 @@ import type { DaemonSetState, DeploymentState, EventState, NodeState, PdbState, 
 type Obj = Record<string, unknown>
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 
-// The kernel is the node's own (node/os-release.ts KERNELS, what `uname -r` prints there).
+// The kernel is the node's own (node/os-release.ts kernelsOf, what `uname -r` prints there).
 const OS_IMAGE: Record<NodeState['os'], { image: string }> = {
   'ubuntu-22.04': { image: 'Ubuntu 22.04.4 LTS' },
   'debian-12': { image: 'Debian GNU/Linux 12 (bookworm)' },
@@ -66,7 +66,7 @@ export function renderNode(m: ClusterModel, n: NodeState): Obj {
       addresses: [{ type: 'InternalIP', address: n.address }, { type: 'Hostname', address: n.name }],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
-        machineID: n.uid.replace(/-/g, ''), systemUUID: n.uid, bootID: n.bootId ?? n.uid, kernelVersion: n.kernel ?? KERNELS[n.os][0], osImage: OS_IMAGE[n.os].image,
+        machineID: n.uid.replace(/-/g, ''), systemUUID: n.uid, bootID: n.bootId ?? n.uid, kernelVersion: n.kernel ?? kernelsOf(n.os, n.arch)[0], osImage: OS_IMAGE[n.os].image,
         containerRuntimeVersion: m.distribution === 'k3s' ? 'containerd://1.7.11-k3s2' : 'containerd://1.7.13',
         kubeletVersion: version,
         // The kubelet wrote its own version here (facts §2.6); empty from 1.33 on.

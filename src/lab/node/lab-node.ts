@@ -542,7 +542,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     }
     const run = join(this.paths.root, 'run')
     for (const f of readdirSync(run)) if (f !== 'lab') rmSync(join(run, f), { recursive: true, force: true })
-    applyStagedOsUpdate(this.paths, this.options.os)
+    applyStagedOsUpdate(this.paths, this.options.os, this.options.arch)
     this.later(() => void this.bootUp(), this.timing.rebootMs)
   }
 

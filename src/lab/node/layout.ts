@@ -5,7 +5,7 @@ import { ensureBootId } from './boot-id.js'
 import { k3sServerToken } from './k3s-join.js'
 import { k0sKubeletKubeconfig } from './k0s-join.js'
 import { fstabFor, HOST_PATH_DIRS, NS_ROOT, OVERLAID_PATHS, WRITABLE_PATHS } from './namespace.js'
-import { FLATCAR_NEXT, KERNELS, osReleaseText } from './os-release.js'
+import { debianFlavour, FLATCAR_NEXT, kernelsOf, osReleaseText } from './os-release.js'
 import { pathsOf, standinsDir, VIP_SHIM, type NodePaths } from './paths.js'
 import { UNAME_MACHINE, binariesOf, commitOf, mainBinaryOf, releaseForm, unitOf } from './release.js'
 import { writeNodeCerts } from './certs.js'
@@ -66,17 +66,17 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
     LAB_ETCD_CLUSTER_ID: idOf(o.cluster).toString(), LAB_ETCD_CLUSTER_ID_HEX: idOf(o.cluster).toString(16),
-    LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os)).join(' '),
-    LAB_KERNEL_NEW: KERNELS[o.os][1], LAB_FLATCAR_NEXT: FLATCAR_NEXT,
+    LAB_OS_UPDATES: (o.osUpdates ?? defaultOsUpdates(o.os, o.arch)).join(' '),
+    LAB_KERNEL_NEW: kernelsOf(o.os, o.arch)[1], LAB_FLATCAR_NEXT: FLATCAR_NEXT,
     ...real,
   }
   return Object.entries(vars).map(([k, v]) => `${k}=${q(v)}`).join('\n') + '\n'
 }
 
-export function defaultOsUpdates(os: LabNodeOptions['os']): string[] {
+export function defaultOsUpdates(os: LabNodeOptions['os'], arch: NodeArch = 'amd64'): string[] {
   if (os === 'rocky-9') return ['kernel', 'glibc', 'openssl-libs']
   if (os === 'flatcar') return ['flatcar']
-  return os === 'debian-12' ? ['linux-image-amd64', 'libc6', 'openssl'] : ['linux-image-generic', 'libc6', 'openssl']
+  return os === 'debian-12' ? [`linux-image-${debianFlavour(arch)}`, 'libc6', 'openssl'] : ['linux-image-generic', 'libc6', 'openssl']
 }
 
 /** A release's binary: the stand-in body for that tool, carrying its version in its first lines. */
@@ -177,7 +177,7 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
   const release = releaseForm(o.distribution, o.version)
   const r = (rel: string) => join(p.root, rel)
   writeFileSync(r('etc/os-release'), osReleaseText(o.os))
-  writeFileSync(join(p.state, 'kernel'), KERNELS[o.os][0] + '\n')
+  writeFileSync(join(p.state, 'kernel'), kernelsOf(o.os, o.arch)[0] + '\n')
   // Mid-upgrade kubeadm control plane: `kubeadm upgrade apply|node` already moved kubeadm and the manifests.
   const cpRelease = o.controlPlaneVersion ? releaseForm(o.distribution, o.controlPlaneVersion) : release
   for (const b of binariesOf(o.distribution)) writeExec(r(b.path), binaryText(b.name, b.name === 'kubeadm' ? cpRelease : release, o.arch))

@@ -130,3 +130,23 @@ describe('kubeadm node: packages, upgrade policy, certificates', () => {
     expect(lines.find((l) => l.startsWith('apiserver '))).toContain(`${notAfter.toUTCString().slice(8, 11)} ${notAfter.toUTCString().slice(5, 7)}, ${notAfter.getUTCFullYear()} ${notAfter.toISOString().slice(11, 16)} UTC`)
   })
 })
+
+describe('a kubeadm node on arm64 (Rocky Linux)', () => {
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2', 'v1.30.4'], os: 'rocky-9', arch: 'arm64' })
+  })
+  afterAll(async () => t?.cleanup())
+
+  it('says aarch64 everywhere a real one does: uname, the kernel release, the binaries\' platform', async () => {
+    const r = await sshExec(t.node, 'uname -m; uname -r; kubeadm version -o yaml | grep platform; kubelet --version=raw; kubectl version --client -o json | grep platform')
+    expect(r.stdout.split('\n')).toEqual([
+      'aarch64',
+      '5.14.0-427.13.1.el9_4.aarch64',
+      '  platform: linux/arm64',
+      expect.stringMatching(/Platform:"linux\/arm64"\}$/),
+      '    "platform": "linux/arm64"',
+      '',
+    ])
+  })
+})

@@ -65,9 +65,9 @@ version_cmd() {
   while [ $# -gt 0 ]; do case "$1" in -o|--output) out=$2; shift ;; -o*) out=${1#-o} ;; --output=*) out=${1#*=} ;; esac; shift; done
   case "$out" in
     short) echo "$LAB_VERSION" ;;
-    json) printf '{\n  "clientVersion": {\n    "major": "1",\n    "minor": "%s",\n    "gitVersion": "%s",\n    "gitCommit": "%s",\n    "gitTreeState": "clean",\n    "buildDate": "2024-08-14T19:00:00Z",\n    "goVersion": "go1.22.5",\n    "compiler": "gc",\n    "platform": "linux/amd64"\n  }\n}\n' "$m" "$LAB_VERSION" "$LAB_COMMIT" ;;
-    yaml) printf 'clientVersion:\n  buildDate: "2024-08-14T19:00:00Z"\n  compiler: gc\n  gitCommit: %s\n  gitTreeState: clean\n  gitVersion: %s\n  goVersion: go1.22.5\n  major: "1"\n  minor: "%s"\n  platform: linux/amd64\n' "$LAB_COMMIT" "$LAB_VERSION" "$m" ;;
-    "") echo "kubeadm version: &version.Info{Major:\"1\", Minor:\"$m\", GitVersion:\"$LAB_VERSION\", GitCommit:\"$LAB_COMMIT\", GitTreeState:\"clean\", BuildDate:\"2024-08-14T19:00:00Z\", GoVersion:\"go1.22.5\", Compiler:\"gc\", Platform:\"linux/amd64\"}" ;;
+    json) printf '{\n  "clientVersion": {\n    "major": "1",\n    "minor": "%s",\n    "gitVersion": "%s",\n    "gitCommit": "%s",\n    "gitTreeState": "clean",\n    "buildDate": "2024-08-14T19:00:00Z",\n    "goVersion": "go1.22.5",\n    "compiler": "gc",\n    "platform": "linux/%s"\n  }\n}\n' "$m" "$LAB_VERSION" "$LAB_COMMIT" "${LAB_BINARY_ARCH:-amd64}" ;;
+    yaml) printf 'clientVersion:\n  buildDate: "2024-08-14T19:00:00Z"\n  compiler: gc\n  gitCommit: %s\n  gitTreeState: clean\n  gitVersion: %s\n  goVersion: go1.22.5\n  major: "1"\n  minor: "%s"\n  platform: linux/%s\n' "$LAB_COMMIT" "$LAB_VERSION" "$m" "${LAB_BINARY_ARCH:-amd64}" ;;
+    "") echo "kubeadm version: &version.Info{Major:\"1\", Minor:\"$m\", GitVersion:\"$LAB_VERSION\", GitCommit:\"$LAB_COMMIT\", GitTreeState:\"clean\", BuildDate:\"2024-08-14T19:00:00Z\", GoVersion:\"go1.22.5\", Compiler:\"gc\", Platform:\"linux/${LAB_BINARY_ARCH:-amd64}\"}" ;;
     *) echo "error: invalid output format: $out" >&2; exit 1 ;;
   esac
 }

@@ -6,7 +6,7 @@
 if [ "${1:-}" = version ] && [[ " $* " == *" --client"* ]]; then
   if [[ " $* " == *" -o json"* ]] || [[ " $* " == *"--output=json"* ]]; then
     m=$(lab_minor "$LAB_VERSION")
-    printf '{\n  "clientVersion": {\n    "major": "1",\n    "minor": "%s",\n    "gitVersion": "%s",\n    "gitCommit": "%s",\n    "gitTreeState": "clean",\n    "buildDate": "2024-08-14T19:00:00Z",\n    "goVersion": "go1.22.5",\n    "compiler": "gc",\n    "platform": "linux/amd64"\n  },\n  "kustomizeVersion": "v5.0.4-0.20230601165947-6ce0bf390ce3"\n}\n' "$m" "$LAB_VERSION" "$LAB_COMMIT"
+    printf '{\n  "clientVersion": {\n    "major": "1",\n    "minor": "%s",\n    "gitVersion": "%s",\n    "gitCommit": "%s",\n    "gitTreeState": "clean",\n    "buildDate": "2024-08-14T19:00:00Z",\n    "goVersion": "go1.22.5",\n    "compiler": "gc",\n    "platform": "linux/%s"\n  },\n  "kustomizeVersion": "v5.0.4-0.20230601165947-6ce0bf390ce3"\n}\n' "$m" "$LAB_VERSION" "$LAB_COMMIT" "${LAB_BINARY_ARCH:-amd64}"
   else
     echo "Client Version: $LAB_VERSION"
     echo "Kustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3"
