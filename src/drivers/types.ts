@@ -50,6 +50,9 @@ export function driverNodeFacts(f: { packageManager?: string; kubernetesNode?: f
   return Object.keys(node).length ? node : undefined
 }
 
+/** Every field of DriverNodeFacts, as a key: two nodes whose programs would differ never share a cached title. */
+export const driverNodeFactsKey = (f: DriverNodeFacts | undefined): string => `${f?.packageManager ?? ''}\0${f?.kubernetesNode ?? ''}\0${f?.arch ?? ''}`
+
 /** Whatever makes programs for some actions: a distribution driver, the OS module, the kubectl module. */
 export interface ActionModule {
   readonly name: string

@@ -1,6 +1,6 @@
 import { planOsUpgrade } from '../drivers/os/index.js'
 import { driverFor, titleFor } from '../drivers/registry.js'
-import { driverNodeFacts, type ClusterInstall, type ControlPlaneNode, type DriverNodeFacts, type NodeRole, type RebuildVersion, type StepTemplate } from '../drivers/types.js'
+import { driverNodeFacts, driverNodeFactsKey, type ClusterInstall, type ControlPlaneNode, type DriverNodeFacts, type NodeRole, type RebuildVersion, type StepTemplate } from '../drivers/types.js'
 import type { ClusterSpec, PlanDocument, StageSpec } from '../plan/schema.js'
 import { compareKubeVersions, coreOf, parseKubeVersion, resolveDistributionVersion, versionBefore, type Distribution } from '../plan/versions.js'
 import { isDnsSubdomain } from '../plan/names.js'
@@ -323,7 +323,7 @@ function templateStep(t: StepTemplate, base: StepBase, id: string, dist: Distrib
   // Node files kept before a node's upgrade are always the node's own of this moment; the hop's backup as the caller says.
   const fresh = o.fresh === true || t.action === 'backup-files'
   if (fresh) s.fresh = true
-  const variant = `${base.role ?? ''}\0${fresh}\0${o.node?.packageManager ?? ''}\0${o.node?.kubernetesNode ?? ''}\0${o.node?.arch ?? ''}`
+  const variant = `${base.role ?? ''}\0${fresh}\0${driverNodeFactsKey(o.node)}`
   s.title = sharedTitle(t.params, dist, t.action, variant, () => {
     const key = `${dist}\0${t.action}\0${variant}\0${paramsKey(t.params)}`
     let title = titles.get(key)

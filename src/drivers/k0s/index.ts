@@ -332,6 +332,11 @@ function leaveEtcdProgram(step: StepOf<'leave-etcd'>): ActionProgram {
   }
 }
 
+/** get.k0s.sh's _detect_arch: `uname -m` → the release's k0s-<release>-amd64|arm64|arm, all in one sha256sums.txt. */
+const K0S_MACHINES = { amd64: 'amd64|x86_64', arm64: 'arm64|aarch64', arm: 'armv7l|armv8l|arm' }
+const k0sAssets = (release: string): ArchAsset[] =>
+  Object.entries(K0S_MACHINES).map(([arch, machines]) => ({ arch, machines, asset: `k0s-${release}-${arch}`, sums: 'sha256sums.txt' }))
+
 function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined): ActionProgram {
   const { binary, release, source } = step.params
   const verify = [versionCheck(binary, release)]
@@ -344,8 +349,7 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
     }
   }
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
-  // get.k0s.sh's _detect_arch: the release's k0s-<release>-amd64|arm64|arm, all listed in one sha256sums.txt.
-  const assets: ArchAsset[] = [['amd64|x86_64', 'amd64'], ['arm64|aarch64', 'arm64'], ['armv7l|armv8l|arm', 'arm']].map(([machines, arch]) => ({ arch: arch!, machines: machines!, asset: `k0s-${release}-${arch}`, sums: 'sha256sums.txt' }))
+  const assets = k0sAssets(release)
   return {
     title: assetTitle('k0s', release, base, assets, arch) ?? `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,
     verify,
