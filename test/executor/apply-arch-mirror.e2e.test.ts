@@ -61,6 +61,8 @@ describe('apply with install.mirror on ARM nodes', () => {
     expect((await ok(SERVER, 'uname -m')).trim()).toBe('x86_64')
     expect((await ok(ARM64_AGENT, 'uname -m')).trim()).toBe('aarch64')
     expect((await ok(ARM_AGENT, 'uname -m')).trim()).toBe('armv7l')
+    expect((await ok(ARM64_AGENT, 'uname -sm')).trim()).toBe('Linux aarch64')
+    expect((await ok(ARM64_AGENT, 'uname -a')).trim()).toMatch(/^Linux edge-pi-1 6\.1\.0-21-arm64 .* aarch64 GNU\/Linux$/)
     // Debian names its kernel flavour by architecture; the Node reports the same kernel.
     expect((await ok(ARM64_AGENT, 'uname -r')).trim()).toBe('6.1.0-21-arm64')
     expect((await labKubectl(() => l, 'edge')(['get', 'node', 'edge-pi-1', '-o', 'jsonpath={.status.nodeInfo.kernelVersion}'])).stdout).toBe('6.1.0-21-arm64')
@@ -88,6 +90,18 @@ describe('apply with install.mirror on ARM nodes', () => {
     const restart = await ssh(ARM64_AGENT, 'systemctl restart k3s-agent')
     expect(restart.code).not.toBe(0)
     expect(await ok(ARM64_AGENT, 'journalctl -u k3s-agent --no-pager | tail -n 3')).toContain('status=203/EXEC')
+    // Nor does it come up at boot.
+    const boot = (await ok(ARM64_AGENT, 'cat /proc/sys/kernel/random/boot_id')).trim()
+    await ssh(ARM64_AGENT, 'systemctl reboot')
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const now = await ssh(ARM64_AGENT, 'cat /proc/sys/kernel/random/boot_id')
+      if (now.code === 0 && now.out.trim() !== boot) break
+      if (Date.now() > deadline) throw new Error('edge-pi-1 did not come back from its reboot')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    const after = await ssh(ARM64_AGENT, 'systemctl is-active k3s-agent; journalctl -u k3s-agent --no-pager | tail -n 1')
+    expect(after.out).toMatch(/^failed\n.*k3s-agent\.service: Main process exited, code=exited, status=203\/EXEC$/)
     // The release's arm64 binary runs there.
     await ok(ARM64_AGENT, `curl -sSfL -o /tmp/k3s-arm64 ${url}/k3s-arm64 && curl -sSfL -o /tmp/sums ${url}/sha256sum-arm64.txt && cd /tmp && sha256sum --check --strict sums`)
     await ok(ARM64_AGENT, 'install -m 0755 /tmp/k3s-arm64 /usr/local/bin/k3s')

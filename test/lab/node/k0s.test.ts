@@ -106,3 +106,19 @@ describe('k0s plain controller', () => {
     expect(r.stdout).toBe('rc=1\n')
   })
 })
+
+describe('get.k0s.sh on a 32-bit ARM worker', () => {
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ distribution: 'k0s', role: 'worker', version: 'v1.29.2+k0s.0', mirror: ['v1.29.2+k0s.0', 'v1.30.4+k0s.0'], arch: 'arm' })
+  })
+  afterAll(async () => t?.cleanup())
+
+  it("downloads the machine's binary (_detect_arch: armv7l → arm), which runs there", async () => {
+    const r = await sshExec(t.node, 'k0s stop && curl --proto =https --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=v1.30.4+k0s.0 sh && k0s start && k0s version')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('Downloading k0s from URL: https://github.com/k0sproject/k0s/releases/download/v1.30.4+k0s.0/k0s-v1.30.4+k0s.0-arm\n')
+    expect(r.stdout.endsWith('v1.30.4+k0s.0\n')).toBe(true)
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k0s.0', serviceActive: true })
+  })
+})

@@ -72,6 +72,18 @@ describe('the k3s installer decides server or agent as install.sh does', () => {
   })
 })
 
+describe('the k3s installer picks the binary of the machine, as install.sh (setup_verify_arch) does', () => {
+  it('on an arm64 agent: k3s-arm64, checked against sha256sum-arm64.txt, and it runs', async () => {
+    const t = await node({ name: 'w-5', role: 'worker', mirror, arch: 'arm64', timing: { serviceStartMs: 100 } })
+    const r = await sshExec(t.node, "curl -sfL https://get.k3s.io | K3S_URL=https://127.0.10.1:6443 K3S_TOKEN='K10lab::server:lab' INSTALL_K3S_VERSION=v1.30.4+k3s1 sh -")
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('[INFO]  Downloading hash https://github.com/k3s-io/k3s/releases/download/v1.30.4+k3s1/sha256sum-arm64.txt\n')
+    expect(r.stdout).toContain('[INFO]  Downloading binary https://github.com/k3s-io/k3s/releases/download/v1.30.4+k3s1/k3s-arm64\n')
+    expect((await sshExec(t.node, 'k3s --version; systemctl is-active k3s-agent')).stdout).toMatch(/^k3s version v1\.30\.4\+k3s1 .*\nactive\n$/s)
+    expect(t.node.getState()).toMatchObject({ installedVersion: 'v1.30.4+k3s1', runningVersion: 'v1.30.4+k3s1' })
+  })
+})
+
 /** Commands on a test node through the real OpenSSH client, with host-key checking. */
 function openssh(t: TestNode): (cmd: string) => Promise<{ code: number; stdout: string; stderr: string }> {
   const key = join(t.dir, 'id_ed25519')

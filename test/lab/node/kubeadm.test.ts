@@ -150,3 +150,19 @@ describe('a kubeadm node on arm64 (Rocky Linux)', () => {
     ])
   })
 })
+
+describe('a kubeadm node on 32-bit ARM (Debian)', () => {
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ distribution: 'kubeadm', version: 'v1.29.2', mirror: ['v1.29.2', 'v1.30.4'], os: 'debian-12', arch: 'arm' })
+  })
+  afterAll(async () => t?.cleanup())
+
+  it("Debian's armmp kernel flavour and dpkg's armhf, and an OS upgrade stages linux-image-armmp", async () => {
+    const r = await sshExec(t.node, 'uname -m; uname -r; dpkg-query -l kubeadm | tail -n 1; apt-get upgrade -y >/dev/null; cat /run/reboot-required.pkgs')
+    const lines = r.stdout.split('\n')
+    expect(lines.slice(0, 2)).toEqual(['armv7l', '6.1.0-21-armmp'])
+    expect(lines[2]).toMatch(/^hi  kubeadm +1\.29\.2-1\.1 +armhf +Kubernetes kubeadm$/)
+    expect(lines.slice(3)).toEqual(['linux-image-armmp', 'libc6', 'openssl', ''])
+  })
+})
