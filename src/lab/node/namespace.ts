@@ -80,6 +80,9 @@ export const WRITABLE_PATHS = [
   'home',
   // Each node its own /tmp, as separate machines have: a file one node leaves there is not on the next.
   'tmp',
+  // Where an air-gapped site keeps release files on each machine (install.path): the node's own, never the host's.
+  'opt',
+  'srv',
 ]
 
 /** Host directories shown read-only with the node's files layered on top, so that mount points such as

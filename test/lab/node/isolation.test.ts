@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { nodesForThisFile, recordEvents, sshExec, waitFor } from './helpers.js'
 
@@ -11,6 +12,17 @@ describe('nodes are separate machines', () => {
     await sshExec(a.node, 'echo from-a > /tmp/marker')
     expect((await sshExec(b.node, 'cat /tmp/marker; echo "rc=$?"; stat -c %a /tmp')).stdout).toBe('rc=1\n1777\n')
     expect((await sshExec(a.node, 'cat /tmp/marker')).stdout).toBe('from-a\n')
+  })
+
+  it("each node has its own /opt and /srv (an air-gapped site's release folders), and none reaches the host's", async () => {
+    const a = await node({ address: '127.0.63.6', name: 'cp-2' })
+    const b = await node({ address: '127.0.63.7', name: 'w-2', role: 'worker' })
+    for (const dir of ['/opt', '/srv']) {
+      await sshExec(a.node, `mkdir -p ${dir}/k3s-lab-marker && echo from-a > ${dir}/k3s-lab-marker/file`)
+      expect((await sshExec(b.node, `cat ${dir}/k3s-lab-marker/file; echo "rc=$?"`)).stdout, dir).toBe('rc=1\n')
+      expect(existsSync(`${dir}/k3s-lab-marker`), `the host's ${dir}`).toBe(false)
+      expect((await sshExec(a.node, `cat ${dir}/k3s-lab-marker/file`)).stdout, dir).toBe('from-a\n')
+    }
   })
 })
 
