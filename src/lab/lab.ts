@@ -163,6 +163,7 @@ export class Lab {
               ...(c.distribution === 'k3s' ? {} : { kubeProxyPod: () => kubeProxyPodOn(model, n.name) }),
               ...(c.distribution === 'k0s' && n.role === 'control-plane' ? { enableWorker: n.kubelet } : {}),
               ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
+              ...(n.airgapImages ? { airgapImages: true } : {}),
             })
             this.wireNode(c.name, model, n.name, node, join(dir, 'nodes', c.name, n.name))
             node.on('change', (ch: NodeChange) => {

@@ -63,6 +63,8 @@ const nodeSchema = z.strictObject({
     .describe('packages an OS upgrade of this node installs; a kernel, libc or systemd among them makes the OS ask for a reboot (/var/run/reboot-required, needs-restarting -r). Default: kernel, libc and openssl (Flatcar: the next release); [] = up to date'),
   enableWorker: z.boolean().optional()
     .describe('k0s controllers: installed with `k0s install controller --enable-worker`, so it runs a kubelet and is a Kubernetes Node; default false, as k0s (a plain controller has no Node object)'),
+  airgapImages: z.boolean().optional()
+    .describe("k3s: an air-gapped node that loads k3s's images from the release's k3s-airgap-images-<arch>.tar.zst in /var/lib/rancher/k3s/agent/images (docs.k3s.io \"Manually Deploy Images\"); default false: it pulls them from a registry"),
 })
 
 const workloadsSchema = z.strictObject({
@@ -172,6 +174,8 @@ export interface NodeTopology {
   kubelet: boolean
   /** Packages an OS upgrade installs; unset: the node OS's default (a kernel among them). */
   osUpdates?: string[]
+  /** k3s: the node loads k3s's images from the release's air-gap archive in agent/images. */
+  airgapImages?: boolean
 }
 
 /** Validates already-parsed data (for topologies built in code, e.g. the demo's and the benchmark's). */
@@ -237,6 +241,7 @@ function semanticProblems(t: RawTopology): SemanticProblem[] {
       nodeNames.add(n.name)
       if (n.address) claim(`${n.address}:${n.sshPort}`, `node ${c.name}/${n.name}`, [...base, 'nodes', ni, 'address'])
       if ((parseBytes(n.disk.free) ?? 0) > (parseBytes(n.disk.size) ?? 0)) out.push({ path: [...base, 'nodes', ni, 'disk', 'free'], message: 'disk.free is larger than disk.size' })
+      if (n.airgapImages !== undefined && c.distribution !== 'k3s') out.push({ path: [...base, 'nodes', ni, 'airgapImages'], message: `airgapImages is for k3s nodes only (its k3s-airgap-images-<arch> archives); cluster ${c.name} is ${c.distribution}` })
       if (n.enableWorker !== undefined && (c.distribution !== 'k0s' || n.role !== 'control-plane')) {
         out.push({ path: [...base, 'nodes', ni, 'enableWorker'], message: `enableWorker is for k0s controllers only (k0s install controller --enable-worker); ${c.distribution === 'k0s' ? 'a k0s worker always runs a kubelet' : `every ${c.distribution} node runs a kubelet`}` })
       }
@@ -311,6 +316,7 @@ function finish(t: RawTopology): Topology {
           memoryBytes: parseBytes(n.allocatable.memory)!,
           kubelet: c.distribution !== 'k0s' || n.role === 'worker' || n.enableWorker === true,
           ...(n.osUpdates ? { osUpdates: n.osUpdates } : {}),
+          ...(n.airgapImages ? { airgapImages: true } : {}),
           ...nodeVersions(c.distribution, c.version, n),
         }
       }),

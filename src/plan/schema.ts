@@ -53,7 +53,7 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       mirror: z.url({ protocol: /^https?$/, error: 'expected an http(s):// URL such as https://mirror.example/k3s' }).optional()
         .describe("fetch release binaries from this mirror, laid out like the GitHub release, each node's architecture's asset (uname -m): <mirror>/<release>/k3s with sha256sum-amd64.txt (k3s-arm64, k3s-armhf with sha256sum-arm64.txt, sha256sum-arm.txt), or <mirror>/<release>/k0s-<release>-amd64|arm64|arm with sha256sums.txt"),
-      path: text('path').optional().describe('a directory on each node laid out the same way (air-gapped sites)'),
+      path: text('path').optional().describe("a directory on each node laid out the same way (air-gapped sites); with either, a k3s node that loads its images from k3s-airgap-images-<arch> archives in /var/lib/rancher/k3s/agent/images gets the release's archive from there too"),
     })
     .refine((i) => !(i.mirror && i.path), { message: 'give install.mirror or install.path, not both' })
     .optional()

@@ -84,13 +84,32 @@ export interface ArchAsset {
   machines: string
   asset: string
   sums: string
+  /** The release's images archive for this architecture, without its extension (k3s-airgap-images-arm64), where the
+   *  distribution ships one for air-gapped nodes. */
+  images?: string
+}
+
+/**
+ * Where a distribution loads its images from archives at start (air-gapped nodes: k3s's agent/images), which archives
+ * are the release's own (`prefix`: the node's other archives are left alone), the extensions the release publishes
+ * them in (the first the source has is taken), and where the node's old archive is kept for the way back.
+ */
+export interface ReleaseImages {
+  dir: string
+  prefix: string
+  extensions: readonly string[]
+  kept: string
 }
 
 /** The fetch's title where the node's architecture is known (live facts): the one asset it gets there. */
-export function assetTitle(tool: string, release: string, base: string, assets: readonly ArchAsset[], arch: string | undefined): string | undefined {
+export function assetTitle(tool: string, release: string, base: string, assets: readonly ArchAsset[], arch: string | undefined, images?: ReleaseImages): string | undefined {
   const a = arch === undefined ? undefined : assets.find((x) => x.arch === arch)
-  return a && `install ${tool} ${release} from ${base}/${a.asset} (${arch}), checked against ${base}/${a.sums}`
+  return a && `install ${tool} ${release} from ${base}/${a.asset} (${arch}), checked against ${base}/${a.sums}${images && a.images ? imagesTitle(images, `${a.images}${images.extensions[0]}${images.extensions.length > 1 ? ` (or ${images.extensions.slice(1).join(', ')})` : ''}`) : ''}`
 }
+
+/** What the title says about the images archive (`archive`: its name, or a pattern of the names). */
+export const imagesTitle = (images: ReleaseImages, archive: string): string =>
+  `; where the node loads its images from ${images.dir}/${images.prefix}* (air-gapped), the release's ${archive} from there too, checked the same way, the old one kept in ${images.kept}`
 
 /**
  * Installs a release binary fetched from a mirror (URL) or a node-local directory (`base`) laid out like the GitHub
@@ -99,7 +118,7 @@ export function assetTitle(tool: string, release: string, base: string, assets: 
  * built for another architecture passes its checksum and then does not run. The new file is written beside the
  * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
  */
-export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string }): string[] {
+export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string; images?: ReleaseImages }): string[] {
   // `name`: the shell variable holding the file's name (the asset, its checksum list). A mirror or directory that lacks
   // this architecture's files fails here, before anything is replaced: say which.
   const from = (name: string): string => `${q(`${a.base}/`)}"$${name}"`
@@ -109,7 +128,7 @@ export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: stri
     'set -e',
     'case "$(uname -m)" in',
     // The release's checksum file may list every asset; only ours is checked, and it must be listed.
-    ...a.assets.map((x) => `  ${x.machines}) asset=${q(x.asset)} sums=${q(x.sums)} listed=${q(`[[:space:]][*]?${literal(x.asset)}$`)} ;;`),
+    ...a.assets.map((x) => `  ${x.machines}) asset=${q(x.asset)} sums=${q(x.sums)} listed=${q(`[[:space:]][*]?${literal(x.asset)}$`)}${a.images && x.images ? ` images=${q(x.images)}` : ''} ;;`),
     `  *) echo ${q(`kupgrade: ${a.tool} ${a.release} has no binary for the architecture of this machine:`)} "$(uname -m)" >&2; exit 1 ;;`,
     'esac',
     'tmp=$(mktemp -d)',
@@ -118,8 +137,54 @@ export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: stri
     get('sums'),
     `grep -E "$listed" "$tmp/$sums" > "$tmp/want" || { echo "kupgrade: $asset is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
     '(cd "$tmp" && sha256sum --check --strict want)',
+    ...(a.images ? imagesLines(a, a.images) : []),
     `install -m 0755 "$tmp/$asset" ${q(`${a.binary}.kupgrade-new`)}`,
     `mv -f ${q(`${a.binary}.kupgrade-new`)} ${q(a.binary)}`,
+  ]
+}
+
+/**
+ * The release's images archive beside its binary, on a node that loads its images from archives (k3s's air-gap upgrade:
+ * the new release's archive in agent/images, the old one out, the binary replaced, the service restarted). Without
+ * it the new release's system images cannot be pulled on an air-gapped node. A node without such archives pulls from
+ * a registry and gets none. The archive (hundreds of megabytes: more than /tmp may hold) is fetched into a folder
+ * beside the images folder, not into it: k3s imports every file there whatever its name, at start and as it changes.
+ * It is checked against the same checksum list and renamed into place before the binary: so a binary at the release
+ * means the images are in place too, and verify needs to read only the binary. A node whose old archive was already
+ * kept (an earlier try of this hop) counts as loading archives, and its kept archive is not overwritten by a new one.
+ */
+function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; release: string }, i: ReleaseImages): string[] {
+  const dir = q(i.dir)
+  const kept = q(i.kept)
+  const ours = `${dir}/${q(i.prefix)}*`
+  const get = (name: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${q(`${a.base}/`)}"${name}" 2>/dev/null` : `cp -- ${q(`${a.base}/`)}"${name}" ${to} 2>/dev/null`)
+  return [
+    'img=""',
+    `if [ -n "\${images:-}" ] && { ls -d ${ours} || ls -d ${kept}/${q(i.prefix)}*; } >/dev/null 2>&1; then`,
+    `  new=${q(`${i.dir}.kupgrade-new`)}`,
+    `  rm -rf "$new" && mkdir -p "$new" ${dir}`,
+    `  for ext in ${i.extensions.map(q).join(' ')}; do`,
+    `    if ${get('$images$ext', '"$new/$images$ext"')}; then img=$images$ext; break; fi`,
+    '  done',
+    `  [ -n "$img" ] || { echo "kupgrade: this node loads the ${a.tool} images from archives in "${dir}" (air-gapped), and "${q(`${a.base}/`)}" has no $images${i.extensions.join(', ')} (${a.tool} ${a.release} for $(uname -m)): put the images archive of the release there, listed in $sums, then resume" >&2; exit 1; }`,
+    `  want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
+    `  [ -n "$want" ] || { echo "kupgrade: $img is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
+    `  [ "$(sha256sum < "$new/$img" | cut -d' ' -f1)" = "$want" ] || { echo "kupgrade: $img from "${q(`${a.base}/`)}" does NOT match its checksum in $sums" >&2; exit 1; }`,
+    `  mkdir -p ${kept}`,
+    `  if [ -z "$(ls -A ${kept})" ]; then for f in ${ours}; do [ -e "$f" ] && mv -f -- "$f" ${kept}/; done; else rm -f ${ours}; fi`,
+    `  mv -f "$new/$img" ${dir}/"$img"`,
+    '  rm -rf "$new"',
+    'fi',
+  ]
+}
+
+/** Shell lines that put the node's kept images archive back (an undo, before its binary goes back), where one was kept. */
+export function keptImagesBackLines(i: ReleaseImages): string[] {
+  return [
+    `if [ -n "$(ls -A ${q(i.kept)} 2>/dev/null)" ]; then`,
+    `  rm -f ${q(i.dir)}/${q(i.prefix)}*`,
+    `  for f in ${q(i.kept)}/*; do mv -f -- "$f" ${q(`${i.dir}/`)}; done`,
+    'fi',
   ]
 }
 

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
@@ -198,11 +198,18 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
 /** k3s's release binaries per architecture, as install.sh picks them (setup_verify_arch): `k3s` and its checksums in
  *  sha256sum-amd64.txt on x86_64, `k3s-arm64`, `k3s-armhf` (32-bit ARM), `k3s-s390x`. */
 const K3S_ASSETS: readonly ArchAsset[] = [
-  { arch: 'amd64', machines: 'amd64|x86_64', asset: 'k3s', sums: 'sha256sum-amd64.txt' },
-  { arch: 'arm64', machines: 'arm64|aarch64', asset: 'k3s-arm64', sums: 'sha256sum-arm64.txt' },
-  { arch: 's390x', machines: 's390x', asset: 'k3s-s390x', sums: 'sha256sum-s390x.txt' },
-  { arch: 'arm', machines: 'arm*', asset: 'k3s-armhf', sums: 'sha256sum-arm.txt' },
+  { arch: 'amd64', machines: 'amd64|x86_64', asset: 'k3s', sums: 'sha256sum-amd64.txt', images: 'k3s-airgap-images-amd64' },
+  { arch: 'arm64', machines: 'arm64|aarch64', asset: 'k3s-arm64', sums: 'sha256sum-arm64.txt', images: 'k3s-airgap-images-arm64' },
+  { arch: 's390x', machines: 's390x', asset: 'k3s-s390x', sums: 'sha256sum-s390x.txt', images: 'k3s-airgap-images-s390x' },
+  { arch: 'arm', machines: 'arm*', asset: 'k3s-armhf', sums: 'sha256sum-arm.txt', images: 'k3s-airgap-images-arm' },
 ]
+
+/**
+ * k3s's air-gap images (docs.k3s.io installation/airgap, "Manually Deploy Images" and its upgrade): the release's
+ * k3s-airgap-images-<arch> archive in agent/images, which k3s imports at start; to upgrade, the new release's archive
+ * goes there and the old one goes. It goes into the hop's backup folder instead, for the way back.
+ */
+const k3sImages = (kept: string): ReleaseImages => ({ dir: '/var/lib/rancher/k3s/agent/images', prefix: 'k3s-airgap-images-', extensions: ['.tar.zst', '.tar.gz', '.tar'], kept: `${kept}/airgap-images` })
 
 function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined): ActionProgram {
   const { binary, release, service, source, kept } = step.params
@@ -237,12 +244,13 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
     }
   }
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  const images = k3sImages(kept)
   return {
-    title: assetTitle('k3s', release, base, K3S_ASSETS, arch) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt`,
+    title: assetTitle('k3s', release, base, K3S_ASSETS, arch, images) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt${imagesTitle(images, 'k3s-airgap-images-<arch>.tar.zst (or .tar.gz, .tar)')}`,
     verify,
     run: [
       script(
-        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets: K3S_ASSETS, tool: 'k3s', binary, release }),
+        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets: K3S_ASSETS, tool: 'k3s', binary, release, images }),
         `install the k3s ${release} binary, checksum verified`,
         { timeoutMs: 10 * 60_000 },
       ),
@@ -324,6 +332,9 @@ const SERVER_GIVEN = `^K3S_URL=.|--server|^[[:space:]]*'-s'`
 /** A value in a systemd env file, single-quoted as install.sh writes them (the plan's URL has no quotes: schema). */
 const singleQuoteForEnv = (v: string): string => `'${v}'`
 
+/** The node's old air-gap images archive back where the hop kept it (before the old binary: verify reads the binary). */
+const imagesBack = (dir: string) => script(['set -e', ...keptImagesBackLines(k3sImages(dir))], `put the kept k3s air-gap images back into ${k3sImages(dir).dir}, where the hop kept them`)
+
 /** A restart cannot be read back on the node (the unit looks the same before and after): it always runs, then waits. */
 function restartProgram(step: StepOf<'restart'>): ActionProgram {
   const argv = ['systemctl', 'restart', step.params.service]
@@ -341,9 +352,9 @@ function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
   const dir = backup.slice(0, backup.indexOf('/files/'))
   const restart = ['systemctl', 'restart', service]
   return {
-    title: `put the kept k3s ${release} back (${backup} → ${binary}), ${restart.join(' ')}`,
+    title: `put the kept k3s ${release} back (${backup} → ${binary}) with its air-gap images where kept, ${restart.join(' ')}`,
     verify: [versionCheck(binary, release)],
-    run: [...restoreBinaryCommands({ backup, binary, dir }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
+    run: [imagesBack(dir), ...restoreBinaryCommands({ backup, binary, dir }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }
 }
@@ -369,6 +380,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
     ],
     run: [
       onNode(['systemctl', 'stop', service], `stop ${service} before the restore`, { timeoutMs: 5 * 60_000 }),
+      imagesBack(dir),
       ...restoreBinaryCommands({ backup, binary, dir }),
       script(
         [
@@ -428,6 +440,7 @@ function rejoinDatastoreProgram(step: StepOf<'rejoin-datastore'>): ActionProgram
       script(
         [
           'set -e',
+          ...keptImagesBackLines(k3sImages(dir)),
           ...keptBinaryBackIfKeptLines({ backup, binary, dir, what: `k3s ${release}`, isRelease: `case "$(${q(binary)} --version)" in ${q(`k3s version ${release} `)}*) true ;; *) false ;; esac` }),
           `if [ -d ${q(DB)} ]; then mv ${q(DB)} ${q(DB)}.kupgrade-$(date +%Y%m%dT%H%M%S); fi`,
         ],

@@ -216,12 +216,32 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     const main = join(this.paths.root, mainBinaryOf(this.options.distribution).path)
     const installedVersion = existsSync(main) ? (versionInBinary(readFileSync(main, 'utf8')) ?? '') : ''
     const u = readUnit(this.paths.units, this.unit)
+    const images = join(this.paths.state, 'airgap-images')
     return {
       installedVersion,
       runningVersion: u?.version ?? '',
       serviceActive: !this.rebooting && u?.state === 'active',
       rebooting: this.rebooting,
       notReady: this.notReady,
+      ...(existsSync(images) ? { airgapImages: readFileSync(images, 'utf8').split('\n').filter(Boolean) } : {}),
+    }
+  }
+
+  /** k3s at boot imports the archives in agent/images, as at every start (lib.sh lab_k3s_import_images). */
+  private importAirgapImages(): void {
+    const dir = join(this.paths.root, 'var/lib/rancher/k3s/agent/images')
+    if (!existsSync(dir)) return
+    const known = join(this.paths.state, 'airgap-images')
+    const have = new Set(existsSync(known) ? readFileSync(known, 'utf8').split('\n').filter(Boolean) : [])
+    for (const f of readdirSync(dir, { withFileTypes: true })) {
+      if (!f.isFile() || !/(\.tar|\.tar\.lz4|\.tar\.bz2|\.tbz|\.tar\.gz|\.tgz|tar\.zst|\.tzst)$/i.test(f.name)) continue
+      const path = `/var/lib/rancher/k3s/agent/images/${f.name}`
+      writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'k3s', servicePid(this.options.name), `time="${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}" level=info msg="Importing images from ${path}"`), { flag: 'a' })
+      const release = /^LAB_IMAGES_RELEASE='(.*)'$/m.exec(readFileSync(join(dir, f.name), 'utf8'))?.[1]
+      if (release && !have.has(release)) {
+        have.add(release)
+        appendFileSync(known, `${release}\n`)
+      }
     }
   }
 
@@ -565,6 +585,7 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
       const due = Date.now() + this.timing.serviceStartMs
       writeUnit(this.paths.units, this.unit, { state: 'activating', version, dueMs: due, sinceS: Math.floor(due / 1000) })
       writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'systemd', 1, `Starting ${this.unit}.service after boot`), { flag: 'a' })
+      if (this.options.distribution === 'k3s') this.importAirgapImages()
       this.whenStarted(this.unit, version, due)
     }
     await this.listen()

@@ -62,6 +62,7 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
     LAB_DATASTORE: keepsSqlite(o) ? 'sqlite' : 'etcd',
+    LAB_AIRGAP_IMAGES: o.airgapImages ? '1' : '',
     // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
     LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),
@@ -77,6 +78,18 @@ export function defaultOsUpdates(os: LabNodeOptions['os'], arch: NodeArch = 'amd
   if (os === 'rocky-9') return ['kernel', 'glibc', 'openssl-libs']
   if (os === 'flatcar') return ['flatcar']
   return os === 'debian-12' ? [`linux-image-${debianFlavour(arch)}`, 'libc6', 'openssl'] : ['linux-image-generic', 'libc6', 'openssl']
+}
+
+/** The mirror's file a k3s release's air-gap images archives are served from. */
+export const K3S_AIRGAP_TEMPLATE = 'k3s-airgap-images'
+
+/**
+ * A k3s release's air-gap images archive as the lab has it (the real one is a tar of the release's system images):
+ * which release and architecture its images are, and its own file name, so each format and architecture has its own
+ * checksum. The lab's k3s reads the LAB_IMAGES_ lines when it imports the archive at start (lib.sh).
+ */
+export function airgapImagesText(release: string, arch: NodeArch, file: string): string {
+  return `kupgrade lab stand-in: ${escapeControl(file)}, the system images of k3s ${escapeControl(release)}\nLAB_IMAGES_RELEASE=${singleQuote(release)}\nLAB_IMAGES_ARCH=${singleQuote(arch)}\nLAB_IMAGES_FILE=${singleQuote(file)}\n`
 }
 
 /** A release's binary: the stand-in body for that tool, carrying its version in its first lines. */
@@ -144,6 +157,8 @@ export function prepareRoot(o: LabNodeOptions, real: Record<string, string>, vip
     for (const b of binariesOf(o.distribution)) writeExec(join(dir, b.name), binaryText(b.name, release, arch))
     // k0s carries its kubelet inside and unpacks it to /var/lib/k0s/bin on start; that kubelet reports `vX.Y.Z+k0s`.
     if (o.distribution === 'k0s') writeExec(join(dir, 'kubelet-embedded'), binaryText('kubelet', release.replace(/\+k0s\.\d+$/, '+k0s'), arch))
+    // A k3s release's air-gap images archive (the curl stand-in serves one per architecture and format from it).
+    if (o.distribution === 'k3s') writeFileSync(join(dir, K3S_AIRGAP_TEMPLATE), airgapImagesText(release, arch, `k3s-airgap-images-${arch}.tar.zst`))
   }
   writeFileSync(join(p.lab, 'node.env'), nodeEnv(o, p, real))
   // What the node's network does to the VIP and the ClusterIP, for every program (native/vip-connect.c).
@@ -199,6 +214,13 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
       symlinkSync('/var/lib/rancher/k3s/server/token', r('var/lib/rancher/k3s/server/node-token'))
     }
     mkdirSync(r('var/lib/rancher/k3s/server/db/snapshots'), { recursive: true })
+    if (o.airgapImages) {
+      const file = `k3s-airgap-images-${o.arch ?? 'amd64'}.tar.zst`
+      mkdirSync(r('var/lib/rancher/k3s/agent/images'), { recursive: true })
+      writeFileSync(r(`var/lib/rancher/k3s/agent/images/${file}`), airgapImagesText(release, o.arch ?? 'amd64', file))
+      // Imported at the node's first start, long before the lab started it.
+      writeFileSync(join(p.state, 'airgap-images'), `${release}\n`)
+    }
     mkdirSync(r('etc/rancher/node'), { recursive: true })
     // The password this node joined with; the cluster model holds its hash (fleet/cluster.ts initialNodePassword).
     writeFileSync(r('etc/rancher/node/password'), createHash('sha256').update(o.name).digest('hex').slice(0, 32) + '\n')

@@ -99,6 +99,10 @@ export interface LabNodeOptions {
   /** Extension: OS packages `apt-get upgrade` / `dnf upgrade` / Flatcar update would install. Default: a kernel
    *  and libc update that requires a reboot. An empty list means the OS is up to date. */
   osUpdates?: string[]
+  /** k3s: an air-gapped node that loads k3s's images from the release's archive in /var/lib/rancher/k3s/agent/images
+   *  (k3s-airgap-images-<arch>.tar.zst, written for the starting release); at each start k3s imports the archives
+   *  there, and the node knows which release's images it has (getState().images). */
+  airgapImages?: boolean
   /** Extension (kubeadm, k0s): the kube-proxy DaemonSet pod the cluster has on this node now, or undefined while it has
    *  none. Its version is what kube-proxy's metrics (`kubernetes_build_info`) report and its name/uid name the log
    *  file /var/log/pods/kube-system_NAME_UID/kube-proxy/0.log. Without it the pod runs the node's own version. */
@@ -126,6 +130,8 @@ export interface LabNodeState {
   rebooting: boolean
   /** `node-not-ready-after-upgrade`: the service started while the fault was on; the fleet keeps Ready=False. */
   notReady: boolean
+  /** k3s: the releases whose air-gap images archive k3s has imported from agent/images (its containerd keeps them). */
+  airgapImages?: string[]
 }
 
 export interface ServiceEvent {

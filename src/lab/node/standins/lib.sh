@@ -426,7 +426,30 @@ lab_unit_start() { # UNIT: starts the installed binary; returns once it is activ
   local frac; printf -v frac '%03d' $(( LAB_SERVICE_START_MS % 1000 ))
   sleep "$(( LAB_SERVICE_START_MS / 1000 )).$frac"
   lab_journal "$1" "${bin##*/}" "Running ${bin##*/} $ver"
+  case "$1" in k3s|k3s-agent) lab_k3s_import_images "$1" ;; esac
   lab_journal "$1" systemd "Started $1.service."
+}
+
+# k3s's agent imports every file in agent/images at each start (pkg/agent/containerd preloadImages: .tar, .tar.gz,
+# .tar.zst … imported, a .txt is a list to pull, anything else an error). The lab's archives say whose images they hold;
+# the node keeps the releases whose system images its containerd has (imported images stay), in state/airgap-images.
+# (The boot path does the same: lab-node.ts importAirgapImages.)
+lab_k3s_import_images() { # UNIT
+  local d=/var/lib/rancher/k3s/agent/images f rel ts
+  [ -d "$d" ] || return 0
+  for f in "$d"/*; do
+    [ -f "$f" ] || continue
+    ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    case "${f,,}" in
+      *.txt) continue ;;
+      *.tar|*.tar.lz4|*.tar.bz2|*.tbz|*.tar.gz|*.tgz|*tar.zst|*.tzst) ;;
+      *) lab_journal "$1" k3s "time=\"$ts\" level=error msg=\"Error encountered while importing $f: unhandled file type\""; continue ;;
+    esac
+    lab_journal "$1" k3s "time=\"$ts\" level=info msg=\"Importing images from $f\""
+    rel=$(sed -n "s/^LAB_IMAGES_RELEASE='\(.*\)'\$/\1/p" "$f" | head -n 1)
+    [ -n "$rel" ] || continue
+    grep -qxF -- "$rel" "$LAB_DIR/state/airgap-images" 2>/dev/null || printf '%s\n' "$rel" >> "$LAB_DIR/state/airgap-images"
+  done
 }
 
 # Privilege checks the lab enforces for non-root logins (the lab itself runs as the host's root).

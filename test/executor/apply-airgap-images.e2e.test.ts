@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TopologyInput } from '../../src/lab/topology.js'
+import { openSsh } from '../lab/helpers.js'
+import { events, startExecLab, type ExecLab } from './helpers.js'
+
+/**
+ * An air-gapped k3s fleet (`install.path`): no node reaches a registry, so each loads k3s's system images from the
+ * release's k3s-airgap-images-<arch> archive in /var/lib/rancher/k3s/agent/images, which k3s imports at every start
+ * (docs.k3s.io installation/airgap, "Manually Deploy Images"). k3s's own upgrade of such a node puts the new release's
+ * archive there, takes the old one out, replaces the binary and restarts. kupgrade replaced only the binary: the
+ * upgraded k3s started with the old release's images alone, and the new release's system pods could not be pulled.
+ * Now the new archive comes from the same folder as the binary, checked against the same checksum list, before the
+ * binary; the old one is kept with the hop's backup and put back by a rollback. A folder without it stops the node's
+ * upgrade before anything is replaced, saying what to put there.
+ */
+const NET = '127.0.173'
+const SERVER = `${NET}.11`
+const AGENT = `${NET}.12`
+const PI = `${NET}.13`
+const IMAGES = '/var/lib/rancher/k3s/agent/images'
+const KEPT = '/var/lib/kupgrade/backup/v1.29.6+k3s1/airgap-images'
+const GITHUB = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1'
+
+const topology: TopologyInput = {
+  apiVersion: 'kupgrade.dev/v1alpha1',
+  kind: 'LabTopology',
+  metadata: { name: 'airgap' },
+  spec: {
+    mirror: ['v1.29.6', 'v1.30.4'],
+    timing: { serviceRestart: '100ms', readyDelay: '200ms', reboot: '300ms', drainEvictionDelay: '50ms' },
+    clusters: [
+      {
+        name: 'vault', distribution: 'k3s', version: 'v1.29.6', apiAddress: `${NET}.1`,
+        nodes: [
+          { name: 'vault-server', role: 'control-plane', address: SERVER, airgapImages: true },
+          { name: 'vault-agent', role: 'worker', address: AGENT, airgapImages: true },
+          { name: 'vault-pi', role: 'worker', address: PI, arch: 'arm64', airgapImages: true },
+        ],
+        workloads: { deployments: [], daemonSets: [], coredns: { replicas: 1 } },
+      },
+    ],
+  },
+}
+
+describe('apply on air-gapped k3s nodes that load their images from archives', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology)
+  }, 90_000)
+  afterAll(async () => l?.stop())
+  const { ok } = openSsh(() => l)
+  const state = (node: string) => l.lab.clusters.get('vault')!.nodes.get(node)!.getState()
+  const archives = async (address: string, dir = IMAGES) => (await ok(address, `ls -1 ${dir}`)).trim().split('\n')
+  const imagesRelease = async (address: string, file: string) => (await ok(address, `sed -n "s/^LAB_IMAGES_RELEASE='\\(.*\\)'$/\\1/p" ${file}`)).trim()
+
+  it("the lab's k3s imports every archive in agent/images at start, and the release lists its archives beside its binary", async () => {
+    expect(await archives(SERVER)).toEqual(['k3s-airgap-images-amd64.tar.zst'])
+    expect(await archives(PI)).toEqual(['k3s-airgap-images-arm64.tar.zst'])
+    expect(state('vault-pi').airgapImages).toEqual(['v1.29.6+k3s1'])
+    await ok(AGENT, 'systemctl restart k3s-agent')
+    expect(await ok(AGENT, 'journalctl -u k3s-agent --no-pager')).toContain(`level=info msg="Importing images from ${IMAGES}/k3s-airgap-images-amd64.tar.zst"`)
+    // GitHub's checksum list of an architecture names its binary and the three formats of its images archive.
+    const sums = await ok(PI, `curl -sSfL ${GITHUB}/sha256sum-arm64.txt`)
+    expect(sums.trim().split('\n').map((line) => line.split(/\s+/)[1])).toEqual(['k3s-arm64', 'k3s-airgap-images-arm64.tar', 'k3s-airgap-images-arm64.tar.gz', 'k3s-airgap-images-arm64.tar.zst'])
+    await ok(PI, `mkdir -p /tmp/rel && cd /tmp/rel && curl -sSfL -O ${GITHUB}/k3s-airgap-images-arm64.tar.zst && curl -sSfL -o sums ${GITHUB}/sha256sum-arm64.txt && sha256sum --check --ignore-missing --strict sums && rm -rf /tmp/rel`)
+  }, 60_000)
+
+  it("gets the release's images archive from the plan's folder with the binary, keeps the old one, and a rollback puts it back", async () => {
+    // Each node's air-gap folder, filled as a user would: the release's files for its architecture.
+    const folder = '/srv/k3s/v1.30.4+k3s1'
+    const fill = (address: string, binary: string, arch: string, archive: boolean) =>
+      ok(address, `mkdir -p ${folder} && cd ${folder} && curl -sSfL -O ${GITHUB}/${binary} && curl -sSfL -O ${GITHUB}/sha256sum-${arch}.txt${archive ? ` && curl -sSfL -O ${GITHUB}/k3s-airgap-images-${arch}.tar.gz` : ''}`)
+    await fill(SERVER, 'k3s', 'amd64', false)
+    await fill(AGENT, 'k3s', 'amd64', true)
+    await fill(PI, 'k3s-arm64', 'arm64', true)
+    await l.editPlan((d) => {
+      d.spec.clusters[0].install = { path: '/srv/k3s' }
+    })
+
+    // The server's folder has the binary but not the images: its upgrade stops before anything is replaced.
+    const first = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(first.code, first.err + first.out.slice(-3000)).not.toBe(0)
+    expect(first.out + first.err).toContain(`kupgrade: this node loads the k3s images from archives in ${IMAGES} (air-gapped), and /srv/k3s/v1.30.4+k3s1/ has no k3s-airgap-images-amd64.tar.zst, .tar.gz, .tar (k3s v1.30.4+k3s1 for x86_64): put the images archive of the release there, listed in sha256sum-amd64.txt, then resume`)
+    expect(await ok(SERVER, 'k3s --version')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+    expect(await archives(SERVER)).toEqual(['k3s-airgap-images-amd64.tar.zst'])
+    // A failed run rolled back what it changed (onFailure: rollback); the folder is completed and the plan applied again.
+    await ok(SERVER, `cd ${folder} && curl -sSfL -O ${GITHUB}/k3s-airgap-images-amd64.tar.zst`)
+    const r = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    const replaced = events(r.out).filter((e) => e.type === 'step-done' && e.step.action === 'replace-binary').map((e) => `${e.step.node}:${e.changed}`)
+    expect(replaced.sort()).toEqual(['vault-agent:true', 'vault-pi:true', 'vault-server:true'])
+    // Each node has its architecture's archive of the new release in agent/images, and k3s imported it at its restart;
+    // the old archive is kept with the hop's backup.
+    for (const [address, node, file] of [[SERVER, 'vault-server', 'k3s-airgap-images-amd64.tar.zst'], [AGENT, 'vault-agent', 'k3s-airgap-images-amd64.tar.gz'], [PI, 'vault-pi', 'k3s-airgap-images-arm64.tar.gz']] as const) {
+      expect(await ok(address, 'k3s --version'), node).toMatch(/^k3s version v1\.30\.4\+k3s1 /)
+      expect(await archives(address), node).toEqual([file])
+      expect(await imagesRelease(address, `${IMAGES}/${file}`), node).toBe('v1.30.4+k3s1')
+      expect(state(node).airgapImages, node).toEqual(['v1.29.6+k3s1', 'v1.30.4+k3s1'])
+      const old = file.replace(/\.tar\.gz$/, '.tar.zst')
+      expect(await archives(address, KEPT), node).toEqual([old])
+      expect(await imagesRelease(address, `${KEPT}/${old}`), node).toBe('v1.29.6+k3s1')
+      expect(await ok(address, `ls -A ${IMAGES}/..`), node).not.toContain('kupgrade-new')
+    }
+
+    // The run rolled back: the old binaries run and the old archives are in agent/images again.
+    const back = await l.cli(['rollback', '--yes', '--output', 'json'])
+    expect(back.code, back.err + back.out.slice(-4000)).toBe(0)
+    for (const [address, file] of [[SERVER, 'k3s-airgap-images-amd64.tar.zst'], [AGENT, 'k3s-airgap-images-amd64.tar.zst'], [PI, 'k3s-airgap-images-arm64.tar.zst']] as const) {
+      expect(await ok(address, 'k3s --version'), address).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+      expect(await archives(address), address).toEqual([file])
+      expect(await imagesRelease(address, `${IMAGES}/${file}`), address).toBe('v1.29.6+k3s1')
+    }
+  }, 240_000)
+})
