@@ -59,6 +59,8 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
     expect(unit).not.toContain('--cluster-init')
     expect(await ok(SERVER, `head -c 15 ${DB}/state.db`)).toBe('SQLite format 3')
     expect((await ssh(SERVER, `test -d ${DB}/etcd`)).code).toBe(1)
+    // k3s runs from the start, with the database open: its WAL and shared-memory index are beside it.
+    expect(await ok(SERVER, `ls ${DB}`)).toMatch(/state\.db\nstate\.db-shm\nstate\.db-wal/)
 
     // k3s restarted: kine writes (the file grows) and holds the WAL open; stopped, the WAL is checkpointed away.
     const before = await size()

@@ -257,6 +257,9 @@ function installFirst(o: LabNodeOptions, p: NodePaths): void {
     // kine's database, written by the starting release (lib.sh lab_sqlite_write writes the same layout).
     const rows = randomBytes(48 * 1024).toString('base64').replace(/.{76}/g, '$&\n')
     writeFileSync(r('var/lib/rancher/k3s/server/db/state.db'), `SQLite format 3\0\nkupgrade-lab-kine written-by=${cpRelease}\n${rows}\n`)
+    // k3s runs on it: kine has it open, so its WAL and shared-memory index are beside it (lib.sh lab_sqlite_open).
+    writeFileSync(r('var/lib/rancher/k3s/server/db/state.db-wal'), randomBytes(3 * 1024).toString('base64').replace(/.{76}/g, '$&\n') + '\n')
+    writeFileSync(r('var/lib/rancher/k3s/server/db/state.db-shm'), Buffer.alloc(32768))
   } else if (o.role === 'control-plane') {
     const store = { k3s: 'var/lib/rancher/k3s/server/db/etcd/member', k0s: 'var/lib/k0s/etcd/member', kubeadm: 'var/lib/etcd/member' }[o.distribution]
     mkdirSync(r(store), { recursive: true })
