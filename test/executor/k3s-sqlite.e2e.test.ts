@@ -57,6 +57,12 @@ describe('apply on a SQLite k3s cluster: the database and token copied with chec
     expect(await ok(SERVER, 'sed -n 2p /var/lib/rancher/k3s/server/db/state.db')).toBe('kupgrade-lab-kine written-by=v1.30.4+k3s1')
     expect(await ok(SERVER, `cat ${BACKUP}/sqlite/token`)).toBe(token)
     expect(await ok(SERVER, `stat -c %a ${BACKUP}/sqlite/token`)).toBe('600')
+    // Copied with k3s stopped (k3s-io/k3s#1318): its stop checkpointed the WAL into state.db, so no state.db-wal or
+    // -shm of a database being written is in the copy, and k3s was started again right after.
+    expect(await ok(SERVER, `cd ${BACKUP}/sqlite && find . -type f | sort`)).toBe('./SHA256SUMS\n./db/state.db\n./token')
+    // k3s stopped twice: for the copy, and by the upgrade's restart onto the new binary.
+    const journal = (await ok(SERVER, 'journalctl -u k3s --no-pager -o cat')).split('\n')
+    expect(journal.filter((line) => /^(Stopped|Started) k3s\.service/.test(line)), journal.join('\n')).toEqual(['Stopped k3s.service.', 'Started k3s.service.', 'Stopped k3s.service.', 'Started k3s.service.'])
 
     // Off the node, next to the plan: every file the node's SHA256SUMS lists, byte for byte, in the index.
     const planDir = dirname(l.plan)

@@ -156,7 +156,7 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
   // control plane moved is not, and the earlier pre-hop snapshot beside it stays.
   const prune = step.fresh ? ['k3s', 'etcd-snapshot', 'prune', '--name', name, '--etcd-snapshot-dir', snaps, '--etcd-snapshot-retention', '1'] : undefined
   return {
-    title: `back up the datastore: ${save.join(' ')}${prune ? ` then ${prune.slice(0, 3).join(' ')} to this one` : ''} (embedded etcd), else copy ${DB} and the server token to ${sqlite}; copied off the node to ${OFF_NODE}`,
+    title: `back up the datastore: ${save.join(' ')}${prune ? ` then ${prune.slice(0, 3).join(' ')} to this one` : ''} (embedded etcd), else (SQLite) systemctl stop k3s, copy ${DB} and the server token to ${sqlite}, systemctl start k3s; copied off the node to ${OFF_NODE}`,
     offNode: { sums: [`${snaps}/SHA256SUMS`, `${sqlite}/SHA256SUMS`] },
     // Done only when a checksum list exists and matches: a save killed before its list was written left a snapshot
     // that nothing vouches for, and the copy off the node reads the lists (the chaos test's SIGKILL found this).
@@ -182,16 +182,24 @@ function backupProgram(step: StepOf<'backup'>): ActionProgram {
           ...(prune ? [`  ${prune.map(q).join(' ')} || echo ${q(`kupgrade: earlier snapshots were not pruned from ${snaps}`)} >&2`] : []),
           'else',
           // SQLite (single server): a copy of the database directory and the token its secrets are encrypted with.
+          // A copy of a database being written can be torn (a WAL checkpoint between the copy of state.db and of
+          // state.db-wal); the k3s maintainers' way is to stop k3s, copy, start it (k3s-io/k3s#1318): the stop
+          // checkpoints the WAL into state.db. Its pods keep running (KillMode=process); only the API pauses.
+          '  was=$(systemctl is-active k3s || true)',
+          `  if [ "$was" = active ]; then systemctl stop k3s; trap 'systemctl start k3s' EXIT; fi`,
           `  mkdir -p ${q(sqlite)}`,
           `  cp -a ${q(DB)} ${q(`${sqlite}/db`)}`,
           `  if [ -f ${q(TOKEN)} ]; then cp -p ${q(TOKEN)} ${q(`${sqlite}/token`)}; fi`,
           `  (cd ${q(sqlite)} && find . -type f ! -name 'SHA256SUMS*' -exec sha256sum {} + > SHA256SUMS.new && mv -f SHA256SUMS.new SHA256SUMS)`,
+          `  if [ "$was" = active ]; then trap - EXIT; systemctl start k3s; fi`,
           'fi',
         ],
         `back up the k3s datastore before the hop into ${dir}`,
         { timeoutMs: 10 * 60_000 },
       ),
     ],
+    // (SQLite: k3s started again after the copy; with etcd it never stopped.)
+    wait: [{ kind: 'service-active', service: 'k3s', timeoutMs: 5 * 60_000 }],
   }
 }
 
