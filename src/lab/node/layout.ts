@@ -62,7 +62,6 @@ export function nodeEnv(o: LabNodeOptions, p: NodePaths, real: Record<string, st
     LAB_SERVICE_START_MS: t.serviceStartMs, LAB_KPROXY_SYNC_MS: t.kubeProxySyncMs,
     LAB_ETCD_ENDPOINTS: (o.etcdEndpoints ?? []).join(','),
     LAB_DATASTORE: keepsSqlite(o) ? 'sqlite' : 'etcd',
-    LAB_AIRGAP_IMAGES: o.airgapImages ? '1' : '',
     // A node of a lab cluster (it has the cluster's kubeconfig): kubeadm asks the API as the real one does.
     LAB_HAS_API: o.adminKubeconfig === undefined ? '' : '1',
     LAB_ETCD_ID: memberId.toString(), LAB_ETCD_ID_HEX: memberId.toString(16),

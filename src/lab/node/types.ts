@@ -101,7 +101,7 @@ export interface LabNodeOptions {
   osUpdates?: string[]
   /** k3s: an air-gapped node that loads k3s's images from the release's archive in /var/lib/rancher/k3s/agent/images
    *  (k3s-airgap-images-<arch>.tar.zst, written for the starting release); at each start k3s imports the archives
-   *  there, and the node knows which release's images it has (getState().images). */
+   *  there, and the node knows which releases' images it has (getState().airgapImages). */
   airgapImages?: boolean
   /** Extension (kubeadm, k0s): the kube-proxy DaemonSet pod the cluster has on this node now, or undefined while it has
    *  none. Its version is what kube-proxy's metrics (`kubernetes_build_info`) report and its name/uid name the log
