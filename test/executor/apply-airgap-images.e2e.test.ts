@@ -45,7 +45,8 @@ const topology: TopologyInput = {
 describe('apply on air-gapped k3s nodes that load their images from archives', () => {
   let l: ExecLab
   beforeAll(async () => {
-    l = await startExecLab(topology)
+    // Logged in as a user with sudo, as a site's operators are (the archives and the backup folder are root's).
+    l = await startExecLab(topology, { nodeUsers: [{ name: 'ops', sudo: true }] })
   }, 90_000)
   afterAll(async () => l?.stop())
   const { ok } = openSsh(() => l)
@@ -75,6 +76,7 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     await fill(PI, 'k3s-arm64', 'arm64', true)
     await l.editPlan((d) => {
       d.spec.clusters[0].install = { path: '/srv/k3s' }
+      Object.assign(d.spec.clusters[0].ssh, { user: 'ops', sudo: true })
     })
 
     // The server's folder has the binary but not the images: its upgrade stops before anything is replaced.
@@ -85,8 +87,10 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     expect(await archives(SERVER)).toEqual(['k3s-airgap-images-amd64.tar.zst'])
     // A failed run rolled back what it changed (onFailure: rollback); the folder is completed and the plan applied again.
     await ok(SERVER, `cd ${folder} && curl -sSfL -O ${GITHUB}/k3s-airgap-images-amd64.tar.zst`)
+    const mark = l.lab.recorder.mark()
     const r = await l.cli(['apply', l.plan, '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-4000)).toBe(0)
+    expect([...new Set(l.lab.recorder.mutations({ afterSeq: mark, source: 'node' }).map((e) => e.client.split(' ')[0]))]).toEqual(['ssh:ops'])
     const replaced = events(r.out).filter((e) => e.type === 'step-done' && e.step.action === 'replace-binary').map((e) => `${e.step.node}:${e.changed}`)
     expect(replaced.sort()).toEqual(['vault-agent:true', 'vault-pi:true', 'vault-server:true'])
     // Each node has its architecture's archive of the new release in agent/images, and k3s imported it at its restart;

@@ -4,7 +4,8 @@ import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from 
 /**
  * Most fleets are reached as an unprivileged user with sudo (the k3s homelab example: `ssh: { user: pi, sudo: true }`),
  * not as root. Every command that needs root must go through `sudo -n`, and every read that needs it too (the lab's
- * stand-ins refuse what an unprivileged user cannot do, as the real tools do). One apply and its rollback of a k3s and a kubeadm cluster (packages, etcd snapshot and restore), as `ops`.
+ * stand-ins refuse what an unprivileged user cannot do, as the real tools do). One apply and its rollback of a k3s cluster on SQLite (the homelab's: its database copied with k3s stopped and
+ * put back) and a kubeadm cluster (packages, etcd snapshot and restore), as `ops`.
  */
 const NET = '127.0.170'
 
@@ -12,7 +13,8 @@ describe('apply and rollback as an unprivileged user with sudo', () => {
   let l: ExecLab
   beforeAll(async () => {
     l = await startExecLab(topology(NET, [
-      { name: 'su', distribution: 'k3s', controlPlanes: 1, workers: 2 },
+      // The homelab's own: one k3s server on SQLite (its backup stops and starts k3s, through sudo).
+      { name: 'su', distribution: 'k3s', datastore: 'sqlite', controlPlanes: 1, workers: 2 },
       { name: 'sk', distribution: 'kubeadm', controlPlanes: 1, workers: 2 },
     ]), { nodeUsers: [{ name: 'ops', sudo: true }] })
     await l.editPlan((d) => {
