@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TopologyInput } from '../../src/lab/topology.js'
 import { openSsh } from '../lab/helpers.js'
-import { events, startExecLab, type ExecLab } from './helpers.js'
+import { events, recoverOnFailure, startExecLab, type ExecLab } from './helpers.js'
 
 /**
  * An air-gapped k3s fleet (`install.path`): no node reaches a registry, so each loads k3s's system images from the
@@ -114,5 +114,25 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
       expect(await archives(address), address).toEqual([file])
       expect(await imagesRelease(address, `${IMAGES}/${file}`), address).toBe('v1.29.6+k3s1')
     }
+  }, 240_000)
+
+  it("a rebuilt agent gets its release's images archive again: the uninstall took agent/images and k3s's image store", async () => {
+    // The folder holds the old release too (the rebuild reinstalls it), and the agent never comes back Ready upgraded.
+    const old = 'https://github.com/k3s-io/k3s/releases/download/v1.29.6%2Bk3s1'
+    await ok(AGENT, `mkdir -p /srv/k3s/v1.29.6+k3s1 && cd /srv/k3s/v1.29.6+k3s1 && curl -sSfL -O ${old}/k3s && curl -sSfL -O ${old}/sha256sum-amd64.txt && curl -sSfL -O ${old}/k3s-airgap-images-amd64.tar.zst`)
+    await l.editPlan(recoverOnFailure('rebuild', 1))
+    const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'vault', node: 'vault-agent' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    const rebuilt = ev.slice(ev.findIndex((e) => e.type === 'rebuild-started' && e.node === 'vault-agent'))
+    expect(rebuilt.filter((e) => e.type === 'step-done').map((e) => e.step.action)).toEqual(expect.arrayContaining(['reset-node', 'replace-binary', 'restart']))
+    expect(await ok(AGENT, 'k3s --version'), 'rebuilt at the old release').toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+    // The old release's archive from the folder, in place again, and imported by the reinstalled k3s (its image store
+    // was empty after the uninstall: without the archive an air-gapped node has not even the pause image).
+    expect(await archives(AGENT)).toEqual(['k3s-airgap-images-amd64.tar.zst'])
+    expect(await imagesRelease(AGENT, `${IMAGES}/k3s-airgap-images-amd64.tar.zst`)).toBe('v1.29.6+k3s1')
+    expect(state('vault-agent').airgapImages).toEqual(['v1.29.6+k3s1'])
   }, 240_000)
 })

@@ -16,4 +16,6 @@ printf '{"type":"installed","binary":"k3s","version":""}\n' >> "$LAB_DIR/events.
 printf '{"type":"reset"}\n' >> "$LAB_DIR/events.jsonl"
 echo "+ rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/rancher/node" >&2
 rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/rancher/node /var/lib/kubelet/*
+# containerd's image store was under /var/lib/rancher/k3s/agent/containerd: the images imported from archives went too.
+rm -f "$LAB_DIR/state/airgap-images"
 rm -f "$0"
