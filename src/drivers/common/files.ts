@@ -104,12 +104,18 @@ export interface ReleaseImages {
 /** The fetch's title where the node's architecture is known (live facts): the one asset it gets there. */
 export function assetTitle(tool: string, release: string, base: string, assets: readonly ArchAsset[], arch: string | undefined, images?: ReleaseImages): string | undefined {
   const a = arch === undefined ? undefined : assets.find((x) => x.arch === arch)
-  return a && `install ${tool} ${release} from ${base}/${a.asset} (${arch}), checked against ${base}/${a.sums}${images && a.images ? imagesTitle(images, `${a.images}${images.extensions[0]}${images.extensions.length > 1 ? ` (or ${images.extensions.slice(1).join(', ')})` : ''}`) : ''}`
+  return a && `install ${tool} ${release} from ${base}/${a.asset} (${arch}), checked against ${base}/${a.sums}${images && a.images ? imagesTitle(images, a.images) : ''}`
 }
 
-/** What the title says about the images archive (`archive`: its name, or a pattern of the names). */
-export const imagesTitle = (images: ReleaseImages, archive: string): string =>
-  `; where the node loads its images from ${images.dir}/${images.prefix}* (air-gapped), the release's ${archive} from there too, checked the same way, the old one kept in ${images.kept}`
+/** What the title says about the images archive (`stem`: its name without the extension, or a pattern of the names). */
+export function imagesTitle(images: ReleaseImages, stem: string): string {
+  const [first, ...others] = images.extensions
+  return `; where the node loads its images from ${images.dir}/${images.prefix}* (air-gapped), the release's ${stem}${first}${others.length ? ` (or ${others.join(', ')})` : ''} from there too, checked the same way, the old one kept in ${images.kept}`
+}
+
+/** The shell command that copies the file named by the shell word `name` from a mirror (URL) or a directory into `to`. */
+const fetchFile = (fetch: 'url' | 'path', base: string, name: string, to: string): string =>
+  fetch === 'url' ? `curl -sSfL -o ${to} ${q(`${base}/`)}${name}` : `cp -- ${q(`${base}/`)}${name} ${to}`
 
 /**
  * Installs a release binary fetched from a mirror (URL) or a node-local directory (`base`) laid out like the GitHub
@@ -121,9 +127,8 @@ export const imagesTitle = (images: ReleaseImages, archive: string): string =>
 export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string; images?: ReleaseImages }): string[] {
   // `name`: the shell variable holding the file's name (the asset, its checksum list). A mirror or directory that lacks
   // this architecture's files fails here, before anything is replaced: say which.
-  const from = (name: string): string => `${q(`${a.base}/`)}"$${name}"`
   const missing = (name: string): string => `{ echo "kupgrade: cannot get $${name} (${a.tool} ${a.release} for $(uname -m)) from "${q(`${a.base}/`)} >&2; exit 1; }`
-  const get = (name: string): string => `${a.fetch === 'url' ? `curl -sSfL -o "$tmp/$${name}" ${from(name)}` : `cp -- ${from(name)} "$tmp/$${name}"`} || ${missing(name)}`
+  const get = (name: string): string => `${fetchFile(a.fetch, a.base, `"$${name}"`, `"$tmp/$${name}"`)} || ${missing(name)}`
   return [
     'set -e',
     'case "$(uname -m)" in',
@@ -157,14 +162,13 @@ function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; rel
   const dir = q(i.dir)
   const kept = q(i.kept)
   const ours = `${dir}/${q(i.prefix)}*`
-  const get = (name: string, to: string): string => (a.fetch === 'url' ? `curl -sSfL -o ${to} ${q(`${a.base}/`)}"${name}" 2>/dev/null` : `cp -- ${q(`${a.base}/`)}"${name}" ${to} 2>/dev/null`)
   return [
     'img=""',
     `if [ -n "\${images:-}" ] && { ls -d ${ours} || ls -d ${kept}/${q(i.prefix)}*; } >/dev/null 2>&1; then`,
     `  new=${q(`${i.dir}.kupgrade-new`)}`,
     `  rm -rf "$new" && mkdir -p "$new" ${dir}`,
     `  for ext in ${i.extensions.map(q).join(' ')}; do`,
-    `    if ${get('$images$ext', '"$new/$images$ext"')}; then img=$images$ext; break; fi`,
+    `    if ${fetchFile(a.fetch, a.base, '"$images$ext"', '"$new/$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi`,
     '  done',
     `  [ -n "$img" ] || { echo "kupgrade: this node loads the ${a.tool} images from archives in "${dir}" (air-gapped), and "${q(`${a.base}/`)}" has no $images${i.extensions.join(', ')} (${a.tool} ${a.release} for $(uname -m)): put the images archive of the release there, listed in $sums, then resume" >&2; exit 1; }`,
     `  want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
@@ -189,11 +193,12 @@ export function keptImagesBackLines(i: ReleaseImages): string[] {
 }
 
 /** Restores a kept binary (checksums first), replacing the running one by rename. */
-export function restoreBinaryCommands(p: { backup: string; binary: string; dir: string }): ReturnType<typeof onNode>[] {
+export function restoreBinaryCommands(p: { backup: string; binary: string; dir: string; first?: readonly string[] }): ReturnType<typeof onNode>[] {
   return [
     onNode(['sha256sum', '--check', '--quiet', '--strict', `${p.dir}/${SUMS}`], `check the kept binary in ${p.dir} before restoring it`),
     script(
-      ['set -e', `install -m 0755 ${q(p.backup)} ${q(`${p.binary}.kupgrade-new`)}`, `mv -f ${q(`${p.binary}.kupgrade-new`)} ${q(p.binary)}`],
+      // `first`: what goes back with the binary, before it (verify reads only the binary).
+      ['set -e', ...(p.first ?? []), `install -m 0755 ${q(p.backup)} ${q(`${p.binary}.kupgrade-new`)}`, `mv -f ${q(`${p.binary}.kupgrade-new`)} ${q(p.binary)}`],
       `put the kept binary ${p.backup} back as ${p.binary}`,
     ),
   ]

@@ -254,7 +254,7 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
   const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
   const images = k3sImages(kept)
   return {
-    title: assetTitle('k3s', release, base, K3S_ASSETS, arch, images) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt${imagesTitle(images, 'k3s-airgap-images-<arch>.tar.zst (or .tar.gz, .tar)')}`,
+    title: assetTitle('k3s', release, base, K3S_ASSETS, arch, images) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt${imagesTitle(images, 'k3s-airgap-images-<arch>')}`,
     verify,
     run: [
       script(
@@ -340,9 +340,6 @@ const SERVER_GIVEN = `^K3S_URL=.|--server|^[[:space:]]*'-s'`
 /** A value in a systemd env file, single-quoted as install.sh writes them (the plan's URL has no quotes: schema). */
 const singleQuoteForEnv = (v: string): string => `'${v}'`
 
-/** The node's old air-gap images archive back where the hop kept it (before the old binary: verify reads the binary). */
-const imagesBack = (dir: string) => script(['set -e', ...keptImagesBackLines(k3sImages(dir))], `put the kept k3s air-gap images back into ${k3sImages(dir).dir}, where the hop kept them`)
-
 /** A restart cannot be read back on the node (the unit looks the same before and after): it always runs, then waits. */
 function restartProgram(step: StepOf<'restart'>): ActionProgram {
   const argv = ['systemctl', 'restart', step.params.service]
@@ -362,7 +359,7 @@ function restoreProgram(step: StepOf<'restore-binary'>): ActionProgram {
   return {
     title: `put the kept k3s ${release} back (${backup} → ${binary}) with its air-gap images where kept, ${restart.join(' ')}`,
     verify: [versionCheck(binary, release)],
-    run: [imagesBack(dir), ...restoreBinaryCommands({ backup, binary, dir }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
+    run: [...restoreBinaryCommands({ backup, binary, dir, first: keptImagesBackLines(k3sImages(dir)) }), onNode(restart, `restart ${service} on the restored binary`, { timeoutMs: 5 * 60_000 })],
     wait: [{ kind: 'service-active', service, timeoutMs: 5 * 60_000 }],
   }
 }
@@ -388,8 +385,7 @@ function restoreDatastoreProgram(step: StepOf<'restore-datastore'>): ActionProgr
     ],
     run: [
       onNode(['systemctl', 'stop', service], `stop ${service} before the restore`, { timeoutMs: 5 * 60_000 }),
-      imagesBack(dir),
-      ...restoreBinaryCommands({ backup, binary, dir }),
+      ...restoreBinaryCommands({ backup, binary, dir, first: keptImagesBackLines(k3sImages(dir)) }),
       script(
         [
           'set -e',
