@@ -233,10 +233,15 @@ export class LabNode extends EventEmitter<LabNodeEvents> {
     if (!existsSync(dir)) return
     const known = join(this.paths.state, 'airgap-images')
     const have = new Set(existsSync(known) ? readFileSync(known, 'utf8').split('\n').filter(Boolean) : [])
+    const log = (level: string, msg: string) => writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'k3s', servicePid(this.options.name), `time="${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}" level=${level} msg="${msg}"`), { flag: 'a' })
     for (const f of readdirSync(dir, { withFileTypes: true })) {
-      if (!f.isFile() || !/(\.tar|\.tar\.lz4|\.tar\.bz2|\.tbz|\.tar\.gz|\.tgz|tar\.zst|\.tzst)$/i.test(f.name)) continue
+      if (!f.isFile() || /\.txt$/i.test(f.name)) continue
       const path = `/var/lib/rancher/k3s/agent/images/${f.name}`
-      writeFileSync(join(this.paths.journal, `${this.unit}.log`), journalLine(this.options.name, 'k3s', servicePid(this.options.name), `time="${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}" level=info msg="Importing images from ${path}"`), { flag: 'a' })
+      if (!/(\.tar|\.tar\.lz4|\.tar\.bz2|\.tbz|\.tar\.gz|\.tgz|tar\.zst|\.tzst)$/i.test(f.name)) {
+        log('error', `Error encountered while importing ${path}: unhandled file type`)
+        continue
+      }
+      log('info', `Importing images from ${path}`)
       const release = /^LAB_IMAGES_RELEASE='(.*)'$/m.exec(readFileSync(join(dir, f.name), 'utf8'))?.[1]
       if (release && !have.has(release)) {
         have.add(release)

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { recordEvents, sshExec, startNode, type TestNode } from './helpers.js'
+import { recordEvents, sshExec, startNode, waitFor, type TestNode } from './helpers.js'
 
 describe('k3s node: stand-ins, upgrade and restart', () => {
   let t: TestNode
@@ -111,5 +111,43 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(await ev.next('service', (d) => d['state'] === 'started')).toEqual({ service: 'k3s', state: 'started', version: 'v1.30.4+k3s1', due: expect.any(Number) })
     const after = await sshExec(t.node, 'systemctl is-active k3s; ls /run')
     expect(after.stdout).toBe('active\nlab\n') // /run is a tmpfs: reboot-required is gone
+  })
+})
+
+describe('k3s node loading its images from archives (airgapImages)', () => {
+  const IMAGES = '/var/lib/rancher/k3s/agent/images'
+  let t: TestNode
+  beforeAll(async () => {
+    t = await startNode({ name: 'gap-1', role: 'worker', airgapImages: true, timing: { serviceStartMs: 150, rebootMs: 400, kubeProxySyncMs: 100 } })
+  })
+  afterAll(async () => t?.cleanup())
+  const journal = async () => (await sshExec(t.node, 'journalctl -u k3s-agent --no-pager -o cat')).stdout
+
+  it("imports every archive in agent/images at a start and at boot; a .txt is a pull list, any other file an error", async () => {
+    expect((await sshExec(t.node, `ls ${IMAGES}`)).stdout).toBe('k3s-airgap-images-amd64.tar.zst\n')
+    expect(t.node.getState().airgapImages).toEqual(['v1.29.2+k3s1'])
+    // Without a restart nothing is imported: the archive put there waits for k3s to start.
+    const url = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1/k3s-airgap-images-amd64.tar'
+    const put = await sshExec(t.node, `curl -sSfL -o ${IMAGES}/k3s-airgap-images-amd64.tar ${url} && echo notes > ${IMAGES}/README.md && echo docker.io/library/busybox:1.36 > ${IMAGES}/pull.txt`)
+    expect(put.code, put.stderr).toBe(0)
+    expect(t.node.getState().airgapImages).toEqual(['v1.29.2+k3s1'])
+    // At boot (the lab's boot path) …
+    await sshExec(t.node, 'reboot').catch(() => undefined)
+    await waitFor('k3s-agent back after the reboot', () => !t.node.getState().rebooting && t.node.getState().serviceActive, 15_000)
+    expect(t.node.getState().airgapImages).toEqual(['v1.29.2+k3s1', 'v1.30.4+k3s1'])
+    const boot = await journal()
+    expect(boot).toContain(`level=info msg="Importing images from ${IMAGES}/k3s-airgap-images-amd64.tar"`)
+    expect(boot).toContain(`level=error msg="Error encountered while importing ${IMAGES}/README.md: unhandled file type"`)
+    expect(boot).not.toContain(`${IMAGES}/pull.txt`)
+    // … and at a start by systemctl (lib.sh), the same.
+    await sshExec(t.node, `rm -f ${IMAGES}/k3s-airgap-images-amd64.tar`)
+    const before = (await journal()).split('\n').length
+    expect((await sshExec(t.node, 'systemctl restart k3s-agent')).code).toBe(0)
+    const started = (await journal()).split('\n').slice(before - 1).join('\n')
+    expect(started).toContain(`level=info msg="Importing images from ${IMAGES}/k3s-airgap-images-amd64.tar.zst"`)
+    expect(started).toContain(`level=error msg="Error encountered while importing ${IMAGES}/README.md: unhandled file type"`)
+    expect(started).not.toContain('pull.txt')
+    // Imported images stay in containerd's store: the archive's removal takes nothing back.
+    expect(t.node.getState().airgapImages).toEqual(['v1.29.2+k3s1', 'v1.30.4+k3s1'])
   })
 })
