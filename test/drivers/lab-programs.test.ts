@@ -245,6 +245,35 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     expect((await checkAll(pool, target('agent-2'), p.verify)).holds).toBe(true)
   }, 120_000)
 
+  it("k3s air-gapped with images archives: the release's archive is checked before anything moves, the old one kept", async () => {
+    const root = node('agent-2').paths.root
+    const rel = 'v1.30.4+k3s1'
+    const folder = join(root, 'root/airgap', rel)
+    const images = join(root, 'var/lib/rancher/k3s/agent/images')
+    const kept = '/var/lib/kupgrade/backup/v1.29.2+k3s1/airgap-images'
+    // The node loads its images from an archive (k3s's air-gap method); the folder already holds the release's binary
+    // and its checksum list (the test before this one).
+    mkdirSync(images, { recursive: true })
+    writeFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'the v1.29.2 images\n')
+    const archive = 'the v1.30.4 images\n'
+    writeFileSync(join(folder, 'k3s-airgap-images-amd64.tar.zst'), 'damaged in transit\n')
+    const sums = join(folder, 'sha256sum-amd64.txt')
+    writeFileSync(sums, `${readFileSync(sums, 'utf8')}${createHash('sha256').update(archive).digest('hex')}  k3s-airgap-images-amd64.tar.zst\n`)
+    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
+    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    const bad = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
+    expect(String(bad)).toContain('kupgrade: k3s-airgap-images-amd64.tar.zst from /root/airgap/v1.30.4+k3s1/ does NOT match its checksum in sha256sum-amd64.txt')
+    expect(readFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'utf8')).toBe('the v1.29.2 images\n')
+    // Nothing kept, and the damaged download gone with the folder it was fetched into.
+    expect(await sh('agent-2', `sudo test -e ${kept} || sudo test -e /var/lib/rancher/k3s/agent/images.kupgrade-new; echo $?`)).toBe('1\n')
+    writeFileSync(join(folder, 'k3s-airgap-images-amd64.tar.zst'), archive)
+    await runAll(pool, target('agent-2'), p.run)
+    expect(readFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'utf8')).toBe(archive)
+    expect(await sh('agent-2', `sudo cat ${kept}/k3s-airgap-images-amd64.tar.zst`)).toBe('the v1.29.2 images\n')
+    // The node as the next tests expect it: no archives.
+    await sh('agent-2', `sudo rm -rf /var/lib/rancher/k3s/agent/images ${kept}`)
+  }, 120_000)
+
   it('k0s controller: k0s backup, binary kept, k0s stop, get.k0s.sh, k0s start; the only controller comes back from its k0s backup', async () => {
     const steps = planned('k0s')
     const mine = driverSteps(steps, 'ctrl-1', 'k0s')

@@ -166,6 +166,8 @@ function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; rel
     'img=""',
     `if [ -n "\${images:-}" ] && { ls -d ${ours} || ls -d ${kept}/${q(i.prefix)}*; } >/dev/null 2>&1; then`,
     `  new=${q(`${i.dir}.kupgrade-new`)}`,
+    // A fetch that fails or does not check out leaves no half of an archive of hundreds of megabytes behind.
+    `  trap 'rm -rf "$tmp" "$new"' EXIT`,
     `  rm -rf "$new" && mkdir -p "$new" ${dir}`,
     `  for ext in ${i.extensions.map(q).join(' ')}; do`,
     `    if ${fetchFile(a.fetch, a.base, '"$images$ext"', '"$new/$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi`,
@@ -177,7 +179,6 @@ function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; rel
     `  mkdir -p ${kept}`,
     `  if [ -z "$(ls -A ${kept})" ]; then for f in ${ours}; do [ -e "$f" ] && mv -f -- "$f" ${kept}/; done; else rm -f ${ours}; fi`,
     `  mv -f "$new/$img" ${dir}/"$img"`,
-    '  rm -rf "$new"',
     'fi',
   ]
 }
