@@ -900,11 +900,16 @@ export class Executor {
       this.emit({ type: 'step-skipped', time: now(), step: stepRef(s), reason: skip, evidence: [] })
       return false
     }
+    // The run may have been halted (the lock lost, a signal) since the caller looked, or while `started` was being
+    // written (the Lease's renewal runs beside the steps): no step starts after that. A `started` without an end is
+    // what a killed process leaves too; a resume verifies such a step first.
+    if (this.halt.signal.aborted) return this.haltStop()
     const attempt = this.nextAttempt(s.id)
     const t0 = Date.now()
     // Before `started` is journaled: whether an earlier process of this run began this step.
     const begunBefore = this.o.journal.last(s.id) !== undefined
     await this.o.journal.appendDurable({ step: s.id, state: 'started', attempt })
+    if (this.halt.signal.aborted) return this.haltStop()
     this.emit({ type: 'step-started', time: now(), step: stepRef(s), attempt })
     try {
       const r = await this.act(s, rt, stage, { begunBefore, ...(opts.cutShort ? { cutShort: opts.cutShort } : {}) })
