@@ -74,6 +74,18 @@ describe('k3s node: stand-ins, upgrade and restart', () => {
     expect(readFileSync(join(t.node.paths.root, 'usr/local/bin/k3s'), 'utf8')).toBe(before)
   })
 
+  it("a byte range of a release's file answers 206 with those bytes, as GitHub's downloads do; a missing file is still a 404", async () => {
+    const url = 'https://github.com/k3s-io/k3s/releases/download/v1.30.4%2Bk3s1'
+    const whole = await sshExec(t.node, `curl -sSfL ${url}/k3s | head -c 16 | od -An -tx1`)
+    expect(whole.code).toBe(0)
+    const part = await sshExec(t.node, `curl -sSfL -r 0-0 -w ' %{http_code}' -o /tmp/first ${url}/k3s && od -An -tx1 /tmp/first`)
+    expect(part.code, part.stderr).toBe(0)
+    expect(part.stdout.trim()).toBe(`206 ${whole.stdout.trim().split(/\s+/)[0]}`)
+    const some = await sshExec(t.node, `curl -sSfL --range 2-5 ${url}/sha256sum-amd64.txt`)
+    expect(some.stdout).toBe((await sshExec(t.node, `curl -sSfL ${url}/sha256sum-amd64.txt`)).stdout.slice(2, 6))
+    expect(await sshExec(t.node, `curl -sSfL -r 0-0 -o /dev/null ${url}/no-such-asset`)).toMatchObject({ code: 22, stderr: 'curl: (22) The requested URL returned error: 404\n' })
+  })
+
   it('replacing the binary changes the installed version; the restart runs it only after the start delay', async () => {
     const r = await sshExec(t.node, 'systemctl stop k3s && curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.30.4+k3s1 INSTALL_K3S_SKIP_START=true sh -s - server && k3s --version')
     expect(r.code).toBe(0)
