@@ -74,6 +74,12 @@ export interface Driver extends ActionModule {
   planBackup(hop: Hop): StepTemplate[]
   /** The distribution upgrade of one node for one hop, in order, excluding cordon/drain/OS/wait (the planner's). */
   planNodeUpgrade(hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[]
+  /**
+   * A read-only script that tells whether a node can get what its upgrade to `hop` will fetch from `source` (its
+   * architecture's files), run on every node before the run changes anything (the release-source gate). Prints
+   * `found <file>` lines; fails with the fetch's own message. Absent: the distribution installs from packages.
+   */
+  releaseSourceCheck?(hop: Hop, source: BinarySource): string[]
   /** Which rollback applies to this node (shared/design/execution.md's table). */
   rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
   /**

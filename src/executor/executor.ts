@@ -25,6 +25,7 @@ import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBa
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 import { earlierSoak } from './earlier-soak.js'
+import { installOf } from '../planner/install.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -1029,6 +1030,7 @@ export class Executor {
       serviceCIDR: rt.spec.serviceCIDR ?? defaultServiceCIDR(rt.distribution),
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
       ...(expectedVersion ? { expectedVersion } : {}),
+      install: { source: installOf(rt.spec).source, hops: this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops ?? [] },
       ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
       nodeFacts: Object.fromEntries(rt.facts),
     }

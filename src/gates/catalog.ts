@@ -49,6 +49,13 @@ export const GATES = [
     params: z.strictObject({}),
   }),
   def({
+    id: 'release-source',
+    title: "every node can get what its upgrade fetches, for every hop: its architecture's binary and checksum list (air-gapped k3s: the images archive) from install.mirror, install.path or the install script's GitHub release",
+    scopes: ['cluster'],
+    incident: 'kubelet-kube-proxy-skew',
+    params: z.strictObject({ timeout: duration('60s', { positive: true }).describe("how long each node's check may take") }),
+  }),
+  def({
     id: 'api-vip',
     title: 'API VIP and the kubernetes Service ClusterIP reachable from the runner, every node and a probe pod',
     scopes: ['cluster', 'node'],
@@ -225,7 +232,7 @@ export const CUSTOM_GATES = ['command', 'http', 'prometheus'] as const
  */
 export const DEFAULT_GATES = {
   // kube-proxy-sync is a pre-gate too: an upgrade must not start on a data plane that is already failing to sync.
-  pre: ['version-skew', 'upgrade-path', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'dns', 'pending-pods', 'event-storm', 'capacity', 'drain-feasibility', 'removed-apis'],
+  pre: ['version-skew', 'upgrade-path', 'release-source', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'dns', 'pending-pods', 'event-storm', 'capacity', 'drain-feasibility', 'removed-apis'],
   post: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods', 'dns', 'pending-pods'],
   beforeNode: ['disk-space'],
   afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip'],

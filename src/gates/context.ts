@@ -4,6 +4,8 @@ import { nodeTarget } from '../facts/targets.js'
 import type { ClusterFacts, FleetFacts } from '../facts/types.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
+import { planHops, type TargetInput } from '../planner/hops.js'
+import { installOf } from '../planner/install.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { Transport } from '../transport/types.js'
 import type { GateContext } from './types.js'
@@ -43,6 +45,7 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     serviceCIDR: c.serviceCIDR ?? defaultServiceCIDR(c.distribution),
     nodes: c.nodes.map((n) => ({ name: n.name, role: n.role, target: nodeTarget(c, n, loaded.dir) })),
     ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
+    install: installFacts(c, loaded.plan.spec.target),
     ssh: o.transport,
     kubectl: facts?.apiUnreachable ? unanswering(kubectl, c.name, facts.error ?? 'no answer') : kubectl,
     ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])), unreachable: unreachableNodes(facts) } : {}),
@@ -51,6 +54,12 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     env: o.env,
     ...(o.log ? { log: o.log } : {}),
   }
+}
+
+/** What the cluster's nodes will fetch: its install source and the hops the planner plans from the plan's `from`. */
+export function installFacts(c: ClusterSpec, target: TargetInput): NonNullable<GateContext['install']> {
+  const hops = planHops(c.distribution, c.from, target)
+  return { source: installOf(c).source, hops: hops.ok ? hops.hops : [] }
 }
 
 /**

@@ -14,6 +14,7 @@ import { kubeProxySyncGate } from './checks/kube-proxy-sync.js'
 import { nodesReadyGate } from './checks/nodes-ready.js'
 import { pendingPodsGate } from './checks/pending-pods.js'
 import { prometheusGate } from './checks/prometheus.js'
+import { releaseSourceGate } from './checks/release-source.js'
 import { removedApisGate } from './checks/removed-apis.js'
 import { systemPodsGate } from './checks/system-pods.js'
 import * as versionSkew from './checks/version-skew.js'
@@ -38,6 +39,7 @@ const fromModule = (m: Record<string, unknown>, id: string): AnyGate => {
 export const GATE_REGISTRY: Readonly<Record<string, AnyGate>> = Object.freeze({
   'version-skew': fromModule(versionSkew, 'version-skew'),
   'upgrade-path': upgradePathGate,
+  'release-source': releaseSourceGate,
   'api-vip': apiVipGate,
   'nodes-ready': nodesReadyGate,
   certificates: certificatesGate,

@@ -1,4 +1,6 @@
 import type { ClusterFacts, NodeFacts } from '../facts/types.js'
+import type { Hop } from '../planner/hops.js'
+import type { BinarySource } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { GateScope } from './catalog.js'
@@ -47,6 +49,8 @@ export interface GateContext {
    * already run the new kube-proxy on every node).
    */
   hopInProgress?: { to: string }
+  /** Where the cluster's binaries come from (k3s, k0s) and the hops the plan takes it through: what each node will fetch. */
+  install?: { source: BinarySource; hops: readonly Hop[] }
   ssh: Transport
   kubectl: KubectlClient
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */

@@ -256,11 +256,15 @@ describe.skipIf(!isolation)('driver programs on lab nodes, over SSH, without the
     mkdirSync(images, { recursive: true })
     writeFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'the v1.29.2 images\n')
     const archive = 'the v1.30.4 images\n'
+    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
+    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
+    // No archive in the folder (the release-source pre-gate says the same before a run; here the fetch itself does).
+    const none = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
+    expect(String(none)).toContain('kupgrade: this node loads the k3s images from archives in /var/lib/rancher/k3s/agent/images (air-gapped), and /root/airgap/v1.30.4+k3s1/ has no k3s-airgap-images-amd64.tar.zst, .tar.gz, .tar (k3s v1.30.4+k3s1 for x86_64): put the images archive of the release there, listed in sha256sum-amd64.txt, then resume')
+    expect(readFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'utf8')).toBe('the v1.29.2 images\n')
     writeFileSync(join(folder, 'k3s-airgap-images-amd64.tar.zst'), 'damaged in transit\n')
     const sums = join(folder, 'sha256sum-amd64.txt')
     writeFileSync(sums, `${readFileSync(sums, 'utf8')}${createHash('sha256').update(archive).digest('hex')}  k3s-airgap-images-amd64.tar.zst\n`)
-    const replace = driverSteps(planned('k3s', false, { path: '/root/airgap' }), 'agent-2', 'k3s').find((s) => s.action === 'replace-binary')!
-    const p = programFor(replace, { distribution: 'k3s', node: { packageManager: 'apt' } })
     const bad = await runAll(pool, target('agent-2'), p.run).catch((e: Error) => e)
     expect(String(bad)).toContain('kupgrade: k3s-airgap-images-amd64.tar.zst from /root/airgap/v1.30.4+k3s1/ does NOT match its checksum in sha256sum-amd64.txt')
     expect(readFileSync(join(images, 'k3s-airgap-images-amd64.tar.zst'), 'utf8')).toBe('the v1.29.2 images\n')

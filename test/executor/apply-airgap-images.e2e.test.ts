@@ -73,20 +73,33 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
       ok(address, `mkdir -p ${folder} && cd ${folder} && curl -sSfL -O ${GITHUB}/${binary} && curl -sSfL -O ${GITHUB}/sha256sum-${arch}.txt${archive ? ` && curl -sSfL -O ${GITHUB}/k3s-airgap-images-${arch}.tar.gz` : ''}`)
     await fill(SERVER, 'k3s', 'amd64', false)
     await fill(AGENT, 'k3s', 'amd64', true)
-    await fill(PI, 'k3s-arm64', 'arm64', true)
+    // The arm64 agent's folder got the x86_64 binary (the checksum list and images archive are its own).
+    await fill(PI, 'k3s', 'arm64', true)
     await l.editPlan((d) => {
       d.spec.clusters[0].install = { path: '/srv/k3s' }
       Object.assign(d.spec.clusters[0].ssh, { user: 'ops', sudo: true })
     })
 
-    // The server's folder has the binary but not the images: its upgrade stops before anything is replaced.
+    // The server's folder has the binary but not the images, the arm64 agent's not its binary: the pre-gate finds both
+    // before anything changes (else the server would have moved, and the run stopped at the agent).
+    const before = l.lab.recorder.mark()
     const first = await l.cli(['apply', l.plan, '--output', 'json'])
-    expect(first.code, first.err + first.out.slice(-3000)).not.toBe(0)
-    expect(first.out + first.err).toContain(`kupgrade: this node loads the k3s images from archives in ${IMAGES} (air-gapped), and /srv/k3s/v1.30.4+k3s1/ has no k3s-airgap-images-amd64.tar.zst, .tar.gz, .tar (k3s v1.30.4+k3s1 for x86_64): put the images archive of the release there, listed in sha256sum-amd64.txt, then resume`)
+    expect(first.code, first.err + first.out.slice(-3000)).toBe(3)
+    const gate = events(first.out).find((e) => e.type === 'gate-result' && e.gate === 'release-source')
+    expect(gate).toMatchObject({ status: 'fail', step: { id: expect.stringMatching(/^[a-z0-9-]+\/vault\/pre\/gate\/release-source$/) } })
+    expect(gate.summary).toContain(`vault-server: this node loads the k3s images from archives in ${IMAGES} (air-gapped), and /srv/k3s/v1.30.4+k3s1/ has no k3s-airgap-images-amd64.tar.zst, .tar.gz, .tar (k3s v1.30.4+k3s1 for x86_64): put the images archive of the release there, listed in sha256sum-amd64.txt`)
+    expect(gate.summary).toContain('vault-pi: cannot get k3s-arm64 (k3s v1.30.4+k3s1 for aarch64) from /srv/k3s/v1.30.4+k3s1/')
+    expect(gate.summary).not.toContain('vault-agent')
+    expect(gate.evidence).toContain(`node vault-agent: v1.30.4+k3s1 from install.path /srv/k3s on the node: ${folder}/k3s, ${folder}/sha256sum-amd64.txt, ${folder}/k3s-airgap-images-amd64.tar.gz`)
+    expect(events(first.out).filter((e) => e.type === 'step-started').map((e) => e.step.action)).not.toContain('cordon')
+    // Nothing on a node changed (the check read the folders), and no Node was cordoned.
+    expect(l.lab.recorder.mutations({ afterSeq: before, source: 'node' })).toEqual([])
+    expect(l.lab.recorder.mutations({ afterSeq: before, source: 'api' }).filter((e) => e.source === 'api' && e.resource === 'nodes')).toEqual([])
     expect(await ok(SERVER, 'k3s --version')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
     expect(await archives(SERVER)).toEqual(['k3s-airgap-images-amd64.tar.zst'])
-    // A failed run rolled back what it changed (onFailure: rollback); the folder is completed and the plan applied again.
+    // The folders completed, the plan is applied again.
     await ok(SERVER, `cd ${folder} && curl -sSfL -O ${GITHUB}/k3s-airgap-images-amd64.tar.zst`)
+    await ok(PI, `cd ${folder} && rm k3s && curl -sSfL -O ${GITHUB}/k3s-arm64`)
     const mark = l.lab.recorder.mark()
     const r = await l.cli(['apply', l.plan, '--output', 'json'])
     expect(r.code, r.err + r.out.slice(-4000)).toBe(0)

@@ -110,6 +110,14 @@ export const recoverOnFailure = (how: 'rollback' | 'rebuild', maxFailedNodes?: n
   d.spec.gates = { ...d.spec.gates, afterNode: [{ 'nodes-ready': { timeout: '4s' } }] }
 }
 
+/**
+ * The plan skips the release-source pre-gate: for a test of a download that fails once the run is under way (the
+ * lab's upgrade-command-fails fault fails every download of the node's, the gate's reads of the release too).
+ */
+export const downloadFailsMidRun = (d: any): void => {
+  d.spec.gates = { ...d.spec.gates, skip: [...(d.spec.gates?.skip ?? []), { gate: 'release-source', reason: 'a download that fails once the run is under way is the test' }] }
+}
+
 /** The kubeadm cluster `kh` (three stacked-etcd control-plane nodes, two workers) with its plan set to rebuild a failed node. */
 export async function startKubeadmRebuildLab(net: string): Promise<ExecLab> {
   const l = await startExecLab(topology(net, [{ name: 'kh', distribution: 'kubeadm', controlPlanes: 3, workers: 2 }]))

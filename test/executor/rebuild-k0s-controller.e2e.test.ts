@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { events, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { downloadFailsMidRun, events, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * onFailure: rebuild of a k0s controller of three (issue 11 item 3), on the lab that refuses what k0s refuses
@@ -19,6 +19,7 @@ describe('apply: onFailure rebuild of a k0s controller (three controllers, no ku
   beforeAll(async () => {
     l = await startExecLab(topology('127.0.153', [{ name: 'kc', distribution: 'k0s', controlPlanes: 3, workers: 2 }]))
     await l.editPlan(recoverOnFailure('rebuild', 1))
+    await l.editPlan(downloadFailsMidRun)
   }, 60_000)
   afterAll(async () => l?.stop())
 

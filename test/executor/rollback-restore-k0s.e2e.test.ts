@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeEvent } from '../../src/lab/recorder/types.js'
 import { KUBECTL } from '../lab/helpers.js'
-import { events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
+import { downloadFailsMidRun, events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 const run = promisify(execFile)
 const ARCHIVE = '/var/lib/kupgrade/backup/v1.29.6+k0s.0/k0s-backup/k0s_backup_…'
@@ -27,6 +27,7 @@ describe('apply: the only k0s controller rolled back from its pre-hop k0s backup
       { name: 'kp', stage: 'k0s', distribution: 'k0s', controlPlanes: 1, workers: 2 },
     ]))
     await l.editPlan(rollbackOnFailure())
+    await l.editPlan(downloadFailsMidRun)
   }, 90_000)
   afterAll(async () => l?.stop())
 

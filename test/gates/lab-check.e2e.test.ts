@@ -119,6 +119,8 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
     { fault: 'etcd-db-near-quota', dist: 'k0s', gate: 'etcd', expect: /k0s-cp-1: etcd DB at 95% of its quota/ },
     { fault: 'pdb-blocks-drain', dist: 'kubeadm', gate: 'drain-feasibility', expect: /PDB .* blocks draining/ },
     { fault: 'insufficient-capacity', dist: 'k3s', gate: 'capacity', expect: /does not fit elsewhere/ },
+    // The node's downloads from GitHub fail (the lab's curl resets them): the release its upgrade needs is out of reach.
+    { fault: 'upgrade-command-fails', dist: 'k3s', node: 'w-1', gate: 'release-source', expect: /^k3s-w-1: cannot get k3s \(k3s v1\.\d+\.\d+\+k3s1 for x86_64\) from https:\/\/github\.com\/k3s-io\/k3s\/releases\/download\/v1\.\d+\.\d+\+k3s1\/$/ },
     // k0s ships kube-proxy with the kubelet and requires the same minor (kubeadm would allow three behind).
     { fault: 'kube-proxy-skew', dist: 'k0s', gate: 'version-skew', expect: /kube-proxy v1\.28\.\d+.* is not the minor of kubelet v1\.29\.6/ },
   ]

@@ -1,4 +1,4 @@
-import type { StepOf } from '../../planner/types.js'
+import type { BinarySource, StepOf } from '../../planner/types.js'
 import type { Check, ActionProgram } from '../program.js'
 import { literal, nodeCheck, OFF_NODE, onNode, q, script, SUMS } from './commands.js'
 
@@ -117,20 +117,27 @@ export function imagesTitle(images: ReleaseImages, stem: string): string {
 const fetchFile = (fetch: 'url' | 'path', base: string, name: string, to: string): string =>
   fetch === 'url' ? `curl -sSfL -o ${to} ${q(`${base}/`)}${name}` : `cp -- ${q(`${base}/`)}${name} ${to}`
 
+/** The folder of one release at a mirror (its name URL-encoded: `+` in a path is a space to some servers) or on the node. */
+export const releaseBase = (source: Exclude<BinarySource, { kind: 'installer' }>, release: string): string =>
+  source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+
+/** Where a release's files come from, for the fetch and for the check before the run (`base`: the release's folder). */
+export interface ReleaseFiles {
+  fetch: 'url' | 'path'
+  base: string
+  assets: readonly ArchAsset[]
+  tool: string
+  release: string
+  images?: ReleaseImages
+}
+
 /**
- * Installs a release binary fetched from a mirror (URL) or a node-local directory (`base`) laid out like the GitHub
- * release, checking it against the release's checksum file before it replaces anything. The asset is the one for the
- * node's architecture, chosen from `uname -m` on the node as the distribution's own installer chooses it: a binary
- * built for another architecture passes its checksum and then does not run. The new file is written beside the
- * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
+ * The lines that pick this machine's asset from `uname -m`, as the distribution's own installer does, into the shell
+ * variables `asset`, `sums`, `listed` (the checksum line's pattern) and, where the release ships one, `images`; and a
+ * temporary folder `$tmp`, gone at exit.
  */
-export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: string; assets: readonly ArchAsset[]; tool: string; binary: string; release: string; images?: ReleaseImages }): string[] {
-  // `name`: the shell variable holding the file's name (the asset, its checksum list). A mirror or directory that lacks
-  // this architecture's files fails here, before anything is replaced: say which.
-  const missing = (name: string): string => `{ echo "kupgrade: cannot get $${name} (${a.tool} ${a.release} for $(uname -m)) from "${q(`${a.base}/`)} >&2; exit 1; }`
-  const get = (name: string): string => `${fetchFile(a.fetch, a.base, `"$${name}"`, `"$tmp/$${name}"`)} || ${missing(name)}`
+function archLines(a: ReleaseFiles): string[] {
   return [
-    'set -e',
     'case "$(uname -m)" in',
     // The release's checksum file may list every asset; only ours is checked, and it must be listed.
     ...a.assets.map((x) => `  ${x.machines}) asset=${q(x.asset)} sums=${q(x.sums)} listed=${q(`[[:space:]][*]?${literal(x.asset)}$`)}${a.images && x.images ? ` images=${q(x.images)}` : ''} ;;`),
@@ -138,13 +145,82 @@ export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: stri
     'esac',
     'tmp=$(mktemp -d)',
     `trap 'rm -rf "$tmp"' EXIT`,
+  ]
+}
+
+/** The error for a file of the release the source lacks (`name`: the shell variable holding its name). */
+const missingLine = (a: ReleaseFiles, name: string): string => `{ echo "kupgrade: cannot get $${name} (${a.tool} ${a.release} for $(uname -m)) from "${q(`${a.base}/`)} >&2; exit 1; }`
+const notListedLine = (a: ReleaseFiles, file: string): string => `{ echo "kupgrade: ${file} is not listed in $sums of "${q(a.release)} >&2; exit 1; }`
+
+/**
+ * Installs a release binary fetched from a mirror (URL) or a node-local directory (`base`) laid out like the GitHub
+ * release, checking it against the release's checksum file before it replaces anything. The asset is the one for the
+ * node's architecture, chosen from `uname -m` on the node as the distribution's own installer chooses it: a binary
+ * built for another architecture passes its checksum and then does not run. The new file is written beside the
+ * binary and renamed over it: a running executable cannot be overwritten in place (ETXTBSY), but it can be replaced.
+ */
+export function fetchVerifiedBinaryScript(a: ReleaseFiles & { binary: string }): string[] {
+  // A mirror or directory that lacks this architecture's files fails here, before anything is replaced: say which.
+  const get = (name: string): string => `${fetchFile(a.fetch, a.base, `"$${name}"`, `"$tmp/$${name}"`)} || ${missingLine(a, name)}`
+  return [
+    'set -e',
+    ...archLines(a),
     get('asset'),
     get('sums'),
-    `grep -E "$listed" "$tmp/$sums" > "$tmp/want" || { echo "kupgrade: $asset is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
+    `grep -E "$listed" "$tmp/$sums" > "$tmp/want" || ${notListedLine(a, '$asset')}`,
     '(cd "$tmp" && sha256sum --check --strict want)',
     ...(a.images ? imagesLines(a, a.images) : []),
     `install -m 0755 "$tmp/$asset" ${q(`${a.binary}.kupgrade-new`)}`,
     `mv -f ${q(`${a.binary}.kupgrade-new`)} ${q(a.binary)}`,
+  ]
+}
+
+/**
+ * Read-only, before a run changes anything: can this node get what its fetch will need, for its architecture? The
+ * checksum list is read whole (it is small) and must list the asset; the asset (and, on a node that loads its images
+ * from archives, the images archive in one of its formats) must be there, read one byte of from a mirror (a ranged
+ * GET: a HEAD is refused by some mirrors' signed redirects) or found readable in the folder. `checksums: false`: the
+ * installer fetches the binary without a list (get.k0s.sh). `installer`: the install script's URL, read the same way.
+ * The messages are the fetch's own, so the check says what the run would have said, node by node, before the first.
+ * Prints `found <file>` for each file found.
+ */
+export function releaseSourceCheckScript(a: ReleaseFiles & { checksums: boolean; installer?: string }): string[] {
+  const probe = (name: string): string =>
+    a.fetch === 'url' ? `curl -sSfL -r 0-0 -o /dev/null ${q(`${a.base}/`)}${name}` : `[ -f ${q(`${a.base}/`)}${name} ] && [ -r ${q(`${a.base}/`)}${name} ]`
+  const found = (name: string): string => `echo "found "${q(`${a.base}/`)}${name}`
+  return [
+    'set -e',
+    ...(a.installer ? [`curl -sSfL -r 0-0 -o /dev/null ${q(a.installer)} || { echo ${q(`kupgrade: cannot get the install script ${a.installer}`)} >&2; exit 1; }`, `echo found ${q(a.installer)}`] : []),
+    ...archLines(a),
+    `${probe('"$asset"')} || ${missingLine(a, 'asset')}`,
+    found('"$asset"'),
+    ...(a.checksums
+      ? [
+          `${fetchFile(a.fetch, a.base, '"$sums"', '"$tmp/$sums"')} || ${missingLine(a, 'sums')}`,
+          `grep -qE "$listed" "$tmp/$sums" || ${notListedLine(a, '$asset')}`,
+          found('"$sums"'),
+        ]
+      : []),
+    ...(a.images ? imagesCheckLines(a, a.images, probe, found) : []),
+  ]
+}
+
+/** Whether the node loads its images from the release's archives (or kept its old one in an earlier try of the hop). */
+const loadsArchives = (i: ReleaseImages): string => `[ -n "\${images:-}" ] && { ls -d ${q(i.dir)}/${q(i.prefix)}* || ls -d ${q(i.kept)}/${q(i.prefix)}*; } >/dev/null 2>&1`
+
+const noImagesLine = (a: ReleaseFiles, i: ReleaseImages): string =>
+  `{ echo "kupgrade: this node loads the ${a.tool} images from archives in "${q(i.dir)}" (air-gapped), and "${q(`${a.base}/`)}" has no $images${i.extensions.join(', ')} (${a.tool} ${a.release} for $(uname -m)): put the images archive of the release there, listed in $sums, then resume" >&2; exit 1; }`
+
+/** The images archive's share of the check: the first format the source has, listed in the checksum list. */
+function imagesCheckLines(a: ReleaseFiles, i: ReleaseImages, probe: (name: string) => string, found: (name: string) => string): string[] {
+  return [
+    'img=""',
+    `if ${loadsArchives(i)}; then`,
+    `  for ext in ${i.extensions.map(q).join(' ')}; do if ${probe('"$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi; done`,
+    `  [ -n "$img" ] || ${noImagesLine(a, i)}`,
+    `  awk -v f="$img" '$2 == f || $2 == "*" f { ok = 1 } END { exit !ok }' "$tmp/$sums" || ${notListedLine(a, '$img')}`,
+    `  ${found('"$img"')}`,
+    'fi',
   ]
 }
 
@@ -158,13 +234,13 @@ export function fetchVerifiedBinaryScript(a: { fetch: 'url' | 'path'; base: stri
  * means the images are in place too, and verify needs to read only the binary. A node whose old archive was already
  * kept (an earlier try of this hop) counts as loading archives, and its kept archive is not overwritten by a new one.
  */
-function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; release: string }, i: ReleaseImages): string[] {
+function imagesLines(a: ReleaseFiles, i: ReleaseImages): string[] {
   const dir = q(i.dir)
   const kept = q(i.kept)
   const ours = `${dir}/${q(i.prefix)}*`
   return [
     'img=""',
-    `if [ -n "\${images:-}" ] && { ls -d ${ours} || ls -d ${kept}/${q(i.prefix)}*; } >/dev/null 2>&1; then`,
+    `if ${loadsArchives(i)}; then`,
     `  new=${q(`${i.dir}.kupgrade-new`)}`,
     // A fetch that fails or does not check out leaves no half of an archive of hundreds of megabytes behind.
     `  trap 'rm -rf "$tmp" "$new"' EXIT`,
@@ -172,9 +248,9 @@ function imagesLines(a: { fetch: 'url' | 'path'; base: string; tool: string; rel
     `  for ext in ${i.extensions.map(q).join(' ')}; do`,
     `    if ${fetchFile(a.fetch, a.base, '"$images$ext"', '"$new/$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi`,
     '  done',
-    `  [ -n "$img" ] || { echo "kupgrade: this node loads the ${a.tool} images from archives in "${dir}" (air-gapped), and "${q(`${a.base}/`)}" has no $images${i.extensions.join(', ')} (${a.tool} ${a.release} for $(uname -m)): put the images archive of the release there, listed in $sums, then resume" >&2; exit 1; }`,
+    `  [ -n "$img" ] || ${noImagesLine(a, i)}`,
     `  want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
-    `  [ -n "$want" ] || { echo "kupgrade: $img is not listed in $sums of "${q(a.release)} >&2; exit 1; }`,
+    `  [ -n "$want" ] || ${notListedLine(a, '$img')}`,
     `  [ "$(sha256sum < "$new/$img" | cut -d' ' -f1)" = "$want" ] || { echo "kupgrade: $img from "${q(`${a.base}/`)}" does NOT match its checksum in $sums" >&2; exit 1; }`,
     `  mkdir -p ${kept}`,
     `  if [ -z "$(ls -A ${kept})" ]; then for f in ${ours}; do [ -e "$f" ] && mv -f -- "$f" ${kept}/; done; else rm -f ${ours}; fi`,

@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
-import type { Step, StepOf } from '../../planner/types.js'
+import type { BinarySource, Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -64,6 +64,14 @@ export const k0s: Driver = {
       },
       { action: 'start-service', params: { service, release: hop.to.release } },
     ]
+  },
+  releaseSourceCheck: (hop: Hop, source: BinarySource): string[] => {
+    const release = hop.to.release
+    const assets = k0sAssets(release)
+    return source.kind === 'installer'
+      // get.k0s.sh fetches the binary from GitHub's release alone, without a checksum list.
+      ? releaseSourceCheckScript({ fetch: 'url', base: `https://github.com/k0sproject/k0s/releases/download/${release}`, assets, tool: 'k0s', release, checksums: false, installer: 'https://get.k0s.sh' })
+      : releaseSourceCheckScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base: releaseBase(source, release), assets, tool: 'k0s', release, checksums: true })
   },
   rollbackPath: (node) =>
     node.role === 'worker'
@@ -348,7 +356,7 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
       run: [script(['set -e', install], `install k0s ${release} with get.k0s.sh`, { timeoutMs: 10 * 60_000 })],
     }
   }
-  const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  const base = releaseBase(source, release)
   const assets = k0sAssets(release)
   return {
     title: assetTitle('k0s', release, base, assets, arch) ?? `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,

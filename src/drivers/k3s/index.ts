@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
-import type { Step, StepOf } from '../../planner/types.js'
+import type { BinarySource, Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
@@ -63,6 +63,14 @@ export const k3s: Driver = {
       },
       { action: 'restart', params: { service } },
     ]
+  },
+  releaseSourceCheck: (hop: Hop, source: BinarySource): string[] => {
+    const release = hop.to.release
+    const files = source.kind === 'installer'
+      // install.sh's own downloads (setup_verify_arch, download_hash, download_binary): GitHub's release, named as is.
+      ? { fetch: 'url' as const, base: `https://github.com/k3s-io/k3s/releases/download/${release}`, installer: 'https://get.k3s.io' }
+      : { fetch: source.kind === 'mirror' ? ('url' as const) : ('path' as const), base: releaseBase(source, release), images: k3sImages(backupDir(hop.from)) }
+    return releaseSourceCheckScript({ ...files, assets: K3S_ASSETS, tool: 'k3s', release, checksums: true })
   },
   rollbackPath: (node) =>
     node.role === 'worker'
@@ -251,7 +259,7 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
       ],
     }
   }
-  const base = source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+  const base = releaseBase(source, release)
   const images = k3sImages(kept)
   return {
     title: assetTitle('k3s', release, base, K3S_ASSETS, arch, images) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt${imagesTitle(images, 'k3s-airgap-images-<arch>')}`,

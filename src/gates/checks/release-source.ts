@@ -1,0 +1,79 @@
+import { driverFor } from '../../drivers/registry.js'
+import type { BinarySource } from '../../planner/types.js'
+import { shellQuote } from '../../transport/quote.js'
+import { parseDuration } from '../../util/duration.js'
+import { nodesInScope } from '../context.js'
+import { clip, verdict, type Finding } from '../evidence.js'
+import { readNode, SCRIPT_ENV } from '../read/node.js'
+import type { Gate } from '../types.js'
+
+export interface ReleaseSourceParams { timeout: string }
+
+const INCIDENT = 'kubelet-kube-proxy-skew'
+
+/**
+ * Before the first node changes, every node can get what its upgrade will fetch (k3s, k0s): its architecture's binary
+ * and checksum list (an air-gapped k3s node: the release's images archive too) for every hop, from the plan's mirror,
+ * the folder on the node, or the GitHub release the install script downloads from. Without it a mirror that lacks one
+ * architecture, a folder not filled on one node, or a node without a route to GitHub stops the run at that node,
+ * after the control plane and the nodes before it have moved: a cluster left in mixed versions (incident
+ * kubelet-kube-proxy-skew: a half-done upgrade). The script is the driver's, from the same file names and messages
+ * as the fetch (drivers/common/files.ts); it reads the checksum list and one byte of each file, no more.
+ */
+export const releaseSourceGate: Gate<ReleaseSourceParams> = {
+  id: 'release-source',
+  async check(ctx, p) {
+    const driver = driverFor(ctx.distribution)
+    if (!driver.releaseSourceCheck) {
+      return { status: 'pass', summary: `${ctx.distribution} installs from its package repositories: no release files to check`, evidence: [{ source: 'plan', observed: `distribution ${ctx.distribution}` }], incident: INCIDENT }
+    }
+    const hops = ctx.install?.hops ?? []
+    const source = ctx.install?.source ?? { kind: 'installer' }
+    if (hops.length === 0) return { status: 'pass', summary: 'no hop: nothing to fetch', evidence: [{ source: 'plan', observed: 'the cluster is at the target' }], incident: INCIDENT }
+    const checks = hops.map((h) => ({ release: h.to.release, lines: driver.releaseSourceCheck!(h, source) }))
+    // One read per node, a section per hop: each in a subshell of its own, so one hop's failure leaves the others told.
+    const script = [SCRIPT_ENV, ...checks.flatMap((c) => [`printf 'hop\\t%s\\n' ${shellQuote(c.release)}`, `(\n${c.lines.join('\n')}\n) 2>&1`, `printf 'rc\\t%s\\n' "$?"`])].join('\n')
+    const from = describe(source)
+    const findings: Finding[] = []
+    await Promise.all(nodesInScope(ctx).map(async (n) => {
+      const r = await readNode(ctx, n.target, { script }, { privileged: true, timeoutMs: parseDuration(p.timeout) ?? 60_000 })
+      if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
+      const sections = hopSections(r.stdout)
+      for (const c of checks) {
+        const source = `node ${n.name}: ${c.release} from ${from}`
+        const s = sections.get(c.release)
+        if (!s || s.rc === undefined) {
+          findings.push({ status: 'unknown', source, observed: clip(`${r.stdout}\n${r.stderr}`) || `exit ${r.exitCode}`, problem: `${n.name}: the check of ${c.release} did not finish` })
+        } else if (s.rc === 0) {
+          findings.push({ status: 'pass', source, observed: s.lines.filter((l) => l.startsWith('found ')).map((l) => l.slice(6)).join(', ') })
+        } else {
+          const said = s.lines.find((l) => l.startsWith('kupgrade: '))
+          findings.push({ status: 'fail', source, observed: clip(s.lines.join('\n')) || `exit ${s.rc}`, problem: `${n.name}: ${said ? said.slice('kupgrade: '.length) : `cannot get ${c.release}`}` })
+        }
+      }
+    }))
+    return verdict('release-source', findings, {
+      ok: `every node can get ${checks.map((c) => c.release).join(', ')} for its architecture from ${from}`,
+      hint: "nothing has changed yet: put each node's architecture's files of the release where the plan's install points (laid out as the GitHub release: the binary, its checksum list, an air-gapped k3s node's images archive), or give the node its route there; then run again",
+    })
+  },
+}
+
+/** Where the releases come from, in the plan's words. */
+function describe(source: BinarySource): string {
+  if (source.kind === 'mirror') return `install.mirror ${source.base}`
+  if (source.kind === 'path') return `install.path ${source.dir} on the node`
+  return "the install script and its GitHub release"
+}
+
+/** `hop\t<release>` … `rc\t<n>` sections of the script's output, by release. */
+function hopSections(text: string): Map<string, { lines: string[]; rc?: number }> {
+  const out = new Map<string, { lines: string[]; rc?: number }>()
+  let cur: { lines: string[]; rc?: number } | undefined
+  for (const line of text.split('\n')) {
+    if (line.startsWith('hop\t')) out.set(line.slice(4), (cur = { lines: [] }))
+    else if (cur && line.startsWith('rc\t')) cur.rc = Number(line.slice(3))
+    else if (cur && cur.rc === undefined && line.trim()) cur.lines.push(line)
+  }
+  return out
+}

@@ -1,0 +1,128 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { execa } from 'execa'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { releaseSourceGate } from '../../src/gates/checks/release-source.js'
+import type { GateContext } from '../../src/gates/types.js'
+import { planHops } from '../../src/planner/hops.js'
+import type { BinarySource } from '../../src/planner/types.js'
+import { commandLine } from '../../src/transport/quote.js'
+import type { NodeTarget, Transport } from '../../src/transport/types.js'
+import type { KubectlClient } from '../../src/transport/kubectl/client.js'
+
+/**
+ * The release-source gate's script, run by the machine's own sh with the real curl, sha256sum and grep, against a
+ * release folder and an HTTP mirror laid out as the GitHub release is. Each "node" is a `uname` on PATH answering its
+ * machine (x86_64, aarch64), as the script picks its asset from `uname -m` like install.sh does.
+ */
+let dir: string
+let server: Server
+let mirror: string
+
+const sum = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** A k3s release folder with the given binaries (and their checksum lists, listing what `listed` says). */
+async function release(root: string, rel: string, files: Record<string, string>, lists: Record<string, string[]>): Promise<void> {
+  const at = join(root, rel)
+  await mkdir(at, { recursive: true })
+  for (const [name, body] of Object.entries(files)) await writeFile(join(at, name), body)
+  for (const [list, names] of Object.entries(lists)) await writeFile(join(at, list), names.map((n) => `${sum(files[n] ?? n)}  ${n}\n`).join(''))
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kupgrade-release-source-'))
+  for (const [name, machine] of [['amd64', 'x86_64'], ['arm64', 'aarch64']]) {
+    await mkdir(join(dir, 'bin', name), { recursive: true })
+    await writeFile(join(dir, 'bin', name, 'uname'), `#!/bin/sh\n[ "$1" = -m ] && echo ${machine} || exec /bin/uname "$@"\n`, { mode: 0o755 })
+  }
+  // Two hops' releases: v1.29.8+k3s1 complete; v1.30.4+k3s1 without the arm64 binary.
+  const files = (rel: string) => ({ k3s: `k3s ${rel} amd64`, 'k3s-arm64': `k3s ${rel} arm64` })
+  await release(join(dir, 'srv'), 'v1.29.8+k3s1', files('v1.29.8'), { 'sha256sum-amd64.txt': ['k3s'], 'sha256sum-arm64.txt': ['k3s-arm64'] })
+  const { 'k3s-arm64': _, ...amd64Only } = files('v1.30.4')
+  await release(join(dir, 'srv'), 'v1.30.4+k3s1', amd64Only, { 'sha256sum-amd64.txt': ['k3s'], 'sha256sum-arm64.txt': ['k3s-arm64'] })
+  // A mirror whose v1.30.4 amd64 list forgot the binary.
+  await release(join(dir, 'www'), 'v1.30.4+k3s1', files('v1.30.4'), { 'sha256sum-amd64.txt': ['k3s-airgap-images-amd64.tar'], 'sha256sum-arm64.txt': ['k3s-arm64'] })
+  server = createServer((req, res) => {
+    const path = join(dir, 'www', decodeURIComponent(new URL(req.url!, 'http://x').pathname))
+    readFile(path).then((body) => res.end(body), () => { res.statusCode = 404; res.end('Not Found') })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  mirror = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}, 30_000)
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r))
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** Nodes whose commands run here under sh, each with its own machine architecture. */
+function context(source: BinarySource, o: { distribution?: GateContext['distribution']; from?: string; to?: string; nodes?: Record<string, string> } = {}): GateContext {
+  const nodes = o.nodes ?? { 'edge-1': 'amd64', 'pi-1': 'arm64' }
+  const transport = {
+    read: async (t: NodeTarget, cmd: Parameters<Transport['read']>[1]) => {
+      const r = await execa('sh', ['-c', commandLine(cmd)], { reject: false, env: { PATH: `${join(dir, 'bin', nodes[t.node]!)}:${process.env.PATH}` } })
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? null }
+    },
+    mutate: async () => { throw new Error('a gate never mutates') },
+  } as unknown as Transport
+  const distribution = o.distribution ?? 'k3s'
+  const hops = planHops(distribution, o.from ?? 'v1.28.9+k3s1', { kubernetes: o.to ?? 'v1.30.4', ...(distribution === 'k3s' ? { via: ['v1.29.8'] } : {}) })
+  if (!hops.ok) throw new Error(hops.message)
+  return {
+    cluster: 'edge', distribution, scope: 'cluster', now: () => new Date(), kubectl: {} as KubectlClient, ssh: transport,
+    nodes: Object.keys(nodes).map((name) => ({ name, role: 'worker' as const, target: { node: name, host: '127.0.0.1', port: 22, user: 'root' } as NodeTarget })),
+    install: { source, hops: hops.hops },
+  }
+}
+
+describe('release-source on each node, before anything changes', () => {
+  it("finds each node's architecture's files for every hop in the folder, and names the node and file the folder lacks", async () => {
+    const srv = join(dir, 'srv')
+    const r = await releaseSourceGate.check(context({ kind: 'path', dir: srv }), { timeout: '30s' })
+    expect(r.status).toBe('fail')
+    expect(r.summary).toBe(`pi-1: cannot get k3s-arm64 (k3s v1.30.4+k3s1 for aarch64) from ${srv}/v1.30.4+k3s1/`)
+    expect(r.evidence).toEqual(expect.arrayContaining([
+      { source: `node edge-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s, ${srv}/v1.29.8+k3s1/sha256sum-amd64.txt` },
+      { source: `node edge-1: v1.30.4+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.30.4+k3s1/k3s, ${srv}/v1.30.4+k3s1/sha256sum-amd64.txt` },
+      { source: `node pi-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s-arm64, ${srv}/v1.29.8+k3s1/sha256sum-arm64.txt` },
+    ]))
+    expect(r.evidence).toHaveLength(4)
+    expect(r.hint).toContain('nothing has changed yet')
+    // The one hop every node can get passes.
+    const one = await releaseSourceGate.check(context({ kind: 'path', dir: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8' }), { timeout: '30s' })
+    expect(one).toMatchObject({ status: 'pass', summary: `every node can get v1.29.8+k3s1 for its architecture from install.path ${srv} on the node` })
+  })
+
+  it('reads a mirror with curl: a missing file is its 404, a binary its checksum list does not name fails', async () => {
+    const r = await releaseSourceGate.check(context({ kind: 'mirror', base: mirror }, { from: 'v1.29.8+k3s1' }), { timeout: '30s' })
+    expect(r.status).toBe('fail')
+    expect(r.summary).toBe('edge-1: k3s is not listed in sha256sum-amd64.txt of v1.30.4+k3s1')
+    const pass = r.evidence.find((e) => e.source.startsWith('node pi-1'))
+    expect(pass).toEqual({ source: `node pi-1: v1.30.4+k3s1 from install.mirror ${mirror}`, observed: `${mirror}/v1.30.4%2Bk3s1/k3s-arm64, ${mirror}/v1.30.4%2Bk3s1/sha256sum-arm64.txt` })
+    // A release the mirror lacks altogether.
+    const none = await releaseSourceGate.check(context({ kind: 'mirror', base: mirror }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', nodes: { 'edge-1': 'amd64' } }), { timeout: '30s' })
+    expect(none).toMatchObject({ status: 'fail', summary: `edge-1: cannot get k3s (k3s v1.29.8+k3s1 for x86_64) from ${mirror}/v1.29.8%2Bk3s1/` })
+    expect(none.evidence[0]!.observed).toContain('curl: (22) The requested URL returned error: 404')
+  })
+
+  it('k0s from its install script: get.k0s.sh and the binary only (the script checks no list); kubeadm has no files to check', async () => {
+    const ctx = context({ kind: 'installer' }, { distribution: 'k0s', from: 'v1.29.6+k0s.0', to: 'v1.30.4', nodes: { 'edge-1': 'amd64' } })
+    // The script, as the node would run it: the install script's URL and GitHub's asset, by the release's raw name.
+    let seen = ''
+    const ssh = ctx.ssh
+    ctx.ssh = { ...ssh, read: async (_t, cmd) => { seen = commandLine(cmd); return { stdout: '', stderr: 'curl: (6) Could not resolve host: get.k0s.sh\nkupgrade: cannot get the install script https://get.k0s.sh', exitCode: 0 } } } as Transport
+    const r = await releaseSourceGate.check(ctx, { timeout: '30s' })
+    expect(seen).toContain('curl -sSfL -r 0-0 -o /dev/null https://get.k0s.sh ||')
+    expect(seen).toContain('curl -sSfL -r 0-0 -o /dev/null https://github.com/k0sproject/k0s/releases/download/v1.30.4+k0s.0/"$asset" ||')
+    expect(seen).not.toContain('"$tmp/$sums"')
+    // A read whose sections never came back is unknown, never a pass.
+    expect(r).toMatchObject({ status: 'unknown', summary: 'edge-1: the check of v1.30.4+k0s.0 did not finish' })
+    const kubeadm = await releaseSourceGate.check({ ...context({ kind: 'installer' }, { nodes: {} }), distribution: 'kubeadm' }, { timeout: '30s' })
+    expect(kubeadm).toMatchObject({ status: 'pass', summary: 'kubeadm installs from its package repositories: no release files to check' })
+  })
+})
