@@ -75,11 +75,12 @@ export interface Driver extends ActionModule {
   /** The distribution upgrade of one node for one hop, in order, excluding cordon/drain/OS/wait (the planner's). */
   planNodeUpgrade(hop: Hop, node: NodeContext, install: ClusterInstall): StepTemplate[]
   /**
-   * A read-only script that tells whether a node can get what its upgrade to `hop` will fetch from `source` (its
-   * architecture's files), run on every node before the run changes anything (the release-source gate). Prints
-   * `found <file>` lines; fails with the fetch's own message. Absent: the distribution installs from packages.
+   * A read-only script that tells whether a node can get what one of its replace-binary steps will fetch (`release`
+   * from `source`; `kept`: the step's backup folder), run on every node before the run changes anything (the
+   * release-source gate). Prints `found <file>` lines; fails with the fetch's own message. Absent: the distribution
+   * installs from packages.
    */
-  releaseSourceCheck?(hop: Hop, source: BinarySource): string[]
+  releaseSourceCheck?(fetch: { release: string; source: BinarySource; kept: string }): string[]
   /** Which rollback applies to this node (shared/design/execution.md's table). */
   rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
   /**

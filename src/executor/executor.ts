@@ -25,7 +25,7 @@ import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBa
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 import { earlierSoak } from './earlier-soak.js'
-import { installOf } from '../planner/install.js'
+import { releaseFetches, type ReleaseFetch } from '../planner/fetches.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -1023,6 +1023,18 @@ export class Executor {
     return evidence
   }
 
+  private readonly fetches = new Map<string, readonly ReleaseFetch[]>()
+
+  /** What the cluster's nodes will fetch, read off its planned steps once (the release-source gate asks). */
+  private releaseFetchesOf(cluster: string): readonly ReleaseFetch[] {
+    let f = this.fetches.get(cluster)
+    if (!f) {
+      const c = this.o.plan.stages.flatMap((x) => x.clusters).find((x) => x.name === cluster)
+      this.fetches.set(cluster, (f = c ? releaseFetches(c) : []))
+    }
+    return f
+  }
+
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {
     return {
       cluster: rt.spec.name, distribution: rt.distribution, scope: s.node ? 'node' : 'cluster', ...(s.node ? { node: s.node } : {}),
@@ -1030,7 +1042,7 @@ export class Executor {
       serviceCIDR: rt.spec.serviceCIDR ?? defaultServiceCIDR(rt.distribution),
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
       ...(expectedVersion ? { expectedVersion } : {}),
-      install: { source: installOf(rt.spec).source, hops: this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops ?? [] },
+      releaseFetches: () => this.releaseFetchesOf(rt.spec.name),
       ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
       nodeFacts: Object.fromEntries(rt.facts),
     }

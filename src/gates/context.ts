@@ -4,8 +4,9 @@ import { nodeTarget } from '../facts/targets.js'
 import type { ClusterFacts, FleetFacts } from '../facts/types.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
-import { planHops, type TargetInput } from '../planner/hops.js'
-import { installOf } from '../planner/install.js'
+import { buildExecutionPlan } from '../planner/build.js'
+import { releaseFetches, type ReleaseFetch } from '../planner/fetches.js'
+import type { ExecutionPlan } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { Transport } from '../transport/types.js'
 import type { GateContext } from './types.js'
@@ -45,7 +46,7 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     serviceCIDR: c.serviceCIDR ?? defaultServiceCIDR(c.distribution),
     nodes: c.nodes.map((n) => ({ name: n.name, role: n.role, target: nodeTarget(c, n, loaded.dir) })),
     ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
-    install: installFacts(c, loaded.plan.spec.target),
+    releaseFetches: fetchesOf(loaded, c.name),
     ssh: o.transport,
     kubectl: facts?.apiUnreachable ? unanswering(kubectl, c.name, facts.error ?? 'no answer') : kubectl,
     ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])), unreachable: unreachableNodes(facts) } : {}),
@@ -56,10 +57,18 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
   }
 }
 
-/** What the cluster's nodes will fetch: its install source and the hops the planner plans from the plan's `from`. */
-export function installFacts(c: ClusterSpec, target: TargetInput): NonNullable<GateContext['install']> {
-  const hops = planHops(c.distribution, c.from, target)
-  return { source: installOf(c).source, hops: hops.ok ? hops.hops : [] }
+/** The plan's steps, planned once per loaded plan and only when a gate asks what the nodes will fetch. */
+const planned = new WeakMap<LoadedPlan, ExecutionPlan>()
+
+function fetchesOf(loaded: LoadedPlan, cluster: string): () => readonly ReleaseFetch[] {
+  let fetches: readonly ReleaseFetch[] | undefined
+  return () => {
+    if (fetches) return fetches
+    let plan = planned.get(loaded)
+    if (!plan) planned.set(loaded, (plan = buildExecutionPlan(loaded.plan)))
+    const c = plan.stages.flatMap((s) => s.clusters).find((x) => x.name === cluster)
+    return (fetches = c ? releaseFetches(c) : [])
+  }
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { ClusterFacts, NodeFacts } from '../facts/types.js'
-import type { Hop } from '../planner/hops.js'
-import type { BinarySource } from '../planner/types.js'
+import type { ReleaseFetch } from '../planner/fetches.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { GateScope } from './catalog.js'
@@ -49,8 +48,8 @@ export interface GateContext {
    * already run the new kube-proxy on every node).
    */
   hopInProgress?: { to: string }
-  /** Where the cluster's binaries come from (k3s, k0s) and the hops the plan takes it through: what each node will fetch. */
-  install?: { source: BinarySource; hops: readonly Hop[] }
+  /** The releases each node's planned steps will fetch (k3s, k0s; a rebuild's too), worked out when first asked. */
+  releaseFetches?: () => readonly ReleaseFetch[]
   ssh: Transport
   kubectl: KubectlClient
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */

@@ -8,7 +8,6 @@ import { parseDuration } from '../util/duration.js'
 import { workerBatches } from './batches.js'
 import { resolveGates, type GateLists, type ResolvedGate } from './gates.js'
 import { planHops, type Hop } from './hops.js'
-import { installOf } from './install.js'
 import {
   EXECUTION_PLAN_SCHEMA_VERSION, type ClusterPlan, type ClusterRestore, type ExecutionPlan, type HookPoint, type PlannerFacts, type PlannerNodeFacts, type RebuildPath, type RollbackPath, type StagePlan, type Step,
   type StepParamsByAction, type UndoSpec,
@@ -359,6 +358,15 @@ function nodeTitle(s: Step, dist: Distribution, dnsName?: boolean): string {
     return t
   })
   return title.replaceAll(NODE_STANDIN, s.node)
+}
+
+/** Where a k3s/k0s cluster's binaries come from: its `install` settings, else the distribution's installer. */
+function installOf(cluster: ClusterSpec): ClusterInstall {
+  const i = cluster.install
+  const apiEndpoint = cluster.apiEndpoint
+  if (i?.mirror) return { source: { kind: 'mirror', base: i.mirror }, apiEndpoint }
+  if (i?.path) return { source: { kind: 'path', dir: i.path }, apiEndpoint }
+  return { source: { kind: 'installer' }, apiEndpoint }
 }
 
 /**

@@ -134,6 +134,13 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     const old = 'https://github.com/k3s-io/k3s/releases/download/v1.29.6%2Bk3s1'
     await ok(AGENT, `mkdir -p /srv/k3s/v1.29.6+k3s1 && cd /srv/k3s/v1.29.6+k3s1 && curl -sSfL -O ${old}/k3s && curl -sSfL -O ${old}/sha256sum-amd64.txt && curl -sSfL -O ${old}/k3s-airgap-images-amd64.tar.zst`)
     await l.editPlan(recoverOnFailure('rebuild', 1))
+    // The arm64 agent's folder lacks the old release: were it to fail, its rebuild would uninstall k3s and find nothing
+    // to reinstall. The pre-gate checks what a rebuild would fetch too.
+    const refused = await l.cli(['apply', l.plan, '--output', 'json'])
+    expect(refused.code, refused.err + refused.out.slice(-3000)).toBe(3)
+    // (Only the arm64 agent: the agent's folder has the old release; the only server is restored, never rebuilt.)
+    expect(events(refused.out).find((e) => e.type === 'gate-result' && e.gate === 'release-source')?.summary).toBe('vault-pi: cannot get k3s-arm64 (k3s v1.29.6+k3s1 for aarch64) from /srv/k3s/v1.29.6+k3s1/ (what a rebuild of it reinstalls) (still after 3 checks)')
+    await ok(PI, `mkdir -p /srv/k3s/v1.29.6+k3s1 && cd /srv/k3s/v1.29.6+k3s1 && curl -sSfL -O ${old}/k3s-arm64 && curl -sSfL -O ${old}/sha256sum-arm64.txt && curl -sSfL -O ${old}/k3s-airgap-images-arm64.tar.zst`)
     const fault = { fault: 'node-not-ready-after-upgrade' as const, cluster: 'vault', node: 'vault-agent' }
     l.lab.setFault(fault, true)
     const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))

@@ -9,8 +9,9 @@ import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { releaseSourceGate } from '../../src/gates/checks/release-source.js'
 import type { GateContext } from '../../src/gates/types.js'
-import { planHops } from '../../src/planner/hops.js'
-import type { BinarySource } from '../../src/planner/types.js'
+import { parsePlan } from '../../src/plan/load.js'
+import { buildExecutionPlan } from '../../src/planner/build.js'
+import { releaseFetches } from '../../src/planner/fetches.js'
 import { commandLine } from '../../src/transport/quote.js'
 import type { NodeTarget, Transport } from '../../src/transport/types.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
@@ -60,8 +61,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** Nodes whose commands run here under sh, each with its own machine architecture. */
-function context(source: BinarySource, o: { distribution?: GateContext['distribution']; from?: string; to?: string; nodes?: Record<string, string> } = {}): GateContext {
+/**
+ * A one-cluster plan, planned: the gate checks what its replace-binary steps (and a rebuild's) fetch. Its nodes'
+ * commands run here under sh, each with its own machine architecture (`nodes`: name → arch; the first is the
+ * control-plane node).
+ */
+function context(install: Record<string, string> | undefined, o: { distribution?: GateContext['distribution']; from?: string; to?: string; via?: string[]; onFailure?: string; rebuild?: 'previous' | 'target'; nodes?: Record<string, string> } = {}): GateContext {
   const nodes = o.nodes ?? { 'edge-1': 'amd64', 'pi-1': 'arm64' }
   const transport = {
     read: async (t: NodeTarget, cmd: Parameters<Transport['read']>[1]) => {
@@ -71,19 +76,29 @@ function context(source: BinarySource, o: { distribution?: GateContext['distribu
     mutate: async () => { throw new Error('a gate never mutates') },
   } as unknown as Transport
   const distribution = o.distribution ?? 'k3s'
-  const hops = planHops(distribution, o.from ?? 'v1.28.9+k3s1', { kubernetes: o.to ?? 'v1.30.4', ...(distribution === 'k3s' ? { via: ['v1.29.8'] } : {}) })
-  if (!hops.ok) throw new Error(hops.message)
+  const parsed = parsePlan('plan.yaml', JSON.stringify({
+    apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'sources' },
+    spec: {
+      target: { kubernetes: o.to ?? 'v1.30.4', ...(o.via ? { via: o.via } : {}) }, strategy: { onFailure: o.onFailure ?? 'rollback', ...(o.rebuild ? { rebuild: { version: o.rebuild } } : {}) }, stages: [{ name: 's', clusters: ['edge'] }],
+      clusters: [{
+        name: 'edge', distribution, from: o.from ?? 'v1.29.8+k3s1', apiEndpoint: 'https://10.0.0.1:6443', ...(install ? { install } : {}),
+        nodes: Object.keys(nodes).map((name, i) => ({ name, host: `10.0.0.${i + 2}`, role: i === 0 ? 'control-plane' : 'worker' })),
+      }],
+    },
+  }))
+  if (!parsed.plan) throw new Error(parsed.problems.map((p) => p.message).join('\n'))
+  const cluster = buildExecutionPlan(parsed.plan).stages[0]!.clusters[0]!
   return {
     cluster: 'edge', distribution, scope: 'cluster', now: () => new Date(), kubectl: {} as KubectlClient, ssh: transport,
-    nodes: Object.keys(nodes).map((name) => ({ name, role: 'worker' as const, target: { node: name, host: '127.0.0.1', port: 22, user: 'root' } as NodeTarget })),
-    install: { source, hops: hops.hops },
+    nodes: Object.keys(nodes).map((name, i) => ({ name, role: i === 0 ? 'control-plane' as const : 'worker' as const, target: { node: name, host: '127.0.0.1', port: 22, user: 'root' } as NodeTarget })),
+    releaseFetches: () => releaseFetches(cluster),
   }
 }
 
 describe('release-source on each node, before anything changes', () => {
   it("finds each node's architecture's files for every hop in the folder, and names the node and file the folder lacks", async () => {
     const srv = join(dir, 'srv')
-    const r = await releaseSourceGate.check(context({ kind: 'path', dir: srv }), { timeout: '30s' })
+    const r = await releaseSourceGate.check(context({ path: srv }, { from: 'v1.28.9+k3s1', via: ['v1.29.8'] }), { timeout: '30s' })
     expect(r.status).toBe('fail')
     expect(r.summary).toBe(`pi-1: cannot get k3s-arm64 (k3s v1.30.4+k3s1 for aarch64) from ${srv}/v1.30.4+k3s1/`)
     expect(r.evidence).toEqual(expect.arrayContaining([
@@ -94,24 +109,36 @@ describe('release-source on each node, before anything changes', () => {
     expect(r.evidence).toHaveLength(4)
     expect(r.hint).toContain('nothing has changed yet')
     // The one hop every node can get passes.
-    const one = await releaseSourceGate.check(context({ kind: 'path', dir: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8' }), { timeout: '30s' })
+    const one = await releaseSourceGate.check(context({ path: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8' }), { timeout: '30s' })
     expect(one).toMatchObject({ status: 'pass', summary: `every node can get v1.29.8+k3s1 for its architecture from install.path ${srv} on the node` })
   })
 
+  it('with onFailure: rebuild, what a rebuild would reinstall is checked too: a worker the release it ran before', async () => {
+    const srv = join(dir, 'srv')
+    const where = `install.path ${srv} on the node`
+    const r = await releaseSourceGate.check(context({ path: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', onFailure: 'rebuild' }), { timeout: '30s' })
+    expect(r).toMatchObject({ status: 'fail', summary: `pi-1: cannot get k3s-arm64 (k3s v1.28.9+k3s1 for aarch64) from ${srv}/v1.28.9+k3s1/ (what a rebuild of it reinstalls)` })
+    // The only server is never rebuilt (a restore from the snapshot brings it back): the old release is not asked of it.
+    expect(r.evidence.map((e) => e.source).sort()).toEqual([`node edge-1: v1.29.8+k3s1 from ${where}`, `node pi-1: v1.28.9+k3s1 (what a rebuild of it reinstalls) from ${where}`, `node pi-1: v1.29.8+k3s1 from ${where}`])
+    // Rebuilt at the hop's target, a worker fetches nothing more.
+    const target = await releaseSourceGate.check(context({ path: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', onFailure: 'rebuild', rebuild: 'target' }), { timeout: '30s' })
+    expect(target).toMatchObject({ status: 'pass', summary: `every node can get v1.29.8+k3s1 for its architecture from ${where}` })
+  })
+
   it('reads a mirror with curl: a missing file is its 404, a binary its checksum list does not name fails', async () => {
-    const r = await releaseSourceGate.check(context({ kind: 'mirror', base: mirror }, { from: 'v1.29.8+k3s1' }), { timeout: '30s' })
+    const r = await releaseSourceGate.check(context({ mirror }), { timeout: '30s' })
     expect(r.status).toBe('fail')
     expect(r.summary).toBe('edge-1: k3s is not listed in sha256sum-amd64.txt of v1.30.4+k3s1')
     const pass = r.evidence.find((e) => e.source.startsWith('node pi-1'))
     expect(pass).toEqual({ source: `node pi-1: v1.30.4+k3s1 from install.mirror ${mirror}`, observed: `${mirror}/v1.30.4%2Bk3s1/k3s-arm64, ${mirror}/v1.30.4%2Bk3s1/sha256sum-arm64.txt` })
     // A release the mirror lacks altogether.
-    const none = await releaseSourceGate.check(context({ kind: 'mirror', base: mirror }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', nodes: { 'edge-1': 'amd64' } }), { timeout: '30s' })
+    const none = await releaseSourceGate.check(context({ mirror }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', nodes: { 'edge-1': 'amd64' } }), { timeout: '30s' })
     expect(none).toMatchObject({ status: 'fail', summary: `edge-1: cannot get k3s (k3s v1.29.8+k3s1 for x86_64) from ${mirror}/v1.29.8%2Bk3s1/` })
     expect(none.evidence[0]!.observed).toContain('curl: (22) The requested URL returned error: 404')
   })
 
   it('k0s from its install script: get.k0s.sh and the binary only (the script checks no list); kubeadm has no files to check', async () => {
-    const ctx = context({ kind: 'installer' }, { distribution: 'k0s', from: 'v1.29.6+k0s.0', to: 'v1.30.4', nodes: { 'edge-1': 'amd64' } })
+    const ctx = context(undefined, { distribution: 'k0s', from: 'v1.29.6+k0s.0', to: 'v1.30.4', nodes: { 'edge-1': 'amd64' } })
     // The script, as the node would run it: the install script's URL and GitHub's asset, by the release's raw name.
     let seen = ''
     const ssh = ctx.ssh
@@ -122,7 +149,7 @@ describe('release-source on each node, before anything changes', () => {
     expect(seen).not.toContain('"$tmp/$sums"')
     // A read whose sections never came back is unknown, never a pass.
     expect(r).toMatchObject({ status: 'unknown', summary: 'edge-1: the check of v1.30.4+k0s.0 did not finish' })
-    const kubeadm = await releaseSourceGate.check({ ...context({ kind: 'installer' }, { nodes: {} }), distribution: 'kubeadm' }, { timeout: '30s' })
+    const kubeadm = await releaseSourceGate.check(context(undefined, { distribution: 'kubeadm', from: 'v1.29.8' }), { timeout: '30s' })
     expect(kubeadm).toMatchObject({ status: 'pass', summary: 'kubeadm installs from its package repositories: no release files to check' })
   })
 })

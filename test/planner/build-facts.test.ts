@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { parsePlan } from '../../src/plan/load.js'
 import type { PlanDocument } from '../../src/plan/schema.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
+import { releaseFetches } from '../../src/planner/fetches.js'
 import type { PlannerFacts } from '../../src/planner/types.js'
 
 /** Live facts make the planner mark steps already done as skipped (plan --live, resume). */
@@ -32,6 +33,13 @@ const skipped = (doc: PlanDocument, f?: PlannerFacts) => {
 describe('planning with live facts', () => {
   it('offline: nothing is skipped', () => {
     expect(skipped(plan('k3s', 'v1.29.2+k3s1', { kubernetes: 'v1.30.4' }))).toEqual({ nodes: [], backup: undefined, upgrades: ['cp', 'w1', 'w2'] })
+  })
+
+  it('what the nodes will fetch, for the release-source gate: not a node already at the target', () => {
+    const doc = plan('k3s', 'v1.29.2+k3s1', { kubernetes: 'v1.30.4' })
+    const fetched = (f?: PlannerFacts) => releaseFetches(buildExecutionPlan(doc, f ? { facts: f } : {}).stages[0]!.clusters[0]!).map((x) => `${x.node} ${x.release}`)
+    expect(fetched()).toEqual(['cp v1.30.4+k3s1', 'w1 v1.30.4+k3s1', 'w2 v1.30.4+k3s1'])
+    expect(fetched(facts({ cp: { kubeletVersion: 'v1.30.4+k3s1' }, w1: { kubeletVersion: 'v1.29.2+k3s1' } }))).toEqual(['w1 v1.30.4+k3s1', 'w2 v1.30.4+k3s1'])
   })
 
   it('nodes whose kubelet is at the target are skipped, the others not; the backup only when all are done', () => {

@@ -65,8 +65,7 @@ export const k0s: Driver = {
       { action: 'start-service', params: { service, release: hop.to.release } },
     ]
   },
-  releaseSourceCheck: (hop: Hop, source: BinarySource): string[] => {
-    const release = hop.to.release
+  releaseSourceCheck: ({ release, source }: { release: string; source: BinarySource }): string[] => {
     const assets = k0sAssets(release)
     return source.kind === 'installer'
       // get.k0s.sh fetches the binary from GitHub's release alone, without a checksum list.

@@ -64,12 +64,11 @@ export const k3s: Driver = {
       { action: 'restart', params: { service } },
     ]
   },
-  releaseSourceCheck: (hop: Hop, source: BinarySource): string[] => {
-    const release = hop.to.release
+  releaseSourceCheck: ({ release, source, kept }: { release: string; source: BinarySource; kept: string }): string[] => {
     const files = source.kind === 'installer'
       // install.sh's own downloads (setup_verify_arch, download_hash, download_binary): GitHub's release, named as is.
       ? { fetch: 'url' as const, base: `https://github.com/k3s-io/k3s/releases/download/${release}`, installer: 'https://get.k3s.io' }
-      : { fetch: source.kind === 'mirror' ? ('url' as const) : ('path' as const), base: releaseBase(source, release), images: k3sImages(backupDir(hop.from)) }
+      : { fetch: source.kind === 'mirror' ? ('url' as const) : ('path' as const), base: releaseBase(source, release), images: k3sImages(kept) }
     return releaseSourceCheckScript({ ...files, assets: K3S_ASSETS, tool: 'k3s', release, checksums: true })
   },
   rollbackPath: (node) =>

@@ -1,4 +1,5 @@
 import { driverFor } from '../../drivers/registry.js'
+import type { ReleaseFetch } from '../../planner/fetches.js'
 import type { BinarySource } from '../../planner/types.js'
 import { shellQuote } from '../../transport/quote.js'
 import { parseDuration } from '../../util/duration.js'
@@ -17,8 +18,10 @@ const INCIDENT = 'kubelet-kube-proxy-skew'
  * the folder on the node, or the GitHub release the install script downloads from. Without it a mirror that lacks one
  * architecture, a folder not filled on one node, or a node without a route to GitHub stops the run at that node,
  * after the control plane and the nodes before it have moved: a cluster left in mixed versions (incident
- * kubelet-kube-proxy-skew: a half-done upgrade). The script is the driver's, from the same file names and messages
- * as the fetch (drivers/common/files.ts); it reads the checksum list and one byte of each file, no more.
+ * kubelet-kube-proxy-skew: a half-done upgrade). What is checked is read off the planned replace-binary steps, a
+ * rebuild's too (onFailure: rebuild): a rebuild that uninstalled a node and then found nothing to reinstall would lose
+ * it. The script is the driver's, from the same file names and messages as the fetch (drivers/common/files.ts); it
+ * reads the checksum list and one byte of each file, no more.
  */
 export const releaseSourceGate: Gate<ReleaseSourceParams> = {
   id: 'release-source',
@@ -27,33 +30,34 @@ export const releaseSourceGate: Gate<ReleaseSourceParams> = {
     if (!driver.releaseSourceCheck) {
       return { status: 'pass', summary: `${ctx.distribution} installs from its package repositories: no release files to check`, evidence: [{ source: 'plan', observed: `distribution ${ctx.distribution}` }], incident: INCIDENT }
     }
-    const hops = ctx.install?.hops ?? []
-    const source = ctx.install?.source ?? { kind: 'installer' }
-    if (hops.length === 0) return { status: 'pass', summary: 'no hop: nothing to fetch', evidence: [{ source: 'plan', observed: 'the cluster is at the target' }], incident: INCIDENT }
-    const checks = hops.map((h) => ({ release: h.to.release, lines: driver.releaseSourceCheck!(h, source) }))
-    // One read per node, a section per hop: each in a subshell of its own, so one hop's failure leaves the others told.
-    const script = [SCRIPT_ENV, ...checks.flatMap((c) => [`printf 'hop\\t%s\\n' ${shellQuote(c.release)}`, `(\n${c.lines.join('\n')}\n) 2>&1`, `printf 'rc\\t%s\\n' "$?"`])].join('\n')
-    const from = describe(source)
+    const byNode = new Map<string, ReleaseFetch[]>()
+    for (const f of ctx.releaseFetches?.() ?? []) byNode.set(f.node, [...(byNode.get(f.node) ?? []), f])
+    const nodes = nodesInScope(ctx).filter((n) => byNode.has(n.name))
+    if (nodes.length === 0) return { status: 'pass', summary: 'no node fetches a release: nothing to check', evidence: [{ source: 'plan', observed: 'no replace-binary step' }], incident: INCIDENT }
     const findings: Finding[] = []
-    await Promise.all(nodesInScope(ctx).map(async (n) => {
+    await Promise.all(nodes.map(async (n) => {
+      const fetches = byNode.get(n.name)!
+      // One read per node, a section per release: each in a subshell of its own, so one's failure leaves the others told.
+      const script = [SCRIPT_ENV, ...fetches.flatMap((f) => [`printf 'release\\t%s\\n' ${shellQuote(f.release)}`, `(\n${driver.releaseSourceCheck!(f).join('\n')}\n) 2>&1`, `printf 'rc\\t%s\\n' "$?"`])].join('\n')
       const r = await readNode(ctx, n.target, { script }, { privileged: true, timeoutMs: parseDuration(p.timeout) ?? 60_000 })
       if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
-      const sections = hopSections(r.stdout)
-      for (const c of checks) {
-        const source = `node ${n.name}: ${c.release} from ${from}`
-        const s = sections.get(c.release)
+      const sections = releaseSections(r.stdout)
+      for (const f of fetches) {
+        const source = `node ${n.name}: ${f.release}${f.rebuild ? ' (what a rebuild of it reinstalls)' : ''} from ${describe(f.source)}`
+        const s = sections.get(f.release)
         if (!s || s.rc === undefined) {
-          findings.push({ status: 'unknown', source, observed: clip(`${r.stdout}\n${r.stderr}`) || `exit ${r.exitCode}`, problem: `${n.name}: the check of ${c.release} did not finish` })
+          findings.push({ status: 'unknown', source, observed: clip(`${r.stdout}\n${r.stderr}`) || `exit ${r.exitCode}`, problem: `${n.name}: the check of ${f.release} did not finish` })
         } else if (s.rc === 0) {
           findings.push({ status: 'pass', source, observed: s.lines.filter((l) => l.startsWith('found ')).map((l) => l.slice(6)).join(', ') })
         } else {
           const said = s.lines.find((l) => l.startsWith('kupgrade: '))
-          findings.push({ status: 'fail', source, observed: clip(s.lines.join('\n')) || `exit ${s.rc}`, problem: `${n.name}: ${said ? said.slice('kupgrade: '.length) : `cannot get ${c.release}`}` })
+          findings.push({ status: 'fail', source, observed: clip(s.lines.join('\n')) || `exit ${s.rc}`, problem: `${n.name}: ${said ? said.slice('kupgrade: '.length) : `cannot get ${f.release}`}${f.rebuild ? ' (what a rebuild of it reinstalls)' : ''}` })
         }
       }
     }))
+    const all = [...byNode.values()].flat()
     return verdict('release-source', findings, {
-      ok: `every node can get ${checks.map((c) => c.release).join(', ')} for its architecture from ${from}`,
+      ok: `every node can get ${[...new Set(all.map((f) => f.release))].join(', ')} for its architecture from ${[...new Set(all.map((f) => describe(f.source)))].join(', ')}`,
       hint: "nothing has changed yet: put each node's architecture's files of the release where the plan's install points (laid out as the GitHub release: the binary, its checksum list, an air-gapped k3s node's images archive), or give the node its route there; then run again",
     })
   },
@@ -66,12 +70,12 @@ function describe(source: BinarySource): string {
   return "the install script and its GitHub release"
 }
 
-/** `hop\t<release>` … `rc\t<n>` sections of the script's output, by release. */
-function hopSections(text: string): Map<string, { lines: string[]; rc?: number }> {
+/** `release\t<release>` … `rc\t<n>` sections of the script's output, by release. */
+function releaseSections(text: string): Map<string, { lines: string[]; rc?: number }> {
   const out = new Map<string, { lines: string[]; rc?: number }>()
   let cur: { lines: string[]; rc?: number } | undefined
   for (const line of text.split('\n')) {
-    if (line.startsWith('hop\t')) out.set(line.slice(4), (cur = { lines: [] }))
+    if (line.startsWith('release\t')) out.set(line.slice('release\t'.length), (cur = { lines: [] }))
     else if (cur && line.startsWith('rc\t')) cur.rc = Number(line.slice(3))
     else if (cur && cur.rc === undefined && line.trim()) cur.lines.push(line)
   }
