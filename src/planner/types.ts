@@ -83,8 +83,9 @@ export interface StepParamsByAction {
    *  etcd leave --peer-address`, the address read from `k0s etcd member-list` by its member name, the node's name). */
   'leave-etcd': Record<string, never>
   /** onFailure: rebuild: the distribution's own reset (k3s-agent-uninstall.sh, kubeadm reset -f, k0s stop + reset);
-   *  `service`: the unit that must be gone afterwards. */
-  'reset-node': { service: string }
+   *  `service`: the unit that must be gone afterwards. `kept` (k3s): the hop's backup folder, where an air-gapped
+   *  node's images archives go before the uninstall takes them (its reinstall then knows to fetch the release's). */
+  'reset-node': { service: string; kept?: string }
   /** onFailure: rebuild: a fresh join token made on the first control-plane node, and the node joined with it
    *  (kubeadm: `kubeadm join`; k0s: the token into the node's token file, `k0s start`). */
   'join-node':

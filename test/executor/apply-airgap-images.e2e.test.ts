@@ -155,4 +155,30 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     expect(await imagesRelease(AGENT, `${IMAGES}/k3s-airgap-images-amd64.tar.zst`)).toBe('v1.29.6+k3s1')
     expect(state('vault-agent').airgapImages).toEqual(['v1.29.6+k3s1'])
   }, 240_000)
+
+  it('an agent that fails before its binary moved (its OS upgrade) is rebuilt with its images: kept before the uninstall', async () => {
+    // vault-pi was not reached by the last run and its kept folder is empty (the rollback before put its archive back):
+    // its OS upgrade fails, before the release's archive was fetched and its old one kept. The uninstall of the rebuild
+    // took agent/images, and the reinstall, finding no archive anywhere, took the node for one that pulls its images.
+    expect(await archives(PI)).toEqual(['k3s-airgap-images-arm64.tar.zst'])
+    expect((await ok(PI, `ls -A ${KEPT} 2>/dev/null | wc -l`)).trim()).toBe('0')
+    await l.editPlan((d) => {
+      d.spec.target.os = { packages: 'all', reboot: 'if-required' }
+    })
+    const fault = { fault: 'upgrade-command-fails' as const, cluster: 'vault', node: 'vault-pi' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'vault-pi')?.step.action).toBe('os-upgrade')
+    const rebuilt = ev.slice(ev.findIndex((e) => e.type === 'rebuild-started' && e.node === 'vault-pi'))
+    expect(rebuilt.filter((e) => e.type === 'step-done').map((e) => e.step.action)).toEqual(expect.arrayContaining(['reset-node', 'replace-binary', 'restart']))
+    expect(rebuilt.find((e) => e.type === 'rebuild-done')).toBeDefined()
+    expect(await ok(PI, 'k3s --version')).toMatch(/^k3s version v1\.29\.6\+k3s1 /)
+    // The old release's archive, fetched again from the folder into agent/images and imported by the reinstalled k3s.
+    expect(await archives(PI)).toEqual(['k3s-airgap-images-arm64.tar.zst'])
+    expect(await imagesRelease(PI, `${IMAGES}/k3s-airgap-images-arm64.tar.zst`)).toBe('v1.29.6+k3s1')
+    expect(state('vault-pi').airgapImages).toEqual(['v1.29.6+k3s1'])
+    expect(await archives(PI, KEPT)).toEqual(['k3s-airgap-images-arm64.tar.zst'])
+  }, 240_000)
 })

@@ -252,11 +252,20 @@ function imagesLines(a: ReleaseFiles, i: ReleaseImages): string[] {
     `  want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
     `  [ -n "$want" ] || ${notListedLine(a, '$img')}`,
     `  [ "$(sha256sum < "$new/$img" | cut -d' ' -f1)" = "$want" ] || { echo "kupgrade: $img from "${q(`${a.base}/`)}" does NOT match its checksum in $sums" >&2; exit 1; }`,
-    `  mkdir -p ${kept}`,
-    `  if [ -z "$(ls -A ${kept})" ]; then for f in ${ours}; do [ -e "$f" ] && mv -f -- "$f" ${kept}/; done; else rm -f ${ours}; fi`,
+    ...keepArchivesLines(i).map((l) => `  ${l}`),
     `  mv -f "$new/$img" ${dir}/"$img"`,
     'fi',
   ]
+}
+
+/**
+ * The node's release archives out of the images folder into `kept` (for the way back, and so that the node still
+ * counts as loading archives), unless an earlier try of the hop already kept the old ones there: then what is in the
+ * folder is newer and simply goes.
+ */
+export function keepArchivesLines(i: ReleaseImages): string[] {
+  const ours = `${q(i.dir)}/${q(i.prefix)}*`
+  return [`mkdir -p ${q(i.kept)}`, `if [ -z "$(ls -A ${q(i.kept)})" ]; then for f in ${ours}; do [ -e "$f" ] && mv -f -- "$f" ${q(i.kept)}/; done; else rm -f ${ours}; fi`]
 }
 
 /** Shell lines that put the node's kept images archive back (an undo, before its binary goes back), where one was kept. */

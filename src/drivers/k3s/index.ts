@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { BinarySource, Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, keepArchivesLines, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
@@ -108,7 +108,7 @@ export const k3s: Driver = {
       // first, which makes k3s remove its old member (else "duplicate node name found"), and never with
       // --cluster-init, which on an empty datastore would start an etcd cluster of its own.
       return {
-        reset: [{ action: 'reset-node', params: { service } }],
+        reset: [{ action: 'reset-node', params: { service, kept: dir } }],
         rejoin: [
           { action: 'restore-files', params: { dir, paths: [unitFile(service), `${unitFile(service)}.env`] } },
           { action: 'join-node', params: { kind: 'k3s-server', service, server: install.apiEndpoint } },
@@ -121,7 +121,7 @@ export const k3s: Driver = {
     // An agent joins servers that run the hop's target by now (agents come after every server): either version may run.
     const release = version === 'target' ? hop.to.release : hop.from
     return {
-      reset: [{ action: 'reset-node', params: { service } }],
+      reset: [{ action: 'reset-node', params: { service, kept: dir } }],
       rejoin: [
         // The uninstall took the unit and its env file (K3S_URL, K3S_TOKEN): the copies kept before the hop give the
         // agent back its server and token, and the install script its arguments.
@@ -279,14 +279,22 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
  * without ever running install.sh) is not guessed at: the run stops and says so.
  */
 function resetProgram(step: StepOf<'reset-node'>): ActionProgram {
-  const { service } = step.params
+  const { service, kept } = step.params
   const uninstall = `/usr/local/bin/${service === 'k3s' ? 'k3s-uninstall.sh' : 'k3s-agent-uninstall.sh'}`
+  // The uninstall takes /var/lib/rancher/k3s, an air-gapped node's images archives with it: kept first, the node's
+  // reinstall still knows to fetch its release's archive (a node that failed before its binary moved had kept none).
+  const images = kept ? k3sImages(kept) : undefined
   return {
-    title: `${uninstall} (k3s-killall.sh, then the k3s binary, ${service}.service and the node's k3s data removed)`,
+    title: `${uninstall} (k3s-killall.sh, then the k3s binary, ${service}.service and the node's k3s data removed${images ? `; an air-gapped node's images archives kept in ${images.kept} first` : ''})`,
     verify: [nodeCheck(['sh', '-c', `test ! -e ${q(unitFile(service))} && test ! -e ${q(BINARY)}`], `${unitFile(service)} and ${BINARY} are gone`, { exitCode: 0 }, { okExitCodes: [0, 1] })],
     run: [
       script(
-        [`if [ ! -x ${q(uninstall)} ]; then echo kupgrade: ${q(uninstall)} is missing: "this node was not installed by install.sh; reset it by hand, then resume" >&2; exit 1; fi`, q(uninstall)],
+        [
+          'set -e',
+          `if [ ! -x ${q(uninstall)} ]; then echo kupgrade: ${q(uninstall)} is missing: "this node was not installed by install.sh; reset it by hand, then resume" >&2; exit 1; fi`,
+          ...(images ? [`if ls -d ${q(images.dir)}/${q(images.prefix)}* >/dev/null 2>&1; then`, ...keepArchivesLines(images).map((l) => `  ${l}`), 'fi'] : []),
+          q(uninstall),
+        ],
         `reset the node: ${uninstall}`,
         { timeoutMs: 5 * 60_000 },
       ),
