@@ -107,7 +107,7 @@ describe('release-source on each node, before anything changes', () => {
       { source: `node pi-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s-arm64, ${srv}/v1.29.8+k3s1/sha256sum-arm64.txt` },
     ]))
     expect(r.evidence).toHaveLength(4)
-    expect(r.hint).toContain('nothing has changed yet')
+    expect(r.hint).toContain("put each node's architecture's files of the release where the plan's install points")
     // The one hop every node can get passes.
     const one = await releaseSourceGate.check(context({ path: srv }, { from: 'v1.28.9+k3s1', to: 'v1.29.8' }), { timeout: '30s' })
     expect(one).toMatchObject({ status: 'pass', summary: `every node can get v1.29.8+k3s1 for its architecture from install.path ${srv} on the node` })

@@ -58,7 +58,7 @@ export const releaseSourceGate: Gate<ReleaseSourceParams> = {
     const all = [...byNode.values()].flat()
     return verdict('release-source', findings, {
       ok: `every node can get ${[...new Set(all.map((f) => f.release))].join(', ')} for its architecture from ${[...new Set(all.map((f) => describe(f.source)))].join(', ')}`,
-      hint: "nothing has changed yet: put each node's architecture's files of the release where the plan's install points (laid out as the GitHub release: the binary, its checksum list, an air-gapped k3s node's images archive), or give the node its route there; then run again",
+      hint: "put each node's architecture's files of the release where the plan's install points (laid out as the GitHub release: the binary, its checksum list, an air-gapped k3s node's images archive), or give the node its route there; then run again",
     })
   },
 }
