@@ -1,10 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { releaseSourceGate } from '../../src/gates/checks/release-source.js'
@@ -27,7 +26,7 @@ let mirror: string
 
 const sum = (text: string) => createHash('sha256').update(text).digest('hex')
 
-/** A k3s release folder with the given binaries (and their checksum lists, listing what `listed` says). */
+/** A k3s release folder with the given files, and checksum lists naming what `lists` says (a name without a file: its own sum). */
 async function release(root: string, rel: string, files: Record<string, string>, lists: Record<string, string[]>): Promise<void> {
   const at = join(root, rel)
   await mkdir(at, { recursive: true })
