@@ -1,5 +1,6 @@
 import { KupgradeError } from '../errors.js'
 import { defaultKubectl } from '../facts/gather.js'
+import { toPlannerFacts } from '../facts/live.js'
 import { nodeTarget } from '../facts/targets.js'
 import type { ClusterFacts, FleetFacts } from '../facts/types.js'
 import type { LoadedPlan } from '../plan/load.js'
@@ -46,7 +47,7 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     serviceCIDR: c.serviceCIDR ?? defaultServiceCIDR(c.distribution),
     nodes: c.nodes.map((n) => ({ name: n.name, role: n.role, target: nodeTarget(c, n, loaded.dir) })),
     ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
-    releaseFetches: fetchesOf(loaded, c.name),
+    releaseFetches: fetchesOf(loaded, c.name, o.facts),
     ssh: o.transport,
     kubectl: facts?.apiUnreachable ? unanswering(kubectl, c.name, facts.error ?? 'no answer') : kubectl,
     ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])), unreachable: unreachableNodes(facts) } : {}),
@@ -57,15 +58,17 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
   }
 }
 
-/** The plan's steps, planned once per loaded plan and only when a gate asks what the nodes will fetch. */
-const planned = new WeakMap<LoadedPlan, ExecutionPlan>()
+/** The plan's steps, planned once per loaded plan (or per live facts) and only when a gate asks what nodes will fetch. */
+const planned = new WeakMap<object, ExecutionPlan>()
 
-function fetchesOf(loaded: LoadedPlan, cluster: string): () => readonly ReleaseFetch[] {
+/** With live facts (`check`, `plan --live`) as `apply` plans: a node already at the target fetches nothing. */
+function fetchesOf(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): () => readonly ReleaseFetch[] {
   let fetches: readonly ReleaseFetch[] | undefined
   return () => {
     if (fetches) return fetches
-    let plan = planned.get(loaded)
-    if (!plan) planned.set(loaded, (plan = buildExecutionPlan(loaded.plan)))
+    const key = facts ?? loaded
+    let plan = planned.get(key)
+    if (!plan) planned.set(key, (plan = facts ? buildExecutionPlan(loaded.plan, { facts: toPlannerFacts(facts) }) : (loaded.expanded ?? buildExecutionPlan(loaded.plan))))
     const c = plan.stages.flatMap((s) => s.clusters).find((x) => x.name === cluster)
     return (fetches = c ? releaseFetches(c) : [])
   }

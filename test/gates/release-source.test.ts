@@ -7,7 +7,10 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { releaseSourceGate } from '../../src/gates/checks/release-source.js'
+import { gateContexts } from '../../src/gates/context.js'
 import type { GateContext } from '../../src/gates/types.js'
+import type { FleetFacts } from '../../src/facts/types.js'
+import type { LoadedPlan } from '../../src/plan/load.js'
 import { parsePlan } from '../../src/plan/load.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
 import { releaseFetches } from '../../src/planner/fetches.js'
@@ -150,5 +153,26 @@ describe('release-source on each node, before anything changes', () => {
     expect(r).toMatchObject({ status: 'unknown', summary: 'edge-1: the check of v1.30.4+k0s.0 did not finish' })
     const kubeadm = await releaseSourceGate.check(context(undefined, { distribution: 'kubeadm', from: 'v1.29.8' }), { timeout: '30s' })
     expect(kubeadm).toMatchObject({ status: 'pass', summary: 'kubeadm installs from its package repositories: no release files to check' })
+  })
+
+  it('check and plan --live ask it with live facts, as apply plans: a node already at the target fetches nothing', () => {
+    const source = JSON.stringify({
+      apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'live' },
+      spec: {
+        target: { kubernetes: 'v1.30.4' }, stages: [{ name: 's', clusters: ['edge'] }],
+        clusters: [{ name: 'edge', distribution: 'k3s', from: 'v1.29.8+k3s1', apiEndpoint: 'https://10.0.0.1:6443', install: { mirror }, nodes: [
+          { name: 'edge-1', host: '10.0.0.2', role: 'control-plane' }, { name: 'pi-1', host: '10.0.0.3', role: 'worker' },
+        ] }],
+      },
+    })
+    const parsed = parsePlan('live.yaml', source)
+    if (!parsed.plan) throw new Error(parsed.problems.map((p) => p.message).join('\n'))
+    const loaded: LoadedPlan = { file: 'live.yaml', dir, plan: parsed.plan, warnings: [], ...(parsed.expanded ? { expanded: parsed.expanded } : {}) }
+    const node = (name: string, kubeletVersion: string) => ({ name, role: 'worker', kubeletVersion, installedVersion: kubeletVersion, services: {}, arch: 'amd64' })
+    const facts = { gatheredAt: '', durationMs: 0, clusters: [{ name: 'edge', distribution: 'k3s', nodes: [node('edge-1', 'v1.30.4+k3s1'), node('pi-1', 'v1.29.8+k3s1')] }] } as unknown as FleetFacts
+    const o = { transport: {} as Transport, env: {}, kubectlFor: () => ({}) as KubectlClient }
+    const fetched = (ctx: GateContext) => ctx.releaseFetches!().map((f) => `${f.node} ${f.release}`)
+    expect(fetched(gateContexts(loaded, undefined, o)[0]!)).toEqual(['edge-1 v1.30.4+k3s1', 'pi-1 v1.30.4+k3s1'])
+    expect(fetched(gateContexts(loaded, undefined, { ...o, facts })[0]!)).toEqual(['pi-1 v1.30.4+k3s1'])
   })
 })
