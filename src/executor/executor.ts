@@ -25,7 +25,7 @@ import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBa
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 import { earlierSoak } from './earlier-soak.js'
-import { releaseFetches, type ReleaseFetch } from '../planner/fetches.js'
+import { releaseFetches } from '../planner/fetches.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -233,7 +233,7 @@ export class Executor {
       if (s.kind === 'lock-lost') return { outcome: 'lock-lost', exitCode: ExitCode.paused, message: s.message, ...(resume ? { resume } : {}) }
       if (s.kind === 'lock-refused') return { outcome: 'paused', exitCode: ExitCode.paused, message: s.message }
       if (s.gateBeforeChange && !this.changedAny) return { outcome: 'blocked', exitCode: ExitCode.blocked, message: addToHeadline(s.message, '; nothing was changed') }
-      const how = this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.onFailure ?? 'pause'
+      const how = this.planOf(s.cluster)?.onFailure ?? 'pause'
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
         const { nodes, unchanged } = s.rollback
@@ -1005,7 +1005,7 @@ export class Executor {
     const shown = relative(this.o.planDir, into)
     if (dry) return `dry-run: apply would copy the backup off ${s.node} into ${shown}`
     const { sums: lists, files } = await copyBackupOffNode(this.o.ssh, target, sums, into, this.o.planDir, this.halt.signal)
-    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
+    const hop = s.hop !== undefined ? this.planOf(rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
     appendBackupIndex(this.o.planDir, {
       run: this.o.runId, cluster: rt.spec.name, node: s.node!, ...(s.hop !== undefined ? { hop: s.hop } : {}), step: s.id,
       version: hop?.from ?? '', time: new Date().toISOString(), dir: shown, sums: lists, files,
@@ -1023,16 +1023,9 @@ export class Executor {
     return evidence
   }
 
-  private readonly fetches = new Map<string, readonly ReleaseFetch[]>()
-
-  /** What the cluster's nodes will fetch, read off its planned steps once (the release-source gate asks). */
-  private releaseFetchesOf(cluster: string): readonly ReleaseFetch[] {
-    let f = this.fetches.get(cluster)
-    if (!f) {
-      const c = this.o.plan.stages.flatMap((x) => x.clusters).find((x) => x.name === cluster)
-      this.fetches.set(cluster, (f = c ? releaseFetches(c) : []))
-    }
-    return f
+  /** The planned cluster of this name. */
+  private planOf(cluster: string | undefined): ClusterPlan | undefined {
+    return this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === cluster)
   }
 
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {
@@ -1042,7 +1035,7 @@ export class Executor {
       serviceCIDR: rt.spec.serviceCIDR ?? defaultServiceCIDR(rt.distribution),
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
       ...(expectedVersion ? { expectedVersion } : {}),
-      releaseFetches: () => this.releaseFetchesOf(rt.spec.name),
+      releaseFetches: () => { const c = this.planOf(rt.spec.name); return c ? releaseFetches(c) : [] },
       ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
       nodeFacts: Object.fromEntries(rt.facts),
     }
@@ -1056,7 +1049,7 @@ export class Executor {
    */
   private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
-    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((x) => x.clusters).find((c) => c.name === rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
+    const hop = s.hop !== undefined ? this.planOf(rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
     // After a rollback the cluster is meant to be part old, part new: no version is expected of it.
     const expected = during === 'rollback' ? undefined : hop ? hop.to.kubelet : this.o.plan.target?.kubernetes
     const wait = gateWait(during === 'rollback' || (!during && this.afterChange.has(s.id)), gate, params, this.o.gateWait)
@@ -1113,7 +1106,7 @@ export class Executor {
     // An onFailure hook is about where the run failed, and runs after a lost lock too (which halts the rest).
     const failure = loose(s).point === 'onFailure' ? this.failure : undefined
     const where = failure ?? s
-    const hop = s.hop !== undefined ? this.o.plan.stages.flatMap((st) => st.clusters).find((c) => c.name === s.cluster)?.hops.find((h) => h.index === s.hop) : undefined
+    const hop = s.hop !== undefined ? this.planOf(s.cluster)?.hops.find((h) => h.index === s.hop) : undefined
     const host = s.node !== undefined && s.cluster !== undefined ? this.o.clusters.get(s.cluster)?.targets.get(s.node)?.host : undefined
     const limit = String(loose(s).timeout ?? HOOK_TIMEOUT)
     const r = await runHook(hook, this.o.planDir, {

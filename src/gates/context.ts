@@ -63,14 +63,12 @@ const planned = new WeakMap<object, ExecutionPlan>()
 
 /** With live facts (`check`, `plan --live`) as `apply` plans: a node already at the target fetches nothing. */
 function fetchesOf(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): () => readonly ReleaseFetch[] {
-  let fetches: readonly ReleaseFetch[] | undefined
   return () => {
-    if (fetches) return fetches
     const key = facts ?? loaded
     let plan = planned.get(key)
     if (!plan) planned.set(key, (plan = facts ? buildExecutionPlan(loaded.plan, { facts: toPlannerFacts(facts) }) : (loaded.expanded ?? buildExecutionPlan(loaded.plan))))
     const c = plan.stages.flatMap((s) => s.clusters).find((x) => x.name === cluster)
-    return (fetches = c ? releaseFetches(c) : [])
+    return c ? releaseFetches(c) : []
   }
 }
 

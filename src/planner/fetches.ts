@@ -11,11 +11,16 @@ export interface ReleaseFetch {
   rebuild?: true
 }
 
+/** A planned cluster never changes: its fetches are read off it once. */
+const known = new WeakMap<object, readonly ReleaseFetch[]>()
+
 /**
  * Every release each node of a cluster may fetch, read off the planned steps themselves (the upgrade's and each
  * rebuild's), so what is checked before a run is exactly what the run would fetch; one per node and release.
  */
-export function releaseFetches(c: Pick<ClusterPlan, 'steps' | 'rebuild'>): ReleaseFetch[] {
+export function releaseFetches(c: Pick<ClusterPlan, 'steps' | 'rebuild'>): readonly ReleaseFetch[] {
+  const seen = known.get(c)
+  if (seen) return seen
   const out = new Map<string, ReleaseFetch>()
   const add = (steps: ClusterPlan['steps'], rebuild: boolean): void => {
     for (const s of steps) {
@@ -28,5 +33,7 @@ export function releaseFetches(c: Pick<ClusterPlan, 'steps' | 'rebuild'>): Relea
   }
   add(c.steps, false)
   for (const r of c.rebuild ?? []) if (r.automatic) add(r.steps, true)
-  return [...out.values()]
+  const fetches = [...out.values()]
+  known.set(c, fetches)
+  return fetches
 }

@@ -178,19 +178,20 @@ export function fetchVerifiedBinaryScript(a: ReleaseFiles & { binary: string }):
 /**
  * Read-only, before a run changes anything: can this node get what its fetch will need, for its architecture? The
  * checksum list is read whole (it is small) and must list the asset; the asset (and, on a node that loads its images
- * from archives, the images archive in one of its formats) must be there, read one byte of from a mirror (a ranged
- * GET: a HEAD is refused by some mirrors' signed redirects) or found readable in the folder. `checksums: false`: the
+ * from archives, the images archive in one of its formats) must be there, read one byte of from a mirror or found
+ * readable in the folder. `checksums: false`: the
  * installer fetches the binary without a list (get.k0s.sh). `installer`: the install script's URL, read the same way.
  * The messages are the fetch's own, so the check says what the run would have said, node by node, before the first.
  * Prints `found <file>` for each file found.
  */
 export function releaseSourceCheckScript(a: ReleaseFiles & { checksums: boolean; installer?: string }): string[] {
-  const probe = (name: string): string =>
-    a.fetch === 'url' ? `curl -sSfL -r 0-0 -o /dev/null ${q(`${a.base}/`)}${name}` : `[ -f ${q(`${a.base}/`)}${name} ] && [ -r ${q(`${a.base}/`)}${name} ]`
+  // One byte of a file at a URL: a ranged GET (a HEAD is refused by some mirrors' signed redirects).
+  const byte = (url: string): string => `curl -sSfL -r 0-0 -o /dev/null ${url}`
+  const probe = (name: string): string => (a.fetch === 'url' ? byte(`${q(`${a.base}/`)}${name}`) : `[ -f ${q(`${a.base}/`)}${name} ] && [ -r ${q(`${a.base}/`)}${name} ]`)
   const found = (name: string): string => `echo "found "${q(`${a.base}/`)}${name}`
   return [
     'set -e',
-    ...(a.installer ? [`curl -sSfL -r 0-0 -o /dev/null ${q(a.installer)} || { echo ${q(`kupgrade: cannot get the install script ${a.installer}`)} >&2; exit 1; }`, `echo found ${q(a.installer)}`] : []),
+    ...(a.installer ? [`${byte(q(a.installer))} || { echo ${q(`kupgrade: cannot get the install script ${a.installer}`)} >&2; exit 1; }`, `echo found ${q(a.installer)}`] : []),
     ...archLines(a),
     `${probe('"$asset"')} || ${missingLine(a, 'asset')}`,
     found('"$asset"'),
@@ -211,17 +212,22 @@ const loadsArchives = (i: ReleaseImages): string => `[ -n "\${images:-}" ] && { 
 const noImagesLine = (a: ReleaseFiles, i: ReleaseImages): string =>
   `{ echo "kupgrade: this node loads the ${a.tool} images from archives in "${q(i.dir)}" (air-gapped), and "${q(`${a.base}/`)}" has no $images${i.extensions.join(', ')} (${a.tool} ${a.release} for $(uname -m)): put the images archive of the release there, listed in $sums, then resume" >&2; exit 1; }`
 
-/** The images archive's share of the check: the first format the source has, listed in the checksum list. */
-function imagesCheckLines(a: ReleaseFiles, i: ReleaseImages, probe: (name: string) => string, found: (name: string) => string): string[] {
+/**
+ * The first format of the release's images archive that `get` gets from the source (its name into `$img`) and its
+ * checksum from the list (into `$want`), or the error: the fetch's and the check's alike.
+ */
+function findImagesLines(a: ReleaseFiles, i: ReleaseImages, get: (name: string) => string): string[] {
   return [
-    'img=""',
-    `if ${loadsArchives(i)}; then`,
-    `  for ext in ${i.extensions.map(q).join(' ')}; do if ${probe('"$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi; done`,
-    `  [ -n "$img" ] || ${noImagesLine(a, i)}`,
-    `  awk -v f="$img" '$2 == f || $2 == "*" f { ok = 1 } END { exit !ok }' "$tmp/$sums" || ${notListedLine(a, '$img')}`,
-    `  ${found('"$img"')}`,
-    'fi',
+    `for ext in ${i.extensions.map(q).join(' ')}; do if ${get('"$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi; done`,
+    `[ -n "$img" ] || ${noImagesLine(a, i)}`,
+    `want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
+    `[ -n "$want" ] || ${notListedLine(a, '$img')}`,
   ]
+}
+
+/** The images archive's share of the check: one of its formats at the source, listed in the checksum list. */
+function imagesCheckLines(a: ReleaseFiles, i: ReleaseImages, probe: (name: string) => string, found: (name: string) => string): string[] {
+  return ['img=""', `if ${loadsArchives(i)}; then`, ...findImagesLines(a, i, probe).map((l) => `  ${l}`), `  ${found('"$img"')}`, 'fi']
 }
 
 /**
@@ -245,12 +251,7 @@ function imagesLines(a: ReleaseFiles, i: ReleaseImages): string[] {
     // A fetch that fails or does not check out leaves no half of an archive of hundreds of megabytes behind.
     `  trap 'rm -rf "$tmp" "$new"' EXIT`,
     `  rm -rf "$new" && mkdir -p "$new" ${dir}`,
-    `  for ext in ${i.extensions.map(q).join(' ')}; do`,
-    `    if ${fetchFile(a.fetch, a.base, '"$images$ext"', '"$new/$images$ext"')} 2>/dev/null; then img=$images$ext; break; fi`,
-    '  done',
-    `  [ -n "$img" ] || ${noImagesLine(a, i)}`,
-    `  want=$(awk -v f="$img" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/$sums")`,
-    `  [ -n "$want" ] || ${notListedLine(a, '$img')}`,
+    ...findImagesLines(a, i, (name) => fetchFile(a.fetch, a.base, name, `"$new/"${name}`)).map((l) => `  ${l}`),
     `  [ "$(sha256sum < "$new/$img" | cut -d' ' -f1)" = "$want" ] || { echo "kupgrade: $img from "${q(`${a.base}/`)}" does NOT match its checksum in $sums" >&2; exit 1; }`,
     ...keepArchivesLines(i).map((l) => `  ${l}`),
     `  mv -f "$new/$img" ${dir}/"$img"`,

@@ -6,11 +6,13 @@ import { parseDuration } from '../../util/duration.js'
 import { nodesInScope } from '../context.js'
 import { clip, verdict, type Finding } from '../evidence.js'
 import { readNode, SCRIPT_ENV } from '../read/node.js'
+import { sectionsOf } from '../read/sections.js'
 import type { Gate } from '../types.js'
 
 export interface ReleaseSourceParams { timeout: string }
 
 const INCIDENT = 'kubelet-kube-proxy-skew'
+const REBUILD = ' (what a rebuild of it reinstalls)'
 
 /**
  * Before the first node changes, every node can get what its upgrade will fetch (k3s, k0s): its architecture's binary
@@ -38,20 +40,20 @@ export const releaseSourceGate: Gate<ReleaseSourceParams> = {
     await Promise.all(nodes.map(async (n) => {
       const fetches = byNode.get(n.name)!
       // One read per node, a section per release: each in a subshell of its own, so one's failure leaves the others told.
-      const script = [SCRIPT_ENV, ...fetches.flatMap((f) => [`printf 'release\\t%s\\n' ${shellQuote(f.release)}`, `(\n${driver.releaseSourceCheck!(f).join('\n')}\n) 2>&1`, `printf 'rc\\t%s\\n' "$?"`])].join('\n')
+      const script = [SCRIPT_ENV, ...fetches.flatMap((f) => [`echo @@${shellQuote(f.release)}`, `(\n${driver.releaseSourceCheck!(f).join('\n')}\n) 2>&1`, 'echo "rc=$?"'])].join('\n')
       const r = await readNode(ctx, n.target, { script }, { privileged: true, timeoutMs: parseDuration(p.timeout) ?? 60_000 })
       if (r.error) return void findings.push({ status: 'unknown', source: `node ${n.name}`, observed: r.error, problem: `${n.name} unreachable over SSH` })
-      const sections = releaseSections(r.stdout)
+      const sections = sectionsOf(r.stdout)
       for (const f of fetches) {
-        const source = `node ${n.name}: ${f.release}${f.rebuild ? ' (what a rebuild of it reinstalls)' : ''} from ${describe(f.source)}`
-        const s = sections.get(f.release)
-        if (!s || s.rc === undefined) {
+        const source = `node ${n.name}: ${f.release}${f.rebuild ? REBUILD : ''} from ${describe(f.source)}`
+        const s = ended(sections.get(f.release))
+        if (!s) {
           findings.push({ status: 'unknown', source, observed: clip(`${r.stdout}\n${r.stderr}`) || `exit ${r.exitCode}`, problem: `${n.name}: the check of ${f.release} did not finish` })
         } else if (s.rc === 0) {
           findings.push({ status: 'pass', source, observed: s.lines.filter((l) => l.startsWith('found ')).map((l) => l.slice(6)).join(', ') })
         } else {
           const said = s.lines.find((l) => l.startsWith('kupgrade: '))
-          findings.push({ status: 'fail', source, observed: clip(s.lines.join('\n')) || `exit ${s.rc}`, problem: `${n.name}: ${said ? said.slice('kupgrade: '.length) : `cannot get ${f.release}`}${f.rebuild ? ' (what a rebuild of it reinstalls)' : ''}` })
+          findings.push({ status: 'fail', source, observed: clip(s.lines.join('\n')) || `exit ${s.rc}`, problem: `${n.name}: ${said ? said.slice('kupgrade: '.length) : `cannot get ${f.release}`}${f.rebuild ? REBUILD : ''}` })
         }
       }
     }))
@@ -70,14 +72,9 @@ function describe(source: BinarySource): string {
   return "the install script and its GitHub release"
 }
 
-/** `release\t<release>` … `rc\t<n>` sections of the script's output, by release. */
-function releaseSections(text: string): Map<string, { lines: string[]; rc?: number }> {
-  const out = new Map<string, { lines: string[]; rc?: number }>()
-  let cur: { lines: string[]; rc?: number } | undefined
-  for (const line of text.split('\n')) {
-    if (line.startsWith('release\t')) out.set(line.slice('release\t'.length), (cur = { lines: [] }))
-    else if (cur && line.startsWith('rc\t')) cur.rc = Number(line.slice(3))
-    else if (cur && cur.rc === undefined && line.trim()) cur.lines.push(line)
-  }
-  return out
+/** A section's lines and the exit code of its check (its last line, `rc=N`); undefined if it never got there. */
+function ended(section: string | undefined): { lines: string[]; rc: number } | undefined {
+  const m = section === undefined ? null : /(?:^|\n)rc=(\d+)$/.exec(section)
+  if (!m) return undefined
+  return { lines: section!.slice(0, m.index).split('\n').filter((l) => l.trim()), rc: Number(m[1]) }
 }
