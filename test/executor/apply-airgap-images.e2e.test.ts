@@ -49,7 +49,7 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     l = await startExecLab(topology, { nodeUsers: [{ name: 'ops', sudo: true }] })
   }, 90_000)
   afterAll(async () => l?.stop())
-  const { ok } = openSsh(() => l)
+  const { ok, ssh } = openSsh(() => l)
   const state = (node: string) => l.lab.clusters.get('vault')!.nodes.get(node)!.getState()
   const archives = async (address: string, dir = IMAGES) => (await ok(address, `ls -1 ${dir}`)).trim().split('\n')
   const imagesRelease = async (address: string, file: string) => (await ok(address, `sed -n "s/^LAB_IMAGES_RELEASE='\\(.*\\)'$/\\1/p" ${file}`)).trim()
@@ -64,6 +64,10 @@ describe('apply on air-gapped k3s nodes that load their images from archives', (
     const sums = await ok(PI, `curl -sSfL ${GITHUB}/sha256sum-arm64.txt`)
     expect(sums.trim().split('\n').map((line) => line.split(/\s+/)[1])).toEqual(['k3s-arm64', 'k3s-airgap-images-arm64.tar', 'k3s-airgap-images-arm64.tar.gz', 'k3s-airgap-images-arm64.tar.zst'])
     await ok(PI, `mkdir -p /tmp/rel && cd /tmp/rel && curl -sSfL -O ${GITHUB}/k3s-airgap-images-arm64.tar.zst && curl -sSfL -o sums ${GITHUB}/sha256sum-arm64.txt && sha256sum --check --ignore-missing --strict sums && rm -rf /tmp/rel`)
+    // One byte of an asset, as the release-source pre-gate reads it: 206 and the file's first byte; a missing one 404.
+    const first = await ok(PI, `curl -sSfL -r 0-0 -w ' %{http_code}' -o /tmp/byte ${GITHUB}/k3s-arm64 && od -An -c /tmp/byte && curl -sSfL ${GITHUB}/k3s-arm64 | head -c 1 | od -An -c`)
+    expect(first.trim().split(/\s+/)).toEqual(['206', '#', '#'])
+    expect((await ssh(PI, `curl -sSfL -r 0-0 -o /dev/null ${GITHUB}/k3s-mips`)).err).toBe('curl: (22) The requested URL returned error: 404')
   }, 60_000)
 
   it("gets the release's images archive from the plan's folder with the binary, keeps the old one, and a rollback puts it back", async () => {

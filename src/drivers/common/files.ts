@@ -117,9 +117,12 @@ export function imagesTitle(images: ReleaseImages, stem: string): string {
 const fetchFile = (fetch: 'url' | 'path', base: string, name: string, to: string): string =>
   fetch === 'url' ? `curl -sSfL -o ${to} ${q(`${base}/`)}${name}` : `cp -- ${q(`${base}/`)}${name} ${to}`
 
-/** The folder of one release at a mirror (its name URL-encoded: `+` in a path is a space to some servers) or on the node. */
-export const releaseBase = (source: Exclude<BinarySource, { kind: 'installer' }>, release: string): string =>
-  source.kind === 'mirror' ? `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` : `${source.dir.replace(/\/+$/, '')}/${release}`
+/** How one release is fetched and its folder: at a mirror (its name URL-encoded: `+` in a path is a space to some
+ *  servers), or on the node. */
+export const releaseFolder = (source: Exclude<BinarySource, { kind: 'installer' }>, release: string): Pick<ReleaseFiles, 'fetch' | 'base'> =>
+  source.kind === 'mirror'
+    ? { fetch: 'url', base: `${source.base.replace(/\/+$/, '')}/${encodeURIComponent(release)}` }
+    : { fetch: 'path', base: `${source.dir.replace(/\/+$/, '')}/${release}` }
 
 /** Where a release's files come from, for the fetch and for the check before the run (`base`: the release's folder). */
 export interface ReleaseFiles {

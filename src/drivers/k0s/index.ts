@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { BinarySource, Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, releaseFolder, releaseSourceCheckScript, type ArchAsset, firstListedFile, keptBinaryBackIfKeptLines, keptCopy, newestFile, restoreBinaryCommands, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, StepTemplate } from '../types.js'
 
@@ -11,6 +11,8 @@ import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver,
  * binary (get.k0s.sh with K0S_VERSION, or a checksummed binary from a mirror or node-local directory), `k0s start`.
  */
 const BINARY = '/usr/local/bin/k0s'
+/** k0s's install script. */
+const INSTALLER = 'https://get.k0s.sh'
 const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k0scontroller' : 'k0sworker')
 const unitFile = (service: string): string => `/etc/systemd/system/${service}.service`
 
@@ -69,8 +71,8 @@ export const k0s: Driver = {
     const assets = k0sAssets(release)
     return source.kind === 'installer'
       // get.k0s.sh fetches the binary from GitHub's release alone, without a checksum list.
-      ? releaseSourceCheckScript({ fetch: 'url', base: `https://github.com/k0sproject/k0s/releases/download/${release}`, assets, tool: 'k0s', release, checksums: false, installer: 'https://get.k0s.sh' })
-      : releaseSourceCheckScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base: releaseBase(source, release), assets, tool: 'k0s', release, checksums: true })
+      ? releaseSourceCheckScript({ fetch: 'url', base: `https://github.com/k0sproject/k0s/releases/download/${release}`, assets, tool: 'k0s', release, checksums: false, installer: INSTALLER })
+      : releaseSourceCheckScript({ ...releaseFolder(source, release), assets, tool: 'k0s', release, checksums: true })
   },
   rollbackPath: (node) =>
     node.role === 'worker'
@@ -348,20 +350,20 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
   const { binary, release, source } = step.params
   const verify = [versionCheck(binary, release)]
   if (source.kind === 'installer') {
-    const install = `curl --proto '=https' --tlsv1.2 -sSf https://get.k0s.sh | K0S_VERSION=${q(release)} sh`
+    const install = `curl --proto '=https' --tlsv1.2 -sSf ${INSTALLER} | K0S_VERSION=${q(release)} sh`
     return {
       title: `install k0s ${release}: ${install}`,
       verify,
       run: [script(['set -e', install], `install k0s ${release} with get.k0s.sh`, { timeoutMs: 10 * 60_000 })],
     }
   }
-  const base = releaseBase(source, release)
+  const { fetch, base } = releaseFolder(source, release)
   const assets = k0sAssets(release)
   return {
     title: assetTitle('k0s', release, base, assets, arch) ?? `install k0s ${release} from ${base}/k0s-${release}-<arch> for the node's architecture (uname -m: amd64, arm64, arm), checked against ${base}/sha256sums.txt`,
     verify,
     run: [
-      script(fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets, tool: 'k0s', binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),
+      script(fetchVerifiedBinaryScript({ fetch, base, assets, tool: 'k0s', binary, release }), `install the k0s ${release} binary, checksum verified`, { timeoutMs: 10 * 60_000 }),
     ],
   }
 }

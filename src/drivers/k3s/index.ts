@@ -1,7 +1,7 @@
 import type { Hop } from '../../planner/hops.js'
 import type { BinarySource, Step, StepOf } from '../../planner/types.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, q, script } from '../common/commands.js'
-import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, keepArchivesLines, releaseBase, releaseSourceCheckScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
+import { assetTitle, backupFilesProgram, fetchVerifiedBinaryScript, keepArchivesLines, releaseFolder, releaseSourceCheckScript, type ArchAsset, firstListedFile, imagesTitle, keptBinaryBackIfKeptLines, keptCopy, keptImagesBackLines, newestFile, type ReleaseImages, restoreBinaryCommands, restoreFilesProgram } from '../common/files.js'
 import type { ActionProgram } from '../program.js'
 import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, NodeRole, RebuildTemplates, RebuildVersion, StepTemplate } from '../types.js'
 
@@ -13,6 +13,8 @@ import type { ClusterInstall, ClusterRestoreTemplates, ControlPlaneNode, Driver,
  * (and the server token it is encrypted with) otherwise.
  */
 const BINARY = '/usr/local/bin/k3s'
+/** k3s's install script (install.sh). */
+const INSTALLER = 'https://get.k3s.io'
 const DB = '/var/lib/rancher/k3s/server/db'
 const TOKEN = '/var/lib/rancher/k3s/server/token'
 const serviceName = (role: NodeRole): string => (role === 'control-plane' ? 'k3s' : 'k3s-agent')
@@ -67,8 +69,8 @@ export const k3s: Driver = {
   releaseSourceCheck: ({ release, source, kept }: { release: string; source: BinarySource; kept: string }): string[] => {
     const files = source.kind === 'installer'
       // install.sh's own downloads (setup_verify_arch, download_hash, download_binary): GitHub's release, named as is.
-      ? { fetch: 'url' as const, base: `https://github.com/k3s-io/k3s/releases/download/${release}`, installer: 'https://get.k3s.io' }
-      : { fetch: source.kind === 'mirror' ? ('url' as const) : ('path' as const), base: releaseBase(source, release), images: k3sImages(kept) }
+      ? { fetch: 'url' as const, base: `https://github.com/k3s-io/k3s/releases/download/${release}`, installer: INSTALLER }
+      : { ...releaseFolder(source, release), images: k3sImages(kept) }
     return releaseSourceCheckScript({ ...files, assets: K3S_ASSETS, tool: 'k3s', release, checksums: true })
   },
   rollbackPath: (node) =>
@@ -235,9 +237,9 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
     // The binary alone is not the install: install.sh replaces the binary first and the unit last, and one killed
     // in between left a new binary and no unit (a restart then finds no k3s.service).
     verify.push(nodeCheck(['grep', '-q', '^ExecStart=', unit], `${unit} is in place`, { exitCode: 0 }, { okExitCodes: [0, 1, 2] }))
-    const install = `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${q(release)} INSTALL_K3S_SKIP_START=true sh -s - "$@"`
+    const install = `curl -sfL ${INSTALLER} | INSTALL_K3S_VERSION=${q(release)} INSTALL_K3S_SKIP_START=true sh -s - "$@"`
     return {
-      title: `install k3s ${release}: curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${release} INSTALL_K3S_SKIP_START=true sh -s - <the node's own ${service} arguments and K3S_* environment>`,
+      title: `install k3s ${release}: curl -sfL ${INSTALLER} | INSTALL_K3S_VERSION=${release} INSTALL_K3S_SKIP_START=true sh -s - <the node's own ${service} arguments and K3S_* environment>`,
       verify,
       run: [
         script(
@@ -258,14 +260,14 @@ function replaceProgram(step: StepOf<'replace-binary'>, arch: string | undefined
       ],
     }
   }
-  const base = releaseBase(source, release)
+  const { fetch, base } = releaseFolder(source, release)
   const images = k3sImages(kept)
   return {
     title: assetTitle('k3s', release, base, K3S_ASSETS, arch, images) ?? `install k3s ${release} from ${base}/: the binary for the node's architecture (uname -m: ${K3S_ASSETS.map((a) => a.asset).join(', ')}), checked against its sha256sum-<arch>.txt${imagesTitle(images, 'k3s-airgap-images-<arch>')}`,
     verify,
     run: [
       script(
-        fetchVerifiedBinaryScript({ fetch: source.kind === 'mirror' ? 'url' : 'path', base, assets: K3S_ASSETS, tool: 'k3s', binary, release, images }),
+        fetchVerifiedBinaryScript({ fetch, base, assets: K3S_ASSETS, tool: 'k3s', binary, release, images }),
         `install the k3s ${release} binary, checksum verified`,
         { timeoutMs: 10 * 60_000 },
       ),
