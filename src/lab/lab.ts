@@ -14,6 +14,7 @@ import { pathsOf } from './node/paths.js'
 import { replacePreviousLab } from './previous-lab.js'
 import { WRITABLE_PATHS } from './node/namespace.js'
 import { DatastoreSnapshots } from './fleet/datastore-snapshots.js'
+import { k3sEtcdMemberName } from './node/etcd-sim.js'
 import { readUnit, readUnitAsOf, writeUnit } from './node/unit-state.js'
 import { k0sControllerStart, k0sServiceError, k0sWorkerJoinProblem, workerLog } from './node/k0s-join.js'
 import { authenticateBootstrapToken, authenticateControllerJoinToken } from './fleet/bootstrap-tokens.js'
@@ -221,7 +222,7 @@ export class Lab {
     }
     const names = c.nodes.filter((n) => n.role === 'control-plane').map((n) => n.name)
     try {
-      return await startEtcdCluster({ dir: join(this.opts.dir, 'etcd', c.name), names, host: c.apiAddress })
+      return await startEtcdCluster({ dir: join(this.opts.dir, 'etcd', c.name), names, host: c.apiAddress, ...(c.distribution === 'k3s' ? { memberName: (n: string) => k3sEtcdMemberName(c.name, n) } : {}) })
     } catch (err) {
       throw new KupgradeError(`real etcd for cluster ${c.name} did not start: ${(err as Error).message}`, { cause: err })
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import ssh2 from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hasRealEtcd } from '../../src/lab/node/index.js'
+import { k3sEtcdMemberName } from '../../src/lab/node/etcd-sim.js'
 import { startLab, type TestLab } from './helpers.js'
 import { labNodeFactory } from '../../src/lab/node-runtime.js'
 import { available } from '../helpers/required.js'
@@ -42,6 +43,9 @@ describe.skipIf(!etcd)('lab with a real etcd', () => {
         clusters: [{
           name: 'ha', distribution: 'kubeadm', version: 'v1.29.6', etcd: 'real', apiAddress: '127.0.37.1',
           nodes: ['cp-1', 'cp-2', 'cp-3'].map((name, i) => ({ name, role: 'control-plane' as const, address: `127.0.37.${101 + i}` })),
+        }, {
+          name: 'edge', distribution: 'k3s', version: 'v1.29.6', etcd: 'real', apiAddress: '127.0.37.2',
+          nodes: [{ name: 'srv', role: 'control-plane' as const, address: '127.0.37.111' }],
         }],
       },
     }, { nodeFactory: labNodeFactory })
@@ -54,5 +58,13 @@ describe.skipIf(!etcd)('lab with a real etcd', () => {
     // Member IDs are uint64: read the names only (lab findings: JSON.parse loses their precision).
     const names = [...r.stdout.matchAll(/"name":"([^"]+)"/g)].map((m) => m[1]).sort()
     expect(names).toEqual(['cp-1', 'cp-2', 'cp-3'])
+  })
+
+  it("a k3s server's member is named after its node and 8 hex digits, as k3s names it (pkg/etcd setName), and as the simulated etcd does", async () => {
+    const r = await sshExec(t.dir, '127.0.37.111', 'etcdctl member list -w json')
+    expect(r.code).toBe(0)
+    const names = [...r.stdout.matchAll(/"name":"([^"]+)"/g)].map((m) => m[1])
+    expect(names).toEqual([k3sEtcdMemberName('edge', 'srv')])
+    expect(names[0]).toMatch(/^srv-[0-9a-f]{8}$/)
   })
 })

@@ -29,6 +29,8 @@ export interface EtcdCluster {
 export interface EtcdClusterOptions {
   dir: string
   names: string[]
+  /** The member's etcd name for a node (`--name`); default the node's name. k3s adds 8 hex digits. */
+  memberName?: (node: string) => string
   host?: string
   /** Added to the base ports so several clusters (or test files) can run at once. */
   portOffset?: number
@@ -60,12 +62,13 @@ export async function startEtcdCluster(o: EtcdClusterOptions): Promise<EtcdClust
     peerUrl: `http://${host}:${23801 + off + i}`,
     metricsUrl: `http://${host}:${23811 + off + i}`,
   }))
-  const initial = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',')
+  const etcdName = o.memberName ?? ((n: string) => n)
+  const initial = specs.map((s) => `${etcdName(s.name)}=${s.peerUrl}`).join(',')
   const members: EtcdMember[] = specs.map((s) => {
     const dataDir = join(o.dir, s.name)
     mkdirSync(dataDir, { recursive: true })
     const p = spawn(o.etcdBinary ?? 'etcd', [
-      '--name', s.name, '--data-dir', dataDir,
+      '--name', etcdName(s.name), '--data-dir', dataDir,
       '--listen-client-urls', s.clientUrl, '--advertise-client-urls', s.clientUrl,
       '--listen-peer-urls', s.peerUrl, '--initial-advertise-peer-urls', s.peerUrl,
       '--listen-metrics-urls', s.metricsUrl,

@@ -13,6 +13,12 @@ import type { LabNodeOptions } from './types.js'
  */
 export const etcdIdOf = (text: string): bigint => BigInt('0x' + createHash('sha256').update(text).digest('hex').slice(0, 16))
 
+/**
+ * A k3s server's etcd member name: its node name and 8 hex digits (k3s pkg/etcd setName: ServerNodeName + "-" + the
+ * first 8 of a uuid, kept in server/db/etcd/name); here the member id's, as the etcdctl stand-in prints it.
+ */
+export const k3sEtcdMemberName = (cluster: string, node: string): string => `${node}-${etcdIdOf(`${cluster}/${node}`).toString(16).slice(0, 8)}`
+
 /** The folder the node's namespace shows at lab/etcd-cluster: the cluster's, or the node's own for a lone node. */
 export function etcdClusterDir(o: LabNodeOptions, labDir: string): string {
   return o.etcdCluster?.dir ?? join(labDir, 'etcd-local')
