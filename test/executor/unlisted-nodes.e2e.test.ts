@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KUBECTL } from '../lab/helpers.js'
+import { KUBECTL, openSsh } from '../lab/helpers.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -17,6 +17,7 @@ describe('apply with nodes in the API the plan does not list', () => {
     const t = topology('127.0.166', [
       { name: 'edge', stage: 'one', distribution: 'k3s', controlPlanes: 1, workers: 2 },
       { name: 'zero', stage: 'one', distribution: 'k0s', version: 'v1.29.6+k0s.0', controlPlanes: 1, workers: 2 },
+      { name: 'ha', stage: 'one', distribution: 'k3s', version: 'v1.29.6', controlPlanes: 3, workers: 1 },
     ], ['v1.26.15', 'v1.29.6', 'v1.30.4'])
     // edge-w-2 was left behind three minors ago; zero-w-2 is at the cluster's version.
     const edge = (t as any).spec.clusters[0]
@@ -24,10 +25,12 @@ describe('apply with nodes in the API the plan does not list', () => {
     edge.nodes[2].version = 'v1.26.15'
     l = await startExecLab(t)
     await l.editPlan((d) => {
-      for (const c of d.spec.clusters) c.nodes = c.nodes.filter((n: { name: string }) => !n.name.endsWith('-w-2'))
+      for (const c of d.spec.clusters) c.nodes = c.nodes.filter((n: { name: string }) => !n.name.endsWith('-w-2') && n.name !== 'ha-cp-3')
     })
   }, 120_000)
   afterAll(async () => l?.stop())
+
+  const { ok } = openSsh(() => l)
 
   // What the run changed on the nodes and their Node objects (the lock's Lease and the gates' probe pods aside).
   const nodeChanges = (mark: number) =>
@@ -67,6 +70,24 @@ describe('apply with nodes in the API the plan does not list', () => {
     expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/zero/pre/gate/version-skew' } })
     expect(skew.summary).toMatch(/^1 version skew violation: kube-proxy on zero-w-2 moves to v1\.30 with k0s's controllers while its kubelet stays at v1\.29\.6\+k0s: k0s requires the same minor \(zero-w-2 is not in the plan: this run does not upgrade it\)/)
     expect(skew.evidence).toContain('node zero-w-2 (not in the plan): kubelet v1.29.6+k0s, kube-proxy v1.29.6 (daemonset-pod)')
+    expect(nodeChanges(mark)).toEqual([])
+  }, 120_000)
+
+  it('k3s: a server the plan leaves out is an etcd member no planned node accounts for: blocked before anything changes (exit 3)', async () => {
+    // k3s names a member after its node and 8 hex digits (pkg/etcd setName), as the lab does: seen over OpenSSH.
+    const listed = JSON.parse((await ok('127.0.166.17', 'etcdctl --endpoints=https://127.0.0.1:2379 member list -w json')).replace(/:(\d{16,})/g, ':"$1"')) as { members: { name: string }[] }
+    const names = listed.members.map((m) => m.name).sort()
+    expect(names).toHaveLength(3)
+    names.forEach((name, i) => expect(name).toMatch(new RegExp(`^ha-cp-${i + 1}-[0-9a-f]{8}$`)))
+
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--cluster', 'ha', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const etcd = events(r.out).find((e) => e.type === 'gate-result' && e.gate === 'etcd')
+    expect(etcd).toMatchObject({ status: 'fail', step: { id: 'one/ha/pre/gate/etcd' } })
+    expect(etcd.summary).toContain(`etcd has 3 members for 2 control-plane nodes in the plan: etcd member ${names[2]} is no control-plane node of the plan: this run would leave it at the current version`)
+    expect(etcd.hint).toBe("list every control-plane node in the cluster's nodes (kupgrade upgrades, backs up and restores only the nodes the plan lists), or remove the member of a machine that is gone (etcdctl member remove <ID>) before upgrading")
+    expect(etcd.evidence).toContain(`etcdctl member list on ha-cp-1, ha-cp-2: 3 members: ${listed.members.map((m) => `${m.name} (https://127.0.166.${16 + Number(m.name.split('-')[2])}:2380)`).join(', ')}; control-plane nodes in the plan: ha-cp-1, ha-cp-2`)
     expect(nodeChanges(mark)).toEqual([])
   }, 120_000)
 })

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { certFilesScript, parseCertFiles, parseKubeadmExpiration, parseOpensslDate } from '../../src/gates/checks/certificates.js'
 import { createCA, issue } from '../../src/lab/pki/x509.js'
 import { parseNslookup } from '../../src/gates/checks/dns.js'
-import { judgeEtcdNode, parseQuota } from '../../src/gates/checks/etcd.js'
+import { judgeEtcdNode, membershipFinding, parseQuota } from '../../src/gates/checks/etcd.js'
 import { judgeHealthz, judgeLog, judgeMetrics, lineTime } from '../../src/gates/checks/kube-proxy-sync.js'
 import { judge as judgeNode } from '../../src/gates/checks/nodes-ready.js'
 import { judgePod } from '../../src/gates/checks/system-pods.js'
@@ -22,7 +22,7 @@ describe('etcd: real etcdctl 3.4.23 output', () => {
     const j = judgeEtcdNode('cp-1', fixture('etcd-3.4.23-healthy.txt'), 0.8)
     expect(j.findings.map((f) => f.status)).toEqual(['pass', 'pass'])
     expect(j.leader).toBe('8412909167226757059') // uint64 kept exact, not rounded through a double
-    expect(j.members).toBe(1)
+    expect(j.members).toEqual([{ name: expect.any(String), id: '8412909167226757059', peer: expect.stringMatching(/^https?:\/\//) }])
     expect(j.findings[1]!.observed).toMatch(/^DB 20\.0 KiB \(in use 16\.0 KiB\) of quota 2\.0 GiB \(etcd default\) = 0\.0%; leader 8412909167226757059 \(this member\)$/)
   })
 
@@ -40,6 +40,27 @@ describe('etcd: real etcdctl 3.4.23 output', () => {
     expect(j.findings.filter((f) => f.status === 'fail').map((f) => f.problem)).toEqual(['cp-1: etcd DB at 88% of its quota (max 80%)', 'cp-1: etcd alarm NOSPACE'])
     expect(parseQuota('')).toEqual({ bytes: 2147483648, source: 'etcd default' })
     expect(parseQuota('--quota-backend-bytes=0').source).toBe('etcd default')
+  })
+})
+
+describe('etcd: members against the control-plane nodes of the plan', () => {
+  const m = (name: string, id = '1', peer?: string) => ({ name, id, ...(peer ? { peer } : {}) })
+  it('k3s members are named after their node and 8 hex digits; a node whose name is a prefix of another is not matched by it', () => {
+    const lists = [{ node: 's1', members: [m('s1-0a1b2c3d'), m('s10-0a1b2c3d'), m('s2-ffffffff')] }]
+    const f = membershipFinding('k3s', ['s1', 's2'], lists)
+    expect(f).toMatchObject({ status: 'fail', problem: 'etcd has 3 members for 2 control-plane nodes in the plan: etcd member s10-0a1b2c3d is no control-plane node of the plan: this run would leave it at the current version' })
+    expect(membershipFinding('k3s', ['s1', 's2', 's10'], lists)).toMatchObject({ status: 'pass', source: 'etcdctl member list on s1' })
+    // Only k3s adds the suffix: a kubeadm member s1-0a1b2c3d is no node s1.
+    expect(membershipFinding('kubeadm', ['s1', 's2', 's10'], lists)?.status).toBe('fail')
+  })
+  it('k0s and kubeadm name members after the node; a planned node that is no member, and an unstarted member, are said', () => {
+    const f = membershipFinding('kubeadm', ['cp-1', 'cp-2', 'cp-3'], [{ node: 'cp-1', members: [m('cp-1', '1', 'https://10.0.0.1:2380'), m('cp-2'), m('', '8412909167226757059')] }, { node: 'cp-2', members: [] }])
+    expect(f).toMatchObject({
+      status: 'fail', source: 'etcdctl member list on cp-1, cp-2',
+      observed: '3 members: cp-1 (https://10.0.0.1:2380), cp-2, (unstarted); control-plane nodes in the plan: cp-1, cp-2, cp-3',
+      problem: 'etcd has 3 members for 3 control-plane nodes in the plan: etcd member 74c0a850682d9fc3 (unstarted) is no control-plane node of the plan: this run would leave it at the current version; control-plane node cp-3 of the plan is no member of this etcd',
+    })
+    expect(membershipFinding('k0s', ['c1'], [])).toBeUndefined()
   })
 })
 

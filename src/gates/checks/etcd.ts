@@ -32,7 +32,7 @@ export const etcdGate: Gate<EtcdParams> = {
     const findings: Finding[] = []
     const tls = ETCD_TLS[ctx.distribution]
     const leaders = new Map<string, string[]>()
-    const memberCounts: { node: string; count: number }[] = []
+    const memberLists: { node: string; members: EtcdMemberName[] }[] = []
     // Servers that answered with the SQLite evidence: for them the verdict must speak of SQLite, not of etcd.
     const onSqlite: string[] = []
     await Promise.all(cps.map(async (n) => {
@@ -57,12 +57,13 @@ export const etcdGate: Gate<EtcdParams> = {
       const j = judgeEtcdNode(n.name, r.stdout, p.maxDbSizeRatio)
       findings.push(...j.findings)
       if (j.leader !== undefined) leaders.set(j.leader, [...(leaders.get(j.leader) ?? []), n.name])
-      if (j.members !== undefined) memberCounts.push({ node: n.name, count: j.members })
+      if (j.members !== undefined) memberLists.push({ node: n.name, members: j.members })
     }))
     if (leaders.size > 1) findings.push({ status: 'fail', source: 'etcdctl endpoint status on each control-plane node', observed: [...leaders].map(([l, ns]) => `${ns.join(', ')} see leader ${l}`).join('; '), problem: 'etcd members disagree on the leader' })
-    for (const m of memberCounts) {
-      if (m.count !== cps.length) findings.push({ status: 'fail', source: `node ${m.node}: etcdctl member list`, observed: `${m.count} members, ${cps.length} control-plane nodes in the plan`, problem: `etcd has ${m.count} members for ${cps.length} control-plane nodes` })
-    }
+    // In the plan's order, not in the order the nodes answered.
+    const order = (node: string) => cps.findIndex((n) => n.name === node)
+    const membership = membershipFinding(ctx.distribution, cps.map((n) => n.name), memberLists.sort((a, b) => order(a.node) - order(b.node)))
+    if (membership) findings.push(membership)
     // A k3s server on SQLite has no etcd (the lab showed the etcd wording on one): say what was checked instead.
     if (onSqlite.length && onSqlite.length === cps.length) {
       return verdict('etcd', findings, {
@@ -72,13 +73,45 @@ export const etcdGate: Gate<EtcdParams> = {
     }
     return verdict('etcd', findings, {
       ok: `etcd healthy on ${cps.length} control-plane node${cps.length === 1 ? '' : 's'}, one leader, DB under ${p.maxDbSizeRatio * 100}% of quota`,
-      hint: 'fix etcd first: etcdctl endpoint status --cluster; over quota → compact, defrag one member at a time, alarm disarm (facts §4.7)',
+      hint: membership?.status === 'fail' && findings.every((f) => f.status === 'pass' || f === membership)
+        ? MEMBERSHIP_HINT
+        : 'fix etcd first: etcdctl endpoint status --cluster; over quota → compact, defrag one member at a time, alarm disarm (facts §4.7)',
     })
   },
 }
 
-/** One control-plane node's etcdctl output (the gate's script sections) → findings, the leader it sees, member count. */
-export function judgeEtcdNode(node: string, stdout: string, maxDbSizeRatio: number): { findings: Finding[]; leader?: string; members?: number } {
+export interface EtcdMemberName { name: string; peer?: string; id: string }
+
+const MEMBERSHIP_HINT = "list every control-plane node in the cluster's nodes (kupgrade upgrades, backs up and restores only the nodes the plan lists), or remove the member of a machine that is gone (etcdctl member remove <ID>) before upgrading"
+
+/**
+ * The etcd members against the plan's control-plane nodes: a member no planned node accounts for is a control plane the
+ * run would leave at its version (and outside its backups and restores); a planned node without a member is not in
+ * this etcd at all. k3s names a member after its node plus 8 hex digits (pkg/etcd setName), k0s and kubeadm after the
+ * node. Said once, from the first node that listed them: every member's list is the same raft state.
+ */
+export function membershipFinding(dist: GateContext['distribution'], planned: string[], lists: { node: string; members: EtcdMemberName[] }[]): Finding | undefined {
+  const first = lists[0]
+  if (!first) return undefined
+  const nodeOf = (m: EtcdMemberName) => planned.find((n) => m.name === n || (dist === 'k3s' && m.name.length === n.length + 9 && m.name.startsWith(`${n}-`) && /^[0-9a-f]{8}$/.test(m.name.slice(n.length + 1))))
+  const extra = first.members.filter((m) => nodeOf(m) === undefined)
+  const accounted = new Set(first.members.map(nodeOf))
+  const missing = planned.filter((n) => !accounted.has(n))
+  const source = `etcdctl member list on ${lists.map((l) => l.node).join(', ')}`
+  const observed = `${first.members.length} member${first.members.length === 1 ? '' : 's'}: ${first.members.map((m) => `${m.name || '(unstarted)'}${m.peer ? ` (${m.peer})` : ''}`).join(', ')}; control-plane nodes in the plan: ${planned.join(', ')}`
+  if (extra.length === 0 && missing.length === 0) return { status: 'pass', source, observed }
+  const problems = [
+    ...(extra.length ? [`etcd member${extra.length === 1 ? '' : 's'} ${extra.map((m) => m.name || `${hexId(m.id)} (unstarted)`).join(', ')} ${extra.length === 1 ? 'is' : 'are'} no control-plane node of the plan: this run would leave ${extra.length === 1 ? 'it' : 'them'} at the current version`] : []),
+    ...(missing.length ? [`control-plane node${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of the plan ${missing.length === 1 ? 'is' : 'are'} no member of this etcd`] : []),
+  ]
+  return { status: 'fail', source, observed, problem: `etcd has ${first.members.length} member${first.members.length === 1 ? '' : 's'} for ${planned.length} control-plane node${planned.length === 1 ? '' : 's'} in the plan: ${problems.join('; ')}` }
+}
+
+/** etcdctl prints member ids in decimal in JSON and in hex everywhere else (member remove takes hex). */
+const hexId = (id: string): string => (/^\d+$/.test(id) ? BigInt(id).toString(16) : id)
+
+/** One control-plane node's etcdctl output (the gate's script sections) → findings, the leader it sees, the members. */
+export function judgeEtcdNode(node: string, stdout: string, maxDbSizeRatio: number): { findings: Finding[]; leader?: string; members?: EtcdMemberName[] } {
   const at = `node ${node}`
   const findings: Finding[] = []
   const s = sectionsOf(stdout)
@@ -101,14 +134,14 @@ export function judgeEtcdNode(node: string, stdout: string, maxDbSizeRatio: numb
       : { status: 'pass', source: `${at}: etcdctl endpoint status`, observed })
     if (st.isLearner) findings.push({ status: 'fail', source: `${at}: etcdctl endpoint status`, observed: 'isLearner true', problem: `${node}: etcd member is still a learner` })
   }
-  const members = json<{ members?: { name?: string; ID: unknown }[] }>(s.get('members'))?.members
+  const members = json<{ members?: { name?: string; ID: unknown; peerURLs?: string[] }[] }>(s.get('members'))?.members
   if (members) {
     const unstarted = members.filter((m) => !m.name)
     if (unstarted.length) findings.push({ status: 'fail', source: `${at}: etcdctl member list`, observed: `${unstarted.length} member(s) not started`, problem: `${node}: etcd has unstarted members` })
   }
   const alarms = (s.get('alarms') ?? '').split('\n').filter((l) => l.startsWith('memberID:'))
   if (alarms.length) findings.push({ status: 'fail', source: `${at}: etcdctl alarm list`, observed: alarms.join('; '), problem: `${node}: etcd alarm ${alarms.map((a) => a.split('alarm:')[1]).join(', ')}` })
-  return { findings, ...(leader !== undefined ? { leader } : {}), ...(members ? { members: members.length } : {}) }
+  return { findings, ...(leader !== undefined ? { leader } : {}), ...(members ? { members: members.map((m) => ({ name: m.name ?? '', id: String(m.ID), ...(m.peerURLs?.[0] ? { peer: m.peerURLs[0] } : {}) })) } : {}) }
 }
 
 function sqlite(node: string, out: string): Finding[] {
