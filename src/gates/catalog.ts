@@ -94,7 +94,7 @@ export const GATES = [
   }),
   def({
     id: 'etcd',
-    title: 'etcd healthy, with a leader, all members, DB size under maxDbSizeRatio of the quota',
+    title: 'etcd healthy, with a leader, its members the control-plane nodes of the plan, DB size under maxDbSizeRatio of the quota',
     scopes: ['cluster'],
     incident: 'etcd-hpa-cascading-failure',
     params: z.strictObject({ maxDbSizeRatio: z.number().gt(0).lte(1).default(0.8) }),

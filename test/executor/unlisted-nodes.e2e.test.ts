@@ -73,7 +73,7 @@ describe('apply with nodes in the API the plan does not list', () => {
     expect(nodeChanges(mark)).toEqual([])
   }, 120_000)
 
-  it('k3s: a server the plan leaves out is an etcd member no planned node accounts for: blocked before anything changes (exit 3)', async () => {
+  it('k3s: a server the plan leaves out is an etcd member no planned node accounts for, and an apiserver the kubelets would outrun: blocked before anything changes (exit 3)', async () => {
     // k3s names a member after its node and 8 hex digits (pkg/etcd setName), as the lab does: seen over OpenSSH.
     const listed = JSON.parse((await ok('127.0.166.17', 'etcdctl --endpoints=https://127.0.0.1:2379 member list -w json')).replace(/:(\d{16,})/g, ':"$1"')) as { members: { name: string }[] }
     const names = listed.members.map((m) => m.name).sort()
@@ -88,6 +88,11 @@ describe('apply with nodes in the API the plan does not list', () => {
     expect(etcd.summary).toContain(`etcd has 3 members for 2 control-plane nodes in the plan: etcd member ${names[2]} is no control-plane node of the plan: this run would leave it at the current version`)
     expect(etcd.hint).toBe("list every control-plane node in the cluster's nodes (kupgrade upgrades, backs up and restores only the nodes the plan lists), or remove the member of a machine that is gone (etcdctl member remove <ID>) before upgrading")
     expect(etcd.evidence).toContain(`etcdctl member list on ha-cp-1, ha-cp-2: 3 members: ${listed.members.map((m) => `${m.name} (https://127.0.166.${16 + Number(m.name.split('-')[2])}:2380)`).join(', ')}; control-plane nodes in the plan: ha-cp-1, ha-cp-2`)
+    // The skew it would leave: ha-cp-3's apiserver behind the kubelets the run moves (what an external datastore,
+    // with no etcd member to count, is refused by alone).
+    const skew = events(r.out).find((e) => e.type === 'gate-result' && e.gate === 'version-skew')
+    expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/ha/pre/gate/version-skew' } })
+    expect(skew.summary).toContain('kube-apiserver v1.29.6+k3s1 on ha-cp-3 stays at v1.29 while this run moves the kubelets to v1.30: no kubelet may be newer than a kube-apiserver it can reach (ha-cp-3 is not in the plan: this run does not upgrade it)')
     expect(nodeChanges(mark)).toEqual([])
   }, 120_000)
 })

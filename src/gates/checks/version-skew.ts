@@ -4,7 +4,7 @@ import { unlistedNodes } from '../../facts/unlisted.js'
 import { compareKubeVersions, parseKubeVersion, type KubeVersion } from '../../plan/versions.js'
 import { checkApiserverUpgrade, evaluateSkew } from '../skew/policy.js'
 import { skewEvidence, skewStateFromFacts } from '../skew/from-facts.js'
-import type { SkewPolicy, SkewViolation } from '../skew/types.js'
+import type { SkewPolicy, SkewState, SkewViolation } from '../skew/types.js'
 import type { Gate, GateContext, GateResult } from '../types.js'
 
 /**
@@ -35,6 +35,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     if (next && ctx.scope === 'cluster') {
       found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm', staying: unlisted }))
       if (facts.distribution === 'k0s') found.push(...k0sProxyOutrunsUnlisted(facts, next))
+      found.push(...controlPlaneLeftBehind(state, unlisted, next))
     }
     const relevant = (ctx.node ? found.filter((v) => v.node === undefined || v.node === ctx.node || v.component === 'kube-apiserver') : found)
       .map((v) => (v.node !== undefined && unlisted.has(v.node) ? { ...v, message: `${v.message} (${v.node} is not in the plan: this run does not upgrade it)` } : v))
@@ -101,6 +102,30 @@ function k0sProxyOutrunsUnlisted(facts: ClusterFacts, next: string): SkewViolati
     out.push({
       rule: 'k0s-kube-proxy-matches-kubelet', severity: 'error', component: 'kube-proxy', node: n.name, version: next,
       message: `kube-proxy on ${n.name} moves to v${to.major}.${to.minor} with k0s's controllers while its kubelet stays at ${kubelet.raw}: k0s requires the same minor`,
+    })
+  }
+  return out
+}
+
+/**
+ * A control-plane node the plan does not list keeps its kube-apiserver where it is, while the run moves the kubelets
+ * of the nodes it lists to `next`; workers and DaemonSet kube-proxies reach every apiserver through the API endpoint,
+ * and none may be newer than an apiserver it reaches. The upgrade-order prerequisites allow an apiserver one minor
+ * behind, so without this the control plane moved and the first worker's after-node gates stopped the run. With a
+ * stacked etcd the etcd gate sees such a node too (a member no planned node accounts for); with an external datastore
+ * (k3s on MySQL or PostgreSQL, kubeadm with external etcd) this is what does.
+ */
+function controlPlaneLeftBehind(state: SkewState, unlisted: ReadonlySet<string>, next: string): SkewViolation[] {
+  const to = parseKubeVersion(next)
+  if (!to) return []
+  const out: SkewViolation[] = []
+  for (const c of state.components) {
+    if (c.component !== 'kube-apiserver' || c.node === undefined || !unlisted.has(c.node)) continue
+    const v = parseKubeVersion(c.version)
+    if (!v || v.major !== to.major || v.minor >= to.minor) continue
+    out.push({
+      rule: 'kubelet-newer-than-apiserver', severity: 'error', component: 'kube-apiserver', node: c.node, version: c.version,
+      message: `kube-apiserver ${v.raw} on ${c.node} stays at v${v.major}.${v.minor} while this run moves the kubelets to v${to.major}.${to.minor}: no kubelet may be newer than a kube-apiserver it can reach`,
     })
   }
   return out

@@ -253,4 +253,29 @@ describe('version-skew gate and the nodes the plan does not list', () => {
     const mid: ClusterFacts = { ...facts, apiserverVersions: [{ version: 'v1.30.4+k0s', source: '/version' }], unlistedNodes: [{ ...facts.unlistedNodes[0]!, kubeProxyVersion: 'v1.30.4' }] }
     expect((await versionSkewGate.check(ctx('k0s', kubectl, { facts: mid, hopInProgress: { to: 'v1.30.4+k0s' } }), {})).status).toBe('fail')
   })
+
+  it('a control-plane node the plan leaves out, one minor behind the target, would stay behind the kubelets the run moves: refused before the control plane moves', async () => {
+    // kubeadm with an external etcd (no stacked member for the etcd gate to count): cp-9's apiserver is a static pod.
+    const kubeadm = {
+      version: 'v1.29.6',
+      nodes: [apiNode('cp-1', 'v1.29.6', { roles: ['control-plane'] }), apiNode('cp-9', 'v1.29.6', { roles: ['control-plane'] }), apiNode('w-1', 'v1.29.6'), apiNode('w-2', 'v1.29.6')],
+      pods: ['cp-1', 'cp-9'].map((n) => systemPod(`kube-apiserver-${n}`, n, 'registry.k8s.io/kube-apiserver:v1.29.6', { component: 'kube-apiserver' })),
+    }
+    const r = await versionSkewGate.check(ctx('kubeadm', fakeKubectl(kubeadm), { expectedVersion: 'v1.30.4' }), {})
+    expect(r.status).toBe('fail')
+    expect(r.summary).toBe('1 version skew violation: kube-apiserver v1.29.6 on cp-9 stays at v1.29 while this run moves the kubelets to v1.30: no kubelet may be newer than a kube-apiserver it can reach (cp-9 is not in the plan: this run does not upgrade it)')
+    expect(r.hint).toMatch(/^cp-9 is in the API but not in the plan, so this run leaves it as it is: upgrade it first, list it in the cluster's nodes/)
+    // Once the control plane is at the target (the post-gates, or cp-9 upgraded by hand), nothing is left behind.
+    const done = { ...kubeadm, version: 'v1.30.4', pods: ['cp-1', 'cp-9'].map((n) => systemPod(`kube-apiserver-${n}`, n, 'registry.k8s.io/kube-apiserver:v1.30.4', { component: 'kube-apiserver' })) }
+    expect((await versionSkewGate.check(ctx('kubeadm', fakeKubectl(done), { expectedVersion: 'v1.30.4' }), {})).status).toBe('pass')
+    // k3s on an external datastore: the unlisted server's apiserver is its process, at its kubelet's version.
+    const k3s = {
+      version: 'v1.29.6+k3s1',
+      nodes: [apiNode('cp-1', 'v1.29.6+k3s1', { roles: ['control-plane', 'master'] }), apiNode('cp-9', 'v1.29.6+k3s1', { roles: ['control-plane', 'master'] }), apiNode('w-1', 'v1.29.6+k3s1'), apiNode('w-2', 'v1.29.6+k3s1')],
+      pods: [],
+    }
+    const k = await versionSkewGate.check(ctx('k3s', fakeKubectl(k3s), { expectedVersion: 'v1.30.4+k3s1' }), {})
+    expect(k.status).toBe('fail')
+    expect(k.summary).toContain('kube-apiserver v1.29.6+k3s1 on cp-9 stays at v1.29 while this run moves the kubelets to v1.30')
+  })
 })
