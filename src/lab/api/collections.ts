@@ -1,6 +1,6 @@
 import type { ClusterModel } from '../fleet/cluster.js'
 import {
-  namespaces, renderDaemonSet, renderDeployment, renderEvent, renderNamespace, renderNode, renderNodeLease, renderPdb, renderPod, services,
+  namespaces, renderDaemonSet, renderDeployment, renderEvent, renderNamespace, renderK0sControllerLease, renderNode, renderNodeLease, renderPdb, renderPod, services,
 } from '../fleet/render.js'
 import type { NodeState, PodState } from '../fleet/types.js'
 import { configMaps, secrets } from '../fleet/config-objects.js'
@@ -67,6 +67,7 @@ export function collections(m: ClusterModel): Record<string, Collection> {
     replicasets: generic('ReplicaSet', 'apps', 'v1', true, () => [...m.deployments.values()].map((d) => item(renderReplicaSet(m, d)))),
     leases: generic('Lease', 'coordination.k8s.io', 'v1', true, () => [
       ...m.kubeNodes().map((n) => item(renderNodeLease(m, n))),
+      ...(m.distribution === 'k0s' ? [...m.nodes.values()].filter((n) => n.role === 'control-plane').map((n) => item(renderK0sControllerLease(m, n))) : []),
       ...[...m.leases.values()].map((l) => item({ ...l.object, metadata: { ...(l.object.metadata as Obj), resourceVersion: String(l.resourceVersion) } })),
     ]),
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { ClusterModel } from './cluster.js'
 import { bareContainerStatuses } from '../pods/render.js'
 import { pdbStatus } from './pdb.js'
@@ -214,6 +215,23 @@ export function renderNodeLease(m: ClusterModel, n: NodeState): Obj {
     kind: 'Lease', apiVersion: 'coordination.k8s.io/v1',
     metadata: { name: n.name, namespace: 'kube-node-lease', uid: n.uid, resourceVersion: String(m.resourceVersion), creationTimestamp: iso(n.createdAt), ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: n.name, uid: n.uid }] },
     spec: { holderIdentity: n.name, leaseDurationSeconds: 40, renewTime: (n.kubeletActive ? new Date() : n.heartbeat).toISOString().replace('Z', '000Z') },
+  }
+}
+
+/**
+ * k0s: every controller holds `kube-node-lease/k0s-ctrl-<node>` while it runs (k0s pkg/component/controller
+ * controllersleasecounter.go: its InvocationID, leader election's 60 s lease, renewed every 5 s) and counts the held
+ * ones to know how many controllers there are; k0s stops with ReleaseOnCancel, which leaves the lease with no holder
+ * and a 1 s duration. A controller without --enable-worker has no Node: this is where the API shows it.
+ */
+export function renderK0sControllerLease(m: ClusterModel, n: NodeState): Obj {
+  const held = n.kubeletActive
+  const micro = (d: Date) => d.toISOString().replace('Z', '000Z')
+  const renew = micro(held ? new Date() : n.heartbeat)
+  return {
+    kind: 'Lease', apiVersion: 'coordination.k8s.io/v1',
+    metadata: { name: `k0s-ctrl-${n.name}`, namespace: 'kube-node-lease', uid: `k0s-ctrl-${n.uid}`, resourceVersion: String(m.resourceVersion), creationTimestamp: iso(m.info.createdAt) },
+    spec: { holderIdentity: held ? createHash('sha256').update(n.uid).digest('hex') : '', leaseDurationSeconds: held ? 60 : 1, acquireTime: held ? micro(m.info.createdAt) : renew, renewTime: renew, leaseTransitions: 0 },
   }
 }
 
