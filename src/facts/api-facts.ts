@@ -1,3 +1,4 @@
+import type { Lease } from 'kubernetes-types/coordination/v1.js'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import type { Distribution } from '../plan/versions.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
@@ -26,6 +27,12 @@ export interface ApiFacts {
   /** kube-apiserver static pods (kubeadm): one entry per apiserver. */
   apiserverPods: ApiserverVersion[]
   etcdMembers?: EtcdMember[]
+  /**
+   * k0s: the controllers running now, by the lease each holds (`kube-node-lease/k0s-ctrl-<node>`, what k0s counts its
+   * controllers by); a controller without --enable-worker has no Node. Undefined for the other distributions, and when
+   * the leases cannot be read (RBAC): then only the etcd gate's member list tells of a controller the plan leaves out.
+   */
+  controllers?: string[]
 }
 
 export function toApiNode(n: Node): ApiNode {
@@ -77,13 +84,16 @@ async function firstFailureInOrder<T extends readonly unknown[]>(reads: T): Prom
 }
 
 /**
- * API facts for one cluster in three concurrent kubectl calls: /version, all nodes, all kube-system pods. Never one
+ * API facts for one cluster in three concurrent kubectl calls (k0s: four, with its controllers' leases): /version, all
+ * nodes, all kube-system pods. Never one
  * call per node. kube-proxy versions come from the DaemonSet's pods, not from `nodeInfo.kubeProxyVersion`, which
  * always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
  */
 export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
   // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
   // not read (one kubectl process fewer per version-skew check).
+  // Started with the others, awaited last: its failure only leaves the controllers unknown.
+  const leaseHolders = dist === 'k0s' ? k0sControllers(kubectl, new Date()) : Promise.resolve(undefined)
   const [version, nodes, system] = await firstFailureInOrder([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')] as const)
   const pods = system.items ?? []
   const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))
@@ -97,5 +107,26 @@ export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): 
     // k3s labels embedded-etcd servers; a k3s cluster on sqlite or an external datastore has none.
     etcdMembers = [...apiNodes.values()].filter((n) => n.labels['node-role.kubernetes.io/etcd'] === 'true').map((n) => ({ name: n.name, node: n.name }))
   }
-  return { version: version.gitVersion, nodes: apiNodes, kubeProxy, apiserverPods, ...(etcdMembers ? { etcdMembers } : {}) }
+  const controllers = await leaseHolders
+  return { version: version.gitVersion, nodes: apiNodes, kubeProxy, apiserverPods, ...(etcdMembers ? { etcdMembers } : {}), ...(controllers ? { controllers } : {}) }
+}
+
+const K0S_CONTROLLER_LEASE = 'k0s-ctrl-'
+
+/**
+ * The k0s controllers whose lease is held and not expired, as k0s counts them (pkg/kubernetes/lease.go
+ * CountActiveControllerLeases): a stopped controller releases its lease, and a removed one leaves it behind expired.
+ */
+export async function k0sControllers(kubectl: KubectlClient, now: Date): Promise<string[] | undefined> {
+  let leases: Lease[]
+  try {
+    leases = (await kubectl.leases('kube-node-lease')).items ?? []
+  } catch {
+    return undefined
+  }
+  const held = (l: Lease) => {
+    const renew = Date.parse(l.spec?.renewTime ?? '')
+    return Boolean(l.spec?.holderIdentity) && Number.isFinite(renew) && renew + (l.spec?.leaseDurationSeconds ?? 0) * 1000 > now.getTime()
+  }
+  return leases.filter((l) => (l.metadata?.name ?? '').startsWith(K0S_CONTROLLER_LEASE) && held(l)).map((l) => l.metadata!.name!.slice(K0S_CONTROLLER_LEASE.length)).sort()
 }

@@ -65,7 +65,8 @@ export const runLockText = (l: RunLock): string =>
   `run lock (Lease kube-system/kupgrade-lock) held by "${l.holder}" since ${l.since}${l.expired ? ', expired (its run stopped renewing it): apply takes it over only with --force-unlock' : ': another kupgrade run is working on this cluster; apply stops here (exit 4) until it finishes'}`
 
 /** Each node the plan does not list, with its kubelet: the version that bounds the control plane's next move. */
-const unlistedText = (c: ClusterFacts): string => c.unlistedNodes.map((n) => `${n.name} (kubelet ${n.kubeletVersion ?? 'unknown'})`).join(', ')
+const unlistedText = (c: ClusterFacts): string =>
+  c.unlistedNodes.map((n) => `${n.name} (${n.controllerLease ? `k0s controller without a Node, lease ${n.controllerLease} held` : `kubelet ${n.kubeletVersion ?? 'unknown'}`})`).join(', ')
 
 function clusterLines(c: ClusterFacts): string[] {
   const lines = [`cluster ${c.name} (${c.distribution}, plan from ${c.from}) — apiserver ${apiservers(c)}`]

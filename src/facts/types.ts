@@ -121,6 +121,8 @@ export interface UnlistedNode {
   kubeletVersion?: string
   kubeProxyVersion?: string
   kubeProxySource: KubeProxySource
+  /** A k0s controller with no Node, seen by the lease it holds (`kube-node-lease/k0s-ctrl-<node>`): no version readable. */
+  controllerLease?: string
 }
 
 export interface ClusterFacts {

@@ -18,6 +18,10 @@ export function unlistedNodes(dist: Distribution, a: ApiFacts, listed: ReadonlyS
       kubeProxySource: proxy ? (dist === 'k3s' ? 'k3s-process' : 'daemonset-pod') : 'none',
     })
   }
+  // A k0s controller without --enable-worker is no Node: its held lease is what the API shows of it, with no version.
+  for (const c of a.controllers ?? []) {
+    if (!listed.has(c) && !a.nodes.has(c)) out.push({ name: c, roles: ['control-plane'], kubeProxySource: 'none', controllerLease: `kube-node-lease/k0s-ctrl-${c}` })
+  }
   return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
 }
 

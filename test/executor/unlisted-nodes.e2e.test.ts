@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KUBECTL, openSsh } from '../lab/helpers.js'
+import { KUBECTL, labKubectl, openSsh } from '../lab/helpers.js'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -18,6 +18,7 @@ describe('apply with nodes in the API the plan does not list', () => {
       { name: 'edge', stage: 'one', distribution: 'k3s', controlPlanes: 1, workers: 2 },
       { name: 'zero', stage: 'one', distribution: 'k0s', version: 'v1.29.6+k0s.0', controlPlanes: 1, workers: 2 },
       { name: 'ha', stage: 'one', distribution: 'k3s', version: 'v1.29.6', controlPlanes: 3, workers: 1 },
+      { name: 'kz', stage: 'one', distribution: 'k0s', version: 'v1.29.6+k0s.0', controlPlanes: 3, workers: 1 },
     ], ['v1.26.15', 'v1.29.6', 'v1.30.4'])
     // edge-w-2 was left behind three minors ago; zero-w-2 is at the cluster's version.
     const edge = (t as any).spec.clusters[0]
@@ -25,7 +26,7 @@ describe('apply with nodes in the API the plan does not list', () => {
     edge.nodes[2].version = 'v1.26.15'
     l = await startExecLab(t)
     await l.editPlan((d) => {
-      for (const c of d.spec.clusters) c.nodes = c.nodes.filter((n: { name: string }) => !n.name.endsWith('-w-2') && n.name !== 'ha-cp-3')
+      for (const c of d.spec.clusters) c.nodes = c.nodes.filter((n: { name: string }) => !n.name.endsWith('-w-2') && n.name !== 'ha-cp-3' && n.name !== 'kz-cp-3')
     })
   }, 120_000)
   afterAll(async () => l?.stop())
@@ -94,5 +95,34 @@ describe('apply with nodes in the API the plan does not list', () => {
     expect(skew).toMatchObject({ status: 'fail', step: { id: 'one/ha/pre/gate/version-skew' } })
     expect(skew.summary).toContain('kube-apiserver v1.29.6+k3s1 on ha-cp-3 stays at v1.29 while this run moves the kubelets to v1.30: no kubelet may be newer than a kube-apiserver it can reach (ha-cp-3 is not in the plan: this run does not upgrade it)')
     expect(nodeChanges(mark)).toEqual([])
+  }, 120_000)
+
+  it('k0s: a controller the plan leaves out has no Node; its lease shows it, and the run is refused before anything changes (exit 3)', async () => {
+    // Real kubectl: every controller holds kube-node-lease/k0s-ctrl-<node>, as k0s's controllers do.
+    const kubectl = labKubectl(() => l, 'kz')
+    const holders = async () => (await kubectl(['get', 'leases', '-n', 'kube-node-lease', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.holderIdentity}{"\\n"}{end}'])).stdout.split('\n').filter((x) => x.startsWith('k0s-ctrl-'))
+    expect((await holders()).map((x) => x.replace(/=[0-9a-f]{64}$/, '=held'))).toEqual(['k0s-ctrl-kz-cp-1=held', 'k0s-ctrl-kz-cp-2=held', 'k0s-ctrl-kz-cp-3=held'])
+
+    const live = await l.cli(['plan', l.plan, '--live'])
+    expect(live.out).toContain('~ nodes in the API but not in the plan: kz-cp-3 (k0s controller without a Node, lease kube-node-lease/k0s-ctrl-kz-cp-3 held)')
+
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', l.plan, '--cluster', 'kz', '--yes', '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const gate = (id: string) => events(r.out).find((e) => e.type === 'gate-result' && e.gate === id)
+    expect(gate('version-skew')).toMatchObject({ status: 'fail', step: { id: 'one/kz/pre/gate/version-skew' } })
+    expect(gate('version-skew').summary).toContain("kz-cp-3 runs a k0s controller (its lease kube-node-lease/k0s-ctrl-kz-cp-3 is held) with no Node, so its version cannot be read through the API, and this run would leave its kube-apiserver where it is while it moves the kubelets to v1.30 (kz-cp-3 is not in the plan: this run does not upgrade it)")
+    expect(gate('version-skew').hint).toBe("kz-cp-3 is in the API but not in the plan, so this run leaves it as it is: upgrade it first or list it in the cluster's nodes (plan --live then says whether the hops can take it along)")
+    expect(gate('etcd').summary).toContain('etcd member kz-cp-3 is no control-plane node of the plan')
+    // Three controllers run, not the plan's two: no quorum warning.
+    expect(gate('control-plane-ha')).toMatchObject({ status: 'pass', summary: '3 control-plane nodes (odd, ≥ 3)' })
+    expect(gate('control-plane-ha').evidence, JSON.stringify(gate('control-plane-ha'))).toContain('plan + kubectl get leases -n kube-node-lease: plan: 2 (kz-cp-1, kz-cp-2); k0s controllers holding their lease (kube-node-lease/k0s-ctrl-*): 3 (kz-cp-1, kz-cp-2, kz-cp-3)')
+    expect(nodeChanges(mark)).toEqual([])
+
+    // Stopped, k0s releases its lease (ReleaseOnCancel): no holder, so it is no running controller.
+    await ok('127.0.166.23', 'systemctl stop k0scontroller')
+    expect(await holders()).toContain('k0s-ctrl-kz-cp-3=')
+    const check = await l.cli(['check', l.plan, '--cluster', 'kz', '--gate', 'version-skew', '--format', 'json'])
+    expect(JSON.parse(check.out).clusters[0].results[0], check.out.slice(0, 2000)).toMatchObject({ gate: 'version-skew', status: 'pass' })
   }, 120_000)
 })

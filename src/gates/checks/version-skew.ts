@@ -35,7 +35,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
     if (next && ctx.scope === 'cluster') {
       found.push(...checkApiserverUpgrade(state, { to: next, policy: params.policy ?? 'conservative', kubeadmApply: facts.distribution === 'kubeadm', staying: unlisted }))
       if (facts.distribution === 'k0s') found.push(...k0sProxyOutrunsUnlisted(facts, next))
-      found.push(...controlPlaneLeftBehind(state, unlisted, next))
+      found.push(...controlPlaneLeftBehind(state, facts, next))
     }
     const relevant = (ctx.node ? found.filter((v) => v.node === undefined || v.node === ctx.node || v.component === 'kube-apiserver') : found)
       .map((v) => (v.node !== undefined && unlisted.has(v.node) ? { ...v, message: `${v.message} (${v.node} is not in the plan: this run does not upgrade it)` } : v))
@@ -48,7 +48,7 @@ export const versionSkewGate: Gate<{ policy?: SkewPolicy }> = {
         status: 'fail',
         summary: `${errors.length} version skew violation${errors.length === 1 ? '' : 's'}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
         evidence,
-        hint: unlistedHint(errors, unlisted) ?? 'bring the components named within the skew policy first (https://kubernetes.io/releases/version-skew-policy/): upgrade lagging kubelets/kube-proxy, or finish the control plane before the nodes',
+        hint: unlistedHint(errors, facts.unlistedNodes) ?? 'bring the components named within the skew policy first (https://kubernetes.io/releases/version-skew-policy/): upgrade lagging kubelets/kube-proxy, or finish the control plane before the nodes',
         incident: INCIDENT,
       }
     }
@@ -115,10 +115,19 @@ function k0sProxyOutrunsUnlisted(facts: ClusterFacts, next: string): SkewViolati
  * stacked etcd the etcd gate sees such a node too (a member no planned node accounts for); with an external datastore
  * (k3s on MySQL or PostgreSQL, kubeadm with external etcd) this is what does.
  */
-function controlPlaneLeftBehind(state: SkewState, unlisted: ReadonlySet<string>, next: string): SkewViolation[] {
+function controlPlaneLeftBehind(state: SkewState, facts: ClusterFacts, next: string): SkewViolation[] {
   const to = parseKubeVersion(next)
   if (!to) return []
+  const unlisted = new Set(facts.unlistedNodes.map((n) => n.name))
   const out: SkewViolation[] = []
+  // A k0s controller with no Node shows only its lease: whatever its version, this run leaves it where it is.
+  for (const n of facts.unlistedNodes) {
+    if (!n.controllerLease) continue
+    out.push({
+      rule: 'kubelet-newer-than-apiserver', severity: 'error', component: 'kube-apiserver', node: n.name, version: 'unknown',
+      message: `${n.name} runs a k0s controller (its lease ${n.controllerLease} is held) with no Node, so its version cannot be read through the API, and this run would leave its kube-apiserver where it is while it moves the kubelets to v${to.major}.${to.minor}`,
+    })
+  }
   for (const c of state.components) {
     if (c.component !== 'kube-apiserver' || c.node === undefined || !unlisted.has(c.node)) continue
     const v = parseKubeVersion(c.version)
@@ -132,12 +141,15 @@ function controlPlaneLeftBehind(state: SkewState, unlisted: ReadonlySet<string>,
 }
 
 /** What to do when the nodes out of skew include ones the plan does not list (none: undefined). */
-function unlistedHint(errors: SkewViolation[], unlisted: ReadonlySet<string>): string | undefined {
-  const names = [...new Set(errors.map((v) => v.node).filter((n): n is string => n !== undefined && unlisted.has(n)))]
-  if (names.length === 0) return undefined
-  const one = names.length === 1
+function unlistedHint(errors: SkewViolation[], unlisted: ClusterFacts['unlistedNodes']): string | undefined {
+  const named = new Set(errors.map((v) => v.node))
+  const nodes = unlisted.filter((n) => named.has(n.name))
+  if (nodes.length === 0) return undefined
+  const one = nodes.length === 1
   const it = one ? 'it' : 'them'
-  return `${names.join(', ')} ${one ? 'is' : 'are'} in the API but not in the plan, so this run leaves ${it} as ${one ? 'it is' : 'they are'}: upgrade ${it} first, list ${it} in the cluster's nodes (plan --live then says whether the hops can take ${it} along), or delete ${one ? 'its Node object' : 'their Node objects'} (kubectl delete node) if the machine is gone`
+  // A k0s controller seen by its held lease runs: there is no Node object to delete, and a gone one's lease expires.
+  const gone = nodes.every((n) => n.controllerLease) ? '' : `, or delete ${one ? 'its Node object' : 'their Node objects'} (kubectl delete node) if the machine is gone`
+  return `${nodes.map((n) => n.name).join(', ')} ${one ? 'is' : 'are'} in the API but not in the plan, so this run leaves ${it} as ${one ? 'it is' : 'they are'}: upgrade ${it} first${gone ? ',' : ' or'} list ${it} in the cluster's nodes (plan --live then says whether the hops can take ${it} along)${gone}`
 }
 
 function unknown(summary: string, evidence: GateResult['evidence']): GateResult {

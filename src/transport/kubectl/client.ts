@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
+import type { Lease } from 'kubernetes-types/coordination/v1.js'
 import type { Node, Pod } from 'kubernetes-types/core/v1.js'
 import { RemoteCommandError } from '../../errors.js'
 import { checkRegularFile, FileReadError, MiB } from '../../util/read-file.js'
@@ -429,6 +430,10 @@ export class KubectlClient {
 
   pods(namespace: string, selector?: string): Promise<List<Pod>> {
     return this.json<List<Pod>>(['get', 'pods', '-n', namespace, ...(selector ? ['-l', selector] : []), '-o', 'json'])
+  }
+
+  leases(namespace: string): Promise<List<Lease>> {
+    return this.json<List<Lease>>(['get', 'leases', '-n', namespace, '-o', 'json'])
   }
 }
 
