@@ -112,6 +112,7 @@ describe('apply with nodes in the API the plan does not list', () => {
     const gate = (id: string) => events(r.out).find((e) => e.type === 'gate-result' && e.gate === id)
     expect(gate('version-skew')).toMatchObject({ status: 'fail', step: { id: 'one/kz/pre/gate/version-skew' } })
     expect(gate('version-skew').summary).toContain("kz-cp-3 runs a k0s controller (its lease kube-node-lease/k0s-ctrl-kz-cp-3 is held) with no Node, so its version cannot be read through the API, and this run would leave its kube-apiserver where it is while it moves the kubelets to v1.30 (kz-cp-3 is not in the plan: this run does not upgrade it)")
+    expect(gate('version-skew').evidence).toContain('node kz-cp-3 (not in the plan): k0s controller without a Node: lease kube-node-lease/k0s-ctrl-kz-cp-3 held, version unknown')
     expect(gate('version-skew').hint).toBe("kz-cp-3 is in the API but not in the plan, so this run leaves it as it is: upgrade it first or list it in the cluster's nodes (plan --live then says whether the hops can take it along)")
     expect(gate('etcd').summary).toContain('etcd member kz-cp-3 is no control-plane node of the plan')
     // Three controllers run, not the plan's two: no quorum warning.

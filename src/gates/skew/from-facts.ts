@@ -43,7 +43,8 @@ export function skewEvidence(c: ClusterFacts, only?: string): GateEvidence[] {
   const group = (nodes: ClusterFacts['unlistedNodes'] | ClusterFacts['nodes'], label: string) => {
     for (const n of nodes) {
       if (only && n.name !== only) continue
-      const key = `${label}\0kubelet ${n.kubeletVersion ?? 'unknown'}, kube-proxy ${n.kubeProxyVersion ?? 'unknown'}${n.kubeProxyVersion ? ` (${n.kubeProxySource})` : ''}`
+      const seen = 'controllerLease' in n && n.controllerLease ? `k0s controller without a Node: lease ${n.controllerLease} held, version unknown` : `kubelet ${n.kubeletVersion ?? 'unknown'}, kube-proxy ${n.kubeProxyVersion ?? 'unknown'}${n.kubeProxyVersion ? ` (${n.kubeProxySource})` : ''}`
+      const key = `${label}\0${seen}`
       groups.set(key, [...(groups.get(key) ?? []), n.name])
     }
   }
