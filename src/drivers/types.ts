@@ -81,6 +81,12 @@ export interface Driver extends ActionModule {
    * installs from packages.
    */
   releaseSourceCheck?(fetch: { release: string; source: BinarySource; kept: string }): string[]
+  /**
+   * A read-only script that tells whether a node's package repository is one its switch-repo steps can move from minor
+   * to minor (kubeadm, pkgs.k8s.io), run with releaseSourceCheck's on the nodes that switch. Prints `found <file>: …`;
+   * fails with a `kupgrade: ` line saying why not.
+   */
+  repositoryCheck?(packageManager?: PackageManager): string[]
   /** Which rollback applies to this node (shared/design/execution.md's table). */
   rollbackPath(node: NodeContext): Omit<RollbackPath, 'node'>
   /**

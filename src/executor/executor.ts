@@ -25,7 +25,7 @@ import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBa
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 import { earlierSoak } from './earlier-soak.js'
-import { releaseFetches } from '../planner/fetches.js'
+import { releaseFetches, repoSwitches } from '../planner/fetches.js'
 
 /** Everything the executor needs to act on one cluster. */
 export interface ClusterRuntime {
@@ -1036,6 +1036,7 @@ export class Executor {
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),
       ...(expectedVersion ? { expectedVersion } : {}),
       releaseFetches: () => { const c = this.planOf(rt.spec.name); return c ? releaseFetches(c) : [] },
+      repoSwitches: () => { const c = this.planOf(rt.spec.name); return c ? repoSwitches(c) : [] },
       ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
       nodeFacts: Object.fromEntries(rt.facts),
     }

@@ -50,7 +50,7 @@ export const GATES = [
   }),
   def({
     id: 'release-source',
-    title: "every node can get what its steps fetch (every hop's release, and what a rebuild would reinstall): its architecture's binary and checksum list (air-gapped k3s: the images archive) from install.mirror, install.path or the install script's GitHub release",
+    title: "every node can get what its steps fetch (every hop's release, and what a rebuild would reinstall): its architecture's binary and checksum list (air-gapped k3s: the images archive) from install.mirror, install.path or the install script's GitHub release; kubeadm: a pkgs.k8s.io repository line its switches can move from minor to minor",
     scopes: ['cluster'],
     incident: 'kubelet-kube-proxy-skew',
     params: z.strictObject({ timeout: duration('60s', { positive: true }).describe("how long each node's check may take") }),

@@ -6,7 +6,7 @@ import type { ClusterFacts, FleetFacts } from '../facts/types.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import { buildExecutionPlan } from '../planner/build.js'
-import { releaseFetches, type ReleaseFetch } from '../planner/fetches.js'
+import { releaseFetches, repoSwitches } from '../planner/fetches.js'
 import type { ExecutionPlan } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { Transport } from '../transport/types.js'
@@ -47,7 +47,7 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
     serviceCIDR: c.serviceCIDR ?? defaultServiceCIDR(c.distribution),
     nodes: c.nodes.map((n) => ({ name: n.name, role: n.role, target: nodeTarget(c, n, loaded.dir) })),
     ...(loaded.plan.spec.target.kubernetes ? { expectedVersion: loaded.plan.spec.target.kubernetes } : {}),
-    releaseFetches: fetchesOf(loaded, c.name, o.facts),
+    ...plannedReads(loaded, c.name, o.facts),
     ssh: o.transport,
     kubectl: facts?.apiUnreachable ? unanswering(kubectl, c.name, facts.error ?? 'no answer') : kubectl,
     ...(facts ? { facts, nodeFacts: Object.fromEntries(facts.nodes.map((n) => [n.name, n])), unreachable: unreachableNodes(facts) } : {}),
@@ -61,14 +61,20 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
 /** The plan's steps, planned once per loaded plan (or per live facts) and only when a gate asks what nodes will fetch. */
 const planned = new WeakMap<object, ExecutionPlan>()
 
-/** With live facts (`check`, `plan --live`) as `apply` plans: a node already at the target fetches nothing. */
-function fetchesOf(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): () => readonly ReleaseFetch[] {
-  return () => {
+/**
+ * What the cluster's planned steps will fetch and switch, planned when a gate first asks; with live facts (`check`,
+ * `plan --live`) as `apply` plans: a node already at the target fetches nothing.
+ */
+function plannedReads(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): Pick<GateContext, 'releaseFetches' | 'repoSwitches'> {
+  const clusterPlan = () => {
     const key = facts ?? loaded
     let plan = planned.get(key)
     if (!plan) planned.set(key, (plan = facts ? buildExecutionPlan(loaded.plan, { facts: toPlannerFacts(facts) }) : (loaded.expanded ?? buildExecutionPlan(loaded.plan))))
-    const c = plan.stages.flatMap((s) => s.clusters).find((x) => x.name === cluster)
-    return c ? releaseFetches(c) : []
+    return plan.stages.flatMap((s) => s.clusters).find((x) => x.name === cluster)
+  }
+  return {
+    releaseFetches: () => { const c = clusterPlan(); return c ? releaseFetches(c) : [] },
+    repoSwitches: () => { const c = clusterPlan(); return c ? repoSwitches(c) : [] },
   }
 }
 

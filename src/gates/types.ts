@@ -1,5 +1,5 @@
 import type { ClusterFacts, NodeFacts } from '../facts/types.js'
-import type { ReleaseFetch } from '../planner/fetches.js'
+import type { ReleaseFetch, RepoSwitch } from '../planner/fetches.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
 import type { NodeTarget, Transport } from '../transport/types.js'
 import type { GateScope } from './catalog.js'
@@ -50,6 +50,8 @@ export interface GateContext {
   hopInProgress?: { to: string }
   /** The releases each node's planned steps will fetch (k3s, k0s; a rebuild's too), worked out when first asked. */
   releaseFetches?: () => readonly ReleaseFetch[]
+  /** The package repository switches each node's planned steps will make (kubeadm; a rebuild's too). */
+  repoSwitches?: () => readonly RepoSwitch[]
   ssh: Transport
   kubectl: KubectlClient
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */

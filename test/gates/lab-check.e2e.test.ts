@@ -11,6 +11,7 @@ import { normalizeTopology, type TopologyInput } from '../../src/lab/topology.js
 import { available } from '../helpers/required.js'
 import { isProbeWrite } from '../helpers/probe-writes.js'
 import { runCli } from '../helpers/run-cli.js'
+import { openSsh } from '../lab/helpers.js'
 import { waitFor } from '../lab/node/helpers.js'
 
 /**
@@ -145,6 +146,26 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
       expect(good.report.clusters[0]!.results[0]!.status, JSON.stringify(good.report)).not.toMatch(/fail|unknown/)
     }, 300_000)
   }
+
+  it("kubeadm: a worker still on the legacy apt.kubernetes.io repository fails release-source before anything changes; on pkgs.k8s.io again, it passes", async () => {
+    const { ok } = openSsh(() => ({ dir }))
+    const w1 = `${NET}.121`
+    const list = '/etc/apt/sources.list.d/kubernetes.list'
+    const kept = await ok(w1, `cat ${list}`)
+    expect(kept).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /')
+    await ok(w1, `echo 'deb https://apt.kubernetes.io/ kubernetes-xenial main' > ${list}`)
+    try {
+      const bad = await check('g-kubeadm', ['release-source'])
+      expect(bad.code, JSON.stringify(bad.report)).toBe(3)
+      const res = bad.report.clusters[0]!.results[0]!
+      expect(res.summary).toBe(`kubeadm-w-1: ${list} points at the legacy Google-hosted Kubernetes repository (apt.kubernetes.io, yum.kubernetes.io, packages.cloud.google.com), frozen in 2023 and removed in 2024: move the node to pkgs.k8s.io (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again`)
+      expect(res.evidence).toContainEqual({ source: 'node kubeadm-cp-1: the Kubernetes package repository, to be switched to v1.30', observed: `${list}: pkgs.k8s.io/core:/stable:/v1.29/` })
+    } finally {
+      await ok(w1, `echo ${JSON.stringify(kept)} > ${list}`)
+    }
+    const good = await check('g-kubeadm', ['release-source'])
+    expect(good.report.clusters[0]!.results[0], JSON.stringify(good.report)).toMatchObject({ status: 'pass', summary: "every node's Kubernetes package repository is a pkgs.k8s.io one kupgrade can switch to v1.30" })
+  }, 120_000)
 
   it('api-vip whose probe pod create timed out after the API made it: the gate judges that pod and deletes it', async () => {
     const cluster = 'g-k3s'

@@ -13,7 +13,7 @@ import type { FleetFacts } from '../../src/facts/types.js'
 import type { LoadedPlan } from '../../src/plan/load.js'
 import { parsePlan } from '../../src/plan/load.js'
 import { buildExecutionPlan } from '../../src/planner/build.js'
-import { releaseFetches } from '../../src/planner/fetches.js'
+import { releaseFetches, repoSwitches } from '../../src/planner/fetches.js'
 import { commandLine } from '../../src/transport/quote.js'
 import type { NodeTarget, Transport } from '../../src/transport/types.js'
 import type { KubectlClient } from '../../src/transport/kubectl/client.js'
@@ -139,7 +139,7 @@ describe('release-source on each node, before anything changes', () => {
     expect(none.evidence[0]!.observed).toContain('curl: (22) The requested URL returned error: 404')
   })
 
-  it('k0s from its install script: get.k0s.sh and the binary only (the script checks no list); kubeadm has no files to check', async () => {
+  it('k0s from its install script: get.k0s.sh and the binary only (the script checks no list)', async () => {
     const ctx = context(undefined, { distribution: 'k0s', from: 'v1.29.6+k0s.0', to: 'v1.30.4', nodes: { 'edge-1': 'amd64' } })
     // The script, as the node would run it: the install script's URL and GitHub's asset, by the release's raw name.
     let seen = ''
@@ -151,8 +151,6 @@ describe('release-source on each node, before anything changes', () => {
     expect(seen).not.toContain('"$tmp/$sums"')
     // A read whose sections never came back is unknown, never a pass.
     expect(r).toMatchObject({ status: 'unknown', summary: 'edge-1: the check of v1.30.4+k0s.0 did not finish' })
-    const kubeadm = await releaseSourceGate.check(context(undefined, { distribution: 'kubeadm', from: 'v1.29.8' }), { timeout: '30s' })
-    expect(kubeadm).toMatchObject({ status: 'pass', summary: 'kubeadm installs from its package repositories: no release files to check' })
   })
 
   it('check and plan --live ask it with live facts, as apply plans: a node already at the target fetches nothing', () => {
@@ -174,5 +172,67 @@ describe('release-source on each node, before anything changes', () => {
     const fetched = (ctx: GateContext) => ctx.releaseFetches!().map((f) => `${f.node} ${f.release}`)
     expect(fetched(gateContexts(loaded, undefined, o)[0]!)).toEqual(['edge-1 v1.30.4+k3s1', 'pi-1 v1.30.4+k3s1'])
     expect(fetched(gateContexts(loaded, undefined, { ...o, facts })[0]!)).toEqual(['pi-1 v1.30.4+k3s1'])
+  })
+
+  it("kubeadm: every node that switches its package repository has a pkgs.k8s.io line the switch can move; the legacy repository, another file or none is named", async () => {
+    // Each node's /etc is a folder of its own here: the script's absolute paths are read under it (the lab e2e reads a
+    // node's real /etc over SSH).
+    const ubuntu = 'ID=ubuntu\nID_LIKE=debian\n'
+    const nodes: Record<string, { os: string; files: Record<string, string> }> = {
+      'cp-1': { os: ubuntu, files: { 'apt/sources.list.d/kubernetes.list': 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /\n' } },
+      'w-1': { os: ubuntu, files: { 'apt/sources.list.d/kubernetes.list': 'deb https://apt.kubernetes.io/ kubernetes-xenial main\n' } },
+      'w-2': { os: 'ID="rocky"\nID_LIKE="rhel centos fedora"\n', files: { 'yum.repos.d/k8s.repo': '[kubernetes]\nbaseurl=https://pkgs.k8s.io/core:/stable:/v1.29/rpm/\n' } },
+      'w-3': { os: ubuntu, files: {} },
+      'w-4': { os: ubuntu, files: { 'apt/sources.list.d/kubernetes.list': 'deb https://mirror.example.com/k8s/ stable main\n' } },
+    }
+    for (const [name, n] of Object.entries(nodes)) {
+      const etc = join(dir, 'roots', name, 'etc')
+      await mkdir(join(etc, 'apt/sources.list.d'), { recursive: true })
+      await mkdir(join(etc, 'yum.repos.d'), { recursive: true })
+      await writeFile(join(etc, 'os-release'), n.os)
+      for (const [f, body] of Object.entries(n.files)) await writeFile(join(etc, f), body)
+    }
+    const root = (node: string) => join(dir, 'roots', node)
+    const transport = {
+      read: async (t: NodeTarget, cmd: Parameters<Transport['read']>[1]) => {
+        const r = await execa('sh', ['-c', commandLine(cmd).replaceAll('/etc/', `${root(t.node)}/etc/`)], { reject: false })
+        return { stdout: r.stdout.replaceAll(root(t.node), ''), stderr: r.stderr, exitCode: r.exitCode ?? null }
+      },
+    } as unknown as Transport
+    const plan = (from: string) => {
+      const parsed = parsePlan('plan.yaml', JSON.stringify({
+        apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'repos' },
+        spec: { target: { kubernetes: 'v1.30.4' }, stages: [{ name: 's', clusters: ['prod'] }], clusters: [{ name: 'prod', distribution: 'kubeadm', from, apiEndpoint: 'https://10.0.0.1:6443', nodes: Object.keys(nodes).map((name, i) => ({ name, host: `10.0.0.${i + 2}`, role: i === 0 ? 'control-plane' : 'worker' })) }] },
+      }))
+      return buildExecutionPlan(parsed.plan!).stages[0]!.clusters[0]!
+    }
+    const ctx = (from: string, nodeFacts?: GateContext['nodeFacts']): GateContext => {
+      const cluster = plan(from)
+      return {
+        cluster: 'prod', distribution: 'kubeadm', scope: 'cluster', now: () => new Date(), kubectl: {} as KubectlClient, ssh: transport,
+        nodes: Object.keys(nodes).map((name, i) => ({ name, role: i === 0 ? 'control-plane' as const : 'worker' as const, target: { node: name, host: '127.0.0.1', port: 22, user: 'root' } as NodeTarget })),
+        releaseFetches: () => releaseFetches(cluster), repoSwitches: () => repoSwitches(cluster), ...(nodeFacts ? { nodeFacts } : {}),
+      }
+    }
+    const r = await releaseSourceGate.check(ctx('v1.29.8'), { timeout: '30s' })
+    expect(r.status).toBe('fail')
+    const problems = r.summary.split('; ')
+    expect(problems).toEqual([
+      'w-1: /etc/apt/sources.list.d/kubernetes.list points at the legacy Google-hosted Kubernetes repository (apt.kubernetes.io, yum.kubernetes.io, packages.cloud.google.com), frozen in 2023 and removed in 2024: move the node to pkgs.k8s.io (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again',
+      'w-2: pkgs.k8s.io is configured in /etc/yum.repos.d/k8s.repo, and kupgrade switches the repository of each minor in /etc/yum.repos.d/kubernetes.repo (where the Kubernetes install docs put it): move the line there, then run again',
+      'w-3: /etc/apt/sources.list.d/kubernetes.list does not exist, and kupgrade switches the pkgs.k8s.io repository of each minor there: add it (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again',
+      'w-4: /etc/apt/sources.list.d/kubernetes.list names no pkgs.k8s.io repository (pkgs.k8s.io/core:/stable:/v1.NN/), the one kupgrade switches from minor to minor: point it at pkgs.k8s.io (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again',
+    ])
+    expect(r.evidence).toContainEqual({ source: 'node cp-1: the Kubernetes package repository, to be switched to v1.30', observed: '/etc/apt/sources.list.d/kubernetes.list: pkgs.k8s.io/core:/stable:/v1.29/' })
+    expect(r.hint).toMatch(/^point each node's `kubernetes.list` \(apt\) or `kubernetes.repo` \(dnf\) at its pkgs.k8s.io minor/)
+    // The package manager the facts read wins over the OS family: a Debian host told to use dnf is read as dnf.
+    const told = await releaseSourceGate.check({ ...ctx('v1.29.8'), scope: 'node', node: 'cp-1', nodeFacts: { 'cp-1': { packageManager: 'dnf' } as never } }, { timeout: '30s' })
+    expect(told.summary).toBe('cp-1: /etc/yum.repos.d/kubernetes.repo does not exist, and kupgrade switches the pkgs.k8s.io repository of each minor there: add it (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again')
+    // A patch upgrade switches nothing: nothing to check.
+    expect(await releaseSourceGate.check(ctx('v1.30.1'), { timeout: '30s' })).toMatchObject({ status: 'pass', summary: 'no node fetches a release or switches its package repository: nothing to check' })
+    // Fixed, it passes, naming what it found.
+    await writeFile(join(root('w-1'), 'etc/apt/sources.list.d/kubernetes.list'), 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.29/deb/ /\n')
+    const one = await releaseSourceGate.check({ ...ctx('v1.29.8'), scope: 'node', node: 'w-1' }, { timeout: '30s' })
+    expect(one).toMatchObject({ status: 'pass', summary: "every node's Kubernetes package repository is a pkgs.k8s.io one kupgrade can switch to v1.30" })
   })
 })

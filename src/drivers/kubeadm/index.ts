@@ -3,7 +3,7 @@ import type { EtcdMemberRestore, Step, StepOf } from '../../planner/types.js'
 import { parseKubeVersion } from '../../plan/versions.js'
 import { backupDir, literal, nodeCheck, OFF_NODE, onNode, script, q, SUMS } from '../common/commands.js'
 import { backupFilesProgram, keptCopy, putBackLines, restoreFilesCommands, restoreFilesProgram } from '../common/files.js'
-import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, switchRepo, unhold, type Pm } from '../common/packages.js'
+import { describePerPm, hold, install, packageManagerOf, perPackageManager, repoCheck, repoSwitchableScript, switchRepo, unhold, type Pm } from '../common/packages.js'
 import type { ActionProgram, Check } from '../program.js'
 import type { ClusterRestoreTemplates, ControlPlaneNode, Driver, DriverNodeFacts, NodeContext, StepTemplate } from '../types.js'
 
@@ -50,6 +50,13 @@ export const kubeadm: Driver = {
   planBackup: (hop: Hop): StepTemplate[] => {
     const dir = backupDir(hop.from)
     return [{ action: 'backup', params: { kind: 'kubeadm-etcd', dir, file: snapshotFile(dir) } }]
+  },
+  repositoryCheck: (pm) => {
+    try {
+      return repoSwitchableScript(packageManagerOf(pm, 'the Kubernetes package repository'))
+    } catch (err) {
+      return [`echo ${q(`kupgrade: ${(err as Error).message}`)} >&2`, 'exit 1']
+    }
   },
   planNodeUpgrade: (hop: Hop, node: NodeContext): StepTemplate[] => {
     const dir = backupDir(hop.from)
