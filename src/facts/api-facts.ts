@@ -84,16 +84,15 @@ async function firstFailureInOrder<T extends readonly unknown[]>(reads: T): Prom
 }
 
 /**
- * API facts for one cluster in three concurrent kubectl calls (k0s: four, with its controllers' leases): /version, all
- * nodes, all kube-system pods. Never one
- * call per node. kube-proxy versions come from the DaemonSet's pods, not from `nodeInfo.kubeProxyVersion`, which
- * always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
+ * API facts for one cluster in three concurrent kubectl calls: /version, all nodes, all kube-system pods (k0s: also its
+ * controllers' leases). Never one call per node. kube-proxy versions come from the DaemonSet's pods, not from
+ * `nodeInfo.kubeProxyVersion`, which always held the kubelet's own version and is empty from 1.33 on (facts §0.1).
  */
 export async function readApiFacts(kubectl: KubectlClient, dist: Distribution): Promise<ApiFacts> {
-  // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
-  // not read (one kubectl process fewer per version-skew check).
   // Started with the others, awaited last: its failure only leaves the controllers unknown.
   const leaseHolders = dist === 'k0s' ? k0sControllers(kubectl, new Date()) : Promise.resolve(undefined)
+  // k3s runs its apiserver, etcd and kube-proxy inside the k3s process: kube-system holds no pod this reads, so it is
+  // not read (one kubectl process fewer per version-skew check).
   const [version, nodes, system] = await firstFailureInOrder([kubectl.version(), kubectl.nodes(), dist === 'k3s' ? { items: [] } : kubectl.pods('kube-system')] as const)
   const pods = system.items ?? []
   const apiNodes = new Map((nodes.items ?? []).map((n) => toApiNode(n)).map((n) => [n.name, n]))

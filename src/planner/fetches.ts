@@ -15,8 +15,6 @@ export interface ReleaseFetch {
 export interface RepoSwitch {
   node: string
   minor: string
-  /** Only a rebuild of the node switches it. */
-  rebuild?: true
 }
 
 /** A planned cluster never changes: what it fetches is read off it once. */
@@ -47,7 +45,7 @@ function readOff(c: Pick<ClusterPlan, 'steps' | 'rebuild'>): { fetches: readonly
         if (!fetches.has(key)) fetches.set(key, { node: s.node, release: s.params.release, source: s.params.source, kept: s.params.kept, ...mark })
       } else if (s.action === 'switch-repo') {
         const key = `${s.node}\0${s.params.minor}`
-        if (!switches.has(key)) switches.set(key, { node: s.node, minor: s.params.minor, ...mark })
+        if (!switches.has(key)) switches.set(key, { node: s.node, minor: s.params.minor })
       }
     }
   }

@@ -84,7 +84,7 @@ export const releaseSourceGate: Gate<ReleaseSourceParams> = {
         ...(switched.length ? [`every node's Kubernetes package repository is a pkgs.k8s.io one kupgrade can switch to ${switched.join(', ')}`] : []),
       ].join('; '),
       hint: repositoryFailed
-        ? `point each node's ${'`'}kubernetes.list${'`'} (apt) or ${'`'}kubernetes.repo${'`'} (dnf) at its pkgs.k8s.io minor, as the Kubernetes install docs do (${CHANGE_REPOSITORY_DOCS}); then run again`
+        ? `point each node's \`kubernetes.list\` (apt) or \`kubernetes.repo\` (dnf) at its pkgs.k8s.io minor, as the Kubernetes install docs do (${CHANGE_REPOSITORY_DOCS}); then run again`
         : "put each node's architecture's files of the release where the plan's install points (laid out as the GitHub release: the binary, its checksum list, an air-gapped k3s node's images archive), or give the node its route there; then run again",
     })
   },
