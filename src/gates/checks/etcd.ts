@@ -62,7 +62,7 @@ export const etcdGate: Gate<EtcdParams> = {
     if (leaders.size > 1) findings.push({ status: 'fail', source: 'etcdctl endpoint status on each control-plane node', observed: [...leaders].map(([l, ns]) => `${ns.join(', ')} see leader ${l}`).join('; '), problem: 'etcd members disagree on the leader' })
     // In the plan's order, not in the order the nodes answered.
     const order = (node: string) => cps.findIndex((n) => n.name === node)
-    const membership = membershipFinding(ctx.distribution, cps.map((n) => n.name), memberLists.sort((a, b) => order(a.node) - order(b.node)))
+    const membership = membershipFinding(ctx.distribution, cps.map((n) => ({ name: n.name, host: n.target.host })), memberLists.sort((a, b) => order(a.node) - order(b.node)))
     if (membership) findings.push(membership)
     // A k3s server on SQLite has no etcd (the lab showed the etcd wording on one): say what was checked instead.
     if (onSqlite.length && onSqlite.length === cps.length) {
@@ -87,24 +87,35 @@ const MEMBERSHIP_HINT = "list every control-plane node in the cluster's nodes (k
 /**
  * The etcd members against the plan's control-plane nodes: a member no planned node accounts for is a control plane the
  * run would leave at its version (and outside its backups and restores); a planned node without a member is not in
- * this etcd at all. k3s names a member after its node plus 8 hex digits (pkg/etcd setName), k0s and kubeadm after the
- * node. Said once, from the first node that listed them: every member's list is the same raft state.
+ * this etcd at all. A member is a node's by its name (k3s: the node's plus 8 hex digits, pkg/etcd setName; kubeadm:
+ * the node's; k0s: the host's name) or, where a plan names a node otherwise, by its peer URL's host being the node's
+ * address. Said once, from the first node that listed them: every member's list is the same raft state.
  */
-export function membershipFinding(dist: GateContext['distribution'], planned: string[], lists: { node: string; members: EtcdMemberName[] }[]): Finding | undefined {
+export function membershipFinding(dist: GateContext['distribution'], planned: { name: string; host: string }[], lists: { node: string; members: EtcdMemberName[] }[]): Finding | undefined {
   const first = lists[0]
   if (!first) return undefined
-  const nodeOf = (m: EtcdMemberName) => planned.find((n) => m.name === n || (dist === 'k3s' && m.name.length === n.length + 9 && m.name.startsWith(`${n}-`) && /^[0-9a-f]{8}$/.test(m.name.slice(n.length + 1))))
+  const named = (m: EtcdMemberName, n: string) => m.name === n || (dist === 'k3s' && m.name.length === n.length + 9 && m.name.startsWith(`${n}-`) && /^[0-9a-f]{8}$/.test(m.name.slice(n.length + 1)))
+  const nodeOf = (m: EtcdMemberName) => (planned.find((n) => named(m, n.name)) ?? planned.find((n) => m.peer !== undefined && peerHost(m.peer) === n.host))?.name
   const extra = first.members.filter((m) => nodeOf(m) === undefined)
   const accounted = new Set(first.members.map(nodeOf))
-  const missing = planned.filter((n) => !accounted.has(n))
+  const missing = planned.map((n) => n.name).filter((n) => !accounted.has(n))
   const source = `etcdctl member list on ${lists.map((l) => l.node).join(', ')}`
-  const observed = `${first.members.length} member${first.members.length === 1 ? '' : 's'}: ${first.members.map((m) => `${m.name || '(unstarted)'}${m.peer ? ` (${m.peer})` : ''}`).join(', ')}; control-plane nodes in the plan: ${planned.join(', ')}`
+  const observed = `${first.members.length} member${first.members.length === 1 ? '' : 's'}: ${first.members.map((m) => `${m.name || '(unstarted)'}${m.peer ? ` (${m.peer})` : ''}`).join(', ')}; control-plane nodes in the plan: ${planned.map((n) => n.name).join(', ')}`
   if (extra.length === 0 && missing.length === 0) return { status: 'pass', source, observed }
   const problems = [
     ...(extra.length ? [`etcd member${extra.length === 1 ? '' : 's'} ${extra.map((m) => m.name || `${hexId(m.id)} (unstarted)`).join(', ')} ${extra.length === 1 ? 'is' : 'are'} no control-plane node of the plan: this run would leave ${extra.length === 1 ? 'it' : 'them'} at the current version`] : []),
     ...(missing.length ? [`control-plane node${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of the plan ${missing.length === 1 ? 'is' : 'are'} no member of this etcd`] : []),
   ]
   return { status: 'fail', source, observed, problem: `etcd has ${first.members.length} member${first.members.length === 1 ? '' : 's'} for ${planned.length} control-plane node${planned.length === 1 ? '' : 's'} in the plan: ${problems.join('; ')}` }
+}
+
+/** `https://10.0.0.1:2380`, `https://[fd00::1]:2380` → the host. */
+function peerHost(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')
+  } catch {
+    return undefined
+  }
 }
 
 /** etcdctl prints member ids in decimal in JSON and in hex everywhere else (member remove takes hex). */
