@@ -9,7 +9,8 @@ import { events, startExecLab, topology, type ExecLab } from './helpers.js'
  * Nodes the cluster has and the plan does not list (added after the plan was written, forgotten, or left out on
  * purpose). kupgrade never upgrades them, yet they are as much part of the skew as the listed ones: the version-skew
  * gate judged the listed nodes only, passed, and the control plane moved past a kubelet it left out of policy
- * (k3s), or past a node whose kube-proxy k0s's controllers move with them (k0s).
+ * (k3s), or past a node whose kube-proxy k0s's controllers move with them (k0s). A control-plane node left out (a
+ * k3s server; a k0s controller, which has no Node, seen by its lease) would stay behind the kubelets the run moves.
  */
 describe('apply with nodes in the API the plan does not list', () => {
   let l: ExecLab
