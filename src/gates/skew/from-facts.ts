@@ -16,9 +16,10 @@ export function skewStateFromFacts(c: ClusterFacts): SkewState {
     components.push({ component: 'kube-apiserver', version: a.version, ...(a.node ? { node: a.node } : {}) })
     if (a.node) apiserverNodes.add(a.node)
   }
-  // A k3s server the plan does not list still runs an apiserver, at its kubelet's version: one kupgrade never moves.
+  // A k3s server, or a k0s controller that runs a worker, the plan does not list still runs an apiserver, at its
+  // kubelet's version (one binary runs both): one kupgrade never moves. (kubeadm's are static pods, read above.)
   for (const n of c.unlistedNodes) {
-    if (c.distribution !== 'k3s' || !labelledControlPlane(n) || !n.kubeletVersion || apiserverNodes.has(n.name)) continue
+    if (c.distribution === 'kubeadm' || !labelledControlPlane(n) || !n.kubeletVersion || apiserverNodes.has(n.name)) continue
     components.push({ component: 'kube-apiserver', version: n.kubeletVersion, node: n.name })
     apiserverNodes.add(n.name)
   }

@@ -278,4 +278,18 @@ describe('version-skew gate and the nodes the plan does not list', () => {
     expect(k.status).toBe('fail')
     expect(k.summary).toContain('kube-apiserver v1.29.6+k3s1 on cp-9 stays at v1.29 while this run moves the kubelets to v1.30')
   })
+
+  it('k0s: an unlisted controller that runs a worker (--enable-worker) is a Node, and its apiserver is at its kubelet\'s version: left behind, it is said as such', async () => {
+    const kubectl = fakeKubectl({ version: 'x', nodes: [], pods: [], fail: 'must not be called' })
+    const node = (name: string, role: 'control-plane' | 'worker') => ({ name, role, host: name, kubeletVersion: 'v1.29.6+k0s', kubeProxyVersion: 'v1.29.6', kubeProxySource: 'daemonset-pod' as const, roles: role === 'control-plane' ? ['control-plane'] : [], inApi: true, disk: [], services: {} })
+    const facts: ClusterFacts = {
+      name: 'prod', distribution: 'k0s', from: 'v1.29.6+k0s.0', target: 'v1.30.4+k0s.0',
+      apiserverVersions: [{ version: 'v1.29.6+k0s', source: '/version' }, { version: 'v1.29.6+k0s.0', source: 'k0s controller', node: 'cp-1' }],
+      nodes: [node('cp-1', 'control-plane'), node('w-1', 'worker')],
+      unlistedNodes: [{ name: 'cp-9', roles: ['control-plane'], kubeletVersion: 'v1.29.6+k0s', kubeProxyVersion: 'v1.29.6', kubeProxySource: 'daemonset-pod' }],
+    }
+    const r = await versionSkewGate.check(ctx('k0s', kubectl, { facts }), {})
+    expect(r.status).toBe('fail')
+    expect(r.evidence).toContainEqual({ source: 'kubelet-newer-than-apiserver (cp-9)', observed: 'kube-apiserver v1.29.6+k0s on cp-9 stays at v1.29 while this run moves the kubelets to v1.30: no kubelet may be newer than a kube-apiserver it can reach (cp-9 is not in the plan: this run does not upgrade it)' })
+  })
 })
