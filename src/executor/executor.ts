@@ -372,7 +372,7 @@ export class Executor {
     try {
       for (const s of stage.before) if (s !== approval) await this.stepOrStop(s, undefined)
       const clusters = this.selectedClusters(stage)
-      const results = await pool(clusters, Math.max(1, stage.parallelClusters), (c) => this.runCluster(stage, c))
+      const results = await pool(clusters, Math.max(1, stage.parallelClusters), {}, (c) => this.runCluster(stage, c))
       const stop = results.find((r): r is Stop => typeof r === 'object')
       if (stop) throw new Stopped(stop)
       changed = results.some((r) => r === true)
@@ -860,7 +860,11 @@ export class Executor {
   private async together(steps: Step[], rt: ClusterRuntime): Promise<void> {
     const decided = new AbortController()
     let first: Stop | undefined
-    await pool(steps, GATES_AT_ONCE, async (s) => {
+    // Before anything changed, every gate of the point answers (its first check), as kubeadm's preflight lists every
+    // error at once: the user mends all before the next attempt, and the report does not depend on which gate happened
+    // to fail first. After a change, a blocked point starts no more gates: the failure handling waits on them.
+    const everyGateAnswers = steps.every((s) => s.phase === 'preflight')
+    await pool(steps, GATES_AT_ONCE, { keepGoing: everyGateAnswers }, async (s) => {
       const r = await this.step(s, rt, undefined, { cutShort: decided.signal })
       if (typeof r === 'object' && !first) {
         first = r
@@ -1187,8 +1191,11 @@ const nodeKey = (s: Step): string => `${s.cluster}|${s.hop ?? ''}|${s.node}`
 
 const isAbort = (err: unknown): boolean => err instanceof Error && (err.name === 'AbortError' || /aborted|interrupted/i.test(err.message))
 
-/** Runs `fn` over items, at most `limit` at once, results in input order. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over items, at most `limit` at once, results in input order. Once one returns an object (a Stop), no new
+ * item starts (those in flight finish) unless `keepGoing`.
+ */
+export async function pool<T, R>(items: readonly T[], limit: number, o: { keepGoing?: boolean }, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length)
   let next = 0
   let stop = false
@@ -1196,8 +1203,7 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (t: T) 
     while (!stop && next < items.length) {
       const i = next++
       out[i] = await fn(items[i]!)
-      // Once one fails, no new cluster starts (those in flight finish).
-      if (typeof out[i] === 'object' && out[i] !== null) stop = true
+      if (!o.keepGoing && typeof out[i] === 'object' && out[i] !== null) stop = true
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))

@@ -1,6 +1,8 @@
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
+import { DEFAULT_GATES } from '../../src/gates/catalog.js'
 import { events, recoverOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
@@ -23,6 +25,36 @@ describe('a node that failed before any change', () => {
     })
   }, 60_000)
   afterAll(async () => l?.stop())
+
+  it('pre-gates: every gate answers, those queued behind the first that blocked too (exit 3, nothing changed)', async () => {
+    // Five gates of your own, four at a time: the first fails at once (and is confirmed twice, a second apart), the
+    // next three take 5 s, so the fifth starts only after the point was decided. Before anything changed, it still
+    // answers: the report names every reason to mend at once, whichever happened to fail first.
+    const doc = parse(readFileSync(l.plan, 'utf8'))
+    doc.spec.gates = {
+      wait: { interval: '1s' },
+      skip: DEFAULT_GATES.pre.map((gate) => ({ gate, reason: 'only the commands of this test' })),
+      pre: [
+        { command: { run: 'echo no room; exit 1', name: 'fails at once' } },
+        ...[1, 2, 3].map((i) => ({ command: { run: 'sleep 5', name: `slow ${i}` } })),
+        { command: { run: 'echo queued; exit 1', name: 'queued behind' } },
+      ],
+    }
+    const plan = join(l.dir, 'gates-plan.yaml')
+    writeFileSync(plan, stringify(doc))
+    const mark = l.lab.recorder.mark()
+    const r = await l.cli(['apply', plan, '--output', 'json'])
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const results = events(r.out).filter((e) => e.type === 'gate-result').map((e) => [e.status, e.summary])
+    expect(results.sort()).toEqual([
+      ['fail', 'runner: `fails at once` exited 1 (still after 3 checks)'],
+      ['fail', 'runner: `queued behind` exited 1 (not re-checked: gate command blocked this point first)'],
+      ['pass', '`slow 1` exited 0 on the runner'],
+      ['pass', '`slow 2` exited 0 on the runner'],
+      ['pass', '`slow 3` exited 0 on the runner'],
+    ])
+    expect(l.lab.recorder.mutations({ afterSeq: mark }).filter((e) => e.source === 'node' || e.resource === 'nodes')).toEqual([])
+  }, 120_000)
 
   it('is neither rolled back nor rebuilt; once the hook agrees, resume upgrades it', async () => {
     const first = await l.cli(['apply', l.plan, '--output', 'json'])

@@ -59,6 +59,11 @@ describe('incident replay: etcd / HPA cascading failure', () => {
         expect(res, gate).toMatchObject({ status: 'unknown' })
         expect(res.summary, gate).toMatch(/probe pod could not be scheduled for 15s: 0\/3 nodes are available: .*Insufficient cpu.*\(not re-checked: gate capacity blocked this point first\)$/)
       }
+      // Nothing changed yet, so every pre-gate answered, those after capacity too (while api-vip and dns still waited
+      // on their probe pods, a blocked point started no more gates: what the report held depended on which failed first).
+      const planned = JSON.parse((await r.cli(['plan', r.plan, '--format', 'json'])).out).steps.filter((s: any) => s.phase === 'preflight' && s.action === 'gate').map((s: any) => s.params.gate)
+      expect(planned).toContain('removed-apis')
+      expect(ev.filter((e) => e.type === 'gate-result').map((e) => e.gate).sort()).toEqual([...planned].sort())
       nothingChanged(mark)
     } finally {
       r.lab.clearFault({ fault: 'insufficient-capacity', cluster: 'hpa' })
