@@ -223,7 +223,7 @@ async function finalNodes(names: string[], clusters: Map<string, ClusterRuntime>
   }))
 }
 
-const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'blocked' ? 'failed' : o === 'lock-lost' ? 'paused' : o)
+const statusOf = (o: RunOutcome): string => (o === 'nothing-to-do' ? 'done' : o === 'lock-lost' ? 'paused' : o)
 
 /** The clusters `kupgrade rollback --cluster` names, each one the run covered; without --cluster, the run's own. */
 function narrowedForRollback(run: JournalHeader, asked: Selection, stages: { name: string; clusters: string[] }[]): Selection {

@@ -15,7 +15,7 @@ export const journalPath = (planDir: string, runId: string): string => join(runs
 /** Sortable and unique: `20261201T074512Z-3f9a`. */
 export const newRunId = (d = new Date()): string => `${d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`
 
-export type RunStatus = 'running' | 'done' | 'rolled-back' | 'failed' | 'paused' | 'awaiting-approval' | 'interrupted' | 'unfinished'
+export type RunStatus = 'running' | 'done' | 'rolled-back' | 'failed' | 'blocked' | 'paused' | 'awaiting-approval' | 'interrupted' | 'unfinished'
 
 export interface RunSummary {
   runId: string
@@ -50,7 +50,8 @@ export function summarize(path: string): RunSummary {
   const running = holder?.runId === journal.header.runId
   const status: RunStatus = !last ? (running ? 'running' : 'unfinished')
     : last.state === 'done' ? (last.evidence?.[0] === 'rolled-back' ? 'rolled-back' : 'done')
-      : last.state === 'failed' ? 'failed'
+      // Blocked: stopped by a pre-gate before anything changed (apply's exit 3), journaled as a failure.
+      : last.state === 'failed' ? (last.evidence?.[0] === 'blocked' ? 'blocked' : 'failed')
         : (last.evidence?.[0] as RunStatus | undefined) ?? 'paused'
   return {
     runId: journal.header.runId, dir: dirname(path), journal, status,

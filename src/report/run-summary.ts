@@ -87,6 +87,9 @@ export class SummaryCollector {
       case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, ...hopOf(e), status: 'failed', cordoned: e.cordoned }); break
       case 'step-done':
         if (isOnFailureHook(e.step.id)) d.onFailureHooks.push({ step: e.step.id, title: e.step.title, ok: true })
+        // The run lock is the run's own, taken and given back: counted, a blocked run would say "1 changed" beside
+        // "nothing was changed".
+        if (e.step.action === 'lock' || e.step.action === 'unlock') break
         if (e.changed) d.changed++
         else d.unchanged++
         if (d.dryRun) d.wouldRun += e.evidence.filter((x) => x.startsWith('would run:')).length

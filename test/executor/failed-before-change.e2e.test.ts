@@ -54,6 +54,10 @@ describe('a node that failed before any change', () => {
       ['pass', '`slow 3` exited 0 on the runner'],
     ])
     expect(l.lab.recorder.mutations({ afterSeq: mark }).filter((e) => e.source === 'node' || e.resource === 'nodes')).toEqual([])
+    // The journal keeps it as apply said it: blocked, not failed (exit 3, nothing changed).
+    const status = await l.cli(['status', plan])
+    expect(status.out).toMatch(/^run \S+: blocked — step \S+\/pre\/gate\/command failed: .*; nothing was changed\n/)
+    expect((await l.cli(['runs', plan])).out).toMatch(/\n\S+ +blocked +\S+ +4 done, 0 skipped, 2 failed +\S+gates-plan\.yaml\n$/)
   }, 120_000)
 
   it('is neither rolled back nor rebuilt; once the hook agrees, resume upgrades it', async () => {

@@ -86,6 +86,23 @@ describe('the run summary (text)', () => {
     expect(summaryOf([])).not.toContain('warning')
   })
 
+  it('does not count the run lock as a change: a run a pre-gate blocked changed nothing, and says so once', () => {
+    const c = new SummaryCollector()
+    const lock: StepRef = { id: 'staging/staging/lock', stage: 'staging', cluster: 'staging', action: 'lock', title: 'acquire the run lock', mutates: true }
+    const gate: StepRef = { id: 'staging/staging/pre/gate/etcd', stage: 'staging', cluster: 'staging', action: 'gate', title: 'gate etcd', mutates: false }
+    const events = [
+      { type: 'run-started', time: T, runId: 'r3', plan: '/p/plan.yaml', journal: 'j', dryRun: false, resumed: false, warnings: [], stages: ['staging'], outline: [] },
+      { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
+      { type: 'step-done', time: T, step: lock, attempt: 1, durationMs: 200, changed: true, evidence: [] },
+      { type: 'step-done', time: T, step: { ...gate, id: 'staging/staging/pre/gate/dns' }, attempt: 1, durationMs: 300, changed: false, evidence: [] },
+      { type: 'step-failed', time: T, step: gate, attempt: 1, durationMs: 800, error: 'gate etcd failed: etcd unhealthy', evidence: [] },
+      { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: 'step staging/staging/pre/gate/etcd failed: gate etcd failed: etcd unhealthy' },
+      { type: 'run-finished', time: T, runId: 'r3', outcome: 'blocked', exitCode: 3, durationMs: 1_500, journal: 'j', message: 'step staging/staging/pre/gate/etcd failed: gate etcd failed: etcd unhealthy; nothing was changed' },
+    ] as ExecutorEvent[]
+    for (const e of events) c.add(e)
+    expect(renderSummaryText(c.data)).toContain('\n  steps: 0 changed, 1 already done or read-only, 0 skipped, 1 failed\n')
+  })
+
   it('says the failure that stopped the run once: not again as the cluster note and the failed step', () => {
     const text = summaryOf()
     expect(text.split('timed out after 300s waiting for staging-agent-1').length - 1).toBe(1)
