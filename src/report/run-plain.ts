@@ -49,6 +49,12 @@ export class ToldFailures {
  * long as it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed
  * again, and the soak's own line says how many were.
  */
+/**
+ * What a step or gate read, one item a line under its ✗ line; an item of several lines (a command's output) keeps them,
+ * indented under its first, so the next timestamped line still starts the line.
+ */
+const evidenceBlock = (evidence: string[]): string => evidence.map((x) => `\n    ${x.replace(/\n/g, '\n      ')}`).join('')
+
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()
   const verdicts = new Map<string, GateResult>()
@@ -67,7 +73,7 @@ export function plainLines(verbose = false): (e: ExecutorEvent) => string | unde
       if (e.type === 'step-done') return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: ${said} (${secs(e.durationMs)})`
       // The step's error is the verdict again ("gate … failed: " and its summary); said once, with what was read.
       told.remember(e.error)
-      return `${stamp(e.time)} ${where(e.step)}: ✗ ${e.step.title}: ${said}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`
+      return `${stamp(e.time)} ${where(e.step)}: ✗ ${e.step.title}: ${said}${evidenceBlock(e.evidence)}`
     }
     const repeated = e.type === 'step-done' && e.step.action === 'soak' ? soaked.take(e.step.stage) : 0
     if (e.type === 'step-done' && repeated) {
@@ -152,7 +158,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'step-failed':
       told?.remember(e.error)
       // The whole error: after its first line comes what the command said (a RemoteCommandError's stderr, indented).
-      return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+      return line(`${where(e.step)}: ✗ ${e.step.title}: ${e.error}${evidenceBlock(e.evidence)}`)
     case 'step-retrying':
       return line(`${where(e.step)}: ↻ ${e.undo ? 'undo of ' : ''}${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`)
     case 'step-waiting':
@@ -171,7 +177,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'undo-done':
       return line(`${where(e.step)}: ↩ undone ${e.step.id} (${secs(e.durationMs)}${e.changed ? '' : ', already undone: nothing ran'})`)
     case 'undo-failed':
-      return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${e.evidence.length ? `\n${e.evidence.map((x) => `    ${x}`).join('\n')}` : ''}`)
+      return line(`${where(e.step)}: ✗ undo of ${e.step.id} failed: ${failure(e.error)}${evidenceBlock(e.evidence)}`)
     case 'rollback-done':
       return e.restoredWith ? undefined : line(`${nodeRun(e)}: rolled back in ${secs(e.durationMs)}${e.kept?.length ? `; kept: ${e.kept.map((k) => `${k.step.split('/').pop()} (${k.why})`).join(', ')}` : ''}`)
     case 'rollback-failed':

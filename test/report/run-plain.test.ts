@@ -108,6 +108,28 @@ describe('plain progress: gates', () => {
   })
 })
 
+describe('evidence of several lines (what a command printed)', () => {
+  it('keeps its lines, indented under its first: every line that starts at the margin is a timestamped one', () => {
+    const pre: StepRef = { id: 'staging/staging/pre/gate/release-source', stage: 'staging', cluster: 'staging', action: 'gate', title: 'gate release-source', mutates: false }
+    const evidence = ['node staging-agent-1: v1.30.4+k3s1 from the install script: found https://get.k3s.io\ncurl: (56) Recv failure: Connection reset by peer\nkupgrade: cannot get k3s', 'node staging-agent-2: found https://get.k3s.io']
+    const text = render([
+      { type: 'gate-result', time: T, step: pre, gate: 'release-source', status: 'fail', summary: 'staging-agent-1: cannot get k3s', evidence, checks: 3 },
+      { type: 'step-failed', time: T, step: pre, attempt: 1, durationMs: 2_000, error: 'gate release-source failed: staging-agent-1: cannot get k3s', evidence },
+      { type: 'step-failed', time: T, step: step('staging-agent-1', 'replace-binary'), attempt: 1, durationMs: 2_000, error: 'exit 1', evidence: ['stderr:\ninstall: cannot stat'] },
+    ] as ExecutorEvent[])
+    expect(text.split('\n')).toEqual([
+      '2026-12-05 21:35:27Z staging › staging: ✗ gate release-source: fail: staging-agent-1: cannot get k3s',
+      '    node staging-agent-1: v1.30.4+k3s1 from the install script: found https://get.k3s.io',
+      '      curl: (56) Recv failure: Connection reset by peer',
+      '      kupgrade: cannot get k3s',
+      '    node staging-agent-2: found https://get.k3s.io',
+      '2026-12-05 21:35:27Z staging › staging › staging-agent-1: ✗ replace-binary: exit 1',
+      '    stderr:',
+      '      install: cannot stat',
+    ])
+  })
+})
+
 describe('a soak: the same post-gates re-checked every round', () => {
   const post = (gate: string): StepRef => ({ id: `staging/staging/hop1/post/gate/${gate}`, stage: 'staging', cluster: 'staging', action: 'gate', title: `gate ${gate}`, mutates: false })
   const soak: StepRef = { id: 'staging/soak', stage: 'staging', action: 'soak', title: 'soak 30m: re-check the post-gates of staging before the next stage', mutates: false }
