@@ -42,6 +42,8 @@ export interface Problem {
   severity?: 'error' | 'warning'
   /** A warning that gate `gate` of cluster `cluster` reports too when a run evaluates it: the run says it once, there. */
   alsoGate?: { gate: string; cluster: string }
+  /** The cluster a problem under `spec.clusters[i]` is about: a run that does not cover it does not say its warnings. */
+  cluster?: string
 }
 
 /** `file:line:col: message`, with `warning: ` before the message for warnings (the form editors and CI matchers parse). */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { hostname, userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { StepProgram } from '../drivers/program.js'
-import { ExitCode, KupgradeError } from '../errors.js'
+import { ExitCode, KupgradeError, type Problem } from '../errors.js'
 import { defaultKubectl } from '../facts/gather.js'
 import { readLiveState } from '../facts/live.js'
 import { nodeTarget } from '../facts/targets.js'
@@ -161,9 +161,11 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       stage: s.name,
       clusters: s.clusters.filter((c) => !selection.clusters || selection.clusters.includes(c.name)).map((c) => ({ name: c.name, distribution: c.distribution, nodes: [...c.controlPlane, ...c.batches.flat()] })),
     }))
-    // A warning a pre-gate of this run reports too is left to the gate.
+    // A warning a pre-gate of this run reports too is left to the gate; one about a cluster the run does not cover
+    // (`--stage production` and the staging cluster's) is not this run's.
     const gated = { gates: preGateIds(loaded.plan.spec.gates), clusters: outline.flatMap((s) => s.clusters.map((c) => c.name)) }
-    const warnings = resumed ? [] : [...loaded.warnings.filter((w) => !saidByGate(w, gated)).map((w) => w.message), ...live.warnings, ...plan.warnings]
+    const ours = (w: Problem) => !saidByGate(w, gated) && (w.cluster === undefined || gated.clusters.includes(w.cluster))
+    const warnings = resumed ? [] : [...loaded.warnings.filter(ours).map((w) => w.message), ...live.warnings, ...plan.warnings]
     req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings, outline })
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,

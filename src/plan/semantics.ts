@@ -22,8 +22,12 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
  */
 export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }): Problem[] {
   const problems: Problem[] = []
-  const add = (path: Path, message: string, severity: Problem['severity'] = 'error', key = false, alsoGate?: Problem['alsoGate']) =>
-    problems.push({ file: ctx.file, ...ctx.locator.at(path, { key }), message: `${formatPath(path)}: ${message}`, severity, ...(alsoGate ? { alsoGate } : {}) })
+  const clusterAt = (path: Path): string | undefined =>
+    path[0] === 'spec' && path[1] === 'clusters' && typeof path[2] === 'number' ? str(obj(arr(obj(doc.spec)?.clusters)[path[2]])?.name) : undefined
+  const add = (path: Path, message: string, severity: Problem['severity'] = 'error', key = false, alsoGate?: Problem['alsoGate']) => {
+    const cluster = clusterAt(path)
+    problems.push({ file: ctx.file, ...ctx.locator.at(path, { key }), message: `${formatPath(path)}: ${message}`, severity, ...(alsoGate ? { alsoGate } : {}), ...(cluster !== undefined ? { cluster } : {}) })
+  }
 
   const metaName = str(obj(doc.metadata)?.name)
   if (metaName && !isDnsLabel(metaName)) add(['metadata', 'name'], labelMessage('name', metaName))
