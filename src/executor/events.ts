@@ -37,7 +37,7 @@ export type RunOutline = { stage: string; clusters: { name: string; distribution
 export type RunOutcome = 'done' | 'nothing-to-do' | 'failed' | 'blocked' | 'paused' | 'awaiting-approval' | 'lock-lost' | 'interrupted'
 
 export type ExecutorEvent =
-  | { type: 'run-started'; time: string; runId: string; plan: string; journal: string; dryRun: boolean; resumed: boolean; stages: string[]; outline: RunOutline; warnings: string[] }
+  | { type: 'run-started'; time: string; runId: string; plan: string; journal: string; dryRun: boolean; resumed: boolean; rollback?: true; stages: string[]; outline: RunOutline; warnings: string[] }
   | { type: 'stage-started'; time: string; stage: string }
   | { type: 'stage-done'; time: string; stage: string; durationMs: number }
   | { type: 'stage-failed'; time: string; stage: string; error: string }

@@ -51,7 +51,7 @@ export type RollbackOutcome =
   | { ok: false; reason: string; evidence: string[]; path: RollbackPath['path']; cordoned: boolean }
 
 /** Actions that change what runs on the node (the distribution's binaries, packages, control plane). */
-const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', 'upgrade-package', 'upgrade-control-plane', 'switch-repo', 'restart', 'stop-service', 'unhold-packages', 'hold-packages'])
+export const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', 'upgrade-package', 'upgrade-control-plane', 'switch-repo', 'restart', 'stop-service', 'unhold-packages', 'hold-packages'])
 
 /**
  * A failed node run that changed nothing kupgrade takes back: no step with an undo, and no step that changes what runs

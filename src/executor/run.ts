@@ -25,7 +25,8 @@ import { Executor, type ClusterRuntime, type RunResult } from './executor.js'
 import { gateWaitPolicy, registryGateRunner, type GateRunner } from './gates.js'
 import { programFor as driverProgramFor } from '../drivers/registry.js'
 import { driverNodeFacts } from '../drivers/types.js'
-import { Journal, JOURNAL_FORMAT, readJournal, type JournalHeader, type Selection } from './journal.js'
+import { Journal, JOURNAL_FORMAT, lastStates, readJournal, type JournalHeader, type Selection } from './journal.js'
+import { datastoreRestores, restoreNotice } from './restore-notice.js'
 import { LiveKubectl, RecordingKubectl, type KubectlChannel, type RecordedKubectl } from './kubectl-channel.js'
 import { holderIdentity } from './lease.js'
 import { acquireLocalLock, LOCAL_LOCK } from './local-lock.js'
@@ -128,6 +129,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   // A resumed run was checked when it started; a rollback or restore goes back, not forward.
   if (!resumed && !restore && !req.ignoreStageOrder) checkStageOrder(plan, selection, shownPath(planFile, req.cwd))
 
+  const resumedStates = resumed ? lastStates(resumed.entries) : undefined
   const runId = resumed?.header.runId ?? newRunId()
   const user = userInfo().username
   const host = hostname()
@@ -165,8 +167,10 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     // (`--stage production` and the staging cluster's) is not this run's.
     const gated = { gates: preGateIds(loaded.plan.spec.gates), clusters: outline.flatMap((s) => s.clusters.map((c) => c.name)) }
     const ours = (w: Problem) => !saidByGate(w, gated) && (w.cluster === undefined || gated.clusters.includes(w.cluster))
-    const warnings = resumed ? [] : [...loaded.warnings.filter(ours).map((w) => w.message), ...live.warnings, ...plan.warnings]
-    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), stages: plan.stages.map((s) => s.name), warnings, outline })
+    // A rollback that restores a control plane from its snapshot loses what the cluster's API got since: said first.
+    const restores = req.rollback ? datastoreRestores(plan, (id) => resumedStates!.get(id), selection.clusters).map((r) => restoreNotice(r)) : []
+    const warnings = req.rollback ? restores : resumed ? [] : [...loaded.warnings.filter(ours).map((w) => w.message), ...live.warnings, ...plan.warnings]
+    req.emit({ type: 'run-started', time: now(), runId, plan: planFile, journal: journal.path, dryRun: req.dryRun, resumed: Boolean(resumed), ...(req.rollback ? { rollback: true as const } : {}), stages: plan.stages.map((s) => s.name), warnings, outline })
     const executor = new Executor({
       plan, planFile, planDir: loaded.dir, runId, journal, ssh, clusters, emit: req.emit, dryRun: req.dryRun,
       approve: new Set(req.approve), ...(req.confirm ? { confirm: req.confirm } : {}),

@@ -128,7 +128,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
   const line = (s: string) => `${stamp(e.time)} ${s}`
   switch (e.type) {
     case 'run-started':
-      return [line(`${e.resumed ? 'resuming' : e.dryRun ? 'dry-run' : 'apply'} run ${e.runId}: ${e.plan} (stages: ${e.stages.join(' → ')}); journal ${e.journal}`), ...e.warnings.map((w) => line(`warning: ${w}`))].join('\n')
+      return [line(`${e.rollback ? 'rolling back' : e.resumed ? 'resuming' : e.dryRun ? 'dry-run' : 'apply'} run ${e.runId}: ${e.plan} (stages: ${e.stages.join(' → ')}); journal ${e.journal}`), ...e.warnings.map((w) => line(`warning: ${w}`))].join('\n')
     case 'stage-started':
       return line(`stage ${e.stage}: started`)
     case 'stage-done':

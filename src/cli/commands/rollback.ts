@@ -27,8 +27,10 @@ the kept binary; the previous packages, etcdutl snapshot restore and /etc/kubern
 several nodes as a whole (every static pod stopped, every etcd member restored from the first node's snapshot with its
 own --name and peer URL, /etc/kubernetes back, the previous packages); a k0s cluster of several controllers as a whole
 too (every controller stopped, k0s restore on the first, the others reset and joined to it with a controller token).
-A node the run's own onFailure already rolled back or rebuilt is left as it is. With --cluster, only those of the
-run's clusters are taken back; no other is touched. The plan must be unchanged (its sha256 is in the journal). A new
+A restore from a snapshot takes every API object of the cluster back to that moment: what was created or changed
+since is lost. The question (and, with --yes or in CI, the run's first lines) says which clusters and when their
+snapshot was taken. A node the run's own onFailure already rolled back or rebuilt is left as it is. With --cluster,
+only those of the run's clusters are taken back; no other is touched. The plan must be unchanged (its sha256 is in the journal). A new
 \`kupgrade apply\` goes forward again (\`resume\` refuses a run taken back).
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
@@ -36,7 +38,7 @@ Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the me
     .action(async (run: string | undefined, o: { cluster?: string[]; yes?: boolean; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
       const journal = findRun(run, ctx.cwd, undefined, { anyStatus: true })
       const header = readJournal(journal).header
-      if (canPrompt(ctx) && o.output !== 'json' && !o.yes && !(await ask(ctx, `Roll back the nodes run ${header.runId} changed${o.cluster ? ` in ${o.cluster.join(', ')}` : ''}?`))) {
+      if (canPrompt(ctx) && o.output !== 'json' && !o.yes && !(await ask(ctx, await rollbackQuestion(header.runId, journal, o.cluster)))) {
         ctx.stderr.write('nothing was changed\n')
         setExit(4)
         return
@@ -46,4 +48,11 @@ Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the me
         forceUnlock: Boolean(o.forceUnlock), acceptNew: Boolean(o.acceptNew), resumeJournal: journal, rollback: true,
       }))
     })
+}
+
+/** The question, with what a restore of a control plane from its snapshot loses (said in the run's first lines too). */
+async function rollbackQuestion(runId: string, journal: string, clusters: string[] | undefined): Promise<string> {
+  const { rollbackNotices } = await import('../../executor/restore-notice.js')
+  const notices = rollbackNotices(journal, clusters)
+  return `${notices.map((n) => `warning: ${n}\n`).join('')}Roll back the nodes run ${runId} changed${clusters ? ` in ${clusters.join(', ')}` : ''}?`
 }
