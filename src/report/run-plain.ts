@@ -42,6 +42,12 @@ export class ToldFailures {
 }
 
 /**
+ * What a step or gate read, one item a line under its ✗ line; an item of several lines (a command's output) keeps them,
+ * indented under its first, so the next timestamped line still starts the line.
+ */
+const evidenceBlock = (evidence: string[]): string => evidence.map((x) => `\n    ${x.replace(/\n/g, '\n      ')}`).join('')
+
+/**
  * A renderer of plain lines for one run: failures are told once (ToldFailures), and a gate step is one line, its
  * verdict with the step's end (`✓ gate …: pass: … (0.4s)`, `✗ gate …: fail: …` and what the gate read), not the
  * verdict and then the step again (two lines for each of the dozen gates before a cluster and the handful after every
@@ -49,12 +55,6 @@ export class ToldFailures {
  * long as it lasts (a 30m soak: 60 rounds of each): a gate's re-check that says what its last one said is not printed
  * again, and the soak's own line says how many were.
  */
-/**
- * What a step or gate read, one item a line under its ✗ line; an item of several lines (a command's output) keeps them,
- * indented under its first, so the next timestamped line still starts the line.
- */
-const evidenceBlock = (evidence: string[]): string => evidence.map((x) => `\n    ${x.replace(/\n/g, '\n      ')}`).join('')
-
 export function plainLines(verbose = false): (e: ExecutorEvent) => string | undefined {
   const told = new ToldFailures()
   const verdicts = new Map<string, GateResult>()

@@ -30,8 +30,8 @@ too (every controller stopped, k0s restore on the first, the others reset and jo
 A restore from a snapshot takes every API object of the cluster back to that moment: what was created or changed
 since is lost. The question (and, with --yes or in CI, the run's first lines) says which clusters and when their
 snapshot was taken. A node the run's own onFailure already rolled back or rebuilt is left as it is. With --cluster,
-only those of the run's clusters are taken back; no other is touched. The plan must be unchanged (its sha256 is in the journal). A new
-\`kupgrade apply\` goes forward again (\`resume\` refuses a run taken back).
+only those of the run's clusters are taken back; no other is touched. The plan must be unchanged (its sha256 is in
+the journal). A new \`kupgrade apply\` goes forward again (\`resume\` refuses a run taken back).
 
 Exit codes: 0 rolled back (or nothing to undo), 1 a rollback stopped (see the message), 2 invalid input, 4 lock held,
 130 interrupted`)
