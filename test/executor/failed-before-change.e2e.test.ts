@@ -28,7 +28,8 @@ describe('a node that failed before any change', () => {
 
   it('pre-gates: every gate answers, those queued behind the first that blocked too (exit 3, nothing changed)', async () => {
     // Five gates of your own, four at a time: the first fails at once (and is confirmed twice, a second apart), the
-    // next three take 5 s, so the fifth starts only after the point was decided. Before anything changed, it still
+    // next three take 8 s (room for a loaded machine's confirmation), so the fifth starts only after the point was
+    // decided, and its own confirmation is cut short. Before anything changed, it still
     // answers: the report names every reason to mend at once, whichever happened to fail first.
     const doc = parse(readFileSync(l.plan, 'utf8'))
     doc.spec.gates = {
@@ -36,7 +37,7 @@ describe('a node that failed before any change', () => {
       skip: DEFAULT_GATES.pre.map((gate) => ({ gate, reason: 'only the commands of this test' })),
       pre: [
         { command: { run: 'echo no room; exit 1', name: 'fails at once' } },
-        ...[1, 2, 3].map((i) => ({ command: { run: 'sleep 5', name: `slow ${i}` } })),
+        ...[1, 2, 3].map((i) => ({ command: { run: 'sleep 8', name: `slow ${i}` } })),
         { command: { run: 'echo queued; exit 1', name: 'queued behind' } },
       ],
     }
