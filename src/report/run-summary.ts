@@ -282,7 +282,7 @@ export function renderSummaryMarkdown(d: RunSummaryData): string {
   }
   if (d.gateFailures.length) {
     out.push('', '<details><summary>Gate evidence</summary>', '')
-    for (const g of d.gateFailures) out.push(`- **${md(g.gate)}** ${g.status} on ${md(g.where)}: ${md(g.summary)}${g.hint ? ` (hint: ${md(g.hint)})` : ''}`, ...g.evidence.map((x) => `  - ${md(x)}`))
+    for (const g of d.gateFailures) out.push(`- **${md(g.gate)}** ${g.status} on ${md(g.where)}: ${md(g.summary)}${g.hint ? ` (hint: ${md(g.hint)})` : ''}`, ...g.evidence.map((x) => `  - ${md(x).replace(/\n/g, '<br>')}`))
     out.push('', '</details>')
   }
   if (d.exitCode !== 0 && d.timeline.length) {

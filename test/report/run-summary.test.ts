@@ -95,12 +95,15 @@ describe('the run summary (text)', () => {
       { type: 'cluster-started', time: T, stage: 'staging', cluster: 'staging' },
       { type: 'step-done', time: T, step: lock, attempt: 1, durationMs: 200, changed: true, evidence: [] },
       { type: 'step-done', time: T, step: { ...gate, id: 'staging/staging/pre/gate/dns' }, attempt: 1, durationMs: 300, changed: false, evidence: [] },
+      { type: 'gate-result', time: T, step: gate, gate: 'etcd', status: 'fail', summary: 'etcd unhealthy', evidence: ['node cp-1: etcdctl endpoint health: exit 1\nError: unhealthy cluster'], checks: 3 },
       { type: 'step-failed', time: T, step: gate, attempt: 1, durationMs: 800, error: 'gate etcd failed: etcd unhealthy', evidence: [] },
       { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: 'step staging/staging/pre/gate/etcd failed: gate etcd failed: etcd unhealthy' },
       { type: 'run-finished', time: T, runId: 'r3', outcome: 'blocked', exitCode: 3, durationMs: 1_500, journal: 'j', message: 'step staging/staging/pre/gate/etcd failed: gate etcd failed: etcd unhealthy; nothing was changed' },
     ] as ExecutorEvent[]
     for (const e of events) c.add(e)
     expect(renderSummaryText(c.data)).toContain('\n  steps: 0 changed, 1 already done or read-only, 0 skipped, 1 failed\n')
+    // A command's output in the evidence keeps its lines in one list item (markdown joins bare lines into one).
+    expect(renderSummaryMarkdown(c.data)).toContain('\n  - node cp-1: etcdctl endpoint health: exit 1<br>Error: unhealthy cluster\n')
   })
 
   it('says the failure that stopped the run once: not again as the cluster note and the failed step', () => {
