@@ -84,12 +84,15 @@ const referred = (l: { source: string; observations: number }, first: string): s
 
 /**
  * A gate's evidence as report lines: what several nodes observed alike but for their own names and addresses (no
- * SSH credentials, the same unreachable VIP) is one line naming the others, so one cause does not fill the report.
+ * SSH credentials, the same unreachable VIP, the same certificate file expiring on every controller) is one line
+ * naming the others, so one cause does not fill the report.
  */
 function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; observed: string; text: string; observations: number }[] {
   const onNodes = x.evidence.flatMap((e, at) => {
-    const name = /^node (\S+)$/.exec(e.source)?.[1]
-    return name ? [{ name, text: e.observed, own: [name, hosts.get(name) ?? ''], at }] : []
+    // `node ctrl-1` or `node ctrl-1: /var/lib/k0s/pki/admin.crt`: alike when what follows the name is alike too.
+    const m = /^node (\S+?)(: .*)?$/.exec(e.source)
+    const name = m?.[1]
+    return name ? [{ name, text: `${m![2] ?? ''}\u0001${e.observed}`, own: [name, hosts.get(name) ?? ''], at }] : []
   })
   // Each group is said at its first observation; the others in it are named there and not said again.
   const said = new Map(sameButFor(onNodes).map((g) => [onNodes[g.index]!.at, g]))

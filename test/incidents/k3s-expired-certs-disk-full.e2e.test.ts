@@ -51,7 +51,8 @@ describe('incident replay: k3s expired certificates, then a full disk mid-run', 
       expect(code, err + out.slice(-4000)).toBe(3)
       const d = detectedWithinOneInterval(ev, 'certificates', undefined, firedAt)
       expect(d.firstFailing.attempt).toBe(1)
-      expect(d.result.evidence.join('\n')).toMatch(/notAfter|expires|days/i)
+      // Each file's line says its certificate and date; its source, the node and the file (not said twice).
+      expect(d.result.evidence).toContainEqual(expect.stringMatching(/^node cd-cp-1: \/var\/lib\/rancher\/k3s\/server\/tls\/serving-kube-apiserver\.crt: \(CN=kube-apiserver\): notAfter \S+Z \(9d23h\d+m\d+s left\)$/))
       const fin = ev.at(-1)
       expect(fin).toMatchObject({ type: 'run-finished', outcome: 'blocked', exitCode: 3 })
       expect(fin.message).toMatch(/certificates.*nothing was changed/s)

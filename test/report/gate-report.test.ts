@@ -29,6 +29,17 @@ describe('gate report (text): evidence', () => {
     ])
   })
 
+  it('a source naming the node and what it read there (a file) groups with the same read on other nodes, not with other files', () => {
+    const cert = (n: { name: string }, file: string, cn: string, left: string) => ({ source: `node ${n.name}: /var/lib/k0s/pki/${file}`, observed: `(CN=${cn}): notAfter 2026-12-17T14:23:59.000Z (${left} left)` })
+    const r = run(nodes.slice(0, 3).flatMap((n) => [cert(n, 'server.crt', 'kube-apiserver', '9d'), cert(n, 'etcd/peer.crt', 'etcd-peer', n.name === 'w-3' ? '300d' : '9d'), cert(n, 'kubelet.crt', `system:node:${n.name}`, '9d')]))
+    expect(evidenceOf(renderGateReportText(report(r), { color: false }))).toEqual([
+      'node w-1: /var/lib/k0s/pki/server.crt: (CN=kube-apiserver): notAfter 2026-12-17T14:23:59.000Z (9d left) (the same for 2 more nodes: w-2, w-3)',
+      'node w-1: /var/lib/k0s/pki/etcd/peer.crt: (CN=etcd-peer): notAfter 2026-12-17T14:23:59.000Z (9d left) (the same for 1 more node: w-2)',
+      'node w-1: /var/lib/k0s/pki/kubelet.crt: (CN=system:node:w-1): notAfter 2026-12-17T14:23:59.000Z (9d left) (the same for 2 more nodes: w-2, w-3)',
+      'node w-3: /var/lib/k0s/pki/etcd/peer.crt: (CN=etcd-peer): notAfter 2026-12-17T14:23:59.000Z (300d left)',
+    ])
+  })
+
   it('past eight lines the rest is counted in observations; without the nodes’ addresses nothing is grouped', () => {
     const distinct = nodes.map((n, i) => ({ source: `node ${n.name}`, observed: `disk /: ${80 + i}% used (max 85%)` }))
     expect(evidenceOf(renderGateReportText(report(run(distinct)), { color: false })).at(-1)).toBe('(+4 more observations; --format json has all)')

@@ -43,9 +43,11 @@ export const certificatesGate: Gate<CertificatesParams> = {
     const minMs = parseDuration(p.minValidity) ?? 30 * 86_400_000
     const now = ctx.now().getTime()
     const findings: Finding[] = []
-    const judge = (source: string, what: string, notAfter: Date) => {
+    // `what` names the certificate in the summary; `seen` in the evidence, whose source already says the node and file
+    // (and the same seen on several nodes is then said once).
+    const judge = (source: string, what: string, notAfter: Date, seen = what) => {
       const left = notAfter.getTime() - now
-      const observed = `${what}: notAfter ${notAfter.toISOString()} (${left <= 0 ? `expired ${formatDuration(-left)} ago` : `${formatDuration(left)} left`})`
+      const observed = `${seen}: notAfter ${notAfter.toISOString()} (${left <= 0 ? `expired ${formatDuration(-left)} ago` : `${formatDuration(left)} left`})`
       findings.push(left <= 0 ? { status: 'fail', source, observed, problem: `${what} expired` }
         : left < minMs ? { status: 'fail', source, observed, problem: `${what} expires in ${formatDuration(left)} (< ${p.minValidity})` }
           : { status: 'pass', source, observed })
@@ -71,9 +73,12 @@ export const certificatesGate: Gate<CertificatesParams> = {
         for (const f of files) {
           const source = `node ${n.name}: ${f.path}`
           if (f.problem) findings.push({ status: 'unknown', source, observed: f.problem, problem: `${n.name} ${f.path} unreadable` })
-          for (const [i, c] of f.certs.entries()) judge(source, `${n.name} ${f.path}${f.certs.length > 1 ? ` #${i + 1}` : ''} (${c.subject})`, c.notAfter)
+          for (const [i, c] of f.certs.entries()) {
+            const which = `${f.certs.length > 1 ? ` #${i + 1}` : ''} (${c.subject})`
+            judge(source, `${n.name} ${f.path}${which}`, c.notAfter, which.trim())
+          }
         }
-        for (const c of parseKubeadmExpiration(r.stdout)) judge(`node ${n.name}: kubeadm certs check-expiration`, `${n.name} kubeadm ${c.name}`, c.notAfter)
+        for (const c of parseKubeadmExpiration(r.stdout)) judge(`node ${n.name}: kubeadm certs check-expiration`, `${n.name} kubeadm ${c.name}`, c.notAfter, c.name)
       }))
     }
     await Promise.all(work)
