@@ -126,7 +126,8 @@ export const GATES = [
   def({
     id: 'system-pods',
     title: 'kube-system pods (CoreDNS, kube-proxy, CNI) running and not crash-looping',
-    scopes: ['cluster'],
+    // At a node's point it still judges the whole cluster's: a node's upgrade breaks CoreDNS or the CNI elsewhere.
+    scopes: ['cluster', 'node'],
     incident: 'k0s-upgrade-coredns-api-vip',
     params: z.strictObject({
       namespaces: z
@@ -235,5 +236,7 @@ export const DEFAULT_GATES = {
   pre: ['version-skew', 'upgrade-path', 'release-source', 'api-vip', 'nodes-ready', 'certificates', 'disk-space', 'etcd', 'control-plane-ha', 'kube-proxy-sync', 'iptables-backend', 'system-pods', 'dns', 'pending-pods', 'event-storm', 'capacity', 'drain-feasibility', 'removed-apis'],
   post: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods', 'dns', 'pending-pods'],
   beforeNode: ['disk-space'],
-  afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip'],
+  // system-pods after every node, as kOps validates the cluster (kube-system pods included) after each instance: the
+  // k0s incident's CoreDNS crash-looped once the first node moved, and the next node must not be touched then.
+  afterNode: ['nodes-ready', 'version-skew', 'kube-proxy-sync', 'api-vip', 'system-pods'],
 } as const
