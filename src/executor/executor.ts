@@ -103,6 +103,16 @@ interface ClusterLock {
 export const rollbackId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rollback`
 /** The journal id of one node run's onFailure: rebuild (its steps are plan steps with their own entries). */
 export const rebuildId = (cluster: string, n: { node: string; hop?: number }): string => `${cluster}/${n.node}${n.hop !== undefined ? `/hop${n.hop}` : ''}/rebuild`
+/**
+ * Whether a step's latest journal entry came after what the node run's own onFailure took back: after its newest
+ * rollback or rebuild mark, or any time while that mark is unfinished (a rollback stopped mid-undo is taken up again).
+ * `kupgrade rollback` and the notice of what it restores decide by this one rule.
+ */
+export const sinceTakenBack = (last: (id: string) => JournalEntry | undefined, cluster: string, n: { node: string; hop?: number }) => {
+  const marks = [last(rollbackId(cluster, n)), last(rebuildId(cluster, n))].filter((e) => e !== undefined)
+  const mark = marks.sort((a, b) => b.seq - a.seq)[0]
+  return (stepId: string): boolean => mark?.state !== 'done' || (last(stepId)?.seq ?? 0) > mark.seq
+}
 /** What onFailure does to a failed node run, journaled under that id: take it back, rebuild it, or nothing. */
 const recoveryOf = (c: ClusterPlan): 'rollback' | 'rebuild' | undefined => (c.onFailure === 'rollback' || c.onFailure === 'rebuild' ? c.onFailure : undefined)
 const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string => (recoveryOf(c) === 'rebuild' ? rebuildId(c.name, n) : rollbackId(c.name, n))
@@ -276,9 +286,7 @@ export class Executor {
       // Changed, failed (it may have half-happened), or undoing: a rollback that stopped mid-undo is taken up again.
       // What the node's own onFailure rollback already took back in this run is not rolled back twice.
       const toTakeBack = (n: NodeRunRef): boolean => {
-        const marks = [this.o.journal.last(rollbackId(c.name, n)), this.o.journal.last(rebuildId(c.name, n))].filter((e) => e !== undefined)
-        const rolled = marks.sort((a, b) => b.seq - a.seq)[0]
-        const since = (id: string) => rolled?.state !== 'done' || (this.o.journal.last(id)?.seq ?? 0) > rolled.seq
+        const since = sinceTakenBack((id) => this.o.journal.last(id), c.name, n)
         return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
       }
       const runs = segments(c.steps)

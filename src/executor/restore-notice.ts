@@ -2,7 +2,7 @@ import { loadPlan } from '../plan/load.js'
 import { buildExecutionPlan } from '../planner/build.js'
 import type { ExecutionPlan } from '../planner/types.js'
 import { formatDuration } from '../util/duration.js'
-import { rebuildId, rollbackId } from './executor.js'
+import { sinceTakenBack } from './executor.js'
 import { lastStates, readJournal, type JournalEntry } from './journal.js'
 import { DISTRIBUTION_ACTIONS } from './rollback.js'
 import { segments } from './segments.js'
@@ -29,10 +29,10 @@ export function datastoreRestores(plan: ExecutionPlan, last: (step: string) => J
     for (const seg of segments(c.steps)) {
       for (const n of seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []) {
         if (c.rollback.find((p) => p.node === n.node)?.path !== 'snapshot-restore') continue
-        const takenBack = Math.max(0, ...[last(rollbackId(c.name, n)), last(rebuildId(c.name, n))].filter((e) => e?.state === 'done').map((e) => e!.seq))
+        const since = sinceTakenBack(last, c.name, n)
         const moved = n.steps.some((s) => {
           const e = last(s.id)
-          return DISTRIBUTION_ACTIONS.has(s.action) && e?.state === 'done' && e.changed === true && e.seq > takenBack
+          return DISTRIBUTION_ACTIONS.has(s.action) && e?.state === 'done' && e.changed === true && since(s.id)
         })
         if (moved && (earliest === undefined || (n.hop ?? 0) < (earliest.hop ?? 0))) earliest = n.hop !== undefined ? { hop: n.hop } : {}
       }

@@ -57,4 +57,12 @@ describe('which clusters a rollback restores from a datastore snapshot (and lose
     const again = journal(['s/core/hop1/backup'], [{ step: 'core/core-cp-1/hop1/rollback' }, { step: ids('core', 1, 'core-cp-1', 'upgrade-control-plane'), changed: true }])
     expect(datastoreRestores(p, again)).toEqual([{ cluster: 'core', hop: 1, takenAt: '2026-12-07T10:00:01.000Z' }])
   })
+
+  it('a newer rollback or rebuild of the node that did not finish: what it left is taken back (and restored) again, as kupgrade rollback does', () => {
+    const unfinished = journal(['s/core/hop1/backup', ids('core', 1, 'core-cp-1', 'upgrade-control-plane')], [
+      { step: 'core/core-cp-1/hop1/rollback' },
+      { step: 'core/core-cp-1/hop1/rebuild', state: 'failed' },
+    ])
+    expect(datastoreRestores(p, unfinished)).toEqual([{ cluster: 'core', hop: 1, takenAt: '2026-12-07T10:00:01.000Z' }])
+  })
 })
