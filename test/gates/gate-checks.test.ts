@@ -13,6 +13,7 @@ import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
 import { eventStormGate } from '../../src/gates/checks/event-storm.js'
 import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
 import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
+import { systemPodsGate } from '../../src/gates/checks/system-pods.js'
 import { prometheusGate } from '../../src/gates/checks/prometheus.js'
 import { upgradePathGate } from '../../src/gates/checks/upgrade-path.js'
 import { objectsOnRemovedApis, requestedRemovedApis, type ObjectMeta } from '../../src/gates/checks/removed-apis.js'
@@ -96,6 +97,33 @@ describe('pending-pods on the scheduler’s verdict', () => {
     expect(r).toMatchObject({ status: 'fail', summary: '1 pods Pending (max 0)' })
     expect(r.evidence[0]!.observed).toBe('1 Pending: shop/web-7d4b9c8f6d-x2x9k Unschedulable: 0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.')
     expect((await pendingPodsGate.check(ctx(kubectlJson({ pods: { items } })), { max: 1 })).status).toBe('pass')
+  })
+})
+
+describe('system-pods on kube-system Pods as the apiserver serves them', () => {
+  const pod = (name: string, app: string, ready: boolean, o: { waiting?: string; startTime?: string } = {}): Pod => ({
+    metadata: { name, namespace: 'kube-system', labels: { 'k8s-app': app } },
+    spec: { nodeName: 'w-1', containers: [{ name: app }] },
+    status: {
+      phase: 'Running', startTime: o.startTime ?? '2024-12-04T09:00:00Z',
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      containerStatuses: [{ name: app, ready, restartCount: o.waiting ? 7 : 0, image: app, imageID: '', state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} } }],
+    },
+  })
+
+  /** `kubectl get pods -n kube-system -o json`, the client's pods() */
+  const podsIn = (items: Pod[]) => ({ pods: async (ns: string) => ({ items: ns === 'kube-system' ? items : [] }) }) as unknown as KubectlClient
+
+  it('counts the pods it judged (the CoreDNS check is not a pod); a crash-looping CoreDNS pod fails both ways', async () => {
+    const healthy = [pod('coredns-76f75df574-8xk2p', 'kube-dns', true), pod('coredns-76f75df574-q9wzl', 'kube-dns', true), pod('kube-proxy-7vjmt', 'kube-proxy', true)]
+    const ok = await systemPodsGate.check(ctx(podsIn(healthy)), { namespaces: ['kube-system'] })
+    expect(ok).toMatchObject({ status: 'pass', summary: '3 system pods Running and Ready' })
+    expect(ok.evidence.map((e) => e.observed)).toContain('2/2 CoreDNS pods Ready')
+    const crashing = [healthy[0]!, pod('coredns-76f75df574-q9wzl', 'kube-dns', false, { waiting: 'CrashLoopBackOff' }), healthy[2]!]
+    const bad = await systemPodsGate.check(ctx(podsIn(crashing)), { namespaces: ['kube-system'] })
+    expect(bad.status).toBe('fail')
+    expect(bad.summary).toMatch(/kube-system\/coredns-76f75df574-q9wzl CrashLoopBackOff/)
+    expect(bad.summary).toMatch(/CoreDNS 1\/2 Ready/)
   })
 })
 

@@ -17,11 +17,14 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
   id: 'system-pods',
   async check(ctx, p) {
     const findings: Finding[] = []
+    // Pods judged, apart from the CoreDNS finding: what the summary counts.
+    let judged = 0
     for (const ns of p.namespaces) {
       const pods = (await ctx.kubectl.pods(ns)).items ?? []
       for (const pod of pods) {
         if (pod.metadata?.labels?.[PROBE_LABEL] === 'kupgrade') continue
         findings.push(judgePod(pod, ctx.now()))
+        judged++
       }
       if (ns === 'kube-system') {
         const dns = pods.filter((x) => x.metadata?.labels?.['k8s-app'] === 'kube-dns' && !x.metadata?.deletionTimestamp)
@@ -34,7 +37,7 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
       }
     }
     return verdict('system-pods', findings, {
-      ok: `${findings.length} system pods Running and Ready`,
+      ok: `${judged} system pods Running and Ready`,
       hint: 'kubectl -n kube-system describe pod / logs --previous for the failing pods; do not start an upgrade on a broken control plane or DNS',
     })
   },
