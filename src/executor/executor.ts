@@ -324,15 +324,13 @@ export class Executor {
           // Only a restore of the whole control plane, run in an earlier node's rollback here, leaves a node listed
           // with nothing left to take back: said so, without a second round of post-gates over an unchanged cluster.
           if (restoredWith && !toTakeBack(n)) {
-            const ids = { cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), restoredWith }
-            const by = `taken back by the restore of the whole control plane from the pre-hop snapshot, run in the rollback of ${restoredWith}`
-            this.emit({ type: 'rollback-started', time: now(), ...ids, path: c.rollback.find((p) => p.node === n.node)?.path ?? 'snapshot-restore', detail: by, reason: 'kupgrade rollback' })
-            this.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: 0, evidence: [by] })
+            this.sayRestoredWith(c, n, restoredWith, 'kupgrade rollback')
             rolled.push(rolledName(c, n))
             continue
           }
           // (No rollback entry: `kupgrade rollback` stopped halfway is simply run again; its nodes are found the same way.)
-          const rb = await this.rollbackNode(c, rt, n, 'kupgrade rollback')
+          // The nodes a restore here takes back are said below, in this command's order (newest first).
+          const rb = await this.rollbackNode(c, rt, n, 'kupgrade rollback', { sayRestored: false })
           restoredWith = n.node
           if (!rb.ok) {
             this.emit({ type: 'cluster-failed', time: now(), stage: stage.name, cluster: c.name, error: rb.reason })
@@ -824,7 +822,7 @@ export class Executor {
     return rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value.evidence[0]!] : []))
   }
 
-  private rollbackNode(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string) {
+  private rollbackNode(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string, o: { sayRestored: boolean } = { sayRestored: true }) {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
       programFor: (s, r) => this.o.programFor(s, r),
@@ -833,7 +831,7 @@ export class Executor {
       stateOf: (id) => this.o.journal.last(id)?.state,
       changed: (id) => this.o.journal.last(id)?.changed === true,
       postGates: (hop) => this.postGatesAgain(c, rt, hop),
-      restoreControlPlane: (r, node) => this.restoreControlPlane(c, rt, r, node),
+      restoreControlPlane: (r, node) => this.restoreControlPlane(c, rt, r, node, o.sayRestored ? why : undefined),
     }, rt, c, run, why)
   }
 
@@ -842,8 +840,10 @@ export class Executor {
    * steps through the executor (journaled, verify → run → verify, so a run stopped halfway resumes it), then the
    * other control-plane nodes' forward steps of the hop journaled undone: the restore took them back too, and a later
    * resume upgrades them again rather than finding them done. (`rolledBack`'s own steps are its rollback's to journal.)
+   * Each such node is said to be rolled back with the restore (`restoredWith`) when `sayFor` gives the reason: the
+   * summary must not list a node back at the old version as upgraded.
    */
-  private async restoreControlPlane(c: ClusterPlan, rt: ClusterRuntime, r: Extract<ClusterRestore, { automatic: true }>, rolledBack: string): Promise<{ ok: true; evidence: string[] } | { ok: false; reason: string; evidence: string[] }> {
+  private async restoreControlPlane(c: ClusterPlan, rt: ClusterRuntime, r: Extract<ClusterRestore, { automatic: true }>, rolledBack: string, sayFor: string | undefined): Promise<{ ok: true; evidence: string[] } | { ok: false; reason: string; evidence: string[] }> {
     const evidence: string[] = []
     for (const s of r.steps) {
       const res = await this.step(s, rt)
@@ -851,12 +851,23 @@ export class Executor {
       evidence.push(`${s.id}: ${res ? 'done' : 'already in place'}`)
     }
     const restored = new Set(r.steps.map((s) => s.node))
+    const takenBack = new Map<string, number | undefined>()
     for (const s of c.steps) {
       if (s.hop !== r.hop || s.role !== 'control-plane' || !s.mutates || !s.node || s.node === rolledBack || !restored.has(s.node) || s.phase !== 'control-plane') continue
       if (this.o.journal.last(s.id)?.state !== 'done') continue
       this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the control-plane restore from the pre-hop snapshot`], changed: false })
+      takenBack.set(s.node, s.hop)
     }
+    if (sayFor !== undefined) for (const [node, hop] of takenBack) this.sayRestoredWith(c, { node, ...(hop !== undefined ? { hop } : {}) }, rolledBack, sayFor)
     return { ok: true, evidence }
+  }
+
+  /** A control-plane node the restore in `rolledBack`'s rollback took back: rolled back with it, no undo of its own. */
+  private sayRestoredWith(c: ClusterPlan, n: { node: string; hop?: number }, rolledBack: string, reason: string): void {
+    const ids = { cluster: c.name, node: n.node, ...(n.hop !== undefined ? { hop: n.hop } : {}), restoredWith: rolledBack }
+    const by = `taken back by the restore of the whole control plane from the pre-hop snapshot, run in the rollback of ${rolledBack}`
+    this.emit({ type: 'rollback-started', time: now(), ...ids, path: c.rollback.find((p) => p.node === n.node)?.path ?? 'snapshot-restore', detail: by, reason })
+    this.emit({ type: 'rollback-done', time: now(), ...ids, durationMs: 0, evidence: [by] })
   }
 
   /**

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeEvent } from '../../src/lab/recorder/types.js'
@@ -69,6 +69,13 @@ describe('kubeadm HA: the control plane back from the pre-hop etcd snapshot on e
     expect(rbGates.map((e) => e.gate)).toEqual(expect.arrayContaining(['kube-proxy-sync', 'api-vip', 'nodes-ready', 'version-skew']))
     expect(rbGates.every((e) => e.status === 'pass' || e.status === 'warn'), JSON.stringify(rbGates.map((e) => [e.gate, e.status, e.summary]))).toBe(true)
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+    // kh-cp-1 had finished its hop; the restore took it back too, and the run says so: rolled back with kh-cp-2's
+    // restore, not listed as upgraded in the summary (its report's node list).
+    expect(ev.filter((e) => e.type === 'rollback-done').map((e) => [e.node, e.restoredWith])).toEqual([['kh-cp-1', 'kh-cp-2'], ['kh-cp-2', undefined]])
+    const report = readFileSync(join(dirname(ev.at(-1).journal), 'report.md'), 'utf8')
+    expect(report).toContain('↩ kh-cp-1')
+    expect(report).not.toContain('✓ kh-cp-1')
+    expect(report).toContain('rolled back kh/kh-cp-1 (snapshot-restore); with the control plane restored in the rollback of kh-cp-2')
 
     // The lab's view: one snapshot taken (before the hop, on the first node), every member restored from it, every
     // node at v1.29, uncordoned; the workers untouched.
