@@ -150,6 +150,8 @@ export class Executor {
   private lockLost?: string
   /** Each running cluster's run lock, where a datastore restore (act, rollback) must reach it. */
   private readonly locks = new Map<string, ClusterLock>()
+  /** Per cluster, the finished control-plane nodes an onFailure rollback's restore of the control plane took back. */
+  private readonly restoredAlong = new Map<string, string[]>()
   /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
   private readonly halt = new AbortController()
   /** The stage the run is in, and the first step that failed in it: where the onFailure hooks say it stopped. */
@@ -252,6 +254,7 @@ export class Executor {
             ? `rebuilt (or, where only the cordon had changed, rolled back): ${nodes.join(', ')} Ready again, uncordoned, post-gates passing`
             : `rolled back: ${nodes.join(', ')} back at the old version, uncordoned, post-gates passing`] : []),
           ...(unchanged.length ? [`nothing to ${s.rollback.how === 'rebuild' ? 'rebuild' : 'roll back'}: this run had not changed ${unchanged.join(', ')}`] : []),
+          ...(this.restoredAlong.get(s.cluster ?? '')?.length ? [`${this.restoredAlong.get(s.cluster!)!.join(', ')} back at the old version too, with the control plane restored from the pre-hop snapshot`] : []),
         ]
         // Every failed node is as it was before the run: fixed, the run goes on from there (`status` says the same).
         return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done.join('; ')}`), ...(resume ? { resume } : {}) }
@@ -858,7 +861,10 @@ export class Executor {
       this.o.journal.append({ step: s.id, state: 'undone', attempt: 1, evidence: [`taken back by the control-plane restore from the pre-hop snapshot`], changed: false })
       takenBack.set(s.node, s.hop)
     }
-    if (sayFor !== undefined) for (const [node, hop] of takenBack) this.sayRestoredWith(c, { node, ...(hop !== undefined ? { hop } : {}) }, rolledBack, sayFor)
+    if (sayFor !== undefined) {
+      for (const [node, hop] of takenBack) this.sayRestoredWith(c, { node, ...(hop !== undefined ? { hop } : {}) }, rolledBack, sayFor)
+      this.restoredAlong.set(c.name, [...new Set([...(this.restoredAlong.get(c.name) ?? []), ...takenBack.keys()])])
+    }
     return { ok: true, evidence }
   }
 

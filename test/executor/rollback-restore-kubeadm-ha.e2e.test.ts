@@ -69,6 +69,7 @@ describe('kubeadm HA: the control plane back from the pre-hop etcd snapshot on e
     expect(rbGates.map((e) => e.gate)).toEqual(expect.arrayContaining(['kube-proxy-sync', 'api-vip', 'nodes-ready', 'version-skew']))
     expect(rbGates.every((e) => e.status === 'pass' || e.status === 'warn'), JSON.stringify(rbGates.map((e) => [e.gate, e.status, e.summary]))).toBe(true)
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
+    expect(ev.at(-1).message).toMatch(/; rolled back: kh-cp-2 back at the old version, uncordoned, post-gates passing; kh-cp-1 back at the old version too, with the control plane restored from the pre-hop snapshot/)
     // kh-cp-1 had finished its hop; the restore took it back too, and the run says so: rolled back with kh-cp-2's
     // restore, not listed as upgraded in the summary (its report's node list).
     expect(ev.filter((e) => e.type === 'rollback-done').map((e) => [e.node, e.restoredWith])).toEqual([['kh-cp-1', 'kh-cp-2'], ['kh-cp-2', undefined]])
