@@ -88,9 +88,12 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     await kubectl.mutate('test', ['delete', 'lease', 'kupgrade-lock', '-n', 'kube-system', '--ignore-not-found'])
     // The create lands and is answered 504; sent again it meets AlreadyExists, naming this run: taken.
     lab.setFault(slow('POST', path), true)
-    // 9 s: renewals every 3 s, and a failed one has 6 s to be retried (its 409, the read, the write again: three kubectl
-    // processes) before the lease would expire. 6 s (4 s to retry) failed once in a full suite on a loaded 2-CPU machine.
-    const a = lease('run-f ops@host-f', { durationSeconds: 9 })
+    // 15 s: renewals every 5 s, and a renewal that fails is given up 10 s after the lock was last written (taken or
+    // renewed), keeping one period in hand. The first renewal starts a read and a period after the taking, and under a
+    // full suite on a loaded 2-CPU machine each kubectl process here can take seconds: with 9 s (6 s in all for the
+    // read, the first renewal and its retry) the first renewal's 504 once came too late to be retried at all, and with
+    // 6 s the retry (its 409, the read, the write again) once ran out of time.
+    const a = lease('run-f ops@host-f', { durationSeconds: 15 })
     try {
       await a.acquire()
     } finally {
@@ -103,7 +106,7 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     const lost: string[] = []
     a.startRenewing((rv) => renewed.push(rv), (why) => lost.push(why))
     try {
-      for (let i = 0; i < 300 && renewed.length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+      for (let i = 0; i < 450 && renewed.length < 2; i++) await new Promise((r) => setTimeout(r, 100))
     } finally {
       lab.setFault(slow('PUT', `${path}/kupgrade-lock`), false)
     }
@@ -114,5 +117,5 @@ describe('cluster lock: Lease kube-system/kupgrade-lock', () => {
     expect(puts).toContain(409)
     await a.release()
     expect((await read()).spec.holderIdentity).toBeUndefined()
-  }, 60_000)
+  }, 90_000)
 })
