@@ -249,12 +249,13 @@ export class Executor {
       const cluster = s.cluster ? ` --cluster ${s.cluster}` : ''
       if (s.rollback?.ok) {
         const { nodes, unchanged } = s.rollback
+        const restored = this.restoredAlong.get(s.cluster ?? '') ?? []
         const done = [
           ...(nodes.length ? [s.rollback.how === 'rebuild'
             ? `rebuilt (or, where only the cordon had changed, rolled back): ${nodes.join(', ')} Ready again, uncordoned, post-gates passing`
             : `rolled back: ${nodes.join(', ')} back at the old version, uncordoned, post-gates passing`] : []),
           ...(unchanged.length ? [`nothing to ${s.rollback.how === 'rebuild' ? 'rebuild' : 'roll back'}: this run had not changed ${unchanged.join(', ')}`] : []),
-          ...(this.restoredAlong.get(s.cluster ?? '')?.length ? [`${this.restoredAlong.get(s.cluster!)!.join(', ')} back at the old version too, with the control plane restored from the pre-hop snapshot`] : []),
+          ...(restored.length ? [`${restored.join(', ')} back at the old version too, with the control plane restored from the pre-hop snapshot`] : []),
         ]
         // Every failed node is as it was before the run: fixed, the run goes on from there (`status` says the same).
         return { outcome: 'failed', exitCode: ExitCode.failed, message: addToHeadline(s.message, `; ${done.join('; ')}`), ...(resume ? { resume } : {}) }
