@@ -19,7 +19,7 @@ import type { Journal, JournalEntry, Selection, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
-import { gateGroups, segments, type Segment } from './segments.js'
+import { gateGroups, segmentSteps, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
 import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
@@ -126,6 +126,9 @@ export const NODE_WRITE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['act
   'restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages',
 ])
 
+/** The steps only a restore plan has (planner/restore.ts). */
+const RESTORE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['action']>(['restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages'])
+
 class Stopped extends Error {
   constructor(readonly stop: Stop) {
     super(stop.message)
@@ -147,6 +150,9 @@ export class Executor {
   /** Dry-run: nodes with a recorded (not made) write, whose live state no longer predicts later steps. */
   private readonly dryAhead = new Set<string>()
   private changedAny: boolean
+  /** Steps an earlier process of this run journaled, and when it journaled its last entry (a resume's re-check). */
+  private readonly earlier: ReadonlySet<string>
+  private readonly earlierUntil?: string
   private lockLost?: string
   /** Each running cluster's run lock, where a datastore restore (act, rollback) must reach it. */
   private readonly locks = new Map<string, ClusterLock>()
@@ -164,6 +170,9 @@ export class Executor {
     this.done = o.journal.lastStates()
     for (const e of o.journal.entries) if (e.state === 'started') this.attempts.set(e.step, (this.attempts.get(e.step) ?? 0) + 1)
     this.changedAny = o.journal.entries.some((e) => e.state === 'done' && e.changed === true && !/\/(lock|unlock)$/.test(e.step))
+    this.earlier = new Set(o.journal.entries.map((e) => e.step))
+    const lastEarlier = o.journal.entries.at(-1)?.time
+    if (lastEarlier !== undefined) this.earlierUntil = lastEarlier
     // A node this run already worked on is judged by the journal and verify, never by the planner's live-facts skip:
     // a node whose kubelet is at the target may still be cordoned from an interrupted attempt.
     const byId = new Map(o.plan.steps.map((s) => [s.id, s]))
@@ -465,10 +474,17 @@ export class Executor {
         ? { rollback: { ok: rollbackFailure === undefined, nodes: rolledBack, unchanged, how: recoveryOf(c)!, ...(rollbackFailure ? { reason: rollbackFailure } : {}) } }
         : {}),
     }
+    /** A resumed cluster is checked again once, before its first segment left to run (recheckOnResume). */
+    let rechecked = false
     try {
-      for (const seg of segments(c.steps)) {
+      const segs = segments(c.steps)
+      for (const [at, seg] of segs.entries()) {
         if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
         await this.retakeLock(lock, c.name)
+        if (!rechecked && !(seg.kind === 'step' && (seg.step.action === 'lock' || seg.step.action === 'unlock')) && segmentSteps(seg).some((s) => !this.isDone(s.id))) {
+          rechecked = true
+          await this.recheckOnResume(stage, c, rt, segs, at)
+        }
         if (seg.kind === 'step') {
           const s = seg.step
           if (s.action === 'lock') {
@@ -826,6 +842,48 @@ export class Executor {
     return rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value.evidence[0]!] : []))
   }
 
+  /**
+   * A resumed run does not take up a cluster where an earlier process left it without looking at it again: minutes or
+   * days may have passed, and what its gates said then (etcd, the VIP, CoreDNS) may no longer hold. Before the first
+   * segment left to run, the last gates the run passed in this cluster (a node's after-node gates, a hop's post-gates,
+   * or the pre-gates) are checked once more, as they were, and a failure stops the cluster before anything more is
+   * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run an earlier
+   * process began changing (its own after-node gates judge it), nor in a dry-run or a restore (the API is meant to be
+   * down in one). The re-checks are events, not journal entries: the next resume checks again.
+   */
+  private async recheckOnResume(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, segs: Segment[], at: number): Promise<void> {
+    if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
+    const next = segmentSteps(segs[at]!)
+    if (next.some((s) => s.mutates && s.action !== 'lock' && this.o.journal.last(s.id) !== undefined)) return
+    const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
+    let point: { what: string; gates: Step[] } | undefined
+    for (const seg of segs.slice(0, at).reverse()) {
+      if (seg.kind === 'step') continue
+      const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : segmentSteps(seg).filter((s) => this.afterChange.has(s.id) && passed(s))
+      if (gates.length === 0) continue
+      const what = seg.kind === 'gates'
+        ? seg.steps[0]!.phase === 'preflight' ? 'the pre-gates' : `the post-gates${seg.steps[0]!.hop !== undefined && c.hops.length > 1 ? ` of hop ${seg.steps[0]!.hop}` : ''}`
+        : `the after-node gates of ${[...new Set(gates.map((g) => g.node!))].join(', ')}`
+      point = { what, gates }
+      break
+    }
+    if (!point) return
+    const before = next.find((s) => s.node !== undefined)?.node ?? next[0]!.title
+    this.emit({ type: 'resume-check', time: now(), stage: stage.name, cluster: c.name, point: point.what, before, gates: point.gates.map((g) => g.id), ...(this.earlierUntil ? { since: this.earlierUntil } : {}) })
+    const failures: string[] = []
+    await pool(point.gates, GATES_AT_ONCE, { keepGoing: true }, async (g) => {
+      try {
+        await this.gate(g, rt, 'resume')
+      } catch (err) {
+        if (this.halt.signal.aborted) throw new Stopped(this.haltStop())
+        failures.push((err as Error).message)
+      }
+    })
+    if (failures.length) {
+      throw new Stopped({ kind: 'failed', cluster: c.name, gateBeforeChange: true, message: `cluster ${c.name}: checked again on resume, before ${before}: ${failures.join('; ')}; nothing more was changed` })
+    }
+  }
+
   private rollbackNode(c: ClusterPlan, rt: ClusterRuntime, run: NodeRunRef, why: string, o: { sayRestored: boolean } = { sayRestored: true }) {
     return rollbackNode({
       journal: this.o.journal, emit: (e) => this.emit(e), ssh: this.o.ssh, signal: this.halt.signal, pollMs: this.o.pollMs ?? 250,
@@ -1078,7 +1136,7 @@ export class Executor {
    * gate of the same point blocked it: this one then finishes its first check if it is on it, stops re-checking, and
    * answers with what it had seen.
    */
-  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
+  private async gate(s: Step, rt: ClusterRuntime, during?: 'soak' | 'rollback' | 'resume', cutShort?: AbortSignal): Promise<{ changed: boolean; evidence: string[] }> {
     const { gate, ...params } = (s.params ?? {}) as { gate: string } & Record<string, unknown>
     const hop = s.hop !== undefined ? this.planOf(rt.spec.name)?.hops.find((h) => h.index === s.hop) : undefined
     // After a rollback the cluster is meant to be part old, part new: no version is expected of it.
@@ -1103,7 +1161,7 @@ export class Executor {
       if (stop.signal.aborted) return // the answer of a re-check cut short: not an observation
       last = { result: o, attempt }
       // A polling wait reports each check as it lands: when a fault was first seen, not only when the wait gave up.
-      if (wait.timeoutMs) this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' ? { during } : {}) })
+      if (wait.timeoutMs) this.emit({ type: 'gate-check', time: now(), step: stepRef(s), gate, attempt, status: o.status, summary: o.summary, ...(during === 'rollback' || during === 'resume' ? { during } : {}) })
       if (cutShort?.aborted) stop.abort(cutShort.reason)
     }
     let r: WaitedResult

@@ -49,3 +49,13 @@ export function gateGroups(steps: readonly Step[]): Step[][] {
   }
   return out
 }
+
+/** Every step of a segment, in plan order. */
+export function segmentSteps(seg: Segment): Step[] {
+  switch (seg.kind) {
+    case 'step': return [seg.step]
+    case 'gates': return seg.steps
+    case 'node': return seg.steps
+    case 'batch': return seg.nodes.flatMap((n) => n.steps)
+  }
+}

@@ -1,4 +1,5 @@
 import type { ExecutorEvent, StepRef } from '../executor/events.js'
+import { formatDuration } from '../util/duration.js'
 
 /**
  * Progress without a TTY (CI logs): one timestamped line per event worth reading later. Step output lines are left
@@ -168,7 +169,9 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'gate-check':
       return verbose ? line(`${where(e.step)}: gate ${e.gate} check ${e.attempt}: ${e.status}: ${e.summary}`) : undefined
     case 'gate-result':
-      return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}`)
+      // A failing re-check after a rollback or on resume has no step whose ✗ line shows what it read: it does. (A soak's
+      // fails the soak step, whose ✗ line shows it.)
+      return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}${(e.status === 'fail' || e.status === 'unknown') && e.during !== 'soak' ? evidenceBlock(e.evidence) : ''}`)
     case 'rollback-started':
       if (e.restoredWith) return line(`${nodeRun(e)}: taken back by the restore of the whole control plane in the rollback of ${e.restoredWith}`)
       return line(`${nodeRun(e)}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)
@@ -188,6 +191,8 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
       return line(`${nodeRun(e)}: rebuilt in ${secs(e.durationMs)}`)
     case 'rebuild-failed':
       return line(`${nodeRun(e)}: REBUILD STOPPED: ${failure(e.error)}`)
+    case 'resume-check':
+      return line(`${e.stage} › ${e.cluster}: resumed${e.since ? ` ${formatDuration(Math.max(0, Date.parse(e.time) - Date.parse(e.since)))} after the run's last step` : ''}: checking ${e.point} again (${e.gates.length} gate${e.gates.length === 1 ? '' : 's'}) before ${e.before}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':

@@ -35,8 +35,8 @@ export interface RunSummaryData {
   /** Steps taken back (undo-done that changed something): a rollback's work, which `changed` does not count. */
   undone: number
   failed: { step: string; error: string }[]
-  /** Each gate check once; the soak's and the rollbacks' re-checks of the same gates apart (`rechecks`). */
-  gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[]; rechecks: Partial<Record<'soak' | 'rollback', Record<GateStatus, number>>> }
+  /** Each gate check once; a resume's, the soak's and the rollbacks' re-checks of the same gates apart (`rechecks`). */
+  gates: { pass: number; warn: number; fail: number; unknown: number; notable: { gate: string; where: string; status: string; summary: string }[]; rechecks: Partial<Record<'soak' | 'rollback' | 'resume', Record<GateStatus, number>>> }
   wouldRun: number
   /** What happened when, for the failure report: stages, clusters, nodes, failures, gate verdicts that were not a pass, rollbacks. */
   timeline: { time: string; event: string }[]
@@ -204,9 +204,9 @@ function notReached(d: RunSummaryData, c: RunSummaryData['clusters'][number]): s
   return `not reached: ${named.join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`
 }
 
-/** `; soak re-checks: 58 pass; rollback re-checks: 7 pass, 1 warn` (only the statuses seen). */
+/** `; resume re-checks: 5 pass; soak re-checks: 58 pass; rollback re-checks: 7 pass, 1 warn` (only the statuses seen). */
 const recheckText = (g: RunSummaryData['gates']): string =>
-  (['soak', 'rollback'] as const).flatMap((k) => {
+  (['resume', 'soak', 'rollback'] as const).flatMap((k) => {
     const r = g.rechecks[k]
     return r ? [`; ${k} re-checks: ${(['pass', 'warn', 'fail', 'unknown'] as const).filter((s) => r[s] > 0).map((s) => `${r[s]} ${s}`).join(', ')}`] : []
   }).join('')

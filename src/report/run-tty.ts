@@ -242,6 +242,7 @@ export function createTtyRenderer(o: { stdout: NodeJS.WritableStream; stdin?: No
       case 'step-waiting': where(e.step).say(`${e.step.title}: still waiting (${Math.round(e.elapsedMs / 1000)}s of ${Math.round(e.timeoutMs / 1000)}s): ${e.observed}`); break
       case 'step-retrying': where(e.step).say(`↻ ${e.step.title}: ${e.error}; verifying and trying again (attempt ${e.attempt}) in ${secs(e.delayMs)}`); break
       case 'gate-result': where(e.step).say(`gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status} — ${e.summary}`); break
+      case 'resume-check': slot(e.stage, e.cluster).say(`resumed: checking ${e.point} again before ${e.before} …`); break
       case 'lock-lost': slot(...clusterKey(e.cluster)).say(`lock lost: ${e.reason}`); break
       case 'rollback-started': slot(...clusterKey(e.cluster)).say(`rolling back ${e.node} (${e.path}) …`); nodeAfter(e.cluster, e.node, { doing: `rolling back (${e.path}) …` }); break
       case 'undo-done': where(e.step).say(`↩ undone ${e.step.title}`); break

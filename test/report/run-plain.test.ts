@@ -179,3 +179,30 @@ describe('plain progress: rollbacks of a node the run took through several hops'
       .toBe('2026-12-06 20:31:10Z kh › kh-w-1: rolled back in 4.3s; kept: os-upgrade (OS packages are rolled forward, not downgraded; a node that cannot recover is rebuilt)')
   })
 })
+
+describe('plain progress: a resume that checks the cluster again', () => {
+  const MSG = 'cluster rk: checked again on resume, before rk-w-2: gate system-pods failed: kube-system/coredns-x CrashLoopBackOff; nothing more was changed'
+  const recheck: ExecutorEvent[] = [
+    { type: 'run-started', time: T, runId: 'r1', plan: '/p/plan.yaml', journal: '/p/j', dryRun: false, resumed: true, warnings: [], stages: ['rk'], outline: [] },
+    { type: 'cluster-started', time: T, stage: 'rk', cluster: 'rk' },
+    { type: 'resume-check', time: T, stage: 'rk', cluster: 'rk', point: 'the after-node gates of rk-w-1', before: 'rk-w-2', gates: ['rk/rk/hop1/rk-w-1/after/gate/nodes-ready', 'rk/rk/hop1/rk-w-1/after/gate/system-pods'], since: '2026-12-05T19:59:27.000Z' },
+    { type: 'gate-result', time: T, step: { id: 'rk/rk/hop1/rk-w-1/after/gate/nodes-ready', stage: 'rk', cluster: 'rk', node: 'rk-w-1', action: 'gate', title: 'gate nodes-ready', mutates: false }, gate: 'nodes-ready', status: 'pass', summary: 'rk-w-1 Ready', evidence: ['node rk-w-1: Ready=True'], during: 'resume', checks: 1 },
+    { type: 'gate-result', time: T, step: { id: 'rk/rk/hop1/rk-w-1/after/gate/system-pods', stage: 'rk', cluster: 'rk', node: 'rk-w-1', action: 'gate', title: 'gate system-pods', mutates: false }, gate: 'system-pods', status: 'fail', summary: 'kube-system/coredns-x CrashLoopBackOff', evidence: ['pod kube-system/coredns-x: CrashLoopBackOff, restarts 4'], during: 'resume', checks: 3 },
+    { type: 'cluster-failed', time: T, stage: 'rk', cluster: 'rk', error: MSG },
+    { type: 'run-finished', time: T, runId: 'r1', outcome: 'paused', exitCode: 4, durationMs: 5000, journal: '/p/j', message: `${MSG}; to go on after fixing it: kupgrade resume X`, resume: 'kupgrade resume X' },
+  ] as ExecutorEvent[]
+
+  it('says what it checks again, how long after the run stopped, and what the failing re-check read', () => {
+    const text = render(recheck)
+    expect(text).toContain('rk › rk: resumed 1h36m after the run\'s last step: checking the after-node gates of rk-w-1 again (2 gates) before rk-w-2')
+    expect(text).toContain('rk › rk › rk-w-1: gate system-pods (resume): fail: kube-system/coredns-x CrashLoopBackOff\n    pod kube-system/coredns-x: CrashLoopBackOff, restarts 4')
+    // A re-check that held shows no evidence.
+    expect(text).toContain('rk › rk › rk-w-1: gate nodes-ready (resume): pass: rk-w-1 Ready\n')
+  })
+
+  it('the summary counts the resume\'s re-checks apart from the run\'s own gates', () => {
+    const c = new SummaryCollector()
+    for (const e of recheck) c.add(e)
+    expect(renderSummaryText(c.data)).toContain('gates: 0 pass, 0 warn, 0 fail, 0 unknown; resume re-checks: 1 pass, 1 fail')
+  })
+})
