@@ -848,13 +848,15 @@ export class Executor {
    * segment left to run, the last gates the run passed in this cluster (a node's after-node gates, a hop's post-gates,
    * or the pre-gates) are checked once more, as they were, and a failure stops the cluster before anything more is
    * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run an earlier
-   * process began changing (its own after-node gates judge it), nor in a dry-run or a restore (the API is meant to be
+   * process began changing (its own after-node gates judge it; a cluster step begun, a backup, is checked before), nor
+   * in a dry-run or a restore (the API is meant to be
    * down in one). The re-checks are events, not journal entries: the next resume checks again.
    */
   private async recheckOnResume(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, segs: Segment[], at: number): Promise<void> {
     if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
-    const next = segmentSteps(segs[at]!)
-    if (next.some((s) => s.mutates && s.action !== 'lock' && this.o.journal.last(s.id) !== undefined)) return
+    const nextSeg = segs[at]!
+    const next = segmentSteps(nextSeg)
+    if ((nextSeg.kind === 'node' || nextSeg.kind === 'batch') && next.some((s) => s.mutates && this.o.journal.last(s.id) !== undefined)) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
     let point: { what: string; gates: Step[] } | undefined
     for (const seg of segs.slice(0, at).reverse()) {
@@ -868,7 +870,8 @@ export class Executor {
       break
     }
     if (!point) return
-    const before = next.find((s) => s.node !== undefined)?.node ?? next[0]!.title
+    const nodes = [...new Set(next.flatMap((s) => (s.node !== undefined ? [s.node] : [])))]
+    const before = nodes.length ? nodes.join(', ') : `step ${next[0]!.id}`
     this.emit({ type: 'resume-check', time: now(), stage: stage.name, cluster: c.name, point: point.what, before, gates: point.gates.map((g) => g.id), ...(this.earlierUntil ? { since: this.earlierUntil } : {}) })
     const failures: string[] = []
     await pool(point.gates, GATES_AT_ONCE, { keepGoing: true }, async (g) => {
@@ -880,7 +883,7 @@ export class Executor {
       }
     })
     if (failures.length) {
-      throw new Stopped({ kind: 'failed', cluster: c.name, gateBeforeChange: true, message: `cluster ${c.name}: checked again on resume, before ${before}: ${failures.join('; ')}; nothing more was changed` })
+      throw new Stopped({ kind: 'failed', cluster: c.name, gateBeforeChange: true, message: `cluster ${c.name}: checked again on resume, before ${before}: ${failures.join('; ')}${this.changedAny ? '; nothing more was changed' : ''}` })
     }
   }
 

@@ -58,3 +58,30 @@ describe('resume checks the cluster again before the next node', () => {
     expect(node('rk-w-2')).toMatchObject({ version: 'v1.30.4+k3s1', cordoned: false })
   }, 300_000)
 })
+
+/** Killed after its pre-gates passed and before anything changed: the resume checks the pre-gates again. */
+describe('resume checks the pre-gates again when nothing had changed yet', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.176', [{ name: 'rp', distribution: 'k3s', controlPlanes: 1, workers: 1 }]))
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  it('a fault that came meanwhile stops the resume before the backup', async () => {
+    const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-started' && e.step.action === 'backup' ? 0 : undefined))
+    expect(first.killed, first.err + first.out.slice(-2000)).toBe(true)
+    const runDir = events(first.out).find((e) => e.type === 'run-started')!.journal.replace(/\/journal\.jsonl$/, '')
+    const fault = { fault: 'coredns-crashloop' as const, cluster: 'rp' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['resume', runDir, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    const ev = events(r.out)
+    // Blocked, as a pre-gate of a new run would be: the run has changed nothing yet.
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    expect(ev.find((e) => e.type === 'run-finished').message).toMatch(/^cluster rp: checked again on resume, before rp-cp-1: gate .*; nothing was changed$/)
+    expect(ev.find((e) => e.type === 'resume-check')).toMatchObject({ cluster: 'rp', point: 'the pre-gates', before: 'rp-cp-1' })
+    expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'resume' && e.status === 'fail').map((e) => e.gate)).toEqual(expect.arrayContaining(['system-pods', 'dns']))
+    // The lock is taken again, as every resume does; nothing else starts.
+    expect(ev.filter((e) => e.type === 'step-started').map((e) => e.step.action)).toEqual(['lock'])
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.29.6+k3s1', false], ['rp-w-1', 'v1.29.6+k3s1', false]])
+  }, 300_000)
+})
