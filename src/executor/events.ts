@@ -58,7 +58,7 @@ export type ExecutorEvent =
   /** The step's transport failed under it (SSH dropped, API unanswered): verified and tried again in delayMs. */
   | { type: 'step-retrying'; time: string; step: StepRef; attempt: number; error: string; delayMs: number; undo?: true }
   | { type: 'gate-check'; time: string; step: StepRef; gate: string; attempt: number; status: GateStatus; summary: string; during?: 'rollback' | 'resume' }
-  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; hint?: string; during?: 'soak' | 'rollback' | 'resume'; checks: number }
+  | { type: 'gate-result'; time: string; step: StepRef; gate: string; status: GateStatus; summary: string; evidence: string[]; held?: number; hint?: string; during?: 'soak' | 'rollback' | 'resume'; checks: number }
   /** A resumed run checks a cluster's last passed gates again before it changes anything more there (their results follow, `during: resume`). */
   | { type: 'resume-check'; time: string; stage: string; cluster: string; point: string; before: string; gates: string[]; since?: string }
   | { type: 'rollback-started'; time: string; cluster: string; node: string; hop?: number; path: 'previous-version' | 'kubeadm-backup' | 'snapshot-restore'; detail: string; reason: string; restoredWith?: string }

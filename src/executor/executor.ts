@@ -1184,8 +1184,10 @@ export class Executor {
         ? { ...last.result, summary: `${last.result.summary} (not re-checked: ${why})`, attempts: last.attempt }
         : { status: 'unknown', summary: `not finished: ${why}`, evidence: [], incident: r.incident, attempts: last?.attempt ?? 0 }
     }
-    const evidence = r.evidence.map((e) => `${e.source}: ${e.observed}`)
-    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
+    // What held goes last and is counted, so that a report can fold it under a failure (verdict orders it so too).
+    const held = r.evidence.filter((e) => e.status === 'pass')
+    const evidence = [...r.evidence.filter((e) => e.status !== 'pass'), ...held].map((e) => `${e.source}: ${e.observed}`)
+    this.emit({ type: 'gate-result', time: now(), step: stepRef(s), gate, status: r.status, summary: r.summary, evidence, ...(held.length ? { held: held.length } : {}), ...(r.hint ? { hint: r.hint } : {}), ...(during ? { during } : {}), checks: r.attempts })
     if (r.status === 'fail' || r.status === 'unknown') {
       throw new StepFailure(`gate ${gate} ${r.status === 'fail' ? 'failed' : 'could not check'}: ${r.summary}${r.hint ? ` (hint: ${r.hint})` : ''}`, evidence)
     }

@@ -22,7 +22,7 @@ export function verdict(id: string, findings: Finding[], o: { ok: string; hint?:
   const worst = findings.reduce<GateStatus>((w, f) => (RANK[f.status] > RANK[w] ? f.status : w), 'pass')
   const problems = findings.filter((f) => f.status !== 'pass')
   // Evidence: every non-passing observation first, then the passing ones (a pass needs proof too).
-  const evidence: GateEvidence[] = [...problems, ...findings.filter((f) => f.status === 'pass')].map((f) => ({ source: f.source, observed: f.observed }))
+  const evidence: GateEvidence[] = [...problems, ...findings.filter((f) => f.status === 'pass')].map((f) => ({ source: f.source, observed: f.observed, status: f.status }))
   const summary = worst === 'pass' ? o.ok : problems.filter((f) => f.status === worst || RANK[f.status] >= RANK.unknown).map((f) => f.problem ?? f.observed).slice(0, 5).join('; ') + (problems.length > 5 ? ` (+${problems.length - 5} more)` : '')
   const hint = worst === 'pass' ? undefined : (o.hintFor?.[worst] ?? o.hint)
   return { status: worst, summary, evidence, incident, ...(hint ? { hint } : {}) }

@@ -16,6 +16,11 @@ export type GateStatus = 'pass' | 'warn' | 'fail' | 'unknown'
 export interface GateEvidence {
   source: string
   observed: string
+  /**
+   * How the gate judged this observation, where it judges each (verdict): a report may fold those that held under a
+   * failure into a count, so that what failed is not lost among them.
+   */
+  status?: GateStatus
 }
 
 export interface GateResult {

@@ -80,7 +80,7 @@ function pickWorst(streak: GateResult[]): GateResult {
 }
 
 function flapped(held: GateResult, broke: GateResult, attempts: number, streakLength: number): WaitedResult {
-  const tag = (label: string, e: GateEvidence[]) => e.map((x) => ({ source: x.source, observed: `${label}: ${x.observed}` }))
+  const tag = (label: string, e: GateEvidence[]) => e.map((x) => ({ ...x, observed: `${label}: ${x.observed}` }))
   return {
     status: 'fail',
     summary: `flapping: ${held.status} for ${streakLength} check${streakLength === 1 ? '' : 's'} ("${held.summary}"), then ${broke.status} ("${broke.summary}")`,

@@ -41,7 +41,11 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
     for (const x of c.results) {
       out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
       if (x.status !== 'pass' || o.verbose) {
-        const lines = evidenceLines(x, hosts)
+        const all = evidenceLines(x, hosts)
+        // Under a failure, what held is a count (the gate judged each observation), not lines between what did not.
+        const notHeld = all.filter((l) => !l.held)
+        const fold = x.status !== 'pass' && notHeld.length > 0 && notHeld.length < all.length
+        const lines = fold ? notHeld : all
         const shown = lines.slice(0, x.status === 'pass' ? 20 : 8)
         for (const l of shown) {
           // By what was observed, whoever observed it: every API gate of a cluster whose API gave no answer saw the same.
@@ -50,6 +54,8 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
         }
         const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
         if (more > 0 && x.status !== 'pass') out.push(`         (+${more} more observations; --format json has all)`)
+        const held = fold ? all.filter((l) => l.held).reduce((n, l) => n + l.observations, 0) : 0
+        if (held > 0) out.push(`         (+${held} observation${held === 1 ? '' : 's'} that held; --format json has all)`)
         if (x.hint && x.status !== 'pass') {
           const first = referTo(`hint: ${x.hint}`, x.label)
           out.push(`         hint: ${first === undefined ? x.hint : `as for ${first} above`}`)
@@ -87,7 +93,7 @@ const referred = (l: { source: string; observations: number }, first: string): s
  * SSH credentials, the same unreachable VIP, the same certificate file expiring on every controller) is one line
  * naming the others, so one cause does not fill the report.
  */
-function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; observed: string; text: string; observations: number }[] {
+function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; observed: string; text: string; observations: number; held: boolean }[] {
   const onNodes = x.evidence.flatMap((e, at) => {
     // `node ctrl-1` or `node ctrl-1: /var/lib/k0s/pki/admin.crt`: alike when what follows the name is alike too.
     const m = /^node (\S+?)(: .*)?$/.exec(e.source)
@@ -98,11 +104,12 @@ function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string
   const said = new Map(sameButFor(onNodes).map((g) => [onNodes[g.index]!.at, g]))
   const grouped = new Set(onNodes.map((n) => n.at))
   return x.evidence.flatMap((e, at) => {
-    if (!grouped.has(at)) return [{ source: e.source, observed: e.observed, text: `${e.source}: ${e.observed}`, observations: 1 }]
+    const held = e.status === 'pass'
+    if (!grouped.has(at)) return [{ source: e.source, observed: e.observed, text: `${e.source}: ${e.observed}`, observations: 1, held }]
     const g = said.get(at)
     if (!g) return []
     const observed = `${e.observed}${sameFor(g.others, 'node')}`
-    return [{ source: e.source, observed, text: `${e.source}: ${observed}`, observations: 1 + g.others.length }]
+    return [{ source: e.source, observed, text: `${e.source}: ${observed}`, observations: 1 + g.others.length, held }]
   })
 }
 

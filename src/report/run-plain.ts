@@ -1,5 +1,6 @@
 import type { ExecutorEvent, StepRef } from '../executor/events.js'
 import { formatDuration } from '../util/duration.js'
+import { withHeldFolded } from './held-evidence.js'
 
 /**
  * Progress without a TTY (CI logs): one timestamped line per event worth reading later. Step output lines are left
@@ -74,7 +75,7 @@ export function plainLines(verbose = false): (e: ExecutorEvent) => string | unde
       if (e.type === 'step-done') return `${stamp(e.time)} ${where(e.step)}: ✓ ${e.step.title}: ${said} (${secs(e.durationMs)})`
       // The step's error is the verdict again ("gate … failed: " and its summary); said once, with what was read.
       told.remember(e.error)
-      return `${stamp(e.time)} ${where(e.step)}: ✗ ${e.step.title}: ${said}${evidenceBlock(e.evidence)}`
+      return `${stamp(e.time)} ${where(e.step)}: ✗ ${e.step.title}: ${said}${evidenceBlock(withHeldFolded(verdict.evidence, verdict.held))}`
     }
     const repeated = e.type === 'step-done' && e.step.action === 'soak' ? soaked.take(e.step.stage) : 0
     if (e.type === 'step-done' && repeated) {
@@ -171,7 +172,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'gate-result':
       // A failing re-check after a rollback or on resume has no step whose ✗ line shows what it read: it does. (A soak's
       // fails the soak step, whose ✗ line shows it.)
-      return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}${(e.status === 'fail' || e.status === 'unknown') && e.during !== 'soak' ? evidenceBlock(e.evidence) : ''}`)
+      return line(`${where(e.step)}: gate ${e.gate}${e.during ? ` (${e.during})` : ''}: ${e.status}: ${e.summary}${e.hint && e.status !== 'pass' ? ` (hint: ${e.hint})` : ''}${(e.status === 'fail' || e.status === 'unknown') && e.during !== 'soak' ? evidenceBlock(withHeldFolded(e.evidence, e.held)) : ''}`)
     case 'rollback-started':
       if (e.restoredWith) return line(`${nodeRun(e)}: taken back by the restore of the whole control plane in the rollback of ${e.restoredWith}`)
       return line(`${nodeRun(e)}: ROLLING BACK (${e.path}: ${e.detail}) because ${failure(e.reason)}`)

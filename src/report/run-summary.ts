@@ -1,6 +1,7 @@
 import type { GateStatus } from '../gates/types.js'
 import type { ExecutorEvent, FinalNode } from '../executor/events.js'
 import { ToldFailures } from './run-plain.js'
+import { withHeldFolded } from './held-evidence.js'
 
 /**
  * The final summary of a run, built from its events alone: what changed (per cluster and node), durations, gate
@@ -103,7 +104,7 @@ export class SummaryCollector {
         if (e.during) (d.gates.rechecks[e.during] ??= { pass: 0, warn: 0, fail: 0, unknown: 0 })[e.status]++
         else d.gates[e.status]++
         if (e.status !== 'pass') d.gates.notable.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary })
-        if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: e.evidence, ...(e.hint ? { hint: e.hint } : {}) })
+        if (e.status === 'fail' || e.status === 'unknown') d.gateFailures.push({ gate: e.gate, where: [e.step.cluster, e.step.node].filter(Boolean).join('/'), status: e.status, summary: e.summary, evidence: withHeldFolded(e.evidence, e.held), ...(e.hint ? { hint: e.hint } : {}) })
         break
       case 'rollback-started': d.rollbacks.push({ cluster: e.cluster, node: e.node, status: 'rolling back', path: e.path, detail: e.detail, reason: e.reason.split('\n')[0]!, undone: [], ...hopOf(e), ...(e.restoredWith ? { restoredWith: e.restoredWith } : {}) }); break
       case 'undo-done':

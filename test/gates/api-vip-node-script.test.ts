@@ -58,8 +58,8 @@ describe('api-vip from the nodes, through the real sh and curl', () => {
     expect(r.status).toBe('fail')
     // (The verdict lists what failed first.)
     expect(r.evidence.filter((e) => e.source.startsWith('node '))).toEqual([
-      { source: 'node w-1: curl https://10.96.0.1:443/readyz', observed: expect.stringMatching(/^exit 7: curl: \(7\) Failed to connect to 127\.0\.0\.1 port \d+ after \d+ ms: (Couldn't connect to server|Connection refused)$/) },
-      { source: `node w-1: curl ${endpoint}/readyz`, observed: 'HTTP 200' },
+      { source: 'node w-1: curl https://10.96.0.1:443/readyz', observed: expect.stringMatching(/^exit 7: curl: \(7\) Failed to connect to 127\.0\.0\.1 port \d+ after \d+ ms: (Couldn't connect to server|Connection refused)$/), status: 'fail' },
+      { source: `node w-1: curl ${endpoint}/readyz`, observed: 'HTTP 200', status: 'pass' },
     ])
     expect(curls).toHaveLength(1)
     expect((await execa('cat', [join(dir, 'starts')])).stdout).toBe('x')

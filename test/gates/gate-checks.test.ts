@@ -124,6 +124,13 @@ describe('system-pods on kube-system Pods as the apiserver serves them', () => {
     expect(bad.status).toBe('fail')
     expect(bad.summary).toMatch(/kube-system\/coredns-76f75df574-q9wzl CrashLoopBackOff/)
     expect(bad.summary).toMatch(/CoreDNS 1\/2 Ready/)
+    // Each observation says how it was judged, what failed first: a report folds those that held into a count.
+    expect(bad.evidence.map((e) => [e.status, e.source])).toEqual([
+      ['fail', 'kubectl get pod kube-system/coredns-76f75df574-q9wzl (node w-1)'],
+      ['fail', 'kubectl get pods -n kube-system -l k8s-app=kube-dns'],
+      ['pass', 'kubectl get pod kube-system/coredns-76f75df574-8xk2p (node w-1)'],
+      ['pass', 'kubectl get pod kube-system/kube-proxy-7vjmt (node w-1)'],
+    ])
   })
 })
 

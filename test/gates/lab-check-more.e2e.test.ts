@@ -125,7 +125,7 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     const mixed = await check(plan, 'm-k3s', 'iptables-backend')
     failed(mixed, 'iptables-backend')
     expect(mixed.result.summary).toBe('nodes disagree on the iptables backend (legacy vs nf_tables)')
-    expect(mixed.result.evidence[0]).toEqual({ source: 'iptables -V on every node', observed: 'legacy: k3s-w-2; nf_tables: k3s-cp-1, k3s-w-1' })
+    expect(mixed.result.evidence[0]).toEqual({ source: 'iptables -V on every node', observed: 'legacy: k3s-w-2; nf_tables: k3s-cp-1, k3s-w-1', status: 'fail' })
   }, 120_000)
 
   it('iptables-backend: the kubelet’s and kube-proxy’s chains in nf_tables while the host’s iptables is legacy fails on that node; cleared, it passes', async () => {
@@ -297,7 +297,7 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     const bad = await check(plan, 'm-k3s', 'command')
     failed(bad, 'command')
     expect(bad.result.summary).toBe('runner: `maintenance window open` exited 1')
-    expect(bad.result.evidence).toEqual([{ source: `runner: test -e ${marker}`, observed: 'exit 1 (no output)' }])
+    expect(bad.result.evidence).toEqual([{ source: `runner: test -e ${marker}`, observed: 'exit 1 (no output)', status: 'fail' }])
   }, 60_000)
 
   it('command on nodes: runs on each worker over SSH; the node whose disk is full fails it, by name', async () => {
@@ -333,7 +333,7 @@ describe.skipIf(!runnable)('kupgrade check: iptables-backend, pending-pods, even
     const down = await check(plan, 'm-kubeadm', 'http')
     failed(down, 'http')
     expect(down.result.summary).toBe(`${url} answered 503, expected 200`)
-    expect(down.result.evidence).toEqual([{ source: `runner: GET ${url}`, observed: 'HTTP 503: {"status":"unavailable"}' }])
+    expect(down.result.evidence).toEqual([{ source: `runner: GET ${url}`, observed: 'HTTP 503: {"status":"unavailable"}', status: 'fail' }])
     state.code = 200
     state.body = '{"status":"degraded"}'
     const degraded = await check(plan, 'm-kubeadm', 'http')

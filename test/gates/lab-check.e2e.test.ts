@@ -159,7 +159,7 @@ describe.skipIf(!runnable)('kupgrade check and plan --live on a lab fleet', () =
       expect(bad.code, JSON.stringify(bad.report)).toBe(3)
       const res = bad.report.clusters[0]!.results[0]!
       expect(res.summary).toBe(`kubeadm-w-1: ${list} points at the legacy Google-hosted Kubernetes repository (apt.kubernetes.io, yum.kubernetes.io, packages.cloud.google.com), frozen in 2023 and removed in 2024: move the node to pkgs.k8s.io (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again`)
-      expect(res.evidence).toContainEqual({ source: 'node kubeadm-cp-1: the Kubernetes package repository, to be switched to v1.30', observed: `${list}: pkgs.k8s.io/core:/stable:/v1.29/` })
+      expect(res.evidence).toContainEqual({ source: 'node kubeadm-cp-1: the Kubernetes package repository, to be switched to v1.30', observed: `${list}: pkgs.k8s.io/core:/stable:/v1.29/`, status: 'pass' })
     } finally {
       await ok(w1, `echo ${JSON.stringify(kept)} > ${list}`)
     }

@@ -104,9 +104,9 @@ describe('release-source on each node, before anything changes', () => {
     expect(r.status).toBe('fail')
     expect(r.summary).toBe(`pi-1: cannot get k3s-arm64 (k3s v1.30.4+k3s1 for aarch64) from ${srv}/v1.30.4+k3s1/`)
     expect(r.evidence).toEqual(expect.arrayContaining([
-      { source: `node edge-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s, ${srv}/v1.29.8+k3s1/sha256sum-amd64.txt` },
-      { source: `node edge-1: v1.30.4+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.30.4+k3s1/k3s, ${srv}/v1.30.4+k3s1/sha256sum-amd64.txt` },
-      { source: `node pi-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s-arm64, ${srv}/v1.29.8+k3s1/sha256sum-arm64.txt` },
+      { source: `node edge-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s, ${srv}/v1.29.8+k3s1/sha256sum-amd64.txt`, status: 'pass' },
+      { source: `node edge-1: v1.30.4+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.30.4+k3s1/k3s, ${srv}/v1.30.4+k3s1/sha256sum-amd64.txt`, status: 'pass' },
+      { source: `node pi-1: v1.29.8+k3s1 from install.path ${srv} on the node`, observed: `${srv}/v1.29.8+k3s1/k3s-arm64, ${srv}/v1.29.8+k3s1/sha256sum-arm64.txt`, status: 'pass' },
     ]))
     expect(r.evidence).toHaveLength(4)
     expect(r.hint).toContain("put each node's architecture's files of the release where the plan's install points")
@@ -132,7 +132,7 @@ describe('release-source on each node, before anything changes', () => {
     expect(r.status).toBe('fail')
     expect(r.summary).toBe('edge-1: k3s is not listed in sha256sum-amd64.txt of v1.30.4+k3s1')
     const pass = r.evidence.find((e) => e.source.startsWith('node pi-1'))
-    expect(pass).toEqual({ source: `node pi-1: v1.30.4+k3s1 from install.mirror ${mirror}`, observed: `${mirror}/v1.30.4%2Bk3s1/k3s-arm64, ${mirror}/v1.30.4%2Bk3s1/sha256sum-arm64.txt` })
+    expect(pass).toEqual({ source: `node pi-1: v1.30.4+k3s1 from install.mirror ${mirror}`, observed: `${mirror}/v1.30.4%2Bk3s1/k3s-arm64, ${mirror}/v1.30.4%2Bk3s1/sha256sum-arm64.txt`, status: 'pass' })
     // A release the mirror lacks altogether.
     const none = await releaseSourceGate.check(context({ mirror }, { from: 'v1.28.9+k3s1', to: 'v1.29.8', nodes: { 'edge-1': 'amd64' } }), { timeout: '30s' })
     expect(none).toMatchObject({ status: 'fail', summary: `edge-1: cannot get k3s (k3s v1.29.8+k3s1 for x86_64) from ${mirror}/v1.29.8%2Bk3s1/` })
@@ -223,7 +223,7 @@ describe('release-source on each node, before anything changes', () => {
       'w-3: /etc/apt/sources.list.d/kubernetes.list does not exist, and kupgrade switches the pkgs.k8s.io repository of each minor there: add it (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again',
       'w-4: /etc/apt/sources.list.d/kubernetes.list names no pkgs.k8s.io repository (pkgs.k8s.io/core:/stable:/v1.NN/), the one kupgrade switches from minor to minor: point it at pkgs.k8s.io (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/change-package-repository/), then run again',
     ])
-    expect(r.evidence).toContainEqual({ source: 'node cp-1: the Kubernetes package repository, to be switched to v1.30', observed: '/etc/apt/sources.list.d/kubernetes.list: pkgs.k8s.io/core:/stable:/v1.29/' })
+    expect(r.evidence).toContainEqual({ source: 'node cp-1: the Kubernetes package repository, to be switched to v1.30', observed: '/etc/apt/sources.list.d/kubernetes.list: pkgs.k8s.io/core:/stable:/v1.29/', status: 'pass' })
     expect(r.hint).toMatch(/^point each node's `kubernetes.list` \(apt\) or `kubernetes.repo` \(dnf\) at its pkgs.k8s.io minor/)
     // The package manager the facts read wins over the OS family: a Debian host told to use dnf is read as dnf.
     const told = await releaseSourceGate.check({ ...ctx('v1.29.8'), scope: 'node', node: 'cp-1', nodeFacts: { 'cp-1': { packageManager: 'dnf' } as never } }, { timeout: '30s' })

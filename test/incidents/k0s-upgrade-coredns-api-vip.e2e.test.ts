@@ -94,7 +94,15 @@ describe('incident replay: CoreDNS crash-loops once the first worker moved (poli
     expect(code, err + out.slice(-4000)).toBe(4)
     const failed = ev.find((e) => e.type === 'step-failed')
     expect(failed.step.id).toBe('cw/cw/hop1/cw-w-1/after/gate/system-pods')
-    expect(ev.find((e) => e.type === 'gate-result' && e.gate === 'system-pods' && e.step.node === 'cw-w-1').summary).toMatch(/^kube-system\/coredns-\S+ CrashLoopBackOff; .*CoreDNS 0\/\d Ready/)
+    const pods = ev.find((e) => e.type === 'gate-result' && e.gate === 'system-pods' && e.step.node === 'cw-w-1')
+    expect(pods.summary).toMatch(/^kube-system\/coredns-\S+ CrashLoopBackOff; .*CoreDNS 0\/\d Ready/)
+    // What failed first, then the kube-system pods that held (k0s's kube-proxy, konnectivity …), counted: the plain
+    // lines fold them into that count.
+    expect(pods.evidence[0]).toMatch(/coredns-\S+ \(node [^)]+\): .*CrashLoopBackOff/)
+    expect(pods.held).toBeGreaterThan(0)
+    for (const x of pods.evidence.slice(-pods.held)) expect(x).toMatch(/: Running, ready (\d+)\/\1, restarts \d+$/)
+    for (const x of pods.evidence.slice(0, -pods.held)) expect(x).not.toMatch(/: Running, ready (\d+)\/\1, restarts \d+$/)
+    expect(out).not.toContain('observations that held') // --output json: every observation, none folded
     expect(ev.some((e) => e.type === 'node-started' && e.node === 'cw-w-2')).toBe(false)
     const nodes = labNodes(r)
     expect([nodes['cw-w-1']!.version, nodes['cw-w-1']!.cordoned]).toEqual(['v1.30.4+k0s', true])

@@ -115,6 +115,7 @@ describe('k3s on SQLite in the lab (real OpenSSH, real kubectl)', () => {
     expect(r.result.evidence).toEqual([{
       source: 'node server-1: k3s datastore /var/lib/rancher/k3s/server/db/state.db',
       observed: expect.stringMatching(/^SQLite datastore \(no etcd\): \d+(\.\d+)? KiB, \d+(\.\d+)? GiB free on \/$/),
+      status: 'pass',
     }])
     expect(bytes).toBeGreaterThan(60 * 1024)
   })

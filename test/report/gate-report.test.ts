@@ -29,6 +29,26 @@ describe('gate report (text): evidence', () => {
     ])
   })
 
+  it('under a failure, the observations that held are a count after what did not hold', () => {
+    const pods = Array.from({ length: 18 }, (_, i) => ({ source: `kubectl get pod kube-system/kube-proxy-${i} (node w-${(i % 12) + 1})`, observed: 'Running, ready 1/1, restarts 0', status: 'pass' as const }))
+    const r: GateRun = {
+      ...run([
+        { source: 'kubectl get pod kube-system/coredns-5d78c9869d-x7k2p (node w-1)', observed: 'Running, ready 0/1, restarts 6; container coredns CrashLoopBackOff', status: 'fail' },
+        { source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: '0/2 CoreDNS pods Ready', status: 'fail' },
+        ...pods,
+      ]),
+      gate: 'system-pods', label: 'system-pods', status: 'fail', summary: 'kube-system/coredns-5d78c9869d-x7k2p CrashLoopBackOff; CoreDNS 0/2 Ready',
+    }
+    expect(evidenceOf(renderGateReportText(report(r), { color: false }))).toEqual([
+      'kubectl get pod kube-system/coredns-5d78c9869d-x7k2p (node w-1): Running, ready 0/1, restarts 6; container coredns CrashLoopBackOff',
+      'kubectl get pods -n kube-system -l k8s-app=kube-dns: 0/2 CoreDNS pods Ready',
+      '(+18 observations that held; --format json has all)',
+    ])
+    // Passing, with --verbose, they are its evidence.
+    const ok: GateRun = { ...r, status: 'pass', summary: '18 system pods Running and Ready', evidence: pods }
+    expect(evidenceOf(renderGateReportText(report(ok), { color: false, verbose: true }))).toHaveLength(18)
+  })
+
   it('a source naming the node and what it read there (a file) groups with the same read on other nodes, not with other files', () => {
     const cert = (n: { name: string }, file: string, cn: string, left: string) => ({ source: `node ${n.name}: /var/lib/k0s/pki/${file}`, observed: `(CN=${cn}): notAfter 2026-12-17T14:23:59.000Z (${left} left)` })
     const r = run(nodes.slice(0, 3).flatMap((n) => [cert(n, 'server.crt', 'kube-apiserver', '9d'), cert(n, 'etcd/peer.crt', 'etcd-peer', n.name === 'w-3' ? '300d' : '9d'), cert(n, 'kubelet.crt', `system:node:${n.name}`, '9d')]))

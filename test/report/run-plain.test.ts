@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ExecutorEvent, StepRef } from '../../src/executor/events.js'
 import { plainLines } from '../../src/report/run-plain.js'
-import { renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
+import { renderSummaryMarkdown, renderSummaryText, SummaryCollector } from '../../src/report/run-summary.js'
 
 const T = '2026-12-05T21:35:27.000Z'
 const step = (node: string, action: string): StepRef => ({ id: `staging/staging/hop1/${node}/${action}`, stage: 'staging', cluster: 'staging', node, action: action as StepRef['action'], title: action === 'wait-ready' ? `wait for ${node} Ready with kubelet v1.30.4+k3s1 (timeout 1m)` : action, mutates: action !== 'wait-ready' })
@@ -204,5 +204,39 @@ describe('plain progress: a resume that checks the cluster again', () => {
     const c = new SummaryCollector()
     for (const e of recheck) c.add(e)
     expect(renderSummaryText(c.data)).toContain('gates: 0 pass, 0 warn, 0 fail, 0 unknown; resume re-checks: 1 pass, 1 fail')
+  })
+})
+
+describe('plain progress: a failed gate\'s evidence', () => {
+  const gateStep: StepRef = { id: 'kh/kh/hop1/kh-cp-2/after/gate/system-pods', stage: 'kh', cluster: 'kh', node: 'kh-cp-2', action: 'gate', title: 'gate system-pods', mutates: false }
+  const evidence = [
+    'kubectl get pod kube-system/coredns-5d78c9869d-x7k2p (node kh-w-1): Running, ready 0/1, restarts 6; container coredns CrashLoopBackOff',
+    'kubectl get pods -n kube-system -l k8s-app=kube-dns: 0/2 CoreDNS pods Ready',
+    ...Array.from({ length: 18 }, (_, i) => `kubectl get pod kube-system/kube-proxy-${i} (node kh-w-1): Running, ready 1/1, restarts 0`),
+  ]
+  const failed = (held?: number): ExecutorEvent[] => [
+    { type: 'gate-result', time: T, step: gateStep, gate: 'system-pods', status: 'fail', summary: 'kube-system/coredns-5d78c9869d-x7k2p CrashLoopBackOff; CoreDNS 0/2 Ready', evidence, ...(held ? { held } : {}), checks: 12 },
+    { type: 'step-failed', time: T, step: gateStep, attempt: 1, durationMs: 12_000, error: 'gate system-pods failed: kube-system/coredns-5d78c9869d-x7k2p CrashLoopBackOff; CoreDNS 0/2 Ready', evidence },
+  ] as ExecutorEvent[]
+
+  it('is what did not hold and a count of what did', () => {
+    const text = render(failed(18))
+    expect(text.split('\n').slice(1)).toEqual([
+      `    ${evidence[0]}`,
+      `    ${evidence[1]}`,
+      '    … and 18 observations that held (listed in --output json and the run\'s journal)',
+    ])
+  })
+
+  it('the job summary folds it the same way', () => {
+    const c = new SummaryCollector()
+    for (const e of failed(18)) c.add(e)
+    const md = renderSummaryMarkdown(c.data)
+    expect(md).toContain('  - … and 18 observations that held')
+    expect(md).not.toContain('kube-proxy-0')
+  })
+
+  it('is every observation where the gate did not judge each', () => {
+    expect(render(failed()).split('\n')).toHaveLength(1 + evidence.length)
   })
 })
