@@ -859,7 +859,9 @@ export class Executor {
     if ((nextSeg.kind === 'node' || nextSeg.kind === 'batch') && next.some((s) => s.mutates && this.o.journal.last(s.id) !== undefined)) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
     let point: { what: string; gates: Step[] } | undefined
-    for (const seg of segs.slice(0, at).reverse()) {
+    // A point an earlier process was checking when it stopped: the gates it had passed are checked again, beside the
+    // others, which run as they would have.
+    for (const seg of nextSeg.kind === 'gates' ? [nextSeg] : segs.slice(0, at).reverse()) {
       if (seg.kind === 'step') continue
       const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : segmentSteps(seg).filter((s) => this.afterChange.has(s.id) && passed(s))
       if (gates.length === 0) continue
@@ -871,7 +873,7 @@ export class Executor {
     }
     if (!point) return
     const nodes = [...new Set(next.flatMap((s) => (s.node !== undefined ? [s.node] : [])))]
-    const before = nodes.length ? nodes.join(', ') : `step ${next[0]!.id}`
+    const before = nextSeg.kind === 'gates' ? `the rest of ${point.what}` : nodes.length ? nodes.join(', ') : `step ${next[0]!.id}`
     this.emit({ type: 'resume-check', time: now(), stage: stage.name, cluster: c.name, point: point.what, before, gates: point.gates.map((g) => g.id), ...(this.earlierUntil ? { since: this.earlierUntil } : {}) })
     const failures: string[] = []
     await pool(point.gates, GATES_AT_ONCE, { keepGoing: true }, async (g) => {

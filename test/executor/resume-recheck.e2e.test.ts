@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
 
@@ -82,6 +83,24 @@ describe('resume checks the pre-gates again when nothing had changed yet', () =>
     expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'resume' && e.status === 'fail').map((e) => e.gate)).toEqual(expect.arrayContaining(['system-pods', 'dns']))
     // The lock is taken again, as every resume does; nothing else starts.
     expect(ev.filter((e) => e.type === 'step-started').map((e) => e.step.action)).toEqual(['lock'])
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.29.6+k3s1', false], ['rp-w-1', 'v1.29.6+k3s1', false]])
+  }, 300_000)
+
+  it('killed halfway through the pre-gates, the resume checks again those it had passed before the rest', async () => {
+    const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-done' && e.step.action === 'gate' ? 0 : undefined))
+    expect(first.killed, first.err + first.out.slice(-2000)).toBe(true)
+    const journal = events(first.out).find((e) => e.type === 'run-started')!.journal
+    const passed = readFileSync(journal, 'utf8').trim().split('\n').slice(1).map((x) => JSON.parse(x)).filter((e) => e.state === 'done' && /\/pre\/gate\//.test(e.step)).map((e) => e.step)
+    expect(passed.length).toBeGreaterThan(0)
+    const fault = { fault: 'coredns-crashloop' as const, cluster: 'rp' }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['resume', journal.replace(/\/journal\.jsonl$/, ''), '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    const ev = events(r.out)
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(3)
+    const check = ev.find((e) => e.type === 'resume-check')
+    expect(check).toMatchObject({ cluster: 'rp', point: 'the pre-gates', before: 'the rest of the pre-gates' })
+    expect([...check.gates].sort()).toEqual([...passed].sort())
+    expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'resume').map((e) => e.step.id).sort()).toEqual([...passed].sort())
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.29.6+k3s1', false], ['rp-w-1', 'v1.29.6+k3s1', false]])
   }, 300_000)
 })
