@@ -847,23 +847,26 @@ export class Executor {
    * days may have passed, and what its gates said then (etcd, the VIP, CoreDNS) may no longer hold. Before the first
    * segment left to run, the last gates the run passed in this cluster (a node's after-node gates, a hop's post-gates,
    * or the pre-gates) are checked once more, as they were, and a failure stops the cluster before anything more is
-   * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run an earlier
-   * process began changing (its own after-node gates judge it; a cluster step begun, a backup, is checked before), nor
-   * in a dry-run or a restore (the API is meant to be
+   * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run whose
+   * upgrade an earlier process began (past its cordon and drain: its own after-node gates judge it; a cluster step
+   * begun, a backup, is checked before), nor in a dry-run or a restore (the API is meant to be
    * down in one). The re-checks are events, not journal entries: the next resume checks again.
    */
   private async recheckOnResume(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, segs: Segment[], at: number): Promise<void> {
     if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
     const nextSeg = segs[at]!
     const next = segmentSteps(nextSeg)
-    if ((nextSeg.kind === 'node' || nextSeg.kind === 'batch') && next.some((s) => s.mutates && this.o.journal.last(s.id) !== undefined)) return
+    // Cordoned or drained, a node still runs what it ran: the cluster is checked before its upgrade goes on.
+    if ((nextSeg.kind === 'node' || nextSeg.kind === 'batch') && next.some((s) => NODE_WRITE_ACTIONS.has(s.action) && s.action !== 'cordon' && s.action !== 'drain' && this.o.journal.last(s.id) !== undefined)) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
     let point: { what: string; gates: Step[] } | undefined
     // A point an earlier process was checking when it stopped: the gates it had passed are checked again, beside the
     // others, which run as they would have.
     for (const seg of nextSeg.kind === 'gates' ? [nextSeg] : segs.slice(0, at).reverse()) {
       if (seg.kind === 'step') continue
-      const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : segmentSteps(seg).filter((s) => this.afterChange.has(s.id) && passed(s))
+      // A node run's last gates are its after-node gates (its before-node ones may follow a change too: the hop's backup).
+      const runs = seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []
+      const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : runs.flatMap((n) => gateGroups(n.steps).filter((g) => g[0]!.action === 'gate').at(-1) ?? []).filter((s) => this.afterChange.has(s.id) && passed(s))
       if (gates.length === 0) continue
       const what = seg.kind === 'gates'
         ? seg.steps[0]!.phase === 'preflight' ? 'the pre-gates' : `the post-gates${seg.steps[0]!.hop !== undefined && c.hops.length > 1 ? ` of hop ${seg.steps[0]!.hop}` : ''}`

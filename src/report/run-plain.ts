@@ -193,7 +193,7 @@ export function plainLine(e: ExecutorEvent, verbose = false, told?: ToldFailures
     case 'rebuild-failed':
       return line(`${nodeRun(e)}: REBUILD STOPPED: ${failure(e.error)}`)
     case 'resume-check':
-      return line(`${e.stage} › ${e.cluster}: resumed${e.since ? ` ${formatDuration(Math.max(0, Date.parse(e.time) - Date.parse(e.since)))} after the run's last step` : ''}: checking ${e.point} again (${e.gates.length} gate${e.gates.length === 1 ? '' : 's'}) before ${e.before}`)
+      return line(`${e.stage} › ${e.cluster}: resumed${e.since ? ` ${formatDuration(Math.max(0, Date.parse(e.time) - Date.parse(e.since)))} after the run stopped` : ''}: checking ${e.point} again (${e.gates.length} gate${e.gates.length === 1 ? '' : 's'}) before ${e.before}`)
     case 'approval-needed':
       return line(`stage ${e.stage} needs approval. To continue: ${e.command}`)
     case 'approved':

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
- * A resume takes up a cluster where an earlier process left it, minutes or days later. Before it touches the next node
- * it checks the cluster again with the last gates the run passed there (here: the after-node gates of the worker
- * upgraded last); what broke meanwhile (CoreDNS crash-looping) stops it with the next node untouched, and once that is
- * mended the next resume goes on.
+ * A resume takes up a cluster where an earlier process left it, minutes or days later. Before it upgrades the next node
+ * (cordoned or drained already, or not) it checks the cluster again with the last gates the run passed there (here:
+ * the after-node gates of the worker upgraded last); what broke meanwhile (CoreDNS crash-looping) stops it with the
+ * next node not upgraded, and once that is mended the next resume goes on.
  */
 describe('resume checks the cluster again before the next node', () => {
   let l: ExecLab
@@ -20,12 +20,12 @@ describe('resume checks the cluster again before the next node', () => {
 
   const node = (name: string) => l.lab.status().clusters[0]!.nodes.find((n) => n.name === name)!
 
-  it('a fault that came while the run was stopped stops the resume before rk-w-2 is touched; mended, resume completes', async () => {
-    // Killed as rk-w-2's first step (its before-node gate) begins: rk-w-1 is done, nothing of rk-w-2 has changed.
-    const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-started' && e.step.node === 'rk-w-2' ? 0 : undefined))
+  it('a fault that came while the run was stopped stops the resume before rk-w-2 (cordoned) is upgraded; mended, resume completes', async () => {
+    // Killed as rk-w-2's drain begins: rk-w-1 is done, rk-w-2 cordoned and still running what it ran.
+    const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-started' && e.step.node === 'rk-w-2' && e.step.action === 'drain' ? 0 : undefined))
     expect(first.killed, first.err + first.out.slice(-2000)).toBe(true)
     expect(events(first.out).some((e) => e.type === 'node-done' && e.node === 'rk-w-1')).toBe(true)
-    expect(node('rk-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: false })
+    expect(node('rk-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: true })
     const runDir = events(first.out).find((e) => e.type === 'run-started')!.journal.replace(/\/journal\.jsonl$/, '')
 
     const fault = { fault: 'coredns-crashloop' as const, cluster: 'rk' }
@@ -35,12 +35,15 @@ describe('resume checks the cluster again before the next node', () => {
     expect(stopped.code, stopped.err + stopped.out.slice(-3000)).toBe(4)
     const check = ev.find((e) => e.type === 'resume-check')
     expect(check).toMatchObject({ cluster: 'rk', point: 'the after-node gates of rk-w-1', before: 'rk-w-2' })
+    // rk-w-1's after-node gates, only those.
     expect(check.gates).toEqual(expect.arrayContaining([expect.stringMatching(/\/rk-w-1\/after\/gate\/system-pods$/)]))
+    for (const g of check.gates) expect(g).toMatch(/\/rk-w-1\/after\/gate\//)
     expect(ev.find((e) => e.type === 'gate-result' && e.during === 'resume' && e.gate === 'system-pods')).toMatchObject({ status: 'fail', step: { node: 'rk-w-1' } })
-    // Nothing of rk-w-2 ran, not even its before-node gate; rk-w-1 was not rolled back for what it did not cause.
+    // Nothing more of rk-w-2 ran (left cordoned, as the run had left it); rk-w-1 was not rolled back for what it did not
+    // cause.
     expect(ev.filter((e) => e.type === 'step-started' && e.step.node === 'rk-w-2')).toEqual([])
     expect(ev.some((e) => e.type === 'rollback-started')).toBe(false)
-    expect(node('rk-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: false })
+    expect(node('rk-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: true })
     expect(node('rk-w-1')).toMatchObject({ version: 'v1.30.4+k3s1', cordoned: false })
     const fin = ev.find((e) => e.type === 'run-finished')
     expect(fin).toMatchObject({ outcome: 'paused', exitCode: 4 })

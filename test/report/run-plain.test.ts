@@ -194,7 +194,7 @@ describe('plain progress: a resume that checks the cluster again', () => {
 
   it('says what it checks again, how long after the run stopped, and what the failing re-check read', () => {
     const text = render(recheck)
-    expect(text).toContain('rk › rk: resumed 1h36m after the run\'s last step: checking the after-node gates of rk-w-1 again (2 gates) before rk-w-2')
+    expect(text).toContain('rk › rk: resumed 1h36m after the run stopped: checking the after-node gates of rk-w-1 again (2 gates) before rk-w-2')
     expect(text).toContain('rk › rk › rk-w-1: gate system-pods (resume): fail: kube-system/coredns-x CrashLoopBackOff\n    pod kube-system/coredns-x: CrashLoopBackOff, restarts 4')
     // A re-check that held shows no evidence.
     expect(text).toContain('rk › rk › rk-w-1: gate nodes-ready (resume): pass: rk-w-1 Ready\n')
