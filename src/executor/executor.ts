@@ -120,14 +120,13 @@ const recoveryId = (c: ClusterPlan, n: { node: string; hop?: number }): string =
 /** The ends of a run the onFailure hooks hear of: all but success, an approval it waits for, and an interrupt. */
 const FAILURE_OUTCOMES: ReadonlySet<RunOutcome> = new Set(['failed', 'blocked', 'paused', 'lock-lost'])
 
+/** kupgrade restore's steps (planner/restore.ts): undo actions as steps of their own, which only a restore plan has. */
+const RESTORE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['action']>(['restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages'])
+
 export const NODE_WRITE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['action']>([
   'backup', 'cordon', 'drain', 'os-upgrade', 'reboot', 'upgrade-package', 'upgrade-control-plane', 'replace-binary', 'restart', 'uncordon',
-  // kupgrade restore's steps (planner/restore.ts): undo actions as steps of their own.
-  'restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages',
+  ...RESTORE_ACTIONS,
 ])
-
-/** The steps only a restore plan has (planner/restore.ts). */
-const RESTORE_ACTIONS: ReadonlySet<Step['action']> = new Set<Step['action']>(['restore-datastore', 'rejoin-datastore', 'restore-binary', 'downgrade-packages'])
 
 class Stopped extends Error {
   constructor(readonly stop: Stop) {
@@ -849,15 +848,16 @@ export class Executor {
    * or the pre-gates) are checked once more, as they were, and a failure stops the cluster before anything more is
    * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run whose
    * upgrade an earlier process began (past its cordon and drain: its own after-node gates judge it; a cluster step
-   * begun, a backup, is checked before), nor in a dry-run or a restore (the API is meant to be
-   * down in one). The re-checks are events, not journal entries: the next resume checks again.
+   * begun, a backup, is checked before), nor in a dry-run or a restore (its API is meant to be down). The re-checks are
+   * events, not journal entries: the next resume checks again.
    */
   private async recheckOnResume(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, segs: Segment[], at: number): Promise<void> {
     if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
     const nextSeg = segs[at]!
     const next = segmentSteps(nextSeg)
+    const begun = (nextSeg.kind === 'node' || nextSeg.kind === 'batch') ? next.filter((s) => NODE_WRITE_ACTIONS.has(s.action) && this.o.journal.last(s.id) !== undefined) : []
     // Cordoned or drained, a node still runs what it ran: the cluster is checked before its upgrade goes on.
-    if ((nextSeg.kind === 'node' || nextSeg.kind === 'batch') && next.some((s) => NODE_WRITE_ACTIONS.has(s.action) && s.action !== 'cordon' && s.action !== 'drain' && this.o.journal.last(s.id) !== undefined)) return
+    if (begun.some((s) => s.action !== 'cordon' && s.action !== 'drain')) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
     let point: { what: string; gates: Step[] } | undefined
     // A point an earlier process was checking when it stopped: the gates it had passed are checked again, beside the
@@ -874,7 +874,9 @@ export class Executor {
       point = { what, gates }
       break
     }
-    if (!point) return
+    // The pre-gates and a hop's post-gates judge a cluster with no node cordoned (capacity, pending pods): with the run's
+    // own cordon in place they would stop it for what it did itself. A node's after-node gates hold beside a batch.
+    if (!point || (begun.length > 0 && !point.what.startsWith('the after-node gates'))) return
     const nodes = [...new Set(next.flatMap((s) => (s.node !== undefined ? [s.node] : [])))]
     const before = nextSeg.kind === 'gates' ? `the rest of ${point.what}` : nodes.length ? nodes.join(', ') : `step ${next[0]!.id}`
     this.emit({ type: 'resume-check', time: now(), stage: stage.name, cluster: c.name, point: point.what, before, gates: point.gates.map((g) => g.id), ...(this.earlierUntil ? { since: this.earlierUntil } : {}) })

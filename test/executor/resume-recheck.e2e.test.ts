@@ -106,4 +106,15 @@ describe('resume checks the pre-gates again when nothing had changed yet', () =>
     expect(ev.filter((e) => e.type === 'gate-result' && e.during === 'resume').map((e) => e.step.id).sort()).toEqual([...passed].sort())
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.29.6+k3s1', false], ['rp-w-1', 'v1.29.6+k3s1', false]])
   }, 300_000)
+
+  it('killed as the first node drains, the resume does not re-check the pre-gates (they judge a cluster with no node cordoned)', async () => {
+    const first = await cliKillable(l, ['apply', l.plan, '--output', 'json'], (e) => (e.type === 'step-started' && e.step.node === 'rp-cp-1' && e.step.action === 'drain' ? 0 : undefined))
+    expect(first.killed, first.err + first.out.slice(-2000)).toBe(true)
+    expect(l.lab.status().clusters[0]!.nodes.find((n) => n.name === 'rp-cp-1')!.cordoned).toBe(true)
+    const r = await l.cli(['resume', events(first.out).find((e) => e.type === 'run-started')!.journal.replace(/\/journal\.jsonl$/, ''), '--output', 'json'])
+    const ev = events(r.out)
+    expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
+    expect(ev.filter((e) => e.type === 'resume-check')).toEqual([])
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.30.4+k3s1', false], ['rp-w-1', 'v1.30.4+k3s1', false]])
+  }, 300_000)
 })
