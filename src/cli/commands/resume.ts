@@ -18,7 +18,10 @@ export const register: RegisterCommand = (program, ctx, setExit) => {
 Steps the journal records as done are not repeated; a step that was in flight is verified first and run again only
 if its effect is missing (a restore's forced datastore restore runs again). A \`kupgrade restore\` run resumes as that
 restore. A run stopped halfway through a datastore restore may have left the API down: it goes on under the local
-lock and takes the cluster's Lease once the API answers. The plan must be unchanged (its sha256 is in the journal).
+lock and takes the cluster's Lease once the API answers. Before it changes anything more in a cluster an earlier
+process had begun, the last gates the run passed there (a node's after-node gates, a hop's post-gates or the
+pre-gates) are checked again: minutes or days may have passed, and one that fails stops the run there, nothing more
+changed. The plan must be unchanged (its sha256 is in the journal).
 
 Exit codes: as apply`)
     .action(async (run: string | undefined, o: { approve?: string[]; output: 'text' | 'json'; forceUnlock?: boolean; acceptNew?: boolean }) => {
