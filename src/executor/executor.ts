@@ -19,7 +19,7 @@ import type { Journal, JournalEntry, Selection, UndoRecord } from './journal.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { ClusterLease, LockRefusedError, noAnswer } from './lease.js'
 import { describeCommand, runProgram, StepFailure } from './run-program.js'
-import { gateGroups, segmentSteps, segments, type Segment } from './segments.js'
+import { gateGroups, nodeRuns, segmentSteps, segments, type Segment } from './segments.js'
 import { rebuildNode } from './rebuild.js'
 import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBackupOffNode, putBackupBackOnNode } from './backup-copy.js'
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
@@ -302,7 +302,7 @@ export class Executor {
         return n.steps.some((s) => s.mutates && since(s.id) && ((this.isDone(s.id) && this.o.journal.last(s.id)?.changed === true) || ['failed', 'undoing'].includes(this.o.journal.last(s.id)?.state ?? '')))
       }
       const runs = segments(c.steps)
-        .flatMap((seg) => (seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []))
+        .flatMap(nodeRuns)
         .filter(toTakeBack)
         .reverse()
       if (runs.length === 0) {
@@ -855,28 +855,27 @@ export class Executor {
     if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
     const nextSeg = segs[at]!
     const next = segmentSteps(nextSeg)
-    const begun = (nextSeg.kind === 'node' || nextSeg.kind === 'batch') ? next.filter((s) => NODE_WRITE_ACTIONS.has(s.action) && this.o.journal.last(s.id) !== undefined) : []
+    const begun = nodeRuns(nextSeg).flatMap((n) => n.steps).filter((s) => NODE_WRITE_ACTIONS.has(s.action) && this.o.journal.last(s.id) !== undefined)
     // Cordoned or drained, a node still runs what it ran: the cluster is checked before its upgrade goes on.
     if (begun.some((s) => s.action !== 'cordon' && s.action !== 'drain')) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'
-    let point: { what: string; gates: Step[] } | undefined
+    let point: { what: string; gates: Step[]; afterNode: boolean } | undefined
     // A point an earlier process was checking when it stopped: the gates it had passed are checked again, beside the
     // others, which run as they would have.
     for (const seg of nextSeg.kind === 'gates' ? [nextSeg] : segs.slice(0, at).reverse()) {
       if (seg.kind === 'step') continue
       // A node run's last gates are its after-node gates (its before-node ones may follow a change too: the hop's backup).
-      const runs = seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []
-      const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : runs.flatMap((n) => gateGroups(n.steps).filter((g) => g[0]!.action === 'gate').at(-1) ?? []).filter((s) => this.afterChange.has(s.id) && passed(s))
+      const gates = seg.kind === 'gates' ? seg.steps.filter(passed) : nodeRuns(seg).flatMap((n) => gateGroups(n.steps).filter((g) => g[0]!.action === 'gate').at(-1) ?? []).filter((s) => this.afterChange.has(s.id) && passed(s))
       if (gates.length === 0) continue
       const what = seg.kind === 'gates'
         ? seg.steps[0]!.phase === 'preflight' ? 'the pre-gates' : `the post-gates${seg.steps[0]!.hop !== undefined && c.hops.length > 1 ? ` of hop ${seg.steps[0]!.hop}` : ''}`
         : `the after-node gates of ${[...new Set(gates.map((g) => g.node!))].join(', ')}`
-      point = { what, gates }
+      point = { what, gates, afterNode: seg.kind !== 'gates' }
       break
     }
     // The pre-gates and a hop's post-gates judge a cluster with no node cordoned (capacity, pending pods): with the run's
     // own cordon in place they would stop it for what it did itself. A node's after-node gates hold beside a batch.
-    if (!point || (begun.length > 0 && !point.what.startsWith('the after-node gates'))) return
+    if (!point || (begun.length > 0 && !point.afterNode)) return
     const nodes = [...new Set(next.flatMap((s) => (s.node !== undefined ? [s.node] : [])))]
     const before = nextSeg.kind === 'gates' ? `the rest of ${point.what}` : nodes.length ? nodes.join(', ') : `step ${next[0]!.id}`
     this.emit({ type: 'resume-check', time: now(), stage: stage.name, cluster: c.name, point: point.what, before, gates: point.gates.map((g) => g.id), ...(this.earlierUntil ? { since: this.earlierUntil } : {}) })

@@ -5,7 +5,7 @@ import { formatDuration } from '../util/duration.js'
 import { sinceTakenBack } from './executor.js'
 import { lastStates, readJournal, type JournalEntry } from './journal.js'
 import { DISTRIBUTION_ACTIONS } from './rollback.js'
-import { segments } from './segments.js'
+import { nodeRuns, segments } from './segments.js'
 
 export interface DatastoreRestore {
   cluster: string
@@ -27,7 +27,7 @@ export function datastoreRestores(plan: ExecutionPlan, last: (step: string) => J
     if (clusters && !clusters.includes(c.name)) continue
     let earliest: { hop?: number } | undefined
     for (const seg of segments(c.steps)) {
-      for (const n of seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []) {
+      for (const n of nodeRuns(seg)) {
         if (c.rollback.find((p) => p.node === n.node)?.path !== 'snapshot-restore') continue
         const since = sinceTakenBack(last, c.name, n)
         const moved = n.steps.some((s) => {

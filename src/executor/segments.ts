@@ -50,6 +50,11 @@ export function gateGroups(steps: readonly Step[]): Step[][] {
   return out
 }
 
+/** The node runs of a segment: one for a node, each node's for a batch, none for a step or a point's gates. */
+export function nodeRuns(seg: Segment): { node: string; hop?: number; steps: Step[] }[] {
+  return seg.kind === 'node' ? [seg] : seg.kind === 'batch' ? seg.nodes : []
+}
+
 /** Every step of a segment, in plan order. */
 export function segmentSteps(seg: Segment): Step[] {
   switch (seg.kind) {
