@@ -4,7 +4,7 @@ import type { ExecutionPlan } from '../planner/types.js'
 import { formatDuration } from '../util/duration.js'
 import { sinceTakenBack } from './executor.js'
 import { lastStates, readJournal, type JournalEntry } from './journal.js'
-import { DISTRIBUTION_ACTIONS } from './rollback.js'
+import { controlPlaneMoved } from './rollback.js'
 import { nodeRuns, segments } from './segments.js'
 
 export interface DatastoreRestore {
@@ -18,8 +18,9 @@ export interface DatastoreRestore {
 /**
  * The clusters whose control plane `kupgrade rollback` of a run restores from a datastore snapshot: those with a
  * control-plane node on the snapshot-restore path (no distribution downgrades a moved control plane by binary) whose
- * distribution this run moved and no onFailure of it took back since. A restore takes every API object back to the
- * snapshot: what was created or changed since is lost, which an SRE must hear before agreeing, not in the log after.
+ * control plane this run moved (controlPlaneMoved: its new version started) and no onFailure of it took back since. A
+ * restore takes every API object back to the snapshot: what was created or changed since is lost, which an SRE must
+ * hear before agreeing, not in the log after.
  */
 export function datastoreRestores(plan: ExecutionPlan, last: (step: string) => JournalEntry | undefined, clusters?: readonly string[]): DatastoreRestore[] {
   const out: DatastoreRestore[] = []
@@ -30,9 +31,9 @@ export function datastoreRestores(plan: ExecutionPlan, last: (step: string) => J
       for (const n of nodeRuns(seg)) {
         if (c.rollback.find((p) => p.node === n.node)?.path !== 'snapshot-restore') continue
         const since = sinceTakenBack(last, c.name, n)
-        const moved = n.steps.some((s) => {
+        const moved = controlPlaneMoved(n.steps, (s) => {
           const e = last(s.id)
-          return DISTRIBUTION_ACTIONS.has(s.action) && e?.state === 'done' && e.changed === true && since(s.id)
+          return ((e?.state === 'done' && e.changed === true) || e?.state === 'failed' || e?.state === 'undoing') && since(s.id)
         })
         if (moved && (earliest === undefined || (n.hop ?? 0) < (earliest.hop ?? 0))) earliest = n.hop !== undefined ? { hop: n.hop } : {}
       }

@@ -54,6 +54,20 @@ export type RollbackOutcome =
 export const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', 'upgrade-package', 'upgrade-control-plane', 'switch-repo', 'restart', 'stop-service', 'unhold-packages', 'hold-packages'])
 
 /**
+ * The actions that start a control-plane node's new version against the datastore: kubeadm's `upgrade apply` /
+ * `upgrade node`, k3s's restart onto the replaced binary (its install never starts it), k0s's start of it. Only after
+ * one of them ran (or failed: it may have half-happened) has the control plane moved; before, the repository switch,
+ * the unhold, a new `kubeadm` package, `k0s stop` and the binary on disk are all taken back by their own undo, and a
+ * restore from the pre-hop snapshot would throw away what the cluster wrote since, for nothing.
+ */
+const CONTROL_PLANE_MOVES = new Set<Step['action']>(['upgrade-control-plane', 'restart', 'start-service'])
+
+/** Whether the control plane of a control-plane node run moved, from its steps' last journaled states. */
+export function controlPlaneMoved(steps: readonly Step[], moved: (step: Step) => boolean): boolean {
+  return steps.some((s) => CONTROL_PLANE_MOVES.has(s.action) && moved(s))
+}
+
+/**
  * A failed node run that changed nothing kupgrade takes back: no step with an undo, and no step that changes what runs
  * on the node, is done, failed (it may have half-happened) or being undone. A beforeNode gate or hook failed before
  * the cordon: the node is as it was. (A hook's own doings are the hook's: kupgrade never undoes them.)
@@ -67,13 +81,17 @@ export function nothingToTakeBack(run: NodeRunRef, stateOf: (id: string) => stri
 
 export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: ClusterPlan, run: NodeRunRef, why: string): Promise<RollbackOutcome> {
   const t0 = Date.now()
-  const path = c.rollback.find((p) => p.node === run.node) ?? { node: run.node, path: 'previous-version' as const, detail: 'undo the done steps' }
+  const planned = c.rollback.find((p) => p.node === run.node) ?? { node: run.node, path: 'previous-version' as const, detail: 'undo the done steps' }
   const ids = { cluster: c.name, node: run.node, ...(run.hop !== undefined ? { hop: run.hop } : {}) }
   // What this node run changed (done and changed), plus the step that failed: it may have half-happened, and its
   // undo's verify tells whether there is anything to take back; and a step whose undo an earlier process of this
   // run was running when it stopped (undoing).
   const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed' || d.stateOf(s.id) === 'undoing'))
   const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
+  // A control-plane node whose control plane has not moved yet comes back as a worker does, by its undos.
+  const path: RollbackPath = planned.path === 'snapshot-restore' && !controlPlaneMoved(touched, () => true)
+    ? { ...planned, path: 'previous-version', detail: 'its control plane had not moved to the new version: its done steps undone in reverse, no restore from the pre-hop snapshot' }
+    : planned
   // The node must come back Ready at its old version when its distribution changed, also where an earlier process
   // of this run already undid that change before it stopped.
   const changedKubelet = moved || run.steps.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && ['undoing', 'undone'].includes(d.stateOf(s.id) ?? ''))
@@ -90,7 +108,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   // its old binary, packages and files already back), else stopped with the procedure.
   const restores = touched.some((s) => s.undo !== undefined && 'action' in s.undo && s.undo.action === 'restore-datastore')
   const whole = c.restore?.find((r) => r.hop === run.hop)
-  if (path.path === 'snapshot-restore' && moved && !restores) {
+  if (path.path === 'snapshot-restore' && !restores) {
     if (!whole?.automatic) return fail(`${run.node} is a control-plane node whose distribution already moved to the new version: no binary downgrade (unsupported); restore the pre-hop snapshot: ${whole?.detail ?? path.detail}`)
     const r = await d.restoreControlPlane(whole, run.node)
     evidence.push(...r.evidence)
@@ -115,7 +133,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
       last.push(s)
       continue
     }
-    const r = await undoStep(d, rt, undoOfFailedReplace(s, d.stateOf(s.id)))
+    const r = await undoStep(d, rt, undoBeforeMove(s, path.path === 'snapshot-restore'))
     if (!r.ok) return fail(`undo of ${s.id} failed: ${r.error}`, r.evidence)
     evidence.push(...r.evidence)
   }
@@ -150,12 +168,12 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
 }
 
 /**
- * A k3s or k0s binary replacement that failed never ran: the new version starts only in a later step (restart, start),
- * so the datastore did not move and the kept binary alone takes the node back. Restoring the pre-hop snapshot there
- * would throw away what the cluster wrote since the backup, for nothing.
+ * A k3s or k0s binary replaced (or whose replacement failed) but never started: the new version starts only in a later
+ * step (restart, start), so the datastore did not move and the kept binary alone takes the node back. Restoring the
+ * pre-hop snapshot there would throw away what the cluster wrote since the backup, for nothing.
  */
-function undoOfFailedReplace(s: Step, state: string | undefined): Step {
-  if (s.action !== 'replace-binary' || state !== 'failed' || s.undo === undefined || !('action' in s.undo) || s.undo.action !== 'restore-datastore') return s
+function undoBeforeMove(s: Step, controlPlaneMovedHere: boolean): Step {
+  if (controlPlaneMovedHere || s.action !== 'replace-binary' || s.undo === undefined || !('action' in s.undo) || s.undo.action !== 'restore-datastore') return s
   const p = s.undo.params
   if (p.kind === 'kubeadm') return s
   return { ...s, undo: { action: 'restore-binary', params: { binary: p.binary, backup: p.backup, release: p.release, service: p.service } } }

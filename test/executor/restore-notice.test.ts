@@ -39,14 +39,29 @@ describe('which clusters a rollback restores from a datastore snapshot (and lose
     p.stages[0]!.clusters.find((c) => c.name === cluster)!.steps.find((s) => s.hop === hop && s.node === node && s.action === action)!.id
 
   it('a moved control-plane node: its cluster, from the earliest hop it moved in, with that snapshot\'s time', () => {
-    const last = journal(['s/edge/hop1/backup', ids('edge', 1, 'edge-cp-1', 'replace-binary'), 's/edge/hop2/backup', ids('edge', 2, 'edge-cp-1', 'replace-binary'), 's/core/hop1/backup', ids('core', 1, 'core-cp-2', 'upgrade-control-plane')])
+    const last = journal([
+      's/edge/hop1/backup', ids('edge', 1, 'edge-cp-1', 'replace-binary'), ids('edge', 1, 'edge-cp-1', 'restart'), 's/edge/hop2/backup', ids('edge', 2, 'edge-cp-1', 'replace-binary'),
+      's/core/hop1/backup', ids('core', 1, 'core-cp-2', 'upgrade-control-plane'),
+    ])
     expect(datastoreRestores(p, last)).toEqual([
       { cluster: 'edge', hop: 1, takenAt: '2026-12-07T10:00:01.000Z' },
-      { cluster: 'core', hop: 1, takenAt: '2026-12-07T10:00:05.000Z' },
+      { cluster: 'core', hop: 1, takenAt: '2026-12-07T10:00:06.000Z' },
     ])
     expect(datastoreRestores(p, last, ['core']).map((r) => r.cluster)).toEqual(['core'])
     expect(restoreNotice({ cluster: 'edge', hop: 1, takenAt: '2026-12-07T10:00:01.000Z' }, Date.parse('2026-12-07T12:03:01.000Z')))
       .toBe('cluster edge: its control plane is restored from the datastore snapshot taken before hop 1, at 2026-12-07T10:00:01Z (2h3m ago): every API object goes back to that moment, and what was created or changed in the cluster since is lost')
+  })
+
+  it('no restore where a control-plane node changed only what its undos take back: its new version never started', () => {
+    // kubeadm: the repository switched, the packages unheld, the new kubeadm installed, `kubeadm upgrade apply` not run.
+    const core = ['switch-repo', 'unhold-packages', 'upgrade-package'].map((a) => ids('core', 1, 'core-cp-1', a))
+    expect(datastoreRestores(p, journal(['s/core/hop1/backup', ...core]))).toEqual([])
+    // k3s: the new binary in place, never restarted onto; then restarted (or the restart failed: it may have started).
+    const edge = ['s/edge/hop1/backup', ids('edge', 1, 'edge-cp-1', 'replace-binary')]
+    expect(datastoreRestores(p, journal(edge))).toEqual([])
+    expect(datastoreRestores(p, journal(edge, [{ step: ids('edge', 1, 'edge-cp-1', 'restart'), state: 'failed' }]))).toEqual([{ cluster: 'edge', hop: 1, takenAt: '2026-12-07T10:00:01.000Z' }])
+    // kubeadm's upgrade apply failed: kubeadm may have moved part of the control plane before giving up.
+    expect(datastoreRestores(p, journal(['s/core/hop1/backup', ...core], [{ step: ids('core', 1, 'core-cp-1', 'upgrade-control-plane'), state: 'failed' }])).map((r) => r.cluster)).toEqual(['core'])
   })
 
   it('no restore where only workers moved, where a control-plane node was only drained, or where its onFailure already took it back', () => {

@@ -74,7 +74,7 @@ describe('apply: the only k0s controller rolled back from its pre-hop k0s backup
     expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
     const ev = events(r.out)
     expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'kp-cp-1').step.action).toBe('replace-binary')
-    expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'kp-cp-1', path: 'snapshot-restore' })
+    expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'kp-cp-1', path: 'previous-version', detail: expect.stringMatching(/^its control plane had not moved/) })
     expect(ev.find((e) => e.type === 'rollback-done'), JSON.stringify(ev.filter((e) => e.type === 'rollback-failed'))).toMatchObject({ node: 'kp-cp-1' })
     // The run's message: what failed and what was done about it on the first line, then what the node said.
     const [headline, ...said] = ev.at(-1).message.split('\n')
