@@ -848,14 +848,19 @@ export class Executor {
    * or the pre-gates) are checked once more, as they were, and a failure stops the cluster before anything more is
    * changed (kubeadm runs its preflight again on every `upgrade apply`). Not when that segment is a node run whose
    * upgrade an earlier process began (past its cordon and drain: its own after-node gates judge it; a cluster step
-   * begun, a backup, is checked before), nor in a dry-run or a restore (its API is meant to be down). The re-checks are
-   * events, not journal entries: the next resume checks again.
+   * begun, a backup, is checked before) and its onFailure did not take back, nor in a dry-run or a restore (its API
+   * is meant to be down). The re-checks are events, not journal entries: the next resume checks again.
    */
   private async recheckOnResume(stage: StagePlan, c: ClusterPlan, rt: ClusterRuntime, segs: Segment[], at: number): Promise<void> {
     if (this.o.dryRun || !c.steps.some((s) => this.earlier.has(s.id)) || c.steps.some((s) => RESTORE_ACTIONS.has(s.action))) return
     const nextSeg = segs[at]!
     const next = segmentSteps(nextSeg)
-    const begun = nodeRuns(nextSeg).flatMap((n) => n.steps).filter((s) => NODE_WRITE_ACTIONS.has(s.action) && this.o.journal.last(s.id) !== undefined)
+    // A node run its onFailure took back (rolled back, or rebuilt at its old version) is as it was: it starts afresh.
+    const last = (id: string) => this.o.journal.last(id)
+    const begun = nodeRuns(nextSeg).flatMap((n) => {
+      const since = sinceTakenBack(last, c.name, n)
+      return n.steps.filter((s) => NODE_WRITE_ACTIONS.has(s.action) && last(s.id) !== undefined && since(s.id))
+    })
     // Cordoned or drained, a node still runs what it ran: the cluster is checked before its upgrade goes on.
     if (begun.some((s) => s.action !== 'cordon' && s.action !== 'drain')) return
     const passed = (s: Step): boolean => s.action === 'gate' && this.o.journal.last(s.id)?.state === 'done'

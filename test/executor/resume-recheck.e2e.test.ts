@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliKillable, events, startExecLab, topology, type ExecLab } from './helpers.js'
+import { cliKillable, downloadFailsMidRun, events, rollbackOnFailure, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
  * A resume takes up a cluster where an earlier process left it, minutes or days later. Before it upgrades the next node
@@ -116,5 +116,51 @@ describe('resume checks the pre-gates again when nothing had changed yet', () =>
     expect(r.code, r.err + r.out.slice(-3000)).toBe(0)
     expect(ev.filter((e) => e.type === 'resume-check')).toEqual([])
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.cordoned])).toEqual([['rp-cp-1', 'v1.30.4+k3s1', false], ['rp-w-1', 'v1.30.4+k3s1', false]])
+  }, 300_000)
+})
+
+/**
+ * A node its onFailure rolled back is as it was: a resume that retries it cordons and drains it afresh, so the cluster
+ * is checked again first, as before any node. (It was not: the rolled-back node's undone steps counted as an upgrade
+ * begun, whose own after-node gates would judge it.)
+ */
+describe('resume checks the cluster again before a node the run rolled back', () => {
+  let l: ExecLab
+  beforeAll(async () => {
+    l = await startExecLab(topology('127.0.179', [{ name: 'rr', distribution: 'k3s', controlPlanes: 1, workers: 2 }]))
+    await l.editPlan(rollbackOnFailure())
+    await l.editPlan(downloadFailsMidRun)
+    await l.editPlan((d) => {
+      d.spec.gates = { ...d.spec.gates, wait: { interval: '1s', stableFor: 2, timeout: '12s' } }
+    })
+  }, 60_000)
+  afterAll(async () => l?.stop())
+
+  const node = (name: string) => l.lab.status().clusters[0]!.nodes.find((n) => n.name === name)!
+
+  it('rr-w-2 rolled back after its download failed; CoreDNS broken meanwhile: the resume stops before rr-w-2 is cordoned again', async () => {
+    const download = { fault: 'upgrade-command-fails' as const, cluster: 'rr', node: 'rr-w-2' }
+    l.lab.setFault(download, true)
+    const first = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(download, false))
+    expect(first.code, first.err + first.out.slice(-3000)).toBe(1)
+    const ev1 = events(first.out)
+    expect(ev1.find((e) => e.type === 'rollback-done')).toMatchObject({ node: 'rr-w-2' })
+    expect(node('rr-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: false })
+    const runDir = ev1.find((e) => e.type === 'run-started')!.journal.replace(/\/journal\.jsonl$/, '')
+
+    const fault = { fault: 'coredns-crashloop' as const, cluster: 'rr' }
+    l.lab.setFault(fault, true)
+    const stopped = await l.cli(['resume', runDir, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    const ev = events(stopped.out)
+    expect(stopped.code, stopped.err + stopped.out.slice(-3000)).toBe(4)
+    expect(ev.find((e) => e.type === 'resume-check')).toMatchObject({ cluster: 'rr', point: 'the after-node gates of rr-w-1', before: 'rr-w-2' })
+    expect(ev.find((e) => e.type === 'gate-result' && e.during === 'resume' && e.gate === 'system-pods')).toMatchObject({ status: 'fail' })
+    expect(ev.filter((e) => e.type === 'step-started' && e.step.node === 'rr-w-2')).toEqual([])
+    expect(node('rr-w-2')).toMatchObject({ version: 'v1.29.6+k3s1', cordoned: false })
+
+    const done = await l.cli(['resume', runDir, '--output', 'json'])
+    expect(done.code, done.err + done.out.slice(-3000)).toBe(0)
+    expect(events(done.out).find((e) => e.type === 'resume-check')).toMatchObject({ point: 'the after-node gates of rr-w-1', before: 'rr-w-2' })
+    expect(node('rr-w-2')).toMatchObject({ version: 'v1.30.4+k3s1', cordoned: false })
   }, 300_000)
 })
