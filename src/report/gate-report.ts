@@ -41,11 +41,7 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
     for (const x of c.results) {
       out.push(`  ${paint(o.color, COLOR[x.status], MARK[x.status])} ${x.label.padEnd(width)}  ${x.node ? `[${x.node}] ` : ''}${x.summary}`)
       if (x.status !== 'pass' || o.verbose) {
-        const all = evidenceLines(x, hosts)
-        // Under a failure, what held is a count (the gate judged each observation), not lines between what did not.
-        const notHeld = all.filter((l) => !l.held)
-        const fold = x.status !== 'pass' && notHeld.length > 0 && notHeld.length < all.length
-        const lines = fold ? notHeld : all
+        const { lines, held } = heldFolded(x, evidenceLines(x, hosts))
         const shown = lines.slice(0, x.status === 'pass' ? 20 : 8)
         for (const l of shown) {
           // By what was observed, whoever observed it: every API gate of a cluster whose API gave no answer saw the same.
@@ -54,7 +50,6 @@ export function renderGateReportText(r: GateReport, o: { color: boolean; verbose
         }
         const more = lines.slice(shown.length).reduce((n, l) => n + l.observations, 0)
         if (more > 0 && x.status !== 'pass') out.push(`         (+${more} more observations; --format json has all)`)
-        const held = fold ? all.filter((l) => l.held).reduce((n, l) => n + l.observations, 0) : 0
         if (held > 0) out.push(`         (+${held} observation${held === 1 ? '' : 's'} that held; --format json has all)`)
         if (x.hint && x.status !== 'pass') {
           const first = referTo(`hint: ${x.hint}`, x.label)
@@ -84,6 +79,16 @@ function toldOnce(): (text: string, label: string) => string | undefined {
   }
 }
 
+/**
+ * Under a failure, what held is a count (the gate judged each observation), not lines between what did not: the
+ * lines to show and how many observations held.
+ */
+function heldFolded(x: GateRun, all: EvidenceLine[]): { lines: EvidenceLine[]; held: number } {
+  const notHeld = all.filter((l) => !l.held)
+  if (x.status === 'pass' || notHeld.length === 0 || notHeld.length === all.length) return { lines: all, held: 0 }
+  return { lines: notHeld, held: all.filter((l) => l.held).reduce((n, l) => n + l.observations, 0) }
+}
+
 /** An evidence line said already at gate FIRST: its source (and how many more nodes), and where. */
 const referred = (l: { source: string; observations: number }, first: string): string =>
   `${l.source}${l.observations > 1 ? ` and ${l.observations - 1} more` : ''}: as for ${first} above`
@@ -93,7 +98,9 @@ const referred = (l: { source: string; observations: number }, first: string): s
  * SSH credentials, the same unreachable VIP, the same certificate file expiring on every controller) is one line
  * naming the others, so one cause does not fill the report.
  */
-function evidenceLines(x: GateRun, hosts: Map<string, string>): { source: string; observed: string; text: string; observations: number; held: boolean }[] {
+interface EvidenceLine { source: string; observed: string; text: string; observations: number; held: boolean }
+
+function evidenceLines(x: GateRun, hosts: Map<string, string>): EvidenceLine[] {
   const onNodes = x.evidence.flatMap((e, at) => {
     // `node ctrl-1` or `node ctrl-1: /var/lib/k0s/pki/admin.crt`: alike when what follows the name is alike too.
     const m = /^node (\S+?)(: .*)?$/.exec(e.source)
@@ -129,10 +136,12 @@ export function renderGateReportMarkdown(r: GateReport): string {
     const referTo = toldOnce()
     for (const x of c.results.filter((y) => y.status !== 'pass')) {
       out.push('', `<details><summary>${cell(x.label)}: evidence</summary>`, '')
-      for (const l of evidenceLines(x, hosts)) {
+      const { lines, held } = heldFolded(x, evidenceLines(x, hosts))
+      for (const l of lines) {
         const first = referTo(l.observed, x.label)
         out.push(first === undefined ? `- ${cell(l.source)}: \`${cell(l.observed).replace(/`/g, "'")}\`` : `- ${cell(referred(l, first))}`)
       }
+      if (held > 0) out.push(`- … and ${held} observation${held === 1 ? '' : 's'} that held (\`--format json\` has all)`)
       if (x.hint) {
         const first = referTo(`hint: ${x.hint}`, x.label)
         out.push(`- hint: ${cell(first === undefined ? x.hint : `as for ${first} above`)}`)

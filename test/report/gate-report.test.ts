@@ -47,6 +47,15 @@ describe('gate report (text): evidence', () => {
     // Passing, with --verbose, they are its evidence.
     const ok: GateRun = { ...r, status: 'pass', summary: '18 system pods Running and Ready', evidence: pods }
     expect(evidenceOf(renderGateReportText(report(ok), { color: false, verbose: true }))).toHaveLength(18)
+    // The pull-request form folds them the same way.
+    const md = renderGateReportMarkdown(report(r))
+    expect(md.slice(md.indexOf('<details>'), md.indexOf('</details>')).split('\n').filter((l) => l.startsWith('- ')).map((l) => l.replace(/`/g, ''))).toEqual([
+      '- kubectl get pod kube-system/coredns-5d78c9869d-x7k2p (node w-1): Running, ready 0/1, restarts 6; container coredns CrashLoopBackOff',
+      '- kubectl get pods -n kube-system -l k8s-app=kube-dns: 0/2 CoreDNS pods Ready',
+      '- … and 18 observations that held (--format json has all)',
+      '- hint: free space first',
+      '- stops incident: k3s-expired-certs-disk-full',
+    ])
   })
 
   it('a source naming the node and what it read there (a file) groups with the same read on other nodes, not with other files', () => {
