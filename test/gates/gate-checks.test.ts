@@ -13,7 +13,7 @@ import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
 import { eventStormGate } from '../../src/gates/checks/event-storm.js'
 import { judgeIptablesNode } from '../../src/gates/checks/iptables-backend.js'
 import { pendingPodsGate } from '../../src/gates/checks/pending-pods.js'
-import { systemPodsGate } from '../../src/gates/checks/system-pods.js'
+import { judgePod, systemPodsGate } from '../../src/gates/checks/system-pods.js'
 import { prometheusGate } from '../../src/gates/checks/prometheus.js'
 import { upgradePathGate } from '../../src/gates/checks/upgrade-path.js'
 import { objectsOnRemovedApis, requestedRemovedApis, type ObjectMeta } from '../../src/gates/checks/removed-apis.js'
@@ -131,6 +131,27 @@ describe('system-pods on kube-system Pods as the apiserver serves them', () => {
       ['pass', 'kubectl get pod kube-system/coredns-76f75df574-8xk2p (node w-1)'],
       ['pass', 'kubectl get pod kube-system/kube-proxy-7vjmt (node w-1)'],
     ])
+  })
+})
+
+describe('system-pods: a pod on its way out', () => {
+  /** Running, not Ready, started long ago: as kube-proxy's old pod of a DaemonSet rollout, its container stopped. */
+  const terminating = (deletionTimestamp: string): Pod => ({
+    metadata: { name: 'kube-proxy-7vjmt', namespace: 'kube-system', labels: { 'k8s-app': 'kube-proxy' }, deletionTimestamp, deletionGracePeriodSeconds: 30 },
+    spec: { nodeName: 'w-2', containers: [{ name: 'kube-proxy' }] },
+    status: { phase: 'Running', startTime: '2024-12-04T09:00:00Z', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'kube-proxy', ready: false, restartCount: 0, image: 'kube-proxy', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed' } } }] },
+  })
+  const at = new Date('2024-12-04T10:10:00Z')
+
+  it('being deleted (due to be gone in 25 s, or 40 s ago) is not a failure: its replacement is what counts', () => {
+    expect(judgePod(terminating('2024-12-04T10:10:25Z'), at)).toMatchObject({ status: 'warn', problem: 'kube-system/kube-proxy-7vjmt Terminating' })
+    expect(judgePod(terminating('2024-12-04T10:09:20Z'), at)).toMatchObject({ status: 'warn' })
+  })
+
+  it('well past the time it was due to be gone, it is stuck Terminating', () => {
+    expect(judgePod(terminating('2024-12-04T10:05:00Z'), at)).toMatchObject({
+      status: 'fail', problem: 'kube-system/kube-proxy-7vjmt stuck Terminating', observed: 'Running, ready 0/1, restarts 0; Terminating, due to be gone at 2024-12-04T10:05:00Z',
+    })
   })
 })
 

@@ -6,7 +6,10 @@ import type { Gate } from '../types.js'
 export interface SystemPodsParams { namespaces: string[] }
 
 const BAD_WAITING = /CrashLoopBackOff|ErrImagePull|ImagePullBackOff|CreateContainerConfigError|CreateContainerError|InvalidImageName|RunContainerError/
-/** A pod younger than this may still be starting; not Ready then is not yet a finding. */
+/**
+ * A pod younger than this may still be starting, and one less than this past its deletion time may still be going:
+ * neither is a finding yet.
+ */
 const STARTING_MS = 60_000
 
 /**
@@ -53,6 +56,17 @@ export function judgePod(pod: Pod, now: Date): Finding {
   const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0)
   const observed = `${phase}, ready ${statuses.filter((c) => c.ready).length}/${statuses.length || pod.spec?.containers.length || 0}, restarts ${restarts}`
   if (phase === 'Succeeded') return { status: 'pass', source, observed }
+  // A pod being deleted (a drain's eviction on another node of the batch, a DaemonSet or Deployment rolling to a new
+  // image after kubeadm upgrade apply) stops being Ready before it goes; its controller's replacement is what counts,
+  // as kubectl rollout status judges. Its deletionTimestamp is when it should be gone (the server sets it to the
+  // request's time plus the grace period): well past that, it is stuck (a node gone silent, a finalizer).
+  const deleting = pod.metadata?.deletionTimestamp
+  if (deleting) {
+    const overdue = now.getTime() - Date.parse(deleting)
+    return overdue < STARTING_MS
+      ? { status: 'warn', source, observed: `${observed}; Terminating`, problem: `${name} Terminating` }
+      : { status: 'fail', source, observed: `${observed}; Terminating, due to be gone at ${deleting}`, problem: `${name} stuck Terminating` }
+  }
   const bad = statuses.find((c) => BAD_WAITING.test(c.state?.waiting?.reason ?? ''))
   if (bad) {
     const last = bad.lastState?.terminated
