@@ -133,3 +133,26 @@ describe('lab API server with real kubectl', () => {
     await run(['uncordon', node])
   })
 })
+
+describe('lab API server: a pod being deleted, read with real kubectl', () => {
+  let t: TestLab
+  beforeAll(async () => {
+    t = await startLab(smallTopology('127.0.180'))
+  })
+  afterAll(async () => t?.stop())
+
+  it('says when it is due to be gone: deletionTimestamp is the delete plus the grace period, as the apiserver sets it', async () => {
+    const model = [...t.lab.clusters.values()][0]!.model
+    // Its kubelet takes its time stopping it, so that kubectl reads it Terminating.
+    ;(model.timing as { drainEvictionDelayMs: number }).drainEvictionDelayMs = 20_000
+    const name = [...model.pods.values()].find((p) => p.app === 'web' && p.phase === 'Running')!.name
+    const asked = Math.floor(Date.now() / 1000) * 1000
+    await t.kubectl(['delete', 'pod', name, '--wait=false'])
+    const pod = JSON.parse((await t.kubectl(['get', 'pod', name, '-o', 'json'])).stdout) as { metadata: { deletionTimestamp: string; deletionGracePeriodSeconds: number }; spec: { terminationGracePeriodSeconds: number } }
+    expect([pod.metadata.deletionGracePeriodSeconds, pod.spec.terminationGracePeriodSeconds]).toEqual([30, 30])
+    const due = Date.parse(pod.metadata.deletionTimestamp)
+    expect(due).toBeGreaterThanOrEqual(asked + 30_000)
+    expect(due).toBeLessThanOrEqual(Date.now() + 30_000)
+    expect((await t.kubectl(['get', 'pod', name])).stdout).toMatch(new RegExp(`${name}\\s+0/1\\s+Terminating`))
+  })
+})

@@ -608,12 +608,13 @@ export class ClusterModel extends EventEmitter {
   }
 
   /** kube-proxy DaemonSet pods follow the DaemonSet's image: replace those whose image is stale (a rolling update).
-   *  A snapshot first: replacing a pod adds new ones to the map being walked. */
+   *  The old pods are deleted as the DaemonSet controller deletes them, gracefully: Terminating, not Ready, until their
+   *  kubelet has stopped them, beside their replacements. A snapshot first: replacing a pod adds new ones to the map. */
   rollKubeProxy(): void {
     if (this.distribution === 'k3s') return
     const image = this.kubeProxyImage()
     const stale = [...this.pods.values()].filter((p) => p.kind === 'kube-proxy' && p.image !== image && !p.deletionTimestamp)
-    for (const p of stale) this.removePod(p)
+    for (const p of stale) this.deletePod(p.namespace, p.name)
   }
 
   private setReady(n: NodeState, r: { status: NodeState['ready']['status']; reason: string; message: string }): void {

@@ -101,6 +101,9 @@ export function podRestarts(m: ClusterModel, p: PodState): number {
   return crashRestarts(m, p)
 }
 
+/** Every lab pod's terminationGracePeriodSeconds (the Pod default). */
+const GRACE_SECONDS = 30
+
 export function renderPod(m: ClusterModel, p: PodState): Obj {
   const ready = m.podReady(p)
   const crash = p.kind === 'coredns' && m.hasFault('coredns-crashloop') && p.phase === 'Running'
@@ -114,7 +117,7 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
     ...(p.spec ?? {}),
     containers: (p.spec?.containers as Obj[] | undefined) ?? [{ name: p.container, image: p.image, resources: { requests: { cpu: formatCpu(p.cpuMilli), memory: formatBytes(p.memoryBytes) } } }],
     restartPolicy: p.bare ? p.bare.spec.restartPolicy : 'Always',
-    terminationGracePeriodSeconds: 30,
+    terminationGracePeriodSeconds: GRACE_SECONDS,
     volumes,
     ...(p.nodeName ? { nodeName: p.nodeName } : {}),
   }
@@ -133,8 +136,11 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
   const owners = ownerRefs(p)
   if (owners) meta.ownerReferences = owners
   if (p.deletionTimestamp) {
-    meta.deletionTimestamp = iso(p.deletionTimestamp)
-    meta.deletionGracePeriodSeconds = 30
+    // The apiserver sets deletionTimestamp to the delete's time plus the grace period: when the pod is due to be gone
+    // (apiserver registry/rest BeforeDelete). The lab's kubelet stops it sooner (timing.drainEvictionDelay), as a pod
+    // that exits on SIGTERM goes before its grace period ends.
+    meta.deletionTimestamp = iso(new Date(p.deletionTimestamp.getTime() + GRACE_SECONDS * 1000))
+    meta.deletionGracePeriodSeconds = GRACE_SECONDS
   }
   return {
     kind: 'Pod', apiVersion: 'v1', metadata: meta, spec,
