@@ -155,6 +155,8 @@ export class Executor {
   private lockLost?: string
   /** Each running cluster's run lock, where a datastore restore (act, rollback) must reach it. */
   private readonly locks = new Map<string, ClusterLock>()
+  /** Per cluster, the nodes of the batch under way (GateContext.inFlight). */
+  private readonly inFlight = new Map<string, Set<string>>()
   /** Per cluster, the finished control-plane nodes an onFailure rollback's restore of the control plane took back. */
   private readonly restoredAlong = new Map<string, string[]>()
   /** Aborted by an interrupt or a lost lock: waits and soaks stop at once; commands in flight finish. */
@@ -508,7 +510,14 @@ export class Executor {
           continue
         }
         const runs = seg.kind === 'node' ? [seg] : seg.nodes
-        const results = await Promise.all(runs.map((n) => this.rollbackOfThisRun(c, n) ?? this.nodeRun(stage, c, rt, n)))
+        // The batch's nodes under way: each leaves when it is done; one that failed stays until its rollback is over.
+        const underWay = new Set(runs.map((n) => n.node))
+        this.inFlight.set(c.name, underWay)
+        const results = await Promise.all(runs.map(async (n) => {
+          const r = await (this.rollbackOfThisRun(c, n) ?? this.nodeRun(stage, c, rt, n))
+          if (r === true || r === false) underWay.delete(n.node)
+          return r
+        }))
         let stopNow = false
         for (const [i, r] of results.entries()) {
           if (r === true) changed = true
@@ -544,6 +553,7 @@ export class Executor {
             if (runs[i]!.steps[0]?.role === 'control-plane') stopNow = true
           }
         }
+        this.inFlight.delete(c.name)
         // Nodes of a batch finish together. With pause or abort the first failure stops the cluster; with rollback,
         // a rolled-back node lets the cluster go on until maxFailedNodes nodes failed (the circuit breaker), and a
         // rollback that itself failed stops at once.
@@ -567,6 +577,7 @@ export class Executor {
       return stop
     } finally {
       this.locks.delete(c.name)
+      this.inFlight.delete(c.name)
     }
     this.emit({ type: 'cluster-done', time: now(), stage: stage.name, cluster: c.name, durationMs: Date.now() - started, changed })
     return changed
@@ -1131,8 +1142,10 @@ export class Executor {
   }
 
   private gateContext(rt: ClusterRuntime, s: Step, expectedVersion?: string): GateContext {
+    const others = s.node ? [...(this.inFlight.get(rt.spec.name) ?? [])].filter((n) => n !== s.node) : []
     return {
       cluster: rt.spec.name, distribution: rt.distribution, scope: s.node ? 'node' : 'cluster', ...(s.node ? { node: s.node } : {}),
+      ...(others.length ? { inFlight: others } : {}),
       apiEndpoint: rt.spec.apiEndpoint,
       serviceCIDR: rt.spec.serviceCIDR ?? defaultServiceCIDR(rt.distribution),
       nodes: rt.spec.nodes.map((n) => ({ name: n.name, role: n.role, target: rt.targets.get(n.name)! })),

@@ -45,6 +45,12 @@ export interface GateContext {
   serviceCIDR?: string
   /** Every node of the cluster in the plan, with how to reach it. */
   nodes: { name: string; role: 'control-plane' | 'worker'; target: NodeTarget }[]
+  /**
+   * At a node's point during `apply`: the other nodes of its batch the run has under way (cordoned, draining,
+   * restarting, rebooting) or that failed and wait for their rollback. Their own after-node gates judge them: a gate
+   * that reads the whole cluster leaves what runs on them out, or one node's reboot would fail its batch peers.
+   */
+  inFlight?: readonly string[]
   /** The Kubernetes version the cluster is expected to be at (node gates: the node's expected kubelet version). */
   expectedVersion?: string
   /**

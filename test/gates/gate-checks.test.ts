@@ -134,6 +134,24 @@ describe('system-pods on kube-system Pods as the apiserver serves them', () => {
   })
 })
 
+describe('system-pods at a node of a batch', () => {
+  it('leaves out the pods on the other nodes of the batch still under way, and says so', async () => {
+    const pod = (name: string, node: string, ready: boolean): Pod => ({
+      metadata: { name, namespace: 'kube-system', labels: { 'k8s-app': name.startsWith('coredns') ? 'kube-dns' : 'kube-proxy' } },
+      spec: { nodeName: node, containers: [{ name: 'c' }] },
+      status: { phase: 'Running', startTime: '2024-12-04T09:00:00Z', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], containerStatuses: [{ name: 'c', ready, restartCount: 0, image: 'c', imageID: '', state: { running: {} } }] },
+    })
+    // w-2 reboots beside w-1: its kube-proxy pod is not Ready while its kubelet is down.
+    const items = [pod('coredns-x7k2p', 'w-1', true), pod('kube-proxy-a1', 'w-1', true), pod('kube-proxy-b2', 'w-2', false), pod('kube-proxy-c3', 'w-3', true)]
+    const kubectl = { pods: async (ns: string) => ({ items: ns === 'kube-system' ? items : [] }) } as unknown as KubectlClient
+    const alone = await systemPodsGate.check(ctx(kubectl, undefined, { scope: 'node', node: 'w-1' }), { namespaces: ['kube-system'] })
+    expect(alone).toMatchObject({ status: 'fail', summary: expect.stringMatching(/kube-system\/kube-proxy-b2 Running but not Ready/) })
+    const inBatch = await systemPodsGate.check(ctx(kubectl, undefined, { scope: 'node', node: 'w-1', inFlight: ['w-2'] }), { namespaces: ['kube-system'] })
+    expect(inBatch).toMatchObject({ status: 'pass', summary: '3 system pods Running and Ready' })
+    expect(inBatch.evidence.at(-1)).toEqual({ status: 'pass', source: 'kubectl get pods (nodes w-2)', observed: '1 pod on w-2 not judged here: under way in the same batch, their own after-node gates judge them' })
+  })
+})
+
 describe('system-pods: a pod on its way out', () => {
   /** Running, not Ready, started long ago: as kube-proxy's old pod of a DaemonSet rollout, its container stopped. */
   const terminating = (deletionTimestamp: string): Pod => ({

@@ -14,7 +14,8 @@ const STARTING_MS = 60_000
 
 /**
  * kube-system pods Running and Ready, none crash-looping, and CoreDNS (k8s-app=kube-dns) present with every pod
- * Ready (facts §4.6). Pods of Jobs that finished (Succeeded) are ignored; kupgrade's own probe pods too.
+ * Ready (facts §4.6). Pods of Jobs that finished (Succeeded) are ignored; kupgrade's own probe pods too; at a node's
+ * point, the pods on the other nodes of its batch still under way (GateContext.inFlight).
  */
 export const systemPodsGate: Gate<SystemPodsParams> = {
   id: 'system-pods',
@@ -22,10 +23,16 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
     const findings: Finding[] = []
     // Pods judged, apart from the CoreDNS finding: what the summary counts.
     let judged = 0
+    const underWay = new Set(ctx.inFlight ?? [])
+    let leftOut = 0
     for (const ns of p.namespaces) {
       const pods = (await ctx.kubectl.pods(ns)).items ?? []
       for (const pod of pods) {
         if (pod.metadata?.labels?.[PROBE_LABEL] === 'kupgrade') continue
+        if (underWay.has(pod.spec?.nodeName ?? '')) {
+          leftOut++
+          continue
+        }
         findings.push(judgePod(pod, ctx.now()))
         judged++
       }
@@ -38,6 +45,10 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
             ? { status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready`, problem: `CoreDNS ${ready.length}/${dns.length} Ready` }
             : { status: 'pass', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready` })
       }
+    }
+    if (leftOut > 0) {
+      const names = [...underWay].sort().join(', ')
+      findings.push({ status: 'pass', source: `kubectl get pods (nodes ${names})`, observed: `${leftOut} pod${leftOut === 1 ? '' : 's'} on ${names} not judged here: under way in the same batch, their own after-node gates judge them` })
     }
     return verdict('system-pods', findings, {
       ok: `${judged} system pods Running and Ready`,
