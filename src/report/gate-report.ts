@@ -79,6 +79,8 @@ function toldOnce(): (text: string, label: string) => string | undefined {
   }
 }
 
+interface EvidenceLine { source: string; observed: string; text: string; observations: number; held: boolean }
+
 /**
  * Under a failure, what held is a count (the gate judged each observation), not lines between what did not: the
  * lines to show and how many observations held.
@@ -98,8 +100,6 @@ const referred = (l: { source: string; observations: number }, first: string): s
  * SSH credentials, the same unreachable VIP, the same certificate file expiring on every controller) is one line
  * naming the others, so one cause does not fill the report.
  */
-interface EvidenceLine { source: string; observed: string; text: string; observations: number; held: boolean }
-
 function evidenceLines(x: GateRun, hosts: Map<string, string>): EvidenceLine[] {
   const onNodes = x.evidence.flatMap((e, at) => {
     // `node ctrl-1` or `node ctrl-1: /var/lib/k0s/pki/admin.crt`: alike when what follows the name is alike too.

@@ -40,8 +40,8 @@ describe('rollback of a kubeadm control-plane node whose kubeadm package failed 
     expect(ev.find((e) => e.type === 'rollback-done')).toMatchObject({ node: 'kb-cp-1' })
     expect(ev.at(-1)).toMatchObject({ type: 'run-finished', outcome: 'failed', exitCode: 1 })
 
-    // The lab's view: the pre-hop snapshot was taken and never restored; no control plane was stopped; every node at
-    // v1.29, uncordoned; kb-cp-1's repository back at v1.29 and its packages held again.
+    // The lab's view: the pre-hop snapshot was taken and never restored; every node at v1.29, uncordoned; kb-cp-1's
+    // repository back at v1.29 and its packages held again.
     const changes = lastNodeEvents(l, 'kb', mark)
     expect(changes.filter((e) => e.action === 'backup').map((e) => e.node)).toEqual(['kb-cp-1'])
     expect(changes.filter((e) => e.action === 'restore')).toEqual([])
