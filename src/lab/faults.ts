@@ -44,7 +44,7 @@ export const FAULTS = {
   'cert-expiring': { cluster: true, node: true, nodes: 'all', description: 'the API server certificate (and node certificates) expire in 10 days' },
   'disk-full': { cluster: true, node: true, nodes: 'all', description: 'the node disk is 98% used: DiskPressure condition and taint, df shows it' },
   'node-not-ready-after-upgrade': { cluster: true, node: true, nodes: 'all', description: 'a start of another version than the node ran (an upgrade) leaves it NotReady; starting that version again (a rollback), or any version after a reset (a rebuild), brings it back Ready' },
-  'upgrade-command-fails': { cluster: false, node: true, nodes: 'all', description: 'the distribution upgrade command exits non-zero' },
+  'upgrade-command-fails': { cluster: false, node: true, nodes: 'all', description: 'the distribution upgrade command exits non-zero: apt-get, dnf or update_engine_client installing, curl downloading a release, kubeadm upgrade apply or node; only params.tool (one of those names) when given' },
   'etcd-unhealthy': { cluster: true, node: true, nodes: 'control-plane', description: 'etcd unhealthy: /readyz and /livez report [-]etcd failed, etcdctl endpoint health fails' },
   'etcd-db-near-quota': { cluster: false, node: true, nodes: 'control-plane', description: 'etcd DB size at 95% of its quota (etcdctl endpoint status)' },
   'pdb-blocks-drain': { cluster: true, node: false, nodes: 'none', description: 'a PodDisruptionBudget with minAvailable 100% blocks every eviction (429)' },

@@ -14,6 +14,8 @@ lab_now_ms_into() { local _lab_us=${EPOCHREALTIME//[!0-9]/}; printf -v "$1" '%s'
 lab_event() { local e=$1 ms; lab_now_ms_into ms; printf '%s\n' "${e%\}},\"client\":\"${LAB_CLIENT:-lab}\",\"ms\":$ms}" >> "$LAB_DIR/events.jsonl"; }
 
 lab_fault() { [ -e "$LAB_DIR/faults/$1" ]; }
+# upgrade-command-fails for TOOL: the fault is on, for every upgrade tool or (its param tool=) for this one.
+lab_upgrade_fails() { lab_fault upgrade-command-fails || return 1; local t; t=$(lab_fault_param upgrade-command-fails tool ''); [ -z "$t" ] || [ "$t" = "$1" ]; }
 # The cluster's datastore was restored from snapshot FILE (- for stdin): the lab brings back the API objects it holds.
 lab_datastore_restored() {
   local abs=$1; [ "$1" = - ] || abs="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"

@@ -155,7 +155,7 @@ upgrade_apply() {
     trace_hint; exit 1
   fi
   echo "[upgrade/apply] Upgrading your Static Pod-hosted control plane to version \"$target\" (timeout: 5m0s)..."
-  if lab_fault upgrade-command-fails; then
+  if lab_upgrade_fails kubeadm; then
     echo "[upgrade/apply] FATAL: couldn't upgrade control plane. kubeadm has tried to recover everything into the earlier state. Errors faced: timed out waiting for the condition" >&2
     trace_hint; exit 1
   fi
@@ -182,7 +182,7 @@ upgrade_node() {
     target=$(config_version 2>/tmp/.kubeadm-config-err) || { echo "error execution phase preflight: $(cat /tmp/.kubeadm-config-err)" >&2; rm -f /tmp/.kubeadm-config-err; trace_hint; exit 1; }
     rm -f /tmp/.kubeadm-config-err
   fi
-  if lab_fault upgrade-command-fails; then
+  if lab_upgrade_fails kubeadm; then
     echo "error execution phase control-plane: couldn't complete the static pod upgrade: timed out waiting for the condition" >&2; trace_hint; exit 1
   fi
   if [ "$LAB_ROLE" = control-plane ]; then
