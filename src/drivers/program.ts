@@ -111,6 +111,11 @@ export interface StepProgram {
   /** A restore: it reads the backup the node kept of this release, which must be there first (put back from the copy
    *  kept off the node where the node lost it: executor/backup-copy.ts). */
   readsBackup?: ReadsBackup
+  /**
+   * Read-only, after the step failed: all hold → it left the node as it was before it (kubeadm stopped at its checks,
+   * or put its own backup back), so a step that would have moved the control plane did not.
+   */
+  untouched?: Check[]
 }
 
 export interface ReadsBackup {

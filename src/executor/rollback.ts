@@ -5,7 +5,7 @@ import type { Transport } from '../transport/types.js'
 import { now, stepRef, type EventSink } from './events.js'
 import type { ClusterRuntime } from './executor.js'
 import type { Journal } from './journal.js'
-import { describeCommand, runProgram } from './run-program.js'
+import { describeCommand, runProgram, verify } from './run-program.js'
 import { waitNodeReady } from './waits.js'
 
 /**
@@ -88,15 +88,18 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   // run was running when it stopped (undoing).
   const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed' || d.stateOf(s.id) === 'undoing'))
   const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
+  // A step that would have moved the control plane but failed may have left it as it was (kubeadm stopped at its
+  // checks, or put its own backup back): read so on the node, it moved nothing.
+  const leftAsItWas = planned.path === 'snapshot-restore' ? await untouchedByFailure(d, rt, touched) : new Map<string, string[]>()
   // A control-plane node whose control plane has not moved yet comes back as a worker does, by its undos.
-  const path: RollbackPath = planned.path === 'snapshot-restore' && !controlPlaneMoved(touched, () => true)
-    ? { ...planned, path: 'previous-version', detail: 'its control plane had not moved to the new version: its done steps undone in reverse, no restore from the pre-hop snapshot' }
+  const path: RollbackPath = planned.path === 'snapshot-restore' && !controlPlaneMoved(touched, (s) => !leftAsItWas.has(s.id))
+    ? { ...planned, path: 'previous-version', detail: `its control plane had not moved to the new version${leftAsItWas.size ? ` (${[...leftAsItWas.keys()].map((id) => id.split('/').at(-1)).join(', ')} failed and left it as it was)` : ''}: its done steps undone in reverse, no restore from the pre-hop snapshot` }
     : planned
   // The node must come back Ready at its old version when its distribution changed, also where an earlier process
   // of this run already undid that change before it stopped.
   const changedKubelet = moved || run.steps.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && ['undoing', 'undone'].includes(d.stateOf(s.id) ?? ''))
   d.emit({ type: 'rollback-started', time: now(), ...ids, path: path.path, detail: path.detail, reason: why })
-  const evidence: string[] = []
+  const evidence: string[] = [...leftAsItWas.values()].flat()
   /** The node stays cordoned unless the rollback got as far as uncordoning it. */
   const fail = (reason: string, extra: string[] = [], cordoned = true): RollbackOutcome => {
     d.emit({ type: 'rollback-failed', time: now(), ...ids, error: reason, evidence: [...evidence, ...extra] })
@@ -168,14 +171,35 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
 }
 
 /**
- * A k3s or k0s binary replaced (or whose replacement failed) but never started: the new version starts only in a later
- * step (restart, start), so the datastore did not move and the kept binary alone takes the node back. Restoring the
- * pre-hop snapshot there would throw away what the cluster wrote since the backup, for nothing.
+ * The failed steps among `touched` that would have moved the control plane and whose driver can read that they left
+ * the node as it was (StepProgram.untouched), each with that reading. A read that fails or does not hold counts as
+ * moved: only a node that says so escapes the restore.
+ */
+async function untouchedByFailure(d: RollbackDeps, rt: ClusterRuntime, touched: readonly Step[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  for (const s of touched) {
+    if (!CONTROL_PLANE_MOVES.has(s.action) || d.stateOf(s.id) !== 'failed') continue
+    const checks = d.programFor(s, rt)?.untouched
+    const target = s.node ? rt.targets.get(s.node) : undefined
+    if (!checks?.length || !target) continue
+    const r = await verify(checks, { ssh: d.ssh, kubectl: rt.kubectl, target, dryRun: false, signal: d.signal }).catch(() => undefined)
+    if (r?.all) out.set(s.id, r.evidence.map((e) => `${s.id} failed and left the node as it was: ${e}`))
+  }
+  return out
+}
+
+/**
+ * The undo of a step whose planned undo restores the datastore, where the control plane did not move: a k3s or k0s
+ * binary replaced (or whose replacement failed) but never started gets the kept binary back; the only kubeadm
+ * control-plane node whose `kubeadm upgrade` failed and left its manifests as they were gets /etc/kubernetes back, as
+ * a control plane of several does. Restoring the pre-hop snapshot there would throw away what the cluster wrote since
+ * the backup, for nothing.
  */
 function undoBeforeMove(s: Step, controlPlaneMovedHere: boolean): Step {
-  if (controlPlaneMovedHere || s.action !== 'replace-binary' || s.undo === undefined || !('action' in s.undo) || s.undo.action !== 'restore-datastore') return s
+  if (controlPlaneMovedHere || s.undo === undefined || !('action' in s.undo) || s.undo.action !== 'restore-datastore') return s
   const p = s.undo.params
-  if (p.kind === 'kubeadm') return s
+  if (p.kind === 'kubeadm') return s.action === 'upgrade-control-plane' ? { ...s, undo: { action: 'restore-files', params: { dir: p.dir, paths: ['/etc/kubernetes'] } } } : s
+  if (s.action !== 'replace-binary') return s
   return { ...s, undo: { action: 'restore-binary', params: { binary: p.binary, backup: p.backup, release: p.release, service: p.service } } }
 }
 

@@ -116,6 +116,18 @@ describe('every planned step has a program, rendered from the same commands', ()
     expect(argv.at(-1)).toEqual(['systemctl', 'try-restart', 'kubelet'])
   })
 
+  it('a kubeadm control-plane upgrade can tell, after it failed, whether it left the manifests as kept before the hop; a worker\'s has nothing to tell', () => {
+    const plan = plans.find((p) => p.plan.steps.some((s) => s.action === 'upgrade-control-plane' && s.role === 'control-plane' && distOf(p.plan, s) === 'kubeadm'))!.plan
+    const steps = plan.steps.filter((s) => s.action === 'upgrade-control-plane' && distOf(plan, s) === 'kubeadm')
+    for (const step of steps.filter((s) => s.role === 'control-plane')) {
+      const dir = step.undo !== undefined && 'action' in step.undo && 'dir' in step.undo.params ? step.undo.params.dir : undefined
+      const untouched = programFor(step, { distribution: 'kubeadm' }).untouched
+      expect(untouched?.map((c) => (c.read.on === 'node' ? c.read.command : c.read.args)), step.id).toEqual([['diff', '-r', '-q', `${dir}/files/etc/kubernetes/manifests`, '/etc/kubernetes/manifests']])
+      expect(untouched![0]!.expect).toEqual({ exitCode: 0 })
+    }
+    for (const step of steps.filter((s) => s.role === 'worker')) expect(programFor(step, { distribution: 'kubeadm' }).untouched, step.id).toBeUndefined()
+  })
+
   it("a k3s hop's fresh backup prunes the earlier runs' snapshots of the hop; one taken after the control plane moved keeps them", () => {
     const plan = plans.find((p) => p.plan.steps.some((s) => s.action === 'backup' && distOf(p.plan, s) === 'k3s'))!.plan
     const fresh = plan.steps.find((s) => s.action === 'backup' && distOf(plan, s) === 'k3s')!

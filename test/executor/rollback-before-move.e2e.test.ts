@@ -52,6 +52,28 @@ describe('rollback of a kubeadm control-plane node whose kubeadm package failed 
     expect(readFileSync(nodeFile('kb-cp-1', 'lab/state/apt-holds'), 'utf8').trim().split('\n').sort()).toEqual(['kubeadm', 'kubectl', 'kubelet'])
     expect(ev.some((e) => e.type === 'step-started' && e.step.node !== 'kb-cp-1' && e.step.node !== undefined && e.step.mutates)).toBe(false)
   }, 300_000)
+
+  it('kubeadm upgrade apply that failed and left the static pod manifests as they were: its undos, no restore', async () => {
+    const mark = l.lab.recorder.mark()
+    const fault = { fault: 'upgrade-command-fails' as const, cluster: 'kb', node: 'kb-cp-1', params: { tool: 'kubeadm' } }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    const failed = ev.find((e) => e.type === 'step-failed')
+    expect([failed.step.node, failed.step.action]).toEqual(['kb-cp-1', 'upgrade-control-plane'])
+    expect(failed.error).toContain("couldn't upgrade control plane")
+    const started = ev.find((e) => e.type === 'rollback-started')
+    expect(started).toMatchObject({ node: 'kb-cp-1', path: 'previous-version', detail: expect.stringMatching(/^its control plane had not moved to the new version \(upgrade-control-plane failed and left it as it was\)/) })
+    expect(ev.some((e) => e.type === 'step-started' && /\/restore\//.test(e.step.id))).toBe(false)
+    expect(ev.find((e) => e.type === 'rollback-done').evidence.join('\n')).toMatch(/upgrade-control-plane failed and left the node as it was: ✓ the static pod manifests in \/etc\/kubernetes\/manifests are those kept before the hop/)
+    expect(lastNodeEvents(l, 'kb', mark).filter((e) => e.action === 'restore')).toEqual([])
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ...CPS.map((n) => [n, 'v1.29.6', 'True', false]), ['kb-w-1', 'v1.29.6', 'True', false], ['kb-w-2', 'v1.29.6', 'True', false],
+    ])
+    expect(readFileSync(nodeFile('kb-cp-1', 'etc/kubernetes/manifests/kube-apiserver.yaml'), 'utf8')).toMatch(/kube-apiserver:v1\.29\.6$/m)
+    expect(readFileSync(nodeFile('kb-cp-1', 'lab/state/apt-holds'), 'utf8').trim().split('\n').sort()).toEqual(['kubeadm', 'kubectl', 'kubelet'])
+  }, 300_000)
 })
 
 describe('rollback of a k0s controller whose new binary failed to download', () => {

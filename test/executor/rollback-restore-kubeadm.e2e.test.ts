@@ -69,4 +69,24 @@ describe('apply: the only kubeadm control-plane node rolled back from its pre-ho
     const version = JSON.parse((await run(KUBECTL, ['--kubeconfig', join(l.dir, 'kubeconfig'), '--context', 'ka', 'version', '-o', 'json'])).stdout)
     expect(version.serverVersion.gitVersion).toBe('v1.29.6')
   }, 300_000)
+
+  it('kubeadm upgrade apply that failed and left the manifests as they were: /etc/kubernetes back, no etcd restore', async () => {
+    const mark = l.lab.recorder.mark()
+    const fault = { fault: 'upgrade-command-fails' as const, cluster: 'ka', node: 'ka-cp-1', params: { tool: 'kubeadm' } }
+    l.lab.setFault(fault, true)
+    const r = await l.cli(['apply', l.plan, '--output', 'json']).finally(() => l.lab.setFault(fault, false))
+    expect(r.code, r.err + r.out.slice(-4000)).toBe(1)
+    const ev = events(r.out)
+    expect(ev.find((e) => e.type === 'step-failed' && e.step.node === 'ka-cp-1').step.action).toBe('upgrade-control-plane')
+    expect(ev.find((e) => e.type === 'rollback-started')).toMatchObject({ node: 'ka-cp-1', path: 'previous-version' })
+    expect(ev.find((e) => e.type === 'undo-started' && e.step.action === 'upgrade-control-plane').title).toMatch(/^restore \/etc\/kubernetes from /)
+    expect(ev.find((e) => e.type === 'rollback-done')).toMatchObject({ node: 'ka-cp-1' })
+    // The lab's view: a snapshot taken, none restored (its kubeadm-config and every API object as they were).
+    const changes = (l.lab.recorder.events({ cluster: 'ka', source: 'node', afterSeq: mark }) as NodeEvent[]).filter((e) => e.node === 'ka-cp-1')
+    expect(changes.filter((e) => e.action === 'backup').length).toBe(1)
+    expect(changes.filter((e) => e.action === 'restore')).toEqual([])
+    expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.version, n.ready, n.cordoned])).toEqual([
+      ['ka-cp-1', 'v1.29.6', 'True', false], ['ka-w-1', 'v1.29.6', 'True', false], ['ka-w-2', 'v1.29.6', 'True', false],
+    ])
+  }, 300_000)
 })

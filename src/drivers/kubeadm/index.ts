@@ -274,9 +274,17 @@ function controlPlaneProgram(step: StepOf<'upgrade-control-plane'>): ActionProgr
   const { command, version, last } = step.params
   // The static pod manifest names the version the control-plane instance runs; kubeadm writes it 0600.
   const moved = nodeCheck(['grep', '-qE', `image: .*/kube-apiserver:${literal(version)}$`, MANIFEST], `${MANIFEST} runs kube-apiserver ${version}`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })
+  // A failed `kubeadm upgrade plan` or `upgrade apply`/`node` that stopped at its preflight changed nothing, and one
+  // that failed upgrading the static pods put its own backup of them (and of etcd's data) back ("kubeadm has tried to
+  // recover everything into the earlier state"): the manifests then are byte for byte those kept before the hop.
+  const kept = step.undo !== undefined && 'action' in step.undo && 'dir' in step.undo.params ? `${step.undo.params.dir}/files${MANIFESTS}` : undefined
+  const untouched = step.role === 'control-plane' && kept
+    ? { untouched: [nodeCheck(['diff', '-r', '-q', kept, MANIFESTS], `the static pod manifests in ${MANIFESTS} are those kept before the hop`, { exitCode: 0 }, { privileged: true, okExitCodes: [0, 1, 2] })] }
+    : {}
   if (command === 'apply') {
     const apply = ['kubeadm', 'upgrade', 'apply', version, '--yes']
     return {
+      ...untouched,
       title: `kubeadm upgrade plan, then ${apply.join(' ')}`,
       verify: [moved],
       run: [
@@ -288,6 +296,7 @@ function controlPlaneProgram(step: StepOf<'upgrade-control-plane'>): ActionProgr
   const node = ['kubeadm', 'upgrade', 'node']
   const isCp = step.role === 'control-plane'
   return {
+    ...untouched,
     title: `${node.join(' ')}${last ? ' (last control-plane node: kubeadm upgrades the kube-proxy and CoreDNS addons now)' : isCp ? '' : ' (kubelet configuration)'}`,
     // On a worker `upgrade node` only rewrites the kubelet configuration, which carries no version: it always runs.
     verify: isCp ? [moved] : [],
