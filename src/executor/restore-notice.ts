@@ -4,7 +4,7 @@ import type { ExecutionPlan } from '../planner/types.js'
 import { formatDuration } from '../util/duration.js'
 import { sinceTakenBack } from './executor.js'
 import { lastStates, readJournal, type JournalEntry } from './journal.js'
-import { controlPlaneMoved } from './rollback.js'
+import { controlPlaneMoved, touchedState } from './rollback.js'
 import { nodeRuns, segments } from './segments.js'
 
 export interface DatastoreRestore {
@@ -33,7 +33,7 @@ export function datastoreRestores(plan: ExecutionPlan, last: (step: string) => J
         const since = sinceTakenBack(last, c.name, n)
         const moved = controlPlaneMoved(n.steps, (s) => {
           const e = last(s.id)
-          return ((e?.state === 'done' && e.changed === true) || e?.state === 'failed' || e?.state === 'undoing') && since(s.id)
+          return touchedState(e?.state, e?.changed === true) && since(s.id)
         })
         if (moved && (earliest === undefined || (n.hop ?? 0) < (earliest.hop ?? 0))) earliest = n.hop !== undefined ? { hop: n.hop } : {}
       }

@@ -62,6 +62,12 @@ export const DISTRIBUTION_ACTIONS = new Set<Step['action']>(['replace-binary', '
  */
 const CONTROL_PLANE_MOVES = new Set<Step['action']>(['upgrade-control-plane', 'restart', 'start-service'])
 
+/**
+ * A step's last journaled state says it changed the node, or may have: done with a change, failed (it may have
+ * half-happened), or being undone when an earlier process stopped. What a rollback takes back.
+ */
+export const touchedState = (state: string | undefined, changed: boolean): boolean => (state === 'done' && changed) || state === 'failed' || state === 'undoing'
+
 /** Whether the control plane of a control-plane node run moved, from its steps' last journaled states. */
 export function controlPlaneMoved(steps: readonly Step[], moved: (step: Step) => boolean): boolean {
   return steps.some((s) => CONTROL_PLANE_MOVES.has(s.action) && moved(s))
@@ -86,7 +92,7 @@ export async function rollbackNode(d: RollbackDeps, rt: ClusterRuntime, c: Clust
   // What this node run changed (done and changed), plus the step that failed: it may have half-happened, and its
   // undo's verify tells whether there is anything to take back; and a step whose undo an earlier process of this
   // run was running when it stopped (undoing).
-  const touched = run.steps.filter((s) => s.mutates && ((d.stateOf(s.id) === 'done' && d.changed(s.id)) || d.stateOf(s.id) === 'failed' || d.stateOf(s.id) === 'undoing'))
+  const touched = run.steps.filter((s) => s.mutates && touchedState(d.stateOf(s.id), d.changed(s.id)))
   const moved = touched.some((s) => DISTRIBUTION_ACTIONS.has(s.action) && d.stateOf(s.id) === 'done')
   // A step that would have moved the control plane but failed may have left it as it was (kubeadm stopped at its
   // checks, or put its own backup back): read so on the node, it moved nothing.

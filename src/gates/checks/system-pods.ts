@@ -24,13 +24,16 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
     // Pods judged, apart from the CoreDNS finding: what the summary counts.
     let judged = 0
     const underWay = new Set(ctx.inFlight ?? [])
+    // The pods left out, by the node they run on.
     let leftOut = 0
+    const leftOutOn = new Set<string>()
     for (const ns of p.namespaces) {
       const pods = (await ctx.kubectl.pods(ns)).items ?? []
       for (const pod of pods) {
         if (pod.metadata?.labels?.[PROBE_LABEL] === 'kupgrade') continue
         if (underWay.has(pod.spec?.nodeName ?? '')) {
           leftOut++
+          leftOutOn.add(pod.spec!.nodeName!)
           continue
         }
         findings.push(judgePod(pod, ctx.now()))
@@ -47,7 +50,7 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
       }
     }
     if (leftOut > 0) {
-      const names = [...underWay].sort().join(', ')
+      const names = [...leftOutOn].sort().join(', ')
       findings.push({ status: 'pass', source: `kubectl get pods (nodes ${names})`, observed: `${leftOut} pod${leftOut === 1 ? '' : 's'} on ${names} not judged here: under way in the same batch, their own after-node gates judge them` })
     }
     return verdict('system-pods', findings, {
