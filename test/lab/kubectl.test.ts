@@ -155,4 +155,21 @@ describe('lab API server: a pod being deleted, read with real kubectl', () => {
     expect(due).toBeLessThanOrEqual(Date.now() + 30_000)
     expect((await t.kubectl(['get', 'pod', name])).stdout).toMatch(new RegExp(`${name}\\s+0/1\\s+Terminating`))
   })
+
+  it("kube-proxy's DaemonSet rolling to the upgraded control plane's version deletes its old pods gracefully, beside their replacements", async () => {
+    const model = [...t.lab.clusters.values()][0]!.model
+    ;(model.timing as { drainEvictionDelayMs: number }).drainEvictionDelayMs = 20_000
+    type P = { metadata: { deletionTimestamp?: string }; spec: { nodeName: string; containers: { image: string }[] } }
+    const proxies = async () => (JSON.parse((await t.kubectl(['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=kube-proxy', '-o', 'json'])).stdout) as { items: P[] }).items
+    const before = await proxies()
+    expect(before.map((p) => p.spec.containers[0]!.image)).toEqual(['cp-1', 'w-1', 'w-2'].map(() => 'registry.k8s.io/kube-proxy:v1.29.6'))
+    model.controlPlaneUpgraded('cp-1', 'v1.30.4')
+    const after = await proxies()
+    const on = (node: string, deleting: boolean) => after.filter((p) => p.spec.nodeName === node && Boolean(p.metadata.deletionTimestamp) === deleting).map((p) => p.spec.containers[0]!.image)
+    for (const node of ['cp-1', 'w-1', 'w-2']) {
+      expect(on(node, true), node).toEqual(['registry.k8s.io/kube-proxy:v1.29.6'])
+      expect(on(node, false), node).toEqual(['registry.k8s.io/kube-proxy:v1.30.4'])
+    }
+    expect((await t.kubectl(['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=kube-proxy'])).stdout).toMatch(/kube-proxy-\S+\s+0\/1\s+Terminating/)
+  })
 })
