@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KupgradeError } from '../errors.js'
+import { parseDuration } from '../util/duration.js'
 import { ApiServer } from './api/server.js'
 import { FAULTS, faultKey, type FaultSpec, type FaultTrigger } from './faults.js'
 import { ClusterModel } from './fleet/cluster.js'
@@ -369,7 +370,15 @@ export class Lab {
     const info = FAULTS[spec.fault]
     if (on && spec.fault === 'kube-proxy-skew' && c.topology.distribution === 'k3s') throw new KupgradeError(`cluster ${spec.cluster}: ${kubeProxySkewRefusal('k3s')}`, { hint: 'use a k0s or kubeadm cluster for kube-proxy-skew' })
     if (!info.cluster && !info.node) return
+    const forMs = on ? faultLasts(spec) : undefined
     c.model.setFault(spec, on)
+    if (forMs !== undefined) {
+      // Only this switching-on ends so: one cleared and switched on again in the meantime has a time of its own.
+      const since = c.model.faults.get(faultKey(spec))?.since
+      setTimeout(() => {
+        if (this.started && since && c.model.faults.get(faultKey(spec))?.since === since) this.setFault(spec, false)
+      }, forMs).unref()
+    }
     // What pods see: the ClusterIP (api-vip-unreachable from pods) and cluster DNS (CoreDNS crash-looping).
     if ((spec.fault === 'api-vip-unreachable' || spec.fault === 'coredns-crashloop') && !spec.node) for (const node of c.nodes.values()) node.setPodNetworkFault?.(spec.fault, on)
     // api-vip-unreachable without a node means "from pods" (cluster side only); with a node, "from that node".
@@ -459,4 +468,16 @@ const safeState = (n: NodeRuntime) => {
 /** A path a node's command printed, as a host path: the node's own folders are in its root (node/namespace.ts). */
 function hostPathOf(nodeRoot: string, path: string): string | undefined {
   return WRITABLE_PATHS.some((w) => path.startsWith(`/${w}/`)) ? join(nodeRoot, path) : undefined
+}
+
+/**
+ * `params.for` (any fault): it goes off by itself after that long — an outage of a known length, as an apiserver
+ * restarting behind its load balancer is. Undefined without it.
+ */
+function faultLasts(spec: FaultSpec): number | undefined {
+  const v = spec.params?.['for']
+  if (v === undefined) return undefined
+  const ms = typeof v === 'string' ? parseDuration(v) : undefined
+  if (ms === undefined || ms <= 0) throw new KupgradeError(`fault ${spec.fault} on ${spec.cluster}${spec.node ? `/${spec.node}` : ''}: params.for must be a duration such as 15s, not ${JSON.stringify(v)}`)
+  return ms
 }

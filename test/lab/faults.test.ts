@@ -214,6 +214,21 @@ describe('cluster-side faults', () => {
     expect(r).toEqual({ before: 0, during: 1, after: 0 })
   })
 
+  it('params.for: a fault goes off by itself after that long (an outage of a known length), read with real kubectl', async () => {
+    const kubectl = labKubectl(() => t, 'lab')
+    const version = async () => (await kubectl(['get', '--raw', '/version'])).exitCode
+    expect(() => t.lab.setFault({ ...spec('apiserver-unavailable'), params: { for: 'soon' } }, true)).toThrow(/params\.for must be a duration such as 15s, not "soon"/)
+    expect(t.lab.status().clusters.find((c) => c.name === 'lab')!.faults).toEqual([])
+    t.lab.setFault({ ...spec('apiserver-unavailable'), params: { for: '1500ms' } }, true)
+    try {
+      expect(await version()).toBe(1)
+      await eventually(async () => ((await version()) === 0 ? true : undefined), 10_000, 'the API to answer again once params.for has passed')
+      expect(t.lab.status().clusters.find((c) => c.name === 'lab')!.faults).toEqual([])
+    } finally {
+      t.lab.setFault(spec('apiserver-unavailable'), false)
+    }
+  })
+
   it('apiserver-slow with answer timeout: real kubectl gets 504 Timeout for the write it names, which was made all the same', async () => {
     const kubectl = labKubectl(() => t, 'lab')
     t.lab.setFault({ ...spec('apiserver-slow'), params: { method: 'PATCH', path: '/api/v1/nodes/w-2', requests: 1, answer: 'timeout', delay: '100ms' } }, true)

@@ -114,7 +114,7 @@ login and its key fingerprint, as ssh-keygen -lf prints it).`)
   for (const action of ['add', 'clear'] as const) {
     dirOption(fault.command(`${action} <target> <fault>`))
       .description(action === 'add' ? 'switch a fault on for a cluster (CLUSTER) or one node (CLUSTER/NODE)' : 'switch a fault off (or disarm it)')
-      .option('--param <key=value...>', 'fault parameter, e.g. --param delay=3s for apiserver-slow')
+      .option('--param <key=value...>', 'fault parameter, e.g. --param delay=3s for apiserver-slow; --param for=15s (any fault): it goes off by itself after that long')
       .addHelpText('after', `\nFaults:\n${faultList}`)
       .action(async (target: string, name: string, o: { dir?: string; param?: string[] }) => {
         const t = parseFaultTarget(target)
