@@ -1,6 +1,7 @@
 import { checkHolds, type Check, type Command, type StepProgram, type Wait } from '../drivers/program.js'
 import { RemoteCommandError, tailLines } from '../errors.js'
 import { sleep } from '../transport/backoff.js'
+import { OUTAGE_BUDGET_MS, OUTAGE_RETRY_DELAYS_MS } from '../transport/outage.js'
 import { commandLine } from '../transport/quote.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
@@ -36,8 +37,10 @@ export interface ProgramChannels {
    * taken yet); verify must hold after them.
    */
   force?: string
-  /** A command's transport failed under it; the step is verified and tried again after delayMs (attempt of STEP_ATTEMPTS). */
+  /** A command's transport failed under it; the step is verified and tried again (the attempt-th time) after delayMs. */
   onRetry?: (r: { attempt: number; error: string; delayMs: number }) => void
+  /** Injected in tests: the time the outage budget is counted in, and the waits between attempts. */
+  clock?: { now: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void> }
 }
 
 export interface ProgramOutcome {
@@ -191,33 +194,40 @@ export async function runCommand(c: Command, ch: ProgramChannels, secrets: Map<s
 }
 
 /**
- * How many times a step is tried when its commands lose their transport (an SSH connection that drops, an API server
- * that does not answer: RemoteCommandError.transient). Every attempt starts with verify, so an effect the lost attempt
- * made is found and not made twice; otherwise the step runs again from its first command, as `resume` would after a
- * crash — steps are idempotent by contract. A command that answered (an exit code, a 4xx) is never retried here.
+ * A step whose commands lose their transport (an SSH connection that drops, an API server that does not answer:
+ * RemoteCommandError.transient) is tried again for as long as the outage budget allows (transport/outage.ts: an
+ * apiserver restarting behind its load balancer during a control-plane upgrade is a blip to ride out, not a failure to
+ * roll back). Every attempt starts with verify, so an effect the lost attempt made is found and not made twice;
+ * otherwise the step runs again from its first command, as `resume` would after a crash — steps are idempotent by
+ * contract. A command that answered (an exit code, a 4xx) is never retried here.
  */
-export const STEP_ATTEMPTS = 3
-const RETRY_DELAYS_MS = [1_000, 3_000]
-
 export async function runProgram(program: StepProgram, ch: ProgramChannels, waitCtx: Omit<WaitContext, 'before'>): Promise<ProgramOutcome> {
+  const clock = ch.clock ?? { now: Date.now, sleep }
   const lost: string[] = []
   let ranBefore = false
+  // When the transport was first lost: the budget counts from there.
+  let lostSince: number | undefined
   for (let attempt = 1; ; attempt++) {
     try {
       const out = await runProgramOnce(program, ch, waitCtx)
       return lost.length === 0 ? out : { changed: out.changed || ranBefore, evidence: [...lost, ...out.evidence] }
     } catch (err) {
-      if (!(err instanceof TransportLost) || ch.signal?.aborted || attempt >= STEP_ATTEMPTS) {
-        throw err instanceof TransportLost ? new StepFailure(err.message, [...lost, ...err.evidence, `gave up after ${attempt} attempts whose transport failed`]) : err
+      if (!(err instanceof TransportLost)) throw err
+      lostSince ??= clock.now()
+      const delayMs = OUTAGE_RETRY_DELAYS_MS[attempt - 1] ?? OUTAGE_RETRY_DELAYS_MS.at(-1)!
+      const lostFor = clock.now() - lostSince
+      if (ch.signal?.aborted || lostFor + delayMs > OUTAGE_BUDGET_MS) {
+        throw new StepFailure(err.message, [...lost, ...err.evidence, `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} whose transport failed, ${formatSeconds(lostFor)} after it was first lost (a lost transport is ridden out for ${formatSeconds(OUTAGE_BUDGET_MS)})`])
       }
       ranBefore ||= err.ran
-      const delayMs = RETRY_DELAYS_MS[attempt - 1] ?? RETRY_DELAYS_MS.at(-1)!
       lost.push(...err.evidence.map((e) => `attempt ${attempt}: ${e}`), `attempt ${attempt}: the transport failed (${err.message.split('\n')[0]}); verifying and trying again`)
       ch.onRetry?.({ attempt: attempt + 1, error: err.message.split('\n')[0]!, delayMs })
-      await sleep(delayMs, ch.signal)
+      await clock.sleep(delayMs, ch.signal)
     }
   }
 }
+
+const formatSeconds = (ms: number): string => `${Math.round(ms / 1000)} s`
 
 /** An attempt cut short by its transport, not answered by its commands: runProgram verifies and tries again. */
 class TransportLost extends StepFailure {

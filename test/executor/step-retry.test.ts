@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import type { StepProgram } from '../../src/drivers/program.js'
 import { RemoteCommandError } from '../../src/errors.js'
 import type { KubectlChannel } from '../../src/executor/kubectl-channel.js'
-import { runProgram, StepFailure, STEP_ATTEMPTS } from '../../src/executor/run-program.js'
+import { runProgram, StepFailure } from '../../src/executor/run-program.js'
+import { OUTAGE_BUDGET_MS } from '../../src/transport/outage.js'
 import type { RemoteCommand } from '../../src/transport/quote.js'
 import type { ExecResult, NodeTarget, Transport } from '../../src/transport/types.js'
 
@@ -25,11 +26,21 @@ const program: StepProgram = {
   undo: { nothing: true },
 }
 
-/** A node whose `install` behaves per attempt: 'drop-after' makes the effect and then loses the connection. */
-function fleet(attempts: ('ok' | 'drop-before' | 'drop-after' | 'exit-1')[]) {
+/** A clock the retries' waits advance, so the outage budget is counted without waiting it out. */
+function fakeClock() {
+  const c = { t: 0, sleeps: [] as number[], now: () => c.t, sleep: async (ms: number) => { c.sleeps.push(ms); c.t += ms } }
+  return c
+}
+
+/**
+ * A node whose `install` behaves per attempt: 'drop-after' makes the effect and then loses the connection. With
+ * `dropUntil`, every attempt before that time on the clock loses its connection (an outage), and the later ones work.
+ */
+function fleet(attempts: ('ok' | 'drop-before' | 'drop-after' | 'exit-1')[], dropUntil?: number) {
   let installed = false
   let n = 0
   const runs: string[] = []
+  const clock = fakeClock()
   const transport: Transport = {
     read: async (_t, cmd) => {
       if (line(cmd) === 'cat /marker') return ok(installed ? 'installed\n' : '', installed ? 0 : 1)
@@ -37,7 +48,7 @@ function fleet(attempts: ('ok' | 'drop-before' | 'drop-after' | 'exit-1')[]) {
     },
     mutate: async (_t, _why, cmd) => {
       runs.push(line(cmd))
-      const how = attempts[n++] ?? 'ok'
+      const how = dropUntil !== undefined ? (clock.t < dropUntil ? 'drop-before' : 'ok') : (attempts[n++] ?? 'ok')
       if (how === 'drop-before') throw dropped()
       if (how === 'exit-1') throw exited()
       installed = true
@@ -46,12 +57,12 @@ function fleet(attempts: ('ok' | 'drop-before' | 'drop-after' | 'exit-1')[]) {
     },
     close: async () => {},
   }
-  return { transport, runs }
+  return { transport, runs, clock }
 }
 
 const run = async (f: ReturnType<typeof fleet>, p: StepProgram = program, kubectl: KubectlChannel = noKubectl) => {
   const retries: { attempt: number; error: string }[] = []
-  const r = await runProgram(p, { ssh: f.transport, kubectl, target: node, dryRun: false, onRetry: (x) => retries.push(x) }, { ssh: f.transport, kubectl, target: node, pollMs: 1 })
+  const r = await runProgram(p, { ssh: f.transport, kubectl, target: node, dryRun: false, onRetry: (x) => retries.push(x), clock: f.clock }, { ssh: f.transport, kubectl, target: node, pollMs: 1 })
   return { ...r, retries }
 }
 
@@ -82,13 +93,25 @@ describe('a step whose transport fails mid-command is verified and tried again',
     expect(f.runs).toEqual(['install'])
   })
 
-  it(`gives up after ${STEP_ATTEMPTS} attempts, with every attempt's evidence`, async () => {
-    const f = fleet(['drop-before', 'drop-before', 'drop-before', 'ok'])
+  it('rides out an outage shorter than the budget: tried again, sooner then every ten seconds, until it works', async () => {
+    const f = fleet([], 50_000)
+    const r = await run(f)
+    expect(r.changed).toBe(true)
+    // Attempts at 0, 1, 3, 7, 15, 25, 35, 45 s lose their transport; the one at 55 s works.
+    expect(f.clock.sleeps).toEqual([1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000, 10_000])
+    expect(f.runs).toHaveLength(9)
+    expect(r.evidence.filter((e) => /^attempt \d: the transport failed/.test(e))).toHaveLength(8)
+  })
+
+  it('gives up once the outage outlasts the budget, with every attempt\'s evidence', async () => {
+    const f = fleet(['drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'drop-before', 'ok'])
     const err = (await run(f).catch((e: unknown) => e)) as StepFailure
     expect(err).toBeInstanceOf(StepFailure)
-    expect(f.runs).toHaveLength(STEP_ATTEMPTS)
-    expect(err.evidence.filter((e) => /^attempt \d: the transport failed/.test(e))).toHaveLength(STEP_ATTEMPTS - 1)
-    expect(err.evidence.at(-1)).toBe(`gave up after ${STEP_ATTEMPTS} attempts whose transport failed`)
+    // The ninth attempt failed 55 s into the outage: another ten seconds' wait would pass the budget.
+    expect(OUTAGE_BUDGET_MS).toBe(60_000)
+    expect(f.runs).toHaveLength(9)
+    expect(err.evidence.filter((e) => /^attempt \d: the transport failed/.test(e))).toHaveLength(8)
+    expect(err.evidence.at(-1)).toBe('gave up after 9 attempts whose transport failed, 55 s after it was first lost (a lost transport is ridden out for 60 s)')
   })
 
   it('a kubectl write the API did not answer is tried again; one it refused (a 4xx) is not', async () => {
