@@ -119,6 +119,19 @@ describe('lab API server with real kubectl', () => {
     await eventually(async () => (await t.kubectl(['get', 'events', '-A'])).stdout.includes('Scheduled') || undefined, 10_000, 'Scheduled events')
   })
 
+  it('serves pods with their tolerations as the apiserver does: the template\'s, and the 300 s not-ready/unreachable defaults', async () => {
+    const tolerations = async (selector: string, ns = 'kube-system') =>
+      JSON.parse((await t.kubectl(['get', 'pods', '-n', ns, '-l', selector, '-o', 'jsonpath={.items[0].spec.tolerations}'])).stdout)
+    const defaults = ['not-ready', 'unreachable'].map((k) => ({ key: `node.kubernetes.io/${k}`, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }))
+    // kubeadm's CoreDNS manifest: CriticalAddonsOnly and the control-plane taint (it may run on a control-plane node).
+    expect(await tolerations('k8s-app=kube-dns')).toEqual([{ key: 'CriticalAddonsOnly', operator: 'Exists' }, { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }, ...defaults])
+    expect((await t.kubectl(['get', 'deploy', '-n', 'kube-system', 'coredns', '-o', 'jsonpath={.spec.template.spec.tolerations[1].key}'])).stdout).toBe('node-role.kubernetes.io/control-plane')
+    // A workload tolerates no taint of its own: only the defaults the admission plugin adds.
+    expect(await tolerations('app=web', 'default')).toEqual(defaults)
+    // A DaemonSet's pods tolerate everything (its template's Exists): no defaults added.
+    expect(await tolerations('k8s-app=kube-proxy')).toEqual([{ operator: 'Exists' }])
+  })
+
   // 1.27–1.29 use legacy discovery, 1.30+ aggregated discovery v2: both must work (lab findings).
   const sdk = '/usr/lib/google-cloud-sdk/bin'
   const versions = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.33'].filter((v) => existsSync(`${sdk}/kubectl.${v}`))

@@ -9,7 +9,8 @@ import { pdbStatus } from './pdb.js'
 import { replicaSetUid } from './replicasets.js'
 import type { BarePodKubelet } from '../pods/kubelet.js'
 import { admitBarePod, schedulePod } from '../pods/schedule.js'
-import type { BarePodSpec, Toleration } from '../pods/spec.js'
+import type { BarePodSpec } from '../pods/spec.js'
+import { deploymentTolerations } from './tolerations.js'
 import type {
   ClusterInfo, DaemonSetState, DeploymentState, EventState, LeaseState, NodeState, PdbState, PodKind, PodState,
 } from './types.js'
@@ -38,9 +39,6 @@ const NOT_READY_CNI = {
   message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
 } as const
 const UNKNOWN = { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' } as const
-/** What a Deployment that may run on the control plane (CoreDNS) carries in its pod template. */
-const TOLERATE_CONTROL_PLANE: Toleration[] = [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }]
-
 export class ClusterModel extends EventEmitter {
   readonly info: ClusterInfo
   readonly nodes = new Map<string, NodeState>()
@@ -304,7 +302,7 @@ export class ClusterModel extends EventEmitter {
         continue
       }
       const d = this.deployments.get(`${p.namespace}/${p.app}`)
-      const r = schedulePod(this, p, { tolerations: d?.tolerateControlPlane ? TOLERATE_CONTROL_PLANE : [], nodeSelector: {} })
+      const r = schedulePod(this, p, { tolerations: d ? deploymentTolerations(d) : [], nodeSelector: {} })
       if ('node' in r) {
         this.bind(p, r.node)
       } else {

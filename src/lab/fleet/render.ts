@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { ClusterModel } from './cluster.js'
 import { bareContainerStatuses } from '../pods/render.js'
 import { pdbStatus } from './pdb.js'
+import { deploymentTolerations, podTolerations } from './tolerations.js'
 import { allocatable } from './allocatable.js'
 import { formatBytes, formatCpu } from '../quantity.js'
 import { kubeletVersion } from '../versions.js'
@@ -118,6 +119,7 @@ export function renderPod(m: ClusterModel, p: PodState): Obj {
     containers: (p.spec?.containers as Obj[] | undefined) ?? [{ name: p.container, image: p.image, resources: { requests: { cpu: formatCpu(p.cpuMilli), memory: formatBytes(p.memoryBytes) } } }],
     restartPolicy: p.bare ? p.bare.spec.restartPolicy : 'Always',
     terminationGracePeriodSeconds: GRACE_SECONDS,
+    tolerations: podTolerations(p, p.owner?.kind === 'ReplicaSet' ? m.deployments.get(`${p.namespace}/${p.app}`) : undefined),
     volumes,
     ...(p.nodeName ? { nodeName: p.nodeName } : {}),
   }
@@ -168,7 +170,7 @@ export function renderDeployment(m: ClusterModel, d: DeploymentState): Obj {
     spec: {
       replicas: d.replicas, selector: { matchLabels: selector },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } },
-      template: { metadata: { labels: selector }, spec: { containers: [{ name: d.name, image: d.image, resources: { requests: { cpu: formatCpu(d.cpuMilli), memory: formatBytes(d.memoryBytes) } } }] } },
+      template: { metadata: { labels: selector }, spec: { containers: [{ name: d.name, image: d.image, resources: { requests: { cpu: formatCpu(d.cpuMilli), memory: formatBytes(d.memoryBytes) } } }], ...(deploymentTolerations(d).length ? { tolerations: deploymentTolerations(d) } : {}) } },
     },
     status: { observedGeneration: 1, replicas: pods.length, updatedReplicas: pods.length, readyReplicas: ready, availableReplicas: ready, unavailableReplicas: Math.max(0, d.replicas - ready) || undefined },
   }
