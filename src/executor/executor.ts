@@ -25,6 +25,7 @@ import { appendBackupIndex, backupCopiesFor, backupIndexPath, backupsDir, copyBa
 import { nothingToTakeBack, rollbackNode, type NodeRunRef } from './rollback.js'
 import { waitNodeReady } from './waits.js'
 import { earlierSoak } from './earlier-soak.js'
+import { drainGroups } from '../planner/drains.js'
 import { releaseFetches, repoSwitches } from '../planner/fetches.js'
 
 /** Everything the executor needs to act on one cluster. */
@@ -1152,6 +1153,7 @@ export class Executor {
       ...(expectedVersion ? { expectedVersion } : {}),
       releaseFetches: () => { const c = this.planOf(rt.spec.name); return c ? releaseFetches(c) : [] },
       repoSwitches: () => { const c = this.planOf(rt.spec.name); return c ? repoSwitches(c) : [] },
+      drainGroups: () => { const c = this.planOf(rt.spec.name); return c ? drainGroups(c) : [] },
       ssh: this.o.ssh, kubectl: rt.kubectl.client, signal: this.halt.signal, now: () => new Date(), env: this.o.env,
       nodeFacts: Object.fromEntries(rt.facts),
     }

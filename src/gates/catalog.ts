@@ -148,7 +148,7 @@ export const GATES = [
     title: 'the cluster can absorb a drained batch: the evicted pods’ requests fit on the other schedulable nodes',
     scopes: ['cluster'],
     incident: 'etcd-hpa-cascading-failure',
-    params: z.strictObject({ nodesAtOnce: z.number().int().min(1).default(1).describe('how many nodes are drained together (the worker batch size)') }),
+    params: z.strictObject({ nodesAtOnce: z.number().int().min(1).optional().describe("how many nodes are drained together; unset: the plan's own batches (each control-plane node alone, each worker batch at once)") }),
   }),
   def({
     id: 'dns',

@@ -6,6 +6,7 @@ import type { ClusterFacts, FleetFacts } from '../facts/types.js'
 import type { LoadedPlan } from '../plan/load.js'
 import type { ClusterSpec } from '../plan/schema.js'
 import { buildExecutionPlan } from '../planner/build.js'
+import { drainGroups } from '../planner/drains.js'
 import { releaseFetches, repoSwitches } from '../planner/fetches.js'
 import type { ExecutionPlan } from '../planner/types.js'
 import type { KubectlClient } from '../transport/kubectl/client.js'
@@ -62,10 +63,10 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
 const planned = new WeakMap<object, ExecutionPlan>()
 
 /**
- * What the cluster's planned steps will fetch and switch, planned when a gate first asks; with live facts (`check`,
+ * What the cluster's planned steps will fetch, switch and drain together, planned when a gate first asks; with live facts (`check`,
  * `plan --live`) as `apply` plans: a node already at the target fetches nothing.
  */
-function plannedReads(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): Pick<GateContext, 'releaseFetches' | 'repoSwitches'> {
+function plannedReads(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): Pick<GateContext, 'releaseFetches' | 'repoSwitches' | 'drainGroups'> {
   const clusterPlan = () => {
     const key = facts ?? loaded
     let plan = planned.get(key)
@@ -75,6 +76,7 @@ function plannedReads(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): 
   return {
     releaseFetches: () => { const c = clusterPlan(); return c ? releaseFetches(c) : [] },
     repoSwitches: () => { const c = clusterPlan(); return c ? repoSwitches(c) : [] },
+    drainGroups: () => { const c = clusterPlan(); return c ? drainGroups(c) : [] },
   }
 }
 

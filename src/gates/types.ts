@@ -63,6 +63,8 @@ export interface GateContext {
   releaseFetches?: () => readonly ReleaseFetch[]
   /** The package repository switches each node's planned steps will make (kubeadm; a rebuild's too). */
   repoSwitches?: () => readonly RepoSwitch[]
+  /** The nodes the planned steps drain together: each control-plane node alone, each worker batch at once. */
+  drainGroups?: () => readonly (readonly string[])[]
   ssh: Transport
   kubectl: KubectlClient
   /** Facts read for this check, when the caller already has them (gates re-read what they need otherwise). */

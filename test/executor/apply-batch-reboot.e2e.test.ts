@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
- * A batch of three kubeadm workers upgraded side by side, two of them rebooting for their OS updates: while a node
+ * A batch of three kubeadm workers upgraded side by side (a fourth after them), two of them rebooting for their OS updates: while a node
  * reboots its kubelet is down and the pods on it (kube-proxy's) are not Ready. The after-node gates of a node that is
  * done judge the cluster (system-pods, as kOps validates after each instance), but not what runs on the other nodes of
  * its batch still under way: those nodes' own after-node gates judge them. Before, a node whose system-pods check had
@@ -11,9 +11,11 @@ import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 describe('apply: after-node gates beside the other nodes of a batch, rebooting', () => {
   let l: ExecLab
   beforeAll(async () => {
-    const t = topology('127.0.181', [{ name: 'pb', distribution: 'kubeadm', version: 'v1.29.6', controlPlanes: 1, workers: 3 }], ['v1.29.6', 'v1.29.8'])
+    // A fourth worker, in the batch after: the pods the batch of three evicts need a node to go to (the control
+    // plane is tainted), or the capacity pre-gate stops the run before it starts.
+    const t = topology('127.0.181', [{ name: 'pb', distribution: 'kubeadm', version: 'v1.29.6', controlPlanes: 1, workers: 4 }], ['v1.29.6', 'v1.29.8'])
     // openssl and curl only: upgraded without a reboot.
-    t.spec.clusters[0]!.nodes.find((n) => n.name === 'pb-w-1')!.osUpdates = ['openssl', 'curl']
+    for (const n of ['pb-w-1', 'pb-w-4']) t.spec.clusters[0]!.nodes.find((x) => x.name === n)!.osUpdates = ['openssl', 'curl']
     t.spec.timing = { ...t.spec.timing, reboot: '6s' }
     l = await startExecLab(t)
     await l.editPlan((d) => {
@@ -48,7 +50,7 @@ describe('apply: after-node gates beside the other nodes of a batch, rebooting',
     expect(post).toMatchObject({ status: 'pass' })
     expect(post.evidence.join('\n')).not.toContain('not judged here')
     expect(l.lab.status().clusters[0]!.nodes.map((n) => [n.name, n.ready, n.cordoned])).toEqual([
-      ['pb-cp-1', 'True', false], ['pb-w-1', 'True', false], ['pb-w-2', 'True', false], ['pb-w-3', 'True', false],
+      ['pb-cp-1', 'True', false], ['pb-w-1', 'True', false], ['pb-w-2', 'True', false], ['pb-w-3', 'True', false], ['pb-w-4', 'True', false],
     ])
   }, 300_000)
 })

@@ -7,6 +7,8 @@ import { execa } from 'execa'
 import type { Pod } from 'kubernetes-types/core/v1.js'
 import { describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
+import { capacityGate } from '../../src/gates/checks/capacity.js'
+import { toleratesNode } from '../../src/gates/read/workloads.js'
 import { commandGate } from '../../src/gates/checks/command.js'
 import { controlPlaneHaGate } from '../../src/gates/checks/control-plane-ha.js'
 import { diskSpaceGate } from '../../src/gates/checks/disk-space.js'
@@ -97,6 +99,69 @@ describe('pending-pods on the scheduler’s verdict', () => {
     expect(r).toMatchObject({ status: 'fail', summary: '1 pods Pending (max 0)' })
     expect(r.evidence[0]!.observed).toBe('1 Pending: shop/web-7d4b9c8f6d-x2x9k Unschedulable: 0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.')
     expect((await pendingPodsGate.check(ctx(kubectlJson({ pods: { items } })), { max: 1 })).status).toBe('pass')
+  })
+})
+
+describe('capacity: the sets of nodes the plan drains together', () => {
+  // kubeadm: the control-plane node is tainted (the pods do not tolerate it); two workers with one web pod each.
+  const node = (name: string, cp = false) => ({
+    metadata: { name }, spec: cp ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {},
+    status: { allocatable: { cpu: '2', memory: '4Gi' }, conditions: [{ type: 'Ready', status: 'True' }] },
+  })
+  const pod = (name: string, nodeName: string): Pod => ({
+    metadata: { name, namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', uid: 'rs-1', controller: true }] },
+    spec: { nodeName, containers: [{ name: 'web', image: 'nginx:1.27', resources: { requests: { cpu: '500m', memory: '256Mi' } } }], tolerations: DEFAULT_TOLERATIONS },
+    status: { phase: 'Running' },
+  })
+  // What the apiserver's DefaultTolerationSeconds adds to every pod: they tolerate no NoSchedule taint.
+  const DEFAULT_TOLERATIONS = ['not-ready', 'unreachable'].map((k) => ({ key: `node.kubernetes.io/${k}`, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }))
+  // CoreDNS as kubeadm deploys it: it tolerates the control-plane taint.
+  const coredns: Pod = {
+    metadata: { name: 'coredns-76f75df574-q2x7k', namespace: 'kube-system', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'coredns-76f75df574', uid: 'rs-2', controller: true }] },
+    spec: { nodeName: 'w-1', containers: [{ name: 'coredns', image: 'registry.k8s.io/coredns/coredns:v1.11.1', resources: { requests: { cpu: '100m', memory: '70Mi' } } }], tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }, { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' , operator: 'Exists' }, ...DEFAULT_TOLERATIONS] },
+    status: { phase: 'Running' },
+  }
+  const kubectl = {
+    nodes: async () => ({ items: [node('cp-1', true), node('w-1'), node('w-2')] }),
+    json: async (args: string[]) => (args[1] === 'pods' ? { items: [pod('web-5d8f-a', 'w-1'), pod('web-5d8f-b', 'w-2'), coredns] } : { items: [] }),
+  } as unknown as KubectlClient
+  const nodes = ['cp-1', 'w-1', 'w-2'].map((name) => ({ name, role: name === 'cp-1' ? 'control-plane' as const : 'worker' as const, target: {} as never }))
+  const at = (o: Partial<GateContext>) => ctx(kubectl, undefined, { nodes, ...o })
+
+  it('a batch of both workers leaves the workloads nowhere (the control plane is tainted): it fails, naming the batch and them', async () => {
+    const r = await capacityGate.check(at({ drainGroups: () => [['cp-1'], ['w-1', 'w-2']] }), {})
+    expect(r.status).toBe('fail')
+    // CoreDNS tolerates the control plane's taint and has room there; the web pods do not.
+    expect(r.summary).toBe('draining w-1 + w-2: what 2 of its 3 pods request does not fit elsewhere')
+    expect(r.evidence.find((e) => e.status === 'fail')!.observed).toBe('3 pods requesting 1100m CPU / 582.0 MiB; free on 1 other schedulable node(s) they tolerate: 2000m CPU / 4.0 GiB; no node with room for 2 of them: shop/web-5d8f-a (500m / 256.0 MiB), shop/web-5d8f-b (500m / 256.0 MiB)')
+  })
+
+  it('taints are matched as the scheduler matches tolerations: key, Exists or an equal value, the effect or none', () => {
+    const n = (taints: { key: string; value?: string; effect: string }[]) => ({ metadata: { name: 'n' }, spec: { taints } })
+    const p = (tolerations: NonNullable<Pod['spec']>['tolerations']): Pod => ({ spec: { containers: [], tolerations } })
+    const dedicated = n([{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }])
+    expect(toleratesNode(p([]), n([]))).toBe(true)
+    expect(toleratesNode(p([]), dedicated)).toBe(false)
+    expect(toleratesNode(p([{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }]), dedicated)).toBe(true)
+    expect(toleratesNode(p([{ key: 'dedicated', value: 'web' }]), dedicated)).toBe(false)
+    expect(toleratesNode(p([{ key: 'dedicated', operator: 'Exists' }]), dedicated)).toBe(true)
+    expect(toleratesNode(p([{ key: 'dedicated', operator: 'Exists', effect: 'NoExecute' }]), dedicated)).toBe(false)
+    expect(toleratesNode(p([{ operator: 'Exists' }]), dedicated)).toBe(true)
+    // PreferNoSchedule does not keep a pod off: nothing to tolerate.
+    expect(toleratesNode(p([]), n([{ key: 'spot', effect: 'PreferNoSchedule' }]))).toBe(true)
+  })
+
+  it('one worker at a time fits on the other: it passes, each set told', async () => {
+    const r = await capacityGate.check(at({ drainGroups: () => [['cp-1'], ['w-1'], ['w-2']] }), {})
+    expect(r.status).toBe('pass')
+    expect(r.summary).toBe('every drain the plan makes (3 sets of nodes, up to 1 at once) fits on the other nodes')
+    expect(r.evidence.map((e) => e.source.replace(/^.*draining /, ''))).toEqual(['cp-1', 'w-1', 'w-2'])
+  })
+
+  it('nodesAtOnce, when given, pairs each node with the heaviest others instead', async () => {
+    const r = await capacityGate.check(at({ drainGroups: () => [['cp-1'], ['w-1'], ['w-2']] }), { nodesAtOnce: 2 })
+    expect(r.status).toBe('fail')
+    expect(r.evidence.filter((e) => e.status === 'fail').map((e) => e.source.replace(/^.*draining /, ''))).toEqual(['w-1 + w-2', 'w-2 + w-1'])
   })
 })
 

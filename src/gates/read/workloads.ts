@@ -66,6 +66,19 @@ export function matches(selector: LabelSelector | undefined, labels: Record<stri
   return true
 }
 
-export const schedulable = (n: Node): boolean =>
-  !n.spec?.unschedulable && (n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false) &&
-  !(n.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')
+/** A node the scheduler may place pods on at all: Ready and not cordoned (its taints are each pod's to tolerate). */
+export const takesPods = (n: Node): boolean =>
+  !n.spec?.unschedulable && (n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
+
+/**
+ * Whether a pod may be scheduled onto a node as far as its taints go (the scheduler's TaintToleration filter): every
+ * NoSchedule and NoExecute taint tolerated — same key (or an empty key with Exists), Exists or an equal value, the
+ * same effect or none.
+ */
+export function toleratesNode(pod: Pod, n: Node): boolean {
+  const tolerations = pod.spec?.tolerations ?? []
+  return (n.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute').every((t) =>
+    tolerations.some((o) =>
+      (!o.effect || o.effect === t.effect) &&
+      (o.operator === 'Exists' ? !o.key || o.key === t.key : o.key === t.key && (o.value ?? '') === (t.value ?? ''))))
+}
