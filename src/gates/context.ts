@@ -63,8 +63,8 @@ export function gateContext(loaded: LoadedPlan, c: ClusterSpec, o: GateContextOp
 const planned = new WeakMap<object, ExecutionPlan>()
 
 /**
- * What the cluster's planned steps will fetch, switch and drain together, planned when a gate first asks; with live facts (`check`,
- * `plan --live`) as `apply` plans: a node already at the target fetches nothing.
+ * What the cluster's planned steps will fetch, switch and drain together, planned when a gate first asks; with live
+ * facts (`check`, `plan --live`) as `apply` plans: a node already at the target fetches and drains nothing.
  */
 function plannedReads(loaded: LoadedPlan, cluster: string, facts?: FleetFacts): Pick<GateContext, 'releaseFetches' | 'repoSwitches' | 'drainGroups'> {
   const clusterPlan = () => {

@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { events, startExecLab, topology, type ExecLab } from './helpers.js'
 
 /**
- * A batch of three kubeadm workers upgraded side by side (a fourth after them), two of them rebooting for their OS updates: while a node
- * reboots its kubelet is down and the pods on it (kube-proxy's) are not Ready. The after-node gates of a node that is
- * done judge the cluster (system-pods, as kOps validates after each instance), but not what runs on the other nodes of
- * its batch still under way: those nodes' own after-node gates judge them. Before, a node whose system-pods check had
- * passed once then saw its peer's kube-proxy pod go not Ready: a flap, failed at once, and a healthy node rolled back.
+ * A batch of three kubeadm workers upgraded side by side (a fourth after them), two of them rebooting for their OS
+ * updates: while a node reboots its kubelet is down and the pods on it (kube-proxy's) are not Ready. The after-node
+ * gates of a node that is done judge the cluster (system-pods, as kOps validates after each instance), but not what
+ * runs on the other nodes of its batch still under way: those nodes' own after-node gates judge them. Before, a node
+ * whose system-pods check had passed once then saw its peer's kube-proxy pod go not Ready: a flap, failed at once, and
+ * a healthy node rolled back.
  */
 describe('apply: after-node gates beside the other nodes of a batch, rebooting', () => {
   let l: ExecLab
