@@ -199,6 +199,30 @@ describe('system-pods on kube-system Pods as the apiserver serves them', () => {
   })
 })
 
+describe('system-pods: CoreDNS with a replica starting', () => {
+  const dns = (name: string, ready: boolean, startTime: string): Pod => ({
+    metadata: { name, namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
+    spec: { nodeName: 'cp-1', containers: [{ name: 'coredns' }] },
+    status: { phase: 'Running', startTime, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], containerStatuses: [{ name: 'coredns', ready, restartCount: 0, image: 'coredns', imageID: '', state: { running: {} } }] },
+  })
+  const check = (items: Pod[]) => systemPodsGate.check(ctx({ pods: async (ns: string) => ({ items: ns === 'kube-system' ? items : [] }) } as unknown as KubectlClient), { namespaces: ['kube-system'] })
+  // ctx's clock: 10:10:00. One replica serving since 09:00, the other started 20 s ago (a rollout, or evicted by a drain).
+  const serving = dns('coredns-7c65d6cfc9-4mh2x', true, '2024-12-04T09:00:00Z')
+
+  it('a new replica not Ready yet while another serves is a warn, not a failure', async () => {
+    const r = await check([serving, dns('coredns-7c65d6cfc9-9zq8w', false, '2024-12-04T10:09:40Z')])
+    expect(r.status).toBe('warn')
+    expect(r.evidence.find((e) => e.source === 'kubectl get pods -n kube-system -l k8s-app=kube-dns')).toMatchObject({ status: 'warn', observed: '1/2 CoreDNS pods Ready, 1 starting' })
+  })
+
+  it('a replica not Ready for more than a minute, or none Ready at all, fails', async () => {
+    expect((await check([serving, dns('coredns-7c65d6cfc9-9zq8w', false, '2024-12-04T10:05:00Z')])).summary).toMatch(/CoreDNS 1\/2 Ready/)
+    const none = await check([dns('coredns-7c65d6cfc9-4mh2x', false, '2024-12-04T10:09:40Z'), dns('coredns-7c65d6cfc9-9zq8w', false, '2024-12-04T10:09:45Z')])
+    expect(none.status).toBe('fail')
+    expect(none.summary).toMatch(/CoreDNS 0\/2 Ready/)
+  })
+})
+
 describe('system-pods at a node of a batch', () => {
   it('leaves out the pods on the other nodes of the batch still under way, and says so', async () => {
     const pod = (name: string, node: string, ready: boolean): Pod => ({

@@ -42,11 +42,18 @@ export const systemPodsGate: Gate<SystemPodsParams> = {
       if (ns === 'kube-system') {
         const dns = pods.filter((x) => x.metadata?.labels?.['k8s-app'] === 'kube-dns' && !x.metadata?.deletionTimestamp)
         const ready = dns.filter(isReady)
+        // A replica not Ready yet because it is new (a Deployment rolling after kubeadm upgrade apply, one evicted by a
+        // drain and started elsewhere) is starting, as judgePod says of it, while another serves: not a failure yet.
+        const starting = dns.filter((x) => !isReady(x) && judgePod(x, ctx.now()).status === 'warn').length
+        const source = 'kubectl get pods -n kube-system -l k8s-app=kube-dns'
+        const observed = `${ready.length}/${dns.length} CoreDNS pods Ready${starting ? `, ${starting} starting` : ''}`
         findings.push(dns.length === 0
-          ? { status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: 'no CoreDNS pods', problem: 'CoreDNS has no pods' }
-          : ready.length < dns.length
-            ? { status: 'fail', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready`, problem: `CoreDNS ${ready.length}/${dns.length} Ready` }
-            : { status: 'pass', source: 'kubectl get pods -n kube-system -l k8s-app=kube-dns', observed: `${ready.length}/${dns.length} CoreDNS pods Ready` })
+          ? { status: 'fail', source, observed: 'no CoreDNS pods', problem: 'CoreDNS has no pods' }
+          : ready.length === dns.length
+            ? { status: 'pass', source, observed }
+            : ready.length > 0 && ready.length + starting === dns.length
+              ? { status: 'warn', source, observed, problem: `CoreDNS ${ready.length}/${dns.length} Ready, ${starting} starting` }
+              : { status: 'fail', source, observed, problem: `CoreDNS ${ready.length}/${dns.length} Ready` })
       }
     }
     if (leftOut > 0) {
