@@ -1,5 +1,6 @@
 import type { Problem } from '../errors.js'
 import { CUSTOM_GATES, DEFAULT_GATES, GATE_IDS, gateById, type GateScope } from '../gates/catalog.js'
+import { workerBatches } from '../planner/batches.js'
 import { planHops, releaseListFor } from '../planner/hops.js'
 import { defaultReleases, releaseStatus } from './releases.js'
 import { formatPath, type Locator, type Path } from './locate.js'
@@ -254,6 +255,20 @@ export function checkSemantics(doc: Raw, ctx: { file: string; locator: Locator }
   const canary = obj(obj(spec.strategy)?.workers)?.canary
   if (typeof canary === 'number' && workersCount > 0 && canary > workersCount) {
     add(['spec', 'strategy', 'workers', 'canary'], `canary ${canary} is more than the largest cluster's ${workersCount} workers`, 'warning')
+  }
+  // A batch of every worker where the control plane takes no workloads (kubeadm and k0s taint or keep it apart): the
+  // pods the drains evict have nowhere to go. Told at review; the capacity pre-gate judges it on the live cluster.
+  const maxUnavailable = obj(obj(spec.strategy)?.workers)?.maxUnavailable ?? 1
+  if (typeof maxUnavailable === 'number' || typeof maxUnavailable === 'string') {
+    clusters.forEach((c, ci) => {
+      const cluster = obj(c)
+      const dist = str(cluster?.distribution)
+      const workers = arr(cluster?.nodes).filter((x) => obj(x)?.role === 'worker')
+      if ((dist !== 'kubeadm' && dist !== 'k0s') || workers.length < 2) return
+      if (workerBatches(workers, maxUnavailable, typeof canary === 'number' ? canary : 1).length !== 1) return
+      const name = str(cluster?.name)
+      add(['spec', 'strategy', 'workers', 'maxUnavailable'], `cluster ${name ?? ci}: all ${workers.length} workers are drained at once (maxUnavailable ${maxUnavailable}, canary ${typeof canary === 'number' ? canary : 1}): their pods need room on the control-plane nodes, which ${dist} keeps workloads off (capacity gate)`, 'warning', false, name === undefined ? undefined : { gate: 'capacity', cluster: name })
+    })
   }
   return problems
 

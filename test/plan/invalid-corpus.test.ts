@@ -105,17 +105,17 @@ describe('valid plan fixtures', () => {
 })
 
 describe('warnings (the plan is valid, validate prints them on stderr)', () => {
-  const plan = (cps: number, workers: number, extra: { via?: string[]; canary?: number; from?: string } = {}) =>
+  const plan = (cps: number, workers: number, extra: { via?: string[]; canary?: number; from?: string; distribution?: string; maxUnavailable?: number | string } = {}) =>
     JSON.stringify({
       apiVersion: 'kupgrade.dev/v1alpha1', kind: 'UpgradePlan', metadata: { name: 'w' },
       spec: {
         target: { kubernetes: 'v1.30.4', ...(extra.via ? { via: extra.via } : {}) },
         stages: [{ name: 's', clusters: ['c'] }],
-        clusters: [{ name: 'c', distribution: 'k3s', from: extra.from ?? 'v1.29.2', apiEndpoint: 'https://10.0.0.1:6443', nodes: [
+        clusters: [{ name: 'c', distribution: extra.distribution ?? 'k3s', from: extra.from ?? 'v1.29.2', apiEndpoint: 'https://10.0.0.1:6443', nodes: [
           ...Array.from({ length: cps }, (_, i) => ({ name: `cp-${i}`, host: `10.0.0.${10 + i}`, role: 'control-plane' })),
           ...Array.from({ length: workers }, (_, i) => ({ name: `w-${i}`, host: `10.0.1.${10 + i}`, role: 'worker' })),
         ] }],
-        ...(extra.canary !== undefined ? { strategy: { workers: { canary: extra.canary } } } : {}),
+        ...(extra.canary !== undefined || extra.maxUnavailable !== undefined ? { strategy: { workers: { ...(extra.canary !== undefined ? { canary: extra.canary } : {}), ...(extra.maxUnavailable !== undefined ? { maxUnavailable: extra.maxUnavailable } : {}) } } } : {}),
       },
     }, null, 1)
   const warnings = (source: string) => {
@@ -135,6 +135,14 @@ describe('warnings (the plan is valid, validate prints them on stderr)', () => {
   })
   it('a canary larger than any cluster\'s workers', () => {
     expect(warnings(plan(3, 2, { canary: 3 }))).toEqual(["spec.strategy.workers.canary: canary 3 is more than the largest cluster's 2 workers"])
+  })
+  it('a batch of every worker where the control plane keeps workloads off (kubeadm, k0s): their pods have nowhere to go', () => {
+    expect(warnings(plan(3, 2, { distribution: 'kubeadm', maxUnavailable: 2, canary: 0 }))).toEqual(['spec.strategy.workers.maxUnavailable: cluster c: all 2 workers are drained at once (maxUnavailable 2, canary 0): their pods need room on the control-plane nodes, which kubeadm keeps workloads off (capacity gate)'])
+    expect(warnings(plan(3, 4, { distribution: 'k0s', maxUnavailable: '100%', canary: 0 }))).toHaveLength(1)
+    // A canary first, batches smaller than the workers, or k3s (its servers take workloads): none.
+    expect(warnings(plan(3, 2, { distribution: 'kubeadm', maxUnavailable: 2 }))).toEqual([])
+    expect(warnings(plan(3, 3, { distribution: 'kubeadm', maxUnavailable: 2, canary: 0 }))).toEqual([])
+    expect(warnings(plan(3, 2, { maxUnavailable: 2, canary: 0 }))).toEqual([])
   })
   it('via versions no cluster uses: outside every hop, or an earlier patch of a listed minor', () => {
     expect(warnings(plan(3, 0, { via: ['v1.28.9'] }))).toEqual(['spec.target.via[0]: v1.28.9 is not used: no cluster passes through 1.28 on its way to the target'])
