@@ -29,6 +29,11 @@ export interface RunSummaryData {
     nodes: { node: string; hop?: number; status: 'done' | 'failed' | 'rolled back' | 'rebuilt'; durationMs?: number; cordoned?: boolean }[]
     /** Every node the run was to take through, in order (the run's outline). */
     planned: string[]
+    /**
+     * The nodes whose run began (node-started), finished or not: one the run stopped under (interrupted, the lock
+     * lost) is not "not reached".
+     */
+    started: string[]
   }[]
   changed: number
   unchanged: number
@@ -61,7 +66,7 @@ export class SummaryCollector {
 
   private cluster(stage: string, cluster: string) {
     let c = this.data.clusters.find((x) => x.cluster === cluster)
-    if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [], planned: [] }))
+    if (!c) this.data.clusters.push((c = { stage, cluster, status: 'running', nodes: [], planned: [], started: [] }))
     return c
   }
 
@@ -84,6 +89,11 @@ export class SummaryCollector {
       case 'cluster-done': Object.assign(this.cluster(e.stage, e.cluster), { status: 'done', durationMs: e.durationMs }); break
       case 'cluster-failed': Object.assign(this.cluster(e.stage, e.cluster), { status: 'failed', note: e.error.split('\n')[0] }); break
       case 'cluster-skipped': Object.assign(this.cluster(e.stage, e.cluster), { status: 'skipped', note: e.reason }); break
+      case 'node-started': {
+        const c = this.cluster(e.stage, e.cluster)
+        if (!c.started.includes(e.node)) c.started.push(e.node)
+        break
+      }
       case 'node-done': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, ...hopOf(e), status: 'done', durationMs: e.durationMs }); break
       case 'node-failed': this.cluster(e.stage, e.cluster).nodes.push({ node: e.node, ...hopOf(e), status: 'failed', cordoned: e.cordoned }); break
       case 'step-done':
@@ -192,17 +202,20 @@ const stepCountsText = (d: RunSummaryData): string =>
 const secs = (ms?: number): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
 /**
- * A failed cluster's nodes the run never reached (after the failure, or behind the circuit breaker), with the version
- * the API showed after the run: where the cluster was left, besides the nodes it lists. Not for a resumed run, whose
- * nodes done by an earlier process of it have no event here to tell them from the ones never reached.
+ * A failed cluster's nodes the run stopped under (begun, neither done nor failed: interrupted, the lock lost) and those
+ * it never reached (after the failure, or behind the circuit breaker), with the version the API showed after the run:
+ * where the cluster was left, besides the nodes it lists. Not for a resumed run, whose nodes done by an earlier process
+ * of it have no event here to tell them from the ones never reached.
  */
 function notReached(d: RunSummaryData, c: RunSummaryData['clusters'][number]): string | undefined {
   if (c.status !== 'failed' || d.resumed) return undefined
   const left = c.planned.filter((n) => !c.nodes.some((x) => x.node === n))
   if (left.length === 0) return undefined
   const final = new Map((d.final.find((f) => f.cluster === c.cluster)?.nodes ?? []).map((n) => [n.node, n.kubelet]))
-  const named = left.slice(0, 8).map((n) => (final.has(n) ? `${n} (${final.get(n)})` : n))
-  return `not reached: ${named.join(', ')}${left.length > 8 ? ` and ${left.length - 8} more` : ''}`
+  const named = (ns: string[]) => `${ns.slice(0, 8).map((n) => (final.has(n) ? `${n} (${final.get(n)})` : n)).join(', ')}${ns.length > 8 ? ` and ${ns.length - 8} more` : ''}`
+  const underWay = left.filter((n) => c.started.includes(n))
+  const never = left.filter((n) => !c.started.includes(n))
+  return [...(underWay.length ? [`stopped under way: ${named(underWay)}`] : []), ...(never.length ? [`not reached: ${named(never)}`] : [])].join('; ')
 }
 
 /** `; resume re-checks: 5 pass; soak re-checks: 58 pass; rollback re-checks: 7 pass, 1 warn` (only the statuses seen). */

@@ -123,7 +123,7 @@ describe('the run summary (text)', () => {
 })
 
 describe('the run summary: where a failed cluster was left', () => {
-  const run = (o: { final: boolean; markdown?: boolean; resumed?: boolean }) => {
+  const run = (o: { final: boolean; markdown?: boolean; resumed?: boolean; stoppedUnder?: boolean }) => {
     const c = new SummaryCollector()
     const outline = [{ stage: 'staging', clusters: [{ name: 'staging', distribution: 'k3s', nodes: ['staging-server-1', 'staging-agent-1', 'staging-agent-2'] }] }]
     const final = { type: 'nodes-final', time: T, clusters: [{ cluster: 'staging', nodes: [
@@ -137,6 +137,8 @@ describe('the run summary: where a failed cluster was left', () => {
       ...(o.resumed ? [] : [{ type: 'node-done', time: T, stage: 'staging', cluster: 'staging', node: 'staging-server-1', durationMs: 6700 }]),
       { type: 'node-failed', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-1', error: timedOut('staging-agent-1'), cordoned: false },
       { type: 'rollback-done', time: T, cluster: 'staging', node: 'staging-agent-1', durationMs: 5000, evidence: [] },
+      // A node the run began and then stopped under (interrupted, the lock lost): no node-done or node-failed.
+      ...(o.stoppedUnder ? [{ type: 'node-started', time: T, stage: 'staging', cluster: 'staging', node: 'staging-agent-2', hop: 1 }] : []),
       { type: 'cluster-failed', time: T, stage: 'staging', cluster: 'staging', error: `staging/staging-agent-1: ${timedOut('staging-agent-1')}` },
       ...(o.final ? [final] : []),
       { type: 'run-finished', time: T, runId: 'r1', outcome: 'failed', exitCode: 1, durationMs: 315_100, journal: '/p/.kupgrade/runs/r1/journal.jsonl', message: `staging/staging-agent-1: ${timedOut('staging-agent-1')}; rolled back: staging-agent-1` },
@@ -151,6 +153,10 @@ describe('the run summary: where a failed cluster was left', () => {
     expect(run({ final: true, markdown: true })).toContain('| staging | staging | failed |  | ✓ staging-server-1<br>↩ staging-agent-1<br>– not reached: staging-agent-2 (v1.29.6+k3s1) |')
     // Resumed, the server an earlier process finished passes without an event: it is not said to be not reached.
     expect(run({ final: true, resumed: true })).toContain('\n  staging › staging: failed\n    ↩ staging-agent-1\n  steps:')
+  })
+
+  it('a node the run began and stopped under (interrupted, the lock lost) is not "not reached"', () => {
+    expect(run({ final: true, stoppedUnder: true })).toContain('\n    ↩ staging-agent-1\n    – stopped under way: staging-agent-2 (v1.29.6+k3s1)\n')
   })
 })
 
