@@ -3,6 +3,7 @@ import { RemoteCommandError, tailLines } from '../errors.js'
 import { sleep } from '../transport/backoff.js'
 import { OUTAGE_BUDGET_MS, OUTAGE_RETRY_DELAYS_MS } from '../transport/outage.js'
 import { commandLine } from '../transport/quote.js'
+import { formatDuration } from '../util/duration.js'
 import type { NodeTarget, OutputLine, Transport } from '../transport/types.js'
 import type { KubectlChannel } from './kubectl-channel.js'
 import { batchReads } from './check-batch.js'
@@ -217,7 +218,7 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
       const delayMs = OUTAGE_RETRY_DELAYS_MS[attempt - 1] ?? OUTAGE_RETRY_DELAYS_MS.at(-1)!
       const lostFor = clock.now() - lostSince
       if (ch.signal?.aborted || lostFor + delayMs > OUTAGE_BUDGET_MS) {
-        throw new StepFailure(err.message, [...lost, ...err.evidence, `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} whose transport failed, ${formatSeconds(lostFor)} after it was first lost (a lost transport is ridden out for ${formatSeconds(OUTAGE_BUDGET_MS)})`])
+        throw new StepFailure(err.message, [...lost, ...err.evidence, `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} whose transport failed, ${formatDuration(lostFor)} after it was first lost (a lost transport is ridden out for ${formatDuration(OUTAGE_BUDGET_MS)})`])
       }
       ranBefore ||= err.ran
       lost.push(...err.evidence.map((e) => `attempt ${attempt}: ${e}`), `attempt ${attempt}: the transport failed (${err.message.split('\n')[0]}); verifying and trying again`)
@@ -226,8 +227,6 @@ export async function runProgram(program: StepProgram, ch: ProgramChannels, wait
     }
   }
 }
-
-const formatSeconds = (ms: number): string => `${Math.round(ms / 1000)} s`
 
 /** An attempt cut short by its transport, not answered by its commands: runProgram verifies and tries again. */
 class TransportLost extends StepFailure {

@@ -111,7 +111,7 @@ describe('a step whose transport fails mid-command is verified and tried again',
     expect(OUTAGE_BUDGET_MS).toBe(60_000)
     expect(f.runs).toHaveLength(9)
     expect(err.evidence.filter((e) => /^attempt \d: the transport failed/.test(e))).toHaveLength(8)
-    expect(err.evidence.at(-1)).toBe('gave up after 9 attempts whose transport failed, 55 s after it was first lost (a lost transport is ridden out for 60 s)')
+    expect(err.evidence.at(-1)).toBe('gave up after 9 attempts whose transport failed, 55s after it was first lost (a lost transport is ridden out for 1m)')
   })
 
   it('a kubectl write the API did not answer is tried again; one it refused (a 4xx) is not', async () => {
